@@ -1,0 +1,38 @@
+# spool: one entry point for everything a person does. `make help` lists it.
+GO        ?= go
+ROOT      ?= $(HOME)/.spool
+ADDR      ?= 127.0.0.1:7878
+FUZZTIME  ?= 20s
+BENCH_SCALE ?= 1
+
+.PHONY: help run build test test-short lint fuzz bench crash clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build the binaries into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+run: build ## start the server on 127.0.0.1:7878 with the data root ~/.spool
+	./bin/spoold -root "$(ROOT)" -addr "$(ADDR)"
+
+test: ## vet and run every test with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+fuzz: ## run each fuzz target for FUZZTIME
+	./scripts/fuzz.sh $(FUZZTIME)
+
+bench: ## run the reduced benchmarks (BENCH_SCALE=10 for full sizes)
+	BENCH_SCALE=$(BENCH_SCALE) ./scripts/bench.sh
+
+crash: ## kill the server 20+ times under load and check nothing acknowledged is lost
+	SPOOL_CRASH_KILLS=25 $(GO) test -count=1 -run TestCrash -v ./crashtest/
+
+clean: ## remove built binaries
+	rm -rf bin/

@@ -1,0 +1,108 @@
+// Package manager is spool's thread manager, the Go counterpart of Codex's
+// ThreadManager: it starts, appends to, resumes, forks, lists, archives,
+// renames and deletes threads, backed by rollout files (the truth) and the
+// store (the index). It holds a bounded set of live threads in memory and
+// rehydrates any other from the index on demand.
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"spool/rollout"
+	"spool/store"
+)
+
+// Errors returned (wrapped) by Manager methods; test them with errors.Is.
+var (
+	ErrNotFound    = store.ErrNotFound                  // unknown thread id or ordinal
+	ErrInvalidID   = rollout.ErrInvalidID               // not a canonical UUID
+	ErrInvalidPath = errors.New("invalid rollout path") // outside the root or not a rollout name
+	ErrInvalidItem = errors.New("invalid item")         // an item or line that cannot be appended
+	ErrOutOfRange  = errors.New("user message out of range")
+	ErrArchived    = errors.New("thread is archived")     // append to an archived thread
+	ErrNotArchived = errors.New("thread is not archived") // unarchive of a live thread
+	ErrLocked      = errors.New("store root is locked by another process")
+	ErrClosed      = errors.New("manager is closed")
+)
+
+// OutOfRangeError reports a fork or read point past the thread's user
+// messages; it wraps ErrOutOfRange.
+type OutOfRangeError struct {
+	ID        string
+	Requested int
+	Count     int // how many user messages the thread has
+}
+
+func (e *OutOfRangeError) Error() string {
+	return fmt.Sprintf("thread %s has %d user messages; %d is out of range", e.ID, e.Count, e.Requested)
+}
+
+func (e *OutOfRangeError) Unwrap() error { return ErrOutOfRange }
+
+// LockedError reports that another process holds the root's lock; it wraps
+// ErrLocked and names the holder as written in the lock file.
+type LockedError struct {
+	Path   string // the lock file
+	Holder string // "pid 1234 on host since 2026-..." or "" when unreadable
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%s is held by %s", e.Path, e.Holder)
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// Thread is a thread as the index knows it.
+type Thread = store.Thread
+
+// Options configure Open.
+type Options struct {
+	Root     string             // the store root (a Codex home layout); created if missing
+	Capacity int                // live threads held in memory; default 1000
+	Sync     rollout.SyncPolicy // default SyncAlways
+	Logger   *slog.Logger       // default slog.Default()
+	// Now returns the current time; default time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// IndexFile is the name of the index database inside a root.
+const IndexFile = "spool.db"
+
+// LockFile is the name of the lock file inside a root.
+const LockFile = "spool.lock"
+
+// StartOptions describe a new thread.
+type StartOptions struct {
+	Cwd              string
+	Source           string // "cli", "vscode", "exec", "mcp", ... or a JSON object text; default "vscode"
+	Originator       string
+	CLIVersion       string
+	ModelProvider    string
+	BaseInstructions string
+	Name             string
+	Git              *rollout.GitInfo
+}
+
+// ForkOptions describe a fork. BeforeUserMessage nil copies the whole
+// thread; otherwise the fork keeps every line strictly before the parent's
+// counted user message n (0-based).
+type ForkOptions struct {
+	BeforeUserMessage *int
+	Name              string // optional name of the new thread
+	Cwd               string // optional cwd override for the new thread's meta
+}
+
+// AppendResult reports where appended lines landed.
+type AppendResult struct {
+	Offsets []int64 `json:"offsets"`
+	Thread  Thread  `json:"thread"`
+}
+
+// Stats describe the manager's live state.
+type Stats struct {
+	Live     int `json:"live_threads"`
+	Capacity int `json:"capacity"`
+}

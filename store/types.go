@@ -1,0 +1,176 @@
+// Package store is spool's SQLite index of threads, their counted user
+// messages, fork lineage and full-text search. It is a cache of the rollout
+// files: everything in it can be rebuilt from them. The package knows SQL
+// and nothing of rollout files, the manager or HTTP.
+package store
+
+import "errors"
+
+// Sentinel errors returned (wrapped) by Store methods.
+var (
+	// ErrNotFound reports an unknown thread id or user-message ordinal.
+	ErrNotFound = errors.New("not found")
+	// ErrExists reports an insert of a thread id or rollout path already indexed.
+	ErrExists = errors.New("already exists")
+	// ErrBadCursor reports a pagination cursor that does not decode or was
+	// made for another sort order.
+	ErrBadCursor = errors.New("invalid cursor")
+	// ErrSchemaTooNew reports an index written by a newer spool (its schema
+	// version is above the newest migration this binary knows).
+	ErrSchemaTooNew = errors.New("index schema is newer than this binary")
+	// ErrCorrupt reports an index file that is not a usable SQLite database.
+	ErrCorrupt = errors.New("index file is corrupt")
+)
+
+// Thread is one row of the threads table: everything listing and the API
+// need, read from the index alone. Times are Unix milliseconds.
+type Thread struct {
+	ID            string `db:"id" json:"id"`
+	RolloutPath   string `db:"rollout_path" json:"rollout_path"` // slash-separated, relative to the root
+	CreatedAt     int64  `db:"created_at" json:"created_at"`
+	UpdatedAt     int64  `db:"updated_at" json:"updated_at"`
+	Cwd           string `db:"cwd" json:"cwd"`
+	Source        string `db:"source" json:"source"`
+	Originator    string `db:"originator" json:"originator"`
+	CLIVersion    string `db:"cli_version" json:"cli_version"`
+	ModelProvider string `db:"model_provider" json:"model_provider"`
+	GitCommit     string `db:"git_commit" json:"git_commit,omitempty"`
+	GitBranch     string `db:"git_branch" json:"git_branch,omitempty"`
+	GitOrigin     string `db:"git_origin" json:"git_origin,omitempty"`
+	Name          string `db:"name" json:"name"`
+	Preview       string `db:"preview" json:"preview"` // text of the first counted user message, truncated
+	Archived      bool   `db:"archived" json:"archived"`
+	ArchivedAt    int64  `db:"archived_at" json:"archived_at,omitempty"` // 0 when not archived
+	// ParentID is the thread this one was forked from ("" for none). It
+	// stays set when the parent is deleted.
+	ParentID string `db:"parent_id" json:"parent_id,omitempty"`
+	// ForkUserMessage is the parent's user-message ordinal the fork was cut
+	// before, -1 for a whole copy or when unknown.
+	ForkUserMessage int `db:"fork_user_message" json:"fork_user_message"`
+	// ForkOffset is the byte offset of the cut in the parent's file, -1
+	// when unknown or not a fork.
+	ForkOffset       int64 `db:"fork_offset" json:"fork_offset"`
+	LineCount        int64 `db:"line_count" json:"line_count"`                 // lines up to IndexedSize, blank ones included
+	UserMessageCount int   `db:"user_message_count" json:"user_message_count"` // counted user messages after rollbacks
+	IndexedSize      int64 `db:"indexed_size" json:"indexed_size"`             // end of the last complete line indexed
+	FileSize         int64 `db:"file_size" json:"-"`                           // file identity at last index: size
+	FileMtime        int64 `db:"file_mtime" json:"-"`                          // and modification time (Unix ns)
+}
+
+// UserMessage is one row of user_messages: a counted user message of a
+// thread and where its line starts.
+type UserMessage struct {
+	ThreadID string `db:"thread_id" json:"-"`
+	Ordinal  int    `db:"ordinal" json:"ordinal"`
+	Offset   int64  `db:"byte_offset" json:"offset"`
+	Line     int64  `db:"line_number" json:"line"`
+	Preview  string `db:"preview" json:"preview"`
+	// Text is the full message text, indexed for search. It is written by
+	// inserts and not read back by UserMessages.
+	Text string `db:"-" json:"-"`
+}
+
+// Record is a thread with its user messages and ancestry, as one unit to
+// insert or replace.
+type Record struct {
+	Thread   Thread
+	Messages []UserMessage
+	// Ancestors are the thread's fork ancestors, nearest first (parent at
+	// depth 1). They may include ids not in the index (deleted threads).
+	Ancestors []string
+}
+
+// Relative is a thread related by forking, with its distance. ID may name a
+// thread no longer in the index (Thread is then nil).
+type Relative struct {
+	ID     string  `json:"id"`
+	Depth  int     `json:"depth"`
+	Thread *Thread `json:"thread,omitempty"`
+}
+
+// Progress is an update to a thread after lines were appended to its file:
+// the new messages, rollbacks, name and sizes, applied in one transaction.
+type Progress struct {
+	ID string
+	// KeepUserMessages is how many of the existing counted user messages
+	// remain after rollbacks in the new lines (the thread's old count when
+	// there were none).
+	KeepUserMessages int
+	// NewMessages follow the kept ones; their ordinals start at
+	// KeepUserMessages.
+	NewMessages []UserMessage
+	// Name, when non-nil, is the new thread name.
+	Name *string
+	// Preview, when non-nil, replaces the preview (first message changed).
+	Preview     *string
+	LineCount   int64
+	IndexedSize int64
+	FileSize    int64
+	FileMtime   int64
+	UpdatedAt   int64
+}
+
+// SortField is a column threads can be listed by.
+type SortField string
+
+// Sort fields for ListOptions.
+const (
+	SortUpdated SortField = "updated_at"
+	SortCreated SortField = "created_at"
+)
+
+// ListOptions select and order a page of threads. Zero values mean no
+// filter; Limit defaults to 50 and is capped at 1000.
+type ListOptions struct {
+	Limit         int
+	Cursor        string    // opaque, from a previous Page.NextCursor
+	SortBy        SortField // default SortUpdated
+	Ascending     bool      // default newest first
+	Archived      *bool     // nil: both
+	Cwd           string
+	Source        string
+	ModelProvider string
+	ParentID      string
+	// Text filters by a case-insensitive substring of the name or preview.
+	Text string
+}
+
+// Page is one page of threads and the cursor of the next ("" at the end).
+type Page struct {
+	Threads    []Thread `json:"threads"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+}
+
+// SearchOptions select full-text search results.
+type SearchOptions struct {
+	Query    string // FTS5 query text; plain words are matched as terms
+	Limit    int    // default 20, capped at 200
+	Archived *bool
+}
+
+// SearchHit is a user message that matched a search, best first.
+type SearchHit struct {
+	ThreadID string  `json:"thread_id"`
+	Ordinal  int     `json:"ordinal"`
+	Snippet  string  `json:"snippet"`
+	Rank     float64 `json:"rank"` // bm25; lower is better
+}
+
+// FileState is the file identity the index holds for a thread, used to find
+// files that changed since they were indexed.
+type FileState struct {
+	ID          string `db:"id"`
+	RolloutPath string `db:"rollout_path"`
+	IndexedSize int64  `db:"indexed_size"`
+	LineCount   int64  `db:"line_count"`
+	FileSize    int64  `db:"file_size"`
+	FileMtime   int64  `db:"file_mtime"`
+}
+
+// Stats are counts over the whole index.
+type Stats struct {
+	Threads      int64 `json:"threads"`
+	Archived     int64 `json:"archived"`
+	UserMessages int64 `json:"user_messages"`
+	IndexBytes   int64 `json:"index_bytes"` // size of the database file
+}
