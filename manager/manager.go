@@ -11,21 +11,23 @@ import (
 	"log/slog"
 	"time"
 
+	"spool/lockfile"
 	"spool/rollout"
 	"spool/store"
 )
 
 // Errors returned (wrapped) by Manager methods; test them with errors.Is.
 var (
-	ErrNotFound    = store.ErrNotFound                  // unknown thread id or ordinal
-	ErrInvalidID   = rollout.ErrInvalidID               // not a canonical UUID
-	ErrInvalidPath = errors.New("invalid rollout path") // outside the root or not a rollout name
-	ErrInvalidItem = errors.New("invalid item")         // an item or line that cannot be appended
-	ErrOutOfRange  = errors.New("user message out of range")
-	ErrArchived    = errors.New("thread is archived")     // append to an archived thread
-	ErrNotArchived = errors.New("thread is not archived") // unarchive of a live thread
-	ErrLocked      = errors.New("store root is locked by another process")
-	ErrClosed      = errors.New("manager is closed")
+	ErrNotFound        = store.ErrNotFound                  // unknown thread id or ordinal
+	ErrInvalidID       = rollout.ErrInvalidID               // not a canonical UUID
+	ErrInvalidPath     = errors.New("invalid rollout path") // outside the root or not a rollout name
+	ErrInvalidItem     = errors.New("invalid item")
+	ErrInvalidArgument = errors.New("invalid argument") // a bad option: source, name, ...         // an item or line that cannot be appended
+	ErrOutOfRange      = errors.New("user message out of range")
+	ErrArchived        = errors.New("thread is archived")     // append to an archived thread
+	ErrNotArchived     = errors.New("thread is not archived") // unarchive of a live thread
+	ErrLocked          = lockfile.ErrLocked                   // another process owns the root (*LockedError)
+	ErrClosed          = errors.New("manager is closed")
 )
 
 // OutOfRangeError reports a fork or read point past the thread's user
@@ -42,18 +44,9 @@ func (e *OutOfRangeError) Error() string {
 
 func (e *OutOfRangeError) Unwrap() error { return ErrOutOfRange }
 
-// LockedError reports that another process holds the root's lock; it wraps
-// ErrLocked and names the holder as written in the lock file.
-type LockedError struct {
-	Path   string // the lock file
-	Holder string // "pid 1234 on host since 2026-..." or "" when unreadable
-}
-
-func (e *LockedError) Error() string {
-	return fmt.Sprintf("%s is held by %s", e.Path, e.Holder)
-}
-
-func (e *LockedError) Unwrap() error { return ErrLocked }
+// LockedError reports that another process holds the root's lock; it
+// wraps ErrLocked and names the holder as written in the lock file.
+type LockedError = lockfile.HeldError
 
 // Thread is a thread as the index knows it.
 type Thread = store.Thread
@@ -72,7 +65,7 @@ type Options struct {
 const IndexFile = "spool.db"
 
 // LockFile is the name of the lock file inside a root.
-const LockFile = "spool.lock"
+const LockFile = lockfile.FileName
 
 // StartOptions describe a new thread.
 type StartOptions struct {

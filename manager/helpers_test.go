@@ -1,0 +1,129 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"spool/rollout"
+)
+
+// openTest opens a manager on a fresh root under t.TempDir(), closed with
+// the test.
+func openTest(t testing.TB, opts ...func(*Options)) *Manager {
+	t.Helper()
+	o := Options{Root: t.TempDir(), Sync: rollout.SyncNone, Logger: quiet}
+	for _, f := range opts {
+		f(&o)
+	}
+	m, err := Open(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
+// quiet drops the manager's logs in tests.
+var quiet = slog.New(slog.DiscardHandler)
+
+func item(typ string, payload any) rollout.Item {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		panic(err)
+	}
+	return rollout.Item{Type: typ, Payload: raw}
+}
+
+func message(role, partType, text string) rollout.Item {
+	return item(rollout.TypeResponseItem, map[string]any{
+		"type": "message", "role": role,
+		"content": []map[string]string{{"type": partType, "text": text}},
+	})
+}
+
+func user(text string) rollout.Item      { return message("user", "input_text", text) }
+func assistant(text string) rollout.Item { return message("assistant", "output_text", text) }
+
+func reasoning(text string) rollout.Item {
+	return item(rollout.TypeResponseItem, map[string]any{
+		"type": "reasoning", "summary": []map[string]string{{"type": "summary_text", "text": text}},
+	})
+}
+
+func functionCall(name string) rollout.Item {
+	return item(rollout.TypeResponseItem, map[string]any{
+		"type": "function_call", "name": name, "arguments": "{}", "call_id": "call_" + name,
+	})
+}
+
+func rollback(turns int) rollout.Item {
+	return item(rollout.TypeEventMsg, map[string]any{"type": "thread_rolled_back", "num_turns": turns})
+}
+
+// start starts a thread and appends items to it.
+func start(t testing.TB, m *Manager, items ...rollout.Item) Thread {
+	t.Helper()
+	ctx := context.Background()
+	th, err := m.Start(ctx, StartOptions{Cwd: "/work", Source: "cli", Originator: "spool_test", ModelProvider: "openai"})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if len(items) == 0 {
+		return th
+	}
+	res, err := m.Append(ctx, th.ID, items)
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	return res.Thread
+}
+
+func readFile(t testing.TB, m *Manager, th Thread) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readAll(t testing.TB, rc io.ReadCloser, err error) []byte {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// lines splits a rollout into its lines, newline kept.
+func lines(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != '\n' {
+			i++
+		}
+		if i < len(b) {
+			i++
+		}
+		out = append(out, b[:i])
+		b = b[i:]
+	}
+	return out
+}
+
+func intp(n int) *int { return &n }

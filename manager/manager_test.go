@@ -1,0 +1,444 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"spool/rollout"
+	"spool/store"
+)
+
+// payloadTexts returns the text of every message line after the metas, so
+// tests can say which items a file holds.
+func payloadTexts(t *testing.T, b []byte) []string {
+	t.Helper()
+	var out []string
+	r := rollout.NewReader(bytes.NewReader(b), 0, 0)
+	for r.Next() {
+		l := r.Line()
+		switch {
+		case l.Type == rollout.TypeSessionMeta:
+			out = append(out, "meta")
+		case l.PayloadType == "message":
+			c := rollout.Classify(l)
+			if c.Kind == rollout.KindUserMessage {
+				out = append(out, "user:"+c.Text)
+			} else {
+				out = append(out, "message")
+			}
+		default:
+			out = append(out, l.PayloadType)
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkFork asserts that a fork's file is its own meta line followed by
+// exactly the parent's bytes [0, cut).
+func checkFork(t *testing.T, m *Manager, parent, child Thread, cut int64) {
+	t.Helper()
+	parentBytes, childBytes := readFile(t, m, parent), readFile(t, m, child)
+	meta := lines(childBytes)[0]
+	if !bytes.Equal(childBytes[len(meta):], parentBytes[:cut]) {
+		t.Fatalf("fork %s is not its meta + parent bytes [0,%d)", child.ID, cut)
+	}
+	got, err := rollout.ParseSessionMeta(bytes.TrimSuffix(meta, []byte("\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != child.ID || got.ForkedFromID != parent.ID {
+		t.Fatalf("fork meta id=%s forked_from=%s, want %s from %s", got.ID, got.ForkedFromID, child.ID, parent.ID)
+	}
+	if got.ForkPoint == nil || got.ForkPoint.ParentOffset != cut {
+		t.Fatalf("fork point = %+v, want parent offset %d", got.ForkPoint, cut)
+	}
+	if child.ForkOffset != cut || child.ParentID != parent.ID {
+		t.Fatalf("fork row: parent %q offset %d, want %q %d", child.ParentID, child.ForkOffset, parent.ID, cut)
+	}
+}
+
+// TestDropsFromLastUserOnly ports Codex's drops_from_last_user_only: items
+// u1,a1,a2,u2,a3,reasoning,function_call,a4 forked before user message 1
+// keep exactly u1,a1,a2.
+func TestDropsFromLastUserOnly(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	parent := start(t, m, user("u1"), assistant("a1"), assistant("a2"), user("u2"),
+		assistant("a3"), reasoning("r"), functionCall("call"), assistant("a4"))
+	if parent.UserMessageCount != 2 {
+		t.Fatalf("user messages = %d, want 2", parent.UserMessageCount)
+	}
+	child, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := payloadTexts(t, readFile(t, m, child))
+	want := []string{"meta", "meta", "user:u1", "message", "message"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("fork holds %v, want %v", got, want)
+	}
+	msgs, err := m.UserMessages(ctx, parent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFork(t, m, parent, child, msgs[1].Offset)
+	if child.UserMessageCount != 1 || child.Preview != "u1" {
+		t.Fatalf("fork row: %d user messages, preview %q", child.UserMessageCount, child.Preview)
+	}
+}
+
+// TestIgnoresSessionPrefixMessagesWhenTruncating ports Codex's
+// ignores_session_prefix_messages_when_truncating: AGENTS.md instructions
+// and environment_context before the first prompt are not user messages.
+func TestIgnoresSessionPrefixMessagesWhenTruncating(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	parent := start(t, m,
+		user("# AGENTS.md instructions for /work\n\n<INSTRUCTIONS>\nbe nice\n</INSTRUCTIONS>"),
+		user("<environment_context>\n  <cwd>/work</cwd>\n</environment_context>"),
+		user("first prompt"), assistant("a1"), user("second prompt"), assistant("a2"))
+	if parent.UserMessageCount != 2 {
+		t.Fatalf("user messages = %d, want 2", parent.UserMessageCount)
+	}
+	child, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := payloadTexts(t, readFile(t, m, child))
+	want := []string{"meta", "meta", "message", "message", "user:first prompt", "message"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("fork holds %v, want %v", got, want)
+	}
+	zero, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = payloadTexts(t, readFile(t, m, zero))
+	want = []string{"meta", "meta", "message", "message"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("fork before 0 holds %v, want %v (setup only)", got, want)
+	}
+}
+
+func TestForkOfForkOfFork(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	gen := []Thread{start(t, m, user("p0"), assistant("a0"), user("p1"), assistant("a1"), user("p2"))}
+	for i := 0; i < 3; i++ {
+		parent := gen[len(gen)-1]
+		if _, err := m.Append(ctx, parent.ID, []rollout.Item{assistant("more"), user("extra")}); err != nil {
+			t.Fatal(err)
+		}
+		parent, _ = m.Get(ctx, parent.ID)
+		msgs, err := m.UserMessages(ctx, parent.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(msgs) - 1
+		child, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: &n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFork(t, m, parent, child, msgs[n].Offset)
+		// The copied index rows point at the same lines in the child's file.
+		childMsgs, err := m.UserMessages(ctx, child.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromFile, err := rollout.CountUserMessages(bytes.NewReader(readFile(t, m, child)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(childMsgs) != n || len(fromFile) != n {
+			t.Fatalf("fork has %d indexed / %d counted user messages, want %d", len(childMsgs), len(fromFile), n)
+		}
+		for i := range childMsgs {
+			if childMsgs[i].Offset != fromFile[i].Offset || childMsgs[i].Line != fromFile[i].Line {
+				t.Fatalf("message %d indexed at (%d, line %d), file says (%d, line %d)", i,
+					childMsgs[i].Offset, childMsgs[i].Line, fromFile[i].Offset, fromFile[i].Line)
+			}
+		}
+		gen = append(gen, child)
+	}
+	last := gen[3]
+	anc, err := m.Ancestors(ctx, last.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(anc) != 3 {
+		t.Fatalf("ancestors = %+v, want 3", anc)
+	}
+	for i, a := range anc {
+		if want := gen[2-i].ID; a.ID != want || a.Depth != i+1 {
+			t.Fatalf("ancestor %d = %s at depth %d, want %s at %d", i, a.ID, a.Depth, want, i+1)
+		}
+	}
+	root, members, err := m.Tree(ctx, last.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.ID != gen[0].ID || len(members) != 3 {
+		t.Fatalf("tree root %s with %d members, want %s with 3", root.ID, len(members), gen[0].ID)
+	}
+	// Deleting the middle keeps the lineage of its descendants.
+	if err := m.Delete(ctx, gen[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	anc, err = m.Ancestors(ctx, last.ID)
+	if err != nil || len(anc) != 3 || anc[1].ID != gen[1].ID {
+		t.Fatalf("after deleting the middle, ancestors = %+v, %v", anc, err)
+	}
+}
+
+func TestForkOutOfRange(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	th := start(t, m, user("one"), assistant("a"), user("two"))
+	for _, n := range []int{2, 5, -1} {
+		_, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: intp(n)})
+		var oor *OutOfRangeError
+		if !errors.Is(err, ErrOutOfRange) || !errors.As(err, &oor) || oor.Count != 2 {
+			t.Fatalf("fork before %d: err = %v, want out of range with count 2", n, err)
+		}
+		if !strings.Contains(err.Error(), "has 2 user messages") {
+			t.Fatalf("error %q does not say how many user messages exist", err)
+		}
+	}
+	whole, err := m.Fork(ctx, th.ID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFork(t, m, th, whole, th.IndexedSize)
+	if whole.UserMessageCount != 2 || whole.ForkUserMessage != -1 {
+		t.Fatalf("whole copy: %d user messages, fork point %d", whole.UserMessageCount, whole.ForkUserMessage)
+	}
+}
+
+func TestReadFromAndTurn(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	th := start(t, m, user("q0"), assistant("a0"), user("q1"), assistant("a1"), user("q2"))
+	file := readFile(t, m, th)
+	msgs, _ := m.UserMessages(ctx, th.ID)
+	read := func(rc io.ReadCloser, err error) []byte { return readAll(t, rc, err) }
+	got := read(m.ReadFrom(ctx, th.ID, 1))
+	if !bytes.Equal(got, file[msgs[1].Offset:]) {
+		t.Fatalf("ReadFrom(1) = %q", got)
+	}
+	got = read(m.ReadFrom(ctx, th.ID, -1))
+	if !bytes.Equal(got, file) {
+		t.Fatalf("ReadFrom(-1) is not the whole file")
+	}
+	got = read(m.ReadTurn(ctx, th.ID, 0))
+	if !bytes.Equal(got, file[msgs[0].Offset:msgs[1].Offset]) {
+		t.Fatalf("ReadTurn(0) = %q", got)
+	}
+	got = read(m.ReadTurn(ctx, th.ID, 2))
+	if !bytes.Equal(got, file[msgs[2].Offset:]) {
+		t.Fatalf("ReadTurn(2) = %q", got)
+	}
+	if _, err := m.ReadFrom(ctx, th.ID, 3); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("ReadFrom(3): %v, want ErrOutOfRange", err)
+	}
+}
+
+func TestRollbackShrinksUserMessages(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	th := start(t, m, user("u1"), assistant("a1"), user("u2"), assistant("a2"), rollback(1), user("u3"), assistant("a3"), user("u4"), assistant("a4"))
+	msgs, err := m.UserMessages(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, msg := range msgs {
+		texts = append(texts, msg.Preview)
+	}
+	if strings.Join(texts, ",") != "u1,u3,u4" {
+		t.Fatalf("user messages after rollback = %v, want u1,u3,u4", texts)
+	}
+	// Codex: cut before 2 cuts right before u4.
+	child, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: intp(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFork(t, m, th, child, msgs[2].Offset)
+	// A rollback appended in a later call removes indexed messages.
+	res, err := m.Append(ctx, th.ID, []rollout.Item{rollback(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.UserMessageCount != 1 {
+		t.Fatalf("after rollback(2): %d user messages, want 1", res.Thread.UserMessageCount)
+	}
+}
+
+func TestArchiveRenameDelete(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	th := start(t, m, user("hello"))
+	renamed, err := m.Rename(ctx, th.ID, "greeting")
+	if err != nil || renamed.Name != "greeting" {
+		t.Fatalf("Rename: %+v, %v", renamed, err)
+	}
+	names, err := rollout.ReadNames(ctx, m.Root())
+	if err != nil || names[th.ID].ThreadName != "greeting" {
+		t.Fatalf("session_index.jsonl: %+v, %v", names, err)
+	}
+	arch, err := m.Archive(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !arch.Archived || !strings.HasPrefix(arch.RolloutPath, "archived_sessions/") {
+		t.Fatalf("archived row: %+v", arch)
+	}
+	if _, err := os.Stat(filepath.Join(m.Root(), arch.RolloutPath)); err != nil {
+		t.Fatalf("archived file: %v", err)
+	}
+	if _, err := m.Archive(ctx, th.ID); !errors.Is(err, ErrArchived) {
+		t.Fatalf("second archive: %v, want ErrArchived", err)
+	}
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("more")}); !errors.Is(err, ErrArchived) {
+		t.Fatalf("append to archived: %v, want ErrArchived", err)
+	}
+	live, err := m.Unarchive(ctx, th.ID)
+	if err != nil || live.Archived || live.RolloutPath != th.RolloutPath {
+		t.Fatalf("Unarchive: %+v, %v", live, err)
+	}
+	if _, err := m.Unarchive(ctx, th.ID); !errors.Is(err, ErrNotArchived) {
+		t.Fatalf("second unarchive: %v, want ErrNotArchived", err)
+	}
+	if err := m.Delete(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(m.Root(), th.RolloutPath)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("file after delete: %v", err)
+	}
+	if _, err := m.Get(ctx, th.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after delete: %v", err)
+	}
+}
+
+// TestBadInputChangesNothing checks that every operation on an unknown id,
+// a malformed id or a path outside the root fails with a typed error and
+// leaves the root as it was.
+func TestBadInputChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	th := start(t, m, user("keep me"))
+	before := snapshot(t, m.Root())
+	unknown := "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c"
+	ops := map[string]func(id string) error{
+		"get":         func(id string) error { _, err := m.Get(ctx, id); return err },
+		"resume":      func(id string) error { _, err := m.Resume(ctx, id); return err },
+		"append":      func(id string) error { _, err := m.Append(ctx, id, []rollout.Item{user("x")}); return err },
+		"fork":        func(id string) error { _, err := m.Fork(ctx, id, ForkOptions{}); return err },
+		"rename":      func(id string) error { _, err := m.Rename(ctx, id, "n"); return err },
+		"archive":     func(id string) error { _, err := m.Archive(ctx, id); return err },
+		"unarchive":   func(id string) error { _, err := m.Unarchive(ctx, id); return err },
+		"delete":      func(id string) error { return m.Delete(ctx, id) },
+		"evict":       func(id string) error { return m.Evict(ctx, id) },
+		"read":        func(id string) error { _, err := m.ReadFrom(ctx, id, 0); return err },
+		"turn":        func(id string) error { _, err := m.ReadTurn(ctx, id, 0); return err },
+		"messages":    func(id string) error { _, err := m.UserMessages(ctx, id); return err },
+		"ancestors":   func(id string) error { _, err := m.Ancestors(ctx, id); return err },
+		"descendants": func(id string) error { _, err := m.Descendants(ctx, id); return err },
+		"tree":        func(id string) error { _, _, err := m.Tree(ctx, id); return err },
+	}
+	ids := []struct {
+		id   string
+		want error
+	}{
+		{unknown, ErrNotFound},
+		{"../../etc/passwd", ErrInvalidID},
+		{"/etc/passwd", ErrInvalidID},
+		{"019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9", ErrInvalidID},
+		{"019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c/../x", ErrInvalidID},
+		{"", ErrInvalidID},
+	}
+	for name, op := range ops {
+		for _, tc := range ids {
+			if err := op(tc.id); !errors.Is(err, tc.want) {
+				t.Errorf("%s(%q) = %v, want %v", name, tc.id, err, tc.want)
+			}
+		}
+	}
+	for _, p := range []string{"/etc/passwd", "../outside/rollout-2026-04-20T10-15-30-" + unknown + ".jsonl", "sessions/../../x.jsonl", "spool.db", ""} {
+		if _, err := m.ResumePath(ctx, p); !errors.Is(err, ErrInvalidPath) {
+			t.Errorf("ResumePath(%q) = %v, want ErrInvalidPath", p, err)
+		}
+	}
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{{Type: "response_item", Payload: []byte(`{"a":`)}}); !errors.Is(err, ErrInvalidItem) {
+		t.Errorf("append of malformed payload: %v, want ErrInvalidItem", err)
+	}
+	if _, err := m.AppendLines(ctx, th.ID, [][]byte{[]byte(`{"type":"x"}` + "\n" + `{"type":"y"}`)}); !errors.Is(err, ErrInvalidItem) {
+		t.Errorf("append of embedded newline: %v, want ErrInvalidItem", err)
+	}
+	if after := snapshot(t, m.Root()); after != before {
+		t.Fatalf("root changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// snapshot describes the rollout files under root (paths and sizes).
+func snapshot(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".jsonl") {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s:%d ", p[len(root):], info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	m := openTest(t)
+	_, err := Open(context.Background(), Options{Root: m.Root(), Logger: quiet})
+	var held *LockedError
+	if !errors.Is(err, ErrLocked) || !errors.As(err, &held) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if !strings.Contains(held.Holder, "pid") {
+		t.Fatalf("holder %q does not name the process", held.Holder)
+	}
+}
+
+func TestListAndSearch(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	for _, text := range []string{"fix the flaky test", "write docs", "fix the parser"} {
+		start(t, m, user(text))
+	}
+	page, err := m.List(ctx, store.ListOptions{Limit: 2})
+	if err != nil || len(page.Threads) != 2 || page.NextCursor == "" {
+		t.Fatalf("first page: %+v, %v", page, err)
+	}
+	next, err := m.List(ctx, store.ListOptions{Limit: 2, Cursor: page.NextCursor})
+	if err != nil || len(next.Threads) != 1 || next.NextCursor != "" {
+		t.Fatalf("second page: %+v, %v", next, err)
+	}
+	hits, err := m.Search(ctx, store.SearchOptions{Query: "fix"})
+	if err != nil || len(hits) != 2 {
+		t.Fatalf("search: %+v, %v", hits, err)
+	}
+}

@@ -1,0 +1,203 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"spool/store"
+)
+
+// history is a byte range of a rollout file, closed with the file.
+type history struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (h *history) Close() error { return h.f.Close() }
+
+// ReadFrom returns the thread's complete lines from its counted user
+// message k on, as raw JSONL bytes; k < 0, or k = 0 on a thread without
+// user messages, returns the whole history. It seeks to the indexed offset
+// and never reads the lines before it. The range ends at the indexed size
+// when the call is made: lines appended later are not included. A k past
+// the last user message fails with an *OutOfRangeError. The caller closes
+// the reader.
+func (m *Manager) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	id, err := parseID("read", id)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := m.readRange(ctx, id, k, false)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from user message %d: %w", id, k, err)
+	}
+	return rc, nil
+}
+
+// ReadTurn returns the lines of turn k: from user message k up to user
+// message k+1, or to the end for the last turn.
+func (m *Manager) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	id, err := parseID("read turn of", id)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := m.readRange(ctx, id, k, true)
+	if err != nil {
+		return nil, fmt.Errorf("read %s turn %d: %w", id, k, err)
+	}
+	return rc, nil
+}
+
+func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
+	for attempt := 0; ; attempt++ {
+		rc, err := m.openRange(ctx, id, k, oneTurn)
+		if errors.Is(err, fs.ErrNotExist) && attempt < 2 {
+			continue // archived or unarchived meanwhile: read the row again
+		}
+		return rc, err
+	}
+}
+
+func (m *Manager) openRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
+	var start int64
+	var startMsg store.UserMessage
+	whole := k < 0 && !oneTurn
+	if !whole {
+		msg, err := m.store.UserMessage(ctx, id, k)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			row, getErr := m.store.Get(ctx, id)
+			if getErr != nil {
+				return nil, getErr
+			}
+			if k == 0 && row.UserMessageCount == 0 && !oneTurn {
+				whole = true
+				break
+			}
+			return nil, &OutOfRangeError{ID: id, Requested: k, Count: row.UserMessageCount}
+		case err != nil:
+			return nil, err
+		default:
+			startMsg, start = msg, msg.Offset
+		}
+	}
+	// The row is read after the message, so its indexed size covers it.
+	row, err := m.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	end := row.IndexedSize
+	if oneTurn {
+		next, err := m.store.UserMessage(ctx, id, startMsg.Ordinal+1)
+		switch {
+		case err == nil:
+			end = next.Offset
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	if end < start {
+		end = start
+	}
+	f, err := os.Open(m.abs(row.RolloutPath))
+	if err != nil {
+		return nil, err
+	}
+	return &history{SectionReader: io.NewSectionReader(f, start, end-start), f: f}, nil
+}
+
+// UserMessages returns the thread's counted user messages with their
+// offsets, line numbers and previews.
+func (m *Manager) UserMessages(ctx context.Context, id string) ([]store.UserMessage, error) {
+	id, err := parseID("list user messages of", id)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := m.store.UserMessages(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("list user messages of %s: %w", id, err)
+	}
+	return msgs, nil
+}
+
+// List returns a page of threads from the index; no rollout file is read.
+func (m *Manager) List(ctx context.Context, o store.ListOptions) (store.Page, error) {
+	if o.ParentID != "" {
+		id, err := parseID("list forks of", o.ParentID)
+		if err != nil {
+			return store.Page{}, err
+		}
+		o.ParentID = id
+	}
+	page, err := m.store.List(ctx, o)
+	if err != nil {
+		return store.Page{}, fmt.Errorf("list threads: %w", err)
+	}
+	return page, nil
+}
+
+// Search runs a full-text search over user messages, best matches first.
+func (m *Manager) Search(ctx context.Context, o store.SearchOptions) ([]store.SearchHit, error) {
+	hits, err := m.store.Search(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("search %q: %w", o.Query, err)
+	}
+	return hits, nil
+}
+
+// Ancestors returns id's fork ancestors, nearest first. Ancestors that were
+// deleted are listed by id with a nil Thread.
+func (m *Manager) Ancestors(ctx context.Context, id string) ([]store.Relative, error) {
+	return m.relatives(ctx, "ancestors of", id, m.store.Ancestors)
+}
+
+// Descendants returns every thread forked (transitively) from id.
+func (m *Manager) Descendants(ctx context.Context, id string) ([]store.Relative, error) {
+	return m.relatives(ctx, "descendants of", id, m.store.Descendants)
+}
+
+func (m *Manager) relatives(ctx context.Context, op, id string, query func(context.Context, string) ([]store.Relative, error)) ([]store.Relative, error) {
+	id, err := parseID(op, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.store.Get(ctx, id); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	rel, err := query(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	return rel, nil
+}
+
+// Tree returns the root of id's fork tree and all of the root's
+// descendants. When the root was deleted, root holds only its ID.
+func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []store.Relative, err error) {
+	id, err = parseID("tree of", id)
+	if err != nil {
+		return Thread{}, nil, err
+	}
+	if _, err := m.store.Get(ctx, id); err != nil {
+		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+	}
+	rootID, err := m.store.Root(ctx, id)
+	if err != nil {
+		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+	}
+	root, err = m.store.Get(ctx, rootID)
+	if errors.Is(err, store.ErrNotFound) {
+		root = Thread{ID: rootID}
+	} else if err != nil {
+		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+	}
+	members, err = m.store.Descendants(ctx, rootID)
+	if err != nil {
+		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+	}
+	return root, members, nil
+}

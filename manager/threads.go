@@ -1,0 +1,561 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"spool/indexer"
+	"spool/rollout"
+	"spool/store"
+)
+
+// parseID checks an id given by a caller before it reaches the index or a
+// path.
+func parseID(op, id string) (string, error) {
+	canon, err := rollout.ParseID(id)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", op, id, err)
+	}
+	return canon, nil
+}
+
+// Start creates a thread: its rollout file holding the first session_meta
+// line (a new UUID v7 id), and its index row. With o.Name set, the name is
+// recorded as Rename does. It returns the new thread, whose RolloutPath and
+// CreatedAt are the counterpart of Codex's SessionConfigured.
+func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
+	source, err := normalizeSource(o.Source)
+	if err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
+	uid, err := uuid.NewV7()
+	if err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
+	id := uid.String()
+	now := m.now()
+	meta := rollout.SessionMeta{
+		ID:            id,
+		Timestamp:     rollout.FormatTimestamp(now),
+		Cwd:           o.Cwd,
+		Originator:    o.Originator,
+		CLIVersion:    o.CLIVersion,
+		Source:        source,
+		ModelProvider: o.ModelProvider,
+		Git:           o.Git,
+	}
+	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
+	if err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
+	}
+	rel, err := rollout.SessionPath(rollout.FileName(now, id))
+	if err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
+	size, mtime, err := m.createRollout(rel, line, nil)
+	if err != nil {
+		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+	}
+	row := Thread{
+		ID:              id,
+		RolloutPath:     rel,
+		CreatedAt:       now.UnixMilli(),
+		UpdatedAt:       now.UnixMilli(),
+		Cwd:             o.Cwd,
+		Source:          source,
+		Originator:      o.Originator,
+		CLIVersion:      o.CLIVersion,
+		ModelProvider:   o.ModelProvider,
+		ForkUserMessage: -1,
+		ForkOffset:      -1,
+		LineCount:       1,
+		IndexedSize:     size,
+		FileSize:        size,
+		FileMtime:       mtime,
+	}
+	setGit(&row, o.Git)
+	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row}); err != nil {
+		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+	}
+	if o.Name != "" {
+		return m.Rename(ctx, id, o.Name)
+	}
+	return row, nil
+}
+
+// normalizeSource returns the source as the index holds it: a plain name,
+// or an object source as compact JSON (as rollout.ParseSessionMeta reads it).
+func normalizeSource(source string) (string, error) {
+	switch {
+	case source == "":
+		return "vscode", nil
+	case strings.HasPrefix(strings.TrimSpace(source), "{"):
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(source)); err != nil {
+			return "", fmt.Errorf("%w: source is not a JSON object: %v", ErrInvalidArgument, err)
+		}
+		return buf.String(), nil
+	default:
+		return source, nil
+	}
+}
+
+func setGit(row *Thread, g *rollout.GitInfo) {
+	if g == nil {
+		return
+	}
+	row.GitCommit, row.GitBranch, row.GitOrigin = g.CommitHash, g.Branch, g.RepositoryURL
+}
+
+func gitOf(row Thread) *rollout.GitInfo {
+	if row.GitCommit == "" && row.GitBranch == "" && row.GitOrigin == "" {
+		return nil
+	}
+	return &rollout.GitInfo{CommitHash: row.GitCommit, Branch: row.GitBranch, RepositoryURL: row.GitOrigin}
+}
+
+// createRollout writes a new rollout file at rel atomically: firstLine and
+// whatever fill copies in go to a temporary name, which is synced and
+// renamed into place, so a crash never leaves a half-written thread behind.
+// It returns the file's size and mtime (Unix ns).
+func (m *Manager) createRollout(rel string, firstLine []byte, fill func(f *os.File) error) (size, mtime int64, err error) {
+	final := m.abs(rel)
+	tmp := final + ".tmp"
+	f, err := rollout.CreateFile(tmp, firstLine)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if fill != nil {
+		if err = fill(f); err != nil {
+			return 0, 0, err
+		}
+	}
+	durable := m.opts.Sync != rollout.SyncNone
+	if durable {
+		if err = f.Sync(); err != nil {
+			return 0, 0, err
+		}
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	if err = f.Close(); err != nil {
+		return 0, 0, err
+	}
+	if err = os.Rename(tmp, final); err != nil {
+		return 0, 0, err
+	}
+	if durable {
+		if err = rollout.SyncDir(filepath.Dir(final)); err != nil {
+			return 0, 0, err
+		}
+	}
+	return info.Size(), info.ModTime().UnixNano(), nil
+}
+
+// Append encodes items (stamping a timestamp where an item has none) and
+// appends them to thread id in order, as one write. The index learns new
+// user messages, rollback markers, name changes and the new size in the
+// same call. An item that cannot be encoded fails the whole call with an
+// error wrapping ErrInvalidItem, and nothing is written.
+func (m *Manager) Append(ctx context.Context, id string, items []rollout.Item) (AppendResult, error) {
+	id, err := parseID("append to", id)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	now := m.now()
+	lines := make([][]byte, len(items))
+	for i, it := range items {
+		if lines[i], err = rollout.EncodeItem(it, now); err != nil {
+			return AppendResult{}, fmt.Errorf("append to %s: item %d: %w: %w", id, i, ErrInvalidItem, err)
+		}
+	}
+	return m.appendEncoded(ctx, id, lines)
+}
+
+// AppendLines appends complete lines given by the caller, each validated
+// with rollout.EncodeLine (kept byte for byte, a timestamp inserted where a
+// line has none).
+func (m *Manager) AppendLines(ctx context.Context, id string, lines [][]byte) (AppendResult, error) {
+	id, err := parseID("append to", id)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	now := m.now()
+	encoded := make([][]byte, len(lines))
+	for i, l := range lines {
+		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
+			return AppendResult{}, fmt.Errorf("append to %s: line %d: %w: %w", id, i, ErrInvalidItem, err)
+		}
+	}
+	return m.appendEncoded(ctx, id, encoded)
+}
+
+func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) (AppendResult, error) {
+	if len(lines) == 0 {
+		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
+	}
+	var res AppendResult
+	err := m.withThread(ctx, id, func(lt *liveThread) error {
+		if lt.row.Archived {
+			return fmt.Errorf("append to %s: %w", id, ErrArchived)
+		}
+		offsets, err := m.appendLocked(ctx, lt, lines)
+		res = AppendResult{Offsets: offsets, Thread: lt.row}
+		return err
+	})
+	return res, err
+}
+
+// appendLocked writes lines to lt's file, then folds them into the index.
+// lt.mu must be held. The file is written first: if the index update fails
+// the lines are still acknowledged by the file, and lt is dropped so the
+// next use catches the index up from the file.
+func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]byte) ([]int64, error) {
+	if lt.appender.Size() != lt.row.IndexedSize {
+		row, err := m.catchUp(ctx, lt.row)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: catch up: %w", lt.id, err)
+		}
+		lt.row = row
+	}
+	offsets, err := lt.appender.Append(ctx, lines)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
+	}
+	// From here on the lines are in the file: finish the index update even
+	// if the caller goes away.
+	ctx = context.WithoutCancel(ctx)
+	tracker := indexer.NewTracker(lt.row)
+	newest := lt.row.UpdatedAt
+	r := rollout.NewReader(bytes.NewReader(bytes.Join(lines, nil)), offsets[0], lt.row.LineCount)
+	for r.Next() {
+		tracker.Observe(r.Line())
+		if ms, ok := envelopeMillis(r.Line().Raw); ok && ms > newest {
+			newest = ms
+		}
+	}
+	p := tracker.Progress()
+	p.UpdatedAt = newest
+	p.FileSize = lt.appender.Size()
+	if info, err := os.Stat(m.abs(lt.row.RolloutPath)); err == nil {
+		p.FileMtime = info.ModTime().UnixNano()
+	}
+	if err := m.store.Advance(ctx, p); err != nil {
+		m.invalidate(lt)
+		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
+	}
+	lt.row = applyProgress(lt.row, p)
+	return offsets, nil
+}
+
+// applyProgress returns row as the index holds it after store.Advance(p).
+func applyProgress(row Thread, p store.Progress) Thread {
+	row.UserMessageCount = p.KeepUserMessages + len(p.NewMessages)
+	row.LineCount = p.LineCount
+	row.IndexedSize = p.IndexedSize
+	row.FileSize = p.FileSize
+	row.FileMtime = p.FileMtime
+	row.UpdatedAt = p.UpdatedAt
+	if p.Name != nil {
+		row.Name = *p.Name
+	}
+	if p.Preview != nil {
+		row.Preview = *p.Preview
+	}
+	return row
+}
+
+// envelopeMillis returns a line's envelope timestamp in Unix milliseconds.
+func envelopeMillis(line []byte) (int64, bool) {
+	var env struct {
+		Timestamp string `json:"timestamp"`
+	}
+	if json.Unmarshal(line, &env) != nil {
+		return 0, false
+	}
+	t, ok := rollout.ParseTimestamp(env.Timestamp)
+	if !ok {
+		return 0, false
+	}
+	return t.UnixMilli(), true
+}
+
+// Get returns thread id as the index knows it, without loading it.
+func (m *Manager) Get(ctx context.Context, id string) (Thread, error) {
+	id, err := parseID("get", id)
+	if err != nil {
+		return Thread{}, err
+	}
+	row, err := m.store.Get(ctx, id)
+	if err != nil {
+		return Thread{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	return row, nil
+}
+
+// Resume makes thread id live, loading it from the index and catching its
+// index up with its file if needed, and returns it.
+func (m *Manager) Resume(ctx context.Context, id string) (Thread, error) {
+	id, err := parseID("resume", id)
+	if err != nil {
+		return Thread{}, err
+	}
+	var row Thread
+	err = m.withThread(ctx, id, func(lt *liveThread) error {
+		row = lt.row
+		return nil
+	})
+	if err != nil {
+		return Thread{}, fmt.Errorf("resume %s: %w", id, err)
+	}
+	return row, nil
+}
+
+// ResumePath resumes the thread whose rollout is at p: an absolute path
+// inside the root, or a path relative to it. A rollout not yet indexed is
+// indexed first. Paths outside the root, or whose base name is not a
+// rollout name, fail with ErrInvalidPath.
+func (m *Manager) ResumePath(ctx context.Context, p string) (Thread, error) {
+	rel, err := m.relPath(p)
+	if err != nil {
+		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
+	}
+	row, err := m.store.GetByPath(ctx, rel)
+	if errors.Is(err, store.ErrNotFound) {
+		rec, _, scanErr := indexer.ScanFile(ctx, m.opts.Root, rel)
+		if errors.Is(scanErr, fs.ErrNotExist) {
+			return Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
+		}
+		if scanErr != nil {
+			return Thread{}, fmt.Errorf("resume %q: %w", p, scanErr)
+		}
+		if err := m.store.Insert(ctx, rec); err != nil {
+			return Thread{}, fmt.Errorf("resume %q: %w", p, err)
+		}
+		row = rec.Thread
+	} else if err != nil {
+		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
+	}
+	return m.Resume(ctx, row.ID)
+}
+
+// relPath turns a caller's rollout path into a slash path relative to the
+// root, refusing anything that leaves the root or is not a rollout name.
+func (m *Manager) relPath(p string) (string, error) {
+	if p == "" {
+		return "", ErrInvalidPath
+	}
+	abs := p
+	if !filepath.IsAbs(p) {
+		abs = filepath.Join(m.opts.Root, p)
+	}
+	rel, err := filepath.Rel(m.opts.Root, filepath.Clean(abs))
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%w: outside the root", ErrInvalidPath)
+	}
+	rel = filepath.ToSlash(rel)
+	if _, _, err := rollout.ParseFileName(path.Base(rel)); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidPath, err)
+	}
+	top, _, _ := strings.Cut(rel, "/")
+	if top != rollout.SessionsDir && top != rollout.ArchivedSessionsDir {
+		return "", fmt.Errorf("%w: not under %s/ or %s/", ErrInvalidPath, rollout.SessionsDir, rollout.ArchivedSessionsDir)
+	}
+	return rel, nil
+}
+
+// Rename sets the thread's name: a thread_name_updated event in its
+// rollout, a line in session_index.jsonl, and the index row, in that order
+// (the files are the truth).
+func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
+	id, err := parseID("rename", id)
+	if err != nil {
+		return Thread{}, err
+	}
+	if strings.TrimSpace(name) == "" || len(name) > maxNameBytes {
+		return Thread{}, fmt.Errorf("rename %s: %w: a name is 1 to %d bytes and not blank", id, ErrInvalidArgument, maxNameBytes)
+	}
+	now := m.now()
+	payload, err := json.Marshal(struct {
+		Type       string `json:"type"`
+		ThreadID   string `json:"thread_id"`
+		ThreadName string `json:"thread_name"`
+	}{"thread_name_updated", id, name})
+	if err != nil {
+		return Thread{}, fmt.Errorf("rename %s: %w", id, err)
+	}
+	line, err := rollout.EncodeItem(rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}, now)
+	if err != nil {
+		return Thread{}, fmt.Errorf("rename %s: %w: %w", id, ErrInvalidArgument, err)
+	}
+	var row Thread
+	err = m.withThread(ctx, id, func(lt *liveThread) error {
+		if _, err := m.appendLocked(ctx, lt, [][]byte{line}); err != nil {
+			return err
+		}
+		row = lt.row
+		return rollout.AppendName(context.WithoutCancel(ctx), m.opts.Root, rollout.NameEntry{
+			ID: id, ThreadName: name, UpdatedAt: now.Format(time.RFC3339),
+		})
+	})
+	if err != nil {
+		return Thread{}, fmt.Errorf("rename %s: %w", id, err)
+	}
+	return row, nil
+}
+
+// maxNameBytes bounds a thread name.
+const maxNameBytes = 1024
+
+// Archive moves the thread's rollout to archived_sessions/ (Codex layout)
+// and marks it archived. The file's mtime is set to the archive time, which
+// is how a rebuilt index learns it. Archiving an archived thread fails with
+// ErrArchived.
+func (m *Manager) Archive(ctx context.Context, id string) (Thread, error) {
+	return m.setArchived(ctx, "archive", id, true)
+}
+
+// Unarchive moves the thread's rollout back to its date folder under
+// sessions/. Unarchiving a live thread fails with ErrNotArchived.
+func (m *Manager) Unarchive(ctx context.Context, id string) (Thread, error) {
+	return m.setArchived(ctx, "unarchive", id, false)
+}
+
+func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) (Thread, error) {
+	id, err := parseID(op, id)
+	if err != nil {
+		return Thread{}, err
+	}
+	var row Thread
+	err = m.withThread(ctx, id, func(lt *liveThread) error {
+		switch {
+		case archive && lt.row.Archived:
+			return ErrArchived
+		case !archive && !lt.row.Archived:
+			return ErrNotArchived
+		}
+		name := path.Base(lt.row.RolloutPath)
+		newRel := rollout.ArchivedPath(name)
+		if !archive {
+			if newRel, err = rollout.SessionPath(name); err != nil {
+				return err
+			}
+		}
+		oldAbs, newAbs := m.abs(lt.row.RolloutPath), m.abs(newRel)
+		if err := os.MkdirAll(filepath.Dir(newAbs), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(oldAbs, newAbs); err != nil {
+			return err
+		}
+		now := m.now()
+		var archivedAt int64
+		if archive {
+			if err := os.Chtimes(newAbs, now, now); err != nil {
+				return err
+			}
+			archivedAt = now.UnixMilli()
+		}
+		for _, dir := range []string{filepath.Dir(oldAbs), filepath.Dir(newAbs)} {
+			if err := rollout.SyncDir(dir); err != nil {
+				return err
+			}
+		}
+		ctx := context.WithoutCancel(ctx)
+		if err := m.store.SetArchived(ctx, id, archive, newRel, archivedAt); err != nil {
+			m.invalidate(lt)
+			return err
+		}
+		info, err := os.Stat(newAbs)
+		if err != nil {
+			return err
+		}
+		if err := m.store.SetFileState(ctx, id, info.Size(), info.ModTime().UnixNano()); err != nil {
+			m.invalidate(lt)
+			return err
+		}
+		lt.row.RolloutPath, lt.row.Archived, lt.row.ArchivedAt = newRel, archive, archivedAt
+		lt.row.FileSize, lt.row.FileMtime = info.Size(), info.ModTime().UnixNano()
+		row = lt.row
+		return nil
+	})
+	if err != nil {
+		return Thread{}, fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	return row, nil
+}
+
+// Delete removes the thread's rollout file and its index rows. Threads
+// forked from it keep their lineage (parent id and ancestors).
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	id, err := parseID("delete", id)
+	if err != nil {
+		return err
+	}
+	err = m.withThread(ctx, id, func(lt *liveThread) error {
+		// lt stays in memory, locked, until the rows are gone: a concurrent
+		// caller waits for it, then finds the thread gone.
+		defer m.invalidate(lt)
+		abs := m.abs(lt.row.RolloutPath)
+		if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := rollout.SyncDir(filepath.Dir(abs)); err != nil {
+			return err
+		}
+		return m.store.Delete(context.WithoutCancel(ctx), id)
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// Evict closes thread id if it is live (flushing its file) and drops it
+// from memory; the next use rehydrates it from the index. Evicting a known
+// thread that is not live does nothing.
+func (m *Manager) Evict(ctx context.Context, id string) error {
+	id, err := parseID("evict", id)
+	if err != nil {
+		return err
+	}
+	if _, err := m.store.Get(ctx, id); err != nil {
+		return fmt.Errorf("evict %s: %w", id, err)
+	}
+	// A thread in use is never closed from under its holders: it is marked,
+	// and the last holder's release closes it. Until then it stays the one
+	// live copy, so two appenders never share a file.
+	m.mu.Lock()
+	lt, ok := m.live.byID[id]
+	closeNow := ok && lt.refs == 0
+	switch {
+	case closeNow:
+		m.forget(lt)
+	case ok:
+		lt.evict = true
+	}
+	m.mu.Unlock()
+	if closeNow {
+		m.closeLive(lt)
+	}
+	return nil
+}
