@@ -1,10 +1,12 @@
 package rollout
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Line types that Codex writes in the envelope's "type" field.
@@ -46,10 +48,78 @@ type Item struct {
 // EncodeItem returns the line for it, newline included:
 // {"timestamp":...,"type":...,"payload":...}. The payload must be a JSON
 // object without raw newlines; an empty Timestamp is replaced by now in
-// TimestampLayout. Errors wrap ErrInvalidJSON, ErrNotObject, ErrRawNewline or
-// ErrMissingType.
+// TimestampLayout. The payload is kept verbatim (surrounding space
+// trimmed). Errors wrap ErrInvalidJSON, ErrNotObject, ErrRawNewline,
+// ErrMissingType or ErrInvalidUTF8.
 func EncodeItem(it Item, now time.Time) ([]byte, error) {
-	panic("unimplemented")
+	if it.Type == "" {
+		return nil, fmt.Errorf("encode item: %w", ErrMissingType)
+	}
+	if !utf8.ValidString(it.Type) || !utf8.ValidString(it.Timestamp) {
+		return nil, fmt.Errorf("encode %s item: %w", it.Type, ErrInvalidUTF8)
+	}
+	payload := bytes.TrimSpace(it.Payload)
+	if err := checkRawLine(payload); err != nil {
+		return nil, fmt.Errorf("encode %s item payload: %w", it.Type, err)
+	}
+	if _, err := scanLine(payload); err != nil {
+		return nil, fmt.Errorf("encode %s item payload: %w", it.Type, err)
+	}
+	ts := it.Timestamp
+	if ts == "" {
+		ts = FormatTimestamp(now)
+	}
+	line := make([]byte, 0, len(payload)+len(it.Type)+len(ts)+48)
+	line = append(line, `{"timestamp":`...)
+	line = appendString(line, ts)
+	line = append(line, `,"type":`...)
+	line = appendString(line, it.Type)
+	line = append(line, `,"payload":`...)
+	line = append(line, payload...)
+	line = append(line, '}', '\n')
+	return line, nil
+}
+
+// checkRawLine rejects bytes that cannot be one line of a rollout: a raw
+// newline anywhere, or invalid UTF-8.
+func checkRawLine(b []byte) error {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return fmt.Errorf("%w at byte %d", ErrRawNewline, i)
+	}
+	if !utf8.Valid(b) {
+		return ErrInvalidUTF8
+	}
+	return nil
+}
+
+// appendString appends s as a JSON string. It escapes only what JSON
+// requires (quote, backslash, control characters), so text stays readable.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // EncodeLine validates a complete line given by the caller (one JSON object
@@ -58,7 +128,33 @@ func EncodeItem(it Item, now time.Time) ([]byte, error) {
 // a line without a top-level "timestamp" gets one inserted as its first
 // member. Errors wrap the sentinel errors of this package.
 func EncodeLine(line []byte, now time.Time) ([]byte, error) {
-	panic("unimplemented")
+	body := bytes.TrimSuffix(line, []byte{'\n'})
+	if err := checkRawLine(body); err != nil {
+		return nil, fmt.Errorf("encode line: %w", err)
+	}
+	res, err := scanLine(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode line: %w", err)
+	}
+	if res.Type == "" {
+		return nil, fmt.Errorf("encode line: %w", ErrMissingType)
+	}
+	if res.HasTimestamp {
+		out := make([]byte, len(body)+1)
+		copy(out, body)
+		out[len(body)] = '\n'
+		return out, nil
+	}
+	// The object has at least its "type" member, so a comma always follows
+	// the inserted timestamp.
+	ts := FormatTimestamp(now)
+	out := make([]byte, 0, len(body)+len(ts)+16)
+	out = append(out, body[:res.open+1]...)
+	out = append(out, `"timestamp":`...)
+	out = appendString(out, ts)
+	out = append(out, ',')
+	out = append(out, body[res.open+1:]...)
+	return append(out, '\n'), nil
 }
 
 // FormatTimestamp formats t as an envelope timestamp (UTC, milliseconds).

@@ -1,6 +1,20 @@
 package rollout
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ErrNotSessionMeta reports a line given to ParseSessionMeta that is not a
+// session_meta line.
+var ErrNotSessionMeta = errors.New("not a session_meta line")
+
+// defaultSource is what Codex assumes when a meta has no source.
+const defaultSource = "vscode"
 
 // SessionMeta is the payload of a session_meta line, reduced to the fields
 // spool indexes. Source is normalised: a string source as is, an object
@@ -35,14 +49,100 @@ type ForkPoint struct {
 	ParentOffset int64 `json:"parent_offset"`
 }
 
+// metaLine is how a session_meta line is decoded; nullable members are
+// pointers or raw so that null and missing read as empty.
+type metaLine struct {
+	Payload struct {
+		ID            string          `json:"id"`
+		ForkedFromID  *string         `json:"forked_from_id"`
+		Timestamp     *string         `json:"timestamp"`
+		Cwd           *string         `json:"cwd"`
+		Originator    *string         `json:"originator"`
+		CLIVersion    *string         `json:"cli_version"`
+		Source        json.RawMessage `json:"source"`
+		ModelProvider *string         `json:"model_provider"`
+		Git           *GitInfo        `json:"git"`
+		ForkPoint     *ForkPoint      `json:"spool_fork_point"`
+	} `json:"payload"`
+}
+
 // ParseSessionMeta decodes the payload of a session_meta line (the whole
 // line, envelope included). It fails when the line is not a session_meta
-// line or its id is not a UUID.
-func ParseSessionMeta(line []byte) (SessionMeta, error) { panic("unimplemented") }
+// line (ErrNotSessionMeta, or the scanner's ErrInvalidJSON/ErrNotObject) or
+// its id or forked_from_id is not a UUID (ErrInvalidID). Ids are returned in
+// lower case. Null members read as empty.
+func ParseSessionMeta(line []byte) (SessionMeta, error) {
+	line = bytes.TrimSuffix(line, []byte{'\n'})
+	res, err := scanLine(line)
+	if err != nil {
+		return SessionMeta{}, fmt.Errorf("parse session meta: %w", err)
+	}
+	if res.Type != TypeSessionMeta {
+		return SessionMeta{}, fmt.Errorf("parse session meta: line type %q: %w", res.Type, ErrNotSessionMeta)
+	}
+	var ml metaLine
+	if err := json.Unmarshal(line, &ml); err != nil {
+		return SessionMeta{}, fmt.Errorf("parse session meta: %w: %v", ErrInvalidJSON, err)
+	}
+	p := ml.Payload
+	id, err := ParseID(p.ID)
+	if err != nil {
+		return SessionMeta{}, fmt.Errorf("parse session meta id: %w", err)
+	}
+	m := SessionMeta{
+		ID:            id,
+		Timestamp:     deref(p.Timestamp),
+		Cwd:           deref(p.Cwd),
+		Originator:    deref(p.Originator),
+		CLIVersion:    deref(p.CLIVersion),
+		ModelProvider: deref(p.ModelProvider),
+		Git:           p.Git,
+		ForkPoint:     p.ForkPoint,
+	}
+	if parent := deref(p.ForkedFromID); parent != "" {
+		if m.ForkedFromID, err = ParseID(parent); err != nil {
+			return SessionMeta{}, fmt.Errorf("parse session meta %s forked_from_id: %w", id, err)
+		}
+	}
+	if m.Source, err = normaliseSource(p.Source); err != nil {
+		return SessionMeta{}, fmt.Errorf("parse session meta %s source: %w", id, err)
+	}
+	return m, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// normaliseSource turns the raw source member into SessionMeta.Source.
+func normaliseSource(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return defaultSource, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
 
 // MetaPayload is what NewSessionMetaLine writes: the fields of a new
 // thread's first line. Extra holds further payload members to write
-// verbatim (e.g. base_instructions); it may be nil.
+// verbatim (e.g. agent_nickname, dynamic_tools); it may be nil. An Extra
+// member named like one written from the fields (e.g. base_instructions,
+// to copy a parent's value byte for byte) replaces that member's value in
+// its place.
 type MetaPayload struct {
 	SessionMeta
 	BaseInstructions string
@@ -51,6 +151,117 @@ type MetaPayload struct {
 
 // NewSessionMetaLine returns the first line of a new thread (newline
 // included) with the envelope timestamp ts (TimestampLayout) and the
-// payload fields of m, in Codex's member order. base_instructions is
-// {"text":...} when m.BaseInstructions is set, else null.
-func NewSessionMetaLine(ts string, m MetaPayload) ([]byte, error) { panic("unimplemented") }
+// payload fields of m, in Codex's member order: id, forked_from_id (when
+// set), timestamp, cwd, originator, cli_version, source, model_provider
+// (null when empty), base_instructions ({"text":...} when
+// m.BaseInstructions is set, else null), git and spool_fork_point (when
+// set), then the remaining Extra members sorted by name. A Source starting
+// with '{' is written as the JSON object it holds. Errors wrap ErrInvalidID,
+// ErrInvalidJSON, ErrRawNewline or ErrInvalidUTF8.
+func NewSessionMetaLine(ts string, m MetaPayload) ([]byte, error) {
+	id, err := ParseID(m.ID)
+	if err != nil {
+		return nil, fmt.Errorf("new session meta: %w", err)
+	}
+	if ts == "" {
+		return nil, fmt.Errorf("new session meta %s: empty timestamp", id)
+	}
+	w := metaWriter{extra: m.Extra, used: make(map[string]bool)}
+	w.buf = append(w.buf, `{"timestamp":`...)
+	w.buf = appendString(w.buf, ts)
+	w.buf = append(w.buf, `,"type":"session_meta","payload":{`...)
+	w.str("id", id)
+	if m.ForkedFromID != "" {
+		parent, err := ParseID(m.ForkedFromID)
+		if err != nil {
+			return nil, fmt.Errorf("new session meta %s forked_from_id: %w", id, err)
+		}
+		w.str("forked_from_id", parent)
+	}
+	w.str("timestamp", m.Timestamp)
+	w.str("cwd", m.Cwd)
+	w.str("originator", m.Originator)
+	w.str("cli_version", m.CLIVersion)
+	switch src := m.Source; {
+	case src == "":
+		w.str("source", defaultSource)
+	case src[0] == '{':
+		w.raw("source", []byte(src))
+	default:
+		w.str("source", src)
+	}
+	if m.ModelProvider == "" {
+		w.raw("model_provider", []byte("null"))
+	} else {
+		w.str("model_provider", m.ModelProvider)
+	}
+	if m.BaseInstructions == "" {
+		w.raw("base_instructions", []byte("null"))
+	} else {
+		text := appendString([]byte(`{"text":`), m.BaseInstructions)
+		w.raw("base_instructions", append(text, '}'))
+	}
+	if m.Git != nil {
+		w.json("git", m.Git)
+	}
+	if m.ForkPoint != nil {
+		w.json("spool_fork_point", m.ForkPoint)
+	}
+	keys := make([]string, 0, len(m.Extra))
+	for k := range m.Extra {
+		if !w.used[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w.raw(k, m.Extra[k])
+	}
+	w.buf = append(w.buf, "}}"...)
+	if w.err != nil {
+		return nil, fmt.Errorf("new session meta %s: %w", id, w.err)
+	}
+	line, err := EncodeLine(w.buf, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("new session meta %s: %w", id, err)
+	}
+	return line, nil
+}
+
+// metaWriter writes the members of a meta payload in order, letting Extra
+// override a member's value in place.
+type metaWriter struct {
+	buf   []byte
+	extra map[string]json.RawMessage
+	used  map[string]bool // Extra members already written in place
+	n     int             // members written
+	err   error           // first invalid value
+}
+
+func (w *metaWriter) raw(name string, value []byte) {
+	if v, ok := w.extra[name]; ok {
+		value = v
+		w.used[name] = true
+	}
+	value = bytes.TrimSpace(value)
+	if !validJSON(value) && w.err == nil {
+		w.err = fmt.Errorf("member %q: %w", name, ErrInvalidJSON)
+	}
+	if w.n > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.n++
+	w.buf = appendString(w.buf, name)
+	w.buf = append(w.buf, ':')
+	w.buf = append(w.buf, value...)
+}
+
+func (w *metaWriter) str(name, value string) { w.raw(name, appendString(nil, value)) }
+
+func (w *metaWriter) json(name string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("member %q: %w", name, err)
+	}
+	w.raw(name, b)
+}

@@ -1,6 +1,8 @@
 package rollout
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -25,6 +27,31 @@ type Line struct {
 	// Err is non-nil (a *MalformedLineError) when the line is not a JSON
 	// object. Such a line is yielded, kept, and means nothing to a thread.
 	Err error
+
+	// role is payload.role, and scanned reports that Type, PayloadType,
+	// role and Err were set by the scanner (a Line built by hand is scanned
+	// on demand by Classify).
+	role    string
+	scanned bool
+}
+
+// NewLine returns a Line for raw (without its newline) at the given offset
+// and line number, with its envelope fields filled in as the Reader would.
+func NewLine(raw []byte, offset, number int64) *Line {
+	l := &Line{Raw: raw, Offset: offset, Number: number}
+	l.scan()
+	return l
+}
+
+// scan fills the envelope fields of l from l.Raw.
+func (l *Line) scan() {
+	res, err := scanLine(l.Raw)
+	l.scanned = true
+	l.Type, l.PayloadType, l.role = res.Type, res.PayloadType, res.Role
+	l.Err = nil
+	if err != nil {
+		l.Err = &MalformedLineError{Offset: l.Offset, Number: l.Number, Err: err}
+	}
 }
 
 // End returns the offset just past the line's newline.
@@ -37,38 +64,135 @@ func (l *Line) End() int64 { return l.Offset + int64(len(l.Raw)) + 1 }
 // line without its newline is a torn tail: it is not yielded, and Torn
 // reports it after Next has returned false.
 type Reader struct {
-	// fields are the implementation's
+	br      *bufio.Reader
+	line    Line
+	long    []byte // accumulates lines longer than br's buffer
+	maxLine int    // MaxLineSize, lowered by tests
+
+	offset int64 // offset of the next unread byte
+	lines  int64 // newlines before offset
+	torn   int64 // length of the torn tail, once found
+	err    error
+	done   bool
 }
+
+// readerBufferSize is large enough that nearly every rollout line is
+// yielded straight from the bufio buffer, without a copy.
+const readerBufferSize = 256 << 10
+
+// keepLongBuffer is the largest long-line buffer a Reader keeps for reuse.
+const keepLongBuffer = 16 << 20
 
 // NewReader returns a Reader over r, whose first byte is at byte offset
 // startOffset and line number startLine of the file (0, 0 for a whole file;
 // an indexed size and line count to catch up from the middle).
 func NewReader(r io.Reader, startOffset, startLine int64) *Reader {
-	panic("unimplemented")
+	return &Reader{
+		br:      bufio.NewReaderSize(r, readerBufferSize),
+		maxLine: MaxLineSize,
+		offset:  startOffset,
+		lines:   startLine,
+	}
 }
 
 // Next advances to the next complete line and reports whether there is one.
 // It returns false at the end of the stream, at a torn tail, or on an I/O
 // error or a line longer than MaxLineSize (see Err).
-func (r *Reader) Next() bool { panic("unimplemented") }
+func (r *Reader) Next() bool {
+	for !r.done {
+		raw, ok := r.readLine()
+		if !ok {
+			return false
+		}
+		offset, number := r.offset, r.lines
+		r.offset += int64(len(raw)) + 1
+		r.lines++
+		if isBlank(raw) {
+			continue
+		}
+		r.line = Line{Raw: raw, Offset: offset, Number: number}
+		r.line.scan()
+		return true
+	}
+	return false
+}
+
+// readLine returns the next complete line without its newline. At the end
+// of the stream, on an error or at a torn tail it sets r.done and returns
+// false.
+func (r *Reader) readLine() ([]byte, bool) {
+	if cap(r.long) > keepLongBuffer {
+		r.long = nil // do not pin the memory of one huge line
+	}
+	r.long = r.long[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if err == nil {
+			if len(r.long) == 0 {
+				return chunk[:len(chunk)-1], true
+			}
+			if !r.grow(len(chunk) - 1) {
+				return nil, false
+			}
+			r.long = append(r.long, chunk[:len(chunk)-1]...)
+			return r.long, true
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if !r.grow(len(chunk)) {
+				return nil, false
+			}
+			r.long = append(r.long, chunk...)
+			continue
+		}
+		r.done = true
+		if err == io.EOF {
+			r.torn = int64(len(r.long) + len(chunk))
+		} else {
+			r.err = fmt.Errorf("read line at offset %d: %w", r.offset, err)
+		}
+		return nil, false
+	}
+}
+
+// grow reports whether the current line may take n more bytes, and fails
+// the Reader with a *LineTooLongError when it may not.
+func (r *Reader) grow(n int) bool {
+	if len(r.long)+n > r.maxLine {
+		r.done = true
+		r.err = &LineTooLongError{Offset: r.offset}
+		return false
+	}
+	return true
+}
+
+// isBlank reports whether a line holds only spaces, tabs and carriage
+// returns (or nothing).
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
 
 // Line returns the current line. The pointer and its Raw bytes are reused
 // by the next call to Next.
-func (r *Reader) Line() *Line { panic("unimplemented") }
+func (r *Reader) Line() *Line { return &r.line }
 
 // Err returns the first I/O error or *LineTooLongError met, or nil at a clean
 // end or a torn tail.
-func (r *Reader) Err() error { panic("unimplemented") }
+func (r *Reader) Err() error { return r.err }
 
 // End returns the offset just past the last complete line read so far (the
 // indexed size of the stream) and the number of lines (blank ones included)
 // before it, so a later Reader can resume with NewReader(f, end, lines).
-func (r *Reader) End() (offset, lines int64) { panic("unimplemented") }
+func (r *Reader) End() (offset, lines int64) { return r.offset, r.lines }
 
 // Torn returns the offset and length of a torn tail: the bytes after the
 // last newline when the stream did not end with one. It is only meaningful
 // after Next returned false with a nil Err; length is 0 when there is none.
-func (r *Reader) Torn() (offset, length int64) { panic("unimplemented") }
+func (r *Reader) Torn() (offset, length int64) { return r.offset, r.torn }
 
 // LineTooLongError reports a line longer than MaxLineSize.
 type LineTooLongError struct {

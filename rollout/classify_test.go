@@ -1,0 +1,312 @@
+package rollout
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// userLine returns a response_item message line with the given role and
+// input_text parts.
+func userLine(role string, texts ...string) string {
+	type part struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	parts := make([]part, 0, len(texts))
+	for _, t := range texts {
+		parts = append(parts, part{"input_text", t})
+	}
+	payload, _ := json.Marshal(map[string]any{"type": "message", "role": role, "content": parts})
+	return `{"timestamp":"2026-05-01T09:00:00.000Z","type":"response_item","payload":` + string(payload) + `}`
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want Classified
+	}{
+		{"plain user", userLine("user", "hi"), Classified{Kind: KindUserMessage, Text: "hi"}},
+		{"joined parts", userLine("user", "a", "b"), Classified{Kind: KindUserMessage, Text: "a\nb"}},
+		{"assistant", userLine("assistant", "hi"), Classified{}},
+		{"developer", userLine("developer", "hi"), Classified{}},
+		{"agents md", userLine("user", "# AGENTS.md instructions for /x\n<INSTRUCTIONS>\nx\n</INSTRUCTIONS>"), Classified{}},
+		{"agents md lower case", userLine("user", "# agents.md INSTRUCTIONS for /x <instructions>x</instructions>"), Classified{}},
+		{"environment context padded", userLine("user", "\n  <environment_context>x</environment_context>\t\n"), Classified{}},
+		{"skill", userLine("user", "<skill>x</skill>"), Classified{}},
+		{"user shell command", userLine("user", "<user_shell_command>ls</user_shell_command>"), Classified{}},
+		{"turn aborted", userLine("user", "<turn_aborted>x</turn_aborted>"), Classified{}},
+		{"subagent notification", userLine("user", "<subagent_notification>x</subagent_notification>"), Classified{}},
+		{"user instructions", userLine("user", "<user_instructions>x</user_instructions>"), Classified{}},
+		{"hook prompt", userLine("user", `<hook_prompt hook_run_id="1">x</hook_prompt>`), Classified{}},
+		{"setup in second part", userLine("user", "hello", "<skill>x</skill>"), Classified{}},
+		{"marker without end", userLine("user", "<skill> is a tag"), Classified{Kind: KindUserMessage, Text: "<skill> is a tag"}},
+		{"end without marker", userLine("user", "see </skill>"), Classified{Kind: KindUserMessage, Text: "see </skill>"}},
+		{"event user_message", `{"type":"event_msg","payload":{"type":"user_message","message":"hi"}}`, Classified{}},
+		{"content not a list", `{"type":"response_item","payload":{"type":"message","role":"user","content":"hi"}}`, Classified{}},
+		{"image only", `{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_image","image_url":"x"}]}}`, Classified{Kind: KindUserMessage}},
+		{"meta", `{"type":"session_meta","payload":{"id":"x"}}`, Classified{Kind: KindSessionMeta}},
+		{"rollback", `{"type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":3}}`, Classified{Kind: KindRollback, RollbackTurns: 3}},
+		{"rollback negative", `{"type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":-1}}`, Classified{}},
+		{"rollback missing turns", `{"type":"event_msg","payload":{"type":"thread_rolled_back"}}`, Classified{}},
+		{"rename", `{"type":"event_msg","payload":{"type":"thread_name_updated","thread_name":"new name"}}`, Classified{Kind: KindNameUpdate, Name: "new name"}},
+		{"rename null", `{"type":"event_msg","payload":{"type":"thread_name_updated","thread_name":null}}`, Classified{Kind: KindNameUpdate}},
+		{"compacted history", `{"type":"compacted","payload":{"message":"m","replacement_history":[{"type":"message","role":"user","content":[{"type":"input_text","text":"x"}]}]}}`, Classified{}},
+		{"malformed", `{"type":"response_item"`, Classified{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A hand-built Line is scanned on demand.
+			got := Classify(&Line{Raw: []byte(tt.line)})
+			if got != tt.want {
+				t.Fatalf("Classify = %+v, want %+v", got, tt.want)
+			}
+			if got := Classify(NewLine([]byte(tt.line), 0, 0)); got != tt.want {
+				t.Fatalf("Classify(NewLine) = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// seedItem builds the lines of Codex's own truncation tests.
+func seedItem(t *testing.T, name string) string {
+	t.Helper()
+	switch {
+	case name == "meta":
+		return `{"timestamp":"2026-05-01T09:00:00.000Z","type":"session_meta","payload":{"id":"0196a000-0000-7000-8000-0000000000aa","timestamp":"2026-05-01T09:00:00.000Z","cwd":"/","originator":"test","cli_version":"0","source":"cli","model_provider":null,"base_instructions":null}}`
+	case name == "agents":
+		return userLine("user", "# AGENTS.md instructions for /w\n\n<INSTRUCTIONS>\nx\n</INSTRUCTIONS>")
+	case name == "env":
+		return userLine("user", "<environment_context>\n  <cwd>/w</cwd>\n</environment_context>")
+	case strings.HasPrefix(name, "u"):
+		return userLine("user", name)
+	case strings.HasPrefix(name, "a"):
+		return `{"timestamp":"2026-05-01T09:00:00.000Z","type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"` + name + `"}]}}`
+	case name == "reasoning":
+		return `{"timestamp":"2026-05-01T09:00:00.000Z","type":"response_item","payload":{"type":"reasoning","summary":[],"content":null,"encrypted_content":"x"}}`
+	case name == "call":
+		return `{"timestamp":"2026-05-01T09:00:00.000Z","type":"response_item","payload":{"type":"function_call","name":"shell","arguments":"{}","call_id":"c1"}}`
+	case strings.HasPrefix(name, "rollback"):
+		return `{"timestamp":"2026-05-01T09:00:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":` + strings.TrimPrefix(name, "rollback") + `}}`
+	}
+	t.Fatalf("unknown seed item %q", name)
+	return ""
+}
+
+func TestForkCutSeeds(t *testing.T) {
+	tests := []struct {
+		name      string
+		items     []string
+		before    int
+		wantTexts []string // counted user messages of the whole file
+		wantKept  []string // items of the prefix [0, offset of message before)
+	}{
+		{
+			name:      "cut before 1",
+			items:     []string{"meta", "u1", "a1", "a2", "u2", "a3", "reasoning", "call", "a4"},
+			before:    1,
+			wantTexts: []string{"u1", "u2"},
+			wantKept:  []string{"meta", "u1", "a1", "a2"},
+		},
+		{
+			name:      "setup not counted",
+			items:     []string{"meta", "agents", "env", "u1", "a1", "a2", "u2", "a3"},
+			before:    1,
+			wantTexts: []string{"u1", "u2"},
+			wantKept:  []string{"meta", "agents", "env", "u1", "a1", "a2"},
+		},
+		{
+			name:      "cut before 0 keeps setup",
+			items:     []string{"meta", "agents", "env", "u1", "a1"},
+			before:    0,
+			wantTexts: []string{"u1"},
+			wantKept:  []string{"meta", "agents", "env"},
+		},
+		{
+			name:      "rollback",
+			items:     []string{"meta", "u1", "a1", "u2", "a2", "rollback1", "u3", "a3", "u4", "a4"},
+			before:    2,
+			wantTexts: []string{"u1", "u3", "u4"},
+			wantKept:  []string{"meta", "u1", "a1", "u2", "a2", "rollback1", "u3", "a3"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var file bytes.Buffer
+			for _, it := range tt.items {
+				file.WriteString(seedItem(t, it) + "\n")
+			}
+			msgs, err := CountUserMessages(bytes.NewReader(file.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var texts []string
+			for _, m := range msgs {
+				texts = append(texts, m.Text)
+			}
+			if !slices.Equal(texts, tt.wantTexts) {
+				t.Fatalf("counted %q, want %q", texts, tt.wantTexts)
+			}
+			prefix := file.Bytes()[:msgs[tt.before].Offset]
+			var want bytes.Buffer
+			for _, it := range tt.wantKept {
+				want.WriteString(seedItem(t, it) + "\n")
+			}
+			if !bytes.Equal(prefix, want.Bytes()) {
+				t.Fatalf("prefix before message %d:\n%s\nwant:\n%s", tt.before, prefix, want.Bytes())
+			}
+		})
+	}
+}
+
+func TestCounterRollbackClamps(t *testing.T) {
+	var c Counter
+	c.Observe(NewLine([]byte(userLine("user", "u1")), 0, 0))
+	c.Observe(NewLine([]byte(`{"type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":4294967295}}`), 100, 1))
+	if got := c.Messages(); len(got) != 0 {
+		t.Fatalf("after rollback of all: %d messages, want 0", len(got))
+	}
+	c.Observe(NewLine([]byte(userLine("user", "u2")), 200, 2))
+	got := c.Messages()
+	if len(got) != 1 || got[0].Ordinal != 0 || got[0].Offset != 200 || got[0].Line != 2 || got[0].Text != "u2" {
+		t.Fatalf("messages = %+v, want u2 as ordinal 0 at offset 200 line 2", got)
+	}
+}
+
+func TestCodexFixtures(t *testing.T) {
+	dir := codexFixturesDir(t)
+	if dir == "" {
+		t.Skip("../shared/codex-fixtures not found")
+	}
+	type msg struct {
+		offset, line int64
+		text         string
+	}
+	tests := []struct {
+		path     string
+		size     int64
+		id       string
+		forkedOf string
+		messages []msg
+	}{
+		{
+			path: "sessions/2026/04/20/rollout-2026-04-20T10-15-30-019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c.jsonl",
+			size: 10198, id: "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c",
+			messages: []msg{{1600, 5, "Add a --verbose flag to the CLI"}, {7158, 20, "Also document it in README.md"}},
+		},
+		{
+			path: "sessions/2026/04/20/rollout-2026-04-20T10-34-12-019dab60-0a1b-72c3-8d4e-5f6a7b8c9d0e.jsonl",
+			size: 7703, id: "019dab60-0a1b-72c3-8d4e-5f6a7b8c9d0e", forkedOf: "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c",
+			messages: []msg{{2145, 6, "Add a --verbose flag to the CLI"}},
+		},
+		{
+			path: "sessions/2026/04/20/rollout-2026-04-20T11-00-00-019dab70-1c2d-7e3f-8a4b-9c0d1e2f3a4b.jsonl",
+			size: 6481, id: "019dab70-1c2d-7e3f-8a4b-9c0d1e2f3a4b",
+			messages: []msg{{913, 3, "What does main.go do?"}, {4801, 18, "Instead, list the vendor dir"}},
+		},
+		{
+			path: "sessions/2026/04/20/rollout-2026-04-20T12-00-00-019dab80-5e6f-7a8b-9c0d-1e2f3a4b5c6d.jsonl",
+			size: 5606, id: "019dab80-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+			messages: []msg{{587, 2, "Summarize the repo layout"}, {3959, 13, "Now refactor internal/ into pkg/"}},
+		},
+		{
+			path: "archived_sessions/rollout-2025-01-05T12-00-00-67e55044-10b1-426f-9247-bb680e5fe0c8.jsonl",
+			size: 577, id: "67e55044-10b1-426f-9247-bb680e5fe0c8",
+			messages: []msg{{276, 1, "Saved user message"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.path), func(t *testing.T) {
+			path := filepath.Join(dir, filepath.FromSlash(tt.path))
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Size() != tt.size {
+				t.Errorf("size = %d, want %d", st.Size(), tt.size)
+			}
+			id, _, err := ParseFileName(filepath.Base(path))
+			if err != nil || id != tt.id {
+				t.Errorf("ParseFileName id = %q, %v; want %q", id, err, tt.id)
+			}
+
+			r := NewReader(f, 0, 0)
+			var c Counter
+			var first *SessionMeta
+			for r.Next() {
+				l := r.Line()
+				if l.Err != nil {
+					t.Errorf("line %d malformed: %v", l.Number, l.Err)
+				}
+				if c.Observe(l).Kind == KindSessionMeta && first == nil {
+					m, err := ParseSessionMeta(l.Raw)
+					if err != nil {
+						t.Fatalf("first meta: %v", err)
+					}
+					first = &m
+				}
+			}
+			if err := r.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if end, _ := r.End(); end != tt.size {
+				t.Errorf("End = %d, want %d", end, tt.size)
+			}
+			if first == nil {
+				t.Fatal("no session_meta line")
+			}
+			if first.ID != tt.id || first.ForkedFromID != tt.forkedOf {
+				t.Errorf("meta id = %q forked from %q; want %q, %q", first.ID, first.ForkedFromID, tt.id, tt.forkedOf)
+			}
+			got := c.Messages()
+			if len(got) != len(tt.messages) {
+				t.Fatalf("counted %d user messages (%+v), want %d", len(got), got, len(tt.messages))
+			}
+			for i, want := range tt.messages {
+				m := got[i]
+				if m.Ordinal != i || m.Offset != want.offset || m.Line != want.line || m.Text != want.text {
+					t.Errorf("message %d = (%d, line %d, %q), want (%d, line %d, %q)", i, m.Offset, m.Line, m.Text, want.offset, want.line, want.text)
+				}
+			}
+		})
+	}
+
+	t.Run("session_index", func(t *testing.T) {
+		names, err := ReadNames(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := names["019dab80-5e6f-7a8b-9c0d-1e2f3a4b5c6d"]
+		if len(names) != 1 || !ok || e.ThreadName != "repo layout" || e.UpdatedAt != "2026-04-20T12:06:00Z" {
+			t.Fatalf("names = %+v, want only 019dab80 named \"repo layout\"", names)
+		}
+	})
+
+	t.Run("fork prefix", func(t *testing.T) {
+		// The fork's lines after its own meta are the parent's lines before
+		// the parent's user message 1, apart from the rewritten timestamps.
+		parent, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(tests[0].path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fork, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(tests[1].path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parentLines := strings.Count(string(parent[:tests[0].messages[1].offset]), "\n")
+		forkLines := strings.Count(string(fork), "\n") - 1
+		if parentLines != forkLines {
+			t.Fatalf("fork holds %d parent lines, want %d", forkLines, parentLines)
+		}
+	})
+}

@@ -1,0 +1,120 @@
+package rollout
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+// fixedNow is the clock of the encoding tests.
+var fixedNow = time.Date(2026, 5, 1, 9, 30, 0, 123_456_789, time.FixedZone("CEST", 2*3600))
+
+const fixedStamp = "2026-05-01T07:30:00.123Z"
+
+func TestFormatTimestamp(t *testing.T) {
+	if got := FormatTimestamp(fixedNow); got != fixedStamp {
+		t.Fatalf("FormatTimestamp = %q, want %q", got, fixedStamp)
+	}
+}
+
+func TestEncodeItem(t *testing.T) {
+	tests := []struct {
+		name    string
+		item    Item
+		want    string
+		wantErr error
+	}{
+		{"stamped", Item{Type: "event_msg", Payload: json.RawMessage(`{"type":"task_started"}`)},
+			`{"timestamp":"` + fixedStamp + `","type":"event_msg","payload":{"type":"task_started"}}` + "\n", nil},
+		{"given timestamp", Item{Timestamp: "2020-01-01T00:00:00.000Z", Type: "x", Payload: json.RawMessage(` {"a" : [1, 2]} `)},
+			`{"timestamp":"2020-01-01T00:00:00.000Z","type":"x","payload":{"a" : [1, 2]}}` + "\n", nil},
+		{"escaped type", Item{Timestamp: "t", Type: "a\"b\\c\u0001", Payload: json.RawMessage(`{}`)},
+			`{"timestamp":"t","type":"a\"b\\c\u0001","payload":{}}` + "\n", nil},
+		{"missing type", Item{Payload: json.RawMessage(`{}`)}, "", ErrMissingType},
+		{"empty payload", Item{Type: "x"}, "", ErrInvalidJSON},
+		{"invalid payload", Item{Type: "x", Payload: json.RawMessage(`{"a":}`)}, "", ErrInvalidJSON},
+		{"array payload", Item{Type: "x", Payload: json.RawMessage(`[1]`)}, "", ErrNotObject},
+		{"newline in payload", Item{Type: "x", Payload: json.RawMessage("{\"a\":\n1}")}, "", ErrRawNewline},
+		{"invalid utf8 payload", Item{Type: "x", Payload: json.RawMessage("{\"a\":\"\xff\"}")}, "", ErrInvalidUTF8},
+		{"invalid utf8 type", Item{Type: "x\xff", Payload: json.RawMessage(`{}`)}, "", ErrInvalidUTF8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := EncodeItem(tt.item, fixedNow)
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("EncodeItem error = %v, want %v", err, tt.wantErr)
+			}
+			if string(got) != tt.want {
+				t.Fatalf("EncodeItem = %q, want %q", got, tt.want)
+			}
+			if err == nil {
+				l := NewLine(got[:len(got)-1], 0, 0)
+				if l.Err != nil || l.Type != tt.item.Type {
+					t.Fatalf("encoded line reads back as type %q, err %v", l.Type, l.Err)
+				}
+			}
+		})
+	}
+}
+
+func TestEncodeLine(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    string
+		wantErr error
+	}{
+		{"kept verbatim", `{"timestamp":"x","type":"a","payload":{"b" : 1}}`, `{"timestamp":"x","type":"a","payload":{"b" : 1}}` + "\n", nil},
+		{"newline kept single", `{"timestamp":"x","type":"a"}` + "\n", `{"timestamp":"x","type":"a"}` + "\n", nil},
+		{"timestamp inserted", `{"type":"a","payload":{}}`, `{"timestamp":"` + fixedStamp + `","type":"a","payload":{}}` + "\n", nil},
+		{"type only", `{"type":"a"}`, `{"timestamp":"` + fixedStamp + `","type":"a"}` + "\n", nil},
+		{"leading space", ` { "type":"a"}`, ` {"timestamp":"` + fixedStamp + `", "type":"a"}` + "\n", nil},
+		{"null timestamp kept", `{"timestamp":null,"type":"a"}`, `{"timestamp":null,"type":"a"}` + "\n", nil},
+		{"nested timestamp does not count", `{"type":"a","payload":{"timestamp":"x"}}`, `{"timestamp":"` + fixedStamp + `","type":"a","payload":{"timestamp":"x"}}` + "\n", nil},
+		{"empty object", `{}`, "", ErrMissingType},
+		{"non-string type", `{"type":1}`, "", ErrMissingType},
+		{"array", `[]`, "", ErrNotObject},
+		{"invalid", `{"type":"a"`, "", ErrInvalidJSON},
+		{"empty", ``, "", ErrInvalidJSON},
+		{"two newlines", "{\"type\":\"a\"}\n\n", "", ErrRawNewline},
+		{"inner newline", "{\"type\":\n\"a\"}", "", ErrRawNewline},
+		{"invalid utf8", "{\"type\":\"a\",\"s\":\"\xc3\"}", "", ErrInvalidUTF8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := EncodeLine([]byte(tt.in), fixedNow)
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("EncodeLine error = %v, want %v", err, tt.wantErr)
+			}
+			if string(got) != tt.want {
+				t.Fatalf("EncodeLine = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTimestamp(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		{"2026-04-20T10:15:36.412Z", time.Date(2026, 4, 20, 10, 15, 36, 412e6, time.UTC), true},
+		{"2025-01-05T12:00:00Z", time.Date(2025, 1, 5, 12, 0, 0, 0, time.UTC), true},
+		{"2026-04-20T12:15:36.412345+02:00", time.Date(2026, 4, 20, 10, 15, 36, 412345e3, time.UTC), true},
+		{"", time.Time{}, false},
+		{"yesterday", time.Time{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, ok := ParseTimestamp(tt.in)
+			if ok != tt.ok || !got.Equal(tt.want) {
+				t.Fatalf("ParseTimestamp = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	if got, ok := ParseTimestamp(FormatTimestamp(fixedNow)); !ok || !got.Equal(fixedNow.Truncate(time.Millisecond)) {
+		t.Fatalf("ParseTimestamp(FormatTimestamp) = %v, %v", got, ok)
+	}
+}

@@ -1,0 +1,150 @@
+package rollout
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+func TestParseSessionMeta(t *testing.T) {
+	const id = "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c"
+	tests := []struct {
+		name    string
+		line    string
+		want    SessionMeta
+		wantErr error
+	}{
+		{
+			name: "full",
+			line: `{"timestamp":"t0","type":"session_meta","payload":{"id":"019DAB4F-6B3E-7C21-9A40-5D3E2F1A0B9C","forked_from_id":"67e55044-10b1-426f-9247-bb680e5fe0c8","timestamp":"t1","cwd":"/w","originator":"codex_cli_rs","cli_version":"0.125.0","source":"exec","model_provider":"openai","base_instructions":{"text":"x"},"git":{"commit_hash":"abc","branch":"main","repository_url":"git@x:y.git"},"spool_fork_point":{"user_message":2,"parent_offset":1234},"memory_mode":"disabled"}}` + "\n",
+			want: SessionMeta{ID: id, ForkedFromID: "67e55044-10b1-426f-9247-bb680e5fe0c8", Timestamp: "t1", Cwd: "/w",
+				Originator: "codex_cli_rs", CLIVersion: "0.125.0", Source: "exec", ModelProvider: "openai",
+				Git: &GitInfo{CommitHash: "abc", Branch: "main", RepositoryURL: "git@x:y.git"}, ForkPoint: &ForkPoint{UserMessage: 2, ParentOffset: 1234}},
+		},
+		{
+			name: "missing source and null provider",
+			line: `{"type":"session_meta","payload":{"id":"` + id + `","timestamp":"t","cwd":"/","originator":"o","cli_version":"1","model_provider":null,"base_instructions":null}}`,
+			want: SessionMeta{ID: id, Timestamp: "t", Cwd: "/", Originator: "o", CLIVersion: "1", Source: "vscode"},
+		},
+		{
+			name: "object source compacted",
+			line: `{"type":"session_meta","payload":{"id":"` + id + `","source":{ "subagent" : {"thread_spawn":{"parent_thread_id":"p","depth":1}}}}}`,
+			want: SessionMeta{ID: id, Source: `{"subagent":{"thread_spawn":{"parent_thread_id":"p","depth":1}}}`},
+		},
+		{
+			name: "custom source",
+			line: `{"type":"session_meta","payload":{"id":"` + id + `","source":{"custom":"atlas"}}}`,
+			want: SessionMeta{ID: id, Source: `{"custom":"atlas"}`},
+		},
+		{name: "not meta", line: `{"type":"event_msg","payload":{"id":"` + id + `"}}`, wantErr: ErrNotSessionMeta},
+		{name: "bad id", line: `{"type":"session_meta","payload":{"id":"../../etc/passwd"}}`, wantErr: ErrInvalidID},
+		{name: "missing id", line: `{"type":"session_meta","payload":{}}`, wantErr: ErrInvalidID},
+		{name: "bad parent id", line: `{"type":"session_meta","payload":{"id":"` + id + `","forked_from_id":"x"}}`, wantErr: ErrInvalidID},
+		{name: "malformed", line: `{"type":"session_meta"`, wantErr: ErrInvalidJSON},
+		{name: "wrong field type", line: `{"type":"session_meta","payload":{"id":"` + id + `","cwd":5}}`, wantErr: ErrInvalidJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSessionMeta([]byte(tt.line))
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("ParseSessionMeta error = %v, want %v", err, tt.wantErr)
+			}
+			if !sameMeta(got, tt.want) {
+				t.Fatalf("ParseSessionMeta = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func sameMeta(a, b SessionMeta) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+func TestNewSessionMetaLine(t *testing.T) {
+	base := SessionMeta{
+		ID: "019DAB60-0A1B-72C3-8D4E-5F6A7B8C9D0E", Timestamp: "2026-04-20T10:34:12.377Z", Cwd: "/home/dev/project",
+		Originator: "spool", CLIVersion: "0.1.0", Source: "cli", ModelProvider: "openai",
+	}
+	fork := base
+	fork.ForkedFromID = "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c"
+	fork.Git = &GitInfo{CommitHash: "abc", Branch: "main"}
+	fork.ForkPoint = &ForkPoint{UserMessage: 1, ParentOffset: 7158}
+	fork.Source = `{"custom":"atlas"}`
+	bare := SessionMeta{ID: base.ID}
+	const ts = "2026-04-20T10:34:12.501Z"
+	tests := []struct {
+		name    string
+		meta    MetaPayload
+		want    string
+		wantErr error
+	}{
+		{
+			name: "plain",
+			meta: MetaPayload{SessionMeta: base, BaseInstructions: "You are \"Codex\"."},
+			want: `{"timestamp":"` + ts + `","type":"session_meta","payload":{"id":"019dab60-0a1b-72c3-8d4e-5f6a7b8c9d0e","timestamp":"2026-04-20T10:34:12.377Z","cwd":"/home/dev/project","originator":"spool","cli_version":"0.1.0","source":"cli","model_provider":"openai","base_instructions":{"text":"You are \"Codex\"."}}}` + "\n",
+		},
+		{
+			name: "fork with extras",
+			meta: MetaPayload{SessionMeta: fork, Extra: map[string]json.RawMessage{
+				"memory_mode": json.RawMessage(`"disabled"`), "agent_role": json.RawMessage(`"worker"`),
+				"base_instructions": json.RawMessage(`{"text":"copied"}`)}},
+			want: `{"timestamp":"` + ts + `","type":"session_meta","payload":{"id":"019dab60-0a1b-72c3-8d4e-5f6a7b8c9d0e","forked_from_id":"019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c","timestamp":"2026-04-20T10:34:12.377Z","cwd":"/home/dev/project","originator":"spool","cli_version":"0.1.0","source":{"custom":"atlas"},"model_provider":"openai","base_instructions":{"text":"copied"},"git":{"commit_hash":"abc","branch":"main"},"spool_fork_point":{"user_message":1,"parent_offset":7158},"agent_role":"worker","memory_mode":"disabled"}}` + "\n",
+		},
+		{
+			name: "bare",
+			meta: MetaPayload{SessionMeta: bare},
+			want: `{"timestamp":"` + ts + `","type":"session_meta","payload":{"id":"019dab60-0a1b-72c3-8d4e-5f6a7b8c9d0e","timestamp":"","cwd":"","originator":"","cli_version":"","source":"vscode","model_provider":null,"base_instructions":null}}` + "\n",
+		},
+		{name: "bad id", meta: MetaPayload{SessionMeta: SessionMeta{ID: "nope"}}, wantErr: ErrInvalidID},
+		{name: "bad source object", meta: MetaPayload{SessionMeta: SessionMeta{ID: base.ID, Source: "{oops"}}, wantErr: ErrInvalidJSON},
+		{name: "bad extra", meta: MetaPayload{SessionMeta: bare, Extra: map[string]json.RawMessage{"x": json.RawMessage(`{`)}}, wantErr: ErrInvalidJSON},
+		{name: "newline in extra", meta: MetaPayload{SessionMeta: bare, Extra: map[string]json.RawMessage{"x": json.RawMessage("[1,\n2]")}}, wantErr: ErrRawNewline},
+		{name: "invalid utf8 cwd", meta: MetaPayload{SessionMeta: SessionMeta{ID: base.ID, Cwd: "/\xff"}}, wantErr: ErrInvalidUTF8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NewSessionMetaLine(ts, tt.meta)
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("NewSessionMetaLine error = %v, want %v", err, tt.wantErr)
+			}
+			if string(got) != tt.want {
+				t.Fatalf("NewSessionMetaLine =\n%s\nwant\n%s", got, tt.want)
+			}
+			if err != nil {
+				return
+			}
+			back, err := ParseSessionMeta(got)
+			if err != nil {
+				t.Fatalf("written meta does not parse: %v", err)
+			}
+			want := tt.meta.SessionMeta
+			want.ID, _ = ParseID(want.ID)
+			if want.Source == "" {
+				want.Source = "vscode"
+			}
+			if !sameMeta(back, want) {
+				t.Fatalf("round trip = %+v, want %+v", back, want)
+			}
+		})
+	}
+}
+
+func TestBaseInstructions(t *testing.T) {
+	tests := []struct {
+		name, line, want string
+	}{
+		{"text", `{"type":"session_meta","payload":{"id":"x","base_instructions":{"text":"You are \"Codex\"."}}}` + "\n", `You are "Codex".`},
+		{"null", `{"type":"session_meta","payload":{"base_instructions":null}}`, ""},
+		{"missing", `{"type":"session_meta","payload":{}}`, ""},
+		{"malformed", `{"type":"session_meta"`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := BaseInstructions([]byte(tt.line)); got != tt.want {
+				t.Fatalf("BaseInstructions = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
