@@ -55,6 +55,7 @@ func TestClassify(t *testing.T) {
 		{"rollback negative", `{"type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":-1}}`, Classified{}},
 		{"rollback missing turns", `{"type":"event_msg","payload":{"type":"thread_rolled_back"}}`, Classified{}},
 		{"rename", `{"type":"event_msg","payload":{"type":"thread_name_updated","thread_name":"new name"}}`, Classified{Kind: KindNameUpdate, Name: "new name"}},
+		{"rename with thread id", `{"type":"event_msg","payload":{"type":"thread_name_updated","thread_id":"019dab80-5e6f-7a8b-9c0d-1e2f3a4b5c6d","thread_name":"x"}}`, Classified{Kind: KindNameUpdate, Name: "x", ThreadID: "019dab80-5e6f-7a8b-9c0d-1e2f3a4b5c6d"}},
 		{"rename null", `{"type":"event_msg","payload":{"type":"thread_name_updated","thread_name":null}}`, Classified{Kind: KindNameUpdate}},
 		{"compacted history", `{"type":"compacted","payload":{"message":"m","replacement_history":[{"type":"message","role":"user","content":[{"type":"input_text","text":"x"}]}]}}`, Classified{}},
 		{"malformed", `{"type":"response_item"`, Classified{}},
