@@ -7,4 +7,8 @@ var (
 	ErrNoMeta     = errors.New("no session_meta line")
 	ErrIDMismatch = errors.New("session_meta id disagrees with the file name")
 	ErrShrunk     = errors.New("file is shorter than its indexed size")
+	// ErrChanged reports a file whose indexed part was rewritten: the byte
+	// before its indexed size is no longer a newline. Like ErrShrunk, the
+	// caller rescans the whole file.
+	ErrChanged = errors.New("file changed before its indexed size")
 )

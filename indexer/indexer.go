@@ -5,7 +5,16 @@
 package indexer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"spool/rollout"
 	"spool/store"
@@ -14,17 +23,49 @@ import (
 // PreviewRunes is how many runes of a user message a preview keeps.
 const PreviewRunes = 200
 
+// Problem kinds.
+const (
+	ProblemMalformed = "malformed" // a complete line that is not a JSON object, or a bad session_meta
+	ProblemTorn      = "torn"      // a last line without its newline
+	ProblemDuplicate = "duplicate" // a second file holding an id already indexed from another file
+	ProblemError     = "error"     // a file that could not be indexed at all
+)
+
+// ctxCheckLines is how many lines a scan reads between context checks.
+const ctxCheckLines = 256
+
 // Preview shortens a user message's text for the threads.preview and
-// user_messages.preview columns.
-func Preview(text string) string { panic("unimplemented") }
+// user_messages.preview columns: surrounding white space is trimmed and at
+// most PreviewRunes runes are kept (never cutting a rune in half).
+func Preview(text string) string {
+	text = strings.TrimSpace(text)
+	if len(text) <= PreviewRunes {
+		return text
+	}
+	runes := 0
+	for i := range text {
+		if runes == PreviewRunes {
+			return strings.TrimRightFunc(text[:i], isSpace)
+		}
+		runes++
+	}
+	return text
+}
+
+func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
 
 // Problem is a line the indexer could not use: malformed, or a torn tail.
 type Problem struct {
 	Path   string `json:"path"`
 	Offset int64  `json:"offset"`
 	Line   int64  `json:"line"`
-	Kind   string `json:"kind"` // "malformed" or "torn"
+	Kind   string `json:"kind"` // "malformed" or "torn" (Sync adds "duplicate" and "error")
 	Detail string `json:"detail"`
+}
+
+// String formats p as "path:offset: kind: detail" for people.
+func (p Problem) String() string {
+	return fmt.Sprintf("%s: offset %d (line %d): %s: %s", p.Path, p.Offset, p.Line, p.Kind, p.Detail)
 }
 
 // ScanFile reads the whole rollout file at root/relPath (relPath slash
@@ -36,8 +77,265 @@ type Problem struct {
 // line, or whose meta id disagrees with the id in its name, is an error
 // wrapping ErrNoMeta or ErrIDMismatch. Malformed lines and a torn tail are
 // returned as problems, not errors.
+//
+// UpdatedAt is the newest envelope timestamp in the file (CreatedAt when
+// none parses). An archived file (under archived_sessions/) gets its
+// modification time as ArchivedAt.
 func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Problem, error) {
-	panic("unimplemented")
+	nameID, nameCreated, err := rollout.ParseFileName(path.Base(relPath))
+	if err != nil {
+		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+	}
+	abs := filepath.Join(root, filepath.FromSlash(relPath))
+	f, err := os.Open(abs)
+	if err != nil {
+		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+	}
+	defer f.Close()
+	// Stat before reading: bytes appended while we read make the file
+	// look changed next time instead of being skipped.
+	fi, err := f.Stat()
+	if err != nil {
+		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+	}
+
+	var (
+		problems []Problem
+		meta     *rollout.SessionMeta
+		chain    = ancestryChain{open: true}
+		tr       = NewTracker(store.Thread{ID: nameID})
+		r        = rollout.NewReader(f, 0, 0)
+	)
+	for r.Next() {
+		l := r.Line()
+		if l.Number%ctxCheckLines == 0 {
+			if err := ctx.Err(); err != nil {
+				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+			}
+		}
+		if l.Err != nil {
+			problems = append(problems, malformed(relPath, l, l.Err))
+			chain.open = false
+			continue
+		}
+		tr.Observe(l)
+		if l.Type != rollout.TypeSessionMeta {
+			chain.open = false
+			continue
+		}
+		if meta != nil && !chain.open {
+			continue // a later meta (settings change, copied history): nothing to index
+		}
+		m, err := rollout.ParseSessionMeta(l.Raw)
+		if err != nil {
+			problems = append(problems, malformed(relPath, l, err))
+			chain.open = false
+			continue
+		}
+		if meta == nil {
+			id, err := rollout.ParseID(m.ID)
+			if err != nil || id != nameID {
+				return store.Record{}, nil, fmt.Errorf("scan %s: meta id %q: %w", relPath, m.ID, ErrIDMismatch)
+			}
+			meta = &m
+			chain.start(m)
+			continue
+		}
+		chain.observe(m)
+	}
+	if err := r.Err(); err != nil {
+		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+	}
+	if meta == nil {
+		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, ErrNoMeta)
+	}
+	if p, ok := tornProblem(relPath, r); ok {
+		problems = append(problems, p)
+	}
+
+	indexedSize, lineCount := r.End()
+	th := threadFromMeta(*meta, nameID, nameCreated)
+	th.RolloutPath = relPath
+	th.IndexedSize = indexedSize
+	th.LineCount = lineCount
+	th.FileSize = fi.Size()
+	th.FileMtime = fi.ModTime().UnixNano()
+	th.UpdatedAt = th.CreatedAt
+	if tr.newest != 0 {
+		th.UpdatedAt = tr.newest
+	}
+	if tr.name != nil {
+		th.Name = *tr.name
+	}
+	th.UserMessageCount = len(tr.pending)
+	if len(tr.pending) > 0 {
+		th.Preview = tr.pending[0].Preview
+	}
+	if IsArchivedPath(relPath) {
+		th.Archived = true
+		th.ArchivedAt = fi.ModTime().UnixMilli()
+	}
+	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors}, problems, nil
+}
+
+// IsArchivedPath reports whether relPath (slash separated, relative to a
+// root) is under archived_sessions/.
+func IsArchivedPath(relPath string) bool {
+	return strings.HasPrefix(relPath, rollout.ArchivedSessionsDir+"/")
+}
+
+// threadFromMeta fills the thread columns that the first session_meta
+// determines.
+func threadFromMeta(m rollout.SessionMeta, id string, nameCreated time.Time) store.Thread {
+	th := store.Thread{
+		ID:              id,
+		CreatedAt:       nameCreated.UnixMilli(),
+		Cwd:             m.Cwd,
+		Source:          m.Source,
+		Originator:      m.Originator,
+		CLIVersion:      m.CLIVersion,
+		ModelProvider:   m.ModelProvider,
+		ForkUserMessage: -1,
+		ForkOffset:      -1,
+	}
+	if ms, ok := parseTimestamp(m.Timestamp); ok {
+		th.CreatedAt = ms
+	}
+	if m.ForkedFromID != "" {
+		if parent, err := rollout.ParseID(m.ForkedFromID); err == nil {
+			th.ParentID = parent
+		} else {
+			th.ParentID = m.ForkedFromID
+		}
+	}
+	if m.Git != nil {
+		th.GitCommit = m.Git.CommitHash
+		th.GitBranch = m.Git.Branch
+		th.GitOrigin = m.Git.RepositoryURL
+	}
+	if m.ForkPoint != nil {
+		th.ForkUserMessage = m.ForkPoint.UserMessage
+		th.ForkOffset = m.ForkPoint.ParentOffset
+	}
+	return th
+}
+
+// ancestryChain follows the leading session_meta lines of a fork file: its
+// own meta names parent P1, the next line is P1's meta naming P2, and so
+// on. The chain stops at the first line that does not continue it.
+type ancestryChain struct {
+	open      bool
+	want      string // the id the next meta must have to continue the chain
+	ancestors []string
+}
+
+func (c *ancestryChain) start(m rollout.SessionMeta) {
+	parent := normalizeID(m.ForkedFromID)
+	if parent == "" {
+		c.open = false
+		return
+	}
+	c.ancestors = []string{parent}
+	c.want = parent
+}
+
+func (c *ancestryChain) observe(m rollout.SessionMeta) {
+	if !c.open {
+		return
+	}
+	parent := normalizeID(m.ForkedFromID)
+	if normalizeID(m.ID) != c.want || parent == "" || c.contains(parent) {
+		c.open = false
+		return
+	}
+	c.ancestors = append(c.ancestors, parent)
+	c.want = parent
+}
+
+func (c *ancestryChain) contains(id string) bool {
+	for _, a := range c.ancestors {
+		if a == id {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizeID lower-cases a valid id and keeps anything else as is.
+func normalizeID(id string) string {
+	if norm, err := rollout.ParseID(id); err == nil {
+		return norm
+	}
+	return id
+}
+
+func malformed(relPath string, l *rollout.Line, err error) Problem {
+	return Problem{Path: relPath, Offset: l.Offset, Line: l.Number, Kind: ProblemMalformed, Detail: err.Error()}
+}
+
+func tornProblem(relPath string, r *rollout.Reader) (Problem, bool) {
+	offset, length := r.Torn()
+	if length == 0 {
+		return Problem{}, false
+	}
+	_, lines := r.End()
+	return Problem{
+		Path:   relPath,
+		Offset: offset,
+		Line:   lines,
+		Kind:   ProblemTorn,
+		Detail: fmt.Sprintf("%d bytes after the last newline", length),
+	}, true
+}
+
+// timestampLayouts are the envelope timestamp forms accepted, tried in
+// order; a layout without a zone is read as UTC.
+var timestampLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+}
+
+// parseTimestamp reads a free-form envelope or meta timestamp as Unix
+// milliseconds.
+func parseTimestamp(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	for _, layout := range timestampLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UnixMilli(), true
+		}
+	}
+	return 0, false
+}
+
+var timestampPrefix = []byte(`{"timestamp":"`)
+
+// lineTimestamp returns the envelope timestamp of a well-formed line in
+// Unix milliseconds. Lines written by Codex and spool start with the
+// timestamp, which is read without decoding the (possibly huge) payload.
+func lineTimestamp(raw []byte) (int64, bool) {
+	if rest, ok := bytes.CutPrefix(raw, timestampPrefix); ok {
+		if end := bytes.IndexByte(rest, '"'); end >= 0 {
+			if ms, ok := parseTimestamp(string(rest[:end])); ok {
+				return ms, true
+			}
+		}
+	}
+	var env struct {
+		Timestamp json.RawMessage `json:"timestamp"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil || len(env.Timestamp) == 0 {
+		return 0, false
+	}
+	var s string
+	if err := json.Unmarshal(env.Timestamp, &s); err != nil {
+		return 0, false
+	}
+	return parseTimestamp(s)
 }
 
 // Tracker folds lines appended after a thread's indexed state into a
@@ -45,23 +343,153 @@ func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Proble
 // thread's count), rollbacks (which may remove indexed messages), name
 // updates, the preview when the first message changes, line count and size.
 type Tracker struct {
-	// fields are the implementation's
+	id          string
+	indexed     int // the thread's user-message count when tracking began
+	keep        int // how many of those survive the rollbacks seen
+	pending     []store.UserMessage
+	name        *string
+	lineCount   int64
+	indexedSize int64
+	updatedAt   int64 // the thread's UpdatedAt when tracking began
+	newest      int64 // newest envelope timestamp observed, 0 for none
 }
 
 // NewTracker starts tracking from the indexed state of t.
-func NewTracker(t store.Thread) *Tracker { panic("unimplemented") }
+func NewTracker(t store.Thread) *Tracker {
+	return &Tracker{
+		id:          t.ID,
+		indexed:     t.UserMessageCount,
+		keep:        t.UserMessageCount,
+		lineCount:   t.LineCount,
+		indexedSize: t.IndexedSize,
+		updatedAt:   t.UpdatedAt,
+	}
+}
 
 // Observe folds one line (read from or appended at or after t's indexed size).
-func (tr *Tracker) Observe(l *rollout.Line) { panic("unimplemented") }
+func (tr *Tracker) Observe(l *rollout.Line) {
+	if end := l.End(); end > tr.indexedSize {
+		tr.indexedSize = end
+		tr.lineCount = l.Number + 1
+	}
+	if l.Err != nil {
+		return
+	}
+	if ms, ok := lineTimestamp(l.Raw); ok && ms > tr.newest {
+		tr.newest = ms
+	}
+	c := rollout.Classify(l)
+	switch c.Kind {
+	case rollout.KindUserMessage:
+		tr.pending = append(tr.pending, store.UserMessage{
+			ThreadID: tr.id,
+			Ordinal:  tr.keep + len(tr.pending),
+			Offset:   l.Offset,
+			Line:     l.Number,
+			Preview:  Preview(c.Text),
+			Text:     c.Text,
+		})
+	case rollout.KindRollback:
+		turns := max(c.RollbackTurns, 0)
+		popped := min(turns, len(tr.pending))
+		tr.pending = tr.pending[:len(tr.pending)-popped]
+		tr.keep = max(tr.keep-(turns-popped), 0)
+	case rollout.KindNameUpdate:
+		// A fork holds its parent's rename events: they name the parent.
+		if c.ThreadID != "" && normalizeID(c.ThreadID) != tr.id {
+			break
+		}
+		name := c.Name
+		tr.name = &name
+	}
+}
 
-// Progress returns the update to apply; FileSize, FileMtime and UpdatedAt
-// are left for the caller to fill in.
-func (tr *Tracker) Progress() store.Progress { panic("unimplemented") }
+// UserMessageCount returns the thread's counted user messages after the
+// lines observed so far.
+func (tr *Tracker) UserMessageCount() int { return tr.keep + len(tr.pending) }
+
+// Progress returns the update to apply; FileSize and FileMtime are left
+// for the caller to fill in. UpdatedAt is the newest envelope timestamp
+// observed when it is newer than the thread's, else the thread's; the
+// caller may override it.
+func (tr *Tracker) Progress() store.Progress {
+	p := store.Progress{
+		ID:               tr.id,
+		KeepUserMessages: tr.keep,
+		NewMessages:      append([]store.UserMessage(nil), tr.pending...),
+		Name:             tr.name,
+		LineCount:        tr.lineCount,
+		IndexedSize:      tr.indexedSize,
+		UpdatedAt:        max(tr.updatedAt, tr.newest),
+	}
+	if tr.keep == 0 && (tr.indexed > 0 || len(tr.pending) > 0) {
+		preview := ""
+		if len(tr.pending) > 0 {
+			preview = tr.pending[0].Preview
+		}
+		p.Preview = &preview
+	}
+	return p
+}
 
 // CatchUp reads root/t.RolloutPath from t.IndexedSize on and returns the
 // progress to apply, plus problems met (a torn tail is reported, not read).
-// When the file is now shorter than t.IndexedSize it returns ErrShrunk: the
-// caller rescans the whole file.
+// When the file is now shorter than t.IndexedSize it returns ErrShrunk, and
+// when the byte before t.IndexedSize is no longer a newline it returns
+// ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
+// filled from the file as it was before reading.
 func CatchUp(ctx context.Context, root string, t store.Thread) (store.Progress, []Problem, error) {
-	panic("unimplemented")
+	abs := filepath.Join(root, filepath.FromSlash(t.RolloutPath))
+	f, err := os.Open(abs)
+	if err != nil {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+	}
+	if fi.Size() < t.IndexedSize {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: size %d < indexed %d: %w",
+			t.RolloutPath, fi.Size(), t.IndexedSize, ErrShrunk)
+	}
+	if t.IndexedSize > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], t.IndexedSize-1); err != nil {
+			return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+		}
+		if last[0] != '\n' {
+			return store.Progress{}, nil, fmt.Errorf("catch up %s at %d: %w", t.RolloutPath, t.IndexedSize, ErrChanged)
+		}
+	}
+	if _, err := f.Seek(t.IndexedSize, io.SeekStart); err != nil {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+	}
+
+	var problems []Problem
+	tr := NewTracker(t)
+	r := rollout.NewReader(f, t.IndexedSize, t.LineCount)
+	for n := 0; r.Next(); n++ {
+		if n%ctxCheckLines == 0 {
+			if err := ctx.Err(); err != nil {
+				return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+			}
+		}
+		l := r.Line()
+		if l.Err != nil {
+			problems = append(problems, malformed(t.RolloutPath, l, l.Err))
+		}
+		tr.Observe(l)
+	}
+	if err := r.Err(); err != nil {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+	}
+	if p, ok := tornProblem(t.RolloutPath, r); ok {
+		problems = append(problems, p)
+	}
+	p := tr.Progress()
+	p.IndexedSize, p.LineCount = r.End()
+	p.FileSize = fi.Size()
+	p.FileMtime = fi.ModTime().UnixNano()
+	return p, problems, nil
 }

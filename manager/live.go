@@ -120,10 +120,11 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 }
 
 // catchUp brings the index row of a thread up to its file: complete lines
-// past the indexed size are folded in; a file that shrank is rescanned.
+// past the indexed size are folded in; a file that shrank or was rewritten
+// is rescanned.
 func (m *Manager) catchUp(ctx context.Context, row Thread) (Thread, error) {
 	progress, _, err := indexer.CatchUp(ctx, m.opts.Root, row)
-	if errors.Is(err, indexer.ErrShrunk) {
+	if errors.Is(err, indexer.ErrShrunk) || errors.Is(err, indexer.ErrChanged) {
 		rec, _, err := indexer.ScanFile(ctx, m.opts.Root, row.RolloutPath)
 		if err != nil {
 			return row, err

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"spool/indexer"
+	"spool/lockfile"
+)
+
+// binary is the reindex command built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "reindex-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "reindex")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build reindex:", err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runReindex runs the built command with args and a clean SPOOL_ROOT.
+func runReindex(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "SPOOL_ROOT=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run reindex: %v", err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// testHome copies testdata/indexer/home into a temporary root.
+func testHome(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(repoRoot(t), "testdata", "indexer", "home")
+	root := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(root, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(root, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func decode(t *testing.T, out string) report {
+	t.Helper()
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("decode JSON %q: %v", out, err)
+	}
+	return rep
+}
+
+func TestJSONOutput(t *testing.T) {
+	root := testHome(t)
+	res := runReindex(t, "--root", root, "--json")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, stderr %s", res.code, res.stderr)
+	}
+	rep := decode(t, res.stdout)
+	if rep.Mode != "sync" || rep.Sync == nil || rep.Sync.Files != 3 || rep.Sync.Scanned != 3 || rep.Sync.UserMessages != 7 {
+		t.Fatalf("report = %+v (sync %+v), want 3 files scanned with 7 user messages", rep, rep.Sync)
+	}
+	if rep.Index != filepath.Join(root, "spool.db") {
+		t.Fatalf("index = %s, want the default in the root", rep.Index)
+	}
+
+	res = runReindex(t, "--root", root, "--json")
+	if rep := decode(t, res.stdout); res.code != exitOK || rep.Sync.Skipped != 3 {
+		t.Fatalf("second run: exit %d, report %+v, want 3 skipped", res.code, rep.Sync)
+	}
+}
+
+func TestTextOutput(t *testing.T) {
+	root := testHome(t)
+	path := filepath.Join(root, "sessions/2026/05/01/rollout-2026-05-01T09-00-00-11111111-1111-7111-8111-111111111111.jsonl")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"timestamp":"2026-05-01T09:06:00.000Z","type":"resp`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	res := runReindex(t, "--root", root, "--full", "--workers", "1")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, stderr %s", res.code, res.stderr)
+	}
+	for _, want := range []string{"3 files: 3 scanned", "user messages", "MB/s", "torn", "offset 1643"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("stdout %q lacks %q", res.stdout, want)
+		}
+	}
+	if !strings.Contains(res.stderr, "indexed 3/3 files") {
+		t.Errorf("stderr %q lacks the final progress line", res.stderr)
+	}
+
+	res = runReindex(t, "--root", root, "--repair")
+	if res.code != exitOK || !strings.Contains(res.stdout, "cut 52 torn bytes") {
+		t.Fatalf("repair: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+}
+
+func TestVerifyExitCodes(t *testing.T) {
+	root := testHome(t)
+	index := filepath.Join(t.TempDir(), "elsewhere", "index.db")
+	if res := runReindex(t, "--root", root, "--index", index); res.code != exitOK {
+		t.Fatalf("sync: exit %d, stderr %s", res.code, res.stderr)
+	}
+	res := runReindex(t, "--root", root, "--index", index, "--verify")
+	if res.code != exitOK || !strings.Contains(res.stdout, "agrees") {
+		t.Fatalf("verify clean: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+
+	gone := "sessions/2026/05/01/rollout-2026-05-01T11-00-00-33333333-3333-7333-8333-333333333333.jsonl"
+	if err := os.Remove(filepath.Join(root, gone)); err != nil {
+		t.Fatal(err)
+	}
+	res = runReindex(t, "--root", root, "--index", index, "--verify")
+	if res.code != exitDrift || !strings.Contains(res.stdout, "drift: stale") || !strings.Contains(res.stdout, gone) {
+		t.Fatalf("verify drift: exit %d, stdout %q, stderr %q; want exit 1 naming the stale row", res.code, res.stdout, res.stderr)
+	}
+	res = runReindex(t, "--root", root, "--index", index, "--verify", "--json")
+	if rep := decode(t, res.stdout); res.code != exitDrift || rep.Verify == nil || len(rep.Verify.Drifts) != 1 || rep.Verify.Drifts[0].Kind != indexer.DriftStale {
+		t.Fatalf("verify --json: exit %d, report %+v", res.code, rep.Verify)
+	}
+}
+
+func TestLocked(t *testing.T) {
+	root := testHome(t)
+	lock, err := lockfile.Acquire(filepath.Join(root, lockfile.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	res := runReindex(t, "--root", root)
+	wantHolder := fmt.Sprintf("pid %d on ", os.Getpid())
+	if res.code != exitLocked || !strings.Contains(res.stderr, "index is locked by "+wantHolder) || !strings.Contains(res.stderr, "is spoold running?") {
+		t.Fatalf("exit %d, stderr %q; want exit 3 naming %q", res.code, res.stderr, wantHolder)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	root := testHome(t)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"--root", root, "--bogus"}},
+		{"verify with repair", []string{"--root", root, "--verify", "--repair"}},
+		{"missing root", []string{"--root", filepath.Join(root, "missing")}},
+		{"bad workers", []string{"--root", root, "--workers", "0"}},
+		{"stray argument", []string{"--root", root, "extra"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runReindex(t, tt.args...)
+			if res.code != exitError || res.stderr == "" {
+				t.Fatalf("exit %d, stderr %q; want exit 2 with a message", res.code, res.stderr)
+			}
+		})
+	}
+}
+
+// TestCodexHomeReadOnly indexes the shared Codex fixtures in place, with the
+// index elsewhere, and checks that nothing was written into them.
+func TestCodexHomeReadOnly(t *testing.T) {
+	fixtures := filepath.Join(repoRoot(t), "..", "shared", "codex-fixtures")
+	if _, err := os.Stat(fixtures); err != nil {
+		t.Skipf("Codex fixtures not present: %v", err)
+	}
+	before := listTree(t, fixtures)
+	index := filepath.Join(t.TempDir(), "codex.db")
+	res := runReindex(t, "--root", fixtures, "--index", index, "--json")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, stderr %s", res.code, res.stderr)
+	}
+	rep := decode(t, res.stdout)
+	if rep.Sync.Scanned != 5 || len(rep.Sync.Problems) != 0 {
+		t.Fatalf("sync = %+v, want 5 threads and no problems", rep.Sync)
+	}
+	if res := runReindex(t, "--root", fixtures, "--index", index, "--verify"); res.code != exitOK {
+		t.Fatalf("verify: exit %d, stdout %s, stderr %s", res.code, res.stdout, res.stderr)
+	}
+	if after := listTree(t, fixtures); after != before {
+		t.Fatalf("fixtures changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
+// listTree lists every entry under dir with its size and modification time.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"spool/indexer"
+	"spool/lockfile"
+	"spool/store"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitDrift  = 1
+	exitError  = 2
+	exitLocked = 3
+)
+
+// defaultIndexName is the index file inside a root.
+const defaultIndexName = "spool.db"
+
+// config is what the command line asked for.
+type config struct {
+	root    string
+	index   string
+	full    bool
+	verify  bool
+	repair  bool
+	json    bool
+	workers int
+}
+
+// parseArgs parses the command line. The returned error has already been
+// explained to the user on stderr by the flag package when it is a flag
+// syntax error.
+func parseArgs(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.root, "root", "", "the spool root or Codex home (default $SPOOL_ROOT, else ~/.spool)")
+	fs.StringVar(&cfg.index, "index", "", "the index file (default ROOT/"+defaultIndexName+")")
+	fs.BoolVar(&cfg.full, "full", false, "rescan every file instead of only the changed ones")
+	fs.BoolVar(&cfg.verify, "verify", false, "report drift between the index and the files; change nothing")
+	fs.BoolVar(&cfg.repair, "repair", false, "cut torn last lines into side files, then update the index")
+	fs.BoolVar(&cfg.json, "json", false, "print one JSON object instead of text")
+	fs.IntVar(&cfg.workers, "workers", runtime.GOMAXPROCS(0), "files parsed in parallel")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: reindex [--root DIR] [--index PATH] [--full | --verify | --repair] [--json] [--workers N]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if cfg.verify && (cfg.full || cfg.repair) {
+		return cfg, errors.New("--verify cannot be combined with --full or --repair")
+	}
+	if cfg.workers < 1 {
+		return cfg, fmt.Errorf("--workers must be at least 1, not %d", cfg.workers)
+	}
+	if cfg.root == "" {
+		cfg.root = os.Getenv("SPOOL_ROOT")
+	}
+	if cfg.root == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return cfg, fmt.Errorf("no --root and no home directory: %w", err)
+		}
+		cfg.root = filepath.Join(home, ".spool")
+	}
+	if cfg.index == "" {
+		cfg.index = filepath.Join(cfg.root, defaultIndexName)
+	}
+	return cfg, nil
+}
+
+// report is the --json output: one object per run.
+type report struct {
+	Mode   string                `json:"mode"` // "sync", "full", "verify" or "repair"
+	Root   string                `json:"root"`
+	Index  string                `json:"index"`
+	Sync   *indexer.Summary      `json:"sync,omitempty"`
+	Verify *indexer.VerifyReport `json:"verify,omitempty"`
+	Cuts   []indexer.Cut         `json:"cuts,omitempty"`
+}
+
+// run is the whole command; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
+		return exitError
+	}
+	if fi, err := os.Stat(cfg.root); err != nil || !fi.IsDir() {
+		fmt.Fprintf(stderr, "reindex: root %s is not a directory\n", cfg.root)
+		return exitError
+	}
+	indexDir := filepath.Dir(cfg.index)
+	if err := os.MkdirAll(indexDir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
+		return exitError
+	}
+	lock, err := lockfile.Acquire(filepath.Join(indexDir, lockfile.FileName))
+	var held *lockfile.HeldError
+	if errors.As(err, &held) {
+		fmt.Fprintf(stderr, "reindex: index is locked by %s (is spoold running?)\n", holderOf(held))
+		return exitLocked
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
+		return exitError
+	}
+	defer lock.Release()
+
+	st, err := store.Open(ctx, cfg.index)
+	if err != nil {
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
+		return exitError
+	}
+	defer st.Close()
+
+	code, err := execute(ctx, cfg, st, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
+		return exitError
+	}
+	return code
+}
+
+func holderOf(e *lockfile.HeldError) string {
+	if e.Holder == "" {
+		return "another process"
+	}
+	return e.Holder
+}
+
+// execute runs the requested operation on an open, locked index.
+func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io.Writer) (int, error) {
+	rep := report{Root: cfg.root, Index: cfg.index}
+	if cfg.verify {
+		rep.Mode = "verify"
+		v, err := indexer.VerifyWith(ctx, st, cfg.root, indexer.VerifyOptions{Workers: cfg.workers})
+		if err != nil {
+			return exitError, err
+		}
+		rep.Verify = &v
+		if err := output(stdout, cfg, rep); err != nil {
+			return exitError, err
+		}
+		if !v.Clean() {
+			return exitDrift, nil
+		}
+		return exitOK, nil
+	}
+
+	progress := newProgress(stderr)
+	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update}
+	switch {
+	case cfg.repair:
+		rep.Mode = "repair"
+		r, err := indexer.Repair(ctx, st, cfg.root, opts)
+		progress.finish()
+		if err != nil {
+			return exitError, err
+		}
+		rep.Sync, rep.Cuts = &r.Sync, r.Cuts
+	default:
+		rep.Mode = "sync"
+		if cfg.full {
+			rep.Mode = "full"
+		}
+		sum, err := indexer.Sync(ctx, st, cfg.root, opts)
+		progress.finish()
+		if err != nil {
+			return exitError, err
+		}
+		rep.Sync = &sum
+	}
+	if err := output(stdout, cfg, rep); err != nil {
+		return exitError, err
+	}
+	return exitOK, nil
+}
+
+// output prints rep as JSON or as text for people.
+func output(w io.Writer, cfg config, rep report) error {
+	if cfg.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	var err error
+	printf := func(format string, args ...any) {
+		if err == nil {
+			_, err = fmt.Fprintf(w, format, args...)
+		}
+	}
+	for _, c := range rep.Cuts {
+		printf("cut %d torn bytes from %s at offset %d, kept in %s\n", c.Length, c.Path, c.Offset, c.SideFile)
+	}
+	if s := rep.Sync; s != nil {
+		for _, p := range s.Problems {
+			printf("problem: %s\n", p)
+		}
+		printf("%d files: %d scanned, %d caught up, %d skipped, %d moved, %d renamed, %d deleted, %d failed\n",
+			s.Files, s.Scanned, s.CaughtUp, s.Skipped, s.Moved, s.Renamed, s.Deleted, s.Failed)
+		printf("read %d lines, %d user messages, %s in %s (%.1f MB/s)\n",
+			s.Lines, s.UserMessages, formatBytes(s.BytesRead), s.Duration.Round(time.Millisecond), s.MBPerSec)
+	}
+	if v := rep.Verify; v != nil {
+		for _, d := range v.Drifts {
+			printf("drift: %s\n", d)
+		}
+		for _, p := range v.Problems {
+			printf("problem: %s\n", p)
+		}
+		verdict := "index agrees with the files"
+		if !v.Clean() {
+			verdict = fmt.Sprintf("%d drifts", len(v.Drifts))
+		}
+		printf("verified %d files against %d threads in %s: %s\n", v.Files, v.Threads, v.Duration.Round(time.Millisecond), verdict)
+	}
+	return err
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// progress shows how far a sync has come on stderr: a progress bar on a
+// terminal, otherwise a plain line at most every plainInterval.
+type progress struct {
+	w        io.Writer
+	terminal bool
+	bar      *progressbar.ProgressBar
+	last     time.Time
+	pending  *indexer.SyncProgress // the latest update not yet printed (plain mode)
+}
+
+const plainInterval = 2 * time.Second
+
+func newProgress(w io.Writer) *progress {
+	return &progress{w: w, terminal: isTerminal(w)}
+}
+
+// isTerminal reports whether w is a character device such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// update is called by Sync after each file, never concurrently.
+func (p *progress) update(sp indexer.SyncProgress) {
+	if p.terminal {
+		if p.bar == nil {
+			p.bar = progressbar.NewOptions(sp.FilesTotal,
+				progressbar.OptionSetWriter(p.w),
+				progressbar.OptionSetDescription("indexing"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetItsString("files"),
+				progressbar.OptionShowIts(),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish(),
+			)
+		}
+		_ = p.bar.Set(sp.FilesDone)
+		return
+	}
+	p.pending = &sp
+	if now := time.Now(); now.Sub(p.last) >= plainInterval {
+		p.last = now
+		p.printPlain()
+	}
+}
+
+func (p *progress) printPlain() {
+	if p.pending == nil {
+		return
+	}
+	sp := p.pending
+	p.pending = nil
+	fmt.Fprintf(p.w, "indexed %d/%d files, %s read\n", sp.FilesDone, sp.FilesTotal, formatBytes(sp.BytesRead))
+}
+
+// finish completes the bar, or prints the last plain line.
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		return
+	}
+	p.printPlain()
+}

@@ -1,0 +1,252 @@
+package indexer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"spool/rollout"
+	"spool/store"
+)
+
+// DriftKind names a way the index disagrees with the files.
+type DriftKind string
+
+// The kinds of drift Verify reports.
+const (
+	DriftMissing  DriftKind = "missing"  // a rollout file whose thread has no row
+	DriftStale    DriftKind = "stale"    // a row whose file is gone (or is not a thread)
+	DriftField    DriftKind = "field"    // thread columns differ from what the file says
+	DriftMessages DriftKind = "messages" // counted user messages (offsets, lines, ordinals, previews) differ
+	DriftLineage  DriftKind = "lineage"  // the ancestry differs from the file's leading metas
+)
+
+// Drift is one disagreement between the index and the files.
+type Drift struct {
+	Kind     DriftKind `json:"kind"`
+	ThreadID string    `json:"thread_id"`
+	Path     string    `json:"path"`
+	Detail   string    `json:"detail"`
+}
+
+// String formats d for people.
+func (d Drift) String() string {
+	return fmt.Sprintf("%s: thread %s (%s): %s", d.Kind, d.ThreadID, d.Path, d.Detail)
+}
+
+// VerifyReport is what Verify found. Problems (torn tails, malformed lines,
+// duplicates, unreadable files) are not drift: the index may be right
+// about such files, but a person should know about them.
+type VerifyReport struct {
+	Files    int           `json:"files"`   // rollout files found
+	Threads  int           `json:"threads"` // rows in the index
+	Drifts   []Drift       `json:"drifts"`
+	Problems []Problem     `json:"problems"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Clean reports whether the index agrees with the files.
+func (r VerifyReport) Clean() bool { return len(r.Drifts) == 0 }
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// Workers is how many files are parsed in parallel; default
+	// runtime.GOMAXPROCS(0).
+	Workers int
+}
+
+// Verify recomputes the record of every rollout file under root, as Sync
+// would index it, and compares it with the index without writing anything:
+// every thread column the file determines (all but FileMtime, and
+// ArchivedAt, which records when the archive happened rather than anything
+// in the file), the counted user messages and the ancestry. Drifts are
+// sorted by path, then kind.
+func Verify(ctx context.Context, st *store.Store, root string) (VerifyReport, error) {
+	return VerifyWith(ctx, st, root, VerifyOptions{})
+}
+
+// VerifyWith is Verify with options.
+func VerifyWith(ctx context.Context, st *store.Store, root string, opts VerifyOptions) (VerifyReport, error) {
+	start := time.Now()
+	var rep VerifyReport
+	names, err := rollout.ReadNames(ctx, root)
+	if err != nil {
+		return rep, fmt.Errorf("verify %s: %w", root, err)
+	}
+	paths, err := Walk(ctx, root)
+	if err != nil {
+		return rep, fmt.Errorf("verify %s: %w", root, err)
+	}
+	files, dups := chooseFiles(paths)
+	rep.Files = len(paths)
+	rep.Problems = append(rep.Problems, dups...)
+	states, err := st.FileStates(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("verify %s: %w", root, err)
+	}
+	rep.Threads = len(states)
+
+	type verifyResult struct {
+		file     rolloutFile
+		thread   bool // the file is a thread (a row for it is expected)
+		drifts   []Drift
+		problems []Problem
+		err      error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := runWorkers(ctx, files, opts.Workers, func(f rolloutFile) verifyResult {
+		res := verifyResult{file: f}
+		rec, problems, err := scanWithNames(ctx, root, f.rel, names)
+		res.problems = problems
+		if err != nil {
+			res.problems = append(res.problems, Problem{Path: f.rel, Kind: ProblemError, Detail: err.Error()})
+			// A file that is not a thread expects no row; one that could
+			// not be read is left out of the comparison.
+			res.thread = !errors.Is(err, ErrNoMeta) && !errors.Is(err, ErrIDMismatch)
+			return res
+		}
+		res.thread = true
+		res.drifts, res.err = compareRecord(ctx, st, rec)
+		return res
+	})
+
+	present := make(map[string]bool, len(files))
+	var firstErr error
+	for res := range results {
+		if res.err != nil && firstErr == nil {
+			firstErr = res.err
+			cancel()
+		}
+		if res.thread {
+			present[res.file.id] = true
+		}
+		rep.Drifts = append(rep.Drifts, res.drifts...)
+		rep.Problems = append(rep.Problems, res.problems...)
+	}
+	if firstErr != nil {
+		return rep, fmt.Errorf("verify %s: %w", root, firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("verify %s: %w", root, err)
+	}
+	for _, s := range states {
+		if !present[s.ID] {
+			rep.Drifts = append(rep.Drifts, Drift{Kind: DriftStale, ThreadID: s.ID, Path: s.RolloutPath, Detail: "indexed, but no rollout file holds it"})
+		}
+	}
+	sort.SliceStable(rep.Drifts, func(i, j int) bool {
+		a, b := rep.Drifts[i], rep.Drifts[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Kind < b.Kind
+	})
+	sort.SliceStable(rep.Problems, func(i, j int) bool {
+		a, b := rep.Problems[i], rep.Problems[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Offset < b.Offset
+	})
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+// compareRecord compares what the file says with the index.
+func compareRecord(ctx context.Context, st *store.Store, want store.Record) ([]Drift, error) {
+	id, rel := want.Thread.ID, want.Thread.RolloutPath
+	got, err := st.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return []Drift{{Kind: DriftMissing, ThreadID: id, Path: rel, Detail: "rollout file has no index row"}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var drifts []Drift
+	if diffs := threadDiffs(want.Thread, got); len(diffs) > 0 {
+		drifts = append(drifts, Drift{Kind: DriftField, ThreadID: id, Path: rel, Detail: strings.Join(diffs, "; ")})
+	}
+
+	msgs, err := st.UserMessages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d := messageDiff(want.Messages, msgs); d != "" {
+		drifts = append(drifts, Drift{Kind: DriftMessages, ThreadID: id, Path: rel, Detail: d})
+	}
+
+	rels, err := st.Ancestors(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ancestors := make([]string, len(rels))
+	for i, r := range rels {
+		ancestors[i] = r.ID
+	}
+	if !slices.Equal(ancestors, want.Ancestors) {
+		drifts = append(drifts, Drift{Kind: DriftLineage, ThreadID: id, Path: rel,
+			Detail: fmt.Sprintf("ancestors %v, file says %v", ancestors, want.Ancestors)})
+	}
+	return drifts, nil
+}
+
+// threadDiffs lists the columns of got that differ from want, as
+// "column: index X, file Y".
+func threadDiffs(want, got store.Thread) []string {
+	var diffs []string
+	add := func(column string, g, w any) {
+		if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s: index %v, file %v", column, quoteIfString(g), quoteIfString(w)))
+		}
+	}
+	add("rollout_path", got.RolloutPath, want.RolloutPath)
+	add("created_at", got.CreatedAt, want.CreatedAt)
+	add("updated_at", got.UpdatedAt, want.UpdatedAt)
+	add("cwd", got.Cwd, want.Cwd)
+	add("source", got.Source, want.Source)
+	add("originator", got.Originator, want.Originator)
+	add("cli_version", got.CLIVersion, want.CLIVersion)
+	add("model_provider", got.ModelProvider, want.ModelProvider)
+	add("git_commit", got.GitCommit, want.GitCommit)
+	add("git_branch", got.GitBranch, want.GitBranch)
+	add("git_origin", got.GitOrigin, want.GitOrigin)
+	add("name", got.Name, want.Name)
+	add("preview", got.Preview, want.Preview)
+	add("archived", got.Archived, want.Archived)
+	add("parent_id", got.ParentID, want.ParentID)
+	add("fork_user_message", got.ForkUserMessage, want.ForkUserMessage)
+	add("fork_offset", got.ForkOffset, want.ForkOffset)
+	add("line_count", got.LineCount, want.LineCount)
+	add("user_message_count", got.UserMessageCount, want.UserMessageCount)
+	add("indexed_size", got.IndexedSize, want.IndexedSize)
+	add("file_size", got.FileSize, want.FileSize)
+	return diffs
+}
+
+func quoteIfString(v any) any {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return v
+}
+
+// messageDiff describes the first difference between the counted user
+// messages of the file and of the index ("" when they agree).
+func messageDiff(want, got []store.UserMessage) string {
+	for i := range min(len(want), len(got)) {
+		w, g := want[i], got[i]
+		if w.Ordinal != g.Ordinal || w.Offset != g.Offset || w.Line != g.Line || w.Preview != g.Preview {
+			return fmt.Sprintf("message %d: index (ordinal %d, offset %d, line %d, %q), file (ordinal %d, offset %d, line %d, %q)",
+				i, g.Ordinal, g.Offset, g.Line, g.Preview, w.Ordinal, w.Offset, w.Line, w.Preview)
+		}
+	}
+	if len(want) != len(got) {
+		return fmt.Sprintf("index has %d user messages, file has %d", len(got), len(want))
+	}
+	return ""
+}

@@ -1,0 +1,206 @@
+package indexer
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"spool/store"
+)
+
+// TestVerifyDrift tampers with a synced index, one kind of drift per case,
+// and checks that Verify reports exactly that drift.
+func TestVerifyDrift(t *testing.T) {
+	ctx := context.Background()
+	scan := func(t *testing.T, root, rel string) store.Record {
+		t.Helper()
+		rec, _, err := ScanFile(ctx, root, rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	replace := func(t *testing.T, st *store.Store, rec store.Record) {
+		t.Helper()
+		if err := st.Replace(ctx, []store.Record{rec}); err != nil {
+			t.Fatalf("Replace: %v", err)
+		}
+	}
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, st *store.Store, root string)
+		kind   DriftKind
+		id     string
+		path   string
+		detail string
+	}{
+		{
+			name: "missing row",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				if err := st.Delete(ctx, idB); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kind: DriftMissing, id: idB, path: relB,
+		},
+		{
+			name: "stale row",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				if err := os.Remove(filepath.Join(root, relC)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kind: DriftStale, id: idC, path: relC,
+		},
+		{
+			name: "wrong offsets",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				rec := scan(t, root, relA)
+				rec.Messages[1].Offset++
+				replace(t, st, rec)
+			},
+			kind: DriftMessages, id: idA, path: relA, detail: "message 1",
+		},
+		{
+			name: "missing message",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				rec := scan(t, root, relA)
+				rec.Messages = rec.Messages[:2]
+				replace(t, st, rec)
+			},
+			kind: DriftMessages, id: idA, path: relA, detail: "index has 2 user messages, file has 3",
+		},
+		{
+			name: "wrong lineage",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				rec := scan(t, root, relC)
+				rec.Ancestors = rec.Ancestors[:1]
+				replace(t, st, rec)
+			},
+			kind: DriftLineage, id: idC, path: relC, detail: idA,
+		},
+		{
+			name: "wrong field",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				rec := scan(t, root, relB)
+				rec.Thread.Cwd = "/elsewhere"
+				replace(t, st, rec)
+			},
+			kind: DriftField, id: idB, path: relB, detail: `cwd: index "/elsewhere", file "/src/alpha"`,
+		},
+		{
+			name: "wrong name",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				if err := st.SetName(ctx, idA, "renamed behind our back", 1); err != nil {
+					t.Fatal(err)
+				}
+			},
+			kind: DriftField, id: idA, path: relA, detail: "name:",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := testHome(t)
+			st := openStore(t)
+			mustSync(t, st, root, SyncOptions{})
+			tt.tamper(t, st, root)
+			rep, err := Verify(ctx, st, root)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if rep.Clean() || len(rep.Drifts) != 1 {
+				t.Fatalf("drifts = %+v, want exactly one %s", rep.Drifts, tt.kind)
+			}
+			d := rep.Drifts[0]
+			if d.Kind != tt.kind || d.ThreadID != tt.id || d.Path != tt.path || !strings.Contains(d.Detail, tt.detail) {
+				t.Fatalf("drift = %+v, want %s of %s at %s with detail containing %q", d, tt.kind, tt.id, tt.path, tt.detail)
+			}
+		})
+	}
+}
+
+func TestVerifyReportsProblems(t *testing.T) {
+	root := testHome(t)
+	st := openStore(t)
+	torn := `{"timestamp":"2026-05-01T09:06:00.000Z","type":"resp`
+	appendTo(t, root, relA, "not json\n"+torn)
+	mustSync(t, st, root, SyncOptions{})
+	rep := mustVerifyClean(t, st, root)
+	if len(rep.Problems) != 2 {
+		t.Fatalf("problems = %+v, want a malformed line and a torn tail", rep.Problems)
+	}
+	if p := rep.Problems[0]; p.Kind != ProblemMalformed || p.Path != relA || p.Offset != 1643 || p.Line != 8 {
+		t.Errorf("problem 0 = %+v, want malformed at offset 1643, line 8", p)
+	}
+	if p := rep.Problems[1]; p.Kind != ProblemTorn || p.Path != relA || p.Offset != 1643+9 {
+		t.Errorf("problem 1 = %+v, want torn at offset %d", p, 1643+9)
+	}
+	if rep.Files != 3 || rep.Threads != 3 {
+		t.Errorf("Files, Threads = %d, %d, want 3, 3", rep.Files, rep.Threads)
+	}
+}
+
+func TestRepair(t *testing.T) {
+	ctx := context.Background()
+	root := testHome(t)
+	st := openStore(t)
+	mustSync(t, st, root, SyncOptions{})
+
+	// A complete line, then a torn one: Repair keeps the first and cuts
+	// the second into a side file.
+	complete := userLine("2026-05-01T09:07:00.000Z", "Fourth question")
+	torn := `{"timestamp":"2026-05-01T09:08:00.000Z","type":"response_item","payload":{"type":"mess`
+	appendTo(t, root, relA, complete+torn)
+	before, err := Verify(ctx, st, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Clean() {
+		t.Fatal("Verify before Repair is clean, want drift for the appended line")
+	}
+
+	rep, err := Repair(ctx, st, root, SyncOptions{})
+	if err != nil {
+		t.Fatalf("Repair: %v", err)
+	}
+	wantSize := int64(1643 + len(complete))
+	if len(rep.Cuts) != 1 {
+		t.Fatalf("cuts = %+v, want one", rep.Cuts)
+	}
+	cut := rep.Cuts[0]
+	if cut.Path != relA || cut.Offset != wantSize || cut.Length != int64(len(torn)) {
+		t.Fatalf("cut = %+v, want %s at %d, %d bytes", cut, relA, wantSize, len(torn))
+	}
+	if dir, base := path.Split(cut.SideFile); dir != path.Dir(relA)+"/" || !strings.HasPrefix(base, path.Base(relA)+TornSuffix) {
+		t.Fatalf("side file = %s, want %s%s<nanos> next to the rollout", cut.SideFile, relA, TornSuffix)
+	}
+	side, err := os.ReadFile(filepath.Join(root, cut.SideFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(side, []byte(torn)) {
+		t.Fatalf("side file holds %q, want %q", side, torn)
+	}
+	if got := fileSize(t, root, relA); got != wantSize {
+		t.Fatalf("rollout size = %d, want %d (the complete line kept)", got, wantSize)
+	}
+	if rep.Sync.CaughtUp != 1 || rep.Sync.Skipped != 2 {
+		t.Fatalf("repair sync = %+v, want 1 caught up, 2 skipped", rep.Sync)
+	}
+	after := mustVerifyClean(t, st, root)
+	if len(after.Problems) != 0 {
+		t.Fatalf("problems after Repair = %+v, want none", after.Problems)
+	}
+
+	again, err := Repair(ctx, st, root, SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Cuts) != 0 || again.Sync.Skipped != 3 {
+		t.Fatalf("second Repair = %+v, want no cuts and 3 skipped", again)
+	}
+}

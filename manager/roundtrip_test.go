@@ -1,0 +1,157 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"spool/indexer"
+	"spool/rollout"
+	"spool/store"
+)
+
+// TestRebuiltIndexAgrees builds a store through the manager (starts,
+// appends, rollbacks, forks of forks, renames, archives, deletes), then
+// rebuilds a fresh index from the files alone, and checks that every row
+// of the two agrees: the files are the truth and the index only a cache.
+func TestRebuiltIndexAgrees(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	a := start(t, m, user("# AGENTS.md instructions for /w\n\n<INSTRUCTIONS>\nx\n</INSTRUCTIONS>"),
+		user("alpha one"), assistant("a"), user("alpha two"), reasoning("r"), user("alpha three"))
+	if _, err := m.Rename(ctx, a.ID, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, a.ID, []rollout.Item{rollback(1), user("alpha three again"), assistant("b")}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Fork(ctx, a.ID, ForkOptions{BeforeUserMessage: intp(2), Name: "beta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, b.ID, []rollout.Item{user("beta own"), assistant("c")}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Fork(ctx, b.ID, ForkOptions{BeforeUserMessage: intp(1), Cwd: "/elsewhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := m.Fork(ctx, c.ID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unnamed, err := m.Fork(ctx, a.ID, ForkOptions{BeforeUserMessage: intp(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A whole copy of a renamed thread holds the parent's rename event,
+	// which names the parent, not the fork.
+	inherits, err := m.Fork(ctx, b.ID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inherits.Name != "" {
+		t.Fatalf("fork took its parent's name %q", inherits.Name)
+	}
+	if _, err := m.Archive(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, m, user("to be archived and back"))
+	if _, err := m.Archive(ctx, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Unarchive(ctx, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, b.ID); err != nil { // a middle node
+		t.Fatal(err)
+	}
+	start(t, m) // a thread without messages
+	_ = d
+	_ = unnamed
+
+	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rebuilt.Close()
+	if _, err := indexer.Sync(ctx, rebuilt, m.Root(), indexer.SyncOptions{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	compareIndexes(t, m.store, rebuilt)
+}
+
+// compareIndexes fails the test on any row where two indexes disagree.
+func compareIndexes(t *testing.T, live, rebuilt *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	liveIDs, err := live.IDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuiltIDs, err := rebuilt.IDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(liveIDs, rebuiltIDs) {
+		t.Fatalf("thread ids differ:\nlive    %v\nrebuilt %v", liveIDs, rebuiltIDs)
+	}
+	for _, id := range liveIDs {
+		want, err := live.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rebuilt.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.FileMtime, got.FileMtime = 0, 0
+		if want != got {
+			t.Errorf("thread %s differs:\nlive    %+v\nrebuilt %+v", id, want, got)
+		}
+		for _, q := range []struct {
+			name string
+			get  func(*store.Store) (any, error)
+		}{
+			{"user messages", func(s *store.Store) (any, error) { return s.UserMessages(ctx, id) }},
+			{"ancestors", func(s *store.Store) (any, error) { return relatives(s.Ancestors(ctx, id)) }},
+			{"descendants", func(s *store.Store) (any, error) { return relatives(s.Descendants(ctx, id)) }},
+		} {
+			w, err := q.get(live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := q.get(rebuilt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(w) != fmt.Sprint(g) {
+				t.Errorf("thread %s %s differ:\nlive    %v\nrebuilt %v", id, q.name, w, g)
+			}
+		}
+	}
+	for _, query := range []string{"alpha", "beta", "archived"} {
+		w, err := live.Search(ctx, store.SearchOptions{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := rebuilt.Search(ctx, store.SearchOptions{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(w) != fmt.Sprint(g) {
+			t.Errorf("search %q differs:\nlive    %v\nrebuilt %v", query, w, g)
+		}
+	}
+}
+
+// relatives reduces relatives to "id@depth" strings for comparison.
+func relatives(rs []store.Relative, err error) ([]string, error) {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = fmt.Sprintf("%s@%d", r.ID, r.Depth)
+	}
+	return out, err
+}
