@@ -1,107 +1,262 @@
 package store
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"spool/migrations"
+)
+
+// busyTimeoutMs is how long a connection waits for a lock before SQLITE_BUSY.
+const busyTimeoutMs = 10000
 
 // Store is an open index. It is safe for concurrent use: writes go through
 // one connection (transactions begin IMMEDIATE), reads through a pool.
 type Store struct {
-	// fields are the implementation's
+	path   string
+	writer *sqlx.DB // one connection; every write transaction goes here
+	reader *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
+}
+
+// writerDSN returns the file: URI of the writer connection for path. A bare
+// path would make the driver drop the query string (see NOTES.md).
+func writerDSN(path string) string {
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	return fileURI(path, q)
+}
+
+// readerDSN returns the file: URI of the read-only pool for path.
+func readerDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "query_only(1)")
+	return fileURI(path, q)
+}
+
+func fileURI(path string, q url.Values) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	// url.URL renders an absolute path as file:///abs, which SQLite accepts.
+	return u.String()
 }
 
 // Open opens (creating it if needed) the index at path, applies the
 // embedded migrations, and checks that WAL mode is on. It returns an error
 // wrapping ErrSchemaTooNew or ErrCorrupt when the file cannot be used.
-func Open(ctx context.Context, path string) (*Store, error) { panic("unimplemented") }
+//
+// Open does not scan the whole file; call Check for a full integrity check.
+func Open(ctx context.Context, path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	if err := migrate(ctx, abs); err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
+	}
+	s := &Store{path: path}
+	if s.writer, err = sqlx.Open("sqlite", writerDSN(abs)); err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxIdleTime(0)
+	s.writer.SetConnMaxLifetime(0)
+
+	var mode string
+	if err := s.writer.GetContext(ctx, &mode, "PRAGMA journal_mode"); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
+	}
+	if !strings.EqualFold(mode, "wal") {
+		s.writer.Close()
+		return nil, fmt.Errorf("open index %s: journal mode is %q, want wal", path, mode)
+	}
+
+	if s.reader, err = sqlx.Open("sqlite", readerDSN(abs)); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	s.reader.SetMaxOpenConns(readers)
+	s.reader.SetMaxIdleConns(readers)
+	if err := s.reader.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
+	}
+	return s, nil
+}
+
+// newMigrator returns a goose provider over db with the embedded migrations.
+// Closing the provider closes db.
+func newMigrator(db *sql.DB) (*goose.Provider, error) {
+	return goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
+}
+
+// migrate refuses a schema newer than the embedded migrations and applies
+// the pending ones, on a connection of its own.
+func migrate(ctx context.Context, path string) (err error) {
+	db, err := sql.Open("sqlite", writerDSN(path))
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(1)
+	p, err := newMigrator(db)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	defer func() {
+		if cerr := p.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close migrator: %w", cerr)
+		}
+	}()
+
+	// The first statement is where a file that is not a database shows.
+	var hasVersions bool
+	const q = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`
+	if err := db.QueryRowContext(ctx, q, goose.DefaultTablename).Scan(&hasVersions); err != nil {
+		return err
+	}
+	if hasVersions {
+		var dbVersion int64
+		err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM `+goose.DefaultTablename).Scan(&dbVersion)
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		var known int64
+		for _, src := range p.ListSources() {
+			known = max(known, src.Version)
+		}
+		if dbVersion > known {
+			return fmt.Errorf("%w: index schema version %d, this binary knows up to %d; upgrade spool or rebuild the index with `reindex --full`",
+				ErrSchemaTooNew, dbVersion, known)
+		}
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// classify wraps err with ErrCorrupt when SQLite reports that the file is
+// not a database or is damaged.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	if isCorruption(err) {
+		return fmt.Errorf("%w (rebuild it with `reindex --full`): %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+func isCorruption(err error) bool {
+	var serr *sqlite.Error
+	if !errors.As(err, &serr) {
+		return false
+	}
+	switch serr.Code() & 0xff { // primary result code
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return true
+	}
+	return false
+}
+
+// isConstraint reports whether err is a primary-key or unique violation.
+func isConstraint(err error) bool {
+	var serr *sqlite.Error
+	if !errors.As(err, &serr) {
+		return false
+	}
+	switch serr.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return true
+	}
+	return false
+}
+
+// Check runs SQLite's quick_check over the whole file (slow on a big index)
+// and returns an error wrapping ErrCorrupt when it finds damage.
+func (s *Store) Check(ctx context.Context) error {
+	var results []string
+	if err := s.reader.SelectContext(ctx, &results, "PRAGMA quick_check"); err != nil {
+		return fmt.Errorf("check index %s: %w", s.path, classify(err))
+	}
+	if len(results) != 1 || results[0] != "ok" {
+		return fmt.Errorf("check index %s: %w (rebuild it with `reindex --full`): %s",
+			s.path, ErrCorrupt, strings.Join(results, "; "))
+	}
+	return nil
+}
 
 // Close closes both connection pools.
-func (s *Store) Close() error { panic("unimplemented") }
+func (s *Store) Close() error {
+	var errs []error
+	if s.reader != nil {
+		errs = append(errs, s.reader.Close())
+	}
+	if s.writer != nil {
+		// Let SQLite refresh planner statistics the session showed a need for.
+		if _, err := s.writer.Exec("PRAGMA optimize"); err != nil {
+			errs = append(errs, fmt.Errorf("optimize: %w", err))
+		}
+		errs = append(errs, s.writer.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close index %s: %w", s.path, err)
+	}
+	return nil
+}
 
 // Path returns the index file path.
-func (s *Store) Path() string { panic("unimplemented") }
-
-// Insert adds a new thread with its messages and ancestry in one
-// transaction. It fails with ErrExists when the id or path is indexed.
-func (s *Store) Insert(ctx context.Context, r Record) error { panic("unimplemented") }
-
-// Replace inserts or fully replaces each record (thread row, messages,
-// search text and ancestry) in one transaction; reindex uses it in batches.
-func (s *Store) Replace(ctx context.Context, rs []Record) error { panic("unimplemented") }
-
-// Get returns the thread id, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (Thread, error) { panic("unimplemented") }
-
-// GetByPath returns the thread whose rollout path is path, or ErrNotFound.
-func (s *Store) GetByPath(ctx context.Context, path string) (Thread, error) {
-	panic("unimplemented")
-}
-
-// Advance applies p in one transaction: drops user messages at ordinals
-// >= p.KeepUserMessages, adds p.NewMessages, and updates counts, sizes,
-// name, preview and updated time. ErrNotFound when the thread is unknown.
-func (s *Store) Advance(ctx context.Context, p Progress) error { panic("unimplemented") }
-
-// SetName sets the thread's name and updated time.
-func (s *Store) SetName(ctx context.Context, id, name string, updatedAt int64) error {
-	panic("unimplemented")
-}
-
-// SetArchived records that the thread's file moved to path and whether it is
-// archived now (archivedAt is 0 when unarchiving).
-func (s *Store) SetArchived(ctx context.Context, id string, archived bool, path string, archivedAt int64) error {
-	panic("unimplemented")
-}
-
-// SetFileState records the file identity (size, mtime) of a thread whose
-// indexed content did not change.
-func (s *Store) SetFileState(ctx context.Context, id string, size, mtime int64) error {
-	panic("unimplemented")
-}
-
-// Delete removes the thread, its messages, search text and its own
-// ancestry rows. Its descendants keep their ancestry (and parent_id).
-// ErrNotFound when unknown.
-func (s *Store) Delete(ctx context.Context, id string) error { panic("unimplemented") }
-
-// List returns one page of threads by keyset pagination (never OFFSET).
-// Pages are stable when many threads share a timestamp (ties break by id).
-func (s *Store) List(ctx context.Context, o ListOptions) (Page, error) { panic("unimplemented") }
-
-// Search runs an FTS5 query over user message text, best matches first.
-func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
-	panic("unimplemented")
-}
-
-// UserMessages returns the counted user messages of a thread in order
-// (ErrNotFound for an unknown thread).
-func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
-	panic("unimplemented")
-}
-
-// UserMessage returns message ordinal of thread id, or ErrNotFound.
-func (s *Store) UserMessage(ctx context.Context, id string, ordinal int) (UserMessage, error) {
-	panic("unimplemented")
-}
-
-// Ancestors returns the fork ancestors of id, nearest first, with depth.
-func (s *Store) Ancestors(ctx context.Context, id string) ([]Relative, error) {
-	panic("unimplemented")
-}
-
-// Descendants returns every thread forked (transitively) from id, by depth
-// then id.
-func (s *Store) Descendants(ctx context.Context, id string) ([]Relative, error) {
-	panic("unimplemented")
-}
-
-// Root returns the farthest known ancestor of id (id itself when it has none).
-func (s *Store) Root(ctx context.Context, id string) (string, error) { panic("unimplemented") }
-
-// FileStates returns the file identity of every thread (for reconciliation
-// and incremental reindex), ordered by rollout path.
-func (s *Store) FileStates(ctx context.Context) ([]FileState, error) { panic("unimplemented") }
-
-// IDs returns every indexed thread id, ordered.
-func (s *Store) IDs(ctx context.Context) ([]string, error) { panic("unimplemented") }
+func (s *Store) Path() string { return s.path }
 
 // Stats returns counts over the whole index.
-func (s *Store) Stats(ctx context.Context) (Stats, error) { panic("unimplemented") }
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	const q = `SELECT
+		(SELECT COUNT(*) FROM threads),
+		(SELECT COUNT(*) FROM threads WHERE archived = 1),
+		(SELECT COUNT(*) FROM user_messages),
+		(SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size())`
+	err := s.reader.QueryRowContext(ctx, q).Scan(&st.Threads, &st.Archived, &st.UserMessages, &st.IndexBytes)
+	if err != nil {
+		return Stats{}, fmt.Errorf("index stats: %w", err)
+	}
+	return st, nil
+}
+
+// inTx runs fn in one write transaction (BEGIN IMMEDIATE), committing when
+// fn returns nil and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// Benchmarks run on an index of N threads (3 user messages each), N from
+// the environment variable BENCH_THREADS. The default, 100000, keeps runs
+// short; the full size the design targets is 1000000:
+//
+//	BENCH_THREADS=1000000 go test -run '^$' -bench . -benchtime 2000x ./store/
+//
+// The generated index is cached in os.TempDir() as spool-bench-<N>.db and
+// reused by later runs; delete it to regenerate.
+
+const benchMessagesPerThread = 3
+
+func benchThreads(b *testing.B) int {
+	n := 100_000
+	if v := os.Getenv("BENCH_THREADS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("BENCH_THREADS=%q: want a positive integer", v)
+		}
+	}
+	return n
+}
+
+// benchIndex opens the cached index of n threads, generating it first when
+// it is missing.
+func benchIndex(b *testing.B, n int) *Store {
+	b.Helper()
+	ctx := context.Background()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("spool-bench-%d.db", n))
+	if _, err := os.Stat(path); err != nil {
+		tmp := filepath.Join(b.TempDir(), "gen.db")
+		if err := generateIndex(ctx, tmp, n); err != nil {
+			b.Fatalf("generate index of %d threads: %v", n, err)
+		}
+		// Copy rather than rename: the temp dir may be on another device.
+		data, err := os.ReadFile(tmp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		part := path + ".part"
+		if err := os.WriteFile(part, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(part, path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		b.Fatalf("open cached index %s (delete it to regenerate): %v", path, err)
+	}
+	b.Cleanup(func() { s.Close() })
+	var count int
+	if err := s.reader.GetContext(ctx, &count, `SELECT COUNT(*) FROM threads`); err != nil || count != n {
+		b.Fatalf("cached index %s holds %d threads (%v), want %d; delete it", path, count, err, n)
+	}
+	return s
+}
+
+// generateIndex writes n threads with direct inserts in one transaction:
+// many threads share each timestamp, a tenth are archived, 64 working
+// directories, every seventh thread a fork.
+func generateIndex(ctx context.Context, path string, n int) error {
+	s, err := Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	thread, err := tx.PrepareContext(ctx, `INSERT INTO threads (id, rollout_path, created_at, updated_at,
+		cwd, source, model_provider, name, preview, archived, archived_at, parent_id, user_message_count)
+		VALUES (?, ?, ?, ?, ?, 'cli', 'openai', '', ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	message, err := tx.PrepareContext(ctx, insertUserMessage)
+	if err != nil {
+		return err
+	}
+	lineage, err := tx.PrepareContext(ctx, insertLineage)
+	if err != nil {
+		return err
+	}
+	const base = int64(1_767_225_600_000) // 2026-01-01
+	for i := range n {
+		id := fmt.Sprintf("%08d-0000-7000-8000-000000000000", i)
+		created := base + int64(i/4)*1000 // four threads per timestamp
+		updated := created + int64(i%97)*60_000
+		archived := i%10 == 0
+		var archivedAt int64
+		if archived {
+			archivedAt = updated
+		}
+		var parent any
+		if i%7 == 6 {
+			parent = fmt.Sprintf("%08d-0000-7000-8000-000000000000", i-1)
+		}
+		preview := fmt.Sprintf("task %d: refactor module %d", i, i%113)
+		if _, err := thread.ExecContext(ctx, id, "sessions/"+id+".jsonl", created, updated,
+			fmt.Sprintf("/home/user/project%02d", i%64), preview, archived, archivedAt, parent,
+			benchMessagesPerThread); err != nil {
+			return err
+		}
+		for ord := range benchMessagesPerThread {
+			text := fmt.Sprintf("message %d of task %d about module %d", ord, i, i%113)
+			if _, err := message.ExecContext(ctx, id, ord, int64(4096+ord*2048), int64(3+ord*9), text, text); err != nil {
+				return err
+			}
+		}
+		if parent != nil {
+			if _, err := lineage.ExecContext(ctx, id, parent, 1); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	_, err = s.writer.ExecContext(ctx, "ANALYZE")
+	return err
+}
+
+// BenchmarkListPage measures one page of 50 threads (ns/op is the time per
+// page) at the start of the listing and deep inside it through a cursor.
+func BenchmarkListPage(b *testing.B) {
+	ctx := context.Background()
+	n := benchThreads(b)
+	s := benchIndex(b, n)
+
+	// A cursor at the middle of the newest-first listing, as a client that
+	// paged there would hold.
+	var mid struct {
+		UpdatedAt int64  `db:"updated_at"`
+		ID        string `db:"id"`
+	}
+	if err := s.reader.GetContext(ctx, &mid, `SELECT updated_at, id FROM threads
+		ORDER BY updated_at DESC, id DESC LIMIT 1 OFFSET ?`, n/2); err != nil {
+		b.Fatal(err)
+	}
+	deep := cursor{Sort: SortUpdated, Value: mid.UpdatedAt, ID: mid.ID}.encode()
+	no := false
+
+	for _, bc := range []struct {
+		name string
+		opts ListOptions
+	}{
+		{"first", ListOptions{Limit: 50}},
+		{"deep", ListOptions{Limit: 50, Cursor: deep}},
+		{"first-live", ListOptions{Limit: 50, Archived: &no}},
+		{"first-cwd", ListOptions{Limit: 50, Cwd: "/home/user/project07"}},
+		{"first-created-asc", ListOptions{Limit: 50, SortBy: SortCreated, Ascending: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				page, err := s.List(ctx, bc.opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(page.Threads) != 50 {
+					b.Fatalf("page of %d threads, want 50", len(page.Threads))
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+		})
+	}
+}
+
+// BenchmarkUserMessageLookup measures finding the byte offset of user
+// message (thread, ordinal), the seek behind fork and "show turn k".
+func BenchmarkUserMessageLookup(b *testing.B) {
+	ctx := context.Background()
+	n := benchThreads(b)
+	s := benchIndex(b, n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08d-0000-7000-8000-000000000000", rng.IntN(n))
+	}
+	i := 0
+	for b.Loop() {
+		m, err := s.UserMessage(ctx, ids[i%len(ids)], i%benchMessagesPerThread)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.Offset < 4096 {
+			b.Fatalf("offset %d, want >= 4096", m.Offset)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+}

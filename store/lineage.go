@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// relativeRow is a lineage row joined with the related thread, if indexed.
+type relativeRow struct {
+	ID      string `db:"rel_id"`
+	Depth   int    `db:"depth"`
+	Present bool   `db:"present"`
+	Thread
+}
+
+// relativeColumns selects a thread's columns as nulls-to-zero, so a related
+// id with no threads row still scans.
+const relativeColumns = `t.id IS NOT NULL AS present,
+	IFNULL(t.id, '') AS id, IFNULL(t.rollout_path, '') AS rollout_path,
+	IFNULL(t.created_at, 0) AS created_at, IFNULL(t.updated_at, 0) AS updated_at,
+	IFNULL(t.cwd, '') AS cwd, IFNULL(t.source, '') AS source,
+	IFNULL(t.originator, '') AS originator, IFNULL(t.cli_version, '') AS cli_version,
+	IFNULL(t.model_provider, '') AS model_provider, IFNULL(t.git_commit, '') AS git_commit,
+	IFNULL(t.git_branch, '') AS git_branch, IFNULL(t.git_origin, '') AS git_origin,
+	IFNULL(t.name, '') AS name, IFNULL(t.preview, '') AS preview,
+	IFNULL(t.archived, 0) AS archived, IFNULL(t.archived_at, 0) AS archived_at,
+	IFNULL(t.parent_id, '') AS parent_id, IFNULL(t.fork_user_message, -1) AS fork_user_message,
+	IFNULL(t.fork_offset, -1) AS fork_offset, IFNULL(t.line_count, 0) AS line_count,
+	IFNULL(t.user_message_count, 0) AS user_message_count,
+	IFNULL(t.indexed_size, 0) AS indexed_size, IFNULL(t.file_size, 0) AS file_size,
+	IFNULL(t.file_mtime, 0) AS file_mtime`
+
+func (s *Store) relatives(ctx context.Context, query, id string) ([]Relative, error) {
+	var rows []relativeRow
+	if err := s.reader.SelectContext(ctx, &rows, query, id); err != nil {
+		return nil, err
+	}
+	rels := make([]Relative, 0, len(rows))
+	for _, r := range rows {
+		rel := Relative{ID: r.ID, Depth: r.Depth}
+		if r.Present {
+			t := r.Thread
+			rel.Thread = &t
+		}
+		rels = append(rels, rel)
+	}
+	return rels, nil
+}
+
+// Ancestors returns the fork ancestors of id, nearest first, with depth.
+// Ancestors no longer indexed have a nil Thread. An unknown id has none.
+func (s *Store) Ancestors(ctx context.Context, id string) ([]Relative, error) {
+	q := `SELECT l.ancestor_id AS rel_id, l.depth, ` + relativeColumns + `
+		FROM thread_lineage l LEFT JOIN threads t ON t.id = l.ancestor_id
+		WHERE l.thread_id = ? ORDER BY l.depth`
+	rels, err := s.relatives(ctx, q, id)
+	if err != nil {
+		return nil, fmt.Errorf("ancestors of thread %s: %w", id, err)
+	}
+	return rels, nil
+}
+
+// Descendants returns every thread forked (transitively) from id, by depth
+// then id. It works for an id no longer indexed too: its descendants keep
+// their ancestry.
+func (s *Store) Descendants(ctx context.Context, id string) ([]Relative, error) {
+	q := `SELECT l.thread_id AS rel_id, l.depth, ` + relativeColumns + `
+		FROM thread_lineage l LEFT JOIN threads t ON t.id = l.thread_id
+		WHERE l.ancestor_id = ? ORDER BY l.depth, l.thread_id`
+	rels, err := s.relatives(ctx, q, id)
+	if err != nil {
+		return nil, fmt.Errorf("descendants of thread %s: %w", id, err)
+	}
+	return rels, nil
+}
+
+// Root returns the farthest known ancestor of id (id itself when it has none).
+// The root may be a thread no longer indexed. ErrNotFound when id is neither
+// indexed nor anyone's ancestor.
+func (s *Store) Root(ctx context.Context, id string) (string, error) {
+	var roots []string
+	const q = `SELECT ancestor_id FROM thread_lineage WHERE thread_id = ? ORDER BY depth DESC LIMIT 1`
+	if err := s.reader.SelectContext(ctx, &roots, q, id); err != nil {
+		return "", fmt.Errorf("root of thread %s: %w", id, err)
+	}
+	if len(roots) == 1 {
+		return roots[0], nil
+	}
+	var known bool
+	const k = `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)
+		OR EXISTS (SELECT 1 FROM thread_lineage WHERE ancestor_id = ?)`
+	if err := s.reader.GetContext(ctx, &known, k, id, id); err != nil {
+		return "", fmt.Errorf("root of thread %s: %w", id, err)
+	}
+	if !known {
+		return "", fmt.Errorf("root of thread %s: %w", id, ErrNotFound)
+	}
+	return id, nil
+}

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Page size limits of List.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// cursor is the decoded form of Page.NextCursor: the sort order it was made
+// for and the (sort value, id) of the last thread of the page.
+type cursor struct {
+	Sort      SortField `json:"s"`
+	Ascending bool      `json:"a"`
+	Value     int64     `json:"v"`
+	ID        string    `json:"id"`
+}
+
+func (c cursor) encode() string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("encode cursor: %v", err)) // a struct of plain fields always marshals
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, fmt.Errorf("%w: %w", ErrBadCursor, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return cursor{}, fmt.Errorf("%w: %w", ErrBadCursor, err)
+	}
+	if c.ID == "" {
+		return cursor{}, fmt.Errorf("%w: no thread id", ErrBadCursor)
+	}
+	return c, nil
+}
+
+// likeEscaper escapes LIKE wildcards and the escape character itself.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// List returns one page of threads by keyset pagination (never OFFSET).
+// Pages are stable when many threads share a timestamp (ties break by id).
+// A cursor made for another sort field or direction fails with ErrBadCursor.
+func (s *Store) List(ctx context.Context, o ListOptions) (Page, error) {
+	o, err := normalizeList(o)
+	if err != nil {
+		return Page{}, fmt.Errorf("list threads: %w", err)
+	}
+	q, args, err := listQuery(o)
+	if err != nil {
+		return Page{}, fmt.Errorf("list threads: %w", err)
+	}
+	threads := make([]Thread, 0, o.Limit+1)
+	if err := s.reader.SelectContext(ctx, &threads, q, args...); err != nil {
+		return Page{}, fmt.Errorf("list threads: %w", err)
+	}
+	page := Page{Threads: threads}
+	if len(threads) > o.Limit {
+		page.Threads = threads[:o.Limit]
+		last := page.Threads[o.Limit-1]
+		value := last.UpdatedAt
+		if o.SortBy == SortCreated {
+			value = last.CreatedAt
+		}
+		page.NextCursor = cursor{Sort: o.SortBy, Ascending: o.Ascending, Value: value, ID: last.ID}.encode()
+	}
+	return page, nil
+}
+
+// normalizeList applies the defaults of o's zero fields and checks SortBy.
+func normalizeList(o ListOptions) (ListOptions, error) {
+	if o.SortBy == "" {
+		o.SortBy = SortUpdated
+	}
+	if o.SortBy != SortUpdated && o.SortBy != SortCreated {
+		return o, fmt.Errorf("unknown sort field %q", o.SortBy)
+	}
+	if o.Limit <= 0 {
+		o.Limit = DefaultListLimit
+	}
+	o.Limit = min(o.Limit, MaxListLimit)
+	return o, nil
+}
+
+// listQuery returns the SQL and arguments of a page for normalized options.
+// It fetches one row more than the limit to tell whether a next page exists.
+func listQuery(o ListOptions) (string, []any, error) {
+	o, err := normalizeList(o)
+	if err != nil {
+		return "", nil, err
+	}
+	// SortBy is one of two constants, so it is safe to splice in.
+	col := string(o.SortBy)
+	dir, cmp := "DESC", "<"
+	if o.Ascending {
+		dir, cmp = "ASC", ">"
+	}
+
+	var where []string
+	var args []any
+	if o.Archived != nil {
+		where = append(where, "archived = ?")
+		args = append(args, *o.Archived)
+	}
+	for _, f := range []struct{ col, value string }{
+		{"cwd", o.Cwd}, {"source", o.Source}, {"model_provider", o.ModelProvider}, {"parent_id", o.ParentID},
+	} {
+		if f.value != "" {
+			where = append(where, f.col+" = ?")
+			args = append(args, f.value)
+		}
+	}
+	if o.Text != "" {
+		pattern := "%" + likeEscaper.Replace(o.Text) + "%"
+		where = append(where, `(name LIKE ? ESCAPE '\' OR preview LIKE ? ESCAPE '\')`)
+		args = append(args, pattern, pattern)
+	}
+	if o.Cursor != "" {
+		c, err := decodeCursor(o.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		if c.Sort != o.SortBy || c.Ascending != o.Ascending {
+			return "", nil, fmt.Errorf("%w: made for sort %s ascending=%t, not %s ascending=%t",
+				ErrBadCursor, c.Sort, c.Ascending, o.SortBy, o.Ascending)
+		}
+		where = append(where, fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp))
+		args = append(args, c.Value, c.ID)
+	}
+
+	var q strings.Builder
+	q.WriteString("SELECT " + threadColumns + " FROM threads")
+	if len(where) > 0 {
+		q.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	fmt.Fprintf(&q, " ORDER BY %s %s, id %s LIMIT ?", col, dir, dir)
+	args = append(args, o.Limit+1)
+	return q.String(), args, nil
+}

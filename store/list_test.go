@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// listFixture inserts n threads whose timestamps repeat (only 4 distinct
+// values per column), so pages must break ties by id.
+func listFixture(t testing.TB, s *Store, n int) []Thread {
+	t.Helper()
+	var all []Thread
+	var batch []Record
+	for i := range n {
+		th := newThread(fmt.Sprintf("t%03d", (i*37)%n), int64(100+i%4))
+		th.UpdatedAt = int64(500 + (i*3)%4)
+		th.Archived = i%3 == 0
+		if th.Archived {
+			th.ArchivedAt = 9
+		}
+		th.Cwd = []string{"/work", "/home", "/tmp"}[i%3/2]
+		th.Source = []string{"cli", "vscode"}[i%2]
+		th.ModelProvider = []string{"openai", "ollama", ""}[i%3]
+		th.Name = []string{"", "Refactor 50% of it", "refactor_db", "Other"}[i%4]
+		th.Preview = []string{"fix the parser", "REFACTOR it", "add tests", "x"}[i%4/2]
+		if i%5 == 1 {
+			th.ParentID = "t000"
+		}
+		all = append(all, th)
+		batch = append(batch, Record{Thread: th})
+	}
+	if err := s.Replace(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+func TestListPagination(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	all := listFixture(t, s, 157)
+	yes, no := true, false
+
+	filters := []struct {
+		name string
+		opts ListOptions
+		keep func(Thread) bool
+	}{
+		{"all", ListOptions{}, func(Thread) bool { return true }},
+		{"archived", ListOptions{Archived: &yes}, func(t Thread) bool { return t.Archived }},
+		{"live", ListOptions{Archived: &no}, func(t Thread) bool { return !t.Archived }},
+		{"cwd", ListOptions{Cwd: "/home"}, func(t Thread) bool { return t.Cwd == "/home" }},
+		{"source and provider", ListOptions{Source: "cli", ModelProvider: "openai"},
+			func(t Thread) bool { return t.Source == "cli" && t.ModelProvider == "openai" }},
+		{"parent", ListOptions{ParentID: "t000"}, func(t Thread) bool { return t.ParentID == "t000" }},
+		{"text any case", ListOptions{Text: "reFACTor"}, func(t Thread) bool {
+			return strings.Contains(strings.ToLower(t.Name+"\x00"+t.Preview), "refactor")
+		}},
+		{"text with wildcard", ListOptions{Text: "50%"}, func(t Thread) bool { return strings.Contains(t.Name, "50%") }},
+		{"text with underscore", ListOptions{Text: "r_db"}, func(t Thread) bool { return strings.Contains(t.Name, "r_db") }},
+		{"live cwd text", ListOptions{Archived: &no, Cwd: "/work", Text: "parser"}, func(t Thread) bool {
+			return !t.Archived && t.Cwd == "/work" && strings.Contains(t.Preview, "parser")
+		}},
+	}
+	for _, sortBy := range []SortField{SortUpdated, SortCreated, ""} {
+		for _, asc := range []bool{false, true} {
+			for _, f := range filters {
+				name := fmt.Sprintf("%s/asc=%t/%s", sortBy, asc, f.name)
+				t.Run(name, func(t *testing.T) {
+					key := func(th Thread) int64 {
+						if sortBy == SortCreated {
+							return th.CreatedAt
+						}
+						return th.UpdatedAt
+					}
+					var want []string
+					sorted := slices.Clone(all)
+					slices.SortFunc(sorted, func(a, b Thread) int {
+						c := cmpInt(key(a), key(b))
+						if c == 0 {
+							c = strings.Compare(a.ID, b.ID)
+						}
+						if !asc {
+							c = -c
+						}
+						return c
+					})
+					for _, th := range sorted {
+						if f.keep(th) {
+							want = append(want, th.ID)
+						}
+					}
+					if len(want) == 0 {
+						t.Fatal("filter matches nothing in the fixture")
+					}
+
+					opts := f.opts
+					opts.SortBy, opts.Ascending, opts.Limit = sortBy, asc, 7
+					var got []string
+					for pages := 0; ; pages++ {
+						if pages > len(all) {
+							t.Fatal("pagination does not end")
+						}
+						page, err := s.List(ctx, opts)
+						if err != nil {
+							t.Fatalf("List page %d: %v", pages, err)
+						}
+						if len(page.Threads) > 7 {
+							t.Fatalf("page of %d threads, limit 7", len(page.Threads))
+						}
+						for _, th := range page.Threads {
+							got = append(got, th.ID)
+						}
+						if page.NextCursor == "" {
+							break
+						}
+						opts.Cursor = page.NextCursor
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("listed %d ids %v\nwant %d ids %v", len(got), got, len(want), want)
+					}
+				})
+			}
+		}
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func TestListLimits(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	listFixture(t, s, 60)
+	for _, tc := range []struct {
+		limit, want int
+		more        bool
+	}{
+		{0, DefaultListLimit, true},
+		{-3, DefaultListLimit, true},
+		{60, 60, false},
+		{5000, 60, false},
+	} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			page, err := s.List(ctx, ListOptions{Limit: tc.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Threads) != tc.want || (page.NextCursor != "") != tc.more {
+				t.Fatalf("%d threads, cursor %q; want %d, more=%t", len(page.Threads), page.NextCursor, tc.want, tc.more)
+			}
+		})
+	}
+}
+
+func TestListBadCursor(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	listFixture(t, s, 20)
+	page, err := s.List(ctx, ListOptions{Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.NextCursor == "" {
+		t.Fatal("no cursor")
+	}
+	for _, tc := range []struct {
+		name string
+		opts ListOptions
+	}{
+		{"garbage", ListOptions{Cursor: "!!!"}},
+		{"not json", ListOptions{Cursor: "bm90IGpzb24"}},
+		{"other sort", ListOptions{Cursor: page.NextCursor, SortBy: SortCreated}},
+		{"other direction", ListOptions{Cursor: page.NextCursor, Ascending: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := s.List(ctx, tc.opts); !errors.Is(err, ErrBadCursor) {
+				t.Fatalf("err = %v, want ErrBadCursor", err)
+			}
+		})
+	}
+	if _, err := s.List(ctx, ListOptions{SortBy: "name"}); err == nil {
+		t.Fatal("List by an unknown sort field succeeded")
+	}
+}
+
+// TestListQueryPlan checks that listing pages walk an index in order
+// instead of sorting the table (which would be slow at a million threads).
+func TestListQueryPlan(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	listFixture(t, s, 50)
+	if _, err := s.writer.ExecContext(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	for _, tc := range []struct {
+		name string
+		opts ListOptions
+	}{
+		{"updated", ListOptions{}},
+		{"created asc", ListOptions{SortBy: SortCreated, Ascending: true}},
+		{"live", ListOptions{Archived: &no}},
+		{"live created", ListOptions{Archived: &no, SortBy: SortCreated}},
+		{"cwd", ListOptions{Cwd: "/work"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Take a real cursor so the plan includes the keyset condition.
+			opts := tc.opts
+			opts.Limit = 2
+			page, err := s.List(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Cursor = page.NextCursor
+			q, args, err := listQuery(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []struct {
+				ID     int    `db:"id"`
+				Parent int    `db:"parent"`
+				NotUse int    `db:"notused"`
+				Detail string `db:"detail"`
+			}
+			if err := s.reader.SelectContext(ctx, &plan, "EXPLAIN QUERY PLAN "+q, args...); err != nil {
+				t.Fatal(err)
+			}
+			var details []string
+			for _, p := range plan {
+				details = append(details, p.Detail)
+			}
+			joined := strings.Join(details, "; ")
+			if strings.Contains(joined, "TEMP B-TREE") || !strings.Contains(joined, "USING INDEX") {
+				t.Fatalf("plan %q sorts or scans without an index", joined)
+			}
+		})
+	}
+}

@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+)
+
+func TestOpenCreatesSchemaAndReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub dir?#%", "index.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open #%d: %v", i, err)
+		}
+		if i == 0 {
+			mustInsert(t, s, Record{Thread: newThread("a", 1)})
+		}
+		if _, err := s.Get(ctx, "a"); err != nil {
+			t.Fatalf("Get after open #%d: %v", i, err)
+		}
+		checkPragmas(t, s)
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close #%d: %v", i, err)
+		}
+	}
+	// The options must have reached SQLite: the file is in WAL mode and
+	// lives at the path given, special characters included.
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("index file: %v", err)
+	}
+}
+
+func checkPragmas(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	for _, c := range []struct {
+		db     *sqlx.DB
+		pragma string
+		want   string
+	}{
+		{s.writer, "journal_mode", "wal"},
+		{s.writer, "foreign_keys", "1"},
+		{s.writer, "synchronous", "1"},
+		{s.writer, "busy_timeout", fmt.Sprint(busyTimeoutMs)},
+		{s.reader, "query_only", "1"},
+		{s.reader, "busy_timeout", fmt.Sprint(busyTimeoutMs)},
+		{s.reader, "journal_mode", "wal"},
+	} {
+		var got string
+		if err := c.db.GetContext(ctx, &got, "PRAGMA "+c.pragma); err != nil {
+			t.Fatalf("PRAGMA %s: %v", c.pragma, err)
+		}
+		if got != c.want {
+			t.Errorf("PRAGMA %s = %q, want %q", c.pragma, got, c.want)
+		}
+	}
+	if _, err := s.reader.ExecContext(ctx, `DELETE FROM threads`); err == nil {
+		t.Error("reader pool accepted a write")
+	}
+}
+
+func TestMigrationsUpDownUp(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "index.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sqlx.Open("sqlite", writerDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newMigrator(db.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	tables := func() int {
+		var n int
+		const q = `SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'goose%' AND name NOT LIKE 'sqlite%'`
+		if err := db.GetContext(ctx, &n, q); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := tables()
+	if before == 0 {
+		t.Fatal("no schema objects after Open")
+	}
+	if _, err := p.DownTo(ctx, 0); err != nil {
+		t.Fatalf("DownTo(0): %v", err)
+	}
+	if n := tables(); n != 0 {
+		t.Fatalf("%d schema objects left after DownTo(0), want 0", n)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("Up again: %v", err)
+	}
+	if n := tables(); n != before {
+		t.Fatalf("%d schema objects after Up again, want %d", n, before)
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v < 1 {
+		t.Fatalf("db version %d after Up, want >= 1", v)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "index.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.writer.ExecContext(ctx,
+		`INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, path)
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open of newer schema: err = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+func TestOpenRefusesCorruptFile(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		content []byte
+	}{
+		{"short garbage", []byte("not a database")},
+		{"long garbage", func() []byte {
+			b := make([]byte, 64<<10)
+			for i := range b {
+				b[i] = byte(i*7 + 3)
+			}
+			return b
+		}()},
+		{"text file", []byte(`{"timestamp":"2026-04-20T10:15:30.118Z","type":"session_meta","payload":{}}` + "\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "index.db")
+			if err := os.WriteFile(path, tc.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(context.Background(), path)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open of a corrupt file succeeded")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open: err = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1), Messages: messages(0, 3, "hello")})
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatalf("Check of a healthy index: %v", err)
+	}
+}
+
+// TestConcurrentReadersNeverBusy reads from several goroutines while a
+// writer commits; under WAL no read may fail with SQLITE_BUSY.
+func TestConcurrentReadersNeverBusy(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	const writes = 200
+	readers := 6
+	mustInsert(t, s, Record{Thread: newThread("seed", 0)})
+
+	done := make(chan struct{})
+	errs := make(chan error, readers+1)
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := s.List(ctx, ListOptions{Limit: 20}); err != nil {
+					errs <- fmt.Errorf("reader %d List: %w", r, err)
+					return
+				}
+				if _, err := s.Get(ctx, "seed"); err != nil {
+					errs <- fmt.Errorf("reader %d Get: %w", r, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range writes {
+		id := fmt.Sprintf("t%04d", i)
+		if err := s.Insert(ctx, Record{Thread: newThread(id, int64(i)), Messages: messages(0, 2, "w")}); err != nil {
+			errs <- fmt.Errorf("writer: %w", err)
+			break
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Threads != writes+1 {
+		t.Fatalf("threads = %d, want %d", st.Threads, writes+1)
+	}
+}

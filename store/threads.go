@@ -1,0 +1,367 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// threadColumns lists the threads columns in the order of Thread's fields.
+// Columns are always named: a migration adding one must not break scans.
+const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, originator,
+	cli_version, model_provider, git_commit, git_branch, git_origin, name, preview,
+	archived, archived_at, IFNULL(parent_id, '') AS parent_id, fork_user_message,
+	fork_offset, line_count, user_message_count, indexed_size, file_size, file_mtime`
+
+// insertThread inserts a threads row from a Thread's named fields; "" for
+// parent_id is stored as NULL.
+const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
+	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
+	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
+	line_count, user_message_count, indexed_size, file_size, file_mtime)
+VALUES (:id, :rollout_path, :created_at, :updated_at, :cwd,
+	:source, :originator, :cli_version, :model_provider, :git_commit, :git_branch, :git_origin,
+	:name, :preview, :archived, :archived_at, NULLIF(:parent_id, ''), :fork_user_message, :fork_offset,
+	:line_count, :user_message_count, :indexed_size, :file_size, :file_mtime)`
+
+// upsertThread is insertThread replacing every column of an existing row.
+const upsertThread = insertThread + `
+ON CONFLICT (id) DO UPDATE SET
+	rollout_path = excluded.rollout_path, created_at = excluded.created_at,
+	updated_at = excluded.updated_at, cwd = excluded.cwd, source = excluded.source,
+	originator = excluded.originator, cli_version = excluded.cli_version,
+	model_provider = excluded.model_provider, git_commit = excluded.git_commit,
+	git_branch = excluded.git_branch, git_origin = excluded.git_origin,
+	name = excluded.name, preview = excluded.preview, archived = excluded.archived,
+	archived_at = excluded.archived_at, parent_id = excluded.parent_id,
+	fork_user_message = excluded.fork_user_message, fork_offset = excluded.fork_offset,
+	line_count = excluded.line_count, user_message_count = excluded.user_message_count,
+	indexed_size = excluded.indexed_size, file_size = excluded.file_size,
+	file_mtime = excluded.file_mtime`
+
+const insertUserMessage = `INSERT INTO user_messages
+	(thread_id, ordinal, byte_offset, line_number, preview, text) VALUES (?, ?, ?, ?, ?, ?)`
+
+const insertLineage = `INSERT INTO thread_lineage (thread_id, ancestor_id, depth) VALUES (?, ?, ?)`
+
+// recordWriter holds the statements prepared for one write transaction, so
+// a batch of records parses each statement once.
+type recordWriter struct {
+	tx      *sqlx.Tx
+	message *sqlx.Stmt
+	lineage *sqlx.Stmt
+}
+
+func newRecordWriter(ctx context.Context, tx *sqlx.Tx) (*recordWriter, error) {
+	message, err := tx.PreparexContext(ctx, insertUserMessage)
+	if err != nil {
+		return nil, fmt.Errorf("prepare message insert: %w", err)
+	}
+	lineage, err := tx.PreparexContext(ctx, insertLineage)
+	if err != nil {
+		message.Close()
+		return nil, fmt.Errorf("prepare lineage insert: %w", err)
+	}
+	return &recordWriter{tx: tx, message: message, lineage: lineage}, nil
+}
+
+func (w *recordWriter) close() {
+	w.message.Close()
+	w.lineage.Close()
+}
+
+// messages inserts msgs as the thread's user messages from ordinal first on,
+// checking that their ordinals follow on.
+func (w *recordWriter) messages(ctx context.Context, id string, first int, msgs []UserMessage) error {
+	for i, m := range msgs {
+		if m.Ordinal != first+i {
+			return fmt.Errorf("user message %d of thread %s has ordinal %d, want %d", i, id, m.Ordinal, first+i)
+		}
+		if _, err := w.message.ExecContext(ctx, id, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text); err != nil {
+			return fmt.Errorf("insert user message %d of thread %s: %w", m.Ordinal, id, err)
+		}
+	}
+	return nil
+}
+
+// ancestry inserts the lineage rows of thread r, nearest ancestor at depth 1.
+// A record with a parent but no ancestors inherits the parent's indexed
+// ancestry.
+func (w *recordWriter) ancestry(ctx context.Context, r Record) error {
+	id := r.Thread.ID
+	ancestors := r.Ancestors
+	if p := r.Thread.ParentID; p != "" {
+		if len(ancestors) == 0 {
+			ancestors = []string{p}
+			var above []string
+			const q = `SELECT ancestor_id FROM thread_lineage WHERE thread_id = ? ORDER BY depth`
+			if err := w.tx.SelectContext(ctx, &above, q, p); err != nil {
+				return fmt.Errorf("read ancestry of parent %s: %w", p, err)
+			}
+			ancestors = append(ancestors, above...)
+		} else if ancestors[0] != p {
+			return fmt.Errorf("thread %s: nearest ancestor %s is not its parent %s", id, ancestors[0], p)
+		}
+	}
+	for i, a := range ancestors {
+		if a == id {
+			return fmt.Errorf("thread %s: listed as its own ancestor", id)
+		}
+		if _, err := w.lineage.ExecContext(ctx, id, a, i+1); err != nil {
+			if isConstraint(err) {
+				return fmt.Errorf("thread %s: ancestor %s listed twice", id, a)
+			}
+			return fmt.Errorf("insert ancestor %s of thread %s: %w", a, id, err)
+		}
+	}
+	return nil
+}
+
+func checkRecord(r Record) error {
+	if r.Thread.ID == "" {
+		return errors.New("thread without id")
+	}
+	if r.Thread.RolloutPath == "" {
+		return fmt.Errorf("thread %s without rollout path", r.Thread.ID)
+	}
+	return nil
+}
+
+// Insert adds a new thread with its messages and ancestry in one
+// transaction. It fails with ErrExists when the id or path is indexed.
+//
+// Messages must carry ordinals 0, 1, ... in order. When Ancestors is empty
+// and the thread has a parent, the ancestry is the parent followed by the
+// parent's indexed ancestors.
+func (s *Store) Insert(ctx context.Context, r Record) error {
+	if err := checkRecord(r); err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.NamedExecContext(ctx, insertThread, r.Thread); err != nil {
+			if isConstraint(err) {
+				return ErrExists
+			}
+			return err
+		}
+		w, err := newRecordWriter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		if err := w.messages(ctx, r.Thread.ID, 0, r.Messages); err != nil {
+			return err
+		}
+		return w.ancestry(ctx, r)
+	})
+	if err != nil {
+		return fmt.Errorf("insert thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)
+	}
+	return nil
+}
+
+// Replace inserts or fully replaces each record (thread row, messages,
+// search text and ancestry) in one transaction; reindex uses it in batches.
+//
+// The files are the truth: a row of another id that holds a record's
+// rollout path is deleted. Lineage rows of other threads naming a replaced
+// thread as their ancestor are kept.
+func (s *Store) Replace(ctx context.Context, rs []Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	for _, r := range rs {
+		if err := checkRecord(r); err != nil {
+			return fmt.Errorf("replace: %w", err)
+		}
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		w, err := newRecordWriter(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("replace: %w", err)
+		}
+		defer w.close()
+		for _, r := range rs {
+			if err := replaceOne(ctx, tx, w, r); err != nil {
+				return fmt.Errorf("replace thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)
+			}
+		}
+		return nil
+	})
+}
+
+func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record) error {
+	id := r.Thread.ID
+	if _, err := tx.ExecContext(ctx, `DELETE FROM threads WHERE rollout_path = ? AND id <> ?`, r.Thread.RolloutPath, id); err != nil {
+		return fmt.Errorf("drop stale row of path: %w", err)
+	}
+	if _, err := tx.NamedExecContext(ctx, upsertThread, r.Thread); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM user_messages WHERE thread_id = ?`, id); err != nil {
+		return fmt.Errorf("drop user messages: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_lineage WHERE thread_id = ?`, id); err != nil {
+		return fmt.Errorf("drop ancestry: %w", err)
+	}
+	if err := w.messages(ctx, id, 0, r.Messages); err != nil {
+		return err
+	}
+	return w.ancestry(ctx, r)
+}
+
+// Get returns the thread id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
+	var t Thread
+	err := s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Thread{}, fmt.Errorf("get thread %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Thread{}, fmt.Errorf("get thread %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// GetByPath returns the thread whose rollout path is path, or ErrNotFound.
+func (s *Store) GetByPath(ctx context.Context, path string) (Thread, error) {
+	var t Thread
+	err := s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE rollout_path = ?`, path)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Thread{}, fmt.Errorf("get thread at %s: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return Thread{}, fmt.Errorf("get thread at %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Advance applies p in one transaction: drops user messages at ordinals
+// >= p.KeepUserMessages, adds p.NewMessages, and updates counts, sizes,
+// name, preview and updated time. ErrNotFound when the thread is unknown.
+//
+// NewMessages must carry ordinals KeepUserMessages, KeepUserMessages+1, ...;
+// KeepUserMessages may not exceed the indexed count. A zero UpdatedAt leaves
+// the updated time as it was.
+func (s *Store) Advance(ctx context.Context, p Progress) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var count int
+		err := tx.GetContext(ctx, &count, `SELECT user_message_count FROM threads WHERE id = ?`, p.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if p.KeepUserMessages < 0 || p.KeepUserMessages > count {
+			return fmt.Errorf("keep %d user messages of %d indexed", p.KeepUserMessages, count)
+		}
+		if p.KeepUserMessages < count {
+			const del = `DELETE FROM user_messages WHERE thread_id = ? AND ordinal >= ?`
+			if _, err := tx.ExecContext(ctx, del, p.ID, p.KeepUserMessages); err != nil {
+				return fmt.Errorf("drop rolled back user messages: %w", err)
+			}
+		}
+		if len(p.NewMessages) > 0 {
+			w, err := newRecordWriter(ctx, tx)
+			if err != nil {
+				return err
+			}
+			defer w.close()
+			if err := w.messages(ctx, p.ID, p.KeepUserMessages, p.NewMessages); err != nil {
+				return err
+			}
+		}
+		const upd = `UPDATE threads SET
+			user_message_count = ?, line_count = ?, indexed_size = ?, file_size = ?, file_mtime = ?,
+			updated_at = IIF(? > 0, ?, updated_at),
+			name = COALESCE(?, name), preview = COALESCE(?, preview)
+			WHERE id = ?`
+		_, err = tx.ExecContext(ctx, upd,
+			p.KeepUserMessages+len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
+			p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("advance thread %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// updateOne runs a single-row UPDATE of thread id and maps "no row" to
+// ErrNotFound.
+func (s *Store) updateOne(ctx context.Context, op, id, query string, args ...any) error {
+	res, err := s.writer.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s thread %s: %w", op, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s thread %s: %w", op, id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s thread %s: %w", op, id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetName sets the thread's name and updated time.
+func (s *Store) SetName(ctx context.Context, id, name string, updatedAt int64) error {
+	return s.updateOne(ctx, "rename", id,
+		`UPDATE threads SET name = ?, updated_at = ? WHERE id = ?`, name, updatedAt, id)
+}
+
+// SetArchived records that the thread's file moved to path and whether it is
+// archived now (archivedAt is 0 when unarchiving).
+func (s *Store) SetArchived(ctx context.Context, id string, archived bool, path string, archivedAt int64) error {
+	if !archived {
+		archivedAt = 0
+	}
+	err := s.updateOne(ctx, "archive", id,
+		`UPDATE threads SET archived = ?, rollout_path = ?, archived_at = ? WHERE id = ?`,
+		archived, path, archivedAt, id)
+	if isConstraint(err) {
+		return fmt.Errorf("archive thread %s to %s: %w", id, path, ErrExists)
+	}
+	return err
+}
+
+// SetFileState records the file identity (size, mtime) of a thread whose
+// indexed content did not change.
+func (s *Store) SetFileState(ctx context.Context, id string, size, mtime int64) error {
+	return s.updateOne(ctx, "set file state of", id,
+		`UPDATE threads SET file_size = ?, file_mtime = ? WHERE id = ?`, size, mtime, id)
+}
+
+// Delete removes the thread, its messages, search text and its own
+// ancestry rows. Its descendants keep their ancestry (and parent_id).
+// ErrNotFound when unknown.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	// Messages, their search text and the thread's ancestry go by cascade
+	// and triggers, in the statement's implicit transaction.
+	return s.updateOne(ctx, "delete", id, `DELETE FROM threads WHERE id = ?`, id)
+}
+
+// FileStates returns the file identity of every thread (for reconciliation
+// and incremental reindex), ordered by rollout path.
+func (s *Store) FileStates(ctx context.Context) ([]FileState, error) {
+	var states []FileState
+	const q = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime
+		FROM threads ORDER BY rollout_path`
+	if err := s.reader.SelectContext(ctx, &states, q); err != nil {
+		return nil, fmt.Errorf("list file states: %w", err)
+	}
+	return states, nil
+}
+
+// IDs returns every indexed thread id, ordered.
+func (s *Store) IDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM threads ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("list thread ids: %w", err)
+	}
+	return ids, nil
+}

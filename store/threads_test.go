@@ -1,0 +1,373 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestInsertGet(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	want := newThread("a", 100)
+	want.Name = "named"
+	want.Preview = "first"
+	want.GitCommit, want.GitBranch, want.GitOrigin = "abc", "main", "https://example.com/r.git"
+	want.UserMessageCount = 2
+	want.LineCount, want.IndexedSize, want.FileSize, want.FileMtime = 12, 3456, 3456, 1_700_000_000_000_000_000
+	mustInsert(t, s, Record{Thread: want, Messages: messages(0, 2, "m")})
+
+	got, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Get = %+v\nwant %+v", got, want)
+	}
+	byPath, err := s.GetByPath(ctx, want.RolloutPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(byPath, want) {
+		t.Fatalf("GetByPath = %+v\nwant %+v", byPath, want)
+	}
+	msgs, err := s.UserMessages(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMsgs := messages(0, 2, "m")
+	for i := range wantMsgs {
+		wantMsgs[i].ThreadID = "a"
+		wantMsgs[i].Text = "" // not read back
+	}
+	if !reflect.DeepEqual(msgs, wantMsgs) {
+		t.Fatalf("UserMessages = %+v\nwant %+v", msgs, wantMsgs)
+	}
+	m, err := s.UserMessage(ctx, "a", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m != wantMsgs[1] {
+		t.Fatalf("UserMessage(a, 1) = %+v, want %+v", m, wantMsgs[1])
+	}
+}
+
+func TestInsertConflicts(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1)})
+	samePath := newThread("b", 1)
+	samePath.RolloutPath = newThread("a", 1).RolloutPath
+	for _, tc := range []struct {
+		name string
+		r    Record
+		want error
+	}{
+		{"same id", Record{Thread: newThread("a", 2)}, ErrExists},
+		{"same path", Record{Thread: samePath}, ErrExists},
+		{"bad ordinals", Record{Thread: newThread("c", 1), Messages: messages(1, 1, "x")}, nil},
+		{"no id", Record{Thread: Thread{RolloutPath: "x.jsonl"}}, nil},
+		{"self ancestor", Record{Thread: newThread("d", 1), Ancestors: []string{"d"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.Insert(ctx, tc.r)
+			if err == nil {
+				t.Fatal("Insert succeeded")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("Insert: err = %v, want %v", err, tc.want)
+			}
+			if tc.want == nil && errors.Is(err, ErrExists) {
+				t.Fatalf("Insert: err = %v, want a validation error", err)
+			}
+		})
+	}
+	// Failed inserts leave nothing behind.
+	ids, err := s.IDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, []string{"a"}) {
+		t.Fatalf("IDs = %v, want [a]", ids)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1), Messages: messages(0, 1, "m")})
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"Get", func() error { _, err := s.Get(ctx, "x"); return err }},
+		{"GetByPath", func() error { _, err := s.GetByPath(ctx, "x.jsonl"); return err }},
+		{"Advance", func() error { return s.Advance(ctx, Progress{ID: "x"}) }},
+		{"SetName", func() error { return s.SetName(ctx, "x", "n", 1) }},
+		{"SetArchived", func() error { return s.SetArchived(ctx, "x", true, "p", 1) }},
+		{"SetFileState", func() error { return s.SetFileState(ctx, "x", 1, 1) }},
+		{"Delete", func() error { return s.Delete(ctx, "x") }},
+		{"UserMessages", func() error { _, err := s.UserMessages(ctx, "x"); return err }},
+		{"UserMessage unknown thread", func() error { _, err := s.UserMessage(ctx, "x", 0); return err }},
+		{"UserMessage unknown ordinal", func() error { _, err := s.UserMessage(ctx, "a", 1); return err }},
+		{"Root", func() error { _, err := s.Root(ctx, "x"); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func TestAdvance(t *testing.T) {
+	ctx := context.Background()
+	name, preview := "renamed", "new preview"
+	for _, tc := range []struct {
+		name      string
+		existing  int
+		p         Progress
+		wantTexts []string // full text of the remaining messages, by ordinal
+		wantName  string
+		wantPrev  string
+		wantErr   bool
+	}{
+		{
+			name: "append", existing: 2,
+			p:         Progress{KeepUserMessages: 2, NewMessages: messages(2, 2, "new")},
+			wantTexts: []string{"old 0 full", "old 1 full", "new 2 full", "new 3 full"},
+			wantName:  "", wantPrev: "old 0",
+		},
+		{
+			name: "rollback only", existing: 3,
+			p:         Progress{KeepUserMessages: 1},
+			wantTexts: []string{"old 0 full"},
+			wantPrev:  "old 0",
+		},
+		{
+			name: "rollback then new", existing: 3,
+			p:         Progress{KeepUserMessages: 1, NewMessages: messages(1, 1, "redo"), Name: &name},
+			wantTexts: []string{"old 0 full", "redo 1 full"},
+			wantName:  name, wantPrev: "old 0",
+		},
+		{
+			name: "rollback everything", existing: 2,
+			p:         Progress{KeepUserMessages: 0, NewMessages: messages(0, 1, "fresh"), Preview: &preview},
+			wantTexts: []string{"fresh 0 full"},
+			wantPrev:  preview,
+		},
+		{name: "keep more than indexed", existing: 1, p: Progress{KeepUserMessages: 2}, wantErr: true},
+		{name: "gap in ordinals", existing: 1, p: Progress{KeepUserMessages: 1, NewMessages: messages(2, 1, "x")}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			th := newThread("a", 10)
+			th.Preview = "old 0"
+			th.UserMessageCount = tc.existing
+			mustInsert(t, s, Record{Thread: th, Messages: messages(0, tc.existing, "old")})
+
+			p := tc.p
+			p.ID = "a"
+			p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime, p.UpdatedAt = 99, 9999, 10000, 77, 20
+			err := s.Advance(ctx, p)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("Advance succeeded")
+				}
+				got, gerr := s.Get(ctx, "a")
+				if gerr != nil {
+					t.Fatal(gerr)
+				}
+				if got.UserMessageCount != tc.existing || got.UpdatedAt != 10 {
+					t.Fatalf("failed Advance changed the row: %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Advance: %v", err)
+			}
+			got, err := s.Get(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.UserMessageCount != len(tc.wantTexts) {
+				t.Errorf("user_message_count = %d, want %d", got.UserMessageCount, len(tc.wantTexts))
+			}
+			if got.LineCount != 99 || got.IndexedSize != 9999 || got.FileSize != 10000 || got.FileMtime != 77 || got.UpdatedAt != 20 {
+				t.Errorf("sizes/times not applied: %+v", got)
+			}
+			if got.Name != tc.wantName || got.Preview != tc.wantPrev {
+				t.Errorf("name, preview = %q, %q, want %q, %q", got.Name, got.Preview, tc.wantName, tc.wantPrev)
+			}
+			msgs, err := s.UserMessages(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != len(tc.wantTexts) {
+				t.Fatalf("%d user messages, want %d", len(msgs), len(tc.wantTexts))
+			}
+			// The search index follows: every remaining text is found at
+			// its ordinal, and nothing rolled back is.
+			for ord, text := range tc.wantTexts {
+				hits, err := s.Search(ctx, SearchOptions{Query: text})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(hits) != 1 || hits[0].Ordinal != ord {
+					t.Errorf("search %q = %+v, want one hit at ordinal %d", text, hits, ord)
+				}
+			}
+			var ftsRows int
+			if err := s.reader.GetContext(ctx, &ftsRows, `SELECT COUNT(*) FROM user_message_fts WHERE user_message_fts MATCH '"full"'`); err != nil {
+				t.Fatal(err)
+			}
+			if ftsRows != len(tc.wantTexts) {
+				t.Errorf("%d search rows, want %d", ftsRows, len(tc.wantTexts))
+			}
+		})
+	}
+}
+
+func TestReplace(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("root", 1), Messages: messages(0, 3, "old")})
+	child := newThread("child", 2)
+	child.ParentID = "root"
+	mustInsert(t, s, Record{Thread: child})
+
+	// A stale row holding the path of a replaced record goes away.
+	stale := newThread("stale", 1)
+	stale.RolloutPath = "moved.jsonl"
+	mustInsert(t, s, Record{Thread: stale})
+
+	r := newThread("root", 1)
+	r.Name = "replaced"
+	r.UserMessageCount = 1
+	r.RolloutPath = "moved.jsonl"
+	fresh := newThread("new", 3)
+	if err := s.Replace(ctx, []Record{
+		{Thread: r, Messages: messages(0, 1, "replacement")},
+		{Thread: fresh, Messages: messages(0, 2, "fresh")},
+	}); err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	got, err := s.Get(ctx, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "replaced" || got.RolloutPath != "moved.jsonl" {
+		t.Fatalf("replaced row = %+v", got)
+	}
+	if _, err := s.Get(ctx, "stale"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stale row: err = %v, want ErrNotFound", err)
+	}
+	msgs, err := s.UserMessages(ctx, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Preview != "replacement 0" {
+		t.Fatalf("messages after Replace = %+v", msgs)
+	}
+	if hits, err := s.Search(ctx, SearchOptions{Query: "old"}); err != nil || len(hits) != 0 {
+		t.Fatalf("search old after Replace = %+v, %v; want none", hits, err)
+	}
+	// The child's ancestry survives its parent's replacement.
+	if root, err := s.Root(ctx, "child"); err != nil || root != "root" {
+		t.Fatalf("Root(child) = %q, %v, want root", root, err)
+	}
+	// Replace of the same records again is idempotent.
+	if err := s.Replace(ctx, []Record{{Thread: fresh, Messages: messages(0, 2, "fresh")}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Stats{Threads: 3, UserMessages: 3}); st.Threads != want.Threads || st.UserMessages != want.UserMessages || st.IndexBytes <= 0 {
+		t.Fatalf("Stats = %+v, want threads 3, user messages 3", st)
+	}
+}
+
+func TestSetters(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1)})
+	mustInsert(t, s, Record{Thread: newThread("b", 1)})
+
+	if err := s.SetName(ctx, "a", "hello", 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetArchived(ctx, "a", true, "archived_sessions/a.jsonl", 6); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFileState(ctx, "a", 123, 456); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "hello" || got.UpdatedAt != 5 || !got.Archived || got.ArchivedAt != 6 ||
+		got.RolloutPath != "archived_sessions/a.jsonl" || got.FileSize != 123 || got.FileMtime != 456 {
+		t.Fatalf("after setters: %+v", got)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Archived != 1 {
+		t.Fatalf("Stats.Archived = %d, want 1", st.Archived)
+	}
+	if err := s.SetArchived(ctx, "a", false, "sessions/a.jsonl", 99); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.Get(ctx, "a"); got.Archived || got.ArchivedAt != 0 {
+		t.Fatalf("after unarchive: archived=%t at %d", got.Archived, got.ArchivedAt)
+	}
+	// Moving onto another thread's path is a conflict.
+	if err := s.SetArchived(ctx, "b", true, "sessions/a.jsonl", 1); !errors.Is(err, ErrExists) {
+		t.Fatalf("SetArchived onto a taken path: err = %v, want ErrExists", err)
+	}
+	states, err := s.FileStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 || states[0].RolloutPath > states[1].RolloutPath {
+		t.Fatalf("FileStates = %+v, want 2 ordered by path", states)
+	}
+}
+
+func TestDeleteCascades(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1), Messages: messages(0, 3, "doomed")})
+	mustInsert(t, s, Record{Thread: newThread("b", 1), Messages: messages(0, 1, "kept")})
+	if err := s.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, query string
+		want        int
+	}{
+		{"threads", `SELECT COUNT(*) FROM threads`, 1},
+		{"user messages", `SELECT COUNT(*) FROM user_messages`, 1},
+		{"search rows", `SELECT COUNT(*) FROM user_message_fts WHERE user_message_fts MATCH 'doomed'`, 0},
+		{"kept search rows", `SELECT COUNT(*) FROM user_message_fts WHERE user_message_fts MATCH 'kept'`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n int
+			if err := s.reader.GetContext(ctx, &n, tc.query); err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.want {
+				t.Fatalf("%s = %d, want %d", tc.query, n, tc.want)
+			}
+		})
+	}
+	// The FTS index agrees with its content table.
+	if _, err := s.writer.ExecContext(ctx, `INSERT INTO user_message_fts (user_message_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Fatalf("fts integrity-check: %v", err)
+	}
+}
