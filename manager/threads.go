@@ -383,16 +383,16 @@ func (m *Manager) relPath(p string) (string, error) {
 	return rel, nil
 }
 
-// Rename sets the thread's name: a thread_name_updated event in its
-// rollout, a line in session_index.jsonl, and the index row, in that order
-// (the files are the truth).
+// Rename sets the thread's name ("" clears it): a thread_name_updated event
+// in its rollout, a line in session_index.jsonl, and the index row, in that
+// order (the files are the truth).
 func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 	id, err := parseID("rename", id)
 	if err != nil {
 		return Thread{}, err
 	}
-	if strings.TrimSpace(name) == "" || len(name) > maxNameBytes {
-		return Thread{}, fmt.Errorf("rename %s: %w: a name is 1 to %d bytes and not blank", id, ErrInvalidArgument, maxNameBytes)
+	if len(name) > maxNameBytes {
+		return Thread{}, fmt.Errorf("rename %s: %w: a name is at most %d bytes", id, ErrInvalidArgument, maxNameBytes)
 	}
 	now := m.now()
 	payload, err := json.Marshal(struct {

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// spoold is a running spoold process.
+type spoold struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *bytes.Buffer // everything logged; read it only after done is closed
+	done   chan struct{} // closed when the process has exited
+	err    error         // the exit error, set before done is closed
+}
+
+var listeningRE = regexp.MustCompile(`listening.*addr=(127\.0\.0\.1:\d+)`)
+
+// startSpoold runs the binary on root with a free loopback port and waits
+// for its "listening" log line.
+func startSpoold(t *testing.T, bin, root string, extraArgs ...string) *spoold {
+	t.Helper()
+	args := append([]string{"-root", root, "-addr", "127.0.0.1:0", "-sync", "always"}, extraArgs...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "SPOOL_TOKEN=", "SPOOL_ADDR=", "SPOOL_ROOT=")
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start spoold: %v", err)
+	}
+	p := &spoold{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan struct{})}
+	addr := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			line := sc.Text()
+			p.stderr.WriteString(line + "\n")
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	go func() {
+		<-copied // Wait must not run before the pipe is drained
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case a := <-addr:
+		p.url = "http://" + a
+	case <-p.done:
+		t.Fatalf("spoold exited before listening: %v\n%s", p.err, p.stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no listening line within 60s")
+	}
+	return p
+}
+
+// stop sends SIGTERM and checks for a clean exit.
+func (p *spoold) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("spoold exit after SIGTERM: %v\n%s", p.err, p.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("spoold did not exit within 60s of SIGTERM")
+	}
+}
+
+func (p *spoold) call(t *testing.T, method, path, body string, wantStatus int) []byte {
+	t.Helper()
+	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s %s: status %d, want %d; body %s", method, path, resp.StatusCode, wantStatus, data)
+	}
+	return data
+}
+
+// TestBinaryRestart builds the real binary, drives it over HTTP, checks
+// that a second instance cannot take the same root, stops it with SIGTERM
+// and restarts it on the same root to find the data there.
+func TestBinaryRestart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "spoold")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	root := filepath.Join(t.TempDir(), "root")
+
+	first := startSpoold(t, bin, root)
+	first.call(t, "GET", "/healthz", "", http.StatusOK)
+
+	// A second spoold on the same root is refused with a clear message.
+	out, err := exec.Command(bin, "-root", root, "-addr", "127.0.0.1:0").CombinedOutput()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
+		t.Fatalf("second spoold: err %v, want exit status 1; output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "lock") {
+		t.Fatalf("second spoold output does not mention the lock:\n%s", out)
+	}
+
+	var thread struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(first.call(t, "POST", "/v1/threads", `{"cwd":"/w","name":"kept"}`, http.StatusCreated), &thread); err != nil {
+		t.Fatal(err)
+	}
+	prompt := `{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"survive a restart"}]}}`
+	first.call(t, "POST", "/v1/threads/"+thread.ID+"/items", prompt, http.StatusOK)
+	before := first.call(t, "GET", "/v1/threads/"+thread.ID+"/items", "", http.StatusOK)
+	first.stop(t)
+	if !strings.Contains(first.stderr.String(), "stopped") {
+		t.Fatalf("no clean-stop log line:\n%s", first.stderr)
+	}
+
+	second := startSpoold(t, bin, root)
+	got := second.call(t, "GET", "/v1/threads/"+thread.ID, "", http.StatusOK)
+	var restored struct {
+		Name             string `json:"name"`
+		UserMessageCount int    `json:"user_message_count"`
+	}
+	if err := json.Unmarshal(got, &restored); err != nil {
+		t.Fatal(err)
+	}
+	if restored.Name != "kept" || restored.UserMessageCount != 1 {
+		t.Fatalf("after restart thread = %s, want name kept and 1 user message", got)
+	}
+	after := second.call(t, "GET", "/v1/threads/"+thread.ID+"/items", "", http.StatusOK)
+	if !bytes.Equal(before, after) {
+		t.Fatalf("history changed across restart:\nbefore %s\nafter  %s", before, after)
+	}
+	second.stop(t)
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr bool
+		check   func(t *testing.T, c config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c config) {
+			if c.addr != "127.0.0.1:7878" || c.capacity != 1000 || c.sync.String() != "always" || c.maxBody != 64<<20 || c.token != "" {
+				t.Fatalf("defaults = %+v", c)
+			}
+		}},
+		{name: "environment", env: map[string]string{
+			"SPOOL_ROOT": "/r", "SPOOL_ADDR": "127.0.0.1:0", "SPOOL_CAPACITY": "5",
+			"SPOOL_SYNC": "batch", "SPOOL_TOKEN": "t", "SPOOL_MAX_BODY": "1024",
+		}, check: func(t *testing.T, c config) {
+			if c.root != "/r" || c.addr != "127.0.0.1:0" || c.capacity != 5 || c.sync.String() != "batch" || c.token != "t" || c.maxBody != 1024 {
+				t.Fatalf("from environment = %+v", c)
+			}
+		}},
+		{name: "flags beat environment", args: []string{"-capacity", "7", "-sync", "none"},
+			env: map[string]string{"SPOOL_CAPACITY": "5", "SPOOL_SYNC": "batch"},
+			check: func(t *testing.T, c config) {
+				if c.capacity != 7 || c.sync.String() != "none" {
+					t.Fatalf("flags over environment = %+v", c)
+				}
+			}},
+		{name: "bad capacity", args: []string{"-capacity", "0"}, wantErr: true},
+		{name: "bad sync", args: []string{"-sync", "sometimes"}, wantErr: true},
+		{name: "bad max body", args: []string{"-max-body", "lots"}, wantErr: true},
+		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: true},
+		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: true},
+		{name: "stray argument", args: []string{"serve"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			c, err := parseConfig(tt.args, getenv, io.Discard)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("parseConfig(%v) succeeded, want an error", tt.args)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseConfig(%v): %v", tt.args, err)
+			}
+			tt.check(t, c)
+		})
+	}
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"spool/manager"
+	"spool/rollout"
+	"spool/store"
+)
+
+// Error codes of the API. They are stable: clients switch on them, so a code
+// is never renamed or given another meaning.
+const (
+	CodeNotFound             = "not_found"              // 404: unknown thread, turn or route
+	CodeInvalidID            = "invalid_id"             // 400: a thread id that is not a canonical UUID
+	CodeInvalidJSON          = "invalid_json"           // 400: a body that is not the JSON expected
+	CodeInvalidItem          = "invalid_item"           // 400: an item or line that cannot be appended
+	CodeInvalidArgument      = "invalid_argument"       // 400: a bad query parameter or field
+	CodeOutOfRange           = "out_of_range"           // 400: a user-message ordinal past the thread's count
+	CodeArchived             = "archived"               // 409: the thread is archived
+	CodeNotArchived          = "not_archived"           // 409: the thread is not archived
+	CodeConflict             = "conflict"               // 409: the thread already exists
+	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a Content-Type the route does not read
+	CodeUnauthorized         = "unauthorized"           // 401: missing or wrong bearer token
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists with other methods
+	CodeUnavailable          = "unavailable"            // 503: saturated, shutting down or closed
+	CodeInternal             = "internal"               // 500: a bug or an I/O failure; details are logged
+)
+
+// Error is an API error: an HTTP status, a stable code and a message meant
+// for the client. Handlers return it for problems found at the edge; errors
+// from the manager are translated into one by errorFor.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// UserMessages is the thread's user-message count, set for out_of_range.
+	UserMessages *int
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error errorJSON `json:"error"`
+}
+
+type errorJSON struct {
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	UserMessages *int   `json:"user_messages,omitempty"`
+}
+
+func errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorFor maps any error a handler meets to the API error sent to the
+// client. It is the one place where errors become status codes. internal
+// reports whether the error is unexpected and must be logged.
+func errorFor(err error) (apiErr *Error, internal bool) {
+	var (
+		asAPI      *Error
+		outOfRange *manager.OutOfRangeError
+		tooLarge   *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &asAPI):
+		return asAPI, false
+	case errors.As(err, &tooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			"request body is larger than %d bytes", tooLarge.Limit), false
+	case errors.As(err, &outOfRange):
+		count := outOfRange.Count
+		return &Error{
+			Status:       http.StatusBadRequest,
+			Code:         CodeOutOfRange,
+			Message:      fmt.Sprintf("thread %s has %d user messages; %d is out of range", outOfRange.ID, outOfRange.Count, outOfRange.Requested),
+			UserMessages: &count,
+		}, false
+	case errors.Is(err, manager.ErrOutOfRange):
+		return errorf(http.StatusBadRequest, CodeOutOfRange, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrNotFound):
+		return errorf(http.StatusNotFound, CodeNotFound, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrInvalidID):
+		return errorf(http.StatusBadRequest, CodeInvalidID, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrInvalidPath):
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrInvalidItem),
+		errors.Is(err, rollout.ErrInvalidJSON),
+		errors.Is(err, rollout.ErrNotObject),
+		errors.Is(err, rollout.ErrRawNewline),
+		errors.Is(err, rollout.ErrMissingType),
+		errors.Is(err, rollout.ErrInvalidUTF8):
+		return errorf(http.StatusBadRequest, CodeInvalidItem, "%s", err.Error()), false
+	case errors.Is(err, store.ErrBadCursor), errors.Is(err, store.ErrEmptyQuery), errors.Is(err, manager.ErrInvalidArgument):
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrArchived):
+		return errorf(http.StatusConflict, CodeArchived, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrNotArchived):
+		return errorf(http.StatusConflict, CodeNotArchived, "%s", err.Error()), false
+	case errors.Is(err, store.ErrExists):
+		return errorf(http.StatusConflict, CodeConflict, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrClosed), errors.Is(err, manager.ErrLocked):
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the store is not available"), false
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client went away or the server is stopping; nothing to log.
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "request canceled"), false
+	default:
+		return errorf(http.StatusInternalServerError, CodeInternal, "internal error"), true
+	}
+}
+
+// writeError sends err as a structured error response, logging it first
+// when it is unexpected; the client never sees an internal error's text.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	apiErr, internal := errorFor(err)
+	if internal {
+		s.log.ErrorContext(r.Context(), "internal error",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	}
+	if apiErr.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="spool"`)
+	}
+	if apiErr.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, apiErr.Status, errorBody{Error: errorJSON{
+		Code:         apiErr.Code,
+		Message:      apiErr.Message,
+		UserMessages: apiErr.UserMessages,
+	}})
+}

@@ -1,0 +1,557 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"spool/manager"
+	"spool/rollout"
+	"spool/store"
+)
+
+// writeJSON sends v as a JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only values of this package are marshalled; failing here is a bug.
+		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// threadID returns the {id} path value parsed as a canonical UUID. This is
+// the only way a request names a thread, so no request path can reach the
+// filesystem.
+func threadID(r *http.Request) (string, error) {
+	raw := r.PathValue("id")
+	id, err := rollout.ParseID(raw)
+	if err != nil {
+		return "", errorf(http.StatusBadRequest, CodeInvalidID, "thread id %q is not a UUID", raw)
+	}
+	return id, nil
+}
+
+// readBody reads a JSON request body into v (see decodeStrictObject).
+func readBody(r *http.Request, v any, allowEmpty bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		ndjson, err := isNDJSON(ct)
+		if err != nil {
+			return err
+		}
+		if ndjson {
+			return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "this route reads %s", mediaJSON)
+		}
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fmt.Errorf("read request body: %w", err)
+	}
+	return decodeStrictObject(data, v, allowEmpty)
+}
+
+// query reads a request's query parameters, rejecting any not in allowed so
+// a misspelt filter fails loudly instead of being ignored.
+func query(r *http.Request, allowed ...string) (url.Values, error) {
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, "cannot parse query: %v", err)
+	}
+	for name := range values {
+		known := false
+		for _, a := range allowed {
+			known = known || name == a
+		}
+		if !known {
+			return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, "unknown query parameter %q", name)
+		}
+	}
+	return values, nil
+}
+
+// intParam parses an optional integer query parameter within [min, max].
+func intParam(values url.Values, name string, def, min, max int) (int, error) {
+	s := values.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min || n > max {
+		return 0, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be an integer in [%d, %d], not %q", name, min, max, s)
+	}
+	return n, nil
+}
+
+// archivedParam parses archived=true|false|all; def applies when absent.
+func archivedParam(values url.Values, def string) (*bool, error) {
+	s := values.Get("archived")
+	if s == "" {
+		s = def
+	}
+	switch s {
+	case "all":
+		return nil, nil
+	case "true", "false":
+		archived := s == "true"
+		return &archived, nil
+	default:
+		return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, "archived must be true, false or all, not %q", s)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting_down"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	live := s.m.Stats()
+	index, err := s.m.IndexStats(r.Context())
+	if err != nil {
+		return fmt.Errorf("index stats: %w", err)
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	return s.metrics.writeTo(w, []gauge{
+		{"spool_live_threads", "Threads held live in memory.", float64(live.Live)},
+		{"spool_live_capacity", "Capacity of the live-thread cache.", float64(live.Capacity)},
+		{"spool_index_threads", "Threads in the index.", float64(index.Threads)},
+		{"spool_index_archived_threads", "Archived threads in the index.", float64(index.Archived)},
+		{"spool_index_user_messages", "Counted user messages in the index.", float64(index.UserMessages)},
+		{"spool_index_file_bytes", "Size of the index database file in bytes.", float64(index.IndexBytes)},
+	})
+}
+
+// createRequest is the body of POST /v1/threads.
+type createRequest struct {
+	Cwd              string           `json:"cwd"`
+	Source           json.RawMessage  `json:"source"`
+	Originator       string           `json:"originator"`
+	CLIVersion       string           `json:"cli_version"`
+	ModelProvider    string           `json:"model_provider"`
+	BaseInstructions string           `json:"base_instructions"`
+	Name             string           `json:"name"`
+	Git              *rollout.GitInfo `json:"git"`
+}
+
+// sourceText turns the source field (a string, an object such as
+// {"custom":"atlas"}, or absent) into the manager's form.
+func sourceText(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "source: %v", err)
+		}
+		return s, nil
+	case '{':
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "source: %v", err)
+		}
+		return compact.String(), nil
+	default:
+		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "source must be a string or an object")
+	}
+}
+
+func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := readBody(r, &req, true); err != nil {
+		return err
+	}
+	source, err := sourceText(req.Source)
+	if err != nil {
+		return err
+	}
+	thread, err := s.m.Start(r.Context(), manager.StartOptions{
+		Cwd:              req.Cwd,
+		Source:           source,
+		Originator:       req.Originator,
+		CLIVersion:       req.CLIVersion,
+		ModelProvider:    req.ModelProvider,
+		BaseInstructions: req.BaseInstructions,
+		Name:             req.Name,
+		Git:              req.Git,
+	})
+	if err != nil {
+		return fmt.Errorf("start thread: %w", err)
+	}
+	w.Header().Set("Location", "/v1/threads/"+thread.ID)
+	writeJSON(w, http.StatusCreated, thread)
+	return nil
+}
+
+func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
+	values, err := query(r, "limit", "cursor", "sort", "order", "archived", "cwd", "source", "model_provider", "parent", "q")
+	if err != nil {
+		return err
+	}
+	opts := store.ListOptions{
+		Cursor:        values.Get("cursor"),
+		Cwd:           values.Get("cwd"),
+		Source:        values.Get("source"),
+		ModelProvider: values.Get("model_provider"),
+		Text:          values.Get("q"),
+	}
+	if opts.Limit, err = intParam(values, "limit", 50, 1, 1000); err != nil {
+		return err
+	}
+	switch sortBy := values.Get("sort"); sortBy {
+	case "", "updated":
+		opts.SortBy = store.SortUpdated
+	case "created":
+		opts.SortBy = store.SortCreated
+	default:
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "sort must be updated or created, not %q", sortBy)
+	}
+	switch order := values.Get("order"); order {
+	case "", "desc":
+	case "asc":
+		opts.Ascending = true
+	default:
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "order must be asc or desc, not %q", order)
+	}
+	if opts.Archived, err = archivedParam(values, "false"); err != nil {
+		return err
+	}
+	if parent := values.Get("parent"); parent != "" {
+		if opts.ParentID, err = rollout.ParseID(parent); err != nil {
+			return errorf(http.StatusBadRequest, CodeInvalidID, "parent %q is not a UUID", parent)
+		}
+	}
+	page, err := s.m.List(r.Context(), opts)
+	if err != nil {
+		return fmt.Errorf("list threads: %w", err)
+	}
+	if page.Threads == nil {
+		page.Threads = []store.Thread{}
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+func (s *Server) getThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	thread, err := s.m.Get(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("get thread %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, thread)
+	return nil
+}
+
+// renameRequest is the body of PATCH /v1/threads/{id}.
+type renameRequest struct {
+	Name *string `json:"name"`
+}
+
+func (s *Server) renameThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	var req renameRequest
+	if err := readBody(r, &req, false); err != nil {
+		return err
+	}
+	if req.Name == nil {
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, `missing "name"`)
+	}
+	thread, err := s.m.Rename(r.Context(), id, *req.Name)
+	if err != nil {
+		return fmt.Errorf("rename thread %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, thread)
+	return nil
+}
+
+func (s *Server) deleteThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.m.Delete(r.Context(), id); err != nil {
+		return fmt.Errorf("delete thread %s: %w", id, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) archiveThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	thread, err := s.m.Archive(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("archive thread %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, thread)
+	return nil
+}
+
+func (s *Server) unarchiveThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	thread, err := s.m.Unarchive(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("unarchive thread %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, thread)
+	return nil
+}
+
+func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	ndjson, err := isNDJSON(r.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
+	body, err := decodeAppend(ndjson, r.Body)
+	if err != nil {
+		return err
+	}
+	var result manager.AppendResult
+	if ndjson {
+		result, err = s.m.AppendLines(r.Context(), id, body.lines)
+	} else {
+		result, err = s.m.Append(r.Context(), id, body.items)
+	}
+	if err != nil {
+		return fmt.Errorf("append to thread %s: %w", id, err)
+	}
+	if len(result.Offsets) > 0 {
+		s.metrics.observeAppend(len(result.Offsets), result.Thread.IndexedSize-result.Offsets[0])
+	}
+	writeJSON(w, http.StatusOK, result)
+	return nil
+}
+
+// streamNDJSON copies a reader of rollout lines to the client. Each write
+// gets its own deadline, so a long stream is not cut by the server's
+// WriteTimeout while a stalled client still is.
+func (s *Server) streamNDJSON(w http.ResponseWriter, lines io.ReadCloser) error {
+	defer lines.Close()
+	w.Header().Set("Content-Type", mediaNDJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.StreamWriteTimeout}
+	if _, err := io.Copy(dw, lines); err != nil {
+		// The status line is gone: all that is left is to cut the stream
+		// short, which the client sees as a truncated body.
+		s.log.Warn("NDJSON stream cut short", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// deadlineWriter sets a fresh write deadline before each write.
+type deadlineWriter struct {
+	w       io.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	// An error means the connection does not support deadlines (such as
+	// an HTTP/2 test recorder); the server's WriteTimeout then applies.
+	if err := d.rc.SetWriteDeadline(time.Now().Add(d.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	return d.w.Write(p)
+}
+
+func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	values, err := query(r, "from_user_message")
+	if err != nil {
+		return err
+	}
+	from, err := intParam(values, "from_user_message", -1, -1, 1<<30)
+	if err != nil {
+		return err
+	}
+	lines, err := s.m.ReadFrom(r.Context(), id, from)
+	if err != nil {
+		return fmt.Errorf("read thread %s from user message %d: %w", id, from, err)
+	}
+	return s.streamNDJSON(w, lines)
+}
+
+// turnsResponse is the body of GET /v1/threads/{id}/turns.
+type turnsResponse struct {
+	Turns []store.UserMessage `json:"turns"`
+}
+
+func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	messages, err := s.m.UserMessages(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("user messages of thread %s: %w", id, err)
+	}
+	if messages == nil {
+		messages = []store.UserMessage{}
+	}
+	writeJSON(w, http.StatusOK, turnsResponse{Turns: messages})
+	return nil
+}
+
+func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	k, err := strconv.Atoi(r.PathValue("k"))
+	if err != nil || k < 0 {
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "turn %q is not a non-negative integer", r.PathValue("k"))
+	}
+	lines, err := s.m.ReadTurn(r.Context(), id, k)
+	if err != nil {
+		return fmt.Errorf("read turn %d of thread %s: %w", k, id, err)
+	}
+	return s.streamNDJSON(w, lines)
+}
+
+// forkRequest is the body of POST /v1/threads/{id}/fork.
+type forkRequest struct {
+	BeforeUserMessage *int   `json:"before_user_message"`
+	Name              string `json:"name"`
+	Cwd               string `json:"cwd"`
+}
+
+func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	var req forkRequest
+	if err := readBody(r, &req, true); err != nil {
+		return err
+	}
+	if req.BeforeUserMessage != nil && *req.BeforeUserMessage < 0 {
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "before_user_message must not be negative")
+	}
+	thread, err := s.m.Fork(r.Context(), id, manager.ForkOptions{
+		BeforeUserMessage: req.BeforeUserMessage,
+		Name:              req.Name,
+		Cwd:               req.Cwd,
+	})
+	if err != nil {
+		return fmt.Errorf("fork thread %s: %w", id, err)
+	}
+	w.Header().Set("Location", "/v1/threads/"+thread.ID)
+	writeJSON(w, http.StatusCreated, thread)
+	return nil
+}
+
+func (s *Server) ancestors(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	relatives, err := s.m.Ancestors(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("ancestors of thread %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, map[string][]store.Relative{"ancestors": nonNil(relatives)})
+	return nil
+}
+
+func (s *Server) descendants(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	relatives, err := s.m.Descendants(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("descendants of thread %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, map[string][]store.Relative{"descendants": nonNil(relatives)})
+	return nil
+}
+
+// treeResponse is the body of GET /v1/threads/{id}/tree.
+type treeResponse struct {
+	Root    store.Thread     `json:"root"`
+	Members []store.Relative `json:"members"`
+}
+
+func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	root, members, err := s.m.Tree(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("fork tree of thread %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, treeResponse{Root: root, Members: nonNil(members)})
+	return nil
+}
+
+// searchResponse is the body of GET /v1/search.
+type searchResponse struct {
+	Hits []store.SearchHit `json:"hits"`
+}
+
+func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
+	values, err := query(r, "q", "limit", "archived")
+	if err != nil {
+		return err
+	}
+	opts := store.SearchOptions{Query: values.Get("q")}
+	if opts.Query == "" {
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "missing query parameter q")
+	}
+	if opts.Limit, err = intParam(values, "limit", 20, 1, 200); err != nil {
+		return err
+	}
+	if opts.Archived, err = archivedParam(values, "all"); err != nil {
+		return err
+	}
+	hits, err := s.m.Search(r.Context(), opts)
+	if err != nil {
+		return fmt.Errorf("search %q: %w", opts.Query, err)
+	}
+	writeJSON(w, http.StatusOK, searchResponse{Hits: nonNil(hits)})
+	return nil
+}
+
+// nonNil returns s, or an empty slice for nil, so JSON shows [] not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// statusWriter records the status code and body size of a response. It
+// unwraps to the underlying writer so http.ResponseController reaches the
+// connection (flushes, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// unmatchedRoute labels requests that match no route in logs and metrics,
+// so arbitrary paths cannot grow the metric label set.
+const unmatchedRoute = "unmatched"
+
+// observe logs one line per request and records it in the metrics, labelled
+// by route pattern rather than path.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, routeLabel := s.mux.Handler(r)
+		if routeLabel == "" || !canonicalPath(r.URL.EscapedPath()) {
+			routeLabel = unmatchedRoute
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		// Deferred so that a stream aborted with http.ErrAbortHandler is
+		// logged and counted too.
+		defer func() {
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			s.metrics.observeRequest(routeLabel, sw.status, elapsed)
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("route", routeLabel),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status),
+				slog.Duration("duration", elapsed),
+				slog.Int64("bytes", sw.bytes),
+			)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// recoverPanics turns a panicking handler into a logged 500 internal error
+// instead of a dropped connection. http.ErrAbortHandler is re-raised, as
+// the http package expects.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.writeError(w, r, fmt.Errorf("panic serving %s %s: %v", r.Method, r.URL.Path, v))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate requires the bearer token, when one is configured, on every
+// route but /healthz.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && !s.authorized(r) {
+			s.writeError(w, r, errorf(http.StatusUnauthorized, CodeUnauthorized, "missing or wrong bearer token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limit bounds the requests in flight (503 unavailable at once when all
+// slots are taken; /healthz is exempt so probes see the truth) and the size
+// of request bodies.
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			select {
+			case s.inFlight <- struct{}{}:
+				defer func() { <-s.inFlight }()
+			default:
+				s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeUnavailable,
+					"too many requests in flight (%d)", cap(s.inFlight)))
+				return
+			}
+		}
+		if r.ContentLength > s.cfg.MaxBody {
+			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.MaxBody})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		next.ServeHTTP(w, r)
+	})
+}

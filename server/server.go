@@ -1,0 +1,256 @@
+// Package server is spool's HTTP JSON API over a manager.Manager: threads,
+// their history as NDJSON streams, forks and lineage, search, health,
+// Prometheus metrics and an OpenAPI document. Every error response has the
+// shape {"error":{"code":...,"message":...}} with a stable code (see the
+// Code constants); docs/API.md describes the routes.
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"spool/manager"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMaxBody           = 64 << 20
+	DefaultMaxInFlight       = 256
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 5 * time.Minute
+	DefaultWriteTimeout      = 5 * time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	// DefaultStreamWriteTimeout bounds each write of an NDJSON stream; the
+	// stream as a whole may take as long as it needs.
+	DefaultStreamWriteTimeout = 30 * time.Second
+)
+
+// Config configures a Server. Zero fields take the defaults above.
+type Config struct {
+	// Token, when set, is the bearer token every route but /healthz
+	// requires ("Authorization: Bearer <token>").
+	Token string
+	// MaxBody is the largest request body accepted, in bytes; a larger one
+	// is answered 413 too_large.
+	MaxBody int64
+	// MaxInFlight bounds the requests handled at once; past it a request is
+	// answered 503 unavailable at once instead of queueing.
+	MaxInFlight int
+	// Timeouts of the http.Server returned by HTTPServer.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// StreamWriteTimeout bounds each write of an NDJSON stream, which
+	// replaces WriteTimeout for those responses.
+	StreamWriteTimeout time.Duration
+	// Logger receives one line per request and internal errors; default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves the API of one manager. Create it with New.
+type Server struct {
+	m       *manager.Manager
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler
+	metrics *metrics
+	// tokenHash is the SHA-256 of cfg.Token, compared in constant time.
+	tokenHash [sha256.Size]byte
+	// inFlight is the semaphore bounding concurrent requests.
+	inFlight chan struct{}
+	// draining is set once shutdown begins: /healthz then answers 503.
+	draining atomic.Bool
+}
+
+// New returns a Server for m. The caller keeps ownership of m and closes it
+// after the HTTP server has shut down.
+func New(m *manager.Manager, cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		m:        m,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		mux:      http.NewServeMux(),
+		metrics:  newMetrics(),
+		inFlight: make(chan struct{}, cfg.MaxInFlight),
+	}
+	if cfg.Token != "" {
+		s.tokenHash = sha256.Sum256([]byte(cfg.Token))
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern(), rt.handler)
+	}
+	s.handler = s.observe(s.recoverPanics(s.authenticate(s.limit(http.HandlerFunc(s.dispatch)))))
+	return s
+}
+
+// Handler returns the API's root handler, with authentication, limits,
+// logging and metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// HTTPServer returns an http.Server for addr that serves Handler with the
+// configured timeouts.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Drain marks the server as shutting down: /healthz answers 503 from now
+// on so load balancers stop sending work, while requests still in flight
+// finish. Call it before http.Server.Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// route is one registered route: a method, a path pattern in ServeMux
+// syntax, and its handler.
+type route struct {
+	method, path string
+	handler      http.Handler
+}
+
+func (rt route) pattern() string { return rt.method + " " + rt.path }
+
+// routes lists every route the server registers. The OpenAPI document is
+// checked against this list by a test.
+func (s *Server) routes() []route {
+	h := func(f func(http.ResponseWriter, *http.Request) error) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := f(w, r); err != nil {
+				s.writeError(w, r, err)
+			}
+		})
+	}
+	return []route{
+		{"GET", "/healthz", http.HandlerFunc(s.healthz)},
+		{"GET", "/metrics", h(s.serveMetrics)},
+		{"GET", "/openapi.json", http.HandlerFunc(serveOpenAPI)},
+
+		{"POST", "/v1/threads", h(s.createThread)},
+		{"GET", "/v1/threads", h(s.listThreads)},
+		{"GET", "/v1/threads/{id}", h(s.getThread)},
+		{"PATCH", "/v1/threads/{id}", h(s.renameThread)},
+		{"DELETE", "/v1/threads/{id}", h(s.deleteThread)},
+		{"POST", "/v1/threads/{id}/archive", h(s.archiveThread)},
+		{"POST", "/v1/threads/{id}/unarchive", h(s.unarchiveThread)},
+
+		{"POST", "/v1/threads/{id}/items", h(s.appendItems)},
+		{"GET", "/v1/threads/{id}/items", h(s.readItems)},
+		{"GET", "/v1/threads/{id}/turns", h(s.listTurns)},
+		{"GET", "/v1/threads/{id}/turns/{k}", h(s.readTurn)},
+
+		{"POST", "/v1/threads/{id}/fork", h(s.forkThread)},
+		{"GET", "/v1/threads/{id}/ancestors", h(s.ancestors)},
+		{"GET", "/v1/threads/{id}/descendants", h(s.descendants)},
+		{"GET", "/v1/threads/{id}/tree", h(s.tree)},
+
+		{"GET", "/v1/search", h(s.search)},
+	}
+}
+
+// probeMethods are the methods tried to tell 405 from 404.
+var probeMethods = []string{"GET", "POST", "PATCH", "PUT", "DELETE"}
+
+// dispatch routes r through the mux, answering unknown routes and wrong
+// methods with structured errors instead of the mux's plain text, and
+// refusing non-canonical paths instead of redirecting them (a request path
+// never reaches the filesystem; ids are parsed as UUIDs by the handlers).
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	if escaped := r.URL.EscapedPath(); !canonicalPath(escaped) {
+		code := CodeNotFound
+		status := http.StatusNotFound
+		if strings.HasPrefix(escaped, "/v1/threads/") {
+			code, status = CodeInvalidID, http.StatusBadRequest
+		}
+		s.writeError(w, r, errorf(status, code, "path %q has empty or dot segments", escaped))
+		return
+	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		var allowed []string
+		for _, method := range probeMethods {
+			probe := r.Clone(r.Context())
+			probe.Method = method
+			if _, p := s.mux.Handler(probe); p != "" {
+				allowed = append(allowed, method)
+			}
+		}
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			s.writeError(w, r, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+				"method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allowed, ", ")))
+			return
+		}
+		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// canonicalPath reports whether an escaped request path is absolute and
+// free of empty, "." and ".." segments (a trailing slash aside).
+func canonicalPath(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	segments := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
+	if len(segments) == 1 && segments[0] == "" {
+		return true // "/"
+	}
+	for _, seg := range segments {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// authorized reports whether r carries the configured bearer token.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	// Hashing first makes the comparison independent of the lengths.
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
+}
