@@ -410,7 +410,6 @@ func snapshot(t *testing.T, root string) string {
 	return b.String()
 }
 
-
 func TestSecondOpenIsLocked(t *testing.T) {
 	m := openTest(t)
 	_, err := Open(context.Background(), Options{Root: m.Root(), Logger: quiet})
