@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"github.com/google/uuid"
@@ -32,10 +31,9 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 	}
 	for attempt := 0; ; attempt++ {
 		row, err := m.fork(ctx, id, o)
-		// The parent's file can move (archive) between reading its row and
-		// opening it, and a rollback can change its user messages before
-		// they are copied: read the row again.
-		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, store.ErrParentChanged)) && attempt < 3 {
+		// A rollback can change the parent's user messages between reading
+		// them and copying their rows: read them again.
+		if errors.Is(err, store.ErrParentChanged) && attempt < 3 {
 			continue
 		}
 		if err != nil {
@@ -49,10 +47,11 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 }
 
 func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thread, error) {
-	parent, err := m.store.Get(ctx, parentID)
+	parent, src, err := m.openFile(ctx, parentID)
 	if err != nil {
 		return Thread{}, err
 	}
+	defer src.Close()
 	before, cut, prefixLines := -1, parent.IndexedSize, parent.LineCount
 	kept := parent.UserMessageCount
 	if o.BeforeUserMessage != nil {
@@ -70,11 +69,6 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 		before, cut, prefixLines, kept = n, msg.Offset, msg.Line, n
 	}
 
-	src, err := os.Open(m.abs(parent.RolloutPath))
-	if err != nil {
-		return Thread{}, err
-	}
-	defer src.Close()
 	baseInstructions, err := readBaseInstructions(src)
 	if err != nil {
 		return Thread{}, err

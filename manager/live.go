@@ -106,6 +106,17 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	}
 	if torn != nil {
 		m.keepTorn(path, torn)
+		// The file shrank to its last complete line: the index must say so,
+		// or it disagrees with the file until the next append.
+		info, err := os.Stat(path)
+		if err == nil {
+			err = m.store.SetFileState(ctx, lt.id, info.Size(), info.ModTime().UnixNano())
+		}
+		if err != nil {
+			app.Close()
+			return fmt.Errorf("load thread %s: record cut tail: %w", lt.id, err)
+		}
+		row.FileSize, row.FileMtime = info.Size(), info.ModTime().UnixNano()
 	}
 	if app.Size() != row.IndexedSize {
 		row, err = m.catchUp(ctx, row)
@@ -259,4 +270,22 @@ func (m *Manager) liveCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.live.order.Len()
+}
+
+// openFile opens thread id's rollout for reading under the thread's lock
+// and returns the row as of that moment. Archive and unarchive move files
+// under the same lock, and an open file survives a later move, so the file
+// and the row always agree.
+func (m *Manager) openFile(ctx context.Context, id string) (Thread, *os.File, error) {
+	var (
+		row Thread
+		f   *os.File
+	)
+	err := m.withThread(ctx, id, func(lt *liveThread) error {
+		var err error
+		row = lt.row
+		f, err = os.Open(m.abs(row.RolloutPath))
+		return err
+	})
+	return row, f, err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"spool/store"
@@ -53,60 +52,37 @@ func (m *Manager) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 }
 
 func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
-	for attempt := 0; ; attempt++ {
-		rc, err := m.openRange(ctx, id, k, oneTurn)
-		if errors.Is(err, fs.ErrNotExist) && attempt < 2 {
-			continue // archived or unarchived meanwhile: read the row again
-		}
-		return rc, err
+	row, f, err := m.openFile(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-}
-
-func (m *Manager) openRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
-	var start int64
-	var startMsg store.UserMessage
-	whole := k < 0 && !oneTurn
+	start, end := int64(0), row.IndexedSize
+	whole := k < 0 && !oneTurn || k == 0 && row.UserMessageCount == 0 && !oneTurn
 	if !whole {
 		msg, err := m.store.UserMessage(ctx, id, k)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			row, getErr := m.store.Get(ctx, id)
-			if getErr != nil {
-				return nil, getErr
-			}
-			if k == 0 && row.UserMessageCount == 0 && !oneTurn {
-				whole = true
-				break
-			}
+		if errors.Is(err, store.ErrNotFound) {
+			f.Close()
 			return nil, &OutOfRangeError{ID: id, Requested: k, Count: row.UserMessageCount}
-		case err != nil:
-			return nil, err
-		default:
-			startMsg, start = msg, msg.Offset
 		}
-	}
-	// The row is read after the message, so its indexed size covers it.
-	row, err := m.store.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	end := row.IndexedSize
-	if oneTurn {
-		next, err := m.store.UserMessage(ctx, id, startMsg.Ordinal+1)
-		switch {
-		case err == nil:
-			end = next.Offset
-		case !errors.Is(err, store.ErrNotFound):
+		if err != nil {
+			f.Close()
 			return nil, err
 		}
+		start = msg.Offset
+		if oneTurn {
+			next, err := m.store.UserMessage(ctx, id, k+1)
+			switch {
+			case err == nil:
+				end = next.Offset
+			case !errors.Is(err, store.ErrNotFound):
+				f.Close()
+				return nil, err
+			}
+		}
 	}
-	if end < start {
-		end = start
-	}
-	f, err := os.Open(m.abs(row.RolloutPath))
-	if err != nil {
-		return nil, err
-	}
+	// Bytes below the indexed size never change, but a rollback appended
+	// after the row was read can move message k past it: read nothing then.
+	end = max(min(end, row.IndexedSize), start)
 	return &history{SectionReader: io.NewSectionReader(f, start, end-start), f: f}, nil
 }
 

@@ -224,6 +224,14 @@ func TestReopenReconciles(t *testing.T) {
 	if err != nil || tt.IndexedSize != torn.IndexedSize {
 		t.Fatalf("torn thread indexed size %d, want %d (%v)", tt.IndexedSize, torn.IndexedSize, err)
 	}
+	// Loading the thread cuts the tail, and the index learns the new size.
+	resumed, err := m2.Resume(ctx, torn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m2.Get(ctx, torn.ID); err != nil || got.FileSize != resumed.IndexedSize || int64(len(readFileAt(m2, torn.ID))) != got.FileSize {
+		t.Fatalf("after the cut the index says file size %d (%v), file has %d bytes", got.FileSize, err, len(readFileAt(m2, torn.ID)))
+	}
 	if _, err := m2.Append(ctx, torn.ID, []rollout.Item{user("after the tear")}); err != nil {
 		t.Fatal(err)
 	}

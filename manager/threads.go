@@ -253,6 +253,12 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 			newest = ms
 		}
 	}
+	if err := r.Err(); err != nil {
+		// The lines were validated before the write, so this cannot
+		// happen; if it does, the next use rebuilds the row from the file.
+		m.invalidate(lt)
+		return nil, fmt.Errorf("append to %s: reread appended lines: %w", lt.id, err)
+	}
 	p := tracker.Progress()
 	p.UpdatedAt = newest
 	p.FileSize = lt.appender.Size()

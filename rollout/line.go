@@ -31,6 +31,9 @@ var (
 	ErrMissingType = errors.New("missing type")
 	// ErrInvalidUTF8 reports a line that is not valid UTF-8.
 	ErrInvalidUTF8 = errors.New("invalid UTF-8")
+	// ErrLineTooLong reports a line longer than MaxLineSize, which no
+	// Reader would read back.
+	ErrLineTooLong = errors.New("line longer than the 256 MiB limit")
 )
 
 // TimestampLayout is the layout of envelope timestamps written by spool:
@@ -77,12 +80,18 @@ func EncodeItem(it Item, now time.Time) ([]byte, error) {
 	line = append(line, `,"payload":`...)
 	line = append(line, payload...)
 	line = append(line, '}', '\n')
+	if len(line)-1 > MaxLineSize {
+		return nil, fmt.Errorf("encode %s item: %w: %d bytes", it.Type, ErrLineTooLong, len(line)-1)
+	}
 	return line, nil
 }
 
 // checkRawLine rejects bytes that cannot be one line of a rollout: a raw
 // newline anywhere, or invalid UTF-8.
 func checkRawLine(b []byte) error {
+	if len(b) > MaxLineSize {
+		return fmt.Errorf("%w: %d bytes", ErrLineTooLong, len(b))
+	}
 	if i := bytes.IndexByte(b, '\n'); i >= 0 {
 		return fmt.Errorf("%w at byte %d", ErrRawNewline, i)
 	}
@@ -154,6 +163,9 @@ func EncodeLine(line []byte, now time.Time) ([]byte, error) {
 	out = appendString(out, ts)
 	out = append(out, ',')
 	out = append(out, body[res.open+1:]...)
+	if len(out) > MaxLineSize {
+		return nil, fmt.Errorf("encode line: %w: %d bytes", ErrLineTooLong, len(out))
+	}
 	return append(out, '\n'), nil
 }
 
