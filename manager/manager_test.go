@@ -441,3 +441,41 @@ func TestListAndSearch(t *testing.T) {
 		t.Fatalf("search: %+v, %v", hits, err)
 	}
 }
+
+// TestResumePathIndexesNewFile drops a Codex rollout into a running root
+// and resumes it by path: it is indexed on the spot.
+func TestResumePathIndexesNewFile(t *testing.T) {
+	ctx := context.Background()
+	m := openTest(t)
+	const id = "019dab70-1c2d-7e3f-8a4b-9c0d1e2f3a4b"
+	rel := "sessions/2026/04/20/rollout-2026-04-20T11-00-00-" + id + ".jsonl"
+	// A rollback undoes the second prompt: two user messages remain.
+	data := strings.Join([]string{
+		`{"timestamp":"2026-04-20T11:00:01.010Z","type":"session_meta","payload":{"id":"` + id + `","timestamp":"2026-04-20T11:00:00.950Z","cwd":"/p","originator":"codex_cli_rs","cli_version":"0.125.0","source":"cli","model_provider":"openai"}}`,
+		`{"timestamp":"2026-04-20T11:00:01.020Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"What does main.go do?"}]}}`,
+		`{"timestamp":"2026-04-20T11:01:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"Delete the vendor dir"}]}}`,
+		`{"timestamp":"2026-04-20T11:02:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":1}}`,
+		`{"timestamp":"2026-04-20T11:02:10.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"Instead, list the vendor dir"}]}}`,
+	}, "\n") + "\n"
+	abs := filepath.Join(m.Root(), filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get before resume: %v, want not found", err)
+	}
+	th, err := m.ResumePath(ctx, abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.ID != id || th.UserMessageCount != 2 || th.Preview != "What does main.go do?" || th.IndexedSize != int64(len(data)) {
+		t.Fatalf("resumed %+v", th)
+	}
+	again, err := m.ResumePath(ctx, rel)
+	if err != nil || again.ID != id {
+		t.Fatalf("resume by relative path: %+v, %v", again, err)
+	}
+}
