@@ -1,0 +1,517 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"spool/bench/corpus"
+	"spool/indexer"
+	"spool/manager"
+	"spool/rollout"
+	"spool/store"
+)
+
+// The figures of BENCHMARKS.md. Each benchmark has its baseline as a
+// sibling sub-benchmark so that both run in the same process, on the same
+// data, one after the other. Environment variables (set by
+// scripts/bench.sh from BENCH_SCALE; defaults are BENCH_SCALE=1):
+//
+//	BENCH_BIG_MB         size of the rollout forked and resumed (100; full 1024)
+//	BENCH_LIST_FILES     rollout files listed and incrementally reindexed (10000; full 100000)
+//	BENCH_LIST_ROWS      index rows for the in-process page time (100000; full 1000000)
+//	BENCH_REINDEX_FILES  ~100 KiB files of the full rebuild (1000; full 10000)
+//	BENCH_MEM_THREADS    index sizes of the memory figure (10000,25000,50000; full 250000,500000,1000000)
+//	BENCH_MEM_TOUCH      threads made live in the memory figure (10000; full 100000)
+
+// bigFixture is the big rollout shared by the fork and resume figures: a
+// linked copy of the cached corpus with a manager open on it.
+var bigFixture struct {
+	once   sync.Once
+	mb     int
+	root   string
+	m      *manager.Manager
+	thread store.Thread
+	path   string
+	err    error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bigFixture.m != nil {
+		bigFixture.m.Close()
+	}
+	if bigFixture.root != "" {
+		os.RemoveAll(bigFixture.root)
+	}
+	os.Exit(code)
+}
+
+// big returns the manager holding the big rollout, its thread and file.
+func big(b *testing.B) (*manager.Manager, store.Thread, string) {
+	b.Helper()
+	mb := envInt(b, "BENCH_BIG_MB", 100)
+	src := cachedCorpus(b, fmt.Sprintf("big-%dmb", mb), 1, bigThread(int64(mb)<<20), false)
+	bigFixture.once.Do(func() {
+		bigFixture.mb = mb
+		bigFixture.root, bigFixture.err = os.MkdirTemp("", "spool-bench-big-")
+		if bigFixture.err != nil {
+			return
+		}
+		for _, p := range rolloutPaths(b, src) {
+			rel, _ := filepath.Rel(src, p)
+			target := filepath.Join(bigFixture.root, rel)
+			if bigFixture.err = os.MkdirAll(filepath.Dir(target), 0o755); bigFixture.err != nil {
+				return
+			}
+			if bigFixture.err = os.Link(p, target); bigFixture.err != nil {
+				return
+			}
+		}
+		start := time.Now()
+		bigFixture.m, bigFixture.err = manager.Open(context.Background(), manager.Options{
+			Root: bigFixture.root, Sync: rollout.SyncNone, Logger: quiet,
+		})
+		if bigFixture.err != nil {
+			return
+		}
+		b.Logf("indexed the %d MB rollout in %s", mb, time.Since(start).Round(time.Millisecond))
+		page, err := bigFixture.m.List(context.Background(), store.ListOptions{Limit: 1})
+		if err != nil || len(page.Threads) != 1 {
+			bigFixture.err = fmt.Errorf("list the big thread: %v (%d threads)", err, len(page.Threads))
+			return
+		}
+		bigFixture.thread = page.Threads[0]
+		bigFixture.path = filepath.Join(bigFixture.root, filepath.FromSlash(page.Threads[0].RolloutPath))
+	})
+	if bigFixture.err != nil {
+		b.Fatal(bigFixture.err)
+	}
+	if bigFixture.mb != mb {
+		b.Fatalf("BENCH_BIG_MB changed within one run")
+	}
+	return bigFixture.m, bigFixture.thread, bigFixture.path
+}
+
+// BenchmarkFork is figure 1: fork before a user message near the end of a
+// big rollout. spool copies a byte range; codex decodes every line and
+// re-marshals the kept ones; copy is io.Copy of the same prefix bytes
+// between two files (copy_file_range), the floor.
+func BenchmarkFork(b *testing.B) {
+	ctx := context.Background()
+	m, parent, parentPath := big(b)
+	cutBefore := parent.UserMessageCount - 2
+	msgs, err := m.UserMessages(ctx, parent.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cut := msgs[cutBefore].Offset
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(cut)/1e6/(b.Elapsed().Seconds()/float64(b.N)), "MB/s")
+	}
+
+	b.Run("spool", func(b *testing.B) {
+		for b.Loop() {
+			child, err := m.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := m.Delete(ctx, child.ID); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		report(b)
+	})
+	b.Run("copy", func(b *testing.B) {
+		dst := filepath.Join(b.TempDir(), "prefix.jsonl")
+		for b.Loop() {
+			if err := CopyPrefix(parentPath, dst, cut); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			os.Remove(dst)
+			b.StartTimer()
+		}
+		report(b)
+	})
+	b.Run("codex", func(b *testing.B) {
+		dst := filepath.Join(b.TempDir(), "fork.jsonl")
+		meta := forkMeta(b, parent)
+		for b.Loop() {
+			if _, err := CodexFork(parentPath, dst, meta, cutBefore); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			os.Remove(dst)
+			b.StartTimer()
+		}
+		report(b)
+	})
+}
+
+// forkMeta returns a session_meta line for a fork of parent, as the Codex
+// way writes first.
+func forkMeta(tb testing.TB, parent store.Thread) []byte {
+	tb.Helper()
+	now := rollout.FormatTimestamp(time.Now())
+	line, err := rollout.NewSessionMetaLine(now, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: "019b0000-0000-7000-8000-000000000001", ForkedFromID: parent.ID, Timestamp: now,
+		Cwd: parent.Cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: parent.Source,
+	}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return line
+}
+
+// BenchmarkResume is figure 3: open a big thread and read its last turn.
+// spool resumes the thread (after evicting it, so it is loaded again) and
+// reads the turn by seeking to its indexed offset; spool-open also opens
+// the manager on the root first (cold start of a process) and closes it;
+// codex decodes every line of the file.
+func BenchmarkResume(b *testing.B) {
+	ctx := context.Background()
+	m, thread, path := big(b)
+	last := thread.UserMessageCount - 1
+	readTurn := func(b *testing.B, m *manager.Manager) {
+		if _, err := m.Resume(ctx, thread.ID); err != nil {
+			b.Fatal(err)
+		}
+		rc, err := m.ReadTurn(ctx, thread.ID, last)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil || n == 0 {
+			b.Fatalf("read last turn: %d bytes, %v", n, err)
+		}
+	}
+	b.Run("spool", func(b *testing.B) {
+		for b.Loop() {
+			if err := m.Evict(ctx, thread.ID); err != nil {
+				b.Fatal(err)
+			}
+			readTurn(b, m)
+		}
+	})
+	b.Run("spool-open", func(b *testing.B) {
+		// The shared manager holds the root's lock: open a second root
+		// that links the same file and its own copy of the index.
+		root := linkedRoot(b, bigFixture.root)
+		warm := openManager(b, root, rollout.SyncNone)
+		if err := warm.Close(); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			m2, err := manager.Open(ctx, manager.Options{Root: root, Sync: rollout.SyncNone, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			readTurn(b, m2)
+			if err := m2.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("codex", func(b *testing.B) {
+		for b.Loop() {
+			turn, _, err := ParseLastTurn(path)
+			if err != nil || len(turn) == 0 {
+				b.Fatalf("parse last turn: %d lines, %v", len(turn), err)
+			}
+		}
+	})
+}
+
+// listFixture returns the cached, indexed home of BENCH_LIST_FILES small
+// threads.
+func listFixture(b *testing.B) (string, int) {
+	n := envInt(b, "BENCH_LIST_FILES", 10_000)
+	return cachedCorpus(b, "small", n, smallThreads, true), n
+}
+
+// BenchmarkList is figure 2: the newest page of 50 threads. spool reads it
+// from the index; scan walks sessions/, reads the head of every file and
+// sorts, as Codex's file-based listing does.
+func BenchmarkList(b *testing.B) {
+	ctx := context.Background()
+	root, n := listFixture(b)
+	b.Run(fmt.Sprintf("spool/files=%d", n), func(b *testing.B) {
+		m := openManager(b, root, rollout.SyncNone)
+		for b.Loop() {
+			page, err := m.List(ctx, store.ListOptions{Limit: 50})
+			if err != nil || len(page.Threads) != 50 {
+				b.Fatalf("list: %d threads, %v", len(page.Threads), err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+	})
+	b.Run(fmt.Sprintf("scan/files=%d", n), func(b *testing.B) {
+		for b.Loop() {
+			page, err := ScanNewest(root, 50)
+			if err != nil || len(page) != 50 {
+				b.Fatalf("scan: %d threads, %v", len(page), err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+	})
+}
+
+// BenchmarkListIndex is the second half of figure 2: the time of one page
+// (first page and a page deep inside through a cursor) on an index of
+// BENCH_LIST_ROWS threads, in process through the store.
+func BenchmarkListIndex(b *testing.B) {
+	ctx := context.Background()
+	n := envInt(b, "BENCH_LIST_ROWS", 100_000)
+	st := rowsIndex(b, n)
+	b.Run(fmt.Sprintf("first/rows=%d", n), func(b *testing.B) {
+		for b.Loop() {
+			page, err := st.List(ctx, store.ListOptions{Limit: 50})
+			if err != nil || len(page.Threads) != 50 {
+				b.Fatalf("list: %d threads, %v", len(page.Threads), err)
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("deep/rows=%d", n), func(b *testing.B) {
+		opts := store.ListOptions{Limit: 1000}
+		for range n / 2000 { // a cursor halfway down
+			page, err := st.List(ctx, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts.Cursor = page.NextCursor
+		}
+		opts.Limit = 50
+		for b.Loop() {
+			page, err := st.List(ctx, opts)
+			if err != nil || len(page.Threads) != 50 {
+				b.Fatalf("list: %d threads, %v", len(page.Threads), err)
+			}
+		}
+	})
+}
+
+// rowsIndex opens the cached index of n thread rows (one user message
+// each), generating it with store.Replace batches on first use.
+func rowsIndex(b *testing.B, n int) *store.Store {
+	b.Helper()
+	ctx := context.Background()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("spool-bench-v%d-rows-n%d.db", corpusVersion, n))
+	if _, err := os.Stat(path + ".complete"); err != nil {
+		start := time.Now()
+		os.Remove(path)
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := smallThreads
+		batch := make([]store.Record, 0, 5000)
+		for i := range n {
+			created := corpus.DefaultStart.Add(time.Duration(i) * 37 * time.Second).UnixMilli()
+			id := o.ID(i)
+			preview := fmt.Sprintf("Step 0: task %d about module %d", i, i%113)
+			batch = append(batch, store.Record{
+				Thread: store.Thread{
+					ID: id, RolloutPath: o.Path(i), CreatedAt: created, UpdatedAt: created + int64(i%97)*60_000,
+					Cwd: fmt.Sprintf("/home/dev/src/project%02d", i%64), Source: "cli", Originator: "codex_cli_rs",
+					CLIVersion: "0.120.0", ModelProvider: "openai", Preview: preview, Archived: i%10 == 0,
+					ForkUserMessage: -1, ForkOffset: -1, LineCount: 12, UserMessageCount: 1,
+					IndexedSize: 4000, FileSize: 4000, FileMtime: created * 1e6,
+				},
+				Messages: []store.UserMessage{{Ordinal: 0, Offset: 1500, Line: 3, Preview: preview, Text: preview}},
+			})
+			if len(batch) == cap(batch) || i == n-1 {
+				if err := st.Replace(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(path+".complete", nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("generated an index of %d rows in %s", n, time.Since(start).Round(time.Millisecond))
+	}
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		b.Fatalf("open cached index %s (delete it to regenerate): %v", path, err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// BenchmarkAppend is figure 4: acknowledged appends per second through the
+// manager, one item per call, with one writer or 64 writers each on its own
+// thread, for each sync policy.
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	payload := []byte(`{"type":"message","role":"assistant","content":[{"type":"output_text","text":"` +
+		string(bytes.Repeat([]byte("appended text "), 24)) + `"}]}`)
+	for _, policy := range []rollout.SyncPolicy{rollout.SyncNone, rollout.SyncBatch, rollout.SyncAlways} {
+		for _, writers := range []int{1, 64} {
+			b.Run(fmt.Sprintf("sync=%s/writers=%d", policy, writers), func(b *testing.B) {
+				root := b.TempDir()
+				m := openManager(b, root, policy)
+				ids := make([]string, writers)
+				for i := range ids {
+					t, err := m.Start(ctx, manager.StartOptions{Cwd: "/bench", Source: "cli"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ids[i] = t.ID
+				}
+				items := []rollout.Item{{Type: rollout.TypeResponseItem, Payload: payload}}
+				var next atomic.Int64
+				b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					id := ids[int(next.Add(1)-1)%writers]
+					for pb.Next() {
+						if _, err := m.Append(ctx, id, items); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+			})
+		}
+	}
+}
+
+// BenchmarkReindex is figure 5, full rebuild: indexer.Sync with Full on a
+// fresh index over BENCH_REINDEX_FILES files of ~100 KiB, against reading
+// the same bytes with a plain read loop. Both read from the page cache
+// (the files were just generated or read).
+func BenchmarkReindex(b *testing.B) {
+	ctx := context.Background()
+	n := envInt(b, "BENCH_REINDEX_FILES", 1000)
+	root := cachedCorpus(b, "medium", n, mediumThreads, false)
+	paths := rolloutPaths(b, root)
+	var total int64
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += info.Size()
+	}
+	mbps := func(b *testing.B) {
+		b.ReportMetric(float64(total)/1e6/(b.Elapsed().Seconds()/float64(b.N)), "MB/s")
+	}
+	b.Run(fmt.Sprintf("spool-full/files=%d", n), func(b *testing.B) {
+		dir := b.TempDir()
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			st, err := store.Open(ctx, filepath.Join(dir, fmt.Sprintf("index-%d.db", i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			i++
+			b.StartTimer()
+			sum, err := indexer.Sync(ctx, st, root, indexer.SyncOptions{Full: true})
+			if err != nil || sum.Scanned != n {
+				b.Fatalf("sync: scanned %d of %d, %v", sum.Scanned, n, err)
+			}
+			b.StopTimer()
+			st.Close()
+			b.StartTimer()
+		}
+		mbps(b)
+	})
+	b.Run(fmt.Sprintf("read/files=%d", n), func(b *testing.B) {
+		for b.Loop() {
+			got, err := ReadFiles(paths)
+			if err != nil || got != total {
+				b.Fatalf("read %d of %d bytes: %v", got, total, err)
+			}
+		}
+		mbps(b)
+	})
+}
+
+// BenchmarkReindexIncremental is figure 5, incremental pass: indexer.Sync
+// (default options) over BENCH_LIST_FILES threads none of which changed.
+func BenchmarkReindexIncremental(b *testing.B) {
+	ctx := context.Background()
+	root, n := listFixture(b)
+	st, err := store.Open(ctx, filepath.Join(root, manager.IndexFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	b.Run(fmt.Sprintf("unchanged/threads=%d", n), func(b *testing.B) {
+		for b.Loop() {
+			sum, err := indexer.Sync(ctx, st, root, indexer.SyncOptions{})
+			if err != nil || sum.Skipped != n {
+				b.Fatalf("sync: skipped %d of %d (scanned %d, caught up %d), %v", sum.Skipped, n, sum.Scanned, sum.CaughtUp, err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "threads/s")
+	})
+}
+
+// BenchmarkMemory is figure 6: the peak RSS of a process (bench/memprobe)
+// that opens a manager (capacity 1000) on an index of N threads and makes
+// BENCH_MEM_TOUCH of them live in turn, at several N to show whether it
+// stays flat. ns/op is the probe's whole run; the metrics are its own
+// /proc/self/status figures.
+func BenchmarkMemory(b *testing.B) {
+	sizes := envInts(b, "BENCH_MEM_THREADS", []int{10_000, 25_000, 50_000})
+	touch := envInt(b, "BENCH_MEM_TOUCH", 10_000)
+	probe := filepath.Join(b.TempDir(), "memprobe")
+	build := exec.Command("go", "build", "-o", probe, "spool/bench/memprobe")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build memprobe: %v\n%s", err, out)
+	}
+	for _, n := range sizes {
+		root := cachedCorpus(b, "small", n, smallThreads, true)
+		b.Run(fmt.Sprintf("threads=%d/touch=%d", n, min(touch, n)), func(b *testing.B) {
+			var rep struct {
+				Threads   int64 `json:"threads"`
+				Touched   int   `json:"touched"`
+				Live      int   `json:"live"`
+				OpenHWMKB int64 `json:"open_hwm_kb"`
+				HWMKB     int64 `json:"hwm_kb"`
+				RSSKB     int64 `json:"rss_kb"`
+			}
+			for b.Loop() {
+				cmd := exec.Command(probe, "-root", root, "-touch", fmt.Sprint(touch), "-capacity", "1000")
+				cmd.Stderr = os.Stderr
+				out, err := cmd.Output()
+				if err != nil {
+					b.Fatalf("memprobe: %v", err)
+				}
+				if err := json.Unmarshal(out, &rep); err != nil {
+					b.Fatalf("memprobe output %q: %v", out, err)
+				}
+				if rep.Threads != int64(n) {
+					b.Fatalf("memprobe saw %d threads, want %d", rep.Threads, n)
+				}
+			}
+			b.ReportMetric(float64(rep.HWMKB)/1024, "peak-MB")
+			b.ReportMetric(float64(rep.OpenHWMKB)/1024, "open-peak-MB")
+			b.ReportMetric(float64(rep.RSSKB)/1024, "end-rss-MB")
+			b.ReportMetric(float64(rep.Live), "live")
+		})
+	}
+}
