@@ -102,6 +102,7 @@ func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Proble
 	var (
 		problems []Problem
 		meta     *rollout.SessionMeta
+		metaEnd  int64 // end of the first meta line
 		chain    = ancestryChain{open: true}
 		tr       = NewTracker(store.Thread{ID: nameID})
 		r        = rollout.NewReader(f, 0, 0)
@@ -138,6 +139,7 @@ func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Proble
 				return store.Record{}, nil, fmt.Errorf("scan %s: meta id %q: %w", relPath, m.ID, ErrIDMismatch)
 			}
 			meta = &m
+			metaEnd = l.End()
 			chain.start(m)
 			continue
 		}
@@ -166,6 +168,15 @@ func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Proble
 	}
 	if tr.name != nil {
 		th.Name = *tr.name
+	}
+	if fp := meta.ForkPoint; fp != nil {
+		// Messages copied from the parent are the parent's to search:
+		// like store.InsertFork, keep their rows but not their text.
+		for i := range tr.pending {
+			if tr.pending[i].Offset < metaEnd+fp.ParentOffset {
+				tr.pending[i].Text = ""
+			}
+		}
 	}
 	th.UserMessageCount = len(tr.pending)
 	if len(tr.pending) > 0 {

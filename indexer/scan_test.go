@@ -46,6 +46,9 @@ func TestPreview(t *testing.T) {
 type wantMsg struct {
 	offset, line int64
 	text         string
+	// inherited marks a message a spool fork copied from its parent: its
+	// row keeps the preview but no search text.
+	inherited bool
 }
 
 func TestScanFile(t *testing.T) {
@@ -67,19 +70,19 @@ func TestScanFile(t *testing.T) {
 			name: "root thread", rel: relA, id: idA, threadName: "alpha",
 			created: "2026-05-01T09:00:00.000Z", updated: "2026-05-01T09:05:00.000Z",
 			forkMsg: -1, forkOffset: -1, size: 1643, line: 8,
-			msgs: []wantMsg{{634, 2, "First question"}, {1142, 5, "Second question"}, {1478, 7, "Third question"}},
+			msgs: []wantMsg{{634, 2, "First question", false}, {1142, 5, "Second question", false}, {1478, 7, "Third question", false}},
 		},
 		{
 			name: "fork", rel: relB, id: idB, parent: idA, ancestors: []string{idA},
 			created: "2026-05-01T10:00:00.000Z", updated: "2026-05-01T10:01:00.000Z",
 			forkMsg: 1, forkOffset: 1142, size: 1837, line: 7,
-			msgs: []wantMsg{{1164, 3, "First question"}, {1672, 6, "Bravo question"}},
+			msgs: []wantMsg{{1164, 3, "First question", true}, {1672, 6, "Bravo question", false}},
 		},
 		{
 			name: "fork of a fork", rel: relC, id: idC, parent: idB, ancestors: []string{idB, idA},
 			created: "2026-05-01T11:00:00.000Z", updated: "2026-05-01T11:01:00.000Z",
 			forkMsg: 1, forkOffset: 1672, size: 2369, line: 8,
-			msgs: []wantMsg{{1694, 4, "First question"}, {2202, 7, "Charlie question"}},
+			msgs: []wantMsg{{1694, 4, "First question", true}, {2202, 7, "Charlie question", false}},
 		},
 	}
 	for _, tt := range tests {
@@ -144,8 +147,12 @@ func checkMessages(t *testing.T, got []store.UserMessage, id string, want []want
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.ThreadID != id || g.Ordinal != i || g.Offset != w.offset || g.Line != w.line || g.Text != w.text || g.Preview != w.text {
-			t.Errorf("message %d = %+v, want ordinal %d offset %d line %d text %q", i, g, i, w.offset, w.line, w.text)
+		wantText := w.text
+		if w.inherited {
+			wantText = ""
+		}
+		if g.ThreadID != id || g.Ordinal != i || g.Offset != w.offset || g.Line != w.line || g.Text != wantText || g.Preview != w.text {
+			t.Errorf("message %d = %+v, want ordinal %d offset %d line %d text %q preview %q", i, g, i, w.offset, w.line, wantText, w.text)
 		}
 	}
 }

@@ -322,11 +322,11 @@ func TestSyncCodexHome(t *testing.T) {
 		name     string
 		msgs     []wantMsg // text compared by prefix
 	}{
-		{id: parent, size: 10198, msgs: []wantMsg{{1600, 5, "Add a --verbose flag"}, {7158, 20, "Also document it in README.md"}}},
-		{id: fork, parentID: parent, size: 7703, msgs: []wantMsg{{2145, 6, "Add a --verbose flag"}}},
-		{id: rollback, size: 6481, msgs: []wantMsg{{913, 3, "What does main.go do?"}, {4801, 18, "Instead, list the vendor dir"}}},
-		{id: compact, size: 5606, name: "repo layout", msgs: []wantMsg{{587, 2, "Summarize the repo layout"}, {3959, 13, "Now refactor internal/ into pkg/"}}},
-		{id: archived, size: 577, archived: true, msgs: []wantMsg{{276, 1, "Saved user message"}}},
+		{id: parent, size: 10198, msgs: []wantMsg{{1600, 5, "Add a --verbose flag", false}, {7158, 20, "Also document it in README.md", false}}},
+		{id: fork, parentID: parent, size: 7703, msgs: []wantMsg{{2145, 6, "Add a --verbose flag", false}}},
+		{id: rollback, size: 6481, msgs: []wantMsg{{913, 3, "What does main.go do?", false}, {4801, 18, "Instead, list the vendor dir", false}}},
+		{id: compact, size: 5606, name: "repo layout", msgs: []wantMsg{{587, 2, "Summarize the repo layout", false}, {3959, 13, "Now refactor internal/ into pkg/", false}}},
+		{id: archived, size: 577, archived: true, msgs: []wantMsg{{276, 1, "Saved user message", false}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id[:8], func(t *testing.T) {

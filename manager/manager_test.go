@@ -440,6 +440,19 @@ func TestListAndSearch(t *testing.T) {
 	if err != nil || len(hits) != 2 {
 		t.Fatalf("search: %+v, %v", hits, err)
 	}
+	// A fork's inherited prompts are found in the thread that was asked
+	// them, once, not again in every fork.
+	fork, err := m.Fork(ctx, hits[0].ThreadID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, fork.ID, []rollout.Item{user("fix it differently")}); err != nil {
+		t.Fatal(err)
+	}
+	hits, err = m.Search(ctx, store.SearchOptions{Query: "fix"})
+	if err != nil || len(hits) != 3 {
+		t.Fatalf("search after fork: %+v, %v; want the two originals and the fork's own prompt", hits, err)
+	}
 }
 
 // TestResumePathIndexesNewFile drops a Codex rollout into a running root

@@ -65,7 +65,7 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 		}
 		const copyMessages = `INSERT INTO user_messages
 			(thread_id, ordinal, byte_offset, line_number, preview, text)
-			SELECT ?, ordinal, byte_offset + ?, line_number + ?, preview, text
+			SELECT ?, ordinal, byte_offset + ?, line_number + ?, preview, ''
 			FROM user_messages WHERE thread_id = ? AND ordinal < ? ORDER BY ordinal`
 		if _, err := tx.ExecContext(ctx, copyMessages, id, src.OffsetShift, src.LineShift,
 			src.ParentID, src.Messages); err != nil {
