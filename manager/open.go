@@ -28,6 +28,7 @@ type Manager struct {
 	log   *slog.Logger
 	lock  *lockfile.Lock
 	store *store.Store
+	index *indexBatcher        // batches the index updates of appends
 	group *rollout.GroupSyncer // nil unless the policy is SyncBatch
 
 	mu     sync.Mutex // guards live and closed
@@ -77,6 +78,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		log:   o.Logger,
 		lock:  lock,
 		store: st,
+		index: &indexBatcher{store: st},
 		live:  lru{byID: make(map[string]*liveThread), order: list.New()},
 	}
 	if o.Sync == rollout.SyncBatch {

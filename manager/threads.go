@@ -246,18 +246,12 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	ctx = context.WithoutCancel(ctx)
 	tracker := indexer.NewTracker(lt.row)
 	newest := lt.row.UpdatedAt
-	r := rollout.NewReader(bytes.NewReader(bytes.Join(lines, nil)), offsets[0], lt.row.LineCount)
-	for r.Next() {
-		tracker.Observe(r.Line())
-		if ms, ok := envelopeMillis(r.Line().Raw); ok && ms > newest {
+	for i, line := range lines {
+		l := rollout.NewLine(line[:len(line)-1], offsets[i], lt.row.LineCount+int64(i))
+		tracker.Observe(l)
+		if ms, ok := envelopeMillis(l.Raw); ok && ms > newest {
 			newest = ms
 		}
-	}
-	if err := r.Err(); err != nil {
-		// The lines were validated before the write, so this cannot
-		// happen; if it does, the next use rebuilds the row from the file.
-		m.invalidate(lt)
-		return nil, fmt.Errorf("append to %s: reread appended lines: %w", lt.id, err)
 	}
 	p := tracker.Progress()
 	p.UpdatedAt = newest
@@ -265,7 +259,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	if info, err := os.Stat(m.abs(lt.row.RolloutPath)); err == nil {
 		p.FileMtime = info.ModTime().UnixNano()
 	}
-	if err := m.store.Advance(ctx, p); err != nil {
+	if err := m.index.advance(ctx, p); err != nil {
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}

@@ -24,9 +24,10 @@ const busyTimeoutMs = 10000
 // Store is an open index. It is safe for concurrent use: writes go through
 // one connection (transactions begin IMMEDIATE), reads through a pool.
 type Store struct {
-	path   string
-	writer *sqlx.DB // one connection; every write transaction goes here
-	reader *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
+	path    string
+	writer  *sqlx.DB // one connection; every write transaction goes here
+	reader  *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
+	advance *advanceStmts
 }
 
 // writerDSN returns the file: URI of the writer connection for path. A bare
@@ -86,6 +87,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if !strings.EqualFold(mode, "wal") {
 		s.writer.Close()
 		return nil, fmt.Errorf("open index %s: journal mode is %q, want wal", path, mode)
+	}
+
+	if s.advance, err = prepareAdvance(ctx, s.writer); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
 
 	if s.reader, err = sqlx.Open("sqlite", readerDSN(abs)); err != nil {
@@ -210,6 +216,9 @@ func (s *Store) Close() error {
 	var errs []error
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
+	}
+	if s.advance != nil {
+		errs = append(errs, s.advance.close())
 	}
 	if s.writer != nil {
 		// Let SQLite refresh planner statistics the session showed a need for.

@@ -371,3 +371,46 @@ func TestDeleteCascades(t *testing.T) {
 		t.Fatalf("fts integrity-check: %v", err)
 	}
 }
+
+// TestAdvanceAll applies several threads' progress in one transaction, and
+// applies none of it when one fails.
+func TestAdvanceAll(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for _, id := range []string{"a", "b"} {
+		th := newThread(id, 1)
+		th.UserMessageCount = 1
+		mustInsert(t, s, Record{Thread: th, Messages: messages(0, 1, id)})
+	}
+	ok := []Progress{
+		{ID: "a", KeepUserMessages: 1, NewMessages: messages(1, 1, "a more"), LineCount: 3, IndexedSize: 300, UpdatedAt: 5},
+		{ID: "b", KeepUserMessages: 0, LineCount: 2, IndexedSize: 200, UpdatedAt: 6},
+	}
+	if err := s.AdvanceAll(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		id            string
+		count         int
+		size, updated int64
+	}{{"a", 2, 300, 5}, {"b", 0, 200, 6}} {
+		th, err := s.Get(ctx, want.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.UserMessageCount != want.count || th.IndexedSize != want.size || th.UpdatedAt != want.updated {
+			t.Fatalf("%s: %d messages, size %d, updated %d; want %d, %d, %d", want.id,
+				th.UserMessageCount, th.IndexedSize, th.UpdatedAt, want.count, want.size, want.updated)
+		}
+	}
+	bad := []Progress{
+		{ID: "a", KeepUserMessages: 2, LineCount: 9, IndexedSize: 900},
+		{ID: "missing", KeepUserMessages: 0, LineCount: 1, IndexedSize: 1},
+	}
+	if err := s.AdvanceAll(ctx, bad); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("AdvanceAll with an unknown thread: %v, want ErrNotFound", err)
+	}
+	if th, _ := s.Get(ctx, "a"); th.IndexedSize != 300 {
+		t.Fatalf("a failed batch changed thread a: size %d, want 300", th.IndexedSize)
+	}
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// IndexedFile is the index's view of one rollout file: the thread's file
+// state plus the columns an incremental sync needs to leave an unchanged
+// thread alone without reading its whole row (its name, and the updated
+// time a rename keeps).
+type IndexedFile struct {
+	FileState
+	Name      string `db:"name"`
+	UpdatedAt int64  `db:"updated_at"`
+}
+
+// IndexedFiles returns at most limit rows whose rollout path p lies in
+// [lo, hi) in byte order (hi "" for no upper bound), ordered by rollout
+// path. It is a range scan of the unique rollout_path index, so a caller
+// can walk a directory's rows (lo = dir+"/", hi = dir+"0", '0' being the
+// byte after '/') or page through the whole table with bounded memory:
+// call again with lo = the last path returned + "\x00".
+func (s *Store) IndexedFiles(ctx context.Context, lo, hi string, limit int) ([]IndexedFile, error) {
+	const cols = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, name, updated_at
+		FROM threads WHERE rollout_path >= ?`
+	var files []IndexedFile
+	var err error
+	if hi == "" {
+		err = s.reader.SelectContext(ctx, &files, cols+` ORDER BY rollout_path LIMIT ?`, lo, limit)
+	} else {
+		err = s.reader.SelectContext(ctx, &files, cols+` AND rollout_path < ? ORDER BY rollout_path LIMIT ?`, lo, hi, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list indexed files in [%q, %q): %w", lo, hi, err)
+	}
+	return files, nil
+}
+
+// RolloutPathOf returns the rollout path indexed for thread id, or "" when
+// the thread is not indexed.
+func (s *Store) RolloutPathOf(ctx context.Context, id string) (string, error) {
+	var p string
+	err := s.reader.GetContext(ctx, &p, `SELECT rollout_path FROM threads WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("rollout path of thread %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// DeleteAt deletes thread id (as Delete does) only if its row still names
+// path as its rollout file, and reports whether it did. A row that moved
+// elsewhere meanwhile is left alone.
+func (s *Store) DeleteAt(ctx context.Context, id, path string) (bool, error) {
+	res, err := s.writer.ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND rollout_path = ?`, id, path)
+	if err != nil {
+		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, err)
+	}
+	return n > 0, nil
+}
