@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -51,41 +52,54 @@ const insertLineage = `INSERT INTO thread_lineage (thread_id, ancestor_id, depth
 // a batch of records parses each statement once.
 type recordWriter struct {
 	tx      *sqlx.Tx
-	message *sqlx.Stmt
 	lineage *sqlx.Stmt
 }
 
 func newRecordWriter(ctx context.Context, tx *sqlx.Tx) (*recordWriter, error) {
-	message, err := tx.PreparexContext(ctx, insertUserMessage)
-	if err != nil {
-		return nil, fmt.Errorf("prepare message insert: %w", err)
-	}
 	lineage, err := tx.PreparexContext(ctx, insertLineage)
 	if err != nil {
-		message.Close()
 		return nil, fmt.Errorf("prepare lineage insert: %w", err)
 	}
-	return &recordWriter{tx: tx, message: message, lineage: lineage}, nil
+	return &recordWriter{tx: tx, lineage: lineage}, nil
 }
 
 func (w *recordWriter) close() {
-	w.message.Close()
 	w.lineage.Close()
 }
 
 // messages inserts msgs as the thread's user messages from ordinal first on,
-// checking that their ordinals follow on.
+// checking that their ordinals follow on. Rows go in multi-row INSERTs:
+// FTS5 flushes its pending terms at every statement's savepoint, so one
+// statement per message would flush once per message.
 func (w *recordWriter) messages(ctx context.Context, id string, first int, msgs []UserMessage) error {
 	for i, m := range msgs {
 		if m.Ordinal != first+i {
 			return fmt.Errorf("user message %d of thread %s has ordinal %d, want %d", i, id, m.Ordinal, first+i)
 		}
-		if _, err := w.message.ExecContext(ctx, id, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text); err != nil {
-			return fmt.Errorf("insert user message %d of thread %s: %w", m.Ordinal, id, err)
+	}
+	for len(msgs) > 0 {
+		chunk := msgs[:min(len(msgs), messagesPerInsert)]
+		msgs = msgs[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO user_messages (thread_id, ordinal, byte_offset, line_number, preview, text) VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for i, m := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, id, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text)
+		}
+		if _, err := w.tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert user messages %d.. of thread %s: %w", chunk[0].Ordinal, id, err)
 		}
 	}
 	return nil
 }
+
+// messagesPerInsert keeps a multi-row INSERT well under SQLite's limit of
+// 32766 bound variables (six per row).
+const messagesPerInsert = 1000
 
 // ancestry inserts the lineage rows of thread r, nearest ancestor at depth 1.
 // A record with a parent but no ancestors inherits the parent's indexed
