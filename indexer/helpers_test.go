@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"spool/internal/fixtures"
 	"spool/store"
 )
 
@@ -26,30 +27,11 @@ var (
 	relC = "sessions/2026/05/01/rollout-2026-05-01T11-00-00-" + idC + ".jsonl"
 )
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // testHome copies testdata/indexer/home into a temporary root.
 func testHome(t testing.TB) string {
 	t.Helper()
 	root := t.TempDir()
-	copyTree(t, filepath.Join(repoRoot(t), "testdata", "indexer", "home"), root, nil)
+	copyTree(t, filepath.Join(fixtures.RepoRoot(t), "testdata", "indexer", "home"), root, nil)
 	return root
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"spool/internal/fixtures"
 	"spool/rollout"
 	"spool/store"
 )
@@ -292,12 +293,12 @@ func TestSyncProgressAndCancel(t *testing.T) {
 
 // TestSyncCodexHome indexes a copy of the shared Codex-shaped fixtures.
 func TestSyncCodexHome(t *testing.T) {
-	fixtures := filepath.Join(repoRoot(t), "..", "shared", "codex-fixtures")
-	if _, err := os.Stat(fixtures); err != nil {
-		t.Skipf("Codex fixtures not present: %v", err)
+	home := fixtures.CodexHome(t)
+	if _, err := os.Stat(home); err != nil {
+		t.Skipf("Codex home not present: %v", err)
 	}
 	root := t.TempDir()
-	copyTree(t, fixtures, root, func(rel string) bool {
+	copyTree(t, home, root, func(rel string) bool {
 		return rel == "app-server-tests-shape" || rel == "README.md"
 	})
 	ctx := context.Background()

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"spool/internal/fixtures"
 )
 
 // userLine returns a response_item message line with the given role and
@@ -180,7 +182,7 @@ func TestCounterRollbackClamps(t *testing.T) {
 }
 
 func TestCodexFixtures(t *testing.T) {
-	dir := codexFixturesDir(t)
+	dir := fixtures.CodexHome(t)
 	if dir == "" {
 		t.Skip("../shared/codex-fixtures not found")
 	}

@@ -28,31 +28,6 @@ func fixtureFiles(t testing.TB) []string {
 	return files
 }
 
-// codexFixturesDir returns ../shared/codex-fixtures next to the repository
-// root, or "" when it is absent.
-func codexFixturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	fixtures := filepath.Join(filepath.Dir(dir), "shared", "codex-fixtures")
-	if _, err := os.Stat(fixtures); err != nil {
-		return ""
-	}
-	return fixtures
-}
-
 // describe renders what the Reader and Counter make of data, one line per
 // yielded line, for golden files.
 func describe(t testing.TB, data []byte) string {

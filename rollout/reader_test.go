@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"spool/internal/fixtures"
 )
 
 func TestReaderGolden(t *testing.T) {
@@ -89,7 +91,7 @@ func isBlankLines(b []byte) bool {
 
 func TestReaderLossless(t *testing.T) {
 	files := fixtureFiles(t)
-	if dir := codexFixturesDir(t); dir != "" {
+	if dir := fixtures.CodexHome(t); dir != "" {
 		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".jsonl") {
 				files = append(files, path)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"spool/indexer"
+	"spool/internal/fixtures"
 	"spool/lockfile"
 )
 
@@ -58,28 +59,10 @@ func runReindex(t *testing.T, args ...string) result {
 	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
 // testHome copies testdata/indexer/home into a temporary root.
 func testHome(t *testing.T) string {
 	t.Helper()
-	src := filepath.Join(repoRoot(t), "testdata", "indexer", "home")
+	src := filepath.Join(fixtures.RepoRoot(t), "testdata", "indexer", "home")
 	root := t.TempDir()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -227,13 +210,13 @@ func TestUsageErrors(t *testing.T) {
 // TestCodexHomeReadOnly indexes the shared Codex fixtures in place, with the
 // index elsewhere, and checks that nothing was written into them.
 func TestCodexHomeReadOnly(t *testing.T) {
-	fixtures := filepath.Join(repoRoot(t), "..", "shared", "codex-fixtures")
-	if _, err := os.Stat(fixtures); err != nil {
-		t.Skipf("Codex fixtures not present: %v", err)
+	home := fixtures.CodexHome(t)
+	if _, err := os.Stat(home); err != nil {
+		t.Skipf("Codex home not present: %v", err)
 	}
-	before := listTree(t, fixtures)
+	before := listTree(t, home)
 	index := filepath.Join(t.TempDir(), "codex.db")
-	res := runReindex(t, "--root", fixtures, "--index", index, "--json")
+	res := runReindex(t, "--root", home, "--index", index, "--json")
 	if res.code != exitOK {
 		t.Fatalf("exit %d, stderr %s", res.code, res.stderr)
 	}
@@ -241,11 +224,11 @@ func TestCodexHomeReadOnly(t *testing.T) {
 	if rep.Sync.Scanned != 5 || len(rep.Sync.Problems) != 0 {
 		t.Fatalf("sync = %+v, want 5 threads and no problems", rep.Sync)
 	}
-	if res := runReindex(t, "--root", fixtures, "--index", index, "--verify"); res.code != exitOK {
+	if res := runReindex(t, "--root", home, "--index", index, "--verify"); res.code != exitOK {
 		t.Fatalf("verify: exit %d, stdout %s, stderr %s", res.code, res.stdout, res.stderr)
 	}
-	if after := listTree(t, fixtures); after != before {
-		t.Fatalf("fixtures changed:\nbefore\n%s\nafter\n%s", before, after)
+	if after := listTree(t, home); after != before {
+		t.Fatalf("home changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 }
 
