@@ -16,9 +16,10 @@ build: ## build the binaries into bin/
 run: build ## start the server on 127.0.0.1:7878 with the data root ~/.spool
 	./bin/spoold -root "$(ROOT)" -addr "$(ADDR)"
 
-test: ## vet and run every test with the race detector
+test: ## vet, every test with the race detector, then the memory checks without it
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run 'Memory|Residency' ./indexer/ ./manager/
 
 lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

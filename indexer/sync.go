@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -29,11 +30,14 @@ type SyncOptions struct {
 	// transaction; default DefaultBatchSize.
 	BatchSize int
 	// Progress, when set, is called after each file from a single
-	// goroutine (calls never overlap).
+	// goroutine (calls never overlap). Setting it costs Sync one more walk
+	// of the directories (names only) to count the files first.
 	Progress func(SyncProgress)
 }
 
-// SyncProgress is how far a Sync has come.
+// SyncProgress is how far a Sync has come. FilesTotal counts the rollout
+// files found by a first walk, duplicates included; files created during
+// the sync may take FilesDone past it, and FilesTotal follows.
 type SyncProgress struct {
 	FilesDone  int   `json:"files_done"`
 	FilesTotal int   `json:"files_total"`
@@ -78,6 +82,15 @@ type Summary struct {
 // deleted only when the file is not a thread (no session_meta, or an id
 // that disagrees with its name). Errors are the store's, the walk's, or
 // ctx's.
+//
+// Memory does not grow with the number of threads: Sync walks one
+// directory at a time (its file names, sorted) and merges them with that
+// directory's index rows, read in pages by rollout path; index rows are
+// read for nothing else except threads that changed. What it keeps across
+// directories is bounded by what changed or went wrong: the ids of
+// contested or unindexable files, the duplicate problems, and rows whose
+// file moved away. The names of session_index.jsonl are read into memory
+// whole (one entry per named thread).
 func Sync(ctx context.Context, st *store.Store, root string, opts SyncOptions) (Summary, error) {
 	start := time.Now()
 	var sum Summary
@@ -85,68 +98,53 @@ func Sync(ctx context.Context, st *store.Store, root string, opts SyncOptions) (
 	if err != nil {
 		return sum, fmt.Errorf("sync %s: %w", root, err)
 	}
-	paths, err := Walk(ctx, root)
-	if err != nil {
-		return sum, fmt.Errorf("sync %s: %w", root, err)
+	total := 0
+	if opts.Progress != nil {
+		if total, err = countFiles(ctx, root); err != nil {
+			return sum, fmt.Errorf("sync %s: %w", root, err)
+		}
 	}
-	files, dups := chooseFiles(paths)
-	sum.Files = len(paths)
-	sum.Problems = append(sum.Problems, dups...)
-
-	states, err := st.FileStates(ctx)
-	if err != nil {
-		return sum, fmt.Errorf("sync %s: %w", root, err)
-	}
-	stateByID := make(map[string]store.FileState, len(states))
-	for _, s := range states {
-		stateByID[s.ID] = s
-	}
+	s := &syncer{st: st, root: root, names: names, full: opts.Full}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := runWorkers(ctx, files, opts.Workers, func(f rolloutFile) syncResult {
-		var state *store.FileState
-		if s, ok := stateByID[f.id]; ok {
-			state = &s
-		}
-		return syncFile(ctx, st, root, f, state, names, opts.Full)
-	})
-
-	w := syncWriter{st: st, batchSize: opts.BatchSize, sum: &sum}
-	if w.batchSize <= 0 {
-		w.batchSize = DefaultBatchSize
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	present := make(map[string]bool, len(files))
+	jobs := make(chan syncJob, 4*workers)
+	var walkErr error // set before jobs is closed, read after results is
+	go func() {
+		defer close(jobs)
+		walkErr = s.list(ctx, jobs)
+	}()
+	results := runJobs(ctx, jobs, workers, func(j syncJob) syncResult { return s.do(ctx, j) })
+
+	w := newSyncWriter(s, opts.BatchSize, &sum)
 	done := 0
 	for res := range results {
 		if err := w.apply(ctx, res); err != nil {
 			cancel()
-			for range results { // let the workers finish
+			for range results { // let the walker and the workers finish
 			}
 			return sum, fmt.Errorf("sync %s: %w", root, err)
 		}
-		if !res.notThread {
-			present[res.file.id] = true
+		if !res.isFile() {
+			continue
 		}
 		done++
 		if opts.Progress != nil {
-			opts.Progress(SyncProgress{FilesDone: done, FilesTotal: len(files), BytesRead: sum.BytesRead})
+			opts.Progress(SyncProgress{FilesDone: done, FilesTotal: max(total, done), BytesRead: sum.BytesRead})
 		}
+	}
+	if walkErr != nil {
+		return sum, fmt.Errorf("sync %s: %w", root, walkErr)
 	}
 	if err := ctx.Err(); err != nil {
 		return sum, fmt.Errorf("sync %s: %w", root, err)
 	}
-	if err := w.flush(ctx); err != nil {
+	if err := w.finish(ctx); err != nil {
 		return sum, fmt.Errorf("sync %s: %w", root, err)
-	}
-	for _, s := range states {
-		if present[s.ID] {
-			continue
-		}
-		if err := st.Delete(ctx, s.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return sum, fmt.Errorf("sync %s: delete %s: %w", root, s.ID, err)
-		}
-		sum.Deleted++
 	}
 	sum.Duration = time.Since(start)
 	sum.MBPerSec = mbPerSec(sum.BytesRead, sum.Duration)
@@ -169,15 +167,6 @@ func runWorkers[R any](ctx context.Context, files []rolloutFile, workers int, wo
 	}
 	workers = max(min(workers, len(files)), 1)
 	jobs := make(chan rolloutFile)
-	results := make(chan R, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for f := range jobs {
-				results <- work(f)
-			}
-		})
-	}
 	go func() {
 		defer close(jobs)
 		for _, f := range files {
@@ -188,6 +177,27 @@ func runWorkers[R any](ctx context.Context, files []rolloutFile, workers int, wo
 			}
 		}
 	}()
+	return runJobs(ctx, jobs, workers, work)
+}
+
+// runJobs calls work for each job received on up to workers goroutines
+// and returns the results in completion order. The channel is closed once
+// jobs is closed and every job received is done; jobs received after ctx
+// is cancelled are dropped.
+func runJobs[J, R any](ctx context.Context, jobs <-chan J, workers int, work func(J) R) <-chan R {
+	workers = max(workers, 1)
+	results := make(chan R, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				results <- work(j)
+			}
+		})
+	}
 	go func() {
 		wg.Wait()
 		close(results)
@@ -195,20 +205,144 @@ func runWorkers[R any](ctx context.Context, files []rolloutFile, workers int, wo
 	return results
 }
 
-// action is what Sync does with one file.
+// syncer holds what the walker, the workers and the writer of one Sync
+// share. Its fields do not change during the Sync.
+type syncer struct {
+	st    *store.Store
+	root  string
+	names map[string]rollout.NameEntry
+	full  bool
+}
+
+// syncJob is a rollout file to sync, or an index row whose file is gone.
+type syncJob struct {
+	file   rolloutFile
+	row    *store.IndexedFile // the thread's row, at file.rel or elsewhere; nil when not indexed
+	orphan *store.IndexedFile // when set, the job is this row, not a file
+}
+
+// lookupChunk is how many files without a row at their path list looks up
+// by id in one query.
+const lookupChunk = 256
+
+// list walks the layout one directory at a time, merging the directory's
+// sorted file names with its index rows (in rollout path order), and sends
+// a job for each file (with its thread's row) and for each row left
+// without a file. Files with no row at their path are looked up by id a
+// chunk at a time: they are new, or moved, or duplicates.
+func (s *syncer) list(ctx context.Context, jobs chan<- syncJob) error {
+	send := func(j syncJob) error {
+		select {
+		case jobs <- j:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var unplaced []rolloutFile // files with no row at their path, to look up by id
+	sendUnplaced := func() error {
+		if len(unplaced) == 0 {
+			return nil
+		}
+		ids := make([]string, len(unplaced))
+		for i, f := range unplaced {
+			ids[i] = f.id
+		}
+		rows, err := s.st.IndexedFilesByID(ctx, ids)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]*store.IndexedFile, len(rows))
+		for i := range rows {
+			byID[rows[i].ID] = &rows[i]
+		}
+		for _, f := range unplaced {
+			if err := send(syncJob{file: f, row: byID[f.id]}); err != nil {
+				return err
+			}
+		}
+		unplaced = unplaced[:0]
+		return nil
+	}
+	return walkLayout(ctx, s.root, func(d layoutDir) error {
+		rows := newRowCursor(s.st, ownedRanges(d))
+		for _, name := range d.files {
+			rel := d.rel + "/" + name
+			id, _, _ := rollout.ParseFileName(name) // the walk only lists names that parse
+			var atPath *store.IndexedFile
+			for {
+				row, err := rows.peek(ctx)
+				if err != nil {
+					return err
+				}
+				if row == nil || row.RolloutPath > rel {
+					break
+				}
+				r := *row
+				rows.pop()
+				if r.RolloutPath == rel && r.ID == id {
+					atPath = &r
+					break
+				}
+				if err := send(syncJob{orphan: &r}); err != nil {
+					return err
+				}
+			}
+			if atPath == nil {
+				unplaced = append(unplaced, rolloutFile{rel: rel, id: id})
+				if len(unplaced) >= lookupChunk {
+					if err := sendUnplaced(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if err := send(syncJob{file: rolloutFile{rel: rel, id: id}, row: atPath}); err != nil {
+				return err
+			}
+		}
+		for {
+			row, err := rows.peek(ctx)
+			if err != nil {
+				return err
+			}
+			if row == nil {
+				return sendUnplaced()
+			}
+			r := *row
+			rows.pop()
+			if err := send(syncJob{orphan: &r}); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// action is what Sync does with one file or orphan row.
 type action int
 
 const (
-	actSkip    action = iota // unchanged
-	actScan                  // replace with record
-	actCatchUp               // advance with progress
-	actMove                  // unchanged file at a new path
-	actFailed                // could not be indexed
+	actSkip        action = iota // unchanged
+	actScan                      // replace with record
+	actCatchUp                   // advance with progress
+	actMove                      // unchanged file at a new path
+	actFailed                    // could not be indexed
+	actDuplicate                 // another file holds the thread (winner)
+	actDelete                    // an orphan row: delete it
+	actDeferDelete               // an orphan row whose file may have moved: delete it at the end if still there
 )
 
 type syncResult struct {
-	file      rolloutFile
-	action    action
+	file   rolloutFile // for actDelete and actDeferDelete, the orphan row's path and id
+	action action
+	// base is the rollout path of the thread's row that the decision
+	// assumed ("" for none); the writer redoes a decision the index has
+	// moved on from.
+	base string
+	// contest: the row is at base, another existing file of the same id,
+	// and this file is preferred over it.
+	contest   bool
+	winner    string         // actDuplicate: the preferred file
 	record    store.Record   // actScan
 	progress  store.Progress // actCatchUp
 	grew      bool           // actCatchUp: new lines were read (else only the file state changes)
@@ -222,46 +356,148 @@ type syncResult struct {
 	messages  int64
 }
 
-// syncFile decides what to do with one file and reads what it must. It
-// only reads the store.
-func syncFile(ctx context.Context, st *store.Store, root string, f rolloutFile, state *store.FileState, names map[string]rollout.NameEntry, full bool) syncResult {
+func (res syncResult) isFile() bool {
+	return res.action != actDelete && res.action != actDeferDelete
+}
+
+// do runs one job on a worker.
+func (s *syncer) do(ctx context.Context, j syncJob) syncResult {
+	if j.orphan != nil {
+		return s.orphan(*j.orphan)
+	}
+	return s.decide(ctx, j.file, j.row)
+}
+
+// orphan decides what to do with a row whose file was not found where it
+// says. If the same file name exists at its other place in the layout
+// (archived, or live), the thread probably moved: the file's own job
+// moves the row, and the row is deleted at the end only if it is still
+// here. Otherwise the row goes now.
+func (s *syncer) orphan(row store.IndexedFile) syncResult {
+	res := syncResult{file: rolloutFile{rel: row.RolloutPath, id: row.ID}, action: actDelete}
+	name := path.Base(row.RolloutPath)
+	if id, _, err := rollout.ParseFileName(name); err != nil || id != row.ID {
+		return res
+	}
+	live, err := rollout.SessionPath(name)
+	if err != nil {
+		return res
+	}
+	for _, other := range []string{live, rollout.ArchivedPath(name)} {
+		if other != row.RolloutPath && s.exists(other) {
+			res.action = actDeferDelete
+			break
+		}
+	}
+	return res
+}
+
+// exists reports whether the file root/rel exists.
+func (s *syncer) exists(rel string) bool {
+	_, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(rel)))
+	return err == nil
+}
+
+// isCompetitor reports whether rel is another rollout file of thread id
+// that the walk finds, so that the two are duplicates.
+func (s *syncer) isCompetitor(rel, id string) bool {
+	if !isLayoutPath(rel) {
+		return false
+	}
+	if nameID, _, err := rollout.ParseFileName(path.Base(rel)); err != nil || nameID != id {
+		return false
+	}
+	return s.exists(rel)
+}
+
+// preferredCopy returns the live file at the layout's place for f's name
+// when it exists and is preferred over f (f is an archived or misplaced
+// copy), or "". This catches the usual duplicate, a copy left by an
+// interrupted archive, from the files alone, whatever the order in which
+// the two are synced.
+func (s *syncer) preferredCopy(f rolloutFile) string {
+	live, err := rollout.SessionPath(path.Base(f.rel))
+	if err != nil || live == f.rel || !preferFile(live, f.rel) || !s.exists(live) {
+		return ""
+	}
+	return live
+}
+
+// decideFresh looks the thread's row up and decides what to do with f.
+func (s *syncer) decideFresh(ctx context.Context, f rolloutFile) syncResult {
+	rows, err := s.st.IndexedFilesByID(ctx, []string{f.id})
+	if err != nil {
+		return syncResult{file: f}.fail(err)
+	}
+	if len(rows) == 0 {
+		return s.decide(ctx, f, nil)
+	}
+	return s.decide(ctx, f, &rows[0])
+}
+
+// decide decides what to do with one file and reads what it must. It only
+// reads the store. row is the thread's index row (at f.rel or elsewhere),
+// nil when the thread is not indexed.
+func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFile) syncResult {
 	res := syncResult{file: f}
-	fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(f.rel)))
+	var state store.IndexedFile
+	if row != nil {
+		state = *row
+		res.base = row.RolloutPath
+	}
+	if res.base != f.rel {
+		if w := s.preferredCopy(f); w != "" {
+			return res.duplicateOf(w)
+		}
+		if res.base != "" && s.isCompetitor(res.base, f.id) {
+			if preferFile(res.base, f.rel) {
+				return res.duplicateOf(res.base)
+			}
+			res.contest = true
+		}
+	}
+
+	fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(f.rel)))
 	if err != nil {
 		return res.fail(err)
 	}
 	size, mtime := fi.Size(), fi.ModTime().UnixNano()
-	unchanged := state != nil && size == state.FileSize && mtime == state.FileMtime
+	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
-	case full || state == nil:
-		return scanResult(ctx, root, f, names, res)
-	case state.RolloutPath != f.rel:
+	case s.full || res.base == "" || res.contest:
+		return s.scan(ctx, f, res)
+	case res.base != f.rel:
 		if !unchanged {
-			return scanResult(ctx, root, f, names, res)
+			return s.scan(ctx, f, res)
 		}
 		res.action = actMove
 		res.archiveAt = fi.ModTime().UnixMilli()
-		return res.withName(ctx, st, names)
+		return s.withName(res, state)
 	case unchanged:
 		res.action = actSkip
-		return res.withName(ctx, st, names)
+		return s.withName(res, state)
 	case size < state.IndexedSize || size == state.FileSize:
 		// Shrunk, or rewritten in place: only a rescan can tell what changed.
-		return scanResult(ctx, root, f, names, res)
+		return s.scan(ctx, f, res)
 	}
 
-	t, err := st.Get(ctx, f.id)
+	t, err := s.st.Get(ctx, f.id)
 	if err != nil {
 		return res.fail(err)
 	}
-	p, problems, err := CatchUp(ctx, root, t)
+	if t.RolloutPath != f.rel { // moved since the listing
+		return s.decide(ctx, f, &store.IndexedFile{FileState: store.FileState{ID: t.ID, RolloutPath: t.RolloutPath,
+			IndexedSize: t.IndexedSize, LineCount: t.LineCount, FileSize: t.FileSize, FileMtime: t.FileMtime},
+			Name: t.Name, UpdatedAt: t.UpdatedAt})
+	}
+	p, problems, err := CatchUp(ctx, s.root, t)
 	if errors.Is(err, ErrShrunk) || errors.Is(err, ErrChanged) {
-		return scanResult(ctx, root, f, names, res)
+		return s.scan(ctx, f, res)
 	}
 	if err != nil {
 		return res.fail(err)
 	}
-	if e, ok := names[f.id]; ok && e.ThreadName != t.Name {
+	if e, ok := s.names[f.id]; ok && e.ThreadName != t.Name {
 		name := e.ThreadName
 		p.Name = &name
 	} else if ok {
@@ -277,8 +513,8 @@ func syncFile(ctx context.Context, st *store.Store, root string, f rolloutFile, 
 	return res
 }
 
-func scanResult(ctx context.Context, root string, f rolloutFile, names map[string]rollout.NameEntry, res syncResult) syncResult {
-	rec, problems, err := scanWithNames(ctx, root, f.rel, names)
+func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncResult {
+	rec, problems, err := scanWithNames(ctx, s.root, f.rel, s.names)
 	if err != nil {
 		res = res.fail(err)
 		res.notThread = errors.Is(err, ErrNoMeta) || errors.Is(err, ErrIDMismatch)
@@ -305,20 +541,13 @@ func scanWithNames(ctx context.Context, root, rel string, names map[string]rollo
 	return rec, problems, nil
 }
 
-// withName checks an unread thread's name against session_index.jsonl.
-func (res syncResult) withName(ctx context.Context, st *store.Store, names map[string]rollout.NameEntry) syncResult {
-	e, ok := names[res.file.id]
-	if !ok {
-		return res
-	}
-	t, err := st.Get(ctx, res.file.id)
-	if err != nil {
-		return res.fail(err)
-	}
-	if t.Name != e.ThreadName {
+// withName checks an unread thread's indexed name against
+// session_index.jsonl.
+func (s *syncer) withName(res syncResult, row store.IndexedFile) syncResult {
+	if e, ok := s.names[res.file.id]; ok && e.ThreadName != row.Name {
 		name := e.ThreadName
 		res.setName = &name
-		res.updatedAt = t.UpdatedAt
+		res.updatedAt = row.UpdatedAt
 	}
 	return res
 }
@@ -329,15 +558,88 @@ func (res syncResult) fail(err error) syncResult {
 	return res
 }
 
+func (res syncResult) duplicateOf(winner string) syncResult {
+	res.action = actDuplicate
+	res.winner = winner
+	return res
+}
+
 // syncWriter applies results to the store from one goroutine.
+//
+// Results arrive in completion order, and the workers decided on what the
+// index said when they looked. The writer keeps the outcome independent
+// of that order: a result that assumed a row the index has since moved on
+// from is decided again, and when two files hold one thread id the
+// preferred one wins whichever comes first (claims remembers the winner).
 type syncWriter struct {
-	st        *store.Store
+	s         *syncer
 	batchSize int
 	batch     []store.Record
-	sum       *Summary
+	pending   map[string]string // thread id -> rollout path, for the records in batch
+	// claims maps a thread id to the file that holds it in this run, for
+	// ids that two files contested and ids held by a file that could not
+	// be indexed. It grows with problems, not with threads.
+	claims  map[string]string
+	dupAt   map[string]int // path -> index in sum.Problems of its duplicate report
+	touched *idFilter      // the thread ids written or deleted so far
+	// deferred are orphan rows to delete at the end if still there.
+	deferred []rolloutFile
+	sum      *Summary
+}
+
+func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
+	if batchSize <= 0 {
+		batchSize = DefaultBatchSize
+	}
+	return &syncWriter{
+		s:         s,
+		batchSize: batchSize,
+		pending:   make(map[string]string),
+		claims:    make(map[string]string),
+		dupAt:     make(map[string]int),
+		touched:   newIDFilter(),
+		sum:       sum,
+	}
 }
 
 func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
+	switch res.action {
+	case actDelete:
+		return w.deleteAt(ctx, res.file.id, res.file.rel)
+	case actDeferDelete:
+		w.deferred = append(w.deferred, res.file)
+		return nil
+	}
+	f := res.file
+	w.sum.Files++
+	if c, ok := w.claims[f.id]; ok && c != f.rel && preferFile(c, f.rel) {
+		w.duplicate(f.rel)
+		return nil
+	}
+	// The row the decision assumed can only have changed by this
+	// writer's own writes to the thread.
+	if res.action != actSkip && res.action != actDuplicate && w.touched.mayHold(f.id) {
+		cur, err := w.pathOf(ctx, f.id)
+		if err != nil {
+			return err
+		}
+		if cur != res.base {
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+			res = w.s.decideFresh(ctx, f)
+		}
+	}
+
+	if res.action == actDuplicate {
+		w.claim(f.id, res.winner)
+		w.duplicate(f.rel)
+		return nil
+	}
+	if res.contest {
+		w.claim(f.id, f.rel)
+		w.duplicate(res.base)
+	}
 	w.sum.Problems = append(w.sum.Problems, res.problems...)
 	w.sum.BytesRead += res.bytesRead
 	w.sum.Lines += res.lines
@@ -347,9 +649,17 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 		w.sum.Skipped++
 	case actFailed:
 		w.sum.Failed++
+		w.claim(f.id, f.rel)
+		if res.notThread && res.base != "" {
+			if err := w.deleteAt(ctx, f.id, res.base); err != nil {
+				return err
+			}
+		}
 	case actScan:
 		w.sum.Scanned++
 		w.batch = append(w.batch, res.record)
+		w.pending[f.id] = f.rel
+		w.touched.add(f.id)
 		if len(w.batch) >= w.batchSize {
 			if err := w.flush(ctx); err != nil {
 				return err
@@ -357,41 +667,125 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 		}
 	case actCatchUp:
 		w.sum.CaughtUp++
+		w.touched.add(f.id)
+		if err := w.flushIfPending(ctx, f.id); err != nil {
+			return err
+		}
 		p := res.progress
 		if res.grew {
-			if err := w.st.Advance(ctx, p); err != nil {
-				return fmt.Errorf("advance %s: %w", res.file.rel, err)
+			if err := w.s.st.Advance(ctx, p); err != nil {
+				return fmt.Errorf("advance %s: %w", f.rel, err)
 			}
-		} else if err := w.st.SetFileState(ctx, p.ID, p.FileSize, p.FileMtime); err != nil {
-			return fmt.Errorf("set file state of %s: %w", res.file.rel, err)
+		} else if err := w.s.st.SetFileState(ctx, p.ID, p.FileSize, p.FileMtime); err != nil {
+			return fmt.Errorf("set file state of %s: %w", f.rel, err)
 		}
 	case actMove:
 		w.sum.Moved++
-		archived := IsArchivedPath(res.file.rel)
+		w.touched.add(f.id)
+		if err := w.flushIfPending(ctx, f.id); err != nil {
+			return err
+		}
+		archived := IsArchivedPath(f.rel)
 		archivedAt := int64(0)
 		if archived {
 			archivedAt = res.archiveAt
 		}
-		if err := w.st.SetArchived(ctx, res.file.id, archived, res.file.rel, archivedAt); err != nil {
-			return fmt.Errorf("move %s: %w", res.file.rel, err)
+		if err := w.s.st.SetArchived(ctx, f.id, archived, f.rel, archivedAt); err != nil {
+			return fmt.Errorf("move %s: %w", f.rel, err)
 		}
 	}
 	if res.setName != nil {
 		w.sum.Renamed++
-		if err := w.st.SetName(ctx, res.file.id, *res.setName, res.updatedAt); err != nil {
-			return fmt.Errorf("rename %s: %w", res.file.id, err)
+		w.touched.add(f.id)
+		if err := w.flushIfPending(ctx, f.id); err != nil {
+			return err
+		}
+		if err := w.s.st.SetName(ctx, f.id, *res.setName, res.updatedAt); err != nil {
+			return fmt.Errorf("rename %s: %w", f.id, err)
 		}
 	}
 	return nil
+}
+
+// pathOf returns the rollout path of thread id as it will be once the
+// batch is written ("" for none).
+func (w *syncWriter) pathOf(ctx context.Context, id string) (string, error) {
+	if p, ok := w.pending[id]; ok {
+		return p, nil
+	}
+	return w.s.st.RolloutPathOf(ctx, id)
+}
+
+// claim records that rel holds thread id, unless a preferred file already
+// does.
+func (w *syncWriter) claim(id, rel string) {
+	if c, ok := w.claims[id]; ok && c != rel && preferFile(c, rel) {
+		return
+	}
+	w.claims[id] = rel
+}
+
+// duplicate reports rel as a duplicate, once; finish fills in the winner.
+func (w *syncWriter) duplicate(rel string) {
+	if _, ok := w.dupAt[rel]; ok {
+		return
+	}
+	w.dupAt[rel] = len(w.sum.Problems)
+	w.sum.Problems = append(w.sum.Problems, Problem{Path: rel, Kind: ProblemDuplicate})
+}
+
+// deleteAt deletes thread id if its row is still at rel.
+func (w *syncWriter) deleteAt(ctx context.Context, id, rel string) error {
+	if err := w.flushIfPending(ctx, id); err != nil {
+		return err
+	}
+	w.touched.add(id)
+	deleted, err := w.s.st.DeleteAt(ctx, id, rel)
+	if err != nil {
+		return err
+	}
+	if deleted {
+		w.sum.Deleted++
+	}
+	return nil
+}
+
+// flushIfPending writes the batch if it holds a record of thread id, so a
+// direct write to that thread lands after it.
+func (w *syncWriter) flushIfPending(ctx context.Context, id string) error {
+	if _, ok := w.pending[id]; !ok {
+		return nil
+	}
+	return w.flush(ctx)
 }
 
 func (w *syncWriter) flush(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
-	if err := w.st.Replace(ctx, w.batch); err != nil {
+	if err := w.s.st.Replace(ctx, w.batch); err != nil {
 		return fmt.Errorf("replace %d threads: %w", len(w.batch), err)
 	}
+	clear(w.batch) // drop the records' messages now, not when overwritten
 	w.batch = w.batch[:0]
+	clear(w.pending)
+	return nil
+}
+
+// finish writes the last batch, deletes the deferred orphan rows that no
+// file claimed, and names the winner in each duplicate problem.
+func (w *syncWriter) finish(ctx context.Context) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	for _, o := range w.deferred {
+		if err := w.deleteAt(ctx, o.id, o.rel); err != nil {
+			return err
+		}
+	}
+	for rel, i := range w.dupAt {
+		id, _, _ := rollout.ParseFileName(path.Base(rel))
+		w.sum.Problems[i].Detail = fmt.Sprintf("thread %s is indexed from %s", id, w.claims[id])
+	}
 	return nil
 }

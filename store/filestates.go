@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // IndexedFile is the index's view of one rollout file: the thread's file
@@ -66,4 +68,28 @@ func (s *Store) DeleteAt(ctx context.Context, id, path string) (bool, error) {
 		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, err)
 	}
 	return n > 0, nil
+}
+
+// idChunk is how many ids IndexedFilesByID binds per query.
+const idChunk = 500
+
+// IndexedFilesByID returns the rows of those of ids that are indexed, in
+// no particular order, querying them a chunk at a time.
+func (s *Store) IndexedFilesByID(ctx context.Context, ids []string) ([]IndexedFile, error) {
+	var files []IndexedFile
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), idChunk)]
+		ids = ids[len(chunk):]
+		q, args, err := sqlx.In(`SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, name, updated_at
+			FROM threads WHERE id IN (?)`, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("list indexed files of %d threads: %w", len(chunk), err)
+		}
+		var page []IndexedFile
+		if err := s.reader.SelectContext(ctx, &page, s.reader.Rebind(q), args...); err != nil {
+			return nil, fmt.Errorf("list indexed files of %d threads: %w", len(chunk), err)
+		}
+		files = append(files, page...)
+	}
+	return files, nil
 }
