@@ -177,6 +177,37 @@ func CopyPrefix(src, dst string, n int64) error {
 	return nil
 }
 
+// CopyPrefixAfter is CopyPrefix into a file that already starts with head:
+// the layout of a fork (its own meta line, then the parent's bytes). The
+// kernel copies into a non-zero destination offset more slowly than into
+// offset 0, and this baseline shows by how much.
+func CopyPrefixAfter(src, dst string, head []byte, n int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(head)
+	var copied int64
+	if err == nil {
+		copied, err = io.Copy(out, io.LimitReader(in, n))
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && copied != n {
+		err = fmt.Errorf("copied %d of %d bytes", copied, n)
+	}
+	if err != nil {
+		return fmt.Errorf("copy prefix of %s after %d bytes: %w", src, len(head), err)
+	}
+	return nil
+}
+
 // HeadEntry is a thread as a directory scan sees it.
 type HeadEntry struct {
 	ID      string

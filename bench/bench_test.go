@@ -146,6 +146,19 @@ func BenchmarkFork(b *testing.B) {
 		}
 		report(b)
 	})
+	b.Run("copy-after-meta", func(b *testing.B) {
+		dst := filepath.Join(b.TempDir(), "prefix.jsonl")
+		meta := forkMeta(b, parent)
+		for b.Loop() {
+			if err := CopyPrefixAfter(parentPath, dst, meta, cut); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			os.Remove(dst)
+			b.StartTimer()
+		}
+		report(b)
+	})
 	b.Run("codex", func(b *testing.B) {
 		dst := filepath.Join(b.TempDir(), "fork.jsonl")
 		meta := forkMeta(b, parent)
