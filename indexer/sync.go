@@ -180,13 +180,18 @@ func runWorkers[R any](ctx context.Context, files []rolloutFile, workers int, wo
 	return runJobs(ctx, jobs, workers, work)
 }
 
+// resultBuffer is how many parsed files may wait for the writer.
+const resultBuffer = 256
+
 // runJobs calls work for each job received on up to workers goroutines
 // and returns the results in completion order. The channel is closed once
 // jobs is closed and every job received is done; jobs received after ctx
 // is cancelled are dropped.
 func runJobs[J, R any](ctx context.Context, jobs <-chan J, workers int, work func(J) R) <-chan R {
 	workers = max(workers, 1)
-	results := make(chan R, workers)
+	// A deep buffer lets the workers keep parsing while the writer commits
+	// a batch; with a shallow one they stall for every commit.
+	results := make(chan R, resultBuffer)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {

@@ -49,10 +49,19 @@ const insertUserMessage = `INSERT INTO user_messages
 const insertLineage = `INSERT INTO thread_lineage (thread_id, ancestor_id, depth) VALUES (?, ?, ?)`
 
 // recordWriter holds the statements prepared for one write transaction, so
-// a batch of records parses each statement once.
+// a batch of records parses each statement once, and the user messages
+// queued for a batch insert.
 type recordWriter struct {
 	tx      *sqlx.Tx
 	lineage *sqlx.Stmt
+
+	queued   []queuedMessage
+	queuedBy map[string]bool // threads with queued messages
+}
+
+type queuedMessage struct {
+	threadID string
+	UserMessage
 }
 
 func newRecordWriter(ctx context.Context, tx *sqlx.Tx) (*recordWriter, error) {
@@ -60,7 +69,7 @@ func newRecordWriter(ctx context.Context, tx *sqlx.Tx) (*recordWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare lineage insert: %w", err)
 	}
-	return &recordWriter{tx: tx, lineage: lineage}, nil
+	return &recordWriter{tx: tx, lineage: lineage, queuedBy: map[string]bool{}}, nil
 }
 
 func (w *recordWriter) close() {
@@ -68,18 +77,44 @@ func (w *recordWriter) close() {
 }
 
 // messages inserts msgs as the thread's user messages from ordinal first on,
-// checking that their ordinals follow on. Rows go in multi-row INSERTs:
-// FTS5 flushes its pending terms at every statement's savepoint, so one
-// statement per message would flush once per message.
+// checking that their ordinals follow on.
 func (w *recordWriter) messages(ctx context.Context, id string, first int, msgs []UserMessage) error {
+	if err := w.queue(ctx, id, first, msgs); err != nil {
+		return err
+	}
+	return w.flush(ctx)
+}
+
+// queue checks msgs as messages does and holds them for the next flush, so
+// a batch of records inserts all its messages in a few statements. A
+// thread queued twice is flushed in between, so its rows never collide.
+func (w *recordWriter) queue(ctx context.Context, id string, first int, msgs []UserMessage) error {
 	for i, m := range msgs {
 		if m.Ordinal != first+i {
 			return fmt.Errorf("user message %d of thread %s has ordinal %d, want %d", i, id, m.Ordinal, first+i)
 		}
 	}
-	for len(msgs) > 0 {
-		chunk := msgs[:min(len(msgs), messagesPerInsert)]
-		msgs = msgs[len(chunk):]
+	if w.queuedBy[id] {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
+	for _, m := range msgs {
+		w.queued = append(w.queued, queuedMessage{id, m})
+	}
+	if len(msgs) > 0 {
+		w.queuedBy[id] = true
+	}
+	return nil
+}
+
+// flush inserts the queued messages in multi-row statements: FTS5 flushes
+// its pending terms at every statement's savepoint, so one statement per
+// message (or per thread) would flush that often.
+func (w *recordWriter) flush(ctx context.Context) error {
+	for len(w.queued) > 0 {
+		chunk := w.queued[:min(len(w.queued), messagesPerInsert)]
+		w.queued = w.queued[len(chunk):]
 		var q strings.Builder
 		q.WriteString(`INSERT INTO user_messages (thread_id, ordinal, byte_offset, line_number, preview, text) VALUES `)
 		args := make([]any, 0, 6*len(chunk))
@@ -88,12 +123,14 @@ func (w *recordWriter) messages(ctx context.Context, id string, first int, msgs 
 				q.WriteByte(',')
 			}
 			q.WriteString("(?, ?, ?, ?, ?, ?)")
-			args = append(args, id, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text)
+			args = append(args, m.threadID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text)
 		}
 		if _, err := w.tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("insert user messages %d.. of thread %s: %w", chunk[0].Ordinal, id, err)
+			return fmt.Errorf("insert user messages of thread %s..: %w", chunk[0].threadID, err)
 		}
 	}
+	w.queued = w.queued[:0]
+	clear(w.queuedBy)
 	return nil
 }
 
@@ -203,14 +240,31 @@ func (s *Store) Replace(ctx context.Context, rs []Record) error {
 				return fmt.Errorf("replace thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)
 			}
 		}
+		if err := w.flush(ctx); err != nil {
+			return fmt.Errorf("replace: %w", err)
+		}
 		return nil
 	})
 }
 
 func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record) error {
 	id := r.Thread.ID
-	if _, err := tx.ExecContext(ctx, `DELETE FROM threads WHERE rollout_path = ? AND id <> ?`, r.Thread.RolloutPath, id); err != nil {
-		return fmt.Errorf("drop stale row of path: %w", err)
+	var stale []string
+	const staleOfPath = `SELECT id FROM threads WHERE rollout_path = ? AND id <> ?`
+	if err := tx.SelectContext(ctx, &stale, staleOfPath, r.Thread.RolloutPath, id); err != nil {
+		return fmt.Errorf("find stale row of path: %w", err)
+	}
+	for _, staleID := range stale {
+		// Its queued messages must land before its row goes, or they would
+		// name a thread that no longer exists.
+		if w.queuedBy[staleID] {
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM threads WHERE id = ?`, staleID); err != nil {
+			return fmt.Errorf("drop stale row %s of path: %w", staleID, err)
+		}
 	}
 	if _, err := tx.NamedExecContext(ctx, upsertThread, r.Thread); err != nil {
 		return err
@@ -221,7 +275,7 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record) err
 	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_lineage WHERE thread_id = ?`, id); err != nil {
 		return fmt.Errorf("drop ancestry: %w", err)
 	}
-	if err := w.messages(ctx, id, 0, r.Messages); err != nil {
+	if err := w.queue(ctx, id, 0, r.Messages); err != nil {
 		return err
 	}
 	return w.ancestry(ctx, r)

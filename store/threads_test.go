@@ -414,3 +414,37 @@ func TestAdvanceAll(t *testing.T) {
 		t.Fatalf("a failed batch changed thread a: size %d, want 300", th.IndexedSize)
 	}
 }
+
+// TestReplaceBatchPathTakeover replaces, in one batch, a thread and then
+// another thread at the same path: the first's messages, queued for the
+// batch insert, must not outlive its row.
+func TestReplaceBatchPathTakeover(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	first := newThread("a", 1)
+	first.UserMessageCount = 2
+	second := newThread("b", 2)
+	second.RolloutPath = first.RolloutPath
+	second.UserMessageCount = 1
+	err := s.Replace(ctx, []Record{
+		{Thread: first, Messages: messages(0, 2, "first")},
+		{Thread: second, Messages: messages(0, 1, "second")},
+		{Thread: newThread("c", 3), Messages: messages(0, 1, "third")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("thread a, whose path b took: %v, want not found", err)
+	}
+	for id, want := range map[string]int{"b": 1, "c": 1} {
+		msgs, err := s.UserMessages(ctx, id)
+		if err != nil || len(msgs) != want {
+			t.Fatalf("%s: %d messages (%v), want %d", id, len(msgs), err, want)
+		}
+	}
+	hits, err := s.Search(ctx, SearchOptions{Query: "first"})
+	if err != nil || len(hits) != 0 {
+		t.Fatalf("search for a's text: %+v, %v; want none", hits, err)
+	}
+}
