@@ -29,6 +29,9 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 	if err != nil {
 		return Thread{}, err
 	}
+	if err := checkName(o.Name); err != nil {
+		return Thread{}, fmt.Errorf("fork %s: %w", id, err)
+	}
 	for attempt := 0; ; attempt++ {
 		row, err := m.fork(ctx, id, o)
 		// A rollback can change the parent's user messages between reading
@@ -39,10 +42,7 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		if err != nil {
 			return Thread{}, fmt.Errorf("fork %s: %w", id, err)
 		}
-		if o.Name != "" {
-			return m.Rename(ctx, row.ID, o.Name)
-		}
-		return row, nil
+		return m.nameNew(ctx, row, o.Name)
 	}
 }
 

@@ -58,12 +58,21 @@ func TestRebuiltIndexAgrees(t *testing.T) {
 	if _, err := m.Archive(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Renaming an archived thread must not move its archive time.
+	if _, err := m.Rename(ctx, c.ID, "gamma"); err != nil {
+		t.Fatal(err)
+	}
 	e := start(t, m, user("to be archived and back"))
 	if _, err := m.Archive(ctx, e.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Unarchive(ctx, e.ID); err != nil {
 		t.Fatal(err)
+	}
+	// A rename that arrives as an appended event, not through Rename.
+	renameEvent := item(rollout.TypeEventMsg, map[string]any{"type": "thread_name_updated", "thread_id": e.ID, "thread_name": "epsilon"})
+	if res, err := m.Append(ctx, e.ID, []rollout.Item{renameEvent}); err != nil || res.Thread.Name != "epsilon" {
+		t.Fatalf("appended rename: %+v, %v", res.Thread, err)
 	}
 	if err := m.Delete(ctx, b.ID); err != nil { // a middle node
 		t.Fatal(err)

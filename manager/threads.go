@@ -35,6 +35,9 @@ func parseID(op, id string) (string, error) {
 // recorded as Rename does. It returns the new thread, whose RolloutPath and
 // CreatedAt are the counterpart of Codex's SessionConfigured.
 func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
+	if err := checkName(o.Name); err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	source, err := normalizeSource(o.Source)
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
@@ -86,12 +89,37 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	}
 	setGit(&row, o.Git)
 	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row}); err != nil {
+		os.Remove(m.abs(rel))
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	if o.Name != "" {
-		return m.Rename(ctx, id, o.Name)
+	return m.nameNew(ctx, row, o.Name)
+}
+
+// nameNew gives a thread just created by Start or Fork its name. The
+// thread exists by now, so the caller's going away does not stop this;
+// if naming fails all the same, the thread is deleted again: a call that
+// returns an error leaves nothing behind.
+func (m *Manager) nameNew(ctx context.Context, row Thread, name string) (Thread, error) {
+	if name == "" {
+		return row, nil
 	}
-	return row, nil
+	ctx = context.WithoutCancel(ctx)
+	named, err := m.Rename(ctx, row.ID, name)
+	if err != nil {
+		if delErr := m.Delete(ctx, row.ID); delErr != nil {
+			m.log.Error("undo thread after failed naming", "id", row.ID, "err", delErr)
+		}
+		return Thread{}, err
+	}
+	return named, nil
+}
+
+// checkName refuses a name too long to keep.
+func checkName(name string) error {
+	if len(name) > maxNameBytes {
+		return fmt.Errorf("%w: a name is at most %d bytes", ErrInvalidArgument, maxNameBytes)
+	}
+	return nil
 }
 
 // normalizeSource returns the source as the index holds it: a plain name,
@@ -239,6 +267,9 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	}
 	offsets, err := lt.appender.Append(ctx, lines)
 	if err != nil {
+		// A failed write or sync leaves the appender refusing appends:
+		// the next use reopens the file and catches the index up.
+		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
 	}
 	// From here on the lines are in the file: finish the index update even
@@ -256,8 +287,33 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	p := tracker.Progress()
 	p.UpdatedAt = newest
 	p.FileSize = lt.appender.Size()
-	if info, err := os.Stat(m.abs(lt.row.RolloutPath)); err == nil {
-		p.FileMtime = info.ModTime().UnixNano()
+	path := m.abs(lt.row.RolloutPath)
+	if lt.row.Archived {
+		// An archived file's mtime is its archive time (that is how a
+		// rebuild learns it): a rename appended to it must not move it.
+		at := time.UnixMilli(lt.row.ArchivedAt)
+		if err := os.Chtimes(path, at, at); err != nil {
+			m.invalidate(lt)
+			return nil, fmt.Errorf("append to %s: keep archive time: %w", lt.id, err)
+		}
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		m.invalidate(lt)
+		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
+	}
+	p.FileMtime = info.ModTime().UnixNano()
+	if p.Name != nil {
+		// session_index.jsonl wins over the rollout's rename events when
+		// an index is rebuilt, so every rename goes there too, whether it
+		// came from Rename or in appended lines.
+		err := rollout.AppendName(ctx, m.opts.Root, rollout.NameEntry{
+			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(newest).UTC().Format(time.RFC3339),
+		})
+		if err != nil {
+			m.invalidate(lt)
+			return nil, fmt.Errorf("append to %s: record name: %w", lt.id, err)
+		}
 	}
 	if err := m.index.advance(ctx, p); err != nil {
 		m.invalidate(lt)
@@ -391,8 +447,8 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 	if err != nil {
 		return Thread{}, err
 	}
-	if len(name) > maxNameBytes {
-		return Thread{}, fmt.Errorf("rename %s: %w: a name is at most %d bytes", id, ErrInvalidArgument, maxNameBytes)
+	if err := checkName(name); err != nil {
+		return Thread{}, fmt.Errorf("rename %s: %w", id, err)
 	}
 	now := m.now()
 	payload, err := json.Marshal(struct {
@@ -413,9 +469,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 			return err
 		}
 		row = lt.row
-		return rollout.AppendName(context.WithoutCancel(ctx), m.opts.Root, rollout.NameEntry{
-			ID: id, ThreadName: name, UpdatedAt: now.Format(time.RFC3339),
-		})
+		return nil
 	})
 	if err != nil {
 		return Thread{}, fmt.Errorf("rename %s: %w", id, err)
@@ -467,34 +521,12 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		if err := os.Rename(oldAbs, newAbs); err != nil {
 			return err
 		}
-		now := m.now()
-		var archivedAt int64
-		if archive {
-			if err := os.Chtimes(newAbs, now, now); err != nil {
-				return err
-			}
-			archivedAt = now.UnixMilli()
-		}
-		for _, dir := range []string{filepath.Dir(oldAbs), filepath.Dir(newAbs)} {
-			if err := rollout.SyncDir(dir); err != nil {
-				return err
-			}
-		}
-		ctx := context.WithoutCancel(ctx)
-		if err := m.store.SetArchived(ctx, id, archive, newRel, archivedAt); err != nil {
+		// The file has moved: record that first. If anything after this
+		// fails, lt is dropped, so the next use reloads the row.
+		if err := m.finishMove(context.WithoutCancel(ctx), lt, archive, oldAbs, newAbs, newRel); err != nil {
 			m.invalidate(lt)
 			return err
 		}
-		info, err := os.Stat(newAbs)
-		if err != nil {
-			return err
-		}
-		if err := m.store.SetFileState(ctx, id, info.Size(), info.ModTime().UnixNano()); err != nil {
-			m.invalidate(lt)
-			return err
-		}
-		lt.row.RolloutPath, lt.row.Archived, lt.row.ArchivedAt = newRel, archive, archivedAt
-		lt.row.FileSize, lt.row.FileMtime = info.Size(), info.ModTime().UnixNano()
 		row = lt.row
 		return nil
 	})
@@ -502,6 +534,40 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		return Thread{}, fmt.Errorf("%s %s: %w", op, id, err)
 	}
 	return row, nil
+}
+
+// finishMove records a thread's moved rollout in the index and makes the
+// move durable. An archived file's mtime is set to the archive time, which
+// is how a rebuilt index learns it. lt.mu must be held.
+func (m *Manager) finishMove(ctx context.Context, lt *liveThread, archive bool, oldAbs, newAbs, newRel string) error {
+	now := m.now()
+	var archivedAt int64
+	if archive {
+		archivedAt = now.UnixMilli()
+	}
+	if err := m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt); err != nil {
+		return err
+	}
+	lt.row.RolloutPath, lt.row.Archived, lt.row.ArchivedAt = newRel, archive, archivedAt
+	if archive {
+		if err := os.Chtimes(newAbs, now, now); err != nil {
+			return err
+		}
+	}
+	for _, dir := range []string{filepath.Dir(oldAbs), filepath.Dir(newAbs)} {
+		if err := rollout.SyncDir(dir); err != nil {
+			return err
+		}
+	}
+	info, err := os.Stat(newAbs)
+	if err != nil {
+		return err
+	}
+	if err := m.store.SetFileState(ctx, lt.id, info.Size(), info.ModTime().UnixNano()); err != nil {
+		return err
+	}
+	lt.row.FileSize, lt.row.FileMtime = info.Size(), info.ModTime().UnixNano()
+	return nil
 }
 
 // Delete removes the thread's rollout file and its index rows. Threads
