@@ -299,28 +299,14 @@ func tornProblem(relPath string, r *rollout.Reader) (Problem, bool) {
 	}, true
 }
 
-// timestampLayouts are the envelope timestamp forms accepted, tried in
-// order; a layout without a zone is read as UTC.
-var timestampLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-}
-
 // parseTimestamp reads a free-form envelope or meta timestamp as Unix
 // milliseconds.
 func parseTimestamp(s string) (int64, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	t, ok := rollout.ParseTimestamp(s)
+	if !ok {
 		return 0, false
 	}
-	for _, layout := range timestampLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UnixMilli(), true
-		}
-	}
-	return 0, false
+	return t.UnixMilli(), true
 }
 
 var timestampPrefix = []byte(`{"timestamp":"`)

@@ -69,6 +69,13 @@ func TestRebuiltIndexAgrees(t *testing.T) {
 	if _, err := m.Unarchive(ctx, e.ID); err != nil {
 		t.Fatal(err)
 	}
+	// A caller's own timestamp in a form Codex accepts on read (space, no
+	// zone): the live index and a rebuild must read it the same way.
+	late := user("from the future")
+	late.Timestamp = "2099-01-02 03:04:05"
+	if _, err := m.Append(ctx, e.ID, []rollout.Item{late}); err != nil {
+		t.Fatal(err)
+	}
 	// A rename that arrives as an appended event, not through Rename.
 	renameEvent := item(rollout.TypeEventMsg, map[string]any{"type": "thread_name_updated", "thread_id": e.ID, "thread_name": "epsilon"})
 	if res, err := m.Append(ctx, e.ID, []rollout.Item{renameEvent}); err != nil || res.Thread.Name != "epsilon" {

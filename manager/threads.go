@@ -276,16 +276,10 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	// if the caller goes away.
 	ctx = context.WithoutCancel(ctx)
 	tracker := indexer.NewTracker(lt.row)
-	newest := lt.row.UpdatedAt
 	for i, line := range lines {
-		l := rollout.NewLine(line[:len(line)-1], offsets[i], lt.row.LineCount+int64(i))
-		tracker.Observe(l)
-		if ms, ok := envelopeMillis(l.Raw); ok && ms > newest {
-			newest = ms
-		}
+		tracker.Observe(rollout.NewLine(line[:len(line)-1], offsets[i], lt.row.LineCount+int64(i)))
 	}
-	p := tracker.Progress()
-	p.UpdatedAt = newest
+	p := tracker.Progress() // UpdatedAt: the newest envelope timestamp, as a rebuild reads it
 	p.FileSize = lt.appender.Size()
 	path := m.abs(lt.row.RolloutPath)
 	if lt.row.Archived {
@@ -308,7 +302,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 		// an index is rebuilt, so every rename goes there too, whether it
 		// came from Rename or in appended lines.
 		err := rollout.AppendName(ctx, m.opts.Root, rollout.NameEntry{
-			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(newest).UTC().Format(time.RFC3339),
+			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(p.UpdatedAt).UTC().Format(time.RFC3339),
 		})
 		if err != nil {
 			m.invalidate(lt)
@@ -338,21 +332,6 @@ func applyProgress(row Thread, p store.Progress) Thread {
 		row.Preview = *p.Preview
 	}
 	return row
-}
-
-// envelopeMillis returns a line's envelope timestamp in Unix milliseconds.
-func envelopeMillis(line []byte) (int64, bool) {
-	var env struct {
-		Timestamp string `json:"timestamp"`
-	}
-	if json.Unmarshal(line, &env) != nil {
-		return 0, false
-	}
-	t, ok := rollout.ParseTimestamp(env.Timestamp)
-	if !ok {
-		return 0, false
-	}
-	return t.UnixMilli(), true
 }
 
 // Get returns thread id as the index knows it, without loading it.

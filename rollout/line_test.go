@@ -103,6 +103,8 @@ func TestParseTimestamp(t *testing.T) {
 		{"2026-04-20T10:15:36.412Z", time.Date(2026, 4, 20, 10, 15, 36, 412e6, time.UTC), true},
 		{"2025-01-05T12:00:00Z", time.Date(2025, 1, 5, 12, 0, 0, 0, time.UTC), true},
 		{"2026-04-20T12:15:36.412345+02:00", time.Date(2026, 4, 20, 10, 15, 36, 412345e3, time.UTC), true},
+		{"2026-04-20 10:15:36", time.Date(2026, 4, 20, 10, 15, 36, 0, time.UTC), true},
+		{" 2026-04-20T10:15:36.5 ", time.Date(2026, 4, 20, 10, 15, 36, 500e6, time.UTC), true},
 		{"", time.Time{}, false},
 		{"yesterday", time.Time{}, false},
 	}
