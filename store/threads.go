@@ -89,10 +89,8 @@ func (w *recordWriter) messages(ctx context.Context, id string, first int, msgs 
 // a batch of records inserts all its messages in a few statements. A
 // thread queued twice is flushed in between, so its rows never collide.
 func (w *recordWriter) queue(ctx context.Context, id string, first int, msgs []UserMessage) error {
-	for i, m := range msgs {
-		if m.Ordinal != first+i {
-			return fmt.Errorf("user message %d of thread %s has ordinal %d, want %d", i, id, m.Ordinal, first+i)
-		}
+	if err := checkOrdinals(id, first, msgs); err != nil {
+		return err
 	}
 	if w.queuedBy[id] {
 		if err := w.flush(ctx); err != nil {
@@ -104,6 +102,16 @@ func (w *recordWriter) queue(ctx context.Context, id string, first int, msgs []U
 	}
 	if len(msgs) > 0 {
 		w.queuedBy[id] = true
+	}
+	return nil
+}
+
+// checkOrdinals checks that msgs carry ordinals first, first+1, ...
+func checkOrdinals(id string, first int, msgs []UserMessage) error {
+	for i, m := range msgs {
+		if m.Ordinal != first+i {
+			return fmt.Errorf("user message %d of thread %s has ordinal %d, want %d", i, id, m.Ordinal, first+i)
+		}
 	}
 	return nil
 }
@@ -395,12 +403,12 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 			return fmt.Errorf("drop rolled back user messages: %w", err)
 		}
 	}
+	if err := checkOrdinals(p.ID, p.KeepUserMessages, p.NewMessages); err != nil {
+		return err
+	}
 	if len(p.NewMessages) > 0 {
 		insert := tx.StmtxContext(ctx, a.insert)
-		for i, m := range p.NewMessages {
-			if want := p.KeepUserMessages + i; m.Ordinal != want {
-				return fmt.Errorf("user message %d of thread %s has ordinal %d, want %d", i, p.ID, m.Ordinal, want)
-			}
+		for _, m := range p.NewMessages {
 			if _, err := insert.ExecContext(ctx, p.ID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text); err != nil {
 				return fmt.Errorf("insert user message %d of thread %s: %w", m.Ordinal, p.ID, err)
 			}
