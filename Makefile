@@ -21,10 +21,11 @@ test: ## vet, every test with the race detector, then the memory checks without 
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Memory|Residency' ./indexer/ ./manager/
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet, staticcheck and go mod tidy -diff
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	$(GO) mod tidy -diff
 
 fuzz: ## run each fuzz target for FUZZTIME
 	./scripts/fuzz.sh $(FUZZTIME)

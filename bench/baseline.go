@@ -20,7 +20,7 @@ import (
 	"slices"
 	"strings"
 
-	"spool/rollout"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // item is a rollout line decoded into Go values, as Codex decodes each line

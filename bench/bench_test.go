@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"spool/bench/corpus"
-	"spool/indexer"
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/bench/corpus"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // The figures of BENCHMARKS.md. Each benchmark has its baseline as a
@@ -262,7 +262,7 @@ func listFixture(b *testing.B) (string, int) {
 func BenchmarkList(b *testing.B) {
 	ctx := context.Background()
 	root, n := listFixture(b)
-	b.Run(fmt.Sprintf("spool/files=%d", n), func(b *testing.B) {
+	b.Run(fmt.Sprintf("github.com/spoolhq/spool/files=%d", n), func(b *testing.B) {
 		m := openManager(b, root, rollout.SyncNone)
 		for b.Loop() {
 			page, err := m.List(ctx, store.ListOptions{Limit: 50})
@@ -492,7 +492,7 @@ func BenchmarkMemory(b *testing.B) {
 	sizes := envInts(b, "BENCH_MEM_THREADS", []int{10_000, 25_000, 50_000})
 	touch := envInt(b, "BENCH_MEM_TOUCH", 10_000)
 	probe := filepath.Join(b.TempDir(), "memprobe")
-	build := exec.Command("go", "build", "-o", probe, "spool/bench/memprobe")
+	build := exec.Command("go", "build", "-o", probe, "github.com/spoolhq/spool/bench/memprobe")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build memprobe: %v\n%s", err, out)
 	}

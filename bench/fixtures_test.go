@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"spool/bench/corpus"
-	"spool/manager"
-	"spool/rollout"
+	"github.com/spoolhq/spool/bench/corpus"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // Sizes come from the environment so that scripts/bench.sh can scale them

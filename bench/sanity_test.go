@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"spool/bench/corpus"
-	"spool/manager"
-	"spool/rollout"
+	"github.com/spoolhq/spool/bench/corpus"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // small is a corpus shape quick enough for plain go test, images included.

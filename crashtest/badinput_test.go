@@ -16,10 +16,10 @@ import (
 	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // the driver store uses, to age the schema
 
-	"spool/indexer"
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestHostileLines appends lines that are not one JSON object each and

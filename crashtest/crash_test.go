@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"spool/indexer"
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Knobs of TestCrash. SPOOL_CRASH_KILLS sets how many times the server is

@@ -48,7 +48,7 @@ var spooldBin, reindexBin built
 func buildCommand(b *built, name string) (string, error) {
 	b.once.Do(func() {
 		out := filepath.Join(binDir, name)
-		cmd := exec.Command("go", "build", "-o", out, "spool/cmd/"+name)
+		cmd := exec.Command("go", "build", "-o", out, "github.com/spoolhq/spool/cmd/"+name)
 		if output, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("go build spool/cmd/%s: %w\n%s", name, err, output)
 			return

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.

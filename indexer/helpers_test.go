@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"spool/internal/fixtures"
-	"spool/store"
+	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/store"
 )
 
 // Threads of testdata/indexer/home.

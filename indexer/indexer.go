@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // PreviewRunes is how many runes of a user message a preview keeps.

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // TornSuffix starts the extension of the side file that keeps the bytes

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sort"
 
-	"spool/store"
+	"github.com/spoolhq/spool/store"
 )
 
 // rowPageSize is how many index rows a rowCursor reads per query.

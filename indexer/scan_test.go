@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 func ms(t *testing.T, s string) int64 {

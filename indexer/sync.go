@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // DefaultBatchSize is how many scanned records Sync writes per transaction.

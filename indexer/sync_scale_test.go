@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // genThread is one generated thread of genRoot.

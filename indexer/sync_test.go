@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"spool/internal/fixtures"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 func TestWalk(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // DriftKind names a way the index disagrees with the files.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"spool/store"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestVerifyDrift tampers with a synced index, one kind of drift per case,

@@ -12,7 +12,7 @@ import (
 	"sort"
 	"strings"
 
-	"spool/rollout"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // Walk returns the rollout files under root, as slash-separated paths

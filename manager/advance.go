@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"spool/store"
+	"github.com/spoolhq/spool/store"
 )
 
 // indexBatcher groups the index updates of concurrent appenders into one

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"spool/store"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestFailedCreateLeavesNothing checks that a Start or Fork that returns an

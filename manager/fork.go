@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Fork creates a new thread from thread id. Its rollout is a new

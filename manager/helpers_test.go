@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"spool/rollout"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // openTest opens a manager on a fresh root under t.TempDir(), closed with

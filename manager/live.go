@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"spool/indexer"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // liveThread is a thread held in memory: its open appender and a copy of

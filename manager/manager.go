@@ -11,9 +11,9 @@ import (
 	"log/slog"
 	"time"
 
-	"spool/lockfile"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Errors returned (wrapped) by Manager methods; test them with errors.Is.

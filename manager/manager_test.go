@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // payloadTexts returns the text of every message line after the metas, so

@@ -11,10 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"spool/indexer"
-	"spool/lockfile"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // DefaultCapacity is the number of live threads held when Options.Capacity

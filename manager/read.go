@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"spool/store"
+	"github.com/spoolhq/spool/store"
 )
 
 // history is a byte range of a rollout file, closed with the file.

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"spool/rollout"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // residencyThreads is how many threads TestResidencyIsBounded touches;

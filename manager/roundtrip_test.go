@@ -7,9 +7,9 @@ import (
 	"reflect"
 	"testing"
 
-	"spool/indexer"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestRebuiltIndexAgrees builds a store through the manager (starts,

@@ -15,9 +15,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"spool/indexer"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // parseID checks an id given by a caller before it reaches the index or a

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"spool/internal/fixtures"
+	"github.com/spoolhq/spool/internal/fixtures"
 )
 
 // userLine returns a response_item message line with the given role and

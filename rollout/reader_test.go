@@ -11,7 +11,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"spool/internal/fixtures"
+	"github.com/spoolhq/spool/internal/fixtures"
 )
 
 func TestReaderGolden(t *testing.T) {

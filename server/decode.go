@@ -11,7 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"spool/rollout"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // Media types the append route reads.

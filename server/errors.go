@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Error codes of the API. They are stable: clients switch on them, so a code

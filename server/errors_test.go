@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 func TestErrorFor(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"time"
 
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // writeJSON sends v as a JSON response with the given status.

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"spool/manager"
+	"github.com/spoolhq/spool/manager"
 )
 
 // Defaults for the zero fields of Config.

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"spool/manager"
-	"spool/server"
-	"spool/store"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/server"
+	"github.com/spoolhq/spool/store"
 )
 
 // env is a real manager on a temporary root served on a loopback port.

@@ -15,7 +15,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"spool/migrations"
+	"github.com/spoolhq/spool/migrations"
 )
 
 // busyTimeoutMs is how long a connection waits for a lock before SQLITE_BUSY.

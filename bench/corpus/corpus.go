@@ -28,7 +28,7 @@ import (
 	"sync"
 	"time"
 
-	"spool/rollout"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // DefaultStart is the creation time of thread 0 when Options.Start is zero.

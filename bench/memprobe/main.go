@@ -23,9 +23,9 @@ import (
 	"strings"
 	"time"
 
-	"spool/manager"
-	"spool/rollout"
-	"spool/store"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // report is what memprobe prints.

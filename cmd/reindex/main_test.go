@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"spool/indexer"
-	"spool/internal/fixtures"
-	"spool/lockfile"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/lockfile"
 )
 
 // binary is the reindex command built once by TestMain.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"spool/indexer"
-	"spool/lockfile"
-	"spool/store"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/store"
 )
 
 // Exit codes.

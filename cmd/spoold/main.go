@@ -33,9 +33,9 @@ import (
 	"syscall"
 	"time"
 
-	"spool/manager"
-	"spool/rollout"
-	"spool/server"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/server"
 )
 
 func main() {

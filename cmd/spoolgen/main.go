@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"spool/bench/corpus"
+	"github.com/spoolhq/spool/bench/corpus"
 )
 
 func main() {
