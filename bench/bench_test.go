@@ -19,6 +19,7 @@ import (
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -80,7 +81,7 @@ func big(b *testing.B) (*manager.Manager, store.Thread, string) {
 		}
 		start := time.Now()
 		bigFixture.m, bigFixture.err = manager.Open(context.Background(), manager.Options{
-			Root: bigFixture.root, Sync: rollout.SyncNone, Logger: quiet,
+			Root: bigFixture.root, Sync: rolloutfs.SyncNone, Logger: quiet,
 		})
 		if bigFixture.err != nil {
 			return
@@ -224,12 +225,12 @@ func BenchmarkResume(b *testing.B) {
 		// The shared manager holds the root's lock: open a second root
 		// that links the same file and its own copy of the index.
 		root := linkedRoot(b, bigFixture.root)
-		warm := openManager(b, root, rollout.SyncNone)
+		warm := openManager(b, root, rolloutfs.SyncNone)
 		if err := warm.Close(); err != nil {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			m2, err := manager.Open(ctx, manager.Options{Root: root, Sync: rollout.SyncNone, Logger: quiet})
+			m2, err := manager.Open(ctx, manager.Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -263,7 +264,7 @@ func BenchmarkList(b *testing.B) {
 	ctx := context.Background()
 	root, n := listFixture(b)
 	b.Run(fmt.Sprintf("github.com/spoolhq/spool/files=%d", n), func(b *testing.B) {
-		m := openManager(b, root, rollout.SyncNone)
+		m := openManager(b, root, rolloutfs.SyncNone)
 		for b.Loop() {
 			page, err := m.List(ctx, store.ListOptions{Limit: 50})
 			if err != nil || len(page.Threads) != 50 {
@@ -378,7 +379,7 @@ func BenchmarkAppend(b *testing.B) {
 	ctx := context.Background()
 	payload := []byte(`{"type":"message","role":"assistant","content":[{"type":"output_text","text":"` +
 		string(bytes.Repeat([]byte("appended text "), 24)) + `"}]}`)
-	for _, policy := range []rollout.SyncPolicy{rollout.SyncNone, rollout.SyncBatch, rollout.SyncAlways} {
+	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncNone, rolloutfs.SyncBatch, rolloutfs.SyncAlways} {
 		for _, writers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("sync=%s/writers=%d", policy, writers), func(b *testing.B) {
 				root := b.TempDir()
@@ -441,7 +442,7 @@ func BenchmarkReindex(b *testing.B) {
 			}
 			i++
 			b.StartTimer()
-			sum, err := indexer.Sync(ctx, st, root, indexer.SyncOptions{Full: true})
+			sum, err := indexer.Sync(ctx, st, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true})
 			if err != nil || sum.Scanned != n {
 				b.Fatalf("sync: scanned %d of %d, %v", sum.Scanned, n, err)
 			}
@@ -474,7 +475,7 @@ func BenchmarkReindexIncremental(b *testing.B) {
 	b.Cleanup(func() { st.Close() })
 	b.Run(fmt.Sprintf("unchanged/threads=%d", n), func(b *testing.B) {
 		for b.Loop() {
-			sum, err := indexer.Sync(ctx, st, root, indexer.SyncOptions{})
+			sum, err := indexer.Sync(ctx, st, rolloutfs.Local{Root: root}, indexer.SyncOptions{})
 			if err != nil || sum.Skipped != n {
 				b.Fatalf("sync: skipped %d of %d (scanned %d, caught up %d), %v", sum.Skipped, n, sum.Scanned, sum.CaughtUp, err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/spoolhq/spool/bench/corpus"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // Sizes come from the environment so that scripts/bench.sh can scale them
@@ -110,7 +111,7 @@ func cachedCorpus(tb testing.TB, name string, n int, o corpus.Options, indexed b
 	}
 	if indexed {
 		start = time.Now()
-		m, err := manager.Open(ctx, manager.Options{Root: root, Sync: rollout.SyncNone, Logger: quiet})
+		m, err := manager.Open(ctx, manager.Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
 		if err != nil {
 			tb.Fatalf("index %s: %v", root, err)
 		}
@@ -180,7 +181,7 @@ func rolloutPaths(tb testing.TB, root string) []string {
 }
 
 // openManager opens a manager on root, closed when tb ends.
-func openManager(tb testing.TB, root string, policy rollout.SyncPolicy) *manager.Manager {
+func openManager(tb testing.TB, root string, policy rolloutfs.SyncPolicy) *manager.Manager {
 	tb.Helper()
 	m, err := manager.Open(context.Background(), manager.Options{Root: root, Sync: policy, Logger: quiet})
 	if err != nil {

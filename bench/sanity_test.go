@@ -11,6 +11,7 @@ import (
 	"github.com/spoolhq/spool/bench/corpus"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // small is a corpus shape quick enough for plain go test, images included.
@@ -67,7 +68,7 @@ func smallRoot(t *testing.T, n int) (*manager.Manager, []corpus.Thread, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return openManager(t, root, rollout.SyncNone), threads, root
+	return openManager(t, root, rolloutfs.SyncNone), threads, root
 }
 
 // TestCodexForkMatchesSpool checks that the Codex-way baseline does the

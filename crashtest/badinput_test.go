@@ -19,6 +19,7 @@ import (
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -119,7 +120,7 @@ func TestLineOverMaxLineSize(t *testing.T) {
 	if err == nil {
 		// Show what accepting it leads to before failing.
 		_, nextErr := m.Append(ctx, th.ID, []rollout.Item{userItem("after the huge line")})
-		_, _, scanErr := indexer.ScanFile(ctx, root, th.RolloutPath)
+		_, _, scanErr := indexer.ScanFile(ctx, rolloutfs.Local{Root: root}, th.RolloutPath)
 		t.Fatalf("a %d-byte line (MaxLineSize %d) was accepted; the next append then fails with %v and a scan of the file with %v",
 			size, rollout.MaxLineSize, nextErr, scanErr)
 	}
@@ -195,7 +196,7 @@ func verifyRoot(t *testing.T, root string) indexer.VerifyReport {
 		t.Fatalf("open index: %v", err)
 	}
 	defer st.Close()
-	rep, err := indexer.Verify(ctx, st, root)
+	rep, err := indexer.Verify(ctx, st, rolloutfs.Local{Root: root})
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -222,7 +223,7 @@ func TestRolloutsThatAreNotThreads(t *testing.T) {
 		rel  string
 		want error
 	}{{noMeta, indexer.ErrNoMeta}, {wrong, indexer.ErrIDMismatch}} {
-		if _, _, err := indexer.ScanFile(ctx, root, tt.rel); !errors.Is(err, tt.want) {
+		if _, _, err := indexer.ScanFile(ctx, rolloutfs.Local{Root: root}, tt.rel); !errors.Is(err, tt.want) {
 			t.Errorf("ScanFile(%s) = %v, want %v", tt.rel, err, tt.want)
 		}
 	}
@@ -252,7 +253,7 @@ func TestRolloutsThatAreNotThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	sum, err := indexer.Sync(ctx, st, root, indexer.SyncOptions{Full: true})
+	sum, err := indexer.Sync(ctx, st, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true})
 	if err != nil {
 		t.Fatalf("Sync = %v", err)
 	}
@@ -512,7 +513,7 @@ func rebuildBySync(t *testing.T, root string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := indexer.Sync(ctx, st, root, indexer.SyncOptions{Full: true}); err != nil {
+	if _, err := indexer.Sync(ctx, st, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true}); err != nil {
 		t.Fatalf("Sync(Full) = %v", err)
 	}
 }

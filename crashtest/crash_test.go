@@ -22,6 +22,7 @@ import (
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -468,7 +469,7 @@ func (w *world) injectTornTail(t *testing.T, root string, round int, rng *rand.R
 		return ""
 	}
 	id := ids[rng.IntN(len(ids))]
-	paths, err := indexer.Walk(context.Background(), root)
+	paths, err := indexer.Walk(context.Background(), rolloutfs.Local{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +654,7 @@ func verifyIndex(t *testing.T, root, reindex string) {
 	if err != nil {
 		t.Fatalf("open index: %v", err)
 	}
-	rep, err := indexer.Verify(ctx, st, root)
+	rep, err := indexer.Verify(ctx, st, rolloutfs.Local{Root: root})
 	if cerr := st.Close(); cerr != nil {
 		t.Errorf("close index: %v", cerr)
 	}

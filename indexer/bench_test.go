@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // BenchmarkSyncFull indexes a generated root of 50 threads from scratch
@@ -31,7 +33,7 @@ func BenchmarkSyncFull(b *testing.B) {
 	b.SetBytes(total)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Sync(context.Background(), st, root, SyncOptions{Full: true}); err != nil {
+		if _, err := Sync(context.Background(), st, rolloutfs.Local{Root: root}, SyncOptions{Full: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -180,7 +181,7 @@ func fileSize(t testing.TB, root, rel string) int64 {
 // mustSync runs Sync and fails the test on error.
 func mustSync(t testing.TB, st *store.Store, root string, opts SyncOptions) Summary {
 	t.Helper()
-	sum, err := Sync(context.Background(), st, root, opts)
+	sum, err := Sync(context.Background(), st, rolloutfs.Local{Root: root}, opts)
 	if err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
@@ -190,7 +191,7 @@ func mustSync(t testing.TB, st *store.Store, root string, opts SyncOptions) Summ
 // mustVerifyClean fails the test unless the index agrees with the files.
 func mustVerifyClean(t testing.TB, st *store.Store, root string) VerifyReport {
 	t.Helper()
-	rep, err := Verify(context.Background(), st, root)
+	rep, err := Verify(context.Background(), st, rolloutfs.Local{Root: root})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

@@ -8,15 +8,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -81,23 +82,22 @@ func (p Problem) String() string {
 // UpdatedAt is the newest envelope timestamp in the file (CreatedAt when
 // none parses). An archived file (under archived_sessions/) gets its
 // modification time as ArchivedAt.
-func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Problem, error) {
+func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Record, []Problem, error) {
 	nameID, nameCreated, err := rollout.ParseFileName(path.Base(relPath))
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 	}
-	abs := filepath.Join(root, filepath.FromSlash(relPath))
-	f, err := os.Open(abs)
+	// Stat before opening: bytes appended while we read make the file
+	// look changed next time instead of being skipped.
+	fi, err := fsys.Stat(ctx, relPath)
+	if err != nil {
+		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+	}
+	f, err := fsys.Open(ctx, relPath)
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 	}
 	defer f.Close()
-	// Stat before reading: bytes appended while we read make the file
-	// look changed next time instead of being skipped.
-	fi, err := f.Stat()
-	if err != nil {
-		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
-	}
 
 	var (
 		problems []Problem
@@ -105,7 +105,7 @@ func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Proble
 		metaEnd  int64 // end of the first meta line
 		chain    = ancestryChain{open: true}
 		tr       = NewTracker(store.Thread{ID: nameID})
-		r        = rollout.NewReader(f, 0, 0)
+		r        = rollout.NewReader(io.NewSectionReader(f, 0, min(fi.Size, f.Size())), 0, 0)
 	)
 	for r.Next() {
 		l := r.Line()
@@ -160,8 +160,8 @@ func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Proble
 	th.RolloutPath = relPath
 	th.IndexedSize = indexedSize
 	th.LineCount = lineCount
-	th.FileSize = fi.Size()
-	th.FileMtime = fi.ModTime().UnixNano()
+	th.FileSize = fi.Size
+	th.FileMtime = fi.ModTime.UnixNano()
 	th.UpdatedAt = th.CreatedAt
 	if tr.newest != 0 {
 		th.UpdatedAt = tr.newest
@@ -184,7 +184,7 @@ func ScanFile(ctx context.Context, root, relPath string) (store.Record, []Proble
 	}
 	if IsArchivedPath(relPath) {
 		th.Archived = true
-		th.ArchivedAt = fi.ModTime().UnixMilli()
+		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
 	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors}, problems, nil
 }
@@ -435,20 +435,19 @@ func (tr *Tracker) Progress() store.Progress {
 // when the byte before t.IndexedSize is no longer a newline it returns
 // ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
 // filled from the file as it was before reading.
-func CatchUp(ctx context.Context, root string, t store.Thread) (store.Progress, []Problem, error) {
-	abs := filepath.Join(root, filepath.FromSlash(t.RolloutPath))
-	f, err := os.Open(abs)
+func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Progress, []Problem, error) {
+	fi, err := fsys.Stat(ctx, t.RolloutPath)
+	if err != nil {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+	}
+	f, err := fsys.Open(ctx, t.RolloutPath)
 	if err != nil {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
-	}
-	if fi.Size() < t.IndexedSize {
+	if f.Size() < t.IndexedSize {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: size %d < indexed %d: %w",
-			t.RolloutPath, fi.Size(), t.IndexedSize, ErrShrunk)
+			t.RolloutPath, f.Size(), t.IndexedSize, ErrShrunk)
 	}
 	if t.IndexedSize > 0 {
 		var last [1]byte
@@ -459,13 +458,10 @@ func CatchUp(ctx context.Context, root string, t store.Thread) (store.Progress, 
 			return store.Progress{}, nil, fmt.Errorf("catch up %s at %d: %w", t.RolloutPath, t.IndexedSize, ErrChanged)
 		}
 	}
-	if _, err := f.Seek(t.IndexedSize, io.SeekStart); err != nil {
-		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
-	}
 
 	var problems []Problem
 	tr := NewTracker(t)
-	r := rollout.NewReader(f, t.IndexedSize, t.LineCount)
+	r := rollout.NewReader(io.NewSectionReader(f, t.IndexedSize, f.Size()-t.IndexedSize), t.IndexedSize, t.LineCount)
 	for n := 0; r.Next(); n++ {
 		if n%ctxCheckLines == 0 {
 			if err := ctx.Err(); err != nil {
@@ -486,7 +482,25 @@ func CatchUp(ctx context.Context, root string, t store.Thread) (store.Progress, 
 	}
 	p := tr.Progress()
 	p.IndexedSize, p.LineCount = r.End()
-	p.FileSize = fi.Size()
-	p.FileMtime = fi.ModTime().UnixNano()
+	p.FileSize = fi.Size
+	p.FileMtime = fi.ModTime.UnixNano()
 	return p, problems, nil
+}
+
+// readNames reads the names of session_index.jsonl in fsys; a missing file
+// names nothing.
+func readNames(ctx context.Context, fsys rolloutfs.FS) (map[string]rollout.NameEntry, error) {
+	f, err := fsys.Open(ctx, rollout.SessionIndexFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]rollout.NameEntry{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := rollout.ReadNames(ctx, io.NewSectionReader(f, 0, f.Size()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rollout.SessionIndexFile, err)
+	}
+	return names, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -87,7 +88,7 @@ func TestScanFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, problems, err := ScanFile(context.Background(), root, tt.rel)
+			rec, problems, err := ScanFile(context.Background(), rolloutfs.Local{Root: root}, tt.rel)
 			if err != nil {
 				t.Fatalf("ScanFile: %v", err)
 			}
@@ -185,7 +186,7 @@ func TestScanFileAncestryChain(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
 			writeRollout(t, root, relFor(idX), tt.lines...)
-			rec, _, err := ScanFile(context.Background(), root, relFor(idX))
+			rec, _, err := ScanFile(context.Background(), rolloutfs.Local{Root: root}, relFor(idX))
 			if err != nil {
 				t.Fatalf("ScanFile: %v", err)
 			}
@@ -244,7 +245,7 @@ func TestScanFileErrorsAndProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
 			writeRollout(t, root, relFor(idX), tt.content)
-			rec, problems, err := ScanFile(context.Background(), root, relFor(idX))
+			rec, problems, err := ScanFile(context.Background(), rolloutfs.Local{Root: root}, relFor(idX))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -284,7 +285,7 @@ func TestScanFileArchived(t *testing.T) {
 	if err := os.Chtimes(abs, mtime, mtime); err != nil {
 		t.Fatal(err)
 	}
-	rec, _, err := ScanFile(context.Background(), root, rel)
+	rec, _, err := ScanFile(context.Background(), rolloutfs.Local{Root: root}, rel)
 	if err != nil {
 		t.Fatalf("ScanFile: %v", err)
 	}
@@ -388,7 +389,7 @@ func TestCatchUpMatchesScan(t *testing.T) {
 	rel := relFor(idX)
 	writeRollout(t, root, rel, metaLine(ts, idX, ""), userLine(ts, "one"), assistantLine(ts, "a1"), userLine(ts, "two"))
 	st := openStore(t)
-	rec, _, err := ScanFile(ctx, root, rel)
+	rec, _, err := ScanFile(ctx, rolloutfs.Local{Root: root}, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +400,7 @@ func TestCatchUpMatchesScan(t *testing.T) {
 	appendTo(t, root, rel, rollbackLine("2026-06-01T08:01:00.000Z", 1)+"\n"+userLine("2026-06-01T08:02:00.000Z", "two again")+
 		nameLine("2026-06-01T08:03:00.000Z", idX, "caught")+`{"timestamp":"2026-06-01T08:04:00.000Z","type":"torn`)
 
-	p, problems, err := CatchUp(ctx, root, indexed)
+	p, problems, err := CatchUp(ctx, rolloutfs.Local{Root: root}, indexed)
 	if err != nil {
 		t.Fatalf("CatchUp: %v", err)
 	}
@@ -412,7 +413,7 @@ func TestCatchUpMatchesScan(t *testing.T) {
 	if err := st.Advance(ctx, p); err != nil {
 		t.Fatalf("Advance: %v", err)
 	}
-	want, _, err := ScanFile(ctx, root, rel)
+	want, _, err := ScanFile(ctx, rolloutfs.Local{Root: root}, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,12 +452,12 @@ func TestCatchUpRewritten(t *testing.T) {
 			root := t.TempDir()
 			rel := relFor(idX)
 			writeRollout(t, root, rel, metaLine(ts, idX, ""), userLine(ts, "one"))
-			rec, _, err := ScanFile(context.Background(), root, rel)
+			rec, _, err := ScanFile(context.Background(), rolloutfs.Local{Root: root}, rel)
 			if err != nil {
 				t.Fatal(err)
 			}
 			writeRollout(t, root, rel, tt.rewrite)
-			if _, _, err := CatchUp(context.Background(), root, rec.Thread); !errors.Is(err, tt.want) {
+			if _, _, err := CatchUp(context.Background(), rolloutfs.Local{Root: root}, rec.Thread); !errors.Is(err, tt.want) {
 				t.Fatalf("CatchUp err = %v, want %v", err, tt.want)
 			}
 		})

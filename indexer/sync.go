@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -56,6 +55,7 @@ type Summary struct {
 	Renamed      int           `json:"renamed"`       // names taken from session_index.jsonl for otherwise unchanged threads
 	Deleted      int           `json:"deleted"`       // index rows whose file is gone
 	Failed       int           `json:"failed"`        // files that could not be indexed (see Problems)
+	TempsRemoved int           `json:"temps_removed"` // leftovers of a Create cut short by a crash
 	Lines        int64         `json:"lines"`         // lines read
 	UserMessages int64         `json:"user_messages"` // counted user messages in what was read
 	BytesRead    int64         `json:"bytes_read"`
@@ -91,20 +91,20 @@ type Summary struct {
 // contested or unindexable files, the duplicate problems, and rows whose
 // file moved away. The names of session_index.jsonl are read into memory
 // whole (one entry per named thread).
-func Sync(ctx context.Context, st *store.Store, root string, opts SyncOptions) (Summary, error) {
+func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOptions) (Summary, error) {
 	start := time.Now()
 	var sum Summary
-	names, err := rollout.ReadNames(ctx, root)
+	names, err := readNames(ctx, fsys)
 	if err != nil {
-		return sum, fmt.Errorf("sync %s: %w", root, err)
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
 	total := 0
 	if opts.Progress != nil {
-		if total, err = countFiles(ctx, root); err != nil {
-			return sum, fmt.Errorf("sync %s: %w", root, err)
+		if total, err = countFiles(ctx, fsys); err != nil {
+			return sum, fmt.Errorf("sync %v: %w", fsys, err)
 		}
 	}
-	s := &syncer{st: st, root: root, names: names, full: opts.Full}
+	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -127,7 +127,7 @@ func Sync(ctx context.Context, st *store.Store, root string, opts SyncOptions) (
 			cancel()
 			for range results { // let the walker and the workers finish
 			}
-			return sum, fmt.Errorf("sync %s: %w", root, err)
+			return sum, fmt.Errorf("sync %v: %w", fsys, err)
 		}
 		if !res.isFile() {
 			continue
@@ -138,14 +138,16 @@ func Sync(ctx context.Context, st *store.Store, root string, opts SyncOptions) (
 		}
 	}
 	if walkErr != nil {
-		return sum, fmt.Errorf("sync %s: %w", root, walkErr)
+		return sum, fmt.Errorf("sync %v: %w", fsys, walkErr)
 	}
 	if err := ctx.Err(); err != nil {
-		return sum, fmt.Errorf("sync %s: %w", root, err)
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
 	if err := w.finish(ctx); err != nil {
-		return sum, fmt.Errorf("sync %s: %w", root, err)
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
+	sum.Problems = append(append(sum.Problems, s.odd...), s.tempErrs...)
+	sum.TempsRemoved = s.tempsGone
 	sum.Duration = time.Since(start)
 	sum.MBPerSec = mbPerSec(sum.BytesRead, sum.Duration)
 	return sum, nil
@@ -214,9 +216,32 @@ func runJobs[J, R any](ctx context.Context, jobs <-chan J, workers int, work fun
 // share. Its fields do not change during the Sync.
 type syncer struct {
 	st    *store.Store
-	root  string
+	fsys  rolloutfs.FS
 	names map[string]rollout.NameEntry
 	full  bool
+
+	mu        sync.Mutex // guards the fields below, written by the walker
+	odd       []Problem  // rollout names that are not regular files
+	tempsGone int        // temporary files removed
+	tempErrs  []Problem  // temporary files that could not be removed
+}
+
+// noteOdd records d's odd entries as problems and removes the temporary
+// files of Creates a crash cut short (the caller holds the root's lock).
+func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range d.odd {
+		s.odd = append(s.odd, Problem{Path: d.rel + "/" + name, Kind: ProblemError, Detail: "not a regular file (a link, FIFO or device): not indexed"})
+	}
+	for _, name := range d.temps {
+		rel := d.rel + "/" + name
+		if err := s.fsys.Remove(ctx, rel); err != nil {
+			s.tempErrs = append(s.tempErrs, Problem{Path: rel, Kind: ProblemError, Detail: "remove temporary file: " + err.Error()})
+			continue
+		}
+		s.tempsGone++
+	}
 }
 
 // syncJob is a rollout file to sync, or an index row whose file is gone.
@@ -269,7 +294,8 @@ func (s *syncer) list(ctx context.Context, jobs chan<- syncJob) error {
 		unplaced = unplaced[:0]
 		return nil
 	}
-	return walkLayout(ctx, s.root, func(d layoutDir) error {
+	return walkLayout(ctx, s.fsys, func(d layoutDir) error {
+		s.noteOdd(ctx, d)
 		rows := newRowCursor(s.st, ownedRanges(d))
 		for _, name := range d.files {
 			rel := d.rel + "/" + name
@@ -397,9 +423,9 @@ func (s *syncer) orphan(row store.IndexedFile) syncResult {
 	return res
 }
 
-// exists reports whether the file root/rel exists.
+// exists reports whether the rollout file rel exists.
 func (s *syncer) exists(rel string) bool {
-	_, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(rel)))
+	_, err := s.fsys.Stat(context.Background(), rel)
 	return err == nil
 }
 
@@ -462,11 +488,11 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		}
 	}
 
-	fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(f.rel)))
+	fi, err := s.fsys.Stat(ctx, f.rel)
 	if err != nil {
 		return res.fail(err)
 	}
-	size, mtime := fi.Size(), fi.ModTime().UnixNano()
+	size, mtime := fi.Size, fi.ModTime.UnixNano()
 	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
 	case s.full || res.base == "" || res.contest:
@@ -476,7 +502,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 			return s.scan(ctx, f, res)
 		}
 		res.action = actMove
-		res.archiveAt = fi.ModTime().UnixMilli()
+		res.archiveAt = fi.ModTime.UnixMilli()
 		return s.withName(res, state)
 	case unchanged:
 		res.action = actSkip
@@ -495,7 +521,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 			IndexedSize: t.IndexedSize, LineCount: t.LineCount, FileSize: t.FileSize, FileMtime: t.FileMtime},
 			Name: t.Name, UpdatedAt: t.UpdatedAt})
 	}
-	p, problems, err := CatchUp(ctx, s.root, t)
+	p, problems, err := CatchUp(ctx, s.fsys, t)
 	if errors.Is(err, ErrShrunk) || errors.Is(err, ErrChanged) {
 		return s.scan(ctx, f, res)
 	}
@@ -519,7 +545,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 }
 
 func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncResult {
-	rec, problems, err := scanWithNames(ctx, s.root, f.rel, s.names)
+	rec, problems, err := scanWithNames(ctx, s.fsys, f.rel, s.names)
 	if err != nil {
 		res = res.fail(err)
 		res.notThread = errors.Is(err, ErrNoMeta) || errors.Is(err, ErrIDMismatch)
@@ -535,8 +561,8 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 }
 
 // scanWithNames scans a file and applies its name from session_index.jsonl.
-func scanWithNames(ctx context.Context, root, rel string, names map[string]rollout.NameEntry) (store.Record, []Problem, error) {
-	rec, problems, err := ScanFile(ctx, root, rel)
+func scanWithNames(ctx context.Context, fsys rolloutfs.FS, rel string, names map[string]rollout.NameEntry) (store.Record, []Problem, error) {
+	rec, problems, err := ScanFile(ctx, fsys, rel)
 	if err != nil {
 		return rec, problems, err
 	}

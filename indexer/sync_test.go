@@ -12,6 +12,7 @@ import (
 
 	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -27,7 +28,7 @@ func TestWalk(t *testing.T) {
 	} {
 		writeRollout(t, root, junk, "x\n")
 	}
-	got, err := Walk(context.Background(), root)
+	got, err := Walk(context.Background(), rolloutfs.Local{Root: root})
 	if err != nil {
 		t.Fatalf("Walk: %v", err)
 	}
@@ -37,10 +38,10 @@ func TestWalk(t *testing.T) {
 	}
 
 	empty := t.TempDir()
-	if got, err := Walk(context.Background(), empty); err != nil || len(got) != 0 {
+	if got, err := Walk(context.Background(), rolloutfs.Local{Root: empty}); err != nil || len(got) != 0 {
 		t.Fatalf("Walk(empty root) = %v, %v, want nothing", got, err)
 	}
-	if _, err := Walk(context.Background(), filepath.Join(empty, "missing")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := Walk(context.Background(), rolloutfs.Local{Root: filepath.Join(empty, "missing")}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Walk(missing root) err = %v, want ErrNotExist", err)
 	}
 }
@@ -286,7 +287,7 @@ func TestSyncProgressAndCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Sync(ctx, st, root, SyncOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := Sync(ctx, st, rolloutfs.Local{Root: root}, SyncOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Sync(cancelled) err = %v, want context.Canceled", err)
 	}
 }

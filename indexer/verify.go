@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -65,28 +65,28 @@ type VerifyOptions struct {
 // ArchivedAt, which records when the archive happened rather than anything
 // in the file), the counted user messages and the ancestry. Drifts are
 // sorted by path, then kind.
-func Verify(ctx context.Context, st *store.Store, root string) (VerifyReport, error) {
-	return VerifyWith(ctx, st, root, VerifyOptions{})
+func Verify(ctx context.Context, st *store.Store, fsys rolloutfs.FS) (VerifyReport, error) {
+	return VerifyWith(ctx, st, fsys, VerifyOptions{})
 }
 
 // VerifyWith is Verify with options.
-func VerifyWith(ctx context.Context, st *store.Store, root string, opts VerifyOptions) (VerifyReport, error) {
+func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts VerifyOptions) (VerifyReport, error) {
 	start := time.Now()
 	var rep VerifyReport
-	names, err := rollout.ReadNames(ctx, root)
+	names, err := readNames(ctx, fsys)
 	if err != nil {
-		return rep, fmt.Errorf("verify %s: %w", root, err)
+		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
-	paths, err := Walk(ctx, root)
+	paths, err := Walk(ctx, fsys)
 	if err != nil {
-		return rep, fmt.Errorf("verify %s: %w", root, err)
+		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
 	files, dups := chooseFiles(paths)
 	rep.Files = len(paths)
 	rep.Problems = append(rep.Problems, dups...)
 	states, err := st.FileStates(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("verify %s: %w", root, err)
+		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
 	rep.Threads = len(states)
 
@@ -101,7 +101,7 @@ func VerifyWith(ctx context.Context, st *store.Store, root string, opts VerifyOp
 	defer cancel()
 	results := runWorkers(ctx, files, opts.Workers, func(f rolloutFile) verifyResult {
 		res := verifyResult{file: f}
-		rec, problems, err := scanWithNames(ctx, root, f.rel, names)
+		rec, problems, err := scanWithNames(ctx, fsys, f.rel, names)
 		res.problems = problems
 		if err != nil {
 			res.problems = append(res.problems, Problem{Path: f.rel, Kind: ProblemError, Detail: err.Error()})
@@ -129,10 +129,10 @@ func VerifyWith(ctx context.Context, st *store.Store, root string, opts VerifyOp
 		rep.Problems = append(rep.Problems, res.problems...)
 	}
 	if firstErr != nil {
-		return rep, fmt.Errorf("verify %s: %w", root, firstErr)
+		return rep, fmt.Errorf("verify %v: %w", fsys, firstErr)
 	}
 	if err := ctx.Err(); err != nil {
-		return rep, fmt.Errorf("verify %s: %w", root, err)
+		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
 	for _, s := range states {
 		if !present[s.ID] {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -18,7 +19,7 @@ func TestVerifyDrift(t *testing.T) {
 	ctx := context.Background()
 	scan := func(t *testing.T, root, rel string) store.Record {
 		t.Helper()
-		rec, _, err := ScanFile(ctx, root, rel)
+		rec, _, err := ScanFile(ctx, rolloutfs.Local{Root: root}, rel)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +109,7 @@ func TestVerifyDrift(t *testing.T) {
 			st := openStore(t)
 			mustSync(t, st, root, SyncOptions{})
 			tt.tamper(t, st, root)
-			rep, err := Verify(ctx, st, root)
+			rep, err := Verify(ctx, st, rolloutfs.Local{Root: root})
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -155,7 +156,7 @@ func TestRepair(t *testing.T) {
 	complete := userLine("2026-05-01T09:07:00.000Z", "Fourth question")
 	torn := `{"timestamp":"2026-05-01T09:08:00.000Z","type":"response_item","payload":{"type":"mess`
 	appendTo(t, root, relA, complete+torn)
-	before, err := Verify(ctx, st, root)
+	before, err := Verify(ctx, st, rolloutfs.Local{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestRepair(t *testing.T) {
 		t.Fatal("Verify before Repair is clean, want drift for the appended line")
 	}
 
-	rep, err := Repair(ctx, st, root, SyncOptions{})
+	rep, err := Repair(ctx, st, rolloutfs.Local{Root: root}, SyncOptions{})
 	if err != nil {
 		t.Fatalf("Repair: %v", err)
 	}
@@ -196,7 +197,7 @@ func TestRepair(t *testing.T) {
 		t.Fatalf("problems after Repair = %+v, want none", after.Problems)
 	}
 
-	again, err := Repair(ctx, st, root, SyncOptions{})
+	again, err := Repair(ctx, st, rolloutfs.Local{Root: root}, SyncOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,13 @@ package indexer
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // Walk returns the rollout files under root, as slash-separated paths
@@ -24,9 +20,9 @@ import (
 //
 // Walk holds every path in memory (O(threads)); it serves the offline
 // tools Verify and Repair. Sync walks directory by directory instead.
-func Walk(ctx context.Context, root string) ([]string, error) {
+func Walk(ctx context.Context, fsys rolloutfs.FS) ([]string, error) {
 	var paths []string
-	err := walkLayout(ctx, root, func(d layoutDir) error {
+	err := walkLayout(ctx, fsys, func(d layoutDir) error {
 		for _, name := range d.files {
 			paths = append(paths, d.rel+"/"+name)
 		}
@@ -41,9 +37,9 @@ func Walk(ctx context.Context, root string) ([]string, error) {
 
 // countFiles returns how many rollout files Walk would return, holding one
 // directory's names at a time.
-func countFiles(ctx context.Context, root string) (int, error) {
+func countFiles(ctx context.Context, fsys rolloutfs.FS) (int, error) {
 	n := 0
-	err := walkLayout(ctx, root, func(d layoutDir) error {
+	err := walkLayout(ctx, fsys, func(d layoutDir) error {
 		n += len(d.files)
 		return nil
 	})
@@ -56,46 +52,48 @@ type layoutDir struct {
 	rel    string   // slash-separated path relative to the root; "" for the root itself
 	files  []string // base names of the rollout files directly in it, sorted
 	walked []string // names of its subdirectories that the walk visits as layoutDirs of their own
+	temps  []string // base names of files an unfinished Create left behind
+	odd    []string // base names that look like rollouts but are not regular files
 }
 
-// walkLayout calls fn for each directory of the layout under root, depth
+// walkLayout calls fn for each directory of the layout of fsys, depth
 // first: the root itself (which holds no rollout files of its own), then
 // sessions/ and every directory below it, then archived_sessions/ (whose
 // subdirectories are not part of the layout). Only one directory's names
 // are held at a time, besides the names of the directories still to visit.
 // A missing sessions/ or archived_sessions/ is skipped; a missing root is
 // an error.
-func walkLayout(ctx context.Context, root string, fn func(layoutDir) error) error {
-	fi, err := os.Stat(root)
+func walkLayout(ctx context.Context, fsys rolloutfs.FS, fn func(layoutDir) error) error {
+	entries, err := fsys.ReadDir(ctx, ".")
 	if err != nil {
-		return fmt.Errorf("walk %s: %w", root, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("walk %s: not a directory", root)
+		return fmt.Errorf("walk %v: %w", fsys, err)
 	}
 	top := layoutDir{}
 	var sessions, archived bool
-	for _, name := range []string{rollout.ArchivedSessionsDir, rollout.SessionsDir} {
-		ok, err := isDir(filepath.Join(root, name))
-		if err != nil {
-			return fmt.Errorf("walk %s: %w", root, err)
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
 		}
-		if ok {
-			top.walked = append(top.walked, name)
-			sessions = sessions || name == rollout.SessionsDir
-			archived = archived || name == rollout.ArchivedSessionsDir
+		switch e.Name {
+		case rollout.ArchivedSessionsDir:
+			archived = true
+		case rollout.SessionsDir:
+			sessions = true
+		default:
+			continue
 		}
+		top.walked = append(top.walked, e.Name)
 	}
 	if err := fn(top); err != nil {
 		return err
 	}
 	if sessions {
-		if err := walkTree(ctx, root, rollout.SessionsDir, fn); err != nil {
+		if err := walkTree(ctx, fsys, rollout.SessionsDir, fn); err != nil {
 			return err
 		}
 	}
 	if archived {
-		d, err := readLayoutDir(ctx, root, rollout.ArchivedSessionsDir)
+		d, err := readLayoutDir(ctx, fsys, rollout.ArchivedSessionsDir)
 		if err != nil {
 			return err
 		}
@@ -107,8 +105,8 @@ func walkLayout(ctx context.Context, root string, fn func(layoutDir) error) erro
 
 // walkTree calls fn for the directory rel and, depth first in name order,
 // every directory below it.
-func walkTree(ctx context.Context, root, rel string, fn func(layoutDir) error) error {
-	d, err := readLayoutDir(ctx, root, rel)
+func walkTree(ctx context.Context, fsys rolloutfs.FS, rel string, fn func(layoutDir) error) error {
+	d, err := readLayoutDir(ctx, fsys, rel)
 	if err != nil {
 		return err
 	}
@@ -116,63 +114,36 @@ func walkTree(ctx context.Context, root, rel string, fn func(layoutDir) error) e
 		return err
 	}
 	for _, sub := range d.walked {
-		if err := walkTree(ctx, root, rel+"/"+sub, fn); err != nil {
+		if err := walkTree(ctx, fsys, rel+"/"+sub, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// dirChunk is how many directory entries readLayoutDir reads at a time.
-const dirChunk = 512
-
-// readLayoutDir lists the rollout files and subdirectories of root/rel,
-// each sorted. It keeps names only, not directory entries. Symbolic links
-// are not followed into (a link named like a rollout file counts as one).
-func readLayoutDir(ctx context.Context, root, rel string) (layoutDir, error) {
+// readLayoutDir lists the rollout files and subdirectories of rel, each
+// sorted. It keeps names only. Symbolic links are neither followed into
+// nor read: a link, FIFO or device named like a rollout is odd.
+func readLayoutDir(ctx context.Context, fsys rolloutfs.FS, rel string) (layoutDir, error) {
 	d := layoutDir{rel: rel}
-	abs := filepath.Join(root, filepath.FromSlash(rel))
-	f, err := os.Open(abs)
+	entries, err := fsys.ReadDir(ctx, rel)
 	if err != nil {
-		return d, fmt.Errorf("walk %s: %w", abs, err)
+		return d, fmt.Errorf("walk %s: %w", rel, err)
 	}
-	defer f.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return d, fmt.Errorf("walk %s: %w", abs, err)
-		}
-		entries, err := f.ReadDir(dirChunk)
-		for _, e := range entries {
-			switch {
-			case e.IsDir():
-				d.walked = append(d.walked, e.Name())
-			case isRolloutName(e.Name()):
-				d.files = append(d.files, e.Name())
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return d, fmt.Errorf("walk %s: %w", abs, err)
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			d.walked = append(d.walked, e.Name)
+		case rolloutfs.IsTemp(e.Name):
+			d.temps = append(d.temps, e.Name)
+		case !isRolloutName(e.Name):
+		case e.IsRegular():
+			d.files = append(d.files, e.Name)
+		default:
+			d.odd = append(d.odd, e.Name)
 		}
 	}
-	sort.Strings(d.files)
-	sort.Strings(d.walked)
 	return d, nil
-}
-
-// isDir reports whether p is a directory (following symbolic links); a
-// missing p is not an error.
-func isDir(p string) (bool, error) {
-	fi, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return fi.IsDir(), nil
 }
 
 func isRolloutName(name string) bool {

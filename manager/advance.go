@@ -9,41 +9,53 @@ import (
 
 // indexBatcher groups the index updates of concurrent appenders into one
 // store transaction (group commit for the index). The first caller to find
-// no batch running becomes the leader: it commits what is pending, then
-// whatever arrived meanwhile, until nothing is left. No goroutine outlives
-// a call.
+// no batch running becomes the leader and commits what is pending, its own
+// update included. Callers that arrive meanwhile form the next batch; when
+// the leader is done it hands the lead to the first of them and returns.
+// So a caller waits for at most the batch in flight when it arrived and
+// its own, never for later ones. No goroutine outlives a call.
 type indexBatcher struct {
 	store *store.Store
 
 	mu      sync.Mutex // guards pending and running
 	pending []*indexUpdate
-	running bool
+	running bool // a leader is committing; pending waits for the next lead
 }
 
 type indexUpdate struct {
 	progress store.Progress
-	done     chan error // buffered: the leader never blocks on it
+	done     chan error    // buffered: the leader never blocks on it
+	lead     chan struct{} // buffered: this caller now leads the next batch
 }
 
 // advance applies p to the index, batched with concurrent calls, and
 // returns once it is committed.
 func (b *indexBatcher) advance(ctx context.Context, p store.Progress) error {
-	u := &indexUpdate{progress: p, done: make(chan error, 1)}
+	u := &indexUpdate{progress: p, done: make(chan error, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, u)
 	if b.running {
 		b.mu.Unlock()
-		return <-u.done
-	}
-	b.running = true
-	for len(b.pending) > 0 {
-		batch := b.pending
-		b.pending = nil
-		b.mu.Unlock()
-		b.commit(ctx, batch)
+		select {
+		case err := <-u.done:
+			return err
+		case <-u.lead:
+		}
 		b.mu.Lock()
 	}
-	b.running = false
+	b.running = true
+	batch := b.pending // u is in it: only a leader takes pending
+	b.pending = nil
+	b.mu.Unlock()
+
+	b.commit(ctx, batch)
+
+	b.mu.Lock()
+	if len(b.pending) > 0 {
+		b.pending[0].lead <- struct{}{}
+	} else {
+		b.running = false
+	}
 	b.mu.Unlock()
 	return <-u.done
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/google/uuid"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -32,6 +32,10 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 	if err := checkName(o.Name); err != nil {
 		return Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
+	if err := m.begin(); err != nil {
+		return Thread{}, err
+	}
+	defer m.ops.Done()
 	for attempt := 0; ; attempt++ {
 		row, err := m.fork(ctx, id, o)
 		// A rollback can change the parent's user messages between reading
@@ -47,7 +51,7 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 }
 
 func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thread, error) {
-	parent, src, err := m.openFile(ctx, parentID)
+	parent, src, err := m.openRead(ctx, parentID)
 	if err != nil {
 		return Thread{}, err
 	}
@@ -104,13 +108,6 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	if err != nil {
 		return Thread{}, err
 	}
-	size, mtime, err := m.createRollout(rel, metaLine, func(dst *os.File) error {
-		return copyPrefix(dst, src, cut)
-	})
-	if err != nil {
-		return Thread{}, err
-	}
-
 	ancestors, err := m.store.Ancestors(ctx, parentID)
 	if err != nil {
 		return Thread{}, err
@@ -119,6 +116,12 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	lineage = append(lineage, parentID)
 	for _, a := range ancestors {
 		lineage = append(lineage, a.ID)
+	}
+	// From here on the caller's going away changes nothing: the file is
+	// followed by its index row, or removed again.
+	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(metaLine), rolloutfs.Range(src, 0, cut)})
+	if err != nil {
+		return Thread{}, err
 	}
 	child := Thread{
 		ID:               childID,
@@ -152,33 +155,16 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 		LineShift:   1,
 	})
 	if err != nil {
-		os.Remove(m.abs(rel))
+		m.undoCreate(rel)
 		return Thread{}, err
 	}
 	return child, nil
 }
 
-// copyPrefix copies src's bytes [0, n) to the end of dst. dst was opened
-// without O_APPEND and src is an *os.File, so on Linux this is one
-// copy_file_range call, not a read/write loop.
-func copyPrefix(dst, src *os.File, n int64) error {
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	copied, err := io.Copy(dst, io.LimitReader(src, n))
-	if err != nil {
-		return fmt.Errorf("copy parent prefix: %w", err)
-	}
-	if copied != n {
-		return fmt.Errorf("copy parent prefix: copied %d of %d bytes", copied, n)
-	}
-	return nil
-}
-
 // readBaseInstructions reads the base_instructions text of the session_meta
 // line that starts f (only that line is read).
-func readBaseInstructions(f *os.File) (string, error) {
-	r := rollout.NewReader(f, 0, 0)
+func readBaseInstructions(f rolloutfs.ReadFile) (string, error) {
+	r := rollout.NewReader(io.NewSectionReader(f, 0, f.Size()), 0, 0)
 	if !r.Next() {
 		if err := r.Err(); err != nil {
 			return "", err

@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // openTest opens a manager on a fresh root under t.TempDir(), closed with
 // the test.
 func openTest(t testing.TB, opts ...func(*Options)) *Manager {
 	t.Helper()
-	o := Options{Root: t.TempDir(), Sync: rollout.SyncNone, Logger: quiet}
+	o := Options{Root: t.TempDir(), Sync: rolloutfs.SyncNone, Logger: quiet}
 	for _, f := range opts {
 		f(&o)
 	}

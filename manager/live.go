@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"path"
 	"sync"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -31,7 +32,7 @@ type liveThread struct {
 	evict bool // drop from memory once refs reaches zero (Evict while in use)
 
 	mu       sync.Mutex // guards the fields below
-	appender *rollout.Appender
+	appender *rolloutfs.Appender
 	row      Thread
 	gone     bool // deleted or evicted: a holder must not use it any more
 }
@@ -91,38 +92,41 @@ func (m *Manager) acquire(ctx context.Context, id string) (*liveThread, error) {
 	return lt, nil
 }
 
-// load rehydrates lt from its index row and file: it opens the appender
-// (cutting a torn tail) and catches the index up if the file holds
-// complete lines the index has not seen.
+// load rehydrates lt from its index row and file for writing: it cuts a
+// torn tail (kept in a side file), opens the appender and catches the
+// index up if the file holds complete lines the index has not seen. A
+// file found at its other place (an archive or unarchive that failed
+// half way) is taken from there; a thread whose file is gone is dropped
+// from the index.
 func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	row, err := m.store.Get(ctx, lt.id)
 	if err != nil {
-		return fmt.Errorf("load thread %s: %w", lt.id, err)
+		return err
 	}
-	path := m.abs(row.RolloutPath)
-	app, torn, err := rollout.OpenAppender(ctx, path, rollout.AppenderOptions{Policy: m.opts.Sync, Group: m.group})
+	if row, err = m.locate(ctx, row); err != nil {
+		return err
+	}
+	cut, err := indexer.CutTornTail(ctx, m.fsys, row.RolloutPath, m.opts.Now())
 	if err != nil {
-		return fmt.Errorf("load thread %s: %w", lt.id, err)
+		return err
 	}
-	if torn != nil {
-		m.keepTorn(path, torn)
+	if cut.Length > 0 {
+		m.log.Warn("cut torn tail", "path", row.RolloutPath, "offset", cut.Offset, "bytes", cut.Length, "kept", cut.SideFile)
 		// The file shrank to its last complete line: the index must say so,
 		// or it disagrees with the file until the next append.
-		info, err := os.Stat(path)
-		if err == nil {
-			err = m.store.SetFileState(ctx, lt.id, info.Size(), info.ModTime().UnixNano())
+		if row, err = m.recordFileState(ctx, row); err != nil {
+			return err
 		}
-		if err != nil {
-			app.Close()
-			return fmt.Errorf("load thread %s: record cut tail: %w", lt.id, err)
-		}
-		row.FileSize, row.FileMtime = info.Size(), info.ModTime().UnixNano()
+	}
+	app, err := rolloutfs.OpenAppender(ctx, m.fsys, row.RolloutPath, rolloutfs.AppenderOptions{Policy: m.opts.Sync, Group: m.group})
+	if err != nil {
+		return err
 	}
 	if app.Size() != row.IndexedSize {
 		row, err = m.catchUp(ctx, row)
 		if err != nil {
 			app.Close()
-			return fmt.Errorf("load thread %s: %w", lt.id, err)
+			return err
 		}
 	}
 	lt.appender = app
@@ -130,13 +134,73 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	return nil
 }
 
+// recordFileState stores the size and mtime of row's file in the index.
+func (m *Manager) recordFileState(ctx context.Context, row Thread) (Thread, error) {
+	info, err := m.fsys.Stat(ctx, row.RolloutPath)
+	if err != nil {
+		return row, err
+	}
+	if err := m.store.SetFileState(ctx, row.ID, info.Size, info.ModTime.UnixNano()); err != nil {
+		return row, err
+	}
+	row.FileSize, row.FileMtime = info.Size, info.ModTime.UnixNano()
+	return row, nil
+}
+
+// locate checks that row's file is where the index says. A file found at
+// its other place (archived or live) is recorded there; when neither
+// exists the thread is gone and its rows are dropped (ErrNotFound).
+func (m *Manager) locate(ctx context.Context, row Thread) (Thread, error) {
+	_, err := m.fsys.Stat(ctx, row.RolloutPath)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return row, err
+	}
+	other, archived := otherPlace(row)
+	info, err := m.fsys.Stat(ctx, other)
+	if errors.Is(err, fs.ErrNotExist) {
+		m.log.Warn("rollout file gone: dropping its thread from the index", "id", row.ID, "path", row.RolloutPath)
+		if err := m.store.Delete(ctx, row.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return row, err
+		}
+		return row, ErrNotFound
+	}
+	if err != nil {
+		return row, err
+	}
+	var archivedAt int64
+	if archived {
+		archivedAt = info.ModTime.UnixMilli()
+	}
+	if err := m.store.SetArchived(ctx, row.ID, archived, other, archivedAt); err != nil {
+		return row, err
+	}
+	m.log.Warn("rollout file found at its other place", "id", row.ID, "path", other)
+	row.RolloutPath, row.Archived, row.ArchivedAt = other, archived, archivedAt
+	return m.recordFileState(ctx, row)
+}
+
+// otherPlace returns where row's file is when it is not at RolloutPath:
+// archived_sessions/ for a live thread, its date folder for an archived
+// one, and whether that place is the archive.
+func otherPlace(row Thread) (rel string, archived bool) {
+	name := path.Base(row.RolloutPath)
+	if row.Archived {
+		rel, err := rollout.SessionPath(name)
+		if err != nil {
+			return row.RolloutPath, true
+		}
+		return rel, false
+	}
+	return rollout.ArchivedPath(name), true
+}
+
 // catchUp brings the index row of a thread up to its file: complete lines
 // past the indexed size are folded in; a file that shrank or was rewritten
 // is rescanned.
 func (m *Manager) catchUp(ctx context.Context, row Thread) (Thread, error) {
-	progress, _, err := indexer.CatchUp(ctx, m.opts.Root, row)
+	progress, _, err := indexer.CatchUp(ctx, m.fsys, row)
 	if errors.Is(err, indexer.ErrShrunk) || errors.Is(err, indexer.ErrChanged) {
-		rec, _, err := indexer.ScanFile(ctx, m.opts.Root, row.RolloutPath)
+		rec, _, err := indexer.ScanFile(ctx, m.fsys, row.RolloutPath)
 		if err != nil {
 			return row, err
 		}
@@ -153,18 +217,6 @@ func (m *Manager) catchUp(ctx context.Context, row Thread) (Thread, error) {
 		return row, err
 	}
 	return m.store.Get(ctx, row.ID)
-}
-
-// keepTorn saves bytes cut from a torn tail beside the rollout, so nothing
-// a crashed writer left behind is destroyed. The side file's name does not
-// look like a rollout, so it is never indexed.
-func (m *Manager) keepTorn(path string, torn *rollout.TornTail) {
-	side := fmt.Sprintf("%s.torn-%d", path, m.opts.Now().UnixNano())
-	if err := os.WriteFile(side, torn.Data, 0o600); err != nil {
-		m.log.Error("keep torn tail", "path", path, "offset", torn.Offset, "err", err)
-		return
-	}
-	m.log.Warn("cut torn tail", "path", path, "offset", torn.Offset, "bytes", len(torn.Data), "kept", filepath.Base(side))
 }
 
 // release drops a reference taken by acquire and evicts threads over
@@ -272,20 +324,30 @@ func (m *Manager) liveCount() int {
 	return m.live.order.Len()
 }
 
-// openFile opens thread id's rollout for reading under the thread's lock
-// and returns the row as of that moment. Archive and unarchive move files
-// under the same lock, and an open file survives a later move, so the file
-// and the row always agree.
-func (m *Manager) openFile(ctx context.Context, id string) (Thread, *os.File, error) {
-	var (
-		row Thread
-		f   *os.File
-	)
-	err := m.withThread(ctx, id, func(lt *liveThread) error {
-		var err error
-		row = lt.row
-		f, err = os.Open(m.abs(row.RolloutPath))
-		return err
-	})
-	return row, f, err
+// openRead opens thread id's rollout for reading and returns its index
+// row as of that moment. It never takes the thread's writer: reads do not
+// open appenders, cut tails or evict anyone. An archive or unarchive may
+// move the file between reading the row and opening it; the row is then
+// read again, and a file left at its other place by a move that failed
+// half way is read from there. Bytes below the row's IndexedSize never
+// change, so the file and the row agree up to it.
+func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
+	for attempt := 0; ; attempt++ {
+		row, err := m.store.Get(ctx, id)
+		if err != nil {
+			return Thread{}, nil, err
+		}
+		f, err := m.fsys.Open(ctx, row.RolloutPath)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return row, f, err
+		}
+		if attempt < 2 {
+			continue
+		}
+		other, _ := otherPlace(row)
+		if f, err := m.fsys.Open(ctx, other); err == nil {
+			return row, f, nil
+		}
+		return Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
+	}
 }

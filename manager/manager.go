@@ -13,6 +13,7 @@ import (
 
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -53,10 +54,13 @@ type Thread = store.Thread
 
 // Options configure Open.
 type Options struct {
-	Root     string             // the store root (a Codex home layout); created if missing
-	Capacity int                // live threads held in memory; default 1000
-	Sync     rollout.SyncPolicy // default SyncAlways
-	Logger   *slog.Logger       // default slog.Default()
+	Root     string               // the store root (a Codex home layout); created if missing
+	Capacity int                  // live threads held in memory; default 1000
+	Sync     rolloutfs.SyncPolicy // default SyncAlways
+	// FS stores the rollout files; default rolloutfs.Local{Root: Root}.
+	// Tests inject failures through it.
+	FS     rolloutfs.FS
+	Logger *slog.Logger // default slog.Default()
 	// Now returns the current time; default time.Now. Tests set it.
 	Now func() time.Time
 }

@@ -291,7 +291,11 @@ func TestArchiveRenameDelete(t *testing.T) {
 	if err != nil || renamed.Name != "greeting" {
 		t.Fatalf("Rename: %+v, %v", renamed, err)
 	}
-	names, err := rollout.ReadNames(ctx, m.Root())
+	index, err := os.ReadFile(filepath.Join(m.Root(), rollout.SessionIndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := rollout.ReadNames(ctx, bytes.NewReader(index))
 	if err != nil || names[th.ID].ThreadName != "greeting" {
 		t.Fatalf("session_index.jsonl: %+v, %v", names, err)
 	}

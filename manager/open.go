@@ -13,7 +13,7 @@ import (
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/lockfile"
-	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -27,13 +27,15 @@ type Manager struct {
 	opts  Options
 	log   *slog.Logger
 	lock  *lockfile.Lock
+	fsys  rolloutfs.FS
 	store *store.Store
-	index *indexBatcher        // batches the index updates of appends
-	group *rollout.GroupSyncer // nil unless the policy is SyncBatch
+	index *indexBatcher          // batches the index updates of appends
+	group *rolloutfs.GroupSyncer // nil unless the policy is SyncBatch
 
-	mu     sync.Mutex // guards live and closed
+	mu     sync.Mutex // guards live, closed and the Add calls of ops
 	live   lru
 	closed bool
+	ops    sync.WaitGroup // calls in flight; Close waits for them
 }
 
 // Open takes the root's lock (an error wrapping ErrLocked, a *LockedError,
@@ -41,6 +43,8 @@ type Manager struct {
 // whose files changed since they were indexed: files that grew are caught
 // up from their indexed offset, new files are indexed, and rows whose file
 // is gone are dropped. Unchanged files are only stat'ed, never read.
+// Temporary files of starts and forks that a crash cut short are removed
+// and counted in the log.
 func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Root == "" {
 		return nil, errors.New("open manager: no root")
@@ -59,10 +63,11 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	for _, dir := range []string{root, filepath.Join(root, rollout.SessionsDir), filepath.Join(root, rollout.ArchivedSessionsDir)} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("open manager: %w", err)
-		}
+	if o.FS == nil {
+		o.FS = rolloutfs.Local{Root: root}
+	}
+	if err := os.MkdirAll(root, rolloutfs.DefaultDirPerm); err != nil {
+		return nil, fmt.Errorf("open manager: %w", err)
 	}
 	lock, err := lockfile.Acquire(filepath.Join(root, LockFile))
 	if err != nil {
@@ -77,14 +82,15 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		opts:  o,
 		log:   o.Logger,
 		lock:  lock,
+		fsys:  o.FS,
 		store: st,
 		index: &indexBatcher{store: st},
 		live:  lru{byID: make(map[string]*liveThread), order: list.New()},
 	}
-	if o.Sync == rollout.SyncBatch {
-		m.group = rollout.NewGroupSyncer()
+	if o.Sync == rolloutfs.SyncBatch {
+		m.group = rolloutfs.NewGroupSyncer()
 	}
-	sum, err := indexer.Sync(ctx, st, root, indexer.SyncOptions{})
+	sum, err := indexer.Sync(ctx, st, o.FS, indexer.SyncOptions{})
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)
@@ -92,11 +98,13 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	for _, p := range sum.Problems {
 		m.log.Warn("rollout problem", "path", p.Path, "offset", p.Offset, "kind", p.Kind, "detail", p.Detail)
 	}
-	m.log.Info("opened store", "root", root, "files", sum.Files, "caught_up", sum.CaughtUp, "scanned", sum.Scanned, "deleted", sum.Deleted)
+	m.log.Info("opened store", "root", root, "files", sum.Files, "caught_up", sum.CaughtUp, "scanned", sum.Scanned, "deleted", sum.Deleted, "temps_removed", sum.TempsRemoved)
 	return m, nil
 }
 
-// Close flushes and closes every live thread, then the index and the lock.
+// Close waits for the calls in flight (new calls fail with ErrClosed),
+// flushes and closes every live thread, then closes the index and releases
+// the lock: nothing can write to the root once another process may own it.
 // Calls after the first return nil.
 func (m *Manager) Close() error {
 	m.mu.Lock()
@@ -105,6 +113,10 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.mu.Unlock()
+	m.ops.Wait()
+
+	m.mu.Lock()
 	var all []*liveThread
 	for e := m.live.order.Front(); e != nil; e = e.Next() {
 		all = append(all, e.Value.(*liveThread))
@@ -139,9 +151,16 @@ func (m *Manager) IndexStats(ctx context.Context) (store.Stats, error) {
 	return m.store.Stats(ctx)
 }
 
-// abs turns a slash-separated path relative to the root into a file path.
-func (m *Manager) abs(rel string) string {
-	return filepath.Join(m.opts.Root, filepath.FromSlash(rel))
+// begin registers a call in flight, or fails with ErrClosed; the caller
+// defers m.ops.Done().
+func (m *Manager) begin() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.ops.Add(1)
+	return nil
 }
 
 // now returns the current time truncated to the millisecond, the

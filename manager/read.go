@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
 // history is a byte range of a rollout file, closed with the file.
 type history struct {
 	*io.SectionReader
-	f *os.File
+	f rolloutfs.ReadFile
 }
 
 func (h *history) Close() error { return h.f.Close() }
@@ -52,7 +52,7 @@ func (m *Manager) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 }
 
 func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
-	row, f, err := m.openFile(ctx, id)
+	row, f, err := m.openRead(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // residencyThreads is how many threads TestResidencyIsBounded touches;
@@ -77,7 +78,7 @@ func TestResidencyIsBounded(t *testing.T) {
 // of its parent.
 func TestConcurrentUseUnderEviction(t *testing.T) {
 	ctx := context.Background()
-	m := openTest(t, func(o *Options) { o.Capacity = 2; o.Sync = rollout.SyncBatch })
+	m := openTest(t, func(o *Options) { o.Capacity = 2; o.Sync = rolloutfs.SyncBatch })
 	const threads, writers, appends = 4, 4, 15
 	ids := make([]string, threads)
 	for i := range ids {
@@ -179,7 +180,7 @@ func readFileAt(m *Manager, id string) []byte {
 func TestReopenReconciles(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	m, err := Open(ctx, Options{Root: root, Sync: rollout.SyncNone, Logger: quiet})
+	m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestReopenReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m2, err := Open(ctx, Options{Root: root, Sync: rollout.SyncNone, Logger: quiet})
+	m2, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -93,7 +94,7 @@ func TestRebuiltIndexAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rebuilt.Close()
-	if _, err := indexer.Sync(ctx, rebuilt, m.Root(), indexer.SyncOptions{Full: true}); err != nil {
+	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
 		t.Fatal(err)
 	}
 	compareIndexes(t, m.store, rebuilt)

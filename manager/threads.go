@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -66,7 +66,11 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
-	size, mtime, err := m.createRollout(rel, line, nil)
+	if err := m.begin(); err != nil {
+		return Thread{}, err
+	}
+	defer m.ops.Done()
+	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
@@ -89,7 +93,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	}
 	setGit(&row, o.Git)
 	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row}); err != nil {
-		os.Remove(m.abs(rel))
+		m.undoCreate(rel)
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	return m.nameNew(ctx, row, o.Name)
@@ -153,50 +157,25 @@ func gitOf(row Thread) *rollout.GitInfo {
 	return &rollout.GitInfo{CommitHash: row.GitCommit, Branch: row.GitBranch, RepositoryURL: row.GitOrigin}
 }
 
-// createRollout writes a new rollout file at rel atomically: firstLine and
-// whatever fill copies in go to a temporary name, which is synced and
-// renamed into place, so a crash never leaves a half-written thread behind.
-// It returns the file's size and mtime (Unix ns).
-func (m *Manager) createRollout(rel string, firstLine []byte, fill func(f *os.File) error) (size, mtime int64, err error) {
-	final := m.abs(rel)
-	tmp := final + ".tmp"
-	f, err := rollout.CreateFile(tmp, firstLine)
+// createRollout writes a new rollout file at rel from parts, atomically
+// (durably unless the policy is SyncNone), and returns its size and mtime
+// (Unix ns). The caller's going away does not cut it short: a file that
+// exists is always followed by its index row, or removed again.
+func (m *Manager) createRollout(ctx context.Context, rel string, parts []rolloutfs.Part) (size, mtime int64, err error) {
+	info, err := m.fsys.Create(context.WithoutCancel(ctx), rel, parts, m.opts.Sync.Durable())
 	if err != nil {
 		return 0, 0, err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if fill != nil {
-		if err = fill(f); err != nil {
-			return 0, 0, err
-		}
+	return info.Size, info.ModTime.UnixNano(), nil
+}
+
+// undoCreate removes a rollout whose index row could not be written, so a
+// failed start or fork leaves nothing behind. A file that cannot be
+// removed is logged: the next open indexes it as a thread of its own.
+func (m *Manager) undoCreate(rel string) {
+	if err := m.fsys.Remove(context.Background(), rel); err != nil {
+		m.log.Error("remove rollout of a failed start or fork", "path", rel, "err", err)
 	}
-	durable := m.opts.Sync != rollout.SyncNone
-	if durable {
-		if err = f.Sync(); err != nil {
-			return 0, 0, err
-		}
-	}
-	info, err := f.Stat()
-	if err != nil {
-		return 0, 0, err
-	}
-	if err = f.Close(); err != nil {
-		return 0, 0, err
-	}
-	if err = os.Rename(tmp, final); err != nil {
-		return 0, 0, err
-	}
-	if durable {
-		if err = rollout.SyncDir(filepath.Dir(final)); err != nil {
-			return 0, 0, err
-		}
-	}
-	return info.Size(), info.ModTime().UnixNano(), nil
 }
 
 // Append encodes items (stamping a timestamp where an item has none) and
@@ -241,6 +220,10 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 	if len(lines) == 0 {
 		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
 	}
+	if err := m.begin(); err != nil {
+		return AppendResult{}, err
+	}
+	defer m.ops.Done()
 	var res AppendResult
 	err := m.withThread(ctx, id, func(lt *liveThread) error {
 		if lt.row.Archived {
@@ -281,29 +264,30 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	}
 	p := tracker.Progress() // UpdatedAt: the newest envelope timestamp, as a rebuild reads it
 	p.FileSize = lt.appender.Size()
-	path := m.abs(lt.row.RolloutPath)
 	if lt.row.Archived {
 		// An archived file's mtime is its archive time (that is how a
 		// rebuild learns it): a rename appended to it must not move it.
-		at := time.UnixMilli(lt.row.ArchivedAt)
-		if err := os.Chtimes(path, at, at); err != nil {
+		if err := m.fsys.SetModTime(ctx, lt.row.RolloutPath, time.UnixMilli(lt.row.ArchivedAt)); err != nil {
 			m.invalidate(lt)
 			return nil, fmt.Errorf("append to %s: keep archive time: %w", lt.id, err)
 		}
 	}
-	info, err := os.Stat(path)
+	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
 	if err != nil {
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
 	}
-	p.FileMtime = info.ModTime().UnixNano()
+	p.FileMtime = info.ModTime.UnixNano()
 	if p.Name != nil {
 		// session_index.jsonl wins over the rollout's rename events when
 		// an index is rebuilt, so every rename goes there too, whether it
 		// came from Rename or in appended lines.
-		err := rollout.AppendName(ctx, m.opts.Root, rollout.NameEntry{
+		line, err := rollout.EncodeNameEntry(rollout.NameEntry{
 			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(p.UpdatedAt).UTC().Format(time.RFC3339),
 		})
+		if err == nil {
+			err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
+		}
 		if err != nil {
 			m.invalidate(lt)
 			return nil, fmt.Errorf("append to %s: record name: %w", lt.id, err)
@@ -376,7 +360,7 @@ func (m *Manager) ResumePath(ctx context.Context, p string) (Thread, error) {
 	}
 	row, err := m.store.GetByPath(ctx, rel)
 	if errors.Is(err, store.ErrNotFound) {
-		rec, _, scanErr := indexer.ScanFile(ctx, m.opts.Root, rel)
+		rec, _, scanErr := indexer.ScanFile(ctx, m.fsys, rel)
 		if errors.Is(scanErr, fs.ErrNotExist) {
 			return Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
 		}
@@ -442,6 +426,10 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("rename %s: %w: %w", id, ErrInvalidArgument, err)
 	}
+	if err := m.begin(); err != nil {
+		return Thread{}, err
+	}
+	defer m.ops.Done()
 	var row Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		if _, err := m.appendLocked(ctx, lt, [][]byte{line}); err != nil {
@@ -478,6 +466,10 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 	if err != nil {
 		return Thread{}, err
 	}
+	if err := m.begin(); err != nil {
+		return Thread{}, err
+	}
+	defer m.ops.Done()
 	var row Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		switch {
@@ -486,23 +478,9 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		case !archive && !lt.row.Archived:
 			return ErrNotArchived
 		}
-		name := path.Base(lt.row.RolloutPath)
-		newRel := rollout.ArchivedPath(name)
-		if !archive {
-			if newRel, err = rollout.SessionPath(name); err != nil {
-				return err
-			}
-		}
-		oldAbs, newAbs := m.abs(lt.row.RolloutPath), m.abs(newRel)
-		if err := os.MkdirAll(filepath.Dir(newAbs), 0o755); err != nil {
-			return err
-		}
-		if err := os.Rename(oldAbs, newAbs); err != nil {
-			return err
-		}
-		// The file has moved: record that first. If anything after this
-		// fails, lt is dropped, so the next use reloads the row.
-		if err := m.finishMove(context.WithoutCancel(ctx), lt, archive, oldAbs, newAbs, newRel); err != nil {
+		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
+			// The file may have moved all the same: the next use of the
+			// thread finds it where it is (locate).
 			m.invalidate(lt)
 			return err
 		}
@@ -515,37 +493,41 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 	return row, nil
 }
 
-// finishMove records a thread's moved rollout in the index and makes the
-// move durable. An archived file's mtime is set to the archive time, which
-// is how a rebuilt index learns it. lt.mu must be held.
-func (m *Manager) finishMove(ctx context.Context, lt *liveThread, archive bool, oldAbs, newAbs, newRel string) error {
+// move archives or unarchives lt's file and records it in the index. An
+// archived file's mtime is set to the archive time, which is how a rebuilt
+// index learns it. When the index cannot be updated the file is moved
+// back. lt.mu must be held.
+func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error {
+	oldRel := lt.row.RolloutPath
+	newRel, _ := otherPlace(lt.row)
+	if newRel == oldRel {
+		return fmt.Errorf("%w: %s is not in the layout", ErrInvalidPath, oldRel)
+	}
 	now := m.now()
 	var archivedAt int64
 	if archive {
 		archivedAt = now.UnixMilli()
+		// Set before the move: a file in archived_sessions/ always carries
+		// its archive time.
+		if err := m.fsys.SetModTime(ctx, oldRel, now); err != nil {
+			return err
+		}
+	}
+	if err := m.fsys.Move(ctx, oldRel, newRel); err != nil {
+		return err
 	}
 	if err := m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt); err != nil {
+		if undo := m.fsys.Move(ctx, newRel, oldRel); undo != nil {
+			m.log.Error("move rollout back after a failed index update", "id", lt.id, "path", newRel, "err", undo)
+		}
 		return err
 	}
 	lt.row.RolloutPath, lt.row.Archived, lt.row.ArchivedAt = newRel, archive, archivedAt
-	if archive {
-		if err := os.Chtimes(newAbs, now, now); err != nil {
-			return err
-		}
-	}
-	for _, dir := range []string{filepath.Dir(oldAbs), filepath.Dir(newAbs)} {
-		if err := rollout.SyncDir(dir); err != nil {
-			return err
-		}
-	}
-	info, err := os.Stat(newAbs)
+	row, err := m.recordFileState(ctx, lt.row)
 	if err != nil {
 		return err
 	}
-	if err := m.store.SetFileState(ctx, lt.id, info.Size(), info.ModTime().UnixNano()); err != nil {
-		return err
-	}
-	lt.row.FileSize, lt.row.FileMtime = info.Size(), info.ModTime().UnixNano()
+	lt.row = row
 	return nil
 }
 
@@ -556,15 +538,17 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if err := m.begin(); err != nil {
+		return err
+	}
+	defer m.ops.Done()
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		// lt stays in memory, locked, until the rows are gone: a concurrent
-		// caller waits for it, then finds the thread gone.
+		// caller waits for it, then finds the thread gone. Should the index
+		// update fail after the file is gone, the next use of the thread
+		// drops its rows (locate).
 		defer m.invalidate(lt)
-		abs := m.abs(lt.row.RolloutPath)
-		if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		if err := rollout.SyncDir(filepath.Dir(abs)); err != nil {
+		if err := m.fsys.Remove(ctx, lt.row.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		return m.store.Delete(context.WithoutCancel(ctx), id)

@@ -285,7 +285,11 @@ func TestCodexFixtures(t *testing.T) {
 	}
 
 	t.Run("session_index", func(t *testing.T) {
-		names, err := ReadNames(t.Context(), dir)
+		data, err := os.ReadFile(filepath.Join(dir, SessionIndexFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := ReadNames(t.Context(), bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}

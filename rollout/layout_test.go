@@ -1,11 +1,15 @@
 package rollout
 
 import (
+	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 func TestParseID(t *testing.T) {
@@ -78,12 +82,26 @@ func TestFileNames(t *testing.T) {
 	}
 }
 
+// TestSessionIndex writes session_index.jsonl as the manager does (one
+// encoded entry a record, through rolloutfs) and reads it back.
 func TestSessionIndex(t *testing.T) {
 	root := t.TempDir()
 	ctx := t.Context()
-	names, err := ReadNames(ctx, root)
-	if err != nil || len(names) != 0 {
-		t.Fatalf("ReadNames of a missing file = %v, %v; want empty", names, err)
+	fsys := rolloutfs.Local{Root: root}
+	readNames := func() map[string]NameEntry {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(root, SessionIndexFile))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		names, err := ReadNames(ctx, bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if names := readNames(); len(names) != 0 {
+		t.Fatalf("ReadNames of a missing file = %v; want empty", names)
 	}
 	const a, b = "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c", "67e55044-10b1-426f-9247-bb680e5fe0c8"
 	entries := []NameEntry{
@@ -91,13 +109,20 @@ func TestSessionIndex(t *testing.T) {
 		{ID: "67E55044-10B1-426F-9247-BB680E5FE0C8", ThreadName: "other", UpdatedAt: "2026-04-20T10:01:00Z"},
 		{ID: a, ThreadName: "renamed \"a\"\nwith newline", UpdatedAt: "2026-04-20T10:02:00Z"},
 	}
+	appendName := func(e NameEntry) error {
+		line, err := EncodeNameEntry(e)
+		if err != nil {
+			return err
+		}
+		return fsys.AppendRecord(ctx, SessionIndexFile, line)
+	}
 	for _, e := range entries {
-		if err := AppendName(ctx, root, e); err != nil {
+		if err := appendName(e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := AppendName(ctx, root, NameEntry{ID: "../x"}); !errors.Is(err, ErrInvalidID) {
-		t.Fatalf("AppendName with a bad id: %v, want ErrInvalidID", err)
+	if err := appendName(NameEntry{ID: "../x"}); !errors.Is(err, ErrInvalidID) {
+		t.Fatalf("EncodeNameEntry with a bad id: %v, want ErrInvalidID", err)
 	}
 	// A torn tail (crash mid-append) must not swallow the next entry.
 	path := filepath.Join(root, SessionIndexFile)
@@ -109,14 +134,11 @@ func TestSessionIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := AppendName(ctx, root, NameEntry{ID: b, ThreadName: "after crash", UpdatedAt: "2026-04-20T10:03:00Z"}); err != nil {
+	if err := appendName(NameEntry{ID: b, ThreadName: "after crash", UpdatedAt: "2026-04-20T10:03:00Z"}); err != nil {
 		t.Fatal(err)
 	}
 
-	names, err = ReadNames(ctx, root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := readNames()
 	want := map[string]NameEntry{
 		a: entries[2],
 		b: {ID: b, ThreadName: "after crash", UpdatedAt: "2026-04-20T10:03:00Z"},

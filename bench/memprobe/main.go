@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/manager"
-	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	m, err := manager.Open(ctx, manager.Options{
 		Root:     *root,
 		Capacity: *capacity,
-		Sync:     rollout.SyncNone,
+		Sync:     rolloutfs.SyncNone,
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

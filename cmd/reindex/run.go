@@ -16,6 +16,7 @@ import (
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -155,7 +156,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	rep := report{Root: cfg.root, Index: cfg.index}
 	if cfg.verify {
 		rep.Mode = "verify"
-		v, err := indexer.VerifyWith(ctx, st, cfg.root, indexer.VerifyOptions{Workers: cfg.workers})
+		v, err := indexer.VerifyWith(ctx, st, rolloutfs.Local{Root: cfg.root}, indexer.VerifyOptions{Workers: cfg.workers})
 		if err != nil {
 			return exitError, err
 		}
@@ -174,7 +175,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	switch {
 	case cfg.repair:
 		rep.Mode = "repair"
-		r, err := indexer.Repair(ctx, st, cfg.root, opts)
+		r, err := indexer.Repair(ctx, st, rolloutfs.Local{Root: cfg.root}, opts)
 		progress.finish()
 		if err != nil {
 			return exitError, err
@@ -185,7 +186,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 		if cfg.full {
 			rep.Mode = "full"
 		}
-		sum, err := indexer.Sync(ctx, st, cfg.root, opts)
+		sum, err := indexer.Sync(ctx, st, rolloutfs.Local{Root: cfg.root}, opts)
 		progress.finish()
 		if err != nil {
 			return exitError, err

@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/manager"
-	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/server"
 )
 
@@ -55,7 +55,7 @@ type config struct {
 	root            string
 	addr            string
 	capacity        int
-	sync            rollout.SyncPolicy
+	sync            rolloutfs.SyncPolicy
 	token           string
 	maxBody         int64
 	shutdownTimeout time.Duration
@@ -100,7 +100,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if cfg.maxBody, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || cfg.maxBody < 1 {
 		return config{}, fmt.Errorf("-max-body %q: want a positive number of bytes", *maxBody)
 	}
-	if cfg.sync, err = rollout.ParseSyncPolicy(*syncPolicy); err != nil {
+	if cfg.sync, err = rolloutfs.ParseSyncPolicy(*syncPolicy); err != nil {
 		return config{}, fmt.Errorf("-sync: %w", err)
 	}
 	var level slog.Level

@@ -1,0 +1,361 @@
+package rolloutfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// SyncPolicy says when an acknowledged append is on stable storage.
+type SyncPolicy int
+
+const (
+	// SyncAlways fsyncs the file before Append returns.
+	SyncAlways SyncPolicy = iota
+	// SyncBatch makes Append wait for an fsync that covers its write, but
+	// concurrent appenders sharing a GroupSyncer share fsyncs (group commit).
+	SyncBatch
+	// SyncNone leaves flushing to the operating system: a process crash
+	// loses nothing acknowledged, a power loss may.
+	SyncNone
+)
+
+// ParseSyncPolicy parses "always", "batch" or "none".
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	switch s {
+	case "always":
+		return SyncAlways, nil
+	case "batch":
+		return SyncBatch, nil
+	case "none":
+		return SyncNone, nil
+	}
+	return 0, fmt.Errorf("unknown sync policy %q (want always, batch or none)", s)
+}
+
+// String returns "always", "batch" or "none".
+func (p SyncPolicy) String() string {
+	switch p {
+	case SyncAlways:
+		return "always"
+	case SyncBatch:
+		return "batch"
+	case SyncNone:
+		return "none"
+	}
+	return fmt.Sprintf("SyncPolicy(%d)", int(p))
+}
+
+// Durable reports whether the policy syncs before acknowledging.
+func (p SyncPolicy) Durable() bool { return p != SyncNone }
+
+// GroupSyncer shares fsyncs among concurrent appenders (SyncBatch). A call
+// to Sync returns once an fsync that started after the call has covered the
+// file; while one fsync runs, the calls that arrive form the next batch.
+//
+// A batch of one file is flushed with its own Sync. A batch covering
+// several local files flushes each filesystem they share with one syncfs,
+// which is what lets many writers on many files share one flush.
+type GroupSyncer struct {
+	mu      sync.Mutex
+	pending []syncRequest // guarded by mu: the next batch
+	closed  bool          // guarded by mu
+
+	wake chan struct{} // buffered(1): pending is non-empty
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the loop has exited
+
+	closeOnce sync.Once
+}
+
+type syncRequest struct {
+	f      File
+	result chan error // buffered(1)
+}
+
+// fsSyncer is a File whose whole filesystem can be flushed at once.
+type fsSyncer interface {
+	device() (uint64, error)
+	syncFilesystem() error
+}
+
+// NewGroupSyncer returns a GroupSyncer. Close stops it.
+func NewGroupSyncer() *GroupSyncer {
+	g := &GroupSyncer{
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go g.loop()
+	return g
+}
+
+// Sync blocks until f's written data is on stable storage or ctx is done.
+func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
+	req := syncRequest{f: f, result: make(chan error, 1)}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return f.Sync()
+	}
+	g.pending = append(g.pending, req)
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default: // the loop is already due to run
+	}
+	select {
+	case err := <-req.result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the syncer; later Sync calls fsync directly. Requests already
+// queued are flushed before Close returns.
+func (g *GroupSyncer) Close() error {
+	g.closeOnce.Do(func() {
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
+		close(g.stop)
+	})
+	<-g.done
+	return nil
+}
+
+func (g *GroupSyncer) loop() {
+	defer close(g.done)
+	for {
+		select {
+		case <-g.wake:
+			g.flush()
+		case <-g.stop:
+			g.flush() // requests queued before Close was called
+			return
+		}
+	}
+}
+
+// flush takes the pending batch and syncs it.
+func (g *GroupSyncer) flush() {
+	g.mu.Lock()
+	batch := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	if len(batch) > 0 {
+		syncBatch(batch)
+	}
+}
+
+// syncBatch makes every file of batch durable and answers each request.
+func syncBatch(batch []syncRequest) {
+	results := make(map[File]error, len(batch))
+	for _, req := range batch {
+		results[req.f] = nil
+	}
+	byDevice := make(map[uint64][]File)
+	for f := range results {
+		fss, ok := f.(fsSyncer)
+		if !ok || len(results) == 1 {
+			results[f] = f.Sync()
+			continue
+		}
+		dev, err := fss.device()
+		if err != nil {
+			results[f] = f.Sync()
+			continue
+		}
+		byDevice[dev] = append(byDevice[dev], f)
+	}
+	for _, group := range byDevice {
+		if len(group) == 1 {
+			results[group[0]] = group[0].Sync()
+			continue
+		}
+		err := group[0].(fsSyncer).syncFilesystem()
+		for _, f := range group {
+			results[f] = err
+		}
+	}
+	for _, req := range batch {
+		req.result <- results[req.f]
+	}
+}
+
+// Appender appends whole lines to one file. It is safe for concurrent use;
+// appends are applied in the order they take its lock. It assumes it is
+// the file's only writer while it is open.
+type Appender struct {
+	name   string
+	policy SyncPolicy
+	group  *GroupSyncer
+
+	mu     sync.Mutex
+	f      File  // guarded by mu for writes and truncation
+	size   int64 // guarded by mu: end of the last appended line
+	failed error // guarded by mu: a failure that poisons the file
+	closed bool  // guarded by mu
+}
+
+// AppenderOptions configure OpenAppender.
+type AppenderOptions struct {
+	Policy SyncPolicy
+	Group  *GroupSyncer // used with SyncBatch; nil means fsync directly
+}
+
+// OpenAppender opens name in fsys for appending. The file must exist and
+// should end with a newline (a torn tail is the caller's to cut first).
+func OpenAppender(ctx context.Context, fsys FS, name string, opts AppenderOptions) (*Appender, error) {
+	f, err := fsys.OpenAppend(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Appender{name: name, policy: opts.Policy, group: opts.Group, f: f, size: st.Size}, nil
+}
+
+// checkLines verifies that each element is exactly one line ending in '\n'.
+func checkLines(lines [][]byte) error {
+	for i, l := range lines {
+		if len(l) == 0 || l[len(l)-1] != '\n' {
+			return fmt.Errorf("line %d of %d does not end with a newline: %w", i, len(lines), ErrNotLine)
+		}
+		if j := bytes.IndexByte(l[:len(l)-1], '\n'); j >= 0 {
+			return fmt.Errorf("line %d of %d has a newline at byte %d: %w", i, len(lines), j, ErrNotLine)
+		}
+	}
+	return nil
+}
+
+// Append writes lines (each a complete line ending in '\n') with one write,
+// then syncs according to the policy, and returns the byte offset of each
+// line. On error nothing of this call is acknowledged and the file is
+// truncated back to its size before the call. Lines that are not exactly
+// one newline-terminated line each fail with ErrNotLine, nothing written.
+//
+// Once its bytes are written, Append waits for their sync even if ctx is
+// done, so that the outcome is definite. After a failed write or sync the
+// Appender refuses further appends: the file's state on disk is unknown
+// and the caller must reopen it.
+func (a *Appender) Append(ctx context.Context, lines [][]byte) ([]int64, error) {
+	if err := checkLines(lines); err != nil {
+		return nil, fmt.Errorf("append to %s: %w", a.name, err)
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	buf := bytes.Join(lines, nil)
+
+	a.mu.Lock()
+	start, err := a.write(buf)
+	end := start + int64(len(buf))
+	if err == nil && a.policy == SyncAlways {
+		if err = a.f.Sync(); err != nil {
+			a.poison(start, end, err)
+		}
+	}
+	a.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", a.name, err)
+	}
+	if a.policy == SyncBatch {
+		if err := a.syncBatch(context.WithoutCancel(ctx)); err != nil {
+			a.mu.Lock()
+			a.poison(start, end, err)
+			a.mu.Unlock()
+			return nil, fmt.Errorf("append to %s: %w", a.name, err)
+		}
+	}
+	offsets := make([]int64, len(lines))
+	off := start
+	for i, l := range lines {
+		offsets[i] = off
+		off += int64(len(l))
+	}
+	return offsets, nil
+}
+
+// write appends buf under a.mu and returns its offset. On failure the file
+// is truncated back to its previous size.
+func (a *Appender) write(buf []byte) (int64, error) {
+	if a.closed {
+		return 0, os.ErrClosed
+	}
+	if a.failed != nil {
+		return 0, fmt.Errorf("earlier failure: %w", a.failed)
+	}
+	start := a.size
+	n, err := a.f.Write(buf)
+	if err == nil && n != len(buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		a.failed = err
+		if terr := a.f.Truncate(start); terr != nil {
+			return 0, errors.Join(err, fmt.Errorf("truncate back to %d: %w", start, terr))
+		}
+		return 0, err
+	}
+	a.size = start + int64(n)
+	return start, nil
+}
+
+// poison records a sync failure (under a.mu) and truncates the unsynced
+// append [start, end) away when nothing was appended after it.
+func (a *Appender) poison(start, end int64, err error) {
+	if a.failed == nil {
+		a.failed = err
+	}
+	if a.size != end {
+		return
+	}
+	if terr := a.f.Truncate(start); terr == nil {
+		a.size = start
+	}
+}
+
+func (a *Appender) syncBatch(ctx context.Context) error {
+	if a.group == nil {
+		return a.f.Sync()
+	}
+	return a.group.Sync(ctx, a.f)
+}
+
+// Size returns the end of the last appended line.
+func (a *Appender) Size() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.size
+}
+
+// Close syncs (unless the policy is SyncNone or an append failed) and
+// closes the file.
+func (a *Appender) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	var syncErr error
+	if a.policy != SyncNone && a.failed == nil {
+		syncErr = a.f.Sync()
+	}
+	if err := a.f.Close(); err != nil {
+		return errors.Join(syncErr, fmt.Errorf("close %s: %w", a.name, err))
+	}
+	return syncErr
+}

@@ -1,0 +1,417 @@
+// Package faultfs wraps a rolloutfs.Local to make its operations fail on
+// demand and to simulate a power loss, for tests of spool's durability
+// promises. It is a test double: real bytes go to a real directory, and
+// faultfs keeps beside them a model of what a disk would still hold after
+// the power went out (what LazyFS does for real filesystems).
+//
+// The model: a file's content is durable as of its last Sync (or of a
+// durable Create, a CutTornTail, an AppendRecord); a directory entry is
+// durable once a durable Create, a Move, a Remove or an AppendRecord made
+// it so. PowerLoss rewrites the directory to that state and kills every
+// open handle. Files the FS never touched are left as they are.
+package faultfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spoolhq/spool/rolloutfs"
+)
+
+// Op names a point where faultfs can inject a failure.
+type Op string
+
+// The fault points. Each is consulted once per call of the operation it
+// names; a failure there leaves the state described.
+const (
+	OpCreate      Op = "create"       // Create: nothing created
+	OpWrite       Op = "write"        // File.Write: half the bytes written, then the error
+	OpSync        Op = "sync"         // File.Sync: the data stays volatile
+	OpTruncate    Op = "truncate"     // File.Truncate: nothing cut
+	OpRename      Op = "rename"       // Move: nothing moved
+	OpDirSync     Op = "dirsync"      // Move: moved, but the error is returned
+	OpRemove      Op = "remove"       // Remove: nothing removed
+	OpCutSide     Op = "cut-side"     // CutTornTail: no side file, nothing cut
+	OpCutTruncate Op = "cut-truncate" // CutTornTail: side file written, nothing cut
+	OpRecord      Op = "record"       // AppendRecord: nothing appended
+	OpSetTime     Op = "settime"      // SetModTime: unchanged
+)
+
+// ErrPowerLost is returned by every handle opened before a PowerLoss.
+var ErrPowerLost = errors.New("faultfs: power lost")
+
+// Point is one consulted fault point.
+type Point struct {
+	Seq  int // 1-based, counting every point consulted since the last Reset
+	Op   Op
+	Name string
+}
+
+// FS is a rolloutfs.FS with injectable failures and simulated power loss.
+// It is safe for concurrent use.
+type FS struct {
+	base rolloutfs.Local
+
+	mu      sync.Mutex
+	seq     int                // guarded by mu: points consulted
+	points  []Point            // guarded by mu: every point consulted
+	inject  func(Point) error  // guarded by mu
+	objects map[string]*object // guarded by mu: by current name
+	epoch   int                // guarded by mu: bumped by PowerLoss
+}
+
+// object is the model of one file.
+type object struct {
+	name         string
+	durable      []byte // content as of the last sync
+	entryDurable bool   // its directory entry survives a power loss
+}
+
+var _ rolloutfs.FS = (*FS)(nil)
+
+// New returns an FS over base with no faults.
+func New(base rolloutfs.Local) *FS {
+	return &FS{base: base, objects: make(map[string]*object)}
+}
+
+// Inject sets the function consulted at every fault point; a non-nil error
+// fails that point. nil removes it.
+func (f *FS) Inject(fn func(Point) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inject = fn
+}
+
+// FailAt fails the point with sequence number seq with err.
+func (f *FS) FailAt(seq int, err error) {
+	f.Inject(func(p Point) error {
+		if p.Seq == seq {
+			return err
+		}
+		return nil
+	})
+}
+
+// Reset clears the injected faults and restarts point numbering.
+func (f *FS) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq, f.points, f.inject = 0, nil, nil
+}
+
+// Points returns the points consulted since the last Reset.
+func (f *FS) Points() []Point {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Point(nil), f.points...)
+}
+
+// point consults the fault point op for name.
+func (f *FS) point(op Op, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	p := Point{Seq: f.seq, Op: op, Name: name}
+	f.points = append(f.points, p)
+	if f.inject == nil {
+		return nil
+	}
+	if err := f.inject(p); err != nil {
+		return &fs.PathError{Op: string(op), Path: name, Err: err}
+	}
+	return nil
+}
+
+// obj returns the model of name, taking the file as it is on disk as
+// durable when the model has not seen it yet. f.mu must be held.
+func (f *FS) obj(name string) *object {
+	if o, ok := f.objects[name]; ok {
+		return o
+	}
+	data, _ := os.ReadFile(f.path(name))
+	o := &object{name: name, durable: data, entryDurable: true}
+	f.objects[name] = o
+	return o
+}
+
+func (f *FS) path(name string) string {
+	return filepath.Join(f.base.Root, filepath.FromSlash(name))
+}
+
+// snapshot makes o's current content on disk its durable content. f.mu
+// must be held.
+func (f *FS) snapshot(o *object) {
+	data, err := os.ReadFile(f.path(o.name))
+	if err == nil {
+		o.durable = data
+	}
+}
+
+// PowerLoss simulates a power loss: every handle opened before it fails
+// from now on, and the directory is rewritten to what the model says a
+// disk would hold: files whose entry was never made durable are gone, the
+// others hold their content as of their last sync.
+func (f *FS) PowerLoss() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch++
+	names := make([]string, 0, len(f.objects))
+	for name := range f.objects {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		o := f.objects[name]
+		p := f.path(name)
+		if !o.entryDurable {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			delete(f.objects, name)
+			continue
+		}
+		if err := os.WriteFile(p, o.durable, f.filePerm()); err != nil {
+			return fmt.Errorf("power loss: %w", err)
+		}
+	}
+	return nil
+}
+
+func (f *FS) filePerm() fs.FileMode {
+	if f.base.FilePerm == 0 {
+		return rolloutfs.DefaultFilePerm
+	}
+	return f.base.FilePerm
+}
+
+// Create implements rolloutfs.FS.
+func (f *FS) Create(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
+	if err := f.point(OpCreate, name); err != nil {
+		return rolloutfs.FileInfo{}, err
+	}
+	for i, p := range parts {
+		if h, ok := p.File.(*readFile); ok {
+			parts[i].File = h.ReadFile
+		}
+	}
+	info, err := f.base.Create(ctx, name, parts, durable)
+	if err != nil {
+		return info, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := &object{name: name, entryDurable: durable}
+	if durable {
+		f.snapshot(o)
+	}
+	f.objects[name] = o
+	return info, nil
+}
+
+// OpenAppend implements rolloutfs.FS.
+func (f *FS) OpenAppend(ctx context.Context, name string) (rolloutfs.File, error) {
+	h, err := f.base.OpenAppend(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &file{fs: f, File: h, obj: f.obj(name), epoch: f.epoch}, nil
+}
+
+// Open implements rolloutfs.FS.
+func (f *FS) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	h, err := f.base.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &readFile{ReadFile: h}, nil
+}
+
+// Stat implements rolloutfs.FS.
+func (f *FS) Stat(ctx context.Context, name string) (rolloutfs.FileInfo, error) {
+	return f.base.Stat(ctx, name)
+}
+
+// Move implements rolloutfs.FS.
+func (f *FS) Move(ctx context.Context, from, to string) error {
+	if err := f.point(OpRename, from); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	o := f.obj(from)
+	f.mu.Unlock()
+	if err := f.base.Move(ctx, from, to); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	delete(f.objects, from)
+	o.name, o.entryDurable = to, true
+	f.objects[to] = o
+	f.mu.Unlock()
+	return f.point(OpDirSync, to)
+}
+
+// Remove implements rolloutfs.FS.
+func (f *FS) Remove(ctx context.Context, name string) error {
+	if err := f.point(OpRemove, name); err != nil {
+		return err
+	}
+	if err := f.base.Remove(ctx, name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	delete(f.objects, name)
+	f.mu.Unlock()
+	return nil
+}
+
+// CutTornTail implements rolloutfs.FS.
+func (f *FS) CutTornTail(ctx context.Context, name, side string) (rolloutfs.Cut, error) {
+	if err := f.point(OpCutSide, name); err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	rf, err := f.base.Open(ctx, name)
+	if err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	cut, err := rolloutfs.TornStart(ctx, rf, rf.Size())
+	size := rf.Size()
+	if err != nil || cut == size {
+		rf.Close()
+		return rolloutfs.Cut{Offset: cut}, err
+	}
+	_, err = f.Create(ctx, side, []rolloutfs.Part{rolloutfs.Range(rf, cut, size-cut)}, true)
+	rf.Close()
+	if err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	if err := f.point(OpCutTruncate, name); err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	h, err := f.base.OpenAppend(ctx, name)
+	if err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	err = errors.Join(h.Truncate(cut), h.Sync(), h.Close())
+	if err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	f.mu.Lock()
+	f.snapshot(f.obj(name))
+	f.mu.Unlock()
+	return rolloutfs.Cut{Offset: cut, Length: size - cut}, nil
+}
+
+// AppendRecord implements rolloutfs.FS.
+func (f *FS) AppendRecord(ctx context.Context, name string, line []byte) error {
+	if err := f.point(OpRecord, name); err != nil {
+		return err
+	}
+	if err := f.base.AppendRecord(ctx, name, line); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	o := f.obj(name)
+	o.entryDurable = true
+	f.snapshot(o)
+	f.mu.Unlock()
+	return nil
+}
+
+// SetModTime implements rolloutfs.FS.
+func (f *FS) SetModTime(ctx context.Context, name string, t time.Time) error {
+	if err := f.point(OpSetTime, name); err != nil {
+		return err
+	}
+	return f.base.SetModTime(ctx, name, t)
+}
+
+// ReadDir implements rolloutfs.FS.
+func (f *FS) ReadDir(ctx context.Context, dir string) ([]rolloutfs.DirEntry, error) {
+	return f.base.ReadDir(ctx, dir)
+}
+
+// file is a handle for appending, with fault points.
+type file struct {
+	rolloutfs.File
+	fs    *FS
+	obj   *object
+	epoch int
+}
+
+// dead reports ErrPowerLost for a handle opened before a power loss.
+func (h *file) dead() error {
+	h.fs.mu.Lock()
+	defer h.fs.mu.Unlock()
+	if h.epoch != h.fs.epoch {
+		return ErrPowerLost
+	}
+	return nil
+}
+
+func (h *file) Write(p []byte) (int, error) {
+	if err := h.dead(); err != nil {
+		return 0, err
+	}
+	if err := h.fs.point(OpWrite, h.obj.name); err != nil {
+		n, _ := h.File.Write(p[:len(p)/2])
+		return n, err
+	}
+	return h.File.Write(p)
+}
+
+func (h *file) Sync() error {
+	if err := h.dead(); err != nil {
+		return err
+	}
+	if err := h.fs.point(OpSync, h.obj.name); err != nil {
+		return err
+	}
+	if err := h.File.Sync(); err != nil {
+		return err
+	}
+	h.fs.mu.Lock()
+	h.fs.snapshot(h.obj)
+	h.fs.mu.Unlock()
+	return nil
+}
+
+func (h *file) Truncate(size int64) error {
+	if err := h.dead(); err != nil {
+		return err
+	}
+	if err := h.fs.point(OpTruncate, h.obj.name); err != nil {
+		return err
+	}
+	return h.File.Truncate(size)
+}
+
+func (h *file) Close() error {
+	err := h.File.Close()
+	if derr := h.dead(); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// readFile is a handle for reading; Create unwraps it, so a Range part
+// from it is copied as the base FS copies its own.
+type readFile struct{ rolloutfs.ReadFile }
+
+// errno helpers for tests.
+var (
+	EIO    error = syscall.EIO
+	ENOSPC error = syscall.ENOSPC
+)
+
+// String returns the base's root.
+func (f *FS) String() string { return f.base.Root }

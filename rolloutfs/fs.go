@@ -1,0 +1,164 @@
+// Package rolloutfs stores rollout files. FS is the one seam under every
+// file operation of spool's threads: creating a file atomically, appending
+// under a sync policy, reading byte ranges, moving, deleting, cutting a
+// torn tail into a side file and listing directories. Local implements it
+// on a directory of the local filesystem and gets the fsync ordering right
+// in one place; package faultfs wraps any FS to inject failures and power
+// loss in tests.
+//
+// Names are slash-separated paths relative to the store's root, as
+// fs.ValidPath accepts them ("sessions/2026/01/02/rollout-....jsonl").
+package rolloutfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+)
+
+// Errors returned (wrapped) by FS implementations; test them with errors.Is.
+// Missing and existing files wrap fs.ErrNotExist and fs.ErrExist.
+var (
+	// ErrInvalidName reports a name that is not a valid relative path.
+	ErrInvalidName = errors.New("rolloutfs: invalid name")
+	// ErrNotRegular reports a name that is not a regular file: a
+	// directory, a FIFO, a device or a symbolic link (never followed, so a
+	// link cannot lead outside the root).
+	ErrNotRegular = errors.New("rolloutfs: not a regular file")
+	// ErrNotLine reports appended bytes that are not whole lines.
+	ErrNotLine = errors.New("rolloutfs: not whole newline-terminated lines")
+)
+
+// TempSuffix ends the name of a file Create is still writing. A name with
+// it is never a rollout; one found on open is a crash's leftover.
+const TempSuffix = ".spool-tmp"
+
+// IsTemp reports whether name is a temporary file of an unfinished Create.
+func IsTemp(name string) bool { return strings.HasSuffix(name, TempSuffix) }
+
+// FS stores rollout files. Implementations are safe for concurrent use.
+type FS interface {
+	// Create writes a new file atomically: the parts go to a temporary
+	// name, which is synced, then linked into place; with durable set the
+	// file and every directory Create created or changed are fsynced
+	// before it returns. The file appears whole or not at all. An existing
+	// name fails with an error wrapping fs.ErrExist.
+	Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error)
+
+	// OpenAppend opens an existing regular file for appending.
+	OpenAppend(ctx context.Context, name string) (File, error)
+
+	// Open opens an existing regular file for reading.
+	Open(ctx context.Context, name string) (ReadFile, error)
+
+	// Stat describes a regular file, without following symbolic links.
+	Stat(ctx context.Context, name string) (FileInfo, error)
+
+	// Move renames from to to, creating to's directories, and fsyncs both
+	// directories. An existing to fails with an error wrapping fs.ErrExist.
+	Move(ctx context.Context, from, to string) error
+
+	// Remove deletes a file and fsyncs its directory. A missing file is an
+	// error wrapping fs.ErrNotExist.
+	Remove(ctx context.Context, name string) error
+
+	// CutTornTail cuts the bytes after the last newline of name (a line
+	// some writer did not finish). The cut bytes are first written to side
+	// durably (as Create does); only then is name truncated and fsynced.
+	// A file that ends with a newline, or is empty, is left alone and the
+	// returned Cut has Length 0.
+	CutTornTail(ctx context.Context, name, side string) (Cut, error)
+
+	// AppendRecord appends one line to a small journal file (created if
+	// missing) and fsyncs it. If the file ends with an unfinished line, a
+	// newline is written first, so the record is never glued to it.
+	AppendRecord(ctx context.Context, name string, line []byte) error
+
+	// SetModTime sets a file's modification time.
+	SetModTime(ctx context.Context, name string, t time.Time) error
+
+	// ReadDir lists a directory, sorted by name. A missing directory is an
+	// error wrapping fs.ErrNotExist.
+	ReadDir(ctx context.Context, dir string) ([]DirEntry, error)
+}
+
+// File is a file open for appending. It is not safe for concurrent use;
+// Appender serialises its callers.
+type File interface {
+	// Write appends p at the end of the file.
+	Write(p []byte) (int, error)
+	// Truncate cuts the file to size.
+	Truncate(size int64) error
+	// Sync makes the file's data durable (fdatasync).
+	Sync() error
+	// Stat describes the file.
+	Stat() (FileInfo, error)
+	Close() error
+}
+
+// ReadFile is a file open for reading. ReadAt is safe for concurrent use.
+type ReadFile interface {
+	io.ReaderAt
+	// Size is the file's size when it was opened.
+	Size() int64
+	Close() error
+}
+
+// FileInfo describes a file.
+type FileInfo struct {
+	Size    int64
+	ModTime time.Time
+}
+
+// DirEntry is one entry of a directory.
+type DirEntry struct {
+	Name string
+	Type fs.FileMode // fs.ModeDir, 0 for a regular file, or another type bit
+}
+
+// IsDir reports whether the entry is a directory (links are not followed).
+func (e DirEntry) IsDir() bool { return e.Type&fs.ModeDir != 0 }
+
+// IsRegular reports whether the entry is a regular file.
+func (e DirEntry) IsRegular() bool { return e.Type&fs.ModeType == 0 }
+
+// Cut is a torn tail that CutTornTail removed.
+type Cut struct {
+	Offset int64 // where the torn bytes started: the file's new size
+	Length int64 // how many bytes were cut; 0 when there was no torn tail
+}
+
+// A Part is a piece of a new file's content for Create: Data, or Length
+// bytes of File from Offset.
+type Part struct {
+	Data   []byte
+	File   ReadFile
+	Offset int64
+	Length int64
+}
+
+// Bytes is a Part holding b.
+func Bytes(b []byte) Part { return Part{Data: b} }
+
+// Range is a Part holding n bytes of f from off, copied without passing
+// through user space where the system can.
+func Range(f ReadFile, off, n int64) Part { return Part{File: f, Offset: off, Length: n} }
+
+// size returns how many bytes the part holds.
+func (p Part) size() int64 {
+	if p.File != nil {
+		return p.Length
+	}
+	return int64(len(p.Data))
+}
+
+// checkName refuses a name that is not a clean relative path.
+func checkName(name string) error {
+	if !fs.ValidPath(name) || name == "." {
+		return &fs.PathError{Op: "open", Path: name, Err: ErrInvalidName}
+	}
+	return nil
+}

@@ -1,0 +1,517 @@
+package rolloutfs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+// Default permissions of what Local creates: rollouts hold conversations,
+// so they are private to their owner.
+const (
+	DefaultFilePerm fs.FileMode = 0o600
+	DefaultDirPerm  fs.FileMode = 0o700
+)
+
+// Local is an FS on a directory of the local filesystem. The zero
+// permissions mean DefaultFilePerm and DefaultDirPerm. Symbolic links are
+// never followed at the last element of a name, and only regular files are
+// opened (a FIFO named like a rollout fails instead of blocking).
+type Local struct {
+	Root     string
+	FilePerm fs.FileMode
+	DirPerm  fs.FileMode
+}
+
+var _ FS = Local{}
+
+func (l Local) filePerm() fs.FileMode {
+	if l.FilePerm == 0 {
+		return DefaultFilePerm
+	}
+	return l.FilePerm
+}
+
+func (l Local) dirPerm() fs.FileMode {
+	if l.DirPerm == 0 {
+		return DefaultDirPerm
+	}
+	return l.DirPerm
+}
+
+// abs returns the file path of name, or an error for an invalid name.
+func (l Local) abs(name string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	return filepath.Join(l.Root, filepath.FromSlash(name)), nil
+}
+
+// openRegular opens name with flag, never following a link at the last
+// element and never blocking on a FIFO, and fails with ErrNotRegular for
+// anything but a regular file.
+func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	p, err := l.abs(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+		}
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+	}
+	return f, nil
+}
+
+// Create implements FS.
+func (l Local) Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, err
+	}
+	final, err := l.abs(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	created, err := l.mkdirs(path.Dir(name))
+	if err != nil {
+		return FileInfo{}, err
+	}
+	tmp := final + TempSuffix
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, l.filePerm())
+	if err != nil {
+		return FileInfo{}, err
+	}
+	info, err := fill(ctx, f, parts, durable)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		// A link fails on an existing name, where a rename would replace it.
+		err = os.Link(tmp, final)
+	}
+	if rerr := os.Remove(tmp); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if durable {
+		if err := l.syncDirs(append(created, path.Dir(name))); err != nil {
+			return FileInfo{}, err
+		}
+	}
+	return info, nil
+}
+
+// fill writes parts to f (opened without O_APPEND, so ranges copy in the
+// kernel), syncs it when durable, and describes it.
+func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo, error) {
+	var off int64
+	for _, p := range parts {
+		if err := ctx.Err(); err != nil {
+			return FileInfo{}, err
+		}
+		var err error
+		if p.File == nil {
+			_, err = f.Write(p.Data)
+		} else {
+			err = copyRange(f, off, p.File, p.Offset, p.Length)
+		}
+		if err != nil {
+			return FileInfo{}, err
+		}
+		off += p.size()
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			return FileInfo{}, err
+		}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// copyRange copies n bytes of src from srcOff to dst at dstOff.
+func copyRange(dst *os.File, dstOff int64, src ReadFile, srcOff, n int64) error {
+	if lf, ok := src.(*localReadFile); ok {
+		done, err := copyFileRange(dst, dstOff, lf.f, srcOff, n)
+		if err != nil {
+			return err
+		}
+		dstOff, srcOff, n = dstOff+done, srcOff+done, n-done
+	}
+	if n == 0 {
+		return nil
+	}
+	copied, err := io.Copy(io.NewOffsetWriter(dst, dstOff), io.NewSectionReader(src, srcOff, n))
+	if err == nil && copied != n {
+		err = fmt.Errorf("copy range: %w", io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// mkdirs creates dir and its missing parents and returns the created ones,
+// outermost first.
+func (l Local) mkdirs(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; d != "."; d = path.Dir(d) {
+		p := filepath.Join(l.Root, filepath.FromSlash(d))
+		st, err := os.Lstat(p)
+		if err == nil {
+			if !st.IsDir() {
+				return nil, &fs.PathError{Op: "mkdir", Path: p, Err: syscall.ENOTDIR}
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+	}
+	var created []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		p := filepath.Join(l.Root, filepath.FromSlash(missing[i]))
+		if err := os.Mkdir(p, l.dirPerm()); err != nil && !errors.Is(err, fs.ErrExist) {
+			return created, err
+		}
+		created = append(created, missing[i])
+	}
+	return created, nil
+}
+
+// syncDirs fsyncs each directory and, for those just created, its parent:
+// a new entry is durable once the directory holding it is.
+func (l Local) syncDirs(dirs []string) error {
+	seen := make(map[string]bool)
+	var todo []string
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			todo = append(todo, d)
+		}
+	}
+	for _, d := range dirs {
+		add(d)
+		if d != "." {
+			add(path.Dir(d))
+		}
+	}
+	for _, d := range todo {
+		if err := syncDir(filepath.Join(l.Root, filepath.FromSlash(d))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncDir(p string) error {
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", p, err)
+	}
+	return nil
+}
+
+// OpenAppend implements FS.
+func (l Local) OpenAppend(ctx context.Context, name string) (File, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := l.openRegular(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &localFile{f: f}, nil
+}
+
+// Open implements FS.
+func (l Local) Open(ctx context.Context, name string) (ReadFile, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := l.openRegular(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &localReadFile{f: f, size: st.Size()}, nil
+}
+
+// Stat implements FS.
+func (l Local) Stat(ctx context.Context, name string) (FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, err
+	}
+	p, err := l.abs(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	st, err := os.Lstat(p)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return FileInfo{}, &fs.PathError{Op: "stat", Path: p, Err: ErrNotRegular}
+	}
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// Move implements FS.
+func (l Local) Move(ctx context.Context, from, to string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	src, err := l.abs(from)
+	if err != nil {
+		return err
+	}
+	dst, err := l.abs(to)
+	if err != nil {
+		return err
+	}
+	created, err := l.mkdirs(path.Dir(to))
+	if err != nil {
+		return err
+	}
+	if err := os.Link(src, dst); err != nil {
+		return err
+	}
+	if err := os.Remove(src); err != nil {
+		return err
+	}
+	return l.syncDirs(append(created, path.Dir(from), path.Dir(to)))
+}
+
+// Remove implements FS.
+func (l Local) Remove(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := l.abs(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// CutTornTail implements FS.
+func (l Local) CutTornTail(ctx context.Context, name, side string) (Cut, error) {
+	if err := ctx.Err(); err != nil {
+		return Cut{}, err
+	}
+	f, err := l.openRegular(name, os.O_RDWR, 0)
+	if err != nil {
+		return Cut{}, err
+	}
+	defer f.Close()
+	rf := &localReadFile{f: f}
+	st, err := f.Stat()
+	if err != nil {
+		return Cut{}, err
+	}
+	rf.size = st.Size()
+	cut, err := TornStart(ctx, rf, rf.size)
+	if err != nil || cut == rf.size {
+		return Cut{Offset: cut}, err
+	}
+	if _, err := l.Create(ctx, side, []Part{Range(rf, cut, rf.size-cut)}, true); err != nil {
+		return Cut{}, fmt.Errorf("keep torn tail of %s: %w", name, err)
+	}
+	if err := f.Truncate(cut); err != nil {
+		return Cut{}, err
+	}
+	if err := fdatasync(f); err != nil {
+		return Cut{}, err
+	}
+	return Cut{Offset: cut, Length: rf.size - cut}, f.Close()
+}
+
+// tailChunk is how far back TornStart reads at a time.
+const tailChunk = 64 << 10
+
+// TornStart returns the offset just past the last newline of r's first
+// size bytes (0 when there is none): where a torn tail starts, or size
+// when the bytes end with a newline.
+func TornStart(ctx context.Context, r io.ReaderAt, size int64) (int64, error) {
+	buf := make([]byte, min(tailChunk, size))
+	for end := size; end > 0; {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		start := max(end-tailChunk, 0)
+		chunk := buf[:end-start]
+		if _, err := r.ReadAt(chunk, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+// AppendRecord implements FS.
+func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkLines([][]byte{line}); err != nil {
+		return err
+	}
+	_, statErr := l.Stat(ctx, name)
+	isNew := errors.Is(statErr, fs.ErrNotExist)
+	created, err := l.mkdirs(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	f, err := l.openRegular(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, l.filePerm())
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if size := st.Size(); size > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], size-1); err != nil {
+			return err
+		}
+		if last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if _, err := f.Write(line); err != nil {
+		return err
+	}
+	if err := fdatasync(f); err != nil {
+		return err
+	}
+	if isNew {
+		if err := l.syncDirs(append(created, path.Dir(name))); err != nil {
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// SetModTime implements FS.
+func (l Local) SetModTime(ctx context.Context, name string, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := l.abs(name)
+	if err != nil {
+		return err
+	}
+	return os.Chtimes(p, t, t)
+}
+
+// ReadDir implements FS.
+func (l Local) ReadDir(ctx context.Context, dir string) ([]DirEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := l.Root
+	if dir != "." && dir != "" {
+		var err error
+		if p, err = l.abs(dir); err != nil {
+			return nil, err
+		}
+	}
+	d, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	var out []DirEntry
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		entries, err := d.ReadDir(512)
+		for _, e := range entries {
+			out = append(out, DirEntry{Name: e.Name(), Type: e.Type()})
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// localFile is a Local file open for appending.
+type localFile struct{ f *os.File }
+
+func (lf *localFile) Write(p []byte) (int, error) { return lf.f.Write(p) }
+func (lf *localFile) Truncate(size int64) error   { return lf.f.Truncate(size) }
+func (lf *localFile) Sync() error                 { return fdatasync(lf.f) }
+func (lf *localFile) Close() error                { return lf.f.Close() }
+func (lf *localFile) Stat() (FileInfo, error) {
+	st, err := lf.f.Stat()
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// device and syncFilesystem let a GroupSyncer flush many files of one
+// filesystem with one call.
+func (lf *localFile) device() (uint64, error) { return device(lf.f) }
+func (lf *localFile) syncFilesystem() error   { return syncfs(lf.f) }
+
+// localReadFile is a Local file open for reading.
+type localReadFile struct {
+	f    *os.File
+	size int64
+}
+
+func (rf *localReadFile) ReadAt(p []byte, off int64) (int, error) { return rf.f.ReadAt(p, off) }
+func (rf *localReadFile) Size() int64                             { return rf.size }
+func (rf *localReadFile) Close() error                            { return rf.f.Close() }
+
+// String returns the root, so errors can name the store.
+func (l Local) String() string { return l.Root }

@@ -1,0 +1,87 @@
+package rolloutfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// control runs fn with f's descriptor, keeping it open meanwhile.
+func control(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var opErr error
+	if err := rc.Control(func(fd uintptr) { opErr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return opErr
+}
+
+// retryEINTR calls fn until it is not interrupted.
+func retryEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// fdatasync flushes f's data (and the metadata needed to read it back).
+func fdatasync(f *os.File) error {
+	err := control(f, func(fd int) error { return retryEINTR(func() error { return unix.Fdatasync(fd) }) })
+	if err != nil {
+		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// syncfs flushes the whole filesystem holding f.
+func syncfs(f *os.File) error {
+	err := control(f, func(fd int) error { return retryEINTR(func() error { return unix.Syncfs(fd) }) })
+	if err != nil {
+		return fmt.Errorf("syncfs %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// device returns the device number of the filesystem holding f.
+func device(f *os.File) (uint64, error) {
+	var st unix.Stat_t
+	err := control(f, func(fd int) error { return unix.Fstat(fd, &st) })
+	return uint64(st.Dev), err // Dev's integer type varies by platform
+}
+
+// copyFileRange copies n bytes from src at srcOff to dst at dstOff in the
+// kernel, leaving both file offsets alone. It returns how many bytes it
+// copied; fewer than n with a nil error means the caller copies the rest.
+func copyFileRange(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) (int64, error) {
+	var done int64
+	err := control(src, func(sfd int) error {
+		return control(dst, func(dfd int) error {
+			for done < n {
+				so, do := srcOff+done, dstOff+done
+				c, err := unix.CopyFileRange(sfd, &so, dfd, &do, int(min(n-done, 1<<30)), 0)
+				switch {
+				case errors.Is(err, unix.EINTR):
+					continue
+				case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EXDEV), errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
+					return nil // not here: the caller copies through user space
+				case err != nil:
+					return err
+				case c == 0:
+					return nil // src is shorter than asked: the caller reports it
+				}
+				done += int64(c)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return done, fmt.Errorf("copy_file_range %s to %s: %w", src.Name(), dst.Name(), err)
+	}
+	return done, nil
+}
