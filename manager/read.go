@@ -109,20 +109,12 @@ func (m *Manager) List(ctx context.Context, o store.ListOptions) (store.Page, er
 		}
 		o.ParentID = id
 	}
-	page, err := m.store.List(ctx, o)
-	if err != nil {
-		return store.Page{}, fmt.Errorf("list threads: %w", err)
-	}
-	return page, nil
+	return m.store.List(ctx, o) // its errors say "list threads"
 }
 
 // Search runs a full-text search over user messages, best matches first.
 func (m *Manager) Search(ctx context.Context, o store.SearchOptions) ([]store.SearchHit, error) {
-	hits, err := m.store.Search(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("search %q: %w", o.Query, err)
-	}
-	return hits, nil
+	return m.store.Search(ctx, o) // its errors name the query
 }
 
 // Ancestors returns id's fork ancestors, nearest first. Ancestors that were
@@ -142,7 +134,7 @@ func (m *Manager) relatives(ctx context.Context, op, id string, query func(conte
 		return nil, err
 	}
 	if _, err := m.store.Get(ctx, id); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", op, id, err)
+		return nil, err
 	}
 	rel, err := query(ctx, id)
 	if err != nil {
@@ -159,7 +151,7 @@ func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []s
 		return Thread{}, nil, err
 	}
 	if _, err := m.store.Get(ctx, id); err != nil {
-		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+		return Thread{}, nil, err
 	}
 	rootID, err := m.store.Root(ctx, id)
 	if err != nil {

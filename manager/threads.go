@@ -249,6 +249,18 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 		lt.row = row
 	}
 	offsets, err := lt.appender.Append(ctx, lines)
+	if errors.Is(err, rolloutfs.ErrFileChanged) {
+		// Someone else wrote to or cut the file: load it again (cutting a
+		// torn tail, catching the index up) and append after what is there.
+		m.log.Warn("rollout changed under its writer: reloading", "id", lt.id, "err", err)
+		lt.appender.Close()
+		lt.appender = nil
+		if err := m.load(ctx, lt); err != nil {
+			m.invalidate(lt)
+			return nil, fmt.Errorf("append to %s: reload: %w", lt.id, err)
+		}
+		offsets, err = lt.appender.Append(ctx, lines)
+	}
 	if err != nil {
 		// A failed write or sync leaves the appender refusing appends:
 		// the next use reopens the file and catches the index up.
@@ -324,11 +336,7 @@ func (m *Manager) Get(ctx context.Context, id string) (Thread, error) {
 	if err != nil {
 		return Thread{}, err
 	}
-	row, err := m.store.Get(ctx, id)
-	if err != nil {
-		return Thread{}, fmt.Errorf("get %s: %w", id, err)
-	}
-	return row, nil
+	return m.store.Get(ctx, id) // its errors name the thread
 }
 
 // Resume makes thread id live, loading it from the index and catching its
@@ -513,12 +521,17 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 			return err
 		}
 	}
-	if err := m.fsys.Move(ctx, oldRel, newRel); err != nil {
-		return err
+	err := m.fsys.Move(ctx, oldRel, newRel)
+	if err == nil {
+		err = m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt)
 	}
-	if err := m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt); err != nil {
-		if undo := m.fsys.Move(ctx, newRel, oldRel); undo != nil {
-			m.log.Error("move rollout back after a failed index update", "id", lt.id, "path", newRel, "err", undo)
+	if err != nil {
+		// A move can fail after the rename took place (its directory
+		// fsync): a failed call leaves the file where it was.
+		if _, statErr := m.fsys.Stat(ctx, newRel); statErr == nil {
+			if undo := m.fsys.Move(ctx, newRel, oldRel); undo != nil {
+				m.log.Error("move rollout back after a failed archive", "id", lt.id, "path", newRel, "err", undo)
+			}
 		}
 		return err
 	}

@@ -188,6 +188,11 @@ func syncBatch(batch []syncRequest) {
 	}
 }
 
+// ErrFileChanged reports that an Appender's file is no longer the size its
+// last append left: another process wrote to it or cut it. Nothing was
+// appended; the caller reopens the file and looks at what changed.
+var ErrFileChanged = errors.New("rolloutfs: file changed by someone else")
+
 // Appender appends whole lines to one file. It is safe for concurrent use;
 // appends are applied in the order they take its lock. It assumes it is
 // the file's only writer while it is open.
@@ -298,6 +303,14 @@ func (a *Appender) write(buf []byte) (int64, error) {
 		return 0, fmt.Errorf("earlier failure: %w", a.failed)
 	}
 	start := a.size
+	// With O_APPEND a write lands at the true end of the file: make sure
+	// that is where the offsets say, or the line would be glued onto bytes
+	// nobody has read.
+	if st, err := a.f.Stat(); err != nil {
+		return 0, err
+	} else if st.Size != start {
+		return 0, fmt.Errorf("size %d, expected %d: %w", st.Size, start, ErrFileChanged)
+	}
 	n, err := a.f.Write(buf)
 	if err == nil && n != len(buf) {
 		err = io.ErrShortWrite

@@ -415,3 +415,14 @@ var (
 
 // String returns the base's root.
 func (f *FS) String() string { return f.base.Root }
+
+// Flush makes everything written so far durable, as the kernel's
+// writeback would given time: every known file's content and entry.
+func (f *FS) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range f.objects {
+		o.entryDurable = true
+		f.snapshot(o)
+	}
+}
