@@ -16,8 +16,10 @@ import (
 // GET /v1/threads/{id}/items and POST /v1/threads/{id}/fork.)
 func TestReadAndForkDuringArchive(t *testing.T) {
 	const (
-		toggles   = 60
-		maxErrors = 5
+		minToggles = 60    // at least this many moves
+		maxToggles = 20000 // bound on the run, should readers starve
+		minEach    = 20    // reads and forks that must land among the moves
+		maxErrors  = 5
 	)
 	root := t.TempDir()
 	m, _ := openManager(t, root)
@@ -36,9 +38,11 @@ func TestReadAndForkDuringArchive(t *testing.T) {
 			t.Errorf(format, args...)
 		}
 	}
+	toggles := 0
 	wg.Go(func() {
 		defer cancel()
-		for i := range toggles {
+		for i := 0; i < maxToggles && (i < minToggles || reads.Load() < minEach || forks.Load() < minEach); i++ {
+			toggles++
 			var err error
 			if i%2 == 0 {
 				_, err = m.Archive(ctx, th.ID)
@@ -82,6 +86,9 @@ func TestReadAndForkDuringArchive(t *testing.T) {
 		}
 	})
 	wg.Wait()
+	if reads.Load() < minEach || forks.Load() < minEach {
+		t.Errorf("only %d reads and %d forks completed during %d moves, want %d each", reads.Load(), forks.Load(), toggles, minEach)
+	}
 	t.Logf("%d toggles, %d reads, %d forks; %d read errors, %d fork errors",
 		toggles, reads.Load(), forks.Load(), readErrs.Load(), forkErrs.Load())
 }

@@ -295,9 +295,6 @@ func TestSyncProgressAndCancel(t *testing.T) {
 // TestSyncCodexHome indexes a copy of the shared Codex-shaped fixtures.
 func TestSyncCodexHome(t *testing.T) {
 	home := fixtures.CodexHome(t)
-	if _, err := os.Stat(home); err != nil {
-		t.Skipf("Codex home not present: %v", err)
-	}
 	root := t.TempDir()
 	copyTree(t, home, root, func(rel string) bool {
 		return rel == "app-server-tests-shape" || rel == "README.md"

@@ -155,6 +155,9 @@ func (m *Manager) locate(ctx context.Context, row Thread) (Thread, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return row, err
 	}
+	place := m.placeLock(row.ID)
+	place.Lock()
+	defer place.Unlock()
 	other, archived := otherPlace(row)
 	info, err := m.fsys.Stat(ctx, other)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -326,28 +329,26 @@ func (m *Manager) liveCount() int {
 
 // openRead opens thread id's rollout for reading and returns its index
 // row as of that moment. It never takes the thread's writer: reads do not
-// open appenders, cut tails or evict anyone. An archive or unarchive may
-// move the file between reading the row and opening it; the row is then
-// read again, and a file left at its other place by a move that failed
+// open appenders, cut tails or evict anyone. The thread's place lock keeps
+// an archive or unarchive from moving the file between reading the row
+// and opening it; a file left at its other place by a move that failed
 // half way is read from there. Bytes below the row's IndexedSize never
 // change, so the file and the row agree up to it.
 func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
-	for attempt := 0; ; attempt++ {
-		row, err := m.store.Get(ctx, id)
-		if err != nil {
-			return Thread{}, nil, err
-		}
-		f, err := m.fsys.Open(ctx, row.RolloutPath)
-		if !errors.Is(err, fs.ErrNotExist) {
-			return row, f, err
-		}
-		if attempt < 2 {
-			continue
-		}
-		other, _ := otherPlace(row)
-		if f, err := m.fsys.Open(ctx, other); err == nil {
-			return row, f, nil
-		}
-		return Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
+	place := m.placeLock(id)
+	place.RLock()
+	defer place.RUnlock()
+	row, err := m.store.Get(ctx, id)
+	if err != nil {
+		return Thread{}, nil, err
 	}
+	f, err := m.fsys.Open(ctx, row.RolloutPath)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return row, f, err
+	}
+	other, _ := otherPlace(row)
+	if f, err := m.fsys.Open(ctx, other); err == nil {
+		return row, f, nil
+	}
+	return Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
 }

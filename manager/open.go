@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +32,11 @@ type Manager struct {
 	store *store.Store
 	index *indexBatcher          // batches the index updates of appends
 	group *rolloutfs.GroupSyncer // nil unless the policy is SyncBatch
+
+	// places orders a thread's moves (archive, unarchive) with reads that
+	// open its file by the path in its row: a move holds its stripe for
+	// writing, openRead for reading. Striped by thread id.
+	places [64]sync.RWMutex
 
 	mu     sync.Mutex // guards live, closed and the Add calls of ops
 	live   lru
@@ -149,6 +155,13 @@ func (m *Manager) Stats() Stats {
 // IndexStats returns index-wide counts.
 func (m *Manager) IndexStats(ctx context.Context) (store.Stats, error) {
 	return m.store.Stats(ctx)
+}
+
+// placeLock returns the lock that orders thread id's moves with reads.
+func (m *Manager) placeLock(id string) *sync.RWMutex {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return &m.places[h.Sum32()%uint32(len(m.places))]
 }
 
 // begin registers a call in flight, or fails with ErrClosed; the caller

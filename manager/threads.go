@@ -506,6 +506,9 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 // index learns it. When the index cannot be updated the file is moved
 // back. lt.mu must be held.
 func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error {
+	place := m.placeLock(lt.id)
+	place.Lock()
+	defer place.Unlock()
 	oldRel := lt.row.RolloutPath
 	newRel, _ := otherPlace(lt.row)
 	if newRel == oldRel {

@@ -183,9 +183,6 @@ func TestCounterRollbackClamps(t *testing.T) {
 
 func TestCodexFixtures(t *testing.T) {
 	dir := fixtures.CodexHome(t)
-	if dir == "" {
-		t.Skip("../shared/codex-fixtures not found")
-	}
 	type msg struct {
 		offset, line int64
 		text         string

@@ -91,8 +91,8 @@ func isBlankLines(b []byte) bool {
 
 func TestReaderLossless(t *testing.T) {
 	files := fixtureFiles(t)
-	if dir := fixtures.CodexHome(t); dir != "" {
-		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+	{
+		err := filepath.WalkDir(fixtures.CodexHome(t), func(path string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".jsonl") {
 				files = append(files, path)
 			}

@@ -41,6 +41,8 @@ type scanner struct {
 	pos   int
 	depth int
 	err   *scanError
+
+	quoteSearches int // how many times str looked for a closing quote
 }
 
 // scanLine validates b as one JSON text (RFC 8259, as json.Valid does,
@@ -365,6 +367,7 @@ func (s *scanner) str() (body []byte, escaped bool) {
 	quote := -1
 	for {
 		if quote < i {
+			s.quoteSearches++
 			q := bytes.IndexByte(b[i:], '"')
 			if q < 0 {
 				s.pos = len(b)

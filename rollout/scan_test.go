@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -153,10 +154,22 @@ func FuzzScanner(f *testing.F) {
 }
 
 // TestScanManyEscapesLinear guards against rescanning the rest of a string
-// after every escape: a 4 MiB string of escapes must scan in one pass.
+// after every escape: a string of a million escapes is searched for its
+// closing quote once (a search per escape is quadratic), and scanning it
+// allocates nothing.
 func TestScanManyEscapesLinear(t *testing.T) {
-	body := strings.Repeat(`ab\n`, 1<<20)
+	const escapes = 1 << 20
+	body := strings.Repeat(`ab\n`, escapes)
 	line := []byte(`{"type":"x","s":"` + body + `"}`)
+	s := scanner{buf: line}
+	s.pos = bytes.Index(line, []byte(`"ab`))
+	got, escaped := s.str()
+	if s.err != nil || !escaped || len(got) != len(body) {
+		t.Fatalf("str = %d bytes, escaped %t, err %v; want %d bytes with escapes", len(got), escaped, s.err, len(body))
+	}
+	if s.quoteSearches != 1 {
+		t.Fatalf("the closing quote was searched for %d times for %d escapes, want once", s.quoteSearches, escapes)
+	}
 	if testing.AllocsPerRun(1, func() {
 		if _, err := scanLine(line); err != nil {
 			t.Fatal(err)
