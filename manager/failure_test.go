@@ -3,30 +3,259 @@ package manager
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
+	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/rolloutfs/faultfs"
 	"github.com/spoolhq/spool/store"
 )
 
-// TestFailedCreateLeavesNothing checks that a Start or Fork that returns an
-// error leaves no thread behind.
+// openFaulty opens a manager whose rollouts go through a faultfs.FS.
+func openFaulty(t *testing.T, policy rolloutfs.SyncPolicy) (*Manager, *faultfs.FS) {
+	t.Helper()
+	root := t.TempDir()
+	fsys := faultfs.New(rolloutfs.Local{Root: root})
+	m := openTest(t, func(o *Options) { o.Root, o.FS, o.Sync = root, fsys, policy })
+	return m, fsys
+}
+
+// failOp fails every fault point of kind op with err.
+func failOp(fsys *faultfs.FS, op faultfs.Op, err error) {
+	fsys.Inject(func(p faultfs.Point) error {
+		if p.Op == op {
+			return err
+		}
+		return nil
+	})
+}
+
+// rolloutCount counts the .jsonl files under root.
+func rolloutCount(t *testing.T, root string) int {
+	t.Helper()
+	return strings.Count(snapshot(t, root), ".jsonl")
+}
+
+// TestFailedCreateLeavesNothing makes a Start and a Fork fail after their
+// rollout file exists (naming the new thread fails on a full disk), and
+// checks that no thread and no file is left behind.
 func TestFailedCreateLeavesNothing(t *testing.T) {
-	ctx := context.Background()
-	m := openTest(t)
-	parent := start(t, m, user("hi"))
-	long := strings.Repeat("n", maxNameBytes+1)
-	if _, err := m.Start(ctx, StartOptions{Name: long}); !errors.Is(err, ErrInvalidArgument) {
-		t.Fatalf("Start with a %d-byte name: %v, want ErrInvalidArgument", len(long), err)
+	ctx := t.Context()
+	m, fsys := openFaulty(t, rolloutfs.SyncAlways)
+	parent := start(t, m, user("hi"), user("again"))
+	// The new thread's name goes to session_index.jsonl after its file
+	// and row exist; that write fails.
+	failOp(fsys, faultfs.OpRecord, syscall.ENOSPC)
+	if _, err := m.Start(ctx, StartOptions{Name: "doomed"}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Start with a name on a full disk: %v, want ENOSPC", err)
 	}
-	if _, err := m.Fork(ctx, parent.ID, ForkOptions{Name: long}); !errors.Is(err, ErrInvalidArgument) {
-		t.Fatalf("Fork with a %d-byte name: %v, want ErrInvalidArgument", len(long), err)
+	one := 1
+	if _, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: &one, Name: "doomed"}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Fork with a name on a full disk: %v, want ENOSPC", err)
+	}
+	fsys.Inject(nil)
+	creates := 0
+	for _, p := range fsys.Points() {
+		if p.Op == faultfs.OpCreate {
+			creates++
+		}
+	}
+	if creates != 2 {
+		t.Fatalf("%d files were created, want 2 (the failure must come after the create)", creates)
 	}
 	page, err := m.List(ctx, store.ListOptions{})
 	if err != nil || len(page.Threads) != 1 {
 		t.Fatalf("after failed creates: %d threads (%v), want only the parent", len(page.Threads), err)
 	}
-	if before := snapshot(t, m.Root()); before != "" && strings.Count(before, ".jsonl") != 1 {
-		t.Fatalf("rollout files after failed creates: %s", before)
+	if n := rolloutCount(t, m.Root()); n != 1 {
+		t.Fatalf("%d rollout files after failed creates, want 1: %s", n, snapshot(t, m.Root()))
+	}
+}
+
+// TestForkCallerGoesAway cancels a fork's context while its file is being
+// created: the fork either completes with its index row or leaves nothing.
+func TestForkCallerGoesAway(t *testing.T) {
+	m, fsys := openFaulty(t, rolloutfs.SyncAlways)
+	parent := start(t, m, user("one"), user("two"))
+	ctx, cancel := context.WithCancel(t.Context())
+	fsys.Inject(func(p faultfs.Point) error {
+		if p.Op == faultfs.OpCreate {
+			cancel()
+		}
+		return nil
+	})
+	child, err := m.Fork(ctx, parent.ID, ForkOptions{})
+	fsys.Inject(nil)
+	page, listErr := m.List(t.Context(), store.ListOptions{})
+	if listErr != nil {
+		t.Fatal(listErr)
+	}
+	files := rolloutCount(t, m.Root())
+	switch {
+	case err == nil && (len(page.Threads) != 2 || files != 2):
+		t.Fatalf("fork %s succeeded but %d threads and %d files exist, want 2 and 2", child.ID, len(page.Threads), files)
+	case err != nil && (len(page.Threads) != 1 || files != 1):
+		t.Fatalf("fork failed (%v) but %d threads and %d files exist, want 1 and 1", err, len(page.Threads), files)
+	}
+}
+
+// TestReadsNeverWrite reads a thread that is not live and whose file ends
+// with a torn line, in every way there is, and checks that nothing was
+// written: no fault point (every write is one) but the fork's own create,
+// no thread made live, and the torn bytes still there.
+func TestReadsNeverWrite(t *testing.T) {
+	ctx := t.Context()
+	m, fsys := openFaulty(t, rolloutfs.SyncAlways)
+	th := start(t, m, user("alpha"), assistant("a"), user("beta"))
+	if err := m.Evict(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"type":"resp`)
+	f.Close()
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys.Reset()
+
+	drain := func(rc io.ReadCloser, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(m.ReadFrom(ctx, th.ID, -1))
+	drain(m.ReadFrom(ctx, th.ID, 1))
+	drain(m.ReadTurn(ctx, th.ID, 0))
+	if _, err := m.UserMessages(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.List(ctx, store.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Search(ctx, store.SearchOptions{Query: "alpha"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Ancestors(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	if _, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: &one}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, p := range fsys.Points() {
+		if p.Op != faultfs.OpCreate {
+			t.Errorf("a read reached the write path: %s of %s", p.Op, p.Name)
+		}
+	}
+	if got := m.Stats().Live; got != 0 {
+		t.Errorf("%d threads live after reads, want 0", got)
+	}
+	after, err := os.Stat(path)
+	if err != nil || after.Size() != before.Size() {
+		t.Fatalf("parent file after reads: %v, size %d, want %d (torn bytes kept)", err, after.Size(), before.Size())
+	}
+}
+
+// TestCloseWaitsForCallsInFlight holds an append inside its fsync while
+// Close runs: Close must not release the root's lock or close the index
+// until the append has finished, and the append must succeed.
+func TestCloseWaitsForCallsInFlight(t *testing.T) {
+	root := t.TempDir()
+	fsys := faultfs.New(rolloutfs.Local{Root: root})
+	m, err := Open(t.Context(), Options{Root: root, FS: fsys, Sync: rolloutfs.SyncAlways, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := start(t, m, user("one"))
+
+	inSync, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.Inject(func(p faultfs.Point) error {
+		if p.Op == faultfs.OpSync {
+			once.Do(func() {
+				close(inSync)
+				<-release
+			})
+		}
+		return nil
+	})
+	appendErr := make(chan error, 1)
+	go func() {
+		_, err := m.Append(context.Background(), th.ID, []rollout.Item{user("two")})
+		appendErr <- err
+	}()
+	<-inSync
+	closeErr := make(chan error, 1)
+	go func() { closeErr <- m.Close() }()
+	// Close has begun once new calls are refused.
+	for m.begin() == nil {
+		m.ops.Done()
+	}
+	if _, err := lockfile.Acquire(filepath.Join(root, LockFile)); !errors.Is(err, lockfile.ErrLocked) {
+		t.Fatalf("while an append is in flight, Close released the lock (Acquire: %v)", err)
+	}
+	close(release)
+	if err := <-appendErr; err != nil {
+		t.Fatalf("append in flight during Close: %v", err)
+	}
+	if err := <-closeErr; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	lock, err := lockfile.Acquire(filepath.Join(root, LockFile))
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	lock.Release()
+}
+
+// TestFileTruncatedUnderWriter cuts a live thread's file in the middle of
+// its last line, as another process might: the next append must land after
+// the last complete line (the fragment kept in a side file), not be glued
+// onto it, and the index must agree with the file.
+func TestFileTruncatedUnderWriter(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := start(t, m, user("one"), user("two"))
+	path := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := len(data) - 10 // inside the last line
+	if err := os.Truncate(path, int64(cut)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Append(ctx, th.ID, []rollout.Item{user("three")})
+	if err != nil {
+		t.Fatalf("append after the file was cut: %v", err)
+	}
+	lastComplete := int64(strings.LastIndexByte(string(data[:cut]), '\n') + 1)
+	if res.Offsets[0] != lastComplete {
+		t.Fatalf("append landed at %d, want %d (after the last complete line)", res.Offsets[0], lastComplete)
+	}
+	if got := res.Thread.UserMessageCount; got != 2 {
+		t.Fatalf("user messages = %d, want 2 (one, three)", got)
+	}
+	sides, _ := filepath.Glob(path + ".torn-*")
+	if len(sides) != 1 {
+		t.Fatalf("side files = %v, want one holding the fragment", sides)
 	}
 }
