@@ -133,7 +133,9 @@ func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo
 		}
 		var err error
 		if p.File == nil {
-			_, err = f.Write(p.Data)
+			// At off, not at the file offset: a range before it was
+			// copied with explicit offsets and left the file offset alone.
+			_, err = f.WriteAt(p.Data, off)
 		} else {
 			err = copyRange(f, off, p.File, p.Offset, p.Length)
 		}
