@@ -66,7 +66,10 @@ func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, e
 	}
 	f, err := os.OpenFile(p, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
+		// The open itself fails on some kinds: a link (ELOOP), a FIFO
+		// without a reader opened for writing (ENXIO), a directory opened
+		// for writing (EISDIR).
+		if st, lerr := os.Lstat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && !st.Mode().IsRegular() {
 			return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
 		}
 		return nil, err
