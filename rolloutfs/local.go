@@ -13,6 +13,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Default permissions of what Local creates: rollouts hold conversations,
@@ -448,7 +450,20 @@ func (l Local) SetModTime(ctx context.Context, name string, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	return os.Chtimes(p, t, t)
+	st, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return &fs.PathError{Op: "chtimes", Path: p, Err: ErrNotRegular}
+	}
+	// AT_SYMLINK_NOFOLLOW: a link swapped in since the Lstat gets its own
+	// times set, never its target's.
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "chtimes", Path: p, Err: err}
+	}
+	return nil
 }
 
 // ReadDir implements FS.
