@@ -247,9 +247,19 @@ func (f *FS) Move(ctx context.Context, from, to string) error {
 		return err
 	}
 	f.mu.Lock()
+	_, known := f.objects[from]
 	o := f.obj(from)
 	f.mu.Unlock()
 	if err := f.base.Move(ctx, from, to); err != nil {
+		if !known {
+			// Not a file the model knew: forget it again, or a missing
+			// from would be recreated empty by PowerLoss.
+			f.mu.Lock()
+			if f.objects[from] == o {
+				delete(f.objects, from)
+			}
+			f.mu.Unlock()
+		}
 		return err
 	}
 	f.mu.Lock()
