@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -101,8 +103,7 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 	if err != nil {
 		return FileInfo{}, err
 	}
-	tmp := final + TempSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, l.filePerm())
+	f, tmp, err := l.createTemp(final)
 	if err != nil {
 		return FileInfo{}, err
 	}
@@ -126,6 +127,20 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 		}
 	}
 	return info, nil
+}
+
+// createTemp creates a new file named final, a random part and
+// TempSuffix. The name is its own, so concurrent Creates of one name never
+// write into or remove each other's temporary file.
+func (l Local) createTemp(final string) (*os.File, string, error) {
+	for range 10 {
+		tmp := final + "." + strconv.FormatUint(rand.Uint64(), 36) + TempSuffix
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, l.filePerm())
+		if !errors.Is(err, fs.ErrExist) {
+			return f, tmp, err
+		}
+	}
+	return nil, "", &fs.PathError{Op: "create", Path: final + TempSuffix, Err: fs.ErrExist}
 }
 
 // fill writes parts to f (opened without O_APPEND, so ranges copy in the
