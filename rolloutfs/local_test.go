@@ -9,9 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +55,21 @@ func absent(t *testing.T, root, name string) {
 	t.Helper()
 	if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(name))); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("%s: Lstat error = %v, want fs.ErrNotExist", name, err)
+	}
+}
+
+// noTemps fails the test if dir under root holds a temporary file of
+// Create.
+func noTemps(t *testing.T, root, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if rolloutfs.IsTemp(e.Name()) {
+			t.Fatalf("temporary file %s left in %s", e.Name(), dir)
+		}
 	}
 }
 
@@ -125,7 +142,7 @@ func TestLocalCreate(t *testing.T) {
 				if got, want := info.Size, int64(len(tt.want)); got != want {
 					t.Errorf("FileInfo.Size = %d, want %d", got, want)
 				}
-				absent(t, l.Root, name+rolloutfs.TempSuffix)
+				noTemps(t, l.Root, path.Dir(name))
 			})
 		}
 	}
@@ -140,6 +157,41 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestLocalCreateConcurrentSameName checks that Creates racing for one
+// name each write their own temporary file: exactly one wins with its
+// whole content, the others fail with fs.ErrExist.
+func TestLocalCreateConcurrentSameName(t *testing.T) {
+	const writers, size = 6, 1 << 20
+	for round := range 10 {
+		l := newLocal(t)
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				data := bytes.Repeat([]byte{'a' + byte(w)}, size)
+				_, errs[w] = l.Create(t.Context(), "r.jsonl", []rolloutfs.Part{rolloutfs.Bytes(data)}, false)
+			})
+		}
+		wg.Wait()
+		winners := 0
+		for w, err := range errs {
+			switch {
+			case err == nil:
+				winners++
+			case !errors.Is(err, fs.ErrExist):
+				t.Errorf("round %d, writer %d: error %v, want nil or fs.ErrExist", round, w, err)
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d Creates succeeded, want 1", round, winners)
+		}
+		if got := get(t, l.Root, "r.jsonl"); len(got) != size || bytes.Count(got, got[:1]) != size {
+			t.Fatalf("round %d: file of %d bytes is not one writer's whole content", round, len(got))
+		}
+		noTemps(t, l.Root, ".")
+	}
 }
 
 func TestLocalCreateFails(t *testing.T) {
@@ -171,10 +223,10 @@ func TestLocalCreateFails(t *testing.T) {
 			}
 			if tt.wantErr == rolloutfs.ErrInvalidName {
 				absent(t, filepath.Dir(l.Root), "escape.jsonl")
-				absent(t, filepath.Dir(l.Root), "escape.jsonl"+rolloutfs.TempSuffix)
+				noTemps(t, filepath.Dir(l.Root), ".")
 				return
 			}
-			absent(t, l.Root, tt.file+rolloutfs.TempSuffix)
+			noTemps(t, l.Root, ".")
 			if tt.file == "exists.jsonl" {
 				if got, want := string(get(t, l.Root, tt.file)), "old\n"; got != want {
 					t.Fatalf("existing file = %q, want %q", got, want)
@@ -513,7 +565,7 @@ func TestLocalCutTornTail(t *testing.T) {
 			if got, want := string(get(t, l.Root, "torn/r.jsonl.torn")), tt.content[len(tt.wantKeep):]; got != want {
 				t.Fatalf("side file: %d bytes %.20q..., want %d bytes %.20q...", len(got), got, len(want), want)
 			}
-			absent(t, l.Root, "torn/r.jsonl.torn"+rolloutfs.TempSuffix)
+			noTemps(t, l.Root, "torn")
 		})
 	}
 }

@@ -96,7 +96,9 @@ func TestFaultPoints(t *testing.T) {
 			_, err := fsys.Create(t.Context(), "d/new.jsonl", bytesOf(line1), true)
 			isInjected(t, "Create", err)
 			absent(t, root, "d/new.jsonl")
-			absent(t, root, "d/new.jsonl"+rolloutfs.TempSuffix)
+			if entries, err := os.ReadDir(filepath.Join(root, "d")); err == nil && len(entries) > 0 {
+				t.Fatalf("d holds %v after a failed Create", entries)
+			}
 		}},
 		{"File.Write writes half", faultfs.OpWrite, func(t *testing.T, fsys *faultfs.FS, root string) {
 			f, err := fsys.OpenAppend(t.Context(), "r.jsonl")
