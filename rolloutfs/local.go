@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Default permissions of what Local creates: rollouts hold conversations,
@@ -66,7 +70,10 @@ func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, e
 	}
 	f, err := os.OpenFile(p, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
+		// The open itself fails on some kinds: a link (ELOOP), a FIFO
+		// without a reader opened for writing (ENXIO), a directory opened
+		// for writing (EISDIR).
+		if st, lerr := os.Lstat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && !st.Mode().IsRegular() {
 			return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
 		}
 		return nil, err
@@ -96,8 +103,7 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 	if err != nil {
 		return FileInfo{}, err
 	}
-	tmp := final + TempSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|syscall.O_NOFOLLOW, l.filePerm())
+	f, tmp, err := l.createTemp(final)
 	if err != nil {
 		return FileInfo{}, err
 	}
@@ -123,6 +129,20 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 	return info, nil
 }
 
+// createTemp creates a new file named final, a random part and
+// TempSuffix. The name is its own, so concurrent Creates of one name never
+// write into or remove each other's temporary file.
+func (l Local) createTemp(final string) (*os.File, string, error) {
+	for range 10 {
+		tmp := final + "." + strconv.FormatUint(rand.Uint64(), 36) + TempSuffix
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, l.filePerm())
+		if !errors.Is(err, fs.ErrExist) {
+			return f, tmp, err
+		}
+	}
+	return nil, "", &fs.PathError{Op: "create", Path: final + TempSuffix, Err: fs.ErrExist}
+}
+
 // fill writes parts to f (opened without O_APPEND, so ranges copy in the
 // kernel), syncs it when durable, and describes it.
 func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo, error) {
@@ -133,7 +153,9 @@ func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo
 		}
 		var err error
 		if p.File == nil {
-			_, err = f.Write(p.Data)
+			// At off, not at the file offset: a range before it was
+			// copied with explicit offsets and left the file offset alone.
+			_, err = f.WriteAt(p.Data, off)
 		} else {
 			err = copyRange(f, off, p.File, p.Offset, p.Length)
 		}
@@ -443,7 +465,20 @@ func (l Local) SetModTime(ctx context.Context, name string, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	return os.Chtimes(p, t, t)
+	st, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return &fs.PathError{Op: "chtimes", Path: p, Err: ErrNotRegular}
+	}
+	// AT_SYMLINK_NOFOLLOW: a link swapped in since the Lstat gets its own
+	// times set, never its target's.
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "chtimes", Path: p, Err: err}
+	}
+	return nil
 }
 
 // ReadDir implements FS.

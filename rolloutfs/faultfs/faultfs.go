@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -197,8 +198,12 @@ func (f *FS) Create(ctx context.Context, name string, parts []rolloutfs.Part, du
 	if err := f.point(OpCreate, name); err != nil {
 		return rolloutfs.FileInfo{}, err
 	}
+	parts = slices.Clone(parts) // the caller's parts stay as they were
 	for i, p := range parts {
 		if h, ok := p.File.(*readFile); ok {
+			if err := f.alive(h.epoch); err != nil {
+				return rolloutfs.FileInfo{}, err
+			}
 			parts[i].File = h.ReadFile
 		}
 	}
@@ -233,7 +238,9 @@ func (f *FS) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &readFile{ReadFile: h}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &readFile{ReadFile: h, fs: f, epoch: f.epoch}, nil
 }
 
 // Stat implements rolloutfs.FS.
@@ -247,9 +254,19 @@ func (f *FS) Move(ctx context.Context, from, to string) error {
 		return err
 	}
 	f.mu.Lock()
+	_, known := f.objects[from]
 	o := f.obj(from)
 	f.mu.Unlock()
 	if err := f.base.Move(ctx, from, to); err != nil {
+		if !known {
+			// Not a file the model knew: forget it again, or a missing
+			// from would be recreated empty by PowerLoss.
+			f.mu.Lock()
+			if f.objects[from] == o {
+				delete(f.objects, from)
+			}
+			f.mu.Unlock()
+		}
 		return err
 	}
 	f.mu.Lock()
@@ -348,15 +365,19 @@ type file struct {
 	epoch int
 }
 
-// dead reports ErrPowerLost for a handle opened before a power loss.
-func (h *file) dead() error {
-	h.fs.mu.Lock()
-	defer h.fs.mu.Unlock()
-	if h.epoch != h.fs.epoch {
+// alive reports ErrPowerLost for a handle opened in an epoch before the
+// last power loss.
+func (f *FS) alive(epoch int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if epoch != f.epoch {
 		return ErrPowerLost
 	}
 	return nil
 }
+
+// dead reports ErrPowerLost for a handle opened before a power loss.
+func (h *file) dead() error { return h.fs.alive(h.epoch) }
 
 func (h *file) Write(p []byte) (int, error) {
 	if err := h.dead(); err != nil {
@@ -405,7 +426,26 @@ func (h *file) Close() error {
 
 // readFile is a handle for reading; Create unwraps it, so a Range part
 // from it is copied as the base FS copies its own.
-type readFile struct{ rolloutfs.ReadFile }
+type readFile struct {
+	rolloutfs.ReadFile
+	fs    *FS
+	epoch int
+}
+
+func (h *readFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := h.fs.alive(h.epoch); err != nil {
+		return 0, err
+	}
+	return h.ReadFile.ReadAt(p, off)
+}
+
+func (h *readFile) Close() error {
+	err := h.ReadFile.Close()
+	if derr := h.fs.alive(h.epoch); derr != nil {
+		return derr
+	}
+	return err
+}
 
 // errno helpers for tests.
 var (
