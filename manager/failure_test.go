@@ -52,6 +52,7 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 	parent := start(t, m, user("hi"), user("again"))
 	// The new thread's name goes to session_index.jsonl after its file
 	// and row exist; that write fails.
+	fsys.Reset()
 	failOp(fsys, faultfs.OpRecord, syscall.ENOSPC)
 	if _, err := m.Start(ctx, StartOptions{Name: "doomed"}); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Start with a name on a full disk: %v, want ENOSPC", err)

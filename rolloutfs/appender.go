@@ -201,11 +201,14 @@ type Appender struct {
 	policy SyncPolicy
 	group  *GroupSyncer
 
-	mu     sync.Mutex
-	f      File  // guarded by mu for writes and truncation
-	size   int64 // guarded by mu: end of the last appended line
-	failed error // guarded by mu: a failure that poisons the file
-	closed bool  // guarded by mu
+	mu       sync.Mutex
+	f        File  // guarded by mu for writes and truncation
+	size     int64 // guarded by mu: end of the last appended line
+	syncedTo int64 // guarded by mu: end of what a successful sync covered
+	failed   error // guarded by mu: a failure that poisons the file
+	closed   bool  // guarded by mu
+
+	syncing sync.WaitGroup // appends waiting for a batch sync; Close waits
 }
 
 // AppenderOptions configure OpenAppender.
@@ -226,7 +229,7 @@ func OpenAppender(ctx context.Context, fsys FS, name string, opts AppenderOption
 		f.Close()
 		return nil, err
 	}
-	return &Appender{name: name, policy: opts.Policy, group: opts.Group, f: f, size: st.Size}, nil
+	return &Appender{name: name, policy: opts.Policy, group: opts.Group, f: f, size: st.Size, syncedTo: st.Size}, nil
 }
 
 // checkLines verifies that each element is exactly one line ending in '\n'.
@@ -268,19 +271,27 @@ func (a *Appender) Append(ctx context.Context, lines [][]byte) ([]int64, error) 
 	start, err := a.write(buf)
 	end := start + int64(len(buf))
 	if err == nil && a.policy == SyncAlways {
-		if err = a.f.Sync(); err != nil {
-			a.poison(start, end, err)
-		}
+		err = a.f.Sync()
+		a.synced(end, err)
+	}
+	if err == nil && a.policy == SyncBatch {
+		a.syncing.Add(1)
 	}
 	a.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", a.name, err)
 	}
 	if a.policy == SyncBatch {
-		if err := a.syncBatch(context.WithoutCancel(ctx)); err != nil {
-			a.mu.Lock()
-			a.poison(start, end, err)
-			a.mu.Unlock()
+		err := a.syncBatch(context.WithoutCancel(ctx))
+		a.mu.Lock()
+		a.synced(end, err)
+		if err == nil && a.size < end {
+			// Another append's failed sync cut these bytes away.
+			err = fmt.Errorf("earlier failure: %w", a.failed)
+		}
+		a.mu.Unlock()
+		a.syncing.Done()
+		if err != nil {
 			return nil, fmt.Errorf("append to %s: %w", a.name, err)
 		}
 	}
@@ -326,17 +337,22 @@ func (a *Appender) write(buf []byte) (int64, error) {
 	return start, nil
 }
 
-// poison records a sync failure (under a.mu) and truncates the unsynced
-// append [start, end) away when nothing was appended after it.
-func (a *Appender) poison(start, end int64, err error) {
+// synced records the outcome of a sync that covered the file up to end
+// (under a.mu). After a failure the state of every byte not covered by an
+// earlier successful sync is unknown and none of them was acknowledged:
+// they are cut away, and the Appender refuses further appends.
+func (a *Appender) synced(end int64, err error) {
+	if err == nil {
+		a.syncedTo = max(a.syncedTo, end)
+		return
+	}
 	if a.failed == nil {
 		a.failed = err
 	}
-	if a.size != end {
-		return
-	}
-	if terr := a.f.Truncate(start); terr == nil {
-		a.size = start
+	if a.size > a.syncedTo {
+		if terr := a.f.Truncate(a.syncedTo); terr == nil {
+			a.size = a.syncedTo
+		}
 	}
 }
 
@@ -358,11 +374,16 @@ func (a *Appender) Size() int64 {
 // closes the file.
 func (a *Appender) Close() error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.closed {
+		a.mu.Unlock()
 		return nil
 	}
-	a.closed = true
+	a.closed = true // new appends fail from here on
+	a.mu.Unlock()
+	a.syncing.Wait() // appends whose batch sync is under way finish first
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	var syncErr error
 	if a.policy != SyncNone && a.failed == nil {
 		syncErr = a.f.Sync()

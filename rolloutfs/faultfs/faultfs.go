@@ -84,7 +84,8 @@ func New(base rolloutfs.Local) *FS {
 }
 
 // Inject sets the function consulted at every fault point; a non-nil error
-// fails that point. nil removes it.
+// fails that point. nil removes it. The function may be called
+// concurrently and may block.
 func (f *FS) Inject(fn func(Point) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -118,14 +119,17 @@ func (f *FS) Points() []Point {
 // point consults the fault point op for name.
 func (f *FS) point(op Op, name string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.seq++
 	p := Point{Seq: f.seq, Op: op, Name: name}
 	f.points = append(f.points, p)
-	if f.inject == nil {
+	inject := f.inject
+	f.mu.Unlock()
+	// The hook runs without f.mu, so it may block (to hold a caller at a
+	// point) while other calls go on.
+	if inject == nil {
 		return nil
 	}
-	if err := f.inject(p); err != nil {
+	if err := inject(p); err != nil {
 		return &fs.PathError{Op: string(op), Path: name, Err: err}
 	}
 	return nil
@@ -465,4 +469,11 @@ func (f *FS) Flush() {
 		o.entryDurable = true
 		f.snapshot(o)
 	}
+}
+
+func (h *file) Stat() (rolloutfs.FileInfo, error) {
+	if err := h.dead(); err != nil {
+		return rolloutfs.FileInfo{}, err
+	}
+	return h.File.Stat()
 }

@@ -1,0 +1,86 @@
+package faultfs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/rolloutfs/faultfs"
+)
+
+// TestBatchSyncFailureCutsEveryWaiter fails a batch sync while a second
+// append waits behind it: neither append is acknowledged and neither's
+// bytes stay in the file, though the second one's own sync succeeds.
+func TestBatchSyncFailureCutsEveryWaiter(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	fsys := faultfs.New(rolloutfs.Local{Root: root})
+	const name = "a.jsonl"
+	head := []byte("{\"head\":1}\n")
+	if _, err := fsys.Create(ctx, name, []rolloutfs.Part{rolloutfs.Bytes(head)}, true); err != nil {
+		t.Fatal(err)
+	}
+	group := rolloutfs.NewGroupSyncer()
+	defer group.Close()
+	app, err := rolloutfs.OpenAppender(ctx, fsys, name, rolloutfs.AppenderOptions{Policy: rolloutfs.SyncBatch, Group: group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fsys.Inject(func(p faultfs.Point) error {
+		if p.Op != faultfs.OpSync {
+			return nil
+		}
+		failed := false
+		once.Do(func() {
+			close(entered)
+			<-release
+			failed = true
+		})
+		if failed {
+			return syscall.EIO
+		}
+		return nil
+	})
+	first, second := []byte("{\"n\":1}\n"), []byte("{\"n\":2}\n")
+	errs := make(chan error, 2)
+	go func() {
+		_, err := app.Append(context.Background(), [][]byte{first})
+		errs <- err
+	}()
+	<-entered
+	go func() {
+		_, err := app.Append(context.Background(), [][]byte{second})
+		errs <- err
+	}()
+	path := filepath.Join(root, name)
+	want := int64(len(head) + len(first) + len(second))
+	for { // until the second append has written its bytes
+		if st, err := os.Stat(path); err == nil && st.Size() == want {
+			break
+		}
+	}
+	close(release)
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Error("an append was acknowledged though a sync covering it failed")
+		} else if !errors.Is(err, syscall.EIO) {
+			t.Errorf("append error %v, want one wrapping EIO", err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != string(head) {
+		t.Fatalf("file after the failed batch = %q, want only %q", data, head)
+	}
+}
