@@ -32,6 +32,10 @@ type SyncOptions struct {
 	// goroutine (calls never overlap). Setting it costs Sync one more walk
 	// of the directories (names only) to count the files first.
 	Progress func(SyncProgress)
+	// RemoveTemps removes the temporary files of creates a crash cut
+	// short (rolloutfs.IsTemp names). Only the holder of the root's lock
+	// may set it: anyone else might remove a create under way.
+	RemoveTemps bool
 }
 
 // SyncProgress is how far a Sync has come. FilesTotal counts the rollout
@@ -104,7 +108,7 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 			return sum, fmt.Errorf("sync %v: %w", fsys, err)
 		}
 	}
-	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full}
+	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -220,14 +224,16 @@ type syncer struct {
 	names map[string]rollout.NameEntry
 	full  bool
 
+	removeTemps bool
+
 	mu        sync.Mutex // guards the fields below, written by the walker
 	odd       []Problem  // rollout names that are not regular files
 	tempsGone int        // temporary files removed
 	tempErrs  []Problem  // temporary files that could not be removed
 }
 
-// noteOdd records d's odd entries as problems and removes the temporary
-// files of Creates a crash cut short (the caller holds the root's lock).
+// noteOdd records d's odd entries as problems and, with RemoveTemps,
+// removes the temporary files of Creates a crash cut short.
 func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -235,6 +241,9 @@ func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
 		s.odd = append(s.odd, Problem{Path: d.rel + "/" + name, Kind: ProblemError, Detail: "not a regular file (a link, FIFO or device): not indexed"})
 	}
 	for _, name := range d.temps {
+		if !s.removeTemps {
+			break
+		}
 		rel := d.rel + "/" + name
 		if err := s.fsys.Remove(ctx, rel); err != nil {
 			s.tempErrs = append(s.tempErrs, Problem{Path: rel, Kind: ProblemError, Detail: "remove temporary file: " + err.Error()})

@@ -96,7 +96,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Sync == rolloutfs.SyncBatch {
 		m.group = rolloutfs.NewGroupSyncer()
 	}
-	sum, err := indexer.Sync(ctx, st, o.FS, indexer.SyncOptions{})
+	sum, err := indexer.Sync(ctx, st, o.FS, indexer.SyncOptions{RemoveTemps: true})
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)

@@ -249,3 +249,59 @@ func listTree(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// TestFullRebuildsCorruptIndex replaces the index with garbage: a plain
+// run refuses it and says to run --full; --full keeps the corrupt file
+// aside, rebuilds, and the result verifies clean.
+func TestFullRebuildsCorruptIndex(t *testing.T) {
+	root := testHome(t)
+	if res := runReindex(t, "--root", root); res.code != exitOK {
+		t.Fatalf("first index: exit %d, stderr %s", res.code, res.stderr)
+	}
+	index := filepath.Join(root, "spool.db")
+	garbage := bytes.Repeat([]byte("this is not a SQLite database \x00\xff"), 4096)
+	if err := os.WriteFile(index, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(index + "-wal")
+	os.Remove(index + "-shm")
+
+	res := runReindex(t, "--root", root)
+	if res.code != exitError || !strings.Contains(res.stderr, "reindex --full") {
+		t.Fatalf("incremental run on a corrupt index: exit %d, stderr %q; want exit %d saying to run --full", res.code, res.stderr, exitError)
+	}
+	res = runReindex(t, "--root", root, "--full", "--json")
+	if res.code != exitOK {
+		t.Fatalf("--full on a corrupt index: exit %d, stderr %s", res.code, res.stderr)
+	}
+	if rep := decode(t, res.stdout); rep.Sync == nil || rep.Sync.Scanned != 3 {
+		t.Fatalf("--full report %+v, want 3 files scanned", rep.Sync)
+	}
+	aside, _ := filepath.Glob(index + ".corrupt-*")
+	if len(aside) != 1 || !strings.Contains(res.stderr, aside[0]) {
+		t.Fatalf("corrupt index kept as %v, stderr %q; want one file, named in stderr", aside, res.stderr)
+	}
+	if kept, err := os.ReadFile(aside[0]); err != nil || !bytes.Equal(kept, garbage) {
+		t.Fatalf("the corrupt index was not kept as it was (%v)", err)
+	}
+	if res := runReindex(t, "--root", root, "--verify"); res.code != exitOK {
+		t.Fatalf("verify after the rebuild: exit %d, stdout %s", res.code, res.stdout)
+	}
+}
+
+// TestRepairTakesTheRootLock runs --repair with the index outside the root
+// while another process holds the root's lock: the repair must not cut
+// anything in a root someone else writes.
+func TestRepairTakesTheRootLock(t *testing.T) {
+	root := testHome(t)
+	lock, err := lockfile.Acquire(filepath.Join(root, lockfile.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	index := filepath.Join(t.TempDir(), "elsewhere.db")
+	res := runReindex(t, "--root", root, "--index", index, "--repair")
+	if res.code != exitLocked || !strings.Contains(res.stderr, "root is locked") {
+		t.Fatalf("--repair with the root locked: exit %d, stderr %q; want exit %d", res.code, res.stderr, exitLocked)
+	}
+}

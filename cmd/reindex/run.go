@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -128,8 +129,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer lock.Release()
+	if cfg.repair && filepath.Clean(indexDir) != filepath.Clean(cfg.root) {
+		// Cutting torn tails writes to the root: whoever else writes there
+		// holds the root's lock, not the index's.
+		rootLock, err := lockfile.Acquire(filepath.Join(cfg.root, lockfile.FileName))
+		if errors.As(err, &held) {
+			fmt.Fprintf(stderr, "reindex: root is locked by %s (is spoold running?)\n", holderOf(held))
+			return exitLocked
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "reindex: %v\n", err)
+			return exitError
+		}
+		defer rootLock.Release()
+	}
 
 	st, err := store.Open(ctx, cfg.index)
+	if errors.Is(err, store.ErrCorrupt) && cfg.full {
+		// A full rebuild needs nothing from the old index: keep it aside
+		// for a post-mortem and start a new one.
+		aside, moveErr := moveAside(cfg.index)
+		if moveErr != nil {
+			fmt.Fprintf(stderr, "reindex: %v; moving it aside: %v\n", err, moveErr)
+			return exitError
+		}
+		fmt.Fprintf(stderr, "reindex: %v\nreindex: moved the corrupt index to %s; rebuilding\n", err, aside)
+		st, err = store.Open(ctx, cfg.index)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
@@ -142,6 +168,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return code
+}
+
+// moveAside renames the index file and its WAL and shared-memory files to
+// <index>.corrupt-<unix ns>[-wal|-shm] and returns the index's new name.
+func moveAside(index string) (string, error) {
+	aside := fmt.Sprintf("%s.corrupt-%d", index, time.Now().UnixNano())
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		err := os.Rename(index+suffix, aside+suffix)
+		if err != nil && !(suffix != "" && errors.Is(err, fs.ErrNotExist)) {
+			return "", err
+		}
+	}
+	return aside, nil
 }
 
 func holderOf(e *lockfile.HeldError) string {
@@ -171,7 +210,10 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	}
 
 	progress := newProgress(stderr)
-	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update}
+	// The lock held is the root's when the index is in the root, and
+	// always with --repair (see run).
+	holdsRoot := cfg.repair || filepath.Clean(filepath.Dir(cfg.index)) == filepath.Clean(cfg.root)
+	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update, RemoveTemps: holdsRoot}
 	switch {
 	case cfg.repair:
 		rep.Mode = "repair"
