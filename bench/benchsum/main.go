@@ -143,6 +143,22 @@ func main() {
 	ratio("3. resume last turn: spool vs parse", "BenchmarkResume/codex", "BenchmarkResume/spool", "ns/op", 1000, false)
 	ratio("3. resume, spool incl. manager.Open", "BenchmarkResume/codex", "BenchmarkResume/spool-open", "ns/op", 1000, false)
 	ratio("4. append, 64 writers: batch vs always", "BenchmarkAppend/sync=batch/writers=64", "BenchmarkAppend/sync=always/writers=64", "appends/s", 5, false)
+	ratio("4. append, 64 writers: batch vs none", "BenchmarkAppend/sync=batch/writers=64", "BenchmarkAppend/sync=none/writers=64", "appends/s", 0.6, false)
+	spread := func(title, name, tail string, goal float64) {
+		_, t, ok1 := res.find(order, name, tail)
+		_, m, ok2 := res.find(order, name, "p50-µs")
+		if !ok1 || !ok2 || m == 0 {
+			fmt.Printf("%-44s not measured in this run\n", title)
+			return
+		}
+		r := t / m
+		fmt.Printf("%-44s %9sx  goal <= %gx  %s   (%s, %s / p50-µs)\n", title, ratioText(r), goal, verdict(r <= goal), short(name), tail)
+	}
+	for _, p := range []string{"always", "batch", "none"} {
+		name := "BenchmarkAppend/sync=" + p + "/writers=64"
+		spread("4. append p99 / p50, "+p+", 64 writers", name, "p99-µs", 3)
+		spread("4. append p99.9 / p50, "+p+", 64 writers", name, "p99.9-µs", 10)
+	}
 	ratio("5. full reindex vs plain read (MB/s)", "BenchmarkReindex/spool-full/", "BenchmarkReindex/read/", "MB/s", 0.5, false)
 	absolute("5. incremental reindex, unchanged", "BenchmarkReindexIncremental/", "ns/op", 2, 1e9, "s")
 	absolute("6. peak RSS", "BenchmarkMemory/", "peak-MB", 100, 1, "MB")
