@@ -33,8 +33,8 @@ fuzz: ## run each fuzz target for FUZZTIME
 bench: ## run the reduced benchmarks (BENCH_SCALE=10 for full sizes)
 	BENCH_SCALE=$(BENCH_SCALE) ./scripts/bench.sh
 
-crash: ## kill the server 20+ times under load and check nothing acknowledged is lost
-	SPOOL_CRASH_KILLS=25 $(GO) test -count=1 -run TestCrash -v ./crashtest/
+crash: ## SIGKILL the server 25 times under load; then every failure point and a power loss after every operation
+	./scripts/crash.sh
 
 clean: ## remove built binaries
 	rm -rf bin/
