@@ -118,7 +118,9 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 			return err
 		}
 	}
-	app, err := rolloutfs.OpenAppender(ctx, m.fsys, row.RolloutPath, rolloutfs.AppenderOptions{Policy: m.opts.Sync, Group: m.group})
+	app, err := rolloutfs.OpenAppender(ctx, m.fsys, row.RolloutPath, rolloutfs.AppenderOptions{
+		Policy: m.opts.Sync, Group: m.group, OnHandle: func(delta int) { m.handles.Add(int64(delta)) },
+	})
 	if err != nil {
 		return err
 	}
@@ -236,6 +238,28 @@ func (m *Manager) release(lt *liveThread) {
 		m.closeLive(lt)
 	}
 	m.evictOverCapacity()
+	m.releaseHandles()
+}
+
+// releaseHandles closes the files of idle live threads, least recently
+// used first, while more than Options.OpenFiles are open. A thread in use
+// (its lock held) keeps its file.
+func (m *Manager) releaseHandles() {
+	if m.handles.Load() <= int64(m.opts.OpenFiles) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for e := m.live.order.Back(); e != nil && m.handles.Load() > int64(m.opts.OpenFiles); e = e.Prev() {
+		lt := e.Value.(*liveThread)
+		if lt.refs > 0 || !lt.mu.TryLock() {
+			continue
+		}
+		if lt.appender != nil {
+			lt.appender.Release()
+		}
+		lt.mu.Unlock()
+	}
 }
 
 // forget removes lt from the LRU. m.mu must be held.

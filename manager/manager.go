@@ -57,6 +57,10 @@ type Options struct {
 	Root     string               // the store root (a Codex home layout); created if missing
 	Capacity int                  // live threads held in memory; default 1000
 	Sync     rolloutfs.SyncPolicy // default SyncAlways
+	// OpenFiles bounds the file descriptors live threads hold: idle
+	// threads past it (least recently used first) close their files and
+	// reopen them on their next append. Default DefaultOpenFiles.
+	OpenFiles int
 	// FS stores the rollout files; default rolloutfs.Local{Root: Root}.
 	// Tests inject failures through it.
 	FS     rolloutfs.FS
@@ -64,6 +68,9 @@ type Options struct {
 	// Now returns the current time; default time.Now. Tests set it.
 	Now func() time.Time
 }
+
+// DefaultOpenFiles is Options.OpenFiles when it is zero.
+const DefaultOpenFiles = 128
 
 // IndexFile is the name of the index database inside a root.
 const IndexFile = "spool.db"

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spoolhq/spool/indexer"
@@ -42,6 +43,8 @@ type Manager struct {
 	live   lru
 	closed bool
 	ops    sync.WaitGroup // calls in flight; Close waits for them
+
+	handles atomic.Int64 // file handles the appenders of live threads hold
 }
 
 // Open takes the root's lock (an error wrapping ErrLocked, a *LockedError,
@@ -62,6 +65,9 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	o.Root = root
 	if o.Capacity <= 0 {
 		o.Capacity = DefaultCapacity
+	}
+	if o.OpenFiles <= 0 {
+		o.OpenFiles = DefaultOpenFiles
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

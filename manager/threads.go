@@ -539,6 +539,7 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 		return err
 	}
 	lt.row.RolloutPath, lt.row.Archived, lt.row.ArchivedAt = newRel, archive, archivedAt
+	lt.appender.Moved(newRel)
 	row, err := m.recordFileState(ctx, lt.row)
 	if err != nil {
 		return err

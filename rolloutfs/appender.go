@@ -197,16 +197,19 @@ var ErrFileChanged = errors.New("rolloutfs: file changed by someone else")
 // appends are applied in the order they take its lock. It assumes it is
 // the file's only writer while it is open.
 type Appender struct {
-	name   string
-	policy SyncPolicy
-	group  *GroupSyncer
+	fsys     FS
+	policy   SyncPolicy
+	group    *GroupSyncer
+	onHandle func(delta int) // told when the file handle opens (+1) or closes (-1)
 
 	mu       sync.Mutex
-	f        File  // guarded by mu for writes and truncation
-	size     int64 // guarded by mu: end of the last appended line
-	syncedTo int64 // guarded by mu: end of what a successful sync covered
-	failed   error // guarded by mu: a failure that poisons the file
-	closed   bool  // guarded by mu
+	name     string // guarded by mu: where the file is (Move changes it)
+	f        File   // guarded by mu; nil while released
+	size     int64  // guarded by mu: end of the last appended line
+	syncedTo int64  // guarded by mu: end of what a successful sync covered
+	failed   error  // guarded by mu: a failure that poisons the file
+	closed   bool   // guarded by mu
+	waiting  int    // guarded by mu: appends waiting for a batch sync
 
 	syncing sync.WaitGroup // appends waiting for a batch sync; Close waits
 }
@@ -215,6 +218,10 @@ type Appender struct {
 type AppenderOptions struct {
 	Policy SyncPolicy
 	Group  *GroupSyncer // used with SyncBatch; nil means fsync directly
+	// OnHandle, when set, is called with +1 each time the Appender opens
+	// its file and -1 each time it closes it, so a caller can bound the
+	// descriptors its appenders hold (see Release).
+	OnHandle func(delta int)
 }
 
 // OpenAppender opens name in fsys for appending. The file must exist and
@@ -229,7 +236,52 @@ func OpenAppender(ctx context.Context, fsys FS, name string, opts AppenderOption
 		f.Close()
 		return nil, err
 	}
-	return &Appender{name: name, policy: opts.Policy, group: opts.Group, f: f, size: st.Size, syncedTo: st.Size}, nil
+	a := &Appender{fsys: fsys, name: name, policy: opts.Policy, group: opts.Group, onHandle: opts.OnHandle, f: f, size: st.Size, syncedTo: st.Size}
+	a.handle(+1)
+	return a, nil
+}
+
+func (a *Appender) handle(delta int) {
+	if a.onHandle != nil {
+		a.onHandle(delta)
+	}
+}
+
+// Release closes the file handle of an idle Appender, so idle appenders
+// hold no descriptor; the next Append opens the file again (and fails with
+// ErrFileChanged if someone else changed its size meanwhile). It reports
+// whether it released the handle: not while an append waits for its sync.
+// Every acknowledged append is already as durable as the policy promises,
+// so releasing loses nothing.
+func (a *Appender) Release() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil || a.closed || a.waiting > 0 {
+		return false
+	}
+	a.f.Close() // nothing written is pending on this handle
+	a.f = nil
+	a.handle(-1)
+	return true
+}
+
+// Moved tells the Appender that its file was renamed to name (an archive),
+// so that it reopens it there after a Release.
+func (a *Appender) Moved(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.name = name
+}
+
+// reopen opens a released file again (under a.mu).
+func (a *Appender) reopen() error {
+	f, err := a.fsys.OpenAppend(context.Background(), a.name)
+	if err != nil {
+		return err
+	}
+	a.f = f
+	a.handle(+1)
+	return nil
 }
 
 // checkLines verifies that each element is exactly one line ending in '\n'.
@@ -276,14 +328,17 @@ func (a *Appender) Append(ctx context.Context, lines [][]byte) ([]int64, error) 
 	}
 	if err == nil && a.policy == SyncBatch {
 		a.syncing.Add(1)
+		a.waiting++
 	}
+	f := a.f
 	a.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", a.name, err)
 	}
 	if a.policy == SyncBatch {
-		err := a.syncBatch(context.WithoutCancel(ctx))
+		err := a.syncBatch(context.WithoutCancel(ctx), f)
 		a.mu.Lock()
+		a.waiting--
 		a.synced(end, err)
 		if err == nil && a.size < end {
 			// Another append's failed sync cut these bytes away.
@@ -312,6 +367,11 @@ func (a *Appender) write(buf []byte) (int64, error) {
 	}
 	if a.failed != nil {
 		return 0, fmt.Errorf("earlier failure: %w", a.failed)
+	}
+	if a.f == nil {
+		if err := a.reopen(); err != nil {
+			return 0, err
+		}
 	}
 	start := a.size
 	// With O_APPEND a write lands at the true end of the file: make sure
@@ -356,11 +416,11 @@ func (a *Appender) synced(end int64, err error) {
 	}
 }
 
-func (a *Appender) syncBatch(ctx context.Context) error {
+func (a *Appender) syncBatch(ctx context.Context, f File) error {
 	if a.group == nil {
-		return a.f.Sync()
+		return f.Sync()
 	}
-	return a.group.Sync(ctx, a.f)
+	return a.group.Sync(ctx, f)
 }
 
 // Size returns the end of the last appended line.
@@ -384,11 +444,17 @@ func (a *Appender) Close() error {
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.f == nil {
+		return nil // released: nothing open, nothing unsynced
+	}
 	var syncErr error
 	if a.policy != SyncNone && a.failed == nil {
 		syncErr = a.f.Sync()
 	}
-	if err := a.f.Close(); err != nil {
+	err := a.f.Close()
+	a.f = nil
+	a.handle(-1)
+	if err != nil {
 		return errors.Join(syncErr, fmt.Errorf("close %s: %w", a.name, err))
 	}
 	return syncErr
