@@ -378,7 +378,8 @@ func (c *Client) Turn(ctx context.Context, id string, k int) iter.Seq2[Line, err
 	return c.lines(func() (io.ReadCloser, error) { return c.ReadTurn(ctx, id, k) })
 }
 
-// lines iterates over the lines of the stream open returns.
+// lines iterates over the lines of the stream open returns, closing it
+// when the iteration ends.
 func (c *Client) lines(open func() (io.ReadCloser, error)) iter.Seq2[Line, error] {
 	return func(yield func(Line, error) bool) {
 		body, err := open()
@@ -387,13 +388,26 @@ func (c *Client) lines(open func() (io.ReadCloser, error)) iter.Seq2[Line, error
 			return
 		}
 		defer body.Close()
-		r := bufio.NewReaderSize(body, 64<<10)
+		for l, err := range Lines(body) {
+			if !yield(l, err) {
+				return
+			}
+		}
+	}
+}
+
+// Lines iterates over the rollout lines of r, an NDJSON history as
+// ReadItems returns it, one Line per non-blank line with offsets counted
+// from r's start. A read error is yielded as the last element, and so is
+// io.ErrUnexpectedEOF when r ends inside a line: histories hold complete
+// lines only.
+func Lines(r io.Reader) iter.Seq2[Line, error] {
+	return func(yield func(Line, error) bool) {
+		br := bufio.NewReaderSize(r, 64<<10)
 		var offset int64
 		for {
-			raw, err := r.ReadBytes('\n')
+			raw, err := br.ReadBytes('\n')
 			if len(raw) > 0 && raw[len(raw)-1] != '\n' {
-				// The server streams complete lines only: a line without
-				// its newline is a stream cut short.
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}

@@ -205,7 +205,8 @@ type Line struct {
 }
 
 // Turn is a counted user message of a thread: where its line starts in
-// the file (Offset, and Line, 1-based) and a preview of its text. Turn k
+// the file (Offset, and Line, counted from 0 with blank lines) and a
+// preview of its text. Turn k
 // runs from user message k to user message k+1.
 type Turn struct {
 	Ordinal int    `json:"ordinal"`
