@@ -170,8 +170,8 @@ func TestLs(t *testing.T) {
 		t.Fatalf("ls printed %d lines, want a header and 3 threads:\n%s", len(lines), out)
 	}
 	for _, want := range []struct {
-		th           client.Thread
-		msgs, flags  string
+		th          client.Thread
+		msgs, flags string
 	}{{f.parent, "3", "-"}, {f.fork, "1", "F"}, {f.copy, "1", "F"}} {
 		var row string
 		for _, l := range lines {
