@@ -492,3 +492,54 @@ func TestErrorWithoutBody(t *testing.T) {
 		t.Fatalf("Health = %v, want ErrUnavailable with the body as message", err)
 	}
 }
+
+// A Thread decoded by the client encodes back to the server's own JSON, so
+// programs (and spool ls --json) can pass it on in the API's shape.
+func TestThreadJSONRoundTrip(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	parent, err := c.Create(ctx, client.CreateOptions{Cwd: "/p", Name: "n", Git: &client.GitInfo{CommitHash: "abc", Branch: "main", RepositoryURL: "git@x:y.git"}})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := c.Append(ctx, parent.ID, userItem("one")); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	fork, err := c.Fork(ctx, parent.ID, client.ForkOptions{})
+	if err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	if _, err := c.Archive(ctx, fork.ID); err != nil {
+		t.Fatalf("Archive: %v", err)
+	}
+	for _, id := range []string{parent.ID, fork.ID} {
+		resp, err := http.Get(c.BaseURL() + "/v1/threads/" + id)
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var want map[string]any
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("server JSON: %v", err)
+		}
+		th, err := c.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		encoded, err := json.Marshal(th)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(encoded, &got); err != nil {
+			t.Fatalf("client JSON: %v", err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("thread %s re-encoded =\n%v\nserver sent\n%v", id, got, want)
+		}
+	}
+}

@@ -220,7 +220,9 @@ lines as they are appended until interrupted.
 
 spoold has no follow stream yet, so -f polls: it asks for the thread's size
 every --interval, backing off to --max-interval while nothing changes, and
-reads only from the user message before the new bytes.`,
+reads only from the user message before the new bytes. -f needs a running
+spoold: on a root opened directly this command holds the root's lock, so
+nothing else could append to it.`,
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -231,6 +233,9 @@ reads only from the user message before the new bytes.`,
 			}
 			if turnsBack < 0 || interval <= 0 || maxInterval < interval {
 				return usageError{errors.New("-n must be >= 0, and 0 < --interval <= --max-interval")}
+			}
+			if _, isLocal := b.(*local); follow && isLocal {
+				return fmt.Errorf("tail -f needs a running spoold: no spoold answers, and on the %s, held by this command, nothing else can append", b.Describe())
 			}
 			id, err := a.resolve(ctx, b, argv[0])
 			if err != nil {

@@ -81,6 +81,12 @@ func TestLocalRoot(t *testing.T) {
 	if out := cli.ok("tree", newID); out != want {
 		t.Fatalf("tree on the root =\n%s\nwant\n%s", out, want)
 	}
+	if r := cli.run("tail", "-f", parent.ID); r.code != exitError || !strings.Contains(r.stderr, "needs a running spoold") {
+		t.Fatalf("tail -f on a root: exit %d, stderr %q; want 1 and why", r.code, r.stderr)
+	}
+	if out := cli.ok("tail", parent.ID); !strings.Contains(out, "local prompt two") || strings.Contains(out, "local prompt one") {
+		t.Fatalf("tail on the root should show the last turn:\n%s", out)
+	}
 	cli.ok("rename", newID, "empty fork")
 	cli.ok("archive", newID)
 	var threads []manager.Thread
