@@ -308,6 +308,7 @@ nothing else could append to it.`,
 func newForkCmd(a *app) *cobra.Command {
 	var (
 		before int
+		turnID string
 		o      client.ForkOptions
 		asJSON bool
 	)
@@ -317,10 +318,16 @@ func newForkCmd(a *app) *cobra.Command {
 		Long: `Create a new thread from a thread's history and print its id.
 
 --before N keeps everything strictly before user message N (0-based, as
-"spool show" numbers them; 0 keeps only the session setup). Without it the
-fork is a whole copy. spool's turn k starts at user message k, so --before N
-is "keep turns 0..N-1". Forking by a Codex turn id is not offered: the index
-does not record turn ids.`,
+"spool show" numbers them; 0 keeps only the session setup). spool's turn k
+starts at user message k, so this is "keep turns 0..N-1".
+
+--before-turn ID does the same for the user message of the Codex turn ID
+(the turn_id of its turn_context and task_started lines). The index records
+no turn ids, so spool reads the thread's history to find it. The cut is
+still made at the user message's line, so the turn's opening lines
+(turn_context, task_started) stay in the fork.
+
+With neither, the fork is a whole copy.`,
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -333,11 +340,21 @@ does not record turn ids.`,
 				if before < 0 {
 					return usageError{fmt.Errorf("--before must not be negative, not %d", before)}
 				}
+				if turnID != "" {
+					return usageError{errors.New("--before and --before-turn exclude each other")}
+				}
 				o.BeforeUserMessage = &before
 			}
 			id, err := a.resolve(ctx, b, argv[0])
 			if err != nil {
 				return err
+			}
+			if turnID != "" {
+				k, err := userMessageOfTurn(ctx, b, id, turnID)
+				if err != nil {
+					return err
+				}
+				o.BeforeUserMessage = &k
 			}
 			fork, err := b.Fork(ctx, id, o)
 			if err != nil {
@@ -352,6 +369,7 @@ does not record turn ids.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&before, "before", 0, "keep only what precedes user message N (0-based)")
+	f.StringVar(&turnID, "before-turn", "", "keep only what precedes the user message of this Codex turn id")
 	f.StringVar(&o.Name, "name", "", "name of the new thread")
 	f.StringVar(&o.Cwd, "cwd", "", "working directory recorded for the new thread")
 	f.BoolVar(&asJSON, "json", false, "print the new thread as JSON")

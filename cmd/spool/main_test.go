@@ -587,3 +587,63 @@ func TestWrongTokenIsNotAFallback(t *testing.T) {
 		t.Fatalf("ls with a wrong token: exit %d, stderr %q; want 1 and unauthorized", r.code, r.stderr)
 	}
 }
+
+func TestForkBeforeTurnID(t *testing.T) {
+	s := startSpoold(t, "")
+	ctx := t.Context()
+	th, err := s.c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	turnContext := func(id string) client.Item {
+		payload, _ := json.Marshal(map[string]any{"turn_id": id, "cwd": "/p"})
+		return client.Item{Type: "turn_context", Payload: payload}
+	}
+	var items []client.Item
+	for _, turn := range []struct{ id, prompt string }{{"turn-a", "alpha"}, {"turn-b", "beta"}, {"turn-c", "gamma"}, {"turn-d", "delta"}} {
+		items = append(items, turnContext(turn.id),
+			event(map[string]any{"type": "task_started", "turn_id": turn.id}),
+			item("user", turn.prompt), item("assistant", "re: "+turn.prompt))
+		if turn.id == "turn-c" {
+			items = append(items, event(map[string]any{"type": "thread_rolled_back", "num_turns": 1}))
+		}
+		items = append(items, event(map[string]any{"type": "task_complete", "turn_id": turn.id}))
+	}
+	if _, err := s.c.Append(ctx, th.ID, items...); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+
+	tests := []struct {
+		turn    string
+		want    int    // the fork's fork_user_message
+		wantErr string // in stderr when the fork must fail
+	}{
+		{turn: "turn-a", want: 0},
+		{turn: "turn-b", want: 1},
+		{turn: "turn-d", want: 2}, // gamma, in turn-c, was rolled back
+		{turn: "turn-c", wantErr: "no user message that counts"},
+		{turn: "turn-z", wantErr: "has no turn turn-z"},
+	}
+	cli := s.cli(t)
+	for _, tc := range tests {
+		t.Run(tc.turn, func(t *testing.T) {
+			r := cli.run("fork", "--json", "--before-turn", tc.turn, th.ID)
+			if tc.wantErr != "" {
+				if r.code != exitError || !strings.Contains(r.stderr, tc.wantErr) {
+					t.Fatalf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, tc.wantErr)
+				}
+				return
+			}
+			var fork client.Thread
+			if err := json.Unmarshal([]byte(r.stdout), &fork); err != nil {
+				t.Fatalf("exit %d, stderr %q: %v", r.code, r.stderr, err)
+			}
+			if fork.ForkUserMessage != tc.want || fork.UserMessageCount != tc.want {
+				t.Fatalf("fork before %s = cut before %d with %d messages, want %d", tc.turn, fork.ForkUserMessage, fork.UserMessageCount, tc.want)
+			}
+		})
+	}
+	if r := cli.run("fork", "--before", "1", "--before-turn", "turn-a", th.ID); r.code != exitUsage {
+		t.Fatalf("--before with --before-turn: exit %d, want %d", r.code, exitUsage)
+	}
+}
