@@ -543,3 +543,24 @@ func TestThreadJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthWhileDraining(t *testing.T) {
+	m, err := manager.Open(t.Context(), manager.Options{Root: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	srv := server.New(m, server.Config{Logger: slog.New(slog.DiscardHandler)})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); m.Close() })
+	c, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := c.Health(t.Context()); err != nil {
+		t.Fatalf("Health before Drain: %v", err)
+	}
+	srv.Drain()
+	if err := c.Health(t.Context()); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("Health while draining = %v, want ErrUnavailable", err)
+	}
+}

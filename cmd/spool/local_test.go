@@ -62,11 +62,15 @@ func closedAddr(t *testing.T) string {
 
 func TestLocalRoot(t *testing.T) {
 	root, parent, fork := seedRoot(t)
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": root})
+	addr := closedAddr(t)
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": addr, "SPOOL_ROOT": root})
 
-	out := cli.ok("ls")
-	if !strings.Contains(out, parent.ID) || !strings.Contains(out, "local fork") {
-		t.Fatalf("ls on the root (no spoold answering):\n%s", out)
+	r := cli.run("ls")
+	if r.code != 0 || !strings.Contains(r.stdout, parent.ID) || !strings.Contains(r.stdout, "local fork") {
+		t.Fatalf("ls on the root (no spoold answering): exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
+	}
+	if want := "no spoold answers at " + addr + "; using root " + root; !strings.Contains(r.stderr, want) {
+		t.Fatalf("ls stderr = %q, want it to say %q", r.stderr, want)
 	}
 	if out := cli.ok("show", parent.ID); !strings.Contains(out, "── user #1") || !strings.Contains(out, "local prompt two") {
 		t.Fatalf("show on the root:\n%s", out)

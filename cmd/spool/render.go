@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/rollout"
@@ -122,8 +123,8 @@ func (r *renderer) line(l client.Line, start int64) error {
 	var p payload
 	_ = json.Unmarshal(l.Payload, &p) // a line that is not an envelope renders as "other"
 	stamp := ""
-	if len(l.Timestamp) >= 19 {
-		stamp = " · " + strings.Replace(l.Timestamp[:19], "T", " ", 1)
+	if ts, err := time.Parse(time.RFC3339Nano, l.Timestamp); err == nil {
+		stamp = " · " + ts.Local().Format("2006-01-02 15:04:05")
 	}
 	section := func(title, body string) error {
 		_, err := fmt.Fprintf(r.w, "\n── %s%s ──\n%s\n", title, stamp, body)

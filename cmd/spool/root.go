@@ -147,6 +147,7 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 	if a.b != nil {
 		return a.b, nil
 	}
+	unanswered := "" // the address asked for by name that did not answer
 	if !a.forceLocal {
 		addr := a.setting(a.addr, "SPOOL_ADDR", client.DefaultAddr)
 		c, err := client.New(addr, client.WithToken(a.setting(a.token, "SPOOL_TOKEN", "")))
@@ -167,7 +168,11 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
-		// Nothing answers: fall back to the root.
+		// Nothing answers: fall back to the root, saying so when a
+		// server was asked for by name.
+		if a.addr != "" || a.getenv("SPOOL_ADDR") != "" {
+			unanswered = addr
+		}
 	}
 	rootDir := a.setting(a.root, "SPOOL_ROOT", "")
 	if rootDir == "" {
@@ -179,6 +184,9 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a.b = &local{root: rootDir, log: logger}
+	if unanswered != "" {
+		fmt.Fprintf(a.stderr, "spool: no spoold answers at %s; using %s\n", unanswered, a.b.Describe())
+	}
 	return a.b, nil
 }
 
