@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/rollout"
 )
 
 func writeJSON(w io.Writer, v any) error {
@@ -80,6 +81,11 @@ returns them.`,
 			if created {
 				o.Sort = client.SortCreated
 			}
+			if o.ParentID != "" {
+				if o.ParentID, err = a.resolve(ctx, b, o.ParentID); err != nil {
+					return err
+				}
+			}
 			if limit < 0 {
 				return usageError{fmt.Errorf("--limit must not be negative, not %d", limit)}
 			}
@@ -134,7 +140,7 @@ returns them.`,
 	f.BoolVar(&o.Ascending, "reverse", false, "oldest first")
 	f.StringVar(&o.Cwd, "cwd", "", "only threads started in this directory")
 	f.StringVar(&o.Text, "grep", "", "only threads whose name or first prompt contains this (any case)")
-	f.StringVar(&o.ParentID, "parent", "", "only direct forks of this thread (a whole id)")
+	f.StringVar(&o.ParentID, "parent", "", "only direct forks of this thread")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -282,11 +288,14 @@ nothing else could append to it.`,
 				if err != nil {
 					return err
 				}
-				if line.Type == "response_item" {
-					// The poll learns of new turns as they come.
-					if t, err := b.Turns(ctx, id); err == nil {
-						r.turns = turnOffsets(t)
+				if rollout.Classify(rollout.NewLine(line.Raw, line.Offset, 0)).Kind == rollout.KindUserMessage {
+					// A new prompt: learn its ordinal (the line is indexed,
+					// or it would not have been streamed).
+					t, err := b.Turns(ctx, id)
+					if err != nil {
+						return err
 					}
+					r.turns = turnOffsets(t)
 				}
 				if err := r.line(line, 0); err != nil {
 					return err

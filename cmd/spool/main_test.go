@@ -203,6 +203,9 @@ func TestLs(t *testing.T) {
 	if !strings.Contains(out, f.parent.ID) || strings.Contains(out, f.fork.ID) {
 		t.Fatalf("ls --archived should list only the parent:\n%s", out)
 	}
+	if out := cli.ok("ls", "--parent", f.fork.ID[len(f.fork.ID)-8:]); !strings.Contains(out, f.copy.ID) || strings.Contains(out, f.fork.ID+" ") {
+		t.Fatalf("ls --parent <fork suffix> should list only the copy:\n%s", out)
+	}
 	if out := cli.ok("ls", "--grep", "RETRY"); !strings.Contains(out, f.fork.ID) || strings.Contains(out, f.copy.ID) {
 		t.Fatalf("ls --grep RETRY should list only the fork:\n%s", out)
 	}
@@ -229,8 +232,8 @@ func TestShow(t *testing.T) {
 		t.Fatalf("show prints session_meta without --all:\n%s", out)
 	}
 
-	// By a unique prefix; a fork says where it came from.
-	out = cli.ok("show", f.fork.ID[:13])
+	// By a unique suffix; a fork says where it came from.
+	out = cli.ok("show", f.fork.ID[len(f.fork.ID)-8:])
 	if !strings.Contains(out, "forked from "+f.parent.ID+" before user message 1") || strings.Contains(out, "prompt two") {
 		t.Fatalf("show of the fork should name its parent and stop before prompt two:\n%s", out)
 	}
@@ -301,6 +304,65 @@ func TestShowPagesOnATerminal(t *testing.T) {
 	}
 	if r := cli.run("show", "--no-pager", f.parent.ID); !strings.Contains(r.stdout, "prompt three") {
 		t.Fatalf("show --no-pager on a terminal printed %q, want the conversation on stdout", r.stdout)
+	}
+	cli.vars["PAGER"] = "no-such-pager-anywhere"
+	if r := cli.run("show", f.parent.ID); r.code != 0 || !strings.Contains(r.stdout, "prompt three") {
+		t.Fatalf("show with a missing pager: exit %d, stdout %q; want the conversation on stdout", r.code, r.stdout)
+	}
+}
+
+// uniquePrefix returns the shortest prefix of id that no other id has.
+func uniquePrefix(id string, others ...string) string {
+	for n := 1; n < len(id); n++ {
+		shared := false
+		for _, o := range others {
+			shared = shared || strings.HasPrefix(o, id[:n])
+		}
+		if !shared {
+			return id[:n]
+		}
+	}
+	return id
+}
+
+func TestResolveIDs(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+	prefix := uniquePrefix(f.copy.ID, f.parent.ID, f.fork.ID)
+	// UUIDv7 ids begin with their creation time: threads made in one test
+	// share their first digits.
+	shared := f.parent.ID
+	for _, id := range []string{f.fork.ID, f.copy.ID} {
+		for !strings.HasPrefix(id, shared) {
+			shared = shared[:len(shared)-1]
+		}
+	}
+	tests := []struct {
+		name, arg string
+		want      string // the thread shown, or "" for an error
+		err       string
+	}{
+		{name: "whole id", arg: f.fork.ID, want: f.fork.ID},
+		{name: "upper case", arg: strings.ToUpper(f.fork.ID), want: f.fork.ID},
+		{name: "unique prefix", arg: prefix, want: f.copy.ID},
+		{name: "suffix", arg: f.parent.ID[len(f.parent.ID)-6:], want: f.parent.ID},
+		{name: "shared prefix", arg: shared, err: "is ambiguous: 3 thread ids"},
+		{name: "nothing", arg: "zzzz", err: `no thread id starts or ends with "zzzz"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli.run("show", tc.arg)
+			if tc.err != "" {
+				if r.code != exitError || !strings.Contains(r.stderr, tc.err) {
+					t.Fatalf("show %s: exit %d, stderr %q; want 1 and %q", tc.arg, r.code, r.stderr, tc.err)
+				}
+				return
+			}
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "thread "+tc.want) {
+				t.Fatalf("show %s: exit %d, stderr %q, stdout starts %.50q; want thread %s", tc.arg, r.code, r.stderr, r.stdout, tc.want)
+			}
+		})
 	}
 }
 
@@ -520,6 +582,9 @@ func TestDoctorThroughSpoold(t *testing.T) {
 	s := startSpoold(t, "")
 	f := seed(t, s.c)
 	cli := s.cli(t)
+	if _, err := s.c.Archive(t.Context(), f.copy.ID); err != nil {
+		t.Fatalf("Archive: %v", err)
+	}
 	out := cli.ok("doctor")
 	if !strings.Contains(out, "spoold at http://"+s.addr) || !strings.Contains(out, "3 threads, 0 drifts") {
 		t.Fatalf("doctor on a clean store:\n%s", out)

@@ -101,7 +101,9 @@ bearer token $SPOOL_TOKEN. When no spoold answers there, it opens the root
 itself: --root, else $SPOOL_ROOT, else ~/.spool (only one process may hold a
 root, so this works only while no spoold serves it).
 
-A thread is named by its id or by a unique prefix of it.`,
+A thread is named by its id, or by a unique prefix or suffix of it: ids are
+UUIDv7, so threads started close together share a prefix and their last
+characters tell them apart.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -191,7 +193,10 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 }
 
 // resolve returns the thread id that arg names: arg itself when it is a
-// whole id, else the one thread, live or archived, whose id starts with it.
+// whole id, else the one thread, live or archived, whose id starts or ends
+// with it. Ids are UUIDv7, which begin with their creation time: threads
+// started close together share a prefix, and their last characters (random
+// bits) tell them apart.
 func (a *app) resolve(ctx context.Context, b backend, arg string) (string, error) {
 	const idLength = 36
 	arg = strings.ToLower(strings.TrimSpace(arg))
@@ -206,7 +211,7 @@ func (a *app) resolve(ctx context.Context, b backend, arg string) (string, error
 			return "", err
 		}
 		for _, t := range page.Threads {
-			if strings.HasPrefix(t.ID, arg) {
+			if strings.HasPrefix(t.ID, arg) || strings.HasSuffix(t.ID, arg) {
 				matches = append(matches, t.ID)
 			}
 		}
@@ -217,11 +222,11 @@ func (a *app) resolve(ctx context.Context, b backend, arg string) (string, error
 	}
 	switch len(matches) {
 	case 0:
-		return "", fmt.Errorf("no thread id starts with %q", arg)
+		return "", fmt.Errorf("no thread id starts or ends with %q", arg)
 	case 1:
 		return matches[0], nil
 	default:
-		return "", fmt.Errorf("%q is ambiguous: %d threads start with it (%s, ...)", arg, len(matches), strings.Join(matches[:2], ", "))
+		return "", fmt.Errorf("%q is ambiguous: %d thread ids start or end with it (%s, ...)", arg, len(matches), strings.Join(matches[:2], ", "))
 	}
 }
 
@@ -247,6 +252,11 @@ func (a *app) page(ctx context.Context, fn func(w io.Writer) error) error {
 	werr := fn(in)
 	in.Close()
 	perr := cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(perr, &exit) && exit.ExitCode() == 127 {
+		// The shell found no such pager: print plainly instead.
+		return fn(a.stdout)
+	}
 	// A reader who quits the pager early makes our writes fail: that is
 	// not an error of the command.
 	if werr != nil && perr == nil && !isBrokenPipe(werr) {
