@@ -92,8 +92,9 @@ type Error struct {
 	UserMessages *int
 }
 
+// Error says what the server answered: "spoold: <code> (<status>): <message>".
 func (e *Error) Error() string {
-	return fmt.Sprintf("spool: %s (%d %s): %s", e.Code, e.Status, http.StatusText(e.Status), e.Message)
+	return fmt.Sprintf("spoold: %s (%d): %s", e.Code, e.Status, e.Message)
 }
 
 // Is reports whether target is the sentinel of e's code.

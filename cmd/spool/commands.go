@@ -65,11 +65,6 @@ F a fork) and name (or first prompt). --json prints the threads as the API
 returns them.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			b, err := a.backend(ctx)
-			if err != nil {
-				return err
-			}
 			switch {
 			case archived && all:
 				return usageError{errors.New("--archived and --all exclude each other")}
@@ -81,13 +76,18 @@ returns them.`,
 			if created {
 				o.Sort = client.SortCreated
 			}
+			if limit < 0 {
+				return usageError{fmt.Errorf("--limit must not be negative, not %d", limit)}
+			}
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
 			if o.ParentID != "" {
 				if o.ParentID, err = a.resolve(ctx, b, o.ParentID); err != nil {
 					return err
 				}
-			}
-			if limit < 0 {
-				return usageError{fmt.Errorf("--limit must not be negative, not %d", limit)}
 			}
 			var threads []client.Thread
 			o.Limit = 1000
@@ -232,13 +232,13 @@ nothing else could append to it.`,
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			if turnsBack < 0 || interval <= 0 || maxInterval < interval {
+				return usageError{errors.New("-n must be >= 0, and 0 < --interval <= --max-interval")}
+			}
 			ctx := cmd.Context()
 			b, err := a.backend(ctx)
 			if err != nil {
 				return err
-			}
-			if turnsBack < 0 || interval <= 0 || maxInterval < interval {
-				return usageError{errors.New("-n must be >= 0, and 0 < --interval <= --max-interval")}
 			}
 			if _, isLocal := b.(*local); follow && isLocal {
 				return fmt.Errorf("tail -f needs a running spoold: no spoold answers, and on the %s, held by this command, nothing else can append", b.Describe())
@@ -340,11 +340,6 @@ With neither, the fork is a whole copy.`,
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			ctx := cmd.Context()
-			b, err := a.backend(ctx)
-			if err != nil {
-				return err
-			}
 			if cmd.Flags().Changed("before") {
 				if before < 0 {
 					return usageError{fmt.Errorf("--before must not be negative, not %d", before)}
@@ -353,6 +348,11 @@ With neither, the fork is a whole copy.`,
 					return usageError{errors.New("--before and --before-turn exclude each other")}
 				}
 				o.BeforeUserMessage = &before
+			}
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
 			}
 			id, err := a.resolve(ctx, b, argv[0])
 			if err != nil {
@@ -437,11 +437,6 @@ phrase; AND, OR, NOT and prefix* work). Prints the thread, the user message
 number and a snippet with the match in «».`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			ctx := cmd.Context()
-			b, err := a.backend(ctx)
-			if err != nil {
-				return err
-			}
 			switch {
 			case live && archived:
 				return usageError{errors.New("--live and --archived exclude each other")}
@@ -449,6 +444,11 @@ number and a snippet with the match in «».`,
 				o.Archived = client.LiveOnly
 			case archived:
 				o.Archived = client.ArchivedOnly
+			}
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
 			}
 			o.Query = strings.Join(argv, " ")
 			hits, err := b.Search(ctx, o)
