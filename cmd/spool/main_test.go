@@ -502,13 +502,17 @@ func TestTree(t *testing.T) {
 		t.Fatalf("tree =\n%s\nwant\n%s", got, want)
 	}
 
-	// The fork's parent deleted: its child hangs from the root, marked.
+	// The fork deleted: the index forgets it, its copy still names it.
 	if err := s.c.Delete(t.Context(), f.fork.ID); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	got := s.cli(t).ok("tree", sibling.ID)
-	if !strings.Contains(got, f.copy.ID+"  copy") || strings.Contains(got, f.fork.ID+"  retry") {
-		t.Fatalf("tree after deleting the fork should still show its copy, not the fork:\n%s", got)
+	want = fmt.Sprintf(`%s  parent  [3 msgs]
+├── %s  sibling  [before #2, 2 msgs]  ◀
+└── %s  (deleted)
+    └── %s  copy  [copy, 1 msgs]
+`, f.parent.ID, sibling.ID, f.fork.ID, f.copy.ID)
+	if got := s.cli(t).ok("tree", sibling.ID); got != want {
+		t.Fatalf("tree after deleting the fork =\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -241,12 +241,18 @@ func drawTree(w io.Writer, tree client.Tree, mark string) error {
 	root := nodes[tree.Root.ID]
 	for _, m := range members {
 		parent := root
-		if m.Thread != nil {
-			if p, ok := nodes[m.Thread.ParentID]; ok {
-				parent = p
+		if m.Thread != nil && m.Thread.ParentID != "" {
+			p, ok := nodes[m.Thread.ParentID]
+			if !ok {
+				// The parent was deleted and left the tree: show it, as
+				// deleted, where its own parent would be. That parent is
+				// unknown, so it hangs from the root.
+				p = &node{id: m.Thread.ParentID}
+				nodes[p.id] = p
+				root.children = append(root.children, p)
 			}
+			parent = p
 		}
-		// A deleted member's parent is unknown: it hangs from the root.
 		parent.children = append(parent.children, nodes[m.ID])
 	}
 	describe := func(n *node) string {
