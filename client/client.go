@@ -1,0 +1,496 @@
+// Package client is a typed Go client for spoold, spool's HTTP JSON API
+// (docs/API.md). Every route has a method; a method that does I/O takes a
+// context first. Histories stream as iter.Seq2[Line, error] iterators that
+// read the server's NDJSON as they go. Error answers are *Error values that
+// match the sentinel of their code with errors.Is:
+//
+//	c, err := client.FromEnv()
+//	thread, err := c.Get(ctx, id)
+//	if errors.Is(err, client.ErrNotFound) { ... }
+//
+// A Client is safe for concurrent use.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// DefaultAddr is the address spoold listens on by default.
+const DefaultAddr = "127.0.0.1:7878"
+
+// Client talks to one spoold. Create it with New or FromEnv.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken sends token as "Authorization: Bearer <token>" on every
+// request; "" sends none.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithHTTPClient makes the Client send its requests through hc instead of
+// http.DefaultClient.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// New returns a Client for the server at addr: "host:port" (http is
+// assumed) or an http(s) URL, which may carry a path prefix.
+func New(addr string, opts ...Option) (*Client, error) {
+	base, err := parseAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{base: base, http: http.DefaultClient}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// FromEnv returns a Client for $SPOOL_ADDR (default DefaultAddr) with the
+// token $SPOOL_TOKEN. Options given override the environment.
+func FromEnv(opts ...Option) (*Client, error) {
+	addr := os.Getenv("SPOOL_ADDR")
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	return New(addr, append([]Option{WithToken(os.Getenv("SPOOL_TOKEN"))}, opts...)...)
+}
+
+func parseAddr(addr string) (*url.URL, error) {
+	if addr == "" {
+		return nil, errors.New("client: empty server address")
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: server address: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("client: server address %q is not host:port or an http(s) URL", addr)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawQuery, u.Fragment = "", ""
+	return u, nil
+}
+
+// BaseURL returns the server's URL, without a trailing slash.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// request sends a request and returns the answer when its status is
+// want; any other status is returned as an *Error, and the body closed.
+func (c *Client) request(ctx context.Context, method, path string, q url.Values, contentType string, body io.Reader, want int) (*http.Response, error) {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != want {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp, nil
+}
+
+// decodeError reads an error answer. A body that is not the API's error
+// shape still gives an *Error, with a code taken from the status.
+func decodeError(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	apiErr := &Error{Status: resp.StatusCode}
+	var body errorBody
+	if json.Unmarshal(data, &body) == nil && body.Error.Code != "" {
+		apiErr.Code, apiErr.Message, apiErr.UserMessages = body.Error.Code, body.Error.Message, body.Error.UserMessages
+		return apiErr
+	}
+	apiErr.Code = statusCodes[resp.StatusCode]
+	apiErr.Message = strings.TrimSpace(string(data))
+	if apiErr.Message == "" {
+		apiErr.Message = http.StatusText(resp.StatusCode)
+	}
+	return apiErr
+}
+
+// call sends in (nil for no body) as JSON and decodes the answer into out
+// (nil to discard it).
+func (c *Client) call(ctx context.Context, method, path string, q url.Values, in any, want int, out any) error {
+	var body io.Reader
+	contentType := ""
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("client: %s %s: %w", method, path, err)
+		}
+		body, contentType = bytes.NewReader(data), "application/json"
+	}
+	resp, err := c.request(ctx, method, path, q, contentType, body, want)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+	} else {
+		err = json.NewDecoder(resp.Body).Decode(out)
+	}
+	if err != nil {
+		return fmt.Errorf("client: %s %s: read answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func threadPath(id string, rest ...string) string {
+	return "/v1/threads/" + url.PathEscape(id) + strings.Join(rest, "")
+}
+
+// Health checks GET /healthz, which needs no token. It returns nil when
+// the server answers ok, and an error matching ErrUnavailable while it
+// shuts down.
+func (c *Client) Health(ctx context.Context) error {
+	resp, err := c.request(ctx, "GET", "/healthz", nil, "", nil, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Metrics returns the server's Prometheus metrics, in text format.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, "/metrics")
+}
+
+// OpenAPI returns the server's OpenAPI 3.1 document.
+func (c *Client) OpenAPI(ctx context.Context) (json.RawMessage, error) {
+	return c.get(ctx, "/openapi.json")
+}
+
+func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
+	resp, err := c.request(ctx, "GET", path, nil, "", nil, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("client: GET %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// Create starts a thread (POST /v1/threads) and returns it.
+func (c *Client) Create(ctx context.Context, o CreateOptions) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "POST", "/v1/threads", nil, o, http.StatusCreated, &t)
+}
+
+// List returns one page of threads (GET /v1/threads). Pass the page's
+// NextCursor as Cursor to get the next one, or use Threads.
+func (c *Client) List(ctx context.Context, o ListOptions) (Page, error) {
+	q := url.Values{}
+	set := func(name, value string) {
+		if value != "" {
+			q.Set(name, value)
+		}
+	}
+	if o.Limit != 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	set("cursor", o.Cursor)
+	set("sort", string(o.Sort))
+	if o.Ascending {
+		q.Set("order", "asc")
+	}
+	set("archived", string(o.Archived))
+	set("cwd", o.Cwd)
+	set("source", o.Source)
+	set("model_provider", o.ModelProvider)
+	set("parent", o.ParentID)
+	set("q", o.Text)
+	var page Page
+	return page, c.call(ctx, "GET", "/v1/threads", q, nil, http.StatusOK, &page)
+}
+
+// Threads iterates over every thread o selects, page after page, from
+// o.Cursor on; o.Limit is the page size. Iteration stops at the first
+// error, which is yielded.
+func (c *Client) Threads(ctx context.Context, o ListOptions) iter.Seq2[Thread, error] {
+	return func(yield func(Thread, error) bool) {
+		for {
+			page, err := c.List(ctx, o)
+			if err != nil {
+				yield(Thread{}, err)
+				return
+			}
+			for _, t := range page.Threads {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if page.NextCursor == "" {
+				return
+			}
+			o.Cursor = page.NextCursor
+		}
+	}
+}
+
+// Get returns thread id.
+func (c *Client) Get(ctx context.Context, id string) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "GET", threadPath(id), nil, nil, http.StatusOK, &t)
+}
+
+// Rename sets thread id's name; "" clears it.
+func (c *Client) Rename(ctx context.Context, id, name string) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "PATCH", threadPath(id), nil, map[string]string{"name": name}, http.StatusOK, &t)
+}
+
+// Delete removes thread id, its file and its index rows. Its forks keep
+// their lineage.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	return c.call(ctx, "DELETE", threadPath(id), nil, nil, http.StatusNoContent, nil)
+}
+
+// Archive moves thread id to the archive; appends to it then fail with
+// ErrArchived.
+func (c *Client) Archive(ctx context.Context, id string) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "POST", threadPath(id, "/archive"), nil, nil, http.StatusOK, &t)
+}
+
+// Unarchive moves thread id back from the archive; a thread that is not
+// archived fails with ErrNotArchived.
+func (c *Client) Unarchive(ctx context.Context, id string) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "POST", threadPath(id, "/unarchive"), nil, nil, http.StatusOK, &t)
+}
+
+// Append appends items to thread id, in order, as one write: they are on
+// disk (per the server's sync policy) when it returns.
+func (c *Client) Append(ctx context.Context, id string, items ...Item) (AppendResult, error) {
+	if items == nil {
+		items = []Item{} // the server answers an empty batch invalid_argument
+	}
+	var res AppendResult
+	return res, c.call(ctx, "POST", threadPath(id, "/items"), nil, map[string][]Item{"items": items}, http.StatusOK, &res)
+}
+
+// AppendLines appends complete rollout lines, sent as NDJSON and kept byte
+// for byte (the server inserts a timestamp into a line without one). A
+// line must not contain a newline.
+func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (AppendResult, error) {
+	var body bytes.Buffer
+	for i, l := range lines {
+		if bytes.ContainsAny(l, "\r\n") {
+			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline", id, i)
+		}
+		body.Write(l)
+		body.WriteByte('\n')
+	}
+	resp, err := c.request(ctx, "POST", threadPath(id, "/items"), nil, "application/x-ndjson", &body, http.StatusOK)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	defer resp.Body.Close()
+	var res AppendResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return AppendResult{}, fmt.Errorf("client: append to %s: read answer: %w", id, err)
+	}
+	return res, nil
+}
+
+// ReadItems returns thread id's history as raw NDJSON bytes (the rollout
+// file's own lines), from counted user message from on; from < 0 reads
+// the whole history. The history ends at the thread's size when the call
+// is made. The caller closes the reader; a stream the server cut short
+// ends with an error.
+func (c *Client) ReadItems(ctx context.Context, id string, from int) (io.ReadCloser, error) {
+	q := url.Values{}
+	if from >= 0 {
+		q.Set("from_user_message", strconv.Itoa(from))
+	}
+	resp, err := c.request(ctx, "GET", threadPath(id, "/items"), q, "", nil, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// Items iterates over thread id's history from counted user message from
+// on (from < 0: the whole history), one Line per non-blank line. A request
+// or stream failure is yielded as the last element, and so is a stream
+// that ends inside a line (io.ErrUnexpectedEOF).
+func (c *Client) Items(ctx context.Context, id string, from int) iter.Seq2[Line, error] {
+	return c.lines(func() (io.ReadCloser, error) { return c.ReadItems(ctx, id, from) })
+}
+
+// Turns returns thread id's counted user messages, in order.
+func (c *Client) Turns(ctx context.Context, id string) ([]Turn, error) {
+	var body struct {
+		Turns []Turn `json:"turns"`
+	}
+	return body.Turns, c.call(ctx, "GET", threadPath(id, "/turns"), nil, nil, http.StatusOK, &body)
+}
+
+// ReadTurn returns turn k of thread id as raw NDJSON: from user message k
+// up to user message k+1, or to the end. The caller closes the reader.
+func (c *Client) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	resp, err := c.request(ctx, "GET", threadPath(id, "/turns/", strconv.Itoa(k)), nil, "", nil, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// Turn iterates over the lines of turn k of thread id, as Items does.
+// Line offsets count from the turn's start, Turns()[k].Offset.
+func (c *Client) Turn(ctx context.Context, id string, k int) iter.Seq2[Line, error] {
+	return c.lines(func() (io.ReadCloser, error) { return c.ReadTurn(ctx, id, k) })
+}
+
+// lines iterates over the lines of the stream open returns, closing it
+// when the iteration ends.
+func (c *Client) lines(open func() (io.ReadCloser, error)) iter.Seq2[Line, error] {
+	return func(yield func(Line, error) bool) {
+		body, err := open()
+		if err != nil {
+			yield(Line{}, err)
+			return
+		}
+		defer body.Close()
+		for l, err := range Lines(body) {
+			if !yield(l, err) {
+				return
+			}
+		}
+	}
+}
+
+// Lines iterates over the rollout lines of r, an NDJSON history as
+// ReadItems returns it, one Line per non-blank line with offsets counted
+// from r's start. A read error is yielded as the last element, and so is
+// io.ErrUnexpectedEOF when r ends inside a line: histories hold complete
+// lines only.
+func Lines(r io.Reader) iter.Seq2[Line, error] {
+	return func(yield func(Line, error) bool) {
+		br := bufio.NewReaderSize(r, 64<<10)
+		var offset int64
+		for {
+			raw, err := br.ReadBytes('\n')
+			if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				yield(Line{}, fmt.Errorf("client: history stream: %w", err))
+				return
+			}
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(Line{}, fmt.Errorf("client: history stream: %w", err))
+				return
+			}
+			start := offset
+			offset += int64(len(raw))
+			content := bytes.TrimRight(raw, "\r\n")
+			if len(bytes.TrimSpace(content)) == 0 {
+				continue
+			}
+			if !yield(ParseLine(content, start), nil) {
+				return
+			}
+		}
+	}
+}
+
+// ParseLine returns the Line for raw (without its newline) starting at
+// offset, reading its envelope when raw is a JSON object.
+func ParseLine(raw []byte, offset int64) Line {
+	l := Line{Offset: offset, Raw: raw}
+	var env struct {
+		Timestamp string          `json:"timestamp"`
+		Type      string          `json:"type"`
+		Payload   json.RawMessage `json:"payload"`
+	}
+	if json.Unmarshal(raw, &env) == nil {
+		l.Timestamp, l.Type, l.Payload = env.Timestamp, env.Type, env.Payload
+	}
+	return l
+}
+
+// Fork creates a thread from thread id's history (the whole of it, or
+// the part before o.BeforeUserMessage) and returns it. A fork point past
+// the parent's user messages fails with ErrOutOfRange; the *Error's
+// UserMessages says how many there are.
+func (c *Client) Fork(ctx context.Context, id string, o ForkOptions) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "POST", threadPath(id, "/fork"), nil, o, http.StatusCreated, &t)
+}
+
+// Ancestors returns thread id's fork ancestors, nearest first.
+func (c *Client) Ancestors(ctx context.Context, id string) ([]Relative, error) {
+	var body struct {
+		Ancestors []Relative `json:"ancestors"`
+	}
+	return body.Ancestors, c.call(ctx, "GET", threadPath(id, "/ancestors"), nil, nil, http.StatusOK, &body)
+}
+
+// Descendants returns every thread forked from thread id, transitively.
+func (c *Client) Descendants(ctx context.Context, id string) ([]Relative, error) {
+	var body struct {
+		Descendants []Relative `json:"descendants"`
+	}
+	return body.Descendants, c.call(ctx, "GET", threadPath(id, "/descendants"), nil, nil, http.StatusOK, &body)
+}
+
+// Tree returns the fork tree thread id belongs to.
+func (c *Client) Tree(ctx context.Context, id string) (Tree, error) {
+	var tree Tree
+	return tree, c.call(ctx, "GET", threadPath(id, "/tree"), nil, nil, http.StatusOK, &tree)
+}
+
+// Search runs a full-text search over user messages, best matches first.
+func (c *Client) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
+	q := url.Values{"q": {o.Query}}
+	if o.Limit != 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Archived != "" {
+		q.Set("archived", string(o.Archived))
+	}
+	var body struct {
+		Hits []SearchHit `json:"hits"`
+	}
+	return body.Hits, c.call(ctx, "GET", "/v1/search", q, nil, http.StatusOK, &body)
+}

@@ -1,0 +1,113 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Sentinel errors, one per error code of the API. An *Error matches the
+// sentinel of its Code with errors.Is:
+//
+//	if errors.Is(err, client.ErrNotFound) { ... }
+var (
+	ErrNotFound             = errors.New("client: not found")
+	ErrInvalidID            = errors.New("client: invalid id")
+	ErrInvalidJSON          = errors.New("client: invalid json")
+	ErrInvalidItem          = errors.New("client: invalid item")
+	ErrInvalidArgument      = errors.New("client: invalid argument")
+	ErrOutOfRange           = errors.New("client: user message out of range")
+	ErrArchived             = errors.New("client: thread is archived")
+	ErrNotArchived          = errors.New("client: thread is not archived")
+	ErrConflict             = errors.New("client: conflict")
+	ErrTooLarge             = errors.New("client: request too large")
+	ErrUnsupportedMediaType = errors.New("client: unsupported media type")
+	ErrUnauthorized         = errors.New("client: unauthorized")
+	ErrMethodNotAllowed     = errors.New("client: method not allowed")
+	ErrUnavailable          = errors.New("client: unavailable")
+	ErrInternal             = errors.New("client: internal server error")
+)
+
+// The error codes of the API (docs/API.md). They are stable.
+const (
+	CodeNotFound             = "not_found"
+	CodeInvalidID            = "invalid_id"
+	CodeInvalidJSON          = "invalid_json"
+	CodeInvalidItem          = "invalid_item"
+	CodeInvalidArgument      = "invalid_argument"
+	CodeOutOfRange           = "out_of_range"
+	CodeArchived             = "archived"
+	CodeNotArchived          = "not_archived"
+	CodeConflict             = "conflict"
+	CodeTooLarge             = "too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeUnauthorized         = "unauthorized"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeUnavailable          = "unavailable"
+	CodeInternal             = "internal"
+)
+
+// sentinels maps each code to its sentinel.
+var sentinels = map[string]error{
+	CodeNotFound:             ErrNotFound,
+	CodeInvalidID:            ErrInvalidID,
+	CodeInvalidJSON:          ErrInvalidJSON,
+	CodeInvalidItem:          ErrInvalidItem,
+	CodeInvalidArgument:      ErrInvalidArgument,
+	CodeOutOfRange:           ErrOutOfRange,
+	CodeArchived:             ErrArchived,
+	CodeNotArchived:          ErrNotArchived,
+	CodeConflict:             ErrConflict,
+	CodeTooLarge:             ErrTooLarge,
+	CodeUnsupportedMediaType: ErrUnsupportedMediaType,
+	CodeUnauthorized:         ErrUnauthorized,
+	CodeMethodNotAllowed:     ErrMethodNotAllowed,
+	CodeUnavailable:          ErrUnavailable,
+	CodeInternal:             ErrInternal,
+}
+
+// statusCodes gives the code of an error answer that carries none (a proxy
+// in between, say), by its status.
+var statusCodes = map[int]string{
+	http.StatusBadRequest:            CodeInvalidArgument,
+	http.StatusUnauthorized:          CodeUnauthorized,
+	http.StatusNotFound:              CodeNotFound,
+	http.StatusMethodNotAllowed:      CodeMethodNotAllowed,
+	http.StatusConflict:              CodeConflict,
+	http.StatusRequestEntityTooLarge: CodeTooLarge,
+	http.StatusUnsupportedMediaType:  CodeUnsupportedMediaType,
+	http.StatusInternalServerError:   CodeInternal,
+	http.StatusServiceUnavailable:    CodeUnavailable,
+}
+
+// Error is an error answer of the server: its HTTP status and the stable
+// code and message of its body. It matches the sentinel of its code with
+// errors.Is (an *Error with Code "not_found" is ErrNotFound).
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// UserMessages is the thread's user-message count, set with
+	// CodeOutOfRange.
+	UserMessages *int
+}
+
+// Error says what the server answered: "spoold: <code> (<status>): <message>".
+func (e *Error) Error() string {
+	return fmt.Sprintf("spoold: %s (%d): %s", e.Code, e.Status, e.Message)
+}
+
+// Is reports whether target is the sentinel of e's code.
+func (e *Error) Is(target error) bool {
+	s, ok := sentinels[e.Code]
+	return ok && s == target
+}
+
+// errorBody is the JSON shape of every error answer.
+type errorBody struct {
+	Error struct {
+		Code         string `json:"code"`
+		Message      string `json:"message"`
+		UserMessages *int   `json:"user_messages"`
+	} `json:"error"`
+}

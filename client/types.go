@@ -1,0 +1,255 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Thread is a conversation thread as the server's index knows it.
+type Thread struct {
+	ID string
+	// RolloutPath is the thread's file, slash-separated, relative to the
+	// server's root.
+	RolloutPath   string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time // the newest timestamp in the file
+	Cwd           string
+	Source        string // "cli", "vscode", ... or a JSON object text
+	Originator    string
+	CLIVersion    string
+	ModelProvider string
+	Git           GitInfo
+	Name          string
+	Preview       string // the first counted user message, shortened
+	Archived      bool
+	ArchivedAt    time.Time // zero when not archived
+	// ParentID is the thread this one was forked from, "" for none. It
+	// stays set after the parent is deleted.
+	ParentID string
+	// ForkUserMessage is the parent's user message the fork was cut
+	// before; -1 for a whole copy or a thread that is not a fork.
+	ForkUserMessage int
+	// ForkOffset is the cut's byte offset in the parent's file, -1 when
+	// not a fork.
+	ForkOffset       int64
+	LineCount        int64
+	UserMessageCount int
+	// IndexedSize is the end of the last complete line indexed: the size
+	// of the history GET items streams.
+	IndexedSize int64
+}
+
+// GitInfo is the git state recorded when a thread started.
+type GitInfo struct {
+	CommitHash    string `json:"commit_hash,omitempty"`
+	Branch        string `json:"branch,omitempty"`
+	RepositoryURL string `json:"repository_url,omitempty"`
+}
+
+// threadJSON is Thread as the API writes it: times in Unix milliseconds.
+type threadJSON struct {
+	ID               string `json:"id"`
+	RolloutPath      string `json:"rollout_path"`
+	CreatedAt        int64  `json:"created_at"`
+	UpdatedAt        int64  `json:"updated_at"`
+	Cwd              string `json:"cwd"`
+	Source           string `json:"source"`
+	Originator       string `json:"originator"`
+	CLIVersion       string `json:"cli_version"`
+	ModelProvider    string `json:"model_provider"`
+	GitCommit        string `json:"git_commit,omitempty"`
+	GitBranch        string `json:"git_branch,omitempty"`
+	GitOrigin        string `json:"git_origin,omitempty"`
+	Name             string `json:"name"`
+	Preview          string `json:"preview"`
+	Archived         bool   `json:"archived"`
+	ArchivedAt       int64  `json:"archived_at,omitempty"`
+	ParentID         string `json:"parent_id,omitempty"`
+	ForkUserMessage  int    `json:"fork_user_message"`
+	ForkOffset       int64  `json:"fork_offset"`
+	LineCount        int64  `json:"line_count"`
+	UserMessageCount int    `json:"user_message_count"`
+	IndexedSize      int64  `json:"indexed_size"`
+}
+
+func millis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func toMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// MarshalJSON writes t in the API's shape (docs/API.md, Thread).
+func (t Thread) MarshalJSON() ([]byte, error) {
+	return json.Marshal(threadJSON{
+		ID: t.ID, RolloutPath: t.RolloutPath,
+		CreatedAt: toMillis(t.CreatedAt), UpdatedAt: toMillis(t.UpdatedAt),
+		Cwd: t.Cwd, Source: t.Source, Originator: t.Originator, CLIVersion: t.CLIVersion, ModelProvider: t.ModelProvider,
+		GitCommit: t.Git.CommitHash, GitBranch: t.Git.Branch, GitOrigin: t.Git.RepositoryURL,
+		Name: t.Name, Preview: t.Preview, Archived: t.Archived, ArchivedAt: toMillis(t.ArchivedAt),
+		ParentID: t.ParentID, ForkUserMessage: t.ForkUserMessage, ForkOffset: t.ForkOffset,
+		LineCount: t.LineCount, UserMessageCount: t.UserMessageCount, IndexedSize: t.IndexedSize,
+	})
+}
+
+// UnmarshalJSON reads a Thread in the API's shape.
+func (t *Thread) UnmarshalJSON(data []byte) error {
+	w := threadJSON{ForkUserMessage: -1, ForkOffset: -1}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*t = Thread{
+		ID: w.ID, RolloutPath: w.RolloutPath,
+		CreatedAt: millis(w.CreatedAt), UpdatedAt: millis(w.UpdatedAt),
+		Cwd: w.Cwd, Source: w.Source, Originator: w.Originator, CLIVersion: w.CLIVersion, ModelProvider: w.ModelProvider,
+		Git:  GitInfo{CommitHash: w.GitCommit, Branch: w.GitBranch, RepositoryURL: w.GitOrigin},
+		Name: w.Name, Preview: w.Preview, Archived: w.Archived, ArchivedAt: millis(w.ArchivedAt),
+		ParentID: w.ParentID, ForkUserMessage: w.ForkUserMessage, ForkOffset: w.ForkOffset,
+		LineCount: w.LineCount, UserMessageCount: w.UserMessageCount, IndexedSize: w.IndexedSize,
+	}
+	return nil
+}
+
+// Page is one page of a listing; NextCursor is "" on the last page.
+type Page struct {
+	Threads    []Thread `json:"threads"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+}
+
+// ArchivedFilter selects threads by their archive state.
+type ArchivedFilter string
+
+// The archive filters. The zero value leaves the choice to the server:
+// live threads for listings, all threads for searches.
+const (
+	LiveOnly     ArchivedFilter = "false"
+	ArchivedOnly ArchivedFilter = "true"
+	AllThreads   ArchivedFilter = "all"
+)
+
+// SortField is the time a listing is ordered by.
+type SortField string
+
+// The sort fields; the zero value is SortUpdated.
+const (
+	SortUpdated SortField = "updated"
+	SortCreated SortField = "created"
+)
+
+// ListOptions select and order threads. Zero fields take the server's
+// defaults (50 live threads, most recently updated first).
+type ListOptions struct {
+	Limit         int // 1..1000 threads per page
+	Cursor        string
+	Sort          SortField
+	Ascending     bool
+	Archived      ArchivedFilter
+	Cwd           string
+	Source        string
+	ModelProvider string
+	ParentID      string // direct forks of this thread
+	Text          string // case-insensitive substring of the name or preview
+}
+
+// CreateOptions describe a new thread; every field is optional.
+type CreateOptions struct {
+	Cwd        string `json:"cwd,omitempty"`
+	Source     string `json:"source,omitempty"` // default "vscode" on the server
+	Originator string `json:"originator,omitempty"`
+	CLIVersion string `json:"cli_version,omitempty"`
+	// ModelProvider and BaseInstructions go to the session_meta line.
+	ModelProvider    string   `json:"model_provider,omitempty"`
+	BaseInstructions string   `json:"base_instructions,omitempty"`
+	Name             string   `json:"name,omitempty"`
+	Git              *GitInfo `json:"git,omitempty"`
+}
+
+// Item is one rollout line to append: a type ("response_item",
+// "event_msg", ...) and a JSON object payload. An empty Timestamp is
+// stamped by the server.
+type Item struct {
+	Timestamp string          `json:"timestamp,omitempty"`
+	Type      string          `json:"type"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+// AppendResult is where appended lines landed: the byte offset of each
+// line in the thread's file, and the thread after the append.
+type AppendResult struct {
+	Offsets []int64 `json:"offsets"`
+	Thread  Thread  `json:"thread"`
+}
+
+// Line is one line of a thread's history as streamed by the server.
+type Line struct {
+	// Offset is where the line starts, counted from the start of the
+	// stream. Add the offset the stream started at (0 for a whole
+	// history, Turn.Offset for one starting at a user message) to get
+	// the offset in the thread's file.
+	Offset int64
+	// Timestamp, Type and Payload are the line's envelope; they are
+	// empty for a line that is not a JSON object (which the server
+	// streams verbatim).
+	Timestamp string
+	Type      string
+	Payload   json.RawMessage
+	// Raw is the line as stored, without its newline.
+	Raw []byte
+}
+
+// Turn is a counted user message of a thread: where its line starts in
+// the file (Offset, and Line, counted from 0 with blank lines) and a
+// preview of its text. Turn k
+// runs from user message k to user message k+1.
+type Turn struct {
+	Ordinal int    `json:"ordinal"`
+	Offset  int64  `json:"offset"`
+	Line    int64  `json:"line"`
+	Preview string `json:"preview"`
+}
+
+// ForkOptions describe a fork; the zero value copies the whole thread.
+type ForkOptions struct {
+	// BeforeUserMessage, when set, keeps every line strictly before the
+	// parent's counted user message n (0-based).
+	BeforeUserMessage *int   `json:"before_user_message,omitempty"`
+	Name              string `json:"name,omitempty"`
+	Cwd               string `json:"cwd,omitempty"`
+}
+
+// Relative is a thread related by forking, at Depth forks away. Thread is
+// nil for a relative that was deleted.
+type Relative struct {
+	ID     string  `json:"id"`
+	Depth  int     `json:"depth"`
+	Thread *Thread `json:"thread,omitempty"`
+}
+
+// Tree is a fork tree: its oldest ancestor still in the index and all of
+// that ancestor's descendants. Root holds only an ID when it was deleted.
+type Tree struct {
+	Root    Thread     `json:"root"`
+	Members []Relative `json:"members"`
+}
+
+// SearchOptions select full-text search results.
+type SearchOptions struct {
+	Query    string // FTS5 query; plain words match as terms
+	Limit    int    // 1..200, default 20
+	Archived ArchivedFilter
+}
+
+// SearchHit is a user message that matched a search, best first.
+type SearchHit struct {
+	ThreadID string  `json:"thread_id"`
+	Ordinal  int     `json:"ordinal"`
+	Snippet  string  `json:"snippet"`
+	Rank     float64 `json:"rank"` // bm25; lower is better
+}

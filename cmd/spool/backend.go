@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/store"
+)
+
+// backend is what the commands need from a store of threads. Two
+// implementations: remote talks to a running spoold through the Go
+// client; local opens a root itself through the manager. Both speak the
+// client's types and return its errors' meaning (a *client.Error remotely,
+// the manager's sentinels locally).
+type backend interface {
+	// Describe says where the threads are, for people.
+	Describe() string
+	List(ctx context.Context, o client.ListOptions) (client.Page, error)
+	Get(ctx context.Context, id string) (client.Thread, error)
+	Turns(ctx context.Context, id string) ([]client.Turn, error)
+	// Items iterates over the history from user message from on (from < 0:
+	// all of it); line offsets count from the stream's start.
+	Items(ctx context.Context, id string, from int) iter.Seq2[client.Line, error]
+	Fork(ctx context.Context, id string, o client.ForkOptions) (client.Thread, error)
+	Tree(ctx context.Context, id string) (client.Tree, error)
+	Search(ctx context.Context, o client.SearchOptions) ([]client.SearchHit, error)
+	Rename(ctx context.Context, id, name string) (client.Thread, error)
+	Archive(ctx context.Context, id string) (client.Thread, error)
+	Unarchive(ctx context.Context, id string) (client.Thread, error)
+	Delete(ctx context.Context, id string) error
+	// Doctor checks the index against the files and reports what differs.
+	Doctor(ctx context.Context) (doctorReport, error)
+	Close() error
+}
+
+// follower is a backend that can stream the lines appended to a thread
+// from a file offset on, as they are written. No backend implements it
+// yet: spoold has no follow stream, so tail -f polls (pollFollow). A
+// server-side follow route becomes a Follow method on remote, and tail
+// uses it instead of the poll.
+type follower interface {
+	Follow(ctx context.Context, id string, from int64) iter.Seq2[client.Line, error]
+}
+
+// remote is a spoold reached through the Go client.
+type remote struct {
+	*client.Client
+}
+
+func (r remote) Describe() string { return "spoold at " + r.BaseURL() }
+
+func (r remote) Close() error { return nil }
+
+// local is a root opened in this process. The manager is opened on first
+// use, so doctor can verify the index before anything reconciles it.
+type local struct {
+	root string
+	log  *slog.Logger
+	m    *manager.Manager
+}
+
+func (l *local) Describe() string { return "root " + l.root }
+
+func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
+	if l.m != nil {
+		return l.m, nil
+	}
+	m, err := manager.Open(ctx, manager.Options{Root: l.root, Logger: l.log, Capacity: 16})
+	if err != nil {
+		return nil, lockedHint(err, l.root)
+	}
+	l.m = m
+	return m, nil
+}
+
+// lockedHint explains a locked root: most likely a spoold that this
+// command could not reach.
+func lockedHint(err error, root string) error {
+	var held *lockfile.HeldError
+	if errors.As(err, &held) {
+		return fmt.Errorf("root %s is locked by %s; is a spoold serving it on another address? (set SPOOL_ADDR): %w", root, held.Holder, err)
+	}
+	return err
+}
+
+func (l *local) Close() error {
+	if l.m == nil {
+		return nil
+	}
+	return l.m.Close()
+}
+
+// convert turns a value of the manager's or the store's into the client's
+// type of the same JSON shape: the API's JSON is the contract both share.
+func convert[T any](v any, err error) (T, error) {
+	var out T
+	if err != nil {
+		return out, err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return out, err
+	}
+	return out, json.Unmarshal(data, &out)
+}
+
+func archivedFilter(f client.ArchivedFilter) *bool {
+	switch f {
+	case client.LiveOnly:
+		b := false
+		return &b
+	case client.ArchivedOnly:
+		b := true
+		return &b
+	}
+	return nil
+}
+
+func (l *local) List(ctx context.Context, o client.ListOptions) (client.Page, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return client.Page{}, err
+	}
+	if o.Archived == "" {
+		o.Archived = client.LiveOnly // the server's default
+	}
+	if o.Limit == 0 {
+		o.Limit = 50
+	}
+	opts := store.ListOptions{
+		Limit: o.Limit, Cursor: o.Cursor, Ascending: o.Ascending, Archived: archivedFilter(o.Archived),
+		Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text,
+	}
+	if o.Sort == client.SortCreated {
+		opts.SortBy = store.SortCreated
+	}
+	return convert[client.Page](m.List(ctx, opts))
+}
+
+func (l *local) Get(ctx context.Context, id string) (client.Thread, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return client.Thread{}, err
+	}
+	return convert[client.Thread](m.Get(ctx, id))
+}
+
+func (l *local) Turns(ctx context.Context, id string) ([]client.Turn, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return convert[[]client.Turn](m.UserMessages(ctx, id))
+}
+
+func (l *local) Items(ctx context.Context, id string, from int) iter.Seq2[client.Line, error] {
+	return func(yield func(client.Line, error) bool) {
+		m, err := l.mgr(ctx)
+		if err != nil {
+			yield(client.Line{}, err)
+			return
+		}
+		rc, err := m.ReadFrom(ctx, id, from)
+		if err != nil {
+			yield(client.Line{}, err)
+			return
+		}
+		defer rc.Close()
+		for line, err := range client.Lines(rc) {
+			if !yield(line, err) {
+				return
+			}
+		}
+	}
+}
+
+func (l *local) Fork(ctx context.Context, id string, o client.ForkOptions) (client.Thread, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return client.Thread{}, err
+	}
+	return convert[client.Thread](m.Fork(ctx, id, manager.ForkOptions{BeforeUserMessage: o.BeforeUserMessage, Name: o.Name, Cwd: o.Cwd}))
+}
+
+func (l *local) Tree(ctx context.Context, id string) (client.Tree, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return client.Tree{}, err
+	}
+	root, members, err := m.Tree(ctx, id)
+	return convert[client.Tree](map[string]any{"root": root, "members": members}, err)
+}
+
+func (l *local) Search(ctx context.Context, o client.SearchOptions) ([]client.SearchHit, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if o.Limit == 0 {
+		o.Limit = 20
+	}
+	return convert[[]client.SearchHit](m.Search(ctx, store.SearchOptions{Query: o.Query, Limit: o.Limit, Archived: archivedFilter(o.Archived)}))
+}
+
+func (l *local) Rename(ctx context.Context, id, name string) (client.Thread, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return client.Thread{}, err
+	}
+	return convert[client.Thread](m.Rename(ctx, id, name))
+}
+
+func (l *local) Archive(ctx context.Context, id string) (client.Thread, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return client.Thread{}, err
+	}
+	return convert[client.Thread](m.Archive(ctx, id))
+}
+
+func (l *local) Unarchive(ctx context.Context, id string) (client.Thread, error) {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return client.Thread{}, err
+	}
+	return convert[client.Thread](m.Unarchive(ctx, id))
+}
+
+func (l *local) Delete(ctx context.Context, id string) error {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return err
+	}
+	return m.Delete(ctx, id)
+}
+
+// Doctor runs the indexer's verification (as reindex --verify does) on
+// the root's index without opening the manager, whose open would catch the
+// index up with the files and hide the drift being looked for.
+func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
+	if l.m != nil {
+		return doctorReport{}, errors.New("doctor: the root is already open in this process")
+	}
+	if fi, err := os.Stat(l.root); err != nil || !fi.IsDir() {
+		return doctorReport{}, fmt.Errorf("doctor: root %s is not a directory", l.root)
+	}
+	lock, err := lockfile.Acquire(filepath.Join(l.root, lockfile.FileName))
+	if err != nil {
+		return doctorReport{}, lockedHint(err, l.root)
+	}
+	defer lock.Release()
+	st, err := store.Open(ctx, filepath.Join(l.root, manager.IndexFile))
+	if err != nil {
+		return doctorReport{}, err
+	}
+	defer st.Close()
+	rep, err := indexer.Verify(ctx, st, l.root)
+	if err != nil {
+		return doctorReport{}, err
+	}
+	out := doctorReport{
+		Where:   l.Describe(),
+		Method:  "indexer verify: every rollout file re-read and compared with its index rows",
+		Files:   rep.Files,
+		Threads: rep.Threads,
+	}
+	for _, d := range rep.Drifts {
+		out.Drifts = append(out.Drifts, drift{Kind: string(d.Kind), ThreadID: d.ThreadID, Path: d.Path, Detail: d.Detail})
+	}
+	for _, p := range rep.Problems {
+		out.Problems = append(out.Problems, p.String())
+	}
+	return out, nil
+}

@@ -1,0 +1,637 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/rollout"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// label is what people call a thread: its name, else its first prompt.
+func label(t client.Thread) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	if t.Preview != "" {
+		return fmt.Sprintf("%q", oneLine(t.Preview, 60))
+	}
+	return "(no messages)"
+}
+
+// oneLine flattens s onto one line of at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func newLsCmd(a *app) *cobra.Command {
+	var (
+		o        client.ListOptions
+		limit    int
+		archived bool
+		all      bool
+		created  bool
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List threads, most recently updated first",
+		Long: `List threads as a table: id, last update, user messages, flags (A archived,
+F a fork) and name (or first prompt). --json prints the threads as the API
+returns them.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case archived && all:
+				return usageError{errors.New("--archived and --all exclude each other")}
+			case archived:
+				o.Archived = client.ArchivedOnly
+			case all:
+				o.Archived = client.AllThreads
+			}
+			if created {
+				o.Sort = client.SortCreated
+			}
+			if limit < 0 {
+				return usageError{fmt.Errorf("--limit must not be negative, not %d", limit)}
+			}
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			if o.ParentID != "" {
+				if o.ParentID, err = a.resolve(ctx, b, o.ParentID); err != nil {
+					return err
+				}
+			}
+			var threads []client.Thread
+			o.Limit = 1000
+			if limit > 0 {
+				o.Limit = min(limit, 1000)
+			}
+			for {
+				page, err := b.List(ctx, o)
+				if err != nil {
+					return err
+				}
+				threads = append(threads, page.Threads...)
+				if page.NextCursor == "" || limit > 0 && len(threads) >= limit {
+					break
+				}
+				o.Cursor = page.NextCursor
+			}
+			if limit > 0 && len(threads) > limit {
+				threads = threads[:limit]
+			}
+			if asJSON {
+				if threads == nil {
+					threads = []client.Thread{}
+				}
+				return writeJSON(a.stdout, threads)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tUPDATED\tMSGS\tFLAGS\tNAME")
+			for _, t := range threads {
+				flags := ""
+				if t.Archived {
+					flags += "A"
+				}
+				if t.ParentID != "" {
+					flags += "F"
+				}
+				if flags == "" {
+					flags = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", t.ID, when(t.UpdatedAt), t.UserMessageCount, flags, label(t))
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&limit, "limit", "n", 50, "at most this many threads; 0 for all")
+	f.BoolVar(&archived, "archived", false, "archived threads only")
+	f.BoolVarP(&all, "all", "a", false, "live and archived threads")
+	f.BoolVar(&created, "created", false, "order by creation time instead of last update")
+	f.BoolVar(&o.Ascending, "reverse", false, "oldest first")
+	f.StringVar(&o.Cwd, "cwd", "", "only threads started in this directory")
+	f.StringVar(&o.Text, "grep", "", "only threads whose name or first prompt contains this (any case)")
+	f.StringVar(&o.ParentID, "parent", "", "only direct forks of this thread")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newShowCmd(a *app) *cobra.Command {
+	var (
+		from int
+		opts renderOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a thread's conversation, turn by turn",
+		Long: `Show a thread's conversation for reading: its prompts (numbered as spool and
+forks count them), answers, tool calls and their output, renames and
+rollbacks. Session setup, reasoning and events are left out unless --all.
+On a terminal the output goes through $PAGER (default "less -FRX").
+--raw prints the rollout lines as stored (NDJSON).`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeIDs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := a.resolve(ctx, b, argv[0])
+			if err != nil {
+				return err
+			}
+			thread, err := b.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			turns, err := b.Turns(ctx, id)
+			if err != nil {
+				return err
+			}
+			start := int64(0)
+			if from >= 0 {
+				if from >= len(turns) {
+					return fmt.Errorf("thread %s has %d user messages; --from %d is out of range", id, len(turns), from)
+				}
+				start = turns[from].Offset
+			}
+			return a.page(ctx, func(w io.Writer) error {
+				r := newRenderer(w, opts, turns)
+				if !opts.raw {
+					r.header(thread)
+				}
+				for line, err := range b.Items(ctx, id, from) {
+					if err != nil {
+						return err
+					}
+					if err := r.line(line, start); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&from, "from", -1, "start at this user message (0-based)")
+	f.BoolVar(&opts.raw, "raw", false, "print the rollout lines as stored")
+	f.BoolVar(&opts.all, "all", false, "also show setup messages, reasoning and other lines")
+	f.BoolVar(&a.noPager, "no-pager", false, "never page")
+	return cmd
+}
+
+func newTailCmd(a *app) *cobra.Command {
+	var (
+		turnsBack   int
+		follow      bool
+		interval    time.Duration
+		maxInterval time.Duration
+		opts        renderOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "tail ID",
+		Short: "Show a thread's last turns; -f to follow it",
+		Long: `Show the last turns of a thread (-n, default 1) and, with -f, keep printing
+lines as they are appended until interrupted.
+
+spoold has no follow stream yet, so -f polls: it asks for the thread's size
+every --interval, backing off to --max-interval while nothing changes, and
+reads only from the user message before the new bytes. -f needs a running
+spoold: on a root opened directly this command holds the root's lock, so
+nothing else could append to it.`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeIDs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			if turnsBack < 0 || interval <= 0 || maxInterval < interval {
+				return usageError{errors.New("-n must be >= 0, and 0 < --interval <= --max-interval")}
+			}
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			if _, isLocal := b.(*local); follow && isLocal {
+				return fmt.Errorf("tail -f needs a running spoold: no spoold answers, and on the %s, held by this command, nothing else can append", b.Describe())
+			}
+			id, err := a.resolve(ctx, b, argv[0])
+			if err != nil {
+				return err
+			}
+			turns, err := b.Turns(ctx, id)
+			if err != nil {
+				return err
+			}
+			from, start := -1, int64(0)
+			if turnsBack > 0 && len(turns) > turnsBack {
+				from = len(turns) - turnsBack
+				start = turns[from].Offset
+			}
+			r := newRenderer(a.stdout, opts, turns)
+			seen := start
+			if turnsBack > 0 || !follow {
+				for line, err := range b.Items(ctx, id, from) {
+					if err != nil {
+						return err
+					}
+					if err := r.line(line, start); err != nil {
+						return err
+					}
+					seen = start + line.Offset + int64(len(line.Raw)) + 1
+				}
+			} else {
+				thread, err := b.Get(ctx, id)
+				if err != nil {
+					return err
+				}
+				seen = thread.IndexedSize
+			}
+			if !follow {
+				return nil
+			}
+			var lines func(func(client.Line, error) bool)
+			if f, ok := b.(follower); ok {
+				lines = f.Follow(ctx, id, seen)
+			} else {
+				lines = pollFollow(ctx, b, id, seen, backoff{min: interval, max: maxInterval})
+			}
+			for line, err := range lines {
+				if err != nil {
+					return err
+				}
+				if rollout.Classify(rollout.NewLine(line.Raw, line.Offset, 0)).Kind == rollout.KindUserMessage {
+					// A new prompt: learn its ordinal (the line is indexed,
+					// or it would not have been streamed).
+					t, err := b.Turns(ctx, id)
+					if err != nil {
+						return err
+					}
+					r.turns = turnOffsets(t)
+				}
+				if err := r.line(line, 0); err != nil {
+					return err
+				}
+			}
+			return ctx.Err()
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&turnsBack, "turns", "n", 1, "show the last N turns first (0: the whole thread, or with -f only new lines)")
+	f.BoolVarP(&follow, "follow", "f", false, "keep printing lines as they are appended (polls)")
+	f.DurationVar(&interval, "interval", 250*time.Millisecond, "first poll interval with -f")
+	f.DurationVar(&maxInterval, "max-interval", 5*time.Second, "longest poll interval with -f")
+	f.BoolVar(&opts.raw, "raw", false, "print the rollout lines as stored")
+	f.BoolVar(&opts.all, "all", false, "also show setup messages, reasoning and other lines")
+	return cmd
+}
+
+func newForkCmd(a *app) *cobra.Command {
+	var (
+		before int
+		turnID string
+		o      client.ForkOptions
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "fork ID",
+		Short: "Fork a thread, whole or before a user message",
+		Long: `Create a new thread from a thread's history and print its id.
+
+--before N keeps everything strictly before user message N (0-based, as
+"spool show" numbers them; 0 keeps only the session setup). spool's turn k
+starts at user message k, so this is "keep turns 0..N-1".
+
+--before-turn ID does the same for the user message of the Codex turn ID
+(the turn_id of its turn_context and task_started lines). The index records
+no turn ids, so spool reads the thread's history to find it. The cut is
+still made at the user message's line, so the turn's opening lines
+(turn_context, task_started) stay in the fork.
+
+With neither, the fork is a whole copy.`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeIDs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			if cmd.Flags().Changed("before") {
+				if before < 0 {
+					return usageError{fmt.Errorf("--before must not be negative, not %d", before)}
+				}
+				if turnID != "" {
+					return usageError{errors.New("--before and --before-turn exclude each other")}
+				}
+				o.BeforeUserMessage = &before
+			}
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := a.resolve(ctx, b, argv[0])
+			if err != nil {
+				return err
+			}
+			if turnID != "" {
+				k, err := userMessageOfTurn(ctx, b, id, turnID)
+				if err != nil {
+					return err
+				}
+				o.BeforeUserMessage = &k
+			}
+			fork, err := b.Fork(ctx, id, o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, fork)
+			}
+			_, err = fmt.Fprintln(a.stdout, fork.ID)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&before, "before", 0, "keep only what precedes user message N (0-based)")
+	f.StringVar(&turnID, "before-turn", "", "keep only what precedes the user message of this Codex turn id")
+	f.StringVar(&o.Name, "name", "", "name of the new thread")
+	f.StringVar(&o.Cwd, "cwd", "", "working directory recorded for the new thread")
+	f.BoolVar(&asJSON, "json", false, "print the new thread as JSON")
+	return cmd
+}
+
+func newTreeCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "tree ID",
+		Short: "Draw the fork tree a thread belongs to",
+		Long: `Draw the fork tree of a thread: its oldest ancestor still known and every
+thread forked from it, transitively. The thread asked about is marked ◀.
+Deleted threads that still have forks are shown as (deleted).`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeIDs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := a.resolve(ctx, b, argv[0])
+			if err != nil {
+				return err
+			}
+			tree, err := b.Tree(ctx, id)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if tree.Members == nil {
+					tree.Members = []client.Relative{}
+				}
+				return writeJSON(a.stdout, tree)
+			}
+			return drawTree(a.stdout, tree, id)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the tree as the API returns it")
+	return cmd
+}
+
+func newSearchCmd(a *app) *cobra.Command {
+	var (
+		o        client.SearchOptions
+		live     bool
+		archived bool
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "search QUERY...",
+		Short: "Search the text of user messages",
+		Long: `Search user messages with SQLite FTS5 (words match as terms; "a b" is a
+phrase; AND, OR, NOT and prefix* work). Prints the thread, the user message
+number and a snippet with the match in «».`,
+		Args: args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			switch {
+			case live && archived:
+				return usageError{errors.New("--live and --archived exclude each other")}
+			case live:
+				o.Archived = client.LiveOnly
+			case archived:
+				o.Archived = client.ArchivedOnly
+			}
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			o.Query = strings.Join(argv, " ")
+			hits, err := b.Search(ctx, o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if hits == nil {
+					hits = []client.SearchHit{}
+				}
+				return writeJSON(a.stdout, hits)
+			}
+			if len(hits) == 0 {
+				fmt.Fprintln(a.stderr, "no matches")
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "THREAD\tMSG\tSNIPPET")
+			for _, h := range hits {
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", h.ThreadID, h.Ordinal, oneLine(h.Snippet, 100))
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&o.Limit, "limit", "n", 20, "at most this many hits (1..200)")
+	f.BoolVar(&live, "live", false, "live threads only")
+	f.BoolVar(&archived, "archived", false, "archived threads only")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newRenameCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:               "rename ID NAME",
+		Short:             `Rename a thread ("" clears the name)`,
+		Args:              args(cobra.ExactArgs(2)),
+		ValidArgsFunction: a.completeIDs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := a.resolve(ctx, b, argv[0])
+			if err != nil {
+				return err
+			}
+			t, err := b.Rename(ctx, id, argv[1])
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.stdout, "%s  %s\n", t.ID, label(t))
+			return err
+		},
+	}
+}
+
+// eachThread runs fn on every thread the arguments name, reporting each
+// result, and fails if any did.
+func eachThread(a *app, cmd *cobra.Command, argv []string, fn func(b backend, id string) (string, error)) error {
+	ctx := cmd.Context()
+	b, err := a.backend(ctx)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, arg := range argv {
+		id, err := a.resolve(ctx, b, arg)
+		var done string
+		if err == nil {
+			done, err = fn(b, id)
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "spool: %s: %v\n", arg, err)
+			failed++
+			continue
+		}
+		fmt.Fprintln(a.stdout, done)
+	}
+	if failed > 0 {
+		return exitCodeError{exitError}
+	}
+	return nil
+}
+
+func newArchiveCmd(a *app, archive bool) *cobra.Command {
+	use, short, verb := "archive ID...", "Archive threads (move their files to archived_sessions/)", "archived"
+	if !archive {
+		use, short, verb = "unarchive ID...", "Bring archived threads back", "unarchived"
+	}
+	return &cobra.Command{
+		Use:               use,
+		Short:             short,
+		Args:              args(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: a.completeIDs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return eachThread(a, cmd, argv, func(b backend, id string) (string, error) {
+				op := b.Archive
+				if !archive {
+					op = b.Unarchive
+				}
+				if _, err := op(cmd.Context(), id); err != nil {
+					return "", err
+				}
+				return verb + " " + id, nil
+			})
+		},
+	}
+}
+
+func newRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm ID...",
+		Short: "Delete threads: their files and index rows",
+		Long: `Delete threads: each one's rollout file and index rows are removed for good
+(archive keeps them). Forks of a deleted thread keep their history and lineage.`,
+		Args:              args(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: a.completeIDs,
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			return eachThread(a, cmd, argv, func(b backend, id string) (string, error) {
+				if err := b.Delete(cmd.Context(), id); err != nil {
+					return "", err
+				}
+				return "deleted " + id, nil
+			})
+		},
+	}
+}
+
+func newDoctorCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check the index against the rollout files",
+		Long: `Check that the index agrees with the rollout files, and exit 1 if it does not.
+
+On a root opened directly (no spoold running, or --local) this is
+"reindex --verify": every file is re-read and compared with its index rows,
+ancestry included, and nothing is changed. Through spoold, which has no
+verify route, it checks each thread's streamed history against its index
+row and turns instead, which cannot see files the index does not know.
+"reindex --repair" or a restart of spoold fixes what doctor finds.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			b, err := a.backend(ctx)
+			if err != nil {
+				return err
+			}
+			rep, err := b.Doctor(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if rep.Drifts == nil {
+					rep.Drifts = []drift{}
+				}
+				if rep.Problems == nil {
+					rep.Problems = []string{}
+				}
+				if err := writeJSON(a.stdout, rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(a.stdout, "%s\nchecked: %s\n", rep.Where, rep.Method)
+				if rep.Files > 0 {
+					fmt.Fprintf(a.stdout, "%d files, ", rep.Files)
+				}
+				fmt.Fprintf(a.stdout, "%d threads, %d drifts, %d problems\n", rep.Threads, len(rep.Drifts), len(rep.Problems))
+				for _, d := range rep.Drifts {
+					fmt.Fprintf(a.stdout, "drift %s: thread %s (%s): %s\n", d.Kind, d.ThreadID, d.Path, d.Detail)
+				}
+				for _, p := range rep.Problems {
+					fmt.Fprintf(a.stdout, "problem: %s\n", p)
+				}
+			}
+			if len(rep.Drifts) > 0 {
+				return exitCodeError{exitError}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}

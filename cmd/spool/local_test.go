@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// seedRoot writes a parent with two prompts and a fork before the second
+// into a new root through the manager, and closes it.
+func seedRoot(t *testing.T) (root string, parent, fork manager.Thread) {
+	t.Helper()
+	root = t.TempDir()
+	ctx := t.Context()
+	m, err := manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			t.Fatalf("close manager: %v", err)
+		}
+	}()
+	if parent, err = m.Start(ctx, manager.StartOptions{Name: "local parent"}); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	var items []rollout.Item
+	for _, text := range []string{"local prompt one", "local prompt two"} {
+		p := item("user", text)
+		items = append(items, rollout.Item{Type: p.Type, Payload: p.Payload})
+	}
+	if _, err := m.Append(ctx, parent.ID, items); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	one := 1
+	if fork, err = m.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one, Name: "local fork"}); err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	if parent, err = m.Get(ctx, parent.ID); err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	return root, parent, fork
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestLocalRoot(t *testing.T) {
+	root, parent, fork := seedRoot(t)
+	addr := closedAddr(t)
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": addr, "SPOOL_ROOT": root})
+
+	r := cli.run("ls")
+	if r.code != 0 || !strings.Contains(r.stdout, parent.ID) || !strings.Contains(r.stdout, "local fork") {
+		t.Fatalf("ls on the root (no spoold answering): exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
+	}
+	if want := "no spoold answers at " + addr + "; using root " + root; !strings.Contains(r.stderr, want) {
+		t.Fatalf("ls stderr = %q, want it to say %q", r.stderr, want)
+	}
+	if out := cli.ok("show", parent.ID); !strings.Contains(out, "── user #1") || !strings.Contains(out, "local prompt two") {
+		t.Fatalf("show on the root:\n%s", out)
+	}
+	if out := cli.ok("search", "two"); !strings.Contains(out, parent.ID) {
+		t.Fatalf("search on the root:\n%s", out)
+	}
+	newID := strings.TrimSpace(cli.ok("--local", "--root", root, "fork", "--before", "0", fork.ID))
+	want := parent.ID + "  local parent  [2 msgs]\n" +
+		"└── " + fork.ID + "  local fork  [before #1, 1 msgs]\n" +
+		"    └── " + newID + "  (no messages)  [before #0, 0 msgs]  ◀\n"
+	if out := cli.ok("tree", newID); out != want {
+		t.Fatalf("tree on the root =\n%s\nwant\n%s", out, want)
+	}
+	if r := cli.run("tail", "-f", parent.ID); r.code != exitError || !strings.Contains(r.stderr, "needs a running spoold") {
+		t.Fatalf("tail -f on a root: exit %d, stderr %q; want 1 and why", r.code, r.stderr)
+	}
+	if out := cli.ok("tail", parent.ID); !strings.Contains(out, "local prompt two") || strings.Contains(out, "local prompt one") {
+		t.Fatalf("tail on the root should show the last turn:\n%s", out)
+	}
+	cli.ok("rename", newID, "empty fork")
+	cli.ok("archive", newID)
+	var threads []manager.Thread
+	if err := json.Unmarshal([]byte(cli.ok("ls", "--archived", "--json")), &threads); err != nil {
+		t.Fatalf("ls --json: %v", err)
+	}
+	if len(threads) != 1 || threads[0].ID != newID || threads[0].Name != "empty fork" {
+		t.Fatalf("archived threads = %+v, want only the renamed fork", threads)
+	}
+	cli.ok("rm", newID)
+	if out := cli.ok("ls", "--all"); strings.Contains(out, newID) {
+		t.Fatalf("ls --all still lists the deleted fork:\n%s", out)
+	}
+}
+
+func TestLocalDoctor(t *testing.T) {
+	root, parent, _ := seedRoot(t)
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": root})
+	out := cli.ok("doctor")
+	if !strings.Contains(out, "root "+root) || !strings.Contains(out, "2 files, 2 threads, 0 drifts") {
+		t.Fatalf("doctor on a clean root:\n%s", out)
+	}
+	corruptLastPrompt(t, filepath.Join(root, filepath.FromSlash(parent.RolloutPath)))
+	r := cli.run("doctor")
+	if r.code != exitError || !strings.Contains(r.stdout, "drift messages: thread "+parent.ID) {
+		t.Fatalf("doctor after corruption: exit %d, stdout:\n%s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	// doctor changes nothing: the drift is still there.
+	if r := cli.run("doctor"); r.code != exitError {
+		t.Fatalf("second doctor: exit %d, want the drift to remain", r.code)
+	}
+}
+
+func TestLocalRootHeldByAnother(t *testing.T) {
+	root, _, _ := seedRoot(t)
+	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
+	for _, args := range [][]string{{"--local", "ls"}, {"--local", "doctor"}} {
+		r := cli.run(args...)
+		if r.code != exitError || !strings.Contains(r.stderr, "is locked by") || !strings.Contains(r.stderr, "SPOOL_ADDR") {
+			t.Fatalf("spool %v on a held root: exit %d, stderr %q; want 1 and a hint", args, r.code, r.stderr)
+		}
+	}
+}

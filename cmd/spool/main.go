@@ -1,0 +1,31 @@
+// Command spool is the command line for people who keep their Codex
+// threads in spool: list, read, follow, fork, search, rename, archive and
+// delete threads, draw fork trees, and check the index against the files.
+//
+// It talks to a running spoold ($SPOOL_ADDR, default 127.0.0.1:7878, token
+// $SPOOL_TOKEN) and, when none answers, opens the root itself ($SPOOL_ROOT,
+// default ~/.spool). `spool -h` lists the commands; `spool completion`
+// writes shell completion scripts.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{
+		stdin:    os.Stdin,
+		stdout:   os.Stdout,
+		stderr:   os.Stderr,
+		getenv:   os.Getenv,
+		terminal: term.IsTerminal(int(os.Stdout.Fd())),
+	})
+	stop()
+	os.Exit(code)
+}

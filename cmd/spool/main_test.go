@@ -1,0 +1,718 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/server"
+)
+
+// spoold is a real server over a real manager on a temporary root, on a
+// loopback port.
+type spoold struct {
+	root  string
+	addr  string
+	token string
+	c     *client.Client
+}
+
+func startSpoold(t *testing.T, token string) *spoold {
+	t.Helper()
+	root := t.TempDir()
+	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	ts := httptest.NewServer(server.New(m, server.Config{Token: token, Logger: slog.New(slog.DiscardHandler)}).Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		if err := m.Close(); err != nil {
+			t.Errorf("close manager: %v", err)
+		}
+	})
+	c, err := client.New(ts.URL, client.WithToken(token))
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return &spoold{root: root, addr: strings.TrimPrefix(ts.URL, "http://"), token: token, c: c}
+}
+
+// result is what one run of the command left behind.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// cli runs the spool command in-process. Its environment points at a
+// spoold (addr, token) and at an empty root of its own, so a run that fell
+// back to a root instead of the server would find no threads.
+type cli struct {
+	t        *testing.T
+	vars     map[string]string
+	terminal bool
+}
+
+func newCLI(t *testing.T, vars map[string]string) *cli {
+	if _, ok := vars["SPOOL_ROOT"]; !ok {
+		vars["SPOOL_ROOT"] = t.TempDir()
+	}
+	return &cli{t: t, vars: vars}
+}
+
+func (s *spoold) cli(t *testing.T) *cli {
+	return newCLI(t, map[string]string{"SPOOL_ADDR": s.addr, "SPOOL_TOKEN": s.token})
+}
+
+func (c *cli) run(args ...string) result {
+	c.t.Helper()
+	return c.runCtx(c.t.Context(), &bytes.Buffer{}, args...)
+}
+
+func (c *cli) runCtx(ctx context.Context, stdout interface{ Write([]byte) (int, error) }, args ...string) result {
+	c.t.Helper()
+	var stderr bytes.Buffer
+	code := run(ctx, args, env{
+		stdin:    strings.NewReader(""),
+		stdout:   stdout,
+		stderr:   &stderr,
+		getenv:   func(k string) string { return c.vars[k] },
+		terminal: c.terminal,
+	})
+	out := ""
+	if b, ok := stdout.(*bytes.Buffer); ok {
+		out = b.String()
+	}
+	return result{stdout: out, stderr: stderr.String(), code: code}
+}
+
+// ok runs args and fails the test unless the command exits 0.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("spool %s: exit %d, stderr %q, stdout:\n%s", strings.Join(args, " "), r.code, r.stderr, r.stdout)
+	}
+	return r.stdout
+}
+
+func item(role, text string) client.Item {
+	kind := "input_text"
+	if role == "assistant" {
+		kind = "output_text"
+	}
+	payload, _ := json.Marshal(map[string]any{
+		"type": "message", "role": role,
+		"content": []map[string]string{{"type": kind, "text": text}},
+	})
+	return client.Item{Type: "response_item", Payload: payload}
+}
+
+func event(fields map[string]any) client.Item {
+	payload, _ := json.Marshal(fields)
+	return client.Item{Type: "event_msg", Payload: payload}
+}
+
+// family is a parent with three prompts, a fork before prompt 1 and a
+// whole copy of the fork.
+type family struct {
+	parent, fork, copy client.Thread
+}
+
+func seed(t *testing.T, c *client.Client) family {
+	t.Helper()
+	ctx := t.Context()
+	parent, err := c.Create(ctx, client.CreateOptions{Name: "parent", Cwd: "/work/project", Source: "cli"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := c.Append(ctx, parent.ID,
+		item("user", "prompt one about gophers"), item("assistant", "answer one"),
+		item("user", "prompt two"), item("assistant", "answer two"),
+		item("user", "prompt three"), item("assistant", "answer three"),
+	); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	one := 1
+	fork, err := c.Fork(ctx, parent.ID, client.ForkOptions{BeforeUserMessage: &one, Name: "retry"})
+	if err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	cp, err := c.Fork(ctx, fork.ID, client.ForkOptions{Name: "copy"})
+	if err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	if parent, err = c.Get(ctx, parent.ID); err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	return family{parent: parent, fork: fork, copy: cp}
+}
+
+func TestLs(t *testing.T) {
+	s := startSpoold(t, "tok")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+
+	out := cli.ok("ls")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID") {
+		t.Fatalf("ls printed %d lines, want a header and 3 threads:\n%s", len(lines), out)
+	}
+	for _, want := range []struct {
+		th          client.Thread
+		msgs, flags string
+	}{{f.parent, "3", "-"}, {f.fork, "1", "F"}, {f.copy, "1", "F"}} {
+		var row string
+		for _, l := range lines {
+			if strings.HasPrefix(l, want.th.ID) {
+				row = l
+			}
+		}
+		fields := strings.Fields(row)
+		if len(fields) < 6 || fields[3] != want.msgs || fields[4] != want.flags || fields[5] != want.th.Name {
+			t.Fatalf("ls row of %s = %q, want %s messages, flags %s, name %s", want.th.Name, row, want.msgs, want.flags, want.th.Name)
+		}
+	}
+
+	var threads []client.Thread
+	if err := json.Unmarshal([]byte(cli.ok("ls", "--json", "-n", "2")), &threads); err != nil {
+		t.Fatalf("ls --json: %v", err)
+	}
+	if len(threads) != 2 || threads[0].ID != f.copy.ID {
+		t.Fatalf("ls --json -n 2 = %d threads starting %s, want 2 starting with the newest, %s", len(threads), threads[0].ID, f.copy.ID)
+	}
+
+	if _, err := s.c.Archive(t.Context(), f.parent.ID); err != nil {
+		t.Fatalf("Archive: %v", err)
+	}
+	if out := cli.ok("ls"); strings.Contains(out, f.parent.ID) {
+		t.Fatalf("ls shows the archived parent:\n%s", out)
+	}
+	out = cli.ok("ls", "--archived")
+	if !strings.Contains(out, f.parent.ID) || strings.Contains(out, f.fork.ID) {
+		t.Fatalf("ls --archived should list only the parent:\n%s", out)
+	}
+	if out := cli.ok("ls", "--parent", f.fork.ID[len(f.fork.ID)-8:]); !strings.Contains(out, f.copy.ID) || strings.Contains(out, f.fork.ID+" ") {
+		t.Fatalf("ls --parent <fork suffix> should list only the copy:\n%s", out)
+	}
+	if out := cli.ok("ls", "--grep", "RETRY"); !strings.Contains(out, f.fork.ID) || strings.Contains(out, f.copy.ID) {
+		t.Fatalf("ls --grep RETRY should list only the fork:\n%s", out)
+	}
+}
+
+func TestShow(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+
+	out := cli.ok("show", f.parent.ID)
+	for _, want := range []string{
+		"thread " + f.parent.ID + "  parent",
+		"/work/project · cli",
+		"── user #0", "prompt one about gophers", "── assistant", "answer one",
+		"── user #1", "── user #2", "prompt three",
+		`· renamed to "parent"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("show lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "session_meta") {
+		t.Fatalf("show prints session_meta without --all:\n%s", out)
+	}
+
+	// By a unique suffix; a fork says where it came from.
+	out = cli.ok("show", f.fork.ID[len(f.fork.ID)-8:])
+	if !strings.Contains(out, "forked from "+f.parent.ID+" before user message 1") || strings.Contains(out, "prompt two") {
+		t.Fatalf("show of the fork should name its parent and stop before prompt two:\n%s", out)
+	}
+
+	out = cli.ok("show", "--from", "2", f.parent.ID)
+	if strings.Contains(out, "prompt two") || !strings.Contains(out, "── user #2") {
+		t.Fatalf("show --from 2 should start at user message 2:\n%s", out)
+	}
+
+	raw := cli.ok("show", "--raw", f.parent.ID)
+	body, err := s.c.ReadItems(t.Context(), f.parent.ID, -1)
+	if err != nil {
+		t.Fatalf("ReadItems: %v", err)
+	}
+	defer body.Close()
+	var want bytes.Buffer
+	if _, err := want.ReadFrom(body); err != nil {
+		t.Fatalf("read items: %v", err)
+	}
+	if raw != want.String() {
+		t.Fatalf("show --raw differs from the stored lines:\n%s\nwant:\n%s", raw, want.String())
+	}
+}
+
+func TestShowNumbersTurnsAfterARollback(t *testing.T) {
+	s := startSpoold(t, "")
+	ctx := t.Context()
+	th, err := s.c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := s.c.Append(ctx, th.ID,
+		item("user", "kept"), item("user", "dropped"),
+		event(map[string]any{"type": "thread_rolled_back", "num_turns": 1}),
+		item("user", "after"),
+	); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	out := s.cli(t).ok("show", th.ID)
+	for _, want := range []string{"── user #0 · ", "kept", "── user (rolled back) · ", "dropped", "· rolled back 1 turns", "── user #1 · ", "after"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("show lacks %q:\n%s", want, out)
+		}
+	}
+	if i, j := strings.Index(out, "── user #1"), strings.Index(out, "after"); i > j {
+		t.Fatalf("user #1 should be the message after the rollback:\n%s", out)
+	}
+}
+
+func TestShowPagesOnATerminal(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	paged := filepath.Join(t.TempDir(), "paged")
+	cli := s.cli(t)
+	cli.vars["PAGER"] = "cat > " + paged
+	cli.terminal = true
+
+	r := cli.run("show", f.parent.ID)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("show on a terminal: exit %d, stdout %q; want 0 and everything in the pager", r.code, r.stdout)
+	}
+	data, err := os.ReadFile(paged)
+	if err != nil {
+		t.Fatalf("the pager did not run: %v", err)
+	}
+	if !strings.Contains(string(data), "prompt three") {
+		t.Fatalf("the pager got %q, want the conversation", data)
+	}
+	if r := cli.run("show", "--no-pager", f.parent.ID); !strings.Contains(r.stdout, "prompt three") {
+		t.Fatalf("show --no-pager on a terminal printed %q, want the conversation on stdout", r.stdout)
+	}
+	cli.vars["PAGER"] = "no-such-pager-anywhere"
+	if r := cli.run("show", f.parent.ID); r.code != 0 || !strings.Contains(r.stdout, "prompt three") {
+		t.Fatalf("show with a missing pager: exit %d, stdout %q; want the conversation on stdout", r.code, r.stdout)
+	}
+}
+
+// uniquePrefix returns the shortest prefix of id that no other id has.
+func uniquePrefix(id string, others ...string) string {
+	for n := 1; n < len(id); n++ {
+		shared := false
+		for _, o := range others {
+			shared = shared || strings.HasPrefix(o, id[:n])
+		}
+		if !shared {
+			return id[:n]
+		}
+	}
+	return id
+}
+
+func TestResolveIDs(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+	prefix := uniquePrefix(f.copy.ID, f.parent.ID, f.fork.ID)
+	// UUIDv7 ids begin with their creation time: threads made in one test
+	// share their first digits.
+	shared := f.parent.ID
+	for _, id := range []string{f.fork.ID, f.copy.ID} {
+		for !strings.HasPrefix(id, shared) {
+			shared = shared[:len(shared)-1]
+		}
+	}
+	tests := []struct {
+		name, arg string
+		want      string // the thread shown, or "" for an error
+		err       string
+	}{
+		{name: "whole id", arg: f.fork.ID, want: f.fork.ID},
+		{name: "upper case", arg: strings.ToUpper(f.fork.ID), want: f.fork.ID},
+		{name: "unique prefix", arg: prefix, want: f.copy.ID},
+		{name: "suffix", arg: f.parent.ID[len(f.parent.ID)-6:], want: f.parent.ID},
+		{name: "shared prefix", arg: shared, err: "is ambiguous: 3 thread ids"},
+		{name: "nothing", arg: "zzzz", err: `no thread id starts or ends with "zzzz"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli.run("show", tc.arg)
+			if tc.err != "" {
+				if r.code != exitError || !strings.Contains(r.stderr, tc.err) {
+					t.Fatalf("show %s: exit %d, stderr %q; want 1 and %q", tc.arg, r.code, r.stderr, tc.err)
+				}
+				return
+			}
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "thread "+tc.want) {
+				t.Fatalf("show %s: exit %d, stderr %q, stdout starts %.50q; want thread %s", tc.arg, r.code, r.stderr, r.stdout, tc.want)
+			}
+		})
+	}
+}
+
+func TestTail(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	out := s.cli(t).ok("tail", f.parent.ID)
+	if !strings.Contains(out, "── user #2") || strings.Contains(out, "prompt two") {
+		t.Fatalf("tail should show only the last turn:\n%s", out)
+	}
+	out = s.cli(t).ok("tail", "-n", "2", f.parent.ID)
+	if !strings.Contains(out, "prompt two") || strings.Contains(out, "prompt one") {
+		t.Fatalf("tail -n 2 should show the last two turns:\n%s", out)
+	}
+}
+
+// watchWriter is a stdout that tells a test when something was written.
+type watchWriter struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{}
+}
+
+func newWatchWriter() *watchWriter { return &watchWriter{written: make(chan struct{}, 1)} }
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	select {
+	case w.written <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitFor returns once the output contains s; ctx bounds the wait.
+func (w *watchWriter) waitFor(ctx context.Context, t *testing.T, s string) {
+	t.Helper()
+	for !strings.Contains(w.String(), s) {
+		select {
+		case <-w.written:
+		case <-ctx.Done():
+			t.Fatalf("output never showed %q; it is:\n%s", s, w.String())
+		}
+	}
+}
+
+func TestTailFollow(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	followCtx, stop := context.WithCancel(ctx)
+	out := newWatchWriter()
+	done := make(chan result, 1)
+	cli := s.cli(t)
+	go func() {
+		done <- cli.runCtx(followCtx, out, "tail", "-f", "--interval", "5ms", "--max-interval", "20ms", f.parent.ID)
+	}()
+	out.waitFor(ctx, t, "answer three")
+
+	if _, err := s.c.Append(ctx, f.parent.ID, item("user", "prompt four"), item("assistant", "answer four")); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	out.waitFor(ctx, t, "answer four")
+	if _, err := s.c.Append(ctx, f.parent.ID, item("assistant", "more of answer four")); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	out.waitFor(ctx, t, "more of answer four")
+	stop()
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("tail -f ended with exit %d, stderr %q; want 0 when interrupted", r.code, r.stderr)
+	}
+	got := out.String()
+	if !strings.Contains(got, "── user #3") {
+		t.Fatalf("the followed prompt should be numbered #3:\n%s", got)
+	}
+	if n := strings.Count(got, "answer three"); n != 1 {
+		t.Fatalf("tail -f printed answer three %d times, want once:\n%s", n, got)
+	}
+	if n := strings.Count(got, "prompt four"); n != 1 {
+		t.Fatalf("tail -f printed prompt four %d times, want once:\n%s", n, got)
+	}
+}
+
+func TestFork(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+
+	id := strings.TrimSpace(cli.ok("fork", "--before", "2", "--name", "second try", f.parent.ID))
+	got, err := s.c.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Get of the printed id %q: %v", id, err)
+	}
+	if got.ParentID != f.parent.ID || got.ForkUserMessage != 2 || got.UserMessageCount != 2 || got.Name != "second try" {
+		t.Fatalf("fork = parent %s before %d with %d messages named %q; want %s, 2, 2, second try",
+			got.ParentID, got.ForkUserMessage, got.UserMessageCount, got.Name, f.parent.ID)
+	}
+
+	var whole client.Thread
+	if err := json.Unmarshal([]byte(cli.ok("fork", "--json", f.parent.ID)), &whole); err != nil {
+		t.Fatalf("fork --json: %v", err)
+	}
+	if whole.ForkUserMessage != -1 || whole.UserMessageCount != 3 {
+		t.Fatalf("whole fork = before %d with %d messages, want -1 and 3", whole.ForkUserMessage, whole.UserMessageCount)
+	}
+
+	r := cli.run("fork", "--before", "9", f.parent.ID)
+	if r.code != exitError || !strings.Contains(r.stderr, "has 3 user messages; 9 is out of range") {
+		t.Fatalf("fork --before 9: exit %d, stderr %q; want %d and the count", r.code, r.stderr, exitError)
+	}
+}
+
+func TestTree(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	two := 2
+	sibling, err := s.c.Fork(t.Context(), f.parent.ID, client.ForkOptions{BeforeUserMessage: &two, Name: "sibling"})
+	if err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	want := fmt.Sprintf(`%s  parent  [3 msgs]
+├── %s  retry  [before #1, 1 msgs]
+│   └── %s  copy  [copy, 1 msgs]  ◀
+└── %s  sibling  [before #2, 2 msgs]
+`, f.parent.ID, f.fork.ID, f.copy.ID, sibling.ID)
+	if got := s.cli(t).ok("tree", f.copy.ID); got != want {
+		t.Fatalf("tree =\n%s\nwant\n%s", got, want)
+	}
+
+	// The fork deleted: the index forgets it, its copy still names it.
+	if err := s.c.Delete(t.Context(), f.fork.ID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	want = fmt.Sprintf(`%s  parent  [3 msgs]
+├── %s  sibling  [before #2, 2 msgs]  ◀
+└── %s  (deleted)
+    └── %s  copy  [copy, 1 msgs]
+`, f.parent.ID, sibling.ID, f.fork.ID, f.copy.ID)
+	if got := s.cli(t).ok("tree", sibling.ID); got != want {
+		t.Fatalf("tree after deleting the fork =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestSearch(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	out := s.cli(t).ok("search", "gophers")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], f.parent.ID) || !strings.Contains(lines[1], "«gophers»") {
+		t.Fatalf("search gophers =\n%s\nwant one hit in the parent, with the match marked", out)
+	}
+	r := s.cli(t).run("search", "nothing-matches-this")
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "no matches") {
+		t.Fatalf("search without hits: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestRenameArchiveRm(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+	ctx := t.Context()
+
+	cli.ok("rename", f.parent.ID, "better name")
+	if got, _ := s.c.Get(ctx, f.parent.ID); got.Name != "better name" {
+		t.Fatalf("after rename the name is %q", got.Name)
+	}
+
+	cli.ok("archive", f.parent.ID, f.fork.ID)
+	for _, id := range []string{f.parent.ID, f.fork.ID} {
+		if got, _ := s.c.Get(ctx, id); !got.Archived {
+			t.Fatalf("thread %s is not archived after archive", id)
+		}
+	}
+	r := cli.run("unarchive", f.parent.ID, f.copy.ID)
+	if r.code != exitError || !strings.Contains(r.stdout, "unarchived "+f.parent.ID) || !strings.Contains(r.stderr, f.copy.ID) {
+		t.Fatalf("unarchive of an archived and a live thread: exit %d, stdout %q, stderr %q; want 1, one done, one refused", r.code, r.stdout, r.stderr)
+	}
+	if got, _ := s.c.Get(ctx, f.parent.ID); got.Archived {
+		t.Fatalf("parent still archived after unarchive")
+	}
+
+	cli.ok("rm", f.copy.ID)
+	if _, err := s.c.Get(ctx, f.copy.ID); err == nil {
+		t.Fatalf("thread %s still exists after rm", f.copy.ID)
+	}
+	if r := cli.run("rm", f.copy.ID); r.code != exitError || !strings.Contains(r.stderr, "not_found") {
+		t.Fatalf("rm of a deleted thread: exit %d, stderr %q; want 1 and not_found", r.code, r.stderr)
+	}
+}
+
+// corruptLastPrompt turns the last user message of a thread's file into a
+// tool message of the same length, so the index no longer matches it.
+func corruptLastPrompt(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read rollout: %v", err)
+	}
+	i := bytes.LastIndex(data, []byte(`"role":"user"`))
+	if i < 0 {
+		t.Fatalf("no user message in %s", path)
+	}
+	copy(data[i:], `"role":"tool"`)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatalf("write rollout: %v", err)
+	}
+}
+
+func TestDoctorThroughSpoold(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+	if _, err := s.c.Archive(t.Context(), f.copy.ID); err != nil {
+		t.Fatalf("Archive: %v", err)
+	}
+	out := cli.ok("doctor")
+	if !strings.Contains(out, "spoold at http://"+s.addr) || !strings.Contains(out, "3 threads, 0 drifts") {
+		t.Fatalf("doctor on a clean store:\n%s", out)
+	}
+	corruptLastPrompt(t, filepath.Join(s.root, filepath.FromSlash(f.parent.RolloutPath)))
+	r := cli.run("doctor", "--json")
+	if r.code != exitError {
+		t.Fatalf("doctor after corruption: exit %d, want %d; stdout %s stderr %s", r.code, exitError, r.stdout, r.stderr)
+	}
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v", err)
+	}
+	if len(rep.Drifts) != 1 || rep.Drifts[0].ThreadID != f.parent.ID || rep.Drifts[0].Kind != "messages" {
+		t.Fatalf("doctor drifts = %+v, want one messages drift of the parent", rep.Drifts)
+	}
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	tests := []struct {
+		args []string
+		code int
+		want string // in stdout for 0, stderr otherwise
+	}{
+		{[]string{"-h"}, exitOK, "Available Commands"},
+		{[]string{"--help"}, exitOK, "doctor"},
+		{[]string{"tail", "-h"}, exitOK, "no follow stream"},
+		{[]string{"fork", "-h"}, exitOK, "--before"},
+		{[]string{"completion", "bash"}, exitOK, "bash completion"},
+		{[]string{"completion", "zsh"}, exitOK, "zsh completion"},
+		{[]string{"ls", "--no-such-flag"}, exitUsage, "unknown flag"},
+		{[]string{"show"}, exitUsage, "accepts 1 arg"},
+		{[]string{"ls", "--archived", "--all"}, exitUsage, "exclude each other"},
+		{[]string{"no-such-command"}, exitError, "unknown command"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := cli.run(tc.args...)
+			got := r.stdout
+			if tc.code != 0 {
+				got = r.stderr
+			}
+			if r.code != tc.code || !strings.Contains(got, tc.want) {
+				t.Fatalf("exit %d, output %q; want %d and %q", r.code, got, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompletesThreadIDs(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	out := s.cli(t).ok("__complete", "show", f.fork.ID[:4])
+	if !strings.Contains(out, f.fork.ID+"\tretry") || !strings.Contains(out, ":4") {
+		t.Fatalf("completion of show %s:\n%s\nwant the fork's id with its name and no file completion (:4)", f.fork.ID[:4], out)
+	}
+}
+
+func TestWrongTokenIsNotAFallback(t *testing.T) {
+	s := startSpoold(t, "right")
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": s.addr, "SPOOL_TOKEN": "wrong"})
+	r := cli.run("ls")
+	if r.code != exitError || !strings.Contains(r.stderr, "unauthorized") {
+		t.Fatalf("ls with a wrong token: exit %d, stderr %q; want 1 and unauthorized", r.code, r.stderr)
+	}
+}
+
+func TestForkBeforeTurnID(t *testing.T) {
+	s := startSpoold(t, "")
+	ctx := t.Context()
+	th, err := s.c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	turnContext := func(id string) client.Item {
+		payload, _ := json.Marshal(map[string]any{"turn_id": id, "cwd": "/p"})
+		return client.Item{Type: "turn_context", Payload: payload}
+	}
+	var items []client.Item
+	for _, turn := range []struct{ id, prompt string }{{"turn-a", "alpha"}, {"turn-b", "beta"}, {"turn-c", "gamma"}, {"turn-d", "delta"}} {
+		items = append(items, turnContext(turn.id),
+			event(map[string]any{"type": "task_started", "turn_id": turn.id}),
+			item("user", turn.prompt), item("assistant", "re: "+turn.prompt))
+		if turn.id == "turn-c" {
+			items = append(items, event(map[string]any{"type": "thread_rolled_back", "num_turns": 1}))
+		}
+		items = append(items, event(map[string]any{"type": "task_complete", "turn_id": turn.id}))
+	}
+	if _, err := s.c.Append(ctx, th.ID, items...); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+
+	tests := []struct {
+		turn    string
+		want    int    // the fork's fork_user_message
+		wantErr string // in stderr when the fork must fail
+	}{
+		{turn: "turn-a", want: 0},
+		{turn: "turn-b", want: 1},
+		{turn: "turn-d", want: 2}, // gamma, in turn-c, was rolled back
+		{turn: "turn-c", wantErr: "no user message that counts"},
+		{turn: "turn-z", wantErr: "has no turn turn-z"},
+	}
+	cli := s.cli(t)
+	for _, tc := range tests {
+		t.Run(tc.turn, func(t *testing.T) {
+			r := cli.run("fork", "--json", "--before-turn", tc.turn, th.ID)
+			if tc.wantErr != "" {
+				if r.code != exitError || !strings.Contains(r.stderr, tc.wantErr) {
+					t.Fatalf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, tc.wantErr)
+				}
+				return
+			}
+			var fork client.Thread
+			if err := json.Unmarshal([]byte(r.stdout), &fork); err != nil {
+				t.Fatalf("exit %d, stderr %q: %v", r.code, r.stderr, err)
+			}
+			if fork.ForkUserMessage != tc.want || fork.UserMessageCount != tc.want {
+				t.Fatalf("fork before %s = cut before %d with %d messages, want %d", tc.turn, fork.ForkUserMessage, fork.UserMessageCount, tc.want)
+			}
+		})
+	}
+	if r := cli.run("fork", "--before", "1", "--before-turn", "turn-a", th.ID); r.code != exitUsage {
+		t.Fatalf("--before with --before-turn: exit %d, want %d", r.code, exitUsage)
+	}
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/spoolhq/spool/client"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // a command failed, or doctor found drift
+	exitUsage = 2 // bad flags or arguments
+)
+
+// env is the process's outside world, injected so tests run the command
+// in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// terminal reports whether stdout is a terminal: show then pages.
+	terminal bool
+}
+
+// app is one run of the command: its flags and the backend it opened.
+type app struct {
+	env
+	addr, token, root string
+	forceLocal        bool
+	noPager           bool
+	// probeTimeout bounds the health check that decides whether a spoold
+	// answers.
+	probeTimeout time.Duration
+	b            backend
+}
+
+// usageError marks an error in the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCodeError ends the command with a code after its output said why.
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// run runs the command line args and returns the exit code.
+func run(ctx context.Context, args []string, e env) int {
+	a := &app{env: e, probeTimeout: 2 * time.Second}
+	cmd := newRootCmd(a)
+	cmd.SetArgs(args)
+	cmd.SetIn(e.stdin)
+	cmd.SetOut(e.stdout)
+	cmd.SetErr(e.stderr)
+	err := cmd.ExecuteContext(ctx)
+	if a.b != nil {
+		if cerr := a.b.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	var exit exitCodeError
+	var usage usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &exit):
+		return exit.code
+	case errors.As(err, &usage):
+		fmt.Fprintf(e.stderr, "spool: %v\n(spool -h for help)\n", err)
+		return exitUsage
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return exitOK // interrupted: tail -f ends this way
+	default:
+		fmt.Fprintf(e.stderr, "spool: %v\n", err)
+		return exitError
+	}
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "spool",
+		Short: "Read, fork and manage Codex threads stored by spool",
+		Long: `spool is the command line for threads stored by spool: Codex rollout files
+plus their index.
+
+It talks to a running spoold at $SPOOL_ADDR (default 127.0.0.1:7878), with the
+bearer token $SPOOL_TOKEN. When no spoold answers there, it opens the root
+itself: --root, else $SPOOL_ROOT, else ~/.spool (only one process may hold a
+root, so this works only while no spoold serves it).
+
+A thread is named by its id, or by a unique prefix or suffix of it: ids are
+UUIDv7, so threads started close together share a prefix and their last
+characters tell them apart.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	flags := root.PersistentFlags()
+	flags.StringVar(&a.addr, "addr", "", "spoold address, host:port or URL (default $SPOOL_ADDR, else "+client.DefaultAddr+")")
+	flags.StringVar(&a.token, "token", "", "bearer token for spoold (default $SPOOL_TOKEN)")
+	flags.StringVar(&a.root, "root", "", "root to open when no spoold answers (default $SPOOL_ROOT, else ~/.spool)")
+	flags.BoolVar(&a.forceLocal, "local", false, "open the root directly, without trying spoold")
+
+	root.AddCommand(
+		newLsCmd(a), newShowCmd(a), newTailCmd(a), newForkCmd(a), newTreeCmd(a),
+		newSearchCmd(a), newRenameCmd(a), newArchiveCmd(a, true), newArchiveCmd(a, false),
+		newRmCmd(a), newDoctorCmd(a),
+	)
+	return root
+}
+
+// args wraps a cobra argument check so a wrong count is a usage error.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func (a *app) setting(flag, envName, def string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := a.getenv(envName); v != "" {
+		return v
+	}
+	return def
+}
+
+// backend returns the backend of this run, choosing it on first use: the
+// spoold at the configured address when it answers /healthz, else the
+// root, opened directly.
+func (a *app) backend(ctx context.Context) (backend, error) {
+	if a.b != nil {
+		return a.b, nil
+	}
+	unanswered := "" // the address asked for by name that did not answer
+	if !a.forceLocal {
+		addr := a.setting(a.addr, "SPOOL_ADDR", client.DefaultAddr)
+		c, err := client.New(addr, client.WithToken(a.setting(a.token, "SPOOL_TOKEN", "")))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		probeCtx, cancel := context.WithTimeout(ctx, a.probeTimeout)
+		err = c.Health(probeCtx)
+		cancel()
+		var apiErr *client.Error
+		switch {
+		case err == nil:
+			a.b = remote{c}
+			return a.b, nil
+		case errors.As(err, &apiErr):
+			// Something answered: a spoold shutting down, or not a spoold.
+			return nil, fmt.Errorf("%s answered /healthz with %d: %w", c.BaseURL(), apiErr.Status, err)
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		}
+		// Nothing answers: fall back to the root, saying so when a
+		// server was asked for by name.
+		if a.addr != "" || a.getenv("SPOOL_ADDR") != "" {
+			unanswered = addr
+		}
+	}
+	rootDir := a.setting(a.root, "SPOOL_ROOT", "")
+	if rootDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("no --root, no $SPOOL_ROOT and no home directory: %w", err)
+		}
+		rootDir = filepath.Join(home, ".spool")
+	}
+	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a.b = &local{root: rootDir, log: logger}
+	if unanswered != "" {
+		fmt.Fprintf(a.stderr, "spool: no spoold answers at %s; using %s\n", unanswered, a.b.Describe())
+	}
+	return a.b, nil
+}
+
+// resolve returns the thread id that arg names: arg itself when it is a
+// whole id, else the one thread, live or archived, whose id starts or ends
+// with it. Ids are UUIDv7, which begin with their creation time: threads
+// started close together share a prefix, and their last characters (random
+// bits) tell them apart.
+func (a *app) resolve(ctx context.Context, b backend, arg string) (string, error) {
+	const idLength = 36
+	arg = strings.ToLower(strings.TrimSpace(arg))
+	if len(arg) == idLength || arg == "" {
+		return arg, nil
+	}
+	var matches []string
+	opts := client.ListOptions{Limit: 1000, Archived: client.AllThreads}
+	for {
+		page, err := b.List(ctx, opts)
+		if err != nil {
+			return "", err
+		}
+		for _, t := range page.Threads {
+			if strings.HasPrefix(t.ID, arg) || strings.HasSuffix(t.ID, arg) {
+				matches = append(matches, t.ID)
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		opts.Cursor = page.NextCursor
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("no thread id starts or ends with %q", arg)
+	case 1:
+		return matches[0], nil
+	default:
+		return "", fmt.Errorf("%q is ambiguous: %d thread ids start or end with it (%s, ...)", arg, len(matches), strings.Join(matches[:2], ", "))
+	}
+}
+
+// page writes what fn writes through $PAGER (default "less -FRX") when
+// stdout is a terminal, and straight to stdout otherwise.
+func (a *app) page(ctx context.Context, fn func(w io.Writer) error) error {
+	if !a.terminal || a.noPager {
+		return fn(a.stdout)
+	}
+	pager := a.getenv("PAGER")
+	if pager == "" {
+		pager = "less -FRX"
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", pager)
+	cmd.Stdout, cmd.Stderr = a.stdout, a.stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return fn(a.stdout)
+	}
+	if err := cmd.Start(); err != nil {
+		return fn(a.stdout)
+	}
+	werr := fn(in)
+	in.Close()
+	perr := cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(perr, &exit) && exit.ExitCode() == 127 {
+		// The shell found no such pager: print plainly instead.
+		return fn(a.stdout)
+	}
+	// A reader who quits the pager early makes our writes fail: that is
+	// not an error of the command.
+	if werr != nil && perr == nil && !isBrokenPipe(werr) {
+		return werr
+	}
+	return nil
+}
+
+func isBrokenPipe(err error) bool {
+	return errors.Is(err, os.ErrClosed) || strings.Contains(err.Error(), "broken pipe")
+}
+
+// completeIDs completes thread ids, most recently updated first, with
+// their names as descriptions.
+func (a *app) completeIDs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	b, err := a.backend(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	page, err := b.List(cmd.Context(), client.ListOptions{Limit: 200, Archived: client.AllThreads})
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	var out []string
+	for _, t := range page.Threads {
+		if strings.HasPrefix(t.ID, toComplete) {
+			out = append(out, t.ID+"\t"+label(t))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
