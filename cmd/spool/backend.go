@@ -14,6 +14,7 @@ import (
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -264,7 +265,7 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 		return doctorReport{}, err
 	}
 	defer st.Close()
-	rep, err := indexer.Verify(ctx, st, l.root)
+	rep, err := indexer.Verify(ctx, st, rolloutfs.Local{Root: l.root})
 	if err != nil {
 		return doctorReport{}, err
 	}
