@@ -22,8 +22,8 @@ var (
 	ErrNotFound        = store.ErrNotFound                  // unknown thread id or ordinal
 	ErrInvalidID       = rollout.ErrInvalidID               // not a canonical UUID
 	ErrInvalidPath     = errors.New("invalid rollout path") // outside the root or not a rollout name
-	ErrInvalidItem     = errors.New("invalid item")
-	ErrInvalidArgument = errors.New("invalid argument") // a bad option: source, name, ...         // an item or line that cannot be appended
+	ErrInvalidItem     = errors.New("invalid item")         // an item or line that cannot be appended
+	ErrInvalidArgument = errors.New("invalid argument")     // a bad option: source, name, ...
 	ErrOutOfRange      = errors.New("user message out of range")
 	ErrArchived        = errors.New("thread is archived")     // append to an archived thread
 	ErrNotArchived     = errors.New("thread is not archived") // unarchive of a live thread
