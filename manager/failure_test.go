@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/rollout"
@@ -233,7 +235,10 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 // onto it, and the index must agree with the file.
 func TestFileTruncatedUnderWriter(t *testing.T) {
 	ctx := t.Context()
-	m := openTest(t)
+	var clock atomic.Int64 // how far the manager's clock is ahead
+	m := openTest(t, func(o *Options) {
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+	})
 	th := start(t, m, user("one"), user("two"))
 	path := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
 	data, err := os.ReadFile(path)
@@ -244,9 +249,19 @@ func TestFileTruncatedUnderWriter(t *testing.T) {
 	if err := os.Truncate(path, int64(cut)); err != nil {
 		t.Fatal(err)
 	}
+	// Whoever cut the file may still be writing: within the grace period
+	// the append is refused and nothing is touched.
+	var torn *TornTailError
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("three")}); !errors.As(err, &torn) || torn.RetryAfter <= 0 {
+		t.Fatalf("append right after the cut: %v, want a *TornTailError with a retry time", err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() != int64(cut) {
+		t.Fatalf("refused append changed the file: %v, size %d, want %d", err, st.Size(), cut)
+	}
+	clock.Store(int64(DefaultTornGrace + time.Second))
 	res, err := m.Append(ctx, th.ID, []rollout.Item{user("three")})
 	if err != nil {
-		t.Fatalf("append after the file was cut: %v", err)
+		t.Fatalf("append after the grace period: %v", err)
 	}
 	lastComplete := int64(strings.LastIndexByte(string(data[:cut]), '\n') + 1)
 	if res.Offsets[0] != lastComplete {

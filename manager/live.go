@@ -92,12 +92,12 @@ func (m *Manager) acquire(ctx context.Context, id string) (*liveThread, error) {
 	return lt, nil
 }
 
-// load rehydrates lt from its index row and file for writing: it cuts a
-// torn tail (kept in a side file), opens the appender and catches the
-// index up if the file holds complete lines the index has not seen. A
-// file found at its other place (an archive or unarchive that failed
-// half way) is taken from there; a thread whose file is gone is dropped
-// from the index.
+// load rehydrates lt from its index row and file for writing: it catches
+// the index up if the file holds complete lines the index has not seen
+// and opens the appender. A torn tail is left alone: only an append, under
+// the thread's writer lock, may cut it (settle). A file found at its other
+// place (an archive or unarchive that failed half way) is taken from
+// there; a thread whose file is gone is dropped from the index.
 func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	row, err := m.store.Get(ctx, lt.id)
 	if err != nil {
@@ -106,33 +106,69 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	if row, err = m.locate(ctx, row); err != nil {
 		return err
 	}
-	cut, err := indexer.CutTornTail(ctx, m.fsys, row.RolloutPath, m.opts.Now())
+	if row.FileSize != row.IndexedSize {
+		if row, err = m.catchUp(ctx, row); err != nil {
+			return err
+		}
+	}
+	app, err := m.openAppender(ctx, row)
 	if err != nil {
 		return err
 	}
-	if cut.Length > 0 {
-		m.log.Warn("cut torn tail", "path", row.RolloutPath, "offset", cut.Offset, "bytes", cut.Length, "kept", cut.SideFile)
+	lt.appender, lt.row = app, row
+	return nil
+}
+
+func (m *Manager) openAppender(ctx context.Context, row Thread) (*rolloutfs.Appender, error) {
+	return rolloutfs.OpenAppender(ctx, m.fsys, row.RolloutPath, rolloutfs.AppenderOptions{
+		Policy: m.opts.Sync, Group: m.group, OnHandle: func(delta int) { m.handles.Add(int64(delta)) },
+	})
+}
+
+// settle makes lt's file end where its index row does before an append;
+// the caller holds lt.mu and the thread's writer lock. Complete lines
+// another writer appended are indexed first, so an append never lands
+// after lines the index has not seen. A torn tail older than
+// Options.TornGrace is cut into a side file; a younger one fails with a
+// *TornTailError, the file untouched. With force the appender is reopened
+// even when the sizes agree (its file changed under it).
+func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error {
+	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
+	if err != nil {
+		return err
+	}
+	if !force && info.Size == lt.row.IndexedSize && lt.appender.Size() == info.Size {
+		return nil
+	}
+	lt.appender.Close()
+	lt.appender = nil
+	row, err := m.catchUp(ctx, lt.row)
+	if err != nil {
+		return err
+	}
+	if row.IndexedSize < row.FileSize {
+		if age := m.opts.Now().Sub(info.ModTime); age < m.opts.TornGrace {
+			lt.row = row
+			return &TornTailError{ID: lt.id, RetryAfter: m.opts.TornGrace - age}
+		}
+		cut, err := indexer.CutTornTail(ctx, m.fsys, row.RolloutPath, m.opts.Now())
+		if err != nil {
+			return err
+		}
+		if cut.Length > 0 {
+			m.log.Warn("cut torn tail", "path", row.RolloutPath, "offset", cut.Offset, "bytes", cut.Length, "kept", cut.SideFile)
+		}
 		// The file shrank to its last complete line: the index must say so,
 		// or it disagrees with the file until the next append.
 		if row, err = m.recordFileState(ctx, row); err != nil {
 			return err
 		}
 	}
-	app, err := rolloutfs.OpenAppender(ctx, m.fsys, row.RolloutPath, rolloutfs.AppenderOptions{
-		Policy: m.opts.Sync, Group: m.group, OnHandle: func(delta int) { m.handles.Add(int64(delta)) },
-	})
+	app, err := m.openAppender(ctx, row)
 	if err != nil {
 		return err
 	}
-	if app.Size() != row.IndexedSize {
-		row, err = m.catchUp(ctx, row)
-		if err != nil {
-			app.Close()
-			return err
-		}
-	}
-	lt.appender = app
-	lt.row = row
+	lt.appender, lt.row = app, row
 	return nil
 }
 

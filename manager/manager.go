@@ -29,7 +29,25 @@ var (
 	ErrNotArchived     = errors.New("thread is not archived") // unarchive of a live thread
 	ErrLocked          = lockfile.ErrLocked                   // another process owns the root (*LockedError)
 	ErrClosed          = errors.New("manager is closed")
+	ErrBusy            = errors.New("thread has another writer")           // Codex holds its writer lock (wraps a *codexlock.HeldError)
+	ErrTornTail        = errors.New("thread ends with an unfinished line") // its writer may still finish it (*TornTailError)
 )
+
+// TornTailError reports an append refused because the thread's file ends
+// with a line some writer has not finished, younger than the grace period
+// (Options.TornGrace): the writer may still complete it. Retry after
+// RetryAfter; the line is then either complete or cut off. It wraps
+// ErrTornTail.
+type TornTailError struct {
+	ID         string
+	RetryAfter time.Duration
+}
+
+func (e *TornTailError) Error() string {
+	return fmt.Sprintf("thread %s ends with an unfinished line; retry in %s", e.ID, e.RetryAfter.Round(time.Millisecond))
+}
+
+func (e *TornTailError) Unwrap() error { return ErrTornTail }
 
 // OutOfRangeError reports a fork or read point past the thread's user
 // messages; it wraps ErrOutOfRange.
@@ -61,6 +79,10 @@ type Options struct {
 	// threads past it (least recently used first) close their files and
 	// reopen them on their next append. Default DefaultOpenFiles.
 	OpenFiles int
+	// TornGrace is how old an unfinished last line must be before an
+	// append cuts it off (into a side file): younger, its writer may still
+	// be finishing it. Default DefaultTornGrace.
+	TornGrace time.Duration
 	// FS stores the rollout files; default rolloutfs.Local{Root: Root}.
 	// Tests inject failures through it.
 	FS     rolloutfs.FS
@@ -68,6 +90,9 @@ type Options struct {
 	// Now returns the current time; default time.Now. Tests set it.
 	Now func() time.Time
 }
+
+// DefaultTornGrace is Options.TornGrace when it is zero.
+const DefaultTornGrace = 5 * time.Second
 
 // DefaultOpenFiles is Options.OpenFiles when it is zero.
 const DefaultOpenFiles = 128

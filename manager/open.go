@@ -69,6 +69,9 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.OpenFiles <= 0 {
 		o.OpenFiles = DefaultOpenFiles
 	}
+	if o.TornGrace <= 0 {
+		o.TornGrace = DefaultTornGrace
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -241,29 +242,28 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 // the lines are still acknowledged by the file, and lt is dropped so the
 // next use catches the index up from the file.
 func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]byte) ([]int64, error) {
-	if lt.appender.Size() != lt.row.IndexedSize {
-		row, err := m.catchUp(ctx, lt.row)
-		if err != nil {
-			return nil, fmt.Errorf("append to %s: catch up: %w", lt.id, err)
-		}
-		lt.row = row
+	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)
 	}
-	offsets, err := lt.appender.Append(ctx, lines)
-	if errors.Is(err, rolloutfs.ErrFileChanged) {
-		// Someone else wrote to or cut the file: load it again (cutting a
-		// torn tail, catching the index up) and append after what is there.
-		m.log.Warn("rollout changed under its writer: reloading", "id", lt.id, "err", err)
-		lt.appender.Close()
-		lt.appender = nil
-		if err := m.load(ctx, lt); err != nil {
-			m.invalidate(lt)
-			return nil, fmt.Errorf("append to %s: reload: %w", lt.id, err)
-		}
+	defer lock.Unlock()
+	err = m.settle(ctx, lt, false)
+	var offsets []int64
+	if err == nil {
 		offsets, err = lt.appender.Append(ctx, lines)
 	}
+	if errors.Is(err, rolloutfs.ErrFileChanged) {
+		// Someone who does not take Codex's lock wrote to or cut the file
+		// between settle and the write: settle again and append after
+		// what is there.
+		m.log.Warn("rollout changed under its writer", "id", lt.id, "err", err)
+		if err = m.settle(ctx, lt, true); err == nil {
+			offsets, err = lt.appender.Append(ctx, lines)
+		}
+	}
 	if err != nil {
-		// A failed write or sync leaves the appender refusing appends:
-		// the next use reopens the file and catches the index up.
+		// A failed settle, write or sync leaves the thread in a state the
+		// next use must reload from the file and the index.
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
 	}

@@ -1,0 +1,114 @@
+// Package codexlock takes the per-thread writer locks of Codex 0.169, so
+// that spool and a running Codex never append to one rollout at once.
+//
+// The protocol, as the Codex binary shows it (docs/CODEX.md): a thread's
+// writer holds an exclusive flock(2) on
+// $CODEX_HOME/thread-writer-locks/<thread id>.lock for as long as the
+// thread is loaded in its process; a second writer that cannot take it
+// gives up at once. The lock file may be removed by its holder when it
+// exits and created again by the next writer, so a lock is only held once
+// the locked descriptor still names the file at that path.
+package codexlock
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dir is the directory of the lock files, relative to a Codex home.
+const Dir = "thread-writer-locks"
+
+// ErrHeld reports a thread whose writer lock another process holds.
+var ErrHeld = errors.New("codexlock: thread has another writer")
+
+// HeldError reports a held lock; it wraps ErrHeld.
+type HeldError struct {
+	Path string // the lock file
+	PID  int    // the holder's process id; 0 when the system cannot tell
+}
+
+func (e *HeldError) Error() string {
+	if e.PID == 0 {
+		return fmt.Sprintf("%s is held by another process", e.Path)
+	}
+	return fmt.Sprintf("%s is held by process %d", e.Path, e.PID)
+}
+
+// Unwrap returns ErrHeld.
+func (e *HeldError) Unwrap() error { return ErrHeld }
+
+// Lock is a held writer lock.
+type Lock struct{ f *os.File }
+
+// TryLock takes the writer lock of thread id in the Codex home without
+// waiting. A lock another process holds fails with a *HeldError naming
+// the holder where the system can tell.
+func TryLock(home, id string) (*Lock, error) {
+	dir := filepath.Join(home, Dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, id+".lock")
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open writer lock: %w", err)
+		}
+		err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			pid := holder(f)
+			f.Close()
+			return nil, &HeldError{Path: path, PID: pid}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		same, err := stillAt(f, path)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if same {
+			return &Lock{f: f}, nil
+		}
+		// The holder removed the file between our open and our lock:
+		// the lock we got is on a file nobody else will look at.
+		f.Close()
+	}
+}
+
+// Unlock releases the lock. The lock file stays, as Codex leaves it while
+// it runs.
+func (l *Lock) Unlock() error { return l.f.Close() }
+
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// stillAt reports whether path still names the file open as f.
+func stillAt(f *os.File, path string) (bool, error) {
+	open, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	named, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(open, named), nil
+}
