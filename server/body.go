@@ -53,7 +53,8 @@ func requestBody(r *http.Request) []byte {
 	return data
 }
 
-// bufferBody reads the body of a request to a known route into memory
+// bufferBody reads the body of a POST, PATCH or PUT request to a known
+// route into memory
 // before the request takes an in-flight slot, so a client that sends its
 // body slowly holds a connection but no slot:
 //   - a Content-Type other than JSON (or NDJSON on the append route) is
@@ -73,9 +74,15 @@ func (s *Server) bufferBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // dispatch answers 404 or 405
 			return
 		}
-		hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
 		writes := r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut
-		if ct := r.Header.Get("Content-Type"); hasBody || (writes && ct != "") {
+		if !writes {
+			// No GET or DELETE route reads a body; one sent anyway is
+			// left unread (the connection is closed after the answer).
+			next.ServeHTTP(w, r)
+			return
+		}
+		hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
+		if ct := r.Header.Get("Content-Type"); hasBody || ct != "" {
 			if err := checkContentType(ct, pattern); err != nil {
 				s.writeError(w, r, err)
 				return
