@@ -134,6 +134,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		{"spool_index_archived_threads", "Archived threads in the index.", float64(index.Archived)},
 		{"spool_index_user_messages", "Counted user messages in the index.", float64(index.UserMessages)},
 		{"spool_index_file_bytes", "Size of the index database file in bytes.", float64(index.IndexBytes)},
+		{"spool_http_body_bytes_in_flight", "Bytes reserved for request bodies being read or handled.", float64(s.budget.inUse())},
+		{"spool_http_body_bytes_limit", "Limit of spool_http_body_bytes_in_flight (-max-body-in-flight).", float64(s.budget.limit)},
 	})
 }
 
