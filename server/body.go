@@ -187,9 +187,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 	if !known && int64(n) > s.cfg.MaxBody {
 		return nil, reserved, &http.MaxBytesError{Limit: s.cfg.MaxBody}
 	}
-	// The handler reads nothing more; the write deadline still applies.
+	// The handler reads nothing more. Its answer gets the whole
+	// WriteTimeout from now, however long the body took.
 	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return nil, reserved, fmt.Errorf("clear body read deadline: %w", err)
+	}
+	if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil, reserved, fmt.Errorf("set write deadline: %w", err)
 	}
 	return buf[:n], reserved, nil
 }
