@@ -126,46 +126,56 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 	if r.ContentLength > s.cfg.MaxBody {
 		return nil, 0, &http.MaxBytesError{Limit: s.cfg.MaxBody}
 	}
-	grow := func(size int64) ([]byte, error) {
+	// reserve charges size more bytes to the budget. The charge is the
+	// size of the buffer held; a buffer being replaced by a bigger one
+	// is not charged for the moment both exist.
+	reserve := func(size int64) error {
 		if !s.budget.acquire(size) {
-			return nil, errorf(http.StatusServiceUnavailable, CodeUnavailable,
+			return errorf(http.StatusServiceUnavailable, CodeUnavailable,
 				"request bodies in flight would pass %d bytes; retry later", s.budget.limit)
 		}
 		reserved += size
-		return make([]byte, size), nil
+		return nil
 	}
 	known := r.ContentLength >= 0
 	size := r.ContentLength
 	if !known {
-		size = min(s.cfg.MaxBody+1, initialChunkedBuffer)
+		size = min(s.cfg.MaxBody, initialChunkedBuffer)
 	}
-	buf, err := grow(size)
-	if err != nil {
+	if err := reserve(size); err != nil {
 		return nil, reserved, err
 	}
+	buf := make([]byte, size)
+	var probe [1]byte // reads past MaxBody on a body of unknown length
 	rc := http.NewResponseController(w)
 	start := time.Now()
 	n := 0
 	for {
+		dst, probing := buf[n:], false
 		if n == len(buf) {
 			if known {
 				break
 			}
-			if int64(n) > s.cfg.MaxBody {
-				return nil, reserved, &http.MaxBytesError{Limit: s.cfg.MaxBody}
+			if int64(n) == s.cfg.MaxBody {
+				dst, probing = probe[:], true
+			} else {
+				size := min(2*int64(len(buf)), s.cfg.MaxBody)
+				if err := reserve(size - int64(len(buf))); err != nil {
+					return nil, reserved, err
+				}
+				bigger := make([]byte, size)
+				copy(bigger, buf)
+				buf, dst = bigger, bigger[n:]
 			}
-			bigger, err := grow(min(2*int64(len(buf)), s.cfg.MaxBody+1))
-			if err != nil {
-				return nil, reserved, err
-			}
-			copy(bigger, buf)
-			buf = bigger
 		}
 		allowed := s.cfg.BodyTimeout + time.Duration(float64(n)/float64(s.cfg.BodyMinRate)*float64(time.Second))
 		if err := rc.SetReadDeadline(start.Add(allowed)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return nil, reserved, fmt.Errorf("set body read deadline: %w", err)
 		}
-		m, err := r.Body.Read(buf[n:])
+		m, err := r.Body.Read(dst)
+		if probing && m > 0 {
+			return nil, reserved, &http.MaxBytesError{Limit: s.cfg.MaxBody}
+		}
 		n += m
 		if err == io.EOF {
 			break
@@ -177,15 +187,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 					"request body arrived slower than %d bytes/s after %v (%d of %d bytes)",
 					s.cfg.BodyMinRate, s.cfg.BodyTimeout, n, r.ContentLength)
 			}
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return nil, reserved, err
-			}
 			return nil, reserved, errorf(http.StatusBadRequest, CodeInvalidArgument, "cannot read request body: %v", err)
 		}
-	}
-	if !known && int64(n) > s.cfg.MaxBody {
-		return nil, reserved, &http.MaxBytesError{Limit: s.cfg.MaxBody}
 	}
 	// The handler reads nothing more. Its answer gets the whole
 	// WriteTimeout from now, however long the body took.
