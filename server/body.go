@@ -146,17 +146,17 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 		return nil, reserved, err
 	}
 	buf := make([]byte, size)
-	var probe [1]byte // reads past MaxBody on a body of unknown length
+	var probe [1]byte // reads past the end of buf
 	rc := http.NewResponseController(w)
 	start := time.Now()
 	n := 0
 	for {
 		dst, probing := buf[n:], false
 		if n == len(buf) {
-			if known {
-				break
-			}
-			if int64(n) == s.cfg.MaxBody {
+			// A declared length is all the body reader gives: the probe
+			// reads its EOF, which lets the server notice a client that
+			// goes away later. At MaxBody, a byte more is too large.
+			if known || int64(n) == s.cfg.MaxBody {
 				dst, probing = probe[:], true
 			} else {
 				size := min(2*int64(len(buf)), s.cfg.MaxBody)
