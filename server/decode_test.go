@@ -93,6 +93,12 @@ func checkAppendBody(t *testing.T, got appendBody) {
 		if it.Type == "" {
 			t.Fatalf("item %d has no type", i)
 		}
+		// The string rule (issue #14): what spool parses is text.
+		for _, field := range []string{it.Type, it.Timestamp} {
+			if checkText(field) != nil {
+				t.Fatalf("item %d field %q is not text", i, field)
+			}
+		}
 		if !json.Valid(it.Payload) || it.Payload[0] != '{' || bytes.ContainsRune(it.Payload, '\n') {
 			t.Fatalf("item %d payload %q is not a one-line JSON object", i, it.Payload)
 		}
