@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:7878
 FUZZTIME  ?= 20s
 BENCH_SCALE ?= 1
 
-.PHONY: help run build test test-short lint fuzz bench crash clean
+.PHONY: help run build test test-short lint fuzz bench crash hostile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,9 @@ bench: ## run the reduced benchmarks (BENCH_SCALE=10 for full sizes)
 
 crash: ## SIGKILL the server 25 times under load; then every failure point and a power loss after every operation
 	./scripts/crash.sh
+
+hostile: ## attack the real spoold as a hostile client would (docs/SECURITY.md), verbosely
+	$(GO) test -count=1 -v ./hostiletest/
 
 clean: ## remove built binaries
 	rm -rf bin/

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -37,9 +35,10 @@ type appendBody struct {
 }
 
 // isNDJSON reports whether contentType names newline-delimited JSON. JSON
-// is application/json or any +json type; an empty Content-Type, and
-// curl's default for -d (application/x-www-form-urlencoded), are read as
-// JSON too so that plain curl commands work. Anything else is an error.
+// is application/json or any +json type; an empty Content-Type is read as
+// JSON. Anything else, application/x-www-form-urlencoded (curl -d without
+// a -H) and the other types a browser may send cross-site without asking
+// first included, is a 415 error.
 func isNDJSON(contentType string) (bool, error) {
 	if contentType == "" {
 		return false, nil
@@ -50,27 +49,24 @@ func isNDJSON(contentType string) (bool, error) {
 			"cannot parse Content-Type %q", contentType)
 	}
 	switch {
-	case mediaType == mediaJSON, strings.HasSuffix(mediaType, "+json"), mediaType == "application/x-www-form-urlencoded":
+	case mediaType == mediaJSON, strings.HasSuffix(mediaType, "+json"):
 		return false, nil
 	case ndjsonAliases[mediaType]:
 		return true, nil
 	default:
 		return false, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
-			"Content-Type %q is not %s or %s", mediaType, mediaJSON, mediaNDJSON)
+			"Content-Type %q is not %s or %s (with curl: --json or -H 'Content-Type: application/json')",
+			mediaType, mediaJSON, mediaNDJSON)
 	}
 }
 
-// decodeAppend reads the body of an append request. A JSON body is either
-// {"items":[item,...]} or a single item {"type":...,"payload":...,
-// "timestamp":...}; an NDJSON body holds one complete rollout line per
-// line (blank lines are skipped). It never panics: it returns at least one
-// item or line, or an *Error (a *http.MaxBytesError passes through when the
-// body was cut by the size limit).
-func decodeAppend(ndjson bool, body io.Reader) (appendBody, error) {
-	data, err := io.ReadAll(body)
-	if err != nil {
-		return appendBody{}, fmt.Errorf("read request body: %w", err)
-	}
+// decodeAppend decodes the body of an append request, data, in place (it
+// compacts payloads within data, and the items it returns point into it).
+// A JSON body is either {"items":[item,...]} or a single item
+// {"type":...,"payload":...,"timestamp":...}; an NDJSON body holds one
+// complete rollout line per line (blank lines are skipped). It never
+// panics: it returns at least one item or line, or an *Error.
+func decodeAppend(ndjson bool, data []byte) (appendBody, error) {
 	if ndjson {
 		lines, err := decodeNDJSON(data)
 		return appendBody{lines: lines}, err
@@ -79,86 +75,136 @@ func decodeAppend(ndjson bool, body io.Reader) (appendBody, error) {
 	return appendBody{items: items}, err
 }
 
+// validObject returns data without surrounding space after checking that
+// it is one JSON object in UTF-8.
+func validObject(data []byte) ([]byte, error) {
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) == 0:
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is empty")
+	case !utf8.Valid(trimmed):
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is not valid UTF-8")
+	case !json.Valid(trimmed):
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is not valid JSON")
+	case trimmed[0] != '{':
+		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is not a JSON object")
+	}
+	return trimmed, nil
+}
+
 // decodeItems decodes a JSON append body into items.
 func decodeItems(data []byte) ([]rollout.Item, error) {
-	var members map[string]json.RawMessage
-	if err := decodeObject(data, &members); err != nil {
+	obj, err := validObject(data)
+	if err != nil {
 		return nil, err
 	}
-	raw, isBatch := members["items"]
-	if !isBatch {
-		item, err := decodeItem(data, 0)
+	var (
+		rawItems []byte
+		members  int
+	)
+	err = eachMember(obj, func(key, value []byte) error {
+		members++
+		if name, err := clientString(key); err == nil && name == "items" {
+			rawItems = value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rawItems == nil {
+		item, err := decodeItem(obj, 0)
 		if err != nil {
 			return nil, err
 		}
 		return []rollout.Item{item}, nil
 	}
-	if len(members) != 1 {
+	if members != 1 {
 		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON,
 			`a batch body has only the member "items"`)
 	}
-	var rawItems []json.RawMessage
-	if err := json.Unmarshal(raw, &rawItems); err != nil || rawItems == nil {
+	if rawItems[0] != '[' {
 		return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, `"items" must be an array of item objects`)
 	}
-	if len(rawItems) == 0 {
-		return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, `"items" is empty`)
-	}
-	items := make([]rollout.Item, 0, len(rawItems))
-	for i, rawItem := range rawItems {
-		item, err := decodeItem(rawItem, i)
-		if err != nil {
-			return nil, err
-		}
+	var items []rollout.Item
+	err = eachElement(rawItems, func(i int, value []byte) error {
+		item, err := decodeItem(value, i)
 		items = append(items, item)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, `"items" is empty`)
 	}
 	return items, nil
 }
 
-// decodeItem decodes one item object. The payload is compacted (so a
-// pretty-printed request still makes a one-line rollout entry) but
-// otherwise kept byte for byte; unknown item types are accepted.
-func decodeItem(data []byte, index int) (rollout.Item, error) {
-	var fields struct {
-		Timestamp *string         `json:"timestamp"`
-		Type      *string         `json:"type"`
-		Payload   json.RawMessage `json:"payload"`
+// decodeItem decodes one item object, valid JSON. The payload is compacted
+// in place (so a pretty-printed request still makes a one-line rollout
+// entry) but otherwise kept byte for byte, escapes included; type and
+// timestamp must be text (see clientString). Unknown item types are
+// accepted.
+func decodeItem(obj []byte, index int) (rollout.Item, error) {
+	if obj[0] != '{' {
+		return rollout.Item{}, errorf(http.StatusBadRequest, CodeInvalidItem, "item %d: want an object", index)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&fields); err != nil {
-		return rollout.Item{}, errorf(http.StatusBadRequest, CodeInvalidItem,
-			"item %d: want an object with only timestamp, type and payload: %v", index, err)
+	var (
+		item                rollout.Item
+		hasType, hasPayload bool
+	)
+	err := eachMember(obj, func(key, value []byte) error {
+		name, err := clientString(key)
+		if err != nil {
+			return errorf(http.StatusBadRequest, CodeInvalidItem, "item %d: member name %v", index, err)
+		}
+		switch name {
+		case "type":
+			if item.Type, err = clientString(value); err != nil {
+				return errorf(http.StatusBadRequest, CodeInvalidItem, `item %d: "type" %v`, index, err)
+			}
+			hasType = item.Type != ""
+		case "timestamp":
+			if string(value) == "null" {
+				return nil
+			}
+			if item.Timestamp, err = clientString(value); err != nil {
+				return errorf(http.StatusBadRequest, CodeInvalidItem, `item %d: "timestamp" %v`, index, err)
+			}
+		case "payload":
+			if value[0] != '{' {
+				return errorf(http.StatusBadRequest, CodeInvalidItem, `item %d: "payload" must be a JSON object`, index)
+			}
+			item.Payload = compactInPlace(value)
+			hasPayload = true
+		default:
+			return errorf(http.StatusBadRequest, CodeInvalidItem,
+				"item %d: want an object with only timestamp, type and payload, not %s", index, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return rollout.Item{}, err
 	}
-	if fields.Type == nil || *fields.Type == "" {
+	if !hasType {
 		return rollout.Item{}, errorf(http.StatusBadRequest, CodeInvalidItem, `item %d: missing "type"`, index)
 	}
-	payload := bytes.TrimSpace(fields.Payload)
-	if len(payload) == 0 || payload[0] != '{' {
+	if !hasPayload {
 		return rollout.Item{}, errorf(http.StatusBadRequest, CodeInvalidItem, `item %d: "payload" must be a JSON object`, index)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, payload); err != nil {
-		return rollout.Item{}, errorf(http.StatusBadRequest, CodeInvalidItem, "item %d: payload: %v", index, err)
-	}
-	item := rollout.Item{Type: *fields.Type, Payload: compact.Bytes()}
-	if fields.Timestamp != nil {
-		item.Timestamp = *fields.Timestamp
 	}
 	return item, nil
 }
 
-// decodeObject decodes data, which must hold exactly one JSON object, into v.
+// decodeObject decodes data, which must hold exactly one JSON object whose
+// strings are all text (see clientString), into v.
 func decodeObject(data []byte, v any) error {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is empty")
+	trimmed, err := validObject(data)
+	if err != nil {
+		return err
 	}
-	if !json.Valid(trimmed) {
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is not valid JSON")
-	}
-	if trimmed[0] != '{' {
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is not a JSON object")
+	if err := checkStrings(trimmed); err != nil {
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "a string of the request body %v", err)
 	}
 	if err := json.Unmarshal(trimmed, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -177,7 +223,7 @@ func decodeStrictObject(data []byte, v any, allowEmpty bool) error {
 	if allowEmpty && len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	if err := decodeObject(data, new(map[string]json.RawMessage)); err != nil {
+	if err := decodeObject(data, new(struct{})); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -195,7 +241,9 @@ func decodeStrictObject(data []byte, v any, allowEmpty bool) error {
 // decodeNDJSON splits an NDJSON body into lines, each of which must be one
 // JSON object. Lines are returned without their newline and otherwise
 // verbatim (a CR before the newline is dropped); the manager checks the
-// envelope. Blank lines are skipped, as Codex skips them.
+// envelope; only its top-level "type" and "timestamp" must be text (see
+// clientString), the payload passes verbatim. Blank lines are skipped, as
+// Codex skips them.
 func decodeNDJSON(data []byte) ([][]byte, error) {
 	var lines [][]byte
 	number := 0
@@ -220,6 +268,21 @@ func decodeNDJSON(data []byte) ([][]byte, error) {
 		}
 		if trimmed[0] != '{' {
 			return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not a JSON object", number)
+		}
+		err := eachMember(trimmed, func(key, value []byte) error {
+			name, err := clientString(key)
+			if err != nil {
+				return errorf(http.StatusBadRequest, CodeInvalidItem, "line %d: member name %v", number, err)
+			}
+			if name == "type" || (name == "timestamp" && string(value) != "null") {
+				if _, err := clientString(value); err != nil {
+					return errorf(http.StatusBadRequest, CodeInvalidItem, "line %d: %q %v", number, name, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		lines = append(lines, line)
 	}

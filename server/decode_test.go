@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -48,7 +47,7 @@ func TestDecodeAppend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeAppend(tt.ndjson, strings.NewReader(tt.body))
+			got, err := decodeAppend(tt.ndjson, []byte(tt.body))
 			if tt.wantCode != "" {
 				var apiErr *Error
 				if !errors.As(err, &apiErr) {
@@ -72,7 +71,7 @@ func TestDecodeAppend(t *testing.T) {
 
 func TestDecodeAppendKeepsPayloadBytes(t *testing.T) {
 	body := `{"type":"future_kind","payload":{"z":1,"a":[true,null],"u":"\u00e9"}}`
-	got, err := decodeAppend(false, strings.NewReader(body))
+	got, err := decodeAppend(false, []byte(body))
 	if err != nil {
 		t.Fatalf("decodeAppend: %v", err)
 	}
@@ -93,6 +92,12 @@ func checkAppendBody(t *testing.T, got appendBody) {
 	for i, it := range got.items {
 		if it.Type == "" {
 			t.Fatalf("item %d has no type", i)
+		}
+		// The string rule (issue #14): what spool parses is text.
+		for _, field := range []string{it.Type, it.Timestamp} {
+			if checkText(field) != nil {
+				t.Fatalf("item %d field %q is not text", i, field)
+			}
 		}
 		if !json.Valid(it.Payload) || it.Payload[0] != '{' || bytes.ContainsRune(it.Payload, '\n') {
 			t.Fatalf("item %d payload %q is not a one-line JSON object", i, it.Payload)
@@ -128,7 +133,7 @@ func FuzzDecodeAppend(f *testing.F) {
 	f.Add(false, []byte(`{"items":[{"type":"a","payload":{"k":"v"}}]}`))
 	f.Add(true, []byte("{\"type\":\"a\"}\r\n\n[]\n"))
 	f.Fuzz(func(t *testing.T, ndjson bool, data []byte) {
-		got, err := decodeAppend(ndjson, bytes.NewReader(data))
+		got, err := decodeAppend(ndjson, data)
 		if err != nil {
 			var apiErr *Error
 			if !errors.As(err, &apiErr) {
@@ -172,7 +177,7 @@ func TestIsNDJSON(t *testing.T) {
 		{"application/json", false, false},
 		{"application/json; charset=utf-8", false, false},
 		{"application/vnd.spool+json", false, false},
-		{"application/x-www-form-urlencoded", false, false}, // curl -d
+		{"application/x-www-form-urlencoded", false, true}, // curl -d: a browser form can send it cross-site (issue #14)
 		{"application/x-ndjson", true, false},
 		{"application/jsonl", true, false},
 		{"text/plain", false, true},

@@ -27,6 +27,9 @@ const (
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a Content-Type the route does not read
 	CodeUnauthorized         = "unauthorized"           // 401: missing or wrong bearer token
+	CodeForbiddenHost        = "forbidden_host"         // 403: a Host that is not a name of the server (DNS rebinding)
+	CodeForbiddenOrigin      = "forbidden_origin"       // 403: a cross-origin request from an origin not allowed by -cors
+	CodeTimeout              = "timeout"                // 408: the request body arrived too slowly
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists with other methods
 	CodeUnavailable          = "unavailable"            // 503: saturated, shutting down or closed
 	CodeInternal             = "internal"               // 500: a bug or an I/O failure; details are logged
@@ -54,6 +57,7 @@ type errorJSON struct {
 	Code         string `json:"code"`
 	Message      string `json:"message"`
 	UserMessages *int   `json:"user_messages,omitempty"`
+	RequestID    string `json:"request_id,omitempty"`
 }
 
 func errorf(status int, code, format string, args ...any) *Error {
@@ -134,5 +138,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Code:         apiErr.Code,
 		Message:      apiErr.Message,
 		UserMessages: apiErr.UserMessages,
+		RequestID:    RequestID(r.Context()),
 	}})
 }

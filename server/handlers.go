@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spoolhq/spool/manager"
@@ -42,22 +44,10 @@ func threadID(r *http.Request) (string, error) {
 	return id, nil
 }
 
-// readBody reads a JSON request body into v (see decodeStrictObject).
+// readBody decodes the JSON request body bufferBody read into v (see
+// decodeStrictObject). bufferBody has checked the Content-Type.
 func readBody(r *http.Request, v any, allowEmpty bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		ndjson, err := isNDJSON(ct)
-		if err != nil {
-			return err
-		}
-		if ndjson {
-			return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "this route reads %s", mediaJSON)
-		}
-	}
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return fmt.Errorf("read request body: %w", err)
-	}
-	return decodeStrictObject(data, v, allowEmpty)
+	return decodeStrictObject(requestBody(r), v, allowEmpty)
 }
 
 // query reads a request's query parameters, rejecting any not in allowed so
@@ -79,13 +69,26 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	return values, nil
 }
 
+// parseDecimal parses s, a decimal integer written with digits only (and a
+// leading minus sign when signed): no "+", no space, no underscore.
+func parseDecimal(s string, signed bool) (int, error) {
+	digits := s
+	if signed {
+		digits = strings.TrimPrefix(s, "-")
+	}
+	if digits == "" || len(digits) > 10 || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, strconv.ErrSyntax
+	}
+	return strconv.Atoi(s)
+}
+
 // intParam parses an optional integer query parameter within [min, max].
 func intParam(values url.Values, name string, def, min, max int) (int, error) {
 	s := values.Get(name)
 	if s == "" {
 		return def, nil
 	}
-	n, err := strconv.Atoi(s)
+	n, err := parseDecimal(s, min < 0)
 	if err != nil || n < min || n > max {
 		return 0, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be an integer in [%d, %d], not %q", name, min, max, s)
 	}
@@ -131,6 +134,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		{"spool_index_archived_threads", "Archived threads in the index.", float64(index.Archived)},
 		{"spool_index_user_messages", "Counted user messages in the index.", float64(index.UserMessages)},
 		{"spool_index_file_bytes", "Size of the index database file in bytes.", float64(index.IndexBytes)},
+		{"spool_http_body_bytes_in_flight", "Bytes reserved for request bodies being read or handled.", float64(s.budget.inUse())},
+		{"spool_http_body_bytes_limit", "Limit of spool_http_body_bytes_in_flight (-max-body-in-flight).", float64(s.budget.limit)},
 	})
 }
 
@@ -332,7 +337,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := decodeAppend(ndjson, r.Body)
+	body, err := decodeAppend(ndjson, requestBody(r))
 	if err != nil {
 		return err
 	}
@@ -355,7 +360,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 // streamNDJSON copies a reader of rollout lines to the client. Each write
 // gets its own deadline, so a long stream is not cut by the server's
 // WriteTimeout while a stalled client still is.
-func (s *Server) streamNDJSON(w http.ResponseWriter, lines io.ReadCloser) error {
+func (s *Server) streamNDJSON(ctx context.Context, w http.ResponseWriter, lines io.ReadCloser) error {
 	defer lines.Close()
 	w.Header().Set("Content-Type", mediaNDJSON)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -364,7 +369,7 @@ func (s *Server) streamNDJSON(w http.ResponseWriter, lines io.ReadCloser) error 
 	if _, err := io.Copy(dw, lines); err != nil {
 		// The status line is gone: all that is left is to cut the stream
 		// short, which the client sees as a truncated body.
-		s.log.Warn("NDJSON stream cut short", "err", err)
+		s.log.WarnContext(ctx, "NDJSON stream cut short", "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	return nil
@@ -403,7 +408,7 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read thread %s from user message %d: %w", id, from, err)
 	}
-	return s.streamNDJSON(w, lines)
+	return s.streamNDJSON(r.Context(), w, lines)
 }
 
 // turnsResponse is the body of GET /v1/threads/{id}/turns.
@@ -432,7 +437,7 @@ func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k, err := strconv.Atoi(r.PathValue("k"))
+	k, err := parseDecimal(r.PathValue("k"), false)
 	if err != nil || k < 0 {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "turn %q is not a non-negative integer", r.PathValue("k"))
 	}
@@ -440,7 +445,7 @@ func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read turn %d of thread %s: %w", k, id, err)
 	}
-	return s.streamNDJSON(w, lines)
+	return s.streamNDJSON(r.Context(), w, lines)
 }
 
 // forkRequest is the body of POST /v1/threads/{id}/fork.

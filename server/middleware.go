@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -38,11 +39,15 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // so arbitrary paths cannot grow the metric label set.
 const unmatchedRoute = "unmatched"
 
-// observe logs one line per request and records it in the metrics, labelled
-// by route pattern rather than path.
+// observe gives the request its id (answered in X-Request-Id), logs one
+// line per request and records it in the metrics, labelled by route pattern
+// rather than path.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := newRequestID(r)
+		w.Header().Set("X-Request-Id", id.id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		_, routeLabel := s.mux.Handler(r)
 		if routeLabel == "" || !canonicalPath(r.URL.EscapedPath()) {
 			routeLabel = unmatchedRoute
@@ -56,7 +61,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			elapsed := time.Since(start)
 			s.metrics.observeRequest(routeLabel, sw.status, elapsed)
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			level := slog.LevelInfo
+			switch {
+			case sw.status == http.StatusServiceUnavailable:
+				level = slog.LevelWarn
+			case sw.status >= 500:
+				level = slog.LevelError
+			}
+			s.log.LogAttrs(r.Context(), level, "request",
 				slog.String("method", r.Method),
 				slog.String("route", routeLabel),
 				slog.String("path", r.URL.Path),
@@ -101,8 +113,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 // limit bounds the requests in flight (503 unavailable at once when all
-// slots are taken; /healthz is exempt so probes see the truth) and the size
-// of request bodies.
+// slots are taken; /healthz is exempt so probes see the truth). It runs
+// after bufferBody, so a request takes a slot only once its body is in.
 func (s *Server) limit(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
@@ -115,11 +127,6 @@ func (s *Server) limit(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if r.ContentLength > s.cfg.MaxBody {
-			s.writeError(w, r, &http.MaxBytesError{Limit: s.cfg.MaxBody})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -58,3 +58,72 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIDocumentsEdgeAnswers checks that every operation documents the
+// answers the middleware can give on any route (400 for odd bytes, 403 for
+// a foreign Host or Origin, 503 with Retry-After for saturation; 408, 413
+// and 415 on routes with bodies), that 201 answers name Location, and that
+// every answer names X-Request-Id (issues #14 and #15).
+func TestOpenAPIDocumentsEdgeAnswers(t *testing.T) {
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatalf("parse openapi.json: %v", err)
+	}
+	type response struct {
+		Ref     string                     `json:"$ref"`
+		Headers map[string]json.RawMessage `json:"headers"`
+	}
+	headersOf := func(raw json.RawMessage) map[string]json.RawMessage {
+		var r response
+		json.Unmarshal(raw, &r)
+		if name, ok := strings.CutPrefix(r.Ref, "#/components/responses/"); ok {
+			json.Unmarshal(doc.Components.Responses[name], &r)
+		}
+		return r.Headers
+	}
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			if method == "parameters" {
+				continue
+			}
+			var op struct {
+				Responses map[string]json.RawMessage `json:"responses"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			want := []string{"400", "403"}
+			if path != "/healthz" {
+				want = append(want, "503")
+			}
+			if method == "post" || method == "patch" {
+				want = append(want, "408", "413", "415")
+			}
+			for _, status := range want {
+				if _, ok := op.Responses[status]; !ok {
+					t.Errorf("%s %s does not document %s", method, path, status)
+				}
+			}
+			for status, resp := range op.Responses {
+				headers := headersOf(resp)
+				need := []string{"X-Request-Id"}
+				switch {
+				case status == "201":
+					need = append(need, "Location")
+				case status == "503" && path != "/healthz":
+					need = append(need, "Retry-After")
+				}
+				for _, h := range need {
+					if _, ok := headers[h]; !ok {
+						t.Errorf("%s %s %s does not document header %s", method, path, status, h)
+					}
+				}
+			}
+		}
+	}
+}

@@ -22,9 +22,14 @@ const (
 	DefaultMaxBody           = 64 << 20
 	DefaultMaxInFlight       = 256
 	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultReadTimeout       = 5 * time.Minute
-	DefaultWriteTimeout      = 5 * time.Minute
-	DefaultIdleTimeout       = 2 * time.Minute
+	// DefaultMaxBodyBytesInFlight is four bodies of the default size.
+	DefaultMaxBodyBytesInFlight = 4 * DefaultMaxBody
+	// DefaultBodyTimeout and DefaultBodyMinRate give a body of n bytes
+	// 10 s + n / 256 KiB/s to arrive: 4 min 26 s for 64 MiB.
+	DefaultBodyTimeout  = 10 * time.Second
+	DefaultBodyMinRate  = 256 << 10
+	DefaultWriteTimeout = 5 * time.Minute
+	DefaultIdleTimeout  = 2 * time.Minute
 	// DefaultStreamWriteTimeout bounds each write of an NDJSON stream; the
 	// stream as a whole may take as long as it needs.
 	DefaultStreamWriteTimeout = 30 * time.Second
@@ -38,19 +43,43 @@ type Config struct {
 	// MaxBody is the largest request body accepted, in bytes; a larger one
 	// is answered 413 too_large.
 	MaxBody int64
-	// MaxInFlight bounds the requests handled at once; past it a request is
-	// answered 503 unavailable at once instead of queueing.
+	// MaxBodyBytesInFlight bounds the bytes of request bodies held in
+	// memory at once over all requests; a body that would pass it is
+	// answered 503 unavailable with Retry-After. It is raised to MaxBody
+	// when smaller.
+	MaxBodyBytesInFlight int64
+	// BodyTimeout and BodyMinRate (bytes per second) bound the time a
+	// request body may take: after BodyTimeout, it must have arrived at
+	// BodyMinRate on average, or the request is answered 408 timeout.
+	BodyTimeout time.Duration
+	BodyMinRate int64
+	// MaxInFlight bounds the requests handled at once, counted once their
+	// body has been read; past it a request is answered 503 unavailable at
+	// once instead of queueing.
 	MaxInFlight int
-	// Timeouts of the http.Server returned by HTTPServer.
+	// ListenAddr is the address the server is bound to (host:port, as
+	// net.Listener.Addr gives it). A request whose Host is not localhost, a
+	// loopback address or this address, on this port, nor in AllowHosts, is
+	// answered 403 forbidden_host. Empty: any port is accepted.
+	ListenAddr string
+	// AllowHosts are further names the server answers to, each a host name
+	// (any port) or host:port.
+	AllowHosts []string
+	// CORS lists the origins ("https://app.example") whose pages may call
+	// the API; a request with another foreign Origin is answered 403
+	// forbidden_origin.
+	CORS []string
+	// Timeouts of the http.Server returned by HTTPServer. Request bodies are
+	// bounded by BodyTimeout and BodyMinRate instead of a ReadTimeout.
 	ReadHeaderTimeout time.Duration
-	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	// StreamWriteTimeout bounds each write of an NDJSON stream, which
 	// replaces WriteTimeout for those responses.
 	StreamWriteTimeout time.Duration
-	// Logger receives one line per request and internal errors; default
-	// slog.Default().
+	// Logger receives one line per request (server errors at level Error,
+	// 503 at Warn, others at Info) and internal errors, each with the
+	// request's id; default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -66,6 +95,11 @@ type Server struct {
 	tokenHash [sha256.Size]byte
 	// inFlight is the semaphore bounding concurrent requests.
 	inFlight chan struct{}
+	// budget bounds the bytes of request bodies in memory.
+	budget *bodyBudget
+	// hosts and cors are the Host and Origin checks of guard.
+	hosts hostPolicy
+	cors  map[string]bool
 	// draining is set once shutdown begins: /healthz then answers 503.
 	draining atomic.Bool
 }
@@ -82,8 +116,15 @@ func New(m *manager.Manager, cfg Config) *Server {
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
+	if cfg.MaxBodyBytesInFlight <= 0 {
+		cfg.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	cfg.MaxBodyBytesInFlight = max(cfg.MaxBodyBytesInFlight, cfg.MaxBody)
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.BodyMinRate <= 0 {
+		cfg.BodyMinRate = DefaultBodyMinRate
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
@@ -100,10 +141,16 @@ func New(m *manager.Manager, cfg Config) *Server {
 	s := &Server{
 		m:        m,
 		cfg:      cfg,
-		log:      cfg.Logger,
+		log:      slog.New(WithRequestID(cfg.Logger.Handler())),
 		mux:      http.NewServeMux(),
 		metrics:  newMetrics(),
 		inFlight: make(chan struct{}, cfg.MaxInFlight),
+		budget:   &bodyBudget{limit: cfg.MaxBodyBytesInFlight},
+		hosts:    newHostPolicy(cfg.ListenAddr, cfg.AllowHosts),
+		cors:     map[string]bool{},
+	}
+	for _, origin := range cfg.CORS {
+		s.cors[origin] = true
 	}
 	if cfg.Token != "" {
 		s.tokenHash = sha256.Sum256([]byte(cfg.Token))
@@ -111,12 +158,15 @@ func New(m *manager.Manager, cfg Config) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern(), rt.handler)
 	}
-	s.handler = s.observe(s.recoverPanics(s.authenticate(s.limit(http.HandlerFunc(s.dispatch)))))
+	s.handler = s.observe(s.recoverPanics(s.guard(s.authenticate(s.bufferBody(s.limit(http.HandlerFunc(s.dispatch)))))))
 	return s
 }
 
-// Handler returns the API's root handler, with authentication, limits,
-// logging and metrics.
+// Handler returns the API's root handler. In order, a request gets an id
+// (X-Request-Id) and is logged and counted; its strings, Host and Origin
+// are checked (guard); its token; its body is read within the budget and
+// the deadline (bufferBody); it takes an in-flight slot (limit); it is
+// routed.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // HTTPServer returns an http.Server for addr that serves Handler with the
@@ -126,7 +176,6 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		Addr:              addr,
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
@@ -171,7 +220,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/threads/{id}/archive", h(s.archiveThread)},
 		{"POST", "/v1/threads/{id}/unarchive", h(s.unarchiveThread)},
 
-		{"POST", "/v1/threads/{id}/items", h(s.appendItems)},
+		{"POST", appendPath, h(s.appendItems)},
 		{"GET", "/v1/threads/{id}/items", h(s.readItems)},
 		{"GET", "/v1/threads/{id}/turns", h(s.listTurns)},
 		{"GET", "/v1/threads/{id}/turns/{k}", h(s.readTurn)},
@@ -184,6 +233,12 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/search", h(s.search)},
 	}
 }
+
+// appendPath is the one route that reads NDJSON bodies.
+const (
+	appendPath    = "/v1/threads/{id}/items"
+	appendPattern = "POST " + appendPath
+)
 
 // probeMethods are the methods tried to tell 405 from 404.
 var probeMethods = []string{"GET", "POST", "PATCH", "PUT", "DELETE"}
@@ -203,15 +258,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
-		var allowed []string
-		for _, method := range probeMethods {
-			probe := r.Clone(r.Context())
-			probe.Method = method
-			if _, p := s.mux.Handler(probe); p != "" {
-				allowed = append(allowed, method)
-			}
-		}
-		if len(allowed) > 0 {
+		if allowed := s.allowedMethods(r); len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
 			s.writeError(w, r, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
 				"method %s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allowed, ", ")))

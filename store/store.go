@@ -61,10 +61,16 @@ func fileURI(path string, q url.Values) string {
 // embedded migrations, and checks that WAL mode is on. It returns an error
 // wrapping ErrSchemaTooNew or ErrCorrupt when the file cannot be used.
 //
+// A missing index file is created with DefaultFileMode (see SetFileMode to
+// choose another); an existing one keeps its mode.
+//
 // Open does not scan the whole file; call Check for a full integrity check.
 func Open(ctx context.Context, path string) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	if err := createIndexFile(abs); err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
 	if err := migrate(ctx, abs); err != nil {

@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	indexDir := filepath.Dir(cfg.index)
-	if err := os.MkdirAll(indexDir, 0o755); err != nil {
+	if err := os.MkdirAll(indexDir, 0o700); err != nil {
 		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
 	}

@@ -2,18 +2,29 @@
 //
 // Every flag has an environment variable that sets its default:
 //
-//	-root       SPOOL_ROOT       store root (default ~/.spool)
-//	-addr       SPOOL_ADDR       listen address (default 127.0.0.1:7878; port 0 picks one)
-//	-capacity   SPOOL_CAPACITY   live threads held in memory (default 1000)
-//	-sync       SPOOL_SYNC       always | batch | none (default always)
-//	-token      SPOOL_TOKEN      bearer token required on every route but /healthz
-//	-max-body   SPOOL_MAX_BODY   largest request body in bytes (default 64 MiB)
-//	-log-format SPOOL_LOG_FORMAT text | json (default text)
-//	-log-level  SPOOL_LOG_LEVEL  debug | info | warn | error (default info)
+//	-root              SPOOL_ROOT          store root (default ~/.spool)
+//	-addr              SPOOL_ADDR          listen address (default 127.0.0.1:7878; port 0 picks one)
+//	-capacity          SPOOL_CAPACITY      live threads held in memory (default 1000)
+//	-sync              SPOOL_SYNC          always | batch | none (default always)
+//	-token             SPOOL_TOKEN         bearer token required on every route but /healthz
+//	-insecure-no-token                     allow a non-loopback -addr without a token
+//	-allow-host        SPOOL_ALLOW_HOST    further Host names the server answers to (comma-separated)
+//	-cors              SPOOL_CORS          origins whose pages may call the API (comma-separated)
+//	-max-body          SPOOL_MAX_BODY      largest request body (default 64MiB)
+//	-max-body-in-flight SPOOL_MAX_BODY_IN_FLIGHT  request bodies held in memory at once (default 256MiB)
+//	-body-timeout      SPOOL_BODY_TIMEOUT  time any body may take (default 10s) ...
+//	-body-min-rate     SPOOL_BODY_MIN_RATE ... plus one second per this many bytes (default 256KiB)
+//	-index-mode        SPOOL_INDEX_MODE    permission bits of spool.db, its WAL and SHM (default 0600)
+//	-log-format        SPOOL_LOG_FORMAT    text | json (default text)
+//	-log-level         SPOOL_LOG_LEVEL     debug | info | warn | error (default info)
+//
+// Sizes take a unit: 1048576, 64KiB, 64MiB, 1GiB, 1GB (decimal units are
+// powers of 1000). A root that does not exist is created 0700.
 //
 // On startup it logs a line "listening" with addr=HOST:PORT. On SIGINT or
 // SIGTERM it stops accepting connections, lets requests in flight finish,
 // then closes the manager (flushing every thread, the index and the lock).
+// -h prints the flags and exits 0.
 package main
 
 import (
@@ -22,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,16 +48,18 @@ import (
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/server"
+	"github.com/spoolhq/spool/store"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "spoold:", err)
-		}
 		stop()
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "spoold:", err)
 		os.Exit(1)
 	}
 }
@@ -57,7 +71,14 @@ type config struct {
 	capacity        int
 	sync            rolloutfs.SyncPolicy
 	token           string
+	insecureNoToken bool
+	allowHosts      []string
+	cors            []string
 	maxBody         int64
+	maxBodyInFlight int64
+	bodyTimeout     time.Duration
+	bodyMinRate     int64
+	indexMode       iofs.FileMode
 	shutdownTimeout time.Duration
 	logger          *slog.Logger
 }
@@ -81,7 +102,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	capacity := fs.String("capacity", env("SPOOL_CAPACITY", "1000"), "live threads held in memory ($SPOOL_CAPACITY)")
 	syncPolicy := fs.String("sync", env("SPOOL_SYNC", "always"), "when appends reach the disk: always, batch or none ($SPOOL_SYNC)")
 	token := fs.String("token", getenv("SPOOL_TOKEN"), "bearer `token` required on every route but /healthz ($SPOOL_TOKEN)")
-	maxBody := fs.String("max-body", env("SPOOL_MAX_BODY", strconv.Itoa(server.DefaultMaxBody)), "largest request body in `bytes` ($SPOOL_MAX_BODY)")
+	insecureNoToken := fs.Bool("insecure-no-token", false, "allow listening beyond loopback without -token: anyone who reaches the port reads and writes every thread")
+	allowHosts := fs.String("allow-host", getenv("SPOOL_ALLOW_HOST"), "further `names` (host or host:port, comma-separated) the Host header may give ($SPOOL_ALLOW_HOST)")
+	cors := fs.String("cors", getenv("SPOOL_CORS"), "`origins` (https://app.example, comma-separated) whose web pages may call the API ($SPOOL_CORS)")
+	maxBody := fs.String("max-body", env("SPOOL_MAX_BODY", "64MiB"), "largest request body, a `size` such as 64MiB ($SPOOL_MAX_BODY)")
+	maxBodyInFlight := fs.String("max-body-in-flight", env("SPOOL_MAX_BODY_IN_FLIGHT", "256MiB"), "request bodies held in memory at once, a `size`; past it 503 ($SPOOL_MAX_BODY_IN_FLIGHT)")
+	bodyTimeout := fs.String("body-timeout", env("SPOOL_BODY_TIMEOUT", server.DefaultBodyTimeout.String()), "time any request body may take, plus 1s per -body-min-rate bytes ($SPOOL_BODY_TIMEOUT)")
+	bodyMinRate := fs.String("body-min-rate", env("SPOOL_BODY_MIN_RATE", "256KiB"), "slowest average rate of a request body, a `size` per second ($SPOOL_BODY_MIN_RATE)")
+	indexMode := fs.String("index-mode", env("SPOOL_INDEX_MODE", "0600"), "permission bits (octal) of spool.db and its WAL and SHM ($SPOOL_INDEX_MODE)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight may take to finish on shutdown")
 	logFormat := fs.String("log-format", env("SPOOL_LOG_FORMAT", "text"), "log format: text or json ($SPOOL_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("SPOOL_LOG_LEVEL", "info"), "log level: debug, info, warn or error ($SPOOL_LOG_LEVEL)")
@@ -92,13 +120,43 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 
-	cfg := config{root: *root, addr: *addr, token: *token, shutdownTimeout: *shutdownTimeout}
+	cfg := config{
+		root:            *root,
+		addr:            *addr,
+		token:           *token,
+		insecureNoToken: *insecureNoToken,
+		allowHosts:      splitList(*allowHosts),
+		cors:            splitList(*cors),
+		shutdownTimeout: *shutdownTimeout,
+	}
 	var err error
 	if cfg.capacity, err = strconv.Atoi(*capacity); err != nil || cfg.capacity < 1 {
 		return config{}, fmt.Errorf("-capacity %q: want a positive integer", *capacity)
 	}
-	if cfg.maxBody, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || cfg.maxBody < 1 {
-		return config{}, fmt.Errorf("-max-body %q: want a positive number of bytes", *maxBody)
+	if cfg.maxBody, err = parseSize(*maxBody); err != nil {
+		return config{}, fmt.Errorf("-max-body: %w", err)
+	}
+	if cfg.maxBodyInFlight, err = parseSize(*maxBodyInFlight); err != nil {
+		return config{}, fmt.Errorf("-max-body-in-flight: %w", err)
+	}
+	if cfg.maxBodyInFlight < cfg.maxBody {
+		return config{}, fmt.Errorf("-max-body-in-flight %s is smaller than -max-body %s: no body of the largest size could be read", *maxBodyInFlight, *maxBody)
+	}
+	if cfg.bodyTimeout, err = time.ParseDuration(*bodyTimeout); err != nil || cfg.bodyTimeout <= 0 {
+		return config{}, fmt.Errorf("-body-timeout %q: want a positive duration such as 10s", *bodyTimeout)
+	}
+	if cfg.bodyMinRate, err = parseSize(*bodyMinRate); err != nil {
+		return config{}, fmt.Errorf("-body-min-rate: %w", err)
+	}
+	mode, err := strconv.ParseUint(*indexMode, 8, 32)
+	if err != nil || mode&^0o777 != 0 || mode&0o600 != 0o600 {
+		return config{}, fmt.Errorf("-index-mode %q: want octal permission bits that let the owner read and write, such as 0600 or 0640", *indexMode)
+	}
+	cfg.indexMode = iofs.FileMode(mode)
+	for _, origin := range cfg.cors {
+		if err := checkOrigin(origin); err != nil {
+			return config{}, fmt.Errorf("-cors: %w", err)
+		}
 	}
 	if cfg.sync, err = rolloutfs.ParseSyncPolicy(*syncPolicy); err != nil {
 		return config{}, fmt.Errorf("-sync: %w", err)
@@ -127,24 +185,50 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := cfg.logger
 
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if !isLoopback(ln.Addr()) && cfg.token == "" {
+		if !cfg.insecureNoToken {
+			ln.Close()
+			return fmt.Errorf("listen on %s: not a loopback address and no -token: anyone who reaches it could read and write every thread; set -token, or -insecure-no-token if that is what you want", ln.Addr())
+		}
+		log.Warn("listening beyond loopback without a token: anyone who reaches this address can read and write every thread", "addr", ln.Addr().String())
+	}
+
+	// The index holds every user message: keep the root and the index
+	// private unless told otherwise.
+	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
+		return errors.Join(fmt.Errorf("create root: %w", err), ln.Close())
+	}
+	if err := store.SetFileMode(filepath.Join(cfg.root, manager.IndexFile), cfg.indexMode); err != nil {
+		return errors.Join(err, ln.Close())
+	}
 	m, err := manager.Open(ctx, manager.Options{
 		Root:     cfg.root,
 		Capacity: cfg.capacity,
 		Sync:     cfg.sync,
-		Logger:   log,
+		// Lines the manager logs with a request's context name the request.
+		Logger: slog.New(server.WithRequestID(log.Handler())),
 	})
 	if err != nil {
-		return fmt.Errorf("open store %s: %w", cfg.root, err)
+		return errors.Join(fmt.Errorf("open store %s: %w", cfg.root, err), ln.Close())
 	}
-	srv := server.New(m, server.Config{Token: cfg.token, MaxBody: cfg.maxBody, Logger: log})
+	srv := server.New(m, server.Config{
+		Token:                cfg.token,
+		MaxBody:              cfg.maxBody,
+		MaxBodyBytesInFlight: cfg.maxBodyInFlight,
+		BodyTimeout:          cfg.bodyTimeout,
+		BodyMinRate:          cfg.bodyMinRate,
+		ListenAddr:           ln.Addr().String(),
+		AllowHosts:           cfg.allowHosts,
+		CORS:                 cfg.cors,
+		Logger:               log,
+	})
 	httpServer := srv.HTTPServer(cfg.addr)
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), m.Close())
-	}
 	log.Info("listening", "addr", ln.Addr().String(), "root", m.Root(),
-		"sync", cfg.sync.String(), "auth", cfg.token != "")
+		"sync", cfg.sync.String(), "auth", cfg.token != "", "cors", strings.Join(cfg.cors, ","))
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()

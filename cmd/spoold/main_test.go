@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -125,11 +127,7 @@ func (p *spoold) call(t *testing.T, method, path, body string, wantStatus int) [
 // that a second instance cannot take the same root, stops it with SIGTERM
 // and restarts it on the same root to find the data there.
 func TestBinaryRestart(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "spoold")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildSpoold(t)
 	root := filepath.Join(t.TempDir(), "root")
 
 	first := startSpoold(t, bin, root)
@@ -206,9 +204,35 @@ func TestParseConfig(t *testing.T) {
 					t.Fatalf("flags over environment = %+v", c)
 				}
 			}},
+		{name: "sizes with units", args: []string{"-max-body", "1MiB", "-max-body-in-flight", "1GB", "-body-min-rate", "64KiB", "-body-timeout", "3s"},
+			check: func(t *testing.T, c config) {
+				if c.maxBody != 1<<20 || c.maxBodyInFlight != 1e9 || c.bodyMinRate != 64<<10 || c.bodyTimeout != 3*time.Second {
+					t.Fatalf("sizes = %+v", c)
+				}
+			}},
+		{name: "hardening defaults", check: func(t *testing.T, c config) {
+			if c.maxBodyInFlight != 256<<20 || c.bodyMinRate != 256<<10 || c.indexMode != 0o600 || c.insecureNoToken || c.cors != nil || c.allowHosts != nil {
+				t.Fatalf("defaults = %+v", c)
+			}
+		}},
+		{name: "lists", args: []string{"-cors", "https://a.example, http://localhost:3000", "-allow-host", "spool.internal,,box:9000", "-index-mode", "0640"},
+			check: func(t *testing.T, c config) {
+				if strings.Join(c.cors, " ") != "https://a.example http://localhost:3000" ||
+					strings.Join(c.allowHosts, " ") != "spool.internal box:9000" || c.indexMode != 0o640 {
+					t.Fatalf("lists = %+v", c)
+				}
+			}},
+		{name: "cors wildcard", args: []string{"-cors", "*"}, wantErr: true},
+		{name: "cors null", args: []string{"-cors", "null"}, wantErr: true},
+		{name: "cors with path", args: []string{"-cors", "https://a.example/app"}, wantErr: true},
+		{name: "budget below max body", args: []string{"-max-body", "64MiB", "-max-body-in-flight", "32MiB"}, wantErr: true},
+		{name: "index mode owner cannot read", args: []string{"-index-mode", "0040"}, wantErr: true},
+		{name: "index mode not octal", args: []string{"-index-mode", "rw"}, wantErr: true},
+		{name: "bad body timeout", args: []string{"-body-timeout", "0s"}, wantErr: true},
 		{name: "bad capacity", args: []string{"-capacity", "0"}, wantErr: true},
 		{name: "bad sync", args: []string{"-sync", "sometimes"}, wantErr: true},
 		{name: "bad max body", args: []string{"-max-body", "lots"}, wantErr: true},
+		{name: "help", args: []string{"-h"}, wantErr: true},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: true},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: true},
 		{name: "stray argument", args: []string{"serve"}, wantErr: true},
@@ -229,4 +253,126 @@ func TestParseConfig(t *testing.T) {
 			tt.check(t, c)
 		})
 	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"1048576", 1 << 20, false},
+		{"64MiB", 64 << 20, false},
+		{"64mib", 64 << 20, false},
+		{"64 MiB", 64 << 20, false},
+		{"1GB", 1e9, false},
+		{"1GiB", 1 << 30, false},
+		{"512KiB", 512 << 10, false},
+		{"10kb", 10000, false},
+		{"7B", 7, false},
+		{"2TiB", 2 << 40, false},
+		{"", 0, true},
+		{"0", 0, true},
+		{"-1MiB", 0, true},
+		{"1.5GiB", 0, true},
+		{"MiB", 0, true},
+		{"64M", 0, true},
+		{"9999999TiB", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSize(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseSize(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Fatalf("parseSize(%q) = %d, want %d", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHelpExitsZero runs the built binary with -h: it prints the flags,
+// the new ones included, and exits 0 (issue #15).
+func TestHelpExitsZero(t *testing.T) {
+	out, err := exec.Command(buildSpoold(t), "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("spoold -h: %v\n%s", err, out)
+	}
+	for _, flag := range []string{"-allow-host", "-cors", "-insecure-no-token", "-max-body-in-flight", "-body-min-rate", "-index-mode"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("spoold -h does not list %s:\n%s", flag, out)
+		}
+	}
+}
+
+// TestIndexAndRootPrivate starts the binary on a new root and checks that
+// the root is created 0700 and spool.db, its WAL and SHM are 0600; then,
+// on a root whose index an older version left 0644, that the start makes
+// it 0600 (issue #14).
+func TestIndexAndRootPrivate(t *testing.T) {
+	old := syscall.Umask(0o002)
+	t.Cleanup(func() { syscall.Umask(old) })
+	bin := buildSpoold(t)
+	root := filepath.Join(t.TempDir(), "root")
+	p := startSpoold(t, bin, root)
+	p.call(t, "POST", "/v1/threads", `{"cwd":"/w"}`, http.StatusCreated)
+	checkMode(t, root, 0o700|os.ModeDir)
+	for _, name := range []string{"spool.db", "spool.db-wal", "spool.db-shm"} {
+		checkMode(t, filepath.Join(root, name), 0o600)
+	}
+	p.stop(t)
+
+	if err := os.Chmod(filepath.Join(root, "spool.db"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = startSpoold(t, bin, root)
+	checkMode(t, filepath.Join(root, "spool.db"), 0o600)
+	p.stop(t)
+}
+
+func checkMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode() & (os.ModeDir | os.ModePerm); got != want {
+		t.Errorf("%s mode = %v, want %v", filepath.Base(path), got, want)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildSpoold builds the binary once per test run.
+func buildSpoold(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "spoold-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "spoold")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// TestMain removes the binary buildSpoold built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }

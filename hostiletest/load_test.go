@@ -1,0 +1,192 @@
+package hostiletest_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// slowSenders is how many connections TestSlowSendersDoNotHoldSlots opens:
+// as many as spoold has in-flight slots by default.
+const slowSenders = 256
+
+// TestSlowSendersDoNotHoldSlots opens 256 connections that each announce
+// a 1000-byte append, are told by spoold to send it (100 Continue: spoold
+// is reading that body now) and send one byte. Before issue #14 each held
+// one of the 256 in-flight slots and every API call was answered 503;
+// now GET /v1/threads still answers 200. Then, with nothing more sent,
+// spoold answers each of them 408 once -body-timeout (1s here) has passed,
+// and nothing was written.
+func TestSlowSendersDoNotHoldSlots(t *testing.T) {
+	p := startSpoold(t, "-body-timeout", "1s")
+	id := p.createThread(t)
+	before := p.snapshot(t)
+
+	conns := make([]*bufio.Reader, slowSenders)
+	for i := range conns {
+		conn, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		// A failsafe so that a broken server fails the test instead of
+		// hanging it; the test does not wait on it.
+		conn.SetDeadline(time.Now().Add(60 * time.Second))
+		fmt.Fprintf(conn, "POST /v1/threads/%s/items HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+			"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n", id, p.addr)
+		r := bufio.NewReader(conn)
+		status, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100") {
+			t.Fatalf("connection %d: got %q, %v; want 100 Continue", i, status, err)
+		}
+		if blank, err := r.ReadString('\n'); err != nil || blank != "\r\n" {
+			t.Fatalf("connection %d: after 100 Continue got %q, %v", i, blank, err)
+		}
+		if _, err := conn.Write([]byte("{")); err != nil {
+			t.Fatalf("connection %d: send a byte: %v", i, err)
+		}
+		conns[i] = r
+	}
+
+	// All 256 bodies are being read: the API still answers.
+	p.call(t, "GET", "/v1/threads", "", http.StatusOK)
+	p.call(t, "GET", "/v1/threads/"+id, "", http.StatusOK)
+
+	timedOut := 0
+	for i, r := range conns {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("connection %d: read answer: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusRequestTimeout {
+			timedOut++
+		}
+	}
+	t.Logf("%d slow senders held connections while GET /v1/threads answered 200; %d were answered 408", slowSenders, timedOut)
+	if timedOut != slowSenders {
+		t.Errorf("%d of %d slow senders answered 408, want all", timedOut, slowSenders)
+	}
+	p.snapshot(t).sameAs(t, before, "slow senders")
+}
+
+// largeAppends and largeBody are the size of TestLargeAppendsBoundedMemory:
+// 16 concurrent appends of 60 MB, which took spoold to 4.7 GB before
+// issue #14.
+const (
+	largeAppends = 16
+	largeBody    = 60 << 20
+	maxPeakRSS   = 1 << 30
+)
+
+// TestLargeAppendsBoundedMemory sends 16 concurrent 60 MB appends to the
+// real spoold binary with the default settings (64 MiB per body, 256 MiB of
+// bodies in flight, -sync always) and reads the peak RSS of its process (VmHWM) afterwards: it
+// must stay under 1 GiB. Appends past the budget are answered 503 with
+// Retry-After and write nothing; the accepted ones are all in the file.
+func TestLargeAppendsBoundedMemory(t *testing.T) {
+	p := startSpoold(t, "-sync", "always") // the default, which the others trade for speed
+	id := p.createThread(t)
+	before := p.snapshot(t)
+
+	output := bytes.Repeat([]byte("0123456789abcdef"), largeBody/16)
+	body := []byte(`{"type":"response_item","payload":{"type":"function_call_output","call_id":"c","output":"`)
+	body = append(body, output[:largeBody-len(body)-3]...)
+	body = append(body, `"}}`...)
+	if len(body) != largeBody {
+		t.Fatalf("body is %d bytes, want %d", len(body), largeBody)
+	}
+
+	// Expect: 100-continue lets spoold refuse a body before it is sent.
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 30 * time.Second}}
+	t.Cleanup(client.CloseIdleConnections)
+	var (
+		wg                    sync.WaitGroup
+		mu                    sync.Mutex
+		accepted, unavailable int
+		other                 []string
+	)
+	for range largeAppends {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/v1/threads/"+id+"/items", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Expect", "100-continue")
+			resp, err := client.Do(req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				other = append(other, err.Error())
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusOK:
+				accepted++
+			case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+				unavailable++
+			default:
+				other = append(other, resp.Status)
+			}
+		})
+	}
+	wg.Wait()
+
+	peak := vmHWM(t, p.cmd.Process.Pid)
+	t.Logf("%d concurrent %d MiB appends: %d accepted, %d answered 503 with Retry-After; spoold peak RSS (VmHWM) %d MiB",
+		largeAppends, largeBody>>20, accepted, unavailable, peak>>20)
+	if len(other) > 0 {
+		t.Errorf("answers neither 200 nor 503 with Retry-After: %v", other)
+	}
+	if accepted == 0 {
+		t.Errorf("no append accepted")
+	}
+	if peak >= maxPeakRSS {
+		t.Errorf("spoold peak RSS %d MiB, want under %d MiB", peak>>20, maxPeakRSS>>20)
+	}
+	after := p.snapshot(t)
+	for path, size := range after.files {
+		grown := size - before.files[path]
+		if grown == 0 {
+			continue
+		}
+		// Each accepted append is one line: the body plus a timestamp
+		// member and a newline.
+		perLine := grown / int64(accepted)
+		if grown%int64(accepted) != 0 || perLine < largeBody || perLine > largeBody+64 {
+			t.Errorf("rollout grew by %d bytes for %d accepted appends of %d bytes", grown, accepted, largeBody)
+		}
+	}
+}
+
+// vmHWM returns the peak resident set size of process pid in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read /proc status: %v", err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("parse VmHWM %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}

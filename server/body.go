@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// bodyBudget bounds the bytes of request bodies held in memory at once,
+// over all requests. It is safe for concurrent use.
+type bodyBudget struct {
+	limit int64
+	mu    sync.Mutex
+	used  int64 // guarded by mu
+}
+
+// acquire reserves n bytes, or reports false when that would pass the limit.
+func (b *bodyBudget) acquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+// release returns n reserved bytes.
+func (b *bodyBudget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+}
+
+// inUse returns the bytes reserved now.
+func (b *bodyBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// bodyKey is the context key of a request's body, read by bufferBody.
+type bodyKey struct{}
+
+// requestBody returns the body bufferBody read for r (nil when r has none).
+func requestBody(r *http.Request) []byte {
+	data, _ := r.Context().Value(bodyKey{}).([]byte)
+	return data
+}
+
+// bufferBody reads the body of a POST, PATCH or PUT request to a known
+// route into memory
+// before the request takes an in-flight slot, so a client that sends its
+// body slowly holds a connection but no slot:
+//   - a Content-Type other than JSON (or NDJSON on the append route) is
+//     answered 415, so a browser's "simple" cross-site request cannot write;
+//   - a body larger than MaxBody is answered 413;
+//   - bytes reserved for bodies are bounded over all requests by
+//     MaxBodyBytesInFlight: past it, 503 with Retry-After;
+//   - the body must arrive at BodyMinRate after BodyTimeout, or the request
+//     is answered 408 and the connection closed.
+//
+// A body is held once, in a buffer of its declared size; the handlers
+// validate it in place.
+func (s *Server) bufferBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := s.mux.Handler(r)
+		if pattern == "" {
+			next.ServeHTTP(w, r) // dispatch answers 404 or 405
+			return
+		}
+		writes := r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut
+		if !writes {
+			// No GET or DELETE route reads a body; one sent anyway is
+			// left unread (the connection is closed after the answer).
+			next.ServeHTTP(w, r)
+			return
+		}
+		hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
+		if ct := r.Header.Get("Content-Type"); hasBody || ct != "" {
+			if err := checkContentType(ct, pattern); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if !hasBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		data, reserved, err := s.readBody(w, r)
+		defer s.budget.release(reserved)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, data)))
+	})
+}
+
+// checkContentType refuses a body's Content-Type unless it is JSON (empty,
+// application/json or any +json type), or NDJSON on the append route.
+func checkContentType(contentType, pattern string) error {
+	ndjson, err := isNDJSON(contentType)
+	if err != nil {
+		return err
+	}
+	if ndjson && pattern != appendPattern {
+		return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "this route reads %s", mediaJSON)
+	}
+	return nil
+}
+
+// initialChunkedBuffer is the first buffer for a body of unknown length.
+const initialChunkedBuffer = 64 << 10
+
+// readBody reads r's body, reserving its bytes in the budget first (the
+// caller releases reserved, also on error). The read deadline of the
+// connection moves with the bytes received: BodyTimeout, plus one second
+// per BodyMinRate bytes.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, reserved int64, err error) {
+	if r.ContentLength > s.cfg.MaxBody {
+		return nil, 0, &http.MaxBytesError{Limit: s.cfg.MaxBody}
+	}
+	// reserve charges size more bytes to the budget. The charge is the
+	// size of the buffer held; a buffer being replaced by a bigger one
+	// is not charged for the moment both exist.
+	reserve := func(size int64) error {
+		if !s.budget.acquire(size) {
+			return errorf(http.StatusServiceUnavailable, CodeUnavailable,
+				"request bodies in flight would pass %d bytes; retry later", s.budget.limit)
+		}
+		reserved += size
+		return nil
+	}
+	known := r.ContentLength >= 0
+	size := r.ContentLength
+	if !known {
+		size = min(s.cfg.MaxBody, initialChunkedBuffer)
+	}
+	if err := reserve(size); err != nil {
+		return nil, reserved, err
+	}
+	buf := make([]byte, size)
+	var probe [1]byte // reads past the end of buf
+	rc := http.NewResponseController(w)
+	start := time.Now()
+	n := 0
+	for {
+		dst, probing := buf[n:], false
+		if n == len(buf) {
+			// A declared length is all the body reader gives: the probe
+			// reads its EOF, which lets the server notice a client that
+			// goes away later. At MaxBody, a byte more is too large.
+			if known || int64(n) == s.cfg.MaxBody {
+				dst, probing = probe[:], true
+			} else {
+				size := min(2*int64(len(buf)), s.cfg.MaxBody)
+				if err := reserve(size - int64(len(buf))); err != nil {
+					return nil, reserved, err
+				}
+				bigger := make([]byte, size)
+				copy(bigger, buf)
+				buf, dst = bigger, bigger[n:]
+			}
+		}
+		allowed := s.cfg.BodyTimeout + time.Duration(float64(n)/float64(s.cfg.BodyMinRate)*float64(time.Second))
+		if err := rc.SetReadDeadline(start.Add(allowed)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return nil, reserved, fmt.Errorf("set body read deadline: %w", err)
+		}
+		m, err := r.Body.Read(dst)
+		if probing && m > 0 {
+			return nil, reserved, &http.MaxBytesError{Limit: s.cfg.MaxBody}
+		}
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var netErr net.Error
+			if errors.As(err, &netErr) && netErr.Timeout() {
+				return nil, reserved, errorf(http.StatusRequestTimeout, CodeTimeout,
+					"request body arrived slower than %d bytes/s after %v (%d of %d bytes)",
+					s.cfg.BodyMinRate, s.cfg.BodyTimeout, n, r.ContentLength)
+			}
+			return nil, reserved, errorf(http.StatusBadRequest, CodeInvalidArgument, "cannot read request body: %v", err)
+		}
+	}
+	// The handler reads nothing more. Its answer gets the whole
+	// WriteTimeout from now, however long the body took.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil, reserved, fmt.Errorf("clear body read deadline: %w", err)
+	}
+	if err := rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil, reserved, fmt.Errorf("set write deadline: %w", err)
+	}
+	return buf[:n], reserved, nil
+}

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestBodyBudget503 holds 80 of a 100-byte body budget with a request
+// blocked in its handler and checks that a 30-byte body is then answered
+// 503 with Retry-After without reaching the handler, that it passes once
+// the first request is done, that a chunked body past MaxBody is 413, and
+// that every reservation is returned.
+func TestBodyBudget503(t *testing.T) {
+	s := New(nil, Config{MaxBody: 100, MaxBodyBytesInFlight: 100})
+	entered := make(chan []byte)
+	release := make(chan struct{})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Block") != "" {
+			entered <- requestBody(r)
+			<-release
+		}
+		w.Header().Set("X-Body", string(requestBody(r)))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ts := httptest.NewServer(s.bufferBody(inner))
+	t.Cleanup(ts.Close)
+	post := func(body io.Reader, block bool) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "POST", ts.URL+"/v1/threads", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if block {
+			req.Header.Set("X-Block", "1")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/threads", strings.NewReader(strings.Repeat("a", 80)))
+		req.Header.Set("X-Block", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if got := <-entered; len(got) != 80 {
+		t.Fatalf("handler saw %d body bytes, want 80", len(got))
+	}
+	if got := s.budget.inUse(); got != 80 {
+		t.Fatalf("budget in use = %d, want 80", got)
+	}
+	refused := post(strings.NewReader(strings.Repeat("b", 30)), false)
+	if refused.StatusCode != http.StatusServiceUnavailable || refused.Header.Get("Retry-After") == "" {
+		t.Fatalf("body past the budget: status %d Retry-After %q, want 503 with Retry-After",
+			refused.StatusCode, refused.Header.Get("Retry-After"))
+	}
+	close(release)
+	if code := <-first; code != http.StatusNoContent {
+		t.Fatalf("first request: %d, want 204", code)
+	}
+	ok := post(strings.NewReader(strings.Repeat("b", 30)), false)
+	if ok.StatusCode != http.StatusNoContent || ok.Header.Get("X-Body") != strings.Repeat("b", 30) {
+		t.Fatalf("after release: status %d body %q", ok.StatusCode, ok.Header.Get("X-Body"))
+	}
+	// A body of unknown length (chunked) is cut at MaxBody.
+	chunked := post(io.MultiReader(bytes.NewReader(make([]byte, 60)), bytes.NewReader(make([]byte, 60))), false)
+	if chunked.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked 120-byte body: %d, want 413", chunked.StatusCode)
+	}
+	if got := s.budget.inUse(); got != 0 {
+		t.Fatalf("budget in use after all requests = %d, want 0", got)
+	}
+}
