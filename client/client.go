@@ -25,6 +25,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultAddr is the address spoold listens on by default.
@@ -126,6 +127,9 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 func decodeError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	apiErr := &Error{Status: resp.StatusCode}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		apiErr.RetryAfter = time.Duration(secs) * time.Second
+	}
 	var body errorBody
 	if json.Unmarshal(data, &body) == nil && body.Error.Code != "" {
 		apiErr.Code, apiErr.Message, apiErr.UserMessages = body.Error.Code, body.Error.Message, body.Error.UserMessages

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Sentinel errors, one per error code of the API. An *Error matches the
@@ -26,6 +27,11 @@ var (
 	ErrMethodNotAllowed     = errors.New("client: method not allowed")
 	ErrUnavailable          = errors.New("client: unavailable")
 	ErrInternal             = errors.New("client: internal server error")
+	ErrForbidden            = errors.New("client: forbidden host or origin")
+	ErrTimeout              = errors.New("client: request body too slow")
+	ErrBusy                 = errors.New("client: thread has another writer")
+	ErrTornTail             = errors.New("client: thread ends with an unfinished line")
+	ErrInsufficientStorage  = errors.New("client: server disk is full")
 )
 
 // The error codes of the API (docs/API.md). They are stable.
@@ -45,6 +51,12 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
+	CodeForbiddenHost        = "forbidden_host"
+	CodeForbiddenOrigin      = "forbidden_origin"
+	CodeTimeout              = "timeout"
+	CodeBusy                 = "busy"
+	CodeTornTail             = "torn_tail"
+	CodeInsufficientStorage  = "insufficient_storage"
 )
 
 // sentinels maps each code to its sentinel.
@@ -64,6 +76,12 @@ var sentinels = map[string]error{
 	CodeMethodNotAllowed:     ErrMethodNotAllowed,
 	CodeUnavailable:          ErrUnavailable,
 	CodeInternal:             ErrInternal,
+	CodeForbiddenHost:        ErrForbidden,
+	CodeForbiddenOrigin:      ErrForbidden,
+	CodeTimeout:              ErrTimeout,
+	CodeBusy:                 ErrBusy,
+	CodeTornTail:             ErrTornTail,
+	CodeInsufficientStorage:  ErrInsufficientStorage,
 }
 
 // statusCodes gives the code of an error answer that carries none (a proxy
@@ -78,6 +96,9 @@ var statusCodes = map[int]string{
 	http.StatusUnsupportedMediaType:  CodeUnsupportedMediaType,
 	http.StatusInternalServerError:   CodeInternal,
 	http.StatusServiceUnavailable:    CodeUnavailable,
+	http.StatusForbidden:             CodeForbiddenOrigin,
+	http.StatusRequestTimeout:        CodeTimeout,
+	http.StatusInsufficientStorage:   CodeInsufficientStorage,
 }
 
 // Error is an error answer of the server: its HTTP status and the stable
@@ -90,6 +111,9 @@ type Error struct {
 	// UserMessages is the thread's user-message count, set with
 	// CodeOutOfRange.
 	UserMessages *int
+	// RetryAfter is the server's Retry-After (with CodeTornTail and
+	// CodeUnavailable); 0 when it sent none.
+	RetryAfter time.Duration
 }
 
 // Error says what the server answered: "spoold: <code> (<status>): <message>".

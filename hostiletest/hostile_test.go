@@ -64,9 +64,10 @@ func TestHostileRequestsRefused(t *testing.T) {
 			http.StatusForbidden, "forbidden_host"},
 		{"no Host", "GET", "/v1/threads", []string{"Host:"}, "",
 			http.StatusForbidden, "forbidden_host"},
-		// Simple content types, even without an Origin.
-		{"form-urlencoded body", "POST", "/v1/threads",
-			[]string{"Content-Type: application/x-www-form-urlencoded"}, `{"cwd":"/x"}`,
+		// Simple content types. The form type is curl -d's, read as JSON
+		// from a client that is not a browser; from a page it is refused.
+		{"form post a browser marks", "POST", "/v1/threads",
+			[]string{"Sec-Fetch-Site: same-origin", "Content-Type: application/x-www-form-urlencoded"}, `{"cwd":"/x"}`,
 			http.StatusUnsupportedMediaType, "unsupported_media_type"},
 		{"multipart body", "POST", items,
 			[]string{"Content-Type: multipart/form-data; boundary=x"}, "--x\r\n\r\n" + userItem + "\r\n--x--\r\n",
@@ -196,6 +197,7 @@ func TestFriendlyRequestsAccepted(t *testing.T) {
 		wantStatus int
 	}{
 		{"curl --json", "POST", "/v1/threads", []string{jsonType, "Accept: application/json"}, `{"cwd":"/w"}`, http.StatusCreated},
+		{"curl -d (form type, no Origin)", "POST", "/v1/threads", []string{"Content-Type: application/x-www-form-urlencoded"}, `{"cwd":"/w"}`, http.StatusCreated},
 		{"no Content-Type", "POST", "/v1/threads", nil, `{"cwd":"/w"}`, http.StatusCreated},
 		{"Host localhost", "GET", "/v1/threads", []string{"Host: localhost:" + p.port()}, "", http.StatusOK},
 		{"Host [::1]", "GET", "/v1/threads", []string{"Host: [::1]:" + p.port()}, "", http.StatusOK},

@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/google/uuid"
@@ -30,7 +29,7 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		return Thread{}, err
 	}
 	if err := checkName(o.Name); err != nil {
-		return Thread{}, fmt.Errorf("fork %s: %w", id, err)
+		return Thread{}, threadErr(id, err, "fork")
 	}
 	if err := m.begin(); err != nil {
 		return Thread{}, err
@@ -44,7 +43,7 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 			continue
 		}
 		if err != nil {
-			return Thread{}, fmt.Errorf("fork %s: %w", id, err)
+			return Thread{}, threadErr(id, err, "fork")
 		}
 		return m.nameNew(ctx, row, o.Name)
 	}

@@ -32,7 +32,7 @@ func (m *Manager) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser
 	}
 	rc, err := m.readRange(ctx, id, k, false)
 	if err != nil {
-		return nil, fmt.Errorf("read %s from user message %d: %w", id, k, err)
+		return nil, threadErr(id, err, "read from user message %d", k)
 	}
 	return rc, nil
 }
@@ -46,7 +46,7 @@ func (m *Manager) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 	}
 	rc, err := m.readRange(ctx, id, k, true)
 	if err != nil {
-		return nil, fmt.Errorf("read %s turn %d: %w", id, k, err)
+		return nil, threadErr(id, err, "read turn %d", k)
 	}
 	return rc, nil
 }
@@ -95,7 +95,7 @@ func (m *Manager) UserMessages(ctx context.Context, id string) ([]store.UserMess
 	}
 	msgs, err := m.store.UserMessages(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("list user messages of %s: %w", id, err)
+		return nil, threadErr(id, err, "list user messages")
 	}
 	return msgs, nil
 }
@@ -155,17 +155,17 @@ func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []s
 	}
 	rootID, err := m.store.Root(ctx, id)
 	if err != nil {
-		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+		return Thread{}, nil, threadErr(id, err, "tree")
 	}
 	root, err = m.store.Get(ctx, rootID)
 	if errors.Is(err, store.ErrNotFound) {
 		root = Thread{ID: rootID}
 	} else if err != nil {
-		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+		return Thread{}, nil, threadErr(id, err, "tree")
 	}
 	members, err = m.store.Descendants(ctx, rootID)
 	if err != nil {
-		return Thread{}, nil, fmt.Errorf("tree of %s: %w", id, err)
+		return Thread{}, nil, threadErr(id, err, "tree")
 	}
 	return root, members, nil
 }

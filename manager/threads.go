@@ -21,6 +21,17 @@ import (
 	"github.com/spoolhq/spool/store"
 )
 
+// threadErr says which call on thread id failed: "<what> <id>: <err>", or
+// "<what>: <err>" when err already names the thread (the index's
+// not-found errors do), so that no message names a thread twice.
+func threadErr(id string, err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if errors.Is(err, ErrNotFound) && strings.Contains(err.Error(), id) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s %s: %w", what, id, err)
+}
+
 // parseID checks an id given by a caller before it reaches the index or a
 // path.
 func parseID(op, id string) (string, error) {
@@ -352,7 +363,7 @@ func (m *Manager) Resume(ctx context.Context, id string) (Thread, error) {
 		return nil
 	})
 	if err != nil {
-		return Thread{}, fmt.Errorf("resume %s: %w", id, err)
+		return Thread{}, threadErr(id, err, "resume")
 	}
 	return row, nil
 }
@@ -419,7 +430,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 		return Thread{}, err
 	}
 	if err := checkName(name); err != nil {
-		return Thread{}, fmt.Errorf("rename %s: %w", id, err)
+		return Thread{}, threadErr(id, err, "rename")
 	}
 	now := m.now()
 	payload, err := json.Marshal(struct {
@@ -428,7 +439,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 		ThreadName string `json:"thread_name"`
 	}{"thread_name_updated", id, name})
 	if err != nil {
-		return Thread{}, fmt.Errorf("rename %s: %w", id, err)
+		return Thread{}, threadErr(id, err, "rename")
 	}
 	line, err := rollout.EncodeItem(rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}, now)
 	if err != nil {
@@ -447,7 +458,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 		return nil
 	})
 	if err != nil {
-		return Thread{}, fmt.Errorf("rename %s: %w", id, err)
+		return Thread{}, threadErr(id, err, "rename")
 	}
 	return row, nil
 }
@@ -496,7 +507,7 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		return nil
 	})
 	if err != nil {
-		return Thread{}, fmt.Errorf("%s %s: %w", op, id, err)
+		return Thread{}, threadErr(id, err, "%s", op)
 	}
 	return row, nil
 }
@@ -571,7 +582,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return m.store.Delete(context.WithoutCancel(ctx), id)
 	})
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
+		return threadErr(id, err, "delete")
 	}
 	return nil
 }
@@ -585,7 +596,7 @@ func (m *Manager) Evict(ctx context.Context, id string) error {
 		return err
 	}
 	if _, err := m.store.Get(ctx, id); err != nil {
-		return fmt.Errorf("evict %s: %w", id, err)
+		return threadErr(id, err, "evict")
 	}
 	// A thread in use is never closed from under its holders: it is marked,
 	// and the last holder's release closes it. Until then it stays the one

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"sync"
@@ -83,7 +84,7 @@ func (s *Server) bufferBody(next http.Handler) http.Handler {
 		}
 		hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
 		if ct := r.Header.Get("Content-Type"); hasBody || ct != "" {
-			if err := checkContentType(ct, pattern); err != nil {
+			if err := checkContentType(ct, pattern, fromBrowser(r)); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
@@ -102,9 +103,22 @@ func (s *Server) bufferBody(next http.Handler) http.Handler {
 	})
 }
 
+// fromBrowser reports whether r carries the headers every current browser
+// adds to a request a page makes (Origin on a POST, Sec-Fetch-Site), which
+// command-line clients such as curl do not send.
+func fromBrowser(r *http.Request) bool {
+	return r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != ""
+}
+
 // checkContentType refuses a body's Content-Type unless it is JSON (empty,
-// application/json or any +json type), or NDJSON on the append route.
-func checkContentType(contentType, pattern string) error {
+// application/json or any +json type), or NDJSON on the append route. The
+// form type of curl -d (application/x-www-form-urlencoded) is read as JSON
+// too, but only from a client that is not a browser: a page's form post
+// is the one cross-site write a browser sends without asking first.
+func checkContentType(contentType, pattern string, browser bool) error {
+	if !browser && isFormType(contentType) {
+		return nil
+	}
 	ndjson, err := isNDJSON(contentType)
 	if err != nil {
 		return err
@@ -113,6 +127,12 @@ func checkContentType(contentType, pattern string) error {
 		return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "this route reads %s", mediaJSON)
 	}
 	return nil
+}
+
+// isFormType reports whether contentType is the form type curl -d sends.
+func isFormType(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "application/x-www-form-urlencoded"
 }
 
 // initialChunkedBuffer is the first buffer for a body of unknown length.

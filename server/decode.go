@@ -36,9 +36,9 @@ type appendBody struct {
 
 // isNDJSON reports whether contentType names newline-delimited JSON. JSON
 // is application/json or any +json type; an empty Content-Type is read as
-// JSON. Anything else, application/x-www-form-urlencoded (curl -d without
-// a -H) and the other types a browser may send cross-site without asking
-// first included, is a 415 error.
+// JSON. Anything else, the types a browser may send cross-site without
+// asking first included, is a 415 error (checkContentType lets curl -d's
+// form type through from non-browsers before this is asked).
 func isNDJSON(contentType string) (bool, error) {
 	if contentType == "" {
 		return false, nil

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -24,6 +27,9 @@ const (
 	CodeArchived             = "archived"               // 409: the thread is archived
 	CodeNotArchived          = "not_archived"           // 409: the thread is not archived
 	CodeConflict             = "conflict"               // 409: the thread already exists
+	CodeBusy                 = "busy"                   // 409: another process (a running Codex) holds the thread's writer lock
+	CodeTornTail             = "torn_tail"              // 409: the thread ends with a line its writer may still finish; retry after Retry-After
+	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a Content-Type the route does not read
 	CodeUnauthorized         = "unauthorized"           // 401: missing or wrong bearer token
@@ -44,6 +50,9 @@ type Error struct {
 	Message string
 	// UserMessages is the thread's user-message count, set for out_of_range.
 	UserMessages *int
+	// RetryAfter, when set, is sent as the Retry-After header (seconds,
+	// rounded up).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -72,6 +81,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		asAPI      *Error
 		outOfRange *manager.OutOfRangeError
 		tooLarge   *http.MaxBytesError
+		torn       *manager.TornTailError
 	)
 	switch {
 	case errors.As(err, &asAPI):
@@ -108,6 +118,14 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeArchived, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrNotArchived):
 		return errorf(http.StatusConflict, CodeNotArchived, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrBusy):
+		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
+	case errors.As(err, &torn):
+		e := errorf(http.StatusConflict, CodeTornTail, "%s", err.Error())
+		e.RetryAfter = torn.RetryAfter
+		return e, false
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: nothing was written"), false
 	case errors.Is(err, store.ErrExists):
 		return errorf(http.StatusConflict, CodeConflict, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrClosed), errors.Is(err, manager.ErrLocked):
@@ -131,7 +149,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if apiErr.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="spool"`)
 	}
-	if apiErr.Status == http.StatusServiceUnavailable {
+	switch {
+	case apiErr.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int((apiErr.RetryAfter+time.Second-1)/time.Second)))
+	case apiErr.Status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, apiErr.Status, errorBody{Error: errorJSON{

@@ -1,3 +1,6 @@
+// Handlers return the manager's errors as they are: each already names
+// its call and its thread, and errorFor maps them to answers.
+
 package server
 
 import (
@@ -196,7 +199,7 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 		Git:              req.Git,
 	})
 	if err != nil {
-		return fmt.Errorf("start thread: %w", err)
+		return err
 	}
 	w.Header().Set("Location", "/v1/threads/"+thread.ID)
 	writeJSON(w, http.StatusCreated, thread)
@@ -243,7 +246,7 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	}
 	page, err := s.m.List(r.Context(), opts)
 	if err != nil {
-		return fmt.Errorf("list threads: %w", err)
+		return err
 	}
 	if page.Threads == nil {
 		page.Threads = []store.Thread{}
@@ -259,7 +262,7 @@ func (s *Server) getThread(w http.ResponseWriter, r *http.Request) error {
 	}
 	thread, err := s.m.Get(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("get thread %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, thread)
 	return nil
@@ -284,7 +287,7 @@ func (s *Server) renameThread(w http.ResponseWriter, r *http.Request) error {
 	}
 	thread, err := s.m.Rename(r.Context(), id, *req.Name)
 	if err != nil {
-		return fmt.Errorf("rename thread %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, thread)
 	return nil
@@ -296,7 +299,7 @@ func (s *Server) deleteThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.m.Delete(r.Context(), id); err != nil {
-		return fmt.Errorf("delete thread %s: %w", id, err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -309,7 +312,7 @@ func (s *Server) archiveThread(w http.ResponseWriter, r *http.Request) error {
 	}
 	thread, err := s.m.Archive(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("archive thread %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, thread)
 	return nil
@@ -322,7 +325,7 @@ func (s *Server) unarchiveThread(w http.ResponseWriter, r *http.Request) error {
 	}
 	thread, err := s.m.Unarchive(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("unarchive thread %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, thread)
 	return nil
@@ -348,7 +351,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 		result, err = s.m.Append(r.Context(), id, body.items)
 	}
 	if err != nil {
-		return fmt.Errorf("append to thread %s: %w", id, err)
+		return err
 	}
 	if len(result.Offsets) > 0 {
 		s.metrics.observeAppend(len(result.Offsets), result.Thread.IndexedSize-result.Offsets[0])
@@ -406,7 +409,7 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 	}
 	lines, err := s.m.ReadFrom(r.Context(), id, from)
 	if err != nil {
-		return fmt.Errorf("read thread %s from user message %d: %w", id, from, err)
+		return err
 	}
 	return s.streamNDJSON(r.Context(), w, lines)
 }
@@ -423,7 +426,7 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 	}
 	messages, err := s.m.UserMessages(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("user messages of thread %s: %w", id, err)
+		return err
 	}
 	if messages == nil {
 		messages = []store.UserMessage{}
@@ -443,7 +446,7 @@ func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
 	}
 	lines, err := s.m.ReadTurn(r.Context(), id, k)
 	if err != nil {
-		return fmt.Errorf("read turn %d of thread %s: %w", k, id, err)
+		return err
 	}
 	return s.streamNDJSON(r.Context(), w, lines)
 }
@@ -473,7 +476,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 		Cwd:               req.Cwd,
 	})
 	if err != nil {
-		return fmt.Errorf("fork thread %s: %w", id, err)
+		return err
 	}
 	w.Header().Set("Location", "/v1/threads/"+thread.ID)
 	writeJSON(w, http.StatusCreated, thread)
@@ -487,7 +490,7 @@ func (s *Server) ancestors(w http.ResponseWriter, r *http.Request) error {
 	}
 	relatives, err := s.m.Ancestors(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("ancestors of thread %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string][]store.Relative{"ancestors": nonNil(relatives)})
 	return nil
@@ -500,7 +503,7 @@ func (s *Server) descendants(w http.ResponseWriter, r *http.Request) error {
 	}
 	relatives, err := s.m.Descendants(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("descendants of thread %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string][]store.Relative{"descendants": nonNil(relatives)})
 	return nil
@@ -519,7 +522,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
 	}
 	root, members, err := s.m.Tree(r.Context(), id)
 	if err != nil {
-		return fmt.Errorf("fork tree of thread %s: %w", id, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, treeResponse{Root: root, Members: nonNil(members)})
 	return nil
@@ -547,7 +550,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	hits, err := s.m.Search(r.Context(), opts)
 	if err != nil {
-		return fmt.Errorf("search %q: %w", opts.Query, err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, searchResponse{Hits: nonNil(hits)})
 	return nil

@@ -30,10 +30,20 @@ type env struct {
 
 func newEnv(t *testing.T, cfg server.Config) *env {
 	t.Helper()
-	m, err := manager.Open(context.Background(), manager.Options{
-		Root:   t.TempDir(),
-		Logger: slog.New(slog.DiscardHandler),
-	})
+	return newEnvWith(t, cfg, manager.Options{})
+}
+
+// newEnvWith is newEnv with manager options (Root and Logger are filled
+// in when empty).
+func newEnvWith(t *testing.T, cfg server.Config, o manager.Options) *env {
+	t.Helper()
+	if o.Root == "" {
+		o.Root = t.TempDir()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := manager.Open(context.Background(), o)
 	if err != nil {
 		t.Fatalf("open manager: %v", err)
 	}

@@ -294,7 +294,7 @@ func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
 	var t Thread
 	err := s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE id = ?`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Thread{}, fmt.Errorf("get thread %s: %w", id, ErrNotFound)
+		return Thread{}, fmt.Errorf("thread %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Thread{}, fmt.Errorf("get thread %s: %w", id, err)
