@@ -14,7 +14,7 @@
 //	-max-body-in-flight SPOOL_MAX_BODY_IN_FLIGHT  request bodies held in memory at once (default 256MiB)
 //	-body-timeout      SPOOL_BODY_TIMEOUT  time any body may take (default 10s) ...
 //	-body-min-rate     SPOOL_BODY_MIN_RATE ... plus one second per this many bytes (default 256KiB)
-//	-index-mode        SPOOL_INDEX_MODE    permission bits of spool.db, its WAL and SHM (default 0600)
+//	-file-mode         SPOOL_FILE_MODE     permission bits of what spool creates: rollouts, side files, spool.db and its WAL and SHM (default 0600; directories get x where r is set)
 //	-log-format        SPOOL_LOG_FORMAT    text | json (default text)
 //	-log-level         SPOOL_LOG_LEVEL     debug | info | warn | error (default info)
 //
@@ -78,7 +78,7 @@ type config struct {
 	maxBodyInFlight int64
 	bodyTimeout     time.Duration
 	bodyMinRate     int64
-	indexMode       iofs.FileMode
+	fileMode        iofs.FileMode
 	shutdownTimeout time.Duration
 	logger          *slog.Logger
 }
@@ -109,7 +109,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	maxBodyInFlight := fs.String("max-body-in-flight", env("SPOOL_MAX_BODY_IN_FLIGHT", "256MiB"), "request bodies held in memory at once, a `size`; past it 503 ($SPOOL_MAX_BODY_IN_FLIGHT)")
 	bodyTimeout := fs.String("body-timeout", env("SPOOL_BODY_TIMEOUT", server.DefaultBodyTimeout.String()), "time any request body may take, plus 1s per -body-min-rate bytes ($SPOOL_BODY_TIMEOUT)")
 	bodyMinRate := fs.String("body-min-rate", env("SPOOL_BODY_MIN_RATE", "256KiB"), "slowest average rate of a request body, a `size` per second ($SPOOL_BODY_MIN_RATE)")
-	indexMode := fs.String("index-mode", env("SPOOL_INDEX_MODE", "0600"), "permission bits (octal) of spool.db and its WAL and SHM ($SPOOL_INDEX_MODE)")
+	fileMode := fs.String("file-mode", env("SPOOL_FILE_MODE", "0600"), "permission bits (octal) of the rollouts, side files, spool.db and its WAL and SHM spool creates; directories get x where r is set ($SPOOL_FILE_MODE)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight may take to finish on shutdown")
 	logFormat := fs.String("log-format", env("SPOOL_LOG_FORMAT", "text"), "log format: text or json ($SPOOL_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("SPOOL_LOG_LEVEL", "info"), "log level: debug, info, warn or error ($SPOOL_LOG_LEVEL)")
@@ -148,11 +148,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if cfg.bodyMinRate, err = parseSize(*bodyMinRate); err != nil {
 		return config{}, fmt.Errorf("-body-min-rate: %w", err)
 	}
-	mode, err := strconv.ParseUint(*indexMode, 8, 32)
+	mode, err := strconv.ParseUint(*fileMode, 8, 32)
 	if err != nil || mode&^0o777 != 0 || mode&0o600 != 0o600 {
-		return config{}, fmt.Errorf("-index-mode %q: want octal permission bits that let the owner read and write, such as 0600 or 0640", *indexMode)
+		return config{}, fmt.Errorf("-file-mode %q: want octal permission bits that let the owner read and write, such as 0600 or 0640", *fileMode)
 	}
-	cfg.indexMode = iofs.FileMode(mode)
+	cfg.fileMode = iofs.FileMode(mode)
 	for _, origin := range cfg.cors {
 		if err := checkOrigin(origin); err != nil {
 			return config{}, fmt.Errorf("-cors: %w", err)
@@ -175,6 +175,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, fmt.Errorf("-log-format %q: want text or json", *logFormat)
 	}
 	return cfg, nil
+}
+
+// dirMode is the mode of directories for files of mode m: each class that
+// may read the files may also enter the directories.
+func dirMode(m iofs.FileMode) iofs.FileMode {
+	return m | (m&0o444)>>2
 }
 
 // run serves until ctx is done, then shuts down gracefully.
@@ -202,11 +208,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
 		return errors.Join(fmt.Errorf("create root: %w", err), ln.Close())
 	}
-	if err := store.SetFileMode(filepath.Join(cfg.root, manager.IndexFile), cfg.indexMode); err != nil {
+	if err := store.SetFileMode(filepath.Join(cfg.root, manager.IndexFile), cfg.fileMode); err != nil {
 		return errors.Join(err, ln.Close())
 	}
 	m, err := manager.Open(ctx, manager.Options{
 		Root:     cfg.root,
+		FS:       rolloutfs.Local{Root: cfg.root, FilePerm: cfg.fileMode, DirPerm: dirMode(cfg.fileMode)},
 		Capacity: cfg.capacity,
 		Sync:     cfg.sync,
 		// Lines the manager logs with a request's context name the request.

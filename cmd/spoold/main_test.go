@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -211,14 +212,14 @@ func TestParseConfig(t *testing.T) {
 				}
 			}},
 		{name: "hardening defaults", check: func(t *testing.T, c config) {
-			if c.maxBodyInFlight != 256<<20 || c.bodyMinRate != 256<<10 || c.indexMode != 0o600 || c.insecureNoToken || c.cors != nil || c.allowHosts != nil {
+			if c.maxBodyInFlight != 256<<20 || c.bodyMinRate != 256<<10 || c.fileMode != 0o600 || c.insecureNoToken || c.cors != nil || c.allowHosts != nil {
 				t.Fatalf("defaults = %+v", c)
 			}
 		}},
-		{name: "lists", args: []string{"-cors", "https://a.example, http://localhost:3000", "-allow-host", "spool.internal,,box:9000", "-index-mode", "0640"},
+		{name: "lists", args: []string{"-cors", "https://a.example, http://localhost:3000", "-allow-host", "spool.internal,,box:9000", "-file-mode", "0640"},
 			check: func(t *testing.T, c config) {
 				if strings.Join(c.cors, " ") != "https://a.example http://localhost:3000" ||
-					strings.Join(c.allowHosts, " ") != "spool.internal box:9000" || c.indexMode != 0o640 {
+					strings.Join(c.allowHosts, " ") != "spool.internal box:9000" || c.fileMode != 0o640 {
 					t.Fatalf("lists = %+v", c)
 				}
 			}},
@@ -226,8 +227,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "cors null", args: []string{"-cors", "null"}, wantErr: true},
 		{name: "cors with path", args: []string{"-cors", "https://a.example/app"}, wantErr: true},
 		{name: "budget below max body", args: []string{"-max-body", "64MiB", "-max-body-in-flight", "32MiB"}, wantErr: true},
-		{name: "index mode owner cannot read", args: []string{"-index-mode", "0040"}, wantErr: true},
-		{name: "index mode not octal", args: []string{"-index-mode", "rw"}, wantErr: true},
+		{name: "file mode owner cannot read", args: []string{"-file-mode", "0040"}, wantErr: true},
+		{name: "file mode not octal", args: []string{"-file-mode", "rw"}, wantErr: true},
 		{name: "bad body timeout", args: []string{"-body-timeout", "0s"}, wantErr: true},
 		{name: "bad capacity", args: []string{"-capacity", "0"}, wantErr: true},
 		{name: "bad sync", args: []string{"-sync", "sometimes"}, wantErr: true},
@@ -299,7 +300,7 @@ func TestHelpExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatalf("spoold -h: %v\n%s", err, out)
 	}
-	for _, flag := range []string{"-allow-host", "-cors", "-insecure-no-token", "-max-body-in-flight", "-body-min-rate", "-index-mode"} {
+	for _, flag := range []string{"-allow-host", "-cors", "-insecure-no-token", "-max-body-in-flight", "-body-min-rate", "-file-mode"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("spoold -h does not list %s:\n%s", flag, out)
 		}
@@ -310,14 +311,25 @@ func TestHelpExitsZero(t *testing.T) {
 // the root is created 0700 and spool.db, its WAL and SHM are 0600; then,
 // on a root whose index an older version left 0644, that the start makes
 // it 0600 (issue #14).
-func TestIndexAndRootPrivate(t *testing.T) {
+// TestFilesPrivate is the one test of the one rule for file modes: every
+// file spool creates (rollouts, the directories holding them, spool.db and
+// its WAL and SHM) is private to its owner by default, an index an older
+// version left readable is tightened at start, and -file-mode widens all of
+// them alike.
+func TestFilesPrivate(t *testing.T) {
 	old := syscall.Umask(0o002)
 	t.Cleanup(func() { syscall.Umask(old) })
 	bin := buildSpoold(t)
 	root := filepath.Join(t.TempDir(), "root")
 	p := startSpoold(t, bin, root)
-	p.call(t, "POST", "/v1/threads", `{"cwd":"/w"}`, http.StatusCreated)
+	var th struct {
+		RolloutPath string `json:"rollout_path"`
+	}
+	if err := json.Unmarshal(p.call(t, "POST", "/v1/threads", `{"cwd":"/w"}`, http.StatusCreated), &th); err != nil {
+		t.Fatal(err)
+	}
 	checkMode(t, root, 0o700|os.ModeDir)
+	checkTree(t, root, th.RolloutPath, 0o600, 0o700)
 	for _, name := range []string{"spool.db", "spool.db-wal", "spool.db-shm"} {
 		checkMode(t, filepath.Join(root, name), 0o600)
 	}
@@ -329,6 +341,25 @@ func TestIndexAndRootPrivate(t *testing.T) {
 	p = startSpoold(t, bin, root)
 	checkMode(t, filepath.Join(root, "spool.db"), 0o600)
 	p.stop(t)
+
+	shared := filepath.Join(t.TempDir(), "shared")
+	p = startSpoold(t, bin, shared, "-file-mode", "0640")
+	if err := json.Unmarshal(p.call(t, "POST", "/v1/threads", `{"cwd":"/w"}`, http.StatusCreated), &th); err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, shared, th.RolloutPath, 0o640, 0o750)
+	checkMode(t, filepath.Join(shared, "spool.db"), 0o640)
+	p.stop(t)
+}
+
+// checkTree checks the mode of the rollout rel under root and of every
+// directory between them.
+func checkTree(t *testing.T, root, rel string, file, dir os.FileMode) {
+	t.Helper()
+	checkMode(t, filepath.Join(root, filepath.FromSlash(rel)), file)
+	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+		checkMode(t, filepath.Join(root, filepath.FromSlash(d)), dir|os.ModeDir)
+	}
 }
 
 func checkMode(t *testing.T, path string, want os.FileMode) {
