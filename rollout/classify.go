@@ -1,7 +1,9 @@
 package rollout
 
 import (
+	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"slices"
@@ -60,33 +62,50 @@ const (
 	payloadThreadNameUpdate = "thread_name_updated"
 	roleUser                = "user"
 	contentInputText        = "input_text"
+	contentInputImage       = "input_image"
+	contentInputAudio       = "input_audio"
+	contentOutputText       = "output_text"
 )
 
-// setupMarkers are the start and end of the input_text parts that Codex
-// injects as session setup; a user message holding one is not counted.
-// Both ends are compared case-insensitively after trimming space.
-var setupMarkers = [...]struct{ start, end string }{
-	{"# AGENTS.md instructions for ", "</INSTRUCTIONS>"},
+// foldMarkers are the start and end of the input_text parts that Codex
+// injects as context, compared ASCII case-insensitively after trimming
+// space (Codex: context-fragments matches_marked_text). The AGENTS.md start
+// has no " for <dir>": Codex also writes it standalone.
+var foldMarkers = [...]struct{ start, end string }{
+	{"# AGENTS.md instructions", "</INSTRUCTIONS>"},
 	{"<environment_context>", "</environment_context>"},
 	{"<skill>", "</skill>"},
 	{"<user_shell_command>", "</user_shell_command>"},
 	{"<turn_aborted>", "</turn_aborted>"},
 	{"<subagent_notification>", "</subagent_notification>"},
-	{"<user_instructions>", "</user_instructions>"},
-	// A hook prompt's opening tag carries attributes: <hook_prompt ...>.
-	{"<hook_prompt", "</hook_prompt>"},
+	{"<recommended_plugins>", "</recommended_plugins>"},
 }
 
-// isSetupText reports whether an input_text part is session setup or a hook
-// prompt rather than something the user typed.
-func isSetupText(text string) bool {
+// legacyWarnings are texts Codex no longer writes but still recognises as
+// context in old threads: a required prefix and, when set, suffix of the
+// trimmed text, compared exactly.
+var legacyWarnings = [...]struct{ prefix, suffix string }{
+	{"Warning: The maximum number of unified exec processes you can keep open is", ""},
+	{"Warning: apply_patch was requested via exec_command.", "Use the apply_patch tool instead of exec_command."},
+	{"Warning: Your account was flagged for potentially high-risk cyber activity", ""},
+}
+
+// isContextText reports whether an input_text part is context that Codex
+// injects (setup, notices, hook prompts) rather than something the user
+// typed. The rules are ROLLOUT_FORMAT.md's, as of Codex 0.169.
+func isContextText(text string) bool {
 	t := strings.TrimSpace(text)
-	for _, m := range setupMarkers {
+	for _, m := range foldMarkers {
 		if hasPrefixFold(t, m.start) && hasSuffixFold(t, m.end) {
 			return true
 		}
 	}
-	return false
+	for _, w := range legacyWarnings {
+		if strings.HasPrefix(t, w.prefix) && strings.HasSuffix(t, w.suffix) {
+			return true
+		}
+	}
+	return isGoalContext(t) || isInternalContext(t) || isExternalContext(t) || isHookPrompt(t)
 }
 
 func hasPrefixFold(s, prefix string) bool {
@@ -97,15 +116,105 @@ func hasSuffixFold(s, suffix string) bool {
 	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
+// isGoalContext matches the legacy <goal_context> wrapper, case-sensitively.
+func isGoalContext(t string) bool {
+	return strings.HasPrefix(t, "<goal_context>") && strings.HasSuffix(t, "</goal_context>")
+}
+
+// isInternalContext matches <codex_internal_context source="NAME"> …
+// </codex_internal_context> where NAME is [a-z][a-z0-9_]*, case-sensitively.
+func isInternalContext(t string) bool {
+	const open, end = `<codex_internal_context source="`, "</codex_internal_context>"
+	if !strings.HasPrefix(t, open) || !strings.HasSuffix(t, end) {
+		return false
+	}
+	rest := t[len(open):]
+	name, _, ok := strings.Cut(rest, `">`)
+	if !ok || name == "" || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return len(t) >= len(open)+len(name)+2+len(end)
+}
+
+// isExternalContext matches <external_KEY> … </external_KEY> with the same
+// non-empty KEY at both ends, case-sensitively.
+func isExternalContext(t string) bool {
+	const open = "<external_"
+	if !strings.HasPrefix(t, open) {
+		return false
+	}
+	key, _, ok := strings.Cut(t[len(open):], ">")
+	if !ok || key == "" || strings.ContainsAny(key, " </\t\n") {
+		return false
+	}
+	end := "</external_" + key + ">"
+	return len(t) >= len(open)+len(key)+1+len(end) && strings.HasSuffix(t, end)
+}
+
+// isHookPrompt matches a <hook_prompt hook_run_id="..."> … </hook_prompt>
+// fragment that parses as one XML element with a non-empty hook_run_id.
+func isHookPrompt(t string) bool {
+	if !strings.HasPrefix(t, "<hook_prompt") || !strings.HasSuffix(t, "</hook_prompt>") {
+		return false
+	}
+	var el struct {
+		XMLName xml.Name `xml:"hook_prompt"`
+		RunID   string   `xml:"hook_run_id,attr"`
+	}
+	d := xml.NewDecoder(strings.NewReader(t))
+	if err := d.Decode(&el); err != nil || strings.TrimSpace(el.RunID) == "" {
+		return false
+	}
+	// Nothing may follow the element.
+	_, err := d.Token()
+	return err == io.EOF
+}
+
 // messageLine is the part of a response_item message line Classify decodes.
+// Timestamp is raw so that a line without a string timestamp can be told
+// apart; Codex cannot decode such a line.
 type messageLine struct {
-	Payload struct {
-		Role    string `json:"role"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Payload   struct {
+		Role    string          `json:"role"`
+		Phase   json.RawMessage `json:"phase"`
 		Content []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
+			Type     string          `json:"type"`
+			Text     string          `json:"text"`
+			ImageURL json.RawMessage `json:"image_url"`
 		} `json:"content"`
 	} `json:"payload"`
+}
+
+// decodable reports whether Codex can decode the message line m: a string
+// timestamp, a known phase (or none), and content parts of the types Codex
+// knows, every input_image with an image_url.
+func (m *messageLine) decodable() bool {
+	if len(m.Timestamp) == 0 || m.Timestamp[0] != '"' {
+		return false
+	}
+	switch string(bytes.TrimSpace(m.Payload.Phase)) {
+	case "", "null", `"commentary"`, `"final_answer"`:
+	default:
+		return false
+	}
+	for _, part := range m.Payload.Content {
+		switch part.Type {
+		case contentInputText, contentInputAudio, contentOutputText:
+		case contentInputImage:
+			if url := bytes.TrimSpace(part.ImageURL); len(url) == 0 || string(url) == "null" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // eventLine is the part of a rollback or rename event Classify decodes.
@@ -118,13 +227,16 @@ type eventLine struct {
 }
 
 // Classify tells what l means for the user-message count, following
-// ROLLOUT_FORMAT.md exactly: only response_item messages with role "user"
-// count, unless one of their input_text parts is session setup (AGENTS.md
-// instructions, environment_context, skill, user_shell_command,
-// turn_aborted, subagent_notification, user_instructions) or a hook prompt.
-// It decodes the payload only for the few line kinds that need it. A
-// malformed line is KindOther, and so is a line whose payload does not have
-// the shape Codex would need to read it (Codex skips such lines).
+// ROLLOUT_FORMAT.md and Codex 0.169: only response_item messages with role
+// "user" that Codex can decode count, unless one of their input_text parts
+// is context Codex injects (AGENTS.md instructions, environment_context,
+// skill, user_shell_command, turn_aborted, subagent_notification,
+// recommended_plugins, goal_context, codex_internal_context, external_KEY,
+// three legacy warnings, a hook prompt with a hook_run_id). A
+// <user_instructions> message counts. It decodes the payload only for the
+// few line kinds that need it. A malformed line is KindOther, and so is a
+// line whose payload does not have the shape Codex would need to read it
+// (Codex skips such lines).
 func Classify(l *Line) Classified {
 	if !l.scanned {
 		l.scan()
@@ -169,7 +281,7 @@ func clampTurns(n uint32) int {
 
 func classifyUserMessage(raw []byte) Classified {
 	var msg messageLine
-	if err := json.Unmarshal(raw, &msg); err != nil || msg.Payload.Role != roleUser {
+	if err := json.Unmarshal(raw, &msg); err != nil || msg.Payload.Role != roleUser || !msg.decodable() {
 		return Classified{}
 	}
 	var texts []string
@@ -177,7 +289,7 @@ func classifyUserMessage(raw []byte) Classified {
 		if part.Type != contentInputText {
 			continue
 		}
-		if isSetupText(part.Text) {
+		if isContextText(part.Text) {
 			return Classified{}
 		}
 		texts = append(texts, part.Text)
