@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:7878
 FUZZTIME  ?= 20s
 BENCH_SCALE ?= 1
 
-.PHONY: help run build test test-short lint fuzz bench crash clean
+.PHONY: help run build test test-short lint fuzz bench crash compat clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,9 @@ bench: ## run the reduced benchmarks (BENCH_SCALE=10 for full sizes)
 
 crash: ## kill the server 20+ times under load and check nothing acknowledged is lost
 	SPOOL_CRASH_KILLS=25 $(GO) test -count=1 -run TestCrash -v ./crashtest/
+
+compat: ## install Codex 0.169.0 (cached) and run the compat tests against it
+	SPOOL_CODEX="$$(./scripts/codex.sh)" && export SPOOL_CODEX && $(GO) test -tags compat -count=1 ./compat/
 
 clean: ## remove built binaries
 	rm -rf bin/

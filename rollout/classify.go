@@ -303,6 +303,13 @@ type UserMessage struct {
 	Offset  int64  // byte offset of its line
 	Line    int64  // 0-based line number of its line
 	Text    string // its text (see Classified.Text)
+	// CutOffset is where a fork before this message is cut. Counter sets
+	// it to Offset; TurnTracker moves it before the start lines of the
+	// message's turn, so the fork keeps no part of that turn.
+	CutOffset int64
+	// TurnID is the id of the turn holding the message ("" outside any
+	// turn, and always from Counter).
+	TurnID string
 }
 
 // Counter folds classified lines into the list of counted user messages,
@@ -319,10 +326,11 @@ func (c *Counter) Observe(l *Line) Classified {
 	switch cl.Kind {
 	case KindUserMessage:
 		c.messages = append(c.messages, UserMessage{
-			Ordinal: len(c.messages),
-			Offset:  l.Offset,
-			Line:    l.Number,
-			Text:    cl.Text,
+			Ordinal:   len(c.messages),
+			Offset:    l.Offset,
+			Line:      l.Number,
+			Text:      cl.Text,
+			CutOffset: l.Offset,
 		})
 	case KindRollback:
 		keep := max(len(c.messages)-cl.RollbackTurns, 0)
