@@ -67,11 +67,12 @@ const (
 	contentOutputText       = "output_text"
 )
 
-// foldMarkers are the start and end of the input_text parts that Codex
-// injects as context, compared ASCII case-insensitively after trimming
-// space (Codex: context-fragments matches_marked_text). The AGENTS.md start
-// has no " for <dir>": Codex also writes it standalone.
-var foldMarkers = [...]struct{ start, end string }{
+// contextMarkers are the start and end of the input_text parts that Codex
+// injects as context, compared exactly (case-sensitively) after trimming
+// space. Codex 0.169's rollback counting was checked against each of them:
+// "<SKILL>…</SKILL>" or "# agents.md instructions…" are user text to it. The
+// AGENTS.md start has no " for <dir>": Codex also writes it standalone.
+var contextMarkers = [...]struct{ start, end string }{
 	{"# AGENTS.md instructions", "</INSTRUCTIONS>"},
 	{"<environment_context>", "</environment_context>"},
 	{"<skill>", "</skill>"},
@@ -79,11 +80,14 @@ var foldMarkers = [...]struct{ start, end string }{
 	{"<turn_aborted>", "</turn_aborted>"},
 	{"<subagent_notification>", "</subagent_notification>"},
 	{"<recommended_plugins>", "</recommended_plugins>"},
+	{"<goal_context>", "</goal_context>"},
+	// Any source attribute, or none: Codex 0.169 does not check it.
+	{"<codex_internal_context", "</codex_internal_context>"},
 }
 
 // legacyWarnings are texts Codex no longer writes but still recognises as
 // context in old threads: a required prefix and, when set, suffix of the
-// trimmed text, compared exactly.
+// trimmed text.
 var legacyWarnings = [...]struct{ prefix, suffix string }{
 	{"Warning: The maximum number of unified exec processes you can keep open is", ""},
 	{"Warning: apply_patch was requested via exec_command.", "Use the apply_patch tool instead of exec_command."},
@@ -92,11 +96,11 @@ var legacyWarnings = [...]struct{ prefix, suffix string }{
 
 // isContextText reports whether an input_text part is context that Codex
 // injects (setup, notices, hook prompts) rather than something the user
-// typed. The rules are ROLLOUT_FORMAT.md's, as of Codex 0.169.
+// typed, as Codex 0.169 decides it (docs/CODEX.md lists the checks).
 func isContextText(text string) bool {
 	t := strings.TrimSpace(text)
-	for _, m := range foldMarkers {
-		if hasPrefixFold(t, m.start) && hasSuffixFold(t, m.end) {
+	for _, m := range contextMarkers {
+		if len(t) >= len(m.start)+len(m.end) && strings.HasPrefix(t, m.start) && strings.HasSuffix(t, m.end) {
 			return true
 		}
 	}
@@ -105,7 +109,51 @@ func isContextText(text string) bool {
 			return true
 		}
 	}
-	return isGoalContext(t) || isInternalContext(t) || isExternalContext(t) || isHookPrompt(t)
+	return isExternalContext(t) || isHookPrompt(t)
+}
+
+// isExternalContext matches <external_KEY> … </external_KEY>: KEY is
+// everything up to the first '>' (it may be empty or hold spaces) and the
+// end tag must repeat it.
+func isExternalContext(t string) bool {
+	const open = "<external_"
+	if !strings.HasPrefix(t, open) {
+		return false
+	}
+	key, _, ok := strings.Cut(t[len(open):], ">")
+	if !ok {
+		return false
+	}
+	end := "</external_" + key + ">"
+	return len(t) >= len(open)+len(key)+1+len(end) && strings.HasSuffix(t, end)
+}
+
+// isHookPrompt matches a hook prompt fragment: one XML element named
+// hook_prompt (in any case, as Codex 0.169 accepts) with a non-empty
+// hook_run_id attribute, and nothing after it.
+func isHookPrompt(t string) bool {
+	if !hasPrefixFold(t, "<hook_prompt") || !hasSuffixFold(t, "</hook_prompt>") {
+		return false
+	}
+	var el struct {
+		XMLName xml.Name
+		Attrs   []xml.Attr `xml:",any,attr"`
+	}
+	d := xml.NewDecoder(strings.NewReader(t))
+	if err := d.Decode(&el); err != nil || !strings.EqualFold(el.XMLName.Local, "hook_prompt") {
+		return false
+	}
+	runID := ""
+	for _, a := range el.Attrs {
+		if a.Name.Local == "hook_run_id" {
+			runID = a.Value
+		}
+	}
+	if strings.TrimSpace(runID) == "" {
+		return false
+	}
+	_, err := d.Token()
+	return err == io.EOF
 }
 
 func hasPrefixFold(s, prefix string) bool {
@@ -114,65 +162,6 @@ func hasPrefixFold(s, prefix string) bool {
 
 func hasSuffixFold(s, suffix string) bool {
 	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
-}
-
-// isGoalContext matches the legacy <goal_context> wrapper, case-sensitively.
-func isGoalContext(t string) bool {
-	return strings.HasPrefix(t, "<goal_context>") && strings.HasSuffix(t, "</goal_context>")
-}
-
-// isInternalContext matches <codex_internal_context source="NAME"> …
-// </codex_internal_context> where NAME is [a-z][a-z0-9_]*, case-sensitively.
-func isInternalContext(t string) bool {
-	const open, end = `<codex_internal_context source="`, "</codex_internal_context>"
-	if !strings.HasPrefix(t, open) || !strings.HasSuffix(t, end) {
-		return false
-	}
-	rest := t[len(open):]
-	name, _, ok := strings.Cut(rest, `">`)
-	if !ok || name == "" || name[0] < 'a' || name[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return len(t) >= len(open)+len(name)+2+len(end)
-}
-
-// isExternalContext matches <external_KEY> … </external_KEY> with the same
-// non-empty KEY at both ends, case-sensitively.
-func isExternalContext(t string) bool {
-	const open = "<external_"
-	if !strings.HasPrefix(t, open) {
-		return false
-	}
-	key, _, ok := strings.Cut(t[len(open):], ">")
-	if !ok || key == "" || strings.ContainsAny(key, " </\t\n") {
-		return false
-	}
-	end := "</external_" + key + ">"
-	return len(t) >= len(open)+len(key)+1+len(end) && strings.HasSuffix(t, end)
-}
-
-// isHookPrompt matches a <hook_prompt hook_run_id="..."> … </hook_prompt>
-// fragment that parses as one XML element with a non-empty hook_run_id.
-func isHookPrompt(t string) bool {
-	if !strings.HasPrefix(t, "<hook_prompt") || !strings.HasSuffix(t, "</hook_prompt>") {
-		return false
-	}
-	var el struct {
-		XMLName xml.Name `xml:"hook_prompt"`
-		RunID   string   `xml:"hook_run_id,attr"`
-	}
-	d := xml.NewDecoder(strings.NewReader(t))
-	if err := d.Decode(&el); err != nil || strings.TrimSpace(el.RunID) == "" {
-		return false
-	}
-	// Nothing may follow the element.
-	_, err := d.Token()
-	return err == io.EOF
 }
 
 // messageLine is the part of a response_item message line Classify decodes.
@@ -226,13 +215,14 @@ type eventLine struct {
 	} `json:"payload"`
 }
 
-// Classify tells what l means for the user-message count, following
-// ROLLOUT_FORMAT.md and Codex 0.169: only response_item messages with role
-// "user" that Codex can decode count, unless one of their input_text parts
-// is context Codex injects (AGENTS.md instructions, environment_context,
-// skill, user_shell_command, turn_aborted, subagent_notification,
-// recommended_plugins, goal_context, codex_internal_context, external_KEY,
-// three legacy warnings, a hook prompt with a hook_run_id). A
+// Classify tells what l means for the user-message count, as Codex 0.169
+// counts (checked against the binary; docs/CODEX.md): only response_item
+// messages with role "user" that Codex can decode count, unless one of
+// their input_text parts is context Codex injects (AGENTS.md instructions,
+// environment_context, skill, user_shell_command, turn_aborted,
+// subagent_notification, recommended_plugins, goal_context,
+// codex_internal_context, external_KEY, three legacy warnings, a hook
+// prompt with a hook_run_id), tags compared case-sensitively. A
 // <user_instructions> message counts. It decodes the payload only for the
 // few line kinds that need it. A malformed line is KindOther, and so is a
 // line whose payload does not have the shape Codex would need to read it
