@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrInvalidTurn reports a TurnSpec that RenderTurn cannot write.
@@ -35,8 +36,8 @@ type TurnSpec struct {
 // line carries a top-level ordinal counted from firstOrdinal. next is the
 // ordinal after the last line (firstOrdinal for a legacy thread). The
 // rendered prompt is a counted user message unless its text is context
-// (see Classify). Errors wrap ErrInvalidTurn, ErrUnknownHistoryMode or
-// ErrInvalidID.
+// (see Classify). Errors wrap ErrInvalidTurn, ErrUnknownHistoryMode,
+// ErrInvalidID or ErrInvalidUTF8 (text is never silently replaced).
 func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte, next int64, err error) {
 	mode, err = ParseHistoryMode(string(mode))
 	if err != nil {
@@ -48,6 +49,11 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 	}
 	if t.TurnID == "" || t.Started.IsZero() || t.Completed.IsZero() {
 		return nil, 0, fmt.Errorf("render turn %q of %s: %w: turn id, start and completion are required", t.TurnID, threadID, ErrInvalidTurn)
+	}
+	for _, field := range [...]string{t.TurnID, t.UserText, t.AgentText, t.Cwd, t.Model, t.UserItemID, t.AgentItemID} {
+		if !utf8.ValidString(field) {
+			return nil, 0, fmt.Errorf("render turn of %s: %w", threadID, ErrInvalidUTF8)
+		}
 	}
 	paginated := mode == HistoryPaginated
 	if paginated && (t.UserItemID == "" || t.AgentItemID == "") {
