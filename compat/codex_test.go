@@ -19,7 +19,8 @@ import (
 // spool's rollout package parses its meta, every line's ordinal (0, 1, 2,
 // ... with no gap or repeat), counts the user message injected through
 // thread/inject_items (and not Codex's environment_context), and finds the
-// name and archive moves where Codex put them.
+// name (session_index.jsonl only) and the archived file where Codex put
+// them.
 func TestCodexWritesWhatSpoolReads(t *testing.T) {
 	home := newHome(t)
 	s := startCodex(t, home)
@@ -64,6 +65,14 @@ func TestCodexWritesWhatSpoolReads(t *testing.T) {
 		t.Fatalf("counted user messages = %+v, want only the injected prompt", msgs)
 	}
 
+	// Codex 0.169 records a rename in session_index.jsonl only, not as a
+	// thread_name_updated event in the rollout.
+	rd = rollout.NewReader(bytes.NewReader(data), 0, 0)
+	for rd.Next() {
+		if rollout.Classify(rd.Line()).Kind == rollout.KindNameUpdate {
+			t.Fatalf("line %d is a thread_name_updated event", rd.Line().Number)
+		}
+	}
 	names, err := rollout.ReadNames(t.Context(), home)
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +250,15 @@ func TestCutBeforeTurnStart(t *testing.T) {
 	s := startCodex(t, home)
 	var own threadAnswer
 	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[0].TurnID, "excludeTurns": true}, &own)
+	// Codex forks a legacy thread by copying: a legacy file of its own,
+	// without history_base, that spool counts one user message in.
+	ownMeta := firstMeta(t, own.Thread.Path)
+	if ownMeta.Mode() != rollout.HistoryLegacy || ownMeta.HistoryBase != nil || ownMeta.ForkedFromID != st.ID {
+		t.Fatalf("Codex's fork of a legacy thread: meta %+v, want a legacy copy forked from %s", ownMeta, st.ID)
+	}
+	if msgs := history(t, own.Thread.Path).Messages; len(msgs) != 1 || msgs[0].Text != "prompt 0" {
+		t.Fatalf("Codex's copy fork holds counted messages %+v, want prompt 0 only", msgs)
+	}
 	want := describe(turnsOf(t, s, own.Thread.ID))
 	if got := describe(turnsOf(t, s, ids["turn start"])); got != want {
 		t.Fatalf("cut at the turn start: Codex shows %s, its own fork %s", got, want)
