@@ -125,6 +125,7 @@ func TestClassifierAgreesWithCodex(t *testing.T) {
 	if err := json.Unmarshal(out, &report); err != nil {
 		t.Fatalf("migrate-rollouts report: %v\n%s", err, out)
 	}
+	t.Logf("%d probes migrated", len(report.Outcomes))
 	if len(report.Outcomes) != len(probes) {
 		t.Fatalf("migrate-rollouts reported %d threads, want %d", len(report.Outcomes), len(probes))
 	}
