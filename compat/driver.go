@@ -73,7 +73,8 @@ type Server struct {
 	nextID  int64
 	pending map[int64]chan message
 	notes   []Notification
-	readErr error // why the reader stopped
+	noted   chan struct{} // closed (and replaced) when a notification arrives
+	readErr error         // why the reader stopped
 }
 
 // Start runs `unshare -n <Binary> app-server` with CODEX_HOME=Home,
@@ -108,7 +109,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start codex app-server: %w", err)
 	}
-	s := &Server{cmd: cmd, stdin: stdin, done: make(chan struct{}), pending: make(map[int64]chan message)}
+	s := &Server{cmd: cmd, stdin: stdin, done: make(chan struct{}), pending: make(map[int64]chan message), noted: make(chan struct{})}
 	go s.read(stdout)
 	init := map[string]any{
 		"clientInfo":   map[string]any{"name": "spool-compat", "title": nil, "version": "0"},
@@ -178,6 +179,8 @@ func (s *Server) dispatch(m message) {
 	default:
 		s.mu.Lock()
 		s.notes = append(s.notes, Notification{Method: m.Method, Params: m.Params})
+		close(s.noted)
+		s.noted = make(chan struct{})
 		s.mu.Unlock()
 	}
 }
@@ -196,8 +199,13 @@ func (s *Server) send(v any) error {
 }
 
 // Call sends the request method with params and decodes its result into
-// result (ignored when nil). An error answer is an *RPCError.
+// result (ignored when nil). An error answer is an *RPCError. A call whose
+// ctx is done before it is sent is not sent; one whose ctx ends while it
+// waits returns ctx's error and its answer is dropped.
 func (s *Server) Call(ctx context.Context, method string, params, result any) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("codex %s: %w", method, err)
+	}
 	ch := make(chan message, 1)
 	s.mu.Lock()
 	if s.readErr != nil {
@@ -240,6 +248,30 @@ func (s *Server) Notifications() []Notification {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Notification(nil), s.notes...)
+}
+
+// WaitNotification returns the first notification named method, waiting
+// for it to arrive when none has yet. It fails when ctx is done or the
+// server has stopped (ErrClosed) first.
+func (s *Server) WaitNotification(ctx context.Context, method string) (Notification, error) {
+	for {
+		s.mu.Lock()
+		for _, n := range s.notes {
+			if n.Method == method {
+				s.mu.Unlock()
+				return n, nil
+			}
+		}
+		noted := s.noted
+		s.mu.Unlock()
+		select {
+		case <-noted:
+		case <-s.done:
+			return Notification{}, fmt.Errorf("wait for %s: %w", method, ErrClosed)
+		case <-ctx.Done():
+			return Notification{}, fmt.Errorf("wait for %s: %w", method, ctx.Err())
+		}
+	}
 }
 
 // Close closes the server's stdin, which makes it shut down, and waits for

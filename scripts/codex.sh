@@ -6,7 +6,7 @@
 #   CODEX_VERSION   the version to install (default 0.169.0)
 #   SPOOL_CACHE     the cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/spool)
 #
-# It never runs Codex: the compat tests do, inside `unshare -n`.
+# It runs Codex only as `unshare -n <codex> --version`, to check the install.
 set -euo pipefail
 
 version="${CODEX_VERSION:-0.169.0}"
@@ -37,7 +37,7 @@ if [[ -z "$bin" ]]; then
 	fi
 fi
 
-if ! got="$("$bin" --version 2>/dev/null)" || [[ "$got" != *"$version"* ]]; then
+if ! got="$(unshare -n "$bin" --version 2>/dev/null)" || [[ "$got" != *"$version"* ]]; then
 	echo "codex.sh: $bin reports version '${got:-?}', want $version; remove $dir and rerun" >&2
 	exit 1
 fi
