@@ -3,6 +3,7 @@
 package compat
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -136,7 +137,90 @@ func pendingCases() []pendingCase {
 				return fmt.Sprintf("turns=%d last=%s", len(got), last)
 			},
 		},
+		{
+			// Codex holds an exclusive flock on thread-writer-locks/<id>.lock
+			// while the thread is loaded; the manager neither takes nor
+			// checks it, so both write the same file.
+			name:  "manager appends to a thread Codex is writing",
+			want:  "append=refused",
+			today: "append=ok",
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				s := startCodex(t, home)
+				var started threadAnswer
+				call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &started)
+				call(t, s, "thread/name/set", map[string]any{"threadId": started.Thread.ID, "name": "held"}, nil)
+				m, err := manager.Open(t.Context(), manager.Options{Root: home})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				_, err = m.Append(t.Context(), started.Thread.ID, []rollout.Item{userItem("from spool")})
+				if err != nil {
+					return "append=refused"
+				}
+				return "append=ok"
+			},
+		},
+		{
+			// A paginated thread needs an ordinal on every line; the
+			// manager appends lines without one, and Codex then refuses to
+			// resume the thread ("final paginated rollout record ... is
+			// missing an ordinal").
+			name:  "manager appends to a paginated thread without ordinals",
+			want:  "ordinal=next codex=resumes",
+			today: "ordinal=none codex=refuses",
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				st := newSpoolThread(t, rollout.HistoryPaginated, 1, 24)
+				st.write(t, home)
+				m, err := manager.Open(t.Context(), manager.Options{Root: home})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				res, err := m.Append(t.Context(), st.ID, []rollout.Item{userItem("from spool")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := os.ReadFile(st.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				ordinal := "none"
+				n, ok, err := rollout.LineOrdinal(bytes.TrimSuffix(data[res.Offsets[0]:], []byte("\n")))
+				switch {
+				case err != nil:
+					t.Fatal(err)
+				case ok && n == ordinalAt(t, st.Data, lastLineOffset(st.Data))+1:
+					ordinal = "next"
+				case ok:
+					ordinal = fmt.Sprint(n)
+				}
+				codex := "resumes"
+				s := startCodex(t, home)
+				if err := s.Call(t.Context(), "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil); err != nil {
+					codex = "refuses"
+					t.Logf("Codex: %v", err)
+				}
+				return "ordinal=" + ordinal + " codex=" + codex
+			},
+		},
 	}
+}
+
+// userItem is a user message item as spool's API takes it.
+func userItem(text string) rollout.Item {
+	payload := fmt.Sprintf(`{"type":"message","role":"user","content":[{"type":"input_text","text":%q}]}`, text)
+	return rollout.Item{Type: rollout.TypeResponseItem, Payload: []byte(payload)}
+}
+
+// lastLineOffset returns the offset of the last line of data.
+func lastLineOffset(data []byte) int64 {
+	return int64(bytes.LastIndexByte(data[:len(data)-1], '\n') + 1)
 }
 
 // scan indexes one rollout file of home with the current indexer.
