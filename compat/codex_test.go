@@ -300,3 +300,61 @@ func TestCodexRefusesToDeleteABase(t *testing.T) {
 		t.Fatalf("base files after deleting fork then base: %v", files)
 	}
 }
+
+// TestSpoolReferenceForkReadByCodex: a reference fork that spool writes
+// with the rollout package alone (a paginated meta whose history_base ends
+// at a turn boundary found by TurnTracker, with the ordinal there) is read
+// by Codex with exactly the turns before that boundary: through turn 0
+// (Turn.End, Codex's lastTurnId) and before user message 2 (CutOffset),
+// once Codex has loaded the base thread.
+func TestSpoolReferenceForkReadByCodex(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 6)
+	st.write(t, home)
+	h := history(t, st.Path)
+	cuts := []struct {
+		id    string
+		end   int64
+		turns int
+	}{
+		{"019dab90-0000-7000-8000-000000000061", h.Turns[0].End, 1},
+		{"019dab90-0000-7000-8000-000000000062", h.Messages[2].CutOffset, 2},
+	}
+	for _, c := range cuts {
+		created := st.Created.Add(time.Hour)
+		ord := ordinalAt(t, st.Data, c.end)
+		meta := rollout.SessionMeta{
+			ID: c.id, ForkedFromID: st.ID, Timestamp: rollout.FormatTimestamp(created), Cwd: "/tmp",
+			Originator: "spool", CLIVersion: "0.169.0", Source: "cli", ModelProvider: "openai",
+			HistoryMode: rollout.HistoryPaginated, ForkedFromOrdinalExclusive: &ord,
+			HistoryBase: &rollout.HistoryBase{ThreadID: st.ID, EndOrdinalExclusive: ord, EndByteOffset: c.end},
+		}
+		line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line, err = rollout.WithOrdinal(line, 0); err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := rollout.SessionPath(rollout.FileName(created, c.id))
+		writeFile(t, filepath.Join(home, filepath.FromSlash(rel)), line)
+	}
+	s := startCodex(t, home)
+	// Codex shows a reference fork's turns from its projection of the base
+	// (thread_history_1.sqlite), which exists once Codex has loaded the
+	// base; before that the fork shows no turns, resumed or not.
+	if got := turnsOf(t, s, cuts[0].id); len(got) != 0 {
+		t.Fatalf("fork before the base was loaded: %s, want no turns", describe(got))
+	}
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	for _, c := range cuts {
+		got := turnsOf(t, s, c.id)
+		var want []string
+		for i := range c.turns {
+			want = append(want, fmt.Sprintf("%s:completed[user=prompt %d,agent=answer %d]", st.Turns[i].TurnID, i, i))
+		}
+		if describe(got) != strings.Join(want, " ") {
+			t.Fatalf("fork %s: Codex shows %s, want %s", c.id, describe(got), strings.Join(want, " "))
+		}
+	}
+}
