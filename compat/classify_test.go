@@ -64,6 +64,15 @@ func classifierProbes() map[string]string {
 		`<hook_prompt hook_run_id="1">x</hook_prompt>`, `<hook_prompt>x</hook_prompt>`,
 		`<hook_prompt hook_run_id="">x</hook_prompt>`, `<hook_prompt hook_run_id="1">a < b</hook_prompt>`,
 		`<HOOK_PROMPT hook_run_id="1">x</HOOK_PROMPT>`,
+		`<hook_prompt hook_run_id=" ">x</hook_prompt>`, `<hook_prompt HOOK_RUN_ID="1">x</hook_prompt>`,
+		`<hook_prompt hook_run_id="1"><b>x</b></hook_prompt>`, `<hook_prompt hook_run_id="1" extra="y">x</hook_prompt>`,
+		`<hook_prompt hook_run_id="1">x</hook_prompt><hook_prompt hook_run_id="2">y</hook_prompt>`,
+		`<hook_prompt hook_run_id="1">x</hook_prompt>tail</hook_prompt>`,
+		`<hook_prompt hook_run_id="1">x</hook_prompt> and <b>y</b></hook_prompt>`,
+		`<hook_prompt hook_run_id="1">x <!-- note --> y</hook_prompt>`,
+		`<hook_prompt hook_run_id="1"><![CDATA[a < b]]></hook_prompt>`,
+		`<hook_prompt hook_run_id="1">a &amp; b</hook_prompt>`,
+		"say <skill>x</skill>", "<skill>x</skill> thanks", "<skill></skill>", "<external_a>x",
 		"<model_switch>x</model_switch>", "<permissions instructions>x</permissions instructions>",
 	} {
 		probes[fmt.Sprintf("%q", t)] = text(t)

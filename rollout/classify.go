@@ -128,23 +128,22 @@ func isExternalContext(t string) bool {
 	return len(t) >= len(open)+len(key)+1+len(end) && strings.HasSuffix(t, end)
 }
 
-// isHookPrompt matches a hook prompt fragment: one XML element named
-// hook_prompt (in any case, as Codex 0.169 accepts) with a non-empty
-// hook_run_id attribute, and nothing after it.
+// isHookPrompt matches a hook prompt fragment as Codex 0.169 does: the
+// text starts with an XML element named hook_prompt (in any case) that has
+// a non-empty hook_run_id attribute and holds only text; what follows that
+// element is not looked at (checked against the binary, docs/CODEX.md).
 func isHookPrompt(t string) bool {
 	if !hasPrefixFold(t, "<hook_prompt") || !hasSuffixFold(t, "</hook_prompt>") {
 		return false
 	}
-	var el struct {
-		XMLName xml.Name
-		Attrs   []xml.Attr `xml:",any,attr"`
-	}
 	d := xml.NewDecoder(strings.NewReader(t))
-	if err := d.Decode(&el); err != nil || !strings.EqualFold(el.XMLName.Local, "hook_prompt") {
+	tok, err := d.Token()
+	start, ok := tok.(xml.StartElement)
+	if err != nil || !ok || !strings.EqualFold(start.Name.Local, "hook_prompt") {
 		return false
 	}
 	runID := ""
-	for _, a := range el.Attrs {
+	for _, a := range start.Attr {
 		if a.Name.Local == "hook_run_id" {
 			runID = a.Value
 		}
@@ -152,8 +151,18 @@ func isHookPrompt(t string) bool {
 	if strings.TrimSpace(runID) == "" {
 		return false
 	}
-	_, err := d.Token()
-	return err == io.EOF
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		switch tok.(type) {
+		case xml.EndElement:
+			return true
+		case xml.StartElement:
+			return false
+		}
+	}
 }
 
 func hasPrefixFold(s, prefix string) bool {
