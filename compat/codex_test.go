@@ -358,3 +358,40 @@ func TestSpoolReferenceForkReadByCodex(t *testing.T) {
 		}
 	}
 }
+
+// TestCodexTurnEdges: a rollback marker removes the last turn in Codex's
+// view as in spool's TurnTracker; a last turn without task_complete is
+// open to spool and "interrupted" to Codex, which refuses to fork through
+// it ("identifies an in-progress turn") or through a turn it does not know.
+func TestCodexTurnEdges(t *testing.T) {
+	home := newHome(t)
+	rolled := newSpoolThread(t, rollout.HistoryLegacy, 3, 7)
+	rolled.write(t, home)
+	writeFile(t, rolled.Path, append(rolled.Data, `{"timestamp":"2026-11-20T10:00:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":1}}`+"\n"...))
+	open := newSpoolThread(t, rollout.HistoryLegacy, 2, 8)
+	open.write(t, home)
+	cut := lastLineOffset(open.Data) // drop the last task_complete
+	writeFile(t, open.Path, open.Data[:cut])
+
+	s := startCodex(t, home)
+	spoolTurns := history(t, rolled.Path).Turns
+	codexTurns := turnsOf(t, s, rolled.ID)
+	if len(spoolTurns) != 2 || len(codexTurns) != 2 || spoolTurns[1].ID != codexTurns[1].ID || codexTurns[1].ID != rolled.Turns[1].TurnID {
+		t.Fatalf("after a rollback of 1: spool %+v, Codex %s, want turns 0 and 1", spoolTurns, describe(codexTurns))
+	}
+	spoolTurns = history(t, open.Path).Turns
+	codexTurns = turnsOf(t, s, open.ID)
+	if len(spoolTurns) != 2 || spoolTurns[1].Status != rollout.TurnOpen || len(codexTurns) != 2 || codexTurns[1].Status != "interrupted" {
+		t.Fatalf("open last turn: spool %+v, Codex %s", spoolTurns, describe(codexTurns))
+	}
+	for _, tc := range []struct{ turn, want string }{
+		{open.Turns[1].TurnID, "identifies an in-progress turn"},
+		{"no-such-turn", "was not found in the source thread"},
+	} {
+		err := s.Call(t.Context(), "thread/fork", map[string]any{"threadId": open.ID, "lastTurnId": tc.turn, "excludeTurns": true}, nil)
+		var rpcErr *RPCError
+		if !errors.As(err, &rpcErr) || rpcErr.Code != -32600 || !strings.Contains(rpcErr.Message, tc.want) {
+			t.Fatalf("fork through %s: %v, want -32600 %q", tc.turn, err, tc.want)
+		}
+	}
+}
