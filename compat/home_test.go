@@ -182,3 +182,55 @@ func TestCodexDeleteRemovesSegments(t *testing.T) {
 		t.Fatalf("files after delete: %v, want none", files)
 	}
 }
+
+// TestCodexReadsSpawnSource: a meta whose source is
+// {"subagent":{"thread_spawn":{"parent_thread_id":P,...}}} is a spawned
+// sub-agent to Codex (thread/read reports the spawn with parent P; the
+// default thread/list, interactive sources only, hides it; sourceKinds
+// subAgentThreadSpawn lists it) and to spool (SessionMeta.SpawnParentID).
+func TestCodexReadsSpawnSource(t *testing.T) {
+	home := newHome(t)
+	parent := newSpoolThread(t, rollout.HistoryLegacy, 1, 37)
+	parent.write(t, home)
+	child := newSpoolThread(t, rollout.HistoryLegacy, 1, 38)
+	child.write(t, home)
+	source := `{"subagent":{"thread_spawn":{"parent_thread_id":"` + parent.ID + `","depth":1,"agent_nickname":"scout","agent_role":"worker"}}}`
+	data := bytes.Replace(child.Data, []byte(`"source":"cli"`), []byte(`"source":`+source), 1)
+	writeFile(t, child.Path, data)
+	if meta := firstMeta(t, child.Path); meta.SpawnParentID != parent.ID {
+		t.Fatalf("SpawnParentID = %q, want %s", meta.SpawnParentID, parent.ID)
+	}
+
+	s := startCodex(t, home)
+	var read struct {
+		Thread struct {
+			Source struct {
+				SubAgent struct {
+					ThreadSpawn struct {
+						ParentThreadID string `json:"parent_thread_id"`
+					} `json:"thread_spawn"`
+				} `json:"subAgent"`
+			} `json:"source"`
+			AgentNickname string `json:"agentNickname"`
+		} `json:"thread"`
+	}
+	call(t, s, "thread/read", map[string]any{"threadId": child.ID}, &read)
+	if read.Thread.Source.SubAgent.ThreadSpawn.ParentThreadID != parent.ID || read.Thread.AgentNickname != "scout" {
+		t.Fatalf("Codex reads the spawn as %+v, want parent %s, nickname scout", read.Thread, parent.ID)
+	}
+	ids := func(params map[string]any) []string {
+		var l listAnswer
+		call(t, s, "thread/list", params, &l)
+		var out []string
+		for _, th := range l.Data {
+			out = append(out, th.ID)
+		}
+		return out
+	}
+	if got := ids(map[string]any{}); len(got) != 1 || got[0] != parent.ID {
+		t.Fatalf("default thread/list = %v, want only the parent", got)
+	}
+	if got := ids(map[string]any{"sourceKinds": []string{"subAgentThreadSpawn"}}); len(got) != 1 || got[0] != child.ID {
+		t.Fatalf("thread/list of spawned sub-agents = %v, want only the child", got)
+	}
+}
