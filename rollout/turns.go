@@ -41,7 +41,8 @@ func (s TurnStatus) String() string {
 
 // Turn is one turn of a thread as its file holds it.
 type Turn struct {
-	// ID is the turn_id of its task_started and turn_context lines.
+	// ID is the turn_id of its task_started and turn_context lines ("" for
+	// a task_started of an older Codex that wrote none).
 	ID string
 	// Offset is the byte offset of its first start line (task_started or
 	// turn_context, whichever comes first): a fork before this turn is
@@ -87,9 +88,13 @@ func (t *TurnTracker) Observe(l *Line) Classified {
 	if l.Err == nil && (isStart || isEnd) {
 		var tl turnLine
 		if json.Unmarshal(l.Raw, &tl) == nil {
-			if isStart {
+			switch {
+			case isStart && l.Type == TypeTurnContext && tl.Payload.TurnID == "":
+				// An older turn_context without turn_id: Codex also wrote
+				// these mid-turn, so it names no turn.
+			case isStart:
 				t.start(tl.Payload.TurnID, l.Offset)
-			} else {
+			default:
 				t.end(tl.Payload.TurnID, l.PayloadType, l.End())
 			}
 		}
@@ -113,7 +118,8 @@ func (t *TurnTracker) Observe(l *Line) Classified {
 	return cl
 }
 
-// start notes a start line of turn id at offset.
+// start notes a start line of turn id at offset. A task_started without
+// turn_id (older Codex) always starts a turn.
 func (t *TurnTracker) start(id string, offset int64) {
 	if n := len(t.turns); n > 0 && t.turns[n-1].ID == id && id != "" {
 		return // another start line of the current (or just ended) turn

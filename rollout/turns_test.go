@@ -118,6 +118,16 @@ func TestTurnTracker(t *testing.T) {
 			want:  want{"t1:completed:1:1:4 t2:completed:1:5:8", "1 4 5", "t1  t2"},
 		},
 		{
+			name:  "turn_context without turn_id names no turn",
+			items: []string{"meta", "ctx:", "u1", "a1", "ctx:", "u2"},
+			want:  want{"", "2 5", " "},
+		},
+		{
+			name:  "task_started without turn_id starts a turn",
+			items: []string{"meta", "start:", "ctx:", "u1", "done:", "start:", "u2"},
+			want:  want{":completed:1:1:5 :open:1:5:-", "1 5", " "},
+		},
+		{
 			name:  "rollback drops the turn",
 			items: []string{"meta", "start:t1", "u1", "done:t1", "start:t2", "u2", "done:t2", "rollback1", "start:t3", "u3", "done:t3"},
 			want:  want{"t1:completed:1:1:4 t3:completed:1:8:11", "1 8", "t1 t3"},
