@@ -40,6 +40,12 @@ type Options struct {
 	Home string
 	// Stderr receives the server's log output (discarded when nil).
 	Stderr io.Writer
+	// MockResponses, when set, is a built compat/internal/mockresponses:
+	// the namespace's loopback is brought up and Codex runs under that
+	// stand-in for the Responses API, which writes Home/config.toml
+	// pointing the "mock" model provider at itself. Turns then complete
+	// without a network. Pid is then the stand-in's pid, not Codex's.
+	MockResponses string
 }
 
 // Notification is a message of the server without an id.
@@ -77,8 +83,9 @@ type Server struct {
 	readErr error         // why the reader stopped
 }
 
-// Start runs `unshare -n <Binary> app-server` with CODEX_HOME=Home,
-// HOME=Home and OPENAI_API_KEY=sk-dummy, then performs the handshake
+// Start runs `unshare -n <Binary> app-server` (under MockResponses when
+// set) with CODEX_HOME=Home, HOME=Home and OPENAI_API_KEY=sk-dummy, then
+// performs the handshake
 // (initialize with experimentalApi, then initialized). The server stops
 // when ctx is done or Close is called.
 func Start(ctx context.Context, o Options) (*Server, error) {
@@ -89,6 +96,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("start codex app-server: home: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, "unshare", "-n", o.Binary, "app-server")
+	if o.MockResponses != "" {
+		// $0 is the stand-in, $1 the home, $2 Codex.
+		cmd = exec.CommandContext(ctx, "unshare", "-n", "sh", "-c",
+			`ip link set lo up && exec "$0" -home "$1" -- "$2" app-server`, o.MockResponses, o.Home, o.Binary)
+	}
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + o.Home,
@@ -126,8 +138,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Pid returns the process id of the server's process (unshare execs
-// codex in place, so it is codex's pid).
+// Pid returns the process id of the server's process: Codex's own, since
+// unshare execs it in place, unless Options.MockResponses is set.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // read dispatches the server's messages until its stdout ends.

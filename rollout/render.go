@@ -28,12 +28,14 @@ type TurnSpec struct {
 
 // RenderTurn returns the lines (each ending in a newline) of one complete
 // user turn as Codex 0.169 writes them, in its order: task_started,
-// turn_context, the response_item user message, the answer
-// response_item, task_complete. A legacy thread also gets the
-// event_msg user_message and agent_message echoes (Codex lists a legacy
-// thread only when it has a user_message event); a paginated thread gets
-// item_completed UserMessage and AgentMessage events instead, and every
-// line carries a top-level ordinal counted from firstOrdinal. next is the
+// turn_context, the response_item user message, its echo (event_msg
+// user_message in a legacy thread, item_completed UserMessage in a
+// paginated one), the answer's echo (agent_message, or item_completed
+// AgentMessage), the answer response_item, task_complete. Codex's context
+// messages, world_state and token accounting lines are not written. In a
+// paginated thread every line carries a top-level ordinal counted from
+// firstOrdinal. The compat test TestRenderTurnMatchesCodex compares this
+// with a turn Codex 0.169 ran. next is the
 // ordinal after the last line (firstOrdinal for a legacy thread). The
 // rendered prompt is a counted user message unless its text is context
 // (see Classify). Errors wrap ErrInvalidTurn, ErrUnknownHistoryMode,
@@ -86,10 +88,6 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 		})
 		r.add(completed, TypeEventMsg, map[string]any{"type": "agent_message", "message": t.AgentText})
 	}
-	r.add(completed, TypeResponseItem, map[string]any{
-		"type": payloadMessage, "role": "assistant",
-		"content": []map[string]string{{"type": contentOutputText, "text": t.AgentText}},
-	})
 	if paginated {
 		r.add(completed, TypeEventMsg, map[string]any{
 			"type": "item_completed", "thread_id": threadID, "turn_id": t.TurnID,
@@ -98,9 +96,14 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 			"started_at_ms": t.Completed.UnixMilli(), "completed_at_ms": t.Completed.UnixMilli(),
 		})
 	}
+	r.add(completed, TypeResponseItem, map[string]any{
+		"type": payloadMessage, "role": "assistant",
+		"content": []map[string]string{{"type": contentOutputText, "text": t.AgentText}},
+	})
 	r.add(completed, TypeEventMsg, map[string]any{
 		"type": payloadTaskComplete, "turn_id": t.TurnID, "last_agent_message": t.AgentText,
-		"completed_at": t.Completed.Unix(), "duration_ms": t.Completed.Sub(t.Started).Milliseconds(),
+		"started_at": t.Started.Unix(), "completed_at": t.Completed.Unix(),
+		"duration_ms": t.Completed.Sub(t.Started).Milliseconds(),
 	})
 	if r.err != nil {
 		return nil, 0, fmt.Errorf("render turn %s of %s: %w", t.TurnID, threadID, r.err)

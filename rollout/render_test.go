@@ -40,7 +40,7 @@ func TestRenderTurn(t *testing.T) {
 		wantLines int64
 	}{
 		{HistoryLegacy, "event_msg/task_started turn_context/ response_item/message event_msg/user_message event_msg/agent_message response_item/message event_msg/task_complete", 0},
-		{HistoryPaginated, "event_msg/task_started turn_context/ response_item/message event_msg/item_completed response_item/message event_msg/item_completed event_msg/task_complete", 7},
+		{HistoryPaginated, "event_msg/task_started turn_context/ response_item/message event_msg/item_completed event_msg/item_completed response_item/message event_msg/task_complete", 7},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.mode), func(t *testing.T) {
