@@ -266,22 +266,36 @@ func (s *Server) Notifications() []Notification {
 // for it to arrive when none has yet. It fails when ctx is done or the
 // server has stopped (ErrClosed) first.
 func (s *Server) WaitNotification(ctx context.Context, method string) (Notification, error) {
+	notes, err := s.WaitNotifications(ctx, method, 1)
+	if err != nil {
+		return Notification{}, err
+	}
+	return notes[0], nil
+}
+
+// WaitNotifications returns the first n notifications named method, in the
+// order they arrived, waiting until there are n. It fails when ctx is done
+// or the server has stopped (ErrClosed) first.
+func (s *Server) WaitNotifications(ctx context.Context, method string, n int) ([]Notification, error) {
 	for {
 		s.mu.Lock()
-		for _, n := range s.notes {
-			if n.Method == method {
-				s.mu.Unlock()
-				return n, nil
+		var found []Notification
+		for _, note := range s.notes {
+			if note.Method == method {
+				found = append(found, note)
 			}
 		}
 		noted := s.noted
 		s.mu.Unlock()
+		if len(found) >= n {
+			return found[:n], nil
+		}
 		select {
 		case <-noted:
 		case <-s.done:
-			return Notification{}, fmt.Errorf("wait for %s: %w", method, ErrClosed)
+			return nil, fmt.Errorf("wait for %d %s: %w", n, method, ErrClosed)
 		case <-ctx.Done():
-			return Notification{}, fmt.Errorf("wait for %s: %w", method, ctx.Err())
+			return nil, fmt.Errorf("wait for %d %s: %w", n, method, ctx.Err())
 		}
 	}
 }

@@ -148,3 +148,67 @@ func TestRenderTurnMatchesCodex(t *testing.T) {
 		})
 	}
 }
+
+// TestCutOfCodexTurns: in a legacy thread whose turns Codex ran itself
+// (with its context messages inside the turns), a copy fork that spool cuts
+// at UserMessage.CutOffset of user message 1 is shown by Codex with
+// exactly the turns of Codex's own fork through turn 0.
+func TestCutOfCodexTurns(t *testing.T) {
+	mock := buildMock(t)
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryLegacy, 0, 42)
+	st.write(t, home)
+	writeFile(t, st.Path, bytes.Replace(st.Data, []byte(`"model_provider":"openai"`), []byte(`"model_provider":"mock"`), 1))
+	stderr := &lockedBuffer{}
+	s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	var turnIDs []string
+	for i, text := range []string{"first question", "second question"} {
+		var started struct {
+			Turn struct {
+				ID string `json:"id"`
+			} `json:"turn"`
+		}
+		call(t, s, "turn/start", map[string]any{"threadId": st.ID, "input": []any{map[string]any{"type": "text", "text": text}}}, &started)
+		if _, err := s.WaitNotifications(t.Context(), "turn/completed", i+1); err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		turnIDs = append(turnIDs, started.Turn.ID)
+	}
+	var own threadAnswer
+	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": turnIDs[0], "excludeTurns": true}, &own)
+	want := describe(turnsOf(t, s, own.Thread.ID))
+	if err := s.Close(); err != nil {
+		t.Fatalf("close codex: %v", err)
+	}
+
+	data, err := os.ReadFile(st.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := rollout.ScanTurns(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Messages) != 2 || h.Messages[1].Text != "second question" || h.Messages[1].TurnID != turnIDs[1] {
+		t.Fatalf("spool counts %+v in Codex's turns, want the two questions", h.Messages)
+	}
+	const forkID = "019dab90-0000-7000-8000-000000000043"
+	created := st.Created.Add(time.Hour)
+	meta := rollout.SessionMeta{ID: forkID, ForkedFromID: st.ID, Timestamp: rollout.FormatTimestamp(created), Cwd: "/tmp", Source: "cli", ModelProvider: "mock"}
+	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := rollout.SessionPath(rollout.FileName(created, forkID))
+	writeFile(t, filepath.Join(home, filepath.FromSlash(rel)), append(line, data[:h.Messages[1].CutOffset]...))
+
+	s2 := startCodex(t, home)
+	if got := describe(turnsOf(t, s2, forkID)); got != want || !strings.Contains(got, "first question") {
+		t.Fatalf("spool's cut: Codex shows %s, its own fork %s", got, want)
+	}
+}
