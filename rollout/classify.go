@@ -1,7 +1,9 @@
 package rollout
 
 import (
+	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"slices"
@@ -60,33 +62,107 @@ const (
 	payloadThreadNameUpdate = "thread_name_updated"
 	roleUser                = "user"
 	contentInputText        = "input_text"
+	contentInputImage       = "input_image"
+	contentInputAudio       = "input_audio"
+	contentOutputText       = "output_text"
 )
 
-// setupMarkers are the start and end of the input_text parts that Codex
-// injects as session setup; a user message holding one is not counted.
-// Both ends are compared case-insensitively after trimming space.
-var setupMarkers = [...]struct{ start, end string }{
-	{"# AGENTS.md instructions for ", "</INSTRUCTIONS>"},
+// contextMarkers are the start and end of the input_text parts that Codex
+// injects as context, compared exactly (case-sensitively) after trimming
+// space. Codex 0.169's rollback counting was checked against each of them:
+// "<SKILL>…</SKILL>" or "# agents.md instructions…" are user text to it. The
+// AGENTS.md start has no " for <dir>": Codex also writes it standalone.
+var contextMarkers = [...]struct{ start, end string }{
+	{"# AGENTS.md instructions", "</INSTRUCTIONS>"},
 	{"<environment_context>", "</environment_context>"},
 	{"<skill>", "</skill>"},
 	{"<user_shell_command>", "</user_shell_command>"},
 	{"<turn_aborted>", "</turn_aborted>"},
 	{"<subagent_notification>", "</subagent_notification>"},
-	{"<user_instructions>", "</user_instructions>"},
-	// A hook prompt's opening tag carries attributes: <hook_prompt ...>.
-	{"<hook_prompt", "</hook_prompt>"},
+	{"<recommended_plugins>", "</recommended_plugins>"},
+	{"<goal_context>", "</goal_context>"},
+	// Any source attribute, or none: Codex 0.169 does not check it.
+	{"<codex_internal_context", "</codex_internal_context>"},
 }
 
-// isSetupText reports whether an input_text part is session setup or a hook
-// prompt rather than something the user typed.
-func isSetupText(text string) bool {
+// legacyWarnings are texts Codex no longer writes but still recognises as
+// context in old threads: a required prefix and, when set, suffix of the
+// trimmed text.
+var legacyWarnings = [...]struct{ prefix, suffix string }{
+	{"Warning: The maximum number of unified exec processes you can keep open is", ""},
+	{"Warning: apply_patch was requested via exec_command.", "Use the apply_patch tool instead of exec_command."},
+	{"Warning: Your account was flagged for potentially high-risk cyber activity", ""},
+}
+
+// isContextText reports whether an input_text part is context that Codex
+// injects (setup, notices, hook prompts) rather than something the user
+// typed, as Codex 0.169 decides it (docs/CODEX.md lists the checks).
+func isContextText(text string) bool {
 	t := strings.TrimSpace(text)
-	for _, m := range setupMarkers {
-		if hasPrefixFold(t, m.start) && hasSuffixFold(t, m.end) {
+	for _, m := range contextMarkers {
+		if len(t) >= len(m.start)+len(m.end) && strings.HasPrefix(t, m.start) && strings.HasSuffix(t, m.end) {
 			return true
 		}
 	}
-	return false
+	for _, w := range legacyWarnings {
+		if strings.HasPrefix(t, w.prefix) && strings.HasSuffix(t, w.suffix) {
+			return true
+		}
+	}
+	return isExternalContext(t) || isHookPrompt(t)
+}
+
+// isExternalContext matches <external_KEY> … </external_KEY>: KEY is
+// everything up to the first '>' (it may be empty or hold spaces) and the
+// end tag must repeat it.
+func isExternalContext(t string) bool {
+	const open = "<external_"
+	if !strings.HasPrefix(t, open) {
+		return false
+	}
+	key, _, ok := strings.Cut(t[len(open):], ">")
+	if !ok {
+		return false
+	}
+	end := "</external_" + key + ">"
+	return len(t) >= len(open)+len(key)+1+len(end) && strings.HasSuffix(t, end)
+}
+
+// isHookPrompt matches a hook prompt fragment as Codex 0.169 does: the
+// text starts with an XML element named hook_prompt (in any case) that has
+// a non-empty hook_run_id attribute and holds only text; what follows that
+// element is not looked at (checked against the binary, docs/CODEX.md).
+func isHookPrompt(t string) bool {
+	if !hasPrefixFold(t, "<hook_prompt") || !hasSuffixFold(t, "</hook_prompt>") {
+		return false
+	}
+	d := xml.NewDecoder(strings.NewReader(t))
+	tok, err := d.Token()
+	start, ok := tok.(xml.StartElement)
+	if err != nil || !ok || !strings.EqualFold(start.Name.Local, "hook_prompt") {
+		return false
+	}
+	runID := ""
+	for _, a := range start.Attr {
+		if a.Name.Local == "hook_run_id" {
+			runID = a.Value
+		}
+	}
+	if strings.TrimSpace(runID) == "" {
+		return false
+	}
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		switch tok.(type) {
+		case xml.EndElement:
+			return true
+		case xml.StartElement:
+			return false
+		}
+	}
 }
 
 func hasPrefixFold(s, prefix string) bool {
@@ -98,14 +174,45 @@ func hasSuffixFold(s, suffix string) bool {
 }
 
 // messageLine is the part of a response_item message line Classify decodes.
+// Timestamp is raw so that a line without a string timestamp can be told
+// apart; Codex cannot decode such a line.
 type messageLine struct {
-	Payload struct {
-		Role    string `json:"role"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Payload   struct {
+		Role    string          `json:"role"`
+		Phase   json.RawMessage `json:"phase"`
 		Content []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
+			Type     string          `json:"type"`
+			Text     string          `json:"text"`
+			ImageURL json.RawMessage `json:"image_url"`
 		} `json:"content"`
 	} `json:"payload"`
+}
+
+// decodable reports whether Codex can decode the message line m: a string
+// timestamp, a known phase (or none), and content parts of the types Codex
+// knows, every input_image with an image_url.
+func (m *messageLine) decodable() bool {
+	if len(m.Timestamp) == 0 || m.Timestamp[0] != '"' {
+		return false
+	}
+	switch string(bytes.TrimSpace(m.Payload.Phase)) {
+	case "", "null", `"commentary"`, `"final_answer"`:
+	default:
+		return false
+	}
+	for _, part := range m.Payload.Content {
+		switch part.Type {
+		case contentInputText, contentInputAudio, contentOutputText:
+		case contentInputImage:
+			if url := bytes.TrimSpace(part.ImageURL); len(url) == 0 || string(url) == "null" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // eventLine is the part of a rollback or rename event Classify decodes.
@@ -117,14 +224,18 @@ type eventLine struct {
 	} `json:"payload"`
 }
 
-// Classify tells what l means for the user-message count, following
-// ROLLOUT_FORMAT.md exactly: only response_item messages with role "user"
-// count, unless one of their input_text parts is session setup (AGENTS.md
-// instructions, environment_context, skill, user_shell_command,
-// turn_aborted, subagent_notification, user_instructions) or a hook prompt.
-// It decodes the payload only for the few line kinds that need it. A
-// malformed line is KindOther, and so is a line whose payload does not have
-// the shape Codex would need to read it (Codex skips such lines).
+// Classify tells what l means for the user-message count, as Codex 0.169
+// counts (checked against the binary; docs/CODEX.md): only response_item
+// messages with role "user" that Codex can decode count, unless one of
+// their input_text parts is context Codex injects (AGENTS.md instructions,
+// environment_context, skill, user_shell_command, turn_aborted,
+// subagent_notification, recommended_plugins, goal_context,
+// codex_internal_context, external_KEY, three legacy warnings, a hook
+// prompt with a hook_run_id), tags compared case-sensitively. A
+// <user_instructions> message counts. It decodes the payload only for the
+// few line kinds that need it. A malformed line is KindOther, and so is a
+// line whose payload does not have the shape Codex would need to read it
+// (Codex skips such lines).
 func Classify(l *Line) Classified {
 	if !l.scanned {
 		l.scan()
@@ -169,7 +280,7 @@ func clampTurns(n uint32) int {
 
 func classifyUserMessage(raw []byte) Classified {
 	var msg messageLine
-	if err := json.Unmarshal(raw, &msg); err != nil || msg.Payload.Role != roleUser {
+	if err := json.Unmarshal(raw, &msg); err != nil || msg.Payload.Role != roleUser || !msg.decodable() {
 		return Classified{}
 	}
 	var texts []string
@@ -177,7 +288,7 @@ func classifyUserMessage(raw []byte) Classified {
 		if part.Type != contentInputText {
 			continue
 		}
-		if isSetupText(part.Text) {
+		if isContextText(part.Text) {
 			return Classified{}
 		}
 		texts = append(texts, part.Text)
@@ -191,6 +302,13 @@ type UserMessage struct {
 	Offset  int64  // byte offset of its line
 	Line    int64  // 0-based line number of its line
 	Text    string // its text (see Classified.Text)
+	// CutOffset is where a fork before this message is cut. Counter sets
+	// it to Offset; TurnTracker moves it before the start lines of the
+	// message's turn, so the fork keeps no part of that turn.
+	CutOffset int64
+	// TurnID is the id of the turn holding the message ("" outside any
+	// turn, and always from Counter).
+	TurnID string
 }
 
 // Counter folds classified lines into the list of counted user messages,
@@ -207,10 +325,11 @@ func (c *Counter) Observe(l *Line) Classified {
 	switch cl.Kind {
 	case KindUserMessage:
 		c.messages = append(c.messages, UserMessage{
-			Ordinal: len(c.messages),
-			Offset:  l.Offset,
-			Line:    l.Number,
-			Text:    cl.Text,
+			Ordinal:   len(c.messages),
+			Offset:    l.Offset,
+			Line:      l.Number,
+			Text:      cl.Text,
+			CutOffset: l.Offset,
 		})
 	case KindRollback:
 		keep := max(len(c.messages)-cl.RollbackTurns, 0)

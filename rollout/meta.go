@@ -13,6 +13,48 @@ import (
 // session_meta line.
 var ErrNotSessionMeta = errors.New("not a session_meta line")
 
+// ErrUnknownHistoryMode reports a session_meta whose history_mode is neither
+// "legacy" nor "paginated". Codex refuses to load such a thread.
+var ErrUnknownHistoryMode = errors.New("rollout: unknown history_mode")
+
+// HistoryMode is a thread's history_mode: how its file holds its history.
+type HistoryMode string
+
+// The history modes Codex 0.169 knows. A meta without history_mode is
+// HistoryLegacy.
+const (
+	// HistoryLegacy: the file holds the whole history, lines without
+	// ordinals; forks copy their parent's lines.
+	HistoryLegacy HistoryMode = "legacy"
+	// HistoryPaginated: every line carries a top-level ordinal, visible
+	// items are item_completed events, and forks may reference their base
+	// (HistoryBase) instead of copying it.
+	HistoryPaginated HistoryMode = "paginated"
+)
+
+// ParseHistoryMode returns the mode named by s; "" is HistoryLegacy.
+// Any other name wraps ErrUnknownHistoryMode.
+func ParseHistoryMode(s string) (HistoryMode, error) {
+	switch m := HistoryMode(s); m {
+	case "", HistoryLegacy:
+		return HistoryLegacy, nil
+	case HistoryPaginated:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrUnknownHistoryMode, s)
+}
+
+// HistoryBase is the history_base of a reference fork or a revert segment:
+// the thread's history is the base thread's file up to EndByteOffset (the
+// lines with ordinals below EndOrdinalExclusive), then the file's own
+// lines. The base is another thread (a fork) or an earlier segment of the
+// same thread (a revert).
+type HistoryBase struct {
+	ThreadID            string `json:"thread_id"`
+	EndOrdinalExclusive int64  `json:"end_ordinal_exclusive"`
+	EndByteOffset       int64  `json:"end_byte_offset"`
+}
+
 // defaultSource is what Codex assumes when a meta has no source.
 const defaultSource = "vscode"
 
@@ -32,6 +74,25 @@ type SessionMeta struct {
 	// ForkPoint is spool's record of where a fork was cut (nil for threads
 	// that are not forks, and for forks that Codex wrote).
 	ForkPoint *ForkPoint `json:"spool_fork_point,omitempty"`
+	// HistoryMode is "" when the meta has none (read it as HistoryLegacy),
+	// else HistoryLegacy or HistoryPaginated.
+	HistoryMode HistoryMode `json:"history_mode,omitempty"`
+	// HistoryBase is set in a reference fork or revert segment.
+	HistoryBase *HistoryBase `json:"history_base,omitempty"`
+	// ForkedFromOrdinalExclusive is the parent ordinal a Codex paginated
+	// fork was cut before (nil when absent).
+	ForkedFromOrdinalExclusive *int64 `json:"forked_from_ordinal_exclusive,omitempty"`
+	// SpawnParentID is source.subagent.thread_spawn.parent_thread_id, the
+	// thread that spawned this sub-agent ("" when not a spawned sub-agent).
+	SpawnParentID string `json:"-"`
+}
+
+// Mode returns m's history mode, HistoryLegacy when it has none.
+func (m SessionMeta) Mode() HistoryMode {
+	if m.HistoryMode == "" {
+		return HistoryLegacy
+	}
+	return m.HistoryMode
 }
 
 // GitInfo is the optional git object of a session_meta payload.
@@ -63,14 +124,28 @@ type metaLine struct {
 		ModelProvider *string         `json:"model_provider"`
 		Git           *GitInfo        `json:"git"`
 		ForkPoint     *ForkPoint      `json:"spool_fork_point"`
+		HistoryMode   *string         `json:"history_mode"`
+		HistoryBase   *HistoryBase    `json:"history_base"`
+		ForkedFromOrd *int64          `json:"forked_from_ordinal_exclusive"`
 	} `json:"payload"`
+}
+
+// spawnSource is the shape of a sub-agent's spawn source.
+type spawnSource struct {
+	Subagent *struct {
+		ThreadSpawn *struct {
+			ParentThreadID string `json:"parent_thread_id"`
+		} `json:"thread_spawn"`
+	} `json:"subagent"`
 }
 
 // ParseSessionMeta decodes the payload of a session_meta line (the whole
 // line, envelope included). It fails when the line is not a session_meta
-// line (ErrNotSessionMeta, or the scanner's ErrInvalidJSON/ErrNotObject) or
-// its id or forked_from_id is not a UUID (ErrInvalidID). Ids are returned in
-// lower case. Null members read as empty.
+// line (ErrNotSessionMeta, or the scanner's ErrInvalidJSON/ErrNotObject),
+// when its id, forked_from_id or history_base.thread_id is not a UUID
+// (ErrInvalidID), or when its history_mode is not one Codex knows
+// (ErrUnknownHistoryMode). Ids are returned in lower case. Null members read
+// as empty.
 func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	line = bytes.TrimSuffix(line, []byte{'\n'})
 	res, err := scanLine(line)
@@ -107,7 +182,41 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	if m.Source, err = normaliseSource(p.Source); err != nil {
 		return SessionMeta{}, fmt.Errorf("parse session meta %s source: %w", id, err)
 	}
+	if p.HistoryMode != nil {
+		if _, err := ParseHistoryMode(*p.HistoryMode); err != nil || *p.HistoryMode == "" {
+			return SessionMeta{}, fmt.Errorf("parse session meta %s: %w: %q", id, ErrUnknownHistoryMode, *p.HistoryMode)
+		}
+		m.HistoryMode = HistoryMode(*p.HistoryMode)
+	}
+	if b := p.HistoryBase; b != nil {
+		base := *b
+		if base.ThreadID, err = ParseID(b.ThreadID); err != nil {
+			return SessionMeta{}, fmt.Errorf("parse session meta %s history_base: %w", id, err)
+		}
+		m.HistoryBase = &base
+	}
+	m.ForkedFromOrdinalExclusive = p.ForkedFromOrd
+	m.SpawnParentID = spawnParent(p.Source)
 	return m, nil
+}
+
+// spawnParent returns source.subagent.thread_spawn.parent_thread_id of a
+// raw source member in lower case, "" when the source is not a thread spawn
+// or the parent is not a UUID (the source itself is kept either way).
+func spawnParent(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return ""
+	}
+	var src spawnSource
+	if json.Unmarshal(raw, &src) != nil || src.Subagent == nil || src.Subagent.ThreadSpawn == nil {
+		return ""
+	}
+	id, err := ParseID(src.Subagent.ThreadSpawn.ParentThreadID)
+	if err != nil {
+		return ""
+	}
+	return id
 }
 
 func deref(s *string) string {
@@ -154,7 +263,8 @@ type MetaPayload struct {
 // payload fields of m, in Codex's member order: id, forked_from_id (when
 // set), timestamp, cwd, originator, cli_version, source, model_provider
 // (null when empty), base_instructions ({"text":...} when
-// m.BaseInstructions is set, else null), git and spool_fork_point (when
+// m.BaseInstructions is set, else null), git, spool_fork_point,
+// history_mode, forked_from_ordinal_exclusive and history_base (each when
 // set), then the remaining Extra members sorted by name. A Source starting
 // with '{' is written as the JSON object it holds. Errors wrap ErrInvalidID,
 // ErrInvalidJSON, ErrRawNewline or ErrInvalidUTF8.
@@ -206,6 +316,22 @@ func NewSessionMetaLine(ts string, m MetaPayload) ([]byte, error) {
 	}
 	if m.ForkPoint != nil {
 		w.json("spool_fork_point", m.ForkPoint)
+	}
+	if m.HistoryMode != "" {
+		if _, err := ParseHistoryMode(string(m.HistoryMode)); err != nil {
+			return nil, fmt.Errorf("new session meta %s: %w", id, err)
+		}
+		w.str("history_mode", string(m.HistoryMode))
+	}
+	if m.ForkedFromOrdinalExclusive != nil {
+		w.json("forked_from_ordinal_exclusive", *m.ForkedFromOrdinalExclusive)
+	}
+	if m.HistoryBase != nil {
+		base := *m.HistoryBase
+		if base.ThreadID, err = ParseID(base.ThreadID); err != nil {
+			return nil, fmt.Errorf("new session meta %s history_base: %w", id, err)
+		}
+		w.json("history_base", base)
 	}
 	keys := make([]string, 0, len(m.Extra))
 	for k := range m.Extra {

@@ -1,0 +1,239 @@
+//go:build compat
+
+package compat
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// pendingCase is something spool's current indexer or manager gets wrong
+// against Codex 0.169. Got measures it; Want is what Codex shows; Today is
+// what spool gives now. Without SPOOL_COMPAT_PENDING=1 a case must still
+// give Today, so the gap stays pinned and a fix is noticed (then move the
+// case out); with SPOOL_COMPAT_PENDING=1 it must give Want, which fails
+// until issue #12 is done.
+type pendingCase struct {
+	name        string
+	got         func(t *testing.T) string
+	want, today string
+}
+
+// TestPending runs the known gaps; see pendingCase and docs/CODEX.md.
+func TestPending(t *testing.T) {
+	pending := os.Getenv("SPOOL_COMPAT_PENDING") == "1"
+	for _, tc := range pendingCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.got(t)
+			switch {
+			case pending && got != tc.want:
+				t.Fatalf("got %s, want %s (what Codex shows)", got, tc.want)
+			case !pending && got != tc.today:
+				t.Fatalf("got %s, pinned as %s today: if spool now agrees with Codex (%s), move this case out of TestPending", got, tc.today, tc.want)
+			}
+		})
+	}
+}
+
+func pendingCases() []pendingCase {
+	return []pendingCase{
+		{
+			// Codex shows the fork with the base's turns 0 and 1 (2 user
+			// messages, preview "prompt 0"); the indexer reads only the
+			// fork's own file, which holds no user message.
+			name:  "indexer reads a reference fork without its base",
+			want:  `messages=2 preview="prompt 0" parent=base`,
+			today: `messages=0 preview="" parent=base`,
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				st := newSpoolThread(t, rollout.HistoryPaginated, 3, 21)
+				st.write(t, home)
+				s := startCodex(t, home)
+				call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+				var fork threadAnswer
+				call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[1].TurnID, "excludeTurns": true}, &fork)
+				if got := turnsOf(t, s, fork.Thread.ID); len(got) != 2 {
+					t.Fatalf("Codex shows the fork with %s, want 2 turns", describe(got))
+				}
+				rec := scan(t, home, fork.Thread.Path)
+				parent := rec.Thread.ParentID
+				if parent == st.ID {
+					parent = "base"
+				}
+				return fmt.Sprintf("messages=%d preview=%q parent=%s", rec.Thread.UserMessageCount, rec.Thread.Preview, parent)
+			},
+		},
+		{
+			// After thread/revert before turn 1 Codex shows one turn; the
+			// thread lives in two files. The indexer refuses the segment's
+			// name and keeps the old file's three messages.
+			name:  "indexer after a revert",
+			want:  "messages=1 segment=indexed",
+			today: "messages=3 segment=error",
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				st := newSpoolThread(t, rollout.HistoryPaginated, 3, 22)
+				st.write(t, home)
+				s := startCodex(t, home)
+				call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+				call(t, s, "thread/revert", map[string]any{"threadId": st.ID, "beforeTurnId": st.Turns[1].TurnID}, nil)
+				if got := turnsOf(t, s, st.ID); len(got) != 1 {
+					t.Fatalf("Codex shows %s after the revert, want 1 turn", describe(got))
+				}
+				segment := "indexed"
+				count := scan(t, home, st.Path).Thread.UserMessageCount
+				for _, f := range findFiles(t, home, st.ID) {
+					if f == st.Path {
+						continue
+					}
+					rel, _ := filepath.Rel(home, f)
+					rec, _, err := indexer.ScanFile(t.Context(), rolloutfs.Local{Root: home}, filepath.ToSlash(rel))
+					if err != nil {
+						segment = "error"
+						continue
+					}
+					count = rec.Thread.UserMessageCount
+				}
+				return fmt.Sprintf("messages=%d segment=%s", count, segment)
+			},
+		},
+		{
+			// manager.Fork cuts at the message line (rollout.UserMessage.Offset),
+			// not at CutOffset, so Codex shows the fork with an extra,
+			// interrupted turn that its own fork at that point lacks.
+			name:  "manager fork before a user message leaves a phantom turn",
+			want:  "turns=1 last=completed",
+			today: "turns=2 last=interrupted",
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				st := newSpoolThread(t, rollout.HistoryLegacy, 3, 23)
+				st.write(t, home)
+				m, err := manager.Open(t.Context(), manager.Options{Root: home})
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := 1
+				child, err := m.Fork(t.Context(), st.ID, manager.ForkOptions{BeforeUserMessage: &before})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				s := startCodex(t, home)
+				got := turnsOf(t, s, child.ID)
+				last := "none"
+				if len(got) > 0 {
+					last = got[len(got)-1].Status
+				}
+				return fmt.Sprintf("turns=%d last=%s", len(got), last)
+			},
+		},
+		{
+			// Codex holds an exclusive flock on thread-writer-locks/<id>.lock
+			// while the thread is loaded; the manager neither takes nor
+			// checks it, so both write the same file.
+			name:  "manager appends to a thread Codex is writing",
+			want:  "append=refused",
+			today: "append=ok",
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				s := startCodex(t, home)
+				var started threadAnswer
+				call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &started)
+				call(t, s, "thread/name/set", map[string]any{"threadId": started.Thread.ID, "name": "held"}, nil)
+				m, err := manager.Open(t.Context(), manager.Options{Root: home})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				_, err = m.Append(t.Context(), started.Thread.ID, []rollout.Item{userItem("from spool")})
+				if err != nil {
+					return "append=refused"
+				}
+				return "append=ok"
+			},
+		},
+		{
+			// A paginated thread needs an ordinal on every line; the
+			// manager appends lines without one, and Codex then refuses to
+			// resume the thread ("final paginated rollout record ... is
+			// missing an ordinal").
+			name:  "manager appends to a paginated thread without ordinals",
+			want:  "ordinal=next codex=resumes",
+			today: "ordinal=none codex=refuses",
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				st := newSpoolThread(t, rollout.HistoryPaginated, 1, 24)
+				st.write(t, home)
+				m, err := manager.Open(t.Context(), manager.Options{Root: home})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				res, err := m.Append(t.Context(), st.ID, []rollout.Item{userItem("from spool")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := os.ReadFile(st.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				ordinal := "none"
+				n, ok, err := rollout.LineOrdinal(bytes.TrimSuffix(data[res.Offsets[0]:], []byte("\n")))
+				switch {
+				case err != nil:
+					t.Fatal(err)
+				case ok && n == ordinalAt(t, st.Data, lastLineOffset(st.Data))+1:
+					ordinal = "next"
+				case ok:
+					ordinal = fmt.Sprint(n)
+				}
+				codex := "resumes"
+				s := startCodex(t, home)
+				if err := s.Call(t.Context(), "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil); err != nil {
+					codex = "refuses"
+					t.Logf("Codex: %v", err)
+				}
+				return "ordinal=" + ordinal + " codex=" + codex
+			},
+		},
+	}
+}
+
+// userItem is a user message item as spool's API takes it.
+func userItem(text string) rollout.Item {
+	payload := fmt.Sprintf(`{"type":"message","role":"user","content":[{"type":"input_text","text":%q}]}`, text)
+	return rollout.Item{Type: rollout.TypeResponseItem, Payload: []byte(payload)}
+}
+
+// lastLineOffset returns the offset of the last line of data.
+func lastLineOffset(data []byte) int64 {
+	return int64(bytes.LastIndexByte(data[:len(data)-1], '\n') + 1)
+}
+
+// scan indexes one rollout file of home with the current indexer.
+func scan(t *testing.T, home, path string) store.Record {
+	t.Helper()
+	rel, err := filepath.Rel(home, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := indexer.ScanFile(t.Context(), rolloutfs.Local{Root: home}, filepath.ToSlash(rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}

@@ -1,0 +1,54 @@
+package rollout
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// segmentNameLength is the length of rollout-<ts>-<thread>_<segment>.jsonl.
+const segmentNameLength = fileNameLength + 1 + idLength
+
+// SegmentFileName returns the file name of a later segment of thread
+// threadID, created at created (UTC) by a Codex revert:
+// rollout-YYYY-MM-DDThh-mm-ss-<thread id>_<segment id>.jsonl. The segment's
+// history_base points into the thread's earlier file. Both ids must be
+// UUIDs (ErrInvalidID); they are written in lower case.
+func SegmentFileName(created time.Time, threadID, segmentID string) (string, error) {
+	thread, err := ParseID(threadID)
+	if err != nil {
+		return "", fmt.Errorf("segment file name thread: %w", err)
+	}
+	segment, err := ParseID(segmentID)
+	if err != nil {
+		return "", fmt.Errorf("segment file name segment: %w", err)
+	}
+	return fileNamePrefix + created.UTC().Format(fileTimeLayout) + "-" + thread + "_" + segment + fileNameSuffix, nil
+}
+
+// ParseSegmentFileName returns the thread id, segment id and creation time
+// (read as UTC) encoded in a segment file name (base name only). A plain
+// rollout name, without a segment, is not a segment name. Errors wrap
+// ErrInvalidID.
+func ParseSegmentFileName(name string) (threadID, segmentID string, created time.Time, err error) {
+	if len(name) != segmentNameLength || strings.ContainsAny(name, `/\`) ||
+		!strings.HasPrefix(name, fileNamePrefix) || !strings.HasSuffix(name, fileNameSuffix) {
+		return "", "", time.Time{}, fmt.Errorf("%w: not a segment file name: %q", ErrInvalidID, name)
+	}
+	ids := strings.TrimSuffix(name[len(fileNamePrefix)+len(fileTimeLayout):], fileNameSuffix)
+	// ids is "-<thread>_<segment>".
+	if ids[0] != '-' || ids[1+idLength] != '_' {
+		return "", "", time.Time{}, fmt.Errorf("%w: not a segment file name: %q", ErrInvalidID, name)
+	}
+	if threadID, err = ParseID(ids[1 : 1+idLength]); err != nil {
+		return "", "", time.Time{}, fmt.Errorf("segment file name %q thread: %w", name, err)
+	}
+	if segmentID, err = ParseID(ids[2+idLength:]); err != nil {
+		return "", "", time.Time{}, fmt.Errorf("segment file name %q segment: %w", name, err)
+	}
+	stamp := name[len(fileNamePrefix) : len(fileNamePrefix)+len(fileTimeLayout)]
+	if created, err = time.Parse(fileTimeLayout, stamp); err != nil {
+		return "", "", time.Time{}, fmt.Errorf("%w: segment file name %q: bad time: %v", ErrInvalidID, name, err)
+	}
+	return threadID, segmentID, created, nil
+}
