@@ -90,6 +90,22 @@ func userMessageDelta(it *item) int {
 // user message (0-based, rollbacks applied), and writes metaLine followed
 // by every kept item re-marshalled to a new file dst. It returns the number
 // of items written after metaLine.
+// turnStart returns where Codex cuts a fork before user message n: before
+// the task_started of its turn when it is the turn's first message (so no
+// empty interrupted turn is left), else at the message.
+func turnStart(items []item, starts []int, n int) int {
+	prev := -1
+	if n > 0 {
+		prev = starts[n-1]
+	}
+	for i := starts[n] - 1; i > prev; i-- {
+		if p, ok := items[i].Payload.(map[string]any); ok && items[i].Type == "event_msg" && p["type"] == "task_started" {
+			return i
+		}
+	}
+	return starts[n]
+}
+
 func CodexFork(src, dst string, metaLine []byte, n int) (int, error) {
 	f, err := os.Open(src)
 	if err != nil {
@@ -123,7 +139,7 @@ func CodexFork(src, dst string, metaLine []byte, n int) (int, error) {
 	if n < 0 || n >= len(starts) {
 		return 0, fmt.Errorf("codex fork %s: user message %d of %d", src, n, len(starts))
 	}
-	items = items[:starts[n]]
+	items = items[:turnStart(items, starts, n)]
 
 	out, err := os.Create(dst)
 	if err != nil {

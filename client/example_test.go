@@ -43,7 +43,8 @@ func prompt(text string) client.Item {
 }
 
 // Start a thread, append two prompts, fork before the second and read
-// the fork's history.
+// the fork's history: a reference fork reads as its parent's lines before
+// the cut (meta, name, first prompt), then its own (its meta, its name).
 func Example() {
 	addr, stop := startServer()
 	defer stop()
@@ -75,9 +76,9 @@ func Example() {
 	// Output:
 	// retry has 1 user message
 	// session_meta
-	// session_meta
 	// event_msg
 	// response_item
+	// session_meta
 	// event_msg
 }
 

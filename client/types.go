@@ -34,10 +34,21 @@ type Thread struct {
 	ForkOffset       int64
 	LineCount        int64
 	UserMessageCount int
-	// IndexedSize is the end of the last complete line indexed: the size
-	// of the history GET items streams.
+	// IndexedSize is the end of the last complete line indexed in the
+	// thread's own file.
 	IndexedSize int64
+	// HistoryMode is "paginated" (Codex 0.169's default) or "legacy".
+	HistoryMode string
+	// BaseID is the thread whose history this one's continues (a reference
+	// fork's base), "" for none; BaseSize is how many bytes of history come
+	// before the thread's own file.
+	BaseID   string
+	BaseSize int64
 }
+
+// HistorySize is the size of the history GET items streams: the base's
+// part and the thread's own indexed file.
+func (t Thread) HistorySize() int64 { return t.BaseSize + t.IndexedSize }
 
 // GitInfo is the git state recorded when a thread started.
 type GitInfo struct {
@@ -70,6 +81,9 @@ type threadJSON struct {
 	LineCount        int64  `json:"line_count"`
 	UserMessageCount int    `json:"user_message_count"`
 	IndexedSize      int64  `json:"indexed_size"`
+	HistoryMode      string `json:"history_mode"`
+	BaseID           string `json:"base_id,omitempty"`
+	BaseSize         int64  `json:"base_size,omitempty"`
 }
 
 func millis(ms int64) time.Time {
@@ -96,6 +110,7 @@ func (t Thread) MarshalJSON() ([]byte, error) {
 		Name: t.Name, Preview: t.Preview, Archived: t.Archived, ArchivedAt: toMillis(t.ArchivedAt),
 		ParentID: t.ParentID, ForkUserMessage: t.ForkUserMessage, ForkOffset: t.ForkOffset,
 		LineCount: t.LineCount, UserMessageCount: t.UserMessageCount, IndexedSize: t.IndexedSize,
+		HistoryMode: t.HistoryMode, BaseID: t.BaseID, BaseSize: t.BaseSize,
 	})
 }
 
@@ -113,6 +128,7 @@ func (t *Thread) UnmarshalJSON(data []byte) error {
 		Name: w.Name, Preview: w.Preview, Archived: w.Archived, ArchivedAt: millis(w.ArchivedAt),
 		ParentID: w.ParentID, ForkUserMessage: w.ForkUserMessage, ForkOffset: w.ForkOffset,
 		LineCount: w.LineCount, UserMessageCount: w.UserMessageCount, IndexedSize: w.IndexedSize,
+		HistoryMode: w.HistoryMode, BaseID: w.BaseID, BaseSize: w.BaseSize,
 	}
 	return nil
 }
@@ -169,6 +185,9 @@ type CreateOptions struct {
 	BaseInstructions string   `json:"base_instructions,omitempty"`
 	Name             string   `json:"name,omitempty"`
 	Git              *GitInfo `json:"git,omitempty"`
+	// HistoryMode is "paginated" (the server's default, as Codex 0.169
+	// starts threads) or "legacy".
+	HistoryMode string `json:"history_mode,omitempty"`
 }
 
 // Item is one rollout line to append: a type ("response_item",
@@ -222,6 +241,10 @@ type ForkOptions struct {
 	BeforeUserMessage *int   `json:"before_user_message,omitempty"`
 	Name              string `json:"name,omitempty"`
 	Cwd               string `json:"cwd,omitempty"`
+	// Mode is "reference" (O(1): the fork points into its parent's
+	// history; a paginated parent's default), "copy" (a legacy parent's
+	// default) or "".
+	Mode string `json:"mode,omitempty"`
 }
 
 // Relative is a thread related by forking, at Depth forks away. Thread is

@@ -286,7 +286,8 @@ func (w *world) add(th *thread) {
 
 func (cl *loadClient) create(ctx context.Context) error {
 	var got store.Thread
-	body := map[string]string{"cwd": fmt.Sprintf("/crash/client-%d", cl.id), "originator": "crashtest"}
+	// Legacy threads: the checks below look at fork files as copies.
+	body := map[string]string{"cwd": fmt.Sprintf("/crash/client-%d", cl.id), "originator": "crashtest", "history_mode": "legacy"}
 	if err := cl.c.call(ctx, http.MethodPost, "/v1/threads", body, http.StatusCreated, &got); err != nil {
 		return err
 	}

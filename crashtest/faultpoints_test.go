@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,14 +77,15 @@ type faultWorld struct {
 	fsys   *faultfs.FS
 	m      *manager.Manager
 	policy rolloutfs.SyncPolicy
+	mode   string // history mode of the threads it starts
 	md     *model
 	seq    int // lines appended so far, to make each line unique
 }
 
-func newFaultWorld(t *testing.T, policy rolloutfs.SyncPolicy) *faultWorld {
+func newFaultWorld(t *testing.T, c crashCase) *faultWorld {
 	t.Helper()
 	root := t.TempDir()
-	w := &faultWorld{root: root, fsys: faultfs.New(rolloutfs.Local{Root: root}), policy: policy, md: newModel()}
+	w := &faultWorld{root: root, fsys: faultfs.New(rolloutfs.Local{Root: root}), policy: c.policy, mode: c.mode, md: newModel()}
 	w.open(t, w.fsys)
 	return w
 }
@@ -135,7 +137,7 @@ func (w *faultWorld) first() string { return w.md.live()[0] }
 func crashSteps() []step {
 	return []step{
 		{"start", func(ctx context.Context, t *testing.T, w *faultWorld) error {
-			th, err := w.m.Start(ctx, manager.StartOptions{Cwd: "/work"})
+			th, err := w.m.Start(ctx, manager.StartOptions{Cwd: "/work", HistoryMode: w.mode})
 			if err == nil {
 				w.md.add(th.ID, nil)
 			}
@@ -208,7 +210,20 @@ func crashSteps() []step {
 	}
 }
 
-var policies = []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncBatch, rolloutfs.SyncNone}
+// crashCase is a sync policy and the history mode of the threads: every
+// policy with legacy threads, and paginated threads (reference forks,
+// ordinals) at the default policy.
+type crashCase struct {
+	policy rolloutfs.SyncPolicy
+	mode   string
+}
+
+func (c crashCase) String() string { return c.policy.String() + "/" + c.mode }
+
+var crashCases = []crashCase{
+	{rolloutfs.SyncAlways, "legacy"}, {rolloutfs.SyncBatch, "legacy"}, {rolloutfs.SyncNone, "legacy"},
+	{rolloutfs.SyncAlways, "paginated"},
+}
 
 // TestFaultPoints fails, one at a time, every fault point that each
 // writing operation reaches (under each sync policy), with EIO or ENOSPC.
@@ -220,15 +235,15 @@ func TestFaultPoints(t *testing.T) {
 	steps := crashSteps()
 	covered := map[faultfs.Op]int{}
 	total := 0
-	for _, policy := range policies {
+	for _, c := range crashCases {
 		for i, st := range steps {
-			points := countPoints(t, policy, steps[:i], st)
+			points := countPoints(t, c, steps[:i], st)
 			for p := 1; p <= len(points); p++ {
 				errno := []error{syscall.EIO, syscall.ENOSPC}[p%2]
-				name := fmt.Sprintf("%s/%s/%d-%s-%v", policy, st.name, p, points[p-1].Op, errno)
+				name := fmt.Sprintf("%s/%s/%d-%s-%v", c, st.name, p, points[p-1].Op, errno)
 				t.Run(name, func(t *testing.T) {
 					ctx := t.Context()
-					w := newFaultWorld(t, policy)
+					w := newFaultWorld(t, c)
 					replay(ctx, t, w, steps[:i])
 					w.fsys.Reset()
 					w.fsys.FailAt(p, errno)
@@ -246,16 +261,16 @@ func TestFaultPoints(t *testing.T) {
 		}
 	}
 	t.Logf("covered %d failure points: %v", total, covered)
-	if total < 3*len(steps) {
+	if total < len(crashCases)*len(steps) {
 		t.Fatalf("only %d failure points covered", total)
 	}
 }
 
 // countPoints runs steps and then st without faults and returns the fault
 // points st reached.
-func countPoints(t *testing.T, policy rolloutfs.SyncPolicy, before []step, st step) []faultfs.Point {
+func countPoints(t *testing.T, c crashCase, before []step, st step) []faultfs.Point {
 	t.Helper()
-	w := newFaultWorld(t, policy)
+	w := newFaultWorld(t, c)
 	defer w.m.Close()
 	replay(t.Context(), t, w, before)
 	w.fsys.Reset()
@@ -368,17 +383,17 @@ func (w *faultWorld) checkLines(t *testing.T, id string, tm *threadModel, minLin
 	}
 	var got [][]byte
 	for _, l := range bytes.SplitAfter(data, []byte("\n")) {
-		if bytes.Contains(l, []byte(lineMarker)) {
-			got = append(got, l)
+		if m := markerOf(l); m != nil {
+			got = append(got, m)
 		}
 	}
-	want := tm.lines
+	want := markers(tm.lines)
 	if len(got) >= minLines && len(got) < len(want) {
 		want = want[:len(got)]
 	}
 	withMaybe := want
 	if w.md.maybe.id == id && len(got) > len(want) {
-		withMaybe = append(append([][]byte(nil), want...), w.md.maybe.lines...)
+		withMaybe = append(append([][]byte(nil), want...), markers(w.md.maybe.lines)...)
 	}
 	if !equalLines(got, want) && !equalLines(got, withMaybe) {
 		t.Errorf("thread %s lines:\n%s\nwant (at least %d of):\n%s", id, join(got), minLines, join(tm.lines))
@@ -393,6 +408,20 @@ func (w *faultWorld) indexStore(t *testing.T) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// markerRE finds the marker of a line the tests appended: the lines are
+// compared by it, since a paginated thread's lines get ordinals.
+var markerRE = regexp.MustCompile(lineMarker + ` [0-9]+`)
+
+func markerOf(line []byte) []byte { return markerRE.Find(line) }
+
+func markers(lines [][]byte) [][]byte {
+	out := make([][]byte, len(lines))
+	for i, l := range lines {
+		out[i] = markerOf(l)
+	}
+	return out
 }
 
 func equalLines(a, b [][]byte) bool {
@@ -424,14 +453,14 @@ func join(lines [][]byte) string {
 func TestPowerLoss(t *testing.T) {
 	steps := crashSteps()
 	rounds := 0
-	for _, policy := range policies {
+	for _, c := range crashCases {
 		for i := range steps {
-			t.Run(fmt.Sprintf("%s/after-%s", policy, steps[i].name), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/after-%s", c, steps[i].name), func(t *testing.T) {
 				ctx := t.Context()
-				w := newFaultWorld(t, policy)
+				w := newFaultWorld(t, c)
 				replay(ctx, t, w, steps[:i])
 				var floor *model
-				if policy == rolloutfs.SyncNone {
+				if c.policy == rolloutfs.SyncNone {
 					// The kernel wrote back what the steps before this one
 					// left; this step's writes are in the page cache.
 					w.fsys.Flush()

@@ -110,7 +110,10 @@ func (l *tailLog) String() string {
 // end of the test if still running.
 func startSpoold(t *testing.T, bin, root string, extra ...string) *spoold {
 	t.Helper()
-	args := append([]string{"-root", root, "-addr", "127.0.0.1:0", "-sync", "always"}, extra...)
+	// A torn tail injected before a restart is cut by the next append
+	// (the grace period is for writers that may still finish a line; the
+	// killed one will not).
+	args := append([]string{"-root", root, "-addr", "127.0.0.1:0", "-sync", "always", "-torn-grace", "1ms"}, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -153,7 +153,7 @@ func userItem(text string) rollout.Item {
 func startThread(t *testing.T, m *manager.Manager, texts ...string) store.Thread {
 	t.Helper()
 	ctx := context.Background()
-	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/hostile", Originator: "crashtest"})
+	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/hostile", Originator: "crashtest", HistoryMode: "legacy"})
 	if err != nil {
 		t.Fatal(err)
 	}

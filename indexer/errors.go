@@ -12,3 +12,8 @@ var (
 	// caller rescans the whole file.
 	ErrChanged = errors.New("file changed before its indexed size")
 )
+
+// ErrBaseMissing reports a history that continues another thread's (a
+// meta with history_base) whose base is not indexed: index the base
+// first. A base that is gone is a dangling base.
+var ErrBaseMissing = errors.New("base thread is not indexed")

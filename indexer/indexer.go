@@ -83,6 +83,67 @@ func (p Problem) String() string {
 // none parses). An archived file (under archived_sessions/) gets its
 // modification time as ArchivedAt.
 func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Record, []Problem, error) {
+	return ScanFileWith(ctx, fsys, relPath, nil)
+}
+
+// Bases looks up the base of a history that continues another thread's (a
+// Codex reference fork): a thread already indexed.
+type Bases interface {
+	// Base returns thread id's row, its ancestors (nearest first) and its
+	// user messages at positions below end in its history. An id that is
+	// not indexed is an error wrapping store.ErrNotFound.
+	Base(ctx context.Context, id string, end int64) (store.Thread, []string, []store.UserMessage, error)
+}
+
+// StoreBases finds bases in an index.
+type StoreBases struct {
+	Store *store.Store
+	// ParentsMayBeMissing lets a reference fork whose parent is not
+	// indexed (deleted) be indexed with the parent alone as its ancestry;
+	// otherwise it waits for its parent (ErrBaseMissing).
+	ParentsMayBeMissing bool
+}
+
+// parentsOptional reports whether a missing parent may be left out.
+func parentsOptional(b Bases) bool {
+	sb, ok := b.(StoreBases)
+	return ok && sb.ParentsMayBeMissing
+}
+
+// Base implements Bases.
+func (b StoreBases) Base(ctx context.Context, id string, end int64) (store.Thread, []string, []store.UserMessage, error) {
+	th, err := b.Store.Get(ctx, id)
+	if err != nil {
+		return store.Thread{}, nil, nil, err
+	}
+	rel, err := b.Store.Ancestors(ctx, id)
+	if err != nil {
+		return store.Thread{}, nil, nil, err
+	}
+	ancestors := make([]string, len(rel))
+	for i, r := range rel {
+		ancestors[i] = r.ID
+	}
+	all, err := b.Store.UserMessages(ctx, id)
+	if err != nil {
+		return store.Thread{}, nil, nil, err
+	}
+	var below []store.UserMessage
+	for _, m := range all {
+		if m.Offset < end {
+			below = append(below, m)
+		}
+	}
+	return th, ancestors, below, nil
+}
+
+// ScanFileWith is ScanFile for a file whose history may continue another
+// thread's (a meta with history_base): bases finds that thread, whose
+// messages before the cut the thread inherits. The history's positions
+// start with the base's: the file's own bytes come after BaseSize bytes.
+// Without bases (nil), or when the base is not indexed, such a file fails
+// with an error wrapping ErrBaseMissing.
+func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases Bases) (store.Record, []Problem, error) {
 	nameID, nameCreated, err := rollout.ParseFileName(path.Base(relPath))
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
@@ -104,6 +165,7 @@ func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Rec
 		meta     *rollout.SessionMeta
 		metaEnd  int64 // end of the first meta line
 		chain    = ancestryChain{open: true}
+		hist     history
 		tr       = NewTracker(store.Thread{ID: nameID})
 		r        = rollout.NewReader(io.NewSectionReader(f, 0, min(fi.Size, f.Size())), 0, 0)
 	)
@@ -138,6 +200,9 @@ func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Rec
 			if err != nil || id != nameID {
 				return store.Record{}, nil, fmt.Errorf("scan %s: meta id %q: %w", relPath, m.ID, ErrIDMismatch)
 			}
+			if err := startHistory(ctx, tr, &hist, m, l, bases); err != nil {
+				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+			}
 			meta = &m
 			metaEnd = l.End()
 			chain.start(m)
@@ -158,6 +223,30 @@ func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Rec
 	indexedSize, lineCount := r.End()
 	th := threadFromMeta(*meta, nameID, nameCreated)
 	th.RolloutPath = relPath
+	th.HistoryMode = string(meta.HistoryMode)
+	if hist.baseID != "" {
+		th.BaseID, th.BaseSize = hist.baseID, hist.baseSize
+		th.ForkOffset = hist.baseSize
+		if meta.ForkPoint == nil {
+			th.ForkUserMessage = hist.inherited
+		}
+		// A reference fork's file holds no copy of its ancestors' metas:
+		// its ancestry is its parent's, from the index.
+		if th.ParentID != "" {
+			chain.ancestors = []string{th.ParentID}
+			_, ancestors, _, err := bases.Base(ctx, th.ParentID, 0)
+			switch {
+			case err == nil:
+				chain.ancestors = append(chain.ancestors, ancestors...)
+			case !errors.Is(err, store.ErrNotFound):
+				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+			case !parentsOptional(bases):
+				return store.Record{}, nil, fmt.Errorf("scan %s: parent %s: %w", relPath, th.ParentID, ErrBaseMissing)
+			}
+		}
+	}
+	p := tr.Progress()
+	th.NextOrdinal, th.TurnOffset, th.TurnID = p.NextOrdinal, p.TurnOffset, p.TurnID
 	th.IndexedSize = indexedSize
 	th.LineCount = lineCount
 	th.FileSize = fi.Size
@@ -187,6 +276,52 @@ func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Rec
 		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
 	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors}, problems, nil
+}
+
+// history is what the first meta of a file says of the history it holds.
+type history struct {
+	baseID    string   // the thread whose history this one continues, "" for none
+	baseSize  int64    // bytes of history before the file
+	inherited int      // user messages the thread inherits from its base
+	ancestors []string // the base's ancestors, nearest first
+}
+
+// startHistory reads the history the first meta m (on line l) starts and
+// tells tr: the mode, and for a reference fork or revert segment its base.
+func startHistory(ctx context.Context, tr *Tracker, h *history, m rollout.SessionMeta, l *rollout.Line, bases Bases) error {
+	var metaOrdinal int64
+	if n, ok, err := rollout.LineOrdinal(l.Raw); err == nil && ok {
+		metaOrdinal = n
+	}
+	hb := m.HistoryBase
+	if hb == nil {
+		tr.setHistory(m.Mode(), metaOrdinal, 0, nil)
+		return nil
+	}
+	baseID := normalizeID(hb.ThreadID)
+	if bases == nil {
+		return fmt.Errorf("base %s: %w", baseID, ErrBaseMissing)
+	}
+	if baseID == tr.id {
+		return fmt.Errorf("base %s is the thread itself (a revert segment): %w", baseID, ErrBaseMissing)
+	}
+	// The base's own file starts after its base: history_base's offset is
+	// in the base's file.
+	base, _, _, err := bases.Base(ctx, baseID, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("base %s: %w", baseID, ErrBaseMissing)
+	}
+	if err != nil {
+		return err
+	}
+	size := base.BaseSize + hb.EndByteOffset
+	_, ancestors, inherited, err := bases.Base(ctx, baseID, size)
+	if err != nil {
+		return err
+	}
+	*h = history{baseID: baseID, baseSize: size, inherited: len(inherited), ancestors: ancestors}
+	tr.setHistory(m.Mode(), metaOrdinal, size, inherited)
+	return nil
 }
 
 // IsArchivedPath reports whether relPath (slash separated, relative to a
@@ -349,6 +484,12 @@ type Tracker struct {
 	indexedSize int64
 	updatedAt   int64 // the thread's UpdatedAt when tracking began
 	newest      int64 // newest envelope timestamp observed, 0 for none
+
+	base        int64 // bytes of history before the file: added to line offsets
+	paginated   bool  // lines carry ordinals
+	nextOrdinal int64 // paginated: the ordinal after the last one seen
+	turnOffset  int64 // the open turn's start awaiting its first message (>0), open with messages (-1), none (0)
+	turnID      string
 }
 
 // NewTracker starts tracking from the indexed state of t.
@@ -360,6 +501,69 @@ func NewTracker(t store.Thread) *Tracker {
 		lineCount:   t.LineCount,
 		indexedSize: t.IndexedSize,
 		updatedAt:   t.UpdatedAt,
+		base:        t.BaseSize,
+		paginated:   t.HistoryMode == string(rollout.HistoryPaginated),
+		nextOrdinal: t.NextOrdinal,
+		turnOffset:  t.TurnOffset,
+		turnID:      t.TurnID,
+	}
+}
+
+// setHistory tells a tracker that began at a file's first line what its
+// meta says: the history mode, and for a history that continues a base,
+// how many bytes of it come before the file and the base's user messages
+// the thread inherits (rows without search text: they are the base's to
+// search). The meta line itself must be the only line observed so far.
+func (tr *Tracker) setHistory(mode rollout.HistoryMode, metaOrdinal int64, base int64, inherited []store.UserMessage) {
+	tr.paginated = mode == rollout.HistoryPaginated
+	if tr.paginated {
+		tr.nextOrdinal = metaOrdinal + 1
+	}
+	tr.base = base
+	for _, m := range inherited {
+		m.ThreadID, m.Text = tr.id, ""
+		tr.pending = append(tr.pending, m)
+	}
+}
+
+// isTurnStart reports whether l starts a turn (a task_started event, or a
+// turn_context naming its turn) and the turn's id.
+func isTurnStart(l *rollout.Line) (string, bool) {
+	switch {
+	case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started":
+	case l.Type == rollout.TypeTurnContext:
+	default:
+		return "", false
+	}
+	var tl struct {
+		Payload struct {
+			TurnID string `json:"turn_id"`
+		} `json:"payload"`
+	}
+	if json.Unmarshal(l.Raw, &tl) != nil || (l.Type == rollout.TypeTurnContext && tl.Payload.TurnID == "") {
+		return "", false // an older turn_context without turn_id names no turn
+	}
+	return tl.Payload.TurnID, true
+}
+
+// isTurnEnd reports whether l ends the open turn.
+func isTurnEnd(l *rollout.Line) bool {
+	return l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted")
+}
+
+// observeTurn follows turn boundaries, as rollout.TurnTracker does: a
+// start line of a turn other than the current one opens a turn at its
+// offset (in the history); an end line closes it.
+func (tr *Tracker) observeTurn(l *rollout.Line) {
+	if id, ok := isTurnStart(l); ok {
+		if id != "" && id == tr.turnID && tr.turnOffset != 0 {
+			return // another start line of the open turn
+		}
+		tr.turnOffset, tr.turnID = tr.base+l.Offset, id
+		return
+	}
+	if isTurnEnd(l) {
+		tr.turnOffset = 0
 	}
 }
 
@@ -375,22 +579,37 @@ func (tr *Tracker) Observe(l *rollout.Line) {
 	if ms, ok := lineTimestamp(l.Raw); ok && ms > tr.newest {
 		tr.newest = ms
 	}
+	if tr.paginated {
+		if n, ok, err := rollout.LineOrdinal(l.Raw); err == nil && ok {
+			tr.nextOrdinal = max(tr.nextOrdinal, n+1)
+		}
+	}
+	tr.observeTurn(l)
 	c := rollout.Classify(l)
 	switch c.Kind {
 	case rollout.KindUserMessage:
-		tr.pending = append(tr.pending, store.UserMessage{
+		msg := store.UserMessage{
 			ThreadID: tr.id,
 			Ordinal:  tr.keep + len(tr.pending),
-			Offset:   l.Offset,
+			Offset:   tr.base + l.Offset,
 			Line:     l.Number,
 			Preview:  Preview(c.Text),
 			Text:     c.Text,
-		})
+		}
+		switch {
+		case tr.turnOffset > 0: // the first message of its turn: cut before the turn
+			msg.CutOffset, msg.TurnID = tr.turnOffset, tr.turnID
+			tr.turnOffset = -1
+		case tr.turnOffset < 0:
+			msg.TurnID = tr.turnID
+		}
+		tr.pending = append(tr.pending, msg)
 	case rollout.KindRollback:
 		turns := max(c.RollbackTurns, 0)
 		popped := min(turns, len(tr.pending))
 		tr.pending = tr.pending[:len(tr.pending)-popped]
 		tr.keep = max(tr.keep-(turns-popped), 0)
+		tr.turnOffset = 0
 	case rollout.KindNameUpdate:
 		// A fork holds its parent's rename events: they name the parent.
 		if c.ThreadID != "" && normalizeID(c.ThreadID) != tr.id {
@@ -418,6 +637,9 @@ func (tr *Tracker) Progress() store.Progress {
 		LineCount:        tr.lineCount,
 		IndexedSize:      tr.indexedSize,
 		UpdatedAt:        max(tr.updatedAt, tr.newest),
+		NextOrdinal:      tr.nextOrdinal,
+		TurnOffset:       tr.turnOffset,
+		TurnID:           tr.turnID,
 	}
 	if tr.keep == 0 && (tr.indexed > 0 || len(tr.pending) > 0) {
 		preview := ""

@@ -225,6 +225,7 @@ type syncer struct {
 	full  bool
 
 	removeTemps bool
+	lenient     bool // set by the writer for the last round of waiting files (no worker runs then)
 
 	mu        sync.Mutex // guards the fields below, written by the walker
 	odd       []Problem  // rollout names that are not regular files
@@ -391,6 +392,7 @@ type syncResult struct {
 	updatedAt int64          // the row's updated time, kept by setName
 	problems  []Problem
 	notThread bool // the file is not a thread: its row goes
+	needsBase bool // the file continues a thread not indexed yet
 	bytesRead int64
 	lines     int64
 	messages  int64
@@ -554,9 +556,10 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 }
 
 func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncResult {
-	rec, problems, err := scanWithNames(ctx, s.fsys, f.rel, s.names)
+	rec, problems, err := scanWithNames(ctx, s.fsys, StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient}, f.rel, s.names)
 	if err != nil {
 		res = res.fail(err)
+		res.needsBase = errors.Is(err, ErrBaseMissing)
 		res.notThread = errors.Is(err, ErrNoMeta) || errors.Is(err, ErrIDMismatch)
 		return res
 	}
@@ -570,8 +573,8 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 }
 
 // scanWithNames scans a file and applies its name from session_index.jsonl.
-func scanWithNames(ctx context.Context, fsys rolloutfs.FS, rel string, names map[string]rollout.NameEntry) (store.Record, []Problem, error) {
-	rec, problems, err := ScanFile(ctx, fsys, rel)
+func scanWithNames(ctx context.Context, fsys rolloutfs.FS, bases Bases, rel string, names map[string]rollout.NameEntry) (store.Record, []Problem, error) {
+	rec, problems, err := ScanFileWith(ctx, fsys, rel, bases)
 	if err != nil {
 		return rec, problems, err
 	}
@@ -624,7 +627,11 @@ type syncWriter struct {
 	touched *idFilter      // the thread ids written or deleted so far
 	// deferred are orphan rows to delete at the end if still there.
 	deferred []rolloutFile
-	sum      *Summary
+	// waiting are files whose base was not indexed when they were read;
+	// finishing is set for their last round, which reports them.
+	waiting   []rolloutFile
+	finishing bool
+	sum       *Summary
 }
 
 func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
@@ -688,6 +695,14 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 	case actSkip:
 		w.sum.Skipped++
 	case actFailed:
+		if res.needsBase && !w.finishing {
+			// Its base may be in this Sync's later files or batches:
+			// try again once everything else is in.
+			w.sum.Files--
+			w.sum.Problems = w.sum.Problems[:len(w.sum.Problems)-len(res.problems)]
+			w.waiting = append(w.waiting, f)
+			return nil
+		}
 		w.sum.Failed++
 		w.claim(f.id, f.rel)
 		if res.notThread && res.base != "" {
@@ -749,6 +764,36 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 
 // pathOf returns the rollout path of thread id as it will be once the
 // batch is written ("" for none).
+// indexWaiting indexes the files that waited for their bases, in rounds
+// while a round indexes something (a chain of forks needs a round per
+// link); what is left has a base that is not in the root.
+func (w *syncWriter) indexWaiting(ctx context.Context) error {
+	for len(w.waiting) > 0 {
+		round := w.waiting
+		w.waiting = nil
+		for _, f := range round {
+			if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
+				return err
+			}
+		}
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		if len(w.waiting) == len(round) {
+			break
+		}
+	}
+	w.finishing = true
+	w.s.lenient = true
+	for _, f := range w.waiting {
+		if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
+			return err
+		}
+	}
+	w.waiting = nil
+	return w.flush(ctx)
+}
+
 func (w *syncWriter) pathOf(ctx context.Context, id string) (string, error) {
 	if p, ok := w.pending[id]; ok {
 		return p, nil
@@ -816,6 +861,9 @@ func (w *syncWriter) flush(ctx context.Context) error {
 // file claimed, and names the winner in each duplicate problem.
 func (w *syncWriter) finish(ctx context.Context) error {
 	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	if err := w.indexWaiting(ctx); err != nil {
 		return err
 	}
 	for _, o := range w.deferred {

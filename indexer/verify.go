@@ -101,7 +101,7 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 	defer cancel()
 	results := runWorkers(ctx, files, opts.Workers, func(f rolloutFile) verifyResult {
 		res := verifyResult{file: f}
-		rec, problems, err := scanWithNames(ctx, fsys, f.rel, names)
+		rec, problems, err := scanWithNames(ctx, fsys, StoreBases{Store: st, ParentsMayBeMissing: true}, f.rel, names)
 		res.problems = problems
 		if err != nil {
 			res.problems = append(res.problems, Problem{Path: f.rel, Kind: ProblemError, Detail: err.Error()})

@@ -1,9 +1,12 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -55,7 +58,7 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 		return Thread{}, err
 	}
 	defer src.Close()
-	before, cut, prefixLines := -1, parent.IndexedSize, parent.LineCount
+	before, cut, prefixLines := -1, parent.HistorySize(), parent.LineCount
 	kept := parent.UserMessageCount
 	if o.BeforeUserMessage != nil {
 		n := *o.BeforeUserMessage
@@ -69,7 +72,21 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 		if err != nil {
 			return Thread{}, err
 		}
-		before, cut, prefixLines, kept = n, msg.Offset, msg.Line, n
+		// Cut before the turn's start lines when the message opens its
+		// turn: Codex then shows the fork with exactly the turns of its
+		// own fork at that point, without an empty interrupted one.
+		cut = msg.Cut()
+		before, kept = n, n
+		if prefixLines, err = linesBefore(src, cut, msg); err != nil {
+			return Thread{}, err
+		}
+	}
+	reference, err := forkMode(parent, o.Mode)
+	if err != nil {
+		return Thread{}, err
+	}
+	if reference {
+		return m.forkReference(ctx, parent, src, forkCut{before: before, offset: cut, kept: kept}, o)
 	}
 
 	baseInstructions, err := readBaseInstructions(src)
@@ -171,4 +188,207 @@ func readBaseInstructions(f rolloutfs.ReadFile) (string, error) {
 		return "", errors.New("rollout has no first line")
 	}
 	return rollout.BaseInstructions(r.Line().Raw), nil
+}
+
+// linesBefore returns how many lines of src lie before cut, from msg's line
+// number: the lines between the cut and msg (a turn's start lines) are
+// counted, not parsed.
+func linesBefore(src rolloutfs.ReadFile, cut int64, msg store.UserMessage) (int64, error) {
+	if cut >= msg.Offset {
+		return msg.Line, nil
+	}
+	between := make([]byte, msg.Offset-cut)
+	if _, err := src.ReadAt(between, cut); err != nil {
+		return 0, fmt.Errorf("read lines before user message %d: %w", msg.Ordinal, err)
+	}
+	return msg.Line - int64(bytes.Count(between, []byte{'\n'})), nil
+}
+
+// forkMode reports whether a fork of parent in the requested mode is a
+// reference fork: a paginated parent forks by reference unless "copy" is
+// asked for, a legacy one by copy (Codex 0.169 refuses a reference fork
+// whose base is a legacy rollout).
+func forkMode(parent Thread, mode string) (reference bool, err error) {
+	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
+	switch mode {
+	case "":
+		return paginated, nil
+	case ForkReference:
+		if !paginated {
+			return false, fmt.Errorf("%w: a reference fork needs a paginated parent (Codex cannot read a reference to a legacy rollout); fork by copy", ErrInvalidArgument)
+		}
+		return true, nil
+	case ForkCopy:
+		if paginated {
+			return false, fmt.Errorf("%w: a copy fork of a paginated thread is not supported yet; fork by reference", ErrInvalidArgument)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: fork mode %q (want %q or %q)", ErrInvalidArgument, mode, ForkReference, ForkCopy)
+}
+
+// forkCut is where a fork is cut: before user message before (-1 for a
+// whole fork), at offset in the parent's history, keeping kept messages.
+type forkCut struct {
+	before int
+	offset int64
+	kept   int
+}
+
+// forkReference creates a reference fork of parent, as Codex 0.169 writes
+// one: a file holding only the child's meta, whose history_base points at
+// the cut in the file of the thread that holds it. Nothing of the parent
+// is copied: O(1) in the parent's size. The child's index rows are the
+// parent's user messages before the cut, at the same positions (the two
+// histories share them).
+func (m *Manager) forkReference(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (Thread, error) {
+	holder, err := m.holderOf(ctx, parent, cut.offset)
+	if err != nil {
+		return Thread{}, err
+	}
+	ordinal, err := ordinalAt(src, cut.offset, holder)
+	if err != nil {
+		return Thread{}, err
+	}
+	baseInstructions, err := readBaseInstructions(src)
+	if err != nil {
+		return Thread{}, err
+	}
+	uid, err := uuid.NewV7()
+	if err != nil {
+		return Thread{}, err
+	}
+	childID := uid.String()
+	now := m.now()
+	cwd := parent.Cwd
+	if o.Cwd != "" {
+		cwd = o.Cwd
+	}
+	meta := rollout.SessionMeta{
+		ID:            childID,
+		ForkedFromID:  parent.ID,
+		Timestamp:     rollout.FormatTimestamp(now),
+		Cwd:           cwd,
+		Originator:    parent.Originator,
+		CLIVersion:    parent.CLIVersion,
+		Source:        parent.Source,
+		ModelProvider: parent.ModelProvider,
+		Git:           gitOf(parent),
+		ForkPoint:     &rollout.ForkPoint{UserMessage: cut.before, ParentOffset: cut.offset},
+		HistoryMode:   rollout.HistoryPaginated,
+		HistoryBase: &rollout.HistoryBase{
+			ThreadID:            holder.ID,
+			EndOrdinalExclusive: ordinal,
+			EndByteOffset:       cut.offset - holder.BaseSize,
+		},
+		ForkedFromOrdinalExclusive: &ordinal,
+	}
+	metaLine, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: baseInstructions})
+	if err == nil {
+		metaLine, err = rollout.WithOrdinal(metaLine, 0)
+	}
+	if err != nil {
+		return Thread{}, err
+	}
+	rel, err := rollout.SessionPath(rollout.FileName(now, childID))
+	if err != nil {
+		return Thread{}, err
+	}
+	lineage, err := m.lineageOf(ctx, parent.ID)
+	if err != nil {
+		return Thread{}, err
+	}
+	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(metaLine)})
+	if err != nil {
+		return Thread{}, err
+	}
+	child := forkRow(parent, childID, rel, cwd, now, cut)
+	child.BaseID, child.BaseSize = holder.ID, cut.offset
+	child.HistoryMode, child.NextOrdinal = string(rollout.HistoryPaginated), 1
+	child.LineCount, child.IndexedSize, child.FileSize, child.FileMtime = 1, size, size, mtime
+	err = m.store.InsertFork(context.WithoutCancel(ctx), store.Record{Thread: child, Ancestors: lineage},
+		store.ForkSource{ParentID: parent.ID, Messages: cut.kept})
+	if err != nil {
+		m.undoCreate(rel)
+		return Thread{}, err
+	}
+	return child, nil
+}
+
+// holderOf returns the thread whose own file holds position cut of t's
+// history: t itself, or one of its bases.
+func (m *Manager) holderOf(ctx context.Context, t Thread, cut int64) (Thread, error) {
+	for depth := 0; cut < t.BaseSize; depth++ {
+		if depth > maxChain {
+			return Thread{}, fmt.Errorf("history of %s: %w", t.ID, ErrBrokenChain)
+		}
+		base, err := m.store.Get(ctx, t.BaseID)
+		if errors.Is(err, store.ErrNotFound) {
+			return Thread{}, fmt.Errorf("base %s of %s: %w", t.BaseID, t.ID, ErrBrokenChain)
+		}
+		if err != nil {
+			return Thread{}, err
+		}
+		t = base
+	}
+	return t, nil
+}
+
+// ordinalAt returns the ordinal of the line at position cut of src, a
+// history whose position cut lies in holder's own file: holder's next
+// ordinal at the end of its indexed file, else the ordinal the line there
+// carries.
+func ordinalAt(src rolloutfs.ReadFile, cut int64, holder Thread) (int64, error) {
+	if cut == holder.HistorySize() {
+		return holder.NextOrdinal, nil
+	}
+	r := rollout.NewReader(io.NewSectionReader(src, cut, src.Size()-cut), cut, 0)
+	if !r.Next() {
+		return 0, fmt.Errorf("no line at the cut %d: %w", cut, ErrBrokenChain)
+	}
+	n, ok, err := rollout.LineOrdinal(r.Line().Raw)
+	if err != nil || !ok {
+		return 0, fmt.Errorf("the line at the cut %d has no ordinal: %w", cut, ErrBrokenChain)
+	}
+	return n, nil
+}
+
+// lineage returns a new child's ancestors: parent, then the parent's.
+func (m *Manager) lineageOf(ctx context.Context, parentID string) ([]string, error) {
+	ancestors, err := m.store.Ancestors(ctx, parentID)
+	if err != nil {
+		return nil, err
+	}
+	lineage := make([]string, 0, len(ancestors)+1)
+	lineage = append(lineage, parentID)
+	for _, a := range ancestors {
+		lineage = append(lineage, a.ID)
+	}
+	return lineage, nil
+}
+
+// forkRow is the index row of a new fork of parent, before its sizes.
+func forkRow(parent Thread, childID, rel, cwd string, now time.Time, cut forkCut) Thread {
+	child := Thread{
+		ID:               childID,
+		RolloutPath:      rel,
+		CreatedAt:        now.UnixMilli(),
+		UpdatedAt:        now.UnixMilli(),
+		Cwd:              cwd,
+		Source:           parent.Source,
+		Originator:       parent.Originator,
+		CLIVersion:       parent.CLIVersion,
+		ModelProvider:    parent.ModelProvider,
+		GitCommit:        parent.GitCommit,
+		GitBranch:        parent.GitBranch,
+		GitOrigin:        parent.GitOrigin,
+		ParentID:         parent.ID,
+		ForkUserMessage:  cut.before,
+		ForkOffset:       cut.offset,
+		UserMessageCount: cut.kept,
+	}
+	if cut.kept > 0 {
+		child.Preview = parent.Preview
+	}
+	return child
 }

@@ -74,7 +74,7 @@ func rollback(turns int) rollout.Item {
 func start(t testing.TB, m *Manager, items ...rollout.Item) Thread {
 	t.Helper()
 	ctx := context.Background()
-	th, err := m.Start(ctx, StartOptions{Cwd: "/work", Source: "cli", Originator: "spool_test", ModelProvider: "openai"})
+	th, err := m.Start(ctx, StartOptions{Cwd: "/work", Source: "cli", Originator: "spool_test", ModelProvider: "openai", HistoryMode: legacyMode})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -128,3 +128,7 @@ func lines(b []byte) [][]byte {
 }
 
 func intp(n int) *int { return &n }
+
+// legacyMode starts the threads of tests that look at fork files as
+// copies (the seed's cases); the paginated tests start their own.
+const legacyMode = "legacy"

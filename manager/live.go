@@ -241,7 +241,7 @@ func otherPlace(row Thread) (rel string, archived bool) {
 func (m *Manager) catchUp(ctx context.Context, row Thread) (Thread, error) {
 	progress, _, err := indexer.CatchUp(ctx, m.fsys, row)
 	if errors.Is(err, indexer.ErrShrunk) || errors.Is(err, indexer.ErrChanged) {
-		rec, _, err := indexer.ScanFile(ctx, m.fsys, row.RolloutPath)
+		rec, _, err := indexer.ScanFileWith(ctx, m.fsys, row.RolloutPath, m.bases())
 		if err != nil {
 			return row, err
 		}
@@ -387,14 +387,64 @@ func (m *Manager) liveCount() int {
 	return m.live.order.Len()
 }
 
-// openRead opens thread id's rollout for reading and returns its index
-// row as of that moment. It never takes the thread's writer: reads do not
-// open appenders, cut tails or evict anyone. The thread's place lock keeps
-// an archive or unarchive from moving the file between reading the row
-// and opening it; a file left at its other place by a move that failed
-// half way is read from there. Bytes below the row's IndexedSize never
-// change, so the file and the row agree up to it.
+// openRead opens thread id's history for reading and returns its index
+// row as of that moment: the thread's own file, preceded, for a thread
+// that continues a base (a reference fork), by the base's history up to
+// BaseSize, and so on down the chain. The returned file's positions are
+// positions in the history, its size the row's HistorySize. It never
+// takes a thread's writer: reads do not open appenders, cut tails or
+// evict anyone. Bytes below a row's IndexedSize never change, so the
+// files and the rows agree up to them.
 func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
+	row, f, err := m.openOwn(ctx, id)
+	if err != nil {
+		return Thread{}, nil, err
+	}
+	segments := []rolloutfs.Segment{{File: f, Length: row.IndexedSize}}
+	for base, limit, depth := row.BaseID, row.BaseSize, 0; base != ""; depth++ {
+		if depth > maxChain {
+			closeSegments(segments)
+			return Thread{}, nil, fmt.Errorf("history of %s: %w", id, ErrBrokenChain)
+		}
+		brow, bf, err := m.openOwn(ctx, base)
+		if errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("base %s of %s: %w", base, id, ErrBrokenChain)
+		}
+		if err != nil {
+			closeSegments(segments)
+			return Thread{}, nil, err
+		}
+		own := limit - brow.BaseSize // how much of the base's own file
+		if own < 0 || own > brow.IndexedSize {
+			bf.Close()
+			closeSegments(segments)
+			return Thread{}, nil, fmt.Errorf("base %s of %s ends at %d, outside its history [%d, %d]: %w",
+				base, id, limit, brow.BaseSize, brow.HistorySize(), ErrBrokenChain)
+		}
+		segments = append([]rolloutfs.Segment{{File: bf, Length: own}}, segments...)
+		base, limit = brow.BaseID, brow.BaseSize
+	}
+	if len(segments) == 1 {
+		return row, f, nil
+	}
+	return row, rolloutfs.Concat(segments...), nil
+}
+
+// maxChain bounds how many bases a history may have: a longer chain is
+// taken for a cycle.
+const maxChain = 10000
+
+func closeSegments(segments []rolloutfs.Segment) {
+	for _, s := range segments {
+		s.File.Close()
+	}
+}
+
+// openOwn opens thread id's own file for reading, under its place lock: an
+// archive or unarchive cannot move the file between reading the row and
+// opening it. A file left at its other place by a move that failed half
+// way is read from there.
+func (m *Manager) openOwn(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
 	place := m.placeLock(id)
 	place.RLock()
 	defer place.RUnlock()

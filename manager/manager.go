@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spoolhq/spool/lockfile"
@@ -31,7 +32,25 @@ var (
 	ErrClosed          = errors.New("manager is closed")
 	ErrBusy            = errors.New("thread has another writer")           // Codex holds its writer lock (wraps a *codexlock.HeldError)
 	ErrTornTail        = errors.New("thread ends with an unfinished line") // its writer may still finish it (*TornTailError)
+	ErrBrokenChain     = errors.New("thread's history refers to a base that is missing or does not hold it")
+	ErrReferenced      = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
+	ErrReadOnly        = errors.New("thread cannot be appended to")
 )
+
+// ReferencedError reports a delete refused because other threads' history
+// continues this thread's (reference forks): deleting it would leave them
+// unreadable. Delete the forks first, as Codex 0.169 requires. It wraps
+// ErrReferenced.
+type ReferencedError struct {
+	ID    string
+	Forks []string // the threads whose base it is
+}
+
+func (e *ReferencedError) Error() string {
+	return fmt.Sprintf("thread %s is the base of %d reference fork(s) (%s): delete them first", e.ID, len(e.Forks), strings.Join(e.Forks, ", "))
+}
+
+func (e *ReferencedError) Unwrap() error { return ErrReferenced }
 
 // TornTailError reports an append refused because the thread's file ends
 // with a line some writer has not finished, younger than the grace period
@@ -113,6 +132,9 @@ type StartOptions struct {
 	BaseInstructions string
 	Name             string
 	Git              *rollout.GitInfo
+	// HistoryMode is "paginated" (the default, as Codex 0.169 starts
+	// threads) or "legacy".
+	HistoryMode string
 }
 
 // ForkOptions describe a fork. BeforeUserMessage nil copies the whole
@@ -122,7 +144,21 @@ type ForkOptions struct {
 	BeforeUserMessage *int
 	Name              string // optional name of the new thread
 	Cwd               string // optional cwd override for the new thread's meta
+	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
+	// parent, copy for a legacy one).
+	Mode string
 }
+
+// Fork modes.
+const (
+	// ForkReference writes only the child's meta, whose history_base
+	// points into the parent's history: O(1) in the parent's size, and
+	// what Codex 0.169 does for paginated threads.
+	ForkReference = "reference"
+	// ForkCopy copies the parent's history before the cut into the child's
+	// file (the kernel copies the bytes), self-contained.
+	ForkCopy = "copy"
+)
 
 // AppendResult reports where appended lines landed.
 type AppendResult struct {

@@ -188,3 +188,8 @@ func (m *Manager) begin() error {
 // now returns the current time truncated to the millisecond, the
 // precision of rollout timestamps and index times.
 func (m *Manager) now() time.Time { return m.opts.Now().UTC().Truncate(time.Millisecond) }
+
+// bases finds the bases of reference forks in the manager's index.
+func (m *Manager) bases() indexer.Bases {
+	return indexer.StoreBases{Store: m.store, ParentsMayBeMissing: true}
+}

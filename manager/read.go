@@ -56,7 +56,7 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 	if err != nil {
 		return nil, err
 	}
-	start, end := int64(0), row.IndexedSize
+	start, end := int64(0), row.HistorySize()
 	whole := k < 0 && !oneTurn || k == 0 && row.UserMessageCount == 0 && !oneTurn
 	if !whole {
 		msg, err := m.store.UserMessage(ctx, id, k)
@@ -82,7 +82,7 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 	}
 	// Bytes below the indexed size never change, but a rollback appended
 	// after the row was read can move message k past it: read nothing then.
-	end = max(min(end, row.IndexedSize), start)
+	end = max(min(end, row.HistorySize()), start)
 	return &history{SectionReader: io.NewSectionReader(f, start, end-start), f: f}, nil
 }
 

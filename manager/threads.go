@@ -60,6 +60,10 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	}
 	id := uid.String()
 	now := m.now()
+	mode, err := startMode(o.HistoryMode)
+	if err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	meta := rollout.SessionMeta{
 		ID:            id,
 		Timestamp:     rollout.FormatTimestamp(now),
@@ -69,8 +73,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		Source:        source,
 		ModelProvider: o.ModelProvider,
 		Git:           o.Git,
+		HistoryMode:   mode,
 	}
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
+	if err == nil && mode == rollout.HistoryPaginated {
+		line, err = rollout.WithOrdinal(line, 0)
+	}
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
 	}
@@ -102,6 +110,10 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		IndexedSize:     size,
 		FileSize:        size,
 		FileMtime:       mtime,
+		HistoryMode:     string(mode),
+	}
+	if mode == rollout.HistoryPaginated {
+		row.NextOrdinal = 1
 	}
 	setGit(&row, o.Git)
 	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row}); err != nil {
@@ -109,6 +121,19 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	return m.nameNew(ctx, row, o.Name)
+}
+
+// startMode returns the history mode of a new thread: paginated, as Codex
+// 0.169 starts threads, unless the caller asks for legacy.
+func startMode(name string) (rollout.HistoryMode, error) {
+	if name == "" {
+		return rollout.HistoryPaginated, nil
+	}
+	mode, err := rollout.ParseHistoryMode(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return mode, nil
 }
 
 // nameNew gives a thread just created by Start or Fork its name. The
@@ -261,6 +286,9 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	err = m.settle(ctx, lt, false)
 	var offsets []int64
 	if err == nil {
+		lines, err = m.numbered(lt.row, lines)
+	}
+	if err == nil {
 		offsets, err = lt.appender.Append(ctx, lines)
 	}
 	if errors.Is(err, rolloutfs.ErrFileChanged) {
@@ -284,6 +312,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	tracker := indexer.NewTracker(lt.row)
 	for i, line := range lines {
 		tracker.Observe(rollout.NewLine(line[:len(line)-1], offsets[i], lt.row.LineCount+int64(i)))
+		offsets[i] += lt.row.BaseSize // a position in the history
 	}
 	p := tracker.Progress() // UpdatedAt: the newest envelope timestamp, as a rebuild reads it
 	p.FileSize = lt.appender.Size()
@@ -324,6 +353,25 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	return offsets, nil
 }
 
+// numbered gives each line of an append to a paginated thread the next
+// ordinal, as Codex writes them (a line that brings its own fails with
+// ErrInvalidItem: ordinals are the file's to number). Lines for a legacy
+// thread are returned as they are.
+func (m *Manager) numbered(row Thread, lines [][]byte) ([][]byte, error) {
+	if row.HistoryMode != string(rollout.HistoryPaginated) {
+		return lines, nil
+	}
+	out := make([][]byte, len(lines))
+	for i, l := range lines {
+		n, err := rollout.WithOrdinal(l, row.NextOrdinal+int64(i))
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w: %w", i, ErrInvalidItem, err)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
 // applyProgress returns row as the index holds it after store.Advance(p).
 func applyProgress(row Thread, p store.Progress) Thread {
 	row.UserMessageCount = p.KeepUserMessages + len(p.NewMessages)
@@ -338,6 +386,7 @@ func applyProgress(row Thread, p store.Progress) Thread {
 	if p.Preview != nil {
 		row.Preview = *p.Preview
 	}
+	row.NextOrdinal, row.TurnOffset, row.TurnID = p.NextOrdinal, p.TurnOffset, p.TurnID
 	return row
 }
 
@@ -379,7 +428,7 @@ func (m *Manager) ResumePath(ctx context.Context, p string) (Thread, error) {
 	}
 	row, err := m.store.GetByPath(ctx, rel)
 	if errors.Is(err, store.ErrNotFound) {
-		rec, _, scanErr := indexer.ScanFile(ctx, m.fsys, rel)
+		rec, _, scanErr := indexer.ScanFileWith(ctx, m.fsys, rel, m.bases())
 		if errors.Is(scanErr, fs.ErrNotExist) {
 			return Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
 		}
@@ -570,6 +619,13 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.ops.Done()
+	forks, err := m.store.Referrers(ctx, id)
+	if err != nil {
+		return threadErr(id, err, "delete")
+	}
+	if len(forks) > 0 {
+		return threadErr(id, &ReferencedError{ID: id, Forks: forks}, "delete")
+	}
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		// lt stays in memory, locked, until the rows are gone: a concurrent
 		// caller waits for it, then finds the thread gone. Should the index

@@ -146,6 +146,7 @@ func (l Local) createTemp(final string) (*os.File, string, error) {
 // fill writes parts to f (opened without O_APPEND, so ranges copy in the
 // kernel), syncs it when durable, and describes it.
 func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo, error) {
+	parts = expandConcat(parts)
 	var off int64
 	for _, p := range parts {
 		if err := ctx.Err(); err != nil {
@@ -174,6 +175,20 @@ func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo
 		return FileInfo{}, err
 	}
 	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// expandConcat replaces Range parts of a Concat file by the ranges of its
+// segments, so each is copied in the kernel.
+func expandConcat(parts []Part) []Part {
+	var out []Part
+	for _, p := range parts {
+		if c, ok := p.File.(*concatFile); ok {
+			out = append(out, c.ranges(p.Offset, p.Length)...)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // copyRange copies n bytes of src from srcOff to dst at dstOff.

@@ -27,6 +27,7 @@ const (
 	CodeArchived             = "archived"               // 409: the thread is archived
 	CodeNotArchived          = "not_archived"           // 409: the thread is not archived
 	CodeConflict             = "conflict"               // 409: the thread already exists
+	CodeReferenced           = "referenced"             // 409: delete of a thread other threads' history continues (reference forks)
 	CodeBusy                 = "busy"                   // 409: another process (a running Codex) holds the thread's writer lock
 	CodeTornTail             = "torn_tail"              // 409: the thread ends with a line its writer may still finish; retry after Retry-After
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
@@ -118,6 +119,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeArchived, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrNotArchived):
 		return errorf(http.StatusConflict, CodeNotArchived, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrReferenced):
+		return errorf(http.StatusConflict, CodeReferenced, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBusy):
 		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
 	case errors.As(err, &torn):

@@ -152,6 +152,7 @@ type createRequest struct {
 	BaseInstructions string           `json:"base_instructions"`
 	Name             string           `json:"name"`
 	Git              *rollout.GitInfo `json:"git"`
+	HistoryMode      string           `json:"history_mode"` // "paginated" (default) or "legacy"
 }
 
 // sourceText turns the source field (a string, an object such as
@@ -197,6 +198,7 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 		BaseInstructions: req.BaseInstructions,
 		Name:             req.Name,
 		Git:              req.Git,
+		HistoryMode:      req.HistoryMode,
 	})
 	if err != nil {
 		return err
@@ -456,6 +458,7 @@ type forkRequest struct {
 	BeforeUserMessage *int   `json:"before_user_message"`
 	Name              string `json:"name"`
 	Cwd               string `json:"cwd"`
+	Mode              string `json:"mode"` // "reference", "copy" or "" (by the parent's mode)
 }
 
 func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
@@ -474,6 +477,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 		BeforeUserMessage: req.BeforeUserMessage,
 		Name:              req.Name,
 		Cwd:               req.Cwd,
+		Mode:              req.Mode,
 	})
 	if err != nil {
 		return err

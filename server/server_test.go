@@ -347,7 +347,7 @@ func containsThread(threads []store.Thread, id string) bool {
 
 func TestAppendAndRead(t *testing.T) {
 	e := newEnv(t, server.Config{})
-	th := e.create(map[string]any{"cwd": "/w"})
+	th := e.create(map[string]any{"cwd": "/w", "history_mode": "legacy"}) // lines kept byte for byte (a paginated thread adds ordinals)
 
 	res := e.appendItems(th.ID, userItem("first prompt"), assistantItem("first answer"))
 	if res.Thread.UserMessageCount != 1 {
@@ -465,7 +465,7 @@ func TestAppendAndRead(t *testing.T) {
 
 func TestForkAndLineage(t *testing.T) {
 	e := newEnv(t, server.Config{})
-	parent := e.create(map[string]any{"cwd": "/w", "name": "parent"})
+	parent := e.create(map[string]any{"cwd": "/w", "name": "parent", "history_mode": "legacy"}) // copy forks: the middle one can be deleted
 	e.appendItems(parent.ID, userItem("u0"), assistantItem("a0"), userItem("u1"), assistantItem("a1"))
 
 	var fork store.Thread

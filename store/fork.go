@@ -64,10 +64,11 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 			return err
 		}
 		const copyMessages = `INSERT INTO user_messages
-			(thread_id, ordinal, byte_offset, line_number, preview, text)
-			SELECT ?, ordinal, byte_offset + ?, line_number + ?, preview, ''
+			(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
+			SELECT ?, ordinal, byte_offset + ?, line_number + ?, preview, '',
+				IIF(cut_offset <= 0, 0, cut_offset + ?), turn_id
 			FROM user_messages WHERE thread_id = ? AND ordinal < ? ORDER BY ordinal`
-		if _, err := tx.ExecContext(ctx, copyMessages, id, src.OffsetShift, src.LineShift,
+		if _, err := tx.ExecContext(ctx, copyMessages, id, src.OffsetShift, src.LineShift, src.OffsetShift,
 			src.ParentID, src.Messages); err != nil {
 			return fmt.Errorf("copy user messages of parent %s: %w", src.ParentID, err)
 		}

@@ -97,3 +97,13 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 	}
 	return id, nil
 }
+
+// Referrers returns the threads whose history continues thread id's (their
+// base_id is id), in id order.
+func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
+	ids := []string{}
+	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM threads WHERE base_id = ? ORDER BY id`, id); err != nil {
+		return nil, fmt.Errorf("referrers of thread %s: %w", id, err)
+	}
+	return ids, nil
+}

@@ -11,7 +11,7 @@ import (
 // (ErrNotFound for an unknown thread).
 func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
 	msgs := []UserMessage{}
-	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
 		FROM user_messages WHERE thread_id = ? ORDER BY ordinal`
 	if err := s.reader.SelectContext(ctx, &msgs, q, id); err != nil {
 		return nil, fmt.Errorf("user messages of thread %s: %w", id, err)
@@ -27,7 +27,7 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 // UserMessage returns message ordinal of thread id, or ErrNotFound.
 func (s *Store) UserMessage(ctx context.Context, id string, ordinal int) (UserMessage, error) {
 	var m UserMessage
-	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
 		FROM user_messages WHERE thread_id = ? AND ordinal = ?`
 	err := s.reader.GetContext(ctx, &m, q, id, ordinal)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -15,18 +15,21 @@ import (
 const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, originator,
 	cli_version, model_provider, git_commit, git_branch, git_origin, name, preview,
 	archived, archived_at, IFNULL(parent_id, '') AS parent_id, fork_user_message,
-	fork_offset, line_count, user_message_count, indexed_size, file_size, file_mtime`
+	fork_offset, line_count, user_message_count, indexed_size, file_size, file_mtime,
+	history_mode, IFNULL(base_id, '') AS base_id, base_size, next_ordinal, turn_offset, turn_id`
 
 // insertThread inserts a threads row from a Thread's named fields; "" for
 // parent_id is stored as NULL.
 const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
-	line_count, user_message_count, indexed_size, file_size, file_mtime)
+	line_count, user_message_count, indexed_size, file_size, file_mtime,
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id)
 VALUES (:id, :rollout_path, :created_at, :updated_at, :cwd,
 	:source, :originator, :cli_version, :model_provider, :git_commit, :git_branch, :git_origin,
 	:name, :preview, :archived, :archived_at, NULLIF(:parent_id, ''), :fork_user_message, :fork_offset,
-	:line_count, :user_message_count, :indexed_size, :file_size, :file_mtime)`
+	:line_count, :user_message_count, :indexed_size, :file_size, :file_mtime,
+	:history_mode, NULLIF(:base_id, ''), :base_size, :next_ordinal, :turn_offset, :turn_id)`
 
 // upsertThread is insertThread replacing every column of an existing row.
 const upsertThread = insertThread + `
@@ -41,10 +44,13 @@ ON CONFLICT (id) DO UPDATE SET
 	fork_user_message = excluded.fork_user_message, fork_offset = excluded.fork_offset,
 	line_count = excluded.line_count, user_message_count = excluded.user_message_count,
 	indexed_size = excluded.indexed_size, file_size = excluded.file_size,
-	file_mtime = excluded.file_mtime`
+	file_mtime = excluded.file_mtime, history_mode = excluded.history_mode,
+	base_id = excluded.base_id, base_size = excluded.base_size,
+	next_ordinal = excluded.next_ordinal, turn_offset = excluded.turn_offset,
+	turn_id = excluded.turn_id`
 
 const insertUserMessage = `INSERT INTO user_messages
-	(thread_id, ordinal, byte_offset, line_number, preview, text) VALUES (?, ?, ?, ?, ?, ?)`
+	(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 const insertLineage = `INSERT INTO thread_lineage (thread_id, ancestor_id, depth) VALUES (?, ?, ?)`
 
@@ -124,14 +130,14 @@ func (w *recordWriter) flush(ctx context.Context) error {
 		chunk := w.queued[:min(len(w.queued), messagesPerInsert)]
 		w.queued = w.queued[len(chunk):]
 		var q strings.Builder
-		q.WriteString(`INSERT INTO user_messages (thread_id, ordinal, byte_offset, line_number, preview, text) VALUES `)
-		args := make([]any, 0, 6*len(chunk))
+		q.WriteString(`INSERT INTO user_messages (thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id) VALUES `)
+		args := make([]any, 0, 8*len(chunk))
 		for i, m := range chunk {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?)")
-			args = append(args, m.threadID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text)
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, m.threadID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text, m.CutOffset, m.TurnID)
 		}
 		if _, err := w.tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("insert user messages of thread %s..: %w", chunk[0].threadID, err)
@@ -362,7 +368,8 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 		{&a.update, `UPDATE threads SET
 			user_message_count = ?, line_count = ?, indexed_size = ?, file_size = ?, file_mtime = ?,
 			updated_at = IIF(? > 0, ?, updated_at),
-			name = COALESCE(?, name), preview = COALESCE(?, preview)
+			name = COALESCE(?, name), preview = COALESCE(?, preview),
+			next_ordinal = ?, turn_offset = ?, turn_id = ?
 			WHERE id = ?`},
 	} {
 		stmt, err := db.PreparexContext(ctx, p.query)
@@ -409,14 +416,14 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 	if len(p.NewMessages) > 0 {
 		insert := tx.StmtxContext(ctx, a.insert)
 		for _, m := range p.NewMessages {
-			if _, err := insert.ExecContext(ctx, p.ID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text); err != nil {
+			if _, err := insert.ExecContext(ctx, p.ID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text, m.CutOffset, m.TurnID); err != nil {
 				return fmt.Errorf("insert user message %d of thread %s: %w", m.Ordinal, p.ID, err)
 			}
 		}
 	}
 	_, err = tx.StmtxContext(ctx, a.update).ExecContext(ctx,
 		p.KeepUserMessages+len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
-		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.ID)
+		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID, p.ID)
 	return err
 }
 

@@ -55,7 +55,30 @@ type Thread struct {
 	IndexedSize      int64 `db:"indexed_size" json:"indexed_size"`             // end of the last complete line indexed
 	FileSize         int64 `db:"file_size" json:"-"`                           // file identity at last index: size
 	FileMtime        int64 `db:"file_mtime" json:"-"`                          // and modification time (Unix ns)
+	// HistoryMode is "" or "legacy" for a legacy thread, or "paginated"
+	// (Codex 0.169's default).
+	HistoryMode string `db:"history_mode" json:"history_mode"`
+	// BaseID is the thread whose history prefixes this one's (a reference
+	// fork's history_base), "" for none; BaseSize is how many bytes of
+	// history come before the thread's own file. User-message offsets are
+	// positions in the whole history; IndexedSize, LineCount and FileSize
+	// are positions in the own file.
+	BaseID   string `db:"base_id" json:"base_id,omitempty"`
+	BaseSize int64  `db:"base_size" json:"base_size,omitempty"`
+	// NextOrdinal is the ordinal of the next line of a paginated thread's
+	// own file.
+	NextOrdinal int64 `db:"next_ordinal" json:"-"`
+	// TurnOffset and TurnID describe the open turn that has no counted user
+	// message yet (TurnOffset 0 for none: a history starts with its meta
+	// line, never with a turn): a fork before its first message is cut at
+	// TurnOffset.
+	TurnOffset int64  `db:"turn_offset" json:"-"`
+	TurnID     string `db:"turn_id" json:"-"`
 }
+
+// HistorySize is the size of the thread's indexed history: its base and
+// the indexed part of its own file.
+func (t Thread) HistorySize() int64 { return t.BaseSize + t.IndexedSize }
 
 // UserMessage is one row of user_messages: a counted user message of a
 // thread and where its line starts.
@@ -65,9 +88,22 @@ type UserMessage struct {
 	Offset   int64  `db:"byte_offset" json:"offset"`
 	Line     int64  `db:"line_number" json:"line"`
 	Preview  string `db:"preview" json:"preview"`
+	// CutOffset is where a fork before this message is cut: before its
+	// turn's start lines when it is the turn's first message; 0 means at
+	// Offset (rows indexed before it was recorded hold 0). See Cut.
+	CutOffset int64  `db:"cut_offset" json:"cut_offset"`
+	TurnID    string `db:"turn_id" json:"turn_id,omitempty"`
 	// Text is the full message text, indexed for search. It is written by
 	// inserts and not read back by UserMessages.
 	Text string `db:"-" json:"-"`
+}
+
+// Cut returns where a fork before m is cut.
+func (m UserMessage) Cut() int64 {
+	if m.CutOffset <= 0 {
+		return m.Offset
+	}
+	return m.CutOffset
 }
 
 // Record is a thread with its user messages and ancestry, as one unit to
@@ -108,6 +144,11 @@ type Progress struct {
 	FileSize    int64
 	FileMtime   int64
 	UpdatedAt   int64
+	// NextOrdinal, TurnOffset and TurnID are the thread's state after the
+	// lines (see Thread).
+	NextOrdinal int64
+	TurnOffset  int64
+	TurnID      string
 }
 
 // SortField is a column threads can be listed by.

@@ -273,7 +273,7 @@ nothing else could append to it.`,
 				if err != nil {
 					return err
 				}
-				seen = thread.IndexedSize
+				seen = thread.HistorySize()
 			}
 			if !follow {
 				return nil

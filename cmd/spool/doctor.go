@@ -109,8 +109,8 @@ func (r remote) checkThread(ctx context.Context, th client.Thread) ([]drift, err
 			return nil, err
 		}
 	}
-	if size != th.IndexedSize {
-		report("field", "history is %d bytes, index says %d", size, th.IndexedSize)
+	if size != th.HistorySize() {
+		report("field", "history is %d bytes, index says %d", size, th.HistorySize())
 	}
 	if lines != th.LineCount {
 		report("field", "history has %d lines, index says %d", lines, th.LineCount)

@@ -38,7 +38,7 @@ func pollFollow(ctx context.Context, b backend, id string, seen int64, bo backof
 				}
 				return
 			}
-			if thread.IndexedSize <= seen {
+			if thread.HistorySize() <= seen {
 				wait = min(2*wait, bo.max)
 				timer.Reset(wait)
 				continue
@@ -72,7 +72,7 @@ func pollFollow(ctx context.Context, b backend, id string, seen int64, bo backof
 			}
 			// The stream ran to the size at the time of the read, at least
 			// thread.IndexedSize; blank lines at its end yield nothing.
-			seen = max(seen, thread.IndexedSize)
+			seen = max(seen, thread.HistorySize())
 			wait = bo.min
 			timer.Reset(wait)
 		}

@@ -133,7 +133,7 @@ type family struct {
 func seed(t *testing.T, c *client.Client) family {
 	t.Helper()
 	ctx := t.Context()
-	parent, err := c.Create(ctx, client.CreateOptions{Name: "parent", Cwd: "/work/project", Source: "cli"})
+	parent, err := c.Create(ctx, client.CreateOptions{Name: "parent", Cwd: "/work/project", Source: "cli", HistoryMode: "legacy"}) // copy forks: a middle one can be deleted
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}

@@ -80,6 +80,7 @@ type config struct {
 	bodyMinRate     int64
 	fileMode        iofs.FileMode
 	shutdownTimeout time.Duration
+	tornGrace       time.Duration
 	logger          *slog.Logger
 }
 
@@ -111,6 +112,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	bodyMinRate := fs.String("body-min-rate", env("SPOOL_BODY_MIN_RATE", "256KiB"), "slowest average rate of a request body, a `size` per second ($SPOOL_BODY_MIN_RATE)")
 	fileMode := fs.String("file-mode", env("SPOOL_FILE_MODE", "0600"), "permission bits (octal) of the rollouts, side files, spool.db and its WAL and SHM spool creates; directories get x where r is set ($SPOOL_FILE_MODE)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight may take to finish on shutdown")
+	tornGrace := fs.Duration("torn-grace", manager.DefaultTornGrace, "how old an unfinished last line must be before an append cuts it (its writer may still finish it)")
 	logFormat := fs.String("log-format", env("SPOOL_LOG_FORMAT", "text"), "log format: text or json ($SPOOL_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("SPOOL_LOG_LEVEL", "info"), "log level: debug, info, warn or error ($SPOOL_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -128,6 +130,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		allowHosts:      splitList(*allowHosts),
 		cors:            splitList(*cors),
 		shutdownTimeout: *shutdownTimeout,
+		tornGrace:       *tornGrace,
 	}
 	var err error
 	if cfg.capacity, err = strconv.Atoi(*capacity); err != nil || cfg.capacity < 1 {
@@ -212,10 +215,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return errors.Join(err, ln.Close())
 	}
 	m, err := manager.Open(ctx, manager.Options{
-		Root:     cfg.root,
-		FS:       rolloutfs.Local{Root: cfg.root, FilePerm: cfg.fileMode, DirPerm: dirMode(cfg.fileMode)},
-		Capacity: cfg.capacity,
-		Sync:     cfg.sync,
+		Root:      cfg.root,
+		FS:        rolloutfs.Local{Root: cfg.root, FilePerm: cfg.fileMode, DirPerm: dirMode(cfg.fileMode)},
+		Capacity:  cfg.capacity,
+		Sync:      cfg.sync,
+		TornGrace: cfg.tornGrace,
 		// Lines the manager logs with a request's context name the request.
 		Logger: slog.New(server.WithRequestID(log.Handler())),
 	})

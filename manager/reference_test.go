@@ -1,0 +1,174 @@
+package manager
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// startPaginated starts a paginated thread (the default) and appends items.
+func startPaginated(t *testing.T, m *Manager, items ...rollout.Item) Thread {
+	t.Helper()
+	th, err := m.Start(t.Context(), StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.HistoryMode != string(rollout.HistoryPaginated) {
+		t.Fatalf("a new thread's mode = %q, want paginated", th.HistoryMode)
+	}
+	if len(items) > 0 {
+		res, err := m.Append(t.Context(), th.ID, items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th = res.Thread
+	}
+	return th
+}
+
+// historyOf reads a thread's whole history.
+func historyOf(t *testing.T, m *Manager, id string) []byte {
+	t.Helper()
+	rc, err := m.ReadFrom(t.Context(), id, -1)
+	return readAll(t, rc, err)
+}
+
+// ownFile reads a thread's own rollout file.
+func ownFile(t *testing.T, m *Manager, id string) []byte {
+	t.Helper()
+	th, err := m.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readFile(t, m, th)
+}
+
+// checkOrdinals checks that every line of a paginated file carries the
+// ordinals 0, 1, 2, ... in order, as Codex requires.
+func checkOrdinals(t *testing.T, file []byte) {
+	t.Helper()
+	for i, l := range lines(file) {
+		n, ok, err := rollout.LineOrdinal(bytes.TrimSuffix(l, []byte("\n")))
+		if err != nil || !ok || n != int64(i) {
+			t.Fatalf("line %d has ordinal %d (%t, %v), want %d: %s", i, n, ok, err, i, l)
+		}
+	}
+}
+
+// TestReferenceForks forks paginated threads as Codex 0.169 does: the
+// child's file is its meta alone, whose history_base points into the file
+// that holds the cut; its history reads as the parent's before the cut,
+// then its own lines. The seed's cases hold on such forks, a fork of a
+// fork of a fork reads through the whole chain, appends carry ordinals,
+// a rebuilt index agrees with the live one, and a base cannot be deleted
+// from under its forks (as in Codex), which stay readable.
+func TestReferenceForks(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t, func(o *Options) { o.Sync = rolloutfs.SyncAlways })
+	parent := startPaginated(t, m, user("u1"), assistant("a1"), assistant("a2"), user("u2"), assistant("a3"), reasoning("r"), functionCall("call"), assistant("a4"))
+	checkOrdinals(t, ownFile(t, m, parent.ID))
+	parentHistory := historyOf(t, m, parent.ID)
+
+	// drops_from_last_user_only: cut before user message 1 keeps u1, a1, a2.
+	f1, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f1.BaseID != parent.ID || f1.UserMessageCount != 1 || f1.ForkOffset <= 0 {
+		t.Fatalf("fork row = %+v, want base %s with 1 user message", f1, parent.ID)
+	}
+	own := ownFile(t, m, f1.ID)
+	if n := len(lines(own)); n != 1 {
+		t.Fatalf("the fork's file holds %d lines, want its meta alone (nothing copied)", n)
+	}
+	meta, err := rollout.ParseSessionMeta(bytes.TrimSuffix(own, []byte("\n")))
+	if err != nil || meta.HistoryBase == nil || meta.HistoryBase.ThreadID != parent.ID || meta.HistoryBase.EndByteOffset != f1.ForkOffset {
+		t.Fatalf("fork meta history_base = %+v (%v), want %s at %d", meta.HistoryBase, err, parent.ID, f1.ForkOffset)
+	}
+	u2, err := m.store.UserMessage(ctx, parent.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(append([]byte{}, parentHistory[:u2.Offset]...), own...); !bytes.Equal(historyOf(t, m, f1.ID), want) {
+		t.Fatalf("fork history is not the parent's history before u2 then the fork's meta")
+	}
+
+	// Appends to the fork continue its own ordinals; offsets are positions
+	// in the history.
+	res, err := m.Append(ctx, f1.ID, []rollout.Item{user("own one"), assistant("own answer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := f1.ForkOffset + int64(len(own)); res.Offsets[0] != want {
+		t.Fatalf("append offset %d, want %d (a position in the history)", res.Offsets[0], want)
+	}
+	checkOrdinals(t, ownFile(t, m, f1.ID))
+	rc, err := m.ReadTurn(ctx, f1.ID, 1)
+	turn := readAll(t, rc, err)
+	if !bytes.Contains(turn, []byte("own one")) || bytes.Contains(turn, []byte("u1")) {
+		t.Fatalf("turn 1 of the fork = %q, want its own prompt", turn)
+	}
+
+	// A fork of a fork of a fork reads through the whole chain.
+	f2, err := m.Fork(ctx, f1.ID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f3, err := m.Fork(ctx, f2.ID, ForkOptions{BeforeUserMessage: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2History := historyOf(t, m, f2.ID)
+	if !bytes.Equal(f2History[:len(historyOf(t, m, f1.ID))], historyOf(t, m, f1.ID)) {
+		t.Fatal("a whole fork's history does not start with its parent's")
+	}
+	ownMsg, err := m.store.UserMessage(ctx, f2.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(append([]byte{}, f2History[:ownMsg.Offset]...), ownFile(t, m, f3.ID)...); !bytes.Equal(historyOf(t, m, f3.ID), want) {
+		t.Fatal("fork of a fork of a fork does not read as its parent's history before the cut, then its meta")
+	}
+	if f3.BaseID != f1.ID {
+		t.Fatalf("third fork's base = %s, want %s, the thread whose file holds the cut", f3.BaseID, f1.ID)
+	}
+
+	// A legacy parent forks by copy; a reference to it is refused.
+	legacy := start(t, m, user("old"))
+	if _, err := m.Fork(ctx, legacy.ID, ForkOptions{Mode: ForkReference}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("reference fork of a legacy thread: %v, want ErrInvalidArgument", err)
+	}
+
+	// The index rebuilt from the files alone agrees with the live one.
+	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rebuilt.Close()
+	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	compareIndexes(t, m.store, rebuilt)
+
+	// A base is not deleted from under its forks; they read as before.
+	before := historyOf(t, m, f3.ID)
+	var ref *ReferencedError
+	if err := m.Delete(ctx, f1.ID); !errors.As(err, &ref) || len(ref.Forks) == 0 {
+		t.Fatalf("delete of a base: %v, want a *ReferencedError", err)
+	}
+	if !bytes.Equal(historyOf(t, m, f3.ID), before) {
+		t.Fatal("a refused delete changed a descendant's history")
+	}
+	// Deleting the forks first, then the base, works (as in Codex).
+	for _, id := range []string{f3.ID, f2.ID, f1.ID} {
+		if err := m.Delete(ctx, id); err != nil {
+			t.Fatalf("delete %s: %v", id, err)
+		}
+	}
+}
