@@ -266,7 +266,7 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 		if lt.row.Archived {
 			return fmt.Errorf("append to %s: %w", id, ErrArchived)
 		}
-		offsets, err := m.appendLocked(ctx, lt, lines)
+		offsets, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) { return m.numbered(row, lines) })
 		res = AppendResult{Offsets: offsets, Thread: lt.row}
 		return err
 	})
@@ -277,7 +277,11 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 // lt.mu must be held. The file is written first: if the index update fails
 // the lines are still acknowledged by the file, and lt is dropped so the
 // next use catches the index up from the file.
-func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]byte) ([]int64, error) {
+//
+// prepare turns the thread's row, as settled, into the lines to write (the
+// row says which ordinals come next).
+func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func(row Thread) ([][]byte, error)) ([]int64, error) {
+	var lines [][]byte
 	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)
@@ -286,7 +290,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 	err = m.settle(ctx, lt, false)
 	var offsets []int64
 	if err == nil {
-		lines, err = m.numbered(lt.row, lines)
+		lines, err = prepare(lt.row)
 	}
 	if err == nil {
 		offsets, err = lt.appender.Append(ctx, lines)
@@ -297,6 +301,9 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 		// what is there.
 		m.log.Warn("rollout changed under its writer", "id", lt.id, "err", err)
 		if err = m.settle(ctx, lt, true); err == nil {
+			lines, err = prepare(lt.row)
+		}
+		if err == nil {
 			offsets, err = lt.appender.Append(ctx, lines)
 		}
 	}
@@ -500,7 +507,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 	defer m.ops.Done()
 	var row Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
-		if _, err := m.appendLocked(ctx, lt, [][]byte{line}); err != nil {
+		if _, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
 			return err
 		}
 		row = lt.row

@@ -223,6 +223,7 @@ func (s *Server) routes() []route {
 		{"POST", appendPath, h(s.appendItems)},
 		{"GET", "/v1/threads/{id}/items", h(s.readItems)},
 		{"GET", "/v1/threads/{id}/turns", h(s.listTurns)},
+		{"POST", "/v1/threads/{id}/turns", h(s.appendTurn)},
 		{"GET", "/v1/threads/{id}/turns/{k}", h(s.readTurn)},
 
 		{"POST", "/v1/threads/{id}/fork", h(s.forkThread)},

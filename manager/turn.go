@@ -1,0 +1,70 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/spoolhq/spool/rollout"
+)
+
+// TurnOptions describe one complete user turn to append: a prompt and the
+// answer to it.
+type TurnOptions struct {
+	Prompt string
+	Answer string
+	// TurnID is the turn's id; a new UUID when empty.
+	TurnID string
+	// Model is the turn_context model; "spool" when empty.
+	Model string
+}
+
+// AppendTurn appends one complete user turn as Codex 0.169 writes one
+// (rollout.RenderTurn: task_started, turn_context, the user message and
+// its echo, the answer, task_complete; item_completed events and ordinals
+// in a paginated thread), so that Codex lists the thread, previews it and
+// shows it turn by turn. A prompt appended as a bare response_item is a
+// counted user message to spool but makes no turn in Codex.
+func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
+	id, err := parseID("append a turn to", id)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if err := m.begin(); err != nil {
+		return AppendResult{}, err
+	}
+	defer m.ops.Done()
+	turnID := o.TurnID
+	if turnID == "" {
+		turnID = uuid.NewString()
+	}
+	model := o.Model
+	if model == "" {
+		model = "spool"
+	}
+	var res AppendResult
+	err = m.withThread(ctx, id, func(lt *liveThread) error {
+		if lt.row.Archived {
+			return fmt.Errorf("append a turn to %s: %w", id, ErrArchived)
+		}
+		render := func(row Thread) ([][]byte, error) {
+			now := m.now()
+			data, _, err := rollout.RenderTurn(rollout.HistoryMode(row.HistoryMode), row.NextOrdinal, rollout.TurnSpec{
+				ThreadID: row.ID, TurnID: turnID, UserText: o.Prompt, AgentText: o.Answer,
+				Cwd: row.Cwd, Model: model, Started: now, Completed: now,
+				UserItemID: uuid.NewString(), AgentItemID: uuid.NewString(),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrInvalidItem, err)
+			}
+			lines := bytes.SplitAfter(data, []byte("\n"))
+			return lines[:len(lines)-1], nil // data ends with a newline: the last element is empty
+		}
+		offsets, err := m.appendLocked(ctx, lt, render)
+		res = AppendResult{Offsets: offsets, Thread: lt.row}
+		return err
+	})
+	return res, err
+}

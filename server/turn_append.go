@@ -1,0 +1,36 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/spoolhq/spool/manager"
+)
+
+// appendTurnRequest is the body of POST /v1/threads/{id}/turns: one
+// complete user turn, written as Codex writes one.
+type appendTurnRequest struct {
+	Prompt string `json:"prompt"`
+	Answer string `json:"answer"`
+	TurnID string `json:"turn_id"`
+	Model  string `json:"model"`
+}
+
+func (s *Server) appendTurn(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	var req appendTurnRequest
+	if err := readBody(r, &req, true); err != nil {
+		return err
+	}
+	if req.Prompt == "" {
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "prompt is required")
+	}
+	res, err := s.m.AppendTurn(r.Context(), id, manager.TurnOptions{Prompt: req.Prompt, Answer: req.Answer, TurnID: req.TurnID, Model: req.Model})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
