@@ -225,6 +225,9 @@ func threadDiffs(want, got store.Thread) []string {
 	add("user_message_count", got.UserMessageCount, want.UserMessageCount)
 	add("indexed_size", got.IndexedSize, want.IndexedSize)
 	add("file_size", got.FileSize, want.FileSize)
+	add("history_mode", got.HistoryMode, want.HistoryMode)
+	add("base_id", got.BaseID, want.BaseID)
+	add("base_size", got.BaseSize, want.BaseSize)
 	return diffs
 }
 
@@ -240,9 +243,9 @@ func quoteIfString(v any) any {
 func messageDiff(want, got []store.UserMessage) string {
 	for i := range min(len(want), len(got)) {
 		w, g := want[i], got[i]
-		if w.Ordinal != g.Ordinal || w.Offset != g.Offset || w.Line != g.Line || w.Preview != g.Preview {
-			return fmt.Sprintf("message %d: index (ordinal %d, offset %d, line %d, %q), file (ordinal %d, offset %d, line %d, %q)",
-				i, g.Ordinal, g.Offset, g.Line, g.Preview, w.Ordinal, w.Offset, w.Line, w.Preview)
+		if w.Ordinal != g.Ordinal || w.Offset != g.Offset || w.Line != g.Line || w.Preview != g.Preview || w.Cut() != g.Cut() {
+			return fmt.Sprintf("message %d: index (ordinal %d, offset %d, cut %d, line %d, %q), file (ordinal %d, offset %d, cut %d, line %d, %q)",
+				i, g.Ordinal, g.Offset, g.Cut(), g.Line, g.Preview, w.Ordinal, w.Offset, w.Cut(), w.Line, w.Preview)
 		}
 	}
 	if len(want) != len(got) {

@@ -105,7 +105,18 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Sync == rolloutfs.SyncBatch {
 		m.group = rolloutfs.NewGroupSyncer()
 	}
-	sum, err := indexer.Sync(ctx, st, o.FS, indexer.SyncOptions{RemoveTemps: true})
+	rescan, why, err := st.RescanNeeded(ctx)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("open manager at %s: %w", root, err)
+	}
+	if rescan {
+		m.log.Info("rescanning every rollout once", "why", why)
+	}
+	sum, err := indexer.Sync(ctx, st, o.FS, indexer.SyncOptions{RemoveTemps: true, Full: rescan})
+	if err == nil && rescan {
+		err = st.RescanDone(ctx)
+	}
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)

@@ -29,7 +29,20 @@ CREATE INDEX threads_base ON threads (base_id) WHERE base_id IS NOT NULL;
 ALTER TABLE user_messages ADD COLUMN cut_offset INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE user_messages ADD COLUMN turn_id TEXT NOT NULL DEFAULT '';
 
+-- Facts about the index itself. 'rescan' asks the next open (spoold, or
+-- reindex) to rescan every file: rows indexed before this migration lack
+-- the cut offsets, turns and history columns, and the classifier follows
+-- Codex 0.169 now, so an upgraded index is rebuilt once from the files
+-- (a new, empty index needs nothing).
+CREATE TABLE index_state (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO index_state (key, value)
+    SELECT 'rescan', 'migration 00003: history chains' WHERE EXISTS (SELECT 1 FROM threads);
+
 -- +goose Down
+DROP TABLE index_state;
 DROP INDEX threads_base;
 ALTER TABLE user_messages DROP COLUMN turn_id;
 ALTER TABLE user_messages DROP COLUMN cut_offset;

@@ -161,8 +161,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer st.Close()
+	rescan, why, err := st.RescanNeeded(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
+		return exitError
+	}
+	if rescan && !cfg.verify && !cfg.full {
+		fmt.Fprintf(stderr, "reindex: the index asks for a full rescan (%s): rescanning every file\n", why)
+		cfg.full = true
+	}
 
 	code, err := execute(ctx, cfg, st, stdout, stderr)
+	if err == nil && code == exitOK && rescan && cfg.full {
+		err = st.RescanDone(ctx)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
