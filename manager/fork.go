@@ -85,18 +85,44 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	if err != nil {
 		return Thread{}, err
 	}
+	cutAt := forkCut{before: before, offset: cut, kept: kept, lines: prefixLines}
 	if reference {
-		return m.forkReference(ctx, parent, src, forkCut{before: before, offset: cut, kept: kept}, o)
+		return m.forkReference(ctx, parent, src, cutAt, o)
 	}
+	return m.forkCopy(ctx, parent, src, cutAt, o)
+}
 
+// forkCopy creates a copy fork of parent: a new meta line followed by the
+// parent's history before the cut, copied by range in the kernel and never
+// parsed. The child's index rows are the parent's before the cut, shifted
+// by the meta line.
+func (m *Manager) forkCopy(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (Thread, error) {
+	nf, err := m.newFork(ctx, parent, src, cut, o, func(*rollout.SessionMeta) {})
+	if err != nil {
+		return Thread{}, err
+	}
+	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Range(src, 0, cut.offset)}, func(child *Thread) store.ForkSource {
+		child.LineCount = cut.lines + 1
+		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept, OffsetShift: int64(len(nf.metaLine)), LineShift: 1}
+	})
+}
+
+// newFork is what every fork starts from: the child's id, row, meta line
+// (adjusted by meta before it is encoded), path and lineage.
+type newFork struct {
+	child    Thread
+	metaLine []byte
+	lineage  []string
+}
+
+func (m *Manager) newFork(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions, adjust func(*rollout.SessionMeta)) (newFork, error) {
 	baseInstructions, err := readBaseInstructions(src)
 	if err != nil {
-		return Thread{}, err
+		return newFork{}, err
 	}
-
 	uid, err := uuid.NewV7()
 	if err != nil {
-		return Thread{}, err
+		return newFork{}, err
 	}
 	childID := uid.String()
 	now := m.now()
@@ -106,7 +132,7 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	}
 	meta := rollout.SessionMeta{
 		ID:            childID,
-		ForkedFromID:  parentID,
+		ForkedFromID:  parent.ID,
 		Timestamp:     rollout.FormatTimestamp(now),
 		Cwd:           cwd,
 		Originator:    parent.Originator,
@@ -114,80 +140,44 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 		Source:        parent.Source,
 		ModelProvider: parent.ModelProvider,
 		Git:           gitOf(parent),
-		ForkPoint:     &rollout.ForkPoint{UserMessage: before, ParentOffset: cut},
+		ForkPoint:     &rollout.ForkPoint{UserMessage: cut.before, ParentOffset: cut.offset},
 	}
+	adjust(&meta)
 	metaLine, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: baseInstructions})
+	if err == nil && meta.HistoryMode == rollout.HistoryPaginated {
+		metaLine, err = rollout.WithOrdinal(metaLine, 0)
+	}
 	if err != nil {
-		return Thread{}, err
+		return newFork{}, err
 	}
 	rel, err := rollout.SessionPath(rollout.FileName(now, childID))
 	if err != nil {
-		return Thread{}, err
+		return newFork{}, err
 	}
-	ancestors, err := m.store.Ancestors(ctx, parentID)
+	lineage, err := m.lineageOf(ctx, parent.ID)
+	if err != nil {
+		return newFork{}, err
+	}
+	return newFork{child: forkRow(parent, childID, rel, cwd, now, cut), metaLine: metaLine, lineage: lineage}, nil
+}
+
+// writeFork creates the fork's file from parts and its index rows; finish
+// completes the child's row and says which of the parent's rows it
+// inherits. From the file's creation on the caller's going away changes
+// nothing: the file is followed by its index row, or removed again.
+func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.Part, finish func(child *Thread) store.ForkSource) (Thread, error) {
+	child := nf.child
+	size, mtime, err := m.createRollout(ctx, child.RolloutPath, parts)
 	if err != nil {
 		return Thread{}, err
 	}
-	lineage := make([]string, 0, len(ancestors)+1)
-	lineage = append(lineage, parentID)
-	for _, a := range ancestors {
-		lineage = append(lineage, a.ID)
-	}
-	// From here on the caller's going away changes nothing: the file is
-	// followed by its index row, or removed again.
-	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(metaLine), rolloutfs.Range(src, 0, cut)})
-	if err != nil {
-		return Thread{}, err
-	}
-	child := Thread{
-		ID:               childID,
-		RolloutPath:      rel,
-		CreatedAt:        now.UnixMilli(),
-		UpdatedAt:        now.UnixMilli(),
-		Cwd:              cwd,
-		Source:           parent.Source,
-		Originator:       parent.Originator,
-		CLIVersion:       parent.CLIVersion,
-		ModelProvider:    parent.ModelProvider,
-		GitCommit:        parent.GitCommit,
-		GitBranch:        parent.GitBranch,
-		GitOrigin:        parent.GitOrigin,
-		ParentID:         parentID,
-		ForkUserMessage:  before,
-		ForkOffset:       cut,
-		LineCount:        prefixLines + 1,
-		UserMessageCount: kept,
-		IndexedSize:      size,
-		FileSize:         size,
-		FileMtime:        mtime,
-	}
-	if kept > 0 {
-		child.Preview = parent.Preview
-	}
-	err = m.store.InsertFork(context.WithoutCancel(ctx), store.Record{Thread: child, Ancestors: lineage}, store.ForkSource{
-		ParentID:    parentID,
-		Messages:    kept,
-		OffsetShift: int64(len(metaLine)),
-		LineShift:   1,
-	})
-	if err != nil {
-		m.undoCreate(rel)
+	child.IndexedSize, child.FileSize, child.FileMtime = size, size, mtime
+	src := finish(&child)
+	if err := m.store.InsertFork(context.WithoutCancel(ctx), store.Record{Thread: child, Ancestors: nf.lineage}, src); err != nil {
+		m.undoCreate(child.RolloutPath)
 		return Thread{}, err
 	}
 	return child, nil
-}
-
-// readBaseInstructions reads the base_instructions text of the session_meta
-// line that starts f (only that line is read).
-func readBaseInstructions(f rolloutfs.ReadFile) (string, error) {
-	r := rollout.NewReader(io.NewSectionReader(f, 0, f.Size()), 0, 0)
-	if !r.Next() {
-		if err := r.Err(); err != nil {
-			return "", err
-		}
-		return "", errors.New("rollout has no first line")
-	}
-	return rollout.BaseInstructions(r.Line().Raw), nil
 }
 
 // linesBefore returns how many lines of src lie before cut, from msg's line
@@ -228,11 +218,13 @@ func forkMode(parent Thread, mode string) (reference bool, err error) {
 }
 
 // forkCut is where a fork is cut: before user message before (-1 for a
-// whole fork), at offset in the parent's history, keeping kept messages.
+// whole fork), at offset in the parent's history, keeping kept messages
+// and lines lines.
 type forkCut struct {
 	before int
 	offset int64
 	kept   int
+	lines  int64
 }
 
 // forkReference creates a reference fork of parent, as Codex 0.169 writes
@@ -250,69 +242,23 @@ func (m *Manager) forkReference(ctx context.Context, parent Thread, src rolloutf
 	if err != nil {
 		return Thread{}, err
 	}
-	baseInstructions, err := readBaseInstructions(src)
-	if err != nil {
-		return Thread{}, err
-	}
-	uid, err := uuid.NewV7()
-	if err != nil {
-		return Thread{}, err
-	}
-	childID := uid.String()
-	now := m.now()
-	cwd := parent.Cwd
-	if o.Cwd != "" {
-		cwd = o.Cwd
-	}
-	meta := rollout.SessionMeta{
-		ID:            childID,
-		ForkedFromID:  parent.ID,
-		Timestamp:     rollout.FormatTimestamp(now),
-		Cwd:           cwd,
-		Originator:    parent.Originator,
-		CLIVersion:    parent.CLIVersion,
-		Source:        parent.Source,
-		ModelProvider: parent.ModelProvider,
-		Git:           gitOf(parent),
-		ForkPoint:     &rollout.ForkPoint{UserMessage: cut.before, ParentOffset: cut.offset},
-		HistoryMode:   rollout.HistoryPaginated,
-		HistoryBase: &rollout.HistoryBase{
+	nf, err := m.newFork(ctx, parent, src, cut, o, func(meta *rollout.SessionMeta) {
+		meta.HistoryMode = rollout.HistoryPaginated
+		meta.HistoryBase = &rollout.HistoryBase{
 			ThreadID:            holder.ID,
 			EndOrdinalExclusive: ordinal,
 			EndByteOffset:       cut.offset - holder.BaseSize,
-		},
-		ForkedFromOrdinalExclusive: &ordinal,
-	}
-	metaLine, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: baseInstructions})
-	if err == nil {
-		metaLine, err = rollout.WithOrdinal(metaLine, 0)
-	}
+		}
+		meta.ForkedFromOrdinalExclusive = &ordinal
+	})
 	if err != nil {
 		return Thread{}, err
 	}
-	rel, err := rollout.SessionPath(rollout.FileName(now, childID))
-	if err != nil {
-		return Thread{}, err
-	}
-	lineage, err := m.lineageOf(ctx, parent.ID)
-	if err != nil {
-		return Thread{}, err
-	}
-	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(metaLine)})
-	if err != nil {
-		return Thread{}, err
-	}
-	child := forkRow(parent, childID, rel, cwd, now, cut)
-	child.BaseID, child.BaseSize = holder.ID, cut.offset
-	child.HistoryMode, child.NextOrdinal = string(rollout.HistoryPaginated), 1
-	child.LineCount, child.IndexedSize, child.FileSize, child.FileMtime = 1, size, size, mtime
-	err = m.store.InsertFork(context.WithoutCancel(ctx), store.Record{Thread: child, Ancestors: lineage},
-		store.ForkSource{ParentID: parent.ID, Messages: cut.kept})
-	if err != nil {
-		m.undoCreate(rel)
-		return Thread{}, err
-	}
-	return child, nil
+	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine)}, func(child *Thread) store.ForkSource {
+		child.BaseID, child.BaseSize = holder.ID, cut.offset
+		child.HistoryMode, child.NextOrdinal, child.LineCount = string(rollout.HistoryPaginated), 1, 1
+		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept}
+	})
 }
 
 // holderOf returns the thread whose own file holds position cut of t's
@@ -391,4 +337,17 @@ func forkRow(parent Thread, childID, rel, cwd string, now time.Time, cut forkCut
 		child.Preview = parent.Preview
 	}
 	return child
+}
+
+// readBaseInstructions reads the base_instructions text of the session_meta
+// line that starts f (only that line is read).
+func readBaseInstructions(f rolloutfs.ReadFile) (string, error) {
+	r := rollout.NewReader(io.NewSectionReader(f, 0, f.Size()), 0, 0)
+	if !r.Next() {
+		if err := r.Err(); err != nil {
+			return "", err
+		}
+		return "", errors.New("rollout has no first line")
+	}
+	return rollout.BaseInstructions(r.Line().Raw), nil
 }
