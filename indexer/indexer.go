@@ -79,6 +79,10 @@ func (p Problem) String() string {
 // wrapping ErrNoMeta or ErrIDMismatch. Malformed lines and a torn tail are
 // returned as problems, not errors.
 //
+// A compressed rollout (rollout.IsCompressed) is decompressed as it is
+// read; its offsets and sizes are those of the decompressed lines, and
+// FileSize is the compressed file's size (its identity on disk).
+//
 // UpdatedAt is the newest envelope timestamp in the file (CreatedAt when
 // none parses). An archived file (under archived_sessions/) gets its
 // modification time as ArchivedAt.
@@ -93,7 +97,7 @@ func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Rec
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 	}
-	f, err := fsys.Open(ctx, relPath)
+	f, err := OpenRollout(ctx, fsys, relPath)
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 	}
@@ -105,7 +109,7 @@ func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Rec
 		metaEnd  int64 // end of the first meta line
 		chain    = ancestryChain{open: true}
 		tr       = NewTracker(store.Thread{ID: nameID})
-		r        = rollout.NewReader(io.NewSectionReader(f, 0, min(fi.Size, f.Size())), 0, 0)
+		r        = rollout.NewReader(scanRange(relPath, f, fi.Size), 0, 0)
 	)
 	for r.Next() {
 		l := r.Line()
@@ -434,8 +438,13 @@ func (tr *Tracker) Progress() store.Progress {
 // When the file is now shorter than t.IndexedSize it returns ErrShrunk, and
 // when the byte before t.IndexedSize is no longer a newline it returns
 // ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
-// filled from the file as it was before reading.
+// filled from the file as it was before reading. A compressed rollout is
+// never caught up (it cannot be read from an offset, and Codex rewrites it
+// whole): it returns ErrChanged.
 func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Progress, []Problem, error) {
+	if rollout.IsCompressed(t.RolloutPath) {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: compressed: %w", t.RolloutPath, ErrChanged)
+	}
 	fi, err := fsys.Stat(ctx, t.RolloutPath)
 	if err != nil {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)

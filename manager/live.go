@@ -95,7 +95,8 @@ func (m *Manager) acquire(ctx context.Context, id string) (*liveThread, error) {
 // load rehydrates lt from its index row and file for writing: it catches
 // the index up if the file holds complete lines the index has not seen
 // and opens the appender. A torn tail is left alone: only an append, under
-// the thread's writer lock, may cut it (settle). A file found at its other
+// the thread's writer lock, may cut it (settle). A compressed file is never
+// caught up: its size on disk is not its indexed size. A file found at its other
 // place (an archive or unarchive that failed half way) is taken from
 // there; a thread whose file is gone is dropped from the index.
 func (m *Manager) load(ctx context.Context, lt *liveThread) error {
@@ -106,7 +107,7 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	if row, err = m.locate(ctx, row); err != nil {
 		return err
 	}
-	if row.FileSize != row.IndexedSize {
+	if row.FileSize != row.IndexedSize && !rollout.IsCompressed(row.RolloutPath) {
 		if row, err = m.catchUp(ctx, row); err != nil {
 			return err
 		}
@@ -392,7 +393,9 @@ func (m *Manager) liveCount() int {
 // open appenders, cut tails or evict anyone. The thread's place lock keeps
 // an archive or unarchive from moving the file between reading the row
 // and opening it; a file left at its other place by a move that failed
-// half way is read from there. Bytes below the row's IndexedSize never
+// half way is read from there. A compressed rollout is opened decompressed
+// (indexer.OpenRollout): offsets are the index's, reads decode from the
+// start and skip. Bytes below the row's IndexedSize never
 // change, so the file and the row agree up to it.
 func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
 	place := m.placeLock(id)
@@ -402,12 +405,12 @@ func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.Re
 	if err != nil {
 		return Thread{}, nil, err
 	}
-	f, err := m.fsys.Open(ctx, row.RolloutPath)
+	f, err := indexer.OpenRollout(ctx, m.fsys, row.RolloutPath)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return row, f, err
 	}
 	other, _ := otherPlace(row)
-	if f, err := m.fsys.Open(ctx, other); err == nil {
+	if f, err := indexer.OpenRollout(ctx, m.fsys, other); err == nil {
 		return row, f, nil
 	}
 	return Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)

@@ -31,6 +31,7 @@ var (
 	ErrClosed          = errors.New("manager is closed")
 	ErrBusy            = errors.New("thread has another writer")           // Codex holds its writer lock (wraps a *codexlock.HeldError)
 	ErrTornTail        = errors.New("thread ends with an unfinished line") // its writer may still finish it (*TornTailError)
+	ErrCompressed      = errors.New("thread is compressed")                // append to a read-only .jsonl.zst rollout; fork it to continue
 )
 
 // TornTailError reports an append refused because the thread's file ends

@@ -253,6 +253,9 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 // the lines are still acknowledged by the file, and lt is dropped so the
 // next use catches the index up from the file.
 func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]byte) ([]int64, error) {
+	if err := refuseCompressed(lt.row); err != nil {
+		return nil, err
+	}
 	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)
