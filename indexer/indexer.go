@@ -73,7 +73,8 @@ func (p Problem) String() string {
 // separated) and returns the record the index should hold for it: the
 // thread from its first session_meta, its counted user messages, its
 // ancestry from the chain of leading session_meta lines (a fork file starts
-// with its own meta, then its parent's, and so on), the name from
+// with its own meta, then its parent's, and so on), the thread that spawned
+// it as a sub-agent (SessionMeta.SpawnParentID), the name from
 // thread_name_updated events, and sizes. A file without a session_meta
 // line, or whose meta id disagrees with the id in its name, is an error
 // wrapping ErrNoMeta or ErrIDMismatch. Malformed lines and a torn tail are
@@ -190,7 +191,7 @@ func ScanFile(ctx context.Context, fsys rolloutfs.FS, relPath string) (store.Rec
 		th.Archived = true
 		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
-	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors}, problems, nil
+	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors, SpawnParentID: meta.SpawnParentID}, problems, nil
 }
 
 // IsArchivedPath reports whether relPath (slash separated, relative to a

@@ -147,7 +147,7 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	if kept > 0 {
 		child.Preview = parent.Preview
 	}
-	err = m.store.InsertFork(context.WithoutCancel(ctx), store.Record{Thread: child, Ancestors: lineage}, store.ForkSource{
+	err = m.store.InsertFork(context.WithoutCancel(ctx), store.Record{Thread: child, Ancestors: lineage, SpawnParentID: rollout.SpawnParent(child.Source)}, store.ForkSource{
 		ParentID:    parentID,
 		Messages:    kept,
 		OffsetShift: int64(len(metaLine)),

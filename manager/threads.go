@@ -104,7 +104,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		FileMtime:       mtime,
 	}
 	setGit(&row, o.Git)
-	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row}); err != nil {
+	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source)}); err != nil {
 		m.undoCreate(rel)
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
