@@ -147,32 +147,6 @@ func pendingCases() []pendingCase {
 			},
 		},
 		{
-			// Codex holds an exclusive flock on thread-writer-locks/<id>.lock
-			// while the thread is loaded; the manager neither takes nor
-			// checks it, so both write the same file.
-			name:  "manager refuses to append to a thread Codex is writing",
-			want:  "append=refused",
-			today: "append=ok",
-			fixed: true,
-			got: func(t *testing.T) string {
-				home := newHome(t)
-				s := startCodex(t, home)
-				var started threadAnswer
-				call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &started)
-				call(t, s, "thread/name/set", map[string]any{"threadId": started.Thread.ID, "name": "held"}, nil)
-				m, err := manager.Open(t.Context(), manager.Options{Root: home})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer m.Close()
-				_, err = m.Append(t.Context(), started.Thread.ID, []rollout.Item{userItem("from spool")})
-				if err != nil {
-					return "append=refused"
-				}
-				return "append=ok"
-			},
-		},
-		{
 			// A paginated thread needs an ordinal on every line; the
 			// manager appends lines without one, and Codex then refuses to
 			// resume the thread ("final paginated rollout record ... is

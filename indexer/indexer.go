@@ -73,11 +73,16 @@ func (p Problem) String() string {
 // separated) and returns the record the index should hold for it: the
 // thread from its first session_meta, its counted user messages, its
 // ancestry from the chain of leading session_meta lines (a fork file starts
-// with its own meta, then its parent's, and so on), the name from
+// with its own meta, then its parent's, and so on), the thread that spawned
+// it as a sub-agent (SessionMeta.SpawnParentID), the name from
 // thread_name_updated events, and sizes. A file without a session_meta
 // line, or whose meta id disagrees with the id in its name, is an error
 // wrapping ErrNoMeta or ErrIDMismatch. Malformed lines and a torn tail are
 // returned as problems, not errors.
+//
+// A compressed rollout (rollout.IsCompressed) is decompressed as it is
+// read; its offsets and sizes are those of the decompressed lines, and
+// FileSize is the compressed file's size (its identity on disk).
 //
 // UpdatedAt is the newest envelope timestamp in the file (CreatedAt when
 // none parses). An archived file (under archived_sessions/) gets its
@@ -154,7 +159,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 	}
-	f, err := fsys.Open(ctx, relPath)
+	f, err := OpenRollout(ctx, fsys, relPath)
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 	}
@@ -167,7 +172,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		chain    = ancestryChain{open: true}
 		hist     history
 		tr       = NewTracker(store.Thread{ID: nameID})
-		r        = rollout.NewReader(io.NewSectionReader(f, 0, min(fi.Size, f.Size())), 0, 0)
+		r        = rollout.NewReader(scanRange(relPath, f, fi.Size), 0, 0)
 	)
 	for r.Next() {
 		l := r.Line()
@@ -275,7 +280,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		th.Archived = true
 		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
-	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors}, problems, nil
+	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors, SpawnParentID: meta.SpawnParentID}, problems, nil
 }
 
 // history is what the first meta of a file says of the history it holds.
@@ -656,8 +661,13 @@ func (tr *Tracker) Progress() store.Progress {
 // When the file is now shorter than t.IndexedSize it returns ErrShrunk, and
 // when the byte before t.IndexedSize is no longer a newline it returns
 // ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
-// filled from the file as it was before reading.
+// filled from the file as it was before reading. A compressed rollout is
+// never caught up (it cannot be read from an offset, and Codex rewrites it
+// whole): it returns ErrChanged.
 func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Progress, []Problem, error) {
+	if rollout.IsCompressed(t.RolloutPath) {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: compressed: %w", t.RolloutPath, ErrChanged)
+	}
 	fi, err := fsys.Stat(ctx, t.RolloutPath)
 	if err != nil {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -65,8 +66,12 @@ func SideFile(rel string, at time.Time) string {
 
 // CutTornTail cuts the torn tail of the rollout rel, if it has one, into
 // the side file SideFile(rel, at), written durably before the cut. The
-// returned Cut has Length 0 when the file ends cleanly.
+// returned Cut has Length 0 when the file ends cleanly. A compressed
+// rollout is never cut (its last byte is no line's end): Length is 0.
 func CutTornTail(ctx context.Context, fsys rolloutfs.FS, rel string, at time.Time) (Cut, error) {
+	if rollout.IsCompressed(rel) {
+		return Cut{Path: rel}, nil
+	}
 	side := SideFile(rel, at)
 	c, err := fsys.CutTornTail(ctx, rel, side)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,8 +15,10 @@ import (
 // Walk returns the rollout files under root, as slash-separated paths
 // relative to it, sorted: every file under sessions/ (at any depth) and
 // directly in archived_sessions/ whose base name parses with
-// rollout.ParseFileName. Other files, such as the side files Repair leaves,
-// are ignored. Missing sessions/ or archived_sessions/ directories are
+// rollout.ParseFileName, plain or compressed. A compressed file beside its
+// plain sibling is left out, as Codex does: the plain one is the thread's
+// (Codex writes it when it appends to a compressed thread). Other files,
+// such as the side files Repair leaves, are ignored. Missing sessions/ or archived_sessions/ directories are
 // empty; a missing root is an error.
 //
 // Walk holds every path in memory (O(threads)); it serves the offline
@@ -143,7 +146,30 @@ func readLayoutDir(ctx context.Context, fsys rolloutfs.FS, rel string) (layoutDi
 			d.odd = append(d.odd, e.Name)
 		}
 	}
+	d.files = dropHiddenCompressed(d.files)
 	return d, nil
+}
+
+// dropHiddenCompressed removes from names (sorted base names of one
+// directory) each compressed rollout whose plain name is also there.
+func dropHiddenCompressed(names []string) []string {
+	if !slices.ContainsFunc(names, rollout.IsCompressed) {
+		return names
+	}
+	plain := make(map[string]bool, len(names))
+	for _, n := range names {
+		if !rollout.IsCompressed(n) {
+			plain[n] = true
+		}
+	}
+	kept := make([]string, 0, len(names))
+	for _, n := range names {
+		if rollout.IsCompressed(n) && plain[rollout.PlainName(n)] {
+			continue
+		}
+		kept = append(kept, n)
+	}
+	return kept
 }
 
 func isRolloutName(name string) bool {

@@ -173,7 +173,8 @@ func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.P
 	}
 	child.IndexedSize, child.FileSize, child.FileMtime = size, size, mtime
 	src := finish(&child)
-	if err := m.store.InsertFork(context.WithoutCancel(ctx), store.Record{Thread: child, Ancestors: nf.lineage}, src); err != nil {
+	rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source)}
+	if err := m.store.InsertFork(context.WithoutCancel(ctx), rec, src); err != nil {
 		m.undoCreate(child.RolloutPath)
 		return Thread{}, err
 	}

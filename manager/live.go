@@ -95,7 +95,8 @@ func (m *Manager) acquire(ctx context.Context, id string) (*liveThread, error) {
 // load rehydrates lt from its index row and file for writing: it catches
 // the index up if the file holds complete lines the index has not seen
 // and opens the appender. A torn tail is left alone: only an append, under
-// the thread's writer lock, may cut it (settle). A file found at its other
+// the thread's writer lock, may cut it (settle). A compressed file is never
+// caught up: its size on disk is not its indexed size. A file found at its other
 // place (an archive or unarchive that failed half way) is taken from
 // there; a thread whose file is gone is dropped from the index.
 func (m *Manager) load(ctx context.Context, lt *liveThread) error {
@@ -106,7 +107,7 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	if row, err = m.locate(ctx, row); err != nil {
 		return err
 	}
-	if row.FileSize != row.IndexedSize {
+	if row.FileSize != row.IndexedSize && !rollout.IsCompressed(row.RolloutPath) {
 		if row, err = m.catchUp(ctx, row); err != nil {
 			return err
 		}
@@ -443,7 +444,8 @@ func closeSegments(segments []rolloutfs.Segment) {
 // openOwn opens thread id's own file for reading, under its place lock: an
 // archive or unarchive cannot move the file between reading the row and
 // opening it. A file left at its other place by a move that failed half
-// way is read from there.
+// way is read from there. A compressed rollout is opened decompressed
+// (indexer.OpenRollout): reads decode from the start and skip.
 func (m *Manager) openOwn(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
 	place := m.placeLock(id)
 	place.RLock()
@@ -452,12 +454,12 @@ func (m *Manager) openOwn(ctx context.Context, id string) (Thread, rolloutfs.Rea
 	if err != nil {
 		return Thread{}, nil, err
 	}
-	f, err := m.fsys.Open(ctx, row.RolloutPath)
+	f, err := indexer.OpenRollout(ctx, m.fsys, row.RolloutPath)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return row, f, err
 	}
 	other, _ := otherPlace(row)
-	if f, err := m.fsys.Open(ctx, other); err == nil {
+	if f, err := indexer.OpenRollout(ctx, m.fsys, other); err == nil {
 		return row, f, nil
 	}
 	return Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)

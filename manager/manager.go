@@ -34,7 +34,7 @@ var (
 	ErrTornTail        = errors.New("thread ends with an unfinished line") // its writer may still finish it (*TornTailError)
 	ErrBrokenChain     = errors.New("thread's history refers to a base that is missing or does not hold it")
 	ErrReferenced      = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
-	ErrReadOnly        = errors.New("thread cannot be appended to")
+	ErrCompressed      = errors.New("thread is compressed")                         // append to a read-only .jsonl.zst rollout; fork it to continue
 )
 
 // ReferencedError reports a delete refused because other threads' history

@@ -116,7 +116,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		row.NextOrdinal = 1
 	}
 	setGit(&row, o.Git)
-	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row}); err != nil {
+	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source)}); err != nil {
 		m.undoCreate(rel)
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
@@ -282,6 +282,9 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 // row says which ordinals come next).
 func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func(row Thread) ([][]byte, error)) ([]int64, error) {
 	var lines [][]byte
+	if err := refuseCompressed(lt.row); err != nil {
+		return nil, err
+	}
 	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)

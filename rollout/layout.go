@@ -28,6 +28,28 @@ const (
 	fileNameLength = len(fileNamePrefix) + len(fileTimeLayout) + 1 + idLength + len(fileNameSuffix)
 )
 
+// CompressedSuffix ends the name of a rollout that Codex compressed with
+// zstd: its plain name followed by ".zst", in the same directory
+// (rollout-YYYY-MM-DDThh-mm-ss-<id>.jsonl.zst). Codex compresses cold
+// files so (codex-rs/rollout/src/compression.rs) and prefers the plain file
+// when both exist.
+const CompressedSuffix = ".zst"
+
+// IsCompressed reports whether name (a base name or a path) is a
+// compressed rollout name: one ending in ".jsonl.zst".
+func IsCompressed(name string) bool {
+	return strings.HasSuffix(name, fileNameSuffix+CompressedSuffix)
+}
+
+// PlainName returns the plain name of a compressed rollout name (name
+// without ".zst"), and any other name unchanged.
+func PlainName(name string) string {
+	if IsCompressed(name) {
+		return strings.TrimSuffix(name, CompressedSuffix)
+	}
+	return name
+}
+
 // ParseID checks that s is a UUID in canonical form (36 characters, hex and
 // hyphens; upper case accepted) and returns it in lower case. Anything else,
 // including path tricks such as "../x" or "/etc", wraps ErrInvalidID.
@@ -63,9 +85,11 @@ func FileName(created time.Time, id string) string {
 }
 
 // ParseFileName returns the id and creation time encoded in a rollout file
-// name (the base name only). The id is the 36 characters before ".jsonl",
-// checked with ParseID; the time is read as UTC. Errors wrap ErrInvalidID.
+// name (the base name only), plain or compressed (CompressedSuffix). The id
+// is the 36 characters before ".jsonl", checked with ParseID; the time is
+// read as UTC. Errors wrap ErrInvalidID.
 func ParseFileName(name string) (id string, created time.Time, err error) {
+	name = PlainName(name)
 	if len(name) != fileNameLength || strings.ContainsAny(name, `/\`) ||
 		!strings.HasPrefix(name, fileNamePrefix) || !strings.HasSuffix(name, fileNameSuffix) {
 		return "", time.Time{}, fmt.Errorf("%w: not a rollout file name: %q", ErrInvalidID, name)

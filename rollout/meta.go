@@ -200,6 +200,17 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	return m, nil
 }
 
+// SpawnParent returns the thread that spawned a sub-agent whose source is
+// source, as SessionMeta.Source holds it (a name, or an object source as
+// JSON): what ParseSessionMeta reads as SpawnParentID from a meta that
+// NewSessionMetaLine wrote with that source. "" when it is no spawn.
+func SpawnParent(source string) string {
+	if source == "" || source[0] != '{' {
+		return ""
+	}
+	return spawnParent(json.RawMessage(source))
+}
+
 // spawnParent returns source.subagent.thread_spawn.parent_thread_id of a
 // raw source member in lower case, "" when the source is not a thread spawn
 // or the parent is not a UUID (the source itself is kept either way).

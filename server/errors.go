@@ -30,6 +30,7 @@ const (
 	CodeReferenced           = "referenced"             // 409: delete of a thread other threads' history continues (reference forks)
 	CodeBusy                 = "busy"                   // 409: another process (a running Codex) holds the thread's writer lock
 	CodeTornTail             = "torn_tail"              // 409: the thread ends with a line its writer may still finish; retry after Retry-After
+	CodeCompressed           = "compressed"             // 409: the thread's rollout is compressed (.jsonl.zst), read-only; fork it to continue
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a Content-Type the route does not read
@@ -123,6 +124,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeReferenced, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBusy):
 		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrCompressed):
+		return errorf(http.StatusConflict, CodeCompressed, "%s", err.Error()), false
 	case errors.As(err, &torn):
 		e := errorf(http.StatusConflict, CodeTornTail, "%s", err.Error())
 		e.RetryAfter = torn.RetryAfter

@@ -230,6 +230,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/threads/{id}/ancestors", h(s.ancestors)},
 		{"GET", "/v1/threads/{id}/descendants", h(s.descendants)},
 		{"GET", "/v1/threads/{id}/tree", h(s.tree)},
+		{"GET", "/v1/threads/{id}/spawns", h(s.spawns)},
 
 		{"GET", "/v1/search", h(s.search)},
 	}

@@ -60,7 +60,7 @@ func readDocExamples(t *testing.T, path string) []docExample {
 }
 
 // TestSchemaDocExamples runs every SQL example of docs/SCHEMA.md verbatim
-// against an index holding the document's fork tree and compares the rows
+// against an index holding the document's fork and spawn trees and compares the rows
 // with the output the document shows.
 func TestSchemaDocExamples(t *testing.T) {
 	doc := filepath.Join("..", "docs", "SCHEMA.md")
@@ -70,6 +70,7 @@ func TestSchemaDocExamples(t *testing.T) {
 	}
 	s := openTest(t)
 	forkTree(t, s)
+	spawnTree(t, s)
 	ctx := context.Background()
 	for _, ex := range examples {
 		t.Run(fmt.Sprintf("line %d", ex.line), func(t *testing.T) {

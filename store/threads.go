@@ -152,10 +152,14 @@ func (w *recordWriter) flush(ctx context.Context) error {
 // 32766 bound variables (six per row).
 const messagesPerInsert = 1000
 
-// ancestry inserts the lineage rows of thread r, nearest ancestor at depth 1.
+// ancestry inserts the lineage rows of thread r, nearest ancestor at depth 1,
+// and its spawn edge.
 // A record with a parent but no ancestors inherits the parent's indexed
 // ancestry.
 func (w *recordWriter) ancestry(ctx context.Context, r Record) error {
+	if err := w.spawn(ctx, r); err != nil {
+		return err
+	}
 	id := r.Thread.ID
 	ancestors := r.Ancestors
 	if p := r.Thread.ParentID; p != "" {

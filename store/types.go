@@ -114,6 +114,9 @@ type Record struct {
 	// Ancestors are the thread's fork ancestors, nearest first (parent at
 	// depth 1). They may include ids not in the index (deleted threads).
 	Ancestors []string
+	// SpawnParentID is the thread that spawned this one as a sub-agent
+	// ("" for none): a row of thread_spawns. See Store.Spawns.
+	SpawnParentID string
 }
 
 // Relative is a thread related by forking, with its distance. ID may name a

@@ -1,0 +1,155 @@
+package manager
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+)
+
+// compressedThread starts a thread with three turns, closes the manager,
+// compresses the rollout as Codex does (rel.zst beside it, the plain file
+// removed) and reopens the root. It returns the plain bytes too.
+func compressedThread(t *testing.T) (*Manager, Thread, []byte) {
+	t.Helper()
+	root := t.TempDir()
+	o := Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet}
+	m, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := start(t, m, user("one"), assistant("1"), user("two"), assistant("2"), user("three"), assistant("3"))
+	plain := readFile(t, m, th)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
+	var out bytes.Buffer
+	enc, err := zstd.NewWriter(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enc.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs+rollout.CompressedSuffix, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(abs); err != nil {
+		t.Fatal(err)
+	}
+	m = openTest(t, func(o *Options) { o.Root = root })
+	th, err = m.Get(t.Context(), th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rollout.IsCompressed(th.RolloutPath) || th.UserMessageCount != 3 {
+		t.Fatalf("reopened thread: path %s, %d user messages; want a .zst with 3", th.RolloutPath, th.UserMessageCount)
+	}
+	return m, th, plain
+}
+
+// read returns what a read call gave, failing the test on error.
+func read(t *testing.T) func(rc io.ReadCloser, err error) []byte {
+	return func(rc io.ReadCloser, err error) []byte { t.Helper(); return readAll(t, rc, err) }
+}
+
+func TestCompressedRead(t *testing.T) {
+	m, th, plain := compressedThread(t)
+	ctx := t.Context()
+	msgs, err := m.UserMessages(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t)(m.ReadFrom(ctx, th.ID, -1)); !bytes.Equal(got, plain) {
+		t.Fatalf("ReadFrom(-1) = %d bytes, want the %d plain bytes", len(got), len(plain))
+	}
+	if got, want := read(t)(m.ReadFrom(ctx, th.ID, 1)), plain[msgs[1].Offset:]; !bytes.Equal(got, want) {
+		t.Fatalf("ReadFrom(1) = %q\nwant %q", got, want)
+	}
+	// Backwards after forwards: each read decodes from the start again.
+	for _, k := range []int{2, 0, 1} {
+		end := int64(len(plain))
+		if k+1 < len(msgs) {
+			end = msgs[k+1].Offset
+		}
+		if got, want := read(t)(m.ReadTurn(ctx, th.ID, k)), plain[msgs[k].Offset:end]; !bytes.Equal(got, want) {
+			t.Fatalf("ReadTurn(%d) = %q\nwant %q", k, got, want)
+		}
+	}
+}
+
+func TestCompressedAppendRefused(t *testing.T) {
+	m, th, _ := compressedThread(t)
+	ctx := t.Context()
+	abs := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+	before, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("four")}); !errors.Is(err, ErrCompressed) {
+		t.Fatalf("Append to a compressed thread: err = %v, want ErrCompressed", err)
+	}
+	if _, err := m.Rename(ctx, th.ID, "warm"); !errors.Is(err, ErrCompressed) {
+		t.Fatalf("Rename of a compressed thread: err = %v, want ErrCompressed", err)
+	}
+	after, err := os.ReadFile(abs)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the compressed file changed (%v)", err)
+	}
+	if got, err := m.Get(ctx, th.ID); err != nil || got.UserMessageCount != 3 || got.Name != "" {
+		t.Fatalf("row after refusals = %+v, %v", got, err)
+	}
+	// Archive and unarchive move the file as it is.
+	if got, err := m.Archive(ctx, th.ID); err != nil || got.RolloutPath != rollout.ArchivedPath(filepath.Base(abs)) {
+		t.Fatalf("Archive = %+v, %v", got, err)
+	}
+	if _, err := m.Unarchive(ctx, th.ID); err != nil {
+		t.Fatalf("Unarchive: %v", err)
+	}
+	if after, err := os.ReadFile(abs); err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the compressed file changed by archive and unarchive (%v)", err)
+	}
+}
+
+func TestCompressedFork(t *testing.T) {
+	m, th, plain := compressedThread(t)
+	ctx := t.Context()
+	msgs, err := m.UserMessages(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: intp(2)})
+	if err != nil {
+		t.Fatalf("Fork of a compressed thread: %v", err)
+	}
+	if rollout.IsCompressed(child.RolloutPath) || child.UserMessageCount != 2 || child.ParentID != th.ID {
+		t.Fatalf("fork = %+v; want a plain file with 2 user messages, parent %s", child, th.ID)
+	}
+	// A new plain file: its meta line, then the parent's decompressed
+	// bytes before user message 2.
+	got := readFile(t, m, child)
+	meta, rest, _ := bytes.Cut(got, []byte("\n"))
+	if !bytes.Contains(meta, []byte(`"forked_from_id":"`+th.ID+`"`)) {
+		t.Fatalf("fork meta = %s", meta)
+	}
+	if want := plain[:msgs[2].Offset]; !bytes.Equal(rest, want) {
+		t.Fatalf("fork body = %q\nwant %q", rest, want)
+	}
+	if got := read(t)(m.ReadTurn(ctx, child.ID, 1)); !bytes.Equal(got, plain[msgs[1].Offset:msgs[2].Offset]) {
+		t.Fatalf("fork's turn 1 = %q", got)
+	}
+	if _, err := m.Append(ctx, child.ID, []rollout.Item{user("three again")}); err != nil {
+		t.Fatalf("Append to the fork: %v", err)
+	}
+}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// spawn writes the spawn edge of r (thread_spawns), replacing any it had:
+// none when r.SpawnParentID is "" or names the thread itself.
+func (w *recordWriter) spawn(ctx context.Context, r Record) error {
+	id := r.Thread.ID
+	if _, err := w.tx.ExecContext(ctx, `DELETE FROM thread_spawns WHERE thread_id = ?`, id); err != nil {
+		return fmt.Errorf("drop spawn edge of thread %s: %w", id, err)
+	}
+	if p := r.SpawnParentID; p != "" && p != id {
+		const q = `INSERT INTO thread_spawns (thread_id, parent_id) VALUES (?, ?)`
+		if _, err := w.tx.ExecContext(ctx, q, id, p); err != nil {
+			return fmt.Errorf("insert spawn edge of thread %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// maxSpawnDepth bounds the walks along spawn edges. Codex nests sub-agents
+// a few levels deep; edges read from files may form a cycle, which the
+// bound (and the minimum depth per thread) keeps finite.
+const maxSpawnDepth = 64
+
+// Spawns returns the sub-agent threads spawned by id, directly (depth 1)
+// or by its sub-agents, by depth then id. Spawned threads not indexed any
+// more are not listed (their edges go with their rows); a spawning thread
+// that is gone still lists what it spawned. Spawn edges are written with
+// each thread's record (Record.SpawnParentID).
+func (s *Store) Spawns(ctx context.Context, id string) ([]Relative, error) {
+	q := `WITH RECURSIVE sub (id, depth) AS (
+			SELECT thread_id, 1 FROM thread_spawns WHERE parent_id = ?1
+			UNION
+			SELECT s.thread_id, sub.depth + 1 FROM thread_spawns s JOIN sub ON s.parent_id = sub.id
+			WHERE sub.depth < ` + fmt.Sprint(maxSpawnDepth) + `
+		), nearest (id, depth) AS (
+			SELECT id, MIN(depth) FROM sub WHERE id <> ?1 GROUP BY id
+		)
+		SELECT n.id AS rel_id, n.depth, ` + relativeColumns + `
+		FROM nearest n LEFT JOIN threads t ON t.id = n.id
+		ORDER BY n.depth, n.id`
+	rels, err := s.relatives(ctx, q, id)
+	if err != nil {
+		return nil, fmt.Errorf("spawns of thread %s: %w", id, err)
+	}
+	return rels, nil
+}
+
+// SpawnedBy returns the chain of threads that spawned id, nearest first:
+// the thread that spawned it (depth 1), the one that spawned that one, and
+// so on. A spawning thread not indexed has a nil Thread, and the chain
+// stops there. A thread that was not spawned has none.
+func (s *Store) SpawnedBy(ctx context.Context, id string) ([]Relative, error) {
+	q := `WITH RECURSIVE up (id, depth) AS (
+			SELECT parent_id, 1 FROM thread_spawns WHERE thread_id = ?1
+			UNION
+			SELECT s.parent_id, up.depth + 1 FROM thread_spawns s JOIN up ON s.thread_id = up.id
+			WHERE up.depth < ` + fmt.Sprint(maxSpawnDepth) + `
+		), nearest (id, depth) AS (
+			SELECT id, MIN(depth) FROM up WHERE id <> ?1 GROUP BY id
+		)
+		SELECT n.id AS rel_id, n.depth, ` + relativeColumns + `
+		FROM nearest n LEFT JOIN threads t ON t.id = n.id
+		ORDER BY n.depth, n.id`
+	rels, err := s.relatives(ctx, q, id)
+	if err != nil {
+		return nil, fmt.Errorf("spawners of thread %s: %w", id, err)
+	}
+	return rels, nil
+}
