@@ -81,13 +81,3 @@ func checkGolden(t *testing.T, golden, got string) {
 		t.Errorf("output differs from %s (run with -update to accept):\n--- got\n%s--- want\n%s", golden, got, want)
 	}
 }
-
-// writeTemp writes data to a new file in a test's temp dir.
-func writeTemp(t testing.TB, name string, data []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
