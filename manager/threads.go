@@ -108,7 +108,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		m.undoCreate(rel)
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	return m.nameNew(ctx, row, o.Name)
+	return m.announce(EventCreated)(m.nameNew(ctx, row, o.Name))
 }
 
 // nameNew gives a thread just created by Start or Fork its name. The
@@ -196,6 +196,11 @@ func (m *Manager) undoCreate(rel string) {
 // same call. An item that cannot be encoded fails the whole call with an
 // error wrapping ErrInvalidItem, and nothing is written.
 func (m *Manager) Append(ctx context.Context, id string, items []rollout.Item) (AppendResult, error) {
+	return m.AppendWith(ctx, id, items, AppendOptions{})
+}
+
+// AppendWith is Append with preconditions (see AppendOptions).
+func (m *Manager) AppendWith(ctx context.Context, id string, items []rollout.Item, o AppendOptions) (AppendResult, error) {
 	id, err := parseID("append to", id)
 	if err != nil {
 		return AppendResult{}, err
@@ -207,13 +212,21 @@ func (m *Manager) Append(ctx context.Context, id string, items []rollout.Item) (
 			return AppendResult{}, fmt.Errorf("append to %s: item %d: %w: %w", id, i, ErrInvalidItem, err)
 		}
 	}
-	return m.appendEncoded(ctx, id, lines)
+	if o.IdempotencyKey != "" {
+		o.fingerprint = fingerprintItems(items)
+	}
+	return m.appendEncoded(ctx, id, lines, o)
 }
 
 // AppendLines appends complete lines given by the caller, each validated
 // with rollout.EncodeLine (kept byte for byte, a timestamp inserted where a
 // line has none).
 func (m *Manager) AppendLines(ctx context.Context, id string, lines [][]byte) (AppendResult, error) {
+	return m.AppendLinesWith(ctx, id, lines, AppendOptions{})
+}
+
+// AppendLinesWith is AppendLines with preconditions (see AppendOptions).
+func (m *Manager) AppendLinesWith(ctx context.Context, id string, lines [][]byte, o AppendOptions) (AppendResult, error) {
 	id, err := parseID("append to", id)
 	if err != nil {
 		return AppendResult{}, err
@@ -225,10 +238,13 @@ func (m *Manager) AppendLines(ctx context.Context, id string, lines [][]byte) (A
 			return AppendResult{}, fmt.Errorf("append to %s: line %d: %w: %w", id, i, ErrInvalidItem, err)
 		}
 	}
-	return m.appendEncoded(ctx, id, encoded)
+	if o.IdempotencyKey != "" {
+		o.fingerprint = fingerprintLines(lines)
+	}
+	return m.appendEncoded(ctx, id, encoded, o)
 }
 
-func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) (AppendResult, error) {
+func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, o AppendOptions) (AppendResult, error) {
 	if len(lines) == 0 {
 		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
 	}
@@ -238,12 +254,24 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 	defer m.ops.Done()
 	var res AppendResult
 	err := m.withThread(ctx, id, func(lt *liveThread) error {
+		if o.IdempotencyKey != "" {
+			if done, ok, err := m.seen.lookup(id, o, m.opts.Now()); ok || err != nil {
+				res = done
+				return err
+			}
+		}
 		if lt.row.Archived {
 			return fmt.Errorf("append to %s: %w", id, ErrArchived)
 		}
-		offsets, err := m.appendLocked(ctx, lt, lines)
+		offsets, err := m.appendLockedIf(ctx, lt, lines, o.check)
+		if err != nil {
+			return err
+		}
 		res = AppendResult{Offsets: offsets, Thread: lt.row}
-		return err
+		if o.IdempotencyKey != "" {
+			m.seen.remember(id, o, res, m.opts.Now())
+		}
+		return nil
 	})
 	return res, err
 }
@@ -253,12 +281,24 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 // the lines are still acknowledged by the file, and lt is dropped so the
 // next use catches the index up from the file.
 func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]byte) ([]int64, error) {
+	return m.appendLockedIf(ctx, lt, lines, nil)
+}
+
+// appendLockedIf is appendLocked with a precondition: check, when not
+// nil, is called with the thread's row once the file and the index agree
+// (under the writer lock), and an error from it writes nothing.
+func (m *Manager) appendLockedIf(ctx context.Context, lt *liveThread, lines [][]byte, check func(Thread) error) ([]int64, error) {
 	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)
 	}
 	defer lock.Unlock()
 	err = m.settle(ctx, lt, false)
+	if err == nil && check != nil {
+		if err := check(lt.row); err != nil {
+			return nil, err
+		}
+	}
 	var offsets []int64
 	if err == nil {
 		offsets, err = lt.appender.Append(ctx, lines)
@@ -268,7 +308,12 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 		// between settle and the write: settle again and append after
 		// what is there.
 		m.log.Warn("rollout changed under its writer", "id", lt.id, "err", err)
-		if err = m.settle(ctx, lt, true); err == nil {
+		if err = m.settle(ctx, lt, true); err == nil && check != nil {
+			if err := check(lt.row); err != nil {
+				return nil, err
+			}
+		}
+		if err == nil {
 			offsets, err = lt.appender.Append(ctx, lines)
 		}
 	}
@@ -321,6 +366,8 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}
 	lt.row = applyProgress(lt.row, p)
+	published := lt.row
+	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.IndexedSize, Offsets: offsets, Thread: &published})
 	return offsets, nil
 }
 
@@ -460,6 +507,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 	if err != nil {
 		return Thread{}, threadErr(id, err, "rename")
 	}
+	m.publishThread(EventRenamed, row)
 	return row, nil
 }
 
@@ -508,6 +556,11 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 	})
 	if err != nil {
 		return Thread{}, threadErr(id, err, "%s", op)
+	}
+	if archive {
+		m.publishThread(EventArchived, row)
+	} else {
+		m.publishThread(EventUnarchived, row)
 	}
 	return row, nil
 }
@@ -584,6 +637,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return threadErr(id, err, "delete")
 	}
+	m.events.publish(Event{Type: EventDeleted, ThreadID: id})
 	return nil
 }
 

@@ -29,6 +29,8 @@ const (
 	CodeConflict             = "conflict"               // 409: the thread already exists
 	CodeBusy                 = "busy"                   // 409: another process (a running Codex) holds the thread's writer lock
 	CodeTornTail             = "torn_tail"              // 409: the thread ends with a line its writer may still finish; retry after Retry-After
+	CodeSizeMismatch         = "size_mismatch"          // 409: Expected-Size is not the thread's size; nothing was written
+	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: an Idempotency-Key sent again with another body
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a Content-Type the route does not read
@@ -50,6 +52,8 @@ type Error struct {
 	Message string
 	// UserMessages is the thread's user-message count, set for out_of_range.
 	UserMessages *int
+	// Size is the thread's size, set for size_mismatch.
+	Size *int64
 	// RetryAfter, when set, is sent as the Retry-After header (seconds,
 	// rounded up).
 	RetryAfter time.Duration
@@ -66,6 +70,7 @@ type errorJSON struct {
 	Code         string `json:"code"`
 	Message      string `json:"message"`
 	UserMessages *int   `json:"user_messages,omitempty"`
+	Size         *int64 `json:"size,omitempty"`
 	RequestID    string `json:"request_id,omitempty"`
 }
 
@@ -82,6 +87,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		outOfRange *manager.OutOfRangeError
 		tooLarge   *http.MaxBytesError
 		torn       *manager.TornTailError
+		mismatch   *manager.SizeMismatchError
 	)
 	switch {
 	case errors.As(err, &asAPI):
@@ -118,6 +124,13 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeArchived, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrNotArchived):
 		return errorf(http.StatusConflict, CodeNotArchived, "%s", err.Error()), false
+	case errors.As(err, &mismatch):
+		size := mismatch.Actual
+		e := errorf(http.StatusConflict, CodeSizeMismatch, "%s", err.Error())
+		e.Size = &size
+		return e, false
+	case errors.Is(err, manager.ErrIdempotencyKeyReused):
+		return errorf(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBusy):
 		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
 	case errors.As(err, &torn):
@@ -159,6 +172,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Code:         apiErr.Code,
 		Message:      apiErr.Message,
 		UserMessages: apiErr.UserMessages,
+		Size:         apiErr.Size,
 		RequestID:    RequestID(r.Context()),
 	}})
 }
