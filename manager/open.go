@@ -46,8 +46,8 @@ type Manager struct {
 
 	handles atomic.Int64 // file handles the appenders of live threads hold
 
-	events bus        // publishes changes to subscribers (events.go)
-	seen   idemCache  // idempotency keys of recent appends (safewrite.go)
+	events bus       // publishes changes to subscribers (events.go)
+	seen   idemCache // idempotency keys of recent appends (safewrite.go)
 }
 
 // Open takes the root's lock (an error wrapping ErrLocked, a *LockedError,
