@@ -273,4 +273,3 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("last record = %+v (%v), want stream_end shutdown", end, err)
 	}
 }
-
