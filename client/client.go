@@ -514,6 +514,13 @@ func (c *Client) Tree(ctx context.Context, id string) (Tree, error) {
 
 // Search runs a full-text search over user messages, best matches first.
 func (c *Client) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
+	page, err := c.SearchPage(ctx, o)
+	return page.Hits, err
+}
+
+// SearchPage returns one page of hits and the cursor of the next. A query
+// that does not parse fails with ErrInvalidQuery.
+func (c *Client) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
 	q := url.Values{"q": {o.Query}}
 	if o.Limit != 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
@@ -521,8 +528,11 @@ func (c *Client) Search(ctx context.Context, o SearchOptions) ([]SearchHit, erro
 	if o.Archived != "" {
 		q.Set("archived", string(o.Archived))
 	}
-	var body struct {
-		Hits []SearchHit `json:"hits"`
+	for name, v := range map[string]string{"cwd": o.Cwd, "source": o.Source, "thread": o.ThreadID, "cursor": o.Cursor} {
+		if v != "" {
+			q.Set(name, v)
+		}
 	}
-	return body.Hits, c.call(ctx, "GET", "/v1/search", q, nil, http.StatusOK, &body)
+	var page SearchPage
+	return page, c.call(ctx, "GET", "/v1/search", q, nil, http.StatusOK, &page)
 }

@@ -32,6 +32,7 @@ var (
 	ErrBusy                 = errors.New("client: thread has another writer")
 	ErrTornTail             = errors.New("client: thread ends with an unfinished line")
 	ErrInsufficientStorage  = errors.New("client: server disk is full")
+	ErrInvalidQuery         = errors.New("client: search query does not parse")
 	ErrSizeMismatch         = errors.New("client: thread size is not the expected size")
 	ErrIdempotencyKeyReused = errors.New("client: idempotency key reused with another body")
 )
@@ -60,6 +61,7 @@ const (
 	CodeTornTail             = "torn_tail"
 	CodeInsufficientStorage  = "insufficient_storage"
 	CodeSizeMismatch         = "size_mismatch"
+	CodeInvalidQuery         = "invalid_query"
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
@@ -87,6 +89,7 @@ var sentinels = map[string]error{
 	CodeTornTail:             ErrTornTail,
 	CodeInsufficientStorage:  ErrInsufficientStorage,
 	CodeSizeMismatch:         ErrSizeMismatch,
+	CodeInvalidQuery:         ErrInvalidQuery,
 	CodeIdempotencyKeyReused: ErrIdempotencyKeyReused,
 }
 

@@ -23,6 +23,7 @@ const (
 	CodeInvalidJSON          = "invalid_json"           // 400: a body that is not the JSON expected
 	CodeInvalidItem          = "invalid_item"           // 400: an item or line that cannot be appended
 	CodeInvalidArgument      = "invalid_argument"       // 400: a bad query parameter or field
+	CodeInvalidQuery         = "invalid_query"          // 400: a search query that does not parse
 	CodeOutOfRange           = "out_of_range"           // 400: a user-message ordinal past the thread's count
 	CodeArchived             = "archived"               // 409: the thread is archived
 	CodeNotArchived          = "not_archived"           // 409: the thread is not archived
@@ -118,6 +119,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		errors.Is(err, rollout.ErrMissingType),
 		errors.Is(err, rollout.ErrInvalidUTF8):
 		return errorf(http.StatusBadRequest, CodeInvalidItem, "%s", err.Error()), false
+	case errors.Is(err, store.ErrBadQuery):
+		return errorf(http.StatusBadRequest, CodeInvalidQuery, "%s", err.Error()), false
 	case errors.Is(err, store.ErrBadCursor), errors.Is(err, store.ErrEmptyQuery), errors.Is(err, manager.ErrInvalidArgument):
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrArchived):

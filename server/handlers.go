@@ -565,17 +565,22 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// searchResponse is the body of GET /v1/search.
-type searchResponse struct {
-	Hits []store.SearchHit `json:"hits"`
-}
-
 func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
-	values, err := query(r, "q", "limit", "archived")
+	values, err := query(r, "q", "limit", "archived", "cwd", "source", "thread", "cursor")
 	if err != nil {
 		return err
 	}
-	opts := store.SearchOptions{Query: values.Get("q")}
+	opts := store.SearchOptions{
+		Query:  values.Get("q"),
+		Cwd:    values.Get("cwd"),
+		Source: values.Get("source"),
+		Cursor: values.Get("cursor"),
+	}
+	if thread := values.Get("thread"); thread != "" {
+		if opts.ThreadID, err = rollout.ParseID(thread); err != nil {
+			return errorf(http.StatusBadRequest, CodeInvalidID, "thread %q is not a UUID", thread)
+		}
+	}
 	if opts.Query == "" {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "missing query parameter q")
 	}
@@ -585,11 +590,12 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if opts.Archived, err = archivedParam(values, "all"); err != nil {
 		return err
 	}
-	hits, err := s.m.Search(r.Context(), opts)
+	page, err := s.m.SearchPage(r.Context(), opts)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, searchResponse{Hits: nonNil(hits)})
+	page.Hits = nonNil(page.Hits)
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 
