@@ -456,22 +456,6 @@ type turnsResponse struct {
 	Turns []store.UserMessage `json:"turns"`
 }
 
-func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
-	id, err := threadID(r)
-	if err != nil {
-		return err
-	}
-	messages, err := s.m.UserMessages(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if messages == nil {
-		messages = []store.UserMessage{}
-	}
-	writeJSON(w, http.StatusOK, turnsResponse{Turns: messages})
-	return nil
-}
-
 func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
 	id, err := threadID(r)
 	if err != nil {
