@@ -148,3 +148,56 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 		yield(Event{}, err)
 	}
 }
+
+// TurnItem is one decoded line of a turn (GET .../turns?view=full): Type
+// is user_message, agent_message, reasoning, tool_call, tool_output, or
+// another response_item's payload type, which then carries its Payload.
+type TurnItem struct {
+	Type      string          `json:"type"`
+	Offset    int64           `json:"offset"`
+	Timestamp string          `json:"timestamp,omitempty"`
+	Text      string          `json:"text,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	CallID    string          `json:"call_id,omitempty"`
+	Arguments string          `json:"arguments,omitempty"`
+	Output    json.RawMessage `json:"output,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+}
+
+// FullTurn is turn Ordinal with its items: the lines from its user
+// message (at Offset) up to the next user message or the end (End).
+type FullTurn struct {
+	Ordinal int        `json:"ordinal"`
+	Offset  int64      `json:"offset"`
+	End     int64      `json:"end"`
+	Items   []TurnItem `json:"items"`
+}
+
+// TurnsOptions select a page of full turns.
+type TurnsOptions struct {
+	Limit      int    // 1..200, default 20
+	Cursor     string // NextCursor of the previous page
+	Descending bool   // newest turn first
+}
+
+// FullTurnsPage is a page of turns; NextCursor is empty on the last.
+type FullTurnsPage struct {
+	Turns      []FullTurn `json:"turns"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+// FullTurns returns a page of thread id's turns with their items decoded.
+func (c *Client) FullTurns(ctx context.Context, id string, o TurnsOptions) (FullTurnsPage, error) {
+	q := url.Values{"view": {"full"}}
+	if o.Limit != 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Cursor != "" {
+		q.Set("cursor", o.Cursor)
+	}
+	if o.Descending {
+		q.Set("order", "desc")
+	}
+	var page FullTurnsPage
+	return page, c.call(ctx, "GET", threadPath(id, "/turns"), q, nil, http.StatusOK, &page)
+}

@@ -187,3 +187,38 @@ func TestEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestFullTurns(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := c.Append(ctx, th.ID, userItem(fmt.Sprintf("q%d", i)), assistantItem(fmt.Sprintf("a%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var texts []string
+	cursor := ""
+	for {
+		page, err := c.FullTurns(ctx, th.ID, client.TurnsOptions{Limit: 2, Cursor: cursor, Descending: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, turn := range page.Turns {
+			for _, it := range turn.Items {
+				texts = append(texts, it.Type+":"+it.Text)
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	got := fmt.Sprint(texts)
+	want := "[user_message:q2 agent_message:a2 user_message:q1 agent_message:a1 user_message:q0 agent_message:a0]"
+	if got != want {
+		t.Fatalf("items %s, want %s", got, want)
+	}
+}
