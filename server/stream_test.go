@@ -273,3 +273,40 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("last record = %+v (%v), want stream_end shutdown", end, err)
 	}
 }
+
+// TestFollowConcurrentWriters follows a thread that four clients append to
+// at once, without waiting for the follower: it must receive the file's
+// bytes exactly, however the wake-ups and reads interleave.
+func TestFollowConcurrentWriters(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+	r := bufio.NewReader(resp.Body)
+	readLines(t, r, 1) // the session_meta: the stream is open
+	const writers, each = 4, 25
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				resp := e.doHeaders("POST", "/v1/threads/"+th.ID+"/items", nil, "", mustJSON(t, userItem(fmt.Sprintf("w%d-%d", w, i))))
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("append: status %d", resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	var got bytes.Buffer
+	got.Write(e.history(th.ID)[:th.IndexedSize])
+	for _, l := range readLines(t, r, writers*each) {
+		got.Write(l)
+	}
+	for range writers {
+		<-done
+	}
+	if want := e.history(th.ID); !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("followed bytes differ from the file (%d vs %d bytes)", got.Len(), len(want))
+	}
+}
