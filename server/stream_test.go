@@ -310,3 +310,27 @@ func TestFollowConcurrentWriters(t *testing.T) {
 		t.Fatalf("followed bytes differ from the file (%d vs %d bytes)", got.Len(), len(want))
 	}
 }
+
+// TestEventsSSE reads the event stream as server-sent events: the id of
+// each is its seq, and a drained server ends it with a stream_end record.
+func TestEventsSSE(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	resp, _ := e.openStream("/v1/events", map[string]string{"Accept": "text/event-stream"})
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	r := bufio.NewReader(resp.Body)
+	th := e.create(nil)
+	ev := readEvent(t, r)
+	var created manager.Event
+	if err := json.Unmarshal([]byte(ev.data), &created); err != nil {
+		t.Fatalf("event data %q: %v", ev.data, err)
+	}
+	if created.Type != manager.EventCreated || created.ThreadID != th.ID || ev.id != strconv.FormatUint(created.Seq, 10) {
+		t.Fatalf("event id %q data %+v, want created %s with id = seq", ev.id, created, th.ID)
+	}
+	e.srv.Drain()
+	if end := readEvent(t, r); !strings.Contains(end.data, `"reason":"shutdown"`) {
+		t.Fatalf("last event %+v, want stream_end shutdown", end)
+	}
+}
