@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:7878
 FUZZTIME  ?= 20s
 BENCH_SCALE ?= 1
 
-.PHONY: help run build test test-short lint fuzz bench crash hostile compat clean
+.PHONY: help run build test test-short lint fuzz bench crash hostile compat ts-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ crash: ## SIGKILL the server 25 times under load; then every failure point and a
 
 hostile: ## attack the real spoold as a hostile client would (docs/SECURITY.md), verbosely
 	$(GO) test -count=1 -v ./hostiletest/
+
+ts-check: ## type-check a TypeScript client generated from the served /openapi.json (npm packages cached outside the repo)
+	./scripts/ts-check.sh
 
 compat: ## install Codex 0.169.0 (cached) and run the compat tests against it
 	SPOOL_CODEX="$$(./scripts/codex.sh)" && export SPOOL_CODEX && $(GO) test -tags compat -count=1 ./compat/

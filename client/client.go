@@ -98,12 +98,20 @@ func (c *Client) BaseURL() string { return c.base.String() }
 // request sends a request and returns the answer when its status is
 // want; any other status is returned as an *Error, and the body closed.
 func (c *Client) request(ctx context.Context, method, path string, q url.Values, contentType string, body io.Reader, want int) (*http.Response, error) {
+	return c.requestWith(ctx, method, path, q, nil, contentType, body, want)
+}
+
+// requestWith is request with extra headers.
+func (c *Client) requestWith(ctx context.Context, method, path string, q url.Values, header http.Header, contentType string, body io.Reader, want int) (*http.Response, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -133,6 +141,7 @@ func decodeError(resp *http.Response) error {
 	var body errorBody
 	if json.Unmarshal(data, &body) == nil && body.Error.Code != "" {
 		apiErr.Code, apiErr.Message, apiErr.UserMessages = body.Error.Code, body.Error.Message, body.Error.UserMessages
+		apiErr.Size = body.Error.Size
 		return apiErr
 	}
 	apiErr.Code = statusCodes[resp.StatusCode]
@@ -302,26 +311,24 @@ func (c *Client) Unarchive(ctx context.Context, id string) (Thread, error) {
 // Append appends items to thread id, in order, as one write: they are on
 // disk (per the server's sync policy) when it returns.
 func (c *Client) Append(ctx context.Context, id string, items ...Item) (AppendResult, error) {
+	return c.AppendWith(ctx, id, AppendOptions{}, items...)
+}
+
+// AppendWith is Append with a precondition or an idempotency key (see
+// AppendOptions).
+func (c *Client) AppendWith(ctx context.Context, id string, o AppendOptions, items ...Item) (AppendResult, error) {
 	if items == nil {
 		items = []Item{} // the server answers an empty batch invalid_argument
 	}
-	var res AppendResult
-	return res, c.call(ctx, "POST", threadPath(id, "/items"), nil, map[string][]Item{"items": items}, http.StatusOK, &res)
+	data, err := json.Marshal(map[string][]Item{"items": items})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("client: append to %s: %w", id, err)
+	}
+	return c.appendBody(ctx, id, o, "application/json", bytes.NewReader(data))
 }
 
-// AppendLines appends complete rollout lines, sent as NDJSON and kept byte
-// for byte (the server inserts a timestamp into a line without one). A
-// line must not contain a newline.
-func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (AppendResult, error) {
-	var body bytes.Buffer
-	for i, l := range lines {
-		if bytes.ContainsAny(l, "\r\n") {
-			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline", id, i)
-		}
-		body.Write(l)
-		body.WriteByte('\n')
-	}
-	resp, err := c.request(ctx, "POST", threadPath(id, "/items"), nil, "application/x-ndjson", &body, http.StatusOK)
+func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, contentType string, body io.Reader) (AppendResult, error) {
+	resp, err := c.requestWith(ctx, "POST", threadPath(id, "/items"), nil, o.header(), contentType, body, http.StatusOK)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -331,6 +338,27 @@ func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (A
 		return AppendResult{}, fmt.Errorf("client: append to %s: read answer: %w", id, err)
 	}
 	return res, nil
+}
+
+// AppendLines appends complete rollout lines, sent as NDJSON and kept byte
+// for byte (the server inserts a timestamp into a line without one). A
+// line must not contain a newline.
+func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (AppendResult, error) {
+	return c.AppendLinesWith(ctx, id, AppendOptions{}, lines...)
+}
+
+// AppendLinesWith is AppendLines with a precondition or an idempotency
+// key (see AppendOptions).
+func (c *Client) AppendLinesWith(ctx context.Context, id string, o AppendOptions, lines ...[]byte) (AppendResult, error) {
+	var body bytes.Buffer
+	for i, l := range lines {
+		if bytes.ContainsAny(l, "\r\n") {
+			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline", id, i)
+		}
+		body.Write(l)
+		body.WriteByte('\n')
+	}
+	return c.appendBody(ctx, id, o, "application/x-ndjson", &body)
 }
 
 // ReadItems returns thread id's history as raw NDJSON bytes (the rollout
@@ -486,6 +514,13 @@ func (c *Client) Tree(ctx context.Context, id string) (Tree, error) {
 
 // Search runs a full-text search over user messages, best matches first.
 func (c *Client) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
+	page, err := c.SearchPage(ctx, o)
+	return page.Hits, err
+}
+
+// SearchPage returns one page of hits and the cursor of the next. A query
+// that does not parse fails with ErrInvalidQuery.
+func (c *Client) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
 	q := url.Values{"q": {o.Query}}
 	if o.Limit != 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
@@ -493,8 +528,11 @@ func (c *Client) Search(ctx context.Context, o SearchOptions) ([]SearchHit, erro
 	if o.Archived != "" {
 		q.Set("archived", string(o.Archived))
 	}
-	var body struct {
-		Hits []SearchHit `json:"hits"`
+	for name, v := range map[string]string{"cwd": o.Cwd, "source": o.Source, "thread": o.ThreadID, "cursor": o.Cursor} {
+		if v != "" {
+			q.Set(name, v)
+		}
 	}
-	return body.Hits, c.call(ctx, "GET", "/v1/search", q, nil, http.StatusOK, &body)
+	var page SearchPage
+	return page, c.call(ctx, "GET", "/v1/search", q, nil, http.StatusOK, &page)
 }

@@ -26,8 +26,10 @@ func serve(t *testing.T, cfg server.Config, opts ...client.Option) *client.Clien
 		t.Fatalf("open manager: %v", err)
 	}
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	ts := httptest.NewServer(server.New(m, cfg).Handler())
+	srv := server.New(m, cfg)
+	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
+		srv.Drain() // ends open streams, which ts.Close waits for
 		ts.Close()
 		if err := m.Close(); err != nil {
 			t.Errorf("close manager: %v", err)

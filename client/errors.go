@@ -32,6 +32,9 @@ var (
 	ErrBusy                 = errors.New("client: thread has another writer")
 	ErrTornTail             = errors.New("client: thread ends with an unfinished line")
 	ErrInsufficientStorage  = errors.New("client: server disk is full")
+	ErrInvalidQuery         = errors.New("client: search query does not parse")
+	ErrSizeMismatch         = errors.New("client: thread size is not the expected size")
+	ErrIdempotencyKeyReused = errors.New("client: idempotency key reused with another body")
 )
 
 // The error codes of the API (docs/API.md). They are stable.
@@ -57,6 +60,9 @@ const (
 	CodeBusy                 = "busy"
 	CodeTornTail             = "torn_tail"
 	CodeInsufficientStorage  = "insufficient_storage"
+	CodeSizeMismatch         = "size_mismatch"
+	CodeInvalidQuery         = "invalid_query"
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
 // sentinels maps each code to its sentinel.
@@ -82,6 +88,9 @@ var sentinels = map[string]error{
 	CodeBusy:                 ErrBusy,
 	CodeTornTail:             ErrTornTail,
 	CodeInsufficientStorage:  ErrInsufficientStorage,
+	CodeSizeMismatch:         ErrSizeMismatch,
+	CodeInvalidQuery:         ErrInvalidQuery,
+	CodeIdempotencyKeyReused: ErrIdempotencyKeyReused,
 }
 
 // statusCodes gives the code of an error answer that carries none (a proxy
@@ -111,6 +120,8 @@ type Error struct {
 	// UserMessages is the thread's user-message count, set with
 	// CodeOutOfRange.
 	UserMessages *int
+	// Size is the thread's size, set with CodeSizeMismatch.
+	Size *int64
 	// RetryAfter is the server's Retry-After (with CodeTornTail and
 	// CodeUnavailable); 0 when it sent none.
 	RetryAfter time.Duration
@@ -133,5 +144,6 @@ type errorBody struct {
 		Code         string `json:"code"`
 		Message      string `json:"message"`
 		UserMessages *int   `json:"user_messages"`
+		Size         *int64 `json:"size"`
 	} `json:"error"`
 }

@@ -264,9 +264,21 @@ type Tree struct {
 
 // SearchOptions select full-text search results.
 type SearchOptions struct {
-	Query    string // FTS5 query; plain words match as terms
-	Limit    int    // 1..200, default 20
+	// Query is in the query language of docs/API.md: words (all must
+	// match), "phrases", prefix*, OR, NOT or -word, parentheses.
+	Query    string
+	Limit    int // 1..200, default 20
 	Archived ArchivedFilter
+	Cwd      string // exact match
+	Source   string // exact match
+	ThreadID string // only hits in this thread
+	Cursor   string // NextCursor of the previous page
+}
+
+// SearchPage is a page of search hits; NextCursor is empty on the last.
+type SearchPage struct {
+	Hits       []SearchHit `json:"hits"`
+	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
 // SearchHit is a user message that matched a search, best first.
@@ -275,4 +287,5 @@ type SearchHit struct {
 	Ordinal  int     `json:"ordinal"`
 	Snippet  string  `json:"snippet"`
 	Rank     float64 `json:"rank"` // bm25; lower is better
+	Name     string  `json:"name"` // the thread's name
 }

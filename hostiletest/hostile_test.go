@@ -256,7 +256,7 @@ func TestCORS(t *testing.T) {
 	for name, want := range map[string]string{
 		"Access-Control-Allow-Origin":  allowedUI,
 		"Access-Control-Allow-Methods": "GET, POST",
-		"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id",
+		"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Request-Id, Expected-Size, Idempotency-Key, Last-Event-ID",
 		"Vary":                         "Origin",
 	} {
 		if got := ok.header.Get(name); got != want {

@@ -48,7 +48,7 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		if err != nil {
 			return Thread{}, threadErr(id, err, "fork")
 		}
-		return m.nameNew(ctx, row, o.Name)
+		return m.announce(EventForked)(m.nameNew(ctx, row, o.Name))
 	}
 }
 

@@ -45,6 +45,9 @@ type Manager struct {
 	ops    sync.WaitGroup // calls in flight; Close waits for them
 
 	handles atomic.Int64 // file handles the appenders of live threads hold
+
+	events bus       // publishes changes to subscribers (events.go)
+	seen   idemCache // idempotency keys of recent appends (safewrite.go)
 }
 
 // Open takes the root's lock (an error wrapping ErrLocked, a *LockedError,
@@ -141,6 +144,7 @@ func (m *Manager) Close() error {
 	m.closed = true
 	m.mu.Unlock()
 	m.ops.Wait()
+	m.events.close()
 
 	m.mu.Lock()
 	var all []*liveThread

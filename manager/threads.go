@@ -120,7 +120,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		m.undoCreate(rel)
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	return m.nameNew(ctx, row, o.Name)
+	return m.announce(EventCreated)(m.nameNew(ctx, row, o.Name))
 }
 
 // startMode returns the history mode of a new thread: paginated, as Codex
@@ -221,6 +221,11 @@ func (m *Manager) undoCreate(rel string) {
 // same call. An item that cannot be encoded fails the whole call with an
 // error wrapping ErrInvalidItem, and nothing is written.
 func (m *Manager) Append(ctx context.Context, id string, items []rollout.Item) (AppendResult, error) {
+	return m.AppendWith(ctx, id, items, AppendOptions{})
+}
+
+// AppendWith is Append with preconditions (see AppendOptions).
+func (m *Manager) AppendWith(ctx context.Context, id string, items []rollout.Item, o AppendOptions) (AppendResult, error) {
 	id, err := parseID("append to", id)
 	if err != nil {
 		return AppendResult{}, err
@@ -232,13 +237,21 @@ func (m *Manager) Append(ctx context.Context, id string, items []rollout.Item) (
 			return AppendResult{}, fmt.Errorf("append to %s: item %d: %w: %w", id, i, ErrInvalidItem, err)
 		}
 	}
-	return m.appendEncoded(ctx, id, lines)
+	if o.IdempotencyKey != "" {
+		o.fingerprint = fingerprintItems(items)
+	}
+	return m.appendEncoded(ctx, id, lines, o)
 }
 
 // AppendLines appends complete lines given by the caller, each validated
 // with rollout.EncodeLine (kept byte for byte, a timestamp inserted where a
 // line has none).
 func (m *Manager) AppendLines(ctx context.Context, id string, lines [][]byte) (AppendResult, error) {
+	return m.AppendLinesWith(ctx, id, lines, AppendOptions{})
+}
+
+// AppendLinesWith is AppendLines with preconditions (see AppendOptions).
+func (m *Manager) AppendLinesWith(ctx context.Context, id string, lines [][]byte, o AppendOptions) (AppendResult, error) {
 	id, err := parseID("append to", id)
 	if err != nil {
 		return AppendResult{}, err
@@ -250,10 +263,13 @@ func (m *Manager) AppendLines(ctx context.Context, id string, lines [][]byte) (A
 			return AppendResult{}, fmt.Errorf("append to %s: line %d: %w: %w", id, i, ErrInvalidItem, err)
 		}
 	}
-	return m.appendEncoded(ctx, id, encoded)
+	if o.IdempotencyKey != "" {
+		o.fingerprint = fingerprintLines(lines)
+	}
+	return m.appendEncoded(ctx, id, encoded, o)
 }
 
-func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) (AppendResult, error) {
+func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, o AppendOptions) (AppendResult, error) {
 	if len(lines) == 0 {
 		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
 	}
@@ -263,12 +279,29 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 	defer m.ops.Done()
 	var res AppendResult
 	err := m.withThread(ctx, id, func(lt *liveThread) error {
+		if o.IdempotencyKey != "" {
+			if done, ok, err := m.seen.lookup(id, o, m.opts.Now()); ok || err != nil {
+				res = done
+				return err
+			}
+		}
 		if lt.row.Archived {
 			return fmt.Errorf("append to %s: %w", id, ErrArchived)
 		}
-		offsets, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) { return m.numbered(row, lines) })
+		offsets, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) {
+			if err := o.check(row); err != nil {
+				return nil, err
+			}
+			return m.numbered(row, lines)
+		})
+		if err != nil {
+			return err
+		}
 		res = AppendResult{Offsets: offsets, Thread: lt.row}
-		return err
+		if o.IdempotencyKey != "" {
+			m.seen.remember(id, o, res, m.opts.Now())
+		}
+		return nil
 	})
 	return res, err
 }
@@ -279,12 +312,13 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte) 
 // next use catches the index up from the file.
 //
 // prepare turns the thread's row, as settled, into the lines to write (the
-// row says which ordinals come next).
+// row says which ordinals come next); it may also refuse the append (a
+// precondition on the settled row), and then nothing is written.
 func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func(row Thread) ([][]byte, error)) ([]int64, error) {
-	var lines [][]byte
 	if err := refuseCompressed(lt.row); err != nil {
 		return nil, err
 	}
+	var lines [][]byte
 	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)
@@ -360,6 +394,8 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}
 	lt.row = applyProgress(lt.row, p)
+	published := lt.row
+	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.IndexedSize, Offsets: offsets, Thread: &published})
 	return offsets, nil
 }
 
@@ -519,6 +555,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 	if err != nil {
 		return Thread{}, threadErr(id, err, "rename")
 	}
+	m.publishThread(EventRenamed, row)
 	return row, nil
 }
 
@@ -567,6 +604,11 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 	})
 	if err != nil {
 		return Thread{}, threadErr(id, err, "%s", op)
+	}
+	if archive {
+		m.publishThread(EventArchived, row)
+	} else {
+		m.publishThread(EventUnarchived, row)
 	}
 	return row, nil
 }
@@ -650,6 +692,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return threadErr(id, err, "delete")
 	}
+	m.events.publish(Event{Type: EventDeleted, ThreadID: id})
 	return nil
 }
 

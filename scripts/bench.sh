@@ -51,6 +51,8 @@ start=$(date +%s)
 	# Figures 1-5: several timed runs each, baselines as sibling benchmarks.
 	go test -run '^$' -bench "^Benchmark(Fork|Resume|List|ListIndex|Append|Reindex|ReindexIncremental)\$/${filter}" \
 		-count "$count" -timeout 120m ./bench/
+	# Follow delay: append acknowledged to line delivered on a follow stream (p50/p99 ms).
+	go test -run '^$' -bench "^BenchmarkFollowDelay\$" -benchtime 2000x -count "$count" -timeout 30m ./bench/
 	# Figure 6: one probe process per run and index size.
 	go test -run '^$' -bench "^BenchmarkMemory\$/${filter}" -benchtime 1x -count 3 -timeout 120m ./bench/
 } 2>&1 | tee "$out" | go run ./bench/benchsum

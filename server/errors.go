@@ -23,6 +23,7 @@ const (
 	CodeInvalidJSON          = "invalid_json"           // 400: a body that is not the JSON expected
 	CodeInvalidItem          = "invalid_item"           // 400: an item or line that cannot be appended
 	CodeInvalidArgument      = "invalid_argument"       // 400: a bad query parameter or field
+	CodeInvalidQuery         = "invalid_query"          // 400: a search query that does not parse
 	CodeOutOfRange           = "out_of_range"           // 400: a user-message ordinal past the thread's count
 	CodeArchived             = "archived"               // 409: the thread is archived
 	CodeNotArchived          = "not_archived"           // 409: the thread is not archived
@@ -31,6 +32,8 @@ const (
 	CodeBusy                 = "busy"                   // 409: another process (a running Codex) holds the thread's writer lock
 	CodeTornTail             = "torn_tail"              // 409: the thread ends with a line its writer may still finish; retry after Retry-After
 	CodeCompressed           = "compressed"             // 409: the thread's rollout is compressed (.jsonl.zst), read-only; fork it to continue
+	CodeSizeMismatch         = "size_mismatch"          // 409: Expected-Size is not the thread's size; nothing was written
+	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: an Idempotency-Key sent again with another body
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a Content-Type the route does not read
@@ -52,6 +55,8 @@ type Error struct {
 	Message string
 	// UserMessages is the thread's user-message count, set for out_of_range.
 	UserMessages *int
+	// Size is the thread's size, set for size_mismatch.
+	Size *int64
 	// RetryAfter, when set, is sent as the Retry-After header (seconds,
 	// rounded up).
 	RetryAfter time.Duration
@@ -68,6 +73,7 @@ type errorJSON struct {
 	Code         string `json:"code"`
 	Message      string `json:"message"`
 	UserMessages *int   `json:"user_messages,omitempty"`
+	Size         *int64 `json:"size,omitempty"`
 	RequestID    string `json:"request_id,omitempty"`
 }
 
@@ -84,6 +90,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		outOfRange *manager.OutOfRangeError
 		tooLarge   *http.MaxBytesError
 		torn       *manager.TornTailError
+		mismatch   *manager.SizeMismatchError
 	)
 	switch {
 	case errors.As(err, &asAPI):
@@ -114,6 +121,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		errors.Is(err, rollout.ErrMissingType),
 		errors.Is(err, rollout.ErrInvalidUTF8):
 		return errorf(http.StatusBadRequest, CodeInvalidItem, "%s", err.Error()), false
+	case errors.Is(err, store.ErrBadQuery):
+		return errorf(http.StatusBadRequest, CodeInvalidQuery, "%s", err.Error()), false
 	case errors.Is(err, store.ErrBadCursor), errors.Is(err, store.ErrEmptyQuery), errors.Is(err, manager.ErrInvalidArgument):
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrArchived):
@@ -122,6 +131,13 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeNotArchived, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrReferenced):
 		return errorf(http.StatusConflict, CodeReferenced, "%s", err.Error()), false
+	case errors.As(err, &mismatch):
+		size := mismatch.Actual
+		e := errorf(http.StatusConflict, CodeSizeMismatch, "%s", err.Error())
+		e.Size = &size
+		return e, false
+	case errors.Is(err, manager.ErrIdempotencyKeyReused):
+		return errorf(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBusy):
 		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrCompressed):
@@ -165,6 +181,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Code:         apiErr.Code,
 		Message:      apiErr.Message,
 		UserMessages: apiErr.UserMessages,
+		Size:         apiErr.Size,
 		RequestID:    RequestID(r.Context()),
 	}})
 }

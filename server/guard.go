@@ -83,7 +83,7 @@ func (p hostPolicy) allows(hostport string) bool {
 }
 
 // corsHeaders are the request headers a cross-origin client may send.
-const corsHeaders = "Authorization, Content-Type, X-Request-Id"
+const corsHeaders = "Authorization, Content-Type, X-Request-Id, Expected-Size, Idempotency-Key, Last-Event-ID"
 
 // corsExposed are the response headers a cross-origin client may read.
 const corsExposed = "Location, Retry-After, X-Request-Id"

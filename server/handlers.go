@@ -346,11 +346,15 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	opts, err := appendOptions(r)
+	if err != nil {
+		return err
+	}
 	var result manager.AppendResult
 	if ndjson {
-		result, err = s.m.AppendLines(r.Context(), id, body.lines)
+		result, err = s.m.AppendLinesWith(r.Context(), id, body.lines, opts)
 	} else {
-		result, err = s.m.Append(r.Context(), id, body.items)
+		result, err = s.m.AppendWith(r.Context(), id, body.items, opts)
 	}
 	if err != nil {
 		return err
@@ -401,13 +405,46 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	values, err := query(r, "from_user_message")
+	values, err := query(r, "from_user_message", "from_offset", "follow")
 	if err != nil {
 		return err
 	}
 	from, err := intParam(values, "from_user_message", -1, -1, 1<<30)
 	if err != nil {
 		return err
+	}
+	offset, err := offsetParam(r, values)
+	if err != nil {
+		return err
+	}
+	follow := false
+	switch v := values.Get("follow"); v {
+	case "", "0", "false":
+	case "1", "true":
+		follow = true
+	default:
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "follow must be 1, true, 0 or false, not %q", v)
+	}
+	if offset >= 0 && values.Has("from_user_message") {
+		return errorf(http.StatusBadRequest, CodeInvalidArgument, "give from_offset or from_user_message, not both")
+	}
+	if follow {
+		if offset < 0 {
+			offset = 0
+			if from >= 0 {
+				if offset, err = s.userMessageOffset(r.Context(), id, from); err != nil {
+					return err
+				}
+			}
+		}
+		return s.follow(w, r, id, offset)
+	}
+	if offset >= 0 {
+		lines, _, err := s.m.ReadAfter(r.Context(), id, offset)
+		if err != nil {
+			return err
+		}
+		return s.streamNDJSON(r.Context(), w, lines)
 	}
 	lines, err := s.m.ReadFrom(r.Context(), id, from)
 	if err != nil {
@@ -419,22 +456,6 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 // turnsResponse is the body of GET /v1/threads/{id}/turns.
 type turnsResponse struct {
 	Turns []store.UserMessage `json:"turns"`
-}
-
-func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
-	id, err := threadID(r)
-	if err != nil {
-		return err
-	}
-	messages, err := s.m.UserMessages(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if messages == nil {
-		messages = []store.UserMessage{}
-	}
-	writeJSON(w, http.StatusOK, turnsResponse{Turns: messages})
-	return nil
 }
 
 func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
@@ -532,17 +553,22 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// searchResponse is the body of GET /v1/search.
-type searchResponse struct {
-	Hits []store.SearchHit `json:"hits"`
-}
-
 func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
-	values, err := query(r, "q", "limit", "archived")
+	values, err := query(r, "q", "limit", "archived", "cwd", "source", "thread", "cursor")
 	if err != nil {
 		return err
 	}
-	opts := store.SearchOptions{Query: values.Get("q")}
+	opts := store.SearchOptions{
+		Query:  values.Get("q"),
+		Cwd:    values.Get("cwd"),
+		Source: values.Get("source"),
+		Cursor: values.Get("cursor"),
+	}
+	if thread := values.Get("thread"); thread != "" {
+		if opts.ThreadID, err = rollout.ParseID(thread); err != nil {
+			return errorf(http.StatusBadRequest, CodeInvalidID, "thread %q is not a UUID", thread)
+		}
+	}
 	if opts.Query == "" {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "missing query parameter q")
 	}
@@ -552,11 +578,12 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if opts.Archived, err = archivedParam(values, "all"); err != nil {
 		return err
 	}
-	hits, err := s.m.Search(r.Context(), opts)
+	page, err := s.m.SearchPage(r.Context(), opts)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, searchResponse{Hits: nonNil(hits)})
+	page.Hits = nonNil(page.Hits)
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 
@@ -566,4 +593,76 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// Headers of a conditional or idempotent append.
+const (
+	headerExpectedSize   = "Expected-Size"
+	headerIdempotencyKey = "Idempotency-Key"
+	headerLastEventID    = "Last-Event-ID"
+)
+
+// maxIdempotencyKeyLen bounds an Idempotency-Key.
+const maxIdempotencyKeyLen = 255
+
+// appendOptions reads the Expected-Size and Idempotency-Key headers.
+func appendOptions(r *http.Request) (manager.AppendOptions, error) {
+	var o manager.AppendOptions
+	if v := r.Header.Get(headerExpectedSize); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || strings.TrimLeft(v, "0123456789") != "" {
+			return o, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be a positive decimal integer, not %q", headerExpectedSize, v)
+		}
+		o.ExpectedSize = n
+	}
+	if v := r.Header.Get(headerIdempotencyKey); v != "" {
+		if len(v) > maxIdempotencyKeyLen || !printableASCII(v) {
+			return o, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be 1 to %d printable ASCII characters", headerIdempotencyKey, maxIdempotencyKeyLen)
+		}
+		o.IdempotencyKey = v
+	}
+	return o, nil
+}
+
+// printableASCII reports whether s holds only characters from ' ' to '~'.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// offsetParam returns the byte offset a read starts at: the from_offset
+// query parameter, or else the Last-Event-ID header (an SSE client's
+// reconnect); -1 when neither is given.
+func offsetParam(r *http.Request, values url.Values) (int64, error) {
+	name, v := "from_offset", values.Get("from_offset")
+	if v == "" {
+		name, v = headerLastEventID, r.Header.Get(headerLastEventID)
+	}
+	if v == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be a non-negative decimal integer, not %q", name, v)
+	}
+	return n, nil
+}
+
+// userMessageOffset returns the byte offset of thread id's user message k.
+func (s *Server) userMessageOffset(ctx context.Context, id string, k int) (int64, error) {
+	msgs, err := s.m.UserMessages(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if k >= len(msgs) {
+		if k == 0 {
+			return 0, nil
+		}
+		return 0, &manager.OutOfRangeError{ID: id, Requested: k, Count: len(msgs)}
+	}
+	return msgs[k].Offset, nil
 }

@@ -120,7 +120,9 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		if r.URL.Path != "/healthz" {
 			select {
 			case s.inFlight <- struct{}{}:
-				defer func() { <-s.inFlight }()
+				slot := &inFlightSlot{release: func() { <-s.inFlight }}
+				defer slot.done()
+				r = r.WithContext(context.WithValue(r.Context(), inFlightSlotKey{}, slot))
 			default:
 				s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeUnavailable,
 					"too many requests in flight (%d)", cap(s.inFlight)))

@@ -3,9 +3,13 @@ package server
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestOpenAPIMatchesRoutes fails when a route is registered but not
@@ -125,5 +129,60 @@ func TestOpenAPIDocumentsEdgeAnswers(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestOpenAPIRequiredFields checks each schema against the Go type the
+// server encodes: every JSON field is a property, and the fields always
+// present (no omitempty) are exactly the required ones, so a generated
+// client neither misses a field nor makes a present one optional.
+func TestOpenAPIRequiredFields(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string                   `json:"required"`
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]any{
+		"Thread":       store.Thread{},
+		"UserMessage":  store.UserMessage{},
+		"Relative":     store.Relative{},
+		"SearchHit":    store.SearchHit{},
+		"AppendResult": manager.AppendResult{},
+		"Event":        manager.Event{},
+		"FullTurn":     FullTurn{},
+		"TurnItem":     TurnItem{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			schema, ok := doc.Components.Schemas[name]
+			if !ok {
+				t.Fatalf("no schema %s", name)
+			}
+			var required []string
+			typ := reflect.TypeOf(v)
+			for i := range typ.NumField() {
+				tag := typ.Field(i).Tag.Get("json")
+				field, opts, _ := strings.Cut(tag, ",")
+				if field == "-" || field == "" {
+					continue
+				}
+				if _, ok := schema.Properties[field]; !ok {
+					t.Errorf("field %s is not a property", field)
+				}
+				if opts != "omitempty" {
+					required = append(required, field)
+				}
+			}
+			slices.Sort(required)
+			got := slices.Sorted(slices.Values(schema.Required))
+			if !slices.Equal(got, required) {
+				t.Errorf("required = %v, want %v", got, required)
+			}
+		})
 	}
 }

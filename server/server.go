@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,8 @@ const (
 	DefaultBodyMinRate  = 256 << 10
 	DefaultWriteTimeout = 5 * time.Minute
 	DefaultIdleTimeout  = 2 * time.Minute
+	// DefaultMaxStreams bounds the follow and event streams open at once.
+	DefaultMaxStreams = 1024
 	// DefaultStreamWriteTimeout bounds each write of an NDJSON stream; the
 	// stream as a whole may take as long as it needs.
 	DefaultStreamWriteTimeout = 30 * time.Second
@@ -77,6 +80,10 @@ type Config struct {
 	// StreamWriteTimeout bounds each write of an NDJSON stream, which
 	// replaces WriteTimeout for those responses.
 	StreamWriteTimeout time.Duration
+	// MaxStreams bounds the follow and event streams open at once; past
+	// it a new stream is answered 503 unavailable. An open stream does not
+	// count against MaxInFlight once its first bytes are sent.
+	MaxStreams int
 	// Logger receives one line per request (server errors at level Error,
 	// 503 at Warn, others at Info) and internal errors, each with the
 	// request's id; default slog.Default().
@@ -102,6 +109,11 @@ type Server struct {
 	cors  map[string]bool
 	// draining is set once shutdown begins: /healthz then answers 503.
 	draining atomic.Bool
+	// drained is closed by Drain: streams end when it is.
+	drained   chan struct{}
+	drainOnce sync.Once
+	// streams is the semaphore bounding open streams (follow, events).
+	streams chan struct{}
 }
 
 // New returns a Server for m. The caller keeps ownership of m and closes it
@@ -132,6 +144,9 @@ func New(m *manager.Manager, cfg Config) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
 	if cfg.StreamWriteTimeout <= 0 {
 		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
@@ -148,6 +163,8 @@ func New(m *manager.Manager, cfg Config) *Server {
 		budget:   &bodyBudget{limit: cfg.MaxBodyBytesInFlight},
 		hosts:    newHostPolicy(cfg.ListenAddr, cfg.AllowHosts),
 		cors:     map[string]bool{},
+		drained:  make(chan struct{}),
+		streams:  make(chan struct{}, cfg.MaxStreams),
 	}
 	for _, origin := range cfg.CORS {
 		s.cors[origin] = true
@@ -184,9 +201,13 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 }
 
 // Drain marks the server as shutting down: /healthz answers 503 from now
-// on so load balancers stop sending work, while requests still in flight
-// finish. Call it before http.Server.Shutdown.
-func (s *Server) Drain() { s.draining.Store(true) }
+// on so load balancers stop sending work, open streams (follow, events)
+// end, and requests still in flight finish. Call it before
+// http.Server.Shutdown, which otherwise waits for streams that never end.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.drainOnce.Do(func() { close(s.drained) })
+}
 
 // route is one registered route: a method, a path pattern in ServeMux
 // syntax, and its handler.
@@ -233,6 +254,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/threads/{id}/spawns", h(s.spawns)},
 
 		{"GET", "/v1/search", h(s.search)},
+		{"GET", "/v1/events", h(s.events)},
 	}
 }
 

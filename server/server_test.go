@@ -53,6 +53,7 @@ func newEnvWith(t *testing.T, cfg server.Config, o manager.Options) *env {
 	srv := server.New(m, cfg)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
+		srv.Drain() // ends open streams, which ts.Close waits for
 		ts.Close()
 		if err := m.Close(); err != nil {
 			t.Errorf("close manager: %v", err)
@@ -127,6 +128,7 @@ type apiError struct {
 		Code         string `json:"code"`
 		Message      string `json:"message"`
 		UserMessages *int   `json:"user_messages"`
+		Size         *int64 `json:"size"`
 	} `json:"error"`
 }
 

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Search limits and the markers around matched terms in SearchHit.Snippet.
@@ -15,42 +18,328 @@ const (
 	HighlightEnd       = "»"
 )
 
-// ErrEmptyQuery reports a search without any term.
-var ErrEmptyQuery = errors.New("empty search query")
+// Errors of Search.
+var (
+	ErrEmptyQuery = errors.New("empty search query")
+	// ErrBadQuery reports a query that does not parse (a *QueryError).
+	ErrBadQuery = errors.New("bad search query")
+)
 
-// ftsQuery turns user input into a safe FTS5 query: every whitespace
-// separated term becomes a quoted FTS string (so punctuation, quotes and
-// operators are matched as text), and all terms must match. A term ending
-// in * stays a prefix query.
-func ftsQuery(input string) (string, error) {
-	var terms []string
-	for _, f := range strings.Fields(input) {
-		prefix := strings.HasSuffix(f, "*")
-		f = strings.TrimRight(f, "*")
-		if f == "" {
-			continue
-		}
-		term := `"` + strings.ReplaceAll(f, `"`, `""`) + `"`
-		if prefix {
-			term += "*"
-		}
-		terms = append(terms, term)
-	}
-	if len(terms) == 0 {
-		return "", ErrEmptyQuery
-	}
-	return strings.Join(terms, " "), nil
+// QueryError says where a query fails to parse; it wraps ErrBadQuery.
+type QueryError struct {
+	Query  string
+	Offset int // byte offset in Query
+	Reason string
 }
 
-// Search runs an FTS5 query over user message text, best matches first.
-// Every word of the query must match (a trailing * matches a prefix); FTS
-// operators in the input are matched as plain text. Snippets mark matched
-// terms with HighlightStart and HighlightEnd. An empty query fails with
-// ErrEmptyQuery.
-func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
-	match, err := ftsQuery(o.Query)
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("%s at byte %d: %s", ErrBadQuery, e.Offset, e.Reason)
+}
+
+func (e *QueryError) Unwrap() error { return ErrBadQuery }
+
+// ParseQuery turns the search query language into an FTS5 query:
+//
+//	hidden files       both words (AND is implied; "AND" may be written)
+//	"hidden files"     the phrase
+//	hid*               a word starting with hid (also "hidden fil"*)
+//	ls OR dir          either
+//	ls -dir, ls NOT dir  ls but not dir
+//	(ls OR dir) -tmp   grouping
+//
+// OR binds tighter than the implied AND, as in FTS5. Words are matched as
+// text: punctuation and FTS5's own syntax (column filters, NEAR, ^) have
+// no meaning. A query with only negated terms, an unclosed quote or
+// parenthesis, or an operator without an operand fails with a *QueryError;
+// a query without any term fails with ErrEmptyQuery.
+func ParseQuery(input string) (string, error) {
+	p := &queryParser{input: input}
+	p.lex()
+	if p.err != nil {
+		return "", p.err
+	}
+	if len(p.toks) == 0 {
+		return "", ErrEmptyQuery
+	}
+	out, err := p.and()
 	if err != nil {
-		return nil, fmt.Errorf("search %q: %w", o.Query, err)
+		return "", err
+	}
+	if p.pos < len(p.toks) {
+		return "", p.fail(p.toks[p.pos].offset, "unexpected %q", p.toks[p.pos].text)
+	}
+	return out, nil
+}
+
+type tokenKind int
+
+const (
+	tokTerm tokenKind = iota // a word or phrase, already an FTS5 string
+	tokOr
+	tokAnd
+	tokNot
+	tokOpen
+	tokClose
+)
+
+type token struct {
+	kind   tokenKind
+	text   string // the FTS5 text of a term; the input of an operator
+	offset int
+}
+
+type queryParser struct {
+	input string
+	toks  []token
+	pos   int
+	err   error
+}
+
+func (p *queryParser) fail(offset int, format string, args ...any) error {
+	return &QueryError{Query: p.input, Offset: offset, Reason: fmt.Sprintf(format, args...)}
+}
+
+// quote makes s an FTS5 string, matched as text.
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func (p *queryParser) lex() {
+	in := p.input
+	for i := 0; i < len(in); {
+		c := in[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '(':
+			p.toks = append(p.toks, token{tokOpen, "(", i})
+			i++
+		case c == ')':
+			p.toks = append(p.toks, token{tokClose, ")", i})
+			i++
+		case c == '-':
+			p.toks = append(p.toks, token{tokNot, "-", i})
+			i++
+		case c == '"':
+			end := strings.IndexByte(in[i+1:], '"')
+			if end < 0 {
+				p.err = p.fail(i, "unclosed quote")
+				return
+			}
+			phrase := in[i+1 : i+1+end]
+			next := i + 2 + end
+			term := quote(phrase)
+			if next < len(in) && in[next] == '*' {
+				term += "*"
+				next++
+			}
+			if strings.IndexFunc(phrase, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) < 0 {
+				p.err = p.fail(i, "a phrase needs a word")
+				return
+			}
+			p.toks = append(p.toks, token{tokTerm, term, i})
+			i = next
+		default:
+			start := i
+			for i < len(in) && !strings.ContainsRune(" \t\n\r()\"", rune(in[i])) {
+				i++
+			}
+			word := in[start:i]
+			switch word {
+			case "OR":
+				p.toks = append(p.toks, token{tokOr, word, start})
+				continue
+			case "AND":
+				p.toks = append(p.toks, token{tokAnd, word, start})
+				continue
+			case "NOT":
+				p.toks = append(p.toks, token{tokNot, word, start})
+				continue
+			}
+			prefix := strings.HasSuffix(word, "*")
+			word = strings.TrimRight(word, "*")
+			if strings.IndexFunc(word, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) < 0 {
+				// Punctuation alone matches nothing: FTS5 would find no
+				// token in it. Skip it rather than fail.
+				continue
+			}
+			term := quote(word)
+			if prefix {
+				term += "*"
+			}
+			p.toks = append(p.toks, token{tokTerm, term, start})
+		}
+	}
+}
+
+func (p *queryParser) peek() (token, bool) {
+	if p.pos < len(p.toks) {
+		return p.toks[p.pos], true
+	}
+	return token{}, false
+}
+
+// and parses a sequence of (possibly negated) or-groups up to a closing
+// parenthesis or the end: "a b -c" is (a AND b) NOT (c).
+func (p *queryParser) and() (string, error) {
+	var pos, neg []string
+	start := len(p.input)
+	if t, ok := p.peek(); ok {
+		start = t.offset
+	}
+	for {
+		t, ok := p.peek()
+		if !ok || t.kind == tokClose {
+			break
+		}
+		if t.kind == tokAnd {
+			p.pos++
+			if n, ok := p.peek(); !ok || n.kind == tokClose || n.kind == tokOr || n.kind == tokAnd {
+				return "", p.fail(t.offset, "AND needs a term after it")
+			}
+			continue
+		}
+		negated := false
+		if t.kind == tokNot {
+			negated = true
+			p.pos++
+		}
+		expr, err := p.or()
+		if err != nil {
+			return "", err
+		}
+		if negated {
+			neg = append(neg, expr)
+		} else {
+			pos = append(pos, expr)
+		}
+	}
+	if len(pos) == 0 {
+		if len(neg) == 0 {
+			return "", p.fail(start, "empty group")
+		}
+		return "", p.fail(start, "a query needs a term that is not negated")
+	}
+	out := strings.Join(pos, " AND ")
+	if len(pos) > 1 && len(neg) > 0 {
+		out = "(" + out + ")"
+	}
+	for _, n := range neg {
+		out += " NOT " + n
+	}
+	return out, nil
+}
+
+// or parses primaries joined by OR.
+func (p *queryParser) or() (string, error) {
+	first, err := p.primary()
+	if err != nil {
+		return "", err
+	}
+	parts := []string{first}
+	for {
+		t, ok := p.peek()
+		if !ok || t.kind != tokOr {
+			break
+		}
+		p.pos++
+		next, err := p.primary()
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, next)
+	}
+	if len(parts) == 1 {
+		return first, nil
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", nil
+}
+
+func (p *queryParser) primary() (string, error) {
+	t, ok := p.peek()
+	if !ok {
+		return "", p.fail(len(p.input), "a term is missing at the end")
+	}
+	switch t.kind {
+	case tokTerm:
+		p.pos++
+		return t.text, nil
+	case tokOpen:
+		p.pos++
+		inner, err := p.and()
+		if err != nil {
+			return "", err
+		}
+		if c, ok := p.peek(); !ok || c.kind != tokClose {
+			return "", p.fail(t.offset, "unclosed parenthesis")
+		}
+		p.pos++
+		return "(" + inner + ")", nil
+	default:
+		return "", p.fail(t.offset, "%q needs a term", t.text)
+	}
+}
+
+// searchCursor is the position after the last hit of a page.
+type searchCursor struct {
+	Rank     float64 `json:"r"`
+	ThreadID string  `json:"t"`
+	Ordinal  int     `json:"o"`
+}
+
+func decodeSearchCursor(s string) (searchCursor, error) {
+	var c searchCursor
+	data, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(data, &c) != nil || c.ThreadID == "" {
+		return c, fmt.Errorf("%w: search cursor %q", ErrBadCursor, s)
+	}
+	return c, nil
+}
+
+func (c searchCursor) encode() string {
+	data, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+// searchSQL finds the matching messages, then reports each in the thread
+// that owns its text when that thread passes the filters, or else in the
+// oldest descendant that inherited the message (same ordinal, no text of
+// its own) and passes them: an inherited prompt is found through a fork
+// whose first thread is archived or filtered out, and found once.
+const searchSQL = `
+WITH matched AS (
+	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
+		snippet(user_message_fts, 0, ?, ?, '…', 16) AS snippet,
+		bm25(user_message_fts) AS score
+	FROM user_message_fts
+	JOIN user_messages m ON m.id = user_message_fts.rowid
+	WHERE user_message_fts MATCH ?
+), candidates AS (
+	SELECT mid, ordinal, snippet, score, owner AS hit, 0 AS inherited FROM matched
+	UNION ALL
+	SELECT x.mid, x.ordinal, x.snippet, x.score, l.thread_id, 1
+	FROM matched x
+	JOIN thread_lineage l ON l.ancestor_id = x.owner
+	JOIN user_messages um ON um.thread_id = l.thread_id AND um.ordinal = x.ordinal AND um.text = ''
+), ranked AS (
+	SELECT c.hit, c.ordinal, c.snippet, c.score, t.name,
+		row_number() OVER (PARTITION BY c.mid ORDER BY c.inherited, t.created_at, t.id) AS rn
+	FROM candidates c
+	JOIN threads t ON t.id = c.hit
+	WHERE %s
+)
+SELECT hit, ordinal, snippet, score, name FROM ranked
+WHERE rn = 1 %s
+ORDER BY score, hit, ordinal
+LIMIT ?`
+
+// Search runs a query (see ParseQuery) over user message text, best
+// matches first, and returns one page of hits; see SearchOptions for the
+// filters. Snippets mark matched terms with HighlightStart and
+// HighlightEnd. A query that does not parse fails with a *QueryError, an
+// empty one with ErrEmptyQuery, a bad cursor with ErrBadCursor.
+func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
+	match, err := ParseQuery(o.Query)
+	if err != nil {
+		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
 	}
 	limit := o.Limit
 	if limit <= 0 {
@@ -58,33 +347,60 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error
 	}
 	limit = min(limit, MaxSearchLimit)
 
-	q := `SELECT m.thread_id, m.ordinal,
-			snippet(user_message_fts, 0, ?, ?, '…', 16) AS snippet,
-			bm25(user_message_fts) AS score
-		FROM user_message_fts
-		JOIN user_messages m ON m.id = user_message_fts.rowid
-		JOIN threads t ON t.id = m.thread_id
-		WHERE user_message_fts MATCH ?`
+	filters := []string{"1"}
 	args := []any{HighlightStart, HighlightEnd, match}
 	if o.Archived != nil {
-		q += ` AND t.archived = ?`
+		filters = append(filters, "t.archived = ?")
 		args = append(args, *o.Archived)
 	}
-	q += ` ORDER BY score, m.thread_id, m.ordinal LIMIT ?`
-	args = append(args, limit)
+	if o.Cwd != "" {
+		filters = append(filters, "t.cwd = ?")
+		args = append(args, o.Cwd)
+	}
+	if o.Source != "" {
+		filters = append(filters, "t.source = ?")
+		args = append(args, o.Source)
+	}
+	if o.ThreadID != "" {
+		filters = append(filters, "t.id = ?")
+		args = append(args, o.ThreadID)
+	}
+	after := ""
+	if o.Cursor != "" {
+		c, err := decodeSearchCursor(o.Cursor)
+		if err != nil {
+			return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
+		}
+		after = "AND (score, hit, ordinal) > (?, ?, ?)"
+		args = append(args, c.Rank, c.ThreadID, c.Ordinal)
+	}
+	args = append(args, limit+1)
+	q := fmt.Sprintf(searchSQL, strings.Join(filters, " AND "), after)
 
 	var rows []struct {
-		ThreadID string  `db:"thread_id"`
+		ThreadID string  `db:"hit"`
 		Ordinal  int     `db:"ordinal"`
 		Snippet  string  `db:"snippet"`
 		Score    float64 `db:"score"`
+		Name     string  `db:"name"`
 	}
 	if err := s.reader.SelectContext(ctx, &rows, q, args...); err != nil {
-		return nil, fmt.Errorf("search %q: %w", o.Query, err)
+		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
 	}
-	hits := make([]SearchHit, len(rows))
+	var page SearchPage
 	for i, r := range rows {
-		hits[i] = SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: r.Snippet, Rank: r.Score}
+		if i == limit {
+			last := page.Hits[limit-1]
+			page.NextCursor = searchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal}.encode()
+			break
+		}
+		page.Hits = append(page.Hits, SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: r.Snippet, Rank: r.Score, Name: r.Name})
 	}
-	return hits, nil
+	return page, nil
+}
+
+// Search returns the first page of SearchPage's hits.
+func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
+	page, err := s.SearchPage(ctx, o)
+	return page.Hits, err
 }

@@ -21,6 +21,13 @@ func TestSearch(t *testing.T) {
 	for id, msgs := range texts {
 		th := newThread(id, 1)
 		th.Archived = id == "archived"
+		th.Name = "name of " + id
+		if id == "focused" {
+			th.Cwd = "/elsewhere"
+		}
+		if id == "diluted" {
+			th.Source = "exec"
+		}
 		var um []UserMessage
 		for i, text := range msgs {
 			um = append(um, UserMessage{Ordinal: i, Offset: 10, Line: 1, Preview: text, Text: text})
@@ -43,8 +50,17 @@ func TestSearch(t *testing.T) {
 		{name: "both", opts: SearchOptions{Query: "migration"}, wantSet: []string{"repeated", "focused", "diluted", "archived"}},
 		{name: "case insensitive", opts: SearchOptions{Query: "MIGRATION", Archived: &yes}, want: []string{"archived"}},
 		{name: "hyphen", opts: SearchOptions{Query: "foo-bar"}, want: []string{"punct"}},
-		{name: "lone quote", opts: SearchOptions{Query: `"`}, want: []string{}},
-		{name: "operators as text", opts: SearchOptions{Query: "foo AND NOT bar OR"}, want: []string{}},
+		{name: "phrase", opts: SearchOptions{Query: `"database migration"`}, want: []string{"focused"}},
+		{name: "phrase in order only", opts: SearchOptions{Query: `"migration database"`}, want: []string{}},
+		{name: "or", opts: SearchOptions{Query: "crème OR lunch"}, wantSet: []string{"accents", "diluted"}},
+		{name: "not", opts: SearchOptions{Query: "migration NOT database", Archived: &no}, want: []string{"diluted"}},
+		{name: "minus", opts: SearchOptions{Query: "migration -database -lunch", Archived: &no}, want: []string{}},
+		{name: "group", opts: SearchOptions{Query: "(lunch OR plan) migration"}, wantSet: []string{"diluted", "repeated"}},
+		{name: "explicit and", opts: SearchOptions{Query: "database AND plan"}, want: []string{"repeated"}},
+		{name: "lowercase operators are words", opts: SearchOptions{Query: "migration or"}, want: []string{}},
+		{name: "cwd", opts: SearchOptions{Query: "migration", Cwd: "/elsewhere"}, want: []string{"focused"}},
+		{name: "source", opts: SearchOptions{Query: "migration", Source: "exec"}, want: []string{"diluted"}},
+		{name: "thread", opts: SearchOptions{Query: "migration", ThreadID: "archived"}, want: []string{"archived"}},
 		{name: "plus signs", opts: SearchOptions{Query: "C++"}, want: []string{"punct"}},
 		{name: "percent", opts: SearchOptions{Query: "100%"}, want: []string{"punct"}},
 		{name: "prefix", opts: SearchOptions{Query: "migra*", Archived: &yes}, want: []string{"archived"}},
@@ -78,6 +94,11 @@ func TestSearch(t *testing.T) {
 					t.Fatalf("hit %d rank %f better than hit %d rank %f", i, hits[i].Rank, i-1, hits[i-1].Rank)
 				}
 			}
+			for _, h := range hits {
+				if h.Name != "name of "+h.ThreadID {
+					t.Fatalf("hit %s has name %q", h.ThreadID, h.Name)
+				}
+			}
 			if tc.wantSnip != "" && (len(hits) == 0 || !strings.Contains(hits[0].Snippet, tc.wantSnip)) {
 				t.Fatalf("snippet of first hit = %+v, want it to contain %q", hits, tc.wantSnip)
 			}
@@ -88,4 +109,117 @@ func TestSearch(t *testing.T) {
 			t.Errorf("Search(%q): err = %v, want ErrEmptyQuery", q, err)
 		}
 	}
+}
+
+// TestSearchBadSyntax checks that every malformed query is a *QueryError
+// (a 400 at the API), never an SQL error.
+func TestSearchBadSyntax(t *testing.T) {
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1), Messages: messages(0, 1, "hello")})
+	for _, q := range []string{`"`, `"unclosed phrase`, "(hello", "hello)", "hello OR", "OR hello", "NOT hello", "-hello",
+		"hello AND", "hello NOT", "()", "hello (-x)", `""`, "AND"} {
+		t.Run(q, func(t *testing.T) {
+			_, err := s.Search(t.Context(), SearchOptions{Query: q})
+			var qe *QueryError
+			if !errors.As(err, &qe) || !errors.Is(err, ErrBadQuery) {
+				t.Fatalf("Search(%q): err = %v, want a *QueryError", q, err)
+			}
+		})
+	}
+	// FTS5 syntax the language does not have is matched as text.
+	for _, q := range []string{"text:hello", "NEAR(hello)", "^hello", "hello +", "hello*"} {
+		if _, err := s.Search(t.Context(), SearchOptions{Query: q}); err != nil {
+			t.Errorf("Search(%q): %v", q, err)
+		}
+	}
+}
+
+// TestSearchPages walks every hit one page at a time: each hit once, in
+// rank order, and a cursor that does not decode is ErrBadCursor.
+func TestSearchPages(t *testing.T) {
+	s := openTest(t)
+	for i := range 7 {
+		id := string(rune('a' + i))
+		mustInsert(t, s, Record{Thread: newThread(id, int64(i)), Messages: messages(0, 2, "common "+strings.Repeat("pad ", i))})
+	}
+	all, err := s.SearchPage(t.Context(), SearchOptions{Query: "common", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Hits) != 14 || all.NextCursor != "" {
+		t.Fatalf("one page: %d hits, cursor %q; want 14 and none", len(all.Hits), all.NextCursor)
+	}
+	var walked []SearchHit
+	cursor := ""
+	for range 20 {
+		page, err := s.SearchPage(t.Context(), SearchOptions{Query: "common", Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		walked = append(walked, page.Hits...)
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(walked) != len(all.Hits) {
+		t.Fatalf("walked %d hits, want %d", len(walked), len(all.Hits))
+	}
+	for i := range walked {
+		if walked[i].ThreadID != all.Hits[i].ThreadID || walked[i].Ordinal != all.Hits[i].Ordinal {
+			t.Fatalf("hit %d = %s/%d, want %s/%d", i, walked[i].ThreadID, walked[i].Ordinal, all.Hits[i].ThreadID, all.Hits[i].Ordinal)
+		}
+	}
+	if _, err := s.SearchPage(t.Context(), SearchOptions{Query: "common", Cursor: "!!"}); !errors.Is(err, ErrBadCursor) {
+		t.Fatalf("bad cursor: %v, want ErrBadCursor", err)
+	}
+}
+
+// TestSearchInheritedPrompt forks p into c1 and c1 into c2; the prompt was
+// asked in p only. It is found once: in p, or in the oldest fork that
+// passes the filters when p is archived.
+func TestSearchInheritedPrompt(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	parent := newThread("p", 1)
+	parent.UserMessageCount = 2
+	parent.IndexedSize = 5000
+	mustInsert(t, s, Record{Thread: parent, Messages: messages(0, 2, "zebra")})
+	for i, id := range []string{"c1", "c2"} {
+		from := []string{"p", "c1"}[i]
+		child := newThread(id, int64(2+i))
+		child.ParentID, child.ForkOffset, child.UserMessageCount = from, 5000, 2
+		ancestors := []string{from}
+		if i == 1 {
+			ancestors = []string{"c1", "p"}
+		}
+		if err := s.InsertFork(ctx, Record{Thread: child, Ancestors: ancestors}, ForkSource{ParentID: from, Messages: 2, OffsetShift: 100, LineShift: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := func(o SearchOptions) []string {
+		t.Helper()
+		o.Query = `"zebra 1"`
+		hits, err := s.Search(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, h := range hits {
+			ids = append(ids, h.ThreadID)
+		}
+		return ids
+	}
+	no := false
+	check := func(step string, got []string, want ...string) {
+		t.Helper()
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s: hits in %v, want %v", step, got, want)
+		}
+	}
+	check("owner", found(SearchOptions{}), "p")
+	check("in a fork", found(SearchOptions{ThreadID: "c2"}), "c2")
+	if err := s.SetArchived(ctx, "p", true, "archived_sessions/p.jsonl", 9); err != nil {
+		t.Fatal(err)
+	}
+	check("owner archived", found(SearchOptions{Archived: &no}), "c1")
 }

@@ -187,9 +187,13 @@ type Page struct {
 
 // SearchOptions select full-text search results.
 type SearchOptions struct {
-	Query    string // FTS5 query text; plain words are matched as terms
+	Query    string // the query language of ParseQuery
 	Limit    int    // default 20, capped at 200
 	Archived *bool
+	Cwd      string // exact match
+	Source   string // exact match
+	ThreadID string // only hits in this thread
+	Cursor   string // NextCursor of the previous page
 }
 
 // SearchHit is a user message that matched a search, best first.
@@ -198,6 +202,13 @@ type SearchHit struct {
 	Ordinal  int     `json:"ordinal"`
 	Snippet  string  `json:"snippet"`
 	Rank     float64 `json:"rank"` // bm25; lower is better
+	Name     string  `json:"name"` // the thread's name
+}
+
+// SearchPage is one page of search hits; NextCursor is empty on the last.
+type SearchPage struct {
+	Hits       []SearchHit `json:"hits"`
+	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
 // FileState is the file identity the index holds for a thread, used to find

@@ -1,0 +1,224 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/server"
+)
+
+// TestFollow follows a thread while another goroutine appends, stops half
+// way, and resumes from the End of the last line: every line is seen
+// once, in order, at its offset in the file.
+func TestFollow(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 20
+	var seen []client.Line
+	next := int64(0)
+	for round := range 2 {
+		followCtx, stop := context.WithCancel(ctx)
+		// One line written while no one follows: the follow must start
+		// with it.
+		if _, err := c.Append(ctx, th.ID, assistantItem(fmt.Sprintf("round %d", round))); err != nil {
+			t.Fatal(err)
+		}
+		appended := 0
+		for l, err := range c.Follow(followCtx, th.ID, next) {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			seen = append(seen, l)
+			next = l.End()
+			// Each line seen asks for the next, so the follower is
+			// always waiting on lines not yet written.
+			if appended < total/2 {
+				if _, err := c.Append(ctx, th.ID, userItem(fmt.Sprintf("p%d-%d", round, appended))); err != nil {
+					t.Fatal(err)
+				}
+				appended++
+				continue
+			}
+			break
+		}
+		stop()
+	}
+	var want []client.Line
+	for l, err := range c.Items(ctx, th.ID, -1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, l)
+	}
+	// The last line appended was not waited for: a last follow picks up
+	// what is left.
+	if len(seen) < len(want) {
+		for l, err := range c.Follow(ctx, th.ID, next) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, l)
+			if len(seen) == len(want) {
+				break
+			}
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("followed %d lines, the file has %d", len(seen), len(want))
+	}
+	for i := range want {
+		if seen[i].Offset != want[i].Offset || string(seen[i].Raw) != string(want[i].Raw) {
+			t.Fatalf("line %d: followed %d %s, file %d %s", i, seen[i].Offset, seen[i].Raw, want[i].Offset, want[i].Raw)
+		}
+	}
+}
+
+// TestFollowEndsOnDelete checks that the iteration ends with a
+// *StreamEndError naming the reason.
+func TestFollowEndsOnDelete(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for _, err := range c.Follow(ctx, th.ID, 0) {
+		if err != nil {
+			last = err
+			break
+		}
+		if err := c.Delete(ctx, th.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var end *client.StreamEndError
+	if !errors.As(last, &end) || end.Reason != "deleted" || !errors.Is(last, client.ErrStreamEnded) {
+		t.Fatalf("follow ended with %v, want a StreamEndError deleted", last)
+	}
+}
+
+func TestAppendWith(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.AppendWith(ctx, th.ID, client.AppendOptions{ExpectedSize: th.IndexedSize + 1}, userItem("no"))
+	var apiErr *client.Error
+	if !errors.Is(err, client.ErrSizeMismatch) || !errors.As(err, &apiErr) || apiErr.Size == nil || *apiErr.Size != th.IndexedSize {
+		t.Fatalf("stale size: %v, want ErrSizeMismatch with size %d", err, th.IndexedSize)
+	}
+	o := client.AppendOptions{ExpectedSize: th.IndexedSize, IdempotencyKey: "k1"}
+	first, err := c.AppendWith(ctx, th.ID, o, userItem("yes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The retry carries the same stale-looking size: the key answers it
+	// before the size is checked.
+	again, err := c.AppendWith(ctx, th.ID, o, userItem("yes"))
+	if err != nil || again.Offsets[0] != first.Offsets[0] {
+		t.Fatalf("retry: %v, offsets %v, want %v", err, again.Offsets, first.Offsets)
+	}
+	_, err = c.AppendLinesWith(ctx, th.ID, client.AppendOptions{IdempotencyKey: "k1"}, []byte(`{"type":"event_msg","payload":{"type":"x"}}`))
+	if !errors.Is(err, client.ErrIdempotencyKeyReused) {
+		t.Fatalf("reused key: %v, want ErrIdempotencyKeyReused", err)
+	}
+	got, err := c.Get(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserMessageCount != 1 {
+		t.Fatalf("user messages = %d, want 1", got.UserMessageCount)
+	}
+}
+
+// TestEvents reads the event stream while another goroutine appends
+// until the reader has seen enough: the events are numbered without gaps
+// and name the thread.
+func TestEvents(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream is open only once the iteration has started, and the
+	// first event tells so: append until the reader is done.
+	writeCtx, stopWriting := context.WithCancel(ctx)
+	writerDone := make(chan error, 1)
+	go func() {
+		for writeCtx.Err() == nil {
+			if _, err := c.Append(writeCtx, th.ID, userItem("tick")); err != nil && writeCtx.Err() == nil {
+				writerDone <- err
+				return
+			}
+		}
+		writerDone <- nil
+	}()
+	var seqs []uint64
+	for ev, err := range c.Events(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type != "appended" || ev.ThreadID != th.ID || ev.Thread == nil || ev.Size != ev.Thread.IndexedSize {
+			t.Fatalf("event %+v, want appended to %s with its size", ev, th.ID)
+		}
+		seqs = append(seqs, ev.Seq)
+		if len(seqs) == 5 {
+			break
+		}
+	}
+	stopWriting()
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("seqs %v have a gap", seqs)
+		}
+	}
+}
+
+func TestFullTurns(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := c.Append(ctx, th.ID, userItem(fmt.Sprintf("q%d", i)), assistantItem(fmt.Sprintf("a%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var texts []string
+	cursor := ""
+	for {
+		page, err := c.FullTurns(ctx, th.ID, client.TurnsOptions{Limit: 2, Cursor: cursor, Descending: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, turn := range page.Turns {
+			for _, it := range turn.Items {
+				texts = append(texts, it.Type+":"+it.Text)
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	got := fmt.Sprint(texts)
+	want := "[user_message:q2 agent_message:a2 user_message:q1 agent_message:a1 user_message:q0 agent_message:a0]"
+	if got != want {
+		t.Fatalf("items %s, want %s", got, want)
+	}
+}

@@ -1,0 +1,170 @@
+package manager
+
+import (
+	"errors"
+	"sync"
+)
+
+// EventType names what happened to a thread.
+type EventType string
+
+// The events the manager publishes, one per successful call (or, for
+// EventAppended, per write to a thread's file).
+const (
+	EventCreated    EventType = "created"    // Start
+	EventAppended   EventType = "appended"   // Append, AppendLines, and the line a Rename writes
+	EventForked     EventType = "forked"     // Fork; ThreadID is the new thread, Thread.ParentID its parent
+	EventRenamed    EventType = "renamed"    // Rename
+	EventArchived   EventType = "archived"   // Archive
+	EventUnarchived EventType = "unarchived" // Unarchive
+	EventDeleted    EventType = "deleted"    // Delete; Thread is nil
+)
+
+// Event is one change to the store, as published to subscribers.
+type Event struct {
+	// Seq numbers the events of one Manager from 1, without gaps; a
+	// subscriber that sees a gap was not dropped (it would have been told)
+	// but subscribed after the missing events.
+	Seq      uint64    `json:"seq"`
+	Type     EventType `json:"type"`
+	ThreadID string    `json:"thread_id"`
+	// Size is the thread's indexed size after the change: for
+	// EventAppended, the offset just past the last appended line.
+	Size int64 `json:"size,omitempty"`
+	// Offsets are where the appended lines start (EventAppended only).
+	Offsets []int64 `json:"offsets,omitempty"`
+	// Thread is the thread after the change; nil for EventDeleted.
+	Thread *Thread `json:"thread,omitempty"`
+}
+
+// Errors a Subscription ends with (Subscription.Err).
+var (
+	// ErrSlowSubscriber ends a subscription whose buffer was full when an
+	// event was published: publishing never waits for a subscriber.
+	ErrSlowSubscriber = errors.New("subscriber too slow: events dropped")
+)
+
+// DefaultSubscriptionBuffer is the buffer of a subscription when Subscribe
+// is given a size below 1.
+const DefaultSubscriptionBuffer = 256
+
+// bus fans events out to subscribers. The zero value is ready. Publishing
+// never blocks: a subscriber whose buffer is full is dropped.
+type bus struct {
+	mu     sync.Mutex // guards the fields below; publish holds it while sending
+	seq    uint64
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+// Subscription receives the events published after it was made, in the
+// order they were published. Its channel is closed when the subscription
+// ends: Close was called, the subscriber fell behind (Err returns
+// ErrSlowSubscriber) or the manager closed (ErrClosed).
+type Subscription struct {
+	b  *bus
+	ch chan Event
+
+	// err is written under b.mu before ch is closed, so reading it after
+	// ch is closed needs no lock.
+	err error
+}
+
+// Events returns the channel events arrive on; it is closed when the
+// subscription ends.
+func (s *Subscription) Events() <-chan Event { return s.ch }
+
+// Err says why the subscription ended: nil while it runs or after Close,
+// ErrSlowSubscriber or ErrClosed otherwise. Call it once Events is closed.
+func (s *Subscription) Err() error {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	return s.err
+}
+
+// Close ends the subscription; it is safe to call more than once and
+// concurrently with publishing.
+func (s *Subscription) Close() {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	s.b.drop(s, nil)
+}
+
+// Subscribe returns a subscription to the manager's events with room for
+// buffer events (DefaultSubscriptionBuffer when buffer < 1). On a closed
+// manager the subscription is already ended with ErrClosed. The caller
+// closes it.
+func (m *Manager) Subscribe(buffer int) *Subscription {
+	if buffer < 1 {
+		buffer = DefaultSubscriptionBuffer
+	}
+	b := &m.events
+	s := &Subscription{b: b, ch: make(chan Event, buffer)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		s.err = ErrClosed
+		close(s.ch)
+		return s
+	}
+	if b.subs == nil {
+		b.subs = map[*Subscription]struct{}{}
+	}
+	b.subs[s] = struct{}{}
+	return s
+}
+
+// publish numbers e and hands it to every subscriber without waiting.
+func (b *bus) publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.seq++
+	e.Seq = b.seq
+	for s := range b.subs {
+		select {
+		case s.ch <- e:
+		default:
+			b.drop(s, ErrSlowSubscriber)
+		}
+	}
+}
+
+// drop ends s with err; b.mu must be held.
+func (b *bus) drop(s *Subscription, err error) {
+	if _, ok := b.subs[s]; !ok {
+		return
+	}
+	delete(b.subs, s)
+	s.err = err
+	close(s.ch)
+}
+
+// close ends every subscription with ErrClosed; later publishes are
+// ignored and later subscriptions start ended.
+func (b *bus) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for s := range b.subs {
+		b.drop(s, ErrClosed)
+	}
+}
+
+// publishThread publishes an event of typ about row.
+func (m *Manager) publishThread(typ EventType, row Thread) {
+	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.IndexedSize, Thread: &row})
+}
+
+// announce returns a function that publishes an event of typ about the
+// thread a successful call returned, and passes the call's results on.
+func (m *Manager) announce(typ EventType) func(Thread, error) (Thread, error) {
+	return func(row Thread, err error) (Thread, error) {
+		if err == nil {
+			m.publishThread(typ, row)
+		}
+		return row, err
+	}
+}

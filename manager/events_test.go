@@ -1,0 +1,115 @@
+package manager
+
+import (
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/spoolhq/spool/rollout"
+)
+
+// TestSlowSubscriberDropped subscribes with room for one event and never
+// reads: appends go on regardless, and the subscription ends with
+// ErrSlowSubscriber after the one event it could hold.
+func TestSlowSubscriberDropped(t *testing.T) {
+	m := openTest(t)
+	ctx := t.Context()
+	th, err := m.Start(ctx, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := m.Subscribe(1)
+	defer slow.Close()
+	keeping := m.Subscribe(10)
+	defer keeping.Close()
+	for range 3 {
+		if _, err := m.Append(ctx, th.ID, []rollout.Item{user("hi")}); err != nil {
+			t.Fatalf("append with a stalled subscriber: %v", err)
+		}
+	}
+	var got []Event
+	for e := range slow.Events() {
+		got = append(got, e)
+	}
+	if len(got) != 1 || got[0].Type != EventAppended {
+		t.Fatalf("slow subscriber got %+v, want the first append only", got)
+	}
+	if err := slow.Err(); !errors.Is(err, ErrSlowSubscriber) {
+		t.Fatalf("Err() = %v, want ErrSlowSubscriber", err)
+	}
+	// The other subscriber saw all three, numbered without gaps.
+	first := got[0].Seq
+	for i := range 3 {
+		e := <-keeping.Events()
+		if e.Seq != first+uint64(i) || e.Type != EventAppended || e.ThreadID != th.ID {
+			t.Fatalf("event %d = %+v, want appended seq %d", i, e, first+uint64(i))
+		}
+	}
+}
+
+// TestCloseEndsSubscriptions checks that closing the manager ends every
+// subscription with ErrClosed, and that a later one starts ended.
+func TestCloseEndsSubscriptions(t *testing.T) {
+	m := openTest(t)
+	sub := m.Subscribe(0)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, open := <-sub.Events(); open {
+		t.Fatal("subscription still open after Close")
+	}
+	if err := sub.Err(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Err() = %v, want ErrClosed", err)
+	}
+	late := m.Subscribe(0)
+	if _, open := <-late.Events(); open || !errors.Is(late.Err(), ErrClosed) {
+		t.Fatalf("subscription after Close: open %v, err %v", open, late.Err())
+	}
+	sub.Close() // idempotent after the end
+}
+
+// TestAppendedEventSizeResumesRead follows a thread with ReadAfter and
+// the events' sizes: the pieces read add up to the file.
+func TestAppendedEventSizeResumesRead(t *testing.T) {
+	m := openTest(t)
+	ctx := t.Context()
+	th, err := m.Start(ctx, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := m.Subscribe(0)
+	defer sub.Close()
+	for _, text := range []string{"a", "b"} {
+		if _, err := m.Append(ctx, th.ID, []rollout.Item{user(text)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var followed []byte
+	pos := int64(0)
+	for range 2 {
+		e := <-sub.Events()
+		rc, end, err := m.ReadAfter(ctx, th.ID, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		followed = append(followed, data...)
+		if end < e.Size {
+			t.Fatalf("ReadAfter ended at %d, before the event's size %d", end, e.Size)
+		}
+		pos = end
+	}
+	rc, err := m.ReadFrom(ctx, th.ID, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(followed) != string(whole) {
+		t.Fatalf("followed %q, file %q", followed, whole)
+	}
+	if _, _, err := m.ReadAfter(ctx, th.ID, 1); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ReadAfter mid-line: %v, want ErrInvalidArgument", err)
+	}
+}

@@ -1,0 +1,150 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/spoolhq/spool/server"
+)
+
+// doHeaders sends a JSON request with extra headers.
+func (e *env) doHeaders(method, path string, headers map[string]string, contentType, body string) *http.Response {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.t.Context(), method, e.url+path, bytes.NewReader([]byte(body)))
+	if err != nil {
+		e.t.Fatalf("new request: %v", err)
+	}
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// history returns the thread's file as GET /items streams it.
+func (e *env) history(id string) []byte {
+	e.t.Helper()
+	return readAll(e.t, e.do("GET", "/v1/threads/"+id+"/items", "", nil), http.StatusOK)
+}
+
+func TestExpectedSize(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	path := "/v1/threads/" + th.ID + "/items"
+	before := e.history(th.ID)
+
+	// A stale size: nothing is written, and the answer says the real size.
+	resp := e.doHeaders("POST", path, map[string]string{"Expected-Size": strconv.FormatInt(th.IndexedSize+1, 10)}, "", mustJSON(t, userItem("lost")))
+	body := wantError(t, resp, http.StatusConflict, "size_mismatch")
+	if body.Error.Size == nil || *body.Error.Size != th.IndexedSize {
+		t.Fatalf("size in the error = %v, want %d", body.Error.Size, th.IndexedSize)
+	}
+	if after := e.history(th.ID); !bytes.Equal(after, before) {
+		t.Fatalf("a refused append changed the file:\n%s\nwant\n%s", after, before)
+	}
+
+	// NDJSON bodies take the same header.
+	resp = e.doHeaders("POST", path, map[string]string{"Expected-Size": "1"}, "application/x-ndjson", mustJSON(t, userItem("lost"))+"\n")
+	wantError(t, resp, http.StatusConflict, "size_mismatch")
+
+	// The right size: written at that offset.
+	resp = e.doHeaders("POST", path, map[string]string{"Expected-Size": strconv.FormatInt(th.IndexedSize, 10)}, "", mustJSON(t, userItem("kept")))
+	var res appendResult
+	if err := json.Unmarshal(readAll(t, resp, http.StatusOK), &res); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Offsets[0], th.IndexedSize; got != want {
+		t.Fatalf("offset = %d, want %d", got, want)
+	}
+
+	for _, bad := range []string{"0", "-5", "+5", "abc", "0x10"} {
+		resp := e.doHeaders("POST", path, map[string]string{"Expected-Size": bad}, "", mustJSON(t, userItem("x")))
+		wantError(t, resp, http.StatusBadRequest, "invalid_argument")
+	}
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	path := "/v1/threads/" + th.ID + "/items"
+	key := map[string]string{"Idempotency-Key": "req-1"}
+	item := mustJSON(t, userItem("once"))
+
+	first := readAll(t, e.doHeaders("POST", path, key, "", item), http.StatusOK)
+	// Another append in between: the retry must still answer what the
+	// first call answered, not describe the thread as it is now.
+	e.appendItems(th.ID, assistantItem("between"))
+	retry := readAll(t, e.doHeaders("POST", path, key, "", item), http.StatusOK)
+	if !bytes.Equal(first, retry) {
+		t.Fatalf("retry answered\n%s\nfirst call answered\n%s", retry, first)
+	}
+	if n := bytes.Count(e.history(th.ID), []byte(`"once"`)); n != 1 {
+		t.Fatalf("the item is in the file %d times, want 1", n)
+	}
+
+	// The same key with another body is refused, and writes nothing.
+	before := e.history(th.ID)
+	resp := e.doHeaders("POST", path, key, "", mustJSON(t, userItem("other")))
+	wantError(t, resp, http.StatusUnprocessableEntity, "idempotency_key_reused")
+	if after := e.history(th.ID); !bytes.Equal(after, before) {
+		t.Fatal("a reused key with another body changed the file")
+	}
+
+	// Keys belong to a thread: the same key on another thread is new.
+	other := e.create(nil)
+	readAll(t, e.doHeaders("POST", "/v1/threads/"+other.ID+"/items", key, "", item), http.StatusOK)
+	if n := bytes.Count(e.history(other.ID), []byte(`"once"`)); n != 1 {
+		t.Fatalf("other thread holds the item %d times, want 1", n)
+	}
+}
+
+// TestIdempotencyKeyConcurrentRetries sends one append many times at once
+// with one key: exactly one copy is written and every answer is the same.
+func TestIdempotencyKeyConcurrentRetries(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	path := "/v1/threads/" + th.ID + "/items"
+	line := mustJSON(t, userItem("racing")) + "\n"
+	const n = 8
+	answers := make([][]byte, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp := e.doHeaders("POST", path, map[string]string{"Idempotency-Key": "race"}, "application/x-ndjson", line)
+			defer resp.Body.Close()
+			var buf bytes.Buffer
+			buf.ReadFrom(resp.Body)
+			answers[i] = []byte(fmt.Sprintf("%d %s", resp.StatusCode, buf.Bytes()))
+		})
+	}
+	wg.Wait()
+	for i := 1; i < n; i++ {
+		if !bytes.Equal(answers[i], answers[0]) {
+			t.Fatalf("answer %d = %s, answer 0 = %s", i, answers[i], answers[0])
+		}
+	}
+	if n := bytes.Count(e.history(th.ID), []byte(`"racing"`)); n != 1 {
+		t.Fatalf("the item is in the file %d times, want 1", n)
+	}
+}

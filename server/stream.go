@@ -1,0 +1,314 @@
+// Streams that stay open: a thread's history followed as it grows
+// (GET /v1/threads/{id}/items?follow=1) and the store's events
+// (GET /v1/events), as NDJSON or, when the client accepts it, as
+// server-sent events.
+
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/spoolhq/spool/manager"
+)
+
+// Stream end reasons, sent in the Spool-Stream-End trailer of an NDJSON
+// follow stream, and in the last record of an event stream.
+const (
+	EndShutdown = "shutdown"        // the server is shutting down; reconnect elsewhere or later
+	EndDeleted  = "deleted"         // the followed thread was deleted
+	EndSlow     = "slow_subscriber" // events stream only: the client read too slowly and events were dropped
+	EndError    = "error"           // reading the thread failed; the server log says why
+)
+
+// streamEndTrailer names the trailer of an NDJSON follow stream that says
+// why it ended.
+const streamEndTrailer = "Spool-Stream-End"
+
+const mediaEventStream = "text/event-stream"
+
+// inFlightSlot is the in-flight slot limit gave a request; a stream gives
+// it back once it is open, so open streams do not starve other requests.
+type inFlightSlot struct {
+	once    sync.Once
+	release func()
+}
+
+func (s *inFlightSlot) done() { s.once.Do(s.release) }
+
+type inFlightSlotKey struct{}
+
+// releaseSlot gives back r's in-flight slot, if it holds one.
+func releaseSlot(r *http.Request) {
+	if slot, ok := r.Context().Value(inFlightSlotKey{}).(*inFlightSlot); ok {
+		slot.done()
+	}
+}
+
+// wantsSSE reports whether the client asked for server-sent events.
+func wantsSSE(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == mediaEventStream {
+			return true
+		}
+	}
+	return false
+}
+
+// openStream takes a stream slot, or fails with 503. The caller calls the
+// returned function when the stream ends.
+func (s *Server) openStream() (func(), error) {
+	select {
+	case s.streams <- struct{}{}:
+		return func() { <-s.streams }, nil
+	default:
+		return nil, errorf(http.StatusServiceUnavailable, CodeUnavailable, "too many open streams (%d)", cap(s.streams))
+	}
+}
+
+// flusher writes with a fresh deadline per write and flushes on demand.
+type flusher struct {
+	dw *deadlineWriter
+	rc *http.ResponseController
+}
+
+func (s *Server) newFlusher(w http.ResponseWriter) *flusher {
+	rc := http.NewResponseController(w)
+	return &flusher{dw: &deadlineWriter{w: w, rc: rc, timeout: s.cfg.StreamWriteTimeout}, rc: rc}
+}
+
+func (f *flusher) flush() error {
+	if err := f.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// startStream sends the headers of a stream of the given type, flushes
+// them so the client knows the stream is open, and gives back the
+// request's in-flight slot.
+func (s *Server) startStream(w http.ResponseWriter, r *http.Request, contentType string, f *flusher) error {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	releaseSlot(r)
+	return f.flush()
+}
+
+// follow streams thread id's lines from byte offset from on, then each
+// line appended later, until the client leaves, the thread is deleted or
+// the server drains. Lines are the file's bytes; each SSE event carries
+// the offset just past its line as its id. The manager's events only say
+// when to read: what is sent is always read from the file from the last
+// offset sent, so a dropped subscription loses nothing and nothing is
+// sent twice.
+func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from int64) error {
+	ctx := r.Context()
+	closeStream, err := s.openStream()
+	if err != nil {
+		return err
+	}
+	defer closeStream()
+	sub := s.m.Subscribe(0)
+	defer func() { sub.Close() }()
+	lines, end, err := s.m.ReadAfter(ctx, id, from)
+	if err != nil {
+		return err
+	}
+	sse := wantsSSE(r)
+	f := s.newFlusher(w)
+	contentType := mediaNDJSON
+	if sse {
+		contentType = mediaEventStream
+	} else {
+		w.Header().Set("Trailer", streamEndTrailer)
+	}
+	if err := s.startStream(w, r, contentType, f); err != nil {
+		lines.Close()
+		return s.cutStream(ctx, err)
+	}
+	pos := from
+	finish := func(reason string) error {
+		if sse {
+			fmt.Fprintf(f.dw, "event: end\ndata: {\"reason\":%q}\n\n", reason)
+			f.flush()
+		} else {
+			w.Header().Set(streamEndTrailer, reason)
+		}
+		return nil
+	}
+	for {
+		err := s.sendLines(f, lines, pos, sse)
+		lines.Close()
+		if err != nil {
+			return s.cutStream(ctx, err)
+		}
+		pos = end
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.drained:
+				return finish(EndShutdown)
+			case e, ok := <-sub.Events():
+				if !ok {
+					if !errors.Is(sub.Err(), manager.ErrSlowSubscriber) {
+						return finish(EndShutdown) // the manager closed
+					}
+					// Events were dropped: subscribe again and read what
+					// the file holds past pos, which covers them.
+					sub = s.m.Subscribe(0)
+					break wait
+				}
+				if e.ThreadID != id {
+					continue
+				}
+				if e.Type == manager.EventDeleted {
+					return finish(EndDeleted)
+				}
+				if e.Size > pos {
+					break wait
+				}
+			}
+		}
+		lines, end, err = s.m.ReadAfter(ctx, id, pos)
+		switch {
+		case errors.Is(err, manager.ErrNotFound):
+			return finish(EndDeleted)
+		case errors.Is(err, context.Canceled):
+			return nil
+		case err != nil:
+			s.log.ErrorContext(ctx, "follow: read", "id", id, "offset", pos, "err", err)
+			return finish(EndError)
+		}
+	}
+}
+
+// sendLines copies lines (which start at offset start) to the client and
+// flushes. In SSE form each line is one event whose id is the offset just
+// past it.
+func (s *Server) sendLines(f *flusher, lines io.Reader, start int64, sse bool) error {
+	if !sse {
+		if _, err := io.Copy(f.dw, lines); err != nil {
+			return err
+		}
+		return f.flush()
+	}
+	br := bufio.NewReaderSize(lines, 64<<10)
+	pos := start
+	var buf []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF && len(line) == 0 {
+			return f.flush()
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+		pos += int64(len(line))
+		buf = append(buf[:0], "id: "...)
+		buf = strconv.AppendInt(buf, pos, 10)
+		buf = append(buf, "\nevent: line\ndata: "...)
+		buf = append(buf, line[:len(line)-1]...) // a rollout line holds no raw newline
+		buf = append(buf, "\n\n"...)
+		if _, err := f.dw.Write(buf); err != nil {
+			return err
+		}
+	}
+}
+
+// cutStream ends a stream whose status line is gone: the client sees a
+// truncated body.
+func (s *Server) cutStream(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil // the client left
+	}
+	s.log.WarnContext(ctx, "stream cut short", "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+// streamEnd is the last record of an event stream that the server ended.
+type streamEnd struct {
+	Type   string `json:"type"` // "stream_end"
+	Reason string `json:"reason"`
+}
+
+// events streams the manager's events until the client leaves, falls
+// behind (the last record says slow_subscriber) or the server drains.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	closeStream, err := s.openStream()
+	if err != nil {
+		return err
+	}
+	defer closeStream()
+	sub := s.m.Subscribe(0)
+	defer sub.Close()
+	sse := wantsSSE(r)
+	f := s.newFlusher(w)
+	contentType := mediaNDJSON
+	if sse {
+		contentType = mediaEventStream
+	}
+	if err := s.startStream(w, r, contentType, f); err != nil {
+		return s.cutStream(ctx, err)
+	}
+	send := func(id string, v any) error {
+		body, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		var buf []byte
+		if sse {
+			if id != "" {
+				buf = append(buf, "id: "+id+"\n"...)
+			}
+			buf = append(buf, "data: "...)
+			buf = append(buf, body...)
+			buf = append(buf, "\n\n"...)
+		} else {
+			buf = append(body, '\n')
+		}
+		if _, err := f.dw.Write(buf); err != nil {
+			return err
+		}
+		return f.flush()
+	}
+	end := func(reason string) error {
+		send("", streamEnd{Type: "stream_end", Reason: reason})
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.drained:
+			return end(EndShutdown)
+		case e, ok := <-sub.Events():
+			if !ok {
+				if errors.Is(sub.Err(), manager.ErrSlowSubscriber) {
+					return end(EndSlow)
+				}
+				return end(EndShutdown)
+			}
+			if err := send(strconv.FormatUint(e.Seq, 10), e); err != nil {
+				return s.cutStream(ctx, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/server"
+)
+
+// openStream starts a GET that stays open, with its own context so the
+// test can hang up; the returned cancel does.
+func (e *env) openStream(path string, headers map[string]string) (*http.Response, context.CancelFunc) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(e.t.Context())
+	req, err := http.NewRequestWithContext(ctx, "GET", e.url+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		e.t.Fatalf("GET %s: %v", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer cancel()
+		e.t.Fatalf("GET %s: status %d: %s", path, resp.StatusCode, readAll(e.t, resp, resp.StatusCode))
+	}
+	e.t.Cleanup(func() { cancel(); resp.Body.Close() })
+	return resp, cancel
+}
+
+// readLines reads n lines (with their newlines) from r, blocking until
+// they come.
+func readLines(t *testing.T, r *bufio.Reader, n int) [][]byte {
+	t.Helper()
+	out := make([][]byte, 0, n)
+	for range n {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			t.Fatalf("read line %d of %d: %v (got %q)", len(out), n, err, line)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// TestFollowAcrossReconnect appends from another client while a follower
+// reads; the follower hangs up half way and reconnects from the offset it
+// reached. What it read, put together, must be the file byte for byte: no
+// line missing, none twice, in order.
+func TestFollowAcrossReconnect(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	path := "/v1/threads/" + th.ID + "/items?follow=1&from_offset="
+	resp, hangUp := e.openStream(path+"0", nil)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/x-ndjson" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	r := bufio.NewReader(resp.Body)
+	var got bytes.Buffer
+	for _, l := range readLines(t, r, 1) { // the session_meta
+		got.Write(l)
+	}
+	for i := range 10 {
+		e.appendItems(th.ID, userItem(fmt.Sprintf("prompt %d", i)))
+		for _, l := range readLines(t, r, 1) {
+			got.Write(l)
+		}
+	}
+	hangUp()
+
+	// Lines appended while no one follows are read on reconnect.
+	for i := 10; i < 15; i++ {
+		e.appendItems(th.ID, userItem(fmt.Sprintf("prompt %d", i)))
+	}
+	resp, _ = e.openStream(path+strconv.Itoa(got.Len()), nil)
+	r = bufio.NewReader(resp.Body)
+	for _, l := range readLines(t, r, 5) {
+		got.Write(l)
+	}
+	// A batch of three in one append arrives whole.
+	e.appendItems(th.ID, assistantItem("a"), assistantItem("b"), assistantItem("c"))
+	for _, l := range readLines(t, r, 3) {
+		got.Write(l)
+	}
+	if want := e.history(th.ID); !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("followed bytes differ from the file:\ngot\n%s\nwant\n%s", got.Bytes(), want)
+	}
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct{ id, event, data string }
+
+func readEvent(t *testing.T, r *bufio.Reader) sseEvent {
+	t.Helper()
+	var ev sseEvent
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read event: %v", err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == "" {
+			return ev
+		}
+		field, value, _ := strings.Cut(line, ": ")
+		switch field {
+		case "id":
+			ev.id = value
+		case "event":
+			ev.event = value
+		case "data":
+			ev.data = value
+		}
+	}
+}
+
+// TestFollowSSE follows as server-sent events: each event's id is the
+// offset past its line, and Last-Event-ID resumes there.
+func TestFollowSSE(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	res := e.appendItems(th.ID, userItem("one"), userItem("two"))
+	sse := map[string]string{"Accept": "text/event-stream"}
+	resp, hangUp := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", sse)
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	r := bufio.NewReader(resp.Body)
+	file := e.history(th.ID)
+	wantIDs := []int64{res.Offsets[0], res.Offsets[1], int64(len(file))}
+	for i, want := range wantIDs {
+		ev := readEvent(t, r)
+		if ev.event != "line" || ev.id != strconv.FormatInt(want, 10) {
+			t.Fatalf("event %d: %q id %q, want line id %d", i, ev.event, ev.id, want)
+		}
+	}
+	hangUp()
+	e.appendItems(th.ID, userItem("three"))
+	resp, _ = e.openStream("/v1/threads/"+th.ID+"/items?follow=1", map[string]string{"Accept": "text/event-stream", "Last-Event-ID": strconv.Itoa(len(file))})
+	ev := readEvent(t, bufio.NewReader(resp.Body))
+	if !strings.Contains(ev.data, `"three"`) {
+		t.Fatalf("first event after reconnect = %q, want the line of \"three\"", ev.data)
+	}
+}
+
+// TestFollowEnds checks that a follow stream ends, saying why, when its
+// thread is deleted and when the server drains.
+func TestFollowEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		end    func(e *env, id string)
+		reason string
+	}{
+		{"deleted", func(e *env, id string) { e.call("DELETE", "/v1/threads/"+id, nil, http.StatusNoContent, nil) }, server.EndDeleted},
+		{"drained", func(e *env, id string) { e.srv.Drain() }, server.EndShutdown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, server.Config{})
+			th := e.create(nil)
+			resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+			r := bufio.NewReader(resp.Body)
+			readLines(t, r, 1)
+			tc.end(e, th.ID)
+			rest, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatalf("stream did not end cleanly: %v", err)
+			}
+			if len(rest) != 0 {
+				t.Fatalf("unexpected bytes before the end: %q", rest)
+			}
+			if got := resp.Trailer.Get("Spool-Stream-End"); got != tc.reason {
+				t.Fatalf("Spool-Stream-End = %q, want %q", got, tc.reason)
+			}
+		})
+	}
+}
+
+func TestFollowBadRequests(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	e.appendItems(th.ID, userItem("one"))
+	for _, tc := range []struct {
+		name, query string
+		status      int
+		code        string
+	}{
+		{"mid-line offset", "follow=1&from_offset=3", http.StatusBadRequest, "invalid_argument"},
+		{"offset past the end", "follow=1&from_offset=999999", http.StatusBadRequest, "invalid_argument"},
+		{"negative offset", "from_offset=-1", http.StatusBadRequest, "invalid_argument"},
+		{"both starts", "from_offset=0&from_user_message=0", http.StatusBadRequest, "invalid_argument"},
+		{"bad follow", "follow=yes", http.StatusBadRequest, "invalid_argument"},
+		{"user message out of range", "follow=1&from_user_message=5", http.StatusBadRequest, "out_of_range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, e.do("GET", "/v1/threads/"+th.ID+"/items?"+tc.query, "", nil), tc.status, tc.code)
+		})
+	}
+	resp := e.do("GET", "/v1/threads/00000000-0000-7000-8000-000000000000/items?follow=1", "", nil)
+	wantError(t, resp, http.StatusNotFound, "not_found")
+}
+
+// TestReadFromOffset reads without following from a line's offset.
+func TestReadFromOffset(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	res := e.appendItems(th.ID, userItem("one"), userItem("two"))
+	file := e.history(th.ID)
+	got := readAll(t, e.do("GET", fmt.Sprintf("/v1/threads/%s/items?from_offset=%d", th.ID, res.Offsets[1]), "", nil), http.StatusOK)
+	if want := file[res.Offsets[1]:]; !bytes.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestEvents checks that the event stream reports every kind of change, in
+// order.
+func TestEvents(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	resp, _ := e.openStream("/v1/events", nil)
+	r := bufio.NewReader(resp.Body)
+	th := e.create(map[string]any{"history_mode": "legacy"}) // a copy fork: the parent can be deleted
+	e.appendItems(th.ID, userItem("one"))
+	e.call("PATCH", "/v1/threads/"+th.ID, map[string]string{"name": "n"}, http.StatusOK, nil)
+	var fork struct{ ID string }
+	e.call("POST", "/v1/threads/"+th.ID+"/fork", nil, http.StatusCreated, &fork)
+	e.call("POST", "/v1/threads/"+th.ID+"/archive", nil, http.StatusOK, nil)
+	e.call("POST", "/v1/threads/"+th.ID+"/unarchive", nil, http.StatusOK, nil)
+	e.call("DELETE", "/v1/threads/"+th.ID, nil, http.StatusNoContent, nil)
+
+	want := []struct {
+		typ manager.EventType
+		id  string
+	}{
+		{manager.EventCreated, th.ID},
+		{manager.EventAppended, th.ID},
+		{manager.EventAppended, th.ID}, // the rename's line
+		{manager.EventRenamed, th.ID},
+		{manager.EventForked, fork.ID},
+		{manager.EventArchived, th.ID},
+		{manager.EventUnarchived, th.ID},
+		{manager.EventDeleted, th.ID},
+	}
+	var lastSeq uint64
+	for i, w := range want {
+		var ev manager.Event
+		line := readLines(t, r, 1)[0]
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatalf("event %d: %v: %s", i, err, line)
+		}
+		if ev.Type != w.typ || ev.ThreadID != w.id {
+			t.Fatalf("event %d = %s %s, want %s %s", i, ev.Type, ev.ThreadID, w.typ, w.id)
+		}
+		if ev.Seq <= lastSeq {
+			t.Fatalf("event %d: seq %d after %d", i, ev.Seq, lastSeq)
+		}
+		lastSeq = ev.Seq
+	}
+	e.srv.Drain()
+	var end struct{ Type, Reason string }
+	if err := json.Unmarshal(readLines(t, r, 1)[0], &end); err != nil || end.Type != "stream_end" || end.Reason != server.EndShutdown {
+		t.Fatalf("last record = %+v (%v), want stream_end shutdown", end, err)
+	}
+}
+
+// TestFollowConcurrentWriters follows a thread that four clients append to
+// at once, without waiting for the follower: it must receive the file's
+// bytes exactly, however the wake-ups and reads interleave.
+func TestFollowConcurrentWriters(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+	r := bufio.NewReader(resp.Body)
+	readLines(t, r, 1) // the session_meta: the stream is open
+	const writers, each = 4, 25
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				resp := e.doHeaders("POST", "/v1/threads/"+th.ID+"/items", nil, "", mustJSON(t, userItem(fmt.Sprintf("w%d-%d", w, i))))
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("append: status %d", resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	var got bytes.Buffer
+	got.Write(e.history(th.ID)[:th.IndexedSize])
+	for _, l := range readLines(t, r, writers*each) {
+		got.Write(l)
+	}
+	for range writers {
+		<-done
+	}
+	if want := e.history(th.ID); !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("followed bytes differ from the file (%d vs %d bytes)", got.Len(), len(want))
+	}
+}
+
+// TestEventsSSE reads the event stream as server-sent events: the id of
+// each is its seq, and a drained server ends it with a stream_end record.
+func TestEventsSSE(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	resp, _ := e.openStream("/v1/events", map[string]string{"Accept": "text/event-stream"})
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	r := bufio.NewReader(resp.Body)
+	th := e.create(nil)
+	ev := readEvent(t, r)
+	var created manager.Event
+	if err := json.Unmarshal([]byte(ev.data), &created); err != nil {
+		t.Fatalf("event data %q: %v", ev.data, err)
+	}
+	if created.Type != manager.EventCreated || created.ThreadID != th.ID || ev.id != strconv.FormatUint(created.Seq, 10) {
+		t.Fatalf("event id %q data %+v, want created %s with id = seq", ev.id, created, th.ID)
+	}
+	e.srv.Drain()
+	if end := readEvent(t, r); !strings.Contains(end.data, `"reason":"shutdown"`) {
+		t.Fatalf("last event %+v, want stream_end shutdown", end)
+	}
+}

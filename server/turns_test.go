@@ -1,0 +1,104 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/spoolhq/spool/server"
+)
+
+type fullTurnsPage struct {
+	Turns []struct {
+		Ordinal int   `json:"ordinal"`
+		Offset  int64 `json:"offset"`
+		End     int64 `json:"end"`
+		Items   []struct {
+			Type      string `json:"type"`
+			Offset    int64  `json:"offset"`
+			Text      string `json:"text"`
+			Name      string `json:"name"`
+			CallID    string `json:"call_id"`
+			Arguments string `json:"arguments"`
+			Output    any    `json:"output"`
+		} `json:"items"`
+	} `json:"turns"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func toolTurn(i int) []map[string]any {
+	call := fmt.Sprintf("call-%d", i)
+	return []map[string]any{
+		userItem(fmt.Sprintf("question %d", i)),
+		{"type": "response_item", "payload": map[string]any{"type": "reasoning", "summary": []any{map[string]any{"type": "summary_text", "text": "thinking"}}}},
+		{"type": "event_msg", "payload": map[string]any{"type": "token_count"}},
+		{"type": "response_item", "payload": map[string]any{"type": "function_call", "name": "shell", "call_id": call, "arguments": `{"cmd":"ls"}`}},
+		{"type": "response_item", "payload": map[string]any{"type": "function_call_output", "call_id": call, "output": "a b"}},
+		assistantItem(fmt.Sprintf("answer %d", i)),
+	}
+}
+
+// TestTurnsFull pages through turns with their items decoded, forwards
+// and backwards, and checks each item against what was appended.
+func TestTurnsFull(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	var starts []int64
+	for i := range 3 {
+		res := e.appendItems(th.ID, toolTurn(i)...)
+		starts = append(starts, res.Offsets[0])
+	}
+	size := int64(len(e.history(th.ID)))
+	path := "/v1/threads/" + th.ID + "/turns?view=full"
+
+	var page fullTurnsPage
+	e.call("GET", path+"&limit=2", nil, http.StatusOK, &page)
+	if len(page.Turns) != 2 || page.NextCursor != "2" {
+		t.Fatalf("first page: %d turns, cursor %q; want 2 and \"2\"", len(page.Turns), page.NextCursor)
+	}
+	for i, turn := range page.Turns {
+		if turn.Ordinal != i || turn.Offset != starts[i] || turn.End != starts[i+1] {
+			t.Fatalf("turn %d = ordinal %d [%d, %d), want [%d, %d)", i, turn.Ordinal, turn.Offset, turn.End, starts[i], starts[i+1])
+		}
+		want := []string{"user_message", "reasoning", "tool_call", "tool_output", "agent_message"}
+		if len(turn.Items) != len(want) {
+			t.Fatalf("turn %d has %d items, want %d: %+v", i, len(turn.Items), len(want), turn.Items)
+		}
+		for j, w := range want {
+			if turn.Items[j].Type != w {
+				t.Fatalf("turn %d item %d is %s, want %s", i, j, turn.Items[j].Type, w)
+			}
+		}
+		if turn.Items[0].Text != fmt.Sprintf("question %d", i) || turn.Items[0].Offset != starts[i] ||
+			turn.Items[1].Text != "thinking" ||
+			turn.Items[2].Name != "shell" || turn.Items[2].Arguments != `{"cmd":"ls"}` || turn.Items[2].CallID != fmt.Sprintf("call-%d", i) ||
+			turn.Items[3].Output != "a b" || turn.Items[4].Text != fmt.Sprintf("answer %d", i) {
+			t.Fatalf("turn %d items decoded wrong: %+v", i, turn.Items)
+		}
+	}
+	page = fullTurnsPage{}
+	e.call("GET", path+"&limit=2&cursor=2", nil, http.StatusOK, &page)
+	if len(page.Turns) != 1 || page.Turns[0].Ordinal != 2 || page.Turns[0].End != size || page.NextCursor != "" {
+		t.Fatalf("last page: %+v", page)
+	}
+	// Newest first, as a UI loads a long thread.
+	page = fullTurnsPage{}
+	e.call("GET", path+"&limit=1&order=desc", nil, http.StatusOK, &page)
+	if len(page.Turns) != 1 || page.Turns[0].Ordinal != 2 || page.NextCursor != "1" {
+		t.Fatalf("desc page: %d turns, first %d, cursor %q", len(page.Turns), page.Turns[0].Ordinal, page.NextCursor)
+	}
+	// The summary view pages the user messages.
+	var summary struct {
+		Turns []struct {
+			Ordinal int `json:"ordinal"`
+		} `json:"turns"`
+		NextCursor string `json:"next_cursor"`
+	}
+	e.call("GET", "/v1/threads/"+th.ID+"/turns?limit=2&cursor=1", nil, http.StatusOK, &summary)
+	if len(summary.Turns) != 2 || summary.Turns[0].Ordinal != 1 || summary.NextCursor != "" {
+		t.Fatalf("summary page: %+v", summary)
+	}
+	for _, bad := range []string{"view=raw", "limit=0", "cursor=3", "cursor=-1", "order=up"} {
+		wantError(t, e.do("GET", "/v1/threads/"+th.ID+"/turns?"+bad, "", nil), http.StatusBadRequest, "invalid_argument")
+	}
+}
