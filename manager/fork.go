@@ -118,6 +118,9 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	}
 	// From here on the caller's going away changes nothing: the file is
 	// followed by its index row, or removed again.
+	indexing := m.indexLock(childID) // no background sync of the file before its row exists
+	indexing.Lock()
+	defer indexing.Unlock()
 	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(metaLine), rolloutfs.Range(src, 0, cut)})
 	if err != nil {
 		return Thread{}, err

@@ -99,6 +99,9 @@ func (m *Manager) acquire(ctx context.Context, id string) (*liveThread, error) {
 // place (an archive or unarchive that failed half way) is taken from
 // there; a thread whose file is gone is dropped from the index.
 func (m *Manager) load(ctx context.Context, lt *liveThread) error {
+	indexing := m.indexLock(lt.id)
+	indexing.Lock()
+	defer indexing.Unlock()
 	row, err := m.store.Get(ctx, lt.id)
 	if err != nil {
 		return err

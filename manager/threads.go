@@ -82,8 +82,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		return Thread{}, err
 	}
 	defer m.ops.Done()
+	// A background sync must not index the file before its row exists.
+	indexing := m.indexLock(id)
+	indexing.Lock()
 	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
 	if err != nil {
+		indexing.Unlock()
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	row := Thread{
@@ -104,8 +108,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		FileMtime:       mtime,
 	}
 	setGit(&row, o.Git)
-	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row}); err != nil {
+	err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row})
+	if err != nil {
 		m.undoCreate(rel)
+	}
+	indexing.Unlock()
+	if err != nil {
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	return m.nameNew(ctx, row, o.Name)
@@ -321,6 +329,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, lines [][]by
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}
 	lt.row = applyProgress(lt.row, p)
+	lt.row.UpdatedAt = indexer.ClampUpdatedAt(lt.row.UpdatedAt, p.FileMtime) // as the index bounds it
 	return offsets, nil
 }
 
