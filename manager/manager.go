@@ -86,7 +86,7 @@ type Options struct {
 	TornGrace time.Duration
 	// FS stores the rollout files; default rolloutfs.Local{Root: Root}.
 	// Tests inject failures through it.
-	FS     rolloutfs.FS
+	FS rolloutfs.FS
 	// IndexPath is the index file; default Root/IndexFile. The lock file
 	// goes beside it, so a Codex home can be served with its index (and
 	// lock) elsewhere: then spool writes into the home only what it is

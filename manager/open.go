@@ -126,7 +126,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 
 		reconciled:     make(chan struct{}),
 		stopBackground: func() {},
-		ownsRoot:   filepath.Clean(indexDir) == root,
+		ownsRoot:       filepath.Clean(indexDir) == root,
 	}
 	if o.Sync == rolloutfs.SyncBatch {
 		m.group = rolloutfs.NewGroupSyncer()
