@@ -55,6 +55,7 @@ type Manager struct {
 	background     sync.WaitGroup     // the background goroutines
 	reconciled     chan struct{}      // closed when the open's reconcile ended
 	ownsRoot       bool               // the lock is the root's (not an index elsewhere)
+	watch          *watcher           // nil unless Options.Watch; set before the goroutines start
 }
 
 // Open takes the lock beside the index (an error wrapping ErrLocked, a

@@ -62,6 +62,7 @@ func (m *Manager) startBackground() {
 		// Watch before the reconcile walks, so nothing changed in between
 		// is missed.
 		w = m.startWatcher(ctx)
+		m.watch = w
 	}
 	openedAt := time.Now()
 	m.background.Go(func() { m.runBackground(ctx, w, openedAt) })
