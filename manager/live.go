@@ -109,7 +109,13 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	if row, err = m.locate(ctx, row); err != nil {
 		return err
 	}
-	if row.FileSize != row.IndexedSize {
+	// The file, not the row, says whether it grew: a thread used before a
+	// background reconcile reached it has a row older than its file.
+	info, err := m.fsys.Stat(ctx, row.RolloutPath)
+	if err != nil {
+		return err
+	}
+	if row.FileSize != row.IndexedSize || info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime {
 		if row, err = m.catchUp(ctx, row); err != nil {
 			return err
 		}
