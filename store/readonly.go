@@ -25,7 +25,9 @@ var ErrReadOnly = errors.New("store: opened read-only")
 // that may be writing it (spoold). It creates nothing, applies no
 // migration and takes no lock: the file must exist with the schema this
 // binary knows, else the error wraps fs.ErrNotExist or ErrSchemaTooNew.
-// Every read sees a consistent snapshot per query; two queries may see
+// When no writer has it open, it is read as an immutable file (SQLite then
+// creates no -wal or -shm file either). Every read sees a consistent
+// snapshot per query; two queries may see
 // different snapshots while the writer commits. Writing methods fail.
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	abs, err := filepath.Abs(path)
@@ -37,6 +39,12 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	}
 	q := url.Values{}
 	q.Set("mode", "ro")
+	if _, err := os.Stat(abs + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		// No writer has the index open (SQLite removes the WAL when its
+		// last writer closes): read it as an immutable file, or SQLite
+		// would create the -wal and -shm files beside it to read it.
+		q.Set("immutable", "1")
+	}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
 	q.Add("_pragma", "query_only(1)")
 	s := &Store{path: path}
