@@ -291,6 +291,8 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 		m.log.Error("sync changed rollouts", "paths", len(paths), "err", err)
 	}
 	m.logProblems(sum)
+	m.log.Debug("synced changed rollouts", "paths", len(paths), "scanned", sum.Scanned, "caught_up", sum.CaughtUp,
+		"moved", sum.Moved, "deleted", sum.Deleted, "skipped", sum.Skipped, "duration", sum.Duration)
 	m.report(SyncReport{Cause: SyncEvents, Paths: paths, Summary: sum, Err: err})
 }
 
