@@ -49,7 +49,7 @@ echo "# raw output: $out"
 start=$(date +%s)
 {
 	# Figures 1-5: several timed runs each, baselines as sibling benchmarks.
-	go test -run '^$' -bench "^Benchmark(Fork|Resume|List|ListIndex|Append|Reindex|ReindexIncremental)\$/${filter}" \
+	go test -run '^$' -bench "^Benchmark(Fork|Resume|List|ListIndex|Append|Reindex|ReindexIncremental|ColdStart|WatchLatency)\$/${filter}" \
 		-count "$count" -timeout 120m ./bench/
 	# Figure 6: one probe process per run and index size.
 	go test -run '^$' -bench "^BenchmarkMemory\$/${filter}" -benchtime 1x -count 3 -timeout 120m ./bench/
