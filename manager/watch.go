@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -29,9 +30,11 @@ import (
 //     file is not as the thread last left it (someone else wrote, moved or
 //     removed it), the thread is dropped from memory and synced like any
 //     other; the manager's own appends leave nothing to do.
-//   - session_index.jsonl changing (a rename by Codex), a lost event
-//     (inotify's queue overflowed) or a failed watch schedules a full
-//     incremental sync, as does every Options.RescanInterval.
+//   - Lines appended to session_index.jsonl (a rename by Codex, or by
+//     spool itself) sync the threads they name; the file shrinking or
+//     being replaced, a lost event (inotify's queue overflowed) or a
+//     failed watch schedules a full incremental sync, as does every
+//     Options.RescanInterval.
 //
 // The watcher needs inotify (or the platform's equivalent in fsnotify);
 // without it, only the periodic sync runs, every DefaultPollInterval.
@@ -43,9 +46,14 @@ type watcher struct {
 	fsw  *fsnotify.Watcher
 	kick chan struct{} // capacity 1: something is pending
 
-	mu      sync.Mutex          // guards pending and rescan
+	mu      sync.Mutex          // guards pending, names and rescan
 	pending map[string]struct{} // rollout paths (slash, relative to the root)
+	names   bool                // session_index.jsonl changed
 	rescan  bool                // a full sync is needed
+
+	// namesRead is how much of session_index.jsonl has been synced: only
+	// the background goroutine uses it after startWatcher.
+	namesRead int64
 }
 
 // startBackground starts what runs beside the calls: the reconcile of a
@@ -107,7 +115,12 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, openedAt time.T
 				return
 			case <-debounce.C:
 			}
-			paths, rescan := w.take()
+			paths, names, rescan := w.take()
+			if names {
+				renamed, again := w.renamed(ctx)
+				paths = append(paths, renamed...)
+				rescan = rescan || again
+			}
 			if len(paths) > 0 {
 				m.syncPaths(ctx, paths)
 			}
@@ -136,6 +149,7 @@ func (m *Manager) startWatcher(ctx context.Context) *watcher {
 		return w
 	}
 	w.fsw = fsw
+	w.namesRead = w.namesSize()
 	for _, dir := range []string{rollout.SessionsDir, rollout.ArchivedSessionsDir} {
 		w.addTree(dir, false)
 	}
@@ -178,9 +192,10 @@ func (w *watcher) event(ev fsnotify.Event) {
 	rel = filepath.ToSlash(rel)
 	switch {
 	case rel == rollout.SessionIndexFile:
-		if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Create) {
-			w.mark(nil, true) // a name changed: which thread, only a read tells
-		}
+		w.mu.Lock()
+		w.names = true
+		w.mu.Unlock()
+		w.mark(nil, false)
 		return
 	case !inWatchedTree(rel):
 		return
@@ -245,9 +260,6 @@ func (w *watcher) addTree(dir string, files bool) []string {
 // mark records paths to sync (and whether a full sync is needed) and
 // wakes the background goroutine.
 func (w *watcher) mark(paths []string, rescan bool) {
-	if len(paths) == 0 && !rescan {
-		return
-	}
 	w.mu.Lock()
 	for _, p := range paths {
 		w.pending[p] = struct{}{}
@@ -261,16 +273,70 @@ func (w *watcher) mark(paths []string, rescan bool) {
 }
 
 // take returns and clears what is pending, paths sorted.
-func (w *watcher) take() (paths []string, rescan bool) {
+func (w *watcher) take() (paths []string, names, rescan bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for p := range w.pending {
 		paths = append(paths, p)
 	}
 	clear(w.pending)
+	names, w.names = w.names, false
 	rescan, w.rescan = w.rescan, false
 	slices.Sort(paths)
-	return paths, rescan
+	return paths, names, rescan
+}
+
+// namesSize returns the size of session_index.jsonl (0 when missing).
+func (w *watcher) namesSize() int64 {
+	fi, err := os.Stat(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// renamed returns the rollout paths of the threads named by the complete
+// lines appended to session_index.jsonl since the last call, and whether
+// the file changed in a way only a full sync can follow (it shrank).
+func (w *watcher) renamed(ctx context.Context) (paths []string, rescan bool) {
+	f, err := os.Open(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
+	if err != nil {
+		w.namesRead = 0
+		return nil, !errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, true
+	}
+	if fi.Size() < w.namesRead {
+		w.namesRead = fi.Size()
+		return nil, true
+	}
+	tail := make([]byte, fi.Size()-w.namesRead)
+	if _, err := f.ReadAt(tail, w.namesRead); err != nil {
+		return nil, true
+	}
+	end := bytes.LastIndexByte(tail, '\n') + 1 // complete lines only
+	w.namesRead += int64(end)
+	names, err := rollout.ReadNames(ctx, bytes.NewReader(tail[:end]))
+	if err != nil || len(names) == 0 {
+		return nil, err != nil
+	}
+	ids := make([]string, 0, len(names))
+	for id := range names {
+		ids = append(ids, id)
+	}
+	rows, err := w.m.store.IndexedFilesByID(ctx, ids)
+	if err != nil {
+		return nil, true
+	}
+	for _, r := range rows {
+		if r.Name != names[r.ID].ThreadName {
+			paths = append(paths, r.RolloutPath)
+		}
+	}
+	return paths, false
 }
 
 // syncPaths brings the index up to date with the files at paths: live

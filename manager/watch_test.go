@@ -142,6 +142,24 @@ func TestWatchFollowsAnotherProcess(t *testing.T) {
 		return th.UserMessageCount == 3
 	})
 
+	// Codex renames a thread with a line in session_index.jsonl.
+	entry, err := rollout.EncodeNameEntry(rollout.NameEntry{ID: id, ThreadName: "named by codex", UpdatedAt: time.Now().UTC().Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, rollout.SessionIndexFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(entry); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, reports, "renamed thread named", func() bool {
+		th, _ := listed(t, m, id)
+		return th.Name == "named by codex"
+	})
+
 	archived := rollout.ArchivedPath(filepath.Base(rel))
 	if err := os.MkdirAll(filepath.Join(root, rollout.ArchivedSessionsDir), 0o700); err != nil {
 		t.Fatal(err)
