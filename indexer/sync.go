@@ -758,9 +758,11 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 	if err := w.applyHeld(ctx, res); err != nil {
 		return err
 	}
-	if res.action == actScan {
-		// The scanned record must be in the index before release: the
-		// holder may write the row next.
+	if res.action == actScan && res.base != "" {
+		// A rescanned row must be in the index before release: the holder
+		// may write it next. A new thread's row has no other writer (its
+		// creator, if any, held the thread while it wrote the row), so new
+		// files stay batched.
 		return w.flush(ctx)
 	}
 	return nil
