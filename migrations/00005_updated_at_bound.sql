@@ -11,7 +11,9 @@
 -- the larger of the row's updated_at and the new lines' newest), and the
 -- triggers keep newest_at = MAX(old newest_at, written value); a written
 -- value below the row's updated_at is a rescan of a rewritten file and
--- replaces newest_at. 60000 is indexer.MaxClockSkew in milliseconds.
+-- replaces newest_at. The update trigger skips the insert trigger's own
+-- update (the one write that sets newest_at). 60000 is
+-- indexer.MaxClockSkew in milliseconds.
 
 -- +goose Up
 ALTER TABLE threads ADD COLUMN newest_at INTEGER NOT NULL DEFAULT 0;
@@ -28,7 +30,8 @@ END;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE TRIGGER threads_updated_at_update AFTER UPDATE OF updated_at, file_mtime ON threads BEGIN
+CREATE TRIGGER threads_updated_at_update AFTER UPDATE OF updated_at, file_mtime ON threads
+WHEN new.newest_at = old.newest_at BEGIN
     UPDATE threads SET
         newest_at = IIF(new.updated_at < old.updated_at, new.updated_at, MAX(old.newest_at, new.updated_at)),
         updated_at = IIF(new.file_mtime > 0,
