@@ -56,6 +56,10 @@ type watcher struct {
 	namesRead int64
 }
 
+// tempMargin is how much older than the open a temporary file must be for
+// a background reconcile to remove it.
+const tempMargin = 2 * time.Second
+
 // startBackground starts what runs beside the calls: the reconcile of a
 // Background open and, with Options.Watch, the watcher and the periodic
 // sync. Close stops them (stopBackground) and waits for them.
@@ -72,15 +76,18 @@ func (m *Manager) startBackground() {
 		w = m.startWatcher(ctx)
 		m.watch = w
 	}
-	openedAt := time.Now()
-	m.background.Go(func() { m.runBackground(ctx, w, openedAt) })
+	// Temporary files from before the open are a crash's leftovers; later
+	// ones may be creates under way. A file's mtime comes from the
+	// kernel's coarse clock, a few ms behind time.Now, so leave a margin.
+	tempsBefore := time.Now().Add(-tempMargin)
+	m.background.Go(func() { m.runBackground(ctx, w, tempsBefore) })
 }
 
 // runBackground is the one goroutine that runs background syncs, so they
 // never overlap.
-func (m *Manager) runBackground(ctx context.Context, w *watcher, openedAt time.Time) {
+func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore time.Time) {
 	if m.opts.Background {
-		sum, err := m.reconcile(ctx, openedAt)
+		sum, err := m.reconcile(ctx, tempsBefore)
 		close(m.reconciled)
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("reconcile in the background", "root", m.opts.Root, "err", err)
