@@ -347,18 +347,29 @@ func (w *watcher) renamed(ctx context.Context) (paths []string, rescan bool) {
 }
 
 // syncPaths brings the index up to date with the files at paths: live
-// threads whose file changed under them are dropped from memory first.
+// threads whose file changed under them are dropped from memory first, and
+// live threads whose file is as they left it (the manager's own appends,
+// moves and renames) cost no more than that check.
 func (m *Manager) syncPaths(ctx context.Context, paths []string) {
+	changed := paths[:0:0]
 	for _, rel := range paths {
 		id, _, err := rollout.ParseFileName(path.Base(rel))
 		if err != nil {
 			continue
 		}
 		if lt := m.peekLive(ctx, id); lt != nil {
-			m.checkLive(ctx, lt)
+			same := m.checkLive(ctx, lt)
 			m.release(lt)
+			if same {
+				continue
+			}
 		}
+		changed = append(changed, rel)
 	}
+	if len(changed) == 0 {
+		return
+	}
+	paths = changed
 	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("sync changed rollouts", "paths", len(paths), "err", err)
@@ -419,16 +430,18 @@ func (m *Manager) peekLive(ctx context.Context, id string) *liveThread {
 // checkLive drops lt from memory when its file is not as lt last left it:
 // another process wrote, cut, moved or removed it. The next use reloads it
 // (catching the index up), and a sync may now write its row.
-func (m *Manager) checkLive(ctx context.Context, lt *liveThread) {
+// It reports whether the file was as lt left it.
+func (m *Manager) checkLive(ctx context.Context, lt *liveThread) bool {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	if lt.gone {
-		return
+		return false
 	}
 	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
 	if err == nil && info.Size == lt.row.FileSize && info.ModTime.UnixNano() == lt.row.FileMtime {
-		return
+		return true
 	}
 	m.log.Debug("live thread's file changed under it", "id", lt.id, "path", lt.row.RolloutPath)
 	m.invalidate(lt)
+	return false
 }
