@@ -26,6 +26,8 @@ import (
 //     the first event of its burst: a new file is indexed, a grown one
 //     caught up, a moved one recorded at its new place, a removed one
 //     dropped (or recorded at its other place).
+//   - A folder moved away or removed whole (its files send no events of
+//     their own) schedules a full incremental sync.
 //   - A live thread (in memory) is checked against its file first: if the
 //     file is not as the thread last left it (someone else wrote, moved or
 //     removed it), the thread is dropped from memory and synced like any
@@ -216,6 +218,12 @@ func (w *watcher) event(ev fsnotify.Event) {
 		}
 	}
 	if _, _, err := rollout.ParseFileName(path.Base(rel)); err != nil {
+		if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && !strings.Contains(path.Base(rel), ".") {
+			// A folder (the layout's names without a dot: sessions, the
+			// date folders) moved or removed whole: its files send no
+			// events of their own.
+			w.mark(nil, true)
+		}
 		return // temporary files, side files, locks
 	}
 	w.mark([]string{rel}, false)

@@ -182,6 +182,23 @@ func TestWatchFollowsAnotherProcess(t *testing.T) {
 	verifyClean(t, m)
 }
 
+// TestWatchFolderMovedAway: a date folder moved out of the root whole
+// (its files send no events) drops its threads.
+func TestWatchFolderMovedAway(t *testing.T) {
+	m, reports := openWatching(t)
+	root := m.Root()
+	id, rel := codexThread(t, root, time.Date(2030, 6, 7, 8, 9, 10, 0, time.UTC), "soon gone")
+	waitFor(t, reports, "thread listed", func() bool { _, ok := listed(t, m, id); return ok })
+	day := filepath.Join(root, filepath.Dir(filepath.FromSlash(rel)))
+	if err := os.Rename(day, filepath.Join(t.TempDir(), "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reports, "thread of the moved folder dropped", func() bool {
+		_, err := m.Get(context.Background(), id)
+		return errors.Is(err, ErrNotFound)
+	})
+}
+
 // TestWatchLiveThreadWrittenByAnother: a thread live in the manager (its
 // appender open) that another writer appends to is caught up by the
 // watcher, and the manager's next append lands after those lines with an
