@@ -58,6 +58,10 @@ type watcher struct {
 	namesRead int64
 }
 
+// newFSWatcher starts an fsnotify watcher; tests replace it to run
+// without one.
+var newFSWatcher = func() (*fsnotify.Watcher, error) { return fsnotify.NewBufferedWatcher(1024) }
+
 // tempMargin is how much older than the open a temporary file must be for
 // a background reconcile to remove it.
 const tempMargin = 2 * time.Second
@@ -146,7 +150,7 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore tim
 // periodic sync runs.
 func (m *Manager) startWatcher(ctx context.Context) *watcher {
 	w := &watcher{m: m, kick: make(chan struct{}, 1), pending: make(map[string]struct{})}
-	fsw, err := fsnotify.NewBufferedWatcher(1024)
+	fsw, err := newFSWatcher()
 	if err == nil {
 		err = fsw.Add(m.opts.Root)
 		if err != nil {

@@ -182,6 +182,20 @@ func TestWatchFollowsAnotherProcess(t *testing.T) {
 	verifyClean(t, m)
 }
 
+// TestWatchWithoutInotify: where the watcher cannot start, the periodic
+// sync alone lists a thread another process created.
+func TestWatchWithoutInotify(t *testing.T) {
+	saved := newFSWatcher
+	newFSWatcher = func() (*fsnotify.Watcher, error) { return nil, errors.New("no inotify here") }
+	t.Cleanup(func() { newFSWatcher = saved })
+	m, reports := openWatching(t, func(o *Options) { o.RescanInterval = 10 * time.Millisecond })
+	if m.watch.fsw != nil {
+		t.Fatal("watcher started although fsnotify failed")
+	}
+	id, _ := codexThread(t, m.Root(), time.Now(), "polled")
+	waitFor(t, reports, "thread listed by the periodic sync", func() bool { _, ok := listed(t, m, id); return ok })
+}
+
 // TestWatchFolderMovedAway: a date folder moved out of the root whole
 // (its files send no events) drops its threads.
 func TestWatchFolderMovedAway(t *testing.T) {
