@@ -51,6 +51,7 @@ type Manager struct {
 	// Striped by thread id; taken before nothing else but the index.
 	indexing [64]sync.Mutex
 
+	backgroundCtx  context.Context    // the background goroutines' context
 	stopBackground context.CancelFunc // stops the background goroutines
 	background     sync.WaitGroup     // the background goroutines
 	reconciled     chan struct{}      // closed when the open's reconcile ended
@@ -132,6 +133,9 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Sync == rolloutfs.SyncBatch {
 		m.group = rolloutfs.NewGroupSyncer()
 	}
+	// Watch before the reconcile walks, so nothing changed in between is
+	// missed.
+	m.startWatching()
 	if !o.Background {
 		if _, err := m.reconcile(ctx, time.Time{}); err != nil {
 			m.Close()

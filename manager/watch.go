@@ -66,21 +66,24 @@ var newFSWatcher = func() (*fsnotify.Watcher, error) { return fsnotify.NewBuffer
 // a background reconcile to remove it.
 const tempMargin = 2 * time.Second
 
-// startBackground starts what runs beside the calls: the reconcile of a
-// Background open and, with Options.Watch, the watcher and the periodic
-// sync. Close stops them (stopBackground) and waits for them.
-func (m *Manager) startBackground() {
+// startWatching sets up the context of the background goroutines and,
+// with Options.Watch, starts watching (events are gathered, not yet
+// synced). Close stops them (stopBackground) and waits for them.
+func (m *Manager) startWatching() {
 	ctx, cancel := context.WithCancel(context.Background())
-	m.stopBackground = cancel
+	m.backgroundCtx, m.stopBackground = ctx, cancel
+	if m.opts.Watch {
+		m.watch = m.startWatcher(ctx)
+	}
+}
+
+// startBackground starts the goroutine that runs beside the calls: the
+// reconcile of a Background open and, with Options.Watch, the syncs of
+// watched changes and the periodic sync. startWatching came first.
+func (m *Manager) startBackground() {
+	ctx, w := m.backgroundCtx, m.watch
 	if !m.opts.Background && !m.opts.Watch {
 		return
-	}
-	var w *watcher
-	if m.opts.Watch {
-		// Watch before the reconcile walks, so nothing changed in between
-		// is missed.
-		w = m.startWatcher(ctx)
-		m.watch = w
 	}
 	// Temporary files from before the open are a crash's leftovers; later
 	// ones may be creates under way. A file's mtime comes from the
