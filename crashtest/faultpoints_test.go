@@ -94,10 +94,8 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func (w *faultWorld) open(t *testing.T, fsys rolloutfs.FS) {
 	t.Helper()
-	// The clock runs an hour ahead, so the torn tail of the repair step
-	// is past its grace period.
-	later := func() time.Time { return time.Now().Add(time.Hour) }
-	m, err := manager.Open(t.Context(), manager.Options{Root: w.root, FS: fsys, Sync: w.policy, Logger: quietLogger(), Now: later})
+	// No grace for torn tails: the repair step's writer is gone.
+	m, err := manager.Open(t.Context(), manager.Options{Root: w.root, FS: fsys, Sync: w.policy, Logger: quietLogger(), TornGrace: time.Nanosecond})
 	if err != nil {
 		t.Fatalf("open manager: %v", err)
 	}

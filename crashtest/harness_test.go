@@ -72,6 +72,9 @@ type spoold struct {
 	base string        // http://127.0.0.1:PORT
 	done chan struct{} // closed when its stderr reached EOF (the process exited)
 	log  *tailLog
+	// reconciled is closed when spoold logged the end of its background
+	// reconcile: from then on its index agrees with the files.
+	reconciled chan struct{}
 
 	waitOnce sync.Once
 	waitErr  error
@@ -122,7 +125,7 @@ func startSpoold(t *testing.T, bin, root string, extra ...string) *spoold {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start spoold: %v", err)
 	}
-	s := &spoold{cmd: cmd, done: make(chan struct{}), log: &tailLog{}}
+	s := &spoold{cmd: cmd, done: make(chan struct{}), log: &tailLog{}, reconciled: make(chan struct{})}
 	t.Cleanup(func() { s.kill(t) })
 
 	addrc := make(chan string, 1)
@@ -130,10 +133,14 @@ func startSpoold(t *testing.T, bin, root string, extra ...string) *spoold {
 		defer close(s.done)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		found := false
+		found, reconciled := false, false
 		for sc.Scan() {
 			line := sc.Text()
 			s.log.add(line)
+			if !reconciled && strings.Contains(line, "reconciled store") {
+				reconciled = true
+				close(s.reconciled)
+			}
 			if !found && strings.Contains(line, "listening") {
 				if m := listenRE.FindStringSubmatch(line); m != nil {
 					found = true
@@ -150,6 +157,16 @@ func startSpoold(t *testing.T, bin, root string, extra ...string) *spoold {
 	select {
 	case addr := <-addrc:
 		s.base = "http://" + addr
+		// spoold serves before its reconcile ends; the checks after a
+		// restart are of the recovered state, so they wait for it.
+		select {
+		case <-s.reconciled:
+		case <-s.done:
+			err := s.wait()
+			t.Fatalf("spoold exited before its reconcile ended: %v\n%s", err, s.log)
+		case <-timer.C:
+			t.Fatalf("spoold did not log the end of its reconcile within %v\n%s", serverStartTimeout, s.log)
+		}
 		return s
 	case <-s.done:
 		err := s.wait()
@@ -177,9 +194,20 @@ func (s *spoold) kill(t *testing.T) {
 	s.wait()
 }
 
-// stop asks spoold to shut down (SIGTERM) and requires a clean exit.
+// stop waits for spoold's background reconcile to end (a stop before it
+// leaves the index behind the files until the next start, which the tests
+// that verify after stop do not expect), asks it to shut down (SIGTERM)
+// and requires a clean exit.
 func (s *spoold) stop(t *testing.T) {
 	t.Helper()
+	timer := time.NewTimer(serverStartTimeout)
+	defer timer.Stop()
+	select {
+	case <-s.reconciled:
+	case <-s.done:
+	case <-timer.C:
+		t.Fatalf("spoold did not log the end of its reconcile within %v\n%s", serverStartTimeout, s.log)
+	}
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("signal spoold: %v", err)
 	}

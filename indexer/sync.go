@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"runtime"
 	"sync"
@@ -36,6 +37,18 @@ type SyncOptions struct {
 	// short (rolloutfs.IsTemp names). Only the holder of the root's lock
 	// may set it: anyone else might remove a create under way.
 	RemoveTemps bool
+	// TempsBefore, when set, limits RemoveTemps to temporary files last
+	// modified before it: a process that serves while it syncs may have
+	// creates under way.
+	TempsBefore time.Time
+	// Hold, when set, is called by the writer before it changes the index
+	// row of thread id (a caught-up, moved, renamed, scanned or deleted
+	// thread). With skip true the change is dropped (counted as skipped):
+	// someone else, such as a live thread in a running manager, owns the
+	// row. Otherwise the writer applies the change, deciding it again from
+	// the file if the row changed since it was decided, then calls
+	// release. Hold lets a sync run beside writers of the same index.
+	Hold func(id string) (release func(), skip bool)
 }
 
 // SyncProgress is how far a Sync has come. FilesTotal counts the rollout
@@ -108,7 +121,7 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 			return sum, fmt.Errorf("sync %v: %w", fsys, err)
 		}
 	}
-	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps}
+	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -152,6 +165,66 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 	}
 	sum.Problems = append(append(sum.Problems, s.odd...), s.tempErrs...)
 	sum.TempsRemoved = s.tempsGone
+	sum.Duration = time.Since(start)
+	sum.MBPerSec = mbPerSec(sum.BytesRead, sum.Duration)
+	return sum, nil
+}
+
+// SyncPaths brings the index up to date with the rollout files at rels
+// (slash paths relative to the root) only, deciding each as Sync does: a
+// new file is indexed, a grown one caught up, a moved one recorded at its
+// new place, a rewritten one rescanned. A path whose file is gone drops
+// the row at that path, unless the thread's file is at its other place
+// (archived or live), which is then synced instead. Paths that are not
+// rollout files in the layout are ignored. Names in session_index.jsonl
+// apply as in Sync. Only opts.Hold is used.
+func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []string, opts SyncOptions) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	names, err := readNames(ctx, fsys)
+	if err != nil {
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
+	s := &syncer{st: st, fsys: fsys, names: names, hold: opts.Hold}
+	w := newSyncWriter(s, opts.BatchSize, &sum)
+	seen := make(map[string]bool, len(rels))
+	for i := 0; i < len(rels); i++ {
+		rel := rels[i]
+		if seen[rel] || !isLayoutPath(rel) {
+			continue
+		}
+		seen[rel] = true
+		id, _, err := rollout.ParseFileName(path.Base(rel))
+		if err != nil {
+			continue
+		}
+		f := rolloutFile{rel: rel, id: id}
+		var res syncResult
+		_, statErr := fsys.Stat(ctx, rel)
+		switch {
+		case errors.Is(statErr, fs.ErrNotExist):
+			rows, err := st.IndexedFilesByID(ctx, []string{id})
+			if err != nil {
+				return sum, fmt.Errorf("sync %v: %w", fsys, err)
+			}
+			if len(rows) == 0 || rows[0].RolloutPath != rel {
+				continue
+			}
+			res = s.orphan(rows[0])
+			if res.action == actDeferDelete {
+				live, _ := rollout.SessionPath(path.Base(rel))
+				rels = append(rels, live, rollout.ArchivedPath(path.Base(rel)))
+			}
+		default:
+			res = s.decideFresh(ctx, f)
+		}
+		if err := w.apply(ctx, res); err != nil {
+			return sum, fmt.Errorf("sync %v: %w", fsys, err)
+		}
+	}
+	if err := w.finish(ctx); err != nil {
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
 	sum.Duration = time.Since(start)
 	sum.MBPerSec = mbPerSec(sum.BytesRead, sum.Duration)
 	return sum, nil
@@ -226,6 +299,8 @@ type syncer struct {
 
 	removeTemps bool
 	lenient     bool // set by the writer for the last round of waiting files (no worker runs then)
+	tempsBefore time.Time
+	hold        func(id string) (release func(), skip bool)
 
 	mu        sync.Mutex // guards the fields below, written by the walker
 	odd       []Problem  // rollout names that are not regular files
@@ -246,6 +321,11 @@ func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
 			break
 		}
 		rel := d.rel + "/" + name
+		if !s.tempsBefore.IsZero() {
+			if fi, err := s.fsys.Stat(ctx, rel); err != nil || !fi.ModTime.Before(s.tempsBefore) {
+				continue
+			}
+		}
 		if err := s.fsys.Remove(ctx, rel); err != nil {
 			s.tempErrs = append(s.tempErrs, Problem{Path: rel, Kind: ProblemError, Detail: "remove temporary file: " + err.Error()})
 			continue
@@ -379,7 +459,8 @@ type syncResult struct {
 	// base is the rollout path of the thread's row that the decision
 	// assumed ("" for none); the writer redoes a decision the index has
 	// moved on from.
-	base string
+	base      string
+	baseState store.FileState // the row's file state the decision assumed
 	// contest: the row is at base, another existing file of the same id,
 	// and this file is preferred over it.
 	contest   bool
@@ -486,6 +567,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	if row != nil {
 		state = *row
 		res.base = row.RolloutPath
+		res.baseState = row.FileState
 	}
 	if res.base != f.rel {
 		if w := s.preferredCopy(f); w != "" {
@@ -650,6 +732,52 @@ func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
 }
 
 func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
+	if w.s.hold == nil || res.action == actSkip && res.setName == nil || res.action == actDuplicate {
+		return w.applyHeld(ctx, res)
+	}
+	release, skip := w.s.hold(res.file.id)
+	if skip {
+		if res.isFile() {
+			w.sum.Files++
+			w.sum.Skipped++
+		}
+		return nil
+	}
+	defer release()
+	if res.isFile() && res.action != actFailed {
+		// The row may have changed since the decision (a manager wrote
+		// it): decide again from what is there now.
+		if err := w.flushIfPending(ctx, res.file.id); err != nil {
+			return err
+		}
+		rows, err := w.s.st.IndexedFilesByID(ctx, []string{res.file.id})
+		if err != nil {
+			return err
+		}
+		var now *store.IndexedFile
+		if len(rows) > 0 {
+			now = &rows[0]
+		}
+		if (now == nil) != (res.base == "") || now != nil && now.FileState != res.baseState {
+			res = w.s.decide(ctx, res.file, now)
+		}
+	}
+	if err := w.applyHeld(ctx, res); err != nil {
+		return err
+	}
+	if res.action == actScan && res.base != "" {
+		// A rescanned row must be in the index before release: the holder
+		// may write it next. A new thread's row has no other writer (its
+		// creator, if any, held the thread while it wrote the row), so new
+		// files stay batched.
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// applyHeld applies res; with SyncOptions.Hold set, the caller holds the
+// thread.
+func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 	switch res.action {
 	case actDelete:
 		return w.deleteAt(ctx, res.file.id, res.file.rel)
@@ -835,6 +963,18 @@ func (w *syncWriter) deleteAt(ctx context.Context, id, rel string) error {
 	return nil
 }
 
+// deleteHeld is deleteAt under SyncOptions.Hold, when set.
+func (w *syncWriter) deleteHeld(ctx context.Context, id, rel string) error {
+	if w.s.hold != nil {
+		release, skip := w.s.hold(id)
+		if skip {
+			return nil
+		}
+		defer release()
+	}
+	return w.deleteAt(ctx, id, rel)
+}
+
 // flushIfPending writes the batch if it holds a record of thread id, so a
 // direct write to that thread lands after it.
 func (w *syncWriter) flushIfPending(ctx context.Context, id string) error {
@@ -867,7 +1007,7 @@ func (w *syncWriter) finish(ctx context.Context) error {
 		return err
 	}
 	for _, o := range w.deferred {
-		if err := w.deleteAt(ctx, o.id, o.rel); err != nil {
+		if err := w.deleteHeld(ctx, o.id, o.rel); err != nil {
 			return err
 		}
 	}

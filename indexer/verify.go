@@ -206,7 +206,7 @@ func threadDiffs(want, got store.Thread) []string {
 	}
 	add("rollout_path", got.RolloutPath, want.RolloutPath)
 	add("created_at", got.CreatedAt, want.CreatedAt)
-	add("updated_at", got.UpdatedAt, want.UpdatedAt)
+	add("updated_at", got.UpdatedAt, ClampUpdatedAt(want.UpdatedAt, want.FileMtime))
 	add("cwd", got.Cwd, want.Cwd)
 	add("source", got.Source, want.Source)
 	add("originator", got.Originator, want.Originator)

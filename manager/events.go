@@ -155,7 +155,7 @@ func (b *bus) close() {
 
 // publishThread publishes an event of typ about row.
 func (m *Manager) publishThread(typ EventType, row Thread) {
-	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.IndexedSize, Thread: &row})
+	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &row})
 }
 
 // announce returns a function that publishes an event of typ about the

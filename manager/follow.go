@@ -24,7 +24,7 @@ func (m *Manager) ReadAfter(ctx context.Context, id string, from int64) (io.Read
 	if err != nil {
 		return nil, 0, threadErr(id, err, "read after offset %d", from)
 	}
-	end := row.IndexedSize
+	end := row.HistorySize()
 	if from < 0 || from > end {
 		f.Close()
 		return nil, 0, fmt.Errorf("read %s after offset %d: %w: the thread has %d bytes", id, from, ErrInvalidArgument, end)

@@ -167,6 +167,9 @@ func (m *Manager) newFork(ctx context.Context, parent Thread, src rolloutfs.Read
 // nothing: the file is followed by its index row, or removed again.
 func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.Part, finish func(child *Thread) store.ForkSource) (Thread, error) {
 	child := nf.child
+	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
+	indexing.Lock()
+	defer indexing.Unlock()
 	size, mtime, err := m.createRollout(ctx, child.RolloutPath, parts)
 	if err != nil {
 		return Thread{}, err

@@ -100,6 +100,9 @@ func (m *Manager) acquire(ctx context.Context, id string) (*liveThread, error) {
 // place (an archive or unarchive that failed half way) is taken from
 // there; a thread whose file is gone is dropped from the index.
 func (m *Manager) load(ctx context.Context, lt *liveThread) error {
+	indexing := m.indexLock(lt.id)
+	indexing.Lock()
+	defer indexing.Unlock()
 	row, err := m.store.Get(ctx, lt.id)
 	if err != nil {
 		return err
@@ -107,7 +110,13 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	if row, err = m.locate(ctx, row); err != nil {
 		return err
 	}
-	if row.FileSize != row.IndexedSize && !rollout.IsCompressed(row.RolloutPath) {
+	// The file, not the row, says whether it grew: a thread used before a
+	// background reconcile reached it has a row older than its file.
+	info, err := m.fsys.Stat(ctx, row.RolloutPath)
+	if err != nil {
+		return err
+	}
+	if (row.FileSize != row.IndexedSize || info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime) && !rollout.IsCompressed(row.RolloutPath) {
 		if row, err = m.catchUp(ctx, row); err != nil {
 			return err
 		}

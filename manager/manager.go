@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -104,11 +105,68 @@ type Options struct {
 	TornGrace time.Duration
 	// FS stores the rollout files; default rolloutfs.Local{Root: Root}.
 	// Tests inject failures through it.
-	FS     rolloutfs.FS
+	FS rolloutfs.FS
+	// IndexPath is the index file; default Root/IndexFile. The lock file
+	// goes beside it, so a Codex home can be served with its index (and
+	// lock) elsewhere: then spool writes into the home only what it is
+	// asked to (rollouts, session_index.jsonl, Codex's writer locks), and
+	// leaves temporary files it finds there alone.
+	IndexPath string
+	// Background makes Open return as soon as the index is open: the
+	// reconcile walk (see Open) runs in the background and Reconciled
+	// reports its end. A thread used before the walk reaches it is caught
+	// up on first use; List and Search answer from the index as it is.
+	Background bool
+	// Watch keeps the index up to date with files other processes (Codex)
+	// create, grow, move and delete under the root while the manager runs:
+	// an fsnotify watcher on sessions/ (every date folder), archived_sessions/
+	// and the root, plus a full incremental sync every RescanInterval in
+	// case events were lost. Without inotify (or past its limits) only
+	// the periodic sync runs. See watch.go for what is noticed when.
+	Watch bool
+	// RescanInterval is how often a watching manager syncs the whole root;
+	// default DefaultRescanInterval, or DefaultPollInterval when the
+	// watcher could not start.
+	RescanInterval time.Duration
+	// OnSync, when set, is called after every background sync (the
+	// reconcile of a Background open, a batch of watched changes, a
+	// periodic rescan) from the one goroutine that runs them; it must not
+	// call Close. It is never called once Close has returned.
+	OnSync func(SyncReport)
 	Logger *slog.Logger // default slog.Default()
 	// Now returns the current time; default time.Now. Tests set it.
 	Now func() time.Time
 }
+
+// SyncReport says what one background sync did.
+type SyncReport struct {
+	Cause   SyncCause
+	Paths   []string        // the rollout paths synced (SyncEvents only)
+	Summary indexer.Summary // what the sync did
+	Err     error           // nil, or why it stopped
+}
+
+// SyncCause names why a background sync ran.
+type SyncCause string
+
+// The causes of a SyncReport.
+const (
+	SyncOpen   SyncCause = "open"   // the reconcile of a Background open
+	SyncEvents SyncCause = "events" // files the watcher saw change
+	SyncRescan SyncCause = "rescan" // the periodic full sync, or lost events
+)
+
+// DefaultRescanInterval is Options.RescanInterval of a manager whose
+// watcher runs: a safety net only.
+const DefaultRescanInterval = 5 * time.Minute
+
+// DefaultPollInterval is Options.RescanInterval of a manager whose
+// watcher could not start: the periodic sync is then all there is.
+const DefaultPollInterval = 2 * time.Second
+
+// WatchDebounce is how long the watcher gathers events after the first of
+// a burst before it syncs them together.
+const WatchDebounce = 20 * time.Millisecond
 
 // DefaultTornGrace is Options.TornGrace when it is zero.
 const DefaultTornGrace = 5 * time.Second

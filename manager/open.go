@@ -48,15 +48,30 @@ type Manager struct {
 
 	events bus       // publishes changes to subscribers (events.go)
 	seen   idemCache // idempotency keys of recent appends (safewrite.go)
+
+	// indexing serializes, per thread, whoever writes a row from a file
+	// it read without the thread's lock: loading a thread, a background
+	// sync of it, and the create of a new thread until its row exists.
+	// Striped by thread id; taken before nothing else but the index.
+	indexing [64]sync.Mutex
+
+	backgroundCtx  context.Context    // the background goroutines' context
+	stopBackground context.CancelFunc // stops the background goroutines
+	background     sync.WaitGroup     // the background goroutines
+	reconciled     chan struct{}      // closed when the open's reconcile ended
+	ownsRoot       bool               // the lock is the root's (not an index elsewhere)
+	watch          *watcher           // nil unless Options.Watch; set before the goroutines start
 }
 
-// Open takes the root's lock (an error wrapping ErrLocked, a *LockedError,
-// when another process holds it), opens the index, and reconciles threads
-// whose files changed since they were indexed: files that grew are caught
-// up from their indexed offset, new files are indexed, and rows whose file
-// is gone are dropped. Unchanged files are only stat'ed, never read.
-// Temporary files of starts and forks that a crash cut short are removed
-// and counted in the log.
+// Open takes the lock beside the index (an error wrapping ErrLocked, a
+// *LockedError, when another process holds it), opens the index, and
+// reconciles threads whose files changed since they were indexed: files
+// that grew are caught up from their indexed offset, new files are
+// indexed, and rows whose file is gone are dropped. Unchanged files are
+// only stat'ed, never read. When the lock is the root's, temporary files
+// of starts and forks that a crash cut short are removed and counted in
+// the log. With o.Background the reconcile runs after Open returned; with
+// o.Watch the index then follows the files (see Options).
 func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Root == "" {
 		return nil, errors.New("open manager: no root")
@@ -84,14 +99,24 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.FS == nil {
 		o.FS = rolloutfs.Local{Root: root}
 	}
+	if o.IndexPath == "" {
+		o.IndexPath = filepath.Join(root, IndexFile)
+	}
+	if o.IndexPath, err = filepath.Abs(o.IndexPath); err != nil {
+		return nil, fmt.Errorf("open manager: %w", err)
+	}
 	if err := os.MkdirAll(root, rolloutfs.DefaultDirPerm); err != nil {
 		return nil, fmt.Errorf("open manager: %w", err)
 	}
-	lock, err := lockfile.Acquire(filepath.Join(root, LockFile))
+	indexDir := filepath.Dir(o.IndexPath)
+	if err := os.MkdirAll(indexDir, rolloutfs.DefaultDirPerm); err != nil {
+		return nil, fmt.Errorf("open manager: %w", err)
+	}
+	lock, err := lockfile.Acquire(filepath.Join(indexDir, LockFile))
 	if err != nil {
 		return nil, fmt.Errorf("open manager at %s: %w", root, err)
 	}
-	st, err := store.Open(ctx, filepath.Join(root, IndexFile))
+	st, err := store.Open(ctx, o.IndexPath)
 	if err != nil {
 		lock.Release()
 		return nil, fmt.Errorf("open manager at %s: %w", root, err)
@@ -104,32 +129,32 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		store: st,
 		index: &indexBatcher{store: st},
 		live:  lru{byID: make(map[string]*liveThread), order: list.New()},
+
+		reconciled:     make(chan struct{}),
+		stopBackground: func() {},
+		ownsRoot:       filepath.Clean(indexDir) == root,
 	}
 	if o.Sync == rolloutfs.SyncBatch {
 		m.group = rolloutfs.NewGroupSyncer()
 	}
-	rescan, why, err := st.RescanNeeded(ctx)
-	if err != nil {
-		m.Close()
-		return nil, fmt.Errorf("open manager at %s: %w", root, err)
+	// Watch before the reconcile walks, so nothing changed in between is
+	// missed.
+	m.startWatching()
+	if !o.Background {
+		if _, err := m.reconcile(ctx, time.Time{}); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)
+		}
+		close(m.reconciled)
 	}
-	if rescan {
-		m.log.Info("rescanning every rollout once", "why", why)
-	}
-	sum, err := indexer.Sync(ctx, st, o.FS, indexer.SyncOptions{RemoveTemps: true, Full: rescan})
-	if err == nil && rescan {
-		err = st.RescanDone(ctx)
-	}
-	if err != nil {
-		m.Close()
-		return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)
-	}
-	for _, p := range sum.Problems {
-		m.log.Warn("rollout problem", "path", p.Path, "offset", p.Offset, "kind", p.Kind, "detail", p.Detail)
-	}
-	m.log.Info("opened store", "root", root, "files", sum.Files, "caught_up", sum.CaughtUp, "scanned", sum.Scanned, "deleted", sum.Deleted, "temps_removed", sum.TempsRemoved)
+	m.startBackground()
 	return m, nil
 }
+
+// Reconciled returns a channel closed once the reconcile of Open ended
+// (at once unless Options.Background; in the background, it ends early
+// on Close or on an error, which the log and OnSync report).
+func (m *Manager) Reconciled() <-chan struct{} { return m.reconciled }
 
 // Close waits for the calls in flight (new calls fail with ErrClosed),
 // flushes and closes every live thread, then closes the index and releases
@@ -143,6 +168,8 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	m.mu.Unlock()
+	m.stopBackground()
+	m.background.Wait()
 	m.ops.Wait()
 	m.events.close()
 

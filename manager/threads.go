@@ -90,8 +90,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		return Thread{}, err
 	}
 	defer m.ops.Done()
+	// A background sync must not index the file before its row exists.
+	indexing := m.indexLock(id)
+	indexing.Lock()
 	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
 	if err != nil {
+		indexing.Unlock()
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	row := Thread{
@@ -116,8 +120,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		row.NextOrdinal = 1
 	}
 	setGit(&row, o.Git)
-	if err := m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source)}); err != nil {
+	err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source)})
+	if err != nil {
 		m.undoCreate(rel)
+	}
+	indexing.Unlock()
+	if err != nil {
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	return m.announce(EventCreated)(m.nameNew(ctx, row, o.Name))
@@ -394,8 +402,9 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}
 	lt.row = applyProgress(lt.row, p)
+	lt.row.UpdatedAt = indexer.ClampUpdatedAt(lt.row.UpdatedAt, p.FileMtime) // as the index bounds it
 	published := lt.row
-	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.IndexedSize, Offsets: offsets, Thread: &published})
+	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
 	return offsets, nil
 }
 

@@ -49,7 +49,7 @@ echo "# raw output: $out"
 start=$(date +%s)
 {
 	# Figures 1-5: several timed runs each, baselines as sibling benchmarks.
-	go test -run '^$' -bench "^Benchmark(Fork|Resume|List|ListIndex|Append|Reindex|ReindexIncremental)\$/${filter}" \
+	go test -run '^$' -bench "^Benchmark(Fork|Resume|List|ListIndex|Append|Reindex|ReindexIncremental|ColdStart|WatchLatency)\$/${filter}" \
 		-count "$count" -timeout 120m ./bench/
 	# Follow delay: append acknowledged to line delivered on a follow stream (p50/p99 ms).
 	go test -run '^$' -bench "^BenchmarkFollowDelay\$" -benchtime 2000x -count "$count" -timeout 30m ./bench/

@@ -360,7 +360,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(result.Offsets) > 0 {
-		s.metrics.observeAppend(len(result.Offsets), result.Thread.IndexedSize-result.Offsets[0])
+		s.metrics.observeAppend(len(result.Offsets), result.Thread.HistorySize()-result.Offsets[0])
 	}
 	writeJSON(w, http.StatusOK, result)
 	return nil

@@ -59,6 +59,9 @@ func (s *Store) RolloutPathOf(ctx context.Context, id string) (string, error) {
 // path as its rollout file, and reports whether it did. A row that moved
 // elsewhere meanwhile is left alone.
 func (s *Store) DeleteAt(ctx context.Context, id, path string) (bool, error) {
+	if s.writer == nil {
+		return false, ErrReadOnly
+	}
 	res, err := s.writer.ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND rollout_path = ?`, id, path)
 	if err != nil {
 		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, err)

@@ -260,6 +260,9 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 // inTx runs fn in one write transaction (BEGIN IMMEDIATE), committing when
 // fn returns nil and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if s.writer == nil {
+		return ErrReadOnly
+	}
 	tx, err := s.writer.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

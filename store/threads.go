@@ -434,6 +434,9 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 // updateOne runs a single-row UPDATE of thread id and maps "no row" to
 // ErrNotFound.
 func (s *Store) updateOne(ctx context.Context, op, id, query string, args ...any) error {
+	if s.writer == nil {
+		return ErrReadOnly
+	}
 	res, err := s.writer.ExecContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("%s thread %s: %w", op, id, err)

@@ -162,6 +162,8 @@ func main() {
 	ratio("5. full reindex vs plain read (MB/s)", "BenchmarkReindex/spool-full/", "BenchmarkReindex/read/", "MB/s", 0.5, false)
 	absolute("5. incremental reindex, unchanged", "BenchmarkReindexIncremental/", "ns/op", 2, 1e9, "s")
 	absolute("6. peak RSS", "BenchmarkMemory/", "peak-MB", 100, 1, "MB")
+	absolute("7. cold start to the first page", "BenchmarkColdStart/", "ms/start", 50, 1, "ms")
+	absolute("7. another process's new thread listed, p99", "BenchmarkWatchLatency/", "p99-ms", 1000, 1, "ms")
 	var peaks []float64
 	for _, name := range order {
 		if strings.HasPrefix(name, "BenchmarkMemory/") {

@@ -14,7 +14,9 @@
 // The root defaults to $SPOOL_ROOT, else ~/.spool; the index to
 // ROOT/spool.db. Pointing --index elsewhere indexes a read-only Codex home
 // (such as ~/.codex) without writing into it. reindex holds the lock file
-// next to the index while it runs, so it never races spoold.
+// next to the index while it runs, so it never races spoold; --verify
+// takes no lock and opens the index read-only, so it runs beside spoold
+// and writes nothing (threads written meanwhile may show as drift).
 //
 // Exit codes: 0 success, 1 drift found by --verify, 2 usage or I/O error,
 // 3 the index is locked by another process.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/manager"
 )
 
 // binary is the reindex command built once by TestMain.
@@ -303,5 +305,64 @@ func TestRepairTakesTheRootLock(t *testing.T) {
 	res := runReindex(t, "--root", root, "--index", index, "--repair")
 	if res.code != exitLocked || !strings.Contains(res.stderr, "root is locked") {
 		t.Fatalf("--repair with the root locked: exit %d, stderr %q; want exit %d", res.code, res.stderr, exitLocked)
+	}
+}
+
+// tree maps every file under dir (but SQLite's shared-memory file, whose
+// read marks every reader takes) to its size and mtime.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "-shm") {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files[p] = fmt.Sprintf("%d bytes, mtime %d", fi.Size(), fi.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestVerifyBesideServer (issue #13): --verify runs while a manager (as in
+// spoold) holds the root's lock and the index open, and after it closed;
+// it takes no lock and writes nothing, in the root or beside the index.
+func TestVerifyBesideServer(t *testing.T) {
+	root := testHome(t)
+	if res := runReindex(t, "--root", root); res.code != exitOK {
+		t.Fatalf("sync: exit %d, stderr %s", res.code, res.stderr)
+	}
+	for _, running := range []bool{true, false} {
+		t.Run(fmt.Sprintf("server running %v", running), func(t *testing.T) {
+			if running {
+				m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+			}
+			before := tree(t, root)
+			res := runReindex(t, "--root", root, "--verify")
+			if res.code != exitOK || !strings.Contains(res.stdout, "agrees") {
+				t.Fatalf("verify: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+			}
+			after := tree(t, root)
+			for p, was := range before {
+				if now, ok := after[p]; !ok || now != was {
+					t.Errorf("%s: %s before verify, %q after", p, was, now)
+				}
+			}
+			for p := range after {
+				if _, ok := before[p]; !ok {
+					t.Errorf("verify created %s", p)
+				}
+			}
+		})
 	}
 }

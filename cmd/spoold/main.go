@@ -3,6 +3,8 @@
 // Every flag has an environment variable that sets its default:
 //
 //	-root              SPOOL_ROOT          store root (default ~/.spool)
+//	-index             SPOOL_INDEX         index file (default ROOT/spool.db); the lock goes beside it
+//	-watch             SPOOL_WATCH         follow files other processes write under the root (default true)
 //	-addr              SPOOL_ADDR          listen address (default 127.0.0.1:7878; port 0 picks one)
 //	-capacity          SPOOL_CAPACITY      live threads held in memory (default 1000)
 //	-sync              SPOOL_SYNC          always | batch | none (default always)
@@ -21,7 +23,11 @@
 // Sizes take a unit: 1048576, 64KiB, 64MiB, 1GiB, 1GB (decimal units are
 // powers of 1000). A root that does not exist is created 0700.
 //
-// On startup it logs a line "listening" with addr=HOST:PORT. On SIGINT or
+// On startup it opens the index and listens at once (logging a line
+// "listening" with addr=HOST:PORT); the reconcile of the index with the
+// files runs in the background (a line "reconciled store" when done), and
+// with -watch the index then follows the root as other processes (Codex)
+// write to it. On SIGINT or
 // SIGTERM it stops accepting connections, lets requests in flight finish,
 // then closes the manager (flushing every thread, the index and the lock).
 // -h prints the flags and exits 0.
@@ -67,6 +73,8 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	root            string
+	index           string
+	watch           bool
 	addr            string
 	capacity        int
 	sync            rolloutfs.SyncPolicy
@@ -99,6 +107,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs := flag.NewFlagSet("spoold", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	root := fs.String("root", env("SPOOL_ROOT", defaultRoot), "store root `dir` ($SPOOL_ROOT)")
+	index := fs.String("index", getenv("SPOOL_INDEX"), "index `file` (default ROOT/spool.db); the lock file goes beside it, so a Codex home can be served without spool's index in it ($SPOOL_INDEX)")
+	watch := fs.String("watch", env("SPOOL_WATCH", "true"), "follow files other processes create, append to, move and delete under the root: true or false ($SPOOL_WATCH)")
 	addr := fs.String("addr", env("SPOOL_ADDR", "127.0.0.1:7878"), "listen `address` ($SPOOL_ADDR)")
 	capacity := fs.String("capacity", env("SPOOL_CAPACITY", "1000"), "live threads held in memory ($SPOOL_CAPACITY)")
 	syncPolicy := fs.String("sync", env("SPOOL_SYNC", "always"), "when appends reach the disk: always, batch or none ($SPOOL_SYNC)")
@@ -124,6 +134,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 
 	cfg := config{
 		root:            *root,
+		index:           *index,
 		addr:            *addr,
 		token:           *token,
 		insecureNoToken: *insecureNoToken,
@@ -133,6 +144,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		tornGrace:       *tornGrace,
 	}
 	var err error
+	if cfg.watch, err = strconv.ParseBool(*watch); err != nil {
+		return config{}, fmt.Errorf("-watch %q: want true or false", *watch)
+	}
+	if cfg.index == "" {
+		cfg.index = filepath.Join(cfg.root, manager.IndexFile)
+	}
 	if cfg.capacity, err = strconv.Atoi(*capacity); err != nil || cfg.capacity < 1 {
 		return config{}, fmt.Errorf("-capacity %q: want a positive integer", *capacity)
 	}
@@ -211,15 +228,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
 		return errors.Join(fmt.Errorf("create root: %w", err), ln.Close())
 	}
-	if err := store.SetFileMode(filepath.Join(cfg.root, manager.IndexFile), cfg.fileMode); err != nil {
+	if err := os.MkdirAll(filepath.Dir(cfg.index), 0o700); err != nil {
+		return errors.Join(fmt.Errorf("create index directory: %w", err), ln.Close())
+	}
+	if err := store.SetFileMode(cfg.index, cfg.fileMode); err != nil {
 		return errors.Join(err, ln.Close())
 	}
 	m, err := manager.Open(ctx, manager.Options{
 		Root:      cfg.root,
-		FS:        rolloutfs.Local{Root: cfg.root, FilePerm: cfg.fileMode, DirPerm: dirMode(cfg.fileMode)},
-		Capacity:  cfg.capacity,
-		Sync:      cfg.sync,
-		TornGrace: cfg.tornGrace,
+		IndexPath: cfg.index,
+		// Serve at once; a thread used before the reconcile reaches it
+		// is caught up on first use.
+		Background: true,
+		Watch:      cfg.watch,
+		FS:         rolloutfs.Local{Root: cfg.root, FilePerm: cfg.fileMode, DirPerm: dirMode(cfg.fileMode)},
+		Capacity:   cfg.capacity,
+		Sync:       cfg.sync,
+		TornGrace:  cfg.tornGrace,
 		// Lines the manager logs with a request's context name the request.
 		Logger: slog.New(server.WithRequestID(log.Handler())),
 	})
@@ -238,7 +263,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Logger:               log,
 	})
 	httpServer := srv.HTTPServer(cfg.addr)
-	log.Info("listening", "addr", ln.Addr().String(), "root", m.Root(),
+	log.Info("listening", "addr", ln.Addr().String(), "root", m.Root(), "index", cfg.index, "watch", cfg.watch,
 		"sync", cfg.sync.String(), "auth", cfg.token != "", "cors", strings.Join(cfg.cors, ","))
 
 	serveErr := make(chan error, 1)

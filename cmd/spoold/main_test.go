@@ -27,6 +27,25 @@ type spoold struct {
 	stderr *bytes.Buffer // everything logged; read it only after done is closed
 	done   chan struct{} // closed when the process has exited
 	err    error         // the exit error, set before done is closed
+	lines  chan string   // every line logged, while someone reads them (waitLog)
+}
+
+// waitLog waits for a logged line containing substr.
+func (p *spoold) waitLog(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case line := <-p.lines:
+			if strings.Contains(line, substr) {
+				return
+			}
+		case <-p.done:
+			t.Fatalf("spoold exited before logging %q: %v\n%s", substr, p.err, p.stderr)
+		case <-deadline:
+			t.Fatalf("spoold logged no %q within 60s", substr)
+		}
+	}
 }
 
 var listeningRE = regexp.MustCompile(`listening.*addr=(127\.0\.0\.1:\d+)`)
@@ -45,7 +64,7 @@ func startSpoold(t *testing.T, bin, root string, extraArgs ...string) *spoold {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start spoold: %v", err)
 	}
-	p := &spoold{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan struct{})}
+	p := &spoold{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan struct{}), lines: make(chan string, 1024)}
 	addr := make(chan string, 1)
 	copied := make(chan struct{})
 	go func() {
@@ -54,6 +73,10 @@ func startSpoold(t *testing.T, bin, root string, extraArgs ...string) *spoold {
 		for sc.Scan() {
 			line := sc.Text()
 			p.stderr.WriteString(line + "\n")
+			select {
+			case p.lines <- line:
+			default: // nobody waits for lines this early, or that many
+			}
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				select {
 				case addr <- m[1]:
@@ -232,6 +255,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad body timeout", args: []string{"-body-timeout", "0s"}, wantErr: true},
 		{name: "bad capacity", args: []string{"-capacity", "0"}, wantErr: true},
 		{name: "bad sync", args: []string{"-sync", "sometimes"}, wantErr: true},
+		{name: "bad watch", args: []string{"-watch", "maybe"}, wantErr: true},
 		{name: "bad max body", args: []string{"-max-body", "lots"}, wantErr: true},
 		{name: "help", args: []string{"-h"}, wantErr: true},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: true},
@@ -350,6 +374,64 @@ func TestFilesPrivate(t *testing.T) {
 	checkTree(t, shared, th.RolloutPath, 0o640, 0o750)
 	checkMode(t, filepath.Join(shared, "spool.db"), 0o640)
 	p.stop(t)
+}
+
+// TestServeCodexHomeIndexElsewhere (issue #13): with -index, spoold serves
+// a Codex home without writing its index or lock into it; it lists the
+// threads Codex wrote there, before and while it runs; and the home holds
+// nothing of spool's but what a client asked for (a thread it started).
+func TestServeCodexHomeIndexElsewhere(t *testing.T) {
+	bin := buildSpoold(t)
+	home := t.TempDir()
+	index := filepath.Join(t.TempDir(), "state", "codex.db")
+	before := writeCodexRollout(t, home, "2026-01-02T03-04-05", "019b0000-0000-7000-8000-000000000001", "written before spoold")
+	p := startSpoold(t, bin, home, "-index", index, "-log-level", "debug")
+	p.waitLog(t, "reconciled store")
+	if got := p.call(t, "GET", "/v1/threads/"+before, "", http.StatusOK); !bytes.Contains(got, []byte(`"user_message_count":1`)) {
+		t.Fatalf("thread Codex wrote before the start: %s", got)
+	}
+	during := writeCodexRollout(t, home, "2026-01-03T03-04-05", "019b0000-0000-7000-8000-000000000002", "written while it runs")
+	for {
+		p.waitLog(t, "synced changed rollouts") // the watcher synced something
+		resp, err := http.Get(p.url + "/v1/threads/" + during)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+	}
+	p.stop(t)
+	for _, name := range []string{"spool.db", "spool.db-wal", "spool.db-shm", "spool.lock"} {
+		if _, err := os.Stat(filepath.Join(home, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s in the Codex home: %v", name, err)
+		}
+	}
+	for _, name := range []string{"codex.db", "spool.lock"} {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(index), name)); err != nil {
+			t.Errorf("%s beside the index: %v", name, err)
+		}
+	}
+}
+
+// writeCodexRollout writes a one-prompt rollout into home as Codex would
+// and returns its thread id.
+func writeCodexRollout(t *testing.T, home, stamp, id, prompt string) string {
+	t.Helper()
+	day := strings.ReplaceAll(stamp[:10], "-", "/")
+	dir := filepath.Join(home, "sessions", day)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ts := stamp[:10] + "T" + strings.ReplaceAll(stamp[11:], "-", ":") + ".000Z"
+	body := fmt.Sprintf(`{"timestamp":%q,"type":"session_meta","payload":{"id":%q,"timestamp":%q,"cwd":"/w","originator":"codex_cli_rs","cli_version":"0.169.0","source":"cli","model_provider":"openai"}}
+{"timestamp":%q,"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":%q}]}}
+`, ts, id, ts, ts, prompt)
+	if err := os.WriteFile(filepath.Join(dir, "rollout-"+stamp+"-"+id+".jsonl"), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // checkTree checks the mode of the rollout rel under root and of every

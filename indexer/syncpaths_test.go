@@ -1,0 +1,153 @@
+package indexer
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// TestSyncPaths: syncing only the paths a watcher saw change indexes a new
+// file, catches a grown one up, records a moved one and drops a deleted
+// one, each as a whole Sync would, and touches no other thread.
+func TestSyncPaths(t *testing.T) {
+	const (
+		id    = "019a0000-0000-7000-8000-0000000000a1"
+		other = "019a0000-0000-7000-8000-0000000000b2"
+		ts    = "2026-05-01T10:00:00.000Z"
+	)
+	rel := "sessions/2026/05/01/rollout-2026-05-01T10-00-00-" + id + ".jsonl"
+	otherRel := "sessions/2026/05/01/rollout-2026-05-01T10-00-00-" + other + ".jsonl"
+	archived := "archived_sessions/rollout-2026-05-01T10-00-00-" + id + ".jsonl"
+	ctx := context.Background()
+	root := t.TempDir()
+	st := openStore(t)
+	fsys := rolloutfs.Local{Root: root}
+	writeRollout(t, root, otherRel, metaLine(ts, other, ""), userLine(ts, "untouched"))
+
+	steps := []struct {
+		name   string
+		change func()
+		paths  []string
+		check  func(th store.Thread, err error) string
+	}{
+		{"new", func() { writeRollout(t, root, rel, metaLine(ts, id, ""), userLine(ts, "one")) }, []string{rel},
+			func(th store.Thread, err error) string {
+				if err != nil || th.UserMessageCount != 1 {
+					return "new file not indexed with its user message"
+				}
+				return ""
+			}},
+		{"grown", func() { appendTo(t, root, rel, userLine(ts, "two")) }, []string{rel},
+			func(th store.Thread, err error) string {
+				if err != nil || th.UserMessageCount != 2 {
+					return "grown file not caught up"
+				}
+				return ""
+			}},
+		{"moved", func() {
+			if err := os.MkdirAll(filepath.Join(root, "archived_sessions"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(root, rel), filepath.Join(root, archived)); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{rel, archived}, func(th store.Thread, err error) string {
+			if err != nil || !th.Archived || th.RolloutPath != archived {
+				return "moved file not recorded at its new place"
+			}
+			return ""
+		}},
+		{"deleted", func() {
+			if err := os.Remove(filepath.Join(root, archived)); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{archived}, func(_ store.Thread, err error) string {
+			if !errors.Is(err, store.ErrNotFound) {
+				return "deleted file's row not dropped"
+			}
+			return ""
+		}},
+	}
+	for _, step := range steps {
+		step.change()
+		if _, err := SyncPaths(ctx, st, fsys, step.paths, SyncOptions{}); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		th, err := st.Get(ctx, id)
+		if msg := step.check(th, err); msg != "" {
+			t.Fatalf("%s: %s (row %+v, err %v)", step.name, msg, th, err)
+		}
+		if _, err := st.Get(ctx, other); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: a thread not among the paths was indexed (err %v)", step.name, err)
+		}
+	}
+}
+
+// TestSyncHold: a thread its Hold skips is left as it is; a thread whose
+// row changed between the decision and the hold is decided again, so a
+// sync never writes a row from a stale reading.
+func TestSyncHold(t *testing.T) {
+	const (
+		id = "019a0000-0000-7000-8000-0000000000c3"
+		ts = "2026-05-01T10:00:00.000Z"
+	)
+	rel := "sessions/2026/05/01/rollout-2026-05-01T10-00-00-" + id + ".jsonl"
+	ctx := context.Background()
+
+	t.Run("skip", func(t *testing.T) {
+		root := t.TempDir()
+		st := openStore(t)
+		writeRollout(t, root, rel, metaLine(ts, id, ""), userLine(ts, "one"))
+		mustSync(t, st, root, SyncOptions{})
+		appendTo(t, root, rel, userLine(ts, "two"))
+		sum, err := Sync(ctx, st, rolloutfs.Local{Root: root}, SyncOptions{Hold: func(string) (func(), bool) { return nil, true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		th, err := st.Get(ctx, id)
+		if err != nil || th.UserMessageCount != 1 || sum.CaughtUp != 0 {
+			t.Fatalf("held thread: %d user messages, %d caught up, err %v; want it untouched", th.UserMessageCount, sum.CaughtUp, err)
+		}
+	})
+	t.Run("decide again", func(t *testing.T) {
+		root := t.TempDir()
+		st := openStore(t)
+		fsys := rolloutfs.Local{Root: root}
+		writeRollout(t, root, rel, metaLine(ts, id, ""), userLine(ts, "one"))
+		mustSync(t, st, root, SyncOptions{})
+		appendTo(t, root, rel, userLine(ts, "two"))
+		// Between the decision (catch up from one message) and the write,
+		// another writer catches the row up and the file grows again.
+		held := false
+		hold := func(string) (func(), bool) {
+			if !held {
+				held = true
+				row, err := st.Get(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, _, err := CatchUp(ctx, fsys, row)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Advance(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+				appendTo(t, root, rel, userLine(ts, "three"))
+			}
+			return func() {}, false
+		}
+		if _, err := Sync(ctx, st, fsys, SyncOptions{Hold: hold}); err != nil {
+			t.Fatal(err)
+		}
+		if !held {
+			t.Fatal("Hold never called")
+		}
+		mustVerifyClean(t, st, root)
+	})
+}

@@ -1,0 +1,89 @@
+package manager
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/spoolhq/spool/indexer"
+)
+
+// reconcile syncs the index with the whole root, as Open promises. Temporary
+// files are removed only when the lock held is the root's, and only those
+// older than tempsBefore when it is set (a manager that already serves
+// may have creates under way).
+//
+// An index that asks for a full rescan (a migration left rows only a
+// rescan completes) gets one, and the request is cleared.
+func (m *Manager) reconcile(ctx context.Context, tempsBefore time.Time) (indexer.Summary, error) {
+	rescan, why, err := m.store.RescanNeeded(ctx)
+	if err != nil {
+		return indexer.Summary{}, err
+	}
+	if rescan {
+		m.log.Info("rescanning every rollout once", "why", why)
+	}
+	sum, err := indexer.Sync(ctx, m.store, m.fsys, indexer.SyncOptions{
+		RemoveTemps: m.ownsRoot,
+		TempsBefore: tempsBefore,
+		Hold:        m.holdSync,
+		Full:        rescan,
+	})
+	if err == nil && rescan {
+		err = m.store.RescanDone(ctx)
+	}
+	if err != nil {
+		return sum, err
+	}
+	m.logProblems(sum)
+	m.log.Info("reconciled store", "root", m.opts.Root, "index", m.opts.IndexPath, "files", sum.Files, "caught_up", sum.CaughtUp,
+		"scanned", sum.Scanned, "moved", sum.Moved, "deleted", sum.Deleted, "temps_removed", sum.TempsRemoved, "duration", sum.Duration)
+	return sum, nil
+}
+
+func (m *Manager) logProblems(sum indexer.Summary) {
+	for _, p := range sum.Problems {
+		m.log.Warn("rollout problem", "path", p.Path, "offset", p.Offset, "kind", p.Kind, "detail", p.Detail)
+	}
+}
+
+// indexLock returns the lock that serializes writers of thread id's row
+// who read its file without holding the thread (see Manager.indexing).
+func (m *Manager) indexLock(id string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return &m.indexing[h.Sum32()%uint32(len(m.indexing))]
+}
+
+// holdSync is indexer.SyncOptions.Hold for background syncs: a live
+// thread is its own (its load caught it up; its appends settle what
+// others wrote before writing), any other is held by its indexing lock,
+// which load and creates take too.
+func (m *Manager) holdSync(id string) (release func(), skip bool) {
+	if m.isLive(id) {
+		return nil, true
+	}
+	mu := m.indexLock(id)
+	mu.Lock()
+	if m.isLive(id) { // loaded while we waited: its load read the row
+		mu.Unlock()
+		return nil, true
+	}
+	return mu.Unlock, false
+}
+
+// isLive reports whether thread id is in memory (loaded or loading).
+func (m *Manager) isLive(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.live.byID[id]
+	return ok
+}
+
+// report calls Options.OnSync, if set.
+func (m *Manager) report(r SyncReport) {
+	if m.opts.OnSync != nil {
+		m.opts.OnSync(r)
+	}
+}

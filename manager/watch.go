@@ -1,0 +1,462 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// What the watcher notices, and when:
+//
+//   - A rollout file created, written, truncated, renamed into place or
+//     touched under sessions/ (any date folder, including folders created
+//     while running) or archived_sessions/ is synced WatchDebounce after
+//     the first event of its burst: a new file is indexed, a grown one
+//     caught up, a moved one recorded at its new place, a removed one
+//     dropped (or recorded at its other place).
+//   - A folder moved away or removed whole (its files send no events of
+//     their own) schedules a full incremental sync.
+//   - A live thread (in memory) is checked against its file first: if the
+//     file is not as the thread last left it (someone else wrote, moved or
+//     removed it), the thread is dropped from memory and synced like any
+//     other; the manager's own appends leave nothing to do.
+//   - Lines appended to session_index.jsonl (a rename by Codex, or by
+//     spool itself) sync the threads they name; the file shrinking or
+//     being replaced, a lost event (inotify's queue overflowed) or a
+//     failed watch schedules a full incremental sync, as does every
+//     Options.RescanInterval.
+//
+// The watcher needs inotify (or the platform's equivalent in fsnotify);
+// without it, only the periodic sync runs, every DefaultPollInterval.
+
+// watcher gathers the paths that changed; one goroutine (collect) reads
+// fsnotify's events, the background goroutine takes them.
+type watcher struct {
+	m    *Manager
+	fsw  *fsnotify.Watcher
+	kick chan struct{} // capacity 1: something is pending
+
+	mu      sync.Mutex          // guards pending, names and rescan
+	pending map[string]struct{} // rollout paths (slash, relative to the root)
+	names   bool                // session_index.jsonl changed
+	rescan  bool                // a full sync is needed
+
+	// namesRead is how much of session_index.jsonl has been synced: only
+	// the background goroutine uses it after startWatcher.
+	namesRead int64
+}
+
+// newFSWatcher starts an fsnotify watcher; tests replace it to run
+// without one.
+var newFSWatcher = func() (*fsnotify.Watcher, error) { return fsnotify.NewBufferedWatcher(1024) }
+
+// tempMargin is how much older than the open a temporary file must be for
+// a background reconcile to remove it.
+const tempMargin = 2 * time.Second
+
+// startWatching sets up the context of the background goroutines and,
+// with Options.Watch, starts watching (events are gathered, not yet
+// synced). Close stops them (stopBackground) and waits for them.
+func (m *Manager) startWatching() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.backgroundCtx, m.stopBackground = ctx, cancel
+	if m.opts.Watch {
+		m.watch = m.startWatcher(ctx)
+	}
+}
+
+// startBackground starts the goroutine that runs beside the calls: the
+// reconcile of a Background open and, with Options.Watch, the syncs of
+// watched changes and the periodic sync. startWatching came first.
+func (m *Manager) startBackground() {
+	ctx, w := m.backgroundCtx, m.watch
+	if !m.opts.Background && !m.opts.Watch {
+		return
+	}
+	// Temporary files from before the open are a crash's leftovers; later
+	// ones may be creates under way. A file's mtime comes from the
+	// kernel's coarse clock, a few ms behind time.Now, so leave a margin.
+	tempsBefore := time.Now().Add(-tempMargin)
+	m.background.Go(func() { m.runBackground(ctx, w, tempsBefore) })
+}
+
+// runBackground is the one goroutine that runs background syncs, so they
+// never overlap.
+func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore time.Time) {
+	if m.opts.Background {
+		sum, err := m.reconcile(ctx, tempsBefore)
+		close(m.reconciled)
+		if err != nil && ctx.Err() == nil {
+			m.log.Error("reconcile in the background", "root", m.opts.Root, "err", err)
+		}
+		if ctx.Err() == nil {
+			m.report(SyncReport{Cause: SyncOpen, Summary: sum, Err: err})
+		}
+	}
+	if !m.opts.Watch {
+		return
+	}
+	interval := m.opts.RescanInterval
+	if interval <= 0 {
+		interval = DefaultRescanInterval
+		if w.fsw == nil {
+			interval = DefaultPollInterval
+		}
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			m.rescan(ctx)
+		case <-w.kick:
+			debounce := time.NewTimer(WatchDebounce)
+			select {
+			case <-ctx.Done():
+				debounce.Stop()
+				return
+			case <-debounce.C:
+			}
+			paths, names, rescan := w.take()
+			if names {
+				renamed, again := w.renamed(ctx)
+				paths = append(paths, renamed...)
+				rescan = rescan || again
+			}
+			if len(paths) > 0 {
+				m.syncPaths(ctx, paths)
+			}
+			if rescan {
+				m.rescan(ctx)
+			}
+		}
+	}
+}
+
+// startWatcher watches the root, sessions/ with every folder under it,
+// and archived_sessions/, and starts the goroutine that gathers events.
+// When fsnotify cannot start, the watcher has no fsw and only the
+// periodic sync runs.
+func (m *Manager) startWatcher(ctx context.Context) *watcher {
+	w := &watcher{m: m, kick: make(chan struct{}, 1), pending: make(map[string]struct{})}
+	fsw, err := newFSWatcher()
+	if err == nil {
+		err = fsw.Add(m.opts.Root)
+		if err != nil {
+			fsw.Close()
+		}
+	}
+	if err != nil {
+		m.log.Warn("cannot watch the root: syncing it periodically instead", "root", m.opts.Root, "err", err)
+		return w
+	}
+	w.fsw = fsw
+	w.namesRead = w.namesSize()
+	for _, dir := range []string{rollout.SessionsDir, rollout.ArchivedSessionsDir} {
+		w.addTree(dir, false)
+	}
+	m.background.Go(func() {
+		defer fsw.Close()
+		w.collect(ctx)
+	})
+	return w
+}
+
+// collect reads events until ctx is done.
+func (w *watcher) collect(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.fsw.Events:
+			if !ok {
+				return
+			}
+			w.event(ev)
+		case err, ok := <-w.fsw.Errors:
+			if !ok {
+				return
+			}
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				w.m.log.Warn("watching the root", "err", err)
+			}
+			w.mark(nil, true) // events may be lost either way
+		}
+	}
+}
+
+// event files one fsnotify event.
+func (w *watcher) event(ev fsnotify.Event) {
+	rel, err := filepath.Rel(w.m.opts.Root, ev.Name)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return
+	}
+	rel = filepath.ToSlash(rel)
+	switch {
+	case rel == rollout.SessionIndexFile:
+		w.mu.Lock()
+		w.names = true
+		w.mu.Unlock()
+		w.mark(nil, false)
+		return
+	case !inWatchedTree(rel):
+		return
+	}
+	if ev.Has(fsnotify.Create) {
+		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
+			// A new folder (a new day): watch it, and sync the files made
+			// in it before the watch began.
+			w.mark(w.addTree(rel, true), false)
+			return
+		}
+	}
+	if _, _, err := rollout.ParseFileName(path.Base(rel)); err != nil {
+		if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && !strings.Contains(path.Base(rel), ".") {
+			// A folder (the layout's names without a dot: sessions, the
+			// date folders) moved or removed whole: its files send no
+			// events of their own.
+			w.mark(nil, true)
+		}
+		return // temporary files, side files, locks
+	}
+	w.mark([]string{rel}, false)
+}
+
+// inWatchedTree reports whether rel is sessions/ or archived_sessions/ or
+// under them.
+func inWatchedTree(rel string) bool {
+	for _, dir := range []string{rollout.SessionsDir, rollout.ArchivedSessionsDir} {
+		if rel == dir || strings.HasPrefix(rel, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// addTree watches dir (slash, relative to the root) and the folders under
+// it; with files, it returns the rollout files found in them. A folder that
+// cannot be watched schedules a full sync.
+func (w *watcher) addTree(dir string, files bool) []string {
+	abs := filepath.Join(w.m.opts.Root, filepath.FromSlash(dir))
+	if err := w.fsw.Add(abs); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			w.m.log.Warn("cannot watch a folder: syncing the root instead", "dir", dir, "err", err)
+			w.mark(nil, true)
+		}
+		return nil
+	}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		w.mark(nil, true)
+		return nil
+	}
+	var found []string
+	for _, e := range entries {
+		rel := dir + "/" + e.Name()
+		switch {
+		case e.IsDir():
+			found = append(found, w.addTree(rel, files)...)
+		case files:
+			if _, _, err := rollout.ParseFileName(e.Name()); err == nil {
+				found = append(found, rel)
+			}
+		}
+	}
+	return found
+}
+
+// mark records paths to sync (and whether a full sync is needed) and
+// wakes the background goroutine.
+func (w *watcher) mark(paths []string, rescan bool) {
+	w.mu.Lock()
+	for _, p := range paths {
+		w.pending[p] = struct{}{}
+	}
+	w.rescan = w.rescan || rescan
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take returns and clears what is pending, paths sorted.
+func (w *watcher) take() (paths []string, names, rescan bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p := range w.pending {
+		paths = append(paths, p)
+	}
+	clear(w.pending)
+	names, w.names = w.names, false
+	rescan, w.rescan = w.rescan, false
+	slices.Sort(paths)
+	return paths, names, rescan
+}
+
+// namesSize returns the size of session_index.jsonl (0 when missing).
+func (w *watcher) namesSize() int64 {
+	fi, err := os.Stat(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// renamed returns the rollout paths of the threads named by the complete
+// lines appended to session_index.jsonl since the last call, and whether
+// the file changed in a way only a full sync can follow (it shrank).
+func (w *watcher) renamed(ctx context.Context) (paths []string, rescan bool) {
+	f, err := os.Open(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
+	if err != nil {
+		w.namesRead = 0
+		return nil, !errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, true
+	}
+	if fi.Size() < w.namesRead {
+		w.namesRead = fi.Size()
+		return nil, true
+	}
+	tail := make([]byte, fi.Size()-w.namesRead)
+	if _, err := f.ReadAt(tail, w.namesRead); err != nil {
+		return nil, true
+	}
+	end := bytes.LastIndexByte(tail, '\n') + 1 // complete lines only
+	w.namesRead += int64(end)
+	names, err := rollout.ReadNames(ctx, bytes.NewReader(tail[:end]))
+	if err != nil || len(names) == 0 {
+		return nil, err != nil
+	}
+	ids := make([]string, 0, len(names))
+	for id := range names {
+		ids = append(ids, id)
+	}
+	rows, err := w.m.store.IndexedFilesByID(ctx, ids)
+	if err != nil {
+		return nil, true
+	}
+	for _, r := range rows {
+		if r.Name != names[r.ID].ThreadName {
+			paths = append(paths, r.RolloutPath)
+		}
+	}
+	return paths, false
+}
+
+// syncPaths brings the index up to date with the files at paths: live
+// threads whose file changed under them are dropped from memory first, and
+// live threads whose file is as they left it (the manager's own appends,
+// moves and renames) cost no more than that check.
+func (m *Manager) syncPaths(ctx context.Context, paths []string) {
+	changed := paths[:0:0]
+	for _, rel := range paths {
+		id, _, err := rollout.ParseFileName(path.Base(rel))
+		if err != nil {
+			continue
+		}
+		if lt := m.peekLive(ctx, id); lt != nil {
+			same := m.checkLive(ctx, lt)
+			m.release(lt)
+			if same {
+				continue
+			}
+		}
+		changed = append(changed, rel)
+	}
+	if len(changed) == 0 {
+		return
+	}
+	paths = changed
+	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("sync changed rollouts", "paths", len(paths), "err", err)
+	}
+	m.logProblems(sum)
+	m.log.Debug("synced changed rollouts", "paths", len(paths), "scanned", sum.Scanned, "caught_up", sum.CaughtUp,
+		"moved", sum.Moved, "deleted", sum.Deleted, "skipped", sum.Skipped, "duration", sum.Duration)
+	m.report(SyncReport{Cause: SyncEvents, Paths: paths, Summary: sum, Err: err})
+}
+
+// rescan syncs the whole root (incrementally), after checking every live
+// thread against its file.
+func (m *Manager) rescan(ctx context.Context) {
+	m.mu.Lock()
+	ids := make([]string, 0, len(m.live.byID))
+	for id := range m.live.byID {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		if lt := m.peekLive(ctx, id); lt != nil {
+			m.checkLive(ctx, lt)
+			m.release(lt)
+		}
+	}
+	sum, err := indexer.Sync(ctx, m.store, m.fsys, indexer.SyncOptions{Hold: m.holdSync})
+	if err != nil && ctx.Err() == nil {
+		m.log.Error("rescan the root", "root", m.opts.Root, "err", err)
+	}
+	m.logProblems(sum)
+	m.report(SyncReport{Cause: SyncRescan, Summary: sum, Err: err})
+}
+
+// peekLive returns thread id with a reference taken if it is live and
+// loaded, else nil. It never loads a thread.
+func (m *Manager) peekLive(ctx context.Context, id string) *liveThread {
+	m.mu.Lock()
+	lt, ok := m.live.byID[id]
+	if !ok || m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	lt.refs++
+	m.mu.Unlock()
+	select {
+	case <-lt.ready:
+	case <-ctx.Done():
+		m.release(lt)
+		return nil
+	}
+	if lt.loadErr != nil {
+		m.release(lt)
+		return nil
+	}
+	return lt
+}
+
+// checkLive drops lt from memory when its file is not as lt last left it:
+// another process wrote, cut, moved or removed it. The next use reloads it
+// (catching the index up), and a sync may now write its row.
+// It reports whether the file was as lt left it.
+func (m *Manager) checkLive(ctx context.Context, lt *liveThread) bool {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.gone {
+		return false
+	}
+	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
+	if err == nil && info.Size == lt.row.FileSize && info.ModTime.UnixNano() == lt.row.FileMtime {
+		return true
+	}
+	m.log.Debug("live thread's file changed under it", "id", lt.id, "path", lt.row.RolloutPath)
+	m.invalidate(lt)
+	return false
+}

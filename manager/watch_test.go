@@ -1,0 +1,349 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/google/uuid"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// openWatching opens a watching manager on a fresh root whose OnSync
+// reports go to the returned channel (never blocking the manager).
+func openWatching(t *testing.T, opts ...func(*Options)) (*Manager, <-chan SyncReport) {
+	t.Helper()
+	reports := make(chan SyncReport, 1024)
+	m := openTest(t, append([]func(*Options){func(o *Options) {
+		o.Watch = true
+		o.OnSync = func(r SyncReport) {
+			select {
+			case reports <- r:
+			default: // a test that stopped reading does not block the manager
+			}
+		}
+	}}, opts...)...)
+	return m, reports
+}
+
+// waitFor checks cond after every background sync until it holds, failing
+// the test if no sync makes it hold within a generous deadline (a failure,
+// not a synchronisation: a passing test never waits on the clock).
+func waitFor(t *testing.T, reports <-chan SyncReport, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case r := <-reports:
+			if r.Err != nil {
+				t.Logf("sync %s: %v", r.Cause, r.Err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no background sync made it happen", what)
+		}
+	}
+}
+
+// codexThread writes a rollout as another process (Codex) would: created
+// in place, lines appended, under sessions/YYYY/MM/DD of its creation.
+func codexThread(t *testing.T, root string, created time.Time, prompts ...string) (id, rel string) {
+	t.Helper()
+	uid, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = uid.String()
+	ts := rollout.FormatTimestamp(created)
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: id, Timestamp: ts, Cwd: "/codex", Originator: "codex_cli_rs", Source: "cli", ModelProvider: "openai"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err = rollout.SessionPath(rollout.FileName(created, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs, meta, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	codexAppend(t, root, rel, prompts...)
+	return id, rel
+}
+
+// codexAppend appends user prompts to rel as Codex would, without the
+// manager.
+func codexAppend(t *testing.T, root, rel string, prompts ...string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(root, filepath.FromSlash(rel)), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range prompts {
+		line, err := rollout.EncodeItem(user(p), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func listed(t *testing.T, m *Manager, id string) (Thread, bool) {
+	t.Helper()
+	page, err := m.List(context.Background(), store.ListOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range page.Threads {
+		if th.ID == id {
+			return th, true
+		}
+	}
+	return Thread{}, false
+}
+
+// TestWatchFollowsAnotherProcess is issue #13: a thread another process
+// creates, grows, archives and deletes in the root of a running manager is
+// listed, caught up, moved and dropped without a restart. The thread is
+// created in a date folder that does not exist yet, as on a new day.
+func TestWatchFollowsAnotherProcess(t *testing.T) {
+	m, reports := openWatching(t)
+	root := m.Root()
+	created := time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC) // a folder the manager has never seen
+	id, rel := codexThread(t, root, created, "first prompt")
+
+	waitFor(t, reports, "new thread listed", func() bool {
+		th, ok := listed(t, m, id)
+		return ok && th.UserMessageCount == 1
+	})
+
+	codexAppend(t, root, rel, "second prompt", "third prompt")
+	waitFor(t, reports, "grown thread caught up", func() bool {
+		th, _ := listed(t, m, id)
+		return th.UserMessageCount == 3
+	})
+
+	// Codex renames a thread with a line in session_index.jsonl.
+	entry, err := rollout.EncodeNameEntry(rollout.NameEntry{ID: id, ThreadName: "named by codex", UpdatedAt: time.Now().UTC().Format(time.RFC3339)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, rollout.SessionIndexFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(entry); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	waitFor(t, reports, "renamed thread named", func() bool {
+		th, _ := listed(t, m, id)
+		return th.Name == "named by codex"
+	})
+
+	archived := rollout.ArchivedPath(filepath.Base(rel))
+	if err := os.MkdirAll(filepath.Join(root, rollout.ArchivedSessionsDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(root, rel), filepath.Join(root, archived)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reports, "moved thread recorded as archived", func() bool {
+		th, _ := listed(t, m, id)
+		return th.Archived && th.RolloutPath == archived
+	})
+
+	if err := os.Remove(filepath.Join(root, archived)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reports, "deleted thread dropped", func() bool {
+		_, err := m.Get(context.Background(), id)
+		return errors.Is(err, ErrNotFound)
+	})
+	verifyClean(t, m)
+}
+
+// TestWatchWithoutInotify: where the watcher cannot start, the periodic
+// sync alone lists a thread another process created.
+func TestWatchWithoutInotify(t *testing.T) {
+	saved := newFSWatcher
+	newFSWatcher = func() (*fsnotify.Watcher, error) { return nil, errors.New("no inotify here") }
+	t.Cleanup(func() { newFSWatcher = saved })
+	m, reports := openWatching(t, func(o *Options) { o.RescanInterval = 10 * time.Millisecond })
+	if m.watch.fsw != nil {
+		t.Fatal("watcher started although fsnotify failed")
+	}
+	id, _ := codexThread(t, m.Root(), time.Now(), "polled")
+	waitFor(t, reports, "thread listed by the periodic sync", func() bool { _, ok := listed(t, m, id); return ok })
+}
+
+// TestWatchFolderMovedAway: a date folder moved out of the root whole
+// (its files send no events) drops its threads.
+func TestWatchFolderMovedAway(t *testing.T) {
+	m, reports := openWatching(t)
+	root := m.Root()
+	id, rel := codexThread(t, root, time.Date(2030, 6, 7, 8, 9, 10, 0, time.UTC), "soon gone")
+	waitFor(t, reports, "thread listed", func() bool { _, ok := listed(t, m, id); return ok })
+	day := filepath.Join(root, filepath.Dir(filepath.FromSlash(rel)))
+	if err := os.Rename(day, filepath.Join(t.TempDir(), "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reports, "thread of the moved folder dropped", func() bool {
+		_, err := m.Get(context.Background(), id)
+		return errors.Is(err, ErrNotFound)
+	})
+}
+
+// TestWatchLiveThreadWrittenByAnother: a thread live in the manager (its
+// appender open) that another writer appends to is caught up by the
+// watcher, and the manager's next append lands after those lines with an
+// index that agrees with the file.
+func TestWatchLiveThreadWrittenByAnother(t *testing.T) {
+	ctx := context.Background()
+	m, reports := openWatching(t)
+	th := start(t, m, user("ours"))
+	codexAppend(t, m.Root(), th.RolloutPath, "theirs")
+	waitFor(t, reports, "live thread caught up", func() bool {
+		got, err := m.Get(ctx, th.ID)
+		return err == nil && got.UserMessageCount == 2
+	})
+	res, err := m.Append(ctx, th.ID, []rollout.Item{user("ours again")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Thread.UserMessageCount, 3; got != want {
+		t.Fatalf("user messages after our append = %d, want %d", got, want)
+	}
+	verifyClean(t, m)
+}
+
+// TestWatchStartsRaceNothing: the manager's own starts, forks and appends
+// while the watcher syncs the same files never fail and leave an index
+// that agrees with the files (a sync must not index a new file before its
+// creator does, nor catch up a live thread under its writer).
+func TestWatchStartsRaceNothing(t *testing.T) {
+	ctx := context.Background()
+	m, reports := openWatching(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 4 {
+		wg.Go(func() {
+			for range 8 {
+				th, err := m.Start(ctx, StartOptions{Cwd: "/w", Name: "n"})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := m.Append(ctx, th.ID, []rollout.Item{user("hi"), assistant("yo")}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: intp(0)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Let the watcher drain what it saw: a marker thread written last is
+	// synced after every earlier event.
+	id, _ := codexThread(t, m.Root(), time.Now(), "marker")
+	waitFor(t, reports, "marker listed", func() bool { _, ok := listed(t, m, id); return ok })
+	verifyClean(t, m)
+}
+
+// TestCloseStopsWatcher: Close waits for a background sync in flight,
+// stops the watcher and the background goroutine, releases the inotify
+// watch, and no OnSync call follows it.
+func TestCloseStopsWatcher(t *testing.T) {
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	var calls, returned atomic.Int32
+	m, err := Open(t.Context(), Options{Root: t.TempDir(), Sync: rolloutfs.SyncNone, Logger: quiet, Watch: true, Background: true,
+		OnSync: func(SyncReport) {
+			if calls.Add(1) == 1 {
+				close(entered)
+				<-unblock
+			}
+			returned.Add(1)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.watch == nil || m.watch.fsw == nil {
+		t.Fatal("watcher did not start (no inotify here?)")
+	}
+	<-entered // the reconcile's report: the background goroutine is busy
+	if got := backgroundGoroutines(); got != 2 {
+		t.Fatalf("%d background goroutines before Close, want 2: the checks below prove nothing", got)
+	}
+	closeErr := make(chan error, 1)
+	go func() { closeErr <- m.Close() }()
+	close(unblock)
+	if err := <-closeErr; err != nil {
+		t.Fatal(err)
+	}
+	if returned.Load() == 0 {
+		t.Fatal("Close returned while a background sync was still running")
+	}
+	if got := backgroundGoroutines(); got != 0 {
+		t.Fatalf("%d background goroutines still running after Close", got)
+	}
+	if err := m.watch.fsw.Add(m.Root()); !errors.Is(err, fsnotify.ErrClosed) {
+		t.Fatalf("fsnotify watcher after Close: Add = %v, want ErrClosed", err)
+	}
+	n := calls.Load()
+	codexThread(t, m.Root(), time.Now(), "too late") // reaches no one
+	if got := calls.Load(); got != n {
+		t.Fatal("OnSync called after Close returned")
+	}
+}
+
+// backgroundGoroutines counts the goroutines running the manager's
+// background loop or its event collector.
+func backgroundGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "manager.(*Manager).runBackground") || strings.Contains(g, "manager.(*watcher).collect") {
+			n++
+		}
+	}
+	return n
+}
+
+// verifyClean fails the test if the index disagrees with the files.
+func verifyClean(t *testing.T, m *Manager) {
+	t.Helper()
+	rep, err := indexer.Verify(context.Background(), m.store, m.fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rep.Drifts {
+		t.Errorf("drift: %s", d)
+	}
+}
