@@ -238,9 +238,11 @@ type Turn struct {
 type ForkOptions struct {
 	// BeforeUserMessage, when set, keeps every line strictly before the
 	// parent's counted user message n (0-based).
-	BeforeUserMessage *int   `json:"before_user_message,omitempty"`
-	Name              string `json:"name,omitempty"`
-	Cwd               string `json:"cwd,omitempty"`
+	BeforeUserMessage *int `json:"before_user_message,omitempty"`
+	// BeforeTurnID forks before the Codex turn with that id instead.
+	BeforeTurnID string `json:"before_turn_id,omitempty"`
+	Name         string `json:"name,omitempty"`
+	Cwd          string `json:"cwd,omitempty"`
 	// Mode is "reference" (O(1): the fork points into its parent's
 	// history; a paginated parent's default), "copy" (a legacy parent's
 	// default) or "".

@@ -38,6 +38,16 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		return Thread{}, err
 	}
 	defer m.ops.Done()
+	if o.BeforeTurnID != "" {
+		if o.BeforeUserMessage != nil {
+			return Thread{}, fmt.Errorf("fork %s: %w: before_user_message and before_turn_id together", id, ErrInvalidArgument)
+		}
+		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
+		if err != nil {
+			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
+		}
+		o.BeforeUserMessage = &msg.Ordinal
+	}
 	for attempt := 0; ; attempt++ {
 		row, err := m.fork(ctx, id, o)
 		// A rollback can change the parent's user messages between reading

@@ -200,6 +200,10 @@ type StartOptions struct {
 // counted user message n (0-based).
 type ForkOptions struct {
 	BeforeUserMessage *int
+	// BeforeTurnID, instead of BeforeUserMessage, forks before the Codex
+	// turn with that id (before its first counted user message: the cut
+	// then goes before the turn's start lines, as Codex's own cut does).
+	BeforeTurnID string
 	Name              string // optional name of the new thread
 	Cwd               string // optional cwd override for the new thread's meta
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated

@@ -172,3 +172,34 @@ func TestReferenceForks(t *testing.T) {
 		}
 	}
 }
+
+// TestForkBeforeTurnID forks before a Codex turn named by its id: the same
+// cut as before the turn's first user message, before its start lines.
+func TestForkBeforeTurnID(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := startPaginated(t, m)
+	for _, id := range []string{"turn-a", "turn-b", "turn-c"} {
+		if _, err := m.AppendTurn(ctx, th.ID, TurnOptions{TurnID: id, Prompt: "prompt " + id, Answer: "answer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byTurn, err := m.Fork(ctx, th.ID, ForkOptions{BeforeTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byMessage, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byTurn.ForkOffset != byMessage.ForkOffset || byTurn.UserMessageCount != 1 {
+		t.Fatalf("fork before turn-b cut at %d with %d messages, want %d with 1", byTurn.ForkOffset, byTurn.UserMessageCount, byMessage.ForkOffset)
+	}
+	msg, err := m.store.UserMessage(ctx, th.ID, 1)
+	if err != nil || msg.TurnID != "turn-b" || byTurn.ForkOffset != msg.CutOffset || msg.CutOffset >= msg.Offset {
+		t.Fatalf("user message 1 = %+v (%v): want turn-b, cut before its turn at the fork offset %d", msg, err, byTurn.ForkOffset)
+	}
+	if _, err := m.Fork(ctx, th.ID, ForkOptions{BeforeTurnID: "no-such-turn"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("fork before an unknown turn: %v, want ErrNotFound", err)
+	}
+}

@@ -477,6 +477,7 @@ func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
 // forkRequest is the body of POST /v1/threads/{id}/fork.
 type forkRequest struct {
 	BeforeUserMessage *int   `json:"before_user_message"`
+	BeforeTurnID      string `json:"before_turn_id"`
 	Name              string `json:"name"`
 	Cwd               string `json:"cwd"`
 	Mode              string `json:"mode"` // "reference", "copy" or "" (by the parent's mode)
@@ -496,6 +497,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 	}
 	thread, err := s.m.Fork(r.Context(), id, manager.ForkOptions{
 		BeforeUserMessage: req.BeforeUserMessage,
+		BeforeTurnID:      req.BeforeTurnID,
 		Name:              req.Name,
 		Cwd:               req.Cwd,
 		Mode:              req.Mode,

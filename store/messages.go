@@ -50,3 +50,19 @@ func (s *Store) exists(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// UserMessageOfTurn returns the first counted user message of thread id
+// that Codex turn turnID holds, or ErrNotFound.
+func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserMessage, error) {
+	var m UserMessage
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
+		FROM user_messages WHERE thread_id = ? AND turn_id = ? ORDER BY ordinal LIMIT 1`
+	err := s.reader.GetContext(ctx, &m, q, id, turnID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return UserMessage{}, fmt.Errorf("turn %q of thread %s: %w", turnID, id, ErrNotFound)
+	}
+	if err != nil {
+		return UserMessage{}, fmt.Errorf("turn %q of thread %s: %w", turnID, id, err)
+	}
+	return m, nil
+}
