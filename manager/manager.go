@@ -204,8 +204,8 @@ type ForkOptions struct {
 	// turn with that id (before its first counted user message: the cut
 	// then goes before the turn's start lines, as Codex's own cut does).
 	BeforeTurnID string
-	Name              string // optional name of the new thread
-	Cwd               string // optional cwd override for the new thread's meta
+	Name         string // optional name of the new thread
+	Cwd          string // optional cwd override for the new thread's meta
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
 	// parent, copy for a legacy one).
 	Mode string
