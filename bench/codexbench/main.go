@@ -10,6 +10,10 @@
 // Usage:
 //
 //	codexbench -codex BIN -spoold BIN [-threads 10000] [-big-mb 100] [-reps 5] [-only REGEXP]
+//	codexbench -codex BIN -check HOME...
+//
+// With -check it only shows that Codex accepts the homes given (spoolgen's
+// output): Codex lists their threads and shows each turn as written.
 //
 // Corpora are cached in $TMPDIR/spool-bench-codex-v*-*; homes and roots of
 // one run go to a temporary directory that is removed at the end.
@@ -66,8 +70,25 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.reps, "reps", 5, "repetitions of each operation on each side")
 	fs.IntVar(&c.warmCalls, "warm-calls", 10, "calls per repetition of the warm list")
 	only := fs.String("only", "", "run only the figures whose name matches this `regexp`")
+	checkOnly := fs.Bool("check", false, "check that Codex accepts the homes given as arguments, and stop")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkOnly {
+		if c.codex == "" || fs.NArg() == 0 {
+			return errors.New("-check needs -codex and homes")
+		}
+		var err error
+		if c.work, err = os.MkdirTemp("", "spool-bench-codex-check-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(c.work)
+		for _, home := range fs.Args() {
+			if err := check(ctx, c, home, os.Stdout); err != nil {
+				return fmt.Errorf("check %s: %w", home, err)
+			}
+		}
+		return nil
 	}
 	if c.codex == "" || c.spoold == "" || fs.NArg() > 0 {
 		fs.Usage()
