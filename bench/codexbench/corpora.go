@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,7 +182,7 @@ func linkedHome(work, name, src string) (string, error) {
 // spoolIndex builds spool's index of root in process (the fixtures of the
 // warm figures; the first index itself is timed through spoold).
 func spoolIndex(ctx context.Context, root string) error {
-	m, err := manager.Open(ctx, manager.Options{Root: root, Sync: rolloutfs.SyncNone})
+	m, err := manager.Open(ctx, manager.Options{Root: root, Sync: rolloutfs.SyncNone, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}
