@@ -113,6 +113,17 @@ func listFigures(ctx context.Context, c config, r *report, n int) error {
 						}
 						r.add(warm, "spool", s)
 					}
+					// The floor of any request through spoold's HTTP stack.
+					for range c.warmCalls {
+						s, err := timed(sp.pid(), func() error {
+							_, err := sp.do(ctx, http.MethodGet, "/healthz", "", http.StatusOK)
+							return err
+						})
+						if err != nil {
+							return err
+						}
+						r.add(warm, "spool GET /healthz", s)
+					}
 					return nil
 				})
 				if err != nil {
