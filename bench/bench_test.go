@@ -215,7 +215,8 @@ func forkMeta(tb testing.TB, parent store.Thread) []byte {
 // BenchmarkResume is figure 3: open a big thread and read its last turn,
 // at the default sync policy (always; reading does not sync). spool
 // resumes the thread (after evicting it, so it is loaded again) and reads
-// the turn by seeking to its indexed offset; spool-open also opens the
+// the turn by seeking to its indexed offset (spool/sync=none: the same
+// with the none policy); spool-open also opens the
 // manager on the root first (cold start of a process) and closes it;
 // codex reads the file backwards, decoding lines into typed structs,
 // until the last user message.
@@ -238,6 +239,15 @@ func BenchmarkResume(b *testing.B) {
 		}
 	}
 	b.Run("spool", func(b *testing.B) {
+		for b.Loop() {
+			if err := m.Evict(ctx, thread.ID); err != nil {
+				b.Fatal(err)
+			}
+			readTurn(b, m)
+		}
+	})
+	b.Run("spool/sync=none", func(b *testing.B) {
+		m, _, _ := big(b, rolloutfs.SyncNone)
 		for b.Loop() {
 			if err := m.Evict(ctx, thread.ID); err != nil {
 				b.Fatal(err)
