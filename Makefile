@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:7878
 FUZZTIME  ?= 20s
 BENCH_SCALE ?= 1
 
-.PHONY: help run build test test-short lint fuzz bench crash hostile compat ts-check clean
+.PHONY: help run build test test-short lint fuzz bench bench-codex crash hostile compat ts-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,6 +32,9 @@ fuzz: ## run each fuzz target for FUZZTIME
 
 bench: ## run the reduced benchmarks (BENCH_SCALE=10 for full sizes)
 	BENCH_SCALE=$(BENCH_SCALE) ./scripts/bench.sh
+
+bench-codex: ## spool against the real Codex 0.169.0 on the same corpora (BENCH_CODEX_SCALE=10 for full sizes)
+	./scripts/bench-codex.sh
 
 crash: ## SIGKILL the server 25 times under load; then every failure point and a power loss after every operation
 	./scripts/crash.sh

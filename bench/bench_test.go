@@ -35,65 +35,40 @@ import (
 //	BENCH_MEM_THREADS    index sizes of the memory figure (10000,25000,50000; full 250000,500000,1000000)
 //	BENCH_MEM_TOUCH      threads made live in the memory figure (10000; full 100000)
 
-// bigFixture is the big rollout shared by the fork and resume figures: a
-// linked copy of the cached corpus with a manager open on it.
+// bigFixture is the big rollout shared by the fork and resume figures:
+// two linked copies of the cached corpus, each with a manager open on it,
+// one per sync policy the figures report (always, the default, and none).
 var bigFixture struct {
 	once   sync.Once
 	mb     int
-	root   string
-	m      *manager.Manager
+	roots  []string
+	m      map[rolloutfs.SyncPolicy]*manager.Manager
 	thread store.Thread
-	path   string
+	path   string // the rollout in the sync=always root
 	err    error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bigFixture.m != nil {
-		bigFixture.m.Close()
+	for _, mgr := range bigFixture.m {
+		mgr.Close()
 	}
-	if bigFixture.root != "" {
-		os.RemoveAll(bigFixture.root)
+	for _, root := range bigFixture.roots {
+		os.RemoveAll(root)
 	}
 	os.Exit(code)
 }
 
-// big returns the manager holding the big rollout, its thread and file.
-func big(b *testing.B) (*manager.Manager, store.Thread, string) {
+// big returns the manager with the given sync policy holding the big
+// rollout, its thread and its file.
+func big(b *testing.B, policy rolloutfs.SyncPolicy) (*manager.Manager, store.Thread, string) {
 	b.Helper()
 	mb := envInt(b, "BENCH_BIG_MB", 100)
 	src := cachedCorpus(b, fmt.Sprintf("big-%dmb", mb), 1, bigThread(int64(mb)<<20), false)
 	bigFixture.once.Do(func() {
 		bigFixture.mb = mb
-		bigFixture.root, bigFixture.err = os.MkdirTemp("", "spool-bench-big-")
-		if bigFixture.err != nil {
-			return
-		}
-		for _, p := range rolloutPaths(b, src) {
-			rel, _ := filepath.Rel(src, p)
-			target := filepath.Join(bigFixture.root, rel)
-			if bigFixture.err = os.MkdirAll(filepath.Dir(target), 0o755); bigFixture.err != nil {
-				return
-			}
-			if bigFixture.err = os.Link(p, target); bigFixture.err != nil {
-				return
-			}
-		}
-		start := time.Now()
-		bigFixture.m, bigFixture.err = manager.Open(context.Background(), manager.Options{
-			Root: bigFixture.root, Sync: rolloutfs.SyncNone, Logger: quiet,
-		})
-		if bigFixture.err != nil {
-			return
-		}
-		b.Logf("indexed the %d MB rollout in %s", mb, time.Since(start).Round(time.Millisecond))
-		page, err := bigFixture.m.List(context.Background(), store.ListOptions{Limit: 1})
-		if err != nil || len(page.Threads) != 1 {
-			bigFixture.err = fmt.Errorf("list the big thread: %v (%d threads)", err, len(page.Threads))
-			return
-		}
-		bigFixture.thread = page.Threads[0]
-		bigFixture.path = filepath.Join(bigFixture.root, filepath.FromSlash(page.Threads[0].RolloutPath))
+		bigFixture.m = map[rolloutfs.SyncPolicy]*manager.Manager{}
+		bigFixture.err = openBig(b, src, rolloutfs.SyncAlways, rolloutfs.SyncNone)
 	})
 	if bigFixture.err != nil {
 		b.Fatal(bigFixture.err)
@@ -101,18 +76,62 @@ func big(b *testing.B) (*manager.Manager, store.Thread, string) {
 	if bigFixture.mb != mb {
 		b.Fatalf("BENCH_BIG_MB changed within one run")
 	}
-	return bigFixture.m, bigFixture.thread, bigFixture.path
+	m := bigFixture.m[policy]
+	if m == nil {
+		b.Fatalf("no big fixture with sync=%s", policy)
+	}
+	return m, bigFixture.thread, bigFixture.path
+}
+
+// openBig links the rollouts of src into a new root per policy and opens
+// a manager with that policy on each.
+func openBig(b *testing.B, src string, policies ...rolloutfs.SyncPolicy) error {
+	for _, policy := range policies {
+		root, err := os.MkdirTemp("", "spool-bench-big-")
+		if err != nil {
+			return err
+		}
+		bigFixture.roots = append(bigFixture.roots, root)
+		for _, p := range rolloutPaths(b, src) {
+			rel, _ := filepath.Rel(src, p)
+			target := filepath.Join(root, rel)
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.Link(p, target); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		m, err := manager.Open(context.Background(), manager.Options{Root: root, Sync: policy, Logger: quiet})
+		if err != nil {
+			return err
+		}
+		bigFixture.m[policy] = m
+		b.Logf("indexed the %d MB rollout in %s", bigFixture.mb, time.Since(start).Round(time.Millisecond))
+		page, err := m.List(context.Background(), store.ListOptions{Limit: 1})
+		if err != nil || len(page.Threads) != 1 {
+			return fmt.Errorf("list the big thread: %v (%d threads)", err, len(page.Threads))
+		}
+		if bigFixture.path == "" {
+			bigFixture.thread = page.Threads[0]
+			bigFixture.path = filepath.Join(root, filepath.FromSlash(page.Threads[0].RolloutPath))
+		}
+	}
+	return nil
 }
 
 // BenchmarkFork is figure 1: fork before a user message near the end of a
-// big rollout. spool copies a byte range; codex decodes every line and
-// re-marshals the kept ones; copy is io.Copy of the same prefix bytes
+// big rollout. spool copies a byte range, at the default sync policy
+// (always: the fork is fsynced before it is acknowledged) and at none;
+// codex decodes every line into typed structs and re-encodes the kept
+// ones (it does not fsync); copy is io.Copy of the same prefix bytes
 // between two files (copy_file_range), the floor.
 func BenchmarkFork(b *testing.B) {
 	ctx := context.Background()
-	m, parent, parentPath := big(b)
+	_, parent, parentPath := big(b, rolloutfs.SyncAlways)
 	cutBefore := parent.UserMessageCount - 2
-	msgs, err := m.UserMessages(ctx, parent.ID)
+	msgs, err := bigFixture.m[rolloutfs.SyncAlways].UserMessages(ctx, parent.ID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,20 +140,23 @@ func BenchmarkFork(b *testing.B) {
 		b.ReportMetric(float64(cut)/1e6/(b.Elapsed().Seconds()/float64(b.N)), "MB/s")
 	}
 
-	b.Run("spool", func(b *testing.B) {
-		for b.Loop() {
-			child, err := m.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore})
-			if err != nil {
-				b.Fatal(err)
+	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncNone} {
+		b.Run("spool/sync="+policy.String(), func(b *testing.B) {
+			m, _, _ := big(b, policy)
+			for b.Loop() {
+				child, err := m.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := m.Delete(ctx, child.ID); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
 			}
-			b.StopTimer()
-			if err := m.Delete(ctx, child.ID); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
-		report(b)
-	})
+			report(b)
+		})
+	}
 	b.Run("copy", func(b *testing.B) {
 		dst := filepath.Join(b.TempDir(), "prefix.jsonl")
 		for b.Loop() {
@@ -190,14 +212,17 @@ func forkMeta(tb testing.TB, parent store.Thread) []byte {
 	return line
 }
 
-// BenchmarkResume is figure 3: open a big thread and read its last turn.
-// spool resumes the thread (after evicting it, so it is loaded again) and
-// reads the turn by seeking to its indexed offset; spool-open also opens
-// the manager on the root first (cold start of a process) and closes it;
-// codex decodes every line of the file.
+// BenchmarkResume is figure 3: open a big thread and read its last turn,
+// at the default sync policy (always; reading does not sync). spool
+// resumes the thread (after evicting it, so it is loaded again) and reads
+// the turn by seeking to its indexed offset (spool/sync=none: the same
+// with the none policy); spool-open also opens the
+// manager on the root first (cold start of a process) and closes it;
+// codex reads the file backwards, decoding lines into typed structs,
+// until the last user message.
 func BenchmarkResume(b *testing.B) {
 	ctx := context.Background()
-	m, thread, path := big(b)
+	m, thread, path := big(b, rolloutfs.SyncAlways)
 	last := thread.UserMessageCount - 1
 	readTurn := func(b *testing.B, m *manager.Manager) {
 		if _, err := m.Resume(ctx, thread.ID); err != nil {
@@ -221,16 +246,25 @@ func BenchmarkResume(b *testing.B) {
 			readTurn(b, m)
 		}
 	})
+	b.Run("spool/sync=none", func(b *testing.B) {
+		m, _, _ := big(b, rolloutfs.SyncNone)
+		for b.Loop() {
+			if err := m.Evict(ctx, thread.ID); err != nil {
+				b.Fatal(err)
+			}
+			readTurn(b, m)
+		}
+	})
 	b.Run("spool-open", func(b *testing.B) {
 		// The shared manager holds the root's lock: open a second root
 		// that links the same file and its own copy of the index.
-		root := linkedRoot(b, bigFixture.root)
-		warm := openManager(b, root, rolloutfs.SyncNone)
+		root := linkedRoot(b, bigFixture.roots[0])
+		warm := openManager(b, root, rolloutfs.SyncAlways)
 		if err := warm.Close(); err != nil {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			m2, err := manager.Open(ctx, manager.Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
+			m2, err := manager.Open(ctx, manager.Options{Root: root, Sync: rolloutfs.SyncAlways, Logger: quiet})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -258,12 +292,12 @@ func listFixture(b *testing.B) (string, int) {
 }
 
 // BenchmarkList is figure 2: the newest page of 50 threads. spool reads it
-// from the index; scan walks sessions/, reads the head of every file and
-// sorts, as Codex's file-based listing does.
+// from the index; scan walks the date folders of sessions/ newest first,
+// reading heads, and stops at 50, as Codex's file listing does.
 func BenchmarkList(b *testing.B) {
 	ctx := context.Background()
 	root, n := listFixture(b)
-	b.Run(fmt.Sprintf("github.com/spoolhq/spool/files=%d", n), func(b *testing.B) {
+	b.Run(fmt.Sprintf("spool/files=%d", n), func(b *testing.B) {
 		m := openManager(b, root, rolloutfs.SyncNone)
 		for b.Loop() {
 			page, err := m.List(ctx, store.ListOptions{Limit: 50})

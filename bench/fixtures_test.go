@@ -60,7 +60,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // Corpus shapes. Changing one changes its bytes: bump corpusVersion so
 // cached copies are not reused.
-const corpusVersion = 1
+const corpusVersion = 2
 
 // smallThreads are the many small threads of the list, incremental-reindex
 // and memory figures: one turn each, about 4 KB.

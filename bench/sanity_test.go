@@ -3,9 +3,11 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/spoolhq/spool/bench/corpus"
@@ -72,7 +74,10 @@ func smallRoot(t *testing.T, n int) (*manager.Manager, []corpus.Thread, string) 
 }
 
 // TestCodexForkMatchesSpool checks that the Codex-way baseline does the
-// same work as spool's fork: after the first line, the files are equal.
+// same work as spool's fork: after the first line, both files hold the
+// same lines (compared as JSON values: the baseline re-encodes them), but
+// for the start lines of the cut turn (task_started, turn_context), which
+// the Codex way cuts before and spool may keep.
 func TestCodexForkMatchesSpool(t *testing.T) {
 	ctx := context.Background()
 	m, threads, root := smallRoot(t, 2)
@@ -98,17 +103,76 @@ func TestCodexForkMatchesSpool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, spoolRest, _ := bytes.Cut(spoolFork, []byte{'\n'})
-		_, codexRest, _ := bytes.Cut(codexFork, []byte{'\n'})
-		if !bytes.Equal(spoolRest, codexRest) {
-			t.Fatalf("fork before %d: after the meta line, spool wrote %d bytes and the Codex way %d, and they differ",
-				before, len(spoolRest), len(codexRest))
+		spoolLines, codexLines := jsonLines(t, spoolFork)[1:], jsonLines(t, codexFork)[1:]
+		if len(spoolLines) < len(codexLines) {
+			t.Fatalf("fork before %d: spool kept %d lines after its meta, the Codex way %d", before, len(spoolLines), len(codexLines))
+		}
+		for i, want := range codexLines {
+			if !reflect.DeepEqual(spoolLines[i], want) {
+				t.Fatalf("fork before %d: line %d after the meta differs:\nspool: %v\ncodex: %v", before, i+1, spoolLines[i], want)
+			}
+		}
+		for _, extra := range spoolLines[len(codexLines):] {
+			if typ := lineKind(extra); typ != "task_started" && typ != "turn_context" {
+				t.Fatalf("fork before %d: spool keeps a %s line the Codex way cuts", before, typ)
+			}
 		}
 	}
 }
 
+// jsonLines decodes every line of data into generic JSON values, without
+// the members whose value is null, empty or zero-length (the typed
+// structs of the baseline leave those out).
+func jsonLines(t *testing.T, data []byte) []any {
+	t.Helper()
+	var out []any
+	for line := range bytes.Lines(data) {
+		var v any
+		if err := json.Unmarshal(line, &v); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		out = append(out, dropEmpty(v))
+	}
+	return out
+}
+
+func dropEmpty(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			e = dropEmpty(e)
+			if e == nil || e == "" {
+				delete(x, k)
+				continue
+			}
+			if a, ok := e.([]any); ok && len(a) == 0 {
+				delete(x, k)
+				continue
+			}
+			x[k] = e
+		}
+	case []any:
+		for i := range x {
+			x[i] = dropEmpty(x[i])
+		}
+	}
+	return v
+}
+
+// lineKind names a decoded line: its payload type, or the line type.
+func lineKind(v any) string {
+	line, _ := v.(map[string]any)
+	if p, ok := line["payload"].(map[string]any); ok {
+		if typ, ok := p["type"].(string); ok && line["type"] == "event_msg" {
+			return typ
+		}
+	}
+	typ, _ := line["type"].(string)
+	return typ
+}
+
 // TestParseLastTurnMatchesReadTurn checks that the resume baseline reads
-// the same last turn as manager.ReadTurn.
+// the same last turn as manager.ReadTurn, and decodes only its lines.
 func TestParseLastTurnMatchesReadTurn(t *testing.T) {
 	ctx := context.Background()
 	m, threads, root := smallRoot(t, 1)
@@ -125,14 +189,38 @@ func TestParseLastTurnMatchesReadTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int64(lines) != threads[0].Lines {
-		t.Fatalf("parsed %d lines, want %d", lines, threads[0].Lines)
+	if lines != len(turn) || int64(lines) >= threads[0].Lines {
+		t.Fatalf("decoded %d lines for a last turn of %d lines in a file of %d: want only the turn's", lines, len(turn), threads[0].Lines)
 	}
 	if got := bytes.Join(turn, nil); !bytes.Equal(got, spoolTurn) {
 		t.Fatalf("last turn: baseline read %d bytes, ReadTurn %d, and they differ", len(got), len(spoolTurn))
 	}
 }
 
+// TestParseLastTurnAcrossBlocks reads backwards in blocks smaller than a
+// line, so lines span blocks.
+func TestParseLastTurnAcrossBlocks(t *testing.T) {
+	_, threads, root := smallRoot(t, 1)
+	path := filepath.Join(root, filepath.FromSlash(threads[0].Path))
+	want, _, err := ParseLastTurn(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { lastTurnBlock = n }(lastTurnBlock)
+	for _, block := range []int{1, 7, 100, 4096} {
+		lastTurnBlock = block
+		got, _, err := ParseLastTurn(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bytes.Join(got, nil), bytes.Join(want, nil)) {
+			t.Fatalf("block %d: read %d lines of the last turn, want %d, or other bytes", block, len(got), len(want))
+		}
+	}
+}
+
+// TestScanNewest: the listing baseline returns the newest threads by
+// creation time, newest first, and stops at the page size.
 func TestScanNewest(t *testing.T) {
 	_, threads, root := smallRoot(t, 8)
 	page, err := ScanNewest(root, 5)
@@ -142,16 +230,9 @@ func TestScanNewest(t *testing.T) {
 	if len(page) != 5 {
 		t.Fatalf("scan returned %d threads, want 5", len(page))
 	}
-	known := make(map[string]bool)
-	for _, th := range threads {
-		known[th.ID] = true
-	}
 	for i, e := range page {
-		if !known[e.ID] {
-			t.Fatalf("entry %d: unknown id %q", i, e.ID)
-		}
-		if i > 0 && e.Updated > page[i-1].Updated {
-			t.Fatalf("entry %d is newer than entry %d", i, i-1)
+		if want := threads[len(threads)-1-i].ID; e.ID != want {
+			t.Fatalf("entry %d: id %s, want %s (the %d-th newest)", i, e.ID, want, i+1)
 		}
 	}
 }

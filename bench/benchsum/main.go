@@ -136,11 +136,13 @@ func main() {
 			fmt.Printf("%-44s %9.2f %s  goal < %g %s  %s   (%s)\n", title, v, unit, limit, unit, verdict(v < limit), short(name))
 		}
 	}
-	ratio("1. fork: spool vs Codex way", "BenchmarkFork/codex", "BenchmarkFork/spool", "ns/op", 20, false)
-	ratio("1. fork: spool vs plain copy", "BenchmarkFork/spool", "BenchmarkFork/copy", "ns/op", 1.5, true)
+	ratio("1. fork, sync=always: spool vs Codex way", "BenchmarkFork/codex", "BenchmarkFork/spool/sync=always", "ns/op", 20, false)
+	ratio("1. fork, sync=none: spool vs Codex way", "BenchmarkFork/codex", "BenchmarkFork/spool/sync=none", "ns/op", 20, false)
+	ratio("1. fork, sync=none: spool vs plain copy", "BenchmarkFork/spool/sync=none", "BenchmarkFork/copy", "ns/op", 1.5, true)
 	ratio("2. list newest 50: spool vs dir scan", "BenchmarkList/scan/", "BenchmarkList/spool/", "ns/op", 1000, false)
 	absolute("2. list page in process", "BenchmarkListIndex/", "ns/op", 5, 1e6, "ms")
-	ratio("3. resume last turn: spool vs parse", "BenchmarkResume/codex", "BenchmarkResume/spool", "ns/op", 1000, false)
+	ratio("3. resume last turn: spool vs backward read", "BenchmarkResume/codex", "BenchmarkResume/spool", "ns/op", 1000, false)
+	ratio("3. resume, sync=none: spool vs backward read", "BenchmarkResume/codex", "BenchmarkResume/spool/sync=none", "ns/op", 1000, false)
 	ratio("3. resume, spool incl. manager.Open", "BenchmarkResume/codex", "BenchmarkResume/spool-open", "ns/op", 1000, false)
 	ratio("4. append, 64 writers: batch vs always", "BenchmarkAppend/sync=batch/writers=64", "BenchmarkAppend/sync=always/writers=64", "appends/s", 5, false)
 	ratio("4. append, 64 writers: batch vs none", "BenchmarkAppend/sync=batch/writers=64", "BenchmarkAppend/sync=none/writers=64", "appends/s", 0.6, false)

@@ -1,18 +1,22 @@
 // Package corpus generates Codex-format rollout files for benchmarks and
-// tests: realistic turns (task_started, the user message and its UI echo,
-// turn_context, reasoning, a tool call and its output, the assistant's
-// answer, token_count), optional large base64 image lines, laid out as a
-// Codex home (<root>/sessions/YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl).
+// tests, laid out as a Codex home
+// (<root>/sessions/YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl). Each turn is a
+// complete Codex 0.169 turn as rollout.RenderTurn writes it (task_started,
+// turn_context, the user message and its echo, the answer's echo, the
+// answer, task_complete), with reasoning, a tool call and its output (a
+// string), an optional large base64 image line and token_count inside it.
+// Threads are legacy, or paginated (history_mode "paginated", every line
+// numbered by a top-level ordinal, item_completed echoes) as Codex 0.169
+// writes new threads. Codex 0.169 lists such threads and shows their turns.
 //
 // Output is deterministic: the same Options and thread index always give the
-// same bytes, so a corpus can be cached by its parameters. Every line is the
-// canonical encoding/json rendering of its value (envelope members in
-// Codex's order, payload members sorted, no HTML escaping), so a program that
-// decodes a line into Go values and marshals it back gets the same bytes.
+// same bytes, so a corpus can be cached by its parameters. Payload members
+// are sorted and nothing is HTML-escaped.
 package corpus
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -57,6 +61,8 @@ type Options struct {
 	ImageEvery int
 	// ImageBytes is the size of each image before base64; zero means 256 KiB.
 	ImageBytes int
+	// Paginated writes threads in Codex's paginated history mode.
+	Paginated bool
 }
 
 // Thread describes one generated rollout.
@@ -140,29 +146,51 @@ type envelope struct {
 // obj is a JSON object; encoding/json writes its members sorted by name.
 type obj = map[string]any
 
-// lineWriter writes canonical lines and counts bytes and lines.
+// lineWriter writes lines, numbering them in a paginated thread, and counts
+// bytes and lines.
 type lineWriter struct {
-	w     *bufio.Writer
-	enc   *json.Encoder
-	clock time.Time
-	r     *rand.Rand
-	size  int64
-	lines int64
-	err   error
+	w         *bufio.Writer
+	enc       *json.Encoder
+	buf       bytes.Buffer // the line enc just encoded
+	clock     time.Time
+	r         *rand.Rand
+	paginated bool
+	size      int64
+	lines     int64 // also the next ordinal
+	err       error
 }
 
-func (lw *lineWriter) Write(p []byte) (int, error) {
-	n, err := lw.w.Write(p)
-	lw.size += int64(n)
-	return n, err
+// tick advances the clock by a fraction of a second to a few seconds and
+// returns it.
+func (lw *lineWriter) tick() time.Time {
+	lw.clock = lw.clock.Add(time.Duration(200+lw.r.IntN(4000)) * time.Millisecond)
+	return lw.clock
 }
 
+// line encodes one line at the next tick of the clock.
 func (lw *lineWriter) line(typ string, payload any) {
 	if lw.err != nil {
 		return
 	}
-	lw.clock = lw.clock.Add(time.Duration(200+lw.r.IntN(4000)) * time.Millisecond)
-	lw.err = lw.enc.Encode(envelope{Timestamp: rollout.FormatTimestamp(lw.clock), Type: typ, Payload: payload})
+	lw.buf.Reset()
+	if lw.err = lw.enc.Encode(envelope{Timestamp: rollout.FormatTimestamp(lw.tick()), Type: typ, Payload: payload}); lw.err == nil {
+		lw.raw(lw.buf.Bytes())
+	}
+}
+
+// raw writes one line (newline included, without an ordinal).
+func (lw *lineWriter) raw(line []byte) {
+	if lw.err != nil {
+		return
+	}
+	if lw.paginated {
+		if line, lw.err = rollout.WithOrdinal(line, lw.lines); lw.err != nil {
+			return
+		}
+	}
+	var n int
+	n, lw.err = lw.w.Write(line)
+	lw.size += int64(n)
 	lw.lines++
 }
 
@@ -173,13 +201,13 @@ func WriteThread(w io.Writer, o Options, i int) (Thread, error) {
 	r := o.rng(i)
 	created := o.created(i)
 	id := newID(created, r)
-	lw := &lineWriter{w: bufio.NewWriterSize(w, 256<<10), clock: created, r: r}
-	enc := json.NewEncoder(lw)
+	lw := &lineWriter{w: bufio.NewWriterSize(w, 256<<10), clock: created, r: r, paginated: o.Paginated}
+	enc := json.NewEncoder(&lw.buf)
 	enc.SetEscapeHTML(false)
 	lw.enc = enc
 	cwd := fmt.Sprintf("/home/dev/src/project%02d", r.IntN(64))
 
-	lw.line(rollout.TypeSessionMeta, obj{
+	meta := obj{
 		"id":                id,
 		"timestamp":         rollout.FormatTimestamp(created),
 		"cwd":               cwd,
@@ -189,7 +217,11 @@ func WriteThread(w io.Writer, o Options, i int) (Thread, error) {
 		"model_provider":    "openai",
 		"base_instructions": obj{"text": "You are a coding agent. " + words(r, 600)},
 		"git":               obj{"commit_hash": fmt.Sprintf("%040x", r.Uint64()), "branch": "main", "repository_url": "https://example.com/dev/project.git"},
-	})
+	}
+	if o.Paginated {
+		meta["history_mode"] = string(rollout.HistoryPaginated)
+	}
+	lw.line(rollout.TypeSessionMeta, meta)
 	lw.line(rollout.TypeResponseItem, obj{
 		"type": "message", "role": "user",
 		"content": []any{obj{"type": "input_text", "text": "<environment_context>\n  <cwd>" + cwd + "</cwd>\n  <shell>bash</shell>\n</environment_context>"}},
@@ -200,7 +232,7 @@ func WriteThread(w io.Writer, o Options, i int) (Thread, error) {
 		if lw.err != nil {
 			break
 		}
-		writeTurn(lw, o, r, cwd, turn)
+		writeTurn(lw, o, r, id, cwd, turn)
 		users++
 	}
 	if lw.err == nil {
@@ -212,53 +244,84 @@ func WriteThread(w io.Writer, o Options, i int) (Thread, error) {
 	return Thread{ID: id, Path: o.Path(i), Created: created, Size: lw.size, Lines: lw.lines, UserMessages: users}, nil
 }
 
-func writeTurn(lw *lineWriter, o Options, r *rand.Rand, cwd string, turn int) {
-	turnID := fmt.Sprintf("turn-%d-%08x", turn, r.Uint32())
-	callID := fmt.Sprintf("call_%016x", r.Uint64())
+// writeTurn writes one complete turn: rollout.RenderTurn's lines with
+// reasoning, a tool call, its output (and an image) between the user
+// message's echo and the answer's, and token_count before task_complete.
+func writeTurn(lw *lineWriter, o Options, r *rand.Rand, threadID, cwd string, turn int) {
 	text := o.TextBytes
-	prompt := fmt.Sprintf("Step %d: ", turn) + words(r, text/8)
-	lw.line(rollout.TypeEventMsg, obj{"type": "task_started", "turn_id": turnID, "model_context_window": 272000})
-	lw.line(rollout.TypeResponseItem, obj{
-		"type": "message", "role": "user",
-		"content": []any{obj{"type": "input_text", "text": prompt}},
-	})
-	lw.line(rollout.TypeEventMsg, obj{"type": "user_message", "message": prompt, "images": []any{}})
-	lw.line(rollout.TypeTurnContext, obj{
-		"turn_id": turnID, "cwd": cwd, "model": "gpt-5-codex", "effort": "medium",
-		"approval_policy": "on-request", "sandbox_policy": obj{"type": "workspace-write", "network_access": false},
-		"summary": "auto",
-	})
+	mode := rollout.HistoryLegacy
+	if o.Paginated {
+		mode = rollout.HistoryPaginated
+	}
+	started := lw.tick()
+	spec := rollout.TurnSpec{
+		ThreadID: threadID, TurnID: newID(started, r),
+		UserText: fmt.Sprintf("Step %d: ", turn) + words(r, text/8),
+		Cwd:      cwd, Model: "gpt-5-codex", Started: started,
+	}
+	if o.Paginated {
+		spec.UserItemID, spec.AgentItemID = newID(started, r), newID(started, r)
+	}
+	callID := fmt.Sprintf("call_%016x", r.Uint64())
+	reasoning := words(r, text/8)
+	command := "rg -n " + words(r, 16)
+	output := words(r, text/2)
+	spec.AgentText = words(r, text/4)
+	var img []byte
+	if o.ImageEvery > 0 && turn%o.ImageEvery == o.ImageEvery-1 {
+		img = make([]byte, o.ImageBytes)
+		fillRandom(r, img)
+	}
+	// The lines between the echoes take ticks of the clock; the answer
+	// comes after them.
+	spec.Completed = started.Add(time.Duration(5+r.IntN(10)) * 4200 * time.Millisecond)
+	rendered, _, err := rollout.RenderTurn(mode, 0, spec)
+	if err != nil {
+		lw.err = err
+		return
+	}
+	lines := bytes.SplitAfter(rendered, []byte{'\n'})
+	lines = lines[:len(lines)-1] // the empty rest after the last newline
+	if o.Paginated {
+		for i := range lines {
+			lines[i] = bytes.Replace(lines[i], []byte(fmt.Sprintf(`,"ordinal":%d,`, i)), []byte(","), 1)
+		}
+	}
+	if len(lines) != 7 {
+		lw.err = fmt.Errorf("rollout.RenderTurn wrote %d lines, want 7", len(lines))
+		return
+	}
+	for _, l := range lines[:4] { // task_started, turn_context, the user message, its echo
+		lw.raw(l)
+	}
 	secret := make([]byte, 96+r.IntN(256))
 	fillRandom(r, secret)
 	lw.line(rollout.TypeResponseItem, obj{
 		"type":              "reasoning",
-		"summary":           []any{obj{"type": "summary_text", "text": words(r, text/8)}},
+		"summary":           []any{obj{"type": "summary_text", "text": reasoning}},
 		"encrypted_content": base64.StdEncoding.EncodeToString(secret),
 	})
-	args, _ := json.Marshal(obj{"command": []string{"bash", "-lc", "rg -n " + words(r, 16)}, "workdir": cwd})
+	args, _ := json.Marshal(obj{"command": []string{"bash", "-lc", command}, "workdir": cwd})
 	lw.line(rollout.TypeResponseItem, obj{"type": "function_call", "name": "shell", "arguments": string(args), "call_id": callID})
-	lw.line(rollout.TypeResponseItem, obj{
-		"type": "function_call_output", "call_id": callID,
-		"output": obj{"content": words(r, text/2), "success": true},
-	})
-	if o.ImageEvery > 0 && turn%o.ImageEvery == o.ImageEvery-1 {
-		img := make([]byte, o.ImageBytes)
-		fillRandom(r, img)
+	lw.line(rollout.TypeResponseItem, obj{"type": "function_call_output", "call_id": callID, "output": output})
+	if img != nil {
 		lw.line(rollout.TypeResponseItem, obj{
 			"type": "image_generation_call", "id": fmt.Sprintf("ig_%016x", r.Uint64()), "status": "completed",
 			"result": base64.StdEncoding.EncodeToString(img),
 		})
 	}
-	lw.line(rollout.TypeResponseItem, obj{
-		"type": "message", "role": "assistant",
-		"content": []any{obj{"type": "output_text", "text": words(r, text/4)}},
-	})
+	for _, l := range lines[4:6] { // the answer's echo, the answer
+		lw.raw(l)
+	}
+	lw.clock = spec.Completed.Add(-5 * time.Second) // token_count's tick lands before task_complete
 	in := 1000 + r.IntN(50000)
 	lw.line(rollout.TypeEventMsg, obj{"type": "token_count", "info": obj{
 		"total_token_usage":    obj{"input_tokens": in * (turn + 1), "cached_input_tokens": in * turn, "output_tokens": 300 * (turn + 1), "reasoning_output_tokens": 120 * (turn + 1), "total_tokens": (in + 300) * (turn + 1)},
 		"last_token_usage":     obj{"input_tokens": in, "cached_input_tokens": in / 2, "output_tokens": 300, "reasoning_output_tokens": 120, "total_tokens": in + 300},
 		"model_context_window": 272000,
 	}})
+	lw.raw(lines[6]) // task_complete
+	lw.clock = spec.Completed
 }
 
 // vocabulary is what generated text is made of; it holds no characters that

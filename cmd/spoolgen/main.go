@@ -1,17 +1,20 @@
 // Command spoolgen writes a corpus of Codex-format rollout files for
-// benchmarks: threads of realistic turns laid out as a Codex home
-// (<root>/sessions/YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl). The output is
+// benchmarks: threads of complete Codex 0.169 turns (see bench/corpus) laid
+// out as a Codex home (<root>/sessions/YYYY/MM/DD/rollout-<ts>-<uuid>.jsonl),
+// legacy or, with -paginated, in Codex's paginated history mode. Codex
+// 0.169 lists the threads and shows their turns as written. The output is
 // deterministic: the same flags give the same bytes.
 //
 // Usage:
 //
 //	spoolgen -root DIR [-threads N] [-seed S] [-turns T] [-size BYTES]
-//	         [-text BYTES] [-image-every K] [-image-bytes BYTES]
+//	         [-text BYTES] [-image-every K] [-image-bytes BYTES] [-paginated]
 //
 // Examples:
 //
 //	spoolgen -root /tmp/home -threads 10000 -turns 3
 //	spoolgen -root /tmp/big -threads 1 -size 1GiB -image-every 8
+//	spoolgen -root /tmp/paged -threads 100 -turns 5 -paginated
 package main
 
 import (
@@ -52,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	text := fs.Int("text", 2048, "approximate free-text `bytes` per turn")
 	imageEvery := fs.Int("image-every", 0, "put a base64 image line into every `k`-th turn (0: none)")
 	imageBytes := fs.String("image-bytes", "256KiB", "image size before base64")
+	paginated := fs.Bool("paginated", false, "write paginated threads (history_mode \"paginated\", ordinals), as Codex 0.169 writes new threads")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		TextBytes:   *text,
 		ImageEvery:  *imageEvery,
 		ImageBytes:  int(imgBytes),
+		Paginated:   *paginated,
 	}
 	start := time.Now()
 	ts, err := corpus.Generate(ctx, *root, *threads, o)
