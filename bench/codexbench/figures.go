@@ -145,7 +145,7 @@ func listFigures(ctx context.Context, c config, r *report, n int) error {
 					r.add(cold, "codex", s)
 					return err
 				}, func() error {
-					s, err := spoolFirstPage(ctx, c, spoolRoot)
+					s, err := spoolFirstPage(ctx, c, spoolRoot, 0)
 					r.add(cold, "spool", s)
 					return err
 				})
@@ -174,7 +174,7 @@ func listFigures(ctx context.Context, c config, r *report, n int) error {
 					return err
 				}
 				defer os.RemoveAll(root)
-				s, err := spoolFirstPage(ctx, c, root)
+				s, err := spoolFirstPage(ctx, c, root, n)
 				r.add(first, "spool", s)
 				return err
 			})
@@ -208,12 +208,22 @@ func codexFirstPage(ctx context.Context, c config, home string) (sample, time.Du
 	return sample{d: d, hwmKB: p.hwmKB}, initDone, cx.Close()
 }
 
-// spoolFirstPage starts spoold on root and asks for the newest page.
-func spoolFirstPage(ctx context.Context, c config, root string) (sample, error) {
+// spoolFirstPage starts spoold on root and asks for the newest page. spoold
+// serves before its reconcile walk ends; on a home it has never indexed
+// (indexed > 0, the number of threads in it), the page is taken once the
+// index holds them all (spool_index_threads in /metrics), so the figure is
+// the first complete index, as Codex's first page is.
+func spoolFirstPage(ctx context.Context, c config, root string, indexed int) (sample, error) {
 	start := time.Now()
 	sp, err := startSpoold(ctx, c.spoold, root, "always")
 	if err != nil {
 		return sample{}, err
+	}
+	if indexed > 0 {
+		if err := sp.waitIndexed(ctx, indexed); err != nil {
+			_ = sp.stop()
+			return sample{}, err
+		}
 	}
 	if err := sp.list(ctx, pageSize); err != nil {
 		_ = sp.stop()

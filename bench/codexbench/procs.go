@@ -200,6 +200,26 @@ func (s *spoold) list(ctx context.Context, limit int) error {
 	return nil
 }
 
+// waitIndexed polls /metrics until the index holds n threads (bounded by
+// ctx): the background reconcile of a first start has indexed the home.
+func (s *spoold) waitIndexed(ctx context.Context, n int) error {
+	want := fmt.Sprintf("spool_index_threads %d\n", n)
+	for {
+		b, err := s.do(ctx, http.MethodGet, "/metrics", "", http.StatusOK)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), want) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // stop sends SIGTERM and waits for spoold to exit.
 func (s *spoold) stop() error {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
