@@ -162,11 +162,7 @@ On a terminal the output goes through $PAGER (default "less -FRX").
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			b, err := a.backend(ctx)
-			if err != nil {
-				return err
-			}
-			id, err := a.resolve(ctx, b, argv[0])
+			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {
 				return err
 			}
@@ -350,11 +346,7 @@ With neither, the fork is a whole copy.`,
 				o.BeforeUserMessage = &before
 			}
 			ctx := cmd.Context()
-			b, err := a.backend(ctx)
-			if err != nil {
-				return err
-			}
-			id, err := a.resolve(ctx, b, argv[0])
+			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {
 				return err
 			}
@@ -397,11 +389,7 @@ Deleted threads that still have forks are shown as (deleted).`,
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			b, err := a.backend(ctx)
-			if err != nil {
-				return err
-			}
-			id, err := a.resolve(ctx, b, argv[0])
+			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {
 				return err
 			}
@@ -489,11 +477,7 @@ func newRenameCmd(a *app) *cobra.Command {
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			b, err := a.backend(ctx)
-			if err != nil {
-				return err
-			}
-			id, err := a.resolve(ctx, b, argv[0])
+			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {
 				return err
 			}

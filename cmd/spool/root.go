@@ -192,6 +192,21 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 	return a.b, nil
 }
 
+// thread opens the backend and resolves arg (an id, or a unique prefix or
+// suffix of one) to a thread id on it: the first step of every command
+// that acts on one thread.
+func (a *app) thread(ctx context.Context, arg string) (backend, string, error) {
+	b, err := a.backend(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := a.resolve(ctx, b, arg)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, id, nil
+}
+
 // resolve returns the thread id that arg names: arg itself when it is a
 // whole id, else the one thread, live or archived, whose id starts or ends
 // with it. Ids are UUIDv7, which begin with their creation time: threads
