@@ -129,15 +129,12 @@ func (b StoreBases) Base(ctx context.Context, id string, end int64) (store.Threa
 	for i, r := range rel {
 		ancestors[i] = r.ID
 	}
-	all, err := b.Store.UserMessages(ctx, id)
+	if end <= 0 {
+		return th, ancestors, nil, nil
+	}
+	below, err := b.Store.UserMessagesBefore(ctx, id, end)
 	if err != nil {
 		return store.Thread{}, nil, nil, err
-	}
-	var below []store.UserMessage
-	for _, m := range all {
-		if m.Offset < end {
-			below = append(below, m)
-		}
 	}
 	return th, ancestors, below, nil
 }

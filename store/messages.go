@@ -66,3 +66,15 @@ func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserM
 	}
 	return m, nil
 }
+
+// UserMessagesBefore returns the counted user messages of thread id whose
+// offset is below end, in order: what a history cut at end inherits.
+func (s *Store) UserMessagesBefore(ctx context.Context, id string, end int64) ([]UserMessage, error) {
+	msgs := []UserMessage{}
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
+		FROM user_messages WHERE thread_id = ? AND byte_offset < ? ORDER BY ordinal`
+	if err := s.reader.SelectContext(ctx, &msgs, q, id, end); err != nil {
+		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
+	}
+	return msgs, nil
+}

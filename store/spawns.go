@@ -32,18 +32,7 @@ const maxSpawnDepth = 64
 // that is gone still lists what it spawned. Spawn edges are written with
 // each thread's record (Record.SpawnParentID).
 func (s *Store) Spawns(ctx context.Context, id string) ([]Relative, error) {
-	q := `WITH RECURSIVE sub (id, depth) AS (
-			SELECT thread_id, 1 FROM thread_spawns WHERE parent_id = ?1
-			UNION
-			SELECT s.thread_id, sub.depth + 1 FROM thread_spawns s JOIN sub ON s.parent_id = sub.id
-			WHERE sub.depth < ` + fmt.Sprint(maxSpawnDepth) + `
-		), nearest (id, depth) AS (
-			SELECT id, MIN(depth) FROM sub WHERE id <> ?1 GROUP BY id
-		)
-		SELECT n.id AS rel_id, n.depth, ` + relativeColumns + `
-		FROM nearest n LEFT JOIN threads t ON t.id = n.id
-		ORDER BY n.depth, n.id`
-	rels, err := s.relatives(ctx, q, id)
+	rels, err := s.relatives(ctx, spawnWalk("parent_id", "thread_id"), id)
 	if err != nil {
 		return nil, fmt.Errorf("spawns of thread %s: %w", id, err)
 	}
@@ -55,20 +44,26 @@ func (s *Store) Spawns(ctx context.Context, id string) ([]Relative, error) {
 // so on. A spawning thread not indexed has a nil Thread, and the chain
 // stops there. A thread that was not spawned has none.
 func (s *Store) SpawnedBy(ctx context.Context, id string) ([]Relative, error) {
-	q := `WITH RECURSIVE up (id, depth) AS (
-			SELECT parent_id, 1 FROM thread_spawns WHERE thread_id = ?1
-			UNION
-			SELECT s.parent_id, up.depth + 1 FROM thread_spawns s JOIN up ON s.thread_id = up.id
-			WHERE up.depth < ` + fmt.Sprint(maxSpawnDepth) + `
-		), nearest (id, depth) AS (
-			SELECT id, MIN(depth) FROM up WHERE id <> ?1 GROUP BY id
-		)
-		SELECT n.id AS rel_id, n.depth, ` + relativeColumns + `
-		FROM nearest n LEFT JOIN threads t ON t.id = n.id
-		ORDER BY n.depth, n.id`
-	rels, err := s.relatives(ctx, q, id)
+	rels, err := s.relatives(ctx, spawnWalk("thread_id", "parent_id"), id)
 	if err != nil {
 		return nil, fmt.Errorf("spawners of thread %s: %w", id, err)
 	}
 	return rels, nil
+}
+
+// spawnWalk is the query that walks thread_spawns from ?1: each step goes
+// from a row's from column to its to column (down the spawns: parent_id to
+// thread_id; up: the other way), each thread at its nearest depth.
+func spawnWalk(from, to string) string {
+	return `WITH RECURSIVE walk (id, depth) AS (
+			SELECT ` + to + `, 1 FROM thread_spawns WHERE ` + from + ` = ?1
+			UNION
+			SELECT s.` + to + `, walk.depth + 1 FROM thread_spawns s JOIN walk ON s.` + from + ` = walk.id
+			WHERE walk.depth < ` + fmt.Sprint(maxSpawnDepth) + `
+		), nearest (id, depth) AS (
+			SELECT id, MIN(depth) FROM walk WHERE id <> ?1 GROUP BY id
+		)
+		SELECT n.id AS rel_id, n.depth, ` + relativeColumns + `
+		FROM nearest n LEFT JOIN threads t ON t.id = n.id
+		ORDER BY n.depth, n.id`
 }
