@@ -85,6 +85,17 @@ type FS interface {
 	ReadDir(ctx context.Context, dir string) ([]DirEntry, error)
 }
 
+// DirStater is implemented by an FS that can describe its directories. A
+// directory's ModTime changes when a name in it is created, removed or
+// renamed, not when a file in it is written: a manager compares them to
+// tell whether the set of files changed while it was closed.
+type DirStater interface {
+	// StatDir describes the directory dir ("." for the root). A missing
+	// directory is an error wrapping fs.ErrNotExist; a name that is not a
+	// directory one wrapping ErrNotRegular.
+	StatDir(ctx context.Context, dir string) (FileInfo, error)
+}
+
 // File is a file open for appending. It is not safe for concurrent use;
 // Appender serialises its callers.
 type File interface {

@@ -327,6 +327,28 @@ func (l Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
+// StatDir implements DirStater, without following symbolic links.
+func (l Local) StatDir(ctx context.Context, dir string) (FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, err
+	}
+	p := l.Root
+	if dir != "." && dir != "" {
+		var err error
+		if p, err = l.abs(dir); err != nil {
+			return FileInfo{}, err
+		}
+	}
+	st, err := os.Lstat(p)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if !st.IsDir() {
+		return FileInfo{}, &fs.PathError{Op: "stat", Path: p, Err: ErrNotRegular}
+	}
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
 // Move implements FS.
 func (l Local) Move(ctx context.Context, from, to string) error {
 	if err := ctx.Err(); err != nil {
