@@ -42,6 +42,10 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		if o.BeforeUserMessage != nil {
 			return Thread{}, fmt.Errorf("fork %s: %w: before_user_message and before_turn_id together", id, ErrInvalidArgument)
 		}
+		// The turn may be one another process just wrote.
+		if err := m.freshen(ctx, id); err != nil {
+			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
+		}
 		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
 		if err != nil {
 			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)

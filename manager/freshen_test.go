@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/rollout"
 )
@@ -101,5 +102,39 @@ func drainAll(t *testing.T) func(io.ReadCloser, error) []byte {
 	return func(rc io.ReadCloser, err error) []byte {
 		t.Helper()
 		return readAll(t, rc, err)
+	}
+}
+
+// TestForkBeforeTurnIDCatchesUp is issue #13: a fork before a turn that
+// another process just wrote (named by its id) finds the turn without
+// waiting for a watcher.
+func TestForkBeforeTurnIDCatchesUp(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := start(t, m, user("zero"), assistant("a"))
+	now := time.Now().UTC()
+	turn, _, err := rollout.RenderTurn(rollout.HistoryLegacy, 0, rollout.TurnSpec{
+		ThreadID: th.ID, TurnID: "turn-elsewhere", UserText: "one from elsewhere", AgentText: "b",
+		Cwd: "/work", Model: "gpt-5", Started: now, Completed: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath)), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(turn); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	child, err := m.Fork(ctx, th.ID, ForkOptions{BeforeTurnID: "turn-elsewhere"})
+	if err != nil {
+		t.Fatalf("fork before a turn another process just wrote: %v", err)
+	}
+	if got, want := child.UserMessageCount, 1; got != want {
+		t.Fatalf("fork holds %d user messages, want %d", got, want)
 	}
 }
