@@ -68,9 +68,9 @@ func ageLayout(t *testing.T, root string) {
 func TestCleanCloseSkipsWalk(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
-	open := func(fsys rolloutfs.FS) *Manager {
+	open := func(fsys rolloutfs.FS, background ...bool) *Manager {
 		t.Helper()
-		m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet, FS: fsys})
+		m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet, FS: fsys, Background: len(background) > 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +132,15 @@ func TestCleanCloseSkipsWalk(t *testing.T) {
 	msgs, err := m.UserMessages(ctx, grown.ID)
 	if err != nil || len(msgs) != 2 {
 		t.Fatalf("user messages of the grown thread = %d (%v), want 2", len(msgs), err)
+	}
+	closeOK(m)
+
+	// The same in the background, as spoold opens: nothing runs.
+	counted = &countingFS{Local: rolloutfs.Local{Root: root}}
+	m = open(counted, true)
+	<-m.Reconciled()
+	if got := counted.touched(); got != 0 {
+		t.Fatalf("clean restart in the background: %d stats, %d opens, %d listings; want no walk", counted.stats.Load(), counted.opens.Load(), counted.lists.Load())
 	}
 	closeOK(m)
 
