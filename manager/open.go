@@ -77,9 +77,9 @@ type Manager struct {
 // indexed, and rows whose file is gone are dropped. Unchanged files are
 // only stat'ed, never read. After a clean Close, when no directory of the
 // layout changed since, the walk is skipped and only the directories are
-// stat'ed: files that merely grew are caught up on first use. When the lock is the root's, temporary files
-// of starts and forks that a crash cut short are removed and counted in
-// the log. With o.Background the reconcile runs after Open returned; with
+// stat'ed: files that merely grew are caught up on first use. When the
+// lock is the root's, temporary files of starts and forks that a crash
+// cut short are removed and counted in the log. With o.Background the reconcile runs after Open returned; with
 // o.Watch the index then follows the files (see Options).
 func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Root == "" {
