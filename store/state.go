@@ -42,8 +42,16 @@ func (s *Store) PutState(ctx context.Context, key, value string) error {
 }
 
 // TakeState removes the value under key and returns it, in one statement:
-// two processes never both take it. ok is false when there was none.
+// two processes never both take it. ok is false when there was none; the
+// index is then not written.
 func (s *Store) TakeState(ctx context.Context, key string) (value string, ok bool, err error) {
+	var n int
+	if err := s.reader.GetContext(ctx, &n, `SELECT count(*) FROM index_state WHERE key = ?`, key); err != nil {
+		return "", false, fmt.Errorf("take index state %s: %w", key, err)
+	}
+	if n == 0 {
+		return "", false, nil
+	}
 	err = s.writer.GetContext(ctx, &value, `DELETE FROM index_state WHERE key = ? RETURNING value`, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
