@@ -42,11 +42,12 @@ func TestSoakCodexAndSpooldShareHome(t *testing.T) {
 		deadline    = 60 * time.Second
 		maxAttempts = 200
 	)
-	ctx, cancel := context.WithTimeout(t.Context(), deadline)
-	defer cancel()
 	home := newHome(t)
 	bins := buildSpool(t, "spoold", "reindex")
 	d := startSpooldOn(t, bins["spoold"], home)
+	// The bound is on the soak itself, not on building and starting spoold.
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
 	c, err := client.New(d.base)
 	if err != nil {
 		t.Fatal(err)
