@@ -264,20 +264,21 @@ func (r *renumberer) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteTo implements io.WriterTo: one write per line, no extra copy.
+// WriteTo implements io.WriterTo: lines are gathered into large writes.
 func (r *renumberer) WriteTo(w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, 1<<20)
 	var total int64
 	for {
 		for len(r.out) == 0 {
 			if r.err == io.EOF {
-				return total, nil
+				return total, bw.Flush()
 			}
 			if r.err != nil {
 				return total, r.err
 			}
 			r.fill()
 		}
-		n, err := w.Write(r.out)
+		n, err := bw.Write(r.out)
 		r.out = r.out[n:]
 		total += int64(n)
 		if err != nil {
