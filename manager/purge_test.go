@@ -56,6 +56,10 @@ func TestPurgeMiddleThread(t *testing.T) {
 		s.ancestors = fmt.Sprint(relatives(anc, nil))
 		return s
 	}
+	// An archived descendant is rewritten where it lies and stays archived.
+	if _, err := m.Archive(ctx, f3.ID); err != nil {
+		t.Fatal(err)
+	}
 	rootBefore := take(parent.ID)
 	before := map[string]snapshot{f2.ID: take(f2.ID), f3.ID: take(f3.ID)}
 
@@ -72,6 +76,9 @@ func TestPurgeMiddleThread(t *testing.T) {
 		was, now := before[id], take(id)
 		if now.row.BaseID != "" || now.row.BaseSize != 0 {
 			t.Fatalf("%s after the purge: base %q size %d, want self-contained", id, now.row.BaseID, now.row.BaseSize)
+		}
+		if now.row.Archived != was.row.Archived || now.row.ArchivedAt != was.row.ArchivedAt {
+			t.Fatalf("%s after the purge: archived %t at %d, want %t at %d", id, now.row.Archived, now.row.ArchivedAt, was.row.Archived, was.row.ArchivedAt)
 		}
 		if now.row.ParentID != was.row.ParentID || now.row.UserMessageCount != was.row.UserMessageCount ||
 			now.row.Preview != was.row.Preview || now.row.RolloutPath != was.row.RolloutPath || now.ancestors != was.ancestors {
