@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -27,16 +28,23 @@ func (m *Manager) Purge(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.ops.Done()
-	dependents, err := m.dependents(ctx, id)
-	if err != nil {
-		return threadErr(id, err, "purge")
-	}
-	for _, d := range dependents {
-		if err := m.withThread(ctx, d, func(lt *liveThread) error { return m.materialize(ctx, lt) }); err != nil {
-			return threadErr(id, fmt.Errorf("make %s self-contained: %w", d, err), "purge")
+	for attempt := 0; ; attempt++ {
+		dependents, err := m.dependents(ctx, id)
+		if err != nil {
+			return threadErr(id, err, "purge")
 		}
+		for _, d := range dependents {
+			if err := m.withThread(ctx, d, func(lt *liveThread) error { return m.materialize(ctx, lt) }); err != nil {
+				return threadErr(id, fmt.Errorf("make %s self-contained: %w", d, err), "purge")
+			}
+		}
+		err = m.Delete(ctx, id)
+		// A reference fork made meanwhile refers to id again: once more.
+		if errors.Is(err, ErrReferenced) && attempt < 3 {
+			continue
+		}
+		return err
 	}
-	return m.Delete(ctx, id)
 }
 
 // dependents returns the threads whose history passes through thread id's
