@@ -18,7 +18,8 @@ import (
 
 // forkMaterialized creates a copy fork of a paginated parent: a
 // self-contained paginated file, the child's meta (ordinal 0), the metas
-// of the parent and its fork ancestors (ancestorMetas), then every line of
+// of the parent and its fork ancestors (ancestorMetas; none for a parent
+// without a base), then every line of
 // the parent's history before the cut, its whole chain of bases included,
 // each line's ordinal renumbered so the file counts 0, 1, 2, ... as Codex
 // requires. Only ordinals change; every other byte of every line is kept. The child's rows are what a rebuild of its file gives
@@ -34,7 +35,7 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent Thread, src rollo
 	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
 	indexing.Lock()
 	defer indexing.Unlock()
-	ancestry, err := m.ancestorMetas(ctx, parent.ID)
+	ancestry, err := m.ancestorMetas(ctx, parent)
 	if err != nil {
 		return Thread{}, err
 	}
@@ -122,8 +123,13 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	if err != nil {
 		return fmt.Errorf("meta of %s: %w", lt.id, err)
 	}
-	ancestry, err := m.ancestorMetas(ctx, row.ParentID)
-	if err != nil {
+	var ancestry []byte
+	if parent, err := m.store.Get(ctx, row.ParentID); err == nil {
+		ancestry, err = m.ancestorMetas(ctx, parent)
+		if err != nil {
+			return err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	body := newRenumberer(1, bytes.NewReader(ancestry),
@@ -187,14 +193,21 @@ func (m *Manager) keepArchiveTime(ctx context.Context, row Thread) error {
 }
 
 // ancestorMetas returns the meta lines (without history_base) of thread
-// id and of its fork ancestors, nearest first, as far as they are indexed:
-// the lines a legacy copy fork starts with, from which a rebuild reads a
-// copy's ancestry (a paginated history holds its bases' metas in history
-// order, where a rebuild does not look for them). "" gives none.
-func (m *Manager) ancestorMetas(ctx context.Context, id string) ([]byte, error) {
+// parent and of its fork ancestors, nearest first, down to the thread
+// whose file starts parent's history (the bottom of its chain of bases),
+// whose meta the history itself starts with. A copy holding them after
+// its own meta starts, like a legacy copy, with its lineage: a rebuild
+// reads its ancestry there (a paginated history holds its bases' metas in
+// history order, where a rebuild does not look). The walk stops early at
+// an ancestor that is not indexed. A parent without a base gives none.
+func (m *Manager) ancestorMetas(ctx context.Context, parent Thread) ([]byte, error) {
+	root, err := m.holderOf(ctx, parent, 0)
+	if err != nil {
+		return nil, err
+	}
 	var metas []byte
 	seen := map[string]bool{}
-	for id != "" && !seen[id] && len(seen) <= maxChain {
+	for id := parent.ID; id != "" && id != root.ID && !seen[id] && len(seen) <= maxChain; {
 		seen[id] = true
 		_, f, err := m.openOwn(ctx, id)
 		if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {

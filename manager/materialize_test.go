@@ -98,14 +98,14 @@ func TestCopyOfReferenceForks(t *testing.T) {
 		parent   Thread
 		before   *int
 		wantMsgs int
-		lineage  []string // the metas the copy starts with: itself, then these
+		lineage  []string // the metas between the copy's own and the history's first line
 	}{
-		{"plain paginated thread, whole", parent, nil, 2, []string{parent.ID}},
-		{"drops_from_last_user_only", parent, intp(1), 1, []string{parent.ID}},
-		{"reference fork, whole", f1, nil, 3, []string{f1.ID, parent.ID}},
-		{"fork of a fork of a fork, whole", f3, nil, 2, []string{f3.ID, f2.ID, f1.ID, parent.ID}},
-		{"fork of a fork, cut in its base's file", f2, intp(2), 2, []string{f2.ID, f1.ID, parent.ID}},
-		{"fork of a fork, before 0", f2, intp(0), 0, []string{f2.ID, f1.ID, parent.ID}},
+		{"plain paginated thread, whole", parent, nil, 2, nil},
+		{"drops_from_last_user_only", parent, intp(1), 1, nil},
+		{"reference fork, whole", f1, nil, 3, []string{f1.ID}},
+		{"fork of a fork of a fork, whole", f3, nil, 2, []string{f3.ID, f2.ID, f1.ID}},
+		{"fork of a fork, cut in its base's file", f2, intp(2), 2, []string{f2.ID, f1.ID}},
+		{"fork of a fork, before 0", f2, intp(0), 0, []string{f2.ID, f1.ID}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,9 +133,11 @@ func TestCopyOfReferenceForks(t *testing.T) {
 				}
 				want = want[:msg.Cut()]
 			}
-			// The metas of its lineage, then the history: a rebuild reads the
-			// ancestry from the metas a file starts with.
-			if got, wantIDs := metaIDs(t, file)[1:], tt.lineage; fmt.Sprint(got[:min(len(got), len(wantIDs))]) != fmt.Sprint(wantIDs) {
+			// The metas of its lineage down to the root of the chain, then
+			// the history (which starts with the root's meta): a rebuild
+			// reads the ancestry from the metas a file starts with.
+			wantIDs := append(append([]string{c.ID}, tt.lineage...), parent.ID)
+			if got := metaIDs(t, file); fmt.Sprint(got[:min(len(got), len(wantIDs))]) != fmt.Sprint(wantIDs) {
 				t.Fatalf("copy's leading metas %v, want %v", got, wantIDs)
 			}
 			if got := afterLines(t, file, 1+len(tt.lineage)); !bytes.Equal(withoutOrdinals(got), withoutOrdinals(want)) {

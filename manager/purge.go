@@ -12,8 +12,9 @@ import (
 // passes through id's bytes (its reference forks, theirs, and so on) is
 // made self-contained, deepest first and one at a time, each atomically:
 // it keeps its id, path, name, parent and ancestry, and reads the same
-// lines as before (its meta, without history_base, comes first), with the
-// ordinals renumbered. Then id's file and index rows, its search text
+// lines as before (its meta, without history_base, and its ancestors'
+// metas down to the chain's first file come first), with the ordinals
+// renumbered. Then id's file and index rows, its search text
 // included, are removed.
 //
 // A failure stops the purge: the threads made self-contained so far stay
