@@ -15,7 +15,8 @@ import (
 // purgeSetup builds a chain of reference forks: a paginated thread T0, f1
 // a fork of T0 before its user message 1 with lines of its own, f2 a
 // whole fork of f1, f3 a fork of f2 before its user message 2 (whose base
-// is f1), and g a whole fork of T0. Threads are w.md.order[0..4].
+// is f1, archived), and g a whole fork of T0. Threads are
+// w.md.order[0..4].
 func purgeSetup() []step {
 	fork := func(parent int, before *int) func(ctx context.Context, t *testing.T, w *faultWorld) error {
 		return func(ctx context.Context, t *testing.T, w *faultWorld) error {
@@ -47,6 +48,16 @@ func purgeSetup() []step {
 		{"fork f2", fork(1, nil)},
 		{"fork f3", fork(2, &two)},
 		{"fork g", fork(0, nil)},
+		// An archived descendant: its rewrite sets the archive time back
+		// on the new file, one more step that can fail.
+		{"archive f3", func(ctx context.Context, t *testing.T, w *faultWorld) error {
+			id := w.md.order[3]
+			_, err := w.m.Archive(ctx, id)
+			if err == nil {
+				w.md.threads[id].archived = true
+			}
+			return err
+		}},
 	}
 }
 
@@ -104,8 +115,10 @@ func TestPurgeFaultPoints(t *testing.T) {
 		}
 	}
 	t.Logf("covered fault points: %v", covered)
-	if covered[faultfs.OpReplace] == 0 || covered[faultfs.OpRemove] == 0 {
-		t.Fatalf("purge reached no replace or no remove point: %v", covered)
+	for _, op := range []faultfs.Op{faultfs.OpReplace, faultfs.OpSetTime, faultfs.OpRemove} {
+		if covered[op] == 0 {
+			t.Fatalf("purge reached no %s point: %v", op, covered)
+		}
 	}
 }
 
