@@ -924,8 +924,13 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	}
 	w.finishing = true
 	w.s.lenient = true
+	why := explainBases(ctx, w.s.fsys, w.waiting)
 	for _, f := range w.waiting {
-		if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
+		res := w.s.decideFresh(ctx, f)
+		if p, ok := why[f.id]; ok && res.needsBase {
+			res.problems = []Problem{p}
+		}
+		if err := w.apply(ctx, res); err != nil {
 			return err
 		}
 	}

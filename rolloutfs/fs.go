@@ -48,6 +48,14 @@ type FS interface {
 	// name fails with an error wrapping fs.ErrExist.
 	Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error)
 
+	// Replace writes a file atomically over an existing one: the parts go
+	// to a temporary name, which is synced and then renamed over name
+	// (with durable set, name's directory is fsynced too). Readers and
+	// appenders holding the old file keep the old bytes; a later Open sees
+	// the new file whole. A missing name fails with an error wrapping
+	// fs.ErrNotExist and creates nothing.
+	Replace(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error)
+
 	// OpenAppend opens an existing regular file for appending.
 	OpenAppend(ctx context.Context, name string) (File, error)
 
@@ -142,14 +150,19 @@ type Cut struct {
 	Length int64 // how many bytes were cut; 0 when there was no torn tail
 }
 
-// A Part is a piece of a new file's content for Create: Data, or Length
-// bytes of File from Offset.
+// A Part is a piece of a new file's content for Create: Data, Length
+// bytes of File from Offset, or everything Reader yields.
 type Part struct {
 	Data   []byte
 	File   ReadFile
 	Offset int64
 	Length int64
+	Reader io.Reader
 }
+
+// Stream is a Part holding what r yields until io.EOF: bytes made while
+// the file is written (a history renumbered line by line).
+func Stream(r io.Reader) Part { return Part{Reader: r} }
 
 // Bytes is a Part holding b.
 func Bytes(b []byte) Part { return Part{Data: b} }
