@@ -3,6 +3,8 @@ package manager
 import (
 	"errors"
 	"sync"
+
+	"github.com/spoolhq/spool/store"
 )
 
 // EventType names what happened to a thread.
@@ -34,7 +36,7 @@ type Event struct {
 	// Offsets are where the appended lines start (EventAppended only).
 	Offsets []int64 `json:"offsets,omitempty"`
 	// Thread is the thread after the change; nil for EventDeleted.
-	Thread *Thread `json:"thread,omitempty"`
+	Thread *store.Thread `json:"thread,omitempty"`
 }
 
 // Errors a Subscription ends with (Subscription.Err).
@@ -154,14 +156,14 @@ func (b *bus) close() {
 }
 
 // publishThread publishes an event of typ about row.
-func (m *Manager) publishThread(typ EventType, row Thread) {
+func (m *Manager) publishThread(typ EventType, row store.Thread) {
 	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &row})
 }
 
 // announce returns a function that publishes an event of typ about the
 // thread a successful call returned, and passes the call's results on.
-func (m *Manager) announce(typ EventType) func(Thread, error) (Thread, error) {
-	return func(row Thread, err error) (Thread, error) {
+func (m *Manager) announce(typ EventType) func(store.Thread, error) (store.Thread, error) {
+	return func(row store.Thread, err error) (store.Thread, error) {
 		if err == nil {
 			m.publishThread(typ, row)
 		}

@@ -224,8 +224,8 @@ const (
 
 // AppendResult reports where appended lines landed.
 type AppendResult struct {
-	Offsets []int64 `json:"offsets"`
-	Thread  Thread  `json:"thread"`
+	Offsets []int64      `json:"offsets"`
+	Thread  store.Thread `json:"thread"`
 }
 
 // Stats describe the manager's live state.

@@ -145,27 +145,27 @@ func (m *Manager) relatives(ctx context.Context, op, id string, query func(conte
 
 // Tree returns the root of id's fork tree and all of the root's
 // descendants. When the root was deleted, root holds only its ID.
-func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []store.Relative, err error) {
+func (m *Manager) Tree(ctx context.Context, id string) (root store.Thread, members []store.Relative, err error) {
 	id, err = parseID("tree of", id)
 	if err != nil {
-		return Thread{}, nil, err
+		return store.Thread{}, nil, err
 	}
 	if _, err := m.store.Get(ctx, id); err != nil {
-		return Thread{}, nil, err
+		return store.Thread{}, nil, err
 	}
 	rootID, err := m.store.Root(ctx, id)
 	if err != nil {
-		return Thread{}, nil, threadErr(id, err, "tree")
+		return store.Thread{}, nil, threadErr(id, err, "tree")
 	}
 	root, err = m.store.Get(ctx, rootID)
 	if errors.Is(err, store.ErrNotFound) {
-		root = Thread{ID: rootID}
+		root = store.Thread{ID: rootID}
 	} else if err != nil {
-		return Thread{}, nil, threadErr(id, err, "tree")
+		return store.Thread{}, nil, threadErr(id, err, "tree")
 	}
 	members, err = m.store.Descendants(ctx, rootID)
 	if err != nil {
-		return Thread{}, nil, threadErr(id, err, "tree")
+		return store.Thread{}, nil, threadErr(id, err, "tree")
 	}
 	return root, members, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Errors of conditional and idempotent appends (AppendOptions).
@@ -62,7 +63,7 @@ type AppendOptions struct {
 }
 
 // check is the precondition of an append (run by appendLocked on the settled row).
-func (o AppendOptions) check(row Thread) error {
+func (o AppendOptions) check(row store.Thread) error {
 	if o.ExpectedSize != 0 && row.HistorySize() != o.ExpectedSize {
 		return &SizeMismatchError{ID: row.ID, Expected: o.ExpectedSize, Actual: row.HistorySize()}
 	}

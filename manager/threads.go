@@ -46,23 +46,23 @@ func parseID(op, id string) (string, error) {
 // line (a new UUID v7 id), and its index row. With o.Name set, the name is
 // recorded as Rename does. It returns the new thread, whose RolloutPath and
 // CreatedAt are the counterpart of Codex's SessionConfigured.
-func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
+func (m *Manager) Start(ctx context.Context, o StartOptions) (store.Thread, error) {
 	if err := checkName(o.Name); err != nil {
-		return Thread{}, fmt.Errorf("start thread: %w", err)
+		return store.Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	source, err := normalizeSource(o.Source)
 	if err != nil {
-		return Thread{}, fmt.Errorf("start thread: %w", err)
+		return store.Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	uid, err := uuid.NewV7()
 	if err != nil {
-		return Thread{}, fmt.Errorf("start thread: %w", err)
+		return store.Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	id := uid.String()
 	now := m.now()
 	mode, err := startMode(o.HistoryMode)
 	if err != nil {
-		return Thread{}, fmt.Errorf("start thread: %w", err)
+		return store.Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	meta := rollout.SessionMeta{
 		ID:            id,
@@ -80,14 +80,14 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		line, err = rollout.WithOrdinal(line, 0)
 	}
 	if err != nil {
-		return Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
+		return store.Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
 	}
 	rel, err := rollout.SessionPath(rollout.FileName(now, id))
 	if err != nil {
-		return Thread{}, fmt.Errorf("start thread: %w", err)
+		return store.Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	if err := m.begin(); err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	defer m.ops.Done()
 	// A background sync must not index the file before its row exists.
@@ -96,9 +96,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
 	if err != nil {
 		indexing.Unlock()
-		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	row := Thread{
+	row := store.Thread{
 		ID:              id,
 		RolloutPath:     rel,
 		CreatedAt:       now.UnixMilli(),
@@ -126,7 +126,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	}
 	indexing.Unlock()
 	if err != nil {
-		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	return m.announce(EventCreated)(m.nameNew(ctx, row, o.Name))
 }
@@ -148,7 +148,7 @@ func startMode(name string) (rollout.HistoryMode, error) {
 // thread exists by now, so the caller's going away does not stop this;
 // if naming fails all the same, the thread is deleted again: a call that
 // returns an error leaves nothing behind.
-func (m *Manager) nameNew(ctx context.Context, row Thread, name string) (Thread, error) {
+func (m *Manager) nameNew(ctx context.Context, row store.Thread, name string) (store.Thread, error) {
 	if name == "" {
 		return row, nil
 	}
@@ -158,7 +158,7 @@ func (m *Manager) nameNew(ctx context.Context, row Thread, name string) (Thread,
 		if delErr := m.Delete(ctx, row.ID); delErr != nil {
 			m.log.Error("undo thread after failed naming", "id", row.ID, "err", delErr)
 		}
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	return named, nil
 }
@@ -188,14 +188,14 @@ func normalizeSource(source string) (string, error) {
 	}
 }
 
-func setGit(row *Thread, g *rollout.GitInfo) {
+func setGit(row *store.Thread, g *rollout.GitInfo) {
 	if g == nil {
 		return
 	}
 	row.GitCommit, row.GitBranch, row.GitOrigin = g.CommitHash, g.Branch, g.RepositoryURL
 }
 
-func gitOf(row Thread) *rollout.GitInfo {
+func gitOf(row store.Thread) *rollout.GitInfo {
 	if row.GitCommit == "" && row.GitBranch == "" && row.GitOrigin == "" {
 		return nil
 	}
@@ -296,7 +296,7 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 		if lt.row.Archived {
 			return fmt.Errorf("append to %s: %w", id, ErrArchived)
 		}
-		offsets, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) {
+		offsets, err := m.appendLocked(ctx, lt, func(row store.Thread) ([][]byte, error) {
 			if err := o.check(row); err != nil {
 				return nil, err
 			}
@@ -322,7 +322,7 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 // prepare turns the thread's row, as settled, into the lines to write (the
 // row says which ordinals come next); it may also refuse the append (a
 // precondition on the settled row), and then nothing is written.
-func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func(row Thread) ([][]byte, error)) ([]int64, error) {
+func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func(row store.Thread) ([][]byte, error)) ([]int64, error) {
 	if err := refuseCompressed(lt.row); err != nil {
 		return nil, err
 	}
@@ -412,7 +412,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func
 // ordinal, as Codex writes them (a line that brings its own fails with
 // ErrInvalidItem: ordinals are the file's to number). Lines for a legacy
 // thread are returned as they are.
-func (m *Manager) numbered(row Thread, lines [][]byte) ([][]byte, error) {
+func (m *Manager) numbered(row store.Thread, lines [][]byte) ([][]byte, error) {
 	if row.HistoryMode != string(rollout.HistoryPaginated) {
 		return lines, nil
 	}
@@ -428,7 +428,7 @@ func (m *Manager) numbered(row Thread, lines [][]byte) ([][]byte, error) {
 }
 
 // applyProgress returns row as the index holds it after store.Advance(p).
-func applyProgress(row Thread, p store.Progress) Thread {
+func applyProgress(row store.Thread, p store.Progress) store.Thread {
 	row.UserMessageCount = p.KeepUserMessages + len(p.NewMessages)
 	row.LineCount = p.LineCount
 	row.IndexedSize = p.IndexedSize
@@ -446,28 +446,28 @@ func applyProgress(row Thread, p store.Progress) Thread {
 }
 
 // Get returns thread id as the index knows it, without loading it.
-func (m *Manager) Get(ctx context.Context, id string) (Thread, error) {
+func (m *Manager) Get(ctx context.Context, id string) (store.Thread, error) {
 	id, err := parseID("get", id)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	return m.store.Get(ctx, id) // its errors name the thread
 }
 
 // Resume makes thread id live, loading it from the index and catching its
 // index up with its file if needed, and returns it.
-func (m *Manager) Resume(ctx context.Context, id string) (Thread, error) {
+func (m *Manager) Resume(ctx context.Context, id string) (store.Thread, error) {
 	id, err := parseID("resume", id)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
-	var row Thread
+	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		row = lt.row
 		return nil
 	})
 	if err != nil {
-		return Thread{}, threadErr(id, err, "resume")
+		return store.Thread{}, threadErr(id, err, "resume")
 	}
 	return row, nil
 }
@@ -476,26 +476,26 @@ func (m *Manager) Resume(ctx context.Context, id string) (Thread, error) {
 // inside the root, or a path relative to it. A rollout not yet indexed is
 // indexed first. Paths outside the root, or whose base name is not a
 // rollout name, fail with ErrInvalidPath.
-func (m *Manager) ResumePath(ctx context.Context, p string) (Thread, error) {
+func (m *Manager) ResumePath(ctx context.Context, p string) (store.Thread, error) {
 	rel, err := m.relPath(p)
 	if err != nil {
-		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
+		return store.Thread{}, fmt.Errorf("resume %q: %w", p, err)
 	}
 	row, err := m.store.GetByPath(ctx, rel)
 	if errors.Is(err, store.ErrNotFound) {
 		rec, _, scanErr := indexer.ScanFileWith(ctx, m.fsys, rel, m.bases())
 		if errors.Is(scanErr, fs.ErrNotExist) {
-			return Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
+			return store.Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
 		}
 		if scanErr != nil {
-			return Thread{}, fmt.Errorf("resume %q: %w", p, scanErr)
+			return store.Thread{}, fmt.Errorf("resume %q: %w", p, scanErr)
 		}
 		if err := m.store.Insert(ctx, rec); err != nil {
-			return Thread{}, fmt.Errorf("resume %q: %w", p, err)
+			return store.Thread{}, fmt.Errorf("resume %q: %w", p, err)
 		}
 		row = rec.Thread
 	} else if err != nil {
-		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
+		return store.Thread{}, fmt.Errorf("resume %q: %w", p, err)
 	}
 	return m.Resume(ctx, row.ID)
 }
@@ -528,13 +528,13 @@ func (m *Manager) relPath(p string) (string, error) {
 // Rename sets the thread's name ("" clears it): a thread_name_updated event
 // in its rollout, a line in session_index.jsonl, and the index row, in that
 // order (the files are the truth).
-func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
+func (m *Manager) Rename(ctx context.Context, id, name string) (store.Thread, error) {
 	id, err := parseID("rename", id)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	if err := checkName(name); err != nil {
-		return Thread{}, threadErr(id, err, "rename")
+		return store.Thread{}, threadErr(id, err, "rename")
 	}
 	now := m.now()
 	payload, err := json.Marshal(struct {
@@ -543,26 +543,26 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 		ThreadName string `json:"thread_name"`
 	}{"thread_name_updated", id, name})
 	if err != nil {
-		return Thread{}, threadErr(id, err, "rename")
+		return store.Thread{}, threadErr(id, err, "rename")
 	}
 	line, err := rollout.EncodeItem(rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}, now)
 	if err != nil {
-		return Thread{}, fmt.Errorf("rename %s: %w: %w", id, ErrInvalidArgument, err)
+		return store.Thread{}, fmt.Errorf("rename %s: %w: %w", id, ErrInvalidArgument, err)
 	}
 	if err := m.begin(); err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	defer m.ops.Done()
-	var row Thread
+	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
-		if _, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
+		if _, err := m.appendLocked(ctx, lt, func(row store.Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
 			return err
 		}
 		row = lt.row
 		return nil
 	})
 	if err != nil {
-		return Thread{}, threadErr(id, err, "rename")
+		return store.Thread{}, threadErr(id, err, "rename")
 	}
 	m.publishThread(EventRenamed, row)
 	return row, nil
@@ -575,26 +575,26 @@ const maxNameBytes = 1024
 // and marks it archived. The file's mtime is set to the archive time, which
 // is how a rebuilt index learns it. Archiving an archived thread fails with
 // ErrArchived.
-func (m *Manager) Archive(ctx context.Context, id string) (Thread, error) {
+func (m *Manager) Archive(ctx context.Context, id string) (store.Thread, error) {
 	return m.setArchived(ctx, "archive", id, true)
 }
 
 // Unarchive moves the thread's rollout back to its date folder under
 // sessions/. Unarchiving a live thread fails with ErrNotArchived.
-func (m *Manager) Unarchive(ctx context.Context, id string) (Thread, error) {
+func (m *Manager) Unarchive(ctx context.Context, id string) (store.Thread, error) {
 	return m.setArchived(ctx, "unarchive", id, false)
 }
 
-func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) (Thread, error) {
+func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) (store.Thread, error) {
 	id, err := parseID(op, id)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	if err := m.begin(); err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	defer m.ops.Done()
-	var row Thread
+	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		switch {
 		case archive && lt.row.Archived:
@@ -612,7 +612,7 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		return nil
 	})
 	if err != nil {
-		return Thread{}, threadErr(id, err, "%s", op)
+		return store.Thread{}, threadErr(id, err, "%s", op)
 	}
 	if archive {
 		m.publishThread(EventArchived, row)
