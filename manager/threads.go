@@ -287,16 +287,19 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 	defer m.ops.Done()
 	var res AppendResult
 	err := m.withThread(ctx, id, func(lt *liveThread) error {
+		var key *pendingKey
 		if o.IdempotencyKey != "" {
-			if done, ok, err := m.seen.lookup(id, o, m.opts.Now()); ok || err != nil {
+			now := m.opts.Now()
+			if done, ok, err := m.replay(ctx, id, o, now); ok || err != nil {
 				res = done
 				return err
 			}
+			key = &pendingKey{key: o.IdempotencyKey, fingerprint: o.fingerprint, now: now}
 		}
 		if lt.row.Archived {
 			return fmt.Errorf("append to %s: %w", id, ErrArchived)
 		}
-		offsets, err := m.appendLocked(ctx, lt, func(row store.Thread) ([][]byte, error) {
+		offsets, err := m.appendLocked(ctx, lt, key, func(row store.Thread) ([][]byte, error) {
 			if err := o.check(row); err != nil {
 				return nil, err
 			}
@@ -306,9 +309,6 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 			return err
 		}
 		res = AppendResult{Offsets: offsets, Thread: lt.row}
-		if o.IdempotencyKey != "" {
-			m.seen.remember(id, o, res, m.opts.Now())
-		}
 		return nil
 	})
 	return res, err
@@ -321,8 +321,9 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 //
 // prepare turns the thread's row, as settled, into the lines to write (the
 // row says which ordinals come next); it may also refuse the append (a
-// precondition on the settled row), and then nothing is written.
-func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func(row store.Thread) ([][]byte, error)) ([]int64, error) {
+// precondition on the settled row), and then nothing is written. key,
+// when not nil, is recorded with the result in the index update.
+func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pendingKey, prepare func(row store.Thread) ([][]byte, error)) ([]int64, error) {
 	if err := refuseCompressed(lt.row); err != nil {
 		return nil, err
 	}
@@ -397,12 +398,19 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func
 			return nil, fmt.Errorf("append to %s: record name: %w", lt.id, err)
 		}
 	}
+	after := applyProgress(lt.row, p)
+	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime) // as the index bounds it
+	if key != nil {
+		if p.Idempotency, err = key.record(offsets, after); err != nil {
+			m.invalidate(lt)
+			return nil, fmt.Errorf("append to %s: %w", lt.id, err)
+		}
+	}
 	if err := m.index.advance(ctx, p); err != nil {
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}
-	lt.row = applyProgress(lt.row, p)
-	lt.row.UpdatedAt = indexer.ClampUpdatedAt(lt.row.UpdatedAt, p.FileMtime) // as the index bounds it
+	lt.row = after
 	published := lt.row
 	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
 	return offsets, nil
@@ -555,7 +563,7 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (store.Thread, er
 	defer m.ops.Done()
 	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
-		if _, err := m.appendLocked(ctx, lt, func(row store.Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
+		if _, err := m.appendLocked(ctx, lt, nil, func(row store.Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
 			return err
 		}
 		row = lt.row

@@ -63,7 +63,7 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 			lines := bytes.SplitAfter(data, []byte("\n"))
 			return lines[:len(lines)-1], nil // data ends with a newline: the last element is empty
 		}
-		offsets, err := m.appendLocked(ctx, lt, render)
+		offsets, err := m.appendLocked(ctx, lt, nil, render)
 		res = AppendResult{Offsets: offsets, Thread: lt.row}
 		return err
 	})
