@@ -27,16 +27,16 @@ type Event struct {
 	// Seq numbers the events of one Manager from 1, without gaps; a
 	// subscriber that sees a gap was not dropped (it would have been told)
 	// but subscribed after the missing events.
-	Seq      uint64    `json:"seq"`
-	Type     EventType `json:"type"`
-	ThreadID string    `json:"thread_id"`
+	Seq      uint64
+	Type     EventType
+	ThreadID string
 	// Size is the thread's indexed size after the change: for
 	// EventAppended, the offset just past the last appended line.
-	Size int64 `json:"size,omitempty"`
+	Size int64
 	// Offsets are where the appended lines start (EventAppended only).
-	Offsets []int64 `json:"offsets,omitempty"`
+	Offsets []int64
 	// Thread is the thread after the change; nil for EventDeleted.
-	Thread *store.Thread `json:"thread,omitempty"`
+	Thread *Thread
 }
 
 // Errors a Subscription ends with (Subscription.Err).
@@ -157,7 +157,8 @@ func (b *bus) close() {
 
 // publishThread publishes an event of typ about row.
 func (m *Manager) publishThread(typ EventType, row store.Thread) {
-	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &row})
+	t := threadOf(row)
+	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &t})
 }
 
 // announce returns a function that publishes an event of typ about the

@@ -26,25 +26,25 @@ import (
 // how many user messages the parent has. Forking a thread that is being
 // appended to copies a consistent prefix: bytes below an indexed offset
 // never change.
-func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (store.Thread, error) {
+func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, error) {
 	id, err := parseID("fork", id)
 	if err != nil {
-		return store.Thread{}, err
+		return Thread{}, err
 	}
 	if err := checkName(o.Name); err != nil {
-		return store.Thread{}, threadErr(id, err, "fork")
+		return Thread{}, threadErr(id, err, "fork")
 	}
 	if err := m.begin(); err != nil {
-		return store.Thread{}, err
+		return Thread{}, err
 	}
 	defer m.ops.Done()
 	if o.BeforeTurnID != "" {
 		if o.BeforeUserMessage != nil {
-			return store.Thread{}, fmt.Errorf("fork %s: %w: before_user_message and before_turn_id together", id, ErrInvalidArgument)
+			return Thread{}, fmt.Errorf("fork %s: %w: before_user_message and before_turn_id together", id, ErrInvalidArgument)
 		}
 		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
 		if err != nil {
-			return store.Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
+			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
 		}
 		o.BeforeUserMessage = &msg.Ordinal
 	}
@@ -56,9 +56,9 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (store.Thr
 			continue
 		}
 		if err != nil {
-			return store.Thread{}, threadErr(id, err, "fork")
+			return Thread{}, threadErr(id, err, "fork")
 		}
-		return m.announce(EventForked)(m.nameNew(ctx, row, o.Name))
+		return threadResult(m.announce(EventForked)(m.nameNew(ctx, row, o.Name)))
 	}
 }
 

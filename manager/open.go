@@ -203,8 +203,9 @@ func (m *Manager) Stats() Stats {
 }
 
 // IndexStats returns index-wide counts.
-func (m *Manager) IndexStats(ctx context.Context) (store.Stats, error) {
-	return m.store.Stats(ctx)
+func (m *Manager) IndexStats(ctx context.Context) (IndexStats, error) {
+	st, err := m.store.Stats(ctx)
+	return IndexStats(st), err
 }
 
 // placeLock returns the lock that orders thread id's moves with reads.

@@ -46,23 +46,23 @@ func parseID(op, id string) (string, error) {
 // line (a new UUID v7 id), and its index row. With o.Name set, the name is
 // recorded as Rename does. It returns the new thread, whose RolloutPath and
 // CreatedAt are the counterpart of Codex's SessionConfigured.
-func (m *Manager) Start(ctx context.Context, o StartOptions) (store.Thread, error) {
+func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err := checkName(o.Name); err != nil {
-		return store.Thread{}, fmt.Errorf("start thread: %w", err)
+		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	source, err := normalizeSource(o.Source)
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("start thread: %w", err)
+		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	uid, err := uuid.NewV7()
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("start thread: %w", err)
+		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	id := uid.String()
 	now := m.now()
 	mode, err := startMode(o.HistoryMode)
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("start thread: %w", err)
+		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	meta := rollout.SessionMeta{
 		ID:            id,
@@ -80,14 +80,14 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (store.Thread, erro
 		line, err = rollout.WithOrdinal(line, 0)
 	}
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
+		return Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
 	}
 	rel, err := rollout.SessionPath(rollout.FileName(now, id))
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("start thread: %w", err)
+		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	if err := m.begin(); err != nil {
-		return store.Thread{}, err
+		return Thread{}, err
 	}
 	defer m.ops.Done()
 	// A background sync must not index the file before its row exists.
@@ -96,7 +96,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (store.Thread, erro
 	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
 	if err != nil {
 		indexing.Unlock()
-		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	row := store.Thread{
 		ID:              id,
@@ -126,9 +126,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (store.Thread, erro
 	}
 	indexing.Unlock()
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	return m.announce(EventCreated)(m.nameNew(ctx, row, o.Name))
+	return threadResult(m.announce(EventCreated)(m.nameNew(ctx, row, o.Name)))
 }
 
 // startMode returns the history mode of a new thread: paginated, as Codex
@@ -153,7 +153,7 @@ func (m *Manager) nameNew(ctx context.Context, row store.Thread, name string) (s
 		return row, nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	named, err := m.Rename(ctx, row.ID, name)
+	named, err := m.rename(ctx, row.ID, name)
 	if err != nil {
 		if delErr := m.Delete(ctx, row.ID); delErr != nil {
 			m.log.Error("undo thread after failed naming", "id", row.ID, "err", delErr)
@@ -308,7 +308,7 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 		if err != nil {
 			return err
 		}
-		res = AppendResult{Offsets: offsets, Thread: lt.row}
+		res = AppendResult{Offsets: offsets, Thread: threadOf(lt.row)}
 		return nil
 	})
 	return res, err
@@ -411,7 +411,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}
 	lt.row = after
-	published := lt.row
+	published := threadOf(lt.row)
 	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
 	return offsets, nil
 }
@@ -454,20 +454,20 @@ func applyProgress(row store.Thread, p store.Progress) store.Thread {
 }
 
 // Get returns thread id as the index knows it, without loading it.
-func (m *Manager) Get(ctx context.Context, id string) (store.Thread, error) {
+func (m *Manager) Get(ctx context.Context, id string) (Thread, error) {
 	id, err := parseID("get", id)
 	if err != nil {
-		return store.Thread{}, err
+		return Thread{}, err
 	}
-	return m.store.Get(ctx, id) // its errors name the thread
+	return threadResult(m.store.Get(ctx, id)) // its errors name the thread
 }
 
 // Resume makes thread id live, loading it from the index and catching its
 // index up with its file if needed, and returns it.
-func (m *Manager) Resume(ctx context.Context, id string) (store.Thread, error) {
+func (m *Manager) Resume(ctx context.Context, id string) (Thread, error) {
 	id, err := parseID("resume", id)
 	if err != nil {
-		return store.Thread{}, err
+		return Thread{}, err
 	}
 	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
@@ -475,35 +475,35 @@ func (m *Manager) Resume(ctx context.Context, id string) (store.Thread, error) {
 		return nil
 	})
 	if err != nil {
-		return store.Thread{}, threadErr(id, err, "resume")
+		return Thread{}, threadErr(id, err, "resume")
 	}
-	return row, nil
+	return threadOf(row), nil
 }
 
 // ResumePath resumes the thread whose rollout is at p: an absolute path
 // inside the root, or a path relative to it. A rollout not yet indexed is
 // indexed first. Paths outside the root, or whose base name is not a
 // rollout name, fail with ErrInvalidPath.
-func (m *Manager) ResumePath(ctx context.Context, p string) (store.Thread, error) {
+func (m *Manager) ResumePath(ctx context.Context, p string) (Thread, error) {
 	rel, err := m.relPath(p)
 	if err != nil {
-		return store.Thread{}, fmt.Errorf("resume %q: %w", p, err)
+		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
 	}
 	row, err := m.store.GetByPath(ctx, rel)
 	if errors.Is(err, store.ErrNotFound) {
 		rec, _, scanErr := indexer.ScanFileWith(ctx, m.fsys, rel, m.bases())
 		if errors.Is(scanErr, fs.ErrNotExist) {
-			return store.Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
+			return Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
 		}
 		if scanErr != nil {
-			return store.Thread{}, fmt.Errorf("resume %q: %w", p, scanErr)
+			return Thread{}, fmt.Errorf("resume %q: %w", p, scanErr)
 		}
 		if err := m.store.Insert(ctx, rec); err != nil {
-			return store.Thread{}, fmt.Errorf("resume %q: %w", p, err)
+			return Thread{}, fmt.Errorf("resume %q: %w", p, err)
 		}
 		row = rec.Thread
 	} else if err != nil {
-		return store.Thread{}, fmt.Errorf("resume %q: %w", p, err)
+		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
 	}
 	return m.Resume(ctx, row.ID)
 }
@@ -536,7 +536,12 @@ func (m *Manager) relPath(p string) (string, error) {
 // Rename sets the thread's name ("" clears it): a thread_name_updated event
 // in its rollout, a line in session_index.jsonl, and the index row, in that
 // order (the files are the truth).
-func (m *Manager) Rename(ctx context.Context, id, name string) (store.Thread, error) {
+func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
+	return threadResult(m.rename(ctx, id, name))
+}
+
+// rename is Rename returning the thread's row.
+func (m *Manager) rename(ctx context.Context, id, name string) (store.Thread, error) {
 	id, err := parseID("rename", id)
 	if err != nil {
 		return store.Thread{}, err
@@ -583,14 +588,14 @@ const maxNameBytes = 1024
 // and marks it archived. The file's mtime is set to the archive time, which
 // is how a rebuilt index learns it. Archiving an archived thread fails with
 // ErrArchived.
-func (m *Manager) Archive(ctx context.Context, id string) (store.Thread, error) {
-	return m.setArchived(ctx, "archive", id, true)
+func (m *Manager) Archive(ctx context.Context, id string) (Thread, error) {
+	return threadResult(m.setArchived(ctx, "archive", id, true))
 }
 
 // Unarchive moves the thread's rollout back to its date folder under
 // sessions/. Unarchiving a live thread fails with ErrNotArchived.
-func (m *Manager) Unarchive(ctx context.Context, id string) (store.Thread, error) {
-	return m.setArchived(ctx, "unarchive", id, false)
+func (m *Manager) Unarchive(ctx context.Context, id string) (Thread, error) {
+	return threadResult(m.setArchived(ctx, "unarchive", id, false))
 }
 
 func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) (store.Thread, error) {

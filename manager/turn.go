@@ -64,7 +64,7 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 			return lines[:len(lines)-1], nil // data ends with a newline: the last element is empty
 		}
 		offsets, err := m.appendLocked(ctx, lt, nil, render)
-		res = AppendResult{Offsets: offsets, Thread: lt.row}
+		res = AppendResult{Offsets: offsets, Thread: threadOf(lt.row)}
 		return err
 	})
 	return res, err
