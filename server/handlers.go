@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -21,9 +22,15 @@ import (
 	"github.com/spoolhq/spool/rollout"
 )
 
-// writeJSON sends v as a JSON response with the given status.
+// writeJSON sends v as a JSON response with the given status. v is one
+// of api's types (or the server's own): a value of the manager's types,
+// which have no JSON form, is a bug answered with 500 rather than a body
+// in a shape the OpenAPI document does not describe.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
+	if err == nil && isDomainType(reflect.TypeOf(v)) {
+		err = fmt.Errorf("server: %T is the manager's; answer with api's types (wire.go)", v)
+	}
 	if err != nil {
 		// Only values of this package are marshalled; failing here is a bug.
 		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
@@ -33,6 +40,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
+}
+
+// managerPkg is the import path of the manager's types.
+var managerPkg = reflect.TypeFor[manager.Thread]().PkgPath()
+
+// isDomainType reports whether t is one of the manager's types, or a
+// pointer, slice, array or map of one.
+func isDomainType(t reflect.Type) bool {
+	for t != nil {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			t = t.Elem()
+			continue
+		}
+		return t.PkgPath() == managerPkg
+	}
+	return false
 }
 
 // threadID returns the {id} path value parsed as a canonical UUID. This is
