@@ -36,7 +36,7 @@ type Thread struct {
 	// ForkUserMessage is the parent's user-message ordinal the fork was cut
 	// before, -1 for a whole copy or when unknown.
 	ForkUserMessage int
-	// ForkOffset is the byte offset of the cut in the parent's history, -1
+	// ForkOffset is the byte offset of the cut in the parent's file, -1
 	// when unknown or not a fork.
 	ForkOffset       int64
 	LineCount        int64 // lines of the own file up to IndexedSize, blank ones included
