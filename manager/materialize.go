@@ -24,12 +24,12 @@ import (
 // each line's ordinal renumbered so the file counts 0, 1, 2, ... as Codex
 // requires. Only ordinals change; every other byte of every line is kept. The child's rows are what a rebuild of its file gives
 // (whose fork point decides which copied messages keep no search text).
-func (m *Manager) forkMaterialized(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (Thread, error) {
+func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (store.Thread, error) {
 	nf, err := m.newFork(ctx, parent, src, cut, o, func(meta *rollout.SessionMeta) {
 		meta.HistoryMode = rollout.HistoryPaginated
 	})
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	child := nf.child
 	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
@@ -37,12 +37,12 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent Thread, src rollo
 	defer indexing.Unlock()
 	ancestry, err := m.ancestorMetas(ctx, parent)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	body := newRenumberer(1, bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
 	parts := []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Stream(body)}
 	if _, _, err := m.createRollout(ctx, child.RolloutPath, parts); err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	ctx = context.WithoutCancel(ctx)
 	rec, err := m.scanMaterialized(ctx, child.RolloutPath)
@@ -51,14 +51,14 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent Thread, src rollo
 	}
 	if err != nil {
 		m.undoCreate(child.RolloutPath)
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	rec.Thread.ParentID, rec.Thread.ForkUserMessage, rec.Thread.ForkOffset = parent.ID, cut.before, cut.offset
 	rec.Thread.CreatedAt, rec.Thread.UpdatedAt = child.CreatedAt, child.UpdatedAt
 	rec.Ancestors = nf.lineage
 	if err := m.store.Insert(ctx, rec); err != nil {
 		m.undoCreate(child.RolloutPath)
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	return rec.Thread, nil
 }
@@ -159,7 +159,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 
 // indexMaterialized replaces old's rows by those of its new self-contained
 // file, keeping what the file does not say (name, lineage, times).
-func (m *Manager) indexMaterialized(ctx context.Context, old Thread) error {
+func (m *Manager) indexMaterialized(ctx context.Context, old store.Thread) error {
 	if old.Archived {
 		if err := m.keepArchiveTime(ctx, old); err != nil {
 			return err
@@ -188,7 +188,7 @@ func (m *Manager) indexMaterialized(ctx context.Context, old Thread) error {
 
 // keepArchiveTime sets an archived file's mtime back to its archive time,
 // which is how a rebuild learns it.
-func (m *Manager) keepArchiveTime(ctx context.Context, row Thread) error {
+func (m *Manager) keepArchiveTime(ctx context.Context, row store.Thread) error {
 	return m.fsys.SetModTime(ctx, row.RolloutPath, time.UnixMilli(row.ArchivedAt))
 }
 
@@ -200,7 +200,7 @@ func (m *Manager) keepArchiveTime(ctx context.Context, row Thread) error {
 // reads its ancestry there (a paginated history holds its bases' metas in
 // history order, where a rebuild does not look). The walk stops early at
 // an ancestor that is not indexed. A parent without a base gives none.
-func (m *Manager) ancestorMetas(ctx context.Context, parent Thread) ([]byte, error) {
+func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byte, error) {
 	root, err := m.holderOf(ctx, parent, 0)
 	if err != nil {
 		return nil, err

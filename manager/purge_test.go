@@ -53,7 +53,11 @@ func TestPurgeMiddleThread(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.ancestors = fmt.Sprint(relatives(anc, nil))
+		var ancIDs []string
+		for _, a := range anc {
+			ancIDs = append(ancIDs, a.ID)
+		}
+		s.ancestors = fmt.Sprint(ancIDs)
 		return s
 	}
 	// An archived descendant is rewritten where it lies and stays archived.
@@ -77,8 +81,8 @@ func TestPurgeMiddleThread(t *testing.T) {
 		if now.row.BaseID != "" || now.row.BaseSize != 0 {
 			t.Fatalf("%s after the purge: base %q size %d, want self-contained", id, now.row.BaseID, now.row.BaseSize)
 		}
-		if now.row.Archived != was.row.Archived || now.row.ArchivedAt != was.row.ArchivedAt {
-			t.Fatalf("%s after the purge: archived %t at %d, want %t at %d", id, now.row.Archived, now.row.ArchivedAt, was.row.Archived, was.row.ArchivedAt)
+		if now.row.Archived != was.row.Archived || !now.row.ArchivedAt.Equal(was.row.ArchivedAt) {
+			t.Fatalf("%s after the purge: archived %t at %v, want %t at %v", id, now.row.Archived, now.row.ArchivedAt, was.row.Archived, was.row.ArchivedAt)
 		}
 		if now.row.ParentID != was.row.ParentID || now.row.UserMessageCount != was.row.UserMessageCount ||
 			now.row.Preview != was.row.Preview || now.row.RolloutPath != was.row.RolloutPath || now.ancestors != was.ancestors {
@@ -145,7 +149,7 @@ func lastLineLen(b []byte) int {
 }
 
 // onlyIn reports whether hits is not empty and every hit is in one of ids.
-func onlyIn(hits []store.SearchHit, ids ...string) bool {
+func onlyIn(hits []SearchHit, ids ...string) bool {
 	for _, h := range hits {
 		found := false
 		for _, id := range ids {

@@ -12,18 +12,25 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
-	"github.com/spoolhq/spool/store"
 )
 
-// writeJSON sends v as a JSON response with the given status.
+// writeJSON sends v as a JSON response with the given status. v is one
+// of api's types (or the server's own): a value of the manager's types,
+// which have no JSON form, is a bug answered with 500 rather than a body
+// in a shape the OpenAPI document does not describe.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
+	if err == nil && isDomainType(reflect.TypeOf(v)) {
+		err = fmt.Errorf("server: %T is the manager's; answer with api's types (wire.go)", v)
+	}
 	if err != nil {
 		// Only values of this package are marshalled; failing here is a bug.
 		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
@@ -33,6 +40,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
+}
+
+// managerPkg is the import path of the manager's types.
+var managerPkg = reflect.TypeFor[manager.Thread]().PkgPath()
+
+// isDomainType reports whether t is one of the manager's types, or a
+// pointer, slice, array or map of one.
+func isDomainType(t reflect.Type) bool {
+	for t != nil {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			t = t.Elem()
+			continue
+		}
+		return t.PkgPath() == managerPkg
+	}
+	return false
 }
 
 // threadID returns the {id} path value parsed as a canonical UUID. This is
@@ -204,7 +228,7 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/threads/"+thread.ID)
-	writeJSON(w, http.StatusCreated, thread)
+	writeJSON(w, http.StatusCreated, wireThread(thread))
 	return nil
 }
 
@@ -213,7 +237,7 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := store.ListOptions{
+	opts := manager.ListOptions{
 		Cursor:        values.Get("cursor"),
 		Cwd:           values.Get("cwd"),
 		Source:        values.Get("source"),
@@ -225,9 +249,9 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch sortBy := values.Get("sort"); sortBy {
 	case "", "updated":
-		opts.SortBy = store.SortUpdated
+		opts.SortBy = manager.SortUpdated
 	case "created":
-		opts.SortBy = store.SortCreated
+		opts.SortBy = manager.SortCreated
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "sort must be updated or created, not %q", sortBy)
 	}
@@ -250,10 +274,7 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if page.Threads == nil {
-		page.Threads = []store.Thread{}
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, api.Page{Threads: wireThreads(page.Threads), NextCursor: page.NextCursor})
 	return nil
 }
 
@@ -266,7 +287,7 @@ func (s *Server) getThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -291,7 +312,7 @@ func (s *Server) renameThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -330,7 +351,7 @@ func (s *Server) archiveThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -343,7 +364,7 @@ func (s *Server) unarchiveThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -376,7 +397,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	if len(result.Offsets) > 0 {
 		s.metrics.observeAppend(len(result.Offsets), result.Thread.HistorySize()-result.Offsets[0])
 	}
-	writeJSON(w, http.StatusOK, result)
+	writeJSON(w, http.StatusOK, wireAppendResult(result))
 	return nil
 }
 
@@ -469,7 +490,7 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 
 // turnsResponse is the body of GET /v1/threads/{id}/turns.
 type turnsResponse struct {
-	Turns []store.UserMessage `json:"turns"`
+	Turns []api.UserMessage `json:"turns"`
 }
 
 func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
@@ -520,7 +541,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/threads/"+thread.ID)
-	writeJSON(w, http.StatusCreated, thread)
+	writeJSON(w, http.StatusCreated, wireThread(thread))
 	return nil
 }
 
@@ -533,7 +554,7 @@ func (s *Server) ancestors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string][]store.Relative{"ancestors": nonNil(relatives)})
+	writeJSON(w, http.StatusOK, api.Ancestors{Ancestors: wireRelatives(relatives)})
 	return nil
 }
 
@@ -546,14 +567,8 @@ func (s *Server) descendants(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string][]store.Relative{"descendants": nonNil(relatives)})
+	writeJSON(w, http.StatusOK, api.Descendants{Descendants: wireRelatives(relatives)})
 	return nil
-}
-
-// treeResponse is the body of GET /v1/threads/{id}/tree.
-type treeResponse struct {
-	Root    store.Thread     `json:"root"`
-	Members []store.Relative `json:"members"`
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
@@ -565,7 +580,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, treeResponse{Root: root, Members: nonNil(members)})
+	writeJSON(w, http.StatusOK, api.Tree{Root: wireThread(root), Members: wireRelatives(members)})
 	return nil
 }
 
@@ -574,7 +589,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := store.SearchOptions{
+	opts := manager.SearchOptions{
 		Query:  values.Get("q"),
 		Cwd:    values.Get("cwd"),
 		Source: values.Get("source"),
@@ -598,17 +613,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page.Hits = nonNil(page.Hits)
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, wireSearchPage(page))
 	return nil
-}
-
-// nonNil returns s, or an empty slice for nil, so JSON shows [] not null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }
 
 // Headers of a conditional or idempotent append.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 )
@@ -93,7 +94,7 @@ func TestLocalRoot(t *testing.T) {
 	}
 	cli.ok("rename", newID, "empty fork")
 	cli.ok("archive", newID)
-	var threads []manager.Thread
+	var threads []api.Thread
 	if err := json.Unmarshal([]byte(cli.ok("ls", "--archived", "--json")), &threads); err != nil {
 		t.Fatalf("ls --json: %v", err)
 	}
