@@ -1,0 +1,151 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// NewThread is what Create needs: the id, and the thread's first lines (its
+// session_meta line first), complete and newline-terminated.
+type NewThread struct {
+	ID    string
+	Cwd   string
+	Lines []byte
+}
+
+// Create commits a new thread. It returns ErrExists when the id is taken
+// and ErrInvalidLines when Lines are not complete JSON object lines.
+func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
+	msgs, err := scanLines(nt.Lines)
+	if err != nil {
+		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
+	}
+	now := s.now().UnixMilli()
+	var t Thread
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd)
+			VALUES ($1, $2, $2, 0, $3)`, nt.ID, now, nt.Cwd)
+		if isUniqueViolation(err) {
+			return ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
+		_, err = appendTx(ctx, tx, &t, nt.Lines, msgs, now)
+		return err
+	})
+	if err != nil {
+		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
+	}
+	return s.Get(ctx, nt.ID)
+}
+
+// AppendResult says where appended lines landed in the thread's history.
+type AppendResult struct {
+	Offset int64 // position of the first appended byte
+	Size   int64 // history size after the append
+}
+
+// Append commits lines (complete, newline-terminated JSON objects) at the
+// end of thread id. With expectedSize ≥ 0 it appends only if the history
+// has that size (ErrSizeMismatch, nothing written, otherwise). The thread's
+// row stays locked from the size check to the commit, so concurrent appends
+// from any process get contiguous offsets; the commit is the
+// acknowledgement.
+func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSize int64) (AppendResult, error) {
+	msgs, err := scanLines(lines)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+	}
+	var res AppendResult
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := getThread(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if expectedSize >= 0 && expectedSize != t.HistorySize() {
+			return fmt.Errorf("%w: has %d bytes, expected %d", ErrSizeMismatch, t.HistorySize(), expectedSize)
+		}
+		res, err = appendTx(ctx, tx, &t, lines, msgs, s.now().UnixMilli())
+		return err
+	})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// appendTx writes lines after t's own bytes inside tx and updates t's row
+// (locked by the caller, or new in tx) and *t.
+func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64) (AppendResult, error) {
+	res := AppendResult{Offset: t.HistorySize()}
+	if _, err := tx.Exec(ctx, `INSERT INTO chunks (thread_id, start_offset, data) VALUES ($1, $2, $3)`,
+		t.ID, t.Size, lines); err != nil {
+		return AppendResult{}, err
+	}
+	for _, m := range msgs {
+		if _, err := tx.Exec(ctx, `INSERT INTO user_messages (thread_id, ordinal, history_offset, text)
+			VALUES ($1, $2, $3, $4)`, t.ID, t.UserMessageCount, res.Offset+m.offset, m.text); err != nil {
+			return AppendResult{}, err
+		}
+		if t.UserMessageCount == 0 {
+			t.Preview = indexer.Preview(m.text)
+		}
+		t.UserMessageCount++
+	}
+	t.Size += int64(len(lines))
+	if _, err := tx.Exec(ctx, `UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
+		updated_at = GREATEST(updated_at, $5) WHERE id = $1`,
+		t.ID, t.Size, t.UserMessageCount, t.Preview, now); err != nil {
+		return AppendResult{}, err
+	}
+	res.Size = t.HistorySize()
+	return res, nil
+}
+
+// lineMessage is a user message found in appended lines: its offset in
+// them and its text.
+type lineMessage struct {
+	offset int64
+	text   string
+}
+
+// scanLines checks that b is one or more complete JSON object lines and
+// returns the user messages among them, as Codex counts them
+// (rollout.Classify).
+func scanLines(b []byte) ([]lineMessage, error) {
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		return nil, fmt.Errorf("%w: empty or without a final newline", ErrInvalidLines)
+	}
+	var msgs []lineMessage
+	var off int64
+	for n := int64(0); len(b) > 0; n++ {
+		i := bytes.IndexByte(b, '\n')
+		raw := b[:i]
+		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+			return nil, fmt.Errorf("%w: line %d", ErrInvalidLines, n+1)
+		}
+		c := rollout.Classify(rollout.NewLine(raw, off, n))
+		if c.Kind == rollout.KindUserMessage {
+			msgs = append(msgs, lineMessage{offset: off, text: c.Text})
+		}
+		off += int64(i + 1)
+		b = b[i+1:]
+	}
+	return msgs, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}

@@ -1,0 +1,166 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// span is a range [lo, hi) of one thread's own bytes.
+type span struct {
+	threadID string
+	lo, hi   int64
+}
+
+// chainSpans returns the spans whose bytes, in order, are t's history from
+// position from to its end. Each base's spans end at the next thread's
+// BaseSize, and a base never changes below that point, so the spans are a
+// consistent snapshot as of t's row.
+func chainSpans(ctx context.Context, q querier, t Thread, from int64) ([]span, error) {
+	var spans []span
+	end := t.HistorySize()
+	for {
+		ownStart := t.BaseSize
+		if end > ownStart {
+			lo := max(from, ownStart)
+			if lo < end {
+				spans = append(spans, span{threadID: t.ID, lo: lo - ownStart, hi: end - ownStart})
+			}
+		}
+		if t.BaseID == "" || from >= t.BaseSize {
+			break
+		}
+		end = min(end, t.BaseSize)
+		base, err := getThread(ctx, q, t.BaseID, "")
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", t.BaseID, err)
+		}
+		t = base
+	}
+	for i, j := 0, len(spans)-1; i < j; i, j = i+1, j-1 {
+		spans[i], spans[j] = spans[j], spans[i]
+	}
+	return spans, nil
+}
+
+// chunkPage is how many chunk rows one query reads.
+const chunkPage = 256
+
+// WriteHistory writes thread id's history from position from to its end
+// (as of the call) to w and returns the number of bytes written. It reads
+// the base chain without copying it and pages through the chunks, so memory
+// does not grow with the history.
+func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from int64) (int64, error) {
+	t, err := getThread(ctx, s.pool, id, "")
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", id, err)
+	}
+	if from < 0 || from > t.HistorySize() {
+		return 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, t.HistorySize())
+	}
+	spans, err := chainSpans(ctx, s.pool, t, from)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", id, err)
+	}
+	var n int64
+	for _, sp := range spans {
+		m, err := s.writeSpan(ctx, w, sp)
+		n += m
+		if err != nil {
+			return n, fmt.Errorf("read %s: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
+// writeSpan writes one span's bytes, a page of chunks at a time.
+func (s *Store) writeSpan(ctx context.Context, w io.Writer, sp span) (int64, error) {
+	// The first chunk is the one that holds lo.
+	var next int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(start_offset), 0) FROM chunks
+		WHERE thread_id = $1 AND start_offset <= $2`, sp.threadID, sp.lo).Scan(&next)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for next < sp.hi {
+		rows, err := s.pool.Query(ctx, `SELECT start_offset, data FROM chunks
+			WHERE thread_id = $1 AND start_offset >= $2 AND start_offset < $3
+			ORDER BY start_offset LIMIT $4`, sp.threadID, next, sp.hi, chunkPage)
+		if err != nil {
+			return n, err
+		}
+		read := 0
+		for rows.Next() {
+			var start int64
+			var data []byte
+			if err := rows.Scan(&start, &data); err != nil {
+				rows.Close()
+				return n, err
+			}
+			if start != next {
+				rows.Close()
+				return n, fmt.Errorf("thread %s: chunk at %d, want %d", sp.threadID, start, next)
+			}
+			lo, hi := max(sp.lo-start, 0), min(sp.hi-start, int64(len(data)))
+			m, err := w.Write(data[lo:hi])
+			n += int64(m)
+			if err != nil {
+				rows.Close()
+				return n, err
+			}
+			next = start + int64(len(data))
+			read++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+		if read == 0 {
+			return n, fmt.Errorf("thread %s: no chunk at %d, want bytes to %d", sp.threadID, next, sp.hi)
+		}
+	}
+	return n, nil
+}
+
+// ListOptions selects a page of List.
+type ListOptions struct {
+	Archived bool
+	Limit    int // 1..1000; 0 means 50
+	// After continues a listing after the last thread of the previous page.
+	After *Thread
+}
+
+// List returns threads newest first (updated_at, then id, descending) by
+// keyset, so every page costs the same however deep.
+func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
+	limit := o.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 1000)
+	q := `SELECT ` + threadColumns + ` FROM threads WHERE archived = $1`
+	args := []any{o.Archived, limit}
+	if o.After != nil {
+		q += ` AND (updated_at, id) < ($3, $4)`
+		args = append(args, o.After.UpdatedAt.UnixMilli(), o.After.ID)
+	}
+	q += ` ORDER BY updated_at DESC, id DESC LIMIT $2`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	defer rows.Close()
+	var out []Thread
+	for rows.Next() {
+		t, err := scanThread(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make test-distributed: start a private PostgreSQL on loopback (scripts/pg.sh),
+# run every test behind the `distributed` build tag against it with the race
+# detector, stop it. The tests read SPOOL_TEST_PG and fail without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/spool-distributed.XXXXXX")
+chmod 0755 "$work"
+port=${SPOOL_TEST_PG_PORT:-$((40000 + RANDOM % 20000))}
+cleanup() {
+	scripts/pg.sh stop "$work/pg" || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+SPOOL_TEST_PG=$(scripts/pg.sh start "$work/pg" "$port")
+export SPOOL_TEST_PG
+echo "test-distributed: PostgreSQL at $SPOOL_TEST_PG" >&2
+
+# Only the packages that have distributed tests, so the rest of the suite
+# does not run twice.
+pkgs=$(grep -rl --include='*_test.go' '^//go:build distributed' . | xargs -n1 dirname | sort -u)
+[ -n "$pkgs" ] || { echo "test-distributed: no tests behind the distributed tag" >&2; exit 1; }
+go test -race -count=1 -tags distributed $pkgs
