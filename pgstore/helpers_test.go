@@ -7,11 +7,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/spoolhq/spool/objstore"
 )
 
 // testDSN returns a URL of a new, empty database on the server named by
@@ -55,10 +60,24 @@ func testDSN(t *testing.T) string {
 	return u.String()
 }
 
-// openStore opens a Store on dsn, closed at the end of the test.
-func openStore(t *testing.T, dsn string) *Store {
+// newBucket returns a bucket on an in-process gofakes3 server, for the
+// Stores of one test to share.
+func newBucket(t *testing.T) objstore.Bucket {
 	t.Helper()
-	s, err := Open(t.Context(), dsn)
+	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(srv.Close)
+	b, err := objstore.OpenS3(t.Context(), objstore.S3Config{Endpoint: srv.URL, Bucket: "spool", AccessKey: "k", SecretKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// openStore opens a Store on dsn with bucket (nil for none), closed at the
+// end of the test.
+func openStore(t *testing.T, dsn string, bucket objstore.Bucket) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), dsn, Options{Bucket: bucket})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgstore/migrations"
 )
 
@@ -41,14 +42,22 @@ var (
 // Store is a handle on one database. It is safe for concurrent use, also
 // with Stores of other processes on the same database.
 type Store struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
+	pool   *pgxpool.Pool
+	bucket objstore.Bucket // nil: nothing is sealed
+	now    func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	// Bucket holds sealed segments. Without one, Seal is refused and reads
+	// of a sealed thread fail.
+	Bucket objstore.Bucket
 }
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
 // string) and brings its schema up to date. Concurrent Opens on one database
 // apply each migration once (goose's advisory-lock locker).
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err := migrate(ctx, dsn); err != nil {
 		return nil, err
 	}
@@ -60,7 +69,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	return &Store{pool: pool, now: time.Now}, nil
+	return &Store{pool: pool, bucket: o.Bucket, now: time.Now}, nil
 }
 
 // migrate applies the embedded migrations through a database/sql handle,
@@ -104,6 +113,9 @@ type Thread struct {
 	InheritedMessages int
 	UserMessageCount  int
 	Size              int64 // own bytes committed
+	// SealedSize is how many own bytes live in object-storage segments
+	// (the rest are in chunk rows).
+	SealedSize int64
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	Preview           string
@@ -116,13 +128,13 @@ type Thread struct {
 func (t Thread) HistorySize() int64 { return t.BaseSize + t.Size }
 
 const threadColumns = `id, parent_id, COALESCE(base_id, ''), base_size, inherited_messages,
-	user_message_count, size, created_at, updated_at, preview, name, cwd, archived`
+	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived`
 
 func scanThread(row pgx.Row) (Thread, error) {
 	var t Thread
 	var created, updated int64
 	err := row.Scan(&t.ID, &t.ParentID, &t.BaseID, &t.BaseSize, &t.InheritedMessages,
-		&t.UserMessageCount, &t.Size, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived)
+		&t.UserMessageCount, &t.Size, &t.SealedSize, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived)
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, ErrNotFound
 	}

@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/spoolhq/spool/pgstore/migrations"
 )
 
 // history reads thread id's whole history.
@@ -26,7 +29,7 @@ func history(t *testing.T, s *Store, id string) []byte {
 // history holds every acknowledged line at the offset it was given.
 func TestConcurrentAppendsAcrossStores(t *testing.T) {
 	dsn := testDSN(t)
-	nodes := []*Store{openStore(t, dsn), openStore(t, dsn), openStore(t, dsn)}
+	nodes := []*Store{openStore(t, dsn, nil), openStore(t, dsn, nil), openStore(t, dsn, nil)}
 	id := newID(t)
 	if _, err := nodes[0].Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {
 		t.Fatal(err)
@@ -84,7 +87,7 @@ func TestConcurrentAppendsAcrossStores(t *testing.T) {
 // TestRefusedAppendsWriteNothing: a size mismatch and invalid lines leave
 // the thread as it was.
 func TestRefusedAppendsWriteNothing(t *testing.T) {
-	s := openStore(t, testDSN(t))
+	s := openStore(t, testDSN(t), nil)
 	id := newID(t)
 	th, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)})
 	if err != nil {
@@ -142,7 +145,7 @@ func parentWith(t *testing.T, s *Store, n int) (string, []byte) {
 // as the parent's history up to the cut and then its own lines, and a fork
 // of a fork of a fork reads the same as cutting the original directly.
 func TestForkIsAReference(t *testing.T) {
-	s := openStore(t, testDSN(t))
+	s := openStore(t, testDSN(t), nil)
 	parent, ph := parentWith(t, s, 6)
 	// Three generations, each cutting before a later message of the same
 	// original history, then a last one before message 2.
@@ -226,7 +229,7 @@ func TestForkIsAReference(t *testing.T) {
 
 // TestListPagesByKeyset: pages are newest first, disjoint and complete.
 func TestListPagesByKeyset(t *testing.T) {
-	s := openStore(t, testDSN(t))
+	s := openStore(t, testDSN(t), nil)
 	var ids []string
 	for range 7 {
 		id := newID(t)
@@ -267,7 +270,7 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() {
-			s, err := Open(t.Context(), dsn)
+			s, err := Open(t.Context(), dsn, Options{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -276,12 +279,17 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	s := openStore(t, dsn)
-	var applied int
-	if err := s.pool.QueryRow(t.Context(), `SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
+	s := openStore(t, dsn, nil)
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if applied != 1 {
-		t.Fatalf("%d migrations recorded, want 1", applied)
+	var rows, versions int
+	if err := s.pool.QueryRow(t.Context(), `SELECT COUNT(*), COUNT(DISTINCT version_id)
+		FROM goose_db_version WHERE version_id > 0`).Scan(&rows, &versions); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(files) || versions != len(files) {
+		t.Fatalf("%d rows for %d versions recorded, want each of the %d migrations once", rows, versions, len(files))
 	}
 }

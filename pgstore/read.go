@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // span is a range [lo, hi) of one thread's own bytes.
 type span struct {
 	threadID string
 	lo, hi   int64
+	sealed   int64 // the thread's sealed size: bytes below it are in segments
 }
 
 // chainSpans returns the spans whose bytes, in order, are t's history from
@@ -24,7 +27,7 @@ func chainSpans(ctx context.Context, q querier, t Thread, from int64) ([]span, e
 		if end > ownStart {
 			lo := max(from, ownStart)
 			if lo < end {
-				spans = append(spans, span{threadID: t.ID, lo: lo - ownStart, hi: end - ownStart})
+				spans = append(spans, span{threadID: t.ID, lo: lo - ownStart, hi: end - ownStart, sealed: t.SealedSize})
 			}
 		}
 		if t.BaseID == "" || from >= t.BaseSize {
@@ -48,23 +51,30 @@ const chunkPage = 256
 
 // WriteHistory writes thread id's history from position from to its end
 // (as of the call) to w and returns the number of bytes written. It reads
-// the base chain without copying it and pages through the chunks, so memory
-// does not grow with the history.
+// the base chain without copying it: sealed bytes by ranged reads of their
+// segments, the rest a page of chunks at a time, so memory does not grow
+// with the history. The rows come from one snapshot (a read-only repeatable
+// read transaction), so a concurrent seal cannot move bytes under it.
 func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from int64) (int64, error) {
-	t, err := getThread(ctx, s.pool, id, "")
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", id, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	t, err := getThread(ctx, tx, id, "")
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", id, err)
 	}
 	if from < 0 || from > t.HistorySize() {
 		return 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, t.HistorySize())
 	}
-	spans, err := chainSpans(ctx, s.pool, t, from)
+	spans, err := chainSpans(ctx, tx, t, from)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", id, err)
 	}
 	var n int64
 	for _, sp := range spans {
-		m, err := s.writeSpan(ctx, w, sp)
+		m, err := s.writeSpan(ctx, tx, w, sp)
 		n += m
 		if err != nil {
 			return n, fmt.Errorf("read %s: %w", id, err)
@@ -73,18 +83,93 @@ func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from i
 	return n, nil
 }
 
-// writeSpan writes one span's bytes, a page of chunks at a time.
-func (s *Store) writeSpan(ctx context.Context, w io.Writer, sp span) (int64, error) {
+// writeSpan writes one span's bytes: its sealed part from segments, then
+// the rest from chunks.
+func (s *Store) writeSpan(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
+	var n int64
+	if sp.lo < sp.sealed {
+		m, err := s.writeSealed(ctx, q, w, span{threadID: sp.threadID, lo: sp.lo, hi: min(sp.hi, sp.sealed)})
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	if sp.hi > sp.sealed {
+		m, err := writeChunks(ctx, q, w, span{threadID: sp.threadID, lo: max(sp.lo, sp.sealed), hi: sp.hi})
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// writeSealed writes [sp.lo, sp.hi) of a thread's sealed bytes, one ranged
+// read per segment it touches.
+func (s *Store) writeSealed(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
+	if s.bucket == nil {
+		return 0, fmt.Errorf("thread %s has sealed segments and this store has no bucket", sp.threadID)
+	}
+	rows, err := q.Query(ctx, `SELECT start_offset, end_offset, object_key FROM segments
+		WHERE thread_id = $1 AND end_offset > $2 AND start_offset < $3 ORDER BY start_offset`,
+		sp.threadID, sp.lo, sp.hi)
+	if err != nil {
+		return 0, err
+	}
+	type segment struct {
+		start, end int64
+		key        string
+	}
+	var segs []segment
+	for rows.Next() {
+		var g segment
+		if err := rows.Scan(&g.start, &g.end, &g.key); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		segs = append(segs, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	var n int64
+	next := sp.lo
+	for _, g := range segs {
+		if g.start > next {
+			break
+		}
+		hi := min(g.end, sp.hi)
+		b, err := s.bucket.ReadRange(ctx, g.key, next-g.start, hi-next)
+		if err != nil {
+			return n, fmt.Errorf("thread %s: %w", sp.threadID, err)
+		}
+		m, err := w.Write(b)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		next = hi
+	}
+	if next != sp.hi {
+		return n, fmt.Errorf("thread %s: no segment holds sealed byte %d", sp.threadID, next)
+	}
+	return n, nil
+}
+
+// writeChunks writes [sp.lo, sp.hi) of a thread's unsealed bytes, a page
+// of chunks at a time.
+func writeChunks(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
 	// The first chunk is the one that holds lo.
 	var next int64
-	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(start_offset), 0) FROM chunks
+	err := q.QueryRow(ctx, `SELECT COALESCE(MAX(start_offset), 0) FROM chunks
 		WHERE thread_id = $1 AND start_offset <= $2`, sp.threadID, sp.lo).Scan(&next)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
 	for next < sp.hi {
-		rows, err := s.pool.Query(ctx, `SELECT start_offset, data FROM chunks
+		rows, err := q.Query(ctx, `SELECT start_offset, data FROM chunks
 			WHERE thread_id = $1 AND start_offset >= $2 AND start_offset < $3
 			ORDER BY start_offset LIMIT $4`, sp.threadID, next, sp.hi, chunkPage)
 		if err != nil {
