@@ -116,12 +116,12 @@ type Thread struct {
 	// SealedSize is how many own bytes live in object-storage segments
 	// (the rest are in chunk rows).
 	SealedSize int64
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-	Preview           string
-	Name              string
-	Cwd               string
-	Archived          bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Preview    string
+	Name       string
+	Cwd        string
+	Archived   bool
 }
 
 // HistorySize is the size of the thread's history: base, then own bytes.
