@@ -61,55 +61,54 @@ type AppendResult struct {
 // has that size (ErrSizeMismatch, nothing written, otherwise). The thread's
 // row stays locked from the size check to the commit, so concurrent appends
 // from any process get contiguous offsets; the commit is the
-// acknowledgement.
+// acknowledgement. Concurrent Appends on one Store share transactions (see
+// batcher).
 func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSize int64) (AppendResult, error) {
 	msgs, err := scanLines(lines)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}
-	var res AppendResult
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		t, err := getThread(ctx, tx, id, "FOR UPDATE")
-		if err != nil {
-			return err
-		}
-		if expectedSize >= 0 && expectedSize != t.HistorySize() {
-			return fmt.Errorf("%w: has %d bytes, expected %d", ErrSizeMismatch, t.HistorySize(), expectedSize)
-		}
-		res, err = appendTx(ctx, tx, &t, lines, msgs, s.now().UnixMilli())
-		return err
-	})
+	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, msgs: msgs, expected: expectedSize})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}
 	return res, nil
 }
 
-// appendTx writes lines after t's own bytes inside tx and updates t's row
-// (locked by the caller, or new in tx) and *t.
-func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64) (AppendResult, error) {
+// queueAppend queues in b the statements that write lines after t's own
+// bytes, and advances *t; queueRow then writes t's row.
+func queueAppend(b *pgx.Batch, t *Thread, lines []byte, msgs []lineMessage) AppendResult {
 	res := AppendResult{Offset: t.HistorySize()}
-	if _, err := tx.Exec(ctx, `INSERT INTO chunks (thread_id, start_offset, data) VALUES ($1, $2, $3)`,
-		t.ID, t.Size, lines); err != nil {
-		return AppendResult{}, err
-	}
+	b.Queue(`INSERT INTO chunks (thread_id, start_offset, data) VALUES ($1, $2, $3)`, t.ID, t.Size, lines)
 	for _, m := range msgs {
-		if _, err := tx.Exec(ctx, `INSERT INTO user_messages (thread_id, ordinal, history_offset, text)
-			VALUES ($1, $2, $3, $4)`, t.ID, t.UserMessageCount, res.Offset+m.offset, m.text); err != nil {
-			return AppendResult{}, err
-		}
+		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text) VALUES ($1, $2, $3, $4)`,
+			t.ID, t.UserMessageCount, res.Offset+m.offset, m.text)
 		if t.UserMessageCount == 0 {
 			t.Preview = indexer.Preview(m.text)
 		}
 		t.UserMessageCount++
 	}
 	t.Size += int64(len(lines))
-	if _, err := tx.Exec(ctx, `UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
+	res.Size = t.HistorySize()
+	return res
+}
+
+// queueRow queues the update of t's row after appends.
+func queueRow(b *pgx.Batch, t *Thread, now int64) {
+	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
 		updated_at = GREATEST(updated_at, $5) WHERE id = $1`,
-		t.ID, t.Size, t.UserMessageCount, t.Preview, now); err != nil {
+		t.ID, t.Size, t.UserMessageCount, t.Preview, now)
+}
+
+// appendTx writes lines after t's own bytes inside tx, in one round trip,
+// and updates t's row (locked by the caller, or new in tx) and *t.
+func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64) (AppendResult, error) {
+	var b pgx.Batch
+	res := queueAppend(&b, t, lines, msgs)
+	queueRow(&b, t, now)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return AppendResult{}, err
 	}
-	res.Size = t.HistorySize()
 	return res, nil
 }
 

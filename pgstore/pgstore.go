@@ -44,6 +44,7 @@ var (
 type Store struct {
 	pool   *pgxpool.Pool
 	bucket objstore.Bucket // nil: nothing is sealed
+	batch  batcher
 	now    func() time.Time
 }
 
@@ -69,7 +70,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	return &Store{pool: pool, bucket: o.Bucket, now: time.Now}, nil
+	s := &Store{pool: pool, bucket: o.Bucket, now: time.Now}
+	s.batch.s = s
+	return s, nil
 }
 
 // migrate applies the embedded migrations through a database/sql handle,
