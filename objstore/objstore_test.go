@@ -23,8 +23,12 @@ func newFake(t *testing.T) *S3 {
 	return b
 }
 
-func TestS3(t *testing.T) {
-	b := newFake(t)
+// TestS3Fake runs the contract on the in-process gofakes3 server; the
+// distributed tag runs it on versitygw too (TestS3Gateway).
+func TestS3Fake(t *testing.T) { testBucket(t, newFake(t)) }
+
+// testBucket checks the Bucket contract on an empty bucket.
+func testBucket(t *testing.T, b Bucket) {
 	ctx := t.Context()
 	data := []byte("0123456789abcdef")
 	if err := b.PutNew(ctx, "segments/a/1", data); err != nil {

@@ -73,6 +73,25 @@ func newBucket(t *testing.T) objstore.Bucket {
 	return b
 }
 
+// gatewayBucket returns a new bucket on the S3 gateway that
+// scripts/test-distributed.sh starts (SPOOL_TEST_S3): a real server in its
+// own process, for tests of several Stores at once.
+func gatewayBucket(t *testing.T) objstore.Bucket {
+	t.Helper()
+	endpoint := os.Getenv("SPOOL_TEST_S3")
+	if endpoint == "" {
+		t.Fatal("SPOOL_TEST_S3 is not set: run `make test-distributed`, which starts versitygw and sets it")
+	}
+	var r [6]byte
+	rand.Read(r[:])
+	b, err := objstore.OpenS3(t.Context(), objstore.S3Config{Endpoint: endpoint,
+		Bucket: "spool-" + hex.EncodeToString(r[:]), AccessKey: "spool", SecretKey: "spool-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // openStore opens a Store on dsn with bucket (nil for none), closed at the
 // end of the test.
 func openStore(t *testing.T, dsn string, bucket objstore.Bucket) *Store {

@@ -61,7 +61,7 @@ func TestSealedThreadsReadTheSame(t *testing.T) {
 // of the final history, and the final history holds every acknowledged line
 // where it was acknowledged.
 func TestSealWhileAppendingAndReading(t *testing.T) {
-	dsn, bucket := testDSN(t), newBucket(t)
+	dsn, bucket := testDSN(t), gatewayBucket(t)
 	nodes := []*Store{openStore(t, dsn, bucket), openStore(t, dsn, bucket), openStore(t, dsn, bucket)}
 	id := newID(t)
 	if _, err := nodes[0].Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# make test-distributed: start a private PostgreSQL on loopback (scripts/pg.sh),
+# make test-distributed: start a private PostgreSQL (scripts/pg.sh) and an S3
+# gateway (scripts/s3.sh) on loopback,
 # run every test behind the `distributed` build tag against it with the race
-# detector, stop it. The tests read SPOOL_TEST_PG and fail without it.
+# detector, stop them. The tests read SPOOL_TEST_PG and SPOOL_TEST_S3 and fail
+# without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spool-distributed.XXXXXX")
 chmod 0755 "$work"
 port=${SPOOL_TEST_PG_PORT:-$((40000 + RANDOM % 20000))}
+s3port=${SPOOL_TEST_S3_PORT:-$((port + 1))}
 cleanup() {
+	scripts/s3.sh stop "$work/s3" || true
 	scripts/pg.sh stop "$work/pg" || true
 	rm -rf "$work"
 }
@@ -16,7 +20,9 @@ trap cleanup EXIT
 
 SPOOL_TEST_PG=$(scripts/pg.sh start "$work/pg" "$port")
 export SPOOL_TEST_PG
-echo "test-distributed: PostgreSQL at $SPOOL_TEST_PG" >&2
+SPOOL_TEST_S3=$(scripts/s3.sh start "$work/s3" "$s3port")
+export SPOOL_TEST_S3
+echo "test-distributed: PostgreSQL at $SPOOL_TEST_PG, versitygw at $SPOOL_TEST_S3" >&2
 
 # Only the packages that have distributed tests, so the rest of the suite
 # does not run twice.
