@@ -8,6 +8,8 @@
 # PostgreSQL refuses to run as root, so as root the cluster belongs to the
 # postgres user (created by Debian's package). Where the binaries are
 # missing, start installs postgresql-15 from apt (CI machines may lack it).
+# fsync is off unless PG_FSYNC=on: tests need no power-loss durability, and
+# benchmarks compared with the local backend's syncing policies set it on.
 set -euo pipefail
 
 die() { echo "scripts/pg.sh: $*" >&2; exit 1; }
@@ -52,7 +54,7 @@ start)
 			die "initdb failed: $(tail -n 5 "$dir.initdb.log")"
 	fi
 	as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2 ||
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off} -c max_connections=200" start >&2 ||
 		die "pg_ctl start failed: $(tail -n 5 "$dir/server.log")"
 	as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
 		-c "SELECT 1 FROM pg_database WHERE datname = 'spool_test'" | grep -q 1 ||

@@ -18,11 +18,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Benchmarks compare with a local backend that fsyncs: PostgreSQL must too.
+[ "${1:-}" = bench ] && export PG_FSYNC=on
 SPOOL_TEST_PG=$(scripts/pg.sh start "$work/pg" "$port")
 export SPOOL_TEST_PG
 SPOOL_TEST_S3=$(scripts/s3.sh start "$work/s3" "$s3port")
 export SPOOL_TEST_S3
 echo "test-distributed: PostgreSQL at $SPOOL_TEST_PG, versitygw at $SPOOL_TEST_S3" >&2
+
+if [ "${1:-}" = bench ]; then
+	# make bench-distributed: the benchmarks behind the tag, side by side
+	# with the local backend in one run.
+	go test -run '^$' -bench "${BENCH:-Distributed}" -benchtime "${BENCHTIME:-4000x}" -count "${COUNT:-3}" -tags distributed ./bench/
+	exit
+fi
 
 # Only the packages that have distributed tests, so the rest of the suite
 # does not run twice.

@@ -1,0 +1,137 @@
+//go:build distributed
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/pgstore"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+)
+
+// BenchmarkDistributedAppend compares, in one run, 64 writers appending
+// one item per call (each to its own thread) through the local backend at
+// sync=batch and through PostgreSQL as three nodes (three pgstore.Stores,
+// each with its own pool and batcher, 64 writers spread over them). Every
+// node, PostgreSQL and the load share this machine's cores. Reports
+// appends/s; the ratio is distributed/local (goal ≥ 0.5, #17).
+func BenchmarkDistributedAppend(b *testing.B) {
+	ctx := context.Background()
+	payload := []byte(`{"type":"message","role":"assistant","content":[{"type":"output_text","text":"` +
+		string(bytes.Repeat([]byte("appended text "), 24)) + `"}]}`)
+	item := rollout.Item{Type: rollout.TypeResponseItem, Payload: payload}
+	const writers = 64
+	run := func(b *testing.B, appendOne func(w int) error) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		b.ResetTimer()
+		for w := range writers {
+			wg.Go(func() {
+				for next.Add(1) <= int64(b.N) {
+					if err := appendOne(w); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	}
+	b.Run("backend=local-sync-batch", func(b *testing.B) {
+		m := openManager(b, b.TempDir(), rolloutfs.SyncBatch)
+		ids := make([]string, writers)
+		for i := range ids {
+			t, err := m.Start(ctx, manager.StartOptions{Cwd: "/bench", Source: "cli"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids[i] = t.ID
+		}
+		items := []rollout.Item{item}
+		run(b, func(w int) error {
+			_, err := m.Append(ctx, ids[w], items)
+			return err
+		})
+	})
+	b.Run("backend=postgres-3-nodes", func(b *testing.B) {
+		dsn := benchDSN(b)
+		nodes := make([]*pgstore.Store, 3)
+		for i := range nodes {
+			s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(s.Close)
+			nodes[i] = s
+		}
+		ids := make([]string, writers)
+		for i := range ids {
+			ids[i] = uuid.Must(uuid.NewV7()).String()
+			meta := fmt.Appendf(nil, `{"timestamp":"2026-11-25T00:00:00.000Z","type":"session_meta","payload":{"id":%q}}`+"\n", ids[i])
+			if _, err := nodes[0].Create(ctx, pgstore.NewThread{ID: ids[i], Lines: meta}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		run(b, func(w int) error {
+			line, err := rollout.EncodeItem(item, time.Now())
+			if err != nil {
+				return err
+			}
+			_, err = nodes[w%len(nodes)].Append(ctx, ids[w], line, -1)
+			return err
+		})
+	})
+}
+
+// benchDSN returns a new database on SPOOL_TEST_PG, dropped afterwards.
+func benchDSN(b *testing.B) string {
+	b.Helper()
+	admin := os.Getenv("SPOOL_TEST_PG")
+	if admin == "" {
+		b.Fatal("SPOOL_TEST_PG is not set: run `make bench-distributed`, which starts PostgreSQL and sets it")
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r [6]byte
+	rand.Read(r[:])
+	name := "bench_" + hex.EncodeToString(r[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)") //nolint:errcheck // best effort
+	})
+	u.Path = "/" + name
+	return u.String()
+}
