@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -34,8 +35,15 @@ type Bucket interface {
 	ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error)
 	// Delete removes key; removing a missing key is not an error.
 	Delete(ctx context.Context, key string) error
-	// List returns the keys that start with prefix, in order.
-	List(ctx context.Context, prefix string) ([]string, error)
+	// List returns the objects whose keys start with prefix, in key order.
+	List(ctx context.Context, prefix string) ([]Object, error)
+}
+
+// Object is a listed object.
+type Object struct {
+	Key      string
+	Size     int64
+	Modified time.Time
 }
 
 // S3 is a Bucket in an S3-compatible service.
@@ -131,14 +139,14 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List returns the keys under prefix in order.
-func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
+// List returns the objects under prefix in key order.
+func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
+	var objects []Object
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
 			return nil, fmt.Errorf("list %s: %w", prefix, obj.Err)
 		}
-		keys = append(keys, obj.Key)
+		objects = append(objects, Object{Key: obj.Key, Size: obj.Size, Modified: obj.LastModified})
 	}
-	return keys, nil
+	return objects, nil
 }

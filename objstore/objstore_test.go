@@ -47,14 +47,25 @@ func testBucket(t *testing.T, b Bucket) {
 	if err := b.PutNew(ctx, "segments/b/1", data); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := b.List(ctx, "segments/")
-	if err != nil || !slices.Equal(keys, []string{"segments/a/1", "segments/b/1"}) {
-		t.Fatalf("List: %v, %v", keys, err)
+	objects, err := b.List(ctx, "segments/")
+	if err != nil || !slices.Equal(keysOf(objects), []string{"segments/a/1", "segments/b/1"}) {
+		t.Fatalf("List: %v, %v", objects, err)
+	}
+	if objects[0].Size != int64(len(data)) || objects[0].Modified.IsZero() {
+		t.Fatalf("listed %+v, want size %d and a time", objects[0], len(data))
 	}
 	if err := b.Delete(ctx, "segments/a/1"); err != nil {
 		t.Fatal(err)
 	}
-	if keys, _ := b.List(ctx, "segments/"); !slices.Equal(keys, []string{"segments/b/1"}) {
-		t.Fatalf("after Delete: %v", keys)
+	if objects, _ := b.List(ctx, "segments/"); !slices.Equal(keysOf(objects), []string{"segments/b/1"}) {
+		t.Fatalf("after Delete: %v", objects)
 	}
+}
+
+func keysOf(objects []Object) []string {
+	var keys []string
+	for _, o := range objects {
+		keys = append(keys, o.Key)
+	}
+	return keys
 }

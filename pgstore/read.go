@@ -104,6 +104,13 @@ func (s *Store) writeSpan(ctx context.Context, q querier, w io.Writer, sp span) 
 	return n, nil
 }
 
+// segmentRow is a row of segments: own bytes [Start, End) of a thread
+// live in the object Key.
+type segmentRow struct {
+	Start, End int64
+	Key        string
+}
+
 // writeSealed writes [sp.lo, sp.hi) of a thread's sealed bytes, one ranged
 // read per segment it touches.
 func (s *Store) writeSealed(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
@@ -116,31 +123,18 @@ func (s *Store) writeSealed(ctx context.Context, q querier, w io.Writer, sp span
 	if err != nil {
 		return 0, err
 	}
-	type segment struct {
-		start, end int64
-		key        string
-	}
-	var segs []segment
-	for rows.Next() {
-		var g segment
-		if err := rows.Scan(&g.start, &g.end, &g.key); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		segs = append(segs, g)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	segs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[segmentRow])
+	if err != nil {
 		return 0, err
 	}
 	var n int64
 	next := sp.lo
 	for _, g := range segs {
-		if g.start > next {
+		if g.Start > next {
 			break
 		}
-		hi := min(g.end, sp.hi)
-		b, err := s.bucket.ReadRange(ctx, g.key, next-g.start, hi-next)
+		hi := min(g.End, sp.hi)
+		b, err := s.bucket.ReadRange(ctx, g.Key, next-g.Start, hi-next)
 		if err != nil {
 			return n, fmt.Errorf("thread %s: %w", sp.threadID, err)
 		}
