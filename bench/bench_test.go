@@ -43,7 +43,7 @@ var bigFixture struct {
 	mb     int
 	roots  []string
 	m      map[rolloutfs.SyncPolicy]*manager.Manager
-	thread store.Thread
+	thread manager.Thread
 	path   string // the rollout in the sync=always root
 	err    error
 }
@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 
 // big returns the manager with the given sync policy holding the big
 // rollout, its thread and its file.
-func big(b *testing.B, policy rolloutfs.SyncPolicy) (*manager.Manager, store.Thread, string) {
+func big(b *testing.B, policy rolloutfs.SyncPolicy) (*manager.Manager, manager.Thread, string) {
 	b.Helper()
 	mb := envInt(b, "BENCH_BIG_MB", 100)
 	src := cachedCorpus(b, fmt.Sprintf("big-%dmb", mb), 1, bigThread(int64(mb)<<20), false)
@@ -199,7 +199,7 @@ func BenchmarkFork(b *testing.B) {
 
 // forkMeta returns a session_meta line for a fork of parent, as the Codex
 // way writes first.
-func forkMeta(tb testing.TB, parent store.Thread) []byte {
+func forkMeta(tb testing.TB, parent manager.Thread) []byte {
 	tb.Helper()
 	now := rollout.FormatTimestamp(time.Now())
 	line, err := rollout.NewSessionMetaLine(now, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/spoolhq/spool/api"
 )
 
 // AppendOptions make an append conditional or idempotent (docs/API.md,
@@ -152,26 +154,11 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 // TurnItem is one decoded line of a turn (GET .../turns?view=full): Type
 // is user_message, agent_message, reasoning, tool_call, tool_output, or
 // another response_item's payload type, which then carries its Payload.
-type TurnItem struct {
-	Type      string          `json:"type"`
-	Offset    int64           `json:"offset"`
-	Timestamp string          `json:"timestamp,omitempty"`
-	Text      string          `json:"text,omitempty"`
-	Name      string          `json:"name,omitempty"`
-	CallID    string          `json:"call_id,omitempty"`
-	Arguments string          `json:"arguments,omitempty"`
-	Output    json.RawMessage `json:"output,omitempty"`
-	Payload   json.RawMessage `json:"payload,omitempty"`
-}
+type TurnItem = api.TurnItem
 
 // FullTurn is turn Ordinal with its items: the lines from its user
 // message (at Offset) up to the next user message or the end (End).
-type FullTurn struct {
-	Ordinal int        `json:"ordinal"`
-	Offset  int64      `json:"offset"`
-	End     int64      `json:"end"`
-	Items   []TurnItem `json:"items"`
-}
+type FullTurn = api.FullTurn
 
 // TurnsOptions select a page of full turns.
 type TurnsOptions struct {

@@ -3,6 +3,8 @@ package client
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/spoolhq/spool/api"
 )
 
 // Thread is a conversation thread as the server's index knows it.
@@ -57,35 +59,6 @@ type GitInfo struct {
 	RepositoryURL string `json:"repository_url,omitempty"`
 }
 
-// threadJSON is Thread as the API writes it: times in Unix milliseconds.
-type threadJSON struct {
-	ID               string `json:"id"`
-	RolloutPath      string `json:"rollout_path"`
-	CreatedAt        int64  `json:"created_at"`
-	UpdatedAt        int64  `json:"updated_at"`
-	Cwd              string `json:"cwd"`
-	Source           string `json:"source"`
-	Originator       string `json:"originator"`
-	CLIVersion       string `json:"cli_version"`
-	ModelProvider    string `json:"model_provider"`
-	GitCommit        string `json:"git_commit,omitempty"`
-	GitBranch        string `json:"git_branch,omitempty"`
-	GitOrigin        string `json:"git_origin,omitempty"`
-	Name             string `json:"name"`
-	Preview          string `json:"preview"`
-	Archived         bool   `json:"archived"`
-	ArchivedAt       int64  `json:"archived_at,omitempty"`
-	ParentID         string `json:"parent_id,omitempty"`
-	ForkUserMessage  int    `json:"fork_user_message"`
-	ForkOffset       int64  `json:"fork_offset"`
-	LineCount        int64  `json:"line_count"`
-	UserMessageCount int    `json:"user_message_count"`
-	IndexedSize      int64  `json:"indexed_size"`
-	HistoryMode      string `json:"history_mode"`
-	BaseID           string `json:"base_id,omitempty"`
-	BaseSize         int64  `json:"base_size,omitempty"`
-}
-
 func millis(ms int64) time.Time {
 	if ms == 0 {
 		return time.Time{}
@@ -100,9 +73,9 @@ func toMillis(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// MarshalJSON writes t in the API's shape (docs/API.md, Thread).
+// MarshalJSON writes t in the API's shape (api.Thread).
 func (t Thread) MarshalJSON() ([]byte, error) {
-	return json.Marshal(threadJSON{
+	return json.Marshal(api.Thread{
 		ID: t.ID, RolloutPath: t.RolloutPath,
 		CreatedAt: toMillis(t.CreatedAt), UpdatedAt: toMillis(t.UpdatedAt),
 		Cwd: t.Cwd, Source: t.Source, Originator: t.Originator, CLIVersion: t.CLIVersion, ModelProvider: t.ModelProvider,
@@ -114,9 +87,9 @@ func (t Thread) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON reads a Thread in the API's shape.
+// UnmarshalJSON reads a Thread in the API's shape (api.Thread).
 func (t *Thread) UnmarshalJSON(data []byte) error {
-	w := threadJSON{ForkUserMessage: -1, ForkOffset: -1}
+	w := api.Thread{ForkUserMessage: -1, ForkOffset: -1}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
@@ -193,11 +166,7 @@ type CreateOptions struct {
 // Item is one rollout line to append: a type ("response_item",
 // "event_msg", ...) and a JSON object payload. An empty Timestamp is
 // stamped by the server.
-type Item struct {
-	Timestamp string          `json:"timestamp,omitempty"`
-	Type      string          `json:"type"`
-	Payload   json.RawMessage `json:"payload"`
-}
+type Item = api.Item
 
 // AppendResult is where appended lines landed: the byte offset of each
 // line in the thread's file, and the thread after the append.
@@ -277,17 +246,11 @@ type SearchOptions struct {
 	Cursor   string // NextCursor of the previous page
 }
 
-// SearchPage is a page of search hits; NextCursor is empty on the last.
-type SearchPage struct {
-	Hits       []SearchHit `json:"hits"`
-	NextCursor string      `json:"next_cursor,omitempty"`
-}
+// SearchPage is a page of search hits, best first; NextCursor is empty
+// on the last.
+type SearchPage = api.SearchPage
 
-// SearchHit is a user message that matched a search, best first.
-type SearchHit struct {
-	ThreadID string  `json:"thread_id"`
-	Ordinal  int     `json:"ordinal"`
-	Snippet  string  `json:"snippet"`
-	Rank     float64 `json:"rank"` // bm25; lower is better
-	Name     string  `json:"name"` // the thread's name
-}
+// SearchHit is a user message that matched a search: its thread, its
+// ordinal there, a snippet of its text, its bm25 rank (lower is better)
+// and the thread's name.
+type SearchHit = api.SearchHit

@@ -527,7 +527,6 @@ func sameThreads(a, b indexRows) bool {
 	}
 	for i := range a.Threads {
 		x, y := a.Threads[i], b.Threads[i]
-		x.FileMtime, y.FileMtime = 0, 0
 		if x != y {
 			return false
 		}

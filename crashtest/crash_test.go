@@ -285,7 +285,7 @@ func (w *world) add(th *thread) {
 }
 
 func (cl *loadClient) create(ctx context.Context) error {
-	var got store.Thread
+	var got manager.Thread
 	// Legacy threads: the checks below look at fork files as copies.
 	body := map[string]string{"cwd": fmt.Sprintf("/crash/client-%d", cl.id), "originator": "crashtest", "history_mode": "legacy"}
 	if err := cl.c.call(ctx, http.MethodPost, "/v1/threads", body, http.StatusCreated, &got); err != nil {
@@ -341,7 +341,7 @@ func (cl *loadClient) fork(ctx context.Context) error {
 		before = cl.rng.IntN(known)
 		req.BeforeUserMessage = &before
 	}
-	var got store.Thread
+	var got manager.Thread
 	if err := cl.c.call(ctx, http.MethodPost, "/v1/threads/"+parentID+"/fork", req, http.StatusCreated, &got); err != nil {
 		return err
 	}
@@ -361,7 +361,7 @@ func (cl *loadClient) rename(ctx context.Context, th *thread, op int) error {
 	cl.w.mu.Lock()
 	th.pendingName = name
 	cl.w.mu.Unlock()
-	var got store.Thread
+	var got manager.Thread
 	if err := cl.c.call(ctx, http.MethodPatch, "/v1/threads/"+th.id, map[string]string{"name": name}, http.StatusOK, &got); err != nil {
 		return err
 	}
@@ -384,7 +384,7 @@ func (cl *loadClient) setArchived(ctx context.Context, th *thread) error {
 	if archive {
 		action = "archive"
 	}
-	var got store.Thread
+	var got manager.Thread
 	if err := cl.c.call(ctx, http.MethodPost, "/v1/threads/"+th.id+"/"+action, nil, http.StatusOK, &got); err != nil {
 		return err
 	}
@@ -517,7 +517,7 @@ func (w *world) check(t *testing.T, c *client, round int) {
 	}
 	for _, id := range w.order {
 		th := w.threads[id]
-		var got store.Thread
+		var got manager.Thread
 		if err := c.call(ctx, http.MethodGet, "/v1/threads/"+id, nil, http.StatusOK, &got); err != nil {
 			t.Errorf("round %d: acknowledged thread %s: %v", round, id, err)
 			continue
@@ -552,7 +552,7 @@ func (w *world) check(t *testing.T, c *client, round int) {
 
 // checkState compares name and archive state, settling the ones that were
 // in flight at the kill with what the server says.
-func (w *world) checkState(t *testing.T, round int, th *thread, got store.Thread) {
+func (w *world) checkState(t *testing.T, round int, th *thread, got manager.Thread) {
 	t.Helper()
 	switch {
 	case got.Name == th.name:

@@ -90,15 +90,15 @@ func snapshotFiles(t *testing.T, root string) map[string]string {
 
 // indexRows is every thread row of an index with its user messages.
 type indexRows struct {
-	Threads  []store.Thread
-	Messages map[string][]store.UserMessage
+	Threads  []manager.Thread
+	Messages map[string][]manager.UserMessage
 }
 
 // snapshotIndex reads every row the manager's index holds.
 func snapshotIndex(t *testing.T, m *manager.Manager) indexRows {
 	t.Helper()
 	ctx := context.Background()
-	rows := indexRows{Messages: make(map[string][]store.UserMessage)}
+	rows := indexRows{Messages: make(map[string][]manager.UserMessage)}
 	cursor := ""
 	for {
 		page, err := m.List(ctx, store.ListOptions{Limit: 1000, Cursor: cursor, SortBy: store.SortCreated, Ascending: true})
@@ -150,7 +150,7 @@ func userItem(text string) rollout.Item {
 }
 
 // startThread starts a thread holding the given user messages.
-func startThread(t *testing.T, m *manager.Manager, texts ...string) store.Thread {
+func startThread(t *testing.T, m *manager.Manager, texts ...string) manager.Thread {
 	t.Helper()
 	ctx := context.Background()
 	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/hostile", Originator: "crashtest", HistoryMode: "legacy"})

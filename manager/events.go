@@ -3,6 +3,8 @@ package manager
 import (
 	"errors"
 	"sync"
+
+	"github.com/spoolhq/spool/store"
 )
 
 // EventType names what happened to a thread.
@@ -25,16 +27,16 @@ type Event struct {
 	// Seq numbers the events of one Manager from 1, without gaps; a
 	// subscriber that sees a gap was not dropped (it would have been told)
 	// but subscribed after the missing events.
-	Seq      uint64    `json:"seq"`
-	Type     EventType `json:"type"`
-	ThreadID string    `json:"thread_id"`
+	Seq      uint64
+	Type     EventType
+	ThreadID string
 	// Size is the thread's indexed size after the change: for
 	// EventAppended, the offset just past the last appended line.
-	Size int64 `json:"size,omitempty"`
+	Size int64
 	// Offsets are where the appended lines start (EventAppended only).
-	Offsets []int64 `json:"offsets,omitempty"`
+	Offsets []int64
 	// Thread is the thread after the change; nil for EventDeleted.
-	Thread *Thread `json:"thread,omitempty"`
+	Thread *Thread
 }
 
 // Errors a Subscription ends with (Subscription.Err).
@@ -154,14 +156,15 @@ func (b *bus) close() {
 }
 
 // publishThread publishes an event of typ about row.
-func (m *Manager) publishThread(typ EventType, row Thread) {
-	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &row})
+func (m *Manager) publishThread(typ EventType, row store.Thread) {
+	t := threadOf(row)
+	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &t})
 }
 
 // announce returns a function that publishes an event of typ about the
 // thread a successful call returned, and passes the call's results on.
-func (m *Manager) announce(typ EventType) func(Thread, error) (Thread, error) {
-	return func(row Thread, err error) (Thread, error) {
+func (m *Manager) announce(typ EventType) func(store.Thread, error) (store.Thread, error) {
+	return func(row store.Thread, err error) (store.Thread, error) {
 		if err == nil {
 			m.publishThread(typ, row)
 		}

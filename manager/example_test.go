@@ -13,7 +13,6 @@ import (
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
-	"github.com/spoolhq/spool/store"
 )
 
 // userMessage is a rollout item holding a user prompt: the kind of line
@@ -68,7 +67,7 @@ func Example() {
 	fmt.Println("forked from the first session:", fork.ParentID == thread.ID)
 	fmt.Println("cut where user message 1 starts:", fork.ForkOffset == res.Offsets[1])
 
-	page, err := m.List(ctx, store.ListOptions{SortBy: store.SortCreated, Ascending: true})
+	page, err := m.List(ctx, manager.ListOptions{SortBy: manager.SortCreated, Ascending: true})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -151,4 +150,54 @@ func ExampleManager_ReadFrom() {
 	fmt.Println(len(lines), "line, holding", strings.Contains(lines[0], `"text":"second"`))
 	// Output:
 	// 1 line, holding true
+}
+
+// An append that names itself with an idempotency key writes once, however
+// often it is retried, also by another process after a restart: the key
+// and the first answer are kept in the index (for IdempotencyTTL). The
+// same key with other items is refused.
+func ExampleManager_AppendWith() {
+	ctx := context.Background()
+	root, err := os.MkdirTemp("", "spool-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	open := func() *manager.Manager {
+		m, err := manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return m
+	}
+	m := open()
+	thread, err := m.Start(ctx, manager.StartOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	key := manager.AppendOptions{IdempotencyKey: "req-7f3a"}
+	first, err := m.AppendWith(ctx, thread.ID, []rollout.Item{userMessage("once")}, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m.Close()
+
+	m = open() // a restart: the retry still finds its key
+	defer m.Close()
+	retry, err := m.AppendWith(ctx, thread.ID, []rollout.Item{userMessage("once")}, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("same answer:", retry.Offsets[0] == first.Offsets[0], retry.Thread.IndexedSize == first.Thread.IndexedSize)
+	_, err = m.AppendWith(ctx, thread.ID, []rollout.Item{userMessage("something else")}, key)
+	fmt.Println("other items refused:", errors.Is(err, manager.ErrIdempotencyKeyReused))
+	now, err := m.Get(ctx, thread.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("user messages:", now.UserMessageCount)
+	// Output:
+	// same answer: true true
+	// other items refused: true
+	// user messages: 1
 }

@@ -58,14 +58,14 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		if err != nil {
 			return Thread{}, threadErr(id, err, "fork")
 		}
-		return m.announce(EventForked)(m.nameNew(ctx, row, o.Name))
+		return threadResult(m.announce(EventForked)(m.nameNew(ctx, row, o.Name)))
 	}
 }
 
-func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thread, error) {
+func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (store.Thread, error) {
 	parent, src, err := m.openRead(ctx, parentID)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	defer src.Close()
 	before, cut, prefixLines := -1, parent.HistorySize(), parent.LineCount
@@ -73,14 +73,14 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	if o.BeforeUserMessage != nil {
 		n := *o.BeforeUserMessage
 		if n < 0 || n >= parent.UserMessageCount {
-			return Thread{}, &OutOfRangeError{ID: parentID, Requested: n, Count: parent.UserMessageCount}
+			return store.Thread{}, &OutOfRangeError{ID: parentID, Requested: n, Count: parent.UserMessageCount}
 		}
 		msg, err := m.store.UserMessage(ctx, parentID, n)
 		if errors.Is(err, store.ErrNotFound) {
-			return Thread{}, &OutOfRangeError{ID: parentID, Requested: n, Count: parent.UserMessageCount}
+			return store.Thread{}, &OutOfRangeError{ID: parentID, Requested: n, Count: parent.UserMessageCount}
 		}
 		if err != nil {
-			return Thread{}, err
+			return store.Thread{}, err
 		}
 		// Cut before the turn's start lines when the message opens its
 		// turn: Codex then shows the fork with exactly the turns of its
@@ -88,12 +88,12 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 		cut = msg.Cut()
 		before, kept = n, n
 		if prefixLines, err = linesBefore(src, cut, msg); err != nil {
-			return Thread{}, err
+			return store.Thread{}, err
 		}
 	}
 	reference, err := forkMode(parent, o.Mode)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	cutAt := forkCut{before: before, offset: cut, kept: kept, lines: prefixLines}
 	if reference {
@@ -106,12 +106,12 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 // parent's history before the cut, copied by range in the kernel and never
 // parsed. The child's index rows are the parent's before the cut, shifted
 // by the meta line.
-func (m *Manager) forkCopy(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (Thread, error) {
+func (m *Manager) forkCopy(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (store.Thread, error) {
 	nf, err := m.newFork(ctx, parent, src, cut, o, func(*rollout.SessionMeta) {})
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
-	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Range(src, 0, cut.offset)}, func(child *Thread) store.ForkSource {
+	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Range(src, 0, cut.offset)}, func(child *store.Thread) store.ForkSource {
 		child.LineCount = cut.lines + 1
 		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept, OffsetShift: int64(len(nf.metaLine)), LineShift: 1}
 	})
@@ -120,12 +120,12 @@ func (m *Manager) forkCopy(ctx context.Context, parent Thread, src rolloutfs.Rea
 // newFork is what every fork starts from: the child's id, row, meta line
 // (adjusted by meta before it is encoded), path and lineage.
 type newFork struct {
-	child    Thread
+	child    store.Thread
 	metaLine []byte
 	lineage  []string
 }
 
-func (m *Manager) newFork(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions, adjust func(*rollout.SessionMeta)) (newFork, error) {
+func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions, adjust func(*rollout.SessionMeta)) (newFork, error) {
 	baseInstructions, err := readBaseInstructions(src)
 	if err != nil {
 		return newFork{}, err
@@ -175,21 +175,21 @@ func (m *Manager) newFork(ctx context.Context, parent Thread, src rolloutfs.Read
 // completes the child's row and says which of the parent's rows it
 // inherits. From the file's creation on the caller's going away changes
 // nothing: the file is followed by its index row, or removed again.
-func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.Part, finish func(child *Thread) store.ForkSource) (Thread, error) {
+func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.Part, finish func(child *store.Thread) store.ForkSource) (store.Thread, error) {
 	child := nf.child
 	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
 	indexing.Lock()
 	defer indexing.Unlock()
 	size, mtime, err := m.createRollout(ctx, child.RolloutPath, parts)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	child.IndexedSize, child.FileSize, child.FileMtime = size, size, mtime
 	src := finish(&child)
 	rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source)}
 	if err := m.store.InsertFork(context.WithoutCancel(ctx), rec, src); err != nil {
 		m.undoCreate(child.RolloutPath)
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	return child, nil
 }
@@ -212,7 +212,7 @@ func linesBefore(src rolloutfs.ReadFile, cut int64, msg store.UserMessage) (int6
 // reference fork: a paginated parent forks by reference unless "copy" is
 // asked for, a legacy one by copy (Codex 0.169 refuses a reference fork
 // whose base is a legacy rollout).
-func forkMode(parent Thread, mode string) (reference bool, err error) {
+func forkMode(parent store.Thread, mode string) (reference bool, err error) {
 	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
 	switch mode {
 	case "":
@@ -247,14 +247,14 @@ type forkCut struct {
 // is copied: O(1) in the parent's size. The child's index rows are the
 // parent's user messages before the cut, at the same positions (the two
 // histories share them).
-func (m *Manager) forkReference(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (Thread, error) {
+func (m *Manager) forkReference(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (store.Thread, error) {
 	holder, err := m.holderOf(ctx, parent, cut.offset)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	ordinal, err := ordinalAt(src, cut.offset, holder)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	nf, err := m.newFork(ctx, parent, src, cut, o, func(meta *rollout.SessionMeta) {
 		meta.HistoryMode = rollout.HistoryPaginated
@@ -266,9 +266,9 @@ func (m *Manager) forkReference(ctx context.Context, parent Thread, src rolloutf
 		meta.ForkedFromOrdinalExclusive = &ordinal
 	})
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
-	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine)}, func(child *Thread) store.ForkSource {
+	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine)}, func(child *store.Thread) store.ForkSource {
 		child.BaseID, child.BaseSize = holder.ID, cut.offset
 		child.HistoryMode, child.NextOrdinal, child.LineCount = string(rollout.HistoryPaginated), 1, 1
 		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept}
@@ -277,17 +277,17 @@ func (m *Manager) forkReference(ctx context.Context, parent Thread, src rolloutf
 
 // holderOf returns the thread whose own file holds position cut of t's
 // history: t itself, or one of its bases.
-func (m *Manager) holderOf(ctx context.Context, t Thread, cut int64) (Thread, error) {
+func (m *Manager) holderOf(ctx context.Context, t store.Thread, cut int64) (store.Thread, error) {
 	for depth := 0; cut < t.BaseSize; depth++ {
 		if depth > maxChain {
-			return Thread{}, fmt.Errorf("history of %s: %w", t.ID, ErrBrokenChain)
+			return store.Thread{}, fmt.Errorf("history of %s: %w", t.ID, ErrBrokenChain)
 		}
 		base, err := m.store.Get(ctx, t.BaseID)
 		if errors.Is(err, store.ErrNotFound) {
-			return Thread{}, fmt.Errorf("base %s of %s: %w", t.BaseID, t.ID, ErrBrokenChain)
+			return store.Thread{}, fmt.Errorf("base %s of %s: %w", t.BaseID, t.ID, ErrBrokenChain)
 		}
 		if err != nil {
-			return Thread{}, err
+			return store.Thread{}, err
 		}
 		t = base
 	}
@@ -298,7 +298,7 @@ func (m *Manager) holderOf(ctx context.Context, t Thread, cut int64) (Thread, er
 // history whose position cut lies in holder's own file: holder's next
 // ordinal at the end of its indexed file, else the ordinal the line there
 // carries.
-func ordinalAt(src rolloutfs.ReadFile, cut int64, holder Thread) (int64, error) {
+func ordinalAt(src rolloutfs.ReadFile, cut int64, holder store.Thread) (int64, error) {
 	if cut == holder.HistorySize() {
 		return holder.NextOrdinal, nil
 	}
@@ -328,8 +328,8 @@ func (m *Manager) lineageOf(ctx context.Context, parentID string) ([]string, err
 }
 
 // forkRow is the index row of a new fork of parent, before its sizes.
-func forkRow(parent Thread, childID, rel, cwd string, now time.Time, cut forkCut) Thread {
-	child := Thread{
+func forkRow(parent store.Thread, childID, rel, cwd string, now time.Time, cut forkCut) store.Thread {
+	child := store.Thread{
 		ID:               childID,
 		RolloutPath:      rel,
 		CreatedAt:        now.UnixMilli(),

@@ -33,7 +33,7 @@ type liveThread struct {
 
 	mu       sync.Mutex // guards the fields below
 	appender *rolloutfs.Appender
-	row      Thread
+	row      store.Thread
 	gone     bool // deleted or evicted: a holder must not use it any more
 }
 
@@ -129,7 +129,7 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	return nil
 }
 
-func (m *Manager) openAppender(ctx context.Context, row Thread) (*rolloutfs.Appender, error) {
+func (m *Manager) openAppender(ctx context.Context, row store.Thread) (*rolloutfs.Appender, error) {
 	return rolloutfs.OpenAppender(ctx, m.fsys, row.RolloutPath, rolloutfs.AppenderOptions{
 		Policy: m.opts.Sync, Group: m.group, OnHandle: func(delta int) { m.handles.Add(int64(delta)) },
 	})
@@ -183,7 +183,7 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 }
 
 // recordFileState stores the size and mtime of row's file in the index.
-func (m *Manager) recordFileState(ctx context.Context, row Thread) (Thread, error) {
+func (m *Manager) recordFileState(ctx context.Context, row store.Thread) (store.Thread, error) {
 	info, err := m.fsys.Stat(ctx, row.RolloutPath)
 	if err != nil {
 		return row, err
@@ -198,7 +198,7 @@ func (m *Manager) recordFileState(ctx context.Context, row Thread) (Thread, erro
 // locate checks that row's file is where the index says. A file found at
 // its other place (archived or live) is recorded there; when neither
 // exists the thread is gone and its rows are dropped (ErrNotFound).
-func (m *Manager) locate(ctx context.Context, row Thread) (Thread, error) {
+func (m *Manager) locate(ctx context.Context, row store.Thread) (store.Thread, error) {
 	_, err := m.fsys.Stat(ctx, row.RolloutPath)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return row, err
@@ -233,7 +233,7 @@ func (m *Manager) locate(ctx context.Context, row Thread) (Thread, error) {
 // otherPlace returns where row's file is when it is not at RolloutPath:
 // archived_sessions/ for a live thread, its date folder for an archived
 // one, and whether that place is the archive.
-func otherPlace(row Thread) (rel string, archived bool) {
+func otherPlace(row store.Thread) (rel string, archived bool) {
 	name := path.Base(row.RolloutPath)
 	if row.Archived {
 		rel, err := rollout.SessionPath(name)
@@ -248,7 +248,7 @@ func otherPlace(row Thread) (rel string, archived bool) {
 // catchUp brings the index row of a thread up to its file: complete lines
 // past the indexed size are folded in; a file that shrank or was rewritten
 // is rescanned.
-func (m *Manager) catchUp(ctx context.Context, row Thread) (Thread, error) {
+func (m *Manager) catchUp(ctx context.Context, row store.Thread) (store.Thread, error) {
 	progress, _, err := indexer.CatchUp(ctx, m.fsys, row)
 	if errors.Is(err, indexer.ErrShrunk) || errors.Is(err, indexer.ErrChanged) {
 		rec, _, err := indexer.ScanFileWith(ctx, m.fsys, row.RolloutPath, m.bases())
@@ -405,16 +405,16 @@ func (m *Manager) liveCount() int {
 // takes a thread's writer: reads do not open appenders, cut tails or
 // evict anyone. Bytes below a row's IndexedSize never change, so the
 // files and the rows agree up to them.
-func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
+func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, error) {
 	row, f, err := m.openOwn(ctx, id)
 	if err != nil {
-		return Thread{}, nil, err
+		return store.Thread{}, nil, err
 	}
 	segments := []rolloutfs.Segment{{File: f, Length: row.IndexedSize}}
 	for base, limit, depth := row.BaseID, row.BaseSize, 0; base != ""; depth++ {
 		if depth > maxChain {
 			closeSegments(segments)
-			return Thread{}, nil, fmt.Errorf("history of %s: %w", id, ErrBrokenChain)
+			return store.Thread{}, nil, fmt.Errorf("history of %s: %w", id, ErrBrokenChain)
 		}
 		brow, bf, err := m.openOwn(ctx, base)
 		if errors.Is(err, ErrNotFound) {
@@ -422,13 +422,13 @@ func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.Re
 		}
 		if err != nil {
 			closeSegments(segments)
-			return Thread{}, nil, err
+			return store.Thread{}, nil, err
 		}
 		own := limit - brow.BaseSize // how much of the base's own file
 		if own < 0 || own > brow.IndexedSize {
 			bf.Close()
 			closeSegments(segments)
-			return Thread{}, nil, fmt.Errorf("base %s of %s ends at %d, outside its history [%d, %d]: %w",
+			return store.Thread{}, nil, fmt.Errorf("base %s of %s ends at %d, outside its history [%d, %d]: %w",
 				base, id, limit, brow.BaseSize, brow.HistorySize(), ErrBrokenChain)
 		}
 		segments = append([]rolloutfs.Segment{{File: bf, Length: own}}, segments...)
@@ -455,13 +455,13 @@ func closeSegments(segments []rolloutfs.Segment) {
 // opening it. A file left at its other place by a move that failed half
 // way is read from there. A compressed rollout is opened decompressed
 // (indexer.OpenRollout): reads decode from the start and skip.
-func (m *Manager) openOwn(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
+func (m *Manager) openOwn(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, error) {
 	place := m.placeLock(id)
 	place.RLock()
 	defer place.RUnlock()
 	row, err := m.store.Get(ctx, id)
 	if err != nil {
-		return Thread{}, nil, err
+		return store.Thread{}, nil, err
 	}
 	f, err := indexer.OpenRollout(ctx, m.fsys, row.RolloutPath)
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -471,5 +471,5 @@ func (m *Manager) openOwn(ctx context.Context, id string) (Thread, rolloutfs.Rea
 	if f, err := indexer.OpenRollout(ctx, m.fsys, other); err == nil {
 		return row, f, nil
 	}
-	return Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
+	return store.Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
 }

@@ -87,9 +87,6 @@ func (e *OutOfRangeError) Unwrap() error { return ErrOutOfRange }
 // wraps ErrLocked and names the holder as written in the lock file.
 type LockedError = lockfile.HeldError
 
-// Thread is a thread as the index knows it.
-type Thread = store.Thread
-
 // Options configure Open.
 type Options struct {
 	Root     string               // the store root (a Codex home layout); created if missing
@@ -222,14 +219,15 @@ const (
 	ForkCopy = "copy"
 )
 
-// AppendResult reports where appended lines landed.
+// AppendResult reports where appended lines landed: the offset of each
+// in the thread's history, and the thread after the append.
 type AppendResult struct {
-	Offsets []int64 `json:"offsets"`
-	Thread  Thread  `json:"thread"`
+	Offsets []int64
+	Thread  Thread
 }
 
 // Stats describe the manager's live state.
 type Stats struct {
-	Live     int `json:"live_threads"`
-	Capacity int `json:"capacity"`
+	Live     int // threads held live
+	Capacity int // Options.Capacity
 }

@@ -46,8 +46,7 @@ type Manager struct {
 
 	handles atomic.Int64 // file handles the appenders of live threads hold
 
-	events bus       // publishes changes to subscribers (events.go)
-	seen   idemCache // idempotency keys of recent appends (safewrite.go)
+	events bus // publishes changes to subscribers (events.go)
 
 	// indexing serializes, per thread, whoever writes a row from a file
 	// it read without the thread's lock: loading a thread, a background
@@ -204,8 +203,9 @@ func (m *Manager) Stats() Stats {
 }
 
 // IndexStats returns index-wide counts.
-func (m *Manager) IndexStats(ctx context.Context) (store.Stats, error) {
-	return m.store.Stats(ctx)
+func (m *Manager) IndexStats(ctx context.Context) (IndexStats, error) {
+	st, err := m.store.Stats(ctx)
+	return IndexStats(st), err
 }
 
 // placeLock returns the lock that orders thread id's moves with reads.

@@ -88,7 +88,7 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 
 // UserMessages returns the thread's counted user messages with their
 // offsets, line numbers and previews.
-func (m *Manager) UserMessages(ctx context.Context, id string) ([]store.UserMessage, error) {
+func (m *Manager) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
 	id, err := parseID("list user messages of", id)
 	if err != nil {
 		return nil, err
@@ -97,38 +97,43 @@ func (m *Manager) UserMessages(ctx context.Context, id string) ([]store.UserMess
 	if err != nil {
 		return nil, threadErr(id, err, "list user messages")
 	}
-	return msgs, nil
+	return userMessagesOf(msgs), nil
 }
 
 // List returns a page of threads from the index; no rollout file is read.
-func (m *Manager) List(ctx context.Context, o store.ListOptions) (store.Page, error) {
+func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
 	if o.ParentID != "" {
 		id, err := parseID("list forks of", o.ParentID)
 		if err != nil {
-			return store.Page{}, err
+			return Page{}, err
 		}
 		o.ParentID = id
 	}
-	return m.store.List(ctx, o) // its errors say "list threads"
+	page, err := m.store.List(ctx, o) // its errors say "list threads"
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{Threads: threadsOf(page.Threads), NextCursor: page.NextCursor}, nil
 }
 
 // Search runs a full-text search over user messages, best matches first.
-func (m *Manager) Search(ctx context.Context, o store.SearchOptions) ([]store.SearchHit, error) {
-	return m.store.Search(ctx, o) // its errors name the query
+func (m *Manager) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
+	hits, err := m.store.Search(ctx, o) // its errors name the query
+	return searchHitsOf(hits), err
 }
 
 // Ancestors returns id's fork ancestors, nearest first. Ancestors that were
 // deleted are listed by id with a nil Thread.
-func (m *Manager) Ancestors(ctx context.Context, id string) ([]store.Relative, error) {
+func (m *Manager) Ancestors(ctx context.Context, id string) ([]Relative, error) {
 	return m.relatives(ctx, "ancestors of", id, m.store.Ancestors)
 }
 
 // Descendants returns every thread forked (transitively) from id.
-func (m *Manager) Descendants(ctx context.Context, id string) ([]store.Relative, error) {
+func (m *Manager) Descendants(ctx context.Context, id string) ([]Relative, error) {
 	return m.relatives(ctx, "descendants of", id, m.store.Descendants)
 }
 
-func (m *Manager) relatives(ctx context.Context, op, id string, query func(context.Context, string) ([]store.Relative, error)) ([]store.Relative, error) {
+func (m *Manager) relatives(ctx context.Context, op, id string, query func(context.Context, string) ([]store.Relative, error)) ([]Relative, error) {
 	id, err := parseID(op, id)
 	if err != nil {
 		return nil, err
@@ -140,12 +145,12 @@ func (m *Manager) relatives(ctx context.Context, op, id string, query func(conte
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	return rel, nil
+	return relativesOf(rel), nil
 }
 
 // Tree returns the root of id's fork tree and all of the root's
 // descendants. When the root was deleted, root holds only its ID.
-func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []store.Relative, err error) {
+func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []Relative, err error) {
 	id, err = parseID("tree of", id)
 	if err != nil {
 		return Thread{}, nil, err
@@ -157,15 +162,15 @@ func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []s
 	if err != nil {
 		return Thread{}, nil, threadErr(id, err, "tree")
 	}
-	root, err = m.store.Get(ctx, rootID)
+	row, err := m.store.Get(ctx, rootID)
 	if errors.Is(err, store.ErrNotFound) {
-		root = Thread{ID: rootID}
+		row = store.Thread{ID: rootID}
 	} else if err != nil {
 		return Thread{}, nil, threadErr(id, err, "tree")
 	}
-	members, err = m.store.Descendants(ctx, rootID)
+	rels, err := m.store.Descendants(ctx, rootID)
 	if err != nil {
 		return Thread{}, nil, threadErr(id, err, "tree")
 	}
-	return root, members, nil
+	return threadOf(row), relativesOf(rels), nil
 }

@@ -2,6 +2,8 @@ package manager
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -83,9 +85,6 @@ func TestBackgroundOpenServesBeforeReconcile(t *testing.T) {
 	verifyClean(t, m)
 }
 
-// maxSkewMillis is indexer.MaxClockSkew in milliseconds.
-const maxSkewMillis = int64(indexer.MaxClockSkew / time.Millisecond)
-
 // TestFutureTimestampDoesNotPinThread: an item stamped far in the future
 // (a wrong clock, or a forged item) counts as no later than its file's
 // mtime plus MaxClockSkew, so the thread does not stay at the top of the
@@ -118,13 +117,20 @@ func TestFutureTimestampDoesNotPinThread(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bound := time.Unix(0, got.FileMtime).Add(time.Minute).UnixMilli()
-			want := max(stamp.UnixMilli(), th.CreatedAt)
+			info, err := os.Stat(filepath.Join(m.Root(), got.RolloutPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound := time.UnixMilli(info.ModTime().Add(time.Minute).UnixMilli())
+			want := stamp
+			if th.CreatedAt.After(want) {
+				want = th.CreatedAt
+			}
 			if tt.bounded {
 				want = bound
 			}
-			if got.UpdatedAt != want {
-				t.Fatalf("updated_at = %d, want %d (item %d, bound %d)", got.UpdatedAt, want, stamp.UnixMilli(), bound)
+			if !got.UpdatedAt.Equal(want) {
+				t.Fatalf("updated_at = %v, want %v (item %v, bound %v)", got.UpdatedAt, want, stamp, bound)
 			}
 			if tt.bounded {
 				// Another thread's later append ranks above it: the item's
@@ -134,8 +140,8 @@ func TestFutureTimestampDoesNotPinThread(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.UpdatedAt > res.Thread.UpdatedAt+maxSkewMillis {
-					t.Fatalf("updated_at %d is more than the skew past a later append's %d", got.UpdatedAt, res.Thread.UpdatedAt)
+				if got.UpdatedAt.After(res.Thread.UpdatedAt.Add(indexer.MaxClockSkew)) {
+					t.Fatalf("updated_at %v is more than the skew past a later append's %v", got.UpdatedAt, res.Thread.UpdatedAt)
 				}
 			}
 			verifyClean(t, m) // the rebuild rule: Verify recomputes updated_at from the files

@@ -1,15 +1,17 @@
 package manager
 
 import (
-	"container/list"
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Errors of conditional and idempotent appends (AppendOptions).
@@ -49,11 +51,14 @@ type AppendOptions struct {
 	// IdempotencyKey, when not empty, names the append: a later call on
 	// the same thread with the same key and the same items writes nothing
 	// and returns the first call's result; with other items it fails with
-	// ErrIdempotencyKeyReused. Keys are remembered in memory, for
-	// IdempotencyTTL and up to IdempotencyCapacity keys per manager (the
-	// least recently used are forgotten first), and not across a restart:
-	// a retry that may cross one should also carry ExpectedSize. A call
-	// that failed is not remembered: its retry is tried afresh.
+	// ErrIdempotencyKeyReused. Keys are kept in the index for
+	// IdempotencyTTL, recorded in the transaction that indexes the
+	// append's lines, so they hold across a restart. A call that failed is
+	// not remembered: its retry is tried afresh. A crash between the write
+	// of the lines and their index update (the window of an fsync and one
+	// commit) forgets the key though the lines are kept, as does a
+	// rebuilt index: a retry that must never write twice also carries
+	// ExpectedSize.
 	IdempotencyKey string
 
 	// fingerprint is the SHA-256 of the items or lines as the caller gave
@@ -62,18 +67,15 @@ type AppendOptions struct {
 }
 
 // check is the precondition of an append (run by appendLocked on the settled row).
-func (o AppendOptions) check(row Thread) error {
+func (o AppendOptions) check(row store.Thread) error {
 	if o.ExpectedSize != 0 && row.HistorySize() != o.ExpectedSize {
 		return &SizeMismatchError{ID: row.ID, Expected: o.ExpectedSize, Actual: row.HistorySize()}
 	}
 	return nil
 }
 
-// Bounds of the idempotency keys a manager remembers.
-const (
-	IdempotencyTTL      = 24 * time.Hour
-	IdempotencyCapacity = 10000
-)
+// IdempotencyTTL is how long an idempotency key is remembered.
+const IdempotencyTTL = 24 * time.Hour
 
 // fingerprintItems hashes items as given, each field length-prefixed so
 // no two different lists hash alike by concatenation.
@@ -107,62 +109,52 @@ func fingerprintLines(lines [][]byte) [sha256.Size]byte {
 	return sum
 }
 
-// idemCache remembers the results of recent idempotent appends, bounded
-// by IdempotencyCapacity and IdempotencyTTL. The zero value is ready.
-// Lookups and inserts for one thread happen under that thread's lock, so
-// two calls with one key never both write.
-type idemCache struct {
-	mu    sync.Mutex // guards byKey and order
-	byKey map[idemKey]*list.Element
-	order *list.List // of *idemEntry, front is the most recently used
-}
-
-type idemKey struct{ thread, key string }
-
-type idemEntry struct {
-	key         idemKey
+// pendingKey is the idempotency key of an append in progress: appendLocked
+// records it, with the append's result, in the transaction that indexes the
+// append's lines.
+type pendingKey struct {
+	key         string
 	fingerprint [sha256.Size]byte
-	result      AppendResult
-	at          time.Time
+	now         time.Time
 }
 
-// lookup returns the remembered result of o's key on thread, with ok set;
-// an error wrapping ErrIdempotencyKeyReused when the key was used with
-// other items; ok false when the key is not known (or expired).
-func (c *idemCache) lookup(thread string, o AppendOptions, now time.Time) (AppendResult, bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.byKey[idemKey{thread, o.IdempotencyKey}]
-	if !ok {
-		return AppendResult{}, false, nil
-	}
-	e := el.Value.(*idemEntry)
-	if now.Sub(e.at) > IdempotencyTTL {
-		c.order.Remove(el)
-		delete(c.byKey, e.key)
-		return AppendResult{}, false, nil
-	}
-	if e.fingerprint != o.fingerprint {
-		return AppendResult{}, false, fmt.Errorf("append to %s: key %q: %w", thread, o.IdempotencyKey, ErrIdempotencyKeyReused)
-	}
-	c.order.MoveToFront(el)
-	return e.result, true, nil
+// storedResult is the AppendResult kept with an idempotency key.
+type storedResult struct {
+	Offsets []int64      `json:"offsets"`
+	Thread  store.Thread `json:"thread"`
 }
 
-// remember records the result of o's append on thread.
-func (c *idemCache) remember(thread string, o AppendOptions, res AppendResult, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.byKey == nil {
-		c.byKey, c.order = map[idemKey]*list.Element{}, list.New()
+// record returns k as the index keeps it, with the result of its append.
+func (k *pendingKey) record(offsets []int64, row store.Thread) (*store.IdempotencyKey, error) {
+	result, err := json.Marshal(storedResult{Offsets: offsets, Thread: row})
+	if err != nil {
+		return nil, err
 	}
-	k := idemKey{thread, o.IdempotencyKey}
-	if el, ok := c.byKey[k]; ok {
-		c.order.Remove(el)
+	return &store.IdempotencyKey{
+		Key: k.key, RequestHash: k.fingerprint[:], Result: result,
+		CreatedAt: k.now.UnixMilli(), ExpiresAt: k.now.Add(IdempotencyTTL).UnixMilli(),
+	}, nil
+}
+
+// replay returns the result of the append recorded under o's key on
+// thread id, with ok set; an error wrapping ErrIdempotencyKeyReused when
+// the key was used with other items; ok false when the key is unknown or
+// expired. The caller holds the thread's lock, so no append with the key
+// is between its write and its record.
+func (m *Manager) replay(ctx context.Context, id string, o AppendOptions, now time.Time) (res AppendResult, ok bool, err error) {
+	k, err := m.store.IdempotencyKey(ctx, id, o.IdempotencyKey, now.UnixMilli())
+	if errors.Is(err, store.ErrNotFound) {
+		return AppendResult{}, false, nil
 	}
-	c.byKey[k] = c.order.PushFront(&idemEntry{key: k, fingerprint: o.fingerprint, result: res, at: now})
-	for c.order.Len() > IdempotencyCapacity {
-		old := c.order.Remove(c.order.Back()).(*idemEntry)
-		delete(c.byKey, old.key)
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("append to %s: %w", id, err)
 	}
+	if !bytes.Equal(k.RequestHash, o.fingerprint[:]) {
+		return AppendResult{}, false, fmt.Errorf("append to %s: key %q: %w", id, o.IdempotencyKey, ErrIdempotencyKeyReused)
+	}
+	var stored storedResult
+	if err := json.Unmarshal(k.Result, &stored); err != nil {
+		return AppendResult{}, false, fmt.Errorf("append to %s: result of key %q: %w", id, o.IdempotencyKey, err)
+	}
+	return AppendResult{Offsets: stored.Offsets, Thread: threadOf(stored.Thread)}, true, nil
 }

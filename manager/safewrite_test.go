@@ -2,11 +2,13 @@ package manager
 
 import (
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 func TestAppendExpectedSize(t *testing.T) {
@@ -65,23 +67,74 @@ func TestIdempotencyKeyExpires(t *testing.T) {
 	}
 }
 
-// TestIdempotencyCapacity checks that the oldest keys are forgotten past
-// IdempotencyCapacity, and only they.
-func TestIdempotencyCapacity(t *testing.T) {
-	var c idemCache
-	at := time.Now()
-	for i := range IdempotencyCapacity + 1 {
-		o := AppendOptions{IdempotencyKey: string(rune('a'+i%26)) + time.Duration(i).String()}
-		c.remember("t", o, AppendResult{Offsets: []int64{int64(i)}}, at)
+// TestIdempotencyKeyAcrossRestart closes the manager after an idempotent
+// append and opens another on the same root: the retry writes nothing and
+// returns the first result, the key with other lines is refused, and both
+// still hold after a second restart (the key was not consumed).
+func TestIdempotencyKeyAcrossRestart(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	open := func() *Manager {
+		t.Helper()
+		m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return m
 	}
-	if got := c.order.Len(); got != IdempotencyCapacity {
-		t.Fatalf("%d keys kept, want %d", got, IdempotencyCapacity)
+	m := open()
+	th, err := m.Start(ctx, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok, _ := c.lookup("t", AppendOptions{IdempotencyKey: "a" + time.Duration(0).String()}, at); ok {
-		t.Fatal("the oldest key is still known")
+	key := AppendOptions{IdempotencyKey: "k"}
+	line := [][]byte{[]byte(`{"type":"event_msg","payload":{"type":"note"}}`)}
+	first, err := m.AppendLinesWith(ctx, th.ID, line, key)
+	if err != nil {
+		t.Fatal(err)
 	}
-	last := IdempotencyCapacity
-	if res, ok, _ := c.lookup("t", AppendOptions{IdempotencyKey: string(rune('a'+last%26)) + time.Duration(last).String()}, at); !ok || res.Offsets[0] != int64(last) {
-		t.Fatal("the newest key is forgotten")
+	for restart := range 2 {
+		if err := m.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		m = open()
+		retry, err := m.AppendLinesWith(ctx, th.ID, line, key)
+		if err != nil {
+			t.Fatalf("restart %d: retry: %v", restart, err)
+		}
+		if !reflect.DeepEqual(retry, first) {
+			t.Fatalf("restart %d: retry answered %+v, want the first answer %+v", restart, retry, first)
+		}
+		other := [][]byte{[]byte(`{"type":"event_msg","payload":{"type":"other"}}`)}
+		if _, err := m.AppendLinesWith(ctx, th.ID, other, key); !errors.Is(err, ErrIdempotencyKeyReused) {
+			t.Fatalf("restart %d: other lines with the key: %v, want ErrIdempotencyKeyReused", restart, err)
+		}
+		now, err := m.Get(ctx, th.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.IndexedSize != first.Thread.IndexedSize || now.LineCount != first.Thread.LineCount {
+			t.Fatalf("restart %d: thread has %d bytes, %d lines; want %d, %d (written once)",
+				restart, now.IndexedSize, now.LineCount, first.Thread.IndexedSize, first.Thread.LineCount)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// TestIdempotencyKeyPerThread checks that a key names an append of one
+// thread: the same key on another thread is another append.
+func TestIdempotencyKeyPerThread(t *testing.T) {
+	m := openTest(t)
+	ctx := t.Context()
+	a, b := start(t, m), start(t, m)
+	key := AppendOptions{IdempotencyKey: "k"}
+	if _, err := m.AppendWith(ctx, a.ID, []rollout.Item{user("x")}, key); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.AppendWith(ctx, b.ID, []rollout.Item{user("y")}, key)
+	if err != nil || len(res.Offsets) != 1 || res.Offsets[0] != b.IndexedSize {
+		t.Fatalf("same key on another thread: %v, offsets %v; want a new append at %d", err, res.Offsets, b.IndexedSize)
 	}
 }

@@ -2,21 +2,23 @@ package manager
 
 import (
 	"context"
-
-	"github.com/spoolhq/spool/store"
 )
 
 // SearchPage runs a search (the query language of store.ParseQuery) and
 // returns one page of hits, each with its thread's name; o.Cursor is the
 // previous page's NextCursor. A query that does not parse fails with an
 // error wrapping store.ErrBadQuery.
-func (m *Manager) SearchPage(ctx context.Context, o store.SearchOptions) (store.SearchPage, error) {
+func (m *Manager) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
 	if o.ThreadID != "" {
 		id, err := parseID("search in", o.ThreadID)
 		if err != nil {
-			return store.SearchPage{}, err
+			return SearchPage{}, err
 		}
 		o.ThreadID = id
 	}
-	return m.store.SearchPage(ctx, o) // its errors name the query
+	page, err := m.store.SearchPage(ctx, o) // its errors name the query
+	if err != nil {
+		return SearchPage{}, err
+	}
+	return SearchPage{Hits: searchHitsOf(page.Hits), NextCursor: page.NextCursor}, nil
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/rolloutfs"
-	"github.com/spoolhq/spool/store"
 )
 
 // Spawn edges the manager writes (a start with a spawn source, a fork of a
@@ -69,7 +68,7 @@ func TestSpawnsRebuild(t *testing.T) {
 	}
 }
 
-func relIDs(rels []store.Relative) []string {
+func relIDs(rels []Relative) []string {
 	ids := []string{}
 	for _, r := range rels {
 		ids = append(ids, r.ID)

@@ -98,7 +98,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		indexing.Unlock()
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	row := Thread{
+	row := store.Thread{
 		ID:              id,
 		RolloutPath:     rel,
 		CreatedAt:       now.UnixMilli(),
@@ -128,7 +128,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	return m.announce(EventCreated)(m.nameNew(ctx, row, o.Name))
+	return threadResult(m.announce(EventCreated)(m.nameNew(ctx, row, o.Name)))
 }
 
 // startMode returns the history mode of a new thread: paginated, as Codex
@@ -148,17 +148,17 @@ func startMode(name string) (rollout.HistoryMode, error) {
 // thread exists by now, so the caller's going away does not stop this;
 // if naming fails all the same, the thread is deleted again: a call that
 // returns an error leaves nothing behind.
-func (m *Manager) nameNew(ctx context.Context, row Thread, name string) (Thread, error) {
+func (m *Manager) nameNew(ctx context.Context, row store.Thread, name string) (store.Thread, error) {
 	if name == "" {
 		return row, nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	named, err := m.Rename(ctx, row.ID, name)
+	named, err := m.rename(ctx, row.ID, name)
 	if err != nil {
 		if delErr := m.Delete(ctx, row.ID); delErr != nil {
 			m.log.Error("undo thread after failed naming", "id", row.ID, "err", delErr)
 		}
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	return named, nil
 }
@@ -188,14 +188,14 @@ func normalizeSource(source string) (string, error) {
 	}
 }
 
-func setGit(row *Thread, g *rollout.GitInfo) {
+func setGit(row *store.Thread, g *rollout.GitInfo) {
 	if g == nil {
 		return
 	}
 	row.GitCommit, row.GitBranch, row.GitOrigin = g.CommitHash, g.Branch, g.RepositoryURL
 }
 
-func gitOf(row Thread) *rollout.GitInfo {
+func gitOf(row store.Thread) *rollout.GitInfo {
 	if row.GitCommit == "" && row.GitBranch == "" && row.GitOrigin == "" {
 		return nil
 	}
@@ -287,16 +287,19 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 	defer m.ops.Done()
 	var res AppendResult
 	err := m.withThread(ctx, id, func(lt *liveThread) error {
+		var key *pendingKey
 		if o.IdempotencyKey != "" {
-			if done, ok, err := m.seen.lookup(id, o, m.opts.Now()); ok || err != nil {
+			now := m.opts.Now()
+			if done, ok, err := m.replay(ctx, id, o, now); ok || err != nil {
 				res = done
 				return err
 			}
+			key = &pendingKey{key: o.IdempotencyKey, fingerprint: o.fingerprint, now: now}
 		}
 		if lt.row.Archived {
 			return fmt.Errorf("append to %s: %w", id, ErrArchived)
 		}
-		offsets, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) {
+		offsets, err := m.appendLocked(ctx, lt, key, func(row store.Thread) ([][]byte, error) {
 			if err := o.check(row); err != nil {
 				return nil, err
 			}
@@ -305,10 +308,7 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 		if err != nil {
 			return err
 		}
-		res = AppendResult{Offsets: offsets, Thread: lt.row}
-		if o.IdempotencyKey != "" {
-			m.seen.remember(id, o, res, m.opts.Now())
-		}
+		res = AppendResult{Offsets: offsets, Thread: threadOf(lt.row)}
 		return nil
 	})
 	return res, err
@@ -321,8 +321,9 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 //
 // prepare turns the thread's row, as settled, into the lines to write (the
 // row says which ordinals come next); it may also refuse the append (a
-// precondition on the settled row), and then nothing is written.
-func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func(row Thread) ([][]byte, error)) ([]int64, error) {
+// precondition on the settled row), and then nothing is written. key,
+// when not nil, is recorded with the result in the index update.
+func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pendingKey, prepare func(row store.Thread) ([][]byte, error)) ([]int64, error) {
 	if err := refuseCompressed(lt.row); err != nil {
 		return nil, err
 	}
@@ -397,13 +398,20 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func
 			return nil, fmt.Errorf("append to %s: record name: %w", lt.id, err)
 		}
 	}
+	after := applyProgress(lt.row, p)
+	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime) // as the index bounds it
+	if key != nil {
+		if p.Idempotency, err = key.record(offsets, after); err != nil {
+			m.invalidate(lt)
+			return nil, fmt.Errorf("append to %s: %w", lt.id, err)
+		}
+	}
 	if err := m.index.advance(ctx, p); err != nil {
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
 	}
-	lt.row = applyProgress(lt.row, p)
-	lt.row.UpdatedAt = indexer.ClampUpdatedAt(lt.row.UpdatedAt, p.FileMtime) // as the index bounds it
-	published := lt.row
+	lt.row = after
+	published := threadOf(lt.row)
 	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
 	return offsets, nil
 }
@@ -412,7 +420,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, prepare func
 // ordinal, as Codex writes them (a line that brings its own fails with
 // ErrInvalidItem: ordinals are the file's to number). Lines for a legacy
 // thread are returned as they are.
-func (m *Manager) numbered(row Thread, lines [][]byte) ([][]byte, error) {
+func (m *Manager) numbered(row store.Thread, lines [][]byte) ([][]byte, error) {
 	if row.HistoryMode != string(rollout.HistoryPaginated) {
 		return lines, nil
 	}
@@ -428,7 +436,7 @@ func (m *Manager) numbered(row Thread, lines [][]byte) ([][]byte, error) {
 }
 
 // applyProgress returns row as the index holds it after store.Advance(p).
-func applyProgress(row Thread, p store.Progress) Thread {
+func applyProgress(row store.Thread, p store.Progress) store.Thread {
 	row.UserMessageCount = p.KeepUserMessages + len(p.NewMessages)
 	row.LineCount = p.LineCount
 	row.IndexedSize = p.IndexedSize
@@ -451,7 +459,7 @@ func (m *Manager) Get(ctx context.Context, id string) (Thread, error) {
 	if err != nil {
 		return Thread{}, err
 	}
-	return m.store.Get(ctx, id) // its errors name the thread
+	return threadResult(m.store.Get(ctx, id)) // its errors name the thread
 }
 
 // Resume makes thread id live, loading it from the index and catching its
@@ -461,7 +469,7 @@ func (m *Manager) Resume(ctx context.Context, id string) (Thread, error) {
 	if err != nil {
 		return Thread{}, err
 	}
-	var row Thread
+	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		row = lt.row
 		return nil
@@ -469,7 +477,7 @@ func (m *Manager) Resume(ctx context.Context, id string) (Thread, error) {
 	if err != nil {
 		return Thread{}, threadErr(id, err, "resume")
 	}
-	return row, nil
+	return threadOf(row), nil
 }
 
 // ResumePath resumes the thread whose rollout is at p: an absolute path
@@ -529,12 +537,17 @@ func (m *Manager) relPath(p string) (string, error) {
 // in its rollout, a line in session_index.jsonl, and the index row, in that
 // order (the files are the truth).
 func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
+	return threadResult(m.rename(ctx, id, name))
+}
+
+// rename is Rename returning the thread's row.
+func (m *Manager) rename(ctx context.Context, id, name string) (store.Thread, error) {
 	id, err := parseID("rename", id)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	if err := checkName(name); err != nil {
-		return Thread{}, threadErr(id, err, "rename")
+		return store.Thread{}, threadErr(id, err, "rename")
 	}
 	now := m.now()
 	payload, err := json.Marshal(struct {
@@ -543,26 +556,26 @@ func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 		ThreadName string `json:"thread_name"`
 	}{"thread_name_updated", id, name})
 	if err != nil {
-		return Thread{}, threadErr(id, err, "rename")
+		return store.Thread{}, threadErr(id, err, "rename")
 	}
 	line, err := rollout.EncodeItem(rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}, now)
 	if err != nil {
-		return Thread{}, fmt.Errorf("rename %s: %w: %w", id, ErrInvalidArgument, err)
+		return store.Thread{}, fmt.Errorf("rename %s: %w: %w", id, ErrInvalidArgument, err)
 	}
 	if err := m.begin(); err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	defer m.ops.Done()
-	var row Thread
+	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
-		if _, err := m.appendLocked(ctx, lt, func(row Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
+		if _, err := m.appendLocked(ctx, lt, nil, func(row store.Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
 			return err
 		}
 		row = lt.row
 		return nil
 	})
 	if err != nil {
-		return Thread{}, threadErr(id, err, "rename")
+		return store.Thread{}, threadErr(id, err, "rename")
 	}
 	m.publishThread(EventRenamed, row)
 	return row, nil
@@ -576,25 +589,25 @@ const maxNameBytes = 1024
 // is how a rebuilt index learns it. Archiving an archived thread fails with
 // ErrArchived.
 func (m *Manager) Archive(ctx context.Context, id string) (Thread, error) {
-	return m.setArchived(ctx, "archive", id, true)
+	return threadResult(m.setArchived(ctx, "archive", id, true))
 }
 
 // Unarchive moves the thread's rollout back to its date folder under
 // sessions/. Unarchiving a live thread fails with ErrNotArchived.
 func (m *Manager) Unarchive(ctx context.Context, id string) (Thread, error) {
-	return m.setArchived(ctx, "unarchive", id, false)
+	return threadResult(m.setArchived(ctx, "unarchive", id, false))
 }
 
-func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) (Thread, error) {
+func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) (store.Thread, error) {
 	id, err := parseID(op, id)
 	if err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	if err := m.begin(); err != nil {
-		return Thread{}, err
+		return store.Thread{}, err
 	}
 	defer m.ops.Done()
-	var row Thread
+	var row store.Thread
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		switch {
 		case archive && lt.row.Archived:
@@ -612,7 +625,7 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		return nil
 	})
 	if err != nil {
-		return Thread{}, threadErr(id, err, "%s", op)
+		return store.Thread{}, threadErr(id, err, "%s", op)
 	}
 	if archive {
 		m.publishThread(EventArchived, row)

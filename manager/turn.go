@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // TurnOptions describe one complete user turn to append: a prompt and the
@@ -49,7 +50,7 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 		if lt.row.Archived {
 			return fmt.Errorf("append a turn to %s: %w", id, ErrArchived)
 		}
-		render := func(row Thread) ([][]byte, error) {
+		render := func(row store.Thread) ([][]byte, error) {
 			now := m.now()
 			data, _, err := rollout.RenderTurn(rollout.HistoryMode(row.HistoryMode), row.NextOrdinal, rollout.TurnSpec{
 				ThreadID: row.ID, TurnID: turnID, UserText: o.Prompt, AgentText: o.Answer,
@@ -62,8 +63,8 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 			lines := bytes.SplitAfter(data, []byte("\n"))
 			return lines[:len(lines)-1], nil // data ends with a newline: the last element is empty
 		}
-		offsets, err := m.appendLocked(ctx, lt, render)
-		res = AppendResult{Offsets: offsets, Thread: lt.row}
+		offsets, err := m.appendLocked(ctx, lt, nil, render)
+		res = AppendResult{Offsets: offsets, Thread: threadOf(lt.row)}
 		return err
 	})
 	return res, err

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
-	"github.com/spoolhq/spool/store"
 )
 
 // writeJSON sends v as a JSON response with the given status.
@@ -204,7 +204,7 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/threads/"+thread.ID)
-	writeJSON(w, http.StatusCreated, thread)
+	writeJSON(w, http.StatusCreated, wireThread(thread))
 	return nil
 }
 
@@ -213,7 +213,7 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := store.ListOptions{
+	opts := manager.ListOptions{
 		Cursor:        values.Get("cursor"),
 		Cwd:           values.Get("cwd"),
 		Source:        values.Get("source"),
@@ -225,9 +225,9 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch sortBy := values.Get("sort"); sortBy {
 	case "", "updated":
-		opts.SortBy = store.SortUpdated
+		opts.SortBy = manager.SortUpdated
 	case "created":
-		opts.SortBy = store.SortCreated
+		opts.SortBy = manager.SortCreated
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "sort must be updated or created, not %q", sortBy)
 	}
@@ -250,10 +250,7 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if page.Threads == nil {
-		page.Threads = []store.Thread{}
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, api.Page{Threads: wireThreads(page.Threads), NextCursor: page.NextCursor})
 	return nil
 }
 
@@ -266,7 +263,7 @@ func (s *Server) getThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -291,7 +288,7 @@ func (s *Server) renameThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -316,7 +313,7 @@ func (s *Server) archiveThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -329,7 +326,7 @@ func (s *Server) unarchiveThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, thread)
+	writeJSON(w, http.StatusOK, wireThread(thread))
 	return nil
 }
 
@@ -362,7 +359,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	if len(result.Offsets) > 0 {
 		s.metrics.observeAppend(len(result.Offsets), result.Thread.HistorySize()-result.Offsets[0])
 	}
-	writeJSON(w, http.StatusOK, result)
+	writeJSON(w, http.StatusOK, wireAppendResult(result))
 	return nil
 }
 
@@ -455,7 +452,7 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 
 // turnsResponse is the body of GET /v1/threads/{id}/turns.
 type turnsResponse struct {
-	Turns []store.UserMessage `json:"turns"`
+	Turns []api.UserMessage `json:"turns"`
 }
 
 func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
@@ -506,7 +503,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/threads/"+thread.ID)
-	writeJSON(w, http.StatusCreated, thread)
+	writeJSON(w, http.StatusCreated, wireThread(thread))
 	return nil
 }
 
@@ -519,7 +516,7 @@ func (s *Server) ancestors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string][]store.Relative{"ancestors": nonNil(relatives)})
+	writeJSON(w, http.StatusOK, api.Ancestors{Ancestors: wireRelatives(relatives)})
 	return nil
 }
 
@@ -532,14 +529,8 @@ func (s *Server) descendants(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string][]store.Relative{"descendants": nonNil(relatives)})
+	writeJSON(w, http.StatusOK, api.Descendants{Descendants: wireRelatives(relatives)})
 	return nil
-}
-
-// treeResponse is the body of GET /v1/threads/{id}/tree.
-type treeResponse struct {
-	Root    store.Thread     `json:"root"`
-	Members []store.Relative `json:"members"`
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
@@ -551,7 +542,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, treeResponse{Root: root, Members: nonNil(members)})
+	writeJSON(w, http.StatusOK, api.Tree{Root: wireThread(root), Members: wireRelatives(members)})
 	return nil
 }
 
@@ -560,7 +551,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := store.SearchOptions{
+	opts := manager.SearchOptions{
 		Query:  values.Get("q"),
 		Cwd:    values.Get("cwd"),
 		Source: values.Get("source"),
@@ -584,17 +575,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	page.Hits = nonNil(page.Hits)
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, wireSearchPage(page))
 	return nil
-}
-
-// nonNil returns s, or an empty slice for nil, so JSON shows [] not null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }
 
 // Headers of a conditional or idempotent append.

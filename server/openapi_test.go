@@ -2,14 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/spoolhq/spool/manager"
-	"github.com/spoolhq/spool/store"
+	"github.com/spoolhq/spool/api"
 )
 
 // TestOpenAPIMatchesRoutes fails when a route is registered but not
@@ -132,11 +132,12 @@ func TestOpenAPIDocumentsEdgeAnswers(t *testing.T) {
 	}
 }
 
-// TestOpenAPIRequiredFields checks each schema against the Go type the
-// server encodes: every JSON field is a property, and the fields always
-// present (no omitempty) are exactly the required ones, so a generated
-// client neither misses a field nor makes a present one optional.
-func TestOpenAPIRequiredFields(t *testing.T) {
+// TestOpenAPISchemasMatchTypes checks each schema against the Go type the
+// server encodes (api's, or the server's own for turns): every JSON field
+// is a property and every property a field, and the fields always present
+// (no omitempty) are exactly the required ones, so a generated client
+// neither misses a field nor makes a present one optional.
+func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	var doc struct {
 		Components struct {
 			Schemas map[string]struct {
@@ -149,12 +150,15 @@ func TestOpenAPIRequiredFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]any{
-		"Thread":       store.Thread{},
-		"UserMessage":  store.UserMessage{},
-		"Relative":     store.Relative{},
-		"SearchHit":    store.SearchHit{},
-		"AppendResult": manager.AppendResult{},
-		"Event":        manager.Event{},
+		"Thread":       api.Thread{},
+		"Page":         api.Page{},
+		"Item":         api.Item{},
+		"AppendResult": api.AppendResult{},
+		"UserMessage":  api.UserMessage{},
+		"Relative":     api.Relative{},
+		"SearchHit":    api.SearchHit{},
+		"Event":        api.Event{},
+		"StreamEnd":    api.StreamEnd{},
 		"FullTurn":     FullTurn{},
 		"TurnItem":     TurnItem{},
 	} {
@@ -163,7 +167,7 @@ func TestOpenAPIRequiredFields(t *testing.T) {
 			if !ok {
 				t.Fatalf("no schema %s", name)
 			}
-			var required []string
+			var fields, required []string
 			typ := reflect.TypeOf(v)
 			for i := range typ.NumField() {
 				tag := typ.Field(i).Tag.Get("json")
@@ -171,12 +175,14 @@ func TestOpenAPIRequiredFields(t *testing.T) {
 				if field == "-" || field == "" {
 					continue
 				}
-				if _, ok := schema.Properties[field]; !ok {
-					t.Errorf("field %s is not a property", field)
-				}
+				fields = append(fields, field)
 				if opts != "omitempty" {
 					required = append(required, field)
 				}
+			}
+			slices.Sort(fields)
+			if props := slices.Sorted(maps.Keys(schema.Properties)); !slices.Equal(props, fields) {
+				t.Errorf("properties = %v, want the fields %v", props, fields)
 			}
 			slices.Sort(required)
 			got := slices.Sorted(slices.Values(schema.Required))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/server"
 )
 
@@ -116,6 +117,38 @@ func TestIdempotencyKey(t *testing.T) {
 	readAll(t, e.doHeaders("POST", "/v1/threads/"+other.ID+"/items", key, "", item), http.StatusOK)
 	if n := bytes.Count(e.history(other.ID), []byte(`"once"`)); n != 1 {
 		t.Fatalf("other thread holds the item %d times, want 1", n)
+	}
+}
+
+// TestIdempotencyKeyAcrossRestart appends with a key, stops the server
+// and its manager, and serves the same root again: the retry answers what
+// the first call answered and writes nothing, and the key with another
+// body is still refused.
+func TestIdempotencyKeyAcrossRestart(t *testing.T) {
+	root := t.TempDir()
+	e := newEnvWith(t, server.Config{}, manager.Options{Root: root})
+	th := e.create(nil)
+	path := "/v1/threads/" + th.ID + "/items"
+	key := map[string]string{"Idempotency-Key": "req-1"}
+	item := mustJSON(t, userItem("once"))
+	first := readAll(t, e.doHeaders("POST", path, key, "", item), http.StatusOK)
+	if err := e.m.Close(); err != nil { // a restart: the next manager takes the root's lock
+		t.Fatal(err)
+	}
+
+	e = newEnvWith(t, server.Config{}, manager.Options{Root: root})
+	retry := readAll(t, e.doHeaders("POST", path, key, "", item), http.StatusOK)
+	if !bytes.Equal(first, retry) {
+		t.Fatalf("retry after a restart answered\n%s\nfirst call answered\n%s", retry, first)
+	}
+	if n := bytes.Count(e.history(th.ID), []byte(`"once"`)); n != 1 {
+		t.Fatalf("the item is in the file %d times, want 1", n)
+	}
+	before := e.history(th.ID)
+	resp := e.doHeaders("POST", path, key, "", mustJSON(t, userItem("other")))
+	wantError(t, resp, http.StatusUnprocessableEntity, "idempotency_key_reused")
+	if after := e.history(th.ID); !bytes.Equal(after, before) {
+		t.Fatal("a reused key with another body changed the file")
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/server"
-	"github.com/spoolhq/spool/store"
 )
 
 // env is a real manager on a temporary root served on a loopback port.
@@ -187,14 +187,14 @@ func assistantItem(text string) map[string]any {
 }
 
 type appendResult struct {
-	Offsets []int64      `json:"offsets"`
-	Thread  store.Thread `json:"thread"`
+	Offsets []int64    `json:"offsets"`
+	Thread  api.Thread `json:"thread"`
 }
 
 // create starts a thread and returns it.
-func (e *env) create(body any) store.Thread {
+func (e *env) create(body any) api.Thread {
 	e.t.Helper()
-	var th store.Thread
+	var th api.Thread
 	e.call("POST", "/v1/threads", body, http.StatusCreated, &th)
 	if th.ID == "" {
 		e.t.Fatal("created thread has no id")
@@ -260,7 +260,7 @@ func TestThreadLifecycle(t *testing.T) {
 	}
 
 	t.Run("get", func(t *testing.T) {
-		var got store.Thread
+		var got api.Thread
 		e.call("GET", "/v1/threads/"+th.ID, nil, http.StatusOK, &got)
 		if got.ID != th.ID || got.Cwd != th.Cwd {
 			t.Fatalf("get = %+v, want %+v", got, th)
@@ -280,7 +280,7 @@ func TestThreadLifecycle(t *testing.T) {
 	})
 
 	t.Run("rename", func(t *testing.T) {
-		var got store.Thread
+		var got api.Thread
 		e.call("PATCH", "/v1/threads/"+th.ID, map[string]any{"name": "renamed"}, http.StatusOK, &got)
 		if got.Name != "renamed" {
 			t.Fatalf("name = %q, want renamed", got.Name)
@@ -301,12 +301,12 @@ func TestThreadLifecycle(t *testing.T) {
 	})
 
 	t.Run("archive and unarchive", func(t *testing.T) {
-		var got store.Thread
+		var got api.Thread
 		e.call("POST", "/v1/threads/"+th.ID+"/archive", nil, http.StatusOK, &got)
 		if !got.Archived {
 			t.Fatal("archive: thread not archived")
 		}
-		var page store.Page
+		var page api.Page
 		e.call("GET", "/v1/threads", nil, http.StatusOK, &page)
 		if containsThread(page.Threads, th.ID) {
 			t.Fatal("archived thread listed by default")
@@ -338,7 +338,7 @@ func TestThreadLifecycle(t *testing.T) {
 	})
 }
 
-func containsThread(threads []store.Thread, id string) bool {
+func containsThread(threads []api.Thread, id string) bool {
 	for _, th := range threads {
 		if th.ID == id {
 			return true
@@ -426,7 +426,7 @@ func TestAppendAndRead(t *testing.T) {
 
 	t.Run("turns", func(t *testing.T) {
 		var turns struct {
-			Turns []store.UserMessage `json:"turns"`
+			Turns []api.UserMessage `json:"turns"`
 		}
 		e.call("GET", "/v1/threads/"+th.ID+"/turns", nil, http.StatusOK, &turns)
 		if len(turns.Turns) != 2 {
@@ -470,7 +470,7 @@ func TestForkAndLineage(t *testing.T) {
 	parent := e.create(map[string]any{"cwd": "/w", "name": "parent", "history_mode": "legacy"}) // copy forks: the middle one can be deleted
 	e.appendItems(parent.ID, userItem("u0"), assistantItem("a0"), userItem("u1"), assistantItem("a1"))
 
-	var fork store.Thread
+	var fork api.Thread
 	e.call("POST", "/v1/threads/"+parent.ID+"/fork", map[string]any{"before_user_message": 1, "name": "fork"}, http.StatusCreated, &fork)
 	if fork.ParentID != parent.ID || fork.UserMessageCount != 1 || fork.ForkUserMessage != 1 || fork.Name != "fork" {
 		t.Fatalf("fork = %+v, want parent %s, 1 user message, fork point 1", fork, parent.ID)
@@ -488,7 +488,7 @@ func TestForkAndLineage(t *testing.T) {
 		t.Fatalf("fork messages = %v, want %s", messages, want)
 	}
 
-	var whole, grandchild store.Thread
+	var whole, grandchild api.Thread
 	e.call("POST", "/v1/threads/"+parent.ID+"/fork", nil, http.StatusCreated, &whole)
 	if whole.UserMessageCount != 2 {
 		t.Fatalf("whole copy has %d user messages, want 2", whole.UserMessageCount)
@@ -513,7 +513,7 @@ func TestForkAndLineage(t *testing.T) {
 
 	t.Run("ancestors", func(t *testing.T) {
 		var got struct {
-			Ancestors []store.Relative `json:"ancestors"`
+			Ancestors []api.Relative `json:"ancestors"`
 		}
 		e.call("GET", "/v1/threads/"+grandchild.ID+"/ancestors", nil, http.StatusOK, &got)
 		if len(got.Ancestors) != 2 || got.Ancestors[0].ID != fork.ID || got.Ancestors[0].Depth != 1 ||
@@ -524,7 +524,7 @@ func TestForkAndLineage(t *testing.T) {
 
 	t.Run("descendants", func(t *testing.T) {
 		var got struct {
-			Descendants []store.Relative `json:"descendants"`
+			Descendants []api.Relative `json:"descendants"`
 		}
 		e.call("GET", "/v1/threads/"+parent.ID+"/descendants", nil, http.StatusOK, &got)
 		depths := map[string]int{}
@@ -538,8 +538,8 @@ func TestForkAndLineage(t *testing.T) {
 
 	t.Run("tree", func(t *testing.T) {
 		var got struct {
-			Root    store.Thread     `json:"root"`
-			Members []store.Relative `json:"members"`
+			Root    api.Thread     `json:"root"`
+			Members []api.Relative `json:"members"`
 		}
 		e.call("GET", "/v1/threads/"+grandchild.ID+"/tree", nil, http.StatusOK, &got)
 		if got.Root.ID != parent.ID || len(got.Members) != 3 {
@@ -548,7 +548,7 @@ func TestForkAndLineage(t *testing.T) {
 	})
 
 	t.Run("list by parent", func(t *testing.T) {
-		var page store.Page
+		var page api.Page
 		e.call("GET", "/v1/threads?parent="+parent.ID, nil, http.StatusOK, &page)
 		if len(page.Threads) != 2 || !containsThread(page.Threads, fork.ID) || !containsThread(page.Threads, whole.ID) {
 			t.Fatalf("children of parent = %d threads, want fork and whole", len(page.Threads))
@@ -558,7 +558,7 @@ func TestForkAndLineage(t *testing.T) {
 	t.Run("parent deleted, lineage kept", func(t *testing.T) {
 		readAll(t, e.do("DELETE", "/v1/threads/"+parent.ID, "", nil), http.StatusNoContent)
 		var got struct {
-			Ancestors []store.Relative `json:"ancestors"`
+			Ancestors []api.Relative `json:"ancestors"`
 		}
 		e.call("GET", "/v1/threads/"+fork.ID+"/ancestors", nil, http.StatusOK, &got)
 		if len(got.Ancestors) != 1 || got.Ancestors[0].ID != parent.ID || got.Ancestors[0].Thread != nil {
@@ -590,7 +590,7 @@ func TestListPagesAndSearch(t *testing.T) {
 					if cursor != "" {
 						q.Set("cursor", cursor)
 					}
-					var page store.Page
+					var page api.Page
 					e.call("GET", "/v1/threads?"+q.Encode(), nil, http.StatusOK, &page)
 					pages++
 					if len(page.Threads) > 3 {
@@ -618,7 +618,7 @@ func TestListPagesAndSearch(t *testing.T) {
 	}
 
 	t.Run("filters", func(t *testing.T) {
-		var page store.Page
+		var page api.Page
 		e.call("GET", "/v1/threads?cwd=/w/1", nil, http.StatusOK, &page)
 		if len(page.Threads) != total/2 {
 			t.Fatalf("cwd=/w/1 gave %d threads, want %d", len(page.Threads), total/2)
@@ -631,7 +631,7 @@ func TestListPagesAndSearch(t *testing.T) {
 
 	t.Run("search", func(t *testing.T) {
 		var got struct {
-			Hits []store.SearchHit `json:"hits"`
+			Hits []api.SearchHit `json:"hits"`
 		}
 		e.call("GET", "/v1/search?q=quokka", nil, http.StatusOK, &got)
 		if len(got.Hits) != 1 || got.Hits[0].ThreadID != special.ID || got.Hits[0].Ordinal != 0 {
@@ -717,7 +717,7 @@ func TestBadRequests(t *testing.T) {
 	}
 
 	// Nothing above reached the thread.
-	var got store.Thread
+	var got api.Thread
 	e.call("GET", "/v1/threads/"+th.ID, nil, http.StatusOK, &got)
 	if got.LineCount != 2 {
 		t.Fatalf("thread has %d lines after bad requests, want 2", got.LineCount)

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/server"
-	"github.com/spoolhq/spool/store"
 )
 
 func TestSpawns(t *testing.T) {
@@ -20,10 +20,10 @@ func TestSpawns(t *testing.T) {
 	helper := e.create(spawnedBy(scout.ID))
 
 	type spawns struct {
-		SpawnedBy []store.Relative `json:"spawned_by"`
-		Spawns    []store.Relative `json:"spawns"`
+		SpawnedBy []api.Relative `json:"spawned_by"`
+		Spawns    []api.Relative `json:"spawns"`
 	}
-	ids := func(rels []store.Relative) []string {
+	ids := func(rels []api.Relative) []string {
 		out := []string{}
 		for _, r := range rels {
 			out = append(out, r.ID)
@@ -44,7 +44,7 @@ func TestSpawns(t *testing.T) {
 
 	// A fork of a sub-agent keeps its source, so its spawner too; the fork
 	// edge is the other kind, in ancestors.
-	var fork store.Thread
+	var fork api.Thread
 	e.call("POST", "/v1/threads/"+scout.ID+"/fork", nil, http.StatusCreated, &fork)
 	got = spawns{}
 	e.call("GET", "/v1/threads/"+fork.ID+"/spawns", nil, http.StatusOK, &got)

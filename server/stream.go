@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 )
 
@@ -239,12 +240,6 @@ func (s *Server) cutStream(ctx context.Context, err error) error {
 	panic(http.ErrAbortHandler)
 }
 
-// streamEnd is the last record of an event stream that the server ended.
-type streamEnd struct {
-	Type   string `json:"type"` // "stream_end"
-	Reason string `json:"reason"`
-}
-
 // events streams the manager's events until the client leaves, falls
 // behind (the last record says slow_subscriber) or the server drains.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
@@ -290,7 +285,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return f.flush()
 	}
 	end := func(reason string) error {
-		send("", streamEnd{Type: "stream_end", Reason: reason})
+		send("", api.StreamEnd{Type: "stream_end", Reason: reason})
 		return nil
 	}
 	for {
@@ -306,7 +301,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				}
 				return end(EndShutdown)
 			}
-			if err := send(strconv.FormatUint(e.Seq, 10), e); err != nil {
+			if err := send(strconv.FormatUint(e.Seq, 10), wireEvent(e)); err != nil {
 				return s.cutStream(ctx, err)
 			}
 		}

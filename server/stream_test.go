@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/server"
 )
@@ -254,12 +255,12 @@ func TestEvents(t *testing.T) {
 	}
 	var lastSeq uint64
 	for i, w := range want {
-		var ev manager.Event
+		var ev api.Event
 		line := readLines(t, r, 1)[0]
 		if err := json.Unmarshal(line, &ev); err != nil {
 			t.Fatalf("event %d: %v: %s", i, err, line)
 		}
-		if ev.Type != w.typ || ev.ThreadID != w.id {
+		if ev.Type != string(w.typ) || ev.ThreadID != w.id {
 			t.Fatalf("event %d = %s %s, want %s %s", i, ev.Type, ev.ThreadID, w.typ, w.id)
 		}
 		if ev.Seq <= lastSeq {
@@ -322,11 +323,11 @@ func TestEventsSSE(t *testing.T) {
 	r := bufio.NewReader(resp.Body)
 	th := e.create(nil)
 	ev := readEvent(t, r)
-	var created manager.Event
+	var created api.Event
 	if err := json.Unmarshal([]byte(ev.data), &created); err != nil {
 		t.Fatalf("event data %q: %v", ev.data, err)
 	}
-	if created.Type != manager.EventCreated || created.ThreadID != th.ID || ev.id != strconv.FormatUint(created.Seq, 10) {
+	if created.Type != string(manager.EventCreated) || created.ThreadID != th.ID || ev.id != strconv.FormatUint(created.Seq, 10) {
 		t.Fatalf("event id %q data %+v, want created %s with id = seq", ev.id, created, th.ID)
 	}
 	e.srv.Drain()

@@ -31,6 +31,6 @@ func (s *Server) appendTurn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, wireAppendResult(res))
 	return nil
 }

@@ -13,7 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spoolhq/spool/store"
+	"github.com/spoolhq/spool/api"
+	"github.com/spoolhq/spool/manager"
 )
 
 // Limits of a page of turns.
@@ -22,35 +23,11 @@ const (
 	maxTurnsLimit     = 200
 )
 
-// TurnItem is one decoded line of a turn. Type is user_message,
-// agent_message, reasoning, tool_call, tool_output, or the payload type of
-// another response_item (web_search_call, ...), which carries its payload.
-type TurnItem struct {
-	Type   string `json:"type"`
-	Offset int64  `json:"offset"`
-	// Timestamp is the line's envelope timestamp.
-	Timestamp string `json:"timestamp,omitempty"`
-	// Text of a user or agent message (its text parts joined by newlines),
-	// or of a reasoning item's summary.
-	Text string `json:"text,omitempty"`
-	// Name, CallID and Arguments of a tool call (Arguments is the call's
-	// arguments or input text); CallID and Output of a tool output.
-	Name      string          `json:"name,omitempty"`
-	CallID    string          `json:"call_id,omitempty"`
-	Arguments string          `json:"arguments,omitempty"`
-	Output    json.RawMessage `json:"output,omitempty"`
-	// Payload is the line's payload, for item types not decoded above.
-	Payload json.RawMessage `json:"payload,omitempty"`
-}
-
-// FullTurn is one turn with its items: the lines from user message Ordinal
-// (at Offset) up to the next user message (End) or the thread's end.
-type FullTurn struct {
-	Ordinal int        `json:"ordinal"`
-	Offset  int64      `json:"offset"`
-	End     int64      `json:"end"`
-	Items   []TurnItem `json:"items"`
-}
+// TurnItem and FullTurn are the answer of /turns?view=full.
+type (
+	TurnItem = api.TurnItem
+	FullTurn = api.FullTurn
+)
 
 // turnsPage is the answer of /turns with paging or a view.
 type turnsPage struct {
@@ -71,12 +48,9 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if messages == nil {
-		messages = []store.UserMessage{}
-	}
 	if len(values) == 0 {
 		// The original answer: every counted user message.
-		writeJSON(w, http.StatusOK, turnsResponse{Turns: messages})
+		writeJSON(w, http.StatusOK, turnsResponse{Turns: wireUserMessages(messages)})
 		return nil
 	}
 	view := values.Get("view")
@@ -127,9 +101,9 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if view != "full" {
-		summary := make([]store.UserMessage, 0, len(ordinals))
+		summary := make([]api.UserMessage, 0, len(ordinals))
 		for _, k := range ordinals {
-			summary = append(summary, messages[k])
+			summary = append(summary, api.UserMessage(messages[k]))
 		}
 		page.Turns = summary
 		writeJSON(w, http.StatusOK, page)
@@ -147,7 +121,7 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 // fullTurns reads the turns of the given ordinals, in that order: one read
 // of the byte range from the lowest turn's start to the highest turn's
 // end, nothing before or after it.
-func (s *Server) fullTurns(r *http.Request, id string, messages []store.UserMessage, ordinals []int) ([]FullTurn, error) {
+func (s *Server) fullTurns(r *http.Request, id string, messages []manager.UserMessage, ordinals []int) ([]FullTurn, error) {
 	out := make([]FullTurn, 0, len(ordinals))
 	if len(ordinals) == 0 {
 		return out, nil

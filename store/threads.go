@@ -428,6 +428,11 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 	_, err = tx.StmtxContext(ctx, a.update).ExecContext(ctx,
 		p.KeepUserMessages+len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
 		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID, p.ID)
+	if err == nil && p.Idempotency != nil {
+		k := *p.Idempotency
+		k.ThreadID = p.ID
+		err = putIdempotencyKey(ctx, tx, k)
+	}
 	return err
 }
 

@@ -152,6 +152,10 @@ type Progress struct {
 	NextOrdinal int64
 	TurnOffset  int64
 	TurnID      string
+	// Idempotency, when non-nil, is the idempotency key of the append
+	// that wrote the lines, recorded in the same transaction (see
+	// Store.IdempotencyKey); its ThreadID is ID.
+	Idempotency *IdempotencyKey
 }
 
 // SortField is a column threads can be listed by.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -101,20 +100,6 @@ func (l *local) Close() error {
 	return l.m.Close()
 }
 
-// convert turns a value of the manager's or the store's into the client's
-// type of the same JSON shape: the API's JSON is the contract both share.
-func convert[T any](v any, err error) (T, error) {
-	var out T
-	if err != nil {
-		return out, err
-	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return out, err
-	}
-	return out, json.Unmarshal(data, &out)
-}
-
 func archivedFilter(f client.ArchivedFilter) *bool {
 	switch f {
 	case client.LiveOnly:
@@ -138,14 +123,22 @@ func (l *local) List(ctx context.Context, o client.ListOptions) (client.Page, er
 	if o.Limit == 0 {
 		o.Limit = 50
 	}
-	opts := store.ListOptions{
+	opts := manager.ListOptions{
 		Limit: o.Limit, Cursor: o.Cursor, Ascending: o.Ascending, Archived: archivedFilter(o.Archived),
 		Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text,
 	}
 	if o.Sort == client.SortCreated {
-		opts.SortBy = store.SortCreated
+		opts.SortBy = manager.SortCreated
 	}
-	return convert[client.Page](m.List(ctx, opts))
+	page, err := m.List(ctx, opts)
+	if err != nil {
+		return client.Page{}, err
+	}
+	threads := make([]client.Thread, len(page.Threads))
+	for i, t := range page.Threads {
+		threads[i] = clientThread(t)
+	}
+	return client.Page{Threads: threads, NextCursor: page.NextCursor}, nil
 }
 
 func (l *local) Get(ctx context.Context, id string) (client.Thread, error) {
@@ -153,7 +146,7 @@ func (l *local) Get(ctx context.Context, id string) (client.Thread, error) {
 	if err != nil {
 		return client.Thread{}, err
 	}
-	return convert[client.Thread](m.Get(ctx, id))
+	return threadOrErr(m.Get(ctx, id))
 }
 
 func (l *local) Turns(ctx context.Context, id string) ([]client.Turn, error) {
@@ -161,7 +154,15 @@ func (l *local) Turns(ctx context.Context, id string) ([]client.Turn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return convert[[]client.Turn](m.UserMessages(ctx, id))
+	msgs, err := m.UserMessages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	turns := make([]client.Turn, len(msgs))
+	for i, msg := range msgs {
+		turns[i] = client.Turn{Ordinal: msg.Ordinal, Offset: msg.Offset, Line: msg.Line, Preview: msg.Preview}
+	}
+	return turns, nil
 }
 
 func (l *local) Items(ctx context.Context, id string, from int) iter.Seq2[client.Line, error] {
@@ -190,7 +191,7 @@ func (l *local) Fork(ctx context.Context, id string, o client.ForkOptions) (clie
 	if err != nil {
 		return client.Thread{}, err
 	}
-	return convert[client.Thread](m.Fork(ctx, id, manager.ForkOptions{BeforeUserMessage: o.BeforeUserMessage, Name: o.Name, Cwd: o.Cwd}))
+	return threadOrErr(m.Fork(ctx, id, manager.ForkOptions{BeforeUserMessage: o.BeforeUserMessage, Name: o.Name, Cwd: o.Cwd}))
 }
 
 func (l *local) Tree(ctx context.Context, id string) (client.Tree, error) {
@@ -199,7 +200,10 @@ func (l *local) Tree(ctx context.Context, id string) (client.Tree, error) {
 		return client.Tree{}, err
 	}
 	root, members, err := m.Tree(ctx, id)
-	return convert[client.Tree](map[string]any{"root": root, "members": members}, err)
+	if err != nil {
+		return client.Tree{}, err
+	}
+	return client.Tree{Root: clientThread(root), Members: clientRelatives(members)}, nil
 }
 
 func (l *local) Search(ctx context.Context, o client.SearchOptions) ([]client.SearchHit, error) {
@@ -210,7 +214,15 @@ func (l *local) Search(ctx context.Context, o client.SearchOptions) ([]client.Se
 	if o.Limit == 0 {
 		o.Limit = 20
 	}
-	return convert[[]client.SearchHit](m.Search(ctx, store.SearchOptions{Query: o.Query, Limit: o.Limit, Archived: archivedFilter(o.Archived)}))
+	hits, err := m.Search(ctx, manager.SearchOptions{Query: o.Query, Limit: o.Limit, Archived: archivedFilter(o.Archived)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.SearchHit, len(hits))
+	for i, h := range hits {
+		out[i] = client.SearchHit(h)
+	}
+	return out, nil
 }
 
 func (l *local) Rename(ctx context.Context, id, name string) (client.Thread, error) {
@@ -218,7 +230,7 @@ func (l *local) Rename(ctx context.Context, id, name string) (client.Thread, err
 	if err != nil {
 		return client.Thread{}, err
 	}
-	return convert[client.Thread](m.Rename(ctx, id, name))
+	return threadOrErr(m.Rename(ctx, id, name))
 }
 
 func (l *local) Archive(ctx context.Context, id string) (client.Thread, error) {
@@ -226,7 +238,7 @@ func (l *local) Archive(ctx context.Context, id string) (client.Thread, error) {
 	if err != nil {
 		return client.Thread{}, err
 	}
-	return convert[client.Thread](m.Archive(ctx, id))
+	return threadOrErr(m.Archive(ctx, id))
 }
 
 func (l *local) Unarchive(ctx context.Context, id string) (client.Thread, error) {
@@ -234,7 +246,7 @@ func (l *local) Unarchive(ctx context.Context, id string) (client.Thread, error)
 	if err != nil {
 		return client.Thread{}, err
 	}
-	return convert[client.Thread](m.Unarchive(ctx, id))
+	return threadOrErr(m.Unarchive(ctx, id))
 }
 
 func (l *local) Delete(ctx context.Context, id string) error {
