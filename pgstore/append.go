@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +20,7 @@ import (
 type NewThread struct {
 	ID    string
 	Cwd   string
+	Facts Facts
 	Lines []byte
 }
 
@@ -32,8 +34,11 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 	now := s.now().UnixMilli()
 	var t Thread
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd)
-			VALUES ($1, $2, $2, 0, $3)`, nt.ID, now, nt.Cwd)
+		f := nt.Facts
+		_, err := tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd, source, originator,
+			cli_version, model_provider, git_commit, git_branch, git_origin)
+			VALUES ($1, $2, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10)`, nt.ID, now, nt.Cwd, f.Source, f.Originator,
+			f.CLIVersion, f.ModelProvider, f.GitCommit, f.GitBranch, f.GitOrigin)
 		if isUniqueViolation(err) {
 			return ErrExists
 		}
@@ -52,13 +57,15 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 
 // AppendResult says where appended lines landed in the thread's history.
 type AppendResult struct {
-	Offset int64 // position of the first appended byte
-	Size   int64 // history size after the append
+	Offset int64  // position of the first appended byte
+	Size   int64  // history size after the append
+	Thread Thread // the thread's row after the append
 }
 
 // Append commits lines (complete, newline-terminated JSON objects) at the
-// end of thread id. With expectedSize ≥ 0 it appends only if the history
-// has that size (ErrSizeMismatch, nothing written, otherwise). The thread's
+// end of thread id. With expectedSize ≥ 0 it appends only if the thread's
+// own bytes (Thread.Size) are that many (a *SizeMismatchError, nothing
+// written, otherwise). An archived thread is refused (ErrArchived). The thread's
 // row stays locked from the size check to the commit, so concurrent appends
 // from any process get contiguous offsets; the commit is the
 // acknowledgement. Concurrent Appends on one Store share transactions (see
@@ -76,36 +83,40 @@ func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSiz
 }
 
 // queueAppend queues in b the statements that write lines after t's own
-// bytes, and advances *t; queueRow then writes t's row.
-func queueAppend(b *pgx.Batch, t *Thread, lines []byte, msgs []lineMessage) AppendResult {
+// bytes at time now (Unix ms), and advances *t; queueRow then writes t's
+// row. The result holds *t as of this append.
+func queueAppend(b *pgx.Batch, t *Thread, lines []byte, msgs []lineMessage, now int64) AppendResult {
 	res := AppendResult{Offset: t.HistorySize()}
 	b.Queue(`INSERT INTO chunks (thread_id, start_offset, data) VALUES ($1, $2, $3)`, t.ID, t.Size, lines)
 	for _, m := range msgs {
-		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text) VALUES ($1, $2, $3, $4)`,
-			t.ID, t.UserMessageCount, res.Offset+m.offset, m.text)
+		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line) VALUES ($1, $2, $3, $4, $5)`,
+			t.ID, t.UserMessageCount, res.Offset+m.offset, m.text, t.LineCount+m.line)
 		if t.UserMessageCount == 0 {
 			t.Preview = indexer.Preview(m.text)
 		}
 		t.UserMessageCount++
 	}
 	t.Size += int64(len(lines))
+	t.LineCount += int64(bytes.Count(lines, []byte{'\n'}))
+	t.UpdatedAt = time.UnixMilli(max(t.UpdatedAt.UnixMilli(), now))
 	res.Size = t.HistorySize()
+	res.Thread = *t
 	return res
 }
 
 // queueRow queues the update of t's row after appends.
-func queueRow(b *pgx.Batch, t *Thread, now int64) {
+func queueRow(b *pgx.Batch, t *Thread) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
-		updated_at = GREATEST(updated_at, $5) WHERE id = $1`,
-		t.ID, t.Size, t.UserMessageCount, t.Preview, now)
+		updated_at = $5, line_count = $6 WHERE id = $1`,
+		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount)
 }
 
 // appendTx writes lines after t's own bytes inside tx, in one round trip,
 // and updates t's row (locked by the caller, or new in tx) and *t.
 func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64) (AppendResult, error) {
 	var b pgx.Batch
-	res := queueAppend(&b, t, lines, msgs)
-	queueRow(&b, t, now)
+	res := queueAppend(&b, t, lines, msgs, now)
+	queueRow(&b, t)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return AppendResult{}, err
 	}
@@ -116,6 +127,7 @@ func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []li
 // them and its text.
 type lineMessage struct {
 	offset int64
+	line   int64 // its line number among the appended lines
 	text   string
 }
 
@@ -136,7 +148,7 @@ func scanLines(b []byte) ([]lineMessage, error) {
 		}
 		c := rollout.Classify(rollout.NewLine(raw, off, n))
 		if c.Kind == rollout.KindUserMessage {
-			msgs = append(msgs, lineMessage{offset: off, text: c.Text})
+			msgs = append(msgs, lineMessage{offset: off, line: n, text: c.Text})
 		}
 		off += int64(i + 1)
 		b = b[i+1:]
@@ -148,3 +160,15 @@ func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
+
+// SizeMismatchError is an append refused because the thread's own size is
+// not the expected one; it wraps ErrSizeMismatch.
+type SizeMismatchError struct {
+	Size, Expected int64
+}
+
+func (e *SizeMismatchError) Error() string {
+	return fmt.Sprintf("%s: has %d bytes, expected %d", ErrSizeMismatch, e.Size, e.Expected)
+}
+
+func (e *SizeMismatchError) Unwrap() error { return ErrSizeMismatch }

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -112,26 +111,28 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 		return err
 	}
 	var q pgx.Batch
+	now := b.s.now().UnixMilli()
 	changed := make(map[string]bool, len(ids))
 	for _, r := range batch {
 		t, ok := threads[r.id]
 		switch {
 		case !ok:
 			r.err = ErrNotFound
-		case r.expected >= 0 && r.expected != t.HistorySize():
-			r.err = fmt.Errorf("%w: has %d bytes, expected %d", ErrSizeMismatch, t.HistorySize(), r.expected)
+		case t.Archived:
+			r.err = ErrArchived
+		case r.expected >= 0 && r.expected != t.Size:
+			r.err = &SizeMismatchError{Size: t.Size, Expected: r.expected}
 		default:
-			r.res = queueAppend(&q, t, r.lines, r.msgs)
+			r.res = queueAppend(&q, t, r.lines, r.msgs, now)
 			changed[r.id] = true
 		}
 	}
 	if len(changed) == 0 {
 		return nil
 	}
-	now := b.s.now().UnixMilli()
 	for _, id := range ids {
 		if changed[id] {
-			queueRow(&q, threads[id], now)
+			queueRow(&q, threads[id])
 		}
 	}
 	return tx.SendBatch(ctx, &q).Close()

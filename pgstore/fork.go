@@ -12,6 +12,7 @@ type UserMessage struct {
 	Ordinal int   // 0-based over the history
 	Offset  int64 // position of its line in the history
 	Text    string
+	Line    int64 // its line number in the history of the thread that owns it
 }
 
 // UserMessage returns user message k of thread id, resolving inherited
@@ -40,8 +41,8 @@ func userMessage(ctx context.Context, q querier, id string, k int) (UserMessage,
 			continue
 		}
 		m := UserMessage{Ordinal: k}
-		err = q.QueryRow(ctx, `SELECT history_offset, text FROM user_messages
-			WHERE thread_id = $1 AND ordinal = $2`, id, k).Scan(&m.Offset, &m.Text)
+		err = q.QueryRow(ctx, `SELECT history_offset, text, line FROM user_messages
+			WHERE thread_id = $1 AND ordinal = $2`, id, k).Scan(&m.Offset, &m.Text, &m.Line)
 		if err != nil {
 			return UserMessage{}, fmt.Errorf("owner %s: %w", id, err)
 		}
@@ -60,6 +61,7 @@ type Fork struct {
 	// history_base), complete and newline-terminated.
 	Lines []byte
 	Cwd   string
+	Facts Facts
 }
 
 // Fork commits a reference fork: the child's row points at a base and
@@ -95,10 +97,13 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		if inherited > 0 {
 			preview = parent.Preview // its first user message, which the child keeps
 		}
+		fa := f.Facts
 		_, err = tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, parent_id, base_id,
-			base_size, inherited_messages, user_message_count, size, cwd, preview)
-			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8)`,
-			f.ChildID, now, parent.ID, base.ID, cut, inherited, f.Cwd, preview)
+			base_size, inherited_messages, user_message_count, size, cwd, preview, fork_user_message,
+			fork_offset, source, originator, cli_version, model_provider, git_commit, git_branch, git_origin)
+			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8, $9, $5, $10, $11, $12, $13, $14, $15, $16)`,
+			f.ChildID, now, parent.ID, base.ID, cut, inherited, f.Cwd, preview, max(f.BeforeUserMessage, -1),
+			fa.Source, fa.Originator, fa.CLIVersion, fa.ModelProvider, fa.GitCommit, fa.GitBranch, fa.GitOrigin)
 		if isUniqueViolation(err) {
 			return ErrExists
 		}

@@ -37,6 +37,7 @@ var (
 	ErrInvalidLines = errors.New("not newline-terminated JSON object lines")
 	ErrOutOfRange   = errors.New("user message out of range")
 	ErrReferenced   = errors.New("thread is the base of another thread")
+	ErrArchived     = errors.New("thread is archived")
 )
 
 // Store is a handle on one database. It is safe for concurrent use, also
@@ -125,19 +126,37 @@ type Thread struct {
 	Name       string
 	Cwd        string
 	Archived   bool
+	ArchivedAt time.Time // zero when not archived
+	LineCount  int64     // lines of the own bytes
+	Facts
+	// ForkUserMessage is the parent's user message the fork was cut
+	// before (-1: whole, or not a fork); ForkOffset the cut's position (-1
+	// when not a fork).
+	ForkUserMessage int
+	ForkOffset      int64
+}
+
+// Facts are what a thread's session_meta says that listings show.
+type Facts struct {
+	Source, Originator, CLIVersion, ModelProvider string
+	GitCommit, GitBranch, GitOrigin               string
 }
 
 // HistorySize is the size of the thread's history: base, then own bytes.
 func (t Thread) HistorySize() int64 { return t.BaseSize + t.Size }
 
 const threadColumns = `id, parent_id, COALESCE(base_id, ''), base_size, inherited_messages,
-	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived`
+	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived,
+	archived_at, line_count, source, originator, cli_version, model_provider, git_commit, git_branch,
+	git_origin, fork_user_message, fork_offset`
 
 func scanThread(row pgx.Row) (Thread, error) {
 	var t Thread
-	var created, updated int64
+	var created, updated, archived int64
 	err := row.Scan(&t.ID, &t.ParentID, &t.BaseID, &t.BaseSize, &t.InheritedMessages,
-		&t.UserMessageCount, &t.Size, &t.SealedSize, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived)
+		&t.UserMessageCount, &t.Size, &t.SealedSize, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived,
+		&archived, &t.LineCount, &t.Source, &t.Originator, &t.CLIVersion, &t.ModelProvider, &t.GitCommit,
+		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset)
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, ErrNotFound
 	}
@@ -145,6 +164,9 @@ func scanThread(row pgx.Row) (Thread, error) {
 		return Thread{}, err
 	}
 	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	if archived != 0 {
+		t.ArchivedAt = time.UnixMilli(archived)
+	}
 	return t, nil
 }
 

@@ -16,12 +16,12 @@ type span struct {
 }
 
 // chainSpans returns the spans whose bytes, in order, are t's history from
-// position from to its end. Each base's spans end at the next thread's
+// position from to position to. Each base's spans end at the next thread's
 // BaseSize, and a base never changes below that point, so the spans are a
 // consistent snapshot as of t's row.
-func chainSpans(ctx context.Context, q querier, t Thread, from int64) ([]span, error) {
+func chainSpans(ctx context.Context, q querier, t Thread, from, to int64) ([]span, error) {
 	var spans []span
-	end := t.HistorySize()
+	end := to
 	for {
 		ownStart := t.BaseSize
 		if end > ownStart {
@@ -56,6 +56,12 @@ const chunkPage = 256
 // with the history. The rows come from one snapshot (a read-only repeatable
 // read transaction), so a concurrent seal cannot move bytes under it.
 func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from int64) (int64, error) {
+	return s.writeRange(ctx, w, id, from, -1)
+}
+
+// writeRange writes [from, to) of thread id's history (to its end when to
+// < 0) from one snapshot.
+func (s *Store) writeRange(ctx context.Context, w io.Writer, id string, from, to int64) (int64, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", id, err)
@@ -65,10 +71,13 @@ func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from i
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", id, err)
 	}
-	if from < 0 || from > t.HistorySize() {
-		return 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, t.HistorySize())
+	if to < 0 || to > t.HistorySize() {
+		to = t.HistorySize()
 	}
-	spans, err := chainSpans(ctx, tx, t, from)
+	if from < 0 || from > to {
+		return 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, to)
+	}
+	spans, err := chainSpans(ctx, tx, t, from, to)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", id, err)
 	}
