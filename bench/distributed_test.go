@@ -5,11 +5,7 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/pgstore"
 	"github.com/spoolhq/spool/rollout"
@@ -72,7 +69,7 @@ func BenchmarkDistributedAppend(b *testing.B) {
 		})
 	})
 	b.Run("backend=postgres-3-nodes", func(b *testing.B) {
-		dsn := benchDSN(b)
+		dsn := disttest.DSN(b)
 		nodes := make([]*pgstore.Store, 3)
 		for i := range nodes {
 			s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
@@ -101,49 +98,13 @@ func BenchmarkDistributedAppend(b *testing.B) {
 	})
 }
 
-// benchDSN returns a new database on SPOOL_TEST_PG, dropped afterwards.
-func benchDSN(b *testing.B) string {
-	b.Helper()
-	admin := os.Getenv("SPOOL_TEST_PG")
-	if admin == "" {
-		b.Fatal("SPOOL_TEST_PG is not set: run `make bench-distributed`, which starts PostgreSQL and sets it")
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var r [6]byte
-	rand.Read(r[:])
-	name := "bench_" + hex.EncodeToString(r[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)") //nolint:errcheck // best effort
-	})
-	u.Path = "/" + name
-	return u.String()
-}
-
 // BenchmarkDistributedList is a list page of the newest 50 threads through
 // pgstore at BENCH_PG_THREADS threads (default 1,000,000; goal p50 ≤ 2 ms,
 // #17). The rows are generated inside PostgreSQL.
 func BenchmarkDistributedList(b *testing.B) {
 	ctx := context.Background()
 	n := envInt(b, "BENCH_PG_THREADS", 1_000_000)
-	dsn := benchDSN(b)
+	dsn := disttest.DSN(b)
 	s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -167,7 +128,7 @@ func BenchmarkDistributedList(b *testing.B) {
 		var after *pgstore.Thread
 		for b.Loop() {
 			start := time.Now()
-			page, err := s.List(ctx, pgstore.ListOptions{Limit: 50, After: after})
+			page, err := s.List(ctx, pgstore.ListOptions{Limit: 50, After: after, Archived: new(false)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -189,7 +150,7 @@ func BenchmarkDistributedList(b *testing.B) {
 // with the parent (a reference fork, #17).
 func BenchmarkDistributedFork(b *testing.B) {
 	ctx := context.Background()
-	dsn := benchDSN(b)
+	dsn := disttest.DSN(b)
 	s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
 	if err != nil {
 		b.Fatal(err)

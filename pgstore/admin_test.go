@@ -20,11 +20,11 @@ func TestRenameAndArchive(t *testing.T) {
 	if err := s.SetArchived(t.Context(), id, true); err != nil {
 		t.Fatal(err)
 	}
-	active, err := s.List(t.Context(), ListOptions{})
+	active, err := s.List(t.Context(), ListOptions{Archived: new(false)})
 	if err != nil || len(active) != 0 {
 		t.Fatalf("active list: %v, %v; want empty", active, err)
 	}
-	archived, err := s.List(t.Context(), ListOptions{Archived: true})
+	archived, err := s.List(t.Context(), ListOptions{Archived: new(true)})
 	if err != nil || len(archived) != 1 || archived[0].Name != "named" || !archived[0].Archived {
 		t.Fatalf("archived list: %+v, %v", archived, err)
 	}

@@ -3,62 +3,21 @@
 package pgstore
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/objstore"
 )
 
-// testDSN returns a URL of a new, empty database on the server named by
-// SPOOL_TEST_PG (scripts/test-distributed.sh starts one), dropped at the
-// end of the test. Built with the distributed tag, a test without that
-// server fails: it never skips.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("SPOOL_TEST_PG")
-	if admin == "" {
-		t.Fatal("SPOOL_TEST_PG is not set: run `make test-distributed`, which starts PostgreSQL and sets it")
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("SPOOL_TEST_PG: %v", err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "spool_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(t.Context(), admin)
-	if err != nil {
-		t.Fatalf("connect to SPOOL_TEST_PG: %v", err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
+// testDSN returns a new database (internal/disttest).
+func testDSN(t *testing.T) string { return disttest.DSN(t) }
 
 // newBucket returns a bucket on an in-process gofakes3 server, for the
 // Stores of one test to share.
@@ -74,23 +33,9 @@ func newBucket(t *testing.T) objstore.Bucket {
 }
 
 // gatewayBucket returns a new bucket on the S3 gateway that
-// scripts/test-distributed.sh starts (SPOOL_TEST_S3): a real server in its
-// own process, for tests of several Stores at once.
-func gatewayBucket(t *testing.T) objstore.Bucket {
-	t.Helper()
-	endpoint := os.Getenv("SPOOL_TEST_S3")
-	if endpoint == "" {
-		t.Fatal("SPOOL_TEST_S3 is not set: run `make test-distributed`, which starts versitygw and sets it")
-	}
-	var r [6]byte
-	rand.Read(r[:])
-	b, err := objstore.OpenS3(t.Context(), objstore.S3Config{Endpoint: endpoint,
-		Bucket: "spool-" + hex.EncodeToString(r[:]), AccessKey: "spool", SecretKey: "spool-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// scripts/test-distributed.sh starts: a real server in its own process, for
+// tests of several Stores at once.
+func gatewayBucket(t *testing.T) objstore.Bucket { return disttest.Bucket(t) }
 
 // openStore opens a Store on dsn with bucket (nil for none), closed at the
 // end of the test.

@@ -241,7 +241,7 @@ func TestListPagesByKeyset(t *testing.T) {
 	var got []string
 	var after *Thread
 	for {
-		page, err := s.List(t.Context(), ListOptions{Limit: 3, After: after})
+		page, err := s.List(t.Context(), ListOptions{Limit: 3, After: after, Archived: new(false)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -213,41 +214,74 @@ func writeChunks(ctx context.Context, q querier, w io.Writer, sp span) (int64, e
 
 // ListOptions selects a page of List.
 type ListOptions struct {
-	Archived bool
+	// Archived selects archived threads (true), the others (false), or both
+	// (nil).
+	Archived *bool
 	Limit    int // 1..1000; 0 means 50
+	// ByCreated orders by creation time instead of the last update;
+	// Ascending puts the oldest first.
+	ByCreated bool
+	Ascending bool
+	// Exact filters ("" for none) and Text, a case-insensitive substring
+	// of the name or preview.
+	Cwd, Source, ModelProvider, ParentID string
+	Text                                 string
 	// After continues a listing after the last thread of the previous page.
 	After *Thread
 }
 
-// List returns threads newest first (updated_at, then id, descending) by
-// keyset, so every page costs the same however deep.
+// List returns threads ordered by time, then id, by keyset, so every page
+// costs the same however deep.
 func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
 	limit := o.Limit
 	if limit <= 0 {
 		limit = 50
 	}
 	limit = min(limit, 1000)
-	q := `SELECT ` + threadColumns + ` FROM threads WHERE archived = $1`
-	args := []any{o.Archived, limit}
-	if o.After != nil {
-		q += ` AND (updated_at, id) < ($3, $4)`
-		args = append(args, o.After.UpdatedAt.UnixMilli(), o.After.ID)
+	col, op, dir := "updated_at", "<", "DESC"
+	if o.ByCreated {
+		col = "created_at"
 	}
-	q += ` ORDER BY updated_at DESC, id DESC LIMIT $2`
+	if o.Ascending {
+		op, dir = ">", "ASC"
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if o.Archived != nil {
+		where = append(where, "archived = "+arg(*o.Archived))
+	}
+	for _, f := range []struct{ col, v string }{{"cwd", o.Cwd}, {"source", o.Source}, {"model_provider", o.ModelProvider}, {"parent_id", o.ParentID}} {
+		if f.v != "" {
+			where = append(where, f.col+" = "+arg(f.v))
+		}
+	}
+	if o.Text != "" {
+		pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(o.Text) + "%"
+		p := arg(pattern)
+		where = append(where, "(name ILIKE "+p+" OR preview ILIKE "+p+")")
+	}
+	if o.After != nil {
+		at := o.After.UpdatedAt
+		if o.ByCreated {
+			at = o.After.CreatedAt
+		}
+		where = append(where, fmt.Sprintf("(%s, id) %s (%s, %s)", col, op, arg(at.UnixMilli()), arg(o.After.ID)))
+	}
+	q := `SELECT ` + threadColumns + ` FROM threads`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %s", col, dir, dir, arg(limit))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
-	defer rows.Close()
-	var out []Thread
-	for rows.Next() {
-		t, err := scanThread(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Thread, error) { return scanThread(r) })
+	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	return out, nil

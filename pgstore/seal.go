@@ -102,3 +102,17 @@ func unsealedBytes(ctx context.Context, q querier, t Thread) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// Unsealed returns up to limit threads with at least minBytes unsealed.
+func (s *Store) Unsealed(ctx context.Context, minBytes int64, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM threads WHERE size - sealed_size >= $1
+		ORDER BY size - sealed_size DESC LIMIT $2`, max(minBytes, 1), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unsealed: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("unsealed: %w", err)
+	}
+	return ids, nil
+}
