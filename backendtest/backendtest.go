@@ -312,6 +312,21 @@ func testReadTurn(t *testing.T, b manager.Backend) {
 	if err != nil || !bytes.Equal(got, h[msgs[1].Offset:]) {
 		t.Fatalf("ReadFrom 1: %q, %v", got, err)
 	}
+	for _, tc := range []struct {
+		id   string
+		k    int
+		want []byte
+	}{{th.ID, -1, h}, {start(t, b).ID, 0, nil}} {
+		rc, err := b.ReadFrom(t.Context(), tc.id, tc.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || tc.want != nil && !bytes.Equal(got, tc.want) || len(got) == 0 {
+			t.Fatalf("ReadFrom %d: %d bytes, %v; want the whole history", tc.k, len(got), err)
+		}
+	}
 	var oor *manager.OutOfRangeError
 	if _, err := b.ReadTurn(t.Context(), th.ID, 3); !errors.As(err, &oor) {
 		t.Fatalf("turn 3 of 3: %v, want an *OutOfRangeError", err)

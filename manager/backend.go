@@ -39,7 +39,8 @@ type Backend interface {
 	Fork(ctx context.Context, id string, o ForkOptions) (Thread, error)
 	// UserMessages returns the thread's counted user messages in order.
 	UserMessages(ctx context.Context, id string) ([]UserMessage, error)
-	// ReadFrom streams the history from user message k to its end;
+	// ReadFrom streams the history from user message k to its end (all
+	// of it for k < 0, or k = 0 on a thread without user messages);
 	// ReadTurn streams turn k (user message k up to k+1); ReadAfter
 	// streams from position from and reports the end it will stop at.
 	ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser, error)

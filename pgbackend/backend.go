@@ -273,8 +273,19 @@ func (b *Backend) UserMessages(ctx context.Context, id string) ([]manager.UserMe
 	return out, nil
 }
 
-// ReadFrom streams the history from user message k.
+// ReadFrom streams the history from user message k; k < 0, or 0 on a
+// thread without user messages, streams all of it.
 func (b *Backend) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	if k <= 0 {
+		t, err := b.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if k < 0 || t.UserMessageCount == 0 {
+			rc, _, err := b.store.OpenHistory(ctx, t.ID, 0, -1)
+			return rc, mapErr(err)
+		}
+	}
 	from, _, err := b.turnBounds(ctx, id, k)
 	if err != nil {
 		return nil, err
