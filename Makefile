@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:7878
 FUZZTIME  ?= 20s
 BENCH_SCALE ?= 1
 
-.PHONY: help run build test test-short lint fuzz bench bench-codex crash hostile compat ts-check clean
+.PHONY: help run build test test-short lint fuzz bench bench-codex crash hostile compat ts-check test-distributed bench-distributed clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,12 @@ ts-check: ## type-check a TypeScript client generated from the served /openapi.j
 
 compat: ## install Codex 0.169.0 (cached) and run the compat tests against it
 	SPOOL_CODEX="$$(./scripts/codex.sh)" && export SPOOL_CODEX && $(GO) test -tags compat -count=1 ./compat/
+
+test-distributed: ## start a private PostgreSQL on loopback, run the tests behind the distributed tag, stop it
+	./scripts/test-distributed.sh
+
+bench-distributed: ## the distributed backend's benchmarks beside the local backend (starts PostgreSQL and versitygw)
+	./scripts/test-distributed.sh bench
 
 clean: ## remove built binaries
 	rm -rf bin/

@@ -43,6 +43,7 @@ const (
 	CodeTimeout              = "timeout"                // 408: the request body arrived too slowly
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the route exists with other methods
 	CodeUnavailable          = "unavailable"            // 503: saturated, shutting down or closed
+	CodeNotSupported         = "not_supported"          // 501: the route needs a capability this server's backend does not offer
 	CodeInternal             = "internal"               // 500: a bug or an I/O failure; details are logged
 )
 
@@ -150,6 +151,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: nothing was written"), false
 	case errors.Is(err, store.ErrExists):
 		return errorf(http.StatusConflict, CodeConflict, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrNotSupported):
+		return errorf(http.StatusNotImplemented, CodeNotSupported, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrClosed), errors.Is(err, manager.ErrLocked):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the store is not available"), false
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -148,7 +148,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
-	live := s.m.Stats()
+	var live manager.Stats
+	if ls, ok := s.m.(manager.LiveStats); ok {
+		live = ls.Stats()
+	}
 	index, err := s.m.IndexStats(r.Context())
 	if err != nil {
 		return fmt.Errorf("index stats: %w", err)
@@ -550,7 +553,11 @@ func (s *Server) ancestors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	relatives, err := s.m.Ancestors(r.Context(), id)
+	lineage, err := capability[manager.Lineage](s, "ancestors")
+	if err != nil {
+		return err
+	}
+	relatives, err := lineage.Ancestors(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -563,7 +570,11 @@ func (s *Server) descendants(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	relatives, err := s.m.Descendants(r.Context(), id)
+	lineage, err := capability[manager.Lineage](s, "descendants")
+	if err != nil {
+		return err
+	}
+	relatives, err := lineage.Descendants(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -576,7 +587,11 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	root, members, err := s.m.Tree(r.Context(), id)
+	lineage, err := capability[manager.Lineage](s, "tree")
+	if err != nil {
+		return err
+	}
+	root, members, err := lineage.Tree(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -609,7 +624,11 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if opts.Archived, err = archivedParam(values, "all"); err != nil {
 		return err
 	}
-	page, err := s.m.SearchPage(r.Context(), opts)
+	searcher, err := capability[manager.Searcher](s, "search")
+	if err != nil {
+		return err
+	}
+	page, err := searcher.SearchPage(r.Context(), opts)
 	if err != nil {
 		return err
 	}

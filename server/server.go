@@ -90,9 +90,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Server serves the API of one manager. Create it with New.
+// Server serves the API of one backend. Create it with New.
 type Server struct {
-	m       *manager.Manager
+	m       manager.Backend
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -116,9 +116,11 @@ type Server struct {
 	streams chan struct{}
 }
 
-// New returns a Server for m. The caller keeps ownership of m and closes it
+// New returns a Server for m: a *manager.Manager or another Backend. The
+// routes of optional capabilities m lacks (manager.Searcher and the rest)
+// answer 501 not_supported. The caller keeps ownership of m and closes it
 // after the HTTP server has shut down.
-func New(m *manager.Manager, cfg Config) *Server {
+func New(m manager.Backend, cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}

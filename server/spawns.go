@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/spoolhq/spool/api"
+	"github.com/spoolhq/spool/manager"
 )
 
 func (s *Server) spawns(w http.ResponseWriter, r *http.Request) error {
@@ -11,11 +12,15 @@ func (s *Server) spawns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	by, err := s.m.SpawnedBy(r.Context(), id)
+	spawns, err := capability[manager.SpawnLineage](s, "spawns")
 	if err != nil {
 		return err
 	}
-	spawned, err := s.m.Spawns(r.Context(), id)
+	by, err := spawns.SpawnedBy(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	spawned, err := spawns.Spawns(r.Context(), id)
 	if err != nil {
 		return err
 	}

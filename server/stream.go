@@ -121,7 +121,11 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 		return err
 	}
 	defer closeStream()
-	sub := s.m.Subscribe(0)
+	pub, err := capability[manager.Publisher](s, "follow")
+	if err != nil {
+		return err
+	}
+	sub := pub.Subscribe(0)
 	defer func() { sub.Close() }()
 	lines, end, err := s.m.ReadAfter(ctx, id, from)
 	if err != nil {
@@ -170,7 +174,7 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 					}
 					// Events were dropped: subscribe again and read what
 					// the file holds past pos, which covers them.
-					sub = s.m.Subscribe(0)
+					sub = pub.Subscribe(0)
 					break wait
 				}
 				if e.ThreadID != id {
@@ -252,7 +256,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer closeStream()
-	sub := s.m.Subscribe(0)
+	pub, err := capability[manager.Publisher](s, "events")
+	if err != nil {
+		return err
+	}
+	sub := pub.Subscribe(0)
 	defer sub.Close()
 	sse := wantsSSE(r)
 	f := s.newFlusher(w)

@@ -27,7 +27,11 @@ func (s *Server) appendTurn(w http.ResponseWriter, r *http.Request) error {
 	if req.Prompt == "" {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "prompt is required")
 	}
-	res, err := s.m.AppendTurn(r.Context(), id, manager.TurnOptions{Prompt: req.Prompt, Answer: req.Answer, TurnID: req.TurnID, Model: req.Model})
+	turns, err := capability[manager.TurnWriter](s, "append turn")
+	if err != nil {
+		return err
+	}
+	res, err := turns.AppendTurn(r.Context(), id, manager.TurnOptions{Prompt: req.Prompt, Answer: req.Answer, TurnID: req.TurnID, Model: req.Model})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,15 @@
 //	-file-mode         SPOOL_FILE_MODE     permission bits of what spool creates: rollouts, side files, spool.db and its WAL and SHM (default 0600; directories get x where r is set)
 //	-log-format        SPOOL_LOG_FORMAT    text | json (default text)
 //	-log-level         SPOOL_LOG_LEVEL     debug | info | warn | error (default info)
+//	-pg                SPOOL_PG            serve the distributed backend on this PostgreSQL DSN instead of -root
+//	-s3                SPOOL_S3            with -pg: S3-compatible endpoint URL for sealed segments
+//	-s3-bucket         SPOOL_S3_BUCKET     with -s3: bucket (default spool; created if missing)
+//
+// The S3 credentials come from SPOOL_S3_ACCESS_KEY and SPOOL_S3_SECRET_KEY
+// only, never from flags (which other users can read in the process list).
+// With -pg any number of spoold processes may serve one database and one
+// bucket (docs/DISTRIBUTED.md); -root, -index, -watch, -sync and
+// -torn-grace then do not apply.
 //
 // Sizes take a unit: 1048576, 64KiB, 64MiB, 1GiB, 1GB (decimal units are
 // powers of 1000). A root that does not exist is created 0700.
@@ -52,6 +61,8 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/objstore"
+	"github.com/spoolhq/spool/pgbackend"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/server"
 	"github.com/spoolhq/spool/store"
@@ -74,6 +85,10 @@ func main() {
 type config struct {
 	root            string
 	index           string
+	pg, s3          string // the distributed backend's DSN and endpoint
+	s3Bucket        string
+	s3Access        string
+	s3Secret        string
 	watch           bool
 	addr            string
 	capacity        int
@@ -125,6 +140,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	tornGrace := fs.Duration("torn-grace", manager.DefaultTornGrace, "how old an unfinished last line must be before an append cuts it (its writer may still finish it)")
 	logFormat := fs.String("log-format", env("SPOOL_LOG_FORMAT", "text"), "log format: text or json ($SPOOL_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("SPOOL_LOG_LEVEL", "info"), "log level: debug, info, warn or error ($SPOOL_LOG_LEVEL)")
+	pg := fs.String("pg", getenv("SPOOL_PG"), "serve the distributed backend on this PostgreSQL `dsn` instead of -root ($SPOOL_PG)")
+	s3 := fs.String("s3", getenv("SPOOL_S3"), "with -pg: S3-compatible endpoint `url` for sealed segments; credentials from $SPOOL_S3_ACCESS_KEY and $SPOOL_S3_SECRET_KEY ($SPOOL_S3)")
+	s3Bucket := fs.String("s3-bucket", env("SPOOL_S3_BUCKET", "spool"), "with -s3: the `bucket` ($SPOOL_S3_BUCKET)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -142,6 +160,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		cors:            splitList(*cors),
 		shutdownTimeout: *shutdownTimeout,
 		tornGrace:       *tornGrace,
+		pg:              *pg,
+		s3:              *s3,
+		s3Bucket:        *s3Bucket,
+		s3Access:        getenv("SPOOL_S3_ACCESS_KEY"),
+		s3Secret:        getenv("SPOOL_S3_SECRET_KEY"),
+	}
+	if cfg.s3 != "" && cfg.pg == "" {
+		return config{}, errors.New("-s3 needs -pg: object storage holds the distributed backend's segments")
 	}
 	var err error
 	if cfg.watch, err = strconv.ParseBool(*watch); err != nil {
@@ -223,33 +249,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn("listening beyond loopback without a token: anyone who reaches this address can read and write every thread", "addr", ln.Addr().String())
 	}
 
-	// The index holds every user message: keep the root and the index
-	// private unless told otherwise.
-	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
-		return errors.Join(fmt.Errorf("create root: %w", err), ln.Close())
-	}
-	if err := os.MkdirAll(filepath.Dir(cfg.index), 0o700); err != nil {
-		return errors.Join(fmt.Errorf("create index directory: %w", err), ln.Close())
-	}
-	if err := store.SetFileMode(cfg.index, cfg.fileMode); err != nil {
-		return errors.Join(err, ln.Close())
-	}
-	m, err := manager.Open(ctx, manager.Options{
-		Root:      cfg.root,
-		IndexPath: cfg.index,
-		// Serve at once; a thread used before the reconcile reaches it
-		// is caught up on first use.
-		Background: true,
-		Watch:      cfg.watch,
-		FS:         rolloutfs.Local{Root: cfg.root, FilePerm: cfg.fileMode, DirPerm: dirMode(cfg.fileMode)},
-		Capacity:   cfg.capacity,
-		Sync:       cfg.sync,
-		TornGrace:  cfg.tornGrace,
-		// Lines the manager logs with a request's context name the request.
-		Logger: slog.New(server.WithRequestID(log.Handler())),
-	})
+	m, where, err := openBackend(ctx, cfg, log)
 	if err != nil {
-		return errors.Join(fmt.Errorf("open store %s: %w", cfg.root, err), ln.Close())
+		return errors.Join(err, ln.Close())
 	}
 	srv := server.New(m, server.Config{
 		Token:                cfg.token,
@@ -263,8 +265,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Logger:               log,
 	})
 	httpServer := srv.HTTPServer(cfg.addr)
-	log.Info("listening", "addr", ln.Addr().String(), "root", m.Root(), "index", cfg.index, "watch", cfg.watch,
-		"sync", cfg.sync.String(), "auth", cfg.token != "", "cors", strings.Join(cfg.cors, ","))
+	log.Info("listening", append([]any{"addr", ln.Addr().String()}, append(where, "auth", cfg.token != "", "cors", strings.Join(cfg.cors, ","))...)...)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
@@ -297,4 +298,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openBackend opens the backend cfg names: the distributed one with -pg,
+// the local root otherwise. It returns log attributes saying which.
+func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Backend, []any, error) {
+	if cfg.pg != "" {
+		o := pgbackend.Options{DSN: cfg.pg, Logger: log}
+		if cfg.s3 != "" {
+			bucket, err := objstore.OpenS3(ctx, objstore.S3Config{Endpoint: cfg.s3, Bucket: cfg.s3Bucket,
+				AccessKey: cfg.s3Access, SecretKey: cfg.s3Secret})
+			if err != nil {
+				return nil, nil, err
+			}
+			o.Bucket = bucket
+		}
+		b, err := pgbackend.Open(ctx, o)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open distributed backend: %w", err)
+		}
+		return b, []any{"backend", "distributed", "s3", cfg.s3, "bucket", cfg.s3Bucket}, nil
+	}
+	// The index holds every user message: keep the root and the index
+	// private unless told otherwise.
+	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create root: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.index), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create index directory: %w", err)
+	}
+	if err := store.SetFileMode(cfg.index, cfg.fileMode); err != nil {
+		return nil, nil, err
+	}
+	m, err := manager.Open(ctx, manager.Options{
+		Root:      cfg.root,
+		IndexPath: cfg.index,
+		// Serve at once; a thread used before the reconcile reaches it
+		// is caught up on first use.
+		Background: true,
+		Watch:      cfg.watch,
+		FS:         rolloutfs.Local{Root: cfg.root, FilePerm: cfg.fileMode, DirPerm: dirMode(cfg.fileMode)},
+		Capacity:   cfg.capacity,
+		Sync:       cfg.sync,
+		TornGrace:  cfg.tornGrace,
+		// Lines the manager logs with a request's context name the request.
+		Logger: slog.New(server.WithRequestID(log.Handler())),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %s: %w", cfg.root, err)
+	}
+	return m, []any{"root", m.Root(), "index", cfg.index, "watch", cfg.watch, "sync", cfg.sync.String()}, nil
 }

@@ -1,0 +1,388 @@
+// Package backendtest is the conformance suite of manager.Backend: what
+// every backend promises its callers, run against the local backend in the
+// manager's tests and against the distributed one in pgbackend's.
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// Open returns a new, empty backend, closed when the test ends.
+type Open func(t *testing.T) manager.Backend
+
+// Run runs the suite; each case gets a backend of its own.
+func Run(t *testing.T, open Open) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, b manager.Backend)
+	}{
+		{"StartGetList", testStartGetList},
+		{"AppendOffsets", testAppendOffsets},
+		{"RefusedAppendsWriteNothing", testRefusedAppends},
+		{"ConcurrentAppends", testConcurrentAppends},
+		{"ForkBeforeMessage", testForkBeforeMessage},
+		{"ReadTurn", testReadTurn},
+		{"RenameArchive", testRenameArchive},
+		{"Delete", testDelete},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
+	}
+}
+
+// userItem is a user message every backend counts.
+func userItem(text string) rollout.Item {
+	payload, _ := json.Marshal(map[string]any{"type": "message", "role": "user",
+		"content": []map[string]string{{"type": "input_text", "text": text}}})
+	return rollout.Item{Type: rollout.TypeResponseItem, Payload: payload}
+}
+
+// answerItem is an assistant message.
+func answerItem(text string) rollout.Item {
+	payload, _ := json.Marshal(map[string]any{"type": "message", "role": "assistant",
+		"content": []map[string]string{{"type": "output_text", "text": text}}})
+	return rollout.Item{Type: rollout.TypeResponseItem, Payload: payload}
+}
+
+func start(t *testing.T, b manager.Backend) manager.Thread {
+	t.Helper()
+	th, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th
+}
+
+// withTurns starts a thread and appends n turns of a prompt and an answer.
+func withTurns(t *testing.T, b manager.Backend, n int) manager.Thread {
+	t.Helper()
+	th := start(t, b)
+	for i := range n {
+		res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem(fmt.Sprintf("prompt %d", i)), answerItem(fmt.Sprintf("answer %d", i))}, manager.AppendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		th = res.Thread
+	}
+	return th
+}
+
+// history reads a thread's whole history.
+func history(t *testing.T, b manager.Backend, id string) []byte {
+	t.Helper()
+	rc, _, err := b.ReadAfter(t.Context(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// items returns the (type, payload) of every line of h but session_meta
+// lines: what a thread says, whatever the layout of its files.
+func items(t *testing.T, h []byte) []string {
+	t.Helper()
+	var out []string
+	for line := range bytes.Lines(h) {
+		var l struct {
+			Type    string          `json:"type"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if l.Type != rollout.TypeSessionMeta {
+			out = append(out, l.Type+" "+string(l.Payload))
+		}
+	}
+	return out
+}
+
+func testStartGetList(t *testing.T, b manager.Backend) {
+	var ids []string
+	for range 5 {
+		ids = append(ids, start(t, b).ID)
+	}
+	got, err := b.Get(t.Context(), ids[2])
+	if err != nil || got.ID != ids[2] || got.Cwd != "/work" || got.Source != "cli" || got.HistorySize() == 0 {
+		t.Fatalf("Get: %+v, %v", got, err)
+	}
+	var listed []string
+	cursor := ""
+	for {
+		page, err := b.List(t.Context(), manager.ListOptions{Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, th := range page.Threads {
+			listed = append(listed, th.ID)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, ids) {
+		t.Fatalf("listed %v, want %v", listed, ids)
+	}
+	if _, err := b.Get(t.Context(), "0195e7a0-0000-7000-8000-000000000000"); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("Get of an unknown thread: %v, want ErrNotFound", err)
+	}
+	if _, err := b.Get(t.Context(), "not-a-uuid"); !errors.Is(err, manager.ErrInvalidID) {
+		t.Fatalf("Get of a bad id: %v, want ErrInvalidID", err)
+	}
+}
+
+func testAppendOffsets(t *testing.T, b manager.Backend) {
+	th := start(t, b)
+	before := th.HistorySize()
+	res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem("hello"), answerItem("hi")}, manager.AppendOptions{ExpectedSize: th.IndexedSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Offsets) != 2 || res.Offsets[0] != before {
+		t.Fatalf("offsets %v, want 2 starting at %d", res.Offsets, before)
+	}
+	if res.Thread.UserMessageCount != 1 || res.Thread.Preview != "hello" || res.Thread.HistorySize() <= res.Offsets[1] {
+		t.Fatalf("thread after the append: %+v", res.Thread)
+	}
+	h := history(t, b, th.ID)
+	if int64(len(h)) != res.Thread.HistorySize() {
+		t.Fatalf("history has %d bytes, the thread says %d", len(h), res.Thread.HistorySize())
+	}
+	for i, off := range res.Offsets {
+		var l struct{ Type string }
+		line, _, _ := bytes.Cut(h[off:], []byte("\n"))
+		if err := json.Unmarshal(line, &l); err != nil || l.Type != rollout.TypeResponseItem {
+			t.Fatalf("line %d at %d: %q", i, off, line)
+		}
+	}
+	msgs, err := b.UserMessages(t.Context(), th.ID)
+	if err != nil || len(msgs) != 1 || msgs[0].Offset != res.Offsets[0] || msgs[0].Preview != "hello" {
+		t.Fatalf("UserMessages: %+v, %v", msgs, err)
+	}
+	rc, end, err := b.ReadAfter(t.Context(), th.ID, res.Offsets[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(tail, h[res.Offsets[1]:]) || end != int64(len(h)) {
+		t.Fatalf("ReadAfter: %q, end %d, %v", tail, end, err)
+	}
+}
+
+func testRefusedAppends(t *testing.T, b manager.Backend) {
+	th := withTurns(t, b, 1)
+	before := history(t, b, th.ID)
+	var mismatch *manager.SizeMismatchError
+	if _, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{answerItem("x")}, manager.AppendOptions{ExpectedSize: th.IndexedSize - 1}); !errors.As(err, &mismatch) {
+		t.Fatalf("stale expected size: %v, want a *SizeMismatchError", err)
+	}
+	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{oops`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
+		t.Fatalf("a bad line: %v, want ErrInvalidItem", err)
+	}
+	if _, err := b.AppendWith(t.Context(), "0195e7a0-0000-7000-8000-000000000000", []rollout.Item{answerItem("x")}, manager.AppendOptions{}); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("append to an unknown thread: %v, want ErrNotFound", err)
+	}
+	if got := history(t, b, th.ID); !bytes.Equal(got, before) {
+		t.Fatal("a refused append wrote")
+	}
+}
+
+func testConcurrentAppends(t *testing.T, b manager.Backend) {
+	th := start(t, b)
+	var mu sync.Mutex
+	acked := make(map[int64]string)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				text := fmt.Sprintf("writer %d line %d", w, i)
+				res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{answerItem(text)}, manager.AppendOptions{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked[res.Offsets[0]] = text
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	h := history(t, b, th.ID)
+	for off, text := range acked {
+		line, _, _ := bytes.Cut(h[off:], []byte("\n"))
+		if !bytes.Contains(line, []byte(fmt.Sprintf("%q", text))) {
+			t.Fatalf("acknowledged %q at %d, the history has %q there", text, off, line)
+		}
+	}
+	if n := bytes.Count(h, []byte("\n")); n != 1+len(acked) {
+		t.Fatalf("%d lines, want the meta and %d appends", n, len(acked))
+	}
+}
+
+func testForkBeforeMessage(t *testing.T, b manager.Backend) {
+	parent := withTurns(t, b, 4)
+	two := 2
+	child, err := b.Fork(t.Context(), parent.ID, manager.ForkOptions{BeforeUserMessage: &two, Name: "child"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.ParentID != parent.ID || child.UserMessageCount != 2 || child.Name != "child" || child.Preview != "prompt 0" {
+		t.Fatalf("fork: %+v", child)
+	}
+	msgs, err := b.UserMessages(t.Context(), parent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, ch := history(t, b, parent.ID), history(t, b, child.ID)
+	// The fork says what the parent said before message 2; a backend may
+	// add lines of its own after it (Codex's reference forks record the
+	// thread's settings), which the message count above shows are not
+	// prompts.
+	if want, got := items(t, ph[:msgs[2].Offset]), items(t, ch); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("the fork says %d items, not starting with the %d the parent said before message 2", len(got), len(want))
+	}
+	// The fork grows on its own; the parent does not change.
+	if _, err := b.AppendWith(t.Context(), child.ID, []rollout.Item{userItem("fork's own")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := b.UserMessages(t.Context(), child.ID)
+	if err != nil || len(cm) != 3 || cm[0].Preview != "prompt 0" || cm[2].Preview != "fork's own" {
+		t.Fatalf("the fork's messages: %+v, %v", cm, err)
+	}
+	if got := history(t, b, parent.ID); !bytes.Equal(got, ph) {
+		t.Fatal("appending to the fork changed the parent")
+	}
+	nine := 9
+	var oor *manager.OutOfRangeError
+	if _, err := b.Fork(t.Context(), parent.ID, manager.ForkOptions{BeforeUserMessage: &nine}); !errors.As(err, &oor) || oor.Count != 4 {
+		t.Fatalf("fork past the end: %v, want an *OutOfRangeError with count 4", err)
+	}
+	whole, err := b.Fork(t.Context(), child.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := items(t, history(t, b, whole.ID)), items(t, history(t, b, child.ID)); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatal("a whole fork of a fork does not say what its parent says")
+	}
+}
+
+func testReadTurn(t *testing.T, b manager.Backend) {
+	th := withTurns(t, b, 3)
+	msgs, err := b.UserMessages(t.Context(), th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := history(t, b, th.ID)
+	for k, want := range [][]byte{h[msgs[0].Offset:msgs[1].Offset], h[msgs[1].Offset:msgs[2].Offset], h[msgs[2].Offset:]} {
+		rc, err := b.ReadTurn(t.Context(), th.ID, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("turn %d: %q, %v; want %q", k, got, err, want)
+		}
+	}
+	rc, err := b.ReadFrom(t.Context(), th.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, h[msgs[1].Offset:]) {
+		t.Fatalf("ReadFrom 1: %q, %v", got, err)
+	}
+	for _, tc := range []struct {
+		id   string
+		k    int
+		want []byte
+	}{{th.ID, -1, h}, {start(t, b).ID, 0, nil}} {
+		rc, err := b.ReadFrom(t.Context(), tc.id, tc.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || tc.want != nil && !bytes.Equal(got, tc.want) || len(got) == 0 {
+			t.Fatalf("ReadFrom %d: %d bytes, %v; want the whole history", tc.k, len(got), err)
+		}
+	}
+	var oor *manager.OutOfRangeError
+	if _, err := b.ReadTurn(t.Context(), th.ID, 3); !errors.As(err, &oor) {
+		t.Fatalf("turn 3 of 3: %v, want an *OutOfRangeError", err)
+	}
+}
+
+func testRenameArchive(t *testing.T, b manager.Backend) {
+	th := withTurns(t, b, 1)
+	if got, err := b.Rename(t.Context(), th.ID, "named"); err != nil || got.Name != "named" {
+		t.Fatalf("Rename: %+v, %v", got, err)
+	}
+	got, err := b.Archive(t.Context(), th.ID)
+	if err != nil || !got.Archived {
+		t.Fatalf("Archive: %+v, %v", got, err)
+	}
+	if _, err := b.Archive(t.Context(), th.ID); !errors.Is(err, manager.ErrArchived) {
+		t.Fatalf("second Archive: %v, want ErrArchived", err)
+	}
+	if _, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{answerItem("x")}, manager.AppendOptions{}); !errors.Is(err, manager.ErrArchived) {
+		t.Fatalf("append to an archived thread: %v, want ErrArchived", err)
+	}
+	active, err := b.List(t.Context(), manager.ListOptions{Archived: new(false)})
+	if err != nil || len(active.Threads) != 0 {
+		t.Fatalf("active threads: %+v, %v", active.Threads, err)
+	}
+	if got, err := b.Unarchive(t.Context(), th.ID); err != nil || got.Archived || got.Name != "named" {
+		t.Fatalf("Unarchive: %+v, %v", got, err)
+	}
+	if _, err := b.Unarchive(t.Context(), th.ID); !errors.Is(err, manager.ErrNotArchived) {
+		t.Fatalf("second Unarchive: %v, want ErrNotArchived", err)
+	}
+}
+
+func testDelete(t *testing.T, b manager.Backend) {
+	parent := withTurns(t, b, 2)
+	one := 1
+	child, err := b.Fork(t.Context(), parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.BaseID == parent.ID {
+		// A reference fork: its base cannot go first.
+		if err := b.Delete(t.Context(), parent.ID); !errors.Is(err, manager.ErrReferenced) {
+			t.Fatalf("delete of a base: %v, want ErrReferenced", err)
+		}
+	}
+	if err := b.Delete(t.Context(), child.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(t.Context(), child.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+	if err := b.Delete(t.Context(), parent.ID); err != nil {
+		t.Fatalf("delete of a thread no longer referenced: %v", err)
+	}
+	if err := b.Delete(context.WithoutCancel(t.Context()), parent.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,152 @@
+// Package objstore holds sealed segments in object storage: immutable
+// objects, written once under names that say what they hold, read by
+// range. Bucket is the seam; S3 implements it over any S3-compatible
+// service through minio-go.
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrExists: PutNew found the key already written.
+	ErrExists = errors.New("object already exists")
+	// ErrNotFound: no object has the key.
+	ErrNotFound = errors.New("object not found")
+)
+
+// Bucket is a store of immutable objects.
+type Bucket interface {
+	// PutNew writes data under key unless the key exists (ErrExists then,
+	// and nothing changes).
+	PutNew(ctx context.Context, key string, data []byte) error
+	// ReadRange returns n bytes of the object key from offset off.
+	ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error)
+	// Delete removes key; removing a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List returns the objects whose keys start with prefix, in key order.
+	List(ctx context.Context, prefix string) ([]Object, error)
+}
+
+// Object is a listed object.
+type Object struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
+// S3 is a Bucket in an S3-compatible service.
+type S3 struct {
+	client *minio.Client
+	bucket string
+}
+
+// S3Config says where the bucket is.
+type S3Config struct {
+	// Endpoint is the service's URL (http://127.0.0.1:7070); plain http is
+	// allowed for loopback test servers.
+	Endpoint  string
+	Bucket    string
+	AccessKey string
+	SecretKey string
+	// Transport, when set, carries the requests (tests pass an
+	// in-process server's).
+	Transport http.RoundTripper
+}
+
+// OpenS3 connects to the bucket of c, creating it if it does not exist.
+func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
+	u, err := url.Parse(c.Endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("objstore: endpoint %q: want a URL such as http://127.0.0.1:7070", c.Endpoint)
+	}
+	client, err := minio.New(u.Host, &minio.Options{
+		Creds:     credentials.NewStaticV4(c.AccessKey, c.SecretKey, ""),
+		Secure:    u.Scheme == "https",
+		Transport: c.Transport,
+		Region:    "us-east-1",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("objstore: %w", err)
+	}
+	ok, err := client.BucketExists(ctx, c.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: bucket %s: %w", c.Bucket, err)
+	}
+	if !ok {
+		if err := client.MakeBucket(ctx, c.Bucket, minio.MakeBucketOptions{}); err != nil {
+			return nil, fmt.Errorf("objstore: make bucket %s: %w", c.Bucket, err)
+		}
+	}
+	return &S3{client: client, bucket: c.Bucket}, nil
+}
+
+// PutNew writes data under key with If-None-Match: *, so a key is written
+// once whichever process gets there first.
+func (s *S3) PutNew(ctx context.Context, key string, data []byte) error {
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	opts.SetMatchETagExcept("*")
+	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	if code := minio.ToErrorResponse(err).StatusCode; code == http.StatusPreconditionFailed {
+		return fmt.Errorf("put %s: %w", key, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReadRange reads n bytes of key from off with one ranged GET.
+func (s *S3) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(off, off+n-1); err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	defer obj.Close()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(obj, b); err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("get %s [%d, %d): %w", key, off, off+n, err)
+	}
+	return b, nil
+}
+
+// Delete removes key.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// List returns the objects under prefix in key order.
+func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
+	var objects []Object
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, obj.Err)
+		}
+		objects = append(objects, Object{Key: obj.Key, Size: obj.Size, Modified: obj.LastModified})
+	}
+	return objects, nil
+}

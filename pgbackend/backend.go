@@ -1,0 +1,488 @@
+// Package pgbackend serves threads from PostgreSQL and object storage: the
+// distributed implementation of manager.Backend (docs/DISTRIBUTED.md). Any
+// number of spoold processes may serve one database and one bucket; the
+// database orders appends to a thread (a row lock per append transaction),
+// so no process lock is needed. Threads are legacy-mode Codex rollouts;
+// forks are references inside the database (pgstore), exported as
+// self-contained files.
+//
+// It offers the core of manager.Backend and lineage (manager.Lineage);
+// search, follow streams, events, whole turns, sub-agent spawns and
+// idempotency keys are not offered yet (the server answers 501).
+package pgbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/objstore"
+	"github.com/spoolhq/spool/pgstore"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// Options configure Open.
+type Options struct {
+	DSN    string          // PostgreSQL URL or key=value string
+	Bucket objstore.Bucket // sealed segments; nil: nothing is sealed
+	// SealBytes is how many unsealed bytes a thread gathers before the
+	// background sealer moves them into a segment (default 4 MiB);
+	// SealEvery is how often it looks (default 1 s).
+	SealBytes int64
+	SealEvery time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Backend is a manager.Backend over one database and bucket.
+type Backend struct {
+	store *pgstore.Store
+	opts  Options
+	stop  context.CancelFunc
+	done  sync.WaitGroup
+}
+
+var (
+	_ manager.Backend = (*Backend)(nil)
+	_ manager.Lineage = (*Backend)(nil)
+)
+
+// Open connects, migrates the schema and, with a bucket, starts the
+// background sealer.
+func Open(ctx context.Context, o Options) (*Backend, error) {
+	if o.SealBytes <= 0 {
+		o.SealBytes = 4 << 20
+	}
+	if o.SealEvery <= 0 {
+		o.SealEvery = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s, err := pgstore.Open(ctx, o.DSN, pgstore.Options{Bucket: o.Bucket})
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{store: s, opts: o}
+	bg, stop := context.WithCancel(context.Background())
+	b.stop = stop
+	if o.Bucket != nil {
+		b.done.Go(func() { b.sealLoop(bg) })
+	}
+	return b, nil
+}
+
+// Close stops the sealer and closes the connections.
+func (b *Backend) Close() error {
+	b.stop()
+	b.done.Wait()
+	b.store.Close()
+	return nil
+}
+
+// Store returns the underlying store (reindex and tests use it).
+func (b *Backend) Store() *pgstore.Store { return b.store }
+
+// sealLoop seals threads with enough unsealed bytes, every SealEvery.
+func (b *Backend) sealLoop(ctx context.Context) {
+	tick := time.NewTicker(b.opts.SealEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ids, err := b.store.Unsealed(ctx, b.opts.SealBytes, 100)
+		for _, id := range ids {
+			if err == nil {
+				_, err = b.store.Seal(ctx, id, b.opts.SealBytes)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			b.opts.Logger.Warn("seal", slog.Any("err", err))
+		}
+	}
+}
+
+// Start creates a thread: its session_meta line, committed.
+func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Thread, error) {
+	if o.HistoryMode != "" && o.HistoryMode != string(rollout.HistoryLegacy) {
+		return manager.Thread{}, fmt.Errorf("start thread: %w: history mode %q: this backend keeps legacy-mode threads", manager.ErrInvalidArgument, o.HistoryMode)
+	}
+	if o.Source == "" {
+		o.Source = "vscode"
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	now := b.opts.Now()
+	meta := rollout.SessionMeta{ID: id, Timestamp: rollout.FormatTimestamp(now), Cwd: o.Cwd,
+		Originator: o.Originator, CLIVersion: o.CLIVersion, Source: o.Source,
+		ModelProvider: o.ModelProvider, Git: o.Git}
+	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
+	}
+	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line})
+	if err != nil {
+		return manager.Thread{}, mapErr(err)
+	}
+	if o.Name != "" {
+		return b.Rename(ctx, id, o.Name)
+	}
+	return threadOf(t), nil
+}
+
+// Get returns a thread.
+func (b *Backend) Get(ctx context.Context, id string) (manager.Thread, error) {
+	id, err := rollout.ParseID(id)
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("get %q: %w", id, err)
+	}
+	t, err := b.store.Get(ctx, id)
+	if err != nil {
+		return manager.Thread{}, mapErr(err)
+	}
+	return threadOf(t), nil
+}
+
+// AppendWith encodes items (stamping a timestamp where one has none) and
+// appends them as one transaction.
+func (b *Backend) AppendWith(ctx context.Context, id string, items []rollout.Item, o manager.AppendOptions) (manager.AppendResult, error) {
+	now := b.opts.Now()
+	lines := make([][]byte, len(items))
+	for i, it := range items {
+		var err error
+		if lines[i], err = rollout.EncodeItem(it, now); err != nil {
+			return manager.AppendResult{}, fmt.Errorf("append to %s: item %d: %w: %w", id, i, manager.ErrInvalidItem, err)
+		}
+	}
+	return b.append(ctx, id, lines, o)
+}
+
+// AppendLinesWith appends complete lines, each validated with
+// rollout.EncodeLine.
+func (b *Backend) AppendLinesWith(ctx context.Context, id string, lines [][]byte, o manager.AppendOptions) (manager.AppendResult, error) {
+	now := b.opts.Now()
+	encoded := make([][]byte, len(lines))
+	for i, l := range lines {
+		var err error
+		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
+			return manager.AppendResult{}, fmt.Errorf("append to %s: line %d: %w: %w", id, i, manager.ErrInvalidItem, err)
+		}
+	}
+	return b.append(ctx, id, encoded, o)
+}
+
+func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manager.AppendOptions) (manager.AppendResult, error) {
+	id, err := rollout.ParseID(id)
+	if err != nil {
+		return manager.AppendResult{}, fmt.Errorf("append to %q: %w", id, err)
+	}
+	if len(lines) == 0 {
+		return manager.AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, manager.ErrInvalidItem)
+	}
+	if o.IdempotencyKey != "" {
+		return manager.AppendResult{}, fmt.Errorf("append to %s: idempotency keys: %w", id, manager.ErrNotSupported)
+	}
+	var joined []byte
+	offsets := make([]int64, len(lines))
+	for i, l := range lines {
+		offsets[i] = int64(len(joined))
+		joined = append(joined, l...)
+	}
+	expected := int64(-1)
+	if o.ExpectedSize != 0 {
+		expected = o.ExpectedSize
+	}
+	res, err := b.store.Append(ctx, id, joined, expected)
+	if err != nil {
+		return manager.AppendResult{}, mapErr(err)
+	}
+	for i := range offsets {
+		offsets[i] += res.Offset
+	}
+	return manager.AppendResult{Offsets: offsets, Thread: threadOf(res.Thread)}, nil
+}
+
+// Fork creates a reference fork: the child's meta line and a row pointing
+// at the parent's history up to the cut; nothing is copied.
+func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
+	parent, err := b.Get(ctx, id)
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	switch {
+	case o.BeforeTurnID != "":
+		return manager.Thread{}, fmt.Errorf("fork %s: by turn id: %w", id, manager.ErrNotSupported)
+	case o.Mode == manager.ForkCopy:
+		return manager.Thread{}, fmt.Errorf("fork %s: copy mode: %w (forks are references here; export makes a self-contained file)", id, manager.ErrNotSupported)
+	case o.Mode != "" && o.Mode != manager.ForkReference:
+		return manager.Thread{}, fmt.Errorf("fork %s: %w: mode %q", id, manager.ErrInvalidArgument, o.Mode)
+	}
+	before := -1
+	if o.BeforeUserMessage != nil {
+		before = *o.BeforeUserMessage
+		if before < 0 || before >= parent.UserMessageCount {
+			return manager.Thread{}, &manager.OutOfRangeError{ID: parent.ID, Requested: before, Count: parent.UserMessageCount}
+		}
+	}
+	cwd := parent.Cwd
+	if o.Cwd != "" {
+		cwd = o.Cwd
+	}
+	child := uuid.Must(uuid.NewV7()).String()
+	now := b.opts.Now()
+	meta := rollout.SessionMeta{ID: child, ForkedFromID: parent.ID, Timestamp: rollout.FormatTimestamp(now),
+		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: parent.Source,
+		ModelProvider: parent.ModelProvider, Git: gitOf(parent)}
+	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
+	}
+	t, err := b.store.Fork(ctx, pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before,
+		Lines: line, Cwd: cwd, Facts: factsOf(meta)})
+	if err != nil {
+		return manager.Thread{}, mapErr(err)
+	}
+	if o.Name != "" {
+		return b.Rename(ctx, child, o.Name)
+	}
+	return threadOf(t), nil
+}
+
+// UserMessages returns the thread's user messages in order.
+func (b *Backend) UserMessages(ctx context.Context, id string) ([]manager.UserMessage, error) {
+	msgs, err := b.store.UserMessages(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]manager.UserMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = manager.UserMessage{Ordinal: m.Ordinal, Offset: m.Offset, Line: m.Line, Preview: previewOf(m.Text)}
+	}
+	return out, nil
+}
+
+// ReadFrom streams the history from user message k; k < 0, or 0 on a
+// thread without user messages, streams all of it.
+func (b *Backend) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	if k <= 0 {
+		t, err := b.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if k < 0 || t.UserMessageCount == 0 {
+			rc, _, err := b.store.OpenHistory(ctx, t.ID, 0, -1)
+			return rc, mapErr(err)
+		}
+	}
+	from, _, err := b.turnBounds(ctx, id, k)
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err := b.store.OpenHistory(ctx, id, from, -1)
+	return rc, mapErr(err)
+}
+
+// ReadTurn streams turn k: user message k up to user message k+1.
+func (b *Backend) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	from, to, err := b.turnBounds(ctx, id, k)
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err := b.store.OpenHistory(ctx, id, from, to)
+	return rc, mapErr(err)
+}
+
+// turnBounds returns where user messages k and k+1 start (-1 for the end).
+func (b *Backend) turnBounds(ctx context.Context, id string, k int) (from, to int64, err error) {
+	msgs, err := b.UserMessages(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	if k < 0 || k >= len(msgs) {
+		return 0, 0, &manager.OutOfRangeError{ID: id, Requested: k, Count: len(msgs)}
+	}
+	to = -1
+	if k+1 < len(msgs) {
+		to = msgs[k+1].Offset
+	}
+	return msgs[k].Offset, to, nil
+}
+
+// ReadAfter streams the history from position from to its end as of the
+// call, and reports that end.
+func (b *Backend) ReadAfter(ctx context.Context, id string, from int64) (io.ReadCloser, int64, error) {
+	rc, end, err := b.store.OpenHistory(ctx, id, from, -1)
+	return rc, end, mapErr(err)
+}
+
+// Rename names a thread.
+func (b *Backend) Rename(ctx context.Context, id, name string) (manager.Thread, error) {
+	if err := b.store.SetName(ctx, id, name); err != nil {
+		return manager.Thread{}, mapErr(err)
+	}
+	return b.Get(ctx, id)
+}
+
+// Archive archives a thread (ErrArchived when it is).
+func (b *Backend) Archive(ctx context.Context, id string) (manager.Thread, error) {
+	return b.setArchived(ctx, id, true)
+}
+
+// Unarchive brings an archived thread back (ErrNotArchived when it is not).
+func (b *Backend) Unarchive(ctx context.Context, id string) (manager.Thread, error) {
+	return b.setArchived(ctx, id, false)
+}
+
+func (b *Backend) setArchived(ctx context.Context, id string, archive bool) (manager.Thread, error) {
+	t, err := b.Get(ctx, id)
+	switch {
+	case err != nil:
+		return manager.Thread{}, err
+	case archive && t.Archived:
+		return manager.Thread{}, fmt.Errorf("archive %s: %w", id, manager.ErrArchived)
+	case !archive && !t.Archived:
+		return manager.Thread{}, fmt.Errorf("unarchive %s: %w", id, manager.ErrNotArchived)
+	}
+	if err := b.store.SetArchived(ctx, t.ID, archive); err != nil {
+		return manager.Thread{}, mapErr(err)
+	}
+	return b.Get(ctx, t.ID)
+}
+
+// Delete removes a thread; a base of another is refused.
+func (b *Backend) Delete(ctx context.Context, id string) error {
+	id, err := rollout.ParseID(id)
+	if err != nil {
+		return fmt.Errorf("delete %q: %w", id, err)
+	}
+	return mapErr(b.store.Delete(ctx, id))
+}
+
+// IndexStats counts threads and messages.
+func (b *Backend) IndexStats(ctx context.Context) (manager.IndexStats, error) {
+	c, err := b.store.Counts(ctx)
+	if err != nil {
+		return manager.IndexStats{}, err
+	}
+	return manager.IndexStats{Threads: c.Threads, Archived: c.Archived, UserMessages: c.UserMessages, IndexBytes: c.Bytes}, nil
+}
+
+// Ancestors returns a thread's fork ancestors, the parent first.
+func (b *Backend) Ancestors(ctx context.Context, id string) ([]manager.Relative, error) {
+	rel, err := b.store.Ancestors(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return b.relatives(ctx, rel)
+}
+
+// Descendants returns the threads forked from a thread, nearest first.
+func (b *Backend) Descendants(ctx context.Context, id string) ([]manager.Relative, error) {
+	rel, err := b.store.Descendants(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return b.relatives(ctx, rel)
+}
+
+// Tree returns the root of a thread's fork tree and the root's
+// descendants.
+func (b *Backend) Tree(ctx context.Context, id string) (manager.Thread, []manager.Relative, error) {
+	anc, err := b.Ancestors(ctx, id)
+	if err != nil {
+		return manager.Thread{}, nil, err
+	}
+	rootID := id
+	if len(anc) > 0 {
+		rootID = anc[len(anc)-1].ID
+	}
+	root, err := b.Get(ctx, rootID)
+	if err != nil {
+		return manager.Thread{}, nil, err
+	}
+	members, err := b.Descendants(ctx, rootID)
+	return root, members, err
+}
+
+// relatives attaches each relative's thread (nil when deleted).
+func (b *Backend) relatives(ctx context.Context, rel []pgstore.Relative) ([]manager.Relative, error) {
+	out := make([]manager.Relative, len(rel))
+	for i, r := range rel {
+		out[i] = manager.Relative{ID: r.ID, Depth: r.Depth}
+		t, err := b.store.Get(ctx, r.ID)
+		switch {
+		case errors.Is(err, pgstore.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			th := threadOf(t)
+			out[i].Thread = &th
+		}
+	}
+	return out, nil
+}
+
+// mapErr wraps pgstore's sentinels in the manager's, which the server
+// maps to HTTP answers.
+func mapErr(err error) error {
+	var mismatch *pgstore.SizeMismatchError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &mismatch):
+		return fmt.Errorf("%w", &manager.SizeMismatchError{Expected: mismatch.Expected, Actual: mismatch.Size})
+	case errors.Is(err, pgstore.ErrNotFound):
+		return fmt.Errorf("%w: %w", manager.ErrNotFound, err)
+	case errors.Is(err, pgstore.ErrReferenced):
+		return fmt.Errorf("%w: %w", manager.ErrReferenced, err)
+	case errors.Is(err, pgstore.ErrArchived):
+		return fmt.Errorf("%w: %w", manager.ErrArchived, err)
+	case errors.Is(err, pgstore.ErrOutOfRange):
+		return fmt.Errorf("%w: %w", manager.ErrOutOfRange, err)
+	case errors.Is(err, pgstore.ErrInvalidLines):
+		return fmt.Errorf("%w: %w", manager.ErrInvalidItem, err)
+	}
+	return err
+}
+
+// List returns a page of threads. The cursor is the last thread's sort key.
+func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page, error) {
+	limit := o.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	po := pgstore.ListOptions{Archived: o.Archived, Limit: limit + 1, ByCreated: o.SortBy == manager.SortCreated,
+		Ascending: o.Ascending, Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text}
+	if o.Cursor != "" {
+		after, err := decodeCursor(o.Cursor)
+		if err != nil {
+			return manager.Page{}, fmt.Errorf("list: %w", err)
+		}
+		po.After = &after
+	}
+	rows, err := b.store.List(ctx, po)
+	if err != nil {
+		return manager.Page{}, err
+	}
+	var page manager.Page
+	if len(rows) > limit {
+		rows = rows[:limit]
+		page.NextCursor = encodeCursor(rows[limit-1])
+	}
+	for _, t := range rows {
+		page.Threads = append(page.Threads, threadOf(t))
+	}
+	return page, nil
+}

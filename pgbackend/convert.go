@@ -1,0 +1,86 @@
+package pgbackend
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/pgstore"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
+)
+
+// threadOf returns the manager's view of a row. RolloutPath names where
+// the thread lives (pg:<id>): it has no file.
+func threadOf(t pgstore.Thread) manager.Thread {
+	return manager.Thread{
+		ID:               t.ID,
+		RolloutPath:      "pg:" + t.ID,
+		CreatedAt:        t.CreatedAt.UTC(),
+		UpdatedAt:        t.UpdatedAt.UTC(),
+		Cwd:              t.Cwd,
+		Source:           t.Source,
+		Originator:       t.Originator,
+		CLIVersion:       t.CLIVersion,
+		ModelProvider:    t.ModelProvider,
+		Git:              rollout.GitInfo{CommitHash: t.GitCommit, Branch: t.GitBranch, RepositoryURL: t.GitOrigin},
+		Name:             t.Name,
+		Preview:          t.Preview,
+		Archived:         t.Archived,
+		ArchivedAt:       t.ArchivedAt,
+		ParentID:         t.ParentID,
+		ForkUserMessage:  t.ForkUserMessage,
+		ForkOffset:       t.ForkOffset,
+		LineCount:        t.LineCount,
+		UserMessageCount: t.UserMessageCount,
+		IndexedSize:      t.Size,
+		HistoryMode:      string(rollout.HistoryLegacy),
+		BaseID:           t.BaseID,
+		BaseSize:         t.BaseSize,
+	}
+}
+
+// factsOf returns what a meta line says that the row keeps.
+func factsOf(m rollout.SessionMeta) pgstore.Facts {
+	f := pgstore.Facts{Source: m.Source, Originator: m.Originator, CLIVersion: m.CLIVersion, ModelProvider: m.ModelProvider}
+	if m.Git != nil {
+		f.GitCommit, f.GitBranch, f.GitOrigin = m.Git.CommitHash, m.Git.Branch, m.Git.RepositoryURL
+	}
+	return f
+}
+
+// gitOf returns t's git facts, nil for none.
+func gitOf(t manager.Thread) *rollout.GitInfo {
+	if t.Git == (rollout.GitInfo{}) {
+		return nil
+	}
+	g := t.Git
+	return &g
+}
+
+// previewOf shortens a user message as the local index does.
+func previewOf(text string) string { return indexer.Preview(text) }
+
+// encodeCursor returns the opaque cursor after t: its times and id.
+func encodeCursor(t pgstore.Thread) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d:%d:%s", t.UpdatedAt.UnixMilli(), t.CreatedAt.UnixMilli(), t.ID))
+}
+
+// decodeCursor reads a cursor of encodeCursor.
+func decodeCursor(c string) (pgstore.Thread, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	parts := strings.SplitN(string(raw), ":", 3)
+	if err != nil || len(parts) != 3 {
+		return pgstore.Thread{}, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+	}
+	updated, err1 := strconv.ParseInt(parts[0], 10, 64)
+	created, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return pgstore.Thread{}, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+	}
+	return pgstore.Thread{ID: parts[2], UpdatedAt: time.UnixMilli(updated), CreatedAt: time.UnixMilli(created)}, nil
+}

@@ -1,0 +1,182 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/objstore"
+)
+
+// SetName renames thread id.
+func (s *Store) SetName(ctx context.Context, id, name string) error {
+	return s.updateRow(ctx, "rename", id, `UPDATE threads SET name = $2 WHERE id = $1`, name)
+}
+
+// SetArchived archives or unarchives thread id. An archived thread keeps
+// its bytes and its place in lineage; List shows it only when asked for
+// archived threads.
+func (s *Store) SetArchived(ctx context.Context, id string, archived bool) error {
+	return s.updateRow(ctx, "archive", id, `UPDATE threads SET archived = $2 WHERE id = $1`, archived)
+}
+
+func (s *Store) updateRow(ctx context.Context, op, id, query string, arg any) error {
+	tag, err := s.pool.Exec(ctx, query, id, arg)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	return nil
+}
+
+// Problem is one inconsistency Verify found. Nothing is changed to report
+// it.
+type Problem struct {
+	ThreadID string
+	Detail   string
+}
+
+func (p Problem) String() string { return p.ThreadID + ": " + p.Detail }
+
+// Verify checks every thread: its base exists, its chain has no cycle and
+// ends inside each base's history, its segments and chunks cover its own
+// bytes exactly and each segment's object holds bytes of the recorded
+// hash, and its user messages are numbered without gaps. It reads only.
+func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+threadColumns+` FROM threads ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	threads, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Thread, error) { return scanThread(r) })
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	byID := make(map[string]Thread, len(threads))
+	for _, t := range threads {
+		byID[t.ID] = t
+	}
+	var problems []Problem
+	for _, t := range threads {
+		for _, d := range s.verifyThread(ctx, t, byID) {
+			problems = append(problems, Problem{ThreadID: t.ID, Detail: d})
+		}
+	}
+	return problems, nil
+}
+
+// verifyThread returns what is wrong with t.
+func (s *Store) verifyThread(ctx context.Context, t Thread, byID map[string]Thread) []string {
+	var bad []string
+	seen := map[string]bool{t.ID: true}
+	for c := t; c.BaseID != ""; {
+		base, ok := byID[c.BaseID]
+		switch {
+		case !ok:
+			return append(bad, fmt.Sprintf("base %s of %s does not exist", c.BaseID, c.ID))
+		case seen[base.ID]:
+			return append(bad, fmt.Sprintf("base chain has a cycle through %s", base.ID))
+		case c.BaseSize > base.HistorySize():
+			bad = append(bad, fmt.Sprintf("%s keeps %d bytes of %s, which has %d", c.ID, c.BaseSize, base.ID, base.HistorySize()))
+		}
+		seen[base.ID] = true
+		c = base
+	}
+	covered, err := s.verifySegments(ctx, t)
+	if err != nil {
+		bad = append(bad, err.Error())
+	}
+	if covered != t.SealedSize {
+		bad = append(bad, fmt.Sprintf("segments cover %d bytes, sealed size is %d", covered, t.SealedSize))
+	}
+	var chunkEnd, gaps int64
+	err = s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(start_offset + octet_length(data)), $2),
+		COUNT(*) FILTER (WHERE start_offset <> prev_end)
+		FROM (SELECT start_offset, data, COALESCE(LAG(start_offset + octet_length(data)) OVER (ORDER BY start_offset), $2) AS prev_end
+		      FROM chunks WHERE thread_id = $1) c`, t.ID, t.SealedSize).Scan(&chunkEnd, &gaps)
+	if err != nil {
+		bad = append(bad, "chunks: "+err.Error())
+	} else if chunkEnd != t.Size || gaps != 0 {
+		bad = append(bad, fmt.Sprintf("chunks end at %d with %d gaps, size is %d", chunkEnd, gaps, t.Size))
+	}
+	var own, lo, hi int
+	err = s.pool.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MIN(ordinal), $2), COALESCE(MAX(ordinal), $2 - 1)
+		FROM user_messages WHERE thread_id = $1`, t.ID, t.InheritedMessages).Scan(&own, &lo, &hi)
+	if err != nil {
+		bad = append(bad, "user messages: "+err.Error())
+	} else if lo != t.InheritedMessages || hi != t.UserMessageCount-1 || own != hi-lo+1 {
+		bad = append(bad, fmt.Sprintf("user messages %d..%d (%d rows), want %d..%d", lo, hi, own, t.InheritedMessages, t.UserMessageCount-1))
+	}
+	return bad
+}
+
+// verifySegments checks that t's segments are contiguous from 0 and that
+// each object has its recorded size (a ranged read of its last byte), and
+// returns where they end.
+func (s *Store) verifySegments(ctx context.Context, t Thread) (int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT start_offset, end_offset, object_key FROM segments
+		WHERE thread_id = $1 ORDER BY start_offset`, t.ID)
+	if err != nil {
+		return 0, err
+	}
+	segs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[segmentRow])
+	if err != nil {
+		return 0, err
+	}
+	var next int64
+	for _, g := range segs {
+		if g.Start != next {
+			return next, fmt.Errorf("segment %s starts at %d, want %d", g.Key, g.Start, next)
+		}
+		if s.bucket == nil {
+			return next, errors.New("sealed segments and no bucket to check them")
+		}
+		if _, err := s.bucket.ReadRange(ctx, g.Key, g.End-g.Start-1, 1); err != nil {
+			return next, fmt.Errorf("segment %s: %w", g.Key, err)
+		}
+		next = g.End
+	}
+	return next, nil
+}
+
+// CollectOrphans deletes segment objects that no segments row names and
+// that are older than grace (a sealer writes its object before its row, so
+// a younger object may be about to be named). It returns the keys deleted.
+// Objects of live rows are never touched: a base's segments stay while any
+// thread refers to it, because a referenced thread cannot be deleted.
+func (s *Store) CollectOrphans(ctx context.Context, grace time.Duration) ([]string, error) {
+	if s.bucket == nil {
+		return nil, fmt.Errorf("collect: %w", ErrNoBucket)
+	}
+	objects, err := s.bucket.List(ctx, "segments/")
+	if err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT object_key FROM segments`)
+	if err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
+	named, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
+	slices.Sort(named)
+	cutoff := s.now().Add(-grace)
+	var deleted []string
+	for _, o := range objects {
+		if _, ok := slices.BinarySearch(named, o.Key); ok || o.Modified.After(cutoff) || !strings.HasPrefix(o.Key, "segments/") {
+			continue
+		}
+		if err := s.bucket.Delete(ctx, o.Key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			return deleted, fmt.Errorf("collect: %w", err)
+		}
+		deleted = append(deleted, o.Key)
+	}
+	return deleted, nil
+}

@@ -1,0 +1,112 @@
+//go:build distributed
+
+package pgstore
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRenameAndArchive(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	id, _ := parentWith(t, s, 1)
+	if err := s.SetName(t.Context(), id, "named"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetArchived(t.Context(), id, true); err != nil {
+		t.Fatal(err)
+	}
+	active, err := s.List(t.Context(), ListOptions{Archived: new(false)})
+	if err != nil || len(active) != 0 {
+		t.Fatalf("active list: %v, %v; want empty", active, err)
+	}
+	archived, err := s.List(t.Context(), ListOptions{Archived: new(true)})
+	if err != nil || len(archived) != 1 || archived[0].Name != "named" || !archived[0].Archived {
+		t.Fatalf("archived list: %+v, %v", archived, err)
+	}
+	if err := s.SetName(t.Context(), newID(t), "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rename of a missing thread: %v", err)
+	}
+}
+
+// verifiable returns a store with a sealed, grown parent and a fork of it,
+// which verifies clean.
+func verifiable(t *testing.T) (s *Store, parent, child string) {
+	t.Helper()
+	s = openStore(t, testDSN(t), newBucket(t))
+	parent, _ = parentWith(t, s, 4)
+	if _, err := s.Seal(t.Context(), parent, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(t.Context(), parent, userLine("unsealed"), -1); err != nil {
+		t.Fatal(err)
+	}
+	child = newID(t)
+	if _, err := s.Fork(t.Context(), Fork{ParentID: parent, ChildID: child, BeforeUserMessage: 2, Lines: metaLine(child)}); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := s.Verify(t.Context()); err != nil || len(problems) != 0 {
+		t.Fatalf("clean store: %v, %v", problems, err)
+	}
+	return s, parent, child
+}
+
+// TestVerify: each kind of damage to a store that verified clean is
+// reported with what is wrong.
+func TestVerify(t *testing.T) {
+	cases := []struct {
+		name, damage string
+		want         string
+	}{
+		{"a chunk row lost", `DELETE FROM chunks WHERE thread_id = $1`, "chunks end at"},
+		{"a base cut past its end", `UPDATE threads SET base_size = 1099511627776 WHERE id = $2`, "keeps"},
+		{"a cycle", `UPDATE threads SET base_id = $2, base_size = 1 WHERE id = $1`, "cycle"},
+		{"a segment object lost", `UPDATE segments SET object_key = object_key || '-gone' WHERE thread_id = $1`, "not found"},
+		{"a user message lost", `DELETE FROM user_messages WHERE thread_id = $1 AND ordinal = 1`, "user messages"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, parent, child := verifiable(t)
+			q := strings.NewReplacer("$1", "'"+parent+"'", "$2", "'"+child+"'").Replace(tc.damage)
+			if _, err := s.pool.Exec(t.Context(), q); err != nil {
+				t.Fatal(err)
+			}
+			problems, err := s.Verify(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(problems, func(p Problem) bool { return strings.Contains(p.Detail, tc.want) }) {
+				t.Fatalf("problems %v do not mention %q", problems, tc.want)
+			}
+		})
+	}
+}
+
+// TestCollectOrphans: an object no row names is deleted once older than
+// the grace period; the objects of live segments, and young orphans, stay.
+func TestCollectOrphans(t *testing.T) {
+	bucket := newBucket(t)
+	s := openStore(t, testDSN(t), bucket)
+	id, before := parentWith(t, s, 3)
+	if _, err := s.Seal(t.Context(), id, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := bucket.PutNew(t.Context(), "segments/"+id+"/orphan", []byte("lost race")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.CollectOrphans(t.Context(), time.Hour); err != nil || len(got) != 0 {
+		t.Fatalf("young orphan collected: %v, %v", got, err)
+	}
+	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	got, err := s.CollectOrphans(t.Context(), time.Hour)
+	if err != nil || !slices.Equal(got, []string{"segments/" + id + "/orphan"}) {
+		t.Fatalf("collected %v, %v; want the orphan only", got, err)
+	}
+	if h := history(t, s, id); !bytes.Equal(h, before) {
+		t.Fatal("a live segment was collected")
+	}
+}

@@ -1,0 +1,174 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// NewThread is what Create needs: the id, and the thread's first lines (its
+// session_meta line first), complete and newline-terminated.
+type NewThread struct {
+	ID    string
+	Cwd   string
+	Facts Facts
+	Lines []byte
+}
+
+// Create commits a new thread. It returns ErrExists when the id is taken
+// and ErrInvalidLines when Lines are not complete JSON object lines.
+func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
+	msgs, err := scanLines(nt.Lines)
+	if err != nil {
+		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
+	}
+	now := s.now().UnixMilli()
+	var t Thread
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		f := nt.Facts
+		_, err := tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd, source, originator,
+			cli_version, model_provider, git_commit, git_branch, git_origin)
+			VALUES ($1, $2, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10)`, nt.ID, now, nt.Cwd, f.Source, f.Originator,
+			f.CLIVersion, f.ModelProvider, f.GitCommit, f.GitBranch, f.GitOrigin)
+		if isUniqueViolation(err) {
+			return ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
+		_, err = appendTx(ctx, tx, &t, nt.Lines, msgs, now)
+		return err
+	})
+	if err != nil {
+		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
+	}
+	return s.Get(ctx, nt.ID)
+}
+
+// AppendResult says where appended lines landed in the thread's history.
+type AppendResult struct {
+	Offset int64  // position of the first appended byte
+	Size   int64  // history size after the append
+	Thread Thread // the thread's row after the append
+}
+
+// Append commits lines (complete, newline-terminated JSON objects) at the
+// end of thread id. With expectedSize ≥ 0 it appends only if the thread's
+// own bytes (Thread.Size) are that many (a *SizeMismatchError, nothing
+// written, otherwise). An archived thread is refused (ErrArchived). The thread's
+// row stays locked from the size check to the commit, so concurrent appends
+// from any process get contiguous offsets; the commit is the
+// acknowledgement. Concurrent Appends on one Store share transactions (see
+// batcher).
+func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSize int64) (AppendResult, error) {
+	msgs, err := scanLines(lines)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+	}
+	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, msgs: msgs, expected: expectedSize})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// queueAppend queues in b the statements that write lines after t's own
+// bytes at time now (Unix ms), and advances *t; queueRow then writes t's
+// row. The result holds *t as of this append.
+func queueAppend(b *pgx.Batch, t *Thread, lines []byte, msgs []lineMessage, now int64) AppendResult {
+	res := AppendResult{Offset: t.HistorySize()}
+	b.Queue(`INSERT INTO chunks (thread_id, start_offset, data) VALUES ($1, $2, $3)`, t.ID, t.Size, lines)
+	for _, m := range msgs {
+		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line) VALUES ($1, $2, $3, $4, $5)`,
+			t.ID, t.UserMessageCount, res.Offset+m.offset, m.text, t.LineCount+m.line)
+		if t.UserMessageCount == 0 {
+			t.Preview = indexer.Preview(m.text)
+		}
+		t.UserMessageCount++
+	}
+	t.Size += int64(len(lines))
+	t.LineCount += int64(bytes.Count(lines, []byte{'\n'}))
+	t.UpdatedAt = time.UnixMilli(max(t.UpdatedAt.UnixMilli(), now))
+	res.Size = t.HistorySize()
+	res.Thread = *t
+	return res
+}
+
+// queueRow queues the update of t's row after appends.
+func queueRow(b *pgx.Batch, t *Thread) {
+	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
+		updated_at = $5, line_count = $6 WHERE id = $1`,
+		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount)
+}
+
+// appendTx writes lines after t's own bytes inside tx, in one round trip,
+// and updates t's row (locked by the caller, or new in tx) and *t.
+func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64) (AppendResult, error) {
+	var b pgx.Batch
+	res := queueAppend(&b, t, lines, msgs, now)
+	queueRow(&b, t)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return AppendResult{}, err
+	}
+	return res, nil
+}
+
+// lineMessage is a user message found in appended lines: its offset in
+// them and its text.
+type lineMessage struct {
+	offset int64
+	line   int64 // its line number among the appended lines
+	text   string
+}
+
+// scanLines checks that b is one or more complete JSON object lines and
+// returns the user messages among them, as Codex counts them
+// (rollout.Classify).
+func scanLines(b []byte) ([]lineMessage, error) {
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		return nil, fmt.Errorf("%w: empty or without a final newline", ErrInvalidLines)
+	}
+	var msgs []lineMessage
+	var off int64
+	for n := int64(0); len(b) > 0; n++ {
+		i := bytes.IndexByte(b, '\n')
+		raw := b[:i]
+		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+			return nil, fmt.Errorf("%w: line %d", ErrInvalidLines, n+1)
+		}
+		c := rollout.Classify(rollout.NewLine(raw, off, n))
+		if c.Kind == rollout.KindUserMessage {
+			msgs = append(msgs, lineMessage{offset: off, line: n, text: c.Text})
+		}
+		off += int64(i + 1)
+		b = b[i+1:]
+	}
+	return msgs, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// SizeMismatchError is an append refused because the thread's own size is
+// not the expected one; it wraps ErrSizeMismatch.
+type SizeMismatchError struct {
+	Size, Expected int64
+}
+
+func (e *SizeMismatchError) Error() string {
+	return fmt.Sprintf("%s: has %d bytes, expected %d", ErrSizeMismatch, e.Size, e.Expected)
+}
+
+func (e *SizeMismatchError) Unwrap() error { return ErrSizeMismatch }

@@ -1,0 +1,139 @@
+package pgstore
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// maxBatch bounds the appends one transaction carries.
+const maxBatch = 64
+
+// batcher packs concurrent appends of one Store, to any threads, into one
+// transaction: a round trip to lock the rows, one with every write, and the
+// commit. The caller that finds no batch running leads: it commits the
+// queue's head (its own request among them) and, if more arrived meanwhile,
+// hands the lead to the oldest waiter, so no caller waits for more than the
+// batch in flight and its own.
+type batcher struct {
+	s     *Store
+	mu    sync.Mutex
+	busy  bool
+	queue []*appendReq
+}
+
+// appendReq is one queued append and, once wake says done, its outcome.
+type appendReq struct {
+	id       string
+	lines    []byte
+	msgs     []lineMessage
+	expected int64
+
+	wake chan bool // true: lead a batch; false: done
+	res  AppendResult
+	err  error
+}
+
+// append queues r and returns its outcome.
+func (b *batcher) append(ctx context.Context, r *appendReq) (AppendResult, error) {
+	r.wake = make(chan bool, 1)
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	lead := !b.busy
+	b.busy = true
+	b.mu.Unlock()
+	for {
+		if lead {
+			b.run(context.WithoutCancel(ctx))
+		}
+		if lead = <-r.wake; !lead {
+			return r.res, r.err
+		}
+	}
+}
+
+// run commits the head of the queue and passes the lead on.
+func (b *batcher) run(ctx context.Context) {
+	b.mu.Lock()
+	n := min(len(b.queue), maxBatch)
+	batch := slices.Clone(b.queue[:n])
+	b.queue = slices.Delete(b.queue, 0, n)
+	b.mu.Unlock()
+
+	if err := b.s.inTx(ctx, func(tx pgx.Tx) error { return b.commit(ctx, tx, batch) }); err != nil {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	for _, r := range batch {
+		r.wake <- false
+	}
+
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		b.queue[0].wake <- true
+	} else {
+		b.busy = false
+	}
+	b.mu.Unlock()
+}
+
+// commit writes the batch's appends inside tx. It locks the rows in id
+// order (so batches of different processes cannot deadlock), then applies
+// the appends in arrival order; one that is refused (a missing thread, a
+// size mismatch) fails alone.
+func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) error {
+	ids := make([]string, 0, len(batch))
+	for _, r := range batch {
+		ids = append(ids, r.id)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.Query(ctx, `SELECT `+threadColumns+` FROM threads WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return err
+	}
+	threads := make(map[string]*Thread, len(ids))
+	for rows.Next() {
+		t, err := scanThread(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		threads[t.ID] = &t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var q pgx.Batch
+	now := b.s.now().UnixMilli()
+	changed := make(map[string]bool, len(ids))
+	for _, r := range batch {
+		t, ok := threads[r.id]
+		switch {
+		case !ok:
+			r.err = ErrNotFound
+		case t.Archived:
+			r.err = ErrArchived
+		case r.expected >= 0 && r.expected != t.Size:
+			r.err = &SizeMismatchError{Size: t.Size, Expected: r.expected}
+		default:
+			r.res = queueAppend(&q, t, r.lines, r.msgs, now)
+			changed[r.id] = true
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		if changed[id] {
+			queueRow(&q, threads[id])
+		}
+	}
+	return tx.SendBatch(ctx, &q).Close()
+}

@@ -1,0 +1,115 @@
+//go:build distributed
+
+package pgstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// TestBatchRefusalsFailAlone: one transaction carrying appends to two
+// threads, a stale expected size and a missing thread commits the good
+// appends, in arrival order, and refuses only the bad ones.
+func TestBatchRefusalsFailAlone(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	a, ah := parentWith(t, s, 1)
+	b, bh := parentWith(t, s, 1)
+	reqs := []*appendReq{
+		{id: a, lines: userLine("a1"), expected: -1},
+		{id: b, lines: userLine("b1"), expected: int64(len(bh))},
+		{id: a, lines: userLine("stale"), expected: int64(len(ah))}, // a has grown by a1
+		{id: newID(t), lines: userLine("nobody"), expected: -1},
+		{id: a, lines: userLine("a2"), expected: -1},
+	}
+	for _, r := range reqs {
+		msgs, err := scanLines(r.lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.msgs, r.wake = msgs, make(chan bool, 1)
+	}
+	s.batch.queue, s.batch.busy = slices.Clone(reqs), true
+	s.batch.run(t.Context())
+	for i, want := range []error{nil, nil, ErrSizeMismatch, ErrNotFound, nil} {
+		ok := reqs[i].err == nil
+		if want != nil {
+			ok = errors.Is(reqs[i].err, want)
+		}
+		if !ok || <-reqs[i].wake {
+			t.Fatalf("request %d: %v, want %v, and done", i, reqs[i].err, want)
+		}
+	}
+	if s.batch.busy {
+		t.Fatal("the batcher stays busy with an empty queue")
+	}
+	wantA := append(append(bytes.Clone(ah), userLine("a1")...), userLine("a2")...)
+	if got := history(t, s, a); !bytes.Equal(got, wantA) {
+		t.Fatalf("thread a: %q, want %q", got, wantA)
+	}
+	if reqs[4].res.Offset != int64(len(ah)+len(userLine("a1"))) {
+		t.Fatalf("a2 acknowledged at %d", reqs[4].res.Offset)
+	}
+	if got := history(t, s, b); !bytes.Equal(got, append(bytes.Clone(bh), userLine("b1")...)) {
+		t.Fatal("thread b misses b1")
+	}
+	th, err := s.Get(t.Context(), a)
+	if err != nil || th.UserMessageCount != 3 {
+		t.Fatalf("thread a: %d messages, %v; want 3", th.UserMessageCount, err)
+	}
+}
+
+// TestBatchedAppendsToManyThreads: 64 writers on one Store, 16 threads;
+// every thread's offsets are contiguous and its history holds its lines.
+func TestBatchedAppendsToManyThreads(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	var ids []string
+	for range 16 {
+		id := newID(t)
+		if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	var mu sync.Mutex
+	got := make(map[string]map[int64][]byte)
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for i := range 10 {
+				id := ids[(w+i)%len(ids)]
+				line := userLine(fmt.Sprintf("writer %d line %d", w, i))
+				res, err := s.Append(t.Context(), id, line, -1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if got[id] == nil {
+					got[id] = make(map[int64][]byte)
+				}
+				got[id][res.Offset] = line
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		h := history(t, s, id)
+		next := int64(len(metaLine(id)))
+		for next < int64(len(h)) {
+			line, ok := got[id][next]
+			if !ok || !bytes.Equal(h[next:next+int64(len(line))], line) {
+				t.Fatalf("thread %s: no acknowledged line at %d", id, next)
+			}
+			next += int64(len(line))
+			delete(got[id], next-int64(len(line)))
+		}
+		if len(got[id]) != 0 {
+			t.Fatalf("thread %s: %d acknowledged lines not in its history", id, len(got[id]))
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// UserMessage is one user message of a thread's history.
+type UserMessage struct {
+	Ordinal int   // 0-based over the history
+	Offset  int64 // position of its line in the history
+	Text    string
+	Line    int64 // its line number in the history of the thread that owns it
+}
+
+// UserMessage returns user message k of thread id, resolving inherited
+// messages through the base chain (ErrOutOfRange when there is no k).
+func (s *Store) UserMessage(ctx context.Context, id string, k int) (UserMessage, error) {
+	m, err := userMessage(ctx, s.pool, id, k)
+	if err != nil {
+		return UserMessage{}, fmt.Errorf("user message %d of %s: %w", k, id, err)
+	}
+	return m, nil
+}
+
+// userMessage walks the base chain to the thread that owns message k. A
+// base keeps its positions, so the offset needs no translation.
+func userMessage(ctx context.Context, q querier, id string, k int) (UserMessage, error) {
+	for {
+		t, err := getThread(ctx, q, id, "")
+		if err != nil {
+			return UserMessage{}, err
+		}
+		if k < 0 || k >= t.UserMessageCount {
+			return UserMessage{}, ErrOutOfRange
+		}
+		if k < t.InheritedMessages {
+			id = t.BaseID
+			continue
+		}
+		m := UserMessage{Ordinal: k}
+		err = q.QueryRow(ctx, `SELECT history_offset, text, line FROM user_messages
+			WHERE thread_id = $1 AND ordinal = $2`, id, k).Scan(&m.Offset, &m.Text, &m.Line)
+		if err != nil {
+			return UserMessage{}, fmt.Errorf("owner %s: %w", id, err)
+		}
+		return m, nil
+	}
+}
+
+// Fork is what Fork needs.
+type Fork struct {
+	ParentID string
+	ChildID  string
+	// BeforeUserMessage cuts the parent's history before that user message;
+	// negative keeps the whole history.
+	BeforeUserMessage int
+	// Lines are the child's own first lines (its session_meta with its
+	// history_base), complete and newline-terminated.
+	Lines []byte
+	Cwd   string
+	Facts Facts
+}
+
+// Fork commits a reference fork: the child's row points at a base and
+// keeps its history up to the cut; no bytes and no user-message rows are
+// copied, so the cost does not depend on the parent's size. The base is the
+// thread in the parent's chain that holds the cut (a cut inside the
+// parent's base skips the parent). The parent's row is share-locked, so no
+// append moves its end while the whole-history cut is taken.
+func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
+	msgs, err := scanLines(f.Lines)
+	if err != nil {
+		return Thread{}, fmt.Errorf("fork %s: %w", f.ParentID, err)
+	}
+	now := s.now().UnixMilli()
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		parent, err := getThread(ctx, tx, f.ParentID, "FOR SHARE")
+		if err != nil {
+			return err
+		}
+		cut, inherited := parent.HistorySize(), parent.UserMessageCount
+		if f.BeforeUserMessage >= 0 {
+			m, err := userMessage(ctx, tx, parent.ID, f.BeforeUserMessage)
+			if err != nil {
+				return err
+			}
+			cut, inherited = m.Offset, f.BeforeUserMessage
+		}
+		base, err := holderOf(ctx, tx, parent, cut)
+		if err != nil {
+			return err
+		}
+		preview := ""
+		if inherited > 0 {
+			preview = parent.Preview // its first user message, which the child keeps
+		}
+		fa := f.Facts
+		_, err = tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, parent_id, base_id,
+			base_size, inherited_messages, user_message_count, size, cwd, preview, fork_user_message,
+			fork_offset, source, originator, cli_version, model_provider, git_commit, git_branch, git_origin)
+			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8, $9, $5, $10, $11, $12, $13, $14, $15, $16)`,
+			f.ChildID, now, parent.ID, base.ID, cut, inherited, f.Cwd, preview, max(f.BeforeUserMessage, -1),
+			fa.Source, fa.Originator, fa.CLIVersion, fa.ModelProvider, fa.GitCommit, fa.GitBranch, fa.GitOrigin)
+		if isUniqueViolation(err) {
+			return ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)
+			SELECT $1, $2, 1 UNION ALL
+			SELECT $1, ancestor_id, depth + 1 FROM thread_lineage WHERE thread_id = $2`,
+			f.ChildID, parent.ID); err != nil {
+			return err
+		}
+		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
+			UserMessageCount: inherited, Preview: preview}
+		_, err = appendTx(ctx, tx, &child, f.Lines, msgs, now)
+		return err
+	})
+	if err != nil {
+		return Thread{}, fmt.Errorf("fork %s: %w", f.ParentID, err)
+	}
+	return s.Get(ctx, f.ChildID)
+}
+
+// holderOf returns the thread of t's chain whose own bytes hold position
+// cut (t itself when the cut is past its base).
+func holderOf(ctx context.Context, q querier, t Thread, cut int64) (Thread, error) {
+	for t.BaseID != "" && cut <= t.BaseSize {
+		base, err := getThread(ctx, q, t.BaseID, "")
+		if err != nil {
+			return Thread{}, fmt.Errorf("base %s: %w", t.BaseID, err)
+		}
+		t = base
+	}
+	return t, nil
+}
+
+// Delete removes thread id with its bytes and rows. A thread that another
+// uses as its base is refused with ErrReferenced.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := getThread(ctx, tx, id, "FOR UPDATE"); err != nil {
+			return err
+		}
+		var child string
+		err := tx.QueryRow(ctx, `SELECT id FROM threads WHERE base_id = $1 LIMIT 1`, id).Scan(&child)
+		if err == nil {
+			return fmt.Errorf("%w %s", ErrReferenced, child)
+		}
+		if err != pgx.ErrNoRows {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM threads WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+// Package pgstore keeps threads in PostgreSQL: the commit point and the
+// index of spool's distributed backend (docs/DISTRIBUTED.md). Any number of
+// processes may share one database. An append is one transaction under a row
+// lock on its thread, so offsets are contiguous whichever process appends,
+// and the commit is the acknowledgement. Forks are references: a child
+// records its base and how much of the base's history it keeps, and copies
+// neither bytes nor user-message rows.
+//
+// Positions follow the local backend's model (docs/SCHEMA.md, "History
+// chains"): a thread's history is its base's history up to BaseSize, then
+// its own bytes; every offset this package returns is a position in that
+// history.
+package pgstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/spoolhq/spool/objstore"
+	"github.com/spoolhq/spool/pgstore/migrations"
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound     = errors.New("thread not found")
+	ErrExists       = errors.New("thread already exists")
+	ErrSizeMismatch = errors.New("thread size differs from the expected size")
+	ErrInvalidLines = errors.New("not newline-terminated JSON object lines")
+	ErrOutOfRange   = errors.New("user message out of range")
+	ErrReferenced   = errors.New("thread is the base of another thread")
+	ErrArchived     = errors.New("thread is archived")
+)
+
+// Store is a handle on one database. It is safe for concurrent use, also
+// with Stores of other processes on the same database.
+type Store struct {
+	pool   *pgxpool.Pool
+	bucket objstore.Bucket // nil: nothing is sealed
+	batch  batcher
+	now    func() time.Time
+}
+
+// Options configure Open.
+type Options struct {
+	// Bucket holds sealed segments. Without one, Seal is refused and reads
+	// of a sealed thread fail.
+	Bucket objstore.Bucket
+}
+
+// Open connects to the database at dsn (a PostgreSQL URL or key=value
+// string) and brings its schema up to date. Concurrent Opens on one database
+// apply each migration once (goose's advisory-lock locker).
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if err := migrate(ctx, dsn); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
+	}
+	s := &Store{pool: pool, bucket: o.Bucket, now: time.Now}
+	s.batch.s = s
+	return s, nil
+}
+
+// migrate applies the embedded migrations through a database/sql handle,
+// the only place this package uses one.
+func migrate(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
+		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() { s.pool.Close() }
+
+// Thread is one thread's row.
+type Thread struct {
+	ID       string
+	ParentID string // fork parent; "" for a root
+	// BaseID is the thread whose history this one's starts with ("" when
+	// its history is only its own bytes), and BaseSize how many bytes of
+	// that history it keeps.
+	BaseID   string
+	BaseSize int64
+	// InheritedMessages counts the user messages that resolve through the
+	// base; UserMessageCount counts all of them.
+	InheritedMessages int
+	UserMessageCount  int
+	Size              int64 // own bytes committed
+	// SealedSize is how many own bytes live in object-storage segments
+	// (the rest are in chunk rows).
+	SealedSize int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Preview    string
+	Name       string
+	Cwd        string
+	Archived   bool
+	ArchivedAt time.Time // zero when not archived
+	LineCount  int64     // lines of the own bytes
+	Facts
+	// ForkUserMessage is the parent's user message the fork was cut
+	// before (-1: whole, or not a fork); ForkOffset the cut's position (-1
+	// when not a fork).
+	ForkUserMessage int
+	ForkOffset      int64
+}
+
+// Facts are what a thread's session_meta says that listings show.
+type Facts struct {
+	Source, Originator, CLIVersion, ModelProvider string
+	GitCommit, GitBranch, GitOrigin               string
+}
+
+// HistorySize is the size of the thread's history: base, then own bytes.
+func (t Thread) HistorySize() int64 { return t.BaseSize + t.Size }
+
+const threadColumns = `id, parent_id, COALESCE(base_id, ''), base_size, inherited_messages,
+	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived,
+	archived_at, line_count, source, originator, cli_version, model_provider, git_commit, git_branch,
+	git_origin, fork_user_message, fork_offset`
+
+func scanThread(row pgx.Row) (Thread, error) {
+	var t Thread
+	var created, updated, archived int64
+	err := row.Scan(&t.ID, &t.ParentID, &t.BaseID, &t.BaseSize, &t.InheritedMessages,
+		&t.UserMessageCount, &t.Size, &t.SealedSize, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived,
+		&archived, &t.LineCount, &t.Source, &t.Originator, &t.CLIVersion, &t.ModelProvider, &t.GitCommit,
+		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset)
+	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
+		return Thread{}, ErrNotFound
+	}
+	if err != nil {
+		return Thread{}, err
+	}
+	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	if archived != 0 {
+		t.ArchivedAt = time.UnixMilli(archived)
+	}
+	return t, nil
+}
+
+// Get returns the thread id.
+func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
+	t, err := getThread(ctx, s.pool, id, "")
+	if err != nil {
+		return Thread{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// querier is what a pool and a transaction share.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// getThread reads a row, with lockClause ("FOR UPDATE", "FOR SHARE" or "")
+// appended inside a transaction.
+func getThread(ctx context.Context, q querier, id, lockClause string) (Thread, error) {
+	return scanThread(q.QueryRow(ctx, `SELECT `+threadColumns+` FROM threads WHERE id = $1 `+lockClause, id))
+}
+
+// inTx runs fn in a transaction and commits it.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

@@ -1,0 +1,139 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// UserMessages returns every user message of thread id's history in
+// order: those it inherits through its base chain, then its own.
+func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
+	t, err := getThread(ctx, s.pool, id, "")
+	if err != nil {
+		return nil, fmt.Errorf("user messages of %s: %w", id, err)
+	}
+	msgs, err := userMessages(ctx, s.pool, t, t.UserMessageCount)
+	if err != nil {
+		return nil, fmt.Errorf("user messages of %s: %w", id, err)
+	}
+	return msgs, nil
+}
+
+// userMessages returns the first n user messages of t's history, one query
+// per thread of the chain.
+func userMessages(ctx context.Context, q querier, t Thread, n int) ([]UserMessage, error) {
+	var msgs []UserMessage
+	if t.InheritedMessages > 0 && t.BaseID != "" {
+		base, err := getThread(ctx, q, t.BaseID, "")
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", t.BaseID, err)
+		}
+		if msgs, err = userMessages(ctx, q, base, min(n, t.InheritedMessages)); err != nil {
+			return nil, err
+		}
+	}
+	if n <= t.InheritedMessages {
+		return msgs, nil
+	}
+	rows, err := q.Query(ctx, `SELECT ordinal, history_offset, text, line FROM user_messages
+		WHERE thread_id = $1 AND ordinal < $2 ORDER BY ordinal`, t.ID, n)
+	if err != nil {
+		return nil, err
+	}
+	own, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UserMessage])
+	if err != nil {
+		return nil, err
+	}
+	return append(msgs, own...), nil
+}
+
+// OpenHistory returns a reader of thread id's history from position from
+// to position to (the end of the history as of the call when to < 0), and
+// where it ends. The bytes are streamed from one snapshot as WriteHistory
+// reads them; close the reader to stop early.
+func (s *Store) OpenHistory(ctx context.Context, id string, from, to int64) (io.ReadCloser, int64, error) {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if to < 0 || to > t.HistorySize() {
+		to = t.HistorySize()
+	}
+	if from < 0 || from > to {
+		return nil, 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, to)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := s.writeRange(ctx, pw, t.ID, from, to)
+		pw.CloseWithError(err)
+	}()
+	return &cancelReader{PipeReader: pr, cancel: cancel}, to, nil
+}
+
+// cancelReader stops the writer goroutine when closed.
+type cancelReader struct {
+	*io.PipeReader
+	cancel context.CancelFunc
+}
+
+func (r *cancelReader) Close() error {
+	r.cancel()
+	return r.PipeReader.Close()
+}
+
+// Relative is a thread related by forking, Depth steps away.
+type Relative struct {
+	ID    string
+	Depth int
+}
+
+// Ancestors returns thread id's fork ancestors, the parent first.
+func (s *Store) Ancestors(ctx context.Context, id string) ([]Relative, error) {
+	return s.relatives(ctx, "ancestors", id, `SELECT ancestor_id, depth FROM thread_lineage
+		WHERE thread_id = $1 ORDER BY depth`)
+}
+
+// Descendants returns the threads forked from thread id, directly or not,
+// nearest first.
+func (s *Store) Descendants(ctx context.Context, id string) ([]Relative, error) {
+	return s.relatives(ctx, "descendants", id, `SELECT thread_id, depth FROM thread_lineage
+		WHERE ancestor_id = $1 ORDER BY depth, thread_id`)
+}
+
+func (s *Store) relatives(ctx context.Context, op, id, query string) ([]Relative, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	rows, err := s.pool.Query(ctx, query, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s: %w", op, id, err)
+	}
+	rel, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Relative])
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s: %w", op, id, err)
+	}
+	return rel, nil
+}
+
+// Counts are totals over the database.
+type Counts struct {
+	Threads, Archived, UserMessages, Bytes int64
+}
+
+// Counts counts threads, archived threads, user messages and the
+// database's size.
+func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM threads),
+		(SELECT COUNT(*) FROM threads WHERE archived),
+		(SELECT COUNT(*) FROM user_messages),
+		pg_database_size(current_database())`).Scan(&c.Threads, &c.Archived, &c.UserMessages, &c.Bytes)
+	if err != nil {
+		return Counts{}, fmt.Errorf("counts: %w", err)
+	}
+	return c, nil
+}

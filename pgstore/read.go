@@ -1,0 +1,288 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// span is a range [lo, hi) of one thread's own bytes.
+type span struct {
+	threadID string
+	lo, hi   int64
+	sealed   int64 // the thread's sealed size: bytes below it are in segments
+}
+
+// chainSpans returns the spans whose bytes, in order, are t's history from
+// position from to position to. Each base's spans end at the next thread's
+// BaseSize, and a base never changes below that point, so the spans are a
+// consistent snapshot as of t's row.
+func chainSpans(ctx context.Context, q querier, t Thread, from, to int64) ([]span, error) {
+	var spans []span
+	end := to
+	for {
+		ownStart := t.BaseSize
+		if end > ownStart {
+			lo := max(from, ownStart)
+			if lo < end {
+				spans = append(spans, span{threadID: t.ID, lo: lo - ownStart, hi: end - ownStart, sealed: t.SealedSize})
+			}
+		}
+		if t.BaseID == "" || from >= t.BaseSize {
+			break
+		}
+		end = min(end, t.BaseSize)
+		base, err := getThread(ctx, q, t.BaseID, "")
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", t.BaseID, err)
+		}
+		t = base
+	}
+	for i, j := 0, len(spans)-1; i < j; i, j = i+1, j-1 {
+		spans[i], spans[j] = spans[j], spans[i]
+	}
+	return spans, nil
+}
+
+// chunkPage is how many chunk rows one query reads.
+const chunkPage = 256
+
+// WriteHistory writes thread id's history from position from to its end
+// (as of the call) to w and returns the number of bytes written. It reads
+// the base chain without copying it: sealed bytes by ranged reads of their
+// segments, the rest a page of chunks at a time, so memory does not grow
+// with the history. The rows come from one snapshot (a read-only repeatable
+// read transaction), so a concurrent seal cannot move bytes under it.
+func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from int64) (int64, error) {
+	return s.writeRange(ctx, w, id, from, -1)
+}
+
+// writeRange writes [from, to) of thread id's history (to its end when to
+// < 0) from one snapshot.
+func (s *Store) writeRange(ctx context.Context, w io.Writer, id string, from, to int64) (int64, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", id, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	t, err := getThread(ctx, tx, id, "")
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", id, err)
+	}
+	if to < 0 || to > t.HistorySize() {
+		to = t.HistorySize()
+	}
+	if from < 0 || from > to {
+		return 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, to)
+	}
+	spans, err := chainSpans(ctx, tx, t, from, to)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", id, err)
+	}
+	var n int64
+	for _, sp := range spans {
+		m, err := s.writeSpan(ctx, tx, w, sp)
+		n += m
+		if err != nil {
+			return n, fmt.Errorf("read %s: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
+// writeSpan writes one span's bytes: its sealed part from segments, then
+// the rest from chunks.
+func (s *Store) writeSpan(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
+	var n int64
+	if sp.lo < sp.sealed {
+		m, err := s.writeSealed(ctx, q, w, span{threadID: sp.threadID, lo: sp.lo, hi: min(sp.hi, sp.sealed)})
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	if sp.hi > sp.sealed {
+		m, err := writeChunks(ctx, q, w, span{threadID: sp.threadID, lo: max(sp.lo, sp.sealed), hi: sp.hi})
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// segmentRow is a row of segments: own bytes [Start, End) of a thread
+// live in the object Key.
+type segmentRow struct {
+	Start, End int64
+	Key        string
+}
+
+// writeSealed writes [sp.lo, sp.hi) of a thread's sealed bytes, one ranged
+// read per segment it touches.
+func (s *Store) writeSealed(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
+	if s.bucket == nil {
+		return 0, fmt.Errorf("thread %s has sealed segments and this store has no bucket", sp.threadID)
+	}
+	rows, err := q.Query(ctx, `SELECT start_offset, end_offset, object_key FROM segments
+		WHERE thread_id = $1 AND end_offset > $2 AND start_offset < $3 ORDER BY start_offset`,
+		sp.threadID, sp.lo, sp.hi)
+	if err != nil {
+		return 0, err
+	}
+	segs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[segmentRow])
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	next := sp.lo
+	for _, g := range segs {
+		if g.Start > next {
+			break
+		}
+		hi := min(g.End, sp.hi)
+		b, err := s.bucket.ReadRange(ctx, g.Key, next-g.Start, hi-next)
+		if err != nil {
+			return n, fmt.Errorf("thread %s: %w", sp.threadID, err)
+		}
+		m, err := w.Write(b)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		next = hi
+	}
+	if next != sp.hi {
+		return n, fmt.Errorf("thread %s: no segment holds sealed byte %d", sp.threadID, next)
+	}
+	return n, nil
+}
+
+// writeChunks writes [sp.lo, sp.hi) of a thread's unsealed bytes, a page
+// of chunks at a time.
+func writeChunks(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
+	// The first chunk is the one that holds lo.
+	var next int64
+	err := q.QueryRow(ctx, `SELECT COALESCE(MAX(start_offset), 0) FROM chunks
+		WHERE thread_id = $1 AND start_offset <= $2`, sp.threadID, sp.lo).Scan(&next)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for next < sp.hi {
+		rows, err := q.Query(ctx, `SELECT start_offset, data FROM chunks
+			WHERE thread_id = $1 AND start_offset >= $2 AND start_offset < $3
+			ORDER BY start_offset LIMIT $4`, sp.threadID, next, sp.hi, chunkPage)
+		if err != nil {
+			return n, err
+		}
+		read := 0
+		for rows.Next() {
+			var start int64
+			var data []byte
+			if err := rows.Scan(&start, &data); err != nil {
+				rows.Close()
+				return n, err
+			}
+			if start != next {
+				rows.Close()
+				return n, fmt.Errorf("thread %s: chunk at %d, want %d", sp.threadID, start, next)
+			}
+			lo, hi := max(sp.lo-start, 0), min(sp.hi-start, int64(len(data)))
+			m, err := w.Write(data[lo:hi])
+			n += int64(m)
+			if err != nil {
+				rows.Close()
+				return n, err
+			}
+			next = start + int64(len(data))
+			read++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return n, err
+		}
+		if read == 0 {
+			return n, fmt.Errorf("thread %s: no chunk at %d, want bytes to %d", sp.threadID, next, sp.hi)
+		}
+	}
+	return n, nil
+}
+
+// ListOptions selects a page of List.
+type ListOptions struct {
+	// Archived selects archived threads (true), the others (false), or both
+	// (nil).
+	Archived *bool
+	Limit    int // 1..1000; 0 means 50
+	// ByCreated orders by creation time instead of the last update;
+	// Ascending puts the oldest first.
+	ByCreated bool
+	Ascending bool
+	// Exact filters ("" for none) and Text, a case-insensitive substring
+	// of the name or preview.
+	Cwd, Source, ModelProvider, ParentID string
+	Text                                 string
+	// After continues a listing after the last thread of the previous page.
+	After *Thread
+}
+
+// List returns threads ordered by time, then id, by keyset, so every page
+// costs the same however deep.
+func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
+	limit := o.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 1000)
+	col, op, dir := "updated_at", "<", "DESC"
+	if o.ByCreated {
+		col = "created_at"
+	}
+	if o.Ascending {
+		op, dir = ">", "ASC"
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if o.Archived != nil {
+		where = append(where, "archived = "+arg(*o.Archived))
+	}
+	for _, f := range []struct{ col, v string }{{"cwd", o.Cwd}, {"source", o.Source}, {"model_provider", o.ModelProvider}, {"parent_id", o.ParentID}} {
+		if f.v != "" {
+			where = append(where, f.col+" = "+arg(f.v))
+		}
+	}
+	if o.Text != "" {
+		pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(o.Text) + "%"
+		p := arg(pattern)
+		where = append(where, "(name ILIKE "+p+" OR preview ILIKE "+p+")")
+	}
+	if o.After != nil {
+		at := o.After.UpdatedAt
+		if o.ByCreated {
+			at = o.After.CreatedAt
+		}
+		where = append(where, fmt.Sprintf("(%s, id) %s (%s, %s)", col, op, arg(at.UnixMilli()), arg(o.After.ID)))
+	}
+	q := `SELECT ` + threadColumns + ` FROM threads`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %s", col, dir, dir, arg(limit))
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Thread, error) { return scanThread(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return out, nil
+}

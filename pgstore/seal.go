@@ -1,0 +1,118 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/objstore"
+)
+
+// ErrNoBucket: Seal needs a store opened with a Bucket.
+var ErrNoBucket = errors.New("no object-storage bucket configured")
+
+// Seal moves thread id's unsealed bytes into one immutable segment when
+// there are at least minBytes of them, and reports whether it did. The
+// segment's object is written first, create-only, under a key naming the
+// thread, its start and the content's hash, so a retry or a second sealer
+// writing the same bytes is harmless; then one transaction, under the
+// thread's row lock, records the segment, drops its chunk rows and advances
+// the sealed size. When another sealer got there first the object is left
+// for the collector and Seal reports false. Appends go on meanwhile: only
+// whole chunks committed before the seal began are sealed.
+func (s *Store) Seal(ctx context.Context, id string, minBytes int64) (bool, error) {
+	if s.bucket == nil {
+		return false, fmt.Errorf("seal %s: %w", id, ErrNoBucket)
+	}
+	t, err := getThread(ctx, s.pool, id, "")
+	if err != nil {
+		return false, fmt.Errorf("seal %s: %w", id, err)
+	}
+	if t.Size-t.SealedSize < max(minBytes, 1) {
+		return false, nil
+	}
+	data, err := unsealedBytes(ctx, s.pool, t)
+	if err != nil {
+		return false, fmt.Errorf("seal %s: %w", id, err)
+	}
+	start, end := t.SealedSize, t.SealedSize+int64(len(data))
+	sum := sha256.Sum256(data)
+	key := fmt.Sprintf("segments/%s/%016x-%x", id, start, sum[:16])
+	if err := s.bucket.PutNew(ctx, key, data); err != nil && !errors.Is(err, objstore.ErrExists) {
+		return false, fmt.Errorf("seal %s: %w", id, err)
+	}
+	sealed := false
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		now, err := getThread(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if now.SealedSize != start {
+			return nil // another sealer moved these bytes
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO segments (thread_id, start_offset, end_offset, object_key, sha256)
+			VALUES ($1, $2, $3, $4, $5)`, id, start, end, key, sum[:]); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM chunks WHERE thread_id = $1 AND start_offset >= $2 AND start_offset < $3`,
+			id, start, end); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE threads SET sealed_size = $2 WHERE id = $1`, id, end); err != nil {
+			return err
+		}
+		sealed = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("seal %s: %w", id, err)
+	}
+	return sealed, nil
+}
+
+// unsealedBytes reads t's chunks from its sealed size to its size as of t.
+func unsealedBytes(ctx context.Context, q querier, t Thread) ([]byte, error) {
+	rows, err := q.Query(ctx, `SELECT start_offset, data FROM chunks
+		WHERE thread_id = $1 AND start_offset >= $2 AND start_offset < $3 ORDER BY start_offset`,
+		t.ID, t.SealedSize, t.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	data := make([]byte, 0, t.Size-t.SealedSize)
+	for rows.Next() {
+		var start int64
+		var chunk []byte
+		if err := rows.Scan(&start, &chunk); err != nil {
+			return nil, err
+		}
+		if start != t.SealedSize+int64(len(data)) {
+			return nil, fmt.Errorf("chunk at %d, want %d", start, t.SealedSize+int64(len(data)))
+		}
+		data = append(data, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != t.Size-t.SealedSize {
+		return nil, fmt.Errorf("chunks hold %d bytes from %d, want %d", len(data), t.SealedSize, t.Size-t.SealedSize)
+	}
+	return data, nil
+}
+
+// Unsealed returns up to limit threads with at least minBytes unsealed.
+func (s *Store) Unsealed(ctx context.Context, minBytes int64, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM threads WHERE size - sealed_size >= $1
+		ORDER BY size - sealed_size DESC LIMIT $2`, max(minBytes, 1), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unsealed: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("unsealed: %w", err)
+	}
+	return ids, nil
+}

@@ -1,0 +1,142 @@
+//go:build distributed
+
+package pgstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestSealedThreadsReadTheSame: sealing moves bytes from chunk rows into
+// objects and changes no history, for a thread, its later appends and a
+// fork through a sealed base.
+func TestSealedThreadsReadTheSame(t *testing.T) {
+	s := openStore(t, testDSN(t), newBucket(t))
+	parent, before := parentWith(t, s, 5)
+	sealed, err := s.Seal(t.Context(), parent, 1)
+	if err != nil || !sealed {
+		t.Fatalf("Seal: %v, %v", sealed, err)
+	}
+	var chunks int
+	if err := s.pool.QueryRow(t.Context(), `SELECT COUNT(*) FROM chunks WHERE thread_id = $1`, parent).Scan(&chunks); err != nil {
+		t.Fatal(err)
+	}
+	if chunks != 0 {
+		t.Fatalf("%d chunk rows left after the seal, want 0", chunks)
+	}
+	if got := history(t, s, parent); !bytes.Equal(got, before) {
+		t.Fatal("sealed history differs")
+	}
+	if again, err := s.Seal(t.Context(), parent, 1); err != nil || again {
+		t.Fatalf("Seal of nothing new: %v, %v", again, err)
+	}
+	more := append(userLine("after the seal"), otherLine(9)...)
+	if _, err := s.Append(t.Context(), parent, more, int64(len(before))); err != nil {
+		t.Fatal(err)
+	}
+	child := newID(t)
+	if _, err := s.Fork(t.Context(), Fork{ParentID: parent, ChildID: child, BeforeUserMessage: 5, Lines: metaLine(child)}); err != nil {
+		t.Fatal(err)
+	}
+	if sealed, err := s.Seal(t.Context(), parent, 1); err != nil || !sealed {
+		t.Fatalf("second Seal: %v, %v", sealed, err)
+	}
+	if got, want := history(t, s, parent), append(bytes.Clone(before), more...); !bytes.Equal(got, want) {
+		t.Fatal("history after two seals differs")
+	}
+	if got, want := history(t, s, child), append(bytes.Clone(before), metaLine(child)...); !bytes.Equal(got, want) {
+		t.Fatal("a fork through a sealed base reads differently")
+	}
+	if _, err := openStore(t, testDSN(t), nil).Seal(t.Context(), parent, 1); !errors.Is(err, ErrNoBucket) {
+		t.Fatalf("Seal without a bucket: got %v, want ErrNoBucket", err)
+	}
+}
+
+// TestSealWhileAppendingAndReading: two nodes append to one thread while a
+// third seals it over and over and readers read it; every read is a prefix
+// of the final history, and the final history holds every acknowledged line
+// where it was acknowledged.
+func TestSealWhileAppendingAndReading(t *testing.T) {
+	dsn, bucket := testDSN(t), gatewayBucket(t)
+	nodes := []*Store{openStore(t, dsn, bucket), openStore(t, dsn, bucket), openStore(t, dsn, bucket)}
+	id := newID(t)
+	if _, err := nodes[0].Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {
+		t.Fatal(err)
+	}
+	type ack struct {
+		offset int64
+		line   []byte
+	}
+	var (
+		mu    sync.Mutex
+		acks  []ack
+		reads [][]byte
+		done  atomic.Bool
+		seals atomic.Int64
+		wg    sync.WaitGroup
+		bg    sync.WaitGroup
+	)
+	for n := range 2 {
+		for w := range 3 {
+			wg.Go(func() {
+				for i := range 20 {
+					line := userLine(fmt.Sprintf("node %d writer %d line %d", n, w, i))
+					res, err := nodes[n].Append(t.Context(), id, line, -1)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					acks = append(acks, ack{res.Offset, line})
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	bg.Go(func() {
+		for !done.Load() {
+			ok, err := nodes[2].Seal(t.Context(), id, 1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				seals.Add(1)
+			}
+		}
+	})
+	bg.Go(func() {
+		for !done.Load() {
+			var b bytes.Buffer
+			if _, err := nodes[2].WriteHistory(t.Context(), &b, id, 0); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			reads = append(reads, b.Bytes())
+			mu.Unlock()
+		}
+	})
+	wg.Wait()
+	done.Store(true)
+	bg.Wait()
+	final := history(t, nodes[1], id)
+	for _, a := range acks {
+		if !bytes.Equal(final[a.offset:a.offset+int64(len(a.line))], a.line) {
+			t.Fatalf("acknowledged line at %d missing", a.offset)
+		}
+	}
+	for i, r := range reads {
+		if !bytes.HasPrefix(final, r) {
+			t.Fatalf("read %d (%d bytes) is not a prefix of the final history", i, len(r))
+		}
+	}
+	if seals.Load() == 0 || len(reads) == 0 {
+		t.Fatalf("%d seals and %d reads ran during the appends; the test proved nothing", seals.Load(), len(reads))
+	}
+	t.Logf("%d appends, %d seals, %d reads", len(acks), seals.Load(), len(reads))
+}
