@@ -85,6 +85,11 @@ type (
 	TurnWriter interface {
 		AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error)
 	}
+	// Purger deletes a thread after making the threads whose history
+	// continues it self-contained.
+	Purger interface {
+		Purge(ctx context.Context, id string) error
+	}
 	// LiveStats reports threads held live in memory.
 	LiveStats interface {
 		Stats() Stats
@@ -100,4 +105,5 @@ var (
 	_ Publisher    = (*Manager)(nil)
 	_ TurnWriter   = (*Manager)(nil)
 	_ LiveStats    = (*Manager)(nil)
+	_ Purger       = (*Manager)(nil)
 )

@@ -338,7 +338,11 @@ func (s *Server) purgeThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.m.Purge(r.Context(), id); err != nil {
+	purger, err := capability[manager.Purger](s, "purge")
+	if err != nil {
+		return err
+	}
+	if err := purger.Purge(r.Context(), id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
