@@ -68,10 +68,12 @@ type node struct {
 
 var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
-// start runs a spoold on c and waits for its listening line.
-func (c cluster) start(t *testing.T) *node {
+// start runs a spoold on c with extra flags and waits for its listening
+// line.
+func (c cluster) start(t *testing.T, extra ...string) *node {
 	t.Helper()
-	cmd := exec.Command(spooldBin, "-pg", c.dsn, "-s3", c.s3.Endpoint, "-s3-bucket", c.s3.Bucket, "-addr", "127.0.0.1:0")
+	args := append([]string{"-pg", c.dsn, "-s3", c.s3.Endpoint, "-s3-bucket", c.s3.Bucket, "-addr", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(spooldBin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"SPOOL_S3_ACCESS_KEY=" + c.s3.AccessKey, "SPOOL_S3_SECRET_KEY=" + c.s3.SecretKey}
 	pipe, err := cmd.StderrPipe()

@@ -37,4 +37,8 @@ fi
 # does not run twice.
 pkgs=$(grep -rl --include='*_test.go' '^//go:build distributed' . | xargs -n1 dirname | sort -u)
 [ -n "$pkgs" ] || { echo "test-distributed: no tests behind the distributed tag" >&2; exit 1; }
-go test -race -count=1 -tags distributed $pkgs
+# TestSurvivesRestarts stops and starts the servers: it runs alone, after
+# the others, told where they live.
+go test -race -count=1 -tags distributed -skip '^TestSurvivesRestarts$' $pkgs
+SPOOL_TEST_PG_DIR=$work/pg SPOOL_TEST_PG_PORT=$port SPOOL_TEST_S3_DIR=$work/s3 SPOOL_TEST_S3_PORT=$s3port \
+	go test -race -count=1 -tags distributed -run '^TestSurvivesRestarts$' ./clustertest/

@@ -22,6 +22,7 @@
 //	-pg                SPOOL_PG            serve the distributed backend on this PostgreSQL DSN instead of -root
 //	-s3                SPOOL_S3            with -pg: S3-compatible endpoint URL for sealed segments
 //	-s3-bucket         SPOOL_S3_BUCKET     with -s3: bucket (default spool; created if missing)
+//	-seal-bytes        SPOOL_SEAL_BYTES    with -s3: unsealed bytes a thread gathers before they go to a segment (default 4MiB)
 //
 // The S3 credentials come from SPOOL_S3_ACCESS_KEY and SPOOL_S3_SECRET_KEY
 // only, never from flags (which other users can read in the process list).
@@ -87,6 +88,7 @@ type config struct {
 	index           string
 	pg, s3          string // the distributed backend's DSN and endpoint
 	s3Bucket        string
+	sealBytes       int64
 	s3Access        string
 	s3Secret        string
 	watch           bool
@@ -143,6 +145,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	pg := fs.String("pg", getenv("SPOOL_PG"), "serve the distributed backend on this PostgreSQL `dsn` instead of -root ($SPOOL_PG)")
 	s3 := fs.String("s3", getenv("SPOOL_S3"), "with -pg: S3-compatible endpoint `url` for sealed segments; credentials from $SPOOL_S3_ACCESS_KEY and $SPOOL_S3_SECRET_KEY ($SPOOL_S3)")
 	s3Bucket := fs.String("s3-bucket", env("SPOOL_S3_BUCKET", "spool"), "with -s3: the `bucket` ($SPOOL_S3_BUCKET)")
+	sealBytes := fs.String("seal-bytes", env("SPOOL_SEAL_BYTES", "4MiB"), "with -s3: unsealed bytes a thread gathers before they go to a segment, a `size` ($SPOOL_SEAL_BYTES)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -170,6 +173,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, errors.New("-s3 needs -pg: object storage holds the distributed backend's segments")
 	}
 	var err error
+	if cfg.sealBytes, err = parseSize(*sealBytes); err != nil || cfg.sealBytes < 1 {
+		return config{}, fmt.Errorf("-seal-bytes %q: want a positive size such as 4MiB", *sealBytes)
+	}
 	if cfg.watch, err = strconv.ParseBool(*watch); err != nil {
 		return config{}, fmt.Errorf("-watch %q: want true or false", *watch)
 	}
@@ -304,7 +310,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // the local root otherwise. It returns log attributes saying which.
 func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Backend, []any, error) {
 	if cfg.pg != "" {
-		o := pgbackend.Options{DSN: cfg.pg, Logger: log}
+		o := pgbackend.Options{DSN: cfg.pg, Logger: log, SealBytes: cfg.sealBytes}
 		if cfg.s3 != "" {
 			bucket, err := objstore.OpenS3(ctx, objstore.S3Config{Endpoint: cfg.s3, Bucket: cfg.s3Bucket,
 				AccessKey: cfg.s3Access, SecretKey: cfg.s3Secret})
