@@ -41,6 +41,11 @@ type config struct {
 	repair  bool
 	json    bool
 	workers int
+	// The distributed backend (docs/DISTRIBUTED.md): with pg set, verify
+	// or collect its database and bucket instead of a root.
+	pg, s3, s3Bucket string
+	collect          bool
+	grace            time.Duration
 }
 
 // parseArgs parses the command line. The returned error has already been
@@ -57,8 +62,14 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.repair, "repair", false, "cut torn last lines into side files, then update the index")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object instead of text")
 	fs.IntVar(&cfg.workers, "workers", runtime.GOMAXPROCS(0), "files parsed in parallel")
+	fs.StringVar(&cfg.pg, "pg", os.Getenv("SPOOL_PG"), "verify or collect the distributed backend on this PostgreSQL DSN instead of a root ($SPOOL_PG)")
+	fs.StringVar(&cfg.s3, "s3", os.Getenv("SPOOL_S3"), "with --pg: the S3-compatible endpoint of its segments; credentials from $SPOOL_S3_ACCESS_KEY and $SPOOL_S3_SECRET_KEY ($SPOOL_S3)")
+	fs.StringVar(&cfg.s3Bucket, "s3-bucket", envOr("SPOOL_S3_BUCKET", "spool"), "with --s3: the bucket ($SPOOL_S3_BUCKET)")
+	fs.BoolVar(&cfg.collect, "collect", false, "with --pg and --s3: delete segment objects no row names, older than --grace")
+	fs.DurationVar(&cfg.grace, "grace", time.Hour, "with --collect: how old an unnamed object must be (a sealer writes its object before its row)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: reindex [--root DIR] [--index PATH] [--full | --verify | --repair] [--json] [--workers N]")
+		fmt.Fprintln(stderr, "       reindex --pg DSN [--s3 URL [--s3-bucket B]] --verify | --collect [--grace D] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +77,20 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if cfg.pg != "" {
+		switch {
+		case cfg.full || cfg.repair:
+			return cfg, errors.New("--pg takes --verify or --collect: its index is the database, nothing to rebuild")
+		case cfg.verify == cfg.collect:
+			return cfg, errors.New("--pg takes one of --verify and --collect")
+		case cfg.collect && cfg.s3 == "":
+			return cfg, errors.New("--collect needs --s3: it collects segment objects")
+		}
+		return cfg, nil
+	}
+	if cfg.collect || cfg.s3 != "" {
+		return cfg, errors.New("--collect and --s3 go with --pg")
 	}
 	if cfg.verify && (cfg.full || cfg.repair) {
 		return cfg, errors.New("--verify cannot be combined with --full or --repair")
@@ -108,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
+	}
+	if cfg.pg != "" {
+		return runDistributed(ctx, cfg, stdout, stderr)
 	}
 	if fi, err := os.Stat(cfg.root); err != nil || !fi.IsDir() {
 		fmt.Fprintf(stderr, "reindex: root %s is not a directory\n", cfg.root)
