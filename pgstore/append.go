@@ -22,6 +22,9 @@ type NewThread struct {
 	Cwd   string
 	Facts Facts
 	Lines []byte
+	// ParentID, when set, names the thread this one was forked from (an
+	// imported copy): the lineage rows follow it. It must exist.
+	ParentID string
 }
 
 // Create commits a new thread. It returns ErrExists when the id is taken
@@ -44,6 +47,19 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		}
 		if err != nil {
 			return err
+		}
+		if nt.ParentID != "" {
+			if _, err := getThread(ctx, tx, nt.ParentID, "FOR SHARE"); err != nil {
+				return fmt.Errorf("parent %s: %w", nt.ParentID, err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE threads SET parent_id = $2 WHERE id = $1`, nt.ID, nt.ParentID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)
+				SELECT $1, $2, 1 UNION ALL
+				SELECT $1, ancestor_id, depth + 1 FROM thread_lineage WHERE thread_id = $2`, nt.ID, nt.ParentID); err != nil {
+				return err
+			}
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
 		_, err = appendTx(ctx, tx, &t, nt.Lines, msgs, now)

@@ -27,6 +27,7 @@ type spoold struct {
 	addr  string
 	token string
 	c     *client.Client
+	close func(t *testing.T) // stops the server and closes the manager; once
 }
 
 func startSpoold(t *testing.T, token string) *spoold {
@@ -37,17 +38,21 @@ func startSpoold(t *testing.T, token string) *spoold {
 		t.Fatalf("open manager: %v", err)
 	}
 	ts := httptest.NewServer(server.New(m, server.Config{Token: token, Logger: slog.New(slog.DiscardHandler)}).Handler())
-	t.Cleanup(func() {
-		ts.Close()
-		if err := m.Close(); err != nil {
-			t.Errorf("close manager: %v", err)
-		}
-	})
+	var once sync.Once
+	closeAll := func(t *testing.T) {
+		once.Do(func() {
+			ts.Close()
+			if err := m.Close(); err != nil {
+				t.Errorf("close manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(func() { closeAll(t) })
 	c, err := client.New(ts.URL, client.WithToken(token))
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
-	return &spoold{root: root, addr: strings.TrimPrefix(ts.URL, "http://"), token: token, c: c}
+	return &spoold{root: root, addr: strings.TrimPrefix(ts.URL, "http://"), token: token, c: c, close: closeAll}
 }
 
 // result is what one run of the command left behind.

@@ -117,7 +117,7 @@ characters tell them apart.`,
 	root.AddCommand(
 		newLsCmd(a), newShowCmd(a), newTailCmd(a), newForkCmd(a), newTreeCmd(a),
 		newSearchCmd(a), newRenameCmd(a), newArchiveCmd(a, true), newArchiveCmd(a, false),
-		newRmCmd(a), newDoctorCmd(a),
+		newRmCmd(a), newDoctorCmd(a), newTransferCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,197 @@
+package transfer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+func openLocal(t *testing.T) *manager.Manager {
+	t.Helper()
+	return openRoot(t, t.TempDir())
+}
+
+func openRoot(t *testing.T, root string) *manager.Manager {
+	t.Helper()
+	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func item(role, text string) rollout.Item {
+	kind := "output_text"
+	if role == "user" {
+		kind = "input_text"
+	}
+	payload, _ := json.Marshal(map[string]any{"type": "message", "role": role,
+		"content": []map[string]string{{"type": kind, "text": text}}})
+	return rollout.Item{Type: rollout.TypeResponseItem, Payload: payload}
+}
+
+// lineage builds on b a thread with three turns, a reference fork of it
+// before turn 2 with a turn of its own, and a whole fork of that fork; it
+// returns the three ids, root first.
+func lineage(t *testing.T, b manager.Backend) []string {
+	t.Helper()
+	root, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := b.AppendWith(t.Context(), root.ID, []rollout.Item{item("user", fmt.Sprintf("prompt %d", i)), item("assistant", "answer")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	two := 2
+	fork, err := b.Fork(t.Context(), root.ID, manager.ForkOptions{BeforeUserMessage: &two})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(t.Context(), fork.ID, []rollout.Item{item("user", "fork's own")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	grand, err := b.Fork(t.Context(), fork.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{root.ID, fork.ID, grand.ID}
+}
+
+// said returns the type and payload of every line of thread id's history
+// but its session_meta lines: what the thread says, whatever its layout.
+func said(t *testing.T, b manager.Backend, id string) []string {
+	t.Helper()
+	rc, _, err := b.ReadAfter(t.Context(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for line := range bytes.Lines(h) {
+		var l struct {
+			Type    string
+			Payload json.RawMessage
+		}
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Type != rollout.TypeSessionMeta {
+			out = append(out, l.Type+" "+string(l.Payload))
+		}
+	}
+	return out
+}
+
+// sameThreads fails unless every thread of ids says the same on both
+// backends, with the same user messages, parent and ancestry.
+func sameThreads(t *testing.T, from, to manager.Backend, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		a, err := from.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := to.Get(t.Context(), id)
+		if err != nil {
+			t.Fatalf("%s was not copied: %v", id, err)
+		}
+		if b.ParentID != a.ParentID || b.UserMessageCount != a.UserMessageCount || b.Preview != a.Preview {
+			t.Fatalf("%s: parent %q, %d messages, preview %q; want %q, %d, %q", id, b.ParentID, b.UserMessageCount, b.Preview, a.ParentID, a.UserMessageCount, a.Preview)
+		}
+		if got, want := said(t, to, id), said(t, from, id); !slices.Equal(got, want) {
+			t.Fatalf("%s says %d items there, %d here", id, len(got), len(want))
+		}
+		if got, want := ancestors(t, to, id), ancestors(t, from, id); !slices.Equal(got, want) {
+			t.Fatalf("%s: ancestors %v, want %v", id, got, want)
+		}
+	}
+}
+
+func ancestors(t *testing.T, b manager.Backend, id string) []string {
+	t.Helper()
+	anc, err := b.(manager.Lineage).Ancestors(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range anc {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// TestCopyWithAncestry: a fork of a reference fork, copied with its
+// ancestry into an empty root, arrives with its ancestors first, says what
+// it said, keeps its lineage; a second copy changes nothing.
+func TestCopyWithAncestry(t *testing.T) {
+	root := t.TempDir()
+	from, to := openLocal(t), openRoot(t, root)
+	ids := lineage(t, from)
+	res, err := Copy(t.Context(), from, to, ids[2], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 || res[0].ID != ids[0] || res[2].ID != ids[2] || !res[0].Copied || !res[2].Copied {
+		t.Fatalf("results %+v, want the three threads copied, root first", res)
+	}
+	sameThreads(t, from, to, ids)
+	again, err := Copy(t.Context(), from, to, ids[2], true)
+	if err != nil || slices.ContainsFunc(again, func(r Result) bool { return r.Copied }) {
+		t.Fatalf("second copy: %+v, %v; want nothing copied", again, err)
+	}
+	// The files are the truth there too: an index rebuilt from them agrees.
+	if err := to.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), filepath.Join(root, manager.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rep, err := indexer.Verify(t.Context(), st, rolloutfs.Local{Root: root})
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify of the target root: %+v, %v", rep, err)
+	}
+}
+
+// TestImportRefusesAReferenceFork: a file whose history continues another
+// thread's is not self-contained and is refused; nothing is created.
+func TestImportRefusesAReferenceFork(t *testing.T) {
+	from, to := openLocal(t), openLocal(t)
+	ids := lineage(t, from)
+	th, err := from.Get(t.Context(), ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := from.ReadAfter(t.Context(), ids[1], th.BaseSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _ := io.ReadAll(rc)
+	rc.Close()
+	if _, err := to.Import(t.Context(), own); !errors.Is(err, manager.ErrInvalidArgument) {
+		t.Fatalf("import of a reference fork's own file: %v, want ErrInvalidArgument", err)
+	}
+	if page, err := to.List(t.Context(), manager.ListOptions{}); err != nil || len(page.Threads) != 0 {
+		t.Fatalf("after a refused import: %d threads, %v", len(page.Threads), err)
+	}
+}
