@@ -56,7 +56,7 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 	}
 	r.Thread.InheritedMessages = src.Messages
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := checkInherited(ctx, tx, src, r.Thread.ForkOffset); err != nil {
+		if err := s.checkInherited(ctx, tx, src, r.Thread.ForkOffset); err != nil {
 			return err
 		}
 		if _, err := tx.NamedExecContext(ctx, insertThread, r.Thread); err != nil {
@@ -96,7 +96,11 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 // user messages below cut: its message src.Messages-1 lies below, and its
 // message src.Messages, if any, does not. Two look-ups, whatever the
 // number of messages.
-func checkInherited(ctx context.Context, tx *sqlx.Tx, src ForkSource, cut int64) error {
+func (s *Store) checkInherited(ctx context.Context, tx *sqlx.Tx, src ForkSource, cut int64) error {
+	message, err := s.txStmt(ctx, tx, messageSQL)
+	if err != nil {
+		return err
+	}
 	var found bool
 	if err := tx.GetContext(ctx, &found, `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`, src.ParentID); err != nil {
 		return fmt.Errorf("read parent: %w", err)
@@ -106,7 +110,7 @@ func checkInherited(ctx context.Context, tx *sqlx.Tx, src ForkSource, cut int64)
 	}
 	offsetOf := func(ordinal int) (int64, bool, error) {
 		var m UserMessage
-		err := tx.GetContext(ctx, &m, messageSQL, src.ParentID, ordinal)
+		err := message.GetContext(ctx, &m, src.ParentID, ordinal)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, false, nil
 		}

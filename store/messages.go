@@ -33,7 +33,7 @@ const chainMessages = `WITH RECURSIVE chain(id, base_id, lo, hi, depth) AS (
 	WHERE c.lo > 0 AND c.depth < %d AND %s
 )
 SELECT ?1 AS thread_id, m.ordinal, m.byte_offset, m.line_number, m.preview, m.cut_offset, m.turn_id
-FROM chain c JOIN user_messages m ON m.thread_id = c.id AND m.ordinal >= c.lo AND m.ordinal < c.hi
+FROM chain c CROSS JOIN user_messages m ON m.thread_id = c.id AND m.ordinal >= c.lo AND m.ordinal < c.hi
 WHERE %s`
 
 var (
@@ -69,7 +69,10 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 // with the depth of the chain, not with the number of messages.
 func (s *Store) UserMessage(ctx context.Context, id string, ordinal int) (UserMessage, error) {
 	var m UserMessage
-	err := s.reader.GetContext(ctx, &m, messageSQL, id, ordinal)
+	st, err := s.readStmt(ctx, messageSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &m, id, ordinal)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserMessage{}, fmt.Errorf("user message %d of thread %s: %w", ordinal, id, ErrNotFound)
 	}
@@ -95,7 +98,10 @@ func (s *Store) exists(ctx context.Context, id string) error {
 // (inherited ones included) that Codex turn turnID holds, or ErrNotFound.
 func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserMessage, error) {
 	var m UserMessage
-	err := s.reader.GetContext(ctx, &m, messageOfTurnSQL, id, turnID)
+	st, err := s.readStmt(ctx, messageOfTurnSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &m, id, turnID)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserMessage{}, fmt.Errorf("turn %q of thread %s: %w", turnID, id, ErrNotFound)
 	}

@@ -361,10 +361,15 @@ func blankCopies(ctx context.Context, tx *sqlx.Tx, id string) error {
 	return nil
 }
 
+const getThreadSQL = `SELECT ` + threadColumns + ` FROM threads WHERE id = ?`
+
 // Get returns the thread id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
 	var t Thread
-	err := s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE id = ?`, id)
+	st, err := s.readStmt(ctx, getThreadSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &t, id)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, fmt.Errorf("thread %s: %w", id, ErrNotFound)
 	}
