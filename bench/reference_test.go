@@ -153,6 +153,47 @@ func BenchmarkReferenceFork(b *testing.B) {
 			})
 		}
 	}
+	// The floor of a durable fork: a new file holding a meta line, the
+	// file and its directory fsynced (what sync=always adds to a fork).
+	b.Run("floor/create-synced", func(b *testing.B) {
+		dir := b.TempDir()
+		meta := forkMeta(b, store.Thread{ID: "019b0000-0000-7000-8000-000000000002"})
+		var times []time.Duration
+		for i := 0; b.Loop(); i++ {
+			start := time.Now()
+			if err := createSynced(dir, fmt.Sprintf("fork-%d.jsonl", i), meta); err != nil {
+				b.Fatal(err)
+			}
+			times = append(times, time.Since(start))
+		}
+		reportP50(b, times)
+	})
+}
+
+// createSynced writes data to a new file dir/name and fsyncs the file
+// and dir.
+func createSynced(dir, name string, data []byte) error {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // BenchmarkReferenceChain is figure 8b: read the last turn of a thread 10
