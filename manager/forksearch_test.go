@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -45,6 +46,7 @@ func TestSearchThroughForks(t *testing.T) {
 			if _, err := m.Append(ctx, fork.ID, []rollout.Item{user("fork prompt")}); err != nil {
 				t.Fatal(err)
 			}
+			history := historyOf(t, m, fork.ID)
 			no := false
 			hitsIn := func(s *store.Store) string {
 				t.Helper()
@@ -71,6 +73,9 @@ func TestSearchThroughForks(t *testing.T) {
 				if _, err := m.Archive(ctx, parent.ID); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if !bytes.Equal(historyOf(t, m, fork.ID), history) {
+				t.Fatal("the fork's history changed with its parent's archive or delete")
 			}
 			// The live index verifies clean against the files.
 			rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
