@@ -307,7 +307,8 @@ func (c searchCursor) encode() string {
 // when it is a reference fork based on p or a copy fork of p with more
 // than k inherited messages; heirs walks those edges down from the owner
 // (threads_base and threads_parent index them), so a fork's inherited
-// prompts are found without a search row of their own.
+// prompts are found without a search row of their own. 1000 is
+// maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
 	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
