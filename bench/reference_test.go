@@ -46,9 +46,9 @@ func closeRefFixtures() {
 	}
 }
 
-// paginatedBig returns the root holding the paginated thread of mb MB:
+// referenceBig returns the root holding the paginated thread of mb MB:
 // the big thread of figure 1, written in Codex's paginated mode.
-func paginatedBig(b *testing.B, mb int) *refRoot {
+func referenceBig(b *testing.B, mb int) *refRoot {
 	b.Helper()
 	o := bigThread(int64(mb) << 20)
 	o.Paginated = true
@@ -128,7 +128,7 @@ func BenchmarkReferenceFork(b *testing.B) {
 	for _, mb := range envInts(b, "BENCH_REF_MB", []int{100}) {
 		for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncNone} {
 			b.Run(fmt.Sprintf("sync=%s/%dMiB", policy, mb), func(b *testing.B) {
-				r := paginatedBig(b, mb)
+				r := referenceBig(b, mb)
 				m, parent := r.m[policy], r.thread
 				cutBefore := parent.UserMessageCount - 2
 				var times []time.Duration
@@ -203,7 +203,7 @@ func createSynced(dir, name string, data []byte) error {
 func BenchmarkReferenceChain(b *testing.B) {
 	ctx := context.Background()
 	mb := envInts(b, "BENCH_REF_MB", []int{100})[0]
-	r := paginatedBig(b, mb)
+	r := referenceBig(b, mb)
 	m, parent := r.m[rolloutfs.SyncNone], r.thread
 	deepest := parent.ID
 	var chain []string
