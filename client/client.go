@@ -294,6 +294,13 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", threadPath(id), nil, nil, http.StatusNoContent, nil)
 }
 
+// Purge deletes thread id also when other threads' history continues it
+// (reference forks, where Delete fails with a 409 "referenced"): those threads
+// are first made self-contained, keeping their ids and histories.
+func (c *Client) Purge(ctx context.Context, id string) error {
+	return c.call(ctx, "POST", threadPath(id, "/purge"), nil, nil, http.StatusNoContent, nil)
+}
+
 // Archive moves thread id to the archive; appends to it then fail with
 // ErrArchived.
 func (c *Client) Archive(ctx context.Context, id string) (Thread, error) {

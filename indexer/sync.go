@@ -49,6 +49,13 @@ type SyncOptions struct {
 	// the file if the row changed since it was decided, then calls
 	// release. Hold lets a sync run beside writers of the same index.
 	Hold func(id string) (release func(), skip bool)
+	// Dir, when set, is called by Sync for each directory of the layout it
+	// lists (sessions/ and every directory below it, archived_sessions/),
+	// with the directory's state read just before it was listed: a name
+	// added or removed later changes its ModTime. The state is zero when
+	// the FS cannot describe directories (rolloutfs.DirStater). Calls may
+	// come from another goroutine than Sync's, never two at once.
+	Dir func(rel string, state rolloutfs.FileInfo)
 }
 
 // SyncProgress is how far a Sync has come. FilesTotal counts the rollout
@@ -121,7 +128,7 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 			return sum, fmt.Errorf("sync %v: %w", fsys, err)
 		}
 	}
-	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold}
+	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold, dir: opts.Dir}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -301,6 +308,7 @@ type syncer struct {
 	lenient     bool // set by the writer for the last round of waiting files (no worker runs then)
 	tempsBefore time.Time
 	hold        func(id string) (release func(), skip bool)
+	dir         func(rel string, state rolloutfs.FileInfo) // SyncOptions.Dir, called by the walker
 
 	mu        sync.Mutex // guards the fields below, written by the walker
 	odd       []Problem  // rollout names that are not regular files
@@ -385,6 +393,9 @@ func (s *syncer) list(ctx context.Context, jobs chan<- syncJob) error {
 		return nil
 	}
 	return walkLayout(ctx, s.fsys, func(d layoutDir) error {
+		if s.dir != nil && d.rel != "" {
+			s.dir(d.rel, d.state)
+		}
 		s.noteOdd(ctx, d)
 		rows := newRowCursor(s.st, ownedRanges(d))
 		for _, name := range d.files {
@@ -913,8 +924,13 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	}
 	w.finishing = true
 	w.s.lenient = true
+	why := explainBases(ctx, w.s.fsys, w.waiting)
 	for _, f := range w.waiting {
-		if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
+		res := w.s.decideFresh(ctx, f)
+		if p, ok := why[f.id]; ok && res.needsBase {
+			res.problems = []Problem{p}
+		}
+		if err := w.apply(ctx, res); err != nil {
 			return err
 		}
 	}

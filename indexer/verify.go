@@ -91,11 +91,13 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 	rep.Threads = len(states)
 
 	type verifyResult struct {
-		file     rolloutFile
-		thread   bool // the file is a thread (a row for it is expected)
-		drifts   []Drift
-		problems []Problem
-		err      error
+		file   rolloutFile
+		thread bool // the file is a thread (a row for it is expected)
+		// baseMissing: the file continues a base that is not indexed.
+		baseMissing bool
+		drifts      []Drift
+		problems    []Problem
+		err         error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -108,6 +110,7 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 			// A file that is not a thread expects no row; one that could
 			// not be read is left out of the comparison.
 			res.thread = !errors.Is(err, ErrNoMeta) && !errors.Is(err, ErrIDMismatch)
+			res.baseMissing = errors.Is(err, ErrBaseMissing)
 			return res
 		}
 		res.thread = true
@@ -117,6 +120,8 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 
 	present := make(map[string]bool, len(files))
 	var firstErr error
+	var baseless []rolloutFile // files whose base is not indexed
+	baselessProblems := map[string][]Problem{}
 	for res := range results {
 		if res.err != nil && firstErr == nil {
 			firstErr = res.err
@@ -126,7 +131,20 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 			present[res.file.id] = true
 		}
 		rep.Drifts = append(rep.Drifts, res.drifts...)
+		if res.baseMissing {
+			baseless = append(baseless, res.file)
+			baselessProblems[res.file.id] = res.problems
+			continue
+		}
 		rep.Problems = append(rep.Problems, res.problems...)
+	}
+	why := explainBases(ctx, fsys, baseless)
+	for _, f := range baseless {
+		if p, ok := why[f.id]; ok {
+			rep.Problems = append(rep.Problems, p)
+			continue
+		}
+		rep.Problems = append(rep.Problems, baselessProblems[f.id]...)
 	}
 	if firstErr != nil {
 		return rep, fmt.Errorf("verify %v: %w", fsys, firstErr)

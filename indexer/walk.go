@@ -57,6 +57,9 @@ type layoutDir struct {
 	walked []string // names of its subdirectories that the walk visits as layoutDirs of their own
 	temps  []string // base names of files an unfinished Create left behind
 	odd    []string // base names that look like rollouts but are not regular files
+	// state is the directory as it was just before it was listed; zero
+	// when the FS cannot describe directories (rolloutfs.DirStater).
+	state rolloutfs.FileInfo
 }
 
 // walkLayout calls fn for each directory of the layout of fsys, depth
@@ -129,6 +132,13 @@ func walkTree(ctx context.Context, fsys rolloutfs.FS, rel string, fn func(layout
 // nor read: a link, FIFO or device named like a rollout is odd.
 func readLayoutDir(ctx context.Context, fsys rolloutfs.FS, rel string) (layoutDir, error) {
 	d := layoutDir{rel: rel}
+	if ds, ok := fsys.(rolloutfs.DirStater); ok {
+		// Before the listing: a name added after it changes the mtime
+		// recorded here.
+		if st, err := ds.StatDir(ctx, rel); err == nil {
+			d.state = st
+		}
+	}
 	entries, err := fsys.ReadDir(ctx, rel)
 	if err != nil {
 		return d, fmt.Errorf("walk %s: %w", rel, err)

@@ -42,6 +42,10 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		if o.BeforeUserMessage != nil {
 			return Thread{}, fmt.Errorf("fork %s: %w: before_user_message and before_turn_id together", id, ErrInvalidArgument)
 		}
+		// The turn may be one another process just wrote.
+		if err := m.freshen(ctx, id); err != nil {
+			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
+		}
 		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
 		if err != nil {
 			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
@@ -96,8 +100,11 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 		return Thread{}, err
 	}
 	cutAt := forkCut{before: before, offset: cut, kept: kept, lines: prefixLines}
-	if reference {
+	switch {
+	case reference:
 		return m.forkReference(ctx, parent, src, cutAt, o)
+	case parent.HistoryMode == string(rollout.HistoryPaginated):
+		return m.forkMaterialized(ctx, parent, src, cutAt, o)
 	}
 	return m.forkCopy(ctx, parent, src, cutAt, o)
 }
@@ -210,8 +217,8 @@ func linesBefore(src rolloutfs.ReadFile, cut int64, msg store.UserMessage) (int6
 
 // forkMode reports whether a fork of parent in the requested mode is a
 // reference fork: a paginated parent forks by reference unless "copy" is
-// asked for, a legacy one by copy (Codex 0.169 refuses a reference fork
-// whose base is a legacy rollout).
+// asked for (then its chain is materialised), a legacy one by copy (Codex
+// 0.169 refuses a reference fork whose base is a legacy rollout).
 func forkMode(parent Thread, mode string) (reference bool, err error) {
 	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
 	switch mode {
@@ -223,9 +230,6 @@ func forkMode(parent Thread, mode string) (reference bool, err error) {
 		}
 		return true, nil
 	case ForkCopy:
-		if paginated {
-			return false, fmt.Errorf("%w: a copy fork of a paginated thread is not supported yet; fork by reference", ErrInvalidArgument)
-		}
 		return false, nil
 	}
 	return false, fmt.Errorf("%w: fork mode %q (want %q or %q)", ErrInvalidArgument, mode, ForkReference, ForkCopy)

@@ -405,7 +405,14 @@ func (m *Manager) liveCount() int {
 // takes a thread's writer: reads do not open appenders, cut tails or
 // evict anyone. Bytes below a row's IndexedSize never change, so the
 // files and the rows agree up to them.
+//
+// Before it trusts the index, openRead catches up the row of a file that
+// another process appended to since it was indexed (freshen), so offsets
+// and sizes cover every complete line written before the call.
 func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.ReadFile, error) {
+	if err := m.freshen(ctx, id); err != nil {
+		return Thread{}, nil, err
+	}
 	row, f, err := m.openOwn(ctx, id)
 	if err != nil {
 		return Thread{}, nil, err
@@ -428,6 +435,14 @@ func (m *Manager) openRead(ctx context.Context, id string) (Thread, rolloutfs.Re
 			known = &bases[depth]
 		}
 		brow, bf, err := m.openBase(ctx, base, known)
+		if err == nil && limit-brow.BaseSize > brow.IndexedSize {
+			// The fork was made from lines of its base that the index has
+			// not seen yet (Codex forked a thread it had just written).
+			bf.Close()
+			if err = m.freshen(ctx, base); err == nil {
+				brow, bf, err = m.openOwn(ctx, base)
+			}
+		}
 		if errors.Is(err, ErrNotFound) {
 			err = fmt.Errorf("base %s of %s: %w", base, id, ErrBrokenChain)
 		}
@@ -507,4 +522,39 @@ func (m *Manager) openOwn(ctx context.Context, id string) (Thread, rolloutfs.Rea
 		return row, f, nil
 	}
 	return Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
+}
+
+// freshen brings thread id's index row up to its own file when the file is
+// not as the index last saw it: another process appended, cut or rewrote
+// it. It only stats the file when nothing changed. It is a read: it never
+// writes the file (a torn tail stays, not part of the thread), opens no
+// appender and takes no writer lock; a live thread whose file changed
+// under it is dropped from memory (its next use reloads it) so that the
+// sync may write its row. A thread held by a load or another sync at that
+// moment is left to them.
+func (m *Manager) freshen(ctx context.Context, id string) error {
+	row, err := m.store.Get(ctx, id)
+	if err != nil || rollout.IsCompressed(row.RolloutPath) {
+		return err
+	}
+	info, err := m.fsys.Stat(ctx, row.RolloutPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // openOwn looks at its other place
+	}
+	if err != nil {
+		return err
+	}
+	if info.Size == row.FileSize && info.ModTime.UnixNano() == row.FileMtime {
+		return nil
+	}
+	if lt := m.peekLive(ctx, id); lt != nil {
+		same := m.checkLive(ctx, lt)
+		m.release(lt)
+		if same {
+			return nil
+		}
+	}
+	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{row.RolloutPath}, indexer.SyncOptions{Hold: m.holdSync})
+	m.logProblems(sum)
+	return err
 }

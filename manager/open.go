@@ -61,6 +61,13 @@ type Manager struct {
 	reconciled     chan struct{}      // closed when the open's reconcile ended
 	ownsRoot       bool               // the lock is the root's (not an index elsewhere)
 	watch          *watcher           // nil unless Options.Watch; set before the goroutines start
+	walkSkipped    bool               // the open skipped its walk (cleanclose.go); set before the goroutines start
+
+	// layout is the root's layout as the open's walk found it (or as the
+	// last clean close recorded it, when the walk was skipped), nil when
+	// it cannot be trusted. Written by Open or by the background
+	// reconcile, read by Close after the goroutines stopped.
+	layout *layoutState
 }
 
 // Open takes the lock beside the index (an error wrapping ErrLocked, a
@@ -68,9 +75,11 @@ type Manager struct {
 // reconciles threads whose files changed since they were indexed: files
 // that grew are caught up from their indexed offset, new files are
 // indexed, and rows whose file is gone are dropped. Unchanged files are
-// only stat'ed, never read. When the lock is the root's, temporary files
-// of starts and forks that a crash cut short are removed and counted in
-// the log. With o.Background the reconcile runs after Open returned; with
+// only stat'ed, never read. After a clean Close, when no directory of the
+// layout changed since, the walk is skipped and only the directories are
+// stat'ed: files that merely grew are caught up on first use. When the
+// lock is the root's, temporary files of starts and forks that a crash
+// cut short are removed and counted in the log. With o.Background the reconcile runs after Open returned; with
 // o.Watch the index then follows the files (see Options).
 func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Root == "" {
@@ -140,7 +149,13 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	// Watch before the reconcile walks, so nothing changed in between is
 	// missed.
 	m.startWatching()
-	if !o.Background {
+	if m.walkSkipped, err = m.skipWalk(ctx); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("open manager at %s: %w", root, err)
+	}
+	if m.walkSkipped {
+		close(m.reconciled)
+	} else if !o.Background {
 		if _, err := m.reconcile(ctx, time.Time{}); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)
@@ -157,8 +172,10 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 func (m *Manager) Reconciled() <-chan struct{} { return m.reconciled }
 
 // Close waits for the calls in flight (new calls fail with ErrClosed),
-// flushes and closes every live thread, then closes the index and releases
-// the lock: nothing can write to the root once another process may own it.
+// flushes and closes every live thread, records the layout's state for
+// the next open when nothing under the root was created, removed or
+// renamed since the open's walk, then closes the index and releases the
+// lock: nothing can write to the root once another process may own it.
 // Calls after the first return nil.
 func (m *Manager) Close() error {
 	m.mu.Lock()
@@ -184,6 +201,7 @@ func (m *Manager) Close() error {
 	for _, lt := range all {
 		m.closeLive(lt)
 	}
+	m.recordCleanClose(context.Background())
 	var errs []error
 	if m.group != nil {
 		errs = append(errs, m.group.Close())

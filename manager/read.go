@@ -87,11 +87,15 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 }
 
 // UserMessages returns the thread's counted user messages with their
-// offsets, line numbers and previews.
+// offsets, line numbers and previews, after catching the index up with
+// lines another process appended (as reads do).
 func (m *Manager) UserMessages(ctx context.Context, id string) ([]store.UserMessage, error) {
 	id, err := parseID("list user messages of", id)
 	if err != nil {
 		return nil, err
+	}
+	if err := m.freshen(ctx, id); err != nil {
+		return nil, threadErr(id, err, "list user messages")
 	}
 	msgs, err := m.store.UserMessages(ctx, id)
 	if err != nil {

@@ -9,7 +9,8 @@ import (
 	"github.com/spoolhq/spool/indexer"
 )
 
-// reconcile syncs the index with the whole root, as Open promises. Temporary
+// reconcile syncs the index with the whole root, as Open promises, and
+// records the layout it found for a clean close (m.layout). Temporary
 // files are removed only when the lock held is the root's, and only those
 // older than tempsBefore when it is set (a manager that already serves
 // may have creates under way).
@@ -24,18 +25,24 @@ func (m *Manager) reconcile(ctx context.Context, tempsBefore time.Time) (indexer
 	if rescan {
 		m.log.Info("rescanning every rollout once", "why", why)
 	}
-	sum, err := indexer.Sync(ctx, m.store, m.fsys, indexer.SyncOptions{
+	layout := m.recordLayout(ctx)
+	opts := indexer.SyncOptions{
 		RemoveTemps: m.ownsRoot,
 		TempsBefore: tempsBefore,
 		Hold:        m.holdSync,
 		Full:        rescan,
-	})
+	}
+	if layout != nil {
+		opts.Dir = layout.dir
+	}
+	sum, err := indexer.Sync(ctx, m.store, m.fsys, opts)
 	if err == nil && rescan {
 		err = m.store.RescanDone(ctx)
 	}
 	if err != nil {
 		return sum, err
 	}
+	m.layout = layout.done()
 	m.logProblems(sum)
 	m.log.Info("reconciled store", "root", m.opts.Root, "index", m.opts.IndexPath, "files", sum.Files, "caught_up", sum.CaughtUp,
 		"scanned", sum.Scanned, "moved", sum.Moved, "deleted", sum.Deleted, "temps_removed", sum.TempsRemoved, "duration", sum.Duration)

@@ -95,7 +95,7 @@ func (m *Manager) startBackground() {
 // runBackground is the one goroutine that runs background syncs, so they
 // never overlap.
 func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore time.Time) {
-	if m.opts.Background {
+	if m.opts.Background && !m.walkSkipped {
 		sum, err := m.reconcile(ctx, tempsBefore)
 		close(m.reconciled)
 		if err != nil && ctx.Err() == nil {

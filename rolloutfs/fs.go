@@ -48,6 +48,14 @@ type FS interface {
 	// name fails with an error wrapping fs.ErrExist.
 	Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error)
 
+	// Replace writes a file atomically over an existing one: the parts go
+	// to a temporary name, which is synced and then renamed over name
+	// (with durable set, name's directory is fsynced too). Readers and
+	// appenders holding the old file keep the old bytes; a later Open sees
+	// the new file whole. A missing name fails with an error wrapping
+	// fs.ErrNotExist and creates nothing.
+	Replace(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error)
+
 	// OpenAppend opens an existing regular file for appending.
 	OpenAppend(ctx context.Context, name string) (File, error)
 
@@ -83,6 +91,17 @@ type FS interface {
 	// ReadDir lists a directory, sorted by name. A missing directory is an
 	// error wrapping fs.ErrNotExist.
 	ReadDir(ctx context.Context, dir string) ([]DirEntry, error)
+}
+
+// DirStater is implemented by an FS that can describe its directories. A
+// directory's ModTime changes when a name in it is created, removed or
+// renamed, not when a file in it is written: a manager compares them to
+// tell whether the set of files changed while it was closed.
+type DirStater interface {
+	// StatDir describes the directory dir ("." for the root). A missing
+	// directory is an error wrapping fs.ErrNotExist; a name that is not a
+	// directory one wrapping ErrNotRegular.
+	StatDir(ctx context.Context, dir string) (FileInfo, error)
 }
 
 // File is a file open for appending. It is not safe for concurrent use;
@@ -131,14 +150,19 @@ type Cut struct {
 	Length int64 // how many bytes were cut; 0 when there was no torn tail
 }
 
-// A Part is a piece of a new file's content for Create: Data, or Length
-// bytes of File from Offset.
+// A Part is a piece of a new file's content for Create: Data, Length
+// bytes of File from Offset, or everything Reader yields.
 type Part struct {
 	Data   []byte
 	File   ReadFile
 	Offset int64
 	Length int64
+	Reader io.Reader
 }
+
+// Stream is a Part holding what r yields until io.EOF: bytes made while
+// the file is written (a history renumbered line by line).
+func Stream(r io.Reader) Part { return Part{Reader: r} }
 
 // Bytes is a Part holding b.
 func Bytes(b []byte) Part { return Part{Data: b} }

@@ -129,6 +129,43 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 	return info, nil
 }
 
+// Replace implements FS.
+func (l Local) Replace(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, err
+	}
+	final, err := l.abs(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if st, err := os.Lstat(final); err != nil {
+		return FileInfo{}, err
+	} else if !st.Mode().IsRegular() {
+		return FileInfo{}, &fs.PathError{Op: "replace", Path: final, Err: ErrNotRegular}
+	}
+	f, tmp, err := l.createTemp(final)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	info, err := fill(ctx, f, parts, durable)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return FileInfo{}, err
+	}
+	if durable {
+		if err := l.syncDirs([]string{path.Dir(name)}); err != nil {
+			return FileInfo{}, err
+		}
+	}
+	return info, nil
+}
+
 // createTemp creates a new file named final, a random part and
 // TempSuffix. The name is its own, so concurrent Creates of one name never
 // write into or remove each other's temporary file.
@@ -153,17 +190,21 @@ func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo
 			return FileInfo{}, err
 		}
 		var err error
-		if p.File == nil {
+		size := p.size()
+		switch {
+		case p.Reader != nil:
+			size, err = io.Copy(io.NewOffsetWriter(f, off), p.Reader)
+		case p.File == nil:
 			// At off, not at the file offset: a range before it was
 			// copied with explicit offsets and left the file offset alone.
 			_, err = f.WriteAt(p.Data, off)
-		} else {
+		default:
 			err = copyRange(f, off, p.File, p.Offset, p.Length)
 		}
 		if err != nil {
 			return FileInfo{}, err
 		}
-		off += p.size()
+		off += size
 	}
 	if durable {
 		if err := f.Sync(); err != nil {
@@ -322,6 +363,28 @@ func (l Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 		return FileInfo{}, err
 	}
 	if !st.Mode().IsRegular() {
+		return FileInfo{}, &fs.PathError{Op: "stat", Path: p, Err: ErrNotRegular}
+	}
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// StatDir implements DirStater, without following symbolic links.
+func (l Local) StatDir(ctx context.Context, dir string) (FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, err
+	}
+	p := l.Root
+	if dir != "." && dir != "" {
+		var err error
+		if p, err = l.abs(dir); err != nil {
+			return FileInfo{}, err
+		}
+	}
+	st, err := os.Lstat(p)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if !st.IsDir() {
 		return FileInfo{}, &fs.PathError{Op: "stat", Path: p, Err: ErrNotRegular}
 	}
 	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil

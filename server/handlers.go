@@ -307,6 +307,20 @@ func (s *Server) deleteThread(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// purgeThread deletes a thread after making the threads whose history
+// continues it self-contained (manager.Purge).
+func (s *Server) purgeThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.m.Purge(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) archiveThread(w http.ResponseWriter, r *http.Request) error {
 	id, err := threadID(r)
 	if err != nil {

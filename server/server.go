@@ -240,6 +240,7 @@ func (s *Server) routes() []route {
 		{"DELETE", "/v1/threads/{id}", h(s.deleteThread)},
 		{"POST", "/v1/threads/{id}/archive", h(s.archiveThread)},
 		{"POST", "/v1/threads/{id}/unarchive", h(s.unarchiveThread)},
+		{"POST", "/v1/threads/{id}/purge", h(s.purgeThread)},
 
 		{"POST", appendPath, h(s.appendItems)},
 		{"GET", "/v1/threads/{id}/items", h(s.readItems)},

@@ -29,3 +29,35 @@ func (s *Store) RescanDone(ctx context.Context) error {
 	}
 	return nil
 }
+
+// PutState records value under key in the index's own state, replacing
+// what was there. Keys other than "rescan" belong to their writer.
+func (s *Store) PutState(ctx context.Context, key, value string) error {
+	const q = `INSERT INTO index_state (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	if _, err := s.writer.ExecContext(ctx, q, key, value); err != nil {
+		return fmt.Errorf("write index state %s: %w", key, err)
+	}
+	return nil
+}
+
+// TakeState removes the value under key and returns it, in one statement:
+// two processes never both take it. ok is false when there was none; the
+// index is then not written.
+func (s *Store) TakeState(ctx context.Context, key string) (value string, ok bool, err error) {
+	var n int
+	if err := s.reader.GetContext(ctx, &n, `SELECT count(*) FROM index_state WHERE key = ?`, key); err != nil {
+		return "", false, fmt.Errorf("take index state %s: %w", key, err)
+	}
+	if n == 0 {
+		return "", false, nil
+	}
+	err = s.writer.GetContext(ctx, &value, `DELETE FROM index_state WHERE key = ? RETURNING value`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("take index state %s: %w", key, err)
+	}
+	return value, true, nil
+}

@@ -39,6 +39,9 @@ type backend interface {
 	Archive(ctx context.Context, id string) (client.Thread, error)
 	Unarchive(ctx context.Context, id string) (client.Thread, error)
 	Delete(ctx context.Context, id string) error
+	// Purge deletes a thread after making the threads whose history
+	// continues it self-contained.
+	Purge(ctx context.Context, id string) error
 	// Doctor checks the index against the files and reports what differs.
 	Doctor(ctx context.Context) (doctorReport, error)
 	Close() error
@@ -243,6 +246,14 @@ func (l *local) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	return m.Delete(ctx, id)
+}
+
+func (l *local) Purge(ctx context.Context, id string) error {
+	m, err := l.mgr(ctx)
+	if err != nil {
+		return err
+	}
+	return m.Purge(ctx, id)
 }
 
 // Doctor runs the indexer's verification (as reindex --verify does) on

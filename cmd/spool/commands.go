@@ -545,15 +545,27 @@ func newArchiveCmd(a *app, archive bool) *cobra.Command {
 }
 
 func newRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var purge bool
+	cmd := &cobra.Command{
 		Use:   "rm ID...",
 		Short: "Delete threads: their files and index rows",
 		Long: `Delete threads: each one's rollout file and index rows are removed for good
-(archive keeps them). Forks of a deleted thread keep their history and lineage.`,
+(archive keeps them). Forks of a deleted thread keep their history and lineage.
+
+A thread that reference forks use as their base is not deleted (as in Codex):
+delete the forks first, or pass --purge, which first rewrites every thread
+whose history continues it into a self-contained file (same id, same turns)
+and then deletes it, its text and search rows included.`,
 		Args:              args(cobra.MinimumNArgs(1)),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return eachThread(a, cmd, argv, func(b backend, id string) (string, error) {
+				if purge {
+					if err := b.Purge(cmd.Context(), id); err != nil {
+						return "", err
+					}
+					return "purged " + id, nil
+				}
 				if err := b.Delete(cmd.Context(), id); err != nil {
 					return "", err
 				}
@@ -561,6 +573,8 @@ func newRmCmd(a *app) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete a base of reference forks, making them self-contained first")
+	return cmd
 }
 
 func newDoctorCmd(a *app) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -714,5 +715,49 @@ func TestForkBeforeTurnID(t *testing.T) {
 	}
 	if r := cli.run("fork", "--before", "1", "--before-turn", "turn-a", th.ID); r.code != exitUsage {
 		t.Fatalf("--before with --before-turn: exit %d, want %d", r.code, exitUsage)
+	}
+}
+
+// TestRmPurge: rm refuses a base of reference forks (409 referenced, as
+// Codex does); rm --purge deletes it through spoold's purge route after
+// making the fork self-contained, which keeps its id and its turns.
+func TestRmPurge(t *testing.T) {
+	s := startSpoold(t, "")
+	cli := s.cli(t)
+	ctx := t.Context()
+	base, err := s.c.Create(ctx, client.CreateOptions{Cwd: "/work/project", Source: "cli"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := s.c.Append(ctx, base.ID, item("user", "prompt one"), item("assistant", "answer one"), item("user", "prompt two")); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	one := 1
+	fork, err := s.c.Fork(ctx, base.ID, client.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	if fork.BaseID != base.ID {
+		t.Fatalf("fork base = %q, want a reference fork of %s", fork.BaseID, base.ID)
+	}
+	before := cli.ok("show", fork.ID)
+	if !strings.Contains(before, "prompt one") {
+		t.Fatalf("show of the fork = %q, want its inherited prompt", before)
+	}
+	if r := cli.run("rm", base.ID); r.code != exitError || !strings.Contains(r.stderr, "referenced") {
+		t.Fatalf("rm of a base: exit %d, stderr %q; want 1 and referenced", r.code, r.stderr)
+	}
+	if got := cli.ok("rm", "--purge", base.ID); !strings.Contains(got, "purged "+base.ID) {
+		t.Fatalf("rm --purge printed %q", got)
+	}
+	if _, err := s.c.Get(ctx, base.ID); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("purged base: Get = %v, want ErrNotFound", err)
+	}
+	got, err := s.c.Get(ctx, fork.ID)
+	if err != nil || got.BaseID != "" || got.UserMessageCount != 1 {
+		t.Fatalf("fork after the purge: %+v (%v), want self-contained with 1 user message", got, err)
+	}
+	if after := cli.ok("show", fork.ID); after != before {
+		t.Fatalf("fork's turns after the purge:\n%s\nwant\n%s", after, before)
 	}
 }

@@ -34,6 +34,7 @@ type Op string
 // names; a failure there leaves the state described.
 const (
 	OpCreate      Op = "create"       // Create: nothing created
+	OpReplace     Op = "replace"      // Replace: the old file stays
 	OpWrite       Op = "write"        // File.Write: half the bytes written, then the error
 	OpSync        Op = "sync"         // File.Sync: the data stays volatile
 	OpTruncate    Op = "truncate"     // File.Truncate: nothing cut
@@ -212,6 +213,34 @@ func (f *FS) Create(ctx context.Context, name string, parts []rolloutfs.Part, du
 		}
 	}
 	info, err := f.base.Create(ctx, name, parts, durable)
+	if err != nil {
+		return info, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := &object{name: name, entryDurable: durable}
+	if durable {
+		f.snapshot(o)
+	}
+	f.objects[name] = o
+	return info, nil
+}
+
+// Replace implements rolloutfs.FS.
+func (f *FS) Replace(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
+	if err := f.point(OpReplace, name); err != nil {
+		return rolloutfs.FileInfo{}, err
+	}
+	parts = slices.Clone(parts)
+	for i, p := range parts {
+		if h, ok := p.File.(*readFile); ok {
+			if err := f.alive(h.epoch); err != nil {
+				return rolloutfs.FileInfo{}, err
+			}
+			parts[i].File = h.ReadFile
+		}
+	}
+	info, err := f.base.Replace(ctx, name, parts, durable)
 	if err != nil {
 		return info, err
 	}

@@ -1,0 +1,76 @@
+package indexer
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+)
+
+// Kinds of problem a history's base can have. The file is not indexed and
+// nothing is deleted; the message names the chain.
+const (
+	ProblemDanglingBase = "dangling-base" // the chain of bases ends at a thread that is neither indexed nor in the root
+	ProblemCyclicBase   = "cyclic-base"   // the chain of bases comes back to a thread already in it
+)
+
+// explainBases says why each file of failed, whose history continues a
+// base that could not be found (ErrBaseMissing), is broken: its chain of
+// bases, read from the first meta of each file in failed, either ends at
+// a thread that is not among them (dangling: not indexed, not in the root)
+// or comes back on itself (cyclic). It returns a problem per file it
+// could read a base from, keyed by thread id.
+func explainBases(ctx context.Context, fsys rolloutfs.FS, failed []rolloutFile) map[string]Problem {
+	bases := make(map[string]string, len(failed))
+	rels := make(map[string]string, len(failed))
+	for _, f := range failed {
+		if base, ok := baseOf(ctx, fsys, f.rel); ok {
+			bases[f.id], rels[f.id] = base, f.rel
+		}
+	}
+	out := make(map[string]Problem, len(bases))
+	for id := range bases {
+		chain := []string{id}
+		seen := map[string]bool{id: true}
+		for cur := id; ; {
+			next, inSet := bases[cur]
+			if !inSet {
+				out[id] = Problem{Path: rels[id], Kind: ProblemDanglingBase, Detail: fmt.Sprintf(
+					"history base chain %s ends at %s, which is neither indexed nor in the root: not indexed, nothing deleted",
+					strings.Join(chain, " -> "), cur)}
+				break
+			}
+			chain = append(chain, next)
+			if seen[next] {
+				out[id] = Problem{Path: rels[id], Kind: ProblemCyclicBase, Detail: fmt.Sprintf(
+					"history base chain %s is a cycle: not indexed, nothing deleted", strings.Join(chain, " -> "))}
+				break
+			}
+			seen[next] = true
+			cur = next
+		}
+	}
+	return out
+}
+
+// baseOf reads the history_base thread id of the first meta of rel.
+func baseOf(ctx context.Context, fsys rolloutfs.FS, rel string) (string, bool) {
+	f, err := OpenRollout(ctx, fsys, rel)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	r := bufio.NewReader(scanRange(rel, f, f.Size()))
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return "", false
+	}
+	meta, err := rollout.ParseSessionMeta(line[:len(line)-1])
+	if err != nil || meta.HistoryBase == nil {
+		return "", false
+	}
+	return normalizeID(meta.HistoryBase.ThreadID), true
+}

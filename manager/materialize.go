@@ -1,0 +1,341 @@
+package manager
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spoolhq/spool/codexlock"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// forkMaterialized creates a copy fork of a paginated parent: a
+// self-contained paginated file, the child's meta (ordinal 0), the metas
+// of the parent and its fork ancestors (ancestorMetas; none for a parent
+// without a base), then every line of
+// the parent's history before the cut, its whole chain of bases included,
+// each line's ordinal renumbered so the file counts 0, 1, 2, ... as Codex
+// requires. Only ordinals change; every other byte of every line is kept. The child's rows are what a rebuild of its file gives
+// (whose fork point decides which copied messages keep no search text).
+func (m *Manager) forkMaterialized(ctx context.Context, parent Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (Thread, error) {
+	nf, err := m.newFork(ctx, parent, src, cut, o, func(meta *rollout.SessionMeta) {
+		meta.HistoryMode = rollout.HistoryPaginated
+	})
+	if err != nil {
+		return Thread{}, err
+	}
+	child := nf.child
+	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
+	indexing.Lock()
+	defer indexing.Unlock()
+	ancestry, err := m.ancestorMetas(ctx, parent)
+	if err != nil {
+		return Thread{}, err
+	}
+	body := newRenumberer(1, bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
+	parts := []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Stream(body)}
+	if _, _, err := m.createRollout(ctx, child.RolloutPath, parts); err != nil {
+		return Thread{}, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	rec, err := m.scanMaterialized(ctx, child.RolloutPath)
+	if err == nil && rec.Thread.UserMessageCount != cut.kept {
+		err = fmt.Errorf("copy of %s holds %d user messages, want %d", parent.ID, rec.Thread.UserMessageCount, cut.kept)
+	}
+	if err != nil {
+		m.undoCreate(child.RolloutPath)
+		return Thread{}, err
+	}
+	rec.Thread.ParentID, rec.Thread.ForkUserMessage, rec.Thread.ForkOffset = parent.ID, cut.before, cut.offset
+	rec.Thread.CreatedAt, rec.Thread.UpdatedAt = child.CreatedAt, child.UpdatedAt
+	rec.Ancestors = nf.lineage
+	if err := m.store.Insert(ctx, rec); err != nil {
+		m.undoCreate(child.RolloutPath)
+		return Thread{}, err
+	}
+	return rec.Thread, nil
+}
+
+// scanMaterialized indexes a self-contained file written by this package
+// exactly as a rebuild would, so the two agree.
+func (m *Manager) scanMaterialized(ctx context.Context, rel string) (store.Record, error) {
+	rec, problems, err := indexer.ScanFile(ctx, m.fsys, rel)
+	if err != nil {
+		return store.Record{}, err
+	}
+	for _, p := range problems {
+		m.log.Warn("copied line kept as it is", "path", rel, "problem", p.String())
+	}
+	return rec, nil
+}
+
+// materialize makes thread lt's history self-contained when it continues
+// a base (a reference fork): its file is replaced, atomically, by its meta
+// without history_base, its ancestors' metas, then its whole history but
+// its own meta, renumbered (as forkMaterialized writes a copy). The thread keeps its id, path, name,
+// parent and ancestry; its base_id and base_size are cleared, and its
+// messages' positions are those in the new file. A failure leaves the old
+// file and row, or, when only the index update failed, puts the old file
+// back. The caller holds lt.mu; lt is invalidated (its appender held the
+// old file).
+func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
+	if lt.row.BaseID == "" {
+		return nil
+	}
+	if err := refuseCompressed(lt.row); err != nil {
+		return err
+	}
+	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	defer lock.Unlock()
+	defer m.invalidate(lt)
+	if err := m.settle(ctx, lt, false); err != nil {
+		return err
+	}
+	row, hist, err := m.openRead(ctx, lt.id)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+	old, err := m.fsys.Open(ctx, row.RolloutPath) // the bytes to put back
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	own := io.NewSectionReader(old, 0, row.IndexedSize)
+	metaLine, err := firstLine(own)
+	if err != nil {
+		return err
+	}
+	meta, err := rollout.WithoutHistoryBase(metaLine)
+	if err == nil {
+		meta, err = rollout.Renumber(nil, meta, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("meta of %s: %w", lt.id, err)
+	}
+	var ancestry []byte
+	if parent, err := m.store.Get(ctx, row.ParentID); err == nil {
+		ancestry, err = m.ancestorMetas(ctx, parent)
+		if err != nil {
+			return err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	body := newRenumberer(1, bytes.NewReader(ancestry),
+		io.NewSectionReader(hist, 0, row.BaseSize),
+		io.NewSectionReader(old, int64(len(metaLine)), row.IndexedSize-int64(len(metaLine))))
+	indexing := m.indexLock(lt.id)
+	indexing.Lock()
+	defer indexing.Unlock()
+	parts := []rolloutfs.Part{rolloutfs.Bytes(meta), rolloutfs.Stream(body)}
+	if _, err := m.fsys.Replace(ctx, row.RolloutPath, parts, m.opts.Sync.Durable()); err != nil {
+		return err
+	}
+	// From here on the file is the new one: finish, or put the old back.
+	ctx = context.WithoutCancel(ctx)
+	err = m.indexMaterialized(ctx, row)
+	if err != nil {
+		restore := []rolloutfs.Part{rolloutfs.Range(old, 0, row.IndexedSize)}
+		if _, rerr := m.fsys.Replace(ctx, row.RolloutPath, restore, m.opts.Sync.Durable()); rerr != nil {
+			return errors.Join(err, fmt.Errorf("put the old file back: %w", rerr))
+		}
+		if row.Archived {
+			m.keepArchiveTime(ctx, row)
+		}
+	}
+	return err
+}
+
+// indexMaterialized replaces old's rows by those of its new self-contained
+// file, keeping what the file does not say (name, lineage, times).
+func (m *Manager) indexMaterialized(ctx context.Context, old Thread) error {
+	if old.Archived {
+		if err := m.keepArchiveTime(ctx, old); err != nil {
+			return err
+		}
+	}
+	rec, err := m.scanMaterialized(ctx, old.RolloutPath)
+	if err != nil {
+		return err
+	}
+	if rec.Thread.UserMessageCount != old.UserMessageCount {
+		return fmt.Errorf("self-contained file of %s holds %d user messages, want %d", old.ID, rec.Thread.UserMessageCount, old.UserMessageCount)
+	}
+	ancestors, err := m.store.Ancestors(ctx, old.ID)
+	if err != nil {
+		return err
+	}
+	rec.Ancestors = make([]string, len(ancestors))
+	for i, a := range ancestors {
+		rec.Ancestors[i] = a.ID
+	}
+	th := &rec.Thread
+	th.Name, th.ParentID, th.ForkUserMessage, th.ForkOffset = old.Name, old.ParentID, old.ForkUserMessage, old.ForkOffset
+	th.CreatedAt, th.UpdatedAt, th.Archived, th.ArchivedAt = old.CreatedAt, old.UpdatedAt, old.Archived, old.ArchivedAt
+	return m.store.Replace(ctx, []store.Record{rec})
+}
+
+// keepArchiveTime sets an archived file's mtime back to its archive time,
+// which is how a rebuild learns it.
+func (m *Manager) keepArchiveTime(ctx context.Context, row Thread) error {
+	return m.fsys.SetModTime(ctx, row.RolloutPath, time.UnixMilli(row.ArchivedAt))
+}
+
+// ancestorMetas returns the meta lines (without history_base) of thread
+// parent and of its fork ancestors, nearest first, down to the thread
+// whose file starts parent's history (the bottom of its chain of bases),
+// whose meta the history itself starts with. A copy holding them after
+// its own meta starts, like a legacy copy, with its lineage: a rebuild
+// reads its ancestry there (a paginated history holds its bases' metas in
+// history order, where a rebuild does not look). The walk stops early at
+// an ancestor that is not indexed. A parent without a base gives none.
+func (m *Manager) ancestorMetas(ctx context.Context, parent Thread) ([]byte, error) {
+	root, err := m.holderOf(ctx, parent, 0)
+	if err != nil {
+		return nil, err
+	}
+	var metas []byte
+	seen := map[string]bool{}
+	for id := parent.ID; id != "" && id != root.ID && !seen[id] && len(seen) <= maxChain; {
+		seen[id] = true
+		_, f, err := m.openOwn(ctx, id)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+			break // a deleted ancestor ends what the file can say
+		}
+		if err != nil {
+			return nil, err
+		}
+		line, err := firstLine(io.NewSectionReader(f, 0, f.Size()))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("ancestor %s: %w", id, err)
+		}
+		meta, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'}))
+		if err != nil {
+			return nil, fmt.Errorf("ancestor %s: %w", id, err)
+		}
+		if line, err = rollout.WithoutHistoryBase(line); err != nil {
+			return nil, fmt.Errorf("ancestor %s: %w", id, err)
+		}
+		metas = append(metas, line...)
+		id = meta.ForkedFromID
+		if norm, err := rollout.ParseID(id); err == nil {
+			id = norm
+		}
+	}
+	return metas, nil
+}
+
+// firstLine returns the first line of r, newline included.
+func firstLine(r io.Reader) ([]byte, error) {
+	line, err := bufio.NewReader(r).ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("read meta line: %w", err)
+	}
+	return line, nil
+}
+
+// A renumberer yields the lines of its sources in order with ordinals
+// first, first+1, ... (rollout.Renumber). A line that is not a JSON object
+// is copied as it is and takes no ordinal: Codex skips it. The sources
+// must end at line boundaries.
+type renumberer struct {
+	sources []io.Reader
+	src     *bufio.Reader
+	next    int64  // the next line's ordinal
+	out     []byte // a renumbered line not yet yielded
+	buf     []byte // out's storage, reused
+	line    []byte // a line longer than the buffer, being gathered
+	err     error
+}
+
+func newRenumberer(first int64, sources ...io.Reader) *renumberer {
+	return &renumberer{sources: sources, next: first}
+}
+
+// Read implements io.Reader.
+func (r *renumberer) Read(p []byte) (int, error) {
+	for len(r.out) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		r.fill()
+	}
+	n := copy(p, r.out)
+	r.out = r.out[n:]
+	return n, nil
+}
+
+// WriteTo implements io.WriterTo: lines are gathered into large writes.
+func (r *renumberer) WriteTo(w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var total int64
+	for {
+		for len(r.out) == 0 {
+			if r.err == io.EOF {
+				return total, bw.Flush()
+			}
+			if r.err != nil {
+				return total, r.err
+			}
+			r.fill()
+		}
+		n, err := bw.Write(r.out)
+		r.out = r.out[n:]
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// fill renumbers the next line into r.out, or sets r.err.
+func (r *renumberer) fill() {
+	for r.src == nil {
+		if len(r.sources) == 0 {
+			r.err = io.EOF
+			return
+		}
+		r.src = bufio.NewReaderSize(r.sources[0], 1<<20)
+		r.sources = r.sources[1:]
+	}
+	line, err := r.src.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		r.line = append(r.line[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = r.src.ReadSlice('\n')
+			r.line = append(r.line, line...)
+		}
+		line = r.line
+	}
+	switch {
+	case errors.Is(err, io.EOF) && len(line) == 0:
+		r.src = nil
+		return
+	case errors.Is(err, io.EOF):
+		r.err = fmt.Errorf("history ends inside a line: %w", io.ErrUnexpectedEOF)
+		return
+	case err != nil:
+		r.err = err
+		return
+	}
+	out, rerr := rollout.Renumber(r.buf[:0], line, r.next)
+	if rerr != nil {
+		r.buf = append(r.buf[:0], line...)
+		r.out = r.buf
+		return
+	}
+	r.buf, r.out = out, out
+	r.next++
+}

@@ -1,0 +1,83 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Purge deletes thread id as Delete does, also when other threads'
+// history continues it (reference forks, where Delete fails with a
+// *ReferencedError as Codex 0.169 does). First every thread whose history
+// passes through id's bytes (its reference forks, theirs, and so on) is
+// made self-contained, deepest first and one at a time, each atomically:
+// it keeps its id, path, name, parent and ancestry, and reads the same
+// lines as before (its meta, without history_base, and its ancestors'
+// metas down to the chain's first file come first), with the ordinals
+// renumbered. Then id's file and index rows, its search text
+// included, are removed.
+//
+// A failure stops the purge: the threads made self-contained so far stay
+// so, the others and id are unchanged, and every thread reads as before.
+// Purge may be called again.
+func (m *Manager) Purge(ctx context.Context, id string) error {
+	id, err := parseID("purge", id)
+	if err != nil {
+		return err
+	}
+	if err := m.begin(); err != nil {
+		return err
+	}
+	defer m.ops.Done()
+	for attempt := 0; ; attempt++ {
+		dependents, err := m.dependents(ctx, id)
+		if err != nil {
+			return threadErr(id, err, "purge")
+		}
+		for _, d := range dependents {
+			if err := m.withThread(ctx, d, func(lt *liveThread) error { return m.materialize(ctx, lt) }); err != nil {
+				return threadErr(id, fmt.Errorf("make %s self-contained: %w", d, err), "purge")
+			}
+		}
+		err = m.Delete(ctx, id)
+		// A reference fork made meanwhile refers to id again: once more.
+		if errors.Is(err, ErrReferenced) && attempt < 3 {
+			continue
+		}
+		return err
+	}
+}
+
+// dependents returns the threads whose history passes through thread id's
+// bytes, children after their descendants: each can be rewritten while
+// every thread that still refers to it reads through it unchanged.
+func (m *Manager) dependents(ctx context.Context, id string) ([]string, error) {
+	if _, err := m.store.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	var order []string
+	seen := map[string]bool{id: true}
+	queue := []string{id}
+	for len(queue) > 0 {
+		if len(order) > maxChain {
+			return nil, fmt.Errorf("bases of %s: %w", id, ErrBrokenChain)
+		}
+		refs, err := m.store.Referrers(ctx, queue[0])
+		if err != nil {
+			return nil, err
+		}
+		queue = queue[1:]
+		for _, r := range refs {
+			if !seen[r] {
+				seen[r] = true
+				order = append(order, r)
+				queue = append(queue, r)
+			}
+		}
+	}
+	// Breadth first, reversed: every thread comes after all that refer to it.
+	for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+		order[i], order[j] = order[j], order[i]
+	}
+	return order, nil
+}

@@ -1,0 +1,159 @@
+package manager
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// TestPurgeMiddleThread purges f1, the middle of a chain of reference
+// forks (Delete refuses, as Codex does): its descendants f2 and f3 become
+// self-contained and read the same lines as before, ordinals aside, with
+// their own meta (without history_base) and their ancestors' metas first;
+// their turns (metas aside), counts, previews, parents and ancestry are unchanged; f1's
+// file and rows are gone, the root is untouched, and a rebuilt index
+// agrees with the live one. Purging the root then frees its last fork.
+func TestPurgeMiddleThread(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t, func(o *Options) { o.Sync = rolloutfs.SyncAlways })
+	parent, f1, f2, f3 := referenceChain(t, m)
+	g, err := m.Fork(ctx, parent.ID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref *ReferencedError
+	if err := m.Delete(ctx, f1.ID); !errors.As(err, &ref) {
+		t.Fatalf("delete of a base: %v, want a *ReferencedError", err)
+	}
+
+	type snapshot struct {
+		row       Thread
+		history   []byte
+		own       []byte
+		turns     [][]byte
+		ancestors string
+	}
+	take := func(id string) snapshot {
+		row, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := snapshot{row: row, history: historyOf(t, m, id), own: ownFile(t, m, id)}
+		for k := range row.UserMessageCount {
+			rc, err := m.ReadTurn(ctx, id, k)
+			s.turns = append(s.turns, withoutMetas(withoutOrdinals(readAll(t, rc, err))))
+		}
+		anc, err := m.Ancestors(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ancestors = fmt.Sprint(relatives(anc, nil))
+		return s
+	}
+	// An archived descendant is rewritten where it lies and stays archived.
+	if _, err := m.Archive(ctx, f3.ID); err != nil {
+		t.Fatal(err)
+	}
+	rootBefore := take(parent.ID)
+	before := map[string]snapshot{f2.ID: take(f2.ID), f3.ID: take(f3.ID)}
+
+	if err := m.Purge(ctx, f1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(ctx, f1.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purged thread: Get = %v, want ErrNotFound", err)
+	}
+	if hits, err := m.Search(ctx, store.SearchOptions{Query: "own"}); err != nil || !onlyIn(hits, f2.ID, f3.ID) {
+		t.Fatalf("search after the purge = %v (%v), want hits in the materialised descendants only", hits, err)
+	}
+	for _, id := range []string{f2.ID, f3.ID} {
+		was, now := before[id], take(id)
+		if now.row.BaseID != "" || now.row.BaseSize != 0 {
+			t.Fatalf("%s after the purge: base %q size %d, want self-contained", id, now.row.BaseID, now.row.BaseSize)
+		}
+		if now.row.Archived != was.row.Archived || now.row.ArchivedAt != was.row.ArchivedAt {
+			t.Fatalf("%s after the purge: archived %t at %d, want %t at %d", id, now.row.Archived, now.row.ArchivedAt, was.row.Archived, was.row.ArchivedAt)
+		}
+		if now.row.ParentID != was.row.ParentID || now.row.UserMessageCount != was.row.UserMessageCount ||
+			now.row.Preview != was.row.Preview || now.row.RolloutPath != was.row.RolloutPath || now.ancestors != was.ancestors {
+			t.Fatalf("%s after the purge:\n%+v %s\nwant parent, count, preview, path and ancestry of\n%+v %s", id, now.row, now.ancestors, was.row, was.ancestors)
+		}
+		checkOrdinals(t, now.own)
+		ownMeta := was.own[:bytes.IndexByte(was.own, '\n')+1]
+		lineage := len(metaIDs(t, now.own)) - len(metaIDs(t, was.history))
+		wantHistory := append(append([]byte{}, was.history[:was.row.BaseSize]...), was.history[was.row.BaseSize+int64(len(ownMeta)):]...)
+		if got := afterLines(t, now.history, lineage); !bytes.Equal(withoutOrdinals(got), withoutOrdinals(wantHistory)) {
+			t.Fatalf("%s after the purge reads\n%s\nwant its old history (its own meta moved first)\n%s", id, got, wantHistory)
+		}
+		if fmt.Sprint(now.turns) != fmt.Sprint(was.turns) {
+			t.Fatalf("%s turns after the purge:\n%q\nwant\n%q", id, now.turns, was.turns)
+		}
+	}
+	if now := take(parent.ID); !bytes.Equal(now.own, rootBefore.own) {
+		t.Fatal("purging a fork changed its base's file")
+	}
+
+	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rebuilt.Close()
+	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	compareIndexes(t, m.store, rebuilt)
+
+	gHistory := historyOf(t, m, g.ID)
+	if err := m.Purge(ctx, parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	gNow, err := m.Get(ctx, g.ID)
+	if err != nil || gNow.BaseID != "" {
+		t.Fatalf("fork of the purged root: %+v (%v), want self-contained", gNow, err)
+	}
+	// g's old history: the root's lines, then g's meta; now g's meta
+	// leads (its parent's meta is the history's first line).
+	if got, want := afterMeta(t, historyOf(t, m, g.ID)), gHistory[:len(gHistory)-lastLineLen(gHistory)]; !bytes.Equal(withoutOrdinals(got), withoutOrdinals(want)) {
+		t.Fatalf("fork of the purged root reads\n%s\nwant\n%s", got, want)
+	}
+	if err := m.Purge(ctx, parent.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purge of a purged thread: %v, want ErrNotFound", err)
+	}
+}
+
+// withoutMetas drops the session_meta lines of b: a thread made
+// self-contained moves its own meta first.
+func withoutMetas(b []byte) []byte {
+	var out []byte
+	for _, l := range lines(b) {
+		if !bytes.Contains(l, []byte(`"type":"session_meta"`)) {
+			out = append(out, l...)
+		}
+	}
+	return out
+}
+
+// lastLineLen returns the length of the last line of b.
+func lastLineLen(b []byte) int {
+	return len(b) - (bytes.LastIndexByte(b[:len(b)-1], '\n') + 1)
+}
+
+// onlyIn reports whether hits is not empty and every hit is in one of ids.
+func onlyIn(hits []store.SearchHit, ids ...string) bool {
+	for _, h := range hits {
+		found := false
+		for _, id := range ids {
+			found = found || h.ThreadID == id
+		}
+		if !found {
+			return false
+		}
+	}
+	return len(hits) > 0
+}
