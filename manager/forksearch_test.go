@@ -152,3 +152,45 @@ func TestReferenceForkRollbackIntoBase(t *testing.T) {
 	}
 	compareIndexes(t, m.store, rebuilt)
 }
+
+// TestBaseRollbackBelowFork rolls a base back past the cut of its
+// reference fork: the fork keeps reading and counting the messages its
+// history holds (they move into rows of its own), and reindex --verify
+// names the fork, the one drift a rebuild cannot avoid (docs/SCHEMA.md,
+// History chains): the files no longer say which messages the base had.
+func TestBaseRollbackBelowFork(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	parent := startPaginated(t, m, user("u1"), assistant("a1"), user("u2"), assistant("a2"), user("u3"), assistant("a3"))
+	fork, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := historyOf(t, m, fork.ID)
+	if _, err := m.Append(ctx, parent.ID, []rollout.Item{rollback(2), user("u2 again")}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := m.store.UserMessages(ctx, fork.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || !bytes.Equal(historyOf(t, m, fork.ID), before) {
+		t.Fatalf("fork after its base's rollback: %d messages, want 2, and its history unchanged", len(msgs))
+	}
+	rc, err := m.ReadTurn(ctx, fork.ID, 1)
+	if turn := readAll(t, rc, err); !bytes.Contains(turn, []byte("u2")) || bytes.Contains(turn, []byte("again")) {
+		t.Fatalf("turn 1 of the fork = %q, want u2 as its history holds it", turn)
+	}
+	rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Drifts) == 0 {
+		t.Fatal("verify is clean, want the fork's drift named")
+	}
+	for _, d := range rep.Drifts {
+		if d.ThreadID != fork.ID {
+			t.Fatalf("verify drift %+v, want drifts of the fork %s alone", d, fork.ID)
+		}
+	}
+}
