@@ -56,6 +56,7 @@ func TestMain(m *testing.M) {
 	for _, root := range bigFixture.roots {
 		os.RemoveAll(root)
 	}
+	closeRefFixtures()
 	os.Exit(code)
 }
 

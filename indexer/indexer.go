@@ -260,17 +260,28 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	if tr.name != nil {
 		th.Name = *tr.name
 	}
-	if fp := meta.ForkPoint; fp != nil {
-		// Messages copied from the parent are the parent's to search:
-		// like store.InsertFork, keep their rows but not their text.
-		for i := range tr.pending {
-			if tr.pending[i].Offset < metaEnd+fp.ParentOffset {
-				tr.pending[i].Text = ""
+	switch fp := meta.ForkPoint; {
+	case hist.baseID != "":
+		// A reference fork holds no rows for what it inherits (those of
+		// its messages that survive its own rollbacks): they resolve
+		// through its base.
+		th.InheritedMessages = tr.keep
+	case fp != nil && th.ParentID != "":
+		// A copy fork's messages before its cut are copies of its
+		// parent's: the store keeps their search text only while the
+		// parent is not indexed, as store.InsertFork does.
+		for _, m := range tr.pending {
+			if m.Offset >= metaEnd+fp.ParentOffset {
+				break
 			}
+			th.InheritedMessages++
 		}
 	}
-	th.UserMessageCount = len(tr.pending)
-	if len(tr.pending) > 0 {
+	th.UserMessageCount = tr.UserMessageCount()
+	switch {
+	case tr.keep > 0:
+		th.Preview = hist.preview
+	case len(tr.pending) > 0:
 		th.Preview = tr.pending[0].Preview
 	}
 	if IsArchivedPath(relPath) {
@@ -285,6 +296,7 @@ type history struct {
 	baseID    string   // the thread whose history this one continues, "" for none
 	baseSize  int64    // bytes of history before the file
 	inherited int      // user messages the thread inherits from its base
+	preview   string   // the preview of the first of them
 	ancestors []string // the base's ancestors, nearest first
 }
 
@@ -297,7 +309,7 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, m rollout.Sessio
 	}
 	hb := m.HistoryBase
 	if hb == nil {
-		tr.setHistory(m.Mode(), metaOrdinal, 0, nil)
+		tr.setHistory(m.Mode(), metaOrdinal, 0, 0)
 		return nil
 	}
 	baseID := normalizeID(hb.ThreadID)
@@ -322,7 +334,10 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, m rollout.Sessio
 		return err
 	}
 	*h = history{baseID: baseID, baseSize: size, inherited: len(inherited), ancestors: ancestors}
-	tr.setHistory(m.Mode(), metaOrdinal, size, inherited)
+	if len(inherited) > 0 {
+		h.preview = inherited[0].Preview
+	}
+	tr.setHistory(m.Mode(), metaOrdinal, size, len(inherited))
 	return nil
 }
 
@@ -513,19 +528,18 @@ func NewTracker(t store.Thread) *Tracker {
 
 // setHistory tells a tracker that began at a file's first line what its
 // meta says: the history mode, and for a history that continues a base,
-// how many bytes of it come before the file and the base's user messages
-// the thread inherits (rows without search text: they are the base's to
-// search). The meta line itself must be the only line observed so far.
-func (tr *Tracker) setHistory(mode rollout.HistoryMode, metaOrdinal int64, base int64, inherited []store.UserMessage) {
+// how many bytes of it come before the file and how many of the base's
+// user messages the thread inherits. Those are tracked as indexed
+// messages (a rollback may drop them) and never become rows: they resolve
+// through the base. The meta line itself must be the only line observed
+// so far.
+func (tr *Tracker) setHistory(mode rollout.HistoryMode, metaOrdinal int64, base int64, inherited int) {
 	tr.paginated = mode == rollout.HistoryPaginated
 	if tr.paginated {
 		tr.nextOrdinal = metaOrdinal + 1
 	}
 	tr.base = base
-	for _, m := range inherited {
-		m.ThreadID, m.Text = tr.id, ""
-		tr.pending = append(tr.pending, m)
-	}
+	tr.indexed, tr.keep = inherited, inherited
 }
 
 // isTurnStart reports whether l starts a turn (a task_started event, or a

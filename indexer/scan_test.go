@@ -47,8 +47,9 @@ func TestPreview(t *testing.T) {
 type wantMsg struct {
 	offset, line int64
 	text         string
-	// inherited marks a message a spool fork copied from its parent: its
-	// row keeps the preview but no search text.
+	// inherited marks a message a spool fork copied from its parent: it
+	// counts in Thread.InheritedMessages (the store drops its search text
+	// while the parent is indexed).
 	inherited bool
 }
 
@@ -127,6 +128,7 @@ func TestScanFile(t *testing.T) {
 				{"FileMtime", th.FileMtime, fi.ModTime().UnixNano()},
 				{"LineCount", th.LineCount, tt.line},
 				{"UserMessageCount", th.UserMessageCount, len(tt.msgs)},
+				{"InheritedMessages", th.InheritedMessages, inheritedOf(tt.msgs)},
 			}
 			for _, c := range checks {
 				if c.got != c.want {
@@ -141,6 +143,16 @@ func TestScanFile(t *testing.T) {
 	}
 }
 
+func inheritedOf(msgs []wantMsg) int {
+	n := 0
+	for _, m := range msgs {
+		if m.inherited {
+			n++
+		}
+	}
+	return n
+}
+
 func checkMessages(t *testing.T, got []store.UserMessage, id string, want []wantMsg) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -149,9 +161,6 @@ func checkMessages(t *testing.T, got []store.UserMessage, id string, want []want
 	for i, w := range want {
 		g := got[i]
 		wantText := w.text
-		if w.inherited {
-			wantText = ""
-		}
 		if g.ThreadID != id || g.Ordinal != i || g.Offset != w.offset || g.Line != w.line || g.Text != wantText || g.Preview != w.text {
 			t.Errorf("message %d = %+v, want ordinal %d offset %d line %d text %q preview %q", i, g, i, w.offset, w.line, wantText, w.text)
 		}

@@ -194,7 +194,16 @@ func compareRecord(ctx context.Context, st *store.Store, want store.Record) ([]D
 	if err != nil {
 		return nil, err
 	}
-	if d := messageDiff(want.Messages, msgs); d != "" {
+	wantMsgs := want.Messages
+	if first := want.Thread.FirstOwnMessage(); first > 0 {
+		// What a reference fork inherits, as its base holds it now.
+		inherited, err := st.UserMessagesBefore(ctx, want.Thread.BaseID, want.Thread.BaseSize)
+		if err != nil {
+			return nil, err
+		}
+		wantMsgs = append(inherited[:min(first, len(inherited))], want.Messages...)
+	}
+	if d := messageDiff(wantMsgs, msgs); d != "" {
 		drifts = append(drifts, Drift{Kind: DriftMessages, ThreadID: id, Path: rel, Detail: d})
 	}
 
@@ -246,6 +255,7 @@ func threadDiffs(want, got store.Thread) []string {
 	add("history_mode", got.HistoryMode, want.HistoryMode)
 	add("base_id", got.BaseID, want.BaseID)
 	add("base_size", got.BaseSize, want.BaseSize)
+	add("inherited_messages", got.InheritedMessages, want.InheritedMessages)
 	return diffs
 }
 

@@ -418,12 +418,23 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 		return store.Thread{}, nil, err
 	}
 	segments := []rolloutfs.Segment{{File: f, Length: row.IndexedSize}}
+	var bases []store.ChainLink // the chain below row, read in one query
+	if row.BaseID != "" {
+		if bases, err = m.store.BaseChain(ctx, row.BaseID); err != nil {
+			f.Close()
+			return store.Thread{}, nil, err
+		}
+	}
 	for base, limit, depth := row.BaseID, row.BaseSize, 0; base != ""; depth++ {
 		if depth > maxChain {
 			closeSegments(segments)
 			return store.Thread{}, nil, fmt.Errorf("history of %s: %w", id, ErrBrokenChain)
 		}
-		brow, bf, err := m.openOwn(ctx, base)
+		var known *store.ChainLink
+		if depth < len(bases) && bases[depth].ID == base {
+			known = &bases[depth]
+		}
+		brow, bf, err := m.openBase(ctx, base, known)
 		if err == nil && limit-brow.BaseSize > brow.IndexedSize {
 			// The fork was made from lines of its base that the index has
 			// not seen yet (Codex forked a thread it had just written).
@@ -463,6 +474,30 @@ func closeSegments(segments []rolloutfs.Segment) {
 	for _, s := range segments {
 		s.File.Close()
 	}
+}
+
+// openBase is openOwn for a base whose chain link the caller read already
+// (known, nil for none): the file is opened at the link's path under the
+// place lock, and only when it is no longer there (an archive or
+// unarchive moved it since the link was read) is the row read. The row
+// returned for a known link holds the link's fields alone.
+func (m *Manager) openBase(ctx context.Context, id string, known *store.ChainLink) (store.Thread, rolloutfs.ReadFile, error) {
+	if known == nil {
+		return m.openOwn(ctx, id)
+	}
+	place := m.placeLock(id)
+	place.RLock()
+	f, err := indexer.OpenRollout(ctx, m.fsys, known.RolloutPath)
+	place.RUnlock()
+	if err == nil {
+		row := store.Thread{ID: known.ID, RolloutPath: known.RolloutPath, Archived: known.Archived,
+			BaseID: known.BaseID, BaseSize: known.BaseSize, IndexedSize: known.IndexedSize}
+		return row, f, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return store.Thread{}, nil, err
+	}
+	return m.openOwn(ctx, id)
 }
 
 // openOwn opens thread id's own file for reading, under its place lock: an

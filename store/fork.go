@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -9,32 +10,39 @@ import (
 )
 
 // ErrParentChanged reports that a fork's parent no longer holds the user
-// messages the fork copied (a rollback or delete happened since its row
+// messages the fork inherits (a rollback or delete happened since its row
 // was read); the caller may read the parent again and retry.
 var ErrParentChanged = errors.New("fork parent changed")
 
 // ForkSource says which user messages a fork inherits from its parent and
-// how their positions move in the fork's file.
+// how their positions move in the fork's history.
 type ForkSource struct {
 	// ParentID is the thread forked from.
 	ParentID string
 	// Messages is how many of the parent's first user messages the fork
-	// copied (ordinals 0 to Messages-1).
+	// inherits (ordinals 0 to Messages-1).
 	Messages int
 	// OffsetShift and LineShift are added to each copied message's byte
-	// offset and line number: the fork's file starts with its own meta line.
+	// offset and line number: a copy fork's file starts with its own meta
+	// line. A reference fork (a Record with a BaseID) copies no rows.
 	OffsetShift int64
 	LineShift   int64
 }
 
-// InsertFork is Insert for a fork: in the same transaction it copies the
-// parent's first src.Messages user messages (and their search text) to the
-// new thread, shifted by src.OffsetShift and src.LineShift, without reading
-// them into Go. r.Messages, if any, follow with ordinals from src.Messages;
-// r.Thread.UserMessageCount must count both.
+// InsertFork is Insert for a fork that inherits the parent's first
+// src.Messages user messages; r.Messages, if any, follow with ordinals
+// from src.Messages, and r.Thread.UserMessageCount must count both.
 //
-// Every copied message must lie below the fork's cut, r.Thread.ForkOffset
-// in the parent's file; when one does not (the parent rolled back since
+// A reference fork (r.Thread.BaseID set) stores no rows for the inherited
+// messages: they resolve through its base, at the same positions, and the
+// insert costs the same whatever their number. A copy fork gets the
+// parent's rows (without their search text: the parent's rows find them),
+// shifted by src.OffsetShift and src.LineShift, copied in SQL without
+// reading them into Go. Either way r.Thread.InheritedMessages is set to
+// src.Messages.
+//
+// Every inherited message must lie below the fork's cut, r.Thread.ForkOffset
+// in the parent's history; when one does not (the parent rolled back since
 // the fork read it) or the parent is gone, InsertFork fails with
 // ErrParentChanged. It fails with ErrExists like Insert.
 func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error {
@@ -43,19 +51,13 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 	}
 	id := r.Thread.ID
 	if want := src.Messages + len(r.Messages); r.Thread.UserMessageCount != want {
-		return fmt.Errorf("insert fork %s: user message count %d, want %d copied and new",
+		return fmt.Errorf("insert fork %s: user message count %d, want %d inherited and new",
 			id, r.Thread.UserMessageCount, want)
 	}
+	r.Thread.InheritedMessages = src.Messages
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var below int
-		const q = `SELECT COUNT(*) FROM user_messages
-			WHERE thread_id = ? AND ordinal < ? AND byte_offset < ?`
-		if err := tx.GetContext(ctx, &below, q, src.ParentID, src.Messages, r.Thread.ForkOffset); err != nil {
-			return fmt.Errorf("read parent user messages: %w", err)
-		}
-		if below != src.Messages {
-			return fmt.Errorf("%w: parent %s has %d of %d user messages below offset %d",
-				ErrParentChanged, src.ParentID, below, src.Messages, r.Thread.ForkOffset)
+		if err := s.checkInherited(ctx, tx, src, r.Thread.ForkOffset); err != nil {
+			return err
 		}
 		if _, err := tx.NamedExecContext(ctx, insertThread, r.Thread); err != nil {
 			if isConstraint(err) {
@@ -63,14 +65,16 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 			}
 			return err
 		}
-		const copyMessages = `INSERT INTO user_messages
-			(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
-			SELECT ?, ordinal, byte_offset + ?, line_number + ?, preview, '',
-				IIF(cut_offset <= 0, 0, cut_offset + ?), turn_id
-			FROM user_messages WHERE thread_id = ? AND ordinal < ? ORDER BY ordinal`
-		if _, err := tx.ExecContext(ctx, copyMessages, id, src.OffsetShift, src.LineShift, src.OffsetShift,
-			src.ParentID, src.Messages); err != nil {
-			return fmt.Errorf("copy user messages of parent %s: %w", src.ParentID, err)
+		if r.Thread.BaseID == "" && src.Messages > 0 {
+			copyMessages := `INSERT INTO user_messages
+				(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
+				SELECT ?3, ordinal, byte_offset + ?4, line_number + ?5, preview, '',
+					IIF(cut_offset <= 0, 0, cut_offset + ?4), turn_id
+				FROM (` + allMessagesSQL + `) WHERE ordinal < ?2 ORDER BY ordinal`
+			if _, err := tx.ExecContext(ctx, copyMessages, src.ParentID, src.Messages, id,
+				src.OffsetShift, src.LineShift); err != nil {
+				return fmt.Errorf("copy user messages of parent %s: %w", src.ParentID, err)
+			}
 		}
 		w, err := newRecordWriter(ctx, tx)
 		if err != nil {
@@ -84,6 +88,54 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 	})
 	if err != nil {
 		return fmt.Errorf("insert fork %s of %s: %w", id, src.ParentID, err)
+	}
+	return nil
+}
+
+// checkInherited checks that the parent still has exactly src.Messages
+// user messages below cut: its message src.Messages-1 lies below, and its
+// message src.Messages, if any, does not. Two look-ups, whatever the
+// number of messages.
+func (s *Store) checkInherited(ctx context.Context, tx *sqlx.Tx, src ForkSource, cut int64) error {
+	message, err := s.txStmt(ctx, tx, messageSQL)
+	if err != nil {
+		return err
+	}
+	var found bool
+	if err := tx.GetContext(ctx, &found, `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`, src.ParentID); err != nil {
+		return fmt.Errorf("read parent: %w", err)
+	}
+	if !found {
+		return fmt.Errorf("%w: parent %s is gone", ErrParentChanged, src.ParentID)
+	}
+	offsetOf := func(ordinal int) (int64, bool, error) {
+		var m UserMessage
+		err := message.GetContext(ctx, &m, src.ParentID, ordinal)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("read user message %d of parent %s: %w", ordinal, src.ParentID, err)
+		}
+		return m.Offset, true, nil
+	}
+	if src.Messages > 0 {
+		last, ok, err := offsetOf(src.Messages - 1)
+		if err != nil {
+			return err
+		}
+		if !ok || last >= cut {
+			return fmt.Errorf("%w: parent %s has fewer than %d user messages below offset %d",
+				ErrParentChanged, src.ParentID, src.Messages, cut)
+		}
+	}
+	next, ok, err := offsetOf(src.Messages)
+	if err != nil {
+		return err
+	}
+	if ok && next < cut {
+		return fmt.Errorf("%w: parent %s has more than %d user messages below offset %d",
+			ErrParentChanged, src.ParentID, src.Messages, cut)
 	}
 	return nil
 }

@@ -5,15 +5,55 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// maxChainDepth bounds the walk down a history chain (a fork of a fork ...
+// of a thread), so that a cycle in corrupt rows ends.
+const maxChainDepth = 1000
+
+// chainMessages selects the user messages of thread ?1 through its
+// history chain: each thread of the chain contributes its own rows with
+// ordinals in [lo, hi), where lo is how many messages it inherits from its
+// base (0 without one: a copy fork holds its copied rows) and hi is the
+// lo of the thread above it in the chain. The positions of a base's rows
+// are positions in the fork's history too (the two share them below the
+// cut), so a row is returned as stored, under thread id ?1.
+//
+// The %d is maxChainDepth, the first %s a condition on the chain row c for
+// walking on to its base (to stop early), the second one on the message
+// row m.
+const chainMessages = `WITH RECURSIVE chain(id, base_id, lo, hi, depth) AS (
+	SELECT id, base_id, IIF(base_id IS NULL, 0, inherited_messages), 9223372036854775807, 0
+	FROM threads WHERE id = ?1
+	UNION ALL
+	SELECT t.id, t.base_id, IIF(t.base_id IS NULL, 0, t.inherited_messages), MIN(c.hi, c.lo), c.depth + 1
+	FROM chain c JOIN threads t ON t.id = c.base_id
+	WHERE c.lo > 0 AND c.depth < %d AND %s
+)
+SELECT ?1 AS thread_id, m.ordinal, m.byte_offset, m.line_number, m.preview, m.cut_offset, m.turn_id
+FROM chain c CROSS JOIN user_messages m ON m.thread_id = c.id AND m.ordinal >= c.lo AND m.ordinal < c.hi
+WHERE %s`
+
+var (
+	// allMessagesSQL: every message of thread ?1, in order.
+	allMessagesSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "1") + ` ORDER BY m.ordinal`
+	// messageSQL: message ?2 of thread ?1; the walk stops at the thread
+	// that holds it.
+	messageSQL = fmt.Sprintf(chainMessages, maxChainDepth, "?2 < c.lo", "m.ordinal = ?2")
+	// messageOfTurnSQL: the first message of thread ?1 in turn ?2.
+	messageOfTurnSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.turn_id = ?2") + ` ORDER BY m.ordinal LIMIT 1`
+	// messagesBeforeSQL: the messages of thread ?1 at positions below ?2.
+	messagesBeforeSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.byte_offset < ?2") + ` ORDER BY m.ordinal`
 )
 
 // UserMessages returns the counted user messages of a thread in order
-// (ErrNotFound for an unknown thread).
+// (ErrNotFound for an unknown thread), those it inherits from its base
+// included, at their positions in its history.
 func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
 	msgs := []UserMessage{}
-	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
-		FROM user_messages WHERE thread_id = ? ORDER BY ordinal`
-	if err := s.reader.SelectContext(ctx, &msgs, q, id); err != nil {
+	if err := s.reader.SelectContext(ctx, &msgs, allMessagesSQL, id); err != nil {
 		return nil, fmt.Errorf("user messages of thread %s: %w", id, err)
 	}
 	if len(msgs) == 0 {
@@ -24,12 +64,15 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 	return msgs, nil
 }
 
-// UserMessage returns message ordinal of thread id, or ErrNotFound.
+// UserMessage returns message ordinal of thread id, or ErrNotFound. An
+// inherited message is looked up in the base that holds it: the cost grows
+// with the depth of the chain, not with the number of messages.
 func (s *Store) UserMessage(ctx context.Context, id string, ordinal int) (UserMessage, error) {
 	var m UserMessage
-	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
-		FROM user_messages WHERE thread_id = ? AND ordinal = ?`
-	err := s.reader.GetContext(ctx, &m, q, id, ordinal)
+	st, err := s.readStmt(ctx, messageSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &m, id, ordinal)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserMessage{}, fmt.Errorf("user message %d of thread %s: %w", ordinal, id, ErrNotFound)
 	}
@@ -52,12 +95,13 @@ func (s *Store) exists(ctx context.Context, id string) error {
 }
 
 // UserMessageOfTurn returns the first counted user message of thread id
-// that Codex turn turnID holds, or ErrNotFound.
+// (inherited ones included) that Codex turn turnID holds, or ErrNotFound.
 func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserMessage, error) {
 	var m UserMessage
-	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
-		FROM user_messages WHERE thread_id = ? AND turn_id = ? ORDER BY ordinal LIMIT 1`
-	err := s.reader.GetContext(ctx, &m, q, id, turnID)
+	st, err := s.readStmt(ctx, messageOfTurnSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &m, id, turnID)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserMessage{}, fmt.Errorf("turn %q of thread %s: %w", turnID, id, ErrNotFound)
 	}
@@ -67,14 +111,64 @@ func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserM
 	return m, nil
 }
 
-// UserMessagesBefore returns the counted user messages of thread id whose
-// offset is below end, in order: what a history cut at end inherits.
+// UserMessagesBefore returns the counted user messages of thread id
+// (inherited ones included) whose offset is below end, in order: what a
+// history cut at end inherits.
 func (s *Store) UserMessagesBefore(ctx context.Context, id string, end int64) ([]UserMessage, error) {
 	msgs := []UserMessage{}
-	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id
-		FROM user_messages WHERE thread_id = ? AND byte_offset < ? ORDER BY ordinal`
-	if err := s.reader.SelectContext(ctx, &msgs, q, id, end); err != nil {
+	if err := s.reader.SelectContext(ctx, &msgs, messagesBeforeSQL, id, end); err != nil {
 		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
 	}
 	return msgs, nil
+}
+
+// messageTexts returns the search text of thread id's messages at ordinals
+// [from, to), resolved as a search does: a row without text of its own (a
+// copy of its parent's, or a reference fork's inherited message) takes the
+// text of the message it copies, from the parent or base that holds it.
+// Ordinals it cannot resolve are left out.
+func messageTexts(ctx context.Context, tx *sqlx.Tx, id string, from, to int) (map[int]string, error) {
+	texts := map[int]string{}
+	want := to - from
+	for depth := 0; id != "" && from < to && len(texts) < want && depth < maxChainDepth; depth++ {
+		var th struct {
+			BaseID    string `db:"base_id"`
+			ParentID  string `db:"parent_id"`
+			Inherited int    `db:"inherited_messages"`
+		}
+		const q = `SELECT IFNULL(base_id, '') AS base_id, IFNULL(parent_id, '') AS parent_id, inherited_messages
+			FROM threads WHERE id = ?`
+		if err := tx.GetContext(ctx, &th, q, id); errors.Is(err, sql.ErrNoRows) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("read thread %s: %w", id, err)
+		}
+		var rows []struct {
+			Ordinal int    `db:"ordinal"`
+			Text    string `db:"text"`
+		}
+		const rq = `SELECT ordinal, text FROM user_messages WHERE thread_id = ? AND ordinal >= ? AND ordinal < ?`
+		if err := tx.SelectContext(ctx, &rows, rq, id, from, to); err != nil {
+			return nil, fmt.Errorf("read user messages of thread %s: %w", id, err)
+		}
+		for _, r := range rows {
+			if _, done := texts[r.Ordinal]; done {
+				continue
+			}
+			// A copied row's empty text stands for its parent's; an own
+			// message may be empty too (an image alone).
+			if r.Text != "" || th.BaseID != "" || r.Ordinal >= th.Inherited {
+				texts[r.Ordinal] = r.Text
+			}
+		}
+		// Walk up to whoever holds the rest: the base for a reference
+		// fork, the parent for a copy fork.
+		next := th.BaseID
+		if next == "" {
+			next = th.ParentID
+		}
+		to = min(to, th.Inherited)
+		id = next
+	}
+	return texts, nil
 }

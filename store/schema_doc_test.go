@@ -71,6 +71,7 @@ func TestSchemaDocExamples(t *testing.T) {
 	s := openTest(t)
 	forkTree(t, s)
 	spawnTree(t, s)
+	chainTree(t, s)
 	ctx := context.Background()
 	for _, ex := range examples {
 		t.Run(fmt.Sprintf("line %d", ex.line), func(t *testing.T) {
@@ -125,4 +126,22 @@ func queryListMode(ctx context.Context, s *Store, query string) ([]string, error
 		out = append(out, strings.Join(fields, "|"))
 	}
 	return out, rows.Err()
+}
+
+// chainTree inserts the history chain of the schema document, in /paged:
+// paginated thread "p" with three user messages, and "p1", a reference
+// fork of p before its third message that added one of its own.
+func chainTree(t *testing.T, s *Store) {
+	t.Helper()
+	p := newThread("p", 2000)
+	p.Cwd, p.HistoryMode, p.Preview, p.UserMessageCount, p.IndexedSize = "/paged", "paginated", "thread p", 3, 4000
+	mustInsert(t, s, Record{Thread: p, Messages: messages(0, 3, "about p")})
+	p1 := newThread("p1", 2001)
+	p1.Cwd, p1.HistoryMode, p1.Preview, p1.UserMessageCount = "/paged", "paginated", "thread p", 3
+	p1.ParentID, p1.BaseID, p1.BaseSize, p1.ForkUserMessage, p1.ForkOffset = "p", "p", 3000, 2, 3000
+	own := messages(2, 1, "about p1")
+	own[0].Offset, own[0].Line = 3500, 1
+	if err := s.InsertFork(t.Context(), Record{Thread: p1, Messages: own}, ForkSource{ParentID: "p", Messages: 2}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -301,28 +301,36 @@ func (c searchCursor) encode() string {
 
 // searchSQL finds the matching messages, then reports each in the thread
 // that owns its text when that thread passes the filters, or else in the
-// oldest descendant that inherited the message (same ordinal, no text of
-// its own) and passes them: an inherited prompt is found through a fork
-// whose first thread is archived or filtered out, and found once.
+// oldest thread that inherits the message and passes them: an inherited
+// prompt is found through a fork whose first thread is archived or
+// filtered out, and found once. A thread inherits message k of thread p
+// when it is a reference fork based on p or a copy fork of p with more
+// than k inherited messages; heirs walks those edges down from the owner
+// (threads_base and threads_parent index them), so a fork's inherited
+// prompts are found without a search row of their own. 1000 is
+// maxChainDepth.
 const searchSQL = `
-WITH matched AS (
+WITH RECURSIVE matched AS (
 	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
 		snippet(user_message_fts, 0, ?, ?, '…', 16) AS snippet,
 		bm25(user_message_fts) AS score
 	FROM user_message_fts
 	JOIN user_messages m ON m.id = user_message_fts.rowid
 	WHERE user_message_fts MATCH ?
-), candidates AS (
-	SELECT mid, ordinal, snippet, score, owner AS hit, 0 AS inherited FROM matched
+), heirs(mid, ordinal, snippet, score, hit, inherited, depth) AS (
+	SELECT mid, ordinal, snippet, score, owner, 0, 0 FROM matched
 	UNION ALL
-	SELECT x.mid, x.ordinal, x.snippet, x.score, l.thread_id, 1
-	FROM matched x
-	JOIN thread_lineage l ON l.ancestor_id = x.owner
-	JOIN user_messages um ON um.thread_id = l.thread_id AND um.ordinal = x.ordinal AND um.text = ''
+	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.inherited_messages > h.ordinal
+	WHERE h.depth < 1000
+	UNION ALL
+	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	FROM heirs h JOIN threads t ON t.parent_id = h.hit AND t.base_id IS NULL AND t.inherited_messages > h.ordinal
+	WHERE h.depth < 1000
 ), ranked AS (
 	SELECT c.hit, c.ordinal, c.snippet, c.score, t.name,
 		row_number() OVER (PARTITION BY c.mid ORDER BY c.inherited, t.created_at, t.id) AS rn
-	FROM candidates c
+	FROM heirs c
 	JOIN threads t ON t.id = c.hit
 	WHERE %s
 )

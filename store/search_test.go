@@ -177,49 +177,146 @@ func TestSearchPages(t *testing.T) {
 // TestSearchInheritedPrompt forks p into c1 and c1 into c2; the prompt was
 // asked in p only. It is found once: in p, or in the oldest fork that
 // passes the filters when p is archived.
+// TestSearchInheritedPrompt finds a prompt a fork inherited through the
+// fork when its first thread is filtered out (archived) or gone (a copy
+// fork's parent deleted; a reference fork's base is never deleted from
+// under it), in both fork modes, without a search row per fork (issue #15).
 func TestSearchInheritedPrompt(t *testing.T) {
-	ctx := t.Context()
-	s := openTest(t)
-	parent := newThread("p", 1)
-	parent.UserMessageCount = 2
-	parent.IndexedSize = 5000
-	mustInsert(t, s, Record{Thread: parent, Messages: messages(0, 2, "zebra")})
-	for i, id := range []string{"c1", "c2"} {
-		from := []string{"p", "c1"}[i]
-		child := newThread(id, int64(2+i))
-		child.ParentID, child.ForkOffset, child.UserMessageCount = from, 5000, 2
-		ancestors := []string{from}
-		if i == 1 {
-			ancestors = []string{"c1", "p"}
-		}
-		if err := s.InsertFork(ctx, Record{Thread: child, Ancestors: ancestors}, ForkSource{ParentID: from, Messages: 2, OffsetShift: 100, LineShift: 1}); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name      string
+		reference bool
+		deleteP   bool
+	}{
+		{name: "copy forks, owner archived"},
+		{name: "copy forks, owner deleted", deleteP: true},
+		{name: "reference forks, owner archived", reference: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t)
+			parent := newThread("p", 1)
+			parent.UserMessageCount = 2
+			parent.IndexedSize = 5000
+			mustInsert(t, s, Record{Thread: parent, Messages: messages(0, 2, "zebra")})
+			for i, id := range []string{"c1", "c2"} {
+				from := []string{"p", "c1"}[i]
+				child := newThread(id, int64(2+i))
+				child.ParentID, child.ForkOffset, child.UserMessageCount = from, 5000, 2
+				src := ForkSource{ParentID: from, Messages: 2, OffsetShift: 100, LineShift: 1}
+				if tc.reference {
+					child.BaseID, child.BaseSize = from, 5000
+					src.OffsetShift, src.LineShift = 0, 0
+				}
+				ancestors := []string{from}
+				if i == 1 {
+					ancestors = []string{"c1", "p"}
+				}
+				if err := s.InsertFork(ctx, Record{Thread: child, Ancestors: ancestors}, src); err != nil {
+					t.Fatal(err)
+				}
+			}
+			found := func(o SearchOptions) []string {
+				t.Helper()
+				o.Query = `"zebra 1"`
+				hits, err := s.Search(ctx, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, h := range hits {
+					ids = append(ids, h.ThreadID)
+				}
+				return ids
+			}
+			no := false
+			check := func(step string, got []string, want ...string) {
+				t.Helper()
+				if strings.Join(got, ",") != strings.Join(want, ",") {
+					t.Fatalf("%s: hits in %v, want %v", step, got, want)
+				}
+			}
+			// One search row per prompt, whatever the number of forks.
+			if n := ftsRows(t, s); n != 2 {
+				t.Fatalf("%d search rows, want 2 (the owner's)", n)
+			}
+			check("owner", found(SearchOptions{}), "p")
+			check("in a fork", found(SearchOptions{ThreadID: "c2"}), "c2")
+			if tc.deleteP {
+				if err := s.Delete(ctx, "p"); err != nil {
+					t.Fatal(err)
+				}
+				check("owner deleted", found(SearchOptions{}), "c1")
+				check("owner deleted, in the fork's fork", found(SearchOptions{ThreadID: "c2"}), "c2")
+				if n := ftsRows(t, s); n != 2 {
+					t.Fatalf("%d search rows after the owner's delete, want 2 (handed over to c1)", n)
+				}
+				return
+			}
+			if err := s.SetArchived(ctx, "p", true, "archived_sessions/p.jsonl", 9); err != nil {
+				t.Fatal(err)
+			}
+			check("owner archived", found(SearchOptions{Archived: &no}), "c1")
+			if err := s.SetArchived(ctx, "c1", true, "archived_sessions/c1.jsonl", 9); err != nil {
+				t.Fatal(err)
+			}
+			check("owner and first fork archived", found(SearchOptions{Archived: &no}), "c2")
+		})
 	}
-	found := func(o SearchOptions) []string {
-		t.Helper()
-		o.Query = `"zebra 1"`
-		hits, err := s.Search(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, h := range hits {
-			ids = append(ids, h.ThreadID)
-		}
-		return ids
-	}
-	no := false
-	check := func(step string, got []string, want ...string) {
-		t.Helper()
-		if strings.Join(got, ",") != strings.Join(want, ",") {
-			t.Fatalf("%s: hits in %v, want %v", step, got, want)
-		}
-	}
-	check("owner", found(SearchOptions{}), "p")
-	check("in a fork", found(SearchOptions{ThreadID: "c2"}), "c2")
-	if err := s.SetArchived(ctx, "p", true, "archived_sessions/p.jsonl", 9); err != nil {
+}
+
+// ftsRows counts the rows of the search index that hold "zebra" (a
+// COUNT(*) of an external-content table would count the content table).
+func ftsRows(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.reader.GetContext(t.Context(), &n, `SELECT COUNT(*) FROM user_message_fts WHERE user_message_fts MATCH 'zebra'`); err != nil {
 		t.Fatal(err)
 	}
-	check("owner archived", found(SearchOptions{Archived: &no}), "c1")
+	return n
+}
+
+// TestCopiedTextOrderFree writes a copy fork and its parent in either
+// order, in one batch or two, as a rebuild from the files may: the copied
+// messages end up without search text (the parent's rows find them), the
+// same as when the fork is made live; with the parent gone they keep it.
+func TestCopiedTextOrderFree(t *testing.T) {
+	parent := Record{Thread: newThread("p", 1), Messages: messages(0, 2, "zebra")}
+	parent.Thread.UserMessageCount = 2
+	child := Record{Thread: newThread("c", 2), Messages: messages(0, 3, "zebra"), Ancestors: []string{"p"}}
+	child.Thread.ParentID, child.Thread.InheritedMessages, child.Thread.UserMessageCount = "p", 2, 3
+	child.Messages[2].Text = "own words"
+	for _, tc := range []struct {
+		name     string
+		batches  [][]Record
+		wantRows int // search rows holding zebra
+	}{
+		{name: "parent first, one batch", batches: [][]Record{{parent, child}}, wantRows: 2},
+		{name: "fork first, one batch", batches: [][]Record{{child, parent}}, wantRows: 2},
+		{name: "parent first, two batches", batches: [][]Record{{parent}, {child}}, wantRows: 2},
+		{name: "fork first, two batches", batches: [][]Record{{child}, {parent}}, wantRows: 2},
+		{name: "parent gone", batches: [][]Record{{child}}, wantRows: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			for _, b := range tc.batches {
+				if err := s.Replace(t.Context(), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := ftsRows(t, s); n != tc.wantRows {
+				t.Fatalf("%d search rows, want %d", n, tc.wantRows)
+			}
+			hits, err := s.Search(t.Context(), SearchOptions{Query: `"zebra 1"`})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantOwner := "p"
+			if len(tc.batches) == 1 && len(tc.batches[0]) == 1 {
+				wantOwner = "c"
+			}
+			if len(hits) != 1 || hits[0].ThreadID != wantOwner {
+				t.Fatalf("hits %+v, want one in %s", hits, wantOwner)
+			}
+		})
+	}
 }

@@ -28,6 +28,7 @@ type Store struct {
 	writer  *sqlx.DB // one connection; every write transaction goes here
 	reader  *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
 	advance *advanceStmts
+	stmts   stmtCache // statements prepared on first use, on either pool
 }
 
 // writerDSN returns the file: URI of the writer connection for path. A bare
@@ -96,6 +97,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 
 	if s.advance, err = prepareAdvance(ctx, s.writer); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
+	}
+	if err := s.prepareWriter(ctx); err != nil {
+		s.advance.close()
 		s.writer.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
@@ -219,7 +225,7 @@ func (s *Store) Check(ctx context.Context) error {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
-	var errs []error
+	errs := []error{s.stmts.close()}
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}

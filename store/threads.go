@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -16,7 +17,8 @@ const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, or
 	cli_version, model_provider, git_commit, git_branch, git_origin, name, preview,
 	archived, archived_at, IFNULL(parent_id, '') AS parent_id, fork_user_message,
 	fork_offset, line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, IFNULL(base_id, '') AS base_id, base_size, next_ordinal, turn_offset, turn_id`
+	history_mode, IFNULL(base_id, '') AS base_id, base_size, next_ordinal, turn_offset, turn_id,
+	inherited_messages`
 
 // insertThread inserts a threads row from a Thread's named fields; "" for
 // parent_id is stored as NULL.
@@ -24,12 +26,12 @@ const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
 	line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id)
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages)
 VALUES (:id, :rollout_path, :created_at, :updated_at, :cwd,
 	:source, :originator, :cli_version, :model_provider, :git_commit, :git_branch, :git_origin,
 	:name, :preview, :archived, :archived_at, NULLIF(:parent_id, ''), :fork_user_message, :fork_offset,
 	:line_count, :user_message_count, :indexed_size, :file_size, :file_mtime,
-	:history_mode, NULLIF(:base_id, ''), :base_size, :next_ordinal, :turn_offset, :turn_id)`
+	:history_mode, NULLIF(:base_id, ''), :base_size, :next_ordinal, :turn_offset, :turn_id, :inherited_messages)`
 
 // upsertThread is insertThread replacing every column of an existing row.
 const upsertThread = insertThread + `
@@ -47,7 +49,7 @@ ON CONFLICT (id) DO UPDATE SET
 	file_mtime = excluded.file_mtime, history_mode = excluded.history_mode,
 	base_id = excluded.base_id, base_size = excluded.base_size,
 	next_ordinal = excluded.next_ordinal, turn_offset = excluded.turn_offset,
-	turn_id = excluded.turn_id`
+	turn_id = excluded.turn_id, inherited_messages = excluded.inherited_messages`
 
 const insertUserMessage = `INSERT INTO user_messages
 	(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -221,7 +223,14 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 			return err
 		}
 		defer w.close()
-		if err := w.messages(ctx, r.Thread.ID, 0, r.Messages); err != nil {
+		msgs, err := copiedTexts(ctx, tx, r, nil)
+		if err != nil {
+			return err
+		}
+		if err := w.messages(ctx, r.Thread.ID, r.Thread.FirstOwnMessage(), msgs); err != nil {
+			return err
+		}
+		if err := blankCopies(ctx, tx, r.Thread.ID); err != nil {
 			return err
 		}
 		return w.ancestry(ctx, r)
@@ -253,8 +262,12 @@ func (s *Store) Replace(ctx context.Context, rs []Record) error {
 			return fmt.Errorf("replace: %w", err)
 		}
 		defer w.close()
+		batch := make(map[string]bool, len(rs))
 		for _, r := range rs {
-			if err := replaceOne(ctx, tx, w, r); err != nil {
+			batch[r.Thread.ID] = true
+		}
+		for _, r := range rs {
+			if err := replaceOne(ctx, tx, w, r, batch); err != nil {
 				return fmt.Errorf("replace thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)
 			}
 		}
@@ -265,7 +278,7 @@ func (s *Store) Replace(ctx context.Context, rs []Record) error {
 	})
 }
 
-func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record) error {
+func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, batch map[string]bool) error {
 	id := r.Thread.ID
 	var stale []string
 	const staleOfPath = `SELECT id FROM threads WHERE rollout_path = ? AND id <> ?`
@@ -293,16 +306,70 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record) err
 	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_lineage WHERE thread_id = ?`, id); err != nil {
 		return fmt.Errorf("drop ancestry: %w", err)
 	}
-	if err := w.queue(ctx, id, 0, r.Messages); err != nil {
+	msgs, err := copiedTexts(ctx, tx, r, batch)
+	if err != nil {
+		return err
+	}
+	if err := w.queue(ctx, id, r.Thread.FirstOwnMessage(), msgs); err != nil {
+		return err
+	}
+	if err := blankCopies(ctx, tx, id); err != nil {
 		return err
 	}
 	return w.ancestry(ctx, r)
 }
 
+// copiedTexts returns r's messages as its rows hold them: a copy fork's
+// copied messages keep their search text only while its parent is
+// neither indexed nor in the batch being written (the parent's rows find
+// them; see blankCopies and Delete), so that an index rebuilt from the
+// files agrees with one kept up to date live.
+func copiedTexts(ctx context.Context, tx *sqlx.Tx, r Record, batch map[string]bool) ([]UserMessage, error) {
+	th := r.Thread
+	if th.BaseID != "" || th.ParentID == "" || th.InheritedMessages == 0 {
+		return r.Messages, nil
+	}
+	if !batch[th.ParentID] {
+		var indexed bool
+		if err := tx.GetContext(ctx, &indexed, `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`, th.ParentID); err != nil {
+			return nil, fmt.Errorf("look up parent %s: %w", th.ParentID, err)
+		}
+		if !indexed {
+			return r.Messages, nil
+		}
+	}
+	msgs := slices.Clone(r.Messages)
+	for i := range msgs {
+		if msgs[i].Ordinal < th.InheritedMessages {
+			msgs[i].Text = ""
+		}
+	}
+	return msgs, nil
+}
+
+// blankCopies removes the search text from the copied messages of the
+// indexed copy forks of thread id, now that id is indexed: search finds
+// them in id.
+func blankCopies(ctx context.Context, tx *sqlx.Tx, id string) error {
+	const q = `UPDATE user_messages SET text = ''
+		WHERE text <> '' AND thread_id IN (
+			SELECT id FROM threads WHERE parent_id = ?1 AND base_id IS NULL AND inherited_messages > 0)
+		AND ordinal < (SELECT inherited_messages FROM threads t WHERE t.id = user_messages.thread_id)`
+	if _, err := tx.ExecContext(ctx, q, id); err != nil {
+		return fmt.Errorf("blank copied messages of the forks of %s: %w", id, err)
+	}
+	return nil
+}
+
+const getThreadSQL = `SELECT ` + threadColumns + ` FROM threads WHERE id = ?`
+
 // Get returns the thread id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
 	var t Thread
-	err := s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE id = ?`, id)
+	st, err := s.readStmt(ctx, getThreadSQL)
+	if err == nil {
+		err = st.GetContext(ctx, &t, id)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, fmt.Errorf("thread %s: %w", id, ErrNotFound)
 	}
@@ -373,7 +440,8 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 			user_message_count = ?, line_count = ?, indexed_size = ?, file_size = ?, file_mtime = ?,
 			updated_at = IIF(? > 0, ?, updated_at),
 			name = COALESCE(?, name), preview = COALESCE(?, preview),
-			next_ordinal = ?, turn_offset = ?, turn_id = ?
+			next_ordinal = ?, turn_offset = ?, turn_id = ?,
+			inherited_messages = MIN(inherited_messages, ?)
 			WHERE id = ?`},
 	} {
 		stmt, err := db.PreparexContext(ctx, p.query)
@@ -410,6 +478,9 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 		return fmt.Errorf("keep %d user messages of %d indexed", p.KeepUserMessages, count)
 	}
 	if p.KeepUserMessages < count {
+		if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages); err != nil {
+			return err
+		}
 		if _, err := tx.StmtxContext(ctx, a.drop).ExecContext(ctx, p.ID, p.KeepUserMessages); err != nil {
 			return fmt.Errorf("drop rolled back user messages: %w", err)
 		}
@@ -427,13 +498,53 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 	}
 	_, err = tx.StmtxContext(ctx, a.update).ExecContext(ctx,
 		p.KeepUserMessages+len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
-		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID, p.ID)
+		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID,
+		p.KeepUserMessages, p.ID)
 	if err == nil && p.Idempotency != nil {
 		k := *p.Idempotency
 		k.ThreadID = p.ID
 		err = putIdempotencyKey(ctx, tx, k)
 	}
 	return err
+}
+
+// detachForks gives the reference forks based on thread id that inherit
+// its messages from ordinal keep on rows of their own (with their search
+// text), before a rollback in id drops them: a fork's history is the
+// base's bytes before the cut, which the rollback, appended after, does
+// not change. This is the one case where a reference fork holds copied
+// rows, and it costs what it copies.
+func detachForks(ctx context.Context, tx *sqlx.Tx, id string, keep int) error {
+	var forks []struct {
+		ID        string `db:"id"`
+		Inherited int    `db:"inherited_messages"`
+	}
+	const q = `SELECT id, inherited_messages FROM threads WHERE base_id = ? AND inherited_messages > ?`
+	if err := tx.SelectContext(ctx, &forks, q, id, keep); err != nil {
+		return fmt.Errorf("find forks based on %s: %w", id, err)
+	}
+	for _, f := range forks {
+		var msgs []UserMessage
+		q := `SELECT * FROM (` + allMessagesSQL + `) WHERE ordinal >= ?2 AND ordinal < ?3 ORDER BY ordinal`
+		if err := tx.SelectContext(ctx, &msgs, q, id, keep, f.Inherited); err != nil {
+			return fmt.Errorf("read messages fork %s inherits from %s: %w", f.ID, id, err)
+		}
+		texts, err := messageTexts(ctx, tx, id, keep, f.Inherited)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if _, err := tx.ExecContext(ctx, insertUserMessage, f.ID, m.Ordinal, m.Offset, m.Line, m.Preview,
+				texts[m.Ordinal], m.CutOffset, m.TurnID); err != nil {
+				return fmt.Errorf("detach user message %d of fork %s: %w", m.Ordinal, f.ID, err)
+			}
+		}
+		const lower = `UPDATE threads SET inherited_messages = ? WHERE id = ?`
+		if _, err := tx.ExecContext(ctx, lower, keep, f.ID); err != nil {
+			return fmt.Errorf("detach fork %s: %w", f.ID, err)
+		}
+	}
+	return nil
 }
 
 // updateOne runs a single-row UPDATE of thread id and maps "no row" to
@@ -487,10 +598,62 @@ func (s *Store) SetFileState(ctx context.Context, id string, size, mtime int64) 
 // Delete removes the thread, its messages, search text and its own
 // ancestry rows. Its descendants keep their ancestry (and parent_id).
 // ErrNotFound when unknown.
+//
+// The copy forks of the thread keep its prompts findable: their copied
+// messages take over the search text first (a rebuild from the files
+// gives the same, as a copy fork whose parent is not indexed keeps it).
 func (s *Store) Delete(ctx context.Context, id string) error {
-	// Messages, their search text and the thread's ancestry go by cascade
-	// and triggers, in the statement's implicit transaction.
-	return s.updateOne(ctx, "delete", id, `DELETE FROM threads WHERE id = ?`, id)
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := handOverTexts(ctx, tx, id); err != nil {
+			return err
+		}
+		// Messages, their search text and the thread's ancestry go by
+		// cascade and triggers.
+		res, err := tx.ExecContext(ctx, `DELETE FROM threads WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete thread %s: %w", id, err)
+	}
+	return nil
+}
+
+// handOverTexts gives the copied messages of thread id's copy forks the
+// search text they stand for, before id goes.
+func handOverTexts(ctx context.Context, tx *sqlx.Tx, id string) error {
+	var forks []struct {
+		ID        string `db:"id"`
+		Inherited int    `db:"inherited_messages"`
+	}
+	const q = `SELECT id, inherited_messages FROM threads
+		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > 0`
+	if err := tx.SelectContext(ctx, &forks, q, id); err != nil {
+		return fmt.Errorf("find copy forks: %w", err)
+	}
+	for _, f := range forks {
+		texts, err := messageTexts(ctx, tx, id, 0, f.Inherited)
+		if err != nil {
+			return err
+		}
+		for ordinal, text := range texts {
+			if text == "" {
+				continue
+			}
+			const set = `UPDATE user_messages SET text = ? WHERE thread_id = ? AND ordinal = ? AND text = ''`
+			if _, err := tx.ExecContext(ctx, set, text, f.ID, ordinal); err != nil {
+				return fmt.Errorf("hand text of user message %d over to fork %s: %w", ordinal, f.ID, err)
+			}
+		}
+	}
+	return nil
 }
 
 // FileStates returns the file identity of every thread (for reconciliation

@@ -74,6 +74,21 @@ type Thread struct {
 	// TurnOffset.
 	TurnOffset int64  `db:"turn_offset" json:"-"`
 	TurnID     string `db:"turn_id" json:"-"`
+	// InheritedMessages is how many of the thread's first user messages
+	// are its parent's. A reference fork (BaseID set) holds no rows for
+	// them: they resolve through its base, so Messages of its Record start
+	// at this ordinal. A copy fork holds copied rows, whose search text is
+	// kept only while its parent is not indexed.
+	InheritedMessages int `db:"inherited_messages" json:"-"`
+}
+
+// FirstOwnMessage is the ordinal of the first user message the thread's
+// index rows hold: InheritedMessages for a reference fork, else 0.
+func (t Thread) FirstOwnMessage() int {
+	if t.BaseID != "" {
+		return t.InheritedMessages
+	}
+	return 0
 }
 
 // HistorySize is the size of the thread's indexed history: its base and
@@ -109,7 +124,9 @@ func (m UserMessage) Cut() int64 {
 // Record is a thread with its user messages and ancestry, as one unit to
 // insert or replace.
 type Record struct {
-	Thread   Thread
+	Thread Thread
+	// Messages are the user messages the thread's rows hold, ordinals from
+	// Thread.FirstOwnMessage() on.
 	Messages []UserMessage
 	// Ancestors are the thread's fork ancestors, nearest first (parent at
 	// depth 1). They may include ids not in the index (deleted threads).

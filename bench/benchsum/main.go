@@ -139,6 +139,7 @@ func main() {
 	ratio("1. fork, sync=always: spool vs Codex way", "BenchmarkFork/codex", "BenchmarkFork/spool/sync=always", "ns/op", 20, false)
 	ratio("1. fork, sync=none: spool vs Codex way", "BenchmarkFork/codex", "BenchmarkFork/spool/sync=none", "ns/op", 20, false)
 	ratio("1. fork, sync=none: spool vs plain copy", "BenchmarkFork/spool/sync=none", "BenchmarkFork/copy", "ns/op", 1.5, true)
+	ratio("1. copy fork, sync=none vs copy after meta", "BenchmarkFork/spool/sync=none", "BenchmarkFork/copy-after-meta", "ns/op", 1.2, true)
 	ratio("2. list newest 50: spool vs dir scan", "BenchmarkList/scan/", "BenchmarkList/spool/", "ns/op", 1000, false)
 	absolute("2. list page in process", "BenchmarkListIndex/", "ns/op", 5, 1e6, "ms")
 	ratio("3. resume last turn: spool vs backward read", "BenchmarkResume/codex", "BenchmarkResume/spool", "ns/op", 1000, false)
@@ -166,6 +167,9 @@ func main() {
 	absolute("6. peak RSS", "BenchmarkMemory/", "peak-MB", 100, 1, "MB")
 	absolute("7. cold start to the first page", "BenchmarkColdStart/", "ms/start", 50, 1, "ms")
 	absolute("7. another process's new thread listed, p99", "BenchmarkWatchLatency/", "p99-ms", 1000, 1, "ms")
+	absolute("8. reference fork p50", "BenchmarkReferenceFork/sync=", "p50-ms", 1, 1, "ms")
+	absolute("8. durable one-line file p50 (floor)", "BenchmarkReferenceFork/floor/", "p50-ms", 1, 1, "ms")
+	ratio("8. last turn 10 forks deep vs plain file", "BenchmarkReferenceChain/depth=10", "BenchmarkReferenceChain/plain", "ns/op", 2, true)
 	var peaks []float64
 	for _, name := range order {
 		if strings.HasPrefix(name, "BenchmarkMemory/") {

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// stmtCache holds statements prepared on first use, one per connection
+// pool and query: the history-chain queries are recursive, and parsing
+// them again on every seek cost more than running them.
+type stmtCache struct {
+	mu    sync.Mutex // guards stmts
+	stmts map[stmtKey]*sqlx.Stmt
+}
+
+type stmtKey struct {
+	db    *sqlx.DB
+	query string
+}
+
+// get returns query prepared on db. Preparing takes a connection of db:
+// a statement for the writer (one connection) must be prepared before a
+// transaction holds it (see writerStmts).
+func (c *stmtCache) get(ctx context.Context, db *sqlx.DB, query string) (*sqlx.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := stmtKey{db, query}
+	if st, ok := c.stmts[k]; ok {
+		return st, nil
+	}
+	st, err := db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if c.stmts == nil {
+		c.stmts = map[stmtKey]*sqlx.Stmt{}
+	}
+	c.stmts[k] = st
+	return st, nil
+}
+
+// close closes every statement; get must not be called after.
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.stmts {
+		errs = append(errs, st.Close())
+	}
+	c.stmts = nil
+	return errors.Join(errs...)
+}
+
+// readStmt returns query prepared on the reader pool.
+func (s *Store) readStmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	return s.stmts.get(ctx, s.reader, query)
+}
+
+// writerStmts are the queries prepared on the writer when the store
+// opens: the writer's one connection is then free.
+var writerStmts = []string{messageSQL}
+
+// prepareWriter prepares writerStmts on the writer.
+func (s *Store) prepareWriter(ctx context.Context) error {
+	for _, q := range writerStmts {
+		if _, err := s.stmts.get(ctx, s.writer, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// txStmt returns query, one of writerStmts, bound to tx; another query is
+// prepared in tx (and closed with it).
+func (s *Store) txStmt(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt, error) {
+	s.stmts.mu.Lock()
+	st, ok := s.stmts.stmts[stmtKey{s.writer, query}]
+	s.stmts.mu.Unlock()
+	if !ok {
+		return tx.PreparexContext(ctx, query)
+	}
+	return tx.StmtxContext(ctx, st), nil
+}
