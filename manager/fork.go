@@ -38,10 +38,10 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		return Thread{}, err
 	}
 	defer m.ops.Done()
+	if points := countSet(o.BeforeUserMessage != nil, o.BeforeTurnID != "", o.LastTurnID != ""); points > 1 {
+		return Thread{}, errTurnRequest(id)
+	}
 	if o.BeforeTurnID != "" {
-		if o.BeforeUserMessage != nil {
-			return Thread{}, fmt.Errorf("fork %s: %w: before_user_message and before_turn_id together", id, ErrInvalidArgument)
-		}
 		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
 		if err != nil {
 			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
@@ -70,7 +70,14 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (Thr
 	defer src.Close()
 	before, cut, prefixLines := -1, parent.HistorySize(), parent.LineCount
 	kept := parent.UserMessageCount
-	if o.BeforeUserMessage != nil {
+	switch {
+	case o.LastTurnID != "":
+		through, err := m.throughTurn(ctx, parent, src, o.LastTurnID)
+		if err != nil {
+			return Thread{}, err
+		}
+		before, cut, kept, prefixLines = through.before, through.offset, through.kept, through.lines
+	case o.BeforeUserMessage != nil:
 		n := *o.BeforeUserMessage
 		if n < 0 || n >= parent.UserMessageCount {
 			return Thread{}, &OutOfRangeError{ID: parentID, Requested: n, Count: parent.UserMessageCount}
