@@ -209,8 +209,8 @@ type ForkOptions struct {
 	// as Codex's thread/fork lastTurnId does. A turn that has not ended
 	// fails with ErrTurnInProgress, an unknown one with ErrNotFound.
 	LastTurnID string
-	Name         string // optional name of the new thread
-	Cwd          string // optional cwd override for the new thread's meta
+	Name       string // optional name of the new thread
+	Cwd        string // optional cwd override for the new thread's meta
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
 	// parent, copy for a legacy one).
 	Mode string
