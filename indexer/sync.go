@@ -194,7 +194,7 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 			continue
 		}
 		seen[rel] = true
-		id, _, err := rollout.ParseFileName(path.Base(rel))
+		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
 		if err != nil {
 			continue
 		}
@@ -389,7 +389,7 @@ func (s *syncer) list(ctx context.Context, jobs chan<- syncJob) error {
 		rows := newRowCursor(s.st, ownedRanges(d))
 		for _, name := range d.files {
 			rel := d.rel + "/" + name
-			id, _, _ := rollout.ParseFileName(name) // the walk only lists names that parse
+			id, _, _, _ := rollout.ParseRolloutName(name) // the walk only lists names that parse
 			var atPath *store.IndexedFile
 			for {
 				row, err := rows.peek(ctx)
@@ -569,7 +569,14 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		res.base = row.RolloutPath
 		res.baseState = row.FileState
 	}
-	if res.base != f.rel {
+	if res.base != "" && laterFile(res.base, f.rel) {
+		// f is an earlier file of a thread indexed from a later one (a
+		// revert segment), which reads f through its segments.
+		res.action = actSkip
+		return res
+	}
+	later := res.base != "" && laterFile(f.rel, res.base) // a new revert segment of the thread
+	if res.base != f.rel && !later {
 		if w := s.preferredCopy(f); w != "" {
 			return res.duplicateOf(w)
 		}
@@ -588,7 +595,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	size, mtime := fi.Size, fi.ModTime.UnixNano()
 	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
-	case s.full || res.base == "" || res.contest:
+	case s.full || res.base == "" || res.contest || later:
 		return s.scan(ctx, f, res)
 	case res.base != f.rel:
 		if !unchanged {
@@ -1012,7 +1019,7 @@ func (w *syncWriter) finish(ctx context.Context) error {
 		}
 	}
 	for rel, i := range w.dupAt {
-		id, _, _ := rollout.ParseFileName(path.Base(rel))
+		id, _, _, _ := rollout.ParseRolloutName(path.Base(rel))
 		w.sum.Problems[i].Detail = fmt.Sprintf("thread %s is indexed from %s", id, w.claims[id])
 	}
 	return nil

@@ -224,6 +224,9 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 		if err := w.messages(ctx, r.Thread.ID, 0, r.Messages); err != nil {
 			return err
 		}
+		if err := writeSegments(ctx, tx, r.Thread.ID, r.Segments); err != nil {
+			return err
+		}
 		return w.ancestry(ctx, r)
 	})
 	if err != nil {
@@ -294,6 +297,9 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record) err
 		return fmt.Errorf("drop ancestry: %w", err)
 	}
 	if err := w.queue(ctx, id, 0, r.Messages); err != nil {
+		return err
+	}
+	if err := writeSegments(ctx, tx, id, r.Segments); err != nil {
 		return err
 	}
 	return w.ancestry(ctx, r)
