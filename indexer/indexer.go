@@ -338,6 +338,13 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		return err
 	}
 	size := base.BaseSize + hb.EndByteOffset
+	if base.BaseID == base.ID {
+		// A reverted base spans several files: the ordinal names the one
+		// the offset is in.
+		if size, err = revertedBasePosition(ctx, base, hb, bases); err != nil {
+			return err
+		}
+	}
 	_, ancestors, inherited, err := bases.Base(ctx, baseID, size)
 	if err != nil {
 		return err

@@ -16,11 +16,43 @@ type SegmentBases interface {
 	// Segments returns thread id's files other than its row's, in order
 	// (store.Store.Segments).
 	Segments(ctx context.Context, id string) ([]store.Segment, error)
+	// KeptMessages returns thread id's user messages below position end,
+	// with their text (store.Store.KeptMessages).
+	KeptMessages(ctx context.Context, id string, end int64) ([]store.UserMessage, error)
 }
 
 // Segments implements SegmentBases.
 func (b StoreBases) Segments(ctx context.Context, id string) ([]store.Segment, error) {
 	return b.Store.Segments(ctx, id)
+}
+
+// revertedBasePosition returns the history position of hb, a history_base
+// pointing into base, a thread in several files: the offset is in the
+// newest of its files in the history whose first ordinal lies below
+// hb.EndOrdinalExclusive.
+func revertedBasePosition(ctx context.Context, base store.Thread, hb *rollout.HistoryBase, bases Bases) (int64, error) {
+	if base.NextOrdinal-base.LineCount < hb.EndOrdinalExclusive {
+		return base.BaseSize + hb.EndByteOffset, nil
+	}
+	sb, ok := bases.(SegmentBases)
+	if !ok {
+		return 0, fmt.Errorf("files of base %s: %w", base.ID, ErrBaseMissing)
+	}
+	segs, err := sb.Segments(ctx, base.ID)
+	if err != nil {
+		return 0, err
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		if s := segs[i]; s.InChain() && s.FirstOrdinal < hb.EndOrdinalExclusive && hb.EndByteOffset <= s.Length {
+			return s.BaseSize + hb.EndByteOffset, nil
+		}
+	}
+	return 0, fmt.Errorf("base %s (ordinal %d, offset %d) is in no file of the thread: %w", base.ID, hb.EndOrdinalExclusive, hb.EndByteOffset, ErrBrokenBase)
+}
+
+// KeptMessages implements SegmentBases.
+func (b StoreBases) KeptMessages(ctx context.Context, id string, end int64) ([]store.UserMessage, error) {
+	return b.Store.KeptMessages(ctx, id, end)
 }
 
 // startSegment reads the history of a revert segment of thread id (the
@@ -81,7 +113,7 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 		gone = append(gone, c)
 	}
 	size := chain[at].BaseSize + hb.EndByteOffset
-	_, _, inherited, err := bases.Base(ctx, id, size)
+	inherited, err := sb.KeptMessages(ctx, id, size)
 	if err != nil {
 		return err
 	}

@@ -285,9 +285,20 @@ func (m *Manager) forkReference(ctx context.Context, parent Thread, src rolloutf
 // holderOf returns the thread whose own file holds position cut of t's
 // history: t itself, or one of its bases.
 func (m *Manager) holderOf(ctx context.Context, t Thread, cut int64) (Thread, error) {
-	for depth := 0; cut < t.BaseSize; depth++ {
+	// At the start of a reverted thread's newest file, the cut is named as
+	// the end of the earlier file, as Codex names a revert's own base.
+	for depth := 0; cut < t.BaseSize || t.BaseID == t.ID && cut == t.BaseSize; depth++ {
 		if depth > maxChain {
 			return Thread{}, fmt.Errorf("history of %s: %w", t.ID, ErrBrokenChain)
+		}
+		if t.BaseID == t.ID {
+			// A reverted thread: the cut is in one of its earlier files.
+			link, err := m.linkAt(ctx, t, cut)
+			if err != nil || link.BaseSize <= cut {
+				return link, err
+			}
+			t = link
+			continue
 		}
 		base, err := m.store.Get(ctx, t.BaseID)
 		if errors.Is(err, store.ErrNotFound) {

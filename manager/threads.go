@@ -601,6 +601,8 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 			return ErrArchived
 		case !archive && !lt.row.Archived:
 			return ErrNotArchived
+		case lt.row.BaseID == lt.id:
+			return fmt.Errorf("%w: a reverted thread spans several files; archiving it is not supported yet", ErrInvalidArgument)
 		}
 		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
 			// The file may have moved all the same: the next use of the
@@ -693,6 +695,17 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// update fail after the file is gone, the next use of the thread
 		// drops its rows (locate).
 		defer m.invalidate(lt)
+		// A reverted thread's earlier files go first: should the delete
+		// stop half way, the newest file still holds the thread.
+		segs, err := m.store.Segments(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, s := range segs {
+			if err := m.fsys.Remove(ctx, s.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
 		if err := m.fsys.Remove(ctx, lt.row.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

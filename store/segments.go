@@ -56,6 +56,31 @@ func (s *Store) SegmentByPath(ctx context.Context, rel string) (Segment, error) 
 	return segs[0], nil
 }
 
+// KeptMessages returns the counted user messages of thread id at
+// positions below end, with their text: what a revert of the thread to
+// end keeps as its own.
+func (s *Store) KeptMessages(ctx context.Context, id string, end int64) ([]UserMessage, error) {
+	msgs := []UserMessage{}
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, text
+		FROM user_messages WHERE thread_id = ? AND byte_offset < ? ORDER BY ordinal`
+	rows, err := s.reader.QueryxContext(ctx, q, id, end)
+	if err != nil {
+		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m UserMessage
+		if err := rows.Scan(&m.ThreadID, &m.Ordinal, &m.Offset, &m.Line, &m.Preview, &m.CutOffset, &m.TurnID, &m.Text); err != nil {
+			return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
+	}
+	return msgs, nil
+}
+
 // writeSegments replaces thread id's segments with segs.
 func writeSegments(ctx context.Context, tx *sqlx.Tx, id string, segs []Segment) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_segments WHERE thread_id = ?`, id); err != nil {

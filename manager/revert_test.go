@@ -1,0 +1,158 @@
+package manager
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"testing"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// TestRevert cuts a thread back before a turn as Codex's thread/revert
+// does: a new segment file of the same thread whose history_base points
+// into the old one, which is left as it was. The thread reads as its
+// history before the turn; appends land in the segment, numbered on from
+// the cut; forks follow the new chain; delete removes every file.
+func TestRevert(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := threeTurns(t, m, "paginated")
+	before, data := historyTurns(t, m, th.ID)
+	first := readFile(t, m, th)
+
+	reverted, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := before.Turns[1].Offset
+	if _, seg, _, err := rollout.ParseRolloutName(path.Base(reverted.RolloutPath)); err != nil || seg == "" {
+		t.Fatalf("reverted thread's file %s is not a segment name (%v)", reverted.RolloutPath, err)
+	}
+	if reverted.UserMessageCount != 1 || reverted.BaseID != th.ID || reverted.BaseSize != cut {
+		t.Fatalf("after revert: %d messages, base %s at %d; want 1, itself at %d", reverted.UserMessageCount, reverted.BaseID, reverted.BaseSize, cut)
+	}
+	if got := readFile(t, m, th); !bytes.Equal(got, first) {
+		t.Fatalf("the first file changed")
+	}
+	seg := readFile(t, m, reverted)
+	meta, err := rollout.ParseSessionMeta(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOrdinal := ordinalAtOffset(t, data, cut)
+	if hb := meta.HistoryBase; meta.ID != th.ID || hb == nil || hb.ThreadID != th.ID || hb.EndByteOffset != cut || hb.EndOrdinalExclusive != wantOrdinal {
+		t.Fatalf("segment meta %+v base %+v, want the thread's own id, ending at %d (ordinal %d)", meta, meta.HistoryBase, cut, wantOrdinal)
+	}
+	h, got := historyTurns(t, m, th.ID)
+	if want := append(append([]byte(nil), data[:cut]...), seg...); !bytes.Equal(got, want) {
+		t.Fatalf("history after revert is not the first file to the cut and the segment")
+	}
+	if len(h.Turns) != 1 || h.Turns[0].ID != "turn-a" {
+		t.Fatalf("turns after revert = %+v, want turn-a", h.Turns)
+	}
+
+	res, err := m.AppendTurn(ctx, th.ID, TurnOptions{TurnID: "turn-x", Prompt: "prompt turn-x", Answer: "answer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Offsets[0] != cut+int64(len(seg)) || res.Thread.RolloutPath != reverted.RolloutPath {
+		t.Fatalf("append after revert at %d in %s, want %d in the segment", res.Offsets[0], res.Thread.RolloutPath, cut+int64(len(seg)))
+	}
+	h, got = historyTurns(t, m, th.ID)
+	if len(h.Turns) != 2 || h.Turns[1].ID != "turn-x" || res.Thread.UserMessageCount != 2 {
+		t.Fatalf("turns after the append = %+v (%d messages), want turn-a, turn-x", h.Turns, res.Thread.UserMessageCount)
+	}
+	if n := ordinalAtOffset(t, got, res.Offsets[0]); n != wantOrdinal+1 {
+		t.Fatalf("first appended line has ordinal %d, want %d", n, wantOrdinal+1)
+	}
+
+	// Forks follow the new chain, cut in the segment or in the first
+	// file, and a rebuilt index reads them the same (Verify is clean).
+	for _, o := range []ForkOptions{{LastTurnID: "turn-x"}, {BeforeTurnID: "turn-x"}, {LastTurnID: "turn-a"}, {BeforeTurnID: "turn-a"}} {
+		child, err := m.Fork(ctx, th.ID, o)
+		if err != nil {
+			t.Fatalf("fork %+v: %v", o, err)
+		}
+		_, childData := historyTurns(t, m, child.ID)
+		if int64(len(childData)) != child.ForkOffset+child.IndexedSize || !bytes.Equal(childData[:child.ForkOffset], got[:child.ForkOffset]) {
+			t.Fatalf("fork %+v of the reverted thread (%d bytes of history) does not read as its history to %d, then its own %d bytes", o, len(childData), child.ForkOffset, child.IndexedSize)
+		}
+		rep, err := indexer.Verify(ctx, m.store, m.fsys)
+		if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+			t.Fatalf("Verify with fork %+v: %v, drifts %v, problems %v", o, err, rep.Drifts, rep.Problems)
+		}
+		if err := m.Delete(ctx, child.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A second revert, further back, goes back into the first file.
+	again, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.UserMessageCount != 0 || again.BaseSize != before.Turns[0].Offset {
+		t.Fatalf("second revert: %d messages, base at %d; want 0 at %d", again.UserMessageCount, again.BaseSize, before.Turns[0].Offset)
+	}
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-c"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revert before a turn reverted away: %v, want ErrNotFound", err)
+	}
+
+	files := []string{th.RolloutPath, reverted.RolloutPath, again.RolloutPath}
+	if err := m.Delete(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range files {
+		if _, err := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(rel))); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s after delete: %v, want it gone", rel, err)
+		}
+	}
+}
+
+// TestRevertRefuses: a legacy thread, no cut or two, and a user message
+// out of range are refused, and no file is written.
+func TestRevertRefuses(t *testing.T) {
+	m := openTest(t)
+	legacy := threeTurns(t, m, "legacy")
+	paginated := threeTurns(t, m, "paginated")
+	tests := []struct {
+		name string
+		id   string
+		o    RevertOptions
+		want error
+	}{
+		{"legacy", legacy.ID, RevertOptions{BeforeTurnID: "turn-b"}, ErrInvalidArgument},
+		{"no cut", paginated.ID, RevertOptions{}, ErrInvalidArgument},
+		{"two cuts", paginated.ID, RevertOptions{BeforeTurnID: "turn-b", BeforeUserMessage: intp(1)}, ErrInvalidArgument},
+		{"out of range", paginated.ID, RevertOptions{BeforeUserMessage: intp(3)}, ErrOutOfRange},
+		{"unknown turn", paginated.ID, RevertOptions{BeforeTurnID: "turn-z"}, ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := m.Revert(t.Context(), tc.id, tc.o); !errors.Is(err, tc.want) {
+				t.Fatalf("Revert = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	for _, th := range []Thread{legacy, paginated} {
+		got, err := m.Get(t.Context(), th.ID)
+		if err != nil || got.RolloutPath != th.RolloutPath || got.UserMessageCount != 3 {
+			t.Fatalf("%s after refused reverts: %+v, %v", th.ID, got, err)
+		}
+	}
+}
+
+// ordinalAtOffset returns the ordinal of the line at offset of data.
+func ordinalAtOffset(t *testing.T, data []byte, offset int64) int64 {
+	t.Helper()
+	end := bytes.IndexByte(data[offset:], '\n')
+	n, ok, err := rollout.LineOrdinal(data[offset : offset+int64(end)])
+	if err != nil || !ok {
+		t.Fatalf("no ordinal at %d: %v", offset, err)
+	}
+	return n
+}
