@@ -525,6 +525,21 @@ func (c *Client) Fork(ctx context.Context, id string, o ForkOptions) (Thread, er
 	return t, c.call(ctx, "POST", threadPath(id, "/fork"), nil, o, http.StatusCreated, &t)
 }
 
+// RevertOptions say where Revert cuts a thread back: before the Codex turn
+// BeforeTurnID, or before counted user message *BeforeUserMessage. Set one.
+type RevertOptions struct {
+	BeforeTurnID      string `json:"before_turn_id,omitempty"`
+	BeforeUserMessage *int   `json:"before_user_message,omitempty"`
+}
+
+// Revert cuts thread id back before a turn, as Codex's thread/revert does
+// (POST /v1/threads/{id}/revert): a new segment file of the thread, whose
+// history is the old one before the cut; appends go to it.
+func (c *Client) Revert(ctx context.Context, id string, o RevertOptions) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "POST", threadPath(id, "/revert"), nil, o, http.StatusOK, &t)
+}
+
 // Ancestors returns thread id's fork ancestors, nearest first.
 func (c *Client) Ancestors(ctx context.Context, id string) ([]Relative, error) {
 	var body struct {

@@ -60,4 +60,24 @@ func TestTurnsByID(t *testing.T) {
 	if _, err := c.Fork(ctx, th.ID, client.ForkOptions{LastTurnID: "turn-open"}); !errors.Is(err, client.ErrTurnInProgress) {
 		t.Fatalf("fork through a turn in progress: %v, want ErrTurnInProgress", err)
 	}
+
+	// Revert before turn-b: the thread keeps turn-a, and an append lands
+	// right after the new segment's meta.
+	reverted, err := c.Revert(ctx, th.ID, client.RevertOptions{BeforeTurnID: "turn-b"})
+	if err != nil {
+		t.Fatalf("Revert: %v", err)
+	}
+	if reverted.UserMessageCount != 1 || reverted.BaseSize != span.Offset {
+		t.Fatalf("reverted: %d messages, base at %d; want 1 at %d", reverted.UserMessageCount, reverted.BaseSize, span.Offset)
+	}
+	res, err := c.AppendTurn(ctx, th.ID, client.TurnOptions{TurnID: "turn-x", Prompt: "again", Answer: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Offsets[0] != reverted.BaseSize+reverted.IndexedSize || res.Thread.UserMessageCount != 2 {
+		t.Fatalf("append after revert at %d with %d messages, want %d and 2", res.Offsets[0], res.Thread.UserMessageCount, reverted.BaseSize+reverted.IndexedSize)
+	}
+	if _, err := c.Revert(ctx, th.ID, client.RevertOptions{BeforeTurnID: "turn-c"}); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("revert before a turn reverted away: %v, want ErrNotFound", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -32,6 +33,7 @@ type RevertOptions struct {
 // next goes to the new file, numbered on from the cut. The thread's row
 // names the new file (docs/SCHEMA.md, History chains).
 //
+// A thread Codex has loaded (its writer lock held) fails with ErrBusy.
 // Only a paginated thread can be reverted (a segment is a paginated
 // history). An unknown turn fails with ErrNotFound, a user message out of
 // range with an *OutOfRangeError, a cut inside the history the thread
@@ -57,7 +59,16 @@ func (m *Manager) Revert(ctx context.Context, id string, o RevertOptions) (Threa
 		case lt.row.HistoryMode != string(rollout.HistoryPaginated):
 			return fmt.Errorf("%w: only a paginated thread can be reverted (Codex writes revert segments only for those)", ErrInvalidArgument)
 		}
-		var err error
+		// Codex appends to the file it loaded: never change the thread
+		// under a running Codex (ErrBusy), and read what it wrote first.
+		lock, err := codexlock.TryLock(m.opts.Root, lt.id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		defer lock.Unlock()
+		if err := m.settle(ctx, lt, false); err != nil {
+			return err
+		}
 		row, err = m.revert(ctx, lt, o)
 		if err == nil {
 			// The live thread appends to the old file: the next use loads
