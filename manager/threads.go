@@ -671,7 +671,8 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	return nil
 }
 
-// Delete removes the thread's rollout file and its index rows. Threads
+// Delete removes the thread's rollout files (every file of a reverted thread)
+// and its index rows. Threads
 // forked from it keep their lineage (parent id and ancestors).
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	id, err := parseID("delete", id)
