@@ -671,9 +671,9 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	return nil
 }
 
-// Delete removes the thread's rollout files (every file of a reverted thread)
-// and its index rows. Threads
-// forked from it keep their lineage (parent id and ancestors).
+// Delete removes the thread's rollout files (every file of a reverted
+// thread) and its index rows. Threads forked from it keep their lineage
+// (parent id and ancestors).
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	id, err := parseID("delete", id)
 	if err != nil {
