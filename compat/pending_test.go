@@ -201,7 +201,6 @@ func lastLineOffset(data []byte) int64 {
 	return int64(bytes.LastIndexByte(data[:len(data)-1], '\n') + 1)
 }
 
-// scan indexes one rollout file of home with the current indexer.
 // scanHome indexes the whole home into a fresh index outside it (bases
 // before the forks that continue them) and returns thread id's row.
 func scanHome(t *testing.T, home, id string) store.Record {
@@ -221,15 +220,3 @@ func scanHome(t *testing.T, home, id string) store.Record {
 	return store.Record{Thread: th}
 }
 
-func scan(t *testing.T, home, path string) store.Record {
-	t.Helper()
-	rel, err := filepath.Rel(home, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, err := indexer.ScanFile(t.Context(), rolloutfs.Local{Root: home}, filepath.ToSlash(rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
-}

@@ -7,6 +7,9 @@ import (
 	"path"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
@@ -155,4 +158,51 @@ func ordinalAtOffset(t *testing.T, data []byte, offset int64) int64 {
 		t.Fatalf("no ordinal at %d: %v", offset, err)
 	}
 	return n
+}
+
+// TestWatchPicksUpRevertSegment: a revert segment another process (Codex)
+// writes for a known thread is picked up by the watcher: the thread then
+// reads as its history before the cut.
+func TestWatchPicksUpRevertSegment(t *testing.T) {
+	m, reports := openWatching(t)
+	th := threeTurns(t, m, "paginated")
+	if err := m.Evict(t.Context(), th.ID); err != nil {
+		t.Fatal(err)
+	}
+	h, data := historyTurns(t, m, th.ID)
+	cut := h.Turns[1].Offset
+	ordinal := ordinalAtOffset(t, data, cut)
+	at := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	meta, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(at), rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: th.ID, Cwd: "/work", Source: "cli"}},
+		rollout.HistoryBase{EndByteOffset: cut, EndOrdinalExclusive: ordinal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := rollout.SegmentFileName(at, th.ID, uuid.Must(uuid.NewV7()).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, _ := rollout.SessionPath(rollout.FileName(at, th.ID))
+	rel := path.Join(path.Dir(day), name)
+	abs := filepath.Join(m.Root(), filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs, meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reports, "the segment indexed", func() bool {
+		got, err := m.Get(t.Context(), th.ID)
+		return err == nil && got.RolloutPath == rel
+	})
+	got, err := m.Get(t.Context(), th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserMessageCount != 1 || got.BaseSize != cut {
+		t.Fatalf("after the watcher: %d messages, base at %d; want 1, %d", got.UserMessageCount, got.BaseSize, cut)
+	}
+	if after, _ := historyTurns(t, m, th.ID); len(after.Turns) != 1 {
+		t.Fatalf("turns after the segment = %+v, want turn-a", after.Turns)
+	}
 }
