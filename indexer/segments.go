@@ -31,7 +31,7 @@ func (b StoreBases) Segments(ctx context.Context, id string) ([]store.Segment, e
 // newest of its files in the history whose first ordinal lies below
 // hb.EndOrdinalExclusive.
 func revertedBasePosition(ctx context.Context, base store.Thread, hb *rollout.HistoryBase, bases Bases) (int64, error) {
-	if base.NextOrdinal-base.LineCount < hb.EndOrdinalExclusive {
+	if base.NextOrdinal-base.LineCount < hb.EndOrdinalExclusive && hb.EndByteOffset <= base.IndexedSize {
 		return base.BaseSize + hb.EndByteOffset, nil
 	}
 	sb, ok := bases.(SegmentBases)

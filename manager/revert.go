@@ -33,7 +33,9 @@ type RevertOptions struct {
 // next goes to the new file, numbered on from the cut. The thread's row
 // names the new file (docs/SCHEMA.md, History chains).
 //
-// A thread Codex has loaded (its writer lock held) fails with ErrBusy.
+// A thread Codex has loaded (its writer lock held) fails with ErrBusy; one
+// whose reference forks continue its history past the cut with a
+// *ReferencedError (ErrReferenced): delete or copy them first.
 // Only a paginated thread can be reverted (a segment is a paginated
 // history). An unknown turn fails with ErrNotFound, a user message out of
 // range with an *OutOfRangeError, a cut inside the history the thread
@@ -109,6 +111,9 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 		}
 		cut = msg.Cut()
 	}
+	if err := m.refuseForksPast(ctx, cur.ID, cut); err != nil {
+		return Thread{}, err
+	}
 	holderStart, err := m.fileStartOf(ctx, cur, cut)
 	if err != nil {
 		return Thread{}, err
@@ -170,6 +175,34 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 		return Thread{}, err
 	}
 	return m.store.Get(ctx, cur.ID)
+}
+
+// refuseForksPast fails with a *ReferencedError when reference forks of
+// thread id continue its history past position cut: after a revert there,
+// those bytes are no longer the thread's history, and the forks could not
+// be read through it. Forks cut at or before it are not in the way.
+func (m *Manager) refuseForksPast(ctx context.Context, id string, cut int64) error {
+	forks, err := m.store.Referrers(ctx, id)
+	if err != nil {
+		return err
+	}
+	var past []string
+	for _, f := range forks {
+		row, err := m.store.Get(ctx, f)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if row.BaseSize > cut {
+			past = append(past, f)
+		}
+	}
+	if len(past) > 0 {
+		return fmt.Errorf("reference forks continue the history past the cut at %d: %w", cut, &ReferencedError{ID: id, Forks: past})
+	}
+	return nil
 }
 
 // fileStartOf returns the history position where the file of thread t

@@ -116,6 +116,42 @@ func TestRevert(t *testing.T) {
 	}
 }
 
+// TestRevertRefusesForksPastTheCut: a revert that would cut history a
+// reference fork continues is refused (the fork would have no history to
+// read); a fork cut before the revert point does not stand in the way and
+// reads the same after it.
+func TestRevertRefusesForksPastTheCut(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := threeTurns(t, m, "paginated")
+	early, err := m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, earlyData := historyTurns(t, m, early.ID)
+	late, err := m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs *ReferencedError
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"}); !errors.As(err, &refs) || len(refs.Forks) != 1 || refs.Forks[0] != late.ID {
+		t.Fatalf("revert under a fork through turn-c: %v, want a *ReferencedError naming %s", err, late.ID)
+	}
+	if err := m.Delete(ctx, late.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"}); err != nil {
+		t.Fatalf("revert with only a fork before the cut: %v", err)
+	}
+	if _, got := historyTurns(t, m, early.ID); !bytes.Equal(got, earlyData) {
+		t.Fatalf("the fork before the cut reads differently after the revert")
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+		t.Fatalf("Verify: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+	}
+}
+
 // TestRevertRefuses: a legacy thread, no cut or two, and a user message
 // out of range are refused, and no file is written.
 func TestRevertRefuses(t *testing.T) {
