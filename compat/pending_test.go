@@ -219,4 +219,3 @@ func scanHome(t *testing.T, home, id string) store.Record {
 	}
 	return store.Record{Thread: th}
 }
-
