@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
@@ -81,13 +82,16 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 	}
 	var candidates, gone []store.Segment
 	for _, s := range segs {
+		// Codex archives and unarchives every file of a thread together:
+		// the earlier files are where the newest is.
+		s.RolloutPath = samePlace(s.RolloutPath, relPath)
 		if s.InChain() {
 			candidates = append(candidates, s)
 		} else {
 			gone = append(gone, s)
 		}
 	}
-	if prior.RolloutPath != relPath {
+	if path.Base(prior.RolloutPath) != path.Base(relPath) { // not this file (perhaps moved by an archive)
 		first := max(prior.NextOrdinal-prior.LineCount, 0) // a paginated file numbers its lines without gaps
 		candidates = append(candidates, store.Segment{
 			RolloutPath: prior.RolloutPath, BaseID: prior.BaseID, BaseSize: prior.BaseSize,
@@ -120,4 +124,21 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 	*h = history{baseID: id, baseSize: size, inherited: len(inherited), ancestors: ancestors,
 		segment: true, prior: prior, segments: append(chain, gone...), messages: inherited}
 	return nil
+}
+
+// samePlace returns where file rel of a thread is when the thread's file
+// like is where it is: archived_sessions/<name> beside an archived one,
+// sessions/<date>/<name> beside a live one.
+func samePlace(rel, like string) string {
+	name := path.Base(rel)
+	if IsArchivedPath(like) {
+		return rollout.ArchivedPath(name)
+	}
+	if !IsArchivedPath(rel) {
+		return rel
+	}
+	if live, err := rollout.SessionPath(name); err == nil {
+		return live
+	}
+	return rel
 }

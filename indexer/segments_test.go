@@ -3,11 +3,14 @@ package indexer
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // revertedThread is a paginated thread of complete turns in its first file,
@@ -178,6 +181,39 @@ func TestSyncIndexesRevertSegments(t *testing.T) {
 		t.Fatalf("fresh index: path %s, base at %d, %d messages; want %s, %d, 0", again.RolloutPath, again.BaseSize, again.UserMessageCount, seg2, cut0)
 	}
 	mustVerifyClean(t, fresh, root)
+
+	// Codex archives a reverted thread by moving every file of it: the
+	// thread is indexed from its archived newest file, its earlier files
+	// from the archive too.
+	for _, rel := range []string{rt.first, seg1, seg2} {
+		from := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.Rename(from, filepath.Join(root, rollout.ArchivedSessionsDir, filepath.Base(from))); err != nil {
+			if err := os.MkdirAll(filepath.Join(root, rollout.ArchivedSessionsDir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(from, filepath.Join(root, rollout.ArchivedSessionsDir, filepath.Base(from))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, s := range []*store.Store{st, openStore(t)} {
+		if sum := mustSync(t, s, root, SyncOptions{Full: true}); len(sum.Problems) != 0 {
+			t.Fatalf("Sync after archive: problems %v", sum.Problems)
+		}
+		th, err := s.Get(t.Context(), rt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs, err := s.Segments(t.Context(), rt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !th.Archived || path.Dir(th.RolloutPath) != rollout.ArchivedSessionsDir || len(segs) != 2 ||
+			path.Dir(segs[0].RolloutPath) != rollout.ArchivedSessionsDir || path.Dir(segs[1].RolloutPath) != rollout.ArchivedSessionsDir {
+			t.Fatalf("index %d after archive: row at %s (archived %v), segments %+v; want all under %s", i, th.RolloutPath, th.Archived, segs, rollout.ArchivedSessionsDir)
+		}
+		mustVerifyClean(t, s, root)
+	}
 }
 
 // mustOrdinal gives line (with its newline) a top-level ordinal.

@@ -451,6 +451,7 @@ const (
 	actDuplicate                 // another file holds the thread (winner)
 	actDelete                    // an orphan row: delete it
 	actDeferDelete               // an orphan row whose file may have moved: delete it at the end if still there
+	actAddSegment                // an earlier file of a thread the index does not know: record it
 )
 
 type syncResult struct {
@@ -499,7 +500,7 @@ func (s *syncer) do(ctx context.Context, j syncJob) syncResult {
 func (s *syncer) orphan(row store.IndexedFile) syncResult {
 	res := syncResult{file: rolloutFile{rel: row.RolloutPath, id: row.ID}, action: actDelete}
 	name := path.Base(row.RolloutPath)
-	if id, _, err := rollout.ParseFileName(name); err != nil || id != row.ID {
+	if id, _, _, err := rollout.ParseRolloutName(name); err != nil || id != row.ID {
 		return res
 	}
 	live, err := rollout.SessionPath(name)
@@ -527,7 +528,7 @@ func (s *syncer) isCompetitor(rel, id string) bool {
 	if !isLayoutPath(rel) {
 		return false
 	}
-	if nameID, _, err := rollout.ParseFileName(path.Base(rel)); err != nil || nameID != id {
+	if nameID, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err != nil || nameID != id {
 		return false
 	}
 	return s.exists(rel)
@@ -544,6 +545,30 @@ func (s *syncer) preferredCopy(f rolloutFile) string {
 		return ""
 	}
 	return live
+}
+
+// knownSegment reports whether the index records file rel, at its place
+// or at its other place (archived or live), as a segment of its thread.
+func (s *syncer) knownSegment(ctx context.Context, rel string) (bool, error) {
+	for _, at := range []string{rel, otherPlace(rel)} {
+		_, err := s.st.SegmentByPath(ctx, at)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// otherPlace returns where file rel would be after an archive (or an
+// unarchive of an archived one); rel when that cannot be told.
+func otherPlace(rel string) string {
+	if IsArchivedPath(rel) {
+		return samePlace(rel, rollout.SessionsDir+"/x")
+	}
+	return rollout.ArchivedPath(path.Base(rel))
 }
 
 // decideFresh looks the thread's row up and decides what to do with f.
@@ -571,8 +596,17 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	}
 	if res.base != "" && laterFile(res.base, f.rel) {
 		// f is an earlier file of a thread indexed from a later one (a
-		// revert segment), which reads f through its segments.
+		// revert segment), which reads f through its segments; one the
+		// index does not know yet (the later file was indexed first) is
+		// recorded, so that delete finds it.
 		res.action = actSkip
+		known, err := s.knownSegment(ctx, f.rel)
+		if err != nil {
+			return res.fail(err)
+		}
+		if !known {
+			res.action = actAddSegment
+		}
 		return res
 	}
 	later := res.base != "" && laterFile(f.rel, res.base) // a new revert segment of the thread
@@ -868,6 +902,14 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 			}
 		} else if err := w.s.st.SetFileState(ctx, p.ID, p.FileSize, p.FileMtime); err != nil {
 			return fmt.Errorf("set file state of %s: %w", f.rel, err)
+		}
+	case actAddSegment:
+		w.sum.Skipped++
+		if err := w.flushIfPending(ctx, f.id); err != nil {
+			return err
+		}
+		if err := w.s.st.AddSegment(ctx, f.id, f.rel); err != nil {
+			return err
 		}
 	case actMove:
 		w.sum.Moved++

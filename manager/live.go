@@ -487,7 +487,7 @@ func (m *Manager) openLinks(ctx context.Context, id string, limit int64) (links 
 		if i == len(chain)-1 {
 			end = limit
 		}
-		f, err := indexer.OpenRollout(ctx, m.fsys, s.RolloutPath)
+		f, err := m.openSegment(ctx, s.RolloutPath)
 		if errors.Is(err, fs.ErrNotExist) {
 			err = fmt.Errorf("segment %s of %s: %w", s.RolloutPath, id, ErrBrokenChain)
 		}

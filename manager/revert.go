@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 
 	"github.com/google/uuid"
@@ -286,4 +287,96 @@ func (m *Manager) linkAt(ctx context.Context, t Thread, cut int64) (Thread, erro
 	link := t
 	link.RolloutPath, link.BaseID, link.BaseSize, link.IndexedSize, link.NextOrdinal = s.RolloutPath, s.BaseID, s.BaseSize, s.Length, next
 	return link, nil
+}
+
+// otherPlaceOf returns where file rel of a thread is found when the thread
+// is archived (archived_sessions/<name>) or live (sessions/<date>/<name>).
+func otherPlaceOf(rel string, archived bool) (string, error) {
+	name := path.Base(rel)
+	if archived {
+		return rollout.ArchivedPath(name), nil
+	}
+	return rollout.SessionPath(name)
+}
+
+// openSegment opens an earlier file of a thread, at rel or, when an archive
+// or unarchive (spool's, or Codex's moving every file of the thread) has
+// moved it, at its other place.
+func (m *Manager) openSegment(ctx context.Context, rel string) (rolloutfs.ReadFile, error) {
+	f, err := indexer.OpenRollout(ctx, m.fsys, rel)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return f, err
+	}
+	other, perr := otherPlaceOf(rel, !indexer.IsArchivedPath(rel))
+	if perr != nil {
+		return nil, err
+	}
+	if f, oerr := indexer.OpenRollout(ctx, m.fsys, other); oerr == nil {
+		return f, nil
+	}
+	return nil, err
+}
+
+// removeSegment removes an earlier file of a thread, at rel and at its
+// other place.
+func (m *Manager) removeSegment(ctx context.Context, rel string) error {
+	err := m.fsys.Remove(ctx, rel)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if other, perr := otherPlaceOf(rel, !indexer.IsArchivedPath(rel)); perr == nil {
+		if err := m.fsys.Remove(ctx, other); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveSegments moves the earlier files of thread id to the archive or
+// back, and records it. On failure every file moved is moved back.
+func (m *Manager) moveSegments(ctx context.Context, id string, archive bool) (undo func(), err error) {
+	segs, err := m.store.Segments(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	moved := map[string]string{}
+	undo = func() {
+		for from, to := range moved {
+			if err := m.fsys.Move(ctx, to, from); err != nil {
+				m.log.Error("move a segment back after a failed archive", "id", id, "path", to, "err", err)
+			}
+		}
+	}
+	for _, s := range segs {
+		to, err := otherPlaceOf(s.RolloutPath, archive)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		if to == s.RolloutPath {
+			continue
+		}
+		if err := m.fsys.Move(ctx, s.RolloutPath, to); err != nil {
+			undo()
+			return nil, err
+		}
+		moved[s.RolloutPath] = to
+	}
+	if len(moved) == 0 {
+		return func() {}, nil
+	}
+	if err := m.store.MoveSegments(ctx, id, moved); err != nil {
+		undo()
+		return nil, err
+	}
+	back := make(map[string]string, len(moved))
+	for from, to := range moved {
+		back[to] = from
+	}
+	return func() {
+		undo()
+		if err := m.store.MoveSegments(ctx, id, back); err != nil {
+			m.log.Error("record segments moved back after a failed archive", "id", id, "err", err)
+		}
+	}, nil
 }

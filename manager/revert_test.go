@@ -19,7 +19,8 @@ import (
 // does: a new segment file of the same thread whose history_base points
 // into the old one, which is left as it was. The thread reads as its
 // history before the turn; appends land in the segment, numbered on from
-// the cut; forks follow the new chain; delete removes every file.
+// the cut; forks follow the new chain; archive and unarchive move every
+// file and delete removes them.
 func TestRevert(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
@@ -105,7 +106,38 @@ func TestRevert(t *testing.T) {
 		t.Fatalf("revert before a turn reverted away: %v, want ErrNotFound", err)
 	}
 
+	// Archive and unarchive move every file of the thread; it reads the
+	// same in the archive, and the index agrees with the files.
+	_, want := historyTurns(t, m, th.ID)
 	files := []string{th.RolloutPath, reverted.RolloutPath, again.RolloutPath}
+	archived, err := m.Archive(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range files {
+		if _, err := os.Stat(filepath.Join(m.Root(), rollout.ArchivedSessionsDir, path.Base(rel))); err != nil {
+			t.Fatalf("%s after archive: %v", rel, err)
+		}
+	}
+	if _, got := historyTurns(t, m, th.ID); !bytes.Equal(got, want) || !archived.Archived {
+		t.Fatalf("the archived thread reads differently (archived %v)", archived.Archived)
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+		t.Fatalf("Verify after archive: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+	}
+	if _, err := m.Unarchive(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := historyTurns(t, m, th.ID); !bytes.Equal(got, want) {
+		t.Fatalf("the unarchived thread reads differently")
+	}
+	for _, rel := range files {
+		if _, err := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(rel))); err != nil {
+			t.Fatalf("%s after unarchive: %v", rel, err)
+		}
+	}
+
 	if err := m.Delete(ctx, th.ID); err != nil {
 		t.Fatal(err)
 	}

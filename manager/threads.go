@@ -601,8 +601,6 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 			return ErrArchived
 		case !archive && !lt.row.Archived:
 			return ErrNotArchived
-		case lt.row.BaseID == lt.id:
-			return fmt.Errorf("%w: a reverted thread spans several files; archiving it is not supported yet", ErrInvalidArgument)
 		}
 		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
 			// The file may have moved all the same: the next use of the
@@ -647,11 +645,17 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 			return err
 		}
 	}
-	err := m.fsys.Move(ctx, oldRel, newRel)
+	// A reverted thread's earlier files move with it, as Codex moves them.
+	undoSegments, err := m.moveSegments(ctx, lt.id, archive)
+	if err != nil {
+		return err
+	}
+	err = m.fsys.Move(ctx, oldRel, newRel)
 	if err == nil {
 		err = m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt)
 	}
 	if err != nil {
+		defer undoSegments()
 		// A move can fail after the rename took place (its directory
 		// fsync): a failed call leaves the file where it was.
 		if _, statErr := m.fsys.Stat(ctx, newRel); statErr == nil {
@@ -703,7 +707,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 			return err
 		}
 		for _, s := range segs {
-			if err := m.fsys.Remove(ctx, s.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := m.removeSegment(ctx, s.RolloutPath); err != nil {
 				return err
 			}
 		}

@@ -81,6 +81,38 @@ func (s *Store) KeptMessages(ctx context.Context, id string, end int64) ([]UserM
 	return msgs, nil
 }
 
+// MoveSegments records that thread id's segment files moved: moved maps
+// each old rollout path to its new one. All in one transaction.
+func (s *Store) MoveSegments(ctx context.Context, id string, moved map[string]string) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		for from, to := range moved {
+			const q = `UPDATE thread_segments SET rollout_path = ? WHERE thread_id = ? AND rollout_path = ?`
+			if _, err := tx.ExecContext(ctx, q, to, id, from); err != nil {
+				return fmt.Errorf("%s to %s: %w", from, to, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("move segments of thread %s: %w", id, err)
+	}
+	return nil
+}
+
+// AddSegment records file rel as a file of thread id out of its history
+// (length -1), after its other segments, unless a segment is at rel
+// already: an earlier file found after the thread was indexed from a
+// later one.
+func (s *Store) AddSegment(ctx context.Context, id, rel string) error {
+	const q = `INSERT INTO thread_segments (thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal)
+		SELECT ?, IFNULL(MAX(seq), -1) + 1, ?, '', 0, -1, 0 FROM thread_segments WHERE thread_id = ?
+		ON CONFLICT (rollout_path) DO NOTHING`
+	if _, err := s.writer.ExecContext(ctx, q, id, rel, id); err != nil {
+		return fmt.Errorf("add segment %s of thread %s: %w", rel, id, err)
+	}
+	return nil
+}
+
 // writeSegments replaces thread id's segments with segs.
 func writeSegments(ctx context.Context, tx *sqlx.Tx, id string, segs []Segment) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_segments WHERE thread_id = ?`, id); err != nil {
