@@ -61,8 +61,16 @@ func TestTurnsByID(t *testing.T) {
 		t.Fatalf("fork through a turn in progress: %v, want ErrTurnInProgress", err)
 	}
 
-	// Revert before turn-b: the thread keeps turn-a, and an append lands
-	// right after the new segment's meta.
+	// Revert before turn-b: refused while the fork through turn-b
+	// continues the history past the cut; then the thread keeps turn-a,
+	// and an append lands right after the new segment's meta.
+	var apiErr *client.Error
+	if _, err := c.Revert(ctx, th.ID, client.RevertOptions{BeforeTurnID: "turn-b"}); !errors.As(err, &apiErr) || apiErr.Code != "referenced" {
+		t.Fatalf("revert under a fork past the cut: %v, want a referenced error", err)
+	}
+	if err := c.Delete(ctx, child.ID); err != nil {
+		t.Fatal(err)
+	}
 	reverted, err := c.Revert(ctx, th.ID, client.RevertOptions{BeforeTurnID: "turn-b"})
 	if err != nil {
 		t.Fatalf("Revert: %v", err)
