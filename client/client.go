@@ -417,6 +417,41 @@ func (c *Client) Turn(ctx context.Context, id string, k int) iter.Seq2[Line, err
 	return c.lines(func() (io.ReadCloser, error) { return c.ReadTurn(ctx, id, k) })
 }
 
+// TurnOptions describe one complete user turn for AppendTurn.
+type TurnOptions struct {
+	Prompt string `json:"prompt"`
+	Answer string `json:"answer"`
+	TurnID string `json:"turn_id,omitempty"` // a new UUID when empty
+	Model  string `json:"model,omitempty"`
+}
+
+// AppendTurn appends one complete user turn to thread id as Codex writes
+// one (POST /v1/threads/{id}/turns), so Codex lists and shows it.
+func (c *Client) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
+	var res AppendResult
+	return res, c.call(ctx, "POST", threadPath(id, "/turns"), nil, o, http.StatusOK, &res)
+}
+
+// ReadTurnByID returns the Codex turn turnID of thread id as raw NDJSON,
+// from its first start line through its task_complete, and where it lies
+// in the history. The caller closes the reader.
+func (c *Client) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCloser, TurnSpan, error) {
+	resp, err := c.request(ctx, "GET", threadPath(id, "/turns/by-id/", url.PathEscape(turnID)), nil, "", nil, http.StatusOK)
+	if err != nil {
+		return nil, TurnSpan{}, err
+	}
+	span := TurnSpan{Status: resp.Header.Get("Turn-Status")}
+	var errs [3]error
+	span.Offset, errs[0] = strconv.ParseInt(resp.Header.Get("Turn-Offset"), 10, 64)
+	span.End, errs[1] = strconv.ParseInt(resp.Header.Get("Turn-End"), 10, 64)
+	span.UserMessage, errs[2] = strconv.Atoi(resp.Header.Get("Turn-User-Message"))
+	if err := errors.Join(errs[:]...); err != nil {
+		resp.Body.Close()
+		return nil, TurnSpan{}, fmt.Errorf("turn %q of thread %s: bad Turn-* headers: %w", turnID, id, err)
+	}
+	return resp.Body, span, nil
+}
+
 // lines iterates over the lines of the stream open returns, closing it
 // when the iteration ends.
 func (c *Client) lines(open func() (io.ReadCloser, error)) iter.Seq2[Line, error] {
@@ -495,6 +530,21 @@ func ParseLine(raw []byte, offset int64) Line {
 func (c *Client) Fork(ctx context.Context, id string, o ForkOptions) (Thread, error) {
 	var t Thread
 	return t, c.call(ctx, "POST", threadPath(id, "/fork"), nil, o, http.StatusCreated, &t)
+}
+
+// RevertOptions say where Revert cuts a thread back: before the Codex turn
+// BeforeTurnID, or before counted user message *BeforeUserMessage. Set one.
+type RevertOptions struct {
+	BeforeTurnID      string `json:"before_turn_id,omitempty"`
+	BeforeUserMessage *int   `json:"before_user_message,omitempty"`
+}
+
+// Revert cuts thread id back before a turn, as Codex's thread/revert does
+// (POST /v1/threads/{id}/revert): a new segment file of the thread, whose
+// history is the old one before the cut; appends go to it.
+func (c *Client) Revert(ctx context.Context, id string, o RevertOptions) (Thread, error) {
+	var t Thread
+	return t, c.call(ctx, "POST", threadPath(id, "/revert"), nil, o, http.StatusOK, &t)
 }
 
 // Ancestors returns thread id's fork ancestors, nearest first.

@@ -29,6 +29,7 @@ var (
 	ErrInternal             = errors.New("client: internal server error")
 	ErrForbidden            = errors.New("client: forbidden host or origin")
 	ErrTimeout              = errors.New("client: request body too slow")
+	ErrTurnInProgress       = errors.New("client: turn is in progress")
 	ErrBusy                 = errors.New("client: thread has another writer")
 	ErrTornTail             = errors.New("client: thread ends with an unfinished line")
 	ErrInsufficientStorage  = errors.New("client: server disk is full")
@@ -63,6 +64,7 @@ const (
 	CodeSizeMismatch         = "size_mismatch"
 	CodeInvalidQuery         = "invalid_query"
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	CodeTurnInProgress       = "turn_in_progress"
 )
 
 // sentinels maps each code to its sentinel.
@@ -91,6 +93,7 @@ var sentinels = map[string]error{
 	CodeSizeMismatch:         ErrSizeMismatch,
 	CodeInvalidQuery:         ErrInvalidQuery,
 	CodeIdempotencyKeyReused: ErrIdempotencyKeyReused,
+	CodeTurnInProgress:       ErrTurnInProgress,
 }
 
 // statusCodes gives the code of an error answer that carries none (a proxy

@@ -210,8 +210,12 @@ type ForkOptions struct {
 	BeforeUserMessage *int `json:"before_user_message,omitempty"`
 	// BeforeTurnID forks before the Codex turn with that id instead.
 	BeforeTurnID string `json:"before_turn_id,omitempty"`
-	Name         string `json:"name,omitempty"`
-	Cwd          string `json:"cwd,omitempty"`
+	// LastTurnID keeps everything through the end of the Codex turn with
+	// that id (Codex's lastTurnId); a turn in progress fails with
+	// ErrTurnInProgress.
+	LastTurnID string `json:"last_turn_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Cwd        string `json:"cwd,omitempty"`
 	// Mode is "reference" (O(1): the fork points into its parent's
 	// history; a paginated parent's default), "copy" (a legacy parent's
 	// default) or "".
@@ -254,3 +258,12 @@ type SearchPage = api.SearchPage
 // ordinal there, a snippet of its text, its bm25 rank (lower is better)
 // and the thread's name.
 type SearchHit = api.SearchHit
+
+// TurnSpan is where a Codex turn lies in its thread's history (positions
+// in the history), from the Turn-* headers of /turns/by-id/{turn_id}.
+type TurnSpan struct {
+	Offset      int64  // position of its first line
+	End         int64  // position just past its last line
+	Status      string // completed, aborted or in_progress
+	UserMessage int    // ordinal of its first counted user message
+}

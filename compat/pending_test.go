@@ -81,11 +81,13 @@ func pendingCases() []pendingCase {
 		},
 		{
 			// After thread/revert before turn 1 Codex shows one turn; the
-			// thread lives in two files. The indexer refuses the segment's
-			// name and keeps the old file's three messages.
+			// thread lives in two files. The indexer used to refuse the
+			// segment's name and keep the old file's three messages; a
+			// Sync of the home now indexes the thread from its segment.
 			name:  "indexer after a revert",
 			want:  "messages=1 segment=indexed",
 			today: "messages=3 segment=error",
+			fixed: true,
 			got: func(t *testing.T) string {
 				home := newHome(t)
 				st := newSpoolThread(t, rollout.HistoryPaginated, 3, 22)
@@ -96,21 +98,12 @@ func pendingCases() []pendingCase {
 				if got := turnsOf(t, s, st.ID); len(got) != 1 {
 					t.Fatalf("Codex shows %s after the revert, want 1 turn", describe(got))
 				}
-				segment := "indexed"
-				count := scan(t, home, st.Path).Thread.UserMessageCount
-				for _, f := range findFiles(t, home, st.ID) {
-					if f == st.Path {
-						continue
-					}
-					rel, _ := filepath.Rel(home, f)
-					rec, _, err := indexer.ScanFile(t.Context(), rolloutfs.Local{Root: home}, filepath.ToSlash(rel))
-					if err != nil {
-						segment = "error"
-						continue
-					}
-					count = rec.Thread.UserMessageCount
+				rec := scanHome(t, home, st.ID)
+				segment := "error"
+				if rec.Thread.RolloutPath != "" && filepath.Join(home, filepath.FromSlash(rec.Thread.RolloutPath)) != st.Path {
+					segment = "indexed"
 				}
-				return fmt.Sprintf("messages=%d segment=%s", count, segment)
+				return fmt.Sprintf("messages=%d segment=%s", rec.Thread.UserMessageCount, segment)
 			},
 		},
 		{
@@ -208,7 +201,6 @@ func lastLineOffset(data []byte) int64 {
 	return int64(bytes.LastIndexByte(data[:len(data)-1], '\n') + 1)
 }
 
-// scan indexes one rollout file of home with the current indexer.
 // scanHome indexes the whole home into a fresh index outside it (bases
 // before the forks that continue them) and returns thread id's row.
 func scanHome(t *testing.T, home, id string) store.Record {
@@ -226,17 +218,4 @@ func scanHome(t *testing.T, home, id string) store.Record {
 		t.Fatal(err)
 	}
 	return store.Record{Thread: th}
-}
-
-func scan(t *testing.T, home, path string) store.Record {
-	t.Helper()
-	rel, err := filepath.Rel(home, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, err := indexer.ScanFile(t.Context(), rolloutfs.Local{Root: home}, filepath.ToSlash(rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec
 }

@@ -17,3 +17,7 @@ var (
 // meta with history_base) whose base is not indexed: index the base
 // first. A base that is gone is a dangling base.
 var ErrBaseMissing = errors.New("base thread is not indexed")
+
+// ErrBrokenBase reports a revert segment whose history_base lies in no
+// indexed file of its thread.
+var ErrBrokenBase = errors.New("history base is outside the thread's files")

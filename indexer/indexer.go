@@ -146,7 +146,7 @@ func (b StoreBases) Base(ctx context.Context, id string, end int64) (store.Threa
 // Without bases (nil), or when the base is not indexed, such a file fails
 // with an error wrapping ErrBaseMissing.
 func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases Bases) (store.Record, []Problem, error) {
-	nameID, nameCreated, err := rollout.ParseFileName(path.Base(relPath))
+	nameID, _, nameCreated, err := rollout.ParseRolloutName(path.Base(relPath))
 	if err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 	}
@@ -202,7 +202,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 			if err != nil || id != nameID {
 				return store.Record{}, nil, fmt.Errorf("scan %s: meta id %q: %w", relPath, m.ID, ErrIDMismatch)
 			}
-			if err := startHistory(ctx, tr, &hist, m, l, bases); err != nil {
+			if err := startHistory(ctx, tr, &hist, relPath, m, l, bases); err != nil {
 				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 			}
 			meta = &m
@@ -226,7 +226,16 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	th := threadFromMeta(*meta, nameID, nameCreated)
 	th.RolloutPath = relPath
 	th.HistoryMode = string(meta.HistoryMode)
-	if hist.baseID != "" {
+	if hist.segment {
+		// A revert segment continues its own thread: the thread's start,
+		// lineage and fork point are those its earlier file gave it.
+		prior := hist.prior
+		th.BaseID, th.BaseSize = hist.baseID, hist.baseSize
+		th.CreatedAt, th.ParentID = prior.CreatedAt, prior.ParentID
+		th.ForkUserMessage, th.ForkOffset = prior.ForkUserMessage, prior.ForkOffset
+		th.Name = prior.Name
+		chain.ancestors = hist.ancestors
+	} else if hist.baseID != "" {
 		th.BaseID, th.BaseSize = hist.baseID, hist.baseSize
 		th.ForkOffset = hist.baseSize
 		if meta.ForkPoint == nil {
@@ -288,7 +297,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		th.Archived = true
 		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
-	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors, SpawnParentID: meta.SpawnParentID}, problems, nil
+	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors, SpawnParentID: meta.SpawnParentID, Segments: hist.segments}, problems, nil
 }
 
 // history is what the first meta of a file says of the history it holds.
@@ -298,11 +307,19 @@ type history struct {
 	inherited int      // user messages the thread inherits from its base
 	preview   string   // the preview of the first of them
 	ancestors []string // the base's ancestors, nearest first
+
+	// A revert segment (a base naming the thread itself): the thread's
+	// row before this file, its files other than this one, and the
+	// messages it keeps.
+	segment  bool
+	prior    store.Thread
+	segments []store.Segment
+	messages []store.UserMessage
 }
 
 // startHistory reads the history the first meta m (on line l) starts and
 // tells tr: the mode, and for a reference fork or revert segment its base.
-func startHistory(ctx context.Context, tr *Tracker, h *history, m rollout.SessionMeta, l *rollout.Line, bases Bases) error {
+func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, m rollout.SessionMeta, l *rollout.Line, bases Bases) error {
 	var metaOrdinal int64
 	if n, ok, err := rollout.LineOrdinal(l.Raw); err == nil && ok {
 		metaOrdinal = n
@@ -317,7 +334,18 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, m rollout.Sessio
 		return fmt.Errorf("base %s: %w", baseID, ErrBaseMissing)
 	}
 	if baseID == tr.id {
-		return fmt.Errorf("base %s is the thread itself (a revert segment): %w", baseID, ErrBaseMissing)
+		if err := startSegment(ctx, h, relPath, baseID, hb, bases); err != nil {
+			return err
+		}
+		// A revert segment: the messages of the earlier files before the
+		// cut are the thread's own, rows of its own (nothing is inherited
+		// from another thread).
+		tr.setHistory(m.Mode(), metaOrdinal, h.baseSize, 0)
+		for _, msg := range h.messages {
+			msg.ThreadID = tr.id
+			tr.pending = append(tr.pending, msg)
+		}
+		return nil
 	}
 	// The base's own file starts after its base: history_base's offset is
 	// in the base's file.
@@ -329,6 +357,13 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, m rollout.Sessio
 		return err
 	}
 	size := base.BaseSize + hb.EndByteOffset
+	if base.BaseID == base.ID {
+		// A reverted base spans several files: the ordinal names the one
+		// the offset is in.
+		if size, err = revertedBasePosition(ctx, base, hb, bases); err != nil {
+			return err
+		}
+	}
 	_, ancestors, inherited, err := bases.Base(ctx, baseID, size)
 	if err != nil {
 		return err

@@ -201,7 +201,7 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 			continue
 		}
 		seen[rel] = true
-		id, _, err := rollout.ParseFileName(path.Base(rel))
+		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
 		if err != nil {
 			continue
 		}
@@ -400,7 +400,7 @@ func (s *syncer) list(ctx context.Context, jobs chan<- syncJob) error {
 		rows := newRowCursor(s.st, ownedRanges(d))
 		for _, name := range d.files {
 			rel := d.rel + "/" + name
-			id, _, _ := rollout.ParseFileName(name) // the walk only lists names that parse
+			id, _, _, _ := rollout.ParseRolloutName(name) // the walk only lists names that parse
 			var atPath *store.IndexedFile
 			for {
 				row, err := rows.peek(ctx)
@@ -462,6 +462,7 @@ const (
 	actDuplicate                 // another file holds the thread (winner)
 	actDelete                    // an orphan row: delete it
 	actDeferDelete               // an orphan row whose file may have moved: delete it at the end if still there
+	actAddSegment                // an earlier file of a thread the index does not know: record it
 )
 
 type syncResult struct {
@@ -510,7 +511,7 @@ func (s *syncer) do(ctx context.Context, j syncJob) syncResult {
 func (s *syncer) orphan(row store.IndexedFile) syncResult {
 	res := syncResult{file: rolloutFile{rel: row.RolloutPath, id: row.ID}, action: actDelete}
 	name := path.Base(row.RolloutPath)
-	if id, _, err := rollout.ParseFileName(name); err != nil || id != row.ID {
+	if id, _, _, err := rollout.ParseRolloutName(name); err != nil || id != row.ID {
 		return res
 	}
 	live, err := rollout.SessionPath(name)
@@ -538,7 +539,7 @@ func (s *syncer) isCompetitor(rel, id string) bool {
 	if !isLayoutPath(rel) {
 		return false
 	}
-	if nameID, _, err := rollout.ParseFileName(path.Base(rel)); err != nil || nameID != id {
+	if nameID, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err != nil || nameID != id {
 		return false
 	}
 	return s.exists(rel)
@@ -555,6 +556,30 @@ func (s *syncer) preferredCopy(f rolloutFile) string {
 		return ""
 	}
 	return live
+}
+
+// knownSegment reports whether the index records file rel, at its place
+// or at its other place (archived or live), as a segment of its thread.
+func (s *syncer) knownSegment(ctx context.Context, rel string) (bool, error) {
+	for _, at := range []string{rel, otherPlace(rel)} {
+		_, err := s.st.SegmentByPath(ctx, at)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// otherPlace returns where file rel would be after an archive (or an
+// unarchive of an archived one); rel when that cannot be told.
+func otherPlace(rel string) string {
+	if IsArchivedPath(rel) {
+		return samePlace(rel, rollout.SessionsDir+"/x")
+	}
+	return rollout.ArchivedPath(path.Base(rel))
 }
 
 // decideFresh looks the thread's row up and decides what to do with f.
@@ -580,7 +605,23 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		res.base = row.RolloutPath
 		res.baseState = row.FileState
 	}
-	if res.base != f.rel {
+	if res.base != "" && laterFile(res.base, f.rel) {
+		// f is an earlier file of a thread indexed from a later one (a
+		// revert segment), which reads f through its segments; one the
+		// index does not know yet (the later file was indexed first) is
+		// recorded, so that delete finds it.
+		res.action = actSkip
+		known, err := s.knownSegment(ctx, f.rel)
+		if err != nil {
+			return res.fail(err)
+		}
+		if !known {
+			res.action = actAddSegment
+		}
+		return res
+	}
+	later := res.base != "" && laterFile(f.rel, res.base) // a new revert segment of the thread
+	if res.base != f.rel && !later {
 		if w := s.preferredCopy(f); w != "" {
 			return res.duplicateOf(w)
 		}
@@ -599,7 +640,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	size, mtime := fi.Size, fi.ModTime.UnixNano()
 	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
-	case s.full || res.base == "" || res.contest:
+	case s.full || res.base == "" || res.contest || later:
 		return s.scan(ctx, f, res)
 	case res.base != f.rel:
 		if !unchanged {
@@ -873,6 +914,14 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 		} else if err := w.s.st.SetFileState(ctx, p.ID, p.FileSize, p.FileMtime); err != nil {
 			return fmt.Errorf("set file state of %s: %w", f.rel, err)
 		}
+	case actAddSegment:
+		w.sum.Skipped++
+		if err := w.flushIfPending(ctx, f.id); err != nil {
+			return err
+		}
+		if err := w.s.st.AddSegment(ctx, f.id, f.rel); err != nil {
+			return err
+		}
 	case actMove:
 		w.sum.Moved++
 		w.touched.add(f.id)
@@ -1028,7 +1077,7 @@ func (w *syncWriter) finish(ctx context.Context) error {
 		}
 	}
 	for rel, i := range w.dupAt {
-		id, _, _ := rollout.ParseFileName(path.Base(rel))
+		id, _, _, _ := rollout.ParseRolloutName(path.Base(rel))
 		w.sum.Problems[i].Detail = fmt.Sprintf("thread %s is indexed from %s", id, w.claims[id])
 	}
 	return nil

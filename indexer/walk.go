@@ -15,7 +15,8 @@ import (
 // Walk returns the rollout files under root, as slash-separated paths
 // relative to it, sorted: every file under sessions/ (at any depth) and
 // directly in archived_sessions/ whose base name parses with
-// rollout.ParseFileName, plain or compressed. A compressed file beside its
+// rollout.ParseRolloutName: plain or compressed rollouts and revert
+// segments. A compressed file beside its
 // plain sibling is left out, as Codex does: the plain one is the thread's
 // (Codex writes it when it appends to a compressed thread). Other files,
 // such as the side files Repair leaves, are ignored. Missing sessions/ or archived_sessions/ directories are
@@ -183,7 +184,7 @@ func dropHiddenCompressed(names []string) []string {
 }
 
 func isRolloutName(name string) bool {
-	_, _, err := rollout.ParseFileName(name)
+	_, _, _, err := rollout.ParseRolloutName(name)
 	return err == nil
 }
 
@@ -212,7 +213,7 @@ func chooseFiles(paths []string) ([]rolloutFile, []Problem) {
 	var chosen []rolloutFile
 	var problems []Problem
 	for _, rel := range paths {
-		id, _, err := rollout.ParseFileName(path.Base(rel))
+		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
 		if err != nil {
 			continue // Walk only returns names that parse
 		}
@@ -220,6 +221,15 @@ func chooseFiles(paths []string) ([]rolloutFile, []Problem) {
 		if !seen {
 			byID[id] = len(chosen)
 			chosen = append(chosen, rolloutFile{rel: rel, id: id})
+			continue
+		}
+		if laterFile(rel, chosen[i].rel) {
+			// A thread in several files (revert segments) is indexed from
+			// its newest, which reads the others through the index.
+			chosen[i].rel = rel
+			continue
+		}
+		if laterFile(chosen[i].rel, rel) {
 			continue
 		}
 		loser := rel
@@ -230,10 +240,18 @@ func chooseFiles(paths []string) ([]rolloutFile, []Problem) {
 		problems = append(problems, Problem{Path: loser, Kind: ProblemDuplicate, Detail: "thread " + id + " is indexed from another file"})
 	}
 	for i := range problems {
-		id, _, _ := rollout.ParseFileName(path.Base(problems[i].Path))
+		id, _, _, _ := rollout.ParseRolloutName(path.Base(problems[i].Path))
 		problems[i].Detail = fmt.Sprintf("thread %s is indexed from %s", id, chosen[byID[id]].rel)
 	}
 	return chosen, problems
+}
+
+// laterFile reports whether a and b are two different files of one thread
+// (its first file and revert segments, by name) and a is the newer: the
+// thread is indexed from a, and b is not a duplicate.
+func laterFile(a, b string) bool {
+	na, nb := path.Base(a), path.Base(b)
+	return na != nb && rollout.NewerFile(na, nb)
 }
 
 // preferFile reports whether a should be indexed rather than b.

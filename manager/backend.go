@@ -90,6 +90,14 @@ type (
 	Purger interface {
 		Purge(ctx context.Context, id string) error
 	}
+	// Reverter cuts a thread back as Codex's thread/revert does.
+	Reverter interface {
+		Revert(ctx context.Context, id string, o RevertOptions) (Thread, error)
+	}
+	// TurnReader reads Codex turns by their ids.
+	TurnReader interface {
+		ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCloser, TurnSpan, error)
+	}
 	// LiveStats reports threads held live in memory.
 	LiveStats interface {
 		Stats() Stats
@@ -106,4 +114,6 @@ var (
 	_ TurnWriter   = (*Manager)(nil)
 	_ LiveStats    = (*Manager)(nil)
 	_ Purger       = (*Manager)(nil)
+	_ Reverter     = (*Manager)(nil)
+	_ TurnReader   = (*Manager)(nil)
 )

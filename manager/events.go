@@ -20,6 +20,7 @@ const (
 	EventArchived   EventType = "archived"   // Archive
 	EventUnarchived EventType = "unarchived" // Unarchive
 	EventDeleted    EventType = "deleted"    // Delete; Thread is nil
+	EventReverted   EventType = "reverted"   // Revert; Thread is the thread with its new file
 )
 
 // Event is one change to the store, as published to subscribers.

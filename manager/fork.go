@@ -38,10 +38,10 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		return Thread{}, err
 	}
 	defer m.ops.Done()
+	if points := countSet(o.BeforeUserMessage != nil, o.BeforeTurnID != "", o.LastTurnID != ""); points > 1 {
+		return Thread{}, errTurnRequest(id)
+	}
 	if o.BeforeTurnID != "" {
-		if o.BeforeUserMessage != nil {
-			return Thread{}, fmt.Errorf("fork %s: %w: before_user_message and before_turn_id together", id, ErrInvalidArgument)
-		}
 		// The turn may be one another process just wrote.
 		if err := m.freshen(ctx, id); err != nil {
 			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
@@ -74,7 +74,14 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 	defer src.Close()
 	before, cut, prefixLines := -1, parent.HistorySize(), parent.LineCount
 	kept := parent.UserMessageCount
-	if o.BeforeUserMessage != nil {
+	switch {
+	case o.LastTurnID != "":
+		through, err := m.throughTurn(ctx, parent, src, o.LastTurnID)
+		if err != nil {
+			return store.Thread{}, err
+		}
+		before, cut, kept, prefixLines = through.before, through.offset, through.kept, through.lines
+	case o.BeforeUserMessage != nil:
 		n := *o.BeforeUserMessage
 		if n < 0 || n >= parent.UserMessageCount {
 			return store.Thread{}, &OutOfRangeError{ID: parentID, Requested: n, Count: parent.UserMessageCount}
@@ -282,9 +289,20 @@ func (m *Manager) forkReference(ctx context.Context, parent store.Thread, src ro
 // holderOf returns the thread whose own file holds position cut of t's
 // history: t itself, or one of its bases.
 func (m *Manager) holderOf(ctx context.Context, t store.Thread, cut int64) (store.Thread, error) {
-	for depth := 0; cut < t.BaseSize; depth++ {
+	// At the start of a reverted thread's newest file, the cut is named as
+	// the end of the earlier file, as Codex names a revert's own base.
+	for depth := 0; cut < t.BaseSize || t.BaseID == t.ID && cut == t.BaseSize; depth++ {
 		if depth > maxChain {
 			return store.Thread{}, fmt.Errorf("history of %s: %w", t.ID, ErrBrokenChain)
+		}
+		if t.BaseID == t.ID {
+			// A reverted thread: the cut is in one of its earlier files.
+			link, err := m.linkAt(ctx, t, cut)
+			if err != nil || link.BaseSize <= cut {
+				return link, err
+			}
+			t = link
+			continue
 		}
 		base, err := m.store.Get(ctx, t.BaseID)
 		if errors.Is(err, store.ErrNotFound) {

@@ -430,6 +430,18 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 			closeSegments(segments)
 			return store.Thread{}, nil, fmt.Errorf("history of %s: %w", id, ErrBrokenChain)
 		}
+		if base == id {
+			// A revert segment: the history continues in the thread's own
+			// earlier files.
+			links, next, nextLimit, err := m.openLinks(ctx, base, limit)
+			if err != nil {
+				closeSegments(segments)
+				return store.Thread{}, nil, err
+			}
+			segments = append(links, segments...)
+			base, limit, id = next, nextLimit, base
+			continue
+		}
 		var known *store.ChainLink
 		if depth < len(bases) && bases[depth].ID == base {
 			known = &bases[depth]
@@ -451,6 +463,18 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 			return store.Thread{}, nil, err
 		}
 		own := limit - brow.BaseSize // how much of the base's own file
+		if own < 0 && brow.BaseID == brow.ID {
+			// The cut lies in an earlier file of a reverted base.
+			bf.Close()
+			links, next, nextLimit, err := m.openLinks(ctx, base, limit)
+			if err != nil {
+				closeSegments(segments)
+				return store.Thread{}, nil, err
+			}
+			segments = append(links, segments...)
+			base, limit, id = next, nextLimit, base
+			continue
+		}
 		if own < 0 || own > brow.IndexedSize {
 			bf.Close()
 			closeSegments(segments)
@@ -458,12 +482,48 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 				base, id, limit, brow.BaseSize, brow.HistorySize(), ErrBrokenChain)
 		}
 		segments = append([]rolloutfs.Segment{{File: bf, Length: own}}, segments...)
-		base, limit = brow.BaseID, brow.BaseSize
+		base, limit, id = brow.BaseID, brow.BaseSize, base
 	}
 	if len(segments) == 1 {
 		return row, f, nil
 	}
 	return row, rolloutfs.Concat(segments...), nil
+}
+
+// openLinks opens the files of thread id, a thread in several files (a
+// reverted thread), that hold its history below limit: its chain links
+// (store.Segments) that start below limit, the last one cut at limit. It
+// returns them with the base of the first link, where the history goes on.
+func (m *Manager) openLinks(ctx context.Context, id string, limit int64) (links []rolloutfs.Segment, base string, baseLimit int64, err error) {
+	segs, err := m.store.Segments(ctx, id)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var chain []store.Segment
+	for _, s := range segs {
+		if s.InChain() && s.BaseSize < limit {
+			chain = append(chain, s)
+		}
+	}
+	if len(chain) == 0 || chain[len(chain)-1].BaseSize+chain[len(chain)-1].Length < limit {
+		return nil, "", 0, fmt.Errorf("history of %s below %d: no file of the thread holds it: %w", id, limit, ErrBrokenChain)
+	}
+	for i, s := range chain {
+		end := s.BaseSize + s.Length
+		if i == len(chain)-1 {
+			end = limit
+		}
+		f, err := m.openSegment(ctx, s.RolloutPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("segment %s of %s: %w", s.RolloutPath, id, ErrBrokenChain)
+		}
+		if err != nil {
+			closeSegments(links)
+			return nil, "", 0, err
+		}
+		links = append(links, rolloutfs.Segment{File: f, Length: end - s.BaseSize})
+	}
+	return links, chain[0].BaseID, chain[0].BaseSize, nil
 }
 
 // maxChain bounds how many bases a history may have: a longer chain is

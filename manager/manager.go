@@ -201,8 +201,13 @@ type ForkOptions struct {
 	// turn with that id (before its first counted user message: the cut
 	// then goes before the turn's start lines, as Codex's own cut does).
 	BeforeTurnID string
-	Name         string // optional name of the new thread
-	Cwd          string // optional cwd override for the new thread's meta
+	// LastTurnID, instead of either, keeps everything through the end of
+	// the Codex turn with that id (its task_complete or turn_aborted line),
+	// as Codex's thread/fork lastTurnId does. A turn that has not ended
+	// fails with ErrTurnInProgress, an unknown one with ErrNotFound.
+	LastTurnID string
+	Name       string // optional name of the new thread
+	Cwd        string // optional cwd override for the new thread's meta
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
 	// parent, copy for a legacy one).
 	Mode string

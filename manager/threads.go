@@ -658,11 +658,17 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 			return err
 		}
 	}
-	err := m.fsys.Move(ctx, oldRel, newRel)
+	// A reverted thread's earlier files move with it, as Codex moves them.
+	undoSegments, err := m.moveSegments(ctx, lt.id, archive)
+	if err != nil {
+		return err
+	}
+	err = m.fsys.Move(ctx, oldRel, newRel)
 	if err == nil {
 		err = m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt)
 	}
 	if err != nil {
+		defer undoSegments()
 		// A move can fail after the rename took place (its directory
 		// fsync): a failed call leaves the file where it was.
 		if _, statErr := m.fsys.Stat(ctx, newRel); statErr == nil {
@@ -682,8 +688,9 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	return nil
 }
 
-// Delete removes the thread's rollout file and its index rows. Threads
-// forked from it keep their lineage (parent id and ancestors).
+// Delete removes the thread's rollout files (every file of a reverted
+// thread) and its index rows. Threads forked from it keep their lineage
+// (parent id and ancestors).
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	id, err := parseID("delete", id)
 	if err != nil {
@@ -706,6 +713,17 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// update fail after the file is gone, the next use of the thread
 		// drops its rows (locate).
 		defer m.invalidate(lt)
+		// A reverted thread's earlier files go first: should the delete
+		// stop half way, the newest file still holds the thread.
+		segs, err := m.store.Segments(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, s := range segs {
+			if err := m.removeSegment(ctx, s.RolloutPath); err != nil {
+				return err
+			}
+		}
 		if err := m.fsys.Remove(ctx, lt.row.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

@@ -224,7 +224,7 @@ func (w *watcher) event(ev fsnotify.Event) {
 			return
 		}
 	}
-	if _, _, err := rollout.ParseFileName(path.Base(rel)); err != nil {
+	if _, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err != nil {
 		if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && !strings.Contains(path.Base(rel), ".") {
 			// A folder (the layout's names without a dot: sessions, the
 			// date folders) moved or removed whole: its files send no
@@ -271,7 +271,7 @@ func (w *watcher) addTree(dir string, files bool) []string {
 		case e.IsDir():
 			found = append(found, w.addTree(rel, files)...)
 		case files:
-			if _, _, err := rollout.ParseFileName(e.Name()); err == nil {
+			if _, _, _, err := rollout.ParseRolloutName(e.Name()); err == nil {
 				found = append(found, rel)
 			}
 		}
@@ -368,7 +368,7 @@ func (w *watcher) renamed(ctx context.Context) (paths []string, rescan bool) {
 func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 	changed := paths[:0:0]
 	for _, rel := range paths {
-		id, _, err := rollout.ParseFileName(path.Base(rel))
+		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
 		if err != nil {
 			continue
 		}

@@ -112,9 +112,10 @@ func ParseFileName(name string) (id string, created time.Time, err error) {
 
 // SessionPath returns the path, relative to a root and slash-separated, of
 // a live rollout: sessions/YYYY/MM/DD/<name>, the date taken from the file
-// name (which must parse with ParseFileName).
+// name (which must parse with ParseRolloutName: a plain rollout or a
+// revert segment).
 func SessionPath(name string) (string, error) {
-	if _, _, err := ParseFileName(name); err != nil {
+	if _, _, _, err := ParseRolloutName(name); err != nil {
 		return "", err
 	}
 	date := name[len(fileNamePrefix) : len(fileNamePrefix)+len("2006-01-02")]

@@ -52,3 +52,62 @@ func ParseSegmentFileName(name string) (threadID, segmentID string, created time
 	}
 	return threadID, segmentID, created, nil
 }
+
+// ParseRolloutName reads a plain rollout name (ParseFileName; segmentID
+// "") or a segment name (ParseSegmentFileName): the two kinds of file that
+// hold a thread. Errors wrap ErrInvalidID.
+func ParseRolloutName(name string) (threadID, segmentID string, created time.Time, err error) {
+	threadID, created, err = ParseFileName(name)
+	if err == nil {
+		return threadID, "", created, nil
+	}
+	if tid, sid, c, serr := ParseSegmentFileName(name); serr == nil {
+		return tid, sid, c, nil
+	}
+	return "", "", time.Time{}, err
+}
+
+// NewerFile reports whether the file named a (a plain rollout or segment
+// name of some thread) was created after the file named b: a segment is
+// newer than its thread's plain file; segments compare by creation time,
+// then by segment id (UUID v7, ordered in time). Names that do not parse
+// are never newer.
+func NewerFile(a, b string) bool {
+	_, sa, ca, err := ParseRolloutName(a)
+	if err != nil {
+		return false
+	}
+	_, sb, cb, err := ParseRolloutName(b)
+	if err != nil {
+		return true
+	}
+	switch {
+	case sa == "":
+		return false
+	case sb == "":
+		return true
+	case !ca.Equal(cb):
+		return ca.After(cb)
+	}
+	return sa > sb
+}
+
+// SegmentMetaLine returns the session_meta line that opens a revert
+// segment of thread p.ID, as Codex 0.169's thread/revert writes it: the
+// thread's own meta (timestamp ts, paginated) whose history_base names the
+// thread itself and the cut (base.EndByteOffset in the file that holds it,
+// base.EndOrdinalExclusive the ordinal of the line there), and whose
+// top-level ordinal is base.EndOrdinalExclusive: the segment numbers its
+// lines on from the cut. base.ThreadID is set to p.ID.
+func SegmentMetaLine(ts string, p MetaPayload, base HistoryBase) ([]byte, error) {
+	base.ThreadID = p.ID
+	p.Timestamp = ts
+	p.HistoryMode = HistoryPaginated
+	p.HistoryBase = &base
+	p.ForkPoint = nil
+	line, err := NewSessionMetaLine(ts, p)
+	if err != nil {
+		return nil, fmt.Errorf("segment meta: %w", err)
+	}
+	return WithOrdinal(line, base.EndOrdinalExclusive)
+}

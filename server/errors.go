@@ -32,6 +32,7 @@ const (
 	CodeBusy                 = "busy"                   // 409: another process (a running Codex) holds the thread's writer lock
 	CodeTornTail             = "torn_tail"              // 409: the thread ends with a line its writer may still finish; retry after Retry-After
 	CodeCompressed           = "compressed"             // 409: the thread's rollout is compressed (.jsonl.zst), read-only; fork it to continue
+	CodeTurnInProgress       = "turn_in_progress"       // 409: a fork through a Codex turn that has not ended (Codex refuses it too)
 	CodeSizeMismatch         = "size_mismatch"          // 409: Expected-Size is not the thread's size; nothing was written
 	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: an Idempotency-Key sent again with another body
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
@@ -141,6 +142,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBusy):
 		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrTurnInProgress):
+		return errorf(http.StatusConflict, CodeTurnInProgress, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrCompressed):
 		return errorf(http.StatusConflict, CodeCompressed, "%s", err.Error()), false
 	case errors.As(err, &torn):

@@ -86,7 +86,7 @@ func (p hostPolicy) allows(hostport string) bool {
 const corsHeaders = "Authorization, Content-Type, X-Request-Id, Expected-Size, Idempotency-Key, Last-Event-ID"
 
 // corsExposed are the response headers a cross-origin client may read.
-const corsExposed = "Location, Retry-After, X-Request-Id"
+const corsExposed = "Location, Retry-After, X-Request-Id, Turn-Offset, Turn-End, Turn-Status, Turn-User-Message"
 
 // guard refuses, before anything else is done, requests a browser could be
 // tricked into sending and requests with malformed strings:

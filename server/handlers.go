@@ -520,6 +520,7 @@ func (s *Server) readTurn(w http.ResponseWriter, r *http.Request) error {
 type forkRequest struct {
 	BeforeUserMessage *int   `json:"before_user_message"`
 	BeforeTurnID      string `json:"before_turn_id"`
+	LastTurnID        string `json:"last_turn_id"`
 	Name              string `json:"name"`
 	Cwd               string `json:"cwd"`
 	Mode              string `json:"mode"` // "reference", "copy" or "" (by the parent's mode)
@@ -540,6 +541,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 	thread, err := s.m.Fork(r.Context(), id, manager.ForkOptions{
 		BeforeUserMessage: req.BeforeUserMessage,
 		BeforeTurnID:      req.BeforeTurnID,
+		LastTurnID:        req.LastTurnID,
 		Name:              req.Name,
 		Cwd:               req.Cwd,
 		Mode:              req.Mode,

@@ -249,8 +249,10 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/threads/{id}/turns", h(s.listTurns)},
 		{"POST", "/v1/threads/{id}/turns", h(s.appendTurn)},
 		{"GET", "/v1/threads/{id}/turns/{k}", h(s.readTurn)},
+		{"GET", "/v1/threads/{id}/turns/by-id/{turn_id}", h(s.readTurnByID)},
 
 		{"POST", "/v1/threads/{id}/fork", h(s.forkThread)},
+		{"POST", "/v1/threads/{id}/revert", h(s.revertThread)},
 		{"GET", "/v1/threads/{id}/ancestors", h(s.ancestors)},
 		{"GET", "/v1/threads/{id}/descendants", h(s.descendants)},
 		{"GET", "/v1/threads/{id}/tree", h(s.tree)},

@@ -233,6 +233,9 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 		if err := blankCopies(ctx, tx, r.Thread.ID); err != nil {
 			return err
 		}
+		if err := writeSegments(ctx, tx, r.Thread.ID, r.Segments); err != nil {
+			return err
+		}
 		return w.ancestry(ctx, r)
 	})
 	if err != nil {
@@ -314,6 +317,9 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, bat
 		return err
 	}
 	if err := blankCopies(ctx, tx, id); err != nil {
+		return err
+	}
+	if err := writeSegments(ctx, tx, id, r.Segments); err != nil {
 		return err
 	}
 	return w.ancestry(ctx, r)

@@ -134,6 +134,10 @@ type Record struct {
 	// SpawnParentID is the thread that spawned this one as a sub-agent
 	// ("" for none): a row of thread_spawns. See Store.Spawns.
 	SpawnParentID string
+	// Segments are the thread's other files when it spans several (a
+	// reverted thread; Thread is its newest file), in order. A record
+	// replaces the thread's segments with these.
+	Segments []Segment
 }
 
 // Relative is a thread related by forking, with its distance. ID may name a

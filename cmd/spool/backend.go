@@ -194,7 +194,10 @@ func (l *local) Fork(ctx context.Context, id string, o client.ForkOptions) (clie
 	if err != nil {
 		return client.Thread{}, err
 	}
-	return threadOrErr(m.Fork(ctx, id, manager.ForkOptions{BeforeUserMessage: o.BeforeUserMessage, Name: o.Name, Cwd: o.Cwd}))
+	return threadOrErr(m.Fork(ctx, id, manager.ForkOptions{
+		BeforeUserMessage: o.BeforeUserMessage, BeforeTurnID: o.BeforeTurnID, LastTurnID: o.LastTurnID,
+		Name: o.Name, Cwd: o.Cwd, Mode: o.Mode,
+	}))
 }
 
 func (l *local) Tree(ctx context.Context, id string) (client.Tree, error) {

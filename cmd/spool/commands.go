@@ -312,25 +312,26 @@ nothing else could append to it.`,
 
 func newForkCmd(a *app) *cobra.Command {
 	var (
-		before int
-		turnID string
-		o      client.ForkOptions
-		asJSON bool
+		before      int
+		turnID      string
+		throughTurn string
+		o           client.ForkOptions
+		asJSON      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "fork ID",
-		Short: "Fork a thread, whole or before a user message",
+		Short: "Fork a thread, whole, before a user message or by Codex turn",
 		Long: `Create a new thread from a thread's history and print its id.
 
 --before N keeps everything strictly before user message N (0-based, as
 "spool show" numbers them; 0 keeps only the session setup). spool's turn k
 starts at user message k, so this is "keep turns 0..N-1".
 
---before-turn ID does the same for the user message of the Codex turn ID
-(the turn_id of its turn_context and task_started lines). The index records
-no turn ids, so spool reads the thread's history to find it. The cut is
-still made at the user message's line, so the turn's opening lines
-(turn_context, task_started) stay in the fork.
+--before-turn ID cuts before the Codex turn ID (the turn_id of its
+task_started and turn_context lines), before the turn's opening lines, as
+Codex's own cut does. --through-turn ID keeps everything through the end of
+that turn (its task_complete line), as Codex's fork with lastTurnId does; a
+turn that has not ended is refused. The server finds the turn in its index.
 
 With neither, the fork is a whole copy.`,
 		Args:              args(cobra.ExactArgs(1)),
@@ -340,22 +341,16 @@ With neither, the fork is a whole copy.`,
 				if before < 0 {
 					return usageError{fmt.Errorf("--before must not be negative, not %d", before)}
 				}
-				if turnID != "" {
-					return usageError{errors.New("--before and --before-turn exclude each other")}
-				}
 				o.BeforeUserMessage = &before
 			}
+			if countSet(o.BeforeUserMessage != nil, turnID != "", throughTurn != "") > 1 {
+				return usageError{errors.New("--before, --before-turn and --through-turn exclude each other")}
+			}
+			o.BeforeTurnID, o.LastTurnID = turnID, throughTurn
 			ctx := cmd.Context()
 			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {
 				return err
-			}
-			if turnID != "" {
-				k, err := userMessageOfTurn(ctx, b, id, turnID)
-				if err != nil {
-					return err
-				}
-				o.BeforeUserMessage = &k
 			}
 			fork, err := b.Fork(ctx, id, o)
 			if err != nil {
@@ -370,7 +365,8 @@ With neither, the fork is a whole copy.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&before, "before", 0, "keep only what precedes user message N (0-based)")
-	f.StringVar(&turnID, "before-turn", "", "keep only what precedes the user message of this Codex turn id")
+	f.StringVar(&turnID, "before-turn", "", "keep only what precedes this Codex turn id")
+	f.StringVar(&throughTurn, "through-turn", "", "keep everything through the end of this Codex turn id")
 	f.StringVar(&o.Name, "name", "", "name of the new thread")
 	f.StringVar(&o.Cwd, "cwd", "", "working directory recorded for the new thread")
 	f.BoolVar(&asJSON, "json", false, "print the new thread as JSON")
@@ -632,4 +628,15 @@ row and turns instead, which cannot see files the index does not know.
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// countSet returns how many of set are true.
+func countSet(set ...bool) int {
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	return n
 }

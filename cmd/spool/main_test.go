@@ -695,9 +695,9 @@ func TestForkBeforeTurnID(t *testing.T) {
 	}{
 		{turn: "turn-a", want: 0},
 		{turn: "turn-b", want: 1},
-		{turn: "turn-d", want: 2}, // gamma, in turn-c, was rolled back
-		{turn: "turn-c", wantErr: "no user message that counts"},
-		{turn: "turn-z", wantErr: "has no turn turn-z"},
+		{turn: "turn-d", want: 2},                  // gamma, in turn-c, was rolled back
+		{turn: "turn-c", wantErr: `turn "turn-c"`}, // its only message was rolled back
+		{turn: "turn-z", wantErr: `turn "turn-z"`},
 	}
 	cli := s.cli(t)
 	for _, tc := range tests {
@@ -720,6 +720,15 @@ func TestForkBeforeTurnID(t *testing.T) {
 	}
 	if r := cli.run("fork", "--before", "1", "--before-turn", "turn-a", th.ID); r.code != exitUsage {
 		t.Fatalf("--before with --before-turn: exit %d, want %d", r.code, exitUsage)
+	}
+	if r := cli.run("fork", "--through-turn", "turn-a", "--before-turn", "turn-b", th.ID); r.code != exitUsage {
+		t.Fatalf("--through-turn with --before-turn: exit %d, want %d", r.code, exitUsage)
+	}
+	// --through-turn keeps turn-b whole: alpha and beta.
+	r := cli.run("fork", "--json", "--through-turn", "turn-b", th.ID)
+	var through client.Thread
+	if err := json.Unmarshal([]byte(r.stdout), &through); err != nil || through.UserMessageCount != 2 {
+		t.Fatalf("fork --through-turn turn-b: exit %d, stderr %q, %d messages (%v); want 2", r.code, r.stderr, through.UserMessageCount, err)
 	}
 }
 

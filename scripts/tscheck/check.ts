@@ -79,10 +79,13 @@ export async function everyRoute(): Promise<void> {
   const turns = must(await api.GET("/v1/threads/{id}/turns", { params: { ...params, query: { view: "full", limit: 5, order: "desc" } } }));
   const turnsCursor: string | undefined = turns.next_cursor;
   await api.GET("/v1/threads/{id}/turns/{k}", { params: { path: { id, k: 0 } }, parseAs: "stream" });
+  await api.GET("/v1/threads/{id}/turns/by-id/{turn_id}", { params: { path: { id, turn_id: "t" } }, parseAs: "stream" });
 
   // Forks and lineage.
   const fork = must(await api.POST("/v1/threads/{id}/fork", { params, body: { before_user_message: 0, name: "f", cwd: "/q" } }));
   const parent: string | undefined = fork.parent_id;
+  must(await api.POST("/v1/threads/{id}/fork", { params, body: { last_turn_id: "t", mode: "reference" } }));
+  const reverted: Thread = must(await api.POST("/v1/threads/{id}/revert", { params, body: { before_turn_id: "t" } }));
   const ancestors = must(await api.GET("/v1/threads/{id}/ancestors", { params: { path: { id: fork.id } } }));
   const depth: number = ancestors.ancestors[0].depth;
   const descendants = must(await api.GET("/v1/threads/{id}/descendants", { params }));
@@ -104,5 +107,5 @@ export async function everyRoute(): Promise<void> {
   await api.DELETE("/v1/threads/{id}", { params: { path: { id: other.id } } });
 
   console.log(status, threads.map(describe), nextCursor, offsets, turnsCursor, parent, depth,
-    descendants.descendants.length, describe(root), hitName, hitsCursor, event.seq);
+    descendants.descendants.length, describe(root), describe(reverted), hitName, hitsCursor, event.seq);
 }

@@ -1,0 +1,154 @@
+//go:build compat
+
+package compat
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// removeStateDB removes Codex's thread cache, state_5.sqlite, from home
+// (Codex rebuilds it from the files on its next start).
+func removeStateDB(t *testing.T, home string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(home, "state_5.sqlite*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no state_5.sqlite in %s (%v)", home, err)
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// turnIDs returns the ids and statuses of turns as "id:status ...".
+func turnIDs(turns []turn) string {
+	var s string
+	for i, tn := range turns {
+		if i > 0 {
+			s += " "
+		}
+		s += tn.ID + ":" + tn.Status
+	}
+	return s
+}
+
+// TestSpoolRevertReadByCodex: a revert spool writes (manager.Revert, the
+// API's POST /revert) is read by Codex as its own, given the same state of
+// Codex's caches: Codex resumes the thread from the new segment with the
+// turns before the cut; a turn spool appends after the revert (in the
+// segment, numbered on from the cut) is shown after them. spool's index
+// reports the same.
+func TestSpoolRevertReadByCodex(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 81)
+	st.write(t, home)
+	newTurn := "019dab90-1111-7000-8000-000081000099"
+	withManager := func(fn func(m *manager.Manager)) {
+		m, err := manager.Open(t.Context(), manager.Options{Root: home})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(m)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Codex shows a thread whose history continues a base (a reference
+	// fork, a revert segment) from its projection of that base, made when
+	// it loads it (docs/CODEX.md): Codex has had the thread open before.
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	withManager(func(m *manager.Manager) {
+		if _, err := m.Revert(t.Context(), st.ID, manager.RevertOptions{BeforeTurnID: st.Turns[1].TurnID}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Codex resumes a thread from the path its state_5.sqlite holds, which
+	// only Codex's own revert updates; without that cache (a new or
+	// rebuilt one) it finds the newest file of the thread, as it does
+	// after its own revert (docs/CODEX.md).
+	removeStateDB(t, home)
+
+	s = startCodex(t, home)
+	var resumed threadAnswer
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, &resumed)
+	if got, want := turnIDs(turnsOf(t, s, st.ID)), st.Turns[0].TurnID+":completed"; got != want {
+		t.Fatalf("Codex shows %s after spool's revert (resumed from %s), want %s", got, resumed.Thread.Path, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var appended manager.AppendResult
+	withManager(func(m *manager.Manager) {
+		var err error
+		appended, err = m.AppendTurn(t.Context(), st.ID, manager.TurnOptions{TurnID: newTurn, Prompt: "prompt after", Answer: "answer after"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if appended.Thread.UserMessageCount != 2 {
+		t.Fatalf("spool reports %d user messages after the revert and an append, want 2", appended.Thread.UserMessageCount)
+	}
+	s = startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	got := turnsOf(t, s, st.ID)
+	if want := fmt.Sprintf("%s:completed %s:completed", st.Turns[0].TurnID, newTurn); turnIDs(got) != want {
+		t.Fatalf("Codex shows %s, want %s", describe(got), want)
+	}
+	if rec := scanHome(t, home, st.ID); rec.Thread.UserMessageCount != 2 || rec.Thread.RolloutPath != appended.Thread.RolloutPath {
+		t.Fatalf("a fresh index: %d messages at %s, want 2 at %s", rec.Thread.UserMessageCount, rec.Thread.RolloutPath, appended.Thread.RolloutPath)
+	}
+}
+
+// TestSpoolAppendsAfterCodexRevert: after Codex reverts a thread (and
+// exits, releasing its writer lock), spool indexes the thread from Codex's
+// segment and appends a turn to it with the next ordinals; Codex then
+// shows the turn before the revert and spool's.
+func TestSpoolAppendsAfterCodexRevert(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 82)
+	st.write(t, home)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	call(t, s, "thread/revert", map[string]any{"threadId": st.ID, "beforeTurnId": st.Turns[1].TurnID}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	newTurn := "019dab90-1111-7000-8000-000082000099"
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := m.Get(t.Context(), st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.UserMessageCount != 1 || th.BaseID != st.ID {
+		t.Fatalf("spool indexes Codex's reverted thread with %d user messages, base %q; want 1, itself", th.UserMessageCount, th.BaseID)
+	}
+	if _, err := m.AppendTurn(t.Context(), st.ID, manager.TurnOptions{TurnID: newTurn, Prompt: "prompt after", Answer: "answer after"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	got := turnsOf(t, s, st.ID)
+	if want := fmt.Sprintf("%s:completed %s:completed", st.Turns[0].TurnID, newTurn); turnIDs(got) != want {
+		t.Fatalf("Codex shows %s, want %s", describe(got), want)
+	}
+}

@@ -1,0 +1,144 @@
+package indexer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
+)
+
+// SegmentBases is a Bases that also knows the other files of a thread that
+// spans several (revert segments).
+type SegmentBases interface {
+	Bases
+	// Segments returns thread id's files other than its row's, in order
+	// (store.Store.Segments).
+	Segments(ctx context.Context, id string) ([]store.Segment, error)
+	// KeptMessages returns thread id's user messages below position end,
+	// with their text (store.Store.KeptMessages).
+	KeptMessages(ctx context.Context, id string, end int64) ([]store.UserMessage, error)
+}
+
+// Segments implements SegmentBases.
+func (b StoreBases) Segments(ctx context.Context, id string) ([]store.Segment, error) {
+	return b.Store.Segments(ctx, id)
+}
+
+// revertedBasePosition returns the history position of hb, a history_base
+// pointing into base, a thread in several files: the offset is in the
+// newest of its files in the history whose first ordinal lies below
+// hb.EndOrdinalExclusive.
+func revertedBasePosition(ctx context.Context, base store.Thread, hb *rollout.HistoryBase, bases Bases) (int64, error) {
+	if base.NextOrdinal-base.LineCount < hb.EndOrdinalExclusive && hb.EndByteOffset <= base.IndexedSize {
+		return base.BaseSize + hb.EndByteOffset, nil
+	}
+	sb, ok := bases.(SegmentBases)
+	if !ok {
+		return 0, fmt.Errorf("files of base %s: %w", base.ID, ErrBaseMissing)
+	}
+	segs, err := sb.Segments(ctx, base.ID)
+	if err != nil {
+		return 0, err
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		if s := segs[i]; s.InChain() && s.FirstOrdinal < hb.EndOrdinalExclusive && hb.EndByteOffset <= s.Length {
+			return s.BaseSize + hb.EndByteOffset, nil
+		}
+	}
+	return 0, fmt.Errorf("base %s (ordinal %d, offset %d) is in no file of the thread: %w", base.ID, hb.EndOrdinalExclusive, hb.EndByteOffset, ErrBrokenBase)
+}
+
+// KeptMessages implements SegmentBases.
+func (b StoreBases) KeptMessages(ctx context.Context, id string, end int64) ([]store.UserMessage, error) {
+	return b.Store.KeptMessages(ctx, id, end)
+}
+
+// startSegment reads the history of a revert segment of thread id (the
+// file relPath, whose meta's history_base hb names the thread itself): the
+// thread's files indexed so far, the row's own file and its segments, are
+// the candidates; the base is the newest of them whose first ordinal lies
+// below hb.EndOrdinalExclusive (Codex numbers a thread's history without
+// gaps, so the ordinal names the file), cut at hb.EndByteOffset of that
+// file. The candidates after it leave the history. The thread's earlier
+// file not being indexed yet is ErrBaseMissing.
+func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollout.HistoryBase, bases Bases) error {
+	sb, ok := bases.(SegmentBases)
+	if !ok {
+		return fmt.Errorf("earlier file of thread %s: %w", id, ErrBaseMissing)
+	}
+	prior, ancestors, _, err := bases.Base(ctx, id, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("earlier file of thread %s: %w", id, ErrBaseMissing)
+	}
+	if err != nil {
+		return err
+	}
+	segs, err := sb.Segments(ctx, id)
+	if err != nil {
+		return err
+	}
+	var candidates, gone []store.Segment
+	for _, s := range segs {
+		// Codex archives and unarchives every file of a thread together:
+		// the earlier files are where the newest is.
+		s.RolloutPath = samePlace(s.RolloutPath, relPath)
+		if s.InChain() {
+			candidates = append(candidates, s)
+		} else {
+			gone = append(gone, s)
+		}
+	}
+	if path.Base(prior.RolloutPath) != path.Base(relPath) { // not this file (perhaps moved by an archive)
+		first := max(prior.NextOrdinal-prior.LineCount, 0) // a paginated file numbers its lines without gaps
+		candidates = append(candidates, store.Segment{
+			RolloutPath: prior.RolloutPath, BaseID: prior.BaseID, BaseSize: prior.BaseSize,
+			Length: prior.IndexedSize, FirstOrdinal: first,
+		})
+	}
+	at := -1
+	for i := len(candidates) - 1; i >= 0; i-- {
+		c := candidates[i]
+		if c.FirstOrdinal < hb.EndOrdinalExclusive && hb.EndByteOffset <= c.Length && hb.EndByteOffset >= 0 {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return fmt.Errorf("revert segment of thread %s: its base (ordinal %d, offset %d) is in no indexed file of the thread: %w",
+			id, hb.EndOrdinalExclusive, hb.EndByteOffset, ErrBrokenBase)
+	}
+	chain := append([]store.Segment(nil), candidates[:at+1]...)
+	chain[at].Length = hb.EndByteOffset
+	for _, c := range candidates[at+1:] {
+		c.Length = -1
+		gone = append(gone, c)
+	}
+	size := chain[at].BaseSize + hb.EndByteOffset
+	inherited, err := sb.KeptMessages(ctx, id, size)
+	if err != nil {
+		return err
+	}
+	*h = history{baseID: id, baseSize: size, inherited: len(inherited), ancestors: ancestors,
+		segment: true, prior: prior, segments: append(chain, gone...), messages: inherited}
+	return nil
+}
+
+// samePlace returns where file rel of a thread is when the thread's file
+// like is where it is: archived_sessions/<name> beside an archived one,
+// sessions/<date>/<name> beside a live one.
+func samePlace(rel, like string) string {
+	name := path.Base(rel)
+	if IsArchivedPath(like) {
+		return rollout.ArchivedPath(name)
+	}
+	if !IsArchivedPath(rel) {
+		return rel
+	}
+	if live, err := rollout.SessionPath(name); err == nil {
+		return live
+	}
+	return rel
+}

@@ -1,0 +1,227 @@
+package indexer
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
+)
+
+// revertedThread is a paginated thread of complete turns in its first file,
+// to which revert segments are added as Codex 0.169's thread/revert writes
+// them.
+type revertedThread struct {
+	id      string
+	created time.Time
+	first   string // rel path of the first file
+	data    []byte // the first file's bytes
+	hist    rollout.History
+}
+
+func newRevertedThread(t *testing.T, root string, turns int) *revertedThread {
+	t.Helper()
+	rt := &revertedThread{id: "019dab90-0000-7000-8000-00000000a001", created: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
+	ts := rollout.FormatTimestamp(rt.created)
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: rt.id, Timestamp: ts, Cwd: "/src", Originator: "test", CLIVersion: "0.169.0", Source: "cli", HistoryMode: rollout.HistoryPaginated,
+	}})
+	if err == nil {
+		meta, err = rollout.WithOrdinal(meta, 0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, next := meta, int64(1)
+	for i := range turns {
+		start := rt.created.Add(time.Duration(i+1) * time.Minute)
+		lines, n, err := rollout.RenderTurn(rollout.HistoryPaginated, next, rollout.TurnSpec{
+			ThreadID: rt.id, TurnID: fmt.Sprintf("turn-%d", i), UserText: fmt.Sprintf("prompt %d", i), AgentText: "answer",
+			Cwd: "/src", Model: "gpt-5", Started: start, Completed: start.Add(time.Second),
+			UserItemID: fmt.Sprintf("019dab90-2222-7000-8000-%012d", i), AgentItemID: fmt.Sprintf("019dab90-3333-7000-8000-%012d", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, next = append(data, lines...), n
+	}
+	rt.data = data
+	if rt.hist, err = rollout.ScanTurns(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	rt.first, _ = rollout.SessionPath(rollout.FileName(rt.created, rt.id))
+	writeRollout(t, root, rt.first, string(data))
+	return rt
+}
+
+// revert writes a segment whose history_base is at offset cut of the file
+// holding it (data) with the ordinal there, created at, and returns its
+// path and bytes: the meta and one thread_settings_applied line.
+func (rt *revertedThread) revert(t *testing.T, root string, data []byte, cut int64, segmentID string, at time.Time) (string, []byte) {
+	t.Helper()
+	ordinal := ordinalOf(t, data, cut)
+	ts := rollout.FormatTimestamp(at)
+	meta, err := rollout.SegmentMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: rt.id, Cwd: "/src", Originator: "test", CLIVersion: "0.169.0", Source: "cli",
+	}}, rollout.HistoryBase{EndByteOffset: cut, EndOrdinalExclusive: ordinal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := rollout.WithOrdinal([]byte(line(ts, "event_msg", map[string]any{"type": "thread_settings_applied", "thread_id": rt.id})), ordinal+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := rollout.SegmentFileName(at, rt.id, segmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := rollout.SessionPath(rollout.FileName(at, rt.id))
+	rel = filepath.ToSlash(filepath.Join(filepath.Dir(rel), name))
+	seg := append(meta, settings...)
+	writeRollout(t, root, rel, string(seg))
+	return rel, seg
+}
+
+// ordinalOf returns the ordinal of the line at offset of data.
+func ordinalOf(t *testing.T, data []byte, offset int64) int64 {
+	t.Helper()
+	end := bytes.IndexByte(data[offset:], '\n')
+	n, ok, err := rollout.LineOrdinal(data[offset : offset+int64(end)])
+	if err != nil || !ok {
+		t.Fatalf("no ordinal at %d: %v", offset, err)
+	}
+	return n
+}
+
+// TestSyncIndexesRevertSegments: a revert segment is indexed as part of
+// its thread, as Codex shows it: the turns before the cut, the segment as
+// the thread's file, the first file a link of its history; a second revert
+// further back leaves the first segment out of the history. Verify is
+// clean and a second Sync changes nothing.
+func TestSyncIndexesRevertSegments(t *testing.T) {
+	root := t.TempDir()
+	st := openStore(t)
+	rt := newRevertedThread(t, root, 3)
+	cut := rt.hist.Turns[1].Offset
+	seg1, seg1Data := rt.revert(t, root, rt.data, cut, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
+
+	sum := mustSync(t, st, root, SyncOptions{})
+	if len(sum.Problems) != 0 {
+		t.Fatalf("problems: %v", sum.Problems)
+	}
+	th, err := st.Get(t.Context(), rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.UserMessageCount != 1 || th.Preview != "prompt 0" || th.RolloutPath != seg1 || th.BaseID != rt.id || th.BaseSize != cut {
+		t.Fatalf("after a revert before turn 1: %d messages, preview %q, path %s, base %s at %d; want 1, prompt 0, %s, itself at %d",
+			th.UserMessageCount, th.Preview, th.RolloutPath, th.BaseID, th.BaseSize, seg1, cut)
+	}
+	if th.IndexedSize != int64(len(seg1Data)) || th.NextOrdinal != ordinalOf(t, rt.data, cut)+2 {
+		t.Fatalf("own size %d, next ordinal %d; want %d, %d", th.IndexedSize, th.NextOrdinal, len(seg1Data), ordinalOf(t, rt.data, cut)+2)
+	}
+	segs, err := st.Segments(t.Context(), rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 1 || segs[0].RolloutPath != rt.first || segs[0].Length != cut || segs[0].BaseSize != 0 {
+		t.Fatalf("segments = %+v, want the first file, its first %d bytes", segs, cut)
+	}
+	mustVerifyClean(t, st, root)
+	if sum := mustSync(t, st, root, SyncOptions{}); sum.Scanned != 0 || len(sum.Problems) != 0 {
+		t.Fatalf("second Sync scanned %d, problems %v; want nothing", sum.Scanned, sum.Problems)
+	}
+
+	// An append to the segment lands after the cut, at history positions.
+	appendTo(t, root, seg1, string(mustOrdinal(t, userLine(rollout.FormatTimestamp(rt.created.Add(25*time.Hour)), "after the revert"), ordinalOf(t, rt.data, cut)+2)))
+	mustSync(t, st, root, SyncOptions{})
+	msgs, err := st.UserMessages(t.Context(), rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[1].Offset != cut+int64(len(seg1Data)) {
+		t.Fatalf("messages after an append = %+v, want 2, the new one at %d", msgs, cut+int64(len(seg1Data)))
+	}
+
+	// A second revert, before turn 0, points into the first file again.
+	cut0 := rt.hist.Turns[0].Offset
+	seg2, _ := rt.revert(t, root, rt.data, cut0, "019dab90-9999-7000-8000-000000000002", rt.created.Add(48*time.Hour))
+	mustSync(t, st, root, SyncOptions{})
+	th, err = st.Get(t.Context(), rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.UserMessageCount != 0 || th.RolloutPath != seg2 || th.BaseSize != cut0 {
+		t.Fatalf("after a revert before turn 0: %d messages, path %s, base at %d; want 0, %s, %d", th.UserMessageCount, th.RolloutPath, th.BaseSize, seg2, cut0)
+	}
+	segs, err = st.Segments(t.Context(), rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 2 || segs[0].RolloutPath != rt.first || segs[0].Length != cut0 || segs[1].RolloutPath != seg1 || segs[1].InChain() {
+		t.Fatalf("segments = %+v, want the first file cut at %d, then %s out of the history", segs, cut0, seg1)
+	}
+	mustVerifyClean(t, st, root)
+
+	// A fresh index reads the same.
+	fresh := openStore(t)
+	if sum := mustSync(t, fresh, root, SyncOptions{}); len(sum.Problems) != 0 {
+		t.Fatalf("fresh Sync problems: %v", sum.Problems)
+	}
+	again, err := fresh.Get(t.Context(), rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.RolloutPath != seg2 || again.BaseSize != cut0 || again.UserMessageCount != 0 {
+		t.Fatalf("fresh index: path %s, base at %d, %d messages; want %s, %d, 0", again.RolloutPath, again.BaseSize, again.UserMessageCount, seg2, cut0)
+	}
+	mustVerifyClean(t, fresh, root)
+
+	// Codex archives a reverted thread by moving every file of it: the
+	// thread is indexed from its archived newest file, its earlier files
+	// from the archive too.
+	for _, rel := range []string{rt.first, seg1, seg2} {
+		from := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.Rename(from, filepath.Join(root, rollout.ArchivedSessionsDir, filepath.Base(from))); err != nil {
+			if err := os.MkdirAll(filepath.Join(root, rollout.ArchivedSessionsDir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(from, filepath.Join(root, rollout.ArchivedSessionsDir, filepath.Base(from))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, s := range []*store.Store{st, openStore(t)} {
+		if sum := mustSync(t, s, root, SyncOptions{Full: true}); len(sum.Problems) != 0 {
+			t.Fatalf("Sync after archive: problems %v", sum.Problems)
+		}
+		th, err := s.Get(t.Context(), rt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs, err := s.Segments(t.Context(), rt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !th.Archived || path.Dir(th.RolloutPath) != rollout.ArchivedSessionsDir || len(segs) != 2 ||
+			path.Dir(segs[0].RolloutPath) != rollout.ArchivedSessionsDir || path.Dir(segs[1].RolloutPath) != rollout.ArchivedSessionsDir {
+			t.Fatalf("index %d after archive: row at %s (archived %v), segments %+v; want all under %s", i, th.RolloutPath, th.Archived, segs, rollout.ArchivedSessionsDir)
+		}
+		mustVerifyClean(t, s, root)
+	}
+}
+
+// mustOrdinal gives line (with its newline) a top-level ordinal.
+func mustOrdinal(t *testing.T, line string, n int64) []byte {
+	t.Helper()
+	b, err := rollout.WithOrdinal([]byte(line), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,382 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+
+	"github.com/google/uuid"
+
+	"github.com/spoolhq/spool/codexlock"
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// RevertOptions say where a revert cuts the thread: before the Codex turn
+// BeforeTurnID, or before counted user message *BeforeUserMessage (the
+// same cut as a fork's there). Exactly one must be set.
+type RevertOptions struct {
+	BeforeTurnID      string
+	BeforeUserMessage *int
+}
+
+// Revert cuts thread id back to before a turn, as Codex 0.169's
+// thread/revert does: it writes a new segment file of the same thread,
+// sessions/<today>/rollout-<now>-<id>_<segment uuid>.jsonl, holding only
+// the thread's meta, whose history_base names the thread itself and the
+// cut in the file that holds it. No file is changed or removed; the
+// thread's history is its history before the cut, and what is appended
+// next goes to the new file, numbered on from the cut. The thread's row
+// names the new file (docs/SCHEMA.md, History chains).
+//
+// A thread Codex has loaded (its writer lock held) fails with ErrBusy; one
+// whose reference forks continue its history past the cut with a
+// *ReferencedError (ErrReferenced): delete or copy them first.
+// Only a paginated thread can be reverted (a segment is a paginated
+// history). An unknown turn fails with ErrNotFound, a user message out of
+// range with an *OutOfRangeError, a cut inside the history the thread
+// inherits from another thread's (a reference fork's base) with
+// ErrInvalidArgument.
+func (m *Manager) Revert(ctx context.Context, id string, o RevertOptions) (Thread, error) {
+	id, err := parseID("revert", id)
+	if err != nil {
+		return Thread{}, err
+	}
+	if countSet(o.BeforeTurnID != "", o.BeforeUserMessage != nil) != 1 {
+		return Thread{}, fmt.Errorf("revert %s: %w: give one of before_turn_id and before_user_message", id, ErrInvalidArgument)
+	}
+	if err := m.begin(); err != nil {
+		return Thread{}, err
+	}
+	defer m.ops.Done()
+	var row store.Thread
+	err = m.withThread(ctx, id, func(lt *liveThread) error {
+		switch {
+		case lt.row.Archived:
+			return ErrArchived
+		case lt.row.HistoryMode != string(rollout.HistoryPaginated):
+			return fmt.Errorf("%w: only a paginated thread can be reverted (Codex writes revert segments only for those)", ErrInvalidArgument)
+		}
+		// Codex appends to the file it loaded: never change the thread
+		// under a running Codex (ErrBusy), and read what it wrote first.
+		lock, err := codexlock.TryLock(m.opts.Root, lt.id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		defer lock.Unlock()
+		if err := m.settle(ctx, lt, false); err != nil {
+			return err
+		}
+		row, err = m.revert(ctx, lt, o)
+		if err == nil {
+			// The live thread appends to the old file: the next use loads
+			// the new one from the index.
+			m.invalidate(lt)
+		}
+		return err
+	})
+	if err != nil {
+		return Thread{}, threadErr(id, err, "revert")
+	}
+	m.publishThread(EventReverted, row)
+	return threadOf(row), nil
+}
+
+func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (store.Thread, error) {
+	cur, src, err := m.openRead(ctx, lt.id)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	defer src.Close()
+	var cut int64
+	switch {
+	case o.BeforeTurnID != "":
+		span, err := m.turnSpan(ctx, cur, src, o.BeforeTurnID)
+		if err != nil {
+			return store.Thread{}, err
+		}
+		cut = span.Offset
+	default:
+		n := *o.BeforeUserMessage
+		msg, err := m.store.UserMessage(ctx, cur.ID, n)
+		if n < 0 || errors.Is(err, store.ErrNotFound) {
+			return store.Thread{}, &OutOfRangeError{ID: cur.ID, Requested: n, Count: cur.UserMessageCount}
+		}
+		if err != nil {
+			return store.Thread{}, err
+		}
+		cut = msg.Cut()
+	}
+	if err := m.refuseForksPast(ctx, cur.ID, cut); err != nil {
+		return store.Thread{}, err
+	}
+	holderStart, err := m.fileStartOf(ctx, cur, cut)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	ordinal := cur.NextOrdinal
+	if cut < cur.HistorySize() {
+		r := rollout.NewReader(io.NewSectionReader(src, cut, src.Size()-cut), cut, 0)
+		if !r.Next() {
+			return store.Thread{}, fmt.Errorf("no line at the cut %d: %w", cut, ErrBrokenChain)
+		}
+		n, ok, err := rollout.LineOrdinal(r.Line().Raw)
+		if err != nil || !ok {
+			return store.Thread{}, fmt.Errorf("the line at the cut %d has no ordinal: %w", cut, ErrBrokenChain)
+		}
+		ordinal = n
+	}
+	payload, err := m.segmentPayload(ctx, cur)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	now := m.now()
+	segmentID, err := uuid.NewV7()
+	if err != nil {
+		return store.Thread{}, err
+	}
+	name, err := rollout.SegmentFileName(now, cur.ID, segmentID.String())
+	if err != nil {
+		return store.Thread{}, err
+	}
+	day, err := rollout.SessionPath(rollout.FileName(now, cur.ID))
+	if err != nil {
+		return store.Thread{}, err
+	}
+	rel := path.Join(path.Dir(day), name)
+	line, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(now), payload,
+		rollout.HistoryBase{EndByteOffset: cut - holderStart, EndOrdinalExclusive: ordinal})
+	if err != nil {
+		return store.Thread{}, err
+	}
+
+	indexing := m.indexLock(cur.ID)
+	indexing.Lock()
+	defer indexing.Unlock()
+	if _, _, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)}); err != nil {
+		return store.Thread{}, err
+	}
+	// From here on the caller's going away changes nothing: the segment is
+	// indexed, or removed again.
+	ctx = context.WithoutCancel(ctx)
+	rec, _, err := indexer.ScanFileWith(ctx, m.fsys, rel, m.bases())
+	if err == nil && (rec.Thread.BaseSize != cut || rec.Thread.BaseID != cur.ID) {
+		err = fmt.Errorf("segment %s reads with its base at %d, want %d: %w", rel, rec.Thread.BaseSize, cut, ErrBrokenChain)
+	}
+	if err == nil {
+		err = m.store.Replace(ctx, []store.Record{rec})
+	}
+	if err != nil {
+		m.undoCreate(rel)
+		return store.Thread{}, err
+	}
+	return m.store.Get(ctx, cur.ID)
+}
+
+// refuseForksPast fails with a *ReferencedError when reference forks of
+// thread id continue its history past position cut: after a revert there,
+// those bytes are no longer the thread's history, and the forks could not
+// be read through it. Forks cut at or before it are not in the way.
+func (m *Manager) refuseForksPast(ctx context.Context, id string, cut int64) error {
+	forks, err := m.store.Referrers(ctx, id)
+	if err != nil {
+		return err
+	}
+	var past []string
+	for _, f := range forks {
+		row, err := m.store.Get(ctx, f)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if row.BaseSize > cut {
+			past = append(past, f)
+		}
+	}
+	if len(past) > 0 {
+		return fmt.Errorf("reference forks continue the history past the cut at %d: %w", cut, &ReferencedError{ID: id, Forks: past})
+	}
+	return nil
+}
+
+// fileStartOf returns the history position where the file of thread t
+// that holds position cut starts: t's own file, or one of its earlier
+// files when t was reverted before. A cut in the history t inherits from
+// another thread (a reference fork's base) is refused: a revert segment's
+// base names the thread itself.
+func (m *Manager) fileStartOf(ctx context.Context, t store.Thread, cut int64) (int64, error) {
+	if cut >= t.BaseSize {
+		return t.BaseSize, nil
+	}
+	if t.BaseID != t.ID {
+		return 0, fmt.Errorf("%w: the cut at %d lies in the history the thread continues from %s; fork that thread instead", ErrInvalidArgument, cut, t.BaseID)
+	}
+	segs, err := m.store.Segments(ctx, t.ID)
+	if err != nil {
+		return 0, err
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		if s := segs[i]; s.InChain() && s.BaseSize <= cut && cut <= s.BaseSize+s.Length {
+			return s.BaseSize, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: the cut at %d lies in no file of the thread (the history it continues from another thread, or a broken chain)", ErrInvalidArgument, cut)
+}
+
+// segmentPayload is the meta of a new segment of t: the meta of t's
+// newest file (as Codex copies it), with its base instructions.
+func (m *Manager) segmentPayload(ctx context.Context, t store.Thread) (rollout.MetaPayload, error) {
+	f, err := indexer.OpenRollout(ctx, m.fsys, t.RolloutPath)
+	if err != nil {
+		return rollout.MetaPayload{}, err
+	}
+	defer f.Close()
+	r := rollout.NewReader(io.NewSectionReader(f, 0, f.Size()), 0, 0)
+	if !r.Next() {
+		return rollout.MetaPayload{}, fmt.Errorf("%s has no first line: %w", t.RolloutPath, ErrBrokenChain)
+	}
+	raw := r.Line().Raw
+	meta, err := rollout.ParseSessionMeta(raw)
+	if err != nil {
+		return rollout.MetaPayload{}, err
+	}
+	return rollout.MetaPayload{SessionMeta: meta, BaseInstructions: rollout.BaseInstructions(raw)}, nil
+}
+
+// linkAt returns, as a Thread holding only that file, the earlier file of
+// reverted thread t that holds position cut (its start included, and its
+// end: a position at the end of one file is named by it, with the ordinal
+// of the next), or the first file when cut lies before it: its BaseID and
+// BaseSize are the file's own base, IndexedSize the bytes of it in the
+// history and NextOrdinal the ordinal at their end.
+func (m *Manager) linkAt(ctx context.Context, t store.Thread, cut int64) (store.Thread, error) {
+	segs, err := m.store.Segments(ctx, t.ID)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	var chain []store.Segment
+	for _, s := range segs {
+		if s.InChain() {
+			chain = append(chain, s)
+		}
+	}
+	at := -1
+	for i := len(chain) - 1; i >= 0; i-- {
+		if s := chain[i]; s.BaseSize <= cut && cut <= s.BaseSize+s.Length {
+			at = i
+			break
+		}
+	}
+	if at < 0 && len(chain) > 0 && cut < chain[0].BaseSize {
+		at = 0 // before the first file: in the history it continues
+	}
+	if at < 0 {
+		return store.Thread{}, fmt.Errorf("position %d of %s: no file of the thread holds it: %w", cut, t.ID, ErrBrokenChain)
+	}
+	s, next := chain[at], t.NextOrdinal-t.LineCount
+	if at+1 < len(chain) {
+		next = chain[at+1].FirstOrdinal
+	}
+	link := t
+	link.RolloutPath, link.BaseID, link.BaseSize, link.IndexedSize, link.NextOrdinal = s.RolloutPath, s.BaseID, s.BaseSize, s.Length, next
+	return link, nil
+}
+
+// otherPlaceOf returns where file rel of a thread is found when the thread
+// is archived (archived_sessions/<name>) or live (sessions/<date>/<name>).
+func otherPlaceOf(rel string, archived bool) (string, error) {
+	name := path.Base(rel)
+	if archived {
+		return rollout.ArchivedPath(name), nil
+	}
+	return rollout.SessionPath(name)
+}
+
+// openSegment opens an earlier file of a thread, at rel or, when an archive
+// or unarchive (spool's, or Codex's moving every file of the thread) has
+// moved it, at its other place.
+func (m *Manager) openSegment(ctx context.Context, rel string) (rolloutfs.ReadFile, error) {
+	f, err := indexer.OpenRollout(ctx, m.fsys, rel)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return f, err
+	}
+	other, perr := otherPlaceOf(rel, !indexer.IsArchivedPath(rel))
+	if perr != nil {
+		return nil, err
+	}
+	if f, oerr := indexer.OpenRollout(ctx, m.fsys, other); oerr == nil {
+		return f, nil
+	}
+	return nil, err
+}
+
+// removeSegment removes an earlier file of a thread, at rel and at its
+// other place.
+func (m *Manager) removeSegment(ctx context.Context, rel string) error {
+	err := m.fsys.Remove(ctx, rel)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if other, perr := otherPlaceOf(rel, !indexer.IsArchivedPath(rel)); perr == nil {
+		if err := m.fsys.Remove(ctx, other); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveSegments moves the earlier files of thread id to the archive or
+// back, and records it. On failure every file moved is moved back.
+func (m *Manager) moveSegments(ctx context.Context, id string, archive bool) (undo func(), err error) {
+	segs, err := m.store.Segments(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	moved := map[string]string{}
+	undo = func() {
+		for from, to := range moved {
+			if err := m.fsys.Move(ctx, to, from); err != nil {
+				m.log.Error("move a segment back after a failed archive", "id", id, "path", to, "err", err)
+			}
+		}
+	}
+	for _, s := range segs {
+		to, err := otherPlaceOf(s.RolloutPath, archive)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		if to == s.RolloutPath {
+			continue
+		}
+		if err := m.fsys.Move(ctx, s.RolloutPath, to); err != nil {
+			undo()
+			return nil, err
+		}
+		moved[s.RolloutPath] = to
+	}
+	if len(moved) == 0 {
+		return func() {}, nil
+	}
+	if err := m.store.MoveSegments(ctx, id, moved); err != nil {
+		undo()
+		return nil, err
+	}
+	back := make(map[string]string, len(moved))
+	for from, to := range moved {
+		back[to] = from
+	}
+	return func() {
+		undo()
+		if err := m.store.MoveSegments(ctx, id, back); err != nil {
+			m.log.Error("record segments moved back after a failed archive", "id", id, "err", err)
+		}
+	}, nil
+}

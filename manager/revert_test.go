@@ -1,0 +1,276 @@
+package manager
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// TestRevert cuts a thread back before a turn as Codex's thread/revert
+// does: a new segment file of the same thread whose history_base points
+// into the old one, which is left as it was. The thread reads as its
+// history before the turn; appends land in the segment, numbered on from
+// the cut; forks follow the new chain; archive and unarchive move every
+// file and delete removes them.
+func TestRevert(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := threeTurns(t, m, "paginated")
+	before, data := historyTurns(t, m, th.ID)
+	first := readFile(t, m, th)
+
+	reverted, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := before.Turns[1].Offset
+	if _, seg, _, err := rollout.ParseRolloutName(path.Base(reverted.RolloutPath)); err != nil || seg == "" {
+		t.Fatalf("reverted thread's file %s is not a segment name (%v)", reverted.RolloutPath, err)
+	}
+	if reverted.UserMessageCount != 1 || reverted.BaseID != th.ID || reverted.BaseSize != cut {
+		t.Fatalf("after revert: %d messages, base %s at %d; want 1, itself at %d", reverted.UserMessageCount, reverted.BaseID, reverted.BaseSize, cut)
+	}
+	if got := readFile(t, m, th); !bytes.Equal(got, first) {
+		t.Fatalf("the first file changed")
+	}
+	seg := readFile(t, m, reverted)
+	meta, err := rollout.ParseSessionMeta(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOrdinal := ordinalAtOffset(t, data, cut)
+	if hb := meta.HistoryBase; meta.ID != th.ID || hb == nil || hb.ThreadID != th.ID || hb.EndByteOffset != cut || hb.EndOrdinalExclusive != wantOrdinal {
+		t.Fatalf("segment meta %+v base %+v, want the thread's own id, ending at %d (ordinal %d)", meta, meta.HistoryBase, cut, wantOrdinal)
+	}
+	h, got := historyTurns(t, m, th.ID)
+	if want := append(append([]byte(nil), data[:cut]...), seg...); !bytes.Equal(got, want) {
+		t.Fatalf("history after revert is not the first file to the cut and the segment")
+	}
+	if len(h.Turns) != 1 || h.Turns[0].ID != "turn-a" {
+		t.Fatalf("turns after revert = %+v, want turn-a", h.Turns)
+	}
+
+	res, err := m.AppendTurn(ctx, th.ID, TurnOptions{TurnID: "turn-x", Prompt: "prompt turn-x", Answer: "answer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Offsets[0] != cut+int64(len(seg)) || res.Thread.RolloutPath != reverted.RolloutPath {
+		t.Fatalf("append after revert at %d in %s, want %d in the segment", res.Offsets[0], res.Thread.RolloutPath, cut+int64(len(seg)))
+	}
+	h, got = historyTurns(t, m, th.ID)
+	if len(h.Turns) != 2 || h.Turns[1].ID != "turn-x" || res.Thread.UserMessageCount != 2 {
+		t.Fatalf("turns after the append = %+v (%d messages), want turn-a, turn-x", h.Turns, res.Thread.UserMessageCount)
+	}
+	if n := ordinalAtOffset(t, got, res.Offsets[0]); n != wantOrdinal+1 {
+		t.Fatalf("first appended line has ordinal %d, want %d", n, wantOrdinal+1)
+	}
+
+	// Forks follow the new chain, cut in the segment or in the first
+	// file, and a rebuilt index reads them the same (Verify is clean).
+	for _, o := range []ForkOptions{{LastTurnID: "turn-x"}, {BeforeTurnID: "turn-x"}, {LastTurnID: "turn-a"}, {BeforeTurnID: "turn-a"}} {
+		child, err := m.Fork(ctx, th.ID, o)
+		if err != nil {
+			t.Fatalf("fork %+v: %v", o, err)
+		}
+		_, childData := historyTurns(t, m, child.ID)
+		if int64(len(childData)) != child.ForkOffset+child.IndexedSize || !bytes.Equal(childData[:child.ForkOffset], got[:child.ForkOffset]) {
+			t.Fatalf("fork %+v of the reverted thread (%d bytes of history) does not read as its history to %d, then its own %d bytes", o, len(childData), child.ForkOffset, child.IndexedSize)
+		}
+		rep, err := indexer.Verify(ctx, m.store, m.fsys)
+		if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+			t.Fatalf("Verify with fork %+v: %v, drifts %v, problems %v", o, err, rep.Drifts, rep.Problems)
+		}
+		if err := m.Delete(ctx, child.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A second revert, further back, goes back into the first file.
+	again, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.UserMessageCount != 0 || again.BaseSize != before.Turns[0].Offset {
+		t.Fatalf("second revert: %d messages, base at %d; want 0 at %d", again.UserMessageCount, again.BaseSize, before.Turns[0].Offset)
+	}
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-c"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revert before a turn reverted away: %v, want ErrNotFound", err)
+	}
+
+	// Archive and unarchive move every file of the thread; it reads the
+	// same in the archive, and the index agrees with the files.
+	_, want := historyTurns(t, m, th.ID)
+	files := []string{th.RolloutPath, reverted.RolloutPath, again.RolloutPath}
+	archived, err := m.Archive(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range files {
+		if _, err := os.Stat(filepath.Join(m.Root(), rollout.ArchivedSessionsDir, path.Base(rel))); err != nil {
+			t.Fatalf("%s after archive: %v", rel, err)
+		}
+	}
+	if _, got := historyTurns(t, m, th.ID); !bytes.Equal(got, want) || !archived.Archived {
+		t.Fatalf("the archived thread reads differently (archived %v)", archived.Archived)
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+		t.Fatalf("Verify after archive: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+	}
+	if _, err := m.Unarchive(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := historyTurns(t, m, th.ID); !bytes.Equal(got, want) {
+		t.Fatalf("the unarchived thread reads differently")
+	}
+	for _, rel := range files {
+		if _, err := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(rel))); err != nil {
+			t.Fatalf("%s after unarchive: %v", rel, err)
+		}
+	}
+
+	if err := m.Delete(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range files {
+		if _, err := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(rel))); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s after delete: %v, want it gone", rel, err)
+		}
+	}
+}
+
+// TestRevertRefusesForksPastTheCut: a revert that would cut history a
+// reference fork continues is refused (the fork would have no history to
+// read); a fork cut before the revert point does not stand in the way and
+// reads the same after it.
+func TestRevertRefusesForksPastTheCut(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := threeTurns(t, m, "paginated")
+	early, err := m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, earlyData := historyTurns(t, m, early.ID)
+	late, err := m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs *ReferencedError
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"}); !errors.As(err, &refs) || len(refs.Forks) != 1 || refs.Forks[0] != late.ID {
+		t.Fatalf("revert under a fork through turn-c: %v, want a *ReferencedError naming %s", err, late.ID)
+	}
+	if err := m.Delete(ctx, late.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"}); err != nil {
+		t.Fatalf("revert with only a fork before the cut: %v", err)
+	}
+	if _, got := historyTurns(t, m, early.ID); !bytes.Equal(got, earlyData) {
+		t.Fatalf("the fork before the cut reads differently after the revert")
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+		t.Fatalf("Verify: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+	}
+}
+
+// TestRevertRefuses: a legacy thread, no cut or two, and a user message
+// out of range are refused, and no file is written.
+func TestRevertRefuses(t *testing.T) {
+	m := openTest(t)
+	legacy := threeTurns(t, m, "legacy")
+	paginated := threeTurns(t, m, "paginated")
+	tests := []struct {
+		name string
+		id   string
+		o    RevertOptions
+		want error
+	}{
+		{"legacy", legacy.ID, RevertOptions{BeforeTurnID: "turn-b"}, ErrInvalidArgument},
+		{"no cut", paginated.ID, RevertOptions{}, ErrInvalidArgument},
+		{"two cuts", paginated.ID, RevertOptions{BeforeTurnID: "turn-b", BeforeUserMessage: intp(1)}, ErrInvalidArgument},
+		{"out of range", paginated.ID, RevertOptions{BeforeUserMessage: intp(3)}, ErrOutOfRange},
+		{"unknown turn", paginated.ID, RevertOptions{BeforeTurnID: "turn-z"}, ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := m.Revert(t.Context(), tc.id, tc.o); !errors.Is(err, tc.want) {
+				t.Fatalf("Revert = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	for _, th := range []Thread{legacy, paginated} {
+		got, err := m.Get(t.Context(), th.ID)
+		if err != nil || got.RolloutPath != th.RolloutPath || got.UserMessageCount != 3 {
+			t.Fatalf("%s after refused reverts: %+v, %v", th.ID, got, err)
+		}
+	}
+}
+
+// ordinalAtOffset returns the ordinal of the line at offset of data.
+func ordinalAtOffset(t *testing.T, data []byte, offset int64) int64 {
+	t.Helper()
+	end := bytes.IndexByte(data[offset:], '\n')
+	n, ok, err := rollout.LineOrdinal(data[offset : offset+int64(end)])
+	if err != nil || !ok {
+		t.Fatalf("no ordinal at %d: %v", offset, err)
+	}
+	return n
+}
+
+// TestWatchPicksUpRevertSegment: a revert segment another process (Codex)
+// writes for a known thread is picked up by the watcher: the thread then
+// reads as its history before the cut.
+func TestWatchPicksUpRevertSegment(t *testing.T) {
+	m, reports := openWatching(t)
+	th := threeTurns(t, m, "paginated")
+	if err := m.Evict(t.Context(), th.ID); err != nil {
+		t.Fatal(err)
+	}
+	h, data := historyTurns(t, m, th.ID)
+	cut := h.Turns[1].Offset
+	ordinal := ordinalAtOffset(t, data, cut)
+	at := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	meta, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(at), rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: th.ID, Cwd: "/work", Source: "cli"}},
+		rollout.HistoryBase{EndByteOffset: cut, EndOrdinalExclusive: ordinal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := rollout.SegmentFileName(at, th.ID, uuid.Must(uuid.NewV7()).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, _ := rollout.SessionPath(rollout.FileName(at, th.ID))
+	rel := path.Join(path.Dir(day), name)
+	abs := filepath.Join(m.Root(), filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs, meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reports, "the segment indexed", func() bool {
+		got, err := m.Get(t.Context(), th.ID)
+		return err == nil && got.RolloutPath == rel
+	})
+	got, err := m.Get(t.Context(), th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserMessageCount != 1 || got.BaseSize != cut {
+		t.Fatalf("after the watcher: %d messages, base at %d; want 1, %d", got.UserMessageCount, got.BaseSize, cut)
+	}
+	if after, _ := historyTurns(t, m, th.ID); len(after.Turns) != 1 {
+		t.Fatalf("turns after the segment = %+v, want turn-a", after.Turns)
+	}
+}

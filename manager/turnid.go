@@ -1,0 +1,183 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
+)
+
+// ErrTurnInProgress reports a turn that has not ended (no task_complete or
+// turn_aborted): Codex refuses to fork through such a turn, and so does
+// spool.
+var ErrTurnInProgress = errors.New("turn is in progress")
+
+// TurnSpan is one Codex turn located in a thread's history: positions are
+// positions in the history (see docs/SCHEMA.md, History chains).
+type TurnSpan struct {
+	// ID is the turn's id.
+	ID string `json:"turn_id"`
+	// UserMessage is the ordinal of the turn's first counted user message
+	// (the k of /turns/{k}); UserMessages how many it holds.
+	UserMessage  int `json:"user_message"`
+	UserMessages int `json:"user_messages"`
+	// Offset is where the turn starts (its first task_started or
+	// turn_context line): a fork or revert before the turn is cut here.
+	Offset int64 `json:"offset"`
+	// End is just past its task_complete or turn_aborted line (a fork
+	// through the turn, Codex's lastTurnId, is cut here); for a turn in
+	// progress, where the scan stopped: the next turn's start or the end
+	// of the history.
+	End int64 `json:"end"`
+	// Status is "completed", "aborted" or "in_progress".
+	Status string `json:"status"`
+
+	lines int64 // lines of the holding file before End (for copy forks)
+}
+
+// Turn returns the Codex turn turnID of thread id: where it starts and
+// ends in the thread's history and whether it ended. It reads only the
+// turn's own lines, from the indexed offset of its first user message. An
+// unknown turn id fails with an error wrapping ErrNotFound.
+func (m *Manager) Turn(ctx context.Context, id, turnID string) (TurnSpan, error) {
+	id, err := parseID("find turn of", id)
+	if err != nil {
+		return TurnSpan{}, err
+	}
+	row, src, err := m.openRead(ctx, id)
+	if err != nil {
+		return TurnSpan{}, threadErr(id, err, "find turn %q", turnID)
+	}
+	defer src.Close()
+	span, err := m.turnSpan(ctx, row, src, turnID)
+	if err != nil {
+		return TurnSpan{}, threadErr(id, err, "find turn %q", turnID)
+	}
+	return span, nil
+}
+
+// ReadTurnByID returns the lines of Codex turn turnID of thread id, from
+// its start (TurnSpan.Offset) to its end (TurnSpan.End), and the span.
+// The caller closes the reader.
+func (m *Manager) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCloser, TurnSpan, error) {
+	id, err := parseID("read turn of", id)
+	if err != nil {
+		return nil, TurnSpan{}, err
+	}
+	row, src, err := m.openRead(ctx, id)
+	if err != nil {
+		return nil, TurnSpan{}, threadErr(id, err, "read turn %q", turnID)
+	}
+	span, err := m.turnSpan(ctx, row, src, turnID)
+	if err != nil {
+		src.Close()
+		return nil, TurnSpan{}, threadErr(id, err, "read turn %q", turnID)
+	}
+	return &history{SectionReader: io.NewSectionReader(src, span.Offset, span.End-span.Offset), f: src}, span, nil
+}
+
+// turnSpan locates turn turnID in src, the history of row: it starts at
+// the cut of the turn's first counted user message and runs the turn
+// tracker over the turn's lines until the turn ends or the next begins.
+func (m *Manager) turnSpan(ctx context.Context, row store.Thread, src rolloutfs.ReadFile, turnID string) (TurnSpan, error) {
+	if turnID == "" {
+		return TurnSpan{}, fmt.Errorf("%w: empty turn id", ErrInvalidArgument)
+	}
+	msg, err := m.store.UserMessageOfTurn(ctx, row.ID, turnID)
+	if err != nil {
+		return TurnSpan{}, err // names the turn and wraps ErrNotFound
+	}
+	start, size := msg.Cut(), row.HistorySize()
+	if start > size {
+		return TurnSpan{}, fmt.Errorf("turn %q starts at %d, past the history's end %d: %w", turnID, start, size, ErrBrokenChain)
+	}
+	span := TurnSpan{ID: turnID, UserMessage: msg.Ordinal, Offset: start, End: size, Status: "in_progress"}
+	// The turn's start lines before the message are not counted lines of
+	// their own; the line count at start comes from the message's.
+	lines, err := linesBefore(src, start, msg)
+	if err != nil {
+		return TurnSpan{}, err
+	}
+	r := rollout.NewReader(io.NewSectionReader(src, start, size-start), start, lines)
+	var tr rollout.TurnTracker
+	for r.Next() {
+		l := r.Line()
+		if l.Number%ctxCheckLines == 0 {
+			if err := ctx.Err(); err != nil {
+				return TurnSpan{}, err
+			}
+		}
+		tr.Observe(l)
+		if l.Type != rollout.TypeEventMsg {
+			continue
+		}
+		turns := tr.Turns()
+		if len(turns) == 0 {
+			continue
+		}
+		if len(turns) > 1 || turns[0].ID != turnID {
+			// The next turn began (or the turn had no start line of its
+			// own): the turn never ended.
+			span.End, span.lines = l.Offset, l.Number
+			span.UserMessages = turns[0].UserMessages
+			return span, nil
+		}
+		if t := turns[0]; t.Status != rollout.TurnOpen {
+			span.End, span.lines = t.End, l.Number+1
+			span.UserMessages = t.UserMessages
+			span.Status = "completed"
+			if t.Status == rollout.TurnAborted {
+				span.Status = "aborted"
+			}
+			return span, nil
+		}
+	}
+	if err := r.Err(); err != nil {
+		return TurnSpan{}, fmt.Errorf("read turn %q: %w", turnID, err)
+	}
+	span.End, span.lines = r.End()
+	span.UserMessages = len(tr.Messages())
+	return span, nil
+}
+
+// ctxCheckLines is how many lines a turn scan reads between context checks.
+const ctxCheckLines = 256
+
+// throughTurn returns the fork cut that keeps thread row's history through
+// the end of turn turnID (Codex's lastTurnId). A turn that has not ended
+// fails with ErrTurnInProgress, an unknown one with ErrNotFound.
+func (m *Manager) throughTurn(ctx context.Context, row store.Thread, src rolloutfs.ReadFile, turnID string) (forkCut, error) {
+	span, err := m.turnSpan(ctx, row, src, turnID)
+	if err != nil {
+		return forkCut{}, err
+	}
+	if span.Status == "in_progress" {
+		return forkCut{}, fmt.Errorf("turn %q: %w", turnID, ErrTurnInProgress)
+	}
+	kept := span.UserMessage + span.UserMessages
+	before := kept
+	if kept >= row.UserMessageCount {
+		before = -1
+	}
+	return forkCut{before: before, offset: span.End, kept: kept, lines: span.lines}, nil
+}
+
+// errTurnRequest is returned for a fork naming its point more than once.
+func errTurnRequest(id string) error {
+	return fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, ErrInvalidArgument)
+}
+
+// countSet returns how many of set are true.
+func countSet(set ...bool) int {
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	return n
+}

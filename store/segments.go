@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// A Segment is one file of a thread that spans several files (a thread
+// Codex's thread/revert cut back), other than the file its threads row
+// names (the head). See docs/SCHEMA.md, History chains.
+type Segment struct {
+	ThreadID    string `db:"thread_id"`
+	Seq         int    `db:"seq"`
+	RolloutPath string `db:"rollout_path"`
+	// BaseID and BaseSize are the file's own base, as a thread row's are:
+	// its bytes start at position BaseSize of the history.
+	BaseID   string `db:"base_id"`
+	BaseSize int64  `db:"base_size"`
+	// Length is how many bytes of the file the history holds; -1 for a
+	// file no longer in the history (a later revert went back past it).
+	Length int64 `db:"length"`
+	// FirstOrdinal is the ordinal of the file's first line.
+	FirstOrdinal int64 `db:"first_ordinal"`
+}
+
+// InChain reports whether the segment's bytes are part of the history.
+func (s Segment) InChain() bool { return s.Length >= 0 }
+
+// Segments returns thread id's other files in seq order: the chain links
+// that precede the head, oldest first, and the files out of the history.
+// A thread in one file has none.
+func (s *Store) Segments(ctx context.Context, id string) ([]Segment, error) {
+	segs := []Segment{}
+	const q = `SELECT thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal
+		FROM thread_segments WHERE thread_id = ? ORDER BY seq`
+	if err := s.reader.SelectContext(ctx, &segs, q, id); err != nil {
+		return nil, fmt.Errorf("segments of thread %s: %w", id, err)
+	}
+	return segs, nil
+}
+
+// SegmentByPath returns the segment stored at rollout path rel, or
+// ErrNotFound.
+func (s *Store) SegmentByPath(ctx context.Context, rel string) (Segment, error) {
+	var segs []Segment
+	const q = `SELECT thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal
+		FROM thread_segments WHERE rollout_path = ?`
+	if err := s.reader.SelectContext(ctx, &segs, q, rel); err != nil {
+		return Segment{}, fmt.Errorf("segment at %s: %w", rel, err)
+	}
+	if len(segs) == 0 {
+		return Segment{}, fmt.Errorf("segment at %s: %w", rel, ErrNotFound)
+	}
+	return segs[0], nil
+}
+
+// KeptMessages returns the counted user messages of thread id at
+// positions below end, with their text: what a revert of the thread to
+// end keeps as its own.
+func (s *Store) KeptMessages(ctx context.Context, id string, end int64) ([]UserMessage, error) {
+	msgs := []UserMessage{}
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, text
+		FROM user_messages WHERE thread_id = ? AND byte_offset < ? ORDER BY ordinal`
+	rows, err := s.reader.QueryxContext(ctx, q, id, end)
+	if err != nil {
+		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m UserMessage
+		if err := rows.Scan(&m.ThreadID, &m.Ordinal, &m.Offset, &m.Line, &m.Preview, &m.CutOffset, &m.TurnID, &m.Text); err != nil {
+			return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
+	}
+	return msgs, nil
+}
+
+// MoveSegments records that thread id's segment files moved: moved maps
+// each old rollout path to its new one. All in one transaction.
+func (s *Store) MoveSegments(ctx context.Context, id string, moved map[string]string) error {
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		for from, to := range moved {
+			const q = `UPDATE thread_segments SET rollout_path = ? WHERE thread_id = ? AND rollout_path = ?`
+			if _, err := tx.ExecContext(ctx, q, to, id, from); err != nil {
+				return fmt.Errorf("%s to %s: %w", from, to, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("move segments of thread %s: %w", id, err)
+	}
+	return nil
+}
+
+// AddSegment records file rel as a file of thread id out of its history
+// (length -1), after its other segments, unless a segment is at rel
+// already: an earlier file found after the thread was indexed from a
+// later one.
+func (s *Store) AddSegment(ctx context.Context, id, rel string) error {
+	const q = `INSERT INTO thread_segments (thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal)
+		SELECT ?, IFNULL(MAX(seq), -1) + 1, ?, '', 0, -1, 0 FROM thread_segments WHERE thread_id = ?
+		ON CONFLICT (rollout_path) DO NOTHING`
+	if _, err := s.writer.ExecContext(ctx, q, id, rel, id); err != nil {
+		return fmt.Errorf("add segment %s of thread %s: %w", rel, id, err)
+	}
+	return nil
+}
+
+// writeSegments replaces thread id's segments with segs.
+func writeSegments(ctx context.Context, tx *sqlx.Tx, id string, segs []Segment) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_segments WHERE thread_id = ?`, id); err != nil {
+		return fmt.Errorf("drop segments: %w", err)
+	}
+	const insert = `INSERT INTO thread_segments (thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (rollout_path) DO UPDATE SET thread_id = excluded.thread_id, seq = excluded.seq,
+		base_id = excluded.base_id, base_size = excluded.base_size, length = excluded.length,
+		first_ordinal = excluded.first_ordinal`
+	for i, sg := range segs {
+		if _, err := tx.ExecContext(ctx, insert, id, i, sg.RolloutPath, sg.BaseID, sg.BaseSize, sg.Length, sg.FirstOrdinal); err != nil {
+			return fmt.Errorf("insert segment %s: %w", sg.RolloutPath, err)
+		}
+	}
+	return nil
+}
