@@ -7,8 +7,9 @@
 // self-contained files.
 //
 // It offers the core of manager.Backend and lineage (manager.Lineage);
-// search, follow streams, events, whole turns, sub-agent spawns and
-// idempotency keys are not offered yet (the server answers 501).
+// search, follow streams, events, whole turns, reverts, turns by id,
+// sub-agent spawns, purge and idempotency keys are not offered yet (the
+// server answers 501).
 package pgbackend
 
 import (
@@ -222,7 +223,7 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		return manager.Thread{}, err
 	}
 	switch {
-	case o.BeforeTurnID != "":
+	case o.BeforeTurnID != "" || o.LastTurnID != "":
 		return manager.Thread{}, fmt.Errorf("fork %s: by turn id: %w", id, manager.ErrNotSupported)
 	case o.Mode == manager.ForkCopy:
 		return manager.Thread{}, fmt.Errorf("fork %s: copy mode: %w (forks are references here; export makes a self-contained file)", id, manager.ErrNotSupported)
