@@ -5,6 +5,7 @@ package backendtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,7 @@ func Run(t *testing.T, open Open) {
 		{"ReadTurn", testReadTurn},
 		{"RenameArchive", testRenameArchive},
 		{"Delete", testDelete},
+		{"Search", testSearch},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -384,5 +386,76 @@ func testDelete(t *testing.T, b manager.Backend) {
 	}
 	if err := b.Delete(context.WithoutCancel(t.Context()), parent.ID); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+}
+
+// testSearch runs the query language on a backend that offers search:
+// words, phrases, OR, NOT, prefixes, a thread filter, pages.
+func testSearch(t *testing.T, b manager.Backend) {
+	s, ok := b.(manager.Searcher)
+	if !ok {
+		t.Fatal("the backend offers no search")
+	}
+	a, c := start(t, b), start(t, b)
+	for _, m := range []struct {
+		id, text string
+	}{
+		{a.ID, "list the hidden files"}, {a.ID, "files are hidden here"}, {a.ID, "remove the temp directory"},
+		{c.ID, "show hidden files please"}, {c.ID, "compile the project"},
+	} {
+		if _, err := b.AppendWith(t.Context(), m.id, []rollout.Item{userItem(m.text)}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type hit struct {
+		id      string
+		ordinal int
+	}
+	search := func(o manager.SearchOptions) []hit {
+		t.Helper()
+		var got []hit
+		for {
+			page, err := s.SearchPage(t.Context(), o)
+			if err != nil {
+				t.Fatalf("search %q: %v", o.Query, err)
+			}
+			for _, h := range page.Hits {
+				got = append(got, hit{h.ThreadID, h.Ordinal})
+			}
+			if o.Cursor = page.NextCursor; o.Cursor == "" {
+				break
+			}
+		}
+		order := func(id string) int { // a's hits first, then c's
+			if id == a.ID {
+				return 0
+			}
+			return 1
+		}
+		slices.SortFunc(got, func(x, y hit) int {
+			return cmp.Or(cmp.Compare(order(x.id), order(y.id)), cmp.Compare(x.ordinal, y.ordinal))
+		})
+		return got
+	}
+	cases := []struct {
+		query  string
+		thread string
+		want   []hit
+	}{
+		{"hidden files", "", []hit{{a.ID, 0}, {a.ID, 1}, {c.ID, 0}}},
+		{`"hidden files"`, "", []hit{{a.ID, 0}, {c.ID, 0}}},
+		{"temp OR compile", "", []hit{{a.ID, 2}, {c.ID, 1}}},
+		{"hidden -list", "", []hit{{a.ID, 1}, {c.ID, 0}}},
+		{"direct*", "", []hit{{a.ID, 2}}},
+		{"hidden", c.ID, []hit{{c.ID, 0}}},
+	}
+	for _, tc := range cases {
+		got := search(manager.SearchOptions{Query: tc.query, ThreadID: tc.thread, Limit: 1})
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("search %q (thread %q): %v, want %v", tc.query, tc.thread, got, tc.want)
+		}
+	}
+	if _, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: `"unclosed`}); err == nil {
+		t.Error("a query with an unclosed quote was accepted")
 	}
 }

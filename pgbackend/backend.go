@@ -6,8 +6,8 @@
 // forks are references inside the database (pgstore), exported as
 // self-contained files.
 //
-// It offers the core of manager.Backend and lineage (manager.Lineage);
-// search, follow streams, events, whole turns, reverts, turns by id,
+// It offers the core of manager.Backend, lineage (manager.Lineage) and
+// search (manager.Searcher); follow streams, events, whole turns, reverts, turns by id,
 // sub-agent spawns, purge and idempotency keys are not offered yet (the
 // server answers 501).
 package pgbackend
@@ -27,6 +27,7 @@ import (
 	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgstore"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Options configure Open.
@@ -484,6 +485,44 @@ func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page
 	}
 	for _, t := range rows {
 		page.Threads = append(page.Threads, threadOf(t))
+	}
+	return page, nil
+}
+
+var _ manager.Searcher = (*Backend)(nil)
+
+// SearchPage searches user messages in the query language of the local
+// backend (store.ParseQuery: phrases, OR, NOT, prefixes), on PostgreSQL's
+// full-text search. Ranks are negated ts_rank (lower is better, as bm25
+// is locally); the order of equal ranks is the thread and ordinal.
+func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (manager.SearchPage, error) {
+	fts, err := store.ParseQuery(o.Query)
+	if err != nil {
+		return manager.SearchPage{}, fmt.Errorf("search: %w", err)
+	}
+	offset := 0
+	if o.Cursor != "" {
+		if offset, err = decodeOffset(o.Cursor); err != nil {
+			return manager.SearchPage{}, fmt.Errorf("search: %w", err)
+		}
+	}
+	limit := o.Limit
+	if limit <= 0 {
+		limit = store.DefaultSearchLimit
+	}
+	limit = min(limit, store.MaxSearchLimit)
+	hits, err := b.store.Search(ctx, pgstore.SearchOptions{Query: fts, Limit: limit + 1, Offset: offset,
+		Archived: o.Archived, Cwd: o.Cwd, Source: o.Source, ThreadID: o.ThreadID})
+	if err != nil {
+		return manager.SearchPage{}, err
+	}
+	var page manager.SearchPage
+	if len(hits) > limit {
+		hits = hits[:limit]
+		page.NextCursor = encodeOffset(offset + limit)
+	}
+	for _, h := range hits {
+		page.Hits = append(page.Hits, manager.SearchHit{ThreadID: h.ThreadID, Ordinal: h.Ordinal, Snippet: h.Snippet, Rank: -h.Rank, Name: h.Name})
 	}
 	return page, nil
 }

@@ -84,3 +84,21 @@ func decodeCursor(c string) (pgstore.Thread, error) {
 	}
 	return pgstore.Thread{ID: parts[2], UpdatedAt: time.UnixMilli(updated), CreatedAt: time.UnixMilli(created)}, nil
 }
+
+// encodeOffset is the opaque cursor of a search page at offset n.
+func encodeOffset(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o" + strconv.Itoa(n)))
+}
+
+// decodeOffset reads a cursor of encodeOffset.
+func decodeOffset(c string) (int, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) < 2 || raw[0] != 'o' {
+		return 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+	}
+	n, err := strconv.Atoi(string(raw[1:]))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+	}
+	return n, nil
+}
