@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -37,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		{"RenameArchive", testRenameArchive},
 		{"Delete", testDelete},
 		{"Search", testSearch},
+		{"Events", testEvents},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -457,5 +459,60 @@ func testSearch(t *testing.T, b manager.Backend) {
 	}
 	if _, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: `"unclosed`}); err == nil {
 		t.Error("a query with an unclosed quote was accepted")
+	}
+}
+
+// testEvents: a subscriber sees, in order, the changes made after it
+// subscribed: a start, an append with the size after it, a fork, a rename
+// and a delete.
+func testEvents(t *testing.T, b manager.Backend) {
+	p, ok := b.(manager.Publisher)
+	if !ok {
+		t.Fatal("the backend publishes no events")
+	}
+	sub := p.Subscribe(0)
+	defer sub.Close()
+	th := start(t, b)
+	res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem("hello")}, manager.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := b.Fork(t.Context(), th.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Rename(t.Context(), th.ID, "named"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(t.Context(), fork.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		typ manager.EventType
+		id  string
+	}{
+		{manager.EventCreated, th.ID}, {manager.EventAppended, th.ID}, {manager.EventForked, fork.ID},
+		{manager.EventRenamed, th.ID}, {manager.EventDeleted, fork.ID},
+	}
+	timeout := time.After(30 * time.Second)
+	for i := 0; i < len(want); {
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				t.Fatalf("subscription ended: %v", sub.Err())
+			}
+			if e.Type == manager.EventAppended && e.ThreadID == th.ID && e.Size != res.Thread.HistorySize() && i == 1 {
+				t.Fatalf("appended event with size %d, want %d", e.Size, res.Thread.HistorySize())
+			}
+			if e.Type == manager.EventAppended && i != 1 {
+				continue // a rename may write a line of its own
+			}
+			if e.Type != want[i].typ || e.ThreadID != want[i].id {
+				t.Fatalf("event %d: %s %s, want %s %s", i, e.Type, e.ThreadID, want[i].typ, want[i].id)
+			}
+			i++
+		case <-timeout:
+			t.Fatalf("waited 30 s for event %d (%s)", i, want[i].typ)
+		}
 	}
 }

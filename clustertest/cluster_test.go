@@ -313,3 +313,43 @@ func TestKilledNodeLosesNothingAcknowledged(t *testing.T) {
 	c.verify(t)
 	t.Logf("%d acknowledged, %d failed with the node", len(acks), failed)
 }
+
+// TestFollowAcrossNodes: a reader following a thread on one node sees
+// every line appended through the others, in order, as the history holds
+// them.
+func TestFollowAcrossNodes(t *testing.T) {
+	c := newCluster(t)
+	nodes := []*node{c.start(t), c.start(t), c.start(t)}
+	th, err := nodes[0].client.Create(t.Context(), client.CreateOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const appends = 30
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	got := make(chan []byte)
+	go func() {
+		var lines []byte
+		defer func() { got <- lines }()
+		for l, err := range nodes[1].client.Follow(ctx, th.ID, 0) {
+			if err != nil {
+				return
+			}
+			lines = append(lines, l.Raw...)
+			lines = append(lines, '\n')
+			if bytes.Count(lines, []byte("\n")) == 1+appends {
+				return
+			}
+		}
+	}()
+	for i := range appends {
+		nd := nodes[[]int{0, 2}[i%2]]
+		if _, err := nd.client.Append(t.Context(), th.ID, item(fmt.Sprintf("line %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	followed := <-got
+	if want := readAll(t, nodes[2].client, th.ID); !bytes.Equal(followed, want) {
+		t.Fatalf("the follower on node 1 saw %d bytes (%d lines), the history has %d", len(followed), bytes.Count(followed, []byte("\n")), len(want))
+	}
+}

@@ -51,9 +51,10 @@ var (
 // is given a size below 1.
 const DefaultSubscriptionBuffer = 256
 
-// bus fans events out to subscribers. The zero value is ready. Publishing
-// never blocks: a subscriber whose buffer is full is dropped.
-type bus struct {
+// Bus fans events out to subscribers. The zero value is ready. Publishing
+// never blocks: a subscriber whose buffer is full is dropped. The Manager
+// has one; another Backend (pgbackend) uses one to offer Publisher.
+type Bus struct {
 	mu     sync.Mutex // guards the fields below; publish holds it while sending
 	seq    uint64
 	subs   map[*Subscription]struct{}
@@ -65,7 +66,7 @@ type bus struct {
 // ends: Close was called, the subscriber fell behind (Err returns
 // ErrSlowSubscriber) or the manager closed (ErrClosed).
 type Subscription struct {
-	b  *bus
+	b  *Bus
 	ch chan Event
 
 	// err is written under b.mu before ch is closed, so reading it after
@@ -97,11 +98,16 @@ func (s *Subscription) Close() {
 // buffer events (DefaultSubscriptionBuffer when buffer < 1). On a closed
 // manager the subscription is already ended with ErrClosed. The caller
 // closes it.
-func (m *Manager) Subscribe(buffer int) *Subscription {
+func (m *Manager) Subscribe(buffer int) *Subscription { return m.events.Subscribe(buffer) }
+
+// Subscribe returns a subscription to the events published on b after
+// this call, with room for buffer events (DefaultSubscriptionBuffer when
+// buffer < 1). On a closed bus the subscription is already ended with
+// ErrClosed. The caller closes it.
+func (b *Bus) Subscribe(buffer int) *Subscription {
 	if buffer < 1 {
 		buffer = DefaultSubscriptionBuffer
 	}
-	b := &m.events
 	s := &Subscription{b: b, ch: make(chan Event, buffer)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -117,8 +123,8 @@ func (m *Manager) Subscribe(buffer int) *Subscription {
 	return s
 }
 
-// publish numbers e and hands it to every subscriber without waiting.
-func (b *bus) publish(e Event) {
+// Publish numbers e and hands it to every subscriber without waiting.
+func (b *Bus) Publish(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -136,7 +142,7 @@ func (b *bus) publish(e Event) {
 }
 
 // drop ends s with err; b.mu must be held.
-func (b *bus) drop(s *Subscription, err error) {
+func (b *Bus) drop(s *Subscription, err error) {
 	if _, ok := b.subs[s]; !ok {
 		return
 	}
@@ -145,9 +151,20 @@ func (b *bus) drop(s *Subscription, err error) {
 	close(s.ch)
 }
 
-// close ends every subscription with ErrClosed; later publishes are
+// Lost ends every subscription with ErrSlowSubscriber: events were lost
+// (a publisher's source of events broke off), and each subscriber must
+// read again what it follows, as after falling behind.
+func (b *Bus) Lost() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		b.drop(s, ErrSlowSubscriber)
+	}
+}
+
+// Close ends every subscription with ErrClosed; later publishes are
 // ignored and later subscriptions start ended.
-func (b *bus) close() {
+func (b *Bus) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
@@ -159,7 +176,7 @@ func (b *bus) close() {
 // publishThread publishes an event of typ about row.
 func (m *Manager) publishThread(typ EventType, row store.Thread) {
 	t := threadOf(row)
-	m.events.publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &t})
+	m.events.Publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &t})
 }
 
 // announce returns a function that publishes an event of typ about the

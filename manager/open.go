@@ -46,7 +46,7 @@ type Manager struct {
 
 	handles atomic.Int64 // file handles the appenders of live threads hold
 
-	events bus // publishes changes to subscribers (events.go)
+	events Bus // publishes changes to subscribers (events.go)
 
 	// indexing serializes, per thread, whoever writes a row from a file
 	// it read without the thread's lock: loading a thread, a background
@@ -187,7 +187,7 @@ func (m *Manager) Close() error {
 	m.stopBackground()
 	m.background.Wait()
 	m.ops.Wait()
-	m.events.close()
+	m.events.Close()
 
 	m.mu.Lock()
 	var all []*liveThread

@@ -412,7 +412,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	}
 	lt.row = after
 	published := threadOf(lt.row)
-	m.events.publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
+	m.events.Publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
 	return offsets, nil
 }
 
@@ -732,7 +732,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return threadErr(id, err, "delete")
 	}
-	m.events.publish(Event{Type: EventDeleted, ThreadID: id})
+	m.events.Publish(Event{Type: EventDeleted, ThreadID: id})
 	return nil
 }
 

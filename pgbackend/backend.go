@@ -6,8 +6,10 @@
 // forks are references inside the database (pgstore), exported as
 // self-contained files.
 //
-// It offers the core of manager.Backend, lineage (manager.Lineage) and
-// search (manager.Searcher); follow streams, events, whole turns, reverts, turns by id,
+// It offers the core of manager.Backend, lineage (manager.Lineage), search
+// (manager.Searcher) and events from every node (manager.Publisher, over
+// PostgreSQL's LISTEN/NOTIFY), which follow streams use; whole turns,
+// reverts, turns by id,
 // sub-agent spawns, purge and idempotency keys are not offered yet (the
 // server answers 501).
 package pgbackend
@@ -47,14 +49,39 @@ type Options struct {
 type Backend struct {
 	store *pgstore.Store
 	opts  Options
-	stop  context.CancelFunc
-	done  sync.WaitGroup
+	// events carries every change committed to the database, by any
+	// process, to Subscribe's subscribers (pgstore.Listen).
+	events manager.Bus
+	stop   context.CancelFunc
+	done   sync.WaitGroup
 }
 
 var (
-	_ manager.Backend = (*Backend)(nil)
-	_ manager.Lineage = (*Backend)(nil)
+	_ manager.Backend   = (*Backend)(nil)
+	_ manager.Lineage   = (*Backend)(nil)
+	_ manager.Publisher = (*Backend)(nil)
 )
+
+// Subscribe returns a subscription to the changes committed to the
+// database by every node, in commit order (see manager.Bus). When the
+// connection that listens for them breaks, subscriptions end with
+// manager.ErrSlowSubscriber: their subscribers read again what they follow.
+func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.Subscribe(buffer) }
+
+// publish turns a notice into an event with the thread as it is now.
+func (b *Backend) publish(n pgstore.Notice) {
+	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
+	if e.Type != manager.EventDeleted {
+		if t, err := b.store.Get(context.Background(), n.ThreadID); err == nil {
+			th := threadOf(t)
+			e.Thread = &th
+			if e.Size == 0 {
+				e.Size = t.HistorySize()
+			}
+		}
+	}
+	b.events.Publish(e)
+}
 
 // Open connects, migrates the schema and, with a bucket, starts the
 // background sealer.
@@ -81,6 +108,24 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	if o.Bucket != nil {
 		b.done.Go(func() { b.sealLoop(bg) })
 	}
+	// Serve only once changes are heard: a subscriber must miss nothing
+	// committed after it subscribed.
+	listening := make(chan struct{})
+	var once sync.Once
+	b.done.Go(func() {
+		b.store.Listen(bg, b.publish, func() { once.Do(func() { close(listening) }) }, b.events.Lost)
+	})
+	wait := time.NewTimer(30 * time.Second)
+	defer wait.Stop()
+	select {
+	case <-listening:
+	case <-ctx.Done():
+		b.Close()
+		return nil, fmt.Errorf("pgbackend: listen for changes: %w", ctx.Err())
+	case <-wait.C:
+		b.Close()
+		return nil, errors.New("pgbackend: could not LISTEN for changes within 30 s")
+	}
 	return b, nil
 }
 
@@ -88,6 +133,7 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 func (b *Backend) Close() error {
 	b.stop()
 	b.done.Wait()
+	b.events.Close()
 	b.store.Close()
 	return nil
 }

@@ -15,21 +15,36 @@ import (
 
 // SetName renames thread id.
 func (s *Store) SetName(ctx context.Context, id, name string) error {
-	return s.updateRow(ctx, "rename", id, `UPDATE threads SET name = $2 WHERE id = $1`, name)
+	return s.updateRow(ctx, "rename", "renamed", id, `UPDATE threads SET name = $2 WHERE id = $1`, name)
 }
 
 // SetArchived archives or unarchives thread id. An archived thread keeps
 // its bytes and its place in lineage; List shows it only when asked for
 // archived threads.
 func (s *Store) SetArchived(ctx context.Context, id string, archived bool) error {
-	return s.updateRow(ctx, "archive", id, `UPDATE threads SET archived = $2 WHERE id = $1`, archived)
+	typ := "unarchived"
+	if archived {
+		typ = "archived"
+	}
+	return s.updateRow(ctx, "archive", typ, id, `UPDATE threads SET archived = $2,
+		archived_at = CASE WHEN $2 THEN (extract(epoch FROM clock_timestamp()) * 1000)::bigint ELSE 0 END WHERE id = $1`, archived)
 }
 
-func (s *Store) updateRow(ctx context.Context, op, id, query string, arg any) error {
-	tag, err := s.pool.Exec(ctx, query, id, arg)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = ErrNotFound
-	}
+// updateRow runs query on thread id's row and announces a change of type
+// typ, in one transaction.
+func (s *Store) updateRow(ctx context.Context, op, typ, id, query string, arg any) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, query, id, arg)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var b pgx.Batch
+		queueNotice(&b, typ, id, 0)
+		return tx.SendBatch(ctx, &b).Close()
+	})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", op, id, err)
 	}

@@ -62,7 +62,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			}
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
-		_, err = appendTx(ctx, tx, &t, nt.Lines, msgs, now)
+		_, err = appendTx(ctx, tx, &t, nt.Lines, msgs, now, "created")
 		return err
 	})
 	if err != nil {
@@ -120,19 +120,21 @@ func queueAppend(b *pgx.Batch, t *Thread, lines []byte, msgs []lineMessage, now 
 	return res
 }
 
-// queueRow queues the update of t's row after appends.
-func queueRow(b *pgx.Batch, t *Thread) {
+// queueRow queues the update of t's row after appends, and the notice of
+// a change of type typ.
+func queueRow(b *pgx.Batch, t *Thread, typ string) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
 		updated_at = $5, line_count = $6 WHERE id = $1`,
 		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount)
+	queueNotice(b, typ, t.ID, t.HistorySize())
 }
 
 // appendTx writes lines after t's own bytes inside tx, in one round trip,
 // and updates t's row (locked by the caller, or new in tx) and *t.
-func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64) (AppendResult, error) {
+func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64, typ string) (AppendResult, error) {
 	var b pgx.Batch
 	res := queueAppend(&b, t, lines, msgs, now)
-	queueRow(&b, t)
+	queueRow(&b, t, typ)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return AppendResult{}, err
 	}

@@ -132,7 +132,7 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 	}
 	for _, id := range ids {
 		if changed[id] {
-			queueRow(&q, threads[id])
+			queueRow(&q, threads[id], "appended")
 		}
 	}
 	return tx.SendBatch(ctx, &q).Close()

@@ -118,7 +118,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		}
 		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
 			UserMessageCount: inherited, Preview: preview}
-		_, err = appendTx(ctx, tx, &child, f.Lines, msgs, now)
+		_, err = appendTx(ctx, tx, &child, f.Lines, msgs, now, "forked")
 		return err
 	})
 	if err != nil {
@@ -155,8 +155,10 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		if err != pgx.ErrNoRows {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM threads WHERE id = $1`, id)
-		return err
+		var b pgx.Batch
+		b.Queue(`DELETE FROM threads WHERE id = $1`, id)
+		queueNotice(&b, "deleted", id, 0)
+		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
