@@ -1,0 +1,192 @@
+package objstore
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Cache is a Bucket that keeps whole objects it has read in a directory on
+// local disk, up to MaxBytes, evicting the least recently used. Objects
+// are immutable (written once by PutNew), so a cached copy never goes
+// stale; a key deleted from the bucket is dropped from the cache too when
+// deleted through it. Writes and listings go to the bucket.
+type Cache struct {
+	Bucket
+	dir      string
+	maxBytes int64
+
+	mu      sync.Mutex
+	lru     *list.List               // of *cached, most recent first
+	entries map[string]*list.Element // by key
+	size    int64
+	hits    int64
+	misses  int64
+}
+
+type cached struct {
+	key  string
+	path string
+	size int64
+}
+
+// NewCache returns a cache of b in dir (created 0700), holding at most
+// maxBytes. What an earlier process left in dir is removed: the cache
+// starts empty.
+func NewCache(b Bucket, dir string, maxBytes int64) (*Cache, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("objstore: cache: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("objstore: cache: %w", err)
+	}
+	return &Cache{Bucket: b, dir: dir, maxBytes: maxBytes, lru: list.New(), entries: map[string]*list.Element{}}, nil
+}
+
+// ReadRange reads from the cached copy of key, fetching the whole object
+// first when it is not cached (an object larger than the cache is read by
+// range from the bucket, uncached).
+func (c *Cache) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	if path, ok := c.lookup(key); ok {
+		if b, err := readAt(path, off, n); err == nil {
+			return b, nil
+		}
+		c.forget(key) // removed under us: fetch again
+	}
+	c.mu.Lock()
+	c.misses++
+	c.mu.Unlock()
+	obj, err := c.fetch(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil { // too large to cache
+		return c.Bucket.ReadRange(ctx, key, off, n)
+	}
+	return readAt(obj.path, off, n)
+}
+
+// Delete removes key from the bucket and the cache.
+func (c *Cache) Delete(ctx context.Context, key string) error {
+	c.forget(key)
+	return c.Bucket.Delete(ctx, key)
+}
+
+// Stats returns how many reads found their object cached and how many
+// fetched it.
+func (c *Cache) Stats() (hits, misses int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits, c.misses
+}
+
+func (c *Cache) lookup(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return "", false
+	}
+	c.lru.MoveToFront(e)
+	c.hits++
+	return e.Value.(*cached).path, true
+}
+
+// fetch reads the whole object into a file of the cache and records it,
+// evicting others to make room; nil when the object is larger than the
+// cache.
+func (c *Cache) fetch(ctx context.Context, key string) (*cached, error) {
+	objects, err := c.Bucket.List(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var size int64 = -1
+	for _, o := range objects {
+		if o.Key == key {
+			size = o.Size
+		}
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
+	}
+	if size > c.maxBytes {
+		return nil, nil
+	}
+	data, err := c.Bucket.ReadRange(ctx, key, 0, size)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(key))
+	path := filepath.Join(c.dir, hex.EncodeToString(sum[:]))
+	tmp, err := os.CreateTemp(c.dir, "fetch-*")
+	if err != nil {
+		return nil, err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("objstore: cache %s: %w", key, err)
+	}
+	obj := &cached{key: key, path: path, size: size}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok { // fetched meanwhile by another reader
+		c.lru.MoveToFront(e)
+		return e.Value.(*cached), nil
+	}
+	c.entries[key] = c.lru.PushFront(obj)
+	c.size += size
+	for c.size > c.maxBytes {
+		c.evict(c.lru.Back())
+	}
+	return obj, nil
+}
+
+// evict drops e; c.mu is held. A reader holding the path may still open
+// it: it then fetches again.
+func (c *Cache) evict(e *list.Element) {
+	obj := e.Value.(*cached)
+	c.lru.Remove(e)
+	delete(c.entries, obj.key)
+	c.size -= obj.size
+	os.Remove(obj.path)
+}
+
+func (c *Cache) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok {
+		c.evict(e)
+	}
+}
+
+// readAt reads n bytes at off of the file at path.
+func readAt(path string, off, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("cached object shorter than [%d, %d): %w", off, off+n, err)
+		}
+		return nil, err
+	}
+	return b, nil
+}
