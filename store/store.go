@@ -28,6 +28,7 @@ type Store struct {
 	writer  *sqlx.DB // one connection; every write transaction goes here
 	reader  *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
 	advance *advanceStmts
+	cache   stmtCache // statements of the read path, on reader
 }
 
 // writerDSN returns the file: URI of the writer connection for path. A bare
@@ -39,6 +40,9 @@ func writerDSN(path string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// Statement journals (every multi-row statement in a transaction
+	// keeps one) stay in memory instead of a temporary file.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	return fileURI(path, q)
 }
 
@@ -220,6 +224,7 @@ func (s *Store) Check(ctx context.Context) error {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	errs = append(errs, s.cache.close())
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}

@@ -448,3 +448,43 @@ func TestReplaceBatchPathTakeover(t *testing.T) {
 		t.Fatalf("search for a's text: %+v, %v; want none", hits, err)
 	}
 }
+
+// TestReplaceRoundTripsEveryColumn guards the positional binding of
+// Replace's upsert and the hand-written scans of Get, GetByPath and List:
+// every field holds a value of its own, so two columns swapped show.
+func TestReplaceRoundTripsEveryColumn(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	base := newThread("base", 5)
+	mustInsert(t, s, Record{Thread: base})
+	want := Thread{
+		ID: "full", RolloutPath: "sessions/2026/04/20/full.jsonl", CreatedAt: 101, UpdatedAt: 102,
+		Cwd: "/cwd", Source: "exec", Originator: "orig", CLIVersion: "0.169.0", ModelProvider: "prov",
+		GitCommit: "c0ffee", GitBranch: "branch", GitOrigin: "origin", Name: "name", Preview: "preview",
+		Archived: true, ArchivedAt: 103, ParentID: "base", ForkUserMessage: 7, ForkOffset: 104,
+		LineCount: 105, UserMessageCount: 1, IndexedSize: 106, FileSize: 107, FileMtime: 108,
+		HistoryMode: "paginated", BaseID: "base", BaseSize: 109, NextOrdinal: 110, TurnOffset: 111,
+		TurnID: "turn",
+	}
+	if err := s.Replace(ctx, []Record{{Thread: want, Messages: messages(0, 1, "m")}}); err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	got, err := s.Get(ctx, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("Get after Replace = %+v\nwant %+v", got, want)
+	}
+	if got, err := s.GetByPath(ctx, want.RolloutPath); err != nil || got != want {
+		t.Fatalf("GetByPath after Replace = %+v, %v\nwant %+v", got, err, want)
+	}
+	yes := true
+	page, err := s.List(ctx, ListOptions{Archived: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Threads) != 1 || page.Threads[0] != want {
+		t.Fatalf("List(archived) = %+v\nwant [%+v]", page.Threads, want)
+	}
+}
