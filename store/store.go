@@ -28,7 +28,8 @@ type Store struct {
 	writer  *sqlx.DB // one connection; every write transaction goes here
 	reader  *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
 	advance *advanceStmts
-	cache   stmtCache // statements of the read path, on reader
+	cache   stmtCache     // statements of the read path, on reader
+	ckpt    *checkpointer // nil for a read-only store
 }
 
 // writerDSN returns the file: URI of the writer connection for path. A bare
@@ -43,6 +44,15 @@ func writerDSN(path string) string {
 	// Statement journals (every multi-row statement in a transaction
 	// keeps one) stay in memory instead of a temporary file.
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// Commits never checkpoint; the checkpointer does, off their path.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	return fileURI(path, q)
+}
+
+// checkpointDSN returns the file: URI of the checkpointer's connection.
+func checkpointDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
 	return fileURI(path, q)
 }
 
@@ -104,7 +114,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
 
+	if s.ckpt, err = startCheckpointer(ctx, abs); err != nil {
+		s.advance.close()
+		s.writer.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
+	}
 	if s.reader, err = sqlx.Open("sqlite", readerDSN(abs)); err != nil {
+		s.ckpt.close()
+		s.advance.close()
 		s.writer.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
@@ -231,6 +248,7 @@ func (s *Store) Close() error {
 	if s.advance != nil {
 		errs = append(errs, s.advance.close())
 	}
+	errs = append(errs, s.ckpt.close())
 	if s.writer != nil {
 		// Let SQLite refresh planner statistics the session showed a need for.
 		if _, err := s.writer.Exec("PRAGMA optimize"); err != nil {
@@ -281,5 +299,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.ckpt.noted()
 	return nil
 }

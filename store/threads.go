@@ -500,6 +500,7 @@ func (s *Store) updateOne(ctx context.Context, op, id, query string, args ...any
 	if err != nil {
 		return fmt.Errorf("%s thread %s: %w", op, id, err)
 	}
+	s.ckpt.noted()
 	n, err := res.RowsAffected()
 	if err != nil {
 		return fmt.Errorf("%s thread %s: %w", op, id, err)
