@@ -29,6 +29,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
 		return
 	}
+	writeJSONBody(w, status, body)
+}
+
+// writeJSONBody writes body, a JSON value, as writeJSON does.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
@@ -250,10 +255,7 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if page.Threads == nil {
-		page.Threads = []store.Thread{}
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSONBody(w, http.StatusOK, appendPage(make([]byte, 0, 700*len(page.Threads)+64), page))
 	return nil
 }
 
