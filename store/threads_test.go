@@ -488,3 +488,32 @@ func TestReplaceRoundTripsEveryColumn(t *testing.T) {
 		t.Fatalf("List(archived) = %+v\nwant [%+v]", page.Threads, want)
 	}
 }
+
+// TestIndexedFilesByID reads the same rows whether asked one id at a time
+// (the statement-cache path) or several at once.
+func TestIndexedFilesByID(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	a := newThread("a", 1)
+	a.Name, a.FileSize, a.FileMtime, a.IndexedSize, a.LineCount = "named", 10, 11, 9, 3
+	mustInsert(t, s, Record{Thread: a})
+	mustInsert(t, s, Record{Thread: newThread("b", 2)})
+	all, err := s.IndexedFilesByID(ctx, []string{"a", "b", "missing"})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("IndexedFilesByID(a, b, missing) = %+v, %v; want two rows", all, err)
+	}
+	for _, want := range all {
+		one, err := s.IndexedFilesByID(ctx, []string{want.ID})
+		if err != nil || len(one) != 1 || one[0] != want {
+			t.Fatalf("IndexedFilesByID(%s) = %+v, %v; want [%+v]", want.ID, one, err, want)
+		}
+	}
+	if one, err := s.IndexedFilesByID(ctx, []string{"missing"}); err != nil || len(one) != 0 {
+		t.Fatalf("IndexedFilesByID(missing) = %+v, %v; want none", one, err)
+	}
+	for _, f := range all {
+		if f.ID == "a" && (f.Name != "named" || f.FileMtime != 11 || f.IndexedSize != 9 || f.LineCount != 3) {
+			t.Fatalf("row of a = %+v", f)
+		}
+	}
+}
