@@ -82,9 +82,8 @@ type queuedMessage struct {
 	UserMessage
 }
 
-// newRecordWriter returns a writer on tx; statements are prepared on
-// first use. It never fails today; the error keeps callers ready for a
-// writer that prepares ahead.
+// newRecordWriter returns a writer on tx that prepares each statement on
+// its first use and keeps it until close. The error is always nil.
 func newRecordWriter(_ context.Context, tx *sqlx.Tx) (*recordWriter, error) {
 	return &recordWriter{tx: tx, stmts: map[string]*sql.Stmt{}, queuedBy: map[string]bool{}}, nil
 }
