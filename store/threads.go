@@ -325,31 +325,46 @@ func (s *Store) Replace(ctx context.Context, rs []Record) error {
 
 func replaceOne(ctx context.Context, w *recordWriter, r Record) error {
 	id := r.Thread.ID
-	const staleOfPath = `SELECT id FROM threads WHERE rollout_path = ? AND id <> ?`
-	stale, err := w.strings(ctx, staleOfPath, r.Thread.RolloutPath, id)
+	// One lookup finds the rows the record replaces: its own, and a
+	// stale row of another id at its path.
+	const rowsOfRecord = `SELECT id FROM threads WHERE rollout_path = ? OR id = ?`
+	found, err := w.strings(ctx, rowsOfRecord, r.Thread.RolloutPath, id)
 	if err != nil {
-		return fmt.Errorf("find stale row of path: %w", err)
+		return fmt.Errorf("find rows of record: %w", err)
 	}
-	for _, staleID := range stale {
+	indexed := false
+	for _, rowID := range found {
+		if rowID == id {
+			indexed = true
+			continue
+		}
 		// Its queued messages must land before its row goes, or they would
 		// name a thread that no longer exists.
-		if w.queuedBy[staleID] {
+		if w.queuedBy[rowID] {
 			if err := w.flush(ctx); err != nil {
 				return err
 			}
 		}
-		if _, err := w.exec(ctx, `DELETE FROM threads WHERE id = ?`, staleID); err != nil {
-			return fmt.Errorf("drop stale row %s of path: %w", staleID, err)
+		if _, err := w.exec(ctx, `DELETE FROM threads WHERE id = ?`, rowID); err != nil {
+			return fmt.Errorf("drop stale row %s of path: %w", rowID, err)
 		}
 	}
 	if _, err := w.exec(ctx, upsertThread, threadArgs(&r.Thread)...); err != nil {
 		return err
 	}
-	if _, err := w.exec(ctx, `DELETE FROM user_messages WHERE thread_id = ?`, id); err != nil {
-		return fmt.Errorf("drop user messages: %w", err)
-	}
-	if _, err := w.exec(ctx, `DELETE FROM thread_lineage WHERE thread_id = ?`, id); err != nil {
-		return fmt.Errorf("drop ancestry: %w", err)
+	// A thread not indexed has no messages, ancestry or spawn edge: their
+	// thread_id references its row, on delete cascade. A full rebuild
+	// writes only such threads, and skips these three statements.
+	if indexed {
+		for _, q := range []struct{ what, sql string }{
+			{"user messages", `DELETE FROM user_messages WHERE thread_id = ?`},
+			{"ancestry", `DELETE FROM thread_lineage WHERE thread_id = ?`},
+			{"spawn edge", `DELETE FROM thread_spawns WHERE thread_id = ?`},
+		} {
+			if _, err := w.exec(ctx, q.sql, id); err != nil {
+				return fmt.Errorf("drop %s: %w", q.what, err)
+			}
+		}
 	}
 	if err := w.queue(ctx, id, 0, r.Messages); err != nil {
 		return err
