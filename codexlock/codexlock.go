@@ -112,3 +112,95 @@ func stillAt(f *os.File, path string) (bool, error) {
 	}
 	return os.SameFile(open, named), nil
 }
+
+// File is one thread's lock file, kept open between locks so that taking
+// the lock again costs a flock and an lstat rather than a directory check,
+// an open, two stats and a close. Holding it open takes no lock: between
+// Lock and Unlock the thread is locked, and at no other time, so a Codex
+// process can resume the thread whenever no append is under way.
+//
+// A File is not safe for concurrent use; its owner serialises its calls
+// (spool holds the thread's mutex around them). The zero value is not
+// usable: call OpenFile.
+type File struct {
+	home, id string
+	f        *os.File    // nil until the first TryLock, and after Close
+	opened   os.FileInfo // f's identity, taken when it was opened
+	locked   bool
+}
+
+// OpenFile returns the lock file of thread id in the Codex home. It does
+// no I/O: the file is opened by the first TryLock.
+func OpenFile(home, id string) *File { return &File{home: home, id: id} }
+
+// TryLock takes the writer lock without waiting, as the package's TryLock
+// does, through the descriptor kept open since the last call when the
+// path still names its file. Unlock releases it.
+func (lf *File) TryLock() error {
+	if lf.locked {
+		return errors.New("codexlock: lock file already locked")
+	}
+	if lf.f != nil {
+		path := filepath.Join(lf.home, Dir, lf.id+".lock")
+		err := flock(lf.f, unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return &HeldError{Path: path, PID: holder(lf.f)}
+		}
+		if err == nil {
+			named, serr := os.Lstat(path)
+			if serr == nil && os.SameFile(lf.opened, named) {
+				lf.locked = true
+				return nil
+			}
+			err = serr
+		}
+		// The file was removed (a Codex that exited) or cannot be
+		// checked: start again from the path.
+		lf.f.Close()
+		lf.f = nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	l, err := TryLock(lf.home, lf.id)
+	if err != nil {
+		return err
+	}
+	opened, err := l.f.Stat()
+	if err != nil {
+		l.Unlock()
+		return err
+	}
+	lf.f, lf.opened, lf.locked = l.f, opened, true
+	return nil
+}
+
+// Unlock releases the lock taken by TryLock and keeps the file open.
+func (lf *File) Unlock() error {
+	if !lf.locked {
+		return errors.New("codexlock: lock file not locked")
+	}
+	lf.locked = false
+	if err := flock(lf.f, unix.LOCK_UN); err != nil {
+		// A lock that cannot be released is released by closing.
+		name := lf.f.Name()
+		lf.f.Close()
+		lf.f = nil
+		return fmt.Errorf("unlock %s: %w", name, err)
+	}
+	return nil
+}
+
+// Open reports whether the file holds a descriptor.
+func (lf *File) Open() bool { return lf.f != nil }
+
+// Close closes the descriptor, releasing the lock if it is held. The File
+// can be used again: the next TryLock opens the file anew.
+func (lf *File) Close() error {
+	if lf.f == nil {
+		return nil
+	}
+	err := lf.f.Close()
+	lf.f, lf.locked = nil, false
+	return err
+}

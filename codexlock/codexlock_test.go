@@ -67,3 +67,71 @@ func TestTryLockAfterFileRemoved(t *testing.T) {
 	}
 	fresh.Unlock()
 }
+
+// TestFileKeepsNoLockBetweenAppends is the promise that lets a File stay
+// open for as long as spool holds a thread live: between TryLock and
+// Unlock another writer (a Codex resuming the thread) is refused, and
+// after Unlock it gets the lock at once while the File is still open.
+func TestFileKeepsNoLockBetweenAppends(t *testing.T) {
+	home := t.TempDir()
+	const id = "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c"
+	lf := codexlock.OpenFile(home, id)
+	defer lf.Close()
+	for round := range 3 {
+		if err := lf.TryLock(); err != nil {
+			t.Fatalf("round %d: TryLock: %v", round, err)
+		}
+		if !lf.Open() {
+			t.Fatalf("round %d: File holds no descriptor while locked", round)
+		}
+		if _, err := codexlock.TryLock(home, id); !errors.Is(err, codexlock.ErrHeld) {
+			t.Fatalf("round %d: another writer's TryLock while locked = %v, want ErrHeld", round, err)
+		}
+		if err := lf.Unlock(); err != nil {
+			t.Fatalf("round %d: Unlock: %v", round, err)
+		}
+		if !lf.Open() {
+			t.Fatalf("round %d: File closed its descriptor on Unlock", round)
+		}
+		codex, err := codexlock.TryLock(home, id)
+		if err != nil {
+			t.Fatalf("round %d: another writer's TryLock after Unlock: %v", round, err)
+		}
+		// While the other writer holds it, the File is refused.
+		if err := lf.TryLock(); !errors.Is(err, codexlock.ErrHeld) {
+			t.Fatalf("round %d: File.TryLock while another holds it = %v, want ErrHeld", round, err)
+		}
+		codex.Unlock()
+	}
+}
+
+// TestFileAfterLockFileRemoved removes the lock file between two locks, as
+// a Codex that exits may: the File must lock the file now at the path, not
+// the removed one it still has open, or a Codex starting next would take
+// the new file's lock while spool appends.
+func TestFileAfterLockFileRemoved(t *testing.T) {
+	home := t.TempDir()
+	const id = "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c"
+	lf := codexlock.OpenFile(home, id)
+	defer lf.Close()
+	if err := lf.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lf.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(home, codexlock.Dir, id+".lock")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := lf.TryLock(); err != nil {
+		t.Fatalf("TryLock after the file was removed: %v", err)
+	}
+	defer lf.Unlock()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("lock file not created again: %v", err)
+	}
+	if _, err := codexlock.TryLock(home, id); !errors.Is(err, codexlock.ErrHeld) {
+		t.Fatalf("another writer's TryLock of the new file = %v, want ErrHeld: the File locked the removed file", err)
+	}
+}

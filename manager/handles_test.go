@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/rollout"
 )
 
 // openRolloutFiles counts this process's descriptors open on files under
-// root.
+// root: rollouts and Codex's writer-lock files, which live threads keep
+// open between appends.
 func openRolloutFiles(t *testing.T, root string) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
@@ -20,7 +22,8 @@ func openRolloutFiles(t *testing.T, root string) int {
 	n := 0
 	for _, e := range entries {
 		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err == nil && strings.HasPrefix(target, root+string(filepath.Separator)) && strings.HasSuffix(target, ".jsonl") {
+		if err == nil && strings.HasPrefix(target, root+string(filepath.Separator)) &&
+			(strings.HasSuffix(target, ".jsonl") || strings.Contains(target, "/"+codexlock.Dir+"/")) {
 			n++
 		}
 	}
@@ -28,7 +31,7 @@ func openRolloutFiles(t *testing.T, root string) int {
 }
 
 // TestIdleThreadsHoldNoFiles keeps 40 threads live with room for 4 open
-// files: the descriptors on rollouts stay at 4 however many threads are
+// files: the descriptors on rollouts and lock files stay at 4 however many threads are
 // live, and a thread whose file was closed appends again, at its new
 // place after an archive too.
 func TestIdleThreadsHoldNoFiles(t *testing.T) {

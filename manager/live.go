@@ -9,6 +9,7 @@ import (
 	"path"
 	"sync"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -33,6 +34,10 @@ type liveThread struct {
 
 	mu       sync.Mutex // guards the fields below
 	appender *rolloutfs.Appender
+	// lockFile is Codex's writer-lock file of the thread, open between
+	// appends (never locked between them); nil until the first append.
+	// Its descriptor counts in Manager.handles, as the appender's does.
+	lockFile *codexlock.File
 	row      store.Thread
 	gone     bool // deleted or evicted: a holder must not use it any more
 }
@@ -304,6 +309,7 @@ func (m *Manager) releaseHandles() {
 		if lt.appender != nil {
 			lt.appender.Release()
 		}
+		m.closeLockFile(lt)
 		lt.mu.Unlock()
 	}
 }
@@ -343,6 +349,7 @@ func (m *Manager) closeLive(lt *liveThread) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	lt.gone = true
+	m.closeLockFile(lt)
 	if lt.appender == nil {
 		return
 	}
@@ -360,9 +367,52 @@ func (m *Manager) invalidate(lt *liveThread) {
 	m.forget(lt)
 	m.mu.Unlock()
 	lt.gone = true
+	m.closeLockFile(lt)
 	if lt.appender != nil {
 		lt.appender.Close()
 		lt.appender = nil
+	}
+}
+
+// lockWriter takes Codex's writer lock of lt for one append (docs/CODEX.md)
+// through its lock file, which stays open afterwards so the next append
+// takes the lock without opening it again. lt.mu must be held; call
+// unlockWriter when done.
+func (m *Manager) lockWriter(lt *liveThread) error {
+	if lt.lockFile == nil {
+		lt.lockFile = codexlock.OpenFile(m.opts.Root, lt.id)
+	}
+	defer m.countLockFile(lt, lt.lockFile.Open())
+	return lt.lockFile.TryLock()
+}
+
+// unlockWriter releases the lock lockWriter took. lt.mu must be held.
+func (m *Manager) unlockWriter(lt *liveThread) {
+	defer m.countLockFile(lt, lt.lockFile.Open())
+	if err := lt.lockFile.Unlock(); err != nil {
+		m.log.Error("release writer lock", "id", lt.id, "err", err)
+	}
+}
+
+// closeLockFile closes lt's lock file, if open. lt.mu must be held.
+func (m *Manager) closeLockFile(lt *liveThread) {
+	if lt.lockFile == nil || !lt.lockFile.Open() {
+		return
+	}
+	defer m.countLockFile(lt, true)
+	if err := lt.lockFile.Close(); err != nil {
+		m.log.Error("close writer lock file", "id", lt.id, "err", err)
+	}
+}
+
+// countLockFile updates Manager.handles after a call that found lt's lock
+// file open (wasOpen) or not.
+func (m *Manager) countLockFile(lt *liveThread, wasOpen bool) {
+	switch isOpen := lt.lockFile.Open(); {
+	case isOpen && !wasOpen:
+		m.handles.Add(1)
+	case !isOpen && wasOpen:
+		m.handles.Add(-1)
 	}
 }
 

@@ -44,7 +44,7 @@ type Manager struct {
 	closed bool
 	ops    sync.WaitGroup // calls in flight; Close waits for them
 
-	handles atomic.Int64 // file handles the appenders of live threads hold
+	handles atomic.Int64 // file handles live threads hold: their appenders and writer-lock files
 
 	events Bus // publishes changes to subscribers (events.go)
 

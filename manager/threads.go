@@ -14,7 +14,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -328,12 +327,11 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 		return nil, err
 	}
 	var lines [][]byte
-	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
-	if err != nil {
+	if err := m.lockWriter(lt); err != nil {
 		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)
 	}
-	defer lock.Unlock()
-	err = m.settle(ctx, lt, false)
+	defer m.unlockWriter(lt)
+	err := m.settle(ctx, lt, false)
 	var offsets []int64
 	if err == nil {
 		lines, err = prepare(lt.row)

@@ -80,15 +80,27 @@ type Reader struct {
 // yielded straight from the bufio buffer, without a copy.
 const readerBufferSize = 256 << 10
 
+// minReaderBufferSize is the smallest buffer NewReader gives a sized
+// reader.
+const minReaderBufferSize = 4 << 10
+
 // keepLongBuffer is the largest long-line buffer a Reader keeps for reuse.
 const keepLongBuffer = 16 << 20
 
 // NewReader returns a Reader over r, whose first byte is at byte offset
 // startOffset and line number startLine of the file (0, 0 for a whole file;
 // an indexed size and line count to catch up from the middle).
+//
+// When r reports its size (an *io.SectionReader, *bytes.Reader or
+// *strings.Reader does), the buffer is no larger than r: a full reindex
+// of many small rollouts would otherwise allocate and clear 256 KiB each.
 func NewReader(r io.Reader, startOffset, startLine int64) *Reader {
+	size := readerBufferSize
+	if sized, ok := r.(interface{ Size() int64 }); ok {
+		size = int(min(max(sized.Size(), minReaderBufferSize), readerBufferSize))
+	}
 	return &Reader{
-		br:      bufio.NewReaderSize(r, readerBufferSize),
+		br:      bufio.NewReaderSize(r, size),
 		maxLine: MaxLineSize,
 		offset:  startOffset,
 		lines:   startLine,

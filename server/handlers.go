@@ -36,6 +36,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
 		return
 	}
+	writeJSONBody(w, status, body)
+}
+
+// writeJSONBody writes body, a JSON value, as writeJSON does.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
@@ -277,7 +282,8 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.Page{Threads: wireThreads(page.Threads), NextCursor: page.NextCursor})
+	body := api.Page{Threads: wireThreads(page.Threads), NextCursor: page.NextCursor}
+	writeJSONBody(w, http.StatusOK, appendPage(make([]byte, 0, 700*len(body.Threads)+64), body))
 	return nil
 }
 

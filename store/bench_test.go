@@ -118,7 +118,7 @@ func generateIndex(ctx context.Context, path string, n int) error {
 		}
 		for ord := range benchMessagesPerThread {
 			text := fmt.Sprintf("message %d of task %d about module %d", ord, i, i%113)
-			if _, err := message.ExecContext(ctx, id, ord, int64(4096+ord*2048), int64(3+ord*9), text, text); err != nil {
+			if _, err := message.ExecContext(ctx, id, ord, int64(4096+ord*2048), int64(3+ord*9), text, text, 0, ""); err != nil {
 				return err
 			}
 		}

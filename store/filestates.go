@@ -79,6 +79,15 @@ const idChunk = 500
 // IndexedFilesByID returns the rows of those of ids that are indexed, in
 // no particular order, querying them a chunk at a time.
 func (s *Store) IndexedFilesByID(ctx context.Context, ids []string) ([]IndexedFile, error) {
+	if len(ids) == 1 {
+		// A sync beside a manager asks for one row per file it writes:
+		// one statement, prepared once.
+		files, err := s.indexedFileByID(ctx, ids[0])
+		if err != nil {
+			return nil, fmt.Errorf("list indexed files of thread %s: %w", ids[0], err)
+		}
+		return files, nil
+	}
 	var files []IndexedFile
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), idChunk)]
@@ -95,4 +104,25 @@ func (s *Store) IndexedFilesByID(ctx context.Context, ids []string) ([]IndexedFi
 		files = append(files, page...)
 	}
 	return files, nil
+}
+
+// indexedFileByID returns the row of thread id, if indexed, through the
+// statement cache.
+func (s *Store) indexedFileByID(ctx context.Context, id string) ([]IndexedFile, error) {
+	const q = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, name, updated_at
+		FROM threads WHERE id = ?`
+	stmt, err := s.readStmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var f IndexedFile
+	err = stmt.QueryRowContext(ctx, id).Scan(&f.ID, &f.RolloutPath, &f.IndexedSize, &f.LineCount,
+		&f.FileSize, &f.FileMtime, &f.Name, &f.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []IndexedFile{f}, nil
 }

@@ -61,8 +61,8 @@ func (s *Store) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err != nil {
 		return Page{}, fmt.Errorf("list threads: %w", err)
 	}
-	threads := make([]Thread, 0, o.Limit+1)
-	if err := s.reader.SelectContext(ctx, &threads, q, args...); err != nil {
+	threads, err := s.queryThreads(ctx, make([]Thread, 0, o.Limit+1), q, args...)
+	if err != nil {
 		return Page{}, fmt.Errorf("list threads: %w", err)
 	}
 	page := Page{Threads: threads}
@@ -110,8 +110,14 @@ func listQuery(o ListOptions) (string, []any, error) {
 	var where []string
 	var args []any
 	if o.Archived != nil {
-		where = append(where, "archived = ?")
-		args = append(args, *o.Archived)
+		// A literal, not a bound value: SQLite re-plans a statement whose
+		// bound value meets an analyzed index column on every run, and
+		// the two values make only two statements to cache.
+		if *o.Archived {
+			where = append(where, "archived = 1")
+		} else {
+			where = append(where, "archived = 0")
+		}
 	}
 	for _, f := range []struct{ col, value string }{
 		{"cwd", o.Cwd}, {"source", o.Source}, {"model_provider", o.ModelProvider}, {"parent_id", o.ParentID},

@@ -5,16 +5,14 @@ import (
 	"fmt"
 )
 
-// spawn writes the spawn edge of r (thread_spawns), replacing any it had:
-// none when r.SpawnParentID is "" or names the thread itself.
+// spawn writes the spawn edge of r (thread_spawns) for a thread that has
+// none (just inserted, or replaced: replaceOne drops the old edge): none
+// when r.SpawnParentID is "" or names the thread itself.
 func (w *recordWriter) spawn(ctx context.Context, r Record) error {
 	id := r.Thread.ID
-	if _, err := w.tx.ExecContext(ctx, `DELETE FROM thread_spawns WHERE thread_id = ?`, id); err != nil {
-		return fmt.Errorf("drop spawn edge of thread %s: %w", id, err)
-	}
 	if p := r.SpawnParentID; p != "" && p != id {
 		const q = `INSERT INTO thread_spawns (thread_id, parent_id) VALUES (?, ?)`
-		if _, err := w.tx.ExecContext(ctx, q, id, p); err != nil {
+		if _, err := w.exec(ctx, q, id, p); err != nil {
 			return fmt.Errorf("insert spawn edge of thread %s: %w", id, err)
 		}
 	}

@@ -28,7 +28,8 @@ type Store struct {
 	writer  *sqlx.DB // one connection; every write transaction goes here
 	reader  *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
 	advance *advanceStmts
-	stmts   stmtCache // statements prepared on first use, on either pool
+	stmts   stmtCache     // statements prepared on first use, on either pool
+	ckpt    *checkpointer // nil for a read-only store
 }
 
 // writerDSN returns the file: URI of the writer connection for path. A bare
@@ -40,6 +41,18 @@ func writerDSN(path string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// Statement journals (every multi-row statement in a transaction
+	// keeps one) stay in memory instead of a temporary file.
+	q.Add("_pragma", "temp_store(MEMORY)")
+	// Commits never checkpoint; the checkpointer does, off their path.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	return fileURI(path, q)
+}
+
+// checkpointDSN returns the file: URI of the checkpointer's connection.
+func checkpointDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
 	return fileURI(path, q)
 }
 
@@ -106,7 +119,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
 
+	if s.ckpt, err = startCheckpointer(ctx, abs); err != nil {
+		s.advance.close()
+		s.writer.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
+	}
 	if s.reader, err = sqlx.Open("sqlite", readerDSN(abs)); err != nil {
+		s.ckpt.close()
+		s.advance.close()
 		s.writer.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
@@ -232,6 +252,7 @@ func (s *Store) Close() error {
 	if s.advance != nil {
 		errs = append(errs, s.advance.close())
 	}
+	errs = append(errs, s.ckpt.close())
 	if s.writer != nil {
 		// Let SQLite refresh planner statistics the session showed a need for.
 		if _, err := s.writer.Exec("PRAGMA optimize"); err != nil {
@@ -282,5 +303,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.ckpt.noted()
 	return nil
 }

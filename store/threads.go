@@ -33,8 +33,20 @@ VALUES (:id, :rollout_path, :created_at, :updated_at, :cwd,
 	:line_count, :user_message_count, :indexed_size, :file_size, :file_mtime,
 	:history_mode, NULLIF(:base_id, ''), :base_size, :next_ordinal, :turn_offset, :turn_id, :inherited_messages)`
 
-// upsertThread is insertThread replacing every column of an existing row.
-const upsertThread = insertThread + `
+// upsertThread inserts a threads row from threadArgs, replacing every
+// column of an existing row; "" for parent_id and base_id is stored as
+// NULL. Values are bound by position: sqlx's named binding compiled the
+// query again on every call of a full reindex.
+const upsertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
+	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
+	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
+	line_count, user_message_count, indexed_size, file_size, file_mtime,
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages)
+VALUES (?, ?, ?, ?, ?,
+	?, ?, ?, ?, ?, ?, ?,
+	?, ?, ?, ?, NULLIF(?, ''), ?, ?,
+	?, ?, ?, ?, ?,
+	?, NULLIF(?, ''), ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
 	rollout_path = excluded.rollout_path, created_at = excluded.created_at,
 	updated_at = excluded.updated_at, cwd = excluded.cwd, source = excluded.source,
@@ -60,8 +72,8 @@ const insertLineage = `INSERT INTO thread_lineage (thread_id, ancestor_id, depth
 // a batch of records parses each statement once, and the user messages
 // queued for a batch insert.
 type recordWriter struct {
-	tx      *sqlx.Tx
-	lineage *sqlx.Stmt
+	tx    *sqlx.Tx
+	stmts map[string]*sql.Stmt // SQL text -> statement prepared on tx
 
 	queued   []queuedMessage
 	queuedBy map[string]bool // threads with queued messages
@@ -72,16 +84,62 @@ type queuedMessage struct {
 	UserMessage
 }
 
-func newRecordWriter(ctx context.Context, tx *sqlx.Tx) (*recordWriter, error) {
-	lineage, err := tx.PreparexContext(ctx, insertLineage)
-	if err != nil {
-		return nil, fmt.Errorf("prepare lineage insert: %w", err)
-	}
-	return &recordWriter{tx: tx, lineage: lineage, queuedBy: map[string]bool{}}, nil
+// newRecordWriter returns a writer on tx that prepares each statement on
+// its first use and keeps it until close. The error is always nil.
+func newRecordWriter(_ context.Context, tx *sqlx.Tx) (*recordWriter, error) {
+	return &recordWriter{tx: tx, stmts: map[string]*sql.Stmt{}, queuedBy: map[string]bool{}}, nil
 }
 
+// stmt returns query prepared on the transaction, preparing it on first use.
+func (w *recordWriter) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt, ok := w.stmts[query]; ok {
+		return stmt, nil
+	}
+	stmt, err := w.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = stmt
+	return stmt, nil
+}
+
+// exec runs query with args through its prepared statement.
+func (w *recordWriter) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	stmt, err := w.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.ExecContext(ctx, args...)
+}
+
+// strings runs query with args through its prepared statement and returns
+// the first column of each row.
+func (w *recordWriter) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	stmt, err := w.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var values []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		values = append(values, v)
+	}
+	return values, rows.Err()
+}
+
+// close closes the prepared statements; the transaction stays open.
 func (w *recordWriter) close() {
-	w.lineage.Close()
+	for _, stmt := range w.stmts {
+		stmt.Close()
+	}
 }
 
 // messages inserts msgs as the thread's user messages from ordinal first on,
@@ -141,7 +199,7 @@ func (w *recordWriter) flush(ctx context.Context) error {
 			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, m.threadID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text, m.CutOffset, m.TurnID)
 		}
-		if _, err := w.tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := w.exec(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("insert user messages of thread %s..: %w", chunk[0].threadID, err)
 		}
 	}
@@ -167,9 +225,9 @@ func (w *recordWriter) ancestry(ctx context.Context, r Record) error {
 	if p := r.Thread.ParentID; p != "" {
 		if len(ancestors) == 0 {
 			ancestors = []string{p}
-			var above []string
 			const q = `SELECT ancestor_id FROM thread_lineage WHERE thread_id = ? ORDER BY depth`
-			if err := w.tx.SelectContext(ctx, &above, q, p); err != nil {
+			above, err := w.strings(ctx, q, p)
+			if err != nil {
 				return fmt.Errorf("read ancestry of parent %s: %w", p, err)
 			}
 			ancestors = append(ancestors, above...)
@@ -181,7 +239,7 @@ func (w *recordWriter) ancestry(ctx context.Context, r Record) error {
 		if a == id {
 			return fmt.Errorf("thread %s: listed as its own ancestor", id)
 		}
-		if _, err := w.lineage.ExecContext(ctx, id, a, i+1); err != nil {
+		if _, err := w.exec(ctx, insertLineage, id, a, i+1); err != nil {
 			if isConstraint(err) {
 				return fmt.Errorf("thread %s: ancestor %s listed twice", id, a)
 			}
@@ -283,31 +341,46 @@ func (s *Store) Replace(ctx context.Context, rs []Record) error {
 
 func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, batch map[string]bool) error {
 	id := r.Thread.ID
-	var stale []string
-	const staleOfPath = `SELECT id FROM threads WHERE rollout_path = ? AND id <> ?`
-	if err := tx.SelectContext(ctx, &stale, staleOfPath, r.Thread.RolloutPath, id); err != nil {
-		return fmt.Errorf("find stale row of path: %w", err)
+	// One lookup finds the rows the record replaces: its own, and a
+	// stale row of another id at its path.
+	const rowsOfRecord = `SELECT id FROM threads WHERE rollout_path = ? OR id = ?`
+	found, err := w.strings(ctx, rowsOfRecord, r.Thread.RolloutPath, id)
+	if err != nil {
+		return fmt.Errorf("find rows of record: %w", err)
 	}
-	for _, staleID := range stale {
+	indexed := false
+	for _, rowID := range found {
+		if rowID == id {
+			indexed = true
+			continue
+		}
 		// Its queued messages must land before its row goes, or they would
 		// name a thread that no longer exists.
-		if w.queuedBy[staleID] {
+		if w.queuedBy[rowID] {
 			if err := w.flush(ctx); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM threads WHERE id = ?`, staleID); err != nil {
-			return fmt.Errorf("drop stale row %s of path: %w", staleID, err)
+		if _, err := w.exec(ctx, `DELETE FROM threads WHERE id = ?`, rowID); err != nil {
+			return fmt.Errorf("drop stale row %s of path: %w", rowID, err)
 		}
 	}
-	if _, err := tx.NamedExecContext(ctx, upsertThread, r.Thread); err != nil {
+	if _, err := w.exec(ctx, upsertThread, threadArgs(&r.Thread)...); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM user_messages WHERE thread_id = ?`, id); err != nil {
-		return fmt.Errorf("drop user messages: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_lineage WHERE thread_id = ?`, id); err != nil {
-		return fmt.Errorf("drop ancestry: %w", err)
+	// A thread not indexed has no messages, ancestry or spawn edge: their
+	// thread_id references its row, on delete cascade. A full rebuild
+	// writes only such threads, and skips these three statements.
+	if indexed {
+		for _, q := range []struct{ what, sql string }{
+			{"user messages", `DELETE FROM user_messages WHERE thread_id = ?`},
+			{"ancestry", `DELETE FROM thread_lineage WHERE thread_id = ?`},
+			{"spawn edge", `DELETE FROM thread_spawns WHERE thread_id = ?`},
+		} {
+			if _, err := w.exec(ctx, q.sql, id); err != nil {
+				return fmt.Errorf("drop %s: %w", q.what, err)
+			}
+		}
 	}
 	msgs, err := copiedTexts(ctx, tx, r, batch)
 	if err != nil {
@@ -367,22 +440,18 @@ func blankCopies(ctx context.Context, tx *sqlx.Tx, id string) error {
 	return nil
 }
 
-const getThreadSQL = `SELECT ` + threadColumns + ` FROM threads WHERE id = ?`
 
 // Get returns the thread id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
-	var t Thread
-	st, err := s.readStmt(ctx, getThreadSQL)
-	if err == nil {
-		err = st.GetContext(ctx, &t, id)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return Thread{}, fmt.Errorf("thread %s: %w", id, ErrNotFound)
-	}
+	var one [1]Thread
+	threads, err := s.queryThreads(ctx, one[:0], `SELECT `+threadColumns+` FROM threads WHERE id = ?`, id)
 	if err != nil {
 		return Thread{}, fmt.Errorf("get thread %s: %w", id, err)
 	}
-	return t, nil
+	if len(threads) == 0 {
+		return Thread{}, fmt.Errorf("thread %s: %w", id, ErrNotFound)
+	}
+	return threads[0], nil
 }
 
 // GetByPath returns the thread whose rollout path is path, or ErrNotFound.
@@ -563,6 +632,7 @@ func (s *Store) updateOne(ctx context.Context, op, id, query string, args ...any
 	if err != nil {
 		return fmt.Errorf("%s thread %s: %w", op, id, err)
 	}
+	s.ckpt.noted()
 	n, err := res.RowsAffected()
 	if err != nil {
 		return fmt.Errorf("%s thread %s: %w", op, id, err)

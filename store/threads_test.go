@@ -448,3 +448,72 @@ func TestReplaceBatchPathTakeover(t *testing.T) {
 		t.Fatalf("search for a's text: %+v, %v; want none", hits, err)
 	}
 }
+
+// TestReplaceRoundTripsEveryColumn guards the positional binding of
+// Replace's upsert and the hand-written scans of Get, GetByPath and List:
+// every field holds a value of its own, so two columns swapped show.
+func TestReplaceRoundTripsEveryColumn(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	base := newThread("base", 5)
+	mustInsert(t, s, Record{Thread: base})
+	want := Thread{
+		ID: "full", RolloutPath: "sessions/2026/04/20/full.jsonl", CreatedAt: 101, UpdatedAt: 102,
+		Cwd: "/cwd", Source: "exec", Originator: "orig", CLIVersion: "0.169.0", ModelProvider: "prov",
+		GitCommit: "c0ffee", GitBranch: "branch", GitOrigin: "origin", Name: "name", Preview: "preview",
+		Archived: true, ArchivedAt: 103, ParentID: "base", ForkUserMessage: 7, ForkOffset: 104,
+		LineCount: 105, UserMessageCount: 1, IndexedSize: 106, FileSize: 107, FileMtime: 108,
+		HistoryMode: "paginated", BaseID: "base", BaseSize: 109, NextOrdinal: 110, TurnOffset: 111,
+		TurnID: "turn",
+	}
+	if err := s.Replace(ctx, []Record{{Thread: want, Messages: messages(0, 1, "m")}}); err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	got, err := s.Get(ctx, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("Get after Replace = %+v\nwant %+v", got, want)
+	}
+	if got, err := s.GetByPath(ctx, want.RolloutPath); err != nil || got != want {
+		t.Fatalf("GetByPath after Replace = %+v, %v\nwant %+v", got, err, want)
+	}
+	yes := true
+	page, err := s.List(ctx, ListOptions{Archived: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Threads) != 1 || page.Threads[0] != want {
+		t.Fatalf("List(archived) = %+v\nwant [%+v]", page.Threads, want)
+	}
+}
+
+// TestIndexedFilesByID reads the same rows whether asked one id at a time
+// (the statement-cache path) or several at once.
+func TestIndexedFilesByID(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	a := newThread("a", 1)
+	a.Name, a.FileSize, a.FileMtime, a.IndexedSize, a.LineCount = "named", 10, 11, 9, 3
+	mustInsert(t, s, Record{Thread: a})
+	mustInsert(t, s, Record{Thread: newThread("b", 2)})
+	all, err := s.IndexedFilesByID(ctx, []string{"a", "b", "missing"})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("IndexedFilesByID(a, b, missing) = %+v, %v; want two rows", all, err)
+	}
+	for _, want := range all {
+		one, err := s.IndexedFilesByID(ctx, []string{want.ID})
+		if err != nil || len(one) != 1 || one[0] != want {
+			t.Fatalf("IndexedFilesByID(%s) = %+v, %v; want [%+v]", want.ID, one, err, want)
+		}
+	}
+	if one, err := s.IndexedFilesByID(ctx, []string{"missing"}); err != nil || len(one) != 0 {
+		t.Fatalf("IndexedFilesByID(missing) = %+v, %v; want none", one, err)
+	}
+	for _, f := range all {
+		if f.ID == "a" && (f.Name != "named" || f.FileMtime != 11 || f.IndexedSize != 9 || f.LineCount != 3) {
+			t.Fatalf("row of a = %+v", f)
+		}
+	}
+}
