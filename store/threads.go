@@ -440,7 +440,6 @@ func blankCopies(ctx context.Context, tx *sqlx.Tx, id string) error {
 	return nil
 }
 
-
 // Get returns the thread id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
 	var one [1]Thread
