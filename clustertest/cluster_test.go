@@ -72,7 +72,8 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // line.
 func (c cluster) start(t *testing.T, extra ...string) *node {
 	t.Helper()
-	args := append([]string{"-pg", c.dsn, "-s3", c.s3.Endpoint, "-s3-bucket", c.s3.Bucket, "-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"-pg", c.dsn, "-s3", c.s3.Endpoint, "-s3-bucket", c.s3.Bucket, "-addr", "127.0.0.1:0",
+		"-segment-cache", filepath.Join(t.TempDir(), "segments")}, extra...)
 	cmd := exec.Command(spooldBin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"SPOOL_S3_ACCESS_KEY=" + c.s3.AccessKey, "SPOOL_S3_SECRET_KEY=" + c.s3.SecretKey}

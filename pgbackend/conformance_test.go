@@ -8,14 +8,21 @@ import (
 	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/objstore"
 )
 
 // TestBackendConformance runs the suite every backend passes on
 // PostgreSQL (SPOOL_TEST_PG) and the S3 gateway (SPOOL_TEST_S3), sealing
-// every byte as soon as it can so that reads cross segments.
+// every byte as soon as it can so that reads cross segments, through a
+// segment cache.
 func TestBackendConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) manager.Backend {
-		b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealBytes: 1, SealEvery: 1})
+		// Reads go through a segment cache small enough to evict.
+		bucket, err := objstore.NewCache(disttest.Bucket(t), t.TempDir(), 4<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: bucket, SealBytes: 1, SealEvery: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,8 @@
 //	-s3                SPOOL_S3            with -pg: S3-compatible endpoint URL for sealed segments
 //	-s3-bucket         SPOOL_S3_BUCKET     with -s3: bucket (default spool; created if missing)
 //	-seal-bytes        SPOOL_SEAL_BYTES    with -s3: unsealed bytes a thread gathers before they go to a segment (default 4MiB)
+//	-segment-cache     SPOOL_SEGMENT_CACHE with -s3: a directory where segments read are kept (emptied at start; default none)
+//	-segment-cache-size SPOOL_SEGMENT_CACHE_SIZE  its size (default 1GiB)
 //
 // The S3 credentials come from SPOOL_S3_ACCESS_KEY and SPOOL_S3_SECRET_KEY
 // only, never from flags (which other users can read in the process list).
@@ -89,6 +91,8 @@ type config struct {
 	pg, s3          string // the distributed backend's DSN and endpoint
 	s3Bucket        string
 	sealBytes       int64
+	segmentCache    string
+	segmentCacheMax int64
 	s3Access        string
 	s3Secret        string
 	watch           bool
@@ -146,6 +150,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	s3 := fs.String("s3", getenv("SPOOL_S3"), "with -pg: S3-compatible endpoint `url` for sealed segments; credentials from $SPOOL_S3_ACCESS_KEY and $SPOOL_S3_SECRET_KEY ($SPOOL_S3)")
 	s3Bucket := fs.String("s3-bucket", env("SPOOL_S3_BUCKET", "spool"), "with -s3: the `bucket` ($SPOOL_S3_BUCKET)")
 	sealBytes := fs.String("seal-bytes", env("SPOOL_SEAL_BYTES", "4MiB"), "with -s3: unsealed bytes a thread gathers before they go to a segment, a `size` ($SPOOL_SEAL_BYTES)")
+	segmentCache := fs.String("segment-cache", getenv("SPOOL_SEGMENT_CACHE"), "with -s3: a `dir` where the segments read are kept, emptied at start ($SPOOL_SEGMENT_CACHE)")
+	segmentCacheSize := fs.String("segment-cache-size", env("SPOOL_SEGMENT_CACHE_SIZE", "1GiB"), "with -segment-cache: its `size` ($SPOOL_SEGMENT_CACHE_SIZE)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -175,6 +181,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var err error
 	if cfg.sealBytes, err = parseSize(*sealBytes); err != nil || cfg.sealBytes < 1 {
 		return config{}, fmt.Errorf("-seal-bytes %q: want a positive size such as 4MiB", *sealBytes)
+	}
+	cfg.segmentCache = *segmentCache
+	if cfg.segmentCacheMax, err = parseSize(*segmentCacheSize); err != nil || cfg.segmentCacheMax < 1 {
+		return config{}, fmt.Errorf("-segment-cache-size %q: want a positive size such as 1GiB", *segmentCacheSize)
+	}
+	if cfg.segmentCache != "" && cfg.s3 == "" {
+		return config{}, errors.New("-segment-cache needs -s3: it holds segments read from object storage")
 	}
 	if cfg.watch, err = strconv.ParseBool(*watch); err != nil {
 		return config{}, fmt.Errorf("-watch %q: want true or false", *watch)
@@ -318,6 +331,11 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Bac
 				return nil, nil, err
 			}
 			o.Bucket = bucket
+			if cfg.segmentCache != "" {
+				if o.Bucket, err = objstore.NewCache(bucket, cfg.segmentCache, cfg.segmentCacheMax); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 		b, err := pgbackend.Open(ctx, o)
 		if err != nil {

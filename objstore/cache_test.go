@@ -1,0 +1,86 @@
+package objstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestCache: a read fetches the whole object once and later reads of any
+// range come from disk; the least recently used object goes when the cache
+// is full; an object larger than the cache is read by range, uncached; a
+// delete through the cache drops its copy; what an earlier process left is
+// removed.
+func TestCache(t *testing.T) {
+	b := newFake(t)
+	ctx := t.Context()
+	objects := map[string][]byte{}
+	for i := range 4 {
+		key := fmt.Sprintf("segments/t/%d", i)
+		objects[key] = bytes.Repeat([]byte{byte('a' + i)}, 100)
+		if err := b.PutNew(ctx, key, objects[key]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("z"), 1000)
+	if err := b.PutNew(ctx, "segments/t/big", big); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "left-over"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCache(b, dir, 250) // room for two objects of 100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "left-over")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a left-over file survived NewCache: %v", err)
+	}
+	read := func(key string, off, n int64) {
+		t.Helper()
+		got, err := c.ReadRange(ctx, key, off, n)
+		want := objects[key]
+		if key == "segments/t/big" {
+			want = big
+		}
+		if err != nil || !bytes.Equal(got, want[off:off+n]) {
+			t.Fatalf("%s [%d, %d): %q, %v", key, off, off+n, got, err)
+		}
+	}
+	counts := func(wantHits, wantMisses int64) {
+		t.Helper()
+		if hits, misses := c.Stats(); hits != wantHits || misses != wantMisses {
+			t.Fatalf("%d hits and %d misses, want %d and %d", hits, misses, wantHits, wantMisses)
+		}
+	}
+	read("segments/t/0", 10, 20)
+	read("segments/t/0", 0, 100)
+	read("segments/t/1", 99, 1)
+	counts(1, 2)
+	read("segments/t/0", 5, 5) // 0 is now the most recent
+	read("segments/t/2", 0, 50)
+	counts(2, 3)
+	read("segments/t/0", 0, 1) // still cached
+	read("segments/t/1", 0, 1) // evicted for 2
+	counts(3, 4)
+	read("segments/t/big", 500, 10)
+	read("segments/t/big", 500, 10)
+	counts(3, 6)
+	if err := c.Delete(ctx, "segments/t/1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadRange(ctx, "segments/t/1", 0, 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("read after delete: %v, want ErrNotFound", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) > 2 {
+		t.Fatalf("%d files in the cache (%v), want at most the two objects it has room for", len(entries), err)
+	}
+}
