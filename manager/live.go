@@ -475,6 +475,18 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 			return store.Thread{}, nil, err
 		}
 	}
+	// ownFiles puts before the segments the earlier files of thread base
+	// (a reverted thread) below limit, and returns where the history goes
+	// on below them.
+	ownFiles := func(base string, limit int64) (string, int64, error) {
+		links, next, nextLimit, err := m.openLinks(ctx, base, limit)
+		if err != nil {
+			closeSegments(segments)
+			return "", 0, err
+		}
+		segments = append(links, segments...)
+		return next, nextLimit, nil
+	}
 	for base, limit, depth := row.BaseID, row.BaseSize, 0; base != ""; depth++ {
 		if depth > maxChain {
 			closeSegments(segments)
@@ -483,12 +495,10 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 		if base == id {
 			// A revert segment: the history continues in the thread's own
 			// earlier files.
-			links, next, nextLimit, err := m.openLinks(ctx, base, limit)
+			next, nextLimit, err := ownFiles(base, limit)
 			if err != nil {
-				closeSegments(segments)
 				return store.Thread{}, nil, err
 			}
-			segments = append(links, segments...)
 			base, limit, id = next, nextLimit, base
 			continue
 		}
@@ -516,12 +526,10 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 		if own < 0 && brow.BaseID == brow.ID {
 			// The cut lies in an earlier file of a reverted base.
 			bf.Close()
-			links, next, nextLimit, err := m.openLinks(ctx, base, limit)
+			next, nextLimit, err := ownFiles(base, limit)
 			if err != nil {
-				closeSegments(segments)
 				return store.Thread{}, nil, err
 			}
-			segments = append(links, segments...)
 			base, limit, id = next, nextLimit, base
 			continue
 		}
