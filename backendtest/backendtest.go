@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"Delete", testDelete},
 		{"Search", testSearch},
 		{"Events", testEvents},
+		{"AppendTurn", testAppendTurn},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -514,5 +515,32 @@ func testEvents(t *testing.T, b manager.Backend) {
 		case <-timeout:
 			t.Fatalf("waited 30 s for event %d (%s)", i, want[i].typ)
 		}
+	}
+}
+
+// testAppendTurn: a whole Codex turn appended counts one user message,
+// whose turn reads back as the lines appended, with the prompt and the
+// answer in them.
+func testAppendTurn(t *testing.T, b manager.Backend) {
+	w, ok := b.(manager.TurnWriter)
+	if !ok {
+		t.Fatal("the backend appends no whole turns")
+	}
+	th := withTurns(t, b, 1)
+	res, err := w.AppendTurn(t.Context(), th.ID, manager.TurnOptions{Prompt: "the prompt", Answer: "the answer", TurnID: "turn-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.UserMessageCount != 2 || len(res.Offsets) < 4 {
+		t.Fatalf("after the turn: %d user messages, %d lines", res.Thread.UserMessageCount, len(res.Offsets))
+	}
+	rc, err := b.ReadTurn(t.Context(), th.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Contains(turn, []byte("the prompt")) || !bytes.Contains(turn, []byte("the answer")) || !bytes.Contains(turn, []byte("turn-1")) {
+		t.Fatalf("turn 1 reads %q, %v", turn, err)
 	}
 }

@@ -8,13 +8,14 @@
 //
 // It offers the core of manager.Backend, lineage (manager.Lineage), search
 // (manager.Searcher) and events from every node (manager.Publisher, over
-// PostgreSQL's LISTEN/NOTIFY), which follow streams use; whole turns,
-// reverts, turns by id,
+// PostgreSQL's LISTEN/NOTIFY), which follow streams use, and whole Codex
+// turns (manager.TurnWriter); reverts, turns by id,
 // sub-agent spawns, purge and idempotency keys are not offered yet (the
 // server answers 501).
 package pgbackend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -571,4 +572,32 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 		page.Hits = append(page.Hits, manager.SearchHit{ThreadID: h.ThreadID, Ordinal: h.Ordinal, Snippet: h.Snippet, Rank: -h.Rank, Name: h.Name})
 	}
 	return page, nil
+}
+
+var _ manager.TurnWriter = (*Backend)(nil)
+
+// AppendTurn appends one complete Codex user turn (rollout.RenderTurn, in
+// the legacy mode of this backend's threads) as one transaction.
+func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptions) (manager.AppendResult, error) {
+	t, err := b.Get(ctx, id)
+	if err != nil {
+		return manager.AppendResult{}, err
+	}
+	if o.TurnID == "" {
+		o.TurnID = uuid.NewString()
+	}
+	if o.Model == "" {
+		o.Model = "spool"
+	}
+	now := b.opts.Now()
+	data, _, err := rollout.RenderTurn(rollout.HistoryLegacy, 0, rollout.TurnSpec{
+		ThreadID: t.ID, TurnID: o.TurnID, UserText: o.Prompt, AgentText: o.Answer,
+		Cwd: t.Cwd, Model: o.Model, Started: now, Completed: now,
+		UserItemID: uuid.NewString(), AgentItemID: uuid.NewString(),
+	})
+	if err != nil {
+		return manager.AppendResult{}, fmt.Errorf("append a turn to %s: %w: %w", t.ID, manager.ErrInvalidItem, err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	return b.append(ctx, t.ID, lines[:len(lines)-1], manager.AppendOptions{})
 }
