@@ -10,13 +10,14 @@
 // (manager.Searcher) and events from every node (manager.Publisher, over
 // PostgreSQL's LISTEN/NOTIFY), which follow streams use, and whole Codex
 // turns (manager.TurnWriter); reverts, turns by id,
-// sub-agent spawns, purge and idempotency keys are not offered yet (the
+// sub-agent spawns and purge are not offered yet (the
 // server answers 501).
 package pgbackend
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -209,13 +210,15 @@ func (b *Backend) Get(ctx context.Context, id string) (manager.Thread, error) {
 func (b *Backend) AppendWith(ctx context.Context, id string, items []rollout.Item, o manager.AppendOptions) (manager.AppendResult, error) {
 	now := b.opts.Now()
 	lines := make([][]byte, len(items))
+	h := sha256.New()
 	for i, it := range items {
 		var err error
 		if lines[i], err = rollout.EncodeItem(it, now); err != nil {
 			return manager.AppendResult{}, fmt.Errorf("append to %s: item %d: %w: %w", id, i, manager.ErrInvalidItem, err)
 		}
+		fmt.Fprintf(h, "%q %q %q\n", it.Type, it.Timestamp, it.Payload)
 	}
-	return b.append(ctx, id, lines, o)
+	return b.append(ctx, id, lines, o, h.Sum(nil))
 }
 
 // AppendLinesWith appends complete lines, each validated with
@@ -223,25 +226,26 @@ func (b *Backend) AppendWith(ctx context.Context, id string, items []rollout.Ite
 func (b *Backend) AppendLinesWith(ctx context.Context, id string, lines [][]byte, o manager.AppendOptions) (manager.AppendResult, error) {
 	now := b.opts.Now()
 	encoded := make([][]byte, len(lines))
+	h := sha256.New()
 	for i, l := range lines {
 		var err error
 		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
 			return manager.AppendResult{}, fmt.Errorf("append to %s: line %d: %w: %w", id, i, manager.ErrInvalidItem, err)
 		}
+		fmt.Fprintf(h, "%q\n", l)
 	}
-	return b.append(ctx, id, encoded, o)
+	return b.append(ctx, id, encoded, o, h.Sum(nil))
 }
 
-func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manager.AppendOptions) (manager.AppendResult, error) {
+// append commits encoded lines; request is the hash of the request as
+// sent, which names it with o.IdempotencyKey.
+func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manager.AppendOptions, request []byte) (manager.AppendResult, error) {
 	id, err := rollout.ParseID(id)
 	if err != nil {
 		return manager.AppendResult{}, fmt.Errorf("append to %q: %w", id, err)
 	}
 	if len(lines) == 0 {
 		return manager.AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, manager.ErrInvalidItem)
-	}
-	if o.IdempotencyKey != "" {
-		return manager.AppendResult{}, fmt.Errorf("append to %s: idempotency keys: %w", id, manager.ErrNotSupported)
 	}
 	var joined []byte
 	offsets := make([]int64, len(lines))
@@ -253,12 +257,21 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if o.ExpectedSize != 0 {
 		expected = o.ExpectedSize
 	}
-	res, err := b.store.Append(ctx, id, joined, expected)
+	var res pgstore.AppendResult
+	if o.IdempotencyKey != "" {
+		res, err = b.store.AppendKeyed(ctx, id, joined, expected, pgstore.Key{Name: o.IdempotencyKey, Hash: request})
+	} else {
+		res, err = b.store.Append(ctx, id, joined, expected)
+	}
 	if err != nil {
 		return manager.AppendResult{}, mapErr(err)
 	}
-	for i := range offsets {
-		offsets[i] += res.Offset
+	if res.Replayed {
+		offsets = res.Starts
+	} else {
+		for i := range offsets {
+			offsets[i] += res.Offset
+		}
 	}
 	return manager.AppendResult{Offsets: offsets, Thread: threadOf(res.Thread)}, nil
 }
@@ -500,6 +513,8 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrArchived, err)
 	case errors.Is(err, pgstore.ErrOutOfRange):
 		return fmt.Errorf("%w: %w", manager.ErrOutOfRange, err)
+	case errors.Is(err, pgstore.ErrKeyReused):
+		return fmt.Errorf("%w: %w", manager.ErrIdempotencyKeyReused, err)
 	case errors.Is(err, pgstore.ErrInvalidLines):
 		return fmt.Errorf("%w: %w", manager.ErrInvalidItem, err)
 	}
@@ -599,5 +614,5 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 		return manager.AppendResult{}, fmt.Errorf("append a turn to %s: %w: %w", t.ID, manager.ErrInvalidItem, err)
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	return b.append(ctx, t.ID, lines[:len(lines)-1], manager.AppendOptions{})
+	return b.append(ctx, t.ID, lines[:len(lines)-1], manager.AppendOptions{}, nil)
 }

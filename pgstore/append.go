@@ -76,6 +76,11 @@ type AppendResult struct {
 	Offset int64  // position of the first appended byte
 	Size   int64  // history size after the append
 	Thread Thread // the thread's row after the append
+	// Replayed reports an append named by a known key: nothing was written,
+	// Offset, Size and Starts (each line's position) are the first append's,
+	// Thread is the row as it is now.
+	Replayed bool
+	Starts   []int64
 }
 
 // Append commits lines (complete, newline-terminated JSON objects) at the
@@ -87,11 +92,15 @@ type AppendResult struct {
 // acknowledgement. Concurrent Appends on one Store share transactions (see
 // batcher).
 func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSize int64) (AppendResult, error) {
+	return s.appendReq(ctx, id, lines, expectedSize, nil)
+}
+
+func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key) (AppendResult, error) {
 	msgs, err := scanLines(lines)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}
-	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, msgs: msgs, expected: expectedSize})
+	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, msgs: msgs, expected: expectedSize, key: key})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}

@@ -30,6 +30,7 @@ type appendReq struct {
 	lines    []byte
 	msgs     []lineMessage
 	expected int64
+	key      *Key // nil: no idempotency key
 
 	wake chan bool // true: lead a batch; false: done
 	res  AppendResult
@@ -113,8 +114,19 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 	var q pgx.Batch
 	now := b.s.now().UnixMilli()
 	changed := make(map[string]bool, len(ids))
+	keys, err := b.s.knownKeys(ctx, tx, batch, now)
+	if err != nil {
+		return err
+	}
 	for _, r := range batch {
 		t, ok := threads[r.id]
+		if found, replay, err := keys.check(r); found {
+			r.res, r.err = replay, err
+			if ok && err == nil {
+				r.res.Thread = *t
+			}
+			continue
+		}
 		switch {
 		case !ok:
 			r.err = ErrNotFound
@@ -125,6 +137,9 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 		default:
 			r.res = queueAppend(&q, t, r.lines, r.msgs, now)
 			changed[r.id] = true
+			if r.key != nil {
+				keys.record(&q, r, now)
+			}
 		}
 	}
 	if len(changed) == 0 {
