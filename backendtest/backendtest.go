@@ -40,6 +40,8 @@ func Run(t *testing.T, open Open) {
 		{"Search", testSearch},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
+		{"IdempotencyKey", testIdempotencyKey},
+		{"Spawns", testSpawns},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -542,5 +544,72 @@ func testAppendTurn(t *testing.T, b manager.Backend) {
 	rc.Close()
 	if err != nil || !bytes.Contains(turn, []byte("the prompt")) || !bytes.Contains(turn, []byte("the answer")) || !bytes.Contains(turn, []byte("turn-1")) {
 		t.Fatalf("turn 1 reads %q, %v", turn, err)
+	}
+}
+
+// testSpawns: sub-agent threads (a meta source naming their spawner) are
+// listed under their spawner, nearest first, and name their spawners.
+func testSpawns(t *testing.T, b manager.Backend) {
+	sp, ok := b.(manager.SpawnLineage)
+	if !ok {
+		t.Fatal("the backend walks no spawns")
+	}
+	spawned := func(parent string) manager.Thread {
+		t.Helper()
+		th, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work",
+			Source: `{"subagent":{"thread_spawn":{"parent_thread_id":"` + parent + `","depth":1}}}`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th
+	}
+	lead := start(t, b)
+	scout := spawned(lead.ID)
+	sub := spawned(scout.ID)
+	ids := func(rels []manager.Relative, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rels {
+			out = append(out, fmt.Sprintf("%s@%d", r.ID, r.Depth))
+		}
+		return fmt.Sprint(out)
+	}
+	if got, want := ids(sp.Spawns(t.Context(), lead.ID)), fmt.Sprint([]string{scout.ID + "@1", sub.ID + "@2"}); got != want {
+		t.Fatalf("spawns of the lead: %s, want %s", got, want)
+	}
+	if got, want := ids(sp.SpawnedBy(t.Context(), sub.ID)), fmt.Sprint([]string{scout.ID + "@1", lead.ID + "@2"}); got != want {
+		t.Fatalf("spawners of the sub-agent: %s, want %s", got, want)
+	}
+	if got := ids(sp.SpawnedBy(t.Context(), lead.ID)); got != "[]" {
+		t.Fatalf("spawners of the lead: %s, want none", got)
+	}
+}
+
+// testIdempotencyKey: a retried append with the same key writes once and
+// answers the first offsets; the key with other items is refused; another
+// thread's key of the same name is another key.
+func testIdempotencyKey(t *testing.T, b manager.Backend) {
+	th, other := start(t, b), start(t, b)
+	o := manager.AppendOptions{IdempotencyKey: "retry-1"}
+	items := []rollout.Item{userItem("once"), answerItem("only once")}
+	first, err := b.AppendWith(t.Context(), th.ID, items, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.AppendWith(t.Context(), th.ID, items, o)
+	if err != nil || !slices.Equal(again.Offsets, first.Offsets) {
+		t.Fatalf("retry: offsets %v, %v; want %v", again.Offsets, err, first.Offsets)
+	}
+	if got := history(t, b, th.ID); int64(len(got)) != first.Thread.HistorySize() {
+		t.Fatalf("after the retry the history has %d bytes, want %d: it wrote twice", len(got), first.Thread.HistorySize())
+	}
+	if _, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem("else")}, o); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
+		t.Fatalf("the key with other items: %v, want ErrIdempotencyKeyReused", err)
+	}
+	if _, err := b.AppendWith(t.Context(), other.ID, items, o); err != nil {
+		t.Fatalf("the same key on another thread: %v", err)
 	}
 }

@@ -10,7 +10,7 @@
 // (manager.Searcher) and events from every node (manager.Publisher, over
 // PostgreSQL's LISTEN/NOTIFY), which follow streams use, and whole Codex
 // turns (manager.TurnWriter); reverts, turns by id,
-// sub-agent spawns and purge are not offered yet (the
+// and sub-agent spawns (manager.SpawnLineage); purge is not offered yet (the
 // server answers 501).
 package pgbackend
 
@@ -182,7 +182,8 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
 	}
-	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line})
+	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
+		SpawnParentID: rollout.SpawnParent(o.Source)})
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
 	}
@@ -615,4 +616,25 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	return b.append(ctx, t.ID, lines[:len(lines)-1], manager.AppendOptions{}, nil)
+}
+
+var _ manager.SpawnLineage = (*Backend)(nil)
+
+// Spawns returns the sub-agent threads spawned by id, directly or not,
+// nearest first.
+func (b *Backend) Spawns(ctx context.Context, id string) ([]manager.Relative, error) {
+	rel, err := b.store.Spawns(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return b.relatives(ctx, rel)
+}
+
+// SpawnedBy returns the chain of threads that spawned id, nearest first.
+func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative, error) {
+	rel, err := b.store.SpawnedBy(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return b.relatives(ctx, rel)
 }

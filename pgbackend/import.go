@@ -29,7 +29,8 @@ func (b *Backend) Import(ctx context.Context, content []byte) (manager.Thread, e
 	if meta.HistoryBase != nil {
 		return manager.Thread{}, fmt.Errorf("import %s: %w: its history continues %s", meta.ID, manager.ErrInvalidArgument, meta.HistoryBase.ThreadID)
 	}
-	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: content}
+	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: content,
+		SpawnParentID: rollout.SpawnParent(meta.Source)}
 	if p := meta.ForkedFromID; p != "" {
 		if _, err := b.store.Get(ctx, p); err == nil {
 			nt.ParentID = p

@@ -25,6 +25,9 @@ type NewThread struct {
 	// ParentID, when set, names the thread this one was forked from (an
 	// imported copy): the lineage rows follow it. It must exist.
 	ParentID string
+	// SpawnParentID names the thread that spawned this one as a sub-agent
+	// ("" for none); it need not exist.
+	SpawnParentID string
 }
 
 // Create commits a new thread. It returns ErrExists when the id is taken
@@ -58,6 +61,11 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			if _, err := tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)
 				SELECT $1, $2, 1 UNION ALL
 				SELECT $1, ancestor_id, depth + 1 FROM thread_lineage WHERE thread_id = $2`, nt.ID, nt.ParentID); err != nil {
+				return err
+			}
+		}
+		if nt.SpawnParentID != "" {
+			if _, err := tx.Exec(ctx, `UPDATE threads SET spawn_parent_id = $2 WHERE id = $1`, nt.ID, nt.SpawnParentID); err != nil {
 				return err
 			}
 		}

@@ -137,3 +137,24 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	}
 	return c, nil
 }
+
+// Spawns returns the sub-agent threads spawned by id, directly (depth 1)
+// or by its sub-agents, by depth then id.
+func (s *Store) Spawns(ctx context.Context, id string) ([]Relative, error) {
+	return s.relatives(ctx, "spawns", id, `WITH RECURSIVE walk (id, depth) AS (
+			SELECT id, 1 FROM threads WHERE spawn_parent_id = $1
+			UNION ALL
+			SELECT t.id, w.depth + 1 FROM threads t JOIN walk w ON t.spawn_parent_id = w.id WHERE w.depth < 10000)
+		SELECT id, depth FROM walk ORDER BY depth, id`)
+}
+
+// SpawnedBy returns the chain of threads that spawned id, nearest first;
+// a spawner that is gone ends it.
+func (s *Store) SpawnedBy(ctx context.Context, id string) ([]Relative, error) {
+	return s.relatives(ctx, "spawners", id, `WITH RECURSIVE walk (id, depth) AS (
+			SELECT spawn_parent_id, 1 FROM threads WHERE id = $1 AND spawn_parent_id IS NOT NULL
+			UNION ALL
+			SELECT t.spawn_parent_id, w.depth + 1 FROM walk w JOIN threads t ON t.id = w.id
+			WHERE t.spawn_parent_id IS NOT NULL AND w.depth < 10000)
+		SELECT id, depth FROM walk ORDER BY depth`)
+}
