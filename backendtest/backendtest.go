@@ -42,6 +42,7 @@ func Run(t *testing.T, open Open) {
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},
 		{"Spawns", testSpawns},
+		{"CopyFork", testCopyFork},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -611,5 +612,35 @@ func testIdempotencyKey(t *testing.T, b manager.Backend) {
 	}
 	if _, err := b.AppendWith(t.Context(), other.ID, items, o); err != nil {
 		t.Fatalf("the same key on another thread: %v", err)
+	}
+}
+
+// testCopyFork: a copy fork says what its parent said before the cut, is
+// self-contained (the parent can be deleted, the copy still reads the
+// same) and counts its copied prompts.
+func testCopyFork(t *testing.T, b manager.Backend) {
+	parent := withTurns(t, b, 3)
+	two := 2
+	fork, err := b.Fork(t.Context(), parent.ID, manager.ForkOptions{BeforeUserMessage: &two, Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.BaseID != "" || fork.UserMessageCount != 2 || fork.ParentID != parent.ID || fork.Preview != "prompt 0" {
+		t.Fatalf("copy fork: %+v", fork)
+	}
+	msgs, err := b.UserMessages(t.Context(), parent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := items(t, history(t, b, parent.ID)[:msgs[2].Offset])
+	if got := items(t, history(t, b, fork.ID)); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("the copy says %d items, not starting with the parent's %d before message 2", len(got), len(want))
+	}
+	before := history(t, b, fork.ID)
+	if err := b.Delete(t.Context(), parent.ID); err != nil {
+		t.Fatalf("delete of a copy fork's parent: %v", err)
+	}
+	if got := history(t, b, fork.ID); !bytes.Equal(got, before) {
+		t.Fatal("the copy changed when its parent went")
 	}
 }

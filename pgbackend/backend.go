@@ -287,9 +287,7 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	switch {
 	case o.BeforeTurnID != "" || o.LastTurnID != "":
 		return manager.Thread{}, fmt.Errorf("fork %s: by turn id: %w", id, manager.ErrNotSupported)
-	case o.Mode == manager.ForkCopy:
-		return manager.Thread{}, fmt.Errorf("fork %s: copy mode: %w (forks are references here; export makes a self-contained file)", id, manager.ErrNotSupported)
-	case o.Mode != "" && o.Mode != manager.ForkReference:
+	case o.Mode != "" && o.Mode != manager.ForkReference && o.Mode != manager.ForkCopy:
 		return manager.Thread{}, fmt.Errorf("fork %s: %w: mode %q", id, manager.ErrInvalidArgument, o.Mode)
 	}
 	before := -1
@@ -312,8 +310,13 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
-	t, err := b.store.Fork(ctx, pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before,
-		Lines: line, Cwd: cwd, Facts: factsOf(meta)})
+	var t pgstore.Thread
+	if o.Mode == manager.ForkCopy {
+		t, err = b.forkCopy(ctx, parent, before, pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID})
+	} else {
+		t, err = b.store.Fork(ctx, pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before,
+			Lines: line, Cwd: cwd, Facts: factsOf(meta)})
+	}
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
 	}
@@ -637,4 +640,31 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 		return nil, mapErr(err)
 	}
 	return b.relatives(ctx, rel)
+}
+
+// forkCopy commits a self-contained copy fork: the child's meta line
+// (nt.Lines), then the parent's history before user message before (all
+// of it for -1), as the local backend's copy of a legacy thread is laid
+// out. Its user messages are counted again from the copied bytes.
+func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before int, nt pgstore.NewThread) (pgstore.Thread, error) {
+	cut := int64(-1)
+	if before >= 0 {
+		m, err := b.store.UserMessage(ctx, parent.ID, before)
+		if err != nil {
+			return pgstore.Thread{}, err
+		}
+		cut = m.Offset
+	}
+	rc, end, err := b.store.OpenHistory(ctx, parent.ID, 0, cut)
+	if err != nil {
+		return pgstore.Thread{}, err
+	}
+	defer rc.Close()
+	prefix, err := io.ReadAll(rc)
+	if err != nil {
+		return pgstore.Thread{}, fmt.Errorf("copy fork of %s: %w", parent.ID, err)
+	}
+	nt.Lines = append(nt.Lines, prefix...)
+	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
+	return b.store.Create(ctx, nt)
 }

@@ -28,6 +28,15 @@ type NewThread struct {
 	// SpawnParentID names the thread that spawned this one as a sub-agent
 	// ("" for none); it need not exist.
 	SpawnParentID string
+	// ForkPoint, for a copy fork, is where it was cut from ParentID.
+	ForkPoint *ForkPoint
+}
+
+// ForkPoint is where a fork was cut: before the parent's user message
+// UserMessage (-1: the whole history), at Offset in its history.
+type ForkPoint struct {
+	UserMessage int
+	Offset      int64
 }
 
 // Create commits a new thread. It returns ErrExists when the id is taken
@@ -57,6 +66,12 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			}
 			if _, err := tx.Exec(ctx, `UPDATE threads SET parent_id = $2 WHERE id = $1`, nt.ID, nt.ParentID); err != nil {
 				return err
+			}
+			if fp := nt.ForkPoint; fp != nil {
+				if _, err := tx.Exec(ctx, `UPDATE threads SET fork_user_message = $2, fork_offset = $3 WHERE id = $1`,
+					nt.ID, fp.UserMessage, fp.Offset); err != nil {
+					return err
+				}
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)
 				SELECT $1, $2, 1 UNION ALL
