@@ -3,8 +3,8 @@
 // number of spoold processes may serve one database and one bucket; the
 // database orders appends to a thread (a row lock per append transaction),
 // so no process lock is needed. Threads are legacy-mode Codex rollouts;
-// forks are references inside the database (pgstore), exported as
-// self-contained files.
+// forks are references inside the database (pgstore) unless a copy is
+// asked for, and are exported as self-contained files.
 //
 // It offers the core of manager.Backend, lineage (manager.Lineage), search
 // (manager.Searcher) and events from every node (manager.Publisher, over

@@ -110,3 +110,51 @@ func TestCollectOrphans(t *testing.T) {
 		t.Fatal("a live segment was collected")
 	}
 }
+
+// TestRepair: user-message rows, counts and previews that drifted from the
+// bytes are rebuilt from them, so Verify is clean again and the history is
+// unchanged; a second Repair rewrites nothing; a thread whose bytes are
+// gone is reported, not changed.
+func TestRepair(t *testing.T) {
+	s, parent, child := verifiable(t)
+	before := history(t, s, parent)
+	for _, damage := range []string{
+		`DELETE FROM user_messages WHERE thread_id = '` + parent + `' AND ordinal = 1`,
+		`UPDATE user_messages SET text = 'wrong' WHERE thread_id = '` + parent + `' AND ordinal = 2`,
+		`UPDATE threads SET user_message_count = 99, preview = 'wrong', line_count = 1 WHERE id = '` + parent + `'`,
+	} {
+		if _, err := s.pool.Exec(t.Context(), damage); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if problems, _ := s.Verify(t.Context()); len(problems) == 0 {
+		t.Fatal("the damage went unnoticed by Verify")
+	}
+	repaired, problems, err := s.Repair(t.Context())
+	if err != nil || len(problems) != 0 || !slices.Equal(repaired, []string{parent}) {
+		t.Fatalf("Repair: %v, %v, %v; want the parent repaired", repaired, problems, err)
+	}
+	if problems, err := s.Verify(t.Context()); err != nil || len(problems) != 0 {
+		t.Fatalf("verify after repair: %v, %v", problems, err)
+	}
+	th, err := s.Get(t.Context(), parent)
+	if err != nil || th.UserMessageCount != 5 || th.Preview != "prompt 0" {
+		t.Fatalf("repaired row: %+v, %v", th, err)
+	}
+	if m, err := s.UserMessage(t.Context(), parent, 2); err != nil || m.Text != "prompt 2" {
+		t.Fatalf("message 2 after repair: %+v, %v", m, err)
+	}
+	if got := history(t, s, parent); !bytes.Equal(got, before) {
+		t.Fatal("repair changed the history")
+	}
+	if again, _, err := s.Repair(t.Context()); err != nil || len(again) != 0 {
+		t.Fatalf("second Repair rewrote %v, %v", again, err)
+	}
+	if _, err := s.pool.Exec(t.Context(), `DELETE FROM chunks WHERE thread_id = $1`, child); err != nil {
+		t.Fatal(err)
+	}
+	repaired, problems, err = s.Repair(t.Context())
+	if err != nil || len(repaired) != 0 || len(problems) != 1 || problems[0].ThreadID != child {
+		t.Fatalf("Repair with a thread's bytes gone: %v, %v, %v; want one problem naming it", repaired, problems, err)
+	}
+}

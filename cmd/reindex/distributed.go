@@ -13,14 +13,17 @@ import (
 
 // distributedReport is the --json output of --pg.
 type distributedReport struct {
-	Mode      string            `json:"mode"` // "verify" or "collect"
+	Mode      string            `json:"mode"` // "verify", "repair" or "collect"
 	Problems  []pgstore.Problem `json:"problems,omitempty"`
+	Repaired  []string          `json:"repaired,omitempty"`
 	Collected []string          `json:"collected,omitempty"`
 }
 
-// runDistributed verifies or collects the distributed backend's database
-// and bucket. --verify reads only: it exits 1 when it finds a problem and
-// deletes nothing; --collect deletes only objects no row names.
+// runDistributed verifies, repairs or collects the distributed backend's
+// database and bucket. --verify reads only: it exits 1 when it finds a
+// problem and deletes nothing; --repair rebuilds each thread's message
+// rows and counts from its bytes and exits 1 when a thread's bytes could
+// not be read; --collect deletes only objects no row names.
 func runDistributed(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	var o pgstore.Options
 	if cfg.s3 != "" {
@@ -40,13 +43,23 @@ func runDistributed(ctx context.Context, cfg config, stdout, stderr io.Writer) i
 	defer st.Close()
 	rep := distributedReport{Mode: "verify"}
 	code := exitOK
-	if cfg.collect {
+	switch {
+	case cfg.collect:
 		rep.Mode = "collect"
 		if rep.Collected, err = st.CollectOrphans(ctx, cfg.grace); err != nil {
 			fmt.Fprintf(stderr, "reindex: %v\n", err)
 			return exitError
 		}
-	} else {
+	case cfg.repair:
+		rep.Mode = "repair"
+		if rep.Repaired, rep.Problems, err = st.Repair(ctx); err != nil {
+			fmt.Fprintf(stderr, "reindex: %v\n", err)
+			return exitError
+		}
+		if len(rep.Problems) > 0 {
+			code = exitDrift
+		}
+	default:
 		if rep.Problems, err = st.Verify(ctx); err != nil {
 			fmt.Fprintf(stderr, "reindex: %v\n", err)
 			return exitError
@@ -64,10 +77,13 @@ func runDistributed(ctx context.Context, cfg config, stdout, stderr io.Writer) i
 	for _, p := range rep.Problems {
 		fmt.Fprintf(stdout, "problem: %s\n", p)
 	}
+	for _, id := range rep.Repaired {
+		fmt.Fprintf(stdout, "repaired: %s\n", id)
+	}
 	for _, k := range rep.Collected {
 		fmt.Fprintf(stdout, "collected: %s\n", k)
 	}
-	fmt.Fprintf(stdout, "%s: %d problems, %d objects collected\n", rep.Mode, len(rep.Problems), len(rep.Collected))
+	fmt.Fprintf(stdout, "%s: %d problems, %d threads repaired, %d objects collected\n", rep.Mode, len(rep.Problems), len(rep.Repaired), len(rep.Collected))
 	return code
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgstore"
@@ -45,6 +47,27 @@ func TestDistributedVerifyAndCollect(t *testing.T) {
 	}
 	if code, out := run1("--verify"); code != exitOK || !strings.Contains(out, "verify: 0 problems") {
 		t.Fatalf("verify of a clean database: exit %d\n%s", code, out)
+	}
+	// Message rows that drifted from the bytes: --repair rebuilds them.
+	if _, err := st.Append(t.Context(), id, []byte(`{"timestamp":"2026-11-25T00:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}}`+"\n"), -1); err != nil {
+		t.Fatal(err)
+	}
+	damage, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := damage.Exec(t.Context(), `DELETE FROM user_messages`); err != nil {
+		t.Fatal(err)
+	}
+	damage.Close(t.Context())
+	if code, out := run1("--verify"); code != exitDrift || !strings.Contains(out, "user messages") {
+		t.Fatalf("verify with a lost message row: exit %d\n%s", code, out)
+	}
+	if code, out := run1("--repair"); code != exitOK || !strings.Contains(out, "repaired: "+id) {
+		t.Fatalf("repair: exit %d\n%s", code, out)
+	}
+	if code, out := run1("--verify"); code != exitOK {
+		t.Fatalf("verify after repair: exit %d\n%s", code, out)
 	}
 	if err := bucket.PutNew(t.Context(), "segments/"+id+"/orphan", []byte("x")); err != nil {
 		t.Fatal(err)

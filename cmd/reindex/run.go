@@ -69,7 +69,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.grace, "grace", time.Hour, "with --collect: how old an unnamed object must be (a sealer writes its object before its row)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: reindex [--root DIR] [--index PATH] [--full | --verify | --repair] [--json] [--workers N]")
-		fmt.Fprintln(stderr, "       reindex --pg DSN [--s3 URL [--s3-bucket B]] --verify | --collect [--grace D] [--json]")
+		fmt.Fprintln(stderr, "       reindex --pg DSN [--s3 URL [--s3-bucket B]] --verify | --repair | --collect [--grace D] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,11 +79,17 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if cfg.pg != "" {
+		modes := 0
+		for _, on := range []bool{cfg.verify, cfg.collect, cfg.repair} {
+			if on {
+				modes++
+			}
+		}
 		switch {
-		case cfg.full || cfg.repair:
-			return cfg, errors.New("--pg takes --verify or --collect: its index is the database, nothing to rebuild")
-		case cfg.verify == cfg.collect:
-			return cfg, errors.New("--pg takes one of --verify and --collect")
+		case cfg.full:
+			return cfg, errors.New("--pg takes --verify, --repair or --collect: its bytes are in the database, nothing to rescan")
+		case modes != 1:
+			return cfg, errors.New("--pg takes one of --verify, --repair and --collect")
 		case cfg.collect && cfg.s3 == "":
 			return cfg, errors.New("--collect needs --s3: it collects segment objects")
 		}

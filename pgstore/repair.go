@@ -1,0 +1,102 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/indexer"
+)
+
+// Repair rebuilds, from each thread's own bytes (the truth), the index
+// parts that can drift from them: its own user-message rows, its count,
+// preview and line count. A thread whose rows already agree is left alone.
+// It returns the threads it rewrote; bytes that cannot be read (a missing
+// segment, a chunk gap) are reported by Verify and left as they are, and
+// a thread's problem does not stop the others.
+func (s *Store) Repair(ctx context.Context) (repaired []string, problems []Problem, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM threads ORDER BY id`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("repair: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, fmt.Errorf("repair: %w", err)
+	}
+	for _, id := range ids {
+		changed, err := s.repairThread(ctx, id)
+		switch {
+		case err != nil:
+			problems = append(problems, Problem{ThreadID: id, Detail: err.Error()})
+		case changed:
+			repaired = append(repaired, id)
+		}
+	}
+	return repaired, problems, nil
+}
+
+// repairThread rewrites thread id's rows from its own bytes, under its row
+// lock (no append or seal moves them meanwhile), if they differ.
+func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
+	changed := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := getThread(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		var own bytes.Buffer
+		if _, err := s.writeSpan(ctx, tx, &own, span{threadID: t.ID, lo: 0, hi: t.Size, sealed: t.SealedSize}); err != nil {
+			return err
+		}
+		msgs, err := scanLines(own.Bytes())
+		if err != nil {
+			return err
+		}
+		want := make([]UserMessage, len(msgs))
+		for i, m := range msgs {
+			want[i] = UserMessage{Ordinal: t.InheritedMessages + i, Offset: t.BaseSize + m.offset, Text: m.text, Line: m.line}
+		}
+		have, err := ownMessages(ctx, tx, t.ID)
+		if err != nil {
+			return err
+		}
+		preview := t.Preview
+		if t.InheritedMessages == 0 {
+			preview = ""
+			if len(want) > 0 {
+				preview = indexer.Preview(want[0].Text)
+			}
+		}
+		lines := int64(bytes.Count(own.Bytes(), []byte{'\n'}))
+		if slices.Equal(have, want) && t.UserMessageCount == t.InheritedMessages+len(want) && t.Preview == preview && t.LineCount == lines {
+			return nil
+		}
+		var b pgx.Batch
+		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, t.ID)
+		for _, m := range want {
+			b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line) VALUES ($1, $2, $3, $4, $5)`,
+				t.ID, m.Ordinal, m.Offset, m.Text, m.Line)
+		}
+		b.Queue(`UPDATE threads SET user_message_count = $2, preview = $3, line_count = $4 WHERE id = $1`,
+			t.ID, t.InheritedMessages+len(want), preview, lines)
+		changed = true
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		return false, fmt.Errorf("repair: %w", err)
+	}
+	return changed, nil
+}
+
+// ownMessages returns thread id's own user-message rows in order.
+func ownMessages(ctx context.Context, q querier, id string) ([]UserMessage, error) {
+	rows, err := q.Query(ctx, `SELECT ordinal, history_offset, text, line FROM user_messages
+		WHERE thread_id = $1 ORDER BY ordinal`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[UserMessage])
+}
