@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -224,4 +225,38 @@ func mustOrdinal(t *testing.T, line string, n int64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSyncWaitsForASegmentsMeta: a revert segment that another process
+// has created but not yet written (empty) leaves its thread indexed from
+// its earlier file, row and all; once the meta is written, the next sync
+// indexes the thread from the segment.
+func TestSyncWaitsForASegmentsMeta(t *testing.T) {
+	root := t.TempDir()
+	st := openStore(t)
+	rt := newRevertedThread(t, root, 3)
+	mustSync(t, st, root, SyncOptions{})
+	seg, segData := rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000002", rt.created.Add(24*time.Hour))
+	abs := filepath.Join(root, filepath.FromSlash(seg))
+	if err := os.WriteFile(abs, nil, 0o600); err != nil { // created, not written yet
+		t.Fatal(err)
+	}
+	fsys := rolloutfs.Local{Root: root}
+	sum, err := SyncPaths(t.Context(), st, fsys, []string{seg, rt.first}, SyncOptions{})
+	if err != nil || sum.Deleted != 0 {
+		t.Fatalf("sync with an empty segment: %+v, %v; want no row deleted", sum, err)
+	}
+	if th, err := st.Get(t.Context(), rt.id); err != nil || th.RolloutPath != rt.first || th.UserMessageCount != 3 {
+		t.Fatalf("thread with an empty segment: %+v, %v; want it still indexed from %s", th, err, rt.first)
+	}
+	if err := os.WriteFile(abs, segData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SyncPaths(t.Context(), st, fsys, []string{seg}, SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if th, err := st.Get(t.Context(), rt.id); err != nil || th.RolloutPath != seg || th.UserMessageCount != 1 {
+		t.Fatalf("after the meta: %+v, %v; want the thread indexed from %s with 1 message", th, err, seg)
+	}
+	mustVerifyClean(t, st, root)
 }

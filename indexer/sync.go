@@ -640,7 +640,16 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	size, mtime := fi.Size, fi.ModTime.UnixNano()
 	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
-	case s.full || res.base == "" || res.contest || later:
+	case later:
+		res = s.scan(ctx, f, res)
+		if res.notThread {
+			// A new revert segment whose meta line is not written yet (its
+			// writer created the file a moment ago): the thread stays on
+			// its earlier file until the segment holds its meta.
+			return syncResult{file: f, action: actSkip}
+		}
+		return res
+	case s.full || res.base == "" || res.contest:
 		return s.scan(ctx, f, res)
 	case res.base != f.rel:
 		if !unchanged {
