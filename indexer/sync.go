@@ -640,16 +640,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	size, mtime := fi.Size, fi.ModTime.UnixNano()
 	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
-	case later:
-		res = s.scan(ctx, f, res)
-		if res.notThread {
-			// A new revert segment whose meta line is not written yet (its
-			// writer created the file a moment ago): the thread stays on
-			// its earlier file until the segment holds its meta.
-			return syncResult{file: f, action: actSkip}
-		}
-		return res
-	case s.full || res.base == "" || res.contest:
+	case s.full || res.base == "" || res.contest || later:
 		return s.scan(ctx, f, res)
 	case res.base != f.rel:
 		if !unchanged {
@@ -894,7 +885,10 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 		}
 		w.sum.Failed++
 		w.claim(f.id, f.rel)
-		if res.notThread && res.base != "" {
+		// Only the row's own file, no longer a thread, takes the row with
+		// it: another file of the id that is not (yet) a thread, such as
+		// a revert segment created but not written, leaves it alone.
+		if res.notThread && res.base == f.rel {
 			if err := w.deleteAt(ctx, f.id, res.base); err != nil {
 				return err
 			}
