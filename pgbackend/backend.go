@@ -370,20 +370,29 @@ func (b *Backend) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 	return rc, mapErr(err)
 }
 
-// turnBounds returns where user messages k and k+1 start (-1 for the end).
+// turnBounds returns where user messages k and k+1 start (-1 for the
+// end): two seeks through the base chain, not a list of every message.
 func (b *Backend) turnBounds(ctx context.Context, id string, k int) (from, to int64, err error) {
-	msgs, err := b.UserMessages(ctx, id)
+	t, err := b.Get(ctx, id)
 	if err != nil {
 		return 0, 0, err
 	}
-	if k < 0 || k >= len(msgs) {
-		return 0, 0, &manager.OutOfRangeError{ID: id, Requested: k, Count: len(msgs)}
+	if k < 0 || k >= t.UserMessageCount {
+		return 0, 0, &manager.OutOfRangeError{ID: t.ID, Requested: k, Count: t.UserMessageCount}
+	}
+	m, err := b.store.UserMessage(ctx, t.ID, k)
+	if err != nil {
+		return 0, 0, mapErr(err)
 	}
 	to = -1
-	if k+1 < len(msgs) {
-		to = msgs[k+1].Offset
+	if k+1 < t.UserMessageCount {
+		next, err := b.store.UserMessage(ctx, t.ID, k+1)
+		if err != nil {
+			return 0, 0, mapErr(err)
+		}
+		to = next.Offset
 	}
-	return msgs[k].Offset, to, nil
+	return m.Offset, to, nil
 }
 
 // ReadAfter streams the history from position from to its end as of the
