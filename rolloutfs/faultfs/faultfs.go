@@ -200,7 +200,20 @@ func (f *FS) filePerm() fs.FileMode {
 
 // Create implements rolloutfs.FS.
 func (f *FS) Create(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
-	if err := f.point(OpCreate, name); err != nil {
+	return f.write(ctx, OpCreate, name, parts, durable, f.base.Create)
+}
+
+// Replace implements rolloutfs.FS.
+func (f *FS) Replace(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
+	return f.write(ctx, OpReplace, name, parts, durable, f.base.Replace)
+}
+
+// write runs fault point op, then put (the base's Create or Replace) with
+// parts read through the base's handles, and records name as a new object,
+// durable as put made it.
+func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Part, durable bool,
+	put func(context.Context, string, []rolloutfs.Part, bool) (rolloutfs.FileInfo, error)) (rolloutfs.FileInfo, error) {
+	if err := f.point(op, name); err != nil {
 		return rolloutfs.FileInfo{}, err
 	}
 	parts = slices.Clone(parts) // the caller's parts stay as they were
@@ -212,35 +225,7 @@ func (f *FS) Create(ctx context.Context, name string, parts []rolloutfs.Part, du
 			parts[i].File = h.ReadFile
 		}
 	}
-	info, err := f.base.Create(ctx, name, parts, durable)
-	if err != nil {
-		return info, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	o := &object{name: name, entryDurable: durable}
-	if durable {
-		f.snapshot(o)
-	}
-	f.objects[name] = o
-	return info, nil
-}
-
-// Replace implements rolloutfs.FS.
-func (f *FS) Replace(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
-	if err := f.point(OpReplace, name); err != nil {
-		return rolloutfs.FileInfo{}, err
-	}
-	parts = slices.Clone(parts)
-	for i, p := range parts {
-		if h, ok := p.File.(*readFile); ok {
-			if err := f.alive(h.epoch); err != nil {
-				return rolloutfs.FileInfo{}, err
-			}
-			parts[i].File = h.ReadFile
-		}
-	}
-	info, err := f.base.Replace(ctx, name, parts, durable)
+	info, err := put(ctx, name, parts, durable)
 	if err != nil {
 		return info, err
 	}
