@@ -56,10 +56,15 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 	}
 	r.Thread.InheritedMessages = src.Messages
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		w, err := s.newRecordWriter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer w.close()
 		if err := s.checkInherited(ctx, tx, src, r.Thread.ForkOffset); err != nil {
 			return err
 		}
-		if _, err := tx.NamedExecContext(ctx, insertThread, r.Thread); err != nil {
+		if _, err := w.exec(ctx, insertThread, threadArgs(&r.Thread)...); err != nil {
 			if isConstraint(err) {
 				return ErrExists
 			}
@@ -76,11 +81,6 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 				return fmt.Errorf("copy user messages of parent %s: %w", src.ParentID, err)
 			}
 		}
-		w, err := newRecordWriter(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer w.close()
 		if err := w.messages(ctx, id, src.Messages, r.Messages); err != nil {
 			return err
 		}
@@ -101,8 +101,12 @@ func (s *Store) checkInherited(ctx context.Context, tx *sqlx.Tx, src ForkSource,
 	if err != nil {
 		return err
 	}
+	exists, err := s.txStmt(ctx, tx, threadExistsSQL)
+	if err != nil {
+		return err
+	}
 	var found bool
-	if err := tx.GetContext(ctx, &found, `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`, src.ParentID); err != nil {
+	if err := exists.GetContext(ctx, &found, src.ParentID); err != nil {
 		return fmt.Errorf("read parent: %w", err)
 	}
 	if !found {

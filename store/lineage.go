@@ -31,8 +31,12 @@ const relativeColumns = `t.id IS NOT NULL AS present,
 	IFNULL(t.file_mtime, 0) AS file_mtime`
 
 func (s *Store) relatives(ctx context.Context, query, id string) ([]Relative, error) {
+	stmt, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
 	var rows []relativeRow
-	if err := s.reader.SelectContext(ctx, &rows, query, id); err != nil {
+	if err := stmt.SelectContext(ctx, &rows, id); err != nil {
 		return nil, err
 	}
 	rels := make([]Relative, 0, len(rows))

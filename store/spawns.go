@@ -11,13 +11,14 @@ import (
 func (w *recordWriter) spawn(ctx context.Context, r Record) error {
 	id := r.Thread.ID
 	if p := r.SpawnParentID; p != "" && p != id {
-		const q = `INSERT INTO thread_spawns (thread_id, parent_id) VALUES (?, ?)`
-		if _, err := w.exec(ctx, q, id, p); err != nil {
+		if _, err := w.exec(ctx, insertSpawnSQL, id, p); err != nil {
 			return fmt.Errorf("insert spawn edge of thread %s: %w", id, err)
 		}
 	}
 	return nil
 }
+
+const insertSpawnSQL = `INSERT INTO thread_spawns (thread_id, parent_id) VALUES (?, ?)`
 
 // maxSpawnDepth bounds the walks along spawn edges. Codex nests sub-agents
 // a few levels deep; edges read from files may form a cycle, which the

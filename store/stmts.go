@@ -61,8 +61,14 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sqlx.Stmt, error) 
 }
 
 // writerStmts are the queries prepared on the writer when the store
-// opens: the writer's one connection is then free.
-var writerStmts = []string{messageSQL}
+// opens: the writer's one connection is then free. They are those of
+// every new thread and fork, whose few rows cost less to write than to
+// parse the statements again.
+var writerStmts = []string{messageSQL, threadExistsSQL, insertThread, upsertThread,
+	insertLineage, parentAncestrySQL, insertSpawnSQL}
+
+// threadExistsSQL reports whether a thread is indexed.
+const threadExistsSQL = `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`
 
 // prepareWriter prepares writerStmts on the writer.
 func (s *Store) prepareWriter(ctx context.Context) error {

@@ -20,24 +20,10 @@ const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, or
 	history_mode, IFNULL(base_id, '') AS base_id, base_size, next_ordinal, turn_offset, turn_id,
 	inherited_messages`
 
-// insertThread inserts a threads row from a Thread's named fields; "" for
-// parent_id is stored as NULL.
+// insertThread inserts a threads row from threadArgs; "" for parent_id
+// and base_id is stored as NULL. Values are bound by position: sqlx's
+// named binding compiled the query again on every call.
 const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
-	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
-	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
-	line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages)
-VALUES (:id, :rollout_path, :created_at, :updated_at, :cwd,
-	:source, :originator, :cli_version, :model_provider, :git_commit, :git_branch, :git_origin,
-	:name, :preview, :archived, :archived_at, NULLIF(:parent_id, ''), :fork_user_message, :fork_offset,
-	:line_count, :user_message_count, :indexed_size, :file_size, :file_mtime,
-	:history_mode, NULLIF(:base_id, ''), :base_size, :next_ordinal, :turn_offset, :turn_id, :inherited_messages)`
-
-// upsertThread inserts a threads row from threadArgs, replacing every
-// column of an existing row; "" for parent_id and base_id is stored as
-// NULL. Values are bound by position: sqlx's named binding compiled the
-// query again on every call of a full reindex.
-const upsertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
 	line_count, user_message_count, indexed_size, file_size, file_mtime,
@@ -46,7 +32,10 @@ VALUES (?, ?, ?, ?, ?,
 	?, ?, ?, ?, ?, ?, ?,
 	?, ?, ?, ?, NULLIF(?, ''), ?, ?,
 	?, ?, ?, ?, ?,
-	?, NULLIF(?, ''), ?, ?, ?, ?, ?)
+	?, NULLIF(?, ''), ?, ?, ?, ?, ?)`
+
+// upsertThread is insertThread replacing every column of an existing row.
+const upsertThread = insertThread + `
 ON CONFLICT (id) DO UPDATE SET
 	rollout_path = excluded.rollout_path, created_at = excluded.created_at,
 	updated_at = excluded.updated_at, cwd = excluded.cwd, source = excluded.source,
@@ -66,14 +55,18 @@ ON CONFLICT (id) DO UPDATE SET
 const insertUserMessage = `INSERT INTO user_messages
 	(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
+// parentAncestrySQL selects a thread's ancestors, nearest first.
+const parentAncestrySQL = `SELECT ancestor_id FROM thread_lineage WHERE thread_id = ? ORDER BY depth`
+
 const insertLineage = `INSERT INTO thread_lineage (thread_id, ancestor_id, depth) VALUES (?, ?, ?)`
 
 // recordWriter holds the statements prepared for one write transaction, so
 // a batch of records parses each statement once, and the user messages
 // queued for a batch insert.
 type recordWriter struct {
+	s     *Store
 	tx    *sqlx.Tx
-	stmts map[string]*sql.Stmt // SQL text -> statement prepared on tx
+	stmts map[string]*sql.Stmt // SQL text -> statement prepared on (or bound to) tx
 
 	queued   []queuedMessage
 	queuedBy map[string]bool // threads with queued messages
@@ -84,23 +77,25 @@ type queuedMessage struct {
 	UserMessage
 }
 
-// newRecordWriter returns a writer on tx that prepares each statement on
-// its first use and keeps it until close. The error is always nil.
-func newRecordWriter(_ context.Context, tx *sqlx.Tx) (*recordWriter, error) {
-	return &recordWriter{tx: tx, stmts: map[string]*sql.Stmt{}, queuedBy: map[string]bool{}}, nil
+// newRecordWriter returns a writer on tx, a transaction of s's writer,
+// that prepares each statement on its first use and keeps it until close.
+// The error is always nil.
+func (s *Store) newRecordWriter(_ context.Context, tx *sqlx.Tx) (*recordWriter, error) {
+	return &recordWriter{s: s, tx: tx, stmts: map[string]*sql.Stmt{}, queuedBy: map[string]bool{}}, nil
 }
 
-// stmt returns query prepared on the transaction, preparing it on first use.
+// stmt returns query bound to the transaction: one of writerStmts, prepared
+// when the store opened, or else prepared on its first use in it.
 func (w *recordWriter) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if stmt, ok := w.stmts[query]; ok {
 		return stmt, nil
 	}
-	stmt, err := w.tx.PrepareContext(ctx, query)
+	st, err := w.s.txStmt(ctx, w.tx, query)
 	if err != nil {
 		return nil, err
 	}
-	w.stmts[query] = stmt
-	return stmt, nil
+	w.stmts[query] = st.Stmt
+	return st.Stmt, nil
 }
 
 // exec runs query with args through its prepared statement.
@@ -225,8 +220,7 @@ func (w *recordWriter) ancestry(ctx context.Context, r Record) error {
 	if p := r.Thread.ParentID; p != "" {
 		if len(ancestors) == 0 {
 			ancestors = []string{p}
-			const q = `SELECT ancestor_id FROM thread_lineage WHERE thread_id = ? ORDER BY depth`
-			above, err := w.strings(ctx, q, p)
+			above, err := w.strings(ctx, parentAncestrySQL, p)
 			if err != nil {
 				return fmt.Errorf("read ancestry of parent %s: %w", p, err)
 			}
@@ -270,17 +264,17 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 		return fmt.Errorf("insert: %w", err)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.NamedExecContext(ctx, insertThread, r.Thread); err != nil {
+		w, err := s.newRecordWriter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		if _, err := w.exec(ctx, insertThread, threadArgs(&r.Thread)...); err != nil {
 			if isConstraint(err) {
 				return ErrExists
 			}
 			return err
 		}
-		w, err := newRecordWriter(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer w.close()
 		msgs, err := copiedTexts(ctx, tx, r, nil)
 		if err != nil {
 			return err
@@ -318,7 +312,7 @@ func (s *Store) Replace(ctx context.Context, rs []Record) error {
 		}
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		w, err := newRecordWriter(ctx, tx)
+		w, err := s.newRecordWriter(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("replace: %w", err)
 		}
