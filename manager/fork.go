@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -324,11 +323,14 @@ func ordinalAt(src rolloutfs.ReadFile, cut int64, holder store.Thread) (int64, e
 	if cut == holder.HistorySize() {
 		return holder.NextOrdinal, nil
 	}
-	r := rollout.NewReader(io.NewSectionReader(src, cut, src.Size()-cut), cut, 0)
-	if !r.Next() {
+	line, ok, err := rollout.FirstLine(src, cut, src.Size())
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
 		return 0, fmt.Errorf("no line at the cut %d: %w", cut, ErrBrokenChain)
 	}
-	n, ok, err := rollout.LineOrdinal(r.Line().Raw)
+	n, ok, err := rollout.LineOrdinal(line.Raw)
 	if err != nil || !ok {
 		return 0, fmt.Errorf("the line at the cut %d has no ordinal: %w", cut, ErrBrokenChain)
 	}
@@ -378,12 +380,12 @@ func forkRow(parent store.Thread, childID, rel, cwd string, now time.Time, cut f
 // readBaseInstructions reads the base_instructions text of the session_meta
 // line that starts f (only that line is read).
 func readBaseInstructions(f rolloutfs.ReadFile) (string, error) {
-	r := rollout.NewReader(io.NewSectionReader(f, 0, f.Size()), 0, 0)
-	if !r.Next() {
-		if err := r.Err(); err != nil {
-			return "", err
-		}
+	line, ok, err := rollout.FirstLine(f, 0, f.Size())
+	if err != nil {
+		return "", err
+	}
+	if !ok {
 		return "", errors.New("rollout has no first line")
 	}
-	return rollout.BaseInstructions(r.Line().Raw), nil
+	return rollout.BaseInstructions(line.Raw), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 
@@ -119,17 +118,9 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 	if err != nil {
 		return store.Thread{}, err
 	}
-	ordinal := cur.NextOrdinal
-	if cut < cur.HistorySize() {
-		r := rollout.NewReader(io.NewSectionReader(src, cut, src.Size()-cut), cut, 0)
-		if !r.Next() {
-			return store.Thread{}, fmt.Errorf("no line at the cut %d: %w", cut, ErrBrokenChain)
-		}
-		n, ok, err := rollout.LineOrdinal(r.Line().Raw)
-		if err != nil || !ok {
-			return store.Thread{}, fmt.Errorf("the line at the cut %d has no ordinal: %w", cut, ErrBrokenChain)
-		}
-		ordinal = n
+	ordinal, err := ordinalAt(src, cut, cur)
+	if err != nil {
+		return store.Thread{}, err
 	}
 	payload, err := m.segmentPayload(ctx, cur)
 	if err != nil {
@@ -238,11 +229,14 @@ func (m *Manager) segmentPayload(ctx context.Context, t store.Thread) (rollout.M
 		return rollout.MetaPayload{}, err
 	}
 	defer f.Close()
-	r := rollout.NewReader(io.NewSectionReader(f, 0, f.Size()), 0, 0)
-	if !r.Next() {
+	line, ok, err := rollout.FirstLine(f, 0, f.Size())
+	if err != nil {
+		return rollout.MetaPayload{}, err
+	}
+	if !ok {
 		return rollout.MetaPayload{}, fmt.Errorf("%s has no first line: %w", t.RolloutPath, ErrBrokenChain)
 	}
-	raw := r.Line().Raw
+	raw := line.Raw
 	meta, err := rollout.ParseSessionMeta(raw)
 	if err != nil {
 		return rollout.MetaPayload{}, err

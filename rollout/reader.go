@@ -107,6 +107,27 @@ func NewReader(r io.Reader, startOffset, startLine int64) *Reader {
 	}
 }
 
+// firstLineBuffer is the buffer FirstLine reads with: most meta lines
+// (base instructions included) fit in one read.
+const firstLineBuffer = 16 << 10
+
+// FirstLine returns the first complete non-blank line of r between byte
+// off (a line's start) and end, reading only as far as that line: a
+// Reader over the same range would read up to 256 KiB ahead. The line's
+// Number counts from off. It returns false with a nil error at a torn tail
+// or when the range holds no line.
+func FirstLine(r io.ReaderAt, off, end int64) (*Line, bool, error) {
+	rd := &Reader{
+		br:      bufio.NewReaderSize(io.NewSectionReader(r, off, end-off), firstLineBuffer),
+		maxLine: MaxLineSize,
+		offset:  off,
+	}
+	if !rd.Next() {
+		return nil, false, rd.Err()
+	}
+	return rd.Line(), true, nil
+}
+
 // Next advances to the next complete line and reports whether there is one.
 // It returns false at the end of the stream, at a torn tail, or on an I/O
 // error or a line longer than MaxLineSize (see Err).

@@ -275,3 +275,40 @@ func FuzzReader(f *testing.F) {
 // bufioSmall returns the smallest bufio.Reader, so that short test lines
 // take the long-line path.
 func bufioSmall(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 16) }
+
+func TestFirstLine(t *testing.T) {
+	long := `{"type":"session_meta","payload":{"base_instructions":"` + strings.Repeat("x", 40<<10) + `"}}`
+	tests := []struct {
+		name     string
+		data     string
+		off      int64
+		want     string
+		wantOK   bool
+		wantLine int64
+	}{
+		{name: "short", data: "{\"a\":1}\n{\"b\":2}\n", want: `{"a":1}`, wantOK: true},
+		{name: "from an offset", data: "{\"a\":1}\n{\"b\":2}\n", off: 8, want: `{"b":2}`, wantOK: true},
+		{name: "longer than one read", data: long + "\n{}\n", want: long, wantOK: true},
+		{name: "blank lines first", data: "\n \n{\"a\":1}\n", want: `{"a":1}`, wantOK: true, wantLine: 2},
+		{name: "torn", data: `{"a":1}`},
+		{name: "empty", data: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := strings.NewReader(tt.data)
+			line, ok, err := FirstLine(r, tt.off, int64(len(tt.data)))
+			if err != nil || ok != tt.wantOK {
+				t.Fatalf("FirstLine = %v, %v, want ok %v and no error", ok, err, tt.wantOK)
+			}
+			if !ok {
+				return
+			}
+			if string(line.Raw) != tt.want || line.Number != tt.wantLine {
+				t.Errorf("FirstLine = %.40q (line %d), want %.40q (line %d)", line.Raw, line.Number, tt.want, tt.wantLine)
+			}
+			if wantOff := tt.off + int64(strings.Index(tt.data[tt.off:], tt.want)); line.Offset != wantOff {
+				t.Errorf("offset %d, want %d", line.Offset, wantOff)
+			}
+		})
+	}
+}
