@@ -63,6 +63,7 @@ func (s *Store) DeleteAt(ctx context.Context, id, path string) (bool, error) {
 		return false, ErrReadOnly
 	}
 	res, err := s.writer.ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND rollout_path = ?`, id, path)
+	s.wrote()
 	if err != nil {
 		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, err)
 	}

@@ -57,6 +57,22 @@ func (s *Store) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err != nil {
 		return Page{}, fmt.Errorf("list threads: %w", err)
 	}
+	if s.writer == nil {
+		return s.list(ctx, o)
+	}
+	k, gen := keyOf(o), s.pages.generation()
+	if page, ok := s.pages.get(k, gen); ok {
+		return page, nil
+	}
+	page, err := s.list(ctx, o)
+	if err == nil {
+		s.pages.put(k, gen, page)
+	}
+	return page, err
+}
+
+// list reads List's page from the index, o normalized.
+func (s *Store) list(ctx context.Context, o ListOptions) (Page, error) {
 	q, args, err := listQuery(o)
 	if err != nil {
 		return Page{}, fmt.Errorf("list threads: %w", err)

@@ -107,7 +107,9 @@ func (s *Store) AddSegment(ctx context.Context, id, rel string) error {
 	const q = `INSERT INTO thread_segments (thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal)
 		SELECT ?, IFNULL(MAX(seq), -1) + 1, ?, '', 0, -1, 0 FROM thread_segments WHERE thread_id = ?
 		ON CONFLICT (rollout_path) DO NOTHING`
-	if _, err := s.writer.ExecContext(ctx, q, id, rel, id); err != nil {
+	_, err := s.writer.ExecContext(ctx, q, id, rel, id)
+	s.wrote()
+	if err != nil {
 		return fmt.Errorf("add segment %s of thread %s: %w", rel, id, err)
 	}
 	return nil

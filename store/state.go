@@ -24,7 +24,9 @@ func (s *Store) RescanNeeded(ctx context.Context) (bool, string, error) {
 
 // RescanDone records that a full rescan brought every row up to date.
 func (s *Store) RescanDone(ctx context.Context) error {
-	if _, err := s.writer.ExecContext(ctx, `DELETE FROM index_state WHERE key = 'rescan'`); err != nil {
+	_, err := s.writer.ExecContext(ctx, `DELETE FROM index_state WHERE key = 'rescan'`)
+	s.wrote()
+	if err != nil {
 		return fmt.Errorf("write index state: %w", err)
 	}
 	return nil
@@ -35,7 +37,9 @@ func (s *Store) RescanDone(ctx context.Context) error {
 func (s *Store) PutState(ctx context.Context, key, value string) error {
 	const q = `INSERT INTO index_state (key, value) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`
-	if _, err := s.writer.ExecContext(ctx, q, key, value); err != nil {
+	_, err := s.writer.ExecContext(ctx, q, key, value)
+	s.wrote()
+	if err != nil {
 		return fmt.Errorf("write index state %s: %w", key, err)
 	}
 	return nil
@@ -53,6 +57,7 @@ func (s *Store) TakeState(ctx context.Context, key string) (value string, ok boo
 		return "", false, nil
 	}
 	err = s.writer.GetContext(ctx, &value, `DELETE FROM index_state WHERE key = ? RETURNING value`, key)
+	s.wrote()
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

@@ -30,6 +30,7 @@ type Store struct {
 	advance *advanceStmts
 	stmts   stmtCache     // statements prepared on first use, on either pool
 	ckpt    *checkpointer // nil for a read-only store
+	pages   pageCache     // unused by a read-only store
 }
 
 // writerDSN returns the file: URI of the writer connection for path. A bare
@@ -300,9 +301,17 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		}
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.wrote()
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	s.ckpt.noted()
 	return nil
+}
+
+// wrote records that the writer committed (or may have committed) a
+// change: cached pages are stale, and the WAL grew.
+func (s *Store) wrote() {
+	s.pages.changed()
+	s.ckpt.noted()
 }

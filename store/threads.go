@@ -622,10 +622,10 @@ func (s *Store) updateOne(ctx context.Context, op, id, query string, args ...any
 		return ErrReadOnly
 	}
 	res, err := s.writer.ExecContext(ctx, query, args...)
+	s.wrote()
 	if err != nil {
 		return fmt.Errorf("%s thread %s: %w", op, id, err)
 	}
-	s.ckpt.noted()
 	n, err := res.RowsAffected()
 	if err != nil {
 		return fmt.Errorf("%s thread %s: %w", op, id, err)
