@@ -100,29 +100,17 @@ func (c *Cache) lookup(key string) (string, bool) {
 	return e.Value.(*cached).path, true
 }
 
-// fetch reads the whole object into a file of the cache and records it,
-// evicting others to make room; nil when the object is larger than the
-// cache.
+// fetch copies the whole object into a file of the cache, streaming it
+// from one GET, and records it, evicting others to make room; nil when
+// the object is larger than the cache.
 func (c *Cache) fetch(ctx context.Context, key string) (*cached, error) {
-	objects, err := c.Bucket.List(ctx, key)
+	rc, obj, err := c.Bucket.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	var size int64 = -1
-	for _, o := range objects {
-		if o.Key == key {
-			size = o.Size
-		}
-	}
-	if size < 0 {
-		return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
-	}
-	if size > c.maxBytes {
+	defer rc.Close()
+	if obj.Size > c.maxBytes {
 		return nil, nil
-	}
-	data, err := c.Bucket.ReadRange(ctx, key, 0, size)
-	if err != nil {
-		return nil, err
 	}
 	sum := sha256.Sum256([]byte(key))
 	path := filepath.Join(c.dir, hex.EncodeToString(sum[:]))
@@ -130,7 +118,10 @@ func (c *Cache) fetch(ctx context.Context, key string) (*cached, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = tmp.Write(data)
+	n, err := io.Copy(tmp, rc)
+	if err == nil && n != obj.Size {
+		err = fmt.Errorf("got %d bytes of %d", n, obj.Size)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -141,19 +132,24 @@ func (c *Cache) fetch(ctx context.Context, key string) (*cached, error) {
 		os.Remove(tmp.Name())
 		return nil, fmt.Errorf("objstore: cache %s: %w", key, err)
 	}
-	obj := &cached{key: key, path: path, size: size}
+	return c.record(&cached{key: key, path: path, size: obj.Size}), nil
+}
+
+// record adds obj to the cache, unless another reader fetched its key
+// meanwhile (that copy is returned), and evicts to make room.
+func (c *Cache) record(obj *cached) *cached {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok { // fetched meanwhile by another reader
+	if e, ok := c.entries[obj.key]; ok {
 		c.lru.MoveToFront(e)
-		return e.Value.(*cached), nil
+		return e.Value.(*cached)
 	}
-	c.entries[key] = c.lru.PushFront(obj)
-	c.size += size
+	c.entries[obj.key] = c.lru.PushFront(obj)
+	c.size += obj.size
 	for c.size > c.maxBytes {
 		c.evict(c.lru.Back())
 	}
-	return obj, nil
+	return obj
 }
 
 // evict drops e; c.mu is held. A reader holding the path may still open

@@ -2,8 +2,10 @@ package objstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,7 +38,8 @@ func TestCache(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "left-over"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCache(b, dir, 250) // room for two objects of 100 bytes
+	calls := &countingBucket{Bucket: b}
+	c, err := NewCache(calls, dir, 250) // room for two objects of 100 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +76,9 @@ func TestCache(t *testing.T) {
 	read("segments/t/big", 500, 10)
 	read("segments/t/big", 500, 10)
 	counts(3, 6)
+	if calls.gets != 6 || calls.lists != 0 {
+		t.Fatalf("the misses made %d GETs and %d listings, want one GET each and no listing", calls.gets, calls.lists)
+	}
 	if err := c.Delete(ctx, "segments/t/1"); err != nil {
 		t.Fatal(err)
 	}
@@ -83,4 +89,20 @@ func TestCache(t *testing.T) {
 	if err != nil || len(entries) > 2 {
 		t.Fatalf("%d files in the cache (%v), want at most the two objects it has room for", len(entries), err)
 	}
+}
+
+// countingBucket counts the requests a Cache makes of its bucket.
+type countingBucket struct {
+	Bucket
+	gets, lists int
+}
+
+func (b *countingBucket) Get(ctx context.Context, key string) (io.ReadCloser, Object, error) {
+	b.gets++
+	return b.Bucket.Get(ctx, key)
+}
+
+func (b *countingBucket) List(ctx context.Context, prefix string) ([]Object, error) {
+	b.lists++
+	return b.Bucket.List(ctx, prefix)
 }

@@ -33,6 +33,9 @@ type Bucket interface {
 	PutNew(ctx context.Context, key string, data []byte) error
 	// ReadRange returns n bytes of the object key from offset off.
 	ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error)
+	// Get opens the whole object key for reading and describes it, in
+	// one request (ErrNotFound for a missing key). The caller closes it.
+	Get(ctx context.Context, key string) (io.ReadCloser, Object, error)
 	// Delete removes key; removing a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// List returns the objects whose keys start with prefix, in key order.
@@ -129,6 +132,23 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, e
 		return nil, fmt.Errorf("get %s [%d, %d): %w", key, off, off+n, err)
 	}
 	return b, nil
+}
+
+// Get implements Bucket.
+func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, Object, error) {
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, Object{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	info, err := obj.Stat() // the GET's own answer: no second request
+	if err != nil {
+		obj.Close()
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return nil, Object{}, fmt.Errorf("get %s: %w", key, ErrNotFound)
+		}
+		return nil, Object{}, fmt.Errorf("get %s: %w", key, err)
+	}
+	return obj, Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
 }
 
 // Delete removes key.

@@ -3,6 +3,7 @@ package objstore
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http/httptest"
 	"slices"
 	"testing"
@@ -43,6 +44,18 @@ func testBucket(t *testing.T, b Bucket) {
 	}
 	if _, err := b.ReadRange(ctx, "segments/a/missing", 0, 1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing key: got %v, want ErrNotFound", err)
+	}
+	rc, obj, err := b.Get(ctx, "segments/a/1")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	whole, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(whole, data) || obj.Size != int64(len(data)) || obj.Key != "segments/a/1" {
+		t.Fatalf("Get: %q (%+v), %v; want %q", whole, obj, err, data)
+	}
+	if _, _, err := b.Get(ctx, "segments/a/missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of a missing key: got %v, want ErrNotFound", err)
 	}
 	if err := b.PutNew(ctx, "segments/b/1", data); err != nil {
 		t.Fatal(err)
