@@ -10,8 +10,9 @@
 // (manager.Searcher) and events from every node (manager.Publisher, over
 // PostgreSQL's LISTEN/NOTIFY), which follow streams use, whole Codex
 // turns (manager.TurnWriter), turns by id (manager.TurnReader) and forks by
-// turn id, and sub-agent spawns (manager.SpawnLineage); reverts and purge
-// are not offered yet (the server answers 501).
+// turn id, purge (manager.Purger), and sub-agent spawns
+// (manager.SpawnLineage); reverts are not offered yet (the server answers
+// 501).
 package pgbackend
 
 import (

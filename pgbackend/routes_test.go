@@ -58,6 +58,8 @@ func TestRoutesOnPostgreSQL(t *testing.T) {
 		{"fork before a turn", "POST", base + "/fork", `{"before_turn_id":"turn-b"}`, http.StatusCreated, ""},
 		{"fork through a turn in progress", "POST", base + "/fork", `{"last_turn_id":"turn-open"}`, http.StatusConflict, "turn_in_progress"},
 		{"revert", "POST", base + "/revert", `{"before_turn_id":"turn-b"}`, http.StatusNotImplemented, "not_supported"},
+		{"purge a base of forks", "POST", base + "/purge", "", http.StatusNoContent, ""},
+		{"purge again", "POST", base + "/purge", "", http.StatusNotFound, "not_found"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -184,8 +184,19 @@ func holderOf(ctx context.Context, q querier, t Thread, cut int64) (Thread, erro
 }
 
 // Delete removes thread id with its bytes and rows. A thread that another
-// uses as its base is refused with ErrReferenced.
+// uses as its base is refused with ErrReferenced. The objects of its
+// segments are left to CollectOrphans.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	if _, err := s.deleteThread(ctx, id); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// deleteThread removes thread id's row and, with it, its chunks, segment
+// rows and user messages, and returns the keys its segment rows named.
+func (s *Store) deleteThread(ctx context.Context, id string) ([]string, error) {
+	var keys []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := getThread(ctx, tx, id, "FOR UPDATE"); err != nil {
 			return err
@@ -198,15 +209,15 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		if err != pgx.ErrNoRows {
 			return err
 		}
+		if keys, err = segmentKeys(ctx, tx, id); err != nil {
+			return err
+		}
 		var b pgx.Batch
 		b.Queue(`DELETE FROM threads WHERE id = $1`, id)
 		queueNotice(&b, "deleted", id, 0)
 		return tx.SendBatch(ctx, &b).Close()
 	})
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
-	}
-	return nil
+	return keys, err
 }
 
 // UserMessageOfTurn returns the first user message of thread id's history
