@@ -43,6 +43,10 @@ func Run(t *testing.T, open Open) {
 		{"IdempotencyKey", testIdempotencyKey},
 		{"Spawns", testSpawns},
 		{"CopyFork", testCopyFork},
+		{"ReadTurnByID", testReadTurnByID},
+		{"ForkByTurnID", testForkByTurnID},
+		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
+		{"Purge", testPurge},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

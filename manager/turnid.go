@@ -95,17 +95,26 @@ func (m *Manager) turnSpan(ctx context.Context, row store.Thread, src rolloutfs.
 	if start > size {
 		return TurnSpan{}, fmt.Errorf("turn %q starts at %d, past the history's end %d: %w", turnID, start, size, ErrBrokenChain)
 	}
-	span := TurnSpan{ID: turnID, UserMessage: msg.Ordinal, Offset: start, End: size, Status: "in_progress"}
 	// The turn's start lines before the message are not counted lines of
 	// their own; the line count at start comes from the message's.
 	lines, err := linesBefore(src, start, msg)
 	if err != nil {
 		return TurnSpan{}, err
 	}
-	r := rollout.NewReader(io.NewSectionReader(src, start, size-start), start, lines)
+	return ScanTurn(ctx, io.NewSectionReader(src, start, size-start), turnID, msg.Ordinal, start, lines)
+}
+
+// ScanTurn reads Codex turn turnID from r, a history read from position
+// start (the Cut of the turn's first counted user message, ordinal
+// userMessage, whose line number is lines) to its end, up to where the turn
+// ends or the next begins, and returns its span. Every backend locates a
+// turn this way, from its first message.
+func ScanTurn(ctx context.Context, r io.Reader, turnID string, userMessage int, start, lines int64) (TurnSpan, error) {
+	span := TurnSpan{ID: turnID, UserMessage: userMessage, Offset: start, Status: "in_progress"}
+	rd := rollout.NewReader(r, start, lines)
 	var tr rollout.TurnTracker
-	for r.Next() {
-		l := r.Line()
+	for rd.Next() {
+		l := rd.Line()
 		if l.Number%ctxCheckLines == 0 {
 			if err := ctx.Err(); err != nil {
 				return TurnSpan{}, err
@@ -136,10 +145,10 @@ func (m *Manager) turnSpan(ctx context.Context, row store.Thread, src rolloutfs.
 			return span, nil
 		}
 	}
-	if err := r.Err(); err != nil {
+	if err := rd.Err(); err != nil {
 		return TurnSpan{}, fmt.Errorf("read turn %q: %w", turnID, err)
 	}
-	span.End, span.lines = r.End()
+	span.End, span.lines = rd.End()
 	span.UserMessages = len(tr.Messages())
 	return span, nil
 }

@@ -8,10 +8,11 @@
 //
 // It offers the core of manager.Backend, lineage (manager.Lineage), search
 // (manager.Searcher) and events from every node (manager.Publisher, over
-// PostgreSQL's LISTEN/NOTIFY), which follow streams use, and whole Codex
-// turns (manager.TurnWriter); reverts, turns by id,
-// and sub-agent spawns (manager.SpawnLineage); purge is not offered yet (the
-// server answers 501).
+// PostgreSQL's LISTEN/NOTIFY), which follow streams use, whole Codex
+// turns (manager.TurnWriter), turns by id (manager.TurnReader) and forks by
+// turn id, purge (manager.Purger), and sub-agent spawns
+// (manager.SpawnLineage); reverts are not offered yet (the server answers
+// 501).
 package pgbackend
 
 import (
@@ -285,17 +286,34 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		return manager.Thread{}, err
 	}
 	switch {
-	case o.BeforeTurnID != "" || o.LastTurnID != "":
-		return manager.Thread{}, fmt.Errorf("fork %s: by turn id: %w", id, manager.ErrNotSupported)
+	case countSet(o.BeforeUserMessage != nil, o.BeforeTurnID != "", o.LastTurnID != "") > 1:
+		return manager.Thread{}, fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, manager.ErrInvalidArgument)
 	case o.Mode != "" && o.Mode != manager.ForkReference && o.Mode != manager.ForkCopy:
 		return manager.Thread{}, fmt.Errorf("fork %s: %w: mode %q", id, manager.ErrInvalidArgument, o.Mode)
 	}
 	before := -1
-	if o.BeforeUserMessage != nil {
+	var through *pgstore.Cut // a cut at the end of a turn (LastTurnID)
+	switch {
+	case o.BeforeUserMessage != nil:
 		before = *o.BeforeUserMessage
 		if before < 0 || before >= parent.UserMessageCount {
 			return manager.Thread{}, &manager.OutOfRangeError{ID: parent.ID, Requested: before, Count: parent.UserMessageCount}
 		}
+	case o.BeforeTurnID != "":
+		msg, err := b.store.UserMessageOfTurn(ctx, parent.ID, o.BeforeTurnID)
+		if err != nil {
+			return manager.Thread{}, fmt.Errorf("fork: %w", mapErr(err))
+		}
+		before = msg.Ordinal
+	case o.LastTurnID != "":
+		span, err := b.turnSpan(ctx, parent, o.LastTurnID)
+		if err != nil {
+			return manager.Thread{}, fmt.Errorf("fork: %w", err)
+		}
+		if span.Status == "in_progress" {
+			return manager.Thread{}, fmt.Errorf("fork %s: turn %q: %w", parent.ID, o.LastTurnID, manager.ErrTurnInProgress)
+		}
+		through = &pgstore.Cut{Offset: span.End, Messages: span.UserMessage + span.UserMessages}
 	}
 	cwd := parent.Cwd
 	if o.Cwd != "" {
@@ -312,9 +330,9 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	}
 	var t pgstore.Thread
 	if o.Mode == manager.ForkCopy {
-		t, err = b.forkCopy(ctx, parent, before, pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID})
+		t, err = b.forkCopy(ctx, parent, before, through, pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID})
 	} else {
-		t, err = b.store.Fork(ctx, pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before,
+		t, err = b.store.Fork(ctx, pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
 			Lines: line, Cwd: cwd, Facts: factsOf(meta)})
 	}
 	if err != nil {
@@ -518,7 +536,7 @@ func mapErr(err error) error {
 		return nil
 	case errors.As(err, &mismatch):
 		return fmt.Errorf("%w", &manager.SizeMismatchError{Expected: mismatch.Expected, Actual: mismatch.Size})
-	case errors.Is(err, pgstore.ErrNotFound):
+	case errors.Is(err, pgstore.ErrNotFound), errors.Is(err, pgstore.ErrTurnNotFound):
 		return fmt.Errorf("%w: %w", manager.ErrNotFound, err)
 	case errors.Is(err, pgstore.ErrReferenced):
 		return fmt.Errorf("%w: %w", manager.ErrReferenced, err)
@@ -652,17 +670,24 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 }
 
 // forkCopy commits a self-contained copy fork: the child's meta line
-// (nt.Lines), then the parent's history before user message before (all
-// of it for -1), as the local backend's copy of a legacy thread is laid
-// out. Its user messages are counted again from the copied bytes.
-func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before int, nt pgstore.NewThread) (pgstore.Thread, error) {
+// (nt.Lines), then the parent's history before user message before (its
+// Cut), or through the end of a turn, or all of it (before -1, through
+// nil), as the local backend's copy of a legacy thread is laid out. Its
+// user messages are counted again from the copied bytes.
+func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before int, through *pgstore.Cut, nt pgstore.NewThread) (pgstore.Thread, error) {
 	cut := int64(-1)
-	if before >= 0 {
+	switch {
+	case before >= 0:
 		m, err := b.store.UserMessage(ctx, parent.ID, before)
 		if err != nil {
 			return pgstore.Thread{}, err
 		}
-		cut = m.Offset
+		cut = m.Cut()
+	case through != nil:
+		cut = through.Offset
+		if through.Messages < parent.UserMessageCount {
+			before = through.Messages
+		}
 	}
 	rc, end, err := b.store.OpenHistory(ctx, parent.ID, 0, cut)
 	if err != nil {

@@ -42,7 +42,7 @@ type ForkPoint struct {
 // Create commits a new thread. It returns ErrExists when the id is taken
 // and ErrInvalidLines when Lines are not complete JSON object lines.
 func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
-	msgs, err := scanLines(nt.Lines)
+	marks, err := scanLines(nt.Lines)
 	if err != nil {
 		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
 	}
@@ -85,7 +85,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			}
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
-		_, err = appendTx(ctx, tx, &t, nt.Lines, msgs, now, "created")
+		_, err = appendTx(ctx, tx, &t, nt.Lines, marks, now, "created")
 		return err
 	})
 	if err != nil {
@@ -119,11 +119,11 @@ func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSiz
 }
 
 func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key) (AppendResult, error) {
-	msgs, err := scanLines(lines)
+	marks, err := scanLines(lines)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}
-	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, msgs: msgs, expected: expectedSize, key: key})
+	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, marks: marks, expected: expectedSize, key: key})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}
@@ -132,17 +132,16 @@ func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expected
 
 // queueAppend queues in b the statements that write lines after t's own
 // bytes at time now (Unix ms), and advances *t; queueRow then writes t's
-// row. The result holds *t as of this append.
-func queueAppend(b *pgx.Batch, t *Thread, lines []byte, msgs []lineMessage, now int64) AppendResult {
+// row. The result holds *t as of this append. Each user message records
+// its Codex turn as the local index does (indexer.Tracker): the turn's id,
+// and for the turn's first message the turn's start, where a fork before
+// it is cut; t.TurnOffset and t.TurnID carry an open turn across appends.
+func queueAppend(b *pgx.Batch, t *Thread, lines []byte, marks []lineMark, now int64) AppendResult {
 	res := AppendResult{Offset: t.HistorySize()}
 	b.Queue(`INSERT INTO chunks (thread_id, start_offset, data) VALUES ($1, $2, $3)`, t.ID, t.Size, lines)
-	for _, m := range msgs {
-		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line) VALUES ($1, $2, $3, $4, $5)`,
-			t.ID, t.UserMessageCount, res.Offset+m.offset, m.text, t.LineCount+m.line)
-		if t.UserMessageCount == 0 {
-			t.Preview = indexer.Preview(m.text)
-		}
-		t.UserMessageCount++
+	for _, m := range observe(t, marks) {
+		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line, cut_offset, turn_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, m.Ordinal, m.Offset, m.Text, m.Line, m.CutOffset, m.TurnID)
 	}
 	t.Size += int64(len(lines))
 	t.LineCount += int64(bytes.Count(lines, []byte{'\n'}))
@@ -152,20 +151,57 @@ func queueAppend(b *pgx.Batch, t *Thread, lines []byte, msgs []lineMessage, now 
 	return res
 }
 
+// observe folds the marks of lines about to follow t's own bytes into t
+// (its count, preview and open turn) and returns the user messages they
+// add. Each message records its Codex turn as the local index does
+// (indexer.Tracker): the turn's id and, for the turn's first message, the
+// turn's start, where a fork before it is cut.
+func observe(t *Thread, marks []lineMark) []UserMessage {
+	at := t.HistorySize()
+	var msgs []UserMessage
+	for _, m := range marks {
+		switch m.kind {
+		case markTurnStart:
+			if m.turnID != "" && m.turnID == t.TurnID && t.TurnOffset != 0 {
+				continue // another start line of the open turn
+			}
+			t.TurnOffset, t.TurnID = at+m.offset, m.turnID
+			continue
+		case markTurnEnd, markRollback:
+			t.TurnOffset = 0
+			continue
+		}
+		msg := UserMessage{Ordinal: t.UserMessageCount, Offset: at + m.offset, Text: m.text, Line: t.LineCount + m.line}
+		switch {
+		case t.TurnOffset > 0: // the first message of its turn: cut before the turn
+			msg.CutOffset, msg.TurnID = t.TurnOffset, t.TurnID
+			t.TurnOffset = -1
+		case t.TurnOffset < 0:
+			msg.TurnID = t.TurnID
+		}
+		if t.UserMessageCount == 0 {
+			t.Preview = indexer.Preview(m.text)
+		}
+		t.UserMessageCount++
+		msgs = append(msgs, msg)
+	}
+	return msgs
+}
+
 // queueRow queues the update of t's row after appends, and the notice of
 // a change of type typ.
 func queueRow(b *pgx.Batch, t *Thread, typ string) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
-		updated_at = $5, line_count = $6 WHERE id = $1`,
-		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount)
+		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8 WHERE id = $1`,
+		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID)
 	queueNotice(b, typ, t.ID, t.HistorySize())
 }
 
 // appendTx writes lines after t's own bytes inside tx, in one round trip,
 // and updates t's row (locked by the caller, or new in tx) and *t.
-func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []lineMessage, now int64, typ string) (AppendResult, error) {
+func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, marks []lineMark, now int64, typ string) (AppendResult, error) {
 	var b pgx.Batch
-	res := queueAppend(&b, t, lines, msgs, now)
+	res := queueAppend(&b, t, lines, marks, now)
 	queueRow(&b, t, typ)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return AppendResult{}, err
@@ -173,22 +209,35 @@ func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, msgs []li
 	return res, nil
 }
 
-// lineMessage is a user message found in appended lines: its offset in
-// them and its text.
-type lineMessage struct {
-	offset int64
-	line   int64 // its line number among the appended lines
-	text   string
+// lineMark is a line of appended lines that the index follows: a counted
+// user message (Codex's, rollout.Classify), a Codex turn's start or end
+// line, or a rollback marker.
+type lineMark struct {
+	kind   markKind
+	offset int64  // in the appended lines
+	line   int64  // its line number among them
+	text   string // markMessage: the message's text
+	turnID string // markTurnStart: the turn's id ("" from an older Codex)
 }
 
+type markKind int
+
+const (
+	markMessage markKind = iota
+	markTurnStart
+	markTurnEnd
+	markRollback
+)
+
 // scanLines checks that b is one or more complete JSON object lines and
-// returns the user messages among them, as Codex counts them
-// (rollout.Classify).
-func scanLines(b []byte) ([]lineMessage, error) {
+// returns its marks in order: user messages as Codex counts them, and turn
+// boundaries (task_started, or a turn_context naming its turn; task_complete
+// or turn_aborted), which the local index follows in the same way.
+func scanLines(b []byte) ([]lineMark, error) {
 	if len(b) == 0 || b[len(b)-1] != '\n' {
 		return nil, fmt.Errorf("%w: empty or without a final newline", ErrInvalidLines)
 	}
-	var msgs []lineMessage
+	var marks []lineMark
 	var off int64
 	for n := int64(0); len(b) > 0; n++ {
 		i := bytes.IndexByte(b, '\n')
@@ -196,14 +245,30 @@ func scanLines(b []byte) ([]lineMessage, error) {
 		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
 			return nil, fmt.Errorf("%w: line %d", ErrInvalidLines, n+1)
 		}
-		c := rollout.Classify(rollout.NewLine(raw, off, n))
-		if c.Kind == rollout.KindUserMessage {
-			msgs = append(msgs, lineMessage{offset: off, line: n, text: c.Text})
+		l := rollout.NewLine(raw, off, n)
+		c := rollout.Classify(l)
+		switch {
+		case c.Kind == rollout.KindUserMessage:
+			marks = append(marks, lineMark{kind: markMessage, offset: off, line: n, text: c.Text})
+		case c.Kind == rollout.KindRollback:
+			marks = append(marks, lineMark{kind: markRollback, offset: off, line: n})
+		case l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted"):
+			marks = append(marks, lineMark{kind: markTurnEnd, offset: off, line: n})
+		case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started" || l.Type == rollout.TypeTurnContext:
+			var tl struct {
+				Payload struct {
+					TurnID string `json:"turn_id"`
+				} `json:"payload"`
+			}
+			if json.Unmarshal(raw, &tl) == nil && (l.Type != rollout.TypeTurnContext || tl.Payload.TurnID != "") {
+				// An older turn_context without turn_id names no turn.
+				marks = append(marks, lineMark{kind: markTurnStart, offset: off, line: n, turnID: tl.Payload.TurnID})
+			}
 		}
 		off += int64(i + 1)
 		b = b[i+1:]
 	}
-	return msgs, nil
+	return marks, nil
 }
 
 func isUniqueViolation(err error) bool {

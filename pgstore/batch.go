@@ -28,7 +28,7 @@ type batcher struct {
 type appendReq struct {
 	id       string
 	lines    []byte
-	msgs     []lineMessage
+	marks    []lineMark
 	expected int64
 	key      *Key // nil: no idempotency key
 
@@ -135,7 +135,7 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 		case r.expected >= 0 && r.expected != t.Size:
 			r.err = &SizeMismatchError{Size: t.Size, Expected: r.expected}
 		default:
-			r.res = queueAppend(&q, t, r.lines, r.msgs, now)
+			r.res = queueAppend(&q, t, r.lines, r.marks, now)
 			changed[r.id] = true
 			if r.key != nil {
 				keys.record(&q, r, now)

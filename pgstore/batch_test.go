@@ -26,11 +26,11 @@ func TestBatchRefusalsFailAlone(t *testing.T) {
 		{id: a, lines: userLine("a2"), expected: -1},
 	}
 	for _, r := range reqs {
-		msgs, err := scanLines(r.lines)
+		marks, err := scanLines(r.lines)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.msgs, r.wake = msgs, make(chan bool, 1)
+		r.marks, r.wake = marks, make(chan bool, 1)
 	}
 	s.batch.queue, s.batch.busy = slices.Clone(reqs), true
 	s.batch.run(t.Context())

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,24 @@ type UserMessage struct {
 	Offset  int64 // position of its line in the history
 	Text    string
 	Line    int64 // its line number in the history of the thread that owns it
+	// CutOffset is where a fork before it is cut when it opens its Codex
+	// turn: the turn's first start line (0: at Offset, see Cut). TurnID is
+	// its turn's id ("" outside a turn).
+	CutOffset int64
+	TurnID    string
+}
+
+// messageColumns are the columns of user_messages a UserMessage holds,
+// in its fields' order.
+const messageColumns = `ordinal, history_offset, text, line, cut_offset, turn_id`
+
+// Cut returns where a fork before m is cut: before its turn's start lines
+// when m opens its turn, else before its own line.
+func (m UserMessage) Cut() int64 {
+	if m.CutOffset <= 0 {
+		return m.Offset
+	}
+	return m.CutOffset
 }
 
 // UserMessage returns user message k of thread id, resolving inherited
@@ -41,8 +60,8 @@ func userMessage(ctx context.Context, q querier, id string, k int) (UserMessage,
 			continue
 		}
 		m := UserMessage{Ordinal: k}
-		err = q.QueryRow(ctx, `SELECT history_offset, text, line FROM user_messages
-			WHERE thread_id = $1 AND ordinal = $2`, id, k).Scan(&m.Offset, &m.Text, &m.Line)
+		err = q.QueryRow(ctx, `SELECT history_offset, text, line, cut_offset, turn_id FROM user_messages
+			WHERE thread_id = $1 AND ordinal = $2`, id, k).Scan(&m.Offset, &m.Text, &m.Line, &m.CutOffset, &m.TurnID)
 		if err != nil {
 			return UserMessage{}, fmt.Errorf("owner %s: %w", id, err)
 		}
@@ -54,14 +73,25 @@ func userMessage(ctx context.Context, q querier, id string, k int) (UserMessage,
 type Fork struct {
 	ParentID string
 	ChildID  string
-	// BeforeUserMessage cuts the parent's history before that user message;
-	// negative keeps the whole history.
+	// BeforeUserMessage cuts the parent's history before that user message
+	// (before its turn's start lines when it opens its turn, as Cut says);
+	// negative keeps the whole history, or the cut At names.
 	BeforeUserMessage int
+	// At, when set (BeforeUserMessage negative), is a cut the caller found
+	// in the parent's history, such as the end of a Codex turn.
+	At *Cut
 	// Lines are the child's own first lines (its session_meta with its
 	// history_base), complete and newline-terminated.
 	Lines []byte
 	Cwd   string
 	Facts Facts
+}
+
+// Cut is a position in a thread's history between two lines: Offset, with
+// Messages user messages before it.
+type Cut struct {
+	Offset   int64
+	Messages int
 }
 
 // Fork commits a reference fork: the child's row points at a base and
@@ -71,7 +101,7 @@ type Fork struct {
 // parent's base skips the parent). The parent's row is share-locked, so no
 // append moves its end while the whole-history cut is taken.
 func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
-	msgs, err := scanLines(f.Lines)
+	marks, err := scanLines(f.Lines)
 	if err != nil {
 		return Thread{}, fmt.Errorf("fork %s: %w", f.ParentID, err)
 	}
@@ -82,12 +112,25 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			return err
 		}
 		cut, inherited := parent.HistorySize(), parent.UserMessageCount
-		if f.BeforeUserMessage >= 0 {
+		forkMessage := max(f.BeforeUserMessage, -1) // the parent's message the child stops before
+		switch {
+		case f.BeforeUserMessage >= 0:
 			m, err := userMessage(ctx, tx, parent.ID, f.BeforeUserMessage)
 			if err != nil {
 				return err
 			}
-			cut, inherited = m.Offset, f.BeforeUserMessage
+			cut, inherited = m.Cut(), f.BeforeUserMessage
+		case f.At != nil:
+			// Bytes below the history's end never change: a cut found
+			// before this transaction still holds if it is not past it.
+			if f.At.Offset > cut || f.At.Messages > inherited || f.At.Offset < 0 {
+				return fmt.Errorf("%w: cut at %d with %d user messages, the history has %d bytes and %d",
+					ErrOutOfRange, f.At.Offset, f.At.Messages, cut, inherited)
+			}
+			if f.At.Messages < inherited {
+				forkMessage = f.At.Messages
+			}
+			cut, inherited = f.At.Offset, f.At.Messages
 		}
 		base, err := holderOf(ctx, tx, parent, cut)
 		if err != nil {
@@ -102,7 +145,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			base_size, inherited_messages, user_message_count, size, cwd, preview, fork_user_message,
 			fork_offset, source, originator, cli_version, model_provider, git_commit, git_branch, git_origin)
 			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8, $9, $5, $10, $11, $12, $13, $14, $15, $16)`,
-			f.ChildID, now, parent.ID, base.ID, cut, inherited, f.Cwd, preview, max(f.BeforeUserMessage, -1),
+			f.ChildID, now, parent.ID, base.ID, cut, inherited, f.Cwd, preview, forkMessage,
 			fa.Source, fa.Originator, fa.CLIVersion, fa.ModelProvider, fa.GitCommit, fa.GitBranch, fa.GitOrigin)
 		if isUniqueViolation(err) {
 			return ErrExists
@@ -118,7 +161,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		}
 		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
 			UserMessageCount: inherited, Preview: preview}
-		_, err = appendTx(ctx, tx, &child, f.Lines, msgs, now, "forked")
+		_, err = appendTx(ctx, tx, &child, f.Lines, marks, now, "forked")
 		return err
 	})
 	if err != nil {
@@ -141,8 +184,19 @@ func holderOf(ctx context.Context, q querier, t Thread, cut int64) (Thread, erro
 }
 
 // Delete removes thread id with its bytes and rows. A thread that another
-// uses as its base is refused with ErrReferenced.
+// uses as its base is refused with ErrReferenced. The objects of its
+// segments are left to CollectOrphans.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	if _, err := s.deleteThread(ctx, id); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// deleteThread removes thread id's row and, with it, its chunks, segment
+// rows and user messages, and returns the keys its segment rows named.
+func (s *Store) deleteThread(ctx context.Context, id string) ([]string, error) {
+	var keys []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := getThread(ctx, tx, id, "FOR UPDATE"); err != nil {
 			return err
@@ -155,13 +209,59 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		if err != pgx.ErrNoRows {
 			return err
 		}
+		if keys, err = segmentKeys(ctx, tx, id); err != nil {
+			return err
+		}
 		var b pgx.Batch
 		b.Queue(`DELETE FROM threads WHERE id = $1`, id)
 		queueNotice(&b, "deleted", id, 0)
 		return tx.SendBatch(ctx, &b).Close()
 	})
+	return keys, err
+}
+
+// UserMessageOfTurn returns the first user message of thread id's history
+// (inherited ones included) that Codex turn turnID holds: the turn's
+// start is its Cut. An unknown turn, or one past a fork's cut, fails with
+// ErrTurnNotFound.
+func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserMessage, error) {
+	m, err := userMessageOfTurn(ctx, s.pool, id, turnID)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", id, err)
+		return UserMessage{}, fmt.Errorf("turn %q of %s: %w", turnID, id, err)
 	}
-	return nil
+	return m, nil
+}
+
+// userMessageOfTurn walks the base chain from id, each thread's own rows
+// below the count its child sees, and keeps the lowest ordinal found.
+func userMessageOfTurn(ctx context.Context, q querier, id, turnID string) (UserMessage, error) {
+	t, err := getThread(ctx, q, id, "")
+	if err != nil {
+		return UserMessage{}, err
+	}
+	var found *UserMessage
+	for visible := t.UserMessageCount; ; {
+		var m UserMessage
+		err := q.QueryRow(ctx, `SELECT `+messageColumns+` FROM user_messages
+			WHERE thread_id = $1 AND turn_id = $2 AND ordinal < $3 ORDER BY ordinal LIMIT 1`,
+			t.ID, turnID, visible).Scan(&m.Ordinal, &m.Offset, &m.Text, &m.Line, &m.CutOffset, &m.TurnID)
+		switch {
+		case err == nil:
+			found = &m
+		case !errors.Is(err, pgx.ErrNoRows):
+			return UserMessage{}, err
+		}
+		if t.BaseID == "" || t.InheritedMessages == 0 {
+			break
+		}
+		visible = t.InheritedMessages
+		base := t.BaseID
+		if t, err = getThread(ctx, q, base, ""); err != nil {
+			return UserMessage{}, fmt.Errorf("base %s: %w", base, err)
+		}
+	}
+	if found == nil {
+		return UserMessage{}, ErrTurnNotFound
+	}
+	return *found, nil
 }

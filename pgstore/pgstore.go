@@ -38,6 +38,7 @@ var (
 	ErrOutOfRange   = errors.New("user message out of range")
 	ErrReferenced   = errors.New("thread is the base of another thread")
 	ErrArchived     = errors.New("thread is archived")
+	ErrTurnNotFound = errors.New("turn not found")
 )
 
 // Store is a handle on one database. It is safe for concurrent use, also
@@ -134,6 +135,11 @@ type Thread struct {
 	// when not a fork).
 	ForkUserMessage int
 	ForkOffset      int64
+	// TurnOffset and TurnID are the open Codex turn of the own bytes: its
+	// start (a history position) while it has no user message yet, -1
+	// once it has, 0 when no turn is open (see queueAppend).
+	TurnOffset int64
+	TurnID     string
 }
 
 // Facts are what a thread's session_meta says that listings show.
@@ -148,7 +154,7 @@ func (t Thread) HistorySize() int64 { return t.BaseSize + t.Size }
 const threadColumns = `id, parent_id, COALESCE(base_id, ''), base_size, inherited_messages,
 	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived,
 	archived_at, line_count, source, originator, cli_version, model_provider, git_commit, git_branch,
-	git_origin, fork_user_message, fork_offset`
+	git_origin, fork_user_message, fork_offset, turn_offset, turn_id`
 
 func scanThread(row pgx.Row) (Thread, error) {
 	var t Thread
@@ -156,7 +162,7 @@ func scanThread(row pgx.Row) (Thread, error) {
 	err := row.Scan(&t.ID, &t.ParentID, &t.BaseID, &t.BaseSize, &t.InheritedMessages,
 		&t.UserMessageCount, &t.Size, &t.SealedSize, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived,
 		&archived, &t.LineCount, &t.Source, &t.Originator, &t.CLIVersion, &t.ModelProvider, &t.GitCommit,
-		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset)
+		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset, &t.TurnOffset, &t.TurnID)
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, ErrNotFound
 	}

@@ -38,7 +38,7 @@ func userMessages(ctx context.Context, q querier, t Thread, n int) ([]UserMessag
 	if n <= t.InheritedMessages {
 		return msgs, nil
 	}
-	rows, err := q.Query(ctx, `SELECT ordinal, history_offset, text, line FROM user_messages
+	rows, err := q.Query(ctx, `SELECT `+messageColumns+` FROM user_messages
 		WHERE thread_id = $1 AND ordinal < $2 ORDER BY ordinal`, t.ID, n)
 	if err != nil {
 		return nil, err

@@ -7,13 +7,11 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/spoolhq/spool/indexer"
 )
 
 // Repair rebuilds, from each thread's own bytes (the truth), the index
-// parts that can drift from them: its own user-message rows, its count,
-// preview and line count. A thread whose rows already agree is left alone.
+// parts that can drift from them: its own user-message rows (with their
+// Codex turn ids and cuts), its count, preview, line count and open turn. A thread whose rows already agree is left alone.
 // It returns the threads it rewrote; bytes that cannot be read (a missing
 // segment, a chunk gap) are reported by Verify and left as they are, and
 // a thread's problem does not stop the others.
@@ -51,37 +49,34 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 		if _, err := s.writeSpan(ctx, tx, &own, span{threadID: t.ID, lo: 0, hi: t.Size, sealed: t.SealedSize}); err != nil {
 			return err
 		}
-		msgs, err := scanLines(own.Bytes())
+		marks, err := scanLines(own.Bytes())
 		if err != nil {
 			return err
 		}
-		want := make([]UserMessage, len(msgs))
-		for i, m := range msgs {
-			want[i] = UserMessage{Ordinal: t.InheritedMessages + i, Offset: t.BaseSize + m.offset, Text: m.text, Line: m.line}
+		// The own bytes read from the start: the inherited messages, no
+		// turn open (a fork is never cut inside a turn's start lines).
+		fresh := Thread{ID: t.ID, BaseSize: t.BaseSize, UserMessageCount: t.InheritedMessages}
+		if t.InheritedMessages > 0 {
+			fresh.Preview = t.Preview
 		}
+		want := observe(&fresh, marks)
 		have, err := ownMessages(ctx, tx, t.ID)
 		if err != nil {
 			return err
 		}
-		preview := t.Preview
-		if t.InheritedMessages == 0 {
-			preview = ""
-			if len(want) > 0 {
-				preview = indexer.Preview(want[0].Text)
-			}
-		}
 		lines := int64(bytes.Count(own.Bytes(), []byte{'\n'}))
-		if slices.Equal(have, want) && t.UserMessageCount == t.InheritedMessages+len(want) && t.Preview == preview && t.LineCount == lines {
+		if slices.Equal(have, want) && t.UserMessageCount == fresh.UserMessageCount && t.Preview == fresh.Preview &&
+			t.LineCount == lines && t.TurnOffset == fresh.TurnOffset && t.TurnID == fresh.TurnID {
 			return nil
 		}
 		var b pgx.Batch
 		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, t.ID)
 		for _, m := range want {
-			b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line) VALUES ($1, $2, $3, $4, $5)`,
-				t.ID, m.Ordinal, m.Offset, m.Text, m.Line)
+			b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line, cut_offset, turn_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, m.Ordinal, m.Offset, m.Text, m.Line, m.CutOffset, m.TurnID)
 		}
-		b.Queue(`UPDATE threads SET user_message_count = $2, preview = $3, line_count = $4 WHERE id = $1`,
-			t.ID, t.InheritedMessages+len(want), preview, lines)
+		b.Queue(`UPDATE threads SET user_message_count = $2, preview = $3, line_count = $4, turn_offset = $5, turn_id = $6
+			WHERE id = $1`, t.ID, fresh.UserMessageCount, fresh.Preview, lines, fresh.TurnOffset, fresh.TurnID)
 		changed = true
 		return tx.SendBatch(ctx, &b).Close()
 	})
@@ -93,7 +88,7 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 
 // ownMessages returns thread id's own user-message rows in order.
 func ownMessages(ctx context.Context, q querier, id string) ([]UserMessage, error) {
-	rows, err := q.Query(ctx, `SELECT ordinal, history_offset, text, line FROM user_messages
+	rows, err := q.Query(ctx, `SELECT `+messageColumns+` FROM user_messages
 		WHERE thread_id = $1 ORDER BY ordinal`, id)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,17 @@ func (s *Store) Seal(ctx context.Context, id string, minBytes int64) (bool, erro
 		if now.SealedSize != start {
 			return nil // another sealer moved these bytes
 		}
+		// The chunks must still be the bytes sealed: a thread made
+		// self-contained (a purge) has new bytes from 0 on.
+		var same bool
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(sha256(string_agg(data, ''::bytea ORDER BY start_offset)) = $4, false)
+			FROM chunks WHERE thread_id = $1 AND start_offset >= $2 AND start_offset < $3`,
+			id, start, end, sum[:]).Scan(&same); err != nil {
+			return err
+		}
+		if !same {
+			return nil // the object is an orphan for CollectOrphans
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO segments (thread_id, start_offset, end_offset, object_key, sha256)
 			VALUES ($1, $2, $3, $4, $5)`, id, start, end, key, sum[:]); err != nil {
 			return err

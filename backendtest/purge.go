@@ -1,0 +1,142 @@
+package backendtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// forkWith forks id whole and appends a prompt of the fork's own.
+func forkWith(t *testing.T, b manager.Backend, id, prompt string) manager.Thread {
+	t.Helper()
+	f, err := b.Fork(t.Context(), id, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.AppendWith(t.Context(), f.ID, []rollout.Item{userItem(prompt), answerItem("answer to " + prompt)}, manager.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Thread
+}
+
+// testPurge purges f1, the middle of a chain of forks root ← f1 ← f2
+// (Delete refuses when they are references): f2 becomes self-contained and
+// says what it said, turn by turn, with the same parent, ancestry, count,
+// preview and archive state; f1 and its search text are gone; the root is
+// untouched. Purging the root then frees its other fork; a second purge
+// finds nothing.
+func testPurge(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	p, ok := b.(manager.Purger)
+	if !ok {
+		t.Fatal("the backend purges nothing")
+	}
+	lin, ok := b.(manager.Lineage)
+	if !ok {
+		t.Fatal("the backend walks no lineage")
+	}
+	s, ok := b.(manager.Searcher)
+	if !ok {
+		t.Fatal("the backend offers no search")
+	}
+	root := withTurns(t, b, 2)
+	f1 := forkWith(t, b, root.ID, "own f1")
+	f2 := forkWith(t, b, f1.ID, "own f2")
+	g := forkWith(t, b, root.ID, "own g")
+	if f2.BaseID != "" {
+		if err := b.Delete(ctx, f1.ID); !errors.Is(err, manager.ErrReferenced) {
+			t.Fatalf("delete of a base: %v, want ErrReferenced", err)
+		}
+	}
+	if _, err := b.Archive(ctx, f2.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	type snapshot struct {
+		row       manager.Thread
+		said      []string
+		turns     []string
+		ancestors []string
+	}
+	take := func(id string) snapshot {
+		t.Helper()
+		row, err := b.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := snapshot{row: row, said: items(t, history(t, b, id))}
+		for k := range row.UserMessageCount {
+			rc, err := b.ReadTurn(ctx, id, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			turn, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.turns = append(s.turns, fmt.Sprint(items(t, turn)))
+		}
+		anc, err := lin.Ancestors(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range anc {
+			s.ancestors = append(s.ancestors, a.ID)
+		}
+		return s
+	}
+	rootBefore := history(t, b, root.ID)
+	was := take(f2.ID)
+
+	if err := p.Purge(ctx, f1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, f1.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("purged thread: Get = %v, want ErrNotFound", err)
+	}
+	page, err := s.SearchPage(ctx, manager.SearchOptions{Query: "own", Archived: new(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range page.Hits {
+		if h.ThreadID == f1.ID {
+			t.Fatalf("search finds the purged thread: %+v", h)
+		}
+	}
+	now := take(f2.ID)
+	if now.row.BaseID != "" || now.row.BaseSize != 0 {
+		t.Fatalf("f2 after the purge: base %q size %d, want self-contained", now.row.BaseID, now.row.BaseSize)
+	}
+	if now.row.Archived != was.row.Archived || !now.row.ArchivedAt.Equal(was.row.ArchivedAt) || now.row.ParentID != was.row.ParentID ||
+		now.row.UserMessageCount != was.row.UserMessageCount || now.row.Preview != was.row.Preview || !slices.Equal(now.ancestors, was.ancestors) {
+		t.Fatalf("f2 after the purge:\n%+v %v\nwant archive state, parent, count, preview and ancestry of\n%+v %v", now.row, now.ancestors, was.row, was.ancestors)
+	}
+	if !slices.Equal(now.said, was.said) {
+		t.Fatalf("f2 after the purge says\n%q\nwant\n%q", now.said, was.said)
+	}
+	if !slices.Equal(now.turns, was.turns) {
+		t.Fatalf("f2's turns after the purge:\n%q\nwant\n%q", now.turns, was.turns)
+	}
+	if got := history(t, b, root.ID); !bytes.Equal(got, rootBefore) {
+		t.Fatal("purging a fork changed its base")
+	}
+
+	gWas := take(g.ID)
+	if err := p.Purge(ctx, root.ID); err != nil {
+		t.Fatal(err)
+	}
+	if gNow := take(g.ID); gNow.row.BaseID != "" || !slices.Equal(gNow.said, gWas.said) || !slices.Equal(gNow.turns, gWas.turns) {
+		t.Fatalf("the root's other fork after the root's purge: base %q, says %q; want self-contained, saying %q", gNow.row.BaseID, gNow.said, gWas.said)
+	}
+	if err := p.Purge(ctx, root.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("purge of a purged thread: %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,195 @@
+package backendtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// threeTurns starts a thread with the complete Codex turns turn-a, turn-b
+// and turn-c, written as Codex writes them (manager.TurnWriter).
+func threeTurns(t *testing.T, b manager.Backend) manager.Thread {
+	t.Helper()
+	tw, ok := b.(manager.TurnWriter)
+	if !ok {
+		t.Fatal("the backend appends no turns")
+	}
+	th := start(t, b)
+	for _, id := range []string{"turn-a", "turn-b", "turn-c"} {
+		res, err := tw.AppendTurn(t.Context(), th.ID, manager.TurnOptions{TurnID: id, Prompt: "prompt " + id, Answer: "answer " + id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		th = res.Thread
+	}
+	return th
+}
+
+// historyTurns reads a thread's whole history and returns its turns as
+// rollout.ScanTurns sees them.
+func historyTurns(t *testing.T, b manager.Backend, id string) (rollout.History, []byte) {
+	t.Helper()
+	data := history(t, b, id)
+	h, err := rollout.ScanTurns(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, data
+}
+
+// readAll reads and closes rc.
+func readAll(t *testing.T, rc io.ReadCloser, err error) []byte {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// testReadTurnByID reads one turn by its id: exactly its lines, from its
+// task_started through its task_complete, at positions in the history; a
+// reference fork reads an inherited turn at the same positions, and not a
+// turn past its cut.
+func testReadTurnByID(t *testing.T, b manager.Backend) {
+	tr, ok := b.(manager.TurnReader)
+	if !ok {
+		t.Fatal("the backend reads no turns by id")
+	}
+	th := threeTurns(t, b)
+	h, data := historyTurns(t, b, th.ID)
+	rc, span, err := tr.ReadTurnByID(t.Context(), th.ID, "turn-b")
+	got := readAll(t, rc, err)
+	if span.Offset != h.Turns[1].Offset || span.End != h.Turns[1].End || span.Status != "completed" || span.UserMessage != 1 || span.UserMessages != 1 {
+		t.Fatalf("span = %+v, want turn-b at [%d, %d), completed, user message 1", span, h.Turns[1].Offset, h.Turns[1].End)
+	}
+	if want := data[span.Offset:span.End]; !bytes.Equal(got, want) {
+		t.Fatalf("turn-b read %q, want %q", got, want)
+	}
+	child, err := b.Fork(t.Context(), th.ID, manager.ForkOptions{LastTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, childSpan, err := tr.ReadTurnByID(t.Context(), child.ID, "turn-b")
+	if got := readAll(t, rc, err); childSpan != span || !bytes.Equal(got, data[span.Offset:span.End]) {
+		t.Fatalf("the fork's turn-b: span %+v, %q; want the parent's", childSpan, got)
+	}
+	for _, tc := range []struct {
+		name, id, turn string
+		want           error
+	}{
+		{"past the fork's cut", child.ID, "turn-c", manager.ErrNotFound},
+		{"unknown turn", th.ID, "turn-z", manager.ErrNotFound},
+		{"empty turn id", th.ID, "", manager.ErrInvalidArgument},
+		{"unknown thread", "0195e7a0-0000-7000-8000-000000000000", "turn-a", manager.ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := tr.ReadTurnByID(t.Context(), tc.id, tc.turn); !errors.Is(err, tc.want) {
+				t.Fatalf("ReadTurnByID(%s, %q) = %v, want %v", tc.id, tc.turn, err, tc.want)
+			}
+		})
+	}
+}
+
+// testForkByTurnID forks through the end of a turn named by its id, as
+// Codex's thread/fork lastTurnId does (the child holds the turns up to and
+// including it, all completed, cut right after its task_complete), and
+// before a turn (cut at its first start line), by reference and by copy.
+func testForkByTurnID(t *testing.T, b manager.Backend) {
+	th := threeTurns(t, b)
+	parent, data := historyTurns(t, b, th.ID)
+	cases := []struct {
+		name      string
+		o         manager.ForkOptions
+		offset    int64
+		forkMsg   int
+		turns     []string
+		copyBytes bool
+	}{
+		{"last turn-b", manager.ForkOptions{LastTurnID: "turn-b"}, parent.Turns[1].End, 2, []string{"turn-a", "turn-b"}, false},
+		{"last turn-c", manager.ForkOptions{LastTurnID: "turn-c"}, parent.Turns[2].End, -1, []string{"turn-a", "turn-b", "turn-c"}, false},
+		{"before turn-b", manager.ForkOptions{BeforeTurnID: "turn-b"}, parent.Turns[1].Offset, 1, []string{"turn-a"}, false},
+		{"last turn-a, copy", manager.ForkOptions{LastTurnID: "turn-a", Mode: manager.ForkCopy}, parent.Turns[0].End, 1, []string{"turn-a"}, true},
+		{"before turn-c, copy", manager.ForkOptions{BeforeTurnID: "turn-c", Mode: manager.ForkCopy}, parent.Turns[2].Offset, 2, []string{"turn-a", "turn-b"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			child, err := b.Fork(t.Context(), th.ID, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if child.ForkOffset != tc.offset || child.ForkUserMessage != tc.forkMsg || child.UserMessageCount != len(tc.turns) {
+				t.Fatalf("fork at %d before message %d with %d messages, want at %d before %d with %d",
+					child.ForkOffset, child.ForkUserMessage, child.UserMessageCount, tc.offset, tc.forkMsg, len(tc.turns))
+			}
+			h, got := historyTurns(t, b, child.ID)
+			var ids []string
+			for _, turn := range h.Turns {
+				ids = append(ids, turn.ID)
+				if turn.Status != rollout.TurnCompleted {
+					t.Fatalf("the child's turn %s is %v, want completed", turn.ID, turn.Status)
+				}
+			}
+			if !slices.Equal(ids, tc.turns) {
+				t.Fatalf("the child's turns = %v, want %v", ids, tc.turns)
+			}
+			// The child says what the parent said before the cut.
+			if want := items(t, data[:tc.offset]); len(items(t, got)) < len(want) || !slices.Equal(items(t, got)[:len(want)], want) {
+				t.Fatalf("the child does not say what the parent said before %d", tc.offset)
+			}
+			if tc.copyBytes && child.BaseID != "" {
+				t.Fatalf("a copy fork has base %s", child.BaseID)
+			}
+		})
+	}
+}
+
+// testForkByTurnIDRefuses: an unknown turn, a turn in progress (Codex
+// refuses to fork through one: 409 turn_in_progress) and two fork points
+// at once are refused, and nothing is created.
+func testForkByTurnIDRefuses(t *testing.T, b manager.Backend) {
+	th := threeTurns(t, b)
+	open, _ := json.Marshal(map[string]any{"type": "task_started", "turn_id": "turn-open"})
+	if _, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{{Type: rollout.TypeEventMsg, Payload: open}, userItem("still thinking")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	tests := []struct {
+		name string
+		o    manager.ForkOptions
+		want error
+	}{
+		{"unknown turn", manager.ForkOptions{LastTurnID: "no-such-turn"}, manager.ErrNotFound},
+		{"unknown turn before", manager.ForkOptions{BeforeTurnID: "no-such-turn"}, manager.ErrNotFound},
+		{"turn in progress", manager.ForkOptions{LastTurnID: "turn-open"}, manager.ErrTurnInProgress},
+		{"two points", manager.ForkOptions{LastTurnID: "turn-a", BeforeTurnID: "turn-b"}, manager.ErrInvalidArgument},
+		{"message and turn", manager.ForkOptions{LastTurnID: "turn-a", BeforeUserMessage: &one}, manager.ErrInvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := b.Fork(t.Context(), th.ID, tc.o); !errors.Is(err, tc.want) {
+				t.Fatalf("Fork(%+v) = %v, want %v", tc.o, err, tc.want)
+			}
+		})
+	}
+	page, err := b.List(t.Context(), manager.ListOptions{})
+	if err != nil || len(page.Threads) != 1 {
+		t.Fatalf("threads after refused forks: %d (%v), want the parent alone", len(page.Threads), err)
+	}
+	// Before the open turn is a cut at its task_started.
+	h, _ := historyTurns(t, b, th.ID)
+	child, err := b.Fork(t.Context(), th.ID, manager.ForkOptions{BeforeTurnID: "turn-open"})
+	if err != nil || child.ForkOffset != h.Turns[3].Offset || child.UserMessageCount != 3 {
+		t.Fatalf("fork before the open turn: %+v, %v; want 3 messages, cut at %d", child, err, h.Turns[3].Offset)
+	}
+}

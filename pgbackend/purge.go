@@ -1,0 +1,185 @@
+package pgbackend
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/pgstore"
+	"github.com/spoolhq/spool/rollout"
+)
+
+var _ manager.Purger = (*Backend)(nil)
+
+// maxChain bounds how many threads a purge walks.
+const maxChain = 10000
+
+// Purge deletes thread id as Delete does, also when other threads' history
+// continues it (reference forks, where Delete fails with ErrReferenced),
+// with the local backend's semantics (manager.Manager.Purge): first every
+// thread whose history passes through id's bytes is made self-contained,
+// deepest first and each in one transaction: it keeps its id, name, parent,
+// ancestry and archive state and reads the same lines as before, its own
+// meta (without history_base) and its ancestors' metas first (the layout
+// of spool transfer's export). Then id's row, bytes and search rows are
+// removed, and the objects of its segments, and of the segments the
+// rewritten threads no longer use, are deleted.
+//
+// A failure stops the purge: the threads made self-contained so far stay
+// so, the others and id are unchanged. Purge may be called again.
+func (b *Backend) Purge(ctx context.Context, id string) error {
+	pid, err := rollout.ParseID(id)
+	if err != nil {
+		return fmt.Errorf("purge %q: %w", id, err)
+	}
+	for attempt := 0; ; attempt++ {
+		dependents, err := b.dependents(ctx, pid)
+		if err != nil {
+			return fmt.Errorf("purge: %w", err)
+		}
+		for _, d := range dependents {
+			if err := b.makeSelfContained(ctx, d); err != nil {
+				return fmt.Errorf("purge %s: make %s self-contained: %w", pid, d, err)
+			}
+		}
+		err = b.store.Purge(ctx, pid)
+		// A reference fork made meanwhile refers to id again: once more.
+		if errors.Is(err, pgstore.ErrReferenced) && attempt < 3 {
+			continue
+		}
+		return mapErr(err)
+	}
+}
+
+// dependents returns the threads whose history passes through thread id's
+// bytes, each after every thread that refers to it: each can be rewritten
+// while those that still refer to it read through it unchanged.
+func (b *Backend) dependents(ctx context.Context, id string) ([]string, error) {
+	if _, err := b.store.Get(ctx, id); err != nil {
+		return nil, mapErr(err)
+	}
+	var order []string
+	seen := map[string]bool{id: true}
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+		if len(order) > maxChain {
+			return nil, fmt.Errorf("threads continuing %s: more than %d: %w", id, maxChain, manager.ErrBrokenChain)
+		}
+		refs, err := b.store.Referrers(ctx, queue[0])
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range refs {
+			if !seen[r] {
+				seen[r] = true
+				order = append(order, r)
+				queue = append(queue, r)
+			}
+		}
+	}
+	// Breadth first, reversed: every thread comes after all that refer to it.
+	for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+		order[i], order[j] = order[j], order[i]
+	}
+	return order, nil
+}
+
+// makeSelfContained rewrites thread id, a reference fork, as a
+// self-contained history, reading it again when it changed meanwhile.
+func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
+	for attempt := 0; ; attempt++ {
+		t, err := b.Get(ctx, id)
+		if err != nil || t.BaseID == "" {
+			return err
+		}
+		rc, end, err := b.store.OpenHistory(ctx, id, 0, -1)
+		if err != nil {
+			return mapErr(err)
+		}
+		h, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		if int64(len(h)) != end || end < t.BaseSize {
+			return fmt.Errorf("history of %s: %d bytes, want %d", id, len(h), end)
+		}
+		content, err := b.selfContained(ctx, t, h)
+		if err != nil {
+			return err
+		}
+		err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
+		if errors.Is(err, pgstore.ErrChanged) && attempt < 3 {
+			continue // appended to meanwhile
+		}
+		return mapErr(err)
+	}
+}
+
+// selfContained returns t's history h laid out as a self-contained
+// rollout: t's own meta without history_base, its fork ancestors' metas
+// (nearest first, down to the thread whose meta starts h), then h without
+// t's own meta.
+func (b *Backend) selfContained(ctx context.Context, t manager.Thread, h []byte) ([]byte, error) {
+	meta, rest, ok := bytes.Cut(h[t.BaseSize:], []byte{'\n'})
+	if !ok {
+		return nil, fmt.Errorf("%s: its own part holds no complete line", t.ID)
+	}
+	meta, err := rollout.WithoutHistoryBase(meta)
+	if err != nil {
+		return nil, fmt.Errorf("meta of %s: %w", t.ID, err)
+	}
+	out := append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
+	metas, err := b.ancestorMetas(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, metas...)
+	out = append(out, h[:t.BaseSize]...)
+	return append(out, rest...), nil
+}
+
+// ancestorMetas returns the session_meta lines (without history_base) of
+// t's fork ancestors, nearest first, down to the thread whose bytes start
+// t's history (whose meta is the history's first line), as
+// transfer.Export lays them out.
+func (b *Backend) ancestorMetas(ctx context.Context, t manager.Thread) ([]byte, error) {
+	first := t
+	for first.BaseID != "" {
+		base, err := b.Get(ctx, first.BaseID)
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", first.BaseID, err)
+		}
+		first = base
+	}
+	var metas []byte
+	seen := map[string]bool{t.ID: true}
+	for id := t.ParentID; id != "" && id != first.ID && !seen[id]; {
+		seen[id] = true
+		a, err := b.Get(ctx, id)
+		if errors.Is(err, manager.ErrNotFound) {
+			break // a deleted ancestor ends what the history can say
+		}
+		if err != nil {
+			return nil, err
+		}
+		rc, _, err := b.store.OpenHistory(ctx, a.ID, a.BaseSize, -1)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		line, err := bufio.NewReader(rc).ReadBytes('\n')
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
+		}
+		if line, err = rollout.WithoutHistoryBase(line); err != nil {
+			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
+		}
+		metas = append(metas, append(bytes.TrimSuffix(line, []byte{'\n'}), '\n')...)
+		id = a.ParentID
+	}
+	return metas, nil
+}

@@ -1,0 +1,79 @@
+//go:build distributed
+
+package pgbackend
+
+import (
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/internal/disttest"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// TestPurgeDeletesSegments: a purge deletes the objects of the purged
+// thread's segments and of the segments its descendant, made
+// self-contained, no longer uses, and leaves those of the root; Verify is
+// clean after it and no orphan is left for CollectOrphans.
+func TestPurgeDeletesSegments(t *testing.T) {
+	ctx := t.Context()
+	bucket := disttest.Bucket(t)
+	// No background sealing: the test seals, so it knows every object.
+	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: bucket, SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	root, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{root.ID}
+	for i := range 2 {
+		if _, err := b.AppendTurn(ctx, ids[i], manager.TurnOptions{Prompt: "a prompt", Answer: "an answer"}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := b.Fork(ctx, ids[i], manager.ForkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, f.ID)
+	}
+	if _, err := b.AppendWith(ctx, ids[2], []rollout.Item{{Type: rollout.TypeEventMsg, Payload: []byte(`{"type":"agent_message","message":"x"}`)}}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	objects := func(id string) int {
+		t.Helper()
+		list, err := bucket.List(ctx, "segments/"+id+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	for _, id := range ids {
+		if sealed, err := b.store.Seal(ctx, id, 1); err != nil || !sealed {
+			t.Fatalf("seal %s: %v, %v", id, sealed, err)
+		}
+		if objects(id) != 1 {
+			t.Fatalf("%s has %d objects after its seal, want 1", id, objects(id))
+		}
+	}
+	if err := b.Purge(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{1, 0, 0} {
+		if got := objects(ids[i]); got != want {
+			t.Fatalf("thread %d (%s) has %d objects after the purge, want %d", i, ids[i], got, want)
+		}
+	}
+	if problems, err := b.store.Verify(ctx); err != nil || len(problems) != 0 {
+		t.Fatalf("Verify after the purge: %v, %v", problems, err)
+	}
+	if orphans, err := b.store.CollectOrphans(ctx, 0); err != nil || len(orphans) != 0 {
+		t.Fatalf("orphans after the purge: %v, %v", orphans, err)
+	}
+	// The rewritten thread seals again, into new objects.
+	if sealed, err := b.store.Seal(ctx, ids[2], 1); err != nil || !sealed || objects(ids[2]) != 1 {
+		t.Fatalf("seal after the purge: %v, %v, %d objects", sealed, err, objects(ids[2]))
+	}
+}

@@ -1,0 +1,75 @@
+package pgbackend
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+var _ manager.TurnReader = (*Backend)(nil)
+
+// ReadTurnByID returns the lines of Codex turn turnID of thread id, from
+// its start (TurnSpan.Offset) to its end (TurnSpan.End), and the span, as
+// the local backend does: the turn is found through the user message that
+// opens it (its own or inherited through the base chain), and only its own
+// lines are read. The caller closes the reader.
+func (b *Backend) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCloser, manager.TurnSpan, error) {
+	pid, err := rollout.ParseID(id)
+	if err != nil {
+		return nil, manager.TurnSpan{}, fmt.Errorf("read turn of %q: %w", id, err)
+	}
+	t, err := b.Get(ctx, pid)
+	if err != nil {
+		return nil, manager.TurnSpan{}, err
+	}
+	span, err := b.turnSpan(ctx, t, turnID)
+	if err != nil {
+		return nil, manager.TurnSpan{}, fmt.Errorf("read turn: %w", err)
+	}
+	rc, _, err := b.store.OpenHistory(ctx, t.ID, span.Offset, span.End)
+	if err != nil {
+		return nil, manager.TurnSpan{}, mapErr(err)
+	}
+	return rc, span, nil
+}
+
+// turnSpan locates turn turnID in t's history: from the cut of the turn's
+// first user message, the turn's lines are read until it ends or the next
+// one begins (manager.ScanTurn, as the local backend does).
+func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, turnID string) (manager.TurnSpan, error) {
+	if turnID == "" {
+		return manager.TurnSpan{}, fmt.Errorf("%w: empty turn id", manager.ErrInvalidArgument)
+	}
+	msg, err := b.store.UserMessageOfTurn(ctx, t.ID, turnID)
+	if err != nil {
+		return manager.TurnSpan{}, mapErr(err)
+	}
+	start, size := msg.Cut(), t.HistorySize()
+	if start > size {
+		return manager.TurnSpan{}, fmt.Errorf("turn %q of %s starts at %d, past the history's end %d: %w", turnID, t.ID, start, size, manager.ErrBrokenChain)
+	}
+	rc, _, err := b.store.OpenHistory(ctx, t.ID, start, size)
+	if err != nil {
+		return manager.TurnSpan{}, mapErr(err)
+	}
+	defer rc.Close()
+	span, err := manager.ScanTurn(ctx, rc, turnID, msg.Ordinal, start, 0)
+	if err != nil {
+		return manager.TurnSpan{}, fmt.Errorf("turn %q of %s: %w", turnID, t.ID, err)
+	}
+	return span, nil
+}
+
+// countSet returns how many of set are true.
+func countSet(set ...bool) int {
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	return n
+}

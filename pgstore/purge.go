@@ -1,0 +1,142 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/objstore"
+)
+
+// ErrChanged reports a thread that changed between reading it and
+// rewriting it (an append, or another rewrite): read it again.
+var ErrChanged = errors.New("thread changed meanwhile")
+
+// Referrers returns the threads whose base is thread id, by id.
+func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM threads WHERE base_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s: %w", id, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s: %w", id, err)
+	}
+	return ids, nil
+}
+
+// Was is what a rewrite expects a thread's row to say: its base and its
+// own size when its history was read.
+type Was struct {
+	BaseID string
+	Size   int64
+}
+
+// MakeSelfContained replaces thread id's own bytes with content, a
+// self-contained history (its first line its session_meta without
+// history_base), and clears its base, in one transaction under its row
+// lock: its chunks, segment rows and user-message rows are replaced by
+// those of content, which must hold as many user messages as the thread
+// counts. Its id, name, parent, lineage, archive state and times are
+// kept. A row that no longer says was fails with ErrChanged and changes
+// nothing. After the commit the objects of its old segments are deleted
+// (a read that began before may then fail; the bytes are the point).
+func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, content []byte) error {
+	marks, err := scanLines(content)
+	if err != nil {
+		return fmt.Errorf("make %s self-contained: %w", id, err)
+	}
+	var keys []string
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := getThread(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if t.BaseID != was.BaseID || t.Size != was.Size {
+			return fmt.Errorf("%w: base %q and %d own bytes, read with base %q and %d", ErrChanged, t.BaseID, t.Size, was.BaseID, was.Size)
+		}
+		if keys, err = segmentKeys(ctx, tx, id); err != nil {
+			return err
+		}
+		var b pgx.Batch
+		b.Queue(`DELETE FROM chunks WHERE thread_id = $1`, id)
+		b.Queue(`DELETE FROM segments WHERE thread_id = $1`, id)
+		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, id)
+		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, inherited_messages = 0, sealed_size = 0 WHERE id = $1`, id)
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return err
+		}
+		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt}
+		if _, err := appendTx(ctx, tx, &fresh, content, marks, 0, "appended"); err != nil {
+			return err
+		}
+		if fresh.UserMessageCount != t.UserMessageCount {
+			return fmt.Errorf("the self-contained history holds %d user messages, want %d", fresh.UserMessageCount, t.UserMessageCount)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("make %s self-contained: %w", id, err)
+	}
+	if err := s.dropObjects(ctx, keys); err != nil {
+		return fmt.Errorf("make %s self-contained: %w", id, err)
+	}
+	return nil
+}
+
+// Purge removes thread id as Delete does (a base of another thread is
+// refused with ErrReferenced), then deletes the objects of its segments:
+// its bytes and search rows are gone once it returns.
+func (s *Store) Purge(ctx context.Context, id string) error {
+	keys, err := s.deleteThread(ctx, id)
+	if err != nil {
+		return fmt.Errorf("purge %s: %w", id, err)
+	}
+	if err := s.dropObjects(ctx, keys); err != nil {
+		return fmt.Errorf("purge %s: %w", id, err)
+	}
+	return nil
+}
+
+// segmentKeys returns the object keys of thread id's segments.
+func segmentKeys(ctx context.Context, q querier, id string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT object_key FROM segments WHERE thread_id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// dropObjects deletes the objects of keys that no segment row names (a
+// sealer's retry may have named one again).
+func (s *Store) dropObjects(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if s.bucket == nil {
+		return ErrNoBucket
+	}
+	rows, err := s.pool.Query(ctx, `SELECT object_key FROM segments WHERE object_key = ANY($1)`, keys)
+	if err != nil {
+		return err
+	}
+	named, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	keep := make(map[string]bool, len(named))
+	for _, k := range named {
+		keep[k] = true
+	}
+	for _, k := range keys {
+		if keep[k] {
+			continue
+		}
+		if err := s.bucket.Delete(ctx, k); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			return fmt.Errorf("delete segment %s: %w", k, err)
+		}
+	}
+	return nil
+}
