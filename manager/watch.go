@@ -250,6 +250,10 @@ func inWatchedTree(rel string) bool {
 // addTree watches dir (slash, relative to the root) and the folders under
 // it; with files, it returns the rollout files found in them. A folder that
 // cannot be watched schedules a full sync.
+//
+// Without files, a folder whose link count says it has no subfolders (a
+// day folder of sessions/, holding thousands of rollouts) is not listed:
+// listing every day folder was most of a clean start of a large root.
 func (w *watcher) addTree(dir string, files bool) []string {
 	abs := filepath.Join(w.m.opts.Root, filepath.FromSlash(dir))
 	if err := w.fsw.Add(abs); err != nil {
@@ -258,6 +262,11 @@ func (w *watcher) addTree(dir string, files bool) []string {
 			w.mark(nil, true)
 		}
 		return nil
+	}
+	if !files {
+		if fi, err := os.Lstat(abs); err == nil && noSubdirs(fi) {
+			return nil
+		}
 	}
 	entries, err := os.ReadDir(abs)
 	if err != nil {

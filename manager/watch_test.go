@@ -182,6 +182,34 @@ func TestWatchFollowsAnotherProcess(t *testing.T) {
 	verifyClean(t, m)
 }
 
+// TestWatchFoldersThatExistedAtOpen: the folders under sessions/ at open
+// are watched without listing the day folders that hold only files (see
+// addTree), and a folder below a day folder is still found: a rollout
+// written later into either is listed without waiting for the periodic
+// sync (five minutes).
+func TestWatchFoldersThatExistedAtOpen(t *testing.T) {
+	root := t.TempDir()
+	day := filepath.Join(root, rollout.SessionsDir, "2026", "01", "05")
+	for _, dir := range []string{filepath.Join(day, "nested"), filepath.Join(root, rollout.SessionsDir, "2026", "01", "06")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, reports := openWatching(t, func(o *Options) { o.Root = root })
+	created := time.Date(2026, 1, 6, 9, 0, 0, 0, time.UTC)
+	leafID, _ := codexThread(t, root, created, "into a day folder")
+	scratch := t.TempDir() // written whole elsewhere, then moved in
+	nestedID, rel := codexThread(t, scratch, created, "into a folder below a day folder")
+	if err := os.Rename(filepath.Join(scratch, filepath.FromSlash(rel)), filepath.Join(day, "nested", filepath.Base(rel))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reports, "threads in folders that existed at open listed", func() bool {
+		_, leaf := listed(t, m, leafID)
+		_, nested := listed(t, m, nestedID)
+		return leaf && nested
+	})
+}
+
 // TestWatchWithoutInotify: where the watcher cannot start, the periodic
 // sync alone lists a thread another process created.
 func TestWatchWithoutInotify(t *testing.T) {
