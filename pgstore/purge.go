@@ -1,13 +1,16 @@
 package pgstore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spoolhq/spool/objstore"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // ErrChanged reports a thread that changed between reading it and
@@ -34,18 +37,22 @@ type Was struct {
 	Size   int64
 }
 
-// MakeSelfContained replaces thread id's own bytes with content, a
-// self-contained history (its first line its session_meta without
-// history_base), and clears its base, in one transaction under its row
-// lock: its chunks, segment rows and user-message rows are replaced by
+// MakeSelfContained replaces thread id's own bytes with what content
+// yields, a self-contained history (its first line its session_meta
+// without history_base), and clears its base, in one transaction under its
+// row lock: its chunks, segment rows and user-message rows are replaced by
 // those of content, which must hold as many user messages as the thread
-// counts. Its id, name, parent, lineage, archive state and times are
-// kept. A row that no longer says was fails with ErrChanged and changes
-// nothing. After the commit the objects of its old segments are deleted
-// (a read that began before may then fail; the bytes are the point).
-func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, content []byte) error {
-	marks, err := scanLines(content)
-	if err != nil {
+// counts. content is read in chunks as they are written (appendFrom), so
+// the rewrite holds a chunk, not the history; appends to the thread wait
+// for it. Its id, name, parent, lineage, archive state and times are kept.
+// A row that no longer says was fails with ErrChanged and changes nothing;
+// so does content failing to read. After the commit the objects of its old
+// segments are deleted (a read that began before may then fail; the bytes
+// are the point).
+func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, content io.Reader) error {
+	br := bufio.NewReader(content)
+	first, err := rollout.ReadLine(nil, br)
+	if err != nil && err != io.EOF {
 		return fmt.Errorf("make %s self-contained: %w", id, err)
 	}
 	var keys []string
@@ -69,7 +76,7 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 			return err
 		}
 		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt}
-		if _, err := appendTx(ctx, tx, &fresh, content, marks, 0, "appended"); err != nil {
+		if err := appendFrom(ctx, tx, &fresh, first, br, 0, "appended"); err != nil {
 			return err
 		}
 		if fresh.UserMessageCount != t.UserMessageCount {
