@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
 		{"Purge", testPurge},
+		{"PurgeForgetsKeys", testPurgeForgetsKeys},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

@@ -42,7 +42,8 @@ type Was struct {
 // without history_base), and clears its base, in one transaction under its
 // row lock: its chunks, segment rows and user-message rows are replaced by
 // those of content, which must hold as many user messages as the thread
-// counts. content is read in chunks as they are written (appendFrom), so
+// counts, and its idempotency keys are forgotten (their answers are
+// positions from before: a retry with one is a new append). content is read in chunks as they are written (appendFrom), so
 // the rewrite holds a chunk, not the history; appends to the thread wait
 // for it. Its id, name, parent, lineage, archive state and times are kept.
 // A row that no longer says was fails with ErrChanged and changes nothing;
@@ -71,6 +72,8 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		b.Queue(`DELETE FROM chunks WHERE thread_id = $1`, id)
 		b.Queue(`DELETE FROM segments WHERE thread_id = $1`, id)
 		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, id)
+		// Every line moves: the keys' answers would be positions from before.
+		b.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1`, id)
 		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, inherited_messages = 0, sealed_size = 0 WHERE id = $1`, id)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
