@@ -71,11 +71,18 @@ var (
 // manager.ErrSlowSubscriber: their subscribers read again what they follow.
 func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.Subscribe(buffer) }
 
-// publish turns a notice into an event with the thread as it is now.
+// publish turns a notice into an event with the thread as the change
+// committed it, which the notice carries; only a row too large for a
+// notice is read.
 func (b *Backend) publish(n pgstore.Notice) {
 	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
 	if e.Type != manager.EventDeleted {
-		if t, err := b.store.Get(context.Background(), n.ThreadID); err == nil {
+		t, ok := n.Thread()
+		var err error
+		if !ok {
+			t, err = b.store.Get(context.Background(), n.ThreadID)
+		}
+		if err == nil {
 			th := threadOf(t)
 			e.Thread = &th
 			if e.Size == 0 {
