@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		{"RenameArchive", testRenameArchive},
 		{"Delete", testDelete},
 		{"Search", testSearch},
+		{"SearchThroughForks", testSearchThroughForks},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},
