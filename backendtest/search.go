@@ -12,7 +12,7 @@ import (
 
 // testSearchThroughForks (issue #17): a prompt is found once, in the
 // thread that was asked it when that thread passes the filters, or else in
-// the oldest reference fork that inherits it and passes them: a fork whose
+// the oldest fork (reference or copy) that inherits it and passes them: a fork whose
 // base is archived finds its inherited prompts among the threads not
 // archived, and a search of one fork finds them too. A prompt past a
 // fork's cut is not the fork's.
@@ -37,11 +37,15 @@ func testSearchThroughForks(t *testing.T, b manager.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	copied, err := b.Fork(ctx, base.ID, manager.ForkOptions{Mode: manager.ForkCopy}) // copies all three
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.Archive(ctx, base.ID); err != nil {
 		t.Fatal(err)
 	}
 	no, yes := false, true
-	name := map[string]string{base.ID: "base", older.ID: "older", newer.ID: "newer"}
+	name := map[string]string{base.ID: "base", older.ID: "older", newer.ID: "newer", copied.ID: "copy"}
 	for _, tc := range []struct {
 		name string
 		o    manager.SearchOptions
@@ -52,6 +56,7 @@ func testSearchThroughForks(t *testing.T, b manager.Backend) {
 		{"not archived: the oldest fork inheriting each", manager.SearchOptions{Query: "zebra", Archived: &no}, []string{"newer 2", "older 0"}},
 		{"one fork", manager.SearchOptions{Query: "zebra", ThreadID: newer.ID}, []string{"newer 0", "newer 2"}},
 		{"one fork, past its cut", manager.SearchOptions{Query: "stripes", ThreadID: older.ID}, nil},
+		{"one copy fork", manager.SearchOptions{Query: "zebra", ThreadID: copied.ID}, []string{"copy 0", "copy 2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			page, err := s.SearchPage(ctx, tc.o)

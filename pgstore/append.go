@@ -94,7 +94,15 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			}
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
-		return appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, "created")
+		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, "created"); err != nil {
+			return err
+		}
+		if nt.ForkPoint == nil {
+			return nil
+		}
+		// A copy fork's messages are all copied when it is created.
+		_, err = tx.Exec(ctx, `UPDATE threads SET copied_messages = $2 WHERE id = $1`, nt.ID, t.UserMessageCount)
+		return err
 	})
 	if err != nil {
 		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)

@@ -41,18 +41,23 @@ type SearchHit struct {
 // local index does (store.searchSQL): an inherited prompt is found through
 // a fork whose base is archived or filtered out, and found once. A thread
 // inherits message k of thread p when it is a reference fork based on p
-// with more than k inherited messages; heirs walks those edges down from
-// the owner (threads_base indexes them). 1000 bounds the depth, as the
+// with more than k inherited messages, or a copy fork of p that copied
+// more than k (whose own copies of them are not matched while p is here);
+// heirs walks those edges down from the owner (threads_base and
+// threads_copies index them). 1000 bounds the depth, as the
 // local backend's chains. ts_headline runs on the page's hits only.
 const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 	matched AS (
 		SELECT m.thread_id AS owner, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank
-		FROM user_messages m, q WHERE m.tsv @@ q.q),
+		FROM user_messages m JOIN threads o ON o.id = m.thread_id, q
+		WHERE m.tsv @@ q.q AND NOT (m.ordinal < o.copied_messages
+			AND EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id))),
 	heirs (owner, ordinal, text, rank, hit, inherited, depth) AS (
 		SELECT owner, ordinal, text, rank, owner, 0, 0 FROM matched
 		UNION ALL
 		SELECT h.owner, h.ordinal, h.text, h.rank, t.id, 1, h.depth + 1
-		FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.inherited_messages > h.ordinal
+		FROM heirs h JOIN threads t ON (t.base_id = h.hit AND t.inherited_messages > h.ordinal)
+			OR (t.parent_id = h.hit AND t.copied_messages > 0 AND t.copied_messages > h.ordinal)
 		WHERE h.depth < 1000),
 	ranked AS (
 		SELECT h.hit, h.ordinal, h.text, h.rank, t.name,
