@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		{"RenameArchive", testRenameArchive},
 		{"Delete", testDelete},
 		{"Search", testSearch},
+		{"SearchThroughForks", testSearchThroughForks},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},
@@ -47,6 +48,7 @@ func Run(t *testing.T, open Open) {
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
 		{"Purge", testPurge},
+		{"PurgeForgetsKeys", testPurgeForgetsKeys},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

@@ -140,3 +140,61 @@ func testPurge(t *testing.T, b manager.Backend) {
 		t.Fatalf("purge of a purged thread: %v, want ErrNotFound", err)
 	}
 }
+
+// testPurgeForgetsKeys (issue #17): a purge that rewrites a reference fork
+// moves every line of its history, so the fork's idempotency keys, whose
+// answers are positions from before, are forgotten with the rewrite: a
+// retry with one of them is a new append, answered at the new end, not
+// with positions that no longer hold. A thread the purge does not rewrite
+// keeps its keys.
+func testPurgeForgetsKeys(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	p, ok := b.(manager.Purger)
+	if !ok {
+		t.Fatal("the backend purges nothing")
+	}
+	root := withTurns(t, b, 2)
+	fork, err := b.Fork(ctx, root.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := withTurns(t, b, 1)
+	keyed := manager.AppendOptions{IdempotencyKey: "retry-after-purge"}
+	items := []rollout.Item{userItem("keyed prompt")}
+	first, err := b.AppendWith(ctx, fork.ID, items, keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	untouched, err := b.AppendWith(ctx, other.ID, items, keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Purge(ctx, root.ID); err != nil {
+		t.Fatal(err)
+	}
+	rewritten, err := b.Get(ctx, fork.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rewritten.BaseID != "" {
+		t.Fatalf("the fork after the purge continues %s, want self-contained", rewritten.BaseID)
+	}
+	end := int64(len(history(t, b, fork.ID)))
+	retry, err := b.AppendWith(ctx, fork.ID, items, keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := retry.Offsets; len(got) != 1 || got[0] != end {
+		t.Fatalf("retry after the rewrite at %v (first answer %v), want a new append at the end, %d", got, first.Offsets, end)
+	}
+	if got, want := retry.Thread.UserMessageCount, rewritten.UserMessageCount+1; got != want {
+		t.Fatalf("after the retry: %d user messages, want %d", got, want)
+	}
+	again, err := b.AppendWith(ctx, other.ID, items, keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again.Offsets, untouched.Offsets) {
+		t.Fatalf("retry on a thread the purge left alone at %v, want the first answer %v", again.Offsets, untouched.Offsets)
+	}
+}

@@ -1,9 +1,11 @@
 package manager
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -17,15 +19,24 @@ type Importer interface {
 	// session_meta first, no history_base. The thread keeps the meta's id;
 	// its parent is the meta's forked_from_id when that thread is here. An
 	// id already present fails with an error wrapping store.ErrExists.
-	Import(ctx context.Context, rollout []byte) (Thread, error)
+	// The rollout is read as it is written, in pieces: a backend holds
+	// no more of it at once than a chunk and its longest line. A rollout
+	// that fails to read, or does not end in a newline, creates nothing.
+	Import(ctx context.Context, rollout io.Reader) (Thread, error)
 }
 
 var _ Importer = (*Manager)(nil)
 
 // Import writes a self-contained rollout as a new thread's file, where its
-// meta's id and timestamp place it, and indexes it as a rebuild would.
-func (m *Manager) Import(ctx context.Context, content []byte) (Thread, error) {
-	meta, err := importedMeta(content)
+// meta's id and timestamp place it, and indexes it as a rebuild would. The
+// rollout is copied into the file as it is read.
+func (m *Manager) Import(ctx context.Context, content io.Reader) (Thread, error) {
+	br := bufio.NewReader(content)
+	first, err := rollout.ReadLine(nil, br)
+	if err != nil && err != io.EOF {
+		return Thread{}, fmt.Errorf("import: %w", err)
+	}
+	meta, err := importedMeta(first)
 	if err != nil {
 		return Thread{}, err
 	}
@@ -47,7 +58,11 @@ func (m *Manager) Import(ctx context.Context, content []byte) (Thread, error) {
 	indexing := m.indexLock(meta.ID) // no background sync of the file before its row exists
 	indexing.Lock()
 	defer indexing.Unlock()
-	if _, _, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(content)}); err != nil {
+	rest := &lineEnd{r: br}
+	if _, _, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(first), rolloutfs.Stream(rest)}); err != nil {
+		if errors.Is(err, errNoFinalNewline) {
+			err = fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+		}
 		return Thread{}, fmt.Errorf("import %s: %w", meta.ID, err)
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -69,10 +84,9 @@ func (m *Manager) Import(ctx context.Context, content []byte) (Thread, error) {
 	return threadOf(rec.Thread), nil
 }
 
-// importedMeta returns the meta of a self-contained rollout.
-func importedMeta(content []byte) (rollout.SessionMeta, error) {
-	first, _, ok := bytes.Cut(content, []byte{'\n'})
-	if !ok || len(content) == 0 || content[len(content)-1] != '\n' {
+// importedMeta returns the meta of a self-contained rollout, its first line.
+func importedMeta(first []byte) (rollout.SessionMeta, error) {
+	if len(first) == 0 || first[len(first)-1] != '\n' {
 		return rollout.SessionMeta{}, fmt.Errorf("import: %w: not complete lines", ErrInvalidArgument)
 	}
 	meta, err := rollout.ParseSessionMeta(first)
@@ -83,4 +97,25 @@ func importedMeta(content []byte) (rollout.SessionMeta, error) {
 		return rollout.SessionMeta{}, fmt.Errorf("import %s: %w: its history continues %s (export makes it self-contained)", meta.ID, ErrInvalidArgument, meta.HistoryBase.ThreadID)
 	}
 	return meta, nil
+}
+
+var errNoFinalNewline = errors.New("the last line has no newline")
+
+// lineEnd is r, failing at its end unless its last byte is a newline (or
+// it was empty): a torn rollout is refused before its file is kept.
+type lineEnd struct {
+	r    io.Reader
+	last byte
+	read bool
+}
+
+func (l *lineEnd) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if n > 0 {
+		l.last, l.read = p[n-1], true
+	}
+	if err == io.EOF && l.read && l.last != '\n' {
+		err = errNoFinalNewline
+	}
+	return n, err
 }

@@ -180,6 +180,7 @@ func (m *Manager) indexMaterialized(ctx context.Context, old store.Thread) error
 	for i, a := range ancestors {
 		rec.Ancestors[i] = a.ID
 	}
+	rec.Rewritten = true // every line moved: the keys' answers no longer hold
 	th := &rec.Thread
 	th.Name, th.ParentID, th.ForkUserMessage, th.ForkOffset = old.Name, old.ParentID, old.ForkUserMessage, old.ForkOffset
 	th.CreatedAt, th.UpdatedAt, th.Archived, th.ArchivedAt = old.CreatedAt, old.UpdatedAt, old.Archived, old.ArchivedAt

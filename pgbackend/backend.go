@@ -71,11 +71,18 @@ var (
 // manager.ErrSlowSubscriber: their subscribers read again what they follow.
 func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.Subscribe(buffer) }
 
-// publish turns a notice into an event with the thread as it is now.
+// publish turns a notice into an event with the thread as the change
+// committed it, which the notice carries; only a row too large for a
+// notice is read.
 func (b *Backend) publish(n pgstore.Notice) {
 	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
 	if e.Type != manager.EventDeleted {
-		if t, err := b.store.Get(context.Background(), n.ThreadID); err == nil {
+		t, ok := n.Thread()
+		var err error
+		if !ok {
+			t, err = b.store.Get(context.Background(), n.ThreadID)
+		}
+		if err == nil {
 			th := threadOf(t)
 			e.Thread = &th
 			if e.Size == 0 {
@@ -673,7 +680,9 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 // (nt.Lines), then the parent's history before user message before (its
 // Cut), or through the end of a turn, or all of it (before -1, through
 // nil), as the local backend's copy of a legacy thread is laid out. Its
-// user messages are counted again from the copied bytes.
+// user messages are counted again from the copied bytes. The parent's
+// history is streamed into the child's chunks as it is read, never whole
+// in memory.
 func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before int, through *pgstore.Cut, nt pgstore.NewThread) (pgstore.Thread, error) {
 	cut := int64(-1)
 	switch {
@@ -694,11 +703,7 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before in
 		return pgstore.Thread{}, err
 	}
 	defer rc.Close()
-	prefix, err := io.ReadAll(rc)
-	if err != nil {
-		return pgstore.Thread{}, fmt.Errorf("copy fork of %s: %w", parent.ID, err)
-	}
-	nt.Lines = append(nt.Lines, prefix...)
+	nt.More = rc // streamed in chunks into the child's creating transaction
 	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
 	return b.store.Create(ctx, nt)
 }

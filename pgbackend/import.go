@@ -1,10 +1,11 @@
 package pgbackend
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/pgstore"
@@ -16,10 +17,15 @@ var _ manager.Importer = (*Backend)(nil)
 
 // Import commits a self-contained rollout (package transfer) as a thread
 // with the meta's id; its parent is the meta's forked_from_id when that
-// thread is here.
-func (b *Backend) Import(ctx context.Context, content []byte) (manager.Thread, error) {
-	first, _, ok := bytes.Cut(content, []byte{'\n'})
-	if !ok {
+// thread is here. The rollout is written in chunks as it is read, in one
+// transaction (pgstore.Store.Create): a failed import leaves nothing.
+func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread, error) {
+	br := bufio.NewReader(content)
+	first, err := rollout.ReadLine(nil, br)
+	if err != nil && err != io.EOF {
+		return manager.Thread{}, fmt.Errorf("import: %w", err)
+	}
+	if len(first) == 0 || first[len(first)-1] != '\n' {
 		return manager.Thread{}, fmt.Errorf("import: %w: not complete lines", manager.ErrInvalidArgument)
 	}
 	meta, err := rollout.ParseSessionMeta(first)
@@ -29,7 +35,7 @@ func (b *Backend) Import(ctx context.Context, content []byte) (manager.Thread, e
 	if meta.HistoryBase != nil {
 		return manager.Thread{}, fmt.Errorf("import %s: %w: its history continues %s", meta.ID, manager.ErrInvalidArgument, meta.HistoryBase.ThreadID)
 	}
-	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: content,
+	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: first, More: br,
 		SpawnParentID: rollout.SpawnParent(meta.Source)}
 	if p := meta.ForkedFromID; p != "" {
 		if _, err := b.store.Get(ctx, p); err == nil {
@@ -41,6 +47,9 @@ func (b *Backend) Import(ctx context.Context, content []byte) (manager.Thread, e
 	t, err := b.store.Create(ctx, nt)
 	if errors.Is(err, pgstore.ErrExists) {
 		return manager.Thread{}, fmt.Errorf("import %s: %w", meta.ID, store.ErrExists)
+	}
+	if errors.Is(err, pgstore.ErrInvalidLines) {
+		return manager.Thread{}, fmt.Errorf("import: %w: %w", manager.ErrInvalidArgument, err)
 	}
 	if err != nil {
 		return manager.Thread{}, mapErr(err)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/pgstore"
@@ -88,30 +87,38 @@ func (b *Backend) dependents(ctx context.Context, id string) ([]string, error) {
 }
 
 // makeSelfContained rewrites thread id, a reference fork, as a
-// self-contained history, reading it again when it changed meanwhile.
+// self-contained history, reading it again when it changed meanwhile. The
+// history is streamed from one read of it into the rewrite, never whole in
+// memory.
 func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 	for attempt := 0; ; attempt++ {
 		t, err := b.Get(ctx, id)
 		if err != nil || t.BaseID == "" {
 			return err
 		}
+		meta, err := b.firstLine(ctx, t.ID, t.BaseSize)
+		if err != nil {
+			return fmt.Errorf("meta of %s: %w", t.ID, err)
+		}
+		if meta, err = rollout.WithoutHistoryBase(meta); err != nil {
+			return fmt.Errorf("meta of %s: %w", t.ID, err)
+		}
+		meta = append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
+		metas, err := b.ancestorMetas(ctx, t)
+		if err != nil {
+			return err
+		}
 		rc, end, err := b.store.OpenHistory(ctx, id, 0, -1)
 		if err != nil {
 			return mapErr(err)
 		}
-		h, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return err
+		if end < t.BaseSize {
+			rc.Close()
+			return fmt.Errorf("history of %s: %d bytes, its base keeps %d", id, end, t.BaseSize)
 		}
-		if int64(len(h)) != end || end < t.BaseSize {
-			return fmt.Errorf("history of %s: %d bytes, want %d", id, len(h), end)
-		}
-		content, err := b.selfContained(ctx, t, h)
-		if err != nil {
-			return err
-		}
+		content := rollout.SelfContained(rc, t.BaseSize, meta, metas)
 		err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
+		rc.Close()
 		if errors.Is(err, pgstore.ErrChanged) && attempt < 3 {
 			continue // appended to meanwhile
 		}
@@ -119,27 +126,18 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 	}
 }
 
-// selfContained returns t's history h laid out as a self-contained
-// rollout: t's own meta without history_base, its fork ancestors' metas
-// (nearest first, down to the thread whose meta starts h), then h without
-// t's own meta.
-func (b *Backend) selfContained(ctx context.Context, t manager.Thread, h []byte) ([]byte, error) {
-	meta, rest, ok := bytes.Cut(h[t.BaseSize:], []byte{'\n'})
-	if !ok {
-		return nil, fmt.Errorf("%s: its own part holds no complete line", t.ID)
-	}
-	meta, err := rollout.WithoutHistoryBase(meta)
+// firstLine returns the line at position from of thread id's history.
+func (b *Backend) firstLine(ctx context.Context, id string, from int64) ([]byte, error) {
+	rc, _, err := b.store.OpenHistory(ctx, id, from, -1)
 	if err != nil {
-		return nil, fmt.Errorf("meta of %s: %w", t.ID, err)
+		return nil, mapErr(err)
 	}
-	out := append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
-	metas, err := b.ancestorMetas(ctx, t)
+	defer rc.Close()
+	line, err := bufio.NewReader(rc).ReadBytes('\n')
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("no complete line at %d: %w", from, err)
 	}
-	out = append(out, metas...)
-	out = append(out, h[:t.BaseSize]...)
-	return append(out, rest...), nil
+	return line, nil
 }
 
 // ancestorMetas returns the session_meta lines (without history_base) of
@@ -166,12 +164,7 @@ func (b *Backend) ancestorMetas(ctx context.Context, t manager.Thread) ([]byte, 
 		if err != nil {
 			return nil, err
 		}
-		rc, _, err := b.store.OpenHistory(ctx, a.ID, a.BaseSize, -1)
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		line, err := bufio.NewReader(rc).ReadBytes('\n')
-		rc.Close()
+		line, err := b.firstLine(ctx, a.ID, a.BaseSize)
 		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
 		}

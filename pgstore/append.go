@@ -1,11 +1,13 @@
 package pgstore
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +24,10 @@ type NewThread struct {
 	Cwd   string
 	Facts Facts
 	Lines []byte
+	// More, when set, yields the rest of the history after Lines
+	// (complete, newline-terminated lines), read in pieces as they are
+	// written (see appendFrom).
+	More io.Reader
 	// ParentID, when set, names the thread this one was forked from (an
 	// imported copy): the lineage rows follow it. It must exist.
 	ParentID string
@@ -40,15 +46,18 @@ type ForkPoint struct {
 }
 
 // Create commits a new thread. It returns ErrExists when the id is taken
-// and ErrInvalidLines when Lines are not complete JSON object lines.
+// and ErrInvalidLines when Lines, or what More yields, are not complete
+// JSON object lines. The thread is created in one transaction however
+// long More is: nobody sees it before the commit, and a failure (More's
+// included) leaves nothing; a concurrent Create of the same id waits for
+// it, then fails with ErrExists or goes on.
 func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
-	marks, err := scanLines(nt.Lines)
-	if err != nil {
+	if _, err := scanLines(nt.Lines); err != nil {
 		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
 	}
 	now := s.now().UnixMilli()
 	var t Thread
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		f := nt.Facts
 		_, err := tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd, source, originator,
 			cli_version, model_provider, git_commit, git_branch, git_origin)
@@ -85,7 +94,14 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			}
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
-		_, err = appendTx(ctx, tx, &t, nt.Lines, marks, now, "created")
+		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, "created"); err != nil {
+			return err
+		}
+		if nt.ForkPoint == nil {
+			return nil
+		}
+		// A copy fork's messages are all copied when it is created.
+		_, err = tx.Exec(ctx, `UPDATE threads SET copied_messages = $2 WHERE id = $1`, nt.ID, t.UserMessageCount)
 		return err
 	})
 	if err != nil {
@@ -207,6 +223,77 @@ func appendTx(ctx context.Context, tx pgx.Tx, t *Thread, lines []byte, marks []l
 		return AppendResult{}, err
 	}
 	return res, nil
+}
+
+// streamChunk is how many bytes of whole lines one chunk row holds when a
+// history is written from a reader (appendFrom); a longer line gets a
+// chunk of its own.
+const streamChunk = 1 << 20
+
+// appendFrom writes first, then what r yields (nil for nothing), after t's
+// own bytes inside tx, and then updates t's row (locked by the caller, or
+// new in tx) and *t, announcing a change of type typ. r is read in chunks
+// of whole lines of about streamChunk bytes, one round trip each, so the
+// memory it takes is a chunk and the longest line, whatever r's size.
+func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Reader, now int64, typ string) error {
+	marks, err := scanLines(first)
+	if err != nil {
+		return err
+	}
+	var b pgx.Batch
+	queueAppend(&b, t, first, marks, now)
+	if r != nil {
+		chunks := lineChunks{r: bufio.NewReaderSize(r, 64<<10), size: streamChunk}
+		for {
+			chunk, err := chunks.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			marks, err := scanLines(chunk)
+			if err != nil {
+				return fmt.Errorf("at byte %d: %w", t.HistorySize(), err)
+			}
+			queueAppend(&b, t, chunk, marks, now)
+			// Sent before the next chunk is read into the same buffer.
+			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+				return err
+			}
+			b = pgx.Batch{}
+		}
+	}
+	queueRow(&b, t, typ)
+	return tx.SendBatch(ctx, &b).Close()
+}
+
+// lineChunks cuts what r yields into chunks of whole lines.
+type lineChunks struct {
+	r    *bufio.Reader
+	size int    // a chunk ends at the first newline at or past size bytes
+	buf  []byte // the chunk, reused by the next
+}
+
+// next returns the next chunk (valid until the next call), or io.EOF. A
+// last line without a newline ends a chunk as it is.
+func (c *lineChunks) next() ([]byte, error) {
+	c.buf = c.buf[:0]
+	for len(c.buf) < c.size {
+		n := len(c.buf)
+		var err error
+		c.buf, err = rollout.ReadLine(c.buf, c.r)
+		if err == io.EOF || err == nil && len(c.buf) > n && c.buf[len(c.buf)-1] != '\n' {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(c.buf) == 0 {
+		return nil, io.EOF
+	}
+	return c.buf, nil
 }
 
 // lineMark is a line of appended lines that the index follows: a counted

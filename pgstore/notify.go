@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,13 +20,54 @@ type Notice struct {
 	Type     string `json:"t"`
 	ThreadID string `json:"id"`
 	Size     int64  `json:"size,omitempty"`
+	// Row is the thread's row as the change committed it, in
+	// threadColumns' order (null for a deleted thread, or left out when it
+	// would not fit in a notice); Thread reads it.
+	Row []json.RawMessage `json:"row,omitempty"`
 }
 
-// queueNotice queues the announcement of a change in b; PostgreSQL
-// delivers it when the transaction commits, and never if it does not.
+// Thread returns the thread's row as the change committed it, so a
+// listener needs no query per notice; ok is false when the notice does
+// not carry it (a deleted thread, or a row too large for a notice: read
+// it then).
+func (n Notice) Thread() (t Thread, ok bool) {
+	if n.Row == nil {
+		return Thread{}, false
+	}
+	t, err := scanThread(jsonRow(n.Row))
+	return t, err == nil
+}
+
+// jsonRow is a row of JSON values, scanned as pgx scans a row.
+type jsonRow []json.RawMessage
+
+func (r jsonRow) Scan(dest ...any) error {
+	if len(r) != len(dest) {
+		return fmt.Errorf("pgstore: notice row has %d columns, want %d", len(r), len(dest))
+	}
+	for i, d := range dest {
+		if err := json.Unmarshal(r[i], d); err != nil {
+			return fmt.Errorf("pgstore: notice row column %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// noticeSQL announces a change with the thread's row as the transaction
+// sees it, after the change (the row is null once deleted). PostgreSQL
+// refuses a payload of 8000 bytes or more: past 7900 (a long name or
+// preview) the notice goes without the row.
+const noticeSQL = `WITH bare AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint)::text AS j),
+	withrow AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint,
+		'row', (SELECT json_build_array(` + threadColumns + `) FROM threads WHERE id = $2))::text AS j)
+	SELECT pg_notify('` + noticeChannel + `', CASE WHEN octet_length(withrow.j) <= 7900
+		THEN withrow.j ELSE bare.j END) FROM bare, withrow`
+
+// queueNotice queues the announcement of a change in b, after the change's
+// statements; PostgreSQL delivers it when the transaction commits, and
+// never if it does not.
 func queueNotice(b *pgx.Batch, typ, id string, size int64) {
-	payload, _ := json.Marshal(Notice{Type: typ, ThreadID: id, Size: size})
-	b.Queue(`SELECT pg_notify('`+noticeChannel+`', $1)`, string(payload))
+	b.Queue(noticeSQL, typ, id, size)
 }
 
 // Listen calls fn with every change committed to the database, in commit

@@ -1,13 +1,16 @@
 package pgstore
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/spoolhq/spool/objstore"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // ErrChanged reports a thread that changed between reading it and
@@ -34,18 +37,23 @@ type Was struct {
 	Size   int64
 }
 
-// MakeSelfContained replaces thread id's own bytes with content, a
-// self-contained history (its first line its session_meta without
-// history_base), and clears its base, in one transaction under its row
-// lock: its chunks, segment rows and user-message rows are replaced by
+// MakeSelfContained replaces thread id's own bytes with what content
+// yields, a self-contained history (its first line its session_meta
+// without history_base), and clears its base, in one transaction under its
+// row lock: its chunks, segment rows and user-message rows are replaced by
 // those of content, which must hold as many user messages as the thread
-// counts. Its id, name, parent, lineage, archive state and times are
-// kept. A row that no longer says was fails with ErrChanged and changes
-// nothing. After the commit the objects of its old segments are deleted
-// (a read that began before may then fail; the bytes are the point).
-func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, content []byte) error {
-	marks, err := scanLines(content)
-	if err != nil {
+// counts, and its idempotency keys are forgotten (their answers are
+// positions from before: a retry with one is a new append). content is read in chunks as they are written (appendFrom), so
+// the rewrite holds a chunk, not the history; appends to the thread wait
+// for it. Its id, name, parent, lineage, archive state and times are kept.
+// A row that no longer says was fails with ErrChanged and changes nothing;
+// so does content failing to read. After the commit the objects of its old
+// segments are deleted (a read that began before may then fail; the bytes
+// are the point).
+func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, content io.Reader) error {
+	br := bufio.NewReader(content)
+	first, err := rollout.ReadLine(nil, br)
+	if err != nil && err != io.EOF {
 		return fmt.Errorf("make %s self-contained: %w", id, err)
 	}
 	var keys []string
@@ -64,12 +72,14 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		b.Queue(`DELETE FROM chunks WHERE thread_id = $1`, id)
 		b.Queue(`DELETE FROM segments WHERE thread_id = $1`, id)
 		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, id)
+		// Every line moves: the keys' answers would be positions from before.
+		b.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1`, id)
 		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, inherited_messages = 0, sealed_size = 0 WHERE id = $1`, id)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
 		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt}
-		if _, err := appendTx(ctx, tx, &fresh, content, marks, 0, "appended"); err != nil {
+		if err := appendFrom(ctx, tx, &fresh, first, br, 0, "appended"); err != nil {
 			return err
 		}
 		if fresh.UserMessageCount != t.UserMessageCount {

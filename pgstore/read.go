@@ -121,8 +121,12 @@ type segmentRow struct {
 	Key        string
 }
 
-// writeSealed writes [sp.lo, sp.hi) of a thread's sealed bytes, one ranged
-// read per segment it touches.
+// readPiece bounds one ranged read of a segment, so a read holds a piece,
+// not a segment. A variable for tests.
+var readPiece int64 = 4 << 20
+
+// writeSealed writes [sp.lo, sp.hi) of a thread's sealed bytes by ranged
+// reads of the segments it touches, readPiece bytes at most each.
 func (s *Store) writeSealed(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
 	if s.bucket == nil {
 		return 0, fmt.Errorf("thread %s has sealed segments and this store has no bucket", sp.threadID)
@@ -143,17 +147,19 @@ func (s *Store) writeSealed(ctx context.Context, q querier, w io.Writer, sp span
 		if g.Start > next {
 			break
 		}
-		hi := min(g.End, sp.hi)
-		b, err := s.bucket.ReadRange(ctx, g.Key, next-g.Start, hi-next)
-		if err != nil {
-			return n, fmt.Errorf("thread %s: %w", sp.threadID, err)
+		for hi := min(g.End, sp.hi); next < hi; {
+			piece := min(hi-next, readPiece)
+			b, err := s.bucket.ReadRange(ctx, g.Key, next-g.Start, piece)
+			if err != nil {
+				return n, fmt.Errorf("thread %s: %w", sp.threadID, err)
+			}
+			m, err := w.Write(b)
+			n += int64(m)
+			if err != nil {
+				return n, err
+			}
+			next += piece
 		}
-		m, err := w.Write(b)
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-		next = hi
 	}
 	if next != sp.hi {
 		return n, fmt.Errorf("thread %s: no segment holds sealed byte %d", sp.threadID, next)

@@ -14,16 +14,36 @@ import (
 // ErrNoBucket: Seal needs a store opened with a Bucket.
 var ErrNoBucket = errors.New("no object-storage bucket configured")
 
-// Seal moves thread id's unsealed bytes into one immutable segment when
-// there are at least minBytes of them, and reports whether it did. The
+// maxSegment bounds a segment: Seal gathers whole chunks until they reach
+// it, so what it holds in memory (a segment, written with one PUT) does
+// not grow with a thread's unsealed bytes (an import or a copy fork
+// commits a whole history at once). A variable for tests.
+var maxSegment int64 = 16 << 20
+
+// Seal moves thread id's unsealed bytes into immutable segments of whole
+// chunks, up to maxSegment bytes each (or one larger chunk), while there
+// are at least minBytes of them, and reports whether it sealed any. Each
 // segment's object is written first, create-only, under a key naming the
 // thread, its start and the content's hash, so a retry or a second sealer
 // writing the same bytes is harmless; then one transaction, under the
-// thread's row lock, records the segment, drops its chunk rows and advances
-// the sealed size. When another sealer got there first the object is left
-// for the collector and Seal reports false. Appends go on meanwhile: only
-// whole chunks committed before the seal began are sealed.
+// thread's row lock, records the segment, drops its chunk rows and
+// advances the sealed size. When another sealer got there first the object
+// is left for the collector and Seal stops. Appends go on meanwhile: only
+// whole chunks committed before each segment began are sealed.
 func (s *Store) Seal(ctx context.Context, id string, minBytes int64) (bool, error) {
+	some := false
+	for {
+		sealed, err := s.sealOne(ctx, id, minBytes)
+		some = some || sealed
+		if err != nil || !sealed {
+			return some, err
+		}
+	}
+}
+
+// sealOne seals one segment of thread id from its sealed size, when it has
+// at least minBytes unsealed.
+func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, error) {
 	if s.bucket == nil {
 		return false, fmt.Errorf("seal %s: %w", id, ErrNoBucket)
 	}
@@ -34,7 +54,7 @@ func (s *Store) Seal(ctx context.Context, id string, minBytes int64) (bool, erro
 	if t.Size-t.SealedSize < max(minBytes, 1) {
 		return false, nil
 	}
-	data, err := unsealedBytes(ctx, s.pool, t)
+	data, err := unsealedBytes(ctx, s.pool, t, maxSegment)
 	if err != nil {
 		return false, fmt.Errorf("seal %s: %w", id, err)
 	}
@@ -84,8 +104,9 @@ func (s *Store) Seal(ctx context.Context, id string, minBytes int64) (bool, erro
 	return sealed, nil
 }
 
-// unsealedBytes reads t's chunks from its sealed size to its size as of t.
-func unsealedBytes(ctx context.Context, q querier, t Thread) ([]byte, error) {
+// unsealedBytes reads t's chunks from its sealed size, as of t, until
+// they hold limit bytes or more (whole chunks: the last may pass it).
+func unsealedBytes(ctx context.Context, q querier, t Thread, limit int64) ([]byte, error) {
 	rows, err := q.Query(ctx, `SELECT start_offset, data FROM chunks
 		WHERE thread_id = $1 AND start_offset >= $2 AND start_offset < $3 ORDER BY start_offset`,
 		t.ID, t.SealedSize, t.Size)
@@ -93,8 +114,8 @@ func unsealedBytes(ctx context.Context, q querier, t Thread) ([]byte, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	data := make([]byte, 0, t.Size-t.SealedSize)
-	for rows.Next() {
+	var data []byte
+	for int64(len(data)) < limit && rows.Next() {
 		var start int64
 		var chunk []byte
 		if err := rows.Scan(&start, &chunk); err != nil {
@@ -108,8 +129,8 @@ func unsealedBytes(ctx context.Context, q querier, t Thread) ([]byte, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if int64(len(data)) != t.Size-t.SealedSize {
-		return nil, fmt.Errorf("chunks hold %d bytes from %d, want %d", len(data), t.SealedSize, t.Size-t.SealedSize)
+	if want := min(limit, t.Size-t.SealedSize); int64(len(data)) < want {
+		return nil, fmt.Errorf("chunks hold %d bytes from %d, want %d", len(data), t.SealedSize, want)
 	}
 	return data, nil
 }

@@ -140,3 +140,60 @@ func TestSealWhileAppendingAndReading(t *testing.T) {
 	}
 	t.Logf("%d appends, %d seals, %d reads", len(acks), seals.Load(), len(reads))
 }
+
+// TestSealBoundsSegments (issue #17): a thread whose unsealed bytes pass
+// maxSegment is sealed into several segments of whole chunks, none holding
+// more than maxSegment and a chunk, and reads the same through ranged
+// reads of readPiece bytes.
+func TestSealBoundsSegments(t *testing.T) {
+	oldSegment, oldPiece := maxSegment, readPiece
+	maxSegment, readPiece = 64<<10, 10<<10
+	t.Cleanup(func() { maxSegment, readPiece = oldSegment, oldPiece })
+	s := openStore(t, testDSN(t), newBucket(t))
+	id := newID(t)
+	if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {
+		t.Fatal(err)
+	}
+	var chunk []byte
+	for i := 0; len(chunk) < 40<<10; i++ {
+		chunk = append(chunk, otherLine(i)...)
+	}
+	for range 5 { // 200 KiB in chunks of 40
+		if _, err := s.Append(t.Context(), id, chunk, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := history(t, s, id)
+	if sealed, err := s.Seal(t.Context(), id, 1); err != nil || !sealed {
+		t.Fatalf("Seal: %v, %v", sealed, err)
+	}
+	rows, err := s.pool.Query(t.Context(), `SELECT end_offset - start_offset FROM segments WHERE thread_id = $1 ORDER BY start_offset`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) < 3 {
+		t.Fatalf("segments of %v bytes, want at least 3", sizes)
+	}
+	for _, n := range sizes {
+		if n > maxSegment+int64(len(chunk)) {
+			t.Fatalf("segments of %v bytes: one passes %d by more than a chunk", sizes, maxSegment)
+		}
+	}
+	if th, err := s.Get(t.Context(), id); err != nil || th.SealedSize != th.Size {
+		t.Fatalf("after the seal: %d of %d bytes sealed, %v", th.SealedSize, th.Size, err)
+	}
+	if got := history(t, s, id); !bytes.Equal(got, before) {
+		t.Fatal("the sealed history reads differently")
+	}
+}

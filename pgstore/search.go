@@ -35,9 +35,48 @@ type SearchHit struct {
 	Name     string
 }
 
+// searchSQL finds the matching messages, then reports each in the thread
+// that owns its text when that thread passes the filters (%[1]s), or else
+// in the oldest thread that inherits the message and passes them, as the
+// local index does (store.searchSQL): an inherited prompt is found through
+// a fork whose base is archived or filtered out, and found once. A thread
+// inherits message k of thread p when it is a reference fork based on p
+// with more than k inherited messages, or a copy fork of p that copied
+// more than k (whose own copies of them are not matched while p is here);
+// heirs walks those edges down from the owner (threads_base and
+// threads_copies index them). 1000 bounds the depth, as the
+// local backend's chains. ts_headline runs on the page's hits only.
+const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
+	matched AS (
+		SELECT m.thread_id AS owner, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank
+		FROM user_messages m JOIN threads o ON o.id = m.thread_id, q
+		WHERE m.tsv @@ q.q AND NOT (m.ordinal < o.copied_messages
+			AND EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id))),
+	heirs (owner, ordinal, text, rank, hit, inherited, depth) AS (
+		SELECT owner, ordinal, text, rank, owner, 0, 0 FROM matched
+		UNION ALL
+		SELECT h.owner, h.ordinal, h.text, h.rank, t.id, 1, h.depth + 1
+		FROM heirs h JOIN threads t ON (t.base_id = h.hit AND t.inherited_messages > h.ordinal)
+			OR (t.parent_id = h.hit AND t.copied_messages > 0 AND t.copied_messages > h.ordinal)
+		WHERE h.depth < 1000),
+	ranked AS (
+		SELECT h.hit, h.ordinal, h.text, h.rank, t.name,
+			row_number() OVER (PARTITION BY h.owner, h.ordinal ORDER BY h.inherited, t.created_at, t.id) AS rn
+		FROM heirs h JOIN threads t ON t.id = h.hit
+		WHERE %[1]s),
+	page AS (
+		SELECT hit, ordinal, text, rank, name FROM ranked WHERE rn = 1
+		ORDER BY rank DESC, hit, ordinal
+		LIMIT %[2]s OFFSET %[3]s)
+	SELECT hit, ordinal,
+		ts_headline('simple', text, q.q, 'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=1'),
+		rank, name
+	FROM page, q ORDER BY rank DESC, hit, ordinal`
+
 // Search finds user messages whose text matches, best first (ts_rank),
 // on the generated tsvector and its GIN index. A prompt is stored once, in
-// the thread that was asked it: hits name that thread.
+// the thread that was asked it; a hit names that thread, or the oldest
+// reference fork inheriting it that passes the filters (see searchSQL).
 func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
 	tsq, err := TSQuery(o.Query)
 	if err != nil {
@@ -62,21 +101,11 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error
 			where = append(where, f.col+" = "+arg(f.v))
 		}
 	}
-	filter := ""
+	filter := "true"
 	if len(where) > 0 {
-		filter = " AND " + strings.Join(where, " AND ")
+		filter = strings.Join(where, " AND ")
 	}
-	q := `WITH q AS (SELECT to_tsquery('simple', $1) AS q),
-		page AS (
-			SELECT m.thread_id, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank, t.name
-			FROM user_messages m JOIN threads t ON t.id = m.thread_id, q
-			WHERE m.tsv @@ q.q` + filter + `
-			ORDER BY rank DESC, m.thread_id, m.ordinal
-			LIMIT ` + arg(limit) + ` OFFSET ` + arg(max(o.Offset, 0)) + `)
-		SELECT thread_id, ordinal,
-			ts_headline('simple', text, q.q, 'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=1'),
-			rank, name
-		FROM page, q ORDER BY rank DESC, thread_id, ordinal`
+	q := fmt.Sprintf(searchSQL, filter, arg(limit), arg(max(o.Offset, 0)))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)

@@ -376,6 +376,11 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, bat
 			}
 		}
 	}
+	if indexed && r.Rewritten {
+		if _, err := w.exec(ctx, `DELETE FROM idempotency_keys WHERE thread_id = ?`, id); err != nil {
+			return fmt.Errorf("drop idempotency keys: %w", err)
+		}
+	}
 	msgs, err := copiedTexts(ctx, tx, r, batch)
 	if err != nil {
 		return err

@@ -138,6 +138,10 @@ type Record struct {
 	// reverted thread; Thread is its newest file), in order. A record
 	// replaces the thread's segments with these.
 	Segments []Segment
+	// Rewritten says the thread's history was laid out anew (a purge made
+	// it self-contained): its lines moved, so Replace forgets its
+	// idempotency keys, whose answers are positions from before.
+	Rewritten bool
 }
 
 // Relative is a thread related by forking, with its distance. ID may name a

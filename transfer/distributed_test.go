@@ -8,6 +8,7 @@ import (
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/pgbackend"
+	"github.com/spoolhq/spool/rollout"
 )
 
 func openPG(t *testing.T) *pgbackend.Backend {
@@ -44,4 +45,21 @@ func TestMoveUpAndBack(t *testing.T) {
 	if problems, err := pg.Store().Verify(t.Context()); err != nil || len(problems) > 0 {
 		t.Fatalf("verify: %v, %v", problems, err)
 	}
+}
+
+func init() {
+	streamBackends = append(streamBackends, struct {
+		name string
+		mode rollout.HistoryMode
+		open func(t *testing.T) manager.Backend
+	}{"distributed", rollout.HistoryLegacy, func(t *testing.T) manager.Backend {
+		// No bucket: the sealer, which reads what it seals whole, stays
+		// out of the measurement.
+		b, err := pgbackend.Open(t.Context(), pgbackend.Options{DSN: disttest.DSN(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}})
 }

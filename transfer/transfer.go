@@ -18,55 +18,78 @@ import (
 	"github.com/spoolhq/spool/rollout"
 )
 
-// Export returns thread id's history as a self-contained rollout: for a
-// thread whose history continues a base (a reference fork), its own
-// session_meta (without history_base) moves first, before the base's
-// lines; a paginated history is renumbered 0, 1, 2, ... as Codex requires.
-// Every other byte is kept.
-func Export(ctx context.Context, b manager.Backend, id string) ([]byte, error) {
+// Export returns a reader of thread id's history as a self-contained
+// rollout: for a thread whose history continues a base (a reference fork),
+// its own session_meta (without history_base) moves first, before the
+// base's lines; a paginated history is renumbered 0, 1, 2, ... as Codex
+// requires. Every other byte is kept. The history is streamed from one read
+// of it as the reader is read, a line at a time where it is renumbered, so
+// what Export holds does not grow with the thread; close the reader when
+// done.
+func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, error) {
 	t, err := b.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	var meta, metas []byte
+	if t.BaseSize > 0 {
+		if meta, err = firstLine(ctx, b, t.ID, t.BaseSize); err != nil {
+			return nil, fmt.Errorf("export %s: its own part: %w", t.ID, err)
+		}
+		if meta, err = rollout.WithoutHistoryBase(meta); err != nil {
+			return nil, fmt.Errorf("export %s: %w", t.ID, err)
+		}
+		meta = append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
+		if metas, err = ancestorMetas(ctx, b, t); err != nil {
+			return nil, fmt.Errorf("export %s: %w", t.ID, err)
+		}
 	}
 	rc, _, err := b.ReadAfter(ctx, t.ID, 0)
 	if err != nil {
 		return nil, err
 	}
-	h, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return nil, fmt.Errorf("export %s: %w", t.ID, err)
-	}
+	var h io.Reader = rc
 	if t.BaseSize > 0 {
-		own := h[t.BaseSize:]
-		meta, rest, ok := bytes.Cut(own, []byte{'\n'})
-		if !ok {
-			return nil, fmt.Errorf("export %s: its own part holds no complete line", t.ID)
-		}
-		if meta, err = rollout.WithoutHistoryBase(meta); err != nil {
-			return nil, fmt.Errorf("export %s: %w", t.ID, err)
-		}
-		out := append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
-		metas, err := ancestorMetas(ctx, b, t)
-		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", t.ID, err)
-		}
-		out = append(out, metas...)
-		out = append(out, h[:t.BaseSize]...)
-		h = append(out, rest...)
+		h = rollout.SelfContained(h, t.BaseSize, meta, metas)
 	}
-	if t.HistoryMode != string(rollout.HistoryPaginated) {
-		return h, nil
+	if t.HistoryMode == string(rollout.HistoryPaginated) {
+		h = rollout.Renumbered(h)
 	}
-	out := make([]byte, 0, len(h)+len(h)/64)
-	var n int64
-	for line := range bytes.Lines(h) {
-		if out, err = rollout.Renumber(out, line, n); err != nil {
-			return nil, fmt.Errorf("export %s: line %d: %w", t.ID, n, err)
-		}
-		n++
+	return readCloser{Reader: &errPrefix{r: h, prefix: "export " + t.ID}, Closer: rc}, nil
+}
+
+// firstLine returns the line that starts at position from of thread id's
+// history.
+func firstLine(ctx context.Context, b manager.Backend, id string, from int64) ([]byte, error) {
+	rc, _, err := b.ReadAfter(ctx, id, from)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	defer rc.Close()
+	line, err := bufio.NewReader(rc).ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("no complete line at %d: %w", from, err)
+	}
+	return line, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// errPrefix is r whose errors but io.EOF name what was read.
+type errPrefix struct {
+	r      io.Reader
+	prefix string
+}
+
+func (e *errPrefix) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", e.prefix, err)
+	}
+	return n, err
 }
 
 // ancestorMetas returns the session_meta lines (without history_base) of
@@ -93,12 +116,7 @@ func ancestorMetas(ctx context.Context, b manager.Backend, t manager.Thread) ([]
 		if err != nil {
 			return nil, err
 		}
-		rc, _, err := b.ReadAfter(ctx, a.ID, a.BaseSize)
-		if err != nil {
-			return nil, err
-		}
-		line, err := bufio.NewReader(rc).ReadBytes('\n')
-		rc.Close()
+		line, err := firstLine(ctx, b, a.ID, a.BaseSize)
 		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
 		}
@@ -156,6 +174,7 @@ func Copy(ctx context.Context, from, to manager.Backend, id string, ancestry boo
 			return results, err
 		}
 		t, err := imp.Import(ctx, content)
+		content.Close()
 		if err != nil {
 			return results, err
 		}

@@ -188,7 +188,7 @@ func TestImportRefusesAReferenceFork(t *testing.T) {
 	}
 	own, _ := io.ReadAll(rc)
 	rc.Close()
-	if _, err := to.Import(t.Context(), own); !errors.Is(err, manager.ErrInvalidArgument) {
+	if _, err := to.Import(t.Context(), bytes.NewReader(own)); !errors.Is(err, manager.ErrInvalidArgument) {
 		t.Fatalf("import of a reference fork's own file: %v, want ErrInvalidArgument", err)
 	}
 	if page, err := to.List(t.Context(), manager.ListOptions{}); err != nil || len(page.Threads) != 0 {

@@ -1,0 +1,76 @@
+//go:build distributed
+
+package pgstore
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestNoticesCarryTheRow (issue #17): every notice carries the thread's
+// row as the change committed it, so a listener publishes it without a
+// query per notice; a row too large for a notice goes without it, and
+// the change still commits; a deleted thread's notice has none.
+func TestNoticesCarryTheRow(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	ctx, stop := context.WithCancel(t.Context())
+	notices := make(chan Notice, 16)
+	listening := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.Listen(ctx, func(n Notice) { notices <- n }, func() { once.Do(func() { close(listening) }) }, func() {})
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+	select {
+	case <-listening:
+	case <-t.Context().Done():
+		t.Fatal("never listening")
+	}
+	id := newID(t)
+	for _, tc := range []struct {
+		name    string
+		change  func() error
+		typ     string
+		withRow bool
+	}{
+		{"create", func() error { _, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); return err }, "created", true},
+		{"append", func() error { _, err := s.Append(t.Context(), id, userLine("hello"), -1); return err }, "appended", true},
+		{"rename", func() error { return s.SetName(t.Context(), id, "named") }, "renamed", true},
+		{"archive", func() error { return s.SetArchived(t.Context(), id, true) }, "archived", true},
+		{"a name too long for a notice", func() error { return s.SetName(t.Context(), id, strings.Repeat("n", 9000)) }, "renamed", false},
+		{"delete", func() error { return s.Delete(t.Context(), id) }, "deleted", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.change(); err != nil {
+				t.Fatal(err)
+			}
+			var n Notice
+			select {
+			case n = <-notices:
+			case <-t.Context().Done():
+				t.Fatal("no notice")
+			}
+			if n.Type != tc.typ || n.ThreadID != id {
+				t.Fatalf("notice %s of %s, want %s of %s", n.Type, n.ThreadID, tc.typ, id)
+			}
+			got, ok := n.Thread()
+			if ok != tc.withRow {
+				t.Fatalf("notice carries the row: %v, want %v", ok, tc.withRow)
+			}
+			if !ok {
+				return
+			}
+			want, err := s.Get(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("notice's row %+v, want %+v", got, want)
+			}
+		})
+	}
+}
