@@ -281,17 +281,17 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 			return err
 		}
 		defer w.close()
-		msgs, err := copiedTexts(ctx, tx, r, nil)
+		msgs, err := w.copiedTexts(ctx, r, nil)
 		if err != nil {
 			return err
 		}
 		if err := w.messages(ctx, r.Thread.ID, r.Thread.FirstOwnMessage(), msgs); err != nil {
 			return err
 		}
-		if err := blankCopies(ctx, tx, r.Thread.ID); err != nil {
+		if err := w.blankCopies(ctx, r.Thread.ID); err != nil {
 			return err
 		}
-		if err := writeSegments(ctx, tx, r.Thread.ID, r.Segments); err != nil {
+		if err := w.segments(ctx, r.Thread.ID, r.Segments, false); err != nil {
 			return err
 		}
 		return w.ancestry(ctx, r)
@@ -382,17 +382,17 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, bat
 			}
 		}
 	}
-	msgs, err := copiedTexts(ctx, tx, r, batch)
+	msgs, err := w.copiedTexts(ctx, r, batch)
 	if err != nil {
 		return err
 	}
 	if err := w.queue(ctx, id, r.Thread.FirstOwnMessage(), msgs); err != nil {
 		return err
 	}
-	if err := blankCopies(ctx, tx, id); err != nil {
+	if err := w.blankCopies(ctx, id); err != nil {
 		return err
 	}
-	if err := writeSegments(ctx, tx, id, r.Segments); err != nil {
+	if err := w.segments(ctx, id, r.Segments, indexed); err != nil {
 		return err
 	}
 	return w.ancestry(ctx, r)
@@ -403,17 +403,17 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, bat
 // neither indexed nor in the batch being written (the parent's rows find
 // them; see blankCopies and Delete), so that an index rebuilt from the
 // files agrees with one kept up to date live.
-func copiedTexts(ctx context.Context, tx *sqlx.Tx, r Record, batch map[string]bool) ([]UserMessage, error) {
+func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[string]bool) ([]UserMessage, error) {
 	th := r.Thread
 	if th.BaseID != "" || th.ParentID == "" || th.InheritedMessages == 0 {
 		return r.Messages, nil
 	}
 	if !batch[th.ParentID] {
-		var indexed bool
-		if err := tx.GetContext(ctx, &indexed, `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`, th.ParentID); err != nil {
+		found, err := w.strings(ctx, `SELECT id FROM threads WHERE id = ?`, th.ParentID)
+		if err != nil {
 			return nil, fmt.Errorf("look up parent %s: %w", th.ParentID, err)
 		}
-		if !indexed {
+		if len(found) == 0 {
 			return r.Messages, nil
 		}
 	}
@@ -429,12 +429,12 @@ func copiedTexts(ctx context.Context, tx *sqlx.Tx, r Record, batch map[string]bo
 // blankCopies removes the search text from the copied messages of the
 // indexed copy forks of thread id, now that id is indexed: search finds
 // them in id.
-func blankCopies(ctx context.Context, tx *sqlx.Tx, id string) error {
+func (w *recordWriter) blankCopies(ctx context.Context, id string) error {
 	const q = `UPDATE user_messages SET text = ''
 		WHERE text <> '' AND thread_id IN (
 			SELECT id FROM threads WHERE parent_id = ?1 AND base_id IS NULL AND inherited_messages > 0)
 		AND ordinal < (SELECT inherited_messages FROM threads t WHERE t.id = user_messages.thread_id)`
-	if _, err := tx.ExecContext(ctx, q, id); err != nil {
+	if _, err := w.exec(ctx, q, id); err != nil {
 		return fmt.Errorf("blank copied messages of the forks of %s: %w", id, err)
 	}
 	return nil
