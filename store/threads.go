@@ -21,32 +21,38 @@ const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, or
 	inherited_messages`
 
 // insertThread inserts a threads row from a Thread's named fields; "" for
-// parent_id is stored as NULL.
+// parent_id is stored as NULL. newest_at is updated_at when updated_at is
+// within its bound (the file's mtime plus a minute), which lets the insert
+// trigger skip its update (migration 00009), else 0, which gets the
+// trigger's update; the row is the same either way.
 const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
 	line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages)
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages, newest_at)
 VALUES (:id, :rollout_path, :created_at, :updated_at, :cwd,
 	:source, :originator, :cli_version, :model_provider, :git_commit, :git_branch, :git_origin,
 	:name, :preview, :archived, :archived_at, NULLIF(:parent_id, ''), :fork_user_message, :fork_offset,
 	:line_count, :user_message_count, :indexed_size, :file_size, :file_mtime,
-	:history_mode, NULLIF(:base_id, ''), :base_size, :next_ordinal, :turn_offset, :turn_id, :inherited_messages)`
+	:history_mode, NULLIF(:base_id, ''), :base_size, :next_ordinal, :turn_offset, :turn_id, :inherited_messages,
+	IIF(:file_mtime > 0 AND :updated_at > :file_mtime / 1000000 + 60000, 0, :updated_at))`
 
 // upsertThread inserts a threads row from threadArgs, replacing every
 // column of an existing row; "" for parent_id and base_id is stored as
 // NULL. Values are bound by position: sqlx's named binding compiled the
-// query again on every call of a full reindex.
+// query again on every call of a full reindex. A new row's newest_at is
+// set as insertThread sets it (?4 is updated_at, ?24 file_mtime); the
+// update path leaves newest_at to the update trigger.
 const upsertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
 	line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages)
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages, newest_at)
 VALUES (?, ?, ?, ?, ?,
 	?, ?, ?, ?, ?, ?, ?,
 	?, ?, ?, ?, NULLIF(?, ''), ?, ?,
 	?, ?, ?, ?, ?,
-	?, NULLIF(?, ''), ?, ?, ?, ?, ?)
+	?, NULLIF(?, ''), ?, ?, ?, ?, ?, IIF(?24 > 0 AND ?4 > ?24 / 1000000 + 60000, 0, ?4))
 ON CONFLICT (id) DO UPDATE SET
 	rollout_path = excluded.rollout_path, created_at = excluded.created_at,
 	updated_at = excluded.updated_at, cwd = excluded.cwd, source = excluded.source,
