@@ -47,7 +47,10 @@ type SyncOptions struct {
 	// someone else, such as a live thread in a running manager, owns the
 	// row. Otherwise the writer applies the change, deciding it again from
 	// the file if the row changed since it was decided, then calls
-	// release. Hold lets a sync run beside writers of the same index.
+	// release. A new thread's scan is batched under the hold and written
+	// later only if the thread is still not indexed then; if it is, the
+	// file is held and decided again from the row. Hold lets a sync run
+	// beside writers of the same index.
 	Hold func(id string) (release func(), skip bool)
 	// Dir, when set, is called by Sync for each directory of the layout it
 	// lists (sessions/ and every directory below it, archived_sessions/),
