@@ -586,15 +586,11 @@ func isTurnStart(l *rollout.Line) (string, bool) {
 	default:
 		return "", false
 	}
-	var tl struct {
-		Payload struct {
-			TurnID string `json:"turn_id"`
-		} `json:"payload"`
-	}
-	if json.Unmarshal(l.Raw, &tl) != nil || (l.Type == rollout.TypeTurnContext && tl.Payload.TurnID == "") {
+	turnID, err := l.PayloadTurnID()
+	if err != nil || (l.Type == rollout.TypeTurnContext && turnID == "") {
 		return "", false // an older turn_context without turn_id names no turn
 	}
-	return tl.Payload.TurnID, true
+	return turnID, true
 }
 
 // isTurnEnd reports whether l ends the open turn.

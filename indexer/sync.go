@@ -47,7 +47,10 @@ type SyncOptions struct {
 	// someone else, such as a live thread in a running manager, owns the
 	// row. Otherwise the writer applies the change, deciding it again from
 	// the file if the row changed since it was decided, then calls
-	// release. Hold lets a sync run beside writers of the same index.
+	// release. A new thread's scan is batched under the hold and written
+	// later only if the thread is still not indexed then; if it is, the
+	// file is held and decided again from the row. Hold lets a sync run
+	// beside writers of the same index.
 	Hold func(id string) (release func(), skip bool)
 	// Dir, when set, is called by Sync for each directory of the layout it
 	// lists (sessions/ and every directory below it, archived_sessions/),
@@ -765,7 +768,14 @@ type syncWriter struct {
 	// finishing is set for their last round, which reports them.
 	waiting   []rolloutFile
 	finishing bool
-	sum       *Summary
+	// fresh are the scans of new files in batch that apply did not look
+	// up (see isFresh), in order, and their ids: flush writes them only
+	// if their threads are still not indexed. Their problems are counted
+	// once they are written.
+	fresh    []syncResult
+	freshIDs map[string]bool
+	taken    []syncResult // fresh scans someone else indexed first, for redoTaken
+	sum      *Summary
 }
 
 func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
@@ -779,11 +789,19 @@ func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
 		claims:    make(map[string]string),
 		dupAt:     make(map[string]int),
 		touched:   newIDFilter(),
+		freshIDs:  make(map[string]bool),
 		sum:       sum,
 	}
 }
 
 func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
+	if err := w.applyOne(ctx, res); err != nil {
+		return err
+	}
+	return w.redoTaken(ctx)
+}
+
+func (w *syncWriter) applyOne(ctx context.Context, res syncResult) error {
 	if w.s.hold == nil || res.action == actSkip && res.setName == nil || res.action == actDuplicate {
 		return w.applyHeld(ctx, res)
 	}
@@ -796,6 +814,31 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 		return nil
 	}
 	defer release()
+	if w.isFresh(res) {
+		// The lookup below, once per file, cost a fifth of the writer's
+		// time in a first index: flush makes it for the whole batch.
+		w.fresh = append(w.fresh, res)
+		w.freshIDs[res.file.id] = true
+		res.problems = nil
+		return w.applyHeld(ctx, res)
+	}
+	return w.applyChecked(ctx, res)
+}
+
+// isFresh reports whether res, a scan decided under SyncOptions.Hold, is
+// of a file whose thread had no row and that this writer has not met:
+// its row is looked up at flush, with the batch's.
+func (w *syncWriter) isFresh(res syncResult) bool {
+	if res.action != actScan || res.base != "" || res.contest || w.freshIDs[res.file.id] || w.touched.mayHold(res.file.id) {
+		return false
+	}
+	_, claimed := w.claims[res.file.id]
+	return !claimed
+}
+
+// applyChecked applies res, held, after checking the thread's row against
+// the one the decision assumed.
+func (w *syncWriter) applyChecked(ctx context.Context, res syncResult) error {
 	if res.isFile() && res.action != actFailed {
 		// The row may have changed since the decision (a manager wrote
 		// it): decide again from what is there now.
@@ -967,7 +1010,7 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := w.flush(ctx); err != nil {
+		if err := w.flushAll(ctx); err != nil {
 			return err
 		}
 		if len(w.waiting) == len(round) {
@@ -987,7 +1030,7 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 		}
 	}
 	w.waiting = nil
-	return w.flush(ctx)
+	return w.flushAll(ctx)
 }
 
 func (w *syncWriter) pathOf(ctx context.Context, id string) (string, error) {
@@ -1056,19 +1099,85 @@ func (w *syncWriter) flush(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
-	if err := w.s.st.Replace(ctx, w.batch); err != nil {
+	taken, err := w.s.st.ReplaceUnlessIndexed(ctx, w.batch, w.freshIDs)
+	if err != nil {
 		return fmt.Errorf("replace %d threads: %w", len(w.batch), err)
 	}
 	clear(w.batch) // drop the records' messages now, not when overwritten
 	w.batch = w.batch[:0]
 	clear(w.pending)
+	fresh := w.fresh
+	w.fresh = nil
+	clear(w.freshIDs)
+	if len(fresh) == 0 {
+		return nil
+	}
+	isTaken := make(map[string]bool, len(taken))
+	for _, id := range taken {
+		isTaken[id] = true
+	}
+	for _, res := range fresh {
+		if !isTaken[res.file.id] {
+			w.sum.Problems = append(w.sum.Problems, res.problems...)
+			continue
+		}
+		// Someone indexed the thread since the decision: take back what
+		// applyHeld counted; redoTaken decides it again from the row.
+		w.sum.Files--
+		w.sum.Scanned--
+		w.sum.BytesRead -= res.bytesRead
+		w.sum.Lines -= res.lines
+		w.sum.UserMessages -= res.messages
+		w.taken = append(w.taken, res)
+	}
 	return nil
+}
+
+// redoTaken applies again, each under its hold, the fresh scans whose
+// threads someone else indexed before their batch was written. It runs
+// after apply released its hold (flush may run under one, and holds are
+// not reentrant).
+func (w *syncWriter) redoTaken(ctx context.Context) error {
+	for len(w.taken) > 0 {
+		res := w.taken[0]
+		w.taken = w.taken[1:]
+		err := func() error {
+			release, skip := w.s.hold(res.file.id)
+			if skip {
+				w.sum.Files++
+				w.sum.Skipped++
+				return nil
+			}
+			defer release()
+			return w.applyChecked(ctx, res)
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushAll writes the batch and applies again what it left out, until
+// both are empty. Its caller holds no thread.
+func (w *syncWriter) flushAll(ctx context.Context) error {
+	for {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		if len(w.taken) == 0 {
+			return nil
+		}
+		if err := w.redoTaken(ctx); err != nil {
+			return err
+		}
+	}
 }
 
 // finish writes the last batch, deletes the deferred orphan rows that no
 // file claimed, and names the winner in each duplicate problem.
 func (w *syncWriter) finish(ctx context.Context) error {
-	if err := w.flush(ctx); err != nil {
+	if err := w.flushAll(ctx); err != nil {
 		return err
 	}
 	if err := w.indexWaiting(ctx); err != nil {
@@ -1078,6 +1187,9 @@ func (w *syncWriter) finish(ctx context.Context) error {
 		if err := w.deleteHeld(ctx, o.id, o.rel); err != nil {
 			return err
 		}
+	}
+	if err := w.flushAll(ctx); err != nil {
+		return err
 	}
 	for rel, i := range w.dupAt {
 		id, _, _, _ := rollout.ParseRolloutName(path.Base(rel))

@@ -331,3 +331,60 @@ func BenchmarkSyncUnchanged(b *testing.B) {
 	peak, _ := measureSync(b, st, root)
 	b.ReportMetric(float64(peak)/1e6, "peak-heap-MB")
 }
+
+// TestSyncPathsAgree: a first index takes the fast paths (batches of new
+// threads written without a lookup per record, fresh scans under Hold
+// checked once per batch); a full rescan of a built index takes the slow
+// ones (each record finds and replaces its row). Every way must give the
+// same rows, search text included.
+func TestSyncPathsAgree(t *testing.T) {
+	root := testHome(t)
+	genRoot(t, root, 300, 100)
+	noHold := func(string) (func(), bool) { return func() {}, false }
+	tests := []struct {
+		name  string
+		build func(t *testing.T, st *store.Store)
+	}{
+		{"first index", func(t *testing.T, st *store.Store) { mustSync(t, st, root, SyncOptions{}) }},
+		{"first index, one record per batch", func(t *testing.T, st *store.Store) { mustSync(t, st, root, SyncOptions{BatchSize: 1}) }},
+		{"first index under Hold", func(t *testing.T, st *store.Store) { mustSync(t, st, root, SyncOptions{Hold: noHold, BatchSize: 64}) }},
+		{"full rescan of a built index", func(t *testing.T, st *store.Store) {
+			mustSync(t, st, root, SyncOptions{})
+			mustSync(t, st, root, SyncOptions{Full: true, BatchSize: 7})
+		}},
+		{"full rescan under Hold", func(t *testing.T, st *store.Store) {
+			mustSync(t, st, root, SyncOptions{})
+			mustSync(t, st, root, SyncOptions{Full: true, Hold: noHold})
+		}},
+	}
+	var want []string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t)
+			tt.build(t, st)
+			got := dumpIndex(t, st)
+			for _, q := range []string{"question", "fork"} {
+				hits, err := st.Search(t.Context(), store.SearchOptions{Query: q, Limit: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, fmt.Sprintf("search %q: %d hits", q, len(hits)))
+				for _, h := range hits {
+					got = append(got, fmt.Sprintf("%s/%d", h.ThreadID, h.Ordinal))
+				}
+			}
+			if want == nil {
+				want = got
+				return
+			}
+			if !slices.Equal(got, want) {
+				for i := range min(len(got), len(want)) {
+					if got[i] != want[i] {
+						t.Fatalf("row %d:\n got %s\nwant %s", i, got[i], want[i])
+					}
+				}
+				t.Fatalf("%d rows, want %d", len(got), len(want))
+			}
+		})
+	}
+}

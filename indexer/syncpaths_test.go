@@ -150,4 +150,44 @@ func TestSyncHold(t *testing.T) {
 		}
 		mustVerifyClean(t, st, root)
 	})
+	t.Run("new thread indexed before its batch is written", func(t *testing.T) {
+		const second = "019a0000-0000-7000-8000-0000000000c4"
+		secondRel := "sessions/2026/05/01/rollout-2026-05-01T10-00-00-" + second + ".jsonl"
+		root := t.TempDir()
+		st := openStore(t)
+		fsys := rolloutfs.Local{Root: root}
+		writeRollout(t, root, rel, metaLine(ts, id, ""), userLine(ts, "one"))
+		writeRollout(t, root, secondRel, metaLine(ts, second, ""), userLine(ts, "one"))
+		// Both files are new and go into one batch. When the second is
+		// held, another writer indexes the first (already batched) and
+		// its file grows: the batch must not write the first's stale
+		// reading over that row.
+		var heldIDs []string
+		hold := func(heldID string) (func(), bool) {
+			heldIDs = append(heldIDs, heldID)
+			if len(heldIDs) == 2 {
+				first := map[string]string{id: rel, second: secondRel}[heldIDs[0]]
+				rec, _, err := ScanFile(ctx, fsys, first)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Replace(ctx, []store.Record{rec}); err != nil {
+					t.Fatal(err)
+				}
+				appendTo(t, root, first, userLine(ts, "two"))
+			}
+			return func() {}, false
+		}
+		sum, err := Sync(ctx, st, fsys, SyncOptions{Hold: hold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(heldIDs) < 2 {
+			t.Fatalf("Hold called for %v, want both threads", heldIDs)
+		}
+		if sum.Files != 2 || sum.Scanned != 1 || sum.CaughtUp != 1 {
+			t.Errorf("files %d, scanned %d, caught up %d; want 2, 1 (the second), 1 (the first)", sum.Files, sum.Scanned, sum.CaughtUp)
+		}
+		mustVerifyClean(t, st, root)
+	})
 }

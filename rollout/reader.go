@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ type Line struct {
 	// role and Err were set by the scanner (a Line built by hand is scanned
 	// on demand by Classify).
 	role    string
+	turn    turnIDScan
 	scanned bool
 }
 
@@ -47,11 +49,32 @@ func NewLine(raw []byte, offset, number int64) *Line {
 func (l *Line) scan() {
 	res, err := scanLine(l.Raw)
 	l.scanned = true
-	l.Type, l.PayloadType, l.role = res.Type, res.PayloadType, res.Role
+	l.Type, l.PayloadType, l.role, l.turn = res.Type, res.PayloadType, res.Role, res.turn
 	l.Err = nil
 	if err != nil {
 		l.Err = &MalformedLineError{Offset: l.Offset, Number: l.Number, Err: err}
 	}
+}
+
+// PayloadTurnID returns payload.turn_id as encoding/json decodes the line
+// into struct{ Payload struct{ TurnID string `json:"turn_id"` } `json:"payload"` }:
+// "" when it is absent or null, and the decoding error when there is one
+// (a malformed line, a payload or a turn_id of another kind). The scanner
+// answers for the lines Codex writes; only odd ones are decoded.
+func (l *Line) PayloadTurnID() (string, error) {
+	if !l.scanned {
+		l.scan()
+	}
+	if l.Err == nil && l.turn.plain {
+		return string(l.Raw[l.turn.start:l.turn.end]), nil
+	}
+	var tl struct {
+		Payload struct {
+			TurnID string `json:"turn_id"`
+		} `json:"payload"`
+	}
+	err := json.Unmarshal(l.Raw, &tl)
+	return tl.Payload.TurnID, err
 }
 
 // End returns the offset just past the line's newline.

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // maxNestingDepth matches encoding/json, which rejects documents nested more
@@ -24,6 +26,23 @@ type scanResult struct {
 	Role         string
 	HasTimestamp bool // a top-level "timestamp" member exists (any value)
 	open         int  // index of the top-level object's '{'
+
+	// turn is payload.turn_id as far as the scanner can tell it without
+	// encoding/json (see Line.PayloadTurnID).
+	turn turnIDScan
+}
+
+// turnIDScan is what the scanner saw of payload.turn_id.
+type turnIDScan struct {
+	// plain: no top-level member whose name folds to "payload", or one
+	// named exactly so (unescaped) holding an object with at most one
+	// member whose name folds to "turn_id", named exactly so, unescaped,
+	// whose value is null or a valid UTF-8 string without escapes. Only
+	// then is [start, end) meaningful; otherwise encoding/json decides.
+	plain bool
+	// start and end delimit the turn_id string's body in the line (empty
+	// for none or null), so that scanning allocates nothing.
+	start, end int
 }
 
 // scanError describes where a line stops being valid JSON.
@@ -103,8 +122,13 @@ func (s *scanner) skipSpace() {
 
 // topObject scans the top-level object, noting type, timestamp and payload.
 func (s *scanner) topObject(res *scanResult) {
+	payloads := 0 // members whose name folds to "payload", as encoding/json matches them
+	plainPayload := false
 	s.members(func(key []byte, keyEscaped bool) {
 		name := keyName(key, keyEscaped)
+		if foldsTo(key, keyEscaped, name, "payload") {
+			payloads++
+		}
 		switch name {
 		case "type":
 			res.Type = s.stringMember()
@@ -114,28 +138,68 @@ func (s *scanner) topObject(res *scanResult) {
 		case "payload":
 			res.PayloadType, res.Role = "", ""
 			if s.pos < len(s.buf) && s.buf[s.pos] == '{' {
-				s.payloadObject(res)
+				plainPayload = !keyEscaped && s.payloadObject(res)
 			} else {
+				plainPayload = false
 				s.value()
 			}
 		default:
 			s.value()
 		}
 	})
+	res.turn.plain = payloads == 0 || payloads == 1 && plainPayload
 }
 
-// payloadObject scans the payload object, noting its type and role.
-func (s *scanner) payloadObject(res *scanResult) {
+// foldsTo reports whether a member key (name as keyName returned it) is
+// one encoding/json would match to a field named field: equal under
+// case folding. field has no letter that a non-ASCII rune folds to (k,
+// s), so an unescaped key must be ASCII of the same length.
+func foldsTo(key []byte, escaped bool, name, field string) bool {
+	if escaped {
+		return strings.EqualFold(name, field)
+	}
+	return len(key) == len(field) && bytes.EqualFold(key, []byte(field))
+}
+
+// payloadObject scans the payload object, noting its type, role and
+// turn_id. It reports whether turn_id is plain (see turnIDScan).
+func (s *scanner) payloadObject(res *scanResult) bool {
+	res.turn = turnIDScan{}
+	turnIDs, plain := 0, true
 	s.members(func(key []byte, keyEscaped bool) {
-		switch keyName(key, keyEscaped) {
+		name := keyName(key, keyEscaped)
+		if foldsTo(key, keyEscaped, name, "turn_id") {
+			turnIDs++
+			if keyEscaped || string(key) != "turn_id" {
+				plain = false
+			}
+		}
+		switch name {
 		case "type":
 			res.PayloadType = s.stringMember()
 		case "role":
 			res.Role = s.stringMember()
+		case "turn_id":
+			switch {
+			case s.pos < len(s.buf) && s.buf[s.pos] == '"':
+				body, escaped := s.str()
+				if escaped || !utf8.Valid(body) { // encoding/json would decode or replace
+					plain = false
+				}
+				res.turn.end = s.pos - 1 // the closing quote
+				res.turn.start = res.turn.end - len(body)
+			case bytes.HasPrefix(s.buf[s.pos:], []byte("null")):
+				s.value()
+				res.turn.start, res.turn.end = 0, 0
+			default:
+				plain = false
+				s.value()
+			}
 		default:
 			s.value()
 		}
 	})
+	return plain && turnIDs <= 1
 }
 
 // keyName returns the decoded key when it may be one of the few names the
@@ -153,6 +217,8 @@ func keyName(key []byte, escaped bool) string {
 		return "payload"
 	case "role":
 		return "role"
+	case "turn_id":
+		return "turn_id"
 	}
 	return ""
 }

@@ -178,3 +178,77 @@ func TestScanManyEscapesLinear(t *testing.T) {
 		t.Fatal("scanLine allocated for a plain line")
 	}
 }
+
+// slowTurnID is what Line.PayloadTurnID promises: encoding/json's reading.
+func slowTurnID(b []byte) (string, bool) {
+	var tl struct {
+		Payload struct {
+			TurnID string `json:"turn_id"`
+		} `json:"payload"`
+	}
+	err := json.Unmarshal(b, &tl)
+	return tl.Payload.TurnID, err == nil
+}
+
+func TestPayloadTurnID(t *testing.T) {
+	tests := []struct {
+		name, line string
+	}{
+		{"task_started", `{"timestamp":"t","type":"event_msg","payload":{"type":"task_started","turn_id":"019a-1"}}`},
+		{"no turn_id", `{"type":"turn_context","payload":{"cwd":"/x"}}`},
+		{"null", `{"type":"turn_context","payload":{"turn_id":null}}`},
+		{"number", `{"type":"turn_context","payload":{"turn_id":7}}`},
+		{"object", `{"type":"turn_context","payload":{"turn_id":{"a":"b"}}}`},
+		{"escaped value", `{"type":"turn_context","payload":{"turn_id":"a\u0062"}}`},
+		{"invalid UTF-8", "{\"type\":\"turn_context\",\"payload\":{\"turn_id\":\"a\xffb\"}}"},
+		{"escaped key", `{"type":"turn_context","payload":{"turn\u005fid":"k"}}`},
+		{"key in another case", `{"type":"turn_context","payload":{"Turn_ID":"k"}}`},
+		{"both cases, exact first", `{"payload":{"turn_id":"a","TURN_ID":"b"}}`},
+		{"both cases, exact last", `{"payload":{"TURN_ID":"b","turn_id":"a"}}`},
+		{"twice", `{"payload":{"turn_id":"a","turn_id":"b"}}`},
+		{"twice, null last", `{"payload":{"turn_id":"a","turn_id":null}}`},
+		{"payload in another case", `{"Payload":{"turn_id":"a"}}`},
+		{"payload twice", `{"payload":{"turn_id":"a"},"payload":{"x":1}}`},
+		{"payload twice, other case last", `{"payload":{"turn_id":"a"},"PAYLOAD":{"turn_id":"b"}}`},
+		{"payload null", `{"payload":null}`},
+		{"payload a string", `{"payload":"turn_id"}`},
+		{"payload an array", `{"payload":[{"turn_id":"a"}]}`},
+		{"no payload", `{"type":"x"}`},
+		{"turn_id at the top", `{"turn_id":"a","payload":{}}`},
+		{"nested turn_id", `{"payload":{"x":{"turn_id":"a"}}}`},
+		{"not an object", `["payload"]`},
+		{"malformed", `{"payload":{"turn_id":"a"}`},
+		{"empty", `{"payload":{"turn_id":""}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := NewLine([]byte(tt.line), 0, 0)
+			got, err := l.PayloadTurnID()
+			want, ok := slowTurnID([]byte(tt.line))
+			if got != want || (err == nil) != ok {
+				t.Fatalf("PayloadTurnID = %q, %v; encoding/json: %q, ok %v", got, err, want, ok)
+			}
+		})
+	}
+}
+
+func FuzzPayloadTurnID(f *testing.F) {
+	for _, path := range fixtureFiles(f) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f.Add([]byte(line))
+		}
+	}
+	f.Add([]byte(`{"payload":{"TURN_ID":"b","turn_id":"a"}}`))
+	f.Add([]byte(`{"payload":{"turn_id":"a"},"Payload":{"turn_id":null}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := NewLine(data, 0, 0).PayloadTurnID()
+		want, ok := slowTurnID(data)
+		if got != want || (err == nil) != ok {
+			t.Fatalf("PayloadTurnID = %q, %v; encoding/json: %q, ok %v", got, err, want, ok)
+		}
+	})
+}

@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -71,13 +70,6 @@ type TurnTracker struct {
 	open    bool // the last turn is open
 }
 
-// turnLine is the part of a turn boundary line TurnTracker decodes.
-type turnLine struct {
-	Payload struct {
-		TurnID string `json:"turn_id"`
-	} `json:"payload"`
-}
-
 // Observe folds one line in and returns its classification.
 func (t *TurnTracker) Observe(l *Line) Classified {
 	if !l.scanned {
@@ -86,16 +78,15 @@ func (t *TurnTracker) Observe(l *Line) Classified {
 	isStart := (l.Type == TypeEventMsg && l.PayloadType == payloadTaskStarted) || l.Type == TypeTurnContext
 	isEnd := l.Type == TypeEventMsg && (l.PayloadType == payloadTaskComplete || l.PayloadType == payloadTurnAborted)
 	if l.Err == nil && (isStart || isEnd) {
-		var tl turnLine
-		if json.Unmarshal(l.Raw, &tl) == nil {
+		if turnID, err := l.PayloadTurnID(); err == nil {
 			switch {
-			case isStart && l.Type == TypeTurnContext && tl.Payload.TurnID == "":
+			case isStart && l.Type == TypeTurnContext && turnID == "":
 				// An older turn_context without turn_id: Codex also wrote
 				// these mid-turn, so it names no turn.
 			case isStart:
-				t.start(tl.Payload.TurnID, l.Offset)
+				t.start(turnID, l.Offset)
 			default:
-				t.end(tl.Payload.TurnID, l.PayloadType, l.End())
+				t.end(turnID, l.PayloadType, l.End())
 			}
 		}
 	}

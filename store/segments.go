@@ -115,10 +115,13 @@ func (s *Store) AddSegment(ctx context.Context, id, rel string) error {
 	return nil
 }
 
-// writeSegments replaces thread id's segments with segs.
-func writeSegments(ctx context.Context, tx *sqlx.Tx, id string, segs []Segment) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_segments WHERE thread_id = ?`, id); err != nil {
-		return fmt.Errorf("drop segments: %w", err)
+// segments replaces thread id's segments with segs. A thread that was not
+// indexed has none (they go with its row), so indexed false skips the delete.
+func (w *recordWriter) segments(ctx context.Context, id string, segs []Segment, indexed bool) error {
+	if indexed {
+		if _, err := w.exec(ctx, `DELETE FROM thread_segments WHERE thread_id = ?`, id); err != nil {
+			return fmt.Errorf("drop segments: %w", err)
+		}
 	}
 	const insert = `INSERT INTO thread_segments (thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -126,7 +129,7 @@ func writeSegments(ctx context.Context, tx *sqlx.Tx, id string, segs []Segment) 
 		base_id = excluded.base_id, base_size = excluded.base_size, length = excluded.length,
 		first_ordinal = excluded.first_ordinal`
 	for i, sg := range segs {
-		if _, err := tx.ExecContext(ctx, insert, id, i, sg.RolloutPath, sg.BaseID, sg.BaseSize, sg.Length, sg.FirstOrdinal); err != nil {
+		if _, err := w.exec(ctx, insert, id, i, sg.RolloutPath, sg.BaseID, sg.BaseSize, sg.Length, sg.FirstOrdinal); err != nil {
 			return fmt.Errorf("insert segment %s: %w", sg.RolloutPath, err)
 		}
 	}

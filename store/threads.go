@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,19 +23,24 @@ const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, or
 
 // insertThread inserts a threads row from threadArgs; "" for parent_id
 // and base_id is stored as NULL. Values are bound by position: sqlx's
-// named binding compiled the query again on every call.
+// named binding compiled the query again on every call. newest_at is
+// updated_at when updated_at is within its bound (the file's mtime plus a
+// minute; ?4 is updated_at, ?24 file_mtime), which lets the insert trigger
+// skip its update (migration 00009), else 0, which gets the trigger's
+// update; the row is the same either way.
 const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated_at, cwd,
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
 	line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages)
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages, newest_at)
 VALUES (?, ?, ?, ?, ?,
 	?, ?, ?, ?, ?, ?, ?,
 	?, ?, ?, ?, NULLIF(?, ''), ?, ?,
 	?, ?, ?, ?, ?,
-	?, NULLIF(?, ''), ?, ?, ?, ?, ?)`
+	?, NULLIF(?, ''), ?, ?, ?, ?, ?, IIF(?24 > 0 AND ?4 > ?24 / 1000000 + 60000, 0, ?4))`
 
-// upsertThread is insertThread replacing every column of an existing row.
+// upsertThread is insertThread replacing every column of an existing row;
+// the update path leaves newest_at to the update trigger.
 const upsertThread = insertThread + `
 ON CONFLICT (id) DO UPDATE SET
 	rollout_path = excluded.rollout_path, created_at = excluded.created_at,
@@ -275,17 +281,17 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 			}
 			return err
 		}
-		msgs, err := copiedTexts(ctx, tx, r, nil)
+		msgs, err := w.copiedTexts(ctx, r, nil)
 		if err != nil {
 			return err
 		}
 		if err := w.messages(ctx, r.Thread.ID, r.Thread.FirstOwnMessage(), msgs); err != nil {
 			return err
 		}
-		if err := blankCopies(ctx, tx, r.Thread.ID); err != nil {
+		if err := w.blankCopies(ctx, []string{r.Thread.ID}); err != nil {
 			return err
 		}
-		if err := writeSegments(ctx, tx, r.Thread.ID, r.Segments); err != nil {
+		if err := w.segments(ctx, r.Thread.ID, r.Segments, false); err != nil {
 			return err
 		}
 		return w.ancestry(ctx, r)
@@ -303,44 +309,126 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 // rollout path is deleted. Lineage rows of other threads naming a replaced
 // thread as their ancestor are kept.
 func (s *Store) Replace(ctx context.Context, rs []Record) error {
+	_, err := s.ReplaceUnlessIndexed(ctx, rs, nil)
+	return err
+}
+
+// ReplaceUnlessIndexed is Replace, except that a record whose thread id is
+// in fresh (threads the caller found not indexed) is left out when the
+// thread has a row by the time the transaction runs: the caller decides
+// it again. It returns the ids left out, in the order of rs.
+func (s *Store) ReplaceUnlessIndexed(ctx context.Context, rs []Record, fresh map[string]bool) ([]string, error) {
 	if len(rs) == 0 {
-		return nil
+		return nil, nil
 	}
 	for _, r := range rs {
 		if err := checkRecord(r); err != nil {
-			return fmt.Errorf("replace: %w", err)
+			return nil, fmt.Errorf("replace: %w", err)
 		}
 	}
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	var taken []string
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		taken = taken[:0]
 		w, err := s.newRecordWriter(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("replace: %w", err)
 		}
 		defer w.close()
+		rows, err := w.rowsOf(ctx, rs)
+		if err != nil {
+			return fmt.Errorf("replace: find rows of records: %w", err)
+		}
 		batch := make(map[string]bool, len(rs))
+		written := make([]string, 0, len(rs))
 		for _, r := range rs {
+			if fresh[r.Thread.ID] && rows.hasID(r.Thread.ID) {
+				taken = append(taken, r.Thread.ID)
+				continue
+			}
 			batch[r.Thread.ID] = true
+			written = append(written, r.Thread.ID)
 		}
 		for _, r := range rs {
-			if err := replaceOne(ctx, tx, w, r, batch); err != nil {
+			if !batch[r.Thread.ID] {
+				continue
+			}
+			if err := replaceOne(ctx, w, r, batch, rows.new); err != nil {
 				return fmt.Errorf("replace thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)
 			}
 		}
 		if err := w.flush(ctx); err != nil {
 			return fmt.Errorf("replace: %w", err)
 		}
+		if err := w.blankCopies(ctx, written); err != nil {
+			return fmt.Errorf("replace: %w", err)
+		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return taken, nil
 }
 
-func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, batch map[string]bool) error {
-	id := r.Thread.ID
-	// One lookup finds the rows the record replaces: its own, and a
-	// stale row of another id at its path.
-	const rowsOfRecord = `SELECT id FROM threads WHERE rollout_path = ? OR id = ?`
-	found, err := w.strings(ctx, rowsOfRecord, r.Thread.RolloutPath, id)
+// batchRows are the rows a batch of records finds before it is written:
+// those holding one of the records' ids or rollout paths.
+type batchRows struct {
+	ids map[string]bool // ids of the rows found
+	// new is set when no row was found and the records' ids and paths
+	// are all distinct: no record then replaces a row, whatever the
+	// order they are written in.
+	new bool
+}
+
+func (b batchRows) hasID(id string) bool { return b.ids[id] }
+
+// rowsOf finds the rows of the records in rs with one statement.
+func (w *recordWriter) rowsOf(ctx context.Context, rs []Record) (batchRows, error) {
+	ids := make([]string, 0, len(rs))
+	paths := make([]string, 0, len(rs))
+	distinctIDs := make(map[string]bool, len(rs))
+	distinctPaths := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		ids = append(ids, r.Thread.ID)
+		paths = append(paths, r.Thread.RolloutPath)
+		distinctIDs[r.Thread.ID] = true
+		distinctPaths[r.Thread.RolloutPath] = true
+	}
+	idList, err := json.Marshal(ids)
 	if err != nil {
-		return fmt.Errorf("find rows of record: %w", err)
+		return batchRows{}, err
+	}
+	pathList, err := json.Marshal(paths)
+	if err != nil {
+		return batchRows{}, err
+	}
+	const q = `SELECT id FROM threads WHERE id IN (SELECT value FROM json_each(?1))
+		UNION ALL SELECT id FROM threads WHERE rollout_path IN (SELECT value FROM json_each(?2))`
+	found, err := w.strings(ctx, q, string(idList), string(pathList))
+	if err != nil {
+		return batchRows{}, err
+	}
+	b := batchRows{ids: make(map[string]bool, len(found))}
+	for _, id := range found {
+		b.ids[id] = true
+	}
+	b.new = len(found) == 0 && len(distinctIDs) == len(rs) && len(distinctPaths) == len(rs)
+	return b, nil
+}
+
+// replaceOne writes record r in w's transaction. allNew says that no row
+// holds the id or the path of any record of the batch (batchRows.new).
+func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string]bool, allNew bool) error {
+	id := r.Thread.ID
+	var found []string
+	if !allNew {
+		// One lookup finds the rows the record replaces: its own, and a
+		// stale row of another id at its path.
+		const rowsOfRecord = `SELECT id FROM threads WHERE rollout_path = ? OR id = ?`
+		var err error
+		if found, err = w.strings(ctx, rowsOfRecord, r.Thread.RolloutPath, id); err != nil {
+			return fmt.Errorf("find rows of record: %w", err)
+		}
 	}
 	indexed := false
 	for _, rowID := range found {
@@ -381,17 +469,16 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, bat
 			return fmt.Errorf("drop idempotency keys: %w", err)
 		}
 	}
-	msgs, err := copiedTexts(ctx, tx, r, batch)
+	msgs, err := w.copiedTexts(ctx, r, batch)
 	if err != nil {
 		return err
 	}
 	if err := w.queue(ctx, id, r.Thread.FirstOwnMessage(), msgs); err != nil {
 		return err
 	}
-	if err := blankCopies(ctx, tx, id); err != nil {
-		return err
-	}
-	if err := writeSegments(ctx, tx, id, r.Segments); err != nil {
+	// The copies of its messages in its indexed copy forks lose their
+	// text once the whole batch is in (Replace calls blankCopies).
+	if err := w.segments(ctx, id, r.Segments, indexed); err != nil {
 		return err
 	}
 	return w.ancestry(ctx, r)
@@ -402,17 +489,17 @@ func replaceOne(ctx context.Context, tx *sqlx.Tx, w *recordWriter, r Record, bat
 // neither indexed nor in the batch being written (the parent's rows find
 // them; see blankCopies and Delete), so that an index rebuilt from the
 // files agrees with one kept up to date live.
-func copiedTexts(ctx context.Context, tx *sqlx.Tx, r Record, batch map[string]bool) ([]UserMessage, error) {
+func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[string]bool) ([]UserMessage, error) {
 	th := r.Thread
 	if th.BaseID != "" || th.ParentID == "" || th.InheritedMessages == 0 {
 		return r.Messages, nil
 	}
 	if !batch[th.ParentID] {
-		var indexed bool
-		if err := tx.GetContext(ctx, &indexed, `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`, th.ParentID); err != nil {
+		found, err := w.strings(ctx, `SELECT id FROM threads WHERE id = ?`, th.ParentID)
+		if err != nil {
 			return nil, fmt.Errorf("look up parent %s: %w", th.ParentID, err)
 		}
-		if !indexed {
+		if len(found) == 0 {
 			return r.Messages, nil
 		}
 	}
@@ -426,15 +513,23 @@ func copiedTexts(ctx context.Context, tx *sqlx.Tx, r Record, batch map[string]bo
 }
 
 // blankCopies removes the search text from the copied messages of the
-// indexed copy forks of thread id, now that id is indexed: search finds
-// them in id.
-func blankCopies(ctx context.Context, tx *sqlx.Tx, id string) error {
+// indexed copy forks of the threads ids, now that they are indexed:
+// search finds them in their parents.
+func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 	const q = `UPDATE user_messages SET text = ''
 		WHERE text <> '' AND thread_id IN (
-			SELECT id FROM threads WHERE parent_id = ?1 AND base_id IS NULL AND inherited_messages > 0)
+			SELECT id FROM threads WHERE parent_id IN (SELECT value FROM json_each(?1))
+			AND base_id IS NULL AND inherited_messages > 0)
 		AND ordinal < (SELECT inherited_messages FROM threads t WHERE t.id = user_messages.thread_id)`
-	if _, err := tx.ExecContext(ctx, q, id); err != nil {
-		return fmt.Errorf("blank copied messages of the forks of %s: %w", id, err)
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	if _, err := w.exec(ctx, q, string(list)); err != nil {
+		return fmt.Errorf("blank copied messages of the copy forks of %d threads: %w", len(ids), err)
 	}
 	return nil
 }

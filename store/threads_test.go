@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -515,5 +516,59 @@ func TestIndexedFilesByID(t *testing.T) {
 		if f.ID == "a" && (f.Name != "named" || f.FileMtime != 11 || f.IndexedSize != 9 || f.LineCount != 3) {
 			t.Fatalf("row of a = %+v", f)
 		}
+	}
+}
+
+// TestReplaceUnlessIndexed: a record the caller found new is left out,
+// and its id returned, when its thread has a row by the time the batch is
+// written; the rest of the batch is written as Replace writes it.
+func TestReplaceUnlessIndexed(t *testing.T) {
+	tests := []struct {
+		name      string
+		indexed   []string // threads with a row before the batch
+		fresh     []string
+		wantTaken []string
+		wantName  map[string]string // thread -> name after
+	}{
+		{"nothing indexed", nil, []string{"a", "b"}, nil, map[string]string{"a": "batch", "b": "batch"}},
+		{"a fresh one indexed meanwhile", []string{"a"}, []string{"a", "b"}, []string{"a"}, map[string]string{"a": "before", "b": "batch"}},
+		{"an indexed one not fresh is replaced", []string{"a"}, []string{"b"}, nil, map[string]string{"a": "batch", "b": "batch"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t)
+			for _, id := range tt.indexed {
+				th := newThread(id, 1)
+				th.Name = "before"
+				mustInsert(t, s, Record{Thread: th})
+			}
+			fresh := map[string]bool{}
+			for _, id := range tt.fresh {
+				fresh[id] = true
+			}
+			var batch []Record
+			for _, id := range []string{"a", "b"} {
+				th := newThread(id, 2)
+				th.Name = "batch"
+				batch = append(batch, Record{Thread: th})
+			}
+			taken, err := s.ReplaceUnlessIndexed(ctx, batch, fresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(taken, tt.wantTaken) {
+				t.Errorf("taken = %v, want %v", taken, tt.wantTaken)
+			}
+			for id, want := range tt.wantName {
+				th, err := s.Get(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if th.Name != want {
+					t.Errorf("thread %s name = %q, want %q", id, th.Name, want)
+				}
+			}
+		})
 	}
 }

@@ -85,3 +85,64 @@ func TestUpdatedAtBoundedByMtime(t *testing.T) {
 		})
 	}
 }
+
+// TestInsertSkipsTriggerWithSameRow: Insert and Replace pass newest_at so
+// that the insert trigger has nothing to do within the bound (migration
+// 00009); the row must be the one the trigger gives an insert that leaves
+// newest_at to it, within the bound, at it, past it and without an mtime.
+func TestInsertSkipsTriggerWithSameRow(t *testing.T) {
+	const (
+		minute = int64(60_000)
+		mtime  = int64(1_800_000_000_000) // ms
+		ns     = int64(1_000_000)         // ns per ms
+		id     = "019a0000-0000-7000-8000-0000000000d5"
+	)
+	tests := []struct {
+		name             string
+		updatedAt, mtime int64 // ms
+	}{
+		{"in the past", mtime - minute, mtime},
+		{"at the bound", mtime + minute, mtime},
+		{"a millisecond past the bound", mtime + minute + 1, mtime},
+		{"far past the bound", 4_070_908_800_000, mtime},
+		{"no mtime", 4_070_908_800_000, 0},
+		{"zero", 0, mtime},
+	}
+	type times struct{ UpdatedAt, NewestAt int64 }
+	read := func(t *testing.T, s *Store) times {
+		t.Helper()
+		var got times
+		if err := s.writer.QueryRowContext(t.Context(), `SELECT updated_at, newest_at FROM threads WHERE id = ?`, id).
+			Scan(&got.UpdatedAt, &got.NewestAt); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			th := newThread(id, mtime-2*minute)
+			th.UpdatedAt, th.FileMtime = tt.updatedAt, tt.mtime*ns
+
+			viaTrigger := openTest(t)
+			if _, err := viaTrigger.writer.ExecContext(t.Context(),
+				`INSERT INTO threads (id, rollout_path, created_at, updated_at, file_mtime) VALUES (?, ?, ?, ?, ?)`,
+				th.ID, th.RolloutPath, th.CreatedAt, th.UpdatedAt, th.FileMtime); err != nil {
+				t.Fatal(err)
+			}
+			want := read(t, viaTrigger)
+
+			inserted := openTest(t)
+			mustInsert(t, inserted, Record{Thread: th})
+			if got := read(t, inserted); got != want {
+				t.Errorf("Insert: (updated_at, newest_at) = %v, want %v", got, want)
+			}
+			replaced := openTest(t)
+			if err := replaced.Replace(t.Context(), []Record{{Thread: th}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, replaced); got != want {
+				t.Errorf("Replace: (updated_at, newest_at) = %v, want %v", got, want)
+			}
+		})
+	}
+}
