@@ -343,9 +343,9 @@ type PendingAppend struct {
 
 // Begin writes lines as Append does and, under SyncBatch, asks for their
 // sync without waiting for it; under SyncAlways the sync is done before
-// Begin returns. The caller must call Wait on the result exactly once,
-// and may call it from the same goroutine only after work that does not
-// close the Appender. An error from Begin means nothing was written.
+// Begin returns. An error from Begin means nothing was written. Otherwise
+// the caller must call Wait on the result, once: Close blocks until it
+// has, so the caller must not close the Appender before.
 func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, error) {
 	if err := checkLines(lines); err != nil {
 		return nil, fmt.Errorf("append to %s: %w", a.name, err)
