@@ -371,7 +371,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	ctx = context.WithoutCancel(ctx)
 	m.unacked.hold(lt.id, lt.row.IndexedSize)
 	defer m.unacked.release(lt.id)
-	after, indexed, err := m.indexAppend(ctx, lt, key, lines, pending.Offsets)
+	after, indexed, err := m.indexAppend(ctx, lt, key, lines, pending)
 	if syncErr := pending.Wait(); syncErr != nil {
 		// Nothing is acknowledged and the lines are cut from the file (or
 		// the file's state is unknown): the index must follow the file.
@@ -402,11 +402,12 @@ func historyOffsets(row store.Thread, offsets []int64) []int64 {
 	return out
 }
 
-// indexAppend folds lines, written at offsets of lt's file, into the index
+// indexAppend folds lines, written to lt's file by pending, into the index
 // and returns lt's row as the index then holds it. indexed reports whether
 // the index update committed; an error before it leaves the index as it
-// was.
-func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingKey, lines [][]byte, offsets []int64) (after store.Thread, indexed bool, err error) {
+// was. It waits for pending's sync only when the lines rename the thread.
+func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingKey, lines [][]byte, pending *rolloutfs.PendingAppend) (after store.Thread, indexed bool, err error) {
+	offsets := pending.Offsets
 	tracker := indexer.NewTracker(lt.row)
 	for i, line := range lines {
 		tracker.Observe(rollout.NewLine(line[:len(line)-1], offsets[i], lt.row.LineCount+int64(i)))
@@ -428,7 +429,11 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 	if p.Name != nil {
 		// session_index.jsonl wins over the rollout's rename events when
 		// an index is rebuilt, so every rename goes there too, whether it
-		// came from Rename or in appended lines.
+		// came from Rename or in appended lines; but only once those lines
+		// are durable, or a failed sync would leave the name without them.
+		if err := pending.Wait(); err != nil {
+			return store.Thread{}, false, err
+		}
 		line, err := rollout.EncodeNameEntry(rollout.NameEntry{
 			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(p.UpdatedAt).UTC().Format(time.RFC3339),
 		})

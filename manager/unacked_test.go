@@ -2,6 +2,7 @@ package manager
 
 import (
 	"bytes"
+	"errors"
 	"runtime"
 	"sync"
 	"syscall"
@@ -110,4 +111,33 @@ func readThread(t *testing.T, m *Manager, id string) []byte {
 	t.Helper()
 	rc, err := m.ReadFrom(t.Context(), id, -1)
 	return readAll(t, rc, err)
+}
+
+// TestFailedBatchRenameRecordsNoName appends a rename event under batch
+// and fails its sync: session_index.jsonl, which a rebuild believes over
+// the rollout, must not get the name of lines that were cut, and the
+// thread keeps its name.
+func TestFailedBatchRenameRecordsNoName(t *testing.T) {
+	ctx := t.Context()
+	m, fsys := openFaulty(t, rolloutfs.SyncBatch)
+	th := start(t, m, user("hi"))
+	fsys.Reset()
+	failOp(fsys, faultfs.OpSync, syscall.EIO)
+	rename := item(rollout.TypeEventMsg, map[string]any{"type": "thread_name_updated", "thread_id": th.ID, "thread_name": "never"})
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{rename}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append with a failed sync: %v, want EIO", err)
+	}
+	fsys.Inject(nil)
+	for _, p := range fsys.Points() {
+		if p.Op == faultfs.OpRecord {
+			t.Errorf("the name was recorded (%s) although its line was not acknowledged", p.Name)
+		}
+	}
+	got, err := m.Get(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != th.Name {
+		t.Errorf("name = %q after a failed rename append, want %q", got.Name, th.Name)
+	}
 }

@@ -338,14 +338,15 @@ type PendingAppend struct {
 	a      *Appender
 	end    int64
 	result <-chan error // nil when Begin already did what the policy asks
-	waited bool
+	waited bool         // Wait has run; err is its result
+	err    error
 }
 
 // Begin writes lines as Append does and, under SyncBatch, asks for their
 // sync without waiting for it; under SyncAlways the sync is done before
 // Begin returns. An error from Begin means nothing was written. Otherwise
-// the caller must call Wait on the result, once: Close blocks until it
-// has, so the caller must not close the Appender before.
+// the caller must call Wait on the result: Close blocks until it has, so
+// the caller must not close the Appender before.
 func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, error) {
 	if err := checkLines(lines); err != nil {
 		return nil, fmt.Errorf("append to %s: %w", a.name, err)
@@ -396,12 +397,17 @@ func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, e
 // Wait returns once the lines are as durable as the policy promises, or
 // the error that says they are not: then none of them is acknowledged,
 // they are cut from the file when possible, and the Appender refuses
-// further appends.
+// further appends. Later calls return the same result at once. Wait is
+// not safe for concurrent use.
 func (p *PendingAppend) Wait() error {
-	if p.waited {
-		return errors.New("rolloutfs: PendingAppend.Wait called twice")
+	if !p.waited {
+		p.err = p.wait()
+		p.waited = true
 	}
-	p.waited = true
+	return p.err
+}
+
+func (p *PendingAppend) wait() error {
 	if p.result == nil {
 		return nil
 	}
