@@ -467,6 +467,7 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 	if err != nil {
 		return store.Thread{}, nil, err
 	}
+	row = m.unacked.clamp(row)
 	segments := []rolloutfs.Segment{{File: f, Length: row.IndexedSize}}
 	var bases []store.ChainLink // the chain below row, read in one query
 	if row.BaseID != "" {

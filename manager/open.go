@@ -31,8 +31,11 @@ type Manager struct {
 	lock  *lockfile.Lock
 	fsys  rolloutfs.FS
 	store *store.Store
-	index *indexBatcher          // batches the index updates of appends
-	group *rolloutfs.GroupSyncer // nil unless the policy is SyncBatch
+	index *indexBatcher // batches the index updates of appends
+	// unacked holds back from readers the lines of appends indexed before
+	// their sync is done.
+	unacked unackedSizes
+	group   *rolloutfs.GroupSyncer // nil unless the policy is SyncBatch
 
 	// places orders a thread's moves (archive, unarchive) with reads that
 	// open its file by the path in its row: a move holds its stripe for

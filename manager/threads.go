@@ -318,6 +318,15 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 // the lines are still acknowledged by the file, and lt is dropped so the
 // next use catches the index up from the file.
 //
+// Under SyncBatch the index update runs while the lines' group sync does,
+// and the append is acknowledged (returned, published) only once both are
+// done. So the index may commit lines that are not durable yet: readers
+// do not see them until the append is acknowledged (unackedSizes), and if
+// the sync fails the index is brought back to the file before the error
+// is returned. A power loss in that window leaves the index ahead of the
+// file; the next open finds the file shorter than indexed and rescans it
+// (indexer.ErrShrunk).
+//
 // prepare turns the thread's row, as settled, into the lines to write (the
 // row says which ordinals come next); it may also refuse the append (a
 // precondition on the settled row), and then nothing is written. key,
@@ -332,12 +341,12 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	}
 	defer m.unlockWriter(lt)
 	err := m.settle(ctx, lt, false)
-	var offsets []int64
+	var pending *rolloutfs.PendingAppend
 	if err == nil {
 		lines, err = prepare(lt.row)
 	}
 	if err == nil {
-		offsets, err = lt.appender.Append(ctx, lines)
+		pending, err = lt.appender.Begin(ctx, lines)
 	}
 	if errors.Is(err, rolloutfs.ErrFileChanged) {
 		// Someone who does not take Codex's lock wrote to or cut the file
@@ -348,22 +357,60 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 			lines, err = prepare(lt.row)
 		}
 		if err == nil {
-			offsets, err = lt.appender.Append(ctx, lines)
+			pending, err = lt.appender.Begin(ctx, lines)
 		}
 	}
 	if err != nil {
-		// A failed settle, write or sync leaves the thread in a state the
-		// next use must reload from the file and the index.
+		// A failed settle or write leaves the thread in a state the next
+		// use must reload from the file and the index.
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
 	}
 	// From here on the lines are in the file: finish the index update even
 	// if the caller goes away.
 	ctx = context.WithoutCancel(ctx)
+	m.unacked.hold(lt.id, lt.row.IndexedSize)
+	defer m.unacked.release(lt.id)
+	after, indexed, err := m.indexAppend(ctx, lt, key, lines, pending)
+	if syncErr := pending.Wait(); syncErr != nil {
+		// Nothing is acknowledged and the lines are cut from the file (or
+		// the file's state is unknown): the index must follow the file.
+		if indexed {
+			m.repairIndex(ctx, after)
+		}
+		m.invalidate(lt)
+		return nil, fmt.Errorf("append to %s: %w", lt.id, syncErr)
+	}
+	if err != nil {
+		m.invalidate(lt)
+		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
+	}
+	lt.row = after
+	offsets := historyOffsets(lt.row, pending.Offsets)
+	published := threadOf(lt.row)
+	m.events.Publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
+	return offsets, nil
+}
+
+// historyOffsets returns the positions in the history of lines at offsets
+// of row's own file.
+func historyOffsets(row store.Thread, offsets []int64) []int64 {
+	out := make([]int64, len(offsets))
+	for i, off := range offsets {
+		out[i] = off + row.BaseSize
+	}
+	return out
+}
+
+// indexAppend folds lines, written to lt's file by pending, into the index
+// and returns lt's row as the index then holds it. indexed reports whether
+// the index update committed; an error before it leaves the index as it
+// was. It waits for pending's sync only when the lines rename the thread.
+func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingKey, lines [][]byte, pending *rolloutfs.PendingAppend) (after store.Thread, indexed bool, err error) {
+	offsets := pending.Offsets
 	tracker := indexer.NewTracker(lt.row)
 	for i, line := range lines {
 		tracker.Observe(rollout.NewLine(line[:len(line)-1], offsets[i], lt.row.LineCount+int64(i)))
-		offsets[i] += lt.row.BaseSize // a position in the history
 	}
 	p := tracker.Progress() // UpdatedAt: the newest envelope timestamp, as a rebuild reads it
 	p.FileSize = lt.appender.Size()
@@ -371,20 +418,22 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 		// An archived file's mtime is its archive time (that is how a
 		// rebuild learns it): a rename appended to it must not move it.
 		if err := m.fsys.SetModTime(ctx, lt.row.RolloutPath, time.UnixMilli(lt.row.ArchivedAt)); err != nil {
-			m.invalidate(lt)
-			return nil, fmt.Errorf("append to %s: keep archive time: %w", lt.id, err)
+			return store.Thread{}, false, fmt.Errorf("keep archive time: %w", err)
 		}
 	}
 	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
 	if err != nil {
-		m.invalidate(lt)
-		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
+		return store.Thread{}, false, err
 	}
 	p.FileMtime = info.ModTime.UnixNano()
 	if p.Name != nil {
 		// session_index.jsonl wins over the rollout's rename events when
 		// an index is rebuilt, so every rename goes there too, whether it
-		// came from Rename or in appended lines.
+		// came from Rename or in appended lines; but only once those lines
+		// are durable, or a failed sync would leave the name without them.
+		if err := pending.Wait(); err != nil {
+			return store.Thread{}, false, err
+		}
 		line, err := rollout.EncodeNameEntry(rollout.NameEntry{
 			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(p.UpdatedAt).UTC().Format(time.RFC3339),
 		})
@@ -392,26 +441,35 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 			err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
 		}
 		if err != nil {
-			m.invalidate(lt)
-			return nil, fmt.Errorf("append to %s: record name: %w", lt.id, err)
+			return store.Thread{}, false, fmt.Errorf("record name: %w", err)
 		}
 	}
-	after := applyProgress(lt.row, p)
+	after = applyProgress(lt.row, p)
 	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime) // as the index bounds it
 	if key != nil {
-		if p.Idempotency, err = key.record(offsets, after); err != nil {
-			m.invalidate(lt)
-			return nil, fmt.Errorf("append to %s: %w", lt.id, err)
+		if p.Idempotency, err = key.record(historyOffsets(lt.row, offsets), after); err != nil {
+			return store.Thread{}, false, err
 		}
 	}
 	if err := m.index.advance(ctx, p); err != nil {
-		m.invalidate(lt)
-		return nil, fmt.Errorf("append to %s: index: %w", lt.id, err)
+		return store.Thread{}, false, fmt.Errorf("index: %w", err)
 	}
-	lt.row = after
-	published := threadOf(lt.row)
-	m.events.Publish(Event{Type: EventAppended, ThreadID: lt.id, Size: published.HistorySize(), Offsets: offsets, Thread: &published})
-	return offsets, nil
+	return after, true, nil
+}
+
+// repairIndex brings the index row of a thread whose append failed after
+// its index update committed (row) back to the file, which no longer holds
+// those lines: a file shorter than its indexed size is rescanned. If that
+// fails the index asks for a full rescan, so that no open trusts the row.
+func (m *Manager) repairIndex(ctx context.Context, row store.Thread) {
+	_, err := m.catchUp(ctx, row)
+	if err == nil {
+		return
+	}
+	m.log.Error("repair the index after a failed sync", "id", row.ID, "err", err)
+	if err := m.store.PutState(ctx, "rescan", "an append failed after its index update and the row could not be repaired"); err != nil {
+		m.log.Error("ask for a rescan", "id", row.ID, "err", err)
+	}
 }
 
 // numbered gives each line of an append to a paginated thread the next

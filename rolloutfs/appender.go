@@ -96,11 +96,24 @@ func NewGroupSyncer() *GroupSyncer {
 
 // Sync blocks until f's written data is on stable storage or ctx is done.
 func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
+	result := g.request(f)
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// request queues f for the next batch and returns the channel its result
+// comes on (once). After Close it syncs f at once.
+func (g *GroupSyncer) request(f File) <-chan error {
 	req := syncRequest{f: f, result: make(chan error, 1)}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		return f.Sync()
+		req.result <- f.Sync()
+		return req.result
 	}
 	g.pending = append(g.pending, req)
 	g.mu.Unlock()
@@ -108,12 +121,7 @@ func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
 	case g.wake <- struct{}{}:
 	default: // the loop is already due to run
 	}
-	select {
-	case err := <-req.result:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return req.result
 }
 
 // Close stops the syncer; later Sync calls fsync directly. Requests already
@@ -308,11 +316,43 @@ func checkLines(lines [][]byte) error {
 // Appender refuses further appends: the file's state on disk is unknown
 // and the caller must reopen it.
 func (a *Appender) Append(ctx context.Context, lines [][]byte) ([]int64, error) {
+	p, err := a.Begin(ctx, lines)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Wait(); err != nil {
+		return nil, err
+	}
+	return p.Offsets, nil
+}
+
+// PendingAppend is an append whose lines are written and whose sync may
+// still be under way (SyncBatch): the caller may do other work, such as
+// indexing the lines, before it waits. Until Wait returns the lines are
+// not acknowledged; the Appender keeps its file open meanwhile, and Close
+// waits for Wait.
+type PendingAppend struct {
+	// Offsets are the byte offsets of the lines in the file.
+	Offsets []int64
+
+	a      *Appender
+	end    int64
+	result <-chan error // nil when Begin already did what the policy asks
+	waited bool         // Wait has run; err is its result
+	err    error
+}
+
+// Begin writes lines as Append does and, under SyncBatch, asks for their
+// sync without waiting for it; under SyncAlways the sync is done before
+// Begin returns. An error from Begin means nothing was written. Otherwise
+// the caller must call Wait on the result: Close blocks until it has, so
+// the caller must not close the Appender before.
+func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, error) {
 	if err := checkLines(lines); err != nil {
 		return nil, fmt.Errorf("append to %s: %w", a.name, err)
 	}
 	if len(lines) == 0 {
-		return nil, nil
+		return &PendingAppend{a: a}, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -326,7 +366,9 @@ func (a *Appender) Append(ctx context.Context, lines [][]byte) ([]int64, error) 
 		err = a.f.Sync()
 		a.synced(end, err)
 	}
-	if err == nil && a.policy == SyncBatch {
+	batch := err == nil && a.policy == SyncBatch
+	if batch {
+		// Release and Close leave f open until Wait.
 		a.syncing.Add(1)
 		a.waiting++
 	}
@@ -335,20 +377,13 @@ func (a *Appender) Append(ctx context.Context, lines [][]byte) ([]int64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", a.name, err)
 	}
-	if a.policy == SyncBatch {
-		err := a.syncBatch(context.WithoutCancel(ctx), f)
-		a.mu.Lock()
-		a.waiting--
-		a.synced(end, err)
-		if err == nil && a.size < end {
-			// Another append's failed sync cut these bytes away.
-			err = fmt.Errorf("earlier failure: %w", a.failed)
-		}
-		a.mu.Unlock()
-		a.syncing.Done()
-		if err != nil {
-			return nil, fmt.Errorf("append to %s: %w", a.name, err)
-		}
+	var result <-chan error
+	if batch && a.group != nil {
+		result = a.group.request(f)
+	} else if batch {
+		direct := make(chan error, 1)
+		direct <- f.Sync()
+		result = direct
 	}
 	offsets := make([]int64, len(lines))
 	off := start
@@ -356,7 +391,41 @@ func (a *Appender) Append(ctx context.Context, lines [][]byte) ([]int64, error) 
 		offsets[i] = off
 		off += int64(len(l))
 	}
-	return offsets, nil
+	return &PendingAppend{Offsets: offsets, a: a, end: end, result: result}, nil
+}
+
+// Wait returns once the lines are as durable as the policy promises, or
+// the error that says they are not: then none of them is acknowledged,
+// they are cut from the file when possible, and the Appender refuses
+// further appends. Later calls return the same result at once. Wait is
+// not safe for concurrent use.
+func (p *PendingAppend) Wait() error {
+	if !p.waited {
+		p.err = p.wait()
+		p.waited = true
+	}
+	return p.err
+}
+
+func (p *PendingAppend) wait() error {
+	if p.result == nil {
+		return nil
+	}
+	a := p.a
+	err := <-p.result
+	a.mu.Lock()
+	a.waiting--
+	a.synced(p.end, err)
+	if err == nil && a.size < p.end {
+		// Another append's failed sync cut these bytes away.
+		err = fmt.Errorf("earlier failure: %w", a.failed)
+	}
+	a.mu.Unlock()
+	a.syncing.Done()
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", a.name, err)
+	}
+	return nil
 }
 
 // write appends buf under a.mu and returns its offset. On failure the file
@@ -414,13 +483,6 @@ func (a *Appender) synced(end int64, err error) {
 			a.size = a.syncedTo
 		}
 	}
-}
-
-func (a *Appender) syncBatch(ctx context.Context, f File) error {
-	if a.group == nil {
-		return f.Sync()
-	}
-	return a.group.Sync(ctx, f)
 }
 
 // Size returns the end of the last appended line.

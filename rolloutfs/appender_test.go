@@ -289,3 +289,50 @@ func TestAppendConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestBeginWait checks the two halves of an append under each policy: Begin
+// writes and returns the offsets; under batch the Appender keeps its file
+// until Wait (Release refuses), and after Wait the lines are acknowledged;
+// a second Wait returns the first's result.
+func TestBeginWait(t *testing.T) {
+	for _, tt := range []struct {
+		policy      rolloutfs.SyncPolicy
+		heldOnBegin bool // Release refuses between Begin and Wait
+	}{
+		{rolloutfs.SyncAlways, false},
+		{rolloutfs.SyncBatch, true},
+		{rolloutfs.SyncNone, false},
+	} {
+		t.Run(tt.policy.String(), func(t *testing.T) {
+			g := rolloutfs.NewGroupSyncer()
+			t.Cleanup(func() { g.Close() })
+			l := rolloutfs.Local{Root: t.TempDir()}
+			a := openAppender(t, l, "r.jsonl", []byte("{}\n"), rolloutfs.AppenderOptions{Policy: tt.policy, Group: g})
+			p, err := a.Begin(t.Context(), [][]byte{[]byte("{\"a\":1}\n"), []byte("{\"b\":2}\n")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprint(p.Offsets), "[3 11]"; got != want {
+				t.Fatalf("offsets = %s, want %s", got, want)
+			}
+			if got, want := a.Release(), !tt.heldOnBegin; got != want {
+				t.Fatalf("Release before Wait = %v, want %v", got, want)
+			}
+			if err := p.Wait(); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if err := p.Wait(); err != nil {
+				t.Fatalf("second Wait: %v, want the first's result", err)
+			}
+			if got, want := a.Size(), int64(19); got != want {
+				t.Fatalf("size = %d, want %d", got, want)
+			}
+			if !tt.heldOnBegin {
+				return
+			}
+			if !a.Release() {
+				t.Fatal("Release after Wait refused")
+			}
+		})
+	}
+}

@@ -1,0 +1,143 @@
+package manager
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/rolloutfs/faultfs"
+)
+
+// TestUnackedLinesHidden holds a batch append at its sync, after its index
+// update committed (the two overlap under SyncBatch, issue #11), and reads
+// the thread: the line must not be readable before the append is
+// acknowledged, and after a failed sync never, with the index back to the
+// file.
+func TestUnackedLinesHidden(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		syncErr error // what the held sync returns
+	}{
+		{"sync succeeds", nil},
+		{"sync fails", syscall.EIO},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			m, fsys := openFaulty(t, rolloutfs.SyncBatch)
+			th := start(t, m, user("acknowledged"))
+			before := th.IndexedSize
+
+			held, release := make(chan struct{}), make(chan struct{})
+			fsys.Reset()
+			var once sync.Once
+			fsys.Inject(func(p faultfs.Point) error {
+				first := false
+				if p.Op == faultfs.OpSync {
+					once.Do(func() { first = true })
+				}
+				if !first {
+					return nil
+				}
+				close(held)
+				<-release
+				return tc.syncErr
+			})
+			appended := make(chan error, 1)
+			go func() {
+				_, err := m.Append(ctx, th.ID, []rollout.Item{user("pending")})
+				appended <- err
+			}()
+			<-held
+			// The index update runs beside the held sync: wait for it.
+			for {
+				row, err := m.store.Get(ctx, th.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if row.IndexedSize > before {
+					break
+				}
+				runtime.Gosched()
+			}
+			if got := readThread(t, m, th.ID); bytes.Contains(got, []byte("pending")) {
+				t.Errorf("read before the append was acknowledged:\n%s", got)
+			}
+			if rc, end, err := m.ReadAfter(ctx, th.ID, 0); err != nil {
+				t.Fatal(err)
+			} else {
+				rc.Close()
+				if end != before {
+					t.Errorf("ReadAfter end = %d before the append was acknowledged, want %d", end, before)
+				}
+			}
+			close(release)
+			err := <-appended
+			fsys.Inject(nil)
+			got := readThread(t, m, th.ID)
+			if tc.syncErr == nil {
+				if err != nil {
+					t.Fatalf("append: %v", err)
+				}
+				if !bytes.Contains(got, []byte("pending")) {
+					t.Errorf("acknowledged line missing from the read:\n%s", got)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("append with a failed sync succeeded")
+			}
+			if bytes.Contains(got, []byte("pending")) {
+				t.Errorf("line of a failed append read:\n%s", got)
+			}
+			rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Clean() {
+				t.Errorf("index drift after the failed sync: %+v", rep.Drifts)
+			}
+		})
+	}
+}
+
+// readThread returns the whole history of thread id as a read returns it.
+func readThread(t *testing.T, m *Manager, id string) []byte {
+	t.Helper()
+	rc, err := m.ReadFrom(t.Context(), id, -1)
+	return readAll(t, rc, err)
+}
+
+// TestFailedBatchRenameRecordsNoName appends a rename event under batch
+// and fails its sync: session_index.jsonl, which a rebuild believes over
+// the rollout, must not get the name of lines that were cut, and the
+// thread keeps its name.
+func TestFailedBatchRenameRecordsNoName(t *testing.T) {
+	ctx := t.Context()
+	m, fsys := openFaulty(t, rolloutfs.SyncBatch)
+	th := start(t, m, user("hi"))
+	fsys.Reset()
+	failOp(fsys, faultfs.OpSync, syscall.EIO)
+	rename := item(rollout.TypeEventMsg, map[string]any{"type": "thread_name_updated", "thread_id": th.ID, "thread_name": "never"})
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{rename}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append with a failed sync: %v, want EIO", err)
+	}
+	fsys.Inject(nil)
+	for _, p := range fsys.Points() {
+		if p.Op == faultfs.OpRecord {
+			t.Errorf("the name was recorded (%s) although its line was not acknowledged", p.Name)
+		}
+	}
+	got, err := m.Get(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != th.Name {
+		t.Errorf("name = %q after a failed rename append, want %q", got.Name, th.Name)
+	}
+}
