@@ -97,10 +97,6 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 // message src.Messages, if any, does not. Two look-ups, whatever the
 // number of messages.
 func (s *Store) checkInherited(ctx context.Context, tx *sqlx.Tx, src ForkSource, cut int64) error {
-	message, err := s.txStmt(ctx, tx, messageSQL)
-	if err != nil {
-		return err
-	}
 	exists, err := s.txStmt(ctx, tx, threadExistsSQL)
 	if err != nil {
 		return err
@@ -113,8 +109,7 @@ func (s *Store) checkInherited(ctx context.Context, tx *sqlx.Tx, src ForkSource,
 		return fmt.Errorf("%w: parent %s is gone", ErrParentChanged, src.ParentID)
 	}
 	offsetOf := func(ordinal int) (int64, bool, error) {
-		var m UserMessage
-		err := message.GetContext(ctx, &m, src.ParentID, ordinal)
+		m, err := messageAt(ctx, func(q string) (*sqlx.Stmt, error) { return s.txStmt(ctx, tx, q) }, src.ParentID, ordinal)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, false, nil
 		}

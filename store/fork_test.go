@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
@@ -198,6 +199,39 @@ func TestReferenceForkRows(t *testing.T) {
 	if m, err := s.UserMessage(ctx, "b1", 48); err != nil || m.Offset != 90000 {
 		t.Fatalf("b1 message 48 = %+v, %v; want the new one at 90000", m, err)
 	}
+	checkMessageLookups(t, s, "b0", "b1", "b2", "b5", "b10")
+}
+
+// checkMessageLookups checks that UserMessage, which looks up a thread's
+// own row first, answers for every ordinal of each thread (and one past
+// the last) what the walk down the chain alone answers.
+func checkMessageLookups(t *testing.T, s *Store, ids ...string) {
+	t.Helper()
+	ctx := t.Context()
+	walk, err := s.readStmt(ctx, messageSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		th, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ordinal := range th.UserMessageCount + 1 {
+			var want UserMessage
+			werr := walk.GetContext(ctx, &want, id, ordinal)
+			got, err := s.UserMessage(ctx, id, ordinal)
+			if errors.Is(werr, sql.ErrNoRows) {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("%s message %d = %+v, %v; the walk finds none", id, ordinal, got, err)
+				}
+				continue
+			}
+			if werr != nil || err != nil || got != want {
+				t.Fatalf("%s message %d = %+v, %v; the walk finds %+v, %v", id, ordinal, got, err, want, werr)
+			}
+		}
+	}
 }
 
 // TestReferenceForkBaseRollback rolls its base back below a fork's cut:
@@ -233,4 +267,5 @@ func TestReferenceForkBaseRollback(t *testing.T) {
 	if len(hits) != 1 || hits[0].ThreadID != "b1" {
 		t.Fatalf("hits for the rolled-back prompt %+v, want one in b1", hits)
 	}
+	checkMessageLookups(t, s, "b0", "b1", "b2")
 }

@@ -42,6 +42,11 @@ var (
 	// messageSQL: message ?2 of thread ?1; the walk stops at the thread
 	// that holds it.
 	messageSQL = fmt.Sprintf(chainMessages, maxChainDepth, "?2 < c.lo", "m.ordinal = ?2")
+	// ownMessageSQL: message ?2 of thread ?1 when the thread holds its
+	// row itself: the first step of messageSQL's walk, one lookup.
+	ownMessageSQL = `SELECT ?1 AS thread_id, m.ordinal, m.byte_offset, m.line_number, m.preview, m.cut_offset, m.turn_id
+FROM threads t JOIN user_messages m ON m.thread_id = t.id AND m.ordinal = ?2
+WHERE t.id = ?1 AND ?2 >= IIF(t.base_id IS NULL, 0, t.inherited_messages)`
 	// messageOfTurnSQL: the first message of thread ?1 in turn ?2.
 	messageOfTurnSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.turn_id = ?2") + ` ORDER BY m.ordinal LIMIT 1`
 	// messagesBeforeSQL: the messages of thread ?1 at positions below ?2.
@@ -68,11 +73,7 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 // inherited message is looked up in the base that holds it: the cost grows
 // with the depth of the chain, not with the number of messages.
 func (s *Store) UserMessage(ctx context.Context, id string, ordinal int) (UserMessage, error) {
-	var m UserMessage
-	st, err := s.readStmt(ctx, messageSQL)
-	if err == nil {
-		err = st.GetContext(ctx, &m, id, ordinal)
-	}
+	m, err := messageAt(ctx, func(q string) (*sqlx.Stmt, error) { return s.readStmt(ctx, q) }, id, ordinal)
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserMessage{}, fmt.Errorf("user message %d of thread %s: %w", ordinal, id, ErrNotFound)
 	}
@@ -80,6 +81,23 @@ func (s *Store) UserMessage(ctx context.Context, id string, ordinal int) (UserMe
 		return UserMessage{}, fmt.Errorf("user message %d of thread %s: %w", ordinal, id, err)
 	}
 	return m, nil
+}
+
+// messageAt returns message ordinal of thread id, or sql.ErrNoRows, with
+// statements from stmt: the thread's own row when it holds it (most
+// lookups), else through the walk down its chain.
+func messageAt(ctx context.Context, stmt func(query string) (*sqlx.Stmt, error), id string, ordinal int) (UserMessage, error) {
+	var m UserMessage
+	for _, q := range []string{ownMessageSQL, messageSQL} {
+		st, err := stmt(q)
+		if err != nil {
+			return UserMessage{}, err
+		}
+		if err = st.GetContext(ctx, &m, id, ordinal); !errors.Is(err, sql.ErrNoRows) {
+			return m, err
+		}
+	}
+	return UserMessage{}, sql.ErrNoRows
 }
 
 // exists returns nil when thread id is indexed and ErrNotFound otherwise.

@@ -64,7 +64,7 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sqlx.Stmt, error) 
 // opens: the writer's one connection is then free. They are those of
 // every new thread and fork, whose few rows cost less to write than to
 // parse the statements again.
-var writerStmts = []string{messageSQL, threadExistsSQL, insertThread, upsertThread,
+var writerStmts = []string{messageSQL, ownMessageSQL, threadExistsSQL, insertThread, upsertThread,
 	insertLineage, parentAncestrySQL, insertSpawnSQL}
 
 // threadExistsSQL reports whether a thread is indexed.
