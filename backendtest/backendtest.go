@@ -473,8 +473,8 @@ func testSearch(t *testing.T, b manager.Backend) {
 }
 
 // testEvents: a subscriber sees, in order, the changes made after it
-// subscribed: a start, an append with the size after it, a fork, a rename
-// and a delete.
+// subscribed: a start, an append with the size after it, a fork, a copy
+// fork (forked too, not created), a rename and a delete.
 func testEvents(t *testing.T, b manager.Backend) {
 	p, ok := b.(manager.Publisher)
 	if !ok {
@@ -491,6 +491,10 @@ func testEvents(t *testing.T, b manager.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	copied, err := b.Fork(t.Context(), th.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.Rename(t.Context(), th.ID, "named"); err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +506,7 @@ func testEvents(t *testing.T, b manager.Backend) {
 		id  string
 	}{
 		{manager.EventCreated, th.ID}, {manager.EventAppended, th.ID}, {manager.EventForked, fork.ID},
-		{manager.EventRenamed, th.ID}, {manager.EventDeleted, fork.ID},
+		{manager.EventForked, copied.ID}, {manager.EventRenamed, th.ID}, {manager.EventDeleted, fork.ID},
 	}
 	timeout := time.After(30 * time.Second)
 	for i := 0; i < len(want); {

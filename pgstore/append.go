@@ -94,7 +94,11 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			}
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
-		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, "created"); err != nil {
+		event := "created"
+		if nt.ForkPoint != nil {
+			event = "forked" // a copy fork, announced as the local backend does
+		}
+		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, event); err != nil {
 			return err
 		}
 		if nt.ForkPoint == nil {
