@@ -71,8 +71,14 @@ var (
 // manager.ErrSlowSubscriber: their subscribers read again what they follow.
 func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.Subscribe(buffer) }
 
-// publish turns a notice into an event with the thread as it is now.
+// publish turns a notice into an event with the thread as it is now. With
+// no subscriber it does nothing: every node hears every change made through
+// any node, and reading the thread back for nobody would cost the database
+// a query per node per change.
 func (b *Backend) publish(n pgstore.Notice) {
+	if !b.events.Subscribed() {
+		return
+	}
 	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
 	if e.Type != manager.EventDeleted {
 		if t, err := b.store.Get(context.Background(), n.ThreadID); err == nil {
