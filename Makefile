@@ -30,8 +30,9 @@ lint: ## gofmt, go vet, staticcheck and go mod tidy -diff
 fuzz: ## run each fuzz target for FUZZTIME
 	./scripts/fuzz.sh $(FUZZTIME)
 
-bench: ## run the reduced benchmarks (BENCH_SCALE=10 for full sizes)
+bench: ## run the reduced benchmarks (BENCH_SCALE=10 for full sizes), then the distributed backend's (make bench-distributed)
 	BENCH_SCALE=$(BENCH_SCALE) ./scripts/bench.sh
+	./scripts/test-distributed.sh bench
 
 bench-codex: ## spool against the real Codex 0.169.0 on the same corpora (BENCH_CODEX_SCALE=10 for full sizes)
 	./scripts/bench-codex.sh

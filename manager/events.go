@@ -151,6 +151,17 @@ func (b *Bus) drop(s *Subscription, err error) {
 	close(s.ch)
 }
 
+// Subscribed reports whether anyone subscribes now, so a publisher can skip
+// the work of an event nobody would receive. A change made before the call
+// may go unpublished when it reports false: no subscription made after the
+// call was promised it (a subscriber reads what it follows after
+// subscribing, and sees the change there).
+func (b *Bus) Subscribed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs) > 0
+}
+
 // Lost ends every subscription with ErrSlowSubscriber: events were lost
 // (a publisher's source of events broke off), and each subscriber must
 // read again what it follows, as after falling behind.

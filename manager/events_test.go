@@ -47,6 +47,29 @@ func TestSlowSubscriberDropped(t *testing.T) {
 	}
 }
 
+// TestSubscribed: a bus reports subscribers while a subscription is open,
+// and none after it ends, closed or dropped.
+func TestSubscribed(t *testing.T) {
+	var b Bus
+	if b.Subscribed() {
+		t.Fatal("Subscribed() = true on a new bus")
+	}
+	sub := b.Subscribe(1)
+	if !b.Subscribed() {
+		t.Fatal("Subscribed() = false with a subscription open")
+	}
+	sub.Close()
+	if b.Subscribed() {
+		t.Fatal("Subscribed() = true after the subscription closed")
+	}
+	slow := b.Subscribe(1)
+	b.Publish(Event{Type: EventAppended})
+	b.Publish(Event{Type: EventAppended}) // its buffer is full: dropped
+	if b.Subscribed() {
+		t.Fatalf("Subscribed() = true after the slow subscriber was dropped (Err %v)", slow.Err())
+	}
+}
+
 // TestCloseEndsSubscriptions checks that closing the manager ends every
 // subscription with ErrClosed, and that a later one starts ended.
 func TestCloseEndsSubscriptions(t *testing.T) {

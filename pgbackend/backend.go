@@ -73,8 +73,12 @@ func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.
 
 // publish turns a notice into an event with the thread as the change
 // committed it, which the notice carries; only a row too large for a
-// notice is read.
+// notice is read. With no subscriber it does nothing: every node hears
+// every change made through any node.
 func (b *Backend) publish(n pgstore.Notice) {
+	if !b.events.Subscribed() {
+		return
+	}
 	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
 	if e.Type != manager.EventDeleted {
 		t, ok := n.Thread()

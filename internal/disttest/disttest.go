@@ -19,13 +19,21 @@ import (
 	"github.com/spoolhq/spool/objstore"
 )
 
-// DSN returns the URL of a new, empty database, dropped when tb ends.
-func DSN(tb testing.TB) string {
+// AdminDSN returns SPOOL_TEST_PG, the URL of the server's own database,
+// for what spans databases (creating them, the server's statistics).
+func AdminDSN(tb testing.TB) string {
 	tb.Helper()
 	admin := os.Getenv("SPOOL_TEST_PG")
 	if admin == "" {
 		tb.Fatal("SPOOL_TEST_PG is not set: run `make test-distributed`, which starts PostgreSQL and sets it")
 	}
+	return admin
+}
+
+// DSN returns the URL of a new, empty database, dropped when tb ends.
+func DSN(tb testing.TB) string {
+	tb.Helper()
+	admin := AdminDSN(tb)
 	u, err := url.Parse(admin)
 	if err != nil {
 		tb.Fatalf("SPOOL_TEST_PG: %v", err)
