@@ -370,17 +370,21 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	// if the caller goes away.
 	ctx = context.WithoutCancel(ctx)
 	m.unacked.hold(lt.id, lt.row.IndexedSize)
-	defer m.unacked.release(lt.id)
 	after, indexed, err := m.indexAppend(ctx, lt, key, lines, pending)
 	if syncErr := pending.Wait(); syncErr != nil {
 		// Nothing is acknowledged and the lines are cut from the file (or
-		// the file's state is unknown): the index must follow the file.
+		// the file's state is unknown): the index must follow the file
+		// before readers may see its size again.
 		if indexed {
 			m.repairIndex(ctx, after)
 		}
+		m.unacked.release(lt.id)
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: %w", lt.id, syncErr)
 	}
+	// Acknowledged: readers see the lines from now on, before the event
+	// that tells followers to read them is published.
+	m.unacked.release(lt.id)
 	if err != nil {
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: %w", lt.id, err)

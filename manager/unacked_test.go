@@ -3,6 +3,7 @@ package manager
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"syscall"
@@ -139,5 +140,52 @@ func TestFailedBatchRenameRecordsNoName(t *testing.T) {
 	}
 	if got.Name != th.Name {
 		t.Errorf("name = %q after a failed rename append, want %q", got.Name, th.Name)
+	}
+}
+
+// TestEventedLinesReadable: a follower that reads when it hears of an
+// append finds the lines announced. The append's hold on its lines
+// (unackedSizes) ends before the event is published; ended after, a read
+// right on the event found nothing new and the follower waited for an
+// event that never came (server.TestFollowAcrossReconnect hung).
+func TestEventedLinesReadable(t *testing.T) {
+	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncBatch, rolloutfs.SyncNone} {
+		t.Run(policy.String(), func(t *testing.T) {
+			m := openTest(t, func(o *Options) { o.Sync = policy })
+			th := start(t, m, user("first"))
+			sub := m.Subscribe(4096)
+			defer sub.Close()
+			const appends = 500
+			done := make(chan error, 1)
+			go func() {
+				for range appends {
+					e, ok := <-sub.Events()
+					if !ok {
+						done <- sub.Err()
+						return
+					}
+					rc, end, err := m.ReadAfter(t.Context(), th.ID, 0)
+					if err == nil {
+						rc.Close()
+						if end < e.Size {
+							err = fmt.Errorf("event of size %d, a read right after it ends at %d", e.Size, end)
+						}
+					}
+					if err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for i := range appends {
+				if _, err := m.Append(t.Context(), th.ID, []rollout.Item{user(fmt.Sprintf("prompt %d", i))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
