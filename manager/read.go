@@ -69,7 +69,9 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 			return nil, err
 		}
 		start = msg.Offset
-		if oneTurn {
+		// The turn of the row's last message ends at the end of the
+		// history: a message appended since lies past what is read.
+		if oneTurn && k+1 < row.UserMessageCount {
 			next, err := m.store.UserMessage(ctx, id, k+1)
 			switch {
 			case err == nil:
