@@ -1,8 +1,6 @@
 package pgbackend
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -96,17 +94,9 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 		if err != nil || t.BaseID == "" {
 			return err
 		}
-		meta, err := b.firstLine(ctx, t.ID, t.BaseSize)
+		meta, metas, err := manager.SelfContainedMetas(ctx, b, t)
 		if err != nil {
-			return fmt.Errorf("meta of %s: %w", t.ID, err)
-		}
-		if meta, err = rollout.WithoutHistoryBase(meta); err != nil {
-			return fmt.Errorf("meta of %s: %w", t.ID, err)
-		}
-		meta = append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
-		metas, err := b.ancestorMetas(ctx, t)
-		if err != nil {
-			return err
+			return fmt.Errorf("self-contained history of %s: %w", t.ID, err)
 		}
 		rc, end, err := b.store.OpenHistory(ctx, id, 0, -1)
 		if err != nil {
@@ -124,55 +114,4 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 		}
 		return mapErr(err)
 	}
-}
-
-// firstLine returns the line at position from of thread id's history.
-func (b *Backend) firstLine(ctx context.Context, id string, from int64) ([]byte, error) {
-	rc, _, err := b.store.OpenHistory(ctx, id, from, -1)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rc.Close()
-	line, err := bufio.NewReader(rc).ReadBytes('\n')
-	if err != nil {
-		return nil, fmt.Errorf("no complete line at %d: %w", from, err)
-	}
-	return line, nil
-}
-
-// ancestorMetas returns the session_meta lines (without history_base) of
-// t's fork ancestors, nearest first, down to the thread whose bytes start
-// t's history (whose meta is the history's first line), as
-// transfer.Export lays them out.
-func (b *Backend) ancestorMetas(ctx context.Context, t manager.Thread) ([]byte, error) {
-	first := t
-	for first.BaseID != "" {
-		base, err := b.Get(ctx, first.BaseID)
-		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", first.BaseID, err)
-		}
-		first = base
-	}
-	var metas []byte
-	seen := map[string]bool{t.ID: true}
-	for id := t.ParentID; id != "" && id != first.ID && !seen[id]; {
-		seen[id] = true
-		a, err := b.Get(ctx, id)
-		if errors.Is(err, manager.ErrNotFound) {
-			break // a deleted ancestor ends what the history can say
-		}
-		if err != nil {
-			return nil, err
-		}
-		line, err := b.firstLine(ctx, a.ID, a.BaseSize)
-		if err != nil {
-			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
-		}
-		if line, err = rollout.WithoutHistoryBase(line); err != nil {
-			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
-		}
-		metas = append(metas, append(bytes.TrimSuffix(line, []byte{'\n'}), '\n')...)
-		id = a.ParentID
-	}
-	return metas, nil
 }

@@ -6,8 +6,6 @@
 package transfer
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,14 +31,7 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 	}
 	var meta, metas []byte
 	if t.BaseSize > 0 {
-		if meta, err = firstLine(ctx, b, t.ID, t.BaseSize); err != nil {
-			return nil, fmt.Errorf("export %s: its own part: %w", t.ID, err)
-		}
-		if meta, err = rollout.WithoutHistoryBase(meta); err != nil {
-			return nil, fmt.Errorf("export %s: %w", t.ID, err)
-		}
-		meta = append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
-		if metas, err = ancestorMetas(ctx, b, t); err != nil {
+		if meta, metas, err = manager.SelfContainedMetas(ctx, b, t); err != nil {
 			return nil, fmt.Errorf("export %s: %w", t.ID, err)
 		}
 	}
@@ -56,21 +47,6 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 		h = rollout.Renumbered(h)
 	}
 	return readCloser{Reader: &errPrefix{r: h, prefix: "export " + t.ID}, Closer: rc}, nil
-}
-
-// firstLine returns the line that starts at position from of thread id's
-// history.
-func firstLine(ctx context.Context, b manager.Backend, id string, from int64) ([]byte, error) {
-	rc, _, err := b.ReadAfter(ctx, id, from)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	line, err := bufio.NewReader(rc).ReadBytes('\n')
-	if err != nil {
-		return nil, fmt.Errorf("no complete line at %d: %w", from, err)
-	}
-	return line, nil
 }
 
 type readCloser struct {
@@ -90,43 +66,6 @@ func (e *errPrefix) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%s: %w", e.prefix, err)
 	}
 	return n, err
-}
-
-// ancestorMetas returns the session_meta lines (without history_base) of
-// t's fork ancestors, nearest first, down to the thread whose file starts
-// t's history (whose meta is the history's first line): the layout of a
-// copy fork, from which a rebuilt index reads the ancestry.
-func ancestorMetas(ctx context.Context, b manager.Backend, t manager.Thread) ([]byte, error) {
-	first := t
-	for first.BaseID != "" {
-		base, err := b.Get(ctx, first.BaseID)
-		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", first.BaseID, err)
-		}
-		first = base
-	}
-	var metas []byte
-	seen := map[string]bool{t.ID: true}
-	for id := t.ParentID; id != "" && id != first.ID && !seen[id]; {
-		seen[id] = true
-		a, err := b.Get(ctx, id)
-		if errors.Is(err, manager.ErrNotFound) {
-			break // a deleted ancestor ends what the file can say
-		}
-		if err != nil {
-			return nil, err
-		}
-		line, err := firstLine(ctx, b, a.ID, a.BaseSize)
-		if err != nil {
-			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
-		}
-		if line, err = rollout.WithoutHistoryBase(line); err != nil {
-			return nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
-		}
-		metas = append(metas, line...)
-		id = a.ParentID
-	}
-	return metas, nil
 }
 
 // Result says what Copy did with each thread it was asked to bring.

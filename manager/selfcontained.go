@@ -1,0 +1,73 @@
+package manager
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spoolhq/spool/rollout"
+)
+
+// SelfContainedMetas returns the lines a self-contained copy of thread t's
+// history puts before its base's bytes (rollout.SelfContained): meta, t's
+// own session_meta without history_base, and metas, the session_metas
+// (without history_base) of t's fork ancestors, nearest first, down to the
+// thread whose bytes start the history: the layout of a copy fork, from
+// which a rebuilt index reads the ancestry. A deleted ancestor ends the
+// list. t must continue a base (t.BaseSize > 0). It reads through b, so
+// both backends lay a history out the same way (transfer.Export, purge).
+func SelfContainedMetas(ctx context.Context, b Backend, t Thread) (meta, metas []byte, err error) {
+	if meta, err = firstLineAt(ctx, b, t.ID, t.BaseSize); err != nil {
+		return nil, nil, fmt.Errorf("its own part: %w", err)
+	}
+	if meta, err = rollout.WithoutHistoryBase(meta); err != nil {
+		return nil, nil, err
+	}
+	meta = append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
+	first := t
+	for first.BaseID != "" {
+		base, err := b.Get(ctx, first.BaseID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("base %s: %w", first.BaseID, err)
+		}
+		first = base
+	}
+	seen := map[string]bool{t.ID: true}
+	for id := t.ParentID; id != "" && id != first.ID && !seen[id]; {
+		seen[id] = true
+		a, err := b.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			break // a deleted ancestor ends what the history can say
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		line, err := firstLineAt(ctx, b, a.ID, a.BaseSize)
+		if err == nil {
+			line, err = rollout.WithoutHistoryBase(line)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("ancestor %s: %w", a.ID, err)
+		}
+		metas = append(metas, line...)
+		id = a.ParentID
+	}
+	return meta, metas, nil
+}
+
+// firstLineAt returns the line that starts at position from of thread id's
+// history.
+func firstLineAt(ctx context.Context, b Backend, id string, from int64) ([]byte, error) {
+	rc, _, err := b.ReadAfter(ctx, id, from)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	line, err := bufio.NewReader(rc).ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("no complete line at %d: %w", from, err)
+	}
+	return line, nil
+}
