@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Purge deletes thread id as Delete does, also when other threads'
@@ -55,18 +56,26 @@ func (m *Manager) dependents(ctx context.Context, id string) ([]string, error) {
 	if _, err := m.store.Get(ctx, id); err != nil {
 		return nil, err
 	}
+	return Dependents(ctx, id, m.store.Referrers)
+}
+
+// Dependents returns the threads whose history passes through thread id's
+// bytes, directly or through one another (referrers lists those that refer
+// to a thread directly), each after every thread that refers to it: the
+// order in which a purge makes them self-contained, so that each can be
+// rewritten while the threads that still refer to it read through it
+// unchanged. More than maxChain of them fails with ErrBrokenChain.
+func Dependents(ctx context.Context, id string, referrers func(context.Context, string) ([]string, error)) ([]string, error) {
 	var order []string
 	seen := map[string]bool{id: true}
-	queue := []string{id}
-	for len(queue) > 0 {
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
 		if len(order) > maxChain {
-			return nil, fmt.Errorf("bases of %s: %w", id, ErrBrokenChain)
+			return nil, fmt.Errorf("threads continuing %s: more than %d: %w", id, maxChain, ErrBrokenChain)
 		}
-		refs, err := m.store.Referrers(ctx, queue[0])
+		refs, err := referrers(ctx, queue[0])
 		if err != nil {
 			return nil, err
 		}
-		queue = queue[1:]
 		for _, r := range refs {
 			if !seen[r] {
 				seen[r] = true
@@ -76,8 +85,6 @@ func (m *Manager) dependents(ctx context.Context, id string) ([]string, error) {
 		}
 	}
 	// Breadth first, reversed: every thread comes after all that refer to it.
-	for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-		order[i], order[j] = order[j], order[i]
-	}
+	slices.Reverse(order)
 	return order, nil
 }

@@ -12,9 +12,6 @@ import (
 
 var _ manager.Purger = (*Backend)(nil)
 
-// maxChain bounds how many threads a purge walks.
-const maxChain = 10000
-
 // Purge deletes thread id as Delete does, also when other threads' history
 // continues it (reference forks, where Delete fails with ErrReferenced),
 // with the local backend's semantics (manager.Manager.Purge): first every
@@ -53,35 +50,12 @@ func (b *Backend) Purge(ctx context.Context, id string) error {
 }
 
 // dependents returns the threads whose history passes through thread id's
-// bytes, each after every thread that refers to it: each can be rewritten
-// while those that still refer to it read through it unchanged.
+// bytes, each after every thread that refers to it (manager.Dependents).
 func (b *Backend) dependents(ctx context.Context, id string) ([]string, error) {
 	if _, err := b.store.Get(ctx, id); err != nil {
 		return nil, mapErr(err)
 	}
-	var order []string
-	seen := map[string]bool{id: true}
-	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
-		if len(order) > maxChain {
-			return nil, fmt.Errorf("threads continuing %s: more than %d: %w", id, maxChain, manager.ErrBrokenChain)
-		}
-		refs, err := b.store.Referrers(ctx, queue[0])
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range refs {
-			if !seen[r] {
-				seen[r] = true
-				order = append(order, r)
-				queue = append(queue, r)
-			}
-		}
-	}
-	// Breadth first, reversed: every thread comes after all that refer to it.
-	for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-		order[i], order[j] = order[j], order[i]
-	}
-	return order, nil
+	return manager.Dependents(ctx, id, b.store.Referrers)
 }
 
 // makeSelfContained rewrites thread id, a reference fork, as a
