@@ -36,6 +36,9 @@ type Manager struct {
 	// their sync is done.
 	unacked unackedSizes
 	group   *rolloutfs.GroupSyncer // nil unless the policy is SyncBatch
+	// indexedBeforeSync, when set (by tests), is called once an append's
+	// index update is done, before the append waits for its sync.
+	indexedBeforeSync func()
 
 	// places orders a thread's moves (archive, unarchive) with reads that
 	// open its file by the path in its row: a move holds its stripe for

@@ -371,6 +371,9 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	ctx = context.WithoutCancel(ctx)
 	m.unacked.hold(lt.id, lt.row.IndexedSize)
 	after, indexed, err := m.indexAppend(ctx, lt, key, lines, pending)
+	if m.indexedBeforeSync != nil {
+		m.indexedBeforeSync()
+	}
 	if syncErr := pending.Wait(); syncErr != nil {
 		// Nothing is acknowledged and the lines are cut from the file (or
 		// the file's state is unknown): the index must follow the file

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -49,22 +48,17 @@ func TestUnackedLinesHidden(t *testing.T) {
 				<-release
 				return tc.syncErr
 			})
+			indexed := make(chan struct{})
+			m.indexedBeforeSync = func() { close(indexed) }
 			appended := make(chan error, 1)
 			go func() {
 				_, err := m.Append(ctx, th.ID, []rollout.Item{user("pending")})
 				appended <- err
 			}()
 			<-held
-			// The index update runs beside the held sync: wait for it.
-			for {
-				row, err := m.store.Get(ctx, th.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if row.IndexedSize > before {
-					break
-				}
-				runtime.Gosched()
+			<-indexed // the index update runs beside the held sync
+			if row, err := m.store.Get(ctx, th.ID); err != nil || row.IndexedSize <= before {
+				t.Fatalf("the index was not updated beside the held sync: %+v, %v", row, err)
 			}
 			if got := readThread(t, m, th.ID); bytes.Contains(got, []byte("pending")) {
 				t.Errorf("read before the append was acknowledged:\n%s", got)
