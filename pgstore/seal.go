@@ -135,10 +135,14 @@ func unsealedBytes(ctx context.Context, q querier, t Thread, limit int64) ([]byt
 	return data, nil
 }
 
+// unsealedSQL selects up to $2 threads with at least $1 bytes unsealed,
+// most first, through the index threads_unsealed (migration 00008).
+const unsealedSQL = `SELECT id FROM threads WHERE size - sealed_size >= $1
+	ORDER BY size - sealed_size DESC LIMIT $2`
+
 // Unsealed returns up to limit threads with at least minBytes unsealed.
 func (s *Store) Unsealed(ctx context.Context, minBytes int64, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM threads WHERE size - sealed_size >= $1
-		ORDER BY size - sealed_size DESC LIMIT $2`, max(minBytes, 1), limit)
+	rows, err := s.pool.Query(ctx, unsealedSQL, max(minBytes, 1), limit)
 	if err != nil {
 		return nil, fmt.Errorf("unsealed: %w", err)
 	}

@@ -4,8 +4,10 @@ package pgstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,5 +197,58 @@ func TestSealBoundsSegments(t *testing.T) {
 	}
 	if got := history(t, s, id); !bytes.Equal(got, before) {
 		t.Fatal("the sealed history reads differently")
+	}
+}
+
+// TestUnsealedUsesItsIndex: the sealer's query, run every second on every
+// node, is answered from threads_unsealed, not by a scan of every thread.
+// Sequential scans are switched off so that the plan shows whether the
+// index can serve the query at all (on a table this small the planner
+// would rightly scan it).
+func TestUnsealedUsesItsIndex(t *testing.T) {
+	s := openStore(t, testDSN(t), newBucket(t))
+	ctx := t.Context()
+	for range 3 {
+		parentWith(t, s, 2)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `ANALYZE threads`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), `RESET enable_seqscan`)
+	var plan string
+	for _, q := range []string{`PREPARE unsealed AS ` + unsealedSQL, `SET plan_cache_mode = force_generic_plan`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer conn.Exec(context.Background(), `DEALLOCATE unsealed; RESET plan_cache_mode`)
+	rows, err := conn.Query(ctx, `EXPLAIN EXECUTE unsealed(1, 16)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan += line + "\n"
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "threads_unsealed") {
+		t.Fatalf("the sealer's query does not use threads_unsealed:\n%s", plan)
+	}
+	ids, err := s.Unsealed(ctx, 1, 16)
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("Unsealed: %v, %v; want the three threads", ids, err)
 	}
 }
