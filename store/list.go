@@ -65,6 +65,9 @@ func (s *Store) List(ctx context.Context, o ListOptions) (Page, error) {
 		return page, nil
 	}
 	page, err := s.list(ctx, o)
+	if s.pages.afterRead != nil {
+		s.pages.afterRead()
+	}
 	if err == nil {
 		s.pages.put(k, gen, page)
 	}

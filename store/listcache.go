@@ -23,6 +23,10 @@ type pageCache struct {
 	mu    sync.Mutex
 	at    uint64           // guarded by mu: the generation pages were read at
 	pages map[pageKey]Page // guarded by mu
+
+	// afterRead, when set (by tests), runs between a page's query and
+	// its put.
+	afterRead func()
 }
 
 // maxCachedPages bounds the cache: past it, the pages are dropped and the

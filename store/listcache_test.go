@@ -132,6 +132,25 @@ func TestListCacheUnderConcurrentWrites(t *testing.T) {
 	}
 }
 
+// TestListCacheWriteDuringRead commits a write after a page's query ran
+// and before the page is kept: the page is older than the write, so the
+// next List must not be served it (it would be, were the page kept under
+// the generation after its query instead of the one before).
+func TestListCacheWriteDuringRead(t *testing.T) {
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("old", 1)})
+	s.pages.afterRead = func() {
+		s.pages.afterRead = nil
+		mustInsert(t, s, Record{Thread: newThread("new", 2)})
+	}
+	if page, err := s.List(t.Context(), ListOptions{Limit: 5}); err != nil || len(page.Threads) != 1 {
+		t.Fatalf("List during the write: %v, %v; want the page before it", ids(page), err)
+	}
+	if page := listBoth(t, s, ListOptions{Limit: 5}); len(page.Threads) != 2 {
+		t.Fatalf("List after the write: %v, want both threads", ids(page))
+	}
+}
+
 // TestListCacheReturnsCopies checks that a caller changing a page it got
 // does not change what the next caller gets.
 func TestListCacheReturnsCopies(t *testing.T) {
