@@ -63,9 +63,17 @@ func (p Problem) String() string { return p.ThreadID + ": " + p.Detail }
 // Verify checks every thread: its base exists, its chain has no cycle and
 // ends inside each base's history, its segments and chunks cover its own
 // bytes exactly and each segment's object holds bytes of the recorded
-// hash, and its user messages are numbered without gaps. It reads only.
+// hash, and its user messages are numbered without gaps. It reads only,
+// in one snapshot of the database: nodes appending and sealing meanwhile
+// (a seal moves a thread's chunks into a segment) show no drift that is not
+// there.
 func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+threadColumns+` FROM threads ORDER BY id`)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	rows, err := tx.Query(ctx, `SELECT `+threadColumns+` FROM threads ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
@@ -79,7 +87,7 @@ func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
 	}
 	var problems []Problem
 	for _, t := range threads {
-		for _, d := range s.verifyThread(ctx, t, byID) {
+		for _, d := range s.verifyThread(ctx, tx, t, byID) {
 			problems = append(problems, Problem{ThreadID: t.ID, Detail: d})
 		}
 	}
@@ -87,7 +95,7 @@ func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
 }
 
 // verifyThread returns what is wrong with t.
-func (s *Store) verifyThread(ctx context.Context, t Thread, byID map[string]Thread) []string {
+func (s *Store) verifyThread(ctx context.Context, q querier, t Thread, byID map[string]Thread) []string {
 	var bad []string
 	seen := map[string]bool{t.ID: true}
 	for c := t; c.BaseID != ""; {
@@ -103,7 +111,7 @@ func (s *Store) verifyThread(ctx context.Context, t Thread, byID map[string]Thre
 		seen[base.ID] = true
 		c = base
 	}
-	covered, err := s.verifySegments(ctx, t)
+	covered, err := s.verifySegments(ctx, q, t)
 	if err != nil {
 		bad = append(bad, err.Error())
 	}
@@ -111,7 +119,7 @@ func (s *Store) verifyThread(ctx context.Context, t Thread, byID map[string]Thre
 		bad = append(bad, fmt.Sprintf("segments cover %d bytes, sealed size is %d", covered, t.SealedSize))
 	}
 	var chunkEnd, gaps int64
-	err = s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(start_offset + octet_length(data)), $2),
+	err = q.QueryRow(ctx, `SELECT COALESCE(MAX(start_offset + octet_length(data)), $2),
 		COUNT(*) FILTER (WHERE start_offset <> prev_end)
 		FROM (SELECT start_offset, data, COALESCE(LAG(start_offset + octet_length(data)) OVER (ORDER BY start_offset), $2) AS prev_end
 		      FROM chunks WHERE thread_id = $1) c`, t.ID, t.SealedSize).Scan(&chunkEnd, &gaps)
@@ -121,7 +129,7 @@ func (s *Store) verifyThread(ctx context.Context, t Thread, byID map[string]Thre
 		bad = append(bad, fmt.Sprintf("chunks end at %d with %d gaps, size is %d", chunkEnd, gaps, t.Size))
 	}
 	var own, lo, hi int
-	err = s.pool.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MIN(ordinal), $2), COALESCE(MAX(ordinal), $2 - 1)
+	err = q.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MIN(ordinal), $2), COALESCE(MAX(ordinal), $2 - 1)
 		FROM user_messages WHERE thread_id = $1`, t.ID, t.InheritedMessages).Scan(&own, &lo, &hi)
 	if err != nil {
 		bad = append(bad, "user messages: "+err.Error())
@@ -134,8 +142,8 @@ func (s *Store) verifyThread(ctx context.Context, t Thread, byID map[string]Thre
 // verifySegments checks that t's segments are contiguous from 0 and that
 // each object has its recorded size (a ranged read of its last byte), and
 // returns where they end.
-func (s *Store) verifySegments(ctx context.Context, t Thread) (int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT start_offset, end_offset, object_key FROM segments
+func (s *Store) verifySegments(ctx context.Context, q querier, t Thread) (int64, error) {
+	rows, err := q.Query(ctx, `SELECT start_offset, end_offset, object_key FROM segments
 		WHERE thread_id = $1 ORDER BY start_offset`, t.ID)
 	if err != nil {
 		return 0, err
