@@ -102,8 +102,12 @@ func messageAt(ctx context.Context, stmt func(query string) (*sqlx.Stmt, error),
 
 // exists returns nil when thread id is indexed and ErrNotFound otherwise.
 func (s *Store) exists(ctx context.Context, id string) error {
+	st, err := s.readStmt(ctx, threadExistsSQL)
+	if err != nil {
+		return err
+	}
 	var found bool
-	if err := s.reader.GetContext(ctx, &found, `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`, id); err != nil {
+	if err := st.GetContext(ctx, &found, id); err != nil {
 		return err
 	}
 	if !found {
