@@ -369,7 +369,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	// From here on the lines are in the file: finish the index update even
 	// if the caller goes away.
 	ctx = context.WithoutCancel(ctx)
-	m.unacked.hold(lt.id, lt.row.IndexedSize)
+	m.unacked.hold(lt.row)
 	after, indexed, err := m.indexAppend(ctx, lt, key, lines, pending)
 	if m.indexedBeforeSync != nil {
 		m.indexedBeforeSync()
@@ -513,6 +513,16 @@ func applyProgress(row store.Thread, p store.Progress) store.Thread {
 		row.Preview = *p.Preview
 	}
 	row.NextOrdinal, row.TurnOffset, row.TurnID = p.NextOrdinal, p.TurnOffset, p.TurnID
+	return row
+}
+
+// withProgressOf returns row with the fields applyProgress sets taken
+// from earlier, a row of the same thread before an append.
+func withProgressOf(row, earlier store.Thread) store.Thread {
+	row.UserMessageCount, row.LineCount = earlier.UserMessageCount, earlier.LineCount
+	row.IndexedSize, row.FileSize, row.FileMtime = earlier.IndexedSize, earlier.FileSize, earlier.FileMtime
+	row.UpdatedAt, row.Name, row.Preview = earlier.UpdatedAt, earlier.Name, earlier.Preview
+	row.NextOrdinal, row.TurnOffset, row.TurnID = earlier.NextOrdinal, earlier.TurnOffset, earlier.TurnID
 	return row
 }
 

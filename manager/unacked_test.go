@@ -71,6 +71,13 @@ func TestUnackedLinesHidden(t *testing.T) {
 					t.Errorf("ReadAfter end = %d before the append was acknowledged, want %d", end, before)
 				}
 			}
+			// A fork of the whole thread copies what is acknowledged, with
+			// its count of user messages (the index already holds the next).
+			if child, err := m.Fork(ctx, th.ID, ForkOptions{}); err != nil {
+				t.Errorf("fork before the append was acknowledged: %v", err)
+			} else if child.UserMessageCount != th.UserMessageCount {
+				t.Errorf("fork before the append was acknowledged has %d user messages, want %d", child.UserMessageCount, th.UserMessageCount)
+			}
 			close(release)
 			err := <-appended
 			fsys.Inject(nil)
