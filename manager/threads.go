@@ -526,13 +526,15 @@ func withProgressOf(row, earlier store.Thread) store.Thread {
 	return row
 }
 
-// Get returns thread id as the index knows it, without loading it.
+// Get returns thread id as the index knows it, without loading it, and
+// without the lines of appends not acknowledged yet (as reads return it).
 func (m *Manager) Get(ctx context.Context, id string) (Thread, error) {
 	id, err := parseID("get", id)
 	if err != nil {
 		return Thread{}, err
 	}
-	return threadResult(m.store.Get(ctx, id)) // its errors name the thread
+	row, err := m.store.Get(ctx, id) // its errors name the thread
+	return threadResult(m.unacked.clamp(row), err)
 }
 
 // Resume makes thread id live, loading it from the index and catching its

@@ -71,6 +71,10 @@ func TestUnackedLinesHidden(t *testing.T) {
 					t.Errorf("ReadAfter end = %d before the append was acknowledged, want %d", end, before)
 				}
 			}
+			if got, err := m.Get(ctx, th.ID); err != nil || got.IndexedSize != before || got.UserMessageCount != th.UserMessageCount {
+				t.Errorf("Get before the append was acknowledged = %d bytes, %d user messages (%v), want %d, %d",
+					got.IndexedSize, got.UserMessageCount, err, before, th.UserMessageCount)
+			}
 			// A fork of the whole thread copies what is acknowledged, with
 			// its count of user messages (the index already holds the next).
 			if child, err := m.Fork(ctx, th.ID, ForkOptions{}); err != nil {
