@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -13,7 +14,12 @@ import (
 const pageSize = 50
 
 // timed runs op between a reset of pid's peak RSS and a reading of it.
+// It first writes back every dirty page of the machine (sync(2), not
+// timed), so that no sample waits behind the writeback of what the sample
+// before it wrote: a fork fsynced right after Codex wrote gigabytes would
+// otherwise measure Codex's writeback, not the fork.
 func timed(pid int, op func() error) (sample, error) {
+	syscall.Sync()
 	if err := resetPeak(pid); err != nil {
 		return sample{}, fmt.Errorf("reset peak RSS of %d: %w", pid, err)
 	}
