@@ -2,12 +2,9 @@ package manager
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
@@ -187,24 +184,5 @@ func TestCopyOfLegacyIsByteIdentical(t *testing.T) {
 			t.Fatalf("copy of legacy %s after its meta is not its history byte for byte", th.ID)
 		}
 		th = c
-	}
-}
-
-// TestRenumbererKeepsLinesCodexSkips: a blank or malformed line is copied
-// as it is and takes no ordinal, a line longer than the read buffer is
-// renumbered whole, and a source that ends inside a line is an error.
-func TestRenumbererKeepsLinesCodexSkips(t *testing.T) {
-	long := strings.Repeat("x", 3<<20)
-	in := "{\"timestamp\":\"t\",\"ordinal\":0,\"type\":\"a\"}\n\nnot json\n{\"timestamp\":\"t\",\"ordinal\":9,\"type\":\"b\",\"p\":\"" + long + "\"}\n"
-	want := "{\"timestamp\":\"t\",\"ordinal\":5,\"type\":\"a\"}\n\nnot json\n{\"timestamp\":\"t\",\"ordinal\":6,\"type\":\"b\",\"p\":\"" + long + "\"}\n"
-	var out bytes.Buffer
-	if _, err := out.ReadFrom(newRenumberer(5, strings.NewReader(in[:41]), strings.NewReader(in[41:]))); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != want {
-		t.Fatalf("renumbered = %.200q, want %.200q", out.String(), want)
-	}
-	if _, err := (&bytes.Buffer{}).ReadFrom(newRenumberer(0, strings.NewReader(in[:20]))); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("renumbering a history that ends inside a line: %v, want io.ErrUnexpectedEOF", err)
 	}
 }
