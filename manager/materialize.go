@@ -217,19 +217,23 @@ func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byt
 		if err != nil {
 			return nil, err
 		}
-		line, err := firstLine(io.NewSectionReader(f, 0, f.Size()))
+		line, ok, err := rollout.FirstLine(f, 0, f.Size())
 		f.Close()
+		if err == nil && !ok {
+			err = errors.New("no meta line")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", id, err)
 		}
-		meta, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'}))
+		meta, err := rollout.ParseSessionMeta(line.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", id, err)
 		}
-		if line, err = rollout.WithoutHistoryBase(line); err != nil {
+		unbased, err := rollout.WithoutHistoryBase(line.Raw)
+		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", id, err)
 		}
-		metas = append(metas, line...)
+		metas = append(metas, unbased...)
 		id = meta.ForkedFromID
 		if norm, err := rollout.ParseID(id); err == nil {
 			id = norm
@@ -238,11 +242,12 @@ func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byt
 	return metas, nil
 }
 
-// firstLine returns the first line of r, newline included.
+// firstLine returns the first line of r, newline included; a first line
+// without its newline (torn, or none) is an error.
 func firstLine(r io.Reader) ([]byte, error) {
 	line, err := bufio.NewReader(r).ReadBytes('\n')
 	if err != nil {
-		return nil, fmt.Errorf("read meta line: %w", err)
+		return nil, fmt.Errorf("no complete first line: %w", err)
 	}
 	return line, nil
 }
