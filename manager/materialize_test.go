@@ -3,14 +3,11 @@ package manager
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"testing"
 
-	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
-	"github.com/spoolhq/spool/store"
 )
 
 // ordinalMember matches the ordinal Codex writes after a line's timestamp.
@@ -157,15 +154,7 @@ func TestCopyOfReferenceForks(t *testing.T) {
 		})
 	}
 
-	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rebuilt.Close()
-	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	compareIndexes(t, m.store, rebuilt)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
 
 // TestCopyOfLegacyIsByteIdentical: a copy of a legacy thread (and of a copy
