@@ -412,14 +412,7 @@ func BenchmarkAppend(b *testing.B) {
 		for _, writers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("sync=%s/writers=%d", policy, writers), func(b *testing.B) {
 				m := openManager(b, b.TempDir(), policy)
-				ids := make([]string, writers)
-				for i := range ids {
-					t, err := m.Start(ctx, manager.StartOptions{Cwd: "/bench", Source: "cli"})
-					if err != nil {
-						b.Fatal(err)
-					}
-					ids[i] = t.ID
-				}
+				ids := startThreads(b, m, writers)
 				latencies := make([]time.Duration, b.N)
 				var next atomic.Int64 // index of the next call among b.N
 				var wg sync.WaitGroup

@@ -37,6 +37,20 @@ func forkEach(b *testing.B, m *manager.Manager, id string, o manager.ForkOptions
 	return times
 }
 
+// startThreads starts n threads on m and returns their ids.
+func startThreads(b *testing.B, m *manager.Manager, n int) []string {
+	b.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		t, err := m.Start(b.Context(), manager.StartOptions{Cwd: "/bench", Source: "cli"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = t.ID
+	}
+	return ids
+}
+
 // writeEach calls write once an iteration of b.Loop with the path of a
 // file it must create, in a directory of its own, and removes the file
 // again, untimed. It fails b when write fails.
