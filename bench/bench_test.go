@@ -144,56 +144,25 @@ func BenchmarkFork(b *testing.B) {
 	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncNone} {
 		b.Run("spool/sync="+policy.String(), func(b *testing.B) {
 			m, _, _ := big(b, policy)
-			for b.Loop() {
-				child, err := m.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				if err := m.Delete(ctx, child.ID); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-			}
+			forkEach(b, m, parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore}, nil)
 			report(b)
 		})
 	}
 	b.Run("copy", func(b *testing.B) {
-		dst := filepath.Join(b.TempDir(), "prefix.jsonl")
-		for b.Loop() {
-			if err := CopyPrefix(parentPath, dst, cut); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			os.Remove(dst)
-			b.StartTimer()
-		}
+		writeEach(b, func(dst string) error { return CopyPrefix(parentPath, dst, cut) })
 		report(b)
 	})
 	b.Run("copy-after-meta", func(b *testing.B) {
-		dst := filepath.Join(b.TempDir(), "prefix.jsonl")
 		meta := forkMeta(b, parent)
-		for b.Loop() {
-			if err := CopyPrefixAfter(parentPath, dst, meta, cut); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			os.Remove(dst)
-			b.StartTimer()
-		}
+		writeEach(b, func(dst string) error { return CopyPrefixAfter(parentPath, dst, meta, cut) })
 		report(b)
 	})
 	b.Run("codex", func(b *testing.B) {
-		dst := filepath.Join(b.TempDir(), "fork.jsonl")
 		meta := forkMeta(b, parent)
-		for b.Loop() {
-			if _, err := CodexFork(parentPath, dst, meta, cutBefore); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			os.Remove(dst)
-			b.StartTimer()
-		}
+		writeEach(b, func(dst string) error {
+			_, err := CodexFork(parentPath, dst, meta, cutBefore)
+			return err
+		})
 		report(b)
 	})
 }
@@ -443,14 +412,7 @@ func BenchmarkAppend(b *testing.B) {
 		for _, writers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("sync=%s/writers=%d", policy, writers), func(b *testing.B) {
 				m := openManager(b, b.TempDir(), policy)
-				ids := make([]string, writers)
-				for i := range ids {
-					t, err := m.Start(ctx, manager.StartOptions{Cwd: "/bench", Source: "cli"})
-					if err != nil {
-						b.Fatal(err)
-					}
-					ids[i] = t.ID
-				}
+				ids := startThreads(b, m, writers)
 				latencies := make([]time.Duration, b.N)
 				var next atomic.Int64 // index of the next call among b.N
 				var wg sync.WaitGroup

@@ -96,17 +96,7 @@ func BenchmarkForkCopy(b *testing.B) {
 	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncNone} {
 		m := ms[policy]
 		b.Run("spool/sync="+policy.String(), func(b *testing.B) {
-			for b.Loop() {
-				child, err := m.Fork(ctx, parent.ID, manager.ForkOptions{Mode: manager.ForkCopy, BeforeUserMessage: &cutBefore})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				if err := m.Delete(ctx, child.ID); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-			}
+			forkEach(b, m, parent.ID, manager.ForkOptions{Mode: manager.ForkCopy, BeforeUserMessage: &cutBefore}, nil)
 			report(b)
 		})
 	}
@@ -117,30 +107,12 @@ func BenchmarkForkCopy(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer m.Delete(ctx, ref.ID)
-		for b.Loop() {
-			child, err := m.Fork(ctx, ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			if err := m.Delete(ctx, child.ID); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
+		forkEach(b, m, ref.ID, manager.ForkOptions{Mode: manager.ForkCopy}, nil)
 		report(b)
 	})
 	b.Run("copy-after-meta", func(b *testing.B) {
-		dst := filepath.Join(b.TempDir(), "prefix.jsonl")
 		meta := forkMeta(b, parent)
-		for b.Loop() {
-			if err := CopyPrefixAfter(path, dst, meta, cut); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			os.Remove(dst)
-			b.StartTimer()
-		}
+		writeEach(b, func(dst string) error { return CopyPrefixAfter(path, dst, meta, cut) })
 		report(b)
 	})
 }

@@ -25,7 +25,6 @@ import (
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/internal/disttest"
-	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/migrations"
 	"github.com/spoolhq/spool/pgstore"
 	"github.com/spoolhq/spool/rollout"
@@ -70,14 +69,7 @@ func BenchmarkDistributedAppend(b *testing.B) {
 	var targets []appendTarget
 	{ // local
 		m := openManager(b, b.TempDir(), rolloutfs.SyncBatch)
-		ids := make([]string, writers)
-		for i := range ids {
-			t, err := m.Start(ctx, manager.StartOptions{Cwd: "/bench", Source: "cli"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ids[i] = t.ID
-		}
+		ids := startThreads(b, m, writers)
 		items := []rollout.Item{item}
 		targets = append(targets, appendTarget{name: "local", appendOne: func(w int) error {
 			_, err := m.Append(ctx, ids[w], items)

@@ -124,30 +124,18 @@ func reportP50(b *testing.B, times []time.Duration) {
 // (no user-message rows copied), so its cost does not grow with the
 // parent. The fork is removed again between iterations, untimed.
 func BenchmarkReferenceFork(b *testing.B) {
-	ctx := context.Background()
 	for _, mb := range envInts(b, "BENCH_REF_MB", []int{100}) {
 		for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncNone} {
 			b.Run(fmt.Sprintf("sync=%s/%dMiB", policy, mb), func(b *testing.B) {
 				r := referenceBig(b, mb)
 				m, parent := r.m[policy], r.thread
 				cutBefore := parent.UserMessageCount - 2
-				var times []time.Duration
-				for b.Loop() {
-					start := time.Now()
-					child, err := m.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore})
-					times = append(times, time.Since(start))
-					if err != nil {
-						b.Fatal(err)
-					}
+				times := forkEach(b, m, parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore}, func(child manager.Thread) error {
 					if child.BaseID == "" {
-						b.Fatalf("fork %s is a copy, want a reference fork", child.ID)
+						return fmt.Errorf("fork %s is a copy, want a reference fork", child.ID)
 					}
-					b.StopTimer()
-					if err := m.Delete(ctx, child.ID); err != nil {
-						b.Fatal(err)
-					}
-					b.StartTimer()
-				}
+					return nil
+				})
 				reportP50(b, times)
 				b.ReportMetric(float64(parent.UserMessageCount), "inherited-msgs")
 			})

@@ -112,6 +112,16 @@ func (w *faultWorld) nextLines(n int) [][]byte {
 	return lines
 }
 
+// start starts a thread in the world's history mode and adds it, empty,
+// to the model.
+func (w *faultWorld) start(ctx context.Context) error {
+	th, err := w.m.Start(ctx, manager.StartOptions{Cwd: "/work", HistoryMode: w.mode})
+	if err == nil {
+		w.md.add(th.ID, nil)
+	}
+	return err
+}
+
 func (w *faultWorld) appendTo(ctx context.Context, id string, n int) error {
 	lines := w.nextLines(n)
 	raw := make([][]byte, n)
@@ -134,13 +144,7 @@ func (w *faultWorld) first() string { return w.md.live()[0] }
 // operation that writes, in an order where each has something to act on.
 func crashSteps() []step {
 	return []step{
-		{"start", func(ctx context.Context, t *testing.T, w *faultWorld) error {
-			th, err := w.m.Start(ctx, manager.StartOptions{Cwd: "/work", HistoryMode: w.mode})
-			if err == nil {
-				w.md.add(th.ID, nil)
-			}
-			return err
-		}},
+		{"start", func(ctx context.Context, t *testing.T, w *faultWorld) error { return w.start(ctx) }},
 		{"append", func(ctx context.Context, t *testing.T, w *faultWorld) error {
 			return w.appendTo(ctx, w.first(), 2)
 		}},

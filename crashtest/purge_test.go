@@ -35,13 +35,7 @@ func purgeSetup() []step {
 	}
 	one, two := 1, 2
 	return []step{
-		{"start", func(ctx context.Context, t *testing.T, w *faultWorld) error {
-			th, err := w.m.Start(ctx, manager.StartOptions{Cwd: "/work", HistoryMode: w.mode})
-			if err == nil {
-				w.md.add(th.ID, nil)
-			}
-			return err
-		}},
+		{"start", func(ctx context.Context, t *testing.T, w *faultWorld) error { return w.start(ctx) }},
 		{"append", func(ctx context.Context, t *testing.T, w *faultWorld) error { return w.appendTo(ctx, w.md.order[0], 3) }},
 		{"fork f1", fork(0, &one)},
 		{"append f1", func(ctx context.Context, t *testing.T, w *faultWorld) error { return w.appendTo(ctx, w.md.order[1], 2) }},

@@ -37,7 +37,7 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		return Thread{}, err
 	}
 	defer m.ops.Done()
-	if points := countSet(o.BeforeUserMessage != nil, o.BeforeTurnID != "", o.LastTurnID != ""); points > 1 {
+	if o.Points() > 1 {
 		return Thread{}, errTurnRequest(id)
 	}
 	if o.BeforeTurnID != "" {

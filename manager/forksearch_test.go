@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
@@ -90,14 +89,7 @@ func TestSearchThroughForks(t *testing.T) {
 				t.Fatalf("live: hits %s, want %s (through the fork)", got, want)
 			}
 
-			rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rebuilt.Close()
-			if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-				t.Fatal(err)
-			}
+			rebuilt := rebuildIndex(t, m)
 			if got := hitsIn(rebuilt); got != want {
 				t.Fatalf("rebuilt: hits %s, want %s (through the fork)", got, want)
 			}
@@ -142,15 +134,7 @@ func TestReferenceForkRollbackIntoBase(t *testing.T) {
 	if !rep.Clean() {
 		t.Fatalf("verify: %+v", rep.Drifts)
 	}
-	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rebuilt.Close()
-	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	compareIndexes(t, m.store, rebuilt)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
 
 // TestBaseRollbackBelowFork rolls a base back past the cut of its

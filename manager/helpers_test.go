@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
 )
 
 // openTest opens a manager on a fresh root under t.TempDir(), closed with
@@ -86,6 +88,21 @@ func start(t testing.TB, m *Manager, items ...rollout.Item) Thread {
 		t.Fatalf("Append: %v", err)
 	}
 	return res.Thread
+}
+
+// rebuildIndex returns a new index rebuilt from m's files alone (a full
+// indexer.Sync into a new database), closed with the test.
+func rebuildIndex(t testing.TB, m *Manager) *store.Store {
+	t.Helper()
+	rebuilt, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rebuilt.Close() })
+	if _, err := indexer.Sync(t.Context(), rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	return rebuilt
 }
 
 func readFile(t testing.TB, m *Manager, th Thread) []byte {

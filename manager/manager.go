@@ -194,7 +194,8 @@ type StartOptions struct {
 
 // ForkOptions describe a fork. BeforeUserMessage nil copies the whole
 // thread; otherwise the fork keeps every line strictly before the parent's
-// counted user message n (0-based).
+// counted user message n (0-based). A fork names one point at the most
+// (Points): BeforeUserMessage, BeforeTurnID or LastTurnID.
 type ForkOptions struct {
 	BeforeUserMessage *int
 	// BeforeTurnID, instead of BeforeUserMessage, forks before the Codex
@@ -211,6 +212,19 @@ type ForkOptions struct {
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
 	// parent, copy for a legacy one).
 	Mode string
+}
+
+// Points returns how many fork points o names: BeforeUserMessage,
+// BeforeTurnID and LastTurnID each count one when set. A fork with more
+// than one fails with ErrInvalidArgument; none forks the whole thread.
+func (o ForkOptions) Points() int {
+	n := 0
+	for _, set := range []bool{o.BeforeUserMessage != nil, o.BeforeTurnID != "", o.LastTurnID != ""} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // Fork modes.

@@ -67,6 +67,20 @@ func checkFork(t *testing.T, m *Manager, parent, child Thread, cut int64) {
 	}
 }
 
+// forkHolding forks thread parent before its user message before and fails
+// t unless the fork's file holds the lines want names (payloadTexts).
+func forkHolding(t *testing.T, m *Manager, parent string, before int, want []string) Thread {
+	t.Helper()
+	child, err := m.Fork(t.Context(), parent, ForkOptions{BeforeUserMessage: &before})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := payloadTexts(t, readFile(t, m, child)); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("fork before user message %d holds %v, want %v", before, got, want)
+	}
+	return child
+}
+
 // TestDropsFromLastUserOnly ports Codex's drops_from_last_user_only: items
 // u1,a1,a2,u2,a3,reasoning,function_call,a4 forked before user message 1
 // keep exactly u1,a1,a2.
@@ -78,15 +92,7 @@ func TestDropsFromLastUserOnly(t *testing.T) {
 	if parent.UserMessageCount != 2 {
 		t.Fatalf("user messages = %d, want 2", parent.UserMessageCount)
 	}
-	child, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := payloadTexts(t, readFile(t, m, child))
-	want := []string{"meta", "meta", "user:u1", "message", "message"}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("fork holds %v, want %v", got, want)
-	}
+	child := forkHolding(t, m, parent.ID, 1, []string{"meta", "meta", "user:u1", "message", "message"})
 	msgs, err := m.UserMessages(ctx, parent.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +107,6 @@ func TestDropsFromLastUserOnly(t *testing.T) {
 // ignores_session_prefix_messages_when_truncating: AGENTS.md instructions
 // and environment_context before the first prompt are not user messages.
 func TestIgnoresSessionPrefixMessagesWhenTruncating(t *testing.T) {
-	ctx := context.Background()
 	m := openTest(t)
 	parent := start(t, m,
 		user("# AGENTS.md instructions for /work\n\n<INSTRUCTIONS>\nbe nice\n</INSTRUCTIONS>"),
@@ -110,24 +115,8 @@ func TestIgnoresSessionPrefixMessagesWhenTruncating(t *testing.T) {
 	if parent.UserMessageCount != 2 {
 		t.Fatalf("user messages = %d, want 2", parent.UserMessageCount)
 	}
-	child, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := payloadTexts(t, readFile(t, m, child))
-	want := []string{"meta", "meta", "message", "message", "user:first prompt", "message"}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("fork holds %v, want %v", got, want)
-	}
-	zero, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = payloadTexts(t, readFile(t, m, zero))
-	want = []string{"meta", "meta", "message", "message"}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("fork before 0 holds %v, want %v (setup only)", got, want)
-	}
+	forkHolding(t, m, parent.ID, 1, []string{"meta", "meta", "message", "message", "user:first prompt", "message"})
+	forkHolding(t, m, parent.ID, 0, []string{"meta", "meta", "message", "message"}) // setup only
 }
 
 func TestForkOfForkOfFork(t *testing.T) {

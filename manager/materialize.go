@@ -39,7 +39,7 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	if err != nil {
 		return store.Thread{}, err
 	}
-	body := newRenumberer(1, bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
+	body := rollout.Renumbered(1, bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
 	parts := []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Stream(body)}
 	if _, _, err := m.createRollout(ctx, child.RolloutPath, parts); err != nil {
 		return store.Thread{}, err
@@ -132,7 +132,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	body := newRenumberer(1, bytes.NewReader(ancestry),
+	body := rollout.Renumbered(1, bytes.NewReader(ancestry),
 		io.NewSectionReader(hist, 0, row.BaseSize),
 		io.NewSectionReader(old, int64(len(metaLine)), row.IndexedSize-int64(len(metaLine))))
 	indexing := m.indexLock(lt.id)
@@ -217,19 +217,23 @@ func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byt
 		if err != nil {
 			return nil, err
 		}
-		line, err := firstLine(io.NewSectionReader(f, 0, f.Size()))
+		line, ok, err := rollout.FirstLine(f, 0, f.Size())
 		f.Close()
+		if err == nil && !ok {
+			err = errors.New("no meta line")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", id, err)
 		}
-		meta, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'}))
+		meta, err := rollout.ParseSessionMeta(line.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", id, err)
 		}
-		if line, err = rollout.WithoutHistoryBase(line); err != nil {
+		unbased, err := rollout.WithoutHistoryBase(line.Raw)
+		if err != nil {
 			return nil, fmt.Errorf("ancestor %s: %w", id, err)
 		}
-		metas = append(metas, line...)
+		metas = append(metas, unbased...)
 		id = meta.ForkedFromID
 		if norm, err := rollout.ParseID(id); err == nil {
 			id = norm
@@ -238,105 +242,12 @@ func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byt
 	return metas, nil
 }
 
-// firstLine returns the first line of r, newline included.
+// firstLine returns the first line of r, newline included; a first line
+// without its newline (torn, or none) is an error.
 func firstLine(r io.Reader) ([]byte, error) {
 	line, err := bufio.NewReader(r).ReadBytes('\n')
 	if err != nil {
-		return nil, fmt.Errorf("read meta line: %w", err)
+		return nil, fmt.Errorf("no complete first line: %w", err)
 	}
 	return line, nil
-}
-
-// A renumberer yields the lines of its sources in order with ordinals
-// first, first+1, ... (rollout.Renumber). A line that is not a JSON object
-// is copied as it is and takes no ordinal: Codex skips it. The sources
-// must end at line boundaries.
-type renumberer struct {
-	sources []io.Reader
-	src     *bufio.Reader
-	next    int64  // the next line's ordinal
-	out     []byte // a renumbered line not yet yielded
-	buf     []byte // out's storage, reused
-	line    []byte // a line longer than the buffer, being gathered
-	err     error
-}
-
-func newRenumberer(first int64, sources ...io.Reader) *renumberer {
-	return &renumberer{sources: sources, next: first}
-}
-
-// Read implements io.Reader.
-func (r *renumberer) Read(p []byte) (int, error) {
-	for len(r.out) == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
-		r.fill()
-	}
-	n := copy(p, r.out)
-	r.out = r.out[n:]
-	return n, nil
-}
-
-// WriteTo implements io.WriterTo: lines are gathered into large writes.
-func (r *renumberer) WriteTo(w io.Writer) (int64, error) {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	var total int64
-	for {
-		for len(r.out) == 0 {
-			if r.err == io.EOF {
-				return total, bw.Flush()
-			}
-			if r.err != nil {
-				return total, r.err
-			}
-			r.fill()
-		}
-		n, err := bw.Write(r.out)
-		r.out = r.out[n:]
-		total += int64(n)
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// fill renumbers the next line into r.out, or sets r.err.
-func (r *renumberer) fill() {
-	for r.src == nil {
-		if len(r.sources) == 0 {
-			r.err = io.EOF
-			return
-		}
-		r.src = bufio.NewReaderSize(r.sources[0], 1<<20)
-		r.sources = r.sources[1:]
-	}
-	line, err := r.src.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		r.line = append(r.line[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = r.src.ReadSlice('\n')
-			r.line = append(r.line, line...)
-		}
-		line = r.line
-	}
-	switch {
-	case errors.Is(err, io.EOF) && len(line) == 0:
-		r.src = nil
-		return
-	case errors.Is(err, io.EOF):
-		r.err = fmt.Errorf("history ends inside a line: %w", io.ErrUnexpectedEOF)
-		return
-	case err != nil:
-		r.err = err
-		return
-	}
-	out, rerr := rollout.Renumber(r.buf[:0], line, r.next)
-	if rerr != nil {
-		r.buf = append(r.buf[:0], line...)
-		r.out = r.buf
-		return
-	}
-	r.buf, r.out = out, out
-	r.next++
 }

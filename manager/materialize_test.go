@@ -2,18 +2,12 @@ package manager
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
-	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
-	"github.com/spoolhq/spool/store"
 )
 
 // ordinalMember matches the ordinal Codex writes after a line's timestamp.
@@ -160,15 +154,7 @@ func TestCopyOfReferenceForks(t *testing.T) {
 		})
 	}
 
-	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rebuilt.Close()
-	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	compareIndexes(t, m.store, rebuilt)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
 
 // TestCopyOfLegacyIsByteIdentical: a copy of a legacy thread (and of a copy
@@ -187,24 +173,5 @@ func TestCopyOfLegacyIsByteIdentical(t *testing.T) {
 			t.Fatalf("copy of legacy %s after its meta is not its history byte for byte", th.ID)
 		}
 		th = c
-	}
-}
-
-// TestRenumbererKeepsLinesCodexSkips: a blank or malformed line is copied
-// as it is and takes no ordinal, a line longer than the read buffer is
-// renumbered whole, and a source that ends inside a line is an error.
-func TestRenumbererKeepsLinesCodexSkips(t *testing.T) {
-	long := strings.Repeat("x", 3<<20)
-	in := "{\"timestamp\":\"t\",\"ordinal\":0,\"type\":\"a\"}\n\nnot json\n{\"timestamp\":\"t\",\"ordinal\":9,\"type\":\"b\",\"p\":\"" + long + "\"}\n"
-	want := "{\"timestamp\":\"t\",\"ordinal\":5,\"type\":\"a\"}\n\nnot json\n{\"timestamp\":\"t\",\"ordinal\":6,\"type\":\"b\",\"p\":\"" + long + "\"}\n"
-	var out bytes.Buffer
-	if _, err := out.ReadFrom(newRenumberer(5, strings.NewReader(in[:41]), strings.NewReader(in[41:]))); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != want {
-		t.Fatalf("renumbered = %.200q, want %.200q", out.String(), want)
-	}
-	if _, err := (&bytes.Buffer{}).ReadFrom(newRenumberer(0, strings.NewReader(in[:20]))); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("renumbering a history that ends inside a line: %v, want io.ErrUnexpectedEOF", err)
 	}
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 
-	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -103,15 +101,7 @@ func TestPurgeMiddleThread(t *testing.T) {
 		t.Fatal("purging a fork changed its base's file")
 	}
 
-	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rebuilt.Close()
-	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	compareIndexes(t, m.store, rebuilt)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 
 	gHistory := historyOf(t, m, g.ID)
 	if err := m.Purge(ctx, parent.ID); err != nil {

@@ -3,13 +3,10 @@ package manager
 import (
 	"bytes"
 	"errors"
-	"path/filepath"
 	"testing"
 
-	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
-	"github.com/spoolhq/spool/store"
 )
 
 // startPaginated starts a paginated thread (the default) and appends items.
@@ -146,15 +143,7 @@ func TestReferenceForks(t *testing.T) {
 	}
 
 	// The index rebuilt from the files alone agrees with the live one.
-	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rebuilt.Close()
-	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	compareIndexes(t, m.store, rebuilt)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 
 	// A base is not deleted from under its forks; they read as before.
 	before := historyOf(t, m, f3.ID)

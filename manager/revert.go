@@ -46,7 +46,7 @@ func (m *Manager) Revert(ctx context.Context, id string, o RevertOptions) (Threa
 	if err != nil {
 		return Thread{}, err
 	}
-	if countSet(o.BeforeTurnID != "", o.BeforeUserMessage != nil) != 1 {
+	if (o.BeforeTurnID != "") == (o.BeforeUserMessage != nil) { // neither, or both
 		return Thread{}, fmt.Errorf("revert %s: %w: give one of before_turn_id and before_user_message", id, ErrInvalidArgument)
 	}
 	if err := m.begin(); err != nil {

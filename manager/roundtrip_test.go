@@ -3,13 +3,10 @@ package manager
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"testing"
 
-	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
-	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -89,15 +86,7 @@ func TestRebuiltIndexAgrees(t *testing.T) {
 	_ = d
 	_ = unnamed
 
-	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rebuilt.Close()
-	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	compareIndexes(t, m.store, rebuilt)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
 
 // compareIndexes fails the test on any row where two indexes disagree.

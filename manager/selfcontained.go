@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -65,9 +64,9 @@ func firstLineAt(ctx context.Context, b Backend, id string, from int64) ([]byte,
 		return nil, err
 	}
 	defer rc.Close()
-	line, err := bufio.NewReader(rc).ReadBytes('\n')
+	line, err := firstLine(rc)
 	if err != nil {
-		return nil, fmt.Errorf("no complete line at %d: %w", from, err)
+		return nil, fmt.Errorf("at %d: %w", from, err)
 	}
 	return line, nil
 }

@@ -179,14 +179,3 @@ func (m *Manager) throughTurn(ctx context.Context, row store.Thread, src rollout
 func errTurnRequest(id string) error {
 	return fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, ErrInvalidArgument)
 }
-
-// countSet returns how many of set are true.
-func countSet(set ...bool) int {
-	n := 0
-	for _, s := range set {
-		if s {
-			n++
-		}
-	}
-	return n
-}

@@ -110,6 +110,30 @@ func TestForkByTurnIDRefuses(t *testing.T) {
 	}
 }
 
+// TestForkOptionsPoints: each of the three fork points counts one when
+// set, and nothing else counts.
+func TestForkOptionsPoints(t *testing.T) {
+	tests := []struct {
+		name string
+		o    ForkOptions
+		want int
+	}{
+		{"none", ForkOptions{Name: "n", Cwd: "/c", Mode: ForkCopy}, 0},
+		{"before user message 0", ForkOptions{BeforeUserMessage: intp(0)}, 1},
+		{"before turn", ForkOptions{BeforeTurnID: "turn-a"}, 1},
+		{"last turn", ForkOptions{LastTurnID: "turn-a"}, 1},
+		{"message and last turn", ForkOptions{BeforeUserMessage: intp(1), LastTurnID: "turn-a"}, 2},
+		{"all three", ForkOptions{BeforeUserMessage: intp(1), BeforeTurnID: "turn-a", LastTurnID: "turn-b"}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.o.Points(); got != tc.want {
+				t.Fatalf("Points() = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestReadTurnByID reads one turn by its id: exactly its lines, from its
 // task_started through its task_complete, at positions in the history.
 func TestReadTurnByID(t *testing.T) {

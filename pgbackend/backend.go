@@ -297,7 +297,7 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		return manager.Thread{}, err
 	}
 	switch {
-	case countSet(o.BeforeUserMessage != nil, o.BeforeTurnID != "", o.LastTurnID != "") > 1:
+	case o.Points() > 1:
 		return manager.Thread{}, fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, manager.ErrInvalidArgument)
 	case o.Mode != "" && o.Mode != manager.ForkReference && o.Mode != manager.ForkCopy:
 		return manager.Thread{}, fmt.Errorf("fork %s: %w: mode %q", id, manager.ErrInvalidArgument, o.Mode)

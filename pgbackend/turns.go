@@ -62,14 +62,3 @@ func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, turnID string)
 	}
 	return span, nil
 }
-
-// countSet returns how many of set are true.
-func countSet(set ...bool) int {
-	n := 0
-	for _, s := range set {
-		if s {
-			n++
-		}
-	}
-	return n
-}

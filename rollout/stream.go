@@ -26,42 +26,107 @@ func ReadLine(dst []byte, r *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// Renumbered returns a reader of r's lines each renumbered (Renumber) 0, 1,
-// 2, ... in order, read and written one line at a time: what it holds is
-// one line, whatever r's size. A line Renumber refuses ends it with that
-// error, naming the line.
-func Renumbered(r io.Reader) io.Reader {
-	return &renumberer{src: bufio.NewReaderSize(r, 64<<10)}
+// Renumbered returns a reader of the lines of sources, in order, each
+// renumbered (Renumber) first, first+1, first+2, ...: a paginated history
+// copied into a file whose lines must count up from first (not negative).
+// A line Renumber refuses (blank, not a JSON object, with an ordinal that
+// is not a count, ...) is copied as it is and takes no ordinal: Codex
+// skips such a line, and spool keeps what it does not understand. Every
+// other byte of every line is kept. Each source must end at a line
+// boundary; one that ends inside a line (a torn write, not part of a
+// thread) ends the reader with an error wrapping io.ErrUnexpectedEOF.
+// Lines are read and renumbered one at a time: what the reader holds is
+// one line, whatever the sources' sizes. It implements io.WriterTo
+// (io.Copy uses it), gathering lines into large writes.
+func Renumbered(first int64, sources ...io.Reader) io.Reader {
+	return &renumberer{sources: sources, next: first}
 }
+
+// renumberBuffer is the read buffer of a renumberer, shared by its
+// sources in turn, and the size of the writes its WriteTo gathers.
+const renumberBuffer = 256 << 10
 
 type renumberer struct {
-	src  *bufio.Reader
-	n    int64  // the next line's ordinal
-	line []byte // the line read
-	out  []byte // the line renumbered; out[pos:] is still to return
-	pos  int
-	err  error // the error the reader ends with
+	sources []io.Reader   // the sources not yet started
+	src     *bufio.Reader // reads the current source; reset to the next
+	reading bool          // src reads a source not yet at its end
+	next    int64         // the next renumbered line's ordinal
+	line    []byte        // the line read, reused
+	buf     []byte        // the line renumbered, reused
+	out     []byte        // what is left to yield of the current line
+	err     error         // what the reader ends with, io.EOF at a clean end
 }
 
+// Read implements io.Reader.
 func (r *renumberer) Read(p []byte) (int, error) {
-	for r.pos == len(r.out) {
+	for len(r.out) == 0 {
 		if r.err != nil {
 			return 0, r.err
 		}
-		var err error
-		if r.line, err = ReadLine(r.line[:0], r.src); err != nil {
-			r.err = err
-			continue
-		}
-		if r.out, err = Renumber(r.out[:0], r.line, r.n); err != nil {
-			r.out, r.err = r.out[:0], fmt.Errorf("line %d: %w", r.n, err)
-		}
-		r.pos = 0
-		r.n++
+		r.fill()
 	}
-	n := copy(p, r.out[r.pos:])
-	r.pos += n
+	n := copy(p, r.out)
+	r.out = r.out[n:]
 	return n, nil
+}
+
+// WriteTo implements io.WriterTo.
+func (r *renumberer) WriteTo(w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, renumberBuffer)
+	var total int64
+	for {
+		for len(r.out) == 0 {
+			if r.err == io.EOF {
+				return total, bw.Flush()
+			}
+			if r.err != nil {
+				return total, r.err
+			}
+			r.fill()
+		}
+		n, err := bw.Write(r.out)
+		r.out = r.out[n:]
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// fill reads the next line into r.out, renumbered if Renumber takes it,
+// or sets r.err. It may leave r.out empty (at the end of a source).
+func (r *renumberer) fill() {
+	if !r.reading {
+		if len(r.sources) == 0 {
+			r.err = io.EOF
+			return
+		}
+		if r.src == nil {
+			r.src = bufio.NewReaderSize(r.sources[0], renumberBuffer)
+		} else {
+			r.src.Reset(r.sources[0])
+		}
+		r.sources, r.reading = r.sources[1:], true
+	}
+	var err error
+	r.line, err = ReadLine(r.line[:0], r.src)
+	switch {
+	case err == io.EOF:
+		r.reading = false
+		return
+	case err != nil:
+		r.err = err
+		return
+	case r.line[len(r.line)-1] != '\n':
+		r.err = fmt.Errorf("renumber: history ends inside a line: %w", io.ErrUnexpectedEOF)
+		return
+	}
+	if out, err := Renumber(r.buf[:0], r.line, r.next); err == nil {
+		r.buf, r.out = out, out
+		r.next++
+		return
+	}
+	r.out = r.line
 }
 
 // SelfContained returns a reader of history, the whole history of a thread

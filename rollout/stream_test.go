@@ -40,18 +40,64 @@ func TestSelfContained(t *testing.T) {
 	}
 }
 
+// TestRenumbered: lines are numbered from first across sources, every
+// other byte kept; a line Renumber refuses is copied as it is and takes no
+// ordinal; a line longer than the read buffer is renumbered whole; a
+// source that ends inside a line is an error. Read and WriteTo agree.
 func TestRenumbered(t *testing.T) {
-	in := `{"timestamp":"t","ordinal":7,"type":"a"}` + "\n" + `{"timestamp":"t","ordinal":3,"type":"b"}` + "\n" + `{"timestamp":"t","type":"c"}`
-	got, err := io.ReadAll(rollout.Renumbered(iotest.OneByteReader(strings.NewReader(in))))
-	if err != nil {
-		t.Fatal(err)
+	long := strings.Repeat("x", 600<<10)
+	tests := []struct {
+		name    string
+		first   int64
+		sources []string
+		want    string
+		err     error
+	}{
+		{"numbered from 0", 0,
+			[]string{`{"timestamp":"t","ordinal":7,"type":"a"}` + "\n" + `{"timestamp":"t","ordinal":3,"type":"b","p":{"ordinal":1}}` + "\n" + `{"timestamp":"t","type":"c"}` + "\n"},
+			`{"timestamp":"t","ordinal":0,"type":"a"}` + "\n" + `{"timestamp":"t","ordinal":1,"type":"b","p":{"ordinal":1}}` + "\n" + `{"timestamp":"t","ordinal":2,"type":"c"}` + "\n", nil},
+		{"numbered from first across sources", 5,
+			[]string{`{"timestamp":"t","ordinal":0,"type":"a"}` + "\n", "", `{"timestamp":"t","ordinal":1,"type":"b"}` + "\n"},
+			`{"timestamp":"t","ordinal":5,"type":"a"}` + "\n" + `{"timestamp":"t","ordinal":6,"type":"b"}` + "\n", nil},
+		{"lines it does not understand copied without an ordinal", 1,
+			[]string{"\nnot json\n[1]\n" + `{"timestamp":"t","ordinal":-1,"type":"a"}` + "\n" + `{"timestamp":"t","ordinal":9,"type":"b"}` + "\n"},
+			"\nnot json\n[1]\n" + `{"timestamp":"t","ordinal":-1,"type":"a"}` + "\n" + `{"timestamp":"t","ordinal":1,"type":"b"}` + "\n", nil},
+		{"a line longer than the buffer", 2,
+			[]string{`{"timestamp":"t","ordinal":0,"type":"a","p":"` + long + `"}` + "\n"},
+			`{"timestamp":"t","ordinal":2,"type":"a","p":"` + long + `"}` + "\n", nil},
+		{"no sources", 0, nil, "", nil},
+		{"the last source ends inside a line", 0,
+			[]string{`{"timestamp":"t","ordinal":0,"type":"a"}` + "\n" + `{"timestamp":"t","type":"c"}`}, "", io.ErrUnexpectedEOF},
+		{"a source ends inside a line the next goes on with", 0,
+			[]string{`{"timestamp":"t",`, `"ordinal":0,"type":"a"}` + "\n"}, "", io.ErrUnexpectedEOF},
 	}
-	want := `{"timestamp":"t","ordinal":0,"type":"a"}` + "\n" + `{"timestamp":"t","ordinal":1,"type":"b"}` + "\n"
-	if !strings.HasPrefix(string(got), want) || strings.Count(string(got), "\n") != 3 || !strings.Contains(string(got), `"ordinal":2`) {
-		t.Fatalf("got %q, want lines numbered 0, 1, 2", got)
-	}
-	if _, err := io.ReadAll(rollout.Renumbered(strings.NewReader("not json\n"))); err == nil || !strings.Contains(err.Error(), "line 0") {
-		t.Fatalf("a line that is not an object: %v, want an error naming line 0", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sources := func() []io.Reader {
+				var rs []io.Reader
+				for _, s := range tc.sources {
+					rs = append(rs, iotest.HalfReader(strings.NewReader(s)))
+				}
+				return rs
+			}
+			read, err := io.ReadAll(iotest.OneByteReader(rollout.Renumbered(tc.first, sources()...)))
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Read: err = %v, want %v", err, tc.err)
+			}
+			var written strings.Builder
+			if _, err := io.Copy(&written, rollout.Renumbered(tc.first, sources()...)); !errors.Is(err, tc.err) {
+				t.Fatalf("WriteTo: err = %v, want %v", err, tc.err)
+			}
+			if tc.err != nil {
+				return
+			}
+			if string(read) != tc.want {
+				t.Errorf("Read gave %.200q, want %.200q", read, tc.want)
+			}
+			if written.String() != tc.want {
+				t.Errorf("WriteTo gave %.200q, want %.200q", written.String(), tc.want)
+			}
+		})
 	}
 }
 

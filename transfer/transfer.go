@@ -20,7 +20,8 @@ import (
 // rollout: for a thread whose history continues a base (a reference fork),
 // its own session_meta (without history_base) moves first, before the
 // base's lines; a paginated history is renumbered 0, 1, 2, ... as Codex
-// requires. Every other byte is kept. The history is streamed from one read
+// requires (rollout.Renumbered: a line that is not a JSON object is copied
+// as it is, without an ordinal). Every other byte is kept. The history is streamed from one read
 // of it as the reader is read, a line at a time where it is renumbered, so
 // what Export holds does not grow with the thread; close the reader when
 // done.
@@ -44,7 +45,7 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 		h = rollout.SelfContained(h, t.BaseSize, meta, metas)
 	}
 	if t.HistoryMode == string(rollout.HistoryPaginated) {
-		h = rollout.Renumbered(h)
+		h = rollout.Renumbered(0, h)
 	}
 	return readCloser{Reader: &errPrefix{r: h, prefix: "export " + t.ID}, Closer: rc}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -343,10 +344,11 @@ With neither, the fork is a whole copy.`,
 				}
 				o.BeforeUserMessage = &before
 			}
-			if countSet(o.BeforeUserMessage != nil, turnID != "", throughTurn != "") > 1 {
+			o.BeforeTurnID, o.LastTurnID = turnID, throughTurn
+			points := manager.ForkOptions{BeforeUserMessage: o.BeforeUserMessage, BeforeTurnID: o.BeforeTurnID, LastTurnID: o.LastTurnID}
+			if points.Points() > 1 {
 				return usageError{errors.New("--before, --before-turn and --through-turn exclude each other")}
 			}
-			o.BeforeTurnID, o.LastTurnID = turnID, throughTurn
 			ctx := cmd.Context()
 			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {
@@ -628,15 +630,4 @@ row and turns instead, which cannot see files the index does not know.
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
-}
-
-// countSet returns how many of set are true.
-func countSet(set ...bool) int {
-	n := 0
-	for _, s := range set {
-		if s {
-			n++
-		}
-	}
-	return n
 }

@@ -629,6 +629,8 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"ls", "--no-such-flag"}, exitUsage, "unknown flag"},
 		{[]string{"show"}, exitUsage, "accepts 1 arg"},
 		{[]string{"ls", "--archived", "--all"}, exitUsage, "exclude each other"},
+		{[]string{"fork", "x", "--before", "0", "--before-turn", "t"}, exitUsage, "exclude each other"},
+		{[]string{"fork", "x", "--before-turn", "t", "--through-turn", "u"}, exitUsage, "exclude each other"},
 		{[]string{"no-such-command"}, exitError, "unknown command"},
 	}
 	for _, tc := range tests {
