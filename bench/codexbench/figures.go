@@ -49,14 +49,54 @@ func sides(rep int, codex, spool func() error) error {
 // codexList asks Codex for the newest pageSize threads and checks it got
 // them.
 func codexList(ctx context.Context, cx *codex) error {
-	var page struct {
-		Data []json.RawMessage `json:"data"`
-	}
+	var page codexPage
 	if err := cx.call(ctx, "thread/list", map[string]any{"limit": pageSize}, &page); err != nil {
 		return err
 	}
-	if len(page.Data) != pageSize {
-		return fmt.Errorf("codex thread/list: %d threads, want %d", len(page.Data), pageSize)
+	return page.check()
+}
+
+// codexPage is a thread/list answer as the benchmark's client decodes it.
+type codexPage struct {
+	Data []json.RawMessage `json:"data"`
+}
+
+func (p codexPage) check() error {
+	if len(p.Data) != pageSize {
+		return fmt.Errorf("codex thread/list: %d threads, want %d", len(p.Data), pageSize)
+	}
+	return nil
+}
+
+// decodeFigures times, n times each, the client's decoding of one page of
+// each side (spool's body, Codex's result) into what codexList and
+// spoold.list decode it into: the part of a list-warm sample that is the
+// benchmark's client, not the server.
+func decodeFigures(ctx context.Context, r *report, fig string, n int, cx *codex, sp *spoold) error {
+	var codexRaw json.RawMessage
+	if err := cx.call(ctx, "thread/list", map[string]any{"limit": pageSize}, &codexRaw); err != nil {
+		return err
+	}
+	spoolRaw, err := sp.do(ctx, http.MethodGet, fmt.Sprintf("/v1/threads?limit=%d", pageSize), "", http.StatusOK)
+	if err != nil {
+		return err
+	}
+	logf("%s: codex page %d bytes, spool page %d bytes", fig, len(codexRaw), len(spoolRaw))
+	for range n {
+		start := time.Now()
+		var page codexPage
+		if err := json.Unmarshal(codexRaw, &page); err != nil {
+			return err
+		}
+		r.add(fig, "codex", sample{d: time.Since(start)})
+		if err := page.check(); err != nil {
+			return err
+		}
+		start = time.Now()
+		if err := checkSpoolPage(spoolRaw, pageSize); err != nil {
+			return err
+		}
+		r.add(fig, "spool", sample{d: time.Since(start)})
 	}
 	return nil
 }
@@ -135,6 +175,11 @@ func listFigures(ctx context.Context, c config, r *report, n int) error {
 				if err != nil {
 					return fmt.Errorf("%s: %w", warm, err)
 				}
+			}
+		}
+		if c.only.MatchString(warm) {
+			if err := decodeFigures(ctx, r, warm+"/client-decode", c.reps*c.warmCalls, cx, sp); err != nil {
+				return fmt.Errorf("%s: %w", warm, err)
 			}
 		}
 		if err := cx.Close(); err != nil {

@@ -188,10 +188,16 @@ func (s *spoold) list(ctx context.Context, limit int) error {
 	if err != nil {
 		return err
 	}
+	return checkSpoolPage(b, limit)
+}
+
+// checkSpoolPage decodes a list page's body as the benchmark's client
+// does and checks it holds limit threads.
+func checkSpoolPage(body []byte, limit int) error {
 	var page struct {
 		Threads []json.RawMessage `json:"threads"`
 	}
-	if err := json.Unmarshal(b, &page); err != nil {
+	if err := json.Unmarshal(body, &page); err != nil {
 		return fmt.Errorf("spool list: %w", err)
 	}
 	if len(page.Threads) != limit {
