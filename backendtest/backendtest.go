@@ -49,6 +49,9 @@ func Run(t *testing.T, open Open) {
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
 		{"Purge", testPurge},
 		{"PurgeForgetsKeys", testPurgeForgetsKeys},
+		{"Revert", testRevert},
+		{"RevertRefusesForksPastTheCut", testRevertRefusesForksPastTheCut},
+		{"RevertRefuses", testRevertRefuses},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

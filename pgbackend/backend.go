@@ -177,10 +177,16 @@ func (b *Backend) sealLoop(ctx context.Context) {
 	}
 }
 
-// Start creates a thread: its session_meta line, committed.
+// Start creates a thread: its session_meta line, committed. The thread is
+// paginated (every line numbered, as Codex 0.169 starts threads) unless
+// o.HistoryMode asks for legacy.
 func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Thread, error) {
-	if o.HistoryMode != "" && o.HistoryMode != string(rollout.HistoryLegacy) {
-		return manager.Thread{}, fmt.Errorf("start thread: %w: history mode %q: this backend keeps legacy-mode threads", manager.ErrInvalidArgument, o.HistoryMode)
+	mode := rollout.HistoryPaginated
+	if o.HistoryMode != "" {
+		var err error
+		if mode, err = rollout.ParseHistoryMode(o.HistoryMode); err != nil {
+			return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
+		}
 	}
 	if o.Source == "" {
 		o.Source = "vscode"
@@ -189,13 +195,16 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	now := b.opts.Now()
 	meta := rollout.SessionMeta{ID: id, Timestamp: rollout.FormatTimestamp(now), Cwd: o.Cwd,
 		Originator: o.Originator, CLIVersion: o.CLIVersion, Source: o.Source,
-		ModelProvider: o.ModelProvider, Git: o.Git}
+		ModelProvider: o.ModelProvider, Git: o.Git, HistoryMode: mode}
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
+	if err == nil && mode == rollout.HistoryPaginated {
+		line, err = rollout.WithOrdinal(line, 0)
+	}
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
 	}
 	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
-		SpawnParentID: rollout.SpawnParent(o.Source)})
+		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode)})
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
 	}
@@ -260,12 +269,7 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if len(lines) == 0 {
 		return manager.AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, manager.ErrInvalidItem)
 	}
-	var joined []byte
-	offsets := make([]int64, len(lines))
-	for i, l := range lines {
-		offsets[i] = int64(len(joined))
-		joined = append(joined, l...)
-	}
+	joined := bytes.Join(lines, nil)
 	expected := int64(-1)
 	if o.ExpectedSize != 0 {
 		expected = o.ExpectedSize
@@ -279,14 +283,7 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if err != nil {
 		return manager.AppendResult{}, mapErr(err)
 	}
-	if res.Replayed {
-		offsets = res.Starts
-	} else {
-		for i := range offsets {
-			offsets[i] += res.Offset
-		}
-	}
-	return manager.AppendResult{Offsets: offsets, Thread: threadOf(res.Thread)}, nil
+	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread)}, nil
 }
 
 // Fork creates a reference fork: the child's meta line and a row pointing
@@ -335,16 +332,28 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	meta := rollout.SessionMeta{ID: child, ForkedFromID: parent.ID, Timestamp: rollout.FormatTimestamp(now),
 		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: parent.Source,
 		ModelProvider: parent.ModelProvider, Git: gitOf(parent)}
+	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
+	if paginated {
+		meta.HistoryMode = rollout.HistoryPaginated
+	}
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
 	var t pgstore.Thread
 	if o.Mode == manager.ForkCopy {
-		t, err = b.forkCopy(ctx, parent, before, through, pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID})
+		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID}
+		if paginated {
+			nt.HistoryMode = pgstore.HistoryPaginated
+		}
+		t, err = b.forkCopy(ctx, parent, before, through, nt)
 	} else {
-		t, err = b.store.Fork(ctx, pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
-			Lines: line, Cwd: cwd, Facts: factsOf(meta)})
+		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
+			Lines: line, Cwd: cwd, Facts: factsOf(meta)}
+		if paginated { // as Codex 0.169 forks: history_base names the cut
+			f.Meta = &rollout.MetaPayload{SessionMeta: meta}
+		}
+		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
@@ -542,11 +551,16 @@ func (b *Backend) relatives(ctx context.Context, rel []pgstore.Relative) ([]mana
 // maps to HTTP answers.
 func mapErr(err error) error {
 	var mismatch *pgstore.SizeMismatchError
+	var referenced *pgstore.ReferencedError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &mismatch):
 		return fmt.Errorf("%w", &manager.SizeMismatchError{Expected: mismatch.Expected, Actual: mismatch.Size})
+	case errors.As(err, &referenced):
+		return fmt.Errorf("%w", &manager.ReferencedError{ID: referenced.ID, Forks: referenced.Forks})
+	case errors.Is(err, pgstore.ErrNotPaginated), errors.Is(err, pgstore.ErrInheritedCut):
+		return fmt.Errorf("%w: %w", manager.ErrInvalidArgument, err)
 	case errors.Is(err, pgstore.ErrNotFound), errors.Is(err, pgstore.ErrTurnNotFound):
 		return fmt.Errorf("%w: %w", manager.ErrNotFound, err)
 	case errors.Is(err, pgstore.ErrReferenced):
@@ -634,7 +648,8 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 var _ manager.TurnWriter = (*Backend)(nil)
 
 // AppendTurn appends one complete Codex user turn (rollout.RenderTurn, in
-// the legacy mode of this backend's threads) as one transaction.
+// the thread's history mode; a paginated thread numbers its lines on from
+// its own count under its row lock) as one transaction.
 func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptions) (manager.AppendResult, error) {
 	t, err := b.Get(ctx, id)
 	if err != nil {
@@ -647,7 +662,7 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 		o.Model = "spool"
 	}
 	now := b.opts.Now()
-	data, _, err := rollout.RenderTurn(rollout.HistoryLegacy, 0, rollout.TurnSpec{
+	data, _, err := rollout.RenderTurn(rollout.HistoryMode(t.HistoryMode), 0, rollout.TurnSpec{
 		ThreadID: t.ID, TurnID: o.TurnID, UserText: o.Prompt, AgentText: o.Answer,
 		Cwd: t.Cwd, Model: o.Model, Started: now, Completed: now,
 		UserItemID: uuid.NewString(), AgentItemID: uuid.NewString(),
@@ -655,8 +670,11 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	if err != nil {
 		return manager.AppendResult{}, fmt.Errorf("append a turn to %s: %w: %w", t.ID, manager.ErrInvalidItem, err)
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	return b.append(ctx, t.ID, lines[:len(lines)-1], manager.AppendOptions{}, nil)
+	res, err := b.store.AppendTurn(ctx, t.ID, data)
+	if err != nil {
+		return manager.AppendResult{}, mapErr(err)
+	}
+	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread)}, nil
 }
 
 var _ manager.SpawnLineage = (*Backend)(nil)
@@ -683,7 +701,8 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 // forkCopy commits a self-contained copy fork: the child's meta line
 // (nt.Lines), then the parent's history before user message before (its
 // Cut), or through the end of a turn, or all of it (before -1, through
-// nil), as the local backend's copy of a legacy thread is laid out. Its
+// nil), as the local backend's copy of a legacy thread is laid out; a
+// paginated child's lines are renumbered from 0. Its
 // user messages are counted again from the copied bytes. The parent's
 // history is streamed into the child's chunks as it is read, never whole
 // in memory.
@@ -708,6 +727,13 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before in
 	}
 	defer rc.Close()
 	nt.More = rc // streamed in chunks into the child's creating transaction
+	if nt.HistoryMode == pgstore.HistoryPaginated {
+		// A self-contained paginated history counts 0, 1, 2, ... as Codex
+		// requires: the child's meta, then the parent's lines renumbered.
+		if nt.Lines, nt.More, err = renumbered(nt.Lines, rc); err != nil {
+			return pgstore.Thread{}, err
+		}
+	}
 	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
 	return b.store.Create(ctx, nt)
 }

@@ -128,8 +128,8 @@ type Counts struct {
 // database's size.
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
-	err := s.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM threads),
-		(SELECT COUNT(*) FROM threads WHERE archived),
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM threads WHERE link_of IS NULL),
+		(SELECT COUNT(*) FROM threads WHERE archived AND link_of IS NULL),
 		(SELECT COUNT(*) FROM user_messages),
 		pg_database_size(current_database())`).Scan(&c.Threads, &c.Archived, &c.UserMessages, &c.Bytes)
 	if err != nil {

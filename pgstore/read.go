@@ -251,7 +251,7 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
 	if o.Ascending {
 		op, dir = ">", "ASC"
 	}
-	var where []string
+	where := []string{"link_of IS NULL"}
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -277,10 +277,7 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
 		}
 		where = append(where, fmt.Sprintf("(%s, id) %s (%s, %s)", col, op, arg(at.UnixMilli()), arg(o.After.ID)))
 	}
-	q := `SELECT ` + threadColumns + ` FROM threads`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	q := `SELECT ` + threadColumns + ` FROM threads WHERE ` + strings.Join(where, " AND ")
 	q += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %s", col, dir, dir, arg(limit))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
