@@ -477,7 +477,7 @@ func testSearch(t *testing.T, b manager.Backend) {
 
 // testEvents: a subscriber sees, in order, the changes made after it
 // subscribed: a start, an append with the size after it, a fork, a copy
-// fork (forked too, not created), a rename and a delete.
+// fork (forked too, not created), a rename, a delete and a revert.
 func testEvents(t *testing.T, b manager.Backend) {
 	p, ok := b.(manager.Publisher)
 	if !ok {
@@ -504,12 +504,16 @@ func testEvents(t *testing.T, b manager.Backend) {
 	if err := b.Delete(t.Context(), fork.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := reverter(t, b).Revert(t.Context(), th.ID, manager.RevertOptions{BeforeUserMessage: new(int)}); err != nil {
+		t.Fatal(err)
+	}
 	want := []struct {
 		typ manager.EventType
 		id  string
 	}{
 		{manager.EventCreated, th.ID}, {manager.EventAppended, th.ID}, {manager.EventForked, fork.ID},
 		{manager.EventForked, copied.ID}, {manager.EventRenamed, th.ID}, {manager.EventDeleted, fork.ID},
+		{manager.EventReverted, th.ID},
 	}
 	timeout := time.After(30 * time.Second)
 	for i := 0; i < len(want); {

@@ -71,9 +71,9 @@ type Revert struct {
 // thread's row now uses as its base; bytes past the cut that no longer
 // belong to the history are deleted, and the objects of their segments
 // after the commit. All of it is one transaction under the thread's row
-// lock, so an append waits for it or lands before it; the thread's
-// idempotency keys are forgotten (their answers are positions that no
-// longer hold).
+// lock, so an append waits for it or lands before it. The thread's
+// idempotency keys are kept, as the local backend keeps them: a retry
+// with one answers the positions of its first append.
 //
 // It fails with ErrArchived, ErrNotPaginated, ErrOutOfRange for a user
 // message the thread does not have, ErrTurnNotFound, ErrInheritedCut, or a
@@ -148,7 +148,6 @@ func (s *Store) revertTx(ctx context.Context, tx pgx.Tx, r Revert, now time.Time
 	b.Queue(`DELETE FROM chunks WHERE thread_id = $1`, t.ID)
 	b.Queue(`DELETE FROM segments WHERE thread_id = $1`, t.ID)
 	b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, t.ID)
-	b.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1`, t.ID)
 	b.Queue(`UPDATE threads SET base_id = $2, base_size = $3, inherited_messages = $4, sealed_size = 0,
 		copied_messages = LEAST(copied_messages, $4) WHERE id = $1`, t.ID, holder.ID, cut, msg.Ordinal)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {

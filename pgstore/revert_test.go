@@ -164,3 +164,32 @@ func TestRevertLinks(t *testing.T) {
 		t.Fatalf("objects after purge = %d (%v), want none", len(objects), err)
 	}
 }
+
+// TestRepairNextOrdinal: Repair gives a paginated thread whose row lost
+// count of its ordinals the next ordinal its bytes say, so the next
+// append goes on without a gap.
+func TestRepairNextOrdinal(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), nil)
+	id := newID(t)
+	meta, err := rollout.WithOrdinal(metaLine(id), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, NewThread{ID: id, Lines: meta, HistoryMode: HistoryPaginated}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, id, slices.Concat(userLine("a"), otherLine(1)), -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE threads SET next_ordinal = 7 WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	repaired, problems, err := s.Repair(ctx)
+	if err != nil || len(problems) > 0 || !slices.Equal(repaired, []string{id}) {
+		t.Fatalf("Repair = %v, %v, %v; want %s repaired", repaired, problems, err, id)
+	}
+	if th, err := s.Get(ctx, id); err != nil || th.NextOrdinal != 3 {
+		t.Fatalf("next ordinal after Repair = %d (%v), want 3", th.NextOrdinal, err)
+	}
+}
