@@ -214,6 +214,10 @@ func testRefusedAppends(t *testing.T, b manager.Backend) {
 	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{oops`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
 		t.Fatalf("a bad line: %v, want ErrInvalidItem", err)
 	}
+	// A paginated thread numbers its lines itself.
+	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{"ordinal":7,"type":"event_msg","payload":{}}`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
+		t.Fatalf("a line with its own ordinal: %v, want ErrInvalidItem", err)
+	}
 	if _, err := b.AppendWith(t.Context(), "0195e7a0-0000-7000-8000-000000000000", []rollout.Item{answerItem("x")}, manager.AppendOptions{}); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("append to an unknown thread: %v, want ErrNotFound", err)
 	}

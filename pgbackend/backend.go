@@ -2,17 +2,17 @@
 // distributed implementation of manager.Backend (docs/DISTRIBUTED.md). Any
 // number of spoold processes may serve one database and one bucket; the
 // database orders appends to a thread (a row lock per append transaction),
-// so no process lock is needed. Threads are legacy-mode Codex rollouts;
-// forks are references inside the database (pgstore) unless a copy is
-// asked for, and are exported as self-contained files.
+// so no process lock is needed. Threads are Codex rollouts, paginated by
+// default (numbered under the row lock) or legacy; forks are references
+// inside the database (pgstore) unless a copy is asked for, and are
+// exported as self-contained files.
 //
 // It offers the core of manager.Backend, lineage (manager.Lineage), search
 // (manager.Searcher) and events from every node (manager.Publisher, over
 // PostgreSQL's LISTEN/NOTIFY), which follow streams use, whole Codex
 // turns (manager.TurnWriter), turns by id (manager.TurnReader) and forks by
-// turn id, purge (manager.Purger), and sub-agent spawns
-// (manager.SpawnLineage); reverts are not offered yet (the server answers
-// 501).
+// turn id, purge (manager.Purger), reverts (manager.Reverter), and
+// sub-agent spawns (manager.SpawnLineage).
 package pgbackend
 
 import (

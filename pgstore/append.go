@@ -135,7 +135,10 @@ type AppendResult struct {
 // Append commits lines (complete, newline-terminated JSON objects) at the
 // end of thread id. With expectedSize ≥ 0 it appends only if the thread's
 // own bytes (Thread.Size) are that many (a *SizeMismatchError, nothing
-// written, otherwise). An archived thread is refused (ErrArchived). The thread's
+// written, otherwise). An archived thread is refused (ErrArchived). In a
+// paginated thread each line gets the thread's next ordinal
+// (rollout.WithOrdinal), and one that carries an ordinal is refused
+// (ErrInvalidLines); AppendResult.Starts says where each line landed. The thread's
 // row stays locked from the size check to the commit, so concurrent appends
 // from any process get contiguous offsets; the commit is the
 // acknowledgement. Concurrent Appends on one Store share transactions (see

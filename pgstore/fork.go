@@ -242,17 +242,10 @@ func (s *Store) deleteThread(ctx context.Context, id string) ([]string, error) {
 		if _, err := getThread(ctx, tx, id, "FOR UPDATE"); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, referrersSQL+` ORDER BY referrer`, id)
-		if err != nil {
+		if err := refuseReferrers(ctx, tx, id, referrersSQL+` ORDER BY referrer`, id); err != nil {
 			return err
 		}
-		forks, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		if len(forks) > 0 {
-			return &ReferencedError{ID: id, Forks: forks}
-		}
+		var err error
 		if keys, err = familyKeys(ctx, tx, id); err != nil {
 			return err
 		}

@@ -174,9 +174,16 @@ func revertMessage(ctx context.Context, q querier, r Revert) (UserMessage, error
 // thread id continue its history (their base is id or one of its links)
 // past position cut.
 func refuseForksPast(ctx context.Context, q querier, id string, cut int64) error {
-	rows, err := q.Query(ctx, `SELECT id FROM threads
+	return refuseReferrers(ctx, q, id, `SELECT id FROM threads
 		WHERE base_id IN (SELECT id FROM threads WHERE id = $1 OR link_of = $1)
 			AND id <> $1 AND link_of IS DISTINCT FROM $1 AND base_size > $2 ORDER BY id`, id, cut)
+}
+
+// refuseReferrers fails with a *ReferencedError naming the threads query
+// (with args) selects, when it selects any, as standing in the way of a
+// change of thread id.
+func refuseReferrers(ctx context.Context, q querier, id, query string, args ...any) error {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,21 @@ func readHistory(t *testing.T, s *Store, id string) []byte {
 	return b.Bytes()
 }
 
+// createPaginated creates a paginated thread holding its meta and returns
+// its id.
+func createPaginated(t *testing.T, s *Store) string {
+	t.Helper()
+	id := newID(t)
+	meta, err := rollout.WithOrdinal(metaLine(id), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: meta, HistoryMode: HistoryPaginated}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // links returns the links of thread id, by id.
 func links(t *testing.T, s *Store, id string) []string {
 	t.Helper()
@@ -62,14 +77,7 @@ func checkClean(t *testing.T, s *Store) {
 func TestRevertLinks(t *testing.T) {
 	ctx := t.Context()
 	s := openStore(t, testDSN(t), newBucket(t))
-	id := newID(t)
-	meta, err := rollout.WithOrdinal(metaLine(id), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(ctx, NewThread{ID: id, Lines: meta, HistoryMode: HistoryPaginated}); err != nil {
-		t.Fatal(err)
-	}
+	id := createPaginated(t, s)
 	starts := map[string]int64{}
 	appendTurn := func(turn string, seal bool) {
 		t.Helper()
@@ -171,14 +179,7 @@ func TestRevertLinks(t *testing.T) {
 func TestRepairNextOrdinal(t *testing.T) {
 	ctx := t.Context()
 	s := openStore(t, testDSN(t), nil)
-	id := newID(t)
-	meta, err := rollout.WithOrdinal(metaLine(id), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(ctx, NewThread{ID: id, Lines: meta, HistoryMode: HistoryPaginated}); err != nil {
-		t.Fatal(err)
-	}
+	id := createPaginated(t, s)
 	if _, err := s.Append(ctx, id, slices.Concat(userLine("a"), otherLine(1)), -1); err != nil {
 		t.Fatal(err)
 	}
