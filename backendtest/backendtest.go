@@ -110,6 +110,15 @@ func history(t *testing.T, b manager.Backend, id string) []byte {
 	return h
 }
 
+// Said returns the type and payload of every line of thread id's history
+// on b but its session_meta lines: what the thread says, whatever the
+// layout of its history (a reference fork, a revert, a self-contained
+// copy), for tests of other packages that compare threads.
+func Said(t *testing.T, b manager.Backend, id string) []string {
+	t.Helper()
+	return items(t, history(t, b, id))
+}
+
 // items returns the (type, payload) of every line of h but session_meta
 // lines: what a thread says, whatever the layout of its files.
 func items(t *testing.T, h []byte) []string {
