@@ -216,15 +216,36 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 
 // Get returns a thread.
 func (b *Backend) Get(ctx context.Context, id string) (manager.Thread, error) {
+	t, err := b.row(ctx, id)
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	return threadOf(t), nil
+}
+
+// row returns thread id's row.
+func (b *Backend) row(ctx context.Context, id string) (pgstore.Thread, error) {
 	id, err := rollout.ParseID(id)
 	if err != nil {
-		return manager.Thread{}, fmt.Errorf("get %q: %w", id, err)
+		return pgstore.Thread{}, fmt.Errorf("get %q: %w", id, err)
 	}
 	t, err := b.store.Get(ctx, id)
 	if err != nil {
-		return manager.Thread{}, mapErr(err)
+		return pgstore.Thread{}, mapErr(err)
 	}
-	return threadOf(t), nil
+	return t, nil
+}
+
+// retryChanged calls fn, and again, three times in all, while it fails
+// with pgstore.ErrChanged: the thread was reverted (or rewritten) between
+// finding positions in its history and using them.
+func retryChanged[T any](fn func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := fn()
+		if !errors.Is(err, pgstore.ErrChanged) || attempt == 3 {
+			return v, err
+		}
+	}
 }
 
 // AppendWith encodes items (stamping a timestamp where one has none) and
@@ -287,12 +308,18 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 }
 
 // Fork creates a reference fork: the child's meta line and a row pointing
-// at the parent's history up to the cut; nothing is copied.
+// at the parent's history up to the cut; nothing is copied. The cut is
+// found again when the parent is reverted meanwhile.
 func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
-	parent, err := b.Get(ctx, id)
+	return retryChanged(func() (manager.Thread, error) { return b.fork(ctx, id, o) })
+}
+
+func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
+	row, err := b.row(ctx, id)
 	if err != nil {
 		return manager.Thread{}, err
 	}
+	parent, era := threadOf(row), row.Era()
 	switch {
 	case countSet(o.BeforeUserMessage != nil, o.BeforeTurnID != "", o.LastTurnID != "") > 1:
 		return manager.Thread{}, fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, manager.ErrInvalidArgument)
@@ -314,7 +341,7 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		}
 		before = msg.Ordinal
 	case o.LastTurnID != "":
-		span, err := b.turnSpan(ctx, parent, o.LastTurnID)
+		span, err := b.turnSpan(ctx, parent, era, o.LastTurnID)
 		if err != nil {
 			return manager.Thread{}, fmt.Errorf("fork: %w", err)
 		}
@@ -346,10 +373,10 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
-		t, err = b.forkCopy(ctx, parent, before, through, nt)
+		t, err = b.forkCopy(ctx, parent, era, before, through, nt)
 	} else {
 		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
-			Lines: line, Cwd: cwd, Facts: factsOf(meta)}
+			Lines: line, Cwd: cwd, Facts: factsOf(meta), Era: &era}
 		if paginated { // as Codex 0.169 forks: history_base names the cut
 			f.Meta = &rollout.MetaPayload{SessionMeta: meta}
 		}
@@ -706,7 +733,7 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 // user messages are counted again from the copied bytes. The parent's
 // history is streamed into the child's chunks as it is read, never whole
 // in memory.
-func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before int, through *pgstore.Cut, nt pgstore.NewThread) (pgstore.Thread, error) {
+func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgstore.Era, before int, through *pgstore.Cut, nt pgstore.NewThread) (pgstore.Thread, error) {
 	cut := int64(-1)
 	switch {
 	case before >= 0:
@@ -721,7 +748,7 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before in
 			before = through.Messages
 		}
 	}
-	rc, end, err := b.store.OpenHistory(ctx, parent.ID, 0, cut)
+	rc, end, err := b.store.OpenHistoryIn(ctx, parent.ID, era, 0, cut)
 	if err != nil {
 		return pgstore.Thread{}, err
 	}

@@ -93,6 +93,9 @@ type Fork struct {
 	Meta  *rollout.MetaPayload
 	Cwd   string
 	Facts Facts
+	// Era, when set, is the parent's era when the caller found At or
+	// BeforeUserMessage: a parent reverted since fails with ErrChanged.
+	Era *Era
 }
 
 // Cut is a position in a thread's history between two lines: Offset, with
@@ -118,6 +121,9 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		parent, err := getThread(ctx, tx, f.ParentID, "FOR SHARE")
 		if err != nil {
+			return err
+		}
+		if err := checkEra(parent, f.Era); err != nil {
 			return err
 		}
 		cut, inherited := parent.HistorySize(), parent.UserMessageCount

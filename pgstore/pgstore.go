@@ -167,6 +167,27 @@ type Facts struct {
 // HistorySize is the size of the thread's history: base, then own bytes.
 func (t Thread) HistorySize() int64 { return t.BaseSize + t.Size }
 
+// Era names how a thread's history is laid out: its base, and where its
+// own bytes start. Appends keep it, so positions found in the history stay
+// where they are; a revert moves it (so does a purge's rewrite), after
+// which a position found before may name other bytes.
+type Era struct {
+	BaseID   string
+	BaseSize int64
+}
+
+// Era returns t's era.
+func (t Thread) Era() Era { return Era{BaseID: t.BaseID, BaseSize: t.BaseSize} }
+
+// checkEra fails with ErrChanged unless t is in era (nil: any).
+func checkEra(t Thread, era *Era) error {
+	if era != nil && t.Era() != *era {
+		return fmt.Errorf("%w: %s was reverted or rewritten (its own bytes start at %d after %q, not %d after %q)",
+			ErrChanged, t.ID, t.BaseSize, t.BaseID, era.BaseSize, era.BaseID)
+	}
+	return nil
+}
+
 const threadColumns = `id, parent_id, COALESCE(base_id, ''), base_size, inherited_messages,
 	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived,
 	archived_at, line_count, source, originator, cli_version, model_provider, git_commit, git_branch,

@@ -55,7 +55,21 @@ func userMessages(ctx context.Context, q querier, t Thread, n int) ([]UserMessag
 // where it ends. The bytes are streamed from one snapshot as WriteHistory
 // reads them; close the reader to stop early.
 func (s *Store) OpenHistory(ctx context.Context, id string, from, to int64) (io.ReadCloser, int64, error) {
+	return s.openHistory(ctx, id, nil, from, to)
+}
+
+// OpenHistoryIn is OpenHistory of positions the caller found in thread
+// id's history in era: a thread reverted or rewritten since fails with
+// ErrChanged, when it is opened or when its bytes are read.
+func (s *Store) OpenHistoryIn(ctx context.Context, id string, era Era, from, to int64) (io.ReadCloser, int64, error) {
+	return s.openHistory(ctx, id, &era, from, to)
+}
+
+func (s *Store) openHistory(ctx context.Context, id string, era *Era, from, to int64) (io.ReadCloser, int64, error) {
 	t, err := s.Get(ctx, id)
+	if err == nil {
+		err = checkEra(t, era)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -68,7 +82,7 @@ func (s *Store) OpenHistory(ctx context.Context, id string, from, to int64) (io.
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := s.writeRange(ctx, pw, t.ID, from, to)
+		_, err := s.writeRange(ctx, pw, t.ID, era, from, to)
 		pw.CloseWithError(err)
 	}()
 	return &cancelReader{PipeReader: pr, cancel: cancel}, to, nil

@@ -194,3 +194,47 @@ func TestRepairNextOrdinal(t *testing.T) {
 		t.Fatalf("next ordinal after Repair = %d (%v), want 3", th.NextOrdinal, err)
 	}
 }
+
+// TestStaleEra: positions found in a thread's history before a revert
+// are refused after it (ErrChanged), where they would name other bytes: a
+// fork cut at one, and a read of the history as the caller knew it.
+func TestStaleEra(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), nil)
+	id := createPaginated(t, s)
+	appendTurns := func(turns ...string) Thread {
+		t.Helper()
+		var res AppendResult
+		for _, turn := range turns {
+			var err error
+			lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+			if res, err = s.Append(ctx, id, lines, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return res.Thread
+	}
+	before := appendTurns("turn-a", "turn-b")
+	if _, err := s.Revert(ctx, Revert{ID: id, TurnID: "turn-b"}); err != nil {
+		t.Fatal(err)
+	}
+	after := appendTurns("turn-x", "turn-y")
+	if after.HistorySize() <= before.HistorySize() {
+		t.Fatalf("the history after the revert (%d bytes) must outgrow the one before (%d) for the stale cut to lie in it", after.HistorySize(), before.HistorySize())
+	}
+	child := newID(t)
+	stale := before.Era()
+	_, err := s.Fork(ctx, Fork{ParentID: id, ChildID: child, At: &Cut{Offset: before.HistorySize(), Messages: 2}, BeforeUserMessage: -1,
+		Lines: metaLine(child), Era: &stale})
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("fork at a cut found before the revert: %v, want ErrChanged", err)
+	}
+	if _, _, err := s.OpenHistoryIn(ctx, id, stale, 0, before.HistorySize()); !errors.Is(err, ErrChanged) {
+		t.Fatalf("read of the history as it was before the revert: %v, want ErrChanged", err)
+	}
+	rc, _, err := s.OpenHistoryIn(ctx, id, after.Era(), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+}
