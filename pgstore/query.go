@@ -138,14 +138,22 @@ type Counts struct {
 	Threads, Archived, UserMessages, Bytes int64
 }
 
+// countsSQL counts threads (links are not), archived threads, the user
+// messages of every history (a link's messages past the point its thread
+// reads it to, which a revert cut away, are not) and the database's size.
+const countsSQL = `SELECT (SELECT COUNT(*) FROM threads WHERE link_of IS NULL),
+	(SELECT COUNT(*) FROM threads WHERE archived AND link_of IS NULL),
+	(SELECT COUNT(*) FROM user_messages) - (SELECT COUNT(*) FROM threads l
+		JOIN threads r ON r.base_id = l.id AND COALESCE(r.link_of, r.id) = l.link_of
+		JOIN user_messages m ON m.thread_id = l.id AND m.ordinal >= r.inherited_messages
+		WHERE l.link_of IS NOT NULL),
+	pg_database_size(current_database())`
+
 // Counts counts threads, archived threads, user messages and the
 // database's size.
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
-	err := s.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM threads WHERE link_of IS NULL),
-		(SELECT COUNT(*) FROM threads WHERE archived AND link_of IS NULL),
-		(SELECT COUNT(*) FROM user_messages),
-		pg_database_size(current_database())`).Scan(&c.Threads, &c.Archived, &c.UserMessages, &c.Bytes)
+	err := s.pool.QueryRow(ctx, countsSQL).Scan(&c.Threads, &c.Archived, &c.UserMessages, &c.Bytes)
 	if err != nil {
 		return Counts{}, fmt.Errorf("counts: %w", err)
 	}

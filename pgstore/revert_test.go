@@ -151,14 +151,27 @@ func TestRevertLinks(t *testing.T) {
 	if err != nil || len(listed) != 1 || listed[0].ID != id {
 		t.Fatalf("List = %d threads (%v), want the thread alone", len(listed), err)
 	}
-	if c, err := s.Counts(ctx); err != nil || c.Threads != 1 {
-		t.Fatalf("Counts = %+v, %v; want 1 thread", c, err)
+	if c, err := s.Counts(ctx); err != nil || c.Threads != 1 || c.UserMessages != 2 {
+		t.Fatalf("Counts = %+v, %v; want 1 thread and its 2 user messages", c, err)
 	}
 	hits, err := s.Search(ctx, SearchOptions{Query: `"prompt"`})
 	if err != nil || len(hits) != 2 || hits[0].ThreadID != id || hits[1].ThreadID != id {
 		t.Fatalf("Search = %+v, %v; want turn-a's and turn-z's prompts in the thread", hits, err)
 	}
 	checkClean(t, s)
+
+	// A link nothing reads through, or of a thread that is gone, is
+	// reported.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO threads (id, link_of, created_at, updated_at, size)
+		VALUES ($1 || '_x', $1, 0, 0, 0), ($2 || '_x', $2, 0, 0, 0)`, id, newID(t)); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := s.Verify(ctx); err != nil || len(problems) != 2 {
+		t.Fatalf("Verify with a stray link and an orphan one: %v, %v; want 2 problems", problems, err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM threads WHERE id LIKE '%\_x'`); err != nil {
+		t.Fatal(err)
+	}
 
 	// Delete takes the links and their objects with the thread.
 	if err := s.Purge(ctx, id); err != nil {
