@@ -127,30 +127,8 @@ func (s *Store) revertTx(ctx context.Context, tx pgx.Tx, r Revert, now time.Time
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
-	if holder.ID == t.ID {
-		// The head holds the cut: its bytes become a link.
-		link := t.ID + linkSep + uuid.Must(uuid.NewV7()).String()
-		if err := moveHead(ctx, tx, t.ID, link); err != nil {
-			return nil, err
-		}
-		holder.ID = link
-	} else if keys, err = segmentKeys(ctx, tx, t.ID); err != nil {
-		return nil, err
-	}
-	dropped, err := dropLinksPast(ctx, tx, t.ID, holder)
+	keys, err := rebase(ctx, tx, t.ID, &holder, cut, msg.Ordinal)
 	if err != nil {
-		return nil, err
-	}
-	keys = append(keys, dropped...)
-
-	var b pgx.Batch
-	b.Queue(`DELETE FROM chunks WHERE thread_id = $1`, t.ID)
-	b.Queue(`DELETE FROM segments WHERE thread_id = $1`, t.ID)
-	b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, t.ID)
-	b.Queue(`UPDATE threads SET base_id = $2, base_size = $3, inherited_messages = $4, sealed_size = 0,
-		copied_messages = LEAST(copied_messages, $4) WHERE id = $1`, t.ID, holder.ID, cut, msg.Ordinal)
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}
 	head := Thread{ID: t.ID, BaseID: holder.ID, BaseSize: cut, InheritedMessages: msg.Ordinal, UserMessageCount: msg.Ordinal,
@@ -160,6 +138,38 @@ func (s *Store) revertTx(ctx context.Context, tx pgx.Tx, r Revert, now time.Time
 	}
 	_, err = appendTx(ctx, tx, &head, meta, nil, now.UnixMilli(), "reverted")
 	return keys, err
+}
+
+// rebase gives thread id, whose history position cut *holder holds, the
+// history before the cut as its base, with kept user messages, and no own
+// bytes: when the holder is the thread itself its own bytes become a new
+// link first (*holder is then that link); the thread's own bytes that no
+// longer belong to its history and the links it goes back past are
+// deleted. It returns the object keys of the segments whose rows it
+// deleted.
+func rebase(ctx context.Context, tx pgx.Tx, id string, holder *Thread, cut int64, kept int) ([]string, error) {
+	var keys []string
+	var err error
+	if holder.ID == id {
+		link := id + linkSep + uuid.Must(uuid.NewV7()).String()
+		if err := moveHead(ctx, tx, id, link); err != nil {
+			return nil, err
+		}
+		holder.ID = link
+	} else if keys, err = segmentKeys(ctx, tx, id); err != nil {
+		return nil, err
+	}
+	dropped, err := dropLinksPast(ctx, tx, id, *holder)
+	if err != nil {
+		return nil, err
+	}
+	var b pgx.Batch
+	b.Queue(`DELETE FROM chunks WHERE thread_id = $1`, id)
+	b.Queue(`DELETE FROM segments WHERE thread_id = $1`, id)
+	b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, id)
+	b.Queue(`UPDATE threads SET base_id = $2, base_size = $3, inherited_messages = $4, sealed_size = 0,
+		copied_messages = LEAST(copied_messages, $4) WHERE id = $1`, id, holder.ID, cut, kept)
+	return append(keys, dropped...), tx.SendBatch(ctx, &b).Close()
 }
 
 // revertMessage returns the user message r cuts before.
