@@ -49,6 +49,9 @@ func Run(t *testing.T, open Open) {
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
 		{"Purge", testPurge},
 		{"PurgeForgetsKeys", testPurgeForgetsKeys},
+		{"Revert", testRevert},
+		{"RevertRefusesForksPastTheCut", testRevertRefusesForksPastTheCut},
+		{"RevertRefuses", testRevertRefuses},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -105,6 +108,15 @@ func history(t *testing.T, b manager.Backend, id string) []byte {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Said returns the type and payload of every line of thread id's history
+// on b but its session_meta lines: what the thread says, whatever the
+// layout of its history (a reference fork, a revert, a self-contained
+// copy), for tests of other packages that compare threads.
+func Said(t *testing.T, b manager.Backend, id string) []string {
+	t.Helper()
+	return items(t, history(t, b, id))
 }
 
 // items returns the (type, payload) of every line of h but session_meta
@@ -210,6 +222,10 @@ func testRefusedAppends(t *testing.T, b manager.Backend) {
 	}
 	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{oops`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
 		t.Fatalf("a bad line: %v, want ErrInvalidItem", err)
+	}
+	// A paginated thread numbers its lines itself.
+	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{"ordinal":7,"type":"event_msg","payload":{}}`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
+		t.Fatalf("a line with its own ordinal: %v, want ErrInvalidItem", err)
 	}
 	if _, err := b.AppendWith(t.Context(), "0195e7a0-0000-7000-8000-000000000000", []rollout.Item{answerItem("x")}, manager.AppendOptions{}); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("append to an unknown thread: %v, want ErrNotFound", err)
@@ -474,7 +490,7 @@ func testSearch(t *testing.T, b manager.Backend) {
 
 // testEvents: a subscriber sees, in order, the changes made after it
 // subscribed: a start, an append with the size after it, a fork, a copy
-// fork (forked too, not created), a rename and a delete.
+// fork (forked too, not created), a rename, a delete and a revert.
 func testEvents(t *testing.T, b manager.Backend) {
 	p, ok := b.(manager.Publisher)
 	if !ok {
@@ -501,12 +517,16 @@ func testEvents(t *testing.T, b manager.Backend) {
 	if err := b.Delete(t.Context(), fork.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := reverter(t, b).Revert(t.Context(), th.ID, manager.RevertOptions{BeforeUserMessage: new(int)}); err != nil {
+		t.Fatal(err)
+	}
 	want := []struct {
 		typ manager.EventType
 		id  string
 	}{
 		{manager.EventCreated, th.ID}, {manager.EventAppended, th.ID}, {manager.EventForked, fork.ID},
 		{manager.EventForked, copied.ID}, {manager.EventRenamed, th.ID}, {manager.EventDeleted, fork.ID},
+		{manager.EventReverted, th.ID},
 	}
 	timeout := time.After(30 * time.Second)
 	for i := 0; i < len(want); {

@@ -26,7 +26,9 @@ func SelfContainedMetas(ctx context.Context, b Backend, t Thread) (meta, metas [
 	}
 	meta = append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
 	first := t
-	for first.BaseID != "" {
+	// A reverted thread's base is itself (its earlier files): its
+	// history starts with its own bytes.
+	for first.BaseID != "" && first.BaseID != first.ID {
 		base, err := b.Get(ctx, first.BaseID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("base %s: %w", first.BaseID, err)

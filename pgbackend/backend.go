@@ -2,17 +2,17 @@
 // distributed implementation of manager.Backend (docs/DISTRIBUTED.md). Any
 // number of spoold processes may serve one database and one bucket; the
 // database orders appends to a thread (a row lock per append transaction),
-// so no process lock is needed. Threads are legacy-mode Codex rollouts;
-// forks are references inside the database (pgstore) unless a copy is
-// asked for, and are exported as self-contained files.
+// so no process lock is needed. Threads are Codex rollouts, paginated by
+// default (numbered under the row lock) or legacy; forks are references
+// inside the database (pgstore) unless a copy is asked for, and are
+// exported as self-contained files.
 //
 // It offers the core of manager.Backend, lineage (manager.Lineage), search
 // (manager.Searcher) and events from every node (manager.Publisher, over
 // PostgreSQL's LISTEN/NOTIFY), which follow streams use, whole Codex
 // turns (manager.TurnWriter), turns by id (manager.TurnReader) and forks by
-// turn id, purge (manager.Purger), and sub-agent spawns
-// (manager.SpawnLineage); reverts are not offered yet (the server answers
-// 501).
+// turn id, purge (manager.Purger), reverts (manager.Reverter), and
+// sub-agent spawns (manager.SpawnLineage).
 package pgbackend
 
 import (
@@ -177,10 +177,16 @@ func (b *Backend) sealLoop(ctx context.Context) {
 	}
 }
 
-// Start creates a thread: its session_meta line, committed.
+// Start creates a thread: its session_meta line, committed. The thread is
+// paginated (every line numbered, as Codex 0.169 starts threads) unless
+// o.HistoryMode asks for legacy.
 func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Thread, error) {
-	if o.HistoryMode != "" && o.HistoryMode != string(rollout.HistoryLegacy) {
-		return manager.Thread{}, fmt.Errorf("start thread: %w: history mode %q: this backend keeps legacy-mode threads", manager.ErrInvalidArgument, o.HistoryMode)
+	mode := rollout.HistoryPaginated
+	if o.HistoryMode != "" {
+		var err error
+		if mode, err = rollout.ParseHistoryMode(o.HistoryMode); err != nil {
+			return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
+		}
 	}
 	if o.Source == "" {
 		o.Source = "vscode"
@@ -189,13 +195,16 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	now := b.opts.Now()
 	meta := rollout.SessionMeta{ID: id, Timestamp: rollout.FormatTimestamp(now), Cwd: o.Cwd,
 		Originator: o.Originator, CLIVersion: o.CLIVersion, Source: o.Source,
-		ModelProvider: o.ModelProvider, Git: o.Git}
+		ModelProvider: o.ModelProvider, Git: o.Git, HistoryMode: mode}
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
+	if err == nil && mode == rollout.HistoryPaginated {
+		line, err = rollout.WithOrdinal(line, 0)
+	}
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
 	}
 	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
-		SpawnParentID: rollout.SpawnParent(o.Source)})
+		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode)})
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
 	}
@@ -207,15 +216,36 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 
 // Get returns a thread.
 func (b *Backend) Get(ctx context.Context, id string) (manager.Thread, error) {
+	t, err := b.row(ctx, id)
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	return threadOf(t), nil
+}
+
+// row returns thread id's row.
+func (b *Backend) row(ctx context.Context, id string) (pgstore.Thread, error) {
 	id, err := rollout.ParseID(id)
 	if err != nil {
-		return manager.Thread{}, fmt.Errorf("get %q: %w", id, err)
+		return pgstore.Thread{}, fmt.Errorf("get %q: %w", id, err)
 	}
 	t, err := b.store.Get(ctx, id)
 	if err != nil {
-		return manager.Thread{}, mapErr(err)
+		return pgstore.Thread{}, mapErr(err)
 	}
-	return threadOf(t), nil
+	return t, nil
+}
+
+// retryChanged calls fn, and again, three times in all, while it fails
+// with pgstore.ErrChanged: the thread was reverted (or rewritten) between
+// finding positions in its history and using them.
+func retryChanged[T any](fn func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := fn()
+		if !errors.Is(err, pgstore.ErrChanged) || attempt == 3 {
+			return v, err
+		}
+	}
 }
 
 // AppendWith encodes items (stamping a timestamp where one has none) and
@@ -260,12 +290,7 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if len(lines) == 0 {
 		return manager.AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, manager.ErrInvalidItem)
 	}
-	var joined []byte
-	offsets := make([]int64, len(lines))
-	for i, l := range lines {
-		offsets[i] = int64(len(joined))
-		joined = append(joined, l...)
-	}
+	joined := bytes.Join(lines, nil)
 	expected := int64(-1)
 	if o.ExpectedSize != 0 {
 		expected = o.ExpectedSize
@@ -279,23 +304,22 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if err != nil {
 		return manager.AppendResult{}, mapErr(err)
 	}
-	if res.Replayed {
-		offsets = res.Starts
-	} else {
-		for i := range offsets {
-			offsets[i] += res.Offset
-		}
-	}
-	return manager.AppendResult{Offsets: offsets, Thread: threadOf(res.Thread)}, nil
+	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread)}, nil
 }
 
 // Fork creates a reference fork: the child's meta line and a row pointing
-// at the parent's history up to the cut; nothing is copied.
+// at the parent's history up to the cut; nothing is copied. The cut is
+// found again when the parent is reverted meanwhile.
 func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
-	parent, err := b.Get(ctx, id)
+	return retryChanged(func() (manager.Thread, error) { return b.fork(ctx, id, o) })
+}
+
+func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
+	row, err := b.row(ctx, id)
 	if err != nil {
 		return manager.Thread{}, err
 	}
+	parent, era := threadOf(row), row.Era()
 	switch {
 	case o.Points() > 1:
 		return manager.Thread{}, fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, manager.ErrInvalidArgument)
@@ -317,7 +341,7 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		}
 		before = msg.Ordinal
 	case o.LastTurnID != "":
-		span, err := b.turnSpan(ctx, parent, o.LastTurnID)
+		span, err := b.turnSpan(ctx, parent, era, o.LastTurnID)
 		if err != nil {
 			return manager.Thread{}, fmt.Errorf("fork: %w", err)
 		}
@@ -335,16 +359,28 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	meta := rollout.SessionMeta{ID: child, ForkedFromID: parent.ID, Timestamp: rollout.FormatTimestamp(now),
 		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: parent.Source,
 		ModelProvider: parent.ModelProvider, Git: gitOf(parent)}
+	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
+	if paginated {
+		meta.HistoryMode = rollout.HistoryPaginated
+	}
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
 	var t pgstore.Thread
 	if o.Mode == manager.ForkCopy {
-		t, err = b.forkCopy(ctx, parent, before, through, pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID})
+		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID}
+		if paginated {
+			nt.HistoryMode = pgstore.HistoryPaginated
+		}
+		t, err = b.forkCopy(ctx, parent, era, before, through, nt)
 	} else {
-		t, err = b.store.Fork(ctx, pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
-			Lines: line, Cwd: cwd, Facts: factsOf(meta)})
+		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
+			Lines: line, Cwd: cwd, Facts: factsOf(meta), Era: &era}
+		if paginated { // as Codex 0.169 forks: history_base names the cut
+			f.Meta = &rollout.MetaPayload{SessionMeta: meta}
+		}
+		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
@@ -542,11 +578,16 @@ func (b *Backend) relatives(ctx context.Context, rel []pgstore.Relative) ([]mana
 // maps to HTTP answers.
 func mapErr(err error) error {
 	var mismatch *pgstore.SizeMismatchError
+	var referenced *pgstore.ReferencedError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &mismatch):
 		return fmt.Errorf("%w", &manager.SizeMismatchError{Expected: mismatch.Expected, Actual: mismatch.Size})
+	case errors.As(err, &referenced):
+		return fmt.Errorf("%w", &manager.ReferencedError{ID: referenced.ID, Forks: referenced.Forks})
+	case errors.Is(err, pgstore.ErrNotPaginated), errors.Is(err, pgstore.ErrInheritedCut):
+		return fmt.Errorf("%w: %w", manager.ErrInvalidArgument, err)
 	case errors.Is(err, pgstore.ErrNotFound), errors.Is(err, pgstore.ErrTurnNotFound):
 		return fmt.Errorf("%w: %w", manager.ErrNotFound, err)
 	case errors.Is(err, pgstore.ErrReferenced):
@@ -634,7 +675,8 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 var _ manager.TurnWriter = (*Backend)(nil)
 
 // AppendTurn appends one complete Codex user turn (rollout.RenderTurn, in
-// the legacy mode of this backend's threads) as one transaction.
+// the thread's history mode; a paginated thread numbers its lines on from
+// its own count under its row lock) as one transaction.
 func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptions) (manager.AppendResult, error) {
 	t, err := b.Get(ctx, id)
 	if err != nil {
@@ -647,7 +689,7 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 		o.Model = "spool"
 	}
 	now := b.opts.Now()
-	data, _, err := rollout.RenderTurn(rollout.HistoryLegacy, 0, rollout.TurnSpec{
+	data, _, err := rollout.RenderTurn(rollout.HistoryMode(t.HistoryMode), 0, rollout.TurnSpec{
 		ThreadID: t.ID, TurnID: o.TurnID, UserText: o.Prompt, AgentText: o.Answer,
 		Cwd: t.Cwd, Model: o.Model, Started: now, Completed: now,
 		UserItemID: uuid.NewString(), AgentItemID: uuid.NewString(),
@@ -655,8 +697,11 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	if err != nil {
 		return manager.AppendResult{}, fmt.Errorf("append a turn to %s: %w: %w", t.ID, manager.ErrInvalidItem, err)
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	return b.append(ctx, t.ID, lines[:len(lines)-1], manager.AppendOptions{}, nil)
+	res, err := b.store.AppendTurn(ctx, t.ID, data)
+	if err != nil {
+		return manager.AppendResult{}, mapErr(err)
+	}
+	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread)}, nil
 }
 
 var _ manager.SpawnLineage = (*Backend)(nil)
@@ -683,11 +728,12 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 // forkCopy commits a self-contained copy fork: the child's meta line
 // (nt.Lines), then the parent's history before user message before (its
 // Cut), or through the end of a turn, or all of it (before -1, through
-// nil), as the local backend's copy of a legacy thread is laid out. Its
+// nil), as the local backend's copy of a legacy thread is laid out; a
+// paginated child's lines are renumbered from 0. Its
 // user messages are counted again from the copied bytes. The parent's
 // history is streamed into the child's chunks as it is read, never whole
 // in memory.
-func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before int, through *pgstore.Cut, nt pgstore.NewThread) (pgstore.Thread, error) {
+func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgstore.Era, before int, through *pgstore.Cut, nt pgstore.NewThread) (pgstore.Thread, error) {
 	cut := int64(-1)
 	switch {
 	case before >= 0:
@@ -702,12 +748,19 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, before in
 			before = through.Messages
 		}
 	}
-	rc, end, err := b.store.OpenHistory(ctx, parent.ID, 0, cut)
+	rc, end, err := b.store.OpenHistoryIn(ctx, parent.ID, era, 0, cut)
 	if err != nil {
 		return pgstore.Thread{}, err
 	}
 	defer rc.Close()
 	nt.More = rc // streamed in chunks into the child's creating transaction
+	if nt.HistoryMode == pgstore.HistoryPaginated {
+		// A self-contained paginated history counts 0, 1, 2, ... as Codex
+		// requires: the child's meta, then the parent's lines renumbered.
+		if nt.Lines, nt.More, err = renumbered(nt.Lines, rc); err != nil {
+			return pgstore.Thread{}, err
+		}
+	}
 	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
 	return b.store.Create(ctx, nt)
 }

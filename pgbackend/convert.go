@@ -38,8 +38,8 @@ func threadOf(t pgstore.Thread) manager.Thread {
 		LineCount:        t.LineCount,
 		UserMessageCount: t.UserMessageCount,
 		IndexedSize:      t.Size,
-		HistoryMode:      string(rollout.HistoryLegacy),
-		BaseID:           t.BaseID,
+		HistoryMode:      t.HistoryMode,
+		BaseID:           t.BaseThreadID(),
 		BaseSize:         t.BaseSize,
 	}
 }

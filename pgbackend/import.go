@@ -2,6 +2,7 @@ package pgbackend
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +37,14 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 		return manager.Thread{}, fmt.Errorf("import %s: %w: its history continues %s", meta.ID, manager.ErrInvalidArgument, meta.HistoryBase.ThreadID)
 	}
 	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: first, More: br,
-		SpawnParentID: rollout.SpawnParent(meta.Source)}
+		SpawnParentID: rollout.SpawnParent(meta.Source), HistoryMode: string(meta.Mode())}
+	if meta.Mode() == rollout.HistoryPaginated {
+		// Numbered 0, 1, 2, ... as Export lays a paginated history out,
+		// whatever the lines carry: the next append goes on from there.
+		if nt.Lines, nt.More, err = renumbered(first, br); err != nil {
+			return manager.Thread{}, fmt.Errorf("import %s: %w: %w", meta.ID, manager.ErrInvalidArgument, err)
+		}
+	}
 	if p := meta.ForkedFromID; p != "" {
 		if _, err := b.store.Get(ctx, p); err == nil {
 			nt.ParentID = p
@@ -55,4 +63,47 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 		return manager.Thread{}, mapErr(err)
 	}
 	return threadOf(t), nil
+}
+
+// renumbered returns first and the lines rest yields, numbered 0, 1, 2,
+// ... (rollout.Renumbered): the first line, and a reader of the others
+// that renumbers them as it is read. A line that cannot be renumbered
+// (not a JSON object line, or torn) fails the reader with
+// pgstore.ErrInvalidLines; rest's own errors pass as they are.
+func renumbered(first []byte, rest io.Reader) (line []byte, more io.Reader, err error) {
+	src := &sourceReader{r: io.MultiReader(bytes.NewReader(first), rest)}
+	numbered := bufio.NewReader(&linesReader{r: rollout.Renumbered(src), src: src})
+	if line, err = rollout.ReadLine(nil, numbered); err != nil {
+		return nil, nil, err
+	}
+	return line, numbered, nil
+}
+
+// sourceReader is r that remembers its error.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// linesReader is r, a reader of what src yields, whose errors but src's
+// wrap pgstore.ErrInvalidLines.
+type linesReader struct {
+	r   io.Reader
+	src *sourceReader
+}
+
+func (l *linesReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil && err != io.EOF && (l.src.err == nil || !errors.Is(err, l.src.err)) {
+		err = fmt.Errorf("%w: %w", pgstore.ErrInvalidLines, err)
+	}
+	return n, err
 }

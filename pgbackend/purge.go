@@ -81,6 +81,9 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 			return fmt.Errorf("history of %s: %d bytes, its base keeps %d", id, end, t.BaseSize)
 		}
 		content := rollout.SelfContained(rc, t.BaseSize, meta, metas)
+		if t.HistoryMode == string(rollout.HistoryPaginated) {
+			content = rollout.Renumbered(content)
+		}
 		err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
 		rc.Close()
 		if errors.Is(err, pgstore.ErrChanged) && attempt < 3 {

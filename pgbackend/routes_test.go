@@ -17,8 +17,8 @@ import (
 )
 
 // TestRoutesOnPostgreSQL: the routes of the capabilities this backend
-// offers answer through the HTTP server as the local backend's do, and
-// those it does not yet offer answer 501 not_supported (issue #17).
+// added for issue #17 (turns by id, forks by turn, reverts, purge) answer
+// through the HTTP server as the local backend's do.
 func TestRoutesOnPostgreSQL(t *testing.T) {
 	b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealBytes: 1, SealEvery: 1})
 	if err != nil {
@@ -57,7 +57,10 @@ func TestRoutesOnPostgreSQL(t *testing.T) {
 		{"fork through a turn", "POST", base + "/fork", `{"last_turn_id":"turn-a"}`, http.StatusCreated, ""},
 		{"fork before a turn", "POST", base + "/fork", `{"before_turn_id":"turn-b"}`, http.StatusCreated, ""},
 		{"fork through a turn in progress", "POST", base + "/fork", `{"last_turn_id":"turn-open"}`, http.StatusConflict, "turn_in_progress"},
-		{"revert", "POST", base + "/revert", `{"before_turn_id":"turn-b"}`, http.StatusNotImplemented, "not_supported"},
+		{"fork through the last turn", "POST", base + "/fork", `{"last_turn_id":"turn-b"}`, http.StatusCreated, ""},
+		{"revert under a fork past the cut", "POST", base + "/revert", `{"before_turn_id":"turn-b"}`, http.StatusConflict, "referenced"},
+		{"revert", "POST", base + "/revert", `{"before_turn_id":"turn-open"}`, http.StatusOK, ""},
+		{"revert before a turn reverted away", "POST", base + "/revert", `{"before_turn_id":"turn-open"}`, http.StatusNotFound, "not_found"},
 		{"purge a base of forks", "POST", base + "/purge", "", http.StatusNoContent, ""},
 		{"purge again", "POST", base + "/purge", "", http.StatusNotFound, "not_found"},
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/pgstore"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -21,25 +22,33 @@ func (b *Backend) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadC
 	if err != nil {
 		return nil, manager.TurnSpan{}, fmt.Errorf("read turn of %q: %w", id, err)
 	}
-	t, err := b.Get(ctx, pid)
-	if err != nil {
-		return nil, manager.TurnSpan{}, err
+	type found struct {
+		rc   io.ReadCloser
+		span manager.TurnSpan
 	}
-	span, err := b.turnSpan(ctx, t, turnID)
-	if err != nil {
-		return nil, manager.TurnSpan{}, fmt.Errorf("read turn: %w", err)
-	}
-	rc, _, err := b.store.OpenHistory(ctx, t.ID, span.Offset, span.End)
-	if err != nil {
-		return nil, manager.TurnSpan{}, mapErr(err)
-	}
-	return rc, span, nil
+	f, err := retryChanged(func() (found, error) {
+		row, err := b.row(ctx, pid)
+		if err != nil {
+			return found{}, err
+		}
+		span, err := b.turnSpan(ctx, threadOf(row), row.Era(), turnID)
+		if err != nil {
+			return found{}, fmt.Errorf("read turn: %w", err)
+		}
+		rc, _, err := b.store.OpenHistoryIn(ctx, row.ID, row.Era(), span.Offset, span.End)
+		if err != nil {
+			return found{}, mapErr(err)
+		}
+		return found{rc, span}, nil
+	})
+	return f.rc, f.span, err
 }
 
-// turnSpan locates turn turnID in t's history: from the cut of the turn's
-// first user message, the turn's lines are read until it ends or the next
-// one begins (manager.ScanTurn, as the local backend does).
-func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, turnID string) (manager.TurnSpan, error) {
+// turnSpan locates turn turnID in t's history, in era: from the cut of
+// the turn's first user message, the turn's lines are read until it ends
+// or the next one begins (manager.ScanTurn, as the local backend does). A
+// thread reverted meanwhile fails with pgstore.ErrChanged.
+func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, era pgstore.Era, turnID string) (manager.TurnSpan, error) {
 	if turnID == "" {
 		return manager.TurnSpan{}, fmt.Errorf("%w: empty turn id", manager.ErrInvalidArgument)
 	}
@@ -51,7 +60,7 @@ func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, turnID string)
 	if start > size {
 		return manager.TurnSpan{}, fmt.Errorf("turn %q of %s starts at %d, past the history's end %d: %w", turnID, t.ID, start, size, manager.ErrBrokenChain)
 	}
-	rc, _, err := b.store.OpenHistory(ctx, t.ID, start, size)
+	rc, _, err := b.store.OpenHistoryIn(ctx, t.ID, era, start, size)
 	if err != nil {
 		return manager.TurnSpan{}, mapErr(err)
 	}

@@ -61,7 +61,8 @@ type Problem struct {
 func (p Problem) String() string { return p.ThreadID + ": " + p.Detail }
 
 // Verify checks every thread: its base exists, its chain has no cycle and
-// ends inside each base's history, its segments and chunks cover its own
+// ends inside each base's history, a link belongs to a thread and is read
+// through, its segments and chunks cover its own
 // bytes exactly and each segment's object holds bytes of the recorded
 // hash, and its user messages are numbered without gaps. It reads only,
 // in one snapshot of the database: nodes appending and sealing meanwhile
@@ -82,16 +83,37 @@ func (s *Store) Verify(ctx context.Context) ([]Problem, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	byID := make(map[string]Thread, len(threads))
+	based := map[string]bool{} // ids some row uses as its base
 	for _, t := range threads {
 		byID[t.ID] = t
+		based[t.BaseID] = true
 	}
 	var problems []Problem
 	for _, t := range threads {
 		for _, d := range s.verifyThread(ctx, tx, t, byID) {
 			problems = append(problems, Problem{ThreadID: t.ID, Detail: d})
 		}
+		if d := verifyLink(t, byID, based); d != "" {
+			problems = append(problems, Problem{ThreadID: t.ID, Detail: d})
+		}
 	}
 	return problems, nil
+}
+
+// verifyLink returns what is wrong with t when it is a link of a
+// reverted thread: a link whose thread is gone, or that nothing reads
+// through (a revert deletes the links it goes back past).
+func verifyLink(t Thread, byID map[string]Thread, based map[string]bool) string {
+	owner := linkOwner(t.ID)
+	switch {
+	case owner == t.ID:
+		return ""
+	case byID[owner].ID == "":
+		return fmt.Sprintf("link of %s, which does not exist", owner)
+	case !based[t.ID]:
+		return fmt.Sprintf("link of %s that no history reads through", owner)
+	}
+	return ""
 }
 
 // verifyThread returns what is wrong with t.

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,9 @@ type NewThread struct {
 	SpawnParentID string
 	// ForkPoint, for a copy fork, is where it was cut from ParentID.
 	ForkPoint *ForkPoint
+	// HistoryMode is HistoryPaginated for a thread whose lines carry
+	// ordinals, counted from 0 (Lines and More hold them); "" is legacy.
+	HistoryMode string
 }
 
 // ForkPoint is where a fork was cut: before the parent's user message
@@ -59,10 +63,11 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 	var t Thread
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		f := nt.Facts
+		mode := cmp.Or(nt.HistoryMode, "legacy")
 		_, err := tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd, source, originator,
-			cli_version, model_provider, git_commit, git_branch, git_origin)
-			VALUES ($1, $2, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10)`, nt.ID, now, nt.Cwd, f.Source, f.Originator,
-			f.CLIVersion, f.ModelProvider, f.GitCommit, f.GitBranch, f.GitOrigin)
+			cli_version, model_provider, git_commit, git_branch, git_origin, history_mode)
+			VALUES ($1, $2, $2, 0, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, nt.ID, now, nt.Cwd, f.Source, f.Originator,
+			f.CLIVersion, f.ModelProvider, f.GitCommit, f.GitBranch, f.GitOrigin, mode)
 		if isUniqueViolation(err) {
 			return ErrExists
 		}
@@ -93,7 +98,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 				return err
 			}
 		}
-		t = Thread{ID: nt.ID, Cwd: nt.Cwd}
+		t = Thread{ID: nt.ID, Cwd: nt.Cwd, HistoryMode: mode}
 		event := "created"
 		if nt.ForkPoint != nil {
 			event = "forked" // a copy fork, announced as the local backend does
@@ -119,31 +124,84 @@ type AppendResult struct {
 	Offset int64  // position of the first appended byte
 	Size   int64  // history size after the append
 	Thread Thread // the thread's row after the append
+	// Starts are the positions of the appended lines, each line's start.
+	Starts []int64
 	// Replayed reports an append named by a known key: nothing was written,
-	// Offset, Size and Starts (each line's position) are the first append's,
-	// Thread is the row as it is now.
+	// Offset, Size and Starts are the first append's, Thread is the row as
+	// it is now.
 	Replayed bool
-	Starts   []int64
 }
 
 // Append commits lines (complete, newline-terminated JSON objects) at the
 // end of thread id. With expectedSize ≥ 0 it appends only if the thread's
 // own bytes (Thread.Size) are that many (a *SizeMismatchError, nothing
-// written, otherwise). An archived thread is refused (ErrArchived). The thread's
+// written, otherwise). An archived thread is refused (ErrArchived). In a
+// paginated thread each line gets the thread's next ordinal
+// (rollout.WithOrdinal), and one that carries an ordinal is refused
+// (ErrInvalidLines); AppendResult.Starts says where each line landed. The thread's
 // row stays locked from the size check to the commit, so concurrent appends
 // from any process get contiguous offsets; the commit is the
 // acknowledgement. Concurrent Appends on one Store share transactions (see
 // batcher).
 func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSize int64) (AppendResult, error) {
-	return s.appendReq(ctx, id, lines, expectedSize, nil)
+	return s.appendReq(ctx, id, lines, expectedSize, nil, false)
 }
 
-func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key) (AppendResult, error) {
+// numberLines returns lines with the ordinals first, first+1, ... (a line
+// that carries one already is refused with ErrInvalidLines, unless
+// renumber says its ordinal is to be replaced), and marks moved to where
+// their lines now start.
+func numberLines(lines []byte, marks []lineMark, first int64, renumber bool) ([]byte, []lineMark, error) {
+	out := make([]byte, 0, len(lines)+bytes.Count(lines, []byte{'\n'})*16)
+	var starts []int64
+	n := first
+	for line := range bytes.Lines(lines) {
+		starts = append(starts, int64(len(out)))
+		var err error
+		if renumber {
+			out, err = rollout.Renumber(out, line, n)
+		} else {
+			var numbered []byte
+			if numbered, err = rollout.WithOrdinal(line, n); err == nil {
+				out = append(out, numbered...)
+			}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: line %d: %w", ErrInvalidLines, n-first+1, err)
+		}
+		n++
+	}
+	moved := make([]lineMark, len(marks))
+	for i, m := range marks {
+		m.offset = starts[m.line]
+		moved[i] = m
+	}
+	return out, moved, nil
+}
+
+// lineStarts returns the positions of the lines of lines, the first at
+// offset.
+func lineStarts(lines []byte, offset int64) []int64 {
+	var starts []int64
+	for line := range bytes.Lines(lines) {
+		starts = append(starts, offset)
+		offset += int64(len(line))
+	}
+	return starts
+}
+
+// AppendTurn is Append of the lines of a rendered Codex turn: in a
+// paginated thread their ordinals are replaced by the thread's next ones.
+func (s *Store) AppendTurn(ctx context.Context, id string, lines []byte) (AppendResult, error) {
+	return s.appendReq(ctx, id, lines, -1, nil, true)
+}
+
+func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key, renumber bool) (AppendResult, error) {
 	marks, err := scanLines(lines)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}
-	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, marks: marks, expected: expectedSize, key: key})
+	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, marks: marks, expected: expectedSize, key: key, renumber: renumber})
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
 	}
@@ -163,8 +221,12 @@ func queueAppend(b *pgx.Batch, t *Thread, lines []byte, marks []lineMark, now in
 		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line, cut_offset, turn_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, m.Ordinal, m.Offset, m.Text, m.Line, m.CutOffset, m.TurnID)
 	}
+	added := int64(bytes.Count(lines, []byte{'\n'}))
 	t.Size += int64(len(lines))
-	t.LineCount += int64(bytes.Count(lines, []byte{'\n'}))
+	t.LineCount += added
+	if t.Paginated() {
+		t.NextOrdinal += added
+	}
 	t.UpdatedAt = time.UnixMilli(max(t.UpdatedAt.UnixMilli(), now))
 	res.Size = t.HistorySize()
 	res.Thread = *t
@@ -212,8 +274,8 @@ func observe(t *Thread, marks []lineMark) []UserMessage {
 // a change of type typ.
 func queueRow(b *pgx.Batch, t *Thread, typ string) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
-		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8 WHERE id = $1`,
-		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID)
+		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8, next_ordinal = $9 WHERE id = $1`,
+		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID, t.NextOrdinal)
 	queueNotice(b, typ, t.ID, t.HistorySize())
 }
 

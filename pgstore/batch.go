@@ -31,6 +31,10 @@ type appendReq struct {
 	marks    []lineMark
 	expected int64
 	key      *Key // nil: no idempotency key
+	// renumber: the lines carry ordinals that a paginated thread replaces
+	// with its own (a rendered turn); otherwise a line that carries one is
+	// refused there.
+	renumber bool
 
 	wake chan bool // true: lead a batch; false: done
 	res  AppendResult
@@ -135,7 +139,13 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 		case r.expected >= 0 && r.expected != t.Size:
 			r.err = &SizeMismatchError{Size: t.Size, Expected: r.expected}
 		default:
+			if t.Paginated() {
+				if r.lines, r.marks, r.err = numberLines(r.lines, r.marks, t.NextOrdinal, r.renumber); r.err != nil {
+					continue
+				}
+			}
 			r.res = queueAppend(&q, t, r.lines, r.marks, now)
+			r.res.Starts = lineStarts(r.lines, r.res.Offset)
 			changed[r.id] = true
 			if r.key != nil {
 				keys.record(&q, r, now)

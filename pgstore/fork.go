@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/rollout"
 )
 
 // UserMessage is one user message of a thread's history.
@@ -80,11 +82,20 @@ type Fork struct {
 	// At, when set (BeforeUserMessage negative), is a cut the caller found
 	// in the parent's history, such as the end of a Codex turn.
 	At *Cut
-	// Lines are the child's own first lines (its session_meta with its
-	// history_base), complete and newline-terminated.
+	// Lines are the child's own first lines, complete and
+	// newline-terminated: a legacy child's session_meta.
 	Lines []byte
+	// Meta, when set, makes a paginated child (of a paginated parent), as
+	// Codex 0.169 writes a reference fork: its first line is Meta with
+	// history_mode paginated, history_base naming the base and the cut
+	// (the history position in that thread's own bytes and the ordinal
+	// of the line there) and ordinal 0. Lines is then ignored.
+	Meta  *rollout.MetaPayload
 	Cwd   string
 	Facts Facts
+	// Era, when set, is the parent's era when the caller found At or
+	// BeforeUserMessage: a parent reverted since fails with ErrChanged.
+	Era *Era
 }
 
 // Cut is a position in a thread's history between two lines: Offset, with
@@ -101,14 +112,18 @@ type Cut struct {
 // parent's base skips the parent). The parent's row is share-locked, so no
 // append moves its end while the whole-history cut is taken.
 func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
-	marks, err := scanLines(f.Lines)
-	if err != nil {
-		return Thread{}, fmt.Errorf("fork %s: %w", f.ParentID, err)
+	if f.Meta == nil {
+		if _, err := scanLines(f.Lines); err != nil {
+			return Thread{}, fmt.Errorf("fork %s: %w", f.ParentID, err)
+		}
 	}
 	now := s.now().UnixMilli()
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		parent, err := getThread(ctx, tx, f.ParentID, "FOR SHARE")
 		if err != nil {
+			return err
+		}
+		if err := checkEra(parent, f.Era); err != nil {
 			return err
 		}
 		cut, inherited := parent.HistorySize(), parent.UserMessageCount
@@ -136,6 +151,19 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		if err != nil {
 			return err
 		}
+		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
+			UserMessageCount: inherited, HistoryMode: "legacy"}
+		lines := f.Lines
+		if f.Meta != nil {
+			if lines, err = s.paginatedForkMeta(ctx, tx, *f.Meta, base, cut); err != nil {
+				return err
+			}
+			child.HistoryMode = HistoryPaginated
+		}
+		marks, err := scanLines(lines)
+		if err != nil {
+			return err
+		}
 		preview := ""
 		if inherited > 0 {
 			preview = parent.Preview // its first user message, which the child keeps
@@ -143,10 +171,12 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		fa := f.Facts
 		_, err = tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, parent_id, base_id,
 			base_size, inherited_messages, user_message_count, size, cwd, preview, fork_user_message,
-			fork_offset, source, originator, cli_version, model_provider, git_commit, git_branch, git_origin)
-			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8, $9, $5, $10, $11, $12, $13, $14, $15, $16)`,
+			fork_offset, source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
+			history_mode)
+			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8, $9, $5, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			f.ChildID, now, parent.ID, base.ID, cut, inherited, f.Cwd, preview, forkMessage,
-			fa.Source, fa.Originator, fa.CLIVersion, fa.ModelProvider, fa.GitCommit, fa.GitBranch, fa.GitOrigin)
+			fa.Source, fa.Originator, fa.CLIVersion, fa.ModelProvider, fa.GitCommit, fa.GitBranch, fa.GitOrigin,
+			child.HistoryMode)
 		if isUniqueViolation(err) {
 			return ErrExists
 		}
@@ -159,15 +189,31 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			f.ChildID, parent.ID); err != nil {
 			return err
 		}
-		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
-			UserMessageCount: inherited, Preview: preview}
-		_, err = appendTx(ctx, tx, &child, f.Lines, marks, now, "forked")
+		child.Preview = preview
+		_, err = appendTx(ctx, tx, &child, lines, marks, now, "forked")
 		return err
 	})
 	if err != nil {
 		return Thread{}, fmt.Errorf("fork %s: %w", f.ParentID, err)
 	}
 	return s.Get(ctx, f.ChildID)
+}
+
+// paginatedForkMeta returns the first line of a paginated reference fork
+// whose history is base's up to position cut (see Fork.Meta).
+func (s *Store) paginatedForkMeta(ctx context.Context, q querier, meta rollout.MetaPayload, base Thread, cut int64) ([]byte, error) {
+	ordinal, err := s.ordinalAt(ctx, q, base, cut)
+	if err != nil {
+		return nil, err
+	}
+	meta.HistoryMode = rollout.HistoryPaginated
+	meta.HistoryBase = &rollout.HistoryBase{ThreadID: linkOwner(base.ID), EndOrdinalExclusive: ordinal, EndByteOffset: cut - base.BaseSize}
+	meta.ForkedFromOrdinalExclusive = &ordinal
+	line, err := rollout.NewSessionMetaLine(meta.Timestamp, meta)
+	if err != nil {
+		return nil, err
+	}
+	return rollout.WithOrdinal(line, 0)
 }
 
 // holderOf returns the thread of t's chain whose own bytes hold position
@@ -193,27 +239,26 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteThread removes thread id's row and, with it, its chunks, segment
-// rows and user messages, and returns the keys its segment rows named.
+// deleteThread removes thread id's row and its links and, with them, their
+// chunks, segment rows and user messages, and returns the keys their
+// segment rows named.
 func (s *Store) deleteThread(ctx context.Context, id string) ([]string, error) {
 	var keys []string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := getThread(ctx, tx, id, "FOR UPDATE"); err != nil {
 			return err
 		}
-		var child string
-		err := tx.QueryRow(ctx, `SELECT id FROM threads WHERE base_id = $1 LIMIT 1`, id).Scan(&child)
-		if err == nil {
-			return fmt.Errorf("%w %s", ErrReferenced, child)
-		}
-		if err != pgx.ErrNoRows {
+		if err := refuseReferrers(ctx, tx, id, referrersSQL+` ORDER BY referrer`, id); err != nil {
 			return err
 		}
-		if keys, err = segmentKeys(ctx, tx, id); err != nil {
+		var err error
+		if keys, err = familyKeys(ctx, tx, id); err != nil {
 			return err
 		}
 		var b pgx.Batch
+		// The thread first, then its links, which it may name as its base.
 		b.Queue(`DELETE FROM threads WHERE id = $1`, id)
+		b.Queue(`DELETE FROM threads WHERE link_of = $1`, id)
 		queueNotice(&b, "deleted", id, 0)
 		return tx.SendBatch(ctx, &b).Close()
 	})

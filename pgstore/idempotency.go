@@ -27,7 +27,7 @@ var ErrKeyReused = errors.New("idempotency key reused with another request")
 
 // AppendKeyed is Append named by key (see Key).
 func (s *Store) AppendKeyed(ctx context.Context, id string, lines []byte, expectedSize int64, key Key) (AppendResult, error) {
-	return s.appendReq(ctx, id, lines, expectedSize, &key)
+	return s.appendReq(ctx, id, lines, expectedSize, &key, false)
 }
 
 type keyID struct{ thread, name string }
@@ -93,12 +93,7 @@ func (k *batchKeys) check(r *appendReq) (found bool, res AppendResult, err error
 // record queues the key of r, just appended, and knows it for the rest of
 // the batch; expired keys of its thread go.
 func (k *batchKeys) record(q *pgx.Batch, r *appendReq, now int64) {
-	var starts []int64
-	off := r.res.Offset
-	for line := range bytes.Lines(r.lines) {
-		starts = append(starts, off)
-		off += int64(len(line))
-	}
+	starts := r.res.Starts
 	k.known[keyID{r.id, r.key.Name}] = keyRow{hash: r.key.Hash, starts: starts, size: r.res.Size}
 	q.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1 AND expires_at <= $2`, r.id, now)
 	q.Queue(`INSERT INTO idempotency_keys (thread_id, key, request_hash, line_starts, size_after, expires_at)

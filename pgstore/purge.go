@@ -17,9 +17,17 @@ import (
 // rewriting it (an append, or another rewrite): read it again.
 var ErrChanged = errors.New("thread changed meanwhile")
 
-// Referrers returns the threads whose base is thread id, by id.
+// referrersSQL selects the threads other than $1 whose history continues
+// thread $1's bytes: whose base, or whose link's base, is $1 or a link of
+// $1.
+const referrersSQL = `SELECT DISTINCT COALESCE(link_of, id) AS referrer FROM threads
+	WHERE base_id IN (SELECT id FROM threads WHERE id = $1 OR link_of = $1)
+		AND COALESCE(link_of, id) <> $1`
+
+// Referrers returns the threads whose base is thread id (or, for a
+// reverted thread, one of its links), by id.
 func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM threads WHERE base_id = $1 ORDER BY id`, id)
+	rows, err := s.pool.Query(ctx, referrersSQL+` ORDER BY referrer`, id)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s: %w", id, err)
 	}
@@ -62,10 +70,10 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		if err != nil {
 			return err
 		}
-		if t.BaseID != was.BaseID || t.Size != was.Size {
-			return fmt.Errorf("%w: base %q and %d own bytes, read with base %q and %d", ErrChanged, t.BaseID, t.Size, was.BaseID, was.Size)
+		if t.BaseThreadID() != was.BaseID || t.Size != was.Size {
+			return fmt.Errorf("%w: base %q and %d own bytes, read with base %q and %d", ErrChanged, t.BaseThreadID(), t.Size, was.BaseID, was.Size)
 		}
-		if keys, err = segmentKeys(ctx, tx, id); err != nil {
+		if keys, err = familyKeys(ctx, tx, id); err != nil {
 			return err
 		}
 		var b pgx.Batch
@@ -74,11 +82,15 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, id)
 		// Every line moves: the keys' answers would be positions from before.
 		b.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1`, id)
-		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, inherited_messages = 0, sealed_size = 0 WHERE id = $1`, id)
+		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, inherited_messages = 0, sealed_size = 0,
+			next_ordinal = 0 WHERE id = $1`, id)
+		// Its links' bytes are in the rewrite (a fork of one would have
+		// been made self-contained first: Referrers names it).
+		b.Queue(`DELETE FROM threads WHERE link_of = $1`, id)
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
-		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt}
+		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt, HistoryMode: t.HistoryMode}
 		if err := appendFrom(ctx, tx, &fresh, first, br, 0, "appended"); err != nil {
 			return err
 		}
@@ -108,6 +120,17 @@ func (s *Store) Purge(ctx context.Context, id string) error {
 		return fmt.Errorf("purge %s: %w", id, err)
 	}
 	return nil
+}
+
+// familyKeys returns the object keys of the segments of thread id and of
+// its links.
+func familyKeys(ctx context.Context, q querier, id string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT object_key FROM segments
+		WHERE thread_id IN (SELECT id FROM threads WHERE id = $1 OR link_of = $1)`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // segmentKeys returns the object keys of thread id's segments.

@@ -55,7 +55,21 @@ func userMessages(ctx context.Context, q querier, t Thread, n int) ([]UserMessag
 // where it ends. The bytes are streamed from one snapshot as WriteHistory
 // reads them; close the reader to stop early.
 func (s *Store) OpenHistory(ctx context.Context, id string, from, to int64) (io.ReadCloser, int64, error) {
+	return s.openHistory(ctx, id, nil, from, to)
+}
+
+// OpenHistoryIn is OpenHistory of positions the caller found in thread
+// id's history in era: a thread reverted or rewritten since fails with
+// ErrChanged, when it is opened or when its bytes are read.
+func (s *Store) OpenHistoryIn(ctx context.Context, id string, era Era, from, to int64) (io.ReadCloser, int64, error) {
+	return s.openHistory(ctx, id, &era, from, to)
+}
+
+func (s *Store) openHistory(ctx context.Context, id string, era *Era, from, to int64) (io.ReadCloser, int64, error) {
 	t, err := s.Get(ctx, id)
+	if err == nil {
+		err = checkEra(t, era)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -68,7 +82,7 @@ func (s *Store) OpenHistory(ctx context.Context, id string, from, to int64) (io.
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := s.writeRange(ctx, pw, t.ID, from, to)
+		_, err := s.writeRange(ctx, pw, t.ID, era, from, to)
 		pw.CloseWithError(err)
 	}()
 	return &cancelReader{PipeReader: pr, cancel: cancel}, to, nil
@@ -124,14 +138,22 @@ type Counts struct {
 	Threads, Archived, UserMessages, Bytes int64
 }
 
+// countsSQL counts threads (links are not), archived threads, the user
+// messages of every history (a link's messages past the point its thread
+// reads it to, which a revert cut away, are not) and the database's size.
+const countsSQL = `SELECT (SELECT COUNT(*) FROM threads WHERE link_of IS NULL),
+	(SELECT COUNT(*) FROM threads WHERE archived AND link_of IS NULL),
+	(SELECT COUNT(*) FROM user_messages) - (SELECT COUNT(*) FROM threads l
+		JOIN threads r ON r.base_id = l.id AND COALESCE(r.link_of, r.id) = l.link_of
+		JOIN user_messages m ON m.thread_id = l.id AND m.ordinal >= r.inherited_messages
+		WHERE l.link_of IS NOT NULL),
+	pg_database_size(current_database())`
+
 // Counts counts threads, archived threads, user messages and the
 // database's size.
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
-	err := s.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM threads),
-		(SELECT COUNT(*) FROM threads WHERE archived),
-		(SELECT COUNT(*) FROM user_messages),
-		pg_database_size(current_database())`).Scan(&c.Threads, &c.Archived, &c.UserMessages, &c.Bytes)
+	err := s.pool.QueryRow(ctx, countsSQL).Scan(&c.Threads, &c.Archived, &c.UserMessages, &c.Bytes)
 	if err != nil {
 		return Counts{}, fmt.Errorf("counts: %w", err)
 	}

@@ -57,18 +57,21 @@ const chunkPage = 256
 // with the history. The rows come from one snapshot (a read-only repeatable
 // read transaction), so a concurrent seal cannot move bytes under it.
 func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from int64) (int64, error) {
-	return s.writeRange(ctx, w, id, from, -1)
+	return s.writeRange(ctx, w, id, nil, from, -1)
 }
 
 // writeRange writes [from, to) of thread id's history (to its end when to
-// < 0) from one snapshot.
-func (s *Store) writeRange(ctx context.Context, w io.Writer, id string, from, to int64) (int64, error) {
+// < 0) from one snapshot, in which the thread must be in era (nil: any).
+func (s *Store) writeRange(ctx context.Context, w io.Writer, id string, era *Era, from, to int64) (int64, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", id, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
 	t, err := getThread(ctx, tx, id, "")
+	if err == nil {
+		err = checkEra(t, era)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", id, err)
 	}
@@ -251,7 +254,7 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
 	if o.Ascending {
 		op, dir = ">", "ASC"
 	}
-	var where []string
+	where := []string{"link_of IS NULL"}
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -277,10 +280,7 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
 		}
 		where = append(where, fmt.Sprintf("(%s, id) %s (%s, %s)", col, op, arg(at.UnixMilli()), arg(o.After.ID)))
 	}
-	q := `SELECT ` + threadColumns + ` FROM threads`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
+	q := `SELECT ` + threadColumns + ` FROM threads WHERE ` + strings.Join(where, " AND ")
 	q += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %s", col, dir, dir, arg(limit))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/rollout"
 )
 
 // Repair rebuilds, from each thread's own bytes (the truth), the index
@@ -65,8 +67,12 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 			return err
 		}
 		lines := int64(bytes.Count(own.Bytes(), []byte{'\n'}))
+		next, err := nextOrdinal(t, own.Bytes())
+		if err != nil {
+			return err
+		}
 		if slices.Equal(have, want) && t.UserMessageCount == fresh.UserMessageCount && t.Preview == fresh.Preview &&
-			t.LineCount == lines && t.TurnOffset == fresh.TurnOffset && t.TurnID == fresh.TurnID {
+			t.LineCount == lines && t.TurnOffset == fresh.TurnOffset && t.TurnID == fresh.TurnID && t.NextOrdinal == next {
 			return nil
 		}
 		var b pgx.Batch
@@ -75,8 +81,8 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 			b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line, cut_offset, turn_id)
 				VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, m.Ordinal, m.Offset, m.Text, m.Line, m.CutOffset, m.TurnID)
 		}
-		b.Queue(`UPDATE threads SET user_message_count = $2, preview = $3, line_count = $4, turn_offset = $5, turn_id = $6
-			WHERE id = $1`, t.ID, fresh.UserMessageCount, fresh.Preview, lines, fresh.TurnOffset, fresh.TurnID)
+		b.Queue(`UPDATE threads SET user_message_count = $2, preview = $3, line_count = $4, turn_offset = $5, turn_id = $6,
+			next_ordinal = $7 WHERE id = $1`, t.ID, fresh.UserMessageCount, fresh.Preview, lines, fresh.TurnOffset, fresh.TurnID, next)
 		changed = true
 		return tx.SendBatch(ctx, &b).Close()
 	})
@@ -94,4 +100,20 @@ func ownMessages(ctx context.Context, q querier, id string) ([]UserMessage, erro
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[UserMessage])
+}
+
+// nextOrdinal returns the ordinal the next line of t gets, from own, its
+// own bytes: the ordinal of their last line plus one for a paginated
+// thread (whose own bytes start with a numbered meta line).
+func nextOrdinal(t Thread, own []byte) (int64, error) {
+	if !t.Paginated() || len(own) == 0 {
+		return t.NextOrdinal, nil
+	}
+	body := own[:len(own)-1]
+	last := body[bytes.LastIndexByte(body, '\n')+1:]
+	n, ok, err := rollout.LineOrdinal(last)
+	if err != nil || !ok {
+		return 0, fmt.Errorf("the last line of a paginated thread has no ordinal (%v)", err)
+	}
+	return n + 1, nil
 }

@@ -63,7 +63,7 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 		SELECT h.hit, h.ordinal, h.text, h.rank, t.name,
 			row_number() OVER (PARTITION BY h.owner, h.ordinal ORDER BY h.inherited, t.created_at, t.id) AS rn
 		FROM heirs h JOIN threads t ON t.id = h.hit
-		WHERE %[1]s),
+		WHERE t.link_of IS NULL AND %[1]s),
 	page AS (
 		SELECT hit, ordinal, text, rank, name FROM ranked WHERE rn = 1
 		ORDER BY rank DESC, hit, ordinal

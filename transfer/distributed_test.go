@@ -3,6 +3,8 @@
 package transfer
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/internal/disttest"
@@ -47,19 +49,64 @@ func TestMoveUpAndBack(t *testing.T) {
 	}
 }
 
-func init() {
-	streamBackends = append(streamBackends, struct {
-		name string
-		mode rollout.HistoryMode
-		open func(t *testing.T) manager.Backend
-	}{"distributed", rollout.HistoryLegacy, func(t *testing.T) manager.Backend {
-		// No bucket: the sealer, which reads what it seals whole, stays
-		// out of the measurement.
-		b, err := pgbackend.Open(t.Context(), pgbackend.Options{DSN: disttest.DSN(t)})
-		if err != nil {
+// TestRevertedMoves: a reverted thread moves from a local root to the
+// distributed backend, is reverted there again, and moves to a new root,
+// saying at every step what it says where it was reverted: its history
+// before the cut and what was appended after it.
+func TestRevertedMoves(t *testing.T) {
+	local, pg, back := openLocal(t), openPG(t), openLocal(t)
+	revert := func(b manager.Backend, id, after string) {
+		t.Helper()
+		one := 1
+		if _, err := b.(manager.Reverter).Revert(t.Context(), id, manager.RevertOptions{BeforeUserMessage: &one}); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { b.Close() })
-		return b
-	}})
+		if _, err := b.AppendWith(t.Context(), id, []rollout.Item{item("user", after), item("assistant", "answer")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	th, err := local.Start(t.Context(), manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := local.AppendWith(t.Context(), th.ID, []rollout.Item{item("user", fmt.Sprintf("prompt %d", i)), item("assistant", "answer")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revert(local, th.ID, "after the local revert")
+	if _, err := Copy(t.Context(), local, pg, th.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	sameThreads(t, local, pg, []string{th.ID})
+	revert(pg, th.ID, "after the distributed revert")
+	if _, err := Copy(t.Context(), pg, back, th.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	sameThreads(t, pg, back, []string{th.ID})
+	if got := said(t, back, th.ID); len(got) != 4 || !strings.Contains(got[2], "after the distributed revert") {
+		t.Fatalf("the thread moved back says %q, want prompt 0, the distributed revert's prompt and their answers", got)
+	}
+	if problems, err := pg.Store().Verify(t.Context()); err != nil || len(problems) > 0 {
+		t.Fatalf("verify: %v, %v", problems, err)
+	}
+}
+
+func init() {
+	for _, mode := range []rollout.HistoryMode{rollout.HistoryLegacy, rollout.HistoryPaginated} {
+		streamBackends = append(streamBackends, struct {
+			name string
+			mode rollout.HistoryMode
+			open func(t *testing.T) manager.Backend
+		}{"distributed " + string(mode), mode, func(t *testing.T) manager.Backend {
+			// No bucket: the sealer, which reads what it seals whole, stays
+			// out of the measurement.
+			b, err := pgbackend.Open(t.Context(), pgbackend.Options{DSN: disttest.DSN(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		}})
+	}
 }

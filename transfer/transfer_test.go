@@ -11,6 +11,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -72,33 +73,10 @@ func lineage(t *testing.T, b manager.Backend) []string {
 	return []string{root.ID, fork.ID, grand.ID}
 }
 
-// said returns the type and payload of every line of thread id's history
-// but its session_meta lines: what the thread says, whatever its layout.
+// said returns what thread id says on b (backendtest.Said).
 func said(t *testing.T, b manager.Backend, id string) []string {
 	t.Helper()
-	rc, _, err := b.ReadAfter(t.Context(), id, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for line := range bytes.Lines(h) {
-		var l struct {
-			Type    string
-			Payload json.RawMessage
-		}
-		if err := json.Unmarshal(line, &l); err != nil {
-			t.Fatal(err)
-		}
-		if l.Type != rollout.TypeSessionMeta {
-			out = append(out, l.Type+" "+string(l.Payload))
-		}
-	}
-	return out
+	return backendtest.Said(t, b, id)
 }
 
 // sameThreads fails unless every thread of ids says the same on both

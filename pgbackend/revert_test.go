@@ -1,0 +1,180 @@
+//go:build distributed
+
+package pgbackend
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/backendtest"
+	"github.com/spoolhq/spool/internal/disttest"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// openSealing opens a backend whose sealer seals every byte it can, as
+// often as it can, closed when the test ends.
+func openSealing(t *testing.T) *Backend {
+	t.Helper()
+	b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealBytes: 1, SealEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// TestRevertUnderLoad: reverts of a thread that other writers append turns
+// to, while the sealer moves every byte it can into segments, leave a
+// history Codex can read and an index that agrees with it: the lines
+// numbered 0, 1, 2, ... without a gap, every user message the index
+// counts a user message line at its offset, and nothing for Verify or
+// Repair to report.
+func TestRevertUnderLoad(t *testing.T) {
+	ctx := t.Context()
+	b := openSealing(t)
+	th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn := func(id string) error {
+		_, err := b.AppendTurn(ctx, th.ID, manager.TurnOptions{TurnID: id, Prompt: "prompt " + id, Answer: "answer"})
+		return err
+	}
+	if err := turn("first"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	for w := range 3 {
+		writers.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := turn(fmt.Sprintf("w%d-%d", w, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	one := 1
+	for i := range 20 {
+		if err := turn(fmt.Sprintf("main-%d", i)); err != nil {
+			t.Error(err)
+			break
+		}
+		if _, err := b.Revert(ctx, th.ID, manager.RevertOptions{BeforeUserMessage: &one}); err != nil {
+			t.Errorf("revert %d: %v", i, err)
+			break
+		}
+	}
+	close(stop)
+	writers.Wait()
+
+	rc, _, err := b.ReadAfter(ctx, th.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts := map[int64]bool{}
+	var off int64
+	for i, line := range bytes.SplitAfter(h, []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		raw := bytes.TrimSuffix(line, []byte{'\n'})
+		if n, ok, err := rollout.LineOrdinal(raw); err != nil || !ok || n != int64(i) {
+			t.Fatalf("line %d has ordinal %d (%v, %v), want %d", i, n, ok, err, i)
+		}
+		if rollout.Classify(rollout.NewLine(raw, off, int64(i))).Kind == rollout.KindUserMessage {
+			starts[off] = true
+		}
+		off += int64(len(line))
+	}
+	msgs, err := b.UserMessages(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != len(starts) {
+		t.Fatalf("the index counts %d user messages, the history holds %d", len(msgs), len(starts))
+	}
+	for _, m := range msgs {
+		if !starts[m.Offset] {
+			t.Fatalf("user message %d at %d: no user message line starts there", m.Ordinal, m.Offset)
+		}
+	}
+	if problems, err := b.Store().Verify(ctx); err != nil || len(problems) > 0 {
+		t.Fatalf("Verify: %v, %v", problems, err)
+	}
+	if repaired, problems, err := b.Store().Repair(ctx); err != nil || len(repaired) > 0 || len(problems) > 0 {
+		t.Fatalf("Repair rewrote %v (problems %v, %v), want nothing", repaired, problems, err)
+	}
+}
+
+// TestPurgeUnderARevert: a reference fork reverted inside its own part
+// keeps reading its history through its base (the fork's link holds the
+// fork's bytes before the cut and names the base); purging that base
+// makes the fork self-contained first, its links with it, and the fork
+// then says what it said. (Not in backendtest: the local backend cannot
+// revert a reference fork inside its own part yet; its index refuses the
+// segment's record.)
+func TestPurgeUnderARevert(t *testing.T) {
+	ctx := t.Context()
+	b := openSealing(t)
+	turns := func(id string, turns ...string) {
+		t.Helper()
+		for _, turn := range turns {
+			if _, err := b.AppendTurn(ctx, id, manager.TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	base, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns(base.ID, "turn-a", "turn-b", "turn-c")
+	fork, err := b.Fork(ctx, base.ID, manager.ForkOptions{LastTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns(fork.ID, "turn-x", "turn-y")
+	if _, err := b.Revert(ctx, fork.ID, manager.RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
+		t.Fatal(err)
+	}
+	want := backendtest.Said(t, b, fork.ID)
+	if len(want) == 0 || !strings.Contains(strings.Join(want, "\n"), "prompt turn-x") || strings.Contains(strings.Join(want, "\n"), "prompt turn-y") {
+		t.Fatalf("the reverted fork says %q, want turn-a, turn-b and turn-x", want)
+	}
+	if err := b.Delete(ctx, base.ID); !errors.Is(err, manager.ErrReferenced) {
+		t.Fatalf("delete of the base of a reverted fork: %v, want ErrReferenced", err)
+	}
+	if err := b.Purge(ctx, base.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(ctx, fork.ID)
+	if err != nil || got.UserMessageCount != 3 || got.BaseID != "" {
+		t.Fatalf("the fork after the purge of its base: %+v, %v; want 3 user messages, no base", got, err)
+	}
+	if after := backendtest.Said(t, b, fork.ID); !slices.Equal(after, want) {
+		t.Fatalf("the fork says %d items after the purge of its base, %d before", len(after), len(want))
+	}
+	if problems, err := b.Store().Verify(ctx); err != nil || len(problems) > 0 {
+		t.Fatalf("Verify: %v, %v", problems, err)
+	}
+}
