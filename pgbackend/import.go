@@ -67,12 +67,13 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 
 // renumbered returns first and the lines rest yields, numbered 0, 1, 2,
 // ... (rollout.Renumbered): the first line, and a reader of the others
-// that renumbers them as it is read. A line that cannot be renumbered
-// (not a JSON object line, or torn) fails the reader with
-// pgstore.ErrInvalidLines; rest's own errors pass as they are.
+// that renumbers them as it is read. A line that is not a JSON object is
+// kept without an ordinal, as everywhere (rollout.Renumbered); a torn last
+// line fails the reader with pgstore.ErrInvalidLines; rest's own errors
+// pass as they are.
 func renumbered(first []byte, rest io.Reader) (line []byte, more io.Reader, err error) {
 	src := &sourceReader{r: io.MultiReader(bytes.NewReader(first), rest)}
-	numbered := bufio.NewReader(&linesReader{r: rollout.Renumbered(src), src: src})
+	numbered := bufio.NewReader(&linesReader{r: rollout.Renumbered(0, src), src: src})
 	if line, err = rollout.ReadLine(nil, numbered); err != nil {
 		return nil, nil, err
 	}

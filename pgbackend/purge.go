@@ -82,7 +82,7 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 		}
 		content := rollout.SelfContained(rc, t.BaseSize, meta, metas)
 		if t.HistoryMode == string(rollout.HistoryPaginated) {
-			content = rollout.Renumbered(content)
+			content = rollout.Renumbered(0, content)
 		}
 		err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
 		rc.Close()

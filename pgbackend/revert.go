@@ -30,7 +30,7 @@ func (b *Backend) Revert(ctx context.Context, id string, o manager.RevertOptions
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("revert %q: %w", id, err)
 	}
-	if countSet(o.BeforeTurnID != "", o.BeforeUserMessage != nil) != 1 {
+	if (o.BeforeTurnID != "") == (o.BeforeUserMessage != nil) { // neither, or both
 		return manager.Thread{}, fmt.Errorf("revert %s: %w: give one of before_turn_id and before_user_message", pid, manager.ErrInvalidArgument)
 	}
 	r := pgstore.Revert{ID: pid, TurnID: o.BeforeTurnID}

@@ -104,7 +104,7 @@ func history(t *testing.T, b *Backend, id string) (whole, afterFirst []byte, cou
 // renumber returns the lines of b numbered 0, 1, 2, ...
 func renumber(t *testing.T, b []byte) []byte {
 	t.Helper()
-	out, err := io.ReadAll(rollout.Renumbered(bytes.NewReader(b)))
+	out, err := io.ReadAll(rollout.Renumbered(0, bytes.NewReader(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
