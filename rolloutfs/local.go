@@ -62,11 +62,12 @@ func (l Local) abs(name string) (string, error) {
 
 // openRegular opens name with flag, never following a link at the last
 // element and never blocking on a FIFO, and fails with ErrNotRegular for
-// anything but a regular file.
-func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, error) {
+// anything but a regular file. It returns the file's information as of
+// the open.
+func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
 	p, err := l.abs(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := os.OpenFile(p, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if err != nil {
@@ -74,20 +75,20 @@ func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, e
 		// without a reader opened for writing (ENXIO), a directory opened
 		// for writing (EISDIR).
 		if st, lerr := os.Lstat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && !st.Mode().IsRegular() {
-			return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+			return nil, nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+		return nil, nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
 	}
-	return f, nil
+	return f, st, nil
 }
 
 // Create implements FS.
@@ -325,7 +326,7 @@ func (l Local) OpenAppend(ctx context.Context, name string) (File, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := l.openRegular(name, os.O_WRONLY|os.O_APPEND, 0)
+	f, _, err := l.openRegular(name, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -337,13 +338,8 @@ func (l Local) Open(ctx context.Context, name string) (ReadFile, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := l.openRegular(name, os.O_RDONLY, 0)
+	f, st, err := l.openRegular(name, os.O_RDONLY, 0)
 	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	return &localReadFile{f: f, size: st.Size()}, nil
@@ -436,17 +432,12 @@ func (l Local) CutTornTail(ctx context.Context, name, side string) (Cut, error) 
 	if err := ctx.Err(); err != nil {
 		return Cut{}, err
 	}
-	f, err := l.openRegular(name, os.O_RDWR, 0)
+	f, st, err := l.openRegular(name, os.O_RDWR, 0)
 	if err != nil {
 		return Cut{}, err
 	}
 	defer f.Close()
-	rf := &localReadFile{f: f}
-	st, err := f.Stat()
-	if err != nil {
-		return Cut{}, err
-	}
-	rf.size = st.Size()
+	rf := &localReadFile{f: f, size: st.Size()}
 	cut, err := TornStart(ctx, rf, rf.size)
 	if err != nil || cut == rf.size {
 		return Cut{Offset: cut}, err
@@ -502,15 +493,11 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 	if err != nil {
 		return err
 	}
-	f, err := l.openRegular(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, l.filePerm())
+	f, st, err := l.openRegular(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, l.filePerm())
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	if size := st.Size(); size > 0 {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], size-1); err != nil {
