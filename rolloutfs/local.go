@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -36,7 +37,10 @@ type Local struct {
 	DirPerm  fs.FileMode
 }
 
-var _ FS = Local{}
+var (
+	_ FS              = Local{}
+	_ DeferredCreator = Local{}
+)
 
 func (l Local) filePerm() fs.FileMode {
 	if l.FilePerm == 0 {
@@ -93,20 +97,45 @@ func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, f
 
 // Create implements FS.
 func (l Local) Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error) {
-	if err := ctx.Err(); err != nil {
+	info, created, err := l.create(ctx, name, parts, durable)
+	if err != nil {
 		return FileInfo{}, err
+	}
+	if durable {
+		if err := l.syncDirs(created, path.Dir(name)); err != nil {
+			return FileInfo{}, err
+		}
+	}
+	return info, nil
+}
+
+// CreateDeferred implements DeferredCreator.
+func (l Local) CreateDeferred(ctx context.Context, name string, parts []Part) (FileInfo, func() error, error) {
+	info, created, err := l.create(ctx, name, parts, true)
+	if err != nil {
+		return FileInfo{}, nil, err
+	}
+	return info, func() error { return l.syncDirs(created, path.Dir(name)) }, nil
+}
+
+// create writes name through a temporary file (synced when durable) and
+// links it into place; it returns the directories it created, outermost
+// first. No directory is synced.
+func (l Local) create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, []string, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, nil, err
 	}
 	final, err := l.abs(name)
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
 	created, err := l.mkdirs(path.Dir(name))
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
 	f, tmp, err := l.createTemp(final)
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
 	info, err := fill(ctx, f, parts, durable)
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -120,14 +149,9 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 		err = rerr
 	}
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
-	if durable {
-		if err := l.syncDirs(append(created, path.Dir(name))); err != nil {
-			return FileInfo{}, err
-		}
-	}
-	return info, nil
+	return info, created, nil
 }
 
 // Replace implements FS.
@@ -160,7 +184,7 @@ func (l Local) Replace(ctx context.Context, name string, parts []Part, durable b
 		return FileInfo{}, err
 	}
 	if durable {
-		if err := l.syncDirs([]string{path.Dir(name)}); err != nil {
+		if err := l.syncDirs(nil, path.Dir(name)); err != nil {
 			return FileInfo{}, err
 		}
 	}
@@ -281,29 +305,35 @@ func (l Local) mkdirs(dir string) ([]string, error) {
 	return created, nil
 }
 
-// syncDirs fsyncs each directory and, for those just created, its parent:
-// a new entry is durable once the directory holding it is.
-func (l Local) syncDirs(dirs []string) error {
-	seen := make(map[string]bool)
-	var todo []string
-	add := func(d string) {
-		if !seen[d] {
-			seen[d] = true
-			todo = append(todo, d)
-		}
-	}
-	for _, d := range dirs {
-		add(d)
-		if d != "." {
-			add(path.Dir(d))
-		}
-	}
-	for _, d := range todo {
+// syncDirs fsyncs the directories dirsToSync names.
+func (l Local) syncDirs(created []string, changed ...string) error {
+	for _, d := range dirsToSync(created, changed) {
 		if err := syncDir(filepath.Join(l.Root, filepath.FromSlash(d))); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dirsToSync returns, once each, the directories whose entries changed:
+// each of changed, each of created and the parent of each of created (a
+// new directory's entry is in its parent). A directory that was there
+// before and whose entries did not change is not among them.
+func dirsToSync(created, changed []string) []string {
+	var dirs []string
+	add := func(d string) {
+		if !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range changed {
+		add(d)
+	}
+	for _, d := range created {
+		add(d)
+		add(path.Dir(d))
+	}
+	return dirs
 }
 
 func syncDir(p string) error {
@@ -409,7 +439,7 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 	if err := os.Remove(src); err != nil {
 		return err
 	}
-	return l.syncDirs(append(created, path.Dir(from), path.Dir(to)))
+	return l.syncDirs(created, path.Dir(from), path.Dir(to))
 }
 
 // Remove implements FS.
@@ -514,7 +544,7 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 		return err
 	}
 	if isNew {
-		if err := l.syncDirs(append(created, path.Dir(name))); err != nil {
+		if err := l.syncDirs(created, path.Dir(name)); err != nil {
 			return err
 		}
 	}
