@@ -551,3 +551,74 @@ func TestPowerLossDuringSync(t *testing.T) {
 	}
 	t.Logf("power lost at %d syncs of appends", rounds)
 }
+
+// TestPowerLossBeforeNameSync cuts the power at the directory sync of a
+// start or a fork under each policy that syncs: the sync that makes the
+// new file's name durable runs while the index row is written, so the row
+// may be committed when the name is lost. The operation must fail, and
+// the reopened store must hold neither the thread nor a row for it, and
+// verify clean.
+func TestPowerLossBeforeNameSync(t *testing.T) {
+	steps := crashSteps()
+	rounds := 0
+	for _, c := range crashCases {
+		if !c.policy.Durable() {
+			continue
+		}
+		for i, st := range steps {
+			if st.name != "start" && st.name != "fork" {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%s", c, st.name), func(t *testing.T) {
+				ctx := t.Context()
+				w := newFaultWorld(t, c)
+				replay(ctx, t, w, steps[:i])
+				w.fsys.Inject(func(p faultfs.Point) error {
+					if p.Op != faultfs.OpCreateSync {
+						return nil
+					}
+					if err := w.fsys.PowerLoss(); err != nil {
+						t.Error(err)
+					}
+					return faultfs.ErrPowerLost
+				})
+				if err := st.run(ctx, t, w); !errors.Is(err, faultfs.ErrPowerLost) {
+					t.Fatalf("%s = %v, want an error wrapping %v", st.name, err, faultfs.ErrPowerLost)
+				}
+				w.fsys.Inject(nil)
+				w.reopenAndCheck(t, nil)
+			})
+			rounds++
+		}
+	}
+	if rounds == 0 {
+		t.Fatal("no start or fork under a policy that syncs")
+	}
+}
+
+// TestReopenDropsRowWithoutFile is the state a power loss leaves when it
+// takes the name of a new file whose index row was committed beside the
+// name's directory sync (TestPowerLossBeforeNameSync may stop earlier):
+// a fork's row without its file. The reopened store drops the row and
+// keeps everything else.
+func TestReopenDropsRowWithoutFile(t *testing.T) {
+	ctx := t.Context()
+	w := newFaultWorld(t, crashCase{rolloutfs.SyncAlways, "paginated"})
+	steps := crashSteps()
+	replay(ctx, t, w, steps[:2]) // start, append
+	before := 1
+	parent := w.first()
+	fork, err := w.m.Fork(ctx, parent, manager.ForkOptions{BeforeUserMessage: &before})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.m.Close()
+	if err := os.Remove(filepath.Join(w.root, filepath.FromSlash(fork.RolloutPath))); err != nil {
+		t.Fatal(err)
+	}
+	w.open(t, rolloutfs.Local{Root: w.root})
+	if _, err := w.m.Get(ctx, fork.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("fork whose file is gone: %v, want ErrNotFound after reopen", err)
+	}
+	w.reopenAndCheck(t, nil)
+}
