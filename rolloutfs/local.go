@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -402,7 +403,11 @@ func (l Local) Open(ctx context.Context, name string) (ReadFile, error) {
 		syscall.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
 	}
-	return &localReadFile{fd: fd, name: p, size: st.Size}, nil
+	rf := &localReadFile{fd: fd, name: p, size: st.Size}
+	// A file dropped without Close does not keep its descriptor, as an
+	// *os.File would not.
+	rf.cleanup = runtime.AddCleanup(rf, func(fd int) { syscall.Close(fd) }, fd)
+	return rf, nil
 }
 
 // Stat implements FS.
@@ -672,8 +677,9 @@ type localReadFile struct {
 	name string
 	size int64
 
-	mu sync.RWMutex // guards fd: Close waits for reads in flight
-	fd int          // -1 once closed
+	mu      sync.RWMutex // guards fd: Close waits for reads in flight
+	fd      int          // -1 once closed
+	cleanup runtime.Cleanup
 }
 
 // ReadAt implements io.ReaderAt.
@@ -712,6 +718,7 @@ func (rf *localReadFile) Close() error {
 	if rf.fd < 0 {
 		return &fs.PathError{Op: "close", Path: rf.name, Err: fs.ErrClosed}
 	}
+	rf.cleanup.Stop()
 	err := syscall.Close(rf.fd)
 	rf.fd = -1
 	if err != nil {
