@@ -518,19 +518,7 @@ func TestPowerLossDuringSync(t *testing.T) {
 					w := newFaultWorld(t, c)
 					replay(ctx, t, w, steps[:i])
 					w.fsys.Reset()
-					w.fsys.Inject(func(q faultfs.Point) error {
-						if q.Seq != p.Seq {
-							return nil
-						}
-						if err := w.fsys.PowerLoss(); err != nil {
-							t.Error(err)
-						}
-						return faultfs.ErrPowerLost
-					})
-					if err := st.run(ctx, t, w); !errors.Is(err, faultfs.ErrPowerLost) {
-						t.Fatalf("%s = %v, want an error wrapping %v", st.name, err, faultfs.ErrPowerLost)
-					}
-					w.fsys.Inject(nil)
+					w.runLosingPower(t, st, func(q faultfs.Point) bool { return q.Seq == p.Seq })
 					// The failed append left the index as the file is, before
 					// any reopen: a running server has no drift to show.
 					rep, err := indexer.Verify(ctx, w.indexStore(t), rolloutfs.Local{Root: w.root})
@@ -573,19 +561,7 @@ func TestPowerLossBeforeNameSync(t *testing.T) {
 				ctx := t.Context()
 				w := newFaultWorld(t, c)
 				replay(ctx, t, w, steps[:i])
-				w.fsys.Inject(func(p faultfs.Point) error {
-					if p.Op != faultfs.OpCreateSync {
-						return nil
-					}
-					if err := w.fsys.PowerLoss(); err != nil {
-						t.Error(err)
-					}
-					return faultfs.ErrPowerLost
-				})
-				if err := st.run(ctx, t, w); !errors.Is(err, faultfs.ErrPowerLost) {
-					t.Fatalf("%s = %v, want an error wrapping %v", st.name, err, faultfs.ErrPowerLost)
-				}
-				w.fsys.Inject(nil)
+				w.runLosingPower(t, st, func(p faultfs.Point) bool { return p.Op == faultfs.OpCreateSync })
 				w.reopenAndCheck(t, nil)
 			})
 			rounds++
@@ -621,4 +597,23 @@ func TestReopenDropsRowWithoutFile(t *testing.T) {
 		t.Fatalf("fork whose file is gone: %v, want ErrNotFound after reopen", err)
 	}
 	w.reopenAndCheck(t, nil)
+}
+
+// runLosingPower runs st with the power cut at the fault point at
+// matches: st must fail with faultfs.ErrPowerLost.
+func (w *faultWorld) runLosingPower(t *testing.T, st step, at func(faultfs.Point) bool) {
+	t.Helper()
+	w.fsys.Inject(func(p faultfs.Point) error {
+		if !at(p) {
+			return nil
+		}
+		if err := w.fsys.PowerLoss(); err != nil {
+			t.Error(err)
+		}
+		return faultfs.ErrPowerLost
+	})
+	if err := st.run(t.Context(), t, w); !errors.Is(err, faultfs.ErrPowerLost) {
+		t.Fatalf("%s = %v, want an error wrapping %v", st.name, err, faultfs.ErrPowerLost)
+	}
+	w.fsys.Inject(nil)
 }
