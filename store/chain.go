@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // ChainLink is what a reader of a history chain needs of one thread of
@@ -37,7 +38,8 @@ func (l ChainLink) firstOwnMessage() int {
 }
 
 // baseChainSQL selects the links of thread ?1 and its bases, nearest
-// first. A thread in several files (its base itself) ends the walk.
+// first, each with the chain epoch. A thread in several files (its base
+// itself) ends the walk.
 var baseChainSQL = fmt.Sprintf(`WITH RECURSIVE chain(id, rollout_path, archived, base_id, base_size, indexed_size, inherited_messages, depth) AS (
 	SELECT id, rollout_path, archived, base_id, base_size, indexed_size, inherited_messages, 0 FROM threads WHERE id = ?1
 	UNION ALL
@@ -45,15 +47,24 @@ var baseChainSQL = fmt.Sprintf(`WITH RECURSIVE chain(id, rollout_path, archived,
 	FROM chain c JOIN threads t ON t.id = c.base_id
 	WHERE c.depth < %d AND c.base_id <> c.id
 )
-SELECT id, rollout_path, archived, IFNULL(base_id, ''), base_size, indexed_size, inherited_messages, depth
-FROM chain`, maxChainDepth)
+SELECT c.id, c.rollout_path, c.archived, IFNULL(c.base_id, ''), c.base_size, c.indexed_size, c.inherited_messages, c.depth, e.n
+FROM chain c CROSS JOIN chain_epoch e`, maxChainDepth)
+
+// chainEpochSQL reads the count of changes to chain links (migration
+// 00010).
+const chainEpochSQL = `SELECT n FROM chain_epoch`
 
 // BaseChain returns the links of thread id and of the threads its history
-// continues, in one query: id's, its base's, its base's base's, and so
-// on, nearest first. The chain stops at a base that is not indexed (the
-// last link then has a BaseID), at a thread in several files (revert
-// segments: its BaseID is its own ID) and after 1000 bases. An unknown id
-// gives no links.
+// continues: id's, its base's, its base's base's, and so on, nearest
+// first. The chain stops at a base that is not indexed (the last link then
+// has a BaseID), at a thread in several files (revert segments: its BaseID
+// is its own ID) and after 1000 bases. An unknown id gives no links.
+//
+// The links of a chain read once are kept, and returned again without the
+// walk, until a thread is indexed or deleted or a link's file, base,
+// inherited messages or indexed size changes (the chain_epoch count of
+// migration 00010), except by growth: a link's IndexedSize may lag behind
+// its row's (appends since), never run ahead of it.
 func (s *Store) BaseChain(ctx context.Context, id string) ([]ChainLink, error) {
 	chain, err := s.baseChain(ctx, id)
 	if err != nil {
@@ -63,13 +74,43 @@ func (s *Store) BaseChain(ctx context.Context, id string) ([]ChainLink, error) {
 }
 
 func (s *Store) baseChain(ctx context.Context, id string) ([]ChainLink, error) {
-	st, err := s.readStmt(ctx, baseChainSQL)
+	epoch, err := s.chainEpoch(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, id)
+	if chain, ok := s.chains.get(id, epoch); ok {
+		return chain, nil
+	}
+	chain, epoch, err := s.walkChain(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	s.chains.put(id, epoch, chain)
+	return slices.Clone(chain), nil
+}
+
+func (s *Store) chainEpoch(ctx context.Context) (int64, error) {
+	st, err := s.readStmt(ctx, chainEpochSQL)
+	if err != nil {
+		return 0, err
+	}
+	var epoch int64
+	if err := st.QueryRowContext(ctx).Scan(&epoch); err != nil {
+		return 0, fmt.Errorf("read chain epoch: %w", err)
+	}
+	return epoch, nil
+}
+
+// walkChain runs baseChainSQL: the links of id's chain and the epoch they
+// are of.
+func (s *Store) walkChain(ctx context.Context, id string) ([]ChainLink, int64, error) {
+	st, err := s.readStmt(ctx, baseChainSQL)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := st.QueryContext(ctx, id)
+	if err != nil {
+		return nil, 0, err
 	}
 	defer rows.Close()
 	type deepLink struct {
@@ -77,15 +118,16 @@ func (s *Store) baseChain(ctx context.Context, id string) ([]ChainLink, error) {
 		depth int
 	}
 	var links []deepLink
+	var epoch int64 = -1 // no links: never found in the cache
 	for rows.Next() {
 		var l deepLink
-		if err := rows.Scan(&l.ID, &l.RolloutPath, &l.Archived, &l.BaseID, &l.BaseSize, &l.IndexedSize, &l.InheritedMessages, &l.depth); err != nil {
-			return nil, err
+		if err := rows.Scan(&l.ID, &l.RolloutPath, &l.Archived, &l.BaseID, &l.BaseSize, &l.IndexedSize, &l.InheritedMessages, &l.depth, &epoch); err != nil {
+			return nil, 0, err
 		}
 		links = append(links, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// Sorted here rather than by the query, which would sort through a
 	// temporary b-tree what comes out in order already.
@@ -94,7 +136,46 @@ func (s *Store) baseChain(ctx context.Context, id string) ([]ChainLink, error) {
 	for i, l := range links {
 		chain[i] = l.ChainLink
 	}
-	return chain, nil
+	return chain, epoch, nil
+}
+
+// chainCache holds the chains BaseChain read, by thread id, with the
+// chain epoch each is of.
+type chainCache struct {
+	mu   sync.Mutex // guards byID
+	byID map[string]cachedChain
+}
+
+type cachedChain struct {
+	epoch int64
+	links []ChainLink
+}
+
+// maxCachedChains bounds chainCache: past it, the cache starts over.
+const maxCachedChains = 4096
+
+// get returns a copy of the chain of id if it is of epoch.
+func (c *chainCache) get(id string, epoch int64) ([]ChainLink, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	if !ok || e.epoch != epoch {
+		return nil, false
+	}
+	return slices.Clone(e.links), true
+}
+
+// put keeps the chain of id, of epoch (-1 for none: not kept).
+func (c *chainCache) put(id string, epoch int64, links []ChainLink) {
+	if epoch < 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil || len(c.byID) >= maxCachedChains {
+		c.byID = make(map[string]cachedChain)
+	}
+	c.byID[id] = cachedChain{epoch: epoch, links: links}
 }
 
 // ownMessageRowSQL selects message ?2 from the rows of thread ?1 alone.

@@ -107,3 +107,105 @@ func TestChainUserMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestBaseChainCache checks that BaseChain returns the chain it read
+// before while no link changed, growth of a base aside, and reads it
+// again after each change a link depends on.
+func TestBaseChainCache(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, s *Store)
+	}{
+		{"a base archived", func(t *testing.T, s *Store) {
+			if err := s.SetArchived(t.Context(), "b1", true, "archived_sessions/b1.jsonl", 5); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a rollback into what a fork inherits", func(t *testing.T, s *Store) {
+			b2 := getThread(t, s, "b2")
+			if err := s.Advance(t.Context(), Progress{ID: "b2", KeepUserMessages: 48, LineCount: b2.LineCount,
+				IndexedSize: b2.IndexedSize + 10, FileSize: b2.IndexedSize + 10}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a base rewritten self-contained", func(t *testing.T, s *Store) {
+			b1 := getThread(t, s, "b1")
+			b1.BaseID, b1.BaseSize, b1.InheritedMessages, b1.IndexedSize = "", 0, 0, 60000
+			if err := s.Replace(t.Context(), []Record{{Thread: b1, Messages: messages(0, 51, "b1")}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a base's indexed part shrunk by a rescan", func(t *testing.T, s *Store) {
+			b0 := getThread(t, s, "b0")
+			b0.IndexedSize = 100
+			if err := s.Replace(t.Context(), []Record{{Thread: b0, Messages: messages(0, 50, "base")}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a thread indexed", func(t *testing.T, s *Store) {
+			mustInsert(t, s, Record{Thread: newThread("other", 50)})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t)
+			insertReferenceChain(t, s, 50, 3)
+			baseChain(t, s, "b3")
+			before := epochOf(t, s)
+			tc.change(t, s)
+			if after := epochOf(t, s); after <= before {
+				t.Fatalf("chain epoch %d after the change, want past %d", after, before)
+			}
+			want, _, err := s.walkChain(ctx, "b3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := baseChain(t, s, "b3"); !slices.Equal(got, want) {
+				t.Fatalf("chain after the change = %+v, want %+v", got, want)
+			}
+		})
+	}
+	t.Run("a base grown", func(t *testing.T) {
+		s := openTest(t)
+		insertReferenceChain(t, s, 50, 3)
+		before, epoch := baseChain(t, s, "b3"), epochOf(t, s)
+		b0 := getThread(t, s, "b0")
+		if err := s.Advance(t.Context(), Progress{ID: "b0", KeepUserMessages: 50, LineCount: b0.LineCount + 1,
+			IndexedSize: b0.IndexedSize + 10, FileSize: b0.IndexedSize + 10}); err != nil {
+			t.Fatal(err)
+		}
+		if got := epochOf(t, s); got != epoch {
+			t.Fatalf("chain epoch %d after an append, want %d", got, epoch)
+		}
+		if got := baseChain(t, s, "b3"); !slices.Equal(got, before) {
+			t.Fatalf("chain after an append to its base = %+v, want the one read before %+v", got, before)
+		}
+	})
+}
+
+func epochOf(t *testing.T, s *Store) int64 {
+	t.Helper()
+	epoch, err := s.chainEpoch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return epoch
+}
+
+func baseChain(t *testing.T, s *Store, id string) []ChainLink {
+	t.Helper()
+	chain, err := s.BaseChain(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain
+}
+
+func getThread(t *testing.T, s *Store, id string) Thread {
+	t.Helper()
+	th, err := s.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th
+}
