@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -497,43 +498,34 @@ func (md *model) clone() *model {
 // every acknowledged line must survive, and the reopened index must verify
 // clean too (issue #11).
 func TestPowerLossDuringSync(t *testing.T) {
-	steps := crashSteps()
 	rounds := 0
-	for _, c := range crashCases {
-		if !c.policy.Durable() {
-			continue
-		}
-		for i, st := range steps {
-			if st.name != "append" && st.name != "repair" {
+	durableSteps([]string{"append", "repair"}, func(c crashCase, before []step, st step) {
+		written := false // the syncs before the append's write are an eviction's
+		for _, p := range countPoints(t, c, before, st) {
+			written = written || p.Op == faultfs.OpWrite
+			if !written || p.Op != faultfs.OpSync {
 				continue
 			}
-			written := false // the syncs before the append's write are an eviction's
-			for _, p := range countPoints(t, c, steps[:i], st) {
-				written = written || p.Op == faultfs.OpWrite
-				if !written || p.Op != faultfs.OpSync {
-					continue
+			t.Run(fmt.Sprintf("%s/%s/%d-%s", c, st.name, p.Seq, p.Op), func(t *testing.T) {
+				ctx := t.Context()
+				w := newFaultWorld(t, c)
+				replay(ctx, t, w, before)
+				w.fsys.Reset()
+				w.runLosingPower(t, st, func(q faultfs.Point) bool { return q.Seq == p.Seq })
+				// The failed append left the index as the file is, before
+				// any reopen: a running server has no drift to show.
+				rep, err := indexer.Verify(ctx, w.indexStore(t), rolloutfs.Local{Root: w.root})
+				if err != nil {
+					t.Fatal(err)
 				}
-				t.Run(fmt.Sprintf("%s/%s/%d-%s", c, st.name, p.Seq, p.Op), func(t *testing.T) {
-					ctx := t.Context()
-					w := newFaultWorld(t, c)
-					replay(ctx, t, w, steps[:i])
-					w.fsys.Reset()
-					w.runLosingPower(t, st, func(q faultfs.Point) bool { return q.Seq == p.Seq })
-					// The failed append left the index as the file is, before
-					// any reopen: a running server has no drift to show.
-					rep, err := indexer.Verify(ctx, w.indexStore(t), rolloutfs.Local{Root: w.root})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !rep.Clean() {
-						t.Errorf("index drift after the failed append: %+v", rep.Drifts)
-					}
-					w.reopenAndCheck(t, nil)
-				})
-				rounds++
-			}
+				if !rep.Clean() {
+					t.Errorf("index drift after the failed append: %+v", rep.Drifts)
+				}
+				w.reopenAndCheck(t, nil)
+			})
+			rounds++
 		}
-	}
+	})
 	if rounds == 0 {
 		t.Fatal("no sync point reached by an append")
 	}
@@ -547,28 +539,34 @@ func TestPowerLossDuringSync(t *testing.T) {
 // the reopened store must hold neither the thread nor a row for it, and
 // verify clean.
 func TestPowerLossBeforeNameSync(t *testing.T) {
-	steps := crashSteps()
 	rounds := 0
+	durableSteps([]string{"start", "fork"}, func(c crashCase, before []step, st step) {
+		t.Run(fmt.Sprintf("%s/%s", c, st.name), func(t *testing.T) {
+			w := newFaultWorld(t, c)
+			replay(t.Context(), t, w, before)
+			w.runLosingPower(t, st, func(p faultfs.Point) bool { return p.Op == faultfs.OpCreateSync })
+			w.reopenAndCheck(t, nil)
+		})
+		rounds++
+	})
+	if rounds == 0 {
+		t.Fatal("no start or fork under a policy that syncs")
+	}
+}
+
+// durableSteps calls fn for each step of crashSteps named in names, under
+// each crash case whose policy syncs, with the steps before it.
+func durableSteps(names []string, fn func(c crashCase, before []step, st step)) {
+	steps := crashSteps()
 	for _, c := range crashCases {
 		if !c.policy.Durable() {
 			continue
 		}
 		for i, st := range steps {
-			if st.name != "start" && st.name != "fork" {
-				continue
+			if slices.Contains(names, st.name) {
+				fn(c, steps[:i], st)
 			}
-			t.Run(fmt.Sprintf("%s/%s", c, st.name), func(t *testing.T) {
-				ctx := t.Context()
-				w := newFaultWorld(t, c)
-				replay(ctx, t, w, steps[:i])
-				w.runLosingPower(t, st, func(p faultfs.Point) bool { return p.Op == faultfs.OpCreateSync })
-				w.reopenAndCheck(t, nil)
-			})
-			rounds++
 		}
-	}
-	if rounds == 0 {
-		t.Fatal("no start or fork under a policy that syncs")
 	}
 }
 
