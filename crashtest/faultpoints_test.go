@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -501,57 +502,120 @@ func (md *model) clone() *model {
 // every acknowledged line must survive, and the reopened index must verify
 // clean too (issue #11).
 func TestPowerLossDuringSync(t *testing.T) {
-	steps := crashSteps()
 	rounds := 0
+	durableSteps([]string{"append", "repair"}, func(c crashCase, before []step, st step) {
+		written := false // the syncs before the append's write are an eviction's
+		for _, p := range countPoints(t, c, before, st) {
+			written = written || p.Op == faultfs.OpWrite
+			if !written || p.Op != faultfs.OpSync {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%s/%d-%s", c, st.name, p.Seq, p.Op), func(t *testing.T) {
+				ctx := t.Context()
+				w := newFaultWorld(t, c)
+				replay(ctx, t, w, before)
+				w.fsys.Reset()
+				w.runLosingPower(t, st, func(q faultfs.Point) bool { return q.Seq == p.Seq })
+				// The failed append left the index as the file is, before
+				// any reopen: a running server has no drift to show.
+				rep, err := indexer.Verify(ctx, w.indexStore(t), rolloutfs.Local{Root: w.root})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !rep.Clean() {
+					t.Errorf("index drift after the failed append: %+v", rep.Drifts)
+				}
+				w.reopenAndCheck(t, nil)
+			})
+			rounds++
+		}
+	})
+	if rounds == 0 {
+		t.Fatal("no sync point reached by an append")
+	}
+	t.Logf("power lost at %d syncs of appends", rounds)
+}
+
+// TestPowerLossBeforeNameSync cuts the power at the directory sync of a
+// start or a fork under each policy that syncs: the sync that makes the
+// new file's name durable runs while the index row is written, so the row
+// may be committed when the name is lost. The operation must fail, and
+// the reopened store must hold neither the thread nor a row for it, and
+// verify clean.
+func TestPowerLossBeforeNameSync(t *testing.T) {
+	rounds := 0
+	durableSteps([]string{"start", "fork"}, func(c crashCase, before []step, st step) {
+		t.Run(fmt.Sprintf("%s/%s", c, st.name), func(t *testing.T) {
+			w := newFaultWorld(t, c)
+			replay(t.Context(), t, w, before)
+			w.runLosingPower(t, st, func(p faultfs.Point) bool { return p.Op == faultfs.OpCreateSync })
+			w.reopenAndCheck(t, nil)
+		})
+		rounds++
+	})
+	if rounds == 0 {
+		t.Fatal("no start or fork under a policy that syncs")
+	}
+}
+
+// durableSteps calls fn for each step of crashSteps named in names, under
+// each crash case whose policy syncs, with the steps before it.
+func durableSteps(names []string, fn func(c crashCase, before []step, st step)) {
+	steps := crashSteps()
 	for _, c := range crashCases {
 		if !c.policy.Durable() {
 			continue
 		}
 		for i, st := range steps {
-			if st.name != "append" && st.name != "repair" {
-				continue
-			}
-			written := false // the syncs before the append's write are an eviction's
-			for _, p := range countPoints(t, c, steps[:i], st) {
-				written = written || p.Op == faultfs.OpWrite
-				if !written || p.Op != faultfs.OpSync {
-					continue
-				}
-				t.Run(fmt.Sprintf("%s/%s/%d-%s", c, st.name, p.Seq, p.Op), func(t *testing.T) {
-					ctx := t.Context()
-					w := newFaultWorld(t, c)
-					replay(ctx, t, w, steps[:i])
-					w.fsys.Reset()
-					w.fsys.Inject(func(q faultfs.Point) error {
-						if q.Seq != p.Seq {
-							return nil
-						}
-						if err := w.fsys.PowerLoss(); err != nil {
-							t.Error(err)
-						}
-						return faultfs.ErrPowerLost
-					})
-					if err := st.run(ctx, t, w); !errors.Is(err, faultfs.ErrPowerLost) {
-						t.Fatalf("%s = %v, want an error wrapping %v", st.name, err, faultfs.ErrPowerLost)
-					}
-					w.fsys.Inject(nil)
-					// The failed append left the index as the file is, before
-					// any reopen: a running server has no drift to show.
-					rep, err := indexer.Verify(ctx, w.indexStore(t), rolloutfs.Local{Root: w.root})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !rep.Clean() {
-						t.Errorf("index drift after the failed append: %+v", rep.Drifts)
-					}
-					w.reopenAndCheck(t, nil)
-				})
-				rounds++
+			if slices.Contains(names, st.name) {
+				fn(c, steps[:i], st)
 			}
 		}
 	}
-	if rounds == 0 {
-		t.Fatal("no sync point reached by an append")
+}
+
+// TestReopenDropsRowWithoutFile is the state a power loss leaves when it
+// takes the name of a new file whose index row was committed beside the
+// name's directory sync (TestPowerLossBeforeNameSync may stop earlier):
+// a fork's row without its file. The reopened store drops the row and
+// keeps everything else.
+func TestReopenDropsRowWithoutFile(t *testing.T) {
+	ctx := t.Context()
+	w := newFaultWorld(t, crashCase{rolloutfs.SyncAlways, "paginated"})
+	steps := crashSteps()
+	replay(ctx, t, w, steps[:2]) // start, append
+	before := 1
+	parent := w.first()
+	fork, err := w.m.Fork(ctx, parent, manager.ForkOptions{BeforeUserMessage: &before})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("power lost at %d syncs of appends", rounds)
+	w.m.Close()
+	if err := os.Remove(filepath.Join(w.root, filepath.FromSlash(fork.RolloutPath))); err != nil {
+		t.Fatal(err)
+	}
+	w.open(t, rolloutfs.Local{Root: w.root})
+	if _, err := w.m.Get(ctx, fork.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("fork whose file is gone: %v, want ErrNotFound after reopen", err)
+	}
+	w.reopenAndCheck(t, nil)
+}
+
+// runLosingPower runs st with the power cut at the fault point at
+// matches: st must fail with faultfs.ErrPowerLost.
+func (w *faultWorld) runLosingPower(t *testing.T, st step, at func(faultfs.Point) bool) {
+	t.Helper()
+	w.fsys.Inject(func(p faultfs.Point) error {
+		if !at(p) {
+			return nil
+		}
+		if err := w.fsys.PowerLoss(); err != nil {
+			t.Error(err)
+		}
+		return faultfs.ErrPowerLost
+	})
+	if err := st.run(t.Context(), t, w); !errors.Is(err, faultfs.ErrPowerLost) {
+		t.Fatalf("%s = %v, want an error wrapping %v", st.name, err, faultfs.ErrPowerLost)
+	}
+	w.fsys.Inject(nil)
 }

@@ -460,22 +460,29 @@ func (m *Manager) liveCount() int {
 // another process appended to since it was indexed (freshen), so offsets
 // and sizes cover every complete line written before the call.
 func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, error) {
-	if err := m.freshen(ctx, id); err != nil {
-		return store.Thread{}, nil, err
-	}
-	row, f, err := m.openOwn(ctx, id)
+	row, f, _, err := m.openChain(ctx, id)
+	return row, f, err
+}
+
+// openChain is openRead that also returns the history chain it read the
+// history through (row's link, then its bases', for
+// store.ChainUserMessage), or nil when it did not read it in one query.
+func (m *Manager) openChain(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, []store.ChainLink, error) {
+	row, f, err := m.openFresh(ctx, id)
 	if err != nil {
-		return store.Thread{}, nil, err
+		return store.Thread{}, nil, nil, err
 	}
+	chain := []store.ChainLink{row.Link()}
 	row = m.unacked.clamp(row)
 	segments := []rolloutfs.Segment{{File: f, Length: row.IndexedSize}}
 	var bases []store.ChainLink // the chain below row, read in one query
-	if row.BaseID != "" {
+	if row.BaseID != "" && row.BaseID != row.ID {
 		if bases, err = m.store.BaseChain(ctx, row.BaseID); err != nil {
 			f.Close()
-			return store.Thread{}, nil, err
+			return store.Thread{}, nil, nil, err
 		}
 	}
+	chain = append(chain, bases...)
 	// ownFiles puts before the segments the earlier files of thread base
 	// (a reverted thread) below limit, and returns where the history goes
 	// on below them.
@@ -491,14 +498,14 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 	for base, limit, depth := row.BaseID, row.BaseSize, 0; base != ""; depth++ {
 		if depth > maxChain {
 			closeSegments(segments)
-			return store.Thread{}, nil, fmt.Errorf("history of %s: %w", id, ErrBrokenChain)
+			return store.Thread{}, nil, nil, fmt.Errorf("history of %s: %w", id, ErrBrokenChain)
 		}
 		if base == id {
 			// A revert segment: the history continues in the thread's own
 			// earlier files.
 			next, nextLimit, err := ownFiles(base, limit)
 			if err != nil {
-				return store.Thread{}, nil, err
+				return store.Thread{}, nil, nil, err
 			}
 			base, limit, id = next, nextLimit, base
 			continue
@@ -512,6 +519,7 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 			// The fork was made from lines of its base that the index has
 			// not seen yet (Codex forked a thread it had just written).
 			bf.Close()
+			known = nil // the link is stale: its row is read again
 			if err = m.freshen(ctx, base); err == nil {
 				brow, bf, err = m.openOwn(ctx, base)
 			}
@@ -521,7 +529,10 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 		}
 		if err != nil {
 			closeSegments(segments)
-			return store.Thread{}, nil, err
+			return store.Thread{}, nil, nil, err
+		}
+		if known == nil {
+			chain = nil // the query's chain does not describe this link
 		}
 		own := limit - brow.BaseSize // how much of the base's own file
 		if own < 0 && brow.BaseID == brow.ID {
@@ -529,7 +540,7 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 			bf.Close()
 			next, nextLimit, err := ownFiles(base, limit)
 			if err != nil {
-				return store.Thread{}, nil, err
+				return store.Thread{}, nil, nil, err
 			}
 			base, limit, id = next, nextLimit, base
 			continue
@@ -537,16 +548,16 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 		if own < 0 || own > brow.IndexedSize {
 			bf.Close()
 			closeSegments(segments)
-			return store.Thread{}, nil, fmt.Errorf("base %s of %s ends at %d, outside its history [%d, %d]: %w",
+			return store.Thread{}, nil, nil, fmt.Errorf("base %s of %s ends at %d, outside its history [%d, %d]: %w",
 				base, id, limit, brow.BaseSize, brow.HistorySize(), ErrBrokenChain)
 		}
 		segments = append([]rolloutfs.Segment{{File: bf, Length: own}}, segments...)
 		base, limit, id = brow.BaseID, brow.BaseSize, base
 	}
 	if len(segments) == 1 {
-		return row, f, nil
+		return row, f, chain, nil
 	}
-	return row, rolloutfs.Concat(segments...), nil
+	return row, rolloutfs.Concat(segments...), chain, nil
 }
 
 // openLinks opens the files of thread id, a thread in several files (a
@@ -619,6 +630,34 @@ func (m *Manager) openBase(ctx context.Context, id string, known *store.ChainLin
 	return m.openOwn(ctx, id)
 }
 
+// openFresh is freshen followed by openOwn, with the row read once when
+// the file is as the index last saw it (the common case): under the place
+// lock, the row is read, the file stated and opened. A file that changed
+// is caught up first, then opened by openOwn.
+func (m *Manager) openFresh(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, error) {
+	place := m.placeLock(id)
+	place.RLock()
+	row, err := m.store.Get(ctx, id)
+	if err != nil {
+		place.RUnlock()
+		return store.Thread{}, nil, err
+	}
+	changed, err := m.fileChanged(ctx, row)
+	if err != nil || changed {
+		place.RUnlock()
+		if err == nil {
+			err = m.syncChanged(ctx, row)
+		}
+		if err != nil {
+			return store.Thread{}, nil, err
+		}
+		return m.openOwn(ctx, id)
+	}
+	defer place.RUnlock()
+	f, err := m.openRowFile(ctx, row)
+	return row, f, err
+}
+
 // openOwn opens thread id's own file for reading, under its place lock: an
 // archive or unarchive cannot move the file between reading the row and
 // opening it. A file left at its other place by a move that failed half
@@ -632,15 +671,25 @@ func (m *Manager) openOwn(ctx context.Context, id string) (store.Thread, rollout
 	if err != nil {
 		return store.Thread{}, nil, err
 	}
+	f, err := m.openRowFile(ctx, row)
+	if err != nil {
+		return store.Thread{}, nil, err
+	}
+	return row, f, nil
+}
+
+// openRowFile opens row's file, at its other place when a move that
+// failed half way left it there. The caller holds the place lock.
+func (m *Manager) openRowFile(ctx context.Context, row store.Thread) (rolloutfs.ReadFile, error) {
 	f, err := indexer.OpenRollout(ctx, m.fsys, row.RolloutPath)
 	if !errors.Is(err, fs.ErrNotExist) {
-		return row, f, err
+		return f, err
 	}
 	other, _ := otherPlace(row)
 	if f, err := indexer.OpenRollout(ctx, m.fsys, other); err == nil {
-		return row, f, nil
+		return f, nil
 	}
-	return store.Thread{}, nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
+	return nil, fmt.Errorf("%s: %w", row.RolloutPath, ErrNotFound)
 }
 
 // freshen brings thread id's index row up to its own file when the file is
@@ -653,20 +702,36 @@ func (m *Manager) openOwn(ctx context.Context, id string) (store.Thread, rollout
 // moment is left to them.
 func (m *Manager) freshen(ctx context.Context, id string) error {
 	row, err := m.store.Get(ctx, id)
-	if err != nil || rollout.IsCompressed(row.RolloutPath) {
-		return err
-	}
-	info, err := m.fsys.Stat(ctx, row.RolloutPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // openOwn looks at its other place
-	}
 	if err != nil {
 		return err
 	}
-	if info.Size == row.FileSize && info.ModTime.UnixNano() == row.FileMtime {
-		return nil
+	changed, err := m.fileChanged(ctx, row)
+	if err != nil || !changed {
+		return err
 	}
-	if lt := m.peekLive(ctx, id); lt != nil {
+	return m.syncChanged(ctx, row)
+}
+
+// fileChanged reports whether row's file is not as the index last saw it.
+// A compressed file is never caught up, and a missing one is not changed:
+// openOwn looks at its other place.
+func (m *Manager) fileChanged(ctx context.Context, row store.Thread) (bool, error) {
+	if rollout.IsCompressed(row.RolloutPath) {
+		return false, nil
+	}
+	info, err := m.fsys.Stat(ctx, row.RolloutPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime, nil
+}
+
+// syncChanged catches up the row of a file fileChanged found changed.
+func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
+	if lt := m.peekLive(ctx, row.ID); lt != nil {
 		same := m.checkLive(ctx, lt)
 		m.release(lt)
 		if same {

@@ -52,14 +52,22 @@ func (m *Manager) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 }
 
 func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
-	row, f, err := m.openRead(ctx, id)
+	row, f, chain, err := m.openChain(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	// message k of the history: looked up in the thread of the chain that
+	// holds it when openChain read the chain, else walked again.
+	message := func(k int) (store.UserMessage, error) {
+		if chain != nil {
+			return m.store.ChainUserMessage(ctx, chain, k)
+		}
+		return m.store.UserMessage(ctx, id, k)
 	}
 	start, end := int64(0), row.HistorySize()
 	whole := k < 0 && !oneTurn || k == 0 && row.UserMessageCount == 0 && !oneTurn
 	if !whole {
-		msg, err := m.store.UserMessage(ctx, id, k)
+		msg, err := message(k)
 		if errors.Is(err, store.ErrNotFound) {
 			f.Close()
 			return nil, &OutOfRangeError{ID: id, Requested: k, Count: row.UserMessageCount}
@@ -72,7 +80,7 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 		// The turn of the row's last message ends at the end of the
 		// history: a message appended since lies past what is read.
 		if oneTurn && k+1 < row.UserMessageCount {
-			next, err := m.store.UserMessage(ctx, id, k+1)
+			next, err := message(k + 1)
 			switch {
 			case err == nil:
 				end = next.Offset

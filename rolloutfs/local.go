@@ -11,8 +11,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,7 +39,10 @@ type Local struct {
 	DirPerm  fs.FileMode
 }
 
-var _ FS = Local{}
+var (
+	_ FS              = Local{}
+	_ DeferredCreator = Local{}
+)
 
 func (l Local) filePerm() fs.FileMode {
 	if l.FilePerm == 0 {
@@ -62,50 +68,81 @@ func (l Local) abs(name string) (string, error) {
 
 // openRegular opens name with flag, never following a link at the last
 // element and never blocking on a FIFO, and fails with ErrNotRegular for
-// anything but a regular file.
-func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, error) {
+// anything but a regular file. It returns the file's information as of
+// the open.
+func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, error) {
 	p, err := l.abs(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := os.OpenFile(p, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if err != nil {
-		// The open itself fails on some kinds: a link (ELOOP), a FIFO
-		// without a reader opened for writing (ENXIO), a directory opened
-		// for writing (EISDIR).
-		if st, lerr := os.Lstat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && !st.Mode().IsRegular() {
-			return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
-		}
-		return nil, err
+		return nil, nil, openError(p, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+		return nil, nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
 	}
-	return f, nil
+	return f, st, nil
+}
+
+// openError returns the error of a failed open of p: ErrNotRegular when
+// the open failed on the kind of file, which it does for some kinds: a
+// link (ELOOP), a FIFO without a reader opened for writing (ENXIO), a
+// directory opened for writing (EISDIR).
+func openError(p string, err error) error {
+	if st, lerr := os.Lstat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && !st.Mode().IsRegular() {
+		return &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+	}
+	return err
 }
 
 // Create implements FS.
 func (l Local) Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error) {
-	if err := ctx.Err(); err != nil {
+	info, created, err := l.create(ctx, name, parts, durable)
+	if err != nil {
 		return FileInfo{}, err
+	}
+	if durable {
+		if err := l.syncDirs(created, path.Dir(name)); err != nil {
+			return FileInfo{}, err
+		}
+	}
+	return info, nil
+}
+
+// CreateDeferred implements DeferredCreator.
+func (l Local) CreateDeferred(ctx context.Context, name string, parts []Part) (FileInfo, func() error, error) {
+	info, created, err := l.create(ctx, name, parts, true)
+	if err != nil {
+		return FileInfo{}, nil, err
+	}
+	return info, func() error { return l.syncDirs(created, path.Dir(name)) }, nil
+}
+
+// create writes name through a temporary file (synced when durable) and
+// links it into place; it returns the directories it created, outermost
+// first. No directory is synced.
+func (l Local) create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, []string, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, nil, err
 	}
 	final, err := l.abs(name)
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
 	created, err := l.mkdirs(path.Dir(name))
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
 	f, tmp, err := l.createTemp(final)
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
 	info, err := fill(ctx, f, parts, durable)
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -119,14 +156,9 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 		err = rerr
 	}
 	if err != nil {
-		return FileInfo{}, err
+		return FileInfo{}, nil, err
 	}
-	if durable {
-		if err := l.syncDirs(append(created, path.Dir(name))); err != nil {
-			return FileInfo{}, err
-		}
-	}
-	return info, nil
+	return info, created, nil
 }
 
 // Replace implements FS.
@@ -159,7 +191,7 @@ func (l Local) Replace(ctx context.Context, name string, parts []Part, durable b
 		return FileInfo{}, err
 	}
 	if durable {
-		if err := l.syncDirs([]string{path.Dir(name)}); err != nil {
+		if err := l.syncDirs(nil, path.Dir(name)); err != nil {
 			return FileInfo{}, err
 		}
 	}
@@ -235,7 +267,7 @@ func expandConcat(parts []Part) []Part {
 // copyRange copies n bytes of src from srcOff to dst at dstOff.
 func copyRange(dst *os.File, dstOff int64, src ReadFile, srcOff, n int64) error {
 	if lf, ok := src.(*localReadFile); ok {
-		done, err := copyFileRange(dst, dstOff, lf.f, srcOff, n)
+		done, err := copyFileRange(dst, dstOff, lf, srcOff, n)
 		if err != nil {
 			return err
 		}
@@ -280,29 +312,35 @@ func (l Local) mkdirs(dir string) ([]string, error) {
 	return created, nil
 }
 
-// syncDirs fsyncs each directory and, for those just created, its parent:
-// a new entry is durable once the directory holding it is.
-func (l Local) syncDirs(dirs []string) error {
-	seen := make(map[string]bool)
-	var todo []string
-	add := func(d string) {
-		if !seen[d] {
-			seen[d] = true
-			todo = append(todo, d)
-		}
-	}
-	for _, d := range dirs {
-		add(d)
-		if d != "." {
-			add(path.Dir(d))
-		}
-	}
-	for _, d := range todo {
+// syncDirs fsyncs the directories dirsToSync names.
+func (l Local) syncDirs(created []string, changed ...string) error {
+	for _, d := range dirsToSync(created, changed) {
 		if err := syncDir(filepath.Join(l.Root, filepath.FromSlash(d))); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dirsToSync returns, once each, the directories whose entries changed:
+// each of changed, each of created and the parent of each of created (a
+// new directory's entry is in its parent). A directory that was there
+// before and whose entries did not change is not among them.
+func dirsToSync(created, changed []string) []string {
+	var dirs []string
+	add := func(d string) {
+		if !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range changed {
+		add(d)
+	}
+	for _, d := range created {
+		add(d)
+		add(path.Dir(d))
+	}
+	return dirs
 }
 
 func syncDir(p string) error {
@@ -325,7 +363,7 @@ func (l Local) OpenAppend(ctx context.Context, name string) (File, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := l.openRegular(name, os.O_WRONLY|os.O_APPEND, 0)
+	f, _, err := l.openRegular(name, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -337,16 +375,39 @@ func (l Local) Open(ctx context.Context, name string) (ReadFile, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := l.openRegular(name, os.O_RDONLY, 0)
+	p, err := l.abs(name)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
+	var fd int
+	for {
+		// Never blocking on a FIFO: only a regular file is read.
+		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			break
+		}
 	}
-	return &localReadFile{f: f, size: st.Size()}, nil
+	if err != nil {
+		return nil, openError(p, &fs.PathError{Op: "open", Path: p, Err: err})
+	}
+	var st syscall.Stat_t
+	err = syscall.Fstat(fd, &st)
+	for err == syscall.EINTR {
+		err = syscall.Fstat(fd, &st)
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		syscall.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
+	}
+	rf := &localReadFile{fd: fd, name: p, size: st.Size}
+	// A file dropped without Close does not keep its descriptor, as an
+	// *os.File would not.
+	rf.cleanup = runtime.AddCleanup(rf, func(fd int) { syscall.Close(fd) }, fd)
+	return rf, nil
 }
 
 // Stat implements FS.
@@ -413,7 +474,7 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 	if err := os.Remove(src); err != nil {
 		return err
 	}
-	return l.syncDirs(append(created, path.Dir(from), path.Dir(to)))
+	return l.syncDirs(created, path.Dir(from), path.Dir(to))
 }
 
 // Remove implements FS.
@@ -436,17 +497,12 @@ func (l Local) CutTornTail(ctx context.Context, name, side string) (Cut, error) 
 	if err := ctx.Err(); err != nil {
 		return Cut{}, err
 	}
-	f, err := l.openRegular(name, os.O_RDWR, 0)
+	f, st, err := l.openRegular(name, os.O_RDWR, 0)
 	if err != nil {
 		return Cut{}, err
 	}
 	defer f.Close()
-	rf := &localReadFile{f: f}
-	st, err := f.Stat()
-	if err != nil {
-		return Cut{}, err
-	}
-	rf.size = st.Size()
+	rf := &osReadFile{File: f, size: st.Size()}
 	cut, err := TornStart(ctx, rf, rf.size)
 	if err != nil || cut == rf.size {
 		return Cut{Offset: cut}, err
@@ -502,15 +558,11 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 	if err != nil {
 		return err
 	}
-	f, err := l.openRegular(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, l.filePerm())
+	f, st, err := l.openRegular(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, l.filePerm())
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	if size := st.Size(); size > 0 {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], size-1); err != nil {
@@ -527,7 +579,7 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 		return err
 	}
 	if isNew {
-		if err := l.syncDirs(append(created, path.Dir(name))); err != nil {
+		if err := l.syncDirs(created, path.Dir(name)); err != nil {
 			return err
 		}
 	}
@@ -616,15 +668,72 @@ func (lf *localFile) Stat() (FileInfo, error) {
 func (lf *localFile) device() (uint64, error) { return device(lf.f) }
 func (lf *localFile) syncFilesystem() error   { return syncfs(lf.f) }
 
-// localReadFile is a Local file open for reading.
+// localReadFile is a Local file open for reading: its bare descriptor,
+// read with pread. An *os.File would first try to register a regular file
+// with the runtime's poller (in vain) and set a finalizer: a third of the
+// cost of opening a file for a short read, and a history read opens one
+// per thread of its chain. It is safe for concurrent use.
 type localReadFile struct {
-	f    *os.File
+	name string
+	size int64
+
+	mu      sync.RWMutex // guards fd: Close waits for reads in flight
+	fd      int          // -1 once closed
+	cleanup runtime.Cleanup
+}
+
+// ReadAt implements io.ReaderAt.
+func (rf *localReadFile) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, &fs.PathError{Op: "read", Path: rf.name, Err: errors.New("negative offset")}
+	}
+	rf.mu.RLock()
+	defer rf.mu.RUnlock()
+	if rf.fd < 0 {
+		return 0, &fs.PathError{Op: "read", Path: rf.name, Err: fs.ErrClosed}
+	}
+	n := 0
+	for len(p) > 0 {
+		m, err := syscall.Pread(rf.fd, p, off)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &fs.PathError{Op: "read", Path: rf.name, Err: err}
+		}
+		if m == 0 {
+			return n, io.EOF
+		}
+		n, p, off = n+m, p[m:], off+int64(m)
+	}
+	return n, nil
+}
+
+func (rf *localReadFile) Size() int64 { return rf.size }
+
+// Close closes the descriptor; a second Close fails with fs.ErrClosed.
+func (rf *localReadFile) Close() error {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	if rf.fd < 0 {
+		return &fs.PathError{Op: "close", Path: rf.name, Err: fs.ErrClosed}
+	}
+	rf.cleanup.Stop()
+	err := syscall.Close(rf.fd)
+	rf.fd = -1
+	if err != nil {
+		return &fs.PathError{Op: "close", Path: rf.name, Err: err}
+	}
+	return nil
+}
+
+// osReadFile is an *os.File read as a ReadFile of the given size.
+type osReadFile struct {
+	*os.File
 	size int64
 }
 
-func (rf *localReadFile) ReadAt(p []byte, off int64) (int, error) { return rf.f.ReadAt(p, off) }
-func (rf *localReadFile) Size() int64                             { return rf.size }
-func (rf *localReadFile) Close() error                            { return rf.f.Close() }
+func (rf *osReadFile) Size() int64 { return rf.size }
 
 // String returns the root, so errors can name the store.
 func (l Local) String() string { return l.Root }

@@ -722,6 +722,18 @@ func TestLocalOpenAndStat(t *testing.T) {
 	if got, want := string(buf), "b\n"; got != want {
 		t.Fatalf("ReadAt(2) = %q, want %q", got, want)
 	}
+	if n, err := rf.ReadAt(buf, 3); n != 1 || !errors.Is(err, io.EOF) {
+		t.Fatalf("ReadAt(3) past the end = %d, %v; want 1, io.EOF", n, err)
+	}
+	if err := rf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rf.ReadAt(buf, 0); !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("ReadAt after Close: %v, want fs.ErrClosed", err)
+	}
+	if err := rf.Close(); !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("second Close: %v, want fs.ErrClosed", err)
+	}
 	mtime := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	if err := l.SetModTime(t.Context(), "r.jsonl", mtime); err != nil {
 		t.Fatal(err)

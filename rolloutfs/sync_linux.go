@@ -58,30 +58,33 @@ func device(f *os.File) (uint64, error) {
 // copyFileRange copies n bytes from src at srcOff to dst at dstOff in the
 // kernel, leaving both file offsets alone. It returns how many bytes it
 // copied; fewer than n with a nil error means the caller copies the rest.
-func copyFileRange(dst *os.File, dstOff int64, src *os.File, srcOff, n int64) (int64, error) {
+func copyFileRange(dst *os.File, dstOff int64, src *localReadFile, srcOff, n int64) (int64, error) {
+	src.mu.RLock()
+	defer src.mu.RUnlock()
+	if src.fd < 0 {
+		return 0, fmt.Errorf("copy_file_range %s: %w", src.name, os.ErrClosed)
+	}
 	var done int64
-	err := control(src, func(sfd int) error {
-		return control(dst, func(dfd int) error {
-			for done < n {
-				so, do := srcOff+done, dstOff+done
-				c, err := unix.CopyFileRange(sfd, &so, dfd, &do, int(min(n-done, 1<<30)), 0)
-				switch {
-				case errors.Is(err, unix.EINTR):
-					continue
-				case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EXDEV), errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
-					return nil // not here: the caller copies through user space
-				case err != nil:
-					return err
-				case c == 0:
-					return nil // src is shorter than asked: the caller reports it
-				}
-				done += int64(c)
+	err := control(dst, func(dfd int) error {
+		for done < n {
+			so, do := srcOff+done, dstOff+done
+			c, err := unix.CopyFileRange(src.fd, &so, dfd, &do, int(min(n-done, 1<<30)), 0)
+			switch {
+			case errors.Is(err, unix.EINTR):
+				continue
+			case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EXDEV), errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
+				return nil // not here: the caller copies through user space
+			case err != nil:
+				return err
+			case c == 0:
+				return nil // src is shorter than asked: the caller reports it
 			}
-			return nil
-		})
+			done += int64(c)
+		}
+		return nil
 	})
 	if err != nil {
-		return done, fmt.Errorf("copy_file_range %s to %s: %w", src.Name(), dst.Name(), err)
+		return done, fmt.Errorf("copy_file_range %s to %s: %w", src.name, dst.Name(), err)
 	}
 	return done, nil
 }

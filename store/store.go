@@ -29,6 +29,7 @@ type Store struct {
 	reader  *sqlx.DB // query_only pool for reads, concurrent with the writer under WAL
 	advance *advanceStmts
 	stmts   stmtCache     // statements prepared on first use, on either pool
+	chains  chainCache    // history chains read, while no link changed
 	ckpt    *checkpointer // nil for a read-only store
 	pages   pageCache     // unused by a read-only store
 }
