@@ -536,28 +536,6 @@ func TestPowerLossDuringSync(t *testing.T) {
 	t.Logf("power lost at %d syncs of appends", rounds)
 }
 
-// TestPowerLossBeforeNameSync cuts the power at the directory sync of a
-// start or a fork under each policy that syncs: the sync that makes the
-// new file's name durable runs while the index row is written, so the row
-// may be committed when the name is lost. The operation must fail, and
-// the reopened store must hold neither the thread nor a row for it, and
-// verify clean.
-func TestPowerLossBeforeNameSync(t *testing.T) {
-	rounds := 0
-	durableSteps([]string{"start", "fork"}, func(c crashCase, before []step, st step) {
-		t.Run(fmt.Sprintf("%s/%s", c, st.name), func(t *testing.T) {
-			w := newFaultWorld(t, c)
-			replay(t.Context(), t, w, before)
-			w.runLosingPower(t, st, func(p faultfs.Point) bool { return p.Op == faultfs.OpCreateSync })
-			w.reopenAndCheck(t, nil)
-		})
-		rounds++
-	})
-	if rounds == 0 {
-		t.Fatal("no start or fork under a policy that syncs")
-	}
-}
-
 // durableSteps calls fn for each step of crashSteps named in names, under
 // each crash case whose policy syncs, with the steps before it.
 func durableSteps(names []string, fn func(c crashCase, before []step, st step)) {
@@ -574,11 +552,9 @@ func durableSteps(names []string, fn func(c crashCase, before []step, st step)) 
 	}
 }
 
-// TestReopenDropsRowWithoutFile is the state a power loss leaves when it
-// takes the name of a new file whose index row was committed beside the
-// name's directory sync (TestPowerLossBeforeNameSync may stop earlier):
-// a fork's row without its file. The reopened store drops the row and
-// keeps everything else.
+// TestReopenDropsRowWithoutFile: a fork's index row whose file is gone
+// (removed behind the store's back while it was closed). The reopened
+// store drops the row and keeps everything else.
 func TestReopenDropsRowWithoutFile(t *testing.T) {
 	ctx := t.Context()
 	w := newFaultWorld(t, crashCase{rolloutfs.SyncAlways, "paginated"})

@@ -193,13 +193,15 @@ func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.P
 	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
 	indexing.Lock()
 	defer indexing.Unlock()
-	err := m.createIndexed(ctx, child.ID, child.RolloutPath, parts, func(size, mtime int64) error {
-		child.IndexedSize, child.FileSize, child.FileMtime = size, size, mtime
-		src := finish(&child)
-		rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source)}
-		return m.store.InsertFork(context.WithoutCancel(ctx), rec, src)
-	})
+	size, mtime, err := m.createRollout(ctx, child.RolloutPath, parts)
 	if err != nil {
+		return store.Thread{}, err
+	}
+	child.IndexedSize, child.FileSize, child.FileMtime = size, size, mtime
+	src := finish(&child)
+	rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source)}
+	if err := m.store.InsertFork(context.WithoutCancel(ctx), rec, src); err != nil {
+		m.undoCreate(child.RolloutPath)
 		return store.Thread{}, err
 	}
 	return child, nil

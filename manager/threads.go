@@ -92,6 +92,11 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	// A background sync must not index the file before its row exists.
 	indexing := m.indexLock(id)
 	indexing.Lock()
+	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
+	if err != nil {
+		indexing.Unlock()
+		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+	}
 	row := store.Thread{
 		ID:              id,
 		RolloutPath:     rel,
@@ -105,16 +110,19 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		ForkUserMessage: -1,
 		ForkOffset:      -1,
 		LineCount:       1,
+		IndexedSize:     size,
+		FileSize:        size,
+		FileMtime:       mtime,
 		HistoryMode:     string(mode),
 	}
 	if mode == rollout.HistoryPaginated {
 		row.NextOrdinal = 1
 	}
 	setGit(&row, o.Git)
-	err = m.createIndexed(ctx, id, rel, []rolloutfs.Part{rolloutfs.Bytes(line)}, func(size, mtime int64) error {
-		row.IndexedSize, row.FileSize, row.FileMtime = size, size, mtime
-		return m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source)})
-	})
+	err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source)})
+	if err != nil {
+		m.undoCreate(rel)
+	}
 	indexing.Unlock()
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
@@ -203,48 +211,6 @@ func (m *Manager) createRollout(ctx context.Context, rel string, parts []rollout
 		return 0, 0, err
 	}
 	return info.Size, info.ModTime.UnixNano(), nil
-}
-
-// createIndexed creates thread id's rollout rel from parts, then its index
-// rows with insert (given the file's size and mtime); when insert fails
-// the file is removed again. Under a durable policy the directory fsync
-// that makes the file's name durable runs while insert writes the rows
-// (when the FS can defer it), and the thread counts as created only once
-// both are done: a crash between them leaves a file without a row, which
-// the next open indexes, or a row without its file, which it drops, and
-// neither was acknowledged. The caller holds the thread's index lock, so
-// no writer of the thread (they load it under that lock) acknowledges
-// anything before the name is durable.
-func (m *Manager) createIndexed(ctx context.Context, id, rel string, parts []rolloutfs.Part, insert func(size, mtime int64) error) error {
-	deferred, ok := m.fsys.(rolloutfs.DeferredCreator)
-	if !ok || !m.opts.Sync.Durable() {
-		size, mtime, err := m.createRollout(ctx, rel, parts)
-		if err != nil {
-			return err
-		}
-		if err := insert(size, mtime); err != nil {
-			m.undoCreate(rel)
-			return err
-		}
-		return nil
-	}
-	info, syncDirs, err := deferred.CreateDeferred(context.WithoutCancel(ctx), rel, parts)
-	if err != nil {
-		return err
-	}
-	synced := make(chan error, 1)
-	go func() { synced <- syncDirs() }()
-	err = insert(info.Size, info.ModTime.UnixNano())
-	if syncErr := <-synced; err == nil && syncErr != nil {
-		err = syncErr
-		if derr := m.store.Delete(context.WithoutCancel(ctx), id); derr != nil {
-			m.log.Error("delete the row of a thread whose file did not sync", "id", id, "err", derr)
-		}
-	}
-	if err != nil {
-		m.undoCreate(rel)
-	}
-	return err
 }
 
 // undoCreate removes a rollout whose index row could not be written, so a
