@@ -93,18 +93,6 @@ type FS interface {
 	ReadDir(ctx context.Context, dir string) ([]DirEntry, error)
 }
 
-// DeferredCreator is implemented by an FS whose durable Create can leave
-// the directory fsyncs to its caller, who then runs them beside other
-// work (a fork writes its index row meanwhile).
-type DeferredCreator interface {
-	// CreateDeferred is Create with durable set, except that it returns
-	// before the directories it created or changed are fsynced: the file
-	// is whole, its content durable and its name visible, but the name may
-	// not survive a power loss until syncDirs has returned nil. The caller
-	// calls syncDirs once and treats the file as durable only after that.
-	CreateDeferred(ctx context.Context, name string, parts []Part) (info FileInfo, syncDirs func() error, err error)
-}
-
 // DirStater is implemented by an FS that can describe its directories. A
 // directory's ModTime changes when a name in it is created, removed or
 // renamed, not when a file in it is written: a manager compares them to

@@ -40,8 +40,7 @@ type Local struct {
 }
 
 var (
-	_ FS              = Local{}
-	_ DeferredCreator = Local{}
+	_ FS = Local{}
 )
 
 func (l Local) filePerm() fs.FileMode {
@@ -114,15 +113,6 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 		}
 	}
 	return info, nil
-}
-
-// CreateDeferred implements DeferredCreator.
-func (l Local) CreateDeferred(ctx context.Context, name string, parts []Part) (FileInfo, func() error, error) {
-	info, created, err := l.create(ctx, name, parts, true)
-	if err != nil {
-		return FileInfo{}, nil, err
-	}
-	return info, func() error { return l.syncDirs(created, path.Dir(name)) }, nil
 }
 
 // create writes name through a temporary file (synced when durable) and

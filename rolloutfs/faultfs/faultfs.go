@@ -34,7 +34,6 @@ type Op string
 // names; a failure there leaves the state described.
 const (
 	OpCreate      Op = "create"       // Create: nothing created
-	OpCreateSync  Op = "create-sync"  // CreateDeferred's directory sync: the file is there, its entry not durable
 	OpReplace     Op = "replace"      // Replace: the old file stays
 	OpWrite       Op = "write"        // File.Write: half the bytes written, then the error
 	OpSync        Op = "sync"         // File.Sync: the data stays volatile
@@ -79,8 +78,7 @@ type object struct {
 }
 
 var (
-	_ rolloutfs.FS              = (*FS)(nil)
-	_ rolloutfs.DeferredCreator = (*FS)(nil)
+	_ rolloutfs.FS = (*FS)(nil)
 )
 
 // New returns an FS over base with no faults.
@@ -205,47 +203,6 @@ func (f *FS) filePerm() fs.FileMode {
 // Create implements rolloutfs.FS.
 func (f *FS) Create(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
 	return f.write(ctx, OpCreate, name, parts, durable, durable, f.base.Create)
-}
-
-// CreateDeferred implements rolloutfs.DeferredCreator: the file's
-// content is durable at once, its directory entry once syncDirs (which
-// consults OpCreateSync first) returned nil.
-func (f *FS) CreateDeferred(ctx context.Context, name string, parts []rolloutfs.Part) (rolloutfs.FileInfo, func() error, error) {
-	var syncBase func() error
-	put := func(ctx context.Context, name string, parts []rolloutfs.Part, _ bool) (rolloutfs.FileInfo, error) {
-		info, sync, err := f.base.CreateDeferred(ctx, name, parts)
-		syncBase = sync
-		return info, err
-	}
-	f.mu.Lock()
-	epoch := f.epoch
-	f.mu.Unlock()
-	info, err := f.write(ctx, OpCreate, name, parts, true, false, put)
-	if err != nil {
-		return info, nil, err
-	}
-	f.mu.Lock()
-	o := f.objects[name]
-	f.mu.Unlock()
-	syncDirs := func() error {
-		if err := f.point(OpCreateSync, name); err != nil {
-			return err
-		}
-		if err := f.alive(epoch); err != nil {
-			return err
-		}
-		if err := syncBase(); err != nil {
-			return err
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.epoch != epoch || o == nil {
-			return ErrPowerLost
-		}
-		o.entryDurable = true
-		return nil
-	}
-	return info, syncDirs, nil
 }
 
 // Replace implements rolloutfs.FS.
