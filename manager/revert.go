@@ -172,7 +172,8 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 // refuseForksPast fails with a *ReferencedError when reference forks of
 // thread id continue its history past position cut: after a revert there,
 // those bytes are no longer the thread's history, and the forks could not
-// be read through it. Forks cut at or before it are not in the way.
+// be read through it. Forks cut at or before it are not in the way. A fork
+// that was reverted since leaves id where its first file does.
 func (m *Manager) refuseForksPast(ctx context.Context, id string, cut int64) error {
 	forks, err := m.store.Referrers(ctx, id)
 	if err != nil {
@@ -187,7 +188,18 @@ func (m *Manager) refuseForksPast(ctx context.Context, id string, cut int64) err
 		if err != nil {
 			return err
 		}
-		if row.BaseSize > cut {
+		leaves := row.BaseSize
+		if row.BaseID == row.ID {
+			segs, err := m.store.Segments(ctx, f)
+			if err != nil {
+				return err
+			}
+			if len(segs) == 0 {
+				return fmt.Errorf("first file of reverted fork %s: %w", f, ErrBrokenChain)
+			}
+			leaves = segs[0].BaseSize
+		}
+		if leaves > cut {
 			past = append(past, f)
 		}
 	}

@@ -103,11 +103,12 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 }
 
 // Referrers returns the other threads whose history continues thread id's
-// (their base_id is id), in id order. A reverted thread's own later
-// segment (base_id is its own id) is not one.
+// (their base_id is id, or they were reverted and their first file's base
+// is id), in id order. A reverted thread's own later segment (base_id is
+// its own id) is not one.
 func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
 	ids := []string{}
-	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM threads WHERE base_id = ? AND id <> base_id ORDER BY id`, id); err != nil {
+	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
 		return nil, fmt.Errorf("referrers of thread %s: %w", id, err)
 	}
 	return ids, nil

@@ -305,8 +305,9 @@ func (c searchCursor) encode() string {
 // prompt is found through a fork whose first thread is archived or
 // filtered out, and found once. A thread inherits message k of thread p
 // when it is a reference fork based on p or a copy fork of p with more
-// than k inherited messages; heirs walks those edges down from the owner
-// (threads_base and threads_parent index them), so a fork's inherited
+// than k inherited messages, or a reverted thread whose first file is such
+// a reference fork; heirs walks those edges down from the owner
+// (threads_base, thread_segments_base and threads_parent index them), so a fork's inherited
 // prompts are found without a search row of their own. 1000 is
 // maxChainDepth.
 const searchSQL = `
@@ -321,7 +322,12 @@ WITH RECURSIVE matched AS (
 	SELECT mid, ordinal, snippet, score, owner, 0, 0 FROM matched
 	UNION ALL
 	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
-	FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.inherited_messages > h.ordinal
+	FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.id <> t.base_id AND t.inherited_messages > h.ordinal
+	WHERE h.depth < 1000
+	UNION ALL
+	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	FROM heirs h JOIN thread_segments s ON s.base_id = h.hit AND s.seq = 0
+	JOIN threads t ON t.id = s.thread_id AND t.base_id = t.id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
 	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
