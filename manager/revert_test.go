@@ -421,6 +421,12 @@ func TestRevertReferenceFork(t *testing.T) {
 	}
 	checkIndex(t)
 
+	// Laid out self-contained (export), it needs no metas of its
+	// ancestors: its history starts with its parent's own.
+	if _, metas, err := SelfContainedMetas(ctx, m, reverted); err != nil || len(metas) != 0 {
+		t.Fatalf("SelfContainedMetas of the reverted fork: ancestor metas %s (%v), want none", metas, err)
+	}
+
 	// The base still holds the fork's first turns.
 	if err := m.Delete(ctx, base.ID); !errors.Is(err, ErrReferenced) {
 		t.Fatalf("delete of the base of a reverted fork: %v, want ErrReferenced", err)
