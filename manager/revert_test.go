@@ -485,3 +485,84 @@ func TestRevertedForkKeepsWhatItsBaseRollsBack(t *testing.T) {
 		t.Fatalf("search for the prompt the base rolled back = %+v (%v), want message 1 of the fork", hits, err)
 	}
 }
+
+// TestRevertReferenceForkAgain: a reverted reference fork reverted once
+// more, and one whose own rollback reached into what it inherits before
+// the revert, keep inheriting what their first file inherits; a rebuild
+// from the files gives the same index and Verify is clean.
+func TestRevertReferenceForkAgain(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, m *Manager, fork string) // before the turns turn-x and turn-y
+		after func(t *testing.T, m *Manager, fork string) // after the revert before turn-y
+		want  []string                                    // the user messages' previews
+	}{
+		{
+			name: "twice",
+			after: func(t *testing.T, m *Manager, fork string) {
+				if _, err := m.Revert(t.Context(), fork, RevertOptions{BeforeTurnID: "turn-x"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"prompt turn-a", "prompt turn-b"},
+		},
+		{
+			name: "after a rollback into what it inherits",
+			setup: func(t *testing.T, m *Manager, fork string) {
+				if _, err := m.Append(t.Context(), fork, []rollout.Item{rollback(1)}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"prompt turn-a", "prompt turn-x"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			m := openTest(t)
+			base := threeTurns(t, m, "paginated")
+			fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.setup != nil {
+				tc.setup(t, m, fork.ID)
+			}
+			for _, turn := range []string{"turn-x", "turn-y"} {
+				if _, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.after != nil {
+				tc.after(t, m, fork.ID)
+			}
+			msgs, err := m.UserMessages(ctx, fork.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, data := historyTurns(t, m, fork.ID)
+			var previews []string
+			for _, msg := range msgs {
+				line, _, _ := bytes.Cut(data[msg.Offset:], []byte{'\n'})
+				if !bytes.Contains(line, []byte(msg.Preview)) {
+					t.Fatalf("user message %d (%q) is not at its offset: %s", msg.Ordinal, msg.Preview, line)
+				}
+				previews = append(previews, msg.Preview)
+			}
+			if fmt.Sprint(previews) != fmt.Sprint(tc.want) {
+				t.Fatalf("user messages %q, want %q", previews, tc.want)
+			}
+			if err := m.Delete(ctx, base.ID); !errors.Is(err, ErrReferenced) {
+				t.Fatalf("delete of the base: %v, want ErrReferenced", err)
+			}
+			compareIndexes(t, m.store, rebuildIndex(t, m))
+			rep, err := indexer.Verify(ctx, m.store, m.fsys)
+			if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+				t.Fatalf("Verify: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+			}
+		})
+	}
+}
