@@ -277,6 +277,32 @@ func TestWatchPicksUpRevertSegment(t *testing.T) {
 	}
 }
 
+// forkWithOwnTurns makes a paginated thread of turns turn-a, turn-b and
+// turn-c, a reference fork of it through turn-b (inheriting 2 user
+// messages), runs setup on the fork (nil for nothing), then appends the
+// fork's own turns turn-x and turn-y.
+func forkWithOwnTurns(t *testing.T, m *Manager, setup func(t *testing.T, m *Manager, fork string)) (base, fork Thread) {
+	t.Helper()
+	ctx := t.Context()
+	base = threeTurns(t, m, "paginated")
+	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row, err := m.store.Get(ctx, fork.ID); err != nil || row.BaseID != base.ID || row.InheritedMessages != 2 {
+		t.Fatalf("fork: %+v (%v); want a reference fork of %s inheriting 2 user messages", row, err, base.ID)
+	}
+	if setup != nil {
+		setup(t, m, fork.ID)
+	}
+	for _, turn := range []string{"turn-x", "turn-y"} {
+		if _, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base, fork
+}
+
 // TestRevertReferenceFork reverts a reference fork at a cut in its own
 // part: the fork then reads its base's turns it inherits and its own
 // before the cut (turn-a, turn-b, turn-x), with its user messages at the
@@ -288,19 +314,7 @@ func TestWatchPicksUpRevertSegment(t *testing.T) {
 func TestRevertReferenceFork(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
-	base := threeTurns(t, m, "paginated")
-	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if row, err := m.store.Get(ctx, fork.ID); err != nil || row.BaseID != base.ID || row.InheritedMessages != 2 {
-		t.Fatalf("fork: %+v (%v); want a reference fork of %s inheriting 2 user messages", row, err, base.ID)
-	}
-	for _, turn := range []string{"turn-x", "turn-y"} {
-		if _, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base, fork := forkWithOwnTurns(t, m, nil)
 	before, data := historyTurns(t, m, fork.ID)
 	msgsBefore, err := m.UserMessages(ctx, fork.ID)
 	if err != nil || len(msgsBefore) != 4 {
@@ -454,16 +468,7 @@ func TestRevertReferenceFork(t *testing.T) {
 func TestRevertedForkKeepsWhatItsBaseRollsBack(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
-	base := threeTurns(t, m, "paginated")
-	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, turn := range []string{"turn-x", "turn-y"} {
-		if _, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base, fork := forkWithOwnTurns(t, m, nil)
 	if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
 		t.Fatal(err)
 	}
@@ -520,19 +525,7 @@ func TestRevertReferenceForkAgain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			m := openTest(t)
-			base := threeTurns(t, m, "paginated")
-			fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.setup != nil {
-				tc.setup(t, m, fork.ID)
-			}
-			for _, turn := range []string{"turn-x", "turn-y"} {
-				if _, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			base, fork := forkWithOwnTurns(t, m, tc.setup)
 			if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
 				t.Fatal(err)
 			}
