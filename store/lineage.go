@@ -113,3 +113,21 @@ func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// A Continuer is a thread whose history continues another's (a Referrer),
+// with the position in the other's history where it leaves it.
+type Continuer struct {
+	ID  string `db:"id"`
+	Cut int64  `db:"cut"`
+}
+
+// Continuers returns Referrers(id) with the positions where they leave
+// id's history: a reference fork's base_size, or, for a reverted one, the
+// base_size of its first file. In id order.
+func (s *Store) Continuers(ctx context.Context, id string) ([]Continuer, error) {
+	cs := []Continuer{}
+	if err := s.reader.SelectContext(ctx, &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
+		return nil, fmt.Errorf("threads continuing thread %s: %w", id, err)
+	}
+	return cs, nil
+}

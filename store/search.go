@@ -304,12 +304,12 @@ func (c searchCursor) encode() string {
 // oldest thread that inherits the message and passes them: an inherited
 // prompt is found through a fork whose first thread is archived or
 // filtered out, and found once. A thread inherits message k of thread p
-// when it is a reference fork based on p or a copy fork of p with more
-// than k inherited messages, or a reverted thread whose first file is such
-// a reference fork; heirs walks those edges down from the owner
-// (threads_base, thread_segments_base and threads_parent index them), so a fork's inherited
-// prompts are found without a search row of their own. 1000 is
-// maxChainDepth.
+// when it is a reference fork based on p (a reverted one through its
+// first file, whose thread_segments link names p) or a copy fork of p
+// with more than k inherited messages; heirs walks those edges down from
+// the owner (threads_base, thread_segments_base and threads_parent index
+// them), so a fork's inherited prompts are found without a search row of
+// their own. 1000 is maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
 	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
