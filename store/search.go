@@ -308,7 +308,8 @@ func (c searchCursor) encode() string {
 // first file, whose thread_segments link names p) or a copy fork of p
 // with more than k inherited messages; heirs walks those edges down from
 // the owner (threads_base, thread_segments_base and threads_parent index
-// them), so a fork's inherited prompts are found without a search row of
+// them; a reverted thread, whose base_id is its own id, is not its own
+// heir), so a fork's inherited prompts are found without a search row of
 // their own. 1000 is maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
