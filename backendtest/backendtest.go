@@ -52,6 +52,7 @@ func Run(t *testing.T, open Open) {
 		{"Revert", testRevert},
 		{"RevertRefusesForksPastTheCut", testRevertRefusesForksPastTheCut},
 		{"RevertRefuses", testRevertRefuses},
+		{"RevertReferenceFork", testRevertReferenceFork},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

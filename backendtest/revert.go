@@ -3,6 +3,7 @@ package backendtest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/spoolhq/spool/manager"
@@ -222,5 +223,99 @@ func testRevertRefuses(t *testing.T, b manager.Backend) {
 		if err != nil || got.BaseID != th.BaseID || got.BaseSize != th.BaseSize || got.IndexedSize != th.IndexedSize || got.UserMessageCount != th.UserMessageCount {
 			t.Fatalf("%s after refused reverts: %+v, %v; want it unchanged", th.ID, got, err)
 		}
+	}
+}
+
+// testRevertReferenceFork reverts a reference fork at a cut in its own
+// part: it then reads its base's turns it inherits and its own before the
+// cut (turn-a, turn-b, turn-x), its user messages where they were, each
+// turn readable; a fork of it reads through it; its base cannot be
+// deleted (ErrReferenced), and a purge of the base leaves it
+// self-contained, saying what it said.
+func testRevertReferenceFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	rv := reverter(t, b)
+	p, ok := b.(manager.Purger)
+	if !ok {
+		t.Fatal("the backend purges nothing")
+	}
+	tw := b.(manager.TurnWriter) // threeTurns checked it
+	base := threeTurns(t, b)
+	fork, err := b.Fork(ctx, base.ID, manager.ForkOptions{LastTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.BaseID != base.ID {
+		t.Fatalf("fork of a paginated thread: base %q, want a reference fork of %s", fork.BaseID, base.ID)
+	}
+	for _, turn := range []string{"turn-x", "turn-y"} {
+		if _, err := tw.AppendTurn(ctx, fork.ID, manager.TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := b.UserMessages(ctx, fork.ID)
+	if err != nil || len(before) != 4 {
+		t.Fatalf("user messages before the revert: %d (%v), want 4", len(before), err)
+	}
+	reverted, err := rv.Revert(ctx, fork.ID, manager.RevertOptions{BeforeTurnID: "turn-y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reverted.UserMessageCount != 3 {
+		t.Fatalf("after the revert: %d user messages, want 3", reverted.UserMessageCount)
+	}
+	h, data := historyTurns(t, b, fork.ID)
+	var ids []string
+	for _, turn := range h.Turns {
+		ids = append(ids, turn.ID)
+	}
+	if fmt.Sprint(ids) != "[turn-a turn-b turn-x]" {
+		t.Fatalf("turns after the revert = %v, want [turn-a turn-b turn-x]", ids)
+	}
+	msgs, err := b.UserMessages(ctx, fork.ID)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("user messages after the revert: %d (%v), want 3", len(msgs), err)
+	}
+	for k, msg := range msgs {
+		if was := before[k]; msg.Ordinal != k || msg.Offset != was.Offset || msg.Preview != was.Preview {
+			t.Fatalf("user message %d after the revert: %+v, want it as it was, %+v", k, msg, was)
+		}
+		end := int64(len(data))
+		if k+1 < len(msgs) {
+			end = msgs[k+1].Offset
+		}
+		rc, err := b.ReadTurn(ctx, fork.ID, k)
+		if turn := readAll(t, rc, err); !bytes.Equal(turn, data[msg.Offset:end]) {
+			t.Fatalf("ReadTurn(%d) after the revert = %q, want %q", k, turn, data[msg.Offset:end])
+		}
+	}
+
+	child, err := b.Fork(ctx, fork.ID, manager.ForkOptions{LastTurnID: "turn-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if childData := history(t, b, child.ID); child.UserMessageCount != 3 || !bytes.Equal(childData[:child.ForkOffset], data[:child.ForkOffset]) {
+		t.Fatalf("fork of the reverted fork: %d user messages, does not read as its history to %d; want 3, and it", child.UserMessageCount, child.ForkOffset)
+	}
+	if err := b.Delete(ctx, child.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	said := Said(t, b, fork.ID)
+	if err := b.Delete(ctx, base.ID); !errors.Is(err, manager.ErrReferenced) {
+		t.Fatalf("delete of the base of a reverted fork: %v, want ErrReferenced", err)
+	}
+	if err := p.Purge(ctx, base.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, base.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("the purged base: %v, want ErrNotFound", err)
+	}
+	got, err := b.Get(ctx, fork.ID)
+	if err != nil || got.UserMessageCount != 3 || got.BaseID != "" {
+		t.Fatalf("the reverted fork after the purge of its base: %+v (%v), want 3 user messages, no base", got, err)
+	}
+	if after := Said(t, b, fork.ID); fmt.Sprint(after) != fmt.Sprint(said) {
+		t.Fatalf("the reverted fork says %d items after the purge of its base, %d before", len(after), len(said))
 	}
 }

@@ -304,7 +304,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 type history struct {
 	baseID    string   // the thread whose history this one continues, "" for none
 	baseSize  int64    // bytes of history before the file
-	inherited int      // user messages the thread inherits from its base
+	inherited int      // user messages the thread inherits from its base (a revert segment: its first file's)
 	preview   string   // the preview of the first of them
 	ancestors []string // the base's ancestors, nearest first
 
@@ -338,9 +338,10 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 			return err
 		}
 		// A revert segment: the messages of the earlier files before the
-		// cut are the thread's own, rows of its own (nothing is inherited
-		// from another thread).
-		tr.setHistory(m.Mode(), metaOrdinal, h.baseSize, 0)
+		// cut are the thread's own rows, after those its first file
+		// inherits from another thread, if any (the thread's row counts
+		// them as inherited_messages, as a reference fork's does).
+		tr.setHistory(m.Mode(), metaOrdinal, h.baseSize, h.inherited)
 		for _, msg := range h.messages {
 			msg.ThreadID = tr.id
 			tr.pending = append(tr.pending, msg)

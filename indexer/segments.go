@@ -62,8 +62,10 @@ func (b StoreBases) KeptMessages(ctx context.Context, id string, end int64) ([]s
 // the candidates; the base is the newest of them whose first ordinal lies
 // below hb.EndOrdinalExclusive (Codex numbers a thread's history without
 // gaps, so the ordinal names the file), cut at hb.EndByteOffset of that
-// file. The candidates after it leave the history. The thread's earlier
-// file not being indexed yet is ErrBaseMissing.
+// file. The candidates after it leave the history. The thread's own rows
+// before the cut are its messages; when its first file is a reference
+// fork, the messages that file inherits stay inherited (h.inherited). The
+// thread's earlier file not being indexed yet is ErrBaseMissing.
 func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollout.HistoryBase, bases Bases) error {
 	sb, ok := bases.(SegmentBases)
 	if !ok {
@@ -117,12 +119,18 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 		gone = append(gone, c)
 	}
 	size := chain[at].BaseSize + hb.EndByteOffset
-	inherited, err := sb.KeptMessages(ctx, id, size)
+	kept, err := sb.KeptMessages(ctx, id, size)
 	if err != nil {
 		return err
 	}
-	*h = history{baseID: id, baseSize: size, inherited: len(inherited), ancestors: ancestors,
-		segment: true, prior: prior, segments: append(chain, gone...), messages: inherited}
+	*h = history{baseID: id, baseSize: size, ancestors: ancestors,
+		segment: true, prior: prior, segments: append(chain, gone...), messages: kept}
+	if first := chain[0].BaseID; first != "" && first != id {
+		// The first file is a reference fork: the messages it inherits
+		// (after its own rollbacks, as the thread's row counts them) lie
+		// before it, below any cut, and resolve through its base still.
+		h.inherited, h.preview = prior.InheritedMessages, prior.Preview
+	}
 	return nil
 }
 

@@ -85,6 +85,12 @@ func (m *Manager) scanMaterialized(ctx context.Context, rel string) (store.Recor
 // file and row, or, when only the index update failed, puts the old file
 // back. The caller holds lt.mu; lt is invalidated (its appender held the
 // old file).
+//
+// A reverted thread (several files) is rewritten into its newest file the
+// same way, its meta being its first file's (which says when the thread
+// was made and where it was forked; the later files' metas stay lines of
+// the history); its earlier files are removed once the index no longer
+// lists them.
 func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	if lt.row.BaseID == "" {
 		return nil
@@ -111,8 +117,19 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 		return err
 	}
 	defer old.Close()
-	own := io.NewSectionReader(old, 0, row.IndexedSize)
-	metaLine, err := firstLine(own)
+	// Where the thread's first file, whose meta leads, starts.
+	first := row.BaseSize
+	var segs []store.Segment
+	if row.BaseID == row.ID {
+		if segs, err = m.store.Segments(ctx, row.ID); err != nil {
+			return err
+		}
+		if len(segs) == 0 || !segs[0].InChain() {
+			return fmt.Errorf("first file of reverted thread %s: %w", row.ID, ErrBrokenChain)
+		}
+		first = segs[0].BaseSize
+	}
+	metaLine, err := firstLine(io.NewSectionReader(hist, first, row.HistorySize()-first))
 	if err != nil {
 		return err
 	}
@@ -132,9 +149,10 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	rest := first + int64(len(metaLine))
 	body := rollout.Renumbered(1, bytes.NewReader(ancestry),
-		io.NewSectionReader(hist, 0, row.BaseSize),
-		io.NewSectionReader(old, int64(len(metaLine)), row.IndexedSize-int64(len(metaLine))))
+		io.NewSectionReader(hist, 0, first),
+		io.NewSectionReader(hist, rest, row.HistorySize()-rest))
 	indexing := m.indexLock(lt.id)
 	indexing.Lock()
 	defer indexing.Unlock()
@@ -153,8 +171,16 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 		if row.Archived {
 			m.keepArchiveTime(ctx, row)
 		}
+		return err
 	}
-	return err
+	// The index no longer lists the earlier files: a file left behind
+	// here is one Sync adds back as out of the history, and delete finds.
+	for _, s := range segs {
+		if err := m.removeSegment(ctx, s.RolloutPath); err != nil {
+			m.log.Error("remove an earlier file of a thread made self-contained", "id", lt.id, "path", s.RolloutPath, "err", err)
+		}
+	}
+	return nil
 }
 
 // indexMaterialized replaces old's rows by those of its new self-contained

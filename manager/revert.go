@@ -172,23 +172,17 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 // refuseForksPast fails with a *ReferencedError when reference forks of
 // thread id continue its history past position cut: after a revert there,
 // those bytes are no longer the thread's history, and the forks could not
-// be read through it. Forks cut at or before it are not in the way.
+// be read through it. Forks cut at or before it are not in the way; a
+// fork that was reverted since leaves id where its first file does.
 func (m *Manager) refuseForksPast(ctx context.Context, id string, cut int64) error {
-	forks, err := m.store.Referrers(ctx, id)
+	forks, err := m.store.Continuers(ctx, id)
 	if err != nil {
 		return err
 	}
 	var past []string
 	for _, f := range forks {
-		row, err := m.store.Get(ctx, f)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if row.BaseSize > cut {
-			past = append(past, f)
+		if f.Cut > cut {
+			past = append(past, f.ID)
 		}
 	}
 	if len(past) > 0 {

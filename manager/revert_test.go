@@ -3,6 +3,7 @@ package manager
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestRevert cuts a thread back before a turn as Codex's thread/revert
@@ -272,5 +274,288 @@ func TestWatchPicksUpRevertSegment(t *testing.T) {
 	}
 	if after, _ := historyTurns(t, m, th.ID); len(after.Turns) != 1 {
 		t.Fatalf("turns after the segment = %+v, want turn-a", after.Turns)
+	}
+}
+
+// forkWithOwnTurns makes a paginated thread of turns turn-a, turn-b and
+// turn-c, a reference fork of it through turn-b (inheriting 2 user
+// messages), runs setup on the fork (nil for nothing), then appends the
+// fork's own turns turn-x and turn-y.
+func forkWithOwnTurns(t *testing.T, m *Manager, setup func(t *testing.T, m *Manager, fork string)) (base, fork Thread) {
+	t.Helper()
+	ctx := t.Context()
+	base = threeTurns(t, m, "paginated")
+	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row, err := m.store.Get(ctx, fork.ID); err != nil || row.BaseID != base.ID || row.InheritedMessages != 2 {
+		t.Fatalf("fork: %+v (%v); want a reference fork of %s inheriting 2 user messages", row, err, base.ID)
+	}
+	if setup != nil {
+		setup(t, m, fork.ID)
+	}
+	for _, turn := range []string{"turn-x", "turn-y"} {
+		if _, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base, fork
+}
+
+// TestRevertReferenceFork reverts a reference fork at a cut in its own
+// part: the fork then reads its base's turns it inherits and its own
+// before the cut (turn-a, turn-b, turn-x), with its user messages at the
+// positions they had, each turn readable, its own prompt found once by
+// search; a fork of it reads through it; its base cannot be deleted
+// (ErrReferenced), and a purge of the base leaves it reading the same,
+// self-contained. A rebuild from the files gives the same index at each
+// step, and Verify is clean.
+func TestRevertReferenceFork(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base, fork := forkWithOwnTurns(t, m, nil)
+	before, data := historyTurns(t, m, fork.ID)
+	msgsBefore, err := m.UserMessages(ctx, fork.ID)
+	if err != nil || len(msgsBefore) != 4 {
+		t.Fatalf("user messages before the revert: %d (%v), want 4", len(msgsBefore), err)
+	}
+	cut := before.Turns[3].Offset
+
+	reverted, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reverted.UserMessageCount != 3 || reverted.BaseID != fork.ID || reverted.BaseSize != cut {
+		t.Fatalf("after revert: %d messages, base %s at %d; want 3, itself at %d", reverted.UserMessageCount, reverted.BaseID, reverted.BaseSize, cut)
+	}
+	checkRevertedFork := func(t *testing.T, wantPrefix []byte) []byte {
+		t.Helper()
+		h, got := historyTurns(t, m, fork.ID)
+		var ids []string
+		for _, turn := range h.Turns {
+			ids = append(ids, turn.ID)
+		}
+		if fmt.Sprint(ids) != "[turn-a turn-b turn-x]" {
+			t.Fatalf("turns = %v, want [turn-a turn-b turn-x]", ids)
+		}
+		if !bytes.HasPrefix(got, wantPrefix) {
+			t.Fatalf("the history (%d bytes) does not start with the %d bytes it had before the cut", len(got), len(wantPrefix))
+		}
+		msgs, err := m.UserMessages(ctx, fork.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 3 {
+			t.Fatalf("%d user messages, want 3", len(msgs))
+		}
+		for k, msg := range msgs {
+			prompt := "prompt " + ids[k]
+			line, _, _ := bytes.Cut(got[msg.Offset:], []byte{'\n'})
+			if msg.Ordinal != k || !bytes.Contains(line, []byte(prompt)) || msg.Preview != prompt {
+				t.Fatalf("user message %d: %+v, line at its offset %s; want %q", k, msg, line, prompt)
+			}
+			end := int64(len(got))
+			if k+1 < len(msgs) {
+				end = msgs[k+1].Offset
+			}
+			rc, err := m.ReadTurn(ctx, fork.ID, k)
+			if turn := readAll(t, rc, err); !bytes.Equal(turn, got[msg.Offset:end]) {
+				t.Fatalf("ReadTurn(%d) = %q, want %q", k, turn, got[msg.Offset:end])
+			}
+		}
+		if hits, err := m.Search(ctx, store.SearchOptions{Query: `"prompt turn-x"`}); err != nil || len(hits) != 1 || hits[0].ThreadID != fork.ID || hits[0].Ordinal != 2 {
+			t.Fatalf("search for turn-x's prompt = %+v (%v), want one hit, message 2 of %s", hits, err, fork.ID)
+		}
+		if hits, err := m.Search(ctx, store.SearchOptions{Query: `"prompt turn-y"`}); err != nil || len(hits) != 0 {
+			t.Fatalf("search for the reverted prompt = %+v (%v), want none", hits, err)
+		}
+		// An inherited prompt is found once, and through the fork when
+		// the search is only in it.
+		if hits, err := m.Search(ctx, store.SearchOptions{Query: `"prompt turn-a"`}); err != nil || len(hits) != 1 {
+			t.Fatalf("search for turn-a's prompt = %+v (%v), want one hit", hits, err)
+		}
+		if hits, err := m.Search(ctx, store.SearchOptions{Query: `"prompt turn-a"`, ThreadID: fork.ID}); err != nil || len(hits) != 1 || hits[0].Ordinal != 0 {
+			t.Fatalf("search for turn-a's prompt in the fork = %+v (%v), want message 0", hits, err)
+		}
+		return got
+	}
+	checkIndex := func(t *testing.T) {
+		t.Helper()
+		compareIndexes(t, m.store, rebuildIndex(t, m))
+		rep, err := indexer.Verify(ctx, m.store, m.fsys)
+		if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+			t.Fatalf("Verify: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+		}
+	}
+	got := checkRevertedFork(t, data[:cut])
+	// The chain of bases read in one query stops at the reverted thread,
+	// whose earlier files are its segments.
+	if links, err := m.store.BaseChain(ctx, fork.ID); err != nil || len(links) != 1 {
+		t.Fatalf("BaseChain of the reverted fork: %d links (%v), want 1", len(links), err)
+	}
+	for k, msg := range msgsBefore[:3] {
+		if after, err := m.store.UserMessage(ctx, fork.ID, k); err != nil || after.Offset != msg.Offset || after.CutOffset != msg.CutOffset {
+			t.Fatalf("user message %d after the revert: %+v (%v), want it where it was, %+v", k, after, err, msg)
+		}
+	}
+	checkIndex(t)
+
+	// A fork of the reverted fork, in what it inherits and in its own
+	// part, reads through it.
+	for _, o := range []ForkOptions{{LastTurnID: "turn-a"}, {LastTurnID: "turn-x"}} {
+		child, err := m.Fork(ctx, fork.ID, o)
+		if err != nil {
+			t.Fatalf("fork %+v: %v", o, err)
+		}
+		_, childData := historyTurns(t, m, child.ID)
+		if !bytes.Equal(childData[:child.ForkOffset], got[:child.ForkOffset]) {
+			t.Fatalf("fork %+v of the reverted fork does not read as its history to %d", o, child.ForkOffset)
+		}
+		msgs, err := m.UserMessages(ctx, child.ID)
+		if want := map[string]int{"turn-a": 1, "turn-x": 3}[o.LastTurnID]; err != nil || len(msgs) != want || child.UserMessageCount != want {
+			t.Fatalf("fork %+v: %d user messages (row %d, %v), want %d", o, len(msgs), child.UserMessageCount, err, want)
+		}
+		checkIndex(t)
+		if err := m.Delete(ctx, child.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A revert of the base is refused before the point where the fork
+	// leaves it, and is none of the fork's business at that point.
+	if _, err := m.Revert(ctx, base.ID, RevertOptions{BeforeTurnID: "turn-b"}); !errors.Is(err, ErrReferenced) {
+		t.Fatalf("revert of the base into what the reverted fork inherits: %v, want ErrReferenced", err)
+	}
+	if _, err := m.Revert(ctx, base.ID, RevertOptions{BeforeTurnID: "turn-c"}); err != nil {
+		t.Fatalf("revert of the base where the reverted fork leaves it: %v", err)
+	}
+	if again := checkRevertedFork(t, nil); !bytes.Equal(again, got) {
+		t.Fatal("the reverted fork reads differently after its base was reverted where it leaves it")
+	}
+	checkIndex(t)
+
+	// Laid out self-contained (export), it needs no metas of its
+	// ancestors: its history starts with its parent's own.
+	if _, metas, err := SelfContainedMetas(ctx, m, reverted); err != nil || len(metas) != 0 {
+		t.Fatalf("SelfContainedMetas of the reverted fork: ancestor metas %s (%v), want none", metas, err)
+	}
+
+	// The base still holds the fork's first turns.
+	if err := m.Delete(ctx, base.ID); !errors.Is(err, ErrReferenced) {
+		t.Fatalf("delete of the base of a reverted fork: %v, want ErrReferenced", err)
+	}
+	if err := m.Purge(ctx, base.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(ctx, base.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the purged base: %v, want ErrNotFound", err)
+	}
+	now, err := m.Get(ctx, fork.ID)
+	if err != nil || now.BaseID != "" || now.BaseSize != 0 || now.UserMessageCount != 3 {
+		t.Fatalf("the reverted fork after the purge of its base: %+v (%v), want self-contained with 3 user messages", now, err)
+	}
+	if after := withoutMetas(withoutOrdinals(checkRevertedFork(t, nil))); !bytes.Equal(after, withoutMetas(withoutOrdinals(got))) {
+		t.Fatalf("the reverted fork after the purge of its base reads\n%s\nwant (metas and ordinals aside)\n%s", after, got)
+	}
+	checkIndex(t)
+}
+
+// TestRevertedForkKeepsWhatItsBaseRollsBack: a rollback in the base of a
+// reverted reference fork that drops messages the fork inherits leaves
+// the fork's user messages as they were (it gets rows of its own for
+// them, with their search text), as it does for a fork not reverted.
+func TestRevertedForkKeepsWhatItsBaseRollsBack(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base, fork := forkWithOwnTurns(t, m, nil)
+	if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.UserMessages(ctx, fork.ID)
+	if err != nil || len(want) != 3 {
+		t.Fatalf("user messages of the reverted fork: %d (%v), want 3", len(want), err)
+	}
+	if _, err := m.Append(ctx, base.ID, []rollout.Item{rollback(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.UserMessages(ctx, base.ID); err != nil || len(got) != 1 {
+		t.Fatalf("user messages of the base after its rollback: %d (%v), want 1", len(got), err)
+	}
+	got, err := m.UserMessages(ctx, fork.ID)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("user messages of the reverted fork after its base's rollback:\n%+v (%v)\nwant\n%+v", got, err, want)
+	}
+	if hits, err := m.Search(ctx, store.SearchOptions{Query: `"prompt turn-b"`}); err != nil || len(hits) != 1 || hits[0].ThreadID != fork.ID || hits[0].Ordinal != 1 {
+		t.Fatalf("search for the prompt the base rolled back = %+v (%v), want message 1 of the fork", hits, err)
+	}
+}
+
+// TestRevertReferenceForkAgain: a reverted reference fork reverted once
+// more, and one whose own rollback reached into what it inherits before
+// the revert, keep inheriting what their first file inherits; a rebuild
+// from the files gives the same index and Verify is clean.
+func TestRevertReferenceForkAgain(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, m *Manager, fork string) // before the turns turn-x and turn-y
+		after func(t *testing.T, m *Manager, fork string) // after the revert before turn-y
+		want  []string                                    // the user messages' previews
+	}{
+		{
+			name: "twice",
+			after: func(t *testing.T, m *Manager, fork string) {
+				if _, err := m.Revert(t.Context(), fork, RevertOptions{BeforeTurnID: "turn-x"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"prompt turn-a", "prompt turn-b"},
+		},
+		{
+			name: "after a rollback into what it inherits",
+			setup: func(t *testing.T, m *Manager, fork string) {
+				if _, err := m.Append(t.Context(), fork, []rollout.Item{rollback(1)}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"prompt turn-a", "prompt turn-x"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			m := openTest(t)
+			base, fork := forkWithOwnTurns(t, m, tc.setup)
+			if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.after != nil {
+				tc.after(t, m, fork.ID)
+			}
+			msgs, err := m.UserMessages(ctx, fork.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, data := historyTurns(t, m, fork.ID)
+			var previews []string
+			for _, msg := range msgs {
+				line, _, _ := bytes.Cut(data[msg.Offset:], []byte{'\n'})
+				if !bytes.Contains(line, []byte(msg.Preview)) {
+					t.Fatalf("user message %d (%q) is not at its offset: %s", msg.Ordinal, msg.Preview, line)
+				}
+				previews = append(previews, msg.Preview)
+			}
+			if fmt.Sprint(previews) != fmt.Sprint(tc.want) {
+				t.Fatalf("user messages %q, want %q", previews, tc.want)
+			}
+			if err := m.Delete(ctx, base.ID); !errors.Is(err, ErrReferenced) {
+				t.Fatalf("delete of the base: %v, want ErrReferenced", err)
+			}
+			compareIndexes(t, m.store, rebuildIndex(t, m))
+			rep, err := indexer.Verify(ctx, m.store, m.fsys)
+			if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+				t.Fatalf("Verify: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+			}
+		})
 	}
 }

@@ -25,18 +25,23 @@ func SelfContainedMetas(ctx context.Context, b Backend, t Thread) (meta, metas [
 		return nil, nil, err
 	}
 	meta = append(bytes.TrimSuffix(meta, []byte{'\n'}), '\n')
-	first := t
-	// A reverted thread's base is itself (its earlier files): its
-	// history starts with its own bytes.
-	for first.BaseID != "" && first.BaseID != first.ID {
-		base, err := b.Get(ctx, first.BaseID)
-		if err != nil {
-			return nil, nil, fmt.Errorf("base %s: %w", first.BaseID, err)
-		}
-		first = base
+	// The history starts with the meta of the thread whose bytes start
+	// it: the bottom of t's chain of bases, which a reverted thread (whose
+	// base is itself) reaches through its first file's base, if any.
+	head, err := firstLineAt(ctx, b, t.ID, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("its history's start: %w", err)
+	}
+	bottom, err := rollout.ParseSessionMeta(head)
+	if err != nil {
+		return nil, nil, fmt.Errorf("its history's start: %w", err)
+	}
+	first := bottom.ID
+	if id, err := rollout.ParseID(first); err == nil {
+		first = id
 	}
 	seen := map[string]bool{t.ID: true}
-	for id := t.ParentID; id != "" && id != first.ID && !seen[id]; {
+	for id := t.ParentID; id != "" && id != first && !seen[id]; {
 		seen[id] = true
 		a, err := b.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {

@@ -57,8 +57,9 @@ const chainEpochSQL = `SELECT n FROM chain_epoch`
 // BaseChain returns the links of thread id and of the threads its history
 // continues: id's, its base's, its base's base's, and so on, nearest
 // first. The chain stops at a base that is not indexed (the last link then
-// has a BaseID), at a thread in several files (revert segments: its BaseID
-// is its own ID) and after 1000 bases. An unknown id gives no links.
+// has a BaseID), at a reverted thread (whose base is itself: its earlier
+// files are store.Segments) and after 1000 bases. An unknown id gives no
+// links.
 //
 // The links of a chain read once are kept, and returned again without the
 // walk, until a thread is indexed or deleted or a link's file, base,

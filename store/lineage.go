@@ -103,12 +103,31 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 }
 
 // Referrers returns the other threads whose history continues thread id's
-// (their base_id is id), in id order. A reverted thread's own later
-// segment (base_id is its own id) is not one.
+// (their base_id is id, or they were reverted and their first file's base
+// is id), in id order. A reverted thread's own later segment (base_id is
+// its own id) is not one.
 func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
 	ids := []string{}
-	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM threads WHERE base_id = ? AND id <> base_id ORDER BY id`, id); err != nil {
+	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
 		return nil, fmt.Errorf("referrers of thread %s: %w", id, err)
 	}
 	return ids, nil
+}
+
+// A Continuer is a thread whose history continues another's (a Referrer),
+// with the position in the other's history where it leaves it.
+type Continuer struct {
+	ID  string `db:"id"`
+	Cut int64  `db:"cut"`
+}
+
+// Continuers returns Referrers(id) with the positions where they leave
+// id's history: a reference fork's base_size, or, for a reverted one, the
+// base_size of its first file. In id order.
+func (s *Store) Continuers(ctx context.Context, id string) ([]Continuer, error) {
+	cs := []Continuer{}
+	if err := s.reader.SelectContext(ctx, &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
+		return nil, fmt.Errorf("threads continuing thread %s: %w", id, err)
+	}
+	return cs, nil
 }

@@ -13,22 +13,43 @@ import (
 // of a thread), so that a cycle in corrupt rows ends.
 const maxChainDepth = 1000
 
+// inheritedBaseOfT is, for the threads row t, the thread whose messages
+// are t's first inherited_messages (NULL for none): its base_id, or, for
+// a reverted thread (base_id is its own id), the base of its first file,
+// kept in its first thread_segments link (seq 0), when that file is a
+// reference fork. See docs/SCHEMA.md, History chains.
+const inheritedBaseOfT = `IIF(t.base_id = t.id,
+		(SELECT NULLIF(s.base_id, '') FROM thread_segments s WHERE s.thread_id = t.id AND s.seq = 0),
+		t.base_id)`
+
+// continuersSQL selects the threads other than ?1 whose history continues
+// thread ?1's history: the reference forks based on it, and the reverted
+// threads whose first file is one (their first link names it, its index
+// thread_segments_base finds them). Each comes with its inherited_messages
+// and the position of ?1's history where it leaves it (cut).
+const continuersSQL = `SELECT id, inherited_messages, base_size AS cut FROM threads WHERE base_id = ?1 AND id <> ?1
+	UNION ALL
+	SELECT t.id, t.inherited_messages, s.base_size AS cut
+	FROM thread_segments s JOIN threads t ON t.id = s.thread_id AND t.base_id = t.id
+	WHERE s.base_id = ?1 AND s.seq = 0 AND t.id <> ?1`
+
 // chainMessages selects the user messages of thread ?1 through its
 // history chain: each thread of the chain contributes its own rows with
 // ordinals in [lo, hi), where lo is how many messages it inherits from its
 // base (0 without one: a copy fork holds its copied rows) and hi is the
-// lo of the thread above it in the chain. The positions of a base's rows
-// are positions in the fork's history too (the two share them below the
-// cut), so a row is returned as stored, under thread id ?1.
+// lo of the thread above it in the chain. A reverted thread inherits
+// through its first file's base (inheritedBaseOfT). The positions of a
+// base's rows are positions in the fork's history too (the two share them
+// below the cut), so a row is returned as stored, under thread id ?1.
 //
 // The %d is maxChainDepth, the first %s a condition on the chain row c for
 // walking on to its base (to stop early), the second one on the message
 // row m.
 const chainMessages = `WITH RECURSIVE chain(id, base_id, lo, hi, depth) AS (
-	SELECT id, base_id, IIF(base_id IS NULL, 0, inherited_messages), 9223372036854775807, 0
-	FROM threads WHERE id = ?1
+	SELECT t.id, ` + inheritedBaseOfT + `, IIF(t.base_id IS NULL, 0, t.inherited_messages), 9223372036854775807, 0
+	FROM threads t WHERE t.id = ?1
 	UNION ALL
-	SELECT t.id, t.base_id, IIF(t.base_id IS NULL, 0, t.inherited_messages), MIN(c.hi, c.lo), c.depth + 1
+	SELECT t.id, ` + inheritedBaseOfT + `, IIF(t.base_id IS NULL, 0, t.inherited_messages), MIN(c.hi, c.lo), c.depth + 1
 	FROM chain c JOIN threads t ON t.id = c.base_id
 	WHERE c.lo > 0 AND c.depth < %d AND %s
 )
@@ -158,8 +179,8 @@ func messageTexts(ctx context.Context, tx *sqlx.Tx, id string, from, to int) (ma
 			ParentID  string `db:"parent_id"`
 			Inherited int    `db:"inherited_messages"`
 		}
-		const q = `SELECT IFNULL(base_id, '') AS base_id, IFNULL(parent_id, '') AS parent_id, inherited_messages
-			FROM threads WHERE id = ?`
+		const q = `SELECT IFNULL(` + inheritedBaseOfT + `, '') AS base_id, IFNULL(t.parent_id, '') AS parent_id, t.inherited_messages
+			FROM threads t WHERE t.id = ?`
 		if err := tx.GetContext(ctx, &th, q, id); errors.Is(err, sql.ErrNoRows) {
 			break
 		} else if err != nil {

@@ -304,11 +304,13 @@ func (c searchCursor) encode() string {
 // oldest thread that inherits the message and passes them: an inherited
 // prompt is found through a fork whose first thread is archived or
 // filtered out, and found once. A thread inherits message k of thread p
-// when it is a reference fork based on p or a copy fork of p with more
-// than k inherited messages; heirs walks those edges down from the owner
-// (threads_base and threads_parent index them), so a fork's inherited
-// prompts are found without a search row of their own. 1000 is
-// maxChainDepth.
+// when it is a reference fork based on p (a reverted one through its
+// first file, whose thread_segments link names p) or a copy fork of p
+// with more than k inherited messages; heirs walks those edges down from
+// the owner (threads_base, thread_segments_base and threads_parent index
+// them; a reverted thread, whose base_id is its own id, is not its own
+// heir), so a fork's inherited prompts are found without a search row of
+// their own. 1000 is maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
 	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
@@ -321,7 +323,12 @@ WITH RECURSIVE matched AS (
 	SELECT mid, ordinal, snippet, score, owner, 0, 0 FROM matched
 	UNION ALL
 	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
-	FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.inherited_messages > h.ordinal
+	FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.id <> t.base_id AND t.inherited_messages > h.ordinal
+	WHERE h.depth < 1000
+	UNION ALL
+	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	FROM heirs h JOIN thread_segments s ON s.base_id = h.hit AND s.seq = 0
+	JOIN threads t ON t.id = s.thread_id AND t.base_id = t.id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
 	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1

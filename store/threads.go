@@ -687,7 +687,7 @@ func detachForks(ctx context.Context, tx *sqlx.Tx, id string, keep int) error {
 		ID        string `db:"id"`
 		Inherited int    `db:"inherited_messages"`
 	}
-	const q = `SELECT id, inherited_messages FROM threads WHERE base_id = ? AND inherited_messages > ?`
+	const q = `SELECT id, inherited_messages FROM (` + continuersSQL + `) WHERE inherited_messages > ?2`
 	if err := tx.SelectContext(ctx, &forks, q, id, keep); err != nil {
 		return fmt.Errorf("find forks based on %s: %w", id, err)
 	}
