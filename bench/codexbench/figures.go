@@ -13,13 +13,10 @@ import (
 // pageSize is the page of every list figure.
 const pageSize = 50
 
-// timed runs op between a reset of pid's peak RSS and a reading of it.
-// It first writes back every dirty page of the machine (sync(2), not
-// timed), so that no sample waits behind the writeback of what the sample
-// before it wrote: a fork fsynced right after Codex wrote gigabytes would
-// otherwise measure Codex's writeback, not the fork.
+// timed runs op between a reset of pid's peak RSS and a reading of it,
+// after settle.
 func timed(pid int, op func() error) (sample, error) {
-	syscall.Sync()
+	settle()
 	if err := resetPeak(pid); err != nil {
 		return sample{}, fmt.Errorf("reset peak RSS of %d: %w", pid, err)
 	}
@@ -31,6 +28,12 @@ func timed(pid int, op func() error) (sample, error) {
 	p, err := readPeak(pid)
 	return sample{d: d, hwmKB: p.hwmKB}, err
 }
+
+// settle writes back every dirty page of the machine (sync(2)) before a
+// sample is timed, so that no sample waits behind the writeback of what
+// the sample before it wrote: a fork or an index commit fsynced right
+// after Codex wrote gigabytes would otherwise measure Codex's writeback.
+func settle() { syscall.Sync() }
 
 // sides runs codex and spool once each, codex first on even repetitions.
 func sides(rep int, codex, spool func() error) error {
@@ -241,6 +244,7 @@ func listFigures(ctx context.Context, c config, r *report, n int) error {
 // time from the start of the process to the page, the peak RSS of the
 // process by then, and when initialize answered.
 func codexFirstPage(ctx context.Context, c config, home string) (sample, time.Duration, error) {
+	settle()
 	start := time.Now()
 	cx, err := startCodex(ctx, c.codex, home)
 	if err != nil {
@@ -265,6 +269,7 @@ func codexFirstPage(ctx context.Context, c config, home string) (sample, time.Du
 // index holds them all (spool_index_threads in /metrics), so the figure is
 // the first complete index, as Codex's first page is.
 func spoolFirstPage(ctx context.Context, c config, root string, indexed int) (sample, error) {
+	settle()
 	start := time.Now()
 	sp, err := startSpoold(ctx, c.spoold, root, "always")
 	if err != nil {
