@@ -169,7 +169,7 @@ func (m *Manager) relatives(ctx context.Context, op, id string, query func(conte
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	return relativesOf(rel), nil
+	return relativesOf(m.unacked.clampRelatives(rel)), nil
 }
 
 // Tree returns the root of id's fork tree and all of the root's
@@ -196,5 +196,5 @@ func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []R
 	if err != nil {
 		return Thread{}, nil, threadErr(id, err, "tree")
 	}
-	return threadOf(row), relativesOf(rels), nil
+	return threadOf(m.unacked.clamp(row)), relativesOf(m.unacked.clampRelatives(rels)), nil
 }

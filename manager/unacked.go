@@ -83,6 +83,17 @@ func (u *unackedSizes) clampHits(hits []store.SearchHit) []store.SearchHit {
 	})
 }
 
+// clampRelatives clamps the rows of rels (clamp), read from the index.
+func (u *unackedSizes) clampRelatives(rels []store.Relative) []store.Relative {
+	for i, r := range rels {
+		if r.Thread != nil {
+			t := u.clamp(*r.Thread)
+			rels[i].Thread = &t
+		}
+	}
+	return rels
+}
+
 // clamp returns row without the lines of appends to it that are not
 // acknowledged: its extent (size, line and message counts, and the rest
 // an append moves) as acknowledged. Call it after reading row from the

@@ -90,6 +90,13 @@ func TestUnackedLinesHidden(t *testing.T) {
 			if hits, err := m.Search(ctx, SearchOptions{Query: "pending"}); err != nil || len(hits) != 0 {
 				t.Errorf("Search before the append was acknowledged = %+v (%v), want no hits", hits, err)
 			}
+			if page, err := m.SearchPage(ctx, SearchOptions{Query: "pending"}); err != nil || len(page.Hits) != 0 {
+				t.Errorf("SearchPage before the append was acknowledged = %+v (%v), want no hits", page.Hits, err)
+			}
+			if root, _, err := m.Tree(ctx, th.ID); err != nil || root.IndexedSize != before || root.UserMessageCount != th.UserMessageCount {
+				t.Errorf("Tree root before the append was acknowledged = %d bytes, %d user messages (%v), want %d, %d",
+					root.IndexedSize, root.UserMessageCount, err, before, th.UserMessageCount)
+			}
 			if page, err := m.List(ctx, ListOptions{}); err != nil {
 				t.Fatal(err)
 			} else {
