@@ -67,6 +67,13 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 	start, end := int64(0), row.HistorySize()
 	whole := k < 0 && !oneTurn || k == 0 && row.UserMessageCount == 0 && !oneTurn
 	if !whole {
+		if k >= row.UserMessageCount {
+			// Not in the history as read (row is clamped to what is
+			// acknowledged): the index may hold the row of an append
+			// not acknowledged yet, past the history.
+			f.Close()
+			return nil, &OutOfRangeError{ID: id, Requested: k, Count: row.UserMessageCount}
+		}
 		msg, err := message(k)
 		if errors.Is(err, store.ErrNotFound) {
 			f.Close()
@@ -111,7 +118,7 @@ func (m *Manager) UserMessages(ctx context.Context, id string) ([]UserMessage, e
 	if err != nil {
 		return nil, threadErr(id, err, "list user messages")
 	}
-	return userMessagesOf(msgs), nil
+	return userMessagesOf(m.unacked.clampMessages(id, msgs)), nil
 }
 
 // List returns a page of threads from the index; no rollout file is read.
@@ -127,13 +134,16 @@ func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
+	for i, row := range page.Threads {
+		page.Threads[i] = m.unacked.clamp(row)
+	}
 	return Page{Threads: threadsOf(page.Threads), NextCursor: page.NextCursor}, nil
 }
 
 // Search runs a full-text search over user messages, best matches first.
 func (m *Manager) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
 	hits, err := m.store.Search(ctx, o) // its errors name the query
-	return searchHitsOf(hits), err
+	return searchHitsOf(m.unacked.clampHits(hits)), err
 }
 
 // Ancestors returns id's fork ancestors, nearest first. Ancestors that were
@@ -159,7 +169,7 @@ func (m *Manager) relatives(ctx context.Context, op, id string, query func(conte
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	return relativesOf(rel), nil
+	return relativesOf(m.unacked.clampRelatives(rel)), nil
 }
 
 // Tree returns the root of id's fork tree and all of the root's
@@ -186,5 +196,5 @@ func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []R
 	if err != nil {
 		return Thread{}, nil, threadErr(id, err, "tree")
 	}
-	return threadOf(row), relativesOf(rels), nil
+	return threadOf(m.unacked.clamp(row)), relativesOf(m.unacked.clampRelatives(rels)), nil
 }

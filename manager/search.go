@@ -20,5 +20,5 @@ func (m *Manager) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, 
 	if err != nil {
 		return SearchPage{}, err
 	}
-	return SearchPage{Hits: searchHitsOf(page.Hits), NextCursor: page.NextCursor}, nil
+	return SearchPage{Hits: searchHitsOf(m.unacked.clampHits(page.Hits)), NextCursor: page.NextCursor}, nil
 }

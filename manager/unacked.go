@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/spoolhq/spool/store"
@@ -49,6 +50,48 @@ func (u *unackedSizes) release(id string) {
 	}
 	e.holds--
 	u.sizes[id] = e
+}
+
+// acked returns the row of thread id as acknowledged while an append to
+// it is not, and whether one is not.
+func (u *unackedSizes) acked(id string) (store.Thread, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	e, ok := u.sizes[id]
+	return e.acked, ok
+}
+
+// clampMessages returns msgs, user messages of thread id read from the
+// index, without those of an append not acknowledged yet: past the
+// acknowledged count or history. Call it after reading msgs.
+func (u *unackedSizes) clampMessages(id string, msgs []store.UserMessage) []store.UserMessage {
+	acked, ok := u.acked(id)
+	if !ok {
+		return msgs
+	}
+	return slices.DeleteFunc(msgs, func(m store.UserMessage) bool {
+		return m.Ordinal >= acked.UserMessageCount || m.Offset >= acked.HistorySize()
+	})
+}
+
+// clampHits returns hits, read from the index, without those in messages
+// of appends not acknowledged yet. Call it after reading hits.
+func (u *unackedSizes) clampHits(hits []store.SearchHit) []store.SearchHit {
+	return slices.DeleteFunc(hits, func(h store.SearchHit) bool {
+		acked, ok := u.acked(h.ThreadID)
+		return ok && h.Ordinal >= acked.UserMessageCount
+	})
+}
+
+// clampRelatives clamps the rows of rels (clamp), read from the index.
+func (u *unackedSizes) clampRelatives(rels []store.Relative) []store.Relative {
+	for i, r := range rels {
+		if r.Thread != nil {
+			t := u.clamp(*r.Thread)
+			rels[i].Thread = &t
+		}
+	}
+	return rels
 }
 
 // clamp returns row without the lines of appends to it that are not

@@ -75,6 +75,38 @@ func TestUnackedLinesHidden(t *testing.T) {
 				t.Errorf("Get before the append was acknowledged = %d bytes, %d user messages (%v), want %d, %d",
 					got.IndexedSize, got.UserMessageCount, err, before, th.UserMessageCount)
 			}
+			// Nor do the thread's user messages list it, nor does a read of
+			// its turn find it, nor does a listing count it.
+			if msgs, err := m.UserMessages(ctx, th.ID); err != nil || len(msgs) != th.UserMessageCount {
+				t.Errorf("UserMessages before the append was acknowledged = %d messages (%v), want %d", len(msgs), err, th.UserMessageCount)
+			}
+			var oor *OutOfRangeError
+			if rc, err := m.ReadTurn(ctx, th.ID, th.UserMessageCount); !errors.As(err, &oor) {
+				if err == nil {
+					rc.Close()
+				}
+				t.Errorf("ReadTurn(%d) before the append was acknowledged: %v, want an OutOfRangeError", th.UserMessageCount, err)
+			}
+			if hits, err := m.Search(ctx, SearchOptions{Query: "pending"}); err != nil || len(hits) != 0 {
+				t.Errorf("Search before the append was acknowledged = %+v (%v), want no hits", hits, err)
+			}
+			if page, err := m.SearchPage(ctx, SearchOptions{Query: "pending"}); err != nil || len(page.Hits) != 0 {
+				t.Errorf("SearchPage before the append was acknowledged = %+v (%v), want no hits", page.Hits, err)
+			}
+			if root, _, err := m.Tree(ctx, th.ID); err != nil || root.IndexedSize != before || root.UserMessageCount != th.UserMessageCount {
+				t.Errorf("Tree root before the append was acknowledged = %d bytes, %d user messages (%v), want %d, %d",
+					root.IndexedSize, root.UserMessageCount, err, before, th.UserMessageCount)
+			}
+			if page, err := m.List(ctx, ListOptions{}); err != nil {
+				t.Fatal(err)
+			} else {
+				for _, got := range page.Threads {
+					if got.ID == th.ID && (got.IndexedSize != before || got.UserMessageCount != th.UserMessageCount) {
+						t.Errorf("List before the append was acknowledged = %d bytes, %d user messages, want %d, %d",
+							got.IndexedSize, got.UserMessageCount, before, th.UserMessageCount)
+					}
+				}
+			}
 			// A fork of the whole thread copies what is acknowledged, with
 			// its count of user messages (the index already holds the next).
 			if child, err := m.Fork(ctx, th.ID, ForkOptions{}); err != nil {

@@ -182,11 +182,12 @@ func revertMessage(ctx context.Context, q querier, r Revert) (UserMessage, error
 
 // refuseForksPast fails with a *ReferencedError when threads other than
 // thread id continue its history (their base is id or one of its links)
-// past position cut.
+// past position cut. A reverted reference fork continues it through its
+// first link: the fork is named, not the link.
 func refuseForksPast(ctx context.Context, q querier, id string, cut int64) error {
-	return refuseReferrers(ctx, q, id, `SELECT id FROM threads
+	return refuseReferrers(ctx, q, id, `SELECT DISTINCT COALESCE(link_of, id) AS referrer FROM threads
 		WHERE base_id IN (SELECT id FROM threads WHERE id = $1 OR link_of = $1)
-			AND id <> $1 AND link_of IS DISTINCT FROM $1 AND base_size > $2 ORDER BY id`, id, cut)
+			AND id <> $1 AND link_of IS DISTINCT FROM $1 AND base_size > $2 ORDER BY referrer`, id, cut)
 }
 
 // refuseReferrers fails with a *ReferencedError naming the threads query

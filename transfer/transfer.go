@@ -6,6 +6,8 @@
 package transfer
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,8 +32,19 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 	if err != nil {
 		return nil, err
 	}
+	based := t.BaseSize > 0
+	if based && t.BaseID == t.ID {
+		// A reverted thread: its base_size is where its newest file (a
+		// revert segment) starts. Only when its history starts in another
+		// thread's bytes does a meta move; one that starts with its own
+		// first file's meta is self-contained as it is, the later files'
+		// metas lines of it (as a purge lays it out).
+		if based, err = startsElsewhere(ctx, b, t.ID); err != nil {
+			return nil, fmt.Errorf("export %s: %w", t.ID, err)
+		}
+	}
 	var meta, metas []byte
-	if t.BaseSize > 0 {
+	if based {
 		if meta, metas, err = manager.SelfContainedMetas(ctx, b, t); err != nil {
 			return nil, fmt.Errorf("export %s: %w", t.ID, err)
 		}
@@ -41,13 +54,36 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 		return nil, err
 	}
 	var h io.Reader = rc
-	if t.BaseSize > 0 {
+	if based {
 		h = rollout.SelfContained(h, t.BaseSize, meta, metas)
 	}
 	if t.HistoryMode == string(rollout.HistoryPaginated) {
 		h = rollout.Renumbered(0, h)
 	}
 	return readCloser{Reader: &errPrefix{r: h, prefix: "export " + t.ID}, Closer: rc}, nil
+}
+
+// startsElsewhere reports whether thread id's history starts with the
+// session_meta of another thread (it continues a base).
+func startsElsewhere(ctx context.Context, b manager.Backend, id string) (bool, error) {
+	rc, _, err := b.ReadAfter(ctx, id, 0)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	line, err := bufio.NewReader(rc).ReadBytes('\n')
+	if err != nil {
+		return false, fmt.Errorf("its first line: %w", err)
+	}
+	meta, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'}))
+	if err != nil {
+		return false, fmt.Errorf("its first line: %w", err)
+	}
+	first := meta.ID
+	if norm, err := rollout.ParseID(first); err == nil {
+		first = norm
+	}
+	return first != id, nil
 }
 
 type readCloser struct {

@@ -173,3 +173,59 @@ func TestImportRefusesAReferenceFork(t *testing.T) {
 		t.Fatalf("after a refused import: %d threads, %v", len(page.Threads), err)
 	}
 }
+
+// TestExportReverted: a reverted thread that is no reference fork leaves
+// as its history is, led by its first file's meta (its revert segment's
+// meta stays where it is), and arrives with the time it was made, not the
+// time of its revert.
+func TestExportReverted(t *testing.T) {
+	ctx := t.Context()
+	local, back := openLocal(t), openLocal(t)
+	th, err := local.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"prompt 0", "prompt 1", "prompt 2"} {
+		if _, err := local.AppendWith(ctx, th.ID, []rollout.Item{item("user", p), item("assistant", "answer")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := 1
+	if _, err := local.Revert(ctx, th.ID, manager.RevertOptions{BeforeUserMessage: &one}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := local.ReadAfter(ctx, th.ID, 0)
+	want := readAll(t, rc, err)
+	rc, err = Export(ctx, local, th.ID)
+	if got := readAll(t, rc, err); !bytes.Equal(got, want) {
+		t.Errorf("export of a reverted thread:\n%s\nwant its history as it is:\n%s", got, want)
+	}
+	if _, err := Copy(ctx, local, back, th.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	a, err := local.Get(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := back.Get(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.CreatedAt.Equal(a.CreatedAt) || b.UserMessageCount != a.UserMessageCount {
+		t.Errorf("copied reverted thread: created %v, %d messages; want %v, %d", b.CreatedAt, b.UserMessageCount, a.CreatedAt, a.UserMessageCount)
+	}
+}
+
+// readAll returns what rc yields (rc and err as a read returned them).
+func readAll(t *testing.T, rc io.ReadCloser, err error) []byte {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
