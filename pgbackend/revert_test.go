@@ -130,9 +130,8 @@ func TestRevertUnderLoad(t *testing.T) {
 // keeps reading its history through its base (the fork's link holds the
 // fork's bytes before the cut and names the base); purging that base
 // makes the fork self-contained first, its links with it, and the fork
-// then says what it said. (Not in backendtest: the local backend cannot
-// revert a reference fork inside its own part yet; its index refuses the
-// segment's record.)
+// then says what it said. (backendtest's RevertReferenceFork runs the
+// same shape on both backends; this test adds the sealer and the links.)
 func TestPurgeUnderARevert(t *testing.T) {
 	ctx := t.Context()
 	b := openSealing(t)
