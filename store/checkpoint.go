@@ -20,18 +20,29 @@ const checkpointEvery = 250 * time.Millisecond
 //
 // A PASSIVE checkpoint never blocks the writer or readers; what it cannot
 // copy yet (frames a reader still needs) waits for the next one.
+//
+// The first commit after a checkpoint that copied the whole WAL back
+// restarts the WAL from its start, and SQLite fsyncs the restarted WAL's
+// header before it writes the commit's pages: one fsync more for the first
+// append, fork or start after every pause, at every sync policy. After
+// such a checkpoint the checkpointer makes that first commit itself
+// (restart, on the writer's connection: it waits for the writer and never
+// makes the writer wait for a lock), so the next real commit finds the WAL
+// restarted.
 type checkpointer struct {
-	db    *sql.DB
-	wrote chan struct{} // buffered(1): a write committed since the last checkpoint
-	ran   chan struct{} // buffered(1): a checkpoint finished (tests wait on it)
-	stop  chan struct{} // closed by close
-	done  chan struct{} // closed when the loop has exited
-	err   error         // the last checkpoint's error; read after done
+	db      *sql.DB
+	restart func(context.Context) error // one write on the writer's connection; nil: none
+	wrote   chan struct{}               // buffered(1): a write committed since the last checkpoint
+	ran     chan struct{}               // buffered(1): a checkpoint finished (tests wait on it)
+	stop    chan struct{}               // closed by close
+	done    chan struct{}               // closed when the loop has exited
+	err     error                       // the last checkpoint's error; read after done
 }
 
 // startCheckpointer opens the checkpointer's connection to path and starts
-// its loop; close stops it.
-func startCheckpointer(ctx context.Context, path string) (*checkpointer, error) {
+// its loop; close stops it. restart, when not nil, is the write that
+// restarts a WAL copied back whole.
+func startCheckpointer(ctx context.Context, path string, restart func(context.Context) error) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", checkpointDSN(path))
 	if err != nil {
 		return nil, err
@@ -42,11 +53,12 @@ func startCheckpointer(ctx context.Context, path string) (*checkpointer, error) 
 		return nil, err
 	}
 	c := &checkpointer{
-		db:    db,
-		wrote: make(chan struct{}, 1),
-		ran:   make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		db:      db,
+		restart: restart,
+		wrote:   make(chan struct{}, 1),
+		ran:     make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	go c.loop()
 	return c, nil
@@ -73,7 +85,7 @@ func (c *checkpointer) loop() {
 			return
 		case <-c.wrote:
 		}
-		_, c.err = c.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		c.err = c.checkpoint()
 		select {
 		case c.ran <- struct{}{}:
 		default:
@@ -85,6 +97,17 @@ func (c *checkpointer) loop() {
 		case <-pause.C:
 		}
 	}
+}
+
+// checkpoint copies what it can of the WAL back into the database file
+// and, when that was all of it, restarts the WAL.
+func (c *checkpointer) checkpoint() error {
+	var busy, logFrames, copied int
+	err := c.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &copied)
+	if err != nil || c.restart == nil || busy != 0 || logFrames <= 0 || copied != logFrames {
+		return err
+	}
+	return c.restart(context.Background())
 }
 
 // close stops the loop, waits for a checkpoint under way, and closes the

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -55,7 +57,7 @@ func TestCheckpointOffTheWritePath(t *testing.T) {
 	}
 
 	// A checkpointer told of a write copies the pages.
-	if s.ckpt, err = startCheckpointer(ctx, s.path); err != nil {
+	if s.ckpt, err = startCheckpointer(ctx, s.path, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.ckpt.noted()
@@ -90,4 +92,72 @@ func TestCheckpointerStops(t *testing.T) {
 	default:
 		t.Fatal("checkpointer still running after Close")
 	}
+}
+
+// TestCheckpointerRestartsWAL: after a checkpoint that copied the whole WAL
+// back, the next commit restarts the WAL, and SQLite fsyncs the restarted
+// WAL's header inside that commit. With restart the checkpointer makes
+// that commit itself, so the next real commit goes on in the same WAL
+// (its header, with the checkpoint count and salts, unchanged).
+func TestCheckpointerRestartsWAL(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		restart   bool
+		restarted bool // by the commit after the checkpoint
+	}{
+		{"without restart the next commit restarts the WAL", false, true},
+		{"with restart the next commit does not", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t)
+			if err := s.ckpt.close(); err != nil {
+				t.Fatal(err)
+			}
+			s.ckpt = nil
+			write := func(id string) {
+				t.Helper()
+				if err := s.Replace(ctx, []Record{{Thread: newThread(id, 1), Messages: messages(0, 2, "words")}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write("before")
+			var restart func(context.Context) error
+			if tc.restart {
+				restart = s.restartWAL
+			}
+			ckpt, err := startCheckpointer(ctx, s.path, restart)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ckpt.noted()
+			select {
+			case <-ckpt.ran:
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			}
+			if err := ckpt.close(); err != nil { // no checkpoint after this one
+				t.Fatal(err)
+			}
+			before := walHeader(t, s)
+			write("after")
+			if restarted := !bytes.Equal(walHeader(t, s), before); restarted != tc.restarted {
+				t.Fatalf("the commit after the checkpoint restarted the WAL: %v, want %v", restarted, tc.restarted)
+			}
+		})
+	}
+}
+
+// walHeader returns the checkpoint count and the salts of the index's WAL
+// header: a restart of the WAL changes them.
+func walHeader(t *testing.T, s *Store) []byte {
+	t.Helper()
+	b, err := os.ReadFile(s.path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 32 {
+		t.Fatalf("WAL of %d bytes", len(b))
+	}
+	return b[12:24]
 }

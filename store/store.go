@@ -121,7 +121,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
 
-	if s.ckpt, err = startCheckpointer(ctx, abs); err != nil {
+	if s.ckpt, err = startCheckpointer(ctx, abs, s.restartWAL); err != nil {
 		s.advance.close()
 		s.writer.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
@@ -136,6 +136,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.reader.SetMaxOpenConns(readers)
 	s.reader.SetMaxIdleConns(readers)
 	if err := s.reader.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
+	}
+	// The first commit into a WAL that the last close removed starts it
+	// and fsyncs its header: make it here, not in the first append or fork.
+	if err := s.restartWAL(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
@@ -308,6 +314,13 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// restartWAL rewrites the wal_restart row on the writer's connection (the
+// checkpointer's restart: no page a reader sees changes).
+func (s *Store) restartWAL(ctx context.Context) error {
+	_, err := s.writer.ExecContext(ctx, `UPDATE wal_restart SET n = n + 1`)
+	return err
 }
 
 // wrote records that the writer committed (or may have committed) a
