@@ -672,6 +672,9 @@ type localReadFile struct {
 	cleanup runtime.Cleanup
 }
 
+// maxRead bounds one pread, as os.File bounds one read.
+const maxRead = 1 << 30
+
 // ReadAt implements io.ReaderAt.
 func (rf *localReadFile) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -684,7 +687,9 @@ func (rf *localReadFile) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		m, err := syscall.Pread(rf.fd, p, off)
+		// As os.File does: some kernels (darwin) refuse a read of 2 GiB
+		// or more with EINVAL.
+		m, err := syscall.Pread(rf.fd, p[:min(len(p), maxRead)], off)
 		if err == syscall.EINTR {
 			continue
 		}
