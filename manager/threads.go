@@ -513,6 +513,8 @@ func applyProgress(row store.Thread, p store.Progress) store.Thread {
 		row.Preview = *p.Preview
 	}
 	row.NextOrdinal, row.TurnOffset, row.TurnID = p.NextOrdinal, p.TurnOffset, p.TurnID
+	// A rollback into what a reference fork inherits lowers that count.
+	row.InheritedMessages = min(row.InheritedMessages, p.KeepUserMessages)
 	return row
 }
 
@@ -523,6 +525,7 @@ func withProgressOf(row, earlier store.Thread) store.Thread {
 	row.IndexedSize, row.FileSize, row.FileMtime = earlier.IndexedSize, earlier.FileSize, earlier.FileMtime
 	row.UpdatedAt, row.Name, row.Preview = earlier.UpdatedAt, earlier.Name, earlier.Preview
 	row.NextOrdinal, row.TurnOffset, row.TurnID = earlier.NextOrdinal, earlier.TurnOffset, earlier.TurnID
+	row.InheritedMessages = earlier.InheritedMessages
 	return row
 }
 
