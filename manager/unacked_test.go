@@ -11,8 +11,8 @@ import (
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
-	"github.com/spoolhq/spool/store"
 	"github.com/spoolhq/spool/rolloutfs/faultfs"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestUnackedLinesHidden holds a batch append at its sync, after its index
