@@ -135,27 +135,7 @@ func TestRevertUnderLoad(t *testing.T) {
 func TestPurgeUnderARevert(t *testing.T) {
 	ctx := t.Context()
 	b := openSealing(t)
-	turns := func(id string, turns ...string) {
-		t.Helper()
-		for _, turn := range turns {
-			if _, err := b.AppendTurn(ctx, id, manager.TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	base, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turns(base.ID, "turn-a", "turn-b", "turn-c")
-	fork, err := b.Fork(ctx, base.ID, manager.ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turns(fork.ID, "turn-x", "turn-y")
-	if _, err := b.Revert(ctx, fork.ID, manager.RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
-		t.Fatal(err)
-	}
+	base, fork := revertedReferenceFork(t, b)
 	want := backendtest.Said(t, b, fork.ID)
 	if len(want) == 0 || !strings.Contains(strings.Join(want, "\n"), "prompt turn-x") || strings.Contains(strings.Join(want, "\n"), "prompt turn-y") {
 		t.Fatalf("the reverted fork says %q, want turn-a, turn-b and turn-x", want)
@@ -176,4 +156,34 @@ func TestPurgeUnderARevert(t *testing.T) {
 	if problems, err := b.Store().Verify(ctx); err != nil || len(problems) > 0 {
 		t.Fatalf("Verify: %v, %v", problems, err)
 	}
+}
+
+// revertedReferenceFork starts a paginated thread on b with the turns
+// turn-a, turn-b and turn-c, forks it by reference after turn-b, appends
+// turn-x and turn-y to the fork and reverts the fork before turn-y: a
+// reference fork reverted inside its own part.
+func revertedReferenceFork(t *testing.T, b *Backend) (base, fork manager.Thread) {
+	t.Helper()
+	ctx := t.Context()
+	turns := func(id string, turns ...string) {
+		t.Helper()
+		for _, turn := range turns {
+			if _, err := b.AppendTurn(ctx, id, manager.TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	base, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns(base.ID, "turn-a", "turn-b", "turn-c")
+	if fork, err = b.Fork(ctx, base.ID, manager.ForkOptions{LastTurnID: "turn-b"}); err != nil {
+		t.Fatal(err)
+	}
+	turns(fork.ID, "turn-x", "turn-y")
+	if _, err := b.Revert(ctx, fork.ID, manager.RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
+		t.Fatal(err)
+	}
+	return base, fork
 }

@@ -22,27 +22,7 @@ func TestRevertUnderARevertedFork(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	turns := func(id string, turns ...string) {
-		t.Helper()
-		for _, turn := range turns {
-			if _, err := b.AppendTurn(ctx, id, manager.TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	base, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turns(base.ID, "turn-a", "turn-b", "turn-c")
-	fork, err := b.Fork(ctx, base.ID, manager.ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turns(fork.ID, "turn-x", "turn-y")
-	if _, err := b.Revert(ctx, fork.ID, manager.RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
-		t.Fatal(err)
-	}
+	base, fork := revertedReferenceFork(t, b)
 	_, err = b.Revert(ctx, base.ID, manager.RevertOptions{BeforeTurnID: "turn-b"})
 	var refused *manager.ReferencedError
 	if !errors.As(err, &refused) || !slices.Equal(refused.Forks, []string{fork.ID}) {
