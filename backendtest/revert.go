@@ -285,7 +285,7 @@ func testRevertReferenceFork(t *testing.T, b manager.Backend) {
 			end = msgs[k+1].Offset
 		}
 		rc, err := b.ReadTurn(ctx, fork.ID, k)
-		if turn := readAll(t, rc, err); !bytes.Equal(turn, data[msg.Offset:end]) {
+		if turn := ReadAll(t, rc, err); !bytes.Equal(turn, data[msg.Offset:end]) {
 			t.Fatalf("ReadTurn(%d) after the revert = %q, want %q", k, turn, data[msg.Offset:end])
 		}
 	}

@@ -43,8 +43,9 @@ func historyTurns(t *testing.T, b manager.Backend, id string) (rollout.History, 
 	return h, data
 }
 
-// readAll reads and closes rc.
-func readAll(t *testing.T, rc io.ReadCloser, err error) []byte {
+// ReadAll returns what rc yields and closes it; err is the error of the
+// call that returned rc. Either error fails t.
+func ReadAll(t *testing.T, rc io.ReadCloser, err error) []byte {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func testReadTurnByID(t *testing.T, b manager.Backend) {
 	th := threeTurns(t, b)
 	h, data := historyTurns(t, b, th.ID)
 	rc, span, err := tr.ReadTurnByID(t.Context(), th.ID, "turn-b")
-	got := readAll(t, rc, err)
+	got := ReadAll(t, rc, err)
 	if span.Offset != h.Turns[1].Offset || span.End != h.Turns[1].End || span.Status != "completed" || span.UserMessage != 1 || span.UserMessages != 1 {
 		t.Fatalf("span = %+v, want turn-b at [%d, %d), completed, user message 1", span, h.Turns[1].Offset, h.Turns[1].End)
 	}
@@ -81,7 +82,7 @@ func testReadTurnByID(t *testing.T, b manager.Backend) {
 		t.Fatal(err)
 	}
 	rc, childSpan, err := tr.ReadTurnByID(t.Context(), child.ID, "turn-b")
-	if got := readAll(t, rc, err); childSpan != span || !bytes.Equal(got, data[span.Offset:span.End]) {
+	if got := ReadAll(t, rc, err); childSpan != span || !bytes.Equal(got, data[span.Offset:span.End]) {
 		t.Fatalf("the fork's turn-b: span %+v, %q; want the parent's", childSpan, got)
 	}
 	for _, tc := range []struct {

@@ -195,9 +195,9 @@ func TestExportReverted(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc, _, err := local.ReadAfter(ctx, th.ID, 0)
-	want := readAll(t, rc, err)
+	want := backendtest.ReadAll(t, rc, err)
 	rc, err = Export(ctx, local, th.ID)
-	if got := readAll(t, rc, err); !bytes.Equal(got, want) {
+	if got := backendtest.ReadAll(t, rc, err); !bytes.Equal(got, want) {
 		t.Errorf("export of a reverted thread:\n%s\nwant its history as it is:\n%s", got, want)
 	}
 	if _, err := Copy(ctx, local, back, th.ID, true); err != nil {
@@ -214,18 +214,4 @@ func TestExportReverted(t *testing.T) {
 	if !b.CreatedAt.Equal(a.CreatedAt) || b.UserMessageCount != a.UserMessageCount {
 		t.Errorf("copied reverted thread: created %v, %d messages; want %v, %d", b.CreatedAt, b.UserMessageCount, a.CreatedAt, a.UserMessageCount)
 	}
-}
-
-// readAll returns what rc yields (rc and err as a read returned them).
-func readAll(t *testing.T, rc io.ReadCloser, err error) []byte {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
