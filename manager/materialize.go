@@ -156,9 +156,18 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	indexing := m.indexLock(lt.id)
 	indexing.Lock()
 	defer indexing.Unlock()
+	// Readers resolve the row to the file under the place lock: none may
+	// pair the old row with the new file between the replace and the
+	// index commit.
+	place := m.placeLock(lt.id)
+	place.Lock()
+	defer place.Unlock()
 	parts := []rolloutfs.Part{rolloutfs.Bytes(meta), rolloutfs.Stream(body)}
 	if _, err := m.fsys.Replace(ctx, row.RolloutPath, parts, m.opts.Sync.Durable()); err != nil {
 		return err
+	}
+	if m.materializedFile != nil {
+		m.materializedFile(lt.id)
 	}
 	// From here on the file is the new one: finish, or put the old back.
 	ctx = context.WithoutCancel(ctx)

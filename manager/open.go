@@ -39,6 +39,9 @@ type Manager struct {
 	// indexedBeforeSync, when set (by tests), is called once an append's
 	// index update is done, before the append waits for its sync.
 	indexedBeforeSync func()
+	// materializedFile, when set (by tests), is called by materialize
+	// once it replaced a thread's file and before it indexes the new one.
+	materializedFile func(id string)
 
 	// places orders a thread's moves (archive, unarchive) with reads that
 	// open its file by the path in its row: a move holds its stripe for

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/spoolhq/spool/rolloutfs"
@@ -150,4 +151,29 @@ func onlyIn(hits []SearchHit, ids ...string) bool {
 		}
 	}
 	return len(hits) > 0
+}
+
+// TestMaterializeHoldsPlace: a purge makes the forks of the purged thread
+// self-contained by replacing their files; between a replace and the
+// index commit no reader may resolve the thread's row to its file (it
+// would pair the old row with the new file), so the thread's place lock
+// is held there.
+func TestMaterializeHoldsPlace(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	parent, f1, _, _ := referenceChain(t, m)
+	var replaced []string
+	m.materializedFile = func(id string) {
+		replaced = append(replaced, id)
+		if place := m.placeLock(id); place.TryRLock() {
+			place.RUnlock()
+			t.Errorf("a reader could open %s between its file's replace and the index commit", id)
+		}
+	}
+	if err := m.Purge(ctx, parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(replaced, f1.ID) {
+		t.Fatalf("purge of %s replaced the files of %v, want its fork %s among them", parent.ID, replaced, f1.ID)
+	}
 }
