@@ -39,9 +39,7 @@ type Local struct {
 	DirPerm  fs.FileMode
 }
 
-var (
-	_ FS = Local{}
-)
+var _ FS = Local{}
 
 func (l Local) filePerm() fs.FileMode {
 	if l.FilePerm == 0 {

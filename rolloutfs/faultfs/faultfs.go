@@ -77,9 +77,7 @@ type object struct {
 	entryDurable bool   // its directory entry survives a power loss
 }
 
-var (
-	_ rolloutfs.FS = (*FS)(nil)
-)
+var _ rolloutfs.FS = (*FS)(nil)
 
 // New returns an FS over base with no faults.
 func New(base rolloutfs.Local) *FS {
@@ -202,18 +200,18 @@ func (f *FS) filePerm() fs.FileMode {
 
 // Create implements rolloutfs.FS.
 func (f *FS) Create(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
-	return f.write(ctx, OpCreate, name, parts, durable, durable, f.base.Create)
+	return f.write(ctx, OpCreate, name, parts, durable, f.base.Create)
 }
 
 // Replace implements rolloutfs.FS.
 func (f *FS) Replace(ctx context.Context, name string, parts []rolloutfs.Part, durable bool) (rolloutfs.FileInfo, error) {
-	return f.write(ctx, OpReplace, name, parts, durable, durable, f.base.Replace)
+	return f.write(ctx, OpReplace, name, parts, durable, f.base.Replace)
 }
 
 // write runs fault point op, then put (the base's Create or Replace) with
 // parts read through the base's handles, and records name as a new object,
-// its content and entry durable as put made them.
-func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Part, durable, entryDurable bool,
+// durable as put made it.
+func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Part, durable bool,
 	put func(context.Context, string, []rolloutfs.Part, bool) (rolloutfs.FileInfo, error)) (rolloutfs.FileInfo, error) {
 	if err := f.point(op, name); err != nil {
 		return rolloutfs.FileInfo{}, err
@@ -233,7 +231,7 @@ func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Pa
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	o := &object{name: name, entryDurable: entryDurable}
+	o := &object{name: name, entryDurable: durable}
 	if durable {
 		f.snapshot(o)
 	}
