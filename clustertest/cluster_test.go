@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/objstore"
@@ -149,15 +149,7 @@ func userItem(text string) client.Item {
 func readAll(t *testing.T, c *client.Client, id string) []byte {
 	t.Helper()
 	rc, err := c.ReadItems(t.Context(), id, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return backendtest.ReadAll(t, rc, err)
 }
 
 // checkAcks fails unless every ack's line is at its offset of h and h holds
