@@ -133,33 +133,3 @@ func TestForkOptionsPoints(t *testing.T) {
 		})
 	}
 }
-
-// TestReadTurnByID reads one turn by its id: exactly its lines, from its
-// task_started through its task_complete, at positions in the history.
-func TestReadTurnByID(t *testing.T) {
-	m := openTest(t)
-	th := threeTurns(t, m, "paginated")
-	h, data := historyTurns(t, m, th.ID)
-	rc, span, err := m.ReadTurnByID(t.Context(), th.ID, "turn-b")
-	got := readAll(t, rc, err)
-	if span.Offset != h.Turns[1].Offset || span.End != h.Turns[1].End || span.Status != "completed" || span.UserMessage != 1 || span.UserMessages != 1 {
-		t.Fatalf("span = %+v, want turn-b at [%d, %d), completed, user message 1", span, h.Turns[1].Offset, h.Turns[1].End)
-	}
-	if want := data[span.Offset:span.End]; !bytes.Equal(got, want) {
-		t.Fatalf("turn-b read %q, want %q", got, want)
-	}
-
-	// A reference fork reads its inherited turn through its base, at the
-	// same positions.
-	child, err := m.Fork(t.Context(), th.ID, ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, childSpan, err := m.ReadTurnByID(t.Context(), child.ID, "turn-b")
-	if got := readAll(t, rc, err); childSpan != span || !bytes.Equal(got, data[span.Offset:span.End]) {
-		t.Fatalf("the fork's turn-b: span %+v, %q; want the parent's", childSpan, got)
-	}
-	if _, _, err := m.ReadTurnByID(t.Context(), child.ID, "turn-c"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("the fork's turn-c (after the cut): %v, want ErrNotFound", err)
-	}
-}
