@@ -14,12 +14,25 @@ import (
 // the leader is done it hands the lead to the first of them and returns.
 // So a caller waits for at most the batch in flight when it arrived and
 // its own, never for later ones. No goroutine outlives a call.
+//
+// Under SyncBatch a leader first waits for its own lines' group sync to
+// begin (a sync runs at most once at a time, and never waits for the
+// index): by then every append that shares that sync has written its lines
+// and queued its update, so one commit takes them all, and the commit runs
+// while the sync does. Without that wait a batch held what arrived during
+// the last commit, a fraction of a sync's group.
 type indexBatcher struct {
-	store *store.Store
+	store progressIndex
 
 	mu      sync.Mutex // guards pending and running
 	pending []*indexUpdate
 	running bool // a leader is committing; pending waits for the next lead
+}
+
+// progressIndex is where an indexBatcher commits: *store.Store.
+type progressIndex interface {
+	Advance(ctx context.Context, p store.Progress) error
+	AdvanceAll(ctx context.Context, ps []store.Progress) error
 }
 
 type indexUpdate struct {
@@ -29,8 +42,10 @@ type indexUpdate struct {
 }
 
 // advance applies p to the index, batched with concurrent calls, and
-// returns once it is committed.
-func (b *indexBatcher) advance(ctx context.Context, p store.Progress) error {
+// returns once it is committed. gathered is closed when the batch p joins
+// may be committed: when the sync of p's lines has begun (see above), or
+// at once.
+func (b *indexBatcher) advance(ctx context.Context, p store.Progress, gathered <-chan struct{}) error {
 	u := &indexUpdate{progress: p, done: make(chan error, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, u)
@@ -44,6 +59,9 @@ func (b *indexBatcher) advance(ctx context.Context, p store.Progress) error {
 		b.mu.Lock()
 	}
 	b.running = true
+	b.mu.Unlock()
+	<-gathered
+	b.mu.Lock()
 	batch := b.pending // u is in it: only a leader takes pending
 	b.pending = nil
 	b.mu.Unlock()

@@ -458,7 +458,7 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 			return store.Thread{}, false, err
 		}
 	}
-	if err := m.index.advance(ctx, p); err != nil {
+	if err := m.index.advance(ctx, p, pending.SyncStarted()); err != nil {
 		return store.Thread{}, false, fmt.Errorf("index: %w", err)
 	}
 	return after, true, nil

@@ -63,6 +63,7 @@ func (p SyncPolicy) Durable() bool { return p != SyncNone }
 type GroupSyncer struct {
 	mu      sync.Mutex
 	pending []syncRequest // guarded by mu: the next batch
+	started chan struct{} // guarded by mu: closed when the next batch's sync begins
 	closed  bool          // guarded by mu
 
 	wake chan struct{} // buffered(1): pending is non-empty
@@ -96,7 +97,7 @@ func NewGroupSyncer() *GroupSyncer {
 
 // Sync blocks until f's written data is on stable storage or ctx is done.
 func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
-	result := g.request(f)
+	result, _ := g.request(f)
 	select {
 	case err := <-result:
 		return err
@@ -106,23 +107,35 @@ func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
 }
 
 // request queues f for the next batch and returns the channel its result
-// comes on (once). After Close it syncs f at once.
-func (g *GroupSyncer) request(f File) <-chan error {
+// comes on (once) and one closed when the batch's sync begins. After Close
+// it syncs f at once.
+func (g *GroupSyncer) request(f File) (result <-chan error, started <-chan struct{}) {
 	req := syncRequest{f: f, result: make(chan error, 1)}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
 		req.result <- f.Sync()
-		return req.result
+		return req.result, closedChan
 	}
 	g.pending = append(g.pending, req)
+	if g.started == nil {
+		g.started = make(chan struct{})
+	}
+	started = g.started
 	g.mu.Unlock()
 	select {
 	case g.wake <- struct{}{}:
 	default: // the loop is already due to run
 	}
-	return req.result
+	return req.result, started
 }
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // Close stops the syncer; later Sync calls fsync directly. Requests already
 // queued are flushed before Close returns.
@@ -153,9 +166,12 @@ func (g *GroupSyncer) loop() {
 // flush takes the pending batch and syncs it.
 func (g *GroupSyncer) flush() {
 	g.mu.Lock()
-	batch := g.pending
-	g.pending = nil
+	batch, started := g.pending, g.started
+	g.pending, g.started = nil, nil
 	g.mu.Unlock()
+	if started != nil {
+		close(started)
+	}
 	if len(batch) > 0 {
 		syncBatch(batch)
 	}
@@ -335,11 +351,12 @@ type PendingAppend struct {
 	// Offsets are the byte offsets of the lines in the file.
 	Offsets []int64
 
-	a      *Appender
-	end    int64
-	result <-chan error // nil when Begin already did what the policy asks
-	waited bool         // Wait has run; err is its result
-	err    error
+	a       *Appender
+	end     int64
+	result  <-chan error    // nil when Begin already did what the policy asks
+	started <-chan struct{} // closed once the sync Wait waits for has begun
+	waited  bool            // Wait has run; err is its result
+	err     error
 }
 
 // Begin writes lines as Append does and, under SyncBatch, asks for their
@@ -378,8 +395,9 @@ func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, e
 		return nil, fmt.Errorf("append to %s: %w", a.name, err)
 	}
 	var result <-chan error
+	started := (<-chan struct{})(closedChan)
 	if batch && a.group != nil {
-		result = a.group.request(f)
+		result, started = a.group.request(f)
 	} else if batch {
 		direct := make(chan error, 1)
 		direct <- f.Sync()
@@ -391,7 +409,19 @@ func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, e
 		offsets[i] = off
 		off += int64(len(l))
 	}
-	return &PendingAppend{Offsets: offsets, a: a, end: end, result: result}, nil
+	return &PendingAppend{Offsets: offsets, a: a, end: end, result: result, started: started}, nil
+}
+
+// SyncStarted returns a channel that is closed once the sync Wait waits
+// for has begun (at once when there is none): from then on the lines of
+// the appends that share that sync are all written. A caller that batches
+// work over those appends, such as their index updates, can wait for it to
+// gather them.
+func (p *PendingAppend) SyncStarted() <-chan struct{} {
+	if p.started == nil {
+		return closedChan
+	}
+	return p.started
 }
 
 // Wait returns once the lines are as durable as the policy promises, or

@@ -348,3 +348,56 @@ func TestGroupSyncerLocalFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupSyncerStarted checks the channel request returns beside its
+// result: closed when the batch the request joined begins its sync, not
+// while an earlier batch's sync runs, and at once after Close.
+func TestGroupSyncerStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewGroupSyncer()
+		release := make(chan struct{})
+		firstResult, firstStarted := g.request(&fakeFile{name: "first", block: release})
+		synctest.Wait() // the loop is inside first.Sync
+		if !isClosed(firstStarted) {
+			t.Fatal("the running batch's channel is open")
+		}
+		var results []<-chan error
+		var started []<-chan struct{}
+		for i := range 3 {
+			r, s := g.request(onDevice(1, fmt.Sprint("next", i)))
+			results, started = append(results, r), append(started, s)
+		}
+		synctest.Wait()
+		for i, s := range started {
+			if isClosed(s) {
+				t.Fatalf("next%d: started closed while the batch before it syncs", i)
+			}
+			if s != started[0] {
+				t.Fatalf("next%d: a channel of its own, want the batch's", i)
+			}
+		}
+		close(release)
+		<-started[0]
+		for i, r := range append(results, firstResult) {
+			if err := <-r; err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, late := g.request(&fakeFile{name: "late"})
+		if !isClosed(late) {
+			t.Fatal("after Close: started is open")
+		}
+	})
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
