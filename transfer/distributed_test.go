@@ -49,6 +49,13 @@ func TestMoveUpAndBack(t *testing.T) {
 	}
 }
 
+// TestExportRevertedReferenceForkPG is TestExportRevertedReferenceFork
+// from the distributed backend, where a revert moves the cut part to a
+// link and writes no meta, to a local root.
+func TestExportRevertedReferenceForkPG(t *testing.T) {
+	exportRevertedReferenceFork(t, openPG(t), openLocal(t))
+}
+
 // TestRevertedMoves: a reverted thread moves from a local root to the
 // distributed backend, is reverted there again, and moves to a new root,
 // saying at every step what it says where it was reverted: its history

@@ -6,8 +6,6 @@
 package transfer
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,10 +34,12 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 	if based && t.BaseID == t.ID {
 		// A reverted thread: its base_size is where its newest file (a
 		// revert segment) starts. Only when its history starts in another
-		// thread's bytes does a meta move; one that starts with its own
-		// first file's meta is self-contained as it is, the later files'
-		// metas lines of it (as a purge lays it out).
-		if based, err = startsElsewhere(ctx, b, t.ID); err != nil {
+		// thread's bytes does a meta move, and the meta that moves is its
+		// first file's, which names that base, where its own part starts.
+		// One that starts with its own first file's meta is self-contained
+		// as it is, the later files' metas lines of it (as a purge lays it
+		// out).
+		if based, t.BaseSize, err = ownStart(ctx, b, t.ID); err != nil {
 			return nil, fmt.Errorf("export %s: %w", t.ID, err)
 		}
 	}
@@ -63,27 +63,45 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 	return readCloser{Reader: &errPrefix{r: h, prefix: "export " + t.ID}, Closer: rc}, nil
 }
 
-// startsElsewhere reports whether thread id's history starts with the
-// session_meta of another thread (it continues a base).
-func startsElsewhere(ctx context.Context, b manager.Backend, id string) (bool, error) {
+// ownStart reads thread id's history from its start to the first
+// session_meta of id's own: whether the history starts in another
+// thread's bytes, and where id's own part starts (0 when it does not).
+// For a reverted reference fork that reads its base's bytes, which only
+// an export of one pays.
+func ownStart(ctx context.Context, b manager.Backend, id string) (elsewhere bool, at int64, err error) {
 	rc, _, err := b.ReadAfter(ctx, id, 0)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer rc.Close()
-	line, err := bufio.NewReader(rc).ReadBytes('\n')
-	if err != nil {
-		return false, fmt.Errorf("its first line: %w", err)
+	r := rollout.NewReader(rc, 0, 0)
+	for first := true; r.Next(); first = false {
+		l := r.Line()
+		if l.Type != rollout.TypeSessionMeta && !first {
+			continue
+		}
+		meta, err := rollout.ParseSessionMeta(l.Raw)
+		if err != nil && first {
+			return false, 0, fmt.Errorf("its first line: %w", err)
+		}
+		if err != nil {
+			continue
+		}
+		own := meta.ID
+		if norm, err := rollout.ParseID(own); err == nil {
+			own = norm
+		}
+		if own == id {
+			return !first, l.Offset, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, 0, err
+		}
 	}
-	meta, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'}))
-	if err != nil {
-		return false, fmt.Errorf("its first line: %w", err)
+	if err := r.Err(); err != nil {
+		return false, 0, err
 	}
-	first := meta.ID
-	if norm, err := rollout.ParseID(first); err == nil {
-		first = norm
-	}
-	return first != id, nil
+	return false, 0, fmt.Errorf("its history holds no session_meta of its own")
 }
 
 type readCloser struct {

@@ -215,3 +215,78 @@ func TestExportReverted(t *testing.T) {
 		t.Errorf("copied reverted thread: created %v, %d messages; want %v, %d", b.CreatedAt, b.UserMessageCount, a.CreatedAt, a.UserMessageCount)
 	}
 }
+
+// TestExportRevertedReferenceFork: a reference fork reverted at a cut in
+// its own part leaves led by its first file's meta, the one that names its
+// base, without history_base (not its revert segment's meta), and arrives
+// saying what it says, with the time it was made and its ancestry.
+func TestExportRevertedReferenceFork(t *testing.T) {
+	exportRevertedReferenceFork(t, openLocal(t), openLocal(t))
+}
+
+// exportRevertedReferenceFork is TestExportRevertedReferenceFork from
+// local, which must revert, to back.
+func exportRevertedReferenceFork(t *testing.T, local, back manager.Backend) {
+	ctx := t.Context()
+	rv, ok := local.(manager.Reverter)
+	if !ok {
+		t.Fatal("the backend reverts nothing")
+	}
+	ids := lineage(t, local)
+	base, fork := ids[0], ids[1]
+	if _, err := local.AppendWith(ctx, fork, []rollout.Item{item("assistant", "answer"), item("user", "fork's second")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	three := 3 // the fork inherits prompts 0 and 1 and keeps its own first
+	reverted, err := rv.Revert(ctx, fork, manager.RevertOptions{BeforeUserMessage: &three})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reverted.BaseID != fork {
+		t.Fatalf("after the revert the fork's base is %q, want itself", reverted.BaseID)
+	}
+	rc, _, err := local.ReadAfter(ctx, fork, 0)
+	history := backendtest.ReadAll(t, rc, err)
+	var firstMeta []byte // the fork's first file's meta, which names base
+	for line := range bytes.Lines(history) {
+		m, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'}))
+		if err == nil && m.ID == fork && m.HistoryBase != nil && m.HistoryBase.ThreadID == base {
+			firstMeta = line
+			break
+		}
+	}
+	if firstMeta == nil {
+		t.Fatalf("no meta of %s naming %s in its history:\n%s", fork, base, history)
+	}
+	want, err := rollout.WithoutHistoryBase(bytes.TrimSuffix(firstMeta, []byte{'\n'}))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rc, err = Export(ctx, local, fork)
+	got := backendtest.ReadAll(t, rc, err)
+	if first, _, _ := bytes.Cut(got, []byte{'\n'}); !bytes.Equal(first, bytes.TrimSuffix(want, []byte{'\n'})) {
+		t.Errorf("export of a reverted reference fork starts with\n%s\nwant its first file's meta without history_base\n%s", first, want)
+	}
+	for line := range bytes.Lines(got) {
+		if m, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'})); err == nil && m.HistoryBase != nil && m.HistoryBase.ThreadID != fork {
+			t.Errorf("export of a reverted reference fork refers to another thread's bytes: %s", line)
+		}
+	}
+
+	if _, err := Copy(ctx, local, back, fork, true); err != nil {
+		t.Fatal(err)
+	}
+	sameThreads(t, local, back, []string{base, fork})
+	a, err := local.Get(ctx, fork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := back.Get(ctx, fork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.CreatedAt.Equal(a.CreatedAt) {
+		t.Errorf("copied reverted reference fork: created %v, want %v", b.CreatedAt, a.CreatedAt)
+	}
+}
