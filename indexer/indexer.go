@@ -499,10 +499,10 @@ func parseTimestamp(s string) (int64, bool) {
 
 var timestampPrefix = []byte(`{"timestamp":"`)
 
-// lineTimestamp returns the envelope timestamp of a well-formed line in
-// Unix milliseconds. Lines written by Codex and spool start with the
+// LineTimestamp returns the envelope timestamp of a well-formed line in
+// Unix milliseconds: what dates a thread's last update in the index. Lines written by Codex and spool start with the
 // timestamp, which is read without decoding the (possibly huge) payload.
-func lineTimestamp(raw []byte) (int64, bool) {
+func LineTimestamp(raw []byte) (int64, bool) {
 	if rest, ok := bytes.CutPrefix(raw, timestampPrefix); ok {
 		if end := bytes.IndexByte(rest, '"'); end >= 0 {
 			if ms, ok := parseTimestamp(string(rest[:end])); ok {
@@ -538,11 +538,10 @@ type Tracker struct {
 	updatedAt   int64 // the thread's UpdatedAt when tracking began
 	newest      int64 // newest envelope timestamp observed, 0 for none
 
-	base        int64 // bytes of history before the file: added to line offsets
-	paginated   bool  // lines carry ordinals
-	nextOrdinal int64 // paginated: the ordinal after the last one seen
-	turnOffset  int64 // the open turn's start awaiting its first message (>0), open with messages (-1), none (0)
-	turnID      string
+	base        int64            // bytes of history before the file: added to line offsets
+	paginated   bool             // lines carry ordinals
+	nextOrdinal int64            // paginated: the ordinal after the last one seen
+	turn        rollout.OpenTurn // the turn open at the end of what was observed
 }
 
 // NewTracker starts tracking from the indexed state of t.
@@ -557,8 +556,7 @@ func NewTracker(t store.Thread) *Tracker {
 		base:        t.BaseSize,
 		paginated:   t.HistoryMode == string(rollout.HistoryPaginated),
 		nextOrdinal: t.NextOrdinal,
-		turnOffset:  t.TurnOffset,
-		turnID:      t.TurnID,
+		turn:        rollout.OpenTurn{Offset: t.TurnOffset, ID: t.TurnID},
 	}
 }
 
@@ -599,19 +597,13 @@ func isTurnEnd(l *rollout.Line) bool {
 	return l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted")
 }
 
-// observeTurn follows turn boundaries, as rollout.TurnTracker does: a
-// start line of a turn other than the current one opens a turn at its
-// offset (in the history); an end line closes it.
+// observeTurn follows turn boundaries (rollout.OpenTurn), at offsets in
+// the history.
 func (tr *Tracker) observeTurn(l *rollout.Line) {
 	if id, ok := isTurnStart(l); ok {
-		if id != "" && id == tr.turnID && tr.turnOffset != 0 {
-			return // another start line of the open turn
-		}
-		tr.turnOffset, tr.turnID = tr.base+l.Offset, id
-		return
-	}
-	if isTurnEnd(l) {
-		tr.turnOffset = 0
+		tr.turn.Start(tr.base+l.Offset, id)
+	} else if isTurnEnd(l) {
+		tr.turn.End()
 	}
 }
 
@@ -624,7 +616,7 @@ func (tr *Tracker) Observe(l *rollout.Line) {
 	if l.Err != nil {
 		return
 	}
-	if ms, ok := lineTimestamp(l.Raw); ok && ms > tr.newest {
+	if ms, ok := LineTimestamp(l.Raw); ok && ms > tr.newest {
 		tr.newest = ms
 	}
 	if tr.paginated {
@@ -644,20 +636,14 @@ func (tr *Tracker) Observe(l *rollout.Line) {
 			Preview:  Preview(c.Text),
 			Text:     c.Text,
 		}
-		switch {
-		case tr.turnOffset > 0: // the first message of its turn: cut before the turn
-			msg.CutOffset, msg.TurnID = tr.turnOffset, tr.turnID
-			tr.turnOffset = -1
-		case tr.turnOffset < 0:
-			msg.TurnID = tr.turnID
-		}
+		msg.CutOffset, msg.TurnID = tr.turn.UserMessage()
 		tr.pending = append(tr.pending, msg)
 	case rollout.KindRollback:
 		turns := max(c.RollbackTurns, 0)
 		popped := min(turns, len(tr.pending))
 		tr.pending = tr.pending[:len(tr.pending)-popped]
 		tr.keep = max(tr.keep-(turns-popped), 0)
-		tr.turnOffset = 0
+		tr.turn.End()
 	case rollout.KindNameUpdate:
 		// A fork holds its parent's rename events: they name the parent.
 		if c.ThreadID != "" && normalizeID(c.ThreadID) != tr.id {
@@ -686,8 +672,8 @@ func (tr *Tracker) Progress() store.Progress {
 		IndexedSize:      tr.indexedSize,
 		UpdatedAt:        max(tr.updatedAt, tr.newest),
 		NextOrdinal:      tr.nextOrdinal,
-		TurnOffset:       tr.turnOffset,
-		TurnID:           tr.turnID,
+		TurnOffset:       tr.turn.Offset,
+		TurnID:           tr.turn.ID,
 	}
 	if tr.keep == 0 && (tr.indexed > 0 || len(tr.pending) > 0) {
 		preview := ""

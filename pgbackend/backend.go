@@ -204,7 +204,7 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 		return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
 	}
 	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
-		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode)})
+		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode), CreatedAt: now})
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
 	}
@@ -369,14 +369,14 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	}
 	var t pgstore.Thread
 	if o.Mode == manager.ForkCopy {
-		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID}
+		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID, CreatedAt: now}
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
 		t, err = b.forkCopy(ctx, parent, era, before, through, nt)
 	} else {
 		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
-			Lines: line, Cwd: cwd, Facts: factsOf(meta), Era: &era}
+			Lines: line, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now}
 		if paginated { // as Codex 0.169 forks: history_base names the cut
 			f.Meta = &rollout.MetaPayload{SessionMeta: meta}
 		}

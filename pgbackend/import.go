@@ -38,6 +38,9 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 	}
 	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: first, More: br,
 		SpawnParentID: rollout.SpawnParent(meta.Source), HistoryMode: string(meta.Mode())}
+	if made, ok := rollout.ParseTimestamp(meta.Timestamp); ok {
+		nt.CreatedAt = made // and updated when its newest line says, as a local index reads it
+	}
 	if meta.Mode() == rollout.HistoryPaginated {
 		// Numbered 0, 1, 2, ... as Export lays a paginated history out,
 		// whatever the lines carry: the next append goes on from there.

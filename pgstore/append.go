@@ -40,6 +40,11 @@ type NewThread struct {
 	// HistoryMode is HistoryPaginated for a thread whose lines carry
 	// ordinals, counted from 0 (Lines and More hold them); "" is legacy.
 	HistoryMode string
+	// CreatedAt, when set, is when the thread was made, as its first
+	// session_meta says; the thread is then dated by its lines as the
+	// local index dates it: updated at its newest line's timestamp (an
+	// import keeps its times). Otherwise it is created and updated now.
+	CreatedAt time.Time
 }
 
 // ForkPoint is where a fork was cut: before the parent's user message
@@ -60,6 +65,9 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
 	}
 	now := s.now().UnixMilli()
+	if !nt.CreatedAt.IsZero() {
+		now = nt.CreatedAt.UnixMilli()
+	}
 	var t Thread
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		f := nt.Facts
@@ -103,7 +111,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		if nt.ForkPoint != nil {
 			event = "forked" // a copy fork, announced as the local backend does
 		}
-		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, event); err != nil {
+		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, !nt.CreatedAt.IsZero(), event); err != nil {
 			return err
 		}
 		if nt.ForkPoint == nil {
@@ -235,38 +243,31 @@ func queueAppend(b *pgx.Batch, t *Thread, lines []byte, marks []lineMark, now in
 
 // observe folds the marks of lines about to follow t's own bytes into t
 // (its count, preview and open turn) and returns the user messages they
-// add. Each message records its Codex turn as the local index does
-// (indexer.Tracker): the turn's id and, for the turn's first message, the
-// turn's start, where a fork before it is cut.
+// add. Each message records its Codex turn by the rule the local index
+// follows too (rollout.OpenTurn): the turn's id and, for the turn's first
+// message, the turn's start, where a fork before it is cut.
 func observe(t *Thread, marks []lineMark) []UserMessage {
 	at := t.HistorySize()
+	turn := rollout.OpenTurn{Offset: t.TurnOffset, ID: t.TurnID}
 	var msgs []UserMessage
 	for _, m := range marks {
 		switch m.kind {
 		case markTurnStart:
-			if m.turnID != "" && m.turnID == t.TurnID && t.TurnOffset != 0 {
-				continue // another start line of the open turn
-			}
-			t.TurnOffset, t.TurnID = at+m.offset, m.turnID
+			turn.Start(at+m.offset, m.turnID)
 			continue
 		case markTurnEnd, markRollback:
-			t.TurnOffset = 0
+			turn.End()
 			continue
 		}
 		msg := UserMessage{Ordinal: t.UserMessageCount, Offset: at + m.offset, Text: m.text, Line: t.LineCount + m.line}
-		switch {
-		case t.TurnOffset > 0: // the first message of its turn: cut before the turn
-			msg.CutOffset, msg.TurnID = t.TurnOffset, t.TurnID
-			t.TurnOffset = -1
-		case t.TurnOffset < 0:
-			msg.TurnID = t.TurnID
-		}
+		msg.CutOffset, msg.TurnID = turn.UserMessage()
 		if t.UserMessageCount == 0 {
 			t.Preview = indexer.Preview(m.text)
 		}
 		t.UserMessageCount++
 		msgs = append(msgs, msg)
 	}
+	t.TurnOffset, t.TurnID = turn.Offset, turn.ID
 	return msgs
 }
 
@@ -301,13 +302,19 @@ const streamChunk = 1 << 20
 // new in tx) and *t, announcing a change of type typ. r is read in chunks
 // of whole lines of about streamChunk bytes, one round trip each, so the
 // memory it takes is a chunk and the longest line, whatever r's size.
-func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Reader, now int64, typ string) error {
+func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Reader, now int64, dated bool, typ string) error {
 	marks, err := scanLines(first)
 	if err != nil {
 		return err
 	}
+	stamp := func(lines []byte) int64 {
+		if dated {
+			return max(now, newestTimestamp(lines))
+		}
+		return now
+	}
 	var b pgx.Batch
-	queueAppend(&b, t, first, marks, now)
+	queueAppend(&b, t, first, marks, stamp(first))
 	if r != nil {
 		chunks := lineChunks{r: bufio.NewReaderSize(r, 64<<10), size: streamChunk}
 		for {
@@ -322,7 +329,7 @@ func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Re
 			if err != nil {
 				return fmt.Errorf("at byte %d: %w", t.HistorySize(), err)
 			}
-			queueAppend(&b, t, chunk, marks, now)
+			queueAppend(&b, t, chunk, marks, stamp(chunk))
 			// Sent before the next chunk is read into the same buffer.
 			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 				return err
@@ -332,6 +339,18 @@ func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Re
 	}
 	queueRow(&b, t, typ)
 	return tx.SendBatch(ctx, &b).Close()
+}
+
+// newestTimestamp returns the newest envelope timestamp of lines, in Unix
+// milliseconds (0 for none).
+func newestTimestamp(lines []byte) int64 {
+	var newest int64
+	for line := range bytes.Lines(lines) {
+		if ms, ok := indexer.LineTimestamp(bytes.TrimSuffix(line, []byte{'\n'})); ok {
+			newest = max(newest, ms)
+		}
+	}
+	return newest
 }
 
 // lineChunks cuts what r yields into chunks of whole lines.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -96,6 +97,9 @@ type Fork struct {
 	// Era, when set, is the parent's era when the caller found At or
 	// BeforeUserMessage: a parent reverted since fails with ErrChanged.
 	Era *Era
+	// CreatedAt, when set, is when the child was made, as its meta says;
+	// zero is now.
+	CreatedAt time.Time
 }
 
 // Cut is a position in a thread's history between two lines: Offset, with
@@ -118,6 +122,9 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		}
 	}
 	now := s.now().UnixMilli()
+	if !f.CreatedAt.IsZero() {
+		now = f.CreatedAt.UnixMilli()
+	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		parent, err := getThread(ctx, tx, f.ParentID, "FOR SHARE")
 		if err != nil {

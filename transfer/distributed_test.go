@@ -3,10 +3,15 @@
 package transfer
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/pgbackend"
@@ -46,6 +51,53 @@ func TestMoveUpAndBack(t *testing.T) {
 	sameThreads(t, pg, back, ids)
 	if problems, err := pg.Store().Verify(t.Context()); err != nil || len(problems) > 0 {
 		t.Fatalf("verify: %v, %v", problems, err)
+	}
+}
+
+// TestMovePreservesTimes: threads moved up to the distributed backend
+// keep when they were made and last updated (their metas' and newest
+// lines' times, as the local index reads them), and so list in the same
+// order there; a thread started there is created when its meta says.
+func TestMovePreservesTimes(t *testing.T) {
+	ctx := t.Context()
+	then := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	local, err := manager.Open(ctx, manager.Options{Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { then = then.Add(time.Minute); return then }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	pg := openPG(t)
+	ids := lineage(t, local)
+	if _, err := Copy(ctx, local, pg, ids[2], true); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		a, err := local.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := pg.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !b.CreatedAt.Equal(a.CreatedAt) || !b.UpdatedAt.Equal(a.UpdatedAt) {
+			t.Errorf("%s moved up: created %v, updated %v; want %v, %v", id, b.CreatedAt, b.UpdatedAt, a.CreatedAt, a.UpdatedAt)
+		}
+	}
+
+	started, err := pg.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := pg.ReadAfter(ctx, started.ID, 0)
+	head, _, _ := bytes.Cut(backendtest.ReadAll(t, rc, err), []byte{'\n'})
+	meta, err := rollout.ParseSessionMeta(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made, ok := rollout.ParseTimestamp(meta.Timestamp); !ok || !made.Equal(started.CreatedAt) {
+		t.Errorf("started on the distributed backend: created %v, its meta says %s", started.CreatedAt, meta.Timestamp)
 	}
 }
 
