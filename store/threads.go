@@ -592,7 +592,25 @@ func (s *Store) AdvanceAll(ctx context.Context, ps []Progress) error {
 // writer connection: appends are the hottest writes, and parsing their SQL
 // each time cost a fifth of an append.
 type advanceStmts struct {
-	count, drop, insert, update *sqlx.Stmt
+	count, drop, insert *sqlx.Stmt
+	update              *sqlx.Stmt // the row's update
+	updateKept          *sqlx.Stmt // the same, where the row holds as many user messages as the update keeps
+}
+
+// advanceSet is what an advance sets in the thread's row; its arguments
+// are advanceArgs.
+const advanceSet = `UPDATE threads SET
+	user_message_count = ?, line_count = ?, indexed_size = ?, file_size = ?, file_mtime = ?,
+	updated_at = IIF(? > 0, ?, updated_at),
+	name = COALESCE(?, name), preview = COALESCE(?, preview),
+	next_ordinal = ?, turn_offset = ?, turn_id = ?,
+	inherited_messages = MIN(inherited_messages, ?)
+	WHERE id = ?`
+
+func advanceArgs(p Progress) []any {
+	return []any{p.KeepUserMessages + len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
+		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID,
+		p.KeepUserMessages, p.ID}
 }
 
 func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
@@ -604,13 +622,8 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 		{&a.count, `SELECT user_message_count FROM threads WHERE id = ?`},
 		{&a.drop, `DELETE FROM user_messages WHERE thread_id = ? AND ordinal >= ?`},
 		{&a.insert, insertUserMessage},
-		{&a.update, `UPDATE threads SET
-			user_message_count = ?, line_count = ?, indexed_size = ?, file_size = ?, file_mtime = ?,
-			updated_at = IIF(? > 0, ?, updated_at),
-			name = COALESCE(?, name), preview = COALESCE(?, preview),
-			next_ordinal = ?, turn_offset = ?, turn_id = ?,
-			inherited_messages = MIN(inherited_messages, ?)
-			WHERE id = ?`},
+		{&a.update, advanceSet},
+		{&a.updateKept, advanceSet + ` AND user_message_count = ?`},
 	} {
 		stmt, err := db.PreparexContext(ctx, p.query)
 		if err != nil {
@@ -624,7 +637,7 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 
 func (a *advanceStmts) close() error {
 	var errs []error
-	for _, stmt := range []*sqlx.Stmt{a.count, a.drop, a.insert, a.update} {
+	for _, stmt := range []*sqlx.Stmt{a.count, a.drop, a.insert, a.update, a.updateKept} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -632,8 +645,48 @@ func (a *advanceStmts) close() error {
 	return errors.Join(errs...)
 }
 
-// apply is Advance of one progress inside tx.
+// apply is Advance of one progress inside tx. An append keeps every
+// indexed user message: one statement updates the row when it holds as
+// many as p keeps. Anything else (a rollback, an unknown thread, a count
+// that is not what p expects) reads the count first.
 func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error {
+	if err := checkOrdinals(p.ID, p.KeepUserMessages, p.NewMessages); err != nil {
+		return err
+	}
+	res, err := tx.StmtxContext(ctx, a.updateKept).ExecContext(ctx, append(advanceArgs(p), p.KeepUserMessages)...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		if err := a.rollBack(ctx, tx, p); err != nil {
+			return err
+		}
+		if _, err := tx.StmtxContext(ctx, a.update).ExecContext(ctx, advanceArgs(p)...); err != nil {
+			return err
+		}
+	}
+	if len(p.NewMessages) > 0 {
+		insert := tx.StmtxContext(ctx, a.insert)
+		for _, m := range p.NewMessages {
+			if _, err := insert.ExecContext(ctx, p.ID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text, m.CutOffset, m.TurnID); err != nil {
+				return fmt.Errorf("insert user message %d of thread %s: %w", m.Ordinal, p.ID, err)
+			}
+		}
+	}
+	if p.Idempotency != nil {
+		k := *p.Idempotency
+		k.ThreadID = p.ID
+		return putIdempotencyKey(ctx, tx, k)
+	}
+	return nil
+}
+
+// rollBack drops thread p.ID's indexed user messages from p.KeepUserMessages
+// on, after checking that it has that many, with ErrNotFound when it is
+// unknown.
+func (a *advanceStmts) rollBack(ctx context.Context, tx *sqlx.Tx, p Progress) error {
 	var count int
 	err := tx.StmtxContext(ctx, a.count).GetContext(ctx, &count, p.ID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -645,35 +698,16 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 	if p.KeepUserMessages < 0 || p.KeepUserMessages > count {
 		return fmt.Errorf("keep %d user messages of %d indexed", p.KeepUserMessages, count)
 	}
-	if p.KeepUserMessages < count {
-		if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages); err != nil {
-			return err
-		}
-		if _, err := tx.StmtxContext(ctx, a.drop).ExecContext(ctx, p.ID, p.KeepUserMessages); err != nil {
-			return fmt.Errorf("drop rolled back user messages: %w", err)
-		}
+	if p.KeepUserMessages == count {
+		return nil
 	}
-	if err := checkOrdinals(p.ID, p.KeepUserMessages, p.NewMessages); err != nil {
+	if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages); err != nil {
 		return err
 	}
-	if len(p.NewMessages) > 0 {
-		insert := tx.StmtxContext(ctx, a.insert)
-		for _, m := range p.NewMessages {
-			if _, err := insert.ExecContext(ctx, p.ID, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text, m.CutOffset, m.TurnID); err != nil {
-				return fmt.Errorf("insert user message %d of thread %s: %w", m.Ordinal, p.ID, err)
-			}
-		}
+	if _, err := tx.StmtxContext(ctx, a.drop).ExecContext(ctx, p.ID, p.KeepUserMessages); err != nil {
+		return fmt.Errorf("drop rolled back user messages: %w", err)
 	}
-	_, err = tx.StmtxContext(ctx, a.update).ExecContext(ctx,
-		p.KeepUserMessages+len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
-		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID,
-		p.KeepUserMessages, p.ID)
-	if err == nil && p.Idempotency != nil {
-		k := *p.Idempotency
-		k.ThreadID = p.ID
-		err = putIdempotencyKey(ctx, tx, k)
-	}
-	return err
+	return nil
 }
 
 // detachForks gives the reference forks based on thread id that inherit
