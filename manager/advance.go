@@ -44,7 +44,8 @@ type indexUpdate struct {
 // advance applies p to the index, batched with concurrent calls, and
 // returns once it is committed. gathered is closed when the batch p joins
 // may be committed: when the sync of p's lines has begun (see above), or
-// at once.
+// at once. Its lines are in the file, so the update is made whatever
+// happens to the caller: ctx must not be cancelled (context.WithoutCancel).
 func (b *indexBatcher) advance(ctx context.Context, p store.Progress, gathered <-chan struct{}) error {
 	u := &indexUpdate{progress: p, done: make(chan error, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()

@@ -42,8 +42,10 @@ type NewThread struct {
 	HistoryMode string
 	// CreatedAt, when set, is when the thread was made, as its first
 	// session_meta says; the thread is then dated by its lines as the
-	// local index dates it: updated at its newest line's timestamp (an
-	// import keeps its times). Otherwise it is created and updated now.
+	// local index dates a file written now: updated at its newest line's
+	// timestamp, bounded by now plus indexer.MaxClockSkew (an import keeps
+	// its times, and a line stamped in the future cannot pin it to the
+	// top of every list). Otherwise it is created and updated now.
 	CreatedAt time.Time
 }
 
@@ -111,7 +113,11 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		if nt.ForkPoint != nil {
 			event = "forked" // a copy fork, announced as the local backend does
 		}
-		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, !nt.CreatedAt.IsZero(), event); err != nil {
+		var dated *dating
+		if !nt.CreatedAt.IsZero() {
+			dated = &dating{bound: s.now().Add(indexer.MaxClockSkew).UnixMilli()}
+		}
+		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, dated, event); err != nil {
 			return err
 		}
 		if nt.ForkPoint == nil {
@@ -302,14 +308,15 @@ const streamChunk = 1 << 20
 // new in tx) and *t, announcing a change of type typ. r is read in chunks
 // of whole lines of about streamChunk bytes, one round trip each, so the
 // memory it takes is a chunk and the longest line, whatever r's size.
-func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Reader, now int64, dated bool, typ string) error {
+// The thread is updated at now, or, with dated, when its lines say.
+func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Reader, now int64, dated *dating, typ string) error {
 	marks, err := scanLines(first)
 	if err != nil {
 		return err
 	}
 	stamp := func(lines []byte) int64 {
-		if dated {
-			return max(now, newestTimestamp(lines))
+		if dated != nil {
+			return min(max(now, newestTimestamp(lines)), dated.bound)
 		}
 		return now
 	}
@@ -340,6 +347,10 @@ func appendFrom(ctx context.Context, tx pgx.Tx, t *Thread, first []byte, r io.Re
 	queueRow(&b, t, typ)
 	return tx.SendBatch(ctx, &b).Close()
 }
+
+// dating says that appendFrom dates the thread by its lines' timestamps,
+// none later than bound (Unix milliseconds).
+type dating struct{ bound int64 }
 
 // newestTimestamp returns the newest envelope timestamp of lines, in Unix
 // milliseconds (0 for none).

@@ -91,7 +91,7 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 			return err
 		}
 		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt, HistoryMode: t.HistoryMode}
-		if err := appendFrom(ctx, tx, &fresh, first, br, 0, false, "appended"); err != nil {
+		if err := appendFrom(ctx, tx, &fresh, first, br, 0, nil, "appended"); err != nil {
 			return err
 		}
 		if fresh.UserMessageCount != t.UserMessageCount {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/backendtest"
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/pgbackend"
@@ -86,18 +87,34 @@ func TestMovePreservesTimes(t *testing.T) {
 		}
 	}
 
+	// A line stamped in the future dates an import no later than a local
+	// index would date the file written now.
+	future := `{"timestamp":"2099-01-01T00:00:00.000Z","type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"from the future"}]}}` + "\n"
+	meta, err := rollout.NewSessionMetaLine("2025-03-01T12:00:00.000Z", rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: "01a216d8-0000-7000-8000-000000000001", Timestamp: "2025-03-01T12:00:00.000Z", Cwd: "/work", Source: "cli"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imported, err := pg.Import(ctx, strings.NewReader(string(meta)+future))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bound := time.Now().Add(indexer.MaxClockSkew); imported.UpdatedAt.After(bound) || imported.UpdatedAt.Before(imported.CreatedAt) {
+		t.Errorf("imported with a line stamped 2099: updated %v, want between its creation %v and %v", imported.UpdatedAt, imported.CreatedAt, bound)
+	}
+
 	started, err := pg.Start(ctx, manager.StartOptions{Cwd: "/work"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc, _, err := pg.ReadAfter(ctx, started.ID, 0)
 	head, _, _ := bytes.Cut(backendtest.ReadAll(t, rc, err), []byte{'\n'})
-	meta, err := rollout.ParseSessionMeta(head)
+	startMeta, err := rollout.ParseSessionMeta(head)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if made, ok := rollout.ParseTimestamp(meta.Timestamp); !ok || !made.Equal(started.CreatedAt) {
-		t.Errorf("started on the distributed backend: created %v, its meta says %s", started.CreatedAt, meta.Timestamp)
+	if made, ok := rollout.ParseTimestamp(startMeta.Timestamp); !ok || !made.Equal(started.CreatedAt) {
+		t.Errorf("started on the distributed backend: created %v, its meta says %s", started.CreatedAt, startMeta.Timestamp)
 	}
 }
 

@@ -76,6 +76,9 @@ func ownStart(ctx context.Context, b manager.Backend, id string) (elsewhere bool
 	defer rc.Close()
 	r := rollout.NewReader(rc, 0, 0)
 	for first := true; r.Next(); first = false {
+		if err := ctx.Err(); err != nil {
+			return false, 0, err
+		}
 		l := r.Line()
 		if l.Type != rollout.TypeSessionMeta && !first {
 			continue
@@ -93,9 +96,6 @@ func ownStart(ctx context.Context, b manager.Backend, id string) (elsewhere bool
 		}
 		if own == id {
 			return !first, l.Offset, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return false, 0, err
 		}
 	}
 	if err := r.Err(); err != nil {
