@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -11,6 +12,9 @@ import (
 // touched (64 MiB here) on top of the process's RSS before it.
 func TestTimedPeak(t *testing.T) {
 	pid := os.Getpid()
+	// Memory an earlier run freed (-count) would otherwise still be
+	// resident and hold the new buffer without raising the RSS.
+	debug.FreeOSMemory()
 	if err := resetPeak(pid); err != nil {
 		t.Fatal(err)
 	}
