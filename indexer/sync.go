@@ -49,8 +49,10 @@ type SyncOptions struct {
 	// the file if the row changed since it was decided, then calls
 	// release. A new thread's scan is batched under the hold and written
 	// later only if the thread is still not indexed then; if it is, the
-	// file is held and decided again from the row. Hold lets a sync run
-	// beside writers of the same index.
+	// file is held and decided again from the row. SyncPaths also holds
+	// a thread with no row a moment before it decides its file, so that a
+	// thread being created by the holder is decided from the row it
+	// writes. Hold lets a sync run beside writers of the same index.
 	Hold func(id string) (release func(), skip bool)
 	// Dir, when set, is called by Sync for each directory of the layout it
 	// lists (sessions/ and every directory below it, archived_sessions/),
@@ -226,7 +228,7 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 				rels = append(rels, live, rollout.ArchivedPath(path.Base(rel)))
 			}
 		default:
-			res = s.decideFresh(ctx, f)
+			res = s.decideAfterCreator(ctx, f)
 		}
 		if err := w.apply(ctx, res); err != nil {
 			return sum, fmt.Errorf("sync %v: %w", fsys, err)
@@ -595,6 +597,28 @@ func (s *syncer) decideFresh(ctx context.Context, f rolloutFile) syncResult {
 		return s.decide(ctx, f, nil)
 	}
 	return s.decide(ctx, f, &rows[0])
+}
+
+// decideAfterCreator is decideFresh for a file a watcher saw appear. A
+// writer beside the sync holds a thread it creates from its file's link
+// to its row (a fork, an import: SyncOptions.Hold), so a thread with no
+// row yet is held a moment first: then its file is decided from the row
+// its creator wrote, not read whole only to find that row there (a copy
+// fork of a 1 GiB thread was read whole by the watcher's sync).
+func (s *syncer) decideAfterCreator(ctx context.Context, f rolloutFile) syncResult {
+	rows, err := s.st.IndexedFilesByID(ctx, []string{f.id})
+	if err != nil {
+		return syncResult{file: f}.fail(err)
+	}
+	if len(rows) > 0 {
+		return s.decide(ctx, f, &rows[0])
+	}
+	if s.hold != nil {
+		if release, skip := s.hold(f.id); !skip {
+			release()
+		}
+	}
+	return s.decideFresh(ctx, f)
 }
 
 // decide decides what to do with one file and reads what it must. It only

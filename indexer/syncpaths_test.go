@@ -191,3 +191,61 @@ func TestSyncHold(t *testing.T) {
 		mustVerifyClean(t, st, root)
 	})
 }
+
+// TestSyncPathsWaitsForCreator: a file whose thread its Hold's owner is
+// creating (its row written while the owner holds it, as a fork is) is
+// decided after the hold, from that row: not read whole only to be
+// skipped, as a watcher's sync of a 1 GiB copy fork was.
+func TestSyncPathsWaitsForCreator(t *testing.T) {
+	const (
+		id = "019a0000-0000-7000-8000-0000000000d5"
+		ts = "2026-05-01T10:00:00.000Z"
+	)
+	rel := "sessions/2026/05/01/rollout-2026-05-01T10-00-00-" + id + ".jsonl"
+	ctx := context.Background()
+	root := t.TempDir()
+	st := openStore(t)
+	fsys := rolloutfs.Local{Root: root}
+	writeRollout(t, root, rel, metaLine(ts, id, ""), userLine(ts, "one"), userLine(ts, "two"))
+	created := false
+	hold := func(heldID string) (func(), bool) {
+		if heldID == id && !created { // the creator writes the row, then lets go
+			created = true
+			rec, _, err := ScanFile(ctx, fsys, rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Replace(ctx, []store.Record{rec}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return func() {}, false
+	}
+	counted := &openCounter{Local: fsys, name: rel}
+	sum, err := SyncPaths(ctx, st, counted, []string{rel}, SyncOptions{Hold: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !created {
+		t.Fatal("Hold never called")
+	}
+	if counted.opens != 0 || sum.Scanned != 0 || sum.Skipped != 1 {
+		t.Errorf("opened the file %d times, scanned %d, skipped %d; want the creator's row taken as it is: 0, 0, 1", counted.opens, sum.Scanned, sum.Skipped)
+	}
+	mustVerifyClean(t, st, root)
+}
+
+// openCounter is a local FS that counts how often one file is opened for
+// reading.
+type openCounter struct {
+	rolloutfs.Local
+	name  string
+	opens int
+}
+
+func (c *openCounter) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	if name == c.name {
+		c.opens++
+	}
+	return c.Local.Open(ctx, name)
+}
