@@ -598,18 +598,38 @@ type advanceStmts struct {
 }
 
 // advanceSet is what an advance sets in the thread's row; its arguments
-// are advanceArgs.
+// are advanceArgs, numbered: ?5 is the file's mtime and ?6 the newest
+// timestamp read (0 keeps the row's).
+//
+// newest_at and updated_at are computed here as the trigger
+// threads_updated_at_update (migration 00005) computes them, so that an
+// append that moves newest_at, nearly every one, writes the row once: the
+// trigger fires only when newest_at stays. Then updated_at is written
+// unbounded, as before, for the trigger to bound. Either way the row ends
+// as the trigger alone made it (TestAdvanceAsTheTriggerDates).
 const advanceSet = `UPDATE threads SET
-	user_message_count = ?, line_count = ?, indexed_size = ?, file_size = ?, file_mtime = ?,
-	updated_at = IIF(? > 0, ?, updated_at),
-	name = COALESCE(?, name), preview = COALESCE(?, preview),
-	next_ordinal = ?, turn_offset = ?, turn_id = ?,
-	inherited_messages = MIN(inherited_messages, ?)
-	WHERE id = ?`
+	user_message_count = ?1, line_count = ?2, indexed_size = ?3, file_size = ?4, file_mtime = ?5,
+	newest_at = ` + advanceNewest + `,
+	updated_at = IIF(` + advanceNewest + ` <> newest_at,
+		IIF(?5 > 0, MIN(` + advanceNewest + `, ?5 / 1000000 + 60000), ` + advanceNewest + `),
+		` + advanceWritten + `),
+	name = COALESCE(?7, name), preview = COALESCE(?8, preview),
+	next_ordinal = ?9, turn_offset = ?10, turn_id = ?11,
+	inherited_messages = MIN(inherited_messages, ?12)
+	WHERE id = ?13`
+
+// advanceWritten is the updated time an advance writes, unbounded, and
+// advanceNewest the newest_at the trigger derives from it (the row's
+// columns in an UPDATE's expressions are their values before it; 60000
+// above is indexer.MaxClockSkew in milliseconds, as in the trigger).
+const (
+	advanceWritten = `IIF(?6 > 0, ?6, updated_at)`
+	advanceNewest  = `IIF(` + advanceWritten + ` < updated_at, ` + advanceWritten + `, MAX(newest_at, ` + advanceWritten + `))`
+)
 
 func advanceArgs(p Progress) []any {
 	return []any{p.KeepUserMessages + len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
-		p.UpdatedAt, p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID,
+		p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID,
 		p.KeepUserMessages, p.ID}
 }
 
@@ -623,7 +643,7 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 		{&a.drop, `DELETE FROM user_messages WHERE thread_id = ? AND ordinal >= ?`},
 		{&a.insert, insertUserMessage},
 		{&a.update, advanceSet},
-		{&a.updateKept, advanceSet + ` AND user_message_count = ?`},
+		{&a.updateKept, advanceSet + ` AND user_message_count = ?14`},
 	} {
 		stmt, err := db.PreparexContext(ctx, p.query)
 		if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
@@ -142,6 +143,69 @@ func TestInsertSkipsTriggerWithSameRow(t *testing.T) {
 			}
 			if got := read(t, replaced); got != want {
 				t.Errorf("Replace: (updated_at, newest_at) = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestAdvanceAsTheTriggerDates: Advance computes newest_at and updated_at
+// in its own UPDATE, so that the trigger of migration 00005 need not write
+// the row a second time; in every case the row must end as that trigger
+// alone makes it from the updated time written (the oracle: the same
+// write to a twin row through the trigger).
+func TestAdvanceAsTheTriggerDates(t *testing.T) {
+	const (
+		base   = int64(1_800_000_000_000) // ms
+		minute = int64(60_000)
+		ns     = int64(1_000_000)
+	)
+	tests := []struct {
+		name             string
+		updated, newest  int64 // the row before
+		written, mtimeMs int64 // the advance: Progress.UpdatedAt and FileMtime (in ms; 0 for none)
+	}{
+		{"a newer line", base, base, base + 1000, base + 1000},
+		{"the same time", base, base, base, base + 5000},
+		{"no time: the row's", base, base + 500, 0, base + 500},
+		{"between updated and newest", base, base + 10_000, base + 5000, base + 5000},
+		{"below updated: a rescan", base, base, base - 1000, base},
+		{"in the future: bounded", base, base, base + 10*minute, base},
+		{"newest stays, the mtime moved back", base, base + 10*minute, base, base - 5*minute},
+		{"newest moves, bounded below the old updated time", base, base, base + 2*minute, base - 5*minute},
+		{"no mtime: no bound", base, base, base + 10*minute, 0},
+	}
+	ctx := context.Background()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openTest(t)
+			advanced := fmt.Sprintf("019a0000-0000-7000-8000-%012d", 2*i)
+			oracle := fmt.Sprintf("019a0000-0000-7000-8000-%012d", 2*i+1)
+			for _, id := range []string{advanced, oracle} {
+				mustInsert(t, s, Record{Thread: newThread(id, 1)})
+				// newest_at changes, so the update trigger leaves this be.
+				if _, err := s.writer.ExecContext(ctx, `UPDATE threads SET newest_at = ?, updated_at = ? WHERE id = ?`,
+					tt.newest, tt.updated, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Advance(ctx, Progress{ID: advanced, LineCount: 1, IndexedSize: 10, FileSize: 10,
+				FileMtime: tt.mtimeMs * ns, UpdatedAt: tt.written}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.writer.ExecContext(ctx, `UPDATE threads SET updated_at = IIF(?1 > 0, ?1, updated_at), file_mtime = ?2 WHERE id = ?3`,
+				tt.written, tt.mtimeMs*ns, oracle); err != nil {
+				t.Fatal(err)
+			}
+			dates := func(id string) (updated, newest int64) {
+				if err := s.writer.QueryRowContext(ctx, `SELECT updated_at, newest_at FROM threads WHERE id = ?`, id).Scan(&updated, &newest); err != nil {
+					t.Fatal(err)
+				}
+				return updated, newest
+			}
+			gotU, gotN := dates(advanced)
+			wantU, wantN := dates(oracle)
+			if gotU != wantU || gotN != wantN {
+				t.Errorf("advance dates the row updated %d, newest %d; the trigger alone: %d, %d", gotU-base, gotN-base, wantU-base, wantN-base)
 			}
 		})
 	}
