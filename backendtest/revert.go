@@ -107,7 +107,7 @@ func testRevert(t *testing.T, b manager.Backend) {
 	}
 
 	// It lays out as a self-contained history (export, purge).
-	if _, _, err := manager.SelfContainedMetas(ctx, b, res.Thread); err != nil {
+	if _, _, _, err := manager.SelfContainedMetas(ctx, b, res.Thread); err != nil {
 		t.Fatal(err)
 	}
 
@@ -317,5 +317,16 @@ func testRevertReferenceFork(t *testing.T, b manager.Backend) {
 	}
 	if after := Said(t, b, fork.ID); fmt.Sprint(after) != fmt.Sprint(said) {
 		t.Fatalf("the reverted fork says %d items after the purge of its base, %d before", len(after), len(said))
+	}
+	// Led by its first file's meta, which named the base, now without
+	// history_base; no line refers to the purged base's bytes.
+	for i, line := range bytes.SplitAfter(history(t, b, fork.ID), []byte{'\n'}) {
+		m, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'}))
+		switch {
+		case i == 0 && (err != nil || m.ID != fork.ID || m.HistoryBase != nil):
+			t.Fatalf("the reverted fork after the purge of its base starts with %s, want its own meta without history_base", line)
+		case err == nil && m.HistoryBase != nil && m.HistoryBase.ThreadID != fork.ID:
+			t.Fatalf("the reverted fork after the purge of its base refers to %s: %s", m.HistoryBase.ThreadID, line)
+		}
 	}
 }

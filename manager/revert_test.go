@@ -437,7 +437,7 @@ func TestRevertReferenceFork(t *testing.T) {
 
 	// Laid out self-contained (export), it needs no metas of its
 	// ancestors: its history starts with its parent's own.
-	if _, metas, err := SelfContainedMetas(ctx, m, reverted); err != nil || len(metas) != 0 {
+	if _, _, metas, err := SelfContainedMetas(ctx, m, reverted); err != nil || len(metas) != 0 {
 		t.Fatalf("SelfContainedMetas of the reverted fork: ancestor metas %s (%v), want none", metas, err)
 	}
 

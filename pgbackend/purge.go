@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/pgstore"
@@ -68,7 +69,7 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 		if err != nil || t.BaseID == "" {
 			return err
 		}
-		meta, metas, err := manager.SelfContainedMetas(ctx, b, t)
+		at, meta, metas, err := manager.SelfContainedMetas(ctx, b, t)
 		if err != nil {
 			return fmt.Errorf("self-contained history of %s: %w", t.ID, err)
 		}
@@ -80,7 +81,10 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 			rc.Close()
 			return fmt.Errorf("history of %s: %d bytes, its base keeps %d", id, end, t.BaseSize)
 		}
-		content := rollout.SelfContained(rc, t.BaseSize, meta, metas)
+		content := io.Reader(rc)
+		if at > 0 { // else its history starts with its own meta already
+			content = rollout.SelfContained(rc, at, meta, metas)
+		}
 		if t.HistoryMode == string(rollout.HistoryPaginated) {
 			content = rollout.Renumbered(0, content)
 		}

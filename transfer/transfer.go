@@ -30,22 +30,15 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 	if err != nil {
 		return nil, err
 	}
-	based := t.BaseSize > 0
-	if based && t.BaseID == t.ID {
-		// A reverted thread: its base_size is where its newest file (a
-		// revert segment) starts. Only when its history starts in another
-		// thread's bytes does a meta move, and the meta that moves is its
-		// first file's, which names that base, where its own part starts.
-		// One that starts with its own first file's meta is self-contained
-		// as it is, the later files' metas lines of it (as a purge lays it
-		// out).
-		if based, t.BaseSize, err = ownStart(ctx, b, t.ID); err != nil {
-			return nil, fmt.Errorf("export %s: %w", t.ID, err)
-		}
-	}
+	// A thread whose history starts in another thread's bytes (a
+	// reference fork, or a reverted one whose first file is) moves its own
+	// meta first; one that starts with its own meta is self-contained as
+	// it is, a reverted one's later metas lines of it (as a purge lays it
+	// out).
+	var at int64
 	var meta, metas []byte
-	if based {
-		if meta, metas, err = manager.SelfContainedMetas(ctx, b, t); err != nil {
+	if t.BaseSize > 0 {
+		if at, meta, metas, err = manager.SelfContainedMetas(ctx, b, t); err != nil {
 			return nil, fmt.Errorf("export %s: %w", t.ID, err)
 		}
 	}
@@ -54,54 +47,13 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 		return nil, err
 	}
 	var h io.Reader = rc
-	if based {
-		h = rollout.SelfContained(h, t.BaseSize, meta, metas)
+	if at > 0 {
+		h = rollout.SelfContained(h, at, meta, metas)
 	}
 	if t.HistoryMode == string(rollout.HistoryPaginated) {
 		h = rollout.Renumbered(0, h)
 	}
 	return readCloser{Reader: &errPrefix{r: h, prefix: "export " + t.ID}, Closer: rc}, nil
-}
-
-// ownStart reads thread id's history from its start to the first
-// session_meta of id's own: whether the history starts in another
-// thread's bytes, and where id's own part starts (0 when it does not).
-// For a reverted reference fork that reads its base's bytes, which only
-// an export of one pays.
-func ownStart(ctx context.Context, b manager.Backend, id string) (elsewhere bool, at int64, err error) {
-	rc, _, err := b.ReadAfter(ctx, id, 0)
-	if err != nil {
-		return false, 0, err
-	}
-	defer rc.Close()
-	r := rollout.NewReader(rc, 0, 0)
-	for first := true; r.Next(); first = false {
-		if err := ctx.Err(); err != nil {
-			return false, 0, err
-		}
-		l := r.Line()
-		if l.Type != rollout.TypeSessionMeta && !first {
-			continue
-		}
-		meta, err := rollout.ParseSessionMeta(l.Raw)
-		if err != nil && first {
-			return false, 0, fmt.Errorf("its first line: %w", err)
-		}
-		if err != nil {
-			continue
-		}
-		own := meta.ID
-		if norm, err := rollout.ParseID(own); err == nil {
-			own = norm
-		}
-		if own == id {
-			return !first, l.Offset, nil
-		}
-	}
-	if err := r.Err(); err != nil {
-		return false, 0, err
-	}
-	return false, 0, fmt.Errorf("its history holds no session_meta of its own")
 }
 
 type readCloser struct {
