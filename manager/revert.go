@@ -24,6 +24,14 @@ type RevertOptions struct {
 	BeforeUserMessage *int
 }
 
+// Check fails with ErrInvalidArgument unless o names exactly one cut.
+func (o RevertOptions) Check() error {
+	if (o.BeforeTurnID != "") == (o.BeforeUserMessage != nil) { // neither, or both
+		return fmt.Errorf("%w: give one of before_turn_id and before_user_message", ErrInvalidArgument)
+	}
+	return nil
+}
+
 // Revert cuts thread id back to before a turn, as Codex 0.169's
 // thread/revert does: it writes a new segment file of the same thread,
 // sessions/<today>/rollout-<now>-<id>_<segment uuid>.jsonl, holding only
@@ -46,8 +54,8 @@ func (m *Manager) Revert(ctx context.Context, id string, o RevertOptions) (Threa
 	if err != nil {
 		return Thread{}, err
 	}
-	if (o.BeforeTurnID != "") == (o.BeforeUserMessage != nil) { // neither, or both
-		return Thread{}, fmt.Errorf("revert %s: %w: give one of before_turn_id and before_user_message", id, ErrInvalidArgument)
+	if err := o.Check(); err != nil {
+		return Thread{}, fmt.Errorf("revert %s: %w", id, err)
 	}
 	if err := m.begin(); err != nil {
 		return Thread{}, err

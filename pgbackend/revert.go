@@ -30,8 +30,8 @@ func (b *Backend) Revert(ctx context.Context, id string, o manager.RevertOptions
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("revert %q: %w", id, err)
 	}
-	if (o.BeforeTurnID != "") == (o.BeforeUserMessage != nil) { // neither, or both
-		return manager.Thread{}, fmt.Errorf("revert %s: %w: give one of before_turn_id and before_user_message", pid, manager.ErrInvalidArgument)
+	if err := o.Check(); err != nil {
+		return manager.Thread{}, fmt.Errorf("revert %s: %w", pid, err)
 	}
 	r := pgstore.Revert{ID: pid, TurnID: o.BeforeTurnID}
 	if o.BeforeUserMessage != nil {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgstore/migrations"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // Errors callers test with errors.Is.
@@ -148,7 +149,7 @@ type Thread struct {
 
 // HistoryPaginated is the history mode of a thread whose lines carry
 // ordinals (rollout.HistoryPaginated).
-const HistoryPaginated = "paginated"
+const HistoryPaginated = string(rollout.HistoryPaginated)
 
 // Paginated reports whether t numbers its lines.
 func (t Thread) Paginated() bool { return t.HistoryMode == HistoryPaginated }

@@ -185,9 +185,7 @@ func revertMessage(ctx context.Context, q querier, r Revert) (UserMessage, error
 // past position cut. A reverted reference fork continues it through its
 // first link: the fork is named, not the link.
 func refuseForksPast(ctx context.Context, q querier, id string, cut int64) error {
-	return refuseReferrers(ctx, q, id, `SELECT DISTINCT COALESCE(link_of, id) AS referrer FROM threads
-		WHERE base_id IN (SELECT id FROM threads WHERE id = $1 OR link_of = $1)
-			AND id <> $1 AND link_of IS DISTINCT FROM $1 AND base_size > $2 ORDER BY referrer`, id, cut)
+	return refuseReferrers(ctx, q, id, referrersSQL+` AND base_size > $2 ORDER BY referrer`, id, cut)
 }
 
 // refuseReferrers fails with a *ReferencedError naming the threads query
