@@ -99,38 +99,24 @@ func openError(p string, err error) error {
 	return err
 }
 
-// Create implements FS.
+// Create implements FS: name is written through a temporary file (synced
+// when durable) and linked into place, then, when durable, the directories
+// it created or changed are synced.
 func (l Local) Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error) {
-	info, created, err := l.create(ctx, name, parts, durable)
-	if err != nil {
-		return FileInfo{}, err
-	}
-	if durable {
-		if err := l.syncDirs(created, path.Dir(name)); err != nil {
-			return FileInfo{}, err
-		}
-	}
-	return info, nil
-}
-
-// create writes name through a temporary file (synced when durable) and
-// links it into place; it returns the directories it created, outermost
-// first. No directory is synced.
-func (l Local) create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, []string, error) {
 	if err := ctx.Err(); err != nil {
-		return FileInfo{}, nil, err
+		return FileInfo{}, err
 	}
 	final, err := l.abs(name)
 	if err != nil {
-		return FileInfo{}, nil, err
+		return FileInfo{}, err
 	}
 	created, err := l.mkdirs(path.Dir(name))
 	if err != nil {
-		return FileInfo{}, nil, err
+		return FileInfo{}, err
 	}
 	f, tmp, err := l.createTemp(final)
 	if err != nil {
-		return FileInfo{}, nil, err
+		return FileInfo{}, err
 	}
 	info, err := fill(ctx, f, parts, durable)
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -143,10 +129,13 @@ func (l Local) create(ctx context.Context, name string, parts []Part, durable bo
 	if rerr := os.Remove(tmp); err == nil && rerr != nil {
 		err = rerr
 	}
-	if err != nil {
-		return FileInfo{}, nil, err
+	if err == nil && durable {
+		err = l.syncDirs(created, path.Dir(name))
 	}
-	return info, created, nil
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return info, nil
 }
 
 // Replace implements FS.
