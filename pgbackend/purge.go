@@ -60,39 +60,41 @@ func (b *Backend) dependents(ctx context.Context, id string) ([]string, error) {
 }
 
 // makeSelfContained rewrites thread id, a reference fork, as a
-// self-contained history, reading it again when it changed meanwhile. The
-// history is streamed from one read of it into the rewrite, never whole in
-// memory.
+// self-contained history, reading it again when it changed meanwhile
+// (retryChanged). The history is streamed from one read of it into the
+// rewrite, never whole in memory.
 func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
-	for attempt := 0; ; attempt++ {
-		t, err := b.Get(ctx, id)
-		if err != nil || t.BaseID == "" {
-			return err
-		}
-		at, meta, metas, err := manager.SelfContainedMetas(ctx, b, t)
-		if err != nil {
-			return fmt.Errorf("self-contained history of %s: %w", t.ID, err)
-		}
-		rc, end, err := b.store.OpenHistory(ctx, id, 0, -1)
-		if err != nil {
-			return mapErr(err)
-		}
-		if end < t.BaseSize {
-			rc.Close()
-			return fmt.Errorf("history of %s: %d bytes, its base keeps %d", id, end, t.BaseSize)
-		}
-		content := io.Reader(rc)
-		if at > 0 { // else its history starts with its own meta already
-			content = rollout.SelfContained(rc, at, meta, metas)
-		}
-		if t.HistoryMode == string(rollout.HistoryPaginated) {
-			content = rollout.Renumbered(0, content)
-		}
-		err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
-		rc.Close()
-		if errors.Is(err, pgstore.ErrChanged) && attempt < 3 {
-			continue // appended to meanwhile
-		}
+	_, err := retryChanged(func() (struct{}, error) { return struct{}{}, b.rewriteSelfContained(ctx, id) })
+	return err
+}
+
+// rewriteSelfContained is one attempt of makeSelfContained: it fails with
+// pgstore.ErrChanged when the thread was appended to after it was read.
+func (b *Backend) rewriteSelfContained(ctx context.Context, id string) error {
+	t, err := b.Get(ctx, id)
+	if err != nil || t.BaseID == "" {
+		return err
+	}
+	at, meta, metas, err := manager.SelfContainedMetas(ctx, b, t)
+	if err != nil {
+		return fmt.Errorf("self-contained history of %s: %w", t.ID, err)
+	}
+	rc, end, err := b.store.OpenHistory(ctx, id, 0, -1)
+	if err != nil {
 		return mapErr(err)
 	}
+	if end < t.BaseSize {
+		rc.Close()
+		return fmt.Errorf("history of %s: %d bytes, its base keeps %d", id, end, t.BaseSize)
+	}
+	content := io.Reader(rc)
+	if at > 0 { // else its history starts with its own meta already
+		content = rollout.SelfContained(rc, at, meta, metas)
+	}
+	if t.HistoryMode == string(rollout.HistoryPaginated) {
+		content = rollout.Renumbered(0, content)
+	}
+	err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
+	rc.Close()
+	return mapErr(err)
 }
