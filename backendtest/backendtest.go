@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"IdempotencyKey", testIdempotencyKey},
 		{"Spawns", testSpawns},
 		{"CopyFork", testCopyFork},
+		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -673,5 +674,48 @@ func testCopyFork(t *testing.T, b manager.Backend) {
 	}
 	if got := history(t, b, fork.ID); !bytes.Equal(got, before) {
 		t.Fatal("the copy changed when its parent went")
+	}
+}
+
+// testLegacyParentForksByCopy: a legacy thread is forked by copy, whatever
+// the backend could store, since Codex 0.169 cannot read a reference to a
+// legacy rollout; a reference fork is refused. So the fork is a legacy
+// thread of its own and its parent may go.
+func testLegacyParentForksByCopy(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli", HistoryMode: string(rollout.HistoryLegacy)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := b.AppendWith(ctx, parent.ID, []rollout.Item{userItem(fmt.Sprintf("prompt %d", i)), answerItem("answer")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := 1
+	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one, Mode: manager.ForkReference}); !errors.Is(err, manager.ErrInvalidArgument) {
+		t.Fatalf("reference fork of a legacy thread: %v, want ErrInvalidArgument", err)
+	}
+	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.BaseID != "" || fork.HistoryMode != string(rollout.HistoryLegacy) || fork.UserMessageCount != 1 {
+		t.Fatalf("fork of a legacy thread: base %q, mode %q, %d user messages; want a legacy copy of 1", fork.BaseID, fork.HistoryMode, fork.UserMessageCount)
+	}
+	msgs, err := b.UserMessages(ctx, parent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := items(t, history(t, b, parent.ID)[:msgs[1].Offset])
+	if got := items(t, history(t, b, fork.ID)); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("the fork says %d items, not starting with the parent's %d before message 1", len(got), len(want))
+	}
+	before := history(t, b, fork.ID)
+	if err := b.Delete(ctx, parent.ID); err != nil {
+		t.Fatalf("delete of a legacy fork's parent: %v", err)
+	}
+	if got := history(t, b, fork.ID); !bytes.Equal(got, before) {
+		t.Fatal("the fork changed when its parent went")
 	}
 }

@@ -222,11 +222,19 @@ func linesBefore(src rolloutfs.ReadFile, cut int64, msg store.UserMessage) (int6
 }
 
 // forkMode reports whether a fork of parent in the requested mode is a
-// reference fork: a paginated parent forks by reference unless "copy" is
-// asked for (then its chain is materialised), a legacy one by copy (Codex
-// 0.169 refuses a reference fork whose base is a legacy rollout).
+// reference fork (ForkByReference).
 func forkMode(parent store.Thread, mode string) (reference bool, err error) {
-	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
+	return ForkByReference(parent.HistoryMode, mode)
+}
+
+// ForkByReference is the rule every backend forks by: whether a fork of a
+// parent in history mode parentMode, asked for in mode ("", ForkReference
+// or ForkCopy), is a reference fork. A paginated parent forks by
+// reference unless ForkCopy is asked for (then its chain is materialised),
+// a legacy one by copy: Codex 0.169 cannot read a reference to a legacy
+// rollout, so ForkReference of one fails with ErrInvalidArgument.
+func ForkByReference(parentMode, mode string) (bool, error) {
+	paginated := parentMode == string(rollout.HistoryPaginated)
 	switch mode {
 	case "":
 		return paginated, nil

@@ -45,8 +45,8 @@ type Thread struct {
 	// thread's own file: the offset the next append starts at, and the
 	// size AppendOptions.ExpectedSize names.
 	IndexedSize int64
-	// HistoryMode is "paginated" (Codex 0.169's default) or "legacy" (""
-	// for a legacy thread indexed before the mode was recorded).
+	// HistoryMode is "paginated" (Codex 0.169's default) or "legacy" (a
+	// 2025-style rollout, whose meta may name no mode).
 	HistoryMode string
 	// BaseID is the thread whose history this one's continues (a
 	// reference fork's base), "" for none; BaseSize is how many bytes of
@@ -156,8 +156,17 @@ func threadOf(row store.Thread) Thread {
 		Name: row.Name, Preview: row.Preview, Archived: row.Archived, ArchivedAt: millis(row.ArchivedAt),
 		ParentID: row.ParentID, ForkUserMessage: row.ForkUserMessage, ForkOffset: row.ForkOffset,
 		LineCount: row.LineCount, UserMessageCount: row.UserMessageCount, IndexedSize: row.IndexedSize,
-		HistoryMode: row.HistoryMode, BaseID: row.BaseID, BaseSize: row.BaseSize,
+		HistoryMode: historyMode(row.HistoryMode), BaseID: row.BaseID, BaseSize: row.BaseSize,
 	}
+}
+
+// historyMode is the mode a row records as callers see it: "" (the index
+// keeps what the meta says, and a 2025-style meta says nothing) is legacy.
+func historyMode(recorded string) string {
+	if recorded == "" {
+		return string(rollout.HistoryLegacy)
+	}
+	return recorded
 }
 
 // threadResult converts the row of a call that returns a thread.

@@ -307,9 +307,11 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread)}, nil
 }
 
-// Fork creates a reference fork: the child's meta line and a row pointing
-// at the parent's history up to the cut; nothing is copied. The cut is
-// found again when the parent is reverted meanwhile.
+// Fork forks by manager.ForkByReference's rule. A reference fork is the
+// child's meta line and a row pointing at the parent's history up to the
+// cut; nothing is copied. A copy fork streams the parent's history up to
+// the cut into the child's creating transaction. The cut is found again
+// when the parent is reverted meanwhile.
 func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
 	return retryChanged(func() (manager.Thread, error) { return b.fork(ctx, id, o) })
 }
@@ -323,8 +325,10 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	switch {
 	case o.Points() > 1:
 		return manager.Thread{}, fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, manager.ErrInvalidArgument)
-	case o.Mode != "" && o.Mode != manager.ForkReference && o.Mode != manager.ForkCopy:
-		return manager.Thread{}, fmt.Errorf("fork %s: %w: mode %q", id, manager.ErrInvalidArgument, o.Mode)
+	}
+	reference, err := manager.ForkByReference(parent.HistoryMode, o.Mode)
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
 	before := -1
 	var through *pgstore.Cut // a cut at the end of a turn (LastTurnID)
@@ -368,7 +372,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
 	var t pgstore.Thread
-	if o.Mode == manager.ForkCopy {
+	if !reference {
 		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID, CreatedAt: now}
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
