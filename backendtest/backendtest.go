@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"Spawns", testSpawns},
 		{"CopyFork", testCopyFork},
 		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},
+		{"ForkOrdinalsContinue", testForkOrdinalsContinue},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -674,6 +675,42 @@ func testCopyFork(t *testing.T, b manager.Backend) {
 	}
 	if got := history(t, b, fork.ID); !bytes.Equal(got, before) {
 		t.Fatal("the copy changed when its parent went")
+	}
+}
+
+// testForkOrdinalsContinue: the history of a paginated thread counts its
+// lines 0, 1, 2, ... without a gap, through reference forks of forks and
+// their own appends, as Codex 0.169 requires: Codex skips a line whose
+// ordinal is not above the one before it, so a fork numbering its own
+// lines from 0 would show none of its own turns in Codex.
+func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 3)
+	one := 1
+	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("own prompt"), answerItem("own answer")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	grandchild, err := b.Fork(ctx, fork.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(ctx, grandchild.ID, []rollout.Item{userItem("deeper")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range []manager.Thread{fork, grandchild} {
+		if th.BaseID == "" {
+			t.Fatalf("fork %s of a paginated thread is not a reference fork", th.ID)
+		}
+		for i, line := range slices.Collect(bytes.Lines(history(t, b, th.ID))) {
+			n, ok, err := rollout.LineOrdinal(bytes.TrimSuffix(line, []byte{'\n'}))
+			if err != nil || !ok || n != int64(i) {
+				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
+			}
+		}
 	}
 }
 

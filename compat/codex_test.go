@@ -337,7 +337,7 @@ func TestSpoolReferenceForkReadByCodex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if line, err = rollout.WithOrdinal(line, 0); err != nil {
+		if line, err = rollout.WithOrdinal(line, meta.FirstOrdinal()); err != nil {
 			t.Fatal(err)
 		}
 		rel, _ := rollout.SessionPath(rollout.FileName(created, c.id))

@@ -152,3 +152,62 @@ func TestSpoolAppendsAfterCodexRevert(t *testing.T) {
 		t.Fatalf("Codex shows %s, want %s", describe(got), want)
 	}
 }
+
+// TestCodexShowsTurnsOfSpoolForks: turns spool appends to its reference
+// forks (manager.Fork, then AppendTurn), and to a fork of such a fork, are
+// shown by Codex after the inherited ones. A fork's lines are numbered on
+// from the cut's ordinal, as Codex numbers its own forks; Codex skips a
+// line whose ordinal is not above the one before it ("regressed rollout
+// ordinal"), so a fork numbered from 0 showed none of its own turns.
+func TestCodexShowsTurnsOfSpoolForks(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 82)
+	st.write(t, home)
+	// Codex shows a reference fork from its projection of the base, made
+	// when it loads the base (docs/CODEX.md).
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	childTurn, grandTurn := "019dab90-1111-7000-8000-000082000098", "019dab90-1111-7000-8000-000082000099"
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := m.Fork(t.Context(), st.ID, manager.ForkOptions{BeforeTurnID: st.Turns[1].TurnID})
+	if err == nil {
+		_, err = m.AppendTurn(t.Context(), child.ID, manager.TurnOptions{TurnID: childTurn, Prompt: "child prompt", Answer: "child answer"})
+	}
+	var grand manager.Thread
+	if err == nil {
+		grand, err = m.Fork(t.Context(), child.ID, manager.ForkOptions{})
+	}
+	if err == nil {
+		_, err = m.AppendTurn(t.Context(), grand.ID, manager.TurnOptions{TurnID: grandTurn, Prompt: "grandchild prompt", Answer: "grandchild answer"})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if child.BaseID == "" || grand.BaseID == "" {
+		t.Fatalf("forks of a paginated thread: bases %q and %q, want reference forks", child.BaseID, grand.BaseID)
+	}
+
+	s = startCodex(t, home)
+	for _, c := range []struct {
+		id   string
+		want string
+	}{
+		{child.ID, fmt.Sprintf("%s:completed %s:completed", st.Turns[0].TurnID, childTurn)},
+		{grand.ID, fmt.Sprintf("%s:completed %s:completed %s:completed", st.Turns[0].TurnID, childTurn, grandTurn)},
+	} {
+		// Loading the child makes the projection its fork is shown from.
+		call(t, s, "thread/resume", map[string]any{"threadId": c.id, "excludeTurns": true}, nil)
+		if got := turnsOf(t, s, c.id); turnIDs(got) != c.want {
+			t.Fatalf("Codex shows fork %s as %s, want %s", c.id, describe(got), c.want)
+		}
+	}
+}

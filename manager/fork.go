@@ -168,7 +168,7 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 	adjust(&meta)
 	metaLine, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: baseInstructions})
 	if err == nil && meta.HistoryMode == rollout.HistoryPaginated {
-		metaLine, err = rollout.WithOrdinal(metaLine, 0)
+		metaLine, err = rollout.WithOrdinal(metaLine, meta.FirstOrdinal())
 	}
 	if err != nil {
 		return newFork{}, err
@@ -288,7 +288,8 @@ func (m *Manager) forkReference(ctx context.Context, parent store.Thread, src ro
 	}
 	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine)}, func(child *store.Thread) store.ForkSource {
 		child.BaseID, child.BaseSize = holder.ID, cut.offset
-		child.HistoryMode, child.NextOrdinal, child.LineCount = string(rollout.HistoryPaginated), 1, 1
+		// The meta line carries ordinal, the cut's (SessionMeta.FirstOrdinal).
+		child.HistoryMode, child.NextOrdinal, child.LineCount = string(rollout.HistoryPaginated), ordinal+1, 1
 		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept}
 	})
 }

@@ -105,7 +105,10 @@ func TestReferenceForks(t *testing.T) {
 	if want := f1.ForkOffset + int64(len(own)); res.Offsets[0] != want {
 		t.Fatalf("append offset %d, want %d (a position in the history)", res.Offsets[0], want)
 	}
-	checkOrdinals(t, ownFile(t, m, f1.ID))
+	// The fork's own lines go on from the cut's ordinal, so its whole
+	// history counts 0, 1, 2, ... as Codex requires (a line numbered below
+	// the one before it is skipped by Codex).
+	checkOrdinals(t, historyOf(t, m, f1.ID))
 	rc, err := m.ReadTurn(ctx, f1.ID, 1)
 	turn := readAll(t, rc, err)
 	if !bytes.Contains(turn, []byte("own one")) || bytes.Contains(turn, []byte("u1")) {

@@ -162,7 +162,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			UserMessageCount: inherited, HistoryMode: "legacy"}
 		lines := f.Lines
 		if f.Meta != nil {
-			if lines, err = s.paginatedForkMeta(ctx, tx, *f.Meta, base, cut); err != nil {
+			if lines, child.NextOrdinal, err = s.paginatedForkMeta(ctx, tx, *f.Meta, base, cut); err != nil {
 				return err
 			}
 			child.HistoryMode = HistoryPaginated
@@ -207,20 +207,20 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 }
 
 // paginatedForkMeta returns the first line of a paginated reference fork
-// whose history is base's up to position cut (see Fork.Meta).
-func (s *Store) paginatedForkMeta(ctx context.Context, q querier, meta rollout.MetaPayload, base Thread, cut int64) ([]byte, error) {
-	ordinal, err := s.ordinalAt(ctx, q, base, cut)
-	if err != nil {
-		return nil, err
+// whose history is base's up to position cut (see Fork.Meta), and the
+// ordinal that line carries: the cut's (SessionMeta.FirstOrdinal).
+func (s *Store) paginatedForkMeta(ctx context.Context, q querier, meta rollout.MetaPayload, base Thread, cut int64) (line []byte, ordinal int64, err error) {
+	if ordinal, err = s.ordinalAt(ctx, q, base, cut); err != nil {
+		return nil, 0, err
 	}
 	meta.HistoryMode = rollout.HistoryPaginated
 	meta.HistoryBase = &rollout.HistoryBase{ThreadID: linkOwner(base.ID), EndOrdinalExclusive: ordinal, EndByteOffset: cut - base.BaseSize}
 	meta.ForkedFromOrdinalExclusive = &ordinal
-	line, err := rollout.NewSessionMetaLine(meta.Timestamp, meta)
-	if err != nil {
-		return nil, err
+	if line, err = rollout.NewSessionMetaLine(meta.Timestamp, meta); err != nil {
+		return nil, 0, err
 	}
-	return rollout.WithOrdinal(line, 0)
+	line, err = rollout.WithOrdinal(line, ordinal)
+	return line, ordinal, err
 }
 
 // holderOf returns the thread of t's chain whose own bytes hold position

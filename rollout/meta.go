@@ -95,6 +95,19 @@ func (m SessionMeta) Mode() HistoryMode {
 	return m.HistoryMode
 }
 
+// FirstOrdinal returns the top-level ordinal of the meta line that opens a
+// paginated file holding m: the end_ordinal_exclusive of its history_base
+// when it continues one, else 0. A reference fork and a revert segment
+// number their lines on from the cut, as Codex 0.169 writes them: Codex
+// skips a line whose ordinal is not above the history's before it, so a
+// fork numbered from 0 would hide its own turns from Codex.
+func (m SessionMeta) FirstOrdinal() int64 {
+	if m.HistoryBase == nil {
+		return 0
+	}
+	return m.HistoryBase.EndOrdinalExclusive
+}
+
 // GitInfo is the optional git object of a session_meta payload.
 type GitInfo struct {
 	CommitHash    string `json:"commit_hash,omitempty"`

@@ -109,5 +109,5 @@ func SegmentMetaLine(ts string, p MetaPayload, base HistoryBase) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("segment meta: %w", err)
 	}
-	return WithOrdinal(line, base.EndOrdinalExclusive)
+	return WithOrdinal(line, p.FirstOrdinal())
 }

@@ -258,7 +258,12 @@ func exportRevertedReferenceFork(t *testing.T, local, back manager.Backend) {
 	if firstMeta == nil {
 		t.Fatalf("no meta of %s naming %s in its history:\n%s", fork, base, history)
 	}
-	want, err := rollout.WithoutHistoryBase(bytes.TrimSuffix(firstMeta, []byte{'\n'}))
+	unbased, err := rollout.WithoutHistoryBase(bytes.TrimSuffix(firstMeta, []byte{'\n'}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The export is self-contained, so it counts from 0.
+	want, err := io.ReadAll(rollout.Renumbered(0, bytes.NewReader(unbased)))
 	if err != nil {
 		t.Fatal(err)
 	}
