@@ -198,6 +198,8 @@ func TestFriendlyRequestsAccepted(t *testing.T) {
 	}{
 		{"curl --json", "POST", "/v1/threads", []string{jsonType, "Accept: application/json"}, `{"cwd":"/w"}`, http.StatusCreated},
 		{"curl -d (form type, no Origin)", "POST", "/v1/threads", []string{"Content-Type: application/x-www-form-urlencoded"}, `{"cwd":"/w"}`, http.StatusCreated},
+		{"curl -d on append (form type, no Origin)", "POST", items, []string{"Content-Type: application/x-www-form-urlencoded"},
+			`{"type":"event_msg","payload":{"type":"x"}}`, http.StatusOK},
 		{"no Content-Type", "POST", "/v1/threads", nil, `{"cwd":"/w"}`, http.StatusCreated},
 		{"Host localhost", "GET", "/v1/threads", []string{"Host: localhost:" + p.port()}, "", http.StatusOK},
 		{"Host [::1]", "GET", "/v1/threads", []string{"Host: [::1]:" + p.port()}, "", http.StatusOK},

@@ -129,6 +129,17 @@ func checkContentType(contentType, pattern string, browser bool) error {
 	return nil
 }
 
+// bodyIsNDJSON reports whether r's body, its Content-Type already passed
+// by checkContentType, is NDJSON. The form type reads as JSON there (from
+// a client that is not a browser), so it does here.
+func bodyIsNDJSON(r *http.Request) (bool, error) {
+	contentType := r.Header.Get("Content-Type")
+	if isFormType(contentType) {
+		return false, nil
+	}
+	return isNDJSON(contentType)
+}
+
 // isFormType reports whether contentType is the form type curl -d sends.
 func isFormType(contentType string) bool {
 	mediaType, _, err := mime.ParseMediaType(contentType)

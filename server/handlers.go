@@ -386,7 +386,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ndjson, err := isNDJSON(r.Header.Get("Content-Type"))
+	ndjson, err := bodyIsNDJSON(r)
 	if err != nil {
 		return err
 	}
