@@ -64,8 +64,37 @@ func (r remote) Doctor(ctx context.Context) (doctorReport, error) {
 	return rep, nil
 }
 
+// fileStarts returns the positions in th's history where its files
+// begin, as far as the API tells them: th's own file at its BaseSize, and
+// down its chain of bases each base's own file, then 0. known is the
+// position below which they are not known: a reverted thread (its own
+// base) does not say where its earlier files begin.
+func (r remote) fileStarts(ctx context.Context, th client.Thread) (starts []int64, known int64, err error) {
+	for t, depth := th, 0; ; depth++ {
+		if t.BaseID == "" {
+			return append(starts, 0), 0, nil
+		}
+		if len(starts) == 0 || t.BaseSize < starts[len(starts)-1] { // a base's file past the cut is not in th's history
+			starts = append(starts, t.BaseSize)
+		}
+		if t.BaseID == t.ID || depth == maxChainDepth {
+			return starts, starts[len(starts)-1], nil
+		}
+		if t, err = r.Get(ctx, t.BaseID); err != nil {
+			return nil, 0, fmt.Errorf("base of %s: %w", th.ID, err)
+		}
+	}
+}
+
+// maxChainDepth bounds the walk down a chain of bases.
+const maxChainDepth = 64
+
 func (r remote) checkThread(ctx context.Context, th client.Thread) ([]drift, error) {
 	turns, err := r.Turns(ctx, th.ID)
+	if err != nil {
+		return nil, err
+	}
+	starts, known, err := r.fileStarts(ctx, th)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +116,14 @@ func (r remote) checkThread(ctx context.Context, th client.Thread) ([]drift, err
 	}
 	lineAt := make(map[int64]lineInfo)
 	br := bufio.NewReaderSize(body, 64<<10)
-	var size, lines int64
+	var size, lines, ownLines int64
 	for {
 		raw, err := br.ReadBytes('\n')
 		if len(raw) > 0 {
 			lines++
+			if size >= th.BaseSize {
+				ownLines++ // the index counts the lines of th's own file
+			}
 			if raw[len(raw)-1] != '\n' {
 				report("field", "history ends inside line %d", lines-1)
 			}
@@ -112,21 +144,30 @@ func (r remote) checkThread(ctx context.Context, th client.Thread) ([]drift, err
 	if size != th.HistorySize() {
 		report("field", "history is %d bytes, index says %d", size, th.HistorySize())
 	}
-	if lines != th.LineCount {
-		report("field", "history has %d lines, index says %d", lines, th.LineCount)
+	if ownLines != th.LineCount {
+		report("field", "own file has %d lines, index says %d", ownLines, th.LineCount)
 	}
 	if len(turns) != th.UserMessageCount {
 		report("messages", "%d turns listed, index counts %d user messages", len(turns), th.UserMessageCount)
 	}
 	for _, turn := range turns {
 		info, ok := lineAt[turn.Offset]
+		// The index numbers a message's line in the file that holds it.
+		start := starts[len(starts)-1]
+		for _, s := range starts {
+			if s <= turn.Offset {
+				start = s
+				break
+			}
+		}
+		line := info.number - lineAt[start].number
 		switch {
 		case !ok:
 			report("messages", "user message %d at offset %d does not start a line", turn.Ordinal, turn.Offset)
 		case info.kind != rollout.KindUserMessage:
 			report("messages", "user message %d at offset %d is a %s line", turn.Ordinal, turn.Offset, info.kind)
-		case info.number != turn.Line:
-			report("messages", "user message %d is on line %d, index says %d", turn.Ordinal, info.number, turn.Line)
+		case turn.Offset >= known && line != turn.Line:
+			report("messages", "user message %d is on line %d of its file, index says %d", turn.Ordinal, line, turn.Line)
 		}
 	}
 	return drifts, nil

@@ -595,8 +595,31 @@ func TestDoctorThroughSpoold(t *testing.T) {
 	if _, err := s.c.Archive(t.Context(), f.copy.ID); err != nil {
 		t.Fatalf("Archive: %v", err)
 	}
+	// A reference fork (of a paginated thread) with lines of its own, and
+	// a fork of that fork: their histories begin in their bases' files.
+	paginated, err := s.c.Create(t.Context(), client.CreateOptions{Cwd: "/work/project"})
+	if err == nil {
+		_, err = s.c.Append(t.Context(), paginated.ID, item("user", "p one"), item("assistant", "a one"), item("user", "p two"))
+	}
+	one := 1
+	var ref client.Thread
+	if err == nil {
+		ref, err = s.c.Fork(t.Context(), paginated.ID, client.ForkOptions{BeforeUserMessage: &one})
+	}
+	if err == nil {
+		_, err = s.c.Append(t.Context(), ref.ID, item("user", "own prompt"), item("assistant", "own answer"))
+	}
+	if err == nil {
+		_, err = s.c.Fork(t.Context(), ref.ID, client.ForkOptions{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.BaseID == "" {
+		t.Fatalf("fork of a paginated thread has no base: %+v", ref)
+	}
 	out := cli.ok("doctor")
-	if !strings.Contains(out, "spoold at http://"+s.addr) || !strings.Contains(out, "3 threads, 0 drifts") {
+	if !strings.Contains(out, "spoold at http://"+s.addr) || !strings.Contains(out, "6 threads, 0 drifts") {
 		t.Fatalf("doctor on a clean store:\n%s", out)
 	}
 	corruptLastPrompt(t, filepath.Join(s.root, filepath.FromSlash(f.parent.RolloutPath)))
