@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"log/slog"
 	"os"
@@ -72,11 +73,19 @@ type local struct {
 	m    *manager.Manager
 }
 
+// errNoRoot reports a root that does not exist: every command reads or
+// changes threads already there, so none makes an empty root (a mistyped
+// --root or $SPOOL_ADDR would otherwise show an empty list).
+var errNoRoot = errors.New("no such root")
+
 func (l *local) Describe() string { return "root " + l.root }
 
 func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 	if l.m != nil {
 		return l.m, nil
+	}
+	if _, err := os.Stat(l.root); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s (is spoold running elsewhere? set SPOOL_ADDR or --addr; else --root or $SPOOL_ROOT)", errNoRoot, l.root)
 	}
 	m, err := manager.Open(ctx, manager.Options{Root: l.root, Logger: l.log, Capacity: 16})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -798,5 +799,22 @@ func TestRmPurge(t *testing.T) {
 	}
 	if after := cli.ok("show", fork.ID); after != before {
 		t.Fatalf("fork's turns after the purge:\n%s\nwant\n%s", after, before)
+	}
+}
+
+// TestMissingRootIsNotMade: with no spoold answering, a command on a root
+// that does not exist fails and makes nothing, so a mistyped --root or
+// $SPOOL_ADDR is not answered with an empty list.
+func TestMissingRootIsNotMade(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "nonexistent")
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	for _, args := range [][]string{{"ls"}, {"search", "x"}, {"show", "abc"}} {
+		r := cli.run(append(args, "--root", root)...)
+		if r.code != exitError || !strings.Contains(r.stderr, "no such root") {
+			t.Errorf("%v: exit %d, stderr %q; want %d and no such root", args, r.code, r.stderr, exitError)
+		}
+	}
+	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the root was made: %v", err)
 	}
 }
