@@ -35,6 +35,7 @@ type Thread struct {
 	LineCount        int64  `json:"line_count"`
 	UserMessageCount int    `json:"user_message_count"`
 	IndexedSize      int64  `json:"indexed_size"`
+	HistorySize      int64  `json:"history_size"`
 	HistoryMode      string `json:"history_mode"`
 	BaseID           string `json:"base_id,omitempty"`
 	BaseSize         int64  `json:"base_size,omitempty"`

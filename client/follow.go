@@ -17,8 +17,10 @@ import (
 // AppendOptions make an append conditional or idempotent (docs/API.md,
 // "Safe writes"). The zero value is a plain append.
 type AppendOptions struct {
-	// ExpectedSize, when not zero, is the size the thread must have
-	// (Thread.IndexedSize of the last answer): otherwise the append fails
+	// ExpectedSize, when not zero, is the history size the thread must
+	// have (Thread.HistorySize() of the last answer, the API's
+	// history_size; a reference fork's history includes its base's part,
+	// so IndexedSize is not it): otherwise the append fails
 	// with ErrSizeMismatch, the *Error's Size holds the actual size, and
 	// nothing is written.
 	ExpectedSize int64

@@ -49,7 +49,8 @@ type Thread struct {
 }
 
 // HistorySize is the size of the history GET items streams: the base's
-// part and the thread's own indexed file.
+// part and the thread's own indexed file (the API's history_size), and
+// what AppendOptions.ExpectedSize names.
 func (t Thread) HistorySize() int64 { return t.BaseSize + t.IndexedSize }
 
 // GitInfo is the git state recorded when a thread started.
@@ -83,7 +84,7 @@ func (t Thread) MarshalJSON() ([]byte, error) {
 		Name: t.Name, Preview: t.Preview, Archived: t.Archived, ArchivedAt: toMillis(t.ArchivedAt),
 		ParentID: t.ParentID, ForkUserMessage: t.ForkUserMessage, ForkOffset: t.ForkOffset,
 		LineCount: t.LineCount, UserMessageCount: t.UserMessageCount, IndexedSize: t.IndexedSize,
-		HistoryMode: t.HistoryMode, BaseID: t.BaseID, BaseSize: t.BaseSize,
+		HistorySize: t.HistorySize(), HistoryMode: t.HistoryMode, BaseID: t.BaseID, BaseSize: t.BaseSize,
 	})
 }
 

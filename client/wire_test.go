@@ -16,7 +16,7 @@ var fullThread = api.Thread{
 	CreatedAt: 1795649439764, UpdatedAt: 1795649439772, Cwd: "/w", Source: "cli", Originator: "o",
 	CLIVersion: "0.169.0", ModelProvider: "openai", GitCommit: "c", GitBranch: "b", GitOrigin: "g",
 	Name: "n", Preview: "p", Archived: true, ArchivedAt: 1795649439999, ParentID: "01a20cda-76ab-7b96-a409-f3302bc905a4",
-	ForkUserMessage: 2, ForkOffset: 300, LineCount: 9, UserMessageCount: 3, IndexedSize: 900,
+	ForkUserMessage: 2, ForkOffset: 300, LineCount: 9, UserMessageCount: 3, IndexedSize: 900, HistorySize: 1200,
 	HistoryMode: "paginated", BaseID: "01a20cda-76ab-7b96-a409-f3302bc905a4", BaseSize: 300,
 }
 
@@ -52,7 +52,7 @@ func TestTypesMatchWire(t *testing.T) {
 	t.Run("Thread", func(t *testing.T) { roundTrip[client.Thread](t, fullThread) })
 	t.Run("Thread zero times", func(t *testing.T) {
 		th := fullThread
-		th.Archived, th.ArchivedAt, th.ParentID, th.BaseID, th.BaseSize, th.ForkUserMessage, th.ForkOffset = false, 0, "", "", 0, -1, -1
+		th.Archived, th.ArchivedAt, th.ParentID, th.BaseID, th.BaseSize, th.ForkUserMessage, th.ForkOffset, th.HistorySize = false, 0, "", "", 0, -1, -1, th.IndexedSize
 		roundTrip[client.Thread](t, th)
 	})
 	t.Run("Page", func(t *testing.T) {

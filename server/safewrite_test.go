@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/server"
 )
@@ -82,6 +83,24 @@ func TestExpectedSize(t *testing.T) {
 	for _, bad := range []string{"0", "-5", "+5", "abc", "0x10"} {
 		resp := e.doHeaders("POST", path, map[string]string{"Expected-Size": bad}, "", mustJSON(t, userItem("x")))
 		wantError(t, resp, http.StatusBadRequest, "invalid_argument")
+	}
+
+	// A reference fork's history begins with its base's bytes: the size
+	// to expect is its history_size, not its own file's indexed_size.
+	var fork api.Thread
+	e.call("POST", "/v1/threads/"+th.ID+"/fork", map[string]any{}, http.StatusCreated, &fork)
+	if fork.BaseSize == 0 || fork.HistorySize != fork.BaseSize+fork.IndexedSize {
+		t.Fatalf("fork: base_size %d, indexed_size %d, history_size %d; want a reference fork whose history_size is their sum", fork.BaseSize, fork.IndexedSize, fork.HistorySize)
+	}
+	forkPath := "/v1/threads/" + fork.ID + "/items"
+	resp = e.doHeaders("POST", forkPath, map[string]string{"Expected-Size": strconv.FormatInt(fork.IndexedSize, 10)}, "", mustJSON(t, userItem("lost")))
+	wantError(t, resp, http.StatusConflict, "size_mismatch")
+	resp = e.doHeaders("POST", forkPath, map[string]string{"Expected-Size": strconv.FormatInt(fork.HistorySize, 10)}, "", mustJSON(t, userItem("kept")))
+	if err := json.Unmarshal(readAll(t, resp, http.StatusOK), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Offsets[0] != fork.HistorySize {
+		t.Fatalf("fork append offset = %d, want its history_size %d", res.Offsets[0], fork.HistorySize)
 	}
 }
 

@@ -84,6 +84,8 @@ func appendThread(b []byte, t *api.Thread) []byte {
 	b = strconv.AppendInt(b, int64(t.UserMessageCount), 10)
 	b = append(b, `,"indexed_size":`...)
 	b = strconv.AppendInt(b, t.IndexedSize, 10)
+	b = append(b, `,"history_size":`...)
+	b = strconv.AppendInt(b, t.HistorySize, 10)
 	b = append(b, `,"history_mode":`...)
 	b = appendString(b, t.HistoryMode)
 	if t.BaseID != "" {

@@ -27,7 +27,7 @@ func wireThread(t manager.Thread) api.Thread {
 		Name: t.Name, Preview: t.Preview, Archived: t.Archived, ArchivedAt: unixMillis(t.ArchivedAt),
 		ParentID: t.ParentID, ForkUserMessage: t.ForkUserMessage, ForkOffset: t.ForkOffset,
 		LineCount: t.LineCount, UserMessageCount: t.UserMessageCount, IndexedSize: t.IndexedSize,
-		HistoryMode: t.HistoryMode, BaseID: t.BaseID, BaseSize: t.BaseSize,
+		HistorySize: t.HistorySize(), HistoryMode: t.HistoryMode, BaseID: t.BaseID, BaseSize: t.BaseSize,
 	}
 }
 
