@@ -134,6 +134,7 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore tim
 			paths, names, rescan := w.take()
 			if names {
 				renamed, again := w.renamed(ctx)
+				m.forgetLive(ctx, renamed)
 				paths = append(paths, renamed...)
 				rescan = rescan || again
 			}
@@ -368,6 +369,27 @@ func (w *watcher) renamed(ctx context.Context) (paths []string, rescan bool) {
 		}
 	}
 	return paths, false
+}
+
+// forgetLive drops the live threads at paths from memory, so that the
+// sync after it writes their rows: for names another process gave them in
+// session_index.jsonl, which checkLive's look at their files cannot see.
+// Nothing is lost: the next use reloads the thread from its row and file.
+func (m *Manager) forgetLive(ctx context.Context, paths []string) {
+	for _, rel := range paths {
+		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
+		if err != nil {
+			continue
+		}
+		if lt := m.peekLive(ctx, id); lt != nil {
+			lt.mu.Lock()
+			if !lt.gone {
+				m.invalidate(lt)
+			}
+			lt.mu.Unlock()
+			m.release(lt)
+		}
+	}
 }
 
 // syncPaths brings the index up to date with the files at paths: live

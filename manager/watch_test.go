@@ -264,6 +264,49 @@ func TestWatchLiveThreadWrittenByAnother(t *testing.T) {
 	verifyClean(t, m)
 }
 
+// TestWatchLiveThreadRenamedByAnother: a name another process (Codex)
+// gives a live thread in session_index.jsonl, its file untouched, reaches
+// the thread's row and reads, and the manager's next append keeps it.
+func TestWatchLiveThreadRenamedByAnother(t *testing.T) {
+	ctx := context.Background()
+	m, reports := openWatching(t)
+	th := start(t, m, user("ours"))
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{assistant("held live")}); err != nil {
+		t.Fatal(err)
+	}
+	renameAsCodex(t, m.Root(), th.ID, "named by codex")
+	waitFor(t, reports, "live thread renamed", func() bool {
+		got, err := m.Get(ctx, th.ID)
+		listedAs, _ := listed(t, m, th.ID)
+		return err == nil && got.Name == "named by codex" && listedAs.Name == "named by codex"
+	})
+	res, err := m.Append(ctx, th.ID, []rollout.Item{user("after")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.Name != "named by codex" {
+		t.Fatalf("name after our append = %q, want Codex's", res.Thread.Name)
+	}
+	verifyClean(t, m)
+}
+
+// renameAsCodex appends a name entry to session_index.jsonl as Codex does.
+func renameAsCodex(t *testing.T, root, id, name string) {
+	t.Helper()
+	entry, err := rollout.EncodeNameEntry(rollout.NameEntry{ID: id, ThreadName: name, UpdatedAt: time.Now().UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, rollout.SessionIndexFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(entry); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWatchStartsRaceNothing: the manager's own starts, forks and appends
 // while the watcher syncs the same files never fail and leave an index
 // that agrees with the files (a sync must not index a new file before its
