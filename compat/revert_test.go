@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/manager"
@@ -161,7 +162,7 @@ func TestSpoolAppendsAfterCodexRevert(t *testing.T) {
 // ordinal"), so a fork numbered from 0 showed none of its own turns.
 func TestCodexShowsTurnsOfSpoolForks(t *testing.T) {
 	home := newHome(t)
-	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 82)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 84)
 	st.write(t, home)
 	// Codex shows a reference fork from its projection of the base, made
 	// when it loads the base (docs/CODEX.md).
@@ -170,7 +171,7 @@ func TestCodexShowsTurnsOfSpoolForks(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	childTurn, grandTurn := "019dab90-1111-7000-8000-000082000098", "019dab90-1111-7000-8000-000082000099"
+	childTurn, grandTurn := "019dab90-1111-7000-8000-000084000098", "019dab90-1111-7000-8000-000084000099"
 	m, err := manager.Open(t.Context(), manager.Options{Root: home})
 	if err != nil {
 		t.Fatal(err)
@@ -209,5 +210,183 @@ func TestCodexShowsTurnsOfSpoolForks(t *testing.T) {
 		if got := turnsOf(t, s, c.id); turnIDs(got) != c.want {
 			t.Fatalf("Codex shows fork %s as %s, want %s", c.id, describe(got), c.want)
 		}
+	}
+}
+
+// TestSpoolReadsCodexSegmentBases: Codex names a file of a reverted thread
+// other than its first by the segment's uuid in a history_base, where it
+// names the first by the thread's id. A fork Codex makes of a reverted
+// thread (its cut in the segment) and a revert Codex makes inside a
+// segment are read by spool with Codex's turns.
+func TestSpoolReadsCodexSegmentBases(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 83)
+	st.write(t, home)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	call(t, s, "thread/revert", map[string]any{"threadId": st.ID, "beforeTurnId": st.Turns[2].TurnID}, nil)
+	var fork threadAnswer
+	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "excludeTurns": true}, &fork)
+	var segment string
+	for _, f := range findFiles(t, home, st.ID) {
+		if f != st.Path {
+			segment = f
+		}
+	}
+	_, segmentID, _, err := rollout.ParseSegmentFileName(filepath.Base(segment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta := firstMeta(t, fork.Thread.Path); meta.HistoryBase == nil || meta.HistoryBase.ThreadID != segmentID {
+		t.Fatalf("Codex's fork of a reverted thread: history_base %+v, want the segment's id %s", meta.HistoryBase, segmentID)
+	}
+	// A second revert, before turn 1: its cut lies in the first file.
+	// Codex's turns of the fork and of the thread are what spool must show.
+	codexFork := turnIDs(turnsOf(t, s, fork.Thread.ID))
+	if want := fmt.Sprintf("%s:completed %s:completed", st.Turns[0].TurnID, st.Turns[1].TurnID); codexFork != want {
+		t.Fatalf("Codex shows its fork as %s, want %s", codexFork, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	msgs, err := m.UserMessages(t.Context(), fork.Thread.ID)
+	if err != nil {
+		t.Fatalf("spool's user messages of Codex's fork of a reverted thread: %v", err)
+	}
+	var got []string
+	for _, msg := range msgs {
+		got = append(got, msg.TurnID+":completed")
+	}
+	if strings.Join(got, " ") != codexFork {
+		t.Fatalf("spool shows Codex's fork as %v, Codex as %s", got, codexFork)
+	}
+}
+
+// TestSegmentsNamedByUUIDBothWays: a revert cut inside a revert segment
+// names that segment by its uuid, and so does a fork cut inside one. Codex
+// writes them so and spool reads them with Codex's turns; spool writes
+// them so and Codex reads them with spool's turns.
+func TestSegmentsNamedByUUIDBothWays(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 85)
+	st.write(t, home)
+	q0, q1, q2 := "019dab90-1111-7000-8000-000085000090", "019dab90-1111-7000-8000-000085000091", "019dab90-1111-7000-8000-000085000092"
+	withManager := func(fn func(m *manager.Manager)) {
+		t.Helper()
+		m, err := manager.Open(t.Context(), manager.Options{Root: home})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(m)
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spoolTurns := func(m *manager.Manager, id string) string {
+		t.Helper()
+		msgs, err := m.UserMessages(t.Context(), id)
+		if err != nil {
+			t.Fatalf("spool's user messages of %s: %v", id, err)
+		}
+		var ids []string
+		for _, msg := range msgs {
+			ids = append(ids, msg.TurnID+":completed")
+		}
+		return strings.Join(ids, " ")
+	}
+	appendTurns := func(m *manager.Manager, ids ...string) {
+		t.Helper()
+		for _, id := range ids {
+			if _, err := m.AppendTurn(t.Context(), st.ID, manager.TurnOptions{TurnID: id, Prompt: "prompt " + id, Answer: "answer " + id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	segmentIDs := func() map[string]bool {
+		ids := map[string]bool{}
+		for _, f := range findFiles(t, home, st.ID) {
+			if _, sid, _, err := rollout.ParseSegmentFileName(filepath.Base(f)); err == nil {
+				ids[sid] = true
+			}
+		}
+		return ids
+	}
+	newestMeta := func(before map[string]bool) rollout.SessionMeta {
+		t.Helper()
+		for _, f := range findFiles(t, home, st.ID) {
+			if _, sid, _, err := rollout.ParseSegmentFileName(filepath.Base(f)); err == nil && !before[sid] {
+				return firstMeta(t, f)
+			}
+		}
+		t.Fatal("no new segment")
+		return rollout.SessionMeta{}
+	}
+
+	// Codex reverts before turn 2: segment S1, which spool appends q0, q1 to.
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	call(t, s, "thread/revert", map[string]any{"threadId": st.ID, "beforeTurnId": st.Turns[2].TurnID}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s1 := segmentIDs()
+	withManager(func(m *manager.Manager) { appendTurns(m, q0, q1) })
+
+	// Codex reverts before q1, inside S1: its segment S2 names S1.
+	s = startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	call(t, s, "thread/revert", map[string]any{"threadId": st.ID, "beforeTurnId": q1}, nil)
+	if hb := newestMeta(s1).HistoryBase; hb == nil || !s1[hb.ThreadID] {
+		t.Fatalf("Codex's revert inside a segment: history_base %+v, want the segment's uuid (one of %v)", hb, s1)
+	}
+	codexView := turnIDs(turnsOf(t, s, st.ID))
+	if want := fmt.Sprintf("%s:completed %s:completed %s:completed", st.Turns[0].TurnID, st.Turns[1].TurnID, q0); codexView != want {
+		t.Fatalf("Codex shows %s after its revert inside a segment, want %s", codexView, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := segmentIDs()
+
+	// spool reads Codex's revert; then reverts inside S2 after appending
+	// to it, and forks with the cut inside S2.
+	var fork manager.Thread
+	withManager(func(m *manager.Manager) {
+		if got := spoolTurns(m, st.ID); got != codexView {
+			t.Fatalf("spool shows %s after Codex's revert inside a segment, Codex %s", got, codexView)
+		}
+		appendTurns(m, q2)
+		var err error
+		if _, err = m.Revert(t.Context(), st.ID, manager.RevertOptions{BeforeTurnID: q2}); err != nil {
+			t.Fatal(err)
+		}
+		if fork, err = m.Fork(t.Context(), st.ID, manager.ForkOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if hb := newestMeta(s2).HistoryBase; hb == nil || !s2[hb.ThreadID] || s1[hb.ThreadID] {
+		t.Fatalf("spool's revert inside a segment: history_base %+v, want the newest segment's uuid (one of %v, not %v)", hb, s2, s1)
+	}
+	if hb := firstMeta(t, filepath.Join(home, filepath.FromSlash(fork.RolloutPath))).HistoryBase; hb == nil || !segmentIDs()[hb.ThreadID] {
+		t.Fatalf("spool's fork of a thread whose cut is in a segment: history_base %+v, want a segment's uuid", hb)
+	}
+
+	// Codex reads both with spool's turns (its caches removed, so that it
+	// resumes the newest file, as after its own revert).
+	removeStateDB(t, home)
+	s = startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if got := turnIDs(turnsOf(t, s, st.ID)); got != codexView {
+		t.Fatalf("Codex shows %s after spool's revert inside a segment, want %s", got, codexView)
+	}
+	call(t, s, "thread/resume", map[string]any{"threadId": fork.ID, "excludeTurns": true}, nil)
+	if got := turnIDs(turnsOf(t, s, fork.ID)); got != codexView {
+		t.Fatalf("Codex shows spool's fork of the reverted thread as %s, want %s", got, codexView)
 	}
 }

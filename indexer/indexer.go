@@ -333,8 +333,23 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	if bases == nil {
 		return fmt.Errorf("base %s: %w", baseID, ErrBaseMissing)
 	}
+	base, _, _, err := bases.Base(ctx, baseID, 0)
+	var named store.Segment // the file hb names by its segment's uuid
+	if errors.Is(err, store.ErrNotFound) && baseID != tr.id {
+		var owner string
+		var found bool
+		if owner, named, found, err = segmentNamed(ctx, bases, baseID, tr.id, normalizeID(m.ForkedFromID)); err != nil {
+			return err
+		}
+		if found {
+			baseID = owner
+			base, _, _, err = bases.Base(ctx, baseID, 0)
+		} else {
+			err = store.ErrNotFound
+		}
+	}
 	if baseID == tr.id {
-		if err := startSegment(ctx, h, relPath, baseID, hb, bases); err != nil {
+		if err := startSegment(ctx, h, relPath, baseID, hb, named.RolloutPath, bases); err != nil {
 			return err
 		}
 		// A revert segment: the messages of the earlier files before the
@@ -350,7 +365,6 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	}
 	// The base's own file starts after its base: history_base's offset is
 	// in the base's file.
-	base, _, _, err := bases.Base(ctx, baseID, 0)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("base %s: %w", baseID, ErrBaseMissing)
 	}
@@ -358,7 +372,14 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		return err
 	}
 	size := base.BaseSize + hb.EndByteOffset
-	if base.BaseID == base.ID {
+	switch {
+	case named.RolloutPath != "":
+		// A file of a reverted base, named by its segment's uuid.
+		if hb.EndByteOffset < 0 || hb.EndByteOffset > named.Length {
+			return fmt.Errorf("base %s: offset %d past the %d bytes of its file %s: %w", baseID, hb.EndByteOffset, named.Length, named.RolloutPath, ErrBrokenBase)
+		}
+		size = named.BaseSize + hb.EndByteOffset
+	case base.BaseID == base.ID:
 		// A reverted base spans several files: the ordinal names the one
 		// the offset is in.
 		if size, err = revertedBasePosition(ctx, base, hb, bases); err != nil {

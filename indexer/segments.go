@@ -51,22 +51,69 @@ func revertedBasePosition(ctx context.Context, base store.Thread, hb *rollout.Hi
 	return 0, fmt.Errorf("base %s (ordinal %d, offset %d) is in no file of the thread: %w", base.ID, hb.EndOrdinalExclusive, hb.EndByteOffset, ErrBrokenBase)
 }
 
+// maxSegmentOwnerDepth bounds the walk down a chain of bases in
+// segmentNamed.
+const maxSegmentOwnerDepth = 64
+
+// segmentNamed finds the file a history_base names by a segment's uuid:
+// Codex names a reverted thread's first file by the thread's id and each
+// later file (a revert segment) by its segment's uuid, the last part of
+// its name. The file is looked for among the files of thread self (a
+// revert cut inside a segment) and of the thread forkedFrom and its bases
+// (a fork cut inside one). It returns the thread whose file it is and the
+// file as a Segment (its bytes start at BaseSize of that thread's
+// history); found is false when no indexed file has that uuid.
+func segmentNamed(ctx context.Context, bases Bases, segmentID, self, forkedFrom string) (owner string, file store.Segment, found bool, err error) {
+	sb, ok := bases.(SegmentBases)
+	if !ok {
+		return "", store.Segment{}, false, nil
+	}
+	for _, start := range []string{self, forkedFrom} {
+		for id, depth := start, 0; id != "" && depth < maxSegmentOwnerDepth; depth++ {
+			row, _, _, err := bases.Base(ctx, id, 0)
+			if errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return "", store.Segment{}, false, err
+			}
+			files, err := sb.Segments(ctx, id)
+			if err != nil {
+				return "", store.Segment{}, false, err
+			}
+			files = append(files, store.Segment{ThreadID: id, RolloutPath: row.RolloutPath, BaseID: row.BaseID, BaseSize: row.BaseSize,
+				Length: row.IndexedSize, FirstOrdinal: max(row.NextOrdinal-row.LineCount, 0)})
+			for _, f := range files {
+				if _, sid, _, err := rollout.ParseRolloutName(path.Base(f.RolloutPath)); err == nil && sid == segmentID {
+					return id, f, true, nil
+				}
+			}
+			if row.BaseID == row.ID {
+				break // a reverted thread's files were all looked at
+			}
+			id = row.BaseID
+		}
+	}
+	return "", store.Segment{}, false, nil
+}
+
 // KeptMessages implements SegmentBases.
 func (b StoreBases) KeptMessages(ctx context.Context, id string, end int64) ([]store.UserMessage, error) {
 	return b.Store.KeptMessages(ctx, id, end)
 }
 
 // startSegment reads the history of a revert segment of thread id (the
-// file relPath, whose meta's history_base hb names the thread itself): the
-// thread's files indexed so far, the row's own file and its segments, are
-// the candidates; the base is the newest of them whose first ordinal lies
-// below hb.EndOrdinalExclusive (Codex numbers a thread's history without
-// gaps, so the ordinal names the file), cut at hb.EndByteOffset of that
-// file. The candidates after it leave the history. The thread's own rows
+// file relPath, whose meta's history_base hb names the thread itself or,
+// named, one of its files by its segment's uuid): the thread's files
+// indexed so far, the row's own file and its segments, are the
+// candidates; the base is the file named, else the newest of them whose
+// first ordinal lies below hb.EndOrdinalExclusive (Codex numbers a
+// thread's history without gaps, so the ordinal names the file), cut at
+// hb.EndByteOffset of that file. The candidates after it leave the history. The thread's own rows
 // before the cut are its messages; when its first file is a reference
 // fork, the messages that file inherits stay inherited (h.inherited). The
 // thread's earlier file not being indexed yet is ErrBaseMissing.
-func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollout.HistoryBase, bases Bases) error {
+func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollout.HistoryBase, named string, bases Bases) error {
 	sb, ok := bases.(SegmentBases)
 	if !ok {
 		return fmt.Errorf("earlier file of thread %s: %w", id, ErrBaseMissing)
@@ -103,7 +150,14 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 	at := -1
 	for i := len(candidates) - 1; i >= 0; i-- {
 		c := candidates[i]
-		if c.FirstOrdinal < hb.EndOrdinalExclusive && hb.EndByteOffset <= c.Length && hb.EndByteOffset >= 0 {
+		fits := hb.EndByteOffset <= c.Length && hb.EndByteOffset >= 0
+		if named != "" && path.Base(c.RolloutPath) == path.Base(named) {
+			if fits {
+				at = i
+			}
+			break
+		}
+		if named == "" && fits && c.FirstOrdinal < hb.EndOrdinalExclusive {
 			at = i
 			break
 		}

@@ -277,7 +277,7 @@ func (m *Manager) forkReference(ctx context.Context, parent store.Thread, src ro
 	nf, err := m.newFork(ctx, parent, src, cut, o, func(meta *rollout.SessionMeta) {
 		meta.HistoryMode = rollout.HistoryPaginated
 		meta.HistoryBase = &rollout.HistoryBase{
-			ThreadID:            holder.ID,
+			ThreadID:            rollout.BaseRef(holder.RolloutPath, holder.ID),
 			EndOrdinalExclusive: ordinal,
 			EndByteOffset:       cut.offset - holder.BaseSize,
 		}

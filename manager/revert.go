@@ -122,7 +122,7 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 	if err := m.refuseForksPast(ctx, cur.ID, cut); err != nil {
 		return store.Thread{}, err
 	}
-	holderStart, err := m.fileStartOf(ctx, cur, cut)
+	holderStart, holderFile, err := m.fileStartOf(ctx, cur, cut)
 	if err != nil {
 		return store.Thread{}, err
 	}
@@ -149,7 +149,7 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 	}
 	rel := path.Join(path.Dir(day), name)
 	line, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(now), payload,
-		rollout.HistoryBase{EndByteOffset: cut - holderStart, EndOrdinalExclusive: ordinal})
+		rollout.HistoryBase{ThreadID: rollout.BaseRef(holderFile, cur.ID), EndByteOffset: cut - holderStart, EndOrdinalExclusive: ordinal})
 	if err != nil {
 		return store.Thread{}, err
 	}
@@ -199,28 +199,28 @@ func (m *Manager) refuseForksPast(ctx context.Context, id string, cut int64) err
 	return nil
 }
 
-// fileStartOf returns the history position where the file of thread t
-// that holds position cut starts: t's own file, or one of its earlier
-// files when t was reverted before. A cut in the history t inherits from
-// another thread (a reference fork's base) is refused: a revert segment's
-// base names the thread itself.
-func (m *Manager) fileStartOf(ctx context.Context, t store.Thread, cut int64) (int64, error) {
+// fileStartOf returns the file of thread t that holds position cut, and
+// the history position where it starts: t's own file, or one of its
+// earlier files when t was reverted before. A cut in the history t
+// inherits from another thread (a reference fork's base) is refused: a
+// revert segment's base is a file of the thread itself.
+func (m *Manager) fileStartOf(ctx context.Context, t store.Thread, cut int64) (start int64, file string, err error) {
 	if cut >= t.BaseSize {
-		return t.BaseSize, nil
+		return t.BaseSize, t.RolloutPath, nil
 	}
 	if t.BaseID != t.ID {
-		return 0, fmt.Errorf("%w: the cut at %d lies in the history the thread continues from %s; fork that thread instead", ErrInvalidArgument, cut, t.BaseID)
+		return 0, "", fmt.Errorf("%w: the cut at %d lies in the history the thread continues from %s; fork that thread instead", ErrInvalidArgument, cut, t.BaseID)
 	}
 	segs, err := m.store.Segments(ctx, t.ID)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	for i := len(segs) - 1; i >= 0; i-- {
 		if s := segs[i]; s.InChain() && s.BaseSize <= cut && cut <= s.BaseSize+s.Length {
-			return s.BaseSize, nil
+			return s.BaseSize, s.RolloutPath, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: the cut at %d lies in no file of the thread (the history it continues from another thread, or a broken chain)", ErrInvalidArgument, cut)
+	return 0, "", fmt.Errorf("%w: the cut at %d lies in no file of the thread (the history it continues from another thread, or a broken chain)", ErrInvalidArgument, cut)
 }
 
 // segmentPayload is the meta of a new segment of t: the meta of t's

@@ -83,6 +83,15 @@ func TestRevert(t *testing.T) {
 		if err != nil {
 			t.Fatalf("fork %+v: %v", o, err)
 		}
+		// Codex names the file holding the cut: the segment by its uuid,
+		// the first file by the thread's id.
+		wantRef := th.ID
+		if child.ForkOffset > reverted.BaseSize {
+			_, wantRef, _, _ = rollout.ParseRolloutName(path.Base(reverted.RolloutPath))
+		}
+		if cm, err := rollout.ParseSessionMeta(readFile(t, m, child)); err != nil || cm.HistoryBase == nil || cm.HistoryBase.ThreadID != wantRef {
+			t.Fatalf("fork %+v: history_base %+v (%v), want it to name %s", o, cm.HistoryBase, err, wantRef)
+		}
 		_, childData := historyTurns(t, m, child.ID)
 		if int64(len(childData)) != child.ForkOffset+child.IndexedSize || !bytes.Equal(childData[:child.ForkOffset], got[:child.ForkOffset]) {
 			t.Fatalf("fork %+v of the reverted thread (%d bytes of history) does not read as its history to %d, then its own %d bytes", o, len(childData), child.ForkOffset, child.IndexedSize)

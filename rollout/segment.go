@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"time"
 )
@@ -53,6 +54,18 @@ func ParseSegmentFileName(name string) (threadID, segmentID string, created time
 	return threadID, segmentID, created, nil
 }
 
+// BaseRef returns how a history_base names file rel (slash separated) of
+// thread threadID, as Codex 0.169 names it: a thread's first file by the
+// thread's id, a later file (a revert segment) by its segment's uuid. A
+// fork or a revert whose cut lies in a segment must name the segment:
+// Codex reads a thread's id as its first file.
+func BaseRef(rel, threadID string) string {
+	if _, segmentID, _, err := ParseRolloutName(path.Base(rel)); err == nil && segmentID != "" {
+		return segmentID
+	}
+	return threadID
+}
+
 // ParseRolloutName reads a plain rollout name (ParseFileName; segmentID
 // "") or a segment name (ParseSegmentFileName): the two kinds of file that
 // hold a thread. Errors wrap ErrInvalidID.
@@ -95,12 +108,15 @@ func NewerFile(a, b string) bool {
 // SegmentMetaLine returns the session_meta line that opens a revert
 // segment of thread p.ID, as Codex 0.169's thread/revert writes it: the
 // thread's own meta (timestamp ts, paginated) whose history_base names the
-// thread itself and the cut (base.EndByteOffset in the file that holds it,
+// file of the thread that holds the cut (base.ThreadID, BaseRef; "" names
+// the thread's first file) and the cut (base.EndByteOffset in that file,
 // base.EndOrdinalExclusive the ordinal of the line there), and whose
 // top-level ordinal is base.EndOrdinalExclusive: the segment numbers its
-// lines on from the cut. base.ThreadID is set to p.ID.
+// lines on from the cut.
 func SegmentMetaLine(ts string, p MetaPayload, base HistoryBase) ([]byte, error) {
-	base.ThreadID = p.ID
+	if base.ThreadID == "" {
+		base.ThreadID = p.ID
+	}
 	p.Timestamp = ts
 	p.HistoryMode = HistoryPaginated
 	p.HistoryBase = &base
