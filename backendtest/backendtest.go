@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -46,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"CopyFork", testCopyFork},
 		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},
 		{"ForkOrdinalsContinue", testForkOrdinalsContinue},
+		{"RelativesAreWholeThreads", testRelativesAreWholeThreads},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -711,6 +713,79 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
 		}
+	}
+}
+
+// testRelativesAreWholeThreads: the threads lineage answers (ancestors,
+// descendants, a tree's members) are the threads Get answers, every field
+// (a paginated reference fork's mode and base too); a tree whose root was
+// deleted still answers, with the root's id alone.
+func testRelativesAreWholeThreads(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	lin, ok := b.(manager.Lineage)
+	if !ok {
+		t.Fatal("the backend answers no lineage (manager.Lineage)")
+	}
+	parent := withTurns(t, b, 2)
+	one := 1
+	child, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grandchild, err := b.Fork(ctx, child.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, rels []manager.Relative, want int) {
+		t.Helper()
+		if len(rels) != want {
+			t.Fatalf("%s: %d relatives, want %d", what, len(rels), want)
+		}
+		for _, r := range rels {
+			got, err := b.Get(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Thread == nil || !reflect.DeepEqual(*r.Thread, got) {
+				t.Fatalf("%s: relative %s is\n%+v\nGet answers\n%+v", what, r.ID, r.Thread, got)
+			}
+		}
+	}
+	anc, err := lin.Ancestors(ctx, grandchild.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("ancestors", anc, 2)
+	desc, err := lin.Descendants(ctx, parent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("descendants", desc, 2)
+	_, members, err := lin.Tree(ctx, grandchild.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("tree members", members, 2)
+
+	// Copy forks do not hold their parent: the root may go.
+	root := withTurns(t, b, 1)
+	c1, err := b.Fork(ctx, root.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := b.Fork(ctx, c1.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, root.ID); err != nil {
+		t.Fatal(err)
+	}
+	treeRoot, members, err := lin.Tree(ctx, c2.ID)
+	if err != nil {
+		t.Fatalf("tree of a thread whose root was deleted: %v", err)
+	}
+	if treeRoot.ID != root.ID || len(members) != 2 {
+		t.Fatalf("tree of a thread whose root was deleted: root %q with %d members, want %s with 2", treeRoot.ID, len(members), root.ID)
 	}
 }
 

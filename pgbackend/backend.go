@@ -553,10 +553,17 @@ func (b *Backend) Tree(ctx context.Context, id string) (manager.Thread, []manage
 		rootID = anc[len(anc)-1].ID
 	}
 	root, err := b.Get(ctx, rootID)
-	if err != nil {
+	switch {
+	case errors.Is(err, manager.ErrNotFound) && rootID != id:
+		root = manager.Thread{ID: rootID} // deleted: the tree is still its
+	case err != nil:
 		return manager.Thread{}, nil, err
 	}
-	members, err := b.Descendants(ctx, rootID)
+	rel, err := b.store.TreeMembers(ctx, rootID)
+	if err != nil {
+		return manager.Thread{}, nil, mapErr(err)
+	}
+	members, err := b.relatives(ctx, rel)
 	return root, members, err
 }
 

@@ -114,7 +114,16 @@ func (s *Store) Ancestors(ctx context.Context, id string) ([]Relative, error) {
 // Descendants returns the threads forked from thread id, directly or not,
 // nearest first.
 func (s *Store) Descendants(ctx context.Context, id string) ([]Relative, error) {
-	return s.relatives(ctx, "descendants", id, `SELECT thread_id, depth FROM thread_lineage
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, fmt.Errorf("descendants: %w", err)
+	}
+	return s.TreeMembers(ctx, id)
+}
+
+// TreeMembers returns the descendants of root, which may have been
+// deleted (its descendants keep it as their ancestor), nearest first.
+func (s *Store) TreeMembers(ctx context.Context, root string) ([]Relative, error) {
+	return s.relativesOf(ctx, "descendants", root, `SELECT thread_id, depth FROM thread_lineage
 		WHERE ancestor_id = $1 ORDER BY depth, thread_id`)
 }
 
@@ -122,6 +131,10 @@ func (s *Store) relatives(ctx context.Context, op, id, query string) ([]Relative
 	if _, err := s.Get(ctx, id); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	return s.relativesOf(ctx, op, id, query)
+}
+
+func (s *Store) relativesOf(ctx context.Context, op, id, query string) ([]Relative, error) {
 	rows, err := s.pool.Query(ctx, query, id)
 	if err != nil {
 		return nil, fmt.Errorf("%s of %s: %w", op, id, err)

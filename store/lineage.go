@@ -28,7 +28,10 @@ const relativeColumns = `t.id IS NOT NULL AS present,
 	IFNULL(t.fork_offset, -1) AS fork_offset, IFNULL(t.line_count, 0) AS line_count,
 	IFNULL(t.user_message_count, 0) AS user_message_count,
 	IFNULL(t.indexed_size, 0) AS indexed_size, IFNULL(t.file_size, 0) AS file_size,
-	IFNULL(t.file_mtime, 0) AS file_mtime`
+	IFNULL(t.file_mtime, 0) AS file_mtime, IFNULL(t.history_mode, '') AS history_mode,
+	IFNULL(t.base_id, '') AS base_id, IFNULL(t.base_size, 0) AS base_size,
+	IFNULL(t.next_ordinal, 0) AS next_ordinal, IFNULL(t.turn_offset, 0) AS turn_offset,
+	IFNULL(t.turn_id, '') AS turn_id, IFNULL(t.inherited_messages, 0) AS inherited_messages`
 
 func (s *Store) relatives(ctx context.Context, query, id string) ([]Relative, error) {
 	stmt, err := s.readStmt(ctx, query)
