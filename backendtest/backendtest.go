@@ -48,6 +48,7 @@ func Run(t *testing.T, open Open) {
 		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},
 		{"ForkOrdinalsContinue", testForkOrdinalsContinue},
 		{"RelativesAreWholeThreads", testRelativesAreWholeThreads},
+		{"ExpectedSizeOfAFork", testExpectedSizeOfAFork},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -713,6 +714,34 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
 		}
+	}
+}
+
+// testExpectedSizeOfAFork: AppendOptions.ExpectedSize names the size of
+// the thread's history (Thread.HistorySize), which for a reference fork
+// includes its base's part, not its own bytes alone.
+func testExpectedSizeOfAFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 2)
+	one := 1
+	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.BaseSize == 0 {
+		t.Fatalf("fork of a paginated thread is not a reference fork: %+v", fork)
+	}
+	var mismatch *manager.SizeMismatchError
+	_, err = b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("lost")}, manager.AppendOptions{ExpectedSize: fork.IndexedSize})
+	if !errors.As(err, &mismatch) || mismatch.Actual != fork.HistorySize() {
+		t.Fatalf("append expecting the fork's own size: %v, want a size mismatch saying %d", err, fork.HistorySize())
+	}
+	res, err := b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("kept")}, manager.AppendOptions{ExpectedSize: fork.HistorySize()})
+	if err != nil {
+		t.Fatalf("append expecting the fork's history size: %v", err)
+	}
+	if res.Offsets[0] != fork.HistorySize() {
+		t.Fatalf("append at %d, want the fork's history size %d", res.Offsets[0], fork.HistorySize())
 	}
 }
 

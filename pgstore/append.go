@@ -148,8 +148,9 @@ type AppendResult struct {
 
 // Append commits lines (complete, newline-terminated JSON objects) at the
 // end of thread id. With expectedSize ≥ 0 it appends only if the thread's
-// own bytes (Thread.Size) are that many (a *SizeMismatchError, nothing
-// written, otherwise). An archived thread is refused (ErrArchived). In a
+// history (Thread.HistorySize: a reference fork's base part and its own
+// bytes) is that many bytes (a *SizeMismatchError, nothing written,
+// otherwise). An archived thread is refused (ErrArchived). In a
 // paginated thread each line gets the thread's next ordinal
 // (rollout.WithOrdinal), and one that carries an ordinal is refused
 // (ErrInvalidLines); AppendResult.Starts says where each line landed. The thread's

@@ -136,8 +136,10 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 			r.err = ErrNotFound
 		case t.Archived:
 			r.err = ErrArchived
-		case r.expected >= 0 && r.expected != t.Size:
-			r.err = &SizeMismatchError{Size: t.Size, Expected: r.expected}
+		case r.expected >= 0 && r.expected != t.HistorySize():
+			// As the local backend: the size of the history, a reference
+			// fork's base part included (the API's history_size).
+			r.err = &SizeMismatchError{Size: t.HistorySize(), Expected: r.expected}
 		default:
 			if t.Paginated() {
 				if r.lines, r.marks, r.err = numberLines(r.lines, r.marks, t.NextOrdinal, r.renumber); r.err != nil {
