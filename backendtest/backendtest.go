@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 		{"ForkOrdinalsContinue", testForkOrdinalsContinue},
 		{"RelativesAreWholeThreads", testRelativesAreWholeThreads},
 		{"ExpectedSizeOfAFork", testExpectedSizeOfAFork},
+		{"RollbacksDropMessages", testRollbacksDropMessages},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -714,6 +715,69 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
 		}
+	}
+}
+
+// rollbackItem is Codex's marker of a rollback of n turns.
+func rollbackItem(n int) rollout.Item {
+	payload, _ := json.Marshal(map[string]any{"type": "thread_rolled_back", "num_turns": n})
+	return rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}
+}
+
+// testRollbacksDropMessages: a rollback of n turns drops the last n user
+// messages, as Codex counts them, from the count, the reads and the fork
+// points; in a reference fork it reaches into the messages it inherits.
+func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	th := start(t, b)
+	res, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("one"), userItem("two"), rollbackItem(1), userItem("three")}, manager.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := func(id string) []string {
+		t.Helper()
+		msgs, err := b.UserMessages(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.Preview)
+		}
+		return out
+	}
+	if got := texts(th.ID); res.Thread.UserMessageCount != 2 || !slices.Equal(got, []string{"one", "three"}) {
+		t.Fatalf("after a rollback of 1: %d messages %q, want one and three", res.Thread.UserMessageCount, got)
+	}
+	two := 2
+	if _, err := b.Fork(ctx, th.ID, manager.ForkOptions{BeforeUserMessage: &two}); !errors.Is(err, manager.ErrOutOfRange) {
+		t.Fatalf("fork before message 2 of 2: %v, want ErrOutOfRange", err)
+	}
+	// A later append rolls back past what it adds, into earlier appends.
+	if res, err = b.AppendWith(ctx, th.ID, []rollout.Item{userItem("four"), rollbackItem(2)}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := texts(th.ID); res.Thread.UserMessageCount != 1 || !slices.Equal(got, []string{"one"}) {
+		t.Fatalf("after a rollback of 2: %d messages %q, want one", res.Thread.UserMessageCount, got)
+	}
+	// A fork's rollback reaches into what it inherits.
+	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("five")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	fork, err := b.Fork(ctx, th.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("six"), rollbackItem(2), userItem("seven")}, manager.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := texts(fork.ID); res.Thread.UserMessageCount != 1 || !slices.Equal(got, []string{"seven"}) || res.Thread.Preview != "seven" {
+		t.Fatalf("fork after a rollback into its inherited messages: %d messages %q, preview %q; want seven", res.Thread.UserMessageCount, got, res.Thread.Preview)
+	}
+	if got, err := b.Get(ctx, fork.ID); err != nil || got.UserMessageCount != 1 || got.Preview != "seven" {
+		t.Fatalf("fork as Get answers it: %+v, %v", got, err)
 	}
 }
 

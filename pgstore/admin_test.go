@@ -158,3 +158,28 @@ func TestRepair(t *testing.T) {
 		t.Fatalf("Repair with a thread's bytes gone: %v, %v, %v; want one problem naming it", repaired, problems, err)
 	}
 }
+
+// TestRepairKeepsRollbacks: a fork whose own rollback dropped messages it
+// inherited verifies clean, and Repair, which recounts from the bytes,
+// leaves it as the appends left it (the rollback is applied once).
+func TestRepairKeepsRollbacks(t *testing.T) {
+	s, _, child := verifiable(t) // the child inherits 2 messages
+	rollback := []byte(`{"timestamp":"2026-01-01T00:00:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":2}}` + "\n")
+	res, err := s.Append(t.Context(), child, slices.Concat(userLine("own"), rollback, userLine("after")), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.UserMessageCount != 2 || res.Thread.InheritedMessages != 1 {
+		t.Fatalf("after a rollback of 2 past one own message: %d messages, %d inherited; want 2 and 1", res.Thread.UserMessageCount, res.Thread.InheritedMessages)
+	}
+	if problems, err := s.Verify(t.Context()); err != nil || len(problems) != 0 {
+		t.Fatalf("verify: %v, %v", problems, err)
+	}
+	if repaired, problems, err := s.Repair(t.Context()); err != nil || len(repaired) != 0 || len(problems) != 0 {
+		t.Fatalf("Repair rewrote %v (%v, %v); want nothing", repaired, problems, err)
+	}
+	msgs, err := s.UserMessages(t.Context(), child)
+	if err != nil || len(msgs) != 2 || msgs[1].Text != "after" {
+		t.Fatalf("messages after repair: %+v, %v", msgs, err)
+	}
+}

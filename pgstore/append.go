@@ -232,7 +232,15 @@ func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expected
 func queueAppend(b *pgx.Batch, t *Thread, lines []byte, marks []lineMark, now int64) AppendResult {
 	res := AppendResult{Offset: t.HistorySize()}
 	b.Queue(`INSERT INTO chunks (thread_id, start_offset, data) VALUES ($1, $2, $3)`, t.ID, t.Size, lines)
-	for _, m := range observe(t, marks) {
+	before := t.UserMessageCount
+	msgs, keep := observe(t, marks)
+	if keep < before {
+		// A rollback drops the thread's messages from ordinal keep on:
+		// its own rows, and the base's it inherited past keep.
+		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1 AND ordinal >= $2`, t.ID, keep)
+		t.InheritedMessages = min(t.InheritedMessages, keep)
+	}
+	for _, m := range msgs {
 		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line, cut_offset, turn_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, m.Ordinal, m.Offset, m.Text, m.Line, m.CutOffset, m.TurnID)
 	}
@@ -250,40 +258,54 @@ func queueAppend(b *pgx.Batch, t *Thread, lines []byte, marks []lineMark, now in
 
 // observe folds the marks of lines about to follow t's own bytes into t
 // (its count, preview and open turn) and returns the user messages they
-// add. Each message records its Codex turn by the rule the local index
-// follows too (rollout.OpenTurn): the turn's id and, for the turn's first
-// message, the turn's start, where a fork before it is cut.
-func observe(t *Thread, marks []lineMark) []UserMessage {
+// add and how many of t's messages before them survive the rollbacks
+// among them (keep; t.UserMessageCount when none). Rollbacks count as the
+// local index counts them (indexer.Tracker): a rollback of n turns drops
+// the last n user messages, the lines' own first. Each message records
+// its Codex turn by the rule the local index follows too
+// (rollout.OpenTurn): the turn's id and, for the turn's first message,
+// the turn's start, where a fork before it is cut.
+func observe(t *Thread, marks []lineMark) (msgs []UserMessage, keep int) {
 	at := t.HistorySize()
 	turn := rollout.OpenTurn{Offset: t.TurnOffset, ID: t.TurnID}
-	var msgs []UserMessage
+	before := t.UserMessageCount
+	keep = before
 	for _, m := range marks {
 		switch m.kind {
 		case markTurnStart:
 			turn.Start(at+m.offset, m.turnID)
 			continue
-		case markTurnEnd, markRollback:
+		case markTurnEnd:
+			turn.End()
+			continue
+		case markRollback:
+			popped := min(m.turns, len(msgs))
+			msgs = msgs[:len(msgs)-popped]
+			keep = max(keep-(m.turns-popped), 0)
 			turn.End()
 			continue
 		}
-		msg := UserMessage{Ordinal: t.UserMessageCount, Offset: at + m.offset, Text: m.text, Line: t.LineCount + m.line}
+		msg := UserMessage{Ordinal: keep + len(msgs), Offset: at + m.offset, Text: m.text, Line: t.LineCount + m.line}
 		msg.CutOffset, msg.TurnID = turn.UserMessage()
-		if t.UserMessageCount == 0 {
-			t.Preview = indexer.Preview(m.text)
-		}
-		t.UserMessageCount++
 		msgs = append(msgs, msg)
 	}
+	t.UserMessageCount = keep + len(msgs)
+	if keep == 0 && (before > 0 || len(msgs) > 0) { // the first message changed
+		t.Preview = ""
+		if len(msgs) > 0 {
+			t.Preview = indexer.Preview(msgs[0].Text)
+		}
+	}
 	t.TurnOffset, t.TurnID = turn.Offset, turn.ID
-	return msgs
+	return msgs, keep
 }
 
 // queueRow queues the update of t's row after appends, and the notice of
 // a change of type typ.
 func queueRow(b *pgx.Batch, t *Thread, typ string) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
-		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8, next_ordinal = $9 WHERE id = $1`,
-		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID, t.NextOrdinal)
+		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8, next_ordinal = $9, inherited_messages = $10 WHERE id = $1`,
+		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID, t.NextOrdinal, t.InheritedMessages)
 	queueNotice(b, typ, t.ID, t.HistorySize())
 }
 
@@ -402,6 +424,7 @@ type lineMark struct {
 	line   int64  // its line number among them
 	text   string // markMessage: the message's text
 	turnID string // markTurnStart: the turn's id ("" from an older Codex)
+	turns  int    // markRollback: how many turns it rolls back
 }
 
 type markKind int
@@ -435,7 +458,7 @@ func scanLines(b []byte) ([]lineMark, error) {
 		case c.Kind == rollout.KindUserMessage:
 			marks = append(marks, lineMark{kind: markMessage, offset: off, line: n, text: c.Text})
 		case c.Kind == rollout.KindRollback:
-			marks = append(marks, lineMark{kind: markRollback, offset: off, line: n})
+			marks = append(marks, lineMark{kind: markRollback, offset: off, line: n, turns: max(c.RollbackTurns, 0)})
 		case l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted"):
 			marks = append(marks, lineMark{kind: markTurnEnd, offset: off, line: n})
 		case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started" || l.Type == rollout.TypeTurnContext:

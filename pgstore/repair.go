@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/spoolhq/spool/indexer"
+
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -55,13 +57,17 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 		if err != nil {
 			return err
 		}
-		// The own bytes read from the start: the inherited messages, no
-		// turn open (a fork is never cut inside a turn's start lines).
-		fresh := Thread{ID: t.ID, BaseSize: t.BaseSize, UserMessageCount: t.InheritedMessages}
-		if t.InheritedMessages > 0 {
-			fresh.Preview = t.Preview
+		// The own bytes read from the start: the messages of the base's
+		// history before the thread's own bytes (which its own rollbacks
+		// may drop again), no turn open (a fork is never cut inside a
+		// turn's start lines).
+		inherited, preview, err := baseMessages(ctx, tx, t)
+		if err != nil {
+			return err
 		}
-		want := observe(&fresh, marks)
+		fresh := Thread{ID: t.ID, BaseSize: t.BaseSize, UserMessageCount: inherited, InheritedMessages: inherited, Preview: preview}
+		want, keep := observe(&fresh, marks)
+		fresh.InheritedMessages = min(inherited, keep)
 		have, err := ownMessages(ctx, tx, t.ID)
 		if err != nil {
 			return err
@@ -72,7 +78,8 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 			return err
 		}
 		if slices.Equal(have, want) && t.UserMessageCount == fresh.UserMessageCount && t.Preview == fresh.Preview &&
-			t.LineCount == lines && t.TurnOffset == fresh.TurnOffset && t.TurnID == fresh.TurnID && t.NextOrdinal == next {
+			t.LineCount == lines && t.TurnOffset == fresh.TurnOffset && t.TurnID == fresh.TurnID && t.NextOrdinal == next &&
+			t.InheritedMessages == fresh.InheritedMessages {
 			return nil
 		}
 		var b pgx.Batch
@@ -82,7 +89,8 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 				VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, m.Ordinal, m.Offset, m.Text, m.Line, m.CutOffset, m.TurnID)
 		}
 		b.Queue(`UPDATE threads SET user_message_count = $2, preview = $3, line_count = $4, turn_offset = $5, turn_id = $6,
-			next_ordinal = $7 WHERE id = $1`, t.ID, fresh.UserMessageCount, fresh.Preview, lines, fresh.TurnOffset, fresh.TurnID, next)
+			next_ordinal = $7, inherited_messages = $8 WHERE id = $1`,
+			t.ID, fresh.UserMessageCount, fresh.Preview, lines, fresh.TurnOffset, fresh.TurnID, next, fresh.InheritedMessages)
 		changed = true
 		return tx.SendBatch(ctx, &b).Close()
 	})
@@ -90,6 +98,31 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("repair: %w", err)
 	}
 	return changed, nil
+}
+
+// baseMessages returns how many user messages t's history holds before
+// its own bytes (its base's, below t.BaseSize), and the preview of the
+// first: what t inherits before its own rollbacks drop any.
+func baseMessages(ctx context.Context, q querier, t Thread) (int, string, error) {
+	if t.BaseID == "" {
+		return 0, "", nil
+	}
+	base, err := getThread(ctx, q, t.BaseID, "")
+	if err != nil {
+		return 0, "", fmt.Errorf("base %s: %w", t.BaseID, err)
+	}
+	msgs, err := userMessages(ctx, q, base, base.UserMessageCount)
+	if err != nil {
+		return 0, "", err
+	}
+	n := 0
+	for n < len(msgs) && msgs[n].Offset < t.BaseSize {
+		n++
+	}
+	if n == 0 {
+		return 0, "", nil
+	}
+	return n, indexer.Preview(msgs[0].Text), nil
 }
 
 // ownMessages returns thread id's own user-message rows in order.
