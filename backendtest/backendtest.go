@@ -218,6 +218,20 @@ func testAppendOffsets(t *testing.T, b manager.Backend) {
 	if err != nil || !bytes.Equal(tail, h[res.Offsets[1]:]) || end != int64(len(h)) {
 		t.Fatalf("ReadAfter: %q, end %d, %v", tail, end, err)
 	}
+	// Only the start of a line, or the end, may be read after.
+	for _, from := range []int64{res.Offsets[1] + 1, -1, int64(len(h)) + 1} {
+		if rc, _, err := b.ReadAfter(t.Context(), th.ID, from); !errors.Is(err, manager.ErrInvalidArgument) {
+			if err == nil {
+				rc.Close()
+			}
+			t.Fatalf("ReadAfter(%d): %v, want ErrInvalidArgument", from, err)
+		}
+	}
+	if rc, _, err := b.ReadAfter(t.Context(), th.ID, int64(len(h))); err != nil {
+		t.Fatalf("ReadAfter at the end: %v", err)
+	} else {
+		rc.Close()
+	}
 }
 
 func testRefusedAppends(t *testing.T, b manager.Backend) {

@@ -69,6 +69,17 @@ func testReadTurnByID(t *testing.T, b manager.Backend) {
 	}
 	th := threeTurns(t, b)
 	h, data := historyTurns(t, b, th.ID)
+	// Each user message names its turn and where a fork before it is cut
+	// (its turn's start), as the API's turns list answers them.
+	msgs, err := b.UserMessages(t.Context(), th.ID)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("UserMessages: %+v, %v", msgs, err)
+	}
+	for i, m := range msgs {
+		if want := []string{"turn-a", "turn-b", "turn-c"}[i]; m.TurnID != want || m.Cut() != h.Turns[i].Offset {
+			t.Fatalf("user message %d: turn %q, cut at %d; want %s, cut at its turn's start %d", i, m.TurnID, m.Cut(), want, h.Turns[i].Offset)
+		}
+	}
 	rc, span, err := tr.ReadTurnByID(t.Context(), th.ID, "turn-b")
 	got := ReadAll(t, rc, err)
 	if span.Offset != h.Turns[1].Offset || span.End != h.Turns[1].End || span.Status != "completed" || span.UserMessage != 1 || span.UserMessages != 1 {

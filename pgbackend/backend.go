@@ -403,7 +403,8 @@ func (b *Backend) UserMessages(ctx context.Context, id string) ([]manager.UserMe
 	}
 	out := make([]manager.UserMessage, len(msgs))
 	for i, m := range msgs {
-		out[i] = manager.UserMessage{Ordinal: m.Ordinal, Offset: m.Offset, Line: m.Line, Preview: previewOf(m.Text)}
+		out[i] = manager.UserMessage{Ordinal: m.Ordinal, Offset: m.Offset, Line: m.Line, Preview: previewOf(m.Text),
+			CutOffset: m.CutOffset, TurnID: m.TurnID}
 	}
 	return out, nil
 }
@@ -467,8 +468,34 @@ func (b *Backend) turnBounds(ctx context.Context, id string, k int) (from, to in
 // ReadAfter streams the history from position from to its end as of the
 // call, and reports that end.
 func (b *Backend) ReadAfter(ctx context.Context, id string, from int64) (io.ReadCloser, int64, error) {
-	rc, end, err := b.store.OpenHistory(ctx, id, from, -1)
-	return rc, end, mapErr(err)
+	invalid := func(why string) error {
+		return fmt.Errorf("read %s after offset %d: %w: %s", id, from, manager.ErrInvalidArgument, why)
+	}
+	if from < 0 {
+		return nil, 0, invalid("a negative offset")
+	}
+	// From the byte before from, which must end a line, as locally.
+	rc, end, err := b.store.OpenHistory(ctx, id, max(from-1, 0), -1)
+	switch {
+	case errors.Is(err, pgstore.ErrOutOfRange):
+		return nil, 0, invalid("past the thread's end")
+	case err != nil:
+		return nil, 0, mapErr(err)
+	case from > end:
+		rc.Close()
+		return nil, 0, invalid(fmt.Sprintf("the thread has %d bytes", end))
+	}
+	if from > 0 {
+		var last [1]byte
+		if _, err := io.ReadFull(rc, last[:]); err != nil || last[0] != '\n' {
+			rc.Close()
+			if err != nil {
+				return nil, 0, fmt.Errorf("read %s after offset %d: %w", id, from, err)
+			}
+			return nil, 0, invalid("not the start of a line")
+		}
+	}
+	return rc, end, nil
 }
 
 // Rename names a thread.
