@@ -19,6 +19,7 @@ import (
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // Open returns a new, empty backend, closed when the test ends.
@@ -172,6 +173,17 @@ func testStartGetList(t *testing.T, b manager.Backend) {
 	slices.Sort(listed)
 	if !slices.Equal(listed, ids) {
 		t.Fatalf("listed %v, want %v", listed, ids)
+	}
+	// A cursor goes on the listing it was made for, in its sort and order.
+	first, err := b.List(t.Context(), manager.ListOptions{Limit: 2})
+	if err != nil || first.NextCursor == "" {
+		t.Fatalf("first page: %+v, %v", first, err)
+	}
+	for _, o := range []manager.ListOptions{{Ascending: true}, {SortBy: manager.SortCreated}} {
+		o.Limit, o.Cursor = 2, first.NextCursor
+		if _, err := b.List(t.Context(), o); !errors.Is(err, store.ErrBadCursor) {
+			t.Fatalf("a cursor of the default listing given to %+v: %v, want store.ErrBadCursor", o, err)
+		}
 	}
 	if _, err := b.Get(t.Context(), "0195e7a0-0000-7000-8000-000000000000"); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("Get of an unknown thread: %v, want ErrNotFound", err)

@@ -651,7 +651,7 @@ func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page
 	po := pgstore.ListOptions{Archived: o.Archived, Limit: limit + 1, ByCreated: o.SortBy == manager.SortCreated,
 		Ascending: o.Ascending, Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text}
 	if o.Cursor != "" {
-		after, err := decodeCursor(o.Cursor)
+		after, err := decodeCursor(o.Cursor, po)
 		if err != nil {
 			return manager.Page{}, fmt.Errorf("list: %w", err)
 		}
@@ -664,7 +664,7 @@ func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page
 	var page manager.Page
 	if len(rows) > limit {
 		rows = rows[:limit]
-		page.NextCursor = encodeCursor(rows[limit-1])
+		page.NextCursor = encodeCursor(rows[limit-1], po)
 	}
 	for _, t := range rows {
 		page.Threads = append(page.Threads, threadOf(t))

@@ -65,24 +65,42 @@ func gitOf(t manager.Thread) *rollout.GitInfo {
 // previewOf shortens a user message as the local index does.
 func previewOf(text string) string { return indexer.Preview(text) }
 
-// encodeCursor returns the opaque cursor after t: its times and id.
-func encodeCursor(t pgstore.Thread) string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d:%d:%s", t.UpdatedAt.UnixMilli(), t.CreatedAt.UnixMilli(), t.ID))
+// encodeCursor returns the opaque cursor after t in a listing sorted as o
+// asks: the sort and order it was made for, t's times and id.
+func encodeCursor(t pgstore.Thread, o pgstore.ListOptions) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%s:%d:%d:%s", cursorSort(o), t.UpdatedAt.UnixMilli(), t.CreatedAt.UnixMilli(), t.ID))
 }
 
-// decodeCursor reads a cursor of encodeCursor.
-func decodeCursor(c string) (pgstore.Thread, error) {
+// cursorSort names the sort and order of o in a cursor: u or c (updated,
+// created), then d or a (descending, ascending).
+func cursorSort(o pgstore.ListOptions) string {
+	name := []byte("ud")
+	if o.ByCreated {
+		name[0] = 'c'
+	}
+	if o.Ascending {
+		name[1] = 'a'
+	}
+	return string(name)
+}
+
+// decodeCursor reads a cursor of encodeCursor, made for a listing sorted
+// as o asks (store.ErrBadCursor otherwise, as the local backend answers).
+func decodeCursor(c string, o pgstore.ListOptions) (pgstore.Thread, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
-	parts := strings.SplitN(string(raw), ":", 3)
-	if err != nil || len(parts) != 3 {
+	parts := strings.SplitN(string(raw), ":", 4)
+	if err != nil || len(parts) != 4 {
 		return pgstore.Thread{}, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
 	}
-	updated, err1 := strconv.ParseInt(parts[0], 10, 64)
-	created, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if parts[0] != cursorSort(o) {
+		return pgstore.Thread{}, fmt.Errorf("%w: made for another sort or order", store.ErrBadCursor)
+	}
+	updated, err1 := strconv.ParseInt(parts[1], 10, 64)
+	created, err2 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil {
 		return pgstore.Thread{}, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
 	}
-	return pgstore.Thread{ID: parts[2], UpdatedAt: time.UnixMilli(updated), CreatedAt: time.UnixMilli(created)}, nil
+	return pgstore.Thread{ID: parts[3], UpdatedAt: time.UnixMilli(updated), CreatedAt: time.UnixMilli(created)}, nil
 }
 
 // encodeOffset is the opaque cursor of a search page at offset n.
