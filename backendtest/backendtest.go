@@ -650,6 +650,17 @@ func testSpawns(t *testing.T, b manager.Backend) {
 	if got := ids(sp.SpawnedBy(t.Context(), lead.ID)); got != "[]" {
 		t.Fatalf("spawners of the lead: %s, want none", got)
 	}
+	// A fork of a sub-agent keeps its source: the same thread spawned it,
+	// whichever way it is forked.
+	for _, mode := range []string{"", manager.ForkCopy} {
+		fork, err := b.Fork(t.Context(), scout.ID, manager.ForkOptions{Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ids(sp.SpawnedBy(t.Context(), fork.ID)), fmt.Sprint([]string{lead.ID + "@1"}); got != want {
+			t.Fatalf("spawners of a fork (mode %q) of the scout: %s, want %s", mode, got, want)
+		}
+	}
 }
 
 // testIdempotencyKey: a retried append with the same key writes once and

@@ -373,14 +373,15 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	}
 	var t pgstore.Thread
 	if !reference {
-		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID, CreatedAt: now}
+		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID, CreatedAt: now,
+			SpawnParentID: rollout.SpawnParent(parent.Source)}
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
 		t, err = b.forkCopy(ctx, parent, era, before, through, nt)
 	} else {
 		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
-			Lines: line, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now}
+			Lines: line, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now, SpawnParentID: rollout.SpawnParent(parent.Source)}
 		if paginated { // as Codex 0.169 forks: history_base names the cut
 			f.Meta = &rollout.MetaPayload{SessionMeta: meta}
 		}

@@ -90,10 +90,13 @@ type Fork struct {
 	// Codex 0.169 writes a reference fork: its first line is Meta with
 	// history_mode paginated, history_base naming the base and the cut
 	// (the history position in that thread's own bytes and the ordinal
-	// of the line there) and ordinal 0. Lines is then ignored.
+	// of the line there) and that ordinal. Lines is then ignored.
 	Meta  *rollout.MetaPayload
 	Cwd   string
 	Facts Facts
+	// SpawnParentID, when set, is the thread that spawned the child (a
+	// fork of a sub-agent keeps its source, so the same thread).
+	SpawnParentID string
 	// Era, when set, is the parent's era when the caller found At or
 	// BeforeUserMessage: a parent reverted since fails with ErrChanged.
 	Era *Era
@@ -195,6 +198,11 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			SELECT $1, ancestor_id, depth + 1 FROM thread_lineage WHERE thread_id = $2`,
 			f.ChildID, parent.ID); err != nil {
 			return err
+		}
+		if f.SpawnParentID != "" {
+			if _, err := tx.Exec(ctx, `UPDATE threads SET spawn_parent_id = $2 WHERE id = $1`, f.ChildID, f.SpawnParentID); err != nil {
+				return err
+			}
 		}
 		child.Preview = preview
 		_, err = appendTx(ctx, tx, &child, lines, marks, now, "forked")
