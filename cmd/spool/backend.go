@@ -47,15 +47,6 @@ type backend interface {
 	Close() error
 }
 
-// follower is a backend that can stream the lines appended to a thread
-// from a file offset on, as they are written. No backend implements it
-// yet: spoold has no follow stream, so tail -f polls (pollFollow). A
-// server-side follow route becomes a Follow method on remote, and tail
-// uses it instead of the poll.
-type follower interface {
-	Follow(ctx context.Context, id string, from int64) iter.Seq2[client.Line, error]
-}
-
 // remote is a spoold reached through the Go client.
 type remote struct {
 	*client.Client

@@ -221,11 +221,10 @@ func newTailCmd(a *app) *cobra.Command {
 		Long: `Show the last turns of a thread (-n, default 1) and, with -f, keep printing
 lines as they are appended until interrupted.
 
-spoold has no follow stream yet, so -f polls: it asks for the thread's size
-every --interval, backing off to --max-interval while nothing changes, and
-reads only from the user message before the new bytes. -f needs a running
-spoold: on a root opened directly this command holds the root's lock, so
-nothing else could append to it.`,
+-f reads spoold's follow stream (GET /v1/threads/{id}/items?follow=1): each
+line comes as it is appended, without polling. It needs a running spoold: on
+a root opened directly this command holds the root's lock, so nothing else
+could append to it.`,
 		Args:              args(cobra.ExactArgs(1)),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -275,13 +274,11 @@ nothing else could append to it.`,
 			if !follow {
 				return nil
 			}
-			var lines func(func(client.Line, error) bool)
-			if f, ok := b.(follower); ok {
-				lines = f.Follow(ctx, id, seen)
-			} else {
-				lines = pollFollow(ctx, b, id, seen, backoff{min: interval, max: maxInterval})
+			server, ok := b.(remote)
+			if !ok {
+				return fmt.Errorf("tail -f needs a running spoold, not the %s", b.Describe())
 			}
-			for line, err := range lines {
+			for line, err := range server.Follow(ctx, id, seen) {
 				if err != nil {
 					return err
 				}
@@ -303,9 +300,13 @@ nothing else could append to it.`,
 	}
 	f := cmd.Flags()
 	f.IntVarP(&turnsBack, "turns", "n", 1, "show the last N turns first (0: the whole thread, or with -f only new lines)")
-	f.BoolVarP(&follow, "follow", "f", false, "keep printing lines as they are appended (polls)")
-	f.DurationVar(&interval, "interval", 250*time.Millisecond, "first poll interval with -f")
-	f.DurationVar(&maxInterval, "max-interval", 5*time.Second, "longest poll interval with -f")
+	f.BoolVarP(&follow, "follow", "f", false, "keep printing lines as they are appended (spoold's follow stream)")
+	// -f polled before spoold's follow stream; the flags stay so scripts
+	// that pass them still run.
+	f.DurationVar(&interval, "interval", 250*time.Millisecond, "ignored: -f streams")
+	f.DurationVar(&maxInterval, "max-interval", 5*time.Second, "ignored: -f streams")
+	_ = f.MarkDeprecated("interval", "-f reads spoold's follow stream, without polling")
+	_ = f.MarkDeprecated("max-interval", "-f reads spoold's follow stream, without polling")
 	f.BoolVar(&opts.raw, "raw", false, "print the rollout lines as stored")
 	f.BoolVar(&opts.all, "all", false, "also show setup messages, reasoning and other lines")
 	return cmd
