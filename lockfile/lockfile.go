@@ -54,7 +54,7 @@ type Lock struct {
 // description holds the lock (another process, or another Acquire in this
 // one) it returns a *HeldError wrapping ErrLocked.
 func Acquire(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // private, as the root is; spoold gives it -file-mode
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}

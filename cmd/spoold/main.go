@@ -371,5 +371,10 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Bac
 	if err != nil {
 		return nil, nil, fmt.Errorf("open store %s: %w", cfg.root, err)
 	}
+	// The lock beside the index names its holder: as private as the index.
+	if err := os.Chmod(filepath.Join(filepath.Dir(cfg.index), manager.LockFile), cfg.fileMode); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("lock file mode: %w", err)
+	}
 	return m, []any{"root", m.Root(), "index", cfg.index, "watch", cfg.watch, "sync", cfg.sync.String()}, nil
 }

@@ -354,7 +354,7 @@ func TestFilesPrivate(t *testing.T) {
 	}
 	checkMode(t, root, 0o700|os.ModeDir)
 	checkTree(t, root, th.RolloutPath, 0o600, 0o700)
-	for _, name := range []string{"spool.db", "spool.db-wal", "spool.db-shm"} {
+	for _, name := range []string{"spool.db", "spool.db-wal", "spool.db-shm", "spool.lock"} {
 		checkMode(t, filepath.Join(root, name), 0o600)
 	}
 	p.stop(t)
@@ -373,6 +373,7 @@ func TestFilesPrivate(t *testing.T) {
 	}
 	checkTree(t, shared, th.RolloutPath, 0o640, 0o750)
 	checkMode(t, filepath.Join(shared, "spool.db"), 0o640)
+	checkMode(t, filepath.Join(shared, "spool.lock"), 0o640)
 	p.stop(t)
 }
 
