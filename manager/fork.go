@@ -47,7 +47,7 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		}
 		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
 		if err != nil {
-			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
+			return Thread{}, fmt.Errorf("fork: %w", err) // it names the turn and the thread
 		}
 		o.BeforeUserMessage = &msg.Ordinal
 	}

@@ -78,7 +78,13 @@ type OutOfRangeError struct {
 }
 
 func (e *OutOfRangeError) Error() string {
-	return fmt.Sprintf("thread %s has %d user messages; %d is out of range", e.ID, e.Count, e.Requested)
+	switch e.Count {
+	case 0:
+		return fmt.Sprintf("thread %s has no user messages; %d is out of range", e.ID, e.Requested)
+	case 1:
+		return fmt.Sprintf("thread %s has 1 user message (0); %d is out of range", e.ID, e.Requested)
+	}
+	return fmt.Sprintf("thread %s has %d user messages (0 to %d); %d is out of range", e.ID, e.Count, e.Count-1, e.Requested)
 }
 
 func (e *OutOfRangeError) Unwrap() error { return ErrOutOfRange }

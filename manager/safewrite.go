@@ -150,7 +150,7 @@ func (m *Manager) replay(ctx context.Context, id string, o AppendOptions, now ti
 		return AppendResult{}, false, fmt.Errorf("append to %s: %w", id, err)
 	}
 	if !bytes.Equal(k.RequestHash, o.fingerprint[:]) {
-		return AppendResult{}, false, fmt.Errorf("append to %s: key %q: %w", id, o.IdempotencyKey, ErrIdempotencyKeyReused)
+		return AppendResult{}, false, fmt.Errorf("append to %s: %w: %q", id, ErrIdempotencyKeyReused, o.IdempotencyKey)
 	}
 	var stored storedResult
 	if err := json.Unmarshal(k.Result, &stored); err != nil {

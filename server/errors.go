@@ -105,7 +105,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return &Error{
 			Status:       http.StatusBadRequest,
 			Code:         CodeOutOfRange,
-			Message:      fmt.Sprintf("thread %s has %d user messages; %d is out of range", outOfRange.ID, outOfRange.Count, outOfRange.Requested),
+			Message:      outOfRange.Error(),
 			UserMessages: &count,
 		}, false
 	case errors.Is(err, manager.ErrOutOfRange):

@@ -487,7 +487,7 @@ func TestFork(t *testing.T) {
 	}
 
 	r := cli.run("fork", "--before", "9", f.parent.ID)
-	if r.code != exitError || !strings.Contains(r.stderr, "has 3 user messages; 9 is out of range") {
+	if r.code != exitError || !strings.Contains(r.stderr, "has 3 user messages (0 to 2); 9 is out of range") {
 		t.Fatalf("fork --before 9: exit %d, stderr %q; want %d and the count", r.code, r.stderr, exitError)
 	}
 }
@@ -784,8 +784,8 @@ func TestRmPurge(t *testing.T) {
 	if !strings.Contains(before, "prompt one") {
 		t.Fatalf("show of the fork = %q, want its inherited prompt", before)
 	}
-	if r := cli.run("rm", base.ID); r.code != exitError || !strings.Contains(r.stderr, "referenced") {
-		t.Fatalf("rm of a base: exit %d, stderr %q; want 1 and referenced", r.code, r.stderr)
+	if r := cli.run("rm", base.ID); r.code != exitError || !strings.Contains(r.stderr, "referenced") || !strings.Contains(r.stderr, "rm --purge") {
+		t.Fatalf("rm of a base: exit %d, stderr %q; want 1, referenced and the way out", r.code, r.stderr)
 	}
 	if got := cli.ok("rm", "--purge", base.ID); !strings.Contains(got, "purged "+base.ID) {
 		t.Fatalf("rm --purge printed %q", got)
@@ -816,5 +816,14 @@ func TestMissingRootIsNotMade(t *testing.T) {
 	}
 	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the root was made: %v", err)
+	}
+}
+
+// TestWrongTokenSaysWhatToDo: a 401 from spoold says how to give the token.
+func TestWrongTokenSaysWhatToDo(t *testing.T) {
+	s := startSpoold(t, "tok")
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": s.addr, "SPOOL_TOKEN": "wrong"})
+	if r := cli.run("ls"); r.code != exitError || !strings.Contains(r.stderr, "401") || !strings.Contains(r.stderr, "$SPOOL_TOKEN") {
+		t.Fatalf("ls with a wrong token: exit %d, stderr %q; want 1, the 401 and how to give the token", r.code, r.stderr)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/manager"
 )
 
 // Exit codes.
@@ -84,9 +85,22 @@ func run(ctx context.Context, args []string, e env) int {
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return exitOK // interrupted: tail -f ends this way
 	default:
-		fmt.Fprintf(e.stderr, "spool: %v\n", err)
+		fmt.Fprintf(e.stderr, "spool: %v\n%s", err, hint(err))
 		return exitError
 	}
+}
+
+// hint says what to do about err, when the error alone does not, as a
+// line of its own ("" for none).
+func hint(err error) string {
+	var apiErr *client.Error
+	switch {
+	case errors.Is(err, client.ErrUnauthorized):
+		return "(give spoold's token with --token or $SPOOL_TOKEN)\n"
+	case errors.As(err, &apiErr) && apiErr.Code == "referenced", errors.Is(err, manager.ErrReferenced):
+		return "(spool rm --purge deletes it and keeps its forks readable)\n"
+	}
+	return ""
 }
 
 func newRootCmd(a *app) *cobra.Command {
