@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spoolhq/spool/codexstate"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -36,6 +37,9 @@ type Manager struct {
 	// their sync is done.
 	unacked unackedSizes
 	group   *rolloutfs.GroupSyncer // nil unless the policy is SyncBatch
+	// codex is the thread cache a Codex sharing the root keeps, told of
+	// the moves and names this manager makes (codexstate).
+	codex codexstate.Cache
 	// indexedBeforeSync, when set (by tests), is called once an append's
 	// index update is done, before the append waits for its sync.
 	indexedBeforeSync func()
@@ -145,6 +149,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		fsys:  o.FS,
 		store: st,
 		index: &indexBatcher{store: st},
+		codex: codexstate.Cache{Home: root},
 		live:  lru{byID: make(map[string]*liveThread), order: list.New()},
 
 		reconciled:     make(chan struct{}),

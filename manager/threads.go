@@ -450,6 +450,10 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 		if err != nil {
 			return store.Thread{}, false, fmt.Errorf("record name: %w", err)
 		}
+		// Codex reads names from its own cache only (docs/CODEX.md).
+		if err := m.codex.Named(ctx, lt.id, *p.Name); err != nil {
+			m.log.Warn("the name is not in Codex's thread cache", "id", lt.id, "err", err)
+		}
 	}
 	after = applyProgress(lt.row, p)
 	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime) // as the index bounds it
@@ -704,6 +708,13 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 	})
 	if err != nil {
 		return store.Thread{}, threadErr(id, err, "%s", op)
+	}
+	// A Codex sharing the root resumes the thread from where its cache
+	// says it is (docs/CODEX.md): tell the cache. The move stands if
+	// that fails; Codex rebuilds its cache from the files when it is gone.
+	abs := filepath.Join(m.opts.Root, filepath.FromSlash(row.RolloutPath))
+	if err := m.codex.Moved(context.WithoutCancel(ctx), id, abs, archive, m.now()); err != nil {
+		m.log.Warn("the move is not in Codex's thread cache", "id", id, "err", err)
 	}
 	if archive {
 		m.publishThread(EventArchived, row)

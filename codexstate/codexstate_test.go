@@ -1,0 +1,112 @@
+package codexstate_test
+
+import (
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/spoolhq/spool/codexstate"
+)
+
+// codexCache makes a thread cache shaped as Codex 0.169's (the columns
+// this package changes, and one it must leave alone) holding thread id.
+func codexCache(t *testing.T, home, id string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(home, codexstate.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE threads (id TEXT PRIMARY KEY, rollout_path TEXT NOT NULL,
+		archived INTEGER NOT NULL DEFAULT 0, archived_at INTEGER, name TEXT, title TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO threads (id, rollout_path, name, title) VALUES (?, '/home/sessions/a.jsonl', 'codex name', 'first prompt')`, id); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestMovedAndNamed(t *testing.T) {
+	home := t.TempDir()
+	const id = "019dab90-0000-7000-8000-000000000001"
+	db := codexCache(t, home, id)
+	c := codexstate.Cache{Home: home}
+	at := time.Unix(1795686798, 500)
+
+	row := func() (path string, archived bool, archivedAt sql.NullInt64, name sql.NullString, title string) {
+		t.Helper()
+		if err := db.QueryRow(`SELECT rollout_path, archived, archived_at, name, title FROM threads WHERE id = ?`, id).
+			Scan(&path, &archived, &archivedAt, &name, &title); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := c.Moved(t.Context(), id, "/home/archived_sessions/a.jsonl", true, at); err != nil {
+		t.Fatal(err)
+	}
+	if path, archived, archivedAt, _, title := row(); path != "/home/archived_sessions/a.jsonl" || !archived || archivedAt.Int64 != 1795686798 || title != "first prompt" {
+		t.Fatalf("after an archive: %s archived=%t at %v, title %q", path, archived, archivedAt, title)
+	}
+	if err := c.Moved(t.Context(), id, "/home/sessions/a.jsonl", false, at); err != nil {
+		t.Fatal(err)
+	}
+	if path, archived, archivedAt, _, _ := row(); path != "/home/sessions/a.jsonl" || archived || archivedAt.Valid {
+		t.Fatalf("after an unarchive: %s archived=%t at %v", path, archived, archivedAt)
+	}
+	if err := c.Named(t.Context(), id, "spool name"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, name, _ := row(); name.String != "spool name" {
+		t.Fatalf("name = %v", name)
+	}
+	if err := c.Named(t.Context(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, name, _ := row(); name.Valid {
+		t.Fatalf("a cleared name = %v, want NULL", name)
+	}
+	// A thread Codex never saw changes nothing.
+	if err := c.Named(t.Context(), "019dab90-0000-7000-8000-000000000002", "x"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM threads`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows (%v), want the one Codex made", n, err)
+	}
+}
+
+// TestNoCacheNoChange: a home Codex never used has no cache, and gets none.
+func TestNoCacheNoChange(t *testing.T) {
+	home := t.TempDir()
+	c := codexstate.Cache{Home: home}
+	if err := c.Moved(t.Context(), "019dab90-0000-7000-8000-000000000001", "/x", true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, codexstate.File)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a cache was made: %v", err)
+	}
+}
+
+// TestOtherSchema: a cache of another shape is an error, for the caller to
+// log, not a panic or a silent change.
+func TestOtherSchema(t *testing.T) {
+	home := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(home, codexstate.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE threads (id TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := (codexstate.Cache{Home: home}).Named(t.Context(), "019dab90-0000-7000-8000-000000000001", "x"); err == nil {
+		t.Fatal("a cache without a name column took a name")
+	}
+}

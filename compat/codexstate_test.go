@@ -1,0 +1,68 @@
+//go:build compat
+
+package compat
+
+import (
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// TestCodexFollowsSpoolArchive: a thread spool archives or unarchives, and
+// a name spool gives it, are what Codex then shows and acts on, with the
+// cache Codex keeps of its threads (state_5.sqlite) as Codex left it: Codex
+// unarchives and resumes a thread spool archived, resumes one spool
+// unarchived after Codex archived it, and lists spool's name.
+func TestCodexFollowsSpoolArchive(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 2, 86)
+	st.write(t, home)
+	other := newSpoolThread(t, rollout.HistoryPaginated, 2, 87)
+	other.write(t, home)
+	s := startCodex(t, home)
+	for _, id := range []string{st.ID, other.ID} {
+		call(t, s, "thread/resume", map[string]any{"threadId": id, "excludeTurns": true}, nil)
+	}
+	call(t, s, "thread/archive", map[string]any{"threadId": other.ID}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Archive(t.Context(), st.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Unarchive(t.Context(), other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Rename(t.Context(), other.ID, "named by spool"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startCodex(t, home)
+	call(t, s, "thread/unarchive", map[string]any{"threadId": st.ID}, nil)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if got := turnsOf(t, s, st.ID); len(got) != 2 {
+		t.Fatalf("Codex shows the thread spool archived and Codex unarchived with %s, want 2 turns", describe(got))
+	}
+	call(t, s, "thread/resume", map[string]any{"threadId": other.ID, "excludeTurns": true}, nil)
+	if got := turnsOf(t, s, other.ID); len(got) != 2 {
+		t.Fatalf("Codex shows the thread spool unarchived with %s, want 2 turns", describe(got))
+	}
+	var read struct {
+		Thread struct {
+			Name *string `json:"name"`
+		} `json:"thread"`
+	}
+	call(t, s, "thread/read", map[string]any{"threadId": other.ID}, &read)
+	if read.Thread.Name == nil || *read.Thread.Name != "named by spool" {
+		t.Fatalf("Codex reads the thread spool named as %v, want named by spool", read.Thread.Name)
+	}
+}
