@@ -8,8 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/spoolhq/spool/indexer"
-
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -57,15 +55,14 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 		if err != nil {
 			return err
 		}
-		// The own bytes read from the start: the messages of the base's
-		// history before the thread's own bytes (which its own rollbacks
-		// may drop again), no turn open (a fork is never cut inside a
-		// turn's start lines).
-		inherited, preview, err := baseMessages(ctx, tx, t)
-		if err != nil {
-			return err
+		// The own bytes read from the start: the messages inherited
+		// before them, no turn open (a fork is never cut inside a turn's
+		// start lines).
+		inherited := t.InheritedMessages + rolledBackInherited(t, marks)
+		fresh := Thread{ID: t.ID, BaseSize: t.BaseSize, UserMessageCount: inherited, InheritedMessages: inherited}
+		if inherited > 0 {
+			fresh.Preview = t.Preview
 		}
-		fresh := Thread{ID: t.ID, BaseSize: t.BaseSize, UserMessageCount: inherited, InheritedMessages: inherited, Preview: preview}
 		want, keep := observe(&fresh, marks)
 		fresh.InheritedMessages = min(inherited, keep)
 		have, err := ownMessages(ctx, tx, t.ID)
@@ -100,29 +97,20 @@ func (s *Store) repairThread(ctx context.Context, id string) (bool, error) {
 	return changed, nil
 }
 
-// baseMessages returns how many user messages t's history holds before
-// its own bytes (its base's, below t.BaseSize), and the preview of the
-// first: what t inherits before its own rollbacks drop any.
-func baseMessages(ctx context.Context, q querier, t Thread) (int, string, error) {
-	if t.BaseID == "" {
-		return 0, "", nil
+// rolledBackInherited returns how many of the messages t inherits its own
+// rollbacks (marks, of its own bytes) dropped: its row counts what is
+// left (inherited_messages), so the count before them is that plus this.
+// It is read off the bytes alone, by observing them after more inherited
+// messages than any rollback can reach; the rows of t's base, which a
+// repair may be about to rewrite, are not used.
+func rolledBackInherited(t Thread, marks []lineMark) int {
+	reach := 0
+	for _, m := range marks {
+		reach += m.turns
 	}
-	base, err := getThread(ctx, q, t.BaseID, "")
-	if err != nil {
-		return 0, "", fmt.Errorf("base %s: %w", t.BaseID, err)
-	}
-	msgs, err := userMessages(ctx, q, base, base.UserMessageCount)
-	if err != nil {
-		return 0, "", err
-	}
-	n := 0
-	for n < len(msgs) && msgs[n].Offset < t.BaseSize {
-		n++
-	}
-	if n == 0 {
-		return 0, "", nil
-	}
-	return n, indexer.Preview(msgs[0].Text), nil
+	sim := Thread{UserMessageCount: reach}
+	_, keep := observe(&sim, marks)
+	return reach - keep
 }
 
 // ownMessages returns thread id's own user-message rows in order.
