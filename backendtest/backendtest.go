@@ -415,11 +415,38 @@ func testRenameArchive(t *testing.T, b manager.Backend) {
 	if err != nil || len(active.Threads) != 0 {
 		t.Fatalf("active threads: %+v, %v", active.Threads, err)
 	}
-	if got, err := b.Unarchive(t.Context(), th.ID); err != nil || got.Archived || got.Name != "named" {
+	// An archived thread may be renamed.
+	if got, err := b.Rename(t.Context(), th.ID, "named when archived"); err != nil || got.Name != "named when archived" || !got.Archived {
+		t.Fatalf("Rename of an archived thread: %+v, %v", got, err)
+	}
+	if got, err := b.Unarchive(t.Context(), th.ID); err != nil || got.Archived || got.Name != "named when archived" {
 		t.Fatalf("Unarchive: %+v, %v", got, err)
 	}
 	if _, err := b.Unarchive(t.Context(), th.ID); !errors.Is(err, manager.ErrNotArchived) {
 		t.Fatalf("second Unarchive: %v, want ErrNotArchived", err)
+	}
+	// A rename is a line of the history, as Codex writes one, and such a
+	// line appended names the thread; one naming another thread (a fork
+	// holds its parent's) does not.
+	h := history(t, b, th.ID)
+	lines := bytes.Split(bytes.TrimSuffix(h, []byte{'\n'}), []byte{'\n'})
+	if c := rollout.Classify(rollout.NewLine(lines[len(lines)-1], 0, 0)); c.Kind != rollout.KindNameUpdate || c.Name != "named when archived" {
+		t.Fatalf("the history's last line after a rename: %s", lines[len(lines)-1])
+	}
+	name := func(id, name string) []byte {
+		return fmt.Appendf(nil, `{"type":"event_msg","payload":{"type":"thread_name_updated","thread_id":%q,"thread_name":%q}}`, id, name)
+	}
+	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{name(th.ID, "named in a line")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(t.Context(), th.ID); err != nil || got.Name != "named in a line" {
+		t.Fatalf("after a rename line: %+v, %v", got, err)
+	}
+	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{name("0195e7a0-0000-7000-8000-000000000000", "another's")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(t.Context(), th.ID); err != nil || got.Name != "named in a line" {
+		t.Fatalf("after a line renaming another thread: %+v, %v", got, err)
 	}
 }
 

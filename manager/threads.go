@@ -628,21 +628,9 @@ func (m *Manager) rename(ctx context.Context, id, name string) (store.Thread, er
 	if err != nil {
 		return store.Thread{}, err
 	}
-	if err := checkName(name); err != nil {
-		return store.Thread{}, threadErr(id, err, "rename")
-	}
-	now := m.now()
-	payload, err := json.Marshal(struct {
-		Type       string `json:"type"`
-		ThreadID   string `json:"thread_id"`
-		ThreadName string `json:"thread_name"`
-	}{"thread_name_updated", id, name})
+	line, err := RenameLine(id, name, m.now())
 	if err != nil {
-		return store.Thread{}, threadErr(id, err, "rename")
-	}
-	line, err := rollout.EncodeItem(rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}, now)
-	if err != nil {
-		return store.Thread{}, fmt.Errorf("rename %s: %w: %w", id, ErrInvalidArgument, err)
+		return store.Thread{}, fmt.Errorf("rename %s: %w", id, err)
 	}
 	if err := m.begin(); err != nil {
 		return store.Thread{}, err
@@ -661,6 +649,28 @@ func (m *Manager) rename(ctx context.Context, id, name string) (store.Thread, er
 	}
 	m.publishThread(EventRenamed, row)
 	return row, nil
+}
+
+// RenameLine returns the line a rename of thread id to name appends, at
+// time now, as Codex writes one (an event_msg thread_name_updated), after
+// checking the name (ErrInvalidArgument). Every backend renames with it.
+func RenameLine(id, name string, now time.Time) ([]byte, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(struct {
+		Type       string `json:"type"`
+		ThreadID   string `json:"thread_id"`
+		ThreadName string `json:"thread_name"`
+	}{"thread_name_updated", id, name})
+	if err != nil {
+		return nil, err
+	}
+	line, err := rollout.EncodeItem(rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}, now)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	return line, nil
 }
 
 // maxNameBytes bounds a thread name.

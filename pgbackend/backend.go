@@ -499,12 +499,18 @@ func (b *Backend) ReadAfter(ctx context.Context, id string, from int64) (io.Read
 	return rc, end, nil
 }
 
-// Rename names a thread.
+// Rename names a thread as the local backend does: it appends the
+// thread_name_updated line manager.RenameLine writes, which names it.
 func (b *Backend) Rename(ctx context.Context, id, name string) (manager.Thread, error) {
-	if err := b.store.SetName(ctx, id, name); err != nil {
+	line, err := manager.RenameLine(id, name, b.opts.Now())
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("rename %s: %w", id, err)
+	}
+	res, err := b.store.Rename(ctx, id, line)
+	if err != nil {
 		return manager.Thread{}, mapErr(err)
 	}
-	return b.Get(ctx, id)
+	return threadOf(res.Thread), nil
 }
 
 // Archive archives a thread (ErrArchived when it is).

@@ -205,6 +205,21 @@ func lineStarts(lines []byte, offset int64) []int64 {
 	return starts
 }
 
+// Rename appends line, a thread_name_updated event naming thread id, which
+// names it as every such line appended does, the thread archived or not,
+// and announces "appended" then "renamed": as the local backend renames.
+func (s *Store) Rename(ctx context.Context, id string, line []byte) (AppendResult, error) {
+	marks, err := scanLines(line)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("rename %s: %w", id, err)
+	}
+	res, err := s.batch.append(ctx, &appendReq{id: id, lines: line, marks: marks, expected: -1, rename: true})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("rename %s: %w", id, err)
+	}
+	return res, nil
+}
+
 // AppendTurn is Append of the lines of a rendered Codex turn: in a
 // paginated thread their ordinals are replaced by the thread's next ones.
 func (s *Store) AppendTurn(ctx context.Context, id string, lines []byte) (AppendResult, error) {
@@ -284,6 +299,14 @@ func observe(t *Thread, marks []lineMark) (msgs []UserMessage, keep int) {
 			keep = max(keep-(m.turns-popped), 0)
 			turn.End()
 			continue
+		case markName:
+			// A rename event names the thread, as the local index reads
+			// it; one naming another thread (a fork holds its parent's)
+			// does not.
+			if id, err := rollout.ParseID(m.turnID); m.turnID == "" || err == nil && id == t.ID {
+				t.Name = m.text
+			}
+			continue
 		}
 		msg := UserMessage{Ordinal: keep + len(msgs), Offset: at + m.offset, Text: m.text, Line: t.LineCount + m.line}
 		msg.CutOffset, msg.TurnID = turn.UserMessage()
@@ -304,8 +327,10 @@ func observe(t *Thread, marks []lineMark) (msgs []UserMessage, keep int) {
 // a change of type typ.
 func queueRow(b *pgx.Batch, t *Thread, typ string) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
-		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8, next_ordinal = $9, inherited_messages = $10 WHERE id = $1`,
-		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID, t.NextOrdinal, t.InheritedMessages)
+		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8, next_ordinal = $9, inherited_messages = $10,
+		name = $11 WHERE id = $1`,
+		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID, t.NextOrdinal,
+		t.InheritedMessages, t.Name)
 	queueNotice(b, typ, t.ID, t.HistorySize())
 }
 
@@ -422,8 +447,8 @@ type lineMark struct {
 	kind   markKind
 	offset int64  // in the appended lines
 	line   int64  // its line number among them
-	text   string // markMessage: the message's text
-	turnID string // markTurnStart: the turn's id ("" from an older Codex)
+	text   string // markMessage: the message's text; markName: the name
+	turnID string // markTurnStart: the turn's id ("" from an older Codex); markName: the thread it names, "" for none
 	turns  int    // markRollback: how many turns it rolls back
 }
 
@@ -434,6 +459,7 @@ const (
 	markTurnStart
 	markTurnEnd
 	markRollback
+	markName
 )
 
 // scanLines checks that b is one or more complete JSON object lines and
@@ -459,6 +485,8 @@ func scanLines(b []byte) ([]lineMark, error) {
 			marks = append(marks, lineMark{kind: markMessage, offset: off, line: n, text: c.Text})
 		case c.Kind == rollout.KindRollback:
 			marks = append(marks, lineMark{kind: markRollback, offset: off, line: n, turns: max(c.RollbackTurns, 0)})
+		case c.Kind == rollout.KindNameUpdate:
+			marks = append(marks, lineMark{kind: markName, offset: off, line: n, text: c.Name, turnID: c.ThreadID})
 		case l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted"):
 			marks = append(marks, lineMark{kind: markTurnEnd, offset: off, line: n})
 		case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started" || l.Type == rollout.TypeTurnContext:

@@ -35,6 +35,9 @@ type appendReq struct {
 	// with its own (a rendered turn); otherwise a line that carries one is
 	// refused there.
 	renumber bool
+	// rename: the lines name the thread (Rename): an archived thread
+	// takes them, and a "renamed" notice follows the "appended" one.
+	rename bool
 
 	wake chan bool // true: lead a batch; false: done
 	res  AppendResult
@@ -134,7 +137,7 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 		switch {
 		case !ok:
 			r.err = ErrNotFound
-		case t.Archived:
+		case t.Archived && !r.rename:
 			r.err = ErrArchived
 		case r.expected >= 0 && r.expected != t.HistorySize():
 			// As the local backend: the size of the history, a reference
@@ -160,6 +163,11 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 	for _, id := range ids {
 		if changed[id] {
 			queueRow(&q, threads[id], "appended")
+		}
+	}
+	for _, r := range batch {
+		if r.rename && r.err == nil {
+			queueNotice(&q, "renamed", r.id, r.res.Size)
 		}
 	}
 	return tx.SendBatch(ctx, &q).Close()
