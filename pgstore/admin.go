@@ -13,11 +13,6 @@ import (
 	"github.com/spoolhq/spool/objstore"
 )
 
-// SetName renames thread id.
-func (s *Store) SetName(ctx context.Context, id, name string) error {
-	return s.updateRow(ctx, "rename", "renamed", id, `UPDATE threads SET name = $2 WHERE id = $1`, name)
-}
-
 // SetArchived archives or unarchives thread id. An archived thread keeps
 // its bytes and its place in lineage; List shows it only when asked for
 // archived threads.

@@ -14,7 +14,7 @@ import (
 func TestRenameAndArchive(t *testing.T) {
 	s := openStore(t, testDSN(t), nil)
 	id, _ := parentWith(t, s, 1)
-	if err := s.SetName(t.Context(), id, "named"); err != nil {
+	if err := rename(t, s, id, "named"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetArchived(t.Context(), id, true); err != nil {
@@ -28,7 +28,7 @@ func TestRenameAndArchive(t *testing.T) {
 	if err != nil || len(archived) != 1 || archived[0].Name != "named" || !archived[0].Archived {
 		t.Fatalf("archived list: %+v, %v", archived, err)
 	}
-	if err := s.SetName(t.Context(), newID(t), "x"); !errors.Is(err, ErrNotFound) {
+	if err := rename(t, s, newID(t), "x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("rename of a missing thread: %v", err)
 	}
 }

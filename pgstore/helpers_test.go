@@ -73,3 +73,12 @@ func newID(t *testing.T) string {
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
+
+// rename names thread id with a thread_name_updated line, as a backend's
+// rename appends one.
+func rename(t *testing.T, s *Store, id, name string) error {
+	t.Helper()
+	line := fmt.Appendf(nil, `{"timestamp":"2026-01-01T00:00:00.000Z","type":"event_msg","payload":{"type":"thread_name_updated","thread_id":%q,"thread_name":%q}}`+"\n", id, name)
+	_, err := s.Rename(t.Context(), id, line)
+	return err
+}
