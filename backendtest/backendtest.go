@@ -51,6 +51,7 @@ func Run(t *testing.T, open Open) {
 		{"RelativesAreWholeThreads", testRelativesAreWholeThreads},
 		{"ExpectedSizeOfAFork", testExpectedSizeOfAFork},
 		{"RollbacksDropMessages", testRollbacksDropMessages},
+		{"ListTextFoldsCase", testListTextFoldsCase},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -778,6 +779,33 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 			if err != nil || !ok || n != int64(i) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
+		}
+	}
+}
+
+// testListTextFoldsCase: a listing's text filter is a case-insensitive
+// substring of the name or preview, for letters beyond ASCII too.
+func testListTextFoldsCase(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	th := start(t, b)
+	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("Ünïcode in Zürich")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := start(t, b)
+	if _, err := b.AppendWith(ctx, other.ID, []rollout.Item{userItem("plain ascii")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		text  string
+		found bool
+	}{{"ünï", true}, {"ZÜRICH", true}, {"CODE IN", true}, {"zurich", false}, {"PLAIN", false}} {
+		page, err := b.List(ctx, manager.ListOptions{Text: tc.text, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := slices.ContainsFunc(page.Threads, func(x manager.Thread) bool { return x.ID == th.ID })
+		if found != tc.found {
+			t.Fatalf("list with text %q: found %t, want %t (%d threads)", tc.text, found, tc.found, len(page.Threads))
 		}
 	}
 }

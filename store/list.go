@@ -147,9 +147,9 @@ func listQuery(o ListOptions) (string, []any, error) {
 		}
 	}
 	if o.Text != "" {
-		pattern := "%" + likeEscaper.Replace(o.Text) + "%"
-		where = append(where, `(name LIKE ? ESCAPE '\' OR preview LIKE ? ESCAPE '\')`)
-		args = append(args, pattern, pattern)
+		cond, condArgs := textFilter(o.Text)
+		where = append(where, cond)
+		args = append(args, condArgs...)
 	}
 	if o.Cursor != "" {
 		c, err := decodeCursor(o.Cursor)
