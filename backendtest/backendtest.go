@@ -52,6 +52,7 @@ func Run(t *testing.T, open Open) {
 		{"ExpectedSizeOfAFork", testExpectedSizeOfAFork},
 		{"RollbacksDropMessages", testRollbacksDropMessages},
 		{"ListTextFoldsCase", testListTextFoldsCase},
+		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -779,6 +780,30 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 			if err != nil || !ok || n != int64(i) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
+		}
+	}
+}
+
+// testForkMetaRecordsTheForkPoint: a fork's own meta records where it was
+// cut (spool_fork_point), which a rebuilt local index reads: the same on
+// both backends, for a reference fork and a copy.
+func testForkMetaRecordsTheForkPoint(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 3)
+	one := 1
+	for _, o := range []manager.ForkOptions{{BeforeUserMessage: &one}, {BeforeUserMessage: &one, Mode: manager.ForkCopy}, {Mode: manager.ForkCopy}} {
+		fork, err := b.Fork(ctx, parent.ID, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := history(t, b, fork.ID)
+		first, _, _ := bytes.Cut(h[fork.BaseSize:], []byte{'\n'})
+		meta, err := rollout.ParseSessionMeta(first)
+		if err != nil || meta.ID != fork.ID {
+			t.Fatalf("fork %+v: its own first line %s (%v) is not its meta", o, first, err)
+		}
+		if fp := meta.ForkPoint; fp == nil || fp.UserMessage != fork.ForkUserMessage || fp.ParentOffset != fork.ForkOffset {
+			t.Fatalf("fork %+v: meta's fork point %+v, want user message %d at %d", o, meta.ForkPoint, fork.ForkUserMessage, fork.ForkOffset)
 		}
 	}
 }

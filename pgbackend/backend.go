@@ -367,24 +367,22 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	if paginated {
 		meta.HistoryMode = rollout.HistoryPaginated
 	}
-	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
-	if err != nil {
-		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
-	}
+	// The meta records the fork point (spool_fork_point) as the local
+	// backend's does, once the cut is found: forkCopy or the store.
 	var t pgstore.Thread
 	if !reference {
-		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), Lines: line, ParentID: parent.ID, CreatedAt: now,
+		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), ParentID: parent.ID, CreatedAt: now,
 			SpawnParentID: rollout.SpawnParent(parent.Source)}
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
-		t, err = b.forkCopy(ctx, parent, era, before, through, nt)
+		t, err = b.forkCopy(ctx, parent, era, before, through, nt, meta)
 	} else {
+		// Reference forks are of paginated parents (ForkByReference):
+		// history_base names the cut, as Codex 0.169 forks.
 		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
-			Lines: line, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now, SpawnParentID: rollout.SpawnParent(parent.Source)}
-		if paginated { // as Codex 0.169 forks: history_base names the cut
-			f.Meta = &rollout.MetaPayload{SessionMeta: meta}
-		}
+			Meta: &rollout.MetaPayload{SessionMeta: meta}, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now,
+			SpawnParentID: rollout.SpawnParent(parent.Source)}
 		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {
@@ -778,7 +776,7 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 // user messages are counted again from the copied bytes. The parent's
 // history is streamed into the child's chunks as it is read, never whole
 // in memory.
-func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgstore.Era, before int, through *pgstore.Cut, nt pgstore.NewThread) (pgstore.Thread, error) {
+func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgstore.Era, before int, through *pgstore.Cut, nt pgstore.NewThread, meta rollout.SessionMeta) (pgstore.Thread, error) {
 	cut := int64(-1)
 	switch {
 	case before >= 0:
@@ -798,6 +796,10 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgsto
 		return pgstore.Thread{}, err
 	}
 	defer rc.Close()
+	meta.ForkPoint = &rollout.ForkPoint{UserMessage: before, ParentOffset: end}
+	if nt.Lines, err = rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta}); err != nil {
+		return pgstore.Thread{}, err
+	}
 	nt.More = rc // streamed in chunks into the child's creating transaction
 	if nt.HistoryMode == pgstore.HistoryPaginated {
 		// A self-contained paginated history counts 0, 1, 2, ... as Codex

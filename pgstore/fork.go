@@ -165,7 +165,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			UserMessageCount: inherited, HistoryMode: "legacy"}
 		lines := f.Lines
 		if f.Meta != nil {
-			if lines, child.NextOrdinal, err = s.paginatedForkMeta(ctx, tx, *f.Meta, base, cut); err != nil {
+			if lines, child.NextOrdinal, err = s.paginatedForkMeta(ctx, tx, *f.Meta, base, cut, forkMessage); err != nil {
 				return err
 			}
 			child.HistoryMode = HistoryPaginated
@@ -215,12 +215,14 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 }
 
 // paginatedForkMeta returns the first line of a paginated reference fork
-// whose history is base's up to position cut (see Fork.Meta), and the
-// ordinal that line carries: the cut's (SessionMeta.FirstOrdinal).
-func (s *Store) paginatedForkMeta(ctx context.Context, q querier, meta rollout.MetaPayload, base Thread, cut int64) (line []byte, ordinal int64, err error) {
+// whose history is base's up to position cut (see Fork.Meta), cut before
+// the parent's user message forkMessage (-1: none), and the ordinal that
+// line carries: the cut's (SessionMeta.FirstOrdinal).
+func (s *Store) paginatedForkMeta(ctx context.Context, q querier, meta rollout.MetaPayload, base Thread, cut int64, forkMessage int) (line []byte, ordinal int64, err error) {
 	if ordinal, err = s.ordinalAt(ctx, q, base, cut); err != nil {
 		return nil, 0, err
 	}
+	meta.ForkPoint = &rollout.ForkPoint{UserMessage: forkMessage, ParentOffset: cut} // as the local backend records it
 	meta.HistoryMode = rollout.HistoryPaginated
 	meta.HistoryBase = &rollout.HistoryBase{ThreadID: linkOwner(base.ID), EndOrdinalExclusive: ordinal, EndByteOffset: cut - base.BaseSize}
 	meta.ForkedFromOrdinalExclusive = &ordinal
