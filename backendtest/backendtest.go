@@ -710,6 +710,16 @@ func testIdempotencyKey(t *testing.T, b manager.Backend) {
 	if got := history(t, b, th.ID); int64(len(got)) != first.Thread.HistorySize() {
 		t.Fatalf("after the retry the history has %d bytes, want %d: it wrote twice", len(got), first.Thread.HistorySize())
 	}
+	// A retry after other appends gets the first answer whole: the thread
+	// as that append left it, not as it is now.
+	if _, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{answerItem("between")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	again, err = b.AppendWith(t.Context(), th.ID, items, o)
+	if err != nil || !slices.Equal(again.Offsets, first.Offsets) || again.Thread.HistorySize() != first.Thread.HistorySize() ||
+		again.Thread.LineCount != first.Thread.LineCount || !again.Thread.UpdatedAt.Equal(first.Thread.UpdatedAt) {
+		t.Fatalf("retry after another append: %+v, %v; want the first answer %+v", again, err, first)
+	}
 	if _, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem("else")}, o); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
 		t.Fatalf("the key with other items: %v, want ErrIdempotencyKeyReused", err)
 	}

@@ -129,8 +129,8 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 		t, ok := threads[r.id]
 		if found, replay, err := keys.check(r); found {
 			r.res, r.err = replay, err
-			if ok && err == nil {
-				r.res.Thread = *t
+			if ok && err == nil && replay.Thread.ID == "" {
+				r.res.Thread = *t // a key recorded before threads were kept with keys
 			}
 			continue
 		}
@@ -153,7 +153,9 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 			r.res.Starts = lineStarts(r.lines, r.res.Offset)
 			changed[r.id] = true
 			if r.key != nil {
-				keys.record(&q, r, now)
+				if err := keys.record(&q, r, now); err != nil {
+					return err
+				}
 			}
 		}
 	}

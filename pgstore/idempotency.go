@@ -3,7 +3,9 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +38,7 @@ type keyRow struct {
 	hash   []byte
 	starts []int64 // where the first answer's lines start
 	size   int64   // the history's size after it
+	thread []byte  // the thread as it left it (JSON), nil when not recorded
 }
 
 // batchKeys are the keys a batch names that are known: recorded before it,
@@ -56,7 +59,7 @@ func (s *Store) knownKeys(ctx context.Context, tx pgx.Tx, batch []*appendReq, no
 	if len(names) == 0 {
 		return k, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT thread_id, key, request_hash, line_starts, size_after FROM idempotency_keys
+	rows, err := tx.Query(ctx, `SELECT thread_id, key, request_hash, line_starts, size_after, thread_after FROM idempotency_keys
 		WHERE expires_at > $3 AND (thread_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
 		threads, names, now)
 	if err != nil {
@@ -66,7 +69,7 @@ func (s *Store) knownKeys(ctx context.Context, tx pgx.Tx, batch []*appendReq, no
 	for rows.Next() {
 		var id keyID
 		var row keyRow
-		if err := rows.Scan(&id.thread, &id.name, &row.hash, &row.starts, &row.size); err != nil {
+		if err := rows.Scan(&id.thread, &id.name, &row.hash, &row.starts, &row.size, &row.thread); err != nil {
 			return nil, err
 		}
 		k.known[id] = row
@@ -87,18 +90,30 @@ func (k *batchKeys) check(r *appendReq) (found bool, res AppendResult, err error
 	case !bytes.Equal(row.hash, r.key.Hash):
 		return true, AppendResult{}, ErrKeyReused
 	}
-	return true, AppendResult{Offset: row.starts[0], Size: row.size, Starts: row.starts, Replayed: true}, nil
+	res = AppendResult{Offset: row.starts[0], Size: row.size, Starts: row.starts, Replayed: true}
+	if row.thread != nil {
+		if err := json.Unmarshal(row.thread, &res.Thread); err != nil {
+			return true, AppendResult{}, fmt.Errorf("the thread key %q recorded: %w", r.key.Name, err)
+		}
+	}
+	return true, res, nil
 }
 
 // record queues the key of r, just appended, and knows it for the rest of
 // the batch; expired keys of its thread go.
-func (k *batchKeys) record(q *pgx.Batch, r *appendReq, now int64) {
+func (k *batchKeys) record(q *pgx.Batch, r *appendReq, now int64) error {
 	starts := r.res.Starts
-	k.known[keyID{r.id, r.key.Name}] = keyRow{hash: r.key.Hash, starts: starts, size: r.res.Size}
+	thread, err := json.Marshal(r.res.Thread)
+	if err != nil {
+		return err
+	}
+	k.known[keyID{r.id, r.key.Name}] = keyRow{hash: r.key.Hash, starts: starts, size: r.res.Size, thread: thread}
 	q.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1 AND expires_at <= $2`, r.id, now)
-	q.Queue(`INSERT INTO idempotency_keys (thread_id, key, request_hash, line_starts, size_after, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
+	q.Queue(`INSERT INTO idempotency_keys (thread_id, key, request_hash, line_starts, size_after, expires_at, thread_after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (thread_id, key) DO UPDATE SET request_hash = excluded.request_hash,
-			line_starts = excluded.line_starts, size_after = excluded.size_after, expires_at = excluded.expires_at`,
-		r.id, r.key.Name, r.key.Hash, starts, r.res.Size, now+KeyTTL.Milliseconds())
+			line_starts = excluded.line_starts, size_after = excluded.size_after, expires_at = excluded.expires_at,
+			thread_after = excluded.thread_after`,
+		r.id, r.key.Name, r.key.Hash, starts, r.res.Size, now+KeyTTL.Milliseconds(), thread)
+	return nil
 }
