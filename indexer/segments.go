@@ -27,12 +27,24 @@ func (b StoreBases) Segments(ctx context.Context, id string) ([]store.Segment, e
 	return b.Store.Segments(ctx, id)
 }
 
+// namesFile reports whether hb, naming a thread's file by the thread's
+// id, may be cut in the file whose first line has ordinal first and which
+// holds length bytes: the cut's ordinal lies in it, or it is the file's
+// very start (offset 0 with the file's first ordinal: where the file
+// before it ends, the same position).
+func namesFile(first, length int64, hb *rollout.HistoryBase) bool {
+	if hb.EndByteOffset < 0 || hb.EndByteOffset > length {
+		return false
+	}
+	return first < hb.EndOrdinalExclusive || first == hb.EndOrdinalExclusive && hb.EndByteOffset == 0
+}
+
 // revertedBasePosition returns the history position of hb, a history_base
 // pointing into base, a thread in several files: the offset is in the
 // newest of its files in the history whose first ordinal lies below
 // hb.EndOrdinalExclusive.
 func revertedBasePosition(ctx context.Context, base store.Thread, hb *rollout.HistoryBase, bases Bases) (int64, error) {
-	if base.NextOrdinal-base.LineCount < hb.EndOrdinalExclusive && hb.EndByteOffset <= base.IndexedSize {
+	if namesFile(base.NextOrdinal-base.LineCount, base.IndexedSize, hb) {
 		return base.BaseSize + hb.EndByteOffset, nil
 	}
 	sb, ok := bases.(SegmentBases)
@@ -44,7 +56,7 @@ func revertedBasePosition(ctx context.Context, base store.Thread, hb *rollout.Hi
 		return 0, err
 	}
 	for i := len(segs) - 1; i >= 0; i-- {
-		if s := segs[i]; s.InChain() && s.FirstOrdinal < hb.EndOrdinalExclusive && hb.EndByteOffset <= s.Length {
+		if s := segs[i]; s.InChain() && namesFile(s.FirstOrdinal, s.Length, hb) {
 			return s.BaseSize + hb.EndByteOffset, nil
 		}
 	}
@@ -88,13 +100,30 @@ func segmentNamed(ctx context.Context, bases Bases, segmentID, self, forkedFrom 
 					return id, f, true, nil
 				}
 			}
-			if row.BaseID == row.ID {
-				break // a reverted thread's files were all looked at
-			}
+			// On down the chain: a reverted thread's own files were all
+			// looked at; what its first file continues comes next.
 			id = row.BaseID
+			if id == row.ID {
+				id = firstFileBase(files, row.ID)
+			}
 		}
 	}
 	return "", store.Segment{}, false, nil
+}
+
+// firstFileBase returns the base of the first of a reverted thread's files
+// (its chain links come oldest first): the thread that file continues, ""
+// for none.
+func firstFileBase(files []store.Segment, id string) string {
+	for _, f := range files {
+		if f.InChain() {
+			if f.BaseID == id {
+				return ""
+			}
+			return f.BaseID
+		}
+	}
+	return ""
 }
 
 // KeptMessages implements SegmentBases.
@@ -157,7 +186,7 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 			}
 			break
 		}
-		if named == "" && fits && c.FirstOrdinal < hb.EndOrdinalExclusive {
+		if named == "" && namesFile(c.FirstOrdinal, c.Length, hb) {
 			at = i
 			break
 		}

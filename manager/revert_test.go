@@ -14,6 +14,7 @@ import (
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -566,5 +567,102 @@ func TestRevertReferenceForkAgain(t *testing.T) {
 				t.Fatalf("Verify: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
 			}
 		})
+	}
+}
+
+// TestForkThroughARevertedForkIntoItsBaseSegment: a base reverted (a
+// segment sB), a fork F of it cut in sB and then reverted in its own part,
+// and a fork C of F cut in what F inherits, in sB: C's meta names sB by
+// its uuid, and the index finds sB through F's first file's base even when
+// C's file is indexed after F's revert segment (a rebuild in another
+// order, a file arriving later).
+func TestForkThroughARevertedForkIntoItsBaseSegment(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base := threeTurns(t, m, "paginated")
+	if _, err := m.Revert(ctx, base.ID, RevertOptions{BeforeTurnID: "turn-c"}); err != nil {
+		t.Fatal(err)
+	}
+	appendTurns := func(id string, turns ...string) {
+		t.Helper()
+		for _, turn := range turns {
+			if _, err := m.AppendTurn(ctx, id, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "a"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendTurns(base.ID, "turn-d", "turn-e")
+	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTurns(fork.ID, "turn-x", "turn-y")
+	if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
+		t.Fatal(err)
+	}
+	child, err := m.Fork(ctx, fork.ID, ForkOptions{LastTurnID: "turn-d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(m.Root(), filepath.FromSlash(child.RolloutPath))
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(abs); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := rebuildIndex(t, m) // without the child's file
+	if err := os.WriteFile(abs, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := indexer.SyncPaths(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, []string{child.RolloutPath}, indexer.SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rebuilt.Get(ctx, child.ID)
+	if err != nil {
+		t.Fatalf("the child, indexed after its parent's revert segment: %v", err)
+	}
+	if got.UserMessageCount != child.UserMessageCount || got.BaseSize != child.BaseSize {
+		t.Fatalf("the child indexed later: %d messages, base size %d; want %d, %d", got.UserMessageCount, got.BaseSize, child.UserMessageCount, child.BaseSize)
+	}
+}
+
+// TestForkAtTheStartOfARevertedForksFirstFile: a fork cut where a
+// reverted fork's first file begins (the end of what it inherits) names
+// that file at offset 0, whose first ordinal is the cut's; the index reads
+// it (Verify, a rebuild).
+func TestForkAtTheStartOfARevertedForksFirstFile(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base := threeTurns(t, m, "paginated")
+	if _, err := m.Revert(ctx, base.ID, RevertOptions{BeforeTurnID: "turn-c"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AppendTurn(ctx, base.ID, TurnOptions{TurnID: "turn-d", Prompt: "prompt d", Answer: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, turn := range []string{"turn-x", "turn-y"} {
+		if _, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
+		t.Fatal(err)
+	}
+	child, err := m.Fork(ctx, fork.ID, ForkOptions{LastTurnID: "turn-d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || len(rep.Drifts) != 0 || len(rep.Problems) != 0 {
+		t.Fatalf("Verify: %v, drifts %v, problems %v", err, rep.Drifts, rep.Problems)
+	}
+	if got, err := rebuildIndex(t, m).Get(ctx, child.ID); err != nil || got.BaseSize != child.BaseSize {
+		t.Fatalf("the child in a rebuilt index: %+v, %v", got, err)
 	}
 }
