@@ -20,7 +20,8 @@ var ErrNotSupported = errors.New("not supported by this backend")
 // way. backendtest holds the conformance suite both pass.
 //
 // Offsets are positions in a thread's history; Thread.IndexedSize is the
-// size of the thread's own part, the size AppendOptions.ExpectedSize names.
+// size of the thread's own part, and Thread.HistorySize that of the whole
+// history, the size AppendOptions.ExpectedSize names.
 // Errors wrap ErrNotFound, ErrInvalidArgument, ErrOutOfRange, ErrReferenced,
 // *SizeMismatchError and the other sentinels of this package.
 type Backend interface {

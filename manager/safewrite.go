@@ -23,7 +23,7 @@ var (
 )
 
 // SizeMismatchError reports an append refused because the thread's
-// indexed size was not AppendOptions.ExpectedSize; nothing was written.
+// history size was not AppendOptions.ExpectedSize; nothing was written.
 // It wraps ErrSizeMismatch.
 type SizeMismatchError struct {
 	ID       string
@@ -40,9 +40,10 @@ func (e *SizeMismatchError) Unwrap() error { return ErrSizeMismatch }
 // AppendOptions make an append conditional or idempotent. The zero value
 // is a plain append.
 type AppendOptions struct {
-	// ExpectedSize, when not zero, is the size (Thread.IndexedSize) the
-	// thread must have for the append to happen: the offset the first new
-	// line will start at. Otherwise the call fails with a
+	// ExpectedSize, when not zero, is the size of the history
+	// (Thread.HistorySize: a reference fork's base part and its own file)
+	// the thread must have for the append to happen: the position the
+	// first new line will start at. Otherwise the call fails with a
 	// *SizeMismatchError and nothing is written. No thread has size zero
 	// (its first line is its session_meta), so zero means no condition.
 	// The size is checked after lines other writers added are indexed,

@@ -714,17 +714,18 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 			return err
 		}
 		row = lt.row
+		// A Codex sharing the root resumes the thread from where its
+		// cache says it is (docs/CODEX.md): tell the cache, under the
+		// thread's lock so that moves reach it in order. The move stands
+		// if that fails; Codex rebuilds its cache from the files.
+		abs := filepath.Join(m.opts.Root, filepath.FromSlash(row.RolloutPath))
+		if err := m.codex.Moved(context.WithoutCancel(ctx), id, abs, archive, m.now()); err != nil {
+			m.log.Warn("the move is not in Codex's thread cache", "id", id, "err", err)
+		}
 		return nil
 	})
 	if err != nil {
 		return store.Thread{}, threadErr(id, err, "%s", op)
-	}
-	// A Codex sharing the root resumes the thread from where its cache
-	// says it is (docs/CODEX.md): tell the cache. The move stands if
-	// that fails; Codex rebuilds its cache from the files when it is gone.
-	abs := filepath.Join(m.opts.Root, filepath.FromSlash(row.RolloutPath))
-	if err := m.codex.Moved(context.WithoutCancel(ctx), id, abs, archive, m.now()); err != nil {
-		m.log.Warn("the move is not in Codex's thread cache", "id", id, "err", err)
 	}
 	if archive {
 		m.publishThread(EventArchived, row)

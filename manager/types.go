@@ -42,8 +42,9 @@ type Thread struct {
 	LineCount        int64 // lines of the own file up to IndexedSize, blank ones included
 	UserMessageCount int   // counted user messages, after rollbacks
 	// IndexedSize is the end of the last complete line indexed in the
-	// thread's own file: the offset the next append starts at, and the
-	// size AppendOptions.ExpectedSize names.
+	// thread's own file: the offset in it the next append starts at.
+	// HistorySize, which adds the base's part, is the position in the
+	// history, and the size AppendOptions.ExpectedSize names.
 	IndexedSize int64
 	// HistoryMode is "paginated" (Codex 0.169's default) or "legacy" (a
 	// 2025-style rollout, whose meta may name no mode).
