@@ -133,8 +133,8 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore tim
 			}
 			paths, names, rescan := w.take()
 			if names {
-				renamed, again := w.renamed(ctx)
-				m.forgetLive(ctx, renamed)
+				renamed, names, again := w.renamed(ctx)
+				m.renameLive(ctx, names)
 				paths = append(paths, renamed...)
 				rescan = rescan || again
 			}
@@ -328,67 +328,81 @@ func (w *watcher) namesSize() int64 {
 }
 
 // renamed returns the rollout paths of the threads named by the complete
-// lines appended to session_index.jsonl since the last call, and whether
-// the file changed in a way only a full sync can follow (it shrank).
-func (w *watcher) renamed(ctx context.Context) (paths []string, rescan bool) {
+// lines appended to session_index.jsonl since the last call, with the
+// names those lines give them (by id), and whether the file changed in a
+// way only a full sync can follow (it shrank).
+func (w *watcher) renamed(ctx context.Context) (paths []string, names map[string]string, rescan bool) {
 	f, err := os.Open(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
 	if err != nil {
 		w.namesRead = 0
-		return nil, !errors.Is(err, os.ErrNotExist)
+		return nil, nil, !errors.Is(err, os.ErrNotExist)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, true
+		return nil, nil, true
 	}
 	if fi.Size() < w.namesRead {
 		w.namesRead = fi.Size()
-		return nil, true
+		return nil, nil, true
 	}
 	tail := make([]byte, fi.Size()-w.namesRead)
 	if _, err := f.ReadAt(tail, w.namesRead); err != nil {
-		return nil, true
+		return nil, nil, true
 	}
 	end := bytes.LastIndexByte(tail, '\n') + 1 // complete lines only
 	w.namesRead += int64(end)
-	names, err := rollout.ReadNames(ctx, bytes.NewReader(tail[:end]))
-	if err != nil || len(names) == 0 {
-		return nil, err != nil
+	entries, err := rollout.ReadNames(ctx, bytes.NewReader(tail[:end]))
+	if err != nil || len(entries) == 0 {
+		return nil, nil, err != nil
 	}
-	ids := make([]string, 0, len(names))
-	for id := range names {
+	ids := make([]string, 0, len(entries))
+	for id := range entries {
 		ids = append(ids, id)
 	}
 	rows, err := w.m.store.IndexedFilesByID(ctx, ids)
 	if err != nil {
-		return nil, true
+		return nil, nil, true
 	}
+	names = make(map[string]string)
 	for _, r := range rows {
-		if r.Name != names[r.ID].ThreadName {
+		if r.Name != entries[r.ID].ThreadName {
 			paths = append(paths, r.RolloutPath)
+			names[r.ID] = entries[r.ID].ThreadName
 		}
 	}
-	return paths, false
+	return paths, names, false
 }
 
-// forgetLive drops the live threads at paths from memory, so that the
-// sync after it writes their rows: for names another process gave them in
-// session_index.jsonl, which checkLive's look at their files cannot see.
-// Nothing is lost: the next use reloads the thread from its row and file.
-func (m *Manager) forgetLive(ctx context.Context, paths []string) {
-	for _, rel := range paths {
-		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
-		if err != nil {
+// renameLive gives live threads the names another process gave them in
+// session_index.jsonl (names, by id), in their rows and in memory, under
+// each thread's lock: a sync never writes a live thread's row, and its
+// file, which checkLive looks at, did not change. Threads not in memory
+// are left to the sync of their paths. It reports the names it gave.
+func (m *Manager) renameLive(ctx context.Context, names map[string]string) {
+	var renamed []string
+	defer func() {
+		if len(renamed) > 0 {
+			m.report(SyncReport{Cause: SyncEvents, Paths: renamed, Summary: indexer.Summary{Renamed: len(renamed)}})
+		}
+	}()
+	for id, name := range names {
+		lt := m.peekLive(ctx, id)
+		if lt == nil {
 			continue
 		}
-		if lt := m.peekLive(ctx, id); lt != nil {
-			lt.mu.Lock()
-			if !lt.gone {
-				m.invalidate(lt)
+		lt.mu.Lock()
+		if !lt.gone && lt.row.Name != name {
+			if err := m.store.SetName(ctx, id, name, lt.row.UpdatedAt); err != nil {
+				m.log.Warn("name from session_index.jsonl", "id", id, "err", err)
+				m.invalidate(lt) // the next use reloads it
+			} else {
+				lt.row.Name = name
+				renamed = append(renamed, lt.row.RolloutPath)
 			}
-			lt.mu.Unlock()
-			m.release(lt)
 		}
+		lt.mu.Unlock()
+		m.release(lt)
 	}
 }
 
