@@ -5,6 +5,7 @@ package pgstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -181,5 +182,34 @@ func TestRepairKeepsRollbacks(t *testing.T) {
 	msgs, err := s.UserMessages(t.Context(), child)
 	if err != nil || len(msgs) != 2 || msgs[1].Text != "after" {
 		t.Fatalf("messages after repair: %+v, %v", msgs, err)
+	}
+}
+
+// TestRollbackUnderForksRefused: a rollback that would drop user messages
+// a reference fork inherits is refused (ReferencedError), nothing written,
+// the fork's messages intact; one that drops only messages past the
+// forks' cuts is taken.
+func TestRollbackUnderForksRefused(t *testing.T) {
+	s, parent, child := verifiable(t) // the child inherits 2 of the parent's 5 messages
+	rollback := func(n int) []byte {
+		return fmt.Appendf(nil, `{"timestamp":"2026-01-01T00:00:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":%d}}`+"\n", n)
+	}
+	before := history(t, s, parent)
+	var referenced *ReferencedError
+	if _, err := s.Append(t.Context(), parent, rollback(4), -1); !errors.As(err, &referenced) || !slices.Equal(referenced.Forks, []string{child}) {
+		t.Fatalf("a rollback into what a fork inherits: %v, want a ReferencedError naming the fork", err)
+	}
+	if got := history(t, s, parent); !bytes.Equal(got, before) {
+		t.Fatal("a refused rollback wrote")
+	}
+	if msgs, err := s.UserMessages(t.Context(), child); err != nil || len(msgs) != 2 {
+		t.Fatalf("the fork's messages: %d, %v; want 2", len(msgs), err)
+	}
+	res, err := s.Append(t.Context(), parent, rollback(3), -1)
+	if err != nil || res.Thread.UserMessageCount != 2 {
+		t.Fatalf("a rollback past the fork's cut: %+v, %v; want it taken, 2 messages left", res.Thread, err)
+	}
+	if problems, err := s.Verify(t.Context()); err != nil || len(problems) != 0 {
+		t.Fatalf("verify: %v, %v", problems, err)
 	}
 }

@@ -144,6 +144,9 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 			// fork's base part included (the API's history_size).
 			r.err = &SizeMismatchError{Size: t.HistorySize(), Expected: r.expected}
 		default:
+			if r.err = refuseRollbackUnderForks(ctx, tx, *t, r.marks); r.err != nil {
+				continue
+			}
 			if t.Paginated() {
 				if r.lines, r.marks, r.err = numberLines(r.lines, r.marks, t.NextOrdinal, r.renumber); r.err != nil {
 					continue
@@ -173,4 +176,20 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 		}
 	}
 	return tx.SendBatch(ctx, &q).Close()
+}
+
+// refuseRollbackUnderForks fails with a *ReferencedError when the lines
+// marked by marks roll back user messages of t that a reference fork of t
+// inherits: a fork resolves what it inherits through its base's rows, which
+// the rollback drops (the local index gives such forks rows of their own;
+// here the append is refused, and nothing is written).
+func refuseRollbackUnderForks(ctx context.Context, q querier, t Thread, marks []lineMark) error {
+	if !slices.ContainsFunc(marks, func(m lineMark) bool { return m.kind == markRollback }) {
+		return nil
+	}
+	before := t.UserMessageCount
+	if _, keep := observe(&t, marks); keep < before { // t is a copy
+		return refuseReferrers(ctx, q, t.ID, referrersSQL+` AND inherited_messages > $2 ORDER BY referrer`, t.ID, keep)
+	}
+	return nil
 }
