@@ -53,6 +53,7 @@ func Run(t *testing.T, open Open) {
 		{"RollbacksDropMessages", testRollbacksDropMessages},
 		{"ListTextFoldsCase", testListTextFoldsCase},
 		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
+		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -791,6 +792,36 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
 		}
+	}
+}
+
+// testCopyOfAReferenceFork: a copy of a reference fork is laid out as
+// every backend lays out a self-contained history: its own meta, the metas
+// of the parent and its fork ancestors down to the thread whose meta
+// starts the history, then the parent's history to the cut.
+func testCopyOfAReferenceFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 2)
+	one := 1
+	ref, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(ctx, ref.ID, []rollout.Item{userItem("own")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := b.Fork(ctx, ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for line := range bytes.Lines(history(t, b, cp.ID)) {
+		if m, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'})); err == nil {
+			ids = append(ids, m.ID)
+		}
+	}
+	if want := []string{cp.ID, ref.ID, parent.ID, ref.ID}; !slices.Equal(ids, want) {
+		t.Fatalf("the metas of a copy of a reference fork: %v, want %v (the copy, its parent, then the history's)", ids, want)
 	}
 }
 

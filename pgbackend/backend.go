@@ -803,8 +803,19 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgsto
 	nt.More = rc // streamed in chunks into the child's creating transaction
 	if nt.HistoryMode == pgstore.HistoryPaginated {
 		// A self-contained paginated history counts 0, 1, 2, ... as Codex
-		// requires: the child's meta, then the parent's lines renumbered.
-		if nt.Lines, nt.More, err = renumbered(nt.Lines, rc); err != nil {
+		// requires: the child's meta, the metas of the parent and its fork
+		// ancestors when the parent continues a base (as the local copy
+		// lays them out, from which a rebuilt index reads the ancestry),
+		// then the parent's lines, renumbered.
+		var ancestry []byte
+		if parent.BaseID != "" {
+			_, own, metas, err := manager.SelfContainedMetas(ctx, b, parent)
+			if err != nil {
+				return pgstore.Thread{}, fmt.Errorf("copy of %s: %w", parent.ID, err)
+			}
+			ancestry = append(own, metas...)
+		}
+		if nt.Lines, nt.More, err = renumbered(nt.Lines, io.MultiReader(bytes.NewReader(ancestry), rc)); err != nil {
 			return pgstore.Thread{}, err
 		}
 	}
