@@ -73,13 +73,15 @@ func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.
 
 // publish turns a notice into an event with the thread as the change
 // committed it, which the notice carries; only a row too large for a
-// notice is read. With no subscriber it does nothing: every node hears
-// every change made through any node.
+// notice is read. Every node hears every change made through any node,
+// and numbers them all (Event.Seq, without gaps, as a local server does);
+// with no subscriber the event goes without its thread, to no one.
 func (b *Backend) publish(n pgstore.Notice) {
+	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
 	if !b.events.Subscribed() {
+		b.events.Publish(e)
 		return
 	}
-	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
 	if e.Type != manager.EventDeleted {
 		t, ok := n.Thread()
 		var err error
