@@ -598,8 +598,8 @@ func testEvents(t *testing.T, b manager.Backend) {
 			if !ok {
 				t.Fatalf("subscription ended: %v", sub.Err())
 			}
-			if e.Type == manager.EventAppended && e.ThreadID == th.ID && e.Size != res.Thread.HistorySize() && i == 1 {
-				t.Fatalf("appended event with size %d, want %d", e.Size, res.Thread.HistorySize())
+			if e.Type == manager.EventAppended && e.ThreadID == th.ID && i == 1 && (e.Size != res.Thread.HistorySize() || !slices.Equal(e.Offsets, res.Offsets)) {
+				t.Fatalf("appended event with size %d, offsets %v; want %d, %v", e.Size, e.Offsets, res.Thread.HistorySize(), res.Offsets)
 			}
 			if e.Type == manager.EventAppended && i != 1 {
 				continue // a rename may write a line of its own

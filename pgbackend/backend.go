@@ -77,7 +77,7 @@ func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.
 // and numbers them all (Event.Seq, without gaps, as a local server does);
 // with no subscriber the event goes without its thread, to no one.
 func (b *Backend) publish(n pgstore.Notice) {
-	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size}
+	e := manager.Event{Type: manager.EventType(n.Type), ThreadID: n.ThreadID, Size: n.Size, Offsets: n.Offsets}
 	if !b.events.Subscribed() {
 		b.events.Publish(e)
 		return

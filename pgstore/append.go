@@ -326,12 +326,17 @@ func observe(t *Thread, marks []lineMark) (msgs []UserMessage, keep int) {
 // queueRow queues the update of t's row after appends, and the notice of
 // a change of type typ.
 func queueRow(b *pgx.Batch, t *Thread, typ string) {
+	queueRowUpdate(b, t)
+	queueNotice(b, typ, t.ID, t.HistorySize())
+}
+
+// queueRowUpdate queues the update of t's row after appends.
+func queueRowUpdate(b *pgx.Batch, t *Thread) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
 		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8, next_ordinal = $9, inherited_messages = $10,
 		name = $11 WHERE id = $1`,
 		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID, t.NextOrdinal,
 		t.InheritedMessages, t.Name)
-	queueNotice(b, typ, t.ID, t.HistorySize())
 }
 
 // appendTx writes lines after t's own bytes inside tx, in one round trip,

@@ -167,11 +167,17 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 	}
 	for _, id := range ids {
 		if changed[id] {
-			queueRow(&q, threads[id], "appended")
+			queueRowUpdate(&q, threads[id])
 		}
 	}
+	// Each append is announced with where its lines start, as the local
+	// backend announces it, in the order they were applied.
 	for _, r := range batch {
-		if r.rename && r.err == nil {
+		if r.err != nil || r.res.Replayed {
+			continue
+		}
+		queueAppendNotice(&q, "appended", r.id, r.res.Size, r.res.Starts)
+		if r.rename {
 			queueNotice(&q, "renamed", r.id, r.res.Size)
 		}
 	}

@@ -20,6 +20,9 @@ type Notice struct {
 	Type     string `json:"t"`
 	ThreadID string `json:"id"`
 	Size     int64  `json:"size,omitempty"`
+	// Offsets are where the lines of an append start (history positions);
+	// left out when they would not fit in a notice.
+	Offsets []int64 `json:"offsets,omitempty"`
 	// Row is the thread's row as the change committed it, in
 	// threadColumns' order (null for a deleted thread, or left out when it
 	// would not fit in a notice); Thread reads it.
@@ -58,16 +61,24 @@ func (r jsonRow) Scan(dest ...any) error {
 // refuses a payload of 8000 bytes or more: past 7900 (a long name or
 // preview) the notice goes without the row.
 const noticeSQL = `WITH bare AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint)::text AS j),
-	withrow AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint,
+	withoffsets AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint,
+		'offsets', $4::bigint[])::text AS j),
+	withrow AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint, 'offsets', $4::bigint[],
 		'row', (SELECT json_build_array(` + threadColumns + `) FROM threads WHERE id = $2))::text AS j)
-	SELECT pg_notify('` + noticeChannel + `', CASE WHEN octet_length(withrow.j) <= 7900
-		THEN withrow.j ELSE bare.j END) FROM bare, withrow`
+	SELECT pg_notify('` + noticeChannel + `', CASE WHEN octet_length(withrow.j) <= 7900 THEN withrow.j
+		WHEN octet_length(withoffsets.j) <= 7900 THEN withoffsets.j ELSE bare.j END) FROM bare, withoffsets, withrow`
 
 // queueNotice queues the announcement of a change in b, after the change's
 // statements; PostgreSQL delivers it when the transaction commits, and
 // never if it does not.
 func queueNotice(b *pgx.Batch, typ, id string, size int64) {
-	b.Queue(noticeSQL, typ, id, size)
+	queueAppendNotice(b, typ, id, size, nil)
+}
+
+// queueAppendNotice is queueNotice of an append whose lines start at
+// offsets.
+func queueAppendNotice(b *pgx.Batch, typ, id string, size int64, offsets []int64) {
+	b.Queue(noticeSQL, typ, id, size, offsets)
 }
 
 // Listen calls fn with every change committed to the database, in commit
