@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -96,8 +97,31 @@ func testPurge(t *testing.T, b manager.Backend) {
 	rootBefore := history(t, b, root.ID)
 	was := take(f2.ID)
 
+	pub, ok := b.(manager.Publisher)
+	if !ok {
+		t.Fatal("the backend publishes no events")
+	}
+	sub := pub.Subscribe(64)
+	defer sub.Close()
 	if err := p.Purge(ctx, f1.ID); err != nil {
 		t.Fatal(err)
+	}
+	// The threads a purge rewrites say what they said: their rewrite is
+	// no change to announce; the purged thread's deletion is.
+	timeout := time.After(30 * time.Second)
+	for deleted := false; !deleted; {
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				t.Fatalf("subscription ended: %v", sub.Err())
+			}
+			if e.ThreadID != f1.ID {
+				t.Fatalf("the purge announced %s of %s", e.Type, e.ThreadID)
+			}
+			deleted = e.Type == manager.EventDeleted
+		case <-timeout:
+			t.Fatal("waited 30 s for the purged thread's deletion")
+		}
 	}
 	if _, err := b.Get(ctx, f1.ID); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("purged thread: Get = %v, want ErrNotFound", err)

@@ -324,10 +324,12 @@ func observe(t *Thread, marks []lineMark) (msgs []UserMessage, keep int) {
 }
 
 // queueRow queues the update of t's row after appends, and the notice of
-// a change of type typ.
+// a change of type typ ("" for none).
 func queueRow(b *pgx.Batch, t *Thread, typ string) {
 	queueRowUpdate(b, t)
-	queueNotice(b, typ, t.ID, t.HistorySize())
+	if typ != "" {
+		queueNotice(b, typ, t.ID, t.HistorySize())
+	}
 }
 
 // queueRowUpdate queues the update of t's row after appends.

@@ -91,7 +91,9 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 			return err
 		}
 		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt, HistoryMode: t.HistoryMode}
-		if err := appendFrom(ctx, tx, &fresh, first, br, 0, nil, "appended"); err != nil {
+		// The thread says what it said: no change to announce, as the
+		// local backend's purge announces none for the threads it rewrites.
+		if err := appendFrom(ctx, tx, &fresh, first, br, 0, nil, ""); err != nil {
 			return err
 		}
 		if fresh.UserMessageCount != t.UserMessageCount {
