@@ -56,6 +56,9 @@ func testPurge(t *testing.T, b manager.Backend) {
 			t.Fatalf("delete of a base: %v, want ErrReferenced", err)
 		}
 	}
+	if _, err := b.Rename(ctx, f2.ID, "f2's name"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.Archive(ctx, f2.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +143,9 @@ func testPurge(t *testing.T, b manager.Backend) {
 		t.Fatalf("f2 after the purge: base %q size %d, want self-contained", now.row.BaseID, now.row.BaseSize)
 	}
 	if now.row.Archived != was.row.Archived || !now.row.ArchivedAt.Equal(was.row.ArchivedAt) || now.row.ParentID != was.row.ParentID ||
-		now.row.UserMessageCount != was.row.UserMessageCount || now.row.Preview != was.row.Preview || !slices.Equal(now.ancestors, was.ancestors) {
-		t.Fatalf("f2 after the purge:\n%+v %v\nwant archive state, parent, count, preview and ancestry of\n%+v %v", now.row, now.ancestors, was.row, was.ancestors)
+		now.row.UserMessageCount != was.row.UserMessageCount || now.row.Preview != was.row.Preview || !slices.Equal(now.ancestors, was.ancestors) ||
+		now.row.Name != "f2's name" {
+		t.Fatalf("f2 after the purge:\n%+v %v\nwant archive state, parent, count, preview, name and ancestry of\n%+v %v", now.row, now.ancestors, was.row, was.ancestors)
 	}
 	if !slices.Equal(now.said, was.said) {
 		t.Fatalf("f2 after the purge says\n%q\nwant\n%q", now.said, was.said)

@@ -45,6 +45,11 @@ func testRevert(t *testing.T, b manager.Backend) {
 	if th.HistoryMode != string(rollout.HistoryPaginated) {
 		t.Fatalf("a thread starts %q, want paginated as Codex 0.169 starts threads", th.HistoryMode)
 	}
+	// A name given after the cut stays: a revert cuts turns, not the name.
+	th, err := b.Rename(ctx, th.ID, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
 	before, data := historyTurns(t, b, th.ID)
 	cut := before.Turns[1].Offset
 	wantOrdinal := ordinalAt(t, data, cut)
@@ -53,8 +58,8 @@ func testRevert(t *testing.T, b manager.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reverted.UserMessageCount != 1 || reverted.BaseID != th.ID || reverted.BaseSize != cut {
-		t.Fatalf("after revert: %d messages, base %s at %d; want 1, itself at %d", reverted.UserMessageCount, reverted.BaseID, reverted.BaseSize, cut)
+	if reverted.UserMessageCount != 1 || reverted.BaseID != th.ID || reverted.BaseSize != cut || reverted.Name != "kept" {
+		t.Fatalf("after revert: %d messages, base %s at %d, name %q; want 1, itself at %d, kept", reverted.UserMessageCount, reverted.BaseID, reverted.BaseSize, reverted.Name, cut)
 	}
 	h, got := historyTurns(t, b, th.ID)
 	if !bytes.Equal(got[:cut], data[:cut]) || int64(len(got)) != cut+reverted.IndexedSize {

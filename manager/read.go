@@ -186,15 +186,16 @@ func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []R
 	if err != nil {
 		return Thread{}, nil, threadErr(id, err, "tree")
 	}
-	row, err := m.store.Get(ctx, rootID)
-	if errors.Is(err, store.ErrNotFound) {
-		row = store.Thread{ID: rootID}
-	} else if err != nil {
-		return Thread{}, nil, threadErr(id, err, "tree")
-	}
 	rels, err := m.store.Descendants(ctx, rootID)
 	if err != nil {
 		return Thread{}, nil, threadErr(id, err, "tree")
 	}
-	return threadOf(m.unacked.clamp(row)), relativesOf(m.unacked.clampRelatives(rels)), nil
+	members = relativesOf(m.unacked.clampRelatives(rels))
+	row, err := m.store.Get(ctx, rootID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Thread{ID: rootID}, members, nil // deleted: the root holds its id alone
+	} else if err != nil {
+		return Thread{}, nil, threadErr(id, err, "tree")
+	}
+	return threadOf(m.unacked.clamp(row)), members, nil
 }

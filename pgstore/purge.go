@@ -99,7 +99,9 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		if fresh.UserMessageCount != t.UserMessageCount {
 			return fmt.Errorf("the self-contained history holds %d user messages, want %d", fresh.UserMessageCount, t.UserMessageCount)
 		}
-		return nil
+		// It keeps its name, whatever rename lines the rewrite read.
+		_, err = tx.Exec(ctx, `UPDATE threads SET name = $2 WHERE id = $1`, id, t.Name)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("make %s self-contained: %w", id, err)

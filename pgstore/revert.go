@@ -131,8 +131,9 @@ func (s *Store) revertTx(ctx context.Context, tx pgx.Tx, r Revert, now time.Time
 	if err != nil {
 		return nil, err
 	}
+	// The thread keeps its name: a revert cuts turns, not what it is called.
 	head := Thread{ID: t.ID, BaseID: holder.ID, BaseSize: cut, InheritedMessages: msg.Ordinal, UserMessageCount: msg.Ordinal,
-		UpdatedAt: t.UpdatedAt, HistoryMode: t.HistoryMode, NextOrdinal: ordinal}
+		UpdatedAt: t.UpdatedAt, HistoryMode: t.HistoryMode, NextOrdinal: ordinal, Name: t.Name}
 	if msg.Ordinal > 0 {
 		head.Preview = t.Preview // its first user message, which the cut keeps
 	}
