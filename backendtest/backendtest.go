@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"ListTextFoldsCase", testListTextFoldsCase},
 		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
+		{"NamedCreationEvents", testNamedCreationEvents},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -791,6 +792,59 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 			if err != nil || !ok || n != int64(i) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
+		}
+	}
+}
+
+// testNamedCreationEvents: a thread started or forked with a name is
+// announced appended (its rename line), renamed, then created or forked,
+// the name in the last (docs/API.md, events), so that no subscriber sees it
+// unnamed.
+func testNamedCreationEvents(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	p, ok := b.(manager.Publisher)
+	if !ok {
+		t.Fatal("the backend publishes no events")
+	}
+	parent := withTurns(t, b, 1)
+	sub := p.Subscribe(64)
+	defer sub.Close()
+	th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli", Name: "named at start"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Name: "named fork"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Name: "named copy", Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		typ  manager.EventType
+		id   string
+		name string
+	}{
+		{manager.EventAppended, th.ID, ""}, {manager.EventRenamed, th.ID, ""}, {manager.EventCreated, th.ID, "named at start"},
+		{manager.EventAppended, fork.ID, ""}, {manager.EventRenamed, fork.ID, ""}, {manager.EventForked, fork.ID, "named fork"},
+		{manager.EventAppended, copied.ID, ""}, {manager.EventRenamed, copied.ID, ""}, {manager.EventForked, copied.ID, "named copy"},
+	}
+	timeout := time.After(30 * time.Second)
+	for i := range want {
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				t.Fatalf("subscription ended: %v", sub.Err())
+			}
+			if e.Type != want[i].typ || e.ThreadID != want[i].id {
+				t.Fatalf("event %d: %s %s, want %s %s", i, e.Type, e.ThreadID, want[i].typ, want[i].id)
+			}
+			if want[i].name != "" && (e.Thread == nil || e.Thread.Name != want[i].name) {
+				t.Fatalf("event %d (%s): thread %+v, want it named %q", i, e.Type, e.Thread, want[i].name)
+			}
+		case <-timeout:
+			t.Fatalf("waited 30 s for event %d (%s)", i, want[i].typ)
 		}
 	}
 }

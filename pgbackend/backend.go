@@ -205,13 +205,14 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("start thread: %w: %w", manager.ErrInvalidArgument, err)
 	}
+	rename, err := nameLine(id, o.Name, now)
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
-		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode), CreatedAt: now})
+		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode), CreatedAt: now, Rename: rename})
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
-	}
-	if o.Name != "" {
-		return b.Rename(ctx, id, o.Name)
 	}
 	return threadOf(t), nil
 }
@@ -371,10 +372,14 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	}
 	// The meta records the fork point (spool_fork_point) as the local
 	// backend's does, once the cut is found: forkCopy or the store.
+	rename, err := nameLine(child, o.Name, now)
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
+	}
 	var t pgstore.Thread
 	if !reference {
 		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), ParentID: parent.ID, CreatedAt: now,
-			SpawnParentID: rollout.SpawnParent(parent.Source)}
+			SpawnParentID: rollout.SpawnParent(parent.Source), Rename: rename}
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
@@ -384,14 +389,11 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		// history_base names the cut, as Codex 0.169 forks.
 		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
 			Meta: &rollout.MetaPayload{SessionMeta: meta}, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now,
-			SpawnParentID: rollout.SpawnParent(parent.Source)}
+			SpawnParentID: rollout.SpawnParent(parent.Source), Rename: rename}
 		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {
 		return manager.Thread{}, mapErr(err)
-	}
-	if o.Name != "" {
-		return b.Rename(ctx, child, o.Name)
 	}
 	return threadOf(t), nil
 }
@@ -497,6 +499,15 @@ func (b *Backend) ReadAfter(ctx context.Context, id string, from int64) (io.Read
 		}
 	}
 	return rc, end, nil
+}
+
+// nameLine returns the rename line a thread created or forked with name
+// (nil for none) gets in its creating transaction (manager.RenameLine).
+func nameLine(id, name string, now time.Time) ([]byte, error) {
+	if name == "" {
+		return nil, nil
+	}
+	return manager.RenameLine(id, name, now)
 }
 
 // Rename names a thread as the local backend does: it appends the

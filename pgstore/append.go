@@ -47,6 +47,10 @@ type NewThread struct {
 	// its times, and a line stamped in the future cannot pin it to the
 	// top of every list). Otherwise it is created and updated now.
 	CreatedAt time.Time
+	// Rename, when set, is a thread_name_updated line naming the new
+	// thread, appended in the same transaction and announced as the local
+	// backend announces a named creation (see namedCreation).
+	Rename []byte
 }
 
 // ForkPoint is where a fork was cut: before the parent's user message
@@ -117,7 +121,14 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		if !nt.CreatedAt.IsZero() {
 			dated = &dating{bound: s.now().Add(indexer.MaxClockSkew).UnixMilli()}
 		}
-		if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, dated, event); err != nil {
+		if nt.Rename != nil {
+			if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, dated, ""); err != nil {
+				return err
+			}
+			if err := namedCreation(ctx, tx, &t, nt.Rename, now, event); err != nil {
+				return err
+			}
+		} else if err := appendFrom(ctx, tx, &t, nt.Lines, nt.More, now, dated, event); err != nil {
 			return err
 		}
 		if nt.ForkPoint == nil {
@@ -131,6 +142,29 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
 	}
 	return s.Get(ctx, nt.ID)
+}
+
+// namedCreation appends rename, a thread_name_updated line, to t, created
+// in tx, and announces the creation as the local backend announces a
+// thread created or forked with a name (docs/API.md, events): appended,
+// renamed, then event ("created" or "forked"), the name in each.
+func namedCreation(ctx context.Context, tx pgx.Tx, t *Thread, rename []byte, now int64, event string) error {
+	marks, err := scanLines(rename)
+	if err != nil {
+		return err
+	}
+	if t.Paginated() { // numbered as an append numbers its lines
+		if rename, marks, err = numberLines(rename, marks, t.NextOrdinal, false); err != nil {
+			return err
+		}
+	}
+	var b pgx.Batch
+	res := queueAppend(&b, t, rename, marks, now)
+	queueRowUpdate(&b, t)
+	queueAppendNotice(&b, "appended", t.ID, res.Size, lineStarts(rename, res.Offset))
+	queueNotice(&b, "renamed", t.ID, res.Size)
+	queueNotice(&b, event, t.ID, t.HistorySize())
+	return tx.SendBatch(ctx, &b).Close()
 }
 
 // AppendResult says where appended lines landed in the thread's history.

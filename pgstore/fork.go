@@ -97,6 +97,9 @@ type Fork struct {
 	// SpawnParentID, when set, is the thread that spawned the child (a
 	// fork of a sub-agent keeps its source, so the same thread).
 	SpawnParentID string
+	// Rename, when set, names the child in the same transaction (as
+	// NewThread.Rename).
+	Rename []byte
 	// Era, when set, is the parent's era when the caller found At or
 	// BeforeUserMessage: a parent reverted since fails with ErrChanged.
 	Era *Era
@@ -205,6 +208,12 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			}
 		}
 		child.Preview = preview
+		if f.Rename != nil {
+			if _, err = appendTx(ctx, tx, &child, lines, marks, now, ""); err != nil {
+				return err
+			}
+			return namedCreation(ctx, tx, &child, f.Rename, now, "forked")
+		}
 		_, err = appendTx(ctx, tx, &child, lines, marks, now, "forked")
 		return err
 	})
