@@ -55,6 +55,7 @@ func Run(t *testing.T, open Open) {
 		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
 		{"NamedCreationEvents", testNamedCreationEvents},
+		{"PurgeSearchFindsOnce", testPurgeSearchFindsOnce},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},

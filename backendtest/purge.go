@@ -226,3 +226,34 @@ func testPurgeForgetsKeys(t *testing.T, b manager.Backend) {
 		t.Fatalf("retry on a thread the purge left alone at %v, want the first answer %v", again.Offsets, untouched.Offsets)
 	}
 }
+
+// testPurgeSearchFindsOnce: after a purge makes a chain of forks
+// self-contained, a prompt of the purged thread that they all now hold is
+// found once, in the oldest of them.
+func testPurgeSearchFindsOnce(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	p, ok := b.(manager.Purger)
+	if !ok {
+		t.Fatal("the backend purges nothing")
+	}
+	s, ok := b.(manager.Searcher)
+	if !ok {
+		t.Fatal("the backend offers no search")
+	}
+	root := start(t, b)
+	if _, err := b.AppendWith(ctx, root.ID, []rollout.Item{userItem("zyxqq unique"), answerItem("a")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	child := forkWith(t, b, root.ID, "child's own")
+	forkWith(t, b, child.ID, "grandchild's own")
+	if err := p.Purge(ctx, root.ID); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.SearchPage(ctx, manager.SearchOptions{Query: "zyxqq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Hits) != 1 || page.Hits[0].ThreadID != child.ID {
+		t.Fatalf("search after the purge: %+v, want the prompt once, in the child (the oldest that holds it)", page.Hits)
+	}
+}

@@ -82,8 +82,11 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, id)
 		// Every line moves: the keys' answers would be positions from before.
 		b.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1`, id)
-		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, inherited_messages = 0, sealed_size = 0,
-			next_ordinal = 0 WHERE id = $1`, id)
+		// What it inherited it now holds as copies, as a copy fork holds
+		// its parent's (search finds them in the oldest thread that has
+		// them, once).
+		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, copied_messages = inherited_messages,
+			inherited_messages = 0, sealed_size = 0, next_ordinal = 0 WHERE id = $1`, id)
 		// Its links' bytes are in the rewrite (a fork of one would have
 		// been made self-contained first: Referrers names it).
 		b.Queue(`DELETE FROM threads WHERE link_of = $1`, id)
