@@ -19,13 +19,19 @@ import (
 // removed) and reopens the root. It returns the plain bytes too.
 func compressedThread(t *testing.T) (*Manager, Thread, []byte) {
 	t.Helper()
+	return compressedThreadOf(t, start)
+}
+
+// compressedThreadOf is compressedThread of a thread started by startFn.
+func compressedThreadOf(t *testing.T, startFn func(testing.TB, *Manager, ...rollout.Item) Thread) (*Manager, Thread, []byte) {
+	t.Helper()
 	root := t.TempDir()
 	o := Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet}
 	m, err := Open(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := start(t, m, user("one"), assistant("1"), user("two"), assistant("2"), user("three"), assistant("3"))
+	th := startFn(t, m, user("one"), assistant("1"), user("two"), assistant("2"), user("three"), assistant("3"))
 	plain := readFile(t, m, th)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -151,5 +157,30 @@ func TestCompressedFork(t *testing.T) {
 	}
 	if _, err := m.Append(ctx, child.ID, []rollout.Item{user("three again")}); err != nil {
 		t.Fatalf("Append to the fork: %v", err)
+	}
+}
+
+// TestCompressedPaginatedForkCopies: a paginated thread whose rollout Codex
+// compressed is forked by copy, not by reference, and is not reverted
+// (ErrCompressed): Codex decompresses the file to its plain name before it
+// writes to the thread again, which would leave a reference or a revert
+// segment pointing at a path that is gone.
+func TestCompressedPaginatedForkCopies(t *testing.T) {
+	m, th, _ := compressedThreadOf(t, func(t testing.TB, m *Manager, items ...rollout.Item) Thread {
+		return startPaginated(t.(*testing.T), m, items...)
+	})
+	ctx := t.Context()
+	child, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: intp(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.BaseID != "" || child.UserMessageCount != 2 || rollout.IsCompressed(child.RolloutPath) {
+		t.Fatalf("fork of a compressed paginated thread: base %q, %d messages, %s; want a plain copy of 2", child.BaseID, child.UserMessageCount, child.RolloutPath)
+	}
+	if _, err := m.Fork(ctx, th.ID, ForkOptions{Mode: ForkReference}); !errors.Is(err, ErrCompressed) {
+		t.Fatalf("a reference fork of a compressed thread: %v, want ErrCompressed", err)
+	}
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(1)}); !errors.Is(err, ErrCompressed) {
+		t.Fatalf("a revert of a compressed thread: %v, want ErrCompressed", err)
 	}
 }

@@ -105,6 +105,22 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 	if err != nil {
 		return store.Thread{}, err
 	}
+	if reference {
+		// A fork of a compressed rollout copies its decompressed prefix
+		// (docs/CODEX.md): Codex decompresses the file to its plain name
+		// before it writes to its thread again, and a reference into it
+		// would point at a path that is gone.
+		holder, err := m.holderOf(ctx, parent, cut)
+		if err != nil {
+			return store.Thread{}, err
+		}
+		if rollout.IsCompressed(holder.RolloutPath) {
+			if o.Mode == ForkReference {
+				return store.Thread{}, fmt.Errorf("fork %s: the cut is in %s: %w (fork by copy)", parent.ID, holder.RolloutPath, ErrCompressed)
+			}
+			reference = false
+		}
+	}
 	cutAt := forkCut{before: before, offset: cut, kept: kept, lines: prefixLines}
 	switch {
 	case reference:

@@ -126,6 +126,12 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 	if err != nil {
 		return store.Thread{}, err
 	}
+	if rollout.IsCompressed(holderFile) {
+		// Codex decompresses a file to its plain name before it writes
+		// to its thread again, which would leave the segment's base at a
+		// path that is gone: fork the thread to continue it.
+		return store.Thread{}, fmt.Errorf("revert %s: the cut is in %s: %w", cur.ID, holderFile, ErrCompressed)
+	}
 	ordinal, err := ordinalAt(src, cut, cur)
 	if err != nil {
 		return store.Thread{}, err
