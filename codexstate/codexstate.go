@@ -1,12 +1,14 @@
 // Package codexstate keeps the thread cache Codex 0.169 keeps in a Codex
-// home (state_5.sqlite, table threads) in step with what spool changes in
-// the home's files: where a thread it moves is and whether it is
-// archived, and the name it gives one. Codex trusts that cache over the
-// files for a thread it knows: without this, a thread spool archived
-// could not be unarchived or resumed in Codex, and a name spool gave never
-// showed there (docs/CODEX.md). Only rows Codex made are changed: a home
-// without the cache, or a thread Codex never saw, is left alone, and
-// nothing is ever created.
+// home (state_5.sqlite, table threads) and its projection of histories
+// (thread_history_1.sqlite) in step with what spool changes in the home's
+// files: where a thread it moves is and whether it is archived, the name
+// it gives one, the threads it deletes, and the histories it rewrites.
+// Codex trusts them over the files for a thread it knows: without this, a
+// thread spool archived could not be unarchived or resumed in Codex, a
+// name spool gave never showed there, a deleted thread stayed readable,
+// and a purged thread's forks lost their inherited turns (docs/CODEX.md).
+// Only rows Codex made are changed or removed: a home without these files,
+// or a thread Codex never saw, is left alone, and nothing is ever created.
 package codexstate
 
 import (
@@ -25,6 +27,11 @@ import (
 
 // File is the name of Codex's thread cache in a Codex home.
 const File = "state_5.sqlite"
+
+// HistoryFile is the name of Codex's projection of thread histories in a
+// Codex home: the turns and items it read from each thread's files, and
+// how far it read (thread_history_projection_state).
+const HistoryFile = "thread_history_1.sqlite"
 
 // busyTimeout is how long a change waits for Codex's own writes.
 const busyTimeout = 5 * time.Second
@@ -54,9 +61,39 @@ func (c Cache) Named(ctx context.Context, id, name string) error {
 	return c.update(ctx, `UPDATE threads SET name = ? WHERE id = ?`, value, id)
 }
 
+// Deleted forgets thread id, which spool deleted, as Codex's own delete
+// does: its row, and its projection. Codex otherwise goes on reading a
+// thread whose files are gone.
+func (c Cache) Deleted(ctx context.Context, id string) error {
+	if err := c.update(ctx, `DELETE FROM threads WHERE id = ?`, id); err != nil {
+		return err
+	}
+	return c.Rewritten(ctx, id)
+}
+
+// Rewritten forgets Codex's projection of thread id, whose history spool
+// rewrote in another layout (a purge's self-contained copy): Codex reads
+// a projected thread on from where it left off, so it would miss what the
+// rewrite moved before that point. It projects the thread again from its
+// files.
+func (c Cache) Rewritten(ctx context.Context, id string) error {
+	for _, table := range []string{"thread_items", "thread_turns", "thread_history_projection_state"} {
+		if err := c.updateFile(ctx, HistoryFile, `DELETE FROM `+table+` WHERE thread_id = ?`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // update runs one statement on the cache, when there is one.
 func (c Cache) update(ctx context.Context, query string, args ...any) error {
-	path := filepath.Join(c.Home, File)
+	return c.updateFile(ctx, File, query, args...)
+}
+
+// updateFile runs one statement on Codex's database file name in the
+// home, when there is one.
+func (c Cache) updateFile(ctx context.Context, name, query string, args ...any) error {
+	path := filepath.Join(c.Home, name)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -110,3 +110,53 @@ func TestOtherSchema(t *testing.T) {
 		t.Fatal("a cache without a name column took a name")
 	}
 }
+
+// TestDeletedAndRewritten: a delete forgets the thread's row and its
+// projection, a rewrite its projection only; other threads keep theirs.
+func TestDeletedAndRewritten(t *testing.T) {
+	home := t.TempDir()
+	const id, other = "019dab90-0000-7000-8000-000000000001", "019dab90-0000-7000-8000-000000000002"
+	state := codexCache(t, home, id)
+	if _, err := state.Exec(`INSERT INTO threads (id, rollout_path, title) VALUES (?, '/home/b.jsonl', '')`, other); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := sql.Open("sqlite", filepath.Join(home, codexstate.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hist.Close()
+	for _, table := range []string{"thread_items", "thread_turns", "thread_history_projection_state"} {
+		if _, err := hist.Exec(`CREATE TABLE ` + table + ` (thread_id TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		for _, th := range []string{id, other} {
+			if _, err := hist.Exec(`INSERT INTO `+table+` (thread_id) VALUES (?)`, th); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	count := func(db *sql.DB, query string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(query).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	projected := func() int {
+		return count(hist, `SELECT (SELECT count(*) FROM thread_items) + (SELECT count(*) FROM thread_turns) + (SELECT count(*) FROM thread_history_projection_state)`)
+	}
+	c := codexstate.Cache{Home: home}
+	if err := c.Rewritten(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if n, rows := projected(), count(state, `SELECT count(*) FROM threads`); n != 3 || rows != 2 {
+		t.Fatalf("after a rewrite: %d projection rows, %d threads; want the other's 3, both threads", n, rows)
+	}
+	if err := c.Deleted(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	if n, rows := projected(), count(state, `SELECT count(*) FROM threads WHERE id = '`+id+`'`); n != 0 || rows != 1 || count(state, `SELECT count(*) FROM threads`) != 1 {
+		t.Fatalf("after a delete: %d projection rows, want none; the other thread's row must stay", n)
+	}
+}

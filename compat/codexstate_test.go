@@ -66,3 +66,49 @@ func TestCodexFollowsSpoolArchive(t *testing.T) {
 		t.Fatalf("Codex reads the thread spool named as %v, want named by spool", read.Thread.Name)
 	}
 }
+
+// TestCodexForgetsWhatSpoolDeletes: a thread spool deletes is forgotten by
+// Codex as after its own delete, not read as a ghost from its cache; and a
+// fork of a thread spool purged (made self-contained) is shown by Codex
+// with the turns it inherited, which Codex's projection, made from the
+// fork's old layout, would miss.
+func TestCodexForgetsWhatSpoolDeletes(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 2, 89)
+	st.write(t, home)
+	gone := newSpoolThread(t, rollout.HistoryPaginated, 1, 90)
+	gone.write(t, home)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	var fork, doomed threadAnswer
+	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[0].TurnID, "excludeTurns": true}, &fork)
+	call(t, s, "thread/resume", map[string]any{"threadId": gone.ID, "excludeTurns": true}, nil)
+	call(t, s, "thread/fork", map[string]any{"threadId": gone.ID, "excludeTurns": true}, &doomed)
+	want := turnIDs(turnsOf(t, s, fork.Thread.ID)) // as Codex projected it
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(t.Context(), doomed.Thread.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Purge(t.Context(), st.ID); err != nil { // the fork becomes self-contained
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startCodex(t, home)
+	if err := s.Call(t.Context(), "thread/read", map[string]any{"threadId": doomed.Thread.ID}, nil); err == nil {
+		t.Fatal("Codex reads a thread spool deleted")
+	}
+	call(t, s, "thread/resume", map[string]any{"threadId": fork.Thread.ID, "excludeTurns": true}, nil)
+	if got := turnIDs(turnsOf(t, s, fork.Thread.ID)); got != want {
+		t.Fatalf("Codex shows the fork of a purged thread as %s, want %s", got, want)
+	}
+}

@@ -832,6 +832,10 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return threadErr(id, err, "delete")
 	}
+	// A Codex sharing the root forgets it too, as after its own delete.
+	if err := m.codex.Deleted(context.WithoutCancel(ctx), id); err != nil {
+		m.log.Warn("the delete is not in Codex's thread cache", "id", id, "err", err)
+	}
 	m.events.Publish(Event{Type: EventDeleted, ThreadID: id})
 	return nil
 }
