@@ -52,6 +52,14 @@ func (c Cache) Moved(ctx context.Context, id, abs string, archived bool, at time
 		abs, archived, archivedAt, id)
 }
 
+// Relocated records that thread id's history now ends in the file at abs,
+// an absolute path (a revert's new segment): Codex resumes a thread from
+// the file its cache names. Its projection stays: Codex reads the part
+// of the history before the segment from it, as after its own revert.
+func (c Cache) Relocated(ctx context.Context, id, abs string) error {
+	return c.update(ctx, `UPDATE threads SET rollout_path = ? WHERE id = ?`, abs, id)
+}
+
 // Named records the name of thread id ("" clears it).
 func (c Cache) Named(ctx context.Context, id, name string) error {
 	var value any // NULL for no name, as Codex leaves it

@@ -160,3 +160,21 @@ func TestDeletedAndRewritten(t *testing.T) {
 		t.Fatalf("after a delete: %d projection rows, want none; the other thread's row must stay", n)
 	}
 }
+
+// TestRelocated: a revert's new segment becomes the file Codex's cache
+// names for the thread; nothing else of the row changes.
+func TestRelocated(t *testing.T) {
+	home := t.TempDir()
+	const id = "019dab90-0000-7000-8000-000000000001"
+	db := codexCache(t, home, id)
+	if err := (codexstate.Cache{Home: home}).Relocated(t.Context(), id, "/home/sessions/a_seg.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	var path, name string
+	if err := db.QueryRow(`SELECT rollout_path, name FROM threads WHERE id = ?`, id).Scan(&path, &name); err != nil {
+		t.Fatal(err)
+	}
+	if path != "/home/sessions/a_seg.jsonl" || name != "codex name" {
+		t.Fatalf("row after a revert: %s, name %q", path, name)
+	}
+}

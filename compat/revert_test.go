@@ -390,3 +390,33 @@ func TestSegmentsNamedByUUIDBothWays(t *testing.T) {
 		t.Fatalf("Codex shows spool's fork of the reverted thread as %s, want %s", got, codexView)
 	}
 }
+
+// TestCodexSeesSpoolRevertWithItsCache: a revert spool writes is what
+// Codex resumes and shows with its caches as they were (its thread cache
+// names the thread's first file): spool points the cache at the new
+// segment, as Codex's own revert does.
+func TestCodexSeesSpoolRevertWithItsCache(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 91)
+	st.write(t, home)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(t.Context(), st.ID, manager.RevertOptions{BeforeTurnID: st.Turns[1].TurnID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if got, want := turnIDs(turnsOf(t, s, st.ID)), st.Turns[0].TurnID+":completed"; got != want {
+		t.Fatalf("Codex shows %s after spool's revert, its caches kept, want %s", got, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
 
 	"github.com/google/uuid"
 
@@ -179,6 +180,11 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 	if err != nil {
 		m.undoCreate(rel)
 		return store.Thread{}, err
+	}
+	// A Codex sharing the root resumes the thread from the file its cache
+	// names: the new segment, as after Codex's own revert (docs/CODEX.md).
+	if err := m.codex.Relocated(ctx, cur.ID, filepath.Join(m.opts.Root, filepath.FromSlash(rel))); err != nil {
+		m.log.Warn("the revert is not in Codex's thread cache", "id", cur.ID, "err", err)
 	}
 	return m.store.Get(ctx, cur.ID)
 }
