@@ -170,12 +170,15 @@ func TestScanManyEscapesLinear(t *testing.T) {
 	if s.quoteSearches != 1 {
 		t.Fatalf("the closing quote was searched for %d times for %d escapes, want once", s.quoteSearches, escapes)
 	}
-	if testing.AllocsPerRun(1, func() {
+	// Averaged over runs, so that an allocation of the runtime's own (a
+	// stray one under the race detector) does not count as the scan's: a
+	// scan that allocates allocates on every run.
+	if allocs := testing.AllocsPerRun(10, func() {
 		if _, err := scanLine(line); err != nil {
 			t.Fatal(err)
 		}
-	}) != 0 {
-		t.Fatal("scanLine allocated for a plain line")
+	}); allocs >= 1 {
+		t.Fatalf("scanLine allocated %.1f times for a plain line", allocs)
 	}
 }
 
