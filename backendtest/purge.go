@@ -47,6 +47,12 @@ func testPurge(t *testing.T, b manager.Backend) {
 	if !ok {
 		t.Fatal("the backend offers no search")
 	}
+	pub, ok := b.(manager.Publisher)
+	if !ok {
+		t.Fatal("the backend publishes no events")
+	}
+	sub := pub.Subscribe(1024) // from the start: the setup's events may be heard late
+	defer sub.Close()
 	root := withTurns(t, b, 2)
 	f1 := forkWith(t, b, root.ID, "own f1")
 	f2 := forkWith(t, b, f1.ID, "own f2")
@@ -100,30 +106,30 @@ func testPurge(t *testing.T, b manager.Backend) {
 	rootBefore := history(t, b, root.ID)
 	was := take(f2.ID)
 
-	pub, ok := b.(manager.Publisher)
-	if !ok {
-		t.Fatal("the backend publishes no events")
-	}
-	sub := pub.Subscribe(64)
-	defer sub.Close()
-	if err := p.Purge(ctx, f1.ID); err != nil {
-		t.Fatal(err)
-	}
-	// The threads a purge rewrites say what they said: their rewrite is
-	// no change to announce; the purged thread's deletion is.
-	timeout := time.After(30 * time.Second)
-	for deleted := false; !deleted; {
+	// The setup's last change heard, every later event is the purge's.
+	next := func() manager.Event {
+		t.Helper()
 		select {
 		case e, ok := <-sub.Events():
 			if !ok {
 				t.Fatalf("subscription ended: %v", sub.Err())
 			}
-			if e.ThreadID != f1.ID {
-				t.Fatalf("the purge announced %s of %s", e.Type, e.ThreadID)
-			}
-			deleted = e.Type == manager.EventDeleted
-		case <-timeout:
-			t.Fatal("waited 30 s for the purged thread's deletion")
+			return e
+		case <-time.After(30 * time.Second):
+			t.Fatal("waited 30 s for an event")
+		}
+		return manager.Event{}
+	}
+	for e := next(); e.Type != manager.EventArchived || e.ThreadID != f2.ID; e = next() {
+	}
+	if err := p.Purge(ctx, f1.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The threads a purge rewrites say what they said: their rewrite is
+	// no change to announce; the purged thread's deletion is.
+	for e := next(); e.Type != manager.EventDeleted; e = next() {
+		if e.ThreadID != f1.ID {
+			t.Fatalf("the purge announced %s of %s", e.Type, e.ThreadID)
 		}
 	}
 	if _, err := b.Get(ctx, f1.ID); !errors.Is(err, manager.ErrNotFound) {
