@@ -56,6 +56,8 @@ func Run(t *testing.T, open Open) {
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
 		{"NamedCreationEvents", testNamedCreationEvents},
 		{"PurgeSearchFindsOnce", testPurgeSearchFindsOnce},
+		{"PurgeKeepsARevertedForksOwnPrompts", testPurgeKeepsARevertedForksOwnPrompts},
+		{"RollbackBesideALinkFork", testRollbackBesideALinkFork},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},

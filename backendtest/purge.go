@@ -263,3 +263,72 @@ func testPurgeSearchFindsOnce(t *testing.T, b manager.Backend) {
 		t.Fatalf("search after the purge: %+v, want the prompt once, in the child (the oldest that holds it)", page.Hits)
 	}
 }
+
+// searchIDs returns the threads search reports for query, in order.
+func searchIDs(t *testing.T, b manager.Backend, query string) []string {
+	t.Helper()
+	s, ok := b.(manager.Searcher)
+	if !ok {
+		t.Fatal("the backend offers no search")
+	}
+	page, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: query})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, h := range page.Hits {
+		ids = append(ids, h.ThreadID)
+	}
+	return ids
+}
+
+// testPurgeKeepsARevertedForksOwnPrompts: a purge that rewrites a reverted
+// fork does not take its own earlier prompts for copies of its parent's:
+// search still finds them in it.
+func testPurgeKeepsARevertedForksOwnPrompts(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	p, ok := b.(manager.Purger)
+	if !ok {
+		t.Fatal("the backend purges nothing")
+	}
+	root := start(t, b)
+	if _, err := b.AppendWith(ctx, root.ID, []rollout.Item{userItem("root's"), answerItem("a")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	parent := forkWith(t, b, root.ID, "parent's own")
+	th := forkWith(t, b, parent.ID, "tonezz")
+	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("ttwoyy"), answerItem("a")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	three := 3
+	if _, err := reverter(t, b).Revert(ctx, th.ID, manager.RevertOptions{BeforeUserMessage: &three}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Purge(ctx, root.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, b, "tonezz"); !slices.Equal(got, []string{th.ID}) {
+		t.Fatalf("after the purge: search tonezz = %v, want [%s]", got, th.ID)
+	}
+}
+
+// testRollbackBesideALinkFork: a rollback in a reverted thread is taken
+// when a fork is based on the thread's earlier bytes only (which the
+// rollback leaves alone), and the fork keeps its messages.
+func testRollbackBesideALinkFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	th := threeTurns(t, b)
+	if _, err := reverter(t, b).Revert(ctx, th.ID, manager.RevertOptions{BeforeTurnID: "turn-c"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.Fork(ctx, th.ID, manager.ForkOptions{LastTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{}); err != nil {
+		t.Fatalf("rollback in the reverted thread: %v", err)
+	}
+	if msgs, err := b.UserMessages(ctx, f.ID); err != nil || len(msgs) != 2 {
+		t.Fatalf("the fork's messages: %d, %v; want 2", len(msgs), err)
+	}
+}

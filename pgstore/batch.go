@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -195,7 +196,13 @@ func refuseRollbackUnderForks(ctx context.Context, q querier, t Thread, marks []
 	}
 	before := t.UserMessageCount
 	if _, keep := observe(&t, marks); keep < before { // t is a copy
-		return refuseReferrers(ctx, q, t.ID, referrersSQL+` AND inherited_messages > $2 ORDER BY referrer`, t.ID, keep)
+		// Only forks based on t itself read t's own rows (a fork of one of
+		// its links reads the link's); a link of a fork names the fork.
+		err := refuseReferrers(ctx, q, t.ID, `SELECT DISTINCT COALESCE(link_of, id) AS referrer FROM threads
+			WHERE base_id = $1 AND COALESCE(link_of, id) <> $1 AND inherited_messages > $2 ORDER BY referrer`, t.ID, keep)
+		if err != nil {
+			return fmt.Errorf("a rollback of messages reference forks of %s inherit: %w", t.ID, err)
+		}
 	}
 	return nil
 }

@@ -82,10 +82,13 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1`, id)
 		// Every line moves: the keys' answers would be positions from before.
 		b.Queue(`DELETE FROM idempotency_keys WHERE thread_id = $1`, id)
-		// What it inherited it now holds as copies, as a copy fork holds
-		// its parent's (search finds them in the oldest thread that has
-		// them, once).
-		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0, copied_messages = inherited_messages,
+		// What it inherited from its parent it now holds as copies, as a
+		// copy fork holds its parent's (search finds them in the oldest
+		// thread that has them, once). A reverted thread's inherited
+		// messages are its own earlier ones, not copies: none then (found
+		// twice rather than not at all).
+		b.Queue(`UPDATE threads SET base_id = NULL, base_size = 0,
+			copied_messages = CASE WHEN base_id IN (SELECT l.id FROM threads l WHERE l.link_of = $1) THEN 0 ELSE inherited_messages END,
 			inherited_messages = 0, sealed_size = 0, next_ordinal = 0 WHERE id = $1`, id)
 		// Its links' bytes are in the rewrite (a fork of one would have
 		// been made self-contained first: Referrers names it).
