@@ -79,28 +79,32 @@ func (c Cache) Deleted(ctx context.Context, id string) error {
 	return c.Rewritten(ctx, id)
 }
 
+// projectionTables are the tables of Codex's projection of a thread.
+var projectionTables = []string{"thread_items", "thread_turns", "thread_history_projection_state"}
+
 // Rewritten forgets Codex's projection of thread id, whose history spool
 // rewrote in another layout (a purge's self-contained copy): Codex reads
 // a projected thread on from where it left off, so it would miss what the
 // rewrite moved before that point. It projects the thread again from its
 // files.
 func (c Cache) Rewritten(ctx context.Context, id string) error {
-	for _, table := range []string{"thread_items", "thread_turns", "thread_history_projection_state"} {
-		if err := c.updateFile(ctx, HistoryFile, `DELETE FROM `+table+` WHERE thread_id = ?`, id); err != nil {
-			return err
-		}
+	stmts := make([]string, len(projectionTables))
+	for i, table := range projectionTables {
+		stmts[i] = `DELETE FROM ` + table + ` WHERE thread_id = ?`
 	}
-	return nil
+	return c.updateFile(ctx, HistoryFile, stmts, id)
 }
 
 // update runs one statement on the cache, when there is one.
 func (c Cache) update(ctx context.Context, query string, args ...any) error {
-	return c.updateFile(ctx, File, query, args...)
+	return c.updateFile(ctx, File, []string{query}, args...)
 }
 
-// updateFile runs one statement on Codex's database file name in the
-// home, when there is one.
-func (c Cache) updateFile(ctx context.Context, name, query string, args ...any) error {
+// updateFile runs statements, each with args, in one transaction on
+// Codex's database file name in the home, when there is one: Codex,
+// writing meanwhile, sees all of them or none. Foreign keys are on, as in
+// Codex's connections, so a delete takes what Codex's own takes with it.
+func (c Cache) updateFile(ctx context.Context, name string, stmts []string, args ...any) error {
 	path := filepath.Join(c.Home, name)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -108,13 +112,25 @@ func (c Cache) updateFile(ctx context.Context, name, query string, args ...any) 
 	q := url.Values{}
 	q.Set("mode", "rw") // never create it
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
 	db, err := sql.Open("sqlite", u.String())
 	if err != nil {
 		return fmt.Errorf("codex thread cache %s: %w", path, err)
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, query, args...); err != nil {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("codex thread cache %s: %w", path, err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("codex thread cache %s: %w", path, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("codex thread cache %s: %w", path, err)
 	}
 	return nil

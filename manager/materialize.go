@@ -191,7 +191,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	}
 	// A Codex sharing the root projects the thread again from its new
 	// file: it would read on from where it left off in the old layout.
-	if err := m.codex.Rewritten(ctx, lt.id); err != nil {
+	if err := m.codex.Rewritten(context.WithoutCancel(ctx), lt.id); err != nil {
 		m.log.Warn("the rewrite is not in Codex's projection", "id", lt.id, "err", err)
 	}
 	return nil
