@@ -58,6 +58,7 @@ func Run(t *testing.T, open Open) {
 		{"PurgeSearchFindsOnce", testPurgeSearchFindsOnce},
 		{"PurgeKeepsARevertedForksOwnPrompts", testPurgeKeepsARevertedForksOwnPrompts},
 		{"RollbackBesideALinkFork", testRollbackBesideALinkFork},
+		{"BigAppendAnnouncedWithOffsets", testBigAppendAnnouncedWithOffsets},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
@@ -795,6 +796,45 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 			if err != nil || !ok || n != int64(i) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
+		}
+	}
+}
+
+// testBigAppendAnnouncedWithOffsets: an append of many lines is announced
+// with where each starts, like any append (docs/API.md, events).
+func testBigAppendAnnouncedWithOffsets(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	p, ok := b.(manager.Publisher)
+	if !ok {
+		t.Fatal("the backend publishes no events")
+	}
+	th := start(t, b)
+	sub := p.Subscribe(64)
+	defer sub.Close()
+	items := make([]rollout.Item, 1500)
+	for i := range items {
+		items[i] = answerItem(fmt.Sprintf("line %d", i))
+	}
+	res, err := b.AppendWith(ctx, th.ID, items, manager.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				t.Fatalf("subscription ended: %v", sub.Err())
+			}
+			if e.ThreadID != th.ID || e.Type != manager.EventAppended {
+				continue
+			}
+			if !slices.Equal(e.Offsets, res.Offsets) {
+				t.Fatalf("the appended event of %d lines carries %d offsets, not the append's", len(res.Offsets), len(e.Offsets))
+			}
+			return
+		case <-timeout:
+			t.Fatal("waited 30 s for the appended event")
 		}
 	}
 }

@@ -82,6 +82,12 @@ func (b *Backend) publish(n pgstore.Notice) {
 		b.events.Publish(e)
 		return
 	}
+	if e.Type == manager.EventAppended && e.Offsets == nil && n.From != nil {
+		// Too many lines for a notice: read where they start.
+		if offsets, err := b.store.AppendOffsets(context.Background(), n.ThreadID, *n.From, n.Size); err == nil {
+			e.Offsets = offsets
+		}
+	}
 	if e.Type != manager.EventDeleted {
 		t, ok := n.Thread()
 		var err error

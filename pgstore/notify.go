@@ -1,10 +1,12 @@
 package pgstore
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,8 +23,11 @@ type Notice struct {
 	ThreadID string `json:"id"`
 	Size     int64  `json:"size,omitempty"`
 	// Offsets are where the lines of an append start (history positions);
-	// left out when they would not fit in a notice.
+	// left out when they would not fit in a notice. From is where the
+	// first of them starts, always there for an append: the lines from
+	// there to Size are the append's (AppendOffsets reads them).
 	Offsets []int64 `json:"offsets,omitempty"`
+	From    *int64  `json:"from,omitempty"`
 	// Row is the thread's row as the change committed it, in
 	// threadColumns' order (null for a deleted thread, or left out when it
 	// would not fit in a notice); Thread reads it.
@@ -60,11 +65,12 @@ func (r jsonRow) Scan(dest ...any) error {
 // sees it, after the change (the row is null once deleted). PostgreSQL
 // refuses a payload of 8000 bytes or more: past 7900 (a long name or
 // preview) the notice goes without the row.
-const noticeSQL = `WITH bare AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint)::text AS j),
+const noticeSQL = `WITH bare AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint,
+		'from', ($4::bigint[])[1])::text AS j),
 	withoffsets AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint,
-		'offsets', $4::bigint[])::text AS j),
+		'offsets', $4::bigint[], 'from', ($4::bigint[])[1])::text AS j),
 	withrow AS (SELECT json_build_object('t', $1::text, 'id', $2::text, 'size', $3::bigint, 'offsets', $4::bigint[],
-		'row', (SELECT json_build_array(` + threadColumns + `) FROM threads WHERE id = $2))::text AS j)
+		'from', ($4::bigint[])[1], 'row', (SELECT json_build_array(` + threadColumns + `) FROM threads WHERE id = $2))::text AS j)
 	SELECT pg_notify('` + noticeChannel + `', CASE WHEN octet_length(withrow.j) <= 7900 THEN withrow.j
 		WHEN octet_length(withoffsets.j) <= 7900 THEN withoffsets.j ELSE bare.j END) FROM bare, withoffsets, withrow`
 
@@ -134,4 +140,35 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Notice), connected func(
 		}
 		fn(notice)
 	}
+}
+
+// AppendOffsets returns where the lines of thread id's history between
+// positions from and to start: an append's, when its notice could not
+// carry them (Notice.From, Notice.Size). Appended bytes never change.
+func (s *Store) AppendOffsets(ctx context.Context, id string, from, to int64) ([]int64, error) {
+	rc, _, err := s.OpenHistory(ctx, id, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	offsets := []int64{from}
+	br := bufio.NewReader(rc)
+	at := from
+	for {
+		line, err := br.ReadSlice('\n')
+		at += int64(len(line))
+		if err == bufio.ErrBufferFull {
+			continue // a line longer than the buffer: read on to its end
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if at < to {
+			offsets = append(offsets, at)
+		}
+	}
+	return offsets, nil
 }
