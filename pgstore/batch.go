@@ -161,26 +161,18 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 					return err
 				}
 			}
+			// Each append updates the row and is announced with where its
+			// lines start, as the local backend announces it: the notice
+			// carries the row as this append left it.
+			queueRowUpdate(&q, t)
+			queueAppendNotice(&q, "appended", r.id, r.res.Size, r.res.Starts)
+			if r.rename {
+				queueNotice(&q, "renamed", r.id, r.res.Size)
+			}
 		}
 	}
 	if len(changed) == 0 {
 		return nil
-	}
-	for _, id := range ids {
-		if changed[id] {
-			queueRowUpdate(&q, threads[id])
-		}
-	}
-	// Each append is announced with where its lines start, as the local
-	// backend announces it, in the order they were applied.
-	for _, r := range batch {
-		if r.err != nil || r.res.Replayed {
-			continue
-		}
-		queueAppendNotice(&q, "appended", r.id, r.res.Size, r.res.Starts)
-		if r.rename {
-			queueNotice(&q, "renamed", r.id, r.res.Size)
-		}
 	}
 	return tx.SendBatch(ctx, &q).Close()
 }

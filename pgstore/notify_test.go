@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestNoticesCarryTheRow (issue #17): every notice carries the thread's
@@ -75,5 +77,46 @@ func TestNoticesCarryTheRow(t *testing.T) {
 				t.Fatalf("notice's row %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+// TestEachAppendsNoticeCarriesItsRow: two appends to one thread committed
+// in one batch are each announced with the row as that append left it.
+func TestEachAppendsNoticeCarriesItsRow(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	id, _ := parentWith(t, s, 1)
+	ctx, stop := context.WithCancel(t.Context())
+	notices := make(chan Notice, 16)
+	listening := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.Listen(ctx, func(n Notice) { notices <- n }, func() { once.Do(func() { close(listening) }) }, func() {})
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+	<-listening
+	before, err := s.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []*appendReq
+	for _, text := range []string{"first", "second"} {
+		lines := userLine(text)
+		marks, err := scanLines(lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, &appendReq{id: id, lines: lines, marks: marks, expected: -1})
+	}
+	if err := s.inTx(t.Context(), func(tx pgx.Tx) error { return s.batch.commit(t.Context(), tx, reqs) }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range reqs {
+		n := <-notices
+		got, ok := n.Thread()
+		if n.Type != "appended" || !ok || got.UserMessageCount != before.UserMessageCount+i+1 || n.Size != reqs[i].res.Size {
+			t.Fatalf("notice %d: %s, %d user messages (row %t), size %d; want appended with %d, size %d",
+				i, n.Type, got.UserMessageCount, ok, n.Size, before.UserMessageCount+i+1, reqs[i].res.Size)
+		}
 	}
 }
