@@ -747,19 +747,27 @@ func testCopyFork(t *testing.T, b manager.Backend) {
 	if fork.BaseID != "" || fork.UserMessageCount != 2 || fork.ParentID != parent.ID || fork.Preview != "prompt 0" {
 		t.Fatalf("copy fork: %+v", fork)
 	}
-	msgs, err := b.UserMessages(t.Context(), parent.ID)
+	checkCopyOutlivesParent(t, b, parent.ID, fork.ID, 2)
+}
+
+// checkCopyOutlivesParent checks that copy, a copy fork of parent cut
+// before its user message cut, says what the parent said before the cut,
+// and that it reads the same once the parent is deleted.
+func checkCopyOutlivesParent(t *testing.T, b manager.Backend, parent, copy string, cut int) {
+	t.Helper()
+	msgs, err := b.UserMessages(t.Context(), parent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := items(t, history(t, b, parent.ID)[:msgs[2].Offset])
-	if got := items(t, history(t, b, fork.ID)); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
-		t.Fatalf("the copy says %d items, not starting with the parent's %d before message 2", len(got), len(want))
+	want := items(t, history(t, b, parent)[:msgs[cut].Offset])
+	if got := items(t, history(t, b, copy)); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("the copy says %d items, not starting with the parent's %d before message %d", len(got), len(want), cut)
 	}
-	before := history(t, b, fork.ID)
-	if err := b.Delete(t.Context(), parent.ID); err != nil {
+	before := history(t, b, copy)
+	if err := b.Delete(t.Context(), parent); err != nil {
 		t.Fatalf("delete of a copy fork's parent: %v", err)
 	}
-	if got := history(t, b, fork.ID); !bytes.Equal(got, before) {
+	if got := history(t, b, copy); !bytes.Equal(got, before) {
 		t.Fatal("the copy changed when its parent went")
 	}
 }
@@ -1168,19 +1176,5 @@ func testLegacyParentForksByCopy(t *testing.T, b manager.Backend) {
 	if fork.BaseID != "" || fork.HistoryMode != string(rollout.HistoryLegacy) || fork.UserMessageCount != 1 {
 		t.Fatalf("fork of a legacy thread: base %q, mode %q, %d user messages; want a legacy copy of 1", fork.BaseID, fork.HistoryMode, fork.UserMessageCount)
 	}
-	msgs, err := b.UserMessages(ctx, parent.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := items(t, history(t, b, parent.ID)[:msgs[1].Offset])
-	if got := items(t, history(t, b, fork.ID)); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
-		t.Fatalf("the fork says %d items, not starting with the parent's %d before message 1", len(got), len(want))
-	}
-	before := history(t, b, fork.ID)
-	if err := b.Delete(ctx, parent.ID); err != nil {
-		t.Fatalf("delete of a legacy fork's parent: %v", err)
-	}
-	if got := history(t, b, fork.ID); !bytes.Equal(got, before) {
-		t.Fatal("the fork changed when its parent went")
-	}
+	checkCopyOutlivesParent(t, b, parent.ID, fork.ID, 1)
 }

@@ -18,20 +18,7 @@ import (
 // the change still commits; a deleted thread's notice has none.
 func TestNoticesCarryTheRow(t *testing.T) {
 	s := openStore(t, testDSN(t), nil)
-	ctx, stop := context.WithCancel(t.Context())
-	notices := make(chan Notice, 16)
-	listening := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		s.Listen(ctx, func(n Notice) { notices <- n }, func() { once.Do(func() { close(listening) }) }, func() {})
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
-	select {
-	case <-listening:
-	case <-t.Context().Done():
-		t.Fatal("never listening")
-	}
+	notices := listen(t, s)
 	id := newID(t)
 	for _, tc := range []struct {
 		name    string
@@ -85,16 +72,7 @@ func TestNoticesCarryTheRow(t *testing.T) {
 func TestEachAppendsNoticeCarriesItsRow(t *testing.T) {
 	s := openStore(t, testDSN(t), nil)
 	id, _ := parentWith(t, s, 1)
-	ctx, stop := context.WithCancel(t.Context())
-	notices := make(chan Notice, 16)
-	listening := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		s.Listen(ctx, func(n Notice) { notices <- n }, func() { once.Do(func() { close(listening) }) }, func() {})
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
-	<-listening
+	notices := listen(t, s)
 	before, err := s.Get(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -119,4 +97,25 @@ func TestEachAppendsNoticeCarriesItsRow(t *testing.T) {
 				i, n.Type, got.UserMessageCount, ok, n.Size, before.UserMessageCount+i+1, reqs[i].res.Size)
 		}
 	}
+}
+
+// listen returns the notices s hears from when it returns (it is
+// listening by then) until the test ends.
+func listen(t *testing.T, s *Store) <-chan Notice {
+	t.Helper()
+	ctx, stop := context.WithCancel(t.Context())
+	notices := make(chan Notice, 16)
+	listening := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.Listen(ctx, func(n Notice) { notices <- n }, func() { once.Do(func() { close(listening) }) }, func() {})
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+	select {
+	case <-listening:
+	case <-t.Context().Done():
+		t.Fatal("never listening")
+	}
+	return notices
 }
