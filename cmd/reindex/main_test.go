@@ -205,6 +205,10 @@ func TestUsageErrors(t *testing.T) {
 			if res.code != exitError || res.stderr == "" {
 				t.Fatalf("exit %d, stderr %q; want exit 2 with a message", res.code, res.stderr)
 			}
+			// Said once: the flag package prints a flag's error itself.
+			if first, _, _ := strings.Cut(strings.TrimPrefix(res.stderr, "reindex: "), "\n"); strings.Count(res.stderr, first) != 1 {
+				t.Fatalf("stderr says %q more than once:\n%s", first, res.stderr)
+			}
 		})
 	}
 }

@@ -73,7 +73,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		return cfg, flagError{err} // the flag package printed it, and the usage
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
@@ -133,10 +133,13 @@ type report struct {
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseArgs(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	var printed flagError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	}
-	if err != nil {
+	case errors.As(err, &printed):
+		return exitError
+	case err != nil:
 		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
 	}
@@ -429,3 +432,11 @@ func (p *progress) finish() {
 	}
 	p.printPlain()
 }
+
+// flagError is an error of the command line's flags, which the flag
+// package has already printed with the usage.
+type flagError struct{ err error }
+
+func (e flagError) Error() string { return e.err.Error() }
+
+func (e flagError) Unwrap() error { return e.err }
