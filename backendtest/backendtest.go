@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"ListTextFoldsCase", testListTextFoldsCase},
 		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
+		{"CopyOfARevertedReferenceFork", testCopyOfARevertedReferenceFork},
 		{"NamedCreationEvents", testNamedCreationEvents},
 		{"PurgeSearchFindsOnce", testPurgeSearchFindsOnce},
 		{"PurgeKeepsARevertedForksOwnPrompts", testPurgeKeepsARevertedForksOwnPrompts},
@@ -844,6 +845,41 @@ func testBigAppendAnnouncedWithOffsets(t *testing.T, b manager.Backend) {
 		case <-timeout:
 			t.Fatal("waited 30 s for the appended event")
 		}
+	}
+}
+
+// testCopyOfARevertedReferenceFork: the copy of a reference fork that was
+// reverted repeats the meta its parent started with (its first file's,
+// with its fork point), not the meta of its revert: every backend lays it
+// out alike.
+func testCopyOfARevertedReferenceFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 2)
+	one := 1
+	ref, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"x", "y"} {
+		if _, err := b.AppendWith(ctx, ref.ID, []rollout.Item{userItem(text), answerItem("a")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	two := 2
+	if _, err := reverter(t, b).Revert(ctx, ref.ID, manager.RevertOptions{BeforeUserMessage: &two}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := b.Fork(ctx, ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(history(t, b, cp.ID), []byte{'\n'})
+	if len(lines) < 2 {
+		t.Fatalf("the copy has %d lines", len(lines))
+	}
+	meta, err := rollout.ParseSessionMeta(lines[1])
+	if err != nil || meta.ID != ref.ID || meta.ForkPoint == nil || meta.HistoryBase != nil {
+		t.Fatalf("the copy's second line: %s (%v); want its parent's first meta, with its fork point, without history_base", lines[1], err)
 	}
 }
 

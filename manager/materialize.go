@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/spoolhq/spool/codexlock"
@@ -250,7 +251,7 @@ func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byt
 	seen := map[string]bool{}
 	for id := parent.ID; id != "" && id != root.ID && !seen[id] && len(seen) <= maxChain; {
 		seen[id] = true
-		_, f, err := m.openOwn(ctx, id)
+		f, err := m.openFirstFile(ctx, id)
 		if errors.Is(err, ErrNotFound) || errors.Is(err, store.ErrNotFound) {
 			break // a deleted ancestor ends what the file can say
 		}
@@ -280,6 +281,29 @@ func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byt
 		}
 	}
 	return metas, nil
+}
+
+// openFirstFile opens thread id's first file: its row's, or a reverted
+// thread's oldest file in its history, whose meta is the one the thread
+// started with (SelfContainedMetas lays out the same one).
+func (m *Manager) openFirstFile(ctx context.Context, id string) (rolloutfs.ReadFile, error) {
+	place := m.placeLock(id)
+	place.RLock()
+	defer place.RUnlock()
+	row, err := m.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if row.BaseID == row.ID {
+		segs, err := m.store.Segments(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if i := slices.IndexFunc(segs, store.Segment.InChain); i >= 0 {
+			row.RolloutPath = segs[i].RolloutPath
+		}
+	}
+	return m.openRowFile(ctx, row)
 }
 
 // firstLine returns the first line of r, newline included; a first line
