@@ -333,9 +333,13 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	if bases == nil {
 		return fmt.Errorf("base %s: %w", baseID, ErrBaseMissing)
 	}
-	base, _, _, err := bases.Base(ctx, baseID, 0)
+	var base store.Thread
+	var err error
+	if baseID != tr.id { // a revert segment's thread: startSegment reads it
+		base, _, _, err = bases.Base(ctx, baseID, 0)
+	}
 	var named store.Segment // the file hb names by its segment's uuid
-	if errors.Is(err, store.ErrNotFound) && baseID != tr.id {
+	if errors.Is(err, store.ErrNotFound) {
 		var owner string
 		var found bool
 		if owner, named, found, err = segmentNamed(ctx, bases, baseID, tr.id, normalizeID(m.ForkedFromID)); err != nil {

@@ -105,15 +105,15 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 	if err != nil {
 		return store.Thread{}, err
 	}
+	var holder store.Thread // the thread whose own file holds the cut
 	if reference {
+		if holder, err = m.holderOf(ctx, parent, cut); err != nil {
+			return store.Thread{}, err
+		}
 		// A fork of a compressed rollout copies its decompressed prefix
 		// (docs/CODEX.md): Codex decompresses the file to its plain name
 		// before it writes to its thread again, and a reference into it
 		// would point at a path that is gone.
-		holder, err := m.holderOf(ctx, parent, cut)
-		if err != nil {
-			return store.Thread{}, err
-		}
 		if rollout.IsCompressed(holder.RolloutPath) {
 			if o.Mode == ForkReference {
 				return store.Thread{}, fmt.Errorf("fork %s: the cut is in %s: %w (fork by copy)", parent.ID, holder.RolloutPath, ErrCompressed)
@@ -124,7 +124,7 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 	cutAt := forkCut{before: before, offset: cut, kept: kept, lines: prefixLines}
 	switch {
 	case reference:
-		return m.forkReference(ctx, parent, src, cutAt, o)
+		return m.forkReference(ctx, parent, holder, src, cutAt, o)
 	case parent.HistoryMode == string(rollout.HistoryPaginated):
 		return m.forkMaterialized(ctx, parent, src, cutAt, o)
 	}
@@ -277,15 +277,11 @@ type forkCut struct {
 
 // forkReference creates a reference fork of parent, as Codex 0.169 writes
 // one: a file holding only the child's meta, whose history_base points at
-// the cut in the file of the thread that holds it. Nothing of the parent
-// is copied: O(1) in the parent's size. The child's index rows are the
+// the cut in the file of holder, the thread that holds it (holderOf).
+// Nothing of the parent is copied: O(1) in the parent's size. The child's index rows are the
 // parent's user messages before the cut, at the same positions (the two
 // histories share them).
-func (m *Manager) forkReference(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (store.Thread, error) {
-	holder, err := m.holderOf(ctx, parent, cut.offset)
-	if err != nil {
-		return store.Thread{}, err
-	}
+func (m *Manager) forkReference(ctx context.Context, parent, holder store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (store.Thread, error) {
 	ordinal, err := ordinalAt(src, cut.offset, holder)
 	if err != nil {
 		return store.Thread{}, err
