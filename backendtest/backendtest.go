@@ -112,6 +112,17 @@ func withTurns(t *testing.T, b manager.Backend, n int) manager.Thread {
 	return th
 }
 
+// forkBefore forks thread id before its user message k, in the backend's
+// default mode (a reference fork of a paginated thread).
+func forkBefore(t *testing.T, b manager.Backend, id string, k int) manager.Thread {
+	t.Helper()
+	f, err := b.Fork(t.Context(), id, manager.ForkOptions{BeforeUserMessage: &k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // history reads a thread's whole history.
 func history(t *testing.T, b manager.Backend, id string) []byte {
 	t.Helper()
@@ -781,11 +792,7 @@ func checkCopyOutlivesParent(t *testing.T, b manager.Backend, parent, copy strin
 func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	parent := withTurns(t, b, 3)
-	one := 1
-	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fork := forkBefore(t, b, parent.ID, 1)
 	if _, err := b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("own prompt"), answerItem("own answer")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -855,11 +862,7 @@ func testBigAppendAnnouncedWithOffsets(t *testing.T, b manager.Backend) {
 func testCopyOfARevertedReferenceFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	parent := withTurns(t, b, 2)
-	one := 1
-	ref, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := forkBefore(t, b, parent.ID, 1)
 	for _, text := range []string{"x", "y"} {
 		if _, err := b.AppendWith(ctx, ref.ID, []rollout.Item{userItem(text), answerItem("a")}, manager.AppendOptions{}); err != nil {
 			t.Fatal(err)
@@ -948,11 +951,7 @@ func testNamedCreationEvents(t *testing.T, b manager.Backend) {
 func testCopyOfAReferenceFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	parent := withTurns(t, b, 2)
-	one := 1
-	ref, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := forkBefore(t, b, parent.ID, 1)
 	if _, err := b.AppendWith(ctx, ref.ID, []rollout.Item{userItem("own")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -1068,11 +1067,7 @@ func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
 	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("five")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	one := 1
-	fork, err := b.Fork(ctx, th.ID, manager.ForkOptions{BeforeUserMessage: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fork := forkBefore(t, b, th.ID, 1)
 	res, err = b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("six"), rollbackItem(2), userItem("seven")}, manager.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -1091,16 +1086,12 @@ func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
 func testExpectedSizeOfAFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	parent := withTurns(t, b, 2)
-	one := 1
-	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fork := forkBefore(t, b, parent.ID, 1)
 	if fork.BaseSize == 0 {
 		t.Fatalf("fork of a paginated thread is not a reference fork: %+v", fork)
 	}
 	var mismatch *manager.SizeMismatchError
-	_, err = b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("lost")}, manager.AppendOptions{ExpectedSize: fork.IndexedSize})
+	_, err := b.AppendWith(ctx, fork.ID, []rollout.Item{userItem("lost")}, manager.AppendOptions{ExpectedSize: fork.IndexedSize})
 	if !errors.As(err, &mismatch) || mismatch.Actual != fork.HistorySize() {
 		t.Fatalf("append expecting the fork's own size: %v, want a size mismatch saying %d", err, fork.HistorySize())
 	}
@@ -1124,11 +1115,7 @@ func testRelativesAreWholeThreads(t *testing.T, b manager.Backend) {
 		t.Fatal("the backend answers no lineage (manager.Lineage)")
 	}
 	parent := withTurns(t, b, 2)
-	one := 1
-	child, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
-	if err != nil {
-		t.Fatal(err)
-	}
+	child := forkBefore(t, b, parent.ID, 1)
 	grandchild, err := b.Fork(ctx, child.ID, manager.ForkOptions{})
 	if err != nil {
 		t.Fatal(err)
