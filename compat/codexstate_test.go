@@ -29,22 +29,17 @@ func TestCodexFollowsSpoolArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m, err := manager.Open(t.Context(), manager.Options{Root: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Archive(t.Context(), st.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Unarchive(t.Context(), other.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Rename(t.Context(), other.ID, "named by spool"); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	withManager(t, home, func(m *manager.Manager) {
+		if _, err := m.Archive(t.Context(), st.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Unarchive(t.Context(), other.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Rename(t.Context(), other.ID, "named by spool"); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	s = startCodex(t, home)
 	call(t, s, "thread/unarchive", map[string]any{"threadId": st.ID}, nil)
@@ -89,19 +84,14 @@ func TestCodexForgetsWhatSpoolDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m, err := manager.Open(t.Context(), manager.Options{Root: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Delete(t.Context(), doomed.Thread.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Purge(t.Context(), st.ID); err != nil { // the fork becomes self-contained
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	withManager(t, home, func(m *manager.Manager) {
+		if err := m.Delete(t.Context(), doomed.Thread.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Purge(t.Context(), st.ID); err != nil { // the fork becomes self-contained
+			t.Fatal(err)
+		}
+	})
 
 	s = startCodex(t, home)
 	if err := s.Call(t.Context(), "thread/read", map[string]any{"threadId": doomed.Thread.ID}, nil); err == nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -296,4 +297,18 @@ func findFiles(t *testing.T, home, id string) []string {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// withManager opens a manager on home, calls fn with it, and closes it
+// (releasing the root) before it returns.
+func withManager(t *testing.T, home string, fn func(m *manager.Manager)) {
+	t.Helper()
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(m)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -51,16 +51,6 @@ func TestSpoolRevertReadByCodex(t *testing.T) {
 	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 81)
 	st.write(t, home)
 	newTurn := "019dab90-1111-7000-8000-000081000099"
-	withManager := func(fn func(m *manager.Manager)) {
-		m, err := manager.Open(t.Context(), manager.Options{Root: home})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn(m)
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Codex shows a thread whose history continues a base (a reference
 	// fork, a revert segment) from its projection of that base, made when
 	// it loads it (docs/CODEX.md): Codex has had the thread open before.
@@ -69,7 +59,7 @@ func TestSpoolRevertReadByCodex(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	withManager(func(m *manager.Manager) {
+	withManager(t, home, func(m *manager.Manager) {
 		if _, err := m.Revert(t.Context(), st.ID, manager.RevertOptions{BeforeTurnID: st.Turns[1].TurnID}); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +81,7 @@ func TestSpoolRevertReadByCodex(t *testing.T) {
 	}
 
 	var appended manager.AppendResult
-	withManager(func(m *manager.Manager) {
+	withManager(t, home, func(m *manager.Manager) {
 		var err error
 		appended, err = m.AppendTurn(t.Context(), st.ID, manager.TurnOptions{TurnID: newTurn, Prompt: "prompt after", Answer: "answer after"})
 		if err != nil {
@@ -277,17 +267,6 @@ func TestSegmentsNamedByUUIDBothWays(t *testing.T) {
 	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 85)
 	st.write(t, home)
 	q0, q1, q2 := "019dab90-1111-7000-8000-000085000090", "019dab90-1111-7000-8000-000085000091", "019dab90-1111-7000-8000-000085000092"
-	withManager := func(fn func(m *manager.Manager)) {
-		t.Helper()
-		m, err := manager.Open(t.Context(), manager.Options{Root: home})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn(m)
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	spoolTurns := func(m *manager.Manager, id string) string {
 		t.Helper()
 		msgs, err := m.UserMessages(t.Context(), id)
@@ -336,7 +315,7 @@ func TestSegmentsNamedByUUIDBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	s1 := segmentIDs()
-	withManager(func(m *manager.Manager) { appendTurns(m, q0, q1) })
+	withManager(t, home, func(m *manager.Manager) { appendTurns(m, q0, q1) })
 
 	// Codex reverts before q1, inside S1: its segment S2 names S1.
 	s = startCodex(t, home)
@@ -357,7 +336,7 @@ func TestSegmentsNamedByUUIDBothWays(t *testing.T) {
 	// spool reads Codex's revert; then reverts inside S2 after appending
 	// to it, and forks with the cut inside S2.
 	var fork manager.Thread
-	withManager(func(m *manager.Manager) {
+	withManager(t, home, func(m *manager.Manager) {
 		if got := spoolTurns(m, st.ID); got != codexView {
 			t.Fatalf("spool shows %s after Codex's revert inside a segment, Codex %s", got, codexView)
 		}
@@ -404,16 +383,11 @@ func TestCodexSeesSpoolRevertWithItsCache(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m, err := manager.Open(t.Context(), manager.Options{Root: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Revert(t.Context(), st.ID, manager.RevertOptions{BeforeTurnID: st.Turns[1].TurnID}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	withManager(t, home, func(m *manager.Manager) {
+		if _, err := m.Revert(t.Context(), st.ID, manager.RevertOptions{BeforeTurnID: st.Turns[1].TurnID}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	s = startCodex(t, home)
 	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
 	if got, want := turnIDs(turnsOf(t, s, st.ID)), st.Turns[0].TurnID+":completed"; got != want {
