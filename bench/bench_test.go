@@ -416,6 +416,7 @@ func BenchmarkAppend(b *testing.B) {
 				latencies := make([]time.Duration, b.N)
 				var next atomic.Int64 // index of the next call among b.N
 				var wg sync.WaitGroup
+				before := m.Stats()
 				b.ResetTimer()
 				for w := range writers {
 					wg.Go(func() {
@@ -435,6 +436,7 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
+				reportWaits(b, before, m.Stats())
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 				slices.Sort(latencies)
 				for _, q := range []struct {
@@ -446,6 +448,23 @@ func BenchmarkAppend(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// reportWaits reports where the appends between two Stats waited: the
+// appends per group sync and the share of the run a sync was running
+// (SyncBatch), and the updates per index commit with the share of the run
+// spent committing and, by a batch's leader, waiting for its sync to begin.
+func reportWaits(b *testing.B, before, after manager.Stats) {
+	run := b.Elapsed().Seconds()
+	if syncs := after.Syncs.Syncs - before.Syncs.Syncs; syncs > 0 {
+		b.ReportMetric(float64(after.Syncs.Requests-before.Syncs.Requests)/float64(syncs), "appends/sync")
+		b.ReportMetric(100*(after.Syncs.Busy-before.Syncs.Busy).Seconds()/run, "sync-busy-%")
+	}
+	if commits := after.Commits.Commits - before.Commits.Commits; commits > 0 {
+		b.ReportMetric(float64(after.Commits.Updates-before.Commits.Updates)/float64(commits), "updates/commit")
+		b.ReportMetric(100*(after.Commits.Busy-before.Commits.Busy).Seconds()/run, "commit-busy-%")
+		b.ReportMetric(100*(after.Commits.Gathering-before.Commits.Gathering).Seconds()/run, "gather-%")
 	}
 }
 

@@ -3,6 +3,8 @@ package manager
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/spoolhq/spool/store"
 )
@@ -27,6 +29,28 @@ type indexBatcher struct {
 	mu      sync.Mutex // guards pending and running
 	pending []*indexUpdate
 	running bool // a leader is committing; pending waits for the next lead
+
+	commits, updates, busyNanos, gatherNanos atomic.Int64 // what stats reports
+}
+
+// CommitStats counts the index commits of appends' updates (indexBatcher)
+// since the Manager opened.
+type CommitStats struct {
+	Commits int64         // transactions (a failed batch's updates then commit one by one)
+	Updates int64         // appends' updates committed
+	Busy    time.Duration // time spent committing
+	// Gathering is the time leaders waited for their lines' group sync to
+	// begin before committing (SyncBatch), while later updates queued.
+	Gathering time.Duration
+}
+
+func (b *indexBatcher) stats() CommitStats {
+	return CommitStats{
+		Commits:   b.commits.Load(),
+		Updates:   b.updates.Load(),
+		Busy:      time.Duration(b.busyNanos.Load()),
+		Gathering: time.Duration(b.gatherNanos.Load()),
+	}
 }
 
 // progressIndex is where an indexBatcher commits: *store.Store.
@@ -61,7 +85,9 @@ func (b *indexBatcher) advance(ctx context.Context, p store.Progress, gathered <
 	}
 	b.running = true
 	b.mu.Unlock()
+	waitStart := time.Now()
 	<-gathered
+	b.gatherNanos.Add(int64(time.Since(waitStart)))
 	b.mu.Lock()
 	batch := b.pending // u is in it: only a leader takes pending
 	b.pending = nil
@@ -83,11 +109,15 @@ func (b *indexBatcher) advance(ctx context.Context, p store.Progress, gathered <
 // applied alone, so one thread's error (say, deleted meanwhile) is that
 // caller's only.
 func (b *indexBatcher) commit(ctx context.Context, batch []*indexUpdate) {
+	start := time.Now()
+	defer func() { b.busyNanos.Add(int64(time.Since(start))) }()
+	b.updates.Add(int64(len(batch)))
 	if len(batch) > 1 {
 		ps := make([]store.Progress, len(batch))
 		for i, u := range batch {
 			ps[i] = u.progress
 		}
+		b.commits.Add(1)
 		if b.store.AdvanceAll(ctx, ps) == nil {
 			for _, u := range batch {
 				u.done <- nil
@@ -96,6 +126,7 @@ func (b *indexBatcher) commit(ctx context.Context, batch []*indexUpdate) {
 		}
 	}
 	for _, u := range batch {
+		b.commits.Add(1)
 		u.done <- b.store.Advance(ctx, u.progress)
 	}
 }

@@ -251,8 +251,12 @@ type AppendResult struct {
 	Thread  Thread
 }
 
-// Stats describe the manager's live state.
+// Stats describe the manager's live state and the work of its appends.
 type Stats struct {
 	Live     int // threads held live
 	Capacity int // Options.Capacity
+	// Syncs counts the group syncs of SyncBatch (zero under other policies).
+	Syncs rolloutfs.SyncStats
+	// Commits counts the batched index commits of appends.
+	Commits CommitStats
 }

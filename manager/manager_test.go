@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -483,5 +485,50 @@ func TestResumePathIndexesNewFile(t *testing.T) {
 	again, err := m.ResumePath(ctx, rel)
 	if err != nil || again.ID != id {
 		t.Fatalf("resume by relative path: %+v, %v", again, err)
+	}
+}
+
+// TestStatsCountAppends checks that Stats counts each append's index
+// update once, and under SyncBatch its share of a group sync, whatever
+// way concurrent appends were batched.
+func TestStatsCountAppends(t *testing.T) {
+	const threads, perThread = 8, 5
+	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncBatch, rolloutfs.SyncNone} {
+		t.Run(policy.String(), func(t *testing.T) {
+			m := openTest(t, func(o *Options) { o.Sync = policy })
+			ids := make([]string, threads)
+			for i := range ids {
+				ids[i] = start(t, m).ID
+			}
+			before := m.Stats()
+			var wg sync.WaitGroup
+			for _, id := range ids {
+				wg.Go(func() {
+					for k := range perThread {
+						if _, err := m.Append(t.Context(), id, []rollout.Item{user(fmt.Sprint("message ", k))}); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			after := m.Stats()
+
+			const appends = threads * perThread
+			commits := after.Commits.Commits - before.Commits.Commits
+			if updates := after.Commits.Updates - before.Commits.Updates; updates != appends || commits < 1 || commits > appends {
+				t.Errorf("index commits: %d updates in %d commits, want %d in 1 to %d", updates, commits, appends, appends)
+			}
+			if after.Commits.Busy <= before.Commits.Busy {
+				t.Errorf("index commits took no time: %v then %v", before.Commits.Busy, after.Commits.Busy)
+			}
+			syncs, requests := after.Syncs.Syncs-before.Syncs.Syncs, after.Syncs.Requests-before.Syncs.Requests
+			switch {
+			case policy == rolloutfs.SyncBatch && (requests != appends || syncs < 1 || syncs > appends):
+				t.Errorf("group syncs: %d requests in %d syncs, want %d in 1 to %d", requests, syncs, appends, appends)
+			case policy != rolloutfs.SyncBatch && after.Syncs != (rolloutfs.SyncStats{}):
+				t.Errorf("group syncs under %s: %+v, want none", policy, after.Syncs)
+			}
+		})
 	}
 }

@@ -229,9 +229,14 @@ func (m *Manager) Close() error {
 // Root returns the absolute store root.
 func (m *Manager) Root() string { return m.opts.Root }
 
-// Stats returns live-thread counts.
+// Stats returns live-thread counts and what appends' syncs and index
+// commits have done since m opened.
 func (m *Manager) Stats() Stats {
-	return Stats{Live: m.liveCount(), Capacity: m.opts.Capacity}
+	st := Stats{Live: m.liveCount(), Capacity: m.opts.Capacity, Commits: m.index.stats()}
+	if m.group != nil {
+		st.Syncs = m.group.Stats()
+	}
+	return st
 }
 
 // IndexStats returns index-wide counts.

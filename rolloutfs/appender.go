@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // SyncPolicy says when an acknowledged append is on stable storage.
@@ -71,6 +73,27 @@ type GroupSyncer struct {
 	done chan struct{} // closed when the loop has exited
 
 	closeOnce sync.Once
+
+	syncs, requests, busyNanos atomic.Int64 // what Stats reports
+}
+
+// SyncStats counts a GroupSyncer's work since it was made. Requests per
+// sync is how many appends shared each flush; Busy against the wall time
+// that passed says how much of it a flush was running, so whether the
+// flushes themselves bound the throughput.
+type SyncStats struct {
+	Syncs    int64         // flushes run (one syncfs per filesystem, or one fsync per file)
+	Requests int64         // Sync calls those flushes answered
+	Busy     time.Duration // time spent in flushes
+}
+
+// Stats returns what g has done so far. It is safe to call at any time.
+func (g *GroupSyncer) Stats() SyncStats {
+	return SyncStats{
+		Syncs:    g.syncs.Load(),
+		Requests: g.requests.Load(),
+		Busy:     time.Duration(g.busyNanos.Load()),
+	}
 }
 
 type syncRequest struct {
@@ -172,9 +195,14 @@ func (g *GroupSyncer) flush() {
 	if started != nil {
 		close(started)
 	}
-	if len(batch) > 0 {
-		syncBatch(batch)
+	if len(batch) == 0 {
+		return
 	}
+	start := time.Now()
+	syncBatch(batch)
+	g.busyNanos.Add(int64(time.Since(start)))
+	g.syncs.Add(1)
+	g.requests.Add(int64(len(batch)))
 }
 
 // syncBatch makes every file of batch durable and answers each request.

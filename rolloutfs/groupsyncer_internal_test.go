@@ -1,6 +1,7 @@
 package rolloutfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -180,6 +181,9 @@ func TestGroupSyncerBatchesWhileSyncing(t *testing.T) {
 		if syncs, fsSyncs := total(others...); syncs != 0 || fsSyncs != 1 {
 			t.Fatalf("%d files queued together: %d syncs and %d filesystem syncs, want 0 and 1", len(others), syncs, fsSyncs)
 		}
+		if st := g.Stats(); st.Syncs != 2 || st.Requests != 7 {
+			t.Errorf("Stats = %+v, want 2 syncs answering 7 requests", st)
+		}
 	})
 }
 
@@ -318,6 +322,9 @@ func TestGroupSyncerLocalFiles(t *testing.T) {
 			t.Fatalf("Sync: %v", err)
 		}
 	}
+	if st := g.Stats(); st.Requests != 30 || st.Syncs < 1 || st.Syncs > 30 || st.Busy <= 0 {
+		t.Errorf("Stats after 30 Syncs = %+v, want 30 requests in 1 to 30 syncs, some time busy", st)
+	}
 
 	closed, err := l.OpenAppend(t.Context(), "g0.jsonl")
 	if err != nil {
@@ -399,5 +406,46 @@ func isClosed(c <-chan struct{}) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// BenchmarkSyncBatch is the cost of one group sync: a line appended to
+// each of n files of one filesystem, then the batch made durable (one
+// syncfs where there is one; one fsync when n is 1). Nothing else writes
+// meanwhile, so it is the floor under a SyncBatch round of n appends.
+func BenchmarkSyncBatch(b *testing.B) {
+	line := append(bytes.Repeat([]byte("x"), 419), '\n')
+	for _, n := range []int{1, 8, 32, 64} {
+		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
+			l := Local{Root: b.TempDir()}
+			files := make([]File, n)
+			for i := range files {
+				name := fmt.Sprintf("f%d.jsonl", i)
+				if err := l.AppendRecord(b.Context(), name, line); err != nil {
+					b.Fatal(err)
+				}
+				f, err := l.OpenAppend(b.Context(), name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { f.Close() })
+				files[i] = f
+			}
+			batch := make([]syncRequest, n)
+			for b.Loop() {
+				for i, f := range files {
+					if _, err := f.Write(line); err != nil {
+						b.Fatal(err)
+					}
+					batch[i] = syncRequest{f: f, result: make(chan error, 1)}
+				}
+				syncBatch(batch)
+				for _, req := range batch {
+					if err := <-req.result; err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }

@@ -162,15 +162,22 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("index stats: %w", err)
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	return s.metrics.writeTo(w, []gauge{
-		{"spool_live_threads", "Threads held live in memory.", float64(live.Live)},
-		{"spool_live_capacity", "Capacity of the live-thread cache.", float64(live.Capacity)},
-		{"spool_index_threads", "Threads in the index.", float64(index.Threads)},
-		{"spool_index_archived_threads", "Archived threads in the index.", float64(index.Archived)},
-		{"spool_index_user_messages", "Counted user messages in the index.", float64(index.UserMessages)},
-		{"spool_index_file_bytes", "Size of the index database file in bytes.", float64(index.IndexBytes)},
-		{"spool_http_body_bytes_in_flight", "Bytes reserved for request bodies being read or handled.", float64(s.budget.inUse())},
-		{"spool_http_body_bytes_limit", "Limit of spool_http_body_bytes_in_flight (-max-body-in-flight).", float64(s.budget.limit)},
+	return s.metrics.writeTo(w, []scraped{
+		{"spool_live_threads", "Threads held live in memory.", float64(live.Live), false},
+		{"spool_live_capacity", "Capacity of the live-thread cache.", float64(live.Capacity), false},
+		{"spool_index_threads", "Threads in the index.", float64(index.Threads), false},
+		{"spool_index_archived_threads", "Archived threads in the index.", float64(index.Archived), false},
+		{"spool_index_user_messages", "Counted user messages in the index.", float64(index.UserMessages), false},
+		{"spool_index_file_bytes", "Size of the index database file in bytes.", float64(index.IndexBytes), false},
+		{"spool_http_body_bytes_in_flight", "Bytes reserved for request bodies being read or handled.", float64(s.budget.inUse()), false},
+		{"spool_http_body_bytes_limit", "Limit of spool_http_body_bytes_in_flight (-max-body-in-flight).", float64(s.budget.limit), false},
+		{"spool_group_syncs_total", "Group syncs run for appends under -sync batch.", float64(live.Syncs.Syncs), true},
+		{"spool_group_sync_requests_total", "Appends those group syncs covered.", float64(live.Syncs.Requests), true},
+		{"spool_group_sync_seconds_total", "Time spent in group syncs.", live.Syncs.Busy.Seconds(), true},
+		{"spool_index_commits_total", "Index transactions that committed appends' updates.", float64(live.Commits.Commits), true},
+		{"spool_index_commit_updates_total", "Appends' index updates those transactions committed.", float64(live.Commits.Updates), true},
+		{"spool_index_commit_seconds_total", "Time spent committing appends' index updates.", live.Commits.Busy.Seconds(), true},
+		{"spool_index_commit_gathering_seconds_total", "Time batch leaders waited for their appends' group sync to begin before committing.", live.Commits.Gathering.Seconds(), true},
 	})
 }
 

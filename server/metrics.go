@@ -72,14 +72,17 @@ func (m *metrics) observeAppend(lines int, bytes int64) {
 	}
 }
 
-// gauge is a value read at scrape time.
-type gauge struct {
+// scraped is a value read at scrape time: a gauge, or a counter kept
+// elsewhere (the manager's).
+type scraped struct {
 	name, help string
 	value      float64
+	counter    bool
 }
 
-// writeTo writes every metric, in a stable order, followed by gauges.
-func (m *metrics) writeTo(w io.Writer, gauges []gauge) error {
+// writeTo writes every metric, in a stable order, followed by the values
+// read at scrape time.
+func (m *metrics) writeTo(w io.Writer, values []scraped) error {
 	bw := bufio.NewWriter(w)
 	m.mu.Lock()
 	keys := make([]routeCode, 0, len(m.requests))
@@ -127,9 +130,13 @@ func (m *metrics) writeTo(w io.Writer, gauges []gauge) error {
 	fmt.Fprintf(bw, "spool_appended_bytes_total %d\n", m.appendedBytes)
 	m.mu.Unlock()
 
-	for _, g := range gauges {
-		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s gauge\n%s %s\n",
-			g.name, g.help, g.name, g.name, strconv.FormatFloat(g.value, 'g', -1, 64))
+	for _, v := range values {
+		kind := "gauge"
+		if v.counter {
+			kind = "counter"
+		}
+		fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n%s %s\n",
+			v.name, v.help, v.name, kind, v.name, strconv.FormatFloat(v.value, 'g', -1, 64))
 	}
 	return bw.Flush()
 }

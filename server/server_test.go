@@ -457,6 +457,8 @@ func TestAppendAndRead(t *testing.T) {
 			"spool_appended_lines_total 6",
 			"spool_index_threads 1",
 			"spool_live_capacity ",
+			"# TYPE spool_index_commit_updates_total counter\nspool_index_commit_updates_total 4\n",
+			"spool_group_syncs_total 0\n", // the default policy, always, has no group syncs
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %q:\n%s", want, body)
