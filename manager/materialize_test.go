@@ -175,3 +175,56 @@ func TestCopyOfLegacyIsByteIdentical(t *testing.T) {
 		th = c
 	}
 }
+
+// TestAncestorMetasAgree checks that the two places that lay out a
+// self-contained history's lineage agree: the copy fork's ancestorMetas of
+// a parent and SelfContainedMetas of a reference fork of that parent (used
+// by export and the purge) give the same meta lines, for a thread with no
+// base, chains of reference forks and a reverted reference fork.
+func TestAncestorMetasAgree(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	parent, f1, f2, f3 := referenceChain(t, m)
+	_, forked := forkWithOwnTurns(t, m, nil)
+	reverted, err := m.Revert(ctx, forked.ID, RevertOptions{BeforeTurnID: "turn-y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		parent    Thread
+		wantMetas int
+	}{
+		{"no base", parent, 0},
+		{"reference fork", f1, 1},
+		{"whole fork of a reference fork", f2, 2},
+		{"fork of a fork of a fork", f3, 3},
+		{"reverted reference fork", reverted, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			row, err := m.store.Get(ctx, tt.parent.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.ancestorMetas(ctx, row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			child, err := m.Fork(ctx, tt.parent.ID, ForkOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, want, err := SelfContainedMetas(ctx, m, child)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("ancestorMetas:\n%s\nSelfContainedMetas of a fork:\n%s", got, want)
+			}
+			if n := bytes.Count(got, []byte{'\n'}); n != tt.wantMetas {
+				t.Errorf("%d meta lines, want %d:\n%s", n, tt.wantMetas, got)
+			}
+		})
+	}
+}
