@@ -154,7 +154,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	var live manager.Stats
-	if ls, ok := s.m.(manager.LiveStats); ok {
+	ls, local := s.m.(manager.LiveStats)
+	if local {
 		live = ls.Stats()
 	}
 	index, err := s.m.IndexStats(r.Context())
@@ -162,7 +163,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("index stats: %w", err)
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	return s.metrics.writeTo(w, []scraped{
+	values := []scraped{
 		{"spool_live_threads", "Threads held live in memory.", float64(live.Live), false},
 		{"spool_live_capacity", "Capacity of the live-thread cache.", float64(live.Capacity), false},
 		{"spool_index_threads", "Threads in the index.", float64(index.Threads), false},
@@ -171,6 +172,16 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		{"spool_index_file_bytes", "Size of the index database file in bytes.", float64(index.IndexBytes), false},
 		{"spool_http_body_bytes_in_flight", "Bytes reserved for request bodies being read or handled.", float64(s.budget.inUse()), false},
 		{"spool_http_body_bytes_limit", "Limit of spool_http_body_bytes_in_flight (-max-body-in-flight).", float64(s.budget.limit), false},
+	}
+	if local {
+		values = append(values, appendWaits(live)...)
+	}
+	return s.metrics.writeTo(w, values)
+}
+
+// appendWaits are the local backend's counters of what appends wait for.
+func appendWaits(live manager.Stats) []scraped {
+	return []scraped{
 		{"spool_group_syncs_total", "Group syncs run for appends under -sync batch.", float64(live.Syncs.Syncs), true},
 		{"spool_group_sync_requests_total", "Appends those group syncs covered.", float64(live.Syncs.Requests), true},
 		{"spool_group_sync_seconds_total", "Time spent in group syncs.", live.Syncs.Busy.Seconds(), true},
@@ -178,7 +189,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		{"spool_index_commit_updates_total", "Appends' index updates those transactions committed.", float64(live.Commits.Updates), true},
 		{"spool_index_commit_seconds_total", "Time spent committing appends' index updates.", live.Commits.Busy.Seconds(), true},
 		{"spool_index_commit_gathering_seconds_total", "Time batch leaders waited for their appends' group sync to begin before committing.", live.Commits.Gathering.Seconds(), true},
-	})
+	}
 }
 
 // createRequest is the body of POST /v1/threads.

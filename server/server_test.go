@@ -467,6 +467,39 @@ func TestAppendAndRead(t *testing.T) {
 	})
 }
 
+// TestMetricsOfABackendWithoutLiveStats checks that /metrics leaves out
+// the local backend's counters of appends' syncs and commits for a backend
+// that does not keep them (the distributed one), rather than report zeros.
+func TestMetricsOfABackendWithoutLiveStats(t *testing.T) {
+	m, err := manager.Open(t.Context(), manager.Options{Root: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	for _, tt := range []struct {
+		name     string
+		backend  manager.Backend
+		counters bool
+	}{
+		{"local", m, true},
+		{"backend only", struct{ manager.Backend }{m}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			server.New(tt.backend, server.Config{Logger: slog.New(slog.DiscardHandler)}).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
+			body := rec.Body.String()
+			if rec.Code != http.StatusOK || !strings.Contains(body, "spool_index_threads 0\n") {
+				t.Fatalf("GET /metrics: %d\n%s", rec.Code, body)
+			}
+			for _, name := range []string{"spool_group_syncs_total", "spool_index_commits_total"} {
+				if got := strings.Contains(body, "\n"+name+" "); got != tt.counters {
+					t.Errorf("%s reported: %v, want %v", name, got, tt.counters)
+				}
+			}
+		})
+	}
+}
+
 func TestForkAndLineage(t *testing.T) {
 	e := newEnv(t, server.Config{})
 	parent := e.create(map[string]any{"cwd": "/w", "name": "parent", "history_mode": "legacy"}) // copy forks: the middle one can be deleted
