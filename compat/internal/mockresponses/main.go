@@ -6,6 +6,13 @@
 // (-answer). It exits with the command's exit code when the command ends.
 // Run it inside `unshare -n` with the loopback interface up: Codex then
 // reaches nothing but this server.
+//
+// A request that asks for a spawn is answered otherwise: when the newest
+// user message of its input contains the marker "SPAWN:" and no
+// function_call_output follows it, the answer is a call of Codex's
+// sub-agent tool (spawn_agent in the multi_agent_v1 namespace) whose
+// message is the text after the marker. The sub-agent's own request and
+// the parent's request after the call's output get the assistant message.
 package main
 
 import (
@@ -18,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 func main() {
@@ -66,16 +74,69 @@ supports_websockets = false
 	}
 }
 
-// respond streams one completed response holding one assistant message.
+// spawnMarker in the newest user message asks for a spawn_agent call; the
+// text after it is the sub-agent's task.
+const spawnMarker = "SPAWN:"
+
+// request is the part of a Responses API request body respond reads.
+type request struct {
+	Input []struct {
+		Type    string `json:"type"`
+		Role    string `json:"role"`
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+	} `json:"input"`
+}
+
+// spawnTask returns the task after spawnMarker in the newest user message
+// of req's input, "" when that message has no marker or a
+// function_call_output follows it (the call was made already).
+func spawnTask(req request) string {
+	task := ""
+	for _, in := range req.Input {
+		switch {
+		case in.Type == "message" && in.Role == "user":
+			task = ""
+			for _, c := range in.Content {
+				if _, after, ok := strings.Cut(c.Text, spawnMarker); ok && c.Type == "input_text" {
+					task = strings.TrimSpace(after)
+				}
+			}
+		case in.Type == "function_call_output":
+			task = ""
+		}
+	}
+	return task
+}
+
+// respond streams one completed response holding one assistant message,
+// or the spawn_agent call that spawnTask asks for.
 func respond(w http.ResponseWriter, r *http.Request, answer string) {
 	if r.Method != http.MethodPost {
 		http.NotFound(w, r)
+		return
+	}
+	var req request
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	item := map[string]any{
 		"type": "message", "role": "assistant", "id": "msg_mock", "status": "completed",
 		"content": []any{map[string]any{"type": "output_text", "text": answer, "annotations": []any{}}},
+	}
+	if task := spawnTask(req); task != "" {
+		// Codex 0.169 offers spawn_agent inside the namespace tool
+		// multi_agent_v1 and answers "unsupported call" to a call that
+		// does not name the namespace.
+		args, _ := json.Marshal(map[string]string{"message": task})
+		item = map[string]any{
+			"type": "function_call", "id": "fc_mock", "status": "completed", "call_id": "call_spawn",
+			"namespace": "multi_agent_v1", "name": "spawn_agent", "arguments": string(args),
+		}
 	}
 	usage := map[string]any{
 		"input_tokens": 10, "output_tokens": 2, "total_tokens": 12,
