@@ -166,7 +166,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		problems []Problem
 		meta     *rollout.SessionMeta
 		metaEnd  int64 // end of the first meta line
-		chain    = ancestryChain{open: true}
+		chain    rollout.Ancestry
 		hist     history
 		tr       = NewTracker(store.Thread{ID: nameID})
 		r        = rollout.NewReader(scanRange(relPath, f, fi.Size), 0, 0)
@@ -180,21 +180,21 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		}
 		if l.Err != nil {
 			problems = append(problems, malformed(relPath, l, l.Err))
-			chain.open = false
+			chain.End()
 			continue
 		}
 		tr.Observe(l)
 		if l.Type != rollout.TypeSessionMeta {
-			chain.open = false
+			chain.End()
 			continue
 		}
-		if meta != nil && !chain.open {
+		if meta != nil && chain.Ended() {
 			continue // a later meta (settings change, copied history): nothing to index
 		}
 		m, err := rollout.ParseSessionMeta(l.Raw)
 		if err != nil {
 			problems = append(problems, malformed(relPath, l, err))
-			chain.open = false
+			chain.End()
 			continue
 		}
 		if meta == nil {
@@ -207,10 +207,10 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 			}
 			meta = &m
 			metaEnd = l.End()
-			chain.start(m)
+			chain.Start(m)
 			continue
 		}
-		chain.observe(m)
+		chain.Observe(m)
 	}
 	if err := r.Err(); err != nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
@@ -224,6 +224,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 
 	indexedSize, lineCount := r.End()
 	th := threadFromMeta(*meta, nameID, nameCreated)
+	ancestors := chain.IDs()
 	th.RolloutPath = relPath
 	th.HistoryMode = string(meta.HistoryMode)
 	if hist.segment {
@@ -234,7 +235,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		th.CreatedAt, th.ParentID = prior.CreatedAt, prior.ParentID
 		th.ForkUserMessage, th.ForkOffset = prior.ForkUserMessage, prior.ForkOffset
 		th.Name = prior.Name
-		chain.ancestors = hist.ancestors
+		ancestors = hist.ancestors
 	} else if hist.baseID != "" {
 		th.BaseID, th.BaseSize = hist.baseID, hist.baseSize
 		th.ForkOffset = hist.baseSize
@@ -244,11 +245,11 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		// A reference fork's file holds no copy of its ancestors' metas:
 		// its ancestry is its parent's, from the index.
 		if th.ParentID != "" {
-			chain.ancestors = []string{th.ParentID}
-			_, ancestors, _, err := bases.Base(ctx, th.ParentID, 0)
+			ancestors = []string{th.ParentID}
+			_, above, _, err := bases.Base(ctx, th.ParentID, 0)
 			switch {
 			case err == nil:
-				chain.ancestors = append(chain.ancestors, ancestors...)
+				ancestors = append(ancestors, above...)
 			case !errors.Is(err, store.ErrNotFound):
 				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 			case !parentsOptional(bases):
@@ -297,7 +298,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		th.Archived = true
 		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
-	return store.Record{Thread: th, Messages: tr.pending, Ancestors: chain.ancestors, SpawnParentID: meta.SpawnParentID, Segments: hist.segments}, problems, nil
+	return store.Record{Thread: th, Messages: tr.pending, Ancestors: ancestors, SpawnParentID: meta.SpawnParentID, Segments: hist.segments}, problems, nil
 }
 
 // history is what the first meta of a file says of the history it holds.
@@ -442,47 +443,6 @@ func threadFromMeta(m rollout.SessionMeta, id string, nameCreated time.Time) sto
 		th.ForkOffset = m.ForkPoint.ParentOffset
 	}
 	return th
-}
-
-// ancestryChain follows the leading session_meta lines of a fork file: its
-// own meta names parent P1, the next line is P1's meta naming P2, and so
-// on. The chain stops at the first line that does not continue it.
-type ancestryChain struct {
-	open      bool
-	want      string // the id the next meta must have to continue the chain
-	ancestors []string
-}
-
-func (c *ancestryChain) start(m rollout.SessionMeta) {
-	parent := normalizeID(m.ForkedFromID)
-	if parent == "" {
-		c.open = false
-		return
-	}
-	c.ancestors = []string{parent}
-	c.want = parent
-}
-
-func (c *ancestryChain) observe(m rollout.SessionMeta) {
-	if !c.open {
-		return
-	}
-	parent := normalizeID(m.ForkedFromID)
-	if normalizeID(m.ID) != c.want || parent == "" || c.contains(parent) {
-		c.open = false
-		return
-	}
-	c.ancestors = append(c.ancestors, parent)
-	c.want = parent
-}
-
-func (c *ancestryChain) contains(id string) bool {
-	for _, a := range c.ancestors {
-		if a == id {
-			return true
-		}
-	}
-	return false
 }
 
 // normalizeID lower-cases a valid id and keeps anything else as is.

@@ -189,7 +189,7 @@ func TestScanFileAncestryChain(t *testing.T) {
 		{"chain of three", []string{metaLine(ts, idX, idY), metaLine(ts, idY, idZ), metaLine(ts, idZ, ""), userLine(ts, "hi")}, []string{idY, idZ}},
 		{"second meta names another thread", []string{metaLine(ts, idX, idY), metaLine(ts, idZ, idA), userLine(ts, "hi")}, []string{idY}},
 		{"chain broken by another line", []string{metaLine(ts, idX, idY), userLine(ts, "hi"), metaLine(ts, idY, idZ)}, []string{idY}},
-		{"cycle stops", []string{metaLine(ts, idX, idY), metaLine(ts, idY, idX), metaLine(ts, idX, idY)}, []string{idY, idX}},
+		{"cycle stops before the thread itself", []string{metaLine(ts, idX, idY), metaLine(ts, idY, idX), metaLine(ts, idX, idY)}, []string{idY}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

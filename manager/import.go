@@ -16,9 +16,12 @@ import (
 // exported (package transfer).
 type Importer interface {
 	// Import creates the thread a self-contained rollout holds: its
-	// session_meta first, no history_base. The thread keeps the meta's id;
-	// its parent is the meta's forked_from_id when that thread is here. An
-	// id already present fails with an error wrapping store.ErrExists.
+	// session_meta first, no history_base. The thread keeps the meta's id
+	// and the lineage the rollout states: its parent is the meta's
+	// forked_from_id, and its ancestors are those of the parent here or,
+	// when the parent is not here (shown as deleted, as a deleted parent
+	// is), the chain of metas that follows its own. An id already present
+	// fails with an error wrapping store.ErrExists.
 	// The rollout is read as it is written, in pieces: a backend holds
 	// no more of it at once than a chunk and its longest line. A rollout
 	// that fails to read, or does not end in a newline, creates nothing.
@@ -66,15 +69,11 @@ func (m *Manager) Import(ctx context.Context, content io.Reader) (Thread, error)
 		return Thread{}, fmt.Errorf("import %s: %w", meta.ID, err)
 	}
 	ctx = context.WithoutCancel(ctx)
+	// Indexed as a rebuild reads the file: a parent that stayed behind
+	// stays its parent, deleted here, and the metas the file holds after
+	// its own say the rest of its ancestry.
 	rec, err := m.scanMaterialized(ctx, rel)
 	if err == nil {
-		if p := rec.Thread.ParentID; p != "" {
-			if _, perr := m.store.Get(ctx, p); perr != nil {
-				rec.Thread.ParentID = "" // the parent stayed behind: a root here
-			}
-		}
-		// The ancestry is the parent's here, whatever metas the file holds.
-		rec.Ancestors = nil
 		err = m.store.Insert(ctx, rec)
 	}
 	if err != nil {

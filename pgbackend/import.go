@@ -17,9 +17,9 @@ import (
 var _ manager.Importer = (*Backend)(nil)
 
 // Import commits a self-contained rollout (package transfer) as a thread
-// with the meta's id; its parent is the meta's forked_from_id when that
-// thread is here. The rollout is written in chunks as it is read, in one
-// transaction (pgstore.Store.Create): a failed import leaves nothing.
+// with the meta's id and the lineage the rollout states
+// (manager.Importer). The rollout is written in chunks as it is read, in
+// one transaction (pgstore.Store.Create): a failed import leaves nothing.
 func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread, error) {
 	br := bufio.NewReader(content)
 	first, err := rollout.ReadLine(nil, br)
@@ -36,6 +36,11 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 	if meta.HistoryBase != nil {
 		return manager.Thread{}, fmt.Errorf("import %s: %w: its history continues %s", meta.ID, manager.ErrInvalidArgument, meta.HistoryBase.ThreadID)
 	}
+	ancestors, more, err := leadingAncestry(meta, br)
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("import %s: %w", meta.ID, err)
+	}
+	br = bufio.NewReader(more)
 	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: first, More: br,
 		SpawnParentID: rollout.SpawnParent(meta.Source), HistoryMode: string(meta.Mode())}
 	if made, ok := rollout.ParseTimestamp(meta.Timestamp); ok {
@@ -48,12 +53,10 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 			return manager.Thread{}, fmt.Errorf("import %s: %w: %w", meta.ID, manager.ErrInvalidArgument, err)
 		}
 	}
-	if p := meta.ForkedFromID; p != "" {
-		if _, err := b.store.Get(ctx, p); err == nil {
-			nt.ParentID = p
-		} else if !errors.Is(err, pgstore.ErrNotFound) {
-			return manager.Thread{}, err
-		}
+	if len(ancestors) > 0 {
+		// A parent that stayed behind stays its parent, deleted here, as a
+		// local index rebuilt from the file reads it.
+		nt.ParentID, nt.Ancestors = ancestors[0], ancestors
 	}
 	t, err := b.store.Create(ctx, nt)
 	if errors.Is(err, pgstore.ErrExists) {
@@ -66,6 +69,34 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 		return manager.Thread{}, mapErr(err)
 	}
 	return threadOf(t), nil
+}
+
+// leadingAncestry reads the session_meta lines after own's that continue
+// its chain of ancestors (rollout.Ancestry: a copy fork holds its
+// ancestors' metas after its own) and returns the chain, nearest first,
+// and a reader of what br still yields, those lines included.
+func leadingAncestry(own rollout.SessionMeta, br *bufio.Reader) ([]string, io.Reader, error) {
+	var chain rollout.Ancestry
+	chain.Start(own)
+	var read []byte
+	for !chain.Ended() {
+		start := len(read)
+		var err error
+		read, err = rollout.ReadLine(read, br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := rollout.ParseSessionMeta(read[start:])
+		if err != nil {
+			chain.End()
+			break
+		}
+		chain.Observe(m)
+	}
+	return chain.IDs(), io.MultiReader(bytes.NewReader(read), br), nil
 }
 
 // renumbered returns first and the lines rest yields, numbered 0, 1, 2,

@@ -30,8 +30,13 @@ type NewThread struct {
 	// written (see appendFrom).
 	More io.Reader
 	// ParentID, when set, names the thread this one was forked from (an
-	// imported copy): the lineage rows follow it. It must exist.
+	// imported copy). When it is here, the lineage rows follow its own;
+	// when it is not (it stayed behind, as a deleted parent does), they
+	// are Ancestors.
 	ParentID string
+	// Ancestors is the lineage a rollout states for a thread whose parent
+	// is not here: ParentID, then its ancestors, nearest first.
+	Ancestors []string
 	// SpawnParentID names the thread that spawned this one as a sub-agent
 	// ("" for none); it need not exist.
 	SpawnParentID string
@@ -89,21 +94,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			return err
 		}
 		if nt.ParentID != "" {
-			if _, err := getThread(ctx, tx, nt.ParentID, "FOR SHARE"); err != nil {
-				return fmt.Errorf("parent %s: %w", nt.ParentID, err)
-			}
-			if _, err := tx.Exec(ctx, `UPDATE threads SET parent_id = $2 WHERE id = $1`, nt.ID, nt.ParentID); err != nil {
-				return err
-			}
-			if fp := nt.ForkPoint; fp != nil {
-				if _, err := tx.Exec(ctx, `UPDATE threads SET fork_user_message = $2, fork_offset = $3 WHERE id = $1`,
-					nt.ID, fp.UserMessage, fp.Offset); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)
-				SELECT $1, $2, 1 UNION ALL
-				SELECT $1, ancestor_id, depth + 1 FROM thread_lineage WHERE thread_id = $2`, nt.ID, nt.ParentID); err != nil {
+			if err := linkParent(ctx, tx, nt); err != nil {
 				return err
 			}
 		}
@@ -563,3 +554,31 @@ func (e *SizeMismatchError) Error() string {
 }
 
 func (e *SizeMismatchError) Unwrap() error { return ErrSizeMismatch }
+
+// linkParent records nt's fork parent, its fork point and its lineage:
+// its parent's, or nt.Ancestors when the parent is not here.
+func linkParent(ctx context.Context, tx pgx.Tx, nt NewThread) error {
+	_, err := getThread(ctx, tx, nt.ParentID, "FOR SHARE")
+	here := err == nil
+	if !here && (!errors.Is(err, ErrNotFound) || len(nt.Ancestors) == 0 || nt.Ancestors[0] != nt.ParentID) {
+		return fmt.Errorf("parent %s: %w", nt.ParentID, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE threads SET parent_id = $2 WHERE id = $1`, nt.ID, nt.ParentID); err != nil {
+		return err
+	}
+	if fp := nt.ForkPoint; fp != nil {
+		if _, err := tx.Exec(ctx, `UPDATE threads SET fork_user_message = $2, fork_offset = $3 WHERE id = $1`,
+			nt.ID, fp.UserMessage, fp.Offset); err != nil {
+			return err
+		}
+	}
+	if !here {
+		_, err := tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)
+			SELECT $1, a.id, a.depth FROM unnest($2::text[]) WITH ORDINALITY AS a(id, depth)`, nt.ID, nt.Ancestors)
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)
+		SELECT $1, $2, 1 UNION ALL
+		SELECT $1, ancestor_id, depth + 1 FROM thread_lineage WHERE thread_id = $2`, nt.ID, nt.ParentID)
+	return err
+}

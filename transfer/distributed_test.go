@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,35 @@ func TestMoveUpAndBack(t *testing.T) {
 	if problems, err := pg.Store().Verify(t.Context()); err != nil || len(problems) > 0 {
 		t.Fatalf("verify: %v, %v", problems, err)
 	}
+}
+
+// TestMovePastAPurgedAncestor: a fork whose parent was purged moves up to
+// the distributed backend and back to a new root with its lineage, the
+// purged parent included (deleted on every side), as its file states it.
+func TestMovePastAPurgedAncestor(t *testing.T) {
+	root := t.TempDir()
+	local, pg, back := openLocal(t), openPG(t), openRoot(t, root)
+	ids := lineage(t, local)
+	if err := local.Purge(t.Context(), ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	kept := []string{ids[0], ids[2]}
+	want := []string{ids[1], ids[0]}
+	for _, move := range []struct {
+		from, to manager.Backend
+	}{{local, pg}, {pg, back}} {
+		if _, err := Copy(t.Context(), move.from, move.to, ids[2], true); err != nil {
+			t.Fatal(err)
+		}
+		sameThreads(t, move.from, move.to, kept)
+		if got := ancestors(t, move.to, ids[2]); !slices.Equal(got, want) {
+			t.Fatalf("ancestors %v, want %v (the purged parent, then the root)", got, want)
+		}
+	}
+	if problems, err := pg.Store().Verify(t.Context()); err != nil || len(problems) > 0 {
+		t.Fatalf("verify: %v, %v", problems, err)
+	}
+	verifyClosed(t, root, back)
 }
 
 // TestMovePreservesTimes: threads moved up to the distributed backend

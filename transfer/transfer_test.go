@@ -136,8 +136,15 @@ func TestCopyWithAncestry(t *testing.T) {
 	if err != nil || slices.ContainsFunc(again, func(r Result) bool { return r.Copied }) {
 		t.Fatalf("second copy: %+v, %v; want nothing copied", again, err)
 	}
-	// The files are the truth there too: an index rebuilt from them agrees.
-	if err := to.Close(); err != nil {
+	verifyClosed(t, root, to)
+}
+
+// verifyClosed closes m, the manager of root, and fails unless an index
+// rebuilt from root's files agrees with the one m left: the files are the
+// truth on a target root too.
+func verifyClosed(t *testing.T, root string, m *manager.Manager) {
+	t.Helper()
+	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(t.Context(), filepath.Join(root, manager.IndexFile))
@@ -149,6 +156,30 @@ func TestCopyWithAncestry(t *testing.T) {
 	if err != nil || !rep.Clean() {
 		t.Fatalf("verify of the target root: %+v, %v", rep, err)
 	}
+}
+
+// TestCopyPastAPurgedAncestor: a fork whose parent was purged is copied
+// with its ancestry: the purged parent stays behind, and the fork keeps
+// it as its parent and ancestor (deleted there as here), as its file says.
+func TestCopyPastAPurgedAncestor(t *testing.T) {
+	root := t.TempDir()
+	from, to := openLocal(t), openRoot(t, root)
+	ids := lineage(t, from)
+	if err := from.Purge(t.Context(), ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Copy(t.Context(), from, to, ids[2], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].ID != ids[0] || res[1].ID != ids[2] || !res[0].Copied || !res[1].Copied {
+		t.Fatalf("results %+v, want the root and the fork copied", res)
+	}
+	sameThreads(t, from, to, []string{ids[0], ids[2]})
+	if got, want := ancestors(t, to, ids[2]), []string{ids[1], ids[0]}; !slices.Equal(got, want) {
+		t.Fatalf("ancestors %v, want %v (the purged parent, then the root)", got, want)
+	}
+	verifyClosed(t, root, to)
 }
 
 // TestImportRefusesAReferenceFork: a file whose history continues another
