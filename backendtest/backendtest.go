@@ -697,16 +697,20 @@ func testSpawns(t *testing.T, b manager.Backend) {
 	if got := ids(sp.SpawnedBy(t.Context(), lead.ID)); got != "[]" {
 		t.Fatalf("spawners of the lead: %s, want none", got)
 	}
-	// A fork of a sub-agent keeps its source: the same thread spawned it,
-	// whichever way it is forked.
+	// A fork of a sub-agent is no sub-agent, as Codex's own fork of one
+	// (docs/CODEX.md): no thread spawned it, and its source is the one
+	// Codex reads when there is none, whichever way it is forked.
 	for _, mode := range []string{"", manager.ForkCopy} {
 		fork, err := b.Fork(t.Context(), scout.ID, manager.ForkOptions{Mode: mode})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := ids(sp.SpawnedBy(t.Context(), fork.ID)), fmt.Sprint([]string{lead.ID + "@1"}); got != want {
-			t.Fatalf("spawners of a fork (mode %q) of the scout: %s, want %s", mode, got, want)
+		if got := ids(sp.SpawnedBy(t.Context(), fork.ID)); got != "[]" || fork.Source != "vscode" {
+			t.Fatalf("a fork (mode %q) of the scout: spawned by %s, source %q; want none, vscode", mode, got, fork.Source)
 		}
+	}
+	if got, want := ids(sp.Spawns(t.Context(), lead.ID)), fmt.Sprint([]string{scout.ID + "@1", sub.ID + "@2"}); got != want {
+		t.Fatalf("spawns of the lead after the forks: %s, want %s", got, want)
 	}
 }
 

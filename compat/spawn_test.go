@@ -516,3 +516,44 @@ func waitForText(t *testing.T, path, text string) {
 		}
 	}
 }
+
+// TestSpoolForkOfCodexSubAgent: spool's fork of a sub-agent Codex spawned
+// is, like Codex's own fork of one, no sub-agent: its meta has the source
+// Codex reads when there is none and no spawn, so Codex lists it by default
+// and spool records no spawner; the spawner still has its one spawn.
+func TestSpoolForkOfCodexSubAgent(t *testing.T) {
+	r := spawnSubAgent(t, "read the logs")
+	if err := r.s.Close(); err != nil {
+		t.Fatalf("close codex: %v", err)
+	}
+	var forkID string
+	withManager(t, r.home, func(m *manager.Manager) {
+		ctx := t.Context()
+		fork, err := m.Fork(ctx, r.childID, manager.ForkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forkID = fork.ID
+		if by, err := m.SpawnedBy(ctx, forkID); err != nil || len(by) != 0 || fork.Source != "vscode" {
+			t.Fatalf("spool's fork: spawned by %s (%v), source %q; want none, vscode", mustJSON(by), err, fork.Source)
+		}
+		if spawns, err := m.Spawns(ctx, r.parent.ID); err != nil || len(spawns) != 1 || spawns[0].ID != r.childID {
+			t.Fatalf("Spawns(parent) = %s, %v; want only the child %s", mustJSON(spawns), err, r.childID)
+		}
+	})
+	s := startCodex(t, r.home)
+	var read struct {
+		Thread struct {
+			Source         json.RawMessage `json:"source"`
+			ForkedFromID   *string         `json:"forkedFromId"`
+			ParentThreadID *string         `json:"parentThreadId"`
+		} `json:"thread"`
+	}
+	call(t, s, "thread/read", map[string]any{"threadId": forkID}, &read)
+	if f := read.Thread; string(f.Source) != `"vscode"` || f.ForkedFromID == nil || *f.ForkedFromID != r.childID || f.ParentThreadID != nil {
+		t.Fatalf("Codex reads spool's fork of the sub-agent as %s, want source vscode, forked from %s, no parent thread", mustJSON(f), r.childID)
+	}
+	if got, want := slices.Sorted(slices.Values(listIDs(t, s, map[string]any{}))), slices.Sorted(slices.Values([]string{r.parent.ID, forkID})); !slices.Equal(got, want) {
+		t.Fatalf("default thread/list = %v, want the parent and spool's fork %v", got, want)
+	}
+}

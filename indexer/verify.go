@@ -22,7 +22,7 @@ const (
 	DriftStale    DriftKind = "stale"    // a row whose file is gone (or is not a thread)
 	DriftField    DriftKind = "field"    // thread columns differ from what the file says
 	DriftMessages DriftKind = "messages" // counted user messages (offsets, lines, ordinals, previews) differ
-	DriftLineage  DriftKind = "lineage"  // the ancestry differs from the file's leading metas
+	DriftLineage  DriftKind = "lineage"  // the ancestry or the spawn edge differs from what the file says
 )
 
 // Drift is one disagreement between the index and the files.
@@ -218,6 +218,18 @@ func compareRecord(ctx context.Context, st *store.Store, want store.Record) ([]D
 	if !slices.Equal(ancestors, want.Ancestors) {
 		drifts = append(drifts, Drift{Kind: DriftLineage, ThreadID: id, Path: rel,
 			Detail: fmt.Sprintf("ancestors %v, file says %v", ancestors, want.Ancestors)})
+	}
+	spawners, err := st.SpawnedBy(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	spawner := ""
+	if len(spawners) > 0 {
+		spawner = spawners[0].ID // the nearest: the spawn edge itself
+	}
+	if spawner != want.SpawnParentID {
+		drifts = append(drifts, Drift{Kind: DriftLineage, ThreadID: id, Path: rel,
+			Detail: fmt.Sprintf("spawned by %q, file says %q", spawner, want.SpawnParentID)})
 	}
 	return drifts, nil
 }

@@ -85,6 +85,15 @@ func TestVerifyDrift(t *testing.T) {
 			kind: DriftLineage, id: idC, path: relC, detail: idA,
 		},
 		{
+			name: "wrong spawn edge",
+			tamper: func(t *testing.T, st *store.Store, root string) {
+				rec := scan(t, root, relB)
+				rec.SpawnParentID = idA
+				replace(t, st, rec)
+			},
+			kind: DriftLineage, id: idB, path: relB, detail: `spawned by "` + idA + `", file says ""`,
+		},
+		{
 			name: "wrong field",
 			tamper: func(t *testing.T, st *store.Store, root string) {
 				rec := scan(t, root, relB)

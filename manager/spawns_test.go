@@ -10,8 +10,9 @@ import (
 	"github.com/spoolhq/spool/rolloutfs"
 )
 
-// Spawn edges the manager writes (a start with a spawn source, a fork of a
-// sub-agent) are the ones a rebuild from the files reads.
+// Spawn edges the manager writes (a start with a spawn source; none for a
+// fork of a sub-agent, which is no sub-agent) are the ones a rebuild from
+// the files reads.
 func TestSpawnsRebuild(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
@@ -47,8 +48,8 @@ func TestSpawnsRebuild(t *testing.T) {
 	}
 	before := read(m)
 	want := edges{
-		spawns: [][]string{sorted(scout.ID, fork.ID), {}, {}},
-		by:     [][]string{{}, {lead.ID}, {lead.ID}},
+		spawns: [][]string{{scout.ID}, {}, {}},
+		by:     [][]string{{}, {lead.ID}, {}},
 	}
 	if !reflect.DeepEqual(before, want) {
 		t.Fatalf("edges = %+v, want %+v", before, want)
@@ -74,11 +75,4 @@ func relIDs(rels []Relative) []string {
 		ids = append(ids, r.ID)
 	}
 	return ids
-}
-
-func sorted(a, b string) []string {
-	if a > b {
-		a, b = b, a
-	}
-	return []string{a, b}
 }

@@ -370,7 +370,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	child := uuid.Must(uuid.NewV7()).String()
 	now := b.opts.Now()
 	meta := rollout.SessionMeta{ID: child, ForkedFromID: parent.ID, Timestamp: rollout.FormatTimestamp(now),
-		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: parent.Source,
+		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: rollout.ForkSource(parent.Source),
 		ModelProvider: parent.ModelProvider, Git: gitOf(parent)}
 	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
 	if paginated {
@@ -385,7 +385,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	var t pgstore.Thread
 	if !reference {
 		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), ParentID: parent.ID, CreatedAt: now,
-			SpawnParentID: rollout.SpawnParent(parent.Source), Rename: rename}
+			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename}
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
@@ -395,7 +395,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		// history_base names the cut, as Codex 0.169 forks.
 		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
 			Meta: &rollout.MetaPayload{SessionMeta: meta}, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now,
-			SpawnParentID: rollout.SpawnParent(parent.Source), Rename: rename}
+			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename}
 		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {

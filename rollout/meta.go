@@ -213,6 +213,18 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	return m, nil
 }
 
+// ForkSource returns the source of a fork of a thread whose source is
+// parent: the parent's, except that a fork of a spawned sub-agent is no
+// sub-agent (Codex's thread/fork of one writes its client's source, vscode
+// over app-server, and none of the spawn's fields), so it gets
+// defaultSource, the source Codex reads when there is none.
+func ForkSource(parent string) string {
+	if SpawnParent(parent) != "" {
+		return defaultSource
+	}
+	return parent
+}
+
 // SpawnParent returns the thread that spawned a sub-agent whose source is
 // source, as SessionMeta.Source holds it (a name, or an object source as
 // JSON): what ParseSessionMeta reads as SpawnParentID from a meta that
