@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"Delete", testDelete},
 		{"Search", testSearch},
 		{"SearchThroughForks", testSearchThroughForks},
+		{"SearchPastADeletedFork", testSearchPastADeletedFork},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

@@ -74,3 +74,63 @@ func testSearchThroughForks(t *testing.T, b manager.Backend) {
 		})
 	}
 }
+
+// testSearchPastADeletedFork: a copy fork of a copy fork whose middle
+// thread was deleted holds copies of prompts asked in two threads: the
+// deleted one's are found in it, and the first thread's are found there,
+// in the thread that was asked them, and not also in the copy. Once that
+// thread is deleted too, they are found in the copy.
+func testSearchPastADeletedFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	s, ok := b.(manager.Searcher)
+	if !ok {
+		t.Fatal("the backend offers no search")
+	}
+	first := start(t, b)
+	if _, err := b.AppendWith(ctx, first.ID, []rollout.Item{userItem("walrus tusks"), answerItem("noted")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	middle, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range []manager.Thread{first, middle} {
+		// The first thread goes on after the fork; the middle one asks its own.
+		if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("walrus " + th.ID), answerItem("noted")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := b.Fork(ctx, middle.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{first.ID: "first", middle.ID: "middle", last.ID: "last"}
+	hits := func(query string) []string {
+		t.Helper()
+		page, err := s.SearchPage(ctx, manager.SearchOptions{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range page.Hits {
+			got = append(got, fmt.Sprintf("%s %d", name[h.ThreadID], h.Ordinal))
+		}
+		slices.Sort(got)
+		return got
+	}
+	check := func(step string, want ...string) {
+		t.Helper()
+		if got := hits("walrus"); !slices.Equal(got, want) {
+			t.Fatalf("%s: hits %s, want %s", step, strings.Join(got, ", "), strings.Join(want, ", "))
+		}
+	}
+	check("all three here", "first 0", "first 1", "middle 1")
+	if err := b.Delete(ctx, middle.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("the middle deleted", "first 0", "first 1", "last 1")
+	if err := b.Delete(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("the first deleted too", "last 0", "last 1")
+}

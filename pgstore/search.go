@@ -42,7 +42,9 @@ type SearchHit struct {
 // a fork whose base is archived or filtered out, and found once. A thread
 // inherits message k of thread p when it is a reference fork based on p
 // with more than k inherited messages, or a copy fork of p that copied
-// more than k (whose own copies of them are not matched while p is here);
+// more than k (whose own copies of them are not matched while p is here,
+// or an ancestor further up holds the same prompt: the same text at the
+// same ordinal, as the local index keeps them);
 // heirs walks those edges down from the owner (threads_base and
 // threads_copies index them). 1000 bounds the depth, as the
 // local backend's chains. ts_headline runs on the page's hits only.
@@ -51,7 +53,10 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 		SELECT m.thread_id AS owner, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank
 		FROM user_messages m JOIN threads o ON o.id = m.thread_id, q
 		WHERE m.tsv @@ q.q AND NOT (m.ordinal < o.copied_messages
-			AND EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id))),
+			AND (EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id)
+				OR EXISTS (SELECT 1 FROM thread_lineage l
+					JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
+					WHERE l.thread_id = m.thread_id AND a.text = m.text)))),
 	heirs (owner, ordinal, text, rank, hit, inherited, depth) AS (
 		SELECT owner, ordinal, text, rank, owner, 0, 0 FROM matched
 		UNION ALL

@@ -310,7 +310,10 @@ func (c searchCursor) encode() string {
 // the owner (threads_base, thread_segments_base and threads_parent index
 // them; a reverted thread, whose base_id is its own id, is not its own
 // heir), so a fork's inherited prompts are found without a search row of
-// their own. 1000 is maxChainDepth.
+// their own. A copy fork's copy of a prompt holds its text once the
+// fork's parent is deleted, and is not matched while an ancestor further
+// up holds the same prompt (the same text at the same ordinal): that one
+// is the thread that was asked it. 1000 is maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
 	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
@@ -318,7 +321,12 @@ WITH RECURSIVE matched AS (
 		bm25(user_message_fts) AS score
 	FROM user_message_fts
 	JOIN user_messages m ON m.id = user_message_fts.rowid
+	JOIN threads o ON o.id = m.thread_id
 	WHERE user_message_fts MATCH ?
+	AND NOT (o.base_id IS NULL AND m.ordinal < o.inherited_messages AND EXISTS (
+		SELECT 1 FROM thread_lineage l
+		JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
+		WHERE l.thread_id = m.thread_id AND a.text = m.text))
 ), heirs(mid, ordinal, snippet, score, hit, inherited, depth) AS (
 	SELECT mid, ordinal, snippet, score, owner, 0, 0 FROM matched
 	UNION ALL
