@@ -94,8 +94,8 @@ type Fork struct {
 	Meta  *rollout.MetaPayload
 	Cwd   string
 	Facts Facts
-	// SpawnParentID, when set, is the thread that spawned the child (a
-	// fork of a sub-agent keeps its source, so the same thread).
+	// SpawnParentID, when set, is the thread that spawned the child, as
+	// the child's meta source names it (rollout.SpawnParent).
 	SpawnParentID string
 	// Rename, when set, names the child in the same transaction (as
 	// NewThread.Rename).

@@ -42,14 +42,14 @@ func TestSpawns(t *testing.T) {
 		t.Fatalf("spawns of helper = %+v, want spawned by scout, then lead", got)
 	}
 
-	// A fork of a sub-agent keeps its source, so its spawner too; the fork
-	// edge is the other kind, in ancestors.
+	// A fork of a sub-agent is no sub-agent, as Codex's own fork of one:
+	// no spawner, source vscode; its edge is the other kind, a fork's.
 	var fork api.Thread
 	e.call("POST", "/v1/threads/"+scout.ID+"/fork", nil, http.StatusCreated, &fork)
 	got = spawns{}
 	e.call("GET", "/v1/threads/"+fork.ID+"/spawns", nil, http.StatusOK, &got)
-	if by := ids(got.SpawnedBy); len(by) != 1 || by[0] != lead.ID {
-		t.Fatalf("spawns of a fork of scout = %+v, want spawned by lead", got)
+	if len(got.SpawnedBy) != 0 || fork.Source != "vscode" || fork.ParentID != scout.ID {
+		t.Fatalf("a fork of scout: spawns %+v, source %q, parent %q; want no spawner, vscode, scout", got, fork.Source, fork.ParentID)
 	}
 
 	wantError(t, e.do("GET", "/v1/threads/01a20cda-721a-7bfd-9872-ac1825beec06/spawns", "", nil), http.StatusNotFound, server.CodeNotFound)
