@@ -180,8 +180,24 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, in
 	return nil
 }
 
-func threadPath(id string, rest ...string) string {
-	return "/v1/threads/" + url.PathEscape(id) + strings.Join(rest, "")
+// threadPath returns the path of thread id's route rest. An empty or blank
+// id, which would name another route (GET /v1/threads/ is no thread), fails
+// with ErrInvalidID, so no request is sent; every other id is the server's
+// to judge.
+func threadPath(id string, rest ...string) (string, error) {
+	if strings.TrimSpace(id) == "" {
+		return "", fmt.Errorf("%w: thread id %q is blank", ErrInvalidID, id)
+	}
+	return "/v1/threads/" + url.PathEscape(id) + strings.Join(rest, ""), nil
+}
+
+// callThread is call on the route rest of thread id (see threadPath).
+func (c *Client) callThread(ctx context.Context, method, id, rest string, q url.Values, in any, want int, out any) error {
+	path, err := threadPath(id, rest)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, method, path, q, in, want, out)
 }
 
 // Health checks GET /healthz, which needs no token. It returns nil when
@@ -279,40 +295,41 @@ func (c *Client) Threads(ctx context.Context, o ListOptions) iter.Seq2[Thread, e
 // Get returns thread id.
 func (c *Client) Get(ctx context.Context, id string) (Thread, error) {
 	var t Thread
-	return t, c.call(ctx, "GET", threadPath(id), nil, nil, http.StatusOK, &t)
+	return t, c.callThread(ctx, "GET", id, "", nil, nil, http.StatusOK, &t)
 }
 
 // Rename sets thread id's name; "" clears it.
 func (c *Client) Rename(ctx context.Context, id, name string) (Thread, error) {
 	var t Thread
-	return t, c.call(ctx, "PATCH", threadPath(id), nil, map[string]string{"name": name}, http.StatusOK, &t)
+	return t, c.callThread(ctx, "PATCH", id, "", nil, map[string]string{"name": name}, http.StatusOK, &t)
 }
 
 // Delete removes thread id, its file and its index rows. Its forks keep
-// their lineage.
+// their lineage. A thread whose history other threads continue (a base of
+// reference forks) is refused with ErrReferenced: see Purge.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	return c.call(ctx, "DELETE", threadPath(id), nil, nil, http.StatusNoContent, nil)
+	return c.callThread(ctx, "DELETE", id, "", nil, nil, http.StatusNoContent, nil)
 }
 
 // Purge deletes thread id also when other threads' history continues it
-// (reference forks, where Delete fails with a 409 "referenced"): those threads
+// (reference forks, where Delete fails with ErrReferenced): those threads
 // are first made self-contained, keeping their ids and histories.
 func (c *Client) Purge(ctx context.Context, id string) error {
-	return c.call(ctx, "POST", threadPath(id, "/purge"), nil, nil, http.StatusNoContent, nil)
+	return c.callThread(ctx, "POST", id, "/purge", nil, nil, http.StatusNoContent, nil)
 }
 
 // Archive moves thread id to the archive; appends to it then fail with
 // ErrArchived.
 func (c *Client) Archive(ctx context.Context, id string) (Thread, error) {
 	var t Thread
-	return t, c.call(ctx, "POST", threadPath(id, "/archive"), nil, nil, http.StatusOK, &t)
+	return t, c.callThread(ctx, "POST", id, "/archive", nil, nil, http.StatusOK, &t)
 }
 
 // Unarchive moves thread id back from the archive; a thread that is not
 // archived fails with ErrNotArchived.
 func (c *Client) Unarchive(ctx context.Context, id string) (Thread, error) {
 	var t Thread
-	return t, c.call(ctx, "POST", threadPath(id, "/unarchive"), nil, nil, http.StatusOK, &t)
+	return t, c.callThread(ctx, "POST", id, "/unarchive", nil, nil, http.StatusOK, &t)
 }
 
 // Append appends items to thread id, in order, as one write: they are on
@@ -335,7 +352,11 @@ func (c *Client) AppendWith(ctx context.Context, id string, o AppendOptions, ite
 }
 
 func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, contentType string, body io.Reader) (AppendResult, error) {
-	resp, err := c.requestWith(ctx, "POST", threadPath(id, "/items"), nil, o.header(), contentType, body, http.StatusOK)
+	path, err := threadPath(id, "/items")
+	if err != nil {
+		return AppendResult{}, err
+	}
+	resp, err := c.requestWith(ctx, "POST", path, nil, o.header(), contentType, body, http.StatusOK)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -378,7 +399,11 @@ func (c *Client) ReadItems(ctx context.Context, id string, from int) (io.ReadClo
 	if from >= 0 {
 		q.Set("from_user_message", strconv.Itoa(from))
 	}
-	resp, err := c.request(ctx, "GET", threadPath(id, "/items"), q, "", nil, http.StatusOK)
+	path, err := threadPath(id, "/items")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.request(ctx, "GET", path, q, "", nil, http.StatusOK)
 	if err != nil {
 		return nil, err
 	}
@@ -393,18 +418,23 @@ func (c *Client) Items(ctx context.Context, id string, from int) iter.Seq2[Line,
 	return c.lines(func() (io.ReadCloser, error) { return c.ReadItems(ctx, id, from) })
 }
 
-// Turns returns thread id's counted user messages, in order.
+// Turns returns thread id's counted user messages, in order; TurnsPage
+// returns them a page at a time.
 func (c *Client) Turns(ctx context.Context, id string) ([]Turn, error) {
 	var body struct {
 		Turns []Turn `json:"turns"`
 	}
-	return body.Turns, c.call(ctx, "GET", threadPath(id, "/turns"), nil, nil, http.StatusOK, &body)
+	return body.Turns, c.callThread(ctx, "GET", id, "/turns", nil, nil, http.StatusOK, &body)
 }
 
 // ReadTurn returns turn k of thread id as raw NDJSON: from user message k
 // up to user message k+1, or to the end. The caller closes the reader.
 func (c *Client) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser, error) {
-	resp, err := c.request(ctx, "GET", threadPath(id, "/turns/", strconv.Itoa(k)), nil, "", nil, http.StatusOK)
+	path, err := threadPath(id, "/turns/", strconv.Itoa(k))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.request(ctx, "GET", path, nil, "", nil, http.StatusOK)
 	if err != nil {
 		return nil, err
 	}
@@ -429,14 +459,18 @@ type TurnOptions struct {
 // one (POST /v1/threads/{id}/turns), so Codex lists and shows it.
 func (c *Client) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
 	var res AppendResult
-	return res, c.call(ctx, "POST", threadPath(id, "/turns"), nil, o, http.StatusOK, &res)
+	return res, c.callThread(ctx, "POST", id, "/turns", nil, o, http.StatusOK, &res)
 }
 
 // ReadTurnByID returns the Codex turn turnID of thread id as raw NDJSON,
 // from its first start line through its task_complete, and where it lies
 // in the history. The caller closes the reader.
 func (c *Client) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCloser, TurnSpan, error) {
-	resp, err := c.request(ctx, "GET", threadPath(id, "/turns/by-id/", url.PathEscape(turnID)), nil, "", nil, http.StatusOK)
+	path, err := threadPath(id, "/turns/by-id/", url.PathEscape(turnID))
+	if err != nil {
+		return nil, TurnSpan{}, err
+	}
+	resp, err := c.request(ctx, "GET", path, nil, "", nil, http.StatusOK)
 	if err != nil {
 		return nil, TurnSpan{}, err
 	}
@@ -529,7 +563,7 @@ func ParseLine(raw []byte, offset int64) Line {
 // UserMessages says how many there are.
 func (c *Client) Fork(ctx context.Context, id string, o ForkOptions) (Thread, error) {
 	var t Thread
-	return t, c.call(ctx, "POST", threadPath(id, "/fork"), nil, o, http.StatusCreated, &t)
+	return t, c.callThread(ctx, "POST", id, "/fork", nil, o, http.StatusCreated, &t)
 }
 
 // RevertOptions say where Revert cuts a thread back: before the Codex turn
@@ -544,7 +578,7 @@ type RevertOptions struct {
 // history is the old one before the cut; appends go to it.
 func (c *Client) Revert(ctx context.Context, id string, o RevertOptions) (Thread, error) {
 	var t Thread
-	return t, c.call(ctx, "POST", threadPath(id, "/revert"), nil, o, http.StatusOK, &t)
+	return t, c.callThread(ctx, "POST", id, "/revert", nil, o, http.StatusOK, &t)
 }
 
 // Ancestors returns thread id's fork ancestors, nearest first.
@@ -552,7 +586,7 @@ func (c *Client) Ancestors(ctx context.Context, id string) ([]Relative, error) {
 	var body struct {
 		Ancestors []Relative `json:"ancestors"`
 	}
-	return body.Ancestors, c.call(ctx, "GET", threadPath(id, "/ancestors"), nil, nil, http.StatusOK, &body)
+	return body.Ancestors, c.callThread(ctx, "GET", id, "/ancestors", nil, nil, http.StatusOK, &body)
 }
 
 // Descendants returns every thread forked from thread id, transitively.
@@ -560,13 +594,22 @@ func (c *Client) Descendants(ctx context.Context, id string) ([]Relative, error)
 	var body struct {
 		Descendants []Relative `json:"descendants"`
 	}
-	return body.Descendants, c.call(ctx, "GET", threadPath(id, "/descendants"), nil, nil, http.StatusOK, &body)
+	return body.Descendants, c.callThread(ctx, "GET", id, "/descendants", nil, nil, http.StatusOK, &body)
+}
+
+// Spawns returns thread id's sub-agent lineage (GET
+// /v1/threads/{id}/spawns): the threads that spawned it and those it
+// spawned, transitively. A server whose backend does not track spawns
+// fails with ErrNotSupported.
+func (c *Client) Spawns(ctx context.Context, id string) (Spawns, error) {
+	var spawns Spawns
+	return spawns, c.callThread(ctx, "GET", id, "/spawns", nil, nil, http.StatusOK, &spawns)
 }
 
 // Tree returns the fork tree thread id belongs to.
 func (c *Client) Tree(ctx context.Context, id string) (Tree, error) {
 	var tree Tree
-	return tree, c.call(ctx, "GET", threadPath(id, "/tree"), nil, nil, http.StatusOK, &tree)
+	return tree, c.callThread(ctx, "GET", id, "/tree", nil, nil, http.StatusOK, &tree)
 }
 
 // Search runs a full-text search over user messages, best matches first.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spoolhq/spool/client"
@@ -21,25 +22,44 @@ import (
 // loopback port, and returns a Client for it.
 func serve(t *testing.T, cfg server.Config, opts ...client.Option) *client.Client {
 	t.Helper()
-	m, err := manager.Open(t.Context(), manager.Options{Root: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	c, _ := serveRoot(t, t.TempDir(), cfg, nil, opts...)
+	return c
+}
+
+// serveRoot runs a real server over a manager on root, serving the
+// backend wrap makes of the manager (the manager itself when wrap is
+// nil), and returns a Client for it. stop shuts the server and closes the
+// manager, so a test can change the root's files and serve it again; the
+// test's cleanup calls it too.
+func serveRoot(t *testing.T, root string, cfg server.Config, wrap func(*manager.Manager) manager.Backend, opts ...client.Option) (c *client.Client, stop func()) {
+	t.Helper()
+	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open manager: %v", err)
 	}
+	var b manager.Backend = m
+	if wrap != nil {
+		b = wrap(m)
+	}
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	srv := server.New(m, cfg)
+	srv := server.New(b, cfg)
 	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.Drain() // ends open streams, which ts.Close waits for
-		ts.Close()
-		if err := m.Close(); err != nil {
-			t.Errorf("close manager: %v", err)
-		}
-	})
-	c, err := client.New(ts.URL, opts...)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Drain() // ends open streams, which ts.Close waits for
+			ts.Close()
+			if err := m.Close(); err != nil {
+				t.Errorf("close manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	c, err = client.New(ts.URL, opts...)
 	if err != nil {
 		t.Fatalf("client.New(%q): %v", ts.URL, err)
 	}
-	return c
+	return c, stop
 }
 
 // userItem is a user message item, the kind forks count.
@@ -235,6 +255,59 @@ func TestForkAndLineage(t *testing.T) {
 	}
 	if len(hits) != 1 || hits[0].ThreadID != parent.ID || hits[0].Ordinal != 2 {
 		t.Fatalf("Search(three) = %+v, want the parent's message 2", hits)
+	}
+}
+
+// TestSpawns reads the sub-agent lineage of a lead thread, of a
+// sub-agent it spawned and of that one's own sub-agent, against a real
+// server.
+func TestSpawns(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	spawnedBy := func(parent string) client.CreateOptions {
+		return client.CreateOptions{Source: `{"subagent":{"thread_spawn":{"parent_thread_id":"` + parent + `","depth":1}}}`}
+	}
+	lead, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scout, err := c.Create(ctx, spawnedBy(lead.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper, err := c.Create(ctx, spawnedBy(scout.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(rels []client.Relative) []string {
+		var out []string
+		for _, r := range rels {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name               string
+		id                 string
+		spawnedBy, spawned []string
+	}{
+		{"lead", lead.ID, nil, []string{scout.ID, helper.ID}},
+		{"scout", scout.ID, []string{lead.ID}, []string{helper.ID}},
+		{"helper", helper.ID, []string{scout.ID, lead.ID}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := c.Spawns(ctx, tc.id)
+			if err != nil {
+				t.Fatalf("Spawns: %v", err)
+			}
+			if by, sp := ids(got.SpawnedBy), ids(got.Spawns); !slices.Equal(by, tc.spawnedBy) || !slices.Equal(sp, tc.spawned) {
+				t.Fatalf("Spawns = spawned by %v, spawns %v; want %v and %v", by, sp, tc.spawnedBy, tc.spawned)
+			}
+		})
+	}
+	if _, err := c.Spawns(ctx, "01a20cda-721a-7bfd-9872-ac1825beec06"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("Spawns of an unknown thread: %v, want ErrNotFound", err)
 	}
 }
 
@@ -478,20 +551,32 @@ func TestItemsCutShort(t *testing.T) {
 }
 
 // An error answer without the API's body (a proxy's, say) still maps to a
-// sentinel by its status.
+// code and its sentinel by its status.
 func TestErrorWithoutBody(t *testing.T) {
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "bad gateway of some kind", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(ts.Close)
-	c, err := client.New(ts.URL)
-	if err != nil {
-		t.Fatalf("New: %v", err)
+	tests := []struct {
+		status int
+		code   string
+		want   error
+	}{
+		{http.StatusServiceUnavailable, client.CodeUnavailable, client.ErrUnavailable},
+		{http.StatusNotImplemented, client.CodeNotSupported, client.ErrNotSupported},
 	}
-	err = c.Health(t.Context())
-	var apiErr *client.Error
-	if !errors.Is(err, client.ErrUnavailable) || !errors.As(err, &apiErr) || apiErr.Message != "bad gateway of some kind" {
-		t.Fatalf("Health = %v, want ErrUnavailable with the body as message", err)
+	for _, tc := range tests {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "bad gateway of some kind", tc.status)
+			}))
+			t.Cleanup(ts.Close)
+			c, err := client.New(ts.URL)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			err = c.Health(t.Context())
+			var apiErr *client.Error
+			if !errors.Is(err, tc.want) || !errors.As(err, &apiErr) || apiErr.Code != tc.code || apiErr.Message != "bad gateway of some kind" {
+				t.Fatalf("Health = %v, want code %q matching %v with the body as message", err, tc.code, tc.want)
+			}
+		})
 	}
 }
 

@@ -21,11 +21,14 @@ var (
 	ErrArchived             = errors.New("client: thread is archived")
 	ErrNotArchived          = errors.New("client: thread is not archived")
 	ErrConflict             = errors.New("client: conflict")
+	ErrReferenced           = errors.New("client: other threads' history continues this thread")
+	ErrCompressed           = errors.New("client: thread is compressed (read-only)")
 	ErrTooLarge             = errors.New("client: request too large")
 	ErrUnsupportedMediaType = errors.New("client: unsupported media type")
 	ErrUnauthorized         = errors.New("client: unauthorized")
 	ErrMethodNotAllowed     = errors.New("client: method not allowed")
 	ErrUnavailable          = errors.New("client: unavailable")
+	ErrNotSupported         = errors.New("client: not supported by the server's backend")
 	ErrInternal             = errors.New("client: internal server error")
 	ErrForbidden            = errors.New("client: forbidden host or origin")
 	ErrTimeout              = errors.New("client: request body too slow")
@@ -49,11 +52,14 @@ const (
 	CodeArchived             = "archived"
 	CodeNotArchived          = "not_archived"
 	CodeConflict             = "conflict"
+	CodeReferenced           = "referenced"
+	CodeCompressed           = "compressed"
 	CodeTooLarge             = "too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeUnauthorized         = "unauthorized"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeUnavailable          = "unavailable"
+	CodeNotSupported         = "not_supported"
 	CodeInternal             = "internal"
 	CodeForbiddenHost        = "forbidden_host"
 	CodeForbiddenOrigin      = "forbidden_origin"
@@ -78,11 +84,14 @@ var sentinels = map[string]error{
 	CodeArchived:             ErrArchived,
 	CodeNotArchived:          ErrNotArchived,
 	CodeConflict:             ErrConflict,
+	CodeReferenced:           ErrReferenced,
+	CodeCompressed:           ErrCompressed,
 	CodeTooLarge:             ErrTooLarge,
 	CodeUnsupportedMediaType: ErrUnsupportedMediaType,
 	CodeUnauthorized:         ErrUnauthorized,
 	CodeMethodNotAllowed:     ErrMethodNotAllowed,
 	CodeUnavailable:          ErrUnavailable,
+	CodeNotSupported:         ErrNotSupported,
 	CodeInternal:             ErrInternal,
 	CodeForbiddenHost:        ErrForbidden,
 	CodeForbiddenOrigin:      ErrForbidden,
@@ -107,6 +116,7 @@ var statusCodes = map[int]string{
 	http.StatusRequestEntityTooLarge: CodeTooLarge,
 	http.StatusUnsupportedMediaType:  CodeUnsupportedMediaType,
 	http.StatusInternalServerError:   CodeInternal,
+	http.StatusNotImplemented:        CodeNotSupported,
 	http.StatusServiceUnavailable:    CodeUnavailable,
 	http.StatusForbidden:             CodeForbiddenOrigin,
 	http.StatusRequestTimeout:        CodeTimeout,

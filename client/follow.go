@@ -27,7 +27,7 @@ type AppendOptions struct {
 	// IdempotencyKey, when not empty, names the append: a retry with the
 	// same key and items writes nothing and returns the first answer;
 	// other items with the same key fail with ErrIdempotencyKeyReused.
-	// The server remembers keys for a day, not across its restarts.
+	// The server keeps keys in its index for a day, across its restarts.
 	IdempotencyKey string
 }
 
@@ -59,18 +59,23 @@ func (e *StreamEndError) Unwrap() error { return ErrStreamEnded }
 // resumes after it.
 func (l Line) End() int64 { return l.Offset + int64(len(l.Raw)) + 1 }
 
-// Follow iterates over thread id's lines from byte offset from (0, or the
-// End of a line seen before) on, then over each line appended later, as
-// it comes, until ctx is done or the server ends the stream. Line offsets
-// are offsets in the thread's file. The iteration ends with a
-// *StreamEndError when the server ends the stream (the thread was
-// deleted, the server is shutting down), or with the request's or the
-// connection's error; to resume without a gap or a repeat, call Follow
-// again from the End of the last line received.
+// Follow iterates over thread id's lines from the position from in its
+// history (0, or the End of a line seen before) on, then over each line
+// appended later, as it comes, until ctx is done or the server ends the
+// stream. Line offsets are positions in the thread's history. The
+// iteration ends with a *StreamEndError when the server ends the stream
+// (the thread was deleted, the server is shutting down), or with the
+// request's or the connection's error; to resume without a gap or a
+// repeat, call Follow again from the End of the last line received.
 func (c *Client) Follow(ctx context.Context, id string, from int64) iter.Seq2[Line, error] {
 	return func(yield func(Line, error) bool) {
 		q := url.Values{"follow": {"1"}, "from_offset": {strconv.FormatInt(from, 10)}}
-		resp, err := c.request(ctx, "GET", threadPath(id, "/items"), q, "", nil, http.StatusOK)
+		path, err := threadPath(id, "/items")
+		if err != nil {
+			yield(Line{}, err)
+			return
+		}
+		resp, err := c.request(ctx, "GET", path, q, "", nil, http.StatusOK)
 		if err != nil {
 			yield(Line{}, err)
 			return
@@ -105,7 +110,7 @@ func (c *Client) Follow(ctx context.Context, id string, from int64) iter.Seq2[Li
 // Event is a change to the store, as GET /v1/events reports it.
 type Event struct {
 	Seq      uint64  `json:"seq"`
-	Type     string  `json:"type"` // created, appended, forked, renamed, archived, unarchived, deleted
+	Type     string  `json:"type"` // created, appended, forked, renamed, archived, unarchived, deleted, reverted
 	ThreadID string  `json:"thread_id"`
 	Size     int64   `json:"size,omitempty"`
 	Offsets  []int64 `json:"offsets,omitempty"`
@@ -162,22 +167,17 @@ type TurnItem = api.TurnItem
 // message (at Offset) up to the next user message or the end (End).
 type FullTurn = api.FullTurn
 
-// TurnsOptions select a page of full turns.
+// TurnsOptions select a page of turns, for TurnsPage and FullTurns.
 type TurnsOptions struct {
 	Limit      int    // 1..200, default 20
 	Cursor     string // NextCursor of the previous page
 	Descending bool   // newest turn first
 }
 
-// FullTurnsPage is a page of turns; NextCursor is empty on the last.
-type FullTurnsPage struct {
-	Turns      []FullTurn `json:"turns"`
-	NextCursor string     `json:"next_cursor,omitempty"`
-}
-
-// FullTurns returns a page of thread id's turns with their items decoded.
-func (c *Client) FullTurns(ctx context.Context, id string, o TurnsOptions) (FullTurnsPage, error) {
-	q := url.Values{"view": {"full"}}
+// query returns the query of a page of turns in view ("summary" or
+// "full").
+func (o TurnsOptions) query(view string) url.Values {
+	q := url.Values{"view": {view}}
 	if o.Limit != 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
 	}
@@ -187,6 +187,24 @@ func (c *Client) FullTurns(ctx context.Context, id string, o TurnsOptions) (Full
 	if o.Descending {
 		q.Set("order", "desc")
 	}
+	return q
+}
+
+// FullTurnsPage is a page of turns; NextCursor is empty on the last.
+type FullTurnsPage struct {
+	Turns      []FullTurn `json:"turns"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+// TurnsPage returns a page of thread id's counted user messages (GET
+// .../turns?view=summary), the page Turns returns all at once.
+func (c *Client) TurnsPage(ctx context.Context, id string, o TurnsOptions) (TurnsPage, error) {
+	var page TurnsPage
+	return page, c.callThread(ctx, "GET", id, "/turns", o.query("summary"), nil, http.StatusOK, &page)
+}
+
+// FullTurns returns a page of thread id's turns with their items decoded.
+func (c *Client) FullTurns(ctx context.Context, id string, o TurnsOptions) (FullTurnsPage, error) {
 	var page FullTurnsPage
-	return page, c.call(ctx, "GET", threadPath(id, "/turns"), q, nil, http.StatusOK, &page)
+	return page, c.callThread(ctx, "GET", id, "/turns", o.query("full"), nil, http.StatusOK, &page)
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,9 +65,8 @@ func TestTurnsByID(t *testing.T) {
 	// Revert before turn-b: refused while the fork through turn-b
 	// continues the history past the cut; then the thread keeps turn-a,
 	// and an append lands right after the new segment's meta.
-	var apiErr *client.Error
-	if _, err := c.Revert(ctx, th.ID, client.RevertOptions{BeforeTurnID: "turn-b"}); !errors.As(err, &apiErr) || apiErr.Code != "referenced" {
-		t.Fatalf("revert under a fork past the cut: %v, want a referenced error", err)
+	if _, err := c.Revert(ctx, th.ID, client.RevertOptions{BeforeTurnID: "turn-b"}); !errors.Is(err, client.ErrReferenced) {
+		t.Fatalf("revert under a fork past the cut: %v, want ErrReferenced", err)
 	}
 	if err := c.Delete(ctx, child.ID); err != nil {
 		t.Fatal(err)
@@ -87,5 +87,64 @@ func TestTurnsByID(t *testing.T) {
 	}
 	if _, err := c.Revert(ctx, th.ID, client.RevertOptions{BeforeTurnID: "turn-c"}); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("revert before a turn reverted away: %v, want ErrNotFound", err)
+	}
+}
+
+// TestTurnsPage pages through a thread's user messages, oldest and newest
+// first, and finds each one's Codex turn id, against a real server.
+func TestTurnsPage(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turnIDs := []string{"turn-a", "turn-b", "turn-c"}
+	for _, id := range turnIDs {
+		if _, err := c.AppendTurn(ctx, th.ID, client.TurnOptions{TurnID: id, Prompt: "prompt " + id, Answer: "answer " + id}); err != nil {
+			t.Fatalf("AppendTurn %s: %v", id, err)
+		}
+	}
+	all, err := c.Turns(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		o    client.TurnsOptions
+		want []int // ordinals, page after page
+	}{
+		{"oldest first", client.TurnsOptions{Limit: 2}, []int{0, 1, 2}},
+		{"newest first", client.TurnsOptions{Limit: 2, Descending: true}, []int{2, 1, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			pages := 0
+			for o := tc.o; ; {
+				pages++
+				page, err := c.TurnsPage(ctx, th.ID, o)
+				if err != nil {
+					t.Fatalf("TurnsPage(%+v): %v", o, err)
+				}
+				for _, turn := range page.Turns {
+					if turn != all[turn.Ordinal] {
+						t.Fatalf("paged turn = %+v, Turns has %+v", turn, all[turn.Ordinal])
+					}
+					if turn.TurnID != turnIDs[turn.Ordinal] || turn.CutOffset == 0 || turn.CutOffset >= turn.Offset {
+						t.Fatalf("turn %d: turn id %q, cut at %d (message at %d); want %s, cut before its turn's opening lines",
+							turn.Ordinal, turn.TurnID, turn.CutOffset, turn.Offset, turnIDs[turn.Ordinal])
+					}
+					got = append(got, turn.Ordinal)
+				}
+				if page.NextCursor == "" {
+					break
+				}
+				o.Cursor = page.NextCursor
+			}
+			if !slices.Equal(got, tc.want) || pages != 2 {
+				t.Fatalf("ordinals = %v over %d pages, want %v over 2", got, pages, tc.want)
+			}
+		})
 	}
 }

@@ -29,9 +29,10 @@ type Thread struct {
 	// stays set after the parent is deleted.
 	ParentID string
 	// ForkUserMessage is the parent's user message the fork was cut
-	// before; -1 for a whole copy or a thread that is not a fork.
+	// before; -1 for a fork of the whole thread or a thread that is not a
+	// fork.
 	ForkUserMessage int
-	// ForkOffset is the cut's byte offset in the parent's file, -1 when
+	// ForkOffset is the cut's position in the parent's history, -1 when
 	// not a fork.
 	ForkOffset       int64
 	LineCount        int64
@@ -169,8 +170,10 @@ type CreateOptions struct {
 // stamped by the server.
 type Item = api.Item
 
-// AppendResult is where appended lines landed: the byte offset of each
-// line in the thread's file, and the thread after the append.
+// AppendResult is where appended lines landed: the position of each line
+// in the thread's history (a reference fork's history continues its
+// base's bytes, so this is not an offset in its own file), and the thread
+// after the append.
 type AppendResult struct {
 	Offsets []int64 `json:"offsets"`
 	Thread  Thread  `json:"thread"`
@@ -179,9 +182,9 @@ type AppendResult struct {
 // Line is one line of a thread's history as streamed by the server.
 type Line struct {
 	// Offset is where the line starts, counted from the start of the
-	// stream. Add the offset the stream started at (0 for a whole
+	// stream. Add the position the stream started at (0 for a whole
 	// history, Turn.Offset for one starting at a user message) to get
-	// the offset in the thread's file.
+	// its position in the thread's history.
 	Offset int64
 	// Timestamp, Type and Payload are the line's envelope; they are
 	// empty for a line that is not a JSON object (which the server
@@ -193,18 +196,44 @@ type Line struct {
 	Raw []byte
 }
 
-// Turn is a counted user message of a thread: where its line starts in
-// the file (Offset, and Line, counted from 0 with blank lines) and a
-// preview of its text. Turn k
-// runs from user message k to user message k+1.
+// Turn is a counted user message of a thread (the API's UserMessage):
+// where its line starts, as a position in the thread's history (Offset)
+// and as a line number counted from 0 with blank lines (Line), and a
+// preview of its text. Turn k runs from user message k to user message
+// k+1.
 type Turn struct {
 	Ordinal int    `json:"ordinal"`
 	Offset  int64  `json:"offset"`
 	Line    int64  `json:"line"`
 	Preview string `json:"preview"`
+	// CutOffset is where a fork before this message cuts the history:
+	// before the opening lines of the Codex turn it opens; 0 means at
+	// Offset.
+	CutOffset int64 `json:"cut_offset"`
+	// TurnID is the Codex turn that holds the message, the id
+	// ForkOptions.BeforeTurnID, ForkOptions.LastTurnID and
+	// RevertOptions.BeforeTurnID take; "" when unknown.
+	TurnID string `json:"turn_id,omitempty"`
 }
 
-// ForkOptions describe a fork; the zero value copies the whole thread.
+// TurnsPage is a page of a thread's counted user messages; NextCursor is
+// empty on the last.
+type TurnsPage struct {
+	Turns      []Turn `json:"turns"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// Spawns is a thread's sub-agent lineage. SpawnedBy is the chain of
+// threads that spawned it, nearest first; a spawner no longer indexed has
+// a nil Thread, and the chain stops there. Spawns is every sub-agent it
+// or its sub-agents spawned, by depth then id.
+type Spawns struct {
+	SpawnedBy []Relative `json:"spawned_by"`
+	Spawns    []Relative `json:"spawns"`
+}
+
+// ForkOptions describe a fork; the zero value forks the whole thread (by
+// reference or by copy, as Mode says).
 type ForkOptions struct {
 	// BeforeUserMessage, when set, keeps every line strictly before the
 	// parent's counted user message n (0-based).

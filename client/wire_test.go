@@ -74,19 +74,17 @@ func TestTypesMatchWire(t *testing.T) {
 	})
 }
 
-// TestTurnIsUserMessage checks that client.Turn reads the UserMessage
-// schema's ordinal, offset, line and preview (it leaves out the fork cut
-// and the turn id).
+// TestTurnIsUserMessage checks that client.Turn carries every field of
+// the UserMessage schema, the fork cut and the Codex turn id included.
 func TestTurnIsUserMessage(t *testing.T) {
-	data, err := json.Marshal(api.UserMessage{Ordinal: 1, Offset: 2, Line: 3, Preview: "p", CutOffset: 1, TurnID: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got client.Turn
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatal(err)
-	}
-	if want := (client.Turn{Ordinal: 1, Offset: 2, Line: 3, Preview: "p"}); got != want {
-		t.Fatalf("Turn from %s = %+v, want %+v", data, got, want)
-	}
+	t.Run("Turn", func(t *testing.T) {
+		roundTrip[client.Turn](t, api.UserMessage{Ordinal: 1, Offset: 2, Line: 3, Preview: "p", CutOffset: 1, TurnID: "x"})
+	})
+	t.Run("Turn without turn id", func(t *testing.T) {
+		roundTrip[client.Turn](t, api.UserMessage{Ordinal: 1, Offset: 2, Line: 3, Preview: "p"})
+	})
+	t.Run("Spawns", func(t *testing.T) {
+		rel := api.Relative{ID: fullThread.ID, Depth: 1, Thread: &fullThread}
+		roundTrip[client.Spawns](t, api.Spawns{SpawnedBy: []api.Relative{rel}, Spawns: []api.Relative{{ID: fullThread.ParentID, Depth: 2}}})
+	})
 }

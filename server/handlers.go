@@ -20,6 +20,7 @@ import (
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // writeJSON sends v as a JSON response with the given status. v is one
@@ -648,7 +649,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if opts.Query == "" {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "missing query parameter q")
 	}
-	if opts.Limit, err = intParam(values, "limit", 20, 1, 200); err != nil {
+	if opts.Limit, err = intParam(values, "limit", store.DefaultSearchLimit, 1, store.MaxSearchLimit); err != nil {
 		return err
 	}
 	if opts.Archived, err = archivedParam(values, "all"); err != nil {

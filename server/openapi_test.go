@@ -2,10 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"maps"
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -190,5 +194,59 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 				t.Errorf("required = %v, want %v", got, required)
 			}
 		})
+	}
+}
+
+// TestOpenAPIListsEveryErrorCode fails when a Code constant of errors.go
+// is missing from the Error schema's code enum, or the enum lists a code
+// the server does not have.
+func TestOpenAPIListsEveryErrorCode(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties struct {
+					Error struct {
+						Properties struct {
+							Code struct {
+								Enum []string `json:"enum"`
+							} `json:"code"`
+						} `json:"properties"`
+					} `json:"error"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := doc.Components.Schemas["Error"].Properties.Error.Properties.Code.Enum
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if i >= len(vs.Values) || !strings.HasPrefix(name.Name, "Code") {
+				continue
+			}
+			if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				code, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				codes = append(codes, code)
+			}
+		}
+		return true
+	})
+	slices.Sort(codes)
+	slices.Sort(documented)
+	if len(codes) == 0 || !slices.Equal(codes, documented) {
+		t.Fatalf("error codes in errors.go %v\nin the OpenAPI document %v", codes, documented)
 	}
 }

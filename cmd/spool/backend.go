@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/indexer"
@@ -120,6 +121,11 @@ func (l *local) List(ctx context.Context, o client.ListOptions) (client.Page, er
 	if err != nil {
 		return client.Page{}, err
 	}
+	return listThreads(ctx, m, o)
+}
+
+// listThreads lists the threads of b as the server would answer o.
+func listThreads(ctx context.Context, b manager.Backend, o client.ListOptions) (client.Page, error) {
 	if o.Archived == "" {
 		o.Archived = client.LiveOnly // the server's default
 	}
@@ -133,7 +139,7 @@ func (l *local) List(ctx context.Context, o client.ListOptions) (client.Page, er
 	if o.Sort == client.SortCreated {
 		opts.SortBy = manager.SortCreated
 	}
-	page, err := m.List(ctx, opts)
+	page, err := b.List(ctx, opts)
 	if err != nil {
 		return client.Page{}, err
 	}
@@ -163,7 +169,7 @@ func (l *local) Turns(ctx context.Context, id string) ([]client.Turn, error) {
 	}
 	turns := make([]client.Turn, len(msgs))
 	for i, msg := range msgs {
-		turns[i] = client.Turn{Ordinal: msg.Ordinal, Offset: msg.Offset, Line: msg.Line, Preview: msg.Preview}
+		turns[i] = client.Turn(msg)
 	}
 	return turns, nil
 }
@@ -217,8 +223,13 @@ func (l *local) Search(ctx context.Context, o client.SearchOptions) ([]client.Se
 	if err != nil {
 		return nil, err
 	}
+	// The server's default and bounds, with its message, so that both
+	// backends answer every limit alike.
 	if o.Limit == 0 {
-		o.Limit = 20
+		o.Limit = store.DefaultSearchLimit
+	}
+	if o.Limit < 1 || o.Limit > store.MaxSearchLimit {
+		return nil, fmt.Errorf("%w: limit must be an integer in [1, %d], not %q", manager.ErrInvalidArgument, store.MaxSearchLimit, strconv.Itoa(o.Limit))
 	}
 	hits, err := m.Search(ctx, manager.SearchOptions{Query: o.Query, Limit: o.Limit, Archived: archivedFilter(o.Archived)})
 	if err != nil {

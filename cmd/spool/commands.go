@@ -14,6 +14,7 @@ import (
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 func writeJSON(w io.Writer, v any) error {
@@ -159,7 +160,7 @@ forks count them), answers, tool calls and their output, renames and
 rollbacks. Session setup, reasoning and events are left out unless --all.
 On a terminal the output goes through $PAGER (default "less -FRX").
 --raw prints the rollout lines as stored (NDJSON).`,
-		Args:              args(cobra.ExactArgs(1)),
+		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
@@ -225,7 +226,7 @@ lines as they are appended until interrupted.
 line comes as it is appended, without polling. It needs a running spoold: on
 a root opened directly this command holds the root's lock, so nothing else
 could append to it.`,
-		Args:              args(cobra.ExactArgs(1)),
+		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if turnsBack < 0 || interval <= 0 || maxInterval < interval {
@@ -237,7 +238,11 @@ could append to it.`,
 				return err
 			}
 			if _, isLocal := b.(*local); follow && isLocal {
-				return fmt.Errorf("tail -f needs a running spoold: no spoold answers, and on the %s, held by this command, nothing else can append", b.Describe())
+				why := "no spoold answers"
+				if a.forceLocal {
+					why = "--local opens the root directly"
+				}
+				return fmt.Errorf("tail -f needs a running spoold: %s, and on the %s, held by this command, nothing else can append", why, b.Describe())
 			}
 			id, err := a.resolve(ctx, b, argv[0])
 			if err != nil {
@@ -335,8 +340,10 @@ Codex's own cut does. --through-turn ID keeps everything through the end of
 that turn (its task_complete line), as Codex's fork with lastTurnId does; a
 turn that has not ended is refused. The server finds the turn in its index.
 
-With neither, the fork is a whole copy.`,
-		Args:              args(cobra.ExactArgs(1)),
+With neither, the fork has the whole thread. A paginated thread (Codex
+0.169's default) is forked by reference: the fork points into its history and
+nothing is copied; a legacy thread's file is copied.`,
+		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if cmd.Flags().Changed("before") {
@@ -384,7 +391,7 @@ func newTreeCmd(a *app) *cobra.Command {
 		Long: `Draw the fork tree of a thread: its oldest ancestor still known and every
 thread forked from it, transitively. The thread asked about is marked ◀.
 Deleted threads that still have forks are shown as (deleted).`,
-		Args:              args(cobra.ExactArgs(1)),
+		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
@@ -432,6 +439,10 @@ number and a snippet with the match in «».`,
 			case archived:
 				o.Archived = client.ArchivedOnly
 			}
+			if o.Limit < 1 {
+				// ls and tail take 0 for "all"; a search answers one page.
+				return usageError{fmt.Errorf("--limit must be at least 1, not %d: a search gives at most %d hits", o.Limit, store.MaxSearchLimit)}
+			}
 			ctx := cmd.Context()
 			b, err := a.backend(ctx)
 			if err != nil {
@@ -461,7 +472,7 @@ number and a snippet with the match in «».`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVarP(&o.Limit, "limit", "n", 20, "at most this many hits (1..200)")
+	f.IntVarP(&o.Limit, "limit", "n", store.DefaultSearchLimit, fmt.Sprintf("at most this many hits (1..%d)", store.MaxSearchLimit))
 	f.BoolVar(&live, "live", false, "live threads only")
 	f.BoolVar(&archived, "archived", false, "archived threads only")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
@@ -472,7 +483,7 @@ func newRenameCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:               "rename ID NAME",
 		Short:             `Rename a thread ("" clears the name)`,
-		Args:              args(cobra.ExactArgs(2)),
+		Args:              idArgs(cobra.ExactArgs(2), 1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
@@ -526,7 +537,7 @@ func newArchiveCmd(a *app, archive bool) *cobra.Command {
 	return &cobra.Command{
 		Use:               use,
 		Short:             short,
-		Args:              args(cobra.MinimumNArgs(1)),
+		Args:              idArgs(cobra.MinimumNArgs(1), -1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return eachThread(a, cmd, argv, func(b backend, id string) (string, error) {
@@ -555,7 +566,7 @@ A thread that reference forks use as their base is not deleted (as in Codex):
 delete the forks first, or pass --purge, which first rewrites every thread
 whose history continues it into a self-contained file (same id, same turns)
 and then deletes it, its text and search rows included.`,
-		Args:              args(cobra.MinimumNArgs(1)),
+		Args:              idArgs(cobra.MinimumNArgs(1), -1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return eachThread(a, cmd, argv, func(b backend, id string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,8 +87,12 @@ func TestLocalRoot(t *testing.T) {
 	if out := cli.ok("tree", newID); out != want {
 		t.Fatalf("tree on the root =\n%s\nwant\n%s", out, want)
 	}
-	if r := cli.run("tail", "-f", parent.ID); r.code != exitError || !strings.Contains(r.stderr, "needs a running spoold") {
+	if r := cli.run("tail", "-f", parent.ID); r.code != exitError || !strings.Contains(r.stderr, "needs a running spoold: no spoold answers") {
 		t.Fatalf("tail -f on a root: exit %d, stderr %q; want 1 and why", r.code, r.stderr)
+	}
+	// With --local no spoold was asked: the message must not say none answers.
+	if r := cli.run("--local", "tail", "-f", parent.ID); r.code != exitError || !strings.Contains(r.stderr, "needs a running spoold: --local") || strings.Contains(r.stderr, "answers") {
+		t.Fatalf("tail -f --local: exit %d, stderr %q; want 1 and why, without a spoold that did not answer", r.code, r.stderr)
 	}
 	if out := cli.ok("tail", parent.ID); !strings.Contains(out, "local prompt two") || strings.Contains(out, "local prompt one") {
 		t.Fatalf("tail on the root should show the last turn:\n%s", out)
@@ -137,6 +142,40 @@ func TestLocalRootHeldByAnother(t *testing.T) {
 		r := cli.run(args...)
 		if r.code != exitError || !strings.Contains(r.stderr, "is locked by") || !strings.Contains(r.stderr, "SPOOL_ADDR") {
 			t.Fatalf("spool %v on a held root: exit %d, stderr %q; want 1 and a hint", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestSearchLimitAgrees: a root opened directly holds search's --limit to
+// spoold's bounds, with spoold's message; 0, which ls takes for "all",
+// is refused on both, since a search gives at most a bounded page.
+func TestSearchLimitAgrees(t *testing.T) {
+	root, _, _ := seedRoot(t)
+	s := startSpoold(t, "")
+	seed(t, s.c)
+	backends := map[string]*cli{
+		"spoold": s.cli(t),
+		"root":   newCLI(t, map[string]string{"SPOOL_ROOT": root}),
+	}
+	tests := []struct {
+		limit string
+		code  int
+		want  string // in stderr
+	}{
+		{"500", exitError, `limit must be an integer in [1, 200], not "500"`},
+		{"201", exitError, `limit must be an integer in [1, 200], not "201"`},
+		{"0", exitUsage, "--limit must be at least 1"},
+		{"-1", exitUsage, "--limit must be at least 1"},
+		{"200", exitOK, ""},
+	}
+	for name, cli := range backends {
+		for _, tc := range tests {
+			t.Run(name+"/"+tc.limit, func(t *testing.T) {
+				r := cli.run("--local="+strconv.FormatBool(name == "root"), "search", "-n", tc.limit, "prompt")
+				if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+					t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tc.code, tc.want)
+				}
+			})
 		}
 	}
 }

@@ -655,7 +655,16 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"ls", "--archived", "--all"}, exitUsage, "exclude each other"},
 		{[]string{"fork", "x", "--before", "0", "--before-turn", "t"}, exitUsage, "exclude each other"},
 		{[]string{"fork", "x", "--before-turn", "t", "--through-turn", "u"}, exitUsage, "exclude each other"},
-		{[]string{"no-such-command"}, exitError, "unknown command"},
+		{[]string{}, exitOK, "Available Commands"},
+		{[]string{"help"}, exitOK, "Available Commands"},
+		{[]string{"help", "show"}, exitOK, "Show a thread's conversation"},
+		{[]string{"help", "completion", "bash"}, exitOK, "autocompletion script for the bash shell"},
+		{[]string{"completion"}, exitOK, "Generate the autocompletion script"},
+		{[]string{"no-such-command"}, exitUsage, `unknown command "no-such-command" for "spool"`},
+		{[]string{"shw"}, exitUsage, `unknown command "shw" for "spool" (did you mean "show"?)`},
+		{[]string{"help", "frob"}, exitUsage, `unknown help topic "frob"`},
+		{[]string{"help", "show", "extra"}, exitUsage, `unknown help topic "show extra"`},
+		{[]string{"completion", "tcsh"}, exitUsage, `unknown command "tcsh" for "spool completion"`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -666,6 +675,9 @@ func TestHelpAndUsage(t *testing.T) {
 			}
 			if r.code != tc.code || !strings.Contains(got, tc.want) {
 				t.Fatalf("exit %d, output %q; want %d and %q", r.code, got, tc.code, tc.want)
+			}
+			if tc.code == exitUsage && !strings.HasSuffix(r.stderr, "\n(spool -h for help)\n") {
+				t.Fatalf("a usage error's stderr %q does not end with the help hint", r.stderr)
 			}
 		})
 	}
@@ -825,5 +837,77 @@ func TestWrongTokenSaysWhatToDo(t *testing.T) {
 	cli := newCLI(t, map[string]string{"SPOOL_ADDR": s.addr, "SPOOL_TOKEN": "wrong"})
 	if r := cli.run("ls"); r.code != exitError || !strings.Contains(r.stderr, "401") || !strings.Contains(r.stderr, "$SPOOL_TOKEN") {
 		t.Fatalf("ls with a wrong token: exit %d, stderr %q; want 1, the 401 and how to give the token", r.code, r.stderr)
+	}
+}
+
+// TestBlankIDIsAUsageError: an empty or blank thread id is a mistake in
+// the command line (exit 2), found before anything is asked of spoold or
+// done: it used to reach spoold as a request for another route.
+func TestBlankIDIsAUsageError(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+	tests := [][]string{
+		{"show", ""},
+		{"show", " "},
+		{"tail", ""},
+		{"fork", "\t"},
+		{"tree", ""},
+		{"rename", "", "name"},
+		{"archive", f.parent.ID, " "},
+		{"rm", f.copy.ID, ""},
+		{"ls", "--parent", " "},
+		{"transfer", "", "--from", s.root, "--to", t.TempDir()},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := cli.run(args...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, "is blank") || !strings.Contains(r.stderr, "(spool -h for help)") {
+				t.Fatalf("exit %d, stderr %q; want %d, a blank id and the help hint", r.code, r.stderr, exitUsage)
+			}
+		})
+	}
+	// The valid ids beside the blank ones were left alone.
+	for _, id := range []string{f.parent.ID, f.copy.ID} {
+		if got, err := s.c.Get(t.Context(), id); err != nil || got.Archived {
+			t.Fatalf("thread %s after the refused commands: archived %v, %v; want it live", id, got.Archived, err)
+		}
+	}
+}
+
+// TestWholeForkKinds: tree and show call a fork of a whole thread what it
+// is: a reference into a paginated parent's history (nothing copied) or a
+// copy of a legacy parent's file.
+func TestWholeForkKinds(t *testing.T) {
+	s := startSpoold(t, "")
+	cli := s.cli(t)
+	ctx := t.Context()
+	tests := []struct {
+		mode       string // the parent's history mode
+		tree, show string
+	}{
+		{"paginated", "[reference, 1 msgs]", "(the whole thread, by reference)"},
+		{"legacy", "[copy, 1 msgs]", "(the whole thread, copied)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			parent, err := s.c.Create(ctx, client.CreateOptions{HistoryMode: tc.mode})
+			if err == nil {
+				_, err = s.c.Append(ctx, parent.ID, item("user", "only prompt"))
+			}
+			var fork client.Thread
+			if err == nil {
+				fork, err = s.c.Fork(ctx, parent.ID, client.ForkOptions{})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tree := cli.ok("tree", fork.ID); !strings.Contains(tree, fork.ID+"  \"only prompt\"  "+tc.tree+"  ◀") {
+				t.Fatalf("tree of the fork (base %q) =\n%s\nwant it labelled %s", fork.BaseID, tree, tc.tree)
+			}
+			if shown := cli.ok("show", fork.ID); !strings.Contains(shown, "forked from "+parent.ID+" "+tc.show+"\n") {
+				t.Fatalf("show of the fork (base %q) =\n%s\nwant it to say %s", fork.BaseID, shown, tc.show)
+			}
+		})
 	}
 }

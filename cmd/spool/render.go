@@ -20,11 +20,11 @@ type renderOptions struct {
 
 // renderer writes rollout lines for reading. It numbers user messages by
 // the thread's turns (which count as forks do, rollbacks applied), so it
-// needs each line's offset in the file.
+// needs each line's position in the thread's history.
 type renderer struct {
 	w     io.Writer
 	opts  renderOptions
-	turns map[int64]int // file offset of a counted user message -> ordinal
+	turns map[int64]int // history position of a counted user message -> ordinal
 	metas int           // session_meta lines seen
 }
 
@@ -55,10 +55,13 @@ func (r *renderer) header(t client.Thread) {
 	}
 	fmt.Fprintln(r.w, strings.Join(facts, " · "))
 	if t.ParentID != "" {
-		if t.ForkUserMessage >= 0 {
+		switch {
+		case t.ForkUserMessage >= 0:
 			fmt.Fprintf(r.w, "forked from %s before user message %d\n", t.ParentID, t.ForkUserMessage)
-		} else {
-			fmt.Fprintf(r.w, "forked from %s (whole copy)\n", t.ParentID)
+		case t.BaseID != "":
+			fmt.Fprintf(r.w, "forked from %s (the whole thread, by reference)\n", t.ParentID)
+		default:
+			fmt.Fprintf(r.w, "forked from %s (the whole thread, copied)\n", t.ParentID)
 		}
 	}
 }
@@ -114,7 +117,7 @@ func clip(s string, n int) string {
 	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… %d more lines", len(lines)-n)
 }
 
-// line renders l, whose offset in the file is start+l.Offset.
+// line renders l, whose position in the history is start+l.Offset.
 func (r *renderer) line(l client.Line, start int64) error {
 	if r.opts.raw {
 		_, err := fmt.Fprintf(r.w, "%s\n", l.Raw)
@@ -267,7 +270,9 @@ func drawTree(w io.Writer, tree client.Tree, mark string) error {
 				s += fmt.Sprintf("  [%d msgs]", t.UserMessageCount)
 			case t.ForkUserMessage >= 0:
 				s += fmt.Sprintf("  [before #%d, %d msgs]", t.ForkUserMessage, t.UserMessageCount)
-			default:
+			case t.BaseID != "": // the whole thread, pointing into its history
+				s += fmt.Sprintf("  [reference, %d msgs]", t.UserMessageCount)
+			default: // the whole thread, its file copied
 				s += fmt.Sprintf("  [copy, %d msgs]", t.UserMessageCount)
 			}
 			if t.Archived {

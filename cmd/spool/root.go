@@ -63,9 +63,6 @@ func run(ctx context.Context, args []string, e env) int {
 	a := &app{env: e, probeTimeout: 2 * time.Second}
 	cmd := newRootCmd(a)
 	cmd.SetArgs(args)
-	cmd.SetIn(e.stdin)
-	cmd.SetOut(e.stdout)
-	cmd.SetErr(e.stderr)
 	err := cmd.ExecuteContext(ctx)
 	if a.b != nil {
 		if cerr := a.b.Close(); cerr != nil && err == nil {
@@ -93,11 +90,10 @@ func run(ctx context.Context, args []string, e env) int {
 // hint says what to do about err, when the error alone does not, as a
 // line of its own ("" for none).
 func hint(err error) string {
-	var apiErr *client.Error
 	switch {
 	case errors.Is(err, client.ErrUnauthorized):
 		return "(give spoold's token with --token or $SPOOL_TOKEN)\n"
-	case errors.As(err, &apiErr) && apiErr.Code == "referenced", errors.Is(err, manager.ErrReferenced):
+	case errors.Is(err, client.ErrReferenced), errors.Is(err, manager.ErrReferenced):
 		return "(spool rm --purge deletes it and keeps its forks readable)\n"
 	}
 	return ""
@@ -121,6 +117,9 @@ characters tell them apart.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	flags := root.PersistentFlags()
 	flags.StringVar(&a.addr, "addr", "", "spoold address, host:port or URL (default $SPOOL_ADDR, else "+client.DefaultAddr+")")
@@ -133,7 +132,51 @@ characters tell them apart.`,
 		newSearchCmd(a), newRenameCmd(a), newArchiveCmd(a, true), newArchiveCmd(a, false),
 		newRmCmd(a), newDoctorCmd(a), newTransferCmd(a),
 	)
+	usageErrorsOfCobra(root) // after the commands and SetOut: it makes help and completion
 	return root
+}
+
+// usageErrorsOfCobra turns the mistakes cobra handles itself into usage
+// errors (exit 2, with the hint): an unknown command, which cobra reports
+// as a plain error, and an unknown help topic or completion shell, for
+// which it prints help and succeeds. Cobra checks for unknown commands
+// only at a root without an argument check, and prints help for a command
+// that does not run; so the root gets a check and runs help itself, and
+// the help and completion commands, made here as cobra makes them, get
+// checks of their own.
+func usageErrorsOfCobra(root *cobra.Command) {
+	root.SuggestionsMinimumDistance = 2
+	root.Args = args(func(cmd *cobra.Command, argv []string) error {
+		if len(argv) == 0 {
+			return nil
+		}
+		err := fmt.Errorf("unknown command %q for %q", argv[0], cmd.CommandPath())
+		if suggestions := cmd.SuggestionsFor(argv[0]); len(suggestions) > 0 {
+			err = fmt.Errorf("%w (did you mean %q?)", err, suggestions[0])
+		}
+		return err
+	})
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, cmd := range root.Commands() {
+		switch cmd.Name() {
+		case "help":
+			cmd.Run = nil
+			cmd.RunE = func(cmd *cobra.Command, topic []string) error {
+				target, rest, err := cmd.Root().Find(topic)
+				if err != nil || len(rest) > 0 {
+					return usageError{fmt.Errorf("unknown help topic %q", strings.Join(topic, " "))}
+				}
+				target.InitDefaultHelpFlag() // so that help lists -h
+				return target.Help()
+			}
+		case "completion":
+			cmd.Args = args(cmd.Args)
+			cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	}
 }
 
 // args wraps a cobra argument check so a wrong count is a usage error.
@@ -144,6 +187,36 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// idArgs is args(check) for a command whose first n arguments (every one
+// when n < 0) name threads: a blank one is a usage error too, found before
+// anything is opened or changed.
+func idArgs(check cobra.PositionalArgs, n int) cobra.PositionalArgs {
+	return args(func(cmd *cobra.Command, argv []string) error {
+		if err := check(cmd, argv); err != nil {
+			return err
+		}
+		ids := argv
+		if n >= 0 && n < len(argv) {
+			ids = argv[:n]
+		}
+		for _, arg := range ids {
+			if err := checkID(arg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// checkID fails for an argument that cannot name a thread: an empty or
+// blank one, which a prefix or suffix match would take for every id.
+func checkID(arg string) error {
+	if strings.TrimSpace(arg) == "" {
+		return fmt.Errorf("thread id %q is blank", arg)
+	}
+	return nil
 }
 
 func (a *app) setting(flag, envName, def string) string {
@@ -221,15 +294,24 @@ func (a *app) thread(ctx context.Context, arg string) (backend, string, error) {
 	return b, id, nil
 }
 
+// lister lists threads: what resolve needs of a backend.
+type lister interface {
+	List(ctx context.Context, o client.ListOptions) (client.Page, error)
+}
+
 // resolve returns the thread id that arg names: arg itself when it is a
 // whole id, else the one thread, live or archived, whose id starts or ends
 // with it. Ids are UUIDv7, which begin with their creation time: threads
 // started close together share a prefix, and their last characters (random
-// bits) tell them apart.
-func (a *app) resolve(ctx context.Context, b backend, arg string) (string, error) {
+// bits) tell them apart. A blank arg, which every id would match, is a
+// usage error.
+func (a *app) resolve(ctx context.Context, b lister, arg string) (string, error) {
 	const idLength = 36
+	if err := checkID(arg); err != nil {
+		return "", usageError{err}
+	}
 	arg = strings.ToLower(strings.TrimSpace(arg))
-	if len(arg) == idLength || arg == "" {
+	if len(arg) == idLength {
 		return arg, nil
 	}
 	var matches []string

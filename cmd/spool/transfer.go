@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgbackend"
@@ -26,21 +30,41 @@ func newTransferCmd(a *app) *cobra.Command {
 root (a directory) or the distributed backend (a postgres:// URL; its bucket
 from $SPOOL_S3, $SPOOL_S3_BUCKET, $SPOOL_S3_ACCESS_KEY, $SPOOL_S3_SECRET_KEY).
 A thread leaves as a self-contained rollout and keeps its id, its lineage and
-every line; a thread the target has already is left alone. A local root is
-opened directly, so no spoold may serve it meanwhile. See docs/DISTRIBUTED.md.`,
+every line; a thread the target has already is left alone. Threads are named
+by id or by a unique prefix or suffix of one in --from.
+
+A --from root must exist; a --to root that does not is made (a new root to
+copy threads into). A local root is opened directly, so no spoold may serve
+it meanwhile. See docs/DISTRIBUTED.md.`,
 		Example: `  spool transfer 01a2153c-... --from ~/.spool --to postgres://db/spool
   spool transfer 01a2153c-... --from postgres://db/spool --to ~/.spool`,
-		Args: args(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, ids []string) error {
+		Args: idArgs(cobra.MinimumNArgs(1), -1),
+		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
 			if from == "" || to == "" {
 				return usageError{errors.New("--from and --to are required")}
+			}
+			if !isURL(from) && !isURL(to) && sameRoot(from, to) {
+				return usageError{fmt.Errorf("--from and --to are the same root, %s: a transfer copies threads to another one", from)}
+			}
+			if !isURL(from) {
+				if _, err := os.Stat(from); errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("--from: %w: %s", errNoRoot, from)
+				}
 			}
 			src, err := a.openSpec(ctx, from)
 			if err != nil {
 				return err
 			}
 			defer src.Close()
+			// Every name is resolved before the target is opened (and a
+			// new root made).
+			ids := make([]string, len(argv))
+			for i, arg := range argv {
+				if ids[i], err = a.resolve(ctx, backendLister{src}, arg); err != nil {
+					return err
+				}
+			}
 			dst, err := a.openSpec(ctx, to)
 			if err != nil {
 				return err
@@ -62,16 +86,44 @@ opened directly, so no spoold may serve it meanwhile. See docs/DISTRIBUTED.md.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "the source: a root directory or a postgres:// URL")
-	cmd.Flags().StringVar(&to, "to", "", "the target: a root directory or a postgres:// URL")
+	cmd.Flags().StringVar(&from, "from", "", "the source: an existing root directory or a postgres:// URL")
+	cmd.Flags().StringVar(&to, "to", "", "the target: a root directory (made if missing) or a postgres:// URL")
 	cmd.Flags().BoolVar(&ancestry, "ancestry", true, "bring each thread's fork ancestors first")
 	return cmd
+}
+
+// isURL reports whether a --from or --to names the distributed backend
+// (a postgres:// URL) rather than a root directory.
+func isURL(spec string) bool {
+	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
+}
+
+// sameRoot reports whether the root paths x and y name one directory: the
+// same absolute path, or, when both exist, the same file (one a symlink to
+// the other, say).
+func sameRoot(x, y string) bool {
+	absX, errX := filepath.Abs(x)
+	absY, errY := filepath.Abs(y)
+	if errX == nil && errY == nil && absX == absY {
+		return true
+	}
+	fx, errX := os.Stat(x)
+	fy, errY := os.Stat(y)
+	return errX == nil && errY == nil && os.SameFile(fx, fy)
+}
+
+// backendLister lists the threads of a manager.Backend (transfer's
+// --from) in the client's types, for resolve.
+type backendLister struct{ b manager.Backend }
+
+func (l backendLister) List(ctx context.Context, o client.ListOptions) (client.Page, error) {
+	return listThreads(ctx, l.b, o)
 }
 
 // openSpec opens the backend a --from or --to names.
 func (a *app) openSpec(ctx context.Context, spec string) (manager.Backend, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if !strings.HasPrefix(spec, "postgres://") && !strings.HasPrefix(spec, "postgresql://") {
+	if !isURL(spec) {
 		m, err := manager.Open(ctx, manager.Options{Root: spec, Logger: quiet})
 		if err != nil {
 			return nil, lockedHint(err, spec)

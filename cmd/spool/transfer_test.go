@@ -1,15 +1,20 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/client"
 )
 
-// TestTransferBetweenRoots: spool transfer copies a fork with its parent
-// from a root that spoold served to a new root, which then shows it; a
-// second transfer finds both present.
+// TestTransferBetweenRoots: spool transfer copies a fork, named by a
+// suffix of its id, with its parent from a root that spoold served to a
+// new root, which it makes and which then shows the fork; a second
+// transfer finds both present.
 func TestTransferBetweenRoots(t *testing.T) {
 	s := startSpoold(t, "")
 	ctx := t.Context()
@@ -27,9 +32,10 @@ func TestTransferBetweenRoots(t *testing.T) {
 	}
 	// The transfer opens the root directly: its server goes first.
 	s.close(t)
-	target := t.TempDir()
+	target := filepath.Join(t.TempDir(), "new-root") // made by the transfer
 	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
-	out := cli.ok("transfer", fork.ID, "--from", s.root, "--to", target)
+	// The fork named by a unique suffix, as every command takes it.
+	out := cli.ok("transfer", fork.ID[len(fork.ID)-8:], "--from", s.root, "--to", target)
 	if !strings.Contains(out, "copied "+base.ID) || !strings.Contains(out, "copied "+fork.ID) || strings.Index(out, base.ID) > strings.Index(out, fork.ID) {
 		t.Fatalf("transfer printed %q; want the parent copied, then the fork", out)
 	}
@@ -42,5 +48,39 @@ func TestTransferBetweenRoots(t *testing.T) {
 	}
 	if r := cli.run("transfer", fork.ID, "--from", s.root); r.code == 0 {
 		t.Fatal("transfer without --to succeeded")
+	}
+}
+
+// TestTransferRefusesBadRoots: a --from root that does not exist is
+// refused, not made (a mistyped path would otherwise be an empty source),
+// and so is the same root on both sides, however it is spelled; nothing
+// is opened or made.
+func TestTransferRefusesBadRoots(t *testing.T) {
+	root, _, fork := seedRoot(t)
+	missing := filepath.Join(t.TempDir(), "mistyped")
+	target := filepath.Join(t.TempDir(), "target")
+	tests := []struct {
+		name     string
+		from, to string
+		code     int
+		want     string
+	}{
+		{"missing source", missing, target, exitError, "no such root: " + missing},
+		{"same root", root, root, exitUsage, "--from and --to are the same root"},
+		{"same root spelled otherwise", root, root + string(filepath.Separator) + ".", exitUsage, "--from and --to are the same root"},
+	}
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli.run("transfer", fork.ID, "--from", tc.from, "--to", tc.to)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, tc.code, tc.want)
+			}
+			for _, dir := range []string{missing, target} {
+				if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("%s was made: %v", dir, err)
+				}
+			}
+		})
 	}
 }
