@@ -59,16 +59,7 @@ func testSearchThroughForks(t *testing.T, b manager.Backend) {
 		{"one copy fork", manager.SearchOptions{Query: "zebra", ThreadID: copied.ID}, []string{"copy 0", "copy 2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			page, err := s.SearchPage(ctx, tc.o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, h := range page.Hits {
-				got = append(got, fmt.Sprintf("%s %d", name[h.ThreadID], h.Ordinal))
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
+			if got := hitNames(t, s, tc.o, name); !slices.Equal(got, tc.want) {
 				t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(tc.want, ", "))
 			}
 		})
@@ -105,22 +96,9 @@ func testSearchPastADeletedFork(t *testing.T, b manager.Backend) {
 		t.Fatal(err)
 	}
 	name := map[string]string{first.ID: "first", middle.ID: "middle", last.ID: "last"}
-	hits := func(query string) []string {
-		t.Helper()
-		page, err := s.SearchPage(ctx, manager.SearchOptions{Query: query})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, h := range page.Hits {
-			got = append(got, fmt.Sprintf("%s %d", name[h.ThreadID], h.Ordinal))
-		}
-		slices.Sort(got)
-		return got
-	}
 	check := func(step string, want ...string) {
 		t.Helper()
-		if got := hits("walrus"); !slices.Equal(got, want) {
+		if got := hitNames(t, s, manager.SearchOptions{Query: "walrus"}, name); !slices.Equal(got, want) {
 			t.Fatalf("%s: hits %s, want %s", step, strings.Join(got, ", "), strings.Join(want, ", "))
 		}
 	}
@@ -133,4 +111,20 @@ func testSearchPastADeletedFork(t *testing.T, b manager.Backend) {
 		t.Fatal(err)
 	}
 	check("the first deleted too", "last 0", "last 1")
+}
+
+// hitNames returns the hits of a search as "name ordinal", sorted, a
+// thread named by name.
+func hitNames(t *testing.T, s manager.Searcher, o manager.SearchOptions, name map[string]string) []string {
+	t.Helper()
+	page, err := s.SearchPage(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range page.Hits {
+		got = append(got, fmt.Sprintf("%s %d", name[h.ThreadID], h.Ordinal))
+	}
+	slices.Sort(got)
+	return got
 }

@@ -1,22 +1,18 @@
 package client_test
 
 import (
-	"bytes"
 	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
-	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/server"
 )
 
@@ -96,35 +92,6 @@ func TestEveryServerCodeHasASentinel(t *testing.T) {
 // lacks them does.
 type basicBackend struct{ manager.Backend }
 
-// compress replaces thread th's rollout file under root by its zstd
-// compression (rel.zst beside it, the plain file removed), as Codex
-// compresses old rollouts. The root must not be open.
-func compress(t *testing.T, root string, th client.Thread) {
-	t.Helper()
-	abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
-	plain, err := os.ReadFile(abs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	enc, err := zstd.NewWriter(&out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := enc.Write(plain); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(abs+rollout.CompressedSuffix, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(abs); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestConflictAndCapabilityCodes provokes, against a real server, the
 // codes of a refused delete (referenced), of an append to a compressed
 // rollout (compressed) and of a route the backend does not offer
@@ -155,7 +122,7 @@ func TestConflictAndCapabilityCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	compress(t, root, cold)
+	fixtures.CompressRollout(t, root, cold.RolloutPath)
 	c, _ = serveRoot(t, root, server.Config{}, nil)
 	basic, _ := serveRoot(t, t.TempDir(), server.Config{}, func(m *manager.Manager) manager.Backend { return basicBackend{m} })
 

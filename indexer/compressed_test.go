@@ -11,41 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
-
-// compressRollout replaces root/rel by rel.zst, as Codex compresses a cold
-// rollout (its zstd stream encoder, the plain file removed), and returns
-// the compressed path.
-func compressRollout(t testing.TB, root, rel string) string {
-	t.Helper()
-	abs := filepath.Join(root, filepath.FromSlash(rel))
-	plain, err := os.ReadFile(abs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	enc, err := zstd.NewWriter(&out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := enc.Write(plain); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(abs+".zst", out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(abs); err != nil {
-		t.Fatal(err)
-	}
-	return rel + ".zst"
-}
 
 func compressedFixture(t *testing.T) (root, rel string, plain store.Record) {
 	t.Helper()
@@ -61,7 +30,7 @@ func compressedFixture(t *testing.T) (root, rel string, plain store.Record) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return root, compressRollout(t, root, relFor(idX)), plain
+	return root, fixtures.CompressRollout(t, root, relFor(idX)), plain
 }
 
 func TestScanFileCompressed(t *testing.T) {

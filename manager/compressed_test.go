@@ -8,8 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 )
@@ -36,24 +35,7 @@ func compressedThreadOf(t *testing.T, startFn func(testing.TB, *Manager, ...roll
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
-	var out bytes.Buffer
-	enc, err := zstd.NewWriter(&out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := enc.Write(plain); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(abs+rollout.CompressedSuffix, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(abs); err != nil {
-		t.Fatal(err)
-	}
+	fixtures.CompressRollout(t, root, th.RolloutPath)
 	m = openTest(t, func(o *Options) { o.Root = root })
 	th, err = m.Get(t.Context(), th.ID)
 	if err != nil {
