@@ -660,7 +660,8 @@ func testAppendTurn(t *testing.T, b manager.Backend) {
 }
 
 // testSpawns: sub-agent threads (a meta source naming their spawner) are
-// listed under their spawner, nearest first, and name their spawners.
+// listed under their spawner, nearest first, and name their spawners; a
+// list can leave them out (as Codex's does by default) or keep only them.
 func testSpawns(t *testing.T, b manager.Backend) {
 	sp, ok := b.(manager.SpawnLineage)
 	if !ok {
@@ -712,6 +713,34 @@ func testSpawns(t *testing.T, b manager.Backend) {
 	}
 	if got, want := ids(sp.Spawns(t.Context(), lead.ID)), fmt.Sprint([]string{scout.ID + "@1", sub.ID + "@2"}); got != want {
 		t.Fatalf("spawns of the lead after the forks: %s, want %s", got, want)
+	}
+	no, yes := false, true
+	for _, tc := range []struct {
+		spawned *bool
+		in, out []string
+	}{
+		{nil, []string{lead.ID, scout.ID, sub.ID}, nil},
+		{&no, []string{lead.ID}, []string{scout.ID, sub.ID}},
+		{&yes, []string{scout.ID, sub.ID}, []string{lead.ID}},
+	} {
+		page, err := b.List(t.Context(), manager.ListOptions{Limit: 200, Spawned: tc.spawned})
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := map[string]bool{}
+		for _, th := range page.Threads {
+			listed[th.ID] = true
+		}
+		for _, id := range tc.in {
+			if !listed[id] {
+				t.Errorf("list with Spawned %v leaves out %s", tc.spawned != nil && *tc.spawned, id)
+			}
+		}
+		for _, id := range tc.out {
+			if listed[id] {
+				t.Errorf("list with Spawned %v lists %s", tc.spawned != nil && *tc.spawned, id)
+			}
+		}
 	}
 }
 

@@ -259,6 +259,7 @@ func (c *Client) List(ctx context.Context, o ListOptions) (Page, error) {
 		q.Set("order", "asc")
 	}
 	set("archived", string(o.Archived))
+	set("spawned", string(o.Spawned))
 	set("cwd", o.Cwd)
 	set("source", o.Source)
 	set("model_provider", o.ModelProvider)

@@ -309,6 +309,27 @@ func TestSpawns(t *testing.T) {
 	if _, err := c.Spawns(ctx, "01a20cda-721a-7bfd-9872-ac1825beec06"); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("Spawns of an unknown thread: %v, want ErrNotFound", err)
 	}
+	for _, tc := range []struct {
+		filter client.SpawnedFilter
+		want   []string
+	}{
+		{"", []string{helper.ID, scout.ID, lead.ID}},
+		{client.AnySpawn, []string{helper.ID, scout.ID, lead.ID}},
+		{client.NotSpawned, []string{lead.ID}},
+		{client.SpawnedOnly, []string{helper.ID, scout.ID}},
+	} {
+		page, err := c.List(ctx, client.ListOptions{Spawned: tc.filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, th := range page.Threads {
+			got = append(got, th.ID)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("List with Spawned %q: %v, want %v", tc.filter, got, tc.want)
+		}
+	}
 }
 
 func TestThreadsPaginates(t *testing.T) {

@@ -125,6 +125,17 @@ const (
 	AllThreads   ArchivedFilter = "all"
 )
 
+// SpawnedFilter selects threads by whether a thread spawned them (Codex's
+// sub-agents).
+type SpawnedFilter string
+
+// The spawn filters. The zero value lists both, as the server does.
+const (
+	NotSpawned  SpawnedFilter = "false" // what Codex's thread/list shows by default
+	SpawnedOnly SpawnedFilter = "true"
+	AnySpawn    SpawnedFilter = "all"
+)
+
 // SortField is the time a listing is ordered by.
 type SortField string
 
@@ -142,6 +153,7 @@ type ListOptions struct {
 	Sort          SortField
 	Ascending     bool
 	Archived      ArchivedFilter
+	Spawned       SpawnedFilter
 	Cwd           string
 	Source        string
 	ModelProvider string

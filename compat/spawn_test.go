@@ -553,7 +553,26 @@ func TestSpoolForkOfCodexSubAgent(t *testing.T) {
 	if f := read.Thread; string(f.Source) != `"vscode"` || f.ForkedFromID == nil || *f.ForkedFromID != r.childID || f.ParentThreadID != nil {
 		t.Fatalf("Codex reads spool's fork of the sub-agent as %s, want source vscode, forked from %s, no parent thread", mustJSON(f), r.childID)
 	}
-	if got, want := slices.Sorted(slices.Values(listIDs(t, s, map[string]any{}))), slices.Sorted(slices.Values([]string{r.parent.ID, forkID})); !slices.Equal(got, want) {
-		t.Fatalf("default thread/list = %v, want the parent and spool's fork %v", got, want)
+	codexList := slices.Sorted(slices.Values(listIDs(t, s, map[string]any{})))
+	if want := slices.Sorted(slices.Values([]string{r.parent.ID, forkID})); !slices.Equal(codexList, want) {
+		t.Fatalf("default thread/list = %v, want the parent and spool's fork %v", codexList, want)
 	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close codex: %v", err)
+	}
+	// spool lists what Codex does by default when asked to leave sub-agents out.
+	withManager(t, r.home, func(m *manager.Manager) {
+		no := false
+		page, err := m.List(t.Context(), manager.ListOptions{Spawned: &no})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, th := range page.Threads {
+			ids = append(ids, th.ID)
+		}
+		if slices.Sort(ids); !slices.Equal(ids, codexList) {
+			t.Fatalf("spool's list without sub-agents = %v, Codex's default thread/list = %v", ids, codexList)
+		}
+	})
 }

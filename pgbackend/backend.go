@@ -673,7 +673,8 @@ func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page
 		limit = 50
 	}
 	po := pgstore.ListOptions{Archived: o.Archived, Limit: limit + 1, ByCreated: o.SortBy == manager.SortCreated,
-		Ascending: o.Ascending, Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text}
+		Ascending: o.Ascending, Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text,
+		Spawned: o.Spawned}
 	if o.Cursor != "" {
 		after, err := decodeCursor(o.Cursor, po)
 		if err != nil {

@@ -235,6 +235,9 @@ type ListOptions struct {
 	// of the name or preview.
 	Cwd, Source, ModelProvider, ParentID string
 	Text                                 string
+	// Spawned selects spawned sub-agents (true), the other threads
+	// (false), or both (nil).
+	Spawned *bool
 	// After continues a listing after the last thread of the previous page.
 	After *Thread
 }
@@ -262,6 +265,9 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
 	}
 	if o.Archived != nil {
 		where = append(where, "archived = "+arg(*o.Archived))
+	}
+	if o.Spawned != nil {
+		where = append(where, "(spawn_parent_id IS NOT NULL) = "+arg(*o.Spawned))
 	}
 	for _, f := range []struct{ col, v string }{{"cwd", o.Cwd}, {"source", o.Source}, {"model_provider", o.ModelProvider}, {"parent_id", o.ParentID}} {
 		if f.v != "" {

@@ -130,7 +130,13 @@ func intParam(values url.Values, name string, def, min, max int) (int, error) {
 
 // archivedParam parses archived=true|false|all; def applies when absent.
 func archivedParam(values url.Values, def string) (*bool, error) {
-	s := values.Get("archived")
+	return triParam(values, "archived", def)
+}
+
+// triParam reads query parameter name, def when absent: true or false, or
+// all (nil).
+func triParam(values url.Values, name, def string) (*bool, error) {
+	s := values.Get(name)
 	if s == "" {
 		s = def
 	}
@@ -138,10 +144,10 @@ func archivedParam(values url.Values, def string) (*bool, error) {
 	case "all":
 		return nil, nil
 	case "true", "false":
-		archived := s == "true"
-		return &archived, nil
+		b := s == "true"
+		return &b, nil
 	default:
-		return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, "archived must be true, false or all, not %q", s)
+		return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be true, false or all, not %q", name, s)
 	}
 }
 
@@ -260,7 +266,7 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
-	values, err := query(r, "limit", "cursor", "sort", "order", "archived", "cwd", "source", "model_provider", "parent", "q")
+	values, err := query(r, "limit", "cursor", "sort", "order", "archived", "spawned", "cwd", "source", "model_provider", "parent", "q")
 	if err != nil {
 		return err
 	}
@@ -290,6 +296,9 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "order must be asc or desc, not %q", order)
 	}
 	if opts.Archived, err = archivedParam(values, "false"); err != nil {
+		return err
+	}
+	if opts.Spawned, err = triParam(values, "spawned", "all"); err != nil {
 		return err
 	}
 	if parent := values.Get("parent"); parent != "" {

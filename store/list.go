@@ -138,6 +138,13 @@ func listQuery(o ListOptions) (string, []any, error) {
 			where = append(where, "archived = 0")
 		}
 	}
+	if o.Spawned != nil {
+		spawned := "EXISTS (SELECT 1 FROM thread_spawns s WHERE s.thread_id = threads.id)"
+		if !*o.Spawned {
+			spawned = "NOT " + spawned
+		}
+		where = append(where, spawned)
+	}
 	for _, f := range []struct{ col, value string }{
 		{"cwd", o.Cwd}, {"source", o.Source}, {"model_provider", o.ModelProvider}, {"parent_id", o.ParentID},
 	} {

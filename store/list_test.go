@@ -215,6 +215,7 @@ func TestListQueryPlan(t *testing.T) {
 		{"live", ListOptions{Archived: &no}},
 		{"live created", ListOptions{Archived: &no, SortBy: SortCreated}},
 		{"cwd", ListOptions{Cwd: "/work"}},
+		{"not spawned", ListOptions{Spawned: &no}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Take a real cursor so the plan includes the keyset condition.
@@ -247,5 +248,35 @@ func TestListQueryPlan(t *testing.T) {
 				t.Fatalf("plan %q sorts or scans without an index", joined)
 			}
 		})
+	}
+}
+
+// TestListSpawned lists the threads no thread spawned, the spawned ones, or
+// both, each from the index and again from the page cache.
+func TestListSpawned(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	lead, sub := newThread("lead", 100), newThread("sub", 200)
+	if err := s.Replace(ctx, []Record{{Thread: lead}, {Thread: sub, SpawnParentID: "lead"}}); err != nil {
+		t.Fatal(err)
+	}
+	no, yes := false, true
+	for round := range 2 {
+		for _, tc := range []struct {
+			spawned *bool
+			want    string
+		}{{nil, "[sub lead]"}, {&no, "[lead]"}, {&yes, "[sub]"}} {
+			page, err := s.List(ctx, ListOptions{Spawned: tc.spawned})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, th := range page.Threads {
+				ids = append(ids, th.ID)
+			}
+			if got := fmt.Sprint(ids); got != tc.want {
+				t.Errorf("round %d, Spawned %v: %s, want %s", round, tc.spawned != nil && *tc.spawned, got, tc.want)
+			}
+		}
 	}
 }

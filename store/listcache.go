@@ -35,20 +35,25 @@ const maxCachedPages = 64
 
 // pageKey is a normalized ListOptions, comparable by value.
 type pageKey struct {
-	opts     ListOptions // Archived nil
-	archived int8        // -1 false, 1 true, 0 either
+	opts              ListOptions // Archived and Spawned nil
+	archived, spawned int8        // -1 false, 1 true, 0 either
 }
 
 func keyOf(o ListOptions) pageKey {
-	k := pageKey{opts: o}
-	k.opts.Archived = nil
-	if o.Archived != nil {
-		k.archived = -1
-		if *o.Archived {
-			k.archived = 1
-		}
-	}
+	k := pageKey{opts: o, archived: tristate(o.Archived), spawned: tristate(o.Spawned)}
+	k.opts.Archived, k.opts.Spawned = nil, nil
 	return k
+}
+
+// tristate is b as -1 (false), 1 (true) or 0 (nil).
+func tristate(b *bool) int8 {
+	switch {
+	case b == nil:
+		return 0
+	case *b:
+		return 1
+	}
+	return -1
 }
 
 // changed records that the index changed: every page read before is stale.

@@ -206,6 +206,10 @@ type ListOptions struct {
 	ParentID      string
 	// Text filters by a case-insensitive substring of the name or preview.
 	Text string
+	// Spawned selects spawned sub-agents (true), the threads no thread
+	// spawned (false: what Codex's thread/list shows by default), or both
+	// (nil).
+	Spawned *bool
 }
 
 // Page is one page of threads and the cursor of the next ("" at the end).

@@ -104,13 +104,16 @@ func (l *local) Close() error {
 	return l.m.Close()
 }
 
-func archivedFilter(f client.ArchivedFilter) *bool {
-	switch f {
-	case client.LiveOnly:
-		b := false
-		return &b
-	case client.ArchivedOnly:
-		b := true
+func archivedFilter(f client.ArchivedFilter) *bool { return triFilter(string(f)) }
+
+func spawnedFilter(f client.SpawnedFilter) *bool { return triFilter(string(f)) }
+
+// triFilter is a filter's query value, "true", "false" or else all, as the
+// manager takes it.
+func triFilter(v string) *bool {
+	switch v {
+	case "true", "false":
+		b := v == "true"
 		return &b
 	}
 	return nil
@@ -134,7 +137,7 @@ func listThreads(ctx context.Context, b manager.Backend, o client.ListOptions) (
 	}
 	opts := manager.ListOptions{
 		Limit: o.Limit, Cursor: o.Cursor, Ascending: o.Ascending, Archived: archivedFilter(o.Archived),
-		Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text,
+		Spawned: spawnedFilter(o.Spawned), Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text,
 	}
 	if o.Sort == client.SortCreated {
 		opts.SortBy = manager.SortCreated

@@ -56,6 +56,8 @@ func newLsCmd(a *app) *cobra.Command {
 		limit    int
 		archived bool
 		all      bool
+		spawned  bool
+		notSpawn bool
 		created  bool
 		asJSON   bool
 	)
@@ -74,6 +76,14 @@ returns them.`,
 				o.Archived = client.ArchivedOnly
 			case all:
 				o.Archived = client.AllThreads
+			}
+			switch {
+			case spawned && notSpawn:
+				return usageError{errors.New("--subagents and --no-subagents exclude each other")}
+			case spawned:
+				o.Spawned = client.SpawnedOnly
+			case notSpawn:
+				o.Spawned = client.NotSpawned
 			}
 			if created {
 				o.Sort = client.SortCreated
@@ -138,6 +148,8 @@ returns them.`,
 	f.IntVarP(&limit, "limit", "n", 50, "at most this many threads; 0 for all")
 	f.BoolVar(&archived, "archived", false, "archived threads only")
 	f.BoolVarP(&all, "all", "a", false, "live and archived threads")
+	f.BoolVar(&spawned, "subagents", false, "only sub-agents, threads another thread spawned")
+	f.BoolVar(&notSpawn, "no-subagents", false, "leave sub-agents out, as Codex's list does")
 	f.BoolVar(&created, "created", false, "order by creation time instead of last update")
 	f.BoolVar(&o.Ascending, "reverse", false, "oldest first")
 	f.StringVar(&o.Cwd, "cwd", "", "only threads started in this directory")

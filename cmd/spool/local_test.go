@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/api"
+	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 )
@@ -177,5 +178,73 @@ func TestSearchLimitAgrees(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLsSubagents: ls leaves sub-agents out, or lists only them, the same
+// against a server and on a root directly.
+func TestLsSubagents(t *testing.T) {
+	spawnSource := func(parent string) string {
+		return `{"subagent":{"thread_spawn":{"parent_thread_id":"` + parent + `","depth":1}}}`
+	}
+	setups := map[string]func(t *testing.T) (c *cli, lead, scout string){
+		"server": func(t *testing.T) (*cli, string, string) {
+			s := startSpoold(t, "")
+			lead, err := s.c.Create(t.Context(), client.CreateOptions{Name: "lead"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			scout, err := s.c.Create(t.Context(), client.CreateOptions{Name: "scout", Source: spawnSource(lead.ID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s.cli(t), lead.ID, scout.ID
+		},
+		"local": func(t *testing.T) (*cli, string, string) {
+			root := t.TempDir()
+			m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lead, err := m.Start(t.Context(), manager.StartOptions{Name: "lead"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			scout, err := m.Start(t.Context(), manager.StartOptions{Name: "scout", Source: spawnSource(lead.ID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return newCLI(t, map[string]string{"SPOOL_ROOT": root}), lead.ID, scout.ID
+		},
+	}
+	for name, setup := range setups {
+		t.Run(name, func(t *testing.T) {
+			c, lead, scout := setup(t)
+			local := []string{}
+			if name == "local" {
+				local = []string{"--local"}
+			}
+			for _, tc := range []struct {
+				flag      string
+				in, notIn string
+			}{
+				{"--no-subagents", lead, scout},
+				{"--subagents", scout, lead},
+			} {
+				out := c.ok(append(local, "ls", tc.flag)...)
+				if !strings.Contains(out, tc.in) || strings.Contains(out, tc.notIn) {
+					t.Errorf("ls %s should list %s and not %s:\n%s", tc.flag, tc.in, tc.notIn, out)
+				}
+			}
+			if out := c.ok(append(local, "ls")...); !strings.Contains(out, lead) || !strings.Contains(out, scout) {
+				t.Errorf("ls should list both:\n%s", out)
+			}
+			if r := c.run(append(local, "ls", "--subagents", "--no-subagents")...); r.code != 2 {
+				t.Errorf("ls --subagents --no-subagents: exit %d, want 2 (usage)", r.code)
+			}
+		})
 	}
 }
