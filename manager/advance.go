@@ -36,7 +36,7 @@ type indexBatcher struct {
 // CommitStats counts the index commits of appends' updates (indexBatcher)
 // since the Manager opened.
 type CommitStats struct {
-	Commits int64         // transactions (a failed batch's updates then commit one by one)
+	Commits int64         // transactions committed (a failed batch's updates then commit one by one)
 	Updates int64         // appends' updates committed
 	Busy    time.Duration // time spent committing
 	// Gathering is the time leaders waited for their lines' group sync to
@@ -110,23 +110,44 @@ func (b *indexBatcher) advance(ctx context.Context, p store.Progress, gathered <
 // caller's only.
 func (b *indexBatcher) commit(ctx context.Context, batch []*indexUpdate) {
 	start := time.Now()
-	defer func() { b.busyNanos.Add(int64(time.Since(start))) }()
-	b.updates.Add(int64(len(batch)))
+	errs := b.apply(ctx, batch)
+	// Counted before the answers, so that a caller who has its answer
+	// finds its commit in the stats.
+	b.busyNanos.Add(int64(time.Since(start)))
+	b.updates.Add(int64(len(batch) - countErrors(errs)))
+	for i, u := range batch {
+		u.done <- errs[i]
+	}
+}
+
+func countErrors(errs []error) int {
+	n := 0
+	for _, err := range errs {
+		if err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// apply applies a batch in one transaction, or, if that fails, each
+// update alone, and returns each update's error.
+func (b *indexBatcher) apply(ctx context.Context, batch []*indexUpdate) []error {
+	errs := make([]error, len(batch))
 	if len(batch) > 1 {
 		ps := make([]store.Progress, len(batch))
 		for i, u := range batch {
 			ps[i] = u.progress
 		}
-		b.commits.Add(1)
 		if b.store.AdvanceAll(ctx, ps) == nil {
-			for _, u := range batch {
-				u.done <- nil
-			}
-			return
+			b.commits.Add(1)
+			return errs
 		}
 	}
-	for _, u := range batch {
-		b.commits.Add(1)
-		u.done <- b.store.Advance(ctx, u.progress)
+	for i, u := range batch {
+		if errs[i] = b.store.Advance(ctx, u.progress); errs[i] == nil {
+			b.commits.Add(1)
+		}
 	}
+	return errs
 }

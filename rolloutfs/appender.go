@@ -199,14 +199,28 @@ func (g *GroupSyncer) flush() {
 		return
 	}
 	start := time.Now()
-	syncBatch(batch)
+	results := syncFiles(batch)
+	// Counted before the answers, so that a caller who has its answer
+	// finds its sync in Stats.
 	g.busyNanos.Add(int64(time.Since(start)))
 	g.syncs.Add(1)
 	g.requests.Add(int64(len(batch)))
+	answer(batch, results)
 }
 
 // syncBatch makes every file of batch durable and answers each request.
-func syncBatch(batch []syncRequest) {
+func syncBatch(batch []syncRequest) { answer(batch, syncFiles(batch)) }
+
+// answer sends each request of batch its file's result.
+func answer(batch []syncRequest, results map[File]error) {
+	for _, req := range batch {
+		req.result <- results[req.f]
+	}
+}
+
+// syncFiles makes every file of batch durable and returns each file's
+// result.
+func syncFiles(batch []syncRequest) map[File]error {
 	results := make(map[File]error, len(batch))
 	for _, req := range batch {
 		results[req.f] = nil
@@ -235,9 +249,7 @@ func syncBatch(batch []syncRequest) {
 			results[f] = err
 		}
 	}
-	for _, req := range batch {
-		req.result <- results[req.f]
-	}
+	return results
 }
 
 // ErrFileChanged reports that an Appender's file is no longer the size its
