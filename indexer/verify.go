@@ -63,8 +63,8 @@ type VerifyOptions struct {
 // would index it, and compares it with the index without writing anything:
 // every thread column the file determines (all but FileMtime, and
 // ArchivedAt, which records when the archive happened rather than anything
-// in the file), the counted user messages and the ancestry. Drifts are
-// sorted by path, then kind.
+// in the file), the counted user messages, the ancestry and the spawn
+// edge. Drifts are sorted by path, then kind.
 func Verify(ctx context.Context, st *store.Store, fsys rolloutfs.FS) (VerifyReport, error) {
 	return VerifyWith(ctx, st, fsys, VerifyOptions{})
 }
@@ -219,13 +219,9 @@ func compareRecord(ctx context.Context, st *store.Store, want store.Record) ([]D
 		drifts = append(drifts, Drift{Kind: DriftLineage, ThreadID: id, Path: rel,
 			Detail: fmt.Sprintf("ancestors %v, file says %v", ancestors, want.Ancestors)})
 	}
-	spawners, err := st.SpawnedBy(ctx, id)
+	spawner, err := st.SpawnParent(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	spawner := ""
-	if len(spawners) > 0 {
-		spawner = spawners[0].ID // the nearest: the spawn edge itself
 	}
 	if spawner != want.SpawnParentID {
 		drifts = append(drifts, Drift{Kind: DriftLineage, ThreadID: id, Path: rel,

@@ -214,3 +214,32 @@ func TestRepair(t *testing.T) {
 		t.Fatalf("second Repair = %+v, want no cuts and 3 skipped", again)
 	}
 }
+
+// TestSelfNamingMeta: a meta naming its own thread as its fork parent or
+// its spawner makes no edge: the file is indexed as a root that nothing
+// spawned, beside a healthy file, and verifies clean.
+func TestSelfNamingMeta(t *testing.T) {
+	const ts = "2026-04-20T10:00:00.000Z"
+	root := t.TempDir()
+	self := line(ts, "session_meta", map[string]any{"id": idX, "timestamp": ts, "cwd": "/src/gen", "originator": "test",
+		"cli_version": "1.0.0", "forked_from_id": idX,
+		"source": map[string]any{"subagent": map[string]any{"thread_spawn": map[string]any{"parent_thread_id": idX, "depth": 1}}}})
+	writeRollout(t, root, relFor(idX), self, userLine(ts, "hello"))
+	writeRollout(t, root, relFor(idY), metaLine(ts, idY, ""), userLine(ts, "healthy"))
+	st := openStore(t)
+	mustSync(t, st, root, SyncOptions{Full: true})
+	th, err := st.Get(t.Context(), idX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.ParentID != "" {
+		t.Errorf("parent %q, want none", th.ParentID)
+	}
+	if p, err := st.SpawnParent(t.Context(), idX); err != nil || p != "" {
+		t.Errorf("spawned by %q (%v), want none", p, err)
+	}
+	rep, err := Verify(t.Context(), st, rolloutfs.Local{Root: root})
+	if err != nil || !rep.Clean() || rep.Threads != 2 {
+		t.Fatalf("Verify: %d threads, drifts %v, %v; want 2 and none", rep.Threads, rep.Drifts, err)
+	}
+}

@@ -42,7 +42,7 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 	}
 	br = bufio.NewReader(more)
 	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: first, More: br,
-		SpawnParentID: rollout.SpawnParent(meta.Source), HistoryMode: string(meta.Mode())}
+		SpawnParentID: meta.SpawnParentID, HistoryMode: string(meta.Mode())}
 	if made, ok := rollout.ParseTimestamp(meta.Timestamp); ok {
 		nt.CreatedAt = made // and updated when its newest line says, as a local index reads it
 	}

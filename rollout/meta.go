@@ -83,7 +83,8 @@ type SessionMeta struct {
 	// fork was cut before (nil when absent).
 	ForkedFromOrdinalExclusive *int64 `json:"forked_from_ordinal_exclusive,omitempty"`
 	// SpawnParentID is source.subagent.thread_spawn.parent_thread_id, the
-	// thread that spawned this sub-agent ("" when not a spawned sub-agent).
+	// thread that spawned this sub-agent ("" when not a spawned sub-agent,
+	// or when it names this thread; ForkedFromID likewise).
 	SpawnParentID string `json:"-"`
 }
 
@@ -192,6 +193,9 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 			return SessionMeta{}, fmt.Errorf("parse session meta %s forked_from_id: %w", id, err)
 		}
 	}
+	if m.ForkedFromID == id {
+		m.ForkedFromID = "" // a thread is not its own fork parent
+	}
 	if m.Source, err = normaliseSource(p.Source); err != nil {
 		return SessionMeta{}, fmt.Errorf("parse session meta %s source: %w", id, err)
 	}
@@ -209,7 +213,9 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 		m.HistoryBase = &base
 	}
 	m.ForkedFromOrdinalExclusive = p.ForkedFromOrd
-	m.SpawnParentID = spawnParent(p.Source)
+	if m.SpawnParentID = spawnParent(p.Source); m.SpawnParentID == id {
+		m.SpawnParentID = "" // nor its own spawner
+	}
 	return m, nil
 }
 

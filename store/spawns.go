@@ -50,6 +50,20 @@ func (s *Store) SpawnedBy(ctx context.Context, id string) ([]Relative, error) {
 	return rels, nil
 }
 
+// SpawnParent returns the thread that spawned id as its spawn edge names
+// it, whether indexed or not; "" when id was not spawned (or is not
+// indexed).
+func (s *Store) SpawnParent(ctx context.Context, id string) (string, error) {
+	var parents []string
+	if err := s.reader.SelectContext(ctx, &parents, `SELECT parent_id FROM thread_spawns WHERE thread_id = ?`, id); err != nil {
+		return "", fmt.Errorf("spawner of thread %s: %w", id, err)
+	}
+	if len(parents) == 0 {
+		return "", nil
+	}
+	return parents[0], nil
+}
+
 // spawnWalk is the query that walks thread_spawns from ?1: each step goes
 // from a row's from column to its to column (down the spawns: parent_id to
 // thread_id; up: the other way), each thread at its nearest depth.
