@@ -69,8 +69,10 @@ func testSearchThroughForks(t *testing.T, b manager.Backend) {
 // testSearchPastADeletedFork: a copy fork of a copy fork whose middle
 // thread was deleted holds copies of prompts asked in two threads: the
 // deleted one's are found in it, and the first thread's are found there,
-// in the thread that was asked them, and not also in the copy. Once that
-// thread is deleted too, they are found in the copy.
+// in the thread that was asked them, and not also in the copy; but in the
+// copy when the search is of the copy alone, or the first thread is
+// filtered out. Once that thread is deleted too, they are found in the
+// copy.
 func testSearchPastADeletedFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	s, ok := b.(manager.Searcher)
@@ -107,6 +109,16 @@ func testSearchPastADeletedFork(t *testing.T, b manager.Backend) {
 		t.Fatal(err)
 	}
 	check("the middle deleted", "first 0", "first 1", "last 1")
+	if got := hitNames(t, s, manager.SearchOptions{Query: "walrus", ThreadID: last.ID}, name); !slices.Equal(got, []string{"last 0", "last 1"}) {
+		t.Fatalf("the middle deleted, a search of the last one: hits %s, want last 0, last 1", strings.Join(got, ", "))
+	}
+	if _, err := b.Archive(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	if got := hitNames(t, s, manager.SearchOptions{Query: "walrus", Archived: &no}, name); !slices.Equal(got, []string{"last 0", "last 1"}) {
+		t.Fatalf("the middle deleted, the first archived, live threads: hits %s, want last 0, last 1", strings.Join(got, ", "))
+	}
 	if err := b.Delete(ctx, first.ID); err != nil {
 		t.Fatal(err)
 	}

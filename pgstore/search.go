@@ -42,31 +42,33 @@ type SearchHit struct {
 // a fork whose base is archived or filtered out, and found once. A thread
 // inherits message k of thread p when it is a reference fork based on p
 // with more than k inherited messages, or a copy fork of p that copied
-// more than k (whose own copies of them are not matched while p is here,
-// or an ancestor further up holds the same prompt: the same text at the
-// same ordinal, as the local index keeps them);
+// more than k (whose own copies of them are not matched while p is here;
+// once p is gone, a copy of a prompt an ancestor further up still holds,
+// the same text at the same ordinal, counts as that prompt's heir, as in
+// the local index);
 // heirs walks those edges down from the owner (threads_base and
 // threads_copies index them). 1000 bounds the depth, as the
 // local backend's chains. ts_headline runs on the page's hits only.
 const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 	matched AS (
-		SELECT m.thread_id AS owner, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank
+		SELECT m.thread_id AS owner, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank,
+			COALESCE((SELECT l.ancestor_id FROM thread_lineage l
+				JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
+				WHERE m.ordinal < o.copied_messages AND l.thread_id = m.thread_id AND a.text = m.text
+				ORDER BY l.depth DESC LIMIT 1), m.thread_id) AS origin
 		FROM user_messages m JOIN threads o ON o.id = m.thread_id, q
 		WHERE m.tsv @@ q.q AND NOT (m.ordinal < o.copied_messages
-			AND (EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id)
-				OR EXISTS (SELECT 1 FROM thread_lineage l
-					JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
-					WHERE l.thread_id = m.thread_id AND a.text = m.text)))),
-	heirs (owner, ordinal, text, rank, hit, inherited, depth) AS (
-		SELECT owner, ordinal, text, rank, owner, 0, 0 FROM matched
+			AND EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id))),
+	heirs (origin, ordinal, text, rank, hit, inherited, depth) AS (
+		SELECT origin, ordinal, text, rank, owner, CASE WHEN origin = owner THEN 0 ELSE 1 END, 0 FROM matched
 		UNION ALL
-		SELECT h.owner, h.ordinal, h.text, h.rank, t.id, 1, h.depth + 1
+		SELECT h.origin, h.ordinal, h.text, h.rank, t.id, 1, h.depth + 1
 		FROM heirs h JOIN threads t ON (t.base_id = h.hit AND t.inherited_messages > h.ordinal)
 			OR (t.parent_id = h.hit AND t.copied_messages > 0 AND t.copied_messages > h.ordinal)
 		WHERE h.depth < 1000),
 	ranked AS (
 		SELECT h.hit, h.ordinal, h.text, h.rank, t.name,
-			row_number() OVER (PARTITION BY h.owner, h.ordinal ORDER BY h.inherited, t.created_at, t.id) AS rn
+			row_number() OVER (PARTITION BY h.origin, h.ordinal ORDER BY h.inherited, t.created_at, t.id) AS rn
 		FROM heirs h JOIN threads t ON t.id = h.hit
 		WHERE t.link_of IS NULL AND %[1]s),
 	page AS (

@@ -311,40 +311,43 @@ func (c searchCursor) encode() string {
 // them; a reverted thread, whose base_id is its own id, is not its own
 // heir), so a fork's inherited prompts are found without a search row of
 // their own. A copy fork's copy of a prompt holds its text once the
-// fork's parent is deleted, and is not matched while an ancestor further
-// up holds the same prompt (the same text at the same ordinal): that one
-// is the thread that was asked it. 1000 is maxChainDepth.
+// fork's parent is deleted; while an ancestor further up holds the same
+// prompt (the same text at the same ordinal), the copy counts as that
+// prompt's heir (origin: the topmost such row), so the prompt is found
+// once, in the ancestor when it passes the filters and else in the copy.
+// 1000 is maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
 	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
 		snippet(user_message_fts, 0, ?, ?, '…', 16) AS snippet,
-		bm25(user_message_fts) AS score
+		bm25(user_message_fts) AS score,
+		IFNULL((SELECT a.id FROM thread_lineage l
+			JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
+			WHERE o.base_id IS NULL AND m.ordinal < o.inherited_messages
+			AND l.thread_id = m.thread_id AND a.text = m.text
+			ORDER BY l.depth DESC LIMIT 1), m.id) AS origin
 	FROM user_message_fts
 	JOIN user_messages m ON m.id = user_message_fts.rowid
 	JOIN threads o ON o.id = m.thread_id
 	WHERE user_message_fts MATCH ?
-	AND NOT (o.base_id IS NULL AND m.ordinal < o.inherited_messages AND EXISTS (
-		SELECT 1 FROM thread_lineage l
-		JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
-		WHERE l.thread_id = m.thread_id AND a.text = m.text))
-), heirs(mid, ordinal, snippet, score, hit, inherited, depth) AS (
-	SELECT mid, ordinal, snippet, score, owner, 0, 0 FROM matched
+), heirs(origin, ordinal, snippet, score, hit, inherited, depth) AS (
+	SELECT origin, ordinal, snippet, score, owner, origin <> mid, 0 FROM matched
 	UNION ALL
-	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
 	FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.id <> t.base_id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
-	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
 	FROM heirs h JOIN thread_segments s ON s.base_id = h.hit AND s.seq = 0
 	JOIN threads t ON t.id = s.thread_id AND t.base_id = t.id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
-	SELECT h.mid, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
 	FROM heirs h JOIN threads t ON t.parent_id = h.hit AND t.base_id IS NULL AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 ), ranked AS (
 	SELECT c.hit, c.ordinal, c.snippet, c.score, t.name,
-		row_number() OVER (PARTITION BY c.mid ORDER BY c.inherited, t.created_at, t.id) AS rn
+		row_number() OVER (PARTITION BY c.origin ORDER BY c.inherited, t.created_at, t.id) AS rn
 	FROM heirs c
 	JOIN threads t ON t.id = c.hit
 	WHERE %s
