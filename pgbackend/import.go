@@ -55,8 +55,13 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 	}
 	if len(ancestors) > 0 {
 		// A parent that stayed behind stays its parent, deleted here, as a
-		// local index rebuilt from the file reads it.
+		// local index rebuilt from the file reads it; so does the fork
+		// point, and the copies before it.
 		nt.ParentID, nt.Ancestors = ancestors[0], ancestors
+		if fp := meta.ForkPoint; fp != nil {
+			nt.ForkPoint = &pgstore.ForkPoint{UserMessage: fp.UserMessage, Offset: fp.ParentOffset}
+			nt.CopiedBefore = int64(len(first)) + fp.ParentOffset
+		}
 	}
 	t, err := b.store.Create(ctx, nt)
 	if errors.Is(err, pgstore.ErrExists) {

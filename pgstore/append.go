@@ -42,6 +42,12 @@ type NewThread struct {
 	SpawnParentID string
 	// ForkPoint, for a copy fork, is where it was cut from ParentID.
 	ForkPoint *ForkPoint
+	// CopiedBefore, for an imported copy fork, is the position in its
+	// history before which its user messages are copies of its parent's
+	// (as the local index counts them: its meta line's end plus
+	// ForkPoint.Offset). 0 for a fork made here, whose messages are all
+	// copies when it is created.
+	CopiedBefore int64
 	// HistoryMode is HistoryPaginated for a thread whose lines carry
 	// ordinals, counted from 0 (Lines and More hold them); "" is legacy.
 	HistoryMode string
@@ -105,8 +111,8 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd, HistoryMode: mode}
 		event := "created"
-		if nt.ForkPoint != nil {
-			event = "forked" // a copy fork, announced as the local backend does
+		if nt.ForkPoint != nil && nt.CopiedBefore == 0 {
+			event = "forked" // a copy fork made here, announced as the local backend does
 		}
 		var dated *dating
 		if !nt.CreatedAt.IsZero() {
@@ -124,6 +130,11 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		}
 		if nt.ForkPoint == nil {
 			return nil
+		}
+		if nt.CopiedBefore > 0 {
+			_, err = tx.Exec(ctx, `UPDATE threads SET copied_messages = (SELECT count(*) FROM user_messages
+				WHERE thread_id = $1 AND history_offset < $2) WHERE id = $1`, nt.ID, nt.CopiedBefore)
+			return err
 		}
 		// A copy fork's messages are all copied when it is created.
 		_, err = tx.Exec(ctx, `UPDATE threads SET copied_messages = $2 WHERE id = $1`, nt.ID, t.UserMessageCount)

@@ -85,6 +85,49 @@ func TestMovePastAPurgedAncestor(t *testing.T) {
 	verifyClosed(t, root, back)
 }
 
+// TestMoveCopyFork: a copy fork moved up to the distributed backend keeps
+// its fork point, and its copies of its parent's prompts are found there
+// as here: in the parent only.
+func TestMoveCopyFork(t *testing.T) {
+	local, pg := openLocal(t), openPG(t)
+	root, err := local.Start(t.Context(), manager.StartOptions{Cwd: "/work", HistoryMode: string(rollout.HistoryLegacy)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := local.Append(t.Context(), root.ID, []rollout.Item{item("user", fmt.Sprint("walrus ", i)), item("assistant", "noted")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := 1
+	fork, err := local.Fork(t.Context(), root.ID, manager.ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Append(t.Context(), fork.ID, []rollout.Item{item("user", "walrus of its own")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Copy(t.Context(), local, pg, fork.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	sameThreads(t, local, pg, []string{root.ID, fork.ID})
+	hits := func(b manager.Backend) []string {
+		page, err := b.(manager.Searcher).SearchPage(t.Context(), manager.SearchOptions{Query: "walrus"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range page.Hits {
+			got = append(got, fmt.Sprintf("%s %d", h.ThreadID, h.Ordinal))
+		}
+		slices.Sort(got)
+		return got
+	}
+	if got, want := hits(pg), hits(local); !slices.Equal(got, want) || len(want) != 3 {
+		t.Fatalf("hits there %v, here %v; want the same three", got, want)
+	}
+}
+
 // TestMovePreservesTimes: threads moved up to the distributed backend
 // keep when they were made and last updated (their metas' and newest
 // lines' times, as the local index reads them), and so list in the same

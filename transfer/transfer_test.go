@@ -92,8 +92,9 @@ func sameThreads(t *testing.T, from, to manager.Backend, ids []string) {
 		if err != nil {
 			t.Fatalf("%s was not copied: %v", id, err)
 		}
-		if b.ParentID != a.ParentID || b.UserMessageCount != a.UserMessageCount || b.Preview != a.Preview {
-			t.Fatalf("%s: parent %q, %d messages, preview %q; want %q, %d, %q", id, b.ParentID, b.UserMessageCount, b.Preview, a.ParentID, a.UserMessageCount, a.Preview)
+		if b.ParentID != a.ParentID || b.UserMessageCount != a.UserMessageCount || b.Preview != a.Preview || b.ForkUserMessage != a.ForkUserMessage {
+			t.Fatalf("%s: parent %q, %d messages, preview %q, fork point %d; want %q, %d, %q, %d", id, b.ParentID, b.UserMessageCount, b.Preview, b.ForkUserMessage,
+				a.ParentID, a.UserMessageCount, a.Preview, a.ForkUserMessage)
 		}
 		if got, want := said(t, to, id), said(t, from, id); !slices.Equal(got, want) {
 			t.Fatalf("%s says %d items there, %d here", id, len(got), len(want))
