@@ -171,8 +171,6 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	values := []scraped{
-		{"spool_live_threads", "Threads held live in memory.", float64(live.Live), false},
-		{"spool_live_capacity", "Capacity of the live-thread cache.", float64(live.Capacity), false},
 		{"spool_index_threads", "Threads in the index.", float64(index.Threads), false},
 		{"spool_index_archived_threads", "Archived threads in the index.", float64(index.Archived), false},
 		{"spool_index_user_messages", "Counted user messages in the index.", float64(index.UserMessages), false},
@@ -181,14 +179,17 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		{"spool_http_body_bytes_limit", "Limit of spool_http_body_bytes_in_flight (-max-body-in-flight).", float64(s.budget.limit), false},
 	}
 	if local {
-		values = append(values, appendWaits(live)...)
+		values = append(values, localStats(live)...)
 	}
 	return s.metrics.writeTo(w, values)
 }
 
-// appendWaits are the local backend's counters of what appends wait for.
-func appendWaits(live manager.Stats) []scraped {
+// localStats are the local backend's live threads and its counters of
+// what appends wait for.
+func localStats(live manager.Stats) []scraped {
 	return []scraped{
+		{"spool_live_threads", "Threads held live in memory.", float64(live.Live), false},
+		{"spool_live_capacity", "Capacity of the live-thread cache.", float64(live.Capacity), false},
 		{"spool_group_syncs_total", "Group syncs run for appends under -sync batch.", float64(live.Syncs.Syncs), true},
 		{"spool_group_sync_requests_total", "Appends those group syncs covered.", float64(live.Syncs.Requests), true},
 		{"spool_group_sync_seconds_total", "Time spent in group syncs.", live.Syncs.Busy.Seconds(), true},

@@ -468,8 +468,9 @@ func TestAppendAndRead(t *testing.T) {
 }
 
 // TestMetricsOfABackendWithoutLiveStats checks that /metrics leaves out
-// the local backend's counters of appends' syncs and commits for a backend
-// that does not keep them (the distributed one), rather than report zeros.
+// the local backend's live threads and counters of appends' syncs and
+// commits for a backend that does not keep them (the distributed one),
+// rather than report zeros.
 func TestMetricsOfABackendWithoutLiveStats(t *testing.T) {
 	m, err := manager.Open(t.Context(), manager.Options{Root: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -491,7 +492,7 @@ func TestMetricsOfABackendWithoutLiveStats(t *testing.T) {
 			if rec.Code != http.StatusOK || !strings.Contains(body, "spool_index_threads 0\n") {
 				t.Fatalf("GET /metrics: %d\n%s", rec.Code, body)
 			}
-			for _, name := range []string{"spool_group_syncs_total", "spool_index_commits_total"} {
+			for _, name := range []string{"spool_live_threads", "spool_group_syncs_total", "spool_index_commits_total"} {
 				if got := strings.Contains(body, "\n"+name+" "); got != tt.counters {
 					t.Errorf("%s reported: %v, want %v", name, got, tt.counters)
 				}
