@@ -42,6 +42,7 @@ func Run(t *testing.T, open Open) {
 		{"Search", testSearch},
 		{"SearchThroughForks", testSearchThroughForks},
 		{"SearchPastADeletedFork", testSearchPastADeletedFork},
+		{"SearchRetriedPrompt", testSearchRetriedPrompt},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

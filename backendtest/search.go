@@ -140,3 +140,67 @@ func hitNames(t *testing.T, s manager.Searcher, o manager.SearchOptions, name ma
 	slices.Sort(got)
 	return got
 }
+
+// testSearchRetriedPrompt: a fork that asks its parent's prompt again (a
+// retry) asks it itself: once the copy fork between it and a copy of it
+// is deleted, the copy's prompt is the retry's, found in the retry when
+// it passes the filters, else in the copy; and the first asking is found
+// in the first thread. Both ways of forking the retry.
+func testSearchRetriedPrompt(t *testing.T, b manager.Backend) {
+	for mode, word := range map[string]string{manager.ForkReference: "walrus", manager.ForkCopy: "narwhal"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := t.Context()
+			s := b.(manager.Searcher)
+			ask := func(th manager.Thread, text string) {
+				t.Helper()
+				if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem(text), answerItem("noted")}, manager.AppendOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := start(t, b)
+			ask(first, "hello")
+			ask(first, word+" tusks")
+			one := 1
+			retry, err := b.Fork(ctx, first.ID, manager.ForkOptions{BeforeUserMessage: &one, Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ask(retry, word+" tusks")
+			middle, err := b.Fork(ctx, retry.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, err := b.Fork(ctx, middle.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Delete(ctx, middle.ID); err != nil {
+				t.Fatal(err)
+			}
+			name := map[string]string{first.ID: "first", retry.ID: "retry", last.ID: "last"}
+			no := false
+			for _, step := range []struct {
+				archive string
+				want    []string
+			}{
+				{"", []string{"first 1", "retry 1"}},
+				{first.ID, []string{"retry 1"}},
+				{retry.ID, []string{"first 1", "last 1"}},
+			} {
+				if step.archive != "" {
+					if _, err := b.Archive(ctx, step.archive); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if got := hitNames(t, s, manager.SearchOptions{Query: word, Archived: &no}, name); !slices.Equal(got, step.want) {
+					t.Fatalf("%s archived: live hits %s, want %s", name[step.archive], strings.Join(got, ", "), strings.Join(step.want, ", "))
+				}
+				if step.archive != "" {
+					if _, err := b.Unarchive(ctx, step.archive); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

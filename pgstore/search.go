@@ -44,8 +44,8 @@ type SearchHit struct {
 // with more than k inherited messages, or a copy fork of p that copied
 // more than k (whose own copies of them are not matched while p is here;
 // once p is gone, a copy of a prompt an ancestor further up still holds,
-// the same text at the same ordinal, counts as that prompt's heir, as in
-// the local index);
+// the same text at the same ordinal, counts as the heir of the nearest
+// ancestor that asked it, as in the local index);
 // heirs walks those edges down from the owner (threads_base and
 // threads_copies index them). 1000 bounds the depth, as the
 // local backend's chains. ts_headline runs on the page's hits only.
@@ -54,8 +54,11 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 		SELECT m.thread_id AS owner, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank,
 			COALESCE((SELECT l.ancestor_id FROM thread_lineage l
 				JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
+				JOIN threads holder ON holder.id = a.thread_id
 				WHERE m.ordinal < o.copied_messages AND l.thread_id = m.thread_id AND a.text = m.text
-				ORDER BY l.depth DESC LIMIT 1), m.thread_id) AS origin
+				ORDER BY a.ordinal < holder.copied_messages,
+					CASE WHEN a.ordinal < holder.copied_messages THEN -l.depth ELSE l.depth END
+				LIMIT 1), m.thread_id) AS origin
 		FROM user_messages m JOIN threads o ON o.id = m.thread_id, q
 		WHERE m.tsv @@ q.q AND NOT (m.ordinal < o.copied_messages
 			AND EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id))),

@@ -313,8 +313,11 @@ func (c searchCursor) encode() string {
 // their own. A copy fork's copy of a prompt holds its text once the
 // fork's parent is deleted; while an ancestor further up holds the same
 // prompt (the same text at the same ordinal), the copy counts as that
-// prompt's heir (origin: the topmost such row), so the prompt is found
-// once, in the ancestor when it passes the filters and else in the copy.
+// prompt's heir, so the prompt is found once, in the ancestor when it
+// passes the filters and else in the copy. Its origin is the nearest
+// ancestor that asked the prompt (a row that is no copy: the same text
+// may have been asked again, in a retry, below the first asking), or,
+// when only copies hold it, the topmost of them.
 // 1000 is maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
@@ -323,9 +326,12 @@ WITH RECURSIVE matched AS (
 		bm25(user_message_fts) AS score,
 		IFNULL((SELECT a.id FROM thread_lineage l
 			JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
+			JOIN threads holder ON holder.id = a.thread_id
 			WHERE o.base_id IS NULL AND m.ordinal < o.inherited_messages
 			AND l.thread_id = m.thread_id AND a.text = m.text
-			ORDER BY l.depth DESC LIMIT 1), m.id) AS origin
+			ORDER BY holder.base_id IS NULL AND a.ordinal < holder.inherited_messages,
+				CASE WHEN holder.base_id IS NULL AND a.ordinal < holder.inherited_messages THEN -l.depth ELSE l.depth END
+			LIMIT 1), m.id) AS origin
 	FROM user_message_fts
 	JOIN user_messages m ON m.id = user_message_fts.rowid
 	JOIN threads o ON o.id = m.thread_id
