@@ -43,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchThroughForks", testSearchThroughForks},
 		{"SearchPastADeletedFork", testSearchPastADeletedFork},
 		{"SearchRetriedPrompt", testSearchRetriedPrompt},
+		{"SearchPastARevertedAncestor", testSearchPastARevertedAncestor},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

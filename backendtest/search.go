@@ -204,3 +204,36 @@ func testSearchRetriedPrompt(t *testing.T, b manager.Backend) {
 		})
 	}
 }
+
+// testSearchPastARevertedAncestor: a copy of a copy of a reverted thread,
+// the middle one deleted, finds the reverted thread's prompt once, in the
+// reverted thread, as it finds an unreverted one's.
+func testSearchPastARevertedAncestor(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	s := b.(manager.Searcher)
+	first := start(t, b)
+	for _, text := range []string{"manatee tusks", "second", "third"} {
+		if _, err := b.AppendWith(ctx, first.ID, []rollout.Item{userItem(text), answerItem("noted")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	two := 2
+	if _, err := reverter(t, b).Revert(ctx, first.ID, manager.RevertOptions{BeforeUserMessage: &two}); err != nil {
+		t.Fatal(err)
+	}
+	middle, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := b.Fork(ctx, middle.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, middle.ID); err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{first.ID: "first", last.ID: "last"}
+	if got := hitNames(t, s, manager.SearchOptions{Query: "manatee"}, name); !slices.Equal(got, []string{"first 0"}) {
+		t.Fatalf("hits %s, want first 0", strings.Join(got, ", "))
+	}
+}

@@ -45,16 +45,17 @@ type SearchHit struct {
 // more than k (whose own copies of them are not matched while p is here;
 // once p is gone, a copy of a prompt an ancestor further up still holds,
 // the same text at the same ordinal, counts as the heir of the nearest
-// ancestor that asked it, as in the local index);
+// ancestor that asked it, as in the local index; a reverted ancestor's
+// earlier prompts are its links');
 // heirs walks those edges down from the owner (threads_base and
 // threads_copies index them). 1000 bounds the depth, as the
 // local backend's chains. ts_headline runs on the page's hits only.
 const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 	matched AS (
 		SELECT m.thread_id AS owner, m.ordinal, m.text, ts_rank(m.tsv, q.q) AS rank,
-			COALESCE((SELECT l.ancestor_id FROM thread_lineage l
-				JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
-				JOIN threads holder ON holder.id = a.thread_id
+			COALESCE((SELECT a.thread_id FROM thread_lineage l
+				JOIN threads holder ON holder.id = l.ancestor_id OR holder.link_of = l.ancestor_id
+				JOIN user_messages a ON a.thread_id = holder.id AND a.ordinal = m.ordinal
 				WHERE m.ordinal < o.copied_messages AND l.thread_id = m.thread_id AND a.text = m.text
 				ORDER BY a.ordinal < holder.copied_messages,
 					CASE WHEN a.ordinal < holder.copied_messages THEN -l.depth ELSE l.depth END
