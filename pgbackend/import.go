@@ -58,7 +58,7 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 		// local index rebuilt from the file reads it; so does the fork
 		// point, and the copies before it.
 		nt.ParentID, nt.Ancestors = ancestors[0], ancestors
-		if fp := meta.ForkPoint; fp != nil {
+		if fp := meta.ForkPoint; fp != nil && fp.ParentOffset >= 0 {
 			nt.ForkPoint = &pgstore.ForkPoint{UserMessage: fp.UserMessage, Offset: fp.ParentOffset}
 			nt.CopiedBefore = int64(len(first)) + fp.ParentOffset
 		}

@@ -149,7 +149,7 @@ returns them.`,
 	f.BoolVar(&archived, "archived", false, "archived threads only")
 	f.BoolVarP(&all, "all", "a", false, "live and archived threads")
 	f.BoolVar(&spawned, "subagents", false, "only sub-agents, threads another thread spawned")
-	f.BoolVar(&notSpawn, "no-subagents", false, "leave sub-agents out, as Codex's list does")
+	f.BoolVar(&notSpawn, "no-subagents", false, "leave spawned sub-agents out, as Codex's list does")
 	f.BoolVar(&created, "created", false, "order by creation time instead of last update")
 	f.BoolVar(&o.Ascending, "reverse", false, "oldest first")
 	f.StringVar(&o.Cwd, "cwd", "", "only threads started in this directory")
