@@ -312,3 +312,15 @@ func withManager(t *testing.T, home string, fn func(m *manager.Manager)) {
 		t.Fatal(err)
 	}
 }
+
+// listIDs returns the ids thread/list answers with params.
+func listIDs(t *testing.T, s *Server, params map[string]any) []string {
+	t.Helper()
+	var l listAnswer
+	call(t, s, "thread/list", params, &l)
+	var out []string
+	for _, th := range l.Data {
+		out = append(out, th.ID)
+	}
+	return out
+}

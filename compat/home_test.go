@@ -218,19 +218,10 @@ func TestCodexReadsSpawnSource(t *testing.T) {
 	if read.Thread.Source.SubAgent.ThreadSpawn.ParentThreadID != parent.ID || read.Thread.AgentNickname != "scout" {
 		t.Fatalf("Codex reads the spawn as %+v, want parent %s, nickname scout", read.Thread, parent.ID)
 	}
-	ids := func(params map[string]any) []string {
-		var l listAnswer
-		call(t, s, "thread/list", params, &l)
-		var out []string
-		for _, th := range l.Data {
-			out = append(out, th.ID)
-		}
-		return out
-	}
-	if got := ids(map[string]any{}); len(got) != 1 || got[0] != parent.ID {
+	if got := listIDs(t, s, map[string]any{}); len(got) != 1 || got[0] != parent.ID {
 		t.Fatalf("default thread/list = %v, want only the parent", got)
 	}
-	if got := ids(map[string]any{"sourceKinds": []string{"subAgentThreadSpawn"}}); len(got) != 1 || got[0] != child.ID {
+	if got := listIDs(t, s, map[string]any{"sourceKinds": []string{"subAgentThreadSpawn"}}); len(got) != 1 || got[0] != child.ID {
 		t.Fatalf("thread/list of spawned sub-agents = %v, want only the child", got)
 	}
 }

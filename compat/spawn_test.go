@@ -105,18 +105,6 @@ func spawnSubAgent(t *testing.T, task string) *spawnRun {
 	return r
 }
 
-// listIDs returns the ids thread/list answers with params.
-func listIDs(t *testing.T, s *Server, params map[string]any) []string {
-	t.Helper()
-	var l listAnswer
-	call(t, s, "thread/list", params, &l)
-	var out []string
-	for _, th := range l.Data {
-		out = append(out, th.ID)
-	}
-	return out
-}
-
 // TestCodexSpawnsSubAgent: a model call of Codex 0.169 (answered by
 // mockresponses with a spawn_agent call in the multi_agent_v1 namespace;
 // no feature flag is set) makes Codex spawn a sub-agent: a paginated
