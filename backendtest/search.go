@@ -24,9 +24,7 @@ func testSearchThroughForks(t *testing.T, b manager.Backend) {
 	}
 	base := start(t, b)
 	for _, text := range []string{"zebra crossing", "giraffe neck", "zebra stripes"} {
-		if _, err := b.AppendWith(ctx, base.ID, []rollout.Item{userItem(text), answerItem("noted")}, manager.AppendOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		ask(t, b, base.ID, text)
 	}
 	two := 2
 	older, err := b.Fork(ctx, base.ID, manager.ForkOptions{BeforeUserMessage: &two}) // inherits 0 and 1
@@ -80,18 +78,14 @@ func testSearchPastADeletedFork(t *testing.T, b manager.Backend) {
 		t.Fatal("the backend offers no search")
 	}
 	first := start(t, b)
-	if _, err := b.AppendWith(ctx, first.ID, []rollout.Item{userItem("walrus tusks"), answerItem("noted")}, manager.AppendOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ask(t, b, first.ID, "walrus tusks")
 	middle, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkCopy})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, th := range []manager.Thread{first, middle} {
 		// The first thread goes on after the fork; the middle one asks its own.
-		if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("walrus " + th.ID), answerItem("noted")}, manager.AppendOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		ask(t, b, th.ID, "walrus "+th.ID)
 	}
 	last, err := b.Fork(ctx, middle.ID, manager.ForkOptions{Mode: manager.ForkCopy})
 	if err != nil {
@@ -151,32 +145,16 @@ func testSearchRetriedPrompt(t *testing.T, b manager.Backend) {
 		t.Run(mode, func(t *testing.T) {
 			ctx := t.Context()
 			s := b.(manager.Searcher)
-			ask := func(th manager.Thread, text string) {
-				t.Helper()
-				if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem(text), answerItem("noted")}, manager.AppendOptions{}); err != nil {
-					t.Fatal(err)
-				}
-			}
 			first := start(t, b)
-			ask(first, "hello")
-			ask(first, word+" tusks")
+			ask(t, b, first.ID, "hello")
+			ask(t, b, first.ID, word+" tusks")
 			one := 1
 			retry, err := b.Fork(ctx, first.ID, manager.ForkOptions{BeforeUserMessage: &one, Mode: mode})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ask(retry, word+" tusks")
-			middle, err := b.Fork(ctx, retry.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-			if err != nil {
-				t.Fatal(err)
-			}
-			last, err := b.Fork(ctx, middle.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Delete(ctx, middle.ID); err != nil {
-				t.Fatal(err)
-			}
+			ask(t, b, retry.ID, word+" tusks")
+			last := copyPastDeletedMiddle(t, b, retry.ID)
 			name := map[string]string{first.ID: "first", retry.ID: "retry", last.ID: "last"}
 			no := false
 			for _, step := range []struct {
@@ -213,27 +191,41 @@ func testSearchPastARevertedAncestor(t *testing.T, b manager.Backend) {
 	s := b.(manager.Searcher)
 	first := start(t, b)
 	for _, text := range []string{"manatee tusks", "second", "third"} {
-		if _, err := b.AppendWith(ctx, first.ID, []rollout.Item{userItem(text), answerItem("noted")}, manager.AppendOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		ask(t, b, first.ID, text)
 	}
 	two := 2
 	if _, err := reverter(t, b).Revert(ctx, first.ID, manager.RevertOptions{BeforeUserMessage: &two}); err != nil {
 		t.Fatal(err)
 	}
-	middle, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := b.Fork(ctx, middle.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Delete(ctx, middle.ID); err != nil {
-		t.Fatal(err)
-	}
+	last := copyPastDeletedMiddle(t, b, first.ID)
 	name := map[string]string{first.ID: "first", last.ID: "last"}
 	if got := hitNames(t, s, manager.SearchOptions{Query: "manatee"}, name); !slices.Equal(got, []string{"first 0"}) {
 		t.Fatalf("hits %s, want first 0", strings.Join(got, ", "))
 	}
+}
+
+// ask appends a prompt and an answer to thread id.
+func ask(t *testing.T, b manager.Backend, id, prompt string) {
+	t.Helper()
+	if _, err := b.AppendWith(t.Context(), id, []rollout.Item{userItem(prompt), answerItem("noted")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyPastDeletedMiddle copy-forks thread id, copy-forks that fork, and
+// deletes the one between: it returns the last fork, whose parent is gone.
+func copyPastDeletedMiddle(t *testing.T, b manager.Backend, id string) manager.Thread {
+	t.Helper()
+	middle, err := b.Fork(t.Context(), id, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := b.Fork(t.Context(), middle.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(t.Context(), middle.ID); err != nil {
+		t.Fatal(err)
+	}
+	return last
 }
