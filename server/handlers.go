@@ -128,13 +128,8 @@ func intParam(values url.Values, name string, def, min, max int) (int, error) {
 	return n, nil
 }
 
-// archivedParam parses archived=true|false|all; def applies when absent.
-func archivedParam(values url.Values, def string) (*bool, error) {
-	return triParam(values, "archived", def)
-}
-
-// triParam reads query parameter name, def when absent: true or false, or
-// all (nil).
+// triParam reads query parameter name (archived, spawned), def when
+// absent: true or false, or all (nil).
 func triParam(values url.Values, name, def string) (*bool, error) {
 	s := values.Get(name)
 	if s == "" {
@@ -296,7 +291,7 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "order must be asc or desc, not %q", order)
 	}
-	if opts.Archived, err = archivedParam(values, "false"); err != nil {
+	if opts.Archived, err = triParam(values, "archived", "false"); err != nil {
 		return err
 	}
 	if opts.Spawned, err = triParam(values, "spawned", "all"); err != nil {
@@ -662,7 +657,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if opts.Limit, err = intParam(values, "limit", store.DefaultSearchLimit, 1, store.MaxSearchLimit); err != nil {
 		return err
 	}
-	if opts.Archived, err = archivedParam(values, "all"); err != nil {
+	if opts.Archived, err = triParam(values, "archived", "all"); err != nil {
 		return err
 	}
 	searcher, err := capability[manager.Searcher](s, "search")
