@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchPastADeletedFork", testSearchPastADeletedFork},
 		{"SearchRetriedPrompt", testSearchRetriedPrompt},
 		{"SearchPastARevertedAncestor", testSearchPastARevertedAncestor},
+		{"SearchCopyOfAReferenceFork", testSearchCopyOfAReferenceFork},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,7 +252,7 @@ func testPurgeSearchFindsOnce(t *testing.T, b manager.Backend) {
 		t.Fatal(err)
 	}
 	child := forkWith(t, b, root.ID, "child's own")
-	forkWith(t, b, child.ID, "grandchild's own")
+	grandchild := forkWith(t, b, child.ID, "grandchild's own")
 	if err := p.Purge(ctx, root.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +262,11 @@ func testPurgeSearchFindsOnce(t *testing.T, b manager.Backend) {
 	}
 	if len(page.Hits) != 1 || page.Hits[0].ThreadID != child.ID {
 		t.Fatalf("search after the purge: %+v, want the prompt once, in the child (the oldest that holds it)", page.Hits)
+	}
+	// The grandchild's copy of the child's own prompt is a copy too.
+	name := map[string]string{child.ID: "child", grandchild.ID: "grandchild"}
+	if got := hitNames(t, s, manager.SearchOptions{Query: "own"}, name); !slices.Equal(got, []string{"child 1", "grandchild 2"}) {
+		t.Fatalf("search of the forks' own prompts after the purge: hits %s, want child 1, grandchild 2", strings.Join(got, ", "))
 	}
 }
 

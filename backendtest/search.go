@@ -204,6 +204,49 @@ func testSearchPastARevertedAncestor(t *testing.T, b manager.Backend) {
 	}
 }
 
+// testSearchCopyOfAReferenceFork: a copy fork of a reference fork copies
+// the prompts the reference fork inherits and those it asked itself: each
+// is found once, in the thread that was asked it, and in the copy when the
+// search is of the copy alone or the asked thread is deleted.
+func testSearchCopyOfAReferenceFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	s := b.(manager.Searcher)
+	first := start(t, b)
+	ask(t, b, first.ID, "orca pod")
+	ref, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkReference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask(t, b, ref.ID, "orca fin")
+	ask(t, b, ref.ID, "orca spout")
+	copied, err := b.Fork(ctx, ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask(t, b, copied.ID, "orca calf")
+	name := map[string]string{first.ID: "first", ref.ID: "ref", copied.ID: "copy"}
+	for _, step := range []struct {
+		name   string
+		delete string
+		o      manager.SearchOptions
+		want   []string
+	}{
+		{"all", "", manager.SearchOptions{Query: "orca"}, []string{"copy 3", "first 0", "ref 1", "ref 2"}},
+		{"the copy alone", "", manager.SearchOptions{Query: "orca", ThreadID: copied.ID}, []string{"copy 0", "copy 1", "copy 2", "copy 3"}},
+		{"the reference fork deleted", ref.ID, manager.SearchOptions{Query: "orca"}, []string{"copy 1", "copy 2", "copy 3", "first 0"}},
+		{"the first deleted too", first.ID, manager.SearchOptions{Query: "orca"}, []string{"copy 0", "copy 1", "copy 2", "copy 3"}},
+	} {
+		if step.delete != "" {
+			if err := b.Delete(ctx, step.delete); err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+		}
+		if got := hitNames(t, s, step.o, name); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: hits %s, want %s", step.name, strings.Join(got, ", "), strings.Join(step.want, ", "))
+		}
+	}
+}
+
 // ask appends a prompt and an answer to thread id.
 func ask(t *testing.T, b manager.Backend, id, prompt string) {
 	t.Helper()

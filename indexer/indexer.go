@@ -281,7 +281,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		// parent's: the store keeps their search text only while the
 		// parent is not indexed, as store.InsertFork does.
 		for _, m := range tr.pending {
-			if m.Offset >= metaEnd+fp.ParentOffset {
+			if !fp.Copied(m.Line, m.Offset, metaEnd) {
 				break
 			}
 			th.InheritedMessages++

@@ -26,8 +26,19 @@ import (
 // requires. Only ordinals change; every other byte of every line is kept. The child's rows are what a rebuild of its file gives
 // (whose fork point decides which copied messages keep no search text).
 func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (store.Thread, error) {
+	ancestry, err := m.ancestorMetas(ctx, parent)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	// The copy's lines are renumbered, so its copies end where its meta
+	// says by line, not where the parent's cut does by byte.
+	copied, err := rollout.CountLines(bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
+	if err != nil {
+		return store.Thread{}, fmt.Errorf("read %s: %w", parent.ID, err)
+	}
 	nf, err := m.newFork(ctx, parent, src, cut, o, func(meta *rollout.SessionMeta) {
 		meta.HistoryMode = rollout.HistoryPaginated
+		meta.ForkPoint.CopiedLines = copied
 	})
 	if err != nil {
 		return store.Thread{}, err
@@ -36,10 +47,6 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
 	indexing.Lock()
 	defer indexing.Unlock()
-	ancestry, err := m.ancestorMetas(ctx, parent)
-	if err != nil {
-		return store.Thread{}, err
-	}
 	body := rollout.Renumbered(1, bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
 	parts := []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Stream(body)}
 	if _, _, err := m.createRollout(ctx, child.RolloutPath, parts); err != nil {
@@ -47,8 +54,12 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	}
 	ctx = context.WithoutCancel(ctx)
 	rec, err := m.scanMaterialized(ctx, child.RolloutPath)
-	if err == nil && rec.Thread.UserMessageCount != cut.kept {
+	switch {
+	case err != nil:
+	case rec.Thread.UserMessageCount != cut.kept:
 		err = fmt.Errorf("copy of %s holds %d user messages, want %d", parent.ID, rec.Thread.UserMessageCount, cut.kept)
+	case rec.Thread.LineCount != 1+copied:
+		err = fmt.Errorf("copy of %s holds %d lines, want %d", parent.ID, rec.Thread.LineCount, 1+copied)
 	}
 	if err != nil {
 		m.undoCreate(child.RolloutPath)
@@ -150,6 +161,9 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	if meta, err = withCopiedLines(meta, metaLine, ancestry, hist, first); err != nil {
+		return fmt.Errorf("meta of %s: %w", lt.id, err)
+	}
 	rest := first + int64(len(metaLine))
 	body := rollout.Renumbered(1, bytes.NewReader(ancestry),
 		io.NewSectionReader(hist, 0, first),
@@ -196,6 +210,39 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 		m.log.Warn("the rewrite is not in Codex's projection", "id", lt.id, "err", err)
 	}
 	return nil
+}
+
+// withCopiedLines returns meta, the new meta line of a thread made
+// self-contained from its first file's, metaLine at position first of
+// history hist, with its fork point's CopiedLines set to the lines of the
+// new file that are copies: the ancestors' metas laid out after it, then
+// what the first file continues (a reference fork's inheritance), or else
+// the lines that file was made with. A meta without a fork point (no
+// fork) is returned as it is.
+func withCopiedLines(meta, metaLine, ancestry []byte, hist io.ReaderAt, first int64) ([]byte, error) {
+	old, err := rollout.ParseSessionMeta(metaLine)
+	if err != nil || old.ForkPoint == nil {
+		return meta, err
+	}
+	fp := *old.ForkPoint
+	copied := []io.Reader{bytes.NewReader(ancestry)}
+	switch own := first + int64(len(metaLine)); {
+	case old.HistoryBase != nil:
+		copied = append(copied, io.NewSectionReader(hist, 0, first))
+	case fp.CopiedLines == 0:
+		// A copy recorded by its cut: its copies are the parent's bytes
+		// before it.
+		copied = append(copied, io.NewSectionReader(hist, own, fp.ParentOffset))
+	}
+	n, err := rollout.CountLines(copied...)
+	if err != nil {
+		return nil, err
+	}
+	if old.HistoryBase == nil {
+		n += fp.CopiedLines
+	}
+	fp.CopiedLines = n
+	return rollout.WithForkPoint(meta, fp)
 }
 
 // indexMaterialized replaces old's rows by those of its new self-contained

@@ -788,6 +788,17 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 	return b.relatives(ctx, rel)
 }
 
+// linesIn returns how many lines lead and thread id's history before
+// position end in era hold together.
+func (b *Backend) linesIn(ctx context.Context, id string, era pgstore.Era, end int64, lead []byte) (int64, error) {
+	rc, _, err := b.store.OpenHistoryIn(ctx, id, era, 0, end)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return rollout.CountLines(bytes.NewReader(lead), rc)
+}
+
 // forkCopy commits a self-contained copy fork: the child's meta line
 // (nt.Lines), then the parent's history before user message before (its
 // Cut), or through the end of a turn, or all of it (before -1, through
@@ -817,28 +828,37 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgsto
 	}
 	defer rc.Close()
 	meta.ForkPoint = &rollout.ForkPoint{UserMessage: before, ParentOffset: end}
+	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
+	if nt.HistoryMode != pgstore.HistoryPaginated {
+		if nt.Lines, err = rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta}); err != nil {
+			return pgstore.Thread{}, err
+		}
+		nt.More = rc // streamed in chunks into the child's creating transaction
+		return b.store.Create(ctx, nt)
+	}
+	// A self-contained paginated history counts 0, 1, 2, ... as Codex
+	// requires: the child's meta, the metas of the parent and its fork
+	// ancestors when the parent continues a base (as the local copy lays
+	// them out, from which a rebuilt index reads the ancestry), then the
+	// parent's lines, renumbered. Renumbered lines change length, so the
+	// meta says where the copies end by line (ForkPoint.CopiedLines),
+	// counted in a first pass over the history.
+	var ancestry []byte
+	if parent.BaseID != "" {
+		_, own, metas, err := manager.SelfContainedMetas(ctx, b, parent)
+		if err != nil {
+			return pgstore.Thread{}, fmt.Errorf("copy of %s: %w", parent.ID, err)
+		}
+		ancestry = append(own, metas...)
+	}
+	if meta.ForkPoint.CopiedLines, err = b.linesIn(ctx, parent.ID, era, end, ancestry); err != nil {
+		return pgstore.Thread{}, fmt.Errorf("copy of %s: %w", parent.ID, err)
+	}
 	if nt.Lines, err = rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta}); err != nil {
 		return pgstore.Thread{}, err
 	}
-	nt.More = rc // streamed in chunks into the child's creating transaction
-	if nt.HistoryMode == pgstore.HistoryPaginated {
-		// A self-contained paginated history counts 0, 1, 2, ... as Codex
-		// requires: the child's meta, the metas of the parent and its fork
-		// ancestors when the parent continues a base (as the local copy
-		// lays them out, from which a rebuilt index reads the ancestry),
-		// then the parent's lines, renumbered.
-		var ancestry []byte
-		if parent.BaseID != "" {
-			_, own, metas, err := manager.SelfContainedMetas(ctx, b, parent)
-			if err != nil {
-				return pgstore.Thread{}, fmt.Errorf("copy of %s: %w", parent.ID, err)
-			}
-			ancestry = append(own, metas...)
-		}
-		if nt.Lines, nt.More, err = renumbered(nt.Lines, io.MultiReader(bytes.NewReader(ancestry), rc)); err != nil {
-			return pgstore.Thread{}, err
-		}
+	if nt.Lines, nt.More, err = renumbered(nt.Lines, io.MultiReader(bytes.NewReader(ancestry), rc)); err != nil {
+		return pgstore.Thread{}, err
 	}
-	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
 	return b.store.Create(ctx, nt)
 }

@@ -60,7 +60,7 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 		nt.ParentID, nt.Ancestors = ancestors[0], ancestors
 		if fp := meta.ForkPoint; fp != nil && fp.ParentOffset >= 0 {
 			nt.ForkPoint = &pgstore.ForkPoint{UserMessage: fp.UserMessage, Offset: fp.ParentOffset}
-			nt.CopiedBefore = int64(len(first)) + fp.ParentOffset
+			nt.CopiedBefore, nt.CopiedLines = int64(len(first))+fp.ParentOffset, fp.CopiedLines
 		}
 	}
 	t, err := b.store.Create(ctx, nt)

@@ -48,6 +48,11 @@ type NewThread struct {
 	// ForkPoint.Offset). 0 for a fork made here, whose messages are all
 	// copies when it is created.
 	CopiedBefore int64
+	// CopiedLines, when not 0, counts the copies of an imported copy fork
+	// instead, as the local index does when its meta says it
+	// (rollout.ForkPoint.CopiedLines): its user messages on the lines
+	// after its first up to that many.
+	CopiedLines int64
 	// HistoryMode is HistoryPaginated for a thread whose lines carry
 	// ordinals, counted from 0 (Lines and More hold them); "" is legacy.
 	HistoryMode string
@@ -111,7 +116,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		}
 		t = Thread{ID: nt.ID, Cwd: nt.Cwd, HistoryMode: mode}
 		event := "created"
-		if nt.ForkPoint != nil && nt.CopiedBefore == 0 {
+		if nt.ForkPoint != nil && nt.CopiedBefore == 0 && nt.CopiedLines == 0 {
 			event = "forked" // a copy fork made here, announced as the local backend does
 		}
 		var dated *dating
@@ -131,7 +136,12 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		if nt.ForkPoint == nil {
 			return nil
 		}
-		if nt.CopiedBefore > 0 {
+		switch {
+		case nt.CopiedLines > 0:
+			_, err = tx.Exec(ctx, `UPDATE threads SET copied_messages = (SELECT count(*) FROM user_messages
+				WHERE thread_id = $1 AND line <= $2) WHERE id = $1`, nt.ID, nt.CopiedLines)
+			return err
+		case nt.CopiedBefore > 0:
 			_, err = tx.Exec(ctx, `UPDATE threads SET copied_messages = (SELECT count(*) FROM user_messages
 				WHERE thread_id = $1 AND history_offset < $2) WHERE id = $1`, nt.ID, nt.CopiedBefore)
 			return err

@@ -122,6 +122,22 @@ type GitInfo struct {
 type ForkPoint struct {
 	UserMessage  int   `json:"user_message"`
 	ParentOffset int64 `json:"parent_offset"`
+	// CopiedLines is how many lines after the fork's meta line it was
+	// made with (the lines it copied, its ancestors' metas included); 0
+	// when the meta does not say, as in forks spool made before it
+	// recorded them: then Copied counts by ParentOffset, which holds for
+	// a legacy copy, whose bytes are its parent's as they were.
+	CopiedLines int64 `json:"copied_lines,omitempty"`
+}
+
+// Copied reports whether the line numbered line (the meta line is 0)
+// that starts at byte offset of a copy fork's file, whose meta line ends
+// at metaEnd, is one the fork was made with: a copy of its parent's.
+func (fp ForkPoint) Copied(line, offset, metaEnd int64) bool {
+	if fp.CopiedLines > 0 {
+		return line <= fp.CopiedLines
+	}
+	return offset < metaEnd+fp.ParentOffset
 }
 
 // metaLine is how a session_meta line is decoded; nullable members are

@@ -183,3 +183,24 @@ func (s *skipLine) Read(p []byte) (int, error) {
 	}
 	return s.r.Read(p)
 }
+
+// CountLines returns how many newlines the readers yield, in order: the
+// lines of a history laid out from them, each source ending at a line
+// boundary. It reads each in large blocks and holds no line.
+func CountLines(sources ...io.Reader) (int64, error) {
+	buf := make([]byte, renumberBuffer)
+	var n int64
+	for _, r := range sources {
+		for {
+			k, err := r.Read(buf)
+			n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}

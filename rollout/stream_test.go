@@ -121,3 +121,30 @@ func TestReadLine(t *testing.T) {
 		t.Fatalf("lines %q", lines)
 	}
 }
+
+func TestCountLines(t *testing.T) {
+	long := strings.Repeat("x", 300<<10) + "\n" // past one read
+	tests := []struct {
+		name    string
+		sources []string
+		want    int64
+	}{
+		{"none", nil, 0},
+		{"empty", []string{""}, 0},
+		{"two sources", []string{"a\nb\n", "c\n"}, 3},
+		{"blank lines count", []string{"\n\n"}, 2},
+		{"long lines", []string{long, long + "y\n"}, 3},
+	}
+	for _, tt := range tests {
+		var rs []io.Reader
+		for _, s := range tt.sources {
+			rs = append(rs, strings.NewReader(s))
+		}
+		if got, err := rollout.CountLines(rs...); err != nil || got != tt.want {
+			t.Errorf("%s: CountLines = %d, %v; want %d", tt.name, got, err, tt.want)
+		}
+	}
+	if _, err := rollout.CountLines(iotest.ErrReader(io.ErrUnexpectedEOF)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("a failing source: err = %v, want its error", err)
+	}
+}

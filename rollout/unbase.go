@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -13,39 +15,14 @@ import (
 // ErrNotObject for a line that is not a JSON object.
 func WithoutHistoryBase(line []byte) ([]byte, error) {
 	body := bytes.TrimSuffix(line, []byte{'\n'})
-	type span struct{ from, to int }
-	var cut []span
-	s := scanner{buf: body}
-	s.skipSpace()
-	if s.pos >= len(body) || body[s.pos] != '{' {
-		return nil, fmt.Errorf("without history base: %w", ErrNotObject)
-	}
-	s.members(func(key []byte, escaped bool) {
-		if keyName(key, escaped) != "payload" || s.pos >= len(body) || body[s.pos] != '{' {
-			s.value()
-			return
-		}
-		s.members(func(key []byte, escaped bool) {
-			keyStart := cap(body) - cap(key) - 1 // the key's opening quote
-			s.value()
-			if memberName(key, escaped) == "history_base" && s.err == nil {
-				cut = append(cut, span{keyStart, s.pos})
-			}
-		})
-	})
-	if s.err == nil {
-		s.skipSpace()
-		if s.pos < len(body) {
-			s.fail("unexpected data after top-level value")
-		}
-	}
-	if s.err != nil {
-		return nil, fmt.Errorf("without history base: %w: %v", ErrInvalidJSON, s.err)
+	spans, err := payloadMembers(body, "history_base")
+	if err != nil {
+		return nil, fmt.Errorf("without history base: %w", err)
 	}
 	out := make([]byte, 0, len(body)+1)
 	last := 0
-	for _, c := range cut {
-		from, to := c.from, c.to
+	for _, c := range spans {
+		from, to := c.key, c.end
 		// Take the comma that separates the member from its neighbour:
 		// the one before it, or for a first member the one after it.
 		before := from - 1
@@ -68,6 +45,77 @@ func WithoutHistoryBase(line []byte) ([]byte, error) {
 	}
 	out = append(out, body[last:]...)
 	return append(out, '\n'), nil
+}
+
+// WithForkPoint returns a session_meta line (newline optional) whose
+// payload's "spool_fork_point" members hold fp, every other byte kept.
+// The result ends in one newline. A line without such a member fails
+// with ErrNoForkPoint; one that is not a JSON object with ErrInvalidJSON
+// or ErrNotObject.
+func WithForkPoint(line []byte, fp ForkPoint) ([]byte, error) {
+	body := bytes.TrimSuffix(line, []byte{'\n'})
+	spans, err := payloadMembers(body, "spool_fork_point")
+	if err == nil && len(spans) == 0 {
+		err = ErrNoForkPoint
+	}
+	if err != nil {
+		return nil, fmt.Errorf("with fork point: %w", err)
+	}
+	value, err := json.Marshal(fp)
+	if err != nil {
+		return nil, fmt.Errorf("with fork point: %w", err)
+	}
+	out := make([]byte, 0, len(body)+len(value)+1)
+	last := 0
+	for _, c := range spans {
+		out = append(append(out, body[last:c.value]...), value...)
+		last = c.end
+	}
+	out = append(out, body[last:]...)
+	return append(out, '\n'), nil
+}
+
+// ErrNoForkPoint: a meta line that records no fork point.
+var ErrNoForkPoint = errors.New("no spool_fork_point")
+
+// memberSpan is where a member of a JSON object lies in its text: the
+// key's opening quote, the value's first byte and the byte past it.
+type memberSpan struct{ key, value, end int }
+
+// payloadMembers returns the spans of the members named name of the
+// "payload" object of body, a JSON object, in order. It fails with
+// ErrNotObject or ErrInvalidJSON.
+func payloadMembers(body []byte, name string) ([]memberSpan, error) {
+	var spans []memberSpan
+	s := scanner{buf: body}
+	s.skipSpace()
+	if s.pos >= len(body) || body[s.pos] != '{' {
+		return nil, ErrNotObject
+	}
+	s.members(func(key []byte, escaped bool) {
+		if keyName(key, escaped) != "payload" || s.pos >= len(body) || body[s.pos] != '{' {
+			s.value()
+			return
+		}
+		s.members(func(key []byte, escaped bool) {
+			span := memberSpan{key: cap(body) - cap(key) - 1, value: s.pos} // the key's opening quote
+			s.value()
+			if memberName(key, escaped) == name && s.err == nil {
+				span.end = s.pos
+				spans = append(spans, span)
+			}
+		})
+	})
+	if s.err == nil {
+		s.skipSpace()
+		if s.pos < len(body) {
+			s.fail("unexpected data after top-level value")
+		}
+	}
+	if s.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidJSON, s.err)
+	}
+	return spans, nil
 }
 
 // memberName returns a member's key, decoded when it holds escapes.

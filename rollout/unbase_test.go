@@ -47,3 +47,64 @@ func TestWithoutHistoryBase(t *testing.T) {
 		})
 	}
 }
+
+func TestWithForkPoint(t *testing.T) {
+	fp := rollout.ForkPoint{UserMessage: 2, ParentOffset: 900, CopiedLines: 41}
+	const want = `{"user_message":2,"parent_offset":900,"copied_lines":41}`
+	const id = "0199a213-81c0-7800-8aa1-bbab2a035a53"
+	tests := []struct {
+		name, line, want string
+		err              error
+	}{
+		{"replaced", `{"type":"session_meta","payload":{"id":"` + id + `","spool_fork_point":{"user_message":2,"parent_offset":900},"cwd":"/"}}`,
+			`{"type":"session_meta","payload":{"id":"` + id + `","spool_fork_point":` + want + `,"cwd":"/"}}`, nil},
+		{"spaced", `{"type":"session_meta","payload":{"id":"` + id + `","spool_fork_point" : {"user_message":2} }}`,
+			`{"type":"session_meta","payload":{"id":"` + id + `","spool_fork_point" : ` + want + ` }}`, nil},
+		{"nested one kept", `{"type":"session_meta","payload":{"id":"` + id + `","x":{"spool_fork_point":1},"spool_fork_point":null}}`,
+			`{"type":"session_meta","payload":{"id":"` + id + `","x":{"spool_fork_point":1},"spool_fork_point":` + want + `}}`, nil},
+		{"none", `{"type":"session_meta","payload":{"id":"a","x":{"spool_fork_point":1}}}`, "", rollout.ErrNoForkPoint},
+		{"not an object", `"a"`, "", rollout.ErrNotObject},
+		{"torn", `{"type":"session_meta","payload":{"spool_fork_point":{`, "", rollout.ErrInvalidJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := rollout.WithForkPoint([]byte(tt.line), fp)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want+"\n" {
+				t.Fatalf("WithForkPoint = %q, want %q", got, tt.want+"\n")
+			}
+			meta, err := rollout.ParseSessionMeta(got)
+			if err != nil || meta.ForkPoint == nil || *meta.ForkPoint != fp {
+				t.Fatalf("the result parses to %+v, %v; want fork point %+v", meta.ForkPoint, err, fp)
+			}
+		})
+	}
+}
+
+func TestForkPointCopied(t *testing.T) {
+	const metaEnd = 100
+	tests := []struct {
+		name         string
+		fp           rollout.ForkPoint
+		line, offset int64
+		want         bool
+	}{
+		{"by offset: before the cut", rollout.ForkPoint{ParentOffset: 50}, 3, 149, true},
+		{"by offset: at the cut", rollout.ForkPoint{ParentOffset: 50}, 3, 150, false},
+		{"by line: last copied", rollout.ForkPoint{ParentOffset: 50, CopiedLines: 7}, 7, 900, true},
+		{"by line: the fork's own", rollout.ForkPoint{ParentOffset: 50, CopiedLines: 7}, 8, 120, false},
+	}
+	for _, tt := range tests {
+		if got := tt.fp.Copied(tt.line, tt.offset, metaEnd); got != tt.want {
+			t.Errorf("%s: Copied(%d, %d) = %t, want %t", tt.name, tt.line, tt.offset, got, tt.want)
+		}
+	}
+}

@@ -111,21 +111,80 @@ func TestMoveCopyFork(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameThreads(t, local, pg, []string{root.ID, fork.ID})
-	hits := func(b manager.Backend) []string {
-		page, err := b.(manager.Searcher).SearchPage(t.Context(), manager.SearchOptions{Query: "walrus"})
+	if got, want := walrusHits(t, pg), walrusHits(t, local); !slices.Equal(got, want) || len(want) != 3 {
+		t.Fatalf("hits there %v, here %v; want the same three", got, want)
+	}
+}
+
+// TestMoveCopyOfAReferenceFork: a copy fork of a reference fork lays its
+// copies out renumbered after its ancestors' metas; moved either way, with
+// its lineage, each prompt is found once on the target as on the source,
+// and a local target's index agrees with its files.
+func TestMoveCopyOfAReferenceFork(t *testing.T) {
+	chain := func(t *testing.T, b manager.Backend) []string {
+		first, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work", HistoryMode: string(rollout.HistoryPaginated)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, h := range page.Hits {
-			got = append(got, fmt.Sprintf("%s %d", h.ThreadID, h.Ordinal))
+		say := func(id, text string) {
+			if _, err := b.AppendWith(t.Context(), id, []rollout.Item{item("user", text), item("assistant", "noted")}, manager.AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		slices.Sort(got)
-		return got
+		say(first.ID, "walrus first")
+		ref, err := b.Fork(t.Context(), first.ID, manager.ForkOptions{Mode: manager.ForkReference})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6 { // enough lines that renumbering changes lengths
+			say(ref.ID, fmt.Sprint("walrus ref ", i))
+		}
+		copied, err := b.Fork(t.Context(), ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		say(copied.ID, "walrus copy")
+		return []string{first.ID, ref.ID, copied.ID}
 	}
-	if got, want := hits(pg), hits(local); !slices.Equal(got, want) || len(want) != 3 {
-		t.Fatalf("hits there %v, here %v; want the same three", got, want)
+	t.Run("up", func(t *testing.T) {
+		local, pg := openLocal(t), openPG(t)
+		ids := chain(t, local)
+		if _, err := Copy(t.Context(), local, pg, ids[2], true); err != nil {
+			t.Fatal(err)
+		}
+		sameThreads(t, local, pg, ids)
+		if here, there := walrusHits(t, local), walrusHits(t, pg); len(here) != 8 || !slices.Equal(there, here) {
+			t.Fatalf("hits there %v, here %v; want the same eight", there, here)
+		}
+	})
+	t.Run("down", func(t *testing.T) {
+		root := t.TempDir()
+		pg, local := openPG(t), openRoot(t, root)
+		ids := chain(t, pg)
+		if _, err := Copy(t.Context(), pg, local, ids[2], true); err != nil {
+			t.Fatal(err)
+		}
+		sameThreads(t, pg, local, ids)
+		if here, there := walrusHits(t, pg), walrusHits(t, local); len(here) != 8 || !slices.Equal(there, here) {
+			t.Fatalf("hits there %v, here %v; want the same eight", there, here)
+		}
+		verifyClosed(t, root, local)
+	})
+}
+
+// walrusHits returns b's hits for "walrus" as "thread ordinal", sorted.
+func walrusHits(t *testing.T, b manager.Backend) []string {
+	t.Helper()
+	page, err := b.(manager.Searcher).SearchPage(t.Context(), manager.SearchOptions{Query: "walrus"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	var got []string
+	for _, h := range page.Hits {
+		got = append(got, fmt.Sprintf("%s %d", h.ThreadID, h.Ordinal))
+	}
+	slices.Sort(got)
+	return got
 }
 
 // TestMovePreservesTimes: threads moved up to the distributed backend
