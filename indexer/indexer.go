@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,6 +99,10 @@ type Bases interface {
 	// user messages at positions below end in its history. An id that is
 	// not indexed is an error wrapping store.ErrNotFound.
 	Base(ctx context.Context, id string, end int64) (store.Thread, []string, []store.UserMessage, error)
+	// RolledBackBelow returns the user messages of thread id at positions
+	// below end that a rollback at or after end dropped, with their text
+	// (store.Store.RolledBackBelow): a fork cut at end inherits them.
+	RolledBackBelow(ctx context.Context, id string, end int64) ([]store.UserMessage, error)
 }
 
 // StoreBases finds bases in an index.
@@ -137,6 +142,11 @@ func (b StoreBases) Base(ctx context.Context, id string, end int64) (store.Threa
 		return store.Thread{}, nil, nil, err
 	}
 	return th, ancestors, below, nil
+}
+
+// RolledBackBelow implements Bases.
+func (b StoreBases) RolledBackBelow(ctx context.Context, id string, end int64) ([]store.UserMessage, error) {
+	return b.Store.RolledBackBelow(ctx, id, end)
 }
 
 // ScanFileWith is ScanFile for a file whose history may continue another
@@ -298,7 +308,8 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		th.Archived = true
 		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
-	return store.Record{Thread: th, Messages: tr.pending, Ancestors: ancestors, SpawnParentID: meta.SpawnParentID, Segments: hist.segments}, problems, nil
+	return store.Record{Thread: th, Messages: tr.pending, Ancestors: ancestors, SpawnParentID: meta.SpawnParentID,
+		Segments: hist.segments, RolledBack: tr.rolledBack}, problems, nil
 }
 
 // history is what the first meta of a file says of the history it holds.
@@ -395,11 +406,24 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	if err != nil {
 		return err
 	}
+	dropped, err := bases.RolledBackBelow(ctx, baseID, size)
+	if err != nil {
+		return err
+	}
 	*h = history{baseID: baseID, baseSize: size, inherited: len(inherited), ancestors: ancestors}
 	if len(inherited) > 0 {
 		h.preview = inherited[0].Preview
+	} else if len(dropped) > 0 {
+		h.preview = dropped[0].Preview
 	}
 	tr.setHistory(m.Mode(), metaOrdinal, size, len(inherited))
+	tr.inherited = inherited
+	// The base dropped these after the cut: the fork holds rows of its
+	// own for them, as a live rollback in the base gave it.
+	for _, msg := range dropped {
+		msg.ThreadID = tr.id
+		tr.pending = append(tr.pending, msg)
+	}
 	return nil
 }
 
@@ -523,10 +547,13 @@ type Tracker struct {
 	updatedAt   int64 // the thread's UpdatedAt when tracking began
 	newest      int64 // newest envelope timestamp observed, 0 for none
 
-	base        int64            // bytes of history before the file: added to line offsets
-	paginated   bool             // lines carry ordinals
-	nextOrdinal int64            // paginated: the ordinal after the last one seen
-	turn        rollout.OpenTurn // the turn open at the end of what was observed
+	base        int64               // bytes of history before the file: added to line offsets
+	inherited   []store.UserMessage // the messages the thread inherits, when known (setHistory's caller)
+	rolledBack  []store.RolledBack  // the pending messages rollbacks dropped
+	drops       []store.Drop        // the rollbacks that dropped messages counted before the lines
+	paginated   bool                // lines carry ordinals
+	nextOrdinal int64               // paginated: the ordinal after the last one seen
+	turn        rollout.OpenTurn    // the turn open at the end of what was observed
 }
 
 // NewTracker starts tracking from the indexed state of t.
@@ -624,10 +651,7 @@ func (tr *Tracker) Observe(l *rollout.Line) {
 		msg.CutOffset, msg.TurnID = tr.turn.UserMessage()
 		tr.pending = append(tr.pending, msg)
 	case rollout.KindRollback:
-		turns := max(c.RollbackTurns, 0)
-		popped := min(turns, len(tr.pending))
-		tr.pending = tr.pending[:len(tr.pending)-popped]
-		tr.keep = max(tr.keep-(turns-popped), 0)
+		tr.rollBack(max(c.RollbackTurns, 0), tr.base+l.Offset)
 		tr.turn.End()
 	case rollout.KindNameUpdate:
 		// A fork holds its parent's rename events: they name the parent.
@@ -637,6 +661,31 @@ func (tr *Tracker) Observe(l *rollout.Line) {
 		name := c.Name
 		tr.name = &name
 	}
+}
+
+// rollBack drops the last n counted user messages, the pending ones
+// first, for a rollback line at history position at, and remembers what
+// it dropped: a pending message whole; one counted before the lines as a
+// store.Drop, or whole when it is an inherited message the tracker knows.
+func (tr *Tracker) rollBack(n int, at int64) {
+	popped := min(n, len(tr.pending))
+	for _, m := range tr.pending[len(tr.pending)-popped:] {
+		tr.rolledBack = append(tr.rolledBack, store.RolledBack{UserMessage: m, At: at})
+	}
+	tr.pending = tr.pending[:len(tr.pending)-popped]
+	keep := max(tr.keep-(n-popped), 0)
+	if keep == tr.keep {
+		return
+	}
+	if tr.keep <= len(tr.inherited) {
+		for _, m := range tr.inherited[keep:tr.keep] {
+			m.ThreadID = tr.id
+			tr.rolledBack = append(tr.rolledBack, store.RolledBack{UserMessage: m, At: at})
+		}
+	} else {
+		tr.drops = append(tr.drops, store.Drop{Keep: keep, At: at})
+	}
+	tr.keep = keep
 }
 
 // UserMessageCount returns the thread's counted user messages after the
@@ -659,6 +708,8 @@ func (tr *Tracker) Progress() store.Progress {
 		NextOrdinal:      tr.nextOrdinal,
 		TurnOffset:       tr.turn.Offset,
 		TurnID:           tr.turn.ID,
+		Drops:            slices.Clone(tr.drops),
+		RolledBack:       slices.Clone(tr.rolledBack),
 	}
 	if tr.keep == 0 && (tr.indexed > 0 || len(tr.pending) > 0) {
 		preview := ""

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -94,15 +94,7 @@ func start(t testing.TB, m *Manager, items ...rollout.Item) Thread {
 // indexer.Sync into a new database), closed with the test.
 func rebuildIndex(t testing.TB, m *Manager) *store.Store {
 	t.Helper()
-	rebuilt, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rebuilt.Close() })
-	if _, err := indexer.Sync(t.Context(), rebuilt, rolloutfs.Local{Root: m.Root()}, indexer.SyncOptions{Full: true}); err != nil {
-		t.Fatal(err)
-	}
-	return rebuilt
+	return indextest.Rebuild(t, m.Root())
 }
 
 func readFile(t testing.TB, m *Manager, th Thread) []byte {

@@ -2,10 +2,9 @@ package manager
 
 import (
 	"context"
-	"fmt"
-	"reflect"
 	"testing"
 
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
 )
@@ -89,75 +88,9 @@ func TestRebuiltIndexAgrees(t *testing.T) {
 	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
 
-// compareIndexes fails the test on any row where two indexes disagree.
+// compareIndexes fails the test on any row where two indexes disagree,
+// and on the hits of the searches TestRebuiltIndexAgrees makes.
 func compareIndexes(t *testing.T, live, rebuilt *store.Store) {
 	t.Helper()
-	ctx := context.Background()
-	liveIDs, err := live.IDs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rebuiltIDs, err := rebuilt.IDs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(liveIDs, rebuiltIDs) {
-		t.Fatalf("thread ids differ:\nlive    %v\nrebuilt %v", liveIDs, rebuiltIDs)
-	}
-	for _, id := range liveIDs {
-		want, err := live.Get(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := rebuilt.Get(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want.FileMtime, got.FileMtime = 0, 0
-		if want != got {
-			t.Errorf("thread %s differs:\nlive    %+v\nrebuilt %+v", id, want, got)
-		}
-		for _, q := range []struct {
-			name string
-			get  func(*store.Store) (any, error)
-		}{
-			{"user messages", func(s *store.Store) (any, error) { return s.UserMessages(ctx, id) }},
-			{"ancestors", func(s *store.Store) (any, error) { return relatives(s.Ancestors(ctx, id)) }},
-			{"descendants", func(s *store.Store) (any, error) { return relatives(s.Descendants(ctx, id)) }},
-		} {
-			w, err := q.get(live)
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := q.get(rebuilt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(w) != fmt.Sprint(g) {
-				t.Errorf("thread %s %s differ:\nlive    %v\nrebuilt %v", id, q.name, w, g)
-			}
-		}
-	}
-	for _, query := range []string{"alpha", "beta", "archived"} {
-		w, err := live.Search(ctx, store.SearchOptions{Query: query})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := rebuilt.Search(ctx, store.SearchOptions{Query: query})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprint(w) != fmt.Sprint(g) {
-			t.Errorf("search %q differs:\nlive    %v\nrebuilt %v", query, w, g)
-		}
-	}
-}
-
-// relatives reduces relatives to "id@depth" strings for comparison.
-func relatives(rs []store.Relative, err error) ([]string, error) {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = fmt.Sprintf("%s@%d", r.ID, r.Depth)
-	}
-	return out, err
+	indextest.Compare(t, live, rebuilt, "alpha", "beta", "archived")
 }

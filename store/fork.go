@@ -81,6 +81,19 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 				return fmt.Errorf("copy user messages of parent %s: %w", src.ParentID, err)
 			}
 		}
+		if r.Thread.BaseID == "" {
+			// The copied lines hold the rollbacks before the cut: what
+			// they dropped is the copy's, as a rebuild reads its file.
+			const copyRolledBack = `INSERT INTO rolled_back_messages
+				(thread_id, dropped_at, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
+				SELECT ?2, dropped_at + ?4, ordinal, byte_offset + ?4, line_number + ?5, preview, text,
+					IIF(cut_offset <= 0, 0, cut_offset + ?4), turn_id
+				FROM rolled_back_messages WHERE thread_id = ?1 AND dropped_at < ?3`
+			if _, err := tx.ExecContext(ctx, copyRolledBack, src.ParentID, id, r.Thread.ForkOffset,
+				src.OffsetShift, src.LineShift); err != nil {
+				return fmt.Errorf("copy rolled back user messages of parent %s: %w", src.ParentID, err)
+			}
+		}
 		if err := w.messages(ctx, id, src.Messages, r.Messages); err != nil {
 			return err
 		}

@@ -57,28 +57,21 @@ func (s *Store) SegmentByPath(ctx context.Context, rel string) (Segment, error) 
 }
 
 // KeptMessages returns the counted user messages of thread id at
-// positions below end, with their text: what a revert of the thread to
-// end keeps as its own.
+// positions below end as the thread held them at end, with their text:
+// what a revert of the thread to end keeps as its own. Those a rollback
+// after end dropped are among them (RolledBackBelow).
 func (s *Store) KeptMessages(ctx context.Context, id string, end int64) ([]UserMessage, error) {
-	msgs := []UserMessage{}
 	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, text
 		FROM user_messages WHERE thread_id = ? AND byte_offset < ? ORDER BY ordinal`
-	rows, err := s.reader.QueryxContext(ctx, q, id, end)
+	held, err := selectMessages(ctx, s.reader, q, id, end)
 	if err != nil {
 		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var m UserMessage
-		if err := rows.Scan(&m.ThreadID, &m.Ordinal, &m.Offset, &m.Line, &m.Preview, &m.CutOffset, &m.TurnID, &m.Text); err != nil {
-			return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
-		}
-		msgs = append(msgs, m)
+	dropped, err := s.RolledBackBelow(ctx, id, end)
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
-	}
-	return msgs, nil
+	return mergeByOrdinal(held, dropped), nil
 }
 
 // MoveSegments records that thread id's segment files moved: moved maps

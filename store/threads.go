@@ -113,6 +113,12 @@ func (w *recordWriter) exec(ctx context.Context, query string, args ...any) (sql
 	return stmt.ExecContext(ctx, args...)
 }
 
+// execOnly is exec for an execer.
+func (w *recordWriter) execOnly(ctx context.Context, query string, args ...any) error {
+	_, err := w.exec(ctx, query, args...)
+	return err
+}
+
 // strings runs query with args through its prepared statement and returns
 // the first column of each row.
 func (w *recordWriter) strings(ctx context.Context, query string, args ...any) ([]string, error) {
@@ -291,6 +297,9 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 		if err := w.blankCopies(ctx, []string{r.Thread.ID}); err != nil {
 			return err
 		}
+		if err := writeRolledBack(ctx, w.execOnly, r.Thread.ID, r.RolledBack); err != nil {
+			return err
+		}
 		if err := w.segments(ctx, r.Thread.ID, r.Segments, false); err != nil {
 			return err
 		}
@@ -348,12 +357,17 @@ func (s *Store) ReplaceUnlessIndexed(ctx context.Context, rs []Record, fresh map
 			batch[r.Thread.ID] = true
 			written = append(written, r.Thread.ID)
 		}
+		var replaced []string // records that replaced a row of their id
 		for _, r := range rs {
 			if !batch[r.Thread.ID] {
 				continue
 			}
-			if err := replaceOne(ctx, w, r, batch, rows.new); err != nil {
+			indexed, err := replaceOne(ctx, w, r, batch, rows.new)
+			if err != nil {
 				return fmt.Errorf("replace thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)
+			}
+			if indexed {
+				replaced = append(replaced, r.Thread.ID)
 			}
 		}
 		if err := w.flush(ctx); err != nil {
@@ -361,6 +375,11 @@ func (s *Store) ReplaceUnlessIndexed(ctx context.Context, rs []Record, fresh map
 		}
 		if err := w.blankCopies(ctx, written); err != nil {
 			return fmt.Errorf("replace: %w", err)
+		}
+		for _, id := range replaced {
+			if err := detachFromReplaced(ctx, tx, id); err != nil {
+				return fmt.Errorf("replace thread %s: %w", id, err)
+			}
 		}
 		return nil
 	})
@@ -416,21 +435,20 @@ func (w *recordWriter) rowsOf(ctx context.Context, rs []Record) (batchRows, erro
 	return b, nil
 }
 
-// replaceOne writes record r in w's transaction. allNew says that no row
-// holds the id or the path of any record of the batch (batchRows.new).
-func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string]bool, allNew bool) error {
+// replaceOne writes record r in w's transaction and reports whether it
+// replaced a row of its id. allNew says that no row holds the id or the
+// path of any record of the batch (batchRows.new).
+func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string]bool, allNew bool) (indexed bool, err error) {
 	id := r.Thread.ID
 	var found []string
 	if !allNew {
 		// One lookup finds the rows the record replaces: its own, and a
 		// stale row of another id at its path.
 		const rowsOfRecord = `SELECT id FROM threads WHERE rollout_path = ? OR id = ?`
-		var err error
 		if found, err = w.strings(ctx, rowsOfRecord, r.Thread.RolloutPath, id); err != nil {
-			return fmt.Errorf("find rows of record: %w", err)
+			return indexed, fmt.Errorf("find rows of record: %w", err)
 		}
 	}
-	indexed := false
 	for _, rowID := range found {
 		if rowID == id {
 			indexed = true
@@ -440,15 +458,15 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 		// name a thread that no longer exists.
 		if w.queuedBy[rowID] {
 			if err := w.flush(ctx); err != nil {
-				return err
+				return indexed, err
 			}
 		}
 		if _, err := w.exec(ctx, `DELETE FROM threads WHERE id = ?`, rowID); err != nil {
-			return fmt.Errorf("drop stale row %s of path: %w", rowID, err)
+			return indexed, fmt.Errorf("drop stale row %s of path: %w", rowID, err)
 		}
 	}
 	if _, err := w.exec(ctx, upsertThread, threadArgs(&r.Thread)...); err != nil {
-		return err
+		return indexed, err
 	}
 	// A thread not indexed has no messages, ancestry or spawn edge: their
 	// thread_id references its row, on delete cascade. A full rebuild
@@ -460,28 +478,37 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 			{"spawn edge", `DELETE FROM thread_spawns WHERE thread_id = ?`},
 		} {
 			if _, err := w.exec(ctx, q.sql, id); err != nil {
-				return fmt.Errorf("drop %s: %w", q.what, err)
+				return indexed, fmt.Errorf("drop %s: %w", q.what, err)
 			}
+		}
+		// Those its earlier files' rollbacks dropped (a revert segment's
+		// file starts at its BaseSize) are not in the record.
+		const q = `DELETE FROM rolled_back_messages WHERE thread_id = ? AND dropped_at >= ?`
+		if _, err := w.exec(ctx, q, id, r.Thread.BaseSize); err != nil {
+			return indexed, fmt.Errorf("drop rolled back messages: %w", err)
 		}
 	}
 	if indexed && r.Rewritten {
 		if _, err := w.exec(ctx, `DELETE FROM idempotency_keys WHERE thread_id = ?`, id); err != nil {
-			return fmt.Errorf("drop idempotency keys: %w", err)
+			return indexed, fmt.Errorf("drop idempotency keys: %w", err)
 		}
 	}
 	msgs, err := w.copiedTexts(ctx, r, batch)
 	if err != nil {
-		return err
+		return indexed, err
 	}
 	if err := w.queue(ctx, id, r.Thread.FirstOwnMessage(), msgs); err != nil {
-		return err
+		return indexed, err
+	}
+	if err := writeRolledBack(ctx, w.execOnly, id, r.RolledBack); err != nil {
+		return indexed, err
 	}
 	// The copies of its messages in its indexed copy forks lose their
 	// text once the whole batch is in (Replace calls blankCopies).
 	if err := w.segments(ctx, id, r.Segments, indexed); err != nil {
-		return err
+		return indexed, err
 	}
-	return w.ancestry(ctx, r)
+	return indexed, w.ancestry(ctx, r)
 }
 
 // copiedTexts returns r's messages as its rows hold them: a copy fork's
@@ -695,6 +722,15 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 			}
 		}
 	}
+	if len(p.RolledBack) > 0 {
+		exec := func(ctx context.Context, query string, args ...any) error {
+			_, err := tx.ExecContext(ctx, query, args...)
+			return err
+		}
+		if err := writeRolledBack(ctx, exec, p.ID, p.RolledBack); err != nil {
+			return err
+		}
+	}
 	if p.Idempotency != nil {
 		k := *p.Idempotency
 		k.ThreadID = p.ID
@@ -722,6 +758,9 @@ func (a *advanceStmts) rollBack(ctx context.Context, tx *sqlx.Tx, p Progress) er
 		return nil
 	}
 	if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages); err != nil {
+		return err
+	}
+	if err := keepDropped(ctx, tx, p, count); err != nil {
 		return err
 	}
 	if _, err := tx.StmtxContext(ctx, a.drop).ExecContext(ctx, p.ID, p.KeepUserMessages); err != nil {

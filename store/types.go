@@ -142,6 +142,25 @@ type Record struct {
 	// it self-contained): its lines moved, so Replace forgets its
 	// idempotency keys, whose answers are positions from before.
 	Rewritten bool
+	// RolledBack are the user messages the thread's rollbacks dropped
+	// (see Store.MessagesAt); a record replaces the thread's with these.
+	RolledBack []RolledBack
+}
+
+// RolledBack is a user message that a rollback dropped, and the history
+// position of the rollback's line (At): a fork cut at or before At, or a
+// revert to such a position, still holds it.
+type RolledBack struct {
+	UserMessage
+	At int64
+}
+
+// Drop is a rollback that dropped indexed user messages: those at
+// ordinals Keep and up that were counted before it, at history position
+// At.
+type Drop struct {
+	Keep int
+	At   int64
 }
 
 // Relative is a thread related by forking, with its distance. ID may name a
@@ -181,6 +200,12 @@ type Progress struct {
 	// that wrote the lines, recorded in the same transaction (see
 	// Store.IdempotencyKey); its ThreadID is ID.
 	Idempotency *IdempotencyKey
+	// Drops are the rollbacks among the lines that dropped messages
+	// counted before them, in order (their Keep decreasing); RolledBack
+	// are the messages of the lines that a later one of them dropped.
+	// The store keeps both (see Store.MessagesAt).
+	Drops      []Drop
+	RolledBack []RolledBack
 }
 
 // SortField is a column threads can be listed by.

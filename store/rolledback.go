@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// insertRolledBack writes one row of rolled_back_messages; a row already
+// there (the same message dropped by the same rollback) is kept.
+const insertRolledBack = `INSERT OR IGNORE INTO rolled_back_messages
+	(thread_id, dropped_at, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// rolledBackBelowSQL: the rolled back messages of thread ?1 at positions
+// below ?2 that a rollback at or after ?2 dropped.
+const rolledBackBelowSQL = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, text
+	FROM rolled_back_messages WHERE thread_id = ?1 AND byte_offset < ?2 AND dropped_at >= ?2 ORDER BY ordinal`
+
+// execer is what writes a row: a transaction or a record writer.
+type execer func(ctx context.Context, query string, args ...any) error
+
+// writeRolledBack records msgs as thread id's rolled back messages.
+func writeRolledBack(ctx context.Context, exec execer, id string, msgs []RolledBack) error {
+	for _, m := range msgs {
+		if err := exec(ctx, insertRolledBack, id, m.At, m.Ordinal, m.Offset, m.Line, m.Preview, m.Text, m.CutOffset, m.TurnID); err != nil {
+			return fmt.Errorf("keep rolled back user message %d of thread %s: %w", m.Ordinal, id, err)
+		}
+	}
+	return nil
+}
+
+// keepDropped records, before p's rollbacks drop them, the messages of
+// thread p.ID that they drop from those counted before p (count of them),
+// with their text: each of p.Drops drops the ordinals from its Keep up to
+// the one before it.
+func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int) error {
+	if len(p.Drops) == 0 {
+		return nil
+	}
+	var msgs []UserMessage
+	q := `SELECT * FROM (` + allMessagesSQL + `) WHERE ordinal >= ?2 ORDER BY ordinal`
+	if err := tx.SelectContext(ctx, &msgs, q, p.ID, p.KeepUserMessages); err != nil {
+		return fmt.Errorf("read the messages a rollback drops: %w", err)
+	}
+	texts, err := messageTexts(ctx, tx, p.ID, p.KeepUserMessages, count)
+	if err != nil {
+		return err
+	}
+	exec := func(ctx context.Context, query string, args ...any) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	}
+	above := count
+	for _, d := range p.Drops {
+		var dropped []RolledBack
+		for _, m := range msgs {
+			if m.Ordinal >= d.Keep && m.Ordinal < above {
+				m.Text = texts[m.Ordinal]
+				dropped = append(dropped, RolledBack{UserMessage: m, At: d.At})
+			}
+		}
+		if err := writeRolledBack(ctx, exec, p.ID, dropped); err != nil {
+			return err
+		}
+		above = min(above, d.Keep)
+	}
+	return nil
+}
+
+// RolledBackBelow returns the user messages of thread id at positions
+// below end that a rollback at or after end dropped, in order, with their
+// text: with the messages it holds below end (UserMessagesBefore), its
+// history's messages as they stood at end. A fork cut at end inherits
+// them, and a revert to end keeps them.
+func (s *Store) RolledBackBelow(ctx context.Context, id string, end int64) ([]UserMessage, error) {
+	msgs, err := selectMessages(ctx, s.reader, rolledBackBelowSQL, id, end)
+	if err != nil {
+		return nil, fmt.Errorf("rolled back user messages of thread %s below %d: %w", id, end, err)
+	}
+	return msgs, nil
+}
+
+// selectMessages runs query, which selects thread_id, ordinal,
+// byte_offset, line_number, preview, cut_offset, turn_id and text, and
+// returns its rows.
+func selectMessages(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]UserMessage, error) {
+	msgs := []UserMessage{}
+	rows, err := q.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m UserMessage
+		if err := rows.Scan(&m.ThreadID, &m.Ordinal, &m.Offset, &m.Line, &m.Preview, &m.CutOffset, &m.TurnID, &m.Text); err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
+// mergeByOrdinal returns a and b, each in ordinal order, as one list in
+// ordinal order.
+func mergeByOrdinal(a, b []UserMessage) []UserMessage {
+	out := append(slices.Clip(a), b...)
+	slices.SortStableFunc(out, func(x, y UserMessage) int { return x.Ordinal - y.Ordinal })
+	return out
+}
+
+// detachFromReplaced gives each thread that continues thread id's
+// history rows of its own for the messages it inherits that id no longer
+// holds below its cut, from id's rolled back messages, and lowers its
+// inherited_messages to what id still holds there: what a live rollback
+// in id gives it (detachForks). It runs after a record replaced id's
+// rows: a rebuild that read a fork before the revert segment of its base
+// that rolls back what the fork inherits. A thread whose missing messages
+// id did not keep is left as it is.
+func detachFromReplaced(ctx context.Context, tx *sqlx.Tx, id string) error {
+	var forks []struct {
+		ID        string `db:"id"`
+		Inherited int    `db:"inherited_messages"`
+		Cut       int64  `db:"cut"`
+	}
+	if err := tx.SelectContext(ctx, &forks, continuersSQL, id); err != nil {
+		return fmt.Errorf("find threads continuing %s: %w", id, err)
+	}
+	for _, f := range forks {
+		var held int
+		if err := tx.GetContext(ctx, &held, `SELECT count(*) FROM (`+messagesBeforeSQL+`)`, id, f.Cut); err != nil {
+			return fmt.Errorf("count messages of %s below %d: %w", id, f.Cut, err)
+		}
+		if held >= f.Inherited {
+			continue
+		}
+		dropped, err := selectMessages(ctx, tx, rolledBackBelowSQL, id, f.Cut)
+		if err != nil {
+			return fmt.Errorf("rolled back messages of %s below %d: %w", id, f.Cut, err)
+		}
+		dropped = slices.DeleteFunc(dropped, func(m UserMessage) bool { return m.Ordinal < held || m.Ordinal >= f.Inherited })
+		if len(dropped) != f.Inherited-held {
+			continue
+		}
+		for _, m := range dropped {
+			if _, err := tx.ExecContext(ctx, insertUserMessage, f.ID, m.Ordinal, m.Offset, m.Line, m.Preview,
+				m.Text, m.CutOffset, m.TurnID); err != nil {
+				return fmt.Errorf("detach user message %d of %s: %w", m.Ordinal, f.ID, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE threads SET inherited_messages = ? WHERE id = ?`, held, f.ID); err != nil {
+			return fmt.Errorf("detach %s: %w", f.ID, err)
+		}
+	}
+	return nil
+}
+
+// RolledBack returns every rolled back message of thread id, by position
+// of the rollback that dropped it, then by ordinal. Their text is not read
+// back (as UserMessages does not read it).
+func (s *Store) RolledBack(ctx context.Context, id string) ([]RolledBack, error) {
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, dropped_at
+		FROM rolled_back_messages WHERE thread_id = ? ORDER BY dropped_at, ordinal`
+	rows, err := s.reader.QueryxContext(ctx, q, id)
+	if err != nil {
+		return nil, fmt.Errorf("rolled back user messages of thread %s: %w", id, err)
+	}
+	defer rows.Close()
+	msgs := []RolledBack{}
+	for rows.Next() {
+		var m RolledBack
+		if err := rows.Scan(&m.ThreadID, &m.Ordinal, &m.Offset, &m.Line, &m.Preview, &m.CutOffset, &m.TurnID, &m.At); err != nil {
+			return nil, fmt.Errorf("rolled back user messages of thread %s: %w", id, err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rolled back user messages of thread %s: %w", id, err)
+	}
+	return msgs, nil
+}
