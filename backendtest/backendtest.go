@@ -45,6 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchRetriedPrompt", testSearchRetriedPrompt},
 		{"SearchPastARevertedAncestor", testSearchPastARevertedAncestor},
 		{"SearchCopyOfAReferenceFork", testSearchCopyOfAReferenceFork},
+		{"SearchCopyPastItsParentsRollback", testSearchCopyPastItsParentsRollback},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

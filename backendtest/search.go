@@ -247,6 +247,28 @@ func testSearchCopyOfAReferenceFork(t *testing.T, b manager.Backend) {
 	}
 }
 
+// testSearchCopyPastItsParentsRollback: a copy fork holds a prompt that
+// its parent then rolls back: the parent no longer holds it, the copy
+// does, and search finds it there, once. Both ways a parent rolls back.
+func testSearchCopyPastItsParentsRollback(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	s := b.(manager.Searcher)
+	parent := start(t, b)
+	ask(t, b, parent.ID, "beluga one")
+	ask(t, b, parent.ID, "beluga two")
+	copied, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(ctx, parent.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
+	if got, want := hitNames(t, s, manager.SearchOptions{Query: "beluga"}, name), []string{"copy 1", "parent 0"}; !slices.Equal(got, want) {
+		t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+}
+
 // ask appends a prompt and an answer to thread id.
 func ask(t *testing.T, b manager.Backend, id, prompt string) {
 	t.Helper()

@@ -42,7 +42,9 @@ type SearchHit struct {
 // a fork whose base is archived or filtered out, and found once. A thread
 // inherits message k of thread p when it is a reference fork based on p
 // with more than k inherited messages, or a copy fork of p that copied
-// more than k (whose own copies of them are not matched while p is here;
+// more than k (whose own copies of them are not matched while p holds
+// them, the same text at the same ordinal: a prompt p rolled back is the
+// copy's;
 // once p is gone, a copy of a prompt an ancestor further up still holds,
 // the same text at the same ordinal, counts as the heir of the nearest
 // ancestor that asked it, as in the local index; a reverted ancestor's
@@ -62,7 +64,8 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 				LIMIT 1), m.thread_id) AS origin
 		FROM user_messages m JOIN threads o ON o.id = m.thread_id, q
 		WHERE m.tsv @@ q.q AND NOT (m.ordinal < o.copied_messages
-			AND EXISTS (SELECT 1 FROM threads p WHERE p.id = o.parent_id))),
+			AND EXISTS (SELECT 1 FROM user_messages p WHERE p.thread_id = o.parent_id
+				AND p.ordinal = m.ordinal AND p.text = m.text))),
 	heirs (origin, ordinal, text, rank, hit, inherited, depth) AS (
 		SELECT origin, ordinal, text, rank, owner, CASE WHEN origin = owner THEN 0 ELSE 1 END, 0 FROM matched
 		UNION ALL

@@ -32,23 +32,26 @@ func writeRolledBack(ctx context.Context, exec execer, id string, msgs []RolledB
 	return nil
 }
 
-// keepDropped records, before p's rollbacks drop them, the messages of
-// thread p.ID that they drop from those counted before p (count of them),
-// with their text: each of p.Drops drops the ordinals from its Keep up to
-// the one before it.
-func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int) error {
-	if len(p.Drops) == 0 {
-		return nil
-	}
+// dropping returns the messages of thread p.ID that p's rollbacks drop
+// from the count of them before p, with their text as a search resolves
+// it (by ordinal), read before they go.
+func dropping(ctx context.Context, tx *sqlx.Tx, p Progress, count int) ([]UserMessage, map[int]string, error) {
 	var msgs []UserMessage
 	q := `SELECT * FROM (` + allMessagesSQL + `) WHERE ordinal >= ?2 ORDER BY ordinal`
 	if err := tx.SelectContext(ctx, &msgs, q, p.ID, p.KeepUserMessages); err != nil {
-		return fmt.Errorf("read the messages a rollback drops: %w", err)
+		return nil, nil, fmt.Errorf("read the messages a rollback drops: %w", err)
 	}
 	texts, err := messageTexts(ctx, tx, p.ID, p.KeepUserMessages, count)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	return msgs, texts, nil
+}
+
+// keepDropped records msgs, the messages of thread p.ID counted before p
+// that p's rollbacks drop, with their texts: each of p.Drops drops the
+// ordinals from its Keep up to the one before it.
+func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int, msgs []UserMessage, texts map[int]string) error {
 	exec := func(ctx context.Context, query string, args ...any) error {
 		_, err := tx.ExecContext(ctx, query, args...)
 		return err
@@ -66,6 +69,38 @@ func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int) error 
 			return err
 		}
 		above = min(above, d.Keep)
+	}
+	return nil
+}
+
+// handOverDropped gives the copies of msgs, messages of thread id that a
+// rollback drops, in id's copy forks the search text they stand for: id
+// no longer holds them, so search finds them in the copies (as
+// copiedTexts leaves them on a rebuild).
+func handOverDropped(ctx context.Context, tx *sqlx.Tx, id string, msgs []UserMessage, texts map[int]string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	var forks []struct {
+		ID     string `db:"id"`
+		Copies int    `db:"inherited_messages"`
+		Cut    int64  `db:"fork_offset"`
+	}
+	const q = `SELECT id, inherited_messages, fork_offset FROM threads
+		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > ?`
+	if err := tx.SelectContext(ctx, &forks, q, id, msgs[0].Ordinal); err != nil {
+		return fmt.Errorf("find copy forks: %w", err)
+	}
+	for _, f := range forks {
+		for _, m := range msgs {
+			if m.Ordinal >= f.Copies || m.Offset >= f.Cut && f.Cut >= 0 || texts[m.Ordinal] == "" {
+				continue
+			}
+			const set = `UPDATE user_messages SET text = ? WHERE thread_id = ? AND ordinal = ? AND text = ''`
+			if _, err := tx.ExecContext(ctx, set, texts[m.Ordinal], f.ID, m.Ordinal); err != nil {
+				return fmt.Errorf("hand text of user message %d over to fork %s: %w", m.Ordinal, f.ID, err)
+			}
+		}
 	}
 	return nil
 }

@@ -320,3 +320,61 @@ func TestCopiedTextOrderFree(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyKeepsWhatItsParentRolledBack: a copy fork's copy of a message
+// its parent no longer holds below the fork's cut (a rollback dropped it)
+// keeps its search text, whatever order a rebuild writes the two in, and
+// a live rollback in the parent hands the text over to the copy.
+func TestCopyKeepsWhatItsParentRolledBack(t *testing.T) {
+	parent := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+	parent.Thread.UserMessageCount = 1
+	child := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "zebra"), Ancestors: []string{"p"}}
+	child.Thread.ParentID, child.Thread.InheritedMessages, child.Thread.UserMessageCount = "p", 2, 2
+	child.Thread.ForkOffset = 2500 // past both of the parent's messages, at 1000 and 2000
+	for _, tc := range []struct {
+		name    string
+		batches [][]Record
+	}{
+		{"parent first, one batch", [][]Record{{parent, child}}},
+		{"fork first, one batch", [][]Record{{child, parent}}},
+		{"parent first, two batches", [][]Record{{parent}, {child}}},
+		{"fork first, two batches", [][]Record{{child}, {parent}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			for _, b := range tc.batches {
+				if err := s.Replace(t.Context(), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkZebraOne(t, s)
+		})
+	}
+	t.Run("live rollback", func(t *testing.T) {
+		s := openTest(t)
+		whole := Record{Thread: parent.Thread, Messages: messages(0, 2, "zebra")}
+		whole.Thread.UserMessageCount = 2
+		mustInsert(t, s, whole)
+		copied := child
+		copied.Messages = nil
+		if err := s.InsertFork(t.Context(), copied, ForkSource{ParentID: "p", Messages: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Advance(t.Context(), Progress{ID: "p", KeepUserMessages: 1, Drops: []Drop{{Keep: 1, At: 3000}}}); err != nil {
+			t.Fatal(err)
+		}
+		checkZebraOne(t, s)
+	})
+}
+
+// checkZebraOne fails t unless "zebra 1" is found once, in thread c.
+func checkZebraOne(t *testing.T, s *Store) {
+	t.Helper()
+	hits, err := s.Search(t.Context(), SearchOptions{Query: `"zebra 1"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].ThreadID != "c" {
+		t.Fatalf("hits %+v, want one in c", hits)
+	}
+}

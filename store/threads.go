@@ -347,19 +347,19 @@ func (s *Store) ReplaceUnlessIndexed(ctx context.Context, rs []Record, fresh map
 		if err != nil {
 			return fmt.Errorf("replace: find rows of records: %w", err)
 		}
-		batch := make(map[string]bool, len(rs))
+		batch := make(map[string]*Record, len(rs))
 		written := make([]string, 0, len(rs))
 		for _, r := range rs {
 			if fresh[r.Thread.ID] && rows.hasID(r.Thread.ID) {
 				taken = append(taken, r.Thread.ID)
 				continue
 			}
-			batch[r.Thread.ID] = true
+			batch[r.Thread.ID] = &r
 			written = append(written, r.Thread.ID)
 		}
 		var replaced []string // records that replaced a row of their id
 		for _, r := range rs {
-			if !batch[r.Thread.ID] {
+			if batch[r.Thread.ID] == nil {
 				continue
 			}
 			indexed, err := replaceOne(ctx, w, r, batch, rows.new)
@@ -438,7 +438,7 @@ func (w *recordWriter) rowsOf(ctx context.Context, rs []Record) (batchRows, erro
 // replaceOne writes record r in w's transaction and reports whether it
 // replaced a row of its id. allNew says that no row holds the id or the
 // path of any record of the batch (batchRows.new).
-func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string]bool, allNew bool) (indexed bool, err error) {
+func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string]*Record, allNew bool) (indexed bool, err error) {
 	id := r.Thread.ID
 	var found []string
 	if !allNew {
@@ -512,16 +512,20 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 }
 
 // copiedTexts returns r's messages as its rows hold them: a copy fork's
-// copied messages keep their search text only while its parent is
-// neither indexed nor in the batch being written (the parent's rows find
-// them; see blankCopies and Delete), so that an index rebuilt from the
-// files agrees with one kept up to date live.
-func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[string]bool) ([]UserMessage, error) {
+// copied messages keep their search text only while its parent, indexed
+// or in the batch being written, does not hold them (the parent's rows
+// find them; see blankCopies, Delete and a rollback's handOverDropped),
+// so that an index rebuilt from the files agrees with one kept up to date
+// live.
+func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[string]*Record) ([]UserMessage, error) {
 	th := r.Thread
 	if th.BaseID != "" || th.ParentID == "" || th.InheritedMessages == 0 {
 		return r.Messages, nil
 	}
-	if !batch[th.ParentID] {
+	held := th.InheritedMessages // a copy whose cut is not known: its parent holds them all
+	if parent := batch[th.ParentID]; parent != nil && th.ForkOffset >= 0 {
+		held = heldBelow(*parent, th.ForkOffset, th.InheritedMessages)
+	} else if parent == nil {
 		found, err := w.strings(ctx, `SELECT id FROM threads WHERE id = ?`, th.ParentID)
 		if err != nil {
 			return nil, fmt.Errorf("look up parent %s: %w", th.ParentID, err)
@@ -529,25 +533,60 @@ func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[stri
 		if len(found) == 0 {
 			return r.Messages, nil
 		}
+		if th.ForkOffset >= 0 {
+			if held, err = w.heldBelowIndexed(ctx, th.ParentID, th.ForkOffset); err != nil {
+				return nil, err
+			}
+		}
 	}
 	msgs := slices.Clone(r.Messages)
 	for i := range msgs {
-		if msgs[i].Ordinal < th.InheritedMessages {
+		if msgs[i].Ordinal < min(held, th.InheritedMessages) {
 			msgs[i].Text = ""
 		}
 	}
 	return msgs, nil
 }
 
+// heldBelow returns how many messages record parent holds below position
+// cut of its history, for a copy that copied copies of them. Those it
+// inherits lie below its own file; when the cut is in its base, it holds
+// as many of the copies as it still inherits.
+func heldBelow(parent Record, cut int64, copies int) int {
+	th := parent.Thread
+	held := 0
+	if th.BaseID != "" {
+		if cut < th.BaseSize {
+			return min(th.InheritedMessages, copies)
+		}
+		held = th.InheritedMessages
+	}
+	for _, m := range parent.Messages {
+		if m.Offset < cut {
+			held++
+		}
+	}
+	return held
+}
+
+// heldBelowIndexed returns how many messages indexed thread id holds
+// below position cut of its history.
+func (w *recordWriter) heldBelowIndexed(ctx context.Context, id string, cut int64) (int, error) {
+	stmt, err := w.stmt(ctx, `SELECT count(*) FROM (`+messagesBeforeSQL+`)`)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := stmt.QueryRowContext(ctx, id, cut).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count messages of %s below %d: %w", id, cut, err)
+	}
+	return n, nil
+}
+
 // blankCopies removes the search text from the copied messages of the
-// indexed copy forks of the threads ids, now that they are indexed:
-// search finds them in their parents.
+// indexed copy forks of the threads ids, now that they are indexed, where
+// their parent holds them: search finds them in their parents.
 func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
-	const q = `UPDATE user_messages SET text = ''
-		WHERE text <> '' AND thread_id IN (
-			SELECT id FROM threads WHERE parent_id IN (SELECT value FROM json_each(?1))
-			AND base_id IS NULL AND inherited_messages > 0)
-		AND ordinal < (SELECT inherited_messages FROM threads t WHERE t.id = user_messages.thread_id)`
 	if len(ids) == 0 {
 		return nil
 	}
@@ -555,8 +594,45 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.exec(ctx, q, string(list)); err != nil {
-		return fmt.Errorf("blank copied messages of the copy forks of %d threads: %w", len(ids), err)
+	const q = `SELECT t.id, t.parent_id, t.inherited_messages, t.fork_offset FROM threads t
+		WHERE t.parent_id IN (SELECT value FROM json_each(?1)) AND t.base_id IS NULL AND t.inherited_messages > 0
+		AND EXISTS (SELECT 1 FROM user_messages m WHERE m.thread_id = t.id AND m.text <> '' AND m.ordinal < t.inherited_messages)`
+	stmt, err := w.stmt(ctx, q)
+	if err != nil {
+		return err
+	}
+	rows, err := stmt.QueryContext(ctx, string(list))
+	if err != nil {
+		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
+	}
+	type copyFork struct {
+		id, parent string
+		copies     int
+		cut        int64
+	}
+	var forks []copyFork
+	for rows.Next() {
+		var f copyFork
+		if err := rows.Scan(&f.id, &f.parent, &f.copies, &f.cut); err != nil {
+			rows.Close()
+			return err
+		}
+		forks = append(forks, f)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
+	}
+	for _, f := range forks {
+		held := f.copies // a copy whose cut is not known: its parent holds them all
+		if f.cut >= 0 {
+			if held, err = w.heldBelowIndexed(ctx, f.parent, f.cut); err != nil {
+				return err
+			}
+		}
+		const blank = `UPDATE user_messages SET text = '' WHERE thread_id = ? AND text <> '' AND ordinal < ?`
+		if _, err := w.exec(ctx, blank, f.id, min(held, f.copies)); err != nil {
+			return fmt.Errorf("blank copied messages of %s: %w", f.id, err)
+		}
 	}
 	return nil
 }
@@ -760,7 +836,14 @@ func (a *advanceStmts) rollBack(ctx context.Context, tx *sqlx.Tx, p Progress) er
 	if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages); err != nil {
 		return err
 	}
-	if err := keepDropped(ctx, tx, p, count); err != nil {
+	msgs, texts, err := dropping(ctx, tx, p, count)
+	if err != nil {
+		return err
+	}
+	if err := keepDropped(ctx, tx, p, count, msgs, texts); err != nil {
+		return err
+	}
+	if err := handOverDropped(ctx, tx, p.ID, msgs, texts); err != nil {
 		return err
 	}
 	if _, err := tx.StmtxContext(ctx, a.drop).ExecContext(ctx, p.ID, p.KeepUserMessages); err != nil {
