@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -266,6 +267,40 @@ func testSearchCopyPastItsParentsRollback(t *testing.T, b manager.Backend) {
 	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
 	if got, want := hitNames(t, s, manager.SearchOptions{Query: "beluga"}, name), []string{"copy 1", "parent 0"}; !slices.Equal(got, want) {
 		t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+}
+
+// testSearchPastARollbackIntoWhatAForkInherits: a reference fork that
+// rolls back into what it inherits, under a fork of its own, drops
+// prompts its base still holds: each is found once, in the base. (The
+// distributed backend refuses such a rollback, docs/DISTRIBUTED.md.)
+func testSearchPastARollbackIntoWhatAForkInherits(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	s := b.(manager.Searcher)
+	first := start(t, b)
+	ask(t, b, first.ID, "porpoise one")
+	ask(t, b, first.ID, "porpoise two")
+	ref, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkReference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	under, err := b.Fork(ctx, ref.ID, manager.ForkOptions{Mode: manager.ForkReference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.AppendWith(ctx, ref.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{})
+	if errors.Is(err, manager.ErrReferenced) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{first.ID: "first", ref.ID: "ref", under.ID: "under"}
+	if got, want := hitNames(t, s, manager.SearchOptions{Query: "porpoise"}, name), []string{"first 0", "first 1"}; !slices.Equal(got, want) {
+		t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+	if msgs, err := b.UserMessages(ctx, under.ID); err != nil || len(msgs) != 2 {
+		t.Fatalf("the fork under it holds %d messages, %v; want its 2", len(msgs), err)
 	}
 }
 

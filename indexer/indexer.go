@@ -296,6 +296,13 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 			}
 			th.InheritedMessages++
 		}
+		// A copy that a rollback dropped is its parent's prompt, whose
+		// text the fork's row did not hold (store.InsertFork).
+		for i, m := range tr.rolledBack {
+			if fp.Copied(m.Line, m.Offset, metaEnd) {
+				tr.rolledBack[i].Text = ""
+			}
+		}
 	}
 	th.UserMessageCount = tr.UserMessageCount()
 	switch {

@@ -83,10 +83,11 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 		}
 		if r.Thread.BaseID == "" {
 			// The copied lines hold the rollbacks before the cut: what
-			// they dropped is the copy's, as a rebuild reads its file.
+			// they dropped is the copy's, as a rebuild reads its file,
+			// without text (they are the parent's prompts).
 			const copyRolledBack = `INSERT INTO rolled_back_messages
 				(thread_id, dropped_at, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
-				SELECT ?2, dropped_at + ?4, ordinal, byte_offset + ?4, line_number + ?5, preview, text,
+				SELECT ?2, dropped_at + ?4, ordinal, byte_offset + ?4, line_number + ?5, preview, '',
 					IIF(cut_offset <= 0, 0, cut_offset + ?4), turn_id
 				FROM rolled_back_messages WHERE thread_id = ?1 AND dropped_at < ?3`
 			if _, err := tx.ExecContext(ctx, copyRolledBack, src.ParentID, id, r.Thread.ForkOffset,

@@ -32,25 +32,36 @@ func writeRolledBack(ctx context.Context, exec execer, id string, msgs []RolledB
 	return nil
 }
 
-// dropping returns the messages of thread p.ID that p's rollbacks drop
-// from the count of them before p, with their text as a search resolves
-// it (by ordinal), read before they go.
-func dropping(ctx context.Context, tx *sqlx.Tx, p Progress, count int) ([]UserMessage, map[int]string, error) {
+// messagesFromSQL: the messages of thread ?1 from ordinal ?2 on, in order.
+var messagesFromSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.ordinal >= ?2") + ` ORDER BY m.ordinal`
+
+// dropping returns the messages of thread id from ordinal keep on, which
+// a rollback is about to drop, and the search text id's own rows hold of
+// them by ordinal: none for a message it inherits, an empty one for a
+// copy whose parent holds it. It reads them before they go.
+func dropping(ctx context.Context, tx *sqlx.Tx, id string, keep int) ([]UserMessage, map[int]string, error) {
 	var msgs []UserMessage
-	q := `SELECT * FROM (` + allMessagesSQL + `) WHERE ordinal >= ?2 ORDER BY ordinal`
-	if err := tx.SelectContext(ctx, &msgs, q, p.ID, p.KeepUserMessages); err != nil {
+	if err := tx.SelectContext(ctx, &msgs, messagesFromSQL, id, keep); err != nil {
 		return nil, nil, fmt.Errorf("read the messages a rollback drops: %w", err)
 	}
-	texts, err := messageTexts(ctx, tx, p.ID, p.KeepUserMessages, count)
-	if err != nil {
-		return nil, nil, err
+	var own []struct {
+		Ordinal int    `db:"ordinal"`
+		Text    string `db:"text"`
+	}
+	const q = `SELECT ordinal, text FROM user_messages WHERE thread_id = ? AND ordinal >= ?`
+	if err := tx.SelectContext(ctx, &own, q, id, keep); err != nil {
+		return nil, nil, fmt.Errorf("read the texts a rollback drops: %w", err)
+	}
+	texts := make(map[int]string, len(own))
+	for _, o := range own {
+		texts[o.Ordinal] = o.Text
 	}
 	return msgs, texts, nil
 }
 
 // keepDropped records msgs, the messages of thread p.ID counted before p
-// that p's rollbacks drop, with their texts: each of p.Drops drops the
-// ordinals from its Keep up to the one before it.
+// that p's rollbacks drop, with their texts (dropping): each of p.Drops
+// drops the ordinals from its Keep up to the one before it.
 func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int, msgs []UserMessage, texts map[int]string) error {
 	exec := func(ctx context.Context, query string, args ...any) error {
 		_, err := tx.ExecContext(ctx, query, args...)
@@ -155,6 +166,11 @@ func mergeByOrdinal(a, b []UserMessage) []UserMessage {
 // that rolls back what the fork inherits. A thread whose missing messages
 // id did not keep is left as it is.
 func detachFromReplaced(ctx context.Context, tx *sqlx.Tx, id string) error {
+	var kept bool
+	const rolledBack = `SELECT EXISTS (SELECT 1 FROM rolled_back_messages WHERE thread_id = ?)`
+	if err := tx.GetContext(ctx, &kept, rolledBack, id); err != nil || !kept {
+		return err
+	}
 	var forks []struct {
 		ID        string `db:"id"`
 		Inherited int    `db:"inherited_messages"`
@@ -164,16 +180,21 @@ func detachFromReplaced(ctx context.Context, tx *sqlx.Tx, id string) error {
 		return fmt.Errorf("find threads continuing %s: %w", id, err)
 	}
 	for _, f := range forks {
+		// Most bases rolled nothing back below a fork's cut: one seek
+		// says so, before any count.
+		dropped, err := selectMessages(ctx, tx, rolledBackBelowSQL, id, f.Cut)
+		if err != nil {
+			return fmt.Errorf("rolled back messages of %s below %d: %w", id, f.Cut, err)
+		}
+		if len(dropped) == 0 {
+			continue
+		}
 		var held int
 		if err := tx.GetContext(ctx, &held, `SELECT count(*) FROM (`+messagesBeforeSQL+`)`, id, f.Cut); err != nil {
 			return fmt.Errorf("count messages of %s below %d: %w", id, f.Cut, err)
 		}
 		if held >= f.Inherited {
 			continue
-		}
-		dropped, err := selectMessages(ctx, tx, rolledBackBelowSQL, id, f.Cut)
-		if err != nil {
-			return fmt.Errorf("rolled back messages of %s below %d: %w", id, f.Cut, err)
 		}
 		dropped = slices.DeleteFunc(dropped, func(m UserMessage) bool { return m.Ordinal < held || m.Ordinal >= f.Inherited })
 		if len(dropped) != f.Inherited-held {
@@ -192,11 +213,10 @@ func detachFromReplaced(ctx context.Context, tx *sqlx.Tx, id string) error {
 	return nil
 }
 
-// RolledBack returns every rolled back message of thread id, by position
-// of the rollback that dropped it, then by ordinal. Their text is not read
-// back (as UserMessages does not read it).
+// RolledBack returns every rolled back message of thread id, with its
+// text, by position of the rollback that dropped it, then by ordinal.
 func (s *Store) RolledBack(ctx context.Context, id string) ([]RolledBack, error) {
-	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, dropped_at
+	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, text, dropped_at
 		FROM rolled_back_messages WHERE thread_id = ? ORDER BY dropped_at, ordinal`
 	rows, err := s.reader.QueryxContext(ctx, q, id)
 	if err != nil {
@@ -206,7 +226,7 @@ func (s *Store) RolledBack(ctx context.Context, id string) ([]RolledBack, error)
 	msgs := []RolledBack{}
 	for rows.Next() {
 		var m RolledBack
-		if err := rows.Scan(&m.ThreadID, &m.Ordinal, &m.Offset, &m.Line, &m.Preview, &m.CutOffset, &m.TurnID, &m.At); err != nil {
+		if err := rows.Scan(&m.ThreadID, &m.Ordinal, &m.Offset, &m.Line, &m.Preview, &m.CutOffset, &m.TurnID, &m.Text, &m.At); err != nil {
 			return nil, fmt.Errorf("rolled back user messages of thread %s: %w", id, err)
 		}
 		msgs = append(msgs, m)

@@ -39,7 +39,7 @@ func TestRollbackKeepsWhatItDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(all); got != "[{{b 2 3000 30 asked 2 0  } 5100} {{b 1 2000 20 asked 1 0  } 5200}]" {
+	if got := fmt.Sprint(all); got != "[{{b 2 3000 30 asked 2 0  asked 2 full} 5100} {{b 1 2000 20 asked 1 0  asked 1 full} 5200}]" {
 		t.Fatalf("rolled back = %s", got)
 	}
 	for _, tc := range []struct {

@@ -833,11 +833,11 @@ func (a *advanceStmts) rollBack(ctx context.Context, tx *sqlx.Tx, p Progress) er
 	if p.KeepUserMessages == count {
 		return nil
 	}
-	if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages); err != nil {
+	msgs, texts, err := dropping(ctx, tx, p.ID, p.KeepUserMessages)
+	if err != nil {
 		return err
 	}
-	msgs, texts, err := dropping(ctx, tx, p, count)
-	if err != nil {
+	if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages, msgs, texts); err != nil {
 		return err
 	}
 	if err := keepDropped(ctx, tx, p, count, msgs, texts); err != nil {
@@ -853,12 +853,15 @@ func (a *advanceStmts) rollBack(ctx context.Context, tx *sqlx.Tx, p Progress) er
 }
 
 // detachForks gives the reference forks based on thread id that inherit
-// its messages from ordinal keep on rows of their own (with their search
-// text), before a rollback in id drops them: a fork's history is the
-// base's bytes before the cut, which the rollback, appended after, does
-// not change. This is the one case where a reference fork holds copied
-// rows, and it costs what it copies.
-func detachForks(ctx context.Context, tx *sqlx.Tx, id string, keep int) error {
+// its messages from ordinal keep on rows of their own, before a rollback
+// in id drops them: a fork's history is the base's bytes before the cut,
+// which the rollback, appended after, does not change. msgs are id's
+// messages from keep on and texts the search texts id holds of them
+// (dropping): a row gets the text only when id asked the message itself,
+// so that a prompt an ancestor still holds is not found twice. This is
+// the one case where a reference fork holds copied rows, and it costs
+// what it copies.
+func detachForks(ctx context.Context, tx *sqlx.Tx, id string, keep int, msgs []UserMessage, texts map[int]string) error {
 	var forks []struct {
 		ID        string `db:"id"`
 		Inherited int    `db:"inherited_messages"`
@@ -868,16 +871,10 @@ func detachForks(ctx context.Context, tx *sqlx.Tx, id string, keep int) error {
 		return fmt.Errorf("find forks based on %s: %w", id, err)
 	}
 	for _, f := range forks {
-		var msgs []UserMessage
-		q := `SELECT * FROM (` + allMessagesSQL + `) WHERE ordinal >= ?2 AND ordinal < ?3 ORDER BY ordinal`
-		if err := tx.SelectContext(ctx, &msgs, q, id, keep, f.Inherited); err != nil {
-			return fmt.Errorf("read messages fork %s inherits from %s: %w", f.ID, id, err)
-		}
-		texts, err := messageTexts(ctx, tx, id, keep, f.Inherited)
-		if err != nil {
-			return err
-		}
 		for _, m := range msgs {
+			if m.Ordinal >= f.Inherited {
+				break
+			}
 			if _, err := tx.ExecContext(ctx, insertUserMessage, f.ID, m.Ordinal, m.Offset, m.Line, m.Preview,
 				texts[m.Ordinal], m.CutOffset, m.TurnID); err != nil {
 				return fmt.Errorf("detach user message %d of fork %s: %w", m.Ordinal, f.ID, err)
