@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -140,10 +142,67 @@ func (m *Manager) forkCopy(ctx context.Context, parent store.Thread, src rollout
 	if err != nil {
 		return store.Thread{}, err
 	}
+	turn, err := m.turnAt(ctx, parent, src, cut)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	shift := int64(len(nf.metaLine))
+	if turn.Offset > 0 {
+		turn.Offset += shift
+	}
 	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Range(src, 0, cut.offset)}, func(child *store.Thread) store.ForkSource {
 		child.LineCount = cut.lines + 1
-		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept, OffsetShift: int64(len(nf.metaLine)), LineShift: 1}
+		child.TurnOffset, child.TurnID = turn.Offset, turn.ID
+		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept, OffsetShift: shift, LineShift: 1}
 	})
+}
+
+// turnLookBack bounds how many user messages turnAt looks back for one in
+// a turn.
+const turnLookBack = 16
+
+// turnAt returns the turn open at cut in parent's history src (the
+// rollout.OpenTurn a reading of the history up to the cut ends with), as
+// a copy cut there carries it on for the messages appended to it: the
+// parent's own at its end; else what the lines from the last user message
+// kept before the cut that was in a turn (among the last turnLookBack)
+// make of that message's turn, or from the last one kept if none was:
+// a turn's tail and the next one's start lines, not the history before.
+func (m *Manager) turnAt(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut) (rollout.OpenTurn, error) {
+	if cut.offset == parent.HistorySize() {
+		return rollout.OpenTurn{Offset: parent.TurnOffset, ID: parent.TurnID}, nil
+	}
+	from, turn := int64(0), rollout.OpenTurn{}
+	// Read from the last message kept that was in a turn (the turn's id
+	// stays the tracker's after it ends), looking a few messages back.
+	for k := cut.kept - 1; k >= 0 && k >= cut.kept-turnLookBack; k-- {
+		msg, err := m.store.UserMessage(ctx, parent.ID, k)
+		if err != nil {
+			return rollout.OpenTurn{}, err
+		}
+		if k == cut.kept-1 {
+			from = msg.Offset
+		}
+		if msg.TurnID != "" {
+			from, turn = msg.Offset, rollout.OpenTurn{Offset: -1, ID: msg.TurnID} // the open turn holds a message now
+			break
+		}
+	}
+	if from >= cut.offset {
+		return turn, nil
+	}
+	tr := indexer.NewTracker(store.Thread{TurnOffset: turn.Offset, TurnID: turn.ID})
+	r := rollout.NewReader(io.NewSectionReader(src, from, cut.offset-from), from, 0)
+	for first := true; r.Next(); first = false {
+		if !first || cut.kept == 0 { // the message's own line is folded in already
+			tr.Observe(r.Line())
+		}
+	}
+	if err := r.Err(); err != nil {
+		return rollout.OpenTurn{}, fmt.Errorf("read the turn at the cut: %w", err)
+	}
+	p := tr.Progress()
+	return rollout.OpenTurn{Offset: p.TurnOffset, ID: p.TurnID}, nil
 }
 
 // newFork is what every fork starts from: the child's id, row, meta line
