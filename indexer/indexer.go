@@ -264,6 +264,12 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
 			case !parentsOptional(bases):
 				return store.Record{}, nil, fmt.Errorf("scan %s: parent %s: %w", relPath, th.ParentID, ErrBaseMissing)
+			case hist.baseID != th.ParentID:
+				// The parent is gone, but the cut lay in what it
+				// inherited: the base that holds it was its ancestor,
+				// with its own.
+				ancestors = append(ancestors, hist.baseID)
+				ancestors = append(ancestors, hist.ancestors...)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 )
@@ -194,4 +195,35 @@ func TestForkBeforeTurnID(t *testing.T) {
 	if _, err := m.Fork(ctx, th.ID, ForkOptions{BeforeTurnID: "no-such-turn"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("fork before an unknown turn: %v, want ErrNotFound", err)
 	}
+}
+
+// TestLineagePastADeletedMiddleFork: a reference fork of a reference fork,
+// cut in what the middle one inherits, is based on the first thread, so
+// the middle one can be deleted; the last keeps both as its ancestors,
+// and a rebuild from the files says the same (the base, its ancestor,
+// comes after the parent it names).
+func TestLineagePastADeletedMiddleFork(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	first := startPaginated(t, m, user("one"), assistant("a"), user("two"), assistant("b"))
+	middle, err := m.Fork(ctx, first.ID, ForkOptions{BeforeUserMessage: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := m.Fork(ctx, middle.ID, ForkOptions{BeforeUserMessage: intp(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, middle.ID); err != nil {
+		t.Fatal(err)
+	}
+	anc, err := m.store.Ancestors(ctx, last.ID)
+	if err != nil || len(anc) != 2 || anc[0].ID != middle.ID || anc[1].ID != first.ID {
+		t.Fatalf("ancestors of the last fork: %+v, %v; want the middle one, then the first", anc, err)
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify: %+v, %v", rep.Drifts, err)
+	}
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
