@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:7878
 FUZZTIME  ?= 20s
 BENCH_SCALE ?= 1
 
-.PHONY: help run build test test-short lint fuzz bench bench-codex crash hostile compat ts-check test-distributed bench-distributed clean
+.PHONY: random help run build test test-short lint fuzz bench bench-codex crash hostile compat ts-check test-distributed bench-distributed clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,12 +21,12 @@ test: ## vet, every test with the race detector, then the memory checks without 
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'Memory|Residency' ./indexer/ ./manager/
 
-lint: ## gofmt, go vet, staticcheck (also of the code behind the distributed and compat tags) and go mod tidy -diff
+lint: ## gofmt, go vet, staticcheck (also of the code behind the distributed, compat and randomized tags) and go mod tidy -diff
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
-	$(GO) vet -tags distributed,compat ./...
+	$(GO) vet -tags distributed,compat,randomized ./...
 	$(GO) tool staticcheck ./...
-	$(GO) tool staticcheck -tags distributed,compat ./...
+	$(GO) tool staticcheck -tags distributed,compat,randomized ./...
 	$(GO) mod tidy -diff
 
 fuzz: ## run each fuzz target for FUZZTIME
@@ -47,6 +47,9 @@ hostile: ## attack the real spoold as a hostile client would (docs/SECURITY.md),
 
 ts-check: ## type-check a TypeScript client generated from the served /openapi.json (npm packages cached outside the repo)
 	./scripts/ts-check.sh
+
+random: ## seeded random operation sequences, each checked against a rebuild and Verify (SPOOL_RR_SEEDS, default 200); not in CI: docs/SCHEMA.md's known gaps can show
+	$(GO) test -tags randomized -count=1 -run TestRandomSequences -v ./manager/
 
 compat: ## install Codex 0.169.0 (cached) and run the compat tests against it
 	SPOOL_CODEX="$$(./scripts/codex.sh)" && export SPOOL_CODEX && $(GO) test -tags compat -count=1 ./compat/
