@@ -46,6 +46,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchPastARevertedAncestor", testSearchPastARevertedAncestor},
 		{"SearchCopyOfAReferenceFork", testSearchCopyOfAReferenceFork},
 		{"SearchCopyPastItsParentsRollback", testSearchCopyPastItsParentsRollback},
+		{"SearchCopyPastItsParentsRevert", testSearchCopyPastItsParentsRevert},
 		{"SearchPastARollbackIntoWhatAForkInherits", testSearchPastARollbackIntoWhatAForkInherits},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},

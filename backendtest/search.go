@@ -270,6 +270,31 @@ func testSearchCopyPastItsParentsRollback(t *testing.T, b manager.Backend) {
 	}
 }
 
+// testSearchCopyPastItsParentsRevert: a copy fork's prompts, once its
+// parent is reverted to before them and asks again, are held by the copy
+// alone: search finds them there, and the parent's new prompt in the
+// parent.
+func testSearchCopyPastItsParentsRevert(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	s := b.(manager.Searcher)
+	parent := start(t, b)
+	ask(t, b, parent.ID, "seal one")
+	ask(t, b, parent.ID, "seal two")
+	copied, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	if _, err := reverter(t, b).Revert(ctx, parent.ID, manager.RevertOptions{BeforeUserMessage: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	ask(t, b, parent.ID, "seal anew")
+	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
+	if got, want := hitNames(t, s, manager.SearchOptions{Query: "seal"}, name), []string{"copy 0", "copy 1", "parent 0"}; !slices.Equal(got, want) {
+		t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+}
+
 // testSearchPastARollbackIntoWhatAForkInherits: a reference fork that
 // rolls back into what it inherits, under a fork of its own, drops
 // prompts its base still holds: each is found once, in the base. (The

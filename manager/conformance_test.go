@@ -57,4 +57,4 @@ func verifyClean(t *testing.T, root string) {
 }
 
 // searchedWords are the words the suite's cases search for.
-var searchedWords = []string{"beluga", "manatee", "narwhal", "orca", "own", "porpoise", "stripes", "walrus", "zebra", "zyxqq"}
+var searchedWords = []string{"beluga", "manatee", "narwhal", "orca", "own", "porpoise", "seal", "stripes", "walrus", "zebra", "zyxqq"}

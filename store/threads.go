@@ -76,6 +76,10 @@ type recordWriter struct {
 
 	queued   []queuedMessage
 	queuedBy map[string]bool // threads with queued messages
+
+	// replacedTexts holds, for a replaced thread with copy forks, the
+	// texts its messages had before (unblankCopies).
+	replacedTexts map[string]map[int]string
 }
 
 type queuedMessage struct {
@@ -380,6 +384,9 @@ func (s *Store) ReplaceUnlessIndexed(ctx context.Context, rs []Record, fresh map
 			if err := detachFromReplaced(ctx, tx, id); err != nil {
 				return fmt.Errorf("replace thread %s: %w", id, err)
 			}
+			if err := w.unblankCopies(ctx, id); err != nil {
+				return fmt.Errorf("replace thread %s: %w", id, err)
+			}
 		}
 		return nil
 	})
@@ -472,6 +479,9 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 	// thread_id references its row, on delete cascade. A full rebuild
 	// writes only such threads, and skips these three statements.
 	if indexed {
+		if err := w.keepReplacedTexts(ctx, id); err != nil {
+			return indexed, err
+		}
 		for _, q := range []struct{ what, sql string }{
 			{"user messages", `DELETE FROM user_messages WHERE thread_id = ?`},
 			{"ancestry", `DELETE FROM thread_lineage WHERE thread_id = ?`},
@@ -513,8 +523,9 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 
 // copiedTexts returns r's messages as its rows hold them: a copy fork's
 // copied messages keep their search text only while its parent, indexed
-// or in the batch being written, does not hold them (the parent's rows
-// find them; see blankCopies, Delete and a rollback's handOverDropped),
+// or in the batch being written, does not hold them (the same text at the
+// same ordinal below the fork's cut: the parent's rows find them; see
+// blankCopies, Delete, a rollback's handOverDropped and unblankCopies),
 // so that an index rebuilt from the files agrees with one kept up to date
 // live.
 func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[string]*Record) ([]UserMessage, error) {
@@ -522,10 +533,8 @@ func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[stri
 	if th.BaseID != "" || th.ParentID == "" || th.InheritedMessages == 0 {
 		return r.Messages, nil
 	}
-	held := th.InheritedMessages // a copy whose cut is not known: its parent holds them all
-	if parent := batch[th.ParentID]; parent != nil && th.ForkOffset >= 0 {
-		held = heldBelow(*parent, th.ForkOffset, th.InheritedMessages)
-	} else if parent == nil {
+	parent := batch[th.ParentID]
+	if parent == nil {
 		found, err := w.strings(ctx, `SELECT id FROM threads WHERE id = ?`, th.ParentID)
 		if err != nil {
 			return nil, fmt.Errorf("look up parent %s: %w", th.ParentID, err)
@@ -533,55 +542,93 @@ func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[stri
 		if len(found) == 0 {
 			return r.Messages, nil
 		}
-		if th.ForkOffset >= 0 {
-			if held, err = w.heldBelowIndexed(ctx, th.ParentID, th.ForkOffset); err != nil {
-				return nil, err
-			}
+	}
+	var h held
+	switch {
+	case th.ForkOffset < 0:
+		h.unknownBelow = th.InheritedMessages // a copy whose cut is not known: its parent holds them all
+	case parent != nil:
+		h = heldByRecord(*parent, th.ForkOffset, th.InheritedMessages)
+	default:
+		var err error
+		if h, err = w.heldByIndexed(ctx, th.ParentID, th.ForkOffset, th.InheritedMessages); err != nil {
+			return nil, err
 		}
 	}
 	msgs := slices.Clone(r.Messages)
-	for i := range msgs {
-		if msgs[i].Ordinal < min(held, th.InheritedMessages) {
+	for i, m := range msgs {
+		if m.Ordinal < th.InheritedMessages && h.holds(m.Ordinal, m.Text) {
 			msgs[i].Text = ""
 		}
 	}
 	return msgs, nil
 }
 
-// heldBelow returns how many messages record parent holds below position
-// cut of its history, for a copy that copied copies of them. Those it
-// inherits lie below its own file; when the cut is in its base, it holds
-// as many of the copies as it still inherits.
-func heldBelow(parent Record, cut int64, copies int) int {
-	th := parent.Thread
-	held := 0
-	if th.BaseID != "" {
-		if cut < th.BaseSize {
-			return min(th.InheritedMessages, copies)
-		}
-		held = th.InheritedMessages
-	}
-	for _, m := range parent.Messages {
-		if m.Offset < cut {
-			held++
-		}
-	}
-	return held
+// held is what a parent holds of a copy fork's copies below the fork's
+// cut: its text of each copied ordinal, and below unknownBelow those it
+// holds whose text is not at hand (it inherits them).
+type held struct {
+	texts        map[int]string
+	unknownBelow int
 }
 
-// heldBelowIndexed returns how many messages indexed thread id holds
-// below position cut of its history.
-func (w *recordWriter) heldBelowIndexed(ctx context.Context, id string, cut int64) (int, error) {
-	stmt, err := w.stmt(ctx, `SELECT count(*) FROM (`+messagesBeforeSQL+`)`)
-	if err != nil {
-		return 0, err
+// holds reports whether the parent holds the copy of text at ordinal.
+func (h held) holds(ordinal int, text string) bool {
+	if ordinal < h.unknownBelow {
+		return true
 	}
-	var n int
-	if err := stmt.QueryRowContext(ctx, id, cut).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count messages of %s below %d: %w", id, cut, err)
-	}
-	return n, nil
+	t, ok := h.texts[ordinal]
+	return ok && t == text
 }
+
+// heldByRecord returns what record parent holds below position cut of
+// its history of a copy's first copies messages. Those it inherits lie
+// below its own file.
+func heldByRecord(parent Record, cut int64, copies int) held {
+	th := parent.Thread
+	h := held{texts: map[int]string{}}
+	if th.BaseID != "" {
+		h.unknownBelow = th.InheritedMessages
+		if cut < th.BaseSize {
+			h.unknownBelow = min(th.InheritedMessages, copies)
+			return h
+		}
+	}
+	for _, m := range parent.Messages {
+		if m.Offset < cut && m.Ordinal < copies {
+			h.texts[m.Ordinal] = m.Text
+		}
+	}
+	return h
+}
+
+// heldByIndexed returns what indexed thread id holds below position cut
+// of its history of a copy's first copies messages, with their texts as a
+// search resolves them.
+func (w *recordWriter) heldByIndexed(ctx context.Context, id string, cut int64, copies int) (held, error) {
+	var below []int
+	q := `SELECT ordinal FROM (` + messagesBeforeSQL + `) WHERE ordinal < ?3`
+	if err := w.tx.SelectContext(ctx, &below, q, id, cut, copies); err != nil {
+		return held{}, fmt.Errorf("messages of %s below %d: %w", id, cut, err)
+	}
+	texts, err := messageTexts(ctx, w.tx, id, 0, copies)
+	if err != nil {
+		return held{}, err
+	}
+	h := held{texts: make(map[int]string, len(below))}
+	for _, k := range below {
+		t, ok := texts[k]
+		if !ok {
+			t = unresolved
+		}
+		h.texts[k] = t
+	}
+	return h, nil
+}
+
+// unresolved stands for a text messageTexts could not resolve: no copy's
+// text equals it.
+const unresolved = "\x00unresolved"
 
 // blankCopies removes the search text from the copied messages of the
 // indexed copy forks of the threads ids, now that they are indexed, where
@@ -623,15 +670,28 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
 	}
 	for _, f := range forks {
-		held := f.copies // a copy whose cut is not known: its parent holds them all
+		h := held{unknownBelow: f.copies} // a copy whose cut is not known: its parent holds them all
 		if f.cut >= 0 {
-			if held, err = w.heldBelowIndexed(ctx, f.parent, f.cut); err != nil {
+			if h, err = w.heldByIndexed(ctx, f.parent, f.cut, f.copies); err != nil {
 				return err
 			}
 		}
-		const blank = `UPDATE user_messages SET text = '' WHERE thread_id = ? AND text <> '' AND ordinal < ?`
-		if _, err := w.exec(ctx, blank, f.id, min(held, f.copies)); err != nil {
-			return fmt.Errorf("blank copied messages of %s: %w", f.id, err)
+		var texted []struct {
+			Ordinal int    `db:"ordinal"`
+			Text    string `db:"text"`
+		}
+		const q = `SELECT ordinal, text FROM user_messages WHERE thread_id = ? AND text <> '' AND ordinal < ?`
+		if err := w.tx.SelectContext(ctx, &texted, q, f.id, f.copies); err != nil {
+			return fmt.Errorf("copied messages of %s: %w", f.id, err)
+		}
+		for _, c := range texted {
+			if !h.holds(c.Ordinal, c.Text) {
+				continue
+			}
+			const blank = `UPDATE user_messages SET text = '' WHERE thread_id = ? AND ordinal = ?`
+			if _, err := w.exec(ctx, blank, f.id, c.Ordinal); err != nil {
+				return fmt.Errorf("blank copied message %d of %s: %w", c.Ordinal, f.id, err)
+			}
 		}
 	}
 	return nil
