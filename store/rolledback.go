@@ -84,38 +84,6 @@ func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int, msgs [
 	return nil
 }
 
-// handOverDropped gives the copies of msgs, messages of thread id that a
-// rollback drops, in id's copy forks the search text they stand for: id
-// no longer holds them, so search finds them in the copies (as
-// copiedTexts leaves them on a rebuild).
-func handOverDropped(ctx context.Context, tx *sqlx.Tx, id string, msgs []UserMessage, texts map[int]string) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	var forks []struct {
-		ID     string `db:"id"`
-		Copies int    `db:"inherited_messages"`
-		Cut    int64  `db:"fork_offset"`
-	}
-	const q = `SELECT id, inherited_messages, fork_offset FROM threads
-		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > ?`
-	if err := tx.SelectContext(ctx, &forks, q, id, msgs[0].Ordinal); err != nil {
-		return fmt.Errorf("find copy forks: %w", err)
-	}
-	for _, f := range forks {
-		for _, m := range msgs {
-			if m.Ordinal >= f.Copies || m.Offset >= f.Cut && f.Cut >= 0 || texts[m.Ordinal] == "" {
-				continue
-			}
-			const set = `UPDATE user_messages SET text = ? WHERE thread_id = ? AND ordinal = ? AND text = ''`
-			if _, err := tx.ExecContext(ctx, set, texts[m.Ordinal], f.ID, m.Ordinal); err != nil {
-				return fmt.Errorf("hand text of user message %d over to fork %s: %w", m.Ordinal, f.ID, err)
-			}
-		}
-	}
-	return nil
-}
-
 // RolledBackBelow returns the user messages of thread id at positions
 // below end that a rollback at or after end dropped, in order, with their
 // text: with the messages it holds below end (UserMessagesBefore), its
@@ -235,67 +203,4 @@ func (s *Store) RolledBack(ctx context.Context, id string) ([]RolledBack, error)
 		return nil, fmt.Errorf("rolled back user messages of thread %s: %w", id, err)
 	}
 	return msgs, nil
-}
-
-// keepReplacedTexts notes, before a record replaces thread id's rows, the
-// texts of its messages that its copy forks copied, for unblankCopies.
-func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
-	var copies int
-	const q = `SELECT IFNULL(MAX(inherited_messages), 0) FROM threads WHERE parent_id = ? AND base_id IS NULL`
-	if err := w.tx.GetContext(ctx, &copies, q, id); err != nil || copies == 0 {
-		return err
-	}
-	texts, err := messageTexts(ctx, w.tx, id, 0, copies)
-	if err != nil {
-		return err
-	}
-	if w.replacedTexts == nil {
-		w.replacedTexts = map[string]map[int]string{}
-	}
-	w.replacedTexts[id] = texts
-	return nil
-}
-
-// unblankCopies gives the copies in thread id's copy forks that hold no
-// text the text they stand for when id, whose rows a record replaced,
-// no longer holds it (a revert cut it off): search then finds them in
-// the copies, as a rebuild leaves them (copiedTexts).
-func (w *recordWriter) unblankCopies(ctx context.Context, id string) error {
-	old := w.replacedTexts[id]
-	if len(old) == 0 {
-		return nil
-	}
-	var forks []struct {
-		ID     string `db:"id"`
-		Copies int    `db:"inherited_messages"`
-		Cut    int64  `db:"fork_offset"`
-	}
-	const q = `SELECT id, inherited_messages, fork_offset FROM threads
-		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > 0 AND fork_offset >= 0`
-	if err := w.tx.SelectContext(ctx, &forks, q, id); err != nil {
-		return fmt.Errorf("find copy forks: %w", err)
-	}
-	for _, f := range forks {
-		var blank []int
-		const bq = `SELECT ordinal FROM user_messages WHERE thread_id = ? AND text = '' AND ordinal < ?`
-		if err := w.tx.SelectContext(ctx, &blank, bq, f.ID, f.Copies); err != nil {
-			return fmt.Errorf("copied messages of %s: %w", f.ID, err)
-		}
-		if len(blank) == 0 {
-			continue
-		}
-		h, err := w.heldByIndexed(ctx, id, f.Cut, f.Copies)
-		if err != nil {
-			return err
-		}
-		for _, k := range blank {
-			if t := old[k]; t != "" && !h.holds(k, t) {
-				const set = `UPDATE user_messages SET text = ? WHERE thread_id = ? AND ordinal = ? AND text = ''`
-				if _, err := w.tx.ExecContext(ctx, set, t, f.ID, k); err != nil {
-					return fmt.Errorf("hand text of user message %d over to fork %s: %w", k, f.ID, err)
-				}
-			}
-		}
-	}
-	return nil
 }

@@ -564,72 +564,6 @@ func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[stri
 	return msgs, nil
 }
 
-// held is what a parent holds of a copy fork's copies below the fork's
-// cut: its text of each copied ordinal, and below unknownBelow those it
-// holds whose text is not at hand (it inherits them).
-type held struct {
-	texts        map[int]string
-	unknownBelow int
-}
-
-// holds reports whether the parent holds the copy of text at ordinal.
-func (h held) holds(ordinal int, text string) bool {
-	if ordinal < h.unknownBelow {
-		return true
-	}
-	t, ok := h.texts[ordinal]
-	return ok && t == text
-}
-
-// heldByRecord returns what record parent holds below position cut of
-// its history of a copy's first copies messages. Those it inherits lie
-// below its own file.
-func heldByRecord(parent Record, cut int64, copies int) held {
-	th := parent.Thread
-	h := held{texts: map[int]string{}}
-	if th.BaseID != "" {
-		h.unknownBelow = th.InheritedMessages
-		if cut < th.BaseSize {
-			h.unknownBelow = min(th.InheritedMessages, copies)
-			return h
-		}
-	}
-	for _, m := range parent.Messages {
-		if m.Offset < cut && m.Ordinal < copies {
-			h.texts[m.Ordinal] = m.Text
-		}
-	}
-	return h
-}
-
-// heldByIndexed returns what indexed thread id holds below position cut
-// of its history of a copy's first copies messages, with their texts as a
-// search resolves them.
-func (w *recordWriter) heldByIndexed(ctx context.Context, id string, cut int64, copies int) (held, error) {
-	var below []int
-	q := `SELECT ordinal FROM (` + messagesBeforeSQL + `) WHERE ordinal < ?3`
-	if err := w.tx.SelectContext(ctx, &below, q, id, cut, copies); err != nil {
-		return held{}, fmt.Errorf("messages of %s below %d: %w", id, cut, err)
-	}
-	texts, err := messageTexts(ctx, w.tx, id, 0, copies)
-	if err != nil {
-		return held{}, err
-	}
-	h := held{texts: make(map[int]string, len(below))}
-	for _, k := range below {
-		t, ok := texts[k]
-		if !ok {
-			t = unresolved
-		}
-		h.texts[k] = t
-	}
-	return h, nil
-}
-
-// unresolved stands for a text messageTexts could not resolve: no copy's
-// text equals it.
-const unresolved = "\x00unresolved"
-
 // blankCopies removes the search text from the copied messages of the
 // indexed copy forks of the threads ids, now that they are indexed, where
 // their parent holds them: search finds them in their parents.
@@ -1031,17 +965,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // handOverTexts gives the copied messages of thread id's copy forks the
 // search text they stand for, before id goes.
 func handOverTexts(ctx context.Context, tx *sqlx.Tx, id string) error {
-	var forks []struct {
-		ID        string `db:"id"`
-		Inherited int    `db:"inherited_messages"`
-	}
-	const q = `SELECT id, inherited_messages FROM threads
-		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > 0`
-	if err := tx.SelectContext(ctx, &forks, q, id); err != nil {
-		return fmt.Errorf("find copy forks: %w", err)
+	forks, err := copyForksOf(ctx, tx, id, 0)
+	if err != nil {
+		return err
 	}
 	for _, f := range forks {
-		texts, err := messageTexts(ctx, tx, id, 0, f.Inherited)
+		texts, err := messageTexts(ctx, tx, id, 0, f.Copies)
 		if err != nil {
 			return err
 		}
@@ -1049,9 +978,8 @@ func handOverTexts(ctx context.Context, tx *sqlx.Tx, id string) error {
 			if text == "" {
 				continue
 			}
-			const set = `UPDATE user_messages SET text = ? WHERE thread_id = ? AND ordinal = ? AND text = ''`
-			if _, err := tx.ExecContext(ctx, set, text, f.ID, ordinal); err != nil {
-				return fmt.Errorf("hand text of user message %d over to fork %s: %w", ordinal, f.ID, err)
+			if err := handOver(ctx, tx, f.ID, ordinal, text); err != nil {
+				return err
 			}
 		}
 	}

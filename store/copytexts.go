@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// The search text of copy forks' copied rows: blank while the parent
+// holds the message (docs/SCHEMA.md, History chains), handed over when it
+// stops holding it.
+
+// held is what a parent holds of a copy fork's copies below the fork's
+// cut: its text of each copied ordinal, and below unknownBelow those it
+// holds whose text is not at hand (it inherits them).
+type held struct {
+	texts        map[int]string
+	unknownBelow int
+}
+
+// holds reports whether the parent holds the copy of text at ordinal.
+func (h held) holds(ordinal int, text string) bool {
+	if ordinal < h.unknownBelow {
+		return true
+	}
+	t, ok := h.texts[ordinal]
+	return ok && t == text
+}
+
+// heldByRecord returns what record parent holds below position cut of
+// its history of a copy's first copies messages. Those it inherits lie
+// below its own file.
+func heldByRecord(parent Record, cut int64, copies int) held {
+	th := parent.Thread
+	h := held{texts: map[int]string{}}
+	if th.BaseID != "" {
+		h.unknownBelow = th.InheritedMessages
+		if cut < th.BaseSize {
+			h.unknownBelow = min(th.InheritedMessages, copies)
+			return h
+		}
+	}
+	for _, m := range parent.Messages {
+		if m.Offset < cut && m.Ordinal < copies {
+			h.texts[m.Ordinal] = m.Text
+		}
+	}
+	return h
+}
+
+// heldByIndexed returns what indexed thread id holds below position cut
+// of its history of a copy's first copies messages, with their texts as a
+// search resolves them.
+func (w *recordWriter) heldByIndexed(ctx context.Context, id string, cut int64, copies int) (held, error) {
+	var below []int
+	q := `SELECT ordinal FROM (` + messagesBeforeSQL + `) WHERE ordinal < ?3`
+	if err := w.tx.SelectContext(ctx, &below, q, id, cut, copies); err != nil {
+		return held{}, fmt.Errorf("messages of %s below %d: %w", id, cut, err)
+	}
+	texts, err := messageTexts(ctx, w.tx, id, 0, copies)
+	if err != nil {
+		return held{}, err
+	}
+	h := held{texts: make(map[int]string, len(below))}
+	for _, k := range below {
+		t, ok := texts[k]
+		if !ok {
+			t = unresolved
+		}
+		h.texts[k] = t
+	}
+	return h, nil
+}
+
+// unresolved stands for a text messageTexts could not resolve: no copy's
+// text equals it.
+const unresolved = "\x00unresolved"
+
+// keepReplacedTexts notes, before a record replaces thread id's rows, the
+// texts of its messages that its copy forks copied, for unblankCopies.
+func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
+	var copies int
+	const q = `SELECT IFNULL(MAX(inherited_messages), 0) FROM threads WHERE parent_id = ? AND base_id IS NULL`
+	if err := w.tx.GetContext(ctx, &copies, q, id); err != nil || copies == 0 {
+		return err
+	}
+	texts, err := messageTexts(ctx, w.tx, id, 0, copies)
+	if err != nil {
+		return err
+	}
+	if w.replacedTexts == nil {
+		w.replacedTexts = map[string]map[int]string{}
+	}
+	w.replacedTexts[id] = texts
+	return nil
+}
+
+// unblankCopies gives the copies in thread id's copy forks that hold no
+// text the text they stand for when id, whose rows a record replaced,
+// no longer holds it (a revert cut it off): search then finds them in
+// the copies, as a rebuild leaves them (copiedTexts).
+func (w *recordWriter) unblankCopies(ctx context.Context, id string) error {
+	old := w.replacedTexts[id]
+	if len(old) == 0 {
+		return nil
+	}
+	forks, err := copyForksOf(ctx, w.tx, id, 0)
+	if err != nil {
+		return err
+	}
+	for _, f := range forks {
+		if f.Cut < 0 {
+			continue // a copy whose cut is not known: its parent holds them all
+		}
+		var blank []int
+		const bq = `SELECT ordinal FROM user_messages WHERE thread_id = ? AND text = '' AND ordinal < ?`
+		if err := w.tx.SelectContext(ctx, &blank, bq, f.ID, f.Copies); err != nil {
+			return fmt.Errorf("copied messages of %s: %w", f.ID, err)
+		}
+		if len(blank) == 0 {
+			continue
+		}
+		h, err := w.heldByIndexed(ctx, id, f.Cut, f.Copies)
+		if err != nil {
+			return err
+		}
+		for _, k := range blank {
+			if t := old[k]; t != "" && !h.holds(k, t) {
+				if err := handOver(ctx, w.tx, f.ID, k, t); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// handOverDropped gives the copies of msgs, messages of thread id that a
+// rollback drops, in id's copy forks the search text they stand for: id
+// no longer holds them, so search finds them in the copies (as
+// copiedTexts leaves them on a rebuild).
+func handOverDropped(ctx context.Context, tx *sqlx.Tx, id string, msgs []UserMessage, texts map[int]string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	forks, err := copyForksOf(ctx, tx, id, msgs[0].Ordinal)
+	if err != nil {
+		return err
+	}
+	for _, f := range forks {
+		for _, m := range msgs {
+			if m.Ordinal >= f.Copies || m.Offset >= f.Cut && f.Cut >= 0 || texts[m.Ordinal] == "" {
+				continue
+			}
+			if err := handOver(ctx, tx, f.ID, m.Ordinal, texts[m.Ordinal]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// copyFork is a copy fork of a thread: how many messages it copied, and
+// where in its parent's history it was cut (-1 when not known).
+type copyFork struct {
+	ID     string `db:"id"`
+	Copies int    `db:"inherited_messages"`
+	Cut    int64  `db:"fork_offset"`
+}
+
+// copyForksOf returns the copy forks of thread id that copied more than
+// above of its messages.
+func copyForksOf(ctx context.Context, tx *sqlx.Tx, id string, above int) ([]copyFork, error) {
+	var forks []copyFork
+	const q = `SELECT id, inherited_messages, fork_offset FROM threads
+		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > ?`
+	if err := tx.SelectContext(ctx, &forks, q, id, above); err != nil {
+		return nil, fmt.Errorf("find copy forks of %s: %w", id, err)
+	}
+	return forks, nil
+}
+
+// handOver gives copy fork forkID's blank copy of message ordinal text.
+func handOver(ctx context.Context, tx *sqlx.Tx, forkID string, ordinal int, text string) error {
+	const set = `UPDATE user_messages SET text = ? WHERE thread_id = ? AND ordinal = ? AND text = ''`
+	if _, err := tx.ExecContext(ctx, set, text, forkID, ordinal); err != nil {
+		return fmt.Errorf("hand text of user message %d over to fork %s: %w", ordinal, forkID, err)
+	}
+	return nil
+}
