@@ -426,8 +426,6 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	*h = history{baseID: baseID, baseSize: size, inherited: len(inherited), ancestors: ancestors}
 	if len(inherited) > 0 {
 		h.preview = inherited[0].Preview
-	} else if len(dropped) > 0 {
-		h.preview = dropped[0].Preview
 	}
 	tr.setHistory(m.Mode(), metaOrdinal, size, len(inherited))
 	tr.inherited = inherited

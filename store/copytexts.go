@@ -161,10 +161,11 @@ func handOverDropped(ctx context.Context, tx *sqlx.Tx, id string, msgs []UserMes
 	return nil
 }
 
-// copyFork is a copy fork of a thread: how many messages it copied, and
-// where in its parent's history it was cut (-1 when not known).
+// copyFork is a copy fork of thread Parent: how many messages it copied,
+// and where in its parent's history it was cut (-1 when not known).
 type copyFork struct {
 	ID     string `db:"id"`
+	Parent string `db:"parent_id"`
 	Copies int    `db:"inherited_messages"`
 	Cut    int64  `db:"fork_offset"`
 }
@@ -173,7 +174,7 @@ type copyFork struct {
 // above of its messages.
 func copyForksOf(ctx context.Context, tx *sqlx.Tx, id string, above int) ([]copyFork, error) {
 	var forks []copyFork
-	const q = `SELECT id, inherited_messages, fork_offset FROM threads
+	const q = `SELECT id, parent_id, inherited_messages, fork_offset FROM threads
 		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > ?`
 	if err := tx.SelectContext(ctx, &forks, q, id, above); err != nil {
 		return nil, fmt.Errorf("find copy forks of %s: %w", id, err)

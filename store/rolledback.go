@@ -22,6 +22,14 @@ const rolledBackBelowSQL = `SELECT thread_id, ordinal, byte_offset, line_number,
 // execer is what writes a row: a transaction or a record writer.
 type execer func(ctx context.Context, query string, args ...any) error
 
+// txExec is the execer of tx.
+func txExec(tx *sqlx.Tx) execer {
+	return func(ctx context.Context, query string, args ...any) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	}
+}
+
 // writeRolledBack records msgs as thread id's rolled back messages.
 func writeRolledBack(ctx context.Context, exec execer, id string, msgs []RolledBack) error {
 	for _, m := range msgs {
@@ -63,10 +71,6 @@ func dropping(ctx context.Context, tx *sqlx.Tx, id string, keep int) ([]UserMess
 // that p's rollbacks drop, with their texts (dropping): each of p.Drops
 // drops the ordinals from its Keep up to the one before it.
 func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int, msgs []UserMessage, texts map[int]string) error {
-	exec := func(ctx context.Context, query string, args ...any) error {
-		_, err := tx.ExecContext(ctx, query, args...)
-		return err
-	}
 	above := count
 	for _, d := range p.Drops {
 		var dropped []RolledBack
@@ -76,7 +80,7 @@ func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int, msgs [
 				dropped = append(dropped, RolledBack{UserMessage: m, At: d.At})
 			}
 		}
-		if err := writeRolledBack(ctx, exec, p.ID, dropped); err != nil {
+		if err := writeRolledBack(ctx, txExec(tx), p.ID, dropped); err != nil {
 			return err
 		}
 		above = min(above, d.Keep)

@@ -575,38 +575,17 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
+	var forks []copyFork
 	const q = `SELECT t.id, t.parent_id, t.inherited_messages, t.fork_offset FROM threads t
 		WHERE t.parent_id IN (SELECT value FROM json_each(?1)) AND t.base_id IS NULL AND t.inherited_messages > 0
 		AND EXISTS (SELECT 1 FROM user_messages m WHERE m.thread_id = t.id AND m.text <> '' AND m.ordinal < t.inherited_messages)`
-	stmt, err := w.stmt(ctx, q)
-	if err != nil {
-		return err
-	}
-	rows, err := stmt.QueryContext(ctx, string(list))
-	if err != nil {
-		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
-	}
-	type copyFork struct {
-		id, parent string
-		copies     int
-		cut        int64
-	}
-	var forks []copyFork
-	for rows.Next() {
-		var f copyFork
-		if err := rows.Scan(&f.id, &f.parent, &f.copies, &f.cut); err != nil {
-			rows.Close()
-			return err
-		}
-		forks = append(forks, f)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+	if err := w.tx.SelectContext(ctx, &forks, q, string(list)); err != nil {
 		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
 	}
 	for _, f := range forks {
-		h := held{unknownBelow: f.copies} // a copy whose cut is not known: its parent holds them all
-		if f.cut >= 0 {
-			if h, err = w.heldByIndexed(ctx, f.parent, f.cut, f.copies); err != nil {
+		h := held{unknownBelow: f.Copies} // a copy whose cut is not known: its parent holds them all
+		if f.Cut >= 0 {
+			if h, err = w.heldByIndexed(ctx, f.Parent, f.Cut, f.Copies); err != nil {
 				return err
 			}
 		}
@@ -615,17 +594,25 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 			Text    string `db:"text"`
 		}
 		const q = `SELECT ordinal, text FROM user_messages WHERE thread_id = ? AND text <> '' AND ordinal < ?`
-		if err := w.tx.SelectContext(ctx, &texted, q, f.id, f.copies); err != nil {
-			return fmt.Errorf("copied messages of %s: %w", f.id, err)
+		if err := w.tx.SelectContext(ctx, &texted, q, f.ID, f.Copies); err != nil {
+			return fmt.Errorf("copied messages of %s: %w", f.ID, err)
 		}
+		var blank []int
 		for _, c := range texted {
-			if !h.holds(c.Ordinal, c.Text) {
-				continue
+			if h.holds(c.Ordinal, c.Text) {
+				blank = append(blank, c.Ordinal)
 			}
-			const blank = `UPDATE user_messages SET text = '' WHERE thread_id = ? AND ordinal = ?`
-			if _, err := w.exec(ctx, blank, f.id, c.Ordinal); err != nil {
-				return fmt.Errorf("blank copied message %d of %s: %w", c.Ordinal, f.id, err)
-			}
+		}
+		if len(blank) == 0 {
+			continue
+		}
+		ordinals, err := json.Marshal(blank)
+		if err != nil {
+			return err
+		}
+		const set = `UPDATE user_messages SET text = '' WHERE thread_id = ? AND ordinal IN (SELECT value FROM json_each(?))`
+		if _, err := w.exec(ctx, set, f.ID, string(ordinals)); err != nil {
+			return fmt.Errorf("blank copied messages of %s: %w", f.ID, err)
 		}
 	}
 	return nil
@@ -792,14 +779,8 @@ func (a *advanceStmts) apply(ctx context.Context, tx *sqlx.Tx, p Progress) error
 			}
 		}
 	}
-	if len(p.RolledBack) > 0 {
-		exec := func(ctx context.Context, query string, args ...any) error {
-			_, err := tx.ExecContext(ctx, query, args...)
-			return err
-		}
-		if err := writeRolledBack(ctx, exec, p.ID, p.RolledBack); err != nil {
-			return err
-		}
+	if err := writeRolledBack(ctx, txExec(tx), p.ID, p.RolledBack); err != nil {
+		return err
 	}
 	if p.Idempotency != nil {
 		k := *p.Idempotency
