@@ -211,19 +211,12 @@ func testSearchPastARevertedAncestor(t *testing.T, b manager.Backend) {
 // search is of the copy alone or the asked thread is deleted.
 func testSearchCopyOfAReferenceFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	s := b.(manager.Searcher)
 	first := start(t, b)
 	ask(t, b, first.ID, "orca pod")
-	ref, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkReference})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := forkIn(t, b, first.ID, manager.ForkReference)
 	ask(t, b, ref.ID, "orca fin")
 	ask(t, b, ref.ID, "orca spout")
-	copied, err := b.Fork(ctx, ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-	if err != nil {
-		t.Fatal(err)
-	}
+	copied := forkIn(t, b, ref.ID, manager.ForkCopy)
 	ask(t, b, copied.ID, "orca calf")
 	name := map[string]string{first.ID: "first", ref.ID: "ref", copied.ID: "copy"}
 	for _, step := range []struct {
@@ -242,32 +235,21 @@ func testSearchCopyOfAReferenceFork(t *testing.T, b manager.Backend) {
 				t.Fatalf("%s: %v", step.name, err)
 			}
 		}
-		if got := hitNames(t, s, step.o, name); !slices.Equal(got, step.want) {
-			t.Fatalf("%s: hits %s, want %s", step.name, strings.Join(got, ", "), strings.Join(step.want, ", "))
-		}
+		wantHits(t, b, step.name, step.o, name, step.want...)
 	}
 }
 
 // testSearchCopyPastItsParentsRollback: a copy fork holds a prompt that
 // its parent then rolls back: the parent no longer holds it, the copy
-// does, and search finds it there, once. Both ways a parent rolls back.
+// does, and search finds it there, once.
 func testSearchCopyPastItsParentsRollback(t *testing.T, b manager.Backend) {
-	ctx := t.Context()
-	s := b.(manager.Searcher)
-	parent := start(t, b)
-	ask(t, b, parent.ID, "beluga one")
-	ask(t, b, parent.ID, "beluga two")
-	copied, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.AppendWith(ctx, parent.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{}); err != nil {
+	parent := askedTwice(t, b, "beluga")
+	copied := forkIn(t, b, parent.ID, manager.ForkCopy)
+	if _, err := b.AppendWith(t.Context(), parent.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
-	if got, want := hitNames(t, s, manager.SearchOptions{Query: "beluga"}, name), []string{"copy 1", "parent 0"}; !slices.Equal(got, want) {
-		t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
-	}
+	wantHits(t, b, "after the rollback", manager.SearchOptions{Query: "beluga"}, name, "copy 1", "parent 0")
 }
 
 // testSearchCopyPastItsParentsRevert: a copy fork's prompts, once its
@@ -275,24 +257,15 @@ func testSearchCopyPastItsParentsRollback(t *testing.T, b manager.Backend) {
 // alone: search finds them there, and the parent's new prompt in the
 // parent.
 func testSearchCopyPastItsParentsRevert(t *testing.T, b manager.Backend) {
-	ctx := t.Context()
-	s := b.(manager.Searcher)
-	parent := start(t, b)
-	ask(t, b, parent.ID, "seal one")
-	ask(t, b, parent.ID, "seal two")
-	copied, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-	if err != nil {
-		t.Fatal(err)
-	}
+	parent := askedTwice(t, b, "seal")
+	copied := forkIn(t, b, parent.ID, manager.ForkCopy)
 	zero := 0
-	if _, err := reverter(t, b).Revert(ctx, parent.ID, manager.RevertOptions{BeforeUserMessage: &zero}); err != nil {
+	if _, err := reverter(t, b).Revert(t.Context(), parent.ID, manager.RevertOptions{BeforeUserMessage: &zero}); err != nil {
 		t.Fatal(err)
 	}
 	ask(t, b, parent.ID, "seal anew")
 	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
-	if got, want := hitNames(t, s, manager.SearchOptions{Query: "seal"}, name), []string{"copy 0", "copy 1", "parent 0"}; !slices.Equal(got, want) {
-		t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
-	}
+	wantHits(t, b, "after the revert", manager.SearchOptions{Query: "seal"}, name, "copy 0", "copy 1", "parent 0")
 }
 
 // testSearchPastARollbackIntoWhatAForkInherits: a reference fork that
@@ -301,19 +274,10 @@ func testSearchCopyPastItsParentsRevert(t *testing.T, b manager.Backend) {
 // distributed backend refuses such a rollback, docs/DISTRIBUTED.md.)
 func testSearchPastARollbackIntoWhatAForkInherits(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	s := b.(manager.Searcher)
-	first := start(t, b)
-	ask(t, b, first.ID, "porpoise one")
-	ask(t, b, first.ID, "porpoise two")
-	ref, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkReference})
-	if err != nil {
-		t.Fatal(err)
-	}
-	under, err := b.Fork(ctx, ref.ID, manager.ForkOptions{Mode: manager.ForkReference})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = b.AppendWith(ctx, ref.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{})
+	first := askedTwice(t, b, "porpoise")
+	ref := forkIn(t, b, first.ID, manager.ForkReference)
+	under := forkIn(t, b, ref.ID, manager.ForkReference)
+	_, err := b.AppendWith(ctx, ref.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{})
 	if errors.Is(err, manager.ErrReferenced) {
 		return
 	}
@@ -321,11 +285,38 @@ func testSearchPastARollbackIntoWhatAForkInherits(t *testing.T, b manager.Backen
 		t.Fatal(err)
 	}
 	name := map[string]string{first.ID: "first", ref.ID: "ref", under.ID: "under"}
-	if got, want := hitNames(t, s, manager.SearchOptions{Query: "porpoise"}, name), []string{"first 0", "first 1"}; !slices.Equal(got, want) {
-		t.Fatalf("hits %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
-	}
+	wantHits(t, b, "after the rollback", manager.SearchOptions{Query: "porpoise"}, name, "first 0", "first 1")
 	if msgs, err := b.UserMessages(ctx, under.ID); err != nil || len(msgs) != 2 {
 		t.Fatalf("the fork under it holds %d messages, %v; want its 2", len(msgs), err)
+	}
+}
+
+// askedTwice starts a thread and asks it word+" one", then word+" two".
+func askedTwice(t *testing.T, b manager.Backend, word string) manager.Thread {
+	t.Helper()
+	th := start(t, b)
+	ask(t, b, th.ID, word+" one")
+	ask(t, b, th.ID, word+" two")
+	return th
+}
+
+// forkIn forks the whole of thread id in mode (manager.ForkReference or
+// manager.ForkCopy).
+func forkIn(t *testing.T, b manager.Backend, id, mode string) manager.Thread {
+	t.Helper()
+	f, err := b.Fork(t.Context(), id, manager.ForkOptions{Mode: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// wantHits fails t, saying when, unless search o on b finds want, "name
+// ordinal" sorted, a thread named by name.
+func wantHits(t *testing.T, b manager.Backend, when string, o manager.SearchOptions, name map[string]string, want ...string) {
+	t.Helper()
+	if got := hitNames(t, b.(manager.Searcher), o, name); !slices.Equal(got, want) {
+		t.Fatalf("%s: hits %s, want %s", when, strings.Join(got, ", "), strings.Join(want, ", "))
 	}
 }
 

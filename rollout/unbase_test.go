@@ -31,21 +31,29 @@ func TestWithoutHistoryBase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := rollout.WithoutHistoryBase([]byte(tt.line + "\n"))
-			if tt.err != nil {
-				if !errors.Is(err, tt.err) {
-					t.Fatalf("err = %v, want %v", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want+"\n" {
-				t.Fatalf("WithoutHistoryBase = %q, want %q", got, tt.want+"\n")
-			}
+			checkMetaEdit(t, rollout.WithoutHistoryBase, tt.line+"\n", tt.want, tt.err)
 		})
 	}
+}
+
+// checkMetaEdit fails t unless edit turns line into want and one newline,
+// or fails with wantErr when that is set; it returns what edit made.
+func checkMetaEdit(t *testing.T, edit func([]byte) ([]byte, error), line, want string, wantErr error) []byte {
+	t.Helper()
+	got, err := edit([]byte(line))
+	if wantErr != nil {
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("err = %v, want %v", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want+"\n" {
+		t.Fatalf("got %q, want %q", got, want+"\n")
+	}
+	return got
 }
 
 func TestWithForkPoint(t *testing.T) {
@@ -68,18 +76,9 @@ func TestWithForkPoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := rollout.WithForkPoint([]byte(tt.line), fp)
-			if tt.err != nil {
-				if !errors.Is(err, tt.err) {
-					t.Fatalf("err = %v, want %v", err, tt.err)
-				}
+			got := checkMetaEdit(t, func(line []byte) ([]byte, error) { return rollout.WithForkPoint(line, fp) }, tt.line, tt.want, tt.err)
+			if got == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want+"\n" {
-				t.Fatalf("WithForkPoint = %q, want %q", got, tt.want+"\n")
 			}
 			meta, err := rollout.ParseSessionMeta(got)
 			if err != nil || meta.ForkPoint == nil || *meta.ForkPoint != fp {

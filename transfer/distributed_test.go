@@ -146,28 +146,23 @@ func TestMoveCopyOfAReferenceFork(t *testing.T) {
 		say(copied.ID, "walrus copy")
 		return []string{first.ID, ref.ID, copied.ID}
 	}
-	t.Run("up", func(t *testing.T) {
-		local, pg := openLocal(t), openPG(t)
-		ids := chain(t, local)
-		if _, err := Copy(t.Context(), local, pg, ids[2], true); err != nil {
+	move := func(t *testing.T, from, to manager.Backend) {
+		ids := chain(t, from)
+		if _, err := Copy(t.Context(), from, to, ids[2], true); err != nil {
 			t.Fatal(err)
 		}
-		sameThreads(t, local, pg, ids)
-		if here, there := walrusHits(t, local), walrusHits(t, pg); len(here) != 8 || !slices.Equal(there, here) {
+		sameThreads(t, from, to, ids)
+		if here, there := walrusHits(t, from), walrusHits(t, to); len(here) != 8 || !slices.Equal(there, here) {
 			t.Fatalf("hits there %v, here %v; want the same eight", there, here)
 		}
+	}
+	t.Run("up", func(t *testing.T) {
+		move(t, openLocal(t), openPG(t))
 	})
 	t.Run("down", func(t *testing.T) {
 		root := t.TempDir()
-		pg, local := openPG(t), openRoot(t, root)
-		ids := chain(t, pg)
-		if _, err := Copy(t.Context(), pg, local, ids[2], true); err != nil {
-			t.Fatal(err)
-		}
-		sameThreads(t, pg, local, ids)
-		if here, there := walrusHits(t, pg), walrusHits(t, local); len(here) != 8 || !slices.Equal(there, here) {
-			t.Fatalf("hits there %v, here %v; want the same eight", there, here)
-		}
+		local := openRoot(t, root)
+		move(t, openPG(t), local)
 		verifyClosed(t, root, local)
 	})
 }
