@@ -158,6 +158,64 @@ func BenchmarkReferenceFork(b *testing.B) {
 	})
 }
 
+// BenchmarkForkAfterPause is what limits the fork goal against Codex
+// (BENCHMARKS.md): BenchmarkReferenceFork's fork, each one timed after the
+// process sat idle for BENCH_PAUSE_S seconds (untimed), beside the same
+// forks back to back in the same run; and the floor of a durable fork,
+// a new fsynced one-line file, after the same pause and without one. In
+// bench-codex every spool sample follows seconds of Codex's work. It runs
+// only when BENCH_PAUSE_S is set (each iteration waits that long).
+func BenchmarkForkAfterPause(b *testing.B) {
+	if os.Getenv("BENCH_PAUSE_S") == "" {
+		b.Skip("set BENCH_PAUSE_S to the idle seconds before each fork (each iteration waits them)")
+	}
+	pause := time.Duration(envInt(b, "BENCH_PAUSE_S", 3)) * time.Second
+	mb := envInts(b, "BENCH_REF_MB", []int{100})[0]
+	for _, wait := range []time.Duration{0, pause} {
+		for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncNone} {
+			b.Run(fmt.Sprintf("sync=%s/%dMiB/pause=%s", policy, mb, wait), func(b *testing.B) {
+				r := referenceBig(b, mb)
+				m, parent := r.m[policy], r.thread
+				cutBefore := parent.UserMessageCount - 2
+				var times []time.Duration
+				for b.Loop() {
+					b.StopTimer()
+					time.Sleep(wait)
+					b.StartTimer()
+					start := time.Now()
+					child, err := m.Fork(b.Context(), parent.ID, manager.ForkOptions{BeforeUserMessage: &cutBefore})
+					times = append(times, time.Since(start))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					if err := m.Delete(b.Context(), child.ID); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				reportP50(b, times)
+			})
+		}
+		b.Run(fmt.Sprintf("floor/create-synced/pause=%s", wait), func(b *testing.B) {
+			dir := b.TempDir()
+			meta := forkMeta(b, manager.Thread{ID: "019b0000-0000-7000-8000-000000000002"})
+			var times []time.Duration
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				time.Sleep(wait)
+				b.StartTimer()
+				start := time.Now()
+				if err := createSynced(dir, fmt.Sprintf("fork-%d.jsonl", i), meta); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start))
+			}
+			reportP50(b, times)
+		})
+	}
+}
+
 // createSynced writes data to a new file dir/name and fsyncs the file
 // and dir.
 func createSynced(dir, name string, data []byte) error {
