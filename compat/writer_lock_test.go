@@ -17,7 +17,8 @@ import (
 
 // TestAppendRespectsCodexWriter: while Codex has a thread loaded (its
 // writer lock held, see TestWriterLock), manager.Append to it is refused
-// with ErrBusy, naming Codex's pid, and the file is left as it was; once
+// with ErrBusy, naming Codex's pid (so are an archive and a delete), and
+// the file is left as it was; once
 // Codex exits the same append is accepted at the file's end, spool holds
 // the lock only during the append, and a new Codex loads the thread (and
 // its lock) again, refusing spool in turn. A legacy thread, so the result
@@ -43,6 +44,13 @@ func TestAppendRespectsCodexWriter(t *testing.T) {
 	}
 	if held.PID != s.Pid() {
 		t.Fatalf("holder pid = %d, want Codex's %d", held.PID, s.Pid())
+	}
+	// Codex would go on writing to the file it opened, moved or removed.
+	if _, err := m.Archive(t.Context(), st.ID); !errors.Is(err, manager.ErrBusy) {
+		t.Fatalf("archive while Codex has the thread loaded: %v, want ErrBusy", err)
+	}
+	if err := m.Delete(t.Context(), st.ID); !errors.Is(err, manager.ErrBusy) {
+		t.Fatalf("delete while Codex has the thread loaded: %v, want ErrBusy", err)
 	}
 	if data := readBytes(t, st.Path); !bytes.Equal(data, loaded) {
 		t.Fatalf("the refused append changed the file: %d bytes, %d before", len(data), len(loaded))

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -321,6 +322,64 @@ func TestArchiveRenameDelete(t *testing.T) {
 	}
 	if _, err := m.Get(ctx, th.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get after delete: %v", err)
+	}
+}
+
+// TestRefusedUnderCodex: while a running Codex has a thread loaded (its
+// writer lock held; Codex keeps appending to the file it opened, wherever
+// it is moved, removed or not), archive, unarchive and delete fail with
+// ErrBusy and change nothing; once the lock is free they go through.
+func TestRefusedUnderCodex(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := start(t, m, user("hello"))
+	codex := func() *codexlock.Lock {
+		t.Helper()
+		lock, err := codexlock.TryLock(m.Root(), th.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lock
+	}
+	stays := func(op string, rel string, archived bool) {
+		t.Helper()
+		if _, err := os.Stat(filepath.Join(m.Root(), rel)); err != nil {
+			t.Fatalf("after the refused %s: %v", op, err)
+		}
+		if got, err := m.Get(ctx, th.ID); err != nil || got.Archived != archived || got.RolloutPath != rel {
+			t.Fatalf("after the refused %s: %+v, %v", op, got, err)
+		}
+	}
+
+	lock := codex()
+	if _, err := m.Archive(ctx, th.ID); !errors.Is(err, ErrBusy) {
+		t.Fatalf("archive under Codex: %v, want ErrBusy", err)
+	}
+	stays("archive", th.RolloutPath, false)
+	lock.Unlock()
+	arch, err := m.Archive(ctx, th.ID)
+	if err != nil {
+		t.Fatalf("archive once Codex let go: %v", err)
+	}
+
+	lock = codex()
+	if _, err := m.Unarchive(ctx, th.ID); !errors.Is(err, ErrBusy) {
+		t.Fatalf("unarchive under Codex: %v, want ErrBusy", err)
+	}
+	stays("unarchive", arch.RolloutPath, true)
+	lock.Unlock()
+	if _, err := m.Unarchive(ctx, th.ID); err != nil {
+		t.Fatalf("unarchive once Codex let go: %v", err)
+	}
+
+	lock = codex()
+	if err := m.Delete(ctx, th.ID); !errors.Is(err, ErrBusy) {
+		t.Fatalf("delete under Codex: %v, want ErrBusy", err)
+	}
+	stays("delete", th.RolloutPath, false)
+	lock.Unlock()
+	if err := m.Delete(ctx, th.ID); err != nil {
+		t.Fatalf("delete once Codex let go: %v", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -679,13 +680,15 @@ const maxNameBytes = 1024
 // Archive moves the thread's rollout to archived_sessions/ (Codex layout)
 // and marks it archived. The file's mtime is set to the archive time, which
 // is how a rebuilt index learns it. Archiving an archived thread fails with
-// ErrArchived.
+// ErrArchived, and one a running Codex has loaded (its writer lock held)
+// with ErrBusy.
 func (m *Manager) Archive(ctx context.Context, id string) (Thread, error) {
 	return threadResult(m.setArchived(ctx, "archive", id, true))
 }
 
 // Unarchive moves the thread's rollout back to its date folder under
-// sessions/. Unarchiving a live thread fails with ErrNotArchived.
+// sessions/. Unarchiving a live thread fails with ErrNotArchived, and one a
+// running Codex has loaded with ErrBusy.
 func (m *Manager) Unarchive(ctx context.Context, id string) (Thread, error) {
 	return threadResult(m.setArchived(ctx, "unarchive", id, false))
 }
@@ -707,6 +710,14 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		case !archive && !lt.row.Archived:
 			return ErrNotArchived
 		}
+		// Codex appends to the file it loaded, wherever it is moved, and
+		// spool would not follow it there: never move a thread under a
+		// running Codex (ErrBusy), as for an append or a revert.
+		lock, err := codexlock.TryLock(m.opts.Root, lt.id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		defer lock.Unlock()
 		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
 			// The file may have moved all the same: the next use of the
 			// thread finds it where it is (locate).
@@ -790,7 +801,8 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 
 // Delete removes the thread's rollout files (every file of a reverted
 // thread) and its index rows. Threads forked from it keep their lineage
-// (parent id and ancestors).
+// (parent id and ancestors). A thread a running Codex has loaded fails
+// with ErrBusy.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	id, err := parseID("delete", id)
 	if err != nil {
@@ -813,6 +825,14 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// update fail after the file is gone, the next use of the thread
 		// drops its rows (locate).
 		defer m.invalidate(lt)
+		// Codex would go on appending to the file it loaded, removed
+		// (its own delete unloads the thread first): never delete a
+		// thread under a running Codex (ErrBusy).
+		lock, err := codexlock.TryLock(m.opts.Root, lt.id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		defer lock.Unlock()
 		// A reverted thread's earlier files go first: should the delete
 		// stop half way, the newest file still holds the thread.
 		segs, err := m.store.Segments(ctx, id)
