@@ -3,12 +3,15 @@ package indexer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -173,7 +176,7 @@ func TestRepair(t *testing.T) {
 		t.Fatal("Verify before Repair is clean, want drift for the appended line")
 	}
 
-	rep, err := Repair(ctx, st, rolloutfs.Local{Root: root}, SyncOptions{})
+	rep, err := Repair(ctx, st, rolloutfs.Local{Root: root}, TailRule{}, SyncOptions{})
 	if err != nil {
 		t.Fatalf("Repair: %v", err)
 	}
@@ -206,12 +209,89 @@ func TestRepair(t *testing.T) {
 		t.Fatalf("problems after Repair = %+v, want none", after.Problems)
 	}
 
-	again, err := Repair(ctx, st, rolloutfs.Local{Root: root}, SyncOptions{})
+	again, err := Repair(ctx, st, rolloutfs.Local{Root: root}, TailRule{}, SyncOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(again.Cuts) != 0 || again.Sync.Skipped != 3 {
 		t.Fatalf("second Repair = %+v, want no cuts and 3 skipped", again)
+	}
+}
+
+// TestRepairLeavesActiveWriters: Repair cuts a torn tail only as an
+// append would (TailRule): not while another process holds the thread's
+// writer lock (Codex finishing the line), not while the tail is younger
+// than the grace, and then it leaves the file as it was and reports why.
+func TestRepairLeavesActiveWriters(t *testing.T) {
+	torn := `{"timestamp":"2026-05-01T09:08:00.000Z","type":"response_item","payload":{"type":"mess`
+	tests := []struct {
+		name      string
+		age       time.Duration // of the torn tail
+		held      bool          // another process holds the writer lock
+		wantCut   bool
+		wantRetry time.Duration
+	}{
+		{name: "old and free", age: 10 * time.Second, wantCut: true},
+		{name: "young", age: 2 * time.Second, wantRetry: 3 * time.Second},
+		{name: "held", age: 10 * time.Second, held: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			root := testHome(t)
+			st := openStore(t)
+			mustSync(t, st, root, SyncOptions{})
+			appendTo(t, root, relA, torn)
+			abs := filepath.Join(root, filepath.FromSlash(relA))
+			written := time.Now().Add(-tt.age)
+			if err := os.Chtimes(abs, written, written); err != nil {
+				t.Fatal(err)
+			}
+			size := fileSize(t, root, relA)
+			if tt.held {
+				codex, err := codexlock.TryLock(root, idA)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer codex.Unlock()
+			}
+			var locked []string
+			rule := TailRule{
+				Grace: 5 * time.Second,
+				Now:   func() time.Time { return written.Add(tt.age) },
+				Lock: func(id string) (func(), error) {
+					locked = append(locked, id)
+					l, err := codexlock.TryLock(root, id)
+					if err != nil {
+						return nil, err
+					}
+					return func() { l.Unlock() }, nil
+				},
+			}
+			rep, err := Repair(ctx, st, rolloutfs.Local{Root: root}, rule, SyncOptions{})
+			if err != nil {
+				t.Fatalf("Repair: %v", err)
+			}
+			if tt.wantCut {
+				if len(rep.Cuts) != 1 || len(rep.Left) != 0 || fileSize(t, root, relA) != size-int64(len(torn)) {
+					t.Fatalf("report %+v, size %d: want the tail cut", rep, fileSize(t, root, relA))
+				}
+				if len(locked) != 1 || locked[0] != idA {
+					t.Fatalf("locked %v for the cut, want [%s]", locked, idA)
+				}
+				return
+			}
+			if len(rep.Cuts) != 0 || len(rep.Left) != 1 || fileSize(t, root, relA) != size {
+				t.Fatalf("report %+v, size %d (was %d): want the tail left", rep, fileSize(t, root, relA), size)
+			}
+			left := rep.Left[0]
+			if left.Path != relA || !errors.Is(left.Err, ErrWriterActive) || left.RetryAfter != tt.wantRetry {
+				t.Fatalf("left %+v, want %s with ErrWriterActive, retry after %v", left, relA, tt.wantRetry)
+			}
+			if tt.held && !errors.Is(left.Err, codexlock.ErrHeld) {
+				t.Fatalf("left because %v, want the held lock named", left.Err)
+			}
+		})
 	}
 }
 

@@ -162,9 +162,11 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 		return err
 	}
 	if row.IndexedSize < row.FileSize {
-		if age := m.opts.Now().Sub(info.ModTime); age < m.opts.TornGrace {
+		// The caller holds the writer lock: the rule's age is left.
+		rule := indexer.TailRule{Grace: m.opts.TornGrace, Now: m.opts.Now}
+		if wait := rule.Wait(info.ModTime); wait > 0 {
 			lt.row = row
-			return &TornTailError{ID: lt.id, RetryAfter: m.opts.TornGrace - age}
+			return &TornTailError{ID: lt.id, RetryAfter: wait}
 		}
 		cut, err := indexer.CutTornTail(ctx, m.fsys, row.RolloutPath, m.opts.Now())
 		if err != nil {

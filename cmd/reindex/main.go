@@ -3,13 +3,16 @@
 //
 // Usage:
 //
-//	reindex [--root DIR] [--index PATH] [--full | --verify | --repair] [--json] [--workers N]
+//	reindex [--root DIR] [--index PATH] [--full | --verify | --repair [--torn-grace D]] [--json] [--workers N]
 //
 // By default it brings the index up to date incrementally: unchanged files
 // are skipped and grown files are read from their indexed size. --full
 // rescans every file. --verify changes nothing and reports every way the
 // index disagrees with the files. --repair cuts torn last lines (keeping
-// them in side files next to the rollouts) and then updates the index.
+// them in side files next to the rollouts) and then updates the index; it
+// leaves, and reports, a torn line whose thread a running Codex holds
+// (its writer lock) or that is younger than --torn-grace, as an append
+// does: its writer may still finish it.
 //
 // The root defaults to $SPOOL_ROOT, else ~/.spool; the index to
 // ROOT/spool.db. Pointing --index elsewhere indexes a read-only Codex home
@@ -18,8 +21,8 @@
 // takes no lock and opens the index read-only, so it runs beside spoold
 // and writes nothing (threads written meanwhile may show as drift).
 //
-// Exit codes: 0 success, 1 drift found by --verify, 2 usage or I/O error,
-// 3 the index is locked by another process.
+// Exit codes: 0 success, 1 drift found by --verify or a torn line --repair
+// left, 2 usage or I/O error, 3 the index is locked by another process.
 package main
 
 import (

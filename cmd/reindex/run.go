@@ -15,8 +15,10 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/lockfile"
+	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -46,6 +48,7 @@ type config struct {
 	pg, s3, s3Bucket string
 	collect          bool
 	grace            time.Duration
+	tornGrace        time.Duration
 }
 
 // parseArgs parses the command line. The returned error has already been
@@ -60,6 +63,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.full, "full", false, "rescan every file instead of only the changed ones")
 	fs.BoolVar(&cfg.verify, "verify", false, "report drift between the index and the files; change nothing")
 	fs.BoolVar(&cfg.repair, "repair", false, "cut torn last lines into side files, then update the index")
+	fs.DurationVar(&cfg.tornGrace, "torn-grace", manager.DefaultTornGrace, "with --repair: how old a torn last line must be to be cut (its writer may still finish it)")
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object instead of text")
 	fs.IntVar(&cfg.workers, "workers", runtime.GOMAXPROCS(0), "files parsed in parallel")
 	fs.StringVar(&cfg.pg, "pg", os.Getenv("SPOOL_PG"), "verify or collect the distributed backend on this PostgreSQL DSN instead of a root ($SPOOL_PG)")
@@ -68,7 +72,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.collect, "collect", false, "with --pg and --s3: delete segment objects no row names, older than --grace")
 	fs.DurationVar(&cfg.grace, "grace", time.Hour, "with --collect: how old an unnamed object must be (a sealer writes its object before its row)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: reindex [--root DIR] [--index PATH] [--full | --verify | --repair] [--json] [--workers N]")
+		fmt.Fprintln(stderr, "usage: reindex [--root DIR] [--index PATH] [--full | --verify | --repair [--torn-grace D]] [--json] [--workers N]")
 		fmt.Fprintln(stderr, "       reindex --pg DSN [--s3 URL [--s3-bucket B]] --verify | --repair | --collect [--grace D] [--json]")
 		fs.PrintDefaults()
 	}
@@ -101,6 +105,9 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if cfg.verify && (cfg.full || cfg.repair) {
 		return cfg, errors.New("--verify cannot be combined with --full or --repair")
 	}
+	if cfg.tornGrace < 0 {
+		return cfg, fmt.Errorf("--torn-grace must not be negative, not %v", cfg.tornGrace)
+	}
 	if cfg.workers < 1 {
 		return cfg, fmt.Errorf("--workers must be at least 1, not %d", cfg.workers)
 	}
@@ -128,6 +135,7 @@ type report struct {
 	Sync   *indexer.Summary      `json:"sync,omitempty"`
 	Verify *indexer.VerifyReport `json:"verify,omitempty"`
 	Cuts   []indexer.Cut         `json:"cuts,omitempty"`
+	Left   []indexer.LeftTail    `json:"left,omitempty"`
 }
 
 // run is the whole command; it returns the exit code.
@@ -288,12 +296,12 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	switch {
 	case cfg.repair:
 		rep.Mode = "repair"
-		r, err := indexer.Repair(ctx, st, rolloutfs.Local{Root: cfg.root}, opts)
+		r, err := indexer.Repair(ctx, st, rolloutfs.Local{Root: cfg.root}, tailRule(cfg), opts)
 		progress.finish()
 		if err != nil {
 			return exitError, err
 		}
-		rep.Sync, rep.Cuts = &r.Sync, r.Cuts
+		rep.Sync, rep.Cuts, rep.Left = &r.Sync, r.Cuts, r.Left
 	default:
 		rep.Mode = "sync"
 		if cfg.full {
@@ -309,7 +317,26 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	if err := output(stdout, cfg, rep); err != nil {
 		return exitError, err
 	}
+	if len(rep.Left) > 0 {
+		return exitDrift, nil
+	}
 	return exitOK, nil
+}
+
+// tailRule is when --repair may cut a torn tail: as an append would, only
+// holding the thread's writer lock (not while Codex has it loaded) and
+// once the tail is --torn-grace old.
+func tailRule(cfg config) indexer.TailRule {
+	return indexer.TailRule{
+		Grace: cfg.tornGrace,
+		Lock: func(id string) (func(), error) {
+			l, err := codexlock.TryLock(cfg.root, id)
+			if err != nil {
+				return nil, err
+			}
+			return func() { l.Unlock() }, nil
+		},
+	}
 }
 
 // output prints rep as JSON or as text for people.
@@ -327,6 +354,13 @@ func output(w io.Writer, cfg config, rep report) error {
 	}
 	for _, c := range rep.Cuts {
 		printf("cut %d torn bytes from %s at offset %d, kept in %s\n", c.Length, c.Path, c.Offset, c.SideFile)
+	}
+	for _, l := range rep.Left {
+		again := "run --repair again once its writer is done"
+		if l.RetryAfter > 0 {
+			again = fmt.Sprintf("run --repair again in %s", l.RetryAfter.Round(100*time.Millisecond))
+		}
+		printf("left the torn tail of %s: %s; %s\n", l.Path, l.Reason, again)
 	}
 	if s := rep.Sync; s != nil {
 		for _, p := range s.Problems {
