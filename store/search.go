@@ -50,8 +50,9 @@ func (e *QueryError) Unwrap() error { return ErrBadQuery }
 // OR binds tighter than the implied AND, as in FTS5. Words are matched as
 // text: punctuation and FTS5's own syntax (column filters, NEAR, ^) have
 // no meaning. A query with only negated terms, an unclosed quote or
-// parenthesis, or an operator without an operand fails with a *QueryError;
-// a query without any term fails with ErrEmptyQuery.
+// parenthesis, groups nested deeper than MaxQueryDepth, or an operator
+// without an operand fails with a *QueryError; a query without any term
+// fails with ErrEmptyQuery.
 func ParseQuery(input string) (string, error) {
 	p := &queryParser{input: input}
 	p.lex()
@@ -88,10 +89,17 @@ type token struct {
 	offset int
 }
 
+// MaxQueryDepth is how deep a query's parenthesised groups may nest:
+// FTS5's own parser overflows its stack a few dozen levels down, and every
+// level here may take three there (a group, its ORs, its NOTs), which
+// overflow it at 14 levels (TestSearchBadSyntax runs the deepest).
+const MaxQueryDepth = 12
+
 type queryParser struct {
 	input string
 	toks  []token
 	pos   int
+	depth int // of the group being parsed
 	err   error
 }
 
@@ -263,8 +271,13 @@ func (p *queryParser) primary() (string, error) {
 		p.pos++
 		return t.text, nil
 	case tokOpen:
+		if p.depth == MaxQueryDepth {
+			return "", p.fail(t.offset, "groups nested deeper than %d", MaxQueryDepth)
+		}
 		p.pos++
+		p.depth++
 		inner, err := p.and()
+		p.depth--
 		if err != nil {
 			return "", err
 		}

@@ -126,6 +126,23 @@ func TestSearchBadSyntax(t *testing.T) {
 			}
 		})
 	}
+	// Groups nest MaxQueryDepth deep, each level as deep as FTS5 makes it
+	// (a group of two terms OR a group, and NOT a third), and no deeper:
+	// FTS5 itself fails at 14 such levels.
+	nested := func(depth int) string {
+		q := "hello"
+		for range depth {
+			q = "(hello x OR " + q + " -zz)"
+		}
+		return q
+	}
+	if _, err := s.Search(t.Context(), SearchOptions{Query: nested(MaxQueryDepth)}); err != nil {
+		t.Errorf("Search at the deepest nesting: %v", err)
+	}
+	var qe *QueryError
+	if _, err := s.Search(t.Context(), SearchOptions{Query: nested(MaxQueryDepth + 1)}); !errors.As(err, &qe) {
+		t.Errorf("Search nested deeper than MaxQueryDepth: %v, want a *QueryError", err)
+	}
 	// FTS5 syntax the language does not have is matched as text.
 	for _, q := range []string{"text:hello", "NEAR(hello)", "^hello", "hello +", "hello*"} {
 		if _, err := s.Search(t.Context(), SearchOptions{Query: q}); err != nil {
