@@ -1,9 +1,11 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,8 +238,10 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 func TestFileTruncatedUnderWriter(t *testing.T) {
 	ctx := t.Context()
 	var clock atomic.Int64 // how far the manager's clock is ahead
+	var logged lockedBuffer
 	m := openTest(t, func(o *Options) {
 		o.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+		o.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError}))
 	})
 	th := start(t, m, user("one"), user("two"))
 	path := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
@@ -258,6 +262,9 @@ func TestFileTruncatedUnderWriter(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Size() != int64(cut) {
 		t.Fatalf("refused append changed the file: %v, size %d, want %d", err, st.Size(), cut)
 	}
+	if text := logged.String(); text != "" {
+		t.Fatalf("the refused append logged errors (its caller got the error):\n%s", text)
+	}
 	clock.Store(int64(DefaultTornGrace + time.Second))
 	res, err := m.Append(ctx, th.ID, []rollout.Item{user("three")})
 	if err != nil {
@@ -274,4 +281,23 @@ func TestFileTruncatedUnderWriter(t *testing.T) {
 	if len(sides) != 1 {
 		t.Fatalf("side files = %v, want one holding the fragment", sides)
 	}
+}
+
+// lockedBuffer is a log destination the manager's goroutines may write to
+// while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -390,6 +390,9 @@ func (m *Manager) lockWriter(lt *liveThread) error {
 
 // unlockWriter releases the lock lockWriter took. lt.mu must be held.
 func (m *Manager) unlockWriter(lt *liveThread) {
+	if !lt.lockFile.Open() {
+		return // invalidate closed it, and the lock went with it
+	}
 	defer m.countLockFile(lt, lt.lockFile.Open())
 	if err := lt.lockFile.Unlock(); err != nil {
 		m.log.Error("release writer lock", "id", lt.id, "err", err)
