@@ -325,6 +325,29 @@ func TestArchiveRenameDelete(t *testing.T) {
 	}
 }
 
+// TestRenameRefusesBlankNames: a name of white space alone is refused (as
+// Codex refuses it) and changes nothing; an empty one clears the name.
+func TestRenameRefusesBlankNames(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := start(t, m, user("hello"))
+	if _, err := m.Rename(ctx, th.ID, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	size := len(readFile(t, m, th))
+	for _, name := range []string{" ", "\t\n", "\u00a0 "} {
+		if _, err := m.Rename(ctx, th.ID, name); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("Rename(%q): %v, want ErrInvalidArgument", name, err)
+		}
+	}
+	if got, err := m.Get(ctx, th.ID); err != nil || got.Name != "kept" || len(readFile(t, m, th)) != size {
+		t.Fatalf("after the refused renames: %+v, %v; file %d bytes, want %d", got, err, len(readFile(t, m, th)), size)
+	}
+	if got, err := m.Rename(ctx, th.ID, ""); err != nil || got.Name != "" {
+		t.Fatalf("Rename to \"\": %+v, %v, want the name cleared", got, err)
+	}
+}
+
 // TestRefusedUnderCodex: while a running Codex has a thread loaded (its
 // writer lock held; Codex keeps appending to the file it opened, wherever
 // it is moved, removed or not), archive, unarchive and delete fail with

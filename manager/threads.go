@@ -163,10 +163,15 @@ func (m *Manager) nameNew(ctx context.Context, row store.Thread, name string) (s
 	return named, nil
 }
 
-// checkName refuses a name too long to keep.
+// checkName refuses a name too long to keep, or one of white space alone.
 func checkName(name string) error {
-	if len(name) > maxNameBytes {
+	switch {
+	case len(name) > maxNameBytes:
 		return fmt.Errorf("%w: a name is at most %d bytes", ErrInvalidArgument, maxNameBytes)
+	case name != "" && strings.TrimSpace(name) == "":
+		// Codex refuses one ("thread name must not be empty") and shows
+		// a thread named so as unnamed.
+		return fmt.Errorf("%w: a name must not be only white space", ErrInvalidArgument)
 	}
 	return nil
 }

@@ -25,8 +25,10 @@ func writeJSON(w io.Writer, v any) error {
 
 // label is what people call a thread: its name, else its first prompt.
 func label(t client.Thread) string {
-	if t.Name != "" {
-		return t.Name
+	// A name of white space alone is no name (as Codex shows it), and
+	// one over several lines would break a table.
+	if name := oneLine(t.Name, 80); name != "" {
+		return name
 	}
 	if t.Preview != "" {
 		return fmt.Sprintf("%q", oneLine(t.Preview, 60))

@@ -911,3 +911,22 @@ func TestWholeForkKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestLabel: a thread's label in a listing is its name on one line, or,
+// for a name of white space alone (no name, as Codex shows it), its
+// first prompt.
+func TestLabel(t *testing.T) {
+	tests := []struct {
+		name, preview, want string
+	}{
+		{"plan", "hello", "plan"},
+		{"two\nlines", "hello", "two lines"},
+		{" \t", "hello", `"hello"`},
+		{"", "", "(no messages)"},
+	}
+	for _, tt := range tests {
+		if got := label(client.Thread{Name: tt.name, Preview: tt.preview}); got != tt.want {
+			t.Errorf("label(name %q, preview %q) = %q, want %q", tt.name, tt.preview, got, tt.want)
+		}
+	}
+}

@@ -58,6 +58,8 @@ func (r *renderer) header(t client.Thread) {
 		switch {
 		case t.ForkUserMessage >= 0:
 			fmt.Fprintf(r.w, "forked from %s before user message %d\n", t.ParentID, t.ForkUserMessage)
+		case t.ForkOffset < 0: // a fork Codex wrote: where it was cut is not recorded
+			fmt.Fprintf(r.w, "forked from %s (where is not recorded)\n", t.ParentID)
 		case t.BaseID != "":
 			fmt.Fprintf(r.w, "forked from %s (the whole thread, by reference)\n", t.ParentID)
 		default:
@@ -270,6 +272,8 @@ func drawTree(w io.Writer, tree client.Tree, mark string) error {
 				s += fmt.Sprintf("  [%d msgs]", t.UserMessageCount)
 			case t.ForkUserMessage >= 0:
 				s += fmt.Sprintf("  [before #%d, %d msgs]", t.ForkUserMessage, t.UserMessageCount)
+			case t.ForkOffset < 0: // a fork Codex wrote: where it was cut is not recorded
+				s += fmt.Sprintf("  [fork, %d msgs]", t.UserMessageCount)
 			case t.BaseID != "": // the whole thread, pointing into its history
 				s += fmt.Sprintf("  [reference, %d msgs]", t.UserMessageCount)
 			default: // the whole thread, its file copied
