@@ -46,9 +46,10 @@ func (o AppendOptions) header() http.Header {
 // server ends a follow or event stream.
 var ErrStreamEnded = errors.New("client: stream ended by the server")
 
-// StreamEndError says why the server ended a stream: "deleted" (the
-// followed thread), "shutdown", "slow_subscriber" (an event stream read
-// too slowly) or "error". It wraps ErrStreamEnded.
+// StreamEndError says why the server ended a stream: "deleted" or
+// "reverted" (the followed thread; after a revert, read it again),
+// "shutdown", "slow_subscriber" (an event stream read too slowly) or
+// "error". It wraps ErrStreamEnded.
 type StreamEndError struct{ Reason string }
 
 func (e *StreamEndError) Error() string { return "client: stream ended by the server: " + e.Reason }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 const (
 	EndShutdown = "shutdown"        // the server is shutting down; reconnect elsewhere or later
 	EndDeleted  = "deleted"         // the followed thread was deleted
+	EndReverted = "reverted"        // the followed thread was reverted: its history past the cut is no longer its history
 	EndSlow     = "slow_subscriber" // events stream only: the client read too slowly and events were dropped
 	EndError    = "error"           // reading the thread failed; the server log says why
 )
@@ -131,6 +133,14 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 	if err != nil {
 		return err
 	}
+	// A revert makes the history past its cut another's: the offsets the
+	// follower holds name other bytes. Its event ends the stream; a
+	// follower whose events were dropped compares the thread's head file.
+	head, err := s.headFile(ctx, id)
+	if err != nil {
+		lines.Close()
+		return err
+	}
 	sse := wantsSSE(r)
 	f := s.newFlusher(w)
 	contentType := mediaNDJSON
@@ -144,6 +154,7 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 		return s.cutStream(ctx, err)
 	}
 	pos := from
+	recheck := false
 	finish := func(reason string) error {
 		if sse {
 			fmt.Fprintf(f.dw, "event: end\ndata: {\"reason\":%q}\n\n", reason)
@@ -175,17 +186,33 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 					// Events were dropped: subscribe again and read what
 					// the file holds past pos, which covers them.
 					sub = pub.Subscribe(0)
+					recheck = true
 					break wait
 				}
 				if e.ThreadID != id {
 					continue
 				}
-				if e.Type == manager.EventDeleted {
+				switch e.Type {
+				case manager.EventDeleted:
 					return finish(EndDeleted)
+				case manager.EventReverted:
+					return finish(EndReverted)
 				}
 				if e.Size > pos {
 					break wait
 				}
+			}
+		}
+		if recheck {
+			recheck = false
+			now, err := s.headFile(ctx, id)
+			switch {
+			case errors.Is(err, manager.ErrNotFound):
+				return finish(EndDeleted)
+			case err != nil:
+				return s.cutStream(ctx, err)
+			case now != head:
+				return finish(EndReverted)
 			}
 		}
 		lines, end, err = s.m.ReadAfter(ctx, id, pos)
@@ -199,6 +226,16 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 			return finish(EndError)
 		}
 	}
+}
+
+// headFile names thread id's newest file (archiving keeps the name): a
+// revert, which starts a new one, changes it.
+func (s *Server) headFile(ctx context.Context, id string) (string, error) {
+	t, err := s.m.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return path.Base(t.RolloutPath), nil
 }
 
 // sendLines copies lines (which start at offset start) to the client and

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
@@ -186,6 +187,41 @@ func TestFollowEnds(t *testing.T) {
 				t.Fatalf("Spool-Stream-End = %q, want %q", got, tc.reason)
 			}
 		})
+	}
+}
+
+// TestFollowEndsOnRevert: a revert makes the history past its cut
+// another's, so the offsets a follower holds name other bytes: its
+// stream ends with the reason "reverted" after the lines it was sent,
+// never going on from its old offset into the new history.
+func TestFollowEndsOnRevert(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th, data := e.threeTurns()
+	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+	r := bufio.NewReader(resp.Body)
+	readLines(t, r, bytes.Count(data, []byte("\n")))
+	e.call("POST", "/v1/threads/"+th.ID+"/revert", map[string]any{"before_turn_id": "turn-b"}, http.StatusOK, nil)
+	e.appendItems(th.ID, map[string]any{"type": "response_item", "payload": map[string]any{"type": "message", "role": "user",
+		"content": []map[string]any{{"type": "input_text", "text": "after the revert"}}}})
+	type result struct {
+		rest []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rest, err := io.ReadAll(r)
+		done <- result{rest, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil || len(res.rest) != 0 {
+			t.Fatalf("after the revert the stream sent %q, %v; want its end", res.rest, res.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follow stream did not end after the revert")
+	}
+	if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
+		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
 	}
 }
 
