@@ -295,12 +295,18 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 	if fi, err := os.Stat(l.root); err != nil || !fi.IsDir() {
 		return doctorReport{}, fmt.Errorf("doctor: root %s is not a directory", l.root)
 	}
+	// It changes nothing: a root without an index gets none (nor a lock
+	// file), as reindex --verify.
+	index := filepath.Join(l.root, manager.IndexFile)
+	if _, err := os.Stat(index); err != nil {
+		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (reindex --root %s builds one): %w", index, l.root, err)
+	}
 	lock, err := lockfile.Acquire(filepath.Join(l.root, lockfile.FileName))
 	if err != nil {
 		return doctorReport{}, lockedHint(err, l.root)
 	}
 	defer lock.Release()
-	st, err := store.Open(ctx, filepath.Join(l.root, manager.IndexFile))
+	st, err := store.Open(ctx, index)
 	if err != nil {
 		return doctorReport{}, err
 	}

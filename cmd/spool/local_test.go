@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,6 +129,20 @@ func TestLocalDoctor(t *testing.T) {
 	// doctor changes nothing: the drift is still there.
 	if r := cli.run("doctor"); r.code != exitError {
 		t.Fatalf("second doctor: exit %d, want the drift to remain", r.code)
+	}
+}
+
+// TestLocalDoctorWithoutIndex: doctor on a root (a Codex home) without an
+// index fails and says how to build one, writing nothing into it.
+func TestLocalDoctorWithoutIndex(t *testing.T) {
+	root := t.TempDir()
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": root})
+	r := cli.run("doctor")
+	if r.code == 0 || !strings.Contains(r.stderr, "no index to check") {
+		t.Fatalf("doctor without an index: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if entries, err := os.ReadDir(root); err != nil || len(entries) != 0 {
+		t.Fatalf("doctor wrote into the root: %v, %v", entries, err)
 	}
 }
 
