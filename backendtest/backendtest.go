@@ -47,7 +47,6 @@ func Run(t *testing.T, open Open) {
 		{"SearchCopyOfAReferenceFork", testSearchCopyOfAReferenceFork},
 		{"SearchCopyPastItsParentsRollback", testSearchCopyPastItsParentsRollback},
 		{"SearchCopyPastItsParentsRevert", testSearchCopyPastItsParentsRevert},
-		{"SearchPastARollbackIntoWhatAForkInherits", testSearchPastARollbackIntoWhatAForkInherits},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},
@@ -58,6 +57,7 @@ func Run(t *testing.T, open Open) {
 		{"RelativesAreWholeThreads", testRelativesAreWholeThreads},
 		{"ExpectedSizeOfAFork", testExpectedSizeOfAFork},
 		{"RollbacksDropMessages", testRollbacksDropMessages},
+		{"PaginatedRollbackRefused", testPaginatedRollbackRefused},
 		{"ListTextFoldsCase", testListTextFoldsCase},
 		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
@@ -65,7 +65,6 @@ func Run(t *testing.T, open Open) {
 		{"NamedCreationEvents", testNamedCreationEvents},
 		{"PurgeSearchFindsOnce", testPurgeSearchFindsOnce},
 		{"PurgeKeepsARevertedForksOwnPrompts", testPurgeKeepsARevertedForksOwnPrompts},
-		{"RollbackBesideALinkFork", testRollbackBesideALinkFork},
 		{"BigAppendAnnouncedWithOffsets", testBigAppendAnnouncedWithOffsets},
 		{"ReadTurnByID", testReadTurnByID},
 		{"ForkByTurnID", testForkByTurnID},
@@ -98,7 +97,13 @@ func answerItem(text string) rollout.Item {
 
 func start(t *testing.T, b manager.Backend) manager.Thread {
 	t.Helper()
-	th, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work", Source: "cli"})
+	return startIn(t, b, "")
+}
+
+// startIn starts a thread in history mode ("" for the default, paginated).
+func startIn(t *testing.T, b manager.Backend, mode string) manager.Thread {
+	t.Helper()
+	th, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work", Source: "cli", HistoryMode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1067,12 +1072,13 @@ func rollbackItem(n int) rollout.Item {
 	return rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}
 }
 
-// testRollbacksDropMessages: a rollback of n turns drops the last n user
-// messages, as Codex counts them, from the count, the reads and the fork
-// points; in a reference fork it reaches into the messages it inherits.
+// testRollbacksDropMessages: in a legacy thread a rollback of n turns
+// drops the last n user messages, as Codex counts them, from the count,
+// the reads and the fork points; in a fork it reaches into the messages it
+// copied.
 func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	th := start(t, b)
+	th := startIn(t, b, string(rollout.HistoryLegacy))
 	res, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("one"), userItem("two"), rollbackItem(1), userItem("three")}, manager.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -1103,7 +1109,7 @@ func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
 	if got := texts(th.ID); res.Thread.UserMessageCount != 1 || !slices.Equal(got, []string{"one"}) {
 		t.Fatalf("after a rollback of 2: %d messages %q, want one", res.Thread.UserMessageCount, got)
 	}
-	// A fork's rollback reaches into what it inherits.
+	// A fork's rollback reaches into what it copied.
 	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("five")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -1117,6 +1123,25 @@ func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
 	}
 	if got, err := b.Get(ctx, fork.ID); err != nil || got.UserMessageCount != 1 || got.Preview != "seven" {
 		t.Fatalf("fork as Get answers it: %+v, %v", got, err)
+	}
+}
+
+// testPaginatedRollbackRefused: a rollback marker appended to a paginated
+// thread is refused (Codex rejects a rollback there, and shows every turn
+// past a marker: docs/CODEX.md), and nothing is written.
+func testPaginatedRollbackRefused(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	th := withTurns(t, b, 2)
+	before := history(t, b, th.ID)
+	_, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("three"), rollbackItem(1)}, manager.AppendOptions{})
+	if !errors.Is(err, manager.ErrInvalidItem) {
+		t.Fatalf("rollback of a paginated thread: %v, want ErrInvalidItem", err)
+	}
+	if after := history(t, b, th.ID); !bytes.Equal(after, before) {
+		t.Fatalf("the refused append wrote %d bytes", len(after)-len(before))
+	}
+	if got, err := b.Get(ctx, th.ID); err != nil || got.UserMessageCount != 2 {
+		t.Fatalf("after the refused rollback: %+v, %v; want its 2 messages", got, err)
 	}
 }
 

@@ -317,24 +317,3 @@ func testPurgeKeepsARevertedForksOwnPrompts(t *testing.T, b manager.Backend) {
 		t.Fatalf("after the purge: search tonezz = %v, want [%s]", got, th.ID)
 	}
 }
-
-// testRollbackBesideALinkFork: a rollback in a reverted thread is taken
-// when a fork is based on the thread's earlier bytes only (which the
-// rollback leaves alone), and the fork keeps its messages.
-func testRollbackBesideALinkFork(t *testing.T, b manager.Backend) {
-	ctx := t.Context()
-	th := threeTurns(t, b)
-	if _, err := reverter(t, b).Revert(ctx, th.ID, manager.RevertOptions{BeforeTurnID: "turn-c"}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := b.Fork(ctx, th.ID, manager.ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{rollbackItem(1)}, manager.AppendOptions{}); err != nil {
-		t.Fatalf("rollback in the reverted thread: %v", err)
-	}
-	if msgs, err := b.UserMessages(ctx, f.ID); err != nil || len(msgs) != 2 {
-		t.Fatalf("the fork's messages: %d, %v; want 2", len(msgs), err)
-	}
-}

@@ -141,6 +141,32 @@ func TestCodexShowsSpoolTurns(t *testing.T) {
 	}
 }
 
+// TestCodexIgnoresRollbackInPaginated: Codex 0.169 rejects a rollback in
+// a paginated thread, and a thread_rolled_back marker someone else wrote
+// into one removes nothing from its view: every turn stays. spool reads
+// such a file the same way (rollout.Classify), and refuses to append one
+// (manager.ErrPaginatedRollback).
+func TestCodexIgnoresRollbackInPaginated(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 1)
+	st.write(t, home)
+	marker, err := rollout.WithOrdinal([]byte(`{"timestamp":"2026-11-20T10:00:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":2}}`),
+		int64(bytes.Count(st.Data, []byte("\n"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Data = append(append(st.Data, marker...), '\n')
+	writeFile(t, st.Path, st.Data)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if got := turnsOf(t, s, st.ID); len(got) != 3 {
+		t.Fatalf("Codex shows %d turns past a marker of 2 in a paginated thread (%s), want all 3", len(got), describe(got))
+	}
+	if h := history(t, st.Path); len(h.Turns) != 3 || len(h.Messages) != 3 {
+		t.Fatalf("spool sees %d turns, %d messages, want 3 and 3 as Codex", len(h.Turns), len(h.Messages))
+	}
+}
+
 // TestCodexReferenceFork: Codex forks a paginated thread by reference, and
 // the fork's history_base is exactly spool's end of the last kept turn:
 // end_byte_offset = Turn.End of turn 1 and end_ordinal_exclusive = the

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
@@ -106,71 +110,61 @@ func hitIDs(hits []store.SearchHit) []string {
 	return ids
 }
 
-// TestReferenceForkRollbackIntoBase rolls a reference fork back past its
-// own prompts into those it inherits: the live index, a verify and a
-// rebuild from the files agree on its messages.
-func TestReferenceForkRollbackIntoBase(t *testing.T) {
+// TestPaginatedRollbackMarker: Codex rejects a rollback in a paginated
+// thread and shows every turn past a thread_rolled_back marker there
+// (checked against the binary: docs/CODEX.md). spool refuses to append one
+// (nothing written), and one another writer put in a paginated file counts
+// for nothing: every message stays, live and in an index rebuilt from the
+// files.
+func TestPaginatedRollbackMarker(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
-	parent := startPaginated(t, m, user("u1"), assistant("a1"), user("u2"), assistant("a2"), user("u3"))
-	fork, err := m.Fork(ctx, parent.ID, ForkOptions{})
-	if err != nil {
-		t.Fatal(err)
+	th := startPaginated(t, m, user("u1"), assistant("a1"), user("u2"), assistant("a2"))
+	size := len(readFile(t, m, th))
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("u3"), rollback(1)}); !errors.Is(err, ErrPaginatedRollback) || !errors.Is(err, ErrInvalidItem) {
+		t.Fatalf("rollback of a paginated thread: %v, want ErrPaginatedRollback (an ErrInvalidItem)", err)
 	}
-	if _, err := m.Append(ctx, fork.ID, []rollout.Item{user("own"), rollback(2), user("again")}); err != nil {
-		t.Fatal(err)
+	if got := len(readFile(t, m, th)); got != size {
+		t.Fatalf("the refused append wrote %d bytes", got-size)
 	}
-	row, err := m.store.Get(ctx, fork.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if row.InheritedMessages != 2 || row.UserMessageCount != 3 {
-		t.Fatalf("fork after the rollback: %d inherited, %d messages; want 2 and 3", row.InheritedMessages, row.UserMessageCount)
-	}
-	rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Clean() {
-		t.Fatalf("verify: %+v", rep.Drifts)
-	}
-	compareIndexes(t, m.store, rebuildIndex(t, m))
-}
 
-// TestBaseRollbackBelowFork rolls a base back past the cut of its
-// reference fork: the fork keeps reading and counting the messages its
-// history holds (they move into rows of its own), and an index rebuilt
-// from the files says the same (the base's index keeps what its rollback
-// dropped, docs/SCHEMA.md, History chains).
-func TestBaseRollbackBelowFork(t *testing.T) {
-	ctx := t.Context()
-	m := openTest(t)
-	parent := startPaginated(t, m, user("u1"), assistant("a1"), user("u2"), assistant("a2"), user("u3"), assistant("a3"))
-	fork, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(2)})
+	// Another writer's marker, numbered as the thread's lines are.
+	row, err := m.store.Get(ctx, th.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := historyOf(t, m, fork.ID)
-	if _, err := m.Append(ctx, parent.ID, []rollout.Item{rollback(2), user("u2 again")}); err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := m.store.UserMessages(ctx, fork.ID)
+	line, err := rollout.EncodeItem(rollback(2), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 2 || !bytes.Equal(historyOf(t, m, fork.ID), before) {
-		t.Fatalf("fork after its base's rollback: %d messages, want 2, and its history unchanged", len(msgs))
+	if line, err = rollout.WithOrdinal(line, row.NextOrdinal); err != nil {
+		t.Fatal(err)
 	}
-	rc, err := m.ReadTurn(ctx, fork.ID, 1)
-	if turn := readAll(t, rc, err); !bytes.Contains(turn, []byte("u2")) || bytes.Contains(turn, []byte("again")) {
-		t.Fatalf("turn 1 of the fork = %q, want u2 as its history holds it", turn)
+	f, err := os.OpenFile(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath)), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("u3")}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := m.UserMessages(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var previews []string
+	for _, msg := range msgs {
+		previews = append(previews, msg.Preview)
+	}
+	if !slices.Equal(previews, []string{"u1", "u2", "u3"}) {
+		t.Fatalf("messages past a marker in a paginated file: %q, want all three", previews)
 	}
 	rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Clean() {
-		t.Fatalf("verify: %+v", rep.Drifts)
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify: %v, %+v", err, rep.Drifts)
 	}
 	compareIndexes(t, m.store, rebuildIndex(t, m))
 }

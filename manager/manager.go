@@ -31,11 +31,15 @@ var (
 	ErrNotArchived     = errors.New("thread is not archived") // unarchive of a live thread
 	ErrLocked          = lockfile.ErrLocked                   // another process owns the root (*LockedError)
 	ErrClosed          = errors.New("manager is closed")
-	ErrBusy            = errors.New("thread has another writer")           // Codex holds its writer lock (wraps a *codexlock.HeldError)
-	ErrTornTail        = errors.New("thread ends with an unfinished line") // its writer may still finish it (*TornTailError)
-	ErrBrokenChain     = errors.New("thread's history refers to a base that is missing or does not hold it")
-	ErrReferenced      = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
-	ErrCompressed      = errors.New("thread is compressed")                         // append to a read-only .jsonl.zst rollout; fork it to continue
+	ErrBusy            = errors.New("thread has another writer") // Codex holds its writer lock (wraps a *codexlock.HeldError)
+	// ErrPaginatedRollback refuses a thread_rolled_back marker for a
+	// paginated thread: Codex rejects a rollback there and shows every
+	// turn past such a marker (docs/CODEX.md); revert the thread instead.
+	ErrPaginatedRollback = fmt.Errorf("%w: a paginated thread is not rolled back by a marker (Codex ignores one): revert it", ErrInvalidItem)
+	ErrTornTail          = errors.New("thread ends with an unfinished line") // its writer may still finish it (*TornTailError)
+	ErrBrokenChain       = errors.New("thread's history refers to a base that is missing or does not hold it")
+	ErrReferenced        = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
+	ErrCompressed        = errors.New("thread is compressed")                         // append to a read-only .jsonl.zst rollout; fork it to continue
 )
 
 // ReferencedError reports a delete refused because other threads' history

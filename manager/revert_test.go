@@ -471,36 +471,6 @@ func TestRevertReferenceFork(t *testing.T) {
 	checkIndex(t)
 }
 
-// TestRevertedForkKeepsWhatItsBaseRollsBack: a rollback in the base of a
-// reverted reference fork that drops messages the fork inherits leaves
-// the fork's user messages as they were (it gets rows of its own for
-// them, with their search text), as it does for a fork not reverted.
-func TestRevertedForkKeepsWhatItsBaseRollsBack(t *testing.T) {
-	ctx := t.Context()
-	m := openTest(t)
-	base, fork := forkWithOwnTurns(t, m, nil)
-	if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeTurnID: "turn-y"}); err != nil {
-		t.Fatal(err)
-	}
-	want, err := m.UserMessages(ctx, fork.ID)
-	if err != nil || len(want) != 3 {
-		t.Fatalf("user messages of the reverted fork: %d (%v), want 3", len(want), err)
-	}
-	if _, err := m.Append(ctx, base.ID, []rollout.Item{rollback(2)}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := m.UserMessages(ctx, base.ID); err != nil || len(got) != 1 {
-		t.Fatalf("user messages of the base after its rollback: %d (%v), want 1", len(got), err)
-	}
-	got, err := m.UserMessages(ctx, fork.ID)
-	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("user messages of the reverted fork after its base's rollback:\n%+v (%v)\nwant\n%+v", got, err, want)
-	}
-	if hits, err := m.Search(ctx, store.SearchOptions{Query: `"prompt turn-b"`}); err != nil || len(hits) != 1 || hits[0].ThreadID != fork.ID || hits[0].Ordinal != 1 {
-		t.Fatalf("search for the prompt the base rolled back = %+v (%v), want message 1 of the fork", hits, err)
-	}
-}
-
 // TestRevertReferenceForkAgain: a reverted reference fork reverted once
 // more, and one whose own rollback reached into what it inherits before
 // the revert, keep inheriting what their first file inherits; a rebuild
@@ -520,15 +490,6 @@ func TestRevertReferenceForkAgain(t *testing.T) {
 				}
 			},
 			want: []string{"prompt turn-a", "prompt turn-b"},
-		},
-		{
-			name: "after a rollback into what it inherits",
-			setup: func(t *testing.T, m *Manager, fork string) {
-				if _, err := m.Append(t.Context(), fork, []rollout.Item{rollback(1)}); err != nil {
-					t.Fatal(err)
-				}
-			},
-			want: []string{"prompt turn-a", "prompt turn-x"},
 		},
 	}
 	for _, tc := range tests {

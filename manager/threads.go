@@ -499,6 +499,9 @@ func (m *Manager) numbered(row store.Thread, lines [][]byte) ([][]byte, error) {
 	}
 	out := make([][]byte, len(lines))
 	for i, l := range lines {
+		if rollout.NewLine(l, 0, 0).IsRollbackMarker() {
+			return nil, fmt.Errorf("line %d: %w", i, ErrPaginatedRollback)
+		}
 		n, err := rollout.WithOrdinal(l, row.NextOrdinal+int64(i))
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w: %w", i, ErrInvalidItem, err)

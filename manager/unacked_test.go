@@ -12,7 +12,6 @@ import (
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/rolloutfs/faultfs"
-	"github.com/spoolhq/spool/store"
 )
 
 // TestUnackedLinesHidden holds a batch append at its sync, after its index
@@ -225,33 +224,5 @@ func TestEventedLinesReadable(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-	}
-}
-
-// TestLiveRowFollowsRollbackIntoInherited: a rollback appended to a
-// reference fork that reaches into the messages it inherits lowers its
-// inherited count in the index (store.Advance); the live thread's row,
-// which the next append starts from, must say the same.
-func TestLiveRowFollowsRollbackIntoInherited(t *testing.T) {
-	ctx := t.Context()
-	m := openTest(t)
-	base := threeTurns(t, m, "paginated")
-	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Append(ctx, fork.ID, []rollout.Item{rollback(1)}); err != nil {
-		t.Fatal(err)
-	}
-	indexed, err := m.store.Get(ctx, fork.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var live store.Thread
-	if err := m.withThread(ctx, fork.ID, func(lt *liveThread) error { live = lt.row; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if indexed.InheritedMessages != 1 || live.InheritedMessages != indexed.InheritedMessages {
-		t.Fatalf("inherited messages after a rollback of one: live row %d, index %d; want 1 and 1", live.InheritedMessages, indexed.InheritedMessages)
 	}
 }

@@ -213,6 +213,14 @@ func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSiz
 // renumber says its ordinal is to be replaced), and marks moved to where
 // their lines now start.
 func numberLines(lines []byte, marks []lineMark, first int64, renumber bool) ([]byte, []lineMark, error) {
+	for _, m := range marks {
+		if m.kind == markRollback {
+			// Codex rejects a rollback in a paginated history and shows
+			// every turn past a marker there (a line that carries an
+			// ordinal already is no rollback: rollout.Classify).
+			return nil, nil, fmt.Errorf("%w: line %d: a paginated thread is not rolled back by a marker (Codex ignores one): revert it", ErrInvalidLines, m.line+1)
+		}
+	}
 	out := make([]byte, 0, len(lines)+bytes.Count(lines, []byte{'\n'})*16)
 	var starts []int64
 	n := first

@@ -224,6 +224,15 @@ type eventLine struct {
 	} `json:"payload"`
 }
 
+// IsRollbackMarker reports whether l is a thread_rolled_back event, which
+// Classify counts only in a legacy history.
+func (l *Line) IsRollbackMarker() bool {
+	if !l.scanned {
+		l.scan()
+	}
+	return l.Err == nil && l.Type == TypeEventMsg && l.PayloadType == payloadThreadRolledBack
+}
+
 // Classify tells what l means for the user-message count, as Codex 0.169
 // counts (checked against the binary; docs/CODEX.md): only response_item
 // messages with role "user" that Codex can decode count, unless one of
@@ -235,7 +244,7 @@ type eventLine struct {
 // <user_instructions> message counts. It decodes the payload only for the
 // few line kinds that need it. A malformed line is KindOther, and so is a
 // line whose payload does not have the shape Codex would need to read it
-// (Codex skips such lines).
+// (Codex skips such lines), and a rollback marker in a paginated history.
 func Classify(l *Line) Classified {
 	if !l.scanned {
 		l.scan()
@@ -248,7 +257,13 @@ func Classify(l *Line) Classified {
 		return Classified{Kind: KindSessionMeta}
 	case l.Type == TypeResponseItem && l.PayloadType == payloadMessage && l.role == roleUser:
 		return classifyUserMessage(l.Raw)
-	case l.Type == TypeEventMsg && l.PayloadType == payloadThreadRolledBack:
+	case l.IsRollbackMarker():
+		if _, paginated, _ := LineOrdinal(l.Raw); paginated {
+			// Codex rejects a rollback in a paginated history (whose
+			// lines carry ordinals) and shows every turn past a marker
+			// there: the line counts for nothing (docs/CODEX.md).
+			return Classified{}
+		}
 		var ev eventLine
 		if err := json.Unmarshal(l.Raw, &ev); err != nil || ev.Payload.NumTurns == nil {
 			return Classified{}

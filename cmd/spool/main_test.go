@@ -268,7 +268,8 @@ func TestShow(t *testing.T) {
 func TestShowNumbersTurnsAfterARollback(t *testing.T) {
 	s := startSpoold(t, "")
 	ctx := t.Context()
-	th, err := s.c.Create(ctx, client.CreateOptions{})
+	// Legacy: Codex rolls back only those.
+	th, err := s.c.Create(ctx, client.CreateOptions{HistoryMode: "legacy"})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -704,7 +705,8 @@ func TestWrongTokenIsNotAFallback(t *testing.T) {
 func TestForkBeforeTurnID(t *testing.T) {
 	s := startSpoold(t, "")
 	ctx := t.Context()
-	th, err := s.c.Create(ctx, client.CreateOptions{})
+	// Legacy: Codex rolls back only those.
+	th, err := s.c.Create(ctx, client.CreateOptions{HistoryMode: "legacy"})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
