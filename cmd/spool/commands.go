@@ -243,8 +243,8 @@ could append to it.`,
 		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeIDs,
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			if turnsBack < 0 || interval <= 0 || maxInterval < interval {
-				return usageError{errors.New("-n must be >= 0, and 0 < --interval <= --max-interval")}
+			if turnsBack < 0 { // --interval and --max-interval are ignored, whatever they say
+				return usageError{errors.New("-n must be >= 0")}
 			}
 			ctx := cmd.Context()
 			b, err := a.backend(ctx)

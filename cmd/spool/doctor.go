@@ -54,7 +54,14 @@ func (r remote) Doctor(ctx context.Context) (doctorReport, error) {
 		rep.Threads++
 		drifts, err := r.checkThread(ctx, th)
 		if errors.Is(err, client.ErrNotFound) {
-			continue // deleted while we looked
+			if _, gerr := r.Get(ctx, th.ID); errors.Is(gerr, client.ErrNotFound) {
+				continue // deleted while we looked
+			}
+			// Still indexed, yet its history cannot be read: its file is
+			// gone (reindex --verify calls that stale).
+			rep.Drifts = append(rep.Drifts, drift{Kind: "stale", ThreadID: th.ID, Path: th.RolloutPath,
+				Detail: fmt.Sprintf("indexed, but its history cannot be read: %v", err)})
+			continue
 		}
 		if err != nil {
 			return rep, fmt.Errorf("check thread %s: %w", th.ID, err)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -611,8 +612,9 @@ func TestDoctorThroughSpoold(t *testing.T) {
 	if err == nil {
 		_, err = s.c.Append(t.Context(), ref.ID, item("user", "own prompt"), item("assistant", "own answer"))
 	}
+	var leaf client.Thread
 	if err == nil {
-		_, err = s.c.Fork(t.Context(), ref.ID, client.ForkOptions{})
+		leaf, err = s.c.Fork(t.Context(), ref.ID, client.ForkOptions{})
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -635,6 +637,19 @@ func TestDoctorThroughSpoold(t *testing.T) {
 	}
 	if len(rep.Drifts) != 1 || rep.Drifts[0].ThreadID != f.parent.ID || rep.Drifts[0].Kind != "messages" {
 		t.Fatalf("doctor drifts = %+v, want one messages drift of the parent", rep.Drifts)
+	}
+
+	// A thread whose file is gone, still indexed, is stale, not skipped.
+	if err := os.Remove(filepath.Join(s.root, filepath.FromSlash(leaf.RolloutPath))); err != nil {
+		t.Fatal(err)
+	}
+	r = cli.run("doctor", "--json")
+	rep = doctorReport{}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != exitError {
+		t.Fatalf("doctor --json with a file gone: exit %d, %v; stdout %s stderr %s", r.code, err, r.stdout, r.stderr)
+	}
+	if !slices.ContainsFunc(rep.Drifts, func(d drift) bool { return d.ThreadID == leaf.ID && d.Kind == "stale" }) {
+		t.Fatalf("doctor drifts = %+v, want the thread whose file is gone as stale", rep.Drifts)
 	}
 }
 
