@@ -67,6 +67,7 @@ func Run(t *testing.T, open Open) {
 		{"PurgeKeepsARevertedForksOwnPrompts", testPurgeKeepsARevertedForksOwnPrompts},
 		{"BigAppendAnnouncedWithOffsets", testBigAppendAnnouncedWithOffsets},
 		{"ReadTurnByID", testReadTurnByID},
+		{"TurnWithoutAUserMessage", testTurnWithoutAUserMessage},
 		{"ForkByTurnID", testForkByTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
 		{"Purge", testPurge},

@@ -205,3 +205,60 @@ func testForkByTurnIDRefuses(t *testing.T, b manager.Backend) {
 		t.Fatalf("fork before the open turn: %+v, %v; want 3 messages, cut at %d", child, err, h.Turns[3].Offset)
 	}
 }
+
+// testTurnWithoutAUserMessage: a Codex turn that holds no counted user
+// message (a shell command's: its <user_shell_command> message is context)
+// is read by its id and forked through, as Codex does, though the index
+// knows turns by their messages.
+func testTurnWithoutAUserMessage(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	tr := b.(manager.TurnReader)
+	tw := b.(manager.TurnWriter)
+	th := start(t, b)
+	if _, err := tw.AppendTurn(ctx, th.ID, manager.TurnOptions{TurnID: "turn-a", Prompt: "prompt a", Answer: "answer a"}); err != nil {
+		t.Fatal(err)
+	}
+	event := func(payload map[string]any) rollout.Item {
+		data, _ := json.Marshal(payload)
+		return rollout.Item{Type: rollout.TypeEventMsg, Payload: data}
+	}
+	context, _ := json.Marshal(map[string]any{"turn_id": "turn-s", "cwd": "/work"})
+	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{
+		{Type: rollout.TypeTurnContext, Payload: context},
+		event(map[string]any{"type": "task_started", "turn_id": "turn-s"}),
+		userItem("<user_shell_command>\nls\n</user_shell_command>"),
+		event(map[string]any{"type": "task_complete", "turn_id": "turn-s"}),
+	}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := tw.AppendTurn(ctx, th.ID, manager.TurnOptions{TurnID: "turn-b", Prompt: "prompt b", Answer: "answer b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.UserMessageCount != 2 {
+		t.Fatalf("%d user messages, want 2 (the shell command's is context)", res.Thread.UserMessageCount)
+	}
+	h, data := historyTurns(t, b, th.ID)
+	if len(h.Turns) != 3 || h.Turns[1].ID != "turn-s" {
+		t.Fatalf("turns %+v, want turn-a, turn-s, turn-b", h.Turns)
+	}
+	want := h.Turns[1]
+	rc, span, err := tr.ReadTurnByID(ctx, th.ID, "turn-s")
+	got := ReadAll(t, rc, err)
+	if span.Offset != want.Offset || span.End != want.End || span.Status != "completed" || span.UserMessage != 1 || span.UserMessages != 0 {
+		t.Fatalf("span = %+v, want turn-s at [%d, %d), completed, after user message 0, holding none", span, want.Offset, want.End)
+	}
+	if !bytes.Equal(got, data[want.Offset:want.End]) {
+		t.Fatalf("turn-s read %q, want %q", got, data[want.Offset:want.End])
+	}
+	child, err := b.Fork(ctx, th.ID, manager.ForkOptions{LastTurnID: "turn-s"})
+	if err != nil {
+		t.Fatalf("fork through turn-s: %v", err)
+	}
+	if child.UserMessageCount != 1 || !bytes.HasPrefix(history(t, b, child.ID), data[:want.End]) {
+		t.Fatalf("fork through turn-s: %d user messages, want 1, and the history through the turn", child.UserMessageCount)
+	}
+	if _, _, err := tr.ReadTurnByID(ctx, th.ID, "turn-z"); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("an unknown turn: %v, want ErrNotFound", err)
+	}
+}

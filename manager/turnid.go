@@ -88,6 +88,16 @@ func (m *Manager) turnSpan(ctx context.Context, row store.Thread, src rolloutfs.
 		return TurnSpan{}, fmt.Errorf("%w: empty turn id", ErrInvalidArgument)
 	}
 	msg, err := m.store.UserMessageOfTurn(ctx, row.ID, turnID)
+	if errors.Is(err, store.ErrNotFound) {
+		// A turn without a counted user message of its own (a shell
+		// command's, an aborted goal's) is not in the index: read for it.
+		size := row.HistorySize()
+		at, err := FindTurn(ctx, io.NewSectionReader(src, 0, size), turnID)
+		if err != nil {
+			return TurnSpan{}, err
+		}
+		return ScanTurn(ctx, io.NewSectionReader(src, at.Offset, size-at.Offset), turnID, at.UserMessage, at.Offset, at.Line)
+	}
 	if err != nil {
 		return TurnSpan{}, err // names the turn and wraps ErrNotFound
 	}
@@ -151,6 +161,58 @@ func ScanTurn(ctx context.Context, r io.Reader, turnID string, userMessage int, 
 	span.End, span.lines = rd.End()
 	span.UserMessages = len(tr.Messages())
 	return span, nil
+}
+
+// TurnStart is where FindTurn found a turn: its first start line's
+// offset and line number in the history, and how many counted user
+// messages come before it.
+type TurnStart struct {
+	Offset      int64
+	Line        int64
+	UserMessage int
+}
+
+// FindTurn reads a whole history, r from its start, for Codex turn
+// turnID as Codex shows it (rolled back turns are gone), and says where
+// it starts. It is how a turn without a counted user message of its own
+// is found (a shell command's or an aborted goal's: the index knows turns
+// by their messages); it reads the whole history. ScanTurn from the start
+// gives the span. An unknown turn fails with an error wrapping
+// ErrNotFound.
+func FindTurn(ctx context.Context, r io.Reader, turnID string) (TurnStart, error) {
+	rd := rollout.NewReader(r, 0, 0)
+	var tr rollout.TurnTracker
+	lineOf := map[int64]int64{} // start lines of turns named turnID: offset to line number
+	for rd.Next() {
+		l := rd.Line()
+		if l.Number%ctxCheckLines == 0 {
+			if err := ctx.Err(); err != nil {
+				return TurnStart{}, err
+			}
+		}
+		tr.Observe(l)
+		if (l.Type == rollout.TypeTurnContext || l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started") && l.Err == nil {
+			if id, err := l.PayloadTurnID(); err == nil && id == turnID {
+				lineOf[l.Offset] = l.Number
+			}
+		}
+	}
+	if err := rd.Err(); err != nil {
+		return TurnStart{}, fmt.Errorf("find turn %q: %w", turnID, err)
+	}
+	for _, t := range tr.Turns() {
+		if t.ID != turnID {
+			continue
+		}
+		at := TurnStart{Offset: t.Offset, Line: lineOf[t.Offset]}
+		for _, msg := range tr.Messages() {
+			if msg.Offset < t.Offset {
+				at.UserMessage++
+			}
+		}
+		return at, nil
+	}
+	return TurnStart{}, fmt.Errorf("turn %q: %w", turnID, ErrNotFound)
 }
 
 // ctxCheckLines is how many lines a turn scan reads between context checks.

@@ -2,6 +2,7 @@ package pgbackend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -53,6 +54,11 @@ func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, era pgstore.Er
 		return manager.TurnSpan{}, fmt.Errorf("%w: empty turn id", manager.ErrInvalidArgument)
 	}
 	msg, err := b.store.UserMessageOfTurn(ctx, t.ID, turnID)
+	if errors.Is(err, pgstore.ErrTurnNotFound) {
+		// A turn without a counted user message of its own is not in the
+		// index: read for it (manager.FindTurn), as the local backend does.
+		return b.findTurn(ctx, t, era, turnID)
+	}
 	if err != nil {
 		return manager.TurnSpan{}, mapErr(err)
 	}
@@ -66,6 +72,30 @@ func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, era pgstore.Er
 	}
 	defer rc.Close()
 	span, err := manager.ScanTurn(ctx, rc, turnID, msg.Ordinal, start, 0)
+	if err != nil {
+		return manager.TurnSpan{}, fmt.Errorf("turn %q of %s: %w", turnID, t.ID, err)
+	}
+	return span, nil
+}
+
+// findTurn locates turn turnID, one without a counted user message of its
+// own, by reading t's history in era for it (manager.FindTurn).
+func (b *Backend) findTurn(ctx context.Context, t manager.Thread, era pgstore.Era, turnID string) (manager.TurnSpan, error) {
+	size := t.HistorySize()
+	rc, _, err := b.store.OpenHistoryIn(ctx, t.ID, era, 0, size)
+	if err != nil {
+		return manager.TurnSpan{}, mapErr(err)
+	}
+	at, err := manager.FindTurn(ctx, rc, turnID)
+	rc.Close()
+	if err != nil {
+		return manager.TurnSpan{}, fmt.Errorf("turn %q of %s: %w", turnID, t.ID, err)
+	}
+	if rc, _, err = b.store.OpenHistoryIn(ctx, t.ID, era, at.Offset, size); err != nil {
+		return manager.TurnSpan{}, mapErr(err)
+	}
+	defer rc.Close()
+	span, err := manager.ScanTurn(ctx, rc, turnID, at.UserMessage, at.Offset, 0)
 	if err != nil {
 		return manager.TurnSpan{}, fmt.Errorf("turn %q of %s: %w", turnID, t.ID, err)
 	}
