@@ -575,7 +575,7 @@ func NewTracker(t store.Thread) *Tracker {
 		keep:        t.UserMessageCount,
 		lineCount:   t.LineCount,
 		indexedSize: t.IndexedSize,
-		updatedAt:   t.UpdatedAt,
+		updatedAt:   max(t.UpdatedAt, t.NewestAt), // the newest read, unbounded
 		base:        t.BaseSize,
 		paginated:   t.HistoryMode == string(rollout.HistoryPaginated),
 		nextOrdinal: t.NextOrdinal,

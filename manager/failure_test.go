@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -300,4 +301,48 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestForgedFutureTimestamp: a line stamped far in the future (a wrong
+// clock, a forged item) bounds the thread's updated time by its file's
+// mtime plus MaxClockSkew, and appends after it go on moving the bound
+// with the file, live as in an index rebuilt from the files. The
+// manager's own row once kept the bounded value as the newest read, and
+// the index stopped following the file (Verify: updated_at drift).
+func TestForgedFutureTimestamp(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := start(t, m, user("one"))
+	path := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := `{"timestamp":"9999-12-31T23:59:59.000Z","type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"from the future"}]}}` + "\n"
+	if _, err := f.WriteString(forged); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// Written by another process an hour ago: its bound lies in the past.
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, past, past); err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"two", "three"} {
+		if _, err := m.Append(ctx, th.ID, []rollout.Item{user(text)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := st.ModTime().Add(indexer.MaxClockSkew).UnixMilli()
+	if got, err := m.Get(ctx, th.ID); err != nil || got.UpdatedAt.UnixMilli() != want {
+		t.Fatalf("updated_at = %d, %v; want the file's mtime plus the skew, %d", got.UpdatedAt.UnixMilli(), err, want)
+	}
+	rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify: %v, %+v", err, rep.Drifts)
+	}
 }

@@ -462,7 +462,11 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 		}
 	}
 	after = applyProgress(lt.row, p)
-	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime) // as the index bounds it
+	// As the index keeps them: the newest read, and it bounded. The next
+	// append's tracker starts from the newest, or a bounded value would
+	// stand in for it and the row would stop following the file.
+	after.NewestAt = after.UpdatedAt
+	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime)
 	if key != nil {
 		if p.Idempotency, err = key.record(historyOffsets(lt.row, offsets), after); err != nil {
 			return store.Thread{}, false, err

@@ -12,11 +12,13 @@ func threadDest(t *Thread) []any {
 		&t.CLIVersion, &t.ModelProvider, &t.GitCommit, &t.GitBranch, &t.GitOrigin, &t.Name, &t.Preview,
 		&t.Archived, &t.ArchivedAt, &t.ParentID, &t.ForkUserMessage,
 		&t.ForkOffset, &t.LineCount, &t.UserMessageCount, &t.IndexedSize, &t.FileSize, &t.FileMtime,
-		&t.HistoryMode, &t.BaseID, &t.BaseSize, &t.NextOrdinal, &t.TurnOffset, &t.TurnID, &t.InheritedMessages}
+		&t.HistoryMode, &t.BaseID, &t.BaseSize, &t.NextOrdinal, &t.TurnOffset, &t.TurnID, &t.InheritedMessages,
+		&t.NewestAt}
 }
 
-// threadArgs returns t's fields in the order of threadColumns, the values
-// bound by upsertThread.
+// threadArgs returns t's fields in the order of threadColumns but the last
+// (newest_at, which the statement derives), the values bound by
+// upsertThread.
 func threadArgs(t *Thread) []any {
 	return []any{t.ID, t.RolloutPath, t.CreatedAt, t.UpdatedAt, t.Cwd, t.Source, t.Originator,
 		t.CLIVersion, t.ModelProvider, t.GitCommit, t.GitBranch, t.GitOrigin, t.Name, t.Preview,

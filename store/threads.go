@@ -19,7 +19,7 @@ const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, or
 	archived, archived_at, IFNULL(parent_id, '') AS parent_id, fork_user_message,
 	fork_offset, line_count, user_message_count, indexed_size, file_size, file_mtime,
 	history_mode, IFNULL(base_id, '') AS base_id, base_size, next_ordinal, turn_offset, turn_id,
-	inherited_messages`
+	inherited_messages, newest_at`
 
 // insertThread inserts a threads row from threadArgs; "" for parent_id
 // and base_id is stored as NULL. Values are bound by position: sqlx's

@@ -18,6 +18,7 @@ func TestInsertGet(t *testing.T) {
 	want.UserMessageCount = 2
 	want.LineCount, want.IndexedSize, want.FileSize, want.FileMtime = 12, 3456, 3456, 1_700_000_000_000_000_000
 	mustInsert(t, s, Record{Thread: want, Messages: messages(0, 2, "m")})
+	want.NewestAt = want.UpdatedAt // the index keeps it: within its bound, the same
 
 	got, err := s.Get(ctx, "a")
 	if err != nil {
@@ -470,6 +471,7 @@ func TestReplaceRoundTripsEveryColumn(t *testing.T) {
 	if err := s.Replace(ctx, []Record{{Thread: want, Messages: messages(0, 1, "m")}}); err != nil {
 		t.Fatalf("Replace: %v", err)
 	}
+	want.NewestAt = want.UpdatedAt // derived by the index: within its bound, the same
 	got, err := s.Get(ctx, want.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -80,6 +80,11 @@ type Thread struct {
 	// at this ordinal. A copy fork holds copied rows, whose search text is
 	// kept only while its parent is not indexed.
 	InheritedMessages int `db:"inherited_messages" json:"-"`
+	// NewestAt is the newest envelope timestamp of the thread's history,
+	// unbounded (UpdatedAt is it bounded by the file's mtime, migration
+	// 00005): what the next update's newest is taken from. Read from the
+	// index; a row built elsewhere leaves it 0 (then UpdatedAt stands in).
+	NewestAt int64 `db:"newest_at" json:"-"`
 }
 
 // FirstOwnMessage is the ordinal of the first user message the thread's
