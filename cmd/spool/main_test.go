@@ -947,3 +947,17 @@ func TestLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestRootGivenWithAServer: with a spoold answering, --root names a root
+// the command does not open: it says so on stderr, and --local opens it.
+func TestRootGivenWithAServer(t *testing.T) {
+	s := startSpoold(t, "")
+	other := t.TempDir()
+	r := s.cli(t).run("--root", other, "ls")
+	if r.code != exitOK || !strings.Contains(r.stderr, "--root "+other+" ignored") {
+		t.Fatalf("ls --root with a server: exit %d, stderr %q; want the root named as ignored", r.code, r.stderr)
+	}
+	if r := s.cli(t).run("ls"); strings.Contains(r.stderr, "ignored") {
+		t.Fatalf("ls without --root warned: %q", r.stderr)
+	}
+}

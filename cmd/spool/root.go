@@ -250,6 +250,11 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		switch {
 		case err == nil:
 			a.b = remote{c}
+			if a.root != "" {
+				// Not silently: the user named a root, and this acts on the
+				// server's.
+				fmt.Fprintf(a.stderr, "spool: --root %s ignored: using %s (--local opens the root)\n", a.root, a.b.Describe())
+			}
 			return a.b, nil
 		case errors.As(err, &apiErr):
 			// Something answered: a spoold shutting down, or not a spoold.
