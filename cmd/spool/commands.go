@@ -612,8 +612,11 @@ On a root opened directly (no spoold running, or --local) this is
 "reindex --verify": every file is re-read and compared with its index rows,
 ancestry included, and nothing is changed. Through spoold, which has no
 verify route, it checks each thread's streamed history against its index
-row and turns instead, which cannot see files the index does not know.
-"reindex --repair" or a restart of spoold fixes what doctor finds.`,
+row and turns instead, which cannot see files the index does not know;
+a thread another process appended to while doctor runs shows as drift
+there once (reading it catches the index up): run doctor again before
+acting on one. "reindex --repair" or a restart of spoold fixes what
+doctor finds.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()

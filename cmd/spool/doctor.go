@@ -35,10 +35,11 @@ type drift struct {
 // holds for the history the server streams from its file: the history is
 // indexed_size bytes of line_count lines, and each of the thread's turns
 // starts a line that is a counted user message. spoold has no verify
-// route, so this reads every thread's history once; it cannot see a file
-// that grew behind the server's back (the stream ends at the indexed
-// size) or a file missing from the index. Run doctor on the root with
-// spoold stopped for the full check.
+// route, so this reads every thread's history once. Reading a thread
+// brings its index up to lines another process appended since the
+// listing, so such a thread shows as drift in this run and not in the
+// next; a file missing from the index it cannot see. Run doctor on the
+// root with spoold stopped for the full check.
 func (r remote) Doctor(ctx context.Context) (doctorReport, error) {
 	rep := doctorReport{
 		Where:  r.Describe(),
