@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -102,6 +103,10 @@ returns them.`,
 				if o.ParentID, err = a.resolve(ctx, b, o.ParentID); err != nil {
 					return err
 				}
+			}
+			if o.Cwd != "" {
+				// As Codex records it: /a/b/ and /a/b are one directory.
+				o.Cwd = filepath.Clean(o.Cwd)
 			}
 			var threads []client.Thread
 			o.Limit = 1000
@@ -453,9 +458,9 @@ number and a snippet with the match in «».`,
 			case archived:
 				o.Archived = client.ArchivedOnly
 			}
-			if o.Limit < 1 {
+			if o.Limit < 1 || o.Limit > store.MaxSearchLimit {
 				// ls and tail take 0 for "all"; a search answers one page.
-				return usageError{fmt.Errorf("--limit must be at least 1, not %d: a search gives at most %d hits", o.Limit, store.MaxSearchLimit)}
+				return usageError{fmt.Errorf("--limit must be 1..%d, not %d: a search gives at most %d hits", store.MaxSearchLimit, o.Limit, store.MaxSearchLimit)}
 			}
 			ctx := cmd.Context()
 			b, err := a.backend(ctx)

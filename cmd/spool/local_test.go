@@ -162,9 +162,10 @@ func TestLocalRootHeldByAnother(t *testing.T) {
 	}
 }
 
-// TestSearchLimitAgrees: a root opened directly holds search's --limit to
-// spoold's bounds, with spoold's message; 0, which ls takes for "all",
-// is refused on both, since a search gives at most a bounded page.
+// TestSearchLimitAgrees: search's --limit is held to spoold's bounds
+// before either backend is asked, with one usage error (exit 2) on both;
+// 0, which ls takes for "all", is refused, since a search gives at most a
+// bounded page.
 func TestSearchLimitAgrees(t *testing.T) {
 	root, _, _ := seedRoot(t)
 	s := startSpoold(t, "")
@@ -178,10 +179,10 @@ func TestSearchLimitAgrees(t *testing.T) {
 		code  int
 		want  string // in stderr
 	}{
-		{"500", exitError, `limit must be an integer in [1, 200], not "500"`},
-		{"201", exitError, `limit must be an integer in [1, 200], not "201"`},
-		{"0", exitUsage, "--limit must be at least 1"},
-		{"-1", exitUsage, "--limit must be at least 1"},
+		{"500", exitUsage, "--limit must be 1..200, not 500"},
+		{"201", exitUsage, "--limit must be 1..200, not 201"},
+		{"0", exitUsage, "--limit must be 1..200, not 0"},
+		{"-1", exitUsage, "--limit must be 1..200, not -1"},
 		{"200", exitOK, ""},
 	}
 	for name, cli := range backends {
