@@ -145,11 +145,31 @@ func decodeError(resp *http.Response) error {
 		return apiErr
 	}
 	apiErr.Code = statusCodes[resp.StatusCode]
-	apiErr.Message = strings.TrimSpace(string(data))
+	apiErr.Message = plainMessage(resp.Header.Get("Content-Type"), data)
 	if apiErr.Message == "" {
 		apiErr.Message = http.StatusText(resp.StatusCode)
 	}
 	return apiErr
+}
+
+// maxPlainMessage bounds the message kept from an answer that is not
+// spoold's JSON error.
+const maxPlainMessage = 200
+
+// plainMessage is the message of an error answer that is not spoold's
+// (a proxy's, or something else listening at the address): its text on
+// one line, cut short, or nothing for a page of HTML, which says less
+// than the status.
+func plainMessage(contentType string, data []byte) string {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "text/html") ||
+		bytes.HasPrefix(bytes.TrimSpace(bytes.ToLower(data[:min(len(data), 64)])), []byte("<!doctype html")) {
+		return ""
+	}
+	msg := strings.Join(strings.Fields(string(data)), " ")
+	if r := []rune(msg); len(r) > maxPlainMessage {
+		msg = string(r[:maxPlainMessage]) + "…"
+	}
+	return msg
 }
 
 // call sends in (nil for no body) as JSON and decodes the answer into out

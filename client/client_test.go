@@ -601,6 +601,38 @@ func TestErrorWithoutBody(t *testing.T) {
 	}
 }
 
+// TestErrorFromAnotherServer: an error page from something that is not
+// spoold (an HTML page, a long text) is not pasted whole into the error:
+// the status says it, and a text is kept on one line, cut short.
+func TestErrorFromAnotherServer(t *testing.T) {
+	long := strings.Repeat("word ", 100)
+	tests := []struct {
+		name, contentType, body, want string
+	}{
+		{"html", "text/html; charset=utf-8", "<!DOCTYPE HTML>\n<html><body><h1>Not Found</h1>" + long + "</body></html>", "Not Found"},
+		{"html without a type", "application/octet-stream", "<!doctype html><html></html>", "Not Found"},
+		{"long text", "text/plain", "line one\n" + long, ("line one " + long)[:200] + "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.contentType)
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, tc.body)
+			}))
+			t.Cleanup(ts.Close)
+			c, err := client.New(ts.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var apiErr *client.Error
+			if err := c.Health(t.Context()); !errors.As(err, &apiErr) || apiErr.Message != tc.want {
+				t.Fatalf("Health = %v, want the message %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // A Thread decoded by the client encodes back to the server's own JSON, so
 // programs (and spool ls --json) can pass it on in the API's shape.
 func TestThreadJSONRoundTrip(t *testing.T) {
