@@ -208,8 +208,8 @@ func testForkByTurnIDRefuses(t *testing.T, b manager.Backend) {
 
 // testTurnWithoutAUserMessage: a Codex turn that holds no counted user
 // message (a shell command's: its <user_shell_command> message is context)
-// is read by its id and forked through, as Codex does, though the index
-// knows turns by their messages.
+// is read by its id and forked through and before, as Codex does, though
+// the index knows turns by their messages.
 func testTurnWithoutAUserMessage(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	tr := b.(manager.TurnReader)
@@ -257,6 +257,13 @@ func testTurnWithoutAUserMessage(t *testing.T, b manager.Backend) {
 	}
 	if child.UserMessageCount != 1 || !bytes.HasPrefix(history(t, b, child.ID), data[:want.End]) {
 		t.Fatalf("fork through turn-s: %d user messages, want 1, and the history through the turn", child.UserMessageCount)
+	}
+	before, err := b.Fork(ctx, th.ID, manager.ForkOptions{BeforeTurnID: "turn-s"})
+	if err != nil {
+		t.Fatalf("fork before turn-s: %v", err)
+	}
+	if h := history(t, b, before.ID); before.UserMessageCount != 1 || !bytes.HasPrefix(h, data[:want.Offset]) || bytes.Contains(h, []byte("user_shell_command")) {
+		t.Fatalf("fork before turn-s: %d user messages, want 1, and the history up to the turn's start", before.UserMessageCount)
 	}
 	if _, _, err := tr.ReadTurnByID(ctx, th.ID, "turn-z"); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("an unknown turn: %v, want ErrNotFound", err)

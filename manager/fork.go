@@ -48,10 +48,14 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
 		}
 		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
-		if err != nil {
+		switch {
+		case err == nil:
+			o.BeforeUserMessage, o.BeforeTurnID = &msg.Ordinal, ""
+		case !errors.Is(err, store.ErrNotFound):
 			return Thread{}, fmt.Errorf("fork: %w", err) // it names the turn and the thread
 		}
-		o.BeforeUserMessage = &msg.Ordinal
+		// Not found: a turn without a counted user message of its own,
+		// which fork reads the history for (beforeTurn), or none.
 	}
 	for attempt := 0; ; attempt++ {
 		row, err := m.fork(ctx, id, o)
@@ -76,6 +80,12 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 	before, cut, prefixLines := -1, parent.HistorySize(), parent.LineCount
 	kept := parent.UserMessageCount
 	switch {
+	case o.BeforeTurnID != "":
+		at, err := m.beforeTurn(ctx, parent, src, o.BeforeTurnID)
+		if err != nil {
+			return store.Thread{}, err
+		}
+		before, cut, kept, prefixLines = at.before, at.offset, at.kept, at.lines
 	case o.LastTurnID != "":
 		through, err := m.throughTurn(ctx, parent, src, o.LastTurnID)
 		if err != nil {

@@ -237,6 +237,22 @@ func (m *Manager) throughTurn(ctx context.Context, row store.Thread, src rollout
 	return forkCut{before: before, offset: span.End, kept: kept, lines: span.lines}, nil
 }
 
+// beforeTurn returns the fork cut before turn turnID of thread row, one
+// that holds no counted user message of its own (the index has none of
+// it; Fork cuts before the others' first message): at the turn's start,
+// found by reading the history. An unknown turn fails with ErrNotFound.
+func (m *Manager) beforeTurn(ctx context.Context, row store.Thread, src rolloutfs.ReadFile, turnID string) (forkCut, error) {
+	at, err := FindTurn(ctx, io.NewSectionReader(src, 0, row.HistorySize()), turnID)
+	if err != nil {
+		return forkCut{}, err
+	}
+	before := at.UserMessage
+	if before >= row.UserMessageCount {
+		before = -1
+	}
+	return forkCut{before: before, offset: at.Offset, kept: at.UserMessage, lines: at.Line}, nil
+}
+
 // errTurnRequest is returned for a fork naming its point more than once.
 func errTurnRequest(id string) error {
 	return fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, ErrInvalidArgument)

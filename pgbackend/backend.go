@@ -349,6 +349,16 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		}
 	case o.BeforeTurnID != "":
 		msg, err := b.store.UserMessageOfTurn(ctx, parent.ID, o.BeforeTurnID)
+		if errors.Is(err, pgstore.ErrTurnNotFound) {
+			// A turn without a counted user message of its own: cut at
+			// its start, found by reading the history (turnSpan).
+			span, err := b.turnSpan(ctx, parent, era, o.BeforeTurnID)
+			if err != nil {
+				return manager.Thread{}, fmt.Errorf("fork: %w", err)
+			}
+			through = &pgstore.Cut{Offset: span.Offset, Messages: span.UserMessage}
+			break
+		}
 		if err != nil {
 			return manager.Thread{}, fmt.Errorf("fork: %w", mapErr(err))
 		}
