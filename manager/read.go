@@ -32,6 +32,9 @@ func (m *Manager) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser
 	}
 	rc, err := m.readRange(ctx, id, k, false)
 	if err != nil {
+		if k < 0 {
+			return nil, threadErr(id, err, "read")
+		}
 		return nil, threadErr(id, err, "read from user message %d", k)
 	}
 	return rc, nil
