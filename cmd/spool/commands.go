@@ -180,7 +180,7 @@ rollbacks. Session setup, reasoning and events are left out unless --all.
 On a terminal the output goes through $PAGER (default "less -FRX").
 --raw prints the rollout lines as stored (NDJSON).`,
 		Args:              idArgs(cobra.ExactArgs(1), 1),
-		ValidArgsFunction: a.completeIDs,
+		ValidArgsFunction: a.completeFirstID,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
 			b, id, err := a.thread(ctx, argv[0])
@@ -246,7 +246,7 @@ line comes as it is appended, without polling. It needs a running spoold: on
 a root opened directly this command holds the root's lock, so nothing else
 could append to it.`,
 		Args:              idArgs(cobra.ExactArgs(1), 1),
-		ValidArgsFunction: a.completeIDs,
+		ValidArgsFunction: a.completeFirstID,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if turnsBack < 0 { // --interval and --max-interval are ignored, whatever they say
 				return usageError{errors.New("-n must be >= 0")}
@@ -363,7 +363,7 @@ With neither, the fork has the whole thread. A paginated thread (Codex
 0.169's default) is forked by reference: the fork points into its history and
 nothing is copied; a legacy thread's file is copied.`,
 		Args:              idArgs(cobra.ExactArgs(1), 1),
-		ValidArgsFunction: a.completeIDs,
+		ValidArgsFunction: a.completeFirstID,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if cmd.Flags().Changed("before") {
 				if before < 0 {
@@ -411,7 +411,7 @@ func newTreeCmd(a *app) *cobra.Command {
 thread forked from it, transitively. The thread asked about is marked ◀.
 Deleted threads that still have forks are shown as (deleted).`,
 		Args:              idArgs(cobra.ExactArgs(1), 1),
-		ValidArgsFunction: a.completeIDs,
+		ValidArgsFunction: a.completeFirstID,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
 			b, id, err := a.thread(ctx, argv[0])
@@ -503,7 +503,7 @@ func newRenameCmd(a *app) *cobra.Command {
 		Use:               "rename ID NAME",
 		Short:             `Rename a thread ("" clears the name)`,
 		Args:              idArgs(cobra.ExactArgs(2), 1),
-		ValidArgsFunction: a.completeIDs,
+		ValidArgsFunction: a.completeFirstID,
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
 			b, id, err := a.thread(ctx, argv[0])

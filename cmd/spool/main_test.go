@@ -706,6 +706,16 @@ func TestCompletesThreadIDs(t *testing.T) {
 	if !strings.Contains(out, f.fork.ID+"\tretry") || !strings.Contains(out, ":4") {
 		t.Fatalf("completion of show %s:\n%s\nwant the fork's id with its name and no file completion (:4)", f.fork.ID[:4], out)
 	}
+	// A command of one thread offers none after it (rename's NAME, a
+	// second show argument); one of many goes on offering them.
+	for _, args := range [][]string{{"rename", f.fork.ID, ""}, {"show", f.fork.ID, ""}} {
+		if out := s.cli(t).ok(append([]string{"__complete"}, args...)...); strings.Contains(out, f.fork.ID) {
+			t.Errorf("completion of %q offers ids:\n%s", args, out)
+		}
+	}
+	if out := s.cli(t).ok("__complete", "archive", f.parent.ID, f.fork.ID[:4]); !strings.Contains(out, f.fork.ID) {
+		t.Errorf("completion of archive's second id:\n%s", out)
+	}
 }
 
 func TestWrongTokenIsNotAFallback(t *testing.T) {

@@ -385,6 +385,15 @@ func isBrokenPipe(err error) bool {
 	return errors.Is(err, os.ErrClosed) || strings.Contains(err.Error(), "broken pipe")
 }
 
+// completeFirstID is completeIDs for a command that takes one thread, as
+// its first argument (then, for rename, a name): nothing after it.
+func (a *app) completeFirstID(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return a.completeIDs(cmd, args, toComplete)
+}
+
 // completeIDs completes thread ids, most recently updated first, with
 // their names as descriptions.
 func (a *app) completeIDs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
