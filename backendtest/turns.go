@@ -208,36 +208,12 @@ func testForkByTurnIDRefuses(t *testing.T, b manager.Backend) {
 
 // testTurnWithoutAUserMessage: a Codex turn that holds no counted user
 // message (a shell command's: its <user_shell_command> message is context)
-// is read by its id and forked through and before, as Codex does, though
-// the index knows turns by their messages.
+// is read by its id, forked through and before, and reverted before, as
+// Codex does, though the index knows turns by their messages.
 func testTurnWithoutAUserMessage(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	tr := b.(manager.TurnReader)
-	tw := b.(manager.TurnWriter)
-	th := start(t, b)
-	if _, err := tw.AppendTurn(ctx, th.ID, manager.TurnOptions{TurnID: "turn-a", Prompt: "prompt a", Answer: "answer a"}); err != nil {
-		t.Fatal(err)
-	}
-	event := func(payload map[string]any) rollout.Item {
-		data, _ := json.Marshal(payload)
-		return rollout.Item{Type: rollout.TypeEventMsg, Payload: data}
-	}
-	context, _ := json.Marshal(map[string]any{"turn_id": "turn-s", "cwd": "/work"})
-	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{
-		{Type: rollout.TypeTurnContext, Payload: context},
-		event(map[string]any{"type": "task_started", "turn_id": "turn-s"}),
-		userItem("<user_shell_command>\nls\n</user_shell_command>"),
-		event(map[string]any{"type": "task_complete", "turn_id": "turn-s"}),
-	}, manager.AppendOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := tw.AppendTurn(ctx, th.ID, manager.TurnOptions{TurnID: "turn-b", Prompt: "prompt b", Answer: "answer b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Thread.UserMessageCount != 2 {
-		t.Fatalf("%d user messages, want 2 (the shell command's is context)", res.Thread.UserMessageCount)
-	}
+	th := withShellTurn(t, b)
 	h, data := historyTurns(t, b, th.ID)
 	if len(h.Turns) != 3 || h.Turns[1].ID != "turn-s" {
 		t.Fatalf("turns %+v, want turn-a, turn-s, turn-b", h.Turns)
@@ -268,4 +244,52 @@ func testTurnWithoutAUserMessage(t *testing.T, b manager.Backend) {
 	if _, _, err := tr.ReadTurnByID(ctx, th.ID, "turn-z"); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("an unknown turn: %v, want ErrNotFound", err)
 	}
+
+	// A revert before it (on a thread no fork continues) cuts at its start.
+	other := withShellTurn(t, b)
+	reverted, err := reverter(t, b).Revert(ctx, other.ID, manager.RevertOptions{BeforeTurnID: "turn-s"})
+	if err != nil {
+		t.Fatalf("revert before turn-s: %v", err)
+	}
+	h2, data2 := historyTurns(t, b, other.ID)
+	if reverted.UserMessageCount != 1 || len(h2.Turns) != 1 || h2.Turns[0].ID != "turn-a" || bytes.Contains(data2, []byte("user_shell_command")) {
+		t.Fatalf("after the revert before turn-s: %d user messages, turns %+v; want turn-a alone", reverted.UserMessageCount, h2.Turns)
+	}
+	if _, _, err := tr.ReadTurnByID(ctx, other.ID, "turn-s"); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("turn-s after the revert: %v, want ErrNotFound", err)
+	}
+}
+
+// withShellTurn starts a thread of three turns: turn-a and turn-b with a
+// prompt each, and between them turn-s, a shell command's, whose only user
+// message (<user_shell_command>) is context, as Codex writes it.
+func withShellTurn(t *testing.T, b manager.Backend) manager.Thread {
+	t.Helper()
+	ctx := t.Context()
+	tw := b.(manager.TurnWriter)
+	th := start(t, b)
+	if _, err := tw.AppendTurn(ctx, th.ID, manager.TurnOptions{TurnID: "turn-a", Prompt: "prompt a", Answer: "answer a"}); err != nil {
+		t.Fatal(err)
+	}
+	event := func(payload map[string]any) rollout.Item {
+		data, _ := json.Marshal(payload)
+		return rollout.Item{Type: rollout.TypeEventMsg, Payload: data}
+	}
+	context, _ := json.Marshal(map[string]any{"turn_id": "turn-s", "cwd": "/work"})
+	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{
+		{Type: rollout.TypeTurnContext, Payload: context},
+		event(map[string]any{"type": "task_started", "turn_id": "turn-s"}),
+		userItem("<user_shell_command>\nls\n</user_shell_command>"),
+		event(map[string]any{"type": "task_complete", "turn_id": "turn-s"}),
+	}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := tw.AppendTurn(ctx, th.ID, manager.TurnOptions{TurnID: "turn-b", Prompt: "prompt b", Answer: "answer b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Thread.UserMessageCount != 2 {
+		t.Fatalf("%d user messages, want 2 (the shell command's is context)", res.Thread.UserMessageCount)
+	}
+	return res.Thread
 }

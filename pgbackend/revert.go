@@ -38,6 +38,14 @@ func (b *Backend) Revert(ctx context.Context, id string, o manager.RevertOptions
 		r.BeforeUserMessage = *o.BeforeUserMessage
 	}
 	t, err := b.store.Revert(ctx, r)
+	if errors.Is(err, pgstore.ErrTurnNotFound) {
+		// A turn without a counted user message of its own: cut at its
+		// start, found by reading the history (turnSpan), in the era it
+		// was read in.
+		if r, err = b.revertAtTurn(ctx, r); err == nil {
+			t, err = b.store.Revert(ctx, r)
+		}
+	}
 	if errors.Is(err, pgstore.ErrOutOfRange) {
 		th, gerr := b.Get(ctx, pid)
 		if gerr != nil {
@@ -49,4 +57,21 @@ func (b *Backend) Revert(ctx context.Context, id string, o manager.RevertOptions
 		return manager.Thread{}, mapErr(err)
 	}
 	return threadOf(t), nil
+}
+
+// revertAtTurn returns r cutting at the start of turn r.TurnID, one that
+// holds no counted user message of its own, found in the history as the
+// thread stands now.
+func (b *Backend) revertAtTurn(ctx context.Context, r pgstore.Revert) (pgstore.Revert, error) {
+	row, err := b.store.Get(ctx, r.ID)
+	if err != nil {
+		return r, err
+	}
+	era := row.Era()
+	span, err := b.turnSpan(ctx, threadOf(row), era, r.TurnID)
+	if err != nil {
+		return r, err
+	}
+	r.TurnID, r.At, r.Era = "", &pgstore.Cut{Offset: span.Offset, Messages: span.UserMessage}, &era
+	return r, nil
 }

@@ -55,11 +55,16 @@ func linkOwner(id string) string {
 
 // Revert is where Revert cuts a thread: before its user message
 // BeforeUserMessage (at the message's Cut), or, when TurnID is set, before
-// the Codex turn TurnID (at the Cut of its first user message).
+// the Codex turn TurnID (at the Cut of its first user message), or, when
+// At is set, at At (the start of a turn that holds no counted user
+// message, which the caller found in the history in Era: a thread
+// reverted or rewritten since fails with ErrChanged).
 type Revert struct {
 	ID                string
 	BeforeUserMessage int
 	TurnID            string
+	At                *Cut
+	Era               *Era
 }
 
 // Revert cuts thread r.ID back as Codex's thread/revert does: its history
@@ -106,6 +111,9 @@ func (s *Store) revertTx(ctx context.Context, tx pgx.Tx, r Revert, now time.Time
 		return nil, ErrArchived
 	case !t.Paginated():
 		return nil, ErrNotPaginated
+	}
+	if err := checkEra(t, r.Era); err != nil {
+		return nil, err
 	}
 	msg, err := revertMessage(ctx, tx, r)
 	if err != nil {
@@ -173,8 +181,12 @@ func rebase(ctx context.Context, tx pgx.Tx, id string, holder *Thread, cut int64
 	return append(keys, dropped...), tx.SendBatch(ctx, &b).Close()
 }
 
-// revertMessage returns the user message r cuts before.
+// revertMessage returns the user message r cuts before: for r.At, one
+// that stands for the cut (its Cut, and as many messages before it).
 func revertMessage(ctx context.Context, q querier, r Revert) (UserMessage, error) {
+	if r.At != nil {
+		return UserMessage{Ordinal: r.At.Messages, Offset: r.At.Offset, CutOffset: r.At.Offset}, nil
+	}
 	if r.TurnID != "" {
 		return userMessageOfTurn(ctx, q, r.ID, r.TurnID)
 	}
