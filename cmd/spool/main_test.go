@@ -19,6 +19,7 @@ import (
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/server"
 )
 
@@ -289,6 +290,52 @@ func TestShowNumbersTurnsAfterARollback(t *testing.T) {
 	}
 	if i, j := strings.Index(out, "── user #1"), strings.Index(out, "after"); i > j {
 		t.Fatalf("user #1 should be the message after the rollback:\n%s", out)
+	}
+}
+
+// TestShowPaginatedRollbackIgnored: a rollback marker another writer put
+// in a paginated thread counts for nothing (as in Codex): show says so and
+// numbers every message.
+func TestShowPaginatedRollbackIgnored(t *testing.T) {
+	s := startSpoold(t, "")
+	ctx := t.Context()
+	th, err := s.c.Create(ctx, client.CreateOptions{})
+	if err == nil {
+		_, err = s.c.Append(ctx, th.ID, item("user", "one"), item("user", "two"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.root, filepath.FromSlash(th.RolloutPath))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker, err := rollout.WithOrdinal([]byte(`{"timestamp":"2026-11-20T10:00:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":1}}`),
+		int64(bytes.Count(data, []byte("\n"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendLine(t, path, string(marker))
+	out := s.cli(t).ok("show", th.ID)
+	for _, want := range []string{"── user #0 · ", "── user #1 · ", "two", "a rollback of 1 turns, ignored"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("show lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// appendLine appends line and a newline to the file at path, as another
+// writer would.
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -195,6 +195,10 @@ func (r *renderer) line(l client.Line, start int64) error {
 	case l.Type == "event_msg" && p.Type == "thread_name_updated":
 		return note("renamed to %q", p.ThreadName)
 	case l.Type == "event_msg" && p.Type == "thread_rolled_back":
+		if rollout.Classify(rollout.NewLine(l.Raw, start+l.Offset, 0)).Kind != rollout.KindRollback {
+			// In a paginated history: Codex ignores it, and so do the counts.
+			return note("a rollback of %d turns, ignored (a paginated thread is not rolled back)", p.NumTurns)
+		}
 		return note("rolled back %d turns", p.NumTurns)
 	case l.Type == "compacted":
 		return note("context compacted")
