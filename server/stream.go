@@ -135,8 +135,8 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 	}
 	// A revert makes the history past its cut another's: the offsets the
 	// follower holds name other bytes. Its event ends the stream; a
-	// follower whose events were dropped compares the thread's head file.
-	head, err := s.headFile(ctx, id)
+	// follower whose events were dropped compares the history's layout.
+	layout, err := s.historyLayout(ctx, id)
 	if err != nil {
 		lines.Close()
 		return err
@@ -205,13 +205,13 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 		}
 		if recheck {
 			recheck = false
-			now, err := s.headFile(ctx, id)
+			now, err := s.historyLayout(ctx, id)
 			switch {
 			case errors.Is(err, manager.ErrNotFound):
 				return finish(EndDeleted)
 			case err != nil:
 				return s.cutStream(ctx, err)
-			case now != head:
+			case now != layout:
 				return finish(EndReverted)
 			}
 		}
@@ -228,14 +228,23 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 	}
 }
 
-// headFile names thread id's newest file (archiving keeps the name): a
-// revert, which starts a new one, changes it.
-func (s *Server) headFile(ctx context.Context, id string) (string, error) {
+// historyLayout says where thread id's history comes from: its newest
+// file's name (archiving keeps it) and where its own bytes start, after
+// which base. Appends keep it; a revert (on either backend) or a purge's
+// rewrite changes it, after which the offsets a follower holds name other
+// bytes.
+type historyLayout struct {
+	head     string
+	baseID   string
+	baseSize int64
+}
+
+func (s *Server) historyLayout(ctx context.Context, id string) (historyLayout, error) {
 	t, err := s.m.Get(ctx, id)
 	if err != nil {
-		return "", err
+		return historyLayout{}, err
 	}
-	return path.Base(t.RolloutPath), nil
+	return historyLayout{head: path.Base(t.RolloutPath), baseID: t.BaseID, baseSize: t.BaseSize}, nil
 }
 
 // sendLines copies lines (which start at offset start) to the client and
