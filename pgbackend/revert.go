@@ -41,10 +41,14 @@ func (b *Backend) Revert(ctx context.Context, id string, o manager.RevertOptions
 	if errors.Is(err, pgstore.ErrTurnNotFound) {
 		// A turn without a counted user message of its own: cut at its
 		// start, found by reading the history (turnSpan), in the era it
-		// was read in.
-		if r, err = b.revertAtTurn(ctx, r); err == nil {
-			t, err = b.store.Revert(ctx, r)
-		}
+		// was read in; found again if the thread changed meanwhile.
+		t, err = retryChanged(func() (pgstore.Thread, error) {
+			at, err := b.revertAtTurn(ctx, r)
+			if err != nil {
+				return pgstore.Thread{}, err
+			}
+			return b.store.Revert(ctx, at)
+		})
 	}
 	if errors.Is(err, pgstore.ErrOutOfRange) {
 		th, gerr := b.Get(ctx, pid)

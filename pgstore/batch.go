@@ -145,13 +145,15 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 			// fork's base part included (the API's history_size).
 			r.err = &SizeMismatchError{Size: t.HistorySize(), Expected: r.expected}
 		default:
-			if r.err = refuseRollbackUnderForks(ctx, tx, *t, r.marks); r.err != nil {
-				continue
-			}
+			// A paginated thread refuses a rollback marker (numberLines)
+			// before any fork could stand in its way, as the local backend.
 			if t.Paginated() {
 				if r.lines, r.marks, r.err = numberLines(r.lines, r.marks, t.NextOrdinal, r.renumber); r.err != nil {
 					continue
 				}
+			}
+			if r.err = refuseRollbackUnderForks(ctx, tx, *t, r.marks); r.err != nil {
+				continue
 			}
 			r.res = queueAppend(&q, t, r.lines, r.marks, now)
 			r.res.Starts = lineStarts(r.lines, r.res.Offset)
