@@ -95,6 +95,10 @@ type token struct {
 // overflow it at 14 levels (TestSearchBadSyntax runs the deepest).
 const MaxQueryDepth = 12
 
+// MaxNegatedTerms is how many negated terms a group may hold: FTS5 nests
+// its expression a level per NOT and fails past 256 levels.
+const MaxNegatedTerms = 200
+
 type queryParser struct {
 	input string
 	toks  []token
@@ -225,6 +229,10 @@ func (p *queryParser) and() (string, error) {
 			return "", p.fail(start, "empty group")
 		}
 		return "", p.fail(start, "a query needs a term that is not negated")
+	}
+	if len(neg) > MaxNegatedTerms {
+		// Each NOT nests FTS5's expression a level deeper, to 256 at most.
+		return "", p.fail(start, "more than %d negated terms in a group", MaxNegatedTerms)
 	}
 	out := strings.Join(pos, " AND ")
 	if len(pos) > 1 && len(neg) > 0 {

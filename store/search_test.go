@@ -143,6 +143,15 @@ func TestSearchBadSyntax(t *testing.T) {
 	if _, err := s.Search(t.Context(), SearchOptions{Query: nested(MaxQueryDepth + 1)}); !errors.As(err, &qe) {
 		t.Errorf("Search nested deeper than MaxQueryDepth: %v, want a *QueryError", err)
 	}
+	// A group holds MaxNegatedTerms negated terms, and no more (each NOT
+	// nests FTS5's expression a level deeper).
+	negated := func(n int) string { return "hello" + strings.Repeat(" -zz", n) }
+	if _, err := s.Search(t.Context(), SearchOptions{Query: negated(MaxNegatedTerms)}); err != nil {
+		t.Errorf("Search with the most negated terms: %v", err)
+	}
+	if _, err := s.Search(t.Context(), SearchOptions{Query: negated(MaxNegatedTerms + 1)}); !errors.As(err, &qe) {
+		t.Errorf("Search with more negated terms: %v, want a *QueryError", err)
+	}
 	// FTS5 syntax the language does not have is matched as text.
 	for _, q := range []string{"text:hello", "NEAR(hello)", "^hello", "hello +", "hello*"} {
 		if _, err := s.Search(t.Context(), SearchOptions{Query: q}); err != nil {
