@@ -102,16 +102,8 @@ func (r TailRule) cut(ctx context.Context, fsys rolloutfs.FS, rel string) (Cut, 
 	if rollout.IsCompressed(rel) {
 		return Cut{Path: rel}, nil, nil
 	}
-	info, err := fsys.Stat(ctx, rel)
-	if err != nil {
-		return Cut{}, nil, err
-	}
 	if torn, err := endsTorn(ctx, fsys, rel); err != nil || !torn {
-		return Cut{Path: rel, Offset: info.Size}, nil, err
-	}
-	if wait := r.Wait(info.ModTime); wait > 0 {
-		err := fmt.Errorf("%w: written under %v ago", ErrWriterActive, r.Grace)
-		return Cut{}, &LeftTail{Path: rel, RetryAfter: wait, Err: err, Reason: err.Error()}, nil
+		return Cut{Path: rel}, nil, err
 	}
 	if r.Lock != nil {
 		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
@@ -124,6 +116,15 @@ func (r TailRule) cut(ctx context.Context, fsys rolloutfs.FS, rel string) (Cut, 
 			return Cut{}, &LeftTail{Path: rel, Err: err, Reason: err.Error()}, nil
 		}
 		defer unlock()
+	}
+	// Under the lock: the age is the tail's as it is cut.
+	info, err := fsys.Stat(ctx, rel)
+	if err != nil {
+		return Cut{}, nil, err
+	}
+	if wait := r.Wait(info.ModTime); wait > 0 {
+		err := fmt.Errorf("%w: written under %v ago", ErrWriterActive, r.Grace)
+		return Cut{}, &LeftTail{Path: rel, RetryAfter: wait, Err: err, Reason: err.Error()}, nil
 	}
 	cut, err := CutTornTail(ctx, fsys, rel, r.now())
 	return cut, nil, err
