@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -103,10 +102,6 @@ returns them.`,
 				if o.ParentID, err = a.resolve(ctx, b, o.ParentID); err != nil {
 					return err
 				}
-			}
-			if o.Cwd != "" {
-				// As Codex records it: /a/b/ and /a/b are one directory.
-				o.Cwd = filepath.Clean(o.Cwd)
 			}
 			var threads []client.Thread
 			o.Limit = 1000

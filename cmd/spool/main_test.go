@@ -1018,18 +1018,3 @@ func TestRootGivenWithAServer(t *testing.T) {
 		t.Fatalf("ls without --root warned: %q", r.stderr)
 	}
 }
-
-// TestLsCwdTrailingSlash: --cwd names a directory however it is written.
-func TestLsCwdTrailingSlash(t *testing.T) {
-	s := startSpoold(t, "")
-	f := seed(t, s.c)
-	for _, dir := range []string{"/work/project", "/work/project/", "/work//project"} {
-		var threads []client.Thread
-		if err := json.Unmarshal([]byte(s.cli(t).ok("ls", "--all", "--json", "--cwd", dir)), &threads); err != nil {
-			t.Fatal(err)
-		}
-		if !slices.ContainsFunc(threads, func(th client.Thread) bool { return th.ID == f.parent.ID }) {
-			t.Errorf("ls --cwd %s: %d threads, without the parent started in /work/project", dir, len(threads))
-		}
-	}
-}
