@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
 )
 
 // openTest opens a fresh index in a temporary directory, closed at cleanup.
@@ -20,6 +23,38 @@ func openTest(t testing.TB) *Store {
 		}
 	})
 	return s
+}
+
+// closedIndex makes an index at the newest schema in a temporary
+// directory, closed again, and returns its path.
+func closedIndex(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "index.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// migratorAt opens the closed index at path and its migrations, for a
+// test that moves its schema; both are closed at cleanup.
+func migratorAt(t testing.TB, path string) (*sqlx.DB, *goose.Provider) {
+	t.Helper()
+	db, err := sqlx.Open("sqlite", writerDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	p, err := newMigrator(db.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return db, p
 }
 
 // newThread returns a thread row with plausible fields for id.

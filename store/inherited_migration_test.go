@@ -1,10 +1,7 @@
 package store
 
 import (
-	"path/filepath"
 	"testing"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // TestMigrationInheritedMessages upgrades an index written before
@@ -13,24 +10,7 @@ import (
 // for a rescan (only its file says where its copy ends).
 func TestMigrationInheritedMessages(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "index.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlx.Open("sqlite", writerDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	p, err := newMigrator(db.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	db, p := migratorAt(t, closedIndex(t))
 	if _, err := p.DownTo(ctx, 5); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,7 @@
 package store
 
 import (
-	"path/filepath"
 	"testing"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // TestMigrationPaginatedRollbacks upgrades an index in which a rollback
@@ -19,24 +16,7 @@ func TestMigrationPaginatedRollbacks(t *testing.T) {
 	}{{"paginated", true}, {"legacy", false}} {
 		t.Run(tc.mode, func(t *testing.T) {
 			ctx := t.Context()
-			path := filepath.Join(t.TempDir(), "index.db")
-			s, err := Open(ctx, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			db, err := sqlx.Open("sqlite", writerDSN(path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			p, err := newMigrator(db.DB)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			db, p := migratorAt(t, closedIndex(t))
 			if _, err := p.DownTo(ctx, 13); err != nil {
 				t.Fatal(err)
 			}

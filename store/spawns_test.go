@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // Ids of the spawn tree (docs/SCHEMA.md shows it by thread name).
@@ -182,14 +180,7 @@ func TestSpawnMigrationBackfill(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlx.Open("sqlite", writerDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newMigrator(db.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := migratorAt(t, path)
 	before := int64(0)
 	for _, src := range p.ListSources() {
 		if strings.Contains(src.Path, "_spawn_edges.sql") {
@@ -209,9 +200,6 @@ func TestSpawnMigrationBackfill(t *testing.T) {
 	}
 	if want := []string{child + " " + spawnLead}; !reflect.DeepEqual(edges, want) {
 		t.Fatalf("backfilled edges %v, want %v", edges, want)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -72,24 +72,7 @@ func checkPragmas(t *testing.T, s *Store) {
 
 func TestMigrationsUpDownUp(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "index.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err := sqlx.Open("sqlite", writerDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newMigrator(db.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	db, p := migratorAt(t, closedIndex(t))
 	tables := func() int {
 		var n int
 		const q = `SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'goose%' AND name NOT LIKE 'sqlite%'`
