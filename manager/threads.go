@@ -503,7 +503,7 @@ func (m *Manager) numbered(row store.Thread, lines [][]byte) ([][]byte, error) {
 	}
 	out := make([][]byte, len(lines))
 	for i, l := range lines {
-		if rollout.NewLine(l, 0, 0).IsRollbackMarker() {
+		if rollout.IsRollbackLine(l) {
 			return nil, fmt.Errorf("line %d: %w", i, ErrPaginatedRollback)
 		}
 		n, err := rollout.WithOrdinal(l, row.NextOrdinal+int64(i))

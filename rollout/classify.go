@@ -224,6 +224,13 @@ type eventLine struct {
 	} `json:"payload"`
 }
 
+// IsRollbackLine reports whether raw is a thread_rolled_back event (as
+// Line.IsRollbackMarker), scanning it only when it holds the event's name:
+// a check for every line an append writes.
+func IsRollbackLine(raw []byte) bool {
+	return bytes.Contains(raw, []byte(payloadThreadRolledBack)) && NewLine(raw, 0, 0).IsRollbackMarker()
+}
+
 // IsRollbackMarker reports whether l is a thread_rolled_back event, which
 // Classify counts only in a legacy history.
 func (l *Line) IsRollbackMarker() bool {

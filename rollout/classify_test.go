@@ -345,3 +345,21 @@ func TestCodexFixtures(t *testing.T) {
 		}
 	})
 }
+
+func TestIsRollbackLine(t *testing.T) {
+	tests := []struct {
+		name, line string
+		want       bool
+	}{
+		{"marker", `{"timestamp":"2026-01-01T00:00:00.000Z","type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":1}}`, true},
+		{"marker with an ordinal", `{"timestamp":"2026-01-01T00:00:00.000Z","ordinal":4,"type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":1}}`, true},
+		{"a prompt naming it", `{"timestamp":"2026-01-01T00:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"thread_rolled_back"}]}}`, false},
+		{"another event", `{"timestamp":"2026-01-01T00:00:00.000Z","type":"event_msg","payload":{"type":"task_started","turn_id":"thread_rolled_back"}}`, false},
+		{"malformed", `{"type":"event_msg","payload":{"type":"thread_rolled_back"`, false},
+	}
+	for _, tt := range tests {
+		if got := IsRollbackLine([]byte(tt.line)); got != tt.want {
+			t.Errorf("%s: IsRollbackLine = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
