@@ -4,9 +4,11 @@ package compat
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
@@ -185,6 +187,82 @@ func pendingCases() []pendingCase {
 					t.Logf("Codex: %v", err)
 				}
 				return "ordinal=" + ordinal + " codex=" + codex
+			},
+		},
+		{
+			// Codex reverts a thread before the cut of a reference fork
+			// that already exists (spool refuses such a revert: 409
+			// referenced). The fork's history_base names the thread's
+			// first file, which Codex goes on reading: it shows the fork
+			// whole. spool's row says "the base's history up to the cut",
+			// which the revert changed, so spool reads the fork through
+			// the new segment, whether it indexed the fork before the
+			// revert (live) or after it (a rebuild): it shows the fork
+			// without the turn the revert cut from the base. Fixing it needs the
+			// index to say which of a base's files a fork continues
+			// (docs/SCHEMA.md, "Not covered").
+			name:  "Codex reverts a base before an existing fork's cut",
+			want:  "codex=T0,T1 live=T0,T1 rebuild=T0,T1",
+			today: "codex=T0,T1 live=T0 rebuild=T0",
+			got: func(t *testing.T) string {
+				home := newHome(t)
+				st := newSpoolThread(t, rollout.HistoryPaginated, 3, 92)
+				st.write(t, home)
+				turnNames := map[string]string{}
+				for i, tr := range st.Turns {
+					turnNames[tr.TurnID] = fmt.Sprintf("T%d", i)
+				}
+				name := func(ids []string) string {
+					var names []string
+					for _, id := range ids {
+						names = append(names, cmp.Or(turnNames[id], id))
+					}
+					return strings.Join(names, ",")
+				}
+				s := startCodex(t, home)
+				call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+				var fork threadAnswer
+				call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[1].TurnID, "excludeTurns": true}, &fork)
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				spoolView := func(m *manager.Manager) string {
+					msgs, err := m.UserMessages(t.Context(), fork.Thread.ID)
+					if err != nil {
+						t.Logf("spool: %v", err)
+						return "error"
+					}
+					var ids []string
+					for _, msg := range msgs {
+						ids = append(ids, msg.TurnID)
+					}
+					return name(ids)
+				}
+				withManager(t, home, func(m *manager.Manager) {
+					if got := spoolView(m); got != "T0,T1" {
+						t.Fatalf("spool shows Codex's fork as %s before the revert, want T0,T1", got)
+					}
+				})
+
+				s = startCodex(t, home)
+				call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+				call(t, s, "thread/revert", map[string]any{"threadId": st.ID, "beforeTurnId": st.Turns[1].TurnID}, nil)
+				var codexIDs []string
+				for _, tr := range turnsOf(t, s, fork.Thread.ID) {
+					codexIDs = append(codexIDs, tr.ID)
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				var live, rebuild string
+				withManager(t, home, func(m *manager.Manager) { live = spoolView(m) })
+				m, err := manager.Open(t.Context(), manager.Options{Root: home, IndexPath: filepath.Join(t.TempDir(), "index.db")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				rebuild = spoolView(m)
+				return fmt.Sprintf("codex=%s live=%s rebuild=%s", name(codexIDs), live, rebuild)
 			},
 		},
 	}
