@@ -88,6 +88,21 @@ func TryLock(home, id string) (*Lock, error) {
 // it runs.
 func (l *Lock) Unlock() error { return l.f.Close() }
 
+// Remove removes the lock file, while the lock is still held, and then
+// releases the lock: for a thread that is gone, whose lock file nobody
+// needs. A process that opened the file before it was removed takes a lock
+// nobody else looks at, as TryLock tells; one that opens the path after
+// creates a new file. Remove releases the lock even when the removal
+// fails.
+func (l *Lock) Remove() error {
+	path := l.f.Name()
+	same, err := stillAt(l.f, path)
+	if err == nil && same {
+		err = os.Remove(path)
+	}
+	return errors.Join(err, l.f.Close())
+}
+
 func flock(f *os.File, how int) error {
 	for {
 		err := unix.Flock(int(f.Fd()), how)

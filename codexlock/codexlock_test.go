@@ -2,6 +2,7 @@ package codexlock_test
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -66,6 +67,41 @@ func TestTryLockAfterFileRemoved(t *testing.T) {
 		t.Fatalf("TryLock of a re-created lock file: %v", err)
 	}
 	fresh.Unlock()
+}
+
+// TestLockRemove: Remove takes the lock file away and frees the lock; a
+// file someone else put at the path after ours was removed stays.
+func TestLockRemove(t *testing.T) {
+	home := t.TempDir()
+	const id = "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c"
+	path := filepath.Join(home, codexlock.Dir, id+".lock")
+	held, err := codexlock.TryLock(home, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("lock file after Remove: %v, want it gone", err)
+	}
+
+	stale, err := codexlock.TryLock(home, id)
+	if err != nil {
+		t.Fatalf("TryLock after Remove: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("a lock file another process made: %v, want it kept", err)
+	}
 }
 
 // TestFileKeepsNoLockBetweenAppends is the promise that lets a File stay

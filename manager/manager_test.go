@@ -323,6 +323,9 @@ func TestArchiveRenameDelete(t *testing.T) {
 	if _, err := m.Get(ctx, th.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get after delete: %v", err)
 	}
+	if _, err := os.Lstat(filepath.Join(m.Root(), codexlock.Dir, th.ID+".lock")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("writer lock file after delete: %v, want it removed", err)
+	}
 }
 
 // TestRenameRefusesBlankNames: a name of white space alone is refused (as

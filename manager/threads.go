@@ -844,7 +844,17 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
-		defer lock.Unlock()
+		deleted := false
+		defer func() {
+			if !deleted {
+				lock.Unlock()
+				return
+			}
+			// Its lock file goes too, as Codex removes it at exit.
+			if err := lock.Remove(); err != nil {
+				m.log.Warn("the deleted thread's writer lock file stays", "id", id, "err", err)
+			}
+		}()
 		// A reverted thread's earlier files go first: should the delete
 		// stop half way, the newest file still holds the thread.
 		segs, err := m.store.Segments(ctx, id)
@@ -859,6 +869,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		if err := m.fsys.Remove(ctx, lt.row.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
+		deleted = true
 		return m.store.Delete(context.WithoutCancel(ctx), id)
 	})
 	if err != nil {
