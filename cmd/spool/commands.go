@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -93,6 +94,10 @@ returns them.`,
 			if limit < 0 {
 				return usageError{fmt.Errorf("--limit must not be negative, not %d", limit)}
 			}
+			var err error
+			if o.Cwd, err = absDir(o.Cwd); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			b, err := a.backend(ctx)
 			if err != nil {
@@ -154,7 +159,7 @@ returns them.`,
 	f.BoolVar(&notSpawn, "no-subagents", false, "leave spawned sub-agents out, as Codex's list does")
 	f.BoolVar(&created, "created", false, "order by creation time instead of last update")
 	f.BoolVar(&o.Ascending, "reverse", false, "oldest first")
-	f.StringVar(&o.Cwd, "cwd", "", "only threads started in this directory")
+	f.StringVar(&o.Cwd, "cwd", "", "only threads started in this directory (exact; a relative one is taken from here)")
 	f.StringVar(&o.Text, "grep", "", "only threads whose name or first prompt contains this (any case)")
 	f.StringVar(&o.ParentID, "parent", "", "only direct forks of this thread")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
@@ -371,6 +376,10 @@ nothing is copied; a legacy thread's file is copied.`,
 			if points.Points() > 1 {
 				return usageError{errors.New("--before, --before-turn and --through-turn exclude each other")}
 			}
+			var err error
+			if o.Cwd, err = absDir(o.Cwd); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {
@@ -392,7 +401,7 @@ nothing is copied; a legacy thread's file is copied.`,
 	f.StringVar(&turnID, "before-turn", "", "keep only what precedes this Codex turn id")
 	f.StringVar(&throughTurn, "through-turn", "", "keep everything through the end of this Codex turn id")
 	f.StringVar(&o.Name, "name", "", "name of the new thread")
-	f.StringVar(&o.Cwd, "cwd", "", "working directory recorded for the new thread")
+	f.StringVar(&o.Cwd, "cwd", "", "working directory recorded for the new thread (a relative one is taken from here)")
 	f.BoolVar(&asJSON, "json", false, "print the new thread as JSON")
 	return cmd
 }
@@ -659,4 +668,19 @@ doctor finds.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// absDir returns dir as an absolute path when it is relative (".", "src"):
+// Codex records a thread's directory absolute, so a relative one would
+// match no thread and mean nothing in a new one. An absolute dir is kept
+// as given, as the API matches it exactly.
+func absDir(dir string) (string, error) {
+	if dir == "" || filepath.IsAbs(dir) {
+		return dir, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("--cwd %s: %w", dir, err)
+	}
+	return abs, nil
 }

@@ -218,6 +218,21 @@ func TestLs(t *testing.T) {
 	if out := cli.ok("ls", "--grep", "RETRY"); !strings.Contains(out, f.fork.ID) || strings.Contains(out, f.copy.ID) {
 		t.Fatalf("ls --grep RETRY should list only the fork:\n%s", out)
 	}
+
+	// A relative --cwd is taken from the current directory, for fork as
+	// for ls: Codex records directories absolute.
+	dir := t.TempDir()
+	t.Chdir(dir)
+	here := strings.TrimSpace(cli.ok("fork", f.fork.ID, "--cwd", "."))
+	if th, err := s.c.Get(t.Context(), here); err != nil || th.Cwd != dir {
+		t.Fatalf("fork --cwd . recorded %q (%v), want %s", th.Cwd, err, dir)
+	}
+	if out := cli.ok("ls", "--cwd", "."); !strings.Contains(out, here) || strings.Contains(out, f.fork.ID+" ") {
+		t.Fatalf("ls --cwd . in %s should list only the fork made there:\n%s", dir, out)
+	}
+	if out := cli.ok("ls", "--cwd", dir); !strings.Contains(out, here) {
+		t.Fatalf("ls --cwd %s should list the fork made there:\n%s", dir, out)
+	}
 }
 
 func TestShow(t *testing.T) {
