@@ -275,10 +275,16 @@ func rrGenerate(seed uint64) []rrOp {
 					m.msgs++
 				case y < 17:
 					o.Items = append(o.Items, "a:answer "+rrVocab[r.IntN(len(rrVocab))])
+				case !m.legacy && r.IntN(5) != 0:
+					// refused in a paginated thread: roll back mostly
+					// where a rollback counts
+					o.Items = append(o.Items, "a:answer "+rrVocab[r.IntN(len(rrVocab))])
 				default:
 					k := 1 + r.IntN(2)
 					o.Items = append(o.Items, fmt.Sprintf("r:%d", k))
-					m.msgs = max(0, m.msgs-k)
+					if m.legacy {
+						m.msgs = max(0, m.msgs-k)
+					}
 				}
 			}
 		case x < 48:
