@@ -346,3 +346,70 @@ func TestForgedFutureTimestamp(t *testing.T) {
 		t.Fatalf("verify: %v, %+v", err, rep.Drifts)
 	}
 }
+
+// TestArchiveRevertedFaultPoints fails each fault point of the archive and
+// the unarchive of a reverted thread (two files) in turn. The call may
+// fail, but the process lives on, the history reads as before, the thread
+// can still be archived and unarchived, and the files verify clean.
+func TestArchiveRevertedFaultPoints(t *testing.T) {
+	for _, unarchive := range []bool{false, true} {
+		covered := 0
+		for k := 1; ; k++ {
+			m, fsys := openFaulty(t, rolloutfs.SyncAlways)
+			ctx := t.Context()
+			th := startPaginated(t, m, user("u0"), assistant("a0"), user("u1"), assistant("a1"))
+			if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("after the revert")}); err != nil {
+				t.Fatal(err)
+			}
+			if unarchive {
+				if _, err := m.Archive(ctx, th.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := historyOf(t, m, th.ID)
+			fsys.Reset()
+			var at faultfs.Point
+			fsys.Inject(func(p faultfs.Point) error {
+				if p.Seq == k {
+					at = p
+					return faultfs.EIO
+				}
+				return nil
+			})
+			toggle := func() error {
+				got, err := m.Get(ctx, th.ID)
+				if err != nil {
+					return err
+				}
+				if got.Archived {
+					_, err = m.Unarchive(ctx, th.ID)
+				} else {
+					_, err = m.Archive(ctx, th.ID)
+				}
+				return err
+			}
+			err := toggle()
+			fsys.Inject(nil)
+			if at.Seq == 0 {
+				break
+			}
+			covered++
+			if got := historyOf(t, m, th.ID); !bytes.Equal(got, want) {
+				t.Fatalf("unarchive=%t, %v failed (%v): history changed", unarchive, at, err)
+			}
+			if err := toggle(); err != nil {
+				t.Fatalf("unarchive=%t, %v failed: the next (un)archive fails: %v", unarchive, at, err)
+			}
+			if rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()}); err != nil || !rep.Clean() {
+				t.Fatalf("unarchive=%t, %v failed: verify: %v, %+v", unarchive, at, err, rep.Drifts)
+			}
+		}
+		if covered < 4 {
+			t.Fatalf("unarchive=%t: %d fault points, want at least 4", unarchive, covered)
+		}
+		t.Logf("unarchive=%t: %d fault points", unarchive, covered)
+	}
+}

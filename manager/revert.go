@@ -348,7 +348,7 @@ func (m *Manager) moveSegments(ctx context.Context, id string, archive bool) (un
 		return nil, err
 	}
 	moved := map[string]string{}
-	undo = func() {
+	moveBack := func() {
 		for from, to := range moved {
 			if err := m.fsys.Move(ctx, to, from); err != nil {
 				m.log.Error("move a segment back after a failed archive", "id", id, "path", to, "err", err)
@@ -358,14 +358,19 @@ func (m *Manager) moveSegments(ctx context.Context, id string, archive bool) (un
 	for _, s := range segs {
 		to, err := otherPlaceOf(s.RolloutPath, archive)
 		if err != nil {
-			undo()
+			moveBack()
 			return nil, err
 		}
 		if to == s.RolloutPath {
 			continue
 		}
 		if err := m.fsys.Move(ctx, s.RolloutPath, to); err != nil {
-			undo()
+			// A move can fail after the rename took place (its
+			// directory fsync): then the file is moved back too.
+			if _, statErr := m.fsys.Stat(ctx, to); statErr == nil {
+				moved[s.RolloutPath] = to
+			}
+			moveBack()
 			return nil, err
 		}
 		moved[s.RolloutPath] = to
@@ -374,7 +379,7 @@ func (m *Manager) moveSegments(ctx context.Context, id string, archive bool) (un
 		return func() {}, nil
 	}
 	if err := m.store.MoveSegments(ctx, id, moved); err != nil {
-		undo()
+		moveBack()
 		return nil, err
 	}
 	back := make(map[string]string, len(moved))
@@ -382,7 +387,7 @@ func (m *Manager) moveSegments(ctx context.Context, id string, archive bool) (un
 		back[to] = from
 	}
 	return func() {
-		undo()
+		moveBack()
 		if err := m.store.MoveSegments(ctx, id, back); err != nil {
 			m.log.Error("record segments moved back after a failed archive", "id", id, "err", err)
 		}
