@@ -413,3 +413,39 @@ func TestArchiveRevertedFaultPoints(t *testing.T) {
 		t.Logf("unarchive=%t: %d fault points", unarchive, covered)
 	}
 }
+
+// TestCancelledCallsChangeNothing: a write whose context is cancelled
+// before it begins fails with the context's error and changes nothing,
+// also on a thread held live (whose acquire need not wait).
+func TestCancelledCallsChangeNothing(t *testing.T) {
+	m := openTest(t)
+	th := start(t, m, user("hello"), assistant("hi"), user("again"))
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"start", func() error { _, err := m.Start(cancelled, StartOptions{}); return err }},
+		{"append", func() error { _, err := m.Append(cancelled, th.ID, []rollout.Item{user("no")}); return err }},
+		{"rename", func() error { _, err := m.Rename(cancelled, th.ID, "no"); return err }},
+		{"archive", func() error { _, err := m.Archive(cancelled, th.ID); return err }},
+		{"fork", func() error { _, err := m.Fork(cancelled, th.ID, ForkOptions{}); return err }},
+		{"delete", func() error { return m.Delete(cancelled, th.ID) }},
+	}
+	before := snapshot(t, m.Root())
+	for _, c := range calls {
+		for range 20 { // acquire's choice between ready and done is random
+			if err := c.call(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s with a cancelled context: %v, want context.Canceled", c.name, err)
+			}
+		}
+	}
+	if after := snapshot(t, m.Root()); after != before {
+		t.Fatalf("cancelled calls changed the root:\nbefore %s\nafter  %s", before, after)
+	}
+	page, err := m.List(t.Context(), ListOptions{})
+	if err != nil || len(page.Threads) != 1 {
+		t.Fatalf("List after the cancelled calls: %d threads, %v; want 1", len(page.Threads), err)
+	}
+}

@@ -421,10 +421,17 @@ func (m *Manager) countLockFile(lt *liveThread, wasOpen bool) {
 	}
 }
 
-// withThread runs fn with thread id live and its lock held. It retries
-// once when the thread was evicted or invalidated between acquire and lock.
+// withThread runs fn with thread id live and its lock held. It tries again
+// when the thread was evicted or invalidated (a revert, an archive that
+// failed) between acquire and lock, for as long as ctx lasts: a thread
+// that is really gone fails in acquire with ErrNotFound.
 func (m *Manager) withThread(ctx context.Context, id string, fn func(lt *liveThread) error) error {
-	for attempt := 0; ; attempt++ {
+	for {
+		// A call cancelled already changes nothing (acquire may find the
+		// thread live and not look at ctx).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		lt, err := m.acquire(ctx, id)
 		if err != nil {
 			return err
@@ -433,10 +440,7 @@ func (m *Manager) withThread(ctx context.Context, id string, fn func(lt *liveThr
 		if lt.gone {
 			lt.mu.Unlock()
 			m.release(lt)
-			if attempt < 3 {
-				continue
-			}
-			return fmt.Errorf("thread %s: %w", id, ErrNotFound)
+			continue
 		}
 		err = fn(lt)
 		lt.mu.Unlock()

@@ -76,16 +76,21 @@ func (m *Manager) Revert(ctx context.Context, id string, o RevertOptions) (Threa
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
+		// The live thread appends to the old file: the next use loads the
+		// new one from the index. It is dropped after the writer lock is
+		// released, or the next caller would find the lock held.
+		reverted := false
+		defer func() {
+			if reverted {
+				m.invalidate(lt)
+			}
+		}()
 		defer lock.Unlock()
 		if err := m.settle(ctx, lt, false); err != nil {
 			return err
 		}
 		row, err = m.revert(ctx, lt, o)
-		if err == nil {
-			// The live thread appends to the old file: the next use loads
-			// the new one from the index.
-			m.invalidate(lt)
-		}
+		reverted = err == nil
 		return err
 	})
 	if err != nil {

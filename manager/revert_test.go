@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -625,5 +626,40 @@ func TestForkAtTheStartOfARevertedForksFirstFile(t *testing.T) {
 	}
 	if got, err := rebuildIndex(t, m).Get(ctx, child.ID); err != nil || got.BaseSize != child.BaseSize {
 		t.Fatalf("the child in a rebuilt index: %+v, %v", got, err)
+	}
+}
+
+// TestAppendsDuringReverts: appends racing reverts of the same thread all
+// go through. A revert drops the live thread; a caller that finds it
+// dropped loads it again, however often, rather than report it missing,
+// and never finds the writer lock the revert held (ErrBusy).
+func TestAppendsDuringReverts(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := startPaginated(t, m, user("u0"), assistant("a0"), user("u1"), assistant("a1"))
+	const writers, appends, reverts = 6, 150, 150
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*appends+reverts)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range appends {
+				if _, err := m.Append(ctx, th.ID, []rollout.Item{user(fmt.Sprintf("w%d-%d", w, i))}); err != nil {
+					errs <- fmt.Errorf("append: %w", err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range reverts {
+			// Out of range when no append came since the last revert.
+			if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil && !errors.Is(err, ErrOutOfRange) {
+				errs <- fmt.Errorf("revert: %w", err)
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

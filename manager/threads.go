@@ -90,6 +90,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		return Thread{}, err
 	}
 	defer m.ops.Done()
+	if err := ctx.Err(); err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	// A background sync must not index the file before its row exists.
 	indexing := m.indexLock(id)
 	indexing.Lock()
@@ -729,13 +732,15 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
-		defer lock.Unlock()
 		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
 			// The file may have moved all the same: the next use of the
-			// thread finds it where it is (locate).
+			// thread finds it where it is (locate). The writer lock is
+			// released first, or that use would find it held.
+			lock.Unlock()
 			m.invalidate(lt)
 			return err
 		}
+		defer lock.Unlock()
 		row = lt.row
 		// A Codex sharing the root resumes the thread from where its
 		// cache says it is (docs/CODEX.md): tell the cache, under the
