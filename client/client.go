@@ -103,8 +103,15 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 
 // requestWith is request with extra headers.
 func (c *Client) requestWith(ctx context.Context, method, path string, q url.Values, header http.Header, contentType string, body io.Reader, want int) (*http.Response, error) {
+	// path is escaped already (threadPath): set the escaped form beside
+	// the plain one, or String would escape its '%' again.
+	plain, err := url.PathUnescape(path)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
 	u := *c.base
-	u.Path += path
+	u.RawPath = u.EscapedPath() + path
+	u.Path += plain
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {

@@ -148,3 +148,28 @@ func TestTurnsPage(t *testing.T) {
 		})
 	}
 }
+
+// TestTurnIDsThatNeedEscaping: a turn id with a space, a '%' or a
+// non-ASCII letter is read back by its id as it was appended.
+func TestTurnIDsThatNeedEscaping(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"turn 1", "50%", "tour-é", "a+b?c#d"} {
+		if _, err := c.AppendTurn(ctx, th.ID, client.TurnOptions{TurnID: id, Prompt: "prompt " + id, Answer: "answer"}); err != nil {
+			t.Fatalf("AppendTurn %q: %v", id, err)
+		}
+		rc, _, err := c.ReadTurnByID(ctx, th.ID, id)
+		if err != nil {
+			t.Fatalf("ReadTurnByID %q: %v", id, err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !strings.Contains(string(data), "prompt "+id) {
+			t.Fatalf("turn %q: %q, %v", id, data, err)
+		}
+	}
+}
