@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -543,11 +544,11 @@ func scanLines(b []byte) ([]lineMark, error) {
 		c := rollout.Classify(l)
 		switch {
 		case c.Kind == rollout.KindUserMessage:
-			marks = append(marks, lineMark{kind: markMessage, offset: off, line: n, text: c.Text})
+			marks = append(marks, lineMark{kind: markMessage, offset: off, line: n, text: pgText(c.Text)})
 		case c.Kind == rollout.KindRollback:
 			marks = append(marks, lineMark{kind: markRollback, offset: off, line: n, turns: max(c.RollbackTurns, 0)})
 		case c.Kind == rollout.KindNameUpdate:
-			marks = append(marks, lineMark{kind: markName, offset: off, line: n, text: c.Name, turnID: c.ThreadID})
+			marks = append(marks, lineMark{kind: markName, offset: off, line: n, text: pgText(c.Name), turnID: c.ThreadID})
 		case l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted"):
 			marks = append(marks, lineMark{kind: markTurnEnd, offset: off, line: n})
 		case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started" || l.Type == rollout.TypeTurnContext:
@@ -558,7 +559,7 @@ func scanLines(b []byte) ([]lineMark, error) {
 			}
 			if json.Unmarshal(raw, &tl) == nil && (l.Type != rollout.TypeTurnContext || tl.Payload.TurnID != "") {
 				// An older turn_context without turn_id names no turn.
-				marks = append(marks, lineMark{kind: markTurnStart, offset: off, line: n, turnID: tl.Payload.TurnID})
+				marks = append(marks, lineMark{kind: markTurnStart, offset: off, line: n, turnID: pgText(tl.Payload.TurnID)})
 			}
 		}
 		off += int64(i + 1)
@@ -610,4 +611,16 @@ func linkParent(ctx context.Context, tx pgx.Tx, nt NewThread) error {
 		SELECT $1, $2, 1 UNION ALL
 		SELECT $1, ancestor_id, depth + 1 FROM thread_lineage WHERE thread_id = $2`, nt.ID, nt.ParentID)
 	return err
+}
+
+// pgText returns s with each NUL character, which PostgreSQL's text
+// cannot hold, made a space (a separator to search, as to SQLite's FTS5):
+// the index keeps a message's text, a name or a turn id that has one so
+// (the rollout's bytes keep it as written), and such a line is indexed
+// instead of failing its append.
+func pgText(s string) string {
+	if !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", " ")
 }

@@ -2,11 +2,13 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // maxBatch bounds the appends one transaction carries.
@@ -71,13 +73,7 @@ func (b *batcher) run(ctx context.Context) {
 	b.queue = slices.Delete(b.queue, 0, n)
 	b.mu.Unlock()
 
-	if err := b.s.inTx(ctx, func(tx pgx.Tx) error { return b.commit(ctx, tx, batch) }); err != nil {
-		for _, r := range batch {
-			if r.err == nil {
-				r.err = err
-			}
-		}
-	}
+	b.commitIsolated(ctx, batch)
 	for _, r := range batch {
 		r.wake <- false
 	}
@@ -89,6 +85,72 @@ func (b *batcher) run(ctx context.Context) {
 		b.busy = false
 	}
 	b.mu.Unlock()
+}
+
+// commitIsolated commits batch and sets each request's outcome. The batch
+// is one transaction, so an error in it (an append PostgreSQL refuses, a
+// deadlock with a fork) would fail every append in it: then each is
+// committed alone, and fails alone.
+func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq) {
+	inputs := saveInputs(batch)
+	err := b.commitRetrying(ctx, batch)
+	if err != nil && len(batch) > 1 {
+		restoreInputs(batch, inputs)
+		for i, r := range batch {
+			if err := b.commitRetrying(ctx, batch[i:i+1]); err != nil && r.err == nil {
+				r.err = err
+			}
+		}
+		return
+	}
+	if err != nil && batch[0].err == nil {
+		batch[0].err = err
+	}
+}
+
+// commitRetrying commits batch in a transaction, again (a few times) when
+// PostgreSQL ended it for a deadlock or a serialization failure, which a
+// new transaction may not meet.
+func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq) error {
+	inputs := saveInputs(batch)
+	for attempt := 1; ; attempt++ {
+		err := b.s.inTx(ctx, func(tx pgx.Tx) error { return b.commit(ctx, tx, batch) })
+		if err == nil || attempt == 3 || !isTransient(err) {
+			return err
+		}
+		restoreInputs(batch, inputs)
+	}
+}
+
+// isTransient reports whether err ended a transaction that may succeed
+// when run again: a deadlock or a serialization failure.
+func isTransient(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// appendInputs is what commit may change of a request before its
+// transaction fails.
+type appendInputs struct {
+	lines []byte
+	marks []lineMark
+}
+
+func saveInputs(batch []*appendReq) []appendInputs {
+	inputs := make([]appendInputs, len(batch))
+	for i, r := range batch {
+		inputs[i] = appendInputs{lines: r.lines, marks: slices.Clone(r.marks)}
+	}
+	return inputs
+}
+
+// restoreInputs puts back what saveInputs saved and clears the outcomes:
+// the transaction that set them was rolled back.
+func restoreInputs(batch []*appendReq, inputs []appendInputs) {
+	for i, r := range batch {
+		r.lines, r.marks = inputs[i].lines, slices.Clone(inputs[i].marks)
+		r.res, r.err = AppendResult{}, nil
+	}
 }
 
 // commit writes the batch's appends inside tx. It locks the rows in id

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -25,15 +26,7 @@ func TestBatchRefusalsFailAlone(t *testing.T) {
 		{id: newID(t), lines: userLine("nobody"), expected: -1},
 		{id: a, lines: userLine("a2"), expected: -1},
 	}
-	for _, r := range reqs {
-		marks, err := scanLines(r.lines)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.marks, r.wake = marks, make(chan bool, 1)
-	}
-	s.batch.queue, s.batch.busy = slices.Clone(reqs), true
-	s.batch.run(t.Context())
+	runBatch(t, s, reqs)
 	for i, want := range []error{nil, nil, ErrSizeMismatch, ErrNotFound, nil} {
 		ok := reqs[i].err == nil
 		if want != nil {
@@ -112,4 +105,54 @@ func TestBatchedAppendsToManyThreads(t *testing.T) {
 			t.Fatalf("thread %s: %d acknowledged lines not in its history", id, len(got[id]))
 		}
 	}
+}
+
+// TestBatchErrorsFailAlone: an append PostgreSQL refuses (a message whose
+// search vector passes its 1 MiB limit) fails alone, not the others of its
+// batch, and a message with a NUL character is indexed with a space for
+// it.
+func TestBatchErrorsFailAlone(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	a, _ := parentWith(t, s, 1)
+	b, _ := parentWith(t, s, 1)
+	var huge strings.Builder
+	for i := range 200_000 {
+		fmt.Fprintf(&huge, "w%d ", i)
+	}
+	nul := []byte(`{"timestamp":"2026-11-25T00:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"nul\u0000zanzibar"}]}}` + "\n")
+	reqs := []*appendReq{
+		{id: a, lines: userLine("a1"), expected: -1},
+		{id: b, lines: userLine(huge.String()), expected: -1},
+		{id: a, lines: nul, expected: -1},
+		{id: b, lines: userLine("b1"), expected: -1},
+	}
+	runBatch(t, s, reqs)
+	for i, r := range reqs {
+		if failed := r.err != nil; failed != (i == 1) || <-r.wake {
+			t.Fatalf("request %d: %v; want only request 1 to fail", i, r.err)
+		}
+	}
+	for id, want := range map[string]int{a: 3, b: 2} {
+		if th, err := s.Get(t.Context(), id); err != nil || th.UserMessageCount != want {
+			t.Fatalf("thread %s: %d messages, %v; want %d", id, th.UserMessageCount, err, want)
+		}
+	}
+	hits, err := s.Search(t.Context(), SearchOptions{Query: `"zanzibar"`})
+	if err != nil || len(hits) != 1 || hits[0].ThreadID != a {
+		t.Fatalf("search for the word after the NUL: %+v, %v", hits, err)
+	}
+}
+
+// runBatch commits reqs as one batch of s's batcher.
+func runBatch(t *testing.T, s *Store, reqs []*appendReq) {
+	t.Helper()
+	for _, r := range reqs {
+		marks, err := scanLines(r.lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.marks, r.wake = marks, make(chan bool, 1)
+	}
+	s.batch.queue, s.batch.busy = slices.Clone(reqs), true
+	s.batch.run(t.Context())
 }
