@@ -76,6 +76,7 @@ func Run(t *testing.T, open Open) {
 		{"RevertRefusesForksPastTheCut", testRevertRefusesForksPastTheCut},
 		{"RevertRefuses", testRevertRefuses},
 		{"RevertReferenceFork", testRevertReferenceFork},
+		{"ForkSeesNoTurnOfItsRevertedBase", testForkSeesNoTurnOfItsRevertedBase},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })

@@ -335,3 +335,48 @@ func testRevertReferenceFork(t *testing.T, b manager.Backend) {
 		}
 	}
 }
+
+// testForkSeesNoTurnOfItsRevertedBase: a reference fork cut before turn-b
+// of its base; the base is reverted at that cut, gains turn-n and turn-m,
+// and is reverted before turn-m. turn-n lies past the fork's cut, in the
+// base's history since the fork: the fork does not have it.
+func testForkSeesNoTurnOfItsRevertedBase(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	rv := reverter(t, b)
+	tr, ok := b.(manager.TurnReader)
+	if !ok {
+		t.Fatal("the backend reads no turn by its id")
+	}
+	base := threeTurns(t, b)
+	fork, err := b.Fork(ctx, base.ID, manager.ForkOptions{BeforeTurnID: "turn-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rv.Revert(ctx, base.ID, manager.RevertOptions{BeforeTurnID: "turn-b"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, turn := range []string{"turn-n", "turn-m"} {
+		if _, err := b.(manager.TurnWriter).AppendTurn(ctx, base.ID, manager.TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rv.Revert(ctx, base.ID, manager.RevertOptions{BeforeTurnID: "turn-m"}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := tr.ReadTurnByID(ctx, base.ID, "turn-n")
+	if err != nil {
+		t.Fatalf("the base's turn-n: %v", err)
+	}
+	rc.Close()
+	if rc, span, err := tr.ReadTurnByID(ctx, fork.ID, "turn-n"); !errors.Is(err, manager.ErrNotFound) {
+		if err == nil {
+			rc.Close()
+		}
+		t.Fatalf("the fork's turn-n: %+v, %v; want ErrNotFound", span, err)
+	}
+	rc, _, err = tr.ReadTurnByID(ctx, fork.ID, "turn-a")
+	if err != nil {
+		t.Fatalf("the fork's turn-a: %v", err)
+	}
+	rc.Close()
+}

@@ -315,7 +315,7 @@ func userMessageOfTurn(ctx context.Context, q querier, id, turnID string) (UserM
 		var m UserMessage
 		err := q.QueryRow(ctx, `SELECT `+messageColumns+` FROM user_messages
 			WHERE thread_id = $1 AND turn_id = $2 AND ordinal < $3 ORDER BY ordinal LIMIT 1`,
-			t.ID, turnID, visible).Scan(&m.Ordinal, &m.Offset, &m.Text, &m.Line, &m.CutOffset, &m.TurnID)
+			t.ID, pgText(turnID), visible).Scan(&m.Ordinal, &m.Offset, &m.Text, &m.Line, &m.CutOffset, &m.TurnID)
 		switch {
 		case err == nil:
 			found = &m
@@ -325,7 +325,9 @@ func userMessageOfTurn(ctx context.Context, q querier, id, turnID string) (UserM
 		if t.BaseID == "" || t.InheritedMessages == 0 {
 			break
 		}
-		visible = t.InheritedMessages
+		// The base's rows the first thread sees: those below what each
+		// link on the way inherits.
+		visible = min(visible, t.InheritedMessages)
 		base := t.BaseID
 		if t, err = getThread(ctx, q, base, ""); err != nil {
 			return UserMessage{}, fmt.Errorf("base %s: %w", base, err)
