@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchCopyOfAReferenceFork", testSearchCopyOfAReferenceFork},
 		{"SearchCopyPastItsParentsRollback", testSearchCopyPastItsParentsRollback},
 		{"SearchCopyPastItsParentsRevert", testSearchCopyPastItsParentsRevert},
+		{"SearchCopyPastItsOwnRollback", testSearchCopyPastItsOwnRollback},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

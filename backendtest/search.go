@@ -253,6 +253,25 @@ func testSearchCopyPastItsParentsRollback(t *testing.T, b manager.Backend) {
 	wantHits(t, b, "after the rollback", manager.SearchOptions{Query: "beluga"}, name, "copy 1", "parent 0")
 }
 
+// testSearchCopyPastItsOwnRollback: a copy fork that rolls back into what
+// it copied and asks anew holds its new prompt as its own, at an ordinal
+// that was a copy's: search finds it there, and finds no copy it dropped.
+func testSearchCopyPastItsOwnRollback(t *testing.T, b manager.Backend) {
+	parent := startIn(t, b, string(rollout.HistoryLegacy)) // a paginated one is not rolled back
+	for _, fruit := range []string{"apple", "banana", "cherry"} {
+		ask(t, b, parent.ID, "walrus "+fruit)
+	}
+	copied := forkIn(t, b, parent.ID, manager.ForkCopy)
+	if _, err := b.AppendWith(t.Context(), copied.ID, []rollout.Item{rollbackItem(2)}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ask(t, b, copied.ID, "walrus durian")
+	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
+	wantHits(t, b, "after the copy's rollback", manager.SearchOptions{Query: "walrus"}, name, "copy 1", "parent 0", "parent 1", "parent 2")
+	wantHits(t, b, "in the copy", manager.SearchOptions{Query: "cherry", ThreadID: copied.ID}, name)
+	wantHits(t, b, "in the copy", manager.SearchOptions{Query: "durian", ThreadID: copied.ID}, name, "copy 1")
+}
+
 // testSearchCopyPastItsParentsRevert: a copy fork's prompts, once its
 // parent is reverted to before them and asks again, are held by the copy
 // alone: search finds them there, and the parent's new prompt in the

@@ -309,6 +309,8 @@ func queueAppend(b *pgx.Batch, t *Thread, lines []byte, marks []lineMark, now in
 		// its own rows, and the base's it inherited past keep.
 		b.Queue(`DELETE FROM user_messages WHERE thread_id = $1 AND ordinal >= $2`, t.ID, keep)
 		t.InheritedMessages = min(t.InheritedMessages, keep)
+		// A copy fork's new messages past keep are its own, not copies.
+		b.Queue(`UPDATE threads SET copied_messages = LEAST(copied_messages, $2) WHERE id = $1`, t.ID, keep)
 	}
 	for _, m := range msgs {
 		b.Queue(`INSERT INTO user_messages (thread_id, ordinal, history_offset, text, line, cut_offset, turn_id)
