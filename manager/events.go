@@ -31,8 +31,9 @@ type Event struct {
 	Seq      uint64
 	Type     EventType
 	ThreadID string
-	// Size is the thread's indexed size after the change: for
-	// EventAppended, the offset just past the last appended line.
+	// Size is the size of the thread's history after the change (a
+	// reference fork's base part included, as ReadAfter counts): for
+	// EventAppended, the position just past the last appended line.
 	Size int64
 	// Offsets are where the appended lines start (EventAppended only).
 	Offsets []int64

@@ -6,8 +6,9 @@ import (
 	"io"
 )
 
-// ReadAfter returns the thread's complete lines from byte offset from up
-// to its indexed size when the call is made, and that size. from must be
+// ReadAfter returns the thread's complete lines from position from in its
+// history (a reference fork's base part included) up to the history's
+// indexed end when the call is made, and that size. from must be
 // 0 or the offset just past a line (the Size of an EventAppended, or a
 // previous ReadAfter's end): any other offset, or one past the indexed
 // size, fails with an error wrapping ErrInvalidArgument. Reading from the

@@ -16,12 +16,15 @@ import (
 	"github.com/spoolhq/spool/store"
 )
 
-// Fork creates a new thread from thread id. Its rollout is a new
-// session_meta line (a new id, forked_from_id = id, and the fork point)
-// followed by the parent's bytes [0, cut), copied by range in the kernel and
-// never parsed: cut is the offset of the parent's user message
-// *o.BeforeUserMessage, or the parent's indexed size for a whole copy. The
-// index rows of the copied user messages are the parent's, shifted.
+// Fork creates a new thread from thread id, holding the parent's history up
+// to the fork point (o; the whole history without one). A fork of a
+// paginated thread is by default a reference fork, as Codex 0.169 makes
+// them: one session_meta line (a new id, forked_from_id = id, and a
+// history_base naming the parent's file and the cut), whatever the
+// parent's size, its inherited messages resolved through the parent's
+// index rows. A copy fork (a legacy parent, or o.Mode ForkCopy) is that
+// meta line followed by the parent's bytes before the cut, copied by range
+// and never parsed, with the parent's index rows shifted.
 //
 // A fork point outside [0, count) fails with an *OutOfRangeError that says
 // how many user messages the parent has. Forking a thread that is being

@@ -202,9 +202,9 @@ type StartOptions struct {
 	HistoryMode string
 }
 
-// ForkOptions describe a fork. BeforeUserMessage nil copies the whole
-// thread; otherwise the fork keeps every line strictly before the parent's
-// counted user message n (0-based). A fork names one point at the most
+// ForkOptions describe a fork. With no point the fork holds the whole
+// history; BeforeUserMessage n keeps every line strictly before the
+// parent's counted user message n (0-based). A fork names one point at the most
 // (Points): BeforeUserMessage, BeforeTurnID or LastTurnID.
 type ForkOptions struct {
 	BeforeUserMessage *int

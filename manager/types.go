@@ -36,8 +36,8 @@ type Thread struct {
 	// ForkUserMessage is the parent's user-message ordinal the fork was cut
 	// before, -1 for a whole copy or when unknown.
 	ForkUserMessage int
-	// ForkOffset is the byte offset of the cut in the parent's file, -1
-	// when unknown or not a fork.
+	// ForkOffset is the cut's position in the parent's history (its
+	// bases' bytes included), -1 when unknown or not a fork.
 	ForkOffset       int64
 	LineCount        int64 // lines of the own file up to IndexedSize, blank ones included
 	UserMessageCount int   // counted user messages, after rollbacks

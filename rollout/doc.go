@@ -9,9 +9,9 @@
 //     byte for byte; a last line without its newline is a torn tail and is
 //     not part of the thread.
 //   - User messages are counted exactly as Codex counts them (see
-//     ROLLOUT_FORMAT.md): setup messages are skipped and rollback markers
-//     remove the last counted messages.
-//   - Appending writes whole lines only, cuts a torn tail before the first
-//     append, and makes each acknowledged append durable according to a
-//     SyncPolicy.
+//     docs/CODEX.md): setup messages are skipped, and rollback markers
+//     remove the last counted messages of a legacy history.
+//
+// The package does no I/O of its own: appending whole lines, cutting a torn
+// tail and making an append durable under a sync policy are rolloutfs's.
 package rollout
