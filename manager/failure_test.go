@@ -449,3 +449,50 @@ func TestCancelledCallsChangeNothing(t *testing.T) {
 		t.Fatalf("List after the cancelled calls: %d threads, %v; want 1", len(page.Threads), err)
 	}
 }
+
+// TestCallsAfterClose: after Close, reads fail with ErrClosed as writes
+// do (not with the closed index's error), and a Close racing the first
+// returns once the root is released: Open on it succeeds right after.
+func TestCallsAfterClose(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := start(t, m, user("hello"), assistant("hi"))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if err := m.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	again, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
+	if err != nil {
+		t.Fatalf("Open after both Closes returned: %v", err)
+	}
+	defer again.Close()
+
+	calls := map[string]func() error{
+		"Get":          func() error { _, err := m.Get(ctx, th.ID); return err },
+		"List":         func() error { _, err := m.List(ctx, ListOptions{}); return err },
+		"Search":       func() error { _, err := m.Search(ctx, SearchOptions{Query: "hello"}); return err },
+		"SearchPage":   func() error { _, err := m.SearchPage(ctx, SearchOptions{Query: "hello"}); return err },
+		"UserMessages": func() error { _, err := m.UserMessages(ctx, th.ID); return err },
+		"ReadFrom":     func() error { _, err := m.ReadFrom(ctx, th.ID, 0); return err },
+		"ReadTurn":     func() error { _, err := m.ReadTurn(ctx, th.ID, 0); return err },
+		"ReadAfter":    func() error { _, _, err := m.ReadAfter(ctx, th.ID, 0); return err },
+		"Ancestors":    func() error { _, err := m.Ancestors(ctx, th.ID); return err },
+		"Tree":         func() error { _, _, err := m.Tree(ctx, th.ID); return err },
+		"IndexStats":   func() error { _, err := m.IndexStats(ctx); return err },
+		"Turn":         func() error { _, err := m.Turn(ctx, th.ID, "t"); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+}

@@ -17,6 +17,10 @@ import (
 // offset, then read again from the new end after each EventAppended of the
 // thread. The caller closes the reader.
 func (m *Manager) ReadAfter(ctx context.Context, id string, from int64) (io.ReadCloser, int64, error) {
+	if err := m.begin(); err != nil {
+		return nil, 0, err
+	}
+	defer m.ops.Done()
 	id, err := parseID("read", id)
 	if err != nil {
 		return nil, 0, err

@@ -52,10 +52,11 @@ type Manager struct {
 	// writing, openRead for reading. Striped by thread id.
 	places [64]sync.RWMutex
 
-	mu     sync.Mutex // guards live, closed and the Add calls of ops
-	live   lru
-	closed bool
-	ops    sync.WaitGroup // calls in flight; Close waits for them
+	mu        sync.Mutex // guards live, closed and the Add calls of ops
+	live      lru
+	closed    bool
+	closeDone chan struct{}  // closed when the first Close returns
+	ops       sync.WaitGroup // calls in flight; Close waits for them
 
 	handles atomic.Int64 // file handles live threads hold: their appenders and writer-lock files
 
@@ -189,14 +190,18 @@ func (m *Manager) Reconciled() <-chan struct{} { return m.reconciled }
 // the next open when nothing under the root was created, removed or
 // renamed since the open's walk, then closes the index and releases the
 // lock: nothing can write to the root once another process may own it.
-// Calls after the first return nil.
+// Calls after the first wait for it, then return nil.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	if m.closed {
+		done := m.closeDone
 		m.mu.Unlock()
+		<-done
 		return nil
 	}
 	m.closed = true
+	m.closeDone = make(chan struct{})
+	defer close(m.closeDone)
 	m.mu.Unlock()
 	m.stopBackground()
 	m.background.Wait()
@@ -241,6 +246,10 @@ func (m *Manager) Stats() Stats {
 
 // IndexStats returns index-wide counts.
 func (m *Manager) IndexStats(ctx context.Context) (IndexStats, error) {
+	if err := m.begin(); err != nil {
+		return IndexStats{}, err
+	}
+	defer m.ops.Done()
 	st, err := m.store.Stats(ctx)
 	return IndexStats(st), err
 }

@@ -55,6 +55,10 @@ func (m *Manager) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 }
 
 func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
+	if err := m.begin(); err != nil {
+		return nil, err
+	}
+	defer m.ops.Done()
 	row, f, chain, err := m.openChain(ctx, id)
 	if err != nil {
 		return nil, err
@@ -110,6 +114,10 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 // offsets, line numbers and previews, after catching the index up with
 // lines another process appended (as reads do).
 func (m *Manager) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
+	if err := m.begin(); err != nil {
+		return nil, err
+	}
+	defer m.ops.Done()
 	id, err := parseID("list user messages of", id)
 	if err != nil {
 		return nil, err
@@ -126,6 +134,10 @@ func (m *Manager) UserMessages(ctx context.Context, id string) ([]UserMessage, e
 
 // List returns a page of threads from the index; no rollout file is read.
 func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
+	if err := m.begin(); err != nil {
+		return Page{}, err
+	}
+	defer m.ops.Done()
 	if o.ParentID != "" {
 		id, err := parseID("list forks of", o.ParentID)
 		if err != nil {
@@ -145,6 +157,10 @@ func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
 
 // Search runs a full-text search over user messages, best matches first.
 func (m *Manager) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
+	if err := m.begin(); err != nil {
+		return nil, err
+	}
+	defer m.ops.Done()
 	hits, err := m.store.Search(ctx, o) // its errors name the query
 	return searchHitsOf(m.unacked.clampHits(hits)), err
 }
@@ -161,6 +177,10 @@ func (m *Manager) Descendants(ctx context.Context, id string) ([]Relative, error
 }
 
 func (m *Manager) relatives(ctx context.Context, op, id string, query func(context.Context, string) ([]store.Relative, error)) ([]Relative, error) {
+	if err := m.begin(); err != nil {
+		return nil, err
+	}
+	defer m.ops.Done()
 	id, err := parseID(op, id)
 	if err != nil {
 		return nil, err
@@ -178,6 +198,10 @@ func (m *Manager) relatives(ctx context.Context, op, id string, query func(conte
 // Tree returns the root of id's fork tree and all of the root's
 // descendants. When the root was deleted, root holds only its ID.
 func (m *Manager) Tree(ctx context.Context, id string) (root Thread, members []Relative, err error) {
+	if err := m.begin(); err != nil {
+		return Thread{}, nil, err
+	}
+	defer m.ops.Done()
 	id, err = parseID("tree of", id)
 	if err != nil {
 		return Thread{}, nil, err

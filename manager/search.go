@@ -9,6 +9,10 @@ import (
 // previous page's NextCursor. A query that does not parse fails with an
 // error wrapping store.ErrBadQuery.
 func (m *Manager) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
+	if err := m.begin(); err != nil {
+		return SearchPage{}, err
+	}
+	defer m.ops.Done()
 	if o.ThreadID != "" {
 		id, err := parseID("search in", o.ThreadID)
 		if err != nil {

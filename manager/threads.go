@@ -552,6 +552,10 @@ func withProgressOf(row, earlier store.Thread) store.Thread {
 // Get returns thread id as the index knows it, without loading it, and
 // without the lines of appends not acknowledged yet (as reads return it).
 func (m *Manager) Get(ctx context.Context, id string) (Thread, error) {
+	if err := m.begin(); err != nil {
+		return Thread{}, err
+	}
+	defer m.ops.Done()
 	id, err := parseID("get", id)
 	if err != nil {
 		return Thread{}, err

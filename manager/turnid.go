@@ -44,6 +44,10 @@ type TurnSpan struct {
 // turn's own lines, from the indexed offset of its first user message. An
 // unknown turn id fails with an error wrapping ErrNotFound.
 func (m *Manager) Turn(ctx context.Context, id, turnID string) (TurnSpan, error) {
+	if err := m.begin(); err != nil {
+		return TurnSpan{}, err
+	}
+	defer m.ops.Done()
 	id, err := parseID("find turn of", id)
 	if err != nil {
 		return TurnSpan{}, err
@@ -64,6 +68,10 @@ func (m *Manager) Turn(ctx context.Context, id, turnID string) (TurnSpan, error)
 // its start (TurnSpan.Offset) to its end (TurnSpan.End), and the span.
 // The caller closes the reader.
 func (m *Manager) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCloser, TurnSpan, error) {
+	if err := m.begin(); err != nil {
+		return nil, TurnSpan{}, err
+	}
+	defer m.ops.Done()
 	id, err := parseID("read turn of", id)
 	if err != nil {
 		return nil, TurnSpan{}, err
