@@ -177,8 +177,11 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	place := m.placeLock(lt.id)
 	place.Lock()
 	defer place.Unlock()
+	// Durable under every policy: the parent's removal that follows a
+	// purge is durable, and a power loss that kept it but forgot this
+	// file's new content would lose history long on disk.
 	parts := []rolloutfs.Part{rolloutfs.Bytes(meta), rolloutfs.Stream(body)}
-	if _, err := m.fsys.Replace(ctx, row.RolloutPath, parts, m.opts.Sync.Durable()); err != nil {
+	if _, err := m.fsys.Replace(ctx, row.RolloutPath, parts, true); err != nil {
 		return err
 	}
 	if m.materializedFile != nil {
@@ -189,7 +192,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	err = m.indexMaterialized(ctx, row)
 	if err != nil {
 		restore := []rolloutfs.Part{rolloutfs.Range(old, 0, row.IndexedSize)}
-		if _, rerr := m.fsys.Replace(ctx, row.RolloutPath, restore, m.opts.Sync.Durable()); rerr != nil {
+		if _, rerr := m.fsys.Replace(ctx, row.RolloutPath, restore, true); rerr != nil {
 			return errors.Join(err, fmt.Errorf("put the old file back: %w", rerr))
 		}
 		if row.Archived {

@@ -169,7 +169,11 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 	indexing := m.indexLock(cur.ID)
 	indexing.Lock()
 	defer indexing.Unlock()
-	if _, _, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)}); err != nil {
+	// Durable under every policy: the index is about to name the segment
+	// as the thread's file, and a power loss that forgot the segment but
+	// not that would hide the thread (sync=none may lose appends, never a
+	// thread).
+	if _, err := m.fsys.Create(context.WithoutCancel(ctx), rel, []rolloutfs.Part{rolloutfs.Bytes(line)}, true); err != nil {
 		return store.Thread{}, err
 	}
 	// From here on the caller's going away changes nothing: the segment is

@@ -16,6 +16,7 @@ import (
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/rolloutfs/faultfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -662,4 +663,73 @@ func TestAppendsDuringReverts(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// TestRevertSurvivesPowerLossUnderNone: under sync=none a power loss may
+// lose appends, never a thread: after a revert and a power loss, the
+// reopened root holds the thread (reverted or not), and the index agrees
+// with the files at the first reopen.
+func TestRevertSurvivesPowerLossUnderNone(t *testing.T) {
+	m, fsys := openFaulty(t, rolloutfs.SyncNone)
+	ctx := t.Context()
+	th := startPaginated(t, m, user("u0"), assistant("a0"), user("u1"), assistant("a1"))
+	fsys.Flush()
+	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
+		t.Fatal(err)
+	}
+	again := afterPowerLoss(t, m, fsys)
+	if _, err := again.Get(ctx, th.ID); err != nil {
+		t.Fatalf("the thread after a revert and a power loss: %v", err)
+	}
+	if rep, err := indexer.Verify(ctx, again.store, rolloutfs.Local{Root: again.Root()}); err != nil || !rep.Clean() {
+		t.Fatalf("verify at the first reopen: %v, %+v", err, rep.Drifts)
+	}
+}
+
+// TestPurgeSurvivesPowerLossUnderNone: under sync=none a purge that made
+// a reference fork self-contained and removed its base loses none of the
+// fork's history to a power loss: the rewrite is durable whatever the
+// policy, as the removal is.
+func TestPurgeSurvivesPowerLossUnderNone(t *testing.T) {
+	m, fsys := openFaulty(t, rolloutfs.SyncNone)
+	ctx := t.Context()
+	base := startPaginated(t, m, user("u0"), assistant("a0"), user("u1"), assistant("a1"))
+	fork, err := m.Fork(ctx, base.ID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, fork.ID, []rollout.Item{user("own")}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := m.UserMessages(ctx, fork.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys.Flush()
+	if err := m.Purge(ctx, base.ID); err != nil {
+		t.Fatal(err)
+	}
+	again := afterPowerLoss(t, m, fsys)
+	got, err := again.UserMessages(ctx, fork.ID)
+	if err != nil || len(got) != len(msgs) {
+		t.Fatalf("the fork after a purge and a power loss: %d messages, %v; want %d", len(got), err, len(msgs))
+	}
+}
+
+// afterPowerLoss cuts the power under m's faulty FS, closes m and returns
+// a manager opened on its root as the disk was left.
+func afterPowerLoss(t *testing.T, m *Manager, fsys *faultfs.FS) *Manager {
+	t.Helper()
+	if err := fsys.PowerLoss(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(t.Context(), Options{Root: m.Root(), Sync: rolloutfs.SyncNone, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	return again
 }
