@@ -92,33 +92,41 @@ func (b *batcher) run(ctx context.Context) {
 // deadlock with a fork) would fail every append in it: then each is
 // committed alone, and fails alone.
 func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq) {
-	inputs := saveInputs(batch)
 	err := b.commitRetrying(ctx, batch)
-	if err != nil && len(batch) > 1 {
-		restoreInputs(batch, inputs)
+	switch {
+	case err == nil:
+	case len(batch) == 1:
+		batch[0].err = err
+	default:
 		for i, r := range batch {
-			if err := b.commitRetrying(ctx, batch[i:i+1]); err != nil && r.err == nil {
+			if err := b.commitRetrying(ctx, batch[i:i+1]); err != nil {
 				r.err = err
 			}
 		}
-		return
-	}
-	if err != nil && batch[0].err == nil {
-		batch[0].err = err
 	}
 }
 
 // commitRetrying commits batch in a transaction, again (a few times) when
 // PostgreSQL ended it for a deadlock or a serialization failure, which a
-// new transaction may not meet.
+// new transaction may not meet. When it fails, the requests are as they
+// were before it: the transaction that changed them was rolled back.
 func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq) error {
-	inputs := saveInputs(batch)
+	inputs := make([]appendInputs, len(batch))
+	for i, r := range batch {
+		inputs[i] = appendInputs{lines: r.lines, marks: r.marks}
+	}
 	for attempt := 1; ; attempt++ {
 		err := b.s.inTx(ctx, func(tx pgx.Tx) error { return b.commit(ctx, tx, batch) })
-		if err == nil || attempt == 3 || !isTransient(err) {
+		if err == nil {
+			return nil
+		}
+		for i, r := range batch {
+			r.lines, r.marks = inputs[i].lines, inputs[i].marks
+			r.res, r.err = AppendResult{}, nil
+		}
+		if attempt == 3 || !isTransient(err) {
 			return err
 		}
-		restoreInputs(batch, inputs)
 	}
 }
 
@@ -129,28 +137,11 @@ func isTransient(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
-// appendInputs is what commit may change of a request before its
-// transaction fails.
+// appendInputs is what commit may replace in a request (numberLines
+// returns new lines and marks; it changes neither in place).
 type appendInputs struct {
 	lines []byte
 	marks []lineMark
-}
-
-func saveInputs(batch []*appendReq) []appendInputs {
-	inputs := make([]appendInputs, len(batch))
-	for i, r := range batch {
-		inputs[i] = appendInputs{lines: r.lines, marks: slices.Clone(r.marks)}
-	}
-	return inputs
-}
-
-// restoreInputs puts back what saveInputs saved and clears the outcomes:
-// the transaction that set them was rolled back.
-func restoreInputs(batch []*appendReq, inputs []appendInputs) {
-	for i, r := range batch {
-		r.lines, r.marks = inputs[i].lines, slices.Clone(inputs[i].marks)
-		r.res, r.err = AppendResult{}, nil
-	}
 }
 
 // commit writes the batch's appends inside tx. It locks the rows in id
