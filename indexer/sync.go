@@ -538,6 +538,12 @@ func (s *syncer) exists(rel string) bool {
 	return err == nil
 }
 
+// placed reports whether the rollout file rel exists at its place or at its
+// other place (archived or live).
+func (s *syncer) placed(rel string) bool {
+	return s.exists(rel) || s.exists(otherPlace(rel))
+}
+
 // isCompetitor reports whether rel is another rollout file of thread id
 // that the walk finds, so that the two are duplicates.
 func (s *syncer) isCompetitor(rel, id string) bool {
@@ -632,11 +638,12 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		res.base = row.RolloutPath
 		res.baseState = row.FileState
 	}
-	if res.base != "" && laterFile(res.base, f.rel) {
+	if res.base != "" && laterFile(res.base, f.rel) && s.placed(res.base) {
 		// f is an earlier file of a thread indexed from a later one (a
 		// revert segment), which reads f through its segments; one the
 		// index does not know yet (the later file was indexed first) is
-		// recorded, so that delete finds it.
+		// recorded, so that delete finds it. When the later file is gone
+		// (and not moved), f is scanned as the thread's newest file left.
 		res.action = actSkip
 		known, err := s.knownSegment(ctx, f.rel)
 		if err != nil {
@@ -720,7 +727,11 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 	rec, problems, err := scanWithNames(ctx, s.fsys, StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient}, f.rel, s.names)
 	if err != nil {
 		res = res.fail(err)
-		res.needsBase = errors.Is(err, ErrBaseMissing)
+		// A revert segment read through a row whose file is gone may find
+		// its base cut short by that file's revert: it waits for the row
+		// to go, or to move to the file it continues.
+		staleRow := res.base != "" && res.base != f.rel && !s.placed(res.base)
+		res.needsBase = errors.Is(err, ErrBaseMissing) || staleRow && errors.Is(err, ErrBrokenBase)
 		res.notThread = errors.Is(err, ErrNoMeta) || errors.Is(err, ErrIDMismatch)
 		return res
 	}
