@@ -6,8 +6,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -259,4 +262,95 @@ func TestSyncWaitsForASegmentsMeta(t *testing.T) {
 		t.Fatalf("after the meta: %+v, %v; want the thread indexed from %s with 1 message", th, err, seg)
 	}
 	mustVerifyClean(t, st, root)
+}
+
+// TestSyncFallsBackToAnEarlierSegment: when the file a reverted thread's row
+// names is gone (removed by hand, or lost before the revert that made it
+// was acknowledged), the thread is indexed from the newest file of it that
+// is left, in one Sync, not hidden until the next.
+func TestSyncFallsBackToAnEarlierSegment(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
+			root := t.TempDir()
+			st := openStore(t)
+			rt := newRevertedThread(t, root, 3)
+			seg1, _ := rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
+			seg2, _ := rt.revert(t, root, rt.data, rt.hist.Turns[0].Offset, "019dab90-9999-7000-8000-000000000002", rt.created.Add(48*time.Hour))
+			mustSync(t, st, root, SyncOptions{})
+			if th, err := st.Get(t.Context(), rt.id); err != nil || th.RolloutPath != seg2 {
+				t.Fatalf("before: %+v, %v; want the thread at %s", th, err, seg2)
+			}
+
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(seg2))); err != nil {
+				t.Fatal(err)
+			}
+			mustSync(t, st, root, SyncOptions{Full: full})
+			th, err := st.Get(t.Context(), rt.id)
+			if err != nil || th.RolloutPath != seg1 || th.UserMessageCount != 1 {
+				t.Fatalf("after the newest file went: %+v, %v; want the thread at %s with 1 message", th, err, seg1)
+			}
+			mustVerifyClean(t, st, root)
+
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(seg1))); err != nil {
+				t.Fatal(err)
+			}
+			mustSync(t, st, root, SyncOptions{Full: full})
+			th, err = st.Get(t.Context(), rt.id)
+			if err != nil || th.RolloutPath != rt.first || th.UserMessageCount != 3 {
+				t.Fatalf("after both segments went: %+v, %v; want the thread at %s with 3 messages", th, err, rt.first)
+			}
+			mustVerifyClean(t, st, root)
+		})
+	}
+}
+
+// TestVerifyChecksSegments: Verify compares a reverted thread's earlier
+// files as the index records them with the root: a recorded file that is
+// gone, and a recorded cut the newest file does not say, are drift.
+func TestVerifyChecksSegments(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, root string, db *sqlx.DB, rt *revertedThread)
+		want   string
+	}{
+		{"earlier file gone", func(t *testing.T, root string, _ *sqlx.DB, rt *revertedThread) {
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(rt.first))); err != nil {
+				t.Fatal(err)
+			}
+		}, "is gone"},
+		{"cut recorded wrong", func(t *testing.T, _ string, db *sqlx.DB, rt *revertedThread) {
+			if _, err := db.ExecContext(t.Context(), `UPDATE thread_segments SET length = length + 1 WHERE thread_id = ?`, rt.id); err != nil {
+				t.Fatal(err)
+			}
+		}, "segment 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			dbPath := filepath.Join(t.TempDir(), "spool.db")
+			st, err := store.Open(t.Context(), dbPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			rt := newRevertedThread(t, root, 3)
+			rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
+			mustSync(t, st, root, SyncOptions{})
+			mustVerifyClean(t, st, root)
+
+			db, err := sqlx.Open("sqlite", "file:"+dbPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			tt.damage(t, root, db, rt)
+			rep, err := Verify(t.Context(), st, rolloutfs.Local{Root: root})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Drifts) != 1 || rep.Drifts[0].Kind != DriftSegments || !strings.Contains(rep.Drifts[0].Detail, tt.want) {
+				t.Fatalf("drifts = %v, want one %s drift saying %q", rep.Drifts, DriftSegments, tt.want)
+			}
+		})
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -23,6 +25,7 @@ const (
 	DriftField    DriftKind = "field"    // thread columns differ from what the file says
 	DriftMessages DriftKind = "messages" // counted user messages (offsets, lines, ordinals, previews) differ
 	DriftLineage  DriftKind = "lineage"  // the ancestry or the spawn edge differs from what the file says
+	DriftSegments DriftKind = "segments" // a reverted thread's earlier files differ from the ones recorded
 )
 
 // Drift is one disagreement between the index and the files.
@@ -82,6 +85,7 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
 	files, dups := chooseFiles(paths)
+	earlier := earlierFiles(paths, files)
 	rep.Files = len(paths)
 	rep.Problems = append(rep.Problems, dups...)
 	states, err := st.FileStates(ctx)
@@ -114,7 +118,7 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 			return res
 		}
 		res.thread = true
-		res.drifts, res.err = compareRecord(ctx, st, rec)
+		res.drifts, res.err = compareRecord(ctx, st, rec, earlier[f.id])
 		return res
 	})
 
@@ -175,8 +179,26 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 	return rep, nil
 }
 
-// compareRecord compares what the file says with the index.
-func compareRecord(ctx context.Context, st *store.Store, want store.Record) ([]Drift, error) {
+// earlierFiles returns, by thread id, the files of paths that are earlier
+// files of a thread in several (revert segments) whose newest is in chosen.
+func earlierFiles(paths []string, chosen []rolloutFile) map[string][]string {
+	newest := make(map[string]string, len(chosen))
+	for _, f := range chosen {
+		newest[f.id] = f.rel
+	}
+	earlier := map[string][]string{}
+	for _, rel := range paths {
+		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
+		if err == nil && laterFile(newest[id], rel) {
+			earlier[id] = append(earlier[id], rel)
+		}
+	}
+	return earlier
+}
+
+// compareRecord compares what the file says with the index; earlier are
+// the thread's earlier files in the root.
+func compareRecord(ctx context.Context, st *store.Store, want store.Record, earlier []string) ([]Drift, error) {
 	id, rel := want.Thread.ID, want.Thread.RolloutPath
 	got, err := st.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -227,7 +249,43 @@ func compareRecord(ctx context.Context, st *store.Store, want store.Record) ([]D
 		drifts = append(drifts, Drift{Kind: DriftLineage, ThreadID: id, Path: rel,
 			Detail: fmt.Sprintf("spawned by %q, file says %q", spawner, want.SpawnParentID)})
 	}
+	segs, err := st.Segments(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d := segmentDiff(want.Segments, segs, earlier); d != "" {
+		drifts = append(drifts, Drift{Kind: DriftSegments, ThreadID: id, Path: rel, Detail: d})
+	}
 	return drifts, nil
+}
+
+// segmentDiff describes the first difference between a thread's segments
+// as its newest file reads them (want), as the index records them (got)
+// and as the root holds them (files: the thread's earlier files); "" when
+// they agree.
+func segmentDiff(want, got []store.Segment, files []string) string {
+	key := func(s store.Segment) store.Segment { s.ThreadID, s.Seq = "", 0; return s }
+	for i := range min(len(want), len(got)) {
+		if w, g := key(want[i]), key(got[i]); w != g {
+			return fmt.Sprintf("segment %d: index %+v, file %+v", i, g, w)
+		}
+	}
+	if len(want) != len(got) {
+		return fmt.Sprintf("index has %d earlier files, the newest file reads %d", len(got), len(want))
+	}
+	recorded := make(map[string]bool, len(got))
+	for _, s := range got {
+		recorded[s.RolloutPath] = true
+		if !slices.Contains(files, s.RolloutPath) {
+			return fmt.Sprintf("earlier file %s is gone", s.RolloutPath)
+		}
+	}
+	for _, f := range files {
+		if !recorded[f] {
+			return fmt.Sprintf("earlier file %s is not recorded", f)
+		}
+	}
+	return ""
 }
 
 // threadDiffs lists the columns of got that differ from want, as
