@@ -38,6 +38,7 @@ var (
 	ErrInsufficientStorage  = errors.New("client: server disk is full")
 	ErrInvalidQuery         = errors.New("client: search query does not parse")
 	ErrSizeMismatch         = errors.New("client: thread size is not the expected size")
+	ErrBrokenChain          = errors.New("client: thread's history continues a file or thread that is gone")
 	ErrIdempotencyKeyReused = errors.New("client: idempotency key reused with another body")
 )
 
@@ -68,6 +69,7 @@ const (
 	CodeTornTail             = "torn_tail"
 	CodeInsufficientStorage  = "insufficient_storage"
 	CodeSizeMismatch         = "size_mismatch"
+	CodeBrokenChain          = "broken_chain"
 	CodeInvalidQuery         = "invalid_query"
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
 	CodeTurnInProgress       = "turn_in_progress"
@@ -100,6 +102,7 @@ var sentinels = map[string]error{
 	CodeTornTail:             ErrTornTail,
 	CodeInsufficientStorage:  ErrInsufficientStorage,
 	CodeSizeMismatch:         ErrSizeMismatch,
+	CodeBrokenChain:          ErrBrokenChain,
 	CodeInvalidQuery:         ErrInvalidQuery,
 	CodeIdempotencyKeyReused: ErrIdempotencyKeyReused,
 	CodeTurnInProgress:       ErrTurnInProgress,

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -732,4 +733,50 @@ func afterPowerLoss(t *testing.T, m *Manager, fsys *faultfs.FS) *Manager {
 	}
 	t.Cleanup(func() { again.Close() })
 	return again
+}
+
+// TestInterruptedDeleteOfARevertedThread: a delete of a reverted thread
+// that fails half way (after its earlier files went) leaves a thread that
+// says what is wrong with it and that a second delete removes, in this
+// process and after a reopen.
+func TestInterruptedDeleteOfARevertedThread(t *testing.T) {
+	for _, reopen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reopen=%v", reopen), func(t *testing.T) {
+			ctx := t.Context()
+			m, fsys := openFaulty(t, rolloutfs.SyncAlways)
+			th := startPaginated(t, m, user("u0"), assistant("a0"), user("u1"), assistant("a1"))
+			reverted, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsys.Inject(func(p faultfs.Point) error {
+				if p.Op == faultfs.OpRemove && p.Name == reverted.RolloutPath {
+					return syscall.EIO
+				}
+				return nil
+			})
+			if err := m.Delete(ctx, th.ID); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("delete with the newest file's removal failing: %v, want EIO", err)
+			}
+			fsys.Reset()
+			if reopen {
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				m = openTest(t, func(o *Options) { o.Root = m.Root() })
+			}
+			if _, err := m.ReadFrom(ctx, th.ID, -1); !errors.Is(err, ErrBrokenChain) {
+				t.Fatalf("reading the half-deleted thread: %v, want ErrBrokenChain", err)
+			}
+			if err := m.Delete(ctx, th.ID); err != nil {
+				t.Fatalf("second delete: %v", err)
+			}
+			if _, err := m.Get(ctx, th.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after the second delete: %v, want ErrNotFound", err)
+			}
+			if n := rolloutCount(t, m.Root()); n != 0 {
+				t.Fatalf("%d rollout files left, want none", n)
+			}
+		})
+	}
 }

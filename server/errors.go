@@ -34,6 +34,7 @@ const (
 	CodeCompressed           = "compressed"             // 409: the thread's rollout is compressed (.jsonl.zst), read-only; fork it to continue
 	CodeTurnInProgress       = "turn_in_progress"       // 409: a fork through a Codex turn that has not ended (Codex refuses it too)
 	CodeSizeMismatch         = "size_mismatch"          // 409: Expected-Size is not the thread's size; nothing was written
+	CodeBrokenChain          = "broken_chain"           // 409: the thread's history continues a file or thread that is gone
 	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: an Idempotency-Key sent again with another body
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
@@ -144,6 +145,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrTurnInProgress):
 		return errorf(http.StatusConflict, CodeTurnInProgress, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrBrokenChain):
+		return errorf(http.StatusConflict, CodeBrokenChain, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrCompressed):
 		return errorf(http.StatusConflict, CodeCompressed, "%s", err.Error()), false
 	case errors.As(err, &torn):
