@@ -133,6 +133,8 @@ func (m *Manager) UserMessages(ctx context.Context, id string) ([]UserMessage, e
 }
 
 // List returns a page of threads from the index; no rollout file is read.
+// A cursor that is not a previous page's NextCursor fails with an error
+// wrapping store.ErrBadCursor and ErrInvalidArgument.
 func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err := m.begin(); err != nil {
 		return Page{}, err
@@ -147,7 +149,7 @@ func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
 	}
 	page, err := m.store.List(ctx, o) // its errors say "list threads"
 	if err != nil {
-		return Page{}, err
+		return Page{}, markInvalid(err)
 	}
 	for i, row := range page.Threads {
 		page.Threads[i] = m.unacked.clamp(row)
@@ -162,7 +164,25 @@ func (m *Manager) Search(ctx context.Context, o SearchOptions) ([]SearchHit, err
 	}
 	defer m.ops.Done()
 	hits, err := m.store.Search(ctx, o) // its errors name the query
-	return searchHitsOf(m.unacked.clampHits(hits)), err
+	if err != nil {
+		return nil, markInvalid(err)
+	}
+	return searchHitsOf(m.unacked.clampHits(hits)), nil
+}
+
+// invalidArgument is an error of the index about a caller's argument (a
+// cursor, a query), marked as ErrInvalidArgument with its text unchanged.
+type invalidArgument struct{ error }
+
+func (e invalidArgument) Unwrap() []error { return []error{e.error, ErrInvalidArgument} }
+
+// markInvalid marks err as ErrInvalidArgument when it says a cursor or a
+// search query was bad.
+func markInvalid(err error) error {
+	if errors.Is(err, store.ErrBadCursor) || errors.Is(err, store.ErrEmptyQuery) || errors.Is(err, store.ErrBadQuery) {
+		return invalidArgument{err}
+	}
+	return err
 }
 
 // Ancestors returns id's fork ancestors, nearest first. Ancestors that were

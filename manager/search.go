@@ -7,7 +7,9 @@ import (
 // SearchPage runs a search (the query language of store.ParseQuery) and
 // returns one page of hits, each with its thread's name; o.Cursor is the
 // previous page's NextCursor. A query that does not parse fails with an
-// error wrapping store.ErrBadQuery.
+// error wrapping store.ErrBadQuery, an empty one store.ErrEmptyQuery, a
+// cursor not from a previous page store.ErrBadCursor; each also wraps
+// ErrInvalidArgument.
 func (m *Manager) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
 	if err := m.begin(); err != nil {
 		return SearchPage{}, err
@@ -22,7 +24,7 @@ func (m *Manager) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, 
 	}
 	page, err := m.store.SearchPage(ctx, o) // its errors name the query
 	if err != nil {
-		return SearchPage{}, err
+		return SearchPage{}, markInvalid(err)
 	}
 	return SearchPage{Hits: searchHitsOf(m.unacked.clampHits(page.Hits)), NextCursor: page.NextCursor}, nil
 }

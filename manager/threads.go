@@ -26,7 +26,7 @@ import (
 // not-found errors do), so that no message names a thread twice.
 func threadErr(id string, err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
-	if errors.Is(err, ErrNotFound) && strings.Contains(err.Error(), id) {
+	if strings.Contains(err.Error(), id) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("%s %s: %w", what, id, err)
@@ -37,7 +37,7 @@ func threadErr(id string, err error, format string, args ...any) error {
 func parseID(op, id string) (string, error) {
 	canon, err := rollout.ParseID(id)
 	if err != nil {
-		return "", fmt.Errorf("%s %q: %w", op, id, err)
+		return "", fmt.Errorf("%s: %w", op, err) // err quotes id
 	}
 	return canon, nil
 }

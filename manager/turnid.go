@@ -54,12 +54,12 @@ func (m *Manager) Turn(ctx context.Context, id, turnID string) (TurnSpan, error)
 	}
 	row, src, err := m.openRead(ctx, id)
 	if err != nil {
-		return TurnSpan{}, threadErr(id, err, "find turn %q", turnID)
+		return TurnSpan{}, threadErr(id, err, "find turn")
 	}
 	defer src.Close()
 	span, err := m.turnSpan(ctx, row, src, turnID)
 	if err != nil {
-		return TurnSpan{}, threadErr(id, err, "find turn %q", turnID)
+		return TurnSpan{}, threadErr(id, err, "find turn")
 	}
 	return span, nil
 }

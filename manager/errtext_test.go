@@ -1,0 +1,82 @@
+package manager
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/spoolhq/spool/store"
+)
+
+// TestErrorsNameAThreadOnce: each failed call's error names the thread it
+// was about once, and still wraps the sentinel callers test.
+func TestErrorsNameAThreadOnce(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base := startPaginated(t, m, user("u0"), assistant("a0"), user("u1"))
+	if _, err := m.Fork(ctx, base.ID, ForkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const unknown = "019dab90-0000-7000-8000-00000000a001"
+	tests := []struct {
+		name string
+		id   string
+		call func() error
+		want error
+	}{
+		{"delete of a base", base.ID, func() error { return m.Delete(ctx, base.ID) }, ErrReferenced},
+		{"delete of a bad id", "nope", func() error { return m.Delete(ctx, "nope") }, ErrInvalidID},
+		{"get of an unknown id", unknown, func() error { _, err := m.Get(ctx, unknown); return err }, ErrNotFound},
+		{"fork out of range", base.ID, func() error {
+			_, err := m.Fork(ctx, base.ID, ForkOptions{BeforeUserMessage: intp(7)})
+			return err
+		}, ErrOutOfRange},
+		{"unknown turn", base.ID, func() error { _, err := m.Turn(ctx, base.ID, "zz"); return err }, ErrNotFound},
+		{"turn of an unknown thread", unknown, func() error { _, err := m.Turn(ctx, unknown, "zz"); return err }, ErrNotFound},
+		{"messages of an unknown thread", unknown, func() error { _, err := m.UserMessages(ctx, unknown); return err }, ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if n := strings.Count(err.Error(), tt.id); n != 1 {
+				t.Fatalf("%q names %s %d times, want once", err, tt.id, n)
+			}
+		})
+	}
+}
+
+// TestBadCursorsAndQueriesAreInvalidArguments: a bad cursor or search
+// query is ErrInvalidArgument, as a bad option is, as well as the index's
+// own sentinel, and its text is the index's.
+func TestBadCursorsAndQueriesAreInvalidArguments(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	startPaginated(t, m, user("u0"))
+	tests := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"list cursor", func() error { _, err := m.List(ctx, ListOptions{Cursor: "zz"}); return err }, store.ErrBadCursor},
+		{"empty search", func() error { _, err := m.Search(ctx, SearchOptions{}); return err }, store.ErrEmptyQuery},
+		{"search that does not parse", func() error { _, err := m.Search(ctx, SearchOptions{Query: `"abc`}); return err }, store.ErrBadQuery},
+		{"search page cursor", func() error {
+			_, err := m.SearchPage(ctx, SearchOptions{Query: "u0", Cursor: "zz"})
+			return err
+		}, store.ErrBadCursor},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !errors.Is(err, tt.want) || !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("err = %v, want %v and ErrInvalidArgument", err, tt.want)
+			}
+			if strings.Contains(err.Error(), ErrInvalidArgument.Error()) {
+				t.Fatalf("%q repeats %q", err, ErrInvalidArgument)
+			}
+		})
+	}
+}
