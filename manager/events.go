@@ -87,9 +87,13 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
-// Close ends the subscription; it is safe to call more than once and
-// concurrently with publishing.
+// Close ends the subscription; it is safe to call more than once,
+// concurrently with publishing, and on a nil *Subscription (it does
+// nothing).
 func (s *Subscription) Close() {
+	if s == nil {
+		return
+	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	s.b.drop(s, nil)

@@ -89,6 +89,8 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 		t.Fatalf("subscription after Close: open %v, err %v", open, late.Err())
 	}
 	sub.Close() // idempotent after the end
+	var none *Subscription
+	none.Close() // a nil subscription, as a failed setup leaves, closes too
 }
 
 // TestAppendedEventSizeResumesRead follows a thread with ReadAfter and

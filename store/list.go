@@ -60,6 +60,11 @@ func (s *Store) List(ctx context.Context, o ListOptions) (Page, error) {
 	if s.writer == nil {
 		return s.list(ctx, o)
 	}
+	// A cached page answers without a query, so without the query's
+	// check of ctx: a call already canceled fails as it would uncached.
+	if err := ctx.Err(); err != nil {
+		return Page{}, fmt.Errorf("list threads: %w", err)
+	}
 	k, gen := keyOf(o), s.pages.generation()
 	if page, ok := s.pages.get(k, gen); ok {
 		return page, nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -159,4 +160,17 @@ func TestListCacheReturnsCopies(t *testing.T) {
 	first := listBoth(t, s, ListOptions{Limit: 5})
 	first.Threads[0].Name = "changed by a caller"
 	listBoth(t, s, ListOptions{Limit: 5})
+}
+
+// TestListCacheHonoursCanceledContext: a canceled call fails with the
+// context's error whether or not its page is cached.
+func TestListCacheHonoursCanceledContext(t *testing.T) {
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1)})
+	listBoth(t, s, ListOptions{Limit: 5}) // cached now
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.List(ctx, ListOptions{Limit: 5}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("List with a canceled context: %v, want context.Canceled", err)
+	}
 }
