@@ -128,7 +128,7 @@ func (c *Client) requestWith(ctx context.Context, method, path string, q url.Val
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("client: %w", err) // a *url.Error: it names the method and URL
 	}
 	if resp.StatusCode != want {
 		defer resp.Body.Close()

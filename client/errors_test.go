@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -148,5 +149,28 @@ func TestConflictAndCapabilityCodes(t *testing.T) {
 				t.Fatalf("error = %d %q, want %d %q", apiErr.Status, apiErr.Code, tc.status, tc.code)
 			}
 		})
+	}
+}
+
+// TestUnreachableServerNamesTheRequestOnce: a request that never reaches
+// a server fails with an error that names its method and path once.
+func TestUnreachableServerNamesTheRequestOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c, err := client.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "019dab90-0000-7000-8000-00000000a001"
+	_, err = c.Get(t.Context(), id)
+	if err == nil {
+		t.Fatal("Get from a closed port succeeded")
+	}
+	if n := strings.Count(err.Error(), "/v1/threads/"+id); n != 1 {
+		t.Fatalf("%q names the path %d times, want once", err, n)
 	}
 }
