@@ -27,11 +27,15 @@ type TurnOptions struct {
 // its echo, the answer, task_complete; item_completed events and ordinals
 // in a paginated thread), so that Codex lists the thread, previews it and
 // shows it turn by turn. A prompt appended as a bare response_item is a
-// counted user message to spool but makes no turn in Codex.
+// counted user message to spool but makes no turn in Codex. An empty
+// prompt fails with ErrInvalidArgument, as the HTTP API refuses it.
 func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
 	id, err := parseID("append a turn to", id)
 	if err != nil {
 		return AppendResult{}, err
+	}
+	if o.Prompt == "" {
+		return AppendResult{}, fmt.Errorf("append a turn to %s: %w: the prompt is empty", id, ErrInvalidArgument)
 	}
 	if err := m.begin(); err != nil {
 		return AppendResult{}, err

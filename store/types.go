@@ -225,11 +225,14 @@ const (
 // ListOptions select and order a page of threads. Zero values mean no
 // filter; Limit defaults to 50 and is capped at 1000.
 type ListOptions struct {
-	Limit         int
-	Cursor        string    // opaque, from a previous Page.NextCursor
-	SortBy        SortField // default SortUpdated
-	Ascending     bool      // default newest first
-	Archived      *bool     // nil: both
+	Limit     int
+	Cursor    string    // opaque, from a previous Page.NextCursor
+	SortBy    SortField // default SortUpdated
+	Ascending bool      // default newest first
+	// Archived selects archived (true) or live (false) threads; nil
+	// lists both. The HTTP API and its client list live threads unless
+	// told otherwise, as Codex's thread/list does.
+	Archived      *bool
 	Cwd           string
 	Source        string
 	ModelProvider string
