@@ -225,6 +225,10 @@ func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Pa
 			parts[i].File = h.ReadFile
 		}
 	}
+	var before *object
+	if op == OpReplace && !durable {
+		before = f.durableView(name)
+	}
 	info, err := put(ctx, name, parts, durable)
 	if err != nil {
 		return info, err
@@ -232,11 +236,33 @@ func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Pa
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	o := &object{name: name, entryDurable: durable}
-	if durable {
+	switch {
+	case durable:
 		f.snapshot(o)
+	case before != nil:
+		// The rename over the old file is not durable: a power loss
+		// leaves the old file as it was last made durable.
+		o.entryDurable, o.durable = before.entryDurable, before.durable
 	}
 	f.objects[name] = o
 	return info, nil
+}
+
+// durableView returns what a power loss would leave of the file name now:
+// its object's durable state, or, for a file the model has not seen
+// (there before the FS), the file as it is; nil for none.
+func (f *FS) durableView(name string) *object {
+	f.mu.Lock()
+	old, ok := f.objects[name]
+	f.mu.Unlock()
+	if ok {
+		return &object{entryDurable: old.entryDurable, durable: old.durable}
+	}
+	data, err := os.ReadFile(f.path(name))
+	if err != nil {
+		return nil
+	}
+	return &object{entryDurable: true, durable: data}
 }
 
 // OpenAppend implements rolloutfs.FS.

@@ -763,3 +763,26 @@ func TestPowerLossTwice(t *testing.T) {
 	}
 	want(t, root, "r.jsonl", line1+line2)
 }
+
+// TestPowerLossAfterNonDurableReplace: a power loss after a Replace that
+// was not made durable leaves the file as it was durable before (the
+// rename of the new file over it is lost), never no file, whether the
+// old file was written through the FS or was there before it.
+func TestPowerLossAfterNonDurableReplace(t *testing.T) {
+	fsys, root := newFS(t)
+	put(t, root, "s/untracked.jsonl", line1)
+	if _, err := fsys.Create(t.Context(), "s/tracked.jsonl", bytesOf(line1), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"s/untracked.jsonl", "s/tracked.jsonl"} {
+		if _, err := fsys.Replace(t.Context(), name, bytesOf(line2), false); err != nil {
+			t.Fatal(err)
+		}
+		want(t, root, name, line2)
+	}
+	if err := fsys.PowerLoss(); err != nil {
+		t.Fatal(err)
+	}
+	want(t, root, "s/untracked.jsonl", line1)
+	want(t, root, "s/tracked.jsonl", line1)
+}
