@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func (m *Manager) turnSpan(ctx context.Context, row store.Thread, src rolloutfs.
 		// A turn without a counted user message of its own (a shell
 		// command's, an aborted goal's) is not in the index: read for it.
 		size := row.HistorySize()
-		at, err := FindTurn(ctx, io.NewSectionReader(src, 0, size), turnID)
+		at, err := findTurn(ctx, src, size, turnID)
 		if err != nil {
 			return TurnSpan{}, err
 		}
@@ -250,7 +251,7 @@ func (m *Manager) throughTurn(ctx context.Context, row store.Thread, src rollout
 // it; Fork cuts before the others' first message): at the turn's start,
 // found by reading the history. An unknown turn fails with ErrNotFound.
 func (m *Manager) beforeTurn(ctx context.Context, row store.Thread, src rolloutfs.ReadFile, turnID string) (forkCut, error) {
-	at, err := FindTurn(ctx, io.NewSectionReader(src, 0, row.HistorySize()), turnID)
+	at, err := findTurn(ctx, src, row.HistorySize(), turnID)
 	if err != nil {
 		return forkCut{}, err
 	}
@@ -264,4 +265,58 @@ func (m *Manager) beforeTurn(ctx context.Context, row store.Thread, src rolloutf
 // errTurnRequest is returned for a fork naming its point more than once.
 func errTurnRequest(id string) error {
 	return fmt.Errorf("fork %s: %w: give one of before_user_message, before_turn_id and last_turn_id", id, ErrInvalidArgument)
+}
+
+// findTurn is FindTurn over the first size bytes of src. An id of plain
+// characters that the history never holds as a JSON string is answered
+// by a byte search, without parsing the history: a mistyped or guessed id
+// costs a read at memory speed, not a parse of every line.
+func findTurn(ctx context.Context, src io.ReaderAt, size int64, turnID string) (TurnStart, error) {
+	if plainTurnID(turnID) {
+		found, err := holds(ctx, io.NewSectionReader(src, 0, size), []byte(`"`+turnID+`"`))
+		if err != nil {
+			return TurnStart{}, err
+		}
+		if !found {
+			return TurnStart{}, fmt.Errorf("turn %q: %w", turnID, ErrNotFound)
+		}
+	}
+	return FindTurn(ctx, io.NewSectionReader(src, 0, size), turnID)
+}
+
+// plainTurnID reports whether id is made of characters that every JSON
+// encoder writes as they are (so the id's quoted bytes are in any line
+// that names it).
+func plainTurnID(id string) bool {
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// holdsChunk is how much holds reads at a time.
+const holdsChunk = 1 << 20
+
+// holds reports whether r, read to its end, holds needle.
+func holds(ctx context.Context, r io.Reader, needle []byte) (bool, error) {
+	buf := make([]byte, holdsChunk+len(needle))
+	kept := 0 // bytes carried over from the last chunk: a match may straddle chunks
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		n, err := io.ReadFull(r, buf[kept:])
+		if bytes.Contains(buf[:kept+n], needle) {
+			return true, nil
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		kept = copy(buf, buf[kept+n-(len(needle)-1):kept+n])
+	}
 }

@@ -133,3 +133,43 @@ func TestForkOptionsPoints(t *testing.T) {
 		})
 	}
 }
+
+// TestHolds finds a needle wherever it lies in a reader longer than one
+// read, across the boundary of two reads too, and nowhere when it is not
+// there whole.
+func TestHolds(t *testing.T) {
+	needle := []byte(`"turn-x"`)
+	// holds reads holdsChunk+len(needle) bytes, then holdsChunk+1 more
+	// after the len(needle)-1 it keeps.
+	first := holdsChunk + len(needle)
+	second := first + holdsChunk + 1
+	at := func(off int) []byte {
+		data := bytes.Repeat([]byte("a"), 2*holdsChunk+100)
+		if off+len(needle) > len(data) {
+			t.Fatalf("needle at %d is past the data", off)
+		}
+		copy(data[off:], needle)
+		return data
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"at the start", at(0), true},
+		{"across the first read's end", at(first - 3), true},
+		{"across the second read's end", at(second - 3), true},
+		{"at the end", at(2*holdsChunk + 100 - len(needle)), true},
+		{"cut short at the end", at(2*holdsChunk + 100 - len(needle))[:2*holdsChunk+99], false},
+		{"nowhere", at(0)[len(needle):], false},
+		{"empty", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := holds(t.Context(), bytes.NewReader(tt.data), needle)
+			if err != nil || got != tt.want {
+				t.Fatalf("holds = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
