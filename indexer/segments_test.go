@@ -267,12 +267,25 @@ func TestSyncWaitsForASegmentsMeta(t *testing.T) {
 // TestSyncFallsBackToAnEarlierSegment: when the file a reverted thread's row
 // names is gone (removed by hand, or lost before the revert that made it
 // was acknowledged), the thread is indexed from the newest file of it that
-// is left, in one Sync, not hidden until the next.
+// is left, in one Sync (full or not), or in a SyncPaths of the gone file as
+// a watcher makes, not hidden until the next.
 func TestSyncFallsBackToAnEarlierSegment(t *testing.T) {
-	for _, full := range []bool{false, true} {
-		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
+	for _, how := range []string{"sync", "full", "paths"} {
+		t.Run(how, func(t *testing.T) {
 			root := t.TempDir()
 			st := openStore(t)
+			// syncGone syncs the root after file rel went.
+			syncGone := func(rel string) {
+				t.Helper()
+				switch how {
+				case "paths": // as a watcher does when it sees the file go
+					if _, err := SyncPaths(t.Context(), st, rolloutfs.Local{Root: root}, []string{rel}, SyncOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					mustSync(t, st, root, SyncOptions{Full: how == "full"})
+				}
+			}
 			rt := newRevertedThread(t, root, 3)
 			seg1, _ := rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
 			seg2, _ := rt.revert(t, root, rt.data, rt.hist.Turns[0].Offset, "019dab90-9999-7000-8000-000000000002", rt.created.Add(48*time.Hour))
@@ -284,7 +297,7 @@ func TestSyncFallsBackToAnEarlierSegment(t *testing.T) {
 			if err := os.Remove(filepath.Join(root, filepath.FromSlash(seg2))); err != nil {
 				t.Fatal(err)
 			}
-			mustSync(t, st, root, SyncOptions{Full: full})
+			syncGone(seg2)
 			th, err := st.Get(t.Context(), rt.id)
 			if err != nil || th.RolloutPath != seg1 || th.UserMessageCount != 1 {
 				t.Fatalf("after the newest file went: %+v, %v; want the thread at %s with 1 message", th, err, seg1)
@@ -294,7 +307,7 @@ func TestSyncFallsBackToAnEarlierSegment(t *testing.T) {
 			if err := os.Remove(filepath.Join(root, filepath.FromSlash(seg1))); err != nil {
 				t.Fatal(err)
 			}
-			mustSync(t, st, root, SyncOptions{Full: full})
+			syncGone(seg1)
 			th, err = st.Get(t.Context(), rt.id)
 			if err != nil || th.RolloutPath != rt.first || th.UserMessageCount != 3 {
 				t.Fatalf("after both segments went: %+v, %v; want the thread at %s with 3 messages", th, err, rt.first)

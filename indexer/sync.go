@@ -223,9 +223,20 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 				continue
 			}
 			res = s.orphan(rows[0])
-			if res.action == actDeferDelete {
+			switch res.action {
+			case actDeferDelete:
 				live, _ := rollout.SessionPath(path.Base(rel))
 				rels = append(rels, live, rollout.ArchivedPath(path.Base(rel)))
+			case actDelete:
+				// A reverted thread whose newest file went is indexed
+				// again from the files of it that are left, if any.
+				segs, err := st.Segments(ctx, id)
+				if err != nil {
+					return sum, fmt.Errorf("sync %v: %w", fsys, err)
+				}
+				for _, sg := range segs {
+					rels = append(rels, sg.RolloutPath)
+				}
 			}
 		default:
 			res = s.decideAfterCreator(ctx, f)
