@@ -206,8 +206,9 @@ type rolloutFile struct {
 // chooseFiles picks one file per thread id. Two files with the same id (a
 // copy left by an interrupted archive, say) are resolved by the paths
 // alone, so that a rebuild always picks the same one: a live file (under
-// sessions/) wins over an archived one, and between two of the same kind
-// the smaller path wins. Each file not chosen is reported as a problem.
+// sessions/) wins over an archived one, then one where the layout puts a
+// file of its name over one elsewhere, then the smaller path. Each file
+// not chosen is reported as a problem.
 func chooseFiles(paths []string) ([]rolloutFile, []Problem) {
 	byID := make(map[string]int) // id -> index in chosen
 	var chosen []rolloutFile
@@ -260,5 +261,20 @@ func preferFile(a, b string) bool {
 	if aLive != bLive {
 		return aLive
 	}
+	// The file where Codex writes and finds it beats a copy elsewhere (an
+	// old backup in another day's directory, or in a folder of its own).
+	if aPlaced, bPlaced := atItsPlace(a), atItsPlace(b); aPlaced != bPlaced {
+		return aPlaced
+	}
 	return strings.Compare(a, b) < 0
+}
+
+// atItsPlace reports whether rollout rel is where the layout puts a file
+// of its name: sessions/<the name's date>/ when live, archived_sessions/.
+func atItsPlace(rel string) bool {
+	if IsArchivedPath(rel) {
+		return path.Dir(rel) == rollout.ArchivedSessionsDir
+	}
+	live, err := rollout.SessionPath(path.Base(rel))
+	return err == nil && live == rel
 }
