@@ -24,6 +24,9 @@ type Cut struct {
 	Offset   int64  `json:"offset"`    // where the torn bytes started: the file's new size
 	Length   int64  `json:"length"`    // how many bytes were cut
 	SideFile string `json:"side_file"` // where they are kept, relative to the root
+	// Ended: the tail was a whole record lacking only its newline, which
+	// was added; nothing was cut (rolloutfs.Cut.Ended).
+	Ended bool `json:"ended,omitempty"`
 }
 
 // RepairReport is what Repair did.
@@ -69,7 +72,8 @@ type TailRule struct {
 // rollout file of fsys that rule allows, keeping the cut bytes in a side
 // file next to it (<name>.torn-<unix nanoseconds>, written durably before
 // the cut), and then brings the index up to date with an incremental Sync.
-// It never touches a complete line. The tails rule forbids are left and
+// A tail that is a whole record lacking only its newline is ended with one
+// instead (Cut.Ended). It never touches a complete line. The tails rule forbids are left and
 // reported. Hold the root's lock: no spool may append meanwhile.
 func Repair(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rule TailRule, opts SyncOptions) (RepairReport, error) {
 	var rep RepairReport
@@ -85,7 +89,7 @@ func Repair(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rule TailRu
 		switch {
 		case left != nil:
 			rep.Left = append(rep.Left, *left)
-		case cut.Length > 0:
+		case cut.Length > 0 || cut.Ended:
 			rep.Cuts = append(rep.Cuts, cut)
 		}
 	}
@@ -181,7 +185,7 @@ func CutTornTail(ctx context.Context, fsys rolloutfs.FS, rel string, at time.Tim
 		return Cut{}, fmt.Errorf("cut torn tail of %s: %w", rel, err)
 	}
 	if c.Length == 0 {
-		return Cut{Path: rel, Offset: c.Offset}, nil
+		return Cut{Path: rel, Offset: c.Offset, Ended: c.Ended}, nil
 	}
 	return Cut{Path: rel, Offset: c.Offset, Length: c.Length, SideFile: side}, nil
 }

@@ -216,6 +216,23 @@ func TestRepair(t *testing.T) {
 	if len(again.Cuts) != 0 || again.Sync.Skipped != 3 {
 		t.Fatalf("second Repair = %+v, want no cuts and 3 skipped", again)
 	}
+
+	// A whole record without its newline is ended, not cut: it is a line
+	// of the thread after the repair.
+	whole := strings.TrimSuffix(userLine("2026-05-01T09:09:00.000Z", "Fifth question"), "\n")
+	appendTo(t, root, relA, whole)
+	ended, err := Repair(ctx, st, rolloutfs.Local{Root: root}, TailRule{}, SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ended.Cuts) != 1 || !ended.Cuts[0].Ended || ended.Cuts[0].Length != 0 || ended.Cuts[0].Offset != wantSize+int64(len(whole))+1 {
+		t.Fatalf("repair of a record without its newline = %+v, want it ended at %d", ended.Cuts, wantSize+int64(len(whole))+1)
+	}
+	th, err := st.Get(ctx, idA)
+	if err != nil || th.IndexedSize != wantSize+int64(len(whole))+1 {
+		t.Fatalf("thread after the record was ended: %+v, %v; want it indexed to %d", th, err, wantSize+int64(len(whole))+1)
+	}
+	mustVerifyClean(t, st, root)
 }
 
 // TestRepairLeavesActiveWriters: Repair cuts a torn tail only as an

@@ -496,3 +496,40 @@ func TestCallsAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordWithoutItsNewline: a file whose last record is whole but lacks
+// its newline (its writer stopped between the two, or the newline was cut)
+// keeps the record: once the grace period is over, the next append ends it
+// with its newline, counts it and lands after it, with no side file, as
+// Codex reads such a record and ends it before its next write.
+func TestRecordWithoutItsNewline(t *testing.T) {
+	ctx := t.Context()
+	var clock atomic.Int64 // how far the manager's clock is ahead
+	m := openTest(t, func(o *Options) {
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+	})
+	th := start(t, m, user("one"), user("two"))
+	path := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, int64(len(data)-1)); err != nil { // "two" loses its newline
+		t.Fatal(err)
+	}
+	clock.Store(int64(DefaultTornGrace + time.Second))
+	res, err := m.Append(ctx, th.ID, []rollout.Item{user("three")})
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if res.Offsets[0] != int64(len(data)) || res.Thread.UserMessageCount != 3 {
+		t.Fatalf("append landed at %d with %d user messages, want %d and 3 (one, two, three)", res.Offsets[0], res.Thread.UserMessageCount, len(data))
+	}
+	if sides, _ := filepath.Glob(path + ".torn-*"); len(sides) != 0 {
+		t.Fatalf("side files %v, want none: nothing was torn", sides)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(got, data) {
+		t.Fatalf("file after the append does not start with the thread as it was (%v)", err)
+	}
+}

@@ -172,13 +172,23 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 		if err != nil {
 			return err
 		}
-		if cut.Length > 0 {
-			m.log.Warn("cut torn tail", "path", row.RolloutPath, "offset", cut.Offset, "bytes", cut.Length, "kept", cut.SideFile)
-		}
-		// The file shrank to its last complete line: the index must say so,
-		// or it disagrees with the file until the next append.
-		if row, err = m.recordFileState(ctx, row); err != nil {
-			return err
+		switch {
+		case cut.Ended:
+			// A whole record lacked only its newline: it is a line of the
+			// thread now, to index.
+			m.log.Warn("ended the last record with its newline", "path", row.RolloutPath, "offset", cut.Offset)
+			if row, err = m.catchUp(ctx, row); err != nil {
+				return err
+			}
+		default:
+			if cut.Length > 0 {
+				m.log.Warn("cut torn tail", "path", row.RolloutPath, "offset", cut.Offset, "bytes", cut.Length, "kept", cut.SideFile)
+			}
+			// The file shrank to its last complete line: the index must say
+			// so, or it disagrees with the file until the next append.
+			if row, err = m.recordFileState(ctx, row); err != nil {
+				return err
+			}
 		}
 	}
 	app, err := m.openAppender(ctx, row)

@@ -77,7 +77,9 @@ type FS interface {
 	// some writer did not finish). The cut bytes are first written to side
 	// durably (as Create does); only then is name truncated and fsynced.
 	// A file that ends with a newline, or is empty, is left alone and the
-	// returned Cut has Length 0.
+	// returned Cut has Length 0. Bytes after the last newline that are a
+	// whole JSON object (IsWholeRecord) are ended with a newline, synced,
+	// instead of cut (Cut.Ended).
 	CutTornTail(ctx context.Context, name, side string) (Cut, error)
 
 	// AppendRecord appends one line to a small journal file (created if
@@ -144,10 +146,16 @@ func (e DirEntry) IsDir() bool { return e.Type&fs.ModeDir != 0 }
 // IsRegular reports whether the entry is a regular file.
 func (e DirEntry) IsRegular() bool { return e.Type&fs.ModeType == 0 }
 
-// Cut is a torn tail that CutTornTail removed.
+// Cut is a torn tail that CutTornTail removed, or ended.
 type Cut struct {
 	Offset int64 // where the torn bytes started: the file's new size
 	Length int64 // how many bytes were cut; 0 when there was no torn tail
+	// Ended says the bytes after the last newline were a whole record
+	// that lacked only its newline (its writer stopped between the two,
+	// or someone cut the newline): CutTornTail added the newline and
+	// cut nothing, as Codex reads such a record whole and ends it before
+	// its next write. Offset is then the file's new size, Length 0.
+	Ended bool
 }
 
 // A Part is a piece of a new file's content for Create: Data, Length

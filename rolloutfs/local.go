@@ -3,6 +3,7 @@ package rolloutfs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -484,6 +485,17 @@ func (l Local) CutTornTail(ctx context.Context, name, side string) (Cut, error) 
 	if err != nil || cut == rf.size {
 		return Cut{Offset: cut}, err
 	}
+	if whole, err := IsWholeRecord(rf, cut, rf.size); err != nil {
+		return Cut{}, err
+	} else if whole {
+		if _, err := f.WriteAt([]byte{'\n'}, rf.size); err != nil {
+			return Cut{}, err
+		}
+		if err := fdatasync(f); err != nil {
+			return Cut{}, err
+		}
+		return Cut{Offset: rf.size + 1, Ended: true}, f.Close()
+	}
 	if _, err := l.Create(ctx, side, []Part{Range(rf, cut, rf.size-cut)}, true); err != nil {
 		return Cut{}, fmt.Errorf("keep torn tail of %s: %w", name, err)
 	}
@@ -494,6 +506,33 @@ func (l Local) CutTornTail(ctx context.Context, name, side string) (Cut, error) 
 		return Cut{}, err
 	}
 	return Cut{Offset: cut, Length: rf.size - cut}, f.Close()
+}
+
+// maxWholeRecord bounds the tail IsWholeRecord reads: a longer one is not
+// taken for a whole record (and is cut as torn).
+const maxWholeRecord = 64 << 20
+
+// IsWholeRecord reports whether bytes [from, to) of r, the bytes after a
+// file's last newline, are a whole JSON object: a record whose writer
+// wrote all of it but the newline. Codex reads such a record as complete
+// and writes the newline before its next record.
+func IsWholeRecord(r io.ReaderAt, from, to int64) (bool, error) {
+	n := to - from
+	if n < 2 || n > maxWholeRecord {
+		return false, nil
+	}
+	var ends [1]byte
+	if _, err := r.ReadAt(ends[:], to-1); err != nil {
+		return false, err
+	}
+	if ends[0] != '}' {
+		return false, nil // the cheap test: most torn lines stop mid-way
+	}
+	tail := make([]byte, n)
+	if _, err := r.ReadAt(tail, from); err != nil {
+		return false, err
+	}
+	return tail[0] == '{' && json.Valid(tail), nil
 }
 
 // tailChunk is how far back TornStart reads at a time.

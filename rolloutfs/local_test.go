@@ -530,18 +530,24 @@ func TestLocalCutTornTail(t *testing.T) {
 	first := "{\"type\":\"a\"}\n"
 	bigTorn := `{"type":"x","data":"` + strings.Repeat("A", 3*64<<10)
 	bigKeep := strings.Repeat(first, 8000) // > 64 KiB of whole lines
+	second := "{\"type\":\"b\",\"payload\":{\"text\":\"}\"}}"
 	tests := []struct {
 		name     string
 		content  string
 		wantKeep string
+		ended    bool // the tail is a whole record: ended with a newline, not cut
 	}{
-		{"empty", "", ""},
-		{"clean", first, first},
-		{"torn", first + "{\"ty", first},
-		{"no newline at all", "{\"ty", ""},
-		{"torn tail longer than 64 KiB", first + bigTorn, first},
-		{"torn tail of exactly 64 KiB", bigKeep + strings.Repeat("B", 64<<10), bigKeep},
-		{"blank torn tail", first + "  ", first},
+		{"empty", "", "", false},
+		{"clean", first, first, false},
+		{"torn", first + "{\"ty", first, false},
+		{"no newline at all", "{\"ty", "", false},
+		{"torn tail longer than 64 KiB", first + bigTorn, first, false},
+		{"torn tail of exactly 64 KiB", bigKeep + strings.Repeat("B", 64<<10), bigKeep, false},
+		{"blank torn tail", first + "  ", first, false},
+		{"torn where a brace ends a string", first + second[:len(second)-3], first, false},
+		{"a brace after a whole record", first + second + "}", first, false},
+		{"a whole record without its newline", first + second, first + second + "\n", true},
+		{"a whole first record without its newline", second, second + "\n", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -552,13 +558,16 @@ func TestLocalCutTornTail(t *testing.T) {
 				t.Fatalf("CutTornTail: %v", err)
 			}
 			wantCut := rolloutfs.Cut{Offset: int64(len(tt.wantKeep)), Length: int64(len(tt.content) - len(tt.wantKeep))}
+			if tt.ended {
+				wantCut = rolloutfs.Cut{Offset: int64(len(tt.wantKeep)), Ended: true}
+			}
 			if cut != wantCut {
 				t.Fatalf("Cut = %+v, want %+v", cut, wantCut)
 			}
 			if got := string(get(t, l.Root, "s/r.jsonl")); got != tt.wantKeep {
 				t.Fatalf("file after cut: %d bytes, want %d", len(got), len(tt.wantKeep))
 			}
-			if wantCut.Length == 0 {
+			if wantCut.Length == 0 || tt.ended {
 				absent(t, l.Root, "torn/r.jsonl.torn")
 				return
 			}

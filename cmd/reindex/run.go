@@ -353,6 +353,10 @@ func output(w io.Writer, cfg config, rep report) error {
 		}
 	}
 	for _, c := range rep.Cuts {
+		if c.Ended {
+			printf("ended the last record of %s with the newline it lacked\n", c.Path)
+			continue
+		}
 		printf("cut %d torn bytes from %s at offset %d, kept in %s\n", c.Length, c.Path, c.Offset, c.SideFile)
 	}
 	for _, l := range rep.Left {

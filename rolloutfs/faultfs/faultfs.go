@@ -42,7 +42,7 @@ const (
 	OpDirSync     Op = "dirsync"      // Move: moved, but the error is returned
 	OpRemove      Op = "remove"       // Remove: nothing removed
 	OpCutSide     Op = "cut-side"     // CutTornTail: no side file, nothing cut
-	OpCutTruncate Op = "cut-truncate" // CutTornTail: side file written, nothing cut
+	OpCutTruncate Op = "cut-truncate" // CutTornTail: side file written (none for a whole record), nothing cut or ended
 	OpRecord      Op = "record"       // AppendRecord: nothing appended
 	OpSetTime     Op = "settime"      // SetModTime: unchanged
 )
@@ -350,6 +350,14 @@ func (f *FS) CutTornTail(ctx context.Context, name, side string) (rolloutfs.Cut,
 		rf.Close()
 		return rolloutfs.Cut{Offset: cut}, err
 	}
+	whole, err := rolloutfs.IsWholeRecord(rf, cut, size)
+	if err != nil || whole {
+		rf.Close()
+		if err != nil {
+			return rolloutfs.Cut{}, err
+		}
+		return f.endRecord(ctx, name, size)
+	}
 	_, err = f.Create(ctx, side, []rolloutfs.Part{rolloutfs.Range(rf, cut, size-cut)}, true)
 	rf.Close()
 	if err != nil {
@@ -370,6 +378,26 @@ func (f *FS) CutTornTail(ctx context.Context, name, side string) (rolloutfs.Cut,
 	f.snapshot(f.obj(name))
 	f.mu.Unlock()
 	return rolloutfs.Cut{Offset: cut, Length: size - cut}, nil
+}
+
+// endRecord is CutTornTail of a whole record that lacks its newline: the
+// newline is written and synced at fault point OpCutTruncate.
+func (f *FS) endRecord(ctx context.Context, name string, size int64) (rolloutfs.Cut, error) {
+	if err := f.point(OpCutTruncate, name); err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	h, err := f.base.OpenAppend(ctx, name)
+	if err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	_, werr := h.Write([]byte{'\n'})
+	if err := errors.Join(werr, h.Sync(), h.Close()); err != nil {
+		return rolloutfs.Cut{}, err
+	}
+	f.mu.Lock()
+	f.snapshot(f.obj(name))
+	f.mu.Unlock()
+	return rolloutfs.Cut{Offset: size + 1, Ended: true}, nil
 }
 
 // AppendRecord implements rolloutfs.FS.
