@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/codexlock"
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -615,5 +616,50 @@ func TestStatsCountAppends(t *testing.T) {
 				t.Errorf("group syncs under %s: %+v, want none", policy, after.Syncs)
 			}
 		})
+	}
+}
+
+// TestSessionsLinkedElsewhere: a root whose sessions/ is a link to a
+// directory elsewhere (moved to another disk, as Codex allows) works as if
+// it were there: threads started, forked, archived and unarchived through
+// it are listed, read and verify clean, in this process and after a
+// reopen.
+func TestSessionsLinkedElsewhere(t *testing.T) {
+	ctx := t.Context()
+	root, elsewhere := t.TempDir(), t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(root, rollout.SessionsDir)); err != nil {
+		t.Fatal(err)
+	}
+	m := openTest(t, func(o *Options) { o.Root = root })
+	th := start(t, m, user("one"), user("two"))
+	one := 1
+	fork, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Archive(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Unarchive(ctx, th.ID); err != nil {
+		t.Fatalf("unarchive through the link: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := openTest(t, func(o *Options) { o.Root = root })
+	page, err := again.List(ctx, ListOptions{})
+	if err != nil || len(page.Threads) != 2 {
+		t.Fatalf("list after a reopen: %d threads, %v; want the thread and its fork", len(page.Threads), err)
+	}
+	for _, id := range []string{th.ID, fork.ID} {
+		if _, err := again.UserMessages(ctx, id); err != nil {
+			t.Fatalf("thread %s after a reopen: %v", id, err)
+		}
+	}
+	if rep, err := indexer.Verify(ctx, again.store, rolloutfs.Local{Root: root}); err != nil || !rep.Clean() || rep.Files != 2 {
+		t.Fatalf("verify: %d files, %v, %+v; want 2, clean", rep.Files, err, rep.Drifts)
+	}
+	if files, _ := filepath.Glob(filepath.Join(elsewhere, "*", "*", "*", "*.jsonl")); len(files) != 2 {
+		t.Fatalf("files under the link's target: %v, want the two threads'", files)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,7 +34,10 @@ const (
 // Local is an FS on a directory of the local filesystem. The zero
 // permissions mean DefaultFilePerm and DefaultDirPerm. Symbolic links are
 // never followed at the last element of a name, and only regular files are
-// opened (a FIFO named like a rollout fails instead of blocking).
+// opened (a FIFO named like a rollout fails instead of blocking). The one
+// exception: a link directly in the root to a directory is taken for that
+// directory (sessions/ moved to another disk and linked back, which Codex
+// follows too); links further down, and links to files, are not followed.
 type Local struct {
 	Root     string
 	FilePerm fs.FileMode
@@ -267,7 +271,7 @@ func (l Local) mkdirs(dir string) ([]string, error) {
 	var missing []string
 	for d := dir; d != "."; d = path.Dir(d) {
 		p := filepath.Join(l.Root, filepath.FromSlash(d))
-		st, err := os.Lstat(p)
+		st, err := lstatDir(p, d)
 		if err == nil {
 			if !st.IsDir() {
 				return nil, &fs.PathError{Op: "mkdir", Path: p, Err: syscall.ENOTDIR}
@@ -407,7 +411,8 @@ func (l Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
-// StatDir implements DirStater, without following symbolic links.
+// StatDir implements DirStater, without following symbolic links (but
+// for a link directly in the root, see Local).
 func (l Local) StatDir(ctx context.Context, dir string) (FileInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return FileInfo{}, err
@@ -419,7 +424,7 @@ func (l Local) StatDir(ctx context.Context, dir string) (FileInfo, error) {
 			return FileInfo{}, err
 		}
 	}
-	st, err := os.Lstat(p)
+	st, err := lstatDir(p, dir)
 	if err != nil {
 		return FileInfo{}, err
 	}
@@ -428,6 +433,19 @@ func (l Local) StatDir(ctx context.Context, dir string) (FileInfo, error) {
 	}
 	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
 }
+
+// lstatDir describes p, the directory name of the root, without following
+// a link unless name is directly in the root (Local's one exception).
+func lstatDir(p, name string) (fs.FileInfo, error) {
+	st, err := os.Lstat(p)
+	if err == nil && st.Mode()&fs.ModeSymlink != 0 && inRoot(name) {
+		return os.Stat(p)
+	}
+	return st, err
+}
+
+// inRoot reports whether name is an entry directly in the root.
+func inRoot(name string) bool { return name != "." && name != "" && !strings.Contains(name, "/") }
 
 // Move implements FS.
 func (l Local) Move(ctx context.Context, from, to string) error {
@@ -651,7 +669,13 @@ func (l Local) ReadDir(ctx context.Context, dir string) ([]DirEntry, error) {
 		}
 		entries, err := d.ReadDir(512)
 		for _, e := range entries {
-			out = append(out, DirEntry{Name: e.Name(), Type: e.Type()})
+			typ := e.Type()
+			if typ&fs.ModeSymlink != 0 && p == l.Root {
+				if st, err := os.Stat(filepath.Join(p, e.Name())); err == nil && st.IsDir() {
+					typ = fs.ModeDir // Local's one exception
+				}
+			}
+			out = append(out, DirEntry{Name: e.Name(), Type: typ})
 		}
 		if errors.Is(err, io.EOF) {
 			break

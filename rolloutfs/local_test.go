@@ -836,3 +836,44 @@ func TestIsTemp(t *testing.T) {
 		})
 	}
 }
+
+// TestLocalLinkInRoot: a link directly in the root to a directory is taken
+// for that directory (listed as one, described, created into); a link to a
+// directory further down is not followed.
+func TestLocalLinkInRoot(t *testing.T) {
+	ctx := t.Context()
+	l, elsewhere := newLocal(t), t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(l.Root, "s")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(t.TempDir(), filepath.Join(elsewhere, "deeper")); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := l.ReadDir(ctx, ".")
+	if err != nil || len(entries) != 1 || !entries[0].IsDir() {
+		t.Fatalf("ReadDir(.) = %+v, %v; want s as a directory", entries, err)
+	}
+	if _, err := l.StatDir(ctx, "s"); err != nil {
+		t.Fatalf("StatDir(s): %v", err)
+	}
+	if _, err := l.Create(ctx, "s/2026/r.jsonl", []rolloutfs.Part{rolloutfs.Bytes([]byte("{}\n"))}, true); err != nil {
+		t.Fatalf("Create under the link: %v", err)
+	}
+	get(t, elsewhere, "2026/r.jsonl")
+
+	entries, err = l.ReadDir(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name == "deeper" && e.IsDir() {
+			t.Fatalf("a link below the root is listed as a directory")
+		}
+	}
+	if _, err := l.StatDir(ctx, "s/deeper"); !errors.Is(err, rolloutfs.ErrNotRegular) {
+		t.Fatalf("StatDir of a link below the root: %v, want ErrNotRegular", err)
+	}
+	if _, err := l.Create(ctx, "s/deeper/r.jsonl", []rolloutfs.Part{rolloutfs.Bytes([]byte("{}\n"))}, true); !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("Create through a link below the root: %v, want ENOTDIR", err)
+	}
+}
