@@ -68,11 +68,20 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var version int64
-	if err := s.reader.GetContext(ctx, &version, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version`); err != nil {
+	var applied []int64
+	if err := s.reader.SelectContext(ctx, &applied, `SELECT DISTINCT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY version_id`); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
+	var version int64
+	if len(applied) > 0 {
+		version = applied[len(applied)-1]
+	}
 	switch {
+	case version <= known && int64(len(applied)) < version:
+		// Migrations are numbered from 1 without gaps: some below the
+		// index's version were never applied to it.
+		return fmt.Errorf("%w: index schema version %d lacks %d older migrations; rebuild it with `reindex --full`",
+			ErrUnmigratable, version, version-int64(len(applied)))
 	case version > known:
 		return fmt.Errorf("%w: index schema version %d, this binary knows up to %d", ErrSchemaTooNew, version, known)
 	case version < known:

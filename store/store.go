@@ -75,7 +75,8 @@ func fileURI(path string, q url.Values) string {
 
 // Open opens (creating it if needed) the index at path, applies the
 // embedded migrations, and checks that WAL mode is on. It returns an error
-// wrapping ErrSchemaTooNew or ErrCorrupt when the file cannot be used.
+// wrapping ErrSchemaTooNew, ErrUnmigratable or ErrCorrupt when the file
+// cannot be used.
 //
 // A missing index file is created with DefaultFileMode (see SetFileMode to
 // choose another); an existing one keeps its mode.
@@ -193,11 +194,33 @@ func migrate(ctx context.Context, path string) (err error) {
 			return fmt.Errorf("%w: index schema version %d, this binary knows up to %d; upgrade spool or rebuild the index with `reindex --full`",
 				ErrSchemaTooNew, dbVersion, known)
 		}
+		if missing, err := missingBelow(ctx, p, dbVersion); err != nil {
+			return err
+		} else if len(missing) > 0 {
+			return fmt.Errorf("%w: index schema version %d lacks the older migrations %v; rebuild it with `reindex --full`",
+				ErrUnmigratable, dbVersion, missing)
+		}
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	return nil
+}
+
+// missingBelow returns the migrations below version that the index has not
+// applied: an index made by a build between two migrations' arrival.
+func missingBelow(ctx context.Context, p *goose.Provider, version int64) ([]int64, error) {
+	status, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read schema status: %w", err)
+	}
+	var missing []int64
+	for _, m := range status {
+		if m.State == goose.StatePending && m.Source.Version < version {
+			missing = append(missing, m.Source.Version)
+		}
+	}
+	return missing, nil
 }
 
 // classify wraps err with ErrCorrupt when SQLite reports that the file is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -218,5 +219,31 @@ func TestConcurrentReadersNeverBusy(t *testing.T) {
 	}
 	if st.Threads != writes+1 {
 		t.Fatalf("threads = %d, want %d", st.Threads, writes+1)
+	}
+}
+
+// TestOpenRefusesIndexLackingOlderMigrations: an index that lacks
+// migrations older than its version (made by a build between two of
+// them, whose migrations were numbered before ones it had) cannot be
+// brought up to date; both opens say so with ErrUnmigratable, which
+// `reindex --full` takes to rebuild.
+func TestOpenRefusesIndexLackingOlderMigrations(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "index.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.writer.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id IN (3, 4)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, path); !errors.Is(err, ErrUnmigratable) {
+		t.Fatalf("Open: %v, want ErrUnmigratable", err)
+	}
+	if _, err := OpenReadOnly(ctx, path); !errors.Is(err, ErrUnmigratable) || !strings.Contains(err.Error(), "reindex --full") {
+		t.Fatalf("OpenReadOnly: %v, want ErrUnmigratable saying to rebuild", err)
 	}
 }

@@ -20,6 +20,10 @@ var (
 	ErrSchemaTooNew = errors.New("index schema is newer than this binary")
 	// ErrCorrupt reports an index file that is not a usable SQLite database.
 	ErrCorrupt = errors.New("index file is corrupt")
+	// ErrUnmigratable reports an index this binary cannot bring up to
+	// date: it lacks migrations older than its version (a build made
+	// between two of them). Nothing in it is lost by a rebuild.
+	ErrUnmigratable = errors.New("index cannot be migrated")
 )
 
 // Thread is one row of the threads table: everything listing and the API

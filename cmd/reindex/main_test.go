@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -261,42 +262,70 @@ func listTree(t *testing.T, dir string) string {
 	return b.String()
 }
 
-// TestFullRebuildsCorruptIndex replaces the index with garbage: a plain
-// run refuses it and says to run --full; --full keeps the corrupt file
-// aside, rebuilds, and the result verifies clean.
+// TestFullRebuildsCorruptIndex damages the index (garbage, or a schema
+// that lacks older migrations): a plain run refuses it and says to run
+// --full; --full keeps the old file aside, rebuilds, and the result
+// verifies clean.
 func TestFullRebuildsCorruptIndex(t *testing.T) {
-	root := testHome(t)
-	if res := runReindex(t, "--root", root); res.code != exitOK {
-		t.Fatalf("first index: exit %d, stderr %s", res.code, res.stderr)
+	tests := []struct {
+		name   string
+		why    string // the aside file's label
+		damage func(t *testing.T, index string)
+	}{
+		{"garbage", "corrupt", func(t *testing.T, index string) {
+			garbage := bytes.Repeat([]byte("this is not a SQLite database \x00\xff"), 4096)
+			if err := os.WriteFile(index, garbage, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(index + "-wal")
+			os.Remove(index + "-shm")
+		}},
+		{"older migrations missing", "old", func(t *testing.T, index string) {
+			db, err := sql.Open("sqlite", index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id IN (3, 4)`); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	}
-	index := filepath.Join(root, "spool.db")
-	garbage := bytes.Repeat([]byte("this is not a SQLite database \x00\xff"), 4096)
-	if err := os.WriteFile(index, garbage, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(index + "-wal")
-	os.Remove(index + "-shm")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := testHome(t)
+			if res := runReindex(t, "--root", root); res.code != exitOK {
+				t.Fatalf("first index: exit %d, stderr %s", res.code, res.stderr)
+			}
+			index := filepath.Join(root, "spool.db")
+			tt.damage(t, index)
+			damaged, err := os.ReadFile(index)
+			if err != nil {
+				t.Fatal(err)
+			}
 
-	res := runReindex(t, "--root", root)
-	if res.code != exitError || !strings.Contains(res.stderr, "reindex --full") {
-		t.Fatalf("incremental run on a corrupt index: exit %d, stderr %q; want exit %d saying to run --full", res.code, res.stderr, exitError)
-	}
-	res = runReindex(t, "--root", root, "--full", "--json")
-	if res.code != exitOK {
-		t.Fatalf("--full on a corrupt index: exit %d, stderr %s", res.code, res.stderr)
-	}
-	if rep := decode(t, res.stdout); rep.Sync == nil || rep.Sync.Scanned != 3 {
-		t.Fatalf("--full report %+v, want 3 files scanned", rep.Sync)
-	}
-	aside, _ := filepath.Glob(index + ".corrupt-*")
-	if len(aside) != 1 || !strings.Contains(res.stderr, aside[0]) {
-		t.Fatalf("corrupt index kept as %v, stderr %q; want one file, named in stderr", aside, res.stderr)
-	}
-	if kept, err := os.ReadFile(aside[0]); err != nil || !bytes.Equal(kept, garbage) {
-		t.Fatalf("the corrupt index was not kept as it was (%v)", err)
-	}
-	if res := runReindex(t, "--root", root, "--verify"); res.code != exitOK {
-		t.Fatalf("verify after the rebuild: exit %d, stdout %s", res.code, res.stdout)
+			res := runReindex(t, "--root", root)
+			if res.code != exitError || !strings.Contains(res.stderr, "reindex --full") {
+				t.Fatalf("incremental run on a damaged index: exit %d, stderr %q; want exit %d saying to run --full", res.code, res.stderr, exitError)
+			}
+			res = runReindex(t, "--root", root, "--full", "--json")
+			if res.code != exitOK {
+				t.Fatalf("--full on a damaged index: exit %d, stderr %s", res.code, res.stderr)
+			}
+			if rep := decode(t, res.stdout); rep.Sync == nil || rep.Sync.Scanned != 3 {
+				t.Fatalf("--full report %+v, want 3 files scanned", rep.Sync)
+			}
+			aside, _ := filepath.Glob(index + "." + tt.why + "-*[0-9]")
+			if len(aside) != 1 || !strings.Contains(res.stderr, aside[0]) {
+				t.Fatalf("old index kept as %v, stderr %q; want one file, named in stderr", aside, res.stderr)
+			}
+			if kept, err := os.ReadFile(aside[0]); err != nil || !bytes.Equal(kept, damaged) {
+				t.Fatalf("the old index was not kept as it was (%v)", err)
+			}
+			if res := runReindex(t, "--root", root, "--verify"); res.code != exitOK {
+				t.Fatalf("verify after the rebuild: exit %d, stdout %s", res.code, res.stdout)
+			}
+		})
 	}
 }
 

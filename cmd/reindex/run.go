@@ -193,15 +193,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	st, err := store.Open(ctx, cfg.index)
-	if errors.Is(err, store.ErrCorrupt) && cfg.full {
+	if (errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrUnmigratable)) && cfg.full {
 		// A full rebuild needs nothing from the old index: keep it aside
 		// for a post-mortem and start a new one.
-		aside, moveErr := moveAside(cfg.index)
+		why := "corrupt"
+		if errors.Is(err, store.ErrUnmigratable) {
+			why = "old"
+		}
+		aside, moveErr := moveAside(cfg.index, why)
 		if moveErr != nil {
 			fmt.Fprintf(stderr, "reindex: %v; moving it aside: %v\n", err, moveErr)
 			return exitError
 		}
-		fmt.Fprintf(stderr, "reindex: %v\nreindex: moved the corrupt index to %s; rebuilding\n", err, aside)
+		fmt.Fprintf(stderr, "reindex: %v\nreindex: moved the %s index to %s; rebuilding\n", err, why, aside)
 		st, err = store.Open(ctx, cfg.index)
 	}
 	if err != nil {
@@ -250,9 +254,9 @@ func verifyOnly(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 }
 
 // moveAside renames the index file and its WAL and shared-memory files to
-// <index>.corrupt-<unix ns>[-wal|-shm] and returns the index's new name.
-func moveAside(index string) (string, error) {
-	aside := fmt.Sprintf("%s.corrupt-%d", index, time.Now().UnixNano())
+// <index>.<why>-<unix ns>[-wal|-shm] and returns the index's new name.
+func moveAside(index, why string) (string, error) {
+	aside := fmt.Sprintf("%s.%s-%d", index, why, time.Now().UnixNano())
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		err := os.Rename(index+suffix, aside+suffix)
 		if err != nil && !(suffix != "" && errors.Is(err, fs.ErrNotExist)) {
