@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,14 +59,30 @@ type Options struct {
 	Bucket objstore.Bucket
 }
 
+// DefaultMaxConns is how many connections a Store's pool holds at most
+// when the DSN does not say (pool_max_conns, which pgxpool reads): enough
+// for a node's concurrent requests, few enough for several nodes within
+// PostgreSQL's default max_connections of 100. A Store also holds one
+// connection of its own while it listens (Listen).
+const DefaultMaxConns = 24
+
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
-// string) and brings its schema up to date. Concurrent Opens on one database
-// apply each migration once (goose's advisory-lock locker).
+// string, which may set the pool's size with pool_max_conns and pgxpool's
+// other pool_ parameters) and brings its schema up to date. Concurrent
+// Opens on one database apply each migration once (goose's advisory-lock
+// locker).
 func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
-	if err := migrate(ctx, dsn); err != nil {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if err := migrate(ctx, cfg.ConnConfig); err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
@@ -80,12 +97,8 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 
 // migrate applies the embedded migrations through a database/sql handle,
 // the only place this package uses one.
-func migrate(ctx context.Context, dsn string) error {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return fmt.Errorf("pgstore: %w", err)
-	}
-	db := stdlib.OpenDB(*cfg)
+func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
+	db := stdlib.OpenDB(*cfg.Copy())
 	defer db.Close()
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {

@@ -52,8 +52,11 @@ func userMessages(ctx context.Context, q querier, t Thread, n int) ([]UserMessag
 
 // OpenHistory returns a reader of thread id's history from position from
 // to position to (the end of the history as of the call when to < 0), and
-// where it ends. The bytes are streamed from one snapshot as WriteHistory
-// reads them; close the reader to stop early.
+// where it ends. The bytes are read a piece at a time, each in a short
+// transaction of its own, so a caller that stops reading holds no
+// database connection; a thread reverted or rewritten before its last
+// piece is read fails the read with ErrChanged. Close the reader to stop
+// early.
 func (s *Store) OpenHistory(ctx context.Context, id string, from, to int64) (io.ReadCloser, int64, error) {
 	return s.openHistory(ctx, id, nil, from, to)
 }
@@ -79,24 +82,7 @@ func (s *Store) openHistory(ctx context.Context, id string, era *Era, from, to i
 	if from < 0 || from > to {
 		return nil, 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, to)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := s.writeRange(ctx, pw, t.ID, era, from, to)
-		pw.CloseWithError(err)
-	}()
-	return &cancelReader{PipeReader: pr, cancel: cancel}, to, nil
-}
-
-// cancelReader stops the writer goroutine when closed.
-type cancelReader struct {
-	*io.PipeReader
-	cancel context.CancelFunc
-}
-
-func (r *cancelReader) Close() error {
-	r.cancel()
-	return r.PipeReader.Close()
+	return &historyReader{ctx: ctx, s: s, id: t.ID, era: t.Era(), pos: from, end: to}, to, nil
 }
 
 // Relative is a thread related by forking, Depth steps away.

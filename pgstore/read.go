@@ -1,12 +1,16 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/objstore"
 )
 
 // span is a range [lo, hi) of one thread's own bytes.
@@ -52,48 +56,169 @@ const chunkPage = 256
 
 // WriteHistory writes thread id's history from position from to its end
 // (as of the call) to w and returns the number of bytes written. It reads
-// the base chain without copying it: sealed bytes by ranged reads of their
-// segments, the rest a page of chunks at a time, so memory does not grow
-// with the history. The rows come from one snapshot (a read-only repeatable
-// read transaction), so a concurrent seal cannot move bytes under it.
+// as OpenHistory does, a piece at a time, holding no database connection
+// while it writes to w.
 func (s *Store) WriteHistory(ctx context.Context, w io.Writer, id string, from int64) (int64, error) {
-	return s.writeRange(ctx, w, id, nil, from, -1)
+	rc, _, err := s.openHistory(ctx, id, nil, from, -1)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.Copy(w, rc)
 }
 
-// writeRange writes [from, to) of thread id's history (to its end when to
-// < 0) from one snapshot, in which the thread must be in era (nil: any).
-func (s *Store) writeRange(ctx context.Context, w io.Writer, id string, era *Era, from, to int64) (int64, error) {
+// pieceBytes bounds the bytes of chunks one piece of a history read takes
+// (historyReader): the chunks that start within this many bytes, each
+// whole, or one ranged read of a segment (readPiece). A variable for
+// tests.
+var pieceBytes int64 = 1 << 20
+
+// historyReader reads positions [pos, end) of thread id's history in era
+// a piece at a time. Each piece is read in a short read-only transaction
+// of its own, which finds the piece's bytes as of then (in chunk rows, or
+// the segment that holds them, read from the bucket after the
+// transaction), so no connection is held while the caller uses the bytes:
+// a reader that stops reading holds nothing of the database's. A thread
+// in era holds the same bytes at a position whatever is appended or
+// sealed meanwhile; a revert or rewrite (another era) fails the next
+// piece with ErrChanged.
+type historyReader struct {
+	ctx      context.Context
+	s        *Store
+	id       string
+	era      Era
+	pos, end int64
+	buf      []byte
+	err      error
+}
+
+func (r *historyReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.pos >= r.end {
+			return 0, io.EOF
+		}
+		b, err := r.s.readPieceAt(r.ctx, r.id, r.era, r.pos, r.end)
+		if err == nil && len(b) == 0 {
+			err = fmt.Errorf("no bytes at %d", r.pos)
+		}
+		if err != nil {
+			r.err = fmt.Errorf("read %s: %w", r.id, err)
+			return 0, r.err
+		}
+		r.buf, r.pos = b, r.pos+int64(len(b))
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// errReaderClosed fails the reads of a closed history reader.
+var errReaderClosed = errors.New("history reader closed")
+
+// Close ends the reader: later reads fail.
+func (r *historyReader) Close() error {
+	r.buf, r.err = nil, errReaderClosed
+	return nil
+}
+
+// readPieceAt returns the bytes of thread id's history from position from
+// on, before to: one piece (see historyReader). A segment's object
+// deleted between finding it and reading it (the thread was reverted,
+// rewritten or deleted meanwhile) is looked for once more, which tells
+// why.
+func (s *Store) readPieceAt(ctx context.Context, id string, era Era, from, to int64) ([]byte, error) {
+	b, err := s.readPieceOnce(ctx, id, era, from, to)
+	if errors.Is(err, objstore.ErrNotFound) {
+		b, err = s.readPieceOnce(ctx, id, era, from, to)
+	}
+	return b, err
+}
+
+func (s *Store) readPieceOnce(ctx context.Context, id string, era Era, from, to int64) ([]byte, error) {
+	var sp span
+	var seg *segmentRow
+	var data []byte
+	err := s.inReadTx(ctx, func(tx pgx.Tx) error {
+		t, err := getThread(ctx, tx, id, "")
+		if err == nil {
+			err = checkEra(t, &era)
+		}
+		if err != nil {
+			return err
+		}
+		spans, err := chainSpans(ctx, tx, t, from, to)
+		if err != nil {
+			return err
+		}
+		if len(spans) == 0 {
+			return fmt.Errorf("no bytes at %d", from)
+		}
+		sp = spans[0]
+		if sp.lo < sp.sealed {
+			seg, err = segmentAt(ctx, tx, sp.threadID, sp.lo)
+			return err
+		}
+		data, err = readChunks(ctx, tx, sp)
+		return err
+	})
+	if err != nil || seg == nil {
+		return data, err
+	}
+	if s.bucket == nil {
+		return nil, fmt.Errorf("thread %s has sealed segments and this store has no bucket", sp.threadID)
+	}
+	n := min(seg.End, sp.hi, sp.sealed, sp.lo+readPiece) - sp.lo
+	b, err := s.bucket.ReadRange(ctx, seg.Key, sp.lo-seg.Start, n)
+	if err != nil {
+		return nil, fmt.Errorf("thread %s: %w", sp.threadID, err)
+	}
+	return b, nil
+}
+
+// inReadTx runs fn in a read-only repeatable-read transaction: its
+// queries see one snapshot.
+func (s *Store) inReadTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", id, err)
+		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	t, err := getThread(ctx, tx, id, "")
-	if err == nil {
-		err = checkEra(t, era)
-	}
+	return fn(tx)
+}
+
+// segmentAt returns the segment that holds sealed byte at of a thread.
+func segmentAt(ctx context.Context, q querier, threadID string, at int64) (*segmentRow, error) {
+	rows, err := q.Query(ctx, `SELECT start_offset, end_offset, object_key FROM segments
+		WHERE thread_id = $1 AND start_offset <= $2 AND end_offset > $2`, threadID, at)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", id, err)
+		return nil, err
 	}
-	if to < 0 || to > t.HistorySize() {
-		to = t.HistorySize()
+	g, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByPos[segmentRow])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("thread %s: no segment holds sealed byte %d", threadID, at)
 	}
-	if from < 0 || from > to {
-		return 0, fmt.Errorf("read %s: %w: from %d of %d", id, ErrOutOfRange, from, to)
+	return g, err
+}
+
+// readChunks returns a piece of a thread's unsealed bytes from sp.lo on,
+// before sp.hi: those of the chunks that start before sp.lo+pieceBytes,
+// each to its end, so a chunk row larger than a piece is read once, not
+// once per piece.
+func readChunks(ctx context.Context, q querier, sp span) ([]byte, error) {
+	var end int64
+	if err := q.QueryRow(ctx, `SELECT start_offset + octet_length(data) FROM chunks
+		WHERE thread_id = $1 AND start_offset < $2 ORDER BY start_offset DESC LIMIT 1`,
+		sp.threadID, sp.lo+pieceBytes).Scan(&end); err != nil {
+		return nil, fmt.Errorf("thread %s: the chunk of byte %d: %w", sp.threadID, sp.lo, err)
 	}
-	spans, err := chainSpans(ctx, tx, t, from, to)
-	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", id, err)
+	var buf bytes.Buffer
+	if _, err := writeChunks(ctx, q, &buf, span{threadID: sp.threadID, lo: sp.lo, hi: min(sp.hi, max(end, sp.lo+1))}); err != nil {
+		return nil, err
 	}
-	var n int64
-	for _, sp := range spans {
-		m, err := s.writeSpan(ctx, tx, w, sp)
-		n += m
-		if err != nil {
-			return n, fmt.Errorf("read %s: %w", id, err)
-		}
-	}
-	return n, nil
+	return buf.Bytes(), nil
 }
 
 // writeSpan writes one span's bytes: its sealed part from segments, then

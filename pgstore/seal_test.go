@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -292,6 +293,53 @@ func TestVerifyWhileSealing(t *testing.T) {
 			t.Logf("%d verifies during 40 appends and seals", verified+1)
 			return
 		default:
+		}
+	}
+}
+
+// TestHistoryReadsInPieces: a history read a piece at a time, pieces
+// smaller than its chunks and its segments' ranged reads, from sealed and
+// unsealed bytes, says from any position what was appended.
+func TestHistoryReadsInPieces(t *testing.T) {
+	oldSegment, oldRead, oldPiece := maxSegment, readPiece, pieceBytes
+	maxSegment, readPiece, pieceBytes = 64<<10, 10<<10, 8<<10
+	t.Cleanup(func() { maxSegment, readPiece, pieceBytes = oldSegment, oldRead, oldPiece })
+	s := openStore(t, testDSN(t), newBucket(t))
+	id := newID(t)
+	want := metaLine(id)
+	if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: want}); err != nil {
+		t.Fatal(err)
+	}
+	appendChunk := func(size int) {
+		var chunk []byte
+		for i := 0; len(chunk) < size; i++ {
+			chunk = append(chunk, otherLine(i)...)
+		}
+		if _, err := s.Append(t.Context(), id, chunk, -1); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, chunk...)
+	}
+	for range 3 {
+		appendChunk(40 << 10)
+	}
+	if _, err := s.Seal(t.Context(), id, 1); err != nil {
+		t.Fatal(err)
+	}
+	appendChunk(30 << 10)
+	for range 20 {
+		appendChunk(100)
+	}
+	sealed := int64(3*40<<10) + int64(len(metaLine(id)))
+	for _, from := range []int64{0, 1, pieceBytes + 3, sealed - 1, sealed, sealed + 1, int64(len(want)) - 1, int64(len(want))} {
+		rc, end, err := s.OpenHistory(t.Context(), id, from, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || end != int64(len(want)) || !bytes.Equal(got, want[from:]) {
+			t.Fatalf("from %d: %d bytes to %d, %v; want the %d appended from there", from, len(got), end, err, len(want)-int(from))
 		}
 	}
 }
