@@ -4,6 +4,7 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,7 +18,8 @@ import (
 
 // TestSurvivesRestarts restarts PostgreSQL, then the S3 gateway, under
 // load from two nodes whose sealer runs after every kilobyte. Appends
-// during an outage may fail; the writers go on, and appends succeed again
+// during an outage may fail, answered 503 unavailable (or not at all, a
+// timeout); the writers go on, and appends succeed again
 // once the server is back without restarting a node. Afterwards every
 // acknowledged line is in the history and the database verifies clean.
 //
@@ -41,12 +43,15 @@ func TestSurvivesRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	var (
-		mu     sync.Mutex
-		acks   []ack
-		failed atomic.Int64
-		acked  atomic.Int64
-		stop   atomic.Bool
-		wg     sync.WaitGroup
+		mu   sync.Mutex
+		acks []ack
+		// refusals are the failed appends answered other than 503
+		// unavailable.
+		refusals []error
+		failed   atomic.Int64
+		acked    atomic.Int64
+		stop     atomic.Bool
+		wg       sync.WaitGroup
 		// progress is signalled after every acknowledged or failed append.
 		progress = make(chan struct{}, 1)
 	)
@@ -65,6 +70,12 @@ func TestSurvivesRestarts(t *testing.T) {
 					res, err := nd.client.Append(ctx, th.ID, item(text))
 					cancel()
 					if err != nil {
+						var apiErr *client.Error
+						if errors.As(err, &apiErr) && apiErr.Code != "unavailable" {
+							mu.Lock()
+							refusals = append(refusals, err)
+							mu.Unlock()
+						}
 						failed.Add(1)
 						signal()
 						continue
@@ -126,6 +137,9 @@ func TestSurvivesRestarts(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	if len(refusals) > 0 {
+		t.Errorf("%d appends during the outages were refused other than 503 unavailable, the first: %v", len(refusals), refusals[0])
+	}
 	h := readAll(t, nodes[1].client, th.ID)
 	checkAcks(t, h, acks, int(failed.Load()))
 	c.verify(t)

@@ -40,6 +40,7 @@ var (
 	ErrBrokenChain       = errors.New("thread's history refers to a base that is missing or does not hold it")
 	ErrReferenced        = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
 	ErrCompressed        = errors.New("thread is compressed")                         // append to a read-only .jsonl.zst rollout; fork it to continue
+	ErrUnavailable       = errors.New("storage unavailable")                          // a backend's database or object store cannot be reached; retry later
 )
 
 // ReferencedError reports a delete refused because other threads' history

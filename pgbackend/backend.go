@@ -23,10 +23,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/objstore"
@@ -437,16 +440,25 @@ func (b *Backend) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser
 			return nil, err
 		}
 		if k < 0 || t.UserMessageCount == 0 {
-			rc, _, err := b.store.OpenHistory(ctx, t.ID, 0, -1)
-			return rc, mapErr(err)
+			return b.openHistory(ctx, t.ID, 0, -1)
 		}
 	}
 	from, _, err := b.turnBounds(ctx, id, k)
 	if err != nil {
 		return nil, err
 	}
-	rc, _, err := b.store.OpenHistory(ctx, id, from, -1)
-	return rc, mapErr(err)
+	return b.openHistory(ctx, id, from, -1)
+}
+
+// openHistory opens [from, to) of thread id's history (pgstore.OpenHistory)
+// for a caller of the Backend: its errors, also those of its reads, are
+// mapped (mapErr).
+func (b *Backend) openHistory(ctx context.Context, id string, from, to int64) (io.ReadCloser, error) {
+	rc, _, err := b.store.OpenHistory(ctx, id, from, to)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return mappedReader{rc}, nil
 }
 
 // ReadTurn streams turn k: user message k up to user message k+1.
@@ -455,8 +467,7 @@ func (b *Backend) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 	if err != nil {
 		return nil, err
 	}
-	rc, _, err := b.store.OpenHistory(ctx, id, from, to)
-	return rc, mapErr(err)
+	return b.openHistory(ctx, id, from, to)
 }
 
 // turnBounds returns where user messages k and k+1 start (-1 for the
@@ -509,12 +520,12 @@ func (b *Backend) ReadAfter(ctx context.Context, id string, from int64) (io.Read
 		if _, err := io.ReadFull(rc, last[:]); err != nil || last[0] != '\n' {
 			rc.Close()
 			if err != nil {
-				return nil, 0, fmt.Errorf("read %s after offset %d: %w", id, from, err)
+				return nil, 0, fmt.Errorf("read %s after offset %d: %w", id, from, mapErr(err))
 			}
 			return nil, 0, invalid("not the start of a line")
 		}
 	}
-	return rc, end, nil
+	return mappedReader{rc}, end, nil
 }
 
 // nameLine returns the rename line a thread created or forked with name
@@ -579,7 +590,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 func (b *Backend) IndexStats(ctx context.Context) (manager.IndexStats, error) {
 	c, err := b.store.Counts(ctx)
 	if err != nil {
-		return manager.IndexStats{}, err
+		return manager.IndexStats{}, mapErr(err)
 	}
 	return manager.IndexStats{Threads: c.Threads, Archived: c.Archived, UserMessages: c.UserMessages, IndexBytes: c.Bytes}, nil
 }
@@ -637,7 +648,7 @@ func (b *Backend) relatives(ctx context.Context, rel []pgstore.Relative) ([]mana
 		switch {
 		case errors.Is(err, pgstore.ErrNotFound):
 		case err != nil:
-			return nil, err
+			return nil, mapErr(err)
 		default:
 			th := threadOf(t)
 			out[i].Thread = &th
@@ -672,8 +683,50 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrIdempotencyKeyReused, err)
 	case errors.Is(err, pgstore.ErrInvalidLines):
 		return fmt.Errorf("%w: %w", manager.ErrInvalidItem, err)
+	case unreachable(err):
+		return fmt.Errorf("%w: %w", manager.ErrUnavailable, err)
 	}
 	return err
+}
+
+// unreachable reports whether err says the database or the object store
+// could not be reached or went away: a connection refused, broken or
+// timed out, or a server shutting down or refusing connections
+// (SQLSTATE class 08, 57P01-57P03, 53300). A retry may then succeed.
+func unreachable(err error) bool {
+	var (
+		connect *pgconn.ConnectError
+		op      *net.OpError
+		netErr  net.Error
+		pgErr   *pgconn.PgError
+	)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false // the caller gave up: not the storage's doing
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	case errors.As(err, &connect), errors.As(err, &op), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return true
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
+// mappedReader is a reader of history whose errors are mapped as mapErr
+// maps them, so a read that fails tells the server why.
+type mappedReader struct{ io.ReadCloser }
+
+func (r mappedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = mapErr(err)
+	}
+	return n, err
 }
 
 // List returns a page of threads. The cursor is the last thread's sort key.
@@ -694,7 +747,7 @@ func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page
 	}
 	rows, err := b.store.List(ctx, po)
 	if err != nil {
-		return manager.Page{}, err
+		return manager.Page{}, mapErr(err)
 	}
 	var page manager.Page
 	if len(rows) > limit {
@@ -732,7 +785,7 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 	hits, err := b.store.Search(ctx, pgstore.SearchOptions{Query: fts, Limit: limit + 1, Offset: offset,
 		Archived: o.Archived, Cwd: o.Cwd, Source: o.Source, ThreadID: o.ThreadID})
 	if err != nil {
-		return manager.SearchPage{}, err
+		return manager.SearchPage{}, mapErr(err)
 	}
 	var page manager.SearchPage
 	if len(hits) > limit {

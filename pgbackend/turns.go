@@ -40,7 +40,7 @@ func (b *Backend) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadC
 		if err != nil {
 			return found{}, mapErr(err)
 		}
-		return found{rc, span}, nil
+		return found{mappedReader{rc}, span}, nil
 	})
 	return f.rc, f.span, err
 }

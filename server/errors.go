@@ -161,6 +161,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusNotImplemented, CodeNotSupported, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrClosed), errors.Is(err, manager.ErrLocked):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the store is not available"), false
+	case errors.Is(err, manager.ErrUnavailable):
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the storage cannot be reached: retry later"), false
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The client went away or the server is stopping; nothing to log.
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "request canceled"), false
@@ -173,8 +175,13 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 // when it is unexpected; the client never sees an internal error's text.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	apiErr, internal := errorFor(err)
-	if internal {
+	switch {
+	case internal:
 		s.log.ErrorContext(r.Context(), "internal error",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	case errors.Is(err, manager.ErrUnavailable):
+		// The client sees no details: the log says what could not be reached.
+		s.log.WarnContext(r.Context(), "storage unavailable",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 	}
 	if apiErr.Status == http.StatusUnauthorized {

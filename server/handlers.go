@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -438,16 +439,23 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// streamNDJSON copies a reader of rollout lines to the client. Each write
+// streamNDJSON copies a reader of rollout lines to the client. The first
+// bytes are read before the status line is sent, so a read that fails at
+// once is answered with its error (503 when the storage cannot be
+// reached); a failure after that can only cut the stream short. Each write
 // gets its own deadline, so a long stream is not cut by the server's
 // WriteTimeout while a stalled client still is.
 func (s *Server) streamNDJSON(ctx context.Context, w http.ResponseWriter, lines io.ReadCloser) error {
 	defer lines.Close()
+	br := bufio.NewReaderSize(lines, 64<<10)
+	if _, err := br.Peek(1); err != nil && err != io.EOF {
+		return err
+	}
 	w.Header().Set("Content-Type", mediaNDJSON)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.StreamWriteTimeout}
-	if _, err := io.Copy(dw, lines); err != nil {
+	if _, err := br.WriteTo(dw); err != nil {
 		// The status line is gone: all that is left is to cut the stream
 		// short, which the client sees as a truncated body.
 		s.log.WarnContext(ctx, "NDJSON stream cut short", "err", err)

@@ -129,10 +129,18 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 	}
 	sub := pub.Subscribe(0)
 	defer func() { sub.Close() }()
-	lines, end, err := s.m.ReadAfter(ctx, id, from)
+	rc, end, err := s.m.ReadAfter(ctx, id, from)
 	if err != nil {
 		return err
 	}
+	// The first bytes are read before the status line is sent, so a read
+	// that fails at once is answered with its error (as streamNDJSON's).
+	br := bufio.NewReaderSize(rc, 64<<10)
+	if _, err := br.Peek(1); err != nil && err != io.EOF {
+		rc.Close()
+		return err
+	}
+	var lines io.ReadCloser = &readCloser{Reader: br, Closer: rc}
 	// A revert makes the history past its cut another's: the offsets the
 	// follower holds name other bytes. Its event ends the stream; a
 	// follower whose events were dropped compares the history's layout.
@@ -226,6 +234,12 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 			return finish(EndError)
 		}
 	}
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // historyLayout says where thread id's history comes from: its newest

@@ -1,0 +1,101 @@
+//go:build distributed
+
+package pgbackend
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/internal/disttest"
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/objstore"
+	"github.com/spoolhq/spool/server"
+)
+
+// wantUnavailable sends a request to srv and fails unless it is answered
+// 503 unavailable with a Retry-After.
+func wantUnavailable(t *testing.T, srv *httptest.Server, method, path, body string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.Unmarshal(got, &e)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || e.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("%s %s: %s (Retry-After %q) %.200s, %v; want 503 unavailable with Retry-After",
+			method, path, resp.Status, resp.Header.Get("Retry-After"), got, err)
+	}
+}
+
+// TestStorageDownAnswersUnavailable: with PostgreSQL unreachable (its
+// connections broken, new ones refused), reads and writes are answered
+// 503 unavailable with Retry-After, not 500 internal, and served again
+// once it is back; with the object store unreachable, a read of a sealed
+// thread is answered 503 before any of its bytes, not 200 with a body
+// cut short, also when it follows the thread.
+func TestStorageDownAnswersUnavailable(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) {
+		dsn, pg := proxyURL(t, disttest.DSN(t))
+		b, err := Open(t.Context(), Options{DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		srv := httptest.NewServer(server.New(b, server.Config{}).Handler())
+		t.Cleanup(srv.Close)
+		th, err := b.AppendTurn(t.Context(), bigThread(t, b, 1).ID, manager.TurnOptions{Prompt: "hello", Answer: "hi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := th.Thread.ID
+		pg.down()
+		thread := "/v1/threads/" + id
+		wantUnavailable(t, srv, "GET", "/v1/threads", "")
+		wantUnavailable(t, srv, "GET", thread, "")
+		wantUnavailable(t, srv, "GET", thread+"/items", "")
+		wantUnavailable(t, srv, "GET", "/v1/search?q=hello", "")
+		wantUnavailable(t, srv, "POST", thread+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
+		pg.up()
+		if _, err := b.Get(t.Context(), id); err != nil {
+			t.Fatalf("get once PostgreSQL is back: %v", err)
+		}
+	})
+	t.Run("object store", func(t *testing.T) {
+		cfg := disttest.S3Config(t)
+		var s3 *tcpProxy
+		cfg.Endpoint, s3 = proxyURL(t, cfg.Endpoint)
+		bucket, err := objstore.OpenS3(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: bucket, SealEvery: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		th := bigThread(t, b, 1<<20)
+		if _, err := b.store.Seal(t.Context(), th.ID, 1); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(server.New(b, server.Config{}).Handler())
+		t.Cleanup(srv.Close)
+		s3.down()
+		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items", "")
+		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items?follow=1", "")
+	})
+}
