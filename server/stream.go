@@ -30,7 +30,7 @@ const (
 	EndDeleted  = "deleted"         // the followed thread was deleted
 	EndReverted = "reverted"        // the followed thread was reverted: its history past the cut is no longer its history
 	EndSlow     = "slow_subscriber" // events stream only: the client read too slowly and events were dropped
-	EndError    = "error"           // reading the thread failed; the server log says why
+	EndError    = "error"           // reading the thread failed; the server log says why (an NDJSON stream's last line may then lack its newline: it is cut short)
 )
 
 // streamEndTrailer names the trailer of an NDJSON follow stream that says
@@ -175,7 +175,13 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 	for {
 		err := s.sendLines(f, lines, pos, sse)
 		lines.Close()
-		if err != nil {
+		var failed readError
+		switch {
+		case errors.As(err, &failed) && ctx.Err() == nil:
+			// The client is there: tell it, as when a read fails to start.
+			s.log.ErrorContext(ctx, "follow: read", "id", id, "offset", pos, "err", err)
+			return finish(EndError)
+		case err != nil:
 			return s.cutStream(ctx, err)
 		}
 		pos = end
@@ -217,8 +223,11 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 			switch {
 			case errors.Is(err, manager.ErrNotFound):
 				return finish(EndDeleted)
+			case errors.Is(err, context.Canceled):
+				return nil
 			case err != nil:
-				return s.cutStream(ctx, err)
+				s.log.ErrorContext(ctx, "follow: layout", "id", id, "err", err)
+				return finish(EndError)
 			case now != layout:
 				return finish(EndReverted)
 			}
@@ -261,10 +270,29 @@ func (s *Server) historyLayout(ctx context.Context, id string) (historyLayout, e
 	return historyLayout{head: path.Base(t.RolloutPath), baseID: t.BaseID, baseSize: t.BaseSize}, nil
 }
 
+// readError is a failure to read what a stream sends, as opposed to one
+// to send it.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// markedReads marks its reader's failures as readErrors.
+type markedReads struct{ r io.Reader }
+
+func (m markedReads) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = readError{err}
+	}
+	return n, err
+}
+
 // sendLines copies lines (which start at offset start) to the client and
 // flushes. In SSE form each line is one event whose id is the offset just
-// past it.
+// past it. A failure to read lines is a readError.
 func (s *Server) sendLines(f *flusher, lines io.Reader, start int64, sse bool) error {
+	lines = markedReads{lines}
 	if !sse {
 		if _, err := io.Copy(f.dw, lines); err != nil {
 			return err

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,5 +372,52 @@ func TestEventsSSE(t *testing.T) {
 	e.srv.Drain()
 	if end := readEvent(t, r); !strings.Contains(end.data, `"reason":"shutdown"`) {
 		t.Fatalf("last event %+v, want stream_end shutdown", end)
+	}
+}
+
+// lossyBackend is a local manager whose events come from a bus the test
+// breaks off (Lost) and whose Get fails once storage is down: a
+// distributed backend whose database went away with its listening
+// connection.
+type lossyBackend struct {
+	*manager.Manager
+	bus  manager.Bus
+	down atomic.Bool
+}
+
+func (b *lossyBackend) Subscribe(buffer int) *manager.Subscription { return b.bus.Subscribe(buffer) }
+
+func (b *lossyBackend) Get(ctx context.Context, id string) (manager.Thread, error) {
+	if b.down.Load() {
+		return manager.Thread{}, fmt.Errorf("get %s: %w: connection refused", id, manager.ErrUnavailable)
+	}
+	return b.Manager.Get(ctx, id)
+}
+
+// TestFollowEndsWithErrorWhenStorageGoesAway: a follow stream whose
+// events broke off while its thread cannot be read again ends as other
+// failed reads end it, with the reason "error" in its trailer, not cut
+// short.
+func TestFollowEndsWithErrorWhenStorageGoesAway(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	b := &lossyBackend{Manager: e.m}
+	srv := server.New(b, server.Config{Logger: slog.New(slog.DiscardHandler)})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.Drain(); ts.Close() })
+	resp, err := http.Get(ts.URL + "/v1/threads/" + th.ID + "/items?follow=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	readLines(t, r, 1)
+	b.down.Store(true)
+	b.bus.Lost()
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatalf("stream did not end cleanly: %v", err)
+	}
+	if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndError {
+		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndError)
 	}
 }
