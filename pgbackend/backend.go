@@ -71,7 +71,8 @@ var (
 // Subscribe returns a subscription to the changes committed to the
 // database by every node, in commit order (see manager.Bus). When the
 // connection that listens for them breaks, subscriptions end with
-// manager.ErrSlowSubscriber: their subscribers read again what they follow.
+// manager.ErrSlowSubscriber once it listens again (pgstore.Listen): their
+// subscribers read again what they follow.
 func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.Subscribe(buffer) }
 
 // publish turns a notice into an event with the thread as the change

@@ -90,20 +90,32 @@ func queueAppendNotice(b *pgx.Batch, typ, id string, size int64, offsets []int64
 // Listen calls fn with every change committed to the database, in commit
 // order, until ctx ends, on a connection of its own; listening is called
 // each time that connection listens (changes committed from then on are
-// delivered). When it breaks (the server restarted), changes may have been
-// missed: Listen calls lost, then connects again, waiting up to a second
-// between attempts.
+// delivered). When it breaks (the server restarted), changes may be
+// missed until it listens again: Listen connects again, waiting up to a
+// second between attempts, and once it listens closes the pool's
+// connections (likely broken too) and calls lost, then listening. A caller that reads again what it follows when lost is
+// called misses nothing: whatever was committed before it read is in what
+// it reads, and whatever was committed after is delivered.
 func (s *Store) Listen(ctx context.Context, fn func(Notice), listening, lost func()) {
 	backoff := 10 * time.Millisecond
+	broken := false
 	for ctx.Err() == nil {
 		err := s.listenOnce(ctx, fn, func() {
 			backoff = 10 * time.Millisecond
+			if broken {
+				// What broke the listening connection (a restart) most
+				// likely broke the pooled ones: the re-reads lost asks
+				// for get new ones.
+				broken = false
+				s.pool.Reset()
+				lost()
+			}
 			listening()
 		})
 		if ctx.Err() != nil {
 			return
 		}
-		lost()
+		broken = true
 		if err != nil {
 			t := time.NewTimer(backoff)
 			select {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -118,4 +119,66 @@ func listen(t *testing.T, s *Store) <-chan Notice {
 		t.Fatal("never listening")
 	}
 	return notices
+}
+
+// TestNoChangeLostAcrossReconnect: when the listening connection breaks,
+// a change committed after Listen calls lost (a follower read again then)
+// but before it listens again is delivered, or lost is called once more:
+// a follower that read again before it never waits for a change that
+// came.
+func TestNoChangeLostAcrossReconnect(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	id := newID(t)
+	if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {
+		t.Fatal(err)
+	}
+	notices := make(chan Notice, 16)
+	listening := make(chan struct{}, 16)
+	losts := make(chan error, 16)
+	first := true
+	lost := func() {
+		var err error
+		if first { // another node appends as the first lost's follower has read
+			first = false
+			_, err = s.Append(t.Context(), id, userLine("while reconnecting"), -1)
+		}
+		losts <- err
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.Listen(ctx, func(n Notice) { notices <- n }, func() { listening <- struct{}{} }, lost)
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+	wait, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-listening:
+	case <-wait.Done():
+		t.Fatal("never listening")
+	}
+	if _, err := s.pool.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN `+noticeChannel+`'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-losts:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-wait.Done():
+		t.Fatal("lost not called when the listening connection broke")
+	}
+	for {
+		select {
+		case n := <-notices:
+			if n.Type == "appended" && n.ThreadID == id {
+				return
+			}
+		case <-losts:
+			return
+		case <-wait.Done():
+			t.Fatal("the append committed while reconnecting was neither delivered nor followed by lost")
+		}
+	}
 }
