@@ -35,6 +35,12 @@ type SearchHit struct {
 	Name     string
 }
 
+// SearchedChars is how many characters of a user message's text search
+// indexes: its first ones (migration 00011 generates user_messages.tsv
+// from them). PostgreSQL refuses a tsvector past 1 MiB, which a longer
+// text of distinct words makes; the message itself is kept whole.
+const SearchedChars = 100000
+
 // searchSQL finds the matching messages, then reports each in the thread
 // that owns its text when that thread passes the filters (%[1]s), or else
 // in the oldest thread that inherits the message and passes them, as the
@@ -83,12 +89,13 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 		ORDER BY rank DESC, hit, ordinal
 		LIMIT %[2]s OFFSET %[3]s)
 	SELECT hit, ordinal,
-		ts_headline('simple', text, q.q, 'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=1'),
+		ts_headline('simple', left(text, %[4]d), q.q, 'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=1'),
 		rank, name
 	FROM page, q ORDER BY rank DESC, hit, ordinal`
 
 // Search finds user messages whose text matches, best first (ts_rank),
-// on the generated tsvector and its GIN index. A prompt is stored once, in
+// on the generated tsvector of their first SearchedChars characters and
+// its GIN index. A prompt is stored once, in
 // the thread that was asked it; a hit names that thread, or the oldest
 // reference fork inheriting it that passes the filters (see searchSQL).
 func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
@@ -119,7 +126,7 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error
 	if len(where) > 0 {
 		filter = strings.Join(where, " AND ")
 	}
-	q := fmt.Sprintf(searchSQL, filter, arg(limit), arg(max(o.Offset, 0)))
+	q := fmt.Sprintf(searchSQL, filter, arg(limit), arg(max(o.Offset, 0)), SearchedChars)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
