@@ -852,10 +852,10 @@ func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative,
 	return b.relatives(ctx, rel)
 }
 
-// linesIn returns how many lines lead and thread id's history before
-// position end in era hold together.
-func (b *Backend) linesIn(ctx context.Context, id string, era pgstore.Era, end int64, lead []byte) (int64, error) {
-	rc, _, err := b.store.OpenHistoryIn(ctx, id, era, 0, end)
+// linesIn returns how many lines lead and thread id's history from
+// position from to position end in era hold together.
+func (b *Backend) linesIn(ctx context.Context, id string, era pgstore.Era, from, end int64, lead []byte) (int64, error) {
+	rc, _, err := b.store.OpenHistoryIn(ctx, id, era, from, end)
 	if err != nil {
 		return 0, err
 	}
@@ -915,7 +915,7 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgsto
 		}
 		ancestry = append(own, metas...)
 	}
-	if meta.ForkPoint.CopiedLines, err = b.linesIn(ctx, parent.ID, era, end, ancestry); err != nil {
+	if meta.ForkPoint.CopiedLines, err = b.linesIn(ctx, parent.ID, era, 0, end, ancestry); err != nil {
 		return pgstore.Thread{}, fmt.Errorf("copy of %s: %w", parent.ID, err)
 	}
 	if nt.Lines, err = rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta}); err != nil {

@@ -1,6 +1,8 @@
 package pgbackend
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,17 +71,22 @@ func (b *Backend) makeSelfContained(ctx context.Context, id string) error {
 }
 
 // rewriteSelfContained is one attempt of makeSelfContained: it fails with
-// pgstore.ErrChanged when the thread was appended to after it was read.
+// pgstore.ErrChanged when the thread was appended to or reverted after it
+// was read.
 func (b *Backend) rewriteSelfContained(ctx context.Context, id string) error {
-	t, err := b.Get(ctx, id)
-	if err != nil || t.BaseID == "" {
+	row, err := b.row(ctx, id)
+	if err != nil || row.BaseID == "" {
 		return err
 	}
+	t, era := threadOf(row), row.Era()
 	at, meta, metas, err := manager.SelfContainedMetas(ctx, b, t)
+	if err == nil && at > 0 {
+		meta, err = b.withCopiedLines(ctx, t.ID, era, at, meta, metas)
+	}
 	if err != nil {
 		return fmt.Errorf("self-contained history of %s: %w", t.ID, err)
 	}
-	rc, end, err := b.store.OpenHistory(ctx, id, 0, -1)
+	rc, end, err := b.store.OpenHistoryIn(ctx, id, era, 0, -1)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -97,4 +104,49 @@ func (b *Backend) rewriteSelfContained(ctx context.Context, id string) error {
 	err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
 	rc.Close()
 	return mapErr(err)
+}
+
+// withCopiedLines returns meta, the own meta line (without history_base)
+// that thread id's self-contained history starts with, with its fork
+// point's CopiedLines set to how many of the lines after it are copies,
+// as a copy fork's meta says (and the local backend's purge writes): the
+// ancestors' metas laid out after it, then what the thread's own part,
+// at position at of its history in era, continues (a reference fork's
+// inheritance), or else the lines that part was made with (a copy fork's,
+// counted by line or cut by its parent offset). An export then tells its
+// copies from its own user messages, which a target would otherwise find
+// again in the threads they copy. A meta without a fork point is returned
+// as it is.
+func (b *Backend) withCopiedLines(ctx context.Context, id string, era pgstore.Era, at int64, meta, metas []byte) ([]byte, error) {
+	if m, err := rollout.ParseSessionMeta(meta); err != nil || m.ForkPoint == nil {
+		return meta, err
+	}
+	rc, _, err := b.store.OpenHistoryIn(ctx, id, era, at, -1)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	own, err := rollout.ReadLine(nil, bufio.NewReader(rc))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("its own meta: %w", mapErr(err))
+	}
+	old, err := rollout.ParseSessionMeta(own)
+	if err != nil || old.ForkPoint == nil {
+		return meta, err
+	}
+	fp := *old.ForkPoint
+	switch start := at + int64(len(own)); {
+	case old.HistoryBase != nil:
+		fp.CopiedLines, err = b.linesIn(ctx, id, era, 0, at, metas)
+	case fp.CopiedLines == 0:
+		fp.CopiedLines, err = b.linesIn(ctx, id, era, start, start+fp.ParentOffset, metas)
+	default:
+		var n int64
+		n, err = rollout.CountLines(bytes.NewReader(metas))
+		fp.CopiedLines += n
+	}
+	if err != nil {
+		return nil, fmt.Errorf("its copied lines: %w", mapErr(err))
+	}
+	return rollout.WithForkPoint(meta, fp)
 }

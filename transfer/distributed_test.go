@@ -121,39 +121,14 @@ func TestMoveCopyFork(t *testing.T) {
 // its lineage, each prompt is found once on the target as on the source,
 // and a local target's index agrees with its files.
 func TestMoveCopyOfAReferenceFork(t *testing.T) {
-	chain := func(t *testing.T, b manager.Backend) []string {
-		first, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work", HistoryMode: string(rollout.HistoryPaginated)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		say := func(id, text string) {
-			if _, err := b.AppendWith(t.Context(), id, []rollout.Item{item("user", text), item("assistant", "noted")}, manager.AppendOptions{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		say(first.ID, "walrus first")
-		ref, err := b.Fork(t.Context(), first.ID, manager.ForkOptions{Mode: manager.ForkReference})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range 6 { // enough lines that renumbering changes lengths
-			say(ref.ID, fmt.Sprint("walrus ref ", i))
-		}
-		copied, err := b.Fork(t.Context(), ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		say(copied.ID, "walrus copy")
-		return []string{first.ID, ref.ID, copied.ID}
-	}
 	move := func(t *testing.T, from, to manager.Backend) {
-		ids := chain(t, from)
+		ids := walrusChain(t, from)
 		if _, err := Copy(t.Context(), from, to, ids[2], true); err != nil {
 			t.Fatal(err)
 		}
 		sameThreads(t, from, to, ids)
-		if here, there := walrusHits(t, from), walrusHits(t, to); len(here) != 8 || !slices.Equal(there, here) {
-			t.Fatalf("hits there %v, here %v; want the same eight", there, here)
+		if here, there := walrusHits(t, from), walrusHits(t, to); len(here) != 12 || !slices.Equal(there, here) {
+			t.Fatalf("hits there %v, here %v; want the same twelve", there, here)
 		}
 	}
 	t.Run("up", func(t *testing.T) {
@@ -167,10 +142,81 @@ func TestMoveCopyOfAReferenceFork(t *testing.T) {
 	})
 }
 
+// TestMoveAfterAPurge: a purge in the middle of a chain of reference
+// forks makes the forks below it self-contained, their inherited prompts
+// copies (whose fork points say where they end by line, as a copy fork's
+// do); the chain then moves down to a root saying what it says here: each
+// prompt is found once there as here, not in a fork as well as in the
+// thread it copies, and the root's index agrees with its files.
+func TestMoveAfterAPurge(t *testing.T) {
+	pg, root := openPG(t), t.TempDir()
+	local := openRoot(t, root)
+	ids := walrusChain(t, pg)[:2]
+	for _, prompts := range []int{3, 1} { // two more reference forks, each of the last
+		fork, err := pg.Fork(t.Context(), ids[len(ids)-1], manager.ForkOptions{Mode: manager.ForkReference})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range prompts {
+			if _, err := pg.AppendWith(t.Context(), fork.ID, []rollout.Item{item("user", fmt.Sprint("walrus fork ", i)), item("assistant", "noted")}, manager.AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids = append(ids, fork.ID)
+	}
+	// The second's bytes are in the two below it: they are rewritten.
+	if err := pg.Purge(t.Context(), ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	ids = slices.Delete(ids, 1, 2)
+	if _, err := Copy(t.Context(), pg, local, ids[len(ids)-1], true); err != nil {
+		t.Fatal(err)
+	}
+	sameThreads(t, pg, local, ids)
+	// The copy fork walrusChain made of the purged thread stays behind.
+	here := slices.DeleteFunc(walrusHits(t, pg), func(h string) bool { return !slices.Contains(ids, strings.Fields(h)[0]) })
+	if there := walrusHits(t, local); len(here) != 15 || !slices.Equal(there, here) {
+		t.Fatalf("hits there %v, here %v; want the same fifteen", there, here)
+	}
+	verifyClosed(t, root, local)
+}
+
+// walrusChain makes a lineage on b: a paginated thread with five prompts,
+// a reference fork of it with six more, and a copy fork of that with one
+// more, every prompt saying walrus; it returns their ids in that order.
+func walrusChain(t *testing.T, b manager.Backend) []string {
+	t.Helper()
+	first, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work", HistoryMode: string(rollout.HistoryPaginated)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := func(id, text string) {
+		if _, err := b.AppendWith(t.Context(), id, []rollout.Item{item("user", text), item("assistant", "noted")}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 { // ten lines after its meta: renumbered after another meta, one gets longer
+		say(first.ID, fmt.Sprint("walrus first ", i))
+	}
+	ref, err := b.Fork(t.Context(), first.ID, manager.ForkOptions{Mode: manager.ForkReference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 { // enough lines that renumbering changes lengths
+		say(ref.ID, fmt.Sprint("walrus ref ", i))
+	}
+	copied, err := b.Fork(t.Context(), ref.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	say(copied.ID, "walrus copy")
+	return []string{first.ID, ref.ID, copied.ID}
+}
+
 // walrusHits returns b's hits for "walrus" as "thread ordinal", sorted.
 func walrusHits(t *testing.T, b manager.Backend) []string {
 	t.Helper()
-	page, err := b.(manager.Searcher).SearchPage(t.Context(), manager.SearchOptions{Query: "walrus"})
+	page, err := b.(manager.Searcher).SearchPage(t.Context(), manager.SearchOptions{Query: "walrus", Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
