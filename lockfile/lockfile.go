@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,7 @@ var ErrLocked = errors.New("lock is held")
 // HeldError reports a lock held by someone else; it wraps ErrLocked.
 type HeldError struct {
 	Path   string // the lock file
-	Holder string // the file's content, e.g. "pid 42 on host since 2026-..."; "" when unreadable
+	Holder string // the file's content, e.g. "spoold (pid 42) on host since 2026-..."; "" when unreadable
 }
 
 func (e *HeldError) Error() string {
@@ -87,7 +88,7 @@ func writeHolder(f *os.File) error {
 	if err != nil {
 		host = "unknown host"
 	}
-	holder := fmt.Sprintf("pid %d on %s since %s\n", os.Getpid(), host, time.Now().Format(time.RFC3339))
+	holder := fmt.Sprintf("%s (pid %d) on %s since %s\n", filepath.Base(os.Args[0]), os.Getpid(), host, time.Now().Format(time.RFC3339))
 	if err := f.Truncate(0); err != nil {
 		return err
 	}

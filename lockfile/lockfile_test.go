@@ -47,7 +47,7 @@ func TestAcquireInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPrefix := fmt.Sprintf("pid %d on ", os.Getpid())
+	wantPrefix := fmt.Sprintf("%s (pid %d) on ", filepath.Base(os.Args[0]), os.Getpid())
 	if !strings.HasPrefix(string(content), wantPrefix) || !strings.Contains(string(content), " since ") {
 		t.Fatalf("lock content = %q, want %q... since ...", content, wantPrefix)
 	}
@@ -115,7 +115,7 @@ func TestAcquireHeldByChildProcess(t *testing.T) {
 	if !errors.As(err, &held) || !errors.Is(err, ErrLocked) {
 		t.Fatalf("Acquire while child holds the lock: %v, want *HeldError wrapping ErrLocked", err)
 	}
-	wantPrefix := fmt.Sprintf("pid %d on ", cmd.Process.Pid)
+	wantPrefix := fmt.Sprintf("%s (pid %d) on ", filepath.Base(os.Args[0]), cmd.Process.Pid)
 	if !strings.HasPrefix(held.Holder, wantPrefix) {
 		t.Fatalf("holder = %q, want prefix %q", held.Holder, wantPrefix)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/indexer"
@@ -87,14 +88,22 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 	return m, nil
 }
 
-// lockedHint explains a locked root: most likely a spoold that this
-// command could not reach.
+// lockedHint explains a locked root: a spoold that this command could not
+// reach, or another command that has it open.
 func lockedHint(err error, root string) error {
 	var held *lockfile.HeldError
-	if errors.As(err, &held) {
-		return fmt.Errorf("root %s is locked by %s; is a spoold serving it on another address? (set SPOOL_ADDR): %w", root, held.Holder, err)
+	if !errors.As(err, &held) {
+		return err
 	}
-	return err
+	holder := strings.TrimSpace(held.Holder)
+	if holder == "" {
+		holder = "another process"
+	}
+	hint := "wait for it to finish"
+	if strings.HasPrefix(holder, "spoold ") || !strings.Contains(holder, "(pid ") {
+		hint = "is it a spoold serving it on another address? set SPOOL_ADDR"
+	}
+	return fmt.Errorf("root %s is in use by %s; %s: %w", root, holder, hint, lockfile.ErrLocked)
 }
 
 func (l *local) Close() error {

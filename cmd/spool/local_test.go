@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 )
@@ -156,8 +159,26 @@ func TestLocalRootHeldByAnother(t *testing.T) {
 	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
 	for _, args := range [][]string{{"--local", "ls"}, {"--local", "doctor"}} {
 		r := cli.run(args...)
-		if r.code != exitError || !strings.Contains(r.stderr, "is locked by") || !strings.Contains(r.stderr, "SPOOL_ADDR") {
-			t.Fatalf("spool %v on a held root: exit %d, stderr %q; want 1 and a hint", args, r.code, r.stderr)
+		pid := fmt.Sprintf("(pid %d)", os.Getpid())
+		if r.code != exitError || !strings.Contains(r.stderr, "is in use by") || strings.Count(r.stderr, pid) != 1 {
+			t.Fatalf("spool %v on a held root: exit %d, stderr %q; want 1, naming the holder %s once", args, r.code, r.stderr, pid)
+		}
+	}
+}
+
+// TestLockedHint: a root held by spoold suggests SPOOL_ADDR; one held by
+// another command says to wait for it; the error is lockfile.ErrLocked.
+func TestLockedHint(t *testing.T) {
+	tests := []struct{ holder, want string }{
+		{"spoold (pid 7) on vm since 2026-11-26T10:00:00Z\n", "SPOOL_ADDR"},
+		{"spool (pid 7) on vm since 2026-11-26T10:00:00Z\n", "wait for it"},
+		{"pid 7 on vm since 2026-11-26T10:00:00Z\n", "SPOOL_ADDR"}, // an older spoold's lock
+		{"", "another process"},
+	}
+	for _, tt := range tests {
+		err := lockedHint(fmt.Errorf("open: %w", &lockfile.HeldError{Path: "/r/spool.lock", Holder: tt.holder}), "/r")
+		if !errors.Is(err, lockfile.ErrLocked) || !strings.Contains(err.Error(), tt.want) || strings.Count(err.Error(), "pid 7") > 1 {
+			t.Errorf("lockedHint(%q) = %v, want ErrLocked saying %q, the holder once", tt.holder, err, tt.want)
 		}
 	}
 }
