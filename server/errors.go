@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
@@ -142,7 +146,12 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 	case errors.Is(err, manager.ErrIdempotencyKeyReused):
 		return errorf(http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBusy):
-		return errorf(http.StatusConflict, CodeBusy, "%s", err.Error()), false
+		msg := err.Error()
+		if held := (*codexlock.HeldError)(nil); errors.As(err, &held) {
+			// The lock's place in the root, not the server's file system.
+			msg = strings.Replace(msg, held.Path, path.Join(codexlock.Dir, filepath.Base(held.Path)), 1)
+		}
+		return errorf(http.StatusConflict, CodeBusy, "%s", msg), false
 	case errors.Is(err, manager.ErrTurnInProgress):
 		return errorf(http.StatusConflict, CodeTurnInProgress, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBrokenChain):

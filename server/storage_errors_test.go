@@ -66,6 +66,9 @@ func TestStorageErrors(t *testing.T) {
 		if !strings.Contains(body.Error.Message, "process "+strconv.Itoa(os.Getpid())) {
 			t.Errorf("busy message %q does not name the holder (pid %d)", body.Error.Message, os.Getpid())
 		}
+		if strings.Contains(body.Error.Message, root) {
+			t.Errorf("busy message %q shows the server's root %s", body.Error.Message, root)
+		}
 		unchanged(t)
 	})
 
