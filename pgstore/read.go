@@ -89,6 +89,7 @@ type historyReader struct {
 	era      Era
 	pos, end int64
 	buf      []byte
+	scratch  bytes.Buffer // the chunks of the last piece, reused for the next
 	err      error
 }
 
@@ -100,7 +101,7 @@ func (r *historyReader) Read(p []byte) (int, error) {
 		if r.pos >= r.end {
 			return 0, io.EOF
 		}
-		b, err := r.s.readPieceAt(r.ctx, r.id, r.era, r.pos, r.end)
+		b, err := r.s.readPieceAt(r.ctx, r.id, r.era, r.pos, r.end, &r.scratch)
 		if err == nil && len(b) == 0 {
 			err = fmt.Errorf("no bytes at %d", r.pos)
 		}
@@ -129,15 +130,17 @@ func (r *historyReader) Close() error {
 // deleted between finding it and reading it (the thread was reverted,
 // rewritten or deleted meanwhile) is looked for once more, which tells
 // why.
-func (s *Store) readPieceAt(ctx context.Context, id string, era Era, from, to int64) ([]byte, error) {
-	b, err := s.readPieceOnce(ctx, id, era, from, to)
+// Chunk bytes are read into scratch, whose earlier bytes the caller no
+// longer needs.
+func (s *Store) readPieceAt(ctx context.Context, id string, era Era, from, to int64, scratch *bytes.Buffer) ([]byte, error) {
+	b, err := s.readPieceOnce(ctx, id, era, from, to, scratch)
 	if errors.Is(err, objstore.ErrNotFound) {
-		b, err = s.readPieceOnce(ctx, id, era, from, to)
+		b, err = s.readPieceOnce(ctx, id, era, from, to, scratch)
 	}
 	return b, err
 }
 
-func (s *Store) readPieceOnce(ctx context.Context, id string, era Era, from, to int64) ([]byte, error) {
+func (s *Store) readPieceOnce(ctx context.Context, id string, era Era, from, to int64, scratch *bytes.Buffer) ([]byte, error) {
 	var sp span
 	var seg *segmentRow
 	var data []byte
@@ -161,7 +164,7 @@ func (s *Store) readPieceOnce(ctx context.Context, id string, era Era, from, to 
 			seg, err = segmentAt(ctx, tx, sp.threadID, sp.lo)
 			return err
 		}
-		data, err = readChunks(ctx, tx, sp)
+		data, err = readChunks(ctx, tx, sp, scratch)
 		return err
 	})
 	if err != nil || seg == nil {
@@ -206,16 +209,16 @@ func segmentAt(ctx context.Context, q querier, threadID string, at int64) (*segm
 // readChunks returns a piece of a thread's unsealed bytes from sp.lo on,
 // before sp.hi: those of the chunks that start before sp.lo+pieceBytes,
 // each to its end, so a chunk row larger than a piece is read once, not
-// once per piece.
-func readChunks(ctx context.Context, q querier, sp span) ([]byte, error) {
+// once per piece. The bytes are read into buf, emptied first.
+func readChunks(ctx context.Context, q querier, sp span, buf *bytes.Buffer) ([]byte, error) {
 	var end int64
 	if err := q.QueryRow(ctx, `SELECT start_offset + octet_length(data) FROM chunks
 		WHERE thread_id = $1 AND start_offset < $2 ORDER BY start_offset DESC LIMIT 1`,
 		sp.threadID, sp.lo+pieceBytes).Scan(&end); err != nil {
 		return nil, fmt.Errorf("thread %s: the chunk of byte %d: %w", sp.threadID, sp.lo, err)
 	}
-	var buf bytes.Buffer
-	if _, err := writeChunks(ctx, q, &buf, span{threadID: sp.threadID, lo: sp.lo, hi: min(sp.hi, max(end, sp.lo+1))}); err != nil {
+	buf.Reset()
+	if _, err := writeChunks(ctx, q, buf, span{threadID: sp.threadID, lo: sp.lo, hi: min(sp.hi, max(end, sp.lo+1))}); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
