@@ -133,7 +133,7 @@ returns them.`,
 				}
 				return writeJSON(a.stdout, threads)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(printable{a.stdout}, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tUPDATED\tMSGS\tFLAGS\tNAME")
 			for _, t := range threads {
 				flags := ""
@@ -486,7 +486,7 @@ number and a snippet with the match in «».`,
 				fmt.Fprintln(a.stderr, "no matches")
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(printable{a.stdout}, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "THREAD\tMSG\tSNIPPET")
 			for _, h := range hits {
 				fmt.Fprintf(tw, "%s\t%d\t%s\n", h.ThreadID, h.Ordinal, oneLine(h.Snippet, 100))
@@ -518,7 +518,7 @@ func newRenameCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(a.stdout, "%s  %s\n", t.ID, label(t))
+			_, err = fmt.Fprintf(printable{a.stdout}, "%s  %s\n", t.ID, label(t))
 			return err
 		},
 	}
@@ -648,16 +648,17 @@ doctor finds.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(a.stdout, "%s\nchecked: %s\n", rep.Where, rep.Method)
+				out := printable{a.stdout} // paths and details may hold any byte
+				fmt.Fprintf(out, "%s\nchecked: %s\n", rep.Where, rep.Method)
 				if rep.Files > 0 {
-					fmt.Fprintf(a.stdout, "%d files, ", rep.Files)
+					fmt.Fprintf(out, "%d files, ", rep.Files)
 				}
-				fmt.Fprintf(a.stdout, "%d threads, %d drifts, %d problems\n", rep.Threads, len(rep.Drifts), len(rep.Problems))
+				fmt.Fprintf(out, "%d threads, %d drifts, %d problems\n", rep.Threads, len(rep.Drifts), len(rep.Problems))
 				for _, d := range rep.Drifts {
-					fmt.Fprintf(a.stdout, "drift %s: thread %s (%s): %s\n", d.Kind, d.ThreadID, d.Path, d.Detail)
+					fmt.Fprintf(out, "drift %s: thread %s (%s): %s\n", d.Kind, d.ThreadID, d.Path, d.Detail)
 				}
 				for _, p := range rep.Problems {
-					fmt.Fprintf(a.stdout, "problem: %s\n", p)
+					fmt.Fprintf(out, "problem: %s\n", p)
 				}
 			}
 			if len(rep.Drifts) > 0 {

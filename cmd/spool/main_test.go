@@ -1033,3 +1033,36 @@ func TestRootGivenWithAServer(t *testing.T) {
 		t.Fatalf("ls without --root warned: %q", r.stderr)
 	}
 }
+
+// TestControlCharactersShown: an escape sequence in a thread's name or a
+// prompt reaches the terminal as visible symbols from ls, show, tree and
+// search, never as the control characters a terminal would act on; --json
+// and --raw keep every byte, for programs.
+func TestControlCharactersShown(t *testing.T) {
+	s := startSpoold(t, "")
+	ctx := t.Context()
+	const esc = "\x1b[31m"
+	th, err := s.c.Create(ctx, client.CreateOptions{Name: "red " + esc + "name", Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.c.Append(ctx, th.ID, item("user", "gophers "+esc+"RED\x9b2J prompt"), item("assistant", "ok")); err != nil {
+		t.Fatal(err)
+	}
+	cli := s.cli(t)
+	for _, args := range [][]string{{"ls"}, {"show", th.ID}, {"tree", th.ID}, {"search", "gophers"}} {
+		out := cli.ok(args...)
+		if strings.ContainsAny(out, "\x1b\u009b") {
+			t.Errorf("spool %v printed a control character: %q", args, out)
+		}
+		if !strings.Contains(out, "␛[31m") {
+			t.Errorf("spool %v does not show the escape as ␛: %q", args, out)
+		}
+	}
+	if raw := cli.ok("show", "--raw", th.ID); !strings.Contains(raw, `\u001b[31mRED`) {
+		t.Errorf("show --raw changed the stored line: %q", raw)
+	}
+	if js := cli.ok("ls", "--json"); !strings.Contains(js, `red \u001b[31mname`) {
+		t.Errorf("ls --json changed the name: %q", js)
+	}
+}

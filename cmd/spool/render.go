@@ -29,6 +29,9 @@ type renderer struct {
 }
 
 func newRenderer(w io.Writer, opts renderOptions, turns []client.Turn) *renderer {
+	if !opts.raw {
+		w = printable{w}
+	}
 	return &renderer{w: w, opts: opts, turns: turnOffsets(turns)}
 }
 
@@ -224,6 +227,7 @@ func indent(s, prefix string) string {
 // drawTree draws a fork tree with box-drawing characters, children in the
 // order they were forked, marking the thread `mark`.
 func drawTree(w io.Writer, tree client.Tree, mark string) error {
+	w = printable{w}
 	type node struct {
 		id       string
 		thread   *client.Thread
