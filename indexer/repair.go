@@ -35,7 +35,10 @@ type RepairReport struct {
 	// Left are the torn tails it did not cut: their writer may still be
 	// finishing them.
 	Left []LeftTail `json:"left,omitempty"`
-	Sync Summary    `json:"sync"`
+	// Failed are the files whose end could not be read or cut (a file
+	// its owner cannot read, say); Repair goes on with the others.
+	Failed []Problem `json:"failed,omitempty"`
+	Sync   Summary   `json:"sync"`
 }
 
 // LeftTail is a torn tail Repair left, and why: ErrWriterActive wrapped
@@ -73,7 +76,8 @@ type TailRule struct {
 // file next to it (<name>.torn-<unix nanoseconds>, written durably before
 // the cut), and then brings the index up to date with an incremental Sync.
 // A tail that is a whole record lacking only its newline is ended with one
-// instead (Cut.Ended). It never touches a complete line. The tails rule forbids are left and
+// instead (Cut.Ended). It never touches a complete line. A file whose end
+// cannot be read or cut is reported (Failed) and the others are repaired. The tails rule forbids are left and
 // reported. Hold the root's lock: no spool may append meanwhile.
 func Repair(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rule TailRule, opts SyncOptions) (RepairReport, error) {
 	var rep RepairReport
@@ -83,8 +87,12 @@ func Repair(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rule TailRu
 	}
 	for _, rel := range paths {
 		cut, left, err := rule.cut(ctx, fsys, rel)
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("repair %v: %w", fsys, ctx.Err())
+		}
 		if err != nil {
-			return rep, fmt.Errorf("repair %v: %w", fsys, err)
+			rep.Failed = append(rep.Failed, Problem{Path: rel, Kind: ProblemError, Detail: err.Error()})
+			continue
 		}
 		switch {
 		case left != nil:

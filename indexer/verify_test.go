@@ -8,11 +8,13 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/rolloutfs/faultfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -338,5 +340,35 @@ func TestSelfNamingMeta(t *testing.T) {
 	rep, err := Verify(t.Context(), st, rolloutfs.Local{Root: root})
 	if err != nil || !rep.Clean() || rep.Threads != 2 {
 		t.Fatalf("Verify: %d threads, drifts %v, %v; want 2 and none", rep.Threads, rep.Drifts, err)
+	}
+}
+
+// TestRepairGoesOnPastAFailure: a file whose torn tail cannot be cut (its
+// side file fails to be written) is reported, and the other files are
+// repaired.
+func TestRepairGoesOnPastAFailure(t *testing.T) {
+	ctx := t.Context()
+	root := testHome(t)
+	st := openStore(t)
+	mustSync(t, st, root, SyncOptions{})
+	const torn = `{"timestamp":"2026-05-01T09:08:00.000Z","type":"respo`
+	appendTo(t, root, relA, torn)
+	appendTo(t, root, relB, torn)
+	fsys := faultfs.New(rolloutfs.Local{Root: root})
+	fsys.Inject(func(p faultfs.Point) error {
+		if p.Op == faultfs.OpCutSide && p.Name == relA {
+			return syscall.EIO
+		}
+		return nil
+	})
+	rep, err := Repair(ctx, st, fsys, TailRule{}, SyncOptions{})
+	if err != nil {
+		t.Fatalf("Repair: %v", err)
+	}
+	if len(rep.Failed) != 1 || rep.Failed[0].Path != relA || !strings.Contains(rep.Failed[0].Detail, syscall.EIO.Error()) {
+		t.Fatalf("failed = %+v, want %s with EIO", rep.Failed, relA)
+	}
+	if len(rep.Cuts) != 1 || rep.Cuts[0].Path != relB {
+		t.Fatalf("cuts = %+v, want %s cut", rep.Cuts, relB)
 	}
 }

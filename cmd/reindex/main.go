@@ -21,8 +21,9 @@
 // takes no lock and opens the index read-only, so it runs beside spoold
 // and writes nothing (threads written meanwhile may show as drift).
 //
-// Exit codes: 0 success, 1 drift found by --verify or a torn line --repair
-// left, 2 usage or I/O error, 3 the index is locked by another process.
+// Exit codes: 0 success, 1 drift found by --verify, a rollout file that
+// could not be read or indexed, or a torn line --repair left, 2 usage or
+// I/O error, 3 the index is locked by another process.
 package main
 
 import (

@@ -187,8 +187,8 @@ func TestLocked(t *testing.T) {
 	}
 	defer lock.Release()
 	res := runReindex(t, "--root", root)
-	wantHolder := fmt.Sprintf("pid %d on ", os.Getpid())
-	if res.code != exitLocked || !strings.Contains(res.stderr, "index is locked by "+wantHolder) || !strings.Contains(res.stderr, "is spoold running?") {
+	wantHolder := fmt.Sprintf("(pid %d) on ", os.Getpid())
+	if res.code != exitLocked || !strings.Contains(res.stderr, "index is locked by ") || !strings.Contains(res.stderr, wantHolder) || !strings.Contains(res.stderr, "is spoold running?") {
 		t.Fatalf("exit %d, stderr %q; want exit 3 naming %q", res.code, res.stderr, wantHolder)
 	}
 }
@@ -402,5 +402,25 @@ func TestVerifyBesideServer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnindexableFileExitsOne: a file named like a rollout that is not a
+// thread (not JSON) is named and makes every mode exit 1, the incremental
+// run, --full and --verify alike, rather than 0 with the file dropped.
+func TestUnindexableFileExitsOne(t *testing.T) {
+	root := testHome(t)
+	bad := filepath.Join(root, "sessions", "2026", "05", "02", "rollout-2026-05-02T09-00-00-019dab90-0000-7000-8000-00000000b001.jsonl")
+	if err := os.MkdirAll(filepath.Dir(bad), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("this is not a rollout\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{}, {"--full"}, {"--verify"}} {
+		res := runReindex(t, append([]string{"--root", root}, args...)...)
+		if res.code != exitDrift || !strings.Contains(res.stdout, filepath.Base(bad)) {
+			t.Errorf("reindex %v: exit %d, stdout %q; want exit %d naming the file", args, res.code, res.stdout, exitDrift)
+		}
 	}
 }

@@ -136,6 +136,19 @@ type report struct {
 	Verify *indexer.VerifyReport `json:"verify,omitempty"`
 	Cuts   []indexer.Cut         `json:"cuts,omitempty"`
 	Left   []indexer.LeftTail    `json:"left,omitempty"`
+	Failed []indexer.Problem     `json:"failed,omitempty"` // --repair: files it could not read or cut
+}
+
+// unreadable counts the problems that are files that could not be read or
+// indexed at all.
+func unreadable(problems []indexer.Problem) int {
+	n := 0
+	for _, p := range problems {
+		if p.Kind == indexer.ProblemError {
+			n++
+		}
+	}
+	return n
 }
 
 // run is the whole command; it returns the exit code.
@@ -286,7 +299,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 		if err := output(stdout, cfg, rep); err != nil {
 			return exitError, err
 		}
-		if !v.Clean() {
+		if !v.Clean() || unreadable(v.Problems) > 0 {
 			return exitDrift, nil
 		}
 		return exitOK, nil
@@ -305,7 +318,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 		if err != nil {
 			return exitError, err
 		}
-		rep.Sync, rep.Cuts, rep.Left = &r.Sync, r.Cuts, r.Left
+		rep.Sync, rep.Cuts, rep.Left, rep.Failed = &r.Sync, r.Cuts, r.Left, r.Failed
 	default:
 		rep.Mode = "sync"
 		if cfg.full {
@@ -321,7 +334,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	if err := output(stdout, cfg, rep); err != nil {
 		return exitError, err
 	}
-	if len(rep.Left) > 0 {
+	if len(rep.Left) > 0 || len(rep.Failed) > 0 || rep.Sync != nil && (rep.Sync.Failed > 0 || unreadable(rep.Sync.Problems) > 0) {
 		return exitDrift, nil
 	}
 	return exitOK, nil
@@ -370,6 +383,9 @@ func output(w io.Writer, cfg config, rep report) error {
 		}
 		printf("left the torn tail of %s: %s; %s\n", l.Path, l.Reason, again)
 	}
+	for _, f := range rep.Failed {
+		printf("could not repair %s: %s\n", f.Path, f.Detail)
+	}
 	if s := rep.Sync; s != nil {
 		for _, p := range s.Problems {
 			printf("problem: %s\n", p)
@@ -387,6 +403,9 @@ func output(w io.Writer, cfg config, rep report) error {
 			printf("problem: %s\n", p)
 		}
 		verdict := "index agrees with the files"
+		if n := unreadable(v.Problems); n > 0 {
+			verdict = fmt.Sprintf("index agrees with the files it could read; %d could not be read or are not threads", n)
+		}
 		if !v.Clean() {
 			verdict = fmt.Sprintf("%d drifts", len(v.Drifts))
 		}
