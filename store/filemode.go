@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultFileMode is the mode of an index file Open creates. The index holds
@@ -22,12 +25,34 @@ var indexSuffixes = []string{"", "-wal", "-shm"}
 func createIndexFile(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, DefaultFileMode)
 	if errors.Is(err, fs.ErrExist) {
-		return nil
+		return checkWritable(path)
 	}
 	if err != nil {
 		return err
 	}
 	return f.Close()
+}
+
+// checkWritable fails, before SQLite opens anything, when the existing
+// index at path or its directory cannot be written: SQLite would create
+// its -wal and -shm files read-only as the index is, and they would keep
+// the index unusable after the index itself was made writable again.
+func checkWritable(path string) error {
+	for _, p := range []string{path, filepath.Dir(path)} {
+		if err := writable(p); err != nil {
+			return fmt.Errorf("%s is not writable (reindex --verify reads the index without writing): %w", p, err)
+		}
+	}
+	return nil
+}
+
+// writable reports whether this process may write p (access(2)); a
+// variable for tests, which may run as root.
+var writable = func(p string) error {
+	if err := unix.Access(p, unix.W_OK); err != nil {
+		return &fs.PathError{Op: "access", Path: p, Err: err}
+	}
+	return nil
 }
 
 // SetFileMode gives the index at path and its -wal and -shm files the

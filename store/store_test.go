@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
@@ -246,4 +248,61 @@ func TestOpenRefusesIndexLackingOlderMigrations(t *testing.T) {
 	if _, err := OpenReadOnly(ctx, path); !errors.Is(err, ErrUnmigratable) || !strings.Contains(err.Error(), "reindex --full") {
 		t.Fatalf("OpenReadOnly: %v, want ErrUnmigratable saying to rebuild", err)
 	}
+}
+
+// TestOpenRefusesReadOnlyIndex: an index this process may not write is
+// refused before SQLite opens it, so no read-only -wal or -shm file is
+// left to keep it unusable once it is writable again. The kernel's answer
+// is faked (tests may run as root, whom no mode stops), and taken for
+// real too when they do not.
+func TestOpenRefusesReadOnlyIndex(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "index.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noSidecars := func() {
+		t.Helper()
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if _, err := os.Stat(path + suffix); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s%s after a refused open: %v, want none", path, suffix, err)
+			}
+		}
+	}
+	noSidecars()
+
+	real := writable
+	writable = func(p string) error {
+		if p == path {
+			return &fs.PathError{Op: "access", Path: p, Err: syscall.EACCES}
+		}
+		return real(p)
+	}
+	_, err = Open(ctx, path)
+	writable = real
+	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "reindex --verify") {
+		t.Fatalf("Open of a read-only index: %v, want a permission error that says what reads it", err)
+	}
+	noSidecars()
+
+	if os.Getuid() != 0 { // the kernel says no too
+		if err := os.Chmod(path, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(ctx, path); !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("Open of a 0444 index: %v, want a permission error", err)
+		}
+		noSidecars()
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, path); err != nil {
+		t.Fatalf("Open once writable again: %v", err)
+	}
+	s.Close()
 }
