@@ -310,12 +310,9 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 	if _, err := os.Stat(index); err != nil {
 		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (reindex --root %s builds one): %w", index, l.root, err)
 	}
-	lock, err := lockfile.Acquire(filepath.Join(l.root, lockfile.FileName))
-	if err != nil {
-		return doctorReport{}, lockedHint(err, l.root)
-	}
-	defer lock.Release()
-	st, err := store.Open(ctx, index)
+	// Read-only, as reindex --verify: no lock, so it runs beside spoold
+	// (threads written meanwhile may show as drift), and nothing written.
+	st, err := store.OpenReadOnly(ctx, index)
 	if err != nil {
 		return doctorReport{}, err
 	}

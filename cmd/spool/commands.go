@@ -619,7 +619,8 @@ func newDoctorCmd(a *app) *cobra.Command {
 
 On a root opened directly (no spoold running, or --local) this is
 "reindex --verify": every file is re-read and compared with its index rows,
-ancestry included, and nothing is changed. Through spoold, which has no
+ancestry included, and nothing is changed; it takes no lock, so it runs
+beside a spoold serving the root too. Through spoold, which has no
 verify route, it checks each thread's streamed history against its index
 row and turns instead, which cannot see files the index does not know;
 a thread another process appended to while doctor runs shows as drift
