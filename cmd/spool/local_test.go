@@ -88,7 +88,7 @@ func TestLocalRoot(t *testing.T) {
 	}
 	newID := strings.TrimSpace(cli.ok("--local", "--root", root, "fork", "--before", "0", fork.ID))
 	want := parent.ID + "  local parent  [2 msgs]\n" +
-		"└── " + fork.ID + "  local fork  [before #1, 1 msgs]\n" +
+		"└── " + fork.ID + "  local fork  [before #1, 1 msg]\n" +
 		"    └── " + newID + "  (no messages)  [before #0, 0 msgs]  ◀\n"
 	if out := cli.ok("tree", newID); out != want {
 		t.Fatalf("tree on the root =\n%s\nwant\n%s", out, want)

@@ -298,7 +298,7 @@ func TestShowNumbersTurnsAfterARollback(t *testing.T) {
 		t.Fatalf("Append: %v", err)
 	}
 	out := s.cli(t).ok("show", th.ID)
-	for _, want := range []string{"── user #0 · ", "kept", "── user (rolled back) · ", "dropped", "· rolled back 1 turns", "── user #1 · ", "after"} {
+	for _, want := range []string{"── user #0 · ", "kept", "── user (rolled back) · ", "dropped", "· rolled back 1 turn", "── user #1 · ", "after"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("show lacks %q:\n%s", want, out)
 		}
@@ -333,7 +333,7 @@ func TestShowPaginatedRollbackIgnored(t *testing.T) {
 	}
 	appendLine(t, path, string(marker))
 	out := s.cli(t).ok("show", th.ID)
-	for _, want := range []string{"── user #0 · ", "── user #1 · ", "two", "a rollback of 1 turns, ignored"} {
+	for _, want := range []string{"── user #0 · ", "── user #1 · ", "two", "a rollback of 1 turn, ignored"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("show lacks %q:\n%s", want, out)
 		}
@@ -565,8 +565,8 @@ func TestTree(t *testing.T) {
 		t.Fatalf("Fork: %v", err)
 	}
 	want := fmt.Sprintf(`%s  parent  [3 msgs]
-├── %s  retry  [before #1, 1 msgs]
-│   └── %s  copy  [copy, 1 msgs]  ◀
+├── %s  retry  [before #1, 1 msg]
+│   └── %s  copy  [copy, 1 msg]  ◀
 └── %s  sibling  [before #2, 2 msgs]
 `, f.parent.ID, f.fork.ID, f.copy.ID, sibling.ID)
 	if got := s.cli(t).ok("tree", f.copy.ID); got != want {
@@ -580,7 +580,7 @@ func TestTree(t *testing.T) {
 	want = fmt.Sprintf(`%s  parent  [3 msgs]
 ├── %s  sibling  [before #2, 2 msgs]  ◀
 └── %s  (deleted)
-    └── %s  copy  [copy, 1 msgs]
+    └── %s  copy  [copy, 1 msg]
 `, f.parent.ID, sibling.ID, f.fork.ID, f.copy.ID)
 	if got := s.cli(t).ok("tree", sibling.ID); got != want {
 		t.Fatalf("tree after deleting the fork =\n%s\nwant\n%s", got, want)
@@ -975,8 +975,8 @@ func TestWholeForkKinds(t *testing.T) {
 		mode       string // the parent's history mode
 		tree, show string
 	}{
-		{"paginated", "[reference, 1 msgs]", "(the whole thread, by reference)"},
-		{"legacy", "[copy, 1 msgs]", "(the whole thread, copied)"},
+		{"paginated", "[reference, 1 msg]", "(the whole thread, by reference)"},
+		{"legacy", "[copy, 1 msg]", "(the whole thread, copied)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {

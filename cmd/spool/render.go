@@ -200,9 +200,9 @@ func (r *renderer) line(l client.Line, start int64) error {
 	case l.Type == "event_msg" && p.Type == "thread_rolled_back":
 		if rollout.Classify(rollout.NewLine(l.Raw, start+l.Offset, 0)).Kind != rollout.KindRollback {
 			// In a paginated history: Codex ignores it, and so do the counts.
-			return note("a rollback of %d turns, ignored (a paginated thread is not rolled back)", p.NumTurns)
+			return note("a rollback of %s, ignored (a paginated thread is not rolled back)", count(p.NumTurns, "turn"))
 		}
-		return note("rolled back %d turns", p.NumTurns)
+		return note("rolled back %s", count(p.NumTurns, "turn"))
 	case l.Type == "compacted":
 		return note("context compacted")
 	default:
@@ -277,15 +277,15 @@ func drawTree(w io.Writer, tree client.Tree, mark string) error {
 			s += "  " + label(*t)
 			switch {
 			case t.ParentID == "":
-				s += fmt.Sprintf("  [%d msgs]", t.UserMessageCount)
+				s += fmt.Sprintf("  [%s]", count(t.UserMessageCount, "msg"))
 			case t.ForkUserMessage >= 0:
-				s += fmt.Sprintf("  [before #%d, %d msgs]", t.ForkUserMessage, t.UserMessageCount)
+				s += fmt.Sprintf("  [before #%d, %s]", t.ForkUserMessage, count(t.UserMessageCount, "msg"))
 			case t.ForkOffset < 0: // a fork Codex wrote: where it was cut is not recorded
-				s += fmt.Sprintf("  [fork, %d msgs]", t.UserMessageCount)
+				s += fmt.Sprintf("  [fork, %s]", count(t.UserMessageCount, "msg"))
 			case t.BaseID != "": // the whole thread, pointing into its history
-				s += fmt.Sprintf("  [reference, %d msgs]", t.UserMessageCount)
+				s += fmt.Sprintf("  [reference, %s]", count(t.UserMessageCount, "msg"))
 			default: // the whole thread, its file copied
-				s += fmt.Sprintf("  [copy, %d msgs]", t.UserMessageCount)
+				s += fmt.Sprintf("  [copy, %s]", count(t.UserMessageCount, "msg"))
 			}
 			if t.Archived {
 				s += "  (archived)"
@@ -316,4 +316,12 @@ func drawTree(w io.Writer, tree client.Tree, mark string) error {
 		return err
 	}
 	return walk(root, "")
+}
+
+// count says n of a thing, in the singular for one: "1 turn", "2 turns".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

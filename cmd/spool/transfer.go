@@ -77,7 +77,7 @@ it meanwhile. See docs/DISTRIBUTED.md.`,
 					if !r.Copied {
 						verb = "present"
 					}
-					fmt.Fprintf(a.stdout, "%s %s (%d user messages)\n", verb, r.ID, r.Summary.UserMessageCount)
+					fmt.Fprintf(a.stdout, "%s %s (%s)\n", verb, r.ID, count(r.Summary.UserMessageCount, "user message"))
 				}
 				if err != nil {
 					return err
