@@ -112,7 +112,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	}
 	lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBusy, err)
+		return busy(err)
 	}
 	defer lock.Unlock()
 	defer m.invalidate(lt)

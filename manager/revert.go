@@ -74,7 +74,7 @@ func (m *Manager) Revert(ctx context.Context, id string, o RevertOptions) (Threa
 		// under a running Codex (ErrBusy), and read what it wrote first.
 		lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBusy, err)
+			return busy(err)
 		}
 		// The live thread appends to the old file: the next use loads the
 		// new one from the index. It is dropped after the writer lock is

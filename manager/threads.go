@@ -32,6 +32,16 @@ func threadErr(id string, err error, format string, args ...any) error {
 	return fmt.Errorf("%s %s: %w", what, id, err)
 }
 
+// busy is the error of a failed take of a thread's writer lock: ErrBusy
+// when another process holds it (a running Codex), else err itself, a
+// failure of the storage (a full disk, a lock directory that is not one).
+func busy(err error) error {
+	if errors.Is(err, codexlock.ErrHeld) {
+		return fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	return err
+}
+
 // parseID checks an id given by a caller before it reaches the index or a
 // path.
 func parseID(op, id string) (string, error) {
@@ -346,7 +356,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	}
 	var lines [][]byte
 	if err := m.lockWriter(lt); err != nil {
-		return nil, fmt.Errorf("append to %s: %w: %w", lt.id, ErrBusy, err)
+		return nil, fmt.Errorf("append to %s: %w", lt.id, busy(err))
 	}
 	defer m.unlockWriter(lt)
 	err := m.settle(ctx, lt, false)
@@ -734,7 +744,7 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		// running Codex (ErrBusy), as for an append or a revert.
 		lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBusy, err)
+			return busy(err)
 		}
 		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
 			// The file may have moved all the same: the next use of the
@@ -851,7 +861,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// thread under a running Codex (ErrBusy).
 		lock, err := codexlock.TryLock(m.opts.Root, lt.id)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBusy, err)
+			return busy(err)
 		}
 		deleted := false
 		defer func() {

@@ -72,6 +72,25 @@ func TestStorageErrors(t *testing.T) {
 		unchanged(t)
 	})
 
+	t.Run("writer lock that cannot be taken", func(t *testing.T) {
+		// Not held by anyone: its directory is a file. A storage failure,
+		// not busy, and the answer shows nothing of the server's disk.
+		locks := filepath.Join(root, codexlock.Dir)
+		if err := os.RemoveAll(locks); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(locks, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(locks)
+		resp := e.do("POST", "/v1/threads/"+th.ID+"/items", "", appendBody)
+		body := wantError(t, resp, http.StatusInternalServerError, server.CodeInternal)
+		if strings.Contains(body.Error.Message, root) {
+			t.Errorf("message %q shows the server's root %s", body.Error.Message, root)
+		}
+		unchanged(t)
+	})
+
 	t.Run("unfinished last line", func(t *testing.T) {
 		f, err := os.OpenFile(filepath.Join(root, filepath.FromSlash(before.RolloutPath)), os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
