@@ -464,13 +464,53 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Link(src, dst); err != nil {
+	err = link(src, dst)
+	if errors.Is(err, syscall.EXDEV) {
+		// sessions/ and archived_sessions/ on two file systems (one of
+		// them linked in from another disk): copy, then remove.
+		return l.moveAcross(ctx, from, to, created)
+	}
+	if err != nil {
 		return err
 	}
 	if err := os.Remove(src); err != nil {
 		return err
 	}
 	return l.syncDirs(created, path.Dir(from), path.Dir(to))
+}
+
+// link is os.Link; a variable for tests, which cannot count on two file
+// systems.
+var link = os.Link
+
+// moveAcross is Move between two file systems: to is created durably with
+// from's bytes and modification time, then from is removed and its
+// directory synced. A crash in between leaves both, which the indexer
+// resolves as it does the two names of an interrupted link-and-remove.
+func (l Local) moveAcross(ctx context.Context, from, to string, created []string) error {
+	src, err := l.Open(ctx, from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	info, err := l.Stat(ctx, from)
+	if err != nil {
+		return err
+	}
+	if _, err := l.Create(ctx, to, []Part{Range(src, 0, src.Size())}, true); err != nil {
+		return err
+	}
+	if err := l.SetModTime(ctx, to, info.ModTime); err != nil {
+		return err
+	}
+	p, err := l.abs(from)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	return l.syncDirs(created, path.Dir(from))
 }
 
 // Remove implements FS.
