@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -78,9 +79,6 @@ func walkLayout(ctx context.Context, fsys rolloutfs.FS, fn func(layoutDir) error
 	top := layoutDir{}
 	var sessions, archived bool
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
 		switch e.Name {
 		case rollout.ArchivedSessionsDir:
 			archived = true
@@ -88,6 +86,12 @@ func walkLayout(ctx context.Context, fsys rolloutfs.FS, fn func(layoutDir) error
 			sessions = true
 		default:
 			continue
+		}
+		if !e.IsDir() {
+			// Not a directory, or a link to one that is gone (a disk not
+			// mounted): walking on would find no file and take every
+			// thread for deleted.
+			return fmt.Errorf("walk %v: %s: %w (a link whose target is missing?)", fsys, e.Name, syscall.ENOTDIR)
 		}
 		top.walked = append(top.walked, e.Name)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/spoolhq/spool/codexlock"
@@ -661,5 +662,28 @@ func TestSessionsLinkedElsewhere(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(elsewhere, "*", "*", "*", "*.jsonl")); len(files) != 2 {
 		t.Fatalf("files under the link's target: %v, want the two threads'", files)
+	}
+
+	// The link's target gone (a disk not mounted): the root does not
+	// open, rather than take every thread for deleted.
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	unmounted := elsewhere + ".unmounted"
+	if err := os.Rename(elsewhere, unmounted); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := Open(ctx, Options{Root: root, Logger: quiet}); !errors.Is(err, syscall.ENOTDIR) {
+		if err == nil {
+			m.Close()
+		}
+		t.Fatalf("open with the link's target gone: %v, want ENOTDIR", err)
+	}
+	if err := os.Rename(unmounted, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	back := openTest(t, func(o *Options) { o.Root = root })
+	if page, err := back.List(ctx, ListOptions{}); err != nil || len(page.Threads) != 2 {
+		t.Fatalf("list once the target is back: %d threads, %v; want 2", len(page.Threads), err)
 	}
 }
