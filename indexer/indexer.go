@@ -31,7 +31,21 @@ const (
 	ProblemTorn      = "torn"      // a last line without its newline
 	ProblemDuplicate = "duplicate" // a second file holding an id already indexed from another file
 	ProblemError     = "error"     // a file that could not be indexed at all
+	ProblemEmpty     = "empty"     // a rollout file with nothing in it yet: its writer may be creating it
 )
+
+// scanProblem is the problem a file that could not be scanned (err) makes:
+// ProblemEmpty for an empty file (no session_meta yet: Codex creates a
+// revert segment before it writes it), else ProblemError.
+func scanProblem(ctx context.Context, fsys rolloutfs.FS, rel string, err error) Problem {
+	kind := ProblemError
+	if errors.Is(err, ErrNoMeta) {
+		if info, serr := fsys.Stat(ctx, rel); serr == nil && info.Size == 0 {
+			kind = ProblemEmpty
+		}
+	}
+	return Problem{Path: rel, Kind: kind, Detail: err.Error()}
+}
 
 // ctxCheckLines is how many lines a scan reads between context checks.
 const ctxCheckLines = 256

@@ -367,3 +367,37 @@ func TestVerifyChecksSegments(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupOfAnEarlierFileIsNoSegment: a copy of a reverted thread's first
+// file away from its place (a backup in a folder of its own) is reported
+// as a duplicate, not recorded as a file of the thread, which a delete
+// would remove with the thread.
+func TestBackupOfAnEarlierFileIsNoSegment(t *testing.T) {
+	root := t.TempDir()
+	st := openStore(t)
+	rt := newRevertedThread(t, root, 3)
+	seg, _ := rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
+	backup := path.Dir(rt.first) + "/bak/" + path.Base(rt.first)
+	writeRollout(t, root, backup, string(rt.data))
+	for _, full := range []bool{false, true} {
+		sum := mustSync(t, st, root, SyncOptions{Full: full})
+		segs, err := st.Segments(t.Context(), rt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(segs) != 1 || segs[0].RolloutPath != rt.first {
+			t.Fatalf("full=%v: segments %+v, want the first file alone", full, segs)
+		}
+		if th, err := st.Get(t.Context(), rt.id); err != nil || th.RolloutPath != seg {
+			t.Fatalf("full=%v: thread %+v, %v; want it at %s", full, th, err, seg)
+		}
+		dup := false
+		for _, p := range sum.Problems {
+			dup = dup || p.Kind == ProblemDuplicate && p.Path == backup
+		}
+		if !dup {
+			t.Fatalf("full=%v: problems %v, want the backup reported as a duplicate", full, sum.Problems)
+		}
+	}
+	mustVerifyClean(t, st, root)
+}

@@ -649,12 +649,14 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		res.base = row.RolloutPath
 		res.baseState = row.FileState
 	}
-	if res.base != "" && laterFile(res.base, f.rel) && s.placed(res.base) {
+	if res.base != "" && laterFile(res.base, f.rel) && s.placed(res.base) && atItsPlace(f.rel) {
 		// f is an earlier file of a thread indexed from a later one (a
 		// revert segment), which reads f through its segments; one the
 		// index does not know yet (the later file was indexed first) is
 		// recorded, so that delete finds it. When the later file is gone
-		// (and not moved), f is scanned as the thread's newest file left.
+		// (and not moved), f is scanned as the thread's newest file left;
+		// a copy of an earlier file away from its place (a backup) is no
+		// file of the thread, and goes to the duplicate rules below.
 		res.action = actSkip
 		known, err := s.knownSegment(ctx, f.rel)
 		if err != nil {
@@ -738,6 +740,7 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 	rec, problems, err := scanWithNames(ctx, s.fsys, StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient}, f.rel, s.names)
 	if err != nil {
 		res = res.fail(err)
+		res.problems[len(res.problems)-1] = scanProblem(ctx, s.fsys, f.rel, err)
 		// A revert segment read through a row whose file is gone may find
 		// its base cut short by that file's revert: it waits for the row
 		// to go, or to move to the file it continues.
@@ -928,7 +931,7 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 	}
 	f := res.file
 	w.sum.Files++
-	if c, ok := w.claims[f.id]; ok && c != f.rel && preferFile(c, f.rel) {
+	if c, ok := w.claims[f.id]; ok && beats(c, f.rel) {
 		w.duplicate(f.rel)
 		return nil
 	}
@@ -1089,10 +1092,18 @@ func (w *syncWriter) pathOf(ctx context.Context, id string) (string, error) {
 // claim records that rel holds thread id, unless a preferred file already
 // does.
 func (w *syncWriter) claim(id, rel string) {
-	if c, ok := w.claims[id]; ok && c != rel && preferFile(c, rel) {
+	if c, ok := w.claims[id]; ok && beats(c, rel) {
 		return
 	}
 	w.claims[id] = rel
+}
+
+// beats reports whether file c, claimed for a thread, wins over rel, a
+// copy of it (the same name elsewhere). Two files of a thread with other
+// names (its first file and a revert segment) are no copies: decide tells
+// which holds the thread.
+func beats(c, rel string) bool {
+	return c != rel && path.Base(c) == path.Base(rel) && preferFile(c, rel)
 }
 
 // duplicate reports rel as a duplicate, once; finish fills in the winner.

@@ -110,7 +110,7 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 		rec, problems, err := scanWithNames(ctx, fsys, StoreBases{Store: st, ParentsMayBeMissing: true}, f.rel, names)
 		res.problems = problems
 		if err != nil {
-			res.problems = append(res.problems, Problem{Path: f.rel, Kind: ProblemError, Detail: err.Error()})
+			res.problems = append(res.problems, scanProblem(ctx, fsys, f.rel, err))
 			// A file that is not a thread expects no row; one that could
 			// not be read is left out of the comparison.
 			res.thread = !errors.Is(err, ErrNoMeta) && !errors.Is(err, ErrIDMismatch)
@@ -180,7 +180,8 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 }
 
 // earlierFiles returns, by thread id, the files of paths that are earlier
-// files of a thread in several (revert segments) whose newest is in chosen.
+// files of a thread in several (revert segments) whose newest is in chosen,
+// each at its place (a copy elsewhere is a duplicate, not a file of it).
 func earlierFiles(paths []string, chosen []rolloutFile) map[string][]string {
 	newest := make(map[string]string, len(chosen))
 	for _, f := range chosen {
@@ -189,7 +190,7 @@ func earlierFiles(paths []string, chosen []rolloutFile) map[string][]string {
 	earlier := map[string][]string{}
 	for _, rel := range paths {
 		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
-		if err == nil && laterFile(newest[id], rel) {
+		if err == nil && laterFile(newest[id], rel) && atItsPlace(rel) {
 			earlier[id] = append(earlier[id], rel)
 		}
 	}

@@ -407,7 +407,8 @@ func TestVerifyBesideServer(t *testing.T) {
 
 // TestUnindexableFileExitsOne: a file named like a rollout that is not a
 // thread (not JSON) is named and makes every mode exit 1, the incremental
-// run, --full and --verify alike, rather than 0 with the file dropped.
+// run, --full and --verify alike, rather than 0 with the file dropped; an
+// empty one is named and is no failure.
 func TestUnindexableFileExitsOne(t *testing.T) {
 	root := testHome(t)
 	bad := filepath.Join(root, "sessions", "2026", "05", "02", "rollout-2026-05-02T09-00-00-019dab90-0000-7000-8000-00000000b001.jsonl")
@@ -421,6 +422,18 @@ func TestUnindexableFileExitsOne(t *testing.T) {
 		res := runReindex(t, append([]string{"--root", root}, args...)...)
 		if res.code != exitDrift || !strings.Contains(res.stdout, filepath.Base(bad)) {
 			t.Errorf("reindex %v: exit %d, stdout %q; want exit %d naming the file", args, res.code, res.stdout, exitDrift)
+		}
+	}
+
+	// An empty one is a file its writer is creating (Codex makes a revert
+	// segment before it writes it): named, but no failure.
+	if err := os.Truncate(bad, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{}, {"--full"}, {"--verify"}} {
+		res := runReindex(t, append([]string{"--root", root}, args...)...)
+		if res.code != exitOK || !strings.Contains(res.stdout, filepath.Base(bad)) || !strings.Contains(res.stdout, "empty") {
+			t.Errorf("reindex %v with an empty rollout: exit %d, stdout %q; want exit 0 naming it empty", args, res.code, res.stdout)
 		}
 	}
 }

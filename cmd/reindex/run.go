@@ -140,7 +140,8 @@ type report struct {
 }
 
 // unreadable counts the problems that are files that could not be read or
-// indexed at all.
+// indexed at all (an empty one, which its writer may be creating, is not
+// one of them).
 func unreadable(problems []indexer.Problem) int {
 	n := 0
 	for _, p := range problems {
@@ -334,7 +335,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	if err := output(stdout, cfg, rep); err != nil {
 		return exitError, err
 	}
-	if len(rep.Left) > 0 || len(rep.Failed) > 0 || rep.Sync != nil && (rep.Sync.Failed > 0 || unreadable(rep.Sync.Problems) > 0) {
+	if len(rep.Left) > 0 || len(rep.Failed) > 0 || rep.Sync != nil && unreadable(rep.Sync.Problems) > 0 {
 		return exitDrift, nil
 	}
 	return exitOK, nil
