@@ -34,12 +34,17 @@ func createIndexFile(path string) error {
 }
 
 // checkWritable fails, before SQLite opens anything, when the existing
-// index at path or its directory cannot be written: SQLite would create
-// its -wal and -shm files read-only as the index is, and they would keep
-// the index unusable after the index itself was made writable again.
+// index at path, its directory, or its -wal or -shm file cannot be
+// written: SQLite would create the -wal and -shm files read-only as the
+// index is, and they would keep the index unusable after the index itself
+// was made writable again; the error names the file that is read-only.
 func checkWritable(path string) error {
-	for _, p := range []string{path, filepath.Dir(path)} {
-		if err := writable(p); err != nil {
+	for _, p := range []string{path, filepath.Dir(path), path + "-wal", path + "-shm"} {
+		err := writable(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // no -wal or -shm: SQLite makes them like the index
+		}
+		if err != nil {
 			return fmt.Errorf("%s is not writable (reindex --verify reads the index without writing): %w", p, err)
 		}
 	}

@@ -289,6 +289,25 @@ func TestOpenRefusesReadOnlyIndex(t *testing.T) {
 	}
 	noSidecars()
 
+	// A read-only -wal left by an earlier open (before this check): named.
+	if err := os.WriteFile(path+"-wal", nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	writable = func(p string) error {
+		if p == path+"-wal" {
+			return &fs.PathError{Op: "access", Path: p, Err: syscall.EACCES}
+		}
+		return real(p)
+	}
+	_, err = Open(ctx, path)
+	writable = real
+	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), path+"-wal is not writable") {
+		t.Fatalf("Open beside a read-only -wal: %v, want a permission error naming it", err)
+	}
+	if err := os.Remove(path + "-wal"); err != nil {
+		t.Fatal(err)
+	}
+
 	if os.Getuid() != 0 { // the kernel says no too
 		if err := os.Chmod(path, 0o444); err != nil {
 			t.Fatal(err)
