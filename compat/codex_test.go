@@ -425,3 +425,51 @@ func TestCodexTurnEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestCodexEndsAWholeLastRecord: a paginated rollout whose last line is a
+// whole record lacking only its newline (here the last turn's
+// task_complete) is complete to Codex 0.169: it shows every turn
+// completed, and its next write (an injected item) first ends the record
+// with its newline and numbers on after it. spool ends such a record the
+// same way (rolloutfs.Local.CutTornTail) instead of cutting it as torn.
+func TestCodexEndsAWholeLastRecord(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 1)
+	st.write(t, home)
+	whole := st.Data
+	st.Data = whole[:len(whole)-1]
+	writeFile(t, st.Path, st.Data)
+
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	var want []string
+	for i, spec := range st.Turns {
+		want = append(want, fmt.Sprintf("%s:completed[user=prompt %d,agent=answer %d]", spec.TurnID, i, i))
+	}
+	if got := describe(turnsOf(t, s, st.ID)); got != strings.Join(want, " ") {
+		t.Fatalf("Codex turns of a file lacking its last newline:\n%s\nwant\n%s", got, strings.Join(want, " "))
+	}
+	user := map[string]any{"type": "message", "role": "user", "content": []map[string]string{{"type": "input_text", "text": "after the record"}}}
+	call(t, s, "thread/inject_items", map[string]any{"threadId": st.ID, "items": []any{user}}, nil)
+	data, err := os.ReadFile(st.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(data, whole) {
+		t.Fatalf("after Codex's write the file does not start with the record ended by its newline")
+	}
+	var prev int64 = -1
+	for _, l := range bytes.SplitAfter(data, []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		n, ok, err := rollout.LineOrdinal(bytes.TrimSuffix(l, []byte("\n")))
+		if err != nil || !ok || n != prev+1 {
+			t.Fatalf("line %q: ordinal %d (%v, %v), want %d", l, n, ok, err, prev+1)
+		}
+		prev = n
+	}
+	if h := history(t, st.Path); len(h.Turns) != 3 || len(h.Messages) != 4 {
+		t.Fatalf("spool sees %d turns, %d messages after Codex's write, want 3 and 4", len(h.Turns), len(h.Messages))
+	}
+}
