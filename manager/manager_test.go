@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -685,5 +686,39 @@ func TestSessionsLinkedElsewhere(t *testing.T) {
 	back := openTest(t, func(o *Options) { o.Root = root })
 	if page, err := back.List(ctx, ListOptions{}); err != nil || len(page.Threads) != 2 {
 		t.Fatalf("list once the target is back: %d threads, %v; want 2", len(page.Threads), err)
+	}
+}
+
+// TestDeleteRemovesACopyAtTheOtherPlace: a delete removes a copy of the
+// thread's file that an interrupted archive left in archived_sessions/,
+// which would otherwise hold the thread again at the next open.
+func TestDeleteRemovesACopyAtTheOtherPlace(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) { o.Root = root })
+	th := start(t, m, user("one"))
+	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(th.RolloutPath)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(root, filepath.FromSlash(rollout.ArchivedPath(path.Base(th.RolloutPath))))
+	if err := os.MkdirAll(filepath.Dir(copyPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := openTest(t, func(o *Options) { o.Root = root })
+	if _, err := again.Get(ctx, th.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the deleted thread after a reopen: %v, want ErrNotFound", err)
+	}
+	if n := rolloutCount(t, root); n != 0 {
+		t.Fatalf("%d rollout files left, want none", n)
 	}
 }

@@ -885,6 +885,13 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		// So does a copy of its file at the other place (an interrupted
+		// archive's), which would hold the thread again at the next sync.
+		if other, err := otherPlaceOf(lt.row.RolloutPath, !indexer.IsArchivedPath(lt.row.RolloutPath)); err == nil {
+			if err := m.fsys.Remove(ctx, other); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
 		if err := m.fsys.Remove(ctx, lt.row.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
