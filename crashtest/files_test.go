@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -99,6 +100,25 @@ func TestOddFilesInRoot(t *testing.T) {
 	for _, want := range []string{name(fifoID), name(linkID)} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log does not name %s as a problem", want)
+		}
+	}
+	// Verify names them too, as a sync does.
+	st, err := store.OpenReadOnly(ctx, filepath.Join(root, manager.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rep, err := indexer.Verify(ctx, st, rolloutfs.Local{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{name(fifoID), name(linkID)} {
+		found := false
+		for _, p := range rep.Problems {
+			found = found || strings.HasSuffix(p.Path, want) && p.Kind == indexer.ProblemError
+		}
+		if !found {
+			t.Errorf("Verify does not name %s as a problem: %v", want, rep.Problems)
 		}
 	}
 }

@@ -337,9 +337,7 @@ type syncer struct {
 func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, name := range d.odd {
-		s.odd = append(s.odd, Problem{Path: d.rel + "/" + name, Kind: ProblemError, Detail: "not a regular file (a link, FIFO or device): not indexed"})
-	}
+	s.odd = append(s.odd, oddProblems(d)...)
 	for _, name := range d.temps {
 		if !s.removeTemps {
 			break

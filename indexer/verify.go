@@ -80,14 +80,14 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 	if err != nil {
 		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
-	paths, err := Walk(ctx, fsys)
+	paths, odd, err := walkFiles(ctx, fsys)
 	if err != nil {
 		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
 	files, dups := chooseFiles(paths)
 	earlier := earlierFiles(paths, files)
 	rep.Files = len(paths)
-	rep.Problems = append(rep.Problems, dups...)
+	rep.Problems = append(append(rep.Problems, dups...), odd...)
 	states, err := st.FileStates(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("verify %v: %w", fsys, err)

@@ -26,18 +26,37 @@ import (
 // Walk holds every path in memory (O(threads)); it serves the offline
 // tools Verify and Repair. Sync walks directory by directory instead.
 func Walk(ctx context.Context, fsys rolloutfs.FS) ([]string, error) {
+	paths, _, err := walkFiles(ctx, fsys)
+	return paths, err
+}
+
+// walkFiles is Walk, and the names that look like rollouts but are not
+// regular files (a link, a FIFO), as problems.
+func walkFiles(ctx context.Context, fsys rolloutfs.FS) ([]string, []Problem, error) {
 	var paths []string
+	var odd []Problem
 	err := walkLayout(ctx, fsys, func(d layoutDir) error {
 		for _, name := range d.files {
 			paths = append(paths, d.rel+"/"+name)
 		}
+		odd = append(odd, oddProblems(d)...)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sort.Strings(paths)
-	return paths, nil
+	return paths, odd, nil
+}
+
+// oddProblems reports d's names that look like rollouts but are not
+// regular files: they are not indexed.
+func oddProblems(d layoutDir) []Problem {
+	var out []Problem
+	for _, name := range d.odd {
+		out = append(out, Problem{Path: d.rel + "/" + name, Kind: ProblemError, Detail: "not a regular file (a link, FIFO or device): not indexed"})
+	}
+	return out
 }
 
 // countFiles returns how many rollout files Walk would return, holding one
