@@ -704,6 +704,10 @@ func unreachable(err error) bool {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false // the caller gave up: not the storage's doing
+	case errors.Is(err, pgstore.ErrCommitUnknown):
+		// The write may have been committed: not a "retry later" (503),
+		// which a client would follow by writing it again.
+		return false
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
 		case "57P01", "57P02", "57P03", "53300":

@@ -90,13 +90,18 @@ func (b *batcher) run(ctx context.Context) {
 // commitIsolated commits batch and sets each request's outcome. The batch
 // is one transaction, so an error in it (an append PostgreSQL refuses, a
 // deadlock with a fork) would fail every append in it: then each is
-// committed alone, and fails alone.
+// committed alone, and fails alone. A commit whose outcome is unknown
+// (ErrCommitUnknown) fails every request of the batch, none run again.
 func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq) {
 	err := b.commitRetrying(ctx, batch)
 	switch {
 	case err == nil:
-	case len(batch) == 1:
-		batch[0].err = err
+	case len(batch) == 1, errors.Is(err, ErrCommitUnknown):
+		// A batch that may have been committed is not committed again,
+		// which could append its lines twice: each request says so.
+		for _, r := range batch {
+			r.err = err
+		}
 	default:
 		for i, r := range batch {
 			if err := b.commitRetrying(ctx, batch[i:i+1]); err != nil {

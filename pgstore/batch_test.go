@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -157,4 +158,54 @@ func runBatch(t *testing.T, s *Store, reqs []*appendReq) {
 	}
 	s.batch.queue, s.batch.busy = slices.Clone(reqs), true
 	s.batch.run(t.Context())
+}
+
+// TestCommitAnswerLost: a batch whose COMMIT reached PostgreSQL but whose
+// answer was lost is not committed again (which appended its lines twice):
+// every request fails with ErrCommitUnknown, and each line is in the
+// history once. A lone append is answered the same way.
+func TestCommitAnswerLost(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	a, _ := parentWith(t, s, 1)
+	b, _ := parentWith(t, s, 1)
+	lost := true
+	commitAnswerLost = func() error {
+		if lost {
+			lost = false
+			return fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
+		}
+		return nil
+	}
+	t.Cleanup(func() { commitAnswerLost = nil })
+	reqs := []*appendReq{
+		{id: a, lines: userLine("lost-a1"), expected: -1},
+		{id: b, lines: userLine("lost-b1"), expected: -1},
+		{id: a, lines: userLine("lost-a2"), expected: -1},
+	}
+	runBatch(t, s, reqs)
+	for i, r := range reqs {
+		if !errors.Is(r.err, ErrCommitUnknown) {
+			t.Fatalf("request %d: %v, want ErrCommitUnknown", i, r.err)
+		}
+	}
+	lost = true
+	if _, err := s.Append(t.Context(), a, userLine("lost-a3"), -1); !errors.Is(err, ErrCommitUnknown) {
+		t.Fatalf("a lone append whose answer was lost: %v, want ErrCommitUnknown", err)
+	}
+	for id, texts := range map[string][]string{a: {"lost-a1", "lost-a2", "lost-a3"}, b: {"lost-b1"}} {
+		rc, _, err := s.OpenHistory(t.Context(), id, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range texts {
+			if n := bytes.Count(h, []byte(text+`"`)); n != 1 {
+				t.Errorf("%q is in %s's history %d times, want once", text, id, n)
+			}
+		}
+	}
 }

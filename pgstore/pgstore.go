@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -41,6 +42,11 @@ var (
 	ErrReferenced   = errors.New("thread is the base of another thread")
 	ErrArchived     = errors.New("thread is archived")
 	ErrTurnNotFound = errors.New("turn not found")
+	// ErrCommitUnknown reports a write whose COMMIT was sent but whose
+	// answer was lost (the connection broke): it may have been committed.
+	// It is never retried; a caller retries safely only with an
+	// idempotency key or an expected size.
+	ErrCommitUnknown = errors.New("the connection broke at commit: the write may have been committed")
 )
 
 // Store is a handle on one database. It is safe for concurrent use, also
@@ -258,5 +264,24 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	return commit(ctx, tx)
 }
+
+// commit commits tx. An error PostgreSQL answered means the transaction
+// was not committed; any other (the connection broke after the COMMIT
+// was sent) leaves it unknown, and wraps ErrCommitUnknown.
+func commit(ctx context.Context, tx pgx.Tx) error {
+	err := tx.Commit(ctx)
+	if err == nil && commitAnswerLost != nil {
+		err = commitAnswerLost()
+	}
+	var pgErr *pgconn.PgError
+	if err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+}
+
+// commitAnswerLost, when set (by tests), is called after a commit that
+// succeeded, and its error is returned as if the answer had been lost.
+var commitAnswerLost func() error
