@@ -17,7 +17,7 @@ import (
 )
 
 // testDSN returns a new database (internal/disttest).
-func testDSN(t *testing.T) string { return disttest.DSN(t) }
+func testDSN(t testing.TB) string { return disttest.DSN(t) }
 
 // newBucket returns a bucket on an in-process gofakes3 server, for the
 // Stores of one test to share.
@@ -39,7 +39,7 @@ func gatewayBucket(t *testing.T) objstore.Bucket { return disttest.Bucket(t) }
 
 // openStore opens a Store on dsn with bucket (nil for none), closed at the
 // end of the test.
-func openStore(t *testing.T, dsn string, bucket objstore.Bucket) *Store {
+func openStore(t testing.TB, dsn string, bucket objstore.Bucket) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), dsn, Options{Bucket: bucket})
 	if err != nil {
@@ -64,7 +64,7 @@ func otherLine(n int) []byte {
 	return fmt.Appendf(nil, `{"timestamp":"2026-11-25T00:00:02.000Z","type":"event_msg","payload":{"type":"agent_message","message":"answer %d"}}`+"\n", n)
 }
 
-func newID(t *testing.T) string {
+func newID(t testing.TB) string {
 	t.Helper()
 	var b [16]byte
 	rand.Read(b[:])

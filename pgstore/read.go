@@ -18,6 +18,7 @@ type span struct {
 	threadID string
 	lo, hi   int64
 	sealed   int64 // the thread's sealed size: bytes below it are in segments
+	era      Era   // the thread's era when the span was found
 }
 
 // chainSpans returns the spans whose bytes, in order, are t's history from
@@ -32,7 +33,7 @@ func chainSpans(ctx context.Context, q querier, t Thread, from, to int64) ([]spa
 		if end > ownStart {
 			lo := max(from, ownStart)
 			if lo < end {
-				spans = append(spans, span{threadID: t.ID, lo: lo - ownStart, hi: end - ownStart, sealed: t.SealedSize})
+				spans = append(spans, span{threadID: t.ID, lo: lo - ownStart, hi: end - ownStart, sealed: t.SealedSize, era: t.Era()})
 			}
 		}
 		if t.BaseID == "" || from >= t.BaseSize {
@@ -89,8 +90,52 @@ type historyReader struct {
 	era      Era
 	pos, end int64
 	buf      []byte
-	scratch  bytes.Buffer // the chunks of the last piece, reused for the next
+	pieces   pieceState
 	err      error
+}
+
+// pieceState is what a history reader keeps from one piece to the next:
+// the buffer of the last piece's chunks, reused, and the chain of links
+// the history runs through, so that each piece reads the rows of its own
+// link and the head, not of every link above it (a thread reverted many
+// times has as many links).
+type pieceState struct {
+	scratch bytes.Buffer
+	chain   []span // the links from chainAt on, as found (nil: not yet)
+	chainAt int64  // the history position where chain[0] starts
+}
+
+// spanAt returns the span of the history at position from, from the
+// chain found before, with its link's sealed size as of tx; ok is false
+// when there is none, or its link is no longer in the era it was found
+// in (the chain must be found again).
+func (ps *pieceState) spanAt(ctx context.Context, tx pgx.Tx, head Thread, from int64) (sp span, ok bool, err error) {
+	start := ps.chainAt
+	for _, c := range ps.chain {
+		n := c.hi - c.lo
+		if from >= start+n {
+			start += n
+			continue
+		}
+		if from < start {
+			return span{}, false, nil
+		}
+		link := head
+		if c.threadID != head.ID {
+			if link, err = getThread(ctx, tx, c.threadID, ""); errors.Is(err, ErrNotFound) {
+				return span{}, false, nil
+			} else if err != nil {
+				return span{}, false, err
+			}
+		}
+		if link.Era() != c.era {
+			return span{}, false, nil
+		}
+		c.lo += from - start
+		c.sealed = link.SealedSize
+		return c, true, nil
+	}
+	return span{}, false, nil
 }
 
 func (r *historyReader) Read(p []byte) (int, error) {
@@ -101,7 +146,7 @@ func (r *historyReader) Read(p []byte) (int, error) {
 		if r.pos >= r.end {
 			return 0, io.EOF
 		}
-		b, err := r.s.readPieceAt(r.ctx, r.id, r.era, r.pos, r.end, &r.scratch)
+		b, err := r.s.readPieceAt(r.ctx, r.id, r.era, r.pos, r.end, &r.pieces)
 		if err == nil && len(b) == 0 {
 			err = fmt.Errorf("no bytes at %d", r.pos)
 		}
@@ -130,17 +175,18 @@ func (r *historyReader) Close() error {
 // deleted between finding it and reading it (the thread was reverted,
 // rewritten or deleted meanwhile) is looked for once more, which tells
 // why.
-// Chunk bytes are read into scratch, whose earlier bytes the caller no
-// longer needs.
-func (s *Store) readPieceAt(ctx context.Context, id string, era Era, from, to int64, scratch *bytes.Buffer) ([]byte, error) {
-	b, err := s.readPieceOnce(ctx, id, era, from, to, scratch)
+// Chunk bytes are read into ps's scratch, whose earlier bytes the caller
+// no longer needs.
+func (s *Store) readPieceAt(ctx context.Context, id string, era Era, from, to int64, ps *pieceState) ([]byte, error) {
+	b, err := s.readPieceOnce(ctx, id, era, from, to, ps)
 	if errors.Is(err, objstore.ErrNotFound) {
-		b, err = s.readPieceOnce(ctx, id, era, from, to, scratch)
+		ps.chain = nil
+		b, err = s.readPieceOnce(ctx, id, era, from, to, ps)
 	}
 	return b, err
 }
 
-func (s *Store) readPieceOnce(ctx context.Context, id string, era Era, from, to int64, scratch *bytes.Buffer) ([]byte, error) {
+func (s *Store) readPieceOnce(ctx context.Context, id string, era Era, from, to int64, ps *pieceState) ([]byte, error) {
 	var sp span
 	var seg *segmentRow
 	var data []byte
@@ -152,19 +198,25 @@ func (s *Store) readPieceOnce(ctx context.Context, id string, era Era, from, to 
 		if err != nil {
 			return err
 		}
-		spans, err := chainSpans(ctx, tx, t, from, to)
-		if err != nil {
+		var ok bool
+		if sp, ok, err = ps.spanAt(ctx, tx, t, from); err != nil {
 			return err
 		}
-		if len(spans) == 0 {
-			return fmt.Errorf("no bytes at %d", from)
+		if !ok {
+			spans, err := chainSpans(ctx, tx, t, from, to)
+			if err != nil {
+				return err
+			}
+			if len(spans) == 0 {
+				return fmt.Errorf("no bytes at %d", from)
+			}
+			ps.chain, ps.chainAt, sp = spans, from, spans[0]
 		}
-		sp = spans[0]
 		if sp.lo < sp.sealed {
 			seg, err = segmentAt(ctx, tx, sp.threadID, sp.lo)
 			return err
 		}
-		data, err = readChunks(ctx, tx, sp, scratch)
+		data, err = readChunks(ctx, tx, sp, &ps.scratch)
 		return err
 	})
 	if err != nil || seg == nil {

@@ -26,7 +26,7 @@ func readHistory(t *testing.T, s *Store, id string) []byte {
 
 // createPaginated creates a paginated thread holding its meta and returns
 // its id.
-func createPaginated(t *testing.T, s *Store) string {
+func createPaginated(t testing.TB, s *Store) string {
 	t.Helper()
 	id := newID(t)
 	meta, err := rollout.WithOrdinal(metaLine(id), 0)
