@@ -164,6 +164,9 @@ type Thread struct {
 	// NextOrdinal is the next line's) or "legacy".
 	HistoryMode string
 	NextOrdinal int64
+	// Incarnation is the row's number, never reused: a thread deleted and
+	// created again with the same id has another (migration 00012).
+	Incarnation int64
 }
 
 // HistoryPaginated is the history mode of a thread whose lines carry
@@ -187,31 +190,38 @@ type Facts struct {
 // HistorySize is the size of the thread's history: base, then own bytes.
 func (t Thread) HistorySize() int64 { return t.BaseSize + t.Size }
 
-// Era names how a thread's history is laid out: its base, and where its
-// own bytes start. Appends keep it, so positions found in the history stay
-// where they are; a revert moves it (so does a purge's rewrite), after
+// Era names how a thread's history is laid out: its row's incarnation,
+// its base, and where its own bytes start. Appends keep it, so positions
+// found in the history stay where they are; a revert moves it (so does a
+// purge's rewrite, and a delete and a new thread of the same id), after
 // which a position found before may name other bytes.
 type Era struct {
-	BaseID   string
-	BaseSize int64
+	Incarnation int64
+	BaseID      string
+	BaseSize    int64
 }
 
 // Era returns t's era.
-func (t Thread) Era() Era { return Era{BaseID: t.BaseID, BaseSize: t.BaseSize} }
+func (t Thread) Era() Era {
+	return Era{Incarnation: t.Incarnation, BaseID: t.BaseID, BaseSize: t.BaseSize}
+}
 
 // checkEra fails with ErrChanged unless t is in era (nil: any).
 func checkEra(t Thread, era *Era) error {
-	if era != nil && t.Era() != *era {
-		return fmt.Errorf("%w: %s was reverted or rewritten (its own bytes start at %d after %q, not %d after %q)",
-			ErrChanged, t.ID, t.BaseSize, t.BaseID, era.BaseSize, era.BaseID)
+	switch {
+	case era == nil || t.Era() == *era:
+		return nil
+	case t.Incarnation != era.Incarnation:
+		return fmt.Errorf("%w: %s was deleted and created again", ErrChanged, t.ID)
 	}
-	return nil
+	return fmt.Errorf("%w: %s was reverted or rewritten (its own bytes start at %d after %q, not %d after %q)",
+		ErrChanged, t.ID, t.BaseSize, t.BaseID, era.BaseSize, era.BaseID)
 }
 
 const threadColumns = `id, parent_id, COALESCE(base_id, ''), base_size, inherited_messages,
 	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived,
 	archived_at, line_count, source, originator, cli_version, model_provider, git_commit, git_branch,
-	git_origin, fork_user_message, fork_offset, turn_offset, turn_id, history_mode, next_ordinal`
+	git_origin, fork_user_message, fork_offset, turn_offset, turn_id, history_mode, next_ordinal, incarnation`
 
 func scanThread(row pgx.Row) (Thread, error) {
 	var t Thread
@@ -219,7 +229,7 @@ func scanThread(row pgx.Row) (Thread, error) {
 	err := row.Scan(&t.ID, &t.ParentID, &t.BaseID, &t.BaseSize, &t.InheritedMessages,
 		&t.UserMessageCount, &t.Size, &t.SealedSize, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived,
 		&archived, &t.LineCount, &t.Source, &t.Originator, &t.CLIVersion, &t.ModelProvider, &t.GitCommit,
-		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset, &t.TurnOffset, &t.TurnID, &t.HistoryMode, &t.NextOrdinal)
+		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset, &t.TurnOffset, &t.TurnID, &t.HistoryMode, &t.NextOrdinal, &t.Incarnation)
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, ErrNotFound
 	}

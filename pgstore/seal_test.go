@@ -343,3 +343,46 @@ func TestHistoryReadsInPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAcrossADeleteAndARecreate: a history read that began on a
+// thread that is then purged and created again with the same id (another
+// incarnation) fails with ErrChanged at its next piece, rather than go on
+// with the new thread's bytes.
+func TestReadAcrossADeleteAndARecreate(t *testing.T) {
+	old := pieceBytes
+	pieceBytes = 4 << 10
+	t.Cleanup(func() { pieceBytes = old })
+	s := openStore(t, testDSN(t), nil)
+	id := newID(t)
+	if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 { // many chunks, so the read takes several pieces
+		if _, err := s.Append(t.Context(), id, userLine(fmt.Sprintf("FIRST prompt %d", i)), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, _, err := s.OpenHistory(t.Context(), id, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadFull(rc, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	second := metaLine(id)
+	for i := 0; len(second) < 64<<10; i++ {
+		second = append(second, userLine(fmt.Sprintf("SECOND prompt %d", i))...)
+	}
+	if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: second}); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(rc)
+	if !errors.Is(err, ErrChanged) || bytes.Contains(rest, []byte("SECOND")) {
+		t.Fatalf("read on after a delete and a recreate: %d bytes (the new thread's: %v), %v; want ErrChanged",
+			len(rest), bytes.Contains(rest, []byte("SECOND")), err)
+	}
+}
