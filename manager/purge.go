@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/spoolhq/spool/store"
 )
 
 // Purge deletes thread id as Delete does, also when other threads'
@@ -36,9 +38,18 @@ func (m *Manager) Purge(ctx context.Context, id string) error {
 			return threadErr(id, err, "purge")
 		}
 		for _, d := range dependents {
-			if err := m.withThread(ctx, d, func(lt *liveThread) error { return m.materialize(ctx, lt) }); err != nil {
+			var row store.Thread
+			if err := m.withThread(ctx, d, func(lt *liveThread) error {
+				err := m.materialize(ctx, lt)
+				row = lt.row
+				return err
+			}); err != nil {
 				return threadErr(id, fmt.Errorf("make %s self-contained: %w", d, err), "purge")
 			}
+			// Its history was laid out anew (the meta first, its lines
+			// renumbered): positions a reader holds name other bytes, as
+			// after a revert.
+			m.publishThread(EventReverted, row)
 		}
 		err = m.Delete(ctx, id)
 		// A reference fork made meanwhile refers to id again: once more.

@@ -228,6 +228,64 @@ func TestFollowEndsOnRevert(t *testing.T) {
 	}
 }
 
+// TestFollowEndsWhenAPurgeRewritesTheThread: a follower of a reference
+// fork whose base is purged (the fork made self-contained: its history
+// laid out anew, so the follower's offset names other bytes) is ended with
+// "reverted", as after a revert, not left to go on in the new bytes.
+func TestFollowEndsWhenAPurgeRewritesTheThread(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	base, _ := e.threeTurns()
+	var fork api.Thread
+	e.call("POST", "/v1/threads/"+base.ID+"/fork", map[string]any{}, http.StatusCreated, &fork)
+	resp, _ := e.openStream("/v1/threads/"+fork.ID+"/items?follow=1", nil)
+	r := bufio.NewReader(resp.Body)
+	history := readAll(t, e.do("GET", "/v1/threads/"+fork.ID+"/items", "", nil), http.StatusOK)
+	readLines(t, r, bytes.Count(history, []byte("\n")))
+	e.call("POST", "/v1/threads/"+base.ID+"/purge", nil, http.StatusNoContent, nil)
+	done := make(chan []byte, 1)
+	go func() {
+		rest, _ := io.ReadAll(r)
+		done <- rest
+	}()
+	select {
+	case rest := <-done:
+		if len(rest) != 0 {
+			t.Fatalf("after the purge the stream sent %q; want its end", rest)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follow stream did not end after the purge rewrote its thread")
+	}
+	if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
+		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
+	}
+}
+
+// TestHeadOfAFollow: HEAD of a follow is answered at once, as the read's
+// headers, and leaves its connection free for the next request.
+func TestHeadOfAFollow(t *testing.T) {
+	e := newEnv(t, server.Config{MaxStreams: 1})
+	th, _ := e.threeTurns()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range 2 { // a second HEAD gets the one stream slot the first took, if it was held
+		resp, err := client.Head(e.url + "/v1/threads/" + th.ID + "/items?follow=1")
+		if err != nil {
+			t.Fatalf("HEAD of a follow: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("HEAD of a follow: status %d, want 200", resp.StatusCode)
+		}
+	}
+	resp, err := client.Get(e.url + "/v1/threads/" + th.ID + "/items")
+	if err != nil {
+		t.Fatalf("GET after the HEADs: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET after the HEADs: status %d, want 200", resp.StatusCode)
+	}
+}
+
 func TestFollowBadRequests(t *testing.T) {
 	e := newEnv(t, server.Config{})
 	th := e.create(nil)
