@@ -501,7 +501,9 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 	switch v := values.Get("follow"); v {
 	case "", "0", "false":
 	case "1", "true":
-		follow = true
+		// A HEAD is answered at once, as a read would be: a follow never
+		// ends by itself, and its headers would hold the connection.
+		follow = r.Method != http.MethodHead
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "follow must be 1, true, 0 or false, not %q", v)
 	}
