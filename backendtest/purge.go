@@ -126,12 +126,18 @@ func testPurge(t *testing.T, b manager.Backend) {
 	if err := p.Purge(ctx, f1.ID); err != nil {
 		t.Fatal(err)
 	}
-	// The threads a purge rewrites say what they said: their rewrite is
-	// no change to announce; the purged thread's deletion is.
+	// A thread a purge rewrites says what it said, but its history is
+	// laid out anew (positions a follower holds name other bytes): it is
+	// announced as reverted; then the purged thread's deletion.
+	rewritten := map[string]bool{}
 	for e := next(); e.Type != manager.EventDeleted; e = next() {
-		if e.ThreadID != f1.ID {
-			t.Fatalf("the purge announced %s of %s", e.Type, e.ThreadID)
+		if e.Type != manager.EventReverted || e.ThreadID != f2.ID {
+			t.Fatalf("the purge announced %s of %s, want reverted of %s, then deleted of %s", e.Type, e.ThreadID, f2.ID, f1.ID)
 		}
+		rewritten[e.ThreadID] = true
+	}
+	if f2.BaseID != "" && !rewritten[f2.ID] {
+		t.Fatalf("the purge rewrote %s (a reference fork) without announcing it", f2.ID)
 	}
 	if _, err := b.Get(ctx, f1.ID); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("purged thread: Get = %v, want ErrNotFound", err)

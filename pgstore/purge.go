@@ -97,17 +97,19 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 			return err
 		}
 		fresh := Thread{ID: id, UpdatedAt: t.UpdatedAt, HistoryMode: t.HistoryMode}
-		// The thread says what it said: no change to announce, as the
-		// local backend's purge announces none for the threads it rewrites.
 		if err := appendFrom(ctx, tx, &fresh, first, br, 0, nil, ""); err != nil {
 			return err
 		}
 		if fresh.UserMessageCount != t.UserMessageCount {
 			return fmt.Errorf("the self-contained history holds %d user messages, want %d", fresh.UserMessageCount, t.UserMessageCount)
 		}
-		// It keeps its name, whatever rename lines the rewrite read.
-		_, err = tx.Exec(ctx, `UPDATE threads SET name = $2 WHERE id = $1`, id, t.Name)
-		return err
+		// It keeps its name, whatever rename lines the rewrite read. It
+		// says what it said, but its history is laid out anew: announced
+		// as reverted, as the local backend's purge announces it.
+		var nb pgx.Batch
+		nb.Queue(`UPDATE threads SET name = $2 WHERE id = $1`, id, t.Name)
+		queueNotice(&nb, "reverted", id, fresh.HistorySize())
+		return tx.SendBatch(ctx, &nb).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("make %s self-contained: %w", id, err)
