@@ -430,14 +430,45 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 		return
 	}
 	paths = changed
+	before := m.historySizes(ctx, paths)
 	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("sync changed rollouts", "paths", len(paths), "err", err)
 	}
+	m.announceGrowth(ctx, before)
 	m.logProblems(sum)
 	m.log.Debug("synced changed rollouts", "paths", len(paths), "scanned", sum.Scanned, "caught_up", sum.CaughtUp,
 		"moved", sum.Moved, "deleted", sum.Deleted, "skipped", sum.Skipped, "duration", sum.Duration)
 	m.report(SyncReport{Cause: SyncEvents, Paths: paths, Summary: sum, Err: err})
+}
+
+// historySizes returns the indexed history size of each indexed thread
+// whose file is among paths, by id.
+func (m *Manager) historySizes(ctx context.Context, paths []string) map[string]int64 {
+	sizes := make(map[string]int64, len(paths))
+	for _, rel := range paths {
+		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
+		if err != nil {
+			continue
+		}
+		if row, err := m.store.Get(ctx, id); err == nil {
+			sizes[id] = row.HistorySize()
+		}
+	}
+	return sizes
+}
+
+// announceGrowth publishes appended for each thread of before whose
+// history the sync made longer: lines another program (a running Codex)
+// wrote, so that followers read them as they read spool's own. The event
+// carries no offsets: the sync does not tell where each line starts.
+func (m *Manager) announceGrowth(ctx context.Context, before map[string]int64) {
+	for id, size := range before {
+		row, err := m.store.Get(ctx, id)
+		if err == nil && row.HistorySize() > size {
+			m.publishThread(EventAppended, m.unacked.clamp(row))
+		}
+	}
 }
 
 // rescan syncs the whole root (incrementally), after checking every live

@@ -418,3 +418,35 @@ func verifyClean(t *testing.T, m *Manager) {
 		t.Errorf("drift: %s", d)
 	}
 }
+
+// TestWatchAnnouncesAnotherProcessAppends: lines another process (a
+// running Codex) appends to a known thread are announced as appended once
+// the watcher has indexed them, with the thread's new size, so that a
+// follower reads them as it reads spool's own.
+func TestWatchAnnouncesAnotherProcessAppends(t *testing.T) {
+	m, reports := openWatching(t)
+	root := m.Root()
+	id, rel := codexThread(t, root, time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC), "first prompt")
+	waitFor(t, reports, "new thread listed", func() bool {
+		_, ok := listed(t, m, id)
+		return ok
+	})
+	sub := m.Subscribe(0)
+	defer sub.Close()
+	codexAppend(t, root, rel, "second prompt")
+	info, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-sub.Events():
+			if e.Type == EventAppended && e.ThreadID == id && e.Size == info.Size() {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no appended event of %s at size %d after another process appended", id, info.Size())
+		}
+	}
+}

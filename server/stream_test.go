@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -257,6 +259,43 @@ func TestFollowEndsWhenAPurgeRewritesTheThread(t *testing.T) {
 	}
 	if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
 		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
+	}
+}
+
+// TestFollowSeesAnotherProcessAppend: a line another process (a running
+// Codex) appends to the thread's file reaches a follower once the
+// manager's watcher has indexed it.
+func TestFollowSeesAnotherProcessAppend(t *testing.T) {
+	root := t.TempDir()
+	e := newEnvWith(t, server.Config{}, manager.Options{Root: root, Watch: true})
+	th, data := e.threeTurns()
+	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+	r := bufio.NewReader(resp.Body)
+	readLines(t, r, bytes.Count(data, []byte("\n")))
+	line := `{"timestamp":"2026-11-25T10:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"from codex"}]}}`
+	if th.HistoryMode == "paginated" {
+		line = strings.Replace(line, `{"timestamp"`, fmt.Sprintf(`{"ordinal":%d,"timestamp"`, bytes.Count(data, []byte("\n"))), 1)
+	}
+	f, err := os.OpenFile(filepath.Join(root, filepath.FromSlash(th.RolloutPath)), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		l, _ := r.ReadBytes('\n')
+		got <- l
+	}()
+	select {
+	case l := <-got:
+		if !bytes.Contains(l, []byte("from codex")) {
+			t.Fatalf("the follower got %q, want the line another process appended", l)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the follower did not get the line another process appended")
 	}
 }
 
