@@ -722,3 +722,20 @@ func TestDeleteRemovesACopyAtTheOtherPlace(t *testing.T) {
 		t.Fatalf("%d rollout files left, want none", n)
 	}
 }
+
+// TestArchiveOfAThreadWhoseFileIsGone: archiving a thread in memory whose
+// file was removed behind the manager's back fails with ErrNotFound, as it
+// does for one not in memory, naming the file by its place in the root.
+func TestArchiveOfAThreadWhoseFileIsGone(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) { o.Root = root })
+	th := start(t, m, user("one"))
+	if err := os.Remove(filepath.Join(root, filepath.FromSlash(th.RolloutPath))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.Archive(ctx, th.ID)
+	if !errors.Is(err, ErrNotFound) || strings.Contains(err.Error(), root) {
+		t.Fatalf("archive of a thread whose file is gone: %v, want ErrNotFound without the root's path", err)
+	}
+}

@@ -746,12 +746,18 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 		if err != nil {
 			return busy(err)
 		}
+		rel := lt.row.RolloutPath
 		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
 			// The file may have moved all the same: the next use of the
 			// thread finds it where it is (locate). The writer lock is
 			// released first, or that use would find it held.
 			lock.Unlock()
 			m.invalidate(lt)
+			if errors.Is(err, fs.ErrNotExist) {
+				// Removed behind the manager's back: as for a thread
+				// not in memory, whose next use finds no file.
+				return fmt.Errorf("its file %s is gone: %w", rel, ErrNotFound)
+			}
 			return err
 		}
 		defer lock.Unlock()
