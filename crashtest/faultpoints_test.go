@@ -269,6 +269,37 @@ func TestFaultPoints(t *testing.T) {
 	}
 }
 
+// sweepFaultPoints fails, one at a time, every fault point op reaches
+// after setup (under c), with EIO or ENOSPC: op must fail with that error
+// or succeed, and after checks the world then. It returns how many points
+// of each kind it covered.
+func sweepFaultPoints(t *testing.T, c crashCase, setup []step, op step, after func(t *testing.T, w *faultWorld, opErr error)) map[faultfs.Op]int {
+	t.Helper()
+	points := countPoints(t, c, setup, op)
+	if len(points) == 0 {
+		t.Fatalf("%s reached no fault point", op.name)
+	}
+	covered := map[faultfs.Op]int{}
+	for p := 1; p <= len(points); p++ {
+		errno := []error{syscall.EIO, syscall.ENOSPC}[p%2]
+		t.Run(fmt.Sprintf("%s/%d-%s-%v", op.name, p, points[p-1].Op, errno), func(t *testing.T) {
+			ctx := t.Context()
+			w := newFaultWorld(t, c)
+			replay(ctx, t, w, setup)
+			w.fsys.Reset()
+			w.fsys.FailAt(p, errno)
+			err := op.run(ctx, t, w)
+			w.fsys.Inject(nil)
+			if err != nil && !errors.Is(err, errno) {
+				t.Fatalf("%s failed with %v, want an error wrapping %v", op.name, err, errno)
+			}
+			after(t, w, err)
+		})
+		covered[points[p-1].Op]++
+	}
+	return covered
+}
+
 // countPoints runs steps and then st without faults and returns the fault
 // points st reached.
 func countPoints(t *testing.T, c crashCase, before []step, st step) []faultfs.Point {
@@ -375,21 +406,7 @@ func (w *faultWorld) reopenAndCheck(t *testing.T, floor *model) {
 // lines, and nothing else.
 func (w *faultWorld) checkLines(t *testing.T, id string, tm *threadModel, minLines int) {
 	t.Helper()
-	rc, err := w.m.ReadFrom(t.Context(), id, -1)
-	if err != nil {
-		t.Fatalf("read %s: %v", id, err)
-	}
-	data, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got [][]byte
-	for _, l := range bytes.SplitAfter(data, []byte("\n")) {
-		if m := markerOf(l); m != nil {
-			got = append(got, m)
-		}
-	}
+	got := w.markedLines(t, id)
 	want := markers(tm.lines)
 	if len(got) >= minLines && len(got) < len(want) {
 		want = want[:len(got)]

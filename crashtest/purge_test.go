@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 	"testing"
 
 	"github.com/spoolhq/spool/manager"
@@ -57,10 +56,17 @@ func purgeSetup() []step {
 
 // purgeOf returns the step that purges thread w.md.order[i].
 func purgeOf(i int) step {
-	return step{fmt.Sprintf("purge %d", i), func(ctx context.Context, t *testing.T, w *faultWorld) error {
+	return removeOf("purge", i, (*manager.Manager).Purge)
+}
+
+// removeOf returns the step named verb that removes thread w.md.order[i]
+// with remove (Delete or Purge), and marks it deleted in the model when
+// it succeeds.
+func removeOf(verb string, i int, remove func(*manager.Manager, context.Context, string) error) step {
+	return step{fmt.Sprintf("%s %d", verb, i), func(ctx context.Context, t *testing.T, w *faultWorld) error {
 		w.md.maybe.id, w.md.maybe.lines = "", nil
 		id := w.md.order[i]
-		err := w.m.Purge(ctx, id)
+		err := remove(w.m, ctx, id)
 		if err == nil {
 			w.md.threads[id].deleted = true
 		}
@@ -79,33 +85,17 @@ func TestPurgeFaultPoints(t *testing.T) {
 	covered := map[faultfs.Op]int{}
 	for _, target := range []int{1, 0} {
 		purge := purgeOf(target)
-		points := countPoints(t, c, setup, purge)
-		if len(points) == 0 {
-			t.Fatalf("%s reached no fault point", purge.name)
-		}
-		for p := 1; p <= len(points); p++ {
-			errno := []error{syscall.EIO, syscall.ENOSPC}[p%2]
-			t.Run(fmt.Sprintf("%s/%d-%s-%v", purge.name, p, points[p-1].Op, errno), func(t *testing.T) {
-				ctx := t.Context()
-				w := newFaultWorld(t, c)
-				replay(ctx, t, w, setup)
-				w.fsys.Reset()
-				w.fsys.FailAt(p, errno)
-				err := purge.run(ctx, t, w)
-				w.fsys.Inject(nil)
-				if err != nil && !errors.Is(err, errno) {
-					t.Fatalf("purge failed with %v, want an error wrapping %v", err, errno)
+		for op, n := range sweepFaultPoints(t, c, setup, purge, func(t *testing.T, w *faultWorld, _ error) {
+			w.checkAll(t)
+			if !w.md.threads[w.md.order[target]].deleted {
+				if err := purge.run(t.Context(), t, w); err != nil {
+					t.Fatalf("purge again, without faults: %v", err)
 				}
 				w.checkAll(t)
-				if !w.md.threads[w.md.order[target]].deleted {
-					if err := purge.run(ctx, t, w); err != nil {
-						t.Fatalf("purge again, without faults: %v", err)
-					}
-					w.checkAll(t)
-				}
-				w.reopenAndCheck(t, nil)
-			})
-			covered[points[p-1].Op]++
+			}
+			w.reopenAndCheck(t, nil)
+		}) {
+			covered[op] += n
 		}
 	}
 	t.Logf("covered fault points: %v", covered)

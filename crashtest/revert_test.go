@@ -2,9 +2,7 @@ package crashtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"syscall"
 	"testing"
 
 	"github.com/spoolhq/spool/manager"
@@ -52,17 +50,7 @@ func revertOf(i, before int) step {
 }
 
 // deleteOf returns the step that deletes thread w.md.order[i].
-func deleteOf(i int) step {
-	return step{fmt.Sprintf("delete %d", i), func(ctx context.Context, t *testing.T, w *faultWorld) error {
-		w.md.maybe.id, w.md.maybe.lines = "", nil
-		id := w.md.order[i]
-		err := w.m.Delete(ctx, id)
-		if err == nil {
-			w.md.threads[id].deleted = true
-		}
-		return err
-	}}
-}
+func deleteOf(i int) step { return removeOf("delete", i, (*manager.Manager).Delete) }
 
 // TestRevertFaultPoints fails, one at a time, every fault point of a
 // revert (of T0, below its fork's cut, and of T1 again, further back) and
@@ -75,32 +63,16 @@ func TestRevertFaultPoints(t *testing.T) {
 	setup := revertSetup()
 	covered := map[faultfs.Op]int{}
 	for _, op := range []step{revertOf(0, 2), revertOf(2, 0), deleteOf(2)} {
-		points := countPoints(t, c, setup, op)
-		if len(points) == 0 {
-			t.Fatalf("%s reached no fault point", op.name)
-		}
-		for p := 1; p <= len(points); p++ {
-			errno := []error{syscall.EIO, syscall.ENOSPC}[p%2]
-			t.Run(fmt.Sprintf("%s/%d-%s-%v", op.name, p, points[p-1].Op, errno), func(t *testing.T) {
-				ctx := t.Context()
-				w := newFaultWorld(t, c)
-				replay(ctx, t, w, setup)
-				w.fsys.Reset()
-				w.fsys.FailAt(p, errno)
-				err := op.run(ctx, t, w)
-				w.fsys.Inject(nil)
-				if err != nil && !errors.Is(err, errno) {
-					t.Fatalf("%s failed with %v, want an error wrapping %v", op.name, err, errno)
+		for kind, n := range sweepFaultPoints(t, c, setup, op, func(t *testing.T, w *faultWorld, opErr error) {
+			if opErr != nil {
+				if err := op.run(t.Context(), t, w); err != nil {
+					t.Fatalf("%s again, without faults: %v", op.name, err)
 				}
-				if err != nil {
-					if err := op.run(ctx, t, w); err != nil {
-						t.Fatalf("%s again, without faults: %v", op.name, err)
-					}
-				}
-				w.checkAll(t)
-				w.reopenAndCheck(t, nil)
-			})
-			covered[points[p-1].Op]++
+			}
+			w.checkAll(t)
+			w.reopenAndCheck(t, nil)
+		}) {
+			covered[kind] += n
 		}
 	}
 	t.Logf("covered fault points: %v", covered)
