@@ -922,7 +922,7 @@ func (w *syncWriter) applyChecked(ctx context.Context, res syncResult) error {
 func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 	switch res.action {
 	case actDelete:
-		return w.deleteAt(ctx, res.file.id, res.file.rel)
+		return w.deleteOrphan(ctx, res.file.id, res.file.rel)
 	case actDeferDelete:
 		w.deferred = append(w.deferred, res.file)
 		return nil
@@ -1129,7 +1129,18 @@ func (w *syncWriter) deleteAt(ctx context.Context, id, rel string) error {
 	return nil
 }
 
-// deleteHeld is deleteAt under SyncOptions.Hold, when set.
+// deleteOrphan deletes thread id, whose row at rel had no file when the
+// sync decided it, unless that file is there now: its creator, holding the
+// thread as SyncOptions.Hold does, wrote the file and then the row after
+// the walk listed the directory. The caller holds the thread.
+func (w *syncWriter) deleteOrphan(ctx context.Context, id, rel string) error {
+	if nameID, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err == nil && nameID == id && w.s.exists(rel) {
+		return nil
+	}
+	return w.deleteAt(ctx, id, rel)
+}
+
+// deleteHeld is deleteOrphan under SyncOptions.Hold, when set.
 func (w *syncWriter) deleteHeld(ctx context.Context, id, rel string) error {
 	if w.s.hold != nil {
 		release, skip := w.s.hold(id)
@@ -1138,7 +1149,7 @@ func (w *syncWriter) deleteHeld(ctx context.Context, id, rel string) error {
 		}
 		defer release()
 	}
-	return w.deleteAt(ctx, id, rel)
+	return w.deleteOrphan(ctx, id, rel)
 }
 
 // flushIfPending writes the batch if it holds a record of thread id, so a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/spoolhq/spool/rolloutfs"
@@ -190,6 +191,59 @@ func TestSyncHold(t *testing.T) {
 		}
 		mustVerifyClean(t, st, root)
 	})
+}
+
+// TestSyncKeepsRowsCreatedDuringIt: a thread created while a Sync runs,
+// its file written after the walk listed its directory and its row before
+// the rows were read (a manager's Start beside its background sync), is
+// kept: its row has a file, though the walk did not see it.
+func TestSyncKeepsRowsCreatedDuringIt(t *testing.T) {
+	const (
+		listed  = "019a0000-0000-7000-8000-0000000000e1"
+		created = "019a0000-0000-7000-8000-0000000000e2"
+		ts      = "2026-05-01T10:00:00.000Z"
+		dir     = "sessions/2026/05/01"
+	)
+	createdRel := dir + "/rollout-2026-05-01T10-00-00-" + created + ".jsonl"
+	ctx := t.Context()
+	root := t.TempDir()
+	st := openStore(t)
+	fsys := rolloutfs.Local{Root: root}
+	writeRollout(t, root, dir+"/rollout-2026-05-01T10-00-00-"+listed+".jsonl", metaLine(ts, listed, ""))
+	var mu sync.Mutex // the creator's hold on the new thread
+	hold := func(string) (func(), bool) {
+		mu.Lock()
+		return mu.Unlock, false
+	}
+	done := false
+	listedDir := func(rel string, _ rolloutfs.FileInfo) {
+		if rel != dir || done {
+			return
+		}
+		done = true
+		mu.Lock()
+		defer mu.Unlock()
+		writeRollout(t, root, createdRel, metaLine(ts, created, ""))
+		rec, _, err := ScanFile(ctx, fsys, createdRel)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := st.Replace(ctx, []store.Record{rec}); err != nil {
+			t.Error(err)
+		}
+	}
+	sum, err := Sync(ctx, st, fsys, SyncOptions{Hold: hold, Dir: listedDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !done {
+		t.Fatalf("Dir never called for %s", dir)
+	}
+	if _, err := st.Get(ctx, created); err != nil || sum.Deleted != 0 {
+		t.Fatalf("thread created during the sync: err %v, %d deleted; want it kept", err, sum.Deleted)
+	}
+	mustVerifyClean(t, st, root)
 }
 
 // TestSyncPathsWaitsForCreator: a file whose thread its Hold's owner is
