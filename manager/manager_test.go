@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -618,6 +619,45 @@ func TestStatsCountAppends(t *testing.T) {
 				t.Errorf("group syncs under %s: %+v, want none", policy, after.Syncs)
 			}
 		})
+	}
+}
+
+// TestSessionIndexLinkedElsewhere: a root whose session_index.jsonl is a
+// link to a file elsewhere (kept with one's dotfiles) opens; a rename is
+// appended to the link's target, which stays linked, and a reopen reads
+// the name back through the link.
+func TestSessionIndexLinkedElsewhere(t *testing.T) {
+	ctx := t.Context()
+	root, elsewhere := t.TempDir(), t.TempDir()
+	target := filepath.Join(elsewhere, "names.jsonl")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, rollout.SessionIndexFile)
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	m := openTest(t, func(o *Options) { o.Root = root })
+	th := start(t, m, user("one"))
+	if _, err := m.Rename(ctx, th.ID, "linked"); err != nil {
+		t.Fatalf("rename through the link: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := os.ReadFile(target); err != nil || !bytes.Contains(names, []byte(`"linked"`)) {
+		t.Fatalf("link's target after the rename: %q, %v; want the name", names, err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("%s after the rename: %v, %v; want still a link", rollout.SessionIndexFile, st, err)
+	}
+	again := openTest(t, func(o *Options) {
+		o.Root = root
+		o.IndexPath = filepath.Join(t.TempDir(), "fresh.db") // names read from the files alone
+	})
+	got, err := again.Get(ctx, th.ID)
+	if err != nil || got.Name != "linked" {
+		t.Fatalf("after a reopen on a fresh index: name %q, %v; want %q", got.Name, err, "linked")
 	}
 }
 

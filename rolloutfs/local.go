@@ -37,7 +37,10 @@ const (
 // opened (a FIFO named like a rollout fails instead of blocking). The one
 // exception: a link directly in the root to a directory is taken for that
 // directory (sessions/ moved to another disk and linked back, which Codex
-// follows too); links further down, and links to files, are not followed.
+// follows too), and a link directly in the root to a regular file is read,
+// described and appended to as that file (session_index.jsonl kept with
+// one's dotfiles, which Codex follows too); links further down are not
+// followed.
 type Local struct {
 	Root     string
 	FilePerm fs.FileMode
@@ -77,9 +80,9 @@ func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, f
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := os.OpenFile(p, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	f, err := os.OpenFile(p, flag|noFollow(name)|syscall.O_NONBLOCK, perm)
 	if err != nil {
-		return nil, nil, openError(p, err)
+		return nil, nil, openError(p, name, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -97,8 +100,12 @@ func (l Local) openRegular(name string, flag int, perm fs.FileMode) (*os.File, f
 // the open failed on the kind of file, which it does for some kinds: a
 // link (ELOOP), a FIFO without a reader opened for writing (ENXIO), a
 // directory opened for writing (EISDIR).
-func openError(p string, err error) error {
-	if st, lerr := os.Lstat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && !st.Mode().IsRegular() {
+func openError(p, name string, err error) error {
+	stat := os.Lstat
+	if inRoot(name) {
+		stat = os.Stat // a link in the root is followed: a dangling one is missing
+	}
+	if st, lerr := stat(p); errors.Is(err, syscall.ELOOP) || lerr == nil && !st.Mode().IsRegular() {
 		return &fs.PathError{Op: "open", Path: p, Err: ErrNotRegular}
 	}
 	return err
@@ -364,13 +371,13 @@ func (l Local) Open(ctx context.Context, name string) (ReadFile, error) {
 	var fd int
 	for {
 		// Never blocking on a FIFO: only a regular file is read.
-		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		fd, err = syscall.Open(p, syscall.O_RDONLY|noFollow(name)|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 		if err != syscall.EINTR {
 			break
 		}
 	}
 	if err != nil {
-		return nil, openError(p, &fs.PathError{Op: "open", Path: p, Err: err})
+		return nil, openError(p, name, &fs.PathError{Op: "open", Path: p, Err: err})
 	}
 	var st syscall.Stat_t
 	err = syscall.Fstat(fd, &st)
@@ -401,7 +408,11 @@ func (l Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	st, err := os.Lstat(p)
+	stat := os.Lstat
+	if inRoot(name) {
+		stat = os.Stat
+	}
+	st, err := stat(p)
 	if err != nil {
 		return FileInfo{}, err
 	}
@@ -442,6 +453,16 @@ func lstatDir(p, name string) (fs.FileInfo, error) {
 		return os.Stat(p)
 	}
 	return st, err
+}
+
+// noFollow returns the open flag that keeps a link at the last element of
+// name from being followed: O_NOFOLLOW, but for an entry directly in the
+// root (see Local).
+func noFollow(name string) int {
+	if inRoot(name) {
+		return 0
+	}
+	return syscall.O_NOFOLLOW
 }
 
 // inRoot reports whether name is an entry directly in the root.

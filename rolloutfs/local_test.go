@@ -357,8 +357,8 @@ func TestLocalInvalidNames(t *testing.T) {
 }
 
 // TestLocalNotRegular checks that a FIFO, a directory or a symbolic link
-// named like a rollout fails at once with ErrNotRegular, never blocks and
-// never reaches the link's target.
+// named like a rollout (in a directory of the root) fails at once with
+// ErrNotRegular, never blocks and never reaches the link's target.
 func TestLocalNotRegular(t *testing.T) {
 	kinds := []struct {
 		name string
@@ -380,7 +380,7 @@ func TestLocalNotRegular(t *testing.T) {
 			}
 		}},
 		{"symlink inside", func(t *testing.T, root, p string) {
-			if err := os.Symlink("real.jsonl", p); err != nil {
+			if err := os.Symlink("../real.jsonl", p); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -390,29 +390,29 @@ func TestLocalNotRegular(t *testing.T) {
 		call func(ctx context.Context, l rolloutfs.Local) error
 	}{
 		{"Open", func(ctx context.Context, l rolloutfs.Local) error {
-			f, err := l.Open(ctx, "x.jsonl")
+			f, err := l.Open(ctx, "d/x.jsonl")
 			if err == nil {
 				f.Close()
 			}
 			return err
 		}},
 		{"OpenAppend", func(ctx context.Context, l rolloutfs.Local) error {
-			f, err := l.OpenAppend(ctx, "x.jsonl")
+			f, err := l.OpenAppend(ctx, "d/x.jsonl")
 			if err == nil {
 				f.Close()
 			}
 			return err
 		}},
-		{"Stat", func(ctx context.Context, l rolloutfs.Local) error { _, err := l.Stat(ctx, "x.jsonl"); return err }},
+		{"Stat", func(ctx context.Context, l rolloutfs.Local) error { _, err := l.Stat(ctx, "d/x.jsonl"); return err }},
 		{"CutTornTail", func(ctx context.Context, l rolloutfs.Local) error {
-			_, err := l.CutTornTail(ctx, "x.jsonl", "side.jsonl")
+			_, err := l.CutTornTail(ctx, "d/x.jsonl", "d/side.jsonl")
 			return err
 		}},
 		{"AppendRecord", func(ctx context.Context, l rolloutfs.Local) error {
-			return l.AppendRecord(ctx, "x.jsonl", []byte("rec\n"))
+			return l.AppendRecord(ctx, "d/x.jsonl", []byte("rec\n"))
 		}},
 		{"SetModTime", func(ctx context.Context, l rolloutfs.Local) error {
-			return l.SetModTime(ctx, "x.jsonl", time.Unix(1e9, 0))
+			return l.SetModTime(ctx, "d/x.jsonl", time.Unix(1e9, 0))
 		}},
 	}
 	const targetContent = "{\"type\":\"a\"}\n{\"type\":\"torn"
@@ -430,7 +430,10 @@ func TestLocalNotRegular(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				p := filepath.Join(root, "x.jsonl")
+				if err := os.Mkdir(filepath.Join(root, "d"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				p := filepath.Join(root, "d", "x.jsonl")
 				kind.make(t, root, p)
 
 				done := make(chan error, 1)
@@ -461,9 +464,9 @@ func TestLocalNotRegular(t *testing.T) {
 						t.Errorf("link target %s: mtime %v, want %v", target, st.ModTime(), mtime)
 					}
 				}
-				absent(t, root, "side.jsonl")
+				absent(t, root, "d/side.jsonl")
 				if st, err := os.Lstat(p); err != nil || st.Mode().IsRegular() {
-					t.Errorf("x.jsonl after the call: %v, %v; want it still not regular", st, err)
+					t.Errorf("d/x.jsonl after the call: %v, %v; want it still not regular", st, err)
 				}
 			})
 		}
@@ -875,5 +878,66 @@ func TestLocalLinkInRoot(t *testing.T) {
 	}
 	if _, err := l.Create(ctx, "s/deeper/r.jsonl", []rolloutfs.Part{rolloutfs.Bytes([]byte("{}\n"))}, true); !errors.Is(err, syscall.ENOTDIR) {
 		t.Fatalf("Create through a link below the root: %v, want ENOTDIR", err)
+	}
+}
+
+// TestLocalFileLinkInRoot: a link directly in the root to a regular file
+// (session_index.jsonl kept elsewhere) is read, described and appended to
+// as its target, and stays a link; a dangling one is missing; one to a
+// directory or a FIFO is not a regular file, and never blocks.
+func TestLocalFileLinkInRoot(t *testing.T) {
+	ctx := t.Context()
+	l, elsewhere := newLocal(t), t.TempDir()
+	target := filepath.Join(elsewhere, "names.jsonl")
+	put(t, elsewhere, "names.jsonl", []byte("one\n"))
+	link := filepath.Join(l.Root, "session_index.jsonl")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AppendRecord(ctx, "session_index.jsonl", []byte("two\n")); err != nil {
+		t.Fatalf("AppendRecord through the link: %v", err)
+	}
+	f, err := l.Open(ctx, "session_index.jsonl")
+	if err != nil {
+		t.Fatalf("Open through the link: %v", err)
+	}
+	got, err := io.ReadAll(io.NewSectionReader(f, 0, f.Size()))
+	f.Close()
+	if err != nil || string(got) != "one\ntwo\n" {
+		t.Fatalf("read through the link: %q, %v; want %q", got, err, "one\ntwo\n")
+	}
+	if info, err := l.Stat(ctx, "session_index.jsonl"); err != nil || info.Size != int64(len("one\ntwo\n")) {
+		t.Fatalf("Stat through the link: %+v, %v; want the target's size", info, err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("session_index.jsonl after the calls: %v, %v; want still a link", st, err)
+	}
+
+	if err := os.Symlink(filepath.Join(elsewhere, "gone.jsonl"), filepath.Join(l.Root, "dangling.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Open(ctx, "dangling.jsonl"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open of a dangling link: %v, want ErrNotExist", err)
+	}
+	if _, err := l.Stat(ctx, "dangling.jsonl"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat of a dangling link: %v, want ErrNotExist", err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(l.Root, "dir.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(elsewhere, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(fifo, filepath.Join(l.Root, "fifo.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"dir.jsonl", "fifo.jsonl"} {
+		if _, err := l.Open(ctx, name); !errors.Is(err, rolloutfs.ErrNotRegular) {
+			t.Errorf("Open of a link to a %s: %v, want ErrNotRegular", name, err)
+		}
+		if err := l.AppendRecord(ctx, name, []byte("x\n")); !errors.Is(err, rolloutfs.ErrNotRegular) {
+			t.Errorf("AppendRecord to a link to a %s: %v, want ErrNotRegular", name, err)
+		}
 	}
 }
