@@ -70,6 +70,7 @@ func Run(t *testing.T, open Open) {
 		{"ReadTurnByID", testReadTurnByID},
 		{"TurnWithoutAUserMessage", testTurnWithoutAUserMessage},
 		{"ForkByTurnID", testForkByTurnID},
+		{"LongTurnID", testLongTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
 		{"Purge", testPurge},
 		{"PurgeForgetsKeys", testPurgeForgetsKeys},

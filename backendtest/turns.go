@@ -2,10 +2,13 @@ package backendtest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/manager"
@@ -110,6 +113,37 @@ func testReadTurnByID(t *testing.T, b manager.Backend) {
 				t.Fatalf("ReadTurnByID(%s, %q) = %v, want %v", tc.id, tc.turn, err, tc.want)
 			}
 		})
+	}
+}
+
+// testLongTurnID: a turn id far longer than Codex's (a UUID), such as a
+// client may send, is kept, read and forked by like any other.
+func testLongTurnID(t *testing.T, b manager.Backend) {
+	tw, ok := b.(manager.TurnWriter)
+	if !ok {
+		t.Fatal("the backend appends no turns")
+	}
+	tr, ok := b.(manager.TurnReader)
+	if !ok {
+		t.Fatal("the backend reads no turns by id")
+	}
+	var long strings.Builder // 10,240 bytes that do not compress much
+	for sum := sha256.Sum256(nil); long.Len() < 10240; sum = sha256.Sum256(sum[:]) {
+		long.WriteString(hex.EncodeToString(sum[:]))
+	}
+	th := start(t, b)
+	for _, id := range []string{long.String(), "turn-after"} {
+		if _, err := tw.AppendTurn(t.Context(), th.ID, manager.TurnOptions{TurnID: id, Prompt: "prompt", Answer: "answer"}); err != nil {
+			t.Fatalf("append turn of a %d-byte id: %v", len(id), err)
+		}
+	}
+	rc, span, err := tr.ReadTurnByID(t.Context(), th.ID, long.String())
+	if got := ReadAll(t, rc, err); span.UserMessage != 0 || !bytes.Contains(got, []byte(long.String())) {
+		t.Fatalf("turn by its long id: span %+v, %d bytes; want the first turn", span, len(got))
+	}
+	child, err := b.Fork(t.Context(), th.ID, manager.ForkOptions{LastTurnID: long.String()})
+	if err != nil || child.UserMessageCount != 1 {
+		t.Fatalf("fork through the long-id turn: %d user messages, %v; want 1", child.UserMessageCount, err)
 	}
 }
 

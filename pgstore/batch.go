@@ -214,6 +214,9 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 				continue
 			}
 			r.res = queueAppend(&q, t, r.lines, r.marks, now)
+			if refuseAppend != nil && refuseAppend(r.lines) {
+				q.Queue(`SELECT 1 / 0`)
+			}
 			r.res.Starts = lineStarts(r.lines, r.res.Offset)
 			changed[r.id] = true
 			if r.key != nil {
@@ -236,6 +239,10 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 	}
 	return tx.SendBatch(ctx, &q).Close()
 }
+
+// refuseAppend, when set (by tests), picks appends PostgreSQL refuses: a
+// statement that fails is queued with each.
+var refuseAppend func(lines []byte) bool
 
 // refuseRollbackUnderForks fails with a *ReferencedError when the lines
 // marked by marks roll back user messages of t that a reference fork of t

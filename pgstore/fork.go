@@ -314,7 +314,8 @@ func userMessageOfTurn(ctx context.Context, q querier, id, turnID string) (UserM
 	for visible := t.UserMessageCount; ; {
 		var m UserMessage
 		err := q.QueryRow(ctx, `SELECT `+messageColumns+` FROM user_messages
-			WHERE thread_id = $1 AND turn_id = $2 AND ordinal < $3 ORDER BY ordinal LIMIT 1`,
+			WHERE thread_id = $1 AND md5(turn_id) = md5($2::text) AND turn_id = $2 AND ordinal < $3
+			ORDER BY ordinal LIMIT 1`, // md5: the index's (migration 00013)
 			t.ID, pgText(turnID), visible).Scan(&m.Ordinal, &m.Offset, &m.Text, &m.Line, &m.CutOffset, &m.TurnID)
 		switch {
 		case err == nil:
