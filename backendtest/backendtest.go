@@ -99,6 +99,18 @@ func answerItem(text string) rollout.Item {
 	return rollout.Item{Type: rollout.TypeResponseItem, Payload: payload}
 }
 
+// implements returns b as the optional interface T of the manager
+// (manager.Searcher, manager.TurnWriter...), failing t if b lacks it: every
+// backend the suite runs on offers them all.
+func implements[T any](t *testing.T, b manager.Backend) T {
+	t.Helper()
+	v, ok := b.(T)
+	if !ok {
+		t.Fatalf("the backend (%T) does not implement %T", b, (*T)(nil))
+	}
+	return v
+}
+
 func start(t *testing.T, b manager.Backend) manager.Thread {
 	t.Helper()
 	return startIn(t, b, "")
@@ -516,10 +528,7 @@ func testDelete(t *testing.T, b manager.Backend) {
 // testSearch runs the query language on a backend that offers search:
 // words, phrases, OR, NOT, prefixes, a thread filter, pages.
 func testSearch(t *testing.T, b manager.Backend) {
-	s, ok := b.(manager.Searcher)
-	if !ok {
-		t.Fatal("the backend offers no search")
-	}
+	s := implements[manager.Searcher](t, b)
 	a, c := start(t, b), start(t, b)
 	for _, m := range []struct {
 		id, text string
@@ -588,10 +597,7 @@ func testSearch(t *testing.T, b manager.Backend) {
 // subscribed: a start, an append with the size after it, a fork, a copy
 // fork (forked too, not created), a rename, a delete and a revert.
 func testEvents(t *testing.T, b manager.Backend) {
-	p, ok := b.(manager.Publisher)
-	if !ok {
-		t.Fatal("the backend publishes no events")
-	}
+	p := implements[manager.Publisher](t, b)
 	sub := p.Subscribe(0)
 	defer sub.Close()
 	th := start(t, b)
@@ -651,10 +657,7 @@ func testEvents(t *testing.T, b manager.Backend) {
 // whose turn reads back as the lines appended, with the prompt and the
 // answer in them.
 func testAppendTurn(t *testing.T, b manager.Backend) {
-	w, ok := b.(manager.TurnWriter)
-	if !ok {
-		t.Fatal("the backend appends no whole turns")
-	}
+	w := implements[manager.TurnWriter](t, b)
 	th := withTurns(t, b, 1)
 	res, err := w.AppendTurn(t.Context(), th.ID, manager.TurnOptions{Prompt: "the prompt", Answer: "the answer", TurnID: "turn-1"})
 	if err != nil {
@@ -678,10 +681,7 @@ func testAppendTurn(t *testing.T, b manager.Backend) {
 // listed under their spawner, nearest first, and name their spawners; a
 // list can leave them out (as Codex's does by default) or keep only them.
 func testSpawns(t *testing.T, b manager.Backend) {
-	sp, ok := b.(manager.SpawnLineage)
-	if !ok {
-		t.Fatal("the backend walks no spawns")
-	}
+	sp := implements[manager.SpawnLineage](t, b)
 	spawned := func(parent string) manager.Thread {
 		t.Helper()
 		th, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work",
@@ -869,10 +869,7 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 // with where each starts, like any append (docs/API.md, events).
 func testBigAppendAnnouncedWithOffsets(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	p, ok := b.(manager.Publisher)
-	if !ok {
-		t.Fatal("the backend publishes no events")
-	}
+	p := implements[manager.Publisher](t, b)
 	th := start(t, b)
 	sub := p.Subscribe(64)
 	defer sub.Close()
@@ -941,10 +938,7 @@ func testCopyOfARevertedReferenceFork(t *testing.T, b manager.Backend) {
 // unnamed.
 func testNamedCreationEvents(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	p, ok := b.(manager.Publisher)
-	if !ok {
-		t.Fatal("the backend publishes no events")
-	}
+	p := implements[manager.Publisher](t, b)
 	parent := withTurns(t, b, 1)
 	sub := p.Subscribe(64)
 	defer sub.Close()
@@ -1179,10 +1173,7 @@ func testExpectedSizeOfAFork(t *testing.T, b manager.Backend) {
 // deleted still answers, with the root's id alone.
 func testRelativesAreWholeThreads(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	lin, ok := b.(manager.Lineage)
-	if !ok {
-		t.Fatal("the backend answers no lineage (manager.Lineage)")
-	}
+	lin := implements[manager.Lineage](t, b)
 	parent := withTurns(t, b, 2)
 	child := forkBefore(t, b, parent.ID, 1)
 	grandchild, err := b.Fork(ctx, child.ID, manager.ForkOptions{})

@@ -36,22 +36,10 @@ func forkWith(t *testing.T, b manager.Backend, id, prompt string) manager.Thread
 // finds nothing.
 func testPurge(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	p, ok := b.(manager.Purger)
-	if !ok {
-		t.Fatal("the backend purges nothing")
-	}
-	lin, ok := b.(manager.Lineage)
-	if !ok {
-		t.Fatal("the backend walks no lineage")
-	}
-	s, ok := b.(manager.Searcher)
-	if !ok {
-		t.Fatal("the backend offers no search")
-	}
-	pub, ok := b.(manager.Publisher)
-	if !ok {
-		t.Fatal("the backend publishes no events")
-	}
+	p := implements[manager.Purger](t, b)
+	lin := implements[manager.Lineage](t, b)
+	s := implements[manager.Searcher](t, b)
+	pub := implements[manager.Publisher](t, b)
 	sub := pub.Subscribe(1024) // from the start: the setup's events may be heard late
 	defer sub.Close()
 	root := withTurns(t, b, 2)
@@ -190,10 +178,7 @@ func testPurge(t *testing.T, b manager.Backend) {
 // keeps its keys.
 func testPurgeForgetsKeys(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	p, ok := b.(manager.Purger)
-	if !ok {
-		t.Fatal("the backend purges nothing")
-	}
+	p := implements[manager.Purger](t, b)
 	root := withTurns(t, b, 2)
 	fork, err := b.Fork(ctx, root.ID, manager.ForkOptions{})
 	if err != nil {
@@ -245,14 +230,8 @@ func testPurgeForgetsKeys(t *testing.T, b manager.Backend) {
 // found once, in the oldest of them.
 func testPurgeSearchFindsOnce(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	p, ok := b.(manager.Purger)
-	if !ok {
-		t.Fatal("the backend purges nothing")
-	}
-	s, ok := b.(manager.Searcher)
-	if !ok {
-		t.Fatal("the backend offers no search")
-	}
+	p := implements[manager.Purger](t, b)
+	s := implements[manager.Searcher](t, b)
 	root := start(t, b)
 	if _, err := b.AppendWith(ctx, root.ID, []rollout.Item{userItem("zyxqq unique"), answerItem("a")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
@@ -279,10 +258,7 @@ func testPurgeSearchFindsOnce(t *testing.T, b manager.Backend) {
 // searchIDs returns the threads search reports for query, in order.
 func searchIDs(t *testing.T, b manager.Backend, query string) []string {
 	t.Helper()
-	s, ok := b.(manager.Searcher)
-	if !ok {
-		t.Fatal("the backend offers no search")
-	}
+	s := implements[manager.Searcher](t, b)
 	page, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: query})
 	if err != nil {
 		t.Fatal(err)
@@ -299,10 +275,7 @@ func searchIDs(t *testing.T, b manager.Backend, query string) []string {
 // search still finds them in it.
 func testPurgeKeepsARevertedForksOwnPrompts(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	p, ok := b.(manager.Purger)
-	if !ok {
-		t.Fatal("the backend purges nothing")
-	}
+	p := implements[manager.Purger](t, b)
 	root := start(t, b)
 	if _, err := b.AppendWith(ctx, root.ID, []rollout.Item{userItem("root's"), answerItem("a")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)

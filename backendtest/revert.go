@@ -13,10 +13,7 @@ import (
 // reverter returns b's manager.Reverter; every backend offers one.
 func reverter(t *testing.T, b manager.Backend) manager.Reverter {
 	t.Helper()
-	r, ok := b.(manager.Reverter)
-	if !ok {
-		t.Fatal("the backend reverts no threads")
-	}
+	r := implements[manager.Reverter](t, b)
 	return r
 }
 
@@ -240,10 +237,7 @@ func testRevertRefuses(t *testing.T, b manager.Backend) {
 func testRevertReferenceFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	rv := reverter(t, b)
-	p, ok := b.(manager.Purger)
-	if !ok {
-		t.Fatal("the backend purges nothing")
-	}
+	p := implements[manager.Purger](t, b)
 	tw := b.(manager.TurnWriter) // threeTurns checked it
 	base := threeTurns(t, b)
 	fork, err := b.Fork(ctx, base.ID, manager.ForkOptions{LastTurnID: "turn-b"})
@@ -343,10 +337,7 @@ func testRevertReferenceFork(t *testing.T, b manager.Backend) {
 func testForkSeesNoTurnOfItsRevertedBase(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	rv := reverter(t, b)
-	tr, ok := b.(manager.TurnReader)
-	if !ok {
-		t.Fatal("the backend reads no turn by its id")
-	}
+	tr := implements[manager.TurnReader](t, b)
 	base := threeTurns(t, b)
 	fork, err := b.Fork(ctx, base.ID, manager.ForkOptions{BeforeTurnID: "turn-b"})
 	if err != nil {

@@ -18,10 +18,7 @@ import (
 // fork's cut is not the fork's.
 func testSearchThroughForks(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	s, ok := b.(manager.Searcher)
-	if !ok {
-		t.Fatal("the backend offers no search")
-	}
+	s := implements[manager.Searcher](t, b)
 	base := start(t, b)
 	for _, text := range []string{"zebra crossing", "giraffe neck", "zebra stripes"} {
 		ask(t, b, base.ID, text)
@@ -73,10 +70,7 @@ func testSearchThroughForks(t *testing.T, b manager.Backend) {
 // copy.
 func testSearchPastADeletedFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
-	s, ok := b.(manager.Searcher)
-	if !ok {
-		t.Fatal("the backend offers no search")
-	}
+	s := implements[manager.Searcher](t, b)
 	first := start(t, b)
 	ask(t, b, first.ID, "walrus tusks")
 	middle, err := b.Fork(ctx, first.ID, manager.ForkOptions{Mode: manager.ForkCopy})

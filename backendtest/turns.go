@@ -19,10 +19,7 @@ import (
 // and turn-c, written as Codex writes them (manager.TurnWriter).
 func threeTurns(t *testing.T, b manager.Backend) manager.Thread {
 	t.Helper()
-	tw, ok := b.(manager.TurnWriter)
-	if !ok {
-		t.Fatal("the backend appends no turns")
-	}
+	tw := implements[manager.TurnWriter](t, b)
 	th := start(t, b)
 	for _, id := range []string{"turn-a", "turn-b", "turn-c"} {
 		res, err := tw.AppendTurn(t.Context(), th.ID, manager.TurnOptions{TurnID: id, Prompt: "prompt " + id, Answer: "answer " + id})
@@ -66,10 +63,7 @@ func ReadAll(t *testing.T, rc io.ReadCloser, err error) []byte {
 // reference fork reads an inherited turn at the same positions, and not a
 // turn past its cut.
 func testReadTurnByID(t *testing.T, b manager.Backend) {
-	tr, ok := b.(manager.TurnReader)
-	if !ok {
-		t.Fatal("the backend reads no turns by id")
-	}
+	tr := implements[manager.TurnReader](t, b)
 	th := threeTurns(t, b)
 	h, data := historyTurns(t, b, th.ID)
 	// Each user message names its turn and where a fork before it is cut
@@ -119,14 +113,8 @@ func testReadTurnByID(t *testing.T, b manager.Backend) {
 // testLongTurnID: a turn id far longer than Codex's (a UUID), such as a
 // client may send, is kept, read and forked by like any other.
 func testLongTurnID(t *testing.T, b manager.Backend) {
-	tw, ok := b.(manager.TurnWriter)
-	if !ok {
-		t.Fatal("the backend appends no turns")
-	}
-	tr, ok := b.(manager.TurnReader)
-	if !ok {
-		t.Fatal("the backend reads no turns by id")
-	}
+	tw := implements[manager.TurnWriter](t, b)
+	tr := implements[manager.TurnReader](t, b)
 	var long strings.Builder // 10,240 bytes that do not compress much
 	for sum := sha256.Sum256(nil); long.Len() < 10240; sum = sha256.Sum256(sum[:]) {
 		long.WriteString(hex.EncodeToString(sum[:]))
