@@ -203,7 +203,7 @@ On a terminal the output goes through $PAGER (default "less -FRX").
 				start = turns[from].Offset
 			}
 			return a.page(ctx, func(w io.Writer) error {
-				r := newRenderer(w, opts, turns)
+				r := newRenderer(w, opts, thread.ID, turns)
 				if !opts.raw {
 					r.header(thread)
 				}
@@ -276,7 +276,7 @@ could append to it.`,
 				from = len(turns) - turnsBack
 				start = turns[from].Offset
 			}
-			r := newRenderer(a.stdout, opts, turns)
+			r := newRenderer(a.stdout, opts, id, turns)
 			seen := start
 			if turnsBack > 0 || !follow {
 				for line, err := range b.Items(ctx, id, from) {

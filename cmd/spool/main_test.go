@@ -261,6 +261,13 @@ func TestShow(t *testing.T) {
 	if !strings.Contains(out, "forked from "+f.parent.ID+" before user message 1") || strings.Contains(out, "prompt two") {
 		t.Fatalf("show of the fork should name its parent and stop before prompt two:\n%s", out)
 	}
+	// The parent's rename, in the fork's history before the cut, says
+	// whose it is; the fork's own does not need to.
+	for _, want := range []string{`· ` + f.parent.ID + ` renamed to "parent"`, `· renamed to "retry"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("show of the fork lacks %q:\n%s", want, out)
+		}
+	}
 
 	out = cli.ok("show", "--from", "2", f.parent.ID)
 	if strings.Contains(out, "prompt two") || !strings.Contains(out, "── user #2") {

@@ -24,15 +24,16 @@ type renderOptions struct {
 type renderer struct {
 	w     io.Writer
 	opts  renderOptions
+	id    string        // the thread shown: lines of its parent's (a fork's history) name theirs
 	turns map[int64]int // history position of a counted user message -> ordinal
 	metas int           // session_meta lines seen
 }
 
-func newRenderer(w io.Writer, opts renderOptions, turns []client.Turn) *renderer {
+func newRenderer(w io.Writer, opts renderOptions, id string, turns []client.Turn) *renderer {
 	if !opts.raw {
 		w = printable{w}
 	}
-	return &renderer{w: w, opts: opts, turns: turnOffsets(turns)}
+	return &renderer{w: w, opts: opts, id: id, turns: turnOffsets(turns)}
 }
 
 func turnOffsets(turns []client.Turn) map[int64]int {
@@ -83,6 +84,7 @@ type payload struct {
 	Summary   []struct {
 		Text string `json:"text"`
 	} `json:"summary"`
+	ThreadID   string `json:"thread_id"`
 	ThreadName string `json:"thread_name"`
 	NumTurns   int    `json:"num_turns"`
 	Message    string `json:"message"`
@@ -196,6 +198,9 @@ func (r *renderer) line(l client.Line, start int64) error {
 			return section("reasoning", strings.Join(parts, "\n"))
 		}
 	case l.Type == "event_msg" && p.Type == "thread_name_updated":
+		if p.ThreadID != "" && p.ThreadID != r.id { // a fork's history holds its parent's renames
+			return note("%s renamed to %q", p.ThreadID, p.ThreadName)
+		}
 		return note("renamed to %q", p.ThreadName)
 	case l.Type == "event_msg" && p.Type == "thread_rolled_back":
 		if rollout.Classify(rollout.NewLine(l.Raw, start+l.Offset, 0)).Kind != rollout.KindRollback {
