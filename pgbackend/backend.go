@@ -700,10 +700,13 @@ func unreachable(err error) bool {
 		op      *net.OpError
 		netErr  net.Error
 		pgErr   *pgconn.PgError
+		source  *sourceError
 	)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return false // the caller gave up: not the storage's doing
+	case errors.As(err, &source):
+		return false // what was being stored failed to read
 	case errors.Is(err, pgstore.ErrCommitUnknown):
 		// The write may have been committed: not a "retry later" (503),
 		// which a client would follow by writing it again.

@@ -21,7 +21,7 @@ var _ manager.Importer = (*Backend)(nil)
 // (manager.Importer). The rollout is written in chunks as it is read, in
 // one transaction (pgstore.Store.Create): a failed import leaves nothing.
 func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread, error) {
-	br := bufio.NewReader(content)
+	br := bufio.NewReader(importSource{content})
 	first, err := rollout.ReadLine(nil, br)
 	if err != nil && err != io.EOF {
 		return manager.Thread{}, fmt.Errorf("import: %w", err)
@@ -147,3 +147,22 @@ func (l *linesReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// importSource is an import's rollout, whose read errors are marked as
+// the source's: a source cut short (io.ErrUnexpectedEOF) is not the
+// storage going away, which mapErr would answer as a retry-later.
+type importSource struct{ r io.Reader }
+
+func (s importSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &sourceError{err}
+	}
+	return n, err
+}
+
+// sourceError is a read error of an import's source.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return "read the rollout: " + e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }

@@ -152,7 +152,9 @@ func TestImportAndExportStream(t *testing.T) {
 
 // TestFailedImportLeavesNothing: an import whose rollout fails to read
 // after several chunks, or ends without a newline, creates nothing: no
-// thread, and the id stays free for the next import.
+// thread, and the id stays free for the next import. A source cut short
+// is the source's failure, never taken for the target's storage being
+// unreachable (a retry-later).
 func TestFailedImportLeavesNothing(t *testing.T) {
 	const size = 4 << 20
 	broken := errors.New("connection reset")
@@ -163,14 +165,15 @@ func TestFailedImportLeavesNothing(t *testing.T) {
 			want error
 		}{
 			{"read error", iotest.ErrReader(broken), broken},
+			{"source cut short", iotest.ErrReader(io.ErrUnexpectedEOF), io.ErrUnexpectedEOF},
 			{"torn last line", strings.NewReader(`{"timestamp":"2026-11-25T00:00:02.000Z","type":"event_msg"`), manager.ErrInvalidArgument},
 		} {
 			t.Run(bk.name+"/"+tc.name, func(t *testing.T) {
 				b := bk.open(t)
 				id := uuid.Must(uuid.NewV7()).String()
 				in := io.MultiReader(&generated{id: id, mode: bk.mode, size: size}, tc.tail)
-				if _, err := b.(manager.Importer).Import(t.Context(), in); !errors.Is(err, tc.want) {
-					t.Fatalf("import: %v, want %v", err, tc.want)
+				if _, err := b.(manager.Importer).Import(t.Context(), in); !errors.Is(err, tc.want) || errors.Is(err, manager.ErrUnavailable) {
+					t.Fatalf("import: %v, want %v (and not ErrUnavailable)", err, tc.want)
 				}
 				if _, err := b.Get(t.Context(), id); !errors.Is(err, manager.ErrNotFound) {
 					t.Fatalf("get after a failed import: %v, want ErrNotFound", err)
