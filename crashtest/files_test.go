@@ -18,9 +18,9 @@ import (
 )
 
 // TestOddFilesInRoot puts what another local user or a crash may leave in
-// a root beside real threads: a FIFO and a symbolic link to a file
-// outside the root, each named like a rollout, and the temporary file of
-// a start cut short. Open must finish (a FIFO must not block it), index
+// a root beside real threads: a FIFO, a symbolic link to a file outside
+// the root and a directory, each named like a rollout, and the temporary
+// file of a start cut short. Open must finish (a FIFO must not block it), index
 // neither the FIFO nor the link, leave the outside file alone, remove the
 // temporary file and say so in its log.
 func TestOddFilesInRoot(t *testing.T) {
@@ -38,6 +38,7 @@ func TestOddFilesInRoot(t *testing.T) {
 		fifoID = "01a21400-0000-7000-8000-000000000001"
 		linkID = "01a21400-0000-7000-8000-000000000002"
 		tmpID  = "01a21400-0000-7000-8000-000000000003"
+		dirID  = "01a21400-0000-7000-8000-000000000004"
 	)
 	name := func(id string) string { return rollout.FileName(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), id) }
 	if err := syscall.Mkfifo(filepath.Join(dir, name(fifoID)), 0o600); err != nil {
@@ -49,6 +50,9 @@ func TestOddFilesInRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(outside, filepath.Join(dir, name(linkID))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, name(dirID)), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	temp := filepath.Join(dir, name(tmpID)+".123"+rolloutfs.TempSuffix)
@@ -97,7 +101,7 @@ func TestOddFilesInRoot(t *testing.T) {
 	if !strings.Contains(logs.String(), "temps_removed=1") {
 		t.Errorf("the log does not count the temporary file: %s", logs.String())
 	}
-	for _, want := range []string{name(fifoID), name(linkID)} {
+	for _, want := range []string{name(fifoID), name(linkID), name(dirID)} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log does not name %s as a problem", want)
 		}
@@ -112,7 +116,7 @@ func TestOddFilesInRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{name(fifoID), name(linkID)} {
+	for _, want := range []string{name(fifoID), name(linkID), name(dirID)} {
 		found := false
 		for _, p := range rep.Problems {
 			found = found || strings.HasSuffix(p.Path, want) && p.Kind == indexer.ProblemError

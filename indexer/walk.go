@@ -54,7 +54,7 @@ func walkFiles(ctx context.Context, fsys rolloutfs.FS) ([]string, []Problem, err
 func oddProblems(d layoutDir) []Problem {
 	var out []Problem
 	for _, name := range d.odd {
-		out = append(out, Problem{Path: d.rel + "/" + name, Kind: ProblemError, Detail: "not a regular file (a link, FIFO or device): not indexed"})
+		out = append(out, Problem{Path: d.rel + "/" + name, Kind: ProblemError, Detail: "not a regular file (a link, FIFO, device or directory): not indexed"})
 	}
 	return out
 }
@@ -77,7 +77,7 @@ type layoutDir struct {
 	files  []string // base names of the rollout files directly in it, sorted
 	walked []string // names of its subdirectories that the walk visits as layoutDirs of their own
 	temps  []string // base names of files an unfinished Create left behind
-	odd    []string // base names that look like rollouts but are not regular files
+	odd    []string // base names that look like rollouts but are not regular files (directories too)
 	// state is the directory as it was just before it was listed; zero
 	// when the FS cannot describe directories (rolloutfs.DirStater).
 	state rolloutfs.FileInfo
@@ -153,7 +153,7 @@ func walkTree(ctx context.Context, fsys rolloutfs.FS, rel string, fn func(layout
 
 // readLayoutDir lists the rollout files and subdirectories of rel, each
 // sorted. It keeps names only. Symbolic links are neither followed into
-// nor read: a link, FIFO or device named like a rollout is odd.
+// nor read: a link, FIFO, device or directory named like a rollout is odd.
 func readLayoutDir(ctx context.Context, fsys rolloutfs.FS, rel string) (layoutDir, error) {
 	d := layoutDir{rel: rel}
 	if ds, ok := fsys.(rolloutfs.DirStater); ok {
@@ -169,6 +169,8 @@ func readLayoutDir(ctx context.Context, fsys rolloutfs.FS, rel string) (layoutDi
 	}
 	for _, e := range entries {
 		switch {
+		case e.IsDir() && isRolloutName(e.Name):
+			d.odd = append(d.odd, e.Name) // not walked: no layout's folder is named so
 		case e.IsDir():
 			d.walked = append(d.walked, e.Name)
 		case rolloutfs.IsTemp(e.Name):
