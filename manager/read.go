@@ -126,10 +126,33 @@ func (m *Manager) UserMessages(ctx context.Context, id string) ([]UserMessage, e
 		return nil, threadErr(id, err, "list user messages")
 	}
 	msgs, err := m.store.UserMessages(ctx, id)
+	if err == nil {
+		err = m.chainIntact(ctx, id)
+	}
 	if err != nil {
 		return nil, threadErr(id, err, "list user messages")
 	}
 	return userMessagesOf(m.unacked.clampMessages(id, msgs)), nil
+}
+
+// chainIntact fails with ErrBrokenChain when the history of thread id
+// continues a base that is not indexed (its file was removed by hand):
+// what the index answers through the bases, such as inherited user
+// messages, is missing then, as a read of the history fails.
+func (m *Manager) chainIntact(ctx context.Context, id string) error {
+	chain, err := m.store.BaseChain(ctx, id)
+	if err != nil || len(chain) == 0 {
+		return err
+	}
+	last := chain[len(chain)-1]
+	if last.BaseID == "" || last.BaseID == last.ID {
+		return nil
+	}
+	// The chain stops at a base not indexed, or at the store's depth.
+	if _, err := m.store.Get(ctx, last.BaseID); !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("base %s of %s: %w", last.BaseID, last.ID, ErrBrokenChain)
 }
 
 // List returns a page of threads from the index; no rollout file is read.

@@ -3,6 +3,8 @@ package manager
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
@@ -226,4 +228,48 @@ func TestLineagePastADeletedMiddleFork(t *testing.T) {
 		t.Fatalf("verify: %+v, %v", rep.Drifts, err)
 	}
 	compareIndexes(t, m.store, rebuildIndex(t, m))
+}
+
+// TestBrokenChainEverywhere: a reference fork whose base's file was removed
+// by hand answers ErrBrokenChain to every read that needs the base, its
+// user messages included: listing them without the inherited ones would
+// contradict its count.
+func TestBrokenChainEverywhere(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) { o.Root = root })
+	parent := startPaginated(t, m, user("one"), user("two"))
+	one := 1
+	fork, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: &one})
+	if err != nil || fork.BaseID != parent.ID {
+		t.Fatalf("fork: base %q, %v; want a reference fork of %s", fork.BaseID, err, parent.ID)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, filepath.FromSlash(parent.RolloutPath))); err != nil {
+		t.Fatal(err)
+	}
+	again := openTest(t, func(o *Options) { o.Root = root }) // its sync drops the parent's row
+	if _, err := again.Get(ctx, parent.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the parent after its file went: %v, want ErrNotFound", err)
+	}
+	reads := []struct {
+		name string
+		call func() error
+	}{
+		{"ReadFrom", func() error {
+			rc, err := again.ReadFrom(ctx, fork.ID, -1)
+			if err == nil {
+				rc.Close()
+			}
+			return err
+		}},
+		{"UserMessages", func() error { _, err := again.UserMessages(ctx, fork.ID); return err }},
+	}
+	for _, r := range reads {
+		if err := r.call(); !errors.Is(err, ErrBrokenChain) {
+			t.Errorf("%s of the fork: %v, want ErrBrokenChain", r.name, err)
+		}
+	}
 }
