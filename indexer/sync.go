@@ -822,7 +822,12 @@ type syncWriter struct {
 	fresh    []syncResult
 	freshIDs map[string]bool
 	taken    []syncResult // fresh scans someone else indexed first, for redoTaken
-	sum      *Summary
+	// written are the fresh scans flush wrote, for redoTaken to check
+	// that their files are still there: their threads were not held
+	// between the decision and the write, when their holders may have
+	// indexed and deleted them.
+	written []rolloutFile
+	sum     *Summary
 }
 
 func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
@@ -1185,6 +1190,7 @@ func (w *syncWriter) flush(ctx context.Context) error {
 	for _, res := range fresh {
 		if !isTaken[res.file.id] {
 			w.sum.Problems = append(w.sum.Problems, res.problems...)
+			w.written = append(w.written, res.file)
 			continue
 		}
 		// Someone indexed the thread since the decision: take back what
@@ -1200,10 +1206,21 @@ func (w *syncWriter) flush(ctx context.Context) error {
 }
 
 // redoTaken applies again, each under its hold, the fresh scans whose
-// threads someone else indexed before their batch was written. It runs
-// after apply released its hold (flush may run under one, and holds are
-// not reentrant).
+// threads someone else indexed before their batch was written, and drops
+// again the rows written for fresh scans whose files went meanwhile. It
+// runs after apply released its hold (flush may run under one, and holds
+// are not reentrant).
 func (w *syncWriter) redoTaken(ctx context.Context) error {
+	for len(w.written) > 0 {
+		f := w.written[0]
+		w.written = w.written[1:]
+		// A holder may have indexed the thread and deleted it (file and
+		// row) after the decision and before the batch was written,
+		// which then wrote the row again: a row without a file.
+		if err := w.dropIfGone(ctx, f); err != nil {
+			return err
+		}
+	}
 	for len(w.taken) > 0 {
 		res := w.taken[0]
 		w.taken = w.taken[1:]
@@ -1224,6 +1241,23 @@ func (w *syncWriter) redoTaken(ctx context.Context) error {
 	return nil
 }
 
+// dropIfGone deletes the row just written for f's fresh scan if, under
+// the hold, f is neither at its place nor at its other place.
+func (w *syncWriter) dropIfGone(ctx context.Context, f rolloutFile) error {
+	if w.s.placed(f.rel) {
+		return nil
+	}
+	release, skip := w.s.hold(f.id)
+	if skip {
+		return nil // live: its owner found the file gone, or will
+	}
+	defer release()
+	if w.s.placed(f.rel) {
+		return nil
+	}
+	return w.deleteAt(ctx, f.id, f.rel)
+}
+
 // flushAll writes the batch and applies again what it left out, until
 // both are empty. Its caller holds no thread.
 func (w *syncWriter) flushAll(ctx context.Context) error {
@@ -1231,7 +1265,7 @@ func (w *syncWriter) flushAll(ctx context.Context) error {
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
-		if len(w.taken) == 0 {
+		if len(w.taken) == 0 && len(w.written) == 0 {
 			return nil
 		}
 		if err := w.redoTaken(ctx); err != nil {
