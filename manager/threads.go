@@ -603,21 +603,40 @@ func (m *Manager) ResumePath(ctx context.Context, p string) (Thread, error) {
 	}
 	row, err := m.store.GetByPath(ctx, rel)
 	if errors.Is(err, store.ErrNotFound) {
-		rec, _, scanErr := indexer.ScanFileWith(ctx, m.fsys, rel, m.bases())
-		if errors.Is(scanErr, fs.ErrNotExist) {
+		row, err = m.indexPath(ctx, rel)
+		if errors.Is(err, fs.ErrNotExist) {
 			return Thread{}, fmt.Errorf("resume %q: %w", p, ErrNotFound)
 		}
-		if scanErr != nil {
-			return Thread{}, fmt.Errorf("resume %q: %w", p, scanErr)
-		}
-		if err := m.store.Insert(ctx, rec); err != nil {
-			return Thread{}, fmt.Errorf("resume %q: %w", p, err)
-		}
-		row = rec.Thread
-	} else if err != nil {
+	}
+	if err != nil {
 		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
 	}
 	return m.Resume(ctx, row.ID)
+}
+
+// indexPath indexes the rollout at rel, which the index did not list, and
+// returns its row. It holds the thread as creates do, so that a background
+// sync (a watcher that saw the file appear) indexing it meanwhile is not
+// taken for a conflict: the row it wrote, found under the hold, is the
+// thread's.
+func (m *Manager) indexPath(ctx context.Context, rel string) (store.Thread, error) {
+	if id, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err == nil {
+		indexing := m.indexLock(id)
+		indexing.Lock()
+		defer indexing.Unlock()
+		row, err := m.store.GetByPath(ctx, rel)
+		if !errors.Is(err, store.ErrNotFound) {
+			return row, err
+		}
+	}
+	rec, _, err := indexer.ScanFileWith(ctx, m.fsys, rel, m.bases())
+	if err != nil {
+		return store.Thread{}, err
+	}
+	if err := m.store.Insert(ctx, rec); err != nil {
+		return store.Thread{}, err
+	}
+	return rec.Thread, nil
 }
 
 // relPath turns a caller's rollout path into a slash path relative to the

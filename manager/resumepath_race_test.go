@@ -1,0 +1,72 @@
+package manager
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rolloutfs"
+)
+
+// syncOnOpen is a local FS that runs sync once, the first time file name
+// is opened, before opening it: a background sync that indexes the file
+// while a caller is reading it to index it too.
+type syncOnOpen struct {
+	rolloutfs.Local
+	name string
+	sync func()
+}
+
+func (s *syncOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	if name == s.name && s.sync != nil {
+		sync := s.sync
+		s.sync = nil
+		sync()
+	}
+	return s.Local.Open(ctx, name)
+}
+
+// TestResumePathBesideWatcher: a Codex rollout the watcher indexes while
+// ResumePath indexes it too (between ResumePath's lookup and its insert)
+// resumes all the same: the row the watcher wrote is the thread's, not a
+// reason to fail.
+func TestResumePathBesideWatcher(t *testing.T) {
+	ctx := context.Background()
+	fsys := &syncOnOpen{}
+	m := openTest(t, func(o *Options) {
+		fsys.Local = rolloutfs.Local{Root: o.Root}
+		o.FS = fsys
+	})
+	id, rel := codexThread(t, m.Root(), time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC), "hello")
+	fsys.name = rel
+	synced := false
+	watcher := make(chan error, 1)
+	fsys.sync = func() {
+		synced = true
+		sync := func() error {
+			_, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{rel}, indexer.SyncOptions{Hold: m.holdSync})
+			return err
+		}
+		// ResumePath reads the file to index it. A watcher's sync of it
+		// runs now if nothing holds the thread; if ResumePath holds it,
+		// the sync waits for it, as a real watcher would.
+		if lock := m.indexLock(id); lock.TryLock() {
+			lock.Unlock()
+			watcher <- sync()
+			return
+		}
+		go func() { watcher <- sync() }()
+	}
+	th, err := m.ResumePath(ctx, rel)
+	if !synced {
+		t.Fatal("the file was never opened")
+	}
+	if werr := <-watcher; werr != nil {
+		t.Errorf("the watcher's sync: %v", werr)
+	}
+	if err != nil || th.ID != id {
+		t.Fatalf("ResumePath while the watcher indexed the file: %+v, %v; want thread %s", th, err, id)
+	}
+	verifyClean(t, m)
+}
