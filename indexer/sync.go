@@ -1014,6 +1014,13 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 		}
 	case actAddSegment:
 		w.sum.Skipped++
+		if w.s.hold != nil && !w.s.exists(f.rel) {
+			// Its holder removed it after the decision (a purge's
+			// materialize removes the earlier files it no longer
+			// lists), leaving the row as it was: the index must not
+			// list a file that is gone.
+			return nil
+		}
 		if err := w.flushIfPending(ctx, f.id); err != nil {
 			return err
 		}
