@@ -12,6 +12,8 @@ import (
 // syncOnOpen is a local FS that runs sync once, the first time file name
 // is opened, before opening it: a background sync that indexes the file
 // while a caller is reading it to index it too.
+// syncOnOpen is a local FS that runs sync, once, when the file name is
+// opened: a watcher's sync landing in the middle of a call.
 type syncOnOpen struct {
 	rolloutfs.Local
 	name string
@@ -31,6 +33,10 @@ func (s *syncOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile,
 // ResumePath indexes it too (between ResumePath's lookup and its insert)
 // resumes all the same: the row the watcher wrote is the thread's, not a
 // reason to fail.
+// TestResumePathBesideWatcher: a watcher that indexes a new Codex rollout
+// while ResumePath reads it does not make the resume fail (its insert met
+// the watcher's row: ErrExists). Once ResumePath holds the thread, the
+// watcher's sync waits for it, in a goroutine.
 func TestResumePathBesideWatcher(t *testing.T) {
 	ctx := context.Background()
 	fsys := &syncOnOpen{}
