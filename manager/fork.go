@@ -224,6 +224,7 @@ type newFork struct {
 	child    store.Thread
 	metaLine []byte
 	lineage  []string
+	base     string // a reference fork's base: its delete waits for the fork's row
 }
 
 func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions, adjust func(*rollout.SessionMeta)) (newFork, error) {
@@ -278,9 +279,9 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 // nothing: the file is followed by its index row, or removed again.
 func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.Part, finish func(child *store.Thread) store.ForkSource) (store.Thread, error) {
 	child := nf.child
-	indexing := m.indexLock(child.ID) // no background sync of the file before its row exists
-	indexing.Lock()
-	defer indexing.Unlock()
+	// No background sync of the file before its row exists, and no delete
+	// of the base between its check for forks and its removal (Delete).
+	defer m.lockIndexes(child.ID, nf.base)()
 	size, mtime, err := m.createRollout(ctx, child.RolloutPath, parts)
 	if err != nil {
 		return store.Thread{}, err
@@ -370,6 +371,7 @@ func (m *Manager) forkReference(ctx context.Context, parent, holder store.Thread
 	if err != nil {
 		return store.Thread{}, err
 	}
+	nf.base = holder.ID
 	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine)}, func(child *store.Thread) store.ForkSource {
 		child.BaseID, child.BaseSize = holder.ID, cut.offset
 		// The meta line carries ordinal, the cut's (SessionMeta.FirstOrdinal).

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,9 +59,36 @@ func (m *Manager) logProblems(sum indexer.Summary) {
 // indexLock returns the lock that serializes writers of thread id's row
 // who read its file without holding the thread (see Manager.indexing).
 func (m *Manager) indexLock(id string) *sync.Mutex {
+	return &m.indexing[m.indexStripe(id)]
+}
+
+// indexStripe returns the index in m.indexing of thread id's lock.
+func (m *Manager) indexStripe(id string) int {
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	return &m.indexing[h.Sum32()%uint32(len(m.indexing))]
+	return int(h.Sum32() % uint32(len(m.indexing)))
+}
+
+// lockIndexes takes the indexing locks of the threads ids ("" names none)
+// and returns their unlock. Threads may share a lock: each is taken once,
+// and in order, so two callers of several cannot deadlock.
+func (m *Manager) lockIndexes(ids ...string) (unlock func()) {
+	var stripes []int
+	for _, id := range ids {
+		if id != "" {
+			stripes = append(stripes, m.indexStripe(id))
+		}
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, s := range stripes {
+		m.indexing[s].Lock()
+	}
+	return func() {
+		for _, s := range slices.Backward(stripes) {
+			m.indexing[s].Unlock()
+		}
+	}
 }
 
 // holdSync is indexer.SyncOptions.Hold for background syncs: a live

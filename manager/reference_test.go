@@ -273,3 +273,63 @@ func TestBrokenChainEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteBesideAReferenceFork: a delete and a reference fork of the
+// same thread at once never leave the fork without its base. A fork made
+// after the delete's first look for forks makes the delete fail with
+// ErrReferenced; a fork that begins once the delete has looked again
+// waits for it, then fails, leaving nothing.
+func TestDeleteBesideAReferenceFork(t *testing.T) {
+	one := 1
+	t.Cleanup(func() { deleteStep = nil })
+	t.Run("fork after the first look", func(t *testing.T) {
+		ctx := t.Context()
+		m := openTest(t)
+		parent := startPaginated(t, m, user("one"), user("two"))
+		var fork Thread
+		var forkErr error
+		deleteStep = func(step string) {
+			if step == "checked" {
+				fork, forkErr = m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: &one})
+			}
+		}
+		err := m.Delete(ctx, parent.ID)
+		deleteStep = nil
+		if forkErr != nil {
+			t.Fatal(forkErr)
+		}
+		if !errors.Is(err, ErrReferenced) {
+			t.Fatalf("delete with a fork made meanwhile: %v, want ErrReferenced", err)
+		}
+		if h := historyOf(t, m, fork.ID); !bytes.Contains(h, []byte(`"one"`)) {
+			t.Fatalf("the fork's history lacks its parent's message:\n%s", h)
+		}
+		verifyClean(t, m)
+	})
+	t.Run("fork once the delete looked again", func(t *testing.T) {
+		ctx := t.Context()
+		m := openTest(t)
+		parent := startPaginated(t, m, user("one"), user("two"))
+		forked := make(chan error, 1)
+		deleteStep = func(step string) {
+			if step == "locked" {
+				go func() {
+					_, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: &one})
+					forked <- err
+				}()
+			}
+		}
+		err := m.Delete(ctx, parent.ID)
+		deleteStep = nil
+		if err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if err := <-forked; !errors.Is(err, ErrNotFound) {
+			t.Fatalf("fork of the thread being deleted: %v, want ErrNotFound", err)
+		}
+		if page, err := m.List(ctx, ListOptions{}); err != nil || len(page.Threads) != 0 {
+			t.Fatalf("threads after the delete: %d, %v; want none", len(page.Threads), err)
+		}
+		verifyClean(t, m)
+	})
+}

@@ -855,6 +855,24 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	return nil
 }
 
+// deleteStep, when set (by tests), is called as Delete passes its steps:
+// "checked" after its first look for reference forks, "locked" once it
+// holds the thread and has looked again.
+var deleteStep func(step string)
+
+// refuseIfReferenced fails with a *ReferencedError when reference forks
+// continue thread id's history: a delete would leave them without it.
+func refuseIfReferenced(ctx context.Context, st *store.Store, id string) error {
+	forks, err := st.Referrers(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(forks) > 0 {
+		return &ReferencedError{ID: id, Forks: forks}
+	}
+	return nil
+}
+
 // Delete removes the thread's rollout files (every file of a reverted
 // thread) and its index rows. Threads forked from it keep their lineage
 // (parent id and ancestors). A thread a running Codex has loaded fails
@@ -868,12 +886,11 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.ops.Done()
-	forks, err := m.store.Referrers(ctx, id)
-	if err != nil {
+	if err := refuseIfReferenced(ctx, m.store, id); err != nil {
 		return threadErr(id, err, "delete")
 	}
-	if len(forks) > 0 {
-		return threadErr(id, &ReferencedError{ID: id, Forks: forks}, "delete")
+	if deleteStep != nil {
+		deleteStep("checked")
 	}
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		// lt stays in memory, locked, until the rows are gone: a concurrent
@@ -881,6 +898,16 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// update fail after the file is gone, the next use of the thread
 		// drops its rows (locate).
 		defer m.invalidate(lt)
+		// A reference fork made since the check above would be left
+		// without its base: look again where none can be made of it
+		// until the rows are gone (writeFork takes its base's lock).
+		defer m.lockIndexes(id)()
+		if err := refuseIfReferenced(ctx, m.store, id); err != nil {
+			return err
+		}
+		if deleteStep != nil {
+			deleteStep("locked")
+		}
 		// Codex would go on appending to the file it loaded, removed
 		// (its own delete unloads the thread first): never delete a
 		// thread under a running Codex (ErrBusy).
