@@ -1,9 +1,13 @@
 package manager
 
 import (
+	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/rollout"
 )
@@ -136,5 +140,58 @@ func TestAppendedEventSizeResumesRead(t *testing.T) {
 	}
 	if _, _, err := m.ReadAfter(ctx, th.ID, 1); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("ReadAfter mid-line: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// TestRefusedAppendAnnouncesWhatItIndexed: an append first indexes what
+// another process wrote to the thread's file (complete lines, or a whole
+// last record it ends with its newline); when the append is then refused
+// (a stale expected size), those lines are announced all the same, so
+// followers read them now rather than at the next append.
+func TestRefusedAppendAnnouncesWhatItIndexed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		newline bool
+	}{{"complete line", true}, {"whole last record without its newline", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			m := openTest(t, func(o *Options) {
+				o.Now = func() time.Time { return time.Now().Add(time.Hour) } // past the torn grace
+			})
+			th := start(t, m, user("one"))
+			sub := m.Subscribe(0)
+			defer sub.Close()
+			line, err := rollout.EncodeItem(user("written by another process"), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.newline {
+				line = bytes.TrimSuffix(line, []byte("\n"))
+			}
+			f, err := os.OpenFile(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath)), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(line); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			var mismatch *SizeMismatchError
+			if _, err := m.AppendWith(ctx, th.ID, []rollout.Item{user("two")}, AppendOptions{ExpectedSize: th.HistorySize()}); !errors.As(err, &mismatch) {
+				t.Fatalf("append at the stale size: %v, want a *SizeMismatchError", err)
+			}
+			want := th.HistorySize() + int64(len(line))
+			if !tc.newline {
+				want++ // the newline that ended it
+			}
+			select {
+			case e := <-sub.Events():
+				if e.Type != EventAppended || e.ThreadID != th.ID || e.Size != want {
+					t.Fatalf("event %s of %s at %d, want appended of %s at %d", e.Type, e.ThreadID, e.Size, th.ID, want)
+				}
+			default:
+				t.Fatalf("no event for the lines the refused append indexed (history now %d)", mismatch.Actual)
+			}
+		})
 	}
 }

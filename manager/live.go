@@ -146,7 +146,9 @@ func (m *Manager) openAppender(ctx context.Context, row store.Thread) (*rolloutf
 // after lines the index has not seen. A torn tail older than
 // Options.TornGrace is cut into a side file; a younger one fails with a
 // *TornTailError, the file untouched. With force the appender is reopened
-// even when the sizes agree (its file changed under it).
+// even when the sizes agree (its file changed under it). Lines it indexes
+// are announced as appended, as the watcher announces them, whether or not
+// the append goes on.
 func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error {
 	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
 	if err != nil {
@@ -155,6 +157,12 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	if !force && info.Size == lt.row.IndexedSize && lt.appender.Size() == info.Size {
 		return nil
 	}
+	before := lt.row.HistorySize()
+	defer func() {
+		if lt.row.HistorySize() > before {
+			m.publishThread(EventAppended, lt.row)
+		}
+	}()
 	lt.appender.Close()
 	lt.appender = nil
 	row, err := m.catchUp(ctx, lt.row)
