@@ -679,7 +679,15 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	}
 
 	fi, err := s.fsys.Stat(ctx, f.rel)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && res.base == f.rel:
+		// Gone since the walk listed it (a delete, a move): its row is an
+		// orphan now.
+		return s.orphan(*row)
+	case errors.Is(err, fs.ErrNotExist):
+		res.action = actSkip // gone, and no row of it here: nothing to do
+		return res
+	case err != nil:
 		return res.fail(err)
 	}
 	size, mtime := fi.Size, fi.ModTime.UnixNano()

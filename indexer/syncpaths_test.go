@@ -3,6 +3,7 @@ package indexer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -302,4 +303,54 @@ func (c *openCounter) Open(ctx context.Context, name string) (rolloutfs.ReadFile
 		c.opens++
 	}
 	return c.Local.Open(ctx, name)
+}
+
+// TestSyncOfAFileDeletedMeanwhile: a thread deleted (file and row) after a
+// sync decided on its file and before the writer holds it is no failure:
+// the sync finds it gone, reports no problem, and leaves no row.
+func TestSyncOfAFileDeletedMeanwhile(t *testing.T) {
+	const (
+		id = "019a0000-0000-7000-8000-0000000000f1"
+		ts = "2026-05-01T10:00:00.000Z"
+	)
+	rel := "sessions/2026/05/01/rollout-2026-05-01T10-00-00-" + id + ".jsonl"
+	for _, indexed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("indexed=%t", indexed), func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			st := openStore(t)
+			fsys := rolloutfs.Local{Root: root}
+			writeRollout(t, root, rel, metaLine(ts, id, ""), userLine(ts, "one"))
+			if indexed {
+				mustSync(t, st, root, SyncOptions{})
+				appendTo(t, root, rel, userLine(ts, "two")) // decided as a catch-up
+			}
+			deleted := false
+			hold := func(heldID string) (func(), bool) {
+				if heldID == id && !deleted { // the manager's Delete, just before
+					deleted = true
+					if err := os.Remove(filepath.Join(root, filepath.FromSlash(rel))); err != nil {
+						t.Fatal(err)
+					}
+					if err := st.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+						t.Fatal(err)
+					}
+				}
+				return func() {}, false
+			}
+			sum, err := Sync(ctx, st, fsys, SyncOptions{Hold: hold})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !deleted {
+				t.Fatal("Hold never called for the thread")
+			}
+			if sum.Failed != 0 || len(sum.Problems) != 0 {
+				t.Errorf("sync of a file deleted meanwhile: %d failed, problems %v; want none", sum.Failed, sum.Problems)
+			}
+			if _, err := st.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the deleted thread after the sync: %v, want ErrNotFound", err)
+			}
+		})
+	}
 }
