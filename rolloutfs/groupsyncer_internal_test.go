@@ -414,6 +414,26 @@ func isClosed(c <-chan struct{}) bool {
 // syncfs where there is one; one fsync when n is 1). Nothing else writes
 // meanwhile, so it is the floor under a SyncBatch round of n appends.
 func BenchmarkSyncBatch(b *testing.B) {
+	benchmarkRound(b, syncBatch)
+}
+
+// BenchmarkSyncEachFile is BenchmarkSyncBatch with each file of the round
+// fsynced on its own, all at once, instead of one syncfs: the alternative
+// a GroupSyncer could take, which leaves other writers' dirty pages alone
+// but pays a flush per file.
+func BenchmarkSyncEachFile(b *testing.B) {
+	benchmarkRound(b, func(batch []syncRequest) {
+		var wg sync.WaitGroup
+		for _, req := range batch {
+			wg.Go(func() { req.result <- req.f.Sync() })
+		}
+		wg.Wait()
+	})
+}
+
+// benchmarkRound times rounds of a line appended to each of n files of one
+// filesystem, then made durable by flush, which answers every request.
+func benchmarkRound(b *testing.B, flush func(batch []syncRequest)) {
 	line := append(bytes.Repeat([]byte("x"), 419), '\n')
 	for _, n := range []int{1, 8, 32, 64} {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
@@ -439,7 +459,7 @@ func BenchmarkSyncBatch(b *testing.B) {
 					}
 					batch[i] = syncRequest{f: f, result: make(chan error, 1)}
 				}
-				syncBatch(batch)
+				flush(batch)
 				for _, req := range batch {
 					if err := <-req.result; err != nil {
 						b.Fatal(err)
