@@ -169,6 +169,13 @@ func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (
 	indexing := m.indexLock(cur.ID)
 	indexing.Lock()
 	defer indexing.Unlock()
+	// A reference fork past the cut made since the look above would be
+	// left without its history: look again where none can be made of
+	// the thread's files until the segment is indexed (writeFork takes
+	// its base's indexing lock), as Delete does.
+	if err := m.refuseForksPast(ctx, cur.ID, cut); err != nil {
+		return store.Thread{}, err
+	}
 	// Durable under every policy: the index is about to name the segment
 	// as the thread's file, and a power loss that forgot the segment but
 	// not that would hide the thread (sync=none may lose appends, never a

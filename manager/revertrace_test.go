@@ -1,0 +1,108 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/spoolhq/spool/rolloutfs"
+)
+
+// forkOnOpen is a local FS that calls fork once, the n-th time file name
+// is opened: a call landing in the middle of another one.
+type forkOnOpen struct {
+	rolloutfs.Local
+	name  string
+	n     int
+	opens int
+	fork  func()
+}
+
+func (s *forkOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	if name == s.name && s.fork != nil {
+		s.opens++
+		if s.opens == s.n {
+			fork := s.fork
+			s.fork = nil
+			fork()
+		}
+	}
+	return s.Local.Open(ctx, name)
+}
+
+// TestRevertBesideAReferenceFork: a reference fork past the cut made while
+// a revert runs (after its look for such forks, before the segment is
+// indexed) makes the revert fail with ErrReferenced, as one made before
+// does, and the fork keeps reading its history. Revert opens the thread's
+// file twice before it writes: its read of the history, then its read of
+// the meta (segmentPayload), after its look for forks.
+func TestRevertBesideAReferenceFork(t *testing.T) {
+	t.Run("fork after the revert looked", revertThenFork)
+	t.Run("revert after the fork read its parent", forkThenRevert)
+}
+
+func revertThenFork(t *testing.T) {
+	ctx := t.Context()
+	fsys := &forkOnOpen{}
+	m := openTest(t, func(o *Options) {
+		fsys.Local = rolloutfs.Local{Root: o.Root}
+		o.FS = fsys
+	})
+	th := threeTurns(t, m, "paginated")
+	var fork Thread
+	var forkErr error
+	fsys.name, fsys.n = th.RolloutPath, 2
+	fsys.fork = func() {
+		fork, forkErr = m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-c"})
+	}
+	_, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"})
+	if fsys.fork != nil {
+		t.Fatal("the hook never ran")
+	}
+	if forkErr != nil {
+		t.Fatalf("fork during the revert: %v", forkErr)
+	}
+	if !errors.Is(err, ErrReferenced) {
+		t.Errorf("revert with a fork past its cut made meanwhile: %v, want ErrReferenced", err)
+	}
+	h := historyOf(t, m, fork.ID)
+	if !bytes.Contains(h, []byte("turn-c")) {
+		t.Fatalf("the fork's history lacks turn-c:\n%s", h)
+	}
+	verifyClean(t, m)
+}
+
+// forkThenRevert: a revert that runs whole after a reference fork past
+// its cut read the parent, and before the fork writes, leaves no fork
+// whose base does not hold its history: the fork reads the parent again
+// and fails (turn-c is gone), or reads it whole.
+func forkThenRevert(t *testing.T) {
+	ctx := t.Context()
+	fsys := &forkOnOpen{}
+	m := openTest(t, func(o *Options) {
+		fsys.Local = rolloutfs.Local{Root: o.Root}
+		o.FS = fsys
+	})
+	th := threeTurns(t, m, "paginated")
+	var revertErr error
+	fsys.name, fsys.n = th.RolloutPath, 1 // the fork's read of its parent
+	fsys.fork = func() {
+		_, revertErr = m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"})
+	}
+	fork, err := m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-c"})
+	if fsys.fork != nil {
+		t.Fatal("the hook never ran")
+	}
+	if revertErr != nil {
+		t.Fatalf("revert during the fork: %v", revertErr)
+	}
+	if err == nil {
+		if h := historyOf(t, m, fork.ID); !bytes.Contains(h, []byte("turn-c")) {
+			t.Fatalf("the fork's history lacks turn-c:\n%s", h)
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("fork of a parent reverted meanwhile: %v, want success or ErrNotFound", err)
+	}
+	verifyClean(t, m)
+}
