@@ -157,10 +157,16 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	if !force && info.Size == lt.row.IndexedSize && lt.appender.Size() == info.Size {
 		return nil
 	}
-	before := lt.row.HistorySize()
+	// indexed is the row as the index holds it after each catch-up: a
+	// step failing after one has committed leaves lt.row behind, and
+	// lines in the index that nothing else would announce.
+	before, indexed := lt.row.HistorySize(), lt.row
 	defer func() {
-		if lt.row.HistorySize() > before {
-			m.publishThread(EventAppended, lt.row)
+		if lt.row.HistorySize() == indexed.HistorySize() {
+			indexed = lt.row // as settled, its file state included
+		}
+		if indexed.HistorySize() > before {
+			m.publishThread(EventAppended, indexed)
 		}
 	}()
 	lt.appender.Close()
@@ -169,6 +175,7 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	if err != nil {
 		return err
 	}
+	indexed = row
 	if row.IndexedSize < row.FileSize {
 		// The caller holds the writer lock: the rule's age is left.
 		rule := indexer.TailRule{Grace: m.opts.TornGrace, Now: m.opts.Now}
@@ -188,6 +195,7 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 			if row, err = m.catchUp(ctx, row); err != nil {
 				return err
 			}
+			indexed = row
 		default:
 			if cut.Length > 0 {
 				m.log.Warn("cut torn tail", "path", row.RolloutPath, "offset", cut.Offset, "bytes", cut.Length, "kept", cut.SideFile)
