@@ -9,9 +9,6 @@ import (
 	"github.com/spoolhq/spool/rolloutfs"
 )
 
-// syncOnOpen is a local FS that runs sync once, the first time file name
-// is opened, before opening it: a background sync that indexes the file
-// while a caller is reading it to index it too.
 // syncOnOpen is a local FS that runs sync, once, when the file name is
 // opened: a watcher's sync landing in the middle of a call.
 type syncOnOpen struct {
@@ -29,10 +26,6 @@ func (s *syncOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile,
 	return s.Local.Open(ctx, name)
 }
 
-// TestResumePathBesideWatcher: a Codex rollout the watcher indexes while
-// ResumePath indexes it too (between ResumePath's lookup and its insert)
-// resumes all the same: the row the watcher wrote is the thread's, not a
-// reason to fail.
 // TestResumePathBesideWatcher: a watcher that indexes a new Codex rollout
 // while ResumePath reads it does not make the resume fail (its insert met
 // the watcher's row: ErrExists). Once ResumePath holds the thread, the
