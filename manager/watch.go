@@ -418,7 +418,7 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 			continue
 		}
 		if lt := m.peekLive(ctx, id); lt != nil {
-			same := m.checkLive(ctx, lt)
+			same := m.checkLiveAt(ctx, lt, rel)
 			m.release(lt)
 			if same {
 				continue
@@ -516,6 +516,27 @@ func (m *Manager) peekLive(ctx context.Context, id string) *liveThread {
 		return nil
 	}
 	return lt
+}
+
+// checkLiveAt is checkLive for an event on file rel of lt's thread. A file
+// of the thread that is there but is not the one lt holds (a plain file
+// Codex decompressed beside lt's .jsonl.zst, a revert segment Codex wrote)
+// may change which file the thread is read from and appended to, which
+// only a sync of rel can tell: lt is dropped from memory and it reports
+// false, however unchanged lt's own file is. An event on a file that is
+// gone (the old place of one of the manager's own moves) is checkLive's.
+func (m *Manager) checkLiveAt(ctx context.Context, lt *liveThread, rel string) bool {
+	lt.mu.Lock()
+	if !lt.gone && rel != lt.row.RolloutPath {
+		if _, err := m.fsys.Stat(ctx, rel); err == nil {
+			m.log.Debug("another file of a live thread appeared", "id", lt.id, "path", rel, "live", lt.row.RolloutPath)
+			m.invalidate(lt)
+			lt.mu.Unlock()
+			return false
+		}
+	}
+	lt.mu.Unlock()
+	return m.checkLive(ctx, lt)
 }
 
 // checkLive drops lt from memory when its file is not as lt last left it:
