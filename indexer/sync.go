@@ -220,6 +220,14 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 				return sum, fmt.Errorf("sync %v: %w", fsys, err)
 			}
 			if len(rows) == 0 || rows[0].RolloutPath != rel {
+				// An earlier file of a reverted thread that went while
+				// its other form is there (Codex compressed it): that
+				// file's job moves the segment.
+				if twin := twinName(rel); s.exists(twin) {
+					if sg, err := st.SegmentByPath(ctx, rel); err == nil && sg.ThreadID == id {
+						rels = append(rels, twin)
+					}
+				}
 				continue
 			}
 			res = s.orphan(rows[0])
@@ -477,6 +485,7 @@ const (
 	actDelete                    // an orphan row: delete it
 	actDeferDelete               // an orphan row whose file may have moved: delete it at the end if still there
 	actAddSegment                // an earlier file of a thread the index does not know: record it
+	actMoveSegment               // an earlier file compressed or decompressed (twin): the segment at twin is now at the file
 )
 
 type syncResult struct {
@@ -495,6 +504,7 @@ type syncResult struct {
 	progress  store.Progress // actCatchUp
 	grew      bool           // actCatchUp: new lines were read (else only the file state changes)
 	archiveAt int64          // actMove
+	twin      string         // actMoveSegment: where the index has the segment
 	setName   *string        // a name from session_index.jsonl differs from the row's
 	updatedAt int64          // the row's updated time, kept by setName
 	problems  []Problem
@@ -593,6 +603,34 @@ func (s *syncer) knownSegment(ctx context.Context, rel string) (bool, error) {
 	return false, nil
 }
 
+// twinName returns the other form of rollout file rel: its compressed
+// name for a plain one, its plain name for a compressed one.
+func twinName(rel string) string {
+	if rollout.IsCompressed(rel) {
+		return rollout.PlainName(rel)
+	}
+	return rel + rollout.CompressedSuffix
+}
+
+// segmentTwin returns the path of the segment of f's thread that the
+// index records at f's other form (twinName), or "": the same earlier
+// file of a reverted thread, compressed or decompressed since (Codex
+// compresses cold rollouts, and a reverted thread's earlier files are
+// cold).
+func (s *syncer) segmentTwin(ctx context.Context, f rolloutFile) (string, error) {
+	twin := twinName(f.rel)
+	sg, err := s.st.SegmentByPath(ctx, twin)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	case sg.ThreadID != f.id:
+		return "", nil
+	}
+	return twin, nil
+}
+
 // otherPlace returns where file rel would be after an archive (or an
 // unarchive of an archived one); rel when that cannot be told.
 func otherPlace(rel string) string {
@@ -660,8 +698,21 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		if err != nil {
 			return res.fail(err)
 		}
-		if !known {
+		if known {
+			return res
+		}
+		twin, err := s.segmentTwin(ctx, f)
+		switch {
+		case err != nil:
+			return res.fail(err)
+		case twin == "":
 			res.action = actAddSegment
+		case !s.exists(twin) || !rollout.IsCompressed(f.rel):
+			// The file the index names went (Codex compressed it, or
+			// decompressed it), or f is its plain form beside it (the
+			// plain file wins, as for Codex and Walk).
+			res.action = actMoveSegment
+			res.twin = twin
 		}
 		return res
 	}
@@ -1033,6 +1084,14 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 			return err
 		}
 		if err := w.s.st.AddSegment(ctx, f.id, f.rel); err != nil {
+			return err
+		}
+	case actMoveSegment:
+		w.sum.Moved++
+		if err := w.flushIfPending(ctx, f.id); err != nil {
+			return err
+		}
+		if err := w.s.st.MoveSegments(ctx, f.id, map[string]string{res.twin: f.rel}); err != nil {
 			return err
 		}
 	case actMove:
