@@ -342,8 +342,27 @@ func (m *Manager) openSegment(ctx context.Context, rel string) (rolloutfs.ReadFi
 }
 
 // removeSegment removes an earlier file of a thread, at rel and at its
-// other place.
+// other place, and its other form (twinName) at both.
 func (m *Manager) removeSegment(ctx context.Context, rel string) error {
+	if err := m.removeAtBothPlaces(ctx, twinName(rel)); err != nil {
+		return err
+	}
+	return m.removeAtBothPlaces(ctx, rel)
+}
+
+// twinName returns the other form of rollout file rel: its compressed
+// name (rollout.CompressedSuffix) for a plain one, its plain name for a
+// compressed one.
+func twinName(rel string) string {
+	if rollout.IsCompressed(rel) {
+		return rollout.PlainName(rel)
+	}
+	return rel + rollout.CompressedSuffix
+}
+
+// removeAtBothPlaces removes rollout file rel, and the file of its name at
+// its other place (archived or live), where they exist.
+func (m *Manager) removeAtBothPlaces(ctx context.Context, rel string) error {
 	err := m.fsys.Remove(ctx, rel)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err

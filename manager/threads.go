@@ -944,6 +944,12 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		// And the file's other form (a .jsonl.zst beside the plain file,
+		// or the reverse: Codex between writing one and removing the
+		// other), at either place, which a sync would index again.
+		if err := m.removeAtBothPlaces(ctx, twinName(lt.row.RolloutPath)); err != nil {
+			return err
+		}
 		if err := m.fsys.Remove(ctx, lt.row.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

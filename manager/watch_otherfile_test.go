@@ -141,3 +141,50 @@ func TestWatchLiveThreadRevertedByAnother(t *testing.T) {
 	}
 	verifyClean(t, m)
 }
+
+// TestDeleteRemovesTheCompressedForm: a thread whose plain file has its
+// compressed form beside it (Codex between writing rel.zst and removing
+// rel; a user's zstd -k) is read from the plain file. Delete removed only
+// that, so the next sync (a restart, the periodic rescan) indexed the
+// thread again from the .zst: a deleted thread came back, text and all.
+// The same for a reverted thread's earlier file.
+func TestDeleteRemovesTheCompressedForm(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) { o.Root = root })
+	plainTh := start(t, m, user("one"), assistant("1"))
+	reverted := threeTurns(t, m, "paginated")
+	first := reverted.RolloutPath
+	if _, err := m.Revert(ctx, reverted.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{plainTh.RolloutPath, first} {
+		abs := filepath.Join(root, filepath.FromSlash(rel))
+		data, err := os.ReadFile(abs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := zstd.NewWriter(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(abs+".zst", enc.EncodeAll(data, nil), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{plainTh.ID, reverted.ID} {
+		if err := m.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openTest(t, func(o *Options) { o.Root = root })
+	for _, id := range []string{plainTh.ID, reverted.ID} {
+		if got, err := m.Get(ctx, id); err == nil {
+			t.Errorf("deleted thread %s is back after a reopen, from %s", id, got.RolloutPath)
+		}
+	}
+	verifyClean(t, m)
+}
