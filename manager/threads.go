@@ -830,12 +830,21 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	if err != nil {
 		return err
 	}
+	// So does the file's other form beside it (a .jsonl.zst left next to
+	// the plain file): left behind, it would hold the thread at its old
+	// place at the next sync.
+	undoTwin, err := m.moveTwin(ctx, oldRel, newRel)
+	if err != nil {
+		undoSegments()
+		return err
+	}
 	err = m.fsys.Move(ctx, oldRel, newRel)
 	if err == nil {
 		err = m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt)
 	}
 	if err != nil {
 		defer undoSegments()
+		defer undoTwin()
 		// A move can fail after the rename took place (its directory
 		// fsync): a failed call leaves the file where it was.
 		if _, statErr := m.fsys.Stat(ctx, newRel); statErr == nil {
@@ -853,6 +862,29 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	}
 	lt.row = row
 	return nil
+}
+
+// moveTwin moves the other form of rollout file from (twinName), if there
+// is one, to the other form of to, and returns how to move it back.
+func (m *Manager) moveTwin(ctx context.Context, from, to string) (undo func(), err error) {
+	src, dst := twinName(from), twinName(to)
+	if _, err := m.fsys.Stat(ctx, src); errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	moveBack := func() {
+		if err := m.fsys.Move(ctx, dst, src); err != nil {
+			m.log.Error("move a file's other form back after a failed archive", "path", dst, "err", err)
+		}
+	}
+	if err := m.fsys.Move(ctx, src, dst); err != nil {
+		// A move can fail after the rename took place (its directory
+		// fsync): then it is moved back too.
+		if _, statErr := m.fsys.Stat(ctx, dst); statErr == nil {
+			moveBack()
+		}
+		return nil, err
+	}
+	return moveBack, nil
 }
 
 // deleteStep, when set (by tests), is called as Delete passes its steps:

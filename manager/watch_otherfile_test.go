@@ -188,3 +188,49 @@ func TestDeleteRemovesTheCompressedForm(t *testing.T) {
 	}
 	verifyClean(t, m)
 }
+
+// TestArchiveMovesTheCompressedForm: archive of a thread whose plain file
+// has its compressed form beside it moves both; left in sessions/, the
+// .zst would be the live copy the next sync prefers, and the thread would
+// come back unarchived. Unarchive moves both back.
+func TestArchiveMovesTheCompressedForm(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) { o.Root = root })
+	th := start(t, m, user("one"), assistant("1"))
+	abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs+".zst", enc.EncodeAll(data, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	archived, err := m.Archive(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(archived.RolloutPath)) + ".zst"); err != nil {
+		t.Fatalf("the compressed form after the archive: %v, want it beside the archived file", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openTest(t, func(o *Options) { o.Root = root })
+	got, err := m.Get(ctx, th.ID)
+	if err != nil || !got.Archived {
+		t.Fatalf("after archive and reopen: %+v, %v; want archived", got, err)
+	}
+	verifyClean(t, m)
+	if _, err := m.Unarchive(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(abs + ".zst"); err != nil {
+		t.Fatalf("the compressed form after the unarchive: %v, want it back beside the file", err)
+	}
+	verifyClean(t, m)
+}
