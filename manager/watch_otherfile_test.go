@@ -159,18 +159,7 @@ func TestDeleteRemovesTheCompressedForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rel := range []string{plainTh.RolloutPath, first} {
-		abs := filepath.Join(root, filepath.FromSlash(rel))
-		data, err := os.ReadFile(abs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		enc, err := zstd.NewWriter(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(abs+".zst", enc.EncodeAll(data, nil), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		compressBeside(t, root, rel)
 	}
 	for _, id := range []string{plainTh.ID, reverted.ID} {
 		if err := m.Delete(ctx, id); err != nil {
@@ -198,18 +187,7 @@ func TestArchiveMovesTheCompressedForm(t *testing.T) {
 	root := t.TempDir()
 	m := openTest(t, func(o *Options) { o.Root = root })
 	th := start(t, m, user("one"), assistant("1"))
-	abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
-	data, err := os.ReadFile(abs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := zstd.NewWriter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(abs+".zst", enc.EncodeAll(data, nil), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	abs := compressBeside(t, root, th.RolloutPath)
 	archived, err := m.Archive(ctx, th.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -233,4 +211,23 @@ func TestArchiveMovesTheCompressedForm(t *testing.T) {
 		t.Fatalf("the compressed form after the unarchive: %v, want it back beside the file", err)
 	}
 	verifyClean(t, m)
+}
+
+// compressBeside writes the compressed form of rollout file rel next to
+// it (a user's zstd -k) and returns rel's absolute path.
+func compressBeside(t *testing.T, root, rel string) string {
+	t.Helper()
+	abs := filepath.Join(root, filepath.FromSlash(rel))
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs+".zst", enc.EncodeAll(data, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }
