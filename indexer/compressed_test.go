@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -146,4 +148,50 @@ func TestCompressedNeverCutOrCaughtUp(t *testing.T) {
 	if !errors.Is(err, ErrChanged) {
 		t.Fatalf("CatchUp of a compressed file: err = %v, want ErrChanged", err)
 	}
+}
+
+// TestSyncDecompressedBeside: a thread indexed from its .jsonl.zst whose
+// plain file then appears beside it (zstd -d -k, or Codex decompressing it
+// before it writes again) is indexed from the plain file, with no problem
+// reported, and verifies clean; and again once the .zst is removed.
+func TestSyncDecompressedBeside(t *testing.T) {
+	root, zrel, plain := compressedFixture(t)
+	st := openStore(t)
+	mustSync(t, st, root, SyncOptions{})
+	writeRollout(t, root, plain.Thread.RolloutPath, string(plainBytes(t, root, zrel)))
+	for _, step := range []string{"both forms", "plain alone"} {
+		if step == "plain alone" {
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(zrel))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sum := mustSync(t, st, root, SyncOptions{})
+		if len(sum.Problems) != 0 {
+			t.Errorf("%s: problems %v, want none", step, sum.Problems)
+		}
+		got, err := st.Get(t.Context(), idX)
+		if err != nil || got.RolloutPath != plain.Thread.RolloutPath {
+			t.Fatalf("%s: row at %q (%v), want the plain file %s", step, got.RolloutPath, err, plain.Thread.RolloutPath)
+		}
+		mustVerifyClean(t, st, root)
+	}
+}
+
+// plainBytes returns the decompressed content of root/rel, a .jsonl.zst.
+func plainBytes(t *testing.T, root, rel string) []byte {
+	t.Helper()
+	z, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	data, err := dec.DecodeAll(z, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -572,6 +572,9 @@ func (s *syncer) isCompetitor(rel, id string) bool {
 	if nameID, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err != nil || nameID != id {
 		return false
 	}
+	if rollout.IsCompressed(rel) && s.exists(rollout.PlainName(rel)) {
+		return false // the walk does not find it: its plain form stands for it
+	}
 	return s.exists(rel)
 }
 
