@@ -38,7 +38,7 @@ var (
 	ErrInsufficientStorage  = errors.New("client: server disk is full")
 	ErrInvalidQuery         = errors.New("client: search query does not parse")
 	ErrSizeMismatch         = errors.New("client: thread size is not the expected size")
-	ErrBrokenChain          = errors.New("client: thread's history continues a file or thread that is gone")
+	ErrBrokenChain          = errors.New("client: thread's history continues a file or thread that is gone, or one that is damaged")
 	ErrIdempotencyKeyReused = errors.New("client: idempotency key reused with another body")
 )
 

@@ -38,6 +38,7 @@ var (
 	ErrPaginatedRollback = fmt.Errorf("%w: a paginated thread is not rolled back by a marker (Codex ignores one): revert it", ErrInvalidItem)
 	ErrTornTail          = errors.New("thread ends with an unfinished line") // its writer may still finish it (*TornTailError)
 	ErrBrokenChain       = errors.New("thread's history refers to a base that is missing or does not hold it")
+	ErrDamaged           = rolloutfs.ErrDamaged                                       // a compressed rollout that does not decode: restore it, or delete the thread
 	ErrReferenced        = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
 	ErrCompressed        = errors.New("thread is compressed")                         // append to a read-only .jsonl.zst rollout; fork it to continue
 	ErrUnavailable       = errors.New("storage unavailable")                          // a backend's database or object store cannot be reached; retry later

@@ -1,6 +1,7 @@
 package rolloutfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -13,6 +14,11 @@ import (
 // instead of making a reader allocate it. Codex compresses at level 3,
 // whose window is at most 2 MiB.
 const MaxZstdWindow = 128 << 20
+
+// ErrDamaged is wrapped by the errors of reading a compressed file that
+// does not decode (cut short, corrupt): what it held is lost until the
+// file is restored.
+var ErrDamaged = errors.New("compressed file is damaged")
 
 // NewZstdReader returns a streaming decoder of the zstd stream r (one or
 // more frames). It decodes in the caller's goroutine and holds at most one
@@ -107,7 +113,7 @@ func (z *zstdFile) fail(err error) error {
 		z.size = z.pos
 		return io.EOF
 	}
-	return fmt.Errorf("zstd: %w", err)
+	return fmt.Errorf("%w: zstd: %w", ErrDamaged, err)
 }
 
 // Size returns the decompressed size. It decodes the whole file the first

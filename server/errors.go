@@ -154,7 +154,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeBusy, "%s", msg), false
 	case errors.Is(err, manager.ErrTurnInProgress):
 		return errorf(http.StatusConflict, CodeTurnInProgress, "%s", err.Error()), false
-	case errors.Is(err, manager.ErrBrokenChain):
+	case errors.Is(err, manager.ErrBrokenChain), errors.Is(err, manager.ErrDamaged):
 		return errorf(http.StatusConflict, CodeBrokenChain, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrCompressed):
 		return errorf(http.StatusConflict, CodeCompressed, "%s", err.Error()), false
