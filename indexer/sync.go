@@ -223,7 +223,7 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 				// An earlier file of a reverted thread that went while
 				// its other form is there (Codex compressed it): that
 				// file's job moves the segment.
-				if twin := twinName(rel); s.exists(twin) {
+				if twin := rollout.TwinName(rel); s.exists(twin) {
 					if sg, err := st.SegmentByPath(ctx, rel); err == nil && sg.ThreadID == id {
 						rels = append(rels, twin)
 					}
@@ -485,7 +485,7 @@ const (
 	actDelete                    // an orphan row: delete it
 	actDeferDelete               // an orphan row whose file may have moved: delete it at the end if still there
 	actAddSegment                // an earlier file of a thread the index does not know: record it
-	actMoveSegment               // an earlier file compressed or decompressed (twin): the segment at twin is now at the file
+	actMoveSegment               // an earlier file compressed or decompressed (rollout.TwinName): the segment at twin is now at the file
 )
 
 type syncResult struct {
@@ -606,22 +606,13 @@ func (s *syncer) knownSegment(ctx context.Context, rel string) (bool, error) {
 	return false, nil
 }
 
-// twinName returns the other form of rollout file rel: its compressed
-// name for a plain one, its plain name for a compressed one.
-func twinName(rel string) string {
-	if rollout.IsCompressed(rel) {
-		return rollout.PlainName(rel)
-	}
-	return rel + rollout.CompressedSuffix
-}
-
 // segmentTwin returns the path of the segment of f's thread that the
-// index records at f's other form (twinName), or "": the same earlier
+// index records at f's other form (rollout.TwinName), or "": the same earlier
 // file of a reverted thread, compressed or decompressed since (Codex
 // compresses cold rollouts, and a reverted thread's earlier files are
 // cold).
 func (s *syncer) segmentTwin(ctx context.Context, f rolloutFile) (string, error) {
-	twin := twinName(f.rel)
+	twin := rollout.TwinName(f.rel)
 	sg, err := s.st.SegmentByPath(ctx, twin)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

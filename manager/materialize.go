@@ -203,7 +203,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	// The index no longer lists the earlier files: a file left behind
 	// here is one Sync adds back as out of the history, and delete finds.
 	for _, s := range segs {
-		if err := m.removeSegment(ctx, s.RolloutPath); err != nil {
+		if err := m.removeRollout(ctx, s.RolloutPath); err != nil {
 			m.log.Error("remove an earlier file of a thread made self-contained", "id", lt.id, "path", s.RolloutPath, "err", err)
 		}
 	}

@@ -341,34 +341,22 @@ func (m *Manager) openSegment(ctx context.Context, rel string) (rolloutfs.ReadFi
 	return nil, err
 }
 
-// removeSegment removes an earlier file of a thread, at rel and at its
-// other place, and its other form (twinName) at both.
-func (m *Manager) removeSegment(ctx context.Context, rel string) error {
-	if err := m.removeAtBothPlaces(ctx, twinName(rel)); err != nil {
-		return err
+// removeRollout removes rollout file rel of a thread with every copy a
+// sync would take for the thread again: its other form (rollout.TwinName,
+// a .jsonl.zst beside the plain file or the reverse) and, of each form,
+// the file at its other place (archived or live, an interrupted archive's
+// copy). rel goes last: should the removal stop half way, rel still holds
+// the thread.
+func (m *Manager) removeRollout(ctx context.Context, rel string) error {
+	var paths []string
+	for _, p := range []string{rollout.TwinName(rel), rel} {
+		if other, err := otherPlaceOf(p, !indexer.IsArchivedPath(p)); err == nil {
+			paths = append(paths, other)
+		}
+		paths = append(paths, p)
 	}
-	return m.removeAtBothPlaces(ctx, rel)
-}
-
-// twinName returns the other form of rollout file rel: its compressed
-// name (rollout.CompressedSuffix) for a plain one, its plain name for a
-// compressed one.
-func twinName(rel string) string {
-	if rollout.IsCompressed(rel) {
-		return rollout.PlainName(rel)
-	}
-	return rel + rollout.CompressedSuffix
-}
-
-// removeAtBothPlaces removes rollout file rel, and the file of its name at
-// its other place (archived or live), where they exist.
-func (m *Manager) removeAtBothPlaces(ctx context.Context, rel string) error {
-	err := m.fsys.Remove(ctx, rel)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if other, perr := otherPlaceOf(rel, !indexer.IsArchivedPath(rel)); perr == nil {
-		if err := m.fsys.Remove(ctx, other); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, p := range paths {
+		if err := m.fsys.Remove(ctx, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}

@@ -864,10 +864,10 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	return nil
 }
 
-// moveTwin moves the other form of rollout file from (twinName), if there
+// moveTwin moves the other form of rollout file from (rollout.TwinName), if there
 // is one, to the other form of to, and returns how to move it back.
 func (m *Manager) moveTwin(ctx context.Context, from, to string) (undo func(), err error) {
-	src, dst := twinName(from), twinName(to)
+	src, dst := rollout.TwinName(from), rollout.TwinName(to)
 	if _, err := m.fsys.Stat(ctx, src); errors.Is(err, fs.ErrNotExist) {
 		return func() {}, nil
 	}
@@ -965,24 +965,13 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 			return err
 		}
 		for _, s := range segs {
-			if err := m.removeSegment(ctx, s.RolloutPath); err != nil {
+			if err := m.removeRollout(ctx, s.RolloutPath); err != nil {
 				return err
 			}
 		}
-		// So does a copy of its file at the other place (an interrupted
-		// archive's), which would hold the thread again at the next sync.
-		if other, err := otherPlaceOf(lt.row.RolloutPath, !indexer.IsArchivedPath(lt.row.RolloutPath)); err == nil {
-			if err := m.fsys.Remove(ctx, other); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-		}
-		// And the file's other form (a .jsonl.zst beside the plain file,
-		// or the reverse: Codex between writing one and removing the
-		// other), at either place, which a sync would index again.
-		if err := m.removeAtBothPlaces(ctx, twinName(lt.row.RolloutPath)); err != nil {
-			return err
-		}
-		if err := m.fsys.Remove(ctx, lt.row.RolloutPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Then its own file, with every copy of it a sync would take
+		// for the thread again.
+		if err := m.removeRollout(ctx, lt.row.RolloutPath); err != nil {
 			return err
 		}
 		deleted = true

@@ -50,6 +50,16 @@ func PlainName(name string) string {
 	return name
 }
 
+// TwinName returns the other form of rollout name (a base name or a path):
+// its compressed name for a plain one, its plain name for a compressed
+// one. Codex writes one form, then removes the other, so both may exist.
+func TwinName(name string) string {
+	if IsCompressed(name) {
+		return PlainName(name)
+	}
+	return name + CompressedSuffix
+}
+
 // ParseID checks that s is a UUID in canonical form (36 characters, hex and
 // hyphens; upper case accepted) and returns it in lower case. Anything else,
 // including path tricks such as "../x" or "/etc", wraps ErrInvalidID.

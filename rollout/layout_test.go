@@ -152,3 +152,20 @@ func TestSessionIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestTwinName(t *testing.T) {
+	const plain = "sessions/2026/11/27/rollout-2026-11-27T10-00-00-01a21400-0000-7000-8000-000000000001.jsonl"
+	tests := []struct{ in, want string }{
+		{plain, plain + ".zst"},
+		{plain + ".zst", plain},
+		{"rollout-x.jsonl", "rollout-x.jsonl.zst"},
+	}
+	for _, tt := range tests {
+		if got := TwinName(tt.in); got != tt.want {
+			t.Errorf("TwinName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if got := TwinName(TwinName(tt.in)); got != tt.in {
+			t.Errorf("TwinName(TwinName(%q)) = %q, want it back", tt.in, got)
+		}
+	}
+}
