@@ -108,41 +108,25 @@ func leadingAncestry(own rollout.SessionMeta, br *bufio.Reader) ([]string, io.Re
 // ... (rollout.Renumbered): the first line, and a reader of the others
 // that renumbers them as it is read. A line that is not a JSON object is
 // kept without an ordinal, as everywhere (rollout.Renumbered); a torn last
-// line fails the reader with pgstore.ErrInvalidLines; rest's own errors
-// pass as they are.
+// line fails the reader with pgstore.ErrInvalidLines; rest's own errors,
+// marked as the source's (importSource), pass as they are.
 func renumbered(first []byte, rest io.Reader) (line []byte, more io.Reader, err error) {
-	src := &sourceReader{r: io.MultiReader(bytes.NewReader(first), rest)}
-	numbered := bufio.NewReader(&linesReader{r: rollout.Renumbered(0, src), src: src})
+	src := io.MultiReader(bytes.NewReader(first), rest)
+	numbered := bufio.NewReader(linesReader{rollout.Renumbered(0, src)})
 	if line, err = rollout.ReadLine(nil, numbered); err != nil {
 		return nil, nil, err
 	}
 	return line, numbered, nil
 }
 
-// sourceReader is r that remembers its error.
-type sourceReader struct {
-	r   io.Reader
-	err error
-}
+// linesReader is r, the lines of an import's source, whose errors but the
+// source's own (*sourceError) wrap pgstore.ErrInvalidLines.
+type linesReader struct{ r io.Reader }
 
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && err != io.EOF {
-		s.err = err
-	}
-	return n, err
-}
-
-// linesReader is r, a reader of what src yields, whose errors but src's
-// wrap pgstore.ErrInvalidLines.
-type linesReader struct {
-	r   io.Reader
-	src *sourceReader
-}
-
-func (l *linesReader) Read(p []byte) (int, error) {
+func (l linesReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	if err != nil && err != io.EOF && (l.src.err == nil || !errors.Is(err, l.src.err)) {
+	var source *sourceError
+	if err != nil && err != io.EOF && !errors.As(err, &source) {
 		err = fmt.Errorf("%w: %w", pgstore.ErrInvalidLines, err)
 	}
 	return n, err
