@@ -31,7 +31,7 @@ func Walk(ctx context.Context, fsys rolloutfs.FS) ([]string, error) {
 }
 
 // walkFiles is Walk, and the names that look like rollouts but are not
-// regular files (a link, a FIFO), as problems.
+// regular files (a link, a FIFO, a directory), as problems.
 func walkFiles(ctx context.Context, fsys rolloutfs.FS) ([]string, []Problem, error) {
 	var paths []string
 	var odd []Problem

@@ -252,28 +252,7 @@ func TestWatchPicksUpRevertSegment(t *testing.T) {
 	if err := m.Evict(t.Context(), th.ID); err != nil {
 		t.Fatal(err)
 	}
-	h, data := historyTurns(t, m, th.ID)
-	cut := h.Turns[1].Offset
-	ordinal := ordinalAtOffset(t, data, cut)
-	at := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
-	meta, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(at), rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: th.ID, Cwd: "/work", Source: "cli"}},
-		rollout.HistoryBase{EndByteOffset: cut, EndOrdinalExclusive: ordinal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	name, err := rollout.SegmentFileName(at, th.ID, uuid.Must(uuid.NewV7()).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	day, _ := rollout.SessionPath(rollout.FileName(at, th.ID))
-	rel := path.Join(path.Dir(day), name)
-	abs := filepath.Join(m.Root(), filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(abs, meta, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rel, cut := writeCodexSegment(t, m, th.ID, time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
 	waitFor(t, reports, "the segment indexed", func() bool {
 		got, err := m.Get(t.Context(), th.ID)
 		return err == nil && got.RolloutPath == rel
@@ -779,4 +758,37 @@ func TestInterruptedDeleteOfARevertedThread(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeCodexSegment writes, as Codex's thread/revert does, a revert
+// segment of thread id (three turns) dated at, that cuts its history
+// before its second turn: a temporary file renamed into place. It returns
+// the segment's path and the cut.
+func writeCodexSegment(t *testing.T, m *Manager, id string, at time.Time) (rel string, cut int64) {
+	t.Helper()
+	h, data := historyTurns(t, m, id)
+	cut = h.Turns[1].Offset
+	ordinal := ordinalAtOffset(t, data, cut)
+	meta, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(at), rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: id, Cwd: "/work", Source: "cli"}},
+		rollout.HistoryBase{EndByteOffset: cut, EndOrdinalExclusive: ordinal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := rollout.SegmentFileName(at, id, uuid.Must(uuid.NewV7()).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, _ := rollout.SessionPath(rollout.FileName(at, id))
+	rel = path.Join(path.Dir(day), name)
+	abs := filepath.Join(m.Root(), filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs+".tmp", meta, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(abs+".tmp", abs); err != nil {
+		t.Fatal(err)
+	}
+	return rel, cut
 }

@@ -3,12 +3,10 @@ package manager
 import (
 	"bytes"
 	"os"
-	"path"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/spoolhq/spool/internal/fixtures"
@@ -103,31 +101,7 @@ func TestWatchLiveThreadRevertedByAnother(t *testing.T) {
 	m, reports := openWatching(t)
 	th := threeTurns(t, m, "paginated")
 	mustBeLive(t, m, th.ID)
-	h, data := historyTurns(t, m, th.ID)
-	cut := h.Turns[1].Offset
-	ordinal := ordinalAtOffset(t, data, cut)
-	at := time.Now().UTC().Add(time.Minute)
-	meta, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(at), rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: th.ID, Cwd: "/work", Source: "cli"}},
-		rollout.HistoryBase{EndByteOffset: cut, EndOrdinalExclusive: ordinal})
-	if err != nil {
-		t.Fatal(err)
-	}
-	name, err := rollout.SegmentFileName(at, th.ID, uuid.Must(uuid.NewV7()).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	day, _ := rollout.SessionPath(rollout.FileName(at, th.ID))
-	rel := path.Join(path.Dir(day), name)
-	abs := filepath.Join(m.Root(), filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(abs+".tmp", meta, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(abs+".tmp", abs); err != nil {
-		t.Fatal(err)
-	}
+	rel, _ := writeCodexSegment(t, m, th.ID, time.Now().UTC().Add(time.Minute))
 	waitFor(t, reports, "the segment indexed", func() bool {
 		got, err := m.Get(ctx, th.ID)
 		return err == nil && got.RolloutPath == rel
