@@ -141,3 +141,38 @@ func intp(n int) *int { return &n }
 // legacyMode starts the threads of tests that look at fork files as
 // copies (the seed's cases); the paginated tests start their own.
 const legacyMode = "legacy"
+
+// onOpen is a local FS that calls run once, the n-th time file name is
+// opened (the first when n is 0 or 1): another call, or a watcher's sync,
+// landing in the middle of one.
+type onOpen struct {
+	rolloutfs.Local
+	name  string
+	n     int
+	opens int
+	run   func()
+}
+
+func (s *onOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	if name == s.name && s.run != nil {
+		s.opens++
+		if s.opens >= s.n {
+			run := s.run
+			s.run = nil
+			run()
+		}
+	}
+	return s.Local.Open(ctx, name)
+}
+
+// openOnOpen opens a manager on an onOpen FS, whose name and run the
+// caller sets.
+func openOnOpen(t *testing.T) (*Manager, *onOpen) {
+	t.Helper()
+	fsys := &onOpen{}
+	m := openTest(t, func(o *Options) {
+		fsys.Local = rolloutfs.Local{Root: o.Root}
+		o.FS = fsys
+	})
+	return m, fsys
+}

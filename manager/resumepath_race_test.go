@@ -6,25 +6,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/indexer"
-	"github.com/spoolhq/spool/rolloutfs"
 )
-
-// syncOnOpen is a local FS that runs sync, once, when the file name is
-// opened: a watcher's sync landing in the middle of a call.
-type syncOnOpen struct {
-	rolloutfs.Local
-	name string
-	sync func()
-}
-
-func (s *syncOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
-	if name == s.name && s.sync != nil {
-		sync := s.sync
-		s.sync = nil
-		sync()
-	}
-	return s.Local.Open(ctx, name)
-}
 
 // TestResumePathBesideWatcher: a watcher that indexes a new Codex rollout
 // while ResumePath reads it does not make the resume fail (its insert met
@@ -32,16 +14,12 @@ func (s *syncOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile,
 // watcher's sync waits for it, in a goroutine.
 func TestResumePathBesideWatcher(t *testing.T) {
 	ctx := context.Background()
-	fsys := &syncOnOpen{}
-	m := openTest(t, func(o *Options) {
-		fsys.Local = rolloutfs.Local{Root: o.Root}
-		o.FS = fsys
-	})
+	m, fsys := openOnOpen(t)
 	id, rel := codexThread(t, m.Root(), time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC), "hello")
 	fsys.name = rel
 	synced := false
 	watcher := make(chan error, 1)
-	fsys.sync = func() {
+	fsys.run = func() {
 		synced = true
 		sync := func() error {
 			_, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{rel}, indexer.SyncOptions{Hold: m.holdSync})

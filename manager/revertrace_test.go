@@ -2,34 +2,9 @@ package manager
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
-
-	"github.com/spoolhq/spool/rolloutfs"
 )
-
-// forkOnOpen is a local FS that calls fork once, the n-th time file name
-// is opened: a call landing in the middle of another one.
-type forkOnOpen struct {
-	rolloutfs.Local
-	name  string
-	n     int
-	opens int
-	fork  func()
-}
-
-func (s *forkOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
-	if name == s.name && s.fork != nil {
-		s.opens++
-		if s.opens == s.n {
-			fork := s.fork
-			s.fork = nil
-			fork()
-		}
-	}
-	return s.Local.Open(ctx, name)
-}
 
 // TestRevertBesideAReferenceFork: a reference fork past the cut made while
 // a revert runs (after its look for such forks, before the segment is
@@ -44,20 +19,16 @@ func TestRevertBesideAReferenceFork(t *testing.T) {
 
 func revertThenFork(t *testing.T) {
 	ctx := t.Context()
-	fsys := &forkOnOpen{}
-	m := openTest(t, func(o *Options) {
-		fsys.Local = rolloutfs.Local{Root: o.Root}
-		o.FS = fsys
-	})
+	m, fsys := openOnOpen(t)
 	th := threeTurns(t, m, "paginated")
 	var fork Thread
 	var forkErr error
 	fsys.name, fsys.n = th.RolloutPath, 2
-	fsys.fork = func() {
+	fsys.run = func() {
 		fork, forkErr = m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-c"})
 	}
 	_, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"})
-	if fsys.fork != nil {
+	if fsys.run != nil {
 		t.Fatal("the hook never ran")
 	}
 	if forkErr != nil {
@@ -79,19 +50,15 @@ func revertThenFork(t *testing.T) {
 // and fails (turn-c is gone), or reads it whole.
 func forkThenRevert(t *testing.T) {
 	ctx := t.Context()
-	fsys := &forkOnOpen{}
-	m := openTest(t, func(o *Options) {
-		fsys.Local = rolloutfs.Local{Root: o.Root}
-		o.FS = fsys
-	})
+	m, fsys := openOnOpen(t)
 	th := threeTurns(t, m, "paginated")
 	var revertErr error
 	fsys.name, fsys.n = th.RolloutPath, 1 // the fork's read of its parent
-	fsys.fork = func() {
+	fsys.run = func() {
 		_, revertErr = m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-b"})
 	}
 	fork, err := m.Fork(ctx, th.ID, ForkOptions{LastTurnID: "turn-c"})
-	if fsys.fork != nil {
+	if fsys.run != nil {
 		t.Fatal("the hook never ran")
 	}
 	if revertErr != nil {
