@@ -16,6 +16,7 @@ import (
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // What the watcher notices, and when:
@@ -430,7 +431,7 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 		return
 	}
 	paths = changed
-	before := m.historySizes(ctx, paths)
+	before := m.indexedFiles(ctx, paths)
 	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("sync changed rollouts", "paths", len(paths), "err", err)
@@ -442,33 +443,49 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 	m.report(SyncReport{Cause: SyncEvents, Paths: paths, Summary: sum, Err: err})
 }
 
-// historySizes returns the indexed history size of each indexed thread
-// whose file is among paths, by id.
-func (m *Manager) historySizes(ctx context.Context, paths []string) map[string]int64 {
-	sizes := make(map[string]int64, len(paths))
+// indexedFiles returns, by id, the index's file state of each indexed
+// thread whose file is among paths: one query for all.
+func (m *Manager) indexedFiles(ctx context.Context, paths []string) map[string]store.FileState {
+	ids := make([]string, 0, len(paths))
 	for _, rel := range paths {
-		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
-		if err != nil {
-			continue
-		}
-		if row, err := m.store.Get(ctx, id); err == nil {
-			sizes[id] = row.HistorySize()
+		if id, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err == nil {
+			ids = append(ids, id)
 		}
 	}
-	return sizes
+	files, err := m.store.IndexedFilesByID(ctx, ids)
+	if err != nil {
+		return nil
+	}
+	states := make(map[string]store.FileState, len(files))
+	for _, f := range files {
+		states[f.ID] = f.FileState
+	}
+	return states
 }
 
-// announceGrowth publishes appended for each thread of before whose
-// history the sync made longer: lines another program (a running Codex)
-// wrote, so that followers read them as they read spool's own. The event
-// carries no offsets: the sync does not tell where each line starts.
-func (m *Manager) announceGrowth(ctx context.Context, before map[string]int64) {
-	for id, size := range before {
-		row, err := m.store.Get(ctx, id)
-		if err == nil && row.HistorySize() > size {
+// announceGrowth publishes appended for each thread of before whose file
+// the sync found longer: lines another program (a running Codex) wrote,
+// so that followers read them as they read spool's own. The event carries
+// no offsets: the sync does not tell where each line starts.
+func (m *Manager) announceGrowth(ctx context.Context, before map[string]store.FileState) {
+	for id, now := range m.indexedFiles(ctx, pathsOf(before)) {
+		was := before[id]
+		if now.RolloutPath != was.RolloutPath || now.IndexedSize <= was.IndexedSize {
+			continue // not grown, or another file (a revert, a move) announced as such
+		}
+		if row, err := m.store.Get(ctx, id); err == nil {
 			m.publishThread(EventAppended, m.unacked.clamp(row))
 		}
 	}
+}
+
+// pathsOf returns the rollout paths of states.
+func pathsOf(states map[string]store.FileState) []string {
+	out := make([]string, 0, len(states))
+	for _, st := range states {
+		out = append(out, st.RolloutPath)
+	}
+	return out
 }
 
 // rescan syncs the whole root (incrementally), after checking every live
