@@ -99,16 +99,19 @@ func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 // unblankCopies gives the copies in thread id's copy forks that hold no
 // text the text they stand for when id, whose rows a record replaced,
 // no longer holds it (a revert cut it off): search then finds them in
-// the copies, as a rebuild leaves them (copiedTexts).
-func (w *recordWriter) unblankCopies(ctx context.Context, id string) error {
+// the copies, as a rebuild leaves them (copiedTexts). It returns the
+// forks it gave text to: their own copy forks may hold the same text
+// (written while the fork's row was blank), so the caller blanks those.
+func (w *recordWriter) unblankCopies(ctx context.Context, id string) ([]string, error) {
 	old := w.replacedTexts[id]
 	if len(old) == 0 {
-		return nil
+		return nil, nil
 	}
 	forks, err := copyForksOf(ctx, w.tx, id, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var given []string
 	for _, f := range forks {
 		if f.Cut < 0 {
 			continue // a copy whose cut is not known: its parent holds them all
@@ -116,24 +119,29 @@ func (w *recordWriter) unblankCopies(ctx context.Context, id string) error {
 		var blank []int
 		const bq = `SELECT ordinal FROM user_messages WHERE thread_id = ? AND text = '' AND ordinal < ?`
 		if err := w.tx.SelectContext(ctx, &blank, bq, f.ID, f.Copies); err != nil {
-			return fmt.Errorf("copied messages of %s: %w", f.ID, err)
+			return nil, fmt.Errorf("copied messages of %s: %w", f.ID, err)
 		}
 		if len(blank) == 0 {
 			continue
 		}
 		h, err := w.heldByIndexed(ctx, id, f.Cut, f.Copies)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		gave := false
 		for _, k := range blank {
 			if t := old[k]; t != "" && !h.holds(k, t) {
 				if err := handOver(ctx, w.tx, f.ID, k, t); err != nil {
-					return err
+					return nil, err
 				}
+				gave = true
 			}
 		}
+		if gave {
+			given = append(given, f.ID)
+		}
 	}
-	return nil
+	return given, nil
 }
 
 // handOverDropped gives the copies of msgs, messages of thread id that a

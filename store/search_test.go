@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -397,6 +398,41 @@ func TestCopyKeepsWhatItsParentRolledBack(t *testing.T) {
 func checkZebraOne(t *testing.T, s *Store) {
 	t.Helper()
 	hits, err := s.Search(t.Context(), SearchOptions{Query: `"zebra 1"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].ThreadID != "c" {
+		t.Fatalf("hits %+v, want one in c", hits)
+	}
+}
+
+// TestCopyOfACopyWrittenBeforeTheHandOver: a rebuild may write a copy of
+// a copy (g of c of p) in the batch where p's record replaces p's rows and
+// no longer holds a message c copied. g is written while c's copy is
+// still blank and resolves to nothing, so g keeps the text; then c is
+// handed the text. g's copy is blanked again, so the prompt is a search
+// row once, in c, as when the same happens live.
+func TestCopyOfACopyWrittenBeforeTheHandOver(t *testing.T) {
+	p := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+	p.Thread.UserMessageCount = 1
+	c := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "zebra"), Ancestors: []string{"p"}}
+	c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 2
+	c.Thread.ForkOffset = 1500 // past p's message at 1000
+	c.Messages[1].Text = "own words"
+	g := Record{Thread: newThread("g", 3), Messages: slices.Clone(c.Messages), Ancestors: []string{"c", "p"}}
+	g.Thread.ParentID, g.Thread.InheritedMessages, g.Thread.UserMessageCount = "c", 2, 2
+	g.Thread.ForkOffset = 2500                                            // past both of c's messages
+	reverted := Record{Thread: p.Thread, Messages: messages(0, 1, "yak")} // p's message replaced
+	s := openTest(t)
+	for _, batch := range [][]Record{{p, c}, {reverted, g}} {
+		if err := s.Replace(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ftsRows(t, s); n != 1 {
+		t.Fatalf("%d search rows hold zebra, want 1 (c's)", n)
+	}
+	hits, err := s.Search(t.Context(), SearchOptions{Query: `"zebra 0"`})
 	if err != nil {
 		t.Fatal(err)
 	}

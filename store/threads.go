@@ -380,13 +380,19 @@ func (s *Store) ReplaceUnlessIndexed(ctx context.Context, rs []Record, fresh map
 		if err := w.blankCopies(ctx, written); err != nil {
 			return fmt.Errorf("replace: %w", err)
 		}
+		var given []string // copy forks given text their own copies may hold
 		for _, id := range replaced {
 			if err := detachFromReplaced(ctx, tx, id); err != nil {
 				return fmt.Errorf("replace thread %s: %w", id, err)
 			}
-			if err := w.unblankCopies(ctx, id); err != nil {
+			forks, err := w.unblankCopies(ctx, id)
+			if err != nil {
 				return fmt.Errorf("replace thread %s: %w", id, err)
 			}
+			given = append(given, forks...)
+		}
+		if err := w.blankCopies(ctx, given); err != nil {
+			return fmt.Errorf("replace: %w", err)
 		}
 		return nil
 	})
