@@ -78,7 +78,8 @@ func (w *recordWriter) heldByIndexed(ctx context.Context, id string, cut int64, 
 const unresolved = "\x00unresolved"
 
 // keepReplacedTexts notes, before a record replaces thread id's rows, the
-// texts of its messages that its copy forks copied, for unblankCopies.
+// texts and previews of its messages that its copy forks copied, for
+// unblankCopies.
 func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 	var copies int
 	const q = `SELECT IFNULL(MAX(inherited_messages), 0) FROM threads WHERE parent_id = ? AND base_id IS NULL`
@@ -89,10 +90,18 @@ func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if w.replacedTexts == nil {
-		w.replacedTexts = map[string]map[int]string{}
+	previews, err := previewsOf(ctx, w.tx, id, copies)
+	if err != nil {
+		return err
 	}
-	w.replacedTexts[id] = texts
+	old := make(map[int]replacedMessage, len(texts))
+	for k, t := range texts {
+		old[k] = replacedMessage{text: t, preview: previews[k]}
+	}
+	if w.replaced == nil {
+		w.replaced = map[string]map[int]replacedMessage{}
+	}
+	w.replaced[id] = old
 	return nil
 }
 
@@ -103,7 +112,7 @@ func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 // forks it gave text to: their own copy forks may hold the same text
 // (written while the fork's row was blank), so the caller blanks those.
 func (w *recordWriter) unblankCopies(ctx context.Context, id string) ([]string, error) {
-	old := w.replacedTexts[id]
+	old := w.replaced[id]
 	if len(old) == 0 {
 		return nil, nil
 	}
@@ -130,12 +139,15 @@ func (w *recordWriter) unblankCopies(ctx context.Context, id string) ([]string, 
 		}
 		gave := false
 		for _, k := range blank {
-			if t := old[k]; t != "" && !h.holds(k, t) {
-				if err := handOver(ctx, w.tx, f.ID, k, t); err != nil {
-					return nil, err
-				}
-				gave = true
+			m := old[k]
+			if m.text == "" || h.holds(k, m.text) {
+				continue
 			}
+			ok, err := handOver(ctx, w.tx, f.ID, k, m.text, m.preview)
+			if err != nil {
+				return nil, err
+			}
+			gave = gave || ok
 		}
 		if gave {
 			given = append(given, f.ID)
@@ -161,7 +173,7 @@ func handOverDropped(ctx context.Context, tx *sqlx.Tx, id string, msgs []UserMes
 			if m.Ordinal >= f.Copies || m.Offset >= f.Cut && f.Cut >= 0 || texts[m.Ordinal] == "" {
 				continue
 			}
-			if err := handOver(ctx, tx, f.ID, m.Ordinal, texts[m.Ordinal]); err != nil {
+			if _, err := handOver(ctx, tx, f.ID, m.Ordinal, texts[m.Ordinal], m.Preview); err != nil {
 				return err
 			}
 		}
@@ -190,11 +202,36 @@ func copyForksOf(ctx context.Context, tx *sqlx.Tx, id string, above int) ([]copy
 	return forks, nil
 }
 
-// handOver gives copy fork forkID's blank copy of message ordinal text.
-func handOver(ctx context.Context, tx *sqlx.Tx, forkID string, ordinal int, text string) error {
-	const set = `UPDATE user_messages SET text = ? WHERE thread_id = ? AND ordinal = ? AND text = ''`
-	if _, err := tx.ExecContext(ctx, set, text, forkID, ordinal); err != nil {
-		return fmt.Errorf("hand text of user message %d over to fork %s: %w", ordinal, forkID, err)
+// handOver gives copy fork forkID's blank copy of message ordinal, with
+// preview, its text, and reports whether it did. A row with another
+// preview is no copy of that message (a revert put another message at
+// its ordinal before the fork copied it) and is left as it is; an empty
+// preview (not known: the message is inherited) matches any.
+func handOver(ctx context.Context, tx *sqlx.Tx, forkID string, ordinal int, text, preview string) (bool, error) {
+	const set = `UPDATE user_messages SET text = ?1 WHERE thread_id = ?2 AND ordinal = ?3 AND text = ''
+		AND (?4 = '' OR preview = ?4)`
+	res, err := tx.ExecContext(ctx, set, text, forkID, ordinal, preview)
+	if err != nil {
+		return false, fmt.Errorf("hand text of user message %d over to fork %s: %w", ordinal, forkID, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// previewsOf returns the previews of thread id's messages below ordinal
+// below, by ordinal.
+func previewsOf(ctx context.Context, tx *sqlx.Tx, id string, below int) (map[int]string, error) {
+	var rows []struct {
+		Ordinal int    `db:"ordinal"`
+		Preview string `db:"preview"`
+	}
+	const q = `SELECT ordinal, preview FROM user_messages WHERE thread_id = ? AND ordinal < ?`
+	if err := tx.SelectContext(ctx, &rows, q, id, below); err != nil {
+		return nil, fmt.Errorf("previews of %s: %w", id, err)
+	}
+	previews := make(map[int]string, len(rows))
+	for _, r := range rows {
+		previews[r.Ordinal] = r.Preview
+	}
+	return previews, nil
 }

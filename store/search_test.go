@@ -440,3 +440,35 @@ func TestCopyOfACopyWrittenBeforeTheHandOver(t *testing.T) {
 		t.Fatalf("hits %+v, want one in c", hits)
 	}
 }
+
+// TestRevertedParentHandsOverOnlyItsOwnCopies: a rebuild may index a
+// parent before its revert (p holding zebra at ordinal 0) and replace it
+// with the reverted record later (yak at ordinal 0), while a copy fork
+// made after the revert copied yak. The copy stands for yak, not for
+// the zebra the revert cut off at the same ordinal: it is not handed
+// zebra's text.
+func TestRevertedParentHandsOverOnlyItsOwnCopies(t *testing.T) {
+	before := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+	before.Thread.UserMessageCount = 1
+	reverted := Record{Thread: before.Thread, Messages: messages(0, 1, "yak")}
+	c := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "yak"), Ancestors: []string{"p"}}
+	c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 2
+	c.Thread.ForkOffset = 1500 // past p's message at 1000
+	c.Messages[1].Text = "own words"
+	s := openTest(t)
+	for _, batch := range [][]Record{{before, c}, {reverted}} {
+		if err := s.Replace(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ftsRows(t, s); n != 0 {
+		t.Fatalf("%d search rows hold zebra, want 0 (the revert cut it off)", n)
+	}
+	hits, err := s.Search(t.Context(), SearchOptions{Query: `"yak 0"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].ThreadID != "p" {
+		t.Fatalf("hits %+v, want one in p", hits)
+	}
+}

@@ -77,9 +77,15 @@ type recordWriter struct {
 	queued   []queuedMessage
 	queuedBy map[string]bool // threads with queued messages
 
-	// replacedTexts holds, for a replaced thread with copy forks, the
-	// texts its messages had before (unblankCopies).
-	replacedTexts map[string]map[int]string
+	// replaced holds, for a replaced thread with copy forks, what its
+	// messages were before (unblankCopies).
+	replaced map[string]map[int]replacedMessage
+}
+
+// replacedMessage is a message of a thread before a record replaced its
+// rows: its text, and its preview, which a copy of it has too.
+type replacedMessage struct {
+	text, preview string
 }
 
 type queuedMessage struct {
@@ -961,11 +967,15 @@ func handOverTexts(ctx context.Context, tx *sqlx.Tx, id string) error {
 		if err != nil {
 			return err
 		}
+		previews, err := previewsOf(ctx, tx, id, f.Copies)
+		if err != nil {
+			return err
+		}
 		for ordinal, text := range texts {
 			if text == "" {
 				continue
 			}
-			if err := handOver(ctx, tx, f.ID, ordinal, text); err != nil {
+			if _, err := handOver(ctx, tx, f.ID, ordinal, text, previews[ordinal]); err != nil {
 				return err
 			}
 		}
