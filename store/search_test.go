@@ -397,13 +397,7 @@ func TestCopyKeepsWhatItsParentRolledBack(t *testing.T) {
 // checkZebraOne fails t unless "zebra 1" is found once, in thread c.
 func checkZebraOne(t *testing.T, s *Store) {
 	t.Helper()
-	hits, err := s.Search(t.Context(), SearchOptions{Query: `"zebra 1"`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hits) != 1 || hits[0].ThreadID != "c" {
-		t.Fatalf("hits %+v, want one in c", hits)
-	}
+	checkOneHit(t, s, `"zebra 1"`, "c")
 }
 
 // TestCopyOfACopyWrittenBeforeTheHandOver: a rebuild may write a copy of
@@ -432,13 +426,7 @@ func TestCopyOfACopyWrittenBeforeTheHandOver(t *testing.T) {
 	if n := ftsRows(t, s); n != 1 {
 		t.Fatalf("%d search rows hold zebra, want 1 (c's)", n)
 	}
-	hits, err := s.Search(t.Context(), SearchOptions{Query: `"zebra 0"`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hits) != 1 || hits[0].ThreadID != "c" {
-		t.Fatalf("hits %+v, want one in c", hits)
-	}
+	checkOneHit(t, s, `"zebra 0"`, "c")
 }
 
 // TestRevertedParentHandsOverOnlyItsOwnCopies: a rebuild may index a
@@ -464,11 +452,17 @@ func TestRevertedParentHandsOverOnlyItsOwnCopies(t *testing.T) {
 	if n := ftsRows(t, s); n != 0 {
 		t.Fatalf("%d search rows hold zebra, want 0 (the revert cut it off)", n)
 	}
-	hits, err := s.Search(t.Context(), SearchOptions{Query: `"yak 0"`})
+	checkOneHit(t, s, `"yak 0"`, "p")
+}
+
+// checkOneHit fails t unless query is found once, in thread id.
+func checkOneHit(t *testing.T, s *Store, query, id string) {
+	t.Helper()
+	hits, err := s.Search(t.Context(), SearchOptions{Query: query})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hits) != 1 || hits[0].ThreadID != "p" {
-		t.Fatalf("hits %+v, want one in p", hits)
+	if len(hits) != 1 || hits[0].ThreadID != id {
+		t.Fatalf("search %s: hits %+v, want one in %s", query, hits, id)
 	}
 }
