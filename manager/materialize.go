@@ -26,7 +26,7 @@ import (
 // requires. Only ordinals change; every other byte of every line is kept. The child's rows are what a rebuild of its file gives
 // (whose fork point decides which copied messages keep no search text).
 func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions) (store.Thread, error) {
-	ancestry, err := m.ancestorMetas(ctx, parent)
+	ancestry, err := m.ancestorMetas(ctx, parent, parent)
 	if err != nil {
 		return store.Thread{}, err
 	}
@@ -154,7 +154,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	}
 	var ancestry []byte
 	if parent, err := m.store.Get(ctx, row.ParentID); err == nil {
-		ancestry, err = m.ancestorMetas(ctx, parent)
+		ancestry, err = m.ancestorMetas(ctx, parent, row)
 		if err != nil {
 			return err
 		}
@@ -286,14 +286,18 @@ func (m *Manager) keepArchiveTime(ctx context.Context, row store.Thread) error {
 
 // ancestorMetas returns the meta lines (without history_base) of thread
 // parent and of its fork ancestors, nearest first, down to the thread
-// whose file starts parent's history (the bottom of its chain of bases),
-// whose meta the history itself starts with. A copy holding them after
-// its own meta starts, like a legacy copy, with its lineage: a rebuild
-// reads its ancestry there (a paginated history holds its bases' metas in
-// history order, where a rebuild does not look). The walk stops early at
-// an ancestor that is not indexed. A parent without a base gives none.
-func (m *Manager) ancestorMetas(ctx context.Context, parent store.Thread) ([]byte, error) {
-	root, err := m.holderOf(ctx, parent, 0)
+// whose file starts the history of thread laidOut (the bottom of its chain
+// of bases), whose meta that history itself starts with: laidOut is the
+// thread whose history the new file lays out after them (parent, for a
+// copy of it; the thread itself, when it is made self-contained, whose
+// base need not be its parent). A copy holding them after its own meta
+// starts, like a legacy copy, with its lineage: a rebuild reads its
+// ancestry there (a paginated history holds its bases' metas in history
+// order, where a rebuild does not look). The walk stops early at an
+// ancestor that is not indexed. A parent that starts the history gives
+// none.
+func (m *Manager) ancestorMetas(ctx context.Context, parent, laidOut store.Thread) ([]byte, error) {
+	root, err := m.holderOf(ctx, laidOut, 0)
 	if err != nil {
 		return nil, err
 	}

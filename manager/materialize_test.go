@@ -207,7 +207,7 @@ func TestAncestorMetasAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := m.ancestorMetas(ctx, row)
+			got, err := m.ancestorMetas(ctx, row, row)
 			if err != nil {
 				t.Fatal(err)
 			}

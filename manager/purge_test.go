@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -176,4 +177,56 @@ func TestMaterializeHoldsPlace(t *testing.T) {
 	if !slices.Contains(replaced, f1.ID) {
 		t.Fatalf("purge of %s replaced the files of %v, want its fork %s among them", parent.ID, replaced, f1.ID)
 	}
+}
+
+// TestPurgeKeepsTheLineageOfAForkBasedPastItsParent: c is a fork of b
+// whose cut lies in what b inherits from r, so its base is r; b is a
+// fork of a, a of r. Purging r makes b self-contained before c (b is
+// further from r). c's new file must still hold its ancestors' metas down
+// to the thread its own history starts with (b's and a's), though b
+// starts its own history by then. Once b is purged too, c's file alone
+// says its ancestry, and a rebuild agrees with the live index.
+func TestPurgeKeepsTheLineageOfAForkBasedPastItsParent(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	r := startPaginated(t, m, user("u1"), assistant("a1"), user("u2"), assistant("a2"))
+	fork := func(parent Thread, o ForkOptions, own string) Thread {
+		t.Helper()
+		f, err := m.Fork(ctx, parent.ID, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own != "" {
+			if _, err := m.Append(ctx, f.ID, []rollout.Item{user(own), assistant("answer")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f
+	}
+	a := fork(r, ForkOptions{}, "own a")
+	b := fork(a, ForkOptions{}, "own b")
+	c := fork(b, ForkOptions{BeforeUserMessage: intp(1)}, "")
+	if a.BaseID != r.ID || b.BaseID != a.ID || c.BaseID != r.ID {
+		t.Fatalf("bases: a %s, b %s, c %s; want r, a, r", a.BaseID, b.BaseID, c.BaseID)
+	}
+	var order []string
+	m.materializedFile = func(id string) { order = append(order, id) }
+	if err := m.Purge(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(order, []string{b.ID, c.ID, a.ID}) {
+		t.Fatalf("made self-contained in the order %v, want b %s, c %s, a %s", order, b.ID, c.ID, a.ID)
+	}
+	if err := m.Purge(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	anc, err := m.Ancestors(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(anc) != 3 || anc[0].ID != b.ID || anc[1].ID != a.ID || anc[2].ID != r.ID {
+		t.Fatalf("ancestors of c: %+v, want b, a, r", anc)
+	}
+	verifyClean(t, m)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
