@@ -67,6 +67,29 @@ func dropping(ctx context.Context, tx *sqlx.Tx, id string, keep int) ([]UserMess
 	return msgs, texts, nil
 }
 
+// rolledBackTexts returns the texts a rollback of thread id keeps of the
+// messages it drops, from texts, their rows' texts: none for a copy fork's
+// copies, which are its parent's prompts, even when the row was handed
+// the text (the parent deleted first), as a rebuild of the fork's file
+// gives (indexer).
+func rolledBackTexts(ctx context.Context, tx *sqlx.Tx, id string, texts map[int]string) (map[int]string, error) {
+	var copies int
+	const q = `SELECT IIF(base_id IS NULL AND parent_id IS NOT NULL, inherited_messages, 0) FROM threads WHERE id = ?`
+	if err := tx.GetContext(ctx, &copies, q, id); err != nil {
+		return nil, fmt.Errorf("copies of %s: %w", id, err)
+	}
+	if copies == 0 {
+		return texts, nil
+	}
+	kept := make(map[int]string, len(texts))
+	for k, t := range texts {
+		if k >= copies {
+			kept[k] = t
+		}
+	}
+	return kept, nil
+}
+
 // keepDropped records msgs, the messages of thread p.ID counted before p
 // that p's rollbacks drop, with their texts (dropping): each of p.Drops
 // drops the ordinals from its Keep up to the one before it.

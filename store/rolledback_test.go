@@ -122,3 +122,40 @@ func TestReplaceDetachesForks(t *testing.T) {
 		t.Errorf("search finds %d of the three prompts, want each once: %+v", len(hits), hits)
 	}
 }
+
+// TestRolledBackCopiesKeepNoText: a copy fork's rollback that drops its
+// copies keeps them without text, as a rebuild of its file does (they
+// are its parent's prompts), also when the parent was deleted first and
+// the copies' rows were handed their text.
+func TestRolledBackCopiesKeepNoText(t *testing.T) {
+	for _, deleteParent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parent deleted first=%t", deleteParent), func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t)
+			p := newThread("p", 1)
+			p.UserMessageCount, p.IndexedSize = 1, 1500
+			mustInsert(t, s, Record{Thread: p, Messages: messages(0, 1, "zebra")})
+			c := newThread("c", 2)
+			c.ParentID, c.ForkOffset, c.UserMessageCount, c.IndexedSize = "p", 1500, 1, 1600
+			if err := s.InsertFork(ctx, Record{Thread: c, Ancestors: []string{"p"}}, ForkSource{ParentID: "p", Messages: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if deleteParent {
+				if err := s.Delete(ctx, "p"); err != nil {
+					t.Fatal(err)
+				}
+				checkOneHit(t, s, `"zebra 0"`, "c") // the copy was handed the text
+			}
+			if err := s.Advance(ctx, Progress{ID: "c", KeepUserMessages: 0, IndexedSize: 1700, Drops: []Drop{{Keep: 0, At: 1650}}}); err != nil {
+				t.Fatal(err)
+			}
+			dropped, err := s.RolledBack(ctx, "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dropped) != 1 || dropped[0].Preview != "zebra 0" || dropped[0].Text != "" {
+				t.Fatalf("rolled back %+v, want the copy of zebra 0 without text", dropped)
+			}
+		})
+	}
+}

@@ -827,7 +827,11 @@ func (a *advanceStmts) rollBack(ctx context.Context, tx *sqlx.Tx, p Progress) er
 	if err := detachForks(ctx, tx, p.ID, p.KeepUserMessages, msgs, texts); err != nil {
 		return err
 	}
-	if err := keepDropped(ctx, tx, p, count, msgs, texts); err != nil {
+	kept, err := rolledBackTexts(ctx, tx, p.ID, texts)
+	if err != nil {
+		return err
+	}
+	if err := keepDropped(ctx, tx, p, count, msgs, kept); err != nil {
 		return err
 	}
 	if err := handOverDropped(ctx, tx, p.ID, msgs, texts); err != nil {
