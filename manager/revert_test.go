@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/rolloutfs/faultfs"
@@ -791,4 +792,67 @@ func writeCodexSegment(t *testing.T, m *Manager, id string, at time.Time) (rel s
 		t.Fatal(err)
 	}
 	return rel, cut
+}
+
+// TestRevertedCopyForkIsStillACopy: a copy fork reverted to a cut past its
+// copies holds them as any copy fork does: without search text while its
+// parent holds them, with it once the parent is deleted. An index that
+// meets the fork's files before its parent's (the parent's file restored
+// later) agrees with the live one, and so does a rebuild after the
+// delete.
+func TestRevertedCopyForkIsStillACopy(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	p := startPaginated(t, m, user("zebra stripes"), assistant("a1"))
+	c, err := m.Fork(ctx, p.ID, ForkOptions{Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, c.ID, []rollout.Item{user("own words"), assistant("a2"), user("dropped words"), assistant("a3")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, c.ID, RevertOptions{BeforeUserMessage: intp(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if hits, err := m.Search(ctx, store.SearchOptions{Query: "zebra"}); err != nil || len(hits) != 1 || hits[0].ThreadID != p.ID {
+		t.Fatalf("search zebra = %+v (%v), want one hit, in the parent", hits, err)
+	}
+
+	// Another index meets the fork first, the parent's file later.
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(m.Root())); err != nil {
+		t.Fatal(err)
+	}
+	parentFile := filepath.Join(root, filepath.FromSlash(p.RolloutPath))
+	kept, err := os.ReadFile(parentFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(parentFile); err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(ctx, filepath.Join(t.TempDir(), "other.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	fsys := rolloutfs.Local{Root: root}
+	if _, err := indexer.Sync(ctx, other, fsys, indexer.SyncOptions{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(parentFile, kept, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := indexer.Sync(ctx, other, fsys, indexer.SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	indextest.Compare(t, m.store, other, "zebra", "own")
+
+	if err := m.Delete(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if hits, err := m.Search(ctx, store.SearchOptions{Query: "zebra"}); err != nil || len(hits) != 1 || hits[0].ThreadID != c.ID {
+		t.Fatalf("search zebra after the parent's delete = %+v (%v), want one hit, in the fork", hits, err)
+	}
+	indextest.Compare(t, m.store, rebuildIndex(t, m), "zebra", "own")
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -81,10 +82,16 @@ const unresolved = "\x00unresolved"
 // texts and previews of its messages that its copy forks copied, for
 // unblankCopies.
 func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
-	var copies int
-	const q = `SELECT IFNULL(MAX(inherited_messages), 0) FROM threads WHERE parent_id = ? AND base_id IS NULL`
-	if err := w.tx.GetContext(ctx, &copies, q, id); err != nil || copies == 0 {
+	forks, err := copyForksOf(ctx, w.tx, id, 0)
+	if err != nil {
 		return err
+	}
+	copies := 0
+	for _, f := range forks {
+		copies = max(copies, f.Copies)
+	}
+	if copies == 0 {
+		return nil
 	}
 	texts, err := messageTexts(ctx, w.tx, id, 0, copies)
 	if err != nil {
@@ -184,22 +191,52 @@ func handOverDropped(ctx context.Context, tx *sqlx.Tx, id string, msgs []UserMes
 // copyFork is a copy fork of thread Parent: how many messages it copied,
 // and where in its parent's history it was cut (-1 when not known).
 type copyFork struct {
-	ID     string `db:"id"`
-	Parent string `db:"parent_id"`
-	Copies int    `db:"inherited_messages"`
-	Cut    int64  `db:"fork_offset"`
+	ID       string `db:"id"`
+	Parent   string `db:"parent_id"`
+	Copies   int    `db:"inherited_messages"`
+	Cut      int64  `db:"fork_offset"`
+	Reverted bool   `db:"reverted"`
+}
+
+// isCopyFork is the condition on threads row t for a copy fork: a fork
+// whose rows hold copies of its parent's messages below its cut. A copy
+// fork reverted since (its base_id is its own id, its first file a copy)
+// still is one; its row counts its copies among its own rows, so
+// countRevertedCopies counts them by its parent.
+const isCopyFork = `(t.base_id IS NULL AND t.inherited_messages > 0
+	OR t.base_id = t.id AND t.fork_offset >= 0 AND (` + inheritedBaseOfT + `) IS NULL)`
+
+// copyForkColumns are the columns of a copyFork, from threads row t.
+const copyForkColumns = `t.id, t.parent_id, t.inherited_messages, t.fork_offset, t.base_id IS NOT NULL AS reverted`
+
+// countRevertedCopies sets the Copies of each reverted fork of forks: the
+// parent's messages below the fork's cut, those the fork copied when it
+// was made.
+func countRevertedCopies(ctx context.Context, tx *sqlx.Tx, forks []copyFork) error {
+	for i, f := range forks {
+		if !f.Reverted {
+			continue
+		}
+		q := `SELECT COUNT(*) FROM (` + messagesBeforeSQL + `)`
+		if err := tx.GetContext(ctx, &forks[i].Copies, q, f.Parent, f.Cut); err != nil {
+			return fmt.Errorf("copies of reverted fork %s: %w", f.ID, err)
+		}
+	}
+	return nil
 }
 
 // copyForksOf returns the copy forks of thread id that copied more than
 // above of its messages.
 func copyForksOf(ctx context.Context, tx *sqlx.Tx, id string, above int) ([]copyFork, error) {
 	var forks []copyFork
-	const q = `SELECT id, parent_id, inherited_messages, fork_offset FROM threads
-		WHERE parent_id = ? AND base_id IS NULL AND inherited_messages > ?`
-	if err := tx.SelectContext(ctx, &forks, q, id, above); err != nil {
+	q := `SELECT ` + copyForkColumns + ` FROM threads t WHERE t.parent_id = ? AND ` + isCopyFork
+	if err := tx.SelectContext(ctx, &forks, q, id); err != nil {
 		return nil, fmt.Errorf("find copy forks of %s: %w", id, err)
 	}
-	return forks, nil
+	if err := countRevertedCopies(ctx, tx, forks); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(forks, func(f copyFork) bool { return f.Copies <= above }), nil
 }
 
 // handOver gives copy fork forkID's blank copy of message ordinal, with

@@ -588,11 +588,15 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 		return err
 	}
 	var forks []copyFork
-	const q = `SELECT t.id, t.parent_id, t.inherited_messages, t.fork_offset FROM threads t
-		WHERE t.parent_id IN (SELECT value FROM json_each(?1)) AND t.base_id IS NULL AND t.inherited_messages > 0
-		AND EXISTS (SELECT 1 FROM user_messages m WHERE m.thread_id = t.id AND m.text <> '' AND m.ordinal < t.inherited_messages)`
+	q := `SELECT ` + copyForkColumns + ` FROM threads t
+		WHERE t.parent_id IN (SELECT value FROM json_each(?1)) AND ` + isCopyFork + `
+		AND EXISTS (SELECT 1 FROM user_messages m WHERE m.thread_id = t.id AND m.text <> ''
+			AND (t.base_id = t.id OR m.ordinal < t.inherited_messages))`
 	if err := w.tx.SelectContext(ctx, &forks, q, string(list)); err != nil {
 		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
+	}
+	if err := countRevertedCopies(ctx, w.tx, forks); err != nil {
+		return err
 	}
 	for _, f := range forks {
 		h := held{unknownBelow: f.Copies} // a copy whose cut is not known: its parent holds them all
