@@ -67,6 +67,8 @@ type FS interface {
 
 	// Move renames from to to, creating to's directories, and fsyncs both
 	// directories. An existing to fails with an error wrapping fs.ErrExist.
+	// A Move that fails before the rename is done (from cannot be removed:
+	// a read-only directory) leaves the file at from only.
 	Move(ctx context.Context, from, to string) error
 
 	// Remove deletes a file and fsyncs its directory. A missing file is an

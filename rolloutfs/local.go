@@ -494,7 +494,7 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(src); err != nil {
+	if err := removeSource(src, dst); err != nil {
 		return err
 	}
 	return l.syncDirs(created, path.Dir(from), path.Dir(to))
@@ -503,6 +503,29 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 // link is os.Link; a variable for tests, which cannot count on two file
 // systems.
 var link = os.Link
+
+// remove is os.Remove for the source of a Move; a variable for tests,
+// which run as root, whom a read-only directory does not stop.
+var remove = os.Remove
+
+// removeSource removes src, the source of a Move already linked or copied
+// to dst. If it cannot (a read-only directory: EACCES, EPERM, EROFS), the
+// file is still at src: dst is removed again, so that a failed Move leaves
+// the file under its old name only, not under both (where a rebuild would
+// find the thread twice).
+func removeSource(src, dst string) error {
+	err := remove(src)
+	if err == nil {
+		return nil
+	}
+	if _, statErr := os.Lstat(src); statErr != nil {
+		return err // gone after all (someone else removed it): dst is the file now
+	}
+	if undo := os.Remove(dst); undo != nil {
+		return errors.Join(err, fmt.Errorf("remove the new name again: %w", undo))
+	}
+	return err
+}
 
 // moveAcross is Move between two file systems: to is created durably with
 // from's bytes and modification time, then from is removed and its
@@ -528,7 +551,11 @@ func (l Local) moveAcross(ctx context.Context, from, to string, created []string
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil {
+	q, err := l.abs(to)
+	if err != nil {
+		return err
+	}
+	if err := removeSource(p, q); err != nil {
 		return err
 	}
 	return l.syncDirs(created, path.Dir(from))

@@ -49,3 +49,43 @@ func TestMoveAcrossFileSystems(t *testing.T) {
 		t.Fatalf("Move onto an existing file across file systems: %v, want fs.ErrExist", err)
 	}
 }
+
+// TestMoveSourceNotRemovable: a Move whose source cannot be removed (its
+// directory made read-only; found by archiving a thread whose day folder
+// was chmod 0500 under a running spoold, which left the rollout in both
+// sessions/ and archived_sessions/) fails and leaves the file under its
+// old name only, on one file system or across two.
+func TestMoveSourceNotRemovable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		across bool
+	}{
+		{"same file system", false},
+		{"across file systems", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := Local{Root: t.TempDir()}
+			data := []byte("{\"type\":\"a\"}\n")
+			const from, to = "sessions/2026/01/05/r.jsonl", "archived_sessions/r.jsonl"
+			if _, err := l.Create(t.Context(), from, []Part{Bytes(data)}, true); err != nil {
+				t.Fatal(err)
+			}
+			realLink, realRemove := link, remove
+			if tc.across {
+				link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EXDEV} }
+			}
+			remove = func(name string) error { return &os.PathError{Op: "remove", Path: name, Err: syscall.EACCES} }
+			t.Cleanup(func() { link, remove = realLink, realRemove })
+
+			if err := l.Move(t.Context(), from, to); !errors.Is(err, fs.ErrPermission) {
+				t.Fatalf("Move with a read-only source directory: %v, want fs.ErrPermission", err)
+			}
+			if got, err := os.ReadFile(filepath.Join(l.Root, filepath.FromSlash(from))); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("the source after the failed move: %q, %v; want %q", got, err, data)
+			}
+			if _, err := os.Lstat(filepath.Join(l.Root, filepath.FromSlash(to))); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the target after the failed move: %v, want it absent", err)
+			}
+		})
+	}
+}
