@@ -65,7 +65,7 @@ func (s *Store) DeleteAt(ctx context.Context, id, path string) (bool, error) {
 	res, err := s.writer.ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND rollout_path = ?`, id, path)
 	s.wrote()
 	if err != nil {
-		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, err)
+		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, classify(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {

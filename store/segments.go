@@ -103,7 +103,7 @@ func (s *Store) AddSegment(ctx context.Context, id, rel string) error {
 	_, err := s.writer.ExecContext(ctx, q, id, rel, id)
 	s.wrote()
 	if err != nil {
-		return fmt.Errorf("add segment %s of thread %s: %w", rel, id, err)
+		return fmt.Errorf("add segment %s of thread %s: %w", rel, id, classify(err))
 	}
 	return nil
 }

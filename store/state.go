@@ -27,7 +27,7 @@ func (s *Store) RescanDone(ctx context.Context) error {
 	_, err := s.writer.ExecContext(ctx, `DELETE FROM index_state WHERE key = 'rescan'`)
 	s.wrote()
 	if err != nil {
-		return fmt.Errorf("write index state: %w", err)
+		return fmt.Errorf("write index state: %w", classify(err))
 	}
 	return nil
 }
@@ -40,7 +40,7 @@ func (s *Store) PutState(ctx context.Context, key, value string) error {
 	_, err := s.writer.ExecContext(ctx, q, key, value)
 	s.wrote()
 	if err != nil {
-		return fmt.Errorf("write index state %s: %w", key, err)
+		return fmt.Errorf("write index state %s: %w", key, classify(err))
 	}
 	return nil
 }
@@ -62,7 +62,7 @@ func (s *Store) TakeState(ctx context.Context, key string) (value string, ok boo
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("take index state %s: %w", key, err)
+		return "", false, fmt.Errorf("take index state %s: %w", key, classify(err))
 	}
 	return value, true, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
@@ -224,15 +225,26 @@ func missingBelow(ctx context.Context, p *goose.Provider, version int64) ([]int6
 }
 
 // classify wraps err with ErrCorrupt when SQLite reports that the file is
-// not a database or is damaged.
+// not a database or is damaged, and with syscall.ENOSPC when it reports
+// that the disk is full (SQLITE_FULL), so that a full disk is told apart
+// in the same way whether a rollout or the index filled it.
 func classify(err error) error {
-	if err == nil || errors.Is(err, ErrCorrupt) {
+	if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, syscall.ENOSPC) {
 		return err
 	}
 	if isCorruption(err) {
 		return fmt.Errorf("%w (rebuild it with `reindex --full`): %w", ErrCorrupt, err)
 	}
+	if isFull(err) {
+		return fmt.Errorf("%w (%w)", err, syscall.ENOSPC)
+	}
 	return err
+}
+
+// isFull reports whether SQLite found no room to write: SQLITE_FULL.
+func isFull(err error) bool {
+	var serr *sqlite.Error
+	return errors.As(err, &serr) && serr.Code()&0xff == sqlite3.SQLITE_FULL
 }
 
 func isCorruption(err error) bool {
@@ -323,18 +335,18 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	}
 	tx, err := s.writer.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", classify(err))
 	}
 	if err := fn(tx); err != nil {
 		if rerr := tx.Rollback(); rerr != nil {
-			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+			return errors.Join(classify(err), fmt.Errorf("rollback: %w", rerr))
 		}
-		return err
+		return classify(err)
 	}
 	err = tx.Commit()
 	s.wrote()
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", classify(err))
 	}
 	return nil
 }

@@ -892,7 +892,7 @@ func (s *Store) updateOne(ctx context.Context, op, id, query string, args ...any
 	res, err := s.writer.ExecContext(ctx, query, args...)
 	s.wrote()
 	if err != nil {
-		return fmt.Errorf("%s thread %s: %w", op, id, err)
+		return fmt.Errorf("%s thread %s: %w", op, id, classify(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
