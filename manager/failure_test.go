@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -533,5 +534,63 @@ func TestRecordWithoutItsNewline(t *testing.T) {
 	got, err := os.ReadFile(path)
 	if err != nil || !bytes.HasPrefix(got, data) {
 		t.Fatalf("file after the append does not start with the thread as it was (%v)", err)
+	}
+}
+
+// fullIndex is an index with no room left: every update fails as the
+// store reports SQLITE_FULL.
+type fullIndex struct{}
+
+func (fullIndex) Advance(context.Context, store.Progress) error {
+	return fmt.Errorf("advance: commit: database or disk is full (13) (%w)", syscall.ENOSPC)
+}
+
+func (f fullIndex) AdvanceAll(ctx context.Context, ps []store.Progress) error {
+	return f.Advance(ctx, ps[0])
+}
+
+// TestAppendIndexFullWritesNothing: an append whose lines reach the file
+// but whose index update fails (the disk filled between the two) fails
+// with an error wrapping syscall.ENOSPC and leaves the file as it was, so
+// the unacknowledged lines never show up and a retry writes them once.
+// Found with a real full tmpfs under spoold: the append answered an
+// error, but its line stayed in the rollout and was indexed (and shown)
+// once space was freed, after later appends' acknowledged lines had
+// landed behind it.
+func TestAppendIndexFullWritesNothing(t *testing.T) {
+	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncBatch, rolloutfs.SyncNone} {
+		t.Run(policy.String(), func(t *testing.T) {
+			ctx := t.Context()
+			m, _ := openFaulty(t, policy)
+			th := start(t, m, user("one"))
+			before := readFile(t, m, th)
+
+			m.index.store = fullIndex{}
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("lost")}); !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("append with the index full: %v, want an error wrapping syscall.ENOSPC", err)
+			}
+			if got := readFile(t, m, th); !bytes.Equal(got, before) {
+				t.Fatalf("the file after the refused append:\n%s\nwant it as before:\n%s", got, before)
+			}
+
+			m.index.store = m.store // room again
+			res, err := m.Append(ctx, th.ID, []rollout.Item{user("two")})
+			if err != nil {
+				t.Fatalf("append once there is room: %v", err)
+			}
+			if len(res.Offsets) != 1 || res.Offsets[0] != int64(len(before)) {
+				t.Fatalf("offsets %v, want the line at the old end %d", res.Offsets, len(before))
+			}
+			if got := readFile(t, m, th); bytes.Contains(got, []byte("lost")) || !bytes.Contains(got, []byte("two")) {
+				t.Fatalf("the file holds the refused line, or lacks the acknowledged one:\n%s", got)
+			}
+			if got, err := m.Get(ctx, th.ID); err != nil || got.UserMessageCount != 2 {
+				t.Fatalf("user messages %d, %v; want 2", got.UserMessageCount, err)
+			}
+			rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
+			if err != nil || !rep.Clean() {
+				t.Fatalf("verify: %v, %+v", err, rep.Drifts)
+			}
+		})
 	}
 }

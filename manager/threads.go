@@ -334,8 +334,9 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 
 // appendLocked writes lines to lt's file, then folds them into the index.
 // lt.mu must be held. The file is written first: if the index update fails
-// the lines are still acknowledged by the file, and lt is dropped so the
-// next use catches the index up from the file.
+// (a full disk) the lines are cut from the file again, so the failed
+// append wrote nothing and its retry writes them once; lt is dropped so
+// the next use reloads it from the file and the index.
 //
 // Under SyncBatch the index update runs while the lines' group sync does,
 // and the append is acknowledged (returned, published) only once both are
@@ -408,6 +409,13 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	// that tells followers to read them is published.
 	m.unacked.release(lt.id)
 	if err != nil {
+		// The index does not have the lines: nor may the file, or they
+		// would show up, unacknowledged, once the index catches up. Cut
+		// before lt is dropped, while no sync may index them.
+		if undo := pending.Undo(); undo != nil {
+			m.log.Error("cut the lines of an append the index refused", "id", lt.id, "err", undo)
+			err = errors.Join(err, undo)
+		}
 		m.invalidate(lt)
 		return nil, fmt.Errorf("append to %s: %w", lt.id, err)
 	}

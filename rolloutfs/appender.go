@@ -498,6 +498,44 @@ func (p *PendingAppend) wait() error {
 	return nil
 }
 
+// Undo cuts p's lines from the file again, after Wait returned nil, when
+// a step that had to follow the write failed (the index could not record
+// them): the append is then not acknowledged and the file is as it was
+// before it, so a retry writes the lines once. p must be the Appender's
+// last append. Under SyncAlways and SyncBatch the cut is synced before
+// Undo returns. If the cut fails the Appender refuses further appends
+// (the file's state is unknown) and the error says so.
+func (p *PendingAppend) Undo() error {
+	if len(p.Offsets) == 0 {
+		return nil
+	}
+	a := p.a
+	start := p.Offsets[0]
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.size != p.end {
+		return fmt.Errorf("undo an append to %s: it ends at %d, the file at %d", a.name, p.end, a.size)
+	}
+	if a.f == nil {
+		if err := a.reopen(); err != nil {
+			return fmt.Errorf("undo an append to %s: %w", a.name, err)
+		}
+	}
+	err := a.f.Truncate(start)
+	if err == nil && a.policy.Durable() {
+		err = a.f.Sync()
+	}
+	if err != nil {
+		if a.failed == nil {
+			a.failed = err
+		}
+		return fmt.Errorf("undo an append to %s: truncate back to %d: %w", a.name, start, err)
+	}
+	a.size = start
+	a.syncedTo = min(a.syncedTo, start)
+	return nil
+}
+
 // write appends buf under a.mu and returns its offset. On failure the file
 // is truncated back to its previous size.
 func (a *Appender) write(buf []byte) (int64, error) {
