@@ -38,6 +38,12 @@ import (
 //     being replaced, a lost event (inotify's queue overflowed) or a
 //     failed watch schedules a full incremental sync, as does every
 //     Options.RescanInterval.
+//   - A background sync that fails (the index's disk is full, a file
+//     cannot be read) is tried again as a full incremental sync after
+//     syncRetryDelay, then after twice that, up to RescanInterval, until
+//     one succeeds: once the disk has room again, the index catches up
+//     with what the failed syncs missed (a file a failed delete removed,
+//     a rename whose row was not written) without waiting for the timer.
 //
 // The watcher needs inotify (or the platform's equivalent in fsnotify);
 // without it, only the periodic sync runs, every DefaultPollInterval.
@@ -62,6 +68,10 @@ type watcher struct {
 // newFSWatcher starts an fsnotify watcher; tests replace it to run
 // without one.
 var newFSWatcher = func() (*fsnotify.Watcher, error) { return fsnotify.NewBufferedWatcher(1024) }
+
+// syncRetryDelay is how long after a failed background sync the first
+// retry runs; a variable for tests.
+var syncRetryDelay = time.Second
 
 // tempMargin is how much older than the open a temporary file must be for
 // a background reconcile to remove it.
@@ -96,6 +106,7 @@ func (m *Manager) startBackground() {
 // runBackground is the one goroutine that runs background syncs, so they
 // never overlap.
 func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore time.Time) {
+	var reconcileErr error
 	if m.opts.Background && !m.walkSkipped {
 		sum, err := m.reconcile(ctx, tempsBefore)
 		close(m.reconciled)
@@ -105,6 +116,7 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore tim
 		if ctx.Err() == nil {
 			m.report(SyncReport{Cause: SyncOpen, Summary: sum, Err: err})
 		}
+		reconcileErr = err
 	}
 	if !m.opts.Watch {
 		return
@@ -118,12 +130,35 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore tim
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	var (
+		retry   <-chan time.Time // a full sync due because one failed
+		backoff time.Duration    // the delay of the last retry scheduled
+	)
+	synced := func(err error) {
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case retry == nil:
+			backoff = min(max(2*backoff, syncRetryDelay), interval)
+			retry = time.After(backoff)
+		}
+	}
+	rescan := func() {
+		err := m.rescan(ctx)
+		if err == nil {
+			retry, backoff = nil, 0 // caught up: nothing is missed any more
+		}
+		synced(err)
+	}
+	synced(reconcileErr)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			m.rescan(ctx)
+			rescan()
+		case <-retry:
+			retry = nil
+			rescan()
 		case <-w.kick:
 			debounce := time.NewTimer(WatchDebounce)
 			select {
@@ -132,18 +167,18 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore tim
 				return
 			case <-debounce.C:
 			}
-			paths, names, rescan := w.take()
+			paths, names, again := w.take()
 			if names {
-				renamed, names, again := w.renamed(ctx)
+				renamed, names, more := w.renamed(ctx)
 				m.renameLive(ctx, names)
 				paths = append(paths, renamed...)
-				rescan = rescan || again
+				again = again || more
 			}
 			if len(paths) > 0 {
-				m.syncPaths(ctx, paths)
+				synced(m.syncPaths(ctx, paths))
 			}
-			if rescan {
-				m.rescan(ctx)
+			if again {
+				rescan()
 			}
 		}
 	}
@@ -410,8 +445,9 @@ func (m *Manager) renameLive(ctx context.Context, names map[string]string) {
 // syncPaths brings the index up to date with the files at paths: live
 // threads whose file changed under them are dropped from memory first, and
 // live threads whose file is as they left it (the manager's own appends,
-// moves and renames) cost no more than that check.
-func (m *Manager) syncPaths(ctx context.Context, paths []string) {
+// moves and renames) cost no more than that check. It returns the sync's
+// error.
+func (m *Manager) syncPaths(ctx context.Context, paths []string) error {
 	changed := paths[:0:0]
 	for _, rel := range paths {
 		id, _, _, err := rollout.ParseRolloutName(path.Base(rel))
@@ -428,7 +464,7 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 		changed = append(changed, rel)
 	}
 	if len(changed) == 0 {
-		return
+		return nil
 	}
 	paths = changed
 	before := m.indexedFiles(ctx, paths)
@@ -441,6 +477,7 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) {
 	m.log.Debug("synced changed rollouts", "paths", len(paths), "scanned", sum.Scanned, "caught_up", sum.CaughtUp,
 		"moved", sum.Moved, "deleted", sum.Deleted, "skipped", sum.Skipped, "duration", sum.Duration)
 	m.report(SyncReport{Cause: SyncEvents, Paths: paths, Summary: sum, Err: err})
+	return err
 }
 
 // indexedFiles returns, by id, the index's file state of each indexed
@@ -489,8 +526,8 @@ func pathsOf(states map[string]store.FileState) []string {
 }
 
 // rescan syncs the whole root (incrementally), after checking every live
-// thread against its file.
-func (m *Manager) rescan(ctx context.Context) {
+// thread against its file, and returns the sync's error.
+func (m *Manager) rescan(ctx context.Context) error {
 	m.mu.Lock()
 	ids := make([]string, 0, len(m.live.byID))
 	for id := range m.live.byID {
@@ -509,6 +546,7 @@ func (m *Manager) rescan(ctx context.Context) {
 	}
 	m.logProblems(sum)
 	m.report(SyncReport{Cause: SyncRescan, Summary: sum, Err: err})
+	return err
 }
 
 // peekLive returns thread id with a reference taken if it is live and

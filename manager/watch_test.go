@@ -450,3 +450,49 @@ func TestWatchAnnouncesAnotherProcessAppends(t *testing.T) {
 		}
 	}
 }
+
+// unreadableNames is a local FS whose session_index.jsonl cannot be
+// opened while failing is set, so every sync fails (as one does when the
+// index's disk is full) until it is cleared.
+type unreadableNames struct {
+	rolloutfs.Local
+	failing atomic.Bool
+	failed  atomic.Int64 // opens refused
+}
+
+var errUnreadable = errors.New("unreadable for the test")
+
+func (u *unreadableNames) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	if name == rollout.SessionIndexFile && u.failing.Load() {
+		u.failed.Add(1)
+		return nil, errUnreadable
+	}
+	return u.Local.Open(ctx, name)
+}
+
+// TestFailedSyncIsRetried: a watched change whose sync fails is synced
+// again once the failure is gone, without another event and long before
+// the periodic rescan. Found with a real full disk under spoold: a delete
+// removed the rollout but could not write the index, and the watcher's
+// sync of the removal failed too; once space was freed the thread stayed
+// listed without its file (and a rename's name stayed unindexed) until
+// the rescan five minutes later.
+func TestFailedSyncIsRetried(t *testing.T) {
+	real := syncRetryDelay
+	syncRetryDelay = time.Millisecond
+	t.Cleanup(func() { syncRetryDelay = real })
+	fsys := &unreadableNames{}
+	m, reports := openWatching(t, func(o *Options) {
+		fsys.Local = rolloutfs.Local{Root: o.Root}
+		o.FS = fsys
+		o.RescanInterval = time.Hour
+	})
+	fsys.failing.Store(true)
+	id, _ := codexThread(t, m.Root(), time.Now(), "written while the index cannot take it")
+	waitFor(t, reports, "a failed sync of the new file", func() bool { return fsys.failed.Load() > 0 })
+	fsys.failing.Store(false)
+	waitFor(t, reports, "the new file indexed by a retry", func() bool {
+		_, err := m.Get(t.Context(), id)
+		return err == nil
+	})
+}
