@@ -504,7 +504,10 @@ func (p *PendingAppend) wait() error {
 // before it, so a retry writes the lines once. p must be the Appender's
 // last append. Under SyncAlways and SyncBatch the cut is synced before
 // Undo returns. If the cut fails the Appender refuses further appends
-// (the file's state is unknown) and the error says so.
+// (the file's state is unknown) and the error says so. If the file no
+// longer ends where p's lines do (someone else appended after them), it
+// cuts nothing and fails with ErrFileChanged: their bytes are not p's to
+// take away.
 func (p *PendingAppend) Undo() error {
 	if len(p.Offsets) == 0 {
 		return nil
@@ -520,6 +523,11 @@ func (p *PendingAppend) Undo() error {
 		if err := a.reopen(); err != nil {
 			return fmt.Errorf("undo an append to %s: %w", a.name, err)
 		}
+	}
+	if st, err := a.f.Stat(); err != nil {
+		return fmt.Errorf("undo an append to %s: %w", a.name, err)
+	} else if st.Size != p.end {
+		return fmt.Errorf("undo an append to %s: size %d, its lines end at %d: %w", a.name, st.Size, p.end, ErrFileChanged)
 	}
 	err := a.f.Truncate(start)
 	if err == nil && a.policy.Durable() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -332,6 +333,58 @@ func TestBeginWait(t *testing.T) {
 			}
 			if !a.Release() {
 				t.Fatal("Release after Wait refused")
+			}
+		})
+	}
+}
+
+// TestUndo: Undo cuts an append's lines from the file again, and the
+// next append lands where they started; when someone else has appended
+// after them it cuts nothing and fails with ErrFileChanged.
+func TestUndo(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		other   string // appended by someone else after the lines
+		wantErr error
+		want    string // the file after Undo
+	}{
+		{name: "last append", want: "{}\n"},
+		{name: "someone appended after it", other: "{\"c\":3}\n", wantErr: rolloutfs.ErrFileChanged, want: "{}\n{\"a\":1}\n{\"c\":3}\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := rolloutfs.Local{Root: t.TempDir()}
+			a := openAppender(t, l, "r.jsonl", []byte("{}\n"), rolloutfs.AppenderOptions{Policy: rolloutfs.SyncAlways})
+			p, err := a.Begin(t.Context(), [][]byte{[]byte("{\"a\":1}\n")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(l.Root, "r.jsonl")
+			if tt.other != "" {
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = f.WriteString(tt.other)
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.Undo(); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Undo: %v, want %v", err, tt.wantErr)
+			}
+			if got, err := os.ReadFile(path); err != nil || string(got) != tt.want {
+				t.Fatalf("file after Undo: %q (%v), want %q", got, err, tt.want)
+			}
+			if tt.wantErr != nil {
+				return
+			}
+			offsets, err := a.Append(t.Context(), [][]byte{[]byte("{\"b\":2}\n")})
+			if err != nil || fmt.Sprint(offsets) != "[3]" {
+				t.Fatalf("append after Undo: offsets %v (%v), want [3]", offsets, err)
 			}
 		})
 	}
