@@ -40,7 +40,7 @@ const (
 	CodeSizeMismatch         = "size_mismatch"          // 409: Expected-Size is not the thread's size; nothing was written
 	CodeBrokenChain          = "broken_chain"           // 409: the thread's history continues a file or thread that is gone
 	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: an Idempotency-Key sent again with another body
-	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; nothing was acknowledged
+	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; the request was not completed
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a Content-Type the route does not read
 	CodeUnauthorized         = "unauthorized"           // 401: missing or wrong bearer token
@@ -163,7 +163,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		e.RetryAfter = torn.RetryAfter
 		return e, false
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: nothing was written"), false
+		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: the request was not completed (an append wrote nothing); retry once there is room"), false
 	case errors.Is(err, store.ErrExists):
 		return errorf(http.StatusConflict, CodeConflict, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrNotSupported):
