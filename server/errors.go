@@ -162,6 +162,11 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		e := errorf(http.StatusConflict, CodeTornTail, "%s", err.Error())
 		e.RetryAfter = torn.RetryAfter
 		return e, false
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		// Out of file descriptors: other requests close theirs soon.
+		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "the server has too many files open: retry later")
+		e.RetryAfter = time.Second
+		return e, false
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: the request was not completed (an append wrote nothing); retry once there is room"), false
 	case errors.Is(err, store.ErrExists):

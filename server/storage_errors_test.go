@@ -19,10 +19,11 @@ import (
 )
 
 // TestStorageErrors checks how refusals from the storage layer reach a
-// client: a full disk is 507 insufficient_storage (not a bare 500), a
-// thread a running Codex writes is 409 busy naming the holder, and a
-// thread ending with a line its writer may still finish is 409 torn_tail
-// with Retry-After. Each leaves the thread as it was.
+// client: a full disk is 507 insufficient_storage (not a bare 500), too
+// many open files 503 with Retry-After, a thread a running Codex writes
+// is 409 busy naming the holder, and a thread ending with a line its
+// writer may still finish is 409 torn_tail with Retry-After. Each leaves
+// the thread as it was.
 func TestStorageErrors(t *testing.T) {
 	root := t.TempDir()
 	fsys := faultfs.New(rolloutfs.Local{Root: root})
@@ -56,6 +57,22 @@ func TestStorageErrors(t *testing.T) {
 		resp := e.do("POST", "/v1/threads/"+th.ID+"/items", "", appendBody)
 		wantError(t, resp, http.StatusInsufficientStorage, server.CodeInsufficientStorage)
 		unchanged(t)
+	})
+
+	t.Run("too many open files", func(t *testing.T) {
+		fsys.Inject(func(p faultfs.Point) error {
+			if p.Op == faultfs.OpCreate {
+				return syscall.EMFILE
+			}
+			return nil
+		})
+		defer fsys.Inject(nil)
+		resp := e.do("POST", "/v1/threads", "", map[string]any{"cwd": "/w"})
+		retry := resp.Header.Get("Retry-After")
+		wantError(t, resp, http.StatusServiceUnavailable, server.CodeUnavailable)
+		if retry != "1" {
+			t.Errorf("Retry-After = %q, want 1", retry)
+		}
 	})
 
 	t.Run("codex holds the thread", func(t *testing.T) {
