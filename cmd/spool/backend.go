@@ -332,6 +332,9 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 	}
 	for _, p := range rep.Problems {
 		out.Problems = append(out.Problems, p.String())
+		if p.Kind == indexer.ProblemError {
+			out.unreadable++
+		}
 	}
 	return out, nil
 }

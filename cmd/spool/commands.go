@@ -615,7 +615,8 @@ func newDoctorCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the index against the rollout files",
-		Long: `Check that the index agrees with the rollout files, and exit 1 if it does not.
+		Long: `Check that the index agrees with the rollout files, and exit 1 if it does not
+or if a rollout file could not be read at all (as "reindex --verify").
 
 On a root opened directly (no spoold running, or --local) this is
 "reindex --verify": every file is re-read and compared with its index rows,
@@ -662,7 +663,7 @@ doctor finds.`,
 					fmt.Fprintf(out, "problem: %s\n", p)
 				}
 			}
-			if len(rep.Drifts) > 0 {
+			if len(rep.Drifts) > 0 || rep.unreadable > 0 {
 				return exitCodeError{exitError}
 			}
 			return nil

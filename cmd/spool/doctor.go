@@ -22,6 +22,10 @@ type doctorReport struct {
 	Threads  int      `json:"threads"`
 	Drifts   []drift  `json:"drifts"`
 	Problems []string `json:"problems"`
+	// unreadable counts the problems that are rollout files that could
+	// not be read or indexed at all: like drift, they fail doctor, as
+	// they fail reindex --verify.
+	unreadable int
 }
 
 type drift struct {

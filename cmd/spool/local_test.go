@@ -140,6 +140,23 @@ func TestLocalDoctor(t *testing.T) {
 	}
 }
 
+// TestLocalDoctorUnreadableFile: a rollout file that cannot be read at
+// all fails doctor (exit 1, the file named), as it fails reindex --verify,
+// though the index agrees with every file it could read.
+func TestLocalDoctorUnreadableFile(t *testing.T) {
+	root, parent, _ := seedRoot(t)
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": root})
+	name := "rollout-2026-01-02T03-04-05-01a21b67-0000-7000-8000-000000000001.jsonl"
+	bad := filepath.Join(filepath.Dir(filepath.Join(root, filepath.FromSlash(parent.RolloutPath))), name)
+	if err := os.WriteFile(bad, []byte("not a rollout\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := cli.run("doctor")
+	if r.code != exitError || !strings.Contains(r.stdout, "0 drifts, 1 problems") || !strings.Contains(r.stdout, name) {
+		t.Fatalf("doctor with an unreadable rollout: exit %d, want %d naming it; stdout:\n%s\nstderr %s", r.code, exitError, r.stdout, r.stderr)
+	}
+}
+
 // TestLocalDoctorWithoutIndex: doctor on a root (a Codex home) without an
 // index fails and says how to build one, writing nothing into it.
 func TestLocalDoctorWithoutIndex(t *testing.T) {
