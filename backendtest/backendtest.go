@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 		run  func(t *testing.T, b manager.Backend)
 	}{
 		{"StartGetList", testStartGetList},
+		{"StartModelProvider", testStartModelProvider},
 		{"AppendOffsets", testAppendOffsets},
 		{"RefusedAppendsWriteNothing", testRefusedAppends},
 		{"ConcurrentAppends", testConcurrentAppends},
@@ -238,6 +239,33 @@ func testStartGetList(t *testing.T, b manager.Backend) {
 	}
 	if _, err := b.Get(t.Context(), "not-a-uuid"); !errors.Is(err, manager.ErrInvalidID) {
 		t.Fatalf("Get of a bad id: %v, want ErrInvalidID", err)
+	}
+}
+
+// testStartModelProvider: a thread started without a model provider gets
+// Codex's default one, in its row and in its session_meta, and a given one
+// is kept. Codex 0.169 refuses to resume a thread whose provider is empty
+// once its cache (state_5.sqlite) exists ("model provider “”, which is no
+// longer configured").
+func testStartModelProvider(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	tests := []struct{ given, want string }{
+		{"", manager.DefaultModelProvider},
+		{"ollama", "ollama"},
+	}
+	for _, tc := range tests {
+		th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", ModelProvider: tc.given})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.ModelProvider != tc.want {
+			t.Fatalf("Start with model provider %q: thread's is %q, want %q", tc.given, th.ModelProvider, tc.want)
+		}
+		first, _, _ := bytes.Cut(history(t, b, th.ID), []byte("\n"))
+		meta, err := rollout.ParseSessionMeta(first)
+		if err != nil || meta.ModelProvider != tc.want {
+			t.Fatalf("Start with model provider %q: session_meta %s (%v), want model_provider %q", tc.given, first, err, tc.want)
+		}
 	}
 }
 

@@ -167,7 +167,8 @@ type CreateOptions struct {
 	Source     string `json:"source,omitempty"` // default "vscode" on the server
 	Originator string `json:"originator,omitempty"`
 	CLIVersion string `json:"cli_version,omitempty"`
-	// ModelProvider and BaseInstructions go to the session_meta line.
+	// ModelProvider and BaseInstructions go to the session_meta line;
+	// the server's ModelProvider defaults to "openai", as Codex's does.
 	ModelProvider    string   `json:"model_provider,omitempty"`
 	BaseInstructions string   `json:"base_instructions,omitempty"`
 	Name             string   `json:"name,omitempty"`

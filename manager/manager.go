@@ -189,13 +189,20 @@ const IndexFile = "spool.db"
 // LockFile is the name of the lock file inside a root.
 const LockFile = lockfile.FileName
 
-// StartOptions describe a new thread.
+// DefaultModelProvider is the model provider of a thread started without
+// one: Codex's default provider id, as Codex writes it into a thread it
+// starts. Codex 0.169 refuses to resume a thread whose session_meta names
+// no provider once its own cache (state_5.sqlite) exists.
+const DefaultModelProvider = "openai"
+
+// StartOptions describe a new thread. Source defaults to "vscode" and
+// ModelProvider to DefaultModelProvider, as Codex starts threads.
 type StartOptions struct {
 	Cwd              string
 	Source           string // "cli", "vscode", "exec", "mcp", ... or a JSON object text; default "vscode"
 	Originator       string
 	CLIVersion       string
-	ModelProvider    string
+	ModelProvider    string // default DefaultModelProvider
 	BaseInstructions string
 	Name             string
 	Git              *rollout.GitInfo

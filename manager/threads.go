@@ -64,6 +64,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
+	if o.ModelProvider == "" {
+		o.ModelProvider = DefaultModelProvider
+	}
 	uid, err := uuid.NewV7()
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)

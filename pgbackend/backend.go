@@ -203,6 +203,9 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	if o.Source == "" {
 		o.Source = "vscode"
 	}
+	if o.ModelProvider == "" {
+		o.ModelProvider = manager.DefaultModelProvider
+	}
 	id := uuid.Must(uuid.NewV7()).String()
 	now := b.opts.Now()
 	meta := rollout.SessionMeta{ID: id, Timestamp: rollout.FormatTimestamp(now), Cwd: o.Cwd,
