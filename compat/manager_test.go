@@ -72,3 +72,32 @@ func TestCodexShowsManagerThreads(t *testing.T) {
 		t.Fatalf("Codex turns of the fork before the third prompt:\n%s\nwant\n%s", got, want(2))
 	}
 }
+
+// TestCodexResumesManagerThreadsInAUsedHome: a thread spool starts with no
+// model provider in a home Codex has used before (its cache,
+// state_5.sqlite, exists) is resumed by Codex. Codex fills in a missing
+// provider only while it builds that cache the first time; a thread it
+// finds later with none it refuses to resume ("model provider “”, which is
+// no longer configured"), so spool writes Codex's default provider.
+func TestCodexResumesManagerThreadsInAUsedHome(t *testing.T) {
+	home := newHome(t)
+	if err := startCodex(t, home).Close(); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	withManager(t, home, func(m *manager.Manager) {
+		th, err := m.Start(t.Context(), manager.StartOptions{Cwd: "/tmp", Source: "cli"})
+		if err == nil {
+			_, err = m.AppendTurn(t.Context(), th.ID, manager.TurnOptions{Prompt: "prompt 0", Answer: "answer 0"})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = th.ID
+	})
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": id, "excludeTurns": true}, nil)
+	if got := turnsOf(t, s, id); len(got) != 1 {
+		t.Fatalf("Codex turns of the resumed thread: %s, want one", describe(got))
+	}
+}
