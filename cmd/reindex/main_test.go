@@ -119,6 +119,25 @@ func TestJSONOutput(t *testing.T) {
 	}
 }
 
+// TestVerifyJSONLists: --verify --json gives its drifts and problems as
+// lists, empty ones too, as the sync report and spool doctor --json do, so
+// a reader can take their length without testing for null.
+func TestVerifyJSONLists(t *testing.T) {
+	root := testHome(t)
+	if res := runReindex(t, "--root", root); res.code != exitOK {
+		t.Fatalf("index: exit %d, stderr %s", res.code, res.stderr)
+	}
+	res := runReindex(t, "--root", root, "--verify", "--json")
+	if res.code != exitOK {
+		t.Fatalf("verify: exit %d, stderr %s", res.code, res.stderr)
+	}
+	for _, want := range []string{`"drifts": []`, `"problems": []`} {
+		if !strings.Contains(res.stdout, want) {
+			t.Fatalf("verify --json on a clean root:\n%s\nwant %s", res.stdout, want)
+		}
+	}
+}
+
 func TestTextOutput(t *testing.T) {
 	root := testHome(t)
 	path := filepath.Join(root, "sessions/2026/05/01/rollout-2026-05-01T09-00-00-11111111-1111-7111-8111-111111111111.jsonl")

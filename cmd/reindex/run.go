@@ -296,6 +296,13 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 		if err != nil {
 			return exitError, err
 		}
+		// Lists, empty ones too, as the sync report's problems.
+		if v.Drifts == nil {
+			v.Drifts = []indexer.Drift{}
+		}
+		if v.Problems == nil {
+			v.Problems = []indexer.Problem{}
+		}
 		rep.Verify = &v
 		if err := output(stdout, cfg, rep); err != nil {
 			return exitError, err
