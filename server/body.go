@@ -119,7 +119,7 @@ func checkContentType(contentType, pattern string, browser bool) error {
 	if !browser && isFormType(contentType) {
 		return nil
 	}
-	ndjson, err := isNDJSON(contentType)
+	ndjson, err := isNDJSON(contentType, pattern == appendPattern)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func bodyIsNDJSON(r *http.Request) (bool, error) {
 	if isFormType(contentType) {
 		return false, nil
 	}
-	return isNDJSON(contentType)
+	return isNDJSON(contentType, true)
 }
 
 // isFormType reports whether contentType is the form type curl -d sends.

@@ -39,7 +39,7 @@ type appendBody struct {
 // JSON. Anything else, the types a browser may send cross-site without
 // asking first included, is a 415 error (checkContentType lets curl -d's
 // form type through from non-browsers before this is asked).
-func isNDJSON(contentType string) (bool, error) {
+func isNDJSON(contentType string, ndjsonRoute bool) (bool, error) {
 	if contentType == "" {
 		return false, nil
 	}
@@ -53,10 +53,14 @@ func isNDJSON(contentType string) (bool, error) {
 		return false, nil
 	case ndjsonAliases[mediaType]:
 		return true, nil
-	default:
+	case ndjsonRoute:
 		return false, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
 			"Content-Type %q is not %s or %s (with curl: --json or -H 'Content-Type: application/json')",
 			mediaType, mediaJSON, mediaNDJSON)
+	default:
+		return false, errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			"Content-Type %q is not %s (with curl: --json or -H 'Content-Type: application/json')",
+			mediaType, mediaJSON)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -186,7 +187,7 @@ func TestIsNDJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.contentType, func(t *testing.T) {
-			got, err := isNDJSON(tt.contentType)
+			got, err := isNDJSON(tt.contentType, true)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("isNDJSON(%q) error = %v, want error %v", tt.contentType, err, tt.wantErr)
 			}
@@ -194,5 +195,26 @@ func TestIsNDJSON(t *testing.T) {
 				t.Fatalf("isNDJSON(%q) = %v, want %v", tt.contentType, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestUnsupportedTypeNamesWhatTheRouteReads: a 415 names the types the
+// route reads: JSON or NDJSON on the append route, JSON alone elsewhere.
+func TestUnsupportedTypeNamesWhatTheRouteReads(t *testing.T) {
+	for _, tt := range []struct {
+		pattern    string
+		wantNDJSON bool
+	}{
+		{appendPattern, true},
+		{"POST /v1/threads", false},
+	} {
+		err := checkContentType("text/plain", tt.pattern, false)
+		var apiErr *Error
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnsupportedMediaType {
+			t.Fatalf("%s: %v, want a 415", tt.pattern, err)
+		}
+		if got := strings.Contains(apiErr.Message, mediaNDJSON); got != tt.wantNDJSON {
+			t.Errorf("%s: message %q names %s: %v, want %v", tt.pattern, apiErr.Message, mediaNDJSON, got, tt.wantNDJSON)
+		}
 	}
 }
