@@ -31,17 +31,18 @@ func (c cursor) encode() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// errNotACursor says what to do with a cursor this store did not make:
+// its bytes are opaque, so how they fail to decode says nothing useful.
+var errNotACursor = fmt.Errorf("%w: not a next_cursor of a page (pass it as it came)", ErrBadCursor)
+
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, fmt.Errorf("%w: %w", ErrBadCursor, err)
+		return cursor{}, errNotACursor
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return cursor{}, fmt.Errorf("%w: %w", ErrBadCursor, err)
-	}
-	if c.ID == "" {
-		return cursor{}, fmt.Errorf("%w: no thread id", ErrBadCursor)
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
+		return cursor{}, errNotACursor
 	}
 	return c, nil
 }
