@@ -198,7 +198,7 @@ On a terminal the output goes through $PAGER (default "less -FRX").
 			start := int64(0)
 			if from >= 0 {
 				if from >= len(turns) {
-					return fmt.Errorf("thread %s has %d user messages; --from %d is out of range", id, len(turns), from)
+					return fmt.Errorf("thread %s has %s; --from %d is out of range", id, count(len(turns), "user message"), from)
 				}
 				start = turns[from].Offset
 			}

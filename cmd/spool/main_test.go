@@ -261,6 +261,9 @@ func TestShow(t *testing.T) {
 	if !strings.Contains(out, "forked from "+f.parent.ID+" before user message 1") || strings.Contains(out, "prompt two") {
 		t.Fatalf("show of the fork should name its parent and stop before prompt two:\n%s", out)
 	}
+	if !strings.Contains(out, "1 user message") || strings.Contains(out, "1 user messages") {
+		t.Fatalf("show of the fork should count its one user message in the singular:\n%s", out)
+	}
 	// The parent's rename, in the fork's history before the cut, says
 	// whose it is; the fork's own does not need to.
 	for _, want := range []string{`· ` + f.parent.ID + ` renamed to "parent"`, `· renamed to "retry"`} {

@@ -53,7 +53,7 @@ func (r *renderer) header(t client.Thread) {
 	if t.Source != "" {
 		facts = append(facts, t.Source)
 	}
-	facts = append(facts, "started "+when(t.CreatedAt), "updated "+when(t.UpdatedAt), fmt.Sprintf("%d user messages", t.UserMessageCount))
+	facts = append(facts, "started "+when(t.CreatedAt), "updated "+when(t.UpdatedAt), count(t.UserMessageCount, "user message"))
 	if t.Archived {
 		facts = append(facts, "archived")
 	}
