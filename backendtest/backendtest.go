@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 	}{
 		{"StartGetList", testStartGetList},
 		{"StartModelProvider", testStartModelProvider},
+		{"RelativeCwdRefused", testRelativeCwdRefused},
 		{"AppendOffsets", testAppendOffsets},
 		{"RefusedAppendsWriteNothing", testRefusedAppends},
 		{"ConcurrentAppends", testConcurrentAppends},
@@ -239,6 +240,41 @@ func testStartGetList(t *testing.T, b manager.Backend) {
 	}
 	if _, err := b.Get(t.Context(), "not-a-uuid"); !errors.Is(err, manager.ErrInvalidID) {
 		t.Fatalf("Get of a bad id: %v, want ErrInvalidID", err)
+	}
+}
+
+// testRelativeCwdRefused: a start or fork with a relative working
+// directory fails with ErrInvalidArgument and creates nothing; absolute
+// POSIX and Windows paths, and none, are taken.
+func testRelativeCwdRefused(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	for _, cwd := range []string{"", "/work", `C:\Users\me`, `\\server\share`} {
+		if _, err := b.Start(ctx, manager.StartOptions{Cwd: cwd}); err != nil {
+			t.Fatalf("start with cwd %q: %v", cwd, err)
+		}
+	}
+	parent, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := b.List(ctx, manager.ListOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cwd := range []string{"rel/dir", ".", "../up", "C:rel"} {
+		if _, err := b.Start(ctx, manager.StartOptions{Cwd: cwd}); !errors.Is(err, manager.ErrInvalidArgument) {
+			t.Errorf("start with cwd %q: %v, want ErrInvalidArgument", cwd, err)
+		}
+		if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Cwd: cwd}); !errors.Is(err, manager.ErrInvalidArgument) {
+			t.Errorf("fork with cwd %q: %v, want ErrInvalidArgument", cwd, err)
+		}
+	}
+	after, err := b.List(ctx, manager.ListOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Threads) != len(before.Threads) {
+		t.Fatalf("%d threads after the refused calls, want %d", len(after.Threads), len(before.Threads))
 	}
 }
 

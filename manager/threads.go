@@ -60,6 +60,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err := checkName(o.Name); err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
+	if err := CheckCwd(o.Cwd); err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	source, err := normalizeSource(o.Source)
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
@@ -177,6 +180,27 @@ func (m *Manager) nameNew(ctx context.Context, row store.Thread, name string) (s
 		return store.Thread{}, err
 	}
 	return named, nil
+}
+
+// CheckCwd refuses a working directory that is not an absolute path,
+// POSIX or Windows (a thread's cwd is read as given: a relative one names
+// another directory for every process that reads it). Empty is allowed:
+// none is recorded.
+func CheckCwd(cwd string) error {
+	if cwd == "" || path.IsAbs(cwd) || isWindowsAbs(cwd) {
+		return nil
+	}
+	return fmt.Errorf("%w: cwd %q is not an absolute path", ErrInvalidArgument, cwd)
+}
+
+// isWindowsAbs reports whether p is an absolute Windows path: a drive
+// letter and a separator (C:\ or C:/), or a UNC path (\\server\share).
+func isWindowsAbs(p string) bool {
+	if strings.HasPrefix(p, `\\`) {
+		return true
+	}
+	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') &&
+		('a' <= p[0]|0x20 && p[0]|0x20 <= 'z')
 }
 
 // checkName refuses a name too long to keep, or one of white space alone.

@@ -193,6 +193,9 @@ func (b *Backend) sealLoop(ctx context.Context) {
 // paginated (every line numbered, as Codex 0.169 starts threads) unless
 // o.HistoryMode asks for legacy.
 func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Thread, error) {
+	if err := manager.CheckCwd(o.Cwd); err != nil {
+		return manager.Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	mode := rollout.HistoryPaginated
 	if o.HistoryMode != "" {
 		var err error
@@ -329,6 +332,9 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 // the cut into the child's creating transaction. The cut is found again
 // when the parent is reverted meanwhile.
 func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
+	if err := manager.CheckCwd(o.Cwd); err != nil {
+		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
+	}
 	return retryChanged(func() (manager.Thread, error) { return b.fork(ctx, id, o) })
 }
 
