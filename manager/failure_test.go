@@ -594,3 +594,36 @@ func TestAppendIndexFullWritesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRenameIndexFullKeepsItsLines: a rename whose index update fails
+// after its name reached session_index.jsonl keeps its line in the
+// rollout (the name is out there, and wins on a rebuild), so the index
+// catches up with the name on the next use and agrees with the files.
+// Cutting the line left the index with the old name while
+// session_index.jsonl held the new one: verify reported name drift.
+func TestRenameIndexFullKeepsItsLines(t *testing.T) {
+	for _, policy := range []rolloutfs.SyncPolicy{rolloutfs.SyncAlways, rolloutfs.SyncBatch, rolloutfs.SyncNone} {
+		t.Run(policy.String(), func(t *testing.T) {
+			ctx := t.Context()
+			m, _ := openFaulty(t, policy)
+			th := start(t, m, user("one"))
+
+			m.index.store = fullIndex{}
+			if _, err := m.Rename(ctx, th.ID, "new name"); !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("rename with the index full: %v, want an error wrapping syscall.ENOSPC", err)
+			}
+
+			m.index.store = m.store // room again
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("two")}); err != nil {
+				t.Fatalf("append once there is room: %v", err)
+			}
+			if got, err := m.Get(ctx, th.ID); err != nil || got.Name != "new name" {
+				t.Fatalf("name %q, %v; want the name session_index.jsonl holds", got.Name, err)
+			}
+			rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
+			if err != nil || !rep.Clean() {
+				t.Fatalf("verify: %v, %+v", err, rep.Drifts)
+			}
+		})
+	}
+}

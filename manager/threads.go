@@ -362,8 +362,10 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 // appendLocked writes lines to lt's file, then folds them into the index.
 // lt.mu must be held. The file is written first: if the index update fails
 // (a full disk) the lines are cut from the file again, so the failed
-// append wrote nothing and its retry writes them once; lt is dropped so
-// the next use reloads it from the file and the index.
+// append wrote nothing and its retry writes them once (unless they renamed
+// the thread and the name is in session_index.jsonl: then they stay, and
+// the index catches up with them); lt is dropped so the next use reloads
+// it from the file and the index.
 //
 // Under SyncBatch the index update runs while the lines' group sync does,
 // and the append is acknowledged (returned, published) only once both are
@@ -417,7 +419,7 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	// if the caller goes away.
 	ctx = context.WithoutCancel(ctx)
 	m.unacked.hold(lt.row)
-	after, indexed, err := m.indexAppend(ctx, lt, key, lines, pending)
+	after, indexed, named, err := m.indexAppend(ctx, lt, key, lines, pending)
 	if m.indexedBeforeSync != nil {
 		m.indexedBeforeSync()
 	}
@@ -438,8 +440,13 @@ func (m *Manager) appendLocked(ctx context.Context, lt *liveThread, key *pending
 	if err != nil {
 		// The index does not have the lines: nor may the file, or they
 		// would show up, unacknowledged, once the index catches up. Cut
-		// before lt is dropped, while no sync may index them.
-		if undo := pending.Undo(); undo != nil {
+		// before lt is dropped, while no sync may index them. Unless they
+		// renamed the thread and session_index.jsonl has the name: that
+		// line stays (and wins on a rebuild), so the lines stay with it
+		// and the next use catches the index up with both.
+		if named {
+			m.log.Warn("the lines of a rename the index refused stay in the file", "id", lt.id)
+		} else if undo := pending.Undo(); undo != nil {
 			m.log.Error("cut the lines of an append the index refused", "id", lt.id, "err", undo)
 			err = errors.Join(err, undo)
 		}
@@ -466,8 +473,11 @@ func historyOffsets(row store.Thread, offsets []int64) []int64 {
 // indexAppend folds lines, written to lt's file by pending, into the index
 // and returns lt's row as the index then holds it. indexed reports whether
 // the index update committed; an error before it leaves the index as it
-// was. It waits for pending's sync only when the lines rename the thread.
-func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingKey, lines [][]byte, pending *rolloutfs.PendingAppend) (after store.Thread, indexed bool, err error) {
+// was. named reports whether the lines' rename was recorded in
+// session_index.jsonl (then the lines may no longer be cut from the file,
+// even if the index update fails). It waits for pending's sync only when
+// the lines rename the thread.
+func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingKey, lines [][]byte, pending *rolloutfs.PendingAppend) (after store.Thread, indexed, named bool, err error) {
 	offsets := pending.Offsets
 	tracker := indexer.NewTracker(lt.row)
 	for i, line := range lines {
@@ -479,12 +489,12 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 		// An archived file's mtime is its archive time (that is how a
 		// rebuild learns it): a rename appended to it must not move it.
 		if err := m.fsys.SetModTime(ctx, lt.row.RolloutPath, time.UnixMilli(lt.row.ArchivedAt)); err != nil {
-			return store.Thread{}, false, fmt.Errorf("keep archive time: %w", err)
+			return store.Thread{}, false, false, fmt.Errorf("keep archive time: %w", err)
 		}
 	}
 	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
 	if err != nil {
-		return store.Thread{}, false, err
+		return store.Thread{}, false, false, err
 	}
 	p.FileMtime = info.ModTime.UnixNano()
 	if p.Name != nil {
@@ -493,7 +503,7 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 		// came from Rename or in appended lines; but only once those lines
 		// are durable, or a failed sync would leave the name without them.
 		if err := pending.Wait(); err != nil {
-			return store.Thread{}, false, err
+			return store.Thread{}, false, false, err
 		}
 		line, err := rollout.EncodeNameEntry(rollout.NameEntry{
 			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(p.UpdatedAt).UTC().Format(time.RFC3339),
@@ -502,7 +512,7 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 			err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
 		}
 		if err != nil {
-			return store.Thread{}, false, fmt.Errorf("record name: %w", err)
+			return store.Thread{}, false, false, fmt.Errorf("record name: %w", err)
 		}
 		// Codex reads names from its own cache only (docs/CODEX.md).
 		if err := m.codex.Named(ctx, lt.id, *p.Name); err != nil {
@@ -517,13 +527,13 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime)
 	if key != nil {
 		if p.Idempotency, err = key.record(historyOffsets(lt.row, offsets), after); err != nil {
-			return store.Thread{}, false, err
+			return store.Thread{}, false, p.Name != nil, err
 		}
 	}
 	if err := m.index.advance(ctx, p, pending.SyncStarted()); err != nil {
-		return store.Thread{}, false, fmt.Errorf("index: %w", err)
+		return store.Thread{}, false, p.Name != nil, fmt.Errorf("index: %w", err)
 	}
-	return after, true, nil
+	return after, true, p.Name != nil, nil
 }
 
 // repairIndex brings the index row of a thread whose append failed after
