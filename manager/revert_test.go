@@ -856,3 +856,41 @@ func TestRevertedCopyForkIsStillACopy(t *testing.T) {
 	}
 	indextest.Compare(t, m.store, rebuildIndex(t, m), "zebra", "own")
 }
+
+// TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts: a copy fork
+// reverted since, whose parent is then reverted before the fork's cut, is
+// handed the texts of the copies the parent no longer holds, as a copy
+// fork that was not reverted is: they were counted in the parent's history
+// after the revert cut it back, so none was handed over and the prompts
+// could no longer be found at all.
+func TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	p := startPaginated(t, m, user("alpha one"), assistant("a1"), user("bravo two"), assistant("a2"), user("charlie three"), assistant("a3"))
+	c, err := m.Fork(ctx, p.ID, ForkOptions{Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, c.ID, []rollout.Item{user("own words"), assistant("a4"), user("dropped words"), assistant("a5")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, c.ID, RevertOptions{BeforeUserMessage: intp(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, p.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		query string
+		in    string
+	}{
+		{"alpha", p.ID},
+		{"bravo", c.ID},
+		{"charlie", c.ID},
+	} {
+		if hits, err := m.Search(ctx, store.SearchOptions{Query: tc.query}); err != nil || len(hits) != 1 || hits[0].ThreadID != tc.in {
+			t.Errorf("search %s = %+v (%v), want one hit, in %s", tc.query, hits, err, tc.in)
+		}
+	}
+	indextest.Compare(t, m.store, rebuildIndex(t, m), "alpha", "bravo", "charlie", "own")
+}

@@ -79,8 +79,10 @@ func (w *recordWriter) heldByIndexed(ctx context.Context, id string, cut int64, 
 const unresolved = "\x00unresolved"
 
 // keepReplacedTexts notes, before a record replaces thread id's rows, the
-// texts and previews of its messages that its copy forks copied, for
-// unblankCopies.
+// texts and previews of its messages that its copy forks copied, and how
+// many each reverted one copied, for unblankCopies: countRevertedCopies
+// counts them in id's history, which the record may cut back before the
+// fork's cut (a revert of id).
 func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 	forks, err := copyForksOf(ctx, w.tx, id, 0)
 	if err != nil {
@@ -89,6 +91,12 @@ func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 	copies := 0
 	for _, f := range forks {
 		copies = max(copies, f.Copies)
+		if f.Reverted {
+			if w.copiedBefore == nil {
+				w.copiedBefore = map[string]int{}
+			}
+			w.copiedBefore[f.ID] = f.Copies
+		}
 	}
 	if copies == 0 {
 		return nil
@@ -123,13 +131,14 @@ func (w *recordWriter) unblankCopies(ctx context.Context, id string) ([]string, 
 	if len(old) == 0 {
 		return nil, nil
 	}
-	forks, err := copyForksOf(ctx, w.tx, id, 0)
+	forks, err := copyForksOf(ctx, w.tx, id, -1)
 	if err != nil {
 		return nil, err
 	}
 	var given []string
 	for _, f := range forks {
-		if f.Cut < 0 {
+		f.Copies = max(f.Copies, w.copiedBefore[f.ID]) // id's history may end before its cut now
+		if f.Cut < 0 || f.Copies == 0 {
 			continue // a copy whose cut is not known: its parent holds them all
 		}
 		var blank []int

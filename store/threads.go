@@ -80,6 +80,10 @@ type recordWriter struct {
 	// replaced holds, for a replaced thread with copy forks, what its
 	// messages were before (unblankCopies).
 	replaced map[string]map[int]replacedMessage
+	// copiedBefore holds, for the reverted copy forks of a replaced
+	// thread, how many messages they copied, counted before the record
+	// replaced it (unblankCopies).
+	copiedBefore map[string]int
 }
 
 // replacedMessage is a message of a thread before a record replaced its
