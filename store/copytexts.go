@@ -105,13 +105,13 @@ func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	previews, err := previewsOf(ctx, w.tx, id, copies)
+	idents, err := identitiesOf(ctx, w.tx, id, copies)
 	if err != nil {
 		return err
 	}
 	old := make(map[int]replacedMessage, len(texts))
 	for k, t := range texts {
-		old[k] = replacedMessage{text: t, preview: previews[k]}
+		old[k] = replacedMessage{text: t, identity: idents[k]}
 	}
 	if w.replaced == nil {
 		w.replaced = map[string]map[int]replacedMessage{}
@@ -159,7 +159,7 @@ func (w *recordWriter) unblankCopies(ctx context.Context, id string) ([]string, 
 			if m.text == "" || h.holds(k, m.text) {
 				continue
 			}
-			ok, err := handOver(ctx, w.tx, f.ID, k, m.text, m.preview)
+			ok, err := handOver(ctx, w.tx, f.ID, k, m.text, m.identity)
 			if err != nil {
 				return nil, err
 			}
@@ -189,7 +189,7 @@ func handOverDropped(ctx context.Context, tx *sqlx.Tx, id string, msgs []UserMes
 			if m.Ordinal >= f.Copies || m.Offset >= f.Cut && f.Cut >= 0 || texts[m.Ordinal] == "" {
 				continue
 			}
-			if _, err := handOver(ctx, tx, f.ID, m.Ordinal, texts[m.Ordinal], m.Preview); err != nil {
+			if _, err := handOver(ctx, tx, f.ID, m.Ordinal, texts[m.Ordinal], identity{m.Preview, m.TurnID}); err != nil {
 				return err
 			}
 		}
@@ -248,15 +248,23 @@ func copyForksOf(ctx context.Context, tx *sqlx.Tx, id string, above int) ([]copy
 	return slices.DeleteFunc(forks, func(f copyFork) bool { return f.Copies <= above }), nil
 }
 
+// identity is what a message's copy has of it too: its preview and its
+// Codex turn id (a revert's new prompt may start as the one it cut off
+// did, but it is another turn).
+type identity struct {
+	preview, turnID string
+}
+
 // handOver gives copy fork forkID's blank copy of message ordinal, with
-// preview, its text, and reports whether it did. A row with another
-// preview is no copy of that message (a revert put another message at
-// its ordinal before the fork copied it) and is left as it is; an empty
-// preview (not known: the message is inherited) matches any.
-func handOver(ctx context.Context, tx *sqlx.Tx, forkID string, ordinal int, text, preview string) (bool, error) {
+// identity of, its text, and reports whether it did. A row with another
+// preview or turn id is no copy of that message (a revert put another
+// message at its ordinal before the fork copied it) and is left as it is;
+// an empty preview (not known: the message is inherited) or turn id (none:
+// a message outside turns) matches any.
+func handOver(ctx context.Context, tx *sqlx.Tx, forkID string, ordinal int, text string, of identity) (bool, error) {
 	const set = `UPDATE user_messages SET text = ?1 WHERE thread_id = ?2 AND ordinal = ?3 AND text = ''
-		AND (?4 = '' OR preview = ?4)`
-	res, err := tx.ExecContext(ctx, set, text, forkID, ordinal, preview)
+		AND (?4 = '' OR preview = ?4) AND (?5 = '' OR turn_id = ?5)`
+	res, err := tx.ExecContext(ctx, set, text, forkID, ordinal, of.preview, of.turnID)
 	if err != nil {
 		return false, fmt.Errorf("hand text of user message %d over to fork %s: %w", ordinal, forkID, err)
 	}
@@ -264,20 +272,21 @@ func handOver(ctx context.Context, tx *sqlx.Tx, forkID string, ordinal int, text
 	return n > 0, err
 }
 
-// previewsOf returns the previews of thread id's messages below ordinal
-// below, by ordinal.
-func previewsOf(ctx context.Context, tx *sqlx.Tx, id string, below int) (map[int]string, error) {
+// identitiesOf returns the identities of thread id's own messages below
+// ordinal below, by ordinal.
+func identitiesOf(ctx context.Context, tx *sqlx.Tx, id string, below int) (map[int]identity, error) {
 	var rows []struct {
 		Ordinal int    `db:"ordinal"`
 		Preview string `db:"preview"`
+		TurnID  string `db:"turn_id"`
 	}
-	const q = `SELECT ordinal, preview FROM user_messages WHERE thread_id = ? AND ordinal < ?`
+	const q = `SELECT ordinal, preview, turn_id FROM user_messages WHERE thread_id = ? AND ordinal < ?`
 	if err := tx.SelectContext(ctx, &rows, q, id, below); err != nil {
-		return nil, fmt.Errorf("previews of %s: %w", id, err)
+		return nil, fmt.Errorf("identities of messages of %s: %w", id, err)
 	}
-	previews := make(map[int]string, len(rows))
+	idents := make(map[int]identity, len(rows))
 	for _, r := range rows {
-		previews[r.Ordinal] = r.Preview
+		idents[r.Ordinal] = identity{r.Preview, r.TurnID}
 	}
-	return previews, nil
+	return idents, nil
 }

@@ -466,3 +466,37 @@ func checkOneHit(t *testing.T, s *Store, query, id string) {
 		t.Fatalf("search %s: hits %+v, want one in %s", query, hits, id)
 	}
 }
+
+// TestRevertedParentHandsOverOnlyItsOwnCopiesSamePreview: as
+// TestRevertedParentHandsOverOnlyItsOwnCopies, but the prompt the revert
+// put at the ordinal has the preview of the one it cut off (two long
+// prompts alike in their first PreviewRunes runes); it is another turn, so
+// the copy is still not handed the text it never held.
+func TestRevertedParentHandsOverOnlyItsOwnCopiesSamePreview(t *testing.T) {
+	before := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+	before.Thread.UserMessageCount = 1
+	before.Messages[0].TurnID = "turn-zebra"
+	reverted := Record{Thread: before.Thread, Messages: messages(0, 1, "yak")}
+	reverted.Messages[0].Preview, reverted.Messages[0].TurnID = before.Messages[0].Preview, "turn-yak"
+	c := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "yak"), Ancestors: []string{"p"}}
+	c.Messages[0] = reverted.Messages[0]
+	c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 2
+	c.Thread.ForkOffset = 1500 // past p's message at 1000
+	c.Messages[1].Text = "own words"
+	s := openTest(t)
+	for _, batch := range [][]Record{{before, c}, {reverted}} {
+		if err := s.Replace(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ftsRows(t, s); n != 0 {
+		t.Fatalf("%d search rows hold zebra, want 0 (the revert cut it off)", n)
+	}
+	hits, err := s.Search(t.Context(), SearchOptions{Query: `"yak 0"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].ThreadID != "p" {
+		t.Fatalf("hits %+v, want one in p", hits)
+	}
+}

@@ -87,9 +87,10 @@ type recordWriter struct {
 }
 
 // replacedMessage is a message of a thread before a record replaced its
-// rows: its text, and its preview, which a copy of it has too.
+// rows: its text, and its identity, which a copy of it has too.
 type replacedMessage struct {
-	text, preview string
+	text string
+	identity
 }
 
 type queuedMessage struct {
@@ -979,7 +980,7 @@ func handOverTexts(ctx context.Context, tx *sqlx.Tx, id string) error {
 		if err != nil {
 			return err
 		}
-		previews, err := previewsOf(ctx, tx, id, f.Copies)
+		idents, err := identitiesOf(ctx, tx, id, f.Copies)
 		if err != nil {
 			return err
 		}
@@ -987,7 +988,7 @@ func handOverTexts(ctx context.Context, tx *sqlx.Tx, id string) error {
 			if text == "" {
 				continue
 			}
-			if _, err := handOver(ctx, tx, f.ID, ordinal, text, previews[ordinal]); err != nil {
+			if _, err := handOver(ctx, tx, f.ID, ordinal, text, idents[ordinal]); err != nil {
 				return err
 			}
 		}
