@@ -168,7 +168,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		e.RetryAfter = time.Second
 		return e, false
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: the request was not completed (an append wrote nothing); retry once there is room"), false
+		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: the request was not completed; retry once there is room"), false
 	case errors.Is(err, store.ErrExists):
 		return errorf(http.StatusConflict, CodeConflict, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrNotSupported):
