@@ -304,7 +304,7 @@ could append to it.`,
 			}
 			for line, err := range server.Follow(ctx, id, seen) {
 				if err != nil {
-					return err
+					return followEnded(id, err)
 				}
 				if rollout.Classify(rollout.NewLine(line.Raw, line.Offset, 0)).Kind == rollout.KindUserMessage {
 					// A new prompt: learn its ordinal (the line is indexed,
@@ -686,4 +686,22 @@ func absDir(dir string) (string, error) {
 		return "", fmt.Errorf("--cwd %s: %w", dir, err)
 	}
 	return abs, nil
+}
+
+// followEnded says why the server ended a follow of thread id, and what
+// to do about it, for the ends it names; other errors pass as they are.
+func followEnded(id string, err error) error {
+	var end *client.StreamEndError
+	if !errors.As(err, &end) {
+		return err
+	}
+	switch end.Reason {
+	case "reverted":
+		return fmt.Errorf("thread %s was reverted: its history changed; run spool tail -f again to follow it", id)
+	case "deleted":
+		return fmt.Errorf("thread %s was deleted", id)
+	case "shutdown":
+		return fmt.Errorf("spoold shut down; run spool tail -f again once it is back")
+	}
+	return err
 }

@@ -537,6 +537,39 @@ func TestTailFollow(t *testing.T) {
 	}
 }
 
+// TestTailFollowEnds: a follow the server ends says why, in words: the
+// followed thread deleted.
+func TestTailFollowEnds(t *testing.T) {
+	s := startSpoold(t, "")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	th, err := s.c.Create(ctx, client.CreateOptions{Cwd: "/work/project"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.c.Append(ctx, th.ID, item("user", "a prompt"), item("assistant", "its answer")); err != nil {
+		t.Fatal(err)
+	}
+	out := newWatchWriter()
+	done := make(chan result, 1)
+	cli := s.cli(t)
+	go func() { done <- cli.runCtx(ctx, out, "tail", "-f", th.ID) }()
+	out.waitFor(ctx, t, "its answer")
+	// A line that reached the output through the follow stream: the
+	// stream is open, so the delete ends it (rather than answering 404).
+	if _, err := s.c.Append(ctx, th.ID, item("assistant", "a later answer")); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(ctx, t, "a later answer")
+	if err := s.c.Delete(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.code != exitError || !strings.Contains(r.stderr, "thread "+th.ID+" was deleted") || strings.Contains(r.stderr, "stream ended") {
+		t.Fatalf("tail -f of a deleted thread: exit %d, stderr %q; want exit %d saying it was deleted", r.code, r.stderr, exitError)
+	}
+}
+
 func TestFork(t *testing.T) {
 	s := startSpoold(t, "")
 	f := seed(t, s.c)
