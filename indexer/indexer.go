@@ -242,7 +242,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	if meta == nil {
 		return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, ErrNoMeta)
 	}
-	if p, ok := tornProblem(relPath, r); ok {
+	if p, ok := tornProblem(relPath, r, f); ok {
 		problems = append(problems, p)
 	}
 
@@ -506,18 +506,26 @@ func malformed(relPath string, l *rollout.Line, err error) Problem {
 	return Problem{Path: relPath, Offset: l.Offset, Line: l.Number, Kind: ProblemMalformed, Detail: err.Error()}
 }
 
-func tornProblem(relPath string, r *rollout.Reader) (Problem, bool) {
+// tornProblem reports the torn tail r ended with, if any; src holds the
+// bytes r read, at the same offsets, to tell a whole record lacking only
+// its newline (which is ended, not cut) from a fragment.
+func tornProblem(relPath string, r *rollout.Reader, src io.ReaderAt) (Problem, bool) {
 	offset, length := r.Torn()
 	if length == 0 {
 		return Problem{}, false
 	}
 	_, lines := r.End()
+	detail := fmt.Sprintf("%d bytes after the last newline", length)
+	if whole, err := rolloutfs.IsWholeRecord(src, offset, offset+length); err == nil && whole {
+		// Not cut: the repair rule ends it with its newline, as Codex does.
+		detail += ": a whole record lacking only its newline (an append or reindex --repair ends it)"
+	}
 	return Problem{
 		Path:   relPath,
 		Offset: offset,
 		Line:   lines,
 		Kind:   ProblemTorn,
-		Detail: fmt.Sprintf("%d bytes after the last newline", length),
+		Detail: detail,
 	}, true
 }
 
@@ -799,7 +807,7 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 	if err := r.Err(); err != nil {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
 	}
-	if p, ok := tornProblem(t.RolloutPath, r); ok {
+	if p, ok := tornProblem(t.RolloutPath, r, f); ok {
 		problems = append(problems, p)
 	}
 	p := tr.Progress()

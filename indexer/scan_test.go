@@ -222,6 +222,7 @@ func TestScanFileErrorsAndProblems(t *testing.T) {
 		content   string
 		wantErr   error
 		problems  []Problem
+		whole     bool // the torn tail is a whole record lacking only its newline
 		wantSize  int64
 		wantLines int64
 	}{
@@ -234,6 +235,15 @@ func TestScanFileErrorsAndProblems(t *testing.T) {
 			problems: []Problem{{
 				Path: relFor(idX), Offset: int64(len(meta + user)), Line: 2, Kind: ProblemTorn,
 			}},
+			wantSize: int64(len(meta + user)), wantLines: 2,
+		},
+		{
+			name:    "whole record lacking its newline",
+			content: meta + user + strings.TrimSuffix(assistantLine(ts, "a1"), "\n"),
+			problems: []Problem{{
+				Path: relFor(idX), Offset: int64(len(meta + user)), Line: 2, Kind: ProblemTorn,
+			}},
+			whole:    true,
 			wantSize: int64(len(meta + user)), wantLines: 2,
 		},
 		{
@@ -271,6 +281,9 @@ func TestScanFileErrorsAndProblems(t *testing.T) {
 				w := tt.problems[i]
 				if p.Path != w.Path || p.Offset != w.Offset || p.Line != w.Line || p.Kind != w.Kind || p.Detail == "" {
 					t.Errorf("problem %d = %+v, want %+v with a detail", i, p, w)
+				}
+				if got := strings.Contains(p.Detail, "whole record"); p.Kind == ProblemTorn && got != tt.whole {
+					t.Errorf("problem %d detail %q says a whole record: %v, want %v", i, p.Detail, got, tt.whole)
 				}
 			}
 			if rec.Thread.IndexedSize != tt.wantSize || rec.Thread.LineCount != tt.wantLines {
