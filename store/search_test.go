@@ -500,3 +500,49 @@ func TestRevertedParentHandsOverOnlyItsOwnCopiesSamePreview(t *testing.T) {
 		t.Fatalf("hits %+v, want one in p", hits)
 	}
 }
+
+// TestCopyOfACopyAfterTheMiddleRollsBack: g copies c, which copies p; both
+// copies of p's prompt hold no text (p holds it). When c rolls its copy
+// back, c no longer holds it, so g's copy takes the text it stands for,
+// resolved through c to p, as a rebuild of g's file (whose parent c does
+// not hold it) keeps it: the live index and a rebuild agree.
+func TestCopyOfACopyAfterTheMiddleRollsBack(t *testing.T) {
+	ctx := t.Context()
+	p := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+	p.Thread.UserMessageCount, p.Thread.IndexedSize = 1, 1500
+	c := Record{Thread: newThread("c", 2), Ancestors: []string{"p"}}
+	c.Thread.ParentID, c.Thread.ForkOffset, c.Thread.UserMessageCount, c.Thread.IndexedSize = "p", 1500, 1, 1600
+	g := Record{Thread: newThread("g", 3), Ancestors: []string{"c", "p"}}
+	g.Thread.ParentID, g.Thread.ForkOffset, g.Thread.UserMessageCount, g.Thread.IndexedSize = "c", 1600, 1, 1700
+
+	live := openTest(t)
+	mustInsert(t, live, p)
+	if err := live.InsertFork(ctx, c, ForkSource{ParentID: "p", Messages: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.InsertFork(ctx, g, ForkSource{ParentID: "c", Messages: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Advance(ctx, Progress{ID: "c", KeepUserMessages: 0, IndexedSize: 1650, Drops: []Drop{{Keep: 0, At: 1620}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := ftsRows(t, live); n != 2 {
+		t.Fatalf("%d search rows hold zebra after c's rollback, want 2 (p's and g's)", n)
+	}
+
+	// What a rebuild writes: c's rolled back copy, and g's copy, whose
+	// parent c holds no message below g's cut.
+	rebuilt := openTest(t)
+	cRec := c
+	cRec.Thread.UserMessageCount = 0
+	cRec.RolledBack = []RolledBack{{UserMessage: UserMessage{Ordinal: 0, Offset: 1000, Line: 10, Preview: "zebra 0"}, At: 1620}}
+	gRec := g
+	gRec.Thread.InheritedMessages = 1
+	gRec.Messages = messages(0, 1, "zebra")
+	if err := rebuilt.Replace(ctx, []Record{p, cRec, gRec}); err != nil {
+		t.Fatal(err)
+	}
+	if n := ftsRows(t, rebuilt); n != 2 {
+		t.Fatalf("%d search rows hold zebra in the rebuilt index, want 2 (p's and g's)", n)
+	}
+}

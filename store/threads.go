@@ -843,7 +843,13 @@ func (a *advanceStmts) rollBack(ctx context.Context, tx *sqlx.Tx, p Progress) er
 	if err := keepDropped(ctx, tx, p, count, msgs, kept); err != nil {
 		return err
 	}
-	if err := handOverDropped(ctx, tx, p.ID, msgs, texts); err != nil {
+	// A copy's row holds no text while an ancestor holds it: the copies
+	// of it in p's own copy forks are handed the text it stands for.
+	resolved, err := messageTexts(ctx, tx, p.ID, p.KeepUserMessages, count)
+	if err != nil {
+		return err
+	}
+	if err := handOverDropped(ctx, tx, p.ID, msgs, resolved); err != nil {
 		return err
 	}
 	if _, err := tx.StmtxContext(ctx, a.drop).ExecContext(ctx, p.ID, p.KeepUserMessages); err != nil {
