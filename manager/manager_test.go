@@ -763,6 +763,74 @@ func TestDeleteRemovesACopyAtTheOtherPlace(t *testing.T) {
 	}
 }
 
+// TestArchiveAfterAMoveCutShort: an archive or unarchive killed between
+// the link and the remove of its move leaves the rollout under both names
+// (rolloutfs.Local moves by link and remove); the next open indexes the
+// thread from its live name. Archiving it then succeeds and leaves the
+// file in archived_sessions/ only: it failed with "file exists" (a 500
+// from spoold), found by make crash.
+func TestArchiveAfterAMoveCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		unarchive bool // the move cut short was an unarchive
+	}{
+		{"archive cut short", false},
+		{"unarchive cut short", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			m := openTest(t, func(o *Options) { o.Root = root })
+			th := start(t, m, user("one"))
+			live := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
+			archived := filepath.Join(root, filepath.FromSlash(rollout.ArchivedPath(path.Base(th.RolloutPath))))
+			from, to := live, archived
+			if tc.unarchive {
+				if _, err := m.Archive(ctx, th.ID); err != nil {
+					t.Fatal(err)
+				}
+				from, to = archived, live
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// The move's link, without its remove.
+			if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(from, to); err != nil {
+				t.Fatal(err)
+			}
+
+			again := openTest(t, func(o *Options) { o.Root = root })
+			if got, err := again.Get(ctx, th.ID); err != nil || got.Archived {
+				t.Fatalf("after the reopen: %+v, %v; want the thread live (its live name wins)", got, err)
+			}
+			if _, err := again.Append(ctx, th.ID, []rollout.Item{user("two")}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := again.Archive(ctx, th.ID)
+			if err != nil {
+				t.Fatalf("archive of a thread under both names: %v", err)
+			}
+			if !got.Archived || got.RolloutPath != rollout.ArchivedPath(path.Base(th.RolloutPath)) {
+				t.Fatalf("archived row: %+v", got)
+			}
+			if _, err := os.Lstat(live); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the live name after the archive: %v, want it gone", err)
+			}
+			rc, err := again.ReadFrom(ctx, th.ID, -1)
+			hist := readAll(t, rc, err)
+			if texts := strings.Join(payloadTexts(t, hist), ","); !strings.HasSuffix(texts, "user:one,user:two") {
+				t.Fatalf("history after the archive: %s, want it to end with user:one,user:two", texts)
+			}
+			if _, err := again.Unarchive(ctx, th.ID); err != nil {
+				t.Fatalf("unarchive: %v", err)
+			}
+		})
+	}
+}
+
 // TestArchiveOfAThreadWhoseFileIsGone: archiving a thread in memory whose
 // file was removed behind the manager's back fails with ErrNotFound, as it
 // does for one not in memory, naming the file by its place in the root.

@@ -486,6 +486,11 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 		return err
 	}
 	err = link(src, dst)
+	if errors.Is(err, fs.ErrExist) && linkedAlready(src, dst) {
+		// A Move cut short between its link and its remove (a crash) left
+		// the file under both names: finish it.
+		err = nil
+	}
 	if errors.Is(err, syscall.EXDEV) {
 		// sessions/ and archived_sessions/ on two file systems (one of
 		// them linked in from another disk): copy, then remove.
@@ -503,6 +508,26 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 // link is os.Link; a variable for tests, which cannot count on two file
 // systems.
 var link = os.Link
+
+// linkedAlready reports whether dst, found in the way of a Move's link, is
+// another name of src's file: the link of a Move that a crash stopped
+// before it removed src. (Two names that reach one directory entry, through
+// a linked directory, are one link: that file is not linked already.)
+func linkedAlready(src, dst string) bool {
+	if src == dst {
+		return false
+	}
+	a, err := os.Lstat(src)
+	if err != nil || !a.Mode().IsRegular() {
+		return false
+	}
+	b, err := os.Lstat(dst)
+	if err != nil || !os.SameFile(a, b) {
+		return false
+	}
+	st, ok := a.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink >= 2
+}
 
 // remove is os.Remove for the source of a Move; a variable for tests,
 // which run as root, whom a read-only directory does not stop.

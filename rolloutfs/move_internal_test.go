@@ -89,3 +89,57 @@ func TestMoveSourceNotRemovable(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveFinishesAMoveCutShort: a Move that a crash stopped between its
+// link and its remove leaves the file under both names (found by make
+// crash: a SIGKILL during an archive, and the thread's next archive failed
+// with "file exists", a 500). Moving it again finishes the move: the file
+// is at to only, with its bytes. A different file at to still fails with
+// fs.ErrExist and is left alone, and so is a Move of a file onto itself.
+func TestMoveFinishesAMoveCutShort(t *testing.T) {
+	l := Local{Root: t.TempDir()}
+	data := []byte("{\"type\":\"a\"}\n")
+	const from, to = "sessions/2026/01/05/r.jsonl", "archived_sessions/r.jsonl"
+	if _, err := l.Create(t.Context(), from, []Part{Bytes(data)}, true); err != nil {
+		t.Fatal(err)
+	}
+	abs := func(rel string) string { return filepath.Join(l.Root, filepath.FromSlash(rel)) }
+	// What the crashed Move did: the link, not the remove.
+	if err := os.MkdirAll(filepath.Dir(abs(to)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(abs(from), abs(to)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Move(t.Context(), from, to); err != nil {
+		t.Fatalf("Move of a file already linked at its target: %v", err)
+	}
+	if got, err := os.ReadFile(abs(to)); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("moved file: %q, %v; want %q", got, err, data)
+	}
+	if _, err := os.Lstat(abs(from)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the source after the move: %v, want it gone", err)
+	}
+
+	// Another file in the way is not the source's: the Move fails.
+	const other = "sessions/2026/01/05/s.jsonl"
+	otherData := []byte("{\"type\":\"b\"}\n")
+	if _, err := l.Create(t.Context(), other, []Part{Bytes(otherData)}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Move(t.Context(), other, to); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Move onto another file: %v, want fs.ErrExist", err)
+	}
+	if got, err := os.ReadFile(abs(other)); err != nil || !bytes.Equal(got, otherData) {
+		t.Fatalf("the source after the failed move: %q, %v; want %q", got, err, otherData)
+	}
+	if got, err := os.ReadFile(abs(to)); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the target after the failed move: %q, %v; want %q", got, err, data)
+	}
+	if err := l.Move(t.Context(), other, other); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Move of a file onto itself: %v, want fs.ErrExist", err)
+	}
+	if got, err := os.ReadFile(abs(other)); err != nil || !bytes.Equal(got, otherData) {
+		t.Fatalf("the file after a Move onto itself: %q, %v; want %q", got, err, otherData)
+	}
+}
