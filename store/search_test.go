@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -434,25 +435,35 @@ func TestCopyOfACopyWrittenBeforeTheHandOver(t *testing.T) {
 // with the reverted record later (yak at ordinal 0), while a copy fork
 // made after the revert copied yak. The copy stands for yak, not for
 // the zebra the revert cut off at the same ordinal: it is not handed
-// zebra's text.
+// zebra's text, also when yak has zebra's preview (two long prompts alike
+// in their first PreviewRunes runes) but is another turn.
 func TestRevertedParentHandsOverOnlyItsOwnCopies(t *testing.T) {
-	before := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
-	before.Thread.UserMessageCount = 1
-	reverted := Record{Thread: before.Thread, Messages: messages(0, 1, "yak")}
-	c := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "yak"), Ancestors: []string{"p"}}
-	c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 2
-	c.Thread.ForkOffset = 1500 // past p's message at 1000
-	c.Messages[1].Text = "own words"
-	s := openTest(t)
-	for _, batch := range [][]Record{{before, c}, {reverted}} {
-		if err := s.Replace(t.Context(), batch); err != nil {
-			t.Fatal(err)
-		}
+	for _, samePreview := range []bool{false, true} {
+		t.Run(fmt.Sprintf("same preview=%t", samePreview), func(t *testing.T) {
+			before := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+			before.Thread.UserMessageCount = 1
+			reverted := Record{Thread: before.Thread, Messages: messages(0, 1, "yak")}
+			if samePreview {
+				before.Messages[0].TurnID = "turn-zebra"
+				reverted.Messages[0].Preview, reverted.Messages[0].TurnID = before.Messages[0].Preview, "turn-yak"
+			}
+			c := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "yak"), Ancestors: []string{"p"}}
+			c.Messages[0] = reverted.Messages[0]
+			c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 2
+			c.Thread.ForkOffset = 1500 // past p's message at 1000
+			c.Messages[1].Text = "own words"
+			s := openTest(t)
+			for _, batch := range [][]Record{{before, c}, {reverted}} {
+				if err := s.Replace(t.Context(), batch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := ftsRows(t, s); n != 0 {
+				t.Fatalf("%d search rows hold zebra, want 0 (the revert cut it off)", n)
+			}
+			checkOneHit(t, s, `"yak 0"`, "p")
+		})
 	}
-	if n := ftsRows(t, s); n != 0 {
-		t.Fatalf("%d search rows hold zebra, want 0 (the revert cut it off)", n)
-	}
-	checkOneHit(t, s, `"yak 0"`, "p")
 }
 
 // checkOneHit fails t unless query is found once, in thread id.
@@ -464,40 +475,6 @@ func checkOneHit(t *testing.T, s *Store, query, id string) {
 	}
 	if len(hits) != 1 || hits[0].ThreadID != id {
 		t.Fatalf("search %s: hits %+v, want one in %s", query, hits, id)
-	}
-}
-
-// TestRevertedParentHandsOverOnlyItsOwnCopiesSamePreview: as
-// TestRevertedParentHandsOverOnlyItsOwnCopies, but the prompt the revert
-// put at the ordinal has the preview of the one it cut off (two long
-// prompts alike in their first PreviewRunes runes); it is another turn, so
-// the copy is still not handed the text it never held.
-func TestRevertedParentHandsOverOnlyItsOwnCopiesSamePreview(t *testing.T) {
-	before := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
-	before.Thread.UserMessageCount = 1
-	before.Messages[0].TurnID = "turn-zebra"
-	reverted := Record{Thread: before.Thread, Messages: messages(0, 1, "yak")}
-	reverted.Messages[0].Preview, reverted.Messages[0].TurnID = before.Messages[0].Preview, "turn-yak"
-	c := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "yak"), Ancestors: []string{"p"}}
-	c.Messages[0] = reverted.Messages[0]
-	c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 2
-	c.Thread.ForkOffset = 1500 // past p's message at 1000
-	c.Messages[1].Text = "own words"
-	s := openTest(t)
-	for _, batch := range [][]Record{{before, c}, {reverted}} {
-		if err := s.Replace(t.Context(), batch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := ftsRows(t, s); n != 0 {
-		t.Fatalf("%d search rows hold zebra, want 0 (the revert cut it off)", n)
-	}
-	hits, err := s.Search(t.Context(), SearchOptions{Query: `"yak 0"`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hits) != 1 || hits[0].ThreadID != "p" {
-		t.Fatalf("hits %+v, want one in p", hits)
 	}
 }
 
