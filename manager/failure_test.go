@@ -587,10 +587,7 @@ func TestAppendIndexFullWritesNothing(t *testing.T) {
 			if got, err := m.Get(ctx, th.ID); err != nil || got.UserMessageCount != 2 {
 				t.Fatalf("user messages %d, %v; want 2", got.UserMessageCount, err)
 			}
-			rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
-			if err != nil || !rep.Clean() {
-				t.Fatalf("verify: %v, %+v", err, rep.Drifts)
-			}
+			verifyClean(t, m)
 		})
 	}
 }
@@ -620,10 +617,7 @@ func TestRenameIndexFullKeepsItsLines(t *testing.T) {
 			if got, err := m.Get(ctx, th.ID); err != nil || got.Name != "new name" {
 				t.Fatalf("name %q, %v; want the name session_index.jsonl holds", got.Name, err)
 			}
-			rep, err := indexer.Verify(ctx, m.store, rolloutfs.Local{Root: m.Root()})
-			if err != nil || !rep.Clean() {
-				t.Fatalf("verify: %v, %+v", err, rep.Drifts)
-			}
+			verifyClean(t, m)
 		})
 	}
 }
