@@ -67,7 +67,11 @@ const chainEpochSQL = `SELECT n FROM chain_epoch`
 // migration 00010), except by growth: a link's IndexedSize may lag behind
 // its row's (appends since), never run ahead of it.
 func (s *Store) BaseChain(ctx context.Context, id string) ([]ChainLink, error) {
-	chain, err := s.baseChain(ctx, id)
+	ctx, err := lookup(ctx)
+	var chain []ChainLink
+	if err == nil {
+		chain, err = s.baseChain(ctx, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("history chain of %s: %w", id, err)
 	}
@@ -194,7 +198,11 @@ func (s *Store) ChainUserMessage(ctx context.Context, chain []ChainLink, ordinal
 		return UserMessage{}, fmt.Errorf("user message %d: empty history chain", ordinal)
 	}
 	id := chain[0].ID
-	m, err := s.chainMessage(ctx, chain, ordinal)
+	ctx, err := lookup(ctx)
+	var m UserMessage
+	if err == nil {
+		m, err = s.chainMessage(ctx, chain, ordinal)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserMessage{}, fmt.Errorf("user message %d of thread %s: %w", ordinal, id, ErrNotFound)
 	}

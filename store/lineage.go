@@ -34,6 +34,10 @@ const relativeColumns = `t.id IS NOT NULL AS present,
 	IFNULL(t.turn_id, '') AS turn_id, IFNULL(t.inherited_messages, 0) AS inherited_messages`
 
 func (s *Store) relatives(ctx context.Context, query, id string) ([]Relative, error) {
+	ctx, err := lookup(ctx)
+	if err != nil {
+		return nil, err
+	}
 	stmt, err := s.readStmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -86,6 +90,10 @@ func (s *Store) Descendants(ctx context.Context, id string) ([]Relative, error) 
 // indexed nor anyone's ancestor.
 func (s *Store) Root(ctx context.Context, id string) (string, error) {
 	var roots []string
+	ctx, err := lookup(ctx)
+	if err != nil {
+		return "", fmt.Errorf("root of thread %s: %w", id, err)
+	}
 	const q = `SELECT ancestor_id FROM thread_lineage WHERE thread_id = ? ORDER BY depth DESC LIMIT 1`
 	if err := s.reader.SelectContext(ctx, &roots, q, id); err != nil {
 		return "", fmt.Errorf("root of thread %s: %w", id, err)
@@ -111,7 +119,11 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 // its own id) is not one.
 func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
 	ids := []string{}
-	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
+	ctx, err := lookup(ctx)
+	if err == nil {
+		err = s.reader.SelectContext(ctx, &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("referrers of thread %s: %w", id, err)
 	}
 	return ids, nil
@@ -129,7 +141,11 @@ type Continuer struct {
 // base_size of its first file. In id order.
 func (s *Store) Continuers(ctx context.Context, id string) ([]Continuer, error) {
 	cs := []Continuer{}
-	if err := s.reader.SelectContext(ctx, &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
+	ctx, err := lookup(ctx)
+	if err == nil {
+		err = s.reader.SelectContext(ctx, &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("threads continuing thread %s: %w", id, err)
 	}
 	return cs, nil

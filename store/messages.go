@@ -94,7 +94,11 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 // inherited message is looked up in the base that holds it: the cost grows
 // with the depth of the chain, not with the number of messages.
 func (s *Store) UserMessage(ctx context.Context, id string, ordinal int) (UserMessage, error) {
-	m, err := messageAt(ctx, func(q string) (*sqlx.Stmt, error) { return s.readStmt(ctx, q) }, id, ordinal)
+	ctx, err := lookup(ctx)
+	var m UserMessage
+	if err == nil {
+		m, err = messageAt(ctx, func(q string) (*sqlx.Stmt, error) { return s.readStmt(ctx, q) }, id, ordinal)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserMessage{}, fmt.Errorf("user message %d of thread %s: %w", ordinal, id, ErrNotFound)
 	}
@@ -141,7 +145,11 @@ func (s *Store) exists(ctx context.Context, id string) error {
 // (inherited ones included) that Codex turn turnID holds, or ErrNotFound.
 func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserMessage, error) {
 	var m UserMessage
-	st, err := s.readStmt(ctx, messageOfTurnSQL)
+	ctx, err := lookup(ctx)
+	var st *sqlx.Stmt
+	if err == nil {
+		st, err = s.readStmt(ctx, messageOfTurnSQL)
+	}
 	if err == nil {
 		err = st.GetContext(ctx, &m, id, turnID)
 	}

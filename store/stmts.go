@@ -55,6 +55,22 @@ func (c *stmtCache) close() error {
 	return errors.Join(errs...)
 }
 
+// lookup returns the context for the statements of a lookup through an
+// index (a thread by id or path, a user message by ordinal or turn, a
+// history chain, a lineage): ctx's values without its cancellation, or
+// ctx's error when it is already done. Such statements take microseconds.
+// Watching ctx would cost each of them two goroutines (database/sql's and
+// the driver's), and waking an idle thread for each cost a fork after a
+// pause more than its statements did (BENCHMARKS.md). Statements that can
+// scan many rows (search, filtered lists, every message of a thread,
+// rebuilds) keep ctx, so a caller that goes away stops them.
+func lookup(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 // readStmt returns query prepared on the reader pool.
 func (s *Store) readStmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	return s.stmts.get(ctx, s.reader, query)

@@ -641,8 +641,12 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 
 // Get returns the thread id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
+	ctx, err := lookup(ctx)
 	var one [1]Thread
-	threads, err := s.queryThreads(ctx, one[:0], `SELECT `+threadColumns+` FROM threads WHERE id = ?`, id)
+	threads := one[:0]
+	if err == nil {
+		threads, err = s.queryThreads(ctx, threads, `SELECT `+threadColumns+` FROM threads WHERE id = ?`, id)
+	}
 	if err != nil {
 		return Thread{}, fmt.Errorf("get thread %s: %w", id, err)
 	}
@@ -655,7 +659,10 @@ func (s *Store) Get(ctx context.Context, id string) (Thread, error) {
 // GetByPath returns the thread whose rollout path is path, or ErrNotFound.
 func (s *Store) GetByPath(ctx context.Context, path string) (Thread, error) {
 	var t Thread
-	err := s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE rollout_path = ?`, path)
+	ctx, err := lookup(ctx)
+	if err == nil {
+		err = s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE rollout_path = ?`, path)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, fmt.Errorf("get thread at %s: %w", path, ErrNotFound)
 	}
