@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"ForkBeforeMessage", testForkBeforeMessage},
 		{"ReadTurn", testReadTurn},
+		{"UserMessagesBetween", testUserMessagesBetween},
 		{"RenameArchive", testRenameArchive},
 		{"Delete", testDelete},
 		{"Search", testSearch},
@@ -410,6 +411,46 @@ func testConcurrentAppends(t *testing.T, b manager.Backend) {
 	}
 	if n := bytes.Count(h, []byte("\n")); n != 1+len(acked) {
 		t.Fatalf("%d lines, want the meta and %d appends", n, len(acked))
+	}
+}
+
+// testUserMessagesBetween: every range of a fork of a fork's messages
+// (some inherited from each ancestor, some its own) is that range of
+// UserMessages, with the thread's count.
+func testUserMessagesBetween(t *testing.T, b manager.Backend) {
+	parent := withTurns(t, b, 4)
+	child := forkBefore(t, b, parent.ID, 3)
+	for _, p := range []string{"child's own", "and the child's last"} {
+		if _, err := b.AppendWith(t.Context(), child.ID, []rollout.Item{userItem(p)}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grandchild := forkBefore(t, b, child.ID, 4)
+	for _, p := range []string{"grandchild's own", "and another"} {
+		if _, err := b.AppendWith(t.Context(), grandchild.ID, []rollout.Item{userItem(p)}, manager.AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{parent.ID, child.ID, grandchild.ID} {
+		all, err := b.UserMessages(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for lo := 0; lo <= len(all)+1; lo++ {
+			for hi := lo; hi <= len(all)+1; hi++ {
+				got, count, err := b.UserMessagesBetween(t.Context(), id, lo, hi)
+				if err != nil {
+					t.Fatalf("%s [%d, %d): %v", id, lo, hi, err)
+				}
+				want := all[min(lo, len(all)):min(hi, len(all))]
+				if count != len(all) || len(got) != len(want) || len(got) > 0 && !slices.Equal(got, want) {
+					t.Fatalf("%s [%d, %d) = %+v, count %d; want %+v, count %d", id, lo, hi, got, count, want, len(all))
+				}
+			}
+		}
+	}
+	if _, _, err := b.UserMessagesBetween(t.Context(), "019b0000-0000-7000-8000-0000000000ff", 0, 3); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("unknown thread: %v, want ErrNotFound", err)
 	}
 }
 

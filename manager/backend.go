@@ -40,6 +40,9 @@ type Backend interface {
 	Fork(ctx context.Context, id string, o ForkOptions) (Thread, error)
 	// UserMessages returns the thread's counted user messages in order.
 	UserMessages(ctx context.Context, id string) ([]UserMessage, error)
+	// UserMessagesBetween returns those with ordinals in [lo, hi), and how
+	// many the thread has, reading no others.
+	UserMessagesBetween(ctx context.Context, id string, lo, hi int) ([]UserMessage, int, error)
 	// ReadFrom streams the history from user message k to its end (all
 	// of it for k < 0, or k = 0 on a thread without user messages);
 	// ReadTurn streams turn k (user message k up to k+1); ReadAfter

@@ -135,6 +135,37 @@ func (m *Manager) UserMessages(ctx context.Context, id string) ([]UserMessage, e
 	return userMessagesOf(m.unacked.clampMessages(id, msgs)), nil
 }
 
+// UserMessagesBetween returns the thread's counted user messages with
+// ordinals in [lo, hi), as UserMessages gives them, and how many counted
+// user messages the thread has. It reads the rows of the range alone: a
+// page of a long thread's turns costs what the page holds. The count is
+// read first: a message appended meanwhile may come at or past it.
+func (m *Manager) UserMessagesBetween(ctx context.Context, id string, lo, hi int) ([]UserMessage, int, error) {
+	if err := m.begin(); err != nil {
+		return nil, 0, err
+	}
+	defer m.ops.Done()
+	id, err := parseID("list user messages of", id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := m.freshen(ctx, id); err != nil {
+		return nil, 0, threadErr(id, err, "list user messages")
+	}
+	row, err := m.store.Get(ctx, id)
+	var msgs []store.UserMessage
+	if err == nil {
+		msgs, err = m.store.UserMessagesBetween(ctx, id, lo, hi)
+	}
+	if err == nil {
+		err = m.chainIntact(ctx, id)
+	}
+	if err != nil {
+		return nil, 0, threadErr(id, err, "list user messages %d to %d", lo, hi)
+	}
+	return userMessagesOf(m.unacked.clampMessages(id, msgs)), m.unacked.clamp(row).UserMessageCount, nil
+}
+
 // chainIntact fails with ErrBrokenChain when the history of thread id
 // continues a base that is not indexed (its file was removed by hand):
 // what the index answers through the bases, such as inherited user

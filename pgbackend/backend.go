@@ -433,12 +433,26 @@ func (b *Backend) UserMessages(ctx context.Context, id string) ([]manager.UserMe
 	if err != nil {
 		return nil, mapErr(err)
 	}
+	return userMessagesOf(msgs), nil
+}
+
+// UserMessagesBetween returns the thread's user messages with ordinals in
+// [lo, hi), and how many it has.
+func (b *Backend) UserMessagesBetween(ctx context.Context, id string, lo, hi int) ([]manager.UserMessage, int, error) {
+	msgs, count, err := b.store.UserMessagesBetween(ctx, id, lo, hi)
+	if err != nil {
+		return nil, 0, mapErr(err)
+	}
+	return userMessagesOf(msgs), count, nil
+}
+
+func userMessagesOf(msgs []pgstore.UserMessage) []manager.UserMessage {
 	out := make([]manager.UserMessage, len(msgs))
 	for i, m := range msgs {
 		out[i] = manager.UserMessage{Ordinal: m.Ordinal, Offset: m.Offset, Line: m.Line, Preview: previewOf(m.Text),
 			CutOffset: m.CutOffset, TurnID: m.TurnID}
 	}
-	return out, nil
+	return out
 }
 
 // ReadFrom streams the history from user message k; k < 0, or 0 on a

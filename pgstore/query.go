@@ -22,6 +22,56 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 	return msgs, nil
 }
 
+// UserMessagesBetween returns the user messages of thread id's history
+// with ordinals in [lo, hi), in order, and how many the thread has. It
+// reads the chain down only as far as the base holding message lo.
+func (s *Store) UserMessagesBetween(ctx context.Context, id string, lo, hi int) ([]UserMessage, int, error) {
+	t, err := getThread(ctx, s.pool, id, "")
+	if err != nil {
+		return nil, 0, fmt.Errorf("user messages of %s: %w", id, err)
+	}
+	msgs, err := messagesBetween(ctx, s.pool, t, max(lo, 0), min(hi, t.UserMessageCount))
+	if err != nil {
+		return nil, 0, fmt.Errorf("user messages %d to %d of %s: %w", lo, hi, id, err)
+	}
+	return msgs, t.UserMessageCount, nil
+}
+
+// messagesBetween returns the user messages of t's history with ordinals
+// in [lo, hi), one query per thread of the chain it reaches.
+func messagesBetween(ctx context.Context, q querier, t Thread, lo, hi int) ([]UserMessage, error) {
+	var msgs []UserMessage
+	if lo >= hi {
+		return msgs, nil
+	}
+	own := lo
+	if t.InheritedMessages > 0 && t.BaseID != "" {
+		if lo < t.InheritedMessages {
+			base, err := getThread(ctx, q, t.BaseID, "")
+			if err != nil {
+				return nil, fmt.Errorf("base %s: %w", t.BaseID, err)
+			}
+			if msgs, err = messagesBetween(ctx, q, base, lo, min(hi, t.InheritedMessages)); err != nil {
+				return nil, err
+			}
+		}
+		if hi <= t.InheritedMessages {
+			return msgs, nil
+		}
+		own = max(lo, t.InheritedMessages)
+	}
+	rows, err := q.Query(ctx, `SELECT `+messageColumns+` FROM user_messages
+		WHERE thread_id = $1 AND ordinal >= $2 AND ordinal < $3 ORDER BY ordinal`, t.ID, own, hi)
+	if err != nil {
+		return nil, err
+	}
+	ownRows, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UserMessage])
+	if err != nil {
+		return nil, err
+	}
+	return append(msgs, ownRows...), nil
+}
+
 // userMessages returns the first n user messages of t's history, one query
 // per thread of the chain.
 func userMessages(ctx context.Context, q querier, t Thread, n int) ([]UserMessage, error) {

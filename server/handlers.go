@@ -741,15 +741,15 @@ func offsetParam(r *http.Request, values url.Values) (int64, error) {
 
 // userMessageOffset returns the byte offset of thread id's user message k.
 func (s *Server) userMessageOffset(ctx context.Context, id string, k int) (int64, error) {
-	msgs, err := s.m.UserMessages(ctx, id)
+	msgs, count, err := s.m.UserMessagesBetween(ctx, id, k, k+1)
 	if err != nil {
 		return 0, err
 	}
-	if k >= len(msgs) {
+	if len(msgs) == 0 {
 		if k == 0 {
 			return 0, nil
 		}
-		return 0, &manager.OutOfRangeError{ID: id, Requested: k, Count: len(msgs)}
+		return 0, &manager.OutOfRangeError{ID: id, Requested: k, Count: count}
 	}
-	return msgs[k].Offset, nil
+	return msgs[0].Offset, nil
 }

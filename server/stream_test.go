@@ -262,16 +262,10 @@ func TestFollowEndsWhenAPurgeRewritesTheThread(t *testing.T) {
 	}
 }
 
-// TestFollowSeesAnotherProcessAppend: a line another process (a running
-// Codex) appends to the thread's file reaches a follower once the
-// manager's watcher has indexed it.
-func TestFollowSeesAnotherProcessAppend(t *testing.T) {
-	root := t.TempDir()
-	e := newEnvWith(t, server.Config{}, manager.Options{Root: root, Watch: true})
-	th, data := e.threeTurns()
-	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
-	r := bufio.NewReader(resp.Body)
-	readLines(t, r, bytes.Count(data, []byte("\n")))
+// appendAsCodex appends to thread th's file, whose history is data, a user
+// message "from codex", as another process (a running Codex) would.
+func appendAsCodex(t *testing.T, root string, th api.Thread, data []byte) {
+	t.Helper()
 	line := `{"timestamp":"2026-11-25T10:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"from codex"}]}}`
 	if th.HistoryMode == "paginated" {
 		line = strings.Replace(line, `{"timestamp"`, fmt.Sprintf(`{"ordinal":%d,"timestamp"`, bytes.Count(data, []byte("\n"))), 1)
@@ -283,7 +277,22 @@ func TestFollowSeesAnotherProcessAppend(t *testing.T) {
 	if _, err := f.WriteString(line + "\n"); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFollowSeesAnotherProcessAppend: a line another process (a running
+// Codex) appends to the thread's file reaches a follower once the
+// manager's watcher has indexed it.
+func TestFollowSeesAnotherProcessAppend(t *testing.T) {
+	root := t.TempDir()
+	e := newEnvWith(t, server.Config{}, manager.Options{Root: root, Watch: true})
+	th, data := e.threeTurns()
+	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+	r := bufio.NewReader(resp.Body)
+	readLines(t, r, bytes.Count(data, []byte("\n")))
+	appendAsCodex(t, root, th, data)
 	got := make(chan []byte, 1)
 	go func() {
 		l, _ := r.ReadBytes('\n')

@@ -1,6 +1,6 @@
 // Structured turns: GET /v1/threads/{id}/turns with view=full decodes each
-// turn's lines into items, a page at a time, reading only the bytes of the
-// page's turns (found by the indexed offsets of their user messages).
+// turn's lines into items, a page at a time, reading only the index rows
+// of the page's user messages and the bytes of its turns.
 
 package server
 
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,14 +45,18 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	messages, err := s.m.UserMessages(r.Context(), id)
-	if err != nil {
-		return err
-	}
 	if len(values) == 0 {
 		// The original answer: every counted user message.
+		messages, err := s.m.UserMessages(r.Context(), id)
+		if err != nil {
+			return err
+		}
 		writeJSON(w, http.StatusOK, turnsResponse{Turns: wireUserMessages(messages)})
 		return nil
+	}
+	thread, err := s.m.Get(r.Context(), id)
+	if err != nil {
+		return err
 	}
 	view := values.Get("view")
 	if view != "" && view != "summary" && view != "full" {
@@ -69,75 +74,108 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "order must be asc or desc, not %q", order)
 	}
-	// The cursor is the ordinal of the next turn to answer.
-	first := 0
-	if desc {
-		first = len(messages) - 1
-	}
-	if c := values.Get("cursor"); c != "" {
-		n, err := parseDecimal(c, false)
-		if err != nil || n >= len(messages) {
-			return errorf(http.StatusBadRequest, CodeInvalidArgument, "cursor %q is not a turn of this thread", c)
+	// The page is read from the rows of its own turns. The count it is
+	// laid out by comes from the thread's row; reading the rows catches
+	// the thread up with its file first, and a count changed by that lays
+	// the page out again.
+	count := thread.UserMessageCount
+	for attempt := 0; ; attempt++ {
+		ordinals, next, err := turnOrdinals(values.Get("cursor"), count, limit, desc)
+		if err != nil {
+			return err
 		}
-		first = n
-	}
-	var ordinals []int
-	for k := first; k >= 0 && k < len(messages) && len(ordinals) < limit; {
-		ordinals = append(ordinals, k)
-		if desc {
-			k--
-		} else {
-			k++
+		page := turnsPage{NextCursor: next}
+		if len(ordinals) == 0 {
+			page.Turns = []api.UserMessage{}
+			writeJSON(w, http.StatusOK, page)
+			return nil
 		}
-	}
-	page := turnsPage{}
-	if len(ordinals) > 0 {
-		next := ordinals[len(ordinals)-1] + 1
-		if desc {
-			next = ordinals[len(ordinals)-1] - 1
+		lo, hi := min(ordinals[0], ordinals[len(ordinals)-1]), max(ordinals[0], ordinals[len(ordinals)-1])
+		// Message hi+1, when there is one, ends turn hi.
+		msgs, n, err := s.m.UserMessagesBetween(r.Context(), id, lo, hi+2)
+		if err != nil {
+			return err
 		}
-		if next >= 0 && next < len(messages) {
-			page.NextCursor = strconv.Itoa(next)
+		if n != count && attempt < 2 {
+			count = n
+			continue
 		}
-	}
-	if view != "full" {
-		summary := make([]api.UserMessage, 0, len(ordinals))
-		for _, k := range ordinals {
-			summary = append(summary, api.UserMessage(messages[k]))
+		byOrdinal := make(map[int]manager.UserMessage, len(msgs))
+		for _, m := range msgs {
+			byOrdinal[m.Ordinal] = m
 		}
-		page.Turns = summary
+		// A rollback since the count was read leaves the page shorter.
+		ordinals = slices.DeleteFunc(ordinals, func(k int) bool { _, ok := byOrdinal[k]; return !ok })
+		if view != "full" {
+			summary := make([]api.UserMessage, 0, len(ordinals))
+			for _, k := range ordinals {
+				summary = append(summary, api.UserMessage(byOrdinal[k]))
+			}
+			page.Turns = summary
+			writeJSON(w, http.StatusOK, page)
+			return nil
+		}
+		turns, err := s.fullTurns(r, id, byOrdinal, ordinals)
+		if err != nil {
+			return err
+		}
+		page.Turns = turns
 		writeJSON(w, http.StatusOK, page)
 		return nil
 	}
-	turns, err := s.fullTurns(r, id, messages, ordinals)
-	if err != nil {
-		return err
-	}
-	page.Turns = turns
-	writeJSON(w, http.StatusOK, page)
-	return nil
 }
 
-// fullTurns reads the turns of the given ordinals, in that order: one read
-// of the byte range from the lowest turn's start to the highest turn's
-// end, nothing before or after it.
-func (s *Server) fullTurns(r *http.Request, id string, messages []manager.UserMessage, ordinals []int) ([]FullTurn, error) {
+// turnOrdinals lays out a page of turns of a thread with count of them:
+// up to limit ordinals from the cursor's (the first or, desc, the last
+// turn without one), and the cursor of the page after it ("" for none).
+func turnOrdinals(cursor string, count, limit int, desc bool) ([]int, string, error) {
+	// The cursor is the ordinal of the next turn to answer.
+	first := 0
+	if desc {
+		first = count - 1
+	}
+	if cursor != "" {
+		n, err := parseDecimal(cursor, false)
+		if err != nil || n >= count {
+			return nil, "", errorf(http.StatusBadRequest, CodeInvalidArgument, "cursor %q is not a turn of this thread", cursor)
+		}
+		first = n
+	}
+	step := 1
+	if desc {
+		step = -1
+	}
+	var ordinals []int
+	for k := first; k >= 0 && k < count && len(ordinals) < limit; k += step {
+		ordinals = append(ordinals, k)
+	}
+	if len(ordinals) == 0 {
+		return nil, "", nil
+	}
+	if next := ordinals[len(ordinals)-1] + step; next >= 0 && next < count {
+		return ordinals, strconv.Itoa(next), nil
+	}
+	return ordinals, "", nil
+}
+
+// fullTurns reads the turns of the given ordinals, in that order, from
+// their messages (and the message after the highest, which ends it): one
+// read of the byte range from the lowest turn's start to the highest
+// turn's end, nothing before or after it.
+func (s *Server) fullTurns(r *http.Request, id string, messages map[int]manager.UserMessage, ordinals []int) ([]FullTurn, error) {
 	out := make([]FullTurn, 0, len(ordinals))
 	if len(ordinals) == 0 {
 		return out, nil
 	}
-	lo, hi := ordinals[0], ordinals[len(ordinals)-1]
-	if lo > hi {
-		lo, hi = hi, lo
-	}
+	lo, hi := min(ordinals[0], ordinals[len(ordinals)-1]), max(ordinals[0], ordinals[len(ordinals)-1])
 	rc, size, err := s.m.ReadAfter(r.Context(), id, messages[lo].Offset)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
 	end := func(k int) int64 {
-		if k+1 < len(messages) {
-			return min(messages[k+1].Offset, size)
+		if next, ok := messages[k+1]; ok {
+			return min(next.Offset, size)
 		}
 		return size
 	}

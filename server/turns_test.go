@@ -3,8 +3,11 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
+	"github.com/spoolhq/spool/api"
+	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/server"
 )
 
@@ -100,5 +103,79 @@ func TestTurnsFull(t *testing.T) {
 	}
 	for _, bad := range []string{"view=raw", "limit=0", "cursor=3", "cursor=-1", "order=up"} {
 		wantError(t, e.do("GET", "/v1/threads/"+th.ID+"/turns?"+bad, "", nil), http.StatusBadRequest, "invalid_argument")
+	}
+}
+
+// TestTurnsPagesOfAFork: every page of a fork of a fork's turns (the first
+// inherited from the grandparent, then from the parent, then its own),
+// one turn at a time in both orders, is that turn of the whole list.
+func TestTurnsPagesOfAFork(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	for i := range 3 {
+		e.appendItems(th.ID, toolTurn(i)...)
+	}
+	var child, grandchild api.Thread
+	e.call("POST", "/v1/threads/"+th.ID+"/fork", map[string]any{"before_user_message": 2}, http.StatusCreated, &child)
+	e.appendItems(child.ID, toolTurn(10)...)
+	e.appendItems(child.ID, toolTurn(11)...)
+	e.call("POST", "/v1/threads/"+child.ID+"/fork", map[string]any{"before_user_message": 3}, http.StatusCreated, &grandchild)
+	e.appendItems(grandchild.ID, toolTurn(20)...)
+
+	path := "/v1/threads/" + grandchild.ID + "/turns?view=full"
+	var whole fullTurnsPage
+	e.call("GET", path+"&limit=200", nil, http.StatusOK, &whole)
+	if len(whole.Turns) != 4 {
+		t.Fatalf("the fork has %d turns, want 4 (2 of the grandparent's, 1 of the parent's, its own)", len(whole.Turns))
+	}
+	for _, order := range []string{"asc", "desc"} {
+		var got []int
+		cursor := ""
+		for page := 0; ; page++ {
+			if page > len(whole.Turns) {
+				t.Fatalf("%s: more pages than turns", order)
+			}
+			var p fullTurnsPage
+			e.call("GET", path+"&limit=1&order="+order+"&cursor="+cursor, nil, http.StatusOK, &p)
+			if len(p.Turns) != 1 {
+				t.Fatalf("%s page %d: %d turns, want 1", order, page, len(p.Turns))
+			}
+			k := p.Turns[0].Ordinal
+			if w := whole.Turns[k]; p.Turns[0].Offset != w.Offset || p.Turns[0].End != w.End || len(p.Turns[0].Items) != len(w.Items) ||
+				p.Turns[0].Items[0].Text != w.Items[0].Text {
+				t.Fatalf("%s page %d: turn %d = %+v, want %+v", order, page, k, p.Turns[0], w)
+			}
+			got = append(got, k)
+			if cursor = p.NextCursor; cursor == "" {
+				break
+			}
+		}
+		want := []int{0, 1, 2, 3}
+		if order == "desc" {
+			want = []int{3, 2, 1, 0}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s pages gave turns %v, want %v", order, got, want)
+		}
+	}
+}
+
+// TestTurnsPageCatchesUp: a page of turns asked for right after another
+// process (a running Codex) appended a turn to the thread's file, before
+// anything indexed it, holds that turn.
+func TestTurnsPageCatchesUp(t *testing.T) {
+	root := t.TempDir()
+	e := newEnvWith(t, server.Config{}, manager.Options{Root: root})
+	th, data := e.threeTurns()
+	appendAsCodex(t, root, th, data)
+	for _, view := range []string{"summary", "full"} {
+		var page fullTurnsPage
+		e.call("GET", "/v1/threads/"+th.ID+"/turns?view="+view+"&order=desc&limit=1", nil, http.StatusOK, &page)
+		if len(page.Turns) != 1 || page.Turns[0].Ordinal != 3 || page.NextCursor != "2" {
+			t.Fatalf("%s: newest page %+v, want turn 3 (the one another process appended), cursor 2", view, page)
+		}
+		if view == "full" && (len(page.Turns[0].Items) != 1 || page.Turns[0].Items[0].Text != "from codex") {
+			t.Fatalf("full: turn 3 holds %+v, want the prompt another process appended", page.Turns[0].Items)
+		}
 	}
 }

@@ -108,6 +108,36 @@ func TestChainUserMessage(t *testing.T) {
 	}
 }
 
+// TestUserMessagesBetween checks that a range of a chained thread's
+// messages is the same range of UserMessages, for every range of a chain
+// ten reference forks deep (bounds past the end and empty ranges too).
+func TestUserMessagesBetween(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	insertReferenceChain(t, s, 5, 10)
+	for _, id := range []string{"b0", "b3", "b10"} {
+		all, err := s.UserMessages(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for lo := 0; lo <= len(all)+1; lo++ {
+			for hi := lo; hi <= len(all)+2; hi++ {
+				got, err := s.UserMessagesBetween(ctx, id, lo, hi)
+				if err != nil {
+					t.Fatalf("%s [%d, %d): %v", id, lo, hi, err)
+				}
+				want := all[min(lo, len(all)):min(hi, len(all))]
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s [%d, %d) = %+v, want %+v", id, lo, hi, got, want)
+				}
+			}
+		}
+	}
+	if _, err := s.UserMessagesBetween(ctx, "nope", 0, 5); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown thread: %v, want ErrNotFound", err)
+	}
+}
+
 // TestBaseChainCache checks that BaseChain returns the chain it read
 // before while no link changed, growth of a base aside, and reads it
 // again after each change a link depends on.

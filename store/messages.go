@@ -70,6 +70,9 @@ FROM threads t JOIN user_messages m ON m.thread_id = t.id AND m.ordinal = ?2
 WHERE t.id = ?1 AND ?2 >= IIF(t.base_id IS NULL, 0, t.inherited_messages)`
 	// messageOfTurnSQL: the first message of thread ?1 in turn ?2.
 	messageOfTurnSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.turn_id = ?2") + ` ORDER BY m.ordinal LIMIT 1`
+	// messagesBetweenSQL: the messages of thread ?1 with ordinals in
+	// [?2, ?3); the walk stops at the thread that holds message ?2.
+	messagesBetweenSQL = fmt.Sprintf(chainMessages, maxChainDepth, "?2 < c.lo", "m.ordinal >= ?2 AND m.ordinal < ?3") + ` ORDER BY m.ordinal`
 	// messagesBeforeSQL: the messages of thread ?1 at positions below ?2.
 	messagesBeforeSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.byte_offset < ?2") + ` ORDER BY m.ordinal`
 )
@@ -86,6 +89,25 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 		if err := s.exists(ctx, id); err != nil {
 			return nil, fmt.Errorf("user messages of thread %s: %w", id, err)
 		}
+	}
+	return msgs, nil
+}
+
+// UserMessagesBetween returns the user messages of thread id with ordinals
+// in [lo, hi), in order, as UserMessages gives them (ErrNotFound for an
+// unknown thread). It reads those rows alone: the chain is walked down only
+// as far as the base holding message lo.
+func (s *Store) UserMessagesBetween(ctx context.Context, id string, lo, hi int) ([]UserMessage, error) {
+	msgs := []UserMessage{}
+	st, err := s.readStmt(ctx, messagesBetweenSQL)
+	if err == nil {
+		err = st.SelectContext(ctx, &msgs, id, lo, hi)
+	}
+	if err == nil && len(msgs) == 0 {
+		err = s.exists(ctx, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user messages %d to %d of thread %s: %w", lo, hi, id, err)
 	}
 	return msgs, nil
 }

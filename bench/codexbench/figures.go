@@ -409,14 +409,27 @@ func bigFigures(ctx context.Context, c config, r *report, paginated bool) error 
 				r.add(last, "codex-again", again)
 				return err
 			}, func() error {
+				// The last turn's items decoded, as Codex answers it.
 				s, err := timed(sp.pid(), func() error {
+					b, err := sp.do(ctx, http.MethodGet, fmt.Sprintf("/v1/threads/%s/turns?view=full&order=desc&limit=1", info.id), "", http.StatusOK)
+					if err != nil {
+						return err
+					}
+					return checkSpoolTurn(b, n-1)
+				})
+				r.add(last, "spool", s)
+				if err != nil {
+					return err
+				}
+				// The same turn's lines as written, not decoded.
+				s, err = timed(sp.pid(), func() error {
 					b, err := sp.do(ctx, http.MethodGet, fmt.Sprintf("/v1/threads/%s/turns/%d", info.id, n-1), "", http.StatusOK)
 					if err == nil && len(b) == 0 {
 						err = fmt.Errorf("spool: an empty last turn")
 					}
 					return err
 				})
-				r.add(last, "spool", s)
+				r.add(last, "spool-raw", s)
 				return err
 			})
 			if err != nil {

@@ -206,6 +206,24 @@ func checkSpoolPage(body []byte, limit int) error {
 	return nil
 }
 
+// checkSpoolTurn decodes a page of turns with their items, as the
+// benchmark's client does, and checks it holds turn k and items.
+func checkSpoolTurn(body []byte, k int) error {
+	var page struct {
+		Turns []struct {
+			Ordinal int               `json:"ordinal"`
+			Items   []json.RawMessage `json:"items"`
+		} `json:"turns"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return fmt.Errorf("spool turns: %w", err)
+	}
+	if len(page.Turns) != 1 || page.Turns[0].Ordinal != k || len(page.Turns[0].Items) == 0 {
+		return fmt.Errorf("spool turns: want turn %d with its items, got %d turns", k, len(page.Turns))
+	}
+	return nil
+}
+
 // waitIndexed polls /metrics until the index holds n threads (bounded by
 // ctx): the background reconcile of a first start has indexed the home.
 func (s *spoold) waitIndexed(ctx context.Context, n int) error {
