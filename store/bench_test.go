@@ -209,3 +209,47 @@ func BenchmarkUserMessageLookup(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }
+
+// BenchmarkLongThread reads one thread of 20,000 counted user messages, each
+// in a Codex turn of its own: the message of a turn id (what a read or fork
+// by turn id looks up), the rows of the last turn's page (UserMessagesBetween,
+// what GET .../turns?order=desc&limit=1 reads) and, for scale, every row
+// (UserMessages, what such a page read before).
+func BenchmarkLongThread(b *testing.B) {
+	const n = 20000
+	s := openTest(b)
+	th := newThread("long", 1)
+	th.UserMessageCount = n
+	msgs := messages(0, n, "prompt")
+	for i := range msgs {
+		msgs[i].TurnID = fmt.Sprintf("turn-%05d", i)
+	}
+	mustInsert(b, s, Record{Thread: th, Messages: msgs})
+	ctx := b.Context()
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.Run("turn-id", func(b *testing.B) {
+		for b.Loop() {
+			k := rng.IntN(n)
+			m, err := s.UserMessageOfTurn(ctx, "long", msgs[k].TurnID)
+			if err != nil || m.Ordinal != k {
+				b.Fatalf("turn %s: message %d, %v; want %d", msgs[k].TurnID, m.Ordinal, err, k)
+			}
+		}
+	})
+	b.Run("last-page", func(b *testing.B) {
+		for b.Loop() {
+			got, err := s.UserMessagesBetween(ctx, "long", n-1, n+1)
+			if err != nil || len(got) != 1 {
+				b.Fatalf("%d messages, %v; want 1", len(got), err)
+			}
+		}
+	})
+	b.Run("every-row", func(b *testing.B) {
+		for b.Loop() {
+			got, err := s.UserMessages(ctx, "long")
+			if err != nil || len(got) != n {
+				b.Fatalf("%d messages, %v; want %d", len(got), err, n)
+			}
+		}
+	})
+}

@@ -43,8 +43,9 @@ const continuersSQL = `SELECT id, inherited_messages, base_size AS cut FROM thre
 // below the cut), so a row is returned as stored, under thread id ?1.
 //
 // The %d is maxChainDepth, the first %s a condition on the chain row c for
-// walking on to its base (to stop early), the second one on the message
-// row m.
+// walking on to its base (to stop early), the second how m is read ("" for
+// SQLite's choice, or an INDEXED BY clause), the third a condition on the
+// message row m.
 const chainMessages = `WITH RECURSIVE chain(id, base_id, lo, hi, depth) AS (
 	SELECT t.id, ` + inheritedBaseOfT + `, IIF(t.base_id IS NULL, 0, t.inherited_messages), 9223372036854775807, 0
 	FROM threads t WHERE t.id = ?1
@@ -54,27 +55,29 @@ const chainMessages = `WITH RECURSIVE chain(id, base_id, lo, hi, depth) AS (
 	WHERE c.lo > 0 AND c.depth < %d AND %s
 )
 SELECT ?1 AS thread_id, m.ordinal, m.byte_offset, m.line_number, m.preview, m.cut_offset, m.turn_id
-FROM chain c CROSS JOIN user_messages m ON m.thread_id = c.id AND m.ordinal >= c.lo AND m.ordinal < c.hi
+FROM chain c CROSS JOIN user_messages m %s ON m.thread_id = c.id AND m.ordinal >= c.lo AND m.ordinal < c.hi
 WHERE %s`
 
 var (
 	// allMessagesSQL: every message of thread ?1, in order.
-	allMessagesSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "1") + ` ORDER BY m.ordinal`
+	allMessagesSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "", "1") + ` ORDER BY m.ordinal`
 	// messageSQL: message ?2 of thread ?1; the walk stops at the thread
 	// that holds it.
-	messageSQL = fmt.Sprintf(chainMessages, maxChainDepth, "?2 < c.lo", "m.ordinal = ?2")
+	messageSQL = fmt.Sprintf(chainMessages, maxChainDepth, "?2 < c.lo", "", "m.ordinal = ?2")
 	// ownMessageSQL: message ?2 of thread ?1 when the thread holds its
 	// row itself: the first step of messageSQL's walk, one lookup.
 	ownMessageSQL = `SELECT ?1 AS thread_id, m.ordinal, m.byte_offset, m.line_number, m.preview, m.cut_offset, m.turn_id
 FROM threads t JOIN user_messages m ON m.thread_id = t.id AND m.ordinal = ?2
 WHERE t.id = ?1 AND ?2 >= IIF(t.base_id IS NULL, 0, t.inherited_messages)`
-	// messageOfTurnSQL: the first message of thread ?1 in turn ?2.
-	messageOfTurnSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.turn_id = ?2") + ` ORDER BY m.ordinal LIMIT 1`
+	// messageOfTurnSQL: the first message of thread ?1 in turn ?2, read
+	// through the turn's index: SQLite's planner, without statistics (a
+	// new index has none), reads the thread's every row by ordinal instead.
+	messageOfTurnSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "INDEXED BY user_messages_turn", "m.turn_id = ?2") + ` ORDER BY m.ordinal LIMIT 1`
 	// messagesBetweenSQL: the messages of thread ?1 with ordinals in
 	// [?2, ?3); the walk stops at the thread that holds message ?2.
-	messagesBetweenSQL = fmt.Sprintf(chainMessages, maxChainDepth, "?2 < c.lo", "m.ordinal >= ?2 AND m.ordinal < ?3") + ` ORDER BY m.ordinal`
+	messagesBetweenSQL = fmt.Sprintf(chainMessages, maxChainDepth, "?2 < c.lo", "", "m.ordinal >= ?2 AND m.ordinal < ?3") + ` ORDER BY m.ordinal`
 	// messagesBeforeSQL: the messages of thread ?1 at positions below ?2.
-	messagesBeforeSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.byte_offset < ?2") + ` ORDER BY m.ordinal`
+	messagesBeforeSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "", "m.byte_offset < ?2") + ` ORDER BY m.ordinal`
 )
 
 // UserMessages returns the counted user messages of a thread in order

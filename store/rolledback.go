@@ -41,7 +41,7 @@ func writeRolledBack(ctx context.Context, exec execer, id string, msgs []RolledB
 }
 
 // messagesFromSQL: the messages of thread ?1 from ordinal ?2 on, in order.
-var messagesFromSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "m.ordinal >= ?2") + ` ORDER BY m.ordinal`
+var messagesFromSQL = fmt.Sprintf(chainMessages, maxChainDepth, "1", "", "m.ordinal >= ?2") + ` ORDER BY m.ordinal`
 
 // dropping returns the messages of thread id from ordinal keep on, which
 // a rollback is about to drop, and the search text id's own rows hold of
