@@ -179,6 +179,13 @@ func listQuery(o ListOptions) (string, []any, error) {
 
 	var q strings.Builder
 	q.WriteString("SELECT " + threadColumns + " FROM threads")
+	if o.ParentID != "" {
+		// A parent's forks are few next to the home: SQLite's planner,
+		// with statistics or without, would rather walk the order's index
+		// and test every thread, which reads the whole home for a parent
+		// with few forks or none.
+		q.WriteString(" INDEXED BY threads_parent")
+	}
 	if len(where) > 0 {
 		q.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}

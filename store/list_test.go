@@ -286,3 +286,70 @@ func TestListSpawned(t *testing.T) {
 		}
 	}
 }
+
+// TestListByParentQueryPlan checks that the forks of a thread are listed
+// through the parent's index, with statistics and without (a new index has
+// none until it is closed): walking the list's order and testing every
+// thread reads the whole home when the parent has few forks or none.
+func TestListByParentQueryPlan(t *testing.T) {
+	ctx := t.Context()
+	for _, analyzed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("analyzed=%t", analyzed), func(t *testing.T) {
+			s := openTest(t)
+			var batch []Record
+			for i := range 500 {
+				th := newThread(fmt.Sprintf("t%03d", i), int64(100+i))
+				if i < 2 {
+					th.ParentID = "p"
+				}
+				batch = append(batch, Record{Thread: th})
+			}
+			if err := s.Replace(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			if analyzed {
+				if _, err := s.writer.ExecContext(ctx, "ANALYZE"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			no := false
+			for _, tc := range []struct {
+				name string
+				opts ListOptions
+			}{
+				{"any", ListOptions{ParentID: "p"}},
+				{"live", ListOptions{ParentID: "p", Archived: &no}},
+				{"live created asc", ListOptions{ParentID: "p", Archived: &no, SortBy: SortCreated, Ascending: true}},
+				{"cwd", ListOptions{ParentID: "p", Cwd: "/work"}},
+			} {
+				q, args, err := listQuery(tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var plan []struct {
+					ID     int    `db:"id"`
+					Parent int    `db:"parent"`
+					NotUse int    `db:"notused"`
+					Detail string `db:"detail"`
+				}
+				if err := s.reader.SelectContext(ctx, &plan, "EXPLAIN QUERY PLAN "+q, args...); err != nil {
+					t.Fatal(err)
+				}
+				var details []string
+				for _, p := range plan {
+					details = append(details, p.Detail)
+				}
+				if joined := strings.Join(details, "; "); !strings.Contains(joined, "USING INDEX threads_parent (parent_id=?)") {
+					t.Errorf("%s: plan %q, want a search of threads_parent", tc.name, joined)
+				}
+			}
+			page, err := s.List(ctx, ListOptions{ParentID: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(page.Threads), 2; got != want {
+				t.Fatalf("forks of p = %d, want %d", got, want)
+			}
+		})
+	}
+}
