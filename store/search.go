@@ -339,6 +339,11 @@ func (c searchCursor) encode() string {
 // ancestor that asked the prompt (a row that is no copy: the same text
 // may have been asked again, in a retry, below the first asking), or,
 // when only copies hold it, the topmost of them.
+//
+// Each join from a hit reaches the next table through its index (CROSS
+// JOIN fixes the order, INDEXED BY the index): SQLite's planner, without
+// statistics or with those of a smaller home, would rather read every
+// thread, or every fork, of the home once per hit.
 // 1000 is maxChainDepth.
 const searchSQL = `
 WITH RECURSIVE matched AS (
@@ -361,22 +366,22 @@ WITH RECURSIVE matched AS (
 	SELECT origin, ordinal, snippet, score, owner, origin <> mid, 0 FROM matched
 	UNION ALL
 	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
-	FROM heirs h JOIN threads t ON t.base_id = h.hit AND t.id <> t.base_id AND t.inherited_messages > h.ordinal
+	FROM heirs h CROSS JOIN threads t INDEXED BY threads_base ON t.base_id = h.hit AND t.id <> t.base_id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
 	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
-	FROM heirs h JOIN thread_segments s ON s.base_id = h.hit AND s.seq = 0
-	JOIN threads t ON t.id = s.thread_id AND t.base_id = t.id AND t.inherited_messages > h.ordinal
+	FROM heirs h CROSS JOIN thread_segments s INDEXED BY thread_segments_base ON s.base_id = h.hit AND s.seq = 0
+	CROSS JOIN threads t ON t.id = s.thread_id AND t.base_id = t.id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
 	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
-	FROM heirs h JOIN threads t ON t.parent_id = h.hit AND t.base_id IS NULL AND t.inherited_messages > h.ordinal
+	FROM heirs h CROSS JOIN threads t INDEXED BY threads_parent ON t.parent_id = h.hit AND t.base_id IS NULL AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 ), ranked AS (
 	SELECT c.hit, c.ordinal, c.snippet, c.score, t.name,
 		row_number() OVER (PARTITION BY c.origin ORDER BY c.inherited, t.created_at, t.id) AS rn
 	FROM heirs c
-	JOIN threads t ON t.id = c.hit
+	CROSS JOIN threads t ON t.id = c.hit
 	WHERE %s
 )
 SELECT hit, ordinal, snippet, score, name FROM ranked
@@ -390,9 +395,39 @@ LIMIT ?`
 // HighlightEnd. A query that does not parse fails with a *QueryError, an
 // empty one with ErrEmptyQuery, a bad cursor with ErrBadCursor.
 func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
-	match, err := ParseQuery(o.Query)
+	q, args, limit, err := searchQuery(o)
 	if err != nil {
 		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
+	}
+	var rows []struct {
+		ThreadID string  `db:"hit"`
+		Ordinal  int     `db:"ordinal"`
+		Snippet  string  `db:"snippet"`
+		Score    float64 `db:"score"`
+		Name     string  `db:"name"`
+	}
+	if err := s.reader.SelectContext(ctx, &rows, q, args...); err != nil {
+		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
+	}
+	var page SearchPage
+	for i, r := range rows {
+		if i == limit {
+			last := page.Hits[limit-1]
+			page.NextCursor = searchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal}.encode()
+			break
+		}
+		page.Hits = append(page.Hits, SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: r.Snippet, Rank: r.Score, Name: r.Name})
+	}
+	return page, nil
+}
+
+// searchQuery returns the SQL and arguments of SearchPage's page for o,
+// and the page's size. It fetches one hit more than the size to tell
+// whether a next page exists.
+func searchQuery(o SearchOptions) (string, []any, int, error) {
+	match, err := ParseQuery(o.Query)
+	if err != nil {
+		return "", nil, 0, err
 	}
 	limit := o.Limit
 	if limit <= 0 {
@@ -422,34 +457,13 @@ func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, er
 	if o.Cursor != "" {
 		c, err := decodeSearchCursor(o.Cursor)
 		if err != nil {
-			return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
+			return "", nil, 0, err
 		}
 		after = "AND (score, hit, ordinal) > (?, ?, ?)"
 		args = append(args, c.Rank, c.ThreadID, c.Ordinal)
 	}
 	args = append(args, limit+1)
-	q := fmt.Sprintf(searchSQL, strings.Join(filters, " AND "), after)
-
-	var rows []struct {
-		ThreadID string  `db:"hit"`
-		Ordinal  int     `db:"ordinal"`
-		Snippet  string  `db:"snippet"`
-		Score    float64 `db:"score"`
-		Name     string  `db:"name"`
-	}
-	if err := s.reader.SelectContext(ctx, &rows, q, args...); err != nil {
-		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
-	}
-	var page SearchPage
-	for i, r := range rows {
-		if i == limit {
-			last := page.Hits[limit-1]
-			page.NextCursor = searchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal}.encode()
-			break
-		}
-		page.Hits = append(page.Hits, SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: r.Snippet, Rank: r.Score, Name: r.Name})
-	}
-	return page, nil
+	return fmt.Sprintf(searchSQL, strings.Join(filters, " AND "), after), args, limit, nil
 }
 
 // Search returns the first page of SearchPage's hits.

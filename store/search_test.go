@@ -523,3 +523,96 @@ func TestCopyOfACopyAfterTheMiddleRollsBack(t *testing.T) {
 		t.Fatalf("%d search rows hold zebra in the rebuilt index, want 2 (p's and g's)", n)
 	}
 }
+
+// TestSearchQueryPlan checks that a search reads the threads and forks of
+// its hits through indexes, never every thread of the home: without
+// statistics (a new index), with them, and with statistics taken before
+// the home had forks (SQLite refreshes them only when the index is
+// closed, and only after a large change).
+func TestSearchQueryPlan(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name string
+		// analyze: 0 never, 1 before the forks are indexed, 2 after.
+		analyze int
+	}{
+		{"no statistics", 0},
+		{"analyzed before the forks", 1},
+		{"analyzed", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			var threads []Record
+			for i := range 300 {
+				th := newThread(fmt.Sprintf("t%03d", i), int64(100+i))
+				text := "zebra"
+				if i < 2 {
+					text = "zebra okapi"
+				}
+				threads = append(threads, Record{Thread: th, Messages: []UserMessage{{Ordinal: 0, Offset: 10, Line: 1, Text: text}}})
+			}
+			if err := s.Replace(ctx, threads); err != nil {
+				t.Fatal(err)
+			}
+			analyze := func() {
+				if _, err := s.writer.ExecContext(ctx, "ANALYZE"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.analyze == 1 {
+				analyze()
+			}
+			var forks []Record
+			for i := range 30 {
+				ref := newThread(fmt.Sprintf("r%03d", i), int64(1000+i))
+				ref.ParentID, ref.BaseID, ref.BaseSize, ref.InheritedMessages = "t000", "t000", 5000, 1
+				cp := newThread(fmt.Sprintf("c%03d", i), int64(2000+i))
+				cp.ParentID, cp.InheritedMessages = "t001", 1
+				forks = append(forks, Record{Thread: ref}, Record{Thread: cp, Messages: []UserMessage{{Ordinal: 0, Offset: 20, Line: 2}}})
+			}
+			if err := s.Replace(ctx, forks); err != nil {
+				t.Fatal(err)
+			}
+			if tc.analyze == 2 {
+				analyze()
+			}
+			no := false
+			for i, o := range []SearchOptions{{Query: "zebra"}, {Query: "zebra", Archived: &no, Cwd: "/work"}} {
+				q, args, _, err := searchQuery(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var plan []struct {
+					ID     int    `db:"id"`
+					Parent int    `db:"parent"`
+					NotUse int    `db:"notused"`
+					Detail string `db:"detail"`
+				}
+				if err := s.reader.SelectContext(ctx, &plan, "EXPLAIN QUERY PLAN "+q, args...); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range plan {
+					// The hits, the heirs' queue and the subqueries are
+					// scanned; tables are searched.
+					if f := strings.Fields(p.Detail); len(f) > 1 && f[0] == "SCAN" && !slices.Contains([]string{"user_message_fts", "h", "c", "ranked"}, f[1]) && !strings.HasPrefix(f[1], "(") {
+						t.Errorf("search %d: plan step %q reads a whole table", i, p.Detail)
+					}
+				}
+			}
+			hits, err := s.Search(ctx, SearchOptions{Query: "okapi"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each prompt is found once, in the thread that asked it, not
+			// in the forks that inherit it.
+			var got []string
+			for _, h := range hits {
+				got = append(got, h.ThreadID)
+			}
+			slices.Sort(got)
+			if want := []string{"t000", "t001"}; !slices.Equal(got, want) {
+				t.Fatalf("hits in %v, want %v", got, want)
+			}
+		})
+	}
+}
