@@ -81,6 +81,20 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 	count := thread.UserMessageCount
 	for attempt := 0; ; attempt++ {
 		ordinals, next, err := turnOrdinals(values.Get("cursor"), count, limit, desc)
+		if (err != nil || len(ordinals) == 0) && attempt == 0 {
+			// A layout with no rows to read (an empty thread, or a
+			// cursor past the count) would not catch the thread up:
+			// catch it up alone, and lay out again if that changed
+			// the count.
+			_, n, err := s.m.UserMessagesBetween(r.Context(), id, 0, 0)
+			if err != nil {
+				return err
+			}
+			if n != count {
+				count = n
+				continue
+			}
+		}
 		if err != nil {
 			return err
 		}

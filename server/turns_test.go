@@ -179,3 +179,38 @@ func TestTurnsPageCatchesUp(t *testing.T) {
 		}
 	}
 }
+
+// TestTurnsPageCatchesUpFromNothing: a page of turns asked for right after
+// another process appended the first turn of a thread the index holds none
+// of, or with the cursor of a turn only the file holds yet, holds that turn
+// (the first page came back empty and the cursor a 400 with the page laid
+// out by the index's count before catching the thread up with its file).
+func TestTurnsPageCatchesUpFromNothing(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		turns  int
+		query  string
+		wantAt int
+	}{
+		{"first page of an empty thread", 0, "view=summary", 0},
+		{"newest page of an empty thread", 0, "view=full&order=desc", 0},
+		{"cursor of the appended turn", 3, "view=summary&cursor=3", 3},
+		{"cursor of the appended turn, desc", 3, "view=full&order=desc&limit=1&cursor=3", 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			e := newEnvWith(t, server.Config{}, manager.Options{Root: root})
+			th := e.create(nil)
+			for i := range c.turns {
+				body := map[string]any{"prompt": fmt.Sprintf("prompt %d", i), "answer": "answer"}
+				e.call("POST", "/v1/threads/"+th.ID+"/turns", body, http.StatusOK, nil)
+			}
+			appendAsCodex(t, root, th, e.history(th.ID))
+			var page fullTurnsPage
+			e.call("GET", "/v1/threads/"+th.ID+"/turns?"+c.query, nil, http.StatusOK, &page)
+			if len(page.Turns) != 1 || page.Turns[0].Ordinal != c.wantAt {
+				t.Fatalf("page %+v, want turn %d alone (the one another process appended)", page, c.wantAt)
+			}
+		})
+	}
+}
