@@ -414,31 +414,46 @@ func testConcurrentAppends(t *testing.T, b manager.Backend) {
 	}
 }
 
-// testUserMessagesBetween: every range of a fork of a fork's messages
-// (some inherited from each ancestor, some its own) is that range of
-// UserMessages, with the thread's count.
+// testUserMessagesBetween: every range of the messages of a fork of a
+// fork (some inherited from each ancestor, some its own), of a copy of
+// it, and of a reference fork reverted into its own turns and appended to
+// again is that range of UserMessages, with the thread's count.
 func testUserMessagesBetween(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	own := func(id string, prompts ...string) {
+		t.Helper()
+		for _, p := range prompts {
+			if _, err := b.AppendWith(ctx, id, []rollout.Item{userItem(p)}, manager.AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	parent := withTurns(t, b, 4)
 	child := forkBefore(t, b, parent.ID, 3)
-	for _, p := range []string{"child's own", "and the child's last"} {
-		if _, err := b.AppendWith(t.Context(), child.ID, []rollout.Item{userItem(p)}, manager.AppendOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	own(child.ID, "child's own", "and the child's last")
 	grandchild := forkBefore(t, b, child.ID, 4)
-	for _, p := range []string{"grandchild's own", "and another"} {
-		if _, err := b.AppendWith(t.Context(), grandchild.ID, []rollout.Item{userItem(p)}, manager.AppendOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	own(grandchild.ID, "grandchild's own", "and another")
+	four := 4
+	copied, err := b.Fork(ctx, grandchild.ID, manager.ForkOptions{BeforeUserMessage: &four, Mode: manager.ForkCopy})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, id := range []string{parent.ID, child.ID, grandchild.ID} {
-		all, err := b.UserMessages(t.Context(), id)
+	own(copied.ID, "the copy's own")
+	reverted := forkBefore(t, b, child.ID, 2)
+	own(reverted.ID, "reverted's first", "reverted's second", "reverted's third")
+	three := 3
+	if _, err := reverter(t, b).Revert(ctx, reverted.ID, manager.RevertOptions{BeforeUserMessage: &three}); err != nil {
+		t.Fatal(err)
+	}
+	own(reverted.ID, "after the revert")
+	for _, id := range []string{parent.ID, child.ID, grandchild.ID, copied.ID, reverted.ID} {
+		all, err := b.UserMessages(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for lo := 0; lo <= len(all)+1; lo++ {
 			for hi := lo; hi <= len(all)+1; hi++ {
-				got, count, err := b.UserMessagesBetween(t.Context(), id, lo, hi)
+				got, count, err := b.UserMessagesBetween(ctx, id, lo, hi)
 				if err != nil {
 					t.Fatalf("%s [%d, %d): %v", id, lo, hi, err)
 				}
@@ -449,7 +464,7 @@ func testUserMessagesBetween(t *testing.T, b manager.Backend) {
 			}
 		}
 	}
-	if _, _, err := b.UserMessagesBetween(t.Context(), "019b0000-0000-7000-8000-0000000000ff", 0, 3); !errors.Is(err, manager.ErrNotFound) {
+	if _, _, err := b.UserMessagesBetween(ctx, "019b0000-0000-7000-8000-0000000000ff", 0, 3); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("unknown thread: %v, want ErrNotFound", err)
 	}
 }
