@@ -36,7 +36,8 @@ import (
 // purge, evict, reopen, search) and checks, after each sequence, the
 // promise that the files are the truth: indexer.Verify finds no drift and
 // an index rebuilt from the files equals the live one, the hits of a
-// search for each vocabulary word included.
+// search for each vocabulary word included, and every range of a thread's
+// user messages read alone (UserMessagesBetween) is that range of them all.
 //
 // SPOOL_RR_SEEDS sets how many seeds run (default 200), SPOOL_RR_SEED runs
 // one seed only, SPOOL_RR_SHRINK=n shrinks the failing sequences of the first n
@@ -656,6 +657,23 @@ func rrCheck(t *testing.T, root string, res *rrResult, names map[string]string) 
 				}
 				if w, g := wv.Field(i).Interface(), gv.Field(i).Interface(); !reflect.DeepEqual(w, g) {
 					res.add("row field: "+f+" ["+rrShape(want)+"]", rrName(fmt.Sprintf("thread %s %s: live %v rebuilt %v", id, f, w, g), names))
+				}
+			}
+		}
+		// Every range of each thread's messages (forks, copies, reverts,
+		// rollbacks and purges among them) is that range of the whole list.
+		for _, id := range liveIDs {
+			all, err := st.UserMessages(ctx, id)
+			if err != nil {
+				continue // Compare reports it
+			}
+			for lo := 0; lo <= len(all)+1; lo++ {
+				for hi := lo; hi <= len(all)+1; hi++ {
+					got, err := st.UserMessagesBetween(ctx, id, lo, hi)
+					want := all[min(lo, len(all)):min(hi, len(all))]
+					if err != nil || !slices.Equal(got, want) {
+						res.add("user messages between ["+shapes[id]+"]", rrName(fmt.Sprintf("thread %s [%d, %d): %v %+v, want %+v", id, lo, hi, err, got, want), names))
+					}
 				}
 			}
 		}
