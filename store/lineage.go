@@ -34,10 +34,6 @@ const relativeColumns = `t.id IS NOT NULL AS present,
 	IFNULL(t.turn_id, '') AS turn_id, IFNULL(t.inherited_messages, 0) AS inherited_messages`
 
 func (s *Store) relatives(ctx context.Context, query, id string) ([]Relative, error) {
-	ctx, err := lookup(ctx)
-	if err != nil {
-		return nil, err
-	}
 	stmt, err := s.readStmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -64,7 +60,11 @@ func (s *Store) Ancestors(ctx context.Context, id string) ([]Relative, error) {
 	q := `SELECT l.ancestor_id AS rel_id, l.depth, ` + relativeColumns + `
 		FROM thread_lineage l LEFT JOIN threads t ON t.id = l.ancestor_id
 		WHERE l.thread_id = ? ORDER BY l.depth`
-	rels, err := s.relatives(ctx, q, id)
+	ctx, err := lookup(ctx) // as many rows as the thread has ancestors
+	var rels []Relative
+	if err == nil {
+		rels, err = s.relatives(ctx, q, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ancestors of thread %s: %w", id, err)
 	}
@@ -119,11 +119,7 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 // its own id) is not one.
 func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
 	ids := []string{}
-	ctx, err := lookup(ctx)
-	if err == nil {
-		err = s.reader.SelectContext(ctx, &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id)
-	}
-	if err != nil {
+	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
 		return nil, fmt.Errorf("referrers of thread %s: %w", id, err)
 	}
 	return ids, nil
@@ -141,11 +137,7 @@ type Continuer struct {
 // base_size of its first file. In id order.
 func (s *Store) Continuers(ctx context.Context, id string) ([]Continuer, error) {
 	cs := []Continuer{}
-	ctx, err := lookup(ctx)
-	if err == nil {
-		err = s.reader.SelectContext(ctx, &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id)
-	}
-	if err != nil {
+	if err := s.reader.SelectContext(ctx, &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
 		return nil, fmt.Errorf("threads continuing thread %s: %w", id, err)
 	}
 	return cs, nil

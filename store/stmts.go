@@ -57,13 +57,15 @@ func (c *stmtCache) close() error {
 
 // lookup returns the context for the statements of a lookup through an
 // index (a thread by id or path, a user message by ordinal or turn, a
-// history chain, a lineage): ctx's values without its cancellation, or
-// ctx's error when it is already done. Such statements take microseconds.
-// Watching ctx would cost each of them two goroutines (database/sql's and
-// the driver's), and waking an idle thread for each cost a fork after a
-// pause more than its statements did (BENCHMARKS.md). Statements that can
-// scan many rows (search, filtered lists, every message of a thread,
-// rebuilds) keep ctx, so a caller that goes away stops them.
+// history chain, a thread's ancestors): ctx's values without its
+// cancellation, or ctx's error when it is already done. Such statements
+// take microseconds. Watching ctx would cost each of them two goroutines
+// (database/sql's and the driver's), and waking an idle thread for each
+// cost a fork after a pause more than its statements did (BENCHMARKS.md).
+// Statements that can read many rows (search, lists, every message of a
+// thread, a thread's descendants or forks, rebuilds) keep ctx, so a caller
+// that goes away stops them; a lookup that waits for a free reader waits
+// until one of those ends.
 func lookup(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
