@@ -16,6 +16,7 @@ import (
 
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // Limits of a page of turns.
@@ -225,16 +226,34 @@ func (s *Server) fullTurns(r *http.Request, id string, messages map[int]manager.
 	return out, nil
 }
 
+// itemFields are the payload types whose fields an item shows (decodeTurnItem);
+// any other payload is passed on as it is, without decoding it.
+var itemFields = map[string]bool{
+	"message": true, "reasoning": true,
+	"function_call": true, "custom_tool_call": true, "local_shell_call": true,
+	"function_call_output": true, "custom_tool_call_output": true,
+}
+
 // decodeTurnItem decodes a response_item line; other lines (events,
-// turn contexts, metadata) are not items.
+// turn contexts, metadata) are not items. Lines are told apart by the
+// rollout scanner, as the indexer tells them, before anything is decoded:
+// the lines of a turn that are no items, and the payloads an item passes
+// on as they are (a generated image's base64, hundreds of KB), are not
+// decoded by encoding/json.
 func decodeTurnItem(line []byte, offset int64) (TurnItem, bool) {
+	l := rollout.NewLine(line, offset, 0)
+	if l.Err != nil || l.Type != rollout.TypeResponseItem {
+		return TurnItem{}, false
+	}
 	var env struct {
 		Timestamp string          `json:"timestamp"`
-		Type      string          `json:"type"`
 		Payload   json.RawMessage `json:"payload"`
 	}
-	if json.Unmarshal(line, &env) != nil || env.Type != "response_item" {
+	if json.Unmarshal(line, &env) != nil {
 		return TurnItem{}, false
+	}
+	if l.PayloadType != "" && !itemFields[l.PayloadType] {
+		return TurnItem{Type: l.PayloadType, Offset: offset, Timestamp: env.Timestamp, Payload: env.Payload}, true
 	}
 	var p struct {
 		Type    string `json:"type"`
