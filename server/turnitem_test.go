@@ -99,6 +99,9 @@ func TestDecodeTurnItem(t *testing.T) {
 		{"a payload without a type", `{"type":"response_item","payload":{"id":"x"}}`, true, ""},
 		{"the last type of the line wins", `{"type":"event_msg","type":"response_item","payload":{"type":"web_search_call"}}`, true, "web_search_call"},
 		{"a message whose content does not decode", `{"type":"response_item","payload":{"type":"message","role":"user","content":"hi"}}`, false, ""},
+		// Codex writes a tool search's arguments as an object: the item
+		// passes its payload on (an earlier decoding dropped the line).
+		{"a tool search", `{"type":"response_item","payload":{"type":"tool_search_call","call_id":"c1","arguments":{"query":"calendar create","limit":1}}}`, true, "tool_search_call"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			it, ok := decodeTurnItem([]byte(tc.line), 0)
