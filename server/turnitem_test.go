@@ -9,13 +9,18 @@ import (
 
 // turnLines returns the lines of a Codex turn (without newlines) whose
 // image generation's base64 result is imageBytes long, as in the 1 GiB
-// thread of bench-codex.
-func turnLines(imageBytes int) [][]byte {
+// thread of bench-codex, and whose user message carries a pasted image
+// (a data URL) of pastedBytes.
+func turnLines(imageBytes, pastedBytes int) [][]byte {
 	ts := `"timestamp":"2026-11-20T09:00:00.000Z"`
+	pasted := ""
+	if pastedBytes > 0 {
+		pasted = `,{"type":"input_image","image_url":"data:image/png;base64,` + string(bytes.Repeat([]byte("QUJD"), pastedBytes/4)) + `"}`
+	}
 	lines := []string{
 		`{` + ts + `,"type":"event_msg","payload":{"type":"task_started","turn_id":"turn-1"}}`,
 		`{` + ts + `,"type":"turn_context","payload":{"cwd":"/src","model":"gpt-5"}}`,
-		`{` + ts + `,"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"draw a cat"}]}}`,
+		`{` + ts + `,"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"draw a cat"}` + pasted + `]}}`,
 		`{` + ts + `,"type":"event_msg","payload":{"type":"user_message","message":"draw a cat"}}`,
 		`{` + ts + `,"type":"response_item","payload":{"type":"reasoning","summary":[{"type":"summary_text","text":"thinking"}],"encrypted_content":"` + string(bytes.Repeat([]byte("e"), 2048)) + `"}}`,
 		`{` + ts + `,"type":"response_item","payload":{"type":"function_call","name":"shell","call_id":"c1","arguments":"{\"cmd\":\"ls\"}"}}`,
@@ -34,35 +39,47 @@ func turnLines(imageBytes int) [][]byte {
 	return out
 }
 
-// BenchmarkDecodeTurn decodes the lines of a turn with a 350 KB generated
-// image into items and encodes them as the answer of /turns?view=full.
+// BenchmarkDecodeTurn decodes the lines of a turn into items and encodes
+// them as the answer of /turns?view=full: a turn with a 350 KB generated
+// image (passed on as it is), and one whose prompt carries a 350 KB pasted
+// image (a field of an item, not shown).
 func BenchmarkDecodeTurn(b *testing.B) {
-	lines := turnLines(350 << 10)
-	size := 0
-	for _, l := range lines {
-		size += len(l) + 1
-	}
-	b.SetBytes(int64(size))
-	for b.Loop() {
-		var items []TurnItem
-		for i, l := range lines {
-			if it, ok := decodeTurnItem(l, int64(i)); ok {
-				items = append(items, it)
+	for _, bc := range []struct {
+		name              string
+		generated, pasted int
+	}{
+		{"generated-image", 350 << 10, 0},
+		{"pasted-image", 0, 350 << 10},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			lines := turnLines(bc.generated, bc.pasted)
+			size := 0
+			for _, l := range lines {
+				size += len(l) + 1
 			}
-		}
-		if len(items) != 6 {
-			b.Fatalf("%d items, want 6", len(items))
-		}
-		if _, err := json.Marshal(items); err != nil {
-			b.Fatal(err)
-		}
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				var items []TurnItem
+				for i, l := range lines {
+					if it, ok := decodeTurnItem(l, int64(i)); ok {
+						items = append(items, it)
+					}
+				}
+				if len(items) != 6 {
+					b.Fatalf("%d items, want 6", len(items))
+				}
+				if _, err := json.Marshal(items); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 // TestDecodeTurnItem: which lines of a turn are items, and what each shows;
 // a payload the item passes on is the line's payload byte for byte.
 func TestDecodeTurnItem(t *testing.T) {
-	lines := turnLines(1 << 10)
+	lines := turnLines(1<<10, 1<<10)
 	var types []string
 	for i, l := range lines {
 		it, ok := decodeTurnItem(l, int64(i))
@@ -109,5 +126,28 @@ func TestDecodeTurnItem(t *testing.T) {
 				t.Fatalf("item %t of type %q, want %t of type %q", ok, it.Type, tc.item, tc.wantType)
 			}
 		})
+	}
+}
+
+// TestDecodeTurnItemCarriesItsPayload: the items that carry their payload
+// (a message of another role, a local shell call, any other type) carry it
+// as the line holds it.
+func TestDecodeTurnItemCarriesItsPayload(t *testing.T) {
+	for _, tc := range []struct {
+		line     string
+		wantType string
+	}{
+		{`{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"developer","content":[{"type":"input_text","text":"be brief"}]}}`, "developer_message"},
+		{`{"timestamp":"t","type":"response_item","payload":{"type":"local_shell_call","call_id":"c1","action":{"type":"exec","command":["ls"]}}}`, "tool_call"},
+		{`{"timestamp":"t","type":"response_item","payload":{"type":"web_search_call","status":"completed","action":{"type":"search","query":"go"}}}`, "web_search_call"},
+	} {
+		it, ok := decodeTurnItem([]byte(tc.line), 7)
+		var line struct{ Payload json.RawMessage }
+		if err := json.Unmarshal([]byte(tc.line), &line); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || it.Type != tc.wantType || !bytes.Equal(it.Payload, line.Payload) || it.Timestamp != "t" || it.Offset != 7 {
+			t.Errorf("%s: item %t %+v, want a %s carrying %s", tc.wantType, ok, it, tc.wantType, line.Payload)
+		}
 	}
 }

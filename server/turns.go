@@ -237,13 +237,24 @@ var itemFields = map[string]bool{
 // decodeTurnItem decodes a response_item line; other lines (events,
 // turn contexts, metadata) are not items. Lines are told apart by the
 // rollout scanner, as the indexer tells them, before anything is decoded:
-// the lines of a turn that are no items, and the payloads an item passes
-// on as they are (a generated image's base64, hundreds of KB), are not
-// decoded by encoding/json.
+// the lines of a turn that are no items are not decoded, a payload an item
+// passes on as it is (a generated image's base64, hundreds of KB) is
+// decoded once, and an item's fields are decoded with its envelope, in one
+// pass over a line that may carry a pasted image.
 func decodeTurnItem(line []byte, offset int64) (TurnItem, bool) {
 	l := rollout.NewLine(line, offset, 0)
 	if l.Err != nil || l.Type != rollout.TypeResponseItem {
 		return TurnItem{}, false
+	}
+	if itemFields[l.PayloadType] {
+		var env struct {
+			Timestamp string      `json:"timestamp"`
+			Payload   itemPayload `json:"payload"`
+		}
+		if json.Unmarshal(line, &env) != nil {
+			return TurnItem{}, false
+		}
+		return itemOf(env.Payload, offset, env.Timestamp, func() json.RawMessage { return rawPayload(line) }), true
 	}
 	var env struct {
 		Timestamp string          `json:"timestamp"`
@@ -252,29 +263,39 @@ func decodeTurnItem(line []byte, offset int64) (TurnItem, bool) {
 	if json.Unmarshal(line, &env) != nil {
 		return TurnItem{}, false
 	}
-	if l.PayloadType != "" && !itemFields[l.PayloadType] {
+	if l.PayloadType != "" {
 		return TurnItem{Type: l.PayloadType, Offset: offset, Timestamp: env.Timestamp, Payload: env.Payload}, true
 	}
-	var p struct {
-		Type    string `json:"type"`
-		Role    string `json:"role"`
-		Content []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		} `json:"content"`
-		Summary []struct {
-			Text string `json:"text"`
-		} `json:"summary"`
-		Name      string          `json:"name"`
-		CallID    string          `json:"call_id"`
-		Arguments string          `json:"arguments"`
-		Input     string          `json:"input"`
-		Output    json.RawMessage `json:"output"`
-	}
+	// No type the scanner could read: what encoding/json makes of it.
+	var p itemPayload
 	if json.Unmarshal(env.Payload, &p) != nil {
 		return TurnItem{}, false
 	}
-	it := TurnItem{Type: p.Type, Offset: offset, Timestamp: env.Timestamp}
+	return itemOf(p, offset, env.Timestamp, func() json.RawMessage { return env.Payload }), true
+}
+
+// itemPayload is what an item shows of its payload.
+type itemPayload struct {
+	Type    string `json:"type"`
+	Role    string `json:"role"`
+	Content []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"content"`
+	Summary []struct {
+		Text string `json:"text"`
+	} `json:"summary"`
+	Name      string          `json:"name"`
+	CallID    string          `json:"call_id"`
+	Arguments string          `json:"arguments"`
+	Input     string          `json:"input"`
+	Output    json.RawMessage `json:"output"`
+}
+
+// itemOf is the item of payload p at offset; raw returns the payload as
+// written, for the items that carry it.
+func itemOf(p itemPayload, offset int64, timestamp string, raw func() json.RawMessage) TurnItem {
+	it := TurnItem{Type: p.Type, Offset: offset, Timestamp: timestamp}
 	texts := func() string {
 		var parts []string
 		for _, c := range p.Content {
@@ -292,7 +313,7 @@ func decodeTurnItem(line []byte, offset int64) (TurnItem, bool) {
 		case "assistant":
 			it.Type = "agent_message"
 		default:
-			it.Type, it.Payload = p.Role+"_message", env.Payload
+			it.Type, it.Payload = p.Role+"_message", raw()
 		}
 		it.Text = texts()
 	case "reasoning":
@@ -308,12 +329,22 @@ func decodeTurnItem(line []byte, offset int64) (TurnItem, bool) {
 			it.Arguments = p.Input
 		}
 		if p.Type == "local_shell_call" {
-			it.Payload = env.Payload
+			it.Payload = raw()
 		}
 	case "function_call_output", "custom_tool_call_output":
 		it.Type, it.CallID, it.Output = "tool_output", p.CallID, p.Output
 	default:
-		it.Payload = env.Payload
+		it.Payload = raw()
 	}
-	return it, true
+	return it
+}
+
+// rawPayload returns the payload member of line, a valid JSON object, as
+// written.
+func rawPayload(line []byte) json.RawMessage {
+	var env struct {
+		Payload json.RawMessage `json:"payload"`
+	}
+	json.Unmarshal(line, &env) // valid: it decoded once already
+	return env.Payload
 }
