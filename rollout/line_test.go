@@ -120,3 +120,23 @@ func TestParseTimestamp(t *testing.T) {
 		t.Fatalf("ParseTimestamp(FormatTimestamp) = %v, %v", got, ok)
 	}
 }
+
+// TestPayloadMembers: the members encoding/json decodes into a payload
+// field, whatever their case or escapes.
+func TestPayloadMembers(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want int
+	}{
+		{`{"type":"response_item"}`, 0},
+		{`{"type":"response_item","payload":{"type":"message"}}`, 1},
+		{`{"type":"response_item","payload":{},"payload":null}`, 2},
+		{`{"type":"response_item","payload":{},"Payload":1,"p\u0061yLoad":"x"}`, 3},
+		{`{"type":"response_item","payloads":{},"pay_load":{}}`, 0},
+		{`{"type":"response_item","payload":{}`, 0},
+	} {
+		if got := NewLine([]byte(tc.line), 0, 0).PayloadMembers(); got != tc.want {
+			t.Errorf("%s: %d payload members, want %d", tc.line, got, tc.want)
+		}
+	}
+}

@@ -32,9 +32,10 @@ type Line struct {
 	// role is payload.role, and scanned reports that Type, PayloadType,
 	// role and Err were set by the scanner (a Line built by hand is scanned
 	// on demand by Classify).
-	role    string
-	turn    turnIDScan
-	scanned bool
+	role     string
+	turn     turnIDScan
+	payloads int
+	scanned  bool
 }
 
 // NewLine returns a Line for raw (without its newline) at the given offset
@@ -50,6 +51,7 @@ func (l *Line) scan() {
 	res, err := scanLine(l.Raw)
 	l.scanned = true
 	l.Type, l.PayloadType, l.role, l.turn = res.Type, res.PayloadType, res.Role, res.turn
+	l.payloads = res.payloads
 	l.Err = nil
 	if err != nil {
 		l.Err = &MalformedLineError{Offset: l.Offset, Number: l.Number, Err: err}
@@ -75,6 +77,18 @@ func (l *Line) PayloadTurnID() (string, error) {
 	}
 	err := json.Unmarshal(l.Raw, &tl)
 	return tl.Payload.TurnID, err
+}
+
+// PayloadMembers returns how many top-level members of the line
+// encoding/json decodes into a field named "payload": those whose name
+// equals it under case folding, escaped or not (0 for a malformed line).
+// With more than one, a json.RawMessage holds the last, while a struct is
+// decoded from each in turn, keeping what a later one lacks.
+func (l *Line) PayloadMembers() int {
+	if !l.scanned {
+		l.scan()
+	}
+	return l.payloads
 }
 
 // End returns the offset just past the line's newline.

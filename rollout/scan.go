@@ -25,6 +25,7 @@ type scanResult struct {
 	PayloadType  string
 	Role         string
 	HasTimestamp bool // a top-level "timestamp" member exists (any value)
+	payloads     int  // top-level members whose name folds to "payload"
 	open         int  // index of the top-level object's '{'
 
 	// turn is payload.turn_id as far as the scanner can tell it without
@@ -147,6 +148,7 @@ func (s *scanner) topObject(res *scanResult) {
 			s.value()
 		}
 	})
+	res.payloads = payloads
 	res.turn.plain = payloads == 0 || payloads == 1 && plainPayload
 }
 

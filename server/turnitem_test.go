@@ -151,3 +151,42 @@ func TestDecodeTurnItemCarriesItsPayload(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeTurnItemOfMorePayloads: a line with more than one member that
+// encoding/json takes for its payload (a duplicate name, or one differing
+// in case or escapes) is the item of the last payload alone, as the
+// decoding of the payload kept raw (before 59ba43b) gave it: it is not
+// merged with the earlier ones, and an earlier one of another JSON type
+// does not drop the line.
+func TestDecodeTurnItemOfMorePayloads(t *testing.T) {
+	user := `{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}`
+	for _, tc := range []struct {
+		line string
+		ok   bool
+		want string // the item's JSON
+	}{
+		{`{"type":"response_item","payload":` + user + `,"payload":{"type":"message","role":"user"}}`,
+			true, `{"type":"user_message","offset":7}`},
+		{`{"type":"response_item","payload":` + user + `,"Payload":null}`,
+			true, `{"type":"","offset":7,"payload":null}`},
+		{`{"type":"response_item","payload":` + user + `,"PAYLOAD":{"role":"developer"}}`,
+			true, `{"type":"","offset":7,"payload":{"role":"developer"}}`},
+		{`{"type":"response_item","p\u0061yload":"x","payload":` + user + `}`,
+			true, `{"type":"user_message","offset":7,"text":"hi"}`},
+		{`{"type":"response_item","payload":1,"payload":{"type":"function_call","name":"shell","call_id":"c1","arguments":"{}"}}`,
+			true, `{"type":"tool_call","offset":7,"name":"shell","call_id":"c1","arguments":"{}"}`},
+		{`{"type":"response_item","payload":{"type":"message","role":"user","content":"x"},"payload":` + user + `}`,
+			true, `{"type":"user_message","offset":7,"text":"hi"}`},
+		{`{"type":"response_item","payload":` + user + `,"payload":{"type":"message","role":"user","content":"x"}}`,
+			false, `{"type":"","offset":0}`},
+	} {
+		it, ok := decodeTurnItem([]byte(tc.line), 7)
+		got, err := json.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != tc.ok || string(got) != tc.want {
+			t.Errorf("%s:\n item %t %s, want %t %s", tc.line, ok, got, tc.ok, tc.want)
+		}
+	}
+}

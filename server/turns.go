@@ -246,7 +246,10 @@ func decodeTurnItem(line []byte, offset int64) (TurnItem, bool) {
 	if l.Err != nil || l.Type != rollout.TypeResponseItem {
 		return TurnItem{}, false
 	}
-	if itemFields[l.PayloadType] {
+	// One payload member: a line with more (duplicate or case-variant
+	// names) is decoded in two passes, whose item shows the last payload
+	// alone, where one pass would merge them.
+	if itemFields[l.PayloadType] && l.PayloadMembers() == 1 {
 		var env struct {
 			Timestamp string      `json:"timestamp"`
 			Payload   itemPayload `json:"payload"`
@@ -263,10 +266,11 @@ func decodeTurnItem(line []byte, offset int64) (TurnItem, bool) {
 	if json.Unmarshal(line, &env) != nil {
 		return TurnItem{}, false
 	}
-	if l.PayloadType != "" {
+	if l.PayloadType != "" && !itemFields[l.PayloadType] {
 		return TurnItem{Type: l.PayloadType, Offset: offset, Timestamp: env.Timestamp, Payload: env.Payload}, true
 	}
-	// No type the scanner could read: what encoding/json makes of it.
+	// No type the scanner could read, or more than one payload member:
+	// what encoding/json makes of the payload it keeps.
 	var p itemPayload
 	if json.Unmarshal(env.Payload, &p) != nil {
 		return TurnItem{}, false
