@@ -96,3 +96,23 @@ func mustInsert(t testing.TB, s *Store, r Record) {
 		t.Fatalf("Insert %s: %v", r.Thread.ID, err)
 	}
 }
+
+// queryPlan returns the steps of SQLite's plan for query q with args on
+// s's readers (EXPLAIN QUERY PLAN, each step's detail).
+func queryPlan(t testing.TB, s *Store, q string, args []any) []string {
+	t.Helper()
+	var plan []struct {
+		ID     int    `db:"id"`
+		Parent int    `db:"parent"`
+		NotUse int    `db:"notused"`
+		Detail string `db:"detail"`
+	}
+	if err := s.reader.SelectContext(t.Context(), &plan, "EXPLAIN QUERY PLAN "+q, args...); err != nil {
+		t.Fatal(err)
+	}
+	steps := make([]string, len(plan))
+	for i, p := range plan {
+		steps[i] = p.Detail
+	}
+	return steps
+}

@@ -236,20 +236,7 @@ func TestListQueryPlan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var plan []struct {
-				ID     int    `db:"id"`
-				Parent int    `db:"parent"`
-				NotUse int    `db:"notused"`
-				Detail string `db:"detail"`
-			}
-			if err := s.reader.SelectContext(ctx, &plan, "EXPLAIN QUERY PLAN "+q, args...); err != nil {
-				t.Fatal(err)
-			}
-			var details []string
-			for _, p := range plan {
-				details = append(details, p.Detail)
-			}
-			joined := strings.Join(details, "; ")
+			joined := strings.Join(queryPlan(t, s, q, args), "; ")
 			if strings.Contains(joined, "TEMP B-TREE") || !strings.Contains(joined, "USING INDEX") {
 				t.Fatalf("plan %q sorts or scans without an index", joined)
 			}
@@ -326,20 +313,7 @@ func TestListByParentQueryPlan(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var plan []struct {
-					ID     int    `db:"id"`
-					Parent int    `db:"parent"`
-					NotUse int    `db:"notused"`
-					Detail string `db:"detail"`
-				}
-				if err := s.reader.SelectContext(ctx, &plan, "EXPLAIN QUERY PLAN "+q, args...); err != nil {
-					t.Fatal(err)
-				}
-				var details []string
-				for _, p := range plan {
-					details = append(details, p.Detail)
-				}
-				if joined := strings.Join(details, "; "); !strings.Contains(joined, "USING INDEX threads_parent (parent_id=?)") {
+				if joined := strings.Join(queryPlan(t, s, q, args), "; "); !strings.Contains(joined, "USING INDEX threads_parent (parent_id=?)") {
 					t.Errorf("%s: plan %q, want a search of threads_parent", tc.name, joined)
 				}
 			}
