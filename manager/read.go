@@ -161,7 +161,7 @@ func (m *Manager) UserMessagesBetween(ctx context.Context, id string, lo, hi int
 		err = m.chainIntact(ctx, id)
 	}
 	if err != nil {
-		return nil, 0, threadErr(id, err, "list user messages %d to %d", lo, hi)
+		return nil, 0, threadErr(id, err, "list user messages")
 	}
 	return userMessagesOf(m.unacked.clampMessages(id, msgs)), m.unacked.clamp(row).UserMessageCount, nil
 }

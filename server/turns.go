@@ -55,7 +55,9 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, turnsResponse{Turns: wireUserMessages(messages)})
 		return nil
 	}
-	thread, err := s.m.Get(r.Context(), id)
+	// The count the page is laid out by, the thread caught up with its
+	// file first (another process may have appended turns).
+	_, count, err := s.m.UserMessagesBetween(r.Context(), id, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -75,69 +77,45 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "order must be asc or desc, not %q", order)
 	}
-	// The page is read from the rows of its own turns. The count it is
-	// laid out by comes from the thread's row; reading the rows catches
-	// the thread up with its file first, and a count changed by that lays
-	// the page out again.
-	count := thread.UserMessageCount
-	for attempt := 0; ; attempt++ {
-		ordinals, next, err := turnOrdinals(values.Get("cursor"), count, limit, desc)
-		if (err != nil || len(ordinals) == 0) && attempt == 0 {
-			// A layout with no rows to read (an empty thread, or a
-			// cursor past the count) would not catch the thread up:
-			// catch it up alone, and lay out again if that changed
-			// the count.
-			_, n, err := s.m.UserMessagesBetween(r.Context(), id, 0, 0)
-			if err != nil {
-				return err
-			}
-			if n != count {
-				count = n
-				continue
-			}
-		}
-		if err != nil {
-			return err
-		}
-		page := turnsPage{NextCursor: next}
-		if len(ordinals) == 0 {
-			page.Turns = []api.UserMessage{}
-			writeJSON(w, http.StatusOK, page)
-			return nil
-		}
-		lo, hi := min(ordinals[0], ordinals[len(ordinals)-1]), max(ordinals[0], ordinals[len(ordinals)-1])
-		// Message hi+1, when there is one, ends turn hi.
-		msgs, n, err := s.m.UserMessagesBetween(r.Context(), id, lo, hi+2)
-		if err != nil {
-			return err
-		}
-		if n != count && attempt < 2 {
-			count = n
-			continue
-		}
-		byOrdinal := make(map[int]manager.UserMessage, len(msgs))
-		for _, m := range msgs {
-			byOrdinal[m.Ordinal] = m
-		}
-		// A rollback since the count was read leaves the page shorter.
-		ordinals = slices.DeleteFunc(ordinals, func(k int) bool { _, ok := byOrdinal[k]; return !ok })
-		if view != "full" {
-			summary := make([]api.UserMessage, 0, len(ordinals))
-			for _, k := range ordinals {
-				summary = append(summary, api.UserMessage(byOrdinal[k]))
-			}
-			page.Turns = summary
-			writeJSON(w, http.StatusOK, page)
-			return nil
-		}
-		turns, err := s.fullTurns(r, id, byOrdinal, ordinals)
-		if err != nil {
-			return err
-		}
-		page.Turns = turns
+	ordinals, next, err := turnOrdinals(values.Get("cursor"), count, limit, desc)
+	if err != nil {
+		return err
+	}
+	page := turnsPage{NextCursor: next}
+	if len(ordinals) == 0 {
+		page.Turns = []api.UserMessage{}
 		writeJSON(w, http.StatusOK, page)
 		return nil
 	}
+	// The page reads the rows of its own turns; message hi+1, when there
+	// is one, ends turn hi.
+	lo, hi := min(ordinals[0], ordinals[len(ordinals)-1]), max(ordinals[0], ordinals[len(ordinals)-1])
+	msgs, _, err := s.m.UserMessagesBetween(r.Context(), id, lo, hi+2)
+	if err != nil {
+		return err
+	}
+	byOrdinal := make(map[int]manager.UserMessage, len(msgs))
+	for _, m := range msgs {
+		byOrdinal[m.Ordinal] = m
+	}
+	// A rollback since the count was read leaves the page shorter.
+	ordinals = slices.DeleteFunc(ordinals, func(k int) bool { _, ok := byOrdinal[k]; return !ok })
+	if view != "full" {
+		summary := make([]api.UserMessage, 0, len(ordinals))
+		for _, k := range ordinals {
+			summary = append(summary, api.UserMessage(byOrdinal[k]))
+		}
+		page.Turns = summary
+		writeJSON(w, http.StatusOK, page)
+		return nil
+	}
+	turns, err := s.fullTurns(r, id, byOrdinal, ordinals)
+	if err != nil {
+		return err
+	}
+	page.Turns = turns
+	writeJSON(w, http.StatusOK, page)
+	return nil
 }
 
 // turnOrdinals lays out a page of turns of a thread with count of them:
