@@ -15,7 +15,7 @@ func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, err
 	if err != nil {
 		return nil, fmt.Errorf("user messages of %s: %w", id, err)
 	}
-	msgs, err := userMessages(ctx, s.pool, t, t.UserMessageCount)
+	msgs, err := messagesBetween(ctx, s.pool, t, 0, t.UserMessageCount)
 	if err != nil {
 		return nil, fmt.Errorf("user messages of %s: %w", id, err)
 	}
@@ -70,34 +70,6 @@ func messagesBetween(ctx context.Context, q querier, t Thread, lo, hi int) ([]Us
 		return nil, err
 	}
 	return append(msgs, ownRows...), nil
-}
-
-// userMessages returns the first n user messages of t's history, one query
-// per thread of the chain.
-func userMessages(ctx context.Context, q querier, t Thread, n int) ([]UserMessage, error) {
-	var msgs []UserMessage
-	if t.InheritedMessages > 0 && t.BaseID != "" {
-		base, err := getThread(ctx, q, t.BaseID, "")
-		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", t.BaseID, err)
-		}
-		if msgs, err = userMessages(ctx, q, base, min(n, t.InheritedMessages)); err != nil {
-			return nil, err
-		}
-	}
-	if n <= t.InheritedMessages {
-		return msgs, nil
-	}
-	rows, err := q.Query(ctx, `SELECT `+messageColumns+` FROM user_messages
-		WHERE thread_id = $1 AND ordinal < $2 ORDER BY ordinal`, t.ID, n)
-	if err != nil {
-		return nil, err
-	}
-	own, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UserMessage])
-	if err != nil {
-		return nil, err
-	}
-	return append(msgs, own...), nil
 }
 
 // OpenHistory returns a reader of thread id's history from position from
