@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
@@ -16,7 +17,11 @@ func TestCopyForkCarriesTheOpenTurn(t *testing.T) {
 	started := func(id string) rollout.Item {
 		return item(rollout.TypeEventMsg, map[string]any{"type": "task_started", "turn_id": id})
 	}
-	two, three := 2, 3
+	two, three, eighteen := 2, 3, 18
+	var loose []rollout.Item // more turnless messages than a copy fork once looked back for a turn
+	for i := range 17 {
+		loose = append(loose, user(fmt.Sprintf("loose %d", i)))
+	}
 	for _, tc := range []struct {
 		name   string
 		before []rollout.Item // appended after turns turn-a and turn-b
@@ -28,6 +33,9 @@ func TestCopyForkCarriesTheOpenTurn(t *testing.T) {
 		{"before a message after turnless ones", []rollout.Item{user("loose one"), user("loose two")}, ForkOptions{BeforeUserMessage: &three}},
 		{"before a later message of an open turn", []rollout.Item{started("open-1"), user("first"), user("second")}, ForkOptions{BeforeUserMessage: &three}},
 		{"before the first message of an open turn", []rollout.Item{started("open-1"), user("first")}, ForkOptions{BeforeUserMessage: &two}},
+		{"before a message after 17 turnless ones", loose, ForkOptions{BeforeUserMessage: &eighteen}},
+		{"before a later message of a turn without id", []rollout.Item{started(""), user("first"), user("second")}, ForkOptions{BeforeUserMessage: &three}},
+		{"whole, inside a turn without id with a message", []rollout.Item{started(""), user("first")}, ForkOptions{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()

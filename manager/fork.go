@@ -173,36 +173,24 @@ func (m *Manager) forkCopy(ctx context.Context, parent store.Thread, src rollout
 	})
 }
 
-// turnLookBack bounds how many user messages turnAt looks back for one in
-// a turn.
-const turnLookBack = 16
-
 // turnAt returns the turn open at cut in parent's history src (the
 // rollout.OpenTurn a reading of the history up to the cut ends with), as
 // a copy cut there carries it on for the messages appended to it: the
 // parent's own at its end; else what the lines from the last user message
-// kept before the cut that was in a turn (among the last turnLookBack)
-// make of that message's turn, or from the last one kept if none was:
-// a turn's tail and the next one's start lines, not the history before.
+// kept before the cut make of the turn open after that message, which its
+// turn id tells (rollout.AfterUserMessage): a turn's tail and the next
+// one's start lines, not the history before.
 func (m *Manager) turnAt(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut) (rollout.OpenTurn, error) {
 	if cut.offset == parent.HistorySize() {
 		return rollout.OpenTurn{Offset: parent.TurnOffset, ID: parent.TurnID}, nil
 	}
 	from, turn := int64(0), rollout.OpenTurn{}
-	// Read from the last message kept that was in a turn (the turn's id
-	// stays the tracker's after it ends), looking a few messages back.
-	for k := cut.kept - 1; k >= 0 && k >= cut.kept-turnLookBack; k-- {
-		msg, err := m.store.UserMessage(ctx, parent.ID, k)
+	if cut.kept > 0 {
+		msg, err := m.store.UserMessage(ctx, parent.ID, cut.kept-1)
 		if err != nil {
 			return rollout.OpenTurn{}, err
 		}
-		if k == cut.kept-1 {
-			from = msg.Offset
-		}
-		if msg.TurnID != "" {
-			from, turn = msg.Offset, rollout.OpenTurn{Offset: -1, ID: msg.TurnID} // the open turn holds a message now
-			break
-		}
+		from, turn = msg.Offset, rollout.AfterUserMessage(msg.TurnID)
 	}
 	if from >= cut.offset {
 		return turn, nil

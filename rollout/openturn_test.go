@@ -38,6 +38,16 @@ func TestOpenTurn(t *testing.T) {
 			{op: "start", offset: 400, id: "t2"},
 			{op: "message", cut: 400, turnID: "t2"},
 		}},
+		{"an end forgets the turn", []step{
+			{op: "start", offset: 100, id: "t1"},
+			{op: "message", cut: 100, turnID: "t1"},
+			{op: "end"},
+		}},
+		{"a turn without id ends with its first message", []step{
+			{op: "start", offset: 100},
+			{op: "message", cut: 100},
+			{op: "message"},
+		}},
 		{"after an end", []step{
 			{op: "start", offset: 100, id: "t1"},
 			{op: "end"},
@@ -49,6 +59,11 @@ func TestOpenTurn(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var o OpenTurn
+			defer func() {
+				if o != (OpenTurn{}) && (o.ID == "" || o.Offset == 0) {
+					t.Errorf("ends as %+v: no turn open is the zero value, an open turn has an id or no message", o)
+				}
+			}()
 			for i, s := range tt.steps {
 				switch s.op {
 				case "start":
@@ -58,6 +73,9 @@ func TestOpenTurn(t *testing.T) {
 				case "message":
 					if cut, id := o.UserMessage(); cut != s.cut || id != s.turnID {
 						t.Fatalf("step %d: message cut at %d in turn %q, want %d in %q", i, cut, id, s.cut, s.turnID)
+					}
+					if after := AfterUserMessage(s.turnID); o != after {
+						t.Fatalf("step %d: after the message %+v, want %+v (AfterUserMessage)", i, o, after)
 					}
 				}
 			}
