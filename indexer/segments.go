@@ -20,6 +20,10 @@ type SegmentBases interface {
 	// KeptMessages returns thread id's user messages below position end,
 	// with their text (store.Store.KeptMessages).
 	KeptMessages(ctx context.Context, id string, end int64) ([]store.UserMessage, error)
+	// SegmentOwner returns the thread one of whose files is named by
+	// segmentID, or an error wrapping store.ErrNotFound
+	// (store.Store.SegmentOwner).
+	SegmentOwner(ctx context.Context, segmentID string) (string, error)
 }
 
 // Segments implements SegmentBases.
@@ -72,40 +76,58 @@ const maxSegmentOwnerDepth = 64
 // later file (a revert segment) by its segment's uuid, the last part of
 // its name. The file is looked for among the files of thread self (a
 // revert cut inside a segment) and of the thread forkedFrom and its bases
-// (a fork cut inside one). It returns the thread whose file it is and the
-// file as a Segment (its bytes start at BaseSize of that thread's
-// history); found is false when no indexed file has that uuid.
+// (a fork cut inside one), then among those of whichever thread owns a
+// file of that name (a fork of a fork cut inside what its parent
+// inherited, once that parent is gone). It returns the thread whose file
+// it is and the file as a Segment (its bytes start at BaseSize of that
+// thread's history); found is false when no indexed file has that uuid.
 func segmentNamed(ctx context.Context, bases Bases, segmentID, self, forkedFrom string) (owner string, file store.Segment, found bool, err error) {
 	sb, ok := bases.(SegmentBases)
 	if !ok {
 		return "", store.Segment{}, false, nil
 	}
 	for _, start := range []string{self, forkedFrom} {
-		for id, depth := start, 0; id != "" && depth < maxSegmentOwnerDepth; depth++ {
-			row, _, _, err := bases.Base(ctx, id, 0)
-			if errors.Is(err, store.ErrNotFound) {
-				break
+		if owner, file, found, err = segmentFrom(ctx, sb, segmentID, start); found || err != nil {
+			return owner, file, found, err
+		}
+	}
+	start, err := sb.SegmentOwner(ctx, segmentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", store.Segment{}, false, nil
+	}
+	if err != nil {
+		return "", store.Segment{}, false, err
+	}
+	return segmentFrom(ctx, sb, segmentID, start)
+}
+
+// segmentFrom looks for the file named segmentID among the files of
+// thread start and down its chain of bases (segmentNamed).
+func segmentFrom(ctx context.Context, sb SegmentBases, segmentID, start string) (owner string, file store.Segment, found bool, err error) {
+	for id, depth := start, 0; id != "" && depth < maxSegmentOwnerDepth; depth++ {
+		row, _, _, err := sb.Base(ctx, id, 0)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return "", store.Segment{}, false, err
+		}
+		files, err := sb.Segments(ctx, id)
+		if err != nil {
+			return "", store.Segment{}, false, err
+		}
+		files = append(files, store.Segment{ThreadID: id, RolloutPath: row.RolloutPath, BaseID: row.BaseID, BaseSize: row.BaseSize,
+			Length: row.IndexedSize, FirstOrdinal: max(row.NextOrdinal-row.LineCount, 0)})
+		for _, f := range files {
+			if _, sid, _, err := rollout.ParseRolloutName(path.Base(f.RolloutPath)); err == nil && sid == segmentID {
+				return id, f, true, nil
 			}
-			if err != nil {
-				return "", store.Segment{}, false, err
-			}
-			files, err := sb.Segments(ctx, id)
-			if err != nil {
-				return "", store.Segment{}, false, err
-			}
-			files = append(files, store.Segment{ThreadID: id, RolloutPath: row.RolloutPath, BaseID: row.BaseID, BaseSize: row.BaseSize,
-				Length: row.IndexedSize, FirstOrdinal: max(row.NextOrdinal-row.LineCount, 0)})
-			for _, f := range files {
-				if _, sid, _, err := rollout.ParseRolloutName(path.Base(f.RolloutPath)); err == nil && sid == segmentID {
-					return id, f, true, nil
-				}
-			}
-			// On down the chain: a reverted thread's own files were all
-			// looked at; what its first file continues comes next.
-			id = row.BaseID
-			if id == row.ID {
-				id = firstFileBase(files, row.ID)
-			}
+		}
+		// On down the chain: a reverted thread's own files were all
+		// looked at; what its first file continues comes next.
+		id = row.BaseID
+		if id == row.ID {
+			id = firstFileBase(files, row.ID)
 		}
 	}
 	return "", store.Segment{}, false, nil
@@ -124,6 +146,11 @@ func firstFileBase(files []store.Segment, id string) string {
 		}
 	}
 	return ""
+}
+
+// SegmentOwner implements SegmentBases.
+func (b StoreBases) SegmentOwner(ctx context.Context, segmentID string) (string, error) {
+	return b.Store.SegmentOwner(ctx, segmentID)
 }
 
 // KeptMessages implements SegmentBases.

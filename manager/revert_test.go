@@ -894,3 +894,33 @@ func TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts(t *testing.T) {
 	}
 	indextest.Compare(t, m.store, rebuildIndex(t, m), "alpha", "bravo", "charlie", "own")
 }
+
+// TestForkOfAForkIntoARevertedSegmentOutlivesItsParent: a reference fork
+// of a reference fork, cut inside what its parent inherits from a reverted
+// thread's later file, names that file by its segment's uuid. Once the
+// parent is deleted (it holds none of the child's bytes), a rebuild still
+// finds the file through its owner, and agrees with the live index.
+func TestForkOfAForkIntoARevertedSegmentOutlivesItsParent(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base := threeTurns(t, m, "paginated")
+	if _, err := m.Revert(ctx, base.ID, RevertOptions{BeforeTurnID: "turn-c"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, turn := range []string{"turn-d", "turn-e", "turn-f"} {
+		if _, err := m.AppendTurn(ctx, base.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parent, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fork(ctx, parent.ID, ForkOptions{LastTurnID: "turn-d"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	compareIndexes(t, m.store, rebuildIndex(t, m))
+}

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"fmt"
+	"path"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/spoolhq/spool/rollout"
 )
 
 // A Segment is one file of a thread that spans several files (a thread
@@ -39,6 +42,30 @@ func (s *Store) Segments(ctx context.Context, id string) ([]Segment, error) {
 		return nil, fmt.Errorf("segments of thread %s: %w", id, err)
 	}
 	return segs, nil
+}
+
+// SegmentOwner returns the thread one of whose files, its head or a
+// segment, Codex named by segmentID (a revert segment's uuid, the last part
+// of the file's name), or ErrNotFound. The names are matched by their end,
+// which no index holds: it reads every row, for the rare history_base that
+// names a segment of a thread no longer reached through its file's parent.
+func (s *Store) SegmentOwner(ctx context.Context, segmentID string) (string, error) {
+	var rows []struct {
+		ThreadID    string `db:"thread_id"`
+		RolloutPath string `db:"rollout_path"`
+	}
+	const q = `SELECT id AS thread_id, rollout_path FROM threads WHERE instr(rollout_path, ?) > 0
+		UNION ALL SELECT thread_id, rollout_path FROM thread_segments WHERE instr(rollout_path, ?) > 0`
+	suffix := "_" + segmentID
+	if err := s.reader.SelectContext(ctx, &rows, q, suffix, suffix); err != nil {
+		return "", fmt.Errorf("owner of segment %s: %w", segmentID, err)
+	}
+	for _, r := range rows {
+		if _, sid, _, err := rollout.ParseRolloutName(path.Base(r.RolloutPath)); err == nil && sid == segmentID {
+			return r.ThreadID, nil
+		}
+	}
+	return "", fmt.Errorf("owner of segment %s: %w", segmentID, ErrNotFound)
 }
 
 // SegmentByPath returns the segment stored at rollout path rel, or
