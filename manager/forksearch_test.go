@@ -168,3 +168,84 @@ func TestPaginatedRollbackMarker(t *testing.T) {
 	}
 	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
+
+// TestCopyOfARevertedCopyIndexesInAnyOrder: a reference fork made
+// self-contained (its base purged) holds copies of what it inherited, blank
+// while its parent holds them; reverted, it counts them among its own rows.
+// A copy fork of it blanks its own copies too, whether the files are
+// indexed with the copy after its parent or before it, and the index then
+// agrees with the live one in any order. Before, a copy read after its
+// reverted parent took the parent's blank copies for empty prompts of its
+// own and kept its texts, and search ranked by them.
+func TestCopyOfARevertedCopyIndexesInAnyOrder(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	first, err := m.Start(ctx, StartOptions{Cwd: "/w", Source: "cli", HistoryMode: string(rollout.HistoryPaginated)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := m.Fork(ctx, first.ID, ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompts []rollout.Item
+	for i := range 16 {
+		word := "beta" // the copies' texts, kept, would weigh on how search ranks them
+		if i < 2 {
+			word = "alpha"
+		}
+		prompts = append(prompts, user(fmt.Sprintf("%s prompt %d", word, i)))
+	}
+	if _, err := m.Append(ctx, whole.ID, prompts); err != nil {
+		t.Fatal(err)
+	}
+	reference, err := m.Fork(ctx, whole.ID, ForkOptions{BeforeUserMessage: intp(15), Mode: ForkReference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Purge(ctx, first.ID); err != nil { // whole and reference are made self-contained
+		t.Fatal(err)
+	}
+	last, err := m.Fork(ctx, reference.ID, ForkOptions{BeforeUserMessage: intp(4), Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, reference.ID, RevertOptions{BeforeUserMessage: intp(12)}); err != nil {
+		t.Fatal(err)
+	}
+	paths := func(id string) []string {
+		row, err := m.store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs, err := m.store.Segments(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps []string
+		for _, s := range segs {
+			ps = append(ps, s.RolloutPath)
+		}
+		return append(ps, row.RolloutPath)
+	}
+	wholeFiles, referenceFiles, lastFiles := paths(whole.ID), paths(reference.ID), paths(last.ID)
+	for name, order := range map[string][]string{
+		"the copy last":    slices.Concat(wholeFiles, referenceFiles, lastFiles),
+		"the copy first":   slices.Concat(lastFiles, wholeFiles, referenceFiles),
+		"the copy between": slices.Concat(wholeFiles, lastFiles, referenceFiles),
+	} {
+		t.Run(name, func(t *testing.T) {
+			rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rebuilt.Close()
+			for _, p := range order {
+				if _, err := indexer.SyncPaths(ctx, rebuilt, rolloutfs.Local{Root: m.Root()}, []string{p}, indexer.SyncOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			compareIndexes(t, m.store, rebuilt)
+		})
+	}
+}

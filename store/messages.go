@@ -211,13 +211,25 @@ func messageTexts(ctx context.Context, tx *sqlx.Tx, id string, from, to int) (ma
 			BaseID    string `db:"base_id"`
 			ParentID  string `db:"parent_id"`
 			Inherited int    `db:"inherited_messages"`
+			Cut       int64  `db:"fork_offset"`
+			Reverted  bool   `db:"reverted_copy"`
 		}
-		const q = `SELECT IFNULL(` + inheritedBaseOfT + `, '') AS base_id, IFNULL(t.parent_id, '') AS parent_id, t.inherited_messages
+		const q = `SELECT IFNULL(` + inheritedBaseOfT + `, '') AS base_id, IFNULL(t.parent_id, '') AS parent_id,
+			t.inherited_messages, t.fork_offset, IFNULL(t.base_id = t.id AND t.parent_id IS NOT NULL AND ` + isCopyFork + `, 0) AS reverted_copy
 			FROM threads t WHERE t.id = ?`
 		if err := tx.GetContext(ctx, &th, q, id); errors.Is(err, sql.ErrNoRows) {
 			break
 		} else if err != nil {
 			return nil, fmt.Errorf("read thread %s: %w", id, err)
+		}
+		if th.Reverted {
+			// A copy fork reverted since counts its copies among its own
+			// rows: they are its parent's messages below its cut.
+			cf := []copyFork{{ID: id, Parent: th.ParentID, Cut: th.Cut, Reverted: true}}
+			if err := countRevertedCopies(ctx, tx, cf); err != nil {
+				return nil, err
+			}
+			th.Inherited = cf[0].Copies
 		}
 		var rows []struct {
 			Ordinal int    `db:"ordinal"`
