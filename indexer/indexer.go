@@ -126,12 +126,16 @@ type StoreBases struct {
 	// indexed (deleted) be indexed with the parent alone as its ancestry;
 	// otherwise it waits for its parent (ErrBaseMissing).
 	ParentsMayBeMissing bool
+	// Waiting holds the ids of files still to be indexed: a parent among
+	// them is not missing, and its forks wait for it all the same.
+	Waiting map[string]bool
 }
 
-// parentsOptional reports whether a missing parent may be left out.
-func parentsOptional(b Bases) bool {
+// parentsOptional reports whether parent, not indexed, may be left out of
+// a fork's ancestry.
+func parentsOptional(b Bases, parent string) bool {
 	sb, ok := b.(StoreBases)
-	return ok && sb.ParentsMayBeMissing
+	return ok && sb.ParentsMayBeMissing && !sb.Waiting[parent]
 }
 
 // Base implements Bases.
@@ -276,7 +280,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 				ancestors = append(ancestors, above...)
 			case !errors.Is(err, store.ErrNotFound):
 				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
-			case !parentsOptional(bases):
+			case !parentsOptional(bases, th.ParentID):
 				return store.Record{}, nil, fmt.Errorf("scan %s: parent %s: %w", relPath, th.ParentID, ErrBaseMissing)
 			case hist.baseID != th.ParentID:
 				// The parent is gone, but the cut lay in what it

@@ -329,7 +329,8 @@ type syncer struct {
 	full  bool
 
 	removeTemps bool
-	lenient     bool // set by the writer for the last round of waiting files (no worker runs then)
+	lenient     bool            // set by the writer for the last rounds of waiting files (no worker runs then)
+	waitingIDs  map[string]bool // in those rounds, the files still waiting (StoreBases.Waiting)
 	tempsBefore time.Time
 	hold        func(id string) (release func(), skip bool)
 	dir         func(rel string, state rolloutfs.FileInfo) // SyncOptions.Dir, called by the walker
@@ -788,7 +789,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 }
 
 func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncResult {
-	rec, problems, err := scanWithNames(ctx, s.fsys, StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient}, f.rel, s.names)
+	rec, problems, err := scanWithNames(ctx, s.fsys, StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient, Waiting: s.waitingIDs}, f.rel, s.names)
 	if err != nil {
 		res = res.fail(err)
 		res.problems[len(res.problems)-1] = scanProblem(ctx, s.fsys, f.rel, err)
@@ -1116,29 +1117,21 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 	return nil
 }
 
-// pathOf returns the rollout path of thread id as it will be once the
-// batch is written ("" for none).
 // indexWaiting indexes the files that waited for their bases, in rounds
 // while a round indexes something (a chain of forks needs a round per
 // link); what is left has a base that is not in the root.
 func (w *syncWriter) indexWaiting(ctx context.Context) error {
-	for len(w.waiting) > 0 {
-		round := w.waiting
-		w.waiting = nil
-		for _, f := range round {
-			if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
-				return err
-			}
-		}
-		if err := w.flushAll(ctx); err != nil {
-			return err
-		}
-		if len(w.waiting) == len(round) {
-			break
-		}
+	if err := w.indexRounds(ctx, func() {}); err != nil {
+		return err
+	}
+	// Then the forks whose parents are gone, a round per link again: a
+	// fork of one of them waits until its parent is in.
+	w.s.lenient = true
+	if err := w.indexRounds(ctx, func() { w.s.waitingIDs = waitingIDs(w.waiting) }); err != nil {
+		return err
 	}
 	w.finishing = true
-	w.s.lenient = true
+	w.s.waitingIDs = nil
 	why := explainBases(ctx, w.s.fsys, w.waiting)
 	for _, f := range w.waiting {
 		res := w.s.decideFresh(ctx, f)
@@ -1153,6 +1146,39 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	return w.flushAll(ctx)
 }
 
+// indexRounds indexes the waiting files in rounds, calling before ahead
+// of each, while a round indexes something.
+func (w *syncWriter) indexRounds(ctx context.Context, before func()) error {
+	for len(w.waiting) > 0 {
+		before()
+		round := w.waiting
+		w.waiting = nil
+		for _, f := range round {
+			if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
+				return err
+			}
+		}
+		if err := w.flushAll(ctx); err != nil {
+			return err
+		}
+		if len(w.waiting) == len(round) {
+			break
+		}
+	}
+	return nil
+}
+
+// waitingIDs returns the thread ids of files.
+func waitingIDs(files []rolloutFile) map[string]bool {
+	ids := make(map[string]bool, len(files))
+	for _, f := range files {
+		ids[f.id] = true
+	}
+	return ids
+}
+
+// pathOf returns the rollout path of thread id as it will be once the
+// batch is written ("" for none).
 func (w *syncWriter) pathOf(ctx context.Context, id string) (string, error) {
 	if p, ok := w.pending[id]; ok {
 		return p, nil

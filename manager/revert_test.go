@@ -924,3 +924,40 @@ func TestForkOfAForkIntoARevertedSegmentOutlivesItsParent(t *testing.T) {
 	}
 	compareIndexes(t, m.store, rebuildIndex(t, m))
 }
+
+// TestForkOfAForkWhoseParentIsGoneRebuilds: a reference fork whose parent
+// was deleted (its cut lay in what the parent inherited) is indexed with
+// the parent kept in its ancestry, and its own fork waits for it: a
+// rebuild gives the fork of the fork the same ancestors as the live index
+// (before, both were indexed in one last round, the second before the
+// first was written, and lost the deleted ancestor).
+func TestForkOfAForkWhoseParentIsGoneRebuilds(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th, err := m.Start(ctx, StartOptions{Cwd: "/w", Source: "cli", HistoryMode: string(rollout.HistoryPaginated)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompts []rollout.Item
+	for i := range 12 {
+		prompts = append(prompts, user(fmt.Sprintf("prompt %d", i)))
+	}
+	if _, err := m.Append(ctx, th.ID, prompts); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := m.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: intp(10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(8)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fork(ctx, child.ID, ForkOptions{BeforeUserMessage: intp(5)}); err != nil {
+		t.Fatal(err)
+	}
+	compareIndexes(t, m.store, rebuildIndex(t, m))
+}
