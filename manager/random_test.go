@@ -261,11 +261,21 @@ func rrGenerate(seed uint64) []rrOp {
 		case x < 32:
 			o = rrOp{Kind: "append", Slot: pick()}
 			m := slots[o.Slot]
+			if r.IntN(4) == 0 { // a long run of messages outside any turn
+				for range 17 + r.IntN(8) {
+					o.Items = append(o.Items, "u:"+prompt(i))
+					m.msgs++
+				}
+			}
 			for range 1 + r.IntN(3) {
 				switch y := r.IntN(22); {
 				case y >= 20: // a turn left open, or the end of the last one
 					if y == 21 && len(m.turns) > 0 {
 						o.Items = append(o.Items, "c:"+m.turns[len(m.turns)-1])
+						break
+					}
+					if r.IntN(4) == 0 { // an older Codex's task_started without a turn id
+						o.Items = append(o.Items, "s:")
 						break
 					}
 					id := fmt.Sprintf("open-%d", i)
