@@ -3,6 +3,7 @@
 package manager_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -158,8 +159,8 @@ func (o rrOp) String() string {
 			mode = "legacy"
 		}
 		return fmt.Sprintf("start T%d %s", o.Slot, mode)
-	case "append":
-		return fmt.Sprintf("append T%d %q", o.Slot, o.Items)
+	case "append", "external":
+		return fmt.Sprintf("%s T%d %q", o.Kind, o.Slot, o.Items)
 	case "turn":
 		return fmt.Sprintf("turn T%d id=%s %q", o.Slot, o.Turn, o.Text)
 	case "fork":
@@ -260,6 +261,9 @@ func rrGenerate(seed uint64) []rrOp {
 			slots = append(slots, &model{legacy: o.Legacy})
 		case x < 32:
 			o = rrOp{Kind: "append", Slot: pick()}
+			if x >= 27 { // written by another process, as Codex does, then read
+				o.Kind = "external"
+			}
 			m := slots[o.Slot]
 			if r.IntN(4) == 0 { // a long run of messages outside any turn
 				for range 17 + r.IntN(8) {
@@ -525,29 +529,10 @@ func rrApply(ctx context.Context, mp **manager.Manager, open func() *manager.Man
 	}
 	switch o.Kind {
 	case "append":
-		var items []rollout.Item
-		for _, it := range o.Items {
-			k, v, _ := strings.Cut(it, ":")
-			switch k {
-			case "u":
-				items = append(items, rrItem("message", "user", "input_text", v))
-			case "a":
-				items = append(items, rrItem("message", "assistant", "output_text", v))
-			case "s", "c":
-				typ := "task_started"
-				if k == "c" {
-					typ = "task_complete"
-				}
-				payload, _ := json.Marshal(map[string]any{"type": typ, "turn_id": v})
-				items = append(items, rollout.Item{Type: rollout.TypeEventMsg, Payload: payload})
-			case "r":
-				n, _ := strconv.Atoi(v)
-				payload, _ := json.Marshal(map[string]any{"type": "thread_rolled_back", "num_turns": n})
-				items = append(items, rollout.Item{Type: rollout.TypeEventMsg, Payload: payload})
-			}
-		}
-		_, err := m.AppendWith(ctx, id, items, manager.AppendOptions{})
+		_, err := m.AppendWith(ctx, id, rrItems(o.Items), manager.AppendOptions{})
 		return err
+	case "external":
+		return rrExternal(ctx, m, id, rrItems(o.Items))
 	case "turn":
 		_, err := m.AppendTurn(ctx, id, manager.TurnOptions{TurnID: o.Turn, Prompt: o.Text, Answer: "answer to " + o.Text})
 		return err
@@ -581,6 +566,84 @@ func rrApply(ctx context.Context, mp **manager.Manager, open func() *manager.Man
 		return err
 	}
 	return fmt.Errorf("unknown op %q", o.Kind)
+}
+
+// rrItems decodes an append's items: u:text a user prompt, a:text an
+// answer, s:id and c:id a turn's start and end, r:n a rollback.
+func rrItems(coded []string) []rollout.Item {
+	var items []rollout.Item
+	for _, it := range coded {
+		k, v, _ := strings.Cut(it, ":")
+		switch k {
+		case "u":
+			items = append(items, rrItem("message", "user", "input_text", v))
+		case "a":
+			items = append(items, rrItem("message", "assistant", "output_text", v))
+		case "s", "c":
+			typ := "task_started"
+			if k == "c" {
+				typ = "task_complete"
+			}
+			payload, _ := json.Marshal(map[string]any{"type": typ, "turn_id": v})
+			items = append(items, rollout.Item{Type: rollout.TypeEventMsg, Payload: payload})
+		case "r":
+			n, _ := strconv.Atoi(v)
+			payload, _ := json.Marshal(map[string]any{"type": "thread_rolled_back", "num_turns": n})
+			items = append(items, rollout.Item{Type: rollout.TypeEventMsg, Payload: payload})
+		}
+	}
+	return items
+}
+
+// rrExternal appends items to thread id's file as another process (Codex)
+// writes them, with the ordinals a paginated thread's lines carry, then
+// reads the thread's messages through m, which catches its row up.
+func rrExternal(ctx context.Context, m *manager.Manager, id string, items []rollout.Item) error {
+	th, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if th.Archived {
+		return errSkip // Codex writes to the threads it runs, not to archived ones
+	}
+	p := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	next := int64(-1) // no ordinals: a legacy thread
+	if last := bytes.LastIndexByte(bytes.TrimSuffix(data, []byte("\n")), '\n'); len(data) > 0 {
+		if n, ok, err := rollout.LineOrdinal(data[last+1:]); err == nil && ok {
+			next = n + 1
+		}
+	}
+	var out []byte
+	for _, it := range items {
+		line, err := rollout.EncodeItem(it, time.Now())
+		if err != nil {
+			return err
+		}
+		if next >= 0 {
+			if line, err = rollout.WithOrdinal(line, next); err != nil {
+				return err
+			}
+			next++
+		}
+		out = append(out, line...)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(out); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	_, err = m.UserMessages(ctx, id)
+	return err
 }
 
 func rrItem(typ, role, partType, text string) rollout.Item {
