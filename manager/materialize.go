@@ -161,7 +161,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if meta, err = withCopiedLines(meta, metaLine, ancestry, hist, first); err != nil {
+	if meta, err = withCopiedLines(meta, metaLine, ancestry, hist, first, row); err != nil {
 		return fmt.Errorf("meta of %s: %w", lt.id, err)
 	}
 	rest := first + int64(len(metaLine))
@@ -220,12 +220,20 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 // history hist, with its fork point's CopiedLines set to the lines of the
 // new file that are copies: the ancestors' metas laid out after it, then
 // what the first file continues (a reference fork's inheritance), or else
-// the lines that file was made with. A meta without a fork point (no
-// fork) is returned as it is.
-func withCopiedLines(meta, metaLine, ancestry []byte, hist io.ReaderAt, first int64) ([]byte, error) {
+// the lines that file was made with. A reference fork whose meta has no
+// fork point (Codex writes none) is given row's, where the index cut it:
+// its new file no longer tells by its base. Any other meta without a fork
+// point (no fork) is returned as it is.
+func withCopiedLines(meta, metaLine, ancestry []byte, hist io.ReaderAt, first int64, row store.Thread) ([]byte, error) {
 	old, err := rollout.ParseSessionMeta(metaLine)
-	if err != nil || old.ForkPoint == nil {
-		return meta, err
+	if err != nil {
+		return nil, err
+	}
+	if old.ForkPoint == nil && old.HistoryBase != nil && row.ForkOffset >= 0 {
+		old.ForkPoint = &rollout.ForkPoint{UserMessage: row.ForkUserMessage, ParentOffset: row.ForkOffset}
+	}
+	if old.ForkPoint == nil {
+		return meta, nil
 	}
 	fp := *old.ForkPoint
 	copied := []io.Reader{bytes.NewReader(ancestry)}

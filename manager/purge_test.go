@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -228,5 +233,60 @@ func TestPurgeKeepsTheLineageOfAForkBasedPastItsParent(t *testing.T) {
 		t.Fatalf("ancestors of c: %+v, want b, a, r", anc)
 	}
 	verifyClean(t, m)
+	compareIndexes(t, m.store, rebuildIndex(t, m))
+}
+
+// TestPurgeKeepsTheForkPointOfACodexFork: a reference fork Codex wrote
+// (its meta has history_base and no spool_fork_point) made self-contained
+// by a purge of its base keeps where it was cut, and says so in its new
+// meta: the index and a rebuild from the files agree on its fork point.
+func TestPurgeKeepsTheForkPointOfACodexFork(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base := threeTurns(t, m, "paginated")
+	h, data := historyTurns(t, m, base.ID)
+	cut := h.Turns[1].End
+	ordinal := ordinalAtOffset(t, data, cut)
+	at := time.Now()
+	id := uuid.Must(uuid.NewV7()).String()
+	meta, err := rollout.NewSessionMetaLine(rollout.FormatTimestamp(at), rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: id, ForkedFromID: base.ID, Timestamp: rollout.FormatTimestamp(at), Cwd: "/work", Source: "cli",
+		HistoryMode: rollout.HistoryPaginated, ForkedFromOrdinalExclusive: &ordinal,
+		HistoryBase: &rollout.HistoryBase{ThreadID: base.ID, EndOrdinalExclusive: ordinal, EndByteOffset: cut},
+	}})
+	if err == nil {
+		meta, err = rollout.WithOrdinal(meta, ordinal)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := rollout.SessionPath(rollout.FileName(at, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(m.Root(), filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(abs, meta, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := m.ResumePath(ctx, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.ForkUserMessage != 2 || fork.ForkOffset != cut {
+		t.Fatalf("Codex's fork is cut before user message %d at %d, want 2 at %d", fork.ForkUserMessage, fork.ForkOffset, cut)
+	}
+	if err := m.Purge(ctx, base.ID); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Get(ctx, fork.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.BaseID != "" || after.ForkUserMessage != fork.ForkUserMessage || after.ForkOffset != fork.ForkOffset {
+		t.Fatalf("after the purge: base %q, cut before %d at %d; want none, %d at %d", after.BaseID, after.ForkUserMessage, after.ForkOffset, fork.ForkUserMessage, fork.ForkOffset)
+	}
 	compareIndexes(t, m.store, rebuildIndex(t, m))
 }

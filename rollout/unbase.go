@@ -3,7 +3,6 @@ package rollout
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -48,15 +47,16 @@ func WithoutHistoryBase(line []byte) ([]byte, error) {
 }
 
 // WithForkPoint returns a session_meta line (newline optional) whose
-// payload's "spool_fork_point" members hold fp, every other byte kept.
-// The result ends in one newline. A line without such a member fails
-// with ErrNoForkPoint; one that is not a JSON object with ErrInvalidJSON
-// or ErrNotObject.
+// payload's "spool_fork_point" members hold fp, every other byte kept; a
+// payload without one gets it as its last member (a reference fork Codex
+// wrote, made self-contained). The result ends in one newline. It fails
+// with ErrInvalidJSON or ErrNotObject for a line that is not a JSON object,
+// and with ErrNotObject when its payload is not one.
 func WithForkPoint(line []byte, fp ForkPoint) ([]byte, error) {
 	body := bytes.TrimSuffix(line, []byte{'\n'})
-	spans, err := payloadMembers(body, "spool_fork_point")
-	if err == nil && len(spans) == 0 {
-		err = ErrNoForkPoint
+	p, err := payloadLayout(body, "spool_fork_point")
+	if err == nil && p.close < 0 {
+		err = ErrNotObject
 	}
 	if err != nil {
 		return nil, fmt.Errorf("with fork point: %w", err)
@@ -65,18 +65,23 @@ func WithForkPoint(line []byte, fp ForkPoint) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("with fork point: %w", err)
 	}
-	out := make([]byte, 0, len(body)+len(value)+1)
+	out := make([]byte, 0, len(body)+len(value)+len(`,"spool_fork_point":`)+1)
+	if len(p.spans) == 0 {
+		out = append(out, body[:p.close]...)
+		if p.members > 0 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, `"spool_fork_point":`...), value...), body[p.close:]...)
+		return append(out, '\n'), nil
+	}
 	last := 0
-	for _, c := range spans {
+	for _, c := range p.spans {
 		out = append(append(out, body[last:c.value]...), value...)
 		last = c.end
 	}
 	out = append(out, body[last:]...)
 	return append(out, '\n'), nil
 }
-
-// ErrNoForkPoint: a meta line that records no fork point.
-var ErrNoForkPoint = errors.New("no spool_fork_point")
 
 // memberSpan is where a member of a JSON object lies in its text: the
 // key's opening quote, the value's first byte and the byte past it.
@@ -86,25 +91,46 @@ type memberSpan struct{ key, value, end int }
 // "payload" object of body, a JSON object, in order. It fails with
 // ErrNotObject or ErrInvalidJSON.
 func payloadMembers(body []byte, name string) ([]memberSpan, error) {
-	var spans []memberSpan
+	p, err := payloadLayout(body, name)
+	return p.spans, err
+}
+
+// payload is the layout of the "payload" object of a line: the spans of
+// its members of one name, where its closing brace is (-1 when the line
+// has no payload object) and how many members it has.
+type payload struct {
+	spans   []memberSpan
+	close   int
+	members int
+}
+
+// payloadLayout returns the layout of the "payload" object of body, a JSON
+// object, with the spans of its members named name (the last payload
+// object, should body hold several). It fails with ErrNotObject or
+// ErrInvalidJSON.
+func payloadLayout(body []byte, name string) (payload, error) {
+	p := payload{close: -1}
 	s := scanner{buf: body}
 	s.skipSpace()
 	if s.pos >= len(body) || body[s.pos] != '{' {
-		return nil, ErrNotObject
+		return payload{}, ErrNotObject
 	}
 	s.members(func(key []byte, escaped bool) {
 		if keyName(key, escaped) != "payload" || s.pos >= len(body) || body[s.pos] != '{' {
 			s.value()
 			return
 		}
+		p.members = 0
 		s.members(func(key []byte, escaped bool) {
+			p.members++
 			span := memberSpan{key: cap(body) - cap(key) - 1, value: s.pos} // the key's opening quote
 			s.value()
 			if memberName(key, escaped) == name && s.err == nil {
 				span.end = s.pos
-				spans = append(spans, span)
+				p.spans = append(p.spans, span)
 			}
 		})
+		p.close = s.pos - 1 // members leaves the position past the closing brace
 	})
 	if s.err == nil {
 		s.skipSpace()
@@ -113,9 +139,9 @@ func payloadMembers(body []byte, name string) ([]memberSpan, error) {
 		}
 	}
 	if s.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidJSON, s.err)
+		return payload{}, fmt.Errorf("%w: %v", ErrInvalidJSON, s.err)
 	}
-	return spans, nil
+	return p, nil
 }
 
 // memberName returns a member's key, decoded when it holds escapes.

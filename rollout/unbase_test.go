@@ -70,7 +70,11 @@ func TestWithForkPoint(t *testing.T) {
 			`{"type":"session_meta","payload":{"id":"` + id + `","spool_fork_point" : ` + want + ` }}`, nil},
 		{"nested one kept", `{"type":"session_meta","payload":{"id":"` + id + `","x":{"spool_fork_point":1},"spool_fork_point":null}}`,
 			`{"type":"session_meta","payload":{"id":"` + id + `","x":{"spool_fork_point":1},"spool_fork_point":` + want + `}}`, nil},
-		{"none", `{"type":"session_meta","payload":{"id":"a","x":{"spool_fork_point":1}}}`, "", rollout.ErrNoForkPoint},
+		{"added", `{"type":"session_meta","payload":{"id":"` + id + `","x":{"spool_fork_point":1}}}`,
+			`{"type":"session_meta","payload":{"id":"` + id + `","x":{"spool_fork_point":1},"spool_fork_point":` + want + `}}`, nil},
+		{"added before spaces", `{"type":"session_meta","payload":{ "id":"` + id + `" } ,"ordinal":4}`,
+			`{"type":"session_meta","payload":{ "id":"` + id + `" ,"spool_fork_point":` + want + `} ,"ordinal":4}`, nil},
+		{"no payload object", `{"type":"session_meta","payload":"x"}`, "", rollout.ErrNotObject},
 		{"not an object", `"a"`, "", rollout.ErrNotObject},
 		{"torn", `{"type":"session_meta","payload":{"spool_fork_point":{`, "", rollout.ErrInvalidJSON},
 	}
