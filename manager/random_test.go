@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/manager"
@@ -165,6 +167,8 @@ func (o rrOp) String() string {
 		return fmt.Sprintf("turn T%d id=%s %q", o.Slot, o.Turn, o.Text)
 	case "fork":
 		return fmt.Sprintf("fork T%d -> T%d %s mode=%q", o.Parent, o.Slot, o.point(), o.Mode)
+	case "codexfork":
+		return fmt.Sprintf("codexfork T%d -> T%d through its ended turn %d", o.Parent, o.Slot, max(o.Before, 0))
 	case "revert":
 		return fmt.Sprintf("revert T%d %s", o.Slot, o.point())
 	case "rename", "search":
@@ -313,6 +317,9 @@ func rrGenerate(seed uint64) []rrOp {
 				break
 			}
 			o = rrOp{Kind: "fork", Parent: pick(), Slot: len(slots)}
+			if x >= 60 { // a reference fork Codex writes, through one of its ended turns
+				o.Kind = "codexfork"
+			}
 			p := slots[o.Parent]
 			o.Mode = []string{"", "", manager.ForkReference, manager.ForkCopy}[r.IntN(4)]
 			point(p, &o, true)
@@ -517,6 +524,17 @@ func rrApply(ctx context.Context, mp **manager.Manager, open func() *manager.Man
 		}
 		ids[o.Slot], names[th.ID] = th.ID, fmt.Sprintf("T%d", o.Slot)
 		return nil
+	case "codexfork":
+		pid, ok := ids[o.Parent]
+		if !ok {
+			return errSkip
+		}
+		th, err := rrCodexFork(ctx, m, pid, max(o.Before, 0))
+		if err != nil {
+			return err
+		}
+		ids[o.Slot], names[th.ID] = th.ID, fmt.Sprintf("T%d", o.Slot)
+		return nil
 	case "reopen":
 		if err := m.Close(); err != nil {
 			return fmt.Errorf("close: %w", err)
@@ -644,6 +662,85 @@ func rrExternal(ctx context.Context, m *manager.Manager, id string, items []roll
 	}
 	_, err = m.UserMessages(ctx, id)
 	return err
+}
+
+// rrCodexFork writes a reference fork of paginated thread pid as Codex's
+// thread/fork {lastTurnId} writes one (docs/CODEX.md): a meta line whose
+// history_base ends after the task_complete line of one of the turns
+// ended in pid's own file (the k-th, modulo their count), numbered with
+// the ordinal after it. The new file is then resumed by path, which
+// indexes it.
+func rrCodexFork(ctx context.Context, m *manager.Manager, pid string, k int) (manager.Thread, error) {
+	parent, err := m.Get(ctx, pid)
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	if parent.Archived || parent.HistoryMode != string(rollout.HistoryPaginated) {
+		return manager.Thread{}, errSkip
+	}
+	data, err := os.ReadFile(filepath.Join(m.Root(), filepath.FromSlash(parent.RolloutPath)))
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	type end struct{ offset, ordinal int64 }
+	var ends []end
+	for off := 0; off < len(data); {
+		n := bytes.IndexByte(data[off:], '\n')
+		if n < 0 {
+			break
+		}
+		line := data[off : off+n]
+		off += n + 1
+		var l struct {
+			Type    string `json:"type"`
+			Ordinal *int64 `json:"ordinal"`
+			Payload struct {
+				Type string `json:"type"`
+			} `json:"payload"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Type == "event_msg" && l.Payload.Type == "task_complete" && l.Ordinal != nil {
+			ends = append(ends, end{int64(off), *l.Ordinal + 1})
+		}
+	}
+	if len(ends) == 0 {
+		return manager.Thread{}, errSkip
+	}
+	cut := ends[k%len(ends)]
+	uid, err := uuid.NewV7()
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	now := time.Now()
+	meta := rollout.SessionMeta{
+		ID: uid.String(), ForkedFromID: pid, Timestamp: rollout.FormatTimestamp(now), Cwd: parent.Cwd,
+		Originator: "codex_cli_rs", CLIVersion: "0.169.0", Source: "cli", ModelProvider: "openai",
+		HistoryMode: rollout.HistoryPaginated,
+		HistoryBase: &rollout.HistoryBase{
+			ThreadID:            rollout.BaseRef(parent.RolloutPath, pid),
+			EndOrdinalExclusive: cut.ordinal,
+			EndByteOffset:       cut.offset,
+		},
+		ForkedFromOrdinalExclusive: &cut.ordinal,
+	}
+	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
+	if err == nil {
+		line, err = rollout.WithOrdinal(line, cut.ordinal)
+	}
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	rel, err := rollout.SessionPath(rollout.FileName(now, meta.ID))
+	if err != nil {
+		return manager.Thread{}, err
+	}
+	p := filepath.Join(m.Root(), filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return manager.Thread{}, err
+	}
+	if err := os.WriteFile(p, line, 0o600); err != nil {
+		return manager.Thread{}, err
+	}
+	return m.ResumePath(ctx, rel)
 }
 
 func rrItem(typ, role, partType, text string) rollout.Item {
