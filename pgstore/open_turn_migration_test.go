@@ -43,6 +43,14 @@ func TestMigrationCanonicalOpenTurn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// More threads than one batch of the migration, every one in the
+	// form written before.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd, source, originator,
+			cli_version, model_provider, git_commit, git_branch, git_origin, history_mode, turn_offset, turn_id)
+		SELECT 'bulk-' || lpad(n::text, 5, '0'), 0, 0, 0, '/', 'cli', '', '', '', '', '', '', 'paginated', 0, 'ended-' || n
+		FROM generate_series(1, 2500) n`); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +66,11 @@ func TestMigrationCanonicalOpenTurn(t *testing.T) {
 	}
 	if _, err := p.UpTo(ctx, 14); err != nil {
 		t.Fatal(err)
+	}
+	var stale int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM threads WHERE turn_offset = 0 AND turn_id <> ''
+		OR turn_offset < 0 AND turn_id = ''`).Scan(&stale); err != nil || stale != 0 {
+		t.Errorf("%d threads left in the form written before (%v), want none", stale, err)
 	}
 	for name, r := range rows {
 		var got turn
