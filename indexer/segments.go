@@ -76,11 +76,15 @@ const maxSegmentOwnerDepth = 64
 // later file (a revert segment) by its segment's uuid, the last part of
 // its name. The file is looked for among the files of thread self (a
 // revert cut inside a segment) and of the thread forkedFrom and its bases
-// (a fork cut inside one), then among those of whichever thread owns a
-// file of that name (a fork of a fork cut inside what its parent
-// inherited, once that parent is gone). It returns the thread whose file
-// it is and the file as a Segment (its bytes start at BaseSize of that
-// thread's history); found is false when no indexed file has that uuid.
+// (a fork cut inside one), then, once forkedFrom may be missing
+// (parentsOptional), among those of whichever thread owns a file of that
+// name (a fork of a fork cut inside what its parent inherited, that parent
+// gone). It returns the thread whose file it is and the file as a Segment
+// (its bytes start at BaseSize of that thread's history); found is false
+// when no indexed file has that uuid, or when only the owner's files could
+// have it and forkedFrom may still be indexed: the owner lookup reads
+// every file name, and in a sync's strict rounds a base not found is most
+// often one not indexed yet (the fork waits for it).
 func segmentNamed(ctx context.Context, bases Bases, segmentID, self, forkedFrom string) (owner string, file store.Segment, found bool, err error) {
 	sb, ok := bases.(SegmentBases)
 	if !ok {
@@ -90,6 +94,9 @@ func segmentNamed(ctx context.Context, bases Bases, segmentID, self, forkedFrom 
 		if owner, file, found, err = segmentFrom(ctx, sb, segmentID, start); found || err != nil {
 			return owner, file, found, err
 		}
+	}
+	if !parentsOptional(bases, forkedFrom) {
+		return "", store.Segment{}, false, nil
 	}
 	start, err := sb.SegmentOwner(ctx, segmentID)
 	if errors.Is(err, store.ErrNotFound) {
