@@ -1119,7 +1119,9 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 
 // indexWaiting indexes the files that waited for their bases, in rounds
 // while a round indexes something (a chain of forks needs a round per
-// link); what is left has a base that is not in the root.
+// link); then, in rounds again, those whose parent is not in the root (a
+// fork of one waits for it); what is left last has a base that is not in
+// the root, or a parent stuck behind one, and is indexed as it can be.
 func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	if err := w.indexRounds(ctx, func() {}); err != nil {
 		return err

@@ -72,10 +72,12 @@ type Thread struct {
 	// NextOrdinal is the ordinal of the next line of a paginated thread's
 	// own file.
 	NextOrdinal int64 `db:"next_ordinal" json:"-"`
-	// TurnOffset and TurnID describe the open turn that has no counted user
-	// message yet (TurnOffset 0 for none: a history starts with its meta
-	// line, never with a turn): a fork before its first message is cut at
-	// TurnOffset.
+	// TurnOffset and TurnID describe the turn open at the end of the
+	// history (rollout.OpenTurn, canonical): TurnOffset > 0 is where the
+	// open turn starts while it has no counted user message yet (a fork
+	// before its first message is cut there), -1 once it has one, 0 for
+	// no open turn (a history starts with its meta line, never with a
+	// turn), with TurnID "" then.
 	TurnOffset int64  `db:"turn_offset" json:"-"`
 	TurnID     string `db:"turn_id" json:"-"`
 	// InheritedMessages is how many of the thread's first user messages
