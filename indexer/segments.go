@@ -203,7 +203,8 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 			gone = append(gone, s)
 		}
 	}
-	if path.Base(prior.RolloutPath) != path.Base(relPath) { // not this file (perhaps moved by an archive)
+	// Not this file, perhaps moved by an archive or compressed by Codex.
+	if rollout.PlainName(path.Base(prior.RolloutPath)) != rollout.PlainName(path.Base(relPath)) {
 		first := max(prior.NextOrdinal-prior.LineCount, 0) // a paginated file numbers its lines without gaps
 		candidates = append(candidates, store.Segment{
 			RolloutPath: prior.RolloutPath, BaseID: prior.BaseID, BaseSize: prior.BaseSize,

@@ -234,7 +234,7 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 			switch res.action {
 			case actDeferDelete:
 				live, _ := rollout.SessionPath(path.Base(rel))
-				rels = append(rels, live, rollout.ArchivedPath(path.Base(rel)))
+				rels = append(rels, otherForms(live)...)
 			case actDelete:
 				// A reverted thread whose newest file went is indexed
 				// again from the files of it that are left, if any.
@@ -543,13 +543,22 @@ func (s *syncer) orphan(row store.IndexedFile) syncResult {
 	if err != nil {
 		return res
 	}
-	for _, other := range []string{live, rollout.ArchivedPath(name)} {
+	for _, other := range otherForms(live) {
 		if other != row.RolloutPath && s.exists(other) {
 			res.action = actDeferDelete
 			break
 		}
 	}
 	return res
+}
+
+// otherForms returns the paths a thread's file whose live path is live
+// may have moved to: live and archived, plain and compressed
+// (rollout.TwinName: Codex compresses a cold rollout beside itself, and
+// writes it again from its plain name).
+func otherForms(live string) []string {
+	archived := rollout.ArchivedPath(path.Base(live))
+	return []string{live, archived, rollout.TwinName(live), rollout.TwinName(archived)}
 }
 
 // exists reports whether the rollout file rel exists.

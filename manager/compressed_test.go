@@ -6,8 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -164,5 +168,92 @@ func TestCompressedPaginatedForkCopies(t *testing.T) {
 	}
 	if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: intp(1)}); !errors.Is(err, ErrCompressed) {
 		t.Fatalf("a revert of a compressed thread: %v, want ErrCompressed", err)
+	}
+}
+
+// TestCompressedWhileOpen: Codex compresses a cold rollout while spool has
+// the root open (a plain thread's file, or the newest file of a reverted
+// one), then writes it again from its plain name. A read follows each
+// move: the row names the compressed file (appends refused with
+// ErrCompressed), then the plain one again (appends go on), and the index
+// agrees with Verify and with a rebuild from the files at each step.
+func TestCompressedWhileOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		revert bool
+	}{{"a thread in one file", false}, {"the newest file of a reverted thread", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			m := openTest(t)
+			th := threeTurns(t, m, "paginated")
+			if tc.revert {
+				res, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-c"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				th = res
+			}
+			agree := func(step string) {
+				t.Helper()
+				rep, err := indexer.Verify(ctx, m.store, m.fsys)
+				if err != nil || !rep.Clean() {
+					t.Fatalf("%s: verify: %+v %+v, %v", step, rep.Drifts, rep.Problems, err)
+				}
+				compareIndexes(t, m.store, rebuildIndex(t, m))
+			}
+			keyed := AppendOptions{IdempotencyKey: "before-the-compression"}
+			first, err := m.AppendWith(ctx, th.ID, []rollout.Item{assistant("keyed")}, keyed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			zrel := fixtures.CompressRollout(t, m.Root(), th.RolloutPath)
+			if _, err := m.UserMessages(ctx, th.ID); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := m.Get(ctx, th.ID); err != nil || got.RolloutPath != zrel {
+				t.Fatalf("after Codex compressed it: %s, %v; want the row at %s", got.RolloutPath, err, zrel)
+			}
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("four")}); !errors.Is(err, ErrCompressed) {
+				t.Fatalf("append to the compressed thread: %v, want ErrCompressed", err)
+			}
+			agree("compressed")
+			decompressRollout(t, m.Root(), zrel)
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("four")}); err != nil {
+				t.Fatalf("append once Codex wrote it plain again: %v", err)
+			}
+			// The row was followed, not dropped and made again: what the
+			// index alone keeps, an idempotency key, is still there.
+			again, err := m.AppendWith(ctx, th.ID, []rollout.Item{assistant("keyed")}, keyed)
+			if err != nil || !slices.Equal(again.Offsets, first.Offsets) {
+				t.Fatalf("the keyed append sent again: offsets %v, %v; want %v replayed", again.Offsets, err, first.Offsets)
+			}
+			agree("plain again")
+		})
+	}
+}
+
+// decompressRollout writes compressed rollout rel back to its plain name
+// and removes it, as Codex does before it appends to a compressed thread.
+func decompressRollout(t *testing.T, root, rel string) {
+	t.Helper()
+	abs := filepath.Join(root, filepath.FromSlash(rel))
+	packed, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	data, err := dec.DecodeAll(packed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(rollout.PlainName(rel))), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(abs); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -475,6 +475,22 @@ func (m *Manager) withThread(ctx context.Context, id string, fn func(lt *liveThr
 	}
 }
 
+// withWritable is withThread for a call that appends to the thread: when
+// it is refused because the thread's file is compressed, the thread is
+// caught up with its file (Codex writes a compressed thread again from its
+// plain name before it appends to it) and fn is called once more. fn must
+// change nothing when it returns ErrCompressed, as appendLocked does.
+func (m *Manager) withWritable(ctx context.Context, id string, fn func(lt *liveThread) error) error {
+	err := m.withThread(ctx, id, fn)
+	if !errors.Is(err, ErrCompressed) {
+		return err
+	}
+	if ferr := m.freshen(ctx, id); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return m.withThread(ctx, id, fn)
+}
+
 // liveCount returns the number of threads in memory.
 func (m *Manager) liveCount() int {
 	m.mu.Lock()
@@ -747,19 +763,21 @@ func (m *Manager) freshen(ctx context.Context, id string) error {
 	return m.syncChanged(ctx, row)
 }
 
-// fileChanged reports whether row's file is not as the index last saw it.
-// A compressed file is never caught up, and a missing one is not changed:
-// openOwn looks at its other place.
+// fileChanged reports whether row's file is not as the index last saw it,
+// or has another form now (rollout.TwinName): Codex compressed it, or
+// writes a compressed one again from its plain name. A compressed file is
+// otherwise never caught up, and a missing one without another form is
+// not changed: openOwn looks at its other place.
 func (m *Manager) fileChanged(ctx context.Context, row store.Thread) (bool, error) {
-	if rollout.IsCompressed(row.RolloutPath) {
-		return false, nil
-	}
 	info, err := m.fsys.Stat(ctx, row.RolloutPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return m.exists(ctx, rollout.TwinName(row.RolloutPath)), nil
 	}
 	if err != nil {
 		return false, err
+	}
+	if rollout.IsCompressed(row.RolloutPath) {
+		return m.exists(ctx, rollout.PlainName(row.RolloutPath)), nil
 	}
 	return info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime, nil
 }
@@ -773,7 +791,14 @@ func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
 			return nil
 		}
 	}
-	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{row.RolloutPath}, indexer.SyncOptions{Hold: m.holdSync})
+	paths := []string{row.RolloutPath, rollout.TwinName(row.RolloutPath)}
+	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
 	m.logProblems(sum)
 	return err
+}
+
+// exists reports whether the rollout file rel exists.
+func (m *Manager) exists(ctx context.Context, rel string) bool {
+	_, err := m.fsys.Stat(ctx, rel)
+	return err == nil
 }

@@ -331,7 +331,7 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 	}
 	defer m.ops.Done()
 	var res AppendResult
-	err := m.withThread(ctx, id, func(lt *liveThread) error {
+	err := m.withWritable(ctx, id, func(lt *liveThread) error {
 		var key *pendingKey
 		if o.IdempotencyKey != "" {
 			now := m.opts.Now()
@@ -731,7 +731,7 @@ func (m *Manager) rename(ctx context.Context, id, name string) (store.Thread, er
 	}
 	defer m.ops.Done()
 	var row store.Thread
-	err = m.withThread(ctx, id, func(lt *liveThread) error {
+	err = m.withWritable(ctx, id, func(lt *liveThread) error {
 		if _, err := m.appendLocked(ctx, lt, nil, func(row store.Thread) ([][]byte, error) { return m.numbered(row, [][]byte{line}) }); err != nil {
 			return err
 		}

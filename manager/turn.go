@@ -50,7 +50,7 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 		model = "spool"
 	}
 	var res AppendResult
-	err = m.withThread(ctx, id, func(lt *liveThread) error {
+	err = m.withWritable(ctx, id, func(lt *liveThread) error {
 		if lt.row.Archived {
 			return fmt.Errorf("append a turn to %s: %w", id, ErrArchived)
 		}

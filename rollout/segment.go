@@ -28,10 +28,12 @@ func SegmentFileName(created time.Time, threadID, segmentID string) (string, err
 }
 
 // ParseSegmentFileName returns the thread id, segment id and creation time
-// (read as UTC) encoded in a segment file name (base name only). A plain
-// rollout name, without a segment, is not a segment name. Errors wrap
-// ErrInvalidID.
+// (read as UTC) encoded in a segment file name (base name only), plain or
+// compressed (CompressedSuffix: Codex compresses a cold segment as it does
+// any rollout). A plain rollout name, without a segment, is not a segment
+// name. Errors wrap ErrInvalidID.
 func ParseSegmentFileName(name string) (threadID, segmentID string, created time.Time, err error) {
+	name = PlainName(name)
 	if len(name) != segmentNameLength || strings.ContainsAny(name, `/\`) ||
 		!strings.HasPrefix(name, fileNamePrefix) || !strings.HasSuffix(name, fileNameSuffix) {
 		return "", "", time.Time{}, fmt.Errorf("%w: not a segment file name: %q", ErrInvalidID, name)

@@ -19,6 +19,10 @@ func TestSegmentFileName(t *testing.T) {
 	if err != nil || th != thread || seg != segment || !at.Equal(created) {
 		t.Fatalf("ParseSegmentFileName = %q %q %v %v", th, seg, at, err)
 	}
+	// Compressed by Codex as any cold rollout: the same segment.
+	if th, seg, at, err := ParseSegmentFileName(want + CompressedSuffix); err != nil || th != thread || seg != segment || !at.Equal(created) {
+		t.Fatalf("ParseSegmentFileName(compressed) = %q %q %v %v", th, seg, at, err)
+	}
 	if _, _, err := ParseFileName(want); !errors.Is(err, ErrInvalidID) {
 		t.Fatalf("ParseFileName(segment name) error = %v, want ErrInvalidID", err)
 	}
@@ -35,6 +39,7 @@ func TestSegmentFileName(t *testing.T) {
 		"rollout-2026-13-25T21-08-22-019dab90-0000-7000-8000-000000000001_01a21489-c520-7c33-a44c-59d898a97f3f.jsonl",
 		"rollout-2026-11-25T21-08-22-019dab90-0000-7000-8000-000000000001_01a21489-c520-7c33-a44c-59d898a97f3f.json",
 		"x/llout-2026-11-25T21-08-22-019dab90-0000-7000-8000-000000000001_01a21489-c520-7c33-a44c-59d898a97f3f.jsonl",
+		"rollout-2026-11-25T21-08-22-019dab90-0000-7000-8000-000000000001_01a21489-c520-7c33-a44c-59d898a97f3f.jsonl.gz",
 	} {
 		if _, _, _, err := ParseSegmentFileName(name); !errors.Is(err, ErrInvalidID) {
 			t.Errorf("ParseSegmentFileName(%q) error = %v, want ErrInvalidID", name, err)
