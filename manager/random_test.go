@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/indextest"
@@ -354,8 +355,10 @@ func rrGenerate(seed uint64) []rrOp {
 		case x < 94:
 			o = rrOp{Kind: "purge", Slot: pick()}
 			slots[o.Slot].gone = true
-		case x < 96:
+		case x < 95:
 			o = rrOp{Kind: "evict", Slot: pick()}
+		case x < 96: // Codex compresses a cold rollout
+			o = rrOp{Kind: "compress", Slot: pick()}
 		case x < 98:
 			o = rrOp{Kind: "reopen"}
 		default:
@@ -551,6 +554,8 @@ func rrApply(ctx context.Context, mp **manager.Manager, open func() *manager.Man
 		return err
 	case "external":
 		return rrExternal(ctx, m, id, rrItems(o.Items))
+	case "compress":
+		return rrCompress(ctx, m, id)
 	case "turn":
 		_, err := m.AppendTurn(ctx, id, manager.TurnOptions{TurnID: o.Turn, Prompt: o.Text, Answer: "answer to " + o.Text})
 		return err
@@ -629,6 +634,25 @@ func rrExternal(ctx context.Context, m *manager.Manager, id string, items []roll
 	if err != nil {
 		return err
 	}
+	if plain, ok := strings.CutSuffix(p, ".zst"); ok {
+		// Codex writes a compressed thread again from its plain name.
+		dec, err := zstd.NewReader(nil)
+		if err != nil {
+			return err
+		}
+		data, err = dec.DecodeAll(data, nil)
+		dec.Close()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(plain, data, 0o600); err != nil {
+			return err
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		p = plain
+	}
 	next := int64(-1) // no ordinals: a legacy thread
 	if last := bytes.LastIndexByte(bytes.TrimSuffix(data, []byte("\n")), '\n'); len(data) > 0 {
 		if n, ok, err := rollout.LineOrdinal(data[last+1:]); err == nil && ok {
@@ -658,6 +682,41 @@ func rrExternal(ctx context.Context, m *manager.Manager, id string, items []roll
 		return err
 	}
 	if err := f.Close(); err != nil {
+		return err
+	}
+	_, err = m.UserMessages(ctx, id)
+	return err
+}
+
+// rrCompress compresses thread id's file as Codex compresses a cold
+// rollout (docs/CODEX.md): a zstd stream beside it, renamed into place,
+// then the plain file removed; the thread is then read through m.
+func rrCompress(ctx context.Context, m *manager.Manager, id string) error {
+	th, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+	if strings.HasSuffix(p, ".zst") {
+		return errSkip
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		return err
+	}
+	packed := enc.EncodeAll(data, nil)
+	enc.Close()
+	if err := os.WriteFile(p+".zst.tmp", packed, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(p+".zst.tmp", p+".zst"); err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
 		return err
 	}
 	_, err = m.UserMessages(ctx, id)
