@@ -233,8 +233,7 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 			res = s.orphan(rows[0])
 			switch res.action {
 			case actDeferDelete:
-				live, _ := rollout.SessionPath(path.Base(rel))
-				rels = append(rels, otherForms(live)...)
+				rels = append(rels, OtherForms(rel)...)
 			case actDelete:
 				// A reverted thread whose newest file went is indexed
 				// again from the files of it that are left, if any.
@@ -539,11 +538,7 @@ func (s *syncer) orphan(row store.IndexedFile) syncResult {
 	if id, _, _, err := rollout.ParseRolloutName(name); err != nil || id != row.ID {
 		return res
 	}
-	live, err := rollout.SessionPath(name)
-	if err != nil {
-		return res
-	}
-	for _, other := range otherForms(live) {
+	for _, other := range OtherForms(row.RolloutPath) {
 		if other != row.RolloutPath && s.exists(other) {
 			res.action = actDeferDelete
 			break
@@ -552,11 +547,16 @@ func (s *syncer) orphan(row store.IndexedFile) syncResult {
 	return res
 }
 
-// otherForms returns the paths a thread's file whose live path is live
-// may have moved to: live and archived, plain and compressed
-// (rollout.TwinName: Codex compresses a cold rollout beside itself, and
-// writes it again from its plain name).
-func otherForms(live string) []string {
+// OtherForms returns the paths a thread's file at rel may be at, rel
+// among them: live and archived (an archive by spool or by Codex), plain
+// and compressed (rollout.TwinName: Codex compresses a cold rollout beside
+// itself, and writes it again from its plain name). A name that is not a
+// rollout name has only rel.
+func OtherForms(rel string) []string {
+	live, err := rollout.SessionPath(rollout.PlainName(path.Base(rel)))
+	if err != nil {
+		return []string{rel}
+	}
 	archived := rollout.ArchivedPath(path.Base(live))
 	return []string{live, archived, rollout.TwinName(live), rollout.TwinName(archived)}
 }
@@ -1112,6 +1112,9 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 		if err := w.s.st.SetArchived(ctx, f.id, archived, f.rel, archivedAt); err != nil {
 			return fmt.Errorf("move %s: %w", f.rel, err)
 		}
+		if err := w.moveSegmentsWith(ctx, f); err != nil {
+			return err
+		}
 	}
 	if res.setName != nil {
 		w.sum.Renamed++
@@ -1124,6 +1127,28 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 		}
 	}
 	return nil
+}
+
+// moveSegmentsWith records that the earlier files of f's thread moved
+// where its newest file f did, those that are there and gone from where
+// the index has them: Codex archives and unarchives every file of a
+// thread together.
+func (w *syncWriter) moveSegmentsWith(ctx context.Context, f rolloutFile) error {
+	segs, err := w.s.st.Segments(ctx, f.id)
+	if err != nil {
+		return fmt.Errorf("move %s: %w", f.rel, err)
+	}
+	moved := map[string]string{}
+	for _, sg := range segs {
+		to := samePlace(sg.RolloutPath, f.rel)
+		if to != sg.RolloutPath && w.s.exists(to) && !w.s.exists(sg.RolloutPath) {
+			moved[sg.RolloutPath] = to
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	return w.s.st.MoveSegments(ctx, f.id, moved)
 }
 
 // indexWaiting indexes the files that waited for their bases, in rounds

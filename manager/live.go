@@ -764,14 +764,19 @@ func (m *Manager) freshen(ctx context.Context, id string) error {
 }
 
 // fileChanged reports whether row's file is not as the index last saw it,
-// or has another form now (rollout.TwinName): Codex compressed it, or
-// writes a compressed one again from its plain name. A compressed file is
-// otherwise never caught up, and a missing one without another form is
-// not changed: openOwn looks at its other place.
+// or is somewhere else now (indexer.OtherForms): Codex archived or
+// unarchived it, compressed it, or writes a compressed one again from its
+// plain name. A compressed file is otherwise never caught up, and a
+// missing one found nowhere else is not changed.
 func (m *Manager) fileChanged(ctx context.Context, row store.Thread) (bool, error) {
 	info, err := m.fsys.Stat(ctx, row.RolloutPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return m.exists(ctx, rollout.TwinName(row.RolloutPath)), nil
+		for _, other := range indexer.OtherForms(row.RolloutPath) {
+			if other != row.RolloutPath && m.exists(ctx, other) {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
 	if err != nil {
 		return false, err
@@ -791,7 +796,7 @@ func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
 			return nil
 		}
 	}
-	paths := []string{row.RolloutPath, rollout.TwinName(row.RolloutPath)}
+	paths := append([]string{row.RolloutPath}, indexer.OtherForms(row.RolloutPath)...)
 	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
 	m.logProblems(sum)
 	return err
