@@ -4,11 +4,13 @@ package manager_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -345,8 +347,14 @@ func rrGenerate(seed uint64) []rrOp {
 			}
 		case x < 80:
 			o = rrOp{Kind: "archive", Slot: pick()}
+			if x >= 78 { // Codex's thread/archive moves the files itself
+				o.Kind = "codexarchive"
+			}
 		case x < 84:
 			o = rrOp{Kind: "unarchive", Slot: pick()}
+			if x >= 82 {
+				o.Kind = "codexunarchive"
+			}
 		case x < 86:
 			o = rrOp{Kind: "rename", Slot: pick(), Text: fmt.Sprintf("%s name %d", rrVocab[r.IntN(len(rrVocab))], i)}
 		case x < 91:
@@ -556,6 +564,10 @@ func rrApply(ctx context.Context, mp **manager.Manager, open func() *manager.Man
 		return rrExternal(ctx, m, id, rrItems(o.Items))
 	case "compress":
 		return rrCompress(ctx, m, id)
+	case "codexarchive":
+		return rrCodexMove(ctx, m, id, true)
+	case "codexunarchive":
+		return rrCodexMove(ctx, m, id, false)
 	case "turn":
 		_, err := m.AppendTurn(ctx, id, manager.TurnOptions{TurnID: o.Turn, Prompt: o.Text, Answer: "answer to " + o.Text})
 		return err
@@ -683,6 +695,46 @@ func rrExternal(ctx context.Context, m *manager.Manager, id string, items []roll
 	}
 	if err := f.Close(); err != nil {
 		return err
+	}
+	_, err = m.UserMessages(ctx, id)
+	return err
+}
+
+// rrCodexMove archives (or unarchives) thread id as Codex's thread/archive
+// does: every file of the thread, plain or compressed, is moved to
+// archived_sessions/ under its name (or back to its day's directory under
+// sessions/); the thread is then read through m.
+func rrCodexMove(ctx context.Context, m *manager.Manager, id string, archive bool) error {
+	from := filepath.Join(m.Root(), rollout.ArchivedSessionsDir)
+	if archive {
+		from = filepath.Join(m.Root(), rollout.SessionsDir)
+	}
+	var moved int
+	if _, err := os.Stat(from); errors.Is(err, fs.ErrNotExist) {
+		return errSkip
+	}
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if tid, _, _, perr := rollout.ParseRolloutName(d.Name()); perr != nil || tid != id {
+			return nil
+		}
+		to := rollout.ArchivedPath(d.Name())
+		if !archive {
+			if to, err = rollout.SessionPath(d.Name()); err != nil {
+				return err
+			}
+		}
+		to = filepath.Join(m.Root(), filepath.FromSlash(to))
+		if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+			return err
+		}
+		moved++
+		return os.Rename(p, to)
+	})
+	if err != nil || moved == 0 {
+		return cmp.Or(err, errSkip)
 	}
 	_, err = m.UserMessages(ctx, id)
 	return err
