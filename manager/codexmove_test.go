@@ -2,6 +2,7 @@ package manager
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -91,5 +92,52 @@ func codexMove(t *testing.T, root, id string, archive bool) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCodexDeleteWhileOpen: Codex deletes a thread (its thread/delete
+// removes the file) that has a copy fork, while spool has the root open
+// or while it is closed. The next read through spool, or the next open,
+// drops the thread's row, and the copy fork keeps its copied prompts
+// findable: the index agrees with Verify and with a rebuild from the files
+// (before, a read kept the row of the deleted thread, and a sync that
+// dropped it left the fork's copies without search text).
+func TestCodexDeleteWhileOpen(t *testing.T) {
+	for _, reopen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reopen=%v", reopen), func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			m := openTest(t, func(o *Options) { o.Root = root })
+			parent := start(t, m, user("alpha prompt"), assistant("answer"), user("beta prompt"))
+			fork, err := m.Fork(ctx, parent.ID, ForkOptions{Mode: ForkCopy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reopen {
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(parent.RolloutPath))); err != nil {
+				t.Fatal(err)
+			}
+			if reopen {
+				m = openTest(t, func(o *Options) { o.Root = root })
+			} else if _, err := m.UserMessages(ctx, parent.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("read of the thread Codex deleted: %v, want ErrNotFound", err)
+			}
+			if _, err := m.Get(ctx, parent.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("get of the thread Codex deleted: %v, want ErrNotFound", err)
+			}
+			hits, err := m.SearchPage(ctx, SearchOptions{Query: "alpha"})
+			if err != nil || len(hits.Hits) != 1 || hits.Hits[0].ThreadID != fork.ID {
+				t.Fatalf("search for the deleted thread's prompt: %+v, %v; want one hit in the fork %s", hits.Hits, err, fork.ID)
+			}
+			rep, err := indexer.Verify(ctx, m.store, m.fsys)
+			if err != nil || !rep.Clean() {
+				t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
+			}
+			compareIndexes(t, m.store, rebuildIndex(t, m))
+		})
 	}
 }

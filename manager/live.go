@@ -763,20 +763,15 @@ func (m *Manager) freshen(ctx context.Context, id string) error {
 	return m.syncChanged(ctx, row)
 }
 
-// fileChanged reports whether row's file is not as the index last saw it,
-// or is somewhere else now (indexer.OtherForms): Codex archived or
-// unarchived it, compressed it, or writes a compressed one again from its
-// plain name. A compressed file is otherwise never caught up, and a
-// missing one found nowhere else is not changed.
+// fileChanged reports whether row's file is not as the index last saw it:
+// it changed, or it is gone from row's path, moved (indexer.OtherForms:
+// Codex archived or unarchived it, compressed it, or writes a compressed
+// one again from its plain name) or deleted (by Codex's thread/delete).
+// A compressed file is otherwise never caught up.
 func (m *Manager) fileChanged(ctx context.Context, row store.Thread) (bool, error) {
 	info, err := m.fsys.Stat(ctx, row.RolloutPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		for _, other := range indexer.OtherForms(row.RolloutPath) {
-			if other != row.RolloutPath && m.exists(ctx, other) {
-				return true, nil
-			}
-		}
-		return false, nil
+		return true, nil
 	}
 	if err != nil {
 		return false, err

@@ -55,23 +55,32 @@ func (s *Store) RolloutPathOf(ctx context.Context, id string) (string, error) {
 	return p, nil
 }
 
-// DeleteAt deletes thread id (as Delete does) only if its row still names
-// path as its rollout file, and reports whether it did. A row that moved
+// DeleteAt deletes thread id as Delete does (its copy forks take over the
+// search text of their copies first) only if its row still names path as
+// its rollout file, and reports whether it did. A row that moved
 // elsewhere meanwhile is left alone.
 func (s *Store) DeleteAt(ctx context.Context, id, path string) (bool, error) {
-	if s.writer == nil {
-		return false, ErrReadOnly
-	}
-	res, err := s.writer.ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND rollout_path = ?`, id, path)
-	s.wrote()
-	if err != nil {
-		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, classify(err))
-	}
-	n, err := res.RowsAffected()
+	var deleted bool
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var at []string
+		if err := tx.SelectContext(ctx, &at, `SELECT id FROM threads WHERE id = ? AND rollout_path = ?`, id, path); err != nil || len(at) == 0 {
+			return err
+		}
+		if err := handOverTexts(ctx, tx, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND rollout_path = ?`, id, path)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		deleted = n > 0
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("delete thread %s at %s: %w", id, path, err)
 	}
-	return n > 0, nil
+	return deleted, nil
 }
 
 // idChunk is how many ids IndexedFilesByID binds per query.
