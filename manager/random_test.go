@@ -3,6 +3,7 @@
 package manager_test
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -359,6 +360,9 @@ func rrGenerate(seed uint64) []rrOp {
 			o = rrOp{Kind: "rename", Slot: pick(), Text: fmt.Sprintf("%s name %d", rrVocab[r.IntN(len(rrVocab))], i)}
 		case x < 91:
 			o = rrOp{Kind: "delete", Slot: pick()}
+			if x >= 90 { // Codex's thread/delete removes the files itself
+				o.Kind = "codexdelete"
+			}
 			slots[o.Slot].gone = r.IntN(2) == 0
 		case x < 94:
 			o = rrOp{Kind: "purge", Slot: pick()}
@@ -564,6 +568,8 @@ func rrApply(ctx context.Context, mp **manager.Manager, open func() *manager.Man
 		return rrExternal(ctx, m, id, rrItems(o.Items))
 	case "compress":
 		return rrCompress(ctx, m, id)
+	case "codexdelete":
+		return rrCodexDelete(ctx, m, id)
 	case "codexarchive":
 		return rrCodexMove(ctx, m, id, true)
 	case "codexunarchive":
@@ -698,6 +704,74 @@ func rrExternal(ctx context.Context, m *manager.Manager, id string, items []roll
 	}
 	_, err = m.UserMessages(ctx, id)
 	return err
+}
+
+// rrCodexDelete deletes thread id as Codex's thread/delete does: every
+// file of the thread is removed, unless a reference fork's history_base
+// names the thread or one of its files (Codex refuses that). The thread is
+// then read through m, which finds it gone.
+func rrCodexDelete(ctx context.Context, m *manager.Manager, id string) error {
+	var files, bases []string
+	names := map[string]bool{id: true} // what a history_base may call the thread
+	err := filepath.WalkDir(m.Root(), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		tid, sid, _, perr := rollout.ParseRolloutName(d.Name())
+		switch {
+		case perr != nil:
+			return nil
+		case tid == id:
+			files = append(files, p)
+			if sid != "" {
+				names[sid] = true
+			}
+			return nil
+		}
+		meta, err := rrFirstMeta(p)
+		if err == nil && meta.HistoryBase != nil {
+			bases = append(bases, meta.HistoryBase.ThreadID)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 || slices.ContainsFunc(bases, func(b string) bool { return names[b] }) {
+		return errSkip
+	}
+	for _, p := range files {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	_, err = m.UserMessages(ctx, id)
+	return err
+}
+
+// rrFirstMeta reads the session meta on the first line of rollout file p,
+// plain or compressed.
+func rrFirstMeta(p string) (rollout.SessionMeta, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return rollout.SessionMeta{}, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if rollout.IsCompressed(p) {
+		dec, err := zstd.NewReader(f)
+		if err != nil {
+			return rollout.SessionMeta{}, err
+		}
+		defer dec.Close()
+		r = dec
+	}
+	line, _ := bufio.NewReader(r).ReadBytes('\n')
+	meta, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil {
+		return rollout.SessionMeta{}, nil // not a thread's first file: no base
+	}
+	return meta, nil
 }
 
 // rrCodexMove archives (or unarchives) thread id as Codex's thread/archive
