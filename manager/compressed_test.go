@@ -232,9 +232,52 @@ func TestCompressedWhileOpen(t *testing.T) {
 	}
 }
 
+// TestCompressedPlainFormBesideIt: Codex writes a compressed thread plain
+// again by publishing the plain file and only then removing the .zst (a
+// Codex stopped in between leaves both). The plain file wins, for Codex
+// and for Walk, so an append through spool goes to it even while the .zst
+// is still there and the thread is live in spool's memory. Before, the
+// live thread's unchanged .zst made the catch-up a no-op: every append
+// was refused with ErrCompressed, and reads served the .zst, for as long
+// as the thread stayed in memory.
+func TestCompressedPlainFormBesideIt(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := threeTurns(t, m, "paginated")
+	zrel := fixtures.CompressRollout(t, m.Root(), th.RolloutPath)
+	if _, err := m.UserMessages(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("four")}); !errors.Is(err, ErrCompressed) {
+		t.Fatalf("append to the compressed thread: %v, want ErrCompressed", err)
+	}
+	writePlainForm(t, m.Root(), zrel)
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("four")}); err != nil {
+		t.Fatalf("append with the plain form beside the .zst: %v, want it appended to the plain file", err)
+	}
+	if got, err := m.Get(ctx, th.ID); err != nil || got.RolloutPath != th.RolloutPath {
+		t.Fatalf("row at %s, %v; want %s", got.RolloutPath, err, th.RolloutPath)
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
+	}
+	compareIndexes(t, m.store, rebuildIndex(t, m))
+}
+
 // decompressRollout writes compressed rollout rel back to its plain name
 // and removes it, as Codex does before it appends to a compressed thread.
 func decompressRollout(t *testing.T, root, rel string) {
+	t.Helper()
+	writePlainForm(t, root, rel)
+	if err := os.Remove(filepath.Join(root, filepath.FromSlash(rel))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writePlainForm writes compressed rollout rel's plain form beside it and
+// keeps it, as Codex does before it removes the compressed one.
+func writePlainForm(t *testing.T, root, rel string) {
 	t.Helper()
 	abs := filepath.Join(root, filepath.FromSlash(rel))
 	packed, err := os.ReadFile(abs)
@@ -251,9 +294,6 @@ func decompressRollout(t *testing.T, root, rel string) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(rollout.PlainName(rel))), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(abs); err != nil {
 		t.Fatal(err)
 	}
 }

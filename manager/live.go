@@ -785,7 +785,14 @@ func (m *Manager) fileChanged(ctx context.Context, row store.Thread) (bool, erro
 // syncChanged catches up the row of a file fileChanged found changed.
 func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
 	if lt := m.peekLive(ctx, row.ID); lt != nil {
-		same := m.checkLive(ctx, lt)
+		// A plain form beside a compressed file wins, however unchanged
+		// the compressed one is: Codex publishes it before it removes the
+		// .zst, and a Codex stopped in between leaves both.
+		rel := row.RolloutPath
+		if rollout.IsCompressed(rel) {
+			rel = rollout.PlainName(rel)
+		}
+		same := m.checkLiveAt(ctx, lt, rel)
 		m.release(lt)
 		if same {
 			return nil
