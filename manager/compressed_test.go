@@ -232,6 +232,45 @@ func TestCompressedWhileOpen(t *testing.T) {
 	}
 }
 
+// TestCompressedBeforeAnAppend: Codex compresses a thread's file and the
+// next call through spool is an append, with no read before it to catch
+// the row up: the thread is live in memory (its writer held the plain
+// file), or not (its load finds the plain file gone). Either way the
+// append is refused with ErrCompressed and the row follows the file.
+// Before, the live thread's append failed with a bare lstat error, and the
+// load took the missing file for a deleted thread and dropped it from the
+// index (ErrNotFound from then on, its idempotency keys lost).
+func TestCompressedBeforeAnAppend(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		evict bool
+	}{{"live", false}, {"not in memory", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			m := openTest(t, func(o *Options) { o.Capacity = 1 })
+			th := threeTurns(t, m, "paginated")
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("four")}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.evict {
+				threeTurns(t, m, "paginated") // the only live thread now
+			}
+			zrel := fixtures.CompressRollout(t, m.Root(), th.RolloutPath)
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("five")}); !errors.Is(err, ErrCompressed) {
+				t.Fatalf("append right after Codex compressed the thread: %v, want ErrCompressed", err)
+			}
+			if got, err := m.Get(ctx, th.ID); err != nil || got.RolloutPath != zrel {
+				t.Fatalf("row at %s, %v; want %s", got.RolloutPath, err, zrel)
+			}
+			rep, err := indexer.Verify(ctx, m.store, m.fsys)
+			if err != nil || !rep.Clean() {
+				t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
+			}
+			compareIndexes(t, m.store, rebuildIndex(t, m))
+		})
+	}
+}
+
 // TestCompressedPlainFormBesideIt: Codex writes a compressed thread plain
 // again by publishing the plain file and only then removing the .zst (a
 // Codex stopped in between leaves both). The plain file wins, for Codex

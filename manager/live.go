@@ -151,6 +151,11 @@ func (m *Manager) openAppender(ctx context.Context, row store.Thread) (*rolloutf
 // the append goes on.
 func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error {
 	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
+	if errors.Is(err, fs.ErrNotExist) && m.exists(ctx, rollout.TwinName(lt.row.RolloutPath)) {
+		// Codex compressed the file since lt was loaded (withWritable
+		// catches the row up and tries again).
+		return fmt.Errorf("%s: %w", lt.row.RolloutPath, ErrCompressed)
+	}
 	if err != nil {
 		return err
 	}
@@ -241,6 +246,17 @@ func (m *Manager) locate(ctx context.Context, row store.Thread) (store.Thread, e
 	defer place.Unlock()
 	other, archived := otherPlace(row)
 	info, err := m.fsys.Stat(ctx, other)
+	if errors.Is(err, fs.ErrNotExist) && (m.exists(ctx, rollout.TwinName(row.RolloutPath)) || m.exists(ctx, rollout.TwinName(other))) {
+		// Codex compressed the file, or wrote it plain again: the sync
+		// moves the row, keeping what only the index holds. Its hold is
+		// ours (the indexing lock); the thread is loading.
+		sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{row.RolloutPath}, indexer.SyncOptions{})
+		m.logProblems(sum)
+		if err != nil {
+			return row, err
+		}
+		return m.store.Get(ctx, row.ID)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		m.log.Warn("rollout file gone: dropping its thread from the index", "id", row.ID, "path", row.RolloutPath)
 		if err := m.store.Delete(ctx, row.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
