@@ -139,7 +139,7 @@ func (s *scanner) topObject(res *scanResult) {
 		case "payload":
 			res.PayloadType, res.Role = "", ""
 			if s.pos < len(s.buf) && s.buf[s.pos] == '{' {
-				plainPayload = !keyEscaped && s.payloadObject(res)
+				plainPayload = s.payloadObject(res) && !keyEscaped
 			} else {
 				plainPayload = false
 				s.value()
