@@ -371,6 +371,9 @@ func rrGenerate(seed uint64) []rrOp {
 			o = rrOp{Kind: "evict", Slot: pick()}
 		case x < 96: // Codex compresses a cold rollout
 			o = rrOp{Kind: "compress", Slot: pick()}
+			if r.IntN(2) == 0 { // and spool appends to it next, before any read
+				o.Items = []string{"a:answer " + rrVocab[r.IntN(len(rrVocab))]}
+			}
 		case x < 98:
 			o = rrOp{Kind: "reopen"}
 		default:
@@ -567,7 +570,7 @@ func rrApply(ctx context.Context, mp **manager.Manager, open func() *manager.Man
 	case "external":
 		return rrExternal(ctx, m, id, rrItems(o.Items))
 	case "compress":
-		return rrCompress(ctx, m, id)
+		return rrCompress(ctx, m, id, rrItems(o.Items))
 	case "codexdelete":
 		return rrCodexDelete(ctx, m, id)
 	case "codexarchive":
@@ -816,8 +819,9 @@ func rrCodexMove(ctx context.Context, m *manager.Manager, id string, archive boo
 
 // rrCompress compresses thread id's file as Codex compresses a cold
 // rollout (docs/CODEX.md): a zstd stream beside it, renamed into place,
-// then the plain file removed; the thread is then read through m.
-func rrCompress(ctx context.Context, m *manager.Manager, id string) error {
+// then the plain file removed; then spool appends items to the thread, if
+// any (it refuses: the file is compressed), and reads it.
+func rrCompress(ctx context.Context, m *manager.Manager, id string, items []rollout.Item) error {
 	th, err := m.Get(ctx, id)
 	if err != nil {
 		return err
@@ -845,8 +849,15 @@ func rrCompress(ctx context.Context, m *manager.Manager, id string) error {
 	if err := os.Remove(p); err != nil {
 		return err
 	}
+	var appendErr error
+	if len(items) > 0 {
+		_, appendErr = m.Append(ctx, id, items)
+	}
+	// Without a watcher, spool learns of the compression when it next
+	// uses the thread: a refused append may come before that (an
+	// archived thread's, say), so the thread is read too.
 	_, err = m.UserMessages(ctx, id)
-	return err
+	return cmp.Or(appendErr, err)
 }
 
 // rrCodexFork writes a reference fork of paginated thread pid as Codex's

@@ -105,8 +105,9 @@ type payload struct {
 }
 
 // payloadLayout returns the layout of the "payload" object of body, a JSON
-// object, with the spans of its members named name (the last payload
-// object, should body hold several). It fails with ErrNotObject or
+// object: the spans of the members named name of every payload object it
+// holds (encoding/json merges duplicates), and the closing brace and
+// member count of the last one. It fails with ErrNotObject or
 // ErrInvalidJSON.
 func payloadLayout(body []byte, name string) (payload, error) {
 	p := payload{close: -1}
