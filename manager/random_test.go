@@ -40,7 +40,10 @@ import (
 // TestRandomSequences drives seeded random sequences of operations through
 // the local manager (start, appends with rollbacks, Codex turns, forks by
 // reference and by copy, reverts, archive, unarchive, rename, delete,
-// purge, evict, reopen, search) and checks, after each sequence, the
+// purge, evict, reopen, search), interleaved with what a Codex sharing the
+// home does to its files (appends, reference forks, compression, archive,
+// unarchive, delete; each followed by a use of the thread through the
+// manager, as no watcher runs), and checks, after each sequence, the
 // promise that the files are the truth: indexer.Verify finds no drift and
 // an index rebuilt from the files equals the live one, the hits of a
 // search for each vocabulary word included, and every range of a thread's
