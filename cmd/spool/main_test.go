@@ -744,17 +744,23 @@ func TestDoctorThroughSpoold(t *testing.T) {
 		t.Fatalf("doctor drifts = %+v, want one messages drift of the parent", rep.Drifts)
 	}
 
-	// A thread whose file is gone, still indexed, is stale, not skipped.
+	// A thread whose file is gone (deleted by Codex, or by hand) is
+	// dropped from the index by the read that finds it so, as Codex's
+	// thread/delete would be: the doctor's read of its history drops it,
+	// and it is no drift.
 	if err := os.Remove(filepath.Join(s.root, filepath.FromSlash(leaf.RolloutPath))); err != nil {
 		t.Fatal(err)
 	}
 	r = cli.run("doctor", "--json")
 	rep = doctorReport{}
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != exitError {
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != exitOK {
 		t.Fatalf("doctor --json with a file gone: exit %d, %v; stdout %s stderr %s", r.code, err, r.stdout, r.stderr)
 	}
-	if !slices.ContainsFunc(rep.Drifts, func(d drift) bool { return d.ThreadID == leaf.ID && d.Kind == "stale" }) {
-		t.Fatalf("doctor drifts = %+v, want the thread whose file is gone as stale", rep.Drifts)
+	if slices.ContainsFunc(rep.Drifts, func(d drift) bool { return d.ThreadID == leaf.ID }) {
+		t.Fatalf("doctor drifts = %+v, want none for the thread whose file is gone", rep.Drifts)
+	}
+	if _, err := s.c.Get(t.Context(), leaf.ID); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("get of the thread whose file is gone, after doctor read it: %v, want ErrNotFound", err)
 	}
 }
 
