@@ -531,11 +531,26 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 	return row, f, err
 }
 
+// openReadHeld is openRead for a caller that holds thread id's lock and
+// has settled its file (a revert, a materialize): the thread's own row is
+// read as the index has it, not freshened. A file gone since the settle
+// fails the read; freshen would wait for the lock the caller holds
+// (syncChanged's checkLiveAt), for good.
+func (m *Manager) openReadHeld(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, error) {
+	row, f, _, err := m.chainFrom(ctx, id, m.openOwn)
+	return row, f, err
+}
+
 // openChain is openRead that also returns the history chain it read the
 // history through (row's link, then its bases', for
 // store.ChainUserMessage), or nil when it did not read it in one query.
 func (m *Manager) openChain(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, []store.ChainLink, error) {
-	row, f, err := m.openFresh(ctx, id)
+	return m.chainFrom(ctx, id, m.openFresh)
+}
+
+// chainFrom is openChain with thread id's own file opened by open.
+func (m *Manager) chainFrom(ctx context.Context, id string, open func(context.Context, string) (store.Thread, rolloutfs.ReadFile, error)) (store.Thread, rolloutfs.ReadFile, []store.ChainLink, error) {
+	row, f, err := open(ctx, id)
 	if err != nil {
 		return store.Thread{}, nil, nil, err
 	}

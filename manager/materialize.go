@@ -119,7 +119,7 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	if err := m.settle(ctx, lt, false); err != nil {
 		return err
 	}
-	row, hist, err := m.openRead(ctx, lt.id)
+	row, hist, err := m.openReadHeld(ctx, lt.id)
 	if err != nil {
 		return err
 	}

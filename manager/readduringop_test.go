@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // readLoop reads thread id through every kind of read (freshen, openFresh
@@ -174,4 +180,83 @@ func TestReadsDuringRevertAndPurge(t *testing.T) {
 		t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
 	}
 	compareIndexes(t, m.store, rebuildIndex(t, m))
+}
+
+// movingFS is a local root that, once armed with a thread's file, moves
+// that file to archived_sessions/ right after the next Stat of it returns,
+// as Codex's thread/archive would if it landed at that moment.
+type movingFS struct {
+	rolloutfs.Local
+	armed atomic.Pointer[string]
+}
+
+func (f *movingFS) Stat(ctx context.Context, name string) (rolloutfs.FileInfo, error) {
+	info, err := f.Local.Stat(ctx, name)
+	if p := f.armed.Load(); p != nil && *p == name && f.armed.CompareAndSwap(p, nil) {
+		to := filepath.Join(f.Root, filepath.FromSlash(rollout.ArchivedPath(path.Base(name))))
+		if merr := os.MkdirAll(filepath.Dir(to), 0o700); merr == nil {
+			os.Rename(filepath.Join(f.Root, filepath.FromSlash(name)), to)
+		}
+	}
+	return info, err
+}
+
+// TestRewriteWhileCodexArchives: Codex archives a thread between the
+// settle of a revert, or of a purge's materialize, which found the file,
+// and the rewrite's read of the history. The call fails or goes on; it
+// must not hang, and the next read finds the thread archived. Before, the
+// read found the file missing, and syncChanged waited for the lock of the
+// live thread that the call itself held: the thread, and Close, hung for
+// good.
+func TestRewriteWhileCodexArchives(t *testing.T) {
+	for _, op := range []string{"revert", "purge"} {
+		t.Run(op, func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			fsys := &movingFS{Local: rolloutfs.Local{Root: root}}
+			m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet, FS: fsys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			th := threeTurns(t, m, "paginated")
+			call := func() error {
+				_, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-c"})
+				return err
+			}
+			if op == "purge" {
+				base := th
+				fork, err := m.Fork(ctx, base.ID, ForkOptions{Cwd: "/work", BeforeTurnID: "turn-c"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Live, so that the purge's settle is the next to look.
+				res, err := m.AppendTurn(ctx, fork.ID, TurnOptions{TurnID: "f-a", Prompt: "p", Answer: "a"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				th = res.Thread
+				call = func() error { return m.Purge(ctx, base.ID) }
+			}
+			rel := th.RolloutPath
+			fsys.armed.Store(&rel)
+			done := make(chan error, 1)
+			go func() { done <- call() }()
+			select {
+			case err := <-done:
+				t.Logf("%s: %v", op, err)
+			case <-time.After(10 * time.Second):
+				// m is left open: its Close would wait for the thread's lock.
+				t.Fatalf("%s hung: it waits for the lock of the thread it holds", op)
+			}
+			if _, err := m.UserMessages(ctx, th.ID); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := m.Get(ctx, th.ID); err != nil || !got.Archived {
+				t.Fatalf("after Codex archived it: %+v, %v; want archived", got, err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

@@ -101,7 +101,7 @@ func (m *Manager) Revert(ctx context.Context, id string, o RevertOptions) (Threa
 }
 
 func (m *Manager) revert(ctx context.Context, lt *liveThread, o RevertOptions) (store.Thread, error) {
-	cur, src, err := m.openRead(ctx, lt.id)
+	cur, src, err := m.openReadHeld(ctx, lt.id)
 	if err != nil {
 		return store.Thread{}, err
 	}
