@@ -539,7 +539,7 @@ func (s *syncer) orphan(row store.IndexedFile) syncResult {
 		return res
 	}
 	for _, other := range OtherForms(row.RolloutPath) {
-		if other != row.RolloutPath && s.exists(other) {
+		if other != row.RolloutPath && !s.absent(other) {
 			res.action = actDeferDelete
 			break
 		}
@@ -565,6 +565,14 @@ func OtherForms(rel string) []string {
 func (s *syncer) exists(rel string) bool {
 	_, err := s.fsys.Stat(context.Background(), rel)
 	return err == nil
+}
+
+// absent reports whether the rollout file rel is known not to exist: a
+// file whose stat fails otherwise (EIO, EACCES) may be there, and no row
+// is dropped for it.
+func (s *syncer) absent(rel string) bool {
+	_, err := s.fsys.Stat(context.Background(), rel)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // placed reports whether the rollout file rel exists at its place or at its
@@ -1265,12 +1273,19 @@ func (w *syncWriter) deleteAt(ctx context.Context, id, rel string) error {
 }
 
 // deleteOrphan deletes thread id, whose row at rel had no file when the
-// sync decided it, unless that file is there now: its creator, holding the
-// thread as SyncOptions.Hold does, wrote the file and then the row after
-// the walk listed the directory. The caller holds the thread.
+// sync decided it, unless that file may be there now, at rel or at another
+// of its forms (OtherForms): its creator, holding the thread as
+// SyncOptions.Hold does, wrote the file and then the row after the walk
+// listed the directory, or the file moved and could not be read where it
+// went (a stat or read that failed other than with ENOENT). The caller
+// holds the thread.
 func (w *syncWriter) deleteOrphan(ctx context.Context, id, rel string) error {
-	if nameID, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err == nil && nameID == id && w.s.exists(rel) {
-		return nil
+	if nameID, _, _, err := rollout.ParseRolloutName(path.Base(rel)); err == nil && nameID == id {
+		for _, p := range append([]string{rel}, OtherForms(rel)...) {
+			if !w.s.absent(p) {
+				return nil
+			}
+		}
 	}
 	return w.deleteAt(ctx, id, rel)
 }

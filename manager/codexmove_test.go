@@ -1,15 +1,20 @@
 package manager
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // TestCodexArchiveWhileOpen: Codex archives a thread spool has open (its
@@ -139,5 +144,56 @@ func TestCodexDeleteWhileOpen(t *testing.T) {
 			}
 			compareIndexes(t, m.store, rebuildIndex(t, m))
 		})
+	}
+}
+
+// statFailFS is a local root whose Stat of one path fails with EIO while
+// armed.
+type statFailFS struct {
+	rolloutfs.Local
+	failing atomic.Pointer[string]
+}
+
+func (f *statFailFS) Stat(ctx context.Context, name string) (rolloutfs.FileInfo, error) {
+	if p := f.failing.Load(); p != nil && *p == name {
+		return rolloutfs.FileInfo{}, &fs.PathError{Op: "stat", Path: name, Err: syscall.EIO}
+	}
+	return f.Local.Stat(ctx, name)
+}
+
+// TestMovedFileThatCannotBeStatedKeepsItsRow: Codex archived a thread, and
+// the stat of its archived file fails (EIO) when a read looks for it. The
+// thread's row stays (the read answers from it); once the file can be
+// stated, a read follows the archive. Before, the sync the read made took a file it
+// could not stat for one not there, and dropped the row with its search
+// text.
+func TestMovedFileThatCannotBeStatedKeepsItsRow(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	fsys := &statFailFS{Local: rolloutfs.Local{Root: root}}
+	m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet, FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	th := threeTurns(t, m, "paginated")
+	if err := m.Evict(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	codexMove(t, root, th.ID, true)
+	archived := rollout.ArchivedPath(path.Base(th.RolloutPath))
+	fsys.failing.Store(&archived)
+	if _, err := m.UserMessages(ctx, th.ID); errors.Is(err, ErrNotFound) {
+		t.Fatalf("read while the archived file cannot be stated: %v, want the thread found", err)
+	}
+	if _, err := m.Get(ctx, th.ID); err != nil {
+		t.Fatalf("the thread's row after that read: %v, want it kept", err)
+	}
+	fsys.failing.Store(nil)
+	if _, err := m.UserMessages(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Get(ctx, th.ID); err != nil || !got.Archived {
+		t.Fatalf("once the file can be stated: %+v, %v; want the thread archived", got, err)
 	}
 }

@@ -246,10 +246,11 @@ func (m *Manager) locate(ctx context.Context, row store.Thread) (store.Thread, e
 	defer place.Unlock()
 	other, archived := otherPlace(row)
 	info, err := m.fsys.Stat(ctx, other)
-	if errors.Is(err, fs.ErrNotExist) && (m.exists(ctx, rollout.TwinName(row.RolloutPath)) || m.exists(ctx, rollout.TwinName(other))) {
-		// Codex compressed the file, or wrote it plain again: the sync
-		// moves the row, keeping what only the index holds. Its hold is
-		// ours (the indexing lock); the thread is loading.
+	if errors.Is(err, fs.ErrNotExist) && (!m.absent(ctx, rollout.TwinName(row.RolloutPath)) || !m.absent(ctx, rollout.TwinName(other))) {
+		// Codex compressed the file, or wrote it plain again (or its
+		// other form cannot be stated: the sync keeps the row then): the
+		// sync moves the row, keeping what only the index holds. Its hold
+		// is ours (the indexing lock); the thread is loading.
 		sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{row.RolloutPath}, indexer.SyncOptions{})
 		m.logProblems(sum)
 		if err != nil {
@@ -839,4 +840,11 @@ func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
 func (m *Manager) exists(ctx context.Context, rel string) bool {
 	_, err := m.fsys.Stat(ctx, rel)
 	return err == nil
+}
+
+// absent reports whether the rollout file rel is known not to exist (its
+// stat fails with ENOENT; another failure leaves it possibly there).
+func (m *Manager) absent(ctx context.Context, rel string) bool {
+	_, err := m.fsys.Stat(ctx, rel)
+	return errors.Is(err, fs.ErrNotExist)
 }
