@@ -197,3 +197,52 @@ func TestMovedFileThatCannotBeStatedKeepsItsRow(t *testing.T) {
 		t.Fatalf("once the file can be stated: %+v, %v; want the thread archived", got, err)
 	}
 }
+
+// TestUnarchiveAfterCodexMovedTheFilesOneByOne: Codex archives a reverted
+// thread a file at a time, and a read lands between its moves: the index
+// records the newest file archived, the earlier one still live. Codex then
+// moves the earlier one too, and nothing reads the thread. spool's
+// unarchive brings every file back, the earlier one from where it is, and
+// the index agrees with Verify and a rebuild (before, the unarchive took
+// the earlier file's row for where the file was, and left it archived).
+func TestUnarchiveAfterCodexMovedTheFilesOneByOne(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := threeTurns(t, m, "paginated")
+	th, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: "turn-c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := m.store.Segments(ctx, th.ID)
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments of the reverted thread: %+v, %v; want one", segs, err)
+	}
+	archive := func(rel string) {
+		t.Helper()
+		to := filepath.Join(m.Root(), filepath.FromSlash(rollout.ArchivedPath(path.Base(rel))))
+		if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(m.Root(), filepath.FromSlash(rel)), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archive(th.RolloutPath)
+	if _, err := m.UserMessages(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	archive(segs[0].RolloutPath)
+	if _, err := m.Unarchive(ctx, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{th.RolloutPath, segs[0].RolloutPath} {
+		if _, err := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(rel))); err != nil {
+			t.Fatalf("after the unarchive: %v, want every file of the thread live", err)
+		}
+	}
+	rep, err := indexer.Verify(ctx, m.store, m.fsys)
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
+	}
+	compareIndexes(t, m.store, rebuildIndex(t, m))
+}

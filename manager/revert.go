@@ -323,6 +323,25 @@ func otherPlaceOf(rel string, archived bool) (string, error) {
 	return rollout.SessionPath(name)
 }
 
+// segmentMove returns where the earlier file a thread's segment row names
+// at rel is (from) and where an archive (or unarchive) puts it (to; from
+// when it is there already). The row may lag behind the file: Codex moves
+// a thread's files one by one, and a read between two of its moves
+// records only those done.
+func (m *Manager) segmentMove(ctx context.Context, rel string, archive bool) (from, to string, err error) {
+	if to, err = otherPlaceOf(rel, archive); err != nil {
+		return "", "", err
+	}
+	if to != rel {
+		return rel, to, nil
+	}
+	back, err := otherPlaceOf(rel, !archive)
+	if err != nil || m.exists(ctx, rel) || !m.exists(ctx, back) {
+		return rel, rel, err
+	}
+	return back, to, nil
+}
+
 // openSegment opens an earlier file of a thread, at rel or, when an archive
 // or unarchive (spool's, or Codex's moving every file of the thread) has
 // moved it, at its other place.
@@ -379,24 +398,24 @@ func (m *Manager) moveSegments(ctx context.Context, id string, archive bool) (un
 		}
 	}
 	for _, s := range segs {
-		to, err := otherPlaceOf(s.RolloutPath, archive)
+		from, to, err := m.segmentMove(ctx, s.RolloutPath, archive)
 		if err != nil {
 			moveBack()
 			return nil, err
 		}
-		if to == s.RolloutPath {
+		if to == from {
 			continue
 		}
-		if err := m.fsys.Move(ctx, s.RolloutPath, to); err != nil {
+		if err := m.fsys.Move(ctx, from, to); err != nil {
 			// A move can fail after the rename took place (its
 			// directory fsync): then the file is moved back too.
 			if _, statErr := m.fsys.Stat(ctx, to); statErr == nil {
-				moved[s.RolloutPath] = to
+				moved[from] = to
 			}
 			moveBack()
 			return nil, err
 		}
-		moved[s.RolloutPath] = to
+		moved[from] = to
 	}
 	if len(moved) == 0 {
 		return func() {}, nil
