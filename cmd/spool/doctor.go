@@ -42,8 +42,10 @@ type drift struct {
 // route, so this reads every thread's history once. Reading a thread
 // brings its index up to lines another process appended since the
 // listing, so such a thread shows as drift in this run and not in the
-// next; a file missing from the index it cannot see. Run doctor on the
-// root with spoold stopped for the full check.
+// next, and drops the row of a thread whose file is gone (as it follows
+// Codex's delete), which then shows as nothing; a file missing from the
+// index it cannot see. Run doctor on the root with spoold stopped for the
+// full check (it changes nothing, and reports such a row as stale).
 func (r remote) Doctor(ctx context.Context) (doctorReport, error) {
 	rep := doctorReport{
 		Where:  r.Describe(),
