@@ -547,11 +547,11 @@ func (s *syncer) orphan(row store.IndexedFile) syncResult {
 	return res
 }
 
-// OtherForms returns the paths a thread's file at rel may be at, rel
-// among them: live and archived (an archive by spool or by Codex), plain
-// and compressed (rollout.TwinName: Codex compresses a cold rollout beside
-// itself, and writes it again from its plain name). A name that is not a
-// rollout name has only rel.
+// OtherForms returns the paths in the layout a thread's file at rel may be
+// at (rel among them when it is in the layout): live and archived (an
+// archive by spool or by Codex), plain and compressed (rollout.TwinName:
+// Codex compresses a cold rollout beside itself, and writes it again from
+// its plain name). A name that is not a rollout name has only rel.
 func OtherForms(rel string) []string {
 	live, err := rollout.SessionPath(rollout.PlainName(path.Base(rel)))
 	if err != nil {

@@ -246,24 +246,22 @@ func (m *Manager) locate(ctx context.Context, row store.Thread) (store.Thread, e
 	defer place.Unlock()
 	other, archived := otherPlace(row)
 	info, err := m.fsys.Stat(ctx, other)
-	if errors.Is(err, fs.ErrNotExist) && (!m.absent(ctx, rollout.TwinName(row.RolloutPath)) || !m.absent(ctx, rollout.TwinName(other))) {
-		// Codex compressed the file, or wrote it plain again (or its
-		// other form cannot be stated: the sync keeps the row then): the
-		// sync moves the row, keeping what only the index holds. Its hold
-		// is ours (the indexing lock); the thread is loading.
+	if errors.Is(err, fs.ErrNotExist) {
+		// Compressed or written plain again by Codex, or gone: the sync
+		// moves the row (keeping what only the index holds), or drops it
+		// when the file is known absent at every form. Its hold is ours
+		// (the indexing lock); the thread is loading.
 		sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{row.RolloutPath}, indexer.SyncOptions{})
 		m.logProblems(sum)
 		if err != nil {
 			return row, err
 		}
-		return m.store.Get(ctx, row.ID)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		m.log.Warn("rollout file gone: dropping its thread from the index", "id", row.ID, "path", row.RolloutPath)
-		if err := m.store.Delete(ctx, row.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return row, err
+		found, err := m.store.Get(ctx, row.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			m.log.Warn("rollout file gone: dropped its thread from the index", "id", row.ID, "path", row.RolloutPath)
+			return row, ErrNotFound
 		}
-		return row, ErrNotFound
+		return found, err
 	}
 	if err != nil {
 		return row, err
@@ -830,7 +828,13 @@ func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
 			return nil
 		}
 	}
-	paths := append([]string{row.RolloutPath}, indexer.OtherForms(row.RolloutPath)...)
+	// A file gone from its path is looked for at its other forms by the
+	// sync itself (indexer.OtherForms); a compressed one's plain form
+	// beside it is not gone, and wins.
+	paths := []string{row.RolloutPath}
+	if rollout.IsCompressed(row.RolloutPath) {
+		paths = append(paths, rollout.PlainName(row.RolloutPath))
+	}
 	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
 	m.logProblems(sum)
 	return err
@@ -840,11 +844,4 @@ func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
 func (m *Manager) exists(ctx context.Context, rel string) bool {
 	_, err := m.fsys.Stat(ctx, rel)
 	return err == nil
-}
-
-// absent reports whether the rollout file rel is known not to exist (its
-// stat fails with ENOENT; another failure leaves it possibly there).
-func (m *Manager) absent(ctx context.Context, rel string) bool {
-	_, err := m.fsys.Stat(ctx, rel)
-	return errors.Is(err, fs.ErrNotExist)
 }
