@@ -543,8 +543,17 @@ func (m *Manager) openReadHeld(ctx context.Context, id string) (store.Thread, ro
 // openChain is openRead that also returns the history chain it read the
 // history through (row's link, then its bases', for
 // store.ChainUserMessage), or nil when it did not read it in one query.
+//
+// A file of the chain gone between reading the rows and opening it is a
+// rewrite that committed meanwhile (a purge's materialize removes a
+// reverted thread's earlier files once its self-contained file is
+// indexed): the chain is read again, once.
 func (m *Manager) openChain(ctx context.Context, id string) (store.Thread, rolloutfs.ReadFile, []store.ChainLink, error) {
-	return m.chainFrom(ctx, id, m.openFresh)
+	row, f, chain, err := m.chainFrom(ctx, id, m.openFresh)
+	if errors.Is(err, ErrBrokenChain) {
+		return m.chainFrom(ctx, id, m.openFresh)
+	}
+	return row, f, chain, err
 }
 
 // chainFrom is openChain with thread id's own file opened by open.
