@@ -49,8 +49,8 @@ import (
 // search for each vocabulary word included, and every range of a thread's
 // user messages read alone (UserMessagesBetween) is that range of them all.
 //
-// SPOOL_RR_SEEDS sets how many seeds run (default 200), SPOOL_RR_SEED runs
-// one seed only, SPOOL_RR_SHRINK=n shrinks the failing sequences of the first n
+// SPOOL_RR_SEEDS sets how many seeds run (default 200), SPOOL_RR_FROM the
+// first of them (default 1), SPOOL_RR_SEED runs one seed only, SPOOL_RR_SHRINK=n shrinks the failing sequences of the first n
 // seeds of each failure class to minimal ones and logs them.
 func TestRandomSequences(t *testing.T) {
 	seeds := 200
@@ -62,6 +62,13 @@ func TestRandomSequences(t *testing.T) {
 		seeds = n
 	}
 	first := uint64(1)
+	if s := os.Getenv("SPOOL_RR_FROM"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SPOOL_RR_FROM=%q: %v", s, err)
+		}
+		first = n
+	}
 	if s := os.Getenv("SPOOL_RR_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
