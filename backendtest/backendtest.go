@@ -1355,7 +1355,8 @@ func testRelativesAreWholeThreads(t *testing.T, b manager.Backend) {
 
 // testLegacyParentForksByCopy: a legacy thread is forked by copy, whatever
 // the backend could store, since Codex 0.169 cannot read a reference to a
-// legacy rollout; a reference fork is refused. So the fork is a legacy
+// legacy rollout; a reference fork is refused, before its point is looked
+// at. So the fork is a legacy
 // thread of its own and its parent may go.
 func testLegacyParentForksByCopy(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
@@ -1371,6 +1372,14 @@ func testLegacyParentForksByCopy(t *testing.T, b manager.Backend) {
 	one := 1
 	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one, Mode: manager.ForkReference}); !errors.Is(err, manager.ErrInvalidArgument) {
 		t.Fatalf("reference fork of a legacy thread: %v, want ErrInvalidArgument", err)
+	}
+	// The mode is refused whatever the point: a point out of range does
+	// not change which error the caller gets.
+	for _, mode := range []string{manager.ForkReference, "sideways"} {
+		past := 7
+		if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &past, Mode: mode}); !errors.Is(err, manager.ErrInvalidArgument) || errors.Is(err, manager.ErrOutOfRange) {
+			t.Fatalf("fork of a legacy thread in mode %q before message 7 of 2: %v, want ErrInvalidArgument", mode, err)
+		}
 	}
 	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &one})
 	if err != nil {

@@ -83,6 +83,12 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 		return store.Thread{}, err
 	}
 	defer src.Close()
+	// The mode is refused before the point is looked at, as every backend
+	// does: the request is wrong whatever the thread holds.
+	reference, err := forkMode(parent, o.Mode)
+	if err != nil {
+		return store.Thread{}, err
+	}
 	before, cut, prefixLines := -1, parent.HistorySize(), parent.LineCount
 	kept := parent.UserMessageCount
 	switch {
@@ -118,10 +124,6 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 		if prefixLines, err = linesBefore(src, cut, msg); err != nil {
 			return store.Thread{}, err
 		}
-	}
-	reference, err := forkMode(parent, o.Mode)
-	if err != nil {
-		return store.Thread{}, err
 	}
 	var holder store.Thread // the thread whose own file holds the cut
 	if reference {
