@@ -50,6 +50,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchCopyOfAReferenceFork", testSearchCopyOfAReferenceFork},
 		{"SearchCopyPastItsParentsRollback", testSearchCopyPastItsParentsRollback},
 		{"SearchCopyPastItsParentsRevert", testSearchCopyPastItsParentsRevert},
+		{"SearchTwoCopiesPastTheirParentsRevert", testSearchTwoCopiesPastTheirParentsRevert},
 		{"SearchCopyPastItsOwnRollback", testSearchCopyPastItsOwnRollback},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},

@@ -282,6 +282,22 @@ func testSearchCopyPastItsParentsRevert(t *testing.T, b manager.Backend) {
 	wantHits(t, b, "after the revert", manager.SearchOptions{Query: "seal"}, name, "copy 0", "copy 1", "parent 0")
 }
 
+// testSearchTwoCopiesPastTheirParentsRevert: two copy forks of one parent
+// each hold their own copies of the prompts the parent's revert took back,
+// and search finds each of them: a prompt copied twice is asked in each
+// copy once the parent no longer holds it.
+func testSearchTwoCopiesPastTheirParentsRevert(t *testing.T, b manager.Backend) {
+	parent := askedTwice(t, b, "walrus")
+	first := forkIn(t, b, parent.ID, manager.ForkCopy)
+	second := forkIn(t, b, parent.ID, manager.ForkCopy)
+	zero := 0
+	if _, err := reverter(t, b).Revert(t.Context(), parent.ID, manager.RevertOptions{BeforeUserMessage: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{parent.ID: "parent", first.ID: "first", second.ID: "second"}
+	wantHits(t, b, "after the revert", manager.SearchOptions{Query: "walrus"}, name, "first 0", "first 1", "second 0", "second 1")
+}
+
 // askedTwice starts a thread and asks it word+" one", then word+" two".
 func askedTwice(t *testing.T, b manager.Backend, word string) manager.Thread {
 	t.Helper()

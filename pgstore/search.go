@@ -54,7 +54,9 @@ const SearchedChars = 100000
 // once p is gone, a copy of a prompt an ancestor further up still holds,
 // the same text at the same ordinal, counts as the heir of the nearest
 // ancestor that asked it, as in the local index; a reverted ancestor's
-// earlier prompts are its links');
+// earlier prompts are its links', those its revert took back (a link
+// holds them past what any thread based on it inherits) no one's, so
+// each copy of one is its own);
 // heirs walks those edges down from the owner (threads_base and
 // threads_copies index them). 1000 bounds the depth, as the
 // local backend's chains. ts_headline runs on the page's hits only.
@@ -65,6 +67,8 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 				JOIN threads holder ON holder.id = l.ancestor_id OR holder.link_of = l.ancestor_id
 				JOIN user_messages a ON a.thread_id = holder.id AND a.ordinal = m.ordinal
 				WHERE m.ordinal < o.copied_messages AND l.thread_id = m.thread_id AND a.text = m.text
+					AND (holder.link_of IS NULL OR EXISTS (SELECT 1 FROM threads b
+						WHERE b.base_id = holder.id AND b.inherited_messages > a.ordinal))
 				ORDER BY a.ordinal < holder.copied_messages,
 					CASE WHEN a.ordinal < holder.copied_messages THEN -l.depth ELSE l.depth END
 				LIMIT 1), m.thread_id) AS origin
