@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -248,4 +249,39 @@ func TestCopyOfARevertedCopyIndexesInAnyOrder(t *testing.T) {
 			compareIndexes(t, m.store, rebuilt)
 		})
 	}
+}
+
+// TestCopyOfAPromptAskedAgainAfterARevert: a revert of a copy fork's
+// parent hands the copies of the prompts it drops their search text; when
+// the parent is then asked the same prompts again at the same ordinals
+// below the fork's cut, it holds them, and the copies are blank again, as
+// an index rebuilt from the files has them: otherwise search's ranks
+// counted the prompts twice.
+func TestCopyOfAPromptAskedAgainAfterARevert(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	parent, err := m.Start(ctx, StartOptions{Cwd: "/w", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompts []rollout.Item
+	for _, p := range []string{"walrus one", "orca two", "orca three", "seal four", "walrus seal five", "orca six", "seal seven", "orca eight", "walrus nine"} {
+		prompts = append(prompts, user(p))
+	}
+	if _, err := m.Append(ctx, parent.ID, prompts); err != nil {
+		t.Fatal(err)
+	}
+	// The cut lies far enough past the revert's for the prompts asked
+	// after it to lie below it.
+	if _, err := m.Fork(ctx, parent.ID, ForkOptions{BeforeUserMessage: intp(8), Mode: ForkCopy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, parent.ID, RevertOptions{BeforeUserMessage: intp(3)}); err != nil {
+		t.Fatal(err)
+	}
+	// Asked another prompt at 3, and at 4 the one it was asked there before.
+	if _, err := m.Append(ctx, parent.ID, []rollout.Item{user("orca anew"), user("walrus seal five")}); err != nil {
+		t.Fatal(err)
+	}
+	indextest.Compare(t, m.store, rebuildIndex(t, m), "walrus", "orca", "seal")
 }

@@ -680,10 +680,40 @@ func (s *Store) GetByPath(ctx context.Context, path string) (Thread, error) {
 // KeepUserMessages may not exceed the indexed count. A zero UpdatedAt leaves
 // the updated time as it was.
 func (s *Store) Advance(ctx context.Context, p Progress) error {
-	if err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.advance.apply(ctx, tx, p) }); err != nil {
+	if err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.applyAdvance(ctx, tx, p) }); err != nil {
 		return fmt.Errorf("advance thread %s: %w", p.ID, err)
 	}
 	return nil
+}
+
+// applyAdvance is Advance of one progress inside tx: p's rows, then the
+// search text of the copies of p's new messages in its copy forks.
+func (s *Store) applyAdvance(ctx context.Context, tx *sqlx.Tx, p Progress) error {
+	if err := s.advance.apply(ctx, tx, p); err != nil {
+		return err
+	}
+	return s.blankAskedAgain(ctx, tx, p)
+}
+
+// blankAskedAgain removes the search text from copies in thread p.ID's
+// copy forks that p.ID holds again: a copy is handed its text when the
+// parent drops the message (a revert, a rollback), and the parent may then
+// be asked the same text at the same ordinal below the fork's cut, which
+// is holding it (copiedTexts: a rebuild leaves such a copy blank). Most
+// threads have no copy forks; for them it costs one lookup.
+func (s *Store) blankAskedAgain(ctx context.Context, tx *sqlx.Tx, p Progress) error {
+	if len(p.NewMessages) == 0 {
+		return nil
+	}
+	var forked bool
+	if err := tx.StmtxContext(ctx, s.advance.copyForked).GetContext(ctx, &forked, p.ID); err != nil {
+		return fmt.Errorf("look for copy forks: %w", err)
+	}
+	if !forked {
+		return nil
+	}
+	w := &recordWriter{s: s, tx: tx, stmts: map[string]*sql.Stmt{}}
+	return w.blankCopies(ctx, []string{p.ID})
 }
 
 // AdvanceAll applies every progress as Advance does, all in one
@@ -692,7 +722,7 @@ func (s *Store) Advance(ctx context.Context, p Progress) error {
 func (s *Store) AdvanceAll(ctx context.Context, ps []Progress) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		for _, p := range ps {
-			if err := s.advance.apply(ctx, tx, p); err != nil {
+			if err := s.applyAdvance(ctx, tx, p); err != nil {
 				return fmt.Errorf("advance thread %s: %w", p.ID, err)
 			}
 		}
@@ -705,6 +735,7 @@ func (s *Store) AdvanceAll(ctx context.Context, ps []Progress) error {
 // each time cost a fifth of an append.
 type advanceStmts struct {
 	count, drop, insert *sqlx.Stmt
+	copyForked          *sqlx.Stmt // whether a thread has copy forks (blankAskedAgain)
 	update              *sqlx.Stmt // the row's update
 	updateKept          *sqlx.Stmt // the same, where the row holds as many user messages as the update keeps
 }
@@ -756,6 +787,7 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 		{&a.insert, insertUserMessage},
 		{&a.update, advanceSet},
 		{&a.updateKept, advanceSet + ` AND user_message_count = ?14`},
+		{&a.copyForked, `SELECT EXISTS (SELECT 1 FROM threads t WHERE t.parent_id = ? AND ` + isCopyFork + `)`},
 	} {
 		stmt, err := db.PreparexContext(ctx, p.query)
 		if err != nil {
@@ -769,7 +801,7 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 
 func (a *advanceStmts) close() error {
 	var errs []error
-	for _, stmt := range []*sqlx.Stmt{a.count, a.drop, a.insert, a.update, a.updateKept} {
+	for _, stmt := range []*sqlx.Stmt{a.count, a.drop, a.insert, a.update, a.updateKept, a.copyForked} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
