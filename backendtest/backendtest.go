@@ -76,6 +76,7 @@ func Run(t *testing.T, open Open) {
 		{"ForkByTurnID", testForkByTurnID},
 		{"LongTurnID", testLongTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
+		{"ForkAtTheStartOfItsOwnBytes", testForkAtTheStartOfItsOwnBytes},
 		{"Purge", testPurge},
 		{"PurgeForgetsKeys", testPurgeForgetsKeys},
 		{"Revert", testRevert},

@@ -31,6 +31,30 @@ func threeTurns(t *testing.T, b manager.Backend) manager.Thread {
 	return th
 }
 
+// testForkAtTheStartOfItsOwnBytes: a reference fork of a whole fork cut
+// through the last turn the whole fork inherited takes none of the whole
+// fork's own bytes, so its base is the thread that holds them: the whole
+// fork can be deleted, and the fork reads on as before.
+func testForkAtTheStartOfItsOwnBytes(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	th := threeTurns(t, b)
+	whole := forkIn(t, b, th.ID, manager.ForkReference)
+	fork, err := b.Fork(ctx, whole.ID, manager.ForkOptions{LastTurnID: "turn-c", Mode: manager.ForkReference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.BaseID != th.ID {
+		t.Errorf("the fork's base is %s, want %s, whose bytes it takes (the whole fork is %s)", fork.BaseID, th.ID, whole.ID)
+	}
+	said := Said(t, b, fork.ID)
+	if err := b.Delete(ctx, whole.ID); err != nil {
+		t.Fatalf("delete the whole fork: %v", err)
+	}
+	if after := Said(t, b, fork.ID); !slices.Equal(after, said) {
+		t.Fatalf("the fork says %q after its parent went, %q before", after, said)
+	}
+}
+
 // historyTurns reads a thread's whole history and returns its turns as
 // rollout.ScanTurns sees them.
 func historyTurns(t *testing.T, b manager.Backend, id string) (rollout.History, []byte) {

@@ -376,9 +376,12 @@ func (m *Manager) forkReference(ctx context.Context, parent, holder store.Thread
 // holderOf returns the thread whose own file holds position cut of t's
 // history: t itself, or one of its bases.
 func (m *Manager) holderOf(ctx context.Context, t store.Thread, cut int64) (store.Thread, error) {
-	// At the start of a reverted thread's newest file, the cut is named as
-	// the end of the earlier file, as Codex names a revert's own base.
-	for depth := 0; cut < t.BaseSize || t.BaseID == t.ID && cut == t.BaseSize; depth++ {
+	// At the start of a thread's own file the cut is named as the end of
+	// the base (for a reverted thread's newest file, of its earlier file,
+	// as Codex names a revert's own base): a fork cut there takes none of
+	// the thread's own bytes and does not hold on to it, as in every
+	// backend (pgstore's holderOf).
+	for depth := 0; t.BaseID != "" && cut <= t.BaseSize; depth++ {
 		if depth > maxChain {
 			return store.Thread{}, fmt.Errorf("history of %s: %w", t.ID, ErrBrokenChain)
 		}
