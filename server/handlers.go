@@ -507,7 +507,7 @@ func (s *Server) readItems(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "follow must be 1, true, 0 or false, not %q", v)
 	}
-	if offset >= 0 && values.Has("from_user_message") {
+	if values.Has("from_offset") && values.Has("from_user_message") {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "give from_offset or from_user_message, not both")
 	}
 	if follow {
@@ -721,22 +721,28 @@ func printableASCII(s string) bool {
 	return true
 }
 
-// offsetParam returns the byte offset a read starts at: the from_offset
-// query parameter, or else the Last-Event-ID header (an SSE client's
-// reconnect); -1 when neither is given.
+// offsetParam returns the byte offset a read starts at: the
+// Last-Event-ID header, or else the from_offset query parameter; -1 when
+// neither is given. The header wins over any start the query names: it is
+// an SSE client's reconnect, which repeats the URL it first opened, so the
+// query says where the stream began and the header where the client got
+// to.
 func offsetParam(r *http.Request, values url.Values) (int64, error) {
-	name, v := "from_offset", values.Get("from_offset")
-	if v == "" {
-		name, v = headerLastEventID, r.Header.Get(headerLastEventID)
+	offset := int64(-1)
+	for _, p := range []struct{ name, value string }{
+		{"from_offset", values.Get("from_offset")},
+		{headerLastEventID, r.Header.Get(headerLastEventID)},
+	} {
+		if p.value == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(p.value, 10, 64)
+		if err != nil || n < 0 || strings.TrimLeft(p.value, "0123456789") != "" {
+			return 0, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be a non-negative decimal integer, not %q", p.name, p.value)
+		}
+		offset = n
 	}
-	if v == "" {
-		return -1, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || strings.TrimLeft(v, "0123456789") != "" {
-		return 0, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be a non-negative decimal integer, not %q", name, v)
-	}
-	return n, nil
+	return offset, nil
 }
 
 // userMessageOffset returns the byte offset of thread id's user message k.

@@ -163,6 +163,34 @@ func TestFollowSSE(t *testing.T) {
 	}
 }
 
+// TestFollowSSEResumesWhereTheClientGotTo reconnects as a browser's
+// EventSource does: to the URL it first opened, whatever start that names,
+// with Last-Event-ID set to the id of the last event it got. The stream
+// must go on from there: not start again at the URL's from_offset (every
+// line twice), nor refuse the URL's from_user_message beside the header
+// (400, which ends an EventSource for good).
+func TestFollowSSEResumesWhereTheClientGotTo(t *testing.T) {
+	for _, tc := range []struct{ name, start string }{
+		{"no start", ""},
+		{"from_offset", "&from_offset=0"},
+		{"from_user_message", "&from_user_message=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, server.Config{})
+			th := e.create(nil)
+			e.appendItems(th.ID, userItem("one"), userItem("two"))
+			got := len(e.history(th.ID))
+			e.appendItems(th.ID, userItem("three"))
+			resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1"+tc.start,
+				map[string]string{"Accept": "text/event-stream", "Last-Event-ID": strconv.Itoa(got)})
+			ev := readEvent(t, bufio.NewReader(resp.Body))
+			if !strings.Contains(ev.data, `"three"`) {
+				t.Fatalf("first event after reconnect = %q, want the line of \"three\"", ev.data)
+			}
+		})
+	}
+}
+
 // TestFollowEnds checks that a follow stream ends, saying why, when its
 // thread is deleted and when the server drains.
 func TestFollowEnds(t *testing.T) {
