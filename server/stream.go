@@ -333,10 +333,30 @@ func (s *Server) cutStream(ctx context.Context, err error) error {
 }
 
 // events streams the manager's events until the client leaves, falls
-// behind (the last record says slow_subscriber) or the server drains.
+// behind (the last record says slow_subscriber) or the server drains. A
+// HEAD gets the stream's headers at once.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
 		return err
+	}
+	pub, err := capability[manager.Publisher](s, "events")
+	if err != nil {
+		return err
+	}
+	sse := wantsSSE(r)
+	contentType := mediaNDJSON
+	if sse {
+		contentType = mediaEventStream
+	}
+	if r.Method == http.MethodHead {
+		// Answered at once, as a HEAD of a follow is: the stream never
+		// ends by itself, and its headers would hold the connection and
+		// a stream slot until the client hangs up.
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return nil
 	}
 	ctx := r.Context()
 	closeStream, err := s.openStream()
@@ -344,18 +364,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer closeStream()
-	pub, err := capability[manager.Publisher](s, "events")
-	if err != nil {
-		return err
-	}
 	sub := pub.Subscribe(0)
 	defer sub.Close()
-	sse := wantsSSE(r)
 	f := s.newFlusher(w)
-	contentType := mediaNDJSON
-	if sse {
-		contentType = mediaEventStream
-	}
 	if err := s.startStream(w, r, contentType, f); err != nil {
 		return s.cutStream(ctx, err)
 	}

@@ -336,29 +336,41 @@ func TestFollowSeesAnotherProcessAppend(t *testing.T) {
 	}
 }
 
-// TestHeadOfAFollow: HEAD of a follow is answered at once, as the read's
-// headers, and leaves its connection free for the next request.
-func TestHeadOfAFollow(t *testing.T) {
-	e := newEnv(t, server.Config{MaxStreams: 1})
-	th, _ := e.threeTurns()
-	client := &http.Client{Timeout: 10 * time.Second}
-	for range 2 { // a second HEAD gets the one stream slot the first took, if it was held
-		resp, err := client.Head(e.url + "/v1/threads/" + th.ID + "/items?follow=1")
-		if err != nil {
-			t.Fatalf("HEAD of a follow: %v", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("HEAD of a follow: status %d, want 200", resp.StatusCode)
-		}
-	}
-	resp, err := client.Get(e.url + "/v1/threads/" + th.ID + "/items")
-	if err != nil {
-		t.Fatalf("GET after the HEADs: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET after the HEADs: status %d, want 200", resp.StatusCode)
+// TestHeadOfAStream: HEAD of a follow or of the event stream is answered
+// at once, as the stream's headers, and leaves its connection and its
+// stream slot free for the next request.
+func TestHeadOfAStream(t *testing.T) {
+	for _, tc := range []struct{ name, path string }{
+		{"follow", "/items?follow=1"},
+		{"events", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, server.Config{MaxStreams: 1})
+			th, _ := e.threeTurns()
+			path := "/v1/events"
+			if tc.path != "" {
+				path = "/v1/threads/" + th.ID + tc.path
+			}
+			client := &http.Client{Timeout: 10 * time.Second}
+			for range 2 { // a second HEAD gets the one stream slot the first took, if it was held
+				resp, err := client.Head(e.url + path)
+				if err != nil {
+					t.Fatalf("HEAD %s: %v", path, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("HEAD %s: status %d, want 200", path, resp.StatusCode)
+				}
+			}
+			resp, err := client.Get(e.url + "/v1/threads/" + th.ID + "/items")
+			if err != nil {
+				t.Fatalf("GET after the HEADs: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET after the HEADs: status %d, want 200", resp.StatusCode)
+			}
+		})
 	}
 }
 
