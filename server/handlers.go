@@ -84,6 +84,13 @@ func readBody(r *http.Request, v any, allowEmpty bool) error {
 	return decodeStrictObject(requestBody(r), v, allowEmpty)
 }
 
+// readNoBody checks that the request body bufferBody read, if any, is
+// empty or {}: a route that takes no body refuses members it would
+// ignore, as every route refuses unknown fields.
+func readNoBody(r *http.Request) error {
+	return readBody(r, &struct{}{}, true)
+}
+
 // query reads a request's query parameters, rejecting any not in allowed so
 // a misspelt filter fails loudly instead of being ignored.
 func query(r *http.Request, allowed ...string) (url.Values, error) {
@@ -369,6 +376,9 @@ func (s *Server) purgeThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := readNoBody(r); err != nil {
+		return err
+	}
 	purger, err := capability[manager.Purger](s, "purge")
 	if err != nil {
 		return err
@@ -385,6 +395,9 @@ func (s *Server) archiveThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := readNoBody(r); err != nil {
+		return err
+	}
 	thread, err := s.m.Archive(r.Context(), id)
 	if err != nil {
 		return err
@@ -396,6 +409,9 @@ func (s *Server) archiveThread(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) unarchiveThread(w http.ResponseWriter, r *http.Request) error {
 	id, err := threadID(r)
 	if err != nil {
+		return err
+	}
+	if err := readNoBody(r); err != nil {
 		return err
 	}
 	thread, err := s.m.Unarchive(r.Context(), id)

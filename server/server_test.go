@@ -760,6 +760,46 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
+// TestBodilessRoutes: archive, unarchive and purge take no body. One
+// that holds members is refused, as unknown fields are everywhere, so an
+// option the server does not have (a purge's "dry_run") fails instead of
+// being ignored; nothing is changed. An empty body or {} is no option.
+func TestBodilessRoutes(t *testing.T) {
+	for _, tc := range []struct {
+		name, route, body string
+		archived          bool // the thread is archived first
+		status            int
+		code              string
+	}{
+		{"purge with an option", "purge", `{"dry_run":true}`, false, 400, server.CodeInvalidArgument},
+		{"archive with an option", "archive", `{"force":true}`, false, 400, server.CodeInvalidArgument},
+		{"unarchive with an option", "unarchive", `{"force":true}`, true, 400, server.CodeInvalidArgument},
+		{"archive with a body that is not JSON", "archive", `force`, false, 400, server.CodeInvalidJSON},
+		{"purge with {}", "purge", `{}`, false, 204, ""},
+		{"archive with {}", "archive", `{}`, false, 200, ""},
+		{"unarchive with {}", "unarchive", `{}`, true, 200, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, server.Config{})
+			th := e.create(nil)
+			if tc.archived {
+				e.call("POST", "/v1/threads/"+th.ID+"/archive", nil, http.StatusOK, nil)
+			}
+			resp := e.do("POST", "/v1/threads/"+th.ID+"/"+tc.route, "application/json", tc.body)
+			if tc.code == "" {
+				readAll(t, resp, tc.status)
+				return
+			}
+			wantError(t, resp, tc.status, tc.code)
+			var got api.Thread
+			e.call("GET", "/v1/threads/"+th.ID, nil, http.StatusOK, &got)
+			if got.Archived != tc.archived {
+				t.Fatalf("archived = %v after a refused %s, want %v", got.Archived, tc.route, tc.archived)
+			}
+		})
+	}
+}
+
 func TestBodyLimit(t *testing.T) {
 	const limit = 4 << 10
 	e := newEnv(t, server.Config{MaxBody: limit})
