@@ -48,6 +48,40 @@ func TestErrorsNameAThreadOnce(t *testing.T) {
 	}
 }
 
+// TestErrorsNameATurnOnce: a call about a Codex turn that is not there
+// names the turn once, as it names the thread once.
+func TestErrorsNameATurnOnce(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := startPaginated(t, m, user("u0"))
+	const turn = "no-such-turn"
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"turn", func() error { _, err := m.Turn(ctx, th.ID, turn); return err }},
+		{"read turn by id", func() error { _, _, err := m.ReadTurnByID(ctx, th.ID, turn); return err }},
+		{"fork through it", func() error { _, err := m.Fork(ctx, th.ID, ForkOptions{LastTurnID: turn}); return err }},
+		{"revert before it", func() error {
+			_, err := m.Revert(ctx, th.ID, RevertOptions{BeforeTurnID: turn})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+			for _, name := range []string{th.ID, turn} {
+				if n := strings.Count(err.Error(), name); n != 1 {
+					t.Fatalf("%q names %s %d times, want once", err, name, n)
+				}
+			}
+		})
+	}
+}
+
 // TestBadCursorsAndQueriesAreInvalidArguments: a bad cursor or search
 // query is ErrInvalidArgument, as a bad option is, as well as the index's
 // own sentinel, and its text is the index's; a turn without a prompt is

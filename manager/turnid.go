@@ -84,7 +84,7 @@ func (m *Manager) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadC
 	span, err := m.turnSpan(ctx, row, src, turnID)
 	if err != nil {
 		src.Close()
-		return nil, TurnSpan{}, threadErr(id, err, "read turn %q", turnID)
+		return nil, TurnSpan{}, threadErr(id, err, "read turn of") // err names the turn
 	}
 	return &history{SectionReader: io.NewSectionReader(src, span.Offset, span.End-span.Offset), f: src}, span, nil
 }
@@ -92,6 +92,8 @@ func (m *Manager) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadC
 // turnSpan locates turn turnID in src, the history of row: it starts at
 // the cut of the turn's first counted user message and runs the turn
 // tracker over the turn's lines until the turn ends or the next begins.
+// Its errors about the turn (unknown, past the history) name it, not the
+// thread.
 func (m *Manager) turnSpan(ctx context.Context, row store.Thread, src rolloutfs.ReadFile, turnID string) (TurnSpan, error) {
 	if turnID == "" {
 		return TurnSpan{}, fmt.Errorf("%w: empty turn id", ErrInvalidArgument)
@@ -118,7 +120,7 @@ func (m *Manager) turnSpan(ctx context.Context, row store.Thread, src rolloutfs.
 	// their own; the line count at start comes from the message's.
 	lines, err := linesBefore(src, start, msg)
 	if err != nil {
-		return TurnSpan{}, err
+		return TurnSpan{}, fmt.Errorf("turn %q: %w", turnID, err)
 	}
 	return ScanTurn(ctx, io.NewSectionReader(src, start, size-start), turnID, msg.Ordinal, start, lines)
 }
