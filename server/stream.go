@@ -290,7 +290,8 @@ func (m markedReads) Read(p []byte) (int, error) {
 
 // sendLines copies lines (which start at offset start) to the client and
 // flushes. In SSE form each line is one event whose id is the offset just
-// past it. A failure to read lines is a readError.
+// past it, and whose data is the line with any raw CR sent as a space. A
+// failure to read lines is a readError.
 func (s *Server) sendLines(f *flusher, lines io.Reader, start int64, sse bool) error {
 	lines = markedReads{lines}
 	if !sse {
@@ -314,7 +315,15 @@ func (s *Server) sendLines(f *flusher, lines io.Reader, start int64, sse bool) e
 		buf = append(buf[:0], "id: "...)
 		buf = strconv.AppendInt(buf, pos, 10)
 		buf = append(buf, "\nevent: line\ndata: "...)
+		data := len(buf)
 		buf = append(buf, line[:len(line)-1]...) // a rollout line holds no raw newline
+		// Nor may an event's data hold a CR, which ends a line in SSE. In
+		// a JSON line a raw CR can only be space between tokens.
+		for i := data; i < len(buf); i++ {
+			if buf[i] == '\r' {
+				buf[i] = ' '
+			}
+		}
 		buf = append(buf, "\n\n"...)
 		if _, err := f.dw.Write(buf); err != nil {
 			return err

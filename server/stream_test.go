@@ -191,6 +191,29 @@ func TestFollowSSEResumesWhereTheClientGotTo(t *testing.T) {
 	}
 }
 
+// TestFollowSSEFramesLinesWithCR: a rollout line may hold a raw CR where
+// JSON allows space (an NDJSON append keeps its line byte for byte), but
+// in server-sent events a CR ends a line: sent as it is, it would cut the
+// event's data short, and two would end the event. Each event's data is
+// the line with its CRs as spaces, the same JSON.
+func TestFollowSSEFramesLinesWithCR(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	line := "{\"type\":\"event_msg\",\r\r\"payload\":{\"type\":\"agent_message\",\r\"message\":\"hi\"}}\r \n"
+	readAll(t, e.doHeaders("POST", "/v1/threads/"+th.ID+"/items", nil, "application/x-ndjson", line), http.StatusOK)
+	file := e.history(th.ID)
+	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", map[string]string{"Accept": "text/event-stream"})
+	r := bufio.NewReader(resp.Body)
+	readEvent(t, r) // the session_meta
+	ev := readEvent(t, r)
+	if strings.ContainsRune(ev.data, '\r') || !json.Valid([]byte(ev.data)) || !strings.Contains(ev.data, `"message":"hi"`) {
+		t.Fatalf("event data %q, want the appended line, valid JSON without a CR", ev.data)
+	}
+	if ev.id != strconv.Itoa(len(file)) {
+		t.Fatalf("event id %s, want %d, the offset past the line", ev.id, len(file))
+	}
+}
+
 // TestFollowEnds checks that a follow stream ends, saying why, when its
 // thread is deleted and when the server drains.
 func TestFollowEnds(t *testing.T) {
