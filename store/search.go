@@ -50,8 +50,9 @@ func (e *QueryError) Unwrap() error { return ErrBadQuery }
 // OR binds tighter than the implied AND, as in FTS5. Words are matched as
 // text: punctuation and FTS5's own syntax (column filters, NEAR, ^) have
 // no meaning. A query with only negated terms, an unclosed quote or
-// parenthesis, groups nested deeper than MaxQueryDepth, or an operator
-// without an operand fails with a *QueryError; a query without any term
+// parenthesis, groups nested deeper than MaxQueryDepth, more than
+// MaxQueryWords words, or an operator without an operand fails with a
+// *QueryError; a query without any term
 // fails with ErrEmptyQuery.
 func ParseQuery(input string) (string, error) {
 	p := &queryParser{input: input}
@@ -99,12 +100,39 @@ const MaxQueryDepth = 12
 // its expression a level per NOT and fails past 256 levels.
 const MaxNegatedTerms = 200
 
+// MaxQueryWords is how many words a query may hold, in its terms and
+// phrases together: FTS5's time grows faster than their number, to most of
+// a minute for the 30,000 a URL can hold, during which the query holds one
+// of the index's readers.
+const MaxQueryWords = 256
+
 type queryParser struct {
 	input string
 	toks  []token
 	pos   int
 	depth int // of the group being parsed
+	words int // in the terms lexed so far
 	err   error
+}
+
+// term adds a term token at offset, its FTS5 text made of the query's
+// text, failing once the query holds more than MaxQueryWords words. A
+// word is a run of letters and digits, as FTS5's tokenizer reads text.
+func (p *queryParser) term(fts, text string, offset int) bool {
+	inWord := false
+	for _, r := range text {
+		letter := unicode.IsLetter(r) || unicode.IsNumber(r)
+		if letter && !inWord {
+			p.words++
+		}
+		inWord = letter
+	}
+	if p.words > MaxQueryWords {
+		p.err = p.fail(offset, "more than %d words", MaxQueryWords)
+		return false
+	}
+	p.toks = append(p.toks, token{tokTerm, fts, offset})
+	return true
 }
 
 func (p *queryParser) fail(offset int, format string, args ...any) error {
@@ -147,7 +175,9 @@ func (p *queryParser) lex() {
 				p.err = p.fail(i, "a phrase needs a word")
 				return
 			}
-			p.toks = append(p.toks, token{tokTerm, term, i})
+			if !p.term(term, phrase, i) {
+				return
+			}
 			i = next
 		default:
 			start := i
@@ -177,7 +207,9 @@ func (p *queryParser) lex() {
 			if prefix {
 				term += "*"
 			}
-			p.toks = append(p.toks, token{tokTerm, term, start})
+			if !p.term(term, word, start) {
+				return
+			}
 		}
 	}
 }

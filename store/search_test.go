@@ -113,6 +113,40 @@ func TestSearch(t *testing.T) {
 	}
 }
 
+// TestSearchWordLimit: a query holds at most MaxQueryWords words, in
+// terms and phrases alike. FTS5's time grows faster than the number of
+// terms (30,000 words, what a URL can hold, took a spoold over 700 threads
+// 53 s, holding one of the index's few readers), so a longer query is a
+// *QueryError.
+func TestSearchWordLimit(t *testing.T) {
+	s := openTest(t)
+	mustInsert(t, s, Record{Thread: newThread("a", 1), Messages: messages(0, 1, "hello")})
+	words := func(n int) string { return strings.Repeat("x ", n) }
+	for _, tc := range []struct {
+		name  string
+		query string
+		ok    bool
+	}{
+		{"the most words", words(MaxQueryWords), true},
+		{"the most words in a phrase", `"` + words(MaxQueryWords) + `"`, true},
+		{"a word more", words(MaxQueryWords + 1), false},
+		{"a word more in a phrase", `x "` + words(MaxQueryWords) + `"`, false},
+		{"a word more in a hyphenated term", words(MaxQueryWords-1) + "x-y", false},
+		{"what a URL can hold", words(30000), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Search(t.Context(), SearchOptions{Query: tc.query})
+			var qe *QueryError
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("Search: %v", err)
+			case !tc.ok && !errors.As(err, &qe):
+				t.Fatalf("Search: err = %v, want a *QueryError", err)
+			}
+		})
+	}
+}
+
 // TestSearchBadSyntax checks that every malformed query is a *QueryError
 // (a 400 at the API), never an SQL error.
 func TestSearchBadSyntax(t *testing.T) {
