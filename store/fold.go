@@ -26,13 +26,19 @@ func init() {
 	})
 }
 
+// maxLikePattern is the longest pattern SQLite's LIKE takes
+// (SQLITE_MAX_LIKE_PATTERN_LENGTH); a longer one fails the query.
+const maxLikePattern = 50000
+
 // textFilter returns the condition and arguments of a listing's text
 // filter over the name and the preview: LIKE for ASCII text (fast, and
-// exact there), the Unicode fold otherwise.
+// exact there) whose pattern LIKE takes, the Unicode fold otherwise.
 func textFilter(text string) (string, []any) {
 	if isASCII(text) {
 		pattern := "%" + likeEscaper.Replace(text) + "%"
-		return `(name LIKE ? ESCAPE '\' OR preview LIKE ? ESCAPE '\')`, []any{pattern, pattern}
+		if len(pattern) <= maxLikePattern {
+			return `(name LIKE ? ESCAPE '\' OR preview LIKE ? ESCAPE '\')`, []any{pattern, pattern}
+		}
 	}
 	folded := strings.ToLower(text)
 	return `(instr(` + foldFunc + `(name), ?) > 0 OR instr(` + foldFunc + `(preview), ?) > 0)`, []any{folded, folded}

@@ -40,6 +40,40 @@ func listFixture(t testing.TB, s *Store, n int) []Thread {
 	return all
 }
 
+// TestListLongTextFilter: a text filter longer than SQLite lets a LIKE
+// pattern be (50,000 bytes) is matched as a shorter one is, not refused
+// with an SQL error (which spoold answered 500).
+func TestListLongTextFilter(t *testing.T) {
+	s := openTest(t)
+	long := strings.Repeat("ab%_", 15000) // 60,000 bytes, twice that escaped
+	named := newThread("named", 1)
+	named.Name = "Title " + strings.ToUpper(long) + strings.Repeat("ab", 24999) + " end"
+	mustInsert(t, s, Record{Thread: named})
+	mustInsert(t, s, Record{Thread: newThread("other", 2)})
+	for _, tc := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"a substring of the name", long, []string{"named"}},
+		{"no substring", long + "x", nil},
+		{"as long as a LIKE pattern may be", strings.Repeat("AB", 24999), []string{"named"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := s.List(t.Context(), ListOptions{Text: tc.text})
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			var got []string
+			for _, th := range page.Threads {
+				got = append(got, th.ID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("List = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestListPagination(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
