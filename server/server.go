@@ -230,33 +230,50 @@ func (s *Server) routes() []route {
 			}
 		})
 	}
+	// bare is h for a route under /v1 that takes no query parameters: one
+	// sent anyway is refused, as unknown parameters are on every route, so
+	// that an option the route does not have fails instead of being
+	// ignored. The thread id is checked first, as on every route.
+	bare := func(f func(http.ResponseWriter, *http.Request) error) http.Handler {
+		return h(func(w http.ResponseWriter, r *http.Request) error {
+			if r.PathValue("id") != "" {
+				if _, err := threadID(r); err != nil {
+					return err
+				}
+			}
+			if _, err := query(r); err != nil {
+				return err
+			}
+			return f(w, r)
+		})
+	}
 	return []route{
 		{"GET", "/healthz", http.HandlerFunc(s.healthz)},
 		{"GET", "/metrics", h(s.serveMetrics)},
 		{"GET", "/openapi.json", http.HandlerFunc(serveOpenAPI)},
 
-		{"POST", "/v1/threads", h(s.createThread)},
+		{"POST", "/v1/threads", bare(s.createThread)},
 		{"GET", "/v1/threads", h(s.listThreads)},
-		{"GET", "/v1/threads/{id}", h(s.getThread)},
-		{"PATCH", "/v1/threads/{id}", h(s.renameThread)},
-		{"DELETE", "/v1/threads/{id}", h(s.deleteThread)},
-		{"POST", "/v1/threads/{id}/archive", h(s.archiveThread)},
-		{"POST", "/v1/threads/{id}/unarchive", h(s.unarchiveThread)},
-		{"POST", "/v1/threads/{id}/purge", h(s.purgeThread)},
+		{"GET", "/v1/threads/{id}", bare(s.getThread)},
+		{"PATCH", "/v1/threads/{id}", bare(s.renameThread)},
+		{"DELETE", "/v1/threads/{id}", bare(s.deleteThread)},
+		{"POST", "/v1/threads/{id}/archive", bare(s.archiveThread)},
+		{"POST", "/v1/threads/{id}/unarchive", bare(s.unarchiveThread)},
+		{"POST", "/v1/threads/{id}/purge", bare(s.purgeThread)},
 
-		{"POST", appendPath, h(s.appendItems)},
+		{"POST", appendPath, bare(s.appendItems)},
 		{"GET", "/v1/threads/{id}/items", h(s.readItems)},
 		{"GET", "/v1/threads/{id}/turns", h(s.listTurns)},
-		{"POST", "/v1/threads/{id}/turns", h(s.appendTurn)},
-		{"GET", "/v1/threads/{id}/turns/{k}", h(s.readTurn)},
-		{"GET", "/v1/threads/{id}/turns/by-id/{turn_id}", h(s.readTurnByID)},
+		{"POST", "/v1/threads/{id}/turns", bare(s.appendTurn)},
+		{"GET", "/v1/threads/{id}/turns/{k}", bare(s.readTurn)},
+		{"GET", "/v1/threads/{id}/turns/by-id/{turn_id}", bare(s.readTurnByID)},
 
-		{"POST", "/v1/threads/{id}/fork", h(s.forkThread)},
-		{"POST", "/v1/threads/{id}/revert", h(s.revertThread)},
-		{"GET", "/v1/threads/{id}/ancestors", h(s.ancestors)},
-		{"GET", "/v1/threads/{id}/descendants", h(s.descendants)},
-		{"GET", "/v1/threads/{id}/tree", h(s.tree)},
-		{"GET", "/v1/threads/{id}/spawns", h(s.spawns)},
+		{"POST", "/v1/threads/{id}/fork", bare(s.forkThread)},
+		{"POST", "/v1/threads/{id}/revert", bare(s.revertThread)},
+		{"GET", "/v1/threads/{id}/ancestors", bare(s.ancestors)},
+		{"GET", "/v1/threads/{id}/descendants", bare(s.descendants)},
+		{"GET", "/v1/threads/{id}/tree", bare(s.tree)},
+		{"GET", "/v1/threads/{id}/spawns", bare(s.spawns)},
 
 		{"GET", "/v1/search", h(s.search)},
 		{"GET", "/v1/events", h(s.events)},

@@ -800,6 +800,53 @@ func TestBodilessRoutes(t *testing.T) {
 	}
 }
 
+// TestQueryOnRoutesWithoutParameters: a route that takes no query
+// parameter refuses one, as every route refuses unknown ones, so that an
+// option put in the query fails instead of being ignored (a fork's
+// before_user_message there made a fork of the whole thread, 201).
+// Nothing is changed; a bad thread id is still answered invalid_id.
+func TestQueryOnRoutesWithoutParameters(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	before := e.appendItems(th.ID, userItem("u0"), userItem("u1")).Thread
+	thread := "/v1/threads/" + th.ID
+	for _, tc := range []struct {
+		name, method, path, body string
+		code                     string
+	}{
+		{"fork", "POST", thread + "/fork?before_user_message=1", `{}`, server.CodeInvalidArgument},
+		{"delete", "DELETE", thread + "?dry_run=1", "", server.CodeInvalidArgument},
+		{"purge", "POST", thread + "/purge?dry_run=1", "", server.CodeInvalidArgument},
+		{"archive", "POST", thread + "/archive?force=1", "", server.CodeInvalidArgument},
+		{"rename", "PATCH", thread + "?name=x", `{"name":"y"}`, server.CodeInvalidArgument},
+		{"append", "POST", thread + "/items?expected_size=1", mustJSON(t, userItem("u2")), server.CodeInvalidArgument},
+		{"append a turn", "POST", thread + "/turns?model=m", `{"prompt":"p"}`, server.CodeInvalidArgument},
+		{"revert", "POST", thread + "/revert?before_user_message=1", `{"before_user_message":0}`, server.CodeInvalidArgument},
+		{"create", "POST", "/v1/threads?name=x", `{}`, server.CodeInvalidArgument},
+		{"get", "GET", thread + "?view=full", "", server.CodeInvalidArgument},
+		{"turn", "GET", thread + "/turns/0?view=full", "", server.CodeInvalidArgument},
+		{"turn by id", "GET", thread + "/turns/by-id/t?view=full", "", server.CodeInvalidArgument},
+		{"ancestors", "GET", thread + "/ancestors?depth=1", "", server.CodeInvalidArgument},
+		{"descendants", "GET", thread + "/descendants?depth=1", "", server.CodeInvalidArgument},
+		{"tree", "GET", thread + "/tree?depth=1", "", server.CodeInvalidArgument},
+		{"spawns", "GET", thread + "/spawns?depth=1", "", server.CodeInvalidArgument},
+		{"bad id first", "DELETE", "/v1/threads/not-a-uuid?dry_run=1", "", server.CodeInvalidID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body any
+			if tc.body != "" {
+				body = tc.body
+			}
+			wantError(t, e.do(tc.method, tc.path, "application/json", body), http.StatusBadRequest, tc.code)
+		})
+	}
+	var page api.Page
+	e.call("GET", "/v1/threads?archived=all", nil, http.StatusOK, &page)
+	if len(page.Threads) != 1 || page.Threads[0].HistorySize != before.HistorySize || page.Threads[0].Archived {
+		t.Fatalf("threads after refused requests: %+v, want the one thread unchanged", page.Threads)
+	}
+}
+
 func TestBodyLimit(t *testing.T) {
 	const limit = 4 << 10
 	e := newEnv(t, server.Config{MaxBody: limit})
