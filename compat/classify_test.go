@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,10 @@ func classifierProbes() map[string]string {
 		b, _ := json.Marshal(map[string]any{"type": "message", "role": "user", "content": parts})
 		return `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":` + string(b) + `}`
 	}
+	nested := func(depth int) string {
+		return `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"typed"}],"x":` +
+			strings.Repeat("[", depth-2) + strings.Repeat("]", depth-2) + `}}`
+	}
 	probes := map[string]string{
 		"no timestamp":        `{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"typed"}]}}`,
 		"unknown phase":       `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","phase":"draft","content":[{"type":"input_text","text":"typed"}]}}`,
@@ -35,6 +40,14 @@ func classifierProbes() map[string]string {
 		"image with url":      `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"typed"},{"type":"input_image","image_url":"data:image/png;base64,AA=="}]}}`,
 		"input_file part":     `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"typed"},{"type":"input_file","file_id":"f"}]}}`,
 		"context second part": text("typed", "<environment_context>x</environment_context>"),
+		// Codex's JSON reader refuses a line nested deeper than 127 levels
+		// (rollout.CodexMaxDepth), the line's own object being the first.
+		"nested 127 deep":         nested(127),
+		"nested 128 deep":         nested(128),
+		"content nested 127 deep": `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"typed","x":` + strings.Repeat("[", 123) + strings.Repeat("]", 123) + `}]}}`,
+		"content nested 128 deep": `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"typed","x":` + strings.Repeat("[", 124) + strings.Repeat("]", 124) + `}]}}`,
+		"duplicate type":          `{"timestamp":"2026-04-21T10:00:01.000Z","type":"event_msg","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"typed"}]}}`,
+		"duplicate role":          `{"timestamp":"2026-04-21T10:00:01.000Z","type":"response_item","payload":{"type":"message","role":"assistant","role":"user","content":[{"type":"input_text","text":"typed"}]}}`,
 	}
 	for _, t := range []string{
 		"typed",

@@ -251,7 +251,8 @@ func (l *Line) IsRollbackMarker() bool {
 // <user_instructions> message counts. It decodes the payload only for the
 // few line kinds that need it. A malformed line is KindOther, and so is a
 // line whose payload does not have the shape Codex would need to read it
-// (Codex skips such lines), and a rollback marker in a paginated history.
+// or that is nested deeper than CodexMaxDepth (Codex skips such lines),
+// and a rollback marker in a paginated history.
 func Classify(l *Line) Classified {
 	if !l.scanned {
 		l.scan()
@@ -262,6 +263,8 @@ func Classify(l *Line) Classified {
 	switch {
 	case l.Type == TypeSessionMeta:
 		return Classified{Kind: KindSessionMeta}
+	case l.depth > CodexMaxDepth:
+		return Classified{} // Codex cannot decode it
 	case l.Type == TypeResponseItem && l.PayloadType == payloadMessage && l.role == roleUser:
 		return classifyUserMessage(l.Raw)
 	case l.IsRollbackMarker():
@@ -377,3 +380,10 @@ func CountUserMessages(r io.Reader) ([]UserMessage, error) {
 	}
 	return c.Messages(), nil
 }
+
+// CodexMaxDepth is the deepest nesting of a rollout line Codex's JSON
+// reader takes (serde_json's recursion limit), the line's own object being
+// level 1. Codex skips a line nested deeper as one it cannot decode
+// (compat: TestClassifierAgreesWithCodex), so Classify counts it for
+// nothing.
+const CodexMaxDepth = 127

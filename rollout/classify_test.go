@@ -27,6 +27,14 @@ func userLine(role string, texts ...string) string {
 	return `{"timestamp":"2026-05-01T09:00:00.000Z","type":"response_item","payload":` + string(payload) + `}`
 }
 
+// nestedLine returns line, a JSON object whose payload is an object, with
+// a member added to its payload that takes the line to depth levels of
+// nesting (the line's own object is level 1).
+func nestedLine(line string, depth int) string {
+	arrays := depth - 2
+	return strings.TrimSuffix(line, "}}") + `,"x":` + strings.Repeat("[", arrays) + strings.Repeat("]", arrays) + "}}"
+}
+
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name string
@@ -92,6 +100,12 @@ func TestClassify(t *testing.T) {
 		{"rename null", `{"type":"event_msg","payload":{"type":"thread_name_updated","thread_name":null}}`, Classified{Kind: KindNameUpdate}},
 		{"compacted history", `{"type":"compacted","payload":{"message":"m","replacement_history":[{"type":"message","role":"user","content":[{"type":"input_text","text":"x"}]}]}}`, Classified{}},
 		{"malformed", `{"type":"response_item"`, Classified{}},
+		// Codex's JSON reader refuses a line nested 128 deep, and skips it
+		// (compat: TestClassifierAgreesWithCodex, probes "nested N deep").
+		{"user nested as deep as Codex reads", nestedLine(userLine("user", "hi"), CodexMaxDepth), Classified{Kind: KindUserMessage, Text: "hi"}},
+		{"user nested deeper than Codex reads", nestedLine(userLine("user", "hi"), CodexMaxDepth+1), Classified{}},
+		{"rollback nested deeper than Codex reads", nestedLine(`{"type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":3}}`, CodexMaxDepth+1), Classified{}},
+		{"rename nested deeper than Codex reads", nestedLine(`{"type":"event_msg","payload":{"type":"thread_name_updated","thread_name":"x"}}`, CodexMaxDepth+1), Classified{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

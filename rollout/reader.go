@@ -35,6 +35,7 @@ type Line struct {
 	role     string
 	turn     turnIDScan
 	payloads int
+	depth    int // the deepest nesting of Raw, its own object being 1
 	scanned  bool
 }
 
@@ -51,7 +52,7 @@ func (l *Line) scan() {
 	res, err := scanLine(l.Raw)
 	l.scanned = true
 	l.Type, l.PayloadType, l.role, l.turn = res.Type, res.PayloadType, res.Role, res.turn
-	l.payloads = res.payloads
+	l.payloads, l.depth = res.payloads, res.depth
 	l.Err = nil
 	if err != nil {
 		l.Err = &MalformedLineError{Offset: l.Offset, Number: l.Number, Err: err}

@@ -27,6 +27,7 @@ type scanResult struct {
 	HasTimestamp bool // a top-level "timestamp" member exists (any value)
 	payloads     int  // top-level members whose name folds to "payload"
 	open         int  // index of the top-level object's '{'
+	depth        int  // the deepest nesting of the line, its own object being 1
 
 	// turn is payload.turn_id as far as the scanner can tell it without
 	// encoding/json (see Line.PayloadTurnID).
@@ -57,10 +58,11 @@ func (e *scanError) Error() string { return fmt.Sprintf("%s at byte %d", e.msg, 
 // scanner validates one JSON text in a single pass, without allocating for
 // valid input except for unusual type strings.
 type scanner struct {
-	buf   []byte
-	pos   int
-	depth int
-	err   *scanError
+	buf      []byte
+	pos      int
+	depth    int
+	maxDepth int // the deepest depth reached
+	err      *scanError
 
 	quoteSearches int // how many times str looked for a closing quote
 }
@@ -92,6 +94,7 @@ func scanLine(b []byte) (scanResult, error) {
 	if !isObject {
 		return scanResult{}, ErrNotObject
 	}
+	res.depth = s.maxDepth
 	return res, nil
 }
 
@@ -297,6 +300,7 @@ func (s *scanner) members(member func(key []byte, escaped bool)) {
 
 func (s *scanner) push() bool {
 	s.depth++
+	s.maxDepth = max(s.maxDepth, s.depth)
 	if s.depth > maxNestingDepth {
 		s.fail("exceeded max nesting depth")
 		return false
