@@ -467,6 +467,36 @@ func TestAppendAndRead(t *testing.T) {
 	})
 }
 
+// TestAppendedMetrics: spool_appended_lines_total and _bytes_total count
+// the lines each append route writes, a whole turn's as an item's.
+func TestAppendedMetrics(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	var wrote int
+	var bytes int64
+	for _, tc := range []struct {
+		name, path, body string
+	}{
+		{"item", "/items", mustJSON(t, userItem("u0"))},
+		{"items", "/items", `{"items":[` + mustJSON(t, userItem("u1")) + `,` + mustJSON(t, assistantItem("a1")) + `]}`},
+		{"turn", "/turns", `{"prompt":"p","answer":"a"}`},
+	} {
+		var res appendResult
+		e.call("POST", "/v1/threads/"+th.ID+tc.path, tc.body, http.StatusOK, &res)
+		wrote += len(res.Offsets)
+		bytes += res.Thread.HistorySize - res.Offsets[0]
+		body := string(readAll(t, e.do("GET", "/metrics", "", nil), http.StatusOK))
+		for _, want := range []string{
+			fmt.Sprintf("spool_appended_lines_total %d\n", wrote),
+			fmt.Sprintf("spool_appended_bytes_total %d\n", bytes),
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("after the %s: metrics lack %q", tc.name, strings.TrimSpace(want))
+			}
+		}
+	}
+}
+
 // TestMetricsOfABackendWithoutLiveStats checks that /metrics leaves out
 // the local backend's live threads and counters of appends' syncs and
 // commits for a backend that does not keep them (the distributed one),
