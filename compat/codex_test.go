@@ -473,3 +473,39 @@ func TestCodexEndsAWholeLastRecord(t *testing.T) {
 		t.Fatalf("spool sees %d turns, %d messages after Codex's write, want 3 and 4", len(h.Turns), len(h.Messages))
 	}
 }
+
+// TestCodexSkipsLinesNestedTooDeep: Codex's JSON reader refuses a rollout
+// line nested deeper than rollout.CodexMaxDepth and skips it, whatever
+// the line is. A turn whose task_complete is nested one level deeper is
+// not ended to Codex, and must not be to spool either; one as deep as
+// Codex reads is.
+func TestCodexSkipsLinesNestedTooDeep(t *testing.T) {
+	home := newHome(t)
+	s := startCodex(t, home)
+	for i, tc := range []struct {
+		depth  int
+		ended  bool
+		status string
+	}{
+		{rollout.CodexMaxDepth, true, "completed"},
+		{rollout.CodexMaxDepth + 1, false, "interrupted"},
+	} {
+		th := newSpoolThread(t, rollout.HistoryLegacy, 2, 20+i)
+		th.write(t, home)
+		last := lastLineOffset(th.Data) // turn 1's task_complete
+		line := bytes.TrimSuffix(th.Data[last:], []byte("}}\n"))
+		arrays := tc.depth - 2
+		deep := fmt.Sprintf(`%s,"x":%s%s}}`+"\n", line, strings.Repeat("[", arrays), strings.Repeat("]", arrays))
+		writeFile(t, th.Path, append(th.Data[:last:last], deep...))
+
+		spoolTurns := history(t, th.Path).Turns
+		codexTurns := turnsOf(t, s, th.ID)
+		if len(spoolTurns) != 2 || len(codexTurns) != 2 {
+			t.Fatalf("depth %d: spool %+v, Codex %s, want 2 turns", tc.depth, spoolTurns, describe(codexTurns))
+		}
+		if got := spoolTurns[1].Status != rollout.TurnOpen; got != tc.ended || codexTurns[1].Status != tc.status {
+			t.Errorf("task_complete nested %d deep: spool's turn 1 %v, Codex's %s; want ended %v, %s",
+				tc.depth, spoolTurns[1].Status, codexTurns[1].Status, tc.ended, tc.status)
+		}
+	}
+}

@@ -626,9 +626,11 @@ func (tr *Tracker) setHistory(mode rollout.HistoryMode, metaOrdinal int64, base 
 }
 
 // isTurnStart reports whether l starts a turn (a task_started event, or a
-// turn_context naming its turn) and the turn's id.
+// turn_context naming its turn, that Codex can read) and the turn's id.
 func isTurnStart(l *rollout.Line) (string, bool) {
 	switch {
+	case l.TooDeep(): // Codex skips it
+		return "", false
 	case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started":
 	case l.Type == rollout.TypeTurnContext:
 	default:
@@ -641,9 +643,9 @@ func isTurnStart(l *rollout.Line) (string, bool) {
 	return turnID, true
 }
 
-// isTurnEnd reports whether l ends the open turn.
+// isTurnEnd reports whether l ends the open turn (and Codex can read it).
 func isTurnEnd(l *rollout.Line) bool {
-	return l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted")
+	return l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted") && !l.TooDeep()
 }
 
 // observeTurn follows turn boundaries (rollout.OpenTurn), at offsets in

@@ -551,6 +551,8 @@ func scanLines(b []byte) ([]lineMark, error) {
 			marks = append(marks, lineMark{kind: markRollback, offset: off, line: n, turns: max(c.RollbackTurns, 0)})
 		case c.Kind == rollout.KindNameUpdate:
 			marks = append(marks, lineMark{kind: markName, offset: off, line: n, text: pgText(c.Name), turnID: c.ThreadID})
+		case l.TooDeep():
+			// Codex skips it: no turn starts or ends there.
 		case l.Type == rollout.TypeEventMsg && (l.PayloadType == "task_complete" || l.PayloadType == "turn_aborted"):
 			marks = append(marks, lineMark{kind: markTurnEnd, offset: off, line: n})
 		case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started" || l.Type == rollout.TypeTurnContext:

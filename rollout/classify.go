@@ -387,3 +387,13 @@ func CountUserMessages(r io.Reader) ([]UserMessage, error) {
 // (compat: TestClassifierAgreesWithCodex), so Classify counts it for
 // nothing.
 const CodexMaxDepth = 127
+
+// TooDeep reports whether l is nested deeper than CodexMaxDepth: Codex
+// skips such a line, so it means nothing to a thread (no user message,
+// turn start or end, rollback or rename).
+func (l *Line) TooDeep() bool {
+	if !l.scanned {
+		l.scan()
+	}
+	return l.depth > CodexMaxDepth
+}

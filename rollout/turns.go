@@ -63,7 +63,9 @@ type Turn struct {
 // message of an open turn, else before its own line (a message outside any
 // turn, as in item-only histories, or a later message in the same turn).
 // Rollback markers remove the last counted messages, as in Counter, and the
-// turns that held them. The zero value is ready to use.
+// turns that held them. A start or end line nested deeper than
+// CodexMaxDepth starts or ends nothing, as Codex skips it. The zero value
+// is ready to use.
 type TurnTracker struct {
 	counter Counter
 	turns   []Turn
@@ -77,7 +79,8 @@ func (t *TurnTracker) Observe(l *Line) Classified {
 	}
 	isStart := (l.Type == TypeEventMsg && l.PayloadType == payloadTaskStarted) || l.Type == TypeTurnContext
 	isEnd := l.Type == TypeEventMsg && (l.PayloadType == payloadTaskComplete || l.PayloadType == payloadTurnAborted)
-	if l.Err == nil && (isStart || isEnd) {
+	// A line nested deeper than Codex reads is skipped by Codex.
+	if l.Err == nil && !l.TooDeep() && (isStart || isEnd) {
 		if turnID, err := l.PayloadTurnID(); err == nil {
 			switch {
 			case isStart && l.Type == TypeTurnContext && turnID == "":

@@ -67,6 +67,8 @@ func turnItem(t *testing.T, name string) string {
 		return `{"timestamp":"t","type":"event_msg","payload":{"type":"task_complete","turn_id":"` + id + `"}}`
 	case "abort":
 		return `{"timestamp":"t","type":"event_msg","payload":{"type":"turn_aborted","turn_id":"` + id + `","reason":"interrupted"}}`
+	case "deepstart", "deepdone": // nested deeper than Codex reads
+		return nestedLine(turnItem(t, strings.TrimPrefix(kind, "deep")+":"+id), CodexMaxDepth+1)
 	}
 	return seedItem(t, name)
 }
@@ -126,6 +128,16 @@ func TestTurnTracker(t *testing.T) {
 			name:  "task_started without turn_id starts a turn",
 			items: []string{"meta", "start:", "ctx:", "u1", "done:", "start:", "u2"},
 			want:  want{":completed:1:1:5 :open:1:5:-", "1 5", " "},
+		},
+		{
+			name:  "end nested deeper than Codex reads ends nothing",
+			items: []string{"meta", "start:t1", "u1", "deepdone:t1"},
+			want:  want{"t1:open:1:1:-", "1", "t1"},
+		},
+		{
+			name:  "start nested deeper than Codex reads starts nothing",
+			items: []string{"meta", "start:t1", "u1", "done:t1", "deepstart:t2", "u2", "done:t2"},
+			want:  want{"t1:completed:1:1:4", "1 5", "t1 "},
 		},
 		{
 			name:  "rollback drops the turn",
