@@ -77,6 +77,7 @@ func Run(t *testing.T, open Open) {
 		{"LongTurnID", testLongTurnID},
 		{"ForkByTurnIDRefuses", testForkByTurnIDRefuses},
 		{"ForkAtTheStartOfItsOwnBytes", testForkAtTheStartOfItsOwnBytes},
+		{"LinesNestedTooDeep", testLinesNestedTooDeep},
 		{"Purge", testPurge},
 		{"PurgeForgetsKeys", testPurgeForgetsKeys},
 		{"Revert", testRevert},

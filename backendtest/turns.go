@@ -339,3 +339,41 @@ func withShellTurn(t *testing.T, b manager.Backend) manager.Thread {
 	}
 	return res.Thread
 }
+
+// testLinesNestedTooDeep: Codex skips a line nested deeper than
+// rollout.CodexMaxDepth (compat: TestCodexSkipsLinesNestedTooDeep), so a
+// user message nested so deep is not counted, and a task_started so deep
+// starts no turn: the message after it is outside any turn, cut at its
+// own line, and the turn cannot be read or forked through.
+func testLinesNestedTooDeep(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	th := threeTurns(t, b)
+	deep := func(payload map[string]any) json.RawMessage {
+		arrays := rollout.CodexMaxDepth + 1 - 2 // the line and its payload are two levels
+		data, _ := json.Marshal(payload)
+		return append(data[:len(data)-1], `,"x":`+strings.Repeat("[", arrays)+strings.Repeat("]", arrays)+"}"...)
+	}
+	deepUser := userItem("deep prompt")
+	deepUser.Payload = append(deepUser.Payload[:len(deepUser.Payload)-1], `,"x":`+strings.Repeat("[", rollout.CodexMaxDepth-1)+strings.Repeat("]", rollout.CodexMaxDepth-1)+"}"...)
+	res, err := b.AppendWith(ctx, th.ID, []rollout.Item{
+		{Type: rollout.TypeEventMsg, Payload: deep(map[string]any{"type": "task_started", "turn_id": "turn-deep"})},
+		userItem("after the deep start"),
+		deepUser,
+	}, manager.AppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Thread.UserMessageCount; got != 4 {
+		t.Fatalf("user messages = %d, want 4: the deep one is not counted", got)
+	}
+	msgs, _, err := b.UserMessagesBetween(ctx, th.ID, 3, 4)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("message 3: %+v, %v", msgs, err)
+	}
+	if m := msgs[0]; m.Offset != res.Offsets[1] || m.Cut() != m.Offset || m.TurnID != "" {
+		t.Fatalf("message 3 at %d cut at %d in turn %q; want at %d, cut there, in no turn", m.Offset, m.Cut(), m.TurnID, res.Offsets[1])
+	}
+	if _, err := b.Fork(ctx, th.ID, manager.ForkOptions{LastTurnID: "turn-deep"}); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("fork through the turn of the deep start: %v, want ErrNotFound", err)
+	}
+}
