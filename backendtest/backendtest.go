@@ -714,6 +714,18 @@ func testSearch(t *testing.T, b manager.Backend) {
 	if _, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: `"unclosed`}); err == nil {
 		t.Error("a query with an unclosed quote was accepted")
 	}
+	// A cursor is its query's, as a list's is its order's: the page after
+	// it of another query would skip hits of that query.
+	first, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: "hidden", Limit: 1})
+	if err != nil || first.NextCursor == "" {
+		t.Fatalf("first page of hidden: %+v, %v; want a next page", first, err)
+	}
+	if _, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: "hidden", Limit: 1, Cursor: first.NextCursor}); err != nil {
+		t.Errorf("next page of hidden: %v", err)
+	}
+	if _, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: "compile", Cursor: first.NextCursor}); !errors.Is(err, store.ErrBadCursor) {
+		t.Errorf("search compile after a cursor of hidden: %v, want ErrBadCursor", err)
+	}
 }
 
 // testEvents: a subscriber sees, in order, the changes made after it

@@ -802,9 +802,10 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 	if err != nil {
 		return manager.SearchPage{}, fmt.Errorf("search: %w", err)
 	}
+	tag := store.QueryTag(fts)
 	offset := 0
 	if o.Cursor != "" {
-		if offset, err = decodeOffset(o.Cursor); err != nil {
+		if offset, err = decodeOffset(o.Cursor, tag); err != nil {
 			return manager.SearchPage{}, fmt.Errorf("search: %w", err)
 		}
 	}
@@ -821,7 +822,7 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 	var page manager.SearchPage
 	if len(hits) > limit {
 		hits = hits[:limit]
-		page.NextCursor = encodeOffset(offset + limit)
+		page.NextCursor = encodeOffset(offset+limit, tag)
 	}
 	for _, h := range hits {
 		page.Hits = append(page.Hits, manager.SearchHit{ThreadID: h.ThreadID, Ordinal: h.Ordinal, Snippet: h.Snippet, Rank: -h.Rank, Name: h.Name})

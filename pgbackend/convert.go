@@ -103,20 +103,27 @@ func decodeCursor(c string, o pgstore.ListOptions) (pgstore.Thread, error) {
 	return pgstore.Thread{ID: parts[3], UpdatedAt: time.UnixMilli(updated), CreatedAt: time.UnixMilli(created)}, nil
 }
 
-// encodeOffset is the opaque cursor of a search page at offset n.
-func encodeOffset(n int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o" + strconv.Itoa(n)))
+// encodeOffset is the opaque cursor of a search page at offset n among
+// the hits of the query tag names (store.QueryTag).
+func encodeOffset(n int, tag string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o" + strconv.Itoa(n) + ":" + tag))
 }
 
-// decodeOffset reads a cursor of encodeOffset.
-func decodeOffset(c string) (int, error) {
+// decodeOffset reads a cursor of encodeOffset, refusing one made for
+// another query than tag's (a cursor without a tag, of an older version,
+// is taken as it is).
+func decodeOffset(c, tag string) (int, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(raw) < 2 || raw[0] != 'o' {
 		return 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
 	}
-	n, err := strconv.Atoi(string(raw[1:]))
+	digits, made, tagged := strings.Cut(string(raw[1:]), ":")
+	n, err := strconv.Atoi(digits)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+	}
+	if tagged && made != tag {
+		return 0, fmt.Errorf("%w: search cursor of another query", store.ErrBadCursor)
 	}
 	return n, nil
 }

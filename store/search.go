@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -331,18 +332,33 @@ func (p *queryParser) primary() (string, error) {
 	}
 }
 
-// searchCursor is the position after the last hit of a page.
+// searchCursor is the position after the last hit of a page, among the
+// hits of the query QueryTag names.
 type searchCursor struct {
 	Rank     float64 `json:"r"`
 	ThreadID string  `json:"t"`
 	Ordinal  int     `json:"o"`
+	Query    string  `json:"q,omitempty"` // absent in the cursors of older versions
 }
 
-func decodeSearchCursor(s string) (searchCursor, error) {
+// QueryTag names a query in the form ParseQuery returns, for the cursors
+// of its pages: a position among one query's hits means nothing among
+// another's, so a cursor made for another query is refused.
+func QueryTag(fts string) string {
+	sum := sha256.Sum256([]byte(fts))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+// decodeSearchCursor decodes s, a cursor of a page of the query tag
+// names.
+func decodeSearchCursor(s, tag string) (searchCursor, error) {
 	var c searchCursor
 	data, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(data, &c) != nil || c.ThreadID == "" {
 		return c, fmt.Errorf("%w: search cursor %q", ErrBadCursor, s)
+	}
+	if c.Query != "" && c.Query != tag {
+		return c, fmt.Errorf("%w: search cursor of another query", ErrBadCursor)
 	}
 	return c, nil
 }
@@ -427,7 +443,7 @@ LIMIT ?`
 // HighlightEnd. A query that does not parse fails with a *QueryError, an
 // empty one with ErrEmptyQuery, a bad cursor with ErrBadCursor.
 func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
-	q, args, limit, err := searchQuery(o)
+	q, args, limit, tag, err := searchQuery(o)
 	if err != nil {
 		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
 	}
@@ -445,7 +461,7 @@ func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, er
 	for i, r := range rows {
 		if i == limit {
 			last := page.Hits[limit-1]
-			page.NextCursor = searchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal}.encode()
+			page.NextCursor = searchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal, Query: tag}.encode()
 			break
 		}
 		page.Hits = append(page.Hits, SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: r.Snippet, Rank: r.Score, Name: r.Name})
@@ -454,13 +470,14 @@ func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, er
 }
 
 // searchQuery returns the SQL and arguments of SearchPage's page for o,
-// and the page's size. It fetches one hit more than the size to tell
-// whether a next page exists.
-func searchQuery(o SearchOptions) (string, []any, int, error) {
+// the page's size and the query's QueryTag. It fetches one hit more than
+// the size to tell whether a next page exists.
+func searchQuery(o SearchOptions) (string, []any, int, string, error) {
 	match, err := ParseQuery(o.Query)
 	if err != nil {
-		return "", nil, 0, err
+		return "", nil, 0, "", err
 	}
+	tag := QueryTag(match)
 	limit := o.Limit
 	if limit <= 0 {
 		limit = DefaultSearchLimit
@@ -487,15 +504,15 @@ func searchQuery(o SearchOptions) (string, []any, int, error) {
 	}
 	after := ""
 	if o.Cursor != "" {
-		c, err := decodeSearchCursor(o.Cursor)
+		c, err := decodeSearchCursor(o.Cursor, tag)
 		if err != nil {
-			return "", nil, 0, err
+			return "", nil, 0, "", err
 		}
 		after = "AND (score, hit, ordinal) > (?, ?, ?)"
 		args = append(args, c.Rank, c.ThreadID, c.Ordinal)
 	}
 	args = append(args, limit+1)
-	return fmt.Sprintf(searchSQL, strings.Join(filters, " AND "), after), args, limit, nil
+	return fmt.Sprintf(searchSQL, strings.Join(filters, " AND "), after), args, limit, tag, nil
 }
 
 // Search returns the first page of SearchPage's hits.
