@@ -87,7 +87,7 @@ type diffOp struct {
 func (o diffOp) String() string {
 	switch o.Kind {
 	case "start":
-		return fmt.Sprintf("start T%d legacy=%v name=%q", o.Slot, o.Legacy, o.Text)
+		return fmt.Sprintf("start T%d legacy=%v name=%q spawned by T%d", o.Slot, o.Legacy, o.Text, o.Parent)
 	case "append":
 		return fmt.Sprintf("append T%d %q key=%q", o.Slot, o.Items, o.Key)
 	case "fork":
@@ -149,7 +149,10 @@ func diffGenerate(seed uint64) []diffOp {
 		pick := func() int { return r.IntN(len(slots)) }
 		switch x := r.IntN(100); {
 		case len(slots) == 0 || (x < 10 && len(slots) < 8):
-			o = diffOp{Kind: "start", Slot: len(slots), Legacy: r.IntN(3) == 0, Before: -1}
+			o = diffOp{Kind: "start", Slot: len(slots), Legacy: r.IntN(3) == 0, Before: -1, Parent: -1}
+			if len(slots) > 0 && r.IntN(4) == 0 {
+				o.Parent = pick() // a sub-agent the thread in slot Parent spawned
+			}
 			if r.IntN(4) == 0 {
 				o.Text = fmt.Sprintf("%s start %d", diffVocab[r.IntN(len(diffVocab))], i)
 			}
@@ -310,6 +313,9 @@ func (s *side) apply(ctx context.Context, o diffOp) error {
 	switch o.Kind {
 	case "start":
 		so := manager.StartOptions{Cwd: "/w", Source: "cli", Name: o.Text}
+		if pid, ok := s.ids[o.Parent]; ok {
+			so.Source = fmt.Sprintf(`{"subagent":{"thread_spawn":{"parent_thread_id":%q,"depth":1}}}`, pid)
+		}
 		if o.Legacy {
 			so.HistoryMode = string(rollout.HistoryLegacy)
 		}
@@ -475,6 +481,12 @@ func (s *side) view(ctx context.Context, ops []diffOp) []string {
 		add("T%d: ancestors %s %s", k, relatives(anc), outcome(err))
 		desc, err := lin.Descendants(ctx, id)
 		add("T%d: descendants %s %s", k, relatives(desc), outcome(err))
+		spawns := s.b.(manager.SpawnLineage)
+		children, err := spawns.Spawns(ctx, id)
+		add("T%d: spawns %s %s", k, relatives(children), outcome(err))
+		by, err := spawns.SpawnedBy(ctx, id)
+		add("T%d: spawned by %s %s", k, relatives(by), outcome(err))
+		add("T%d: source %s", k, th.Source)
 	}
 	for _, archived := range []bool{false, true} {
 		page, err := s.b.List(ctx, manager.ListOptions{Limit: 100, Archived: &archived, SortBy: manager.SortCreated})
