@@ -15,7 +15,7 @@
 // does: its writer may still finish it.
 //
 // The root defaults to $SPOOL_ROOT, else ~/.spool; the index to
-// ROOT/spool.db. Pointing --index elsewhere indexes a read-only Codex home
+// $SPOOL_INDEX, else ROOT/spool.db (as spoold's -root and -index). Pointing --index elsewhere indexes a read-only Codex home
 // (such as ~/.codex) without writing into it. reindex holds the lock file
 // next to the index while it runs, so it never races spoold; --verify
 // takes no lock and opens the index read-only, so it runs beside spoold

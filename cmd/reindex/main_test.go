@@ -47,11 +47,18 @@ type result struct {
 	stdout, stderr string
 }
 
-// runReindex runs the built command with args and a clean SPOOL_ROOT.
+// runReindex runs the built command with args and a clean SPOOL_ROOT and
+// SPOOL_INDEX.
 func runReindex(t *testing.T, args ...string) result {
 	t.Helper()
+	return runReindexEnv(t, nil, args...)
+}
+
+// runReindexEnv is runReindex with the variables env ("K=V") set.
+func runReindexEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "SPOOL_ROOT=")
+	cmd.Env = append(append(os.Environ(), "SPOOL_ROOT=", "SPOOL_INDEX="), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -97,6 +104,33 @@ func decode(t *testing.T, out string) report {
 		t.Fatalf("decode JSON %q: %v", out, err)
 	}
 	return rep
+}
+
+// TestIndexFromEnv: with spoold's variables set for a Codex home served
+// with its index elsewhere ($SPOOL_ROOT, $SPOOL_INDEX), reindex works on
+// that index, as spoold does, and writes nothing into the home; before,
+// it took ROOT/spool.db and built a second index in the home.
+func TestIndexFromEnv(t *testing.T) {
+	root := testHome(t)
+	index := filepath.Join(t.TempDir(), "codex.db")
+	env := []string{"SPOOL_ROOT=" + root, "SPOOL_INDEX=" + index}
+	res := runReindexEnv(t, env, "--json")
+	if rep := decode(t, res.stdout); res.code != exitOK || rep.Index != index || rep.Sync == nil || rep.Sync.Files != 3 {
+		t.Fatalf("reindex with $SPOOL_INDEX: exit %d, report %+v, stderr %s; want the 3 files indexed into %s", res.code, rep, res.stderr, index)
+	}
+	if res := runReindexEnv(t, env, "--verify"); res.code != exitOK {
+		t.Fatalf("reindex --verify with $SPOOL_INDEX: exit %d, stderr %s", res.code, res.stderr)
+	}
+	for _, name := range []string{defaultIndexName, lockfile.FileName} {
+		if _, err := os.Stat(filepath.Join(root, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s in the root (%v): the index is %s", name, err, index)
+		}
+	}
+	// --index still wins.
+	other := filepath.Join(t.TempDir(), "other.db")
+	if rep := decode(t, runReindexEnv(t, env, "--index", other, "--json").stdout); rep.Index != other {
+		t.Fatalf("--index beside $SPOOL_INDEX: index %s, want %s", rep.Index, other)
+	}
 }
 
 func TestJSONOutput(t *testing.T) {

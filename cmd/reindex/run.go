@@ -59,7 +59,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.root, "root", "", "the spool root or Codex home (default $SPOOL_ROOT, else ~/.spool)")
-	fs.StringVar(&cfg.index, "index", "", "the index file (default ROOT/"+defaultIndexName+")")
+	fs.StringVar(&cfg.index, "index", "", "the index file (default $SPOOL_INDEX, as spoold's -index, else ROOT/"+defaultIndexName+")")
 	fs.BoolVar(&cfg.full, "full", false, "rescan every file instead of only the changed ones")
 	fs.BoolVar(&cfg.verify, "verify", false, "report drift between the index and the files; change nothing")
 	fs.BoolVar(&cfg.repair, "repair", false, "cut torn last lines into side files, then update the index")
@@ -120,6 +120,9 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 			return cfg, fmt.Errorf("no --root and no home directory: %w", err)
 		}
 		cfg.root = filepath.Join(home, ".spool")
+	}
+	if cfg.index == "" {
+		cfg.index = os.Getenv("SPOOL_INDEX")
 	}
 	if cfg.index == "" {
 		cfg.index = filepath.Join(cfg.root, defaultIndexName)

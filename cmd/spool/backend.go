@@ -62,8 +62,13 @@ func (r remote) Close() error { return nil }
 // use, so doctor can verify the index before anything reconciles it.
 type local struct {
 	root string
-	log  *slog.Logger
-	m    *manager.Manager
+	// index is the index file, "" for ROOT/spool.db: a Codex home served
+	// with spoold -index elsewhere is opened with the same index, so the
+	// command neither writes a second index into the home nor misses the
+	// lock of a spoold serving it.
+	index string
+	log   *slog.Logger
+	m     *manager.Manager
 }
 
 // errNoRoot reports a root that does not exist: every command reads or
@@ -71,7 +76,20 @@ type local struct {
 // --root or $SPOOL_ADDR would otherwise show an empty list).
 var errNoRoot = errors.New("no such root")
 
-func (l *local) Describe() string { return "root " + l.root }
+func (l *local) Describe() string {
+	if l.index == "" {
+		return "root " + l.root
+	}
+	return "root " + l.root + " (index " + l.index + ")"
+}
+
+// indexPath is the index file of the root.
+func (l *local) indexPath() string {
+	if l.index == "" {
+		return filepath.Join(l.root, manager.IndexFile)
+	}
+	return l.index
+}
 
 func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 	if l.m != nil {
@@ -80,7 +98,7 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 	if _, err := os.Stat(l.root); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s (is spoold running elsewhere? set SPOOL_ADDR or --addr; else --root or $SPOOL_ROOT)", errNoRoot, l.root)
 	}
-	m, err := manager.Open(ctx, manager.Options{Root: l.root, Logger: l.log, Capacity: 16})
+	m, err := manager.Open(ctx, manager.Options{Root: l.root, IndexPath: l.index, Logger: l.log, Capacity: 16})
 	if err != nil {
 		return nil, lockedHint(err, l.root)
 	}
@@ -306,9 +324,13 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 	}
 	// It changes nothing: a root without an index gets none (nor a lock
 	// file), as reindex --verify.
-	index := filepath.Join(l.root, manager.IndexFile)
+	index := l.indexPath()
 	if _, err := os.Stat(index); err != nil {
-		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (reindex --root %s builds one): %w", index, l.root, err)
+		build := "reindex --root " + l.root
+		if l.index != "" {
+			build += " --index " + l.index
+		}
+		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (%s builds one): %w", index, build, err)
 	}
 	// Read-only, as reindex --verify: no lock, so it runs beside spoold
 	// (threads written meanwhile may show as drift), and nothing written.

@@ -328,3 +328,72 @@ func listDir(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// TestLocalIndexElsewhere: a Codex home served with spoold -index
+// elsewhere (README) is opened by the CLI with the same index, from
+// $SPOOL_INDEX as spoold reads it or from --index: it lists the threads
+// that index holds, writes no index or lock into the home, is refused
+// while another process holds that index, and doctor checks that index.
+// Before, the CLI took ROOT/spool.db whatever spoold used: it wrote a
+// second index and lock into the Codex home, and ran beside the spoold
+// that held the other one.
+func TestLocalIndexElsewhere(t *testing.T) {
+	home := t.TempDir()
+	index := filepath.Join(t.TempDir(), "state", "codex.db")
+	m, err := manager.Open(t.Context(), manager.Options{Root: home, IndexPath: index, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	th, err := m.Start(t.Context(), manager.StartOptions{Name: "in a codex home"})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := listDir(t, home)
+	noIndexInHome := func(what string) {
+		t.Helper()
+		for _, name := range []string{manager.IndexFile, manager.LockFile} {
+			if _, err := os.Stat(filepath.Join(home, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s: %s in the Codex home (%v); the index is %s", what, name, err, index)
+			}
+		}
+	}
+
+	byEnv := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": home, "SPOOL_INDEX": index})
+	r := byEnv.run("ls")
+	if r.code != 0 || !strings.Contains(r.stdout, th.ID) || !strings.Contains(r.stderr, "(index "+index+")") {
+		t.Fatalf("ls with $SPOOL_INDEX: exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
+	}
+	noIndexInHome("ls with $SPOOL_INDEX")
+	if out := byEnv.ok("doctor"); !strings.Contains(out, "1 threads, 0 drifts") {
+		t.Fatalf("doctor with $SPOOL_INDEX:\n%s", out)
+	}
+
+	byFlag := newCLI(t, map[string]string{"SPOOL_ROOT": home})
+	if out := byFlag.ok("--local", "--index", index, "ls"); !strings.Contains(out, th.ID) {
+		t.Fatalf("ls --index:\n%s", out)
+	}
+	noIndexInHome("ls --index")
+	if after := listDir(t, home); !slices.Equal(after, before) {
+		t.Fatalf("the CLI changed the Codex home's top level: %v, then %v", before, after)
+	}
+
+	// The holder of that index (a spoold on another address) stops it.
+	held, err := manager.Open(t.Context(), manager.Options{Root: home, IndexPath: index, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	t.Cleanup(func() { held.Close() })
+	if r := byEnv.run("--local", "rename", th.ID, "x"); r.code != exitError || !strings.Contains(r.stderr, "is in use by") {
+		t.Fatalf("rename while the index is held: exit %d, stderr %q; want 1, naming the holder", r.code, r.stderr)
+	}
+	noIndexInHome("a refused rename")
+
+	// Without an index there, doctor says how to build that one.
+	r = newCLI(t, map[string]string{"SPOOL_ROOT": home, "SPOOL_INDEX": filepath.Join(t.TempDir(), "none.db")}).run("--local", "doctor")
+	if r.code != exitError || !strings.Contains(r.stderr, "--index ") {
+		t.Fatalf("doctor without the index: exit %d, stderr %q; want 1 and the reindex command with --index", r.code, r.stderr)
+	}
+}

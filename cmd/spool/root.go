@@ -39,8 +39,11 @@ type env struct {
 type app struct {
 	env
 	addr, token, root string
-	forceLocal        bool
-	noPager           bool
+	// index is the index file of the root opened directly (--index,
+	// $SPOOL_INDEX, else ROOT/spool.db), as spoold's -index.
+	index      string
+	forceLocal bool
+	noPager    bool
 	// probeTimeout bounds the health check that decides whether a spoold
 	// answers.
 	probeTimeout time.Duration
@@ -108,8 +111,9 @@ plus their index.
 
 It talks to a running spoold at $SPOOL_ADDR (default 127.0.0.1:7878), with the
 bearer token $SPOOL_TOKEN. When no spoold answers there, it opens the root
-itself: --root, else $SPOOL_ROOT, else ~/.spool (only one process may hold a
-root, so this works only while no spoold serves it).
+itself: --root, else $SPOOL_ROOT, else ~/.spool, with the index --index, else
+$SPOOL_INDEX, else ROOT/spool.db, as spoold takes them (only one process may
+hold an index, so this works only while no spoold serves it).
 
 A thread is named by its id, or by a unique prefix or suffix of it: ids are
 UUIDv7, so threads started close together share a prefix and their last
@@ -125,6 +129,7 @@ characters tell them apart.`,
 	flags.StringVar(&a.addr, "addr", "", "spoold address, host:port or URL (default $SPOOL_ADDR, else "+client.DefaultAddr+")")
 	flags.StringVar(&a.token, "token", "", "bearer token for spoold (default $SPOOL_TOKEN)")
 	flags.StringVar(&a.root, "root", "", "root to open when no spoold answers (default $SPOOL_ROOT, else ~/.spool)")
+	flags.StringVar(&a.index, "index", "", "index file of that root, as spoold's -index (default $SPOOL_INDEX, else ROOT/spool.db)")
 	flags.BoolVar(&a.forceLocal, "local", false, "open the root directly, without trying spoold")
 
 	root.AddCommand(
@@ -250,10 +255,17 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		switch {
 		case err == nil:
 			a.b = remote{c}
+			var named []string
 			if a.root != "" {
+				named = append(named, "--root "+a.root)
+			}
+			if a.index != "" {
+				named = append(named, "--index "+a.index)
+			}
+			if len(named) > 0 {
 				// Not silently: the user named a root, and this acts on the
 				// server's.
-				fmt.Fprintf(a.stderr, "spool: --root %s ignored: using %s (--local opens the root)\n", a.root, a.b.Describe())
+				fmt.Fprintf(a.stderr, "spool: %s ignored: using %s (--local opens the root)\n", strings.Join(named, " and "), a.b.Describe())
 			}
 			return a.b, nil
 		case errors.As(err, &apiErr):
@@ -277,7 +289,7 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		rootDir = filepath.Join(home, ".spool")
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a.b = &local{root: rootDir, log: logger}
+	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), log: logger}
 	if unanswered != "" {
 		fmt.Fprintf(a.stderr, "spool: no spoold answers at %s; using %s\n", unanswered, a.b.Describe())
 	}
