@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -76,6 +77,11 @@ func SetFileMode(path string, mode fs.FileMode) error {
 		}
 	case !errors.Is(err, fs.ErrExist):
 		return fmt.Errorf("set index file mode: %w", err)
+	default:
+		// Another program's database, named by mistake, keeps its modes.
+		if err := checkNotForeign(context.Background(), path); err != nil {
+			return fmt.Errorf("index %s: %w", path, err)
+		}
 	}
 	for _, suffix := range indexSuffixes {
 		// Chmod is not subject to the umask, so the mode is exactly mode.

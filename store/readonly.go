@@ -68,6 +68,9 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if tables, spool, err := tablesOf(ctx, s.reader); err == nil && !spool && len(tables) > 0 {
+		return foreignError(tables)
+	}
 	var applied []int64
 	if err := s.reader.SelectContext(ctx, &applied, `SELECT DISTINCT version_id FROM goose_db_version WHERE version_id > 0 ORDER BY version_id`); err != nil {
 		return fmt.Errorf("read schema version: %w", err)

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -91,6 +93,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := createIndexFile(abs); err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
+	if err := checkNotForeign(ctx, abs); err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
 	if err := migrate(ctx, abs); err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
@@ -148,6 +153,68 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
 	return s, nil
+}
+
+// checkNotForeign fails with ErrNotIndex when the existing file at path is
+// an SQLite database with tables but without spool's schema record: another
+// program's database, named as the index by mistake (-index
+// ~/.codex/state_5.sqlite). It reads through a read-only connection, before
+// anything writes: the writer's connection would switch the file to WAL and
+// the migrations would add their record to it before failing on a table of
+// the same name. An empty file, a spool index and a file SQLite cannot read
+// pass: the open reports those as before.
+func checkNotForeign(ctx context.Context, path string) error {
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		return nil
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	if _, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		q.Set("immutable", "1") // no writer has it open: create no -wal or -shm
+	}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
+	db, err := sql.Open("sqlite", fileURI(path, q))
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	tables, spool, err := tablesOf(ctx, db)
+	if err != nil || spool || len(tables) == 0 {
+		return nil
+	}
+	return foreignError(tables)
+}
+
+// tablesOf returns the names of db's own tables and whether one is spool's
+// schema record.
+func tablesOf(ctx context.Context, db interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}) (tables []string, spool bool, err error) {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, false, err
+		}
+		if name == goose.DefaultTablename {
+			spool = true
+		}
+		tables = append(tables, name)
+	}
+	return tables, spool, rows.Err()
+}
+
+// foreignError is ErrNotIndex for a database holding tables, naming a few.
+func foreignError(tables []string) error {
+	names := tables
+	if len(names) > 4 {
+		names = append(names[:4:4], "...")
+	}
+	return fmt.Errorf("%w: the file is another program's SQLite database (tables %s), left as it is; give spool an index file of its own", ErrNotIndex, strings.Join(names, ", "))
 }
 
 // newMigrator returns a goose provider over db with the embedded migrations.

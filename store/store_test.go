@@ -325,3 +325,87 @@ func TestOpenRefusesReadOnlyIndex(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestOpenRefusesAnotherProgramsDatabase: an index path naming another
+// program's SQLite database (a Codex home's state_5.sqlite, given as
+// -index by mistake) is refused with ErrNotIndex by Open, OpenReadOnly and
+// SetFileMode, and the file is left byte for byte as it was, its mode and
+// journal mode too. Before, Open switched it to WAL and added goose's
+// version table to it, then failed on a table of the same name as one of
+// spool's ("partial migration error ... table threads already exists"),
+// and reindex --full could not tell it from an index of its own.
+func TestOpenRefusesAnotherProgramsDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state_5.sqlite")
+	db, err := sqlx.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE threads (id TEXT PRIMARY KEY, rollout_path TEXT NOT NULL)`,
+		`CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY)`,
+		`INSERT INTO threads VALUES ('t', '/home/me/.codex/sessions/x.jsonl')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrNotIndex) || !strings.Contains(err.Error(), "threads") {
+			t.Fatalf("%s: err = %v, want ErrNotIndex naming its tables", what, err)
+		}
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnmigratable) {
+			t.Fatalf("%s: err = %v: reindex --full would move the file aside", what, err)
+		}
+		after, rerr := os.ReadFile(path)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		fi, serr := os.Stat(path)
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if string(after) != string(before) || fi.Mode().Perm() != 0o644 {
+			t.Fatalf("%s changed the other program's database (mode %v)", what, fi.Mode().Perm())
+		}
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if _, err := os.Stat(path + suffix); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s left %s%s (%v)", what, path, suffix, err)
+			}
+		}
+	}
+	s, err := Open(ctx, path)
+	if err == nil {
+		s.Close()
+	}
+	check("Open", err)
+	s, err = OpenReadOnly(ctx, path)
+	if err == nil {
+		s.Close()
+	}
+	check("OpenReadOnly", err)
+	check("SetFileMode", SetFileMode(path, 0o600))
+
+	// An empty file is still an index to create.
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(ctx, empty); err != nil {
+		t.Fatalf("Open of an empty file: %v", err)
+	} else if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -24,6 +24,11 @@ var (
 	// date: it lacks migrations older than its version (a build made
 	// between two of them). Nothing in it is lost by a rebuild.
 	ErrUnmigratable = errors.New("index cannot be migrated")
+	// ErrNotIndex reports an index path that names another program's
+	// SQLite database (tables, none of them spool's schema record), such
+	// as a Codex home's state_5.sqlite: spool neither migrates into it nor
+	// moves it aside.
+	ErrNotIndex = errors.New("not a spool index")
 )
 
 // Thread is one row of the threads table: everything listing and the API
