@@ -675,11 +675,17 @@ doctor finds.`,
 
 // absDir returns dir as an absolute path when it is relative (".", "src"):
 // Codex records a thread's directory absolute, so a relative one would
-// match no thread and mean nothing in a new one. An absolute dir is kept
-// as given, as the API matches it exactly.
+// match no thread and mean nothing in a new one. An absolute dir is
+// cleaned (no trailing slash, "." or "//"), as Codex 0.169 cleans the cwd
+// it records ("/p/" and "/./p" both record "/p") and as a relative one is:
+// the API matches it exactly, and a shell's completion ends a directory
+// with a slash.
 func absDir(dir string) (string, error) {
-	if dir == "" || filepath.IsAbs(dir) {
+	if dir == "" {
 		return dir, nil
+	}
+	if filepath.IsAbs(dir) {
+		return filepath.Clean(dir), nil
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

@@ -233,6 +233,18 @@ func TestLs(t *testing.T) {
 	if out := cli.ok("ls", "--cwd", dir); !strings.Contains(out, here) {
 		t.Fatalf("ls --cwd %s should list the fork made there:\n%s", dir, out)
 	}
+	// An absolute one is cleaned as Codex cleans the cwd it records: a
+	// shell's completion ends a directory with a slash. Before, it was
+	// matched as typed and listed nothing.
+	for _, typed := range []string{dir + "/", dir + "/.", filepath.Dir(dir) + "/./" + filepath.Base(dir) + "//"} {
+		if out := cli.ok("ls", "--cwd", typed); !strings.Contains(out, here) {
+			t.Fatalf("ls --cwd %s should list the fork made in %s:\n%s", typed, dir, out)
+		}
+	}
+	slash := strings.TrimSpace(cli.ok("fork", f.fork.ID, "--cwd", dir+"/"))
+	if th, err := s.c.Get(t.Context(), slash); err != nil || th.Cwd != dir {
+		t.Fatalf("fork --cwd %s/ recorded %q (%v), want %s", dir, th.Cwd, err, dir)
+	}
 }
 
 func TestShow(t *testing.T) {
