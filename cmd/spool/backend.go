@@ -95,8 +95,10 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 	if l.m != nil {
 		return l.m, nil
 	}
-	if _, err := os.Stat(l.root); errors.Is(err, fs.ErrNotExist) {
+	if fi, err := os.Stat(l.root); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s (is spoold running elsewhere? set SPOOL_ADDR or --addr; else --root or $SPOOL_ROOT)", errNoRoot, l.root)
+	} else if err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("root %s is not a directory (--root or $SPOOL_ROOT names a Codex home or a spool root)", l.root)
 	}
 	m, err := manager.Open(ctx, manager.Options{Root: l.root, IndexPath: l.index, Logger: l.log, Capacity: 16})
 	if err != nil {
@@ -319,13 +321,22 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 	if l.m != nil {
 		return doctorReport{}, errors.New("doctor: the root is already open in this process")
 	}
-	if fi, err := os.Stat(l.root); err != nil || !fi.IsDir() {
+	switch fi, err := os.Stat(l.root); {
+	case errors.Is(err, fs.ErrNotExist):
+		return doctorReport{}, fmt.Errorf("doctor: %w: %s", errNoRoot, l.root)
+	case err != nil:
+		return doctorReport{}, fmt.Errorf("doctor: %w", err)
+	case !fi.IsDir():
 		return doctorReport{}, fmt.Errorf("doctor: root %s is not a directory", l.root)
 	}
 	// It changes nothing: a root without an index gets none (nor a lock
 	// file), as reindex --verify.
 	index := l.indexPath()
-	if _, err := os.Stat(index); err != nil {
+	if _, err := os.Stat(index); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Not "no index": one that cannot be looked at (a directory
+		// that is not the user's) may well be there.
+		return doctorReport{}, fmt.Errorf("doctor: %w", err)
+	} else if err != nil {
 		build := "reindex --root " + l.root
 		if l.index != "" {
 			build += " --index " + l.index

@@ -979,6 +979,57 @@ func TestMissingRootIsNotMade(t *testing.T) {
 	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the root was made: %v", err)
 	}
+	if r := cli.run("doctor", "--root", root); r.code != exitError || !strings.Contains(r.stderr, "no such root") {
+		t.Errorf("doctor: exit %d, stderr %q; want %d and no such root", r.code, r.stderr, exitError)
+	}
+}
+
+// TestRootThatIsAFile: a root that names a file is called so by every
+// command, doctor too (it said "not a directory" for a missing root and
+// "mkdir ...: not a directory" for the others).
+func TestRootThatIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	for _, args := range [][]string{{"ls"}, {"doctor"}, {"show", "abc"}} {
+		r := cli.run(append(args, "--root", file)...)
+		if r.code != exitError || !strings.Contains(r.stderr, "root "+file+" is not a directory") {
+			t.Errorf("%v: exit %d, stderr %q; want %d and that the root is not a directory", args, r.code, r.stderr, exitError)
+		}
+	}
+}
+
+// TestDoctorIndexItCannotLookAt: an index doctor cannot stat for another
+// reason than its absence is not reported as missing, with a hint to
+// build one (a root whose directory is not the user's).
+func TestDoctorIndexItCannotLookAt(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// Root passes every permission check: take a file for the
+		// directory instead, which fails stat with ENOTDIR.
+		root := t.TempDir()
+		index := filepath.Join(root, "file", "spool.db")
+		if err := os.WriteFile(filepath.Join(root, "file"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cli := newCLI(t, map[string]string{"SPOOL_ROOT": root, "SPOOL_INDEX": index})
+		r := cli.run("--local", "doctor")
+		if r.code != exitError || strings.Contains(r.stderr, "no index to check") || !strings.Contains(r.stderr, "not a directory") {
+			t.Fatalf("doctor with an index under a file: exit %d, stderr %q; want 1 and the stat error", r.code, r.stderr)
+		}
+		return
+	}
+	root := t.TempDir()
+	if err := os.Chmod(root, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(root, 0o700) })
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
+	r := cli.run("--local", "doctor")
+	if r.code != exitError || strings.Contains(r.stderr, "no index to check") || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("doctor on a root it cannot enter: exit %d, stderr %q; want 1 and permission denied", r.code, r.stderr)
+	}
 }
 
 // TestWrongTokenSaysWhatToDo: a 401 from spoold says how to give the token.
