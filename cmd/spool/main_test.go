@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/server"
@@ -1029,6 +1030,32 @@ func TestDoctorIndexItCannotLookAt(t *testing.T) {
 	r := cli.run("--local", "doctor")
 	if r.code != exitError || strings.Contains(r.stderr, "no index to check") || !strings.Contains(r.stderr, "permission denied") {
 		t.Fatalf("doctor on a root it cannot enter: exit %d, stderr %q; want 1 and permission denied", r.code, r.stderr)
+	}
+}
+
+// TestBusySaysWhatToDo: a thread a running Codex holds (its writer lock)
+// is refused with what to do about it, through spoold and on a root, while
+// show and fork still work.
+func TestBusySaysWhatToDo(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	lock, err := codexlock.TryLock(s.root, f.parent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	cli := s.cli(t)
+	for _, args := range [][]string{{"rename", f.parent.ID, "x"}, {"archive", f.parent.ID}} {
+		if r := cli.run(args...); r.code != exitError || !strings.Contains(r.stderr, "busy") || !strings.Contains(r.stderr, "until that process exits") {
+			t.Errorf("%v while Codex holds the thread: exit %d, stderr %q; want 1 and what to do", args, r.code, r.stderr)
+		}
+	}
+	cli.ok("show", f.parent.ID)
+	cli.ok("fork", f.parent.ID)
+	s.close(t)
+	local := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": s.root})
+	if r := local.run("rename", f.parent.ID, "x"); r.code != exitError || !strings.Contains(r.stderr, "until that process exits") {
+		t.Errorf("rename on the root while Codex holds the thread: exit %d, stderr %q; want 1 and what to do", r.code, r.stderr)
 	}
 }
 

@@ -98,6 +98,8 @@ func hint(err error) string {
 		return "(give spoold's token with --token or $SPOOL_TOKEN)\n"
 	case errors.Is(err, client.ErrReferenced), errors.Is(err, manager.ErrReferenced):
 		return "(spool rm --purge deletes it and keeps its forks readable)\n"
+	case errors.Is(err, client.ErrBusy), errors.Is(err, manager.ErrBusy):
+		return "(a running Codex has the thread loaded and holds it until that process exits: quit it there, or try again later; show and fork work meanwhile)\n"
 	}
 	return ""
 }
