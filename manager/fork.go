@@ -407,12 +407,12 @@ func (m *Manager) holderOf(ctx context.Context, t store.Thread, cut int64) (stor
 }
 
 // ordinalAt returns the ordinal of the line at position cut of src, a
-// history whose position cut lies in holder's own file: holder's next
-// ordinal at the end of its indexed file, else the ordinal the line there
-// carries.
+// history whose position cut lies in holder's own file: the ordinal the
+// line there carries, and at the end of holder's indexed file the ordinal
+// Codex numbers its next line there with (codexNextOrdinal).
 func ordinalAt(src rolloutfs.ReadFile, cut int64, holder store.Thread) (int64, error) {
 	if cut == holder.HistorySize() {
-		return holder.NextOrdinal, nil
+		return codexNextOrdinal(src, holder)
 	}
 	line, ok, err := rollout.FirstLine(src, cut, src.Size())
 	if err != nil {
@@ -426,6 +426,48 @@ func ordinalAt(src rolloutfs.ReadFile, cut int64, holder store.Thread) (int64, e
 		return 0, fmt.Errorf("the line at the cut %d has no ordinal: %w", cut, ErrBrokenChain)
 	}
 	return n, nil
+}
+
+// trailingWindow bounds how much of a file's end codexNextOrdinal reads.
+const trailingWindow = 1 << 20
+
+// codexNextOrdinal returns the ordinal Codex 0.169 numbers the next line
+// of holder with, as the end of holder's history: one past the last line
+// it reads. That is holder's next ordinal, unless the file ends in
+// thread_name_updated events (spool's renames, or a name given at a start
+// or fork), a line type Codex 0.169 does not know: it skips them and
+// numbers its next line with the ordinal of the first of them, and its own
+// whole fork there names that ordinal as end_ordinal_exclusive (with the
+// file's end as end_byte_offset). A reference fork of that end that named
+// the next ordinal instead included in Codex's view the first lines Codex
+// later wrote to the parent, a turn of the parent run after the fork among
+// them (docs/CODEX.md, "Forks, reverts, segments"). The run of trailing
+// events is looked for in the last MiB of the file (a name is at most 1
+// KiB); a line that starts before it counts as not a rename.
+func codexNextOrdinal(src rolloutfs.ReadFile, holder store.Thread) (int64, error) {
+	end := holder.HistorySize()
+	from := max(end-trailingWindow, holder.BaseSize)
+	buf := make([]byte, end-from)
+	if n, err := src.ReadAt(buf, from); err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
+		return 0, err
+	}
+	next := holder.NextOrdinal
+	lines := bytes.Split(bytes.TrimSuffix(buf, []byte{'\n'}), []byte{'\n'})
+	first := 0
+	if from > holder.BaseSize {
+		first = 1 // starts before the window
+	}
+	for i := len(lines) - 1; i >= first; i-- {
+		if rollout.Classify(rollout.NewLine(lines[i], 0, 0)).Kind != rollout.KindNameUpdate {
+			break
+		}
+		n, ok, err := rollout.LineOrdinal(lines[i])
+		if err != nil || !ok {
+			break
+		}
+		next = n
+	}
+	return next, nil
 }
 
 // lineage returns a new child's ancestors: parent, then the parent's.

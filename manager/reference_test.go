@@ -333,3 +333,73 @@ func TestDeleteBesideAReferenceFork(t *testing.T) {
 		verifyClean(t, m)
 	})
 }
+
+// TestWholeForkAfterARenameEndsWhereCodexNumbers: a whole reference fork
+// of a thread whose file ends in thread_name_updated events (a line type
+// Codex 0.169 does not read) names as end_ordinal_exclusive the ordinal of
+// the first of them, the one Codex numbers its next line of the parent
+// with, as Codex's own whole fork there does; its end_byte_offset is still
+// the file's end, and the fork's own lines go on from that ordinal. Before,
+// it named the next ordinal, and Codex showed the fork with the first turn
+// it later ran on the parent (compat TestSpoolWholeForkAfterRename).
+func TestWholeForkAfterARenameEndsWhereCodexNumbers(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	parent := startPaginated(t, m, user("u1"), assistant("a1"))
+	// next is the parent's next ordinal: one past its last line's.
+	next := func() int64 {
+		t.Helper()
+		ls := lines(ownFile(t, m, parent.ID))
+		n, ok, err := rollout.LineOrdinal(bytes.TrimSuffix(ls[len(ls)-1], []byte("\n")))
+		if err != nil || !ok {
+			t.Fatalf("last line's ordinal: %v, %v", ok, err)
+		}
+		return n + 1
+	}
+	wholeFork := func() int64 {
+		t.Helper()
+		p, err := m.Get(ctx, parent.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := m.Fork(ctx, parent.ID, ForkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := bytes.TrimSuffix(lines(ownFile(t, m, f.ID))[0], []byte("\n"))
+		meta, err := rollout.ParseSessionMeta(own)
+		if err != nil || meta.HistoryBase == nil {
+			t.Fatalf("whole fork meta %+v: %v", meta, err)
+		}
+		if meta.HistoryBase.EndByteOffset != p.HistorySize() {
+			t.Fatalf("whole fork ends at byte %d, want the parent's end %d", meta.HistoryBase.EndByteOffset, p.HistorySize())
+		}
+		if n, _, _ := rollout.LineOrdinal(own); n != meta.HistoryBase.EndOrdinalExclusive {
+			t.Fatalf("the fork's meta has ordinal %d, want its base's end %d", n, meta.HistoryBase.EndOrdinalExclusive)
+		}
+		return meta.HistoryBase.EndOrdinalExclusive
+	}
+
+	// No rename at the end: the parent's next ordinal, as before.
+	if got, want := wholeFork(), next(); got != want {
+		t.Fatalf("whole fork of a thread ending in a message: end ordinal %d, want %d", got, want)
+	}
+	// Two renames at the end: the first one's ordinal.
+	first := next()
+	for _, name := range []string{"one", "two"} {
+		if _, err := m.Rename(ctx, parent.ID, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := wholeFork(); got != first {
+		t.Fatalf("whole fork after two renames: end ordinal %d (parent's next %d), want %d, the first rename's", got, next(), first)
+	}
+	// A line after the renames: the next ordinal again.
+	if _, err := m.Append(ctx, parent.ID, []rollout.Item{user("u2")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := wholeFork(), next(); got != want {
+		t.Fatalf("whole fork of a thread ending in a message after renames: end ordinal %d, want %d", got, want)
+	}
+	verifyClean(t, m)
+}

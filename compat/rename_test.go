@@ -1,0 +1,115 @@
+//go:build compat
+
+package compat
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// runTurn has Codex (under mockresponses) run one turn of thread id and
+// returns the turn's id.
+func runTurn(t *testing.T, s *Server, id, text string) string {
+	t.Helper()
+	var started struct {
+		Turn struct {
+			ID string `json:"id"`
+		} `json:"turn"`
+	}
+	call(t, s, "turn/start", map[string]any{"threadId": id, "input": []any{map[string]any{"type": "text", "text": text}}}, &started)
+	if _, err := s.WaitNotification(t.Context(), "turn/completed"); err != nil {
+		t.Fatal(err)
+	}
+	return started.Turn.ID
+}
+
+// TestSpoolWholeForkAfterRename: Codex 0.169 does not read spool's
+// thread_name_updated lines; when a thread's file ends in one, Codex
+// numbers its next line with that line's ordinal (found by hand in a
+// review: its next turn's task_started repeats the rename's ordinal), and
+// its own whole fork there names that ordinal as end_ordinal_exclusive.
+// spool's whole fork of such a thread names the same ordinal, so Codex
+// shows it with the parent's turns at the fork and not with the turn Codex
+// runs on the parent afterwards. Before, spool named the ordinal after the
+// rename, and Codex showed the fork with that later turn too (completed,
+// without items).
+func TestSpoolWholeForkAfterRename(t *testing.T) {
+	mock := buildMock(t)
+	home := newHome(t)
+	start := func() *Server {
+		t.Helper()
+		stderr := &lockedBuffer{}
+		s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s := start()
+	var th threadAnswer
+	call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &th)
+	id := th.Thread.ID
+	first := runTurn(t, s, id, "before the fork")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Rename(t.Context(), id, "renamed by spool"); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := m.Fork(t.Context(), id, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	spoolBase := firstMeta(t, findFiles(t, home, fork.ID)[0]).HistoryBase
+
+	s = start()
+	var codexFork threadAnswer
+	call(t, s, "thread/fork", map[string]any{"threadId": id, "excludeTurns": true}, &codexFork)
+	codexBase := firstMeta(t, codexFork.Thread.Path).HistoryBase
+	call(t, s, "thread/resume", map[string]any{"threadId": id, "excludeTurns": true}, nil)
+	later := runTurn(t, s, id, "after the fork")
+	data, err := os.ReadFile(th.Thread.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What this test stands on: Codex numbered its turn from the rename's
+	// ordinal.
+	var renameOrdinal, startedOrdinal int64 = -1, -2
+	rd := rollout.NewReader(bytes.NewReader(data), 0, 0)
+	for rd.Next() {
+		l := rd.Line()
+		n, _, _ := rollout.LineOrdinal(l.Raw)
+		switch {
+		case rollout.Classify(l).Kind == rollout.KindNameUpdate:
+			renameOrdinal = n
+		case l.Type == rollout.TypeEventMsg && l.PayloadType == "task_started" && renameOrdinal >= 0 && startedOrdinal < 0:
+			startedOrdinal = n
+		}
+	}
+	if startedOrdinal != renameOrdinal {
+		t.Logf("Codex numbered its turn after spool's rename from %d, the rename has %d: Codex now reads the rename", startedOrdinal, renameOrdinal)
+	}
+	if got := turnIDs(turnsOf(t, s, id)); got != first+":completed "+later+":completed" {
+		t.Fatalf("Codex shows the parent as %s", got)
+	}
+	call(t, s, "thread/resume", map[string]any{"threadId": fork.ID, "excludeTurns": true}, nil)
+	if got, want := turnIDs(turnsOf(t, s, fork.ID)), first+":completed"; got != want {
+		t.Fatalf("Codex shows spool's whole fork, made before the turn %s, as %s, want %s", later, got, want)
+	}
+	if spoolBase == nil || codexBase == nil || *spoolBase != *codexBase {
+		t.Fatalf("whole fork after a rename: spool's history_base %+v, Codex's %+v", spoolBase, codexBase)
+	}
+}
