@@ -4,7 +4,11 @@ package compat
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/spoolhq/spool/manager"
@@ -111,5 +115,78 @@ func TestSpoolWholeForkAfterRename(t *testing.T) {
 	}
 	if spoolBase == nil || codexBase == nil || *spoolBase != *codexBase {
 		t.Fatalf("whole fork after a rename: spool's history_base %+v, Codex's %+v", spoolBase, codexBase)
+	}
+}
+
+// TestForkReadAfterCodexRevertsItsBase: Codex reverts a thread whatever
+// reference forks continue it past the cut (spool refuses to), and those
+// forks go on naming the thread's first file, which spool cannot read them
+// through yet (docs/SCHEMA.md, "Not covered"; TestPending). Here a whole
+// fork of a two-turn thread after Codex reverted its second turn: Codex's
+// segment meta (its base instructions, tens of KiB) makes the reverted
+// history longer than the fork's cut, so spool's old read streamed the
+// reverted history up to the cut, ending inside the segment's meta: a line
+// cut in the middle, served as part of the fork. A read now fails with
+// ErrBrokenChain (409 broken_chain) instead; every line it gives is whole.
+func TestForkReadAfterCodexRevertsItsBase(t *testing.T) {
+	mock := buildMock(t)
+	home := newHome(t)
+	start := func() *Server {
+		t.Helper()
+		stderr := &lockedBuffer{}
+		s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s := start()
+	var th threadAnswer
+	call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &th)
+	id := th.Thread.ID
+	runTurn(t, s, id, "first")
+	second := runTurn(t, s, id, "second")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	index := filepath.Join(t.TempDir(), "index.db")
+	m, err := manager.Open(t.Context(), manager.Options{Root: home, IndexPath: index})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork, err := m.Fork(t.Context(), id, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = start()
+	call(t, s, "thread/resume", map[string]any{"threadId": id, "excludeTurns": true}, nil)
+	call(t, s, "thread/revert", map[string]any{"threadId": id, "beforeTurnId": second}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err = manager.Open(t.Context(), manager.Options{Root: home, IndexPath: index})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rc, err := m.ReadFrom(t.Context(), fork.ID, -1)
+	if err == nil {
+		data, rerr := io.ReadAll(rc)
+		rc.Close()
+		err = rerr
+		for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+			if !json.Valid(line) {
+				t.Fatalf("spool reads the fork with line %d cut in the middle: %.120s…", i, line)
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, manager.ErrBrokenChain) {
+		t.Fatalf("reading the fork after Codex reverted its base: %v, want whole lines or ErrBrokenChain", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sync"
@@ -641,6 +642,11 @@ func (m *Manager) chainFrom(ctx context.Context, id string, open func(context.Co
 			return store.Thread{}, nil, nil, fmt.Errorf("base %s of %s ends at %d, outside its history [%d, %d]: %w",
 				base, id, limit, brow.BaseSize, brow.HistorySize(), ErrBrokenChain)
 		}
+		if err := endsLine(bf, own, brow.RolloutPath); err != nil {
+			bf.Close()
+			closeSegments(segments)
+			return store.Thread{}, nil, nil, fmt.Errorf("base %s of %s at %d: %w", base, id, limit, err)
+		}
 		segments = append([]rolloutfs.Segment{{File: bf, Length: own}}, segments...)
 		base, limit, id = brow.BaseID, brow.BaseSize, base
 	}
@@ -677,6 +683,12 @@ func (m *Manager) openLinks(ctx context.Context, id string, limit int64) (links 
 		if errors.Is(err, fs.ErrNotExist) {
 			err = fmt.Errorf("segment %s of %s: %w", s.RolloutPath, id, ErrBrokenChain)
 		}
+		if err == nil && i == len(chain)-1 {
+			if err = endsLine(f, end-s.BaseSize, s.RolloutPath); err != nil {
+				f.Close()
+				err = fmt.Errorf("history of %s below %d: %w", id, limit, err)
+			}
+		}
 		if err != nil {
 			closeSegments(links)
 			return nil, "", 0, err
@@ -684,6 +696,29 @@ func (m *Manager) openLinks(ctx context.Context, id string, limit int64) (links 
 		links = append(links, rolloutfs.Segment{File: f, Length: end - s.BaseSize})
 	}
 	return links, chain[0].BaseID, chain[0].BaseSize, nil
+}
+
+// endsLine fails with ErrBrokenChain when the first n bytes of f, a base's
+// own file, do not end a line: a fork is cut between lines, so its base's
+// bytes below the cut end in a newline unless the base's history changed
+// under the fork. Codex reverts a thread whatever forks continue it past
+// the cut (spool refuses to), and its forks go on naming the first file,
+// which spool's rows read through the new segment (docs/SCHEMA.md, "Not
+// covered"): without this check a read streamed a line cut in the middle,
+// the segment's meta, as part of the fork's history. A compressed file is
+// not checked (a read at its end decodes all of it).
+func endsLine(f io.ReaderAt, n int64, rel string) error {
+	if n <= 0 || rollout.IsCompressed(rel) {
+		return nil
+	}
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], n-1); err != nil {
+		return err
+	}
+	if b[0] != '\n' {
+		return fmt.Errorf("its history no longer has a line end there (reverted under the fork?): %w", ErrBrokenChain)
+	}
+	return nil
 }
 
 // maxChain bounds how many bases a history may have: a longer chain is
