@@ -623,7 +623,9 @@ On a root opened directly (no spoold running, or --local) this is
 ancestry included, and nothing is changed; it takes no lock, so it runs
 beside a spoold serving the root too. Through spoold, which has no
 verify route, it checks each thread's streamed history against its index
-row and turns instead, which cannot see files the index does not know;
+row and turns instead (a thread whose history cannot be read, its base
+cut or reverted under it, is a broken_chain drift), which cannot see files
+the index does not know;
 a thread another process appended to while doctor runs shows as drift
 there once (reading it catches the index up): run doctor again before
 acting on one. "reindex --repair" or a restart of spoold fixes what

@@ -70,6 +70,14 @@ func (r remote) Doctor(ctx context.Context) (doctorReport, error) {
 				Detail: fmt.Sprintf("indexed, but its history cannot be read: %v", err)})
 			continue
 		}
+		if errors.Is(err, client.ErrBrokenChain) {
+			// Its history continues bytes its base no longer holds (a
+			// base cut or reverted under it): one thread to report, not
+			// the end of the check.
+			rep.Drifts = append(rep.Drifts, drift{Kind: "broken_chain", ThreadID: th.ID, Path: th.RolloutPath,
+				Detail: fmt.Sprintf("its history cannot be read: %v", err)})
+			continue
+		}
 		if err != nil {
 			return rep, fmt.Errorf("check thread %s: %w", th.ID, err)
 		}

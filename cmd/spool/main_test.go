@@ -709,6 +709,52 @@ func corruptLastPrompt(t *testing.T, path string) {
 	}
 }
 
+// TestDoctorThroughSpooldGoesOnPastABrokenChain: a thread whose history
+// cannot be read (its base no longer holds the bytes below its cut, as
+// after Codex reverts a base under its forks) is one drift, and doctor
+// checks the other threads. It stopped at the first such thread, with an
+// error and no report.
+func TestDoctorThroughSpooldGoesOnPastABrokenChain(t *testing.T) {
+	s := startSpoold(t, "")
+	cli := s.cli(t)
+	ctx := t.Context()
+	base, err := s.c.Create(ctx, client.CreateOptions{Cwd: "/work/project"})
+	if err == nil {
+		_, err = s.c.Append(ctx, base.ID, item("user", "p one"), item("assistant", "a one"))
+	}
+	var fork client.Thread
+	if err == nil {
+		fork, err = s.c.Fork(ctx, base.ID, client.ForkOptions{})
+	}
+	if err == nil {
+		_, err = s.c.Create(ctx, client.CreateOptions{Cwd: "/work/other"})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.BaseID != base.ID {
+		t.Fatalf("whole fork of a paginated thread: base %q, want %s", fork.BaseID, base.ID)
+	}
+	// The base loses its last line: the fork's cut is past its end.
+	path := filepath.Join(s.root, filepath.FromSlash(base.RolloutPath))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := bytes.LastIndexByte(data[:len(data)-1], '\n') + 1
+	if err := os.WriteFile(path, data[:last], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := cli.run("doctor", "--json")
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != exitError {
+		t.Fatalf("doctor --json with a broken chain: exit %d, %v; stdout %s stderr %s", r.code, err, r.stdout, r.stderr)
+	}
+	if rep.Threads != 3 || !slices.ContainsFunc(rep.Drifts, func(d drift) bool { return d.ThreadID == fork.ID && d.Kind == "broken_chain" }) {
+		t.Fatalf("doctor: %d threads, drifts %+v; want 3 threads checked and the fork's broken_chain", rep.Threads, rep.Drifts)
+	}
+}
+
 func TestDoctorThroughSpoold(t *testing.T) {
 	s := startSpoold(t, "")
 	f := seed(t, s.c)
