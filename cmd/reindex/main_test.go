@@ -210,6 +210,11 @@ func TestTextOutput(t *testing.T) {
 func TestVerifyExitCodes(t *testing.T) {
 	root := testHome(t)
 	index := filepath.Join(t.TempDir(), "elsewhere", "index.db")
+	// No index yet: say how to build it (it said "stat ...: no such file").
+	if res := runReindex(t, "--root", root, "--index", index, "--verify"); res.code != exitError ||
+		!strings.Contains(res.stderr, "no index to verify") || !strings.Contains(res.stderr, "--index "+index+" builds one") {
+		t.Fatalf("verify without an index: exit %d, stderr %q; want 2 and how to build it", res.code, res.stderr)
+	}
 	if res := runReindex(t, "--root", root, "--index", index); res.code != exitOK {
 		t.Fatalf("sync: exit %d, stderr %s", res.code, res.stderr)
 	}

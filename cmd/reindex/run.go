@@ -257,6 +257,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // as drift: run it again to tell drift that stays from drift in passing.
 func verifyOnly(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	st, err := store.OpenReadOnly(ctx, cfg.index)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Nothing to verify yet: say how to make it, as doctor does.
+		build := "reindex --root " + cfg.root
+		if cfg.index != filepath.Join(cfg.root, defaultIndexName) {
+			build += " --index " + cfg.index
+		}
+		fmt.Fprintf(stderr, "reindex: no index to verify at %s (%s builds one)\n", cfg.index, build)
+		return exitError
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
