@@ -441,34 +441,53 @@ const trailingWindow = 1 << 20
 // file's end as end_byte_offset). A reference fork of that end that named
 // the next ordinal instead included in Codex's view the first lines Codex
 // later wrote to the parent, a turn of the parent run after the fork among
-// them (docs/CODEX.md, "Forks, reverts, segments"). The run of trailing
-// events is looked for in the last MiB of the file (a name is at most 1
-// KiB); a line that starts before it counts as not a rename.
+// them (docs/CODEX.md, "Forks, reverts, segments"). It reads the file's
+// last 4 KiB, and further back only while every whole line it read is such
+// an event, up to the last MiB (a name is at most 1 KiB); a line that
+// starts before that counts as not a rename.
 func codexNextOrdinal(src rolloutfs.ReadFile, holder store.Thread) (int64, error) {
 	end := holder.HistorySize()
-	from := max(end-trailingWindow, holder.BaseSize)
+	for window := int64(4 << 10); ; window *= 4 {
+		from := max(end-window, holder.BaseSize)
+		next, all, err := trailingRenames(src, holder, from, end)
+		if err != nil || !all || from == holder.BaseSize || window >= trailingWindow {
+			return next, err
+		}
+	}
+}
+
+// trailingRenames reads holder's history in [from, end) and returns the
+// ordinal of the first of the thread_name_updated events that end it
+// (holder's next ordinal when none does), and whether every line of it
+// that starts at or after from is one.
+func trailingRenames(src rolloutfs.ReadFile, holder store.Thread, from, end int64) (next int64, all bool, err error) {
 	buf := make([]byte, end-from)
 	if n, err := src.ReadAt(buf, from); err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
-		return 0, err
+		return 0, false, err
 	}
-	next := holder.NextOrdinal
+	next = holder.NextOrdinal
 	lines := bytes.Split(bytes.TrimSuffix(buf, []byte{'\n'}), []byte{'\n'})
 	first := 0
 	if from > holder.BaseSize {
-		first = 1 // starts before the window
+		first = 1 // starts before from
 	}
 	for i := len(lines) - 1; i >= first; i-- {
 		if rollout.Classify(rollout.NewLine(lines[i], 0, 0)).Kind != rollout.KindNameUpdate {
-			break
+			return next, false, nil
 		}
 		n, ok, err := rollout.LineOrdinal(lines[i])
 		if err != nil || !ok {
-			break
+			return next, false, nil
 		}
 		next = n
 	}
-	return next, nil
+	// The line that starts before from may be one only if it is short.
+	return next, first == 0 || len(lines[0]) < maxRenameLine, nil
 }
+
+// maxRenameLine bounds the length of a thread_name_updated line: a name of
+// at most 1 KiB, every byte of it escaped, and the line's other members.
+const maxRenameLine = 8 << 10
 
 // lineage returns a new child's ancestors: parent, then the parent's.
 func (m *Manager) lineageOf(ctx context.Context, parentID string) ([]string, error) {

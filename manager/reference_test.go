@@ -3,8 +3,10 @@ package manager
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
@@ -400,6 +402,20 @@ func TestWholeForkAfterARenameEndsWhereCodexNumbers(t *testing.T) {
 	}
 	if got, want := wholeFork(), next(); got != want {
 		t.Fatalf("whole fork of a thread ending in a message after renames: end ordinal %d, want %d", got, want)
+	}
+	// Renames longer together than the first window read, after a line
+	// longer than a rename can be: the first rename's ordinal still.
+	if _, err := m.Append(ctx, parent.ID, []rollout.Item{user(strings.Repeat("long ", 4000))}); err != nil {
+		t.Fatal(err)
+	}
+	first = next()
+	for i := range 8 {
+		if _, err := m.Rename(ctx, parent.ID, fmt.Sprintf("%d %s", i, strings.Repeat("\x01", 200))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := wholeFork(); got != first {
+		t.Fatalf("whole fork after eight long renames: end ordinal %d (parent's next %d), want %d, the first rename's", got, next(), first)
 	}
 	verifyClean(t, m)
 }
