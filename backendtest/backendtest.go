@@ -52,6 +52,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchCopyPastItsParentsRevert", testSearchCopyPastItsParentsRevert},
 		{"SearchTwoCopiesPastTheirParentsRevert", testSearchTwoCopiesPastTheirParentsRevert},
 		{"SearchCopyPastItsOwnRollback", testSearchCopyPastItsOwnRollback},
+		{"SearchRevertedCopyFork", testSearchRevertedCopyFork},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

@@ -298,6 +298,27 @@ func testSearchTwoCopiesPastTheirParentsRevert(t *testing.T, b manager.Backend) 
 	wantHits(t, b, "after the revert", manager.SearchOptions{Query: "walrus"}, name, "first 0", "first 1", "second 0", "second 1")
 }
 
+// testSearchRevertedCopyFork: a copy fork reverted past a prompt of its
+// own keeps its copies; once its parent is reverted before the second of
+// them, the first is still its parent's prompt, found once, in the parent,
+// and the second is the copy's alone.
+func testSearchRevertedCopyFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := askedTwice(t, b, "seal")
+	copied := forkIn(t, b, parent.ID, manager.ForkCopy)
+	ask(t, b, copied.ID, "seal three")
+	for _, r := range []struct {
+		id     string
+		before int
+	}{{copied.ID, 2}, {parent.ID, 1}} {
+		if _, err := reverter(t, b).Revert(ctx, r.id, manager.RevertOptions{BeforeUserMessage: &r.before}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
+	wantHits(t, b, "after both reverts", manager.SearchOptions{Query: "seal"}, name, "copy 1", "parent 0")
+}
+
 // askedTwice starts a thread and asks it word+" one", then word+" two".
 func askedTwice(t *testing.T, b manager.Backend, word string) manager.Thread {
 	t.Helper()

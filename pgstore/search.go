@@ -56,7 +56,8 @@ const SearchedChars = 100000
 // ancestor that asked it, as in the local index; a reverted ancestor's
 // earlier prompts are its links', those its revert took back (a link
 // holds them past what any thread based on it inherits) no one's, so
-// each copy of one is its own);
+// each copy of one is its own, and a reverted copy fork's copies, in its
+// links, look for theirs among the fork's ancestors);
 // heirs walks those edges down from the owner (threads_base and
 // threads_copies index them). 1000 bounds the depth, as the
 // local backend's chains. ts_headline runs on the page's hits only.
@@ -66,7 +67,7 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 			COALESCE((SELECT a.thread_id FROM thread_lineage l
 				JOIN threads holder ON holder.id = l.ancestor_id OR holder.link_of = l.ancestor_id
 				JOIN user_messages a ON a.thread_id = holder.id AND a.ordinal = m.ordinal
-				WHERE m.ordinal < o.copied_messages AND l.thread_id = m.thread_id AND a.text = m.text
+				WHERE m.ordinal < o.copied_messages AND l.thread_id = COALESCE(o.link_of, m.thread_id) AND a.text = m.text
 					AND (holder.link_of IS NULL OR EXISTS (SELECT 1 FROM threads b
 						WHERE b.base_id = holder.id AND b.inherited_messages > a.ordinal))
 				ORDER BY a.ordinal < holder.copied_messages,
