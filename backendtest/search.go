@@ -299,23 +299,35 @@ func testSearchTwoCopiesPastTheirParentsRevert(t *testing.T, b manager.Backend) 
 }
 
 // testSearchRevertedCopyFork: a copy fork reverted past a prompt of its
-// own keeps its copies; once its parent is reverted before the second of
-// them, the first is still its parent's prompt, found once, in the parent,
-// and the second is the copy's alone.
+// own keeps its copies, its parent's prompts, found in the parent, and in
+// the copy when the search is of the copy alone or the parent is filtered
+// out. Once the parent is reverted before the second of them, the first
+// is still the parent's prompt, found once, and the second is the copy's
+// alone.
 func testSearchRevertedCopyFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	parent := askedTwice(t, b, "seal")
 	copied := forkIn(t, b, parent.ID, manager.ForkCopy)
 	ask(t, b, copied.ID, "seal three")
-	for _, r := range []struct {
-		id     string
-		before int
-	}{{copied.ID, 2}, {parent.ID, 1}} {
-		if _, err := reverter(t, b).Revert(ctx, r.id, manager.RevertOptions{BeforeUserMessage: &r.before}); err != nil {
-			t.Fatal(err)
-		}
+	two := 2
+	if _, err := reverter(t, b).Revert(ctx, copied.ID, manager.RevertOptions{BeforeUserMessage: &two}); err != nil {
+		t.Fatal(err)
 	}
 	name := map[string]string{parent.ID: "parent", copied.ID: "copy"}
+	wantHits(t, b, "after the copy's revert", manager.SearchOptions{Query: "seal"}, name, "parent 0", "parent 1")
+	wantHits(t, b, "the copy alone", manager.SearchOptions{Query: "seal", ThreadID: copied.ID}, name, "copy 0", "copy 1")
+	if _, err := b.Archive(ctx, parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	wantHits(t, b, "the parent archived, live threads", manager.SearchOptions{Query: "seal", Archived: &no}, name, "copy 0", "copy 1")
+	if _, err := b.Unarchive(ctx, parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	if _, err := reverter(t, b).Revert(ctx, parent.ID, manager.RevertOptions{BeforeUserMessage: &one}); err != nil {
+		t.Fatal(err)
+	}
 	wantHits(t, b, "after both reverts", manager.SearchOptions{Query: "seal"}, name, "copy 1", "parent 0")
 }
 

@@ -375,7 +375,10 @@ func (c searchCursor) encode() string {
 // filtered out, and found once. A thread inherits message k of thread p
 // when it is a reference fork based on p (a reverted one through its
 // first file, whose thread_segments link names p) or a copy fork of p
-// with more than k inherited messages; heirs walks those edges down from
+// with more than k inherited messages, or a copy fork of p reverted since
+// (its base_id its own id) that holds a blank copy of message k (one with
+// the preview and turn id of the prompt's origin: copies hold no text
+// while an ancestor does); heirs walks those edges down from
 // the owner (threads_base, thread_segments_base and threads_parent index
 // them; a reverted thread, whose base_id is its own id, is not its own
 // heir), so a fork's inherited prompts are found without a search row of
@@ -424,6 +427,12 @@ WITH RECURSIVE matched AS (
 	UNION ALL
 	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
 	FROM heirs h CROSS JOIN threads t INDEXED BY threads_parent ON t.parent_id = h.hit AND t.base_id IS NULL AND t.inherited_messages > h.ordinal
+	WHERE h.depth < 1000
+	UNION ALL
+	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	FROM heirs h CROSS JOIN threads t INDEXED BY threads_parent ON t.parent_id = h.hit AND t.base_id = t.id
+	CROSS JOIN user_messages x ON x.thread_id = t.id AND x.ordinal = h.ordinal AND x.text = ''
+	CROSS JOIN user_messages om ON om.id = h.origin AND om.preview = x.preview AND om.turn_id = x.turn_id
 	WHERE h.depth < 1000
 ), ranked AS (
 	SELECT c.hit, c.ordinal, c.snippet, c.score, t.name,
