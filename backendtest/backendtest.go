@@ -53,6 +53,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchTwoCopiesPastTheirParentsRevert", testSearchTwoCopiesPastTheirParentsRevert},
 		{"SearchCopyPastItsOwnRollback", testSearchCopyPastItsOwnRollback},
 		{"SearchRevertedCopyFork", testSearchRevertedCopyFork},
+		{"SearchPagesAreKeyset", testSearchPagesAreKeyset},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

@@ -331,6 +331,39 @@ func testSearchRevertedCopyFork(t *testing.T, b manager.Backend) {
 	wantHits(t, b, "after both reverts", manager.SearchOptions{Query: "seal"}, name, "copy 1", "parent 0")
 }
 
+// testSearchPagesAreKeyset: a search's pages are keyset-based on (rank,
+// thread, ordinal) (docs/API.md): a prompt asked between two pages in a
+// thread that sorts before the first page's last hit (the same text, so
+// the same rank) neither repeats that hit on the next page nor pushes
+// another off it.
+func testSearchPagesAreKeyset(t *testing.T, b manager.Backend) {
+	s := implements[manager.Searcher](t, b)
+	early := start(t, b) // its id sorts first
+	late := start(t, b)
+	ask(t, b, late.ID, "walrus")
+	ask(t, b, late.ID, "walrus")
+	name := map[string]string{early.ID: "early", late.ID: "late"}
+	var got []string
+	page, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: "walrus", Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range page.Hits {
+		got = append(got, fmt.Sprintf("%s %d", name[h.ThreadID], h.Ordinal))
+	}
+	ask(t, b, early.ID, "walrus")
+	if page, err = s.SearchPage(t.Context(), manager.SearchOptions{Query: "walrus", Limit: 1, Cursor: page.NextCursor}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range page.Hits {
+		got = append(got, fmt.Sprintf("%s %d", name[h.ThreadID], h.Ordinal))
+	}
+	if want := []string{"late 0", "late 1"}; !slices.Equal(got, want) || page.NextCursor != "" {
+		t.Fatalf("two pages of one hit, a hit sorting first added between them: %s (next cursor %q), want %s and no more",
+			strings.Join(got, ", "), page.NextCursor, strings.Join(want, ", "))
+	}
+}
+
 // askedTwice starts a thread and asks it word+" one", then word+" two".
 func askedTwice(t *testing.T, b manager.Backend, word string) manager.Thread {
 	t.Helper()

@@ -796,16 +796,18 @@ var _ manager.Searcher = (*Backend)(nil)
 // SearchPage searches user messages in the query language of the local
 // backend (store.ParseQuery: phrases, OR, NOT, prefixes), on PostgreSQL's
 // full-text search. Ranks are negated ts_rank (lower is better, as bm25
-// is locally); the order of equal ranks is the thread and ordinal.
+// is locally); the order of equal ranks is the thread and ordinal. Pages
+// are keyset-based on (rank, thread, ordinal), as locally: the cursor is
+// the page's last hit.
 func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (manager.SearchPage, error) {
 	fts, err := store.ParseQuery(o.Query)
 	if err != nil {
 		return manager.SearchPage{}, fmt.Errorf("search: %w", err)
 	}
 	tag := store.QueryTag(fts)
-	offset := 0
+	var after *pgstore.SearchHit
 	if o.Cursor != "" {
-		if offset, err = decodeOffset(o.Cursor, tag); err != nil {
+		if after, err = decodeSearchCursor(o.Cursor, tag); err != nil {
 			return manager.SearchPage{}, fmt.Errorf("search: %w", err)
 		}
 	}
@@ -814,7 +816,7 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 		limit = store.DefaultSearchLimit
 	}
 	limit = min(limit, store.MaxSearchLimit)
-	hits, err := b.store.Search(ctx, pgstore.SearchOptions{Query: fts, Limit: limit + 1, Offset: offset,
+	hits, err := b.store.Search(ctx, pgstore.SearchOptions{Query: fts, Limit: limit + 1, After: after,
 		Archived: o.Archived, Cwd: o.Cwd, Source: o.Source, ThreadID: o.ThreadID})
 	if err != nil {
 		return manager.SearchPage{}, mapErr(err)
@@ -822,7 +824,7 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 	var page manager.SearchPage
 	if len(hits) > limit {
 		hits = hits[:limit]
-		page.NextCursor = encodeOffset(offset+limit, tag)
+		page.NextCursor = encodeSearchCursor(hits[limit-1], tag)
 	}
 	for _, h := range hits {
 		page.Hits = append(page.Hits, manager.SearchHit{ThreadID: h.ThreadID, Ordinal: h.Ordinal, Snippet: h.Snippet, Rank: -h.Rank, Name: h.Name})

@@ -2,6 +2,7 @@ package pgbackend
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -103,27 +104,33 @@ func decodeCursor(c string, o pgstore.ListOptions) (pgstore.Thread, error) {
 	return pgstore.Thread{ID: parts[3], UpdatedAt: time.UnixMilli(updated), CreatedAt: time.UnixMilli(created)}, nil
 }
 
-// encodeOffset is the opaque cursor of a search page at offset n among
-// the hits of the query tag names (store.QueryTag).
-func encodeOffset(n int, tag string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o" + strconv.Itoa(n) + ":" + tag))
+// searchCursor is the cursor of a search page: the last hit of the page
+// before it, its rank as pgstore ranks (ts_rank, higher is better), and
+// the tag of the query it was made for (store.QueryTag).
+type searchCursor struct {
+	Rank     float64 `json:"r"`
+	ThreadID string  `json:"t"`
+	Ordinal  int     `json:"o"`
+	Tag      string  `json:"q"`
 }
 
-// decodeOffset reads a cursor of encodeOffset, refusing one made for
-// another query than tag's (a cursor without a tag, of an older version,
-// is taken as it is).
-func decodeOffset(c, tag string) (int, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(raw) < 2 || raw[0] != 'o' {
-		return 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+// encodeSearchCursor is the opaque cursor of the page after hit among the
+// hits of the query tag names.
+func encodeSearchCursor(hit pgstore.SearchHit, tag string) string {
+	data, _ := json.Marshal(searchCursor{Rank: hit.Rank, ThreadID: hit.ThreadID, Ordinal: hit.Ordinal, Tag: tag})
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+// decodeSearchCursor reads a cursor of encodeSearchCursor, refusing one
+// made for another query than tag's.
+func decodeSearchCursor(c, tag string) (*pgstore.SearchHit, error) {
+	var sc searchCursor
+	data, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || json.Unmarshal(data, &sc) != nil || sc.ThreadID == "" {
+		return nil, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
 	}
-	digits, made, tagged := strings.Cut(string(raw[1:]), ":")
-	n, err := strconv.Atoi(digits)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+	if sc.Tag != tag {
+		return nil, fmt.Errorf("%w: search cursor of another query", store.ErrBadCursor)
 	}
-	if tagged && made != tag {
-		return 0, fmt.Errorf("%w: search cursor of another query", store.ErrBadCursor)
-	}
-	return n, nil
+	return &pgstore.SearchHit{Rank: sc.Rank, ThreadID: sc.ThreadID, Ordinal: sc.Ordinal}, nil
 }

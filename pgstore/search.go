@@ -17,9 +17,13 @@ var ErrBadQuery = errors.New("bad search query")
 type SearchOptions struct {
 	// Query is in the form store.ParseQuery returns: quoted terms (a
 	// trailing * makes the last word a prefix), AND, OR, NOT, parentheses.
-	Query    string
-	Limit    int   // 1..200; 0 means 20
-	Offset   int   // hits to skip (the page's position)
+	Query string
+	Limit int // 1..200; 0 means 20
+	// After, when set, is the last hit of the previous page: the page
+	// holds the hits that follow it in the order of Search (keyset
+	// paging, as the local backend pages), so hits that others' writes
+	// add or remove before it neither repeat nor push one off the page.
+	After    *SearchHit
 	Archived *bool // nil: both
 	Cwd      string
 	Source   string
@@ -90,9 +94,9 @@ const searchSQL = `WITH RECURSIVE q AS (SELECT to_tsquery('simple', $1) AS q),
 		FROM heirs h JOIN threads t ON t.id = h.hit
 		WHERE t.link_of IS NULL AND %[1]s),
 	page AS (
-		SELECT hit, ordinal, text, rank, name FROM ranked WHERE rn = 1
+		SELECT hit, ordinal, text, rank, name FROM ranked WHERE rn = 1 %[3]s
 		ORDER BY rank DESC, hit, ordinal
-		LIMIT %[2]s OFFSET %[3]s)
+		LIMIT %[2]s)
 	SELECT hit, ordinal,
 		ts_headline('simple', left(text, %[4]d), q.q, 'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=1'),
 		rank, name
@@ -131,7 +135,12 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error
 	if len(where) > 0 {
 		filter = strings.Join(where, " AND ")
 	}
-	q := fmt.Sprintf(searchSQL, filter, arg(limit), arg(max(o.Offset, 0)), SearchedChars)
+	after := ""
+	if a := o.After; a != nil {
+		r, id, k := arg(a.Rank), arg(a.ThreadID), arg(a.Ordinal)
+		after = fmt.Sprintf("AND (rank < %[1]s::float8 OR rank = %[1]s::float8 AND (hit, ordinal) > (%[2]s::text, %[3]s::int))", r, id, k)
+	}
+	q := fmt.Sprintf(searchSQL, filter, arg(limit), after, SearchedChars)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
