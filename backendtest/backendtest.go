@@ -66,6 +66,7 @@ func Run(t *testing.T, open Open) {
 		{"RollbacksDropMessages", testRollbacksDropMessages},
 		{"PaginatedRollbackRefused", testPaginatedRollbackRefused},
 		{"ListTextFoldsCase", testListTextFoldsCase},
+		{"ListFullPages", testListFullPages},
 		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
 		{"CopyOfARevertedReferenceFork", testCopyOfARevertedReferenceFork},
@@ -90,6 +91,32 @@ func Run(t *testing.T, open Open) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
+	}
+}
+
+// testListFullPages: a page of the largest size (store.MaxListLimit)
+// that is not the last says so with a cursor, and a larger limit is taken
+// as that size.
+func testListFullPages(t *testing.T, b manager.Backend) {
+	for range store.MaxListLimit + 1 {
+		start(t, b)
+	}
+	for _, limit := range []int{store.MaxListLimit, store.MaxListLimit + 1} {
+		page, err := b.List(t.Context(), manager.ListOptions{Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Threads) != store.MaxListLimit || page.NextCursor == "" {
+			t.Fatalf("limit %d of %d threads: a page of %d, next cursor %q; want %d and a cursor",
+				limit, store.MaxListLimit+1, len(page.Threads), page.NextCursor, store.MaxListLimit)
+		}
+		rest, err := b.List(t.Context(), manager.ListOptions{Limit: limit, Cursor: page.NextCursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rest.Threads) != 1 || rest.NextCursor != "" {
+			t.Fatalf("limit %d, the next page: %d threads, next cursor %q; want the last one alone", limit, len(rest.Threads), rest.NextCursor)
+		}
 	}
 }
 

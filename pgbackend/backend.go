@@ -764,8 +764,9 @@ func (r mappedReader) Read(p []byte) (int, error) {
 func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page, error) {
 	limit := o.Limit
 	if limit <= 0 {
-		limit = 50
+		limit = store.DefaultListLimit
 	}
+	limit = min(limit, store.MaxListLimit) // and one more row tells a next page
 	po := pgstore.ListOptions{Archived: o.Archived, Limit: limit + 1, ByCreated: o.SortBy == manager.SortCreated,
 		Ascending: o.Ascending, Cwd: o.Cwd, Source: o.Source, ModelProvider: o.ModelProvider, ParentID: o.ParentID, Text: o.Text,
 		Spawned: o.Spawned}

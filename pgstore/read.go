@@ -406,7 +406,8 @@ type ListOptions struct {
 	// Archived selects archived threads (true), the others (false), or both
 	// (nil).
 	Archived *bool
-	Limit    int // 1..1000; 0 means 50
+	// Limit is 1..MaxListRows; 0 means 50.
+	Limit int
 	// ByCreated orders by creation time instead of the last update;
 	// Ascending puts the oldest first.
 	ByCreated bool
@@ -422,6 +423,11 @@ type ListOptions struct {
 	After *Thread
 }
 
+// MaxListRows bounds the threads List returns: a page of the API's largest
+// size (store.MaxListLimit, 1000) and one more, which tells its caller
+// that another page follows.
+const MaxListRows = 1001
+
 // List returns threads ordered by time, then id, by keyset, so every page
 // costs the same however deep.
 func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
@@ -429,7 +435,7 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]Thread, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	limit = min(limit, 1000)
+	limit = min(limit, MaxListRows)
 	col, op, dir := "updated_at", "<", "DESC"
 	if o.ByCreated {
 		col = "created_at"
