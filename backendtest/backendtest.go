@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchCopyPastItsOwnRollback", testSearchCopyPastItsOwnRollback},
 		{"SearchRevertedCopyFork", testSearchRevertedCopyFork},
 		{"SearchPagesAreKeyset", testSearchPagesAreKeyset},
+		{"SearchFullPages", testSearchFullPages},
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},

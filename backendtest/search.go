@@ -8,6 +8,7 @@ import (
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // testSearchThroughForks (issue #17): a prompt is found once, in the
@@ -361,6 +362,38 @@ func testSearchPagesAreKeyset(t *testing.T, b manager.Backend) {
 	if want := []string{"late 0", "late 1"}; !slices.Equal(got, want) || page.NextCursor != "" {
 		t.Fatalf("two pages of one hit, a hit sorting first added between them: %s (next cursor %q), want %s and no more",
 			strings.Join(got, ", "), page.NextCursor, strings.Join(want, ", "))
+	}
+}
+
+// testSearchFullPages: a page of search hits of the largest size
+// (store.MaxSearchLimit) that is not the last says so with a cursor, and a
+// larger limit is taken as that size.
+func testSearchFullPages(t *testing.T, b manager.Backend) {
+	th := start(t, b)
+	var prompts []rollout.Item
+	for i := range store.MaxSearchLimit + 1 {
+		prompts = append(prompts, userItem(fmt.Sprintf("walrus %d", i)))
+	}
+	if _, err := b.AppendWith(t.Context(), th.ID, prompts, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := implements[manager.Searcher](t, b)
+	for _, limit := range []int{store.MaxSearchLimit, store.MaxSearchLimit + 1} {
+		page, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: "walrus", Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Hits) != store.MaxSearchLimit || page.NextCursor == "" {
+			t.Fatalf("limit %d of %d hits: a page of %d, next cursor %q; want %d and a cursor",
+				limit, store.MaxSearchLimit+1, len(page.Hits), page.NextCursor, store.MaxSearchLimit)
+		}
+		rest, err := s.SearchPage(t.Context(), manager.SearchOptions{Query: "walrus", Limit: limit, Cursor: page.NextCursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rest.Hits) != 1 || rest.NextCursor != "" {
+			t.Fatalf("limit %d, the next page: %d hits, next cursor %q; want the last one alone", limit, len(rest.Hits), rest.NextCursor)
+		}
 	}
 }
 

@@ -18,7 +18,7 @@ type SearchOptions struct {
 	// Query is in the form store.ParseQuery returns: quoted terms (a
 	// trailing * makes the last word a prefix), AND, OR, NOT, parentheses.
 	Query string
-	Limit int // 1..200; 0 means 20
+	Limit int // 1..MaxSearchRows; 0 means 20
 	// After, when set, is the last hit of the previous page: the page
 	// holds the hits that follow it in the order of Search (keyset
 	// paging, as the local backend pages), so hits that others' writes
@@ -38,6 +38,11 @@ type SearchHit struct {
 	Rank     float64
 	Name     string
 }
+
+// MaxSearchRows bounds the hits Search returns: a page of the API's
+// largest size (store.MaxSearchLimit, 200) and one more, which tells its
+// caller that another page follows.
+const MaxSearchRows = 201
 
 // SearchedChars is how many characters of a user message's text search
 // indexes: its first ones (migration 00011 generates user_messages.tsv
@@ -116,7 +121,7 @@ func (s *Store) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error
 	if limit <= 0 {
 		limit = 20
 	}
-	limit = min(limit, 200)
+	limit = min(limit, MaxSearchRows)
 	var where []string
 	args := []any{tsq}
 	arg := func(v any) string {
