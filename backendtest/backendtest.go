@@ -840,6 +840,14 @@ func testAppendTurn(t *testing.T, b manager.Backend) {
 	if err != nil || !bytes.Contains(turn, []byte("the prompt")) || !bytes.Contains(turn, []byte("the answer")) || !bytes.Contains(turn, []byte("turn-1")) {
 		t.Fatalf("turn 1 reads %q, %v", turn, err)
 	}
+	// A turn without a prompt is refused, as the HTTP API refuses it, and
+	// writes nothing.
+	if _, err := w.AppendTurn(t.Context(), th.ID, manager.TurnOptions{Answer: "an answer to nothing"}); !errors.Is(err, manager.ErrInvalidArgument) {
+		t.Fatalf("a turn without a prompt: %v, want ErrInvalidArgument", err)
+	}
+	if after, err := b.Get(t.Context(), th.ID); err != nil || after.HistorySize() != res.Thread.HistorySize() {
+		t.Fatalf("after the refused turn: %d bytes (%v), want %d", after.HistorySize(), err, res.Thread.HistorySize())
+	}
 }
 
 // testSpawns: sub-agent threads (a meta source naming their spawner) are

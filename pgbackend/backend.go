@@ -837,11 +837,15 @@ var _ manager.TurnWriter = (*Backend)(nil)
 
 // AppendTurn appends one complete Codex user turn (rollout.RenderTurn, in
 // the thread's history mode; a paginated thread numbers its lines on from
-// its own count under its row lock) as one transaction.
+// its own count under its row lock) as one transaction. An empty prompt
+// is refused (ErrInvalidArgument), as locally.
 func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptions) (manager.AppendResult, error) {
 	t, err := b.Get(ctx, id)
 	if err != nil {
 		return manager.AppendResult{}, err
+	}
+	if o.Prompt == "" {
+		return manager.AppendResult{}, fmt.Errorf("append a turn to %s: %w: the prompt is empty", t.ID, manager.ErrInvalidArgument)
 	}
 	if o.TurnID == "" {
 		o.TurnID = uuid.NewString()
