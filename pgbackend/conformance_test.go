@@ -3,6 +3,7 @@
 package pgbackend
 
 import (
+	"context"
 	"testing"
 
 	"github.com/spoolhq/spool/backendtest"
@@ -27,6 +28,16 @@ func TestBackendConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { b.Close() })
+		t.Cleanup(func() {
+			ctx := context.WithoutCancel(t.Context())
+			repaired, problems, err := b.Store().Repair(ctx)
+			if err != nil || len(repaired) > 0 || len(problems) > 0 {
+				t.Errorf("repair after the case: repaired %v, problems %v, %v", repaired, problems, err)
+			}
+			if problems, err := b.Store().Verify(ctx); err != nil || len(problems) > 0 {
+				t.Errorf("verify after the case: %v, %v", problems, err)
+			}
+		})
 		return b
 	})
 }
