@@ -177,16 +177,35 @@ func (b *Backend) sealLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		ids, err := b.store.Unsealed(ctx, b.opts.SealBytes, 100)
-		for _, id := range ids {
-			if err == nil {
-				_, err = b.store.Seal(ctx, id, b.opts.SealBytes)
-			}
-		}
-		if err != nil && ctx.Err() == nil {
+		if err := b.sealPass(ctx); err != nil && ctx.Err() == nil {
 			b.opts.Logger.Warn("seal", slog.Any("err", err))
 		}
 	}
+}
+
+// sealPass seals the threads with the most unsealed bytes (100 at most),
+// and returns what failed. A thread whose seal fails is passed over, not
+// the threads after it: one that cannot be sealed (its objects refused,
+// its chunks unreadable), which stays the one with the most unsealed
+// bytes, would otherwise leave every other thread unsealed. Only storage
+// that cannot be reached ends the pass early, as it would fail them all.
+func (b *Backend) sealPass(ctx context.Context) error {
+	ids, err := b.store.Unsealed(ctx, b.opts.SealBytes, 100)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		_, err := b.store.Seal(ctx, id, b.opts.SealBytes)
+		switch {
+		case err == nil, errors.Is(err, pgstore.ErrNotFound): // deleted since it was listed
+			continue
+		case ctx.Err() != nil, unreachable(err):
+			return errors.Join(append(errs, err)...)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // Start creates a thread: its session_meta line, committed. The thread is
