@@ -124,7 +124,7 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s, err := pgstore.Open(ctx, o.DSN, pgstore.Options{Bucket: o.Bucket})
+	s, err := pgstore.Open(ctx, o.DSN, pgstore.Options{Bucket: o.Bucket, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ package pgbackend
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -186,4 +188,50 @@ func revertedReferenceFork(t *testing.T, b *Backend) (base, fork manager.Thread)
 		t.Fatal(err)
 	}
 	return base, fork
+}
+
+// undeletableBucket fails every Delete, as a bucket that cannot be
+// reached does.
+type undeletableBucket struct{ objstore.Bucket }
+
+func (undeletableBucket) Delete(context.Context, string) error { return errRefused }
+
+// TestRevertDoneWhenItsObjectsStay: a revert whose dropped segments'
+// objects the bucket does not delete is committed, and says so: it
+// answers the reverted thread, not an error a caller would follow by
+// reverting again.
+func TestRevertDoneWhenItsObjectsStay(t *testing.T) {
+	ctx := t.Context()
+	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: undeletableBucket{disttest.Bucket(t)}, SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(text string) {
+		t.Helper()
+		if _, err := b.AppendTurn(ctx, th.ID, manager.TurnOptions{Prompt: text, Answer: "noted"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Store().Seal(ctx, th.ID, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask("one")
+	ask("two")
+	one := 1
+	// The first revert moves the sealed bytes to a link; the second cuts
+	// in that link, which drops the sealed segment of what came after.
+	if _, err := b.Revert(ctx, th.ID, manager.RevertOptions{BeforeUserMessage: &one}); err != nil {
+		t.Fatal(err)
+	}
+	ask("three")
+	zero := 0
+	got, err := b.Revert(ctx, th.ID, manager.RevertOptions{BeforeUserMessage: &zero})
+	if err != nil || got.UserMessageCount != 0 {
+		t.Fatalf("revert: %d user messages, %v; want none and no error", got.UserMessageCount, err)
+	}
 }

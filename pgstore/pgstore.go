@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -56,6 +57,7 @@ type Store struct {
 	bucket objstore.Bucket // nil: nothing is sealed
 	batch  batcher
 	now    func() time.Time
+	logger *slog.Logger
 }
 
 // Options configure Open.
@@ -63,6 +65,9 @@ type Options struct {
 	// Bucket holds sealed segments. Without one, Seal is refused and reads
 	// of a sealed thread fail.
 	Bucket objstore.Bucket
+	// Logger hears what fails after a change was committed, which the
+	// change's caller is not told (nil: nothing is logged).
+	Logger *slog.Logger
 }
 
 // DefaultMaxConns is how many connections a Store's pool holds at most
@@ -96,7 +101,11 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	s := &Store{pool: pool, bucket: o.Bucket, now: time.Now}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, bucket: o.Bucket, now: time.Now, logger: logger}
 	s.batch.s = s
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -75,7 +76,9 @@ type Revert struct {
 // holding the cut move with their rows to a link (see linkSep) that the
 // thread's row now uses as its base; bytes past the cut that no longer
 // belong to the history are deleted, and the objects of their segments
-// after the commit. All of it is one transaction under the thread's row
+// after the commit (objects the bucket does not delete then are logged and
+// left to CollectOrphans: the revert is done, and is not reported as
+// failed). All of it is one transaction under the thread's row
 // lock, so an append waits for it or lands before it. The thread's
 // idempotency keys are kept, as the local backend keeps them: a retry
 // with one answers the positions of its first append.
@@ -94,8 +97,10 @@ func (s *Store) Revert(ctx context.Context, r Revert) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("revert %s: %w", r.ID, err)
 	}
+	// The revert is committed: objects left behind are orphans for
+	// CollectOrphans, not a failure (a caller told so would revert again).
 	if err := s.dropObjects(ctx, keys); err != nil {
-		return Thread{}, fmt.Errorf("revert %s: %w", r.ID, err)
+		s.logger.Warn("revert: segments left for the collector", slog.String("thread", r.ID), slog.Any("err", err))
 	}
 	return s.Get(ctx, r.ID)
 }
