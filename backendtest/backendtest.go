@@ -58,6 +58,7 @@ func Run(t *testing.T, open Open) {
 		{"Events", testEvents},
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},
+		{"TurnIdempotencyKey", testTurnIdempotencyKey},
 		{"Spawns", testSpawns},
 		{"CopyFork", testCopyFork},
 		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},
@@ -965,6 +966,41 @@ func testIdempotencyKey(t *testing.T, b manager.Backend) {
 	}
 	if _, err := b.AppendWith(t.Context(), other.ID, items, o); err != nil {
 		t.Fatalf("the same key on another thread: %v", err)
+	}
+}
+
+// testTurnIdempotencyKey: a whole turn appended with an idempotency key
+// and sent again writes nothing and answers as the first, whatever turn id
+// the first was given; other options under the key are refused; and an
+// expected size that is not the thread's writes nothing.
+func testTurnIdempotencyKey(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	tw := implements[manager.TurnWriter](t, b)
+	th := start(t, b)
+	o := manager.TurnOptions{Prompt: "once", Answer: "only once", Safe: manager.AppendOptions{IdempotencyKey: "turn-1"}}
+	first, err := tw.AppendTurn(ctx, th.ID, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := tw.AppendTurn(ctx, th.ID, o)
+	if err != nil || !slices.Equal(again.Offsets, first.Offsets) {
+		t.Fatalf("retry: offsets %v, %v; want %v", again.Offsets, err, first.Offsets)
+	}
+	if got := history(t, b, th.ID); int64(len(got)) != first.Thread.HistorySize() || first.Thread.UserMessageCount != 1 {
+		t.Fatalf("after the retry the history has %d bytes and %d user messages, want %d and 1: it wrote twice",
+			len(got), first.Thread.UserMessageCount, first.Thread.HistorySize())
+	}
+	other := o
+	other.Prompt = "else"
+	if _, err := tw.AppendTurn(ctx, th.ID, other); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
+		t.Fatalf("the key with another prompt: %v, want ErrIdempotencyKeyReused", err)
+	}
+	stale := manager.TurnOptions{Prompt: "late", Answer: "late", Safe: manager.AppendOptions{ExpectedSize: first.Thread.HistorySize() - 1}}
+	if _, err := tw.AppendTurn(ctx, th.ID, stale); !errors.Is(err, manager.ErrSizeMismatch) {
+		t.Fatalf("a turn at a size the thread does not have: %v, want ErrSizeMismatch", err)
+	}
+	if got := history(t, b, th.ID); int64(len(got)) != first.Thread.HistorySize() {
+		t.Fatalf("refused turns wrote: the history has %d bytes, want %d", len(got), first.Thread.HistorySize())
 	}
 }
 

@@ -110,6 +110,20 @@ func fingerprintLines(lines [][]byte) [sha256.Size]byte {
 	return sum
 }
 
+// fingerprintTurn hashes a turn's options as given (its generated turn id
+// aside: a retry that left it empty is the same request).
+func fingerprintTurn(o TurnOptions) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte("turn"))
+	for _, f := range []string{o.Prompt, o.Answer, o.TurnID, o.Model} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(f))))
+		h.Write([]byte(f))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
 // pendingKey is the idempotency key of an append in progress: appendLocked
 // records it, with the append's result, in the transaction that indexes the
 // append's lines.

@@ -326,6 +326,12 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 	if len(lines) == 0 {
 		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
 	}
+	return m.appendRendered(ctx, id, o, func(row store.Thread) ([][]byte, error) { return m.numbered(row, lines) })
+}
+
+// appendRendered appends to thread id the lines render makes of its row as
+// settled under its writer lock, under the preconditions of o.
+func (m *Manager) appendRendered(ctx context.Context, id string, o AppendOptions, render func(row store.Thread) ([][]byte, error)) (AppendResult, error) {
 	if err := m.begin(); err != nil {
 		return AppendResult{}, err
 	}
@@ -348,7 +354,7 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 			if err := o.check(row); err != nil {
 				return nil, err
 			}
-			return m.numbered(row, lines)
+			return render(row)
 		})
 		if err != nil {
 			return err

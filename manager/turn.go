@@ -20,6 +20,11 @@ type TurnOptions struct {
 	TurnID string
 	// Model is the turn_context model; "spool" when empty.
 	Model string
+	// Safe holds the append's preconditions, as for AppendWith: the
+	// thread's expected size, and an idempotency key naming the turn (a
+	// retry with the same options writes nothing and answers as the
+	// first; with others it fails with ErrIdempotencyKeyReused).
+	Safe AppendOptions
 }
 
 // AppendTurn appends one complete user turn as Codex 0.169 writes one
@@ -37,10 +42,6 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 	if o.Prompt == "" {
 		return AppendResult{}, fmt.Errorf("append a turn to %s: %w: the prompt is empty", id, ErrInvalidArgument)
 	}
-	if err := m.begin(); err != nil {
-		return AppendResult{}, err
-	}
-	defer m.ops.Done()
 	turnID := o.TurnID
 	if turnID == "" {
 		turnID = uuid.NewString()
@@ -49,27 +50,21 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 	if model == "" {
 		model = "spool"
 	}
-	var res AppendResult
-	err = m.withWritable(ctx, id, func(lt *liveThread) error {
-		if lt.row.Archived {
-			return fmt.Errorf("append a turn to %s: %w", id, ErrArchived)
+	safe := o.Safe
+	if safe.IdempotencyKey != "" {
+		safe.fingerprint = fingerprintTurn(o)
+	}
+	return m.appendRendered(ctx, id, safe, func(row store.Thread) ([][]byte, error) {
+		now := m.now()
+		data, _, err := rollout.RenderTurn(rollout.HistoryMode(row.HistoryMode), row.NextOrdinal, rollout.TurnSpec{
+			ThreadID: row.ID, TurnID: turnID, UserText: o.Prompt, AgentText: o.Answer,
+			Cwd: row.Cwd, Model: model, Started: now, Completed: now,
+			UserItemID: uuid.NewString(), AgentItemID: uuid.NewString(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidItem, err)
 		}
-		render := func(row store.Thread) ([][]byte, error) {
-			now := m.now()
-			data, _, err := rollout.RenderTurn(rollout.HistoryMode(row.HistoryMode), row.NextOrdinal, rollout.TurnSpec{
-				ThreadID: row.ID, TurnID: turnID, UserText: o.Prompt, AgentText: o.Answer,
-				Cwd: row.Cwd, Model: model, Started: now, Completed: now,
-				UserItemID: uuid.NewString(), AgentItemID: uuid.NewString(),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrInvalidItem, err)
-			}
-			lines := bytes.SplitAfter(data, []byte("\n"))
-			return lines[:len(lines)-1], nil // data ends with a newline: the last element is empty
-		}
-		offsets, err := m.appendLocked(ctx, lt, nil, render)
-		res = AppendResult{Offsets: offsets, Thread: threadOf(lt.row)}
-		return err
+		lines := bytes.SplitAfter(data, []byte("\n"))
+		return lines[:len(lines)-1], nil // data ends with a newline: the last element is empty
 	})
-	return res, err
 }

@@ -866,6 +866,11 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	if o.Prompt == "" {
 		return manager.AppendResult{}, fmt.Errorf("append a turn to %s: %w: the prompt is empty", t.ID, manager.ErrInvalidArgument)
 	}
+	// The request as sent names the turn with its key: a retry that left
+	// the turn id or model empty is the same request.
+	h := sha256.New()
+	fmt.Fprintf(h, "turn %q %q %q %q\n", o.Prompt, o.Answer, o.TurnID, o.Model)
+	request := h.Sum(nil)
 	if o.TurnID == "" {
 		o.TurnID = uuid.NewString()
 	}
@@ -881,7 +886,15 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	if err != nil {
 		return manager.AppendResult{}, fmt.Errorf("append a turn to %s: %w: %w", t.ID, manager.ErrInvalidItem, err)
 	}
-	res, err := b.store.AppendTurn(ctx, t.ID, data)
+	expected := int64(-1)
+	if o.Safe.ExpectedSize != 0 {
+		expected = o.Safe.ExpectedSize
+	}
+	var key *pgstore.Key
+	if o.Safe.IdempotencyKey != "" {
+		key = &pgstore.Key{Name: o.Safe.IdempotencyKey, Hash: request}
+	}
+	res, err := b.store.AppendTurn(ctx, t.ID, data, expected, key)
 	if err != nil {
 		return manager.AppendResult{}, mapErr(err)
 	}

@@ -277,8 +277,10 @@ func (s *Store) Rename(ctx context.Context, id string, line []byte) (AppendResul
 
 // AppendTurn is Append of the lines of a rendered Codex turn: in a
 // paginated thread their ordinals are replaced by the thread's next ones.
-func (s *Store) AppendTurn(ctx context.Context, id string, lines []byte) (AppendResult, error) {
-	return s.appendReq(ctx, id, lines, -1, nil, true)
+// expectedSize and key are as for Append and AppendKeyed (-1 and nil for
+// none).
+func (s *Store) AppendTurn(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key) (AppendResult, error) {
+	return s.appendReq(ctx, id, lines, expectedSize, key, true)
 }
 
 func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key, renumber bool) (AppendResult, error) {

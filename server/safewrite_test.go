@@ -200,3 +200,28 @@ func TestIdempotencyKeyConcurrentRetries(t *testing.T) {
 		t.Fatalf("the item is in the file %d times, want 1", n)
 	}
 }
+
+// TestTurnSafeWrites: POST …/turns takes Idempotency-Key and Expected-Size
+// as an append of items does: a retry answers the first call and writes
+// one turn, another body under the key is 422, and a stale size is 409.
+func TestTurnSafeWrites(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	path := "/v1/threads/" + th.ID + "/turns"
+	key := map[string]string{"Idempotency-Key": "turn-1"}
+	body := `{"prompt":"once","answer":"only once"}`
+	first := readAll(t, e.doHeaders("POST", path, key, "", body), http.StatusOK)
+	retry := readAll(t, e.doHeaders("POST", path, key, "", body), http.StatusOK)
+	if !bytes.Equal(first, retry) {
+		t.Fatalf("retry answered\n%s\nfirst call answered\n%s", retry, first)
+	}
+	if n := bytes.Count(e.history(th.ID), []byte(`"task_started"`)); n != 1 {
+		t.Fatalf("the thread holds %d turns, want 1", n)
+	}
+	wantError(t, e.doHeaders("POST", path, key, "", `{"prompt":"other"}`), http.StatusUnprocessableEntity, "idempotency_key_reused")
+	stale := map[string]string{"Expected-Size": "1"}
+	wantError(t, e.doHeaders("POST", path, stale, "", body), http.StatusConflict, "size_mismatch")
+	if n := bytes.Count(e.history(th.ID), []byte(`"task_started"`)); n != 1 {
+		t.Fatalf("refused turns wrote: the thread holds %d turns, want 1", n)
+	}
+}

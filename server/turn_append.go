@@ -27,11 +27,15 @@ func (s *Server) appendTurn(w http.ResponseWriter, r *http.Request) error {
 	if req.Prompt == "" {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "prompt is required")
 	}
+	safe, err := appendOptions(r)
+	if err != nil {
+		return err
+	}
 	turns, err := capability[manager.TurnWriter](s, "append turn")
 	if err != nil {
 		return err
 	}
-	res, err := turns.AppendTurn(r.Context(), id, manager.TurnOptions{Prompt: req.Prompt, Answer: req.Answer, TurnID: req.TurnID, Model: req.Model})
+	res, err := turns.AppendTurn(r.Context(), id, manager.TurnOptions{Prompt: req.Prompt, Answer: req.Answer, TurnID: req.TurnID, Model: req.Model, Safe: safe})
 	if err != nil {
 		return err
 	}
