@@ -63,6 +63,7 @@ func Run(t *testing.T, open Open) {
 		{"CopyFork", testCopyFork},
 		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},
 		{"ForkOrdinalsContinue", testForkOrdinalsContinue},
+		{"WholeForkAfterRenames", testWholeForkAfterRenames},
 		{"RelativesAreWholeThreads", testRelativesAreWholeThreads},
 		{"ExpectedSizeOfAFork", testExpectedSizeOfAFork},
 		{"RollbacksDropMessages", testRollbacksDropMessages},
@@ -1071,6 +1072,35 @@ func testForkOrdinalsContinue(t *testing.T, b manager.Backend) {
 				t.Fatalf("line %d of %s's history has ordinal %d (%t, %v), want %d: %s", i, th.ID, n, ok, err, i, line)
 			}
 		}
+	}
+}
+
+// testWholeForkAfterRenames: Codex 0.169 does not read the
+// thread_name_updated lines a rename writes, and numbers the line it
+// writes after a file ending in them with the first one's ordinal; a whole
+// reference fork there ends at that ordinal, as Codex's own fork does
+// (docs/CODEX.md), in every backend.
+func testWholeForkAfterRenames(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 2)
+	first := int64(bytes.Count(history(t, b, parent.ID), []byte{'\n'})) // the first rename's ordinal
+	for _, name := range []string{"one", "two"} {
+		if _, err := b.Rename(ctx, parent.ID, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fork, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Mode: manager.ForkReference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := b.ReadAfter(ctx, fork.ID, fork.BaseSize)
+	own, _, _ := bytes.Cut(ReadAll(t, rc, err), []byte{'\n'})
+	meta, err := rollout.ParseSessionMeta(own)
+	if err != nil || meta.HistoryBase == nil || meta.ForkedFromOrdinalExclusive == nil {
+		t.Fatalf("the whole fork's meta %s: %v", own, err)
+	}
+	if got := meta.HistoryBase.EndOrdinalExclusive; got != first || *meta.ForkedFromOrdinalExclusive != first {
+		t.Fatalf("the whole fork ends at ordinal %d (forked from %d), want %d, the first rename's", got, *meta.ForkedFromOrdinalExclusive, first)
 	}
 }
 

@@ -449,45 +449,23 @@ func codexNextOrdinal(src rolloutfs.ReadFile, holder store.Thread) (int64, error
 	end := holder.HistorySize()
 	for window := int64(4 << 10); ; window *= 4 {
 		from := max(end-window, holder.BaseSize)
-		next, all, err := trailingRenames(src, holder, from, end)
-		if err != nil || !all || from == holder.BaseSize || window >= trailingWindow {
+		next, more, err := trailingRenames(src, holder, from, end)
+		if err != nil || !more || window >= trailingWindow {
 			return next, err
 		}
 	}
 }
 
-// trailingRenames reads holder's history in [from, end) and returns the
-// ordinal of the first of the thread_name_updated events that end it
-// (holder's next ordinal when none does), and whether every line of it
-// that starts at or after from is one.
-func trailingRenames(src rolloutfs.ReadFile, holder store.Thread, from, end int64) (next int64, all bool, err error) {
+// trailingRenames reads holder's history in [from, end) and returns
+// rollout.NextOrdinalAfterNames of it.
+func trailingRenames(src rolloutfs.ReadFile, holder store.Thread, from, end int64) (next int64, more bool, err error) {
 	buf := make([]byte, end-from)
 	if n, err := src.ReadAt(buf, from); err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
 		return 0, false, err
 	}
-	next = holder.NextOrdinal
-	lines := bytes.Split(bytes.TrimSuffix(buf, []byte{'\n'}), []byte{'\n'})
-	first := 0
-	if from > holder.BaseSize {
-		first = 1 // starts before from
-	}
-	for i := len(lines) - 1; i >= first; i-- {
-		if rollout.Classify(rollout.NewLine(lines[i], 0, 0)).Kind != rollout.KindNameUpdate {
-			return next, false, nil
-		}
-		n, ok, err := rollout.LineOrdinal(lines[i])
-		if err != nil || !ok {
-			return next, false, nil
-		}
-		next = n
-	}
-	// The line that starts before from may be one only if it is short.
-	return next, first == 0 || len(lines[0]) < maxRenameLine, nil
+	next, more = rollout.NextOrdinalAfterNames(buf, holder.NextOrdinal, from > holder.BaseSize)
+	return next, more, nil
 }
-
-// maxRenameLine bounds the length of a thread_name_updated line: a name of
-// at most 1 KiB, every byte of it escaped, and the line's other members.
-const maxRenameLine = 8 << 10
 
 // lineage returns a new child's ancestors: parent, then the parent's.
 func (m *Manager) lineageOf(ctx context.Context, parentID string) ([]string, error) {

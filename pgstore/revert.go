@@ -248,7 +248,7 @@ func revertHolder(ctx context.Context, q querier, t Thread, cut int64) (Thread, 
 // else the ordinal the line there carries.
 func (s *Store) ordinalAt(ctx context.Context, q querier, holder Thread, cut int64) (int64, error) {
 	if cut == holder.HistorySize() {
-		return holder.NextOrdinal, nil
+		return s.nextOrdinalAtEnd(ctx, q, holder)
 	}
 	line, err := s.ownLineAt(ctx, q, holder, cut)
 	if err != nil {
@@ -259,6 +259,26 @@ func (s *Store) ordinalAt(ctx context.Context, q querier, holder Thread, cut int
 		return 0, fmt.Errorf("the line of %s at %d has no ordinal (%v)", holder.ID, cut, err)
 	}
 	return n, nil
+}
+
+// nextOrdinalAtEnd returns the ordinal Codex 0.169 numbers the next line
+// of holder with, as the end of its history: its next ordinal, or that of
+// the first of the thread_name_updated events its own bytes end in
+// (rollout.NextOrdinalAfterNames), as the local backend names the end of
+// a fork or revert there. It reads holder's last 4 KiB, and further back
+// only while every line it read is such an event, up to the last MiB.
+func (s *Store) nextOrdinalAtEnd(ctx context.Context, q querier, holder Thread) (int64, error) {
+	for window := int64(4 << 10); ; window *= 4 {
+		lo := max(holder.Size-window, 0)
+		var tail bytes.Buffer
+		if _, err := s.writeSpan(ctx, q, &tail, span{threadID: holder.ID, lo: lo, hi: holder.Size, sealed: holder.SealedSize}); err != nil {
+			return 0, fmt.Errorf("the end of %s: %w", holder.ID, err)
+		}
+		next, more := rollout.NextOrdinalAfterNames(tail.Bytes(), holder.NextOrdinal, lo > 0)
+		if !more || window >= 1<<20 {
+			return next, nil
+		}
+	}
 }
 
 // ownLineAt returns the line at position at of t's history, which t's own
