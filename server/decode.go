@@ -6,6 +6,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -230,6 +231,9 @@ func decodeStrictObject(data []byte, v any, allowEmpty bool) error {
 	if err := decodeObject(data, new(struct{})); err != nil {
 		return err
 	}
+	if err := exactMembers(bytes.TrimSpace(data), reflect.TypeOf(v)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -295,3 +299,49 @@ func decodeNDJSON(data []byte) ([][]byte, error) {
 	}
 	return lines, nil
 }
+
+// exactMembers refuses a member of obj, a valid JSON object, named twice
+// or named other than exactly as a field of t (a struct, or a pointer to
+// one), and the same in the members that are objects of struct fields:
+// encoding/json matches names regardless of case and keeps the last of
+// two, so {"NAME": …} would rename and {"before_user_message": 1,
+// "Before_User_Message": 0} fork before 0, where unknown fields are
+// refused. A type that decodes itself (json.Unmarshaler) is not looked
+// into.
+func exactMembers(obj []byte, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || len(obj) == 0 || obj[0] != '{' || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	fields := make(map[string]reflect.Type, t.NumField())
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = f.Type
+	}
+	seen := make(map[string]bool, len(fields))
+	return eachMember(obj, func(key, value []byte) error {
+		var name string
+		if err := json.Unmarshal(key, &name); err != nil {
+			return errorf(http.StatusBadRequest, CodeInvalidJSON, "a member name: %v", err)
+		}
+		ft, ok := fields[name]
+		switch {
+		case !ok:
+			return errorf(http.StatusBadRequest, CodeInvalidArgument, "unknown field %q (names are matched exactly)", name)
+		case seen[name]:
+			return errorf(http.StatusBadRequest, CodeInvalidArgument, "field %q given twice", name)
+		}
+		seen[name] = true
+		return exactMembers(value, ft)
+	})
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()

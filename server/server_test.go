@@ -975,3 +975,34 @@ func TestHealthzAndOpenAPI(t *testing.T) {
 	// Other routes still serve requests in flight and stragglers.
 	e.call("GET", "/v1/threads", nil, http.StatusOK, nil)
 }
+
+// TestMemberNamesAreExact: a body's member names are matched exactly and
+// once: encoding/json alone would take NAME for name and keep the last of
+// two, so a body would mean other than it says. Each is refused, and
+// nothing changes.
+func TestMemberNamesAreExact(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, route, body string
+	}{
+		{"a name in capitals", "PATCH", "", `{"NAME":"renamed"}`},
+		{"a name given twice", "PATCH", "", `{"name":"one","name":"two"}`},
+		{"a fork point given twice, in two cases", "POST", "/fork", `{"before_user_message":1,"Before_User_Message":0}`},
+		{"a mode given twice, in two cases", "POST", "/fork", `{"mode":"copy","Mode":"reference"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, server.Config{})
+			th := e.create(nil)
+			wantError(t, e.do(tc.method, "/v1/threads/"+th.ID+tc.route, "application/json", tc.body), http.StatusBadRequest, server.CodeInvalidArgument)
+			var got api.Thread
+			e.call("GET", "/v1/threads/"+th.ID, nil, http.StatusOK, &got)
+			var page api.Page
+			e.call("GET", "/v1/threads", nil, http.StatusOK, &page)
+			if got.Name != "" || len(page.Threads) != 1 {
+				t.Fatalf("after a refused body the thread is named %q and there are %d threads", got.Name, len(page.Threads))
+			}
+		})
+	}
+	// A nested object's members are matched exactly too.
+	e := newEnv(t, server.Config{})
+	wantError(t, e.do("POST", "/v1/threads", "application/json", `{"cwd":"/w","git":{"COMMIT_HASH":"abc"}}`), http.StatusBadRequest, server.CodeInvalidArgument)
+}
