@@ -55,12 +55,8 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, turnsResponse{Turns: wireUserMessages(messages)})
 		return nil
 	}
-	// The count the page is laid out by, the thread caught up with its
-	// file first (another process may have appended turns).
-	_, count, err := s.m.UserMessagesBetween(r.Context(), id, 0, 0)
-	if err != nil {
-		return err
-	}
+	// The parameters are checked before the thread is read: a bad one is
+	// 400 whatever the thread.
 	view := values.Get("view")
 	if view != "" && view != "summary" && view != "full" {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "view must be summary or full, not %q", view)
@@ -76,6 +72,12 @@ func (s *Server) listTurns(w http.ResponseWriter, r *http.Request) error {
 		desc = true
 	default:
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "order must be asc or desc, not %q", order)
+	}
+	// The count the page is laid out by, the thread caught up with its
+	// file first (another process may have appended turns).
+	_, count, err := s.m.UserMessagesBetween(r.Context(), id, 0, 0)
+	if err != nil {
+		return err
 	}
 	ordinals, next, err := turnOrdinals(values.Get("cursor"), count, limit, desc)
 	if err != nil {

@@ -104,6 +104,11 @@ func TestTurnsFull(t *testing.T) {
 	for _, bad := range []string{"view=raw", "limit=0", "cursor=3", "cursor=-1", "order=up"} {
 		wantError(t, e.do("GET", "/v1/threads/"+th.ID+"/turns?"+bad, "", nil), http.StatusBadRequest, "invalid_argument")
 	}
+	// A bad parameter is refused before the thread is looked for.
+	unknown := "/v1/threads/01930000-0000-7000-8000-000000000000/turns?"
+	for _, bad := range []string{"view=raw", "limit=0", "order=up"} {
+		wantError(t, e.do("GET", unknown+bad, "", nil), http.StatusBadRequest, "invalid_argument")
+	}
 }
 
 // TestTurnsPagesOfAFork: every page of a fork of a fork's turns (the first
