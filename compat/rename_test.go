@@ -15,6 +15,22 @@ import (
 	"github.com/spoolhq/spool/rollout"
 )
 
+// mockedStarter returns a function that starts Codex (under
+// mockresponses) on home, closed when t ends; each call starts it again.
+func mockedStarter(t *testing.T, home string) func() *Server {
+	mock := buildMock(t)
+	return func() *Server {
+		t.Helper()
+		stderr := &lockedBuffer{}
+		s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+}
+
 // runTurn has Codex (under mockresponses) run one turn of thread id and
 // returns the turn's id.
 func runTurn(t *testing.T, s *Server, id, text string) string {
@@ -42,18 +58,8 @@ func runTurn(t *testing.T, s *Server, id, text string) string {
 // rename, and Codex showed the fork with that later turn too (completed,
 // without items).
 func TestSpoolWholeForkAfterRename(t *testing.T) {
-	mock := buildMock(t)
 	home := newHome(t)
-	start := func() *Server {
-		t.Helper()
-		stderr := &lockedBuffer{}
-		s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
-		if err != nil {
-			t.Fatalf("%v\n%s", err, stderr.String())
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	start := mockedStarter(t, home)
 	s := start()
 	var th threadAnswer
 	call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &th)
@@ -129,18 +135,8 @@ func TestSpoolWholeForkAfterRename(t *testing.T) {
 // cut in the middle, served as part of the fork. A read now fails with
 // ErrBrokenChain (409 broken_chain) instead; every line it gives is whole.
 func TestForkReadAfterCodexRevertsItsBase(t *testing.T) {
-	mock := buildMock(t)
 	home := newHome(t)
-	start := func() *Server {
-		t.Helper()
-		stderr := &lockedBuffer{}
-		s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
-		if err != nil {
-			t.Fatalf("%v\n%s", err, stderr.String())
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
+	start := mockedStarter(t, home)
 	s := start()
 	var th threadAnswer
 	call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &th)
