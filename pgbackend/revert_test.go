@@ -235,3 +235,41 @@ func TestRevertDoneWhenItsObjectsStay(t *testing.T) {
 		t.Fatalf("revert: %d user messages, %v; want none and no error", got.UserMessageCount, err)
 	}
 }
+
+// TestPurgeDoneWhenItsObjectsStay: a purge, and the rewrite of the fork it
+// makes self-contained, whose segments' objects the bucket does not delete
+// are committed, and say so: the purge answers no error a caller would
+// follow by purging again (to be told not found).
+func TestPurgeDoneWhenItsObjectsStay(t *testing.T) {
+	ctx := t.Context()
+	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: undeletableBucket{disttest.Bucket(t)}, SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendTurn(ctx, th.ID, manager.TurnOptions{Prompt: "one", Answer: "noted"}); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := b.Fork(ctx, th.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendTurn(ctx, fork.ID, manager.TurnOptions{Prompt: "two", Answer: "noted"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{th.ID, fork.ID} {
+		if _, err := b.Store().Seal(ctx, id, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Purge(ctx, th.ID); err != nil {
+		t.Fatalf("purge: %v, want none", err)
+	}
+	if got, err := b.Get(ctx, fork.ID); err != nil || got.BaseID != "" || got.UserMessageCount != 2 {
+		t.Fatalf("the fork after the purge: %+v, %v; want self-contained with 2 user messages", got, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 
@@ -57,7 +58,8 @@ type Was struct {
 // A row that no longer says was fails with ErrChanged and changes nothing;
 // so does content failing to read. After the commit the objects of its old
 // segments are deleted (a read that began before may then fail; the bytes
-// are the point).
+// are the point; objects the bucket does not delete are logged and left to
+// CollectOrphans).
 func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, content io.Reader) error {
 	br := bufio.NewReader(content)
 	first, err := rollout.ReadLine(nil, br)
@@ -114,22 +116,28 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 	if err != nil {
 		return fmt.Errorf("make %s self-contained: %w", id, err)
 	}
+	// The rewrite is committed: objects left behind are orphans for
+	// CollectOrphans, not a failure (a caller told so would rewrite again).
 	if err := s.dropObjects(ctx, keys); err != nil {
-		return fmt.Errorf("make %s self-contained: %w", id, err)
+		s.logger.Warn("self-contained: segments left for the collector", slog.String("thread", id), slog.Any("err", err))
 	}
 	return nil
 }
 
 // Purge removes thread id as Delete does (a base of another thread is
 // refused with ErrReferenced), then deletes the objects of its segments:
-// its bytes and search rows are gone once it returns.
+// its bytes and search rows are gone once it returns (objects the bucket
+// does not delete then are logged and left to CollectOrphans: the purge is
+// done, and is not reported as failed).
 func (s *Store) Purge(ctx context.Context, id string) error {
 	keys, err := s.deleteThread(ctx, id)
 	if err != nil {
 		return fmt.Errorf("purge %s: %w", id, err)
 	}
+	// The thread is gone: objects left behind are orphans for
+	// CollectOrphans, not a failure (a retry would answer not found).
 	if err := s.dropObjects(ctx, keys); err != nil {
-		return fmt.Errorf("purge %s: %w", id, err)
+		s.logger.Warn("purge: segments left for the collector", slog.String("thread", id), slog.Any("err", err))
 	}
 	return nil
 }
