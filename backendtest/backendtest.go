@@ -949,6 +949,9 @@ func testIdempotencyKey(t *testing.T, b manager.Backend) {
 	if err != nil || !slices.Equal(again.Offsets, first.Offsets) {
 		t.Fatalf("retry: offsets %v, %v; want %v", again.Offsets, err, first.Offsets)
 	}
+	if first.Replayed || !again.Replayed {
+		t.Fatalf("replayed: first %v, retry %v; want false, true", first.Replayed, again.Replayed)
+	}
 	if got := history(t, b, th.ID); int64(len(got)) != first.Thread.HistorySize() {
 		t.Fatalf("after the retry the history has %d bytes, want %d: it wrote twice", len(got), first.Thread.HistorySize())
 	}

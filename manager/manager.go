@@ -262,6 +262,9 @@ const (
 type AppendResult struct {
 	Offsets []int64
 	Thread  Thread
+	// Replayed reports an append named by an idempotency key already
+	// known: nothing was written, and the answer is the first append's.
+	Replayed bool
 }
 
 // Stats describe the manager's live state and the work of its appends.

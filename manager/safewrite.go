@@ -171,5 +171,5 @@ func (m *Manager) replay(ctx context.Context, id string, o AppendOptions, now ti
 	if err := json.Unmarshal(k.Result, &stored); err != nil {
 		return AppendResult{}, false, fmt.Errorf("append to %s: result of key %q: %w", id, o.IdempotencyKey, err)
 	}
-	return AppendResult{Offsets: stored.Offsets, Thread: threadOf(stored.Thread)}, true, nil
+	return AppendResult{Offsets: stored.Offsets, Thread: threadOf(stored.Thread), Replayed: true}, true, nil
 }

@@ -342,7 +342,7 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if err != nil {
 		return manager.AppendResult{}, mapErr(err)
 	}
-	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread)}, nil
+	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread), Replayed: res.Replayed}, nil
 }
 
 // Fork forks by manager.ForkByReference's rule. A reference fork is the
@@ -898,7 +898,7 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	if err != nil {
 		return manager.AppendResult{}, mapErr(err)
 	}
-	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread)}, nil
+	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread), Replayed: res.Replayed}, nil
 }
 
 var _ manager.SpawnLineage = (*Backend)(nil)

@@ -448,7 +448,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(result.Offsets) > 0 {
+	if len(result.Offsets) > 0 && !result.Replayed { // a replay wrote nothing
 		s.metrics.observeAppend(len(result.Offsets), result.Thread.HistorySize()-result.Offsets[0])
 	}
 	writeJSON(w, http.StatusOK, wireAppendResult(result))

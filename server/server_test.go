@@ -480,11 +480,24 @@ func TestAppendedMetrics(t *testing.T) {
 		{"item", "/items", mustJSON(t, userItem("u0"))},
 		{"items", "/items", `{"items":[` + mustJSON(t, userItem("u1")) + `,` + mustJSON(t, assistantItem("a1")) + `]}`},
 		{"turn", "/turns", `{"prompt":"p","answer":"a"}`},
+		{"keyed item", "/items", mustJSON(t, userItem("u2"))},
+		{"keyed item sent again", "/items", mustJSON(t, userItem("u2"))}, // writes nothing
+		{"keyed turn", "/turns", `{"prompt":"q","answer":"b"}`},
+		{"keyed turn sent again", "/turns", `{"prompt":"q","answer":"b"}`},
 	} {
 		var res appendResult
-		e.call("POST", "/v1/threads/"+th.ID+tc.path, tc.body, http.StatusOK, &res)
-		wrote += len(res.Offsets)
-		bytes += res.Thread.HistorySize - res.Offsets[0]
+		var headers map[string]string
+		if strings.HasPrefix(tc.name, "keyed") {
+			headers = map[string]string{"Idempotency-Key": tc.path}
+		}
+		resp := e.doHeaders("POST", "/v1/threads/"+th.ID+tc.path, headers, "", tc.body)
+		if err := json.Unmarshal(readAll(t, resp, http.StatusOK), &res); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(tc.name, "again") {
+			wrote += len(res.Offsets)
+			bytes += res.Thread.HistorySize - res.Offsets[0]
+		}
 		body := string(readAll(t, e.do("GET", "/metrics", "", nil), http.StatusOK))
 		for _, want := range []string{
 			fmt.Sprintf("spool_appended_lines_total %d\n", wrote),

@@ -39,7 +39,7 @@ func (s *Server) appendTurn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(res.Offsets) > 0 {
+	if len(res.Offsets) > 0 && !res.Replayed { // a replay wrote nothing
 		s.metrics.observeAppend(len(res.Offsets), res.Thread.HistorySize()-res.Offsets[0])
 	}
 	writeJSON(w, http.StatusOK, wireAppendResult(res))
