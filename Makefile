@@ -48,7 +48,7 @@ hostile: ## attack the real spoold as a hostile client would (docs/SECURITY.md),
 ts-check: ## type-check a TypeScript client generated from the served /openapi.json (npm packages cached outside the repo)
 	./scripts/ts-check.sh
 
-random: ## seeded random operation sequences, each checked against a rebuild and Verify (SPOOL_RR_SEEDS, default 200; CI runs 500)
+random: ## seeded random operation sequences, each checked against a rebuild and Verify (SPOOL_RR_SEEDS, default 200; CI runs 1000)
 	$(GO) test -tags randomized -count=1 -run TestRandomSequences -v ./manager/
 
 compat: ## install Codex 0.169.0 (cached) and run the compat tests against it
