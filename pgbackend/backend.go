@@ -827,9 +827,11 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 	tag := store.QueryTag(fts)
 	var after *pgstore.SearchHit
 	if o.Cursor != "" {
-		if after, err = decodeSearchCursor(o.Cursor, tag); err != nil {
+		c, err := store.DecodeSearchCursor(o.Cursor, tag)
+		if err != nil {
 			return manager.SearchPage{}, fmt.Errorf("search: %w", err)
 		}
+		after = &pgstore.SearchHit{Rank: c.Rank, ThreadID: c.ThreadID, Ordinal: c.Ordinal}
 	}
 	limit := o.Limit
 	if limit <= 0 {
@@ -844,7 +846,8 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 	var page manager.SearchPage
 	if len(hits) > limit {
 		hits = hits[:limit]
-		page.NextCursor = encodeSearchCursor(hits[limit-1], tag)
+		last := hits[limit-1]
+		page.NextCursor = store.SearchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal, Query: tag}.Encode()
 	}
 	for _, h := range hits {
 		page.Hits = append(page.Hits, manager.SearchHit{ThreadID: h.ThreadID, Ordinal: h.Ordinal, Snippet: h.Snippet, Rank: -h.Rank, Name: h.Name})

@@ -2,7 +2,6 @@ package pgbackend
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -102,35 +101,4 @@ func decodeCursor(c string, o pgstore.ListOptions) (pgstore.Thread, error) {
 		return pgstore.Thread{}, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
 	}
 	return pgstore.Thread{ID: parts[3], UpdatedAt: time.UnixMilli(updated), CreatedAt: time.UnixMilli(created)}, nil
-}
-
-// searchCursor is the cursor of a search page: the last hit of the page
-// before it, its rank as pgstore ranks (ts_rank, higher is better), and
-// the tag of the query it was made for (store.QueryTag).
-type searchCursor struct {
-	Rank     float64 `json:"r"`
-	ThreadID string  `json:"t"`
-	Ordinal  int     `json:"o"`
-	Tag      string  `json:"q"`
-}
-
-// encodeSearchCursor is the opaque cursor of the page after hit among the
-// hits of the query tag names.
-func encodeSearchCursor(hit pgstore.SearchHit, tag string) string {
-	data, _ := json.Marshal(searchCursor{Rank: hit.Rank, ThreadID: hit.ThreadID, Ordinal: hit.Ordinal, Tag: tag})
-	return base64.RawURLEncoding.EncodeToString(data)
-}
-
-// decodeSearchCursor reads a cursor of encodeSearchCursor, refusing one
-// made for another query than tag's.
-func decodeSearchCursor(c, tag string) (*pgstore.SearchHit, error) {
-	var sc searchCursor
-	data, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || json.Unmarshal(data, &sc) != nil || sc.ThreadID == "" {
-		return nil, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
-	}
-	if sc.Tag != tag {
-		return nil, fmt.Errorf("%w: search cursor of another query", store.ErrBadCursor)
-	}
-	return &pgstore.SearchHit{Rank: sc.Rank, ThreadID: sc.ThreadID, Ordinal: sc.Ordinal}, nil
 }

@@ -332,9 +332,10 @@ func (p *queryParser) primary() (string, error) {
 	}
 }
 
-// searchCursor is the position after the last hit of a page, among the
-// hits of the query QueryTag names.
-type searchCursor struct {
+// SearchCursor is the position after the last hit of a page, among the
+// hits of the query QueryTag names: the hit's rank as the backend ranks
+// (bm25 here, ts_rank in the distributed backend), thread and ordinal.
+type SearchCursor struct {
 	Rank     float64 `json:"r"`
 	ThreadID string  `json:"t"`
 	Ordinal  int     `json:"o"`
@@ -349,10 +350,10 @@ func QueryTag(fts string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-// decodeSearchCursor decodes s, a cursor of a page of the query tag
-// names.
-func decodeSearchCursor(s, tag string) (searchCursor, error) {
-	var c searchCursor
+// DecodeSearchCursor decodes s, a cursor of a page of the query tag
+// names (ErrBadCursor otherwise).
+func DecodeSearchCursor(s, tag string) (SearchCursor, error) {
+	var c SearchCursor
 	data, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(data, &c) != nil || c.ThreadID == "" {
 		return c, fmt.Errorf("%w: search cursor %q", ErrBadCursor, s)
@@ -363,7 +364,8 @@ func decodeSearchCursor(s, tag string) (searchCursor, error) {
 	return c, nil
 }
 
-func (c searchCursor) encode() string {
+// Encode returns the opaque form of c.
+func (c SearchCursor) Encode() string {
 	data, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(data)
 }
@@ -470,7 +472,7 @@ func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, er
 	for i, r := range rows {
 		if i == limit {
 			last := page.Hits[limit-1]
-			page.NextCursor = searchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal, Query: tag}.encode()
+			page.NextCursor = SearchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal, Query: tag}.Encode()
 			break
 		}
 		page.Hits = append(page.Hits, SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: r.Snippet, Rank: r.Score, Name: r.Name})
@@ -513,7 +515,7 @@ func searchQuery(o SearchOptions) (string, []any, int, string, error) {
 	}
 	after := ""
 	if o.Cursor != "" {
-		c, err := decodeSearchCursor(o.Cursor, tag)
+		c, err := DecodeSearchCursor(o.Cursor, tag)
 		if err != nil {
 			return "", nil, 0, "", err
 		}
