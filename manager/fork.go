@@ -428,9 +428,6 @@ func ordinalAt(src rolloutfs.ReadFile, cut int64, holder store.Thread) (int64, e
 	return n, nil
 }
 
-// trailingWindow bounds how much of a file's end codexNextOrdinal reads.
-const trailingWindow = 1 << 20
-
 // codexNextOrdinal returns the ordinal Codex 0.169 numbers the next line
 // of holder with, as the end of holder's history: one past the last line
 // it reads. That is holder's next ordinal, unless the file ends in
@@ -441,30 +438,17 @@ const trailingWindow = 1 << 20
 // file's end as end_byte_offset). A reference fork of that end that named
 // the next ordinal instead included in Codex's view the first lines Codex
 // later wrote to the parent, a turn of the parent run after the fork among
-// them (docs/CODEX.md, "Forks, reverts, segments"). It reads the file's
-// last 4 KiB, and further back only while every whole line it read is such
-// an event, up to the last MiB (a name is at most 1 KiB); a line that
-// starts before that counts as not a rename.
+// them (docs/CODEX.md, "Forks, reverts, segments"). It reads the end of
+// holder's own file (rollout.NextOrdinalAtEnd).
 func codexNextOrdinal(src rolloutfs.ReadFile, holder store.Thread) (int64, error) {
 	end := holder.HistorySize()
-	for window := int64(4 << 10); ; window *= 4 {
-		from := max(end-window, holder.BaseSize)
-		next, more, err := trailingRenames(src, holder, from, end)
-		if err != nil || !more || window >= trailingWindow {
-			return next, err
+	return rollout.NextOrdinalAtEnd(holder.IndexedSize, holder.NextOrdinal, func(lo int64) ([]byte, error) {
+		buf := make([]byte, holder.IndexedSize-lo)
+		if n, err := src.ReadAt(buf, end-int64(len(buf))); err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
+			return nil, err
 		}
-	}
-}
-
-// trailingRenames reads holder's history in [from, end) and returns
-// rollout.NextOrdinalAfterNames of it.
-func trailingRenames(src rolloutfs.ReadFile, holder store.Thread, from, end int64) (next int64, more bool, err error) {
-	buf := make([]byte, end-from)
-	if n, err := src.ReadAt(buf, from); err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
-		return 0, false, err
-	}
-	next, more = rollout.NextOrdinalAfterNames(buf, holder.NextOrdinal, from > holder.BaseSize)
-	return next, more, nil
+		return buf, nil
+	})
 }
 
 // lineage returns a new child's ancestors: parent, then the parent's.

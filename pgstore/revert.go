@@ -262,23 +262,17 @@ func (s *Store) ordinalAt(ctx context.Context, q querier, holder Thread, cut int
 }
 
 // nextOrdinalAtEnd returns the ordinal Codex 0.169 numbers the next line
-// of holder with, as the end of its history: its next ordinal, or that of
-// the first of the thread_name_updated events its own bytes end in
-// (rollout.NextOrdinalAfterNames), as the local backend names the end of
-// a fork or revert there. It reads holder's last 4 KiB, and further back
-// only while every line it read is such an event, up to the last MiB.
+// of holder with, as the end of its history (rollout.NextOrdinalAtEnd of
+// its own bytes), as the local backend names the end of a fork or revert
+// there.
 func (s *Store) nextOrdinalAtEnd(ctx context.Context, q querier, holder Thread) (int64, error) {
-	for window := int64(4 << 10); ; window *= 4 {
-		lo := max(holder.Size-window, 0)
+	return rollout.NextOrdinalAtEnd(holder.Size, holder.NextOrdinal, func(lo int64) ([]byte, error) {
 		var tail bytes.Buffer
 		if _, err := s.writeSpan(ctx, q, &tail, span{threadID: holder.ID, lo: lo, hi: holder.Size, sealed: holder.SealedSize}); err != nil {
-			return 0, fmt.Errorf("the end of %s: %w", holder.ID, err)
+			return nil, fmt.Errorf("the end of %s: %w", holder.ID, err)
 		}
-		next, more := rollout.NextOrdinalAfterNames(tail.Bytes(), holder.NextOrdinal, lo > 0)
-		if !more || window >= 1<<20 {
-			return next, nil
-		}
-	}
+		return tail.Bytes(), nil
+	})
 }
 
 // ownLineAt returns the line at position at of t's history, which t's own

@@ -13,6 +13,26 @@ import "bytes"
 // at most 1 KiB, every byte of it escaped, and the line's other members.
 const MaxNameLine = 8 << 10
 
+// NextOrdinalAtEnd returns what NextOrdinalAfterNames says of a history
+// of size bytes whose next ordinal is next, reading its end through tail
+// (tail(lo) returns the bytes from position lo to the end): its last
+// 4 KiB, and further back only while every line read is a name update,
+// up to its last MiB. Both backends name the end of a fork or revert at a
+// history's end with it.
+func NextOrdinalAtEnd(size, next int64, tail func(lo int64) ([]byte, error)) (int64, error) {
+	for window := int64(4 << 10); ; window *= 4 {
+		lo := max(size-window, 0)
+		b, err := tail(lo)
+		if err != nil {
+			return 0, err
+		}
+		ordinal, more := NextOrdinalAfterNames(b, next, lo > 0)
+		if !more || window >= 1<<20 {
+			return ordinal, nil
+		}
+	}
+}
+
 // NextOrdinalAfterNames returns the ordinal Codex numbers the line after
 // tail with: tail is the end of a paginated history whose next ordinal is
 // next, and starts inside a line when partial. When tail ends in
