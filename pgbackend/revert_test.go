@@ -202,15 +202,7 @@ func (undeletableBucket) Delete(context.Context, string) error { return errRefus
 // reverting again.
 func TestRevertDoneWhenItsObjectsStay(t *testing.T) {
 	ctx := t.Context()
-	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: undeletableBucket{disttest.Bucket(t)}, SealEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, th := openUndeletable(t)
 	ask := func(text string) {
 		t.Helper()
 		if _, err := b.AppendTurn(ctx, th.ID, manager.TurnOptions{Prompt: text, Answer: "noted"}); err != nil {
@@ -242,15 +234,7 @@ func TestRevertDoneWhenItsObjectsStay(t *testing.T) {
 // follow by purging again (to be told not found).
 func TestPurgeDoneWhenItsObjectsStay(t *testing.T) {
 	ctx := t.Context()
-	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: undeletableBucket{disttest.Bucket(t)}, SealEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, th := openUndeletable(t)
 	if _, err := b.AppendTurn(ctx, th.ID, manager.TurnOptions{Prompt: "one", Answer: "noted"}); err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +256,19 @@ func TestPurgeDoneWhenItsObjectsStay(t *testing.T) {
 	if got, err := b.Get(ctx, fork.ID); err != nil || got.BaseID != "" || got.UserMessageCount != 2 {
 		t.Fatalf("the fork after the purge: %+v, %v; want self-contained with 2 user messages", got, err)
 	}
+}
+
+// openUndeletable opens a backend whose bucket refuses deletes and that
+// seals only when asked, and starts a thread on it.
+func openUndeletable(t *testing.T) (*Backend, manager.Thread) {
+	b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: undeletableBucket{disttest.Bucket(t)}, SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	th, err := b.Start(t.Context(), manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, th
 }
