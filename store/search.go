@@ -102,9 +102,9 @@ const MaxQueryDepth = 12
 const MaxNegatedTerms = 200
 
 // MaxQueryWords is how many words a query may hold, in its terms and
-// phrases together: FTS5's time grows faster than their number, to most of
-// a minute for the 30,000 a URL can hold, during which the query holds one
-// of the index's readers.
+// phrases together: FTS5's time grows faster than their number (most of a
+// minute for the 30,000 a URL can hold, in a review's hand-run attack),
+// during which the query holds one of the index's readers.
 const MaxQueryWords = 256
 
 type queryParser struct {

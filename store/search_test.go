@@ -115,8 +115,8 @@ func TestSearch(t *testing.T) {
 
 // TestSearchWordLimit: a query holds at most MaxQueryWords words, in
 // terms and phrases alike. FTS5's time grows faster than the number of
-// terms (30,000 words, what a URL can hold, took a spoold over 700 threads
-// 53 s, holding one of the index's few readers), so a longer query is a
+// terms (30,000 words, what a URL can hold, held one of the index's few
+// readers for most of a minute in a review's hand-run attack), so a longer query is a
 // *QueryError.
 func TestSearchWordLimit(t *testing.T) {
 	s := openTest(t)
