@@ -285,3 +285,44 @@ func TestCopyOfAPromptAskedAgainAfterARevert(t *testing.T) {
 	}
 	indextest.Compare(t, m.store, rebuildIndex(t, m), "walrus", "orca", "seal")
 }
+
+// TestRevertedCopyAskedAgainAsItsParentGoesOn: a copy fork reverted before
+// all its copies is asked, in a file of its own, the prompt it had copied;
+// that prompt is the copy's own now, not a copy. When its parent is then
+// asked another prompt, the copy's own prompt keeps its search text, as an
+// index rebuilt from the files has it (seed 23420 of the randomized
+// sequences).
+func TestRevertedCopyAskedAgainAsItsParentGoesOn(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	parent, err := m.Start(ctx, StartOptions{Cwd: "/w", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, parent.ID, []rollout.Item{user("walrus one")}); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := m.Fork(ctx, parent.ID, ForkOptions{Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, copied.ID, RevertOptions{BeforeUserMessage: intp(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, copied.ID, []rollout.Item{user("walrus one"), user("orca two")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, parent.ID, []rollout.Item{user("seal three")}); err != nil {
+		t.Fatal(err)
+	}
+	indextest.Compare(t, m.store, rebuildIndex(t, m), "walrus", "orca", "seal")
+	hits, err := m.store.Search(ctx, store.SearchOptions{Query: "walrus"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hitIDs(hits), []string{parent.ID + "/0", copied.ID + "/0"}; !slices.Equal(sorted(got), sorted(want)) {
+		t.Fatalf("walrus found in %v, want %v: the copy asked it anew", got, want)
+	}
+}
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }

@@ -219,15 +219,22 @@ const isCopyFork = `(t.base_id IS NULL AND t.inherited_messages > 0
 const copyForkColumns = `t.id, t.parent_id, t.inherited_messages, t.fork_offset, t.base_id IS NOT NULL AS reverted`
 
 // countRevertedCopies sets the Copies of each reverted fork of forks: the
-// parent's messages below the fork's cut, those the fork copied when it
-// was made.
+// parent's messages below the fork's cut (those the fork copied when it
+// was made) that the fork's history still holds. A revert of the fork
+// that cut into its first file, the copy, cut off the copies past the
+// cut: the rows at their ordinals are the fork's own prompts now, asked
+// in a later file, also when one is a copied prompt asked again.
 func countRevertedCopies(ctx context.Context, tx *sqlx.Tx, forks []copyFork) error {
 	for i, f := range forks {
 		if !f.Reverted {
 			continue
 		}
-		q := `SELECT COUNT(*) FROM (` + messagesBeforeSQL + `)`
-		if err := tx.GetContext(ctx, &forks[i].Copies, q, f.Parent, f.Cut); err != nil {
+		// Rows in ordinal order lie in position order: those below both
+		// bounds are min(copied, kept), read through (thread_id, ordinal).
+		q := `SELECT COUNT(*) FROM user_messages m
+			WHERE m.thread_id = ?3 AND m.ordinal < (SELECT COUNT(*) FROM (` + messagesBeforeSQL + `))
+			AND m.byte_offset < (SELECT s.base_size + s.length FROM thread_segments s WHERE s.thread_id = ?3 AND s.seq = 0)`
+		if err := tx.GetContext(ctx, &forks[i].Copies, q, f.Parent, f.Cut, f.ID); err != nil {
 			return fmt.Errorf("copies of reverted fork %s: %w", f.ID, err)
 		}
 	}

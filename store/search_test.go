@@ -464,6 +464,38 @@ func TestCopyOfACopyWrittenBeforeTheHandOver(t *testing.T) {
 	checkOneHit(t, s, `"zebra 0"`, "c")
 }
 
+// TestCopyOfAReferenceForkWrittenBeforeTheHandOver: as
+// TestCopyOfACopyWrittenBeforeTheHandOver, with a reference fork between
+// the two copies (g copies r, a reference fork of c, which copies p): g's
+// copy is blanked again once c is handed the text, so the prompt is a
+// search row once, as live (seed 21268 of the randomized sequences, where
+// the order a rebuild wrote its batches in decided).
+func TestCopyOfAReferenceForkWrittenBeforeTheHandOver(t *testing.T) {
+	p := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+	p.Thread.UserMessageCount = 1
+	c := Record{Thread: newThread("c", 2), Messages: messages(0, 2, "zebra"), Ancestors: []string{"p"}}
+	c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 2
+	c.Thread.ForkOffset = 1500 // past p's message at 1000
+	c.Messages[1].Text = "own words"
+	r := Record{Thread: newThread("r", 3), Ancestors: []string{"c", "p"}}
+	r.Thread.ParentID, r.Thread.InheritedMessages, r.Thread.UserMessageCount = "c", 2, 2
+	r.Thread.BaseID, r.Thread.BaseSize, r.Thread.ForkOffset = "c", 2500, 2500 // past both of c's messages
+	g := Record{Thread: newThread("g", 4), Messages: slices.Clone(c.Messages), Ancestors: []string{"r", "c", "p"}}
+	g.Thread.ParentID, g.Thread.InheritedMessages, g.Thread.UserMessageCount = "r", 2, 2
+	g.Thread.ForkOffset = 2500
+	reverted := Record{Thread: p.Thread, Messages: messages(0, 1, "yak")} // p's message replaced
+	s := openTest(t)
+	for _, batch := range [][]Record{{p, c, r}, {reverted, g}} {
+		if err := s.Replace(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ftsRows(t, s); n != 1 {
+		t.Fatalf("%d search rows hold zebra, want 1 (c's)", n)
+	}
+	checkOneHit(t, s, `"zebra 0"`, "c")
+}
+
 // TestRevertedParentHandsOverOnlyItsOwnCopies: a rebuild may index a
 // parent before its revert (p holding zebra at ordinal 0) and replace it
 // with the reverted record later (yak at ordinal 0), while a copy fork

@@ -583,7 +583,10 @@ func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[stri
 
 // blankCopies removes the search text from the copied messages of the
 // indexed copy forks of the threads ids, now that they are indexed, where
-// their parent holds them: search finds them in their parents.
+// their parent holds them: search finds them in their parents. The copy
+// forks of the threads that continue one of ids (reference forks, and
+// reverted threads whose first file is one, transitively) are among them:
+// their parent holds its messages through ids.
 func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
@@ -593,10 +596,19 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 		return err
 	}
 	var forks []copyFork
-	q := `SELECT ` + copyForkColumns + ` FROM threads t
-		WHERE t.parent_id IN (SELECT value FROM json_each(?1)) AND ` + isCopyFork + `
+	q := fmt.Sprintf(`WITH RECURSIVE holders(id, depth) AS (
+			SELECT value, 0 FROM json_each(?1)
+			UNION
+			SELECT t.id, h.depth + 1 FROM holders h JOIN threads t ON t.base_id = h.id AND t.id <> h.id
+			WHERE h.depth < %[1]d
+			UNION
+			SELECT s.thread_id, h.depth + 1 FROM holders h JOIN thread_segments s ON s.base_id = h.id AND s.seq = 0
+			WHERE s.thread_id <> h.id AND h.depth < %[1]d
+		)
+		SELECT `+copyForkColumns+` FROM threads t
+		WHERE t.parent_id IN (SELECT id FROM holders) AND `+isCopyFork+`
 		AND EXISTS (SELECT 1 FROM user_messages m WHERE m.thread_id = t.id AND m.text <> ''
-			AND (t.base_id = t.id OR m.ordinal < t.inherited_messages))`
+			AND (t.base_id = t.id OR m.ordinal < t.inherited_messages))`, maxChainDepth)
 	if err := w.tx.SelectContext(ctx, &forks, q, string(list)); err != nil {
 		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
 	}
