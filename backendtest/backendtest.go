@@ -59,6 +59,8 @@ func Run(t *testing.T, open Open) {
 		{"AppendTurn", testAppendTurn},
 		{"IdempotencyKey", testIdempotencyKey},
 		{"TurnIdempotencyKey", testTurnIdempotencyKey},
+		{"IdempotentStart", testIdempotentStart},
+		{"IdempotentFork", testIdempotentFork},
 		{"Spawns", testSpawns},
 		{"CopyFork", testCopyFork},
 		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},

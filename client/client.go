@@ -182,6 +182,11 @@ func plainMessage(contentType string, data []byte) string {
 // call sends in (nil for no body) as JSON and decodes the answer into out
 // (nil to discard it).
 func (c *Client) call(ctx context.Context, method, path string, q url.Values, in any, want int, out any) error {
+	return c.callWith(ctx, method, path, q, nil, in, want, out)
+}
+
+// callWith is call with extra headers.
+func (c *Client) callWith(ctx context.Context, method, path string, q url.Values, header http.Header, in any, want int, out any) error {
 	var body io.Reader
 	contentType := ""
 	if in != nil {
@@ -191,7 +196,7 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, in
 		}
 		body, contentType = bytes.NewReader(data), "application/json"
 	}
-	resp, err := c.request(ctx, method, path, q, contentType, body, want)
+	resp, err := c.requestWith(ctx, method, path, q, header, contentType, body, want)
 	if err != nil {
 		return err
 	}
@@ -265,7 +270,7 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 // Create starts a thread (POST /v1/threads) and returns it.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (Thread, error) {
 	var t Thread
-	return t, c.call(ctx, "POST", "/v1/threads", nil, o, http.StatusCreated, &t)
+	return t, c.callWith(ctx, "POST", "/v1/threads", nil, keyHeader(o.IdempotencyKey), o, http.StatusCreated, &t)
 }
 
 // List returns one page of threads (GET /v1/threads). Pass the page's
@@ -590,8 +595,20 @@ func ParseLine(raw []byte, offset int64) Line {
 // the parent's user messages fails with ErrOutOfRange; the *Error's
 // UserMessages says how many there are.
 func (c *Client) Fork(ctx context.Context, id string, o ForkOptions) (Thread, error) {
+	path, err := threadPath(id, "/fork")
+	if err != nil {
+		return Thread{}, err
+	}
 	var t Thread
-	return t, c.callThread(ctx, "POST", id, "/fork", nil, o, http.StatusCreated, &t)
+	return t, c.callWith(ctx, "POST", path, nil, keyHeader(o.IdempotencyKey), o, http.StatusCreated, &t)
+}
+
+// keyHeader returns the Idempotency-Key header of key (nil for none).
+func keyHeader(key string) http.Header {
+	if key == "" {
+		return nil
+	}
+	return http.Header{"Idempotency-Key": {key}}
 }
 
 // RevertOptions say where Revert cuts a thread back: before the Codex turn

@@ -704,3 +704,31 @@ func TestHealthWhileDraining(t *testing.T) {
 		t.Fatalf("Health while draining = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestIdempotentCreateAndFork: CreateOptions and ForkOptions send their
+// IdempotencyKey: a retry gets the first thread, another request under the
+// key ErrIdempotencyKeyReused.
+func TestIdempotentCreateAndFork(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	o := client.CreateOptions{Cwd: "/p", IdempotencyKey: "c1"}
+	first, err := c.Create(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := c.Create(ctx, o); err != nil || again.ID != first.ID {
+		t.Fatalf("retried create: %s, %v; want %s", again.ID, err, first.ID)
+	}
+	o.Cwd = "/q"
+	if _, err := c.Create(ctx, o); !errors.Is(err, client.ErrIdempotencyKeyReused) {
+		t.Fatalf("another create under the key: %v, want ErrIdempotencyKeyReused", err)
+	}
+	f := client.ForkOptions{IdempotencyKey: "f1"}
+	fork, err := c.Fork(ctx, first.ID, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := c.Fork(ctx, first.ID, f); err != nil || again.ID != fork.ID {
+		t.Fatalf("retried fork: %s, %v; want %s", again.ID, err, fork.ID)
+	}
+}

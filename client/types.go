@@ -176,6 +176,12 @@ type CreateOptions struct {
 	// HistoryMode is "paginated" (the server's default, as Codex 0.169
 	// starts threads) or "legacy".
 	HistoryMode string `json:"history_mode,omitempty"`
+	// IdempotencyKey, when not empty, names the start (the Idempotency-Key
+	// header): a retry with the same key and options creates nothing and
+	// returns the thread the first made, as it is now; other options with
+	// the key fail with ErrIdempotencyKeyReused. The server keeps keys in
+	// its index for a day, with their thread.
+	IdempotencyKey string `json:"-"`
 }
 
 // Item is one rollout line to append: a type ("response_item",
@@ -263,6 +269,9 @@ type ForkOptions struct {
 	// history; a paginated parent's default), "copy" (a legacy parent's
 	// default) or "".
 	Mode string `json:"mode,omitempty"`
+	// IdempotencyKey names the fork as CreateOptions.IdempotencyKey names
+	// a start; the keys of forks are their parent's.
+	IdempotencyKey string `json:"-"`
 }
 
 // Relative is a thread related by forking, at Depth forks away. Thread is

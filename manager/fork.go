@@ -48,17 +48,31 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 	if o.Points() > 1 {
 		return Thread{}, errTurnRequest(id)
 	}
+	key := newCreationKey(id, o.IdempotencyKey, o.RequestHash(), m.now())
+	row, replayed, err := m.createOnce(ctx, "fork "+id, key, func() (store.Thread, error) {
+		return m.forkNamed(ctx, id, o, key)
+	})
+	if err != nil || replayed {
+		return threadResult(row, err)
+	}
+	return threadResult(m.announce(EventForked)(row, nil))
+}
+
+// forkNamed is Fork once its request is checked: the fork, named, its
+// row recorded with key when not nil.
+func (m *Manager) forkNamed(ctx context.Context, id string, o ForkOptions, key *creationKey) (store.Thread, error) {
+	o.key = key
 	if o.BeforeTurnID != "" {
 		// The turn may be one another process just wrote.
 		if err := m.freshen(ctx, id); err != nil {
-			return Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
+			return store.Thread{}, threadErr(id, err, "fork before turn %q", o.BeforeTurnID)
 		}
 		msg, err := m.store.UserMessageOfTurn(ctx, id, o.BeforeTurnID)
 		switch {
 		case err == nil:
 			o.BeforeUserMessage, o.BeforeTurnID = &msg.Ordinal, ""
 		case !errors.Is(err, store.ErrNotFound):
-			return Thread{}, fmt.Errorf("fork: %w", err) // it names the turn and the thread
+			return store.Thread{}, fmt.Errorf("fork: %w", err) // it names the turn and the thread
 		}
 		// Not found: a turn without a counted user message of its own,
 		// which fork reads the history for (beforeTurn), or none.
@@ -71,9 +85,9 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 			continue
 		}
 		if err != nil {
-			return Thread{}, threadErr(id, err, "fork")
+			return store.Thread{}, threadErr(id, err, "fork")
 		}
-		return threadResult(m.announce(EventForked)(m.nameNew(ctx, row, o.Name)))
+		return m.nameNew(ctx, row, o.Name)
 	}
 }
 
@@ -217,7 +231,8 @@ type newFork struct {
 	child    store.Thread
 	metaLine []byte
 	lineage  []string
-	base     string // a reference fork's base: its delete waits for the fork's row
+	base     string       // a reference fork's base: its delete waits for the fork's row
+	key      *creationKey // recorded with the row, when not nil
 }
 
 func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions, adjust func(*rollout.SessionMeta)) (newFork, error) {
@@ -263,7 +278,7 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 	if err != nil {
 		return newFork{}, err
 	}
-	return newFork{child: forkRow(parent, childID, rel, cwd, now, cut), metaLine: metaLine, lineage: lineage}, nil
+	return newFork{child: forkRow(parent, childID, rel, cwd, now, cut), metaLine: metaLine, lineage: lineage, key: o.key}, nil
 }
 
 // writeFork creates the fork's file from parts and its index rows; finish
@@ -281,7 +296,7 @@ func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.P
 	}
 	child.IndexedSize, child.FileSize, child.FileMtime = size, size, mtime
 	src := finish(&child)
-	rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source)}
+	rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source), Key: nf.key.record()}
 	if err := m.store.InsertFork(context.WithoutCancel(ctx), rec, src); err != nil {
 		m.undoCreate(child.RolloutPath)
 		return store.Thread{}, err

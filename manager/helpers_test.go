@@ -35,6 +35,19 @@ func openTest(t testing.TB, opts ...func(*Options)) *Manager {
 	return m
 }
 
+// opener returns a function that opens a manager on root (sync none,
+// quiet), for a test that closes and opens it again; the caller closes.
+func opener(t *testing.T, root string) func() *Manager {
+	return func() *Manager {
+		t.Helper()
+		m, err := Open(t.Context(), Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return m
+	}
+}
+
 // quiet drops the manager's logs in tests.
 var quiet = slog.New(slog.DiscardHandler)
 

@@ -209,6 +209,15 @@ type StartOptions struct {
 	// HistoryMode is "paginated" (the default, as Codex 0.169 starts
 	// threads) or "legacy".
 	HistoryMode string
+	// IdempotencyKey, when not empty, names the start: a later Start with
+	// the same key and the same options (RequestHash) creates nothing and
+	// returns the thread the first one created, as it is now; with other
+	// options it fails with ErrIdempotencyKeyReused. The keys of starts
+	// are one set per store. A key is recorded with its thread's row, in
+	// one transaction, and kept for IdempotencyTTL; it goes with its
+	// thread (a retry after a delete starts a new one) and with a rebuilt
+	// index.
+	IdempotencyKey string
 }
 
 // ForkOptions describe a fork. With no point the fork holds the whole
@@ -231,6 +240,12 @@ type ForkOptions struct {
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
 	// parent, copy for a legacy one).
 	Mode string
+	// IdempotencyKey, when not empty, names the fork as
+	// StartOptions.IdempotencyKey names a start; the keys of forks are
+	// their parent's, so a key names one fork of each thread.
+	IdempotencyKey string
+
+	key *creationKey // IdempotencyKey's, set by Fork
 }
 
 // Points returns how many fork points o names: BeforeUserMessage,

@@ -67,7 +67,7 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	}
 	rec.Thread.ParentID, rec.Thread.ForkUserMessage, rec.Thread.ForkOffset = parent.ID, cut.before, cut.offset
 	rec.Thread.CreatedAt, rec.Thread.UpdatedAt = child.CreatedAt, child.UpdatedAt
-	rec.Ancestors = nf.lineage
+	rec.Ancestors, rec.Key = nf.lineage, nf.key.record()
 	if err := m.store.Insert(ctx, rec); err != nil {
 		m.undoCreate(child.RolloutPath)
 		return store.Thread{}, err

@@ -67,6 +67,9 @@ type Manager struct {
 	// sync of it, and the create of a new thread until its row exists.
 	// Striped by thread id; taken before nothing else but the index.
 	indexing [64]sync.Mutex
+	// keying serializes, per idempotency key, the starts and forks named
+	// by it (createOnce).
+	keying [64]sync.Mutex
 
 	backgroundCtx  context.Context    // the background goroutines' context
 	stopBackground context.CancelFunc // stops the background goroutines

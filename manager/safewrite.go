@@ -18,8 +18,9 @@ import (
 var (
 	ErrSizeMismatch = errors.New("thread size does not match the expected size") // *SizeMismatchError
 	// ErrIdempotencyKeyReused is returned when an idempotency key comes
-	// back with other items than the append it was first used for.
-	ErrIdempotencyKeyReused = errors.New("idempotency key reused with other items")
+	// back with another request than the one it was first used for: other
+	// items for an append, other options for a start or fork.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused with another request")
 )
 
 // SizeMismatchError reports an append refused because the thread's

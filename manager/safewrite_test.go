@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
-	"github.com/spoolhq/spool/rolloutfs"
 )
 
 func TestAppendExpectedSize(t *testing.T) {
@@ -73,15 +72,7 @@ func TestIdempotencyKeyExpires(t *testing.T) {
 // still hold after a second restart (the key was not consumed).
 func TestIdempotencyKeyAcrossRestart(t *testing.T) {
 	ctx := t.Context()
-	root := t.TempDir()
-	open := func() *Manager {
-		t.Helper()
-		m, err := Open(ctx, Options{Root: root, Sync: rolloutfs.SyncNone, Logger: quiet})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return m
-	}
+	open := opener(t, t.TempDir())
 	m := open()
 	th, err := m.Start(ctx, StartOptions{})
 	if err != nil {

@@ -109,13 +109,30 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err := ctx.Err(); err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
+	key := newCreationKey("", o.IdempotencyKey, o.RequestHash(), now)
+	row, replayed, err := m.createOnce(ctx, "start thread", key, func() (store.Thread, error) {
+		row, err := m.startFile(ctx, id, rel, line, now, o, source, mode, key)
+		if err != nil {
+			return store.Thread{}, err
+		}
+		return m.nameNew(ctx, row, o.Name)
+	})
+	if err != nil || replayed {
+		return threadResult(row, err)
+	}
+	return threadResult(m.announce(EventCreated)(row, nil))
+}
+
+// startFile creates a new thread's file holding line and its index row,
+// with key when not nil.
+func (m *Manager) startFile(ctx context.Context, id, rel string, line []byte, now time.Time, o StartOptions, source string, mode rollout.HistoryMode, key *creationKey) (store.Thread, error) {
 	// A background sync must not index the file before its row exists.
 	indexing := m.indexLock(id)
 	indexing.Lock()
 	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
 	if err != nil {
 		indexing.Unlock()
-		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
 	row := store.Thread{
 		ID:              id,
@@ -139,15 +156,15 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		row.NextOrdinal = 1
 	}
 	setGit(&row, o.Git)
-	err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source)})
+	err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source), Key: key.record()})
 	if err != nil {
 		m.undoCreate(rel)
 	}
 	indexing.Unlock()
 	if err != nil {
-		return Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	return threadResult(m.announce(EventCreated)(m.nameNew(ctx, row, o.Name)))
+	return row, nil
 }
 
 // startMode returns the history mode of a new thread: paginated, as Codex

@@ -244,12 +244,54 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("start thread: %w", err)
 	}
-	t, err := b.store.Create(ctx, pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
-		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode), CreatedAt: now, Rename: rename})
-	if err != nil {
-		return manager.Thread{}, mapErr(err)
+	nt := pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
+		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode), CreatedAt: now, Rename: rename}
+	return b.createOnce(ctx, "start thread", creationKey("", o.IdempotencyKey, o.RequestHash()), func(k *pgstore.CreationKey) (manager.Thread, error) {
+		nt.Key = k
+		t, err := b.store.Create(ctx, nt)
+		if err != nil {
+			return manager.Thread{}, mapErr(err)
+		}
+		return threadOf(t), nil
+	})
+}
+
+// creationKey returns the key name of scope ("" for a start, the parent
+// for a fork) for a request hashed hash; nil for no name.
+func creationKey(scope, name string, hash []byte) *pgstore.CreationKey {
+	if name == "" {
+		return nil
 	}
-	return threadOf(t), nil
+	return &pgstore.CreationKey{Scope: scope, Name: name, Hash: hash}
+}
+
+// createOnce runs create with k, which records k with the thread it
+// creates, unless k names a thread already: then the answer is that
+// thread as it is now, and nothing is created. A create that finds k
+// recorded by another transaction first (pgstore.ErrKeyTaken, from this
+// node or another) is answered the same way. Errors of create are returned
+// as they are; createOnce's own say op.
+func (b *Backend) createOnce(ctx context.Context, op string, k *pgstore.CreationKey, create func(*pgstore.CreationKey) (manager.Thread, error)) (manager.Thread, error) {
+	if k == nil {
+		return create(nil)
+	}
+	for range 2 {
+		id, err := b.store.CreatedBy(ctx, *k)
+		if err == nil {
+			t, err := b.Get(ctx, id)
+			if !errors.Is(err, manager.ErrNotFound) {
+				return t, err
+			}
+			// Deleted since its key was read: create anew.
+		} else if !errors.Is(err, pgstore.ErrNotFound) {
+			return manager.Thread{}, fmt.Errorf("%s: %w", op, mapErr(err))
+		}
+		t, err := create(k)
+		if !errors.Is(err, pgstore.ErrKeyTaken) {
+			return t, err
+		}
+	}
+	return manager.Thread{}, fmt.Errorf("%s: %w", op, pgstore.ErrKeyTaken)
 }
 
 // Get returns a thread.
@@ -354,10 +396,18 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	if err := manager.CheckCwd(o.Cwd); err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
-	return retryChanged(func() (manager.Thread, error) { return b.fork(ctx, id, o) })
+	var key *pgstore.CreationKey
+	if parent, err := rollout.ParseID(id); err == nil && o.Points() <= 1 {
+		key = creationKey(parent, o.IdempotencyKey, o.RequestHash())
+	}
+	return b.createOnce(ctx, "fork "+id, key, func(k *pgstore.CreationKey) (manager.Thread, error) {
+		return retryChanged(func() (manager.Thread, error) { return b.fork(ctx, id, o, k) })
+	})
 }
 
-func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
+// fork makes the fork o names of thread id, recording key with it (nil:
+// none).
+func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, key *pgstore.CreationKey) (manager.Thread, error) {
 	row, err := b.row(ctx, id)
 	if err != nil {
 		return manager.Thread{}, err
@@ -427,7 +477,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	var t pgstore.Thread
 	if !reference {
 		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), ParentID: parent.ID, CreatedAt: now,
-			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename}
+			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename, Key: key}
 		if paginated {
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
@@ -437,7 +487,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		// history_base names the cut, as Codex 0.169 forks.
 		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
 			Meta: &rollout.MetaPayload{SessionMeta: meta}, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now,
-			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename}
+			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename, Key: key}
 		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {

@@ -68,6 +68,9 @@ type NewThread struct {
 	// thread, appended in the same transaction and announced as the local
 	// backend announces a named creation (see namedCreation).
 	Rename []byte
+	// Key, when set, is recorded with the thread (CreationKey), or Create
+	// fails with ErrKeyTaken and creates nothing.
+	Key *CreationKey
 }
 
 // ForkPoint is where a fork was cut: before the parent's user message
@@ -103,6 +106,9 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 			return ErrExists
 		}
 		if err != nil {
+			return err
+		}
+		if err := putCreationKey(ctx, tx, nt.Key, nt.ID, s.now().UnixMilli()); err != nil {
 			return err
 		}
 		if nt.ParentID != "" {

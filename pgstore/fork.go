@@ -106,6 +106,9 @@ type Fork struct {
 	// CreatedAt, when set, is when the child was made, as its meta says;
 	// zero is now.
 	CreatedAt time.Time
+	// Key, when set, is recorded with the child (CreationKey), or the fork
+	// fails with ErrKeyTaken and creates nothing.
+	Key *CreationKey
 }
 
 // Cut is a position in a thread's history between two lines: Offset, with
@@ -194,6 +197,9 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			return ErrExists
 		}
 		if err != nil {
+			return err
+		}
+		if err := putCreationKey(ctx, tx, f.Key, f.ChildID, s.now().UnixMilli()); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO thread_lineage (thread_id, ancestor_id, depth)

@@ -250,6 +250,10 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	key, err := createKey(r)
+	if err != nil {
+		return err
+	}
 	thread, err := s.m.Start(r.Context(), manager.StartOptions{
 		Cwd:              req.Cwd,
 		Source:           source,
@@ -260,6 +264,7 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 		Name:             req.Name,
 		Git:              req.Git,
 		HistoryMode:      req.HistoryMode,
+		IdempotencyKey:   key,
 	})
 	if err != nil {
 		return err
@@ -594,6 +599,10 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 	if req.BeforeUserMessage != nil && *req.BeforeUserMessage < 0 {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "before_user_message must not be negative")
 	}
+	key, err := createKey(r)
+	if err != nil {
+		return err
+	}
 	thread, err := s.m.Fork(r.Context(), id, manager.ForkOptions{
 		BeforeUserMessage: req.BeforeUserMessage,
 		BeforeTurnID:      req.BeforeTurnID,
@@ -601,6 +610,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 		Name:              req.Name,
 		Cwd:               req.Cwd,
 		Mode:              req.Mode,
+		IdempotencyKey:    key,
 	})
 	if err != nil {
 		return err
@@ -718,13 +728,28 @@ func appendOptions(r *http.Request) (manager.AppendOptions, error) {
 		}
 		o.ExpectedSize = n
 	}
-	if v := r.Header.Get(headerIdempotencyKey); v != "" {
-		if len(v) > maxIdempotencyKeyLen || !printableASCII(v) {
-			return o, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be 1 to %d printable ASCII characters", headerIdempotencyKey, maxIdempotencyKeyLen)
-		}
-		o.IdempotencyKey = v
+	key, err := idempotencyKey(r)
+	o.IdempotencyKey = key
+	return o, err
+}
+
+// idempotencyKey reads the Idempotency-Key header ("" when absent).
+func idempotencyKey(r *http.Request) (string, error) {
+	v := r.Header.Get(headerIdempotencyKey)
+	if v != "" && (len(v) > maxIdempotencyKeyLen || !printableASCII(v)) {
+		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be 1 to %d printable ASCII characters", headerIdempotencyKey, maxIdempotencyKeyLen)
 	}
-	return o, nil
+	return v, nil
+}
+
+// createKey reads the Idempotency-Key of a start or fork, which take no
+// Expected-Size (there is no thread, or the parent's size decides
+// nothing): one sent is refused rather than ignored.
+func createKey(r *http.Request) (string, error) {
+	if r.Header.Get(headerExpectedSize) != "" {
+		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "%s applies to appends, not to a start or fork", headerExpectedSize)
+	}
+	return idempotencyKey(r)
 }
 
 // printableASCII reports whether s holds only characters from ' ' to '~'.

@@ -225,3 +225,42 @@ func TestTurnSafeWrites(t *testing.T) {
 		t.Fatalf("refused turns wrote: the thread holds %d turns, want 1", n)
 	}
 }
+
+// TestIdempotentCreates: POST /v1/threads and POST …/fork take an
+// Idempotency-Key: the retry answers 201 with the thread the first made
+// and makes none; the key with another body is 422
+// idempotency_key_reused; an Expected-Size there is refused, not ignored.
+func TestIdempotentCreates(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	key := map[string]string{"Idempotency-Key": "create-1"}
+	created := func(resp *http.Response) api.Thread {
+		t.Helper()
+		var th api.Thread
+		if err := json.Unmarshal(readAll(t, resp, http.StatusCreated), &th); err != nil {
+			t.Fatal(err)
+		}
+		return th
+	}
+	body := `{"cwd":"/work"}`
+	first := created(e.doHeaders("POST", "/v1/threads", key, "", body))
+	retry := created(e.doHeaders("POST", "/v1/threads", key, "", body))
+	if retry.ID != first.ID {
+		t.Fatalf("retried start made %s, want %s", retry.ID, first.ID)
+	}
+	wantError(t, e.doHeaders("POST", "/v1/threads", key, "", `{"cwd":"/elsewhere"}`), http.StatusUnprocessableEntity, "idempotency_key_reused")
+	wantError(t, e.doHeaders("POST", "/v1/threads", map[string]string{"Expected-Size": "10"}, "", body), http.StatusBadRequest, "invalid_argument")
+
+	e.appendItems(first.ID, userItem("one"), userItem("two"))
+	forkPath := "/v1/threads/" + first.ID + "/fork"
+	fork := created(e.doHeaders("POST", forkPath, key, "", `{"before_user_message":1}`))
+	again := created(e.doHeaders("POST", forkPath, key, "", `{"before_user_message":1}`))
+	if again.ID != fork.ID || fork.ID == first.ID {
+		t.Fatalf("retried fork made %s, want %s (a fork of %s)", again.ID, fork.ID, first.ID)
+	}
+	wantError(t, e.doHeaders("POST", forkPath, key, "", `{}`), http.StatusUnprocessableEntity, "idempotency_key_reused")
+	var page api.Page
+	e.call("GET", "/v1/threads", nil, http.StatusOK, &page)
+	if len(page.Threads) != 2 {
+		t.Fatalf("%d threads listed, want 2: a retry created one", len(page.Threads))
+	}
+}

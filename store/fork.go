@@ -98,7 +98,10 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 		if err := w.messages(ctx, id, src.Messages, r.Messages); err != nil {
 			return err
 		}
-		return w.ancestry(ctx, r)
+		if err := w.ancestry(ctx, r); err != nil {
+			return err
+		}
+		return putCreationKey(ctx, tx, r.threadKey())
 	})
 	if err != nil {
 		return fmt.Errorf("insert fork %s of %s: %w", id, src.ParentID, err)

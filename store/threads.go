@@ -318,7 +318,10 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 		if err := w.segments(ctx, r.Thread.ID, r.Segments, false); err != nil {
 			return err
 		}
-		return w.ancestry(ctx, r)
+		if err := w.ancestry(ctx, r); err != nil {
+			return err
+		}
+		return putCreationKey(ctx, tx, r.threadKey())
 	})
 	if err != nil {
 		return fmt.Errorf("insert thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)

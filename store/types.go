@@ -161,6 +161,10 @@ type Record struct {
 	// RolledBack are the user messages the thread's rollbacks dropped
 	// (see Store.MessagesAt); a record replaces the thread's with these.
 	RolledBack []RolledBack
+	// Key, when not nil, is the idempotency key of the start or fork that
+	// creates the thread: Insert and InsertFork record it with the row
+	// (its ThreadID is set to the thread's), or fail with ErrKeyTaken.
+	Key *CreationKey
 }
 
 // RolledBack is a user message that a rollback dropped, and the history

@@ -1,0 +1,143 @@
+package backendtest
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/manager"
+)
+
+// testIdempotentStart: a start sent again with its idempotency key creates
+// nothing and answers with the thread the first created, as it is now,
+// without a second event; the key with other options is refused,
+// concurrent retries get one thread, and a retry after the thread's delete
+// starts a new one.
+func testIdempotentStart(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	p := implements[manager.Publisher](t, b)
+	sub := p.Subscribe(0)
+	defer sub.Close()
+	o := manager.StartOptions{Cwd: "/work", Name: "once", IdempotencyKey: "start-1"}
+	first, err := b.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Rename(ctx, first.ID, "renamed since"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Start(ctx, o)
+	if err != nil || again.ID != first.ID || again.Name != "renamed since" {
+		t.Fatalf("retry: %s %q, %v; want %s as it is now (renamed since)", again.ID, again.Name, err, first.ID)
+	}
+	plain, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCreated(t, sub, first.ID, plain.ID)
+	if n := countThreads(t, b); n != 2 {
+		t.Fatalf("%d threads, want 2: the retry started one", n)
+	}
+
+	other := o
+	other.Cwd = "/elsewhere"
+	if _, err := b.Start(ctx, other); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
+		t.Fatalf("the key with another cwd: %v, want ErrIdempotencyKeyReused", err)
+	}
+
+	o.IdempotencyKey = "start-2"
+	ids := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			th, err := b.Start(ctx, o)
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = th.ID
+		})
+	}
+	wg.Wait()
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			t.Fatalf("concurrent starts with one key made threads %v, want one", ids)
+		}
+	}
+
+	if err := b.Delete(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	anew, err := b.Start(ctx, o)
+	if err != nil || anew.ID == ids[0] {
+		t.Fatalf("retry after a delete: %s, %v; want a new thread", anew.ID, err)
+	}
+}
+
+// testIdempotentFork: a fork sent again with its idempotency key creates
+// nothing and answers with the first fork; the key with another point is
+// refused; the keys of forks are their parent's.
+func testIdempotentFork(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent, other := withTurns(t, b, 3), withTurns(t, b, 2)
+	one := 1
+	o := manager.ForkOptions{BeforeUserMessage: &one, IdempotencyKey: "fork-1"}
+	first, err := b.Fork(ctx, parent.ID, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Fork(ctx, parent.ID, o)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("retry: %s, %v; want %s", again.ID, err, first.ID)
+	}
+	if n := countThreads(t, b); n != 3 {
+		t.Fatalf("%d threads, want 3: the retry forked again", n)
+	}
+	two := 2
+	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &two, IdempotencyKey: "fork-1"}); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
+		t.Fatalf("the key with another point: %v, want ErrIdempotencyKeyReused", err)
+	}
+	elsewhere, err := b.Fork(ctx, other.ID, o)
+	if err != nil || elsewhere.ID == first.ID || elsewhere.ParentID != other.ID {
+		t.Fatalf("the same key on another parent: %s (parent %s), %v; want a fork of %s", elsewhere.ID, elsewhere.ParentID, err, other.ID)
+	}
+	// A start's keys are not a fork's.
+	started, err := b.Start(ctx, manager.StartOptions{IdempotencyKey: "fork-1"})
+	if err != nil || started.ID == first.ID || started.ID == elsewhere.ID {
+		t.Fatalf("a start with a fork's key: %s, %v; want a new thread", started.ID, err)
+	}
+}
+
+// countThreads returns how many threads the backend lists.
+func countThreads(t *testing.T, b manager.Backend) int {
+	t.Helper()
+	page, err := b.List(t.Context(), manager.ListOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(page.Threads)
+}
+
+// waitCreated waits for created events of ids, in order, and fails on a
+// created event of another thread before them.
+func waitCreated(t *testing.T, sub *manager.Subscription, ids ...string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for i := 0; i < len(ids); {
+		select {
+		case e, ok := <-sub.Events():
+			if !ok {
+				t.Fatalf("subscription ended: %v", sub.Err())
+			}
+			if e.Type != manager.EventCreated {
+				continue
+			}
+			if e.ThreadID != ids[i] {
+				t.Fatalf("created event %d for %s, want %s", i, e.ThreadID, ids[i])
+			}
+			i++
+		case <-timeout:
+			t.Fatalf("waited 30 s for the created event of %s", ids[i])
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package manager
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/spoolhq/spool/store"
+)
+
+// RequestHash returns the SHA-256 of o as given, IdempotencyKey aside:
+// what a retry of a start named by that key must repeat.
+func (o StartOptions) RequestHash() []byte {
+	git, _ := json.Marshal(o.Git) // a struct of strings: never fails
+	return hashFields("start", o.Cwd, o.Source, o.Originator, o.CLIVersion, o.ModelProvider,
+		o.BaseInstructions, o.Name, string(git), o.HistoryMode)
+}
+
+// RequestHash returns the SHA-256 of o as given, IdempotencyKey aside:
+// what a retry of a fork named by that key must repeat (of the same
+// parent: keys of forks are the parent's).
+func (o ForkOptions) RequestHash() []byte {
+	before := "none"
+	if o.BeforeUserMessage != nil {
+		before = strconv.Itoa(*o.BeforeUserMessage)
+	}
+	return hashFields("fork", before, o.BeforeTurnID, o.LastTurnID, o.Name, o.Cwd, o.Mode)
+}
+
+// hashFields hashes fields, each length-prefixed so no two different
+// lists hash alike by concatenation.
+func hashFields(fields ...string) []byte {
+	h := sha256.New()
+	for _, f := range fields {
+		h.Write(binary.AppendUvarint(nil, uint64(len(f))))
+		h.Write([]byte(f))
+	}
+	return h.Sum(nil)
+}
+
+// creationKey is the idempotency key of a start or fork in progress: its
+// scope ("" for a start, the parent's id for a fork), name and request.
+type creationKey struct {
+	scope, name string
+	hash        []byte
+	now         time.Time
+}
+
+// newCreationKey returns the key name of scope, or nil for no name.
+func newCreationKey(scope, name string, hash []byte, now time.Time) *creationKey {
+	if name == "" {
+		return nil
+	}
+	return &creationKey{scope: scope, name: name, hash: hash, now: now}
+}
+
+// record returns k as the index keeps it with its thread's row (nil for
+// none).
+func (k *creationKey) record() *store.CreationKey {
+	if k == nil {
+		return nil
+	}
+	return &store.CreationKey{
+		Scope: k.scope, Key: k.name, RequestHash: k.hash,
+		CreatedAt: k.now.UnixMilli(), ExpiresAt: k.now.Add(IdempotencyTTL).UnixMilli(),
+	}
+}
+
+// createOnce runs create, which records k with the thread it creates,
+// unless k names a thread already: then it returns that thread as it is
+// now, with replayed set, and creates nothing. A key known with another
+// request fails with ErrIdempotencyKeyReused. Calls with one key are
+// serialised in this process; another process that records the key first
+// fails create with store.ErrKeyTaken, after which its thread is the
+// answer. Errors of create are returned as they are; createOnce's own say
+// op.
+func (m *Manager) createOnce(ctx context.Context, op string, k *creationKey, create func() (store.Thread, error)) (row store.Thread, replayed bool, err error) {
+	if k == nil {
+		row, err = create()
+		return row, false, err
+	}
+	h := fnv.New32a()
+	h.Write([]byte(k.scope + "\x00" + k.name))
+	mu := &m.keying[h.Sum32()%uint32(len(m.keying))]
+	mu.Lock()
+	defer mu.Unlock()
+	for range 2 {
+		row, ok, err := m.createdBy(ctx, k)
+		if err != nil {
+			return store.Thread{}, false, fmt.Errorf("%s: %w", op, err)
+		}
+		if ok {
+			return row, true, nil
+		}
+		row, err = create()
+		if !errors.Is(err, store.ErrKeyTaken) {
+			return row, false, err
+		}
+	}
+	return store.Thread{}, false, fmt.Errorf("%s: %w: %q", op, store.ErrKeyTaken, k.name)
+}
+
+// createdBy returns the thread k's first request created, with ok set;
+// ok false when k is unknown, expired, or its thread is gone. A key
+// recorded with another request fails with ErrIdempotencyKeyReused.
+func (m *Manager) createdBy(ctx context.Context, k *creationKey) (row store.Thread, ok bool, err error) {
+	rec, err := m.store.CreationKey(ctx, k.scope, k.name, k.now.UnixMilli())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Thread{}, false, nil
+	}
+	if err != nil {
+		return store.Thread{}, false, err
+	}
+	if string(rec.RequestHash) != string(k.hash) {
+		return store.Thread{}, false, fmt.Errorf("%w: %q", ErrIdempotencyKeyReused, k.name)
+	}
+	row, err = m.store.Get(ctx, rec.ThreadID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Thread{}, false, nil // deleted since its key was read
+	}
+	return row, err == nil, err
+}
