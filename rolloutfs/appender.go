@@ -99,6 +99,9 @@ func (g *GroupSyncer) Stats() SyncStats {
 type syncRequest struct {
 	f      File
 	result chan error // buffered(1)
+	// record, when set, is told the result first, by the syncer, in the
+	// order the syncs ran (see Appender.Begin).
+	record func(error)
 }
 
 // fsSyncer is a File whose whole filesystem can be flushed at once.
@@ -120,7 +123,7 @@ func NewGroupSyncer() *GroupSyncer {
 
 // Sync blocks until f's written data is on stable storage or ctx is done.
 func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
-	result, _ := g.request(f)
+	result, _ := g.request(f, nil)
 	select {
 	case err := <-result:
 		return err
@@ -130,14 +133,17 @@ func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
 }
 
 // request queues f for the next batch and returns the channel its result
-// comes on (once) and one closed when the batch's sync begins. After Close
-// it syncs f at once.
-func (g *GroupSyncer) request(f File) (result <-chan error, started <-chan struct{}) {
-	req := syncRequest{f: f, result: make(chan error, 1)}
+// comes on (once) and one closed when the batch's sync begins. record,
+// when not nil, is called with the result before it is sent, by the
+// syncer, so in the order the syncs of f ran whoever reads the results
+// first. After Close it syncs f at once.
+func (g *GroupSyncer) request(f File, record func(error)) (result <-chan error, started <-chan struct{}) {
+	req := syncRequest{f: f, result: make(chan error, 1), record: record}
 	g.mu.Lock()
 	if g.closed {
+		// Under mu: syncs after Close run one at a time, in order.
+		req.answer(f.Sync())
 		g.mu.Unlock()
-		req.result <- f.Sync()
 		return req.result, closedChan
 	}
 	g.pending = append(g.pending, req)
@@ -214,8 +220,16 @@ func syncBatch(batch []syncRequest) { answer(batch, syncFiles(batch)) }
 // answer sends each request of batch its file's result.
 func answer(batch []syncRequest, results map[File]error) {
 	for _, req := range batch {
-		req.result <- results[req.f]
+		req.answer(results[req.f])
 	}
+}
+
+// answer records err (record) and sends it.
+func (req syncRequest) answer(err error) {
+	if req.record != nil {
+		req.record(err)
+	}
+	req.result <- err
 }
 
 // syncFiles makes every file of batch durable and returns each file's
@@ -276,6 +290,7 @@ type Appender struct {
 	waiting  int    // guarded by mu: appends waiting for a batch sync
 
 	syncing sync.WaitGroup // appends waiting for a batch sync; Close waits
+	syncMu  sync.Mutex     // orders the direct syncs of SyncBatch without a GroupSyncer
 }
 
 // AppenderOptions configure OpenAppender.
@@ -436,11 +451,25 @@ func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, e
 	}
 	var result <-chan error
 	started := (<-chan struct{})(closedChan)
+	// A sync's result is recorded (synced) as the sync returns, in the
+	// order the syncs ran, not when a caller waits: a failed sync covered
+	// the bytes of every append written before it, and a later sync that
+	// succeeds (Linux reports a writeback error to one fsync) must not
+	// acknowledge them because its caller waited first.
+	record := func(err error) {
+		a.mu.Lock()
+		a.synced(end, err)
+		a.mu.Unlock()
+	}
 	if batch && a.group != nil {
-		result, started = a.group.request(f)
+		result, started = a.group.request(f, record)
 	} else if batch {
+		a.syncMu.Lock()
+		err := f.Sync()
+		record(err)
+		a.syncMu.Unlock()
 		direct := make(chan error, 1)
-		direct <- f.Sync()
+		direct <- err
 		result = direct
 	}
 	offsets := make([]int64, len(lines))
@@ -482,10 +511,9 @@ func (p *PendingAppend) wait() error {
 		return nil
 	}
 	a := p.a
-	err := <-p.result
+	err := <-p.result // recorded already (Begin)
 	a.mu.Lock()
 	a.waiting--
-	a.synced(p.end, err)
 	if err == nil && a.size < p.end {
 		// Another append's failed sync cut these bytes away.
 		err = fmt.Errorf("earlier failure: %w", a.failed)
@@ -588,7 +616,9 @@ func (a *Appender) write(buf []byte) (int64, error) {
 // they are cut away, and the Appender refuses further appends.
 func (a *Appender) synced(end int64, err error) {
 	if err == nil {
-		a.syncedTo = max(a.syncedTo, end)
+		if a.failed == nil {
+			a.syncedTo = max(a.syncedTo, end)
+		}
 		return
 	}
 	if a.failed == nil {

@@ -363,7 +363,7 @@ func TestGroupSyncerStarted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := NewGroupSyncer()
 		release := make(chan struct{})
-		firstResult, firstStarted := g.request(&fakeFile{name: "first", block: release})
+		firstResult, firstStarted := g.request(&fakeFile{name: "first", block: release}, nil)
 		synctest.Wait() // the loop is inside first.Sync
 		if !isClosed(firstStarted) {
 			t.Fatal("the running batch's channel is open")
@@ -371,7 +371,7 @@ func TestGroupSyncerStarted(t *testing.T) {
 		var results []<-chan error
 		var started []<-chan struct{}
 		for i := range 3 {
-			r, s := g.request(onDevice(1, fmt.Sprint("next", i)))
+			r, s := g.request(onDevice(1, fmt.Sprint("next", i)), nil)
 			results, started = append(results, r), append(started, s)
 		}
 		synctest.Wait()
@@ -393,7 +393,7 @@ func TestGroupSyncerStarted(t *testing.T) {
 		if err := g.Close(); err != nil {
 			t.Fatal(err)
 		}
-		_, late := g.request(&fakeFile{name: "late"})
+		_, late := g.request(&fakeFile{name: "late"}, nil)
 		if !isClosed(late) {
 			t.Fatal("after Close: started is open")
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -77,6 +78,63 @@ func TestBatchSyncFailureCutsEveryWaiter(t *testing.T) {
 		}
 	}
 	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != string(head) {
+		t.Fatalf("file after the failed batch = %q, want only %q", data, head)
+	}
+}
+
+// TestBatchSyncFailureSeenByAnEarlierWaiter: as
+// TestBatchSyncFailureCutsEveryWaiter, but the second append's caller
+// waits first, and its own batch's sync succeeds (Linux reports a
+// writeback error to one fsync only): it must still see the failure of
+// the sync before it, which covered its bytes, though that append's
+// caller has not waited yet.
+func TestBatchSyncFailureSeenByAnEarlierWaiter(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	fsys := faultfs.New(rolloutfs.Local{Root: root})
+	const name = "a.jsonl"
+	head := []byte("{\"head\":1}\n")
+	if _, err := fsys.Create(ctx, name, []rolloutfs.Part{rolloutfs.Bytes(head)}, true); err != nil {
+		t.Fatal(err)
+	}
+	group := rolloutfs.NewGroupSyncer()
+	defer group.Close()
+	app, err := rolloutfs.OpenAppender(ctx, fsys, name, rolloutfs.AppenderOptions{Policy: rolloutfs.SyncBatch, Group: group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var syncs atomic.Int32
+	fsys.Inject(func(p faultfs.Point) error {
+		if p.Op != faultfs.OpSync || syncs.Add(1) != 1 {
+			return nil
+		}
+		close(entered)
+		<-release
+		return syscall.EIO
+	})
+	first, err := app.Begin(ctx, [][]byte{[]byte("{\"n\":1}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the first batch's sync is under way
+	second, err := app.Begin(ctx, [][]byte{[]byte("{\"n\":2}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := second.Wait(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("second append: %v, want the first sync's EIO", err)
+	}
+	if err := first.Wait(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("first append: %v, want EIO", err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, name))
 	if err != nil {
 		t.Fatal(err)
 	}
