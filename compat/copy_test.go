@@ -87,6 +87,11 @@ func TestCodexReadsMaterialisedHistories(t *testing.T) {
 		if got := describe(turnsOf(t, s, fork.Thread.ID)); got != want {
 			t.Fatalf("Codex turns of its fork of the %s:\n%s\nwant\n%s", name, got, want)
 		}
+		// Codex writes its fork's meta afresh: spool's member of the
+		// parent's meta (its fork point and ancestry) is not carried over.
+		if fp := firstMeta(t, fork.Thread.Path).ForkPoint; fp != nil {
+			t.Fatalf("Codex's fork of the %s carries spool_fork_point %+v", name, fp)
+		}
 		if strings.Contains(mustJSON(read.Thread), "history_base") {
 			t.Fatalf("%s: read answer mentions a history_base", name)
 		}

@@ -291,6 +291,11 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 			}
 		}
 	}
+	if !hist.segment {
+		// What the files no longer name (a deleted ancestor's meta or row)
+		// the fork's own meta may: the ancestry its maker had.
+		ancestors = meta.ForkPoint.AncestryOf(ancestors)
+	}
 	p := tr.Progress()
 	th.NextOrdinal, th.TurnOffset, th.TurnID = p.NextOrdinal, p.TurnOffset, p.TurnID
 	th.IndexedSize = indexedSize

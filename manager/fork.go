@@ -250,6 +250,10 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 	if o.Cwd != "" {
 		cwd = o.Cwd
 	}
+	lineage, err := m.lineageOf(ctx, parent.ID)
+	if err != nil {
+		return newFork{}, err
+	}
 	meta := rollout.SessionMeta{
 		ID:            childID,
 		ForkedFromID:  parent.ID,
@@ -260,7 +264,7 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 		Source:        rollout.ForkSource(parent.Source),
 		ModelProvider: parent.ModelProvider,
 		Git:           gitOf(parent),
-		ForkPoint:     &rollout.ForkPoint{UserMessage: cut.before, ParentOffset: cut.offset},
+		ForkPoint:     &rollout.ForkPoint{UserMessage: cut.before, ParentOffset: cut.offset, Ancestors: lineage},
 	}
 	adjust(&meta)
 	metaLine, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: baseInstructions})
@@ -271,10 +275,6 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 		return newFork{}, err
 	}
 	rel, err := rollout.SessionPath(rollout.FileName(now, childID))
-	if err != nil {
-		return newFork{}, err
-	}
-	lineage, err := m.lineageOf(ctx, parent.ID)
 	if err != nil {
 		return newFork{}, err
 	}
@@ -466,18 +466,27 @@ func codexNextOrdinal(src rolloutfs.ReadFile, holder store.Thread) (int64, error
 	})
 }
 
-// lineage returns a new child's ancestors: parent, then the parent's.
+// lineageOf returns a new child's ancestors: parent, then the parent's.
 func (m *Manager) lineageOf(ctx context.Context, parentID string) ([]string, error) {
-	ancestors, err := m.store.Ancestors(ctx, parentID)
+	ancestors, err := m.ancestorIDs(ctx, parentID)
 	if err != nil {
 		return nil, err
 	}
-	lineage := make([]string, 0, len(ancestors)+1)
-	lineage = append(lineage, parentID)
-	for _, a := range ancestors {
-		lineage = append(lineage, a.ID)
+	return append([]string{parentID}, ancestors...), nil
+}
+
+// ancestorIDs returns the ids of thread id's ancestors in the index,
+// nearest first.
+func (m *Manager) ancestorIDs(ctx context.Context, id string) ([]string, error) {
+	rels, err := m.store.Ancestors(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	return lineage, nil
+	ids := make([]string, len(rels))
+	for i, r := range rels {
+		ids[i] = r.ID
+	}
+	return ids, nil
 }
 
 // forkRow is the index row of a new fork of parent, before its sizes.

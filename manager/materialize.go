@@ -161,7 +161,11 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if meta, err = withCopiedLines(meta, metaLine, ancestry, hist, first, row); err != nil {
+	ancestors, err := m.ancestorIDs(ctx, row.ID)
+	if err != nil {
+		return err
+	}
+	if meta, err = withCopiedLines(meta, metaLine, ancestry, hist, first, row, ancestors); err != nil {
 		return fmt.Errorf("meta of %s: %w", lt.id, err)
 	}
 	rest := first + int64(len(metaLine))
@@ -223,8 +227,11 @@ func (m *Manager) materialize(ctx context.Context, lt *liveThread) error {
 // the lines that file was made with. A reference fork whose meta has no
 // fork point (Codex writes none) is given row's, where the index cut it:
 // its new file no longer tells by its base. Any other meta without a fork
-// point (no fork) is returned as it is.
-func withCopiedLines(meta, metaLine, ancestry []byte, hist io.ReaderAt, first int64, row store.Thread) ([]byte, error) {
+// point (no fork) is returned as it is. The fork point states ancestors,
+// the thread's ancestry in the index: the new file can copy the metas of
+// its ancestors only up to the first deleted one, and a rebuild reads the
+// rest there (rollout.ForkPoint.AncestryOf).
+func withCopiedLines(meta, metaLine, ancestry []byte, hist io.ReaderAt, first int64, row store.Thread, ancestors []string) ([]byte, error) {
 	old, err := rollout.ParseSessionMeta(metaLine)
 	if err != nil {
 		return nil, err
@@ -253,6 +260,9 @@ func withCopiedLines(meta, metaLine, ancestry []byte, hist io.ReaderAt, first in
 		n += fp.CopiedLines
 	}
 	fp.CopiedLines = n
+	if len(ancestors) > 0 {
+		fp.Ancestors = ancestors
+	}
 	return rollout.WithForkPoint(meta, fp)
 }
 
@@ -271,13 +281,8 @@ func (m *Manager) indexMaterialized(ctx context.Context, old store.Thread) error
 	if rec.Thread.UserMessageCount != old.UserMessageCount {
 		return fmt.Errorf("self-contained file of %s holds %d user messages, want %d", old.ID, rec.Thread.UserMessageCount, old.UserMessageCount)
 	}
-	ancestors, err := m.store.Ancestors(ctx, old.ID)
-	if err != nil {
+	if rec.Ancestors, err = m.ancestorIDs(ctx, old.ID); err != nil {
 		return err
-	}
-	rec.Ancestors = make([]string, len(ancestors))
-	for i, a := range ancestors {
-		rec.Ancestors[i] = a.ID
 	}
 	rec.Rewritten = true // every line moved: the keys' answers no longer hold
 	th := &rec.Thread

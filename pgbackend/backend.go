@@ -1014,7 +1014,15 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgsto
 		return pgstore.Thread{}, err
 	}
 	defer rc.Close()
-	meta.ForkPoint = &rollout.ForkPoint{UserMessage: before, ParentOffset: end}
+	rels, err := b.store.Ancestors(ctx, parent.ID)
+	if err != nil {
+		return pgstore.Thread{}, err
+	}
+	lineage := []string{parent.ID}
+	for _, r := range rels {
+		lineage = append(lineage, r.ID)
+	}
+	meta.ForkPoint = &rollout.ForkPoint{UserMessage: before, ParentOffset: end, Ancestors: lineage}
 	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
 	if nt.HistoryMode != pgstore.HistoryPaginated {
 		if nt.Lines, err = rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta}); err != nil {

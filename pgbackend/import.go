@@ -40,6 +40,8 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("import %s: %w", meta.ID, err)
 	}
+	ancestors = meta.ForkPoint.AncestryOf(ancestors) // as a local index reads it
+
 	br = bufio.NewReader(more)
 	nt := pgstore.NewThread{ID: meta.ID, Cwd: meta.Cwd, Facts: factsOf(meta), Lines: first, More: br,
 		SpawnParentID: meta.SpawnParentID, HistoryMode: string(meta.Mode())}

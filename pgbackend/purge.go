@@ -148,5 +148,18 @@ func (b *Backend) withCopiedLines(ctx context.Context, id string, era pgstore.Er
 	if err != nil {
 		return nil, fmt.Errorf("its copied lines: %w", mapErr(err))
 	}
+	// The ancestry as the index has it: the metas laid out after the
+	// thread's stop at the first deleted ancestor (as the local purge
+	// writes it, rollout.ForkPoint.AncestryOf).
+	rels, err := b.store.Ancestors(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if len(rels) > 0 {
+		fp.Ancestors = fp.Ancestors[:0:0]
+		for _, r := range rels {
+			fp.Ancestors = append(fp.Ancestors, r.ID)
+		}
+	}
 	return rollout.WithForkPoint(meta, fp)
 }

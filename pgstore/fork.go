@@ -237,7 +237,12 @@ func (s *Store) paginatedForkMeta(ctx context.Context, q querier, meta rollout.M
 	if ordinal, err = s.ordinalAt(ctx, q, base, cut); err != nil {
 		return nil, 0, err
 	}
-	meta.ForkPoint = &rollout.ForkPoint{UserMessage: forkMessage, ParentOffset: cut} // as the local backend records it
+	ancestors, err := lineageOf(ctx, q, meta.ForkedFromID)
+	if err != nil {
+		return nil, 0, err
+	}
+	// As the local backend records it, the ancestry included.
+	meta.ForkPoint = &rollout.ForkPoint{UserMessage: forkMessage, ParentOffset: cut, Ancestors: ancestors}
 	meta.HistoryMode = rollout.HistoryPaginated
 	meta.HistoryBase = &rollout.HistoryBase{ThreadID: linkOwner(base.ID), EndOrdinalExclusive: ordinal, EndByteOffset: cut - base.BaseSize}
 	meta.ForkedFromOrdinalExclusive = &ordinal
@@ -344,4 +349,18 @@ func userMessageOfTurn(ctx context.Context, q querier, id, turnID string) (UserM
 		return UserMessage{}, ErrTurnNotFound
 	}
 	return *found, nil
+}
+
+// lineageOf returns the ancestry of a new fork of thread parent: parent,
+// then its ancestors, nearest first.
+func lineageOf(ctx context.Context, q querier, parent string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT ancestor_id FROM thread_lineage WHERE thread_id = $1 ORDER BY depth`, parent)
+	if err != nil {
+		return nil, fmt.Errorf("ancestors of %s: %w", parent, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("ancestors of %s: %w", parent, err)
+	}
+	return append([]string{parent}, ids...), nil
 }

@@ -128,6 +128,35 @@ type ForkPoint struct {
 	// recorded them: then Copied counts by ParentOffset, which holds for
 	// a legacy copy, whose bytes are its parent's as they were.
 	CopiedLines int64 `json:"copied_lines,omitempty"`
+	// Ancestors are the fork's ancestors, nearest first (its parent
+	// first), as the store that made it (or rewrote its file) had them:
+	// what a rebuild gives the fork when its file and the other files no
+	// longer name them all (an ancestor deleted since, whose meta a
+	// self-contained rewrite cannot copy). Empty in forks spool made
+	// before it recorded them, and in forks Codex wrote.
+	Ancestors []string `json:"ancestors,omitempty"`
+}
+
+// AncestryOf returns the ancestry a fork's own meta states, fp's
+// Ancestors, when it completes the ancestry found from the files and the
+// index (found: the same parent first, then some of the stated ancestors
+// in their order, others missing with a deleted ancestor's meta or row);
+// found otherwise. An ancestry the files state in full, or otherwise,
+// stays theirs, and a thread they name no parent of has none.
+func (fp *ForkPoint) AncestryOf(found []string) []string {
+	if fp == nil || len(found) == 0 || len(fp.Ancestors) <= len(found) || fp.Ancestors[0] != found[0] {
+		return found
+	}
+	rest := found[1:]
+	for _, id := range fp.Ancestors[1:] {
+		if len(rest) > 0 && rest[0] == id {
+			rest = rest[1:]
+		}
+	}
+	if len(rest) > 0 {
+		return found // an ancestor the meta does not state, or out of order
+	}
+	return slices.Clone(fp.Ancestors)
 }
 
 // Copied reports whether the line numbered line (the meta line is 0)
@@ -169,13 +198,36 @@ type spawnSource struct {
 	} `json:"subagent"`
 }
 
+// maxAncestors bounds the ancestry a meta may state (spool's forks nest
+// no deeper than the history chains it follows).
+const maxAncestors = 1000
+
+// canonicalAncestors returns ids in lower case, or nil when one is not a
+// UUID, one names a thread twice, or there are more than maxAncestors: a
+// stated ancestry that cannot be one is not read at all.
+func canonicalAncestors(ids []string) []string {
+	if len(ids) > maxAncestors {
+		return nil
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		canon, err := ParseID(id)
+		if err != nil || slices.Contains(out[:i], canon) {
+			return nil
+		}
+		out[i] = canon
+	}
+	return out
+}
+
 // ParseSessionMeta decodes the payload of a session_meta line (the whole
 // line, envelope included). It fails when the line is not a session_meta
 // line (ErrNotSessionMeta, or the scanner's ErrInvalidJSON/ErrNotObject),
 // when its id, forked_from_id or history_base.thread_id is not a UUID
 // (ErrInvalidID), or when its history_mode is not one Codex knows
 // (ErrUnknownHistoryMode). Ids are returned in lower case. Null members read
-// as empty.
+// as empty. A spool_fork_point ancestry that is not a list of distinct
+// UUIDs reads as none.
 func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	line = bytes.TrimSuffix(line, []byte{'\n'})
 	res, err := scanLine(line)
@@ -203,6 +255,9 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 		ModelProvider: deref(p.ModelProvider),
 		Git:           p.Git,
 		ForkPoint:     p.ForkPoint,
+	}
+	if fp := m.ForkPoint; fp != nil && len(fp.Ancestors) > 0 {
+		fp.Ancestors = canonicalAncestors(fp.Ancestors)
 	}
 	if parent := deref(p.ForkedFromID); parent != "" {
 		if m.ForkedFromID, err = ParseID(parent); err != nil {

@@ -2,6 +2,9 @@ package rollout_test
 
 import (
 	"errors"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/rollout"
@@ -85,7 +88,7 @@ func TestWithForkPoint(t *testing.T) {
 				return
 			}
 			meta, err := rollout.ParseSessionMeta(got)
-			if err != nil || meta.ForkPoint == nil || *meta.ForkPoint != fp {
+			if err != nil || meta.ForkPoint == nil || !reflect.DeepEqual(*meta.ForkPoint, fp) {
 				t.Fatalf("the result parses to %+v, %v; want fork point %+v", meta.ForkPoint, err, fp)
 			}
 		})
@@ -109,5 +112,68 @@ func TestForkPointCopied(t *testing.T) {
 		if got := tt.fp.Copied(tt.line, tt.offset, metaEnd); got != tt.want {
 			t.Errorf("%s: Copied(%d, %d) = %t, want %t", tt.name, tt.line, tt.offset, got, tt.want)
 		}
+	}
+}
+
+func TestForkPointAncestryOf(t *testing.T) {
+	const p, g, gg, x = "p", "g", "gg", "x"
+	stated := &rollout.ForkPoint{Ancestors: []string{p, g, gg}}
+	cases := []struct {
+		name  string
+		fp    *rollout.ForkPoint
+		found []string
+		want  []string
+	}{
+		{"no fork point", nil, []string{p}, []string{p}},
+		{"nothing stated", &rollout.ForkPoint{}, []string{p, g}, []string{p, g}},
+		{"the files name it all", stated, []string{p, g, gg}, []string{p, g, gg}},
+		{"a prefix: a copied meta is missing", stated, []string{p}, []string{p, g, gg}},
+		{"parent and base: the middle is deleted", stated, []string{p, gg}, []string{p, g, gg}},
+		{"another parent: a meta that is not the thread's", stated, []string{x}, []string{x}},
+		{"an ancestor it does not state", stated, []string{p, x}, []string{p, x}},
+		{"out of order", stated, []string{p, gg, g}, []string{p, gg, g}},
+		{"no parent found: not a fork", stated, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.fp.AncestryOf(tc.found); !slices.Equal(got, tc.want) {
+				t.Fatalf("AncestryOf(%v) = %v, want %v", tc.found, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseForkPointAncestors(t *testing.T) {
+	const a, b = "019B0000-0000-7000-8000-00000000000A", "019b0000-0000-7000-8000-00000000000b"
+	cases := []struct {
+		name      string
+		ancestors string
+		want      []string
+	}{
+		{"in lower case", `["` + a + `","` + b + `"]`, []string{strings.ToLower(a), b}},
+		{"not a UUID", `["` + a + `","nope"]`, nil},
+		{"named twice", `["` + b + `","` + b + `"]`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			line := `{"timestamp":"2026-01-02T03:04:05.000Z","type":"session_meta","payload":{"id":"019b0000-0000-7000-8000-000000000001",` +
+				`"forked_from_id":"` + a + `","timestamp":"t","cwd":"/","originator":"o","cli_version":"v","source":"cli",` +
+				`"spool_fork_point":{"user_message":1,"parent_offset":10,"ancestors":` + tc.ancestors + `}}}`
+			m, err := rollout.ParseSessionMeta([]byte(line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.ForkPoint.Ancestors; !slices.Equal(got, tc.want) {
+				t.Fatalf("ancestors %v, want %v", got, tc.want)
+			}
+			out, err := rollout.NewSessionMetaLine("2026-01-02T03:04:05.000Z", rollout.MetaPayload{SessionMeta: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := rollout.ParseSessionMeta(out)
+			if err != nil || !slices.Equal(again.ForkPoint.Ancestors, tc.want) {
+				t.Fatalf("written and read again: %v, %v; want %v", again.ForkPoint.Ancestors, err, tc.want)
+			}
+		})
 	}
 }
