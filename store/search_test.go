@@ -496,6 +496,36 @@ func TestCopyOfAReferenceForkWrittenBeforeTheHandOver(t *testing.T) {
 	checkOneHit(t, s, `"zebra 0"`, "c")
 }
 
+// TestCopyOfACopyWrittenWithItsRootReplaced: a rebuild may write a copy
+// of a copy (g of c of p) in the batch that replaces p's rows with p's
+// newer record, which still holds the message c copied. While g is
+// written, p's new rows are not in yet, so g resolves c's blank copy to
+// nothing and keeps the text; once the batch is in, g's copy is blanked,
+// as live (seed 25239 of the randomized sequences, where the batches a
+// rebuild wrote decided).
+func TestCopyOfACopyWrittenWithItsRootReplaced(t *testing.T) {
+	p := Record{Thread: newThread("p", 1), Messages: messages(0, 1, "zebra")}
+	p.Thread.UserMessageCount = 1
+	c := Record{Thread: newThread("c", 2), Messages: messages(0, 1, "zebra"), Ancestors: []string{"p"}}
+	c.Thread.ParentID, c.Thread.InheritedMessages, c.Thread.UserMessageCount = "p", 1, 1
+	c.Thread.ForkOffset = 1500 // past p's message at 1000
+	g := Record{Thread: newThread("g", 3), Messages: slices.Clone(c.Messages), Ancestors: []string{"c", "p"}}
+	g.Thread.ParentID, g.Thread.InheritedMessages, g.Thread.UserMessageCount = "c", 1, 1
+	g.Thread.ForkOffset = 1500
+	later := Record{Thread: p.Thread, Messages: append(messages(0, 1, "zebra"), messages(1, 1, "yak")...)}
+	later.Thread.UserMessageCount = 2
+	s := openTest(t)
+	for _, batch := range [][]Record{{p, c}, {later, g}} {
+		if err := s.Replace(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ftsRows(t, s); n != 1 {
+		t.Fatalf("%d search rows hold zebra, want 1 (p's)", n)
+	}
+	checkOneHit(t, s, `"zebra 0"`, "p")
+}
+
 // TestRevertedParentHandsOverOnlyItsOwnCopies: a rebuild may index a
 // parent before its revert (p holding zebra at ordinal 0) and replace it
 // with the reverted record later (yak at ordinal 0), while a copy fork

@@ -570,6 +570,12 @@ func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[stri
 	case parent != nil:
 		h = heldByRecord(*parent, th.ForkOffset, th.InheritedMessages)
 	default:
+		// The parent's chain resolves through rows: those of records of
+		// this batch written before (a thread the batch replaces has none
+		// until they land) must be in first.
+		if err := w.flush(ctx); err != nil {
+			return nil, err
+		}
 		var err error
 		if h, err = w.heldByIndexed(ctx, th.ParentID, th.ForkOffset, th.InheritedMessages); err != nil {
 			return nil, err
