@@ -1,8 +1,11 @@
 package manager
 
 import (
+	"bytes"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
@@ -94,4 +97,35 @@ func purge(t *testing.T, m *Manager, id string) {
 	if err := m.Purge(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStatedAncestryNamingTheThreadItself: a meta whose stated ancestry
+// names its own thread (a hand-written or hostile import; spool never
+// writes one) is not read: the thread is not its own ancestor, as the
+// chain of metas never makes it one, and a fork of it works. Before, the
+// import made the thread its own ancestor and every fork of it failed on
+// the lineage's duplicate row.
+func TestStatedAncestryNamingTheThreadItself(t *testing.T) {
+	m := openTest(t)
+	ctx := t.Context()
+	const id, parent = "019b0000-0000-7000-8000-0000000000aa", "019b0000-0000-7000-8000-0000000000bb"
+	ts := rollout.FormatTimestamp(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: id, ForkedFromID: parent, Timestamp: ts,
+		ForkPoint: &rollout.ForkPoint{UserMessage: -1, Ancestors: []string{parent, strings.ToUpper(id)}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Import(ctx, bytes.NewReader(meta)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.ancestorIDs(ctx, id)
+	if err != nil || !slices.Equal(got, []string{parent}) {
+		t.Fatalf("ancestry %v, %v; want [%s]", got, err, parent)
+	}
+	if _, err := m.Fork(ctx, id, ForkOptions{}); err != nil {
+		t.Fatalf("fork of the imported thread: %v", err)
+	}
+	compareIndexes(t, m.store, rebuildIndex(t, m))
 }

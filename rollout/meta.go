@@ -202,17 +202,19 @@ type spawnSource struct {
 // no deeper than the history chains it follows).
 const maxAncestors = 1000
 
-// canonicalAncestors returns ids in lower case, or nil when one is not a
-// UUID, one names a thread twice, or there are more than maxAncestors: a
-// stated ancestry that cannot be one is not read at all.
-func canonicalAncestors(ids []string) []string {
+// canonicalAncestors returns ids, the stated ancestry of thread self, in
+// lower case, or nil when one is not a UUID, one names a thread twice or
+// names self, or there are more than maxAncestors: a stated ancestry that
+// cannot be one is not read at all (the index refuses a thread listed as
+// its own ancestor, so reading one would leave the file unindexed).
+func canonicalAncestors(self string, ids []string) []string {
 	if len(ids) > maxAncestors {
 		return nil
 	}
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		canon, err := ParseID(id)
-		if err != nil || slices.Contains(out[:i], canon) {
+		if err != nil || canon == self || slices.Contains(out[:i], canon) {
 			return nil
 		}
 		out[i] = canon
@@ -227,7 +229,7 @@ func canonicalAncestors(ids []string) []string {
 // (ErrInvalidID), or when its history_mode is not one Codex knows
 // (ErrUnknownHistoryMode). Ids are returned in lower case. Null members read
 // as empty. A spool_fork_point ancestry that is not a list of distinct
-// UUIDs reads as none.
+// UUIDs other than id reads as none.
 func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	line = bytes.TrimSuffix(line, []byte{'\n'})
 	res, err := scanLine(line)
@@ -257,7 +259,7 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 		ForkPoint:     p.ForkPoint,
 	}
 	if fp := m.ForkPoint; fp != nil && len(fp.Ancestors) > 0 {
-		fp.Ancestors = canonicalAncestors(fp.Ancestors)
+		fp.Ancestors = canonicalAncestors(id, fp.Ancestors)
 	}
 	if parent := deref(p.ForkedFromID); parent != "" {
 		if m.ForkedFromID, err = ParseID(parent); err != nil {

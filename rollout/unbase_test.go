@@ -145,6 +145,7 @@ func TestForkPointAncestryOf(t *testing.T) {
 
 func TestParseForkPointAncestors(t *testing.T) {
 	const a, b = "019B0000-0000-7000-8000-00000000000A", "019b0000-0000-7000-8000-00000000000b"
+	const self = "019B0000-0000-7000-8000-000000000001" // the meta's own id, in upper case
 	cases := []struct {
 		name      string
 		ancestors string
@@ -153,6 +154,7 @@ func TestParseForkPointAncestors(t *testing.T) {
 		{"in lower case", `["` + a + `","` + b + `"]`, []string{strings.ToLower(a), b}},
 		{"not a UUID", `["` + a + `","nope"]`, nil},
 		{"named twice", `["` + b + `","` + b + `"]`, nil},
+		{"naming the thread itself", `["` + a + `","` + self + `"]`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
