@@ -54,6 +54,10 @@ func (m *Manager) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 	return rc, nil
 }
 
+// readStep, when set (by tests), is called as readRange passes its steps:
+// "opened" once it has read the thread's row and opened its files.
+var readStep func(step string)
+
 func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool) (io.ReadCloser, error) {
 	if err := m.begin(); err != nil {
 		return nil, err
@@ -62,6 +66,9 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 	row, f, chain, err := m.openChain(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if readStep != nil {
+		readStep("opened")
 	}
 	// message k of the history: looked up in the thread of the chain that
 	// holds it when openChain read the chain, else walked again.
@@ -84,6 +91,12 @@ func (m *Manager) readRange(ctx context.Context, id string, k int, oneTurn bool)
 		msg, err := message(k)
 		if errors.Is(err, store.ErrNotFound) {
 			f.Close()
+			// The row said the thread has message k: unless it still
+			// exists, it was deleted since (its rows went), which is
+			// what the caller is told.
+			if _, err := m.store.Get(ctx, id); err != nil {
+				return nil, err
+			}
 			return nil, &OutOfRangeError{ID: id, Requested: k, Count: row.UserMessageCount}
 		}
 		if err != nil {

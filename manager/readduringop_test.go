@@ -260,3 +260,30 @@ func TestRewriteWhileCodexArchives(t *testing.T) {
 		})
 	}
 }
+
+// TestReadFromAThreadDeletedMeanwhile: a read from user message k of a
+// thread deleted between the read of its row and the look-up of the
+// message fails with ErrNotFound, as the thread is gone, not with an
+// *OutOfRangeError that says the thread has the message it asked for
+// ("has 3 user messages (0 to 2); 0 is out of range"). Found as the flaky
+// failure of TestReadsDuringSpoolDelete (about 1 run in 30).
+func TestReadFromAThreadDeletedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := threeTurns(t, m, "paginated")
+	t.Cleanup(func() { readStep = nil })
+	readStep = func(step string) {
+		readStep = nil
+		if err := m.Delete(ctx, th.ID); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	}
+	rc, err := m.ReadFrom(ctx, th.ID, 1)
+	if err == nil {
+		rc.Close()
+	}
+	var outOfRange *OutOfRangeError
+	if !errors.Is(err, ErrNotFound) || errors.As(err, &outOfRange) {
+		t.Fatalf("read from a thread deleted meanwhile: %v, want ErrNotFound", err)
+	}
+}
