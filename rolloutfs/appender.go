@@ -136,12 +136,19 @@ func (g *GroupSyncer) Sync(ctx context.Context, f File) error {
 // comes on (once) and one closed when the batch's sync begins. record,
 // when not nil, is called with the result before it is sent, by the
 // syncer, so in the order the syncs of f ran whoever reads the results
-// first. After Close it syncs f at once.
+// first. After Close it syncs f itself, once the batch Close flushes is
+// done.
 func (g *GroupSyncer) request(f File, record func(error)) (result <-chan error, started <-chan struct{}) {
 	req := syncRequest{f: f, result: make(chan error, 1), record: record}
 	g.mu.Lock()
 	if g.closed {
-		// Under mu: syncs after Close run one at a time, in order.
+		// The batch Close flushes holds requests made before this one,
+		// of bytes written before these: it is synced and recorded
+		// first. Then, under mu, syncs after Close run one at a time,
+		// in order.
+		g.mu.Unlock()
+		<-g.done
+		g.mu.Lock()
 		req.answer(f.Sync())
 		g.mu.Unlock()
 		return req.result, closedChan
