@@ -31,6 +31,13 @@ func testIdempotentStart(t *testing.T, b manager.Backend) {
 	if err != nil || again.ID != first.ID || again.Name != "renamed since" {
 		t.Fatalf("retry: %s %q, %v; want %s as it is now (renamed since)", again.ID, again.Name, err, first.ID)
 	}
+	// A default spelled out is the same request (a backend may fill
+	// defaults in before it hashes).
+	spelled := o
+	spelled.Source, spelled.ModelProvider, spelled.HistoryMode = "vscode", manager.DefaultModelProvider, "paginated"
+	if again, err := b.Start(ctx, spelled); err != nil || again.ID != first.ID {
+		t.Fatalf("retry with the defaults spelled out: %s, %v; want %s", again.ID, err, first.ID)
+	}
 	plain, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
 	if err != nil {
 		t.Fatal(err)

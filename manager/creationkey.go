@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -11,15 +12,20 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
 )
 
-// RequestHash returns the SHA-256 of o as given, IdempotencyKey aside:
-// what a retry of a start named by that key must repeat.
+// RequestHash returns the SHA-256 of o, IdempotencyKey aside: what a
+// retry of a start named by that key must repeat. Defaults count as given
+// (no Source is "vscode", no ModelProvider DefaultModelProvider, no
+// HistoryMode "paginated"), so a retry that spells one out, or a backend
+// that fills them in first, asks the same.
 func (o StartOptions) RequestHash() []byte {
 	git, _ := json.Marshal(o.Git) // a struct of strings: never fails
-	return hashFields("start", o.Cwd, o.Source, o.Originator, o.CLIVersion, o.ModelProvider,
-		o.BaseInstructions, o.Name, string(git), o.HistoryMode)
+	return hashFields("start", o.Cwd, cmp.Or(o.Source, "vscode"), o.Originator, o.CLIVersion,
+		cmp.Or(o.ModelProvider, DefaultModelProvider), o.BaseInstructions, o.Name, string(git),
+		cmp.Or(o.HistoryMode, string(rollout.HistoryPaginated)))
 }
 
 // RequestHash returns the SHA-256 of o as given, IdempotencyKey aside:
