@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -101,15 +103,45 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 }
 
 // authenticate requires the bearer token, when one is configured, on every
-// route but /healthz.
+// route but /healthz. An event stream's request may carry it in the
+// access_token query parameter instead (streamToken), which no handler
+// then sees.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && !s.authorized(r) {
+		r, token := streamToken(r)
+		if r.URL.Path != "/healthz" && !s.authorized(r, token) {
 			s.writeError(w, r, errorf(http.StatusUnauthorized, CodeUnauthorized, "missing or wrong bearer token"))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// accessTokenParam is the query parameter an event stream's request may
+// carry the bearer token in (RFC 6750, section 2.3).
+const accessTokenParam = "access_token"
+
+// streamToken returns r without its access_token query parameter, and
+// that parameter, when r is what a browser's EventSource sends (a GET
+// that accepts text/event-stream and has no Authorization header: an
+// EventSource cannot send one). Any other request is returned as it is,
+// with "": it must send the header, so that tokens stay out of URLs
+// (which proxies and browser histories keep) wherever a header can be
+// sent.
+func streamToken(r *http.Request) (*http.Request, string) {
+	if r.Method != http.MethodGet || r.Header.Get("Authorization") != "" ||
+		!strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		return r, ""
+	}
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil || !values.Has(accessTokenParam) {
+		return r, "" // an unparsable query is refused further on
+	}
+	token := values.Get(accessTokenParam)
+	values.Del(accessTokenParam)
+	r = r.Clone(r.Context())
+	r.URL.RawQuery = values.Encode()
+	return r, token
 }
 
 // limit bounds the requests in flight (503 unavailable at once when all

@@ -334,14 +334,20 @@ func canonicalPath(p string) bool {
 	return true
 }
 
-// authorized reports whether r carries the configured bearer token.
-func (s *Server) authorized(r *http.Request) bool {
+// authorized reports whether r carries the configured bearer token, in
+// its Authorization header or as queryToken (streamToken's: "" for none).
+func (s *Server) authorized(r *http.Request, queryToken string) bool {
 	if s.cfg.Token == "" {
 		return true
 	}
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+	token := queryToken
+	if token == "" {
+		var scheme string
+		var ok bool
+		scheme, token, ok = strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return false
+		}
 	}
 	// Hashing first makes the comparison independent of the lengths.
 	got := sha256.Sum256([]byte(strings.TrimSpace(token)))

@@ -916,6 +916,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	const sse = " (event stream)" // a path ending so is asked for with Accept: text/event-stream
 	tests := []struct {
 		name       string
 		token      string // server token
@@ -934,6 +935,13 @@ func TestAuth(t *testing.T) {
 		{"metrics closed", "s3cret", "", "/metrics", 401},
 		{"openapi closed", "s3cret", "", "/openapi.json", 401},
 		{"unknown route closed", "s3cret", "", "/v1/nothing", 401},
+		// A browser's EventSource cannot send the header: an event
+		// stream may carry the token in access_token, nothing else may.
+		{"event stream, token in query", "s3cret", "", "/v1/events?access_token=s3cret" + sse, 200},
+		{"event stream, wrong token in query", "s3cret", "", "/v1/events?access_token=nope" + sse, 401},
+		{"event stream, empty token in query", "s3cret", "", "/v1/events?access_token=" + sse, 401},
+		{"token in query, not a stream", "s3cret", "", "/v1/threads?access_token=s3cret", 401},
+		{"a handler does not see the parameter", "", "", "/v1/events?access_token=x" + sse, 200},
 	}
 	// Headers are set by hand below, so env.token stays empty.
 	envs := map[string]*env{
@@ -943,16 +951,28 @@ func TestAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := envs[tt.token]
-			req, err := http.NewRequest("GET", e.url+tt.path, nil)
+			path, stream := strings.CutSuffix(tt.path, sse)
+			req, err := http.NewRequestWithContext(t.Context(), "GET", e.url+path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tt.sendHeader != "" {
 				req.Header.Set("Authorization", tt.sendHeader)
 			}
+			if stream {
+				req.Header.Set("Accept", "text/event-stream")
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if stream && tt.wantStatus == http.StatusOK {
+				// An event stream does not end: its status is the answer.
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+					t.Fatalf("status %d, Content-Type %q; want 200 and an event stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+				}
+				return
 			}
 			if tt.wantStatus == http.StatusUnauthorized {
 				wantError(t, resp, http.StatusUnauthorized, server.CodeUnauthorized)
