@@ -52,6 +52,29 @@ import (
 // SPOOL_RR_SEEDS sets how many seeds run (default 200), SPOOL_RR_FROM the
 // first of them (default 1), SPOOL_RR_SEED runs one seed only, SPOOL_RR_SHRINK=n shrinks the failing sequences of the first n
 // seeds of each failure class to minimal ones and logs them.
+// rrFoundSeeds are seeds outside the range CI runs that once failed, each
+// for a bug since fixed: every run replays them.
+var rrFoundSeeds = []uint64{
+	6381,  // a copy re-blanked when its parent is asked a prompt again (5c18300)
+	15291, // lineage of a fork made self-contained past a deleted ancestor (da62558)
+	18020, // lineage of a reference fork whose parent is purged (da62558)
+	21268, // a copy of a reference fork of a copy, text handed over late (9940196)
+	23420, // a reverted copy asked a copied prompt anew (9940196)
+	24963, // lineage, as 15291
+	25239, // a copy of a copy written with its root's rows replaced (24a02a4)
+	37678, // a revert's replacement read its copies before its segments existed
+}
+
+// TestRandomSequencesFoundBefore replays rrFoundSeeds.
+func TestRandomSequencesFoundBefore(t *testing.T) {
+	for _, seed := range rrFoundSeeds {
+		res := rrRun(t, rrGenerate(seed))
+		for _, c := range res.classKeys() {
+			t.Errorf("seed %d (replay: SPOOL_RR_SEED=%d): %s: %s", seed, seed, c, res.classes[c][0])
+		}
+	}
+}
+
 func TestRandomSequences(t *testing.T) {
 	seeds := 200
 	if s := os.Getenv("SPOOL_RR_SEEDS"); s != "" {

@@ -231,9 +231,14 @@ func countRevertedCopies(ctx context.Context, tx *sqlx.Tx, forks []copyFork) err
 		}
 		// Rows in ordinal order lie in position order: those below both
 		// bounds are min(copied, kept), read through (thread_id, ordinal).
+		// A row that says reverted before its segments are written (a
+		// revert's replacement, midway: keepReplacedTexts reads the rows
+		// it replaces) has no first file yet: its rows are those from
+		// before, all kept.
 		q := `SELECT COUNT(*) FROM user_messages m
 			WHERE m.thread_id = ?3 AND m.ordinal < (SELECT COUNT(*) FROM (` + messagesBeforeSQL + `))
-			AND m.byte_offset < (SELECT s.base_size + s.length FROM thread_segments s WHERE s.thread_id = ?3 AND s.seq = 0)`
+			AND m.byte_offset < IFNULL((SELECT s.base_size + s.length FROM thread_segments s
+				WHERE s.thread_id = ?3 AND s.seq = 0), 9223372036854775807)`
 		if err := tx.GetContext(ctx, &forks[i].Copies, q, f.Parent, f.Cut, f.ID); err != nil {
 			return fmt.Errorf("copies of reverted fork %s: %w", f.ID, err)
 		}
