@@ -697,6 +697,19 @@ func (b *Backend) Ancestors(ctx context.Context, id string) ([]manager.Relative,
 	return b.relatives(ctx, rel)
 }
 
+// ancestorIDs returns the ids of thread id's ancestors, nearest first.
+func (b *Backend) ancestorIDs(ctx context.Context, id string) ([]string, error) {
+	rels, err := b.store.Ancestors(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	ids := make([]string, len(rels))
+	for i, r := range rels {
+		ids[i] = r.ID
+	}
+	return ids, nil
+}
+
 // Descendants returns the threads forked from a thread, nearest first.
 func (b *Backend) Descendants(ctx context.Context, id string) ([]manager.Relative, error) {
 	rel, err := b.store.Descendants(ctx, id)
@@ -1014,14 +1027,11 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgsto
 		return pgstore.Thread{}, err
 	}
 	defer rc.Close()
-	rels, err := b.store.Ancestors(ctx, parent.ID)
+	ancestors, err := b.ancestorIDs(ctx, parent.ID)
 	if err != nil {
 		return pgstore.Thread{}, err
 	}
-	lineage := []string{parent.ID}
-	for _, r := range rels {
-		lineage = append(lineage, r.ID)
-	}
+	lineage := append([]string{parent.ID}, ancestors...)
 	meta.ForkPoint = &rollout.ForkPoint{UserMessage: before, ParentOffset: end, Ancestors: lineage}
 	nt.ForkPoint = &pgstore.ForkPoint{UserMessage: before, Offset: end}
 	if nt.HistoryMode != pgstore.HistoryPaginated {

@@ -151,15 +151,12 @@ func (b *Backend) withCopiedLines(ctx context.Context, id string, era pgstore.Er
 	// The ancestry as the index has it: the metas laid out after the
 	// thread's stop at the first deleted ancestor (as the local purge
 	// writes it, rollout.ForkPoint.AncestryOf).
-	rels, err := b.store.Ancestors(ctx, id)
+	ancestors, err := b.ancestorIDs(ctx, id)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, err
 	}
-	if len(rels) > 0 {
-		fp.Ancestors = fp.Ancestors[:0:0]
-		for _, r := range rels {
-			fp.Ancestors = append(fp.Ancestors, r.ID)
-		}
+	if len(ancestors) > 0 {
+		fp.Ancestors = ancestors
 	}
 	return rollout.WithForkPoint(meta, fp)
 }

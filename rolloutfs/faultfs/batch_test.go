@@ -18,21 +18,7 @@ import (
 // append waits behind it: neither append is acknowledged and neither's
 // bytes stay in the file, though the second one's own sync succeeds.
 func TestBatchSyncFailureCutsEveryWaiter(t *testing.T) {
-	ctx := t.Context()
-	root := t.TempDir()
-	fsys := faultfs.New(rolloutfs.Local{Root: root})
-	const name = "a.jsonl"
-	head := []byte("{\"head\":1}\n")
-	if _, err := fsys.Create(ctx, name, []rolloutfs.Part{rolloutfs.Bytes(head)}, true); err != nil {
-		t.Fatal(err)
-	}
-	group := rolloutfs.NewGroupSyncer()
-	defer group.Close()
-	app, err := rolloutfs.OpenAppender(ctx, fsys, name, rolloutfs.AppenderOptions{Policy: rolloutfs.SyncBatch, Group: group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	fsys, app, path, head := batchAppender(t)
 
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -62,7 +48,6 @@ func TestBatchSyncFailureCutsEveryWaiter(t *testing.T) {
 		_, err := app.Append(context.Background(), [][]byte{second})
 		errs <- err
 	}()
-	path := filepath.Join(root, name)
 	want := int64(len(head) + len(first) + len(second))
 	for { // until the second append has written its bytes
 		if st, err := os.Stat(path); err == nil && st.Size() == want {
@@ -93,21 +78,7 @@ func TestBatchSyncFailureCutsEveryWaiter(t *testing.T) {
 // the sync before it, which covered its bytes, though that append's
 // caller has not waited yet.
 func TestBatchSyncFailureSeenByAnEarlierWaiter(t *testing.T) {
-	ctx := t.Context()
-	root := t.TempDir()
-	fsys := faultfs.New(rolloutfs.Local{Root: root})
-	const name = "a.jsonl"
-	head := []byte("{\"head\":1}\n")
-	if _, err := fsys.Create(ctx, name, []rolloutfs.Part{rolloutfs.Bytes(head)}, true); err != nil {
-		t.Fatal(err)
-	}
-	group := rolloutfs.NewGroupSyncer()
-	defer group.Close()
-	app, err := rolloutfs.OpenAppender(ctx, fsys, name, rolloutfs.AppenderOptions{Policy: rolloutfs.SyncBatch, Group: group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	fsys, app, path, head := batchAppender(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var syncs atomic.Int32
 	fsys.Inject(func(p faultfs.Point) error {
@@ -118,12 +89,12 @@ func TestBatchSyncFailureSeenByAnEarlierWaiter(t *testing.T) {
 		<-release
 		return syscall.EIO
 	})
-	first, err := app.Begin(ctx, [][]byte{[]byte("{\"n\":1}\n")})
+	first, err := app.Begin(t.Context(), [][]byte{[]byte("{\"n\":1}\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-entered // the first batch's sync is under way
-	second, err := app.Begin(ctx, [][]byte{[]byte("{\"n\":2}\n")})
+	second, err := app.Begin(t.Context(), [][]byte{[]byte("{\"n\":2}\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,11 +105,33 @@ func TestBatchSyncFailureSeenByAnEarlierWaiter(t *testing.T) {
 	if err := first.Wait(); !errors.Is(err, syscall.EIO) {
 		t.Errorf("first append: %v, want EIO", err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, name))
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(data) != string(head) {
 		t.Fatalf("file after the failed batch = %q, want only %q", data, head)
 	}
+}
+
+// batchAppender returns a faultfs over a fresh root holding a one-line
+// file (its path and bytes) and a SyncBatch Appender of it sharing a
+// GroupSyncer, both closed with the test.
+func batchAppender(t *testing.T) (fsys *faultfs.FS, app *rolloutfs.Appender, path string, head []byte) {
+	t.Helper()
+	root := t.TempDir()
+	fsys = faultfs.New(rolloutfs.Local{Root: root})
+	const name = "a.jsonl"
+	head = []byte("{\"head\":1}\n")
+	if _, err := fsys.Create(t.Context(), name, []rolloutfs.Part{rolloutfs.Bytes(head)}, true); err != nil {
+		t.Fatal(err)
+	}
+	group := rolloutfs.NewGroupSyncer()
+	t.Cleanup(func() { group.Close() })
+	app, err := rolloutfs.OpenAppender(t.Context(), fsys, name, rolloutfs.AppenderOptions{Policy: rolloutfs.SyncBatch, Group: group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return fsys, app, filepath.Join(root, name), head
 }
