@@ -1,19 +1,23 @@
 package backendtest
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // testIdempotentStart: a start sent again with its idempotency key creates
 // nothing and answers with the thread the first created, as it is now,
 // without a second event; the key with other options is refused,
 // concurrent retries get one thread, and a retry after the thread's delete
-// starts a new one.
+// starts a new one. The thread's meta states its key (a rebuilt local
+// index learns it from there).
 func testIdempotentStart(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	p := implements[manager.Publisher](t, b)
@@ -27,6 +31,7 @@ func testIdempotentStart(t *testing.T, b manager.Backend) {
 	if _, err := b.Rename(ctx, first.ID, "renamed since"); err != nil {
 		t.Fatal(err)
 	}
+	checkStatedKey(t, b, first, "", o.IdempotencyKey, o.RequestHash())
 	again, err := b.Start(ctx, o)
 	if err != nil || again.ID != first.ID || again.Name != "renamed since" {
 		t.Fatalf("retry: %s %q, %v; want %s as it is now (renamed since)", again.ID, again.Name, err, first.ID)
@@ -42,6 +47,7 @@ func testIdempotentStart(t *testing.T, b manager.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkStatedKey(t, b, plain, "", "", nil)
 	waitCreated(t, sub, first.ID, plain.ID)
 	if n := countThreads(t, b); n != 2 {
 		t.Fatalf("%d threads, want 2: the retry started one", n)
@@ -83,7 +89,8 @@ func testIdempotentStart(t *testing.T, b manager.Backend) {
 
 // testIdempotentFork: a fork sent again with its idempotency key creates
 // nothing and answers with the first fork; the key with another point is
-// refused; the keys of forks are their parent's.
+// refused; the keys of forks are their parent's, and a fork's meta states
+// its key, a copy's too.
 func testIdempotentFork(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	parent, other := withTurns(t, b, 3), withTurns(t, b, 2)
@@ -93,12 +100,22 @@ func testIdempotentFork(t *testing.T, b manager.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkStatedKey(t, b, first, parent.ID, o.IdempotencyKey, o.RequestHash())
 	again, err := b.Fork(ctx, parent.ID, o)
 	if err != nil || again.ID != first.ID {
 		t.Fatalf("retry: %s, %v; want %s", again.ID, err, first.ID)
 	}
-	if n := countThreads(t, b); n != 3 {
-		t.Fatalf("%d threads, want 3: the retry forked again", n)
+	cp := manager.ForkOptions{Mode: manager.ForkCopy, IdempotencyKey: "fork-copy"}
+	copied, err := b.Fork(ctx, parent.ID, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStatedKey(t, b, copied, parent.ID, cp.IdempotencyKey, cp.RequestHash())
+	if again, err := b.Fork(ctx, parent.ID, cp); err != nil || again.ID != copied.ID {
+		t.Fatalf("retry of a copy: %s, %v; want %s", again.ID, err, copied.ID)
+	}
+	if n := countThreads(t, b); n != 4 {
+		t.Fatalf("%d threads, want 4: a retry forked again", n)
 	}
 	two := 2
 	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &two, IdempotencyKey: "fork-1"}); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
@@ -112,6 +129,32 @@ func testIdempotentFork(t *testing.T, b manager.Backend) {
 	started, err := b.Start(ctx, manager.StartOptions{IdempotencyKey: "fork-1"})
 	if err != nil || started.ID == first.ID || started.ID == elsewhere.ID {
 		t.Fatalf("a start with a fork's key: %s, %v; want a new thread", started.ID, err)
+	}
+}
+
+// checkStatedKey fails unless th's own meta states key of scope for a
+// request hashed hash, kept for manager.IdempotencyTTL from about th's
+// creation (the request's arrival; key "": states none).
+func checkStatedKey(t *testing.T, b manager.Backend, th manager.Thread, scope, key string, hash []byte) {
+	t.Helper()
+	own, _, _ := bytes.Cut(history(t, b, th.ID)[th.BaseSize:], []byte{'\n'})
+	meta, err := rollout.ParseSessionMeta(own)
+	if err != nil || meta.ID != th.ID {
+		t.Fatalf("thread %s: its own first line %s (%v) is not its meta", th.ID, own, err)
+	}
+	got := meta.CreationKey
+	var since time.Duration
+	if got != nil {
+		since = th.CreatedAt.Sub(time.UnixMilli(got.CreatedAt))
+	}
+	switch {
+	case key == "" && got == nil:
+	case key == "" || got == nil:
+		t.Fatalf("thread %s states key %+v, want %q", th.ID, got, key)
+	case got.Scope != scope || got.Key != key || got.RequestSHA256 != hex.EncodeToString(hash) ||
+		since < -time.Millisecond || since > time.Minute || got.ExpiresAt-got.CreatedAt != manager.IdempotencyTTL.Milliseconds():
+		t.Fatalf("thread %s (created %s) states key %+v, want %q of scope %q, request %x, for %s",
+			th.ID, th.CreatedAt, got, key, scope, hash, manager.IdempotencyTTL)
 	}
 }
 

@@ -3,7 +3,10 @@
 package compat
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,7 +25,9 @@ func TestCodexReadsMaterialisedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/tmp", Source: "cli"})
+	// Keyed: their metas state spool_creation_key, which Codex must read
+	// past as it reads past spool_fork_point.
+	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/tmp", Source: "cli", IdempotencyKey: "start-k"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,17 +41,17 @@ func TestCodexReadsMaterialisedHistories(t *testing.T) {
 		turn(th.ID, fmt.Sprintf("turn-%d", i), i)
 	}
 	two := 2
-	f1, err := m.Fork(ctx, th.ID, manager.ForkOptions{BeforeUserMessage: &two})
+	f1, err := m.Fork(ctx, th.ID, manager.ForkOptions{BeforeUserMessage: &two, IdempotencyKey: "f1-k"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	turn(f1.ID, "turn-f1", 9)
-	f2, err := m.Fork(ctx, f1.ID, manager.ForkOptions{})
+	f2, err := m.Fork(ctx, f1.ID, manager.ForkOptions{IdempotencyKey: "f2-k"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	turn(f2.ID, "turn-f2", 10)
-	c, err := m.Fork(ctx, f2.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	c, err := m.Fork(ctx, f2.ID, manager.ForkOptions{Mode: manager.ForkCopy, IdempotencyKey: "c-k"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +60,16 @@ func TestCodexReadsMaterialisedHistories(t *testing.T) {
 	}
 	if err := m.Purge(ctx, f1.ID); err != nil {
 		t.Fatal(err)
+	}
+	// The purge rewrote f2 self-contained: its meta still states its key.
+	for id, key := range map[string]string{f2.ID: "f2-k", c.ID: "c-k"} {
+		row, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := firstMeta(t, filepath.Join(home, filepath.FromSlash(row.RolloutPath))).CreationKey; k == nil || k.Key != key {
+			t.Fatalf("%s states key %+v, want %q", id, k, key)
+		}
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -91,6 +106,9 @@ func TestCodexReadsMaterialisedHistories(t *testing.T) {
 		// parent's meta (its fork point and ancestry) is not carried over.
 		if fp := firstMeta(t, fork.Thread.Path).ForkPoint; fp != nil {
 			t.Fatalf("Codex's fork of the %s carries spool_fork_point %+v", name, fp)
+		}
+		if data, err := os.ReadFile(fork.Thread.Path); err != nil || bytes.Contains(data, []byte("spool_creation_key")) {
+			t.Fatalf("Codex's fork of the %s carries spool_creation_key (or is unreadable: %v)", name, err)
 		}
 		if strings.Contains(mustJSON(read.Thread), "history_base") {
 			t.Fatalf("%s: read answer mentions a history_base", name)

@@ -7,6 +7,7 @@ package indexer
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -345,7 +346,20 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		th.ArchivedAt = fi.ModTime.UnixMilli()
 	}
 	return store.Record{Thread: th, Messages: tr.pending, Ancestors: ancestors, SpawnParentID: meta.SpawnParentID,
-		Segments: hist.segments, RolledBack: tr.rolledBack}, problems, nil
+		Segments: hist.segments, RolledBack: tr.rolledBack, StatedKey: statedKey(meta.CreationKey)}, problems, nil
+}
+
+// statedKey returns k, the idempotency key a file's meta states, as the
+// index records it (nil for none).
+func statedKey(k *rollout.CreationKey) *store.CreationKey {
+	if k == nil {
+		return nil
+	}
+	hash, err := hex.DecodeString(k.RequestSHA256)
+	if err != nil {
+		return nil // rollout.ParseSessionMeta reads only hex
+	}
+	return &store.CreationKey{Scope: k.Scope, Key: k.Key, RequestHash: hash, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt}
 }
 
 // history is what the first meta of a file says of the history it holds.

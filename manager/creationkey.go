@@ -78,6 +78,15 @@ func (k *creationKey) record() *store.CreationKey {
 	}
 }
 
+// stated returns k as the meta of its thread states it (nil for none), so
+// that an index that lost the key learns it again from the file.
+func (k *creationKey) stated() *rollout.CreationKey {
+	if k == nil {
+		return nil
+	}
+	return rollout.NewCreationKey(k.scope, k.name, k.hash, k.now, IdempotencyTTL)
+}
+
 // createOnce runs create, which records k with the thread it creates,
 // unless k names a thread already: then it returns that thread as it is
 // now, with replayed set, and creates nothing. A key known with another

@@ -3,65 +3,14 @@ package manager
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
 )
-
-// TestCreationKeysAcrossRestart: the keys of a start, a reference fork
-// and a copy of a paginated thread are in the index: after a restart a
-// retry creates nothing and answers with the first thread, and another
-// request under a key is still refused.
-func TestCreationKeysAcrossRestart(t *testing.T) {
-	ctx := t.Context()
-	open := opener(t, t.TempDir())
-	m := open()
-	start := StartOptions{Cwd: "/w", IdempotencyKey: "s"}
-	th, err := m.Start(ctx, start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("one"), user("two")}); err != nil {
-		t.Fatal(err)
-	}
-	one := 1
-	forks := []ForkOptions{
-		{BeforeUserMessage: &one, IdempotencyKey: "f"},
-		{BeforeUserMessage: &one, IdempotencyKey: "c", Mode: ForkCopy},
-	}
-	var first []string
-	for _, o := range forks {
-		f, err := m.Fork(ctx, th.ID, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first = append(first, f.ID)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m = open()
-	defer m.Close()
-	again, err := m.Start(ctx, start)
-	if err != nil || again.ID != th.ID {
-		t.Fatalf("start after a restart: %s, %v; want %s", again.ID, err, th.ID)
-	}
-	for i, o := range forks {
-		f, err := m.Fork(ctx, th.ID, o)
-		if err != nil || f.ID != first[i] {
-			t.Fatalf("fork %q after a restart: %s, %v; want %s", o.IdempotencyKey, f.ID, err, first[i])
-		}
-	}
-	start.Name = "other"
-	if _, err := m.Start(ctx, start); !errors.Is(err, ErrIdempotencyKeyReused) {
-		t.Fatalf("another start under the key: %v, want ErrIdempotencyKeyReused", err)
-	}
-	if st, err := m.IndexStats(ctx); err != nil || st.Threads != 3 {
-		t.Fatalf("%d threads, %v; want 3", st.Threads, err)
-	}
-}
 
 // TestCreationKeyTakenMeanwhile: when another process records a key
 // between the check for it and the insert of a new thread (here: a start
@@ -104,4 +53,102 @@ func metaLineFor(t *testing.T, id string) []byte {
 		t.Fatal(err)
 	}
 	return line
+}
+
+// TestCreationKeysAcrossRestart: the keys of a start, a reference fork
+// and a copy are in the index, and each thread's meta states its key, so
+// an index that lost a key learns it again from the file: after a plain
+// restart, after a crash between the file and its row's commit (the
+// state is the same as the rows deleted: the files indexed anew at the
+// next open) and after a rebuild from scratch, a retry answers with the
+// thread the first request made, and another request under the key is
+// refused. A reverted start keeps its key: the revert's segment states it
+// too.
+func TestCreationKeysAcrossRestart(t *testing.T) {
+	for _, lose := range []string{"nothing", "rows", "index"} {
+		t.Run("lost "+lose, func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			open := opener(t, root)
+			m := open()
+			start := StartOptions{Cwd: "/w", IdempotencyKey: "s"}
+			th, err := m.Start(ctx, start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Append(ctx, th.ID, []rollout.Item{user("one"), user("two")}); err != nil {
+				t.Fatal(err)
+			}
+			one := 1
+			forks := []ForkOptions{
+				{BeforeUserMessage: &one, IdempotencyKey: "f"},
+				{BeforeUserMessage: &one, IdempotencyKey: "c", Mode: ForkCopy},
+			}
+			made := []string{th.ID}
+			for _, o := range forks {
+				f, err := m.Fork(ctx, th.ID, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				made = append(made, f.ID)
+			}
+			// A revert's segment carries the meta of the file before it.
+			if _, err := m.Revert(ctx, th.ID, RevertOptions{BeforeUserMessage: &one}); err != nil {
+				t.Fatal(err)
+			}
+			switch lose {
+			case "nothing":
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+			case "rows":
+				for _, id := range made[1:] { // the forks first: they refer to their parent
+					if err := m.store.Delete(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := m.store.Delete(ctx, th.ID); err != nil {
+					t.Fatal(err)
+				}
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+			case "index":
+				if err := m.Close(); err != nil {
+					t.Fatal(err)
+				}
+				for _, suffix := range []string{"", "-wal", "-shm"} {
+					if err := os.Remove(filepath.Join(root, IndexFile+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+						t.Fatal(err)
+					}
+				}
+			}
+			m = open()
+			defer m.Close()
+			if st, err := m.IndexStats(ctx); err != nil || st.Threads != 3 {
+				t.Fatalf("reopened: %d threads, %v; want 3", st.Threads, err)
+			}
+			again, err := m.Start(ctx, start)
+			if err != nil || again.ID != th.ID {
+				t.Fatalf("start retried: %s, %v; want %s", again.ID, err, th.ID)
+			}
+			for i, o := range forks {
+				f, err := m.Fork(ctx, th.ID, o)
+				if err != nil || f.ID != made[i+1] {
+					t.Fatalf("fork %q retried: %s, %v; want %s", o.IdempotencyKey, f.ID, err, made[i+1])
+				}
+				o.Name = "other"
+				if _, err := m.Fork(ctx, th.ID, o); !errors.Is(err, ErrIdempotencyKeyReused) {
+					t.Fatalf("another fork under key %q: %v, want ErrIdempotencyKeyReused", o.IdempotencyKey, err)
+				}
+			}
+			start.Name = "other"
+			if _, err := m.Start(ctx, start); !errors.Is(err, ErrIdempotencyKeyReused) {
+				t.Fatalf("another start under the key: %v, want ErrIdempotencyKeyReused", err)
+			}
+			if st, err := m.IndexStats(ctx); err != nil || st.Threads != 3 {
+				t.Fatalf("after the retries: %d threads, %v; want 3", st.Threads, err)
+			}
+		})
+	}
 }

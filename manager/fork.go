@@ -265,6 +265,7 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 		ModelProvider: parent.ModelProvider,
 		Git:           gitOf(parent),
 		ForkPoint:     &rollout.ForkPoint{UserMessage: cut.before, ParentOffset: cut.offset, Ancestors: lineage},
+		CreationKey:   o.key.stated(),
 	}
 	adjust(&meta)
 	metaLine, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: baseInstructions})

@@ -80,6 +80,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
+	key := newCreationKey("", o.IdempotencyKey, o.RequestHash(), now)
 	meta := rollout.SessionMeta{
 		ID:            id,
 		Timestamp:     rollout.FormatTimestamp(now),
@@ -89,6 +90,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		Source:        source,
 		ModelProvider: o.ModelProvider,
 		Git:           o.Git,
+		CreationKey:   key.stated(),
 		HistoryMode:   mode,
 	}
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
@@ -109,7 +111,6 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err := ctx.Err(); err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
-	key := newCreationKey("", o.IdempotencyKey, o.RequestHash(), now)
 	row, replayed, err := m.createOnce(ctx, "start thread", key, func() (store.Thread, error) {
 		row, err := m.startFile(ctx, id, rel, line, now, o, source, mode, key)
 		if err != nil {

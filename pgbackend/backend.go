@@ -232,7 +232,8 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	now := b.opts.Now()
 	meta := rollout.SessionMeta{ID: id, Timestamp: rollout.FormatTimestamp(now), Cwd: o.Cwd,
 		Originator: o.Originator, CLIVersion: o.CLIVersion, Source: o.Source,
-		ModelProvider: o.ModelProvider, Git: o.Git, HistoryMode: mode}
+		ModelProvider: o.ModelProvider, Git: o.Git, HistoryMode: mode,
+		CreationKey: rollout.NewCreationKey("", o.IdempotencyKey, o.RequestHash(), now, pgstore.KeyTTL)}
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
 	if err == nil && mode == rollout.HistoryPaginated {
 		line, err = rollout.WithOrdinal(line, 0)
@@ -464,6 +465,9 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 	meta := rollout.SessionMeta{ID: child, ForkedFromID: parent.ID, Timestamp: rollout.FormatTimestamp(now),
 		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: rollout.ForkSource(parent.Source),
 		ModelProvider: parent.ModelProvider, Git: gitOf(parent)}
+	if key != nil {
+		meta.CreationKey = rollout.NewCreationKey(key.Scope, key.Name, key.Hash, now, pgstore.KeyTTL)
+	}
 	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
 	if paginated {
 		meta.HistoryMode = rollout.HistoryPaginated

@@ -2,6 +2,8 @@ package rollout
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +76,10 @@ type SessionMeta struct {
 	// ForkPoint is spool's record of where a fork was cut (nil for threads
 	// that are not forks, and for forks that Codex wrote).
 	ForkPoint *ForkPoint `json:"spool_fork_point,omitempty"`
+	// CreationKey is the idempotency key of the start or fork that made
+	// the thread, as spool wrote it (nil for none, and for one that cannot
+	// be the thread's: see ParseSessionMeta).
+	CreationKey *CreationKey `json:"spool_creation_key,omitempty"`
 	// HistoryMode is "" when the meta has none (read it as HistoryLegacy),
 	// else HistoryLegacy or HistoryPaginated.
 	HistoryMode HistoryMode `json:"history_mode,omitempty"`
@@ -137,6 +143,72 @@ type ForkPoint struct {
 	Ancestors []string `json:"ancestors,omitempty"`
 }
 
+// CreationKey is the idempotency key a start or fork was asked with (the
+// Idempotency-Key header), stated in the meta of the thread it made, so
+// that an index that lost the key (a crash before the thread's row was
+// committed, a rebuild) learns it again from the file.
+type CreationKey struct {
+	// Scope is "" for a start and the parent's id for a fork (the
+	// meta's forked_from_id).
+	Scope string `json:"scope"`
+	Key   string `json:"key"`
+	// RequestSHA256 is the hex SHA-256 of the request's options, which a
+	// retry must repeat.
+	RequestSHA256 string `json:"request_sha256"`
+	// CreatedAt and ExpiresAt are Unix milliseconds: the key answers
+	// retries from the thread's creation until it expires.
+	CreatedAt int64 `json:"created_at"`
+	ExpiresAt int64 `json:"expires_at"`
+}
+
+// NewCreationKey returns the key a start (scope "") or a fork (scope: its
+// parent's id) asked with key states in its meta: the request's SHA-256
+// hash, created at created and kept for ttl. It returns nil for no key.
+func NewCreationKey(scope, key string, hash []byte, created time.Time, ttl time.Duration) *CreationKey {
+	if key == "" {
+		return nil
+	}
+	return &CreationKey{Scope: scope, Key: key, RequestSHA256: hex.EncodeToString(hash),
+		CreatedAt: created.UnixMilli(), ExpiresAt: created.Add(ttl).UnixMilli()}
+}
+
+// maxCreationKeyLen bounds the key a meta may state.
+const maxCreationKeyLen = 1024
+
+// creationKeyOf decodes raw, the spool_creation_key member of the meta of
+// thread self forked from parent ("" for none), or returns nil when it is
+// absent or cannot be that thread's: not an object of these members, an
+// empty or overlong key, a hash that is not 64 lower-case hex digits, an
+// expiry not after the creation, or a scope other than parent (a member
+// copied from another meta).
+func creationKeyOf(raw json.RawMessage, parent string) *CreationKey {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var k CreationKey
+	if json.Unmarshal(raw, &k) != nil {
+		return nil
+	}
+	hash, err := hex.DecodeString(k.RequestSHA256)
+	switch {
+	case k.Key == "" || len(k.Key) > maxCreationKeyLen,
+		err != nil || len(hash) != sha256.Size || hex.EncodeToString(hash) != k.RequestSHA256,
+		k.CreatedAt <= 0 || k.ExpiresAt <= k.CreatedAt:
+		return nil
+	}
+	if k.Scope != "" {
+		scope, err := ParseID(k.Scope)
+		if err != nil {
+			return nil
+		}
+		k.Scope = scope
+	}
+	if k.Scope != parent {
+		return nil
+	}
+	return &k
+}
+
 // AncestryOf returns the ancestry a fork's own meta states, fp's
 // Ancestors, when it completes the ancestry found from the files and the
 // index (found: the same parent first, then some of the stated ancestors
@@ -183,6 +255,7 @@ type metaLine struct {
 		ModelProvider *string         `json:"model_provider"`
 		Git           *GitInfo        `json:"git"`
 		ForkPoint     *ForkPoint      `json:"spool_fork_point"`
+		CreationKey   json.RawMessage `json:"spool_creation_key"`
 		HistoryMode   *string         `json:"history_mode"`
 		HistoryBase   *HistoryBase    `json:"history_base"`
 		ForkedFromOrd *int64          `json:"forked_from_ordinal_exclusive"`
@@ -229,7 +302,8 @@ func canonicalAncestors(self string, ids []string) []string {
 // (ErrInvalidID), or when its history_mode is not one Codex knows
 // (ErrUnknownHistoryMode). Ids are returned in lower case. Null members read
 // as empty. A spool_fork_point ancestry that is not a list of distinct
-// UUIDs other than id reads as none.
+// UUIDs other than id reads as none, and so does a spool_creation_key that
+// cannot be the thread's (creationKeyOf).
 func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	line = bytes.TrimSuffix(line, []byte{'\n'})
 	res, err := scanLine(line)
@@ -286,6 +360,7 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 		m.HistoryBase = &base
 	}
 	m.ForkedFromOrdinalExclusive = p.ForkedFromOrd
+	m.CreationKey = creationKeyOf(p.CreationKey, m.ForkedFromID)
 	if m.SpawnParentID = spawnParent(p.Source); m.SpawnParentID == id {
 		m.SpawnParentID = "" // nor its own spawner
 	}
@@ -379,6 +454,7 @@ type MetaPayload struct {
 // set), timestamp, cwd, originator, cli_version, source, model_provider
 // (null when empty), base_instructions ({"text":...} when
 // m.BaseInstructions is set, else null), git, spool_fork_point,
+// spool_creation_key,
 // history_mode, forked_from_ordinal_exclusive and history_base (each when
 // set), then the remaining Extra members sorted by name. A Source starting
 // with '{' is written as the JSON object it holds. Errors wrap ErrInvalidID,
@@ -431,6 +507,9 @@ func NewSessionMetaLine(ts string, m MetaPayload) ([]byte, error) {
 	}
 	if m.ForkPoint != nil {
 		w.json("spool_fork_point", m.ForkPoint)
+	}
+	if m.CreationKey != nil {
+		w.json("spool_creation_key", m.CreationKey)
 	}
 	if m.HistoryMode != "" {
 		if _, err := ParseHistoryMode(string(m.HistoryMode)); err != nil {

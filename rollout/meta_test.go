@@ -3,6 +3,8 @@ package rollout
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -144,6 +146,70 @@ func TestBaseInstructions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := BaseInstructions([]byte(tt.line)); got != tt.want {
 				t.Fatalf("BaseInstructions = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseCreationKey: a meta's spool_creation_key is read only when it
+// can be the thread's own; any other value reads as none and leaves the
+// meta readable. What is read is written back as it was.
+func TestParseCreationKey(t *testing.T) {
+	const (
+		self   = "019b0000-0000-7000-8000-000000000001"
+		parent = "019b0000-0000-7000-8000-00000000000a"
+		other  = "019b0000-0000-7000-8000-00000000000b"
+		hash   = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	)
+	member := func(scope, key, hash string, created, expires int64) string {
+		k, _ := json.Marshal(CreationKey{Scope: scope, Key: key, RequestSHA256: hash, CreatedAt: created, ExpiresAt: expires})
+		return string(k)
+	}
+	tests := []struct {
+		name   string
+		parent string // the meta's forked_from_id
+		member string
+		want   *CreationKey
+	}{
+		{"a start's", "", member("", "k", hash, 1, 2), &CreationKey{Key: "k", RequestSHA256: hash, CreatedAt: 1, ExpiresAt: 2}},
+		{"a fork's, scope in upper case", parent, member(strings.ToUpper(parent), "k", hash, 1, 2),
+			&CreationKey{Scope: parent, Key: "k", RequestSHA256: hash, CreatedAt: 1, ExpiresAt: 2}},
+		{"a fork's scope in a start", "", member(parent, "k", hash, 1, 2), nil},
+		{"a start's scope in a fork", parent, member("", "k", hash, 1, 2), nil},
+		{"another parent's", parent, member(other, "k", hash, 1, 2), nil},
+		{"a scope that is no id", parent, member("nope", "k", hash, 1, 2), nil},
+		{"no key", "", member("", "", hash, 1, 2), nil},
+		{"an overlong key", "", member("", strings.Repeat("k", maxCreationKeyLen+1), hash, 1, 2), nil},
+		{"a short hash", "", member("", "k", hash[2:], 1, 2), nil},
+		{"a hash in upper case", "", member("", "k", strings.ToUpper(hash), 1, 2), nil},
+		{"no creation time", "", member("", "k", hash, 0, 2), nil},
+		{"expired at creation", "", member("", "k", hash, 2, 2), nil},
+		{"not an object", "", `"k"`, nil},
+		{"a member of the wrong type", "", `{"key":1}`, nil},
+		{"null", "", `null`, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			forked := ""
+			if tc.parent != "" {
+				forked = `"forked_from_id":"` + tc.parent + `",`
+			}
+			line := `{"timestamp":"t","type":"session_meta","payload":{"id":"` + self + `",` + forked +
+				`"timestamp":"t","cwd":"/","originator":"o","cli_version":"v","source":"cli","spool_creation_key":` + tc.member + `}}`
+			m, err := ParseSessionMeta([]byte(line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(m.CreationKey, tc.want) {
+				t.Fatalf("creation key %+v, want %+v", m.CreationKey, tc.want)
+			}
+			out, err := NewSessionMetaLine("t", MetaPayload{SessionMeta: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := ParseSessionMeta(out)
+			if err != nil || !reflect.DeepEqual(again.CreationKey, tc.want) {
+				t.Fatalf("written and read again: %+v, %v; want %+v", again.CreationKey, err, tc.want)
 			}
 		})
 	}

@@ -42,6 +42,18 @@ func (s *Store) CreationKey(ctx context.Context, scope, key string, now int64) (
 	return k, nil
 }
 
+// CreationKeysOf returns the keys naming thread id that are live at now
+// (Unix ms), ordered by scope and key.
+func (s *Store) CreationKeysOf(ctx context.Context, id string, now int64) ([]CreationKey, error) {
+	var keys []CreationKey
+	const q = `SELECT scope, key, request_hash, thread_id, created_at, expires_at
+		FROM creation_keys WHERE thread_id = ? AND expires_at > ? ORDER BY scope, key`
+	if err := s.reader.SelectContext(ctx, &keys, q, id, now); err != nil {
+		return nil, fmt.Errorf("idempotency keys of thread %s: %w", id, err)
+	}
+	return keys, nil
+}
+
 // putCreationKey records k for the thread just inserted (a nil k records
 // nothing), after forgetting the keys expired when k was created. A live
 // key of the same scope and name fails with ErrKeyTaken.
@@ -62,6 +74,28 @@ func putCreationKey(ctx context.Context, tx *sqlx.Tx, k *CreationKey) error {
 			return fmt.Errorf("idempotency key %q: %w", k.Key, ErrKeyTaken)
 		}
 		return fmt.Errorf("record idempotency key %q: %w", k.Key, err)
+	}
+	return nil
+}
+
+// stateCreationKey records k, the key thread id's file states it was
+// created with. Of two threads stating one scope and name, the key names
+// the one whose key expires last, whatever order they are read in (only
+// one of them can be live: a key is refused while it names a thread). A
+// nil k records nothing. An expired k is recorded too (lookups do not see
+// it, and the next key put prunes it), so that what is recorded does not
+// depend on when the file was read.
+func stateCreationKey(ctx context.Context, exec execer, id string, k *CreationKey) error {
+	if k == nil {
+		return nil
+	}
+	const q = `INSERT INTO creation_keys (scope, key, request_hash, thread_id, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash,
+			thread_id = excluded.thread_id, created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE excluded.expires_at > creation_keys.expires_at`
+	if err := exec(ctx, q, k.Scope, k.Key, k.RequestHash, id, k.CreatedAt, k.ExpiresAt); err != nil {
+		return fmt.Errorf("record stated idempotency key %q: %w", k.Key, err)
 	}
 	return nil
 }

@@ -101,7 +101,10 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 		if err := w.ancestry(ctx, r); err != nil {
 			return err
 		}
-		return putCreationKey(ctx, tx, r.threadKey())
+		if err := putCreationKey(ctx, tx, r.threadKey()); err != nil {
+			return err
+		}
+		return stateCreationKey(ctx, txExec(tx), id, r.StatedKey)
 	})
 	if err != nil {
 		return fmt.Errorf("insert fork %s of %s: %w", id, src.ParentID, err)

@@ -321,7 +321,10 @@ func (s *Store) Insert(ctx context.Context, r Record) error {
 		if err := w.ancestry(ctx, r); err != nil {
 			return err
 		}
-		return putCreationKey(ctx, tx, r.threadKey())
+		if err := putCreationKey(ctx, tx, r.threadKey()); err != nil {
+			return err
+		}
+		return stateCreationKey(ctx, w.execOnly, r.Thread.ID, r.StatedKey)
 	})
 	if err != nil {
 		return fmt.Errorf("insert thread %s (%s): %w", r.Thread.ID, r.Thread.RolloutPath, err)
@@ -538,7 +541,10 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 	if err := w.segments(ctx, id, r.Segments, indexed); err != nil {
 		return indexed, err
 	}
-	return indexed, w.ancestry(ctx, r)
+	if err := w.ancestry(ctx, r); err != nil {
+		return indexed, err
+	}
+	return indexed, stateCreationKey(ctx, w.execOnly, id, r.StatedKey)
 }
 
 // copiedTexts returns r's messages as its rows hold them: a copy fork's

@@ -165,6 +165,11 @@ type Record struct {
 	// creates the thread: Insert and InsertFork record it with the row
 	// (its ThreadID is set to the thread's), or fail with ErrKeyTaken.
 	Key *CreationKey
+	// StatedKey is the idempotency key the thread's file states it was
+	// created with (rollout.CreationKey), nil for none: Insert, InsertFork
+	// and Replace record it unless its scope and name are recorded
+	// already. Its ThreadID is ignored.
+	StatedKey *CreationKey
 }
 
 // RolledBack is a user message that a rollback dropped, and the history

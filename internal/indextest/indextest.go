@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -34,10 +35,12 @@ func Rebuild(t testing.TB, root string) *store.Store {
 // Compare fails t on every row where the live and the rebuilt index
 // disagree: the threads (but their files' mtimes), their user messages,
 // the messages their rollbacks dropped, their ancestors and descendants,
-// and the hits of a search for each of queries.
+// the idempotency keys of their starts and forks live now, and the hits of
+// a search for each of queries.
 func Compare(t testing.TB, live, rebuilt *store.Store, queries ...string) {
 	t.Helper()
 	ctx := context.Background()
+	now := time.Now().UnixMilli()
 	liveIDs, err := live.IDs(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +73,7 @@ func Compare(t testing.TB, live, rebuilt *store.Store, queries ...string) {
 			{"rolled back messages", func(s *store.Store) (any, error) { return s.RolledBack(ctx, id) }},
 			{"ancestors", func(s *store.Store) (any, error) { return relatives(s.Ancestors(ctx, id)) }},
 			{"descendants", func(s *store.Store) (any, error) { return relatives(s.Descendants(ctx, id)) }},
+			{"creation keys", func(s *store.Store) (any, error) { return s.CreationKeysOf(ctx, id, now) }},
 		} {
 			w, err := q.get(live)
 			if err != nil {
