@@ -34,8 +34,9 @@ type SyncOptions struct {
 	// of the directories (names only) to count the files first.
 	Progress func(SyncProgress)
 	// RemoveTemps removes the temporary files of creates a crash cut
-	// short (rolloutfs.IsTemp names). Only the holder of the root's lock
-	// may set it: anyone else might remove a create under way.
+	// short (rolloutfs.IsTemp names): those no writer holds
+	// (rolloutfs.FS.RemoveTemp). A create under way, of this process or of
+	// another sharing the root, is left alone.
 	RemoveTemps bool
 	// TempsBefore, when set, limits RemoveTemps to temporary files last
 	// modified before it: a process that serves while it syncs may have
@@ -356,7 +357,11 @@ func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
 				continue
 			}
 		}
-		if err := s.fsys.Remove(ctx, rel); err != nil {
+		err := s.fsys.RemoveTemp(ctx, rel)
+		if errors.Is(err, rolloutfs.ErrInUse) {
+			continue // a create under way, of another process sharing the root
+		}
+		if err != nil {
 			s.tempErrs = append(s.tempErrs, Problem{Path: rel, Kind: ProblemError, Detail: "remove temporary file: " + err.Error()})
 			continue
 		}

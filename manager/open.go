@@ -75,7 +75,6 @@ type Manager struct {
 	stopBackground context.CancelFunc // stops the background goroutines
 	background     sync.WaitGroup     // the background goroutines
 	reconciled     chan struct{}      // closed when the open's reconcile ended
-	ownsRoot       bool               // the lock is the root's (not an index elsewhere)
 	watch          *watcher           // nil unless Options.Watch; set before the goroutines start
 	walkSkipped    bool               // the open skipped its walk (cleanclose.go); set before the goroutines start
 
@@ -158,7 +157,6 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 
 		reconciled:     make(chan struct{}),
 		stopBackground: func() {},
-		ownsRoot:       filepath.Clean(indexDir) == root,
 	}
 	if o.Sync == rolloutfs.SyncBatch {
 		m.group = rolloutfs.NewGroupSyncer()

@@ -11,10 +11,11 @@ import (
 )
 
 // reconcile syncs the index with the whole root, as Open promises, and
-// records the layout it found for a clean close (m.layout). Temporary
-// files are removed only when the lock held is the root's, and only those
-// older than tempsBefore when it is set (a manager that already serves
-// may have creates under way).
+// records the layout it found for a clean close (m.layout). It removes the
+// temporary files of creates a crash cut short: those no writer holds
+// (another process sharing the root may have creates under way; they are
+// left), and only those older than tempsBefore when it is set (a writer
+// older than the flocks on temporary files holds none).
 //
 // An index that asks for a full rescan (a migration left rows only a
 // rescan completes) gets one, and the request is cleared.
@@ -28,7 +29,7 @@ func (m *Manager) reconcile(ctx context.Context, tempsBefore time.Time) (indexer
 	}
 	layout := m.recordLayout(ctx)
 	opts := indexer.SyncOptions{
-		RemoveTemps: m.ownsRoot,
+		RemoveTemps: true,
 		TempsBefore: tempsBefore,
 		Hold:        m.holdSync,
 		Full:        rescan,

@@ -30,10 +30,15 @@ var (
 	ErrNotRegular = errors.New("rolloutfs: not a regular file")
 	// ErrNotLine reports appended bytes that are not whole lines.
 	ErrNotLine = errors.New("rolloutfs: not whole newline-terminated lines")
+	// ErrInUse reports a temporary file that a Create or Replace, of this
+	// process or of another sharing the root, is still writing.
+	ErrInUse = errors.New("rolloutfs: temporary file in use")
 )
 
-// TempSuffix ends the name of a file Create is still writing. A name with
-// it is never a rollout; one found on open is a crash's leftover.
+// TempSuffix ends the name of a file Create or Replace is writing. A name
+// with it is never a rollout. The writer holds an exclusive flock on it
+// until the file is in place, so one found unlocked is a crash's leftover
+// (RemoveTemp).
 const TempSuffix = ".spool-tmp"
 
 // IsTemp reports whether name is a temporary file of an unfinished Create.
@@ -76,6 +81,12 @@ type FS interface {
 	// Remove deletes a file and fsyncs its directory. A missing file is an
 	// error wrapping fs.ErrNotExist.
 	Remove(ctx context.Context, name string) error
+
+	// RemoveTemp removes name, a temporary file (IsTemp) that a Create or
+	// Replace cut short left behind, and fsyncs its directory, unless a
+	// Create or Replace is still writing it, in this process or in another
+	// sharing the root: then it fails with ErrInUse and removes nothing.
+	RemoveTemp(ctx context.Context, name string) error
 
 	// CutTornTail cuts the bytes after the last newline of name (a line
 	// some writer did not finish). The cut bytes are first written to side

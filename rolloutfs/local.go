@@ -130,16 +130,22 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 	if err != nil {
 		return FileInfo{}, err
 	}
+	// f is closed, and its lock released, once tmp's name is gone.
 	info, err := fill(ctx, f, parts, durable)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
+	linked := false
 	if err == nil {
 		// A link fails on an existing name, where a rename would replace it.
 		err = os.Link(tmp, final)
+		linked = err == nil
 	}
 	if rerr := os.Remove(tmp); err == nil && rerr != nil {
 		err = rerr
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil && linked {
+		os.Remove(final) // whole or not at all
 	}
 	if err == nil && durable {
 		err = l.syncDirs(created, path.Dir(name))
@@ -168,15 +174,18 @@ func (l Local) Replace(ctx context.Context, name string, parts []Part, durable b
 	if err != nil {
 		return FileInfo{}, err
 	}
+	// f is closed, and its lock released, once tmp's name is gone.
 	info, err := fill(ctx, f, parts, durable)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
 	if err == nil {
 		err = os.Rename(tmp, final)
 	}
 	if err != nil {
 		os.Remove(tmp)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr // the file is replaced; its bytes were synced when durable
+	}
+	if err != nil {
 		return FileInfo{}, err
 	}
 	if durable {
@@ -188,17 +197,97 @@ func (l Local) Replace(ctx context.Context, name string, parts []Part, durable b
 }
 
 // createTemp creates a new file named final, a random part and
-// TempSuffix. The name is its own, so concurrent Creates of one name never
-// write into or remove each other's temporary file.
+// TempSuffix, and takes an exclusive flock on it, which its writer holds
+// until the name is gone (RemoveTemp leaves a locked one). The name is its
+// own, so concurrent Creates of one name never write into or remove each
+// other's temporary file.
 func (l Local) createTemp(final string) (*os.File, string, error) {
 	for range 10 {
 		tmp := final + "." + strconv.FormatUint(rand.Uint64(), 36) + TempSuffix
 		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, l.filePerm())
-		if !errors.Is(err, fs.ErrExist) {
-			return f, tmp, err
+		if errors.Is(err, fs.ErrExist) {
+			continue
 		}
+		if err != nil {
+			return nil, "", err
+		}
+		held, err := holdTemp(f, tmp)
+		if held {
+			return f, tmp, nil
+		}
+		f.Close()
+		if err != nil {
+			return nil, "", err
+		}
+		// A RemoveTemp took the name between its creation and the lock.
 	}
 	return nil, "", &fs.PathError{Op: "create", Path: final + TempSuffix, Err: fs.ErrExist}
+}
+
+// holdTemp locks f, just created as tmp, and reports whether tmp still
+// names it: a RemoveTemp may have removed it before the lock was taken.
+func holdTemp(f *os.File, tmp string) (bool, error) {
+	if err := flock(f, unix.LOCK_EX); err != nil {
+		return false, &fs.PathError{Op: "lock", Path: tmp, Err: err}
+	}
+	mine, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	named, err := os.Lstat(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(mine, named), nil
+}
+
+// flock calls flock(2) on f with how, again while interrupted.
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// RemoveTemp implements FS. A temporary file's writer holds a flock on it;
+// one that can be locked has none. A name of another kind (a link, a
+// FIFO) is removed as it is: no Create writes through one.
+func (l Local) RemoveTemp(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !IsTemp(path.Base(name)) {
+		return &fs.PathError{Op: "remove temporary file", Path: name, Err: ErrInvalidName}
+	}
+	p, err := l.abs(name)
+	if err != nil {
+		return err
+	}
+	st, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if st.Mode().IsRegular() {
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {
+			return &fs.PathError{Op: "remove", Path: p, Err: ErrInUse}
+		} else if err != nil {
+			return &fs.PathError{Op: "lock", Path: p, Err: err}
+		}
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(p))
 }
 
 // fill writes parts to f (opened without O_APPEND, so ranges copy in the

@@ -326,10 +326,9 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	}
 
 	progress := newProgress(stderr)
-	// The lock held is the root's when the index is in the root, and
-	// always with --repair (see run).
-	holdsRoot := cfg.repair || filepath.Clean(filepath.Dir(cfg.index)) == filepath.Clean(cfg.root)
-	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update, RemoveTemps: holdsRoot}
+	// Temporary files a create of another process still writes are left
+	// (rolloutfs.FS.RemoveTemp).
+	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update, RemoveTemps: true}
 	switch {
 	case cfg.repair:
 		rep.Mode = "repair"

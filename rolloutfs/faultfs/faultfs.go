@@ -335,6 +335,21 @@ func (f *FS) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
+// RemoveTemp implements rolloutfs.FS. It fails where a Remove of name
+// would (OpRemove).
+func (f *FS) RemoveTemp(ctx context.Context, name string) error {
+	if err := f.point(OpRemove, name); err != nil {
+		return err
+	}
+	if err := f.base.RemoveTemp(ctx, name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	delete(f.objects, name)
+	f.mu.Unlock()
+	return nil
+}
+
 // CutTornTail implements rolloutfs.FS.
 func (f *FS) CutTornTail(ctx context.Context, name, side string) (rolloutfs.Cut, error) {
 	if err := f.point(OpCutSide, name); err != nil {
