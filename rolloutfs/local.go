@@ -211,6 +211,9 @@ func (l Local) createTemp(final string) (*os.File, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		if testHookTempCreated != nil {
+			testHookTempCreated(tmp)
+		}
 		held, err := holdTemp(f, tmp)
 		if held {
 			return f, tmp, nil
@@ -224,24 +227,22 @@ func (l Local) createTemp(final string) (*os.File, string, error) {
 	return nil, "", &fs.PathError{Op: "create", Path: final + TempSuffix, Err: fs.ErrExist}
 }
 
+// testHookTempCreated, when set, is called with the path of each new
+// temporary file before its writer locks it.
+var testHookTempCreated func(path string)
+
 // holdTemp locks f, just created as tmp, and reports whether tmp still
-// names it: a RemoveTemp may have removed it before the lock was taken.
+// names it: a RemoveTemp may have removed it before the lock was taken
+// (then it has no name left: temporary names are never reused).
 func holdTemp(f *os.File, tmp string) (bool, error) {
 	if err := flock(f, unix.LOCK_EX); err != nil {
 		return false, &fs.PathError{Op: "lock", Path: tmp, Err: err}
 	}
-	mine, err := f.Stat()
-	if err != nil {
-		return false, err
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false, &fs.PathError{Op: "stat", Path: tmp, Err: err}
 	}
-	named, err := os.Lstat(tmp)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(mine, named), nil
+	return st.Nlink > 0, nil
 }
 
 // flock calls flock(2) on f with how, again while interrupted.
