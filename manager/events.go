@@ -195,6 +195,16 @@ func (m *Manager) publishThread(typ EventType, row store.Thread) {
 	m.events.Publish(Event{Type: typ, ThreadID: row.ID, Size: row.HistorySize(), Thread: &t})
 }
 
+// announceName publishes what a rename of row, a thread just created
+// with a name, would: the name line, at offset at of its file, appended,
+// then the rename. It is called once the row is committed, before the
+// creation is announced, so that no subscriber sees the thread unnamed.
+func (m *Manager) announceName(row store.Thread, at int64) {
+	t := threadOf(row)
+	m.events.Publish(Event{Type: EventAppended, ThreadID: row.ID, Size: t.HistorySize(), Offsets: historyOffsets(row, []int64{at}), Thread: &t})
+	m.publishThread(EventRenamed, row)
+}
+
 // announce returns a function that publishes an event of typ about the
 // thread a successful call returned, and passes the call's results on.
 func (m *Manager) announce(typ EventType) func(store.Thread, error) (store.Thread, error) {

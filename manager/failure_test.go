@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,8 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 	m, fsys := openFaulty(t, rolloutfs.SyncAlways)
 	parent := start(t, m, user("hi"), user("again"))
 	// The new thread's name goes to session_index.jsonl after its file
-	// and row exist; that write fails.
+	// (which holds the name line) exists and before its row; that write
+	// fails.
 	fsys.Reset()
 	failOp(fsys, faultfs.OpRecord, syscall.ENOSPC)
 	if _, err := m.Start(ctx, StartOptions{Name: "doomed"}); !errors.Is(err, syscall.ENOSPC) {
@@ -618,6 +620,71 @@ func TestRenameIndexFullKeepsItsLines(t *testing.T) {
 				t.Fatalf("name %q, %v; want the name session_index.jsonl holds", got.Name, err)
 			}
 			verifyClean(t, m)
+		})
+	}
+}
+
+// TestNamedCreateIsOneWrite: a thread started or forked with a name (by
+// reference, by copy, and a copy of a paginated thread) holds its name
+// line from its file's creation: the file is created once and not written
+// to again, so no crash or failure can leave the thread without the name
+// it was asked for, and its row is named from the first.
+func TestNamedCreateIsOneWrite(t *testing.T) {
+	ctx := t.Context()
+	m, fsys := openFaulty(t, rolloutfs.SyncAlways)
+	paginated := start(t, m, user("one"), user("two"))
+	legacy, err := m.Start(ctx, StartOptions{Cwd: "/w", HistoryMode: string(rollout.HistoryLegacy)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, legacy.ID, []rollout.Item{user("one"), user("two")}); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	creates := []struct {
+		what string
+		make func(name string) (Thread, error)
+	}{
+		{"start", func(name string) (Thread, error) { return m.Start(ctx, StartOptions{Cwd: "/w", Name: name}) }},
+		{"reference fork", func(name string) (Thread, error) {
+			return m.Fork(ctx, paginated.ID, ForkOptions{BeforeUserMessage: &one, Name: name})
+		}},
+		{"copy of a paginated thread", func(name string) (Thread, error) {
+			return m.Fork(ctx, paginated.ID, ForkOptions{BeforeUserMessage: &one, Name: name, Mode: ForkCopy})
+		}},
+		{"copy of a legacy thread", func(name string) (Thread, error) {
+			return m.Fork(ctx, legacy.ID, ForkOptions{BeforeUserMessage: &one, Name: name})
+		}},
+	}
+	for _, c := range creates {
+		t.Run(c.what, func(t *testing.T) {
+			fsys.Reset()
+			name := "the " + c.what
+			th, err := c.make(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th.Name != name {
+				t.Fatalf("named %q, want %q", th.Name, name)
+			}
+			var ops []faultfs.Op
+			for _, p := range fsys.Points() {
+				if p.Name == th.RolloutPath {
+					ops = append(ops, p.Op)
+				}
+			}
+			if !slices.Equal(ops, []faultfs.Op{faultfs.OpCreate}) {
+				t.Fatalf("operations on the new file: %v, want one create", ops)
+			}
+			data, err := os.ReadFile(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := bytes.Split(bytes.TrimSuffix(data, []byte{'\n'}), []byte{'\n'})
+			last := lines[len(lines)-1]
+			if !bytes.Contains(last, []byte(`"thread_name_updated"`)) || !bytes.Contains(last, []byte(th.Name)) {
+				t.Fatalf("the file's last line %s, want its name %q", last, th.Name)
+			}
 		})
 	}
 }

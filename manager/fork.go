@@ -58,8 +58,8 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 	return threadResult(m.announce(EventForked)(row, nil))
 }
 
-// forkNamed is Fork once its request is checked: the fork, named, its
-// row recorded with key when not nil.
+// forkNamed is Fork once its request is checked: the fork, named (its
+// name line ends its file), its row recorded with key when not nil.
 func (m *Manager) forkNamed(ctx context.Context, id string, o ForkOptions, key *creationKey) (store.Thread, error) {
 	o.key = key
 	if o.BeforeTurnID != "" {
@@ -87,7 +87,7 @@ func (m *Manager) forkNamed(ctx context.Context, id string, o ForkOptions, key *
 		if err != nil {
 			return store.Thread{}, threadErr(id, err, "fork")
 		}
-		return m.nameNew(ctx, row, o.Name)
+		return row, nil
 	}
 }
 
@@ -233,6 +233,16 @@ type newFork struct {
 	lineage  []string
 	base     string       // a reference fork's base: its delete waits for the fork's row
 	key      *creationKey // recorded with the row, when not nil
+	name     []byte       // the line naming the child, not numbered; nil for none
+}
+
+// nameLine returns nf's name line numbered ordinal in a paginated file
+// (nil for no name).
+func (nf newFork) nameLine(paginated bool, ordinal int64) ([]byte, error) {
+	if nf.name == nil || !paginated {
+		return nf.name, nil
+	}
+	return rollout.WithOrdinal(nf.name, ordinal)
 }
 
 func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions, adjust func(*rollout.SessionMeta)) (newFork, error) {
@@ -279,15 +289,32 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 	if err != nil {
 		return newFork{}, err
 	}
-	return newFork{child: forkRow(parent, childID, rel, cwd, now, cut), metaLine: metaLine, lineage: lineage, key: o.key}, nil
+	var name []byte
+	if o.Name != "" {
+		// The name is in the file from the start: no crash or failure
+		// leaves the fork without the name it was asked for.
+		if name, err = RenameLine(childID, o.Name, now); err != nil {
+			return newFork{}, err
+		}
+	}
+	return newFork{child: forkRow(parent, childID, rel, cwd, now, cut), metaLine: metaLine, lineage: lineage, key: o.key, name: name}, nil
 }
 
-// writeFork creates the fork's file from parts and its index rows; finish
-// completes the child's row and says which of the parent's rows it
-// inherits. From the file's creation on the caller's going away changes
-// nothing: the file is followed by its index row, or removed again.
+// writeFork creates the fork's file from parts, and its name line when it
+// has one, and its index rows; finish completes the child's row (but its
+// sizes) and says which of the parent's rows it inherits. From the file's
+// creation on the caller's going away changes nothing: the file is
+// followed by its index row, or removed again.
 func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.Part, finish func(child *store.Thread) store.ForkSource) (store.Thread, error) {
 	child := nf.child
+	src := finish(&child)
+	named, err := nf.nameLine(child.HistoryMode == string(rollout.HistoryPaginated), child.NextOrdinal)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	if named != nil {
+		parts = append(parts, rolloutfs.Bytes(named))
+	}
 	// No background sync of the file before its row exists, and no delete
 	// of the base between its check for forks and its removal (Delete).
 	defer m.lockIndexes(child.ID, nf.base)()
@@ -295,12 +322,22 @@ func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.P
 	if err != nil {
 		return store.Thread{}, err
 	}
-	child.IndexedSize, child.FileSize, child.FileMtime = size, size, mtime
-	src := finish(&child)
+	unnamed := size - int64(len(named))
+	child.IndexedSize, child.FileSize, child.FileMtime = unnamed, unnamed, mtime
+	if named != nil {
+		child = foldLines(child, [][]byte{named}, size, mtime)
+		if err := m.recordName(context.WithoutCancel(ctx), child.ID, child.Name, child.UpdatedAt); err != nil {
+			m.undoCreate(child.RolloutPath)
+			return store.Thread{}, err
+		}
+	}
 	rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source), Key: nf.key.record()}
 	if err := m.store.InsertFork(context.WithoutCancel(ctx), rec, src); err != nil {
 		m.undoCreate(child.RolloutPath)
 		return store.Thread{}, err
+	}
+	if named != nil {
+		m.announceName(child, unnamed)
 	}
 	return child, nil
 }

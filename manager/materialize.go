@@ -49,6 +49,15 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	defer indexing.Unlock()
 	body := rollout.Renumbered(1, bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
 	parts := []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Stream(body)}
+	named, err := nf.nameLine(true, 1+copied)
+	if err != nil {
+		return store.Thread{}, err
+	}
+	lines := 1 + copied
+	if named != nil {
+		parts = append(parts, rolloutfs.Bytes(named))
+		lines++
+	}
 	if _, _, err := m.createRollout(ctx, child.RolloutPath, parts); err != nil {
 		return store.Thread{}, err
 	}
@@ -58,8 +67,10 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	case err != nil:
 	case rec.Thread.UserMessageCount != cut.kept:
 		err = fmt.Errorf("copy of %s holds %d user messages, want %d", parent.ID, rec.Thread.UserMessageCount, cut.kept)
-	case rec.Thread.LineCount != 1+copied:
-		err = fmt.Errorf("copy of %s holds %d lines, want %d", parent.ID, rec.Thread.LineCount, 1+copied)
+	case rec.Thread.LineCount != lines:
+		err = fmt.Errorf("copy of %s holds %d lines, want %d", parent.ID, rec.Thread.LineCount, lines)
+	case named != nil:
+		err = m.recordName(ctx, child.ID, rec.Thread.Name, rec.Thread.UpdatedAt)
 	}
 	if err != nil {
 		m.undoCreate(child.RolloutPath)
@@ -71,6 +82,9 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	if err := m.store.Insert(ctx, rec); err != nil {
 		m.undoCreate(child.RolloutPath)
 		return store.Thread{}, err
+	}
+	if named != nil {
+		m.announceName(rec.Thread, rec.Thread.FileSize-int64(len(named)))
 	}
 	return rec.Thread, nil
 }

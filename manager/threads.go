@@ -97,6 +97,16 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err == nil && mode == rollout.HistoryPaginated {
 		line, err = rollout.WithOrdinal(line, 0)
 	}
+	lines := [][]byte{line}
+	if err == nil && o.Name != "" {
+		// The name is in the file from the start: no crash or failure
+		// leaves the thread without the name it was asked for.
+		var named []byte
+		if named, err = RenameLine(id, o.Name, now); err == nil && mode == rollout.HistoryPaginated {
+			named, err = rollout.WithOrdinal(named, 1)
+		}
+		lines = append(lines, named)
+	}
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
 	}
@@ -112,11 +122,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	row, replayed, err := m.createOnce(ctx, "start thread", key, func() (store.Thread, error) {
-		row, err := m.startFile(ctx, id, rel, line, now, o, source, mode, key)
-		if err != nil {
-			return store.Thread{}, err
-		}
-		return m.nameNew(ctx, row, o.Name)
+		return m.startFile(ctx, id, rel, lines, now, o, source, mode, key)
 	})
 	if err != nil || replayed {
 		return threadResult(row, err)
@@ -124,17 +130,24 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	return threadResult(m.announce(EventCreated)(row, nil))
 }
 
-// startFile creates a new thread's file holding line and its index row,
-// with key when not nil.
-func (m *Manager) startFile(ctx context.Context, id, rel string, line []byte, now time.Time, o StartOptions, source string, mode rollout.HistoryMode, key *creationKey) (store.Thread, error) {
+// startFile creates a new thread's file holding lines (its meta, and the
+// line naming it when o names it) and its index row, with key when not
+// nil. A name goes to session_index.jsonl too, before the row: a failure
+// there creates nothing.
+func (m *Manager) startFile(ctx context.Context, id, rel string, lines [][]byte, now time.Time, o StartOptions, source string, mode rollout.HistoryMode, key *creationKey) (store.Thread, error) {
 	// A background sync must not index the file before its row exists.
 	indexing := m.indexLock(id)
 	indexing.Lock()
-	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(line)})
+	defer indexing.Unlock()
+	parts := make([]rolloutfs.Part, len(lines))
+	for i, l := range lines {
+		parts[i] = rolloutfs.Bytes(l)
+	}
+	size, mtime, err := m.createRollout(ctx, rel, parts)
 	if err != nil {
-		indexing.Unlock()
 		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
+	meta := int64(len(lines[0]))
 	row := store.Thread{
 		ID:              id,
 		RolloutPath:     rel,
@@ -148,8 +161,8 @@ func (m *Manager) startFile(ctx context.Context, id, rel string, line []byte, no
 		ForkUserMessage: -1,
 		ForkOffset:      -1,
 		LineCount:       1,
-		IndexedSize:     size,
-		FileSize:        size,
+		IndexedSize:     meta,
+		FileSize:        meta,
 		FileMtime:       mtime,
 		HistoryMode:     string(mode),
 	}
@@ -157,15 +170,40 @@ func (m *Manager) startFile(ctx context.Context, id, rel string, line []byte, no
 		row.NextOrdinal = 1
 	}
 	setGit(&row, o.Git)
+	if len(lines) > 1 {
+		row = foldLines(row, lines[1:], size, mtime)
+		if err := m.recordName(ctx, id, row.Name, row.UpdatedAt); err != nil {
+			m.undoCreate(rel)
+			return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+		}
+	}
 	err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source), Key: key.record()})
 	if err != nil {
 		m.undoCreate(rel)
-	}
-	indexing.Unlock()
-	if err != nil {
 		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
+	if len(lines) > 1 {
+		m.announceName(row, meta)
+	}
 	return row, nil
+}
+
+// foldLines returns row, whose file ends at row.FileSize, with lines
+// written after it folded in, as the index reads them: the file then
+// holds size bytes and has mtime.
+func foldLines(row store.Thread, lines [][]byte, size, mtime int64) store.Thread {
+	tracker := indexer.NewTracker(row)
+	at := row.FileSize
+	for i, line := range lines {
+		tracker.Observe(rollout.NewLine(line[:len(line)-1], at, row.LineCount+int64(i)))
+		at += int64(len(line))
+	}
+	p := tracker.Progress()
+	p.FileSize, p.FileMtime = size, mtime
+	row = applyProgress(row, p)
+	row.NewestAt = row.UpdatedAt
+	row.UpdatedAt = indexer.ClampUpdatedAt(row.UpdatedAt, mtime)
+	return row
 }
 
 // startMode returns the history mode of a new thread: paginated, as Codex
@@ -179,25 +217,6 @@ func startMode(name string) (rollout.HistoryMode, error) {
 		return "", fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return mode, nil
-}
-
-// nameNew gives a thread just created by Start or Fork its name. The
-// thread exists by now, so the caller's going away does not stop this;
-// if naming fails all the same, the thread is deleted again: a call that
-// returns an error leaves nothing behind.
-func (m *Manager) nameNew(ctx context.Context, row store.Thread, name string) (store.Thread, error) {
-	if name == "" {
-		return row, nil
-	}
-	ctx = context.WithoutCancel(ctx)
-	named, err := m.rename(ctx, row.ID, name)
-	if err != nil {
-		if delErr := m.Delete(ctx, row.ID); delErr != nil {
-			m.log.Error("undo thread after failed naming", "id", row.ID, "err", delErr)
-		}
-		return store.Thread{}, err
-	}
-	return named, nil
 }
 
 // CheckCwd refuses a working directory that is not an absolute path,
@@ -529,18 +548,8 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 		if err := pending.Wait(); err != nil {
 			return store.Thread{}, false, false, err
 		}
-		line, err := rollout.EncodeNameEntry(rollout.NameEntry{
-			ID: lt.id, ThreadName: *p.Name, UpdatedAt: time.UnixMilli(p.UpdatedAt).UTC().Format(time.RFC3339),
-		})
-		if err == nil {
-			err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
-		}
-		if err != nil {
-			return store.Thread{}, false, false, fmt.Errorf("record name: %w", err)
-		}
-		// Codex reads names from its own cache only (docs/CODEX.md).
-		if err := m.codex.Named(ctx, lt.id, *p.Name); err != nil {
-			m.log.Warn("the name is not in Codex's thread cache", "id", lt.id, "err", err)
+		if err := m.recordName(ctx, lt.id, *p.Name, p.UpdatedAt); err != nil {
+			return store.Thread{}, false, false, err
 		}
 	}
 	after = applyProgress(lt.row, p)
@@ -731,6 +740,26 @@ func (m *Manager) relPath(p string) (string, error) {
 		return "", fmt.Errorf("%w: not under %s/ or %s/", ErrInvalidPath, rollout.SessionsDir, rollout.ArchivedSessionsDir)
 	}
 	return rel, nil
+}
+
+// recordName records that thread id is named name since updatedAt (Unix
+// ms), after the line naming it in its rollout is durable: a line in
+// session_index.jsonl, which wins over the rollout's rename events when an
+// index is rebuilt, and Codex's thread cache, from which Codex reads names.
+func (m *Manager) recordName(ctx context.Context, id, name string, updatedAt int64) error {
+	line, err := rollout.EncodeNameEntry(rollout.NameEntry{
+		ID: id, ThreadName: name, UpdatedAt: time.UnixMilli(updatedAt).UTC().Format(time.RFC3339),
+	})
+	if err == nil {
+		err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
+	}
+	if err != nil {
+		return fmt.Errorf("record name: %w", err)
+	}
+	if err := m.codex.Named(ctx, id, name); err != nil {
+		m.log.Warn("the name is not in Codex's thread cache", "id", id, "err", err)
+	}
+	return nil
 }
 
 // Rename sets the thread's name ("" clears it): a thread_name_updated event
