@@ -33,9 +33,11 @@ const DefaultAddr = "127.0.0.1:7878"
 
 // Client talks to one spoold. Create it with New or FromEnv.
 type Client struct {
-	base  *url.URL
-	token string
-	http  *http.Client
+	base    *url.URL
+	token   string
+	http    *http.Client
+	retries int                                              // WithRetries
+	pause   func(ctx context.Context, d time.Duration) error // waits before a retry
 }
 
 // Option configures a Client.
@@ -56,7 +58,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: base, http: http.DefaultClient}
+	c := &Client{base: base, http: http.DefaultClient, pause: sleep}
 	for _, o := range opts {
 		o(c)
 	}
@@ -126,7 +128,7 @@ func (c *Client) requestWith(ctx context.Context, method, path string, q url.Val
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err) // a *url.Error: it names the method and URL
 	}
@@ -270,7 +272,7 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 // Create starts a thread (POST /v1/threads) and returns it.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (Thread, error) {
 	var t Thread
-	return t, c.callWith(ctx, "POST", "/v1/threads", nil, keyHeader(o.IdempotencyKey), o, http.StatusCreated, &t)
+	return t, c.callWith(ctx, "POST", "/v1/threads", nil, keyHeader(c.key(o.IdempotencyKey)), o, http.StatusCreated, &t)
 }
 
 // List returns one page of threads (GET /v1/threads). Pass the page's
@@ -389,6 +391,7 @@ func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, con
 	if err != nil {
 		return AppendResult{}, err
 	}
+	o.IdempotencyKey = c.key(o.IdempotencyKey)
 	resp, err := c.requestWith(ctx, "POST", path, nil, o.header(), contentType, body, http.StatusOK)
 	if err != nil {
 		return AppendResult{}, err
@@ -600,7 +603,7 @@ func (c *Client) Fork(ctx context.Context, id string, o ForkOptions) (Thread, er
 		return Thread{}, err
 	}
 	var t Thread
-	return t, c.callWith(ctx, "POST", path, nil, keyHeader(o.IdempotencyKey), o, http.StatusCreated, &t)
+	return t, c.callWith(ctx, "POST", path, nil, keyHeader(c.key(o.IdempotencyKey)), o, http.StatusCreated, &t)
 }
 
 // keyHeader returns the Idempotency-Key header of key (nil for none).

@@ -1,0 +1,173 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/server"
+)
+
+// lossy is a transport that forwards each request to the real one and,
+// for the first request of each route that drop picks, loses the answer
+// after the server acted on it: the client sees a connection that broke
+// before the answer's status, the case retries are for.
+type lossy struct {
+	drop func(*http.Request) bool
+
+	mu   sync.Mutex
+	seen map[string]int // requests sent, by method and path
+}
+
+func (l *lossy) RoundTrip(req *http.Request) (*http.Response, error) {
+	route := req.Method + " " + req.URL.Path
+	l.mu.Lock()
+	l.seen[route]++
+	first := l.seen[route] == 1
+	l.mu.Unlock()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && first && l.drop(req) {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, io.ErrUnexpectedEOF
+	}
+	return resp, err
+}
+
+// sent returns how many times a request of method to a path ending in
+// suffix was sent.
+func (l *lossy) sent(method, suffix string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for route, count := range l.seen {
+		if strings.HasPrefix(route, method+" ") && strings.HasSuffix(route, suffix) {
+			n += count
+		}
+	}
+	return n
+}
+
+// TestRetriesActOnce: with WithRetries, a start, a fork and an append
+// whose answers are lost are sent again and take effect once (the Client
+// names each with an Idempotency-Key of its own), a GET is sent again, and
+// a rename is not; without retries the loss is the caller's error, while
+// the server did create the thread.
+func TestRetriesActOnce(t *testing.T) {
+	ctx := t.Context()
+	t.Run("with retries", func(t *testing.T) {
+		tr := &lossy{seen: map[string]int{}, drop: func(r *http.Request) bool { return r.Method != http.MethodGet || strings.Count(r.URL.Path, "/") == 3 }}
+		var waits []time.Duration
+		c := serve(t, server.Config{}, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithRetries(2),
+			client.WithPause(func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }))
+		th, err := c.Create(ctx, client.CreateOptions{Cwd: "/w"})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if _, err := c.Append(ctx, th.ID, userItem("one"), userItem("two")); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		one := 1
+		fork, err := c.Fork(ctx, th.ID, client.ForkOptions{BeforeUserMessage: &one})
+		if err != nil {
+			t.Fatalf("Fork: %v", err)
+		}
+		got, err := c.Get(ctx, th.ID)
+		if err != nil || got.UserMessageCount != 2 {
+			t.Fatalf("Get: %d user messages, %v; want the 2 appended once", got.UserMessageCount, err)
+		}
+		page, err := c.List(ctx, client.ListOptions{Limit: 10})
+		if err != nil || len(page.Threads) != 2 {
+			t.Fatalf("List: %d threads, %v; want the thread and its fork %s", len(page.Threads), err, fork.ID)
+		}
+		for _, r := range []struct{ method, suffix string }{{"POST", "/v1/threads"}, {"POST", "/items"}, {"POST", "/fork"}, {"GET", th.ID}} {
+			if n := tr.sent(r.method, r.suffix); n != 2 {
+				t.Errorf("%s …%s sent %d times, want 2", r.method, r.suffix, n)
+			}
+		}
+		if len(waits) != 4 {
+			t.Errorf("waited %v before retries, want 4 waits", waits)
+		}
+		if _, err := c.Rename(ctx, th.ID, "renamed"); err == nil {
+			t.Fatal("Rename whose answer was lost: no error")
+		}
+		if n := tr.sent("PATCH", th.ID); n != 1 {
+			t.Fatalf("a rename sent %d times, want once", n)
+		}
+	})
+	t.Run("without", func(t *testing.T) {
+		tr := &lossy{seen: map[string]int{}, drop: func(r *http.Request) bool { return r.Method == http.MethodPost }}
+		c := serve(t, server.Config{}, client.WithHTTPClient(&http.Client{Transport: tr}))
+		if _, err := c.Create(ctx, client.CreateOptions{Cwd: "/w"}); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("Create whose answer was lost: %v, want the loss", err)
+		}
+		page, err := c.List(ctx, client.ListOptions{})
+		if err != nil || len(page.Threads) != 1 {
+			t.Fatalf("List: %d threads, %v; want the one the lost request made", len(page.Threads), err)
+		}
+	})
+}
+
+// unavailable answers a request's first attempt 503 with Retry-After,
+// without sending it on.
+type unavailable struct{ attempts int }
+
+func (u *unavailable) RoundTrip(req *http.Request) (*http.Response, error) {
+	u.attempts++
+	if u.attempts == 1 {
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"3"}},
+			Body: io.NopCloser(strings.NewReader(`{"code":"unavailable","message":"busy"}`)), Request: req}, nil
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestRetryAfterUnavailable: a 503 is sent again after the server's
+// Retry-After; a done context ends the wait with its error.
+func TestRetryAfterUnavailable(t *testing.T) {
+	tr := &unavailable{}
+	var waits []time.Duration
+	c := serve(t, server.Config{}, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithRetries(1),
+		client.WithPause(func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }))
+	if _, err := c.List(t.Context(), client.ListOptions{}); err != nil {
+		t.Fatalf("List after a 503: %v", err)
+	}
+	if len(waits) != 1 || waits[0] != 3*time.Second {
+		t.Fatalf("waits %v, want one of 3s (Retry-After)", waits)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	tr.attempts = 0
+	c = serve(t, server.Config{}, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithRetries(1),
+		client.WithPause(func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }))
+	if _, err := c.List(ctx, client.ListOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("List cancelled during the wait: %v, want context.Canceled", err)
+	}
+}
+
+// TestRetryWait: waits follow Retry-After up to MaxRetryWait, else double
+// from 100 ms up to 2 s, at most a quarter less for jitter.
+func TestRetryWait(t *testing.T) {
+	for _, tc := range []struct {
+		attempt  int
+		after    time.Duration
+		min, max time.Duration
+	}{
+		{1, 0, 75 * time.Millisecond, 100 * time.Millisecond},
+		{2, 0, 150 * time.Millisecond, 200 * time.Millisecond},
+		{9, 0, 1500 * time.Millisecond, 2 * time.Second},
+		{1, 5 * time.Second, 5 * time.Second, 5 * time.Second},
+		{1, time.Hour, client.MaxRetryWait, client.MaxRetryWait},
+	} {
+		for range 20 {
+			if d := client.RetryWait(tc.attempt, tc.after); d < tc.min || d > tc.max {
+				t.Fatalf("retryWait(%d, %s) = %s, want %s to %s", tc.attempt, tc.after, d, tc.min, tc.max)
+			}
+		}
+	}
+}
