@@ -61,6 +61,7 @@ func Run(t *testing.T, open Open) {
 		{"TurnIdempotencyKey", testTurnIdempotencyKey},
 		{"IdempotentStart", testIdempotentStart},
 		{"IdempotentFork", testIdempotentFork},
+		{"IdempotencyKeyRule", testIdempotencyKeyRule},
 		{"Spawns", testSpawns},
 		{"CopyFork", testCopyFork},
 		{"LegacyParentForksByCopy", testLegacyParentForksByCopy},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +130,57 @@ func testIdempotentFork(t *testing.T, b manager.Backend) {
 	started, err := b.Start(ctx, manager.StartOptions{IdempotencyKey: "fork-1"})
 	if err != nil || started.ID == first.ID || started.ID == elsewhere.ID {
 		t.Fatalf("a start with a fork's key: %s, %v; want a new thread", started.ID, err)
+	}
+}
+
+// testIdempotencyKeyRule: every call that takes an idempotency key takes
+// it by one rule (manager.CheckIdempotencyKey): 1 to 255 printable ASCII
+// characters; another is ErrInvalidArgument, and nothing is created or
+// written.
+func testIdempotencyKeyRule(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 2)
+	size := parent.HistorySize()
+	calls := []struct {
+		name string
+		call func(key string) error
+	}{
+		{"start", func(key string) error {
+			_, err := b.Start(ctx, manager.StartOptions{Cwd: "/work", IdempotencyKey: key})
+			return err
+		}},
+		{"fork", func(key string) error {
+			_, err := b.Fork(ctx, parent.ID, manager.ForkOptions{IdempotencyKey: key})
+			return err
+		}},
+		{"append", func(key string) error {
+			_, err := b.AppendWith(ctx, parent.ID, []rollout.Item{userItem("keyed")}, manager.AppendOptions{IdempotencyKey: key})
+			return err
+		}},
+		{"append lines", func(key string) error {
+			line := []byte(`{"timestamp":"2026-01-02T03:04:05.000Z","type":"event_msg","payload":{"type":"note"}}`)
+			_, err := b.AppendLinesWith(ctx, parent.ID, [][]byte{line}, manager.AppendOptions{IdempotencyKey: key})
+			return err
+		}},
+	}
+	for _, bad := range []string{strings.Repeat("k", manager.MaxIdempotencyKeyLen+1), "a\tb", "caf\u00e9", "nul\x00"} {
+		for _, c := range calls {
+			if err := c.call(bad); !errors.Is(err, manager.ErrInvalidArgument) {
+				t.Fatalf("%s with key %q: %v, want ErrInvalidArgument", c.name, bad, err)
+			}
+		}
+	}
+	if n := countThreads(t, b); n != 1 {
+		t.Fatalf("%d threads after refused keys, want the parent alone", n)
+	}
+	if got, err := b.Get(ctx, parent.ID); err != nil || got.HistorySize() != size {
+		t.Fatalf("the parent after refused appends: size %d, %v; want %d", got.HistorySize(), err, size)
+	}
+	for i, c := range calls { // each its own key: the appends share a thread
+		longest := strings.Repeat("~", manager.MaxIdempotencyKeyLen-1) + string(rune(' '+i))
+		if err := c.call(longest); err != nil {
+			t.Fatalf("%s with a key of %d printable characters: %v", c.name, len(longest), err)
+		}
 	}
 }
 

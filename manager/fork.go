@@ -41,6 +41,9 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 	if err := CheckCwd(o.Cwd); err != nil {
 		return Thread{}, threadErr(id, err, "fork")
 	}
+	if err := CheckIdempotencyKey(o.IdempotencyKey); err != nil {
+		return Thread{}, threadErr(id, err, "fork")
+	}
 	if err := m.begin(); err != nil {
 		return Thread{}, err
 	}

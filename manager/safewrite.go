@@ -76,6 +76,24 @@ func (o AppendOptions) check(row store.Thread) error {
 	return nil
 }
 
+// MaxIdempotencyKeyLen bounds an idempotency key.
+const MaxIdempotencyKeyLen = 255
+
+// CheckIdempotencyKey refuses, with ErrInvalidArgument, an idempotency key
+// that is not empty and not 1 to MaxIdempotencyKeyLen printable ASCII
+// characters (' ' to '~'): every backend, and spoold for the header, takes
+// keys by this rule.
+func CheckIdempotencyKey(key string) error {
+	ok := len(key) <= MaxIdempotencyKeyLen
+	for i := 0; ok && i < len(key); i++ {
+		ok = ' ' <= key[i] && key[i] <= '~'
+	}
+	if !ok {
+		return fmt.Errorf("%w: an idempotency key is 1 to %d printable ASCII characters", ErrInvalidArgument, MaxIdempotencyKeyLen)
+	}
+	return nil
+}
+
 // IdempotencyTTL is how long an idempotency key is remembered.
 const IdempotencyTTL = 24 * time.Hour
 

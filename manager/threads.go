@@ -63,6 +63,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err := CheckCwd(o.Cwd); err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
+	if err := CheckIdempotencyKey(o.IdempotencyKey); err != nil {
+		return Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	source, err := normalizeSource(o.Source)
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
@@ -369,6 +372,9 @@ func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, 
 // appendRendered appends to thread id the lines render makes of its row as
 // settled under its writer lock, under the preconditions of o.
 func (m *Manager) appendRendered(ctx context.Context, id string, o AppendOptions, render func(row store.Thread) ([][]byte, error)) (AppendResult, error) {
+	if err := CheckIdempotencyKey(o.IdempotencyKey); err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", id, err)
+	}
 	if err := m.begin(); err != nil {
 		return AppendResult{}, err
 	}

@@ -215,6 +215,9 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	if err := manager.CheckCwd(o.Cwd); err != nil {
 		return manager.Thread{}, fmt.Errorf("start thread: %w", err)
 	}
+	if err := manager.CheckIdempotencyKey(o.IdempotencyKey); err != nil {
+		return manager.Thread{}, fmt.Errorf("start thread: %w", err)
+	}
 	mode := rollout.HistoryPaginated
 	if o.HistoryMode != "" {
 		var err error
@@ -371,6 +374,9 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if len(lines) == 0 {
 		return manager.AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, manager.ErrInvalidItem)
 	}
+	if err := manager.CheckIdempotencyKey(o.IdempotencyKey); err != nil {
+		return manager.AppendResult{}, fmt.Errorf("append to %s: %w", id, err)
+	}
 	joined := bytes.Join(lines, nil)
 	expected := int64(-1)
 	if o.ExpectedSize != 0 {
@@ -395,6 +401,9 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 // when the parent is reverted meanwhile.
 func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (manager.Thread, error) {
 	if err := manager.CheckCwd(o.Cwd); err != nil {
+		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
+	}
+	if err := manager.CheckIdempotencyKey(o.IdempotencyKey); err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
 	var key *pgstore.CreationKey

@@ -715,9 +715,6 @@ const (
 	headerLastEventID    = "Last-Event-ID"
 )
 
-// maxIdempotencyKeyLen bounds an Idempotency-Key.
-const maxIdempotencyKeyLen = 255
-
 // appendOptions reads the Expected-Size and Idempotency-Key headers.
 func appendOptions(r *http.Request) (manager.AppendOptions, error) {
 	var o manager.AppendOptions
@@ -736,8 +733,8 @@ func appendOptions(r *http.Request) (manager.AppendOptions, error) {
 // idempotencyKey reads the Idempotency-Key header ("" when absent).
 func idempotencyKey(r *http.Request) (string, error) {
 	v := r.Header.Get(headerIdempotencyKey)
-	if v != "" && (len(v) > maxIdempotencyKeyLen || !printableASCII(v)) {
-		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be 1 to %d printable ASCII characters", headerIdempotencyKey, maxIdempotencyKeyLen)
+	if manager.CheckIdempotencyKey(v) != nil {
+		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be 1 to %d printable ASCII characters", headerIdempotencyKey, manager.MaxIdempotencyKeyLen)
 	}
 	return v, nil
 }
@@ -750,16 +747,6 @@ func createKey(r *http.Request) (string, error) {
 		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "%s applies to appends, not to a start or fork", headerExpectedSize)
 	}
 	return idempotencyKey(r)
-}
-
-// printableASCII reports whether s holds only characters from ' ' to '~'.
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // offsetParam returns the byte offset a read starts at: the
