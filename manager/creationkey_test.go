@@ -3,11 +3,16 @@ package manager
 import (
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
 )
@@ -149,6 +154,67 @@ func TestCreationKeysAcrossRestart(t *testing.T) {
 			if st, err := m.IndexStats(ctx); err != nil || st.Threads != 3 {
 				t.Fatalf("after the retries: %d threads, %v; want 3", st.Threads, err)
 			}
+		})
+	}
+}
+
+// TestCreationKeyOfAPlantedFile: a file that states a key no start could
+// have made (one created long after the file's thread, here in the year
+// 3000, or one kept for longer than a key is) states none. Of two threads
+// stating one key the one whose key expires last takes it, so such a file
+// would take the key from the thread a start made with it, for ever: a
+// retry of that start would fail as a reuse of the key.
+func TestCreationKeyOfAPlantedFile(t *testing.T) {
+	const future = int64(32503680000000) // 3000-01-01
+	for _, tc := range []struct {
+		name             string
+		created, expires int64
+	}{
+		{"created in the year 3000", future, future + 1},
+		{"never expiring", 1, math.MaxInt64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			open := opener(t, root)
+			m := open()
+			start := StartOptions{Cwd: "/w", IdempotencyKey: "k"}
+			th, err := m.Start(ctx, start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			planted := uuid.Must(uuid.NewV7()).String()
+			meta := rollout.SessionMeta{ID: planted, Timestamp: rollout.FormatTimestamp(now), Cwd: "/elsewhere", Source: "cli",
+				CreationKey: &rollout.CreationKey{Key: "k", RequestSHA256: strings.Repeat("ab", 32), CreatedAt: tc.created, ExpiresAt: tc.expires}}
+			line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, err := rollout.SessionPath(rollout.FileName(now, planted))
+			if err != nil {
+				t.Fatal(err)
+			}
+			abs := filepath.Join(root, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(abs, line, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			m = open()
+			defer m.Close()
+			if _, err := m.Get(ctx, planted); err != nil {
+				t.Fatalf("the planted file is not indexed: %v", err)
+			}
+			again, err := m.Start(ctx, start)
+			if err != nil || again.ID != th.ID {
+				t.Fatalf("start retried: %s, %v; want %s", again.ID, err, th.ID)
+			}
+			indextest.Compare(t, m.store, rebuildIndex(t, m))
 		})
 	}
 }

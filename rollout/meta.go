@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrNotSessionMeta reports a line given to ParseSessionMeta that is not a
@@ -172,16 +173,39 @@ func NewCreationKey(scope, key string, hash []byte, created time.Time, ttl time.
 		CreatedAt: created.UnixMilli(), ExpiresAt: created.Add(ttl).UnixMilli()}
 }
 
-// maxCreationKeyLen bounds the key a meta may state.
+// maxCreationKeyLen bounds, in bytes, the key a meta may state.
 const maxCreationKeyLen = 1024
 
-// creationKeyOf decodes raw, the spool_creation_key member of the meta of
-// thread self forked from parent ("" for none), or returns nil when it is
-// absent or cannot be that thread's: not an object of these members, an
-// empty or overlong key, a hash that is not 64 lower-case hex digits, an
-// expiry not after the creation, or a scope other than parent (a member
-// copied from another meta).
-func creationKeyOf(raw json.RawMessage, parent string) *CreationKey {
+// maxCreationKeyTTL is the longest a key a meta states is kept, from its
+// creation to its expiry: what spool keeps the keys of starts and forks
+// for (manager.IdempotencyTTL, pgstore.KeyTTL).
+const maxCreationKeyTTL = 24 * time.Hour
+
+// creationKeySkew is how much later than its meta's timestamp a key may
+// say it was created: a fork reads the clock for its key before it does
+// for its meta, so only a clock stepped back between the two puts the
+// key later.
+const creationKeySkew = time.Minute
+
+// statableCreationKey reports whether a meta can state key as it is, so
+// that reading the meta gives key back: a non-empty key of valid UTF-8 (a
+// JSON string holds no other bytes) of at most maxCreationKeyLen bytes.
+func statableCreationKey(key string) bool {
+	return key != "" && len(key) <= maxCreationKeyLen && utf8.ValidString(key)
+}
+
+// creationKeyOf decodes raw, the spool_creation_key member of the meta
+// stamped ts of a thread forked from parent ("" for none), or returns nil
+// when it is absent or cannot be that thread's: not an object of these
+// members, an empty or overlong key, a hash that is not 64 lower-case hex
+// digits, an expiry not after the creation or further from it than
+// maxCreationKeyTTL, a creation later than ts (but creationKeySkew) or a ts
+// that is no time, or a scope other than parent (a member copied from
+// another meta). Were a key created later than its thread, or kept longer
+// than a key is, read, it could hold its name from every thread a start
+// or fork makes with it (of two threads stating one key, the one whose
+// key expires last has it).
+func creationKeyOf(raw json.RawMessage, parent, ts string) *CreationKey {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
@@ -191,9 +215,13 @@ func creationKeyOf(raw json.RawMessage, parent string) *CreationKey {
 	}
 	hash, err := hex.DecodeString(k.RequestSHA256)
 	switch {
-	case k.Key == "" || len(k.Key) > maxCreationKeyLen,
+	case !statableCreationKey(k.Key),
 		err != nil || len(hash) != sha256.Size || hex.EncodeToString(hash) != k.RequestSHA256,
-		k.CreatedAt <= 0 || k.ExpiresAt <= k.CreatedAt:
+		k.CreatedAt <= 0 || k.ExpiresAt <= k.CreatedAt,
+		k.ExpiresAt-k.CreatedAt > maxCreationKeyTTL.Milliseconds():
+		return nil
+	}
+	if stamped, ok := ParseTimestamp(ts); !ok || k.CreatedAt > stamped.Add(creationKeySkew).UnixMilli() {
 		return nil
 	}
 	if k.Scope != "" {
@@ -360,7 +388,7 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 		m.HistoryBase = &base
 	}
 	m.ForkedFromOrdinalExclusive = p.ForkedFromOrd
-	m.CreationKey = creationKeyOf(p.CreationKey, m.ForkedFromID)
+	m.CreationKey = creationKeyOf(p.CreationKey, m.ForkedFromID, m.Timestamp)
 	if m.SpawnParentID = spawnParent(p.Source); m.SpawnParentID == id {
 		m.SpawnParentID = "" // nor its own spawner
 	}

@@ -3,6 +3,7 @@ package rollout
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,6 +161,8 @@ func TestParseCreationKey(t *testing.T) {
 		parent = "019b0000-0000-7000-8000-00000000000a"
 		other  = "019b0000-0000-7000-8000-00000000000b"
 		hash   = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+		// metaTime is the meta's timestamp, 2026-11-27T10:00:00.000Z.
+		metaTime = int64(1795773600000)
 	)
 	member := func(scope, key, hash string, created, expires int64) string {
 		k, _ := json.Marshal(CreationKey{Scope: scope, Key: key, RequestSHA256: hash, CreatedAt: created, ExpiresAt: expires})
@@ -184,6 +187,13 @@ func TestParseCreationKey(t *testing.T) {
 		{"a hash in upper case", "", member("", "k", strings.ToUpper(hash), 1, 2), nil},
 		{"no creation time", "", member("", "k", hash, 0, 2), nil},
 		{"expired at creation", "", member("", "k", hash, 2, 2), nil},
+		{"kept longer than a key is", "", member("", "k", hash, 1, 1+maxCreationKeyTTL.Milliseconds()+1), nil},
+		{"never expiring", "", member("", "k", hash, 1, math.MaxInt64), nil},
+		{"kept as long as a key is", "", member("", "k", hash, 1, 1+maxCreationKeyTTL.Milliseconds()),
+			&CreationKey{Key: "k", RequestSHA256: hash, CreatedAt: 1, ExpiresAt: 1 + maxCreationKeyTTL.Milliseconds()}},
+		{"created after its thread", "", member("", "k", hash, metaTime+creationKeySkew.Milliseconds()+1, metaTime+2*creationKeySkew.Milliseconds()), nil},
+		{"created in the year 3000", "", member("", "k", hash, 32503680000000, 32503680000001), nil},
+		{"created with its thread", "", member("", "k", hash, metaTime, metaTime+1), &CreationKey{Key: "k", RequestSHA256: hash, CreatedAt: metaTime, ExpiresAt: metaTime + 1}},
 		{"not an object", "", `"k"`, nil},
 		{"a member of the wrong type", "", `{"key":1}`, nil},
 		{"null", "", `null`, nil},
@@ -195,7 +205,7 @@ func TestParseCreationKey(t *testing.T) {
 				forked = `"forked_from_id":"` + tc.parent + `",`
 			}
 			line := `{"timestamp":"t","type":"session_meta","payload":{"id":"` + self + `",` + forked +
-				`"timestamp":"t","cwd":"/","originator":"o","cli_version":"v","source":"cli","spool_creation_key":` + tc.member + `}}`
+				`"timestamp":"2026-11-27T10:00:00.000Z","cwd":"/","originator":"o","cli_version":"v","source":"cli","spool_creation_key":` + tc.member + `}}`
 			m, err := ParseSessionMeta([]byte(line))
 			if err != nil {
 				t.Fatal(err)
@@ -213,4 +223,12 @@ func TestParseCreationKey(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a meta without a valid timestamp", func(t *testing.T) {
+		line := `{"timestamp":"t","type":"session_meta","payload":{"id":"` + self + `","timestamp":"t","cwd":"/","originator":"o",` +
+			`"cli_version":"v","source":"cli","spool_creation_key":` + member("", "k", hash, 1, 2) + `}}`
+		m, err := ParseSessionMeta([]byte(line))
+		if err != nil || m.CreationKey != nil {
+			t.Fatalf("creation key %+v, %v; want none", m.CreationKey, err)
+		}
+	})
 }
