@@ -358,8 +358,10 @@ func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
 			}
 		}
 		err := s.fsys.RemoveTemp(ctx, rel)
-		if errors.Is(err, rolloutfs.ErrInUse) {
-			continue // a create under way, of another process sharing the root
+		if errors.Is(err, rolloutfs.ErrInUse) || errors.Is(err, fs.ErrNotExist) {
+			// A create under way, of another process sharing the root, or
+			// one that completed since the directory was read.
+			continue
 		}
 		if err != nil {
 			s.tempErrs = append(s.tempErrs, Problem{Path: rel, Kind: ProblemError, Detail: "remove temporary file: " + err.Error()})

@@ -397,3 +397,34 @@ func TestSyncRemovesOnlyUnheldTemps(t *testing.T) {
 		t.Fatalf("the held temporary file: %v, want it kept", err)
 	}
 }
+
+// finishingWriter is a local FS on which every temporary file's writer
+// finishes (its name goes) just before a RemoveTemp of it: the sync
+// listed the file while a create of another process was under way.
+type finishingWriter struct{ rolloutfs.Local }
+
+func (f finishingWriter) RemoveTemp(ctx context.Context, name string) error {
+	if err := os.Remove(filepath.Join(f.Root, filepath.FromSlash(name))); err != nil {
+		return err
+	}
+	return f.Local.RemoveTemp(ctx, name)
+}
+
+// TestSyncOfATempGoneMeanwhile: a temporary file whose create completes
+// between the sync's listing and its removal (another process's create,
+// whose temporary file no sync can tell from a leftover before it tries)
+// is no problem: it is gone, as the sync wanted. Before, the sync reported
+// "remove temporary file: no such file or directory", and reindex, which
+// removes temporary files while a server may be creating, exited 1.
+func TestSyncOfATempGoneMeanwhile(t *testing.T) {
+	root := t.TempDir()
+	writeRollout(t, root, relA, metaLine("2026-05-01T09:00:00.000Z", idA, ""))
+	writeRollout(t, root, relA+".c3"+rolloutfs.TempSuffix, `{"half":`)
+	sum, err := Sync(t.Context(), openStore(t), finishingWriter{rolloutfs.Local{Root: root}}, SyncOptions{RemoveTemps: true})
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if sum.TempsRemoved != 0 || len(sum.Problems) != 0 {
+		t.Fatalf("temps removed %d, problems %v; want 0 and none", sum.TempsRemoved, sum.Problems)
+	}
+}
