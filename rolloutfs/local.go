@@ -218,10 +218,12 @@ func (l Local) createTemp(final string) (*os.File, string, error) {
 		if held {
 			return f, tmp, nil
 		}
-		f.Close()
 		if err != nil {
+			os.Remove(tmp) // the name is this call's alone
+			f.Close()
 			return nil, "", err
 		}
+		f.Close()
 		// A RemoveTemp took the name between its creation and the lock.
 	}
 	return nil, "", &fs.PathError{Op: "create", Path: final + TempSuffix, Err: fs.ErrExist}
@@ -235,7 +237,7 @@ var testHookTempCreated func(path string)
 // names it: a RemoveTemp may have removed it before the lock was taken
 // (then it has no name left: temporary names are never reused).
 func holdTemp(f *os.File, tmp string) (bool, error) {
-	if err := flock(f, unix.LOCK_EX); err != nil {
+	if err := lockTemp(f); err != nil {
 		return false, &fs.PathError{Op: "lock", Path: tmp, Err: err}
 	}
 	var st unix.Stat_t
@@ -244,6 +246,12 @@ func holdTemp(f *os.File, tmp string) (bool, error) {
 	}
 	return st.Nlink > 0, nil
 }
+
+// lockTemp takes a writer's lock on its temporary file f; a variable for
+// tests.
+var lockTemp = lockTempFile
+
+func lockTempFile(f *os.File) error { return flock(f, unix.LOCK_EX) }
 
 // flock calls flock(2) on f with how, again while interrupted.
 func flock(f *os.File, how int) error {

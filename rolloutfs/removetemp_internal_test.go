@@ -1,10 +1,13 @@
 package rolloutfs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCreateOutlivesAnEarlyRemoveTemp: a RemoveTemp that takes a
@@ -46,6 +49,39 @@ func TestCreateOutlivesAnEarlyRemoveTemp(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), TempSuffix) {
 			t.Fatalf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+// TestCreateWhoseLockFailsLeavesNoTemp: a Create whose temporary file
+// cannot be locked (flock's ENOLCK, as on an NFS mount whose lock daemon
+// is gone) fails and removes the temporary file it made; before, each
+// such Create left one behind.
+func TestCreateWhoseLockFailsLeavesNoTemp(t *testing.T) {
+	l := Local{Root: t.TempDir()}
+	lockTemp = func(*os.File) error { return unix.ENOLCK }
+	defer func() { lockTemp = lockTempFile }()
+	for _, op := range []string{"create", "replace"} {
+		var err error
+		if op == "create" {
+			_, err = l.Create(t.Context(), "d/a.jsonl", []Part{Bytes([]byte("a\n"))}, true)
+		} else {
+			if err := os.WriteFile(filepath.Join(l.Root, "d", "b.jsonl"), []byte("b\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.Replace(t.Context(), "d/b.jsonl", []Part{Bytes([]byte("c\n"))}, true)
+		}
+		if !errors.Is(err, unix.ENOLCK) {
+			t.Fatalf("%s: %v, want ENOLCK", op, err)
+		}
+		entries, err := os.ReadDir(filepath.Join(l.Root, "d"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), TempSuffix) {
+				t.Fatalf("%s: temporary file left: %s", op, e.Name())
+			}
 		}
 	}
 }
