@@ -495,3 +495,27 @@ func TestUnindexableFileExitsOne(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexElsewhereLeavesTheRootsTemps: reindex with its index outside
+// the root writes nothing into the root, as it promises for a read-only
+// Codex home: a leftover temporary file there stays (the removal would
+// fail on a read-only home and exit 1). With the index in the root (the
+// root's lock held) it is removed.
+func TestIndexElsewhereLeavesTheRootsTemps(t *testing.T) {
+	root := testHome(t)
+	leftover := filepath.Join(root, "sessions", "2026", "05", "01", "rollout-x.jsonl.a1.spool-tmp")
+	if err := os.WriteFile(leftover, []byte(`{"half":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := runReindex(t, "--root", root, "--index", filepath.Join(t.TempDir(), "elsewhere.db"), "--json")
+	if rep := decode(t, res.stdout); res.code != exitOK || rep.Sync == nil || rep.Sync.TempsRemoved != 0 {
+		t.Fatalf("index elsewhere: exit %d, report %+v, stderr %s; want 0 with no temporary file removed", res.code, rep.Sync, res.stderr)
+	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Fatalf("the root's temporary file after a reindex with the index elsewhere: %v, want it kept", err)
+	}
+	res = runReindex(t, "--root", root, "--json")
+	if rep := decode(t, res.stdout); res.code != exitOK || rep.Sync == nil || rep.Sync.TempsRemoved != 1 {
+		t.Fatalf("index in the root: exit %d, report %+v, stderr %s; want 0 with the temporary file removed", res.code, rep.Sync, res.stderr)
+	}
+}

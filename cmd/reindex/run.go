@@ -326,9 +326,13 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	}
 
 	progress := newProgress(stderr)
-	// Temporary files a create of another process still writes are left
+	// Temporary files are removed only where reindex may write the root:
+	// the index is in it, or --repair (see run); with the index elsewhere
+	// the root may be a read-only Codex home, into which nothing is
+	// written. Those a create of another process still writes are left
 	// (rolloutfs.FS.RemoveTemp).
-	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update, RemoveTemps: true}
+	writesRoot := cfg.repair || filepath.Clean(filepath.Dir(cfg.index)) == filepath.Clean(cfg.root)
+	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update, RemoveTemps: writesRoot}
 	switch {
 	case cfg.repair:
 		rep.Mode = "repair"
