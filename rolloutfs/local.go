@@ -234,17 +234,25 @@ func (l Local) createTemp(final string) (*os.File, string, error) {
 var testHookTempCreated func(path string)
 
 // holdTemp locks f, just created as tmp, and reports whether tmp still
-// names it: a RemoveTemp may have removed it before the lock was taken
-// (then it has no name left: temporary names are never reused).
+// names it: a RemoveTemp may have removed it before the lock was taken.
+// The name is compared, not f's link count: NFS renames a removed file
+// that is still open (.nfsXXXX) rather than unlinking it.
 func holdTemp(f *os.File, tmp string) (bool, error) {
 	if err := lockTemp(f); err != nil {
 		return false, &fs.PathError{Op: "lock", Path: tmp, Err: err}
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return false, &fs.PathError{Op: "stat", Path: tmp, Err: err}
+	mine, err := f.Stat()
+	if err != nil {
+		return false, err
 	}
-	return st.Nlink > 0, nil
+	named, err := os.Lstat(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(mine, named), nil
 }
 
 // lockTemp takes a writer's lock on its temporary file f; a variable for
