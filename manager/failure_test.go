@@ -115,6 +115,40 @@ func TestForkCallerGoesAway(t *testing.T) {
 	}
 }
 
+// TestNamedCreateCallerGoesAway: once a named start's or fork's file
+// exists, the caller going away changes nothing: its name is recorded and
+// its row committed (here the context is cancelled as the name is written
+// to session_index.jsonl).
+func TestNamedCreateCallerGoesAway(t *testing.T) {
+	m, fsys := openFaulty(t, rolloutfs.SyncAlways)
+	parent := start(t, m, user("one"), user("two"))
+	for _, c := range []struct {
+		what string
+		make func(ctx context.Context) (Thread, error)
+	}{
+		{"start", func(ctx context.Context) (Thread, error) { return m.Start(ctx, StartOptions{Cwd: "/w", Name: "kept"}) }},
+		{"fork", func(ctx context.Context) (Thread, error) { return m.Fork(ctx, parent.ID, ForkOptions{Name: "kept"}) }},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			fsys.Inject(func(p faultfs.Point) error {
+				if p.Op == faultfs.OpRecord {
+					cancel()
+				}
+				return nil
+			})
+			th, err := c.make(ctx)
+			fsys.Inject(nil)
+			if err != nil || th.Name != "kept" {
+				t.Fatalf("%s cancelled after its file: %q, %v; want it made, named", c.what, th.Name, err)
+			}
+			if got, err := m.Get(t.Context(), th.ID); err != nil || got.Name != "kept" {
+				t.Fatalf("the %s's row: %q, %v", c.what, got.Name, err)
+			}
+		})
+	}
+}
+
 // TestReadsNeverWrite reads a thread that is not live and whose file ends
 // with a torn line, in every way there is, and checks that nothing was
 // written: no fault point (every write is one) but the fork's own create,

@@ -175,7 +175,7 @@ func (m *Manager) startFile(ctx context.Context, id, rel string, lines [][]byte,
 	setGit(&row, o.Git)
 	if len(lines) > 1 {
 		row = foldLines(row, lines[1:], size, mtime)
-		if err := m.recordName(ctx, id, row.Name, row.UpdatedAt); err != nil {
+		if err := m.recordName(context.WithoutCancel(ctx), id, row.Name, row.UpdatedAt); err != nil {
 			m.undoCreate(rel)
 			return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 		}
