@@ -6,53 +6,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/lossy"
 	"github.com/spoolhq/spool/server"
 )
-
-// lossy is a transport that forwards each request to the real one and,
-// for the first request of each route that drop picks, loses the answer
-// after the server acted on it: the client sees a connection that broke
-// before the answer's status, the case retries are for.
-type lossy struct {
-	drop func(*http.Request) bool
-
-	mu   sync.Mutex
-	seen map[string]int // requests sent, by method and path
-}
-
-func (l *lossy) RoundTrip(req *http.Request) (*http.Response, error) {
-	route := req.Method + " " + req.URL.Path
-	l.mu.Lock()
-	l.seen[route]++
-	first := l.seen[route] == 1
-	l.mu.Unlock()
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err == nil && first && l.drop(req) {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return nil, io.ErrUnexpectedEOF
-	}
-	return resp, err
-}
-
-// sent returns how many times a request of method to a path ending in
-// suffix was sent.
-func (l *lossy) sent(method, suffix string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for route, count := range l.seen {
-		if strings.HasPrefix(route, method+" ") && strings.HasSuffix(route, suffix) {
-			n += count
-		}
-	}
-	return n
-}
 
 // TestRetriesActOnce: with WithRetries, a start, a fork and an append
 // whose answers are lost are sent again and take effect once (the Client
@@ -62,7 +22,7 @@ func (l *lossy) sent(method, suffix string) int {
 func TestRetriesActOnce(t *testing.T) {
 	ctx := t.Context()
 	t.Run("with retries", func(t *testing.T) {
-		tr := &lossy{seen: map[string]int{}, drop: func(r *http.Request) bool { return r.Method != http.MethodGet || strings.Count(r.URL.Path, "/") == 3 }}
+		tr := &lossy.Transport{Drop: func(r *http.Request) bool { return r.Method != http.MethodGet || strings.Count(r.URL.Path, "/") == 3 }}
 		var waits []time.Duration
 		c := serve(t, server.Config{}, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithRetries(2),
 			client.WithPause(func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }))
@@ -87,7 +47,7 @@ func TestRetriesActOnce(t *testing.T) {
 			t.Fatalf("List: %d threads, %v; want the thread and its fork %s", len(page.Threads), err, fork.ID)
 		}
 		for _, r := range []struct{ method, suffix string }{{"POST", "/v1/threads"}, {"POST", "/items"}, {"POST", "/fork"}, {"GET", th.ID}} {
-			if n := tr.sent(r.method, r.suffix); n != 2 {
+			if n := tr.Sent(r.method, r.suffix); n != 2 {
 				t.Errorf("%s …%s sent %d times, want 2", r.method, r.suffix, n)
 			}
 		}
@@ -97,12 +57,12 @@ func TestRetriesActOnce(t *testing.T) {
 		if _, err := c.Rename(ctx, th.ID, "renamed"); err == nil {
 			t.Fatal("Rename whose answer was lost: no error")
 		}
-		if n := tr.sent("PATCH", th.ID); n != 1 {
+		if n := tr.Sent("PATCH", th.ID); n != 1 {
 			t.Fatalf("a rename sent %d times, want once", n)
 		}
 	})
 	t.Run("without", func(t *testing.T) {
-		tr := &lossy{seen: map[string]int{}, drop: func(r *http.Request) bool { return r.Method == http.MethodPost }}
+		tr := &lossy.Transport{Drop: func(r *http.Request) bool { return r.Method == http.MethodPost }}
 		c := serve(t, server.Config{}, client.WithHTTPClient(&http.Client{Transport: tr}))
 		if _, err := c.Create(ctx, client.CreateOptions{Cwd: "/w"}); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("Create whose answer was lost: %v, want the loss", err)

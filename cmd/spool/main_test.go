@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/codexlock"
+	"github.com/spoolhq/spool/internal/lossy"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/server"
@@ -69,9 +71,10 @@ type result struct {
 // spoold (addr, token) and at an empty root of its own, so a run that fell
 // back to a root instead of the server would find no threads.
 type cli struct {
-	t        *testing.T
-	vars     map[string]string
-	terminal bool
+	t         *testing.T
+	vars      map[string]string
+	terminal  bool
+	transport http.RoundTripper // nil: the default
 }
 
 func newCLI(t *testing.T, vars map[string]string) *cli {
@@ -94,11 +97,12 @@ func (c *cli) runCtx(ctx context.Context, stdout interface{ Write([]byte) (int, 
 	c.t.Helper()
 	var stderr bytes.Buffer
 	code := run(ctx, args, env{
-		stdin:    strings.NewReader(""),
-		stdout:   stdout,
-		stderr:   &stderr,
-		getenv:   func(k string) string { return c.vars[k] },
-		terminal: c.terminal,
+		stdin:     strings.NewReader(""),
+		stdout:    stdout,
+		stderr:    &stderr,
+		getenv:    func(k string) string { return c.vars[k] },
+		terminal:  c.terminal,
+		transport: c.transport,
 	})
 	out := ""
 	if b, ok := stdout.(*bytes.Buffer); ok {
@@ -609,6 +613,36 @@ func TestFork(t *testing.T) {
 	r := cli.run("fork", "--before", "9", f.parent.ID)
 	if r.code != exitError || !strings.Contains(r.stderr, "has 3 user messages (0 to 2); 9 is out of range") {
 		t.Fatalf("fork --before 9: exit %d, stderr %q; want %d and the count", r.code, r.stderr, exitError)
+	}
+}
+
+// TestForkAnswerLost: a fork whose answer is lost on the way from spoold
+// is sent again and made once (the client names it with an idempotency
+// key of its own); a rename whose answer is lost is not sent again.
+func TestForkAnswerLost(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	before, err := s.c.List(t.Context(), client.ListOptions{ParentID: f.parent.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &lossy.Transport{Drop: func(r *http.Request) bool { return r.Method != http.MethodGet }}
+	cli := s.cli(t)
+	cli.transport = tr
+	id := strings.TrimSpace(cli.ok("fork", "--before", "2", f.parent.ID))
+	if n := tr.Sent("POST", "/fork"); n != 2 {
+		t.Fatalf("the fork was sent %d times, want twice (its first answer lost)", n)
+	}
+	after, err := s.c.List(t.Context(), client.ListOptions{ParentID: f.parent.ID})
+	if err != nil || len(after.Threads) != len(before.Threads)+1 || after.Threads[0].ID != id {
+		t.Fatalf("forks of the parent: %d, %v; want one more than %d, the one printed (%s) newest",
+			len(after.Threads), err, len(before.Threads), id)
+	}
+	if r := cli.run("rename", id, "lost"); r.code == exitOK {
+		t.Fatalf("a rename whose answer was lost: exit %d, want a failure", r.code)
+	}
+	if n := tr.Sent("PATCH", id); n != 1 {
+		t.Fatalf("the rename was sent %d times, want once", n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,9 @@ type env struct {
 	getenv         func(string) string
 	// terminal reports whether stdout is a terminal: show then pages.
 	terminal bool
+	// transport carries the requests to spoold; nil is
+	// http.DefaultTransport.
+	transport http.RoundTripper
 }
 
 // app is one run of the command: its flags and the backend it opened.
@@ -236,6 +240,10 @@ func (a *app) setting(flag, envName, def string) string {
 	return def
 }
 
+// remoteRetries is how many times a request to spoold is sent again when
+// its answer may have been lost.
+const remoteRetries = 2
+
 // backend returns the backend of this run, choosing it on first use: the
 // spoold at the configured address when it answers /healthz, else the
 // root, opened directly.
@@ -246,7 +254,11 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 	unanswered := "" // the address asked for by name that did not answer
 	if !a.forceLocal {
 		addr := a.setting(a.addr, "SPOOL_ADDR", client.DefaultAddr)
-		c, err := client.New(addr, client.WithToken(a.setting(a.token, "SPOOL_TOKEN", "")))
+		opts := []client.Option{client.WithToken(a.setting(a.token, "SPOOL_TOKEN", ""))}
+		if a.transport != nil {
+			opts = append(opts, client.WithHTTPClient(&http.Client{Transport: a.transport}))
+		}
+		c, err := client.New(addr, opts...)
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -256,6 +268,12 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		var apiErr *client.Error
 		switch {
 		case err == nil:
+			// The probe is sent once (no answer means the root); the
+			// commands' requests are sent again when lost on the way,
+			// where that cannot act twice (client.WithRetries).
+			if c, err = client.New(addr, append(opts, client.WithRetries(remoteRetries))...); err != nil {
+				return nil, usageError{err}
+			}
 			a.b = remote{c}
 			var named []string
 			if a.root != "" {
