@@ -3,7 +3,10 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"io"
 	mathrand "math/rand/v2"
 	"net/http"
@@ -14,7 +17,8 @@ import (
 // WithRetries makes the Client send a request again, up to n more times,
 // when it may have been lost on the way or the server was briefly away:
 // the connection failed before the answer's status arrived (refused,
-// reset, closed), or the answer was 503 unavailable. It waits before each
+// reset, closed; not a refused certificate, which would fail again), or
+// the answer was 503 unavailable. It waits before each
 // retry as the server's Retry-After says (at most MaxRetryWait), else
 // 100 ms doubling up to 2 s, less some jitter; a done context ends the
 // wait.
@@ -59,6 +63,8 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		}
 		var after time.Duration
 		switch {
+		case err != nil && !transient(err):
+			return resp, err
 		case err != nil:
 		case resp.StatusCode == http.StatusServiceUnavailable:
 			after = retryAfter(resp)
@@ -89,6 +95,21 @@ func resendable(req *http.Request) bool {
 		return true
 	}
 	return req.Method == http.MethodPost && req.Header.Get("Idempotency-Key") != ""
+}
+
+// transient reports whether err, a failed attempt, may go another way
+// next time: not when the server's certificate was refused or it does not
+// speak TLS, which another attempt would meet again.
+func transient(err error) bool {
+	var (
+		certErr     *tls.CertificateVerificationError
+		recordErr   tls.RecordHeaderError
+		unknownErr  x509.UnknownAuthorityError
+		hostnameErr x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+	)
+	return !errors.As(err, &certErr) && !errors.As(err, &recordErr) && !errors.As(err, &unknownErr) &&
+		!errors.As(err, &hostnameErr) && !errors.As(err, &invalidErr)
 }
 
 // retryAfter returns resp's Retry-After in seconds, 0 when it has none.

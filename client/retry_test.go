@@ -2,9 +2,12 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +132,28 @@ func TestRetryWait(t *testing.T) {
 				t.Fatalf("retryWait(%d, %s) = %s, want %s to %s", tc.attempt, tc.after, d, tc.min, tc.max)
 			}
 		}
+	}
+}
+
+// TestNoRetryOnCertificateError: a server whose certificate the client
+// does not trust is refused at once; another attempt would meet the same
+// certificate, so the Client does not wait and send again.
+func TestNoRetryOnCertificateError(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(ts.Close)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	waits := 0
+	c, err := client.New(ts.URL, client.WithHTTPClient(&http.Client{}), client.WithRetries(2),
+		client.WithPause(func(context.Context, time.Duration) error { waits++; return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Get(t.Context(), "019a0000-0000-7000-8000-000000000000")
+	var certErr *tls.CertificateVerificationError
+	if !errors.As(err, &certErr) {
+		t.Fatalf("Get from an untrusted server: %v, want a certificate error", err)
+	}
+	if waits != 0 {
+		t.Fatalf("%d retries of a certificate error, want none", waits)
 	}
 }
