@@ -489,13 +489,20 @@ type TurnOptions struct {
 	Answer string `json:"answer"`
 	TurnID string `json:"turn_id,omitempty"` // a new UUID when empty
 	Model  string `json:"model,omitempty"`
+	// IdempotencyKey, when not empty, names the turn as
+	// AppendOptions.IdempotencyKey names an append.
+	IdempotencyKey string `json:"-"`
 }
 
 // AppendTurn appends one complete user turn to thread id as Codex writes
 // one (POST /v1/threads/{id}/turns), so Codex lists and shows it.
 func (c *Client) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
+	path, err := threadPath(id, "/turns")
+	if err != nil {
+		return AppendResult{}, err
+	}
 	var res AppendResult
-	return res, c.callThread(ctx, "POST", id, "/turns", nil, o, http.StatusOK, &res)
+	return res, c.callWith(ctx, "POST", path, nil, keyHeader(c.key(o.IdempotencyKey)), o, http.StatusOK, &res)
 }
 
 // ReadTurnByID returns the Codex turn turnID of thread id as raw NDJSON,

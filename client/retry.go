@@ -25,13 +25,11 @@ import (
 //
 // Only requests that cannot take effect twice are sent again: GETs, and
 // the starts, forks and appends (Create, Fork, Append, AppendWith,
-// AppendLines), which carry an Idempotency-Key: the caller's, or one the
-// Client makes up for the call, so the server answers a retry of a
-// request it did complete with what it did, and creates or writes
-// nothing more. A request whose body is a stream the Client cannot read
-// again (AppendLines from a plain io.Reader) is sent once, as are
-// renames, reverts, archives and deletes. n <= 0 turns retries off, the
-// default.
+// AppendLines, AppendTurn), which carry an Idempotency-Key: the caller's,
+// or one the Client makes up for the call, so the server answers a retry
+// of a request it did complete with what it did, and creates or writes
+// nothing more. Renames, reverts, archives and deletes are sent once.
+// n <= 0 turns retries off, the default.
 func WithRetries(n int) Option {
 	return func(c *Client) { c.retries = max(n, 0) }
 }

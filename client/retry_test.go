@@ -17,8 +17,8 @@ import (
 	"github.com/spoolhq/spool/server"
 )
 
-// TestRetriesActOnce: with WithRetries, a start, a fork and an append
-// whose answers are lost are sent again and take effect once (the Client
+// TestRetriesActOnce: with WithRetries, a start, a fork, an append and a
+// turn whose answers are lost are sent again and take effect once (the Client
 // names each with an Idempotency-Key of its own), a GET is sent again, and
 // a rename is not; without retries the loss is the caller's error, while
 // the server did create the thread.
@@ -41,21 +41,24 @@ func TestRetriesActOnce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Fork: %v", err)
 		}
+		if _, err := c.AppendTurn(ctx, th.ID, client.TurnOptions{Prompt: "three", Answer: "a"}); err != nil {
+			t.Fatalf("AppendTurn: %v", err)
+		}
 		got, err := c.Get(ctx, th.ID)
-		if err != nil || got.UserMessageCount != 2 {
-			t.Fatalf("Get: %d user messages, %v; want the 2 appended once", got.UserMessageCount, err)
+		if err != nil || got.UserMessageCount != 3 {
+			t.Fatalf("Get: %d user messages, %v; want the 2 appended and the turn's, each once", got.UserMessageCount, err)
 		}
 		page, err := c.List(ctx, client.ListOptions{Limit: 10})
 		if err != nil || len(page.Threads) != 2 {
 			t.Fatalf("List: %d threads, %v; want the thread and its fork %s", len(page.Threads), err, fork.ID)
 		}
-		for _, r := range []struct{ method, suffix string }{{"POST", "/v1/threads"}, {"POST", "/items"}, {"POST", "/fork"}, {"GET", th.ID}} {
+		for _, r := range []struct{ method, suffix string }{{"POST", "/v1/threads"}, {"POST", "/items"}, {"POST", "/fork"}, {"POST", "/turns"}, {"GET", th.ID}} {
 			if n := tr.Sent(r.method, r.suffix); n != 2 {
 				t.Errorf("%s …%s sent %d times, want 2", r.method, r.suffix, n)
 			}
 		}
-		if len(waits) != 4 {
-			t.Errorf("waited %v before retries, want 4 waits", waits)
+		if len(waits) != 5 {
+			t.Errorf("waited %v before retries, want 5 waits", waits)
 		}
 		if _, err := c.Rename(ctx, th.ID, "renamed"); err == nil {
 			t.Fatal("Rename whose answer was lost: no error")
