@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spoolhq/spool/internal/flock"
 )
 
 // Dir is the directory of the lock files, relative to a Codex home.
@@ -60,7 +62,7 @@ func TryLock(home, id string) (*Lock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open writer lock: %w", err)
 		}
-		err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
+		err = flock.Flock(f, unix.LOCK_EX|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			pid := holder(f)
 			f.Close()
@@ -70,7 +72,7 @@ func TryLock(home, id string) (*Lock, error) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		same, err := stillAt(f, path)
+		same, err := flock.StillAt(f, path)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -96,36 +98,11 @@ func (l *Lock) Unlock() error { return l.f.Close() }
 // fails.
 func (l *Lock) Remove() error {
 	path := l.f.Name()
-	same, err := stillAt(l.f, path)
+	same, err := flock.StillAt(l.f, path)
 	if err == nil && same {
 		err = os.Remove(path)
 	}
 	return errors.Join(err, l.f.Close())
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-// stillAt reports whether path still names the file open as f.
-func stillAt(f *os.File, path string) (bool, error) {
-	open, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	named, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(open, named), nil
 }
 
 // File is one thread's lock file, kept open between locks so that taking
@@ -157,7 +134,7 @@ func (lf *File) TryLock() error {
 	}
 	if lf.f != nil {
 		path := filepath.Join(lf.home, Dir, lf.id+".lock")
-		err := flock(lf.f, unix.LOCK_EX|unix.LOCK_NB)
+		err := flock.Flock(lf.f, unix.LOCK_EX|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return &HeldError{Path: path, PID: holder(lf.f)}
 		}
@@ -196,7 +173,7 @@ func (lf *File) Unlock() error {
 		return errors.New("codexlock: lock file not locked")
 	}
 	lf.locked = false
-	if err := flock(lf.f, unix.LOCK_UN); err != nil {
+	if err := flock.Flock(lf.f, unix.LOCK_UN); err != nil {
 		// A lock that cannot be released is released by closing.
 		name := lf.f.Name()
 		lf.f.Close()

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spoolhq/spool/internal/flock"
 )
 
 // FileName is the lock file's name, kept in the directory of the index
@@ -59,7 +61,7 @@ func Acquire(path string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := flock(f); err != nil {
+	if err := flock.Flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, &HeldError{Path: path, Holder: readHolder(path)}
@@ -71,16 +73,6 @@ func Acquire(path string) (*Lock, error) {
 		return nil, fmt.Errorf("write lock %s: %w", path, err)
 	}
 	return &Lock{path: path, f: f}, nil
-}
-
-// flock takes the lock, retrying when a signal interrupts the call.
-func flock(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err != unix.EINTR {
-			return err
-		}
-	}
 }
 
 func writeHolder(f *os.File) error {

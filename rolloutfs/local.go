@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spoolhq/spool/internal/flock"
 )
 
 // Default permissions of what Local creates: rollouts hold conversations,
@@ -211,9 +213,6 @@ func (l Local) createTemp(final string) (*os.File, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		if testHookTempCreated != nil {
-			testHookTempCreated(tmp)
-		}
 		held, err := holdTemp(f, tmp)
 		if held {
 			return f, tmp, nil
@@ -229,10 +228,6 @@ func (l Local) createTemp(final string) (*os.File, string, error) {
 	return nil, "", &fs.PathError{Op: "create", Path: final + TempSuffix, Err: fs.ErrExist}
 }
 
-// testHookTempCreated, when set, is called with the path of each new
-// temporary file before its writer locks it.
-var testHookTempCreated func(path string)
-
 // holdTemp locks f, just created as tmp, and reports whether tmp still
 // names it: a RemoveTemp may have removed it before the lock was taken.
 // The name is compared, not f's link count: NFS renames a removed file
@@ -241,35 +236,14 @@ func holdTemp(f *os.File, tmp string) (bool, error) {
 	if err := lockTemp(f); err != nil {
 		return false, &fs.PathError{Op: "lock", Path: tmp, Err: err}
 	}
-	mine, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	named, err := os.Lstat(tmp)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(mine, named), nil
+	return flock.StillAt(f, tmp)
 }
 
 // lockTemp takes a writer's lock on its temporary file f; a variable for
 // tests.
 var lockTemp = lockTempFile
 
-func lockTempFile(f *os.File) error { return flock(f, unix.LOCK_EX) }
-
-// flock calls flock(2) on f with how, again while interrupted.
-func flock(f *os.File, how int) error {
-	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
+func lockTempFile(f *os.File) error { return flock.Flock(f, unix.LOCK_EX) }
 
 // RemoveTemp implements FS. A temporary file's writer holds a flock on it;
 // one that can be locked has none. A name of another kind (a link, a
@@ -295,7 +269,7 @@ func (l Local) RemoveTemp(ctx context.Context, name string) error {
 			return err
 		}
 		defer f.Close()
-		if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {
+		if err := flock.Flock(f, unix.LOCK_EX|unix.LOCK_NB); err == unix.EWOULDBLOCK {
 			return &fs.PathError{Op: "remove", Path: p, Err: ErrInUse}
 		} else if err != nil {
 			return &fs.PathError{Op: "lock", Path: p, Err: err}

@@ -17,21 +17,20 @@ import (
 func TestCreateOutlivesAnEarlyRemoveTemp(t *testing.T) {
 	l := Local{Root: t.TempDir()}
 	removed := 0
-	testHookTempCreated = func(path string) {
-		if removed > 0 {
-			return
+	lockTemp = func(f *os.File) error {
+		if removed == 0 {
+			rel, err := filepath.Rel(l.Root, f.Name())
+			if err != nil {
+				return err
+			}
+			if err := l.RemoveTemp(t.Context(), filepath.ToSlash(rel)); err != nil {
+				t.Errorf("RemoveTemp before the lock: %v", err)
+			}
+			removed++
 		}
-		rel, err := filepath.Rel(l.Root, path)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if err := l.RemoveTemp(t.Context(), filepath.ToSlash(rel)); err != nil {
-			t.Errorf("RemoveTemp before the lock: %v", err)
-		}
-		removed++
+		return lockTempFile(f)
 	}
-	defer func() { testHookTempCreated = nil }()
+	defer func() { lockTemp = lockTempFile }()
 	if _, err := l.Create(t.Context(), "d/a.jsonl", []Part{Bytes([]byte("a\n"))}, true); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
