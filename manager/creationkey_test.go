@@ -29,10 +29,10 @@ func TestCreationKeyTakenMeanwhile(t *testing.T) {
 	var winner, loser store.Thread
 	row, replayed, err := m.createOnce(ctx, "start thread", key, func() (store.Thread, error) {
 		var err error
-		if winner, err = m.startFile(ctx, "019b0000-0000-7000-8000-00000000000a", "sessions/a.jsonl", [][]byte{metaLineFor(t, "019b0000-0000-7000-8000-00000000000a")}, m.now(), o, "vscode", rollout.HistoryPaginated, key); err != nil {
+		if winner, err = m.startFile(ctx, "019b0000-0000-7000-8000-00000000000a", "sessions/a.jsonl", metaLineFor(t, "019b0000-0000-7000-8000-00000000000a"), nil, m.now(), o, "vscode", rollout.HistoryPaginated, key); err != nil {
 			t.Fatal(err)
 		}
-		loser, err = m.startFile(ctx, "019b0000-0000-7000-8000-00000000000b", "sessions/b.jsonl", [][]byte{metaLineFor(t, "019b0000-0000-7000-8000-00000000000b")}, m.now(), o, "vscode", rollout.HistoryPaginated, key)
+		loser, err = m.startFile(ctx, "019b0000-0000-7000-8000-00000000000b", "sessions/b.jsonl", metaLineFor(t, "019b0000-0000-7000-8000-00000000000b"), nil, m.now(), o, "vscode", rollout.HistoryPaginated, key)
 		return loser, err
 	})
 	if err != nil || !replayed || row.ID != winner.ID {

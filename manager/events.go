@@ -196,11 +196,16 @@ func (m *Manager) publishThread(typ EventType, row store.Thread) {
 }
 
 // announceName publishes what a rename of row, a thread just created
-// with a name, would: the name line, at offset at of its file, appended,
-// then the rename. It is called once the row is committed, before the
-// creation is announced, so that no subscriber sees the thread unnamed.
-func (m *Manager) announceName(row store.Thread, at int64) {
+// whose file ends in named, its name line, would: the line appended, then
+// the rename; nothing for no name (nil). It is called once the row is
+// committed, before the creation is announced, so that no subscriber sees
+// the thread unnamed.
+func (m *Manager) announceName(row store.Thread, named []byte) {
+	if named == nil {
+		return
+	}
 	t := threadOf(row)
+	at := row.FileSize - int64(len(named))
 	m.events.Publish(Event{Type: EventAppended, ThreadID: row.ID, Size: t.HistorySize(), Offsets: historyOffsets(row, []int64{at}), Thread: &t})
 	m.publishThread(EventRenamed, row)
 }

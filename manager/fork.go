@@ -239,15 +239,6 @@ type newFork struct {
 	name     []byte       // the line naming the child, not numbered; nil for none
 }
 
-// nameLine returns nf's name line numbered ordinal in a paginated file
-// (nil for no name).
-func (nf newFork) nameLine(paginated bool, ordinal int64) ([]byte, error) {
-	if nf.name == nil || !paginated {
-		return nf.name, nil
-	}
-	return rollout.WithOrdinal(nf.name, ordinal)
-}
-
 func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutfs.ReadFile, cut forkCut, o ForkOptions, adjust func(*rollout.SessionMeta)) (newFork, error) {
 	baseInstructions, err := readBaseInstructions(src)
 	if err != nil {
@@ -294,8 +285,6 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 	}
 	var name []byte
 	if o.Name != "" {
-		// The name is in the file from the start: no crash or failure
-		// leaves the fork without the name it was asked for.
 		if name, err = RenameLine(childID, o.Name, now); err != nil {
 			return newFork{}, err
 		}
@@ -311,37 +300,26 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.Part, finish func(child *store.Thread) store.ForkSource) (store.Thread, error) {
 	child := nf.child
 	src := finish(&child)
-	named, err := nf.nameLine(child.HistoryMode == string(rollout.HistoryPaginated), child.NextOrdinal)
+	named, err := m.nameLine(child, nf.name)
 	if err != nil {
 		return store.Thread{}, err
-	}
-	if named != nil {
-		parts = append(parts, rolloutfs.Bytes(named))
 	}
 	// No background sync of the file before its row exists, and no delete
 	// of the base between its check for forks and its removal (Delete).
 	defer m.lockIndexes(child.ID, nf.base)()
-	size, mtime, err := m.createRollout(ctx, child.RolloutPath, parts)
+	size, mtime, err := m.createRollout(ctx, child.RolloutPath, append(parts, rolloutfs.Bytes(named)))
 	if err != nil {
 		return store.Thread{}, err
 	}
-	unnamed := size - int64(len(named))
-	child.IndexedSize, child.FileSize, child.FileMtime = unnamed, unnamed, mtime
-	if named != nil {
-		child = foldLines(child, [][]byte{named}, size, mtime)
-		if err := m.recordName(context.WithoutCancel(ctx), child.ID, child.Name, child.UpdatedAt); err != nil {
-			m.undoCreate(child.RolloutPath)
-			return store.Thread{}, err
-		}
+	if child, err = m.withName(ctx, child, named, size, mtime); err == nil {
+		rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source), Key: nf.key.record()}
+		err = m.store.InsertFork(context.WithoutCancel(ctx), rec, src)
 	}
-	rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source), Key: nf.key.record()}
-	if err := m.store.InsertFork(context.WithoutCancel(ctx), rec, src); err != nil {
+	if err != nil {
 		m.undoCreate(child.RolloutPath)
 		return store.Thread{}, err
 	}
-	if named != nil {
-		m.announceName(child, unnamed)
-	}
+	m.announceName(child, named)
 	return child, nil
 }
 

@@ -49,7 +49,8 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 	defer indexing.Unlock()
 	body := rollout.Renumbered(1, bytes.NewReader(ancestry), io.NewSectionReader(src, 0, cut.offset))
 	parts := []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Stream(body)}
-	named, err := nf.nameLine(true, 1+copied)
+	// Its name line follows the copied lines, numbered on from them.
+	named, err := m.nameLine(store.Thread{HistoryMode: string(rollout.HistoryPaginated), NextOrdinal: 1 + copied}, nf.name)
 	if err != nil {
 		return store.Thread{}, err
 	}
@@ -83,9 +84,7 @@ func (m *Manager) forkMaterialized(ctx context.Context, parent store.Thread, src
 		m.undoCreate(child.RolloutPath)
 		return store.Thread{}, err
 	}
-	if named != nil {
-		m.announceName(rec.Thread, rec.Thread.FileSize-int64(len(named)))
-	}
+	m.announceName(rec.Thread, named)
 	return rec.Thread, nil
 }
 

@@ -100,15 +100,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	if err == nil && mode == rollout.HistoryPaginated {
 		line, err = rollout.WithOrdinal(line, 0)
 	}
-	lines := [][]byte{line}
+	var name []byte // the line naming the thread, written with its meta
 	if err == nil && o.Name != "" {
-		// The name is in the file from the start: no crash or failure
-		// leaves the thread without the name it was asked for.
-		var named []byte
-		if named, err = RenameLine(id, o.Name, now); err == nil && mode == rollout.HistoryPaginated {
-			named, err = rollout.WithOrdinal(named, 1)
-		}
-		lines = append(lines, named)
+		name, err = RenameLine(id, o.Name, now)
 	}
 	if err != nil {
 		return Thread{}, fmt.Errorf("start thread: %w: %w", ErrInvalidArgument, err)
@@ -125,7 +119,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 		return Thread{}, fmt.Errorf("start thread: %w", err)
 	}
 	row, replayed, err := m.createOnce(ctx, "start thread", key, func() (store.Thread, error) {
-		return m.startFile(ctx, id, rel, lines, now, o, source, mode, key)
+		return m.startFile(ctx, id, rel, line, name, now, o, source, mode, key)
 	})
 	if err != nil || replayed {
 		return threadResult(row, err)
@@ -133,24 +127,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (Thread, error) {
 	return threadResult(m.announce(EventCreated)(row, nil))
 }
 
-// startFile creates a new thread's file holding lines (its meta, and the
-// line naming it when o names it) and its index row, with key when not
-// nil. A name goes to session_index.jsonl too, before the row: a failure
-// there creates nothing.
-func (m *Manager) startFile(ctx context.Context, id, rel string, lines [][]byte, now time.Time, o StartOptions, source string, mode rollout.HistoryMode, key *creationKey) (store.Thread, error) {
-	// A background sync must not index the file before its row exists.
-	indexing := m.indexLock(id)
-	indexing.Lock()
-	defer indexing.Unlock()
-	parts := make([]rolloutfs.Part, len(lines))
-	for i, l := range lines {
-		parts[i] = rolloutfs.Bytes(l)
-	}
-	size, mtime, err := m.createRollout(ctx, rel, parts)
-	if err != nil {
-		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
-	}
-	meta := int64(len(lines[0]))
+// startFile creates a new thread's file holding meta, and name (the line
+// naming it; nil for none), and its index row, with key when not nil.
+func (m *Manager) startFile(ctx context.Context, id, rel string, meta, name []byte, now time.Time, o StartOptions, source string, mode rollout.HistoryMode, key *creationKey) (store.Thread, error) {
 	row := store.Thread{
 		ID:              id,
 		RolloutPath:     rel,
@@ -164,49 +143,89 @@ func (m *Manager) startFile(ctx context.Context, id, rel string, lines [][]byte,
 		ForkUserMessage: -1,
 		ForkOffset:      -1,
 		LineCount:       1,
-		IndexedSize:     meta,
-		FileSize:        meta,
-		FileMtime:       mtime,
 		HistoryMode:     string(mode),
 	}
 	if mode == rollout.HistoryPaginated {
 		row.NextOrdinal = 1
 	}
 	setGit(&row, o.Git)
-	if len(lines) > 1 {
-		row = foldLines(row, lines[1:], size, mtime)
-		if err := m.recordName(context.WithoutCancel(ctx), id, row.Name, row.UpdatedAt); err != nil {
-			m.undoCreate(rel)
-			return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
-		}
+	named, err := m.nameLine(row, name)
+	if err != nil {
+		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source), Key: key.record()})
+	// A background sync must not index the file before its row exists.
+	indexing := m.indexLock(id)
+	indexing.Lock()
+	defer indexing.Unlock()
+	size, mtime, err := m.createRollout(ctx, rel, []rolloutfs.Part{rolloutfs.Bytes(meta), rolloutfs.Bytes(named)})
+	if err != nil {
+		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
+	}
+	if row, err = m.withName(ctx, row, named, size, mtime); err == nil {
+		err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source), Key: key.record()})
+	}
 	if err != nil {
 		m.undoCreate(rel)
 		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	if len(lines) > 1 {
-		m.announceName(row, meta)
-	}
+	m.announceName(row, named)
 	return row, nil
 }
 
-// foldLines returns row, whose file ends at row.FileSize, with lines
-// written after it folded in, as the index reads them: the file then
-// holds size bytes and has mtime.
-func foldLines(row store.Thread, lines [][]byte, size, mtime int64) store.Thread {
-	tracker := indexer.NewTracker(row)
-	at := row.FileSize
-	for i, line := range lines {
-		tracker.Observe(rollout.NewLine(line[:len(line)-1], at, row.LineCount+int64(i)))
-		at += int64(len(line))
+// nameLine returns name, the line naming a thread being created (nil for
+// none), numbered as the next line of row's file: the last line the file
+// is created with, so that no crash or failure leaves the thread without
+// the name it was asked for.
+func (m *Manager) nameLine(row store.Thread, name []byte) ([]byte, error) {
+	if name == nil {
+		return nil, nil
 	}
-	p := tracker.Progress()
+	lines, err := m.numbered(row, [][]byte{name})
+	if err != nil {
+		return nil, err
+	}
+	return lines[0], nil
+}
+
+// withName returns row, a thread just created, as its file (size bytes,
+// modified at mtime) holds it: ending in named, its name line (nil for
+// none), folded in as the index reads it once the name is recorded
+// (session_index.jsonl, Codex's cache). On error the caller removes the
+// file: nothing is created.
+func (m *Manager) withName(ctx context.Context, row store.Thread, named []byte, size, mtime int64) (store.Thread, error) {
+	unnamed := size - int64(len(named))
+	row.IndexedSize, row.FileSize, row.FileMtime = unnamed, unnamed, mtime
+	if named == nil {
+		return row, nil
+	}
+	p := observe(row, [][]byte{named}, []int64{unnamed})
 	p.FileSize, p.FileMtime = size, mtime
-	row = applyProgress(row, p)
-	row.NewestAt = row.UpdatedAt
-	row.UpdatedAt = indexer.ClampUpdatedAt(row.UpdatedAt, mtime)
-	return row
+	row = advanced(row, p)
+	// From the file's creation on, the caller's going away changes nothing.
+	return row, m.recordName(context.WithoutCancel(ctx), row.ID, row.Name, row.UpdatedAt)
+}
+
+// observe returns the progress of row's file once lines, written at
+// (file) offsets after the part row covers, are read: UpdatedAt is the
+// newest envelope timestamp, as a rebuild reads it. The sizes and mtime
+// are the caller's to fill in.
+func observe(row store.Thread, lines [][]byte, offsets []int64) store.Progress {
+	tracker := indexer.NewTracker(row)
+	for i, line := range lines {
+		tracker.Observe(rollout.NewLine(line[:len(line)-1], offsets[i], row.LineCount+int64(i)))
+	}
+	return tracker.Progress()
+}
+
+// advanced returns row as the index holds it after store.Advance(p): the
+// newest timestamp read kept, and UpdatedAt bounded by the file's mtime.
+// The next append's tracker starts from the newest, or a bounded value
+// would stand in for it and the row would stop following the file.
+func advanced(row store.Thread, p store.Progress) store.Thread {
+	after := applyProgress(row, p)
+	after.NewestAt = after.UpdatedAt
+	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime)
+	return after
 }
 
 // startMode returns the history mode of a new thread: paginated, as Codex
@@ -528,11 +547,7 @@ func historyOffsets(row store.Thread, offsets []int64) []int64 {
 // the lines rename the thread.
 func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingKey, lines [][]byte, pending *rolloutfs.PendingAppend) (after store.Thread, indexed, named bool, err error) {
 	offsets := pending.Offsets
-	tracker := indexer.NewTracker(lt.row)
-	for i, line := range lines {
-		tracker.Observe(rollout.NewLine(line[:len(line)-1], offsets[i], lt.row.LineCount+int64(i)))
-	}
-	p := tracker.Progress() // UpdatedAt: the newest envelope timestamp, as a rebuild reads it
+	p := observe(lt.row, lines, offsets)
 	p.FileSize = lt.appender.Size()
 	if lt.row.Archived {
 		// An archived file's mtime is its archive time (that is how a
@@ -558,12 +573,7 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 			return store.Thread{}, false, false, err
 		}
 	}
-	after = applyProgress(lt.row, p)
-	// As the index keeps them: the newest read, and it bounded. The next
-	// append's tracker starts from the newest, or a bounded value would
-	// stand in for it and the row would stop following the file.
-	after.NewestAt = after.UpdatedAt
-	after.UpdatedAt = indexer.ClampUpdatedAt(after.UpdatedAt, p.FileMtime)
+	after = advanced(lt.row, p)
 	if key != nil {
 		if p.Idempotency, err = key.record(historyOffsets(lt.row, offsets), after); err != nil {
 			return store.Thread{}, false, p.Name != nil, err
