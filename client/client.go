@@ -143,10 +143,7 @@ func (c *Client) requestWith(ctx context.Context, method, path string, q url.Val
 // shape still gives an *Error, with a code taken from the status.
 func decodeError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	apiErr := &Error{Status: resp.StatusCode}
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-		apiErr.RetryAfter = time.Duration(secs) * time.Second
-	}
+	apiErr := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp)}
 	var body errorBody
 	if json.Unmarshal(data, &body) == nil && body.Error.Code != "" {
 		apiErr.Code, apiErr.Message, apiErr.UserMessages = body.Error.Code, body.Error.Message, body.Error.UserMessages

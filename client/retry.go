@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -96,18 +95,15 @@ func resendable(req *http.Request) bool {
 }
 
 // transient reports whether err, a failed attempt, may go another way
-// next time: not when the server's certificate was refused or it does not
-// speak TLS, which another attempt would meet again.
+// next time: not when the server's certificate was refused (every
+// verification error comes wrapped in a tls.CertificateVerificationError)
+// or it does not speak TLS, which another attempt would meet again.
 func transient(err error) bool {
 	var (
-		certErr     *tls.CertificateVerificationError
-		recordErr   tls.RecordHeaderError
-		unknownErr  x509.UnknownAuthorityError
-		hostnameErr x509.HostnameError
-		invalidErr  x509.CertificateInvalidError
+		certErr   *tls.CertificateVerificationError
+		recordErr tls.RecordHeaderError
 	)
-	return !errors.As(err, &certErr) && !errors.As(err, &recordErr) && !errors.As(err, &unknownErr) &&
-		!errors.As(err, &hostnameErr) && !errors.As(err, &invalidErr)
+	return !errors.As(err, &certErr) && !errors.As(err, &recordErr)
 }
 
 // retryAfter returns resp's Retry-After in seconds, 0 when it has none.

@@ -235,8 +235,9 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	now := b.opts.Now()
 	meta := rollout.SessionMeta{ID: id, Timestamp: rollout.FormatTimestamp(now), Cwd: o.Cwd,
 		Originator: o.Originator, CLIVersion: o.CLIVersion, Source: o.Source,
-		ModelProvider: o.ModelProvider, Git: o.Git, HistoryMode: mode,
-		CreationKey: rollout.NewCreationKey("", o.IdempotencyKey, o.RequestHash(), now, pgstore.KeyTTL)}
+		ModelProvider: o.ModelProvider, Git: o.Git, HistoryMode: mode}
+	key := creationKey("", o.IdempotencyKey, o.RequestHash())
+	meta.CreationKey = statedKey(key, now)
 	line, err := rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta, BaseInstructions: o.BaseInstructions})
 	if err == nil && mode == rollout.HistoryPaginated {
 		line, err = rollout.WithOrdinal(line, 0)
@@ -250,7 +251,7 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 	}
 	nt := pgstore.NewThread{ID: id, Cwd: o.Cwd, Facts: factsOf(meta), Lines: line,
 		SpawnParentID: rollout.SpawnParent(o.Source), HistoryMode: string(mode), CreatedAt: now, Rename: rename}
-	return b.createOnce(ctx, "start thread", creationKey("", o.IdempotencyKey, o.RequestHash()), func(k *pgstore.CreationKey) (manager.Thread, error) {
+	return b.createOnce(ctx, "start thread", key, func(k *pgstore.CreationKey) (manager.Thread, error) {
 		nt.Key = k
 		t, err := b.store.Create(ctx, nt)
 		if err != nil {
@@ -267,6 +268,16 @@ func creationKey(scope, name string, hash []byte) *pgstore.CreationKey {
 		return nil
 	}
 	return &pgstore.CreationKey{Scope: scope, Name: name, Hash: hash}
+}
+
+// statedKey returns k as the meta of the thread it creates at now states
+// it (nil for none), as the local backend's do: a local index rebuilt
+// from the thread's exported file learns the key from there.
+func statedKey(k *pgstore.CreationKey, now time.Time) *rollout.CreationKey {
+	if k == nil {
+		return nil
+	}
+	return rollout.NewCreationKey(k.Scope, k.Name, k.Hash, now, pgstore.KeyTTL)
 }
 
 // createOnce runs create with k, which records k with the thread it
@@ -474,9 +485,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 	meta := rollout.SessionMeta{ID: child, ForkedFromID: parent.ID, Timestamp: rollout.FormatTimestamp(now),
 		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: rollout.ForkSource(parent.Source),
 		ModelProvider: parent.ModelProvider, Git: gitOf(parent)}
-	if key != nil {
-		meta.CreationKey = rollout.NewCreationKey(key.Scope, key.Name, key.Hash, now, pgstore.KeyTTL)
-	}
+	meta.CreationKey = statedKey(key, now)
 	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)
 	if paginated {
 		meta.HistoryMode = rollout.HistoryPaginated

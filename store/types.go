@@ -167,8 +167,8 @@ type Record struct {
 	Key *CreationKey
 	// StatedKey is the idempotency key the thread's file states it was
 	// created with (rollout.CreationKey), nil for none: Insert, InsertFork
-	// and Replace record it unless its scope and name are recorded
-	// already. Its ThreadID is ignored.
+	// and Replace record it, unless a key of its scope and name that
+	// expires no earlier is recorded already. Its ThreadID is ignored.
 	StatedKey *CreationKey
 }
 
