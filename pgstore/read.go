@@ -350,8 +350,13 @@ func (s *Store) writeSealed(ctx context.Context, q querier, w io.Writer, sp span
 	return n, nil
 }
 
+// errNoChunk reports that a thread's chunk rows do not hold bytes its row
+// said were unsealed: outside one snapshot, a seal may have moved them
+// into a segment since the row was read.
+var errNoChunk = errors.New("no chunk holds them")
+
 // writeChunks writes [sp.lo, sp.hi) of a thread's unsealed bytes, a page
-// of chunks at a time.
+// of chunks at a time. Bytes missing from the chunks fail with errNoChunk.
 func writeChunks(ctx context.Context, q querier, w io.Writer, sp span) (int64, error) {
 	// The first chunk is the one that holds lo.
 	var next int64
@@ -378,7 +383,7 @@ func writeChunks(ctx context.Context, q querier, w io.Writer, sp span) (int64, e
 			}
 			if start != next {
 				rows.Close()
-				return n, fmt.Errorf("thread %s: chunk at %d, want %d", sp.threadID, start, next)
+				return n, fmt.Errorf("thread %s: chunk at %d, want %d: %w", sp.threadID, start, next, errNoChunk)
 			}
 			lo, hi := max(sp.lo-start, 0), min(sp.hi-start, int64(len(data)))
 			m, err := w.Write(data[lo:hi])
@@ -395,7 +400,7 @@ func writeChunks(ctx context.Context, q querier, w io.Writer, sp span) (int64, e
 			return n, err
 		}
 		if read == 0 {
-			return n, fmt.Errorf("thread %s: no chunk at %d, want bytes to %d", sp.threadID, next, sp.hi)
+			return n, fmt.Errorf("thread %s: at %d, want bytes to %d: %w", sp.threadID, next, sp.hi, errNoChunk)
 		}
 	}
 	return n, nil

@@ -246,7 +246,36 @@ func revertHolder(ctx context.Context, q querier, t Thread, cut int64) (Thread, 
 // ordinalAt returns the ordinal of the line at position cut of holder's
 // history, which holder's own bytes hold: its next ordinal at their end,
 // else the ordinal the line there carries.
+//
+// q need not hold one snapshot (a fork's transaction reads committed
+// rows): a seal that moves holder's bytes into a segment after its row
+// was read is seen by reading its sealed size again. Its bytes below its
+// row's size never change, so the rest of the row holds.
 func (s *Store) ordinalAt(ctx context.Context, q querier, holder Thread, cut int64) (int64, error) {
+	for {
+		if beforeOrdinalRead != nil {
+			beforeOrdinalRead(holder.ID)
+		}
+		ordinal, err := s.ordinalAtOnce(ctx, q, holder, cut)
+		if !errors.Is(err, errNoChunk) {
+			return ordinal, err
+		}
+		now, gerr := getThread(ctx, q, holder.ID, "")
+		if gerr != nil {
+			return 0, errors.Join(err, gerr)
+		}
+		if now.SealedSize <= holder.SealedSize {
+			return 0, err // no seal explains it
+		}
+		holder.SealedSize = now.SealedSize
+	}
+}
+
+// beforeOrdinalRead, when set (by tests), is called before ordinalAt
+// reads holder's bytes.
+var beforeOrdinalRead func(holder string)
+
+func (s *Store) ordinalAtOnce(ctx context.Context, q querier, holder Thread, cut int64) (int64, error) {
 	if cut == holder.HistorySize() {
 		return s.nextOrdinalAtEnd(ctx, q, holder)
 	}

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/spoolhq/spool/rollout"
 )
 
 // TestSealedThreadsReadTheSame: sealing moves bytes from chunk rows into
@@ -384,5 +387,60 @@ func TestReadAcrossADeleteAndARecreate(t *testing.T) {
 	if !errors.Is(err, ErrChanged) || bytes.Contains(rest, []byte("SECOND")) {
 		t.Fatalf("read on after a delete and a recreate: %d bytes (the new thread's: %v), %v; want ErrChanged",
 			len(rest), bytes.Contains(rest, []byte("SECOND")), err)
+	}
+}
+
+// TestForkThroughABaseSealedMeanwhile: a reference fork cut in its
+// parent's base reads the base's row, then the base's last bytes for the
+// ordinal at the cut; a seal that moves those bytes into a segment in
+// between (a fork's transaction reads committed rows, not one snapshot)
+// is seen, and the fork numbers its meta as without the seal.
+func TestForkThroughABaseSealedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), newBucket(t))
+	base := createPaginated(t, s)
+	for _, turn := range []string{"turn-a", "turn-b"} {
+		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+		if _, err := s.Append(ctx, base, lines, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fork := func(parent string, at *Cut) Thread {
+		t.Helper()
+		id := newID(t)
+		meta := rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: id, ForkedFromID: parent, Timestamp: "2026-11-25T00:00:03.000Z"}}
+		th, err := s.Fork(ctx, Fork{ParentID: parent, ChildID: id, BeforeUserMessage: -1, At: at, Meta: &meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th
+	}
+	whole := fork(base, nil)
+	// Cut where the whole fork's own bytes start: base holds the cut.
+	at := &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}
+	want := fork(whole.ID, at)
+	sealedIn := 0
+	beforeOrdinalRead = func(holder string) {
+		if holder != base {
+			return
+		}
+		if sealed, err := s.Seal(ctx, base, 1); err != nil {
+			t.Errorf("seal in the fork's window: %v", err)
+		} else if sealed {
+			sealedIn++
+		}
+	}
+	t.Cleanup(func() { beforeOrdinalRead = nil })
+	got := fork(whole.ID, at)
+	if sealedIn != 1 {
+		t.Fatalf("%d seals of %s landed in the fork's window, want 1", sealedIn, base)
+	}
+	if got.BaseID != base || got.NextOrdinal != want.NextOrdinal {
+		t.Fatalf("fork through the base sealed meanwhile: base %s, next ordinal %d; without the seal %s, %d",
+			got.BaseID, got.NextOrdinal, want.BaseID, want.NextOrdinal)
+	}
+	a := bytes.ReplaceAll(history(t, s, got.ID), []byte(got.ID), []byte(want.ID))
+	if b := history(t, s, want.ID); !bytes.Equal(a, b) {
+		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
 	}
 }
