@@ -271,24 +271,9 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 		if meta.ForkPoint == nil {
 			th.ForkUserMessage = hist.inherited
 		}
-		// A reference fork's file holds no copy of its ancestors' metas:
-		// its ancestry is its parent's, from the index.
 		if th.ParentID != "" {
-			ancestors = []string{th.ParentID}
-			_, above, _, err := bases.Base(ctx, th.ParentID, 0)
-			switch {
-			case err == nil:
-				ancestors = append(ancestors, above...)
-			case !errors.Is(err, store.ErrNotFound):
+			if ancestors, err = referenceAncestry(ctx, bases, th.ParentID, hist); err != nil {
 				return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
-			case !parentsOptional(bases, th.ParentID):
-				return store.Record{}, nil, fmt.Errorf("scan %s: parent %s: %w", relPath, th.ParentID, ErrBaseMissing)
-			case hist.baseID != th.ParentID:
-				// The parent is gone, but the cut lay in what it
-				// inherited: the base that holds it was its ancestor,
-				// with its own.
-				ancestors = append(ancestors, hist.baseID)
-				ancestors = append(ancestors, hist.ancestors...)
 			}
 		}
 	}
@@ -310,30 +295,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	if tr.name != nil {
 		th.Name = *tr.name
 	}
-	switch fp := meta.ForkPoint; {
-	case hist.baseID != "":
-		// A reference fork holds no rows for what it inherits (those of
-		// its messages that survive its own rollbacks): they resolve
-		// through its base.
-		th.InheritedMessages = tr.keep
-	case fp != nil && th.ParentID != "":
-		// A copy fork's messages before its cut are copies of its
-		// parent's: the store keeps their search text only while the
-		// parent is not indexed, as store.InsertFork does.
-		for _, m := range tr.pending {
-			if !fp.Copied(m.Line, m.Offset, metaEnd) {
-				break
-			}
-			th.InheritedMessages++
-		}
-		// A copy that a rollback dropped is its parent's prompt, whose
-		// text the fork's row did not hold (store.InsertFork).
-		for i, m := range tr.rolledBack {
-			if fp.Copied(m.Line, m.Offset, metaEnd) {
-				tr.rolledBack[i].Text = ""
-			}
-		}
-	}
+	th.InheritedMessages = inheritedMessages(th.ParentID, meta.ForkPoint, hist, tr, metaEnd)
 	th.UserMessageCount = tr.UserMessageCount()
 	switch {
 	case tr.keep > 0:
@@ -347,6 +309,58 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	}
 	return store.Record{Thread: th, Messages: tr.pending, Ancestors: ancestors, SpawnParentID: meta.SpawnParentID,
 		Segments: hist.segments, RolledBack: tr.rolledBack, StatedKey: statedKey(meta.CreationKey)}, problems, nil
+}
+
+// referenceAncestry returns the ancestry of a reference fork of parent:
+// its file holds no copy of its ancestors' metas, so it is its parent's,
+// from the index. A parent the index lacks fails with ErrBaseMissing
+// unless bases allows it (parentsOptional); then, if the fork's base hist
+// names is not the parent (the cut lay in what the parent inherited), the
+// base and its own ancestry follow the parent.
+func referenceAncestry(ctx context.Context, bases Bases, parent string, hist history) ([]string, error) {
+	ancestors := []string{parent}
+	_, above, _, err := bases.Base(ctx, parent, 0)
+	switch {
+	case err == nil:
+		ancestors = append(ancestors, above...)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	case !parentsOptional(bases, parent):
+		return nil, fmt.Errorf("parent %s: %w", parent, ErrBaseMissing)
+	case hist.baseID != parent:
+		ancestors = append(ancestors, hist.baseID)
+		ancestors = append(ancestors, hist.ancestors...)
+	}
+	return ancestors, nil
+}
+
+// inheritedMessages returns how many of a thread's user messages are its
+// parent's: for a reference fork (hist names a base), those of its base it
+// keeps through its own rollbacks, which resolve through the base; for a
+// copy fork cut at fp, the copies before the cut (the store keeps their
+// search text only while the parent is not indexed, as store.InsertFork
+// does), whose rolled-back copies it clears the text of, as the fork's row
+// did not hold it. A thread that is no fork inherits none.
+func inheritedMessages(parent string, fp *rollout.ForkPoint, hist history, tr *Tracker, metaEnd int64) int {
+	switch {
+	case hist.baseID != "":
+		return tr.keep
+	case fp == nil || parent == "":
+		return 0
+	}
+	n := 0
+	for _, m := range tr.pending {
+		if !fp.Copied(m.Line, m.Offset, metaEnd) {
+			break
+		}
+		n++
+	}
+	for i, m := range tr.rolledBack {
+		if fp.Copied(m.Line, m.Offset, metaEnd) {
+			tr.rolledBack[i].Text = ""
+		}
+	}
+	return n
 }
 
 // statedKey returns k, the idempotency key a file's meta states, as the

@@ -1016,21 +1016,10 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 		w.duplicate(f.rel)
 		return nil
 	}
-	// The row the decision assumed can only have changed by this
-	// writer's own writes to the thread.
-	if res.action != actSkip && res.action != actDuplicate && w.touched.mayHold(f.id) {
-		cur, err := w.pathOf(ctx, f.id)
-		if err != nil {
-			return err
-		}
-		if cur != res.base {
-			if err := w.flush(ctx); err != nil {
-				return err
-			}
-			res = w.s.decideFresh(ctx, f)
-		}
+	res, err := w.redecide(ctx, res)
+	if err != nil {
+		return err
 	}
-
 	if res.action == actDuplicate {
 		w.claim(f.id, res.winner)
 		w.duplicate(f.rel)
@@ -1056,40 +1045,11 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 			w.waiting = append(w.waiting, f)
 			return nil
 		}
-		w.sum.Failed++
-		w.claim(f.id, f.rel)
-		// Only the row's own file, no longer a thread, takes the row with
-		// it: another file of the id that is not (yet) a thread, such as
-		// a revert segment created but not written, leaves it alone.
-		if res.notThread && res.base == f.rel {
-			if err := w.deleteAt(ctx, f.id, res.base); err != nil {
-				return err
-			}
-		}
+		err = w.applyFailed(ctx, res)
 	case actScan:
-		w.sum.Scanned++
-		w.batch = append(w.batch, res.record)
-		w.pending[f.id] = f.rel
-		w.touched.add(f.id)
-		if len(w.batch) >= w.batchSize {
-			if err := w.flush(ctx); err != nil {
-				return err
-			}
-		}
+		err = w.applyScan(ctx, res)
 	case actCatchUp:
-		w.sum.CaughtUp++
-		w.touched.add(f.id)
-		if err := w.flushIfPending(ctx, f.id); err != nil {
-			return err
-		}
-		p := res.progress
-		if res.grew {
-			if err := w.s.st.Advance(ctx, p); err != nil {
-				return fmt.Errorf("advance %s: %w", f.rel, err)
-			}
-		} else if err := w.s.st.SetFileState(ctx, p.ID, p.FileSize, p.FileMtime); err != nil {
-			return fmt.Errorf("set file state of %s: %w", f.rel, err)
-		}
+		err = w.applyCatchUp(ctx, res)
 	case actAddSegment:
 		w.sum.Skipped++
 		if w.s.hold != nil && !w.s.exists(f.rel) {
@@ -1099,49 +1059,128 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 			// list a file that is gone.
 			return nil
 		}
-		if err := w.flushIfPending(ctx, f.id); err != nil {
-			return err
-		}
-		if err := w.s.st.AddSegment(ctx, f.id, f.rel); err != nil {
-			return err
-		}
+		err = w.applyAddSegment(ctx, res)
 	case actMoveSegment:
-		w.sum.Moved++
-		if err := w.flushIfPending(ctx, f.id); err != nil {
-			return err
-		}
-		if err := w.s.st.MoveSegments(ctx, f.id, map[string]string{res.twin: f.rel}); err != nil {
-			return err
-		}
+		err = w.applyMoveSegment(ctx, res)
 	case actMove:
-		w.sum.Moved++
-		w.touched.add(f.id)
-		if err := w.flushIfPending(ctx, f.id); err != nil {
-			return err
-		}
-		archived := IsArchivedPath(f.rel)
-		archivedAt := int64(0)
-		if archived {
-			archivedAt = res.archiveAt
-		}
-		if err := w.s.st.SetArchived(ctx, f.id, archived, f.rel, archivedAt); err != nil {
-			return fmt.Errorf("move %s: %w", f.rel, err)
-		}
-		if err := w.moveSegmentsWith(ctx, f); err != nil {
-			return err
-		}
+		err = w.applyMove(ctx, res)
 	}
-	if res.setName != nil {
-		w.sum.Renamed++
-		w.touched.add(f.id)
-		if err := w.flushIfPending(ctx, f.id); err != nil {
-			return err
-		}
-		if err := w.s.st.SetName(ctx, f.id, *res.setName, res.updatedAt); err != nil {
-			return fmt.Errorf("rename %s: %w", f.id, err)
-		}
+	if err != nil || res.setName == nil {
+		return err
+	}
+	w.sum.Renamed++
+	w.touched.add(f.id)
+	if err := w.flushIfPending(ctx, f.id); err != nil {
+		return err
+	}
+	if err := w.s.st.SetName(ctx, f.id, *res.setName, res.updatedAt); err != nil {
+		return fmt.Errorf("rename %s: %w", f.id, err)
 	}
 	return nil
+}
+
+// redecide returns res, or the decision made again when the row res
+// assumed has changed since: it can only have changed by this writer's
+// own writes to the thread, so those are flushed first.
+func (w *syncWriter) redecide(ctx context.Context, res syncResult) (syncResult, error) {
+	f := res.file
+	if res.action == actSkip || res.action == actDuplicate || !w.touched.mayHold(f.id) {
+		return res, nil
+	}
+	cur, err := w.pathOf(ctx, f.id)
+	if err != nil || cur == res.base {
+		return res, err
+	}
+	if err := w.flush(ctx); err != nil {
+		return res, err
+	}
+	return w.s.decideFresh(ctx, f), nil
+}
+
+// applyFailed counts a file that could not be indexed.
+func (w *syncWriter) applyFailed(ctx context.Context, res syncResult) error {
+	f := res.file
+	w.sum.Failed++
+	w.claim(f.id, f.rel)
+	// Only the row's own file, no longer a thread, takes the row with
+	// it: another file of the id that is not (yet) a thread, such as
+	// a revert segment created but not written, leaves it alone.
+	if res.notThread && res.base == f.rel {
+		return w.deleteAt(ctx, f.id, res.base)
+	}
+	return nil
+}
+
+// applyScan queues the record of a file scanned whole for the batch.
+func (w *syncWriter) applyScan(ctx context.Context, res syncResult) error {
+	f := res.file
+	w.sum.Scanned++
+	w.batch = append(w.batch, res.record)
+	w.pending[f.id] = f.rel
+	w.touched.add(f.id)
+	if len(w.batch) >= w.batchSize {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// applyCatchUp records what a file grew by, or only its new size and
+// time when no complete line was added.
+func (w *syncWriter) applyCatchUp(ctx context.Context, res syncResult) error {
+	f := res.file
+	w.sum.CaughtUp++
+	w.touched.add(f.id)
+	if err := w.flushIfPending(ctx, f.id); err != nil {
+		return err
+	}
+	p := res.progress
+	if res.grew {
+		if err := w.s.st.Advance(ctx, p); err != nil {
+			return fmt.Errorf("advance %s: %w", f.rel, err)
+		}
+	} else if err := w.s.st.SetFileState(ctx, p.ID, p.FileSize, p.FileMtime); err != nil {
+		return fmt.Errorf("set file state of %s: %w", f.rel, err)
+	}
+	return nil
+}
+
+// applyAddSegment records a thread's earlier file the index lacks.
+func (w *syncWriter) applyAddSegment(ctx context.Context, res syncResult) error {
+	f := res.file
+	if err := w.flushIfPending(ctx, f.id); err != nil {
+		return err
+	}
+	return w.s.st.AddSegment(ctx, f.id, f.rel)
+}
+
+// applyMoveSegment records that a thread's earlier file moved.
+func (w *syncWriter) applyMoveSegment(ctx context.Context, res syncResult) error {
+	f := res.file
+	w.sum.Moved++
+	if err := w.flushIfPending(ctx, f.id); err != nil {
+		return err
+	}
+	return w.s.st.MoveSegments(ctx, f.id, map[string]string{res.twin: f.rel})
+}
+
+// applyMove records that a thread's newest file moved (archived or
+// unarchived), its earlier files with it.
+func (w *syncWriter) applyMove(ctx context.Context, res syncResult) error {
+	f := res.file
+	w.sum.Moved++
+	w.touched.add(f.id)
+	if err := w.flushIfPending(ctx, f.id); err != nil {
+		return err
+	}
+	archived := IsArchivedPath(f.rel)
+	archivedAt := int64(0)
+	if archived {
+		archivedAt = res.archiveAt
+	}
+	if err := w.s.st.SetArchived(ctx, f.id, archived, f.rel, archivedAt); err != nil {
+		return fmt.Errorf("move %s: %w", f.rel, err)
+	}
+	return w.moveSegmentsWith(ctx, f)
 }
 
 // moveSegmentsWith records that the earlier files of f's thread moved
