@@ -163,18 +163,33 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 			}
 			cut, inherited = f.At.Offset, f.At.Messages
 		}
-		base, err := holderOf(ctx, tx, parent, cut)
+		// The base's rows are not locked (a lock on them would order row
+		// locks child-first, against purge): one reverted or rewritten
+		// after it was read holds the cut no longer, and the cut's holder
+		// is found again. The parent's share lock keeps the cut's bytes.
+		var base Thread
+		var lines []byte
+		var ordinal int64
+		for {
+			if base, err = holderOf(ctx, tx, parent, cut); err != nil {
+				return err
+			}
+			lines = f.Lines
+			if f.Meta == nil {
+				break
+			}
+			lines, ordinal, err = s.paginatedForkMeta(ctx, tx, *f.Meta, base, cut, forkMessage)
+			if !errors.Is(err, errHolderMoved) {
+				break
+			}
+		}
 		if err != nil {
 			return err
 		}
 		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
 			UserMessageCount: inherited, HistoryMode: "legacy"}
-		lines := f.Lines
 		if f.Meta != nil {
-			if lines, child.NextOrdinal, err = s.paginatedForkMeta(ctx, tx, *f.Meta, base, cut, forkMessage); err != nil {
-				return err
-			}
-			child.HistoryMode = HistoryPaginated
+			child.HistoryMode, child.NextOrdinal = HistoryPaginated, ordinal
 		}
 		marks, err := scanLines(lines)
 		if err != nil {

@@ -386,6 +386,10 @@ func writeChunks(ctx context.Context, q querier, w io.Writer, sp span) (int64, e
 				return n, fmt.Errorf("thread %s: chunk at %d, want %d: %w", sp.threadID, start, next, errNoChunk)
 			}
 			lo, hi := max(sp.lo-start, 0), min(sp.hi-start, int64(len(data)))
+			if lo > hi { // the chunk found for lo ends before it
+				rows.Close()
+				return n, fmt.Errorf("thread %s: chunk at %d ends at %d, want byte %d: %w", sp.threadID, start, start+int64(len(data)), sp.lo, errNoChunk)
+			}
 			m, err := w.Write(data[lo:hi])
 			n += int64(m)
 			if err != nil {

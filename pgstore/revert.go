@@ -250,26 +250,38 @@ func revertHolder(ctx context.Context, q querier, t Thread, cut int64) (Thread, 
 // q need not hold one snapshot (a fork's transaction reads committed
 // rows): a seal that moves holder's bytes into a segment after its row
 // was read is seen by reading its sealed size again. Its bytes below its
-// row's size never change, so the rest of the row holds.
+// row's size never change, so the rest of the row holds, unless holder
+// left its era meanwhile (a revert moved its bytes into a link, a purge
+// rewrote them): that fails with errHolderMoved, and the caller finds the
+// holder of the cut again.
 func (s *Store) ordinalAt(ctx context.Context, q querier, holder Thread, cut int64) (int64, error) {
 	for {
 		if beforeOrdinalRead != nil {
 			beforeOrdinalRead(holder.ID)
 		}
 		ordinal, err := s.ordinalAtOnce(ctx, q, holder, cut)
-		if !errors.Is(err, errNoChunk) {
-			return ordinal, err
+		if err == nil {
+			return ordinal, nil
 		}
 		now, gerr := getThread(ctx, q, holder.ID, "")
-		if gerr != nil {
+		switch {
+		case errors.Is(gerr, ErrNotFound):
+			return 0, fmt.Errorf("%w: %s is gone", errHolderMoved, holder.ID)
+		case gerr != nil:
 			return 0, errors.Join(err, gerr)
-		}
-		if now.SealedSize <= holder.SealedSize {
+		case now.Era() != holder.Era():
+			return 0, fmt.Errorf("%w: %w", errHolderMoved, checkEra(now, new(holder.Era())))
+		case !errors.Is(err, errNoChunk) || now.SealedSize <= holder.SealedSize:
 			return 0, err // no seal explains it
 		}
 		holder.SealedSize = now.SealedSize
 	}
 }
+
+// errHolderMoved reports that the thread whose own bytes held a cut, read
+// without a lock, was reverted, rewritten or deleted since: the cut's
+// bytes are the same, but another row holds them.
+var errHolderMoved = errors.New("the holder of the cut changed")
 
 // beforeOrdinalRead, when set (by tests), is called before ordinalAt
 // reads holder's bytes.

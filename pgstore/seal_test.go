@@ -444,3 +444,60 @@ func TestForkThroughABaseSealedMeanwhile(t *testing.T) {
 		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
 	}
 }
+
+// TestForkThroughABaseRevertedMeanwhile: a reference fork cut in its
+// parent's base reads the base's row without a lock, then the base's
+// bytes for the ordinal at the cut; a revert of the base committed in
+// between (at the parent's cut, which no fork continues past) moves those
+// bytes into a link. The fork finds the thread that holds the cut again
+// and numbers its meta as without the revert.
+func TestForkThroughABaseRevertedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), newBucket(t))
+	base := createPaginated(t, s)
+	appendTurn := func(turn string) {
+		t.Helper()
+		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+		if _, err := s.Append(ctx, base, lines, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fork := func(parent string, at *Cut) Thread {
+		t.Helper()
+		id := newID(t)
+		meta := rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: id, ForkedFromID: parent, Timestamp: "2026-11-25T00:00:03.000Z"}}
+		th, err := s.Fork(ctx, Fork{ParentID: parent, ChildID: id, BeforeUserMessage: -1, At: at, Meta: &meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th
+	}
+	appendTurn("turn-a")
+	whole := fork(base, nil)
+	appendTurn("turn-b") // starts where the whole fork's base part ends
+	at := &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}
+	want := fork(whole.ID, at)
+	revertedIn := 0
+	beforeOrdinalRead = func(holder string) {
+		if holder != base || revertedIn > 0 {
+			return
+		}
+		revertedIn++
+		if _, err := s.Revert(ctx, Revert{ID: base, TurnID: "turn-b"}); err != nil {
+			t.Errorf("revert in the fork's window: %v", err)
+		}
+	}
+	t.Cleanup(func() { beforeOrdinalRead = nil })
+	got := fork(whole.ID, at)
+	if revertedIn != 1 {
+		t.Fatalf("%d reverts of %s landed in the fork's window, want 1", revertedIn, base)
+	}
+	if got.BaseThreadID() != base || got.BaseSize != want.BaseSize || got.NextOrdinal != want.NextOrdinal {
+		t.Fatalf("fork through the base reverted meanwhile: base %s at %d, next ordinal %d; without the revert %s at %d, %d",
+			got.BaseThreadID(), got.BaseSize, got.NextOrdinal, want.BaseThreadID(), want.BaseSize, want.NextOrdinal)
+	}
+	a := bytes.ReplaceAll(history(t, s, got.ID), []byte(got.ID), []byte(want.ID))
+	if b := history(t, s, want.ID); !bytes.Equal(a, b) {
+		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
+	}
+}
