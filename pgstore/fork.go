@@ -49,7 +49,30 @@ func (s *Store) UserMessage(ctx context.Context, id string, k int) (UserMessage,
 
 // userMessage walks the base chain to the thread that owns message k. A
 // base keeps its positions, so the offset needs no translation.
+//
+// q need not hold one snapshot (a fork's transaction reads committed
+// rows): a base read without a lock may be reverted or rewritten before
+// its message rows are read, which moves them (to a link, or anew). The
+// walk then starts again from id.
 func userMessage(ctx context.Context, q querier, id string, k int) (UserMessage, error) {
+	for {
+		m, err := userMessageOnce(ctx, q, id, k)
+		if !errors.Is(err, errOwnerMoved) {
+			return m, err
+		}
+	}
+}
+
+// errOwnerMoved reports that the thread a walk found owning a user
+// message was reverted, rewritten or deleted before its row of the
+// message was read.
+var errOwnerMoved = errors.New("the owner of the message changed")
+
+// beforeMessageRows, when set (by tests), is called before the user
+// message rows of a thread whose row was read are read.
+var beforeMessageRows func(owner string)
+
+func userMessageOnce(ctx context.Context, q querier, id string, k int) (UserMessage, error) {
 	for {
 		t, err := getThread(ctx, q, id, "")
 		if err != nil {
@@ -62,9 +85,17 @@ func userMessage(ctx context.Context, q querier, id string, k int) (UserMessage,
 			id = t.BaseID
 			continue
 		}
+		if beforeMessageRows != nil {
+			beforeMessageRows(id)
+		}
 		m := UserMessage{Ordinal: k}
 		err = q.QueryRow(ctx, `SELECT history_offset, text, line, cut_offset, turn_id FROM user_messages
 			WHERE thread_id = $1 AND ordinal = $2`, id, k).Scan(&m.Offset, &m.Text, &m.Line, &m.CutOffset, &m.TurnID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if now, gerr := getThread(ctx, q, id, ""); errors.Is(gerr, ErrNotFound) || gerr == nil && now.Era() != t.Era() {
+				return UserMessage{}, fmt.Errorf("%w: %s", errOwnerMoved, id)
+			}
+		}
 		if err != nil {
 			return UserMessage{}, fmt.Errorf("owner %s: %w", id, err)
 		}

@@ -501,3 +501,58 @@ func TestForkThroughABaseRevertedMeanwhile(t *testing.T) {
 		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
 	}
 }
+
+// TestForkBeforeAMessageOfABaseRevertedMeanwhile: a fork before a user
+// message its parent inherits walks to the base that owns it without a
+// lock, then reads the base's row of the message; a revert of the base
+// committed in between (at the parent's cut) moves the row into a link.
+// The fork finds the message there and cuts as without the revert.
+func TestForkBeforeAMessageOfABaseRevertedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), newBucket(t))
+	base := createPaginated(t, s)
+	appendTurn := func(turn string) {
+		t.Helper()
+		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+		if _, err := s.Append(ctx, base, lines, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fork := func(parent string, before int) Thread {
+		t.Helper()
+		id := newID(t)
+		meta := rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: id, ForkedFromID: parent, Timestamp: "2026-11-25T00:00:03.000Z"}}
+		th, err := s.Fork(ctx, Fork{ParentID: parent, ChildID: id, BeforeUserMessage: before, Meta: &meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th
+	}
+	appendTurn("turn-a")
+	whole := fork(base, -1)
+	appendTurn("turn-b") // starts where the whole fork's base part ends
+	want := fork(whole.ID, 0)
+	revertedIn := 0
+	beforeMessageRows = func(owner string) {
+		if owner != base || revertedIn > 0 {
+			return
+		}
+		revertedIn++
+		if _, err := s.Revert(ctx, Revert{ID: base, TurnID: "turn-b"}); err != nil {
+			t.Errorf("revert in the fork's window: %v", err)
+		}
+	}
+	t.Cleanup(func() { beforeMessageRows = nil })
+	got := fork(whole.ID, 0)
+	if revertedIn != 1 {
+		t.Fatalf("%d reverts of %s landed in the fork's window, want 1", revertedIn, base)
+	}
+	if got.BaseThreadID() != base || got.BaseSize != want.BaseSize || got.NextOrdinal != want.NextOrdinal {
+		t.Fatalf("fork before a message of the base reverted meanwhile: base %s at %d, next ordinal %d; without the revert %s at %d, %d",
+			got.BaseThreadID(), got.BaseSize, got.NextOrdinal, want.BaseThreadID(), want.BaseSize, want.NextOrdinal)
+	}
+	a := bytes.ReplaceAll(history(t, s, got.ID), []byte(got.ID), []byte(want.ID))
+	if b := history(t, s, want.ID); !bytes.Equal(a, b) {
+		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
+	}
+}
