@@ -351,9 +351,14 @@ func (s *Store) deleteThread(ctx context.Context, id string) ([]string, error) {
 // UserMessageOfTurn returns the first user message of thread id's history
 // (inherited ones included) that Codex turn turnID holds: the turn's
 // start is its Cut. An unknown turn, or one past a fork's cut, fails with
-// ErrTurnNotFound.
+// ErrTurnNotFound. The chain is read in one snapshot.
 func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserMessage, error) {
-	m, err := userMessageOfTurn(ctx, s.pool, id, turnID)
+	var m UserMessage
+	err := s.inReadTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		m, err = userMessageOfTurn(ctx, tx, id, turnID)
+		return err
+	})
 	if err != nil {
 		return UserMessage{}, fmt.Errorf("turn %q of %s: %w", turnID, id, err)
 	}
@@ -369,6 +374,9 @@ func userMessageOfTurn(ctx context.Context, q querier, id, turnID string) (UserM
 	}
 	var found *UserMessage
 	for visible := t.UserMessageCount; ; {
+		if beforeMessageRows != nil {
+			beforeMessageRows(t.ID)
+		}
 		var m UserMessage
 		err := q.QueryRow(ctx, `SELECT `+messageColumns+` FROM user_messages
 			WHERE thread_id = $1 AND md5(turn_id) = md5($2::text) AND turn_id = $2 AND ordinal < $3

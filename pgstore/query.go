@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -11,30 +12,30 @@ import (
 // UserMessages returns every user message of thread id's history in
 // order: those it inherits through its base chain, then its own.
 func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
-	t, err := getThread(ctx, s.pool, id, "")
-	if err != nil {
-		return nil, fmt.Errorf("user messages of %s: %w", id, err)
-	}
-	msgs, err := messagesBetween(ctx, s.pool, t, 0, t.UserMessageCount)
-	if err != nil {
-		return nil, fmt.Errorf("user messages of %s: %w", id, err)
-	}
-	return msgs, nil
+	msgs, _, err := s.UserMessagesBetween(ctx, id, 0, math.MaxInt)
+	return msgs, err
 }
 
 // UserMessagesBetween returns the user messages of thread id's history
 // with ordinals in [lo, hi), in order, and how many the thread has. It
-// reads the chain down only as far as the base holding message lo.
+// reads the chain down only as far as the base holding message lo, in one
+// snapshot: a revert meanwhile moves the rows of the threads it read.
 func (s *Store) UserMessagesBetween(ctx context.Context, id string, lo, hi int) ([]UserMessage, int, error) {
-	t, err := getThread(ctx, s.pool, id, "")
+	var msgs []UserMessage
+	var count int
+	err := s.inReadTx(ctx, func(tx pgx.Tx) error {
+		t, err := getThread(ctx, tx, id, "")
+		if err != nil {
+			return err
+		}
+		count = t.UserMessageCount
+		msgs, err = messagesBetween(ctx, tx, t, max(lo, 0), min(hi, count))
+		return err
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("user messages of %s: %w", id, err)
 	}
-	msgs, err := messagesBetween(ctx, s.pool, t, max(lo, 0), min(hi, t.UserMessageCount))
-	if err != nil {
-		return nil, 0, fmt.Errorf("user messages %d to %d of %s: %w", lo, hi, id, err)
-	}
-	return msgs, t.UserMessageCount, nil
+	return msgs, count, nil
 }
 
 // messagesBetween returns the user messages of t's history with ordinals
@@ -59,6 +60,9 @@ func messagesBetween(ctx context.Context, q querier, t Thread, lo, hi int) ([]Us
 			return msgs, nil
 		}
 		own = max(lo, t.InheritedMessages)
+	}
+	if beforeMessageRows != nil {
+		beforeMessageRows(t.ID)
 	}
 	rows, err := q.Query(ctx, `SELECT `+messageColumns+` FROM user_messages
 		WHERE thread_id = $1 AND ordinal >= $2 AND ordinal < $3 ORDER BY ordinal`, t.ID, own, hi)

@@ -556,3 +556,63 @@ func TestForkBeforeAMessageOfABaseRevertedMeanwhile(t *testing.T) {
 		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
 	}
 }
+
+// TestMessagesOfAThreadRevertedMeanwhile: reading a thread's user
+// messages reads its row, then its rows of messages; a revert committed
+// in between moves those rows into a link. The read sees the thread as it
+// was before the revert, not its old row with no messages.
+func TestMessagesOfAThreadRevertedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), newBucket(t))
+	var id string
+	for _, tc := range []struct {
+		name string
+		read func() (string, error)
+	}{
+		{"UserMessages", func() (string, error) {
+			msgs, err := s.UserMessages(ctx, id)
+			got := ""
+			for _, m := range msgs {
+				got += fmt.Sprintf("%d %s;", m.Ordinal, m.Text)
+			}
+			return got, err
+		}},
+		{"UserMessageOfTurn", func() (string, error) {
+			m, err := s.UserMessageOfTurn(ctx, id, "turn-a")
+			return fmt.Sprintf("%d %s %s;", m.Ordinal, m.Text, m.TurnID), err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id = createPaginated(t, s)
+			for _, turn := range []string{"turn-a", "turn-b"} {
+				lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+				if _, err := s.Append(ctx, id, lines, -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := tc.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The revert moves the thread's messages into a link.
+			revertedIn := 0
+			beforeMessageRows = func(owner string) {
+				if owner != id || revertedIn > 0 {
+					return
+				}
+				revertedIn++
+				if _, err := s.Revert(ctx, Revert{ID: id, BeforeUserMessage: 1}); err != nil {
+					t.Errorf("revert in the read's window: %v", err)
+				}
+			}
+			t.Cleanup(func() { beforeMessageRows = nil })
+			got, err := tc.read()
+			if revertedIn != 1 {
+				t.Fatalf("%d reverts landed in the read's window, want 1", revertedIn)
+			}
+			if err != nil || got != want {
+				t.Fatalf("read with a revert meanwhile: %q, %v; want %q", got, err, want)
+			}
+		})
+	}
+}
