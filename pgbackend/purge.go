@@ -34,23 +34,37 @@ func (b *Backend) Purge(ctx context.Context, id string) error {
 		return fmt.Errorf("purge %q: %w", id, err)
 	}
 	for attempt := 0; ; attempt++ {
-		dependents, err := b.dependents(ctx, pid)
-		if err != nil {
-			return fmt.Errorf("purge: %w", err)
-		}
-		for _, d := range dependents {
-			if err := b.makeSelfContained(ctx, d); err != nil {
-				return fmt.Errorf("purge %s: make %s self-contained: %w", pid, d, err)
-			}
-		}
-		err = b.store.Purge(ctx, pid)
-		// A reference fork made meanwhile refers to id again: once more.
-		if errors.Is(err, pgstore.ErrReferenced) && attempt < 3 {
+		err := b.purgeOnce(ctx, pid)
+		// A reference fork made meanwhile refers to id, or to a thread
+		// about to be made self-contained: once more, with it.
+		if errors.Is(err, manager.ErrReferenced) && attempt < 3 {
 			continue
 		}
-		return mapErr(err)
+		return err
 	}
 }
+
+// purgeOnce is one attempt of Purge; a reference fork made since it found
+// the threads to make self-contained fails it with manager.ErrReferenced.
+func (b *Backend) purgeOnce(ctx context.Context, pid string) error {
+	dependents, err := b.dependents(ctx, pid)
+	if err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	if afterDependents != nil {
+		afterDependents(pid)
+	}
+	for _, d := range dependents {
+		if err := b.makeSelfContained(ctx, d); err != nil {
+			return fmt.Errorf("purge %s: make %s self-contained: %w", pid, d, err)
+		}
+	}
+	return mapErr(b.store.Purge(ctx, pid))
+}
+
+// afterDependents, when set (by tests), is called after Purge found the
+// threads that continue id's history.
+var afterDependents func(id string)
 
 // dependents returns the threads whose history passes through thread id's
 // bytes, each after every thread that refers to it (manager.Dependents).

@@ -3,9 +3,13 @@
 package pgbackend
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -75,5 +79,68 @@ func TestPurgeDeletesSegments(t *testing.T) {
 	// The rewritten thread seals again, into new objects.
 	if sealed, err := b.store.Seal(ctx, ids[2], 1); err != nil || !sealed || objects(ids[2]) != 1 {
 		t.Fatalf("seal after the purge: %v, %v, %d objects", sealed, err, objects(ids[2]))
+	}
+}
+
+// TestPurgeWithAForkMadeMeanwhile: a purge finds the threads that
+// continue the purged one's history, then rewrites them one by one; a
+// reference fork made in between, cut in the bytes of one of them (so
+// its base is that one, not its parent), says what it said: it is made
+// self-contained too, before the thread it reads through is rewritten
+// (which moves every position the fork keeps).
+func TestPurgeWithAForkMadeMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	root, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{root.ID}
+	for i := range 2 {
+		if _, err := b.AppendTurn(ctx, ids[i], manager.TurnOptions{Prompt: fmt.Sprintf("prompt %d", i), Answer: "an answer"}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := b.Fork(ctx, ids[i], manager.ForkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, f.ID)
+	}
+	var late string
+	var want []string
+	afterDependents = func(string) {
+		if late != "" {
+			return
+		}
+		one := 1
+		f, err := b.Fork(ctx, ids[2], manager.ForkOptions{BeforeUserMessage: &one})
+		if err != nil {
+			t.Errorf("fork in the purge's window: %v", err)
+			return
+		}
+		late, want = f.ID, backendtest.Said(t, b, f.ID)
+		if row, err := b.store.Get(ctx, late); err != nil || row.BaseID != ids[1] {
+			t.Errorf("the fork made meanwhile: base %q, %v; want %s, which holds its cut", row.BaseID, err, ids[1])
+		}
+	}
+	t.Cleanup(func() { afterDependents = nil })
+	if err := b.Purge(ctx, root.ID); err != nil {
+		t.Fatal(err)
+	}
+	if late == "" {
+		t.Fatal("no fork was made in the purge's window")
+	}
+	if row, err := b.store.Get(ctx, late); err != nil || row.BaseID != "" {
+		t.Fatalf("the fork made during the purge: base %q, %v; want none (self-contained)", row.BaseID, err)
+	}
+	if got := backendtest.Said(t, b, late); !slices.Equal(got, want) {
+		t.Fatalf("the fork made during the purge says:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if problems, err := b.store.Verify(ctx); err != nil || len(problems) != 0 {
+		t.Fatalf("Verify after the purge: %v, %v", problems, err)
 	}
 }

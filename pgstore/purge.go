@@ -56,7 +56,8 @@ type Was struct {
 // the rewrite holds a chunk, not the history; appends to the thread wait
 // for it. Its id, name, parent, lineage, archive state and times are kept.
 // A row that no longer says was fails with ErrChanged and changes nothing;
-// so does content failing to read. After the commit the objects of its old
+// so does content failing to read, and a thread others continue (their
+// base is it or one of its links: Referrers), with a *ReferencedError. After the commit the objects of its old
 // segments are deleted (a read that began before may then fail; the bytes
 // are the point; objects the bucket does not delete are logged and left to
 // CollectOrphans).
@@ -74,6 +75,13 @@ func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, conte
 		}
 		if t.BaseThreadID() != was.BaseID || t.Size != was.Size {
 			return fmt.Errorf("%w: base %q and %d own bytes, read with base %q and %d", ErrChanged, t.BaseThreadID(), t.Size, was.BaseID, was.Size)
+		}
+		// A thread that continues this one's history keeps positions in
+		// it, which the rewrite moves: a fork made since the caller made
+		// the referrers self-contained stops it. The row lock waits for a
+		// fork being made (its base's key is share-locked).
+		if err := refuseReferrers(ctx, tx, id, referrersSQL+` ORDER BY referrer`, id); err != nil {
+			return err
 		}
 		if keys, err = familyKeys(ctx, tx, id); err != nil {
 			return err
