@@ -47,16 +47,27 @@ func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, e
 	if s.bucket == nil {
 		return false, fmt.Errorf("seal %s: %w", id, ErrNoBucket)
 	}
-	t, err := getThread(ctx, s.pool, id, "")
+	// The row and its chunks in one snapshot: a revert or a rewrite
+	// meanwhile moves the chunks (the transaction below then finds other
+	// bytes, and records nothing).
+	var t Thread
+	var data []byte
+	err := s.inReadTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if t, err = getThread(ctx, tx, id, ""); err != nil || t.Size-t.SealedSize < max(minBytes, 1) {
+			return err
+		}
+		if beforeUnsealedRead != nil {
+			beforeUnsealedRead(id)
+		}
+		data, err = unsealedBytes(ctx, tx, t, maxSegment)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("seal %s: %w", id, err)
 	}
-	if t.Size-t.SealedSize < max(minBytes, 1) {
+	if data == nil {
 		return false, nil
-	}
-	data, err := unsealedBytes(ctx, s.pool, t, maxSegment)
-	if err != nil {
-		return false, fmt.Errorf("seal %s: %w", id, err)
 	}
 	start, end := t.SealedSize, t.SealedSize+int64(len(data))
 	sum := sha256.Sum256(data)
@@ -103,6 +114,10 @@ func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, e
 	}
 	return sealed, nil
 }
+
+// beforeUnsealedRead, when set (by tests), is called before a seal reads
+// the chunks of thread id.
+var beforeUnsealedRead func(id string)
 
 // unsealedBytes reads t's chunks from its sealed size, as of t, until
 // they hold limit bytes or more (whole chunks: the last may pass it).

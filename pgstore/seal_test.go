@@ -616,3 +616,46 @@ func TestMessagesOfAThreadRevertedMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestSealOfAThreadRevertedMeanwhile: a seal reads a thread's row, then
+// its unsealed chunks; a revert committed in between moves those chunks
+// into a link. The seal reads the chunks of the row it read (the segment
+// it writes is then not recorded, the thread's bytes being others) and
+// does not fail; the next seal seals what the thread holds now.
+func TestSealOfAThreadRevertedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), newBucket(t))
+	id := createPaginated(t, s)
+	for _, turn := range []string{"turn-a", "turn-b"} {
+		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+		if _, err := s.Append(ctx, id, lines, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revertedIn := 0
+	beforeUnsealedRead = func(thread string) {
+		if thread != id || revertedIn > 0 {
+			return
+		}
+		revertedIn++
+		if _, err := s.Revert(ctx, Revert{ID: id, BeforeUserMessage: 1}); err != nil {
+			t.Errorf("revert in the seal's window: %v", err)
+		}
+	}
+	t.Cleanup(func() { beforeUnsealedRead = nil })
+	want := history(t, s, id) // before the revert
+	if _, err := s.Seal(ctx, id, 1); err != nil {
+		t.Fatalf("seal of a thread reverted meanwhile: %v", err)
+	}
+	if revertedIn != 1 {
+		t.Fatalf("%d reverts landed in the seal's window, want 1", revertedIn)
+	}
+	if sealed, err := s.Seal(ctx, id, 1); err != nil || !sealed {
+		t.Fatalf("seal after the revert: %v, %v; want the new head sealed", sealed, err)
+	}
+	got := history(t, s, id)
+	turnB := bytes.Index(want, []byte(`"turn_id":"turn-b"`))
+	if cut := bytes.LastIndexByte(want[:max(turnB, 0)], '\n') + 1; turnB < 0 || len(got) < cut || !bytes.Equal(got[:cut], want[:cut]) {
+		t.Fatalf("the history after the revert and the seals:\n%s\nwant it to start as\n%s", got, want)
+	}
+}
