@@ -55,7 +55,14 @@ func (b *Backend) purgeOnce(ctx context.Context, pid string) error {
 		afterDependents(pid)
 	}
 	for _, d := range dependents {
-		if err := b.makeSelfContained(ctx, d); err != nil {
+		err := b.makeSelfContained(ctx, d)
+		if errors.Is(err, manager.ErrNotFound) {
+			// Deleted since it was found: nothing of it to rewrite.
+			if _, gerr := b.store.Get(ctx, d); errors.Is(gerr, pgstore.ErrNotFound) {
+				continue
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("purge %s: make %s self-contained: %w", pid, d, err)
 		}
 	}

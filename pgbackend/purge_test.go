@@ -3,6 +3,7 @@
 package pgbackend
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -142,5 +143,48 @@ func TestPurgeWithAForkMadeMeanwhile(t *testing.T) {
 	}
 	if problems, err := b.store.Verify(ctx); err != nil || len(problems) != 0 {
 		t.Fatalf("Verify after the purge: %v, %v", problems, err)
+	}
+}
+
+// TestPurgeWithADependentDeletedMeanwhile: a thread that continued the
+// purged one's history when the purge found it, deleted before the purge
+// rewrites it, needs no rewrite: the purge goes on without it.
+func TestPurgeWithADependentDeletedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	root, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendTurn(ctx, root.ID, manager.TurnOptions{Prompt: "a prompt", Answer: "an answer"}); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := b.Fork(ctx, root.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := false
+	afterDependents = func(string) {
+		if deleted {
+			return
+		}
+		deleted = true
+		if err := b.Delete(ctx, fork.ID); err != nil {
+			t.Errorf("delete in the purge's window: %v", err)
+		}
+	}
+	t.Cleanup(func() { afterDependents = nil })
+	if err := b.Purge(ctx, root.ID); err != nil {
+		t.Fatalf("purge with a dependent deleted meanwhile: %v", err)
+	}
+	if !deleted {
+		t.Fatal("nothing was deleted in the purge's window")
+	}
+	if _, err := b.Get(ctx, root.ID); !errors.Is(err, manager.ErrNotFound) {
+		t.Fatalf("get of the purged thread: %v, want ErrNotFound", err)
 	}
 }
