@@ -213,3 +213,50 @@ func TestRollbackUnderForksRefused(t *testing.T) {
 		t.Fatalf("verify: %v, %v", problems, err)
 	}
 }
+
+// TestVerifyWithARevertMeanwhile: Verify reads one snapshot of the
+// database, but the objects of segments in the bucket as they are: a
+// revert committed meanwhile deletes the objects of the segments it
+// dropped, which the snapshot still names. That is no problem: the rows
+// that named them are gone too.
+func TestVerifyWithARevertMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), newBucket(t))
+	id := createPaginated(t, s)
+	appendTurn := func(turn string) {
+		t.Helper()
+		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+		if _, err := s.Append(ctx, id, lines, -1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Seal(ctx, id, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendTurn("turn-a")
+	appendTurn("turn-b")
+	// Its bytes move into a link; the new head holds a segment of its own,
+	// which the revert in Verify's window (into the link) drops.
+	if _, err := s.Revert(ctx, Revert{ID: id, TurnID: "turn-b"}); err != nil {
+		t.Fatal(err)
+	}
+	appendTurn("turn-c")
+	revertedIn := 0
+	beforeSegmentCheck = func(thread string) {
+		if thread != id || revertedIn > 0 {
+			return
+		}
+		revertedIn++
+		if _, err := s.Revert(ctx, Revert{ID: id, TurnID: "turn-a"}); err != nil {
+			t.Errorf("revert in Verify's window: %v", err)
+		}
+	}
+	t.Cleanup(func() { beforeSegmentCheck = nil })
+	problems, err := s.Verify(ctx)
+	if revertedIn != 1 {
+		t.Fatalf("%d reverts landed in Verify's window, want 1", revertedIn)
+	}
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("Verify with a revert meanwhile: %v, %v; want no problem", problems, err)
+	}
+}
