@@ -558,11 +558,13 @@ func (b *Backend) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser
 			return b.openHistory(ctx, t.ID, 0, -1)
 		}
 	}
-	from, _, err := b.turnBounds(ctx, id, k)
-	if err != nil {
-		return nil, err
-	}
-	return b.openHistory(ctx, id, from, -1)
+	return retryChanged(func() (io.ReadCloser, error) {
+		from, _, era, err := b.turnBounds(ctx, id, k)
+		if err != nil {
+			return nil, err
+		}
+		return b.openHistoryIn(ctx, id, era, from, -1)
+	})
 }
 
 // openHistory opens [from, to) of thread id's history (pgstore.OpenHistory)
@@ -576,38 +578,60 @@ func (b *Backend) openHistory(ctx context.Context, id string, from, to int64) (i
 	return mappedReader{rc}, nil
 }
 
-// ReadTurn streams turn k: user message k up to user message k+1.
-func (b *Backend) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser, error) {
-	from, to, err := b.turnBounds(ctx, id, k)
+// openHistoryIn is openHistory of positions found in thread id's history
+// in era (pgstore.OpenHistoryIn): a thread reverted or rewritten since
+// fails with pgstore.ErrChanged.
+func (b *Backend) openHistoryIn(ctx context.Context, id string, era pgstore.Era, from, to int64) (io.ReadCloser, error) {
+	rc, _, err := b.store.OpenHistoryIn(ctx, id, era, from, to)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return b.openHistory(ctx, id, from, to)
+	return mappedReader{rc}, nil
 }
 
+// ReadTurn streams turn k: user message k up to user message k+1.
+func (b *Backend) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	return retryChanged(func() (io.ReadCloser, error) {
+		from, to, era, err := b.turnBounds(ctx, id, k)
+		if err != nil {
+			return nil, err
+		}
+		return b.openHistoryIn(ctx, id, era, from, to)
+	})
+}
+
+// beforeTurnRead, when set (by tests), is called after turnBounds found
+// where a turn of thread id starts.
+var beforeTurnRead func(id string)
+
 // turnBounds returns where user messages k and k+1 start (-1 for the
-// end): two seeks through the base chain, not a list of every message.
-func (b *Backend) turnBounds(ctx context.Context, id string, k int) (from, to int64, err error) {
-	t, err := b.Get(ctx, id)
+// end): two seeks through the base chain, not a list of every message;
+// and the era of the thread they were sought in (the seeks are reads of
+// their own: a revert meanwhile fails the history read in era).
+func (b *Backend) turnBounds(ctx context.Context, id string, k int) (from, to int64, era pgstore.Era, err error) {
+	t, err := b.row(ctx, id)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, era, err
 	}
 	if k < 0 || k >= t.UserMessageCount {
-		return 0, 0, &manager.OutOfRangeError{ID: t.ID, Requested: k, Count: t.UserMessageCount}
+		return 0, 0, era, &manager.OutOfRangeError{ID: t.ID, Requested: k, Count: t.UserMessageCount}
 	}
 	m, err := b.store.UserMessage(ctx, t.ID, k)
 	if err != nil {
-		return 0, 0, mapErr(err)
+		return 0, 0, era, mapErr(err)
 	}
 	to = -1
 	if k+1 < t.UserMessageCount {
 		next, err := b.store.UserMessage(ctx, t.ID, k+1)
 		if err != nil {
-			return 0, 0, mapErr(err)
+			return 0, 0, era, mapErr(err)
 		}
 		to = next.Offset
 	}
-	return m.Offset, to, nil
+	if beforeTurnRead != nil {
+		beforeTurnRead(t.ID)
+	}
+	return m.Offset, to, t.Era(), nil
 }
 
 // ReadAfter streams the history from position from to its end as of the

@@ -18,6 +18,7 @@ import (
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/objstore"
+	"github.com/spoolhq/spool/pgstore"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -271,4 +272,76 @@ func openUndeletable(t *testing.T) (*Backend, manager.Thread) {
 		t.Fatal(err)
 	}
 	return b, th
+}
+
+// TestReadTurnOfAThreadRevertedMeanwhile: reading turn k (or the history
+// from it) finds where user messages k and k+1 start, then reads the
+// history between; a revert before message k and a new turn committed in
+// between make those positions name other bytes. The read answers as the
+// thread stands then, as a read after it does.
+func TestReadTurnOfAThreadRevertedMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	for _, tc := range []struct {
+		name string
+		read func(id string) (io.ReadCloser, error)
+	}{
+		{"ReadTurn", func(id string) (io.ReadCloser, error) { return b.ReadTurn(ctx, id, 1) }},
+		{"ReadFrom", func(id string) (io.ReadCloser, error) { return b.ReadFrom(ctx, id, 1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			turn := func(prompt string) {
+				t.Helper()
+				if _, err := b.AppendTurn(ctx, th.ID, manager.TurnOptions{Prompt: prompt, Answer: "an answer"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 3 {
+				turn(fmt.Sprintf("prompt %d", i))
+			}
+			readAll := func() string {
+				t.Helper()
+				rc, err := tc.read(th.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rc.Close()
+				got, err := io.ReadAll(rc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(got)
+			}
+			reverted := false
+			beforeTurnRead = func(id string) {
+				if id != th.ID || reverted {
+					return
+				}
+				reverted = true
+				if _, err := b.store.Revert(ctx, pgstore.Revert{ID: th.ID, BeforeUserMessage: 0}); err != nil {
+					t.Errorf("revert in the read's window: %v", err)
+				}
+				for _, p := range []string{"another prompt", "a prompt of some length, longer than the first three"} {
+					turn(p)
+				}
+			}
+			t.Cleanup(func() { beforeTurnRead = nil })
+			got := readAll()
+			if !reverted {
+				t.Fatal("no revert landed in the read's window")
+			}
+			beforeTurnRead = nil
+			if want := readAll(); got != want {
+				t.Fatalf("read of message 1 with a revert meanwhile:\n%s\nwant, as read after it:\n%s", got, want)
+			}
+		})
+	}
 }
