@@ -260,3 +260,33 @@ func TestVerifyWithARevertMeanwhile(t *testing.T) {
 		t.Fatalf("Verify with a revert meanwhile: %v, %v; want no problem", problems, err)
 	}
 }
+
+// TestRepairWithADeleteMeanwhile: Repair lists the threads, then repairs
+// each under its row lock; one deleted in between (or a link a revert
+// dropped) is no problem.
+func TestRepairWithADeleteMeanwhile(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), newBucket(t))
+	ids := []string{createPaginated(t, s), createPaginated(t, s)}
+	deleted := ""
+	beforeRepairThread = func(id string) {
+		if deleted != "" {
+			return
+		}
+		deleted = ids[0]
+		if id == ids[0] {
+			deleted = ids[1]
+		}
+		if err := s.Delete(ctx, deleted); err != nil {
+			t.Errorf("delete in Repair's window: %v", err)
+		}
+	}
+	t.Cleanup(func() { beforeRepairThread = nil })
+	repaired, problems, err := s.Repair(ctx)
+	if deleted == "" {
+		t.Fatal("nothing was deleted in Repair's window")
+	}
+	if err != nil || len(repaired) != 0 || len(problems) != 0 {
+		t.Fatalf("Repair with %s deleted meanwhile: repaired %v, problems %v, %v; want nothing", deleted, repaired, problems, err)
+	}
+}

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -27,8 +28,14 @@ func (s *Store) Repair(ctx context.Context) (repaired []string, problems []Probl
 		return nil, nil, fmt.Errorf("repair: %w", err)
 	}
 	for _, id := range ids {
+		if beforeRepairThread != nil {
+			beforeRepairThread(id)
+		}
 		changed, err := s.repairThread(ctx, id)
 		switch {
+		case errors.Is(err, ErrNotFound):
+			// Deleted since it was listed (a link a revert dropped, a
+			// thread deleted): nothing of it to repair.
 		case err != nil:
 			problems = append(problems, Problem{ThreadID: id, Detail: err.Error()})
 		case changed:
@@ -37,6 +44,10 @@ func (s *Store) Repair(ctx context.Context) (repaired []string, problems []Probl
 	}
 	return repaired, problems, nil
 }
+
+// beforeRepairThread, when set (by tests), is called before Repair
+// repairs thread id.
+var beforeRepairThread func(id string)
 
 // repairThread rewrites thread id's rows from its own bytes, under its row
 // lock (no append or seal moves them meanwhile), if they differ.
