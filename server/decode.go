@@ -149,8 +149,8 @@ func decodeItems(data []byte) ([]rollout.Item, error) {
 // decodeItem decodes one item object, valid JSON. The payload is compacted
 // in place (so a pretty-printed request still makes a one-line rollout
 // entry) but otherwise kept byte for byte, escapes included; type and
-// timestamp must be text (see clientString). Unknown item types are
-// accepted.
+// timestamp must be text (see clientString), and no member may be given
+// twice. Unknown item types are accepted.
 func decodeItem(obj []byte, index int) (rollout.Item, error) {
 	if obj[0] != '{' {
 		return rollout.Item{}, errorf(http.StatusBadRequest, CodeInvalidItem, "item %d: want an object", index)
@@ -158,12 +158,19 @@ func decodeItem(obj []byte, index int) (rollout.Item, error) {
 	var (
 		item                rollout.Item
 		hasType, hasPayload bool
+		seen                = make(map[string]bool, 3)
 	)
 	err := eachMember(obj, func(key, value []byte) error {
 		name, err := clientString(key)
 		if err != nil {
 			return errorf(http.StatusBadRequest, CodeInvalidItem, "item %d: member name %v", index, err)
 		}
+		// encoding/json would keep the last of two; a member given twice
+		// is refused, as in every other body.
+		if seen[name] {
+			return errorf(http.StatusBadRequest, CodeInvalidItem, "item %d: %q given twice", index, name)
+		}
+		seen[name] = true
 		switch name {
 		case "type":
 			if item.Type, err = clientString(value); err != nil {
