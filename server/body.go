@@ -149,6 +149,32 @@ func isFormType(contentType string) bool {
 // initialChunkedBuffer is the first buffer for a body of unknown length.
 const initialChunkedBuffer = 64 << 10
 
+// bodyDeadline gives a request that declares a body the time readBody
+// would give it to arrive (BodyTimeout plus one second per BodyMinRate
+// bytes declared, MaxBody when the length is not declared), from before any
+// check that may answer without reading it. net/http reads and drops up to
+// 256 KiB of an unread body before it writes an answer; without a deadline
+// a client that declares a body and sends none would wait for its 401, 404,
+// 413 or 503 as long as it kept the connection, and hold that connection.
+// readBody sets its own deadline as it reads and clears it when done.
+func (s *Server) bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			declared := r.ContentLength
+			if declared < 0 || declared > s.cfg.MaxBody {
+				declared = s.cfg.MaxBody
+			}
+			allowed := s.cfg.BodyTimeout + time.Duration(float64(declared)/float64(s.cfg.BodyMinRate)*float64(time.Second))
+			err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(allowed))
+			if err != nil && !errors.Is(err, http.ErrNotSupported) {
+				s.writeError(w, r, fmt.Errorf("set body read deadline: %w", err))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // readBody reads r's body, reserving its bytes in the budget first (the
 // caller releases reserved, also on error). The read deadline of the
 // connection moves with the bytes received: BodyTimeout, plus one second

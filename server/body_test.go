@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBodyBudget503 holds 80 of a 100-byte body budget with a request
@@ -84,5 +88,51 @@ func TestBodyBudget503(t *testing.T) {
 	}
 	if got := s.budget.inUse(); got != 0 {
 		t.Fatalf("budget in use after all requests = %d, want 0", got)
+	}
+}
+
+// TestUnreadBodyHasADeadline declares a body and sends none, to requests
+// answered without reading it (no token, no such route, a body past the
+// budget): net/http drops what is left of a small unread body before it
+// writes the answer, and without a deadline that read waited for as long
+// as the client kept the connection open, so the answer never came.
+func TestUnreadBodyHasADeadline(t *testing.T) {
+	s := New(nil, Config{Token: "s3cret", MaxBody: 1000, MaxBodyBytesInFlight: 1000,
+		BodyTimeout: 50 * time.Millisecond, BodyMinRate: 1 << 20})
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	host := strings.TrimPrefix(ts.URL, "http://")
+	tests := []struct {
+		name, request string
+		wantStatus    int
+	}{
+		{"no token", "POST /v1/threads HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", http.StatusUnauthorized},
+		{"no such route", "POST /v1/nope HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer s3cret\r\nContent-Length: 100\r\n\r\n", http.StatusNotFound},
+		{"past -max-body", "POST /v1/threads HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n", http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := fmt.Fprintf(conn, tt.request, host); err != nil {
+				t.Fatal(err)
+			}
+			// Far past the body's allowance: a read that outlives it has
+			// waited on the unsent body.
+			if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer while the declared body is not sent: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+		})
 	}
 }

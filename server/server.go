@@ -177,7 +177,7 @@ func New(m manager.Backend, cfg Config) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern(), rt.handler)
 	}
-	s.handler = s.observe(s.recoverPanics(s.guard(s.authenticate(s.bufferBody(s.limit(http.HandlerFunc(s.dispatch)))))))
+	s.handler = s.observe(s.bodyDeadline(s.recoverPanics(s.guard(s.authenticate(s.bufferBody(s.limit(http.HandlerFunc(s.dispatch))))))))
 	return s
 }
 
