@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:7878
 FUZZTIME  ?= 20s
 BENCH_SCALE ?= 1
 
-.PHONY: random help run build test test-short lint fuzz bench bench-codex crash hostile compat ts-check test-distributed bench-distributed clean
+.PHONY: random help run build test lint fuzz bench bench-codex crash hostile compat ts-check test-distributed bench-distributed clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
