@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -284,11 +285,18 @@ func decodeNDJSON(data []byte) ([][]byte, error) {
 		if trimmed[0] != '{' {
 			return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not a JSON object", number)
 		}
+		var seen []string // a line's few top-level members
 		err := eachMember(trimmed, func(key, value []byte) error {
 			name, err := clientString(key)
 			if err != nil {
 				return errorf(http.StatusBadRequest, CodeInvalidItem, "line %d: member name %v", number, err)
 			}
+			// Readers of a line with a member twice may take either:
+			// spool's the last, another the first, or refuse the line.
+			if slices.Contains(seen, name) {
+				return errorf(http.StatusBadRequest, CodeInvalidItem, "line %d: %q given twice", number, name)
+			}
+			seen = append(seen, name)
 			if name == "type" || (name == "timestamp" && string(value) != "null") {
 				if _, err := clientString(value); err != nil {
 					return errorf(http.StatusBadRequest, CodeInvalidItem, "line %d: %q %v", number, name, err)

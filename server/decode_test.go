@@ -48,6 +48,9 @@ func TestDecodeAppend(t *testing.T) {
 		{name: "ndjson empty", ndjson: true, body: "\n\n", wantCode: CodeInvalidArgument},
 		{name: "ndjson malformed", ndjson: true, body: "{\"type\":\"a\"}\n{oops\n", wantCode: CodeInvalidJSON},
 		{name: "ndjson array line", ndjson: true, body: "[1]\n", wantCode: CodeInvalidJSON},
+		{name: "ndjson type twice", ndjson: true, body: "{\"type\":\"a\",\"type\":\"b\"}\n", wantCode: CodeInvalidItem},
+		{name: "ndjson payload twice", ndjson: true, body: "{\"type\":\"a\",\"payload\":{},\"payload\":{}}\n", wantCode: CodeInvalidItem},
+		{name: "ndjson payload members kept as sent", ndjson: true, body: "{\"type\":\"a\",\"payload\":{\"k\":1,\"k\":2}}\n", wantLines: 1},
 		{name: "ndjson invalid utf8", ndjson: true, body: "{\"type\":\"\xff\"}\n", wantCode: CodeInvalidJSON},
 	}
 	for _, tt := range tests {
