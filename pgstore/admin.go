@@ -231,6 +231,9 @@ func (s *Store) CollectOrphans(ctx context.Context, grace time.Duration) ([]stri
 		return nil, fmt.Errorf("collect: %w", err)
 	}
 	slices.Sort(named)
+	if afterNamedRead != nil {
+		afterNamedRead()
+	}
 	cutoff := s.now().Add(-grace)
 	var deleted []string
 	for _, o := range objects {
@@ -244,3 +247,7 @@ func (s *Store) CollectOrphans(ctx context.Context, grace time.Duration) ([]stri
 	}
 	return deleted, nil
 }
+
+// afterNamedRead, when set (by tests), is called after CollectOrphans read
+// the keys segment rows name, before it deletes the objects no key named.
+var afterNamedRead func()

@@ -4,6 +4,7 @@ package pgstore
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -109,6 +110,39 @@ func TestCollectOrphans(t *testing.T) {
 	}
 	if h := history(t, s, id); !bytes.Equal(h, before) {
 		t.Fatal("a live segment was collected")
+	}
+}
+
+// TestSealDuringACollection: an orphan left by a seal that never recorded
+// its row holds the very key a later seal of the same bytes would use; a
+// collection that read the named keys before that seal's row was recorded
+// deletes it after. The seal writes an object of its own, so the row it
+// records names an object that stays.
+func TestSealDuringACollection(t *testing.T) {
+	bucket := newBucket(t)
+	s := openStore(t, testDSN(t), bucket)
+	id, before := parentWith(t, s, 3)
+	sum := sha256.Sum256(before)
+	orphan := fmt.Sprintf("segments/%s/%016x-%x", id, 0, sum[:16])
+	if err := bucket.PutNew(t.Context(), orphan, before); err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the orphan is old
+	afterNamedRead = func() {
+		if sealed, err := s.Seal(t.Context(), id, 1); err != nil || !sealed {
+			t.Errorf("seal during the collection: %v, %v", sealed, err)
+		}
+	}
+	t.Cleanup(func() { afterNamedRead = nil })
+	got, err := s.CollectOrphans(t.Context(), time.Hour)
+	if err != nil || !slices.Equal(got, []string{orphan}) {
+		t.Fatalf("collected %v, %v; want the orphan", got, err)
+	}
+	if h := history(t, s, id); !bytes.Equal(h, before) {
+		t.Fatal("the sealed history differs")
+	}
+	if problems, err := s.Verify(t.Context()); err != nil || len(problems) > 0 {
+		t.Fatalf("Verify after the collection: %v, %v", problems, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -71,8 +72,8 @@ func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, e
 	}
 	start, end := t.SealedSize, t.SealedSize+int64(len(data))
 	sum := sha256.Sum256(data)
-	key := fmt.Sprintf("segments/%s/%016x-%x", id, start, sum[:16])
-	if err := s.bucket.PutNew(ctx, key, data); err != nil && !errors.Is(err, objstore.ErrExists) {
+	key, err := s.putSegment(ctx, id, start, sum, data)
+	if err != nil {
 		return false, fmt.Errorf("seal %s: %w", id, err)
 	}
 	sealed := false
@@ -118,6 +119,25 @@ func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, e
 // beforeUnsealedRead, when set (by tests), is called before a seal reads
 // the chunks of thread id.
 var beforeUnsealedRead func(id string)
+
+// putSegment writes data, the bytes of thread id from position start with
+// SHA-256 sum, to a new object and returns its key: the key the bytes
+// name, or, when an object holds that key already, a key of its own. That
+// object is another sealer's, or an orphan of a seal that never recorded
+// its row, which CollectOrphans may be deleting right now: a row naming it
+// could name an object gone. A racing sealer's object, not reused, is an
+// orphan once one of the two rows is recorded.
+func (s *Store) putSegment(ctx context.Context, id string, start int64, sum [sha256.Size]byte, data []byte) (string, error) {
+	key := fmt.Sprintf("segments/%s/%016x-%x", id, start, sum[:16])
+	err := s.bucket.PutNew(ctx, key, data)
+	if !errors.Is(err, objstore.ErrExists) {
+		return key, err
+	}
+	var nonce [8]byte
+	rand.Read(nonce[:]) // never fails (crypto/rand)
+	key = fmt.Sprintf("%s-%x", key, nonce)
+	return key, s.bucket.PutNew(ctx, key, data)
+}
 
 // unsealedBytes reads t's chunks from its sealed size, as of t, until
 // they hold limit bytes or more (whole chunks: the last may pass it).
