@@ -895,6 +895,102 @@ func TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts(t *testing.T) {
 	indextest.Compare(t, m.store, rebuildIndex(t, m), "alpha", "bravo", "charlie", "own")
 }
 
+// TestRevertsOfACopyForkAndItsParentInOneBatch: the revert segments of a
+// copy fork and of its parent, written in one batch once both first files
+// are indexed, hand the fork the texts of the copies its parent no longer
+// holds, in either order, as the live index does. A rebuild writes them
+// so when both segments are read before their first files are indexed:
+// they wait, and the last round writes them together. Before, the
+// parent's replacement counted a reverted fork's copies in its history as
+// the revert had cut it back: the fork's row, replaced after it in the
+// batch, or before it and midway (its rows not yet written), recorded
+// none, so "bravo" and "charlie" were found in no thread of the rebuild
+// (TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts failed so, 1 run
+// in 12 to 30 under load, when the workers happened to finish in such an
+// order).
+func TestRevertsOfACopyForkAndItsParentInOneBatch(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	p := startPaginated(t, m, user("alpha one"), assistant("a1"), user("bravo two"), assistant("a2"), user("charlie three"), assistant("a3"))
+	c, err := m.Fork(ctx, p.ID, ForkOptions{Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, c.ID, []rollout.Item{user("own words"), assistant("a4"), user("dropped words"), assistant("a5")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, c.ID, RevertOptions{BeforeUserMessage: intp(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, p.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
+		t.Fatal(err)
+	}
+	// The first file and the revert segment of each.
+	var firsts, reverts []string
+	for _, id := range []string{p.ID, c.ID} {
+		segs, err := m.store.Segments(ctx, id)
+		if err != nil || len(segs) != 1 {
+			t.Fatalf("segments of %s = %+v (%v), want one", id, segs, err)
+		}
+		th, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		firsts = append(firsts, segs[0].RolloutPath)
+		reverts = append(reverts, th.RolloutPath)
+	}
+	copyIn := func(root string, rels []string) {
+		t.Helper()
+		for _, rel := range rels {
+			b, err := os.ReadFile(filepath.Join(m.Root(), filepath.FromSlash(rel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := filepath.Join(root, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(to, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		order []string // the segments, in the order of the batch
+	}{
+		{"parent's revert first", reverts},
+		{"fork's revert first", []string{reverts[1], reverts[0]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			fsys := rolloutfs.Local{Root: root}
+			st, err := store.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			copyIn(root, firsts)
+			if _, err := indexer.Sync(ctx, st, fsys, indexer.SyncOptions{Full: true}); err != nil {
+				t.Fatal(err)
+			}
+			copyIn(root, reverts)
+			var batch []store.Record
+			for _, rel := range tc.order {
+				rec, problems, err := indexer.ScanFileWith(ctx, fsys, rel, indexer.StoreBases{Store: st})
+				if err != nil || len(problems) > 0 {
+					t.Fatalf("scan %s: %v (problems %+v)", rel, err, problems)
+				}
+				batch = append(batch, rec)
+			}
+			if err := st.Replace(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			indextest.Compare(t, m.store, st, "alpha", "bravo", "charlie", "own")
+		})
+	}
+}
+
 // TestForkOfAForkIntoARevertedSegmentOutlivesItsParent: a reference fork
 // of a reference fork, cut inside what its parent inherits from a reverted
 // thread's later file, names that file by its segment's uuid. Once the

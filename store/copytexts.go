@@ -80,23 +80,33 @@ const unresolved = "\x00unresolved"
 
 // keepReplacedTexts notes, before a record replaces thread id's rows, the
 // texts and previews of its messages that its copy forks copied, and how
-// many each reverted one copied, for unblankCopies: countRevertedCopies
-// counts them in id's history, which the record may cut back before the
-// fork's cut (a revert of id).
+// many of them lay below each fork's cut, for unblankCopies: the record
+// may cut id's history back before a cut (a revert of id), and a fork
+// reverted in the same batch, before or after id, counts its copies in
+// id's history (countRevertedCopies).
 func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
-	forks, err := copyForksOf(ctx, w.tx, id, 0)
-	if err != nil {
-		return err
+	var forks []copyFork
+	q := `SELECT ` + copyForkColumns + ` FROM threads t WHERE t.parent_id = ? AND ` + isCopyFork
+	if err := w.tx.SelectContext(ctx, &forks, q, id); err != nil {
+		return fmt.Errorf("find copy forks of %s: %w", id, err)
 	}
 	copies := 0
 	for _, f := range forks {
-		copies = max(copies, f.Copies)
-		if f.Reverted {
-			if w.copiedBefore == nil {
-				w.copiedBefore = map[string]int{}
-			}
-			w.copiedBefore[f.ID] = f.Copies
+		if !f.Reverted {
+			copies = max(copies, f.Copies)
 		}
+		if f.Cut < 0 {
+			continue // unblankCopies leaves these: id holds them all
+		}
+		below, err := parentMessagesBelow(ctx, w.tx, id, f.Cut)
+		if err != nil {
+			return err
+		}
+		if w.copiedBefore == nil {
+			w.copiedBefore = map[string]int{}
+		}
+		w.copiedBefore[f.ID] = below
+		copies = max(copies, below)
 	}
 	if copies == 0 {
 		return nil
@@ -137,9 +147,20 @@ func (w *recordWriter) unblankCopies(ctx context.Context, id string) ([]string, 
 	}
 	var given []string
 	for _, f := range forks {
-		f.Copies = max(f.Copies, w.copiedBefore[f.ID]) // id's history may end before its cut now
-		if f.Cut < 0 || f.Copies == 0 {
+		if f.Cut < 0 {
 			continue // a copy whose cut is not known: its parent holds them all
+		}
+		if before, ok := w.copiedBefore[f.ID]; ok && f.Reverted {
+			// id's history may end before the cut now: the copies are
+			// counted in it as it was.
+			kept, err := copiesKept(ctx, w.tx, f.ID, before)
+			if err != nil {
+				return nil, err
+			}
+			f.Copies = max(f.Copies, kept)
+		}
+		if f.Copies == 0 {
+			continue
 		}
 		var blank []int
 		const bq = `SELECT ordinal FROM user_messages WHERE thread_id = ? AND text = '' AND ordinal < ?`
@@ -220,10 +241,7 @@ const copyForkColumns = `t.id, t.parent_id, t.inherited_messages, t.fork_offset,
 
 // countRevertedCopies sets the Copies of each reverted fork of forks: the
 // parent's messages below the fork's cut (those the fork copied when it
-// was made) that the fork's history still holds. A revert of the fork
-// that cut into its first file, the copy, cut off the copies past the
-// cut: the rows at their ordinals are the fork's own prompts now, asked
-// in a later file, also when one is a copied prompt asked again.
+// was made) that the fork's history still holds (copiesKept).
 func countRevertedCopies(ctx context.Context, tx *sqlx.Tx, forks []copyFork) error {
 	for i, f := range forks {
 		if !f.Reverted {
@@ -231,19 +249,45 @@ func countRevertedCopies(ctx context.Context, tx *sqlx.Tx, forks []copyFork) err
 		}
 		// Rows in ordinal order lie in position order: those below both
 		// bounds are min(copied, kept), read through (thread_id, ordinal).
-		// A row that says reverted before its segments are written (a
-		// revert's replacement, midway: keepReplacedTexts reads the rows
-		// it replaces) has no first file yet: its rows are those from
-		// before, all kept.
 		q := `SELECT COUNT(*) FROM user_messages m
 			WHERE m.thread_id = ?3 AND m.ordinal < (SELECT COUNT(*) FROM (` + messagesBeforeSQL + `))
-			AND m.byte_offset < IFNULL((SELECT s.base_size + s.length FROM thread_segments s
-				WHERE s.thread_id = ?3 AND s.seq = 0), 9223372036854775807)`
+			AND ` + inFirstFileOfFork
 		if err := tx.GetContext(ctx, &forks[i].Copies, q, f.Parent, f.Cut, f.ID); err != nil {
 			return fmt.Errorf("copies of reverted fork %s: %w", f.ID, err)
 		}
 	}
 	return nil
+}
+
+// copiesKept returns how many of the first copied messages of reverted
+// copy fork id its history still holds: a revert of the fork that cut
+// into its first file, the copy, cut off the copies past the cut, and the
+// rows at their ordinals are the fork's own prompts now, asked in a later
+// file, also when one is a copied prompt asked again.
+func copiesKept(ctx context.Context, tx *sqlx.Tx, id string, copied int) (int, error) {
+	var kept int
+	q := `SELECT COUNT(*) FROM user_messages m WHERE m.thread_id = ?3 AND m.ordinal < ?1 AND ` + inFirstFileOfFork
+	if err := tx.GetContext(ctx, &kept, q, copied, nil, id); err != nil {
+		return 0, fmt.Errorf("copies of reverted fork %s: %w", id, err)
+	}
+	return kept, nil
+}
+
+// inFirstFileOfFork is the condition on user_messages row m of reverted
+// thread ?3 that it lies in the thread's first file. A row that says
+// reverted before its segments are written (a revert's replacement,
+// midway: keepReplacedTexts reads the rows it replaces) has no first file
+// yet: its rows are those from before, all kept.
+const inFirstFileOfFork = `m.byte_offset < IFNULL((SELECT s.base_size + s.length FROM thread_segments s
+	WHERE s.thread_id = ?3 AND s.seq = 0), 9223372036854775807)`
+
+// parentMessagesBelow counts thread id's messages at positions below cut.
+func parentMessagesBelow(ctx context.Context, tx *sqlx.Tx, id string, cut int64) (int, error) {
+	var n int
+	if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM (`+messagesBeforeSQL+`)`, id, cut); err != nil {
+		return 0, fmt.Errorf("messages of %s below %d: %w", id, cut, err)
+	}
+	return n, nil
 }
 
 // copyForksOf returns the copy forks of thread id that copied more than

@@ -80,8 +80,8 @@ type recordWriter struct {
 	// replaced holds, for a replaced thread with copy forks, what its
 	// messages were before (unblankCopies).
 	replaced map[string]map[int]replacedMessage
-	// copiedBefore holds, for the reverted copy forks of a replaced
-	// thread, how many messages they copied, counted before the record
+	// copiedBefore holds, for the copy forks of a replaced thread, how
+	// many of its messages lay below the fork's cut before the record
 	// replaced it (unblankCopies).
 	copiedBefore map[string]int
 }
