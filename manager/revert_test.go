@@ -895,20 +895,28 @@ func TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts(t *testing.T) {
 	indextest.Compare(t, m.store, rebuildIndex(t, m), "alpha", "bravo", "charlie", "own")
 }
 
-// TestRevertsOfACopyForkAndItsParentInOneBatch: the revert segments of a
-// copy fork and of its parent, written in one batch once both first files
-// are indexed, hand the fork the texts of the copies its parent no longer
-// holds, in either order, as the live index does. A rebuild writes them
-// so when both segments are read before their first files are indexed:
-// they wait, and the last round writes them together. Before, the
-// parent's replacement counted a reverted fork's copies in its history as
-// the revert had cut it back: the fork's row, replaced after it in the
-// batch, or before it and midway (its rows not yet written), recorded
-// none, so "bravo" and "charlie" were found in no thread of the rebuild
-// (TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts failed so, 1 run
-// in 12 to 30 under load, when the workers happened to finish in such an
-// order).
-func TestRevertsOfACopyForkAndItsParentInOneBatch(t *testing.T) {
+// TestRevertsOfACopyForkAndItsParentScannedTogether: the revert segments
+// of a copy fork and of its parent, both read once both first files are
+// indexed, hand the fork the texts of the copies its parent no longer
+// holds, written in one batch or in two, in either order, as the live
+// index does.
+//
+// A rebuild writes them in one batch when both segments are read before
+// their first files are indexed: they wait, and the last round writes
+// them together. The parent's replacement counted a reverted fork's
+// copies in its history as the revert had cut it back: the fork's row,
+// replaced after it in the batch, or before it and midway (its rows not
+// yet written), recorded none, so "bravo" and "charlie" were found in no
+// thread of the rebuild (TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts
+// failed so, 1 run in 12 to 30 under load, when the workers happened to
+// finish in such an order).
+//
+// In two batches, the parent's first, the fork's segment read its copies
+// from the index while the parent still held them, blank, and wrote them
+// so over the texts the parent's revert had handed them since (an
+// incremental Sync that finds both segments, with a batch boundary
+// between them).
+func TestRevertsOfACopyForkAndItsParentScannedTogether(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
 	p := startPaginated(t, m, user("alpha one"), assistant("a1"), user("bravo two"), assistant("a2"), user("charlie three"), assistant("a3"))
@@ -955,12 +963,15 @@ func TestRevertsOfACopyForkAndItsParentInOneBatch(t *testing.T) {
 			}
 		}
 	}
+	parent, fork := reverts[0], reverts[1]
 	for _, tc := range []struct {
-		name  string
-		order []string // the segments, in the order of the batch
+		name    string
+		batches [][]string // the segments, in the order they are written
 	}{
-		{"parent's revert first", reverts},
-		{"fork's revert first", []string{reverts[1], reverts[0]}},
+		{"one batch, parent's revert first", [][]string{{parent, fork}}},
+		{"one batch, fork's revert first", [][]string{{fork, parent}}},
+		{"parent's revert, then fork's", [][]string{{parent}, {fork}}},
+		{"fork's revert, then parent's", [][]string{{fork}, {parent}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -975,16 +986,22 @@ func TestRevertsOfACopyForkAndItsParentInOneBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			copyIn(root, reverts)
-			var batch []store.Record
-			for _, rel := range tc.order {
+			records := map[string]store.Record{}
+			for _, rel := range reverts {
 				rec, problems, err := indexer.ScanFileWith(ctx, fsys, rel, indexer.StoreBases{Store: st})
 				if err != nil || len(problems) > 0 {
 					t.Fatalf("scan %s: %v (problems %+v)", rel, err, problems)
 				}
-				batch = append(batch, rec)
+				records[rel] = rec
 			}
-			if err := st.Replace(ctx, batch); err != nil {
-				t.Fatal(err)
+			for _, rels := range tc.batches {
+				var batch []store.Record
+				for _, rel := range rels {
+					batch = append(batch, records[rel])
+				}
+				if err := st.Replace(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
 			}
 			indextest.Compare(t, m.store, st, "alpha", "bravo", "charlie", "own")
 		})

@@ -193,6 +193,62 @@ func (w *recordWriter) unblankCopies(ctx context.Context, id string) ([]string, 
 	return given, nil
 }
 
+// textedRow is a user_messages row with its search text.
+type textedRow struct {
+	Ordinal int    `db:"ordinal"`
+	Offset  int64  `db:"byte_offset"`
+	Preview string `db:"preview"`
+	TurnID  string `db:"turn_id"`
+	Text    string `db:"text"`
+}
+
+// earlierRows returns, for record r of a reverted fork (a revert segment)
+// about to replace its thread's rows, the rows of its earlier files (at
+// positions below r's BaseSize), by ordinal; nil for any other record.
+// r read those messages from the index, texts and all, when it was
+// scanned (a revert segment continues its own thread's rows), but a copy
+// fork's copies are handed their texts, or blanked again, as its parent
+// changes: a parent's revert written after the scan and before r left
+// r's copies blank, and the parent no longer holds them (withTextsOf).
+func (w *recordWriter) earlierRows(ctx context.Context, r Record) (map[int]textedRow, error) {
+	th := r.Thread
+	if th.BaseID != th.ID || th.ParentID == "" || r.Rewritten {
+		return nil, nil
+	}
+	var rows []textedRow
+	const q = `SELECT ordinal, byte_offset, preview, turn_id, text FROM user_messages WHERE thread_id = ? AND byte_offset < ?`
+	if err := w.tx.SelectContext(ctx, &rows, q, th.ID, th.BaseSize); err != nil {
+		return nil, fmt.Errorf("messages of %s below %d: %w", th.ID, th.BaseSize, err)
+	}
+	byOrdinal := make(map[int]textedRow, len(rows))
+	for _, row := range rows {
+		byOrdinal[row.Ordinal] = row
+	}
+	return byOrdinal, nil
+}
+
+// withTextsOf returns msgs with the text of the row of earlier, rows a
+// record replaces (earlierRows), that is the same message: the same
+// ordinal, position, preview and turn id. The rows hold the texts as the
+// copy rules left them since the record was read.
+func withTextsOf(msgs []UserMessage, earlier map[int]textedRow) []UserMessage {
+	if len(earlier) == 0 {
+		return msgs
+	}
+	out, cloned := msgs, false // msgs may be the record's own
+	for i, m := range msgs {
+		row, ok := earlier[m.Ordinal]
+		if !ok || row.Text == m.Text || row.Offset != m.Offset || row.Preview != m.Preview || row.TurnID != m.TurnID {
+			continue
+		}
+		if !cloned {
+			out, cloned = slices.Clone(msgs), true
+		}
+		out[i].Text = row.Text
+	}
+	return out
+}
+
 // handOverDropped gives the copies of msgs, messages of thread id that a
 // rollback drops, in id's copy forks the search text they stand for: id
 // no longer holds them, so search finds them in the copies (as

@@ -501,8 +501,12 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 	// A thread not indexed has no messages, ancestry or spawn edge: their
 	// thread_id references its row, on delete cascade. A full rebuild
 	// writes only such threads, and skips these three statements.
+	var earlier map[int]textedRow
 	if indexed {
 		if err := w.keepReplacedTexts(ctx, id); err != nil {
+			return indexed, err
+		}
+		if earlier, err = w.earlierRows(ctx, r); err != nil {
 			return indexed, err
 		}
 		for _, q := range []struct{ what, sql string }{
@@ -530,6 +534,7 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 	if err != nil {
 		return indexed, err
 	}
+	msgs = withTextsOf(msgs, earlier)
 	if err := w.queue(ctx, id, r.Thread.FirstOwnMessage(), msgs); err != nil {
 		return indexed, err
 	}
