@@ -399,26 +399,11 @@ func TestForkThroughABaseSealedMeanwhile(t *testing.T) {
 	ctx := t.Context()
 	s := openStore(t, testDSN(t), newBucket(t))
 	base := createPaginated(t, s)
-	for _, turn := range []string{"turn-a", "turn-b"} {
-		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
-		if _, err := s.Append(ctx, base, lines, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fork := func(parent string, at *Cut) Thread {
-		t.Helper()
-		id := newID(t)
-		meta := rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: id, ForkedFromID: parent, Timestamp: "2026-11-25T00:00:03.000Z"}}
-		th, err := s.Fork(ctx, Fork{ParentID: parent, ChildID: id, BeforeUserMessage: -1, At: at, Meta: &meta})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return th
-	}
-	whole := fork(base, nil)
+	appendTurns(t, s, base, "turn-a", "turn-b")
+	whole := paginatedFork(t, s, Fork{ParentID: base, BeforeUserMessage: -1})
 	// Cut where the whole fork's own bytes start: base holds the cut.
-	at := &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}
-	want := fork(whole.ID, at)
+	cut := Fork{ParentID: whole.ID, BeforeUserMessage: -1, At: &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}}
+	want := paginatedFork(t, s, cut)
 	sealedIn := 0
 	beforeOrdinalRead = func(holder string) {
 		if holder != base {
@@ -431,18 +416,11 @@ func TestForkThroughABaseSealedMeanwhile(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { beforeOrdinalRead = nil })
-	got := fork(whole.ID, at)
+	got := paginatedFork(t, s, cut)
 	if sealedIn != 1 {
 		t.Fatalf("%d seals of %s landed in the fork's window, want 1", sealedIn, base)
 	}
-	if got.BaseID != base || got.NextOrdinal != want.NextOrdinal {
-		t.Fatalf("fork through the base sealed meanwhile: base %s, next ordinal %d; without the seal %s, %d",
-			got.BaseID, got.NextOrdinal, want.BaseID, want.NextOrdinal)
-	}
-	a := bytes.ReplaceAll(history(t, s, got.ID), []byte(got.ID), []byte(want.ID))
-	if b := history(t, s, want.ID); !bytes.Equal(a, b) {
-		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
-	}
+	checkSameFork(t, s, "the base sealed meanwhile", got, want, base)
 }
 
 // TestForkThroughABaseRevertedMeanwhile: a reference fork cut in its
@@ -455,28 +433,11 @@ func TestForkThroughABaseRevertedMeanwhile(t *testing.T) {
 	ctx := t.Context()
 	s := openStore(t, testDSN(t), newBucket(t))
 	base := createPaginated(t, s)
-	appendTurn := func(turn string) {
-		t.Helper()
-		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
-		if _, err := s.Append(ctx, base, lines, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fork := func(parent string, at *Cut) Thread {
-		t.Helper()
-		id := newID(t)
-		meta := rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: id, ForkedFromID: parent, Timestamp: "2026-11-25T00:00:03.000Z"}}
-		th, err := s.Fork(ctx, Fork{ParentID: parent, ChildID: id, BeforeUserMessage: -1, At: at, Meta: &meta})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return th
-	}
-	appendTurn("turn-a")
-	whole := fork(base, nil)
-	appendTurn("turn-b") // starts where the whole fork's base part ends
-	at := &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}
-	want := fork(whole.ID, at)
+	appendTurns(t, s, base, "turn-a")
+	whole := paginatedFork(t, s, Fork{ParentID: base, BeforeUserMessage: -1})
+	appendTurns(t, s, base, "turn-b") // starts where the whole fork's base part ends
+	cut := Fork{ParentID: whole.ID, BeforeUserMessage: -1, At: &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}}
+	want := paginatedFork(t, s, cut)
 	revertedIn := 0
 	beforeOrdinalRead = func(holder string) {
 		if holder != base || revertedIn > 0 {
@@ -488,18 +449,11 @@ func TestForkThroughABaseRevertedMeanwhile(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { beforeOrdinalRead = nil })
-	got := fork(whole.ID, at)
+	got := paginatedFork(t, s, cut)
 	if revertedIn != 1 {
 		t.Fatalf("%d reverts of %s landed in the fork's window, want 1", revertedIn, base)
 	}
-	if got.BaseThreadID() != base || got.BaseSize != want.BaseSize || got.NextOrdinal != want.NextOrdinal {
-		t.Fatalf("fork through the base reverted meanwhile: base %s at %d, next ordinal %d; without the revert %s at %d, %d",
-			got.BaseThreadID(), got.BaseSize, got.NextOrdinal, want.BaseThreadID(), want.BaseSize, want.NextOrdinal)
-	}
-	a := bytes.ReplaceAll(history(t, s, got.ID), []byte(got.ID), []byte(want.ID))
-	if b := history(t, s, want.ID); !bytes.Equal(a, b) {
-		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
-	}
+	checkSameFork(t, s, "the base reverted meanwhile", got, want, base)
 }
 
 // TestForkBeforeAMessageOfABaseRevertedMeanwhile: a fork before a user
@@ -511,27 +465,11 @@ func TestForkBeforeAMessageOfABaseRevertedMeanwhile(t *testing.T) {
 	ctx := t.Context()
 	s := openStore(t, testDSN(t), newBucket(t))
 	base := createPaginated(t, s)
-	appendTurn := func(turn string) {
-		t.Helper()
-		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
-		if _, err := s.Append(ctx, base, lines, -1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fork := func(parent string, before int) Thread {
-		t.Helper()
-		id := newID(t)
-		meta := rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: id, ForkedFromID: parent, Timestamp: "2026-11-25T00:00:03.000Z"}}
-		th, err := s.Fork(ctx, Fork{ParentID: parent, ChildID: id, BeforeUserMessage: before, Meta: &meta})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return th
-	}
-	appendTurn("turn-a")
-	whole := fork(base, -1)
-	appendTurn("turn-b") // starts where the whole fork's base part ends
-	want := fork(whole.ID, 0)
+	appendTurns(t, s, base, "turn-a")
+	whole := paginatedFork(t, s, Fork{ParentID: base, BeforeUserMessage: -1})
+	appendTurns(t, s, base, "turn-b") // starts where the whole fork's base part ends
+	cut := Fork{ParentID: whole.ID, BeforeUserMessage: 0}
+	want := paginatedFork(t, s, cut)
 	revertedIn := 0
 	beforeMessageRows = func(owner string) {
 		if owner != base || revertedIn > 0 {
@@ -543,17 +481,50 @@ func TestForkBeforeAMessageOfABaseRevertedMeanwhile(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { beforeMessageRows = nil })
-	got := fork(whole.ID, 0)
+	got := paginatedFork(t, s, cut)
 	if revertedIn != 1 {
 		t.Fatalf("%d reverts of %s landed in the fork's window, want 1", revertedIn, base)
 	}
+	checkSameFork(t, s, "a message of the base reverted meanwhile", got, want, base)
+}
+
+// appendTurns appends a Codex turn to thread id for each of turns: its
+// task_started, a user message and its task_complete.
+func appendTurns(t *testing.T, s *Store, id string, turns ...string) {
+	t.Helper()
+	for _, turn := range turns {
+		lines := slices.Concat(turnLine("event_msg", "task_started", turn), userLine("prompt "+turn), turnLine("event_msg", "task_complete", turn))
+		if _, err := s.Append(t.Context(), id, lines, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// paginatedFork commits f as a paginated reference fork with a new child
+// id and a meta naming its parent.
+func paginatedFork(t *testing.T, s *Store, f Fork) Thread {
+	t.Helper()
+	f.ChildID = newID(t)
+	f.Meta = &rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: f.ChildID, ForkedFromID: f.ParentID, Timestamp: "2026-11-25T00:00:03.000Z"}}
+	th, err := s.Fork(t.Context(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th
+}
+
+// checkSameFork fails t unless fork got, made while what says happened,
+// has base as its base, want's cut and next ordinal, and want's history
+// but for the child's id.
+func checkSameFork(t *testing.T, s *Store, what string, got, want Thread, base string) {
+	t.Helper()
 	if got.BaseThreadID() != base || got.BaseSize != want.BaseSize || got.NextOrdinal != want.NextOrdinal {
-		t.Fatalf("fork before a message of the base reverted meanwhile: base %s at %d, next ordinal %d; without the revert %s at %d, %d",
-			got.BaseThreadID(), got.BaseSize, got.NextOrdinal, want.BaseThreadID(), want.BaseSize, want.NextOrdinal)
+		t.Fatalf("fork with %s: base %s at %d, next ordinal %d; without %s at %d, %d",
+			what, got.BaseThreadID(), got.BaseSize, got.NextOrdinal, want.BaseThreadID(), want.BaseSize, want.NextOrdinal)
 	}
 	a := bytes.ReplaceAll(history(t, s, got.ID), []byte(got.ID), []byte(want.ID))
 	if b := history(t, s, want.ID); !bytes.Equal(a, b) {
-		t.Fatalf("the two forks' histories differ but for their ids:\n%s\n%s", a, b)
+		t.Fatalf("fork with %s: the history differs but for the ids:\n%s\n%s", what, a, b)
 	}
 }
 
