@@ -866,20 +866,7 @@ func TestRevertedCopyForkIsStillACopy(t *testing.T) {
 func TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
-	p := startPaginated(t, m, user("alpha one"), assistant("a1"), user("bravo two"), assistant("a2"), user("charlie three"), assistant("a3"))
-	c, err := m.Fork(ctx, p.ID, ForkOptions{Mode: ForkCopy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Append(ctx, c.ID, []rollout.Item{user("own words"), assistant("a4"), user("dropped words"), assistant("a5")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Revert(ctx, c.ID, RevertOptions{BeforeUserMessage: intp(4)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Revert(ctx, p.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
-		t.Fatal(err)
-	}
+	p, c := revertedCopyForkOfRevertedParent(t, m)
 	for _, tc := range []struct {
 		query string
 		in    string
@@ -919,20 +906,7 @@ func TestRevertedCopyForkKeepsItsCopiesWhenItsParentReverts(t *testing.T) {
 func TestRevertsOfACopyForkAndItsParentScannedTogether(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
-	p := startPaginated(t, m, user("alpha one"), assistant("a1"), user("bravo two"), assistant("a2"), user("charlie three"), assistant("a3"))
-	c, err := m.Fork(ctx, p.ID, ForkOptions{Mode: ForkCopy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Append(ctx, c.ID, []rollout.Item{user("own words"), assistant("a4"), user("dropped words"), assistant("a5")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Revert(ctx, c.ID, RevertOptions{BeforeUserMessage: intp(4)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Revert(ctx, p.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
-		t.Fatal(err)
-	}
+	p, c := revertedCopyForkOfRevertedParent(t, m)
 	// The first file and the revert segment of each.
 	var firsts, reverts []string
 	for _, id := range []string{p.ID, c.ID} {
@@ -1006,6 +980,30 @@ func TestRevertsOfACopyForkAndItsParentScannedTogether(t *testing.T) {
 			indextest.Compare(t, m.store, st, "alpha", "bravo", "charlie", "own")
 		})
 	}
+}
+
+// revertedCopyForkOfRevertedParent makes, in m, a paginated thread p
+// asking alpha, bravo and charlie, and a copy fork c of it that asks two
+// prompts of its own and is reverted before the second; then p is
+// reverted before bravo, the fork's cut lying past that.
+func revertedCopyForkOfRevertedParent(t *testing.T, m *Manager) (p, c Thread) {
+	t.Helper()
+	ctx := t.Context()
+	p = startPaginated(t, m, user("alpha one"), assistant("a1"), user("bravo two"), assistant("a2"), user("charlie three"), assistant("a3"))
+	c, err := m.Fork(ctx, p.ID, ForkOptions{Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, c.ID, []rollout.Item{user("own words"), assistant("a4"), user("dropped words"), assistant("a5")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, c.ID, RevertOptions{BeforeUserMessage: intp(4)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, p.ID, RevertOptions{BeforeUserMessage: intp(1)}); err != nil {
+		t.Fatal(err)
+	}
+	return p, c
 }
 
 // TestForkOfAForkIntoARevertedSegmentOutlivesItsParent: a reference fork
