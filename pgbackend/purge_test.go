@@ -91,11 +91,7 @@ func TestPurgeDeletesSegments(t *testing.T) {
 // (which moves every position the fork keeps).
 func TestPurgeWithAForkMadeMeanwhile(t *testing.T) {
 	ctx := t.Context()
-	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := openUnsealed(t)
 	root, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
 	if err != nil {
 		t.Fatal(err)
@@ -151,11 +147,7 @@ func TestPurgeWithAForkMadeMeanwhile(t *testing.T) {
 // rewrites it, needs no rewrite: the purge goes on without it.
 func TestPurgeWithADependentDeletedMeanwhile(t *testing.T) {
 	ctx := t.Context()
-	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := openUnsealed(t)
 	root, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,18 @@ func openSealing(t *testing.T) *Backend {
 	return b
 }
 
+// openUnsealed opens a backend whose sealer does not run during a test
+// (the test seals when it wants to), closed when the test ends.
+func openUnsealed(t *testing.T) *Backend {
+	t.Helper()
+	b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 // TestRevertUnderLoad: reverts of a thread that other writers append turns
 // to, while the sealer moves every byte it can into segments, leave a
 // history Codex can read and an index that agrees with it: the lines
@@ -281,11 +293,7 @@ func openUndeletable(t *testing.T) (*Backend, manager.Thread) {
 // thread stands then, as a read after it does.
 func TestReadTurnOfAThreadRevertedMeanwhile(t *testing.T) {
 	ctx := t.Context()
-	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: disttest.Bucket(t), SealEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := openUnsealed(t)
 	for _, tc := range []struct {
 		name string
 		read func(id string) (io.ReadCloser, error)
