@@ -710,10 +710,11 @@ func (b *Backend) setArchived(ctx context.Context, id string, archive bool) (man
 	case !archive && !t.Archived:
 		return manager.Thread{}, fmt.Errorf("unarchive %s: %w", id, manager.ErrNotArchived)
 	}
-	if err := b.store.SetArchived(ctx, t.ID, archive); err != nil {
+	row, err := b.store.SetArchived(ctx, t.ID, archive)
+	if err != nil {
 		return manager.Thread{}, mapErr(err)
 	}
-	return b.Get(ctx, t.ID)
+	return threadOf(row), nil
 }
 
 // Delete removes a thread; a base of another is refused.

@@ -13,10 +13,10 @@ import (
 	"github.com/spoolhq/spool/objstore"
 )
 
-// SetArchived archives or unarchives thread id. An archived thread keeps
-// its bytes and its place in lineage; List shows it only when asked for
-// archived threads.
-func (s *Store) SetArchived(ctx context.Context, id string, archived bool) error {
+// SetArchived archives or unarchives thread id and returns its row as the
+// change left it. An archived thread keeps its bytes and its place in
+// lineage; List shows it only when asked for archived threads.
+func (s *Store) SetArchived(ctx context.Context, id string, archived bool) (Thread, error) {
 	typ := "unarchived"
 	if archived {
 		typ = "archived"
@@ -26,9 +26,9 @@ func (s *Store) SetArchived(ctx context.Context, id string, archived bool) error
 }
 
 // updateRow runs query on thread id's row and announces a change of type
-// typ, in one transaction.
-func (s *Store) updateRow(ctx context.Context, op, typ, id, query string, arg any) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+// typ, in one transaction, and returns the row as it left it.
+func (s *Store) updateRow(ctx context.Context, op, typ, id, query string, arg any) (Thread, error) {
+	t, err := s.inTxRow(ctx, id, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, query, id, arg)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = ErrNotFound
@@ -41,9 +41,9 @@ func (s *Store) updateRow(ctx context.Context, op, typ, id, query string, arg an
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", op, id, err)
+		return Thread{}, fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	return nil
+	return t, nil
 }
 
 // Problem is one inconsistency Verify found. Nothing is changed to report

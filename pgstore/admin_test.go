@@ -19,7 +19,7 @@ func TestRenameAndArchive(t *testing.T) {
 	if err := rename(t, s, id, "named"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetArchived(t.Context(), id, true); err != nil {
+	if _, err := s.SetArchived(t.Context(), id, true); err != nil {
 		t.Fatal(err)
 	}
 	active, err := s.List(t.Context(), ListOptions{Archived: new(false)})

@@ -95,7 +95,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 		now = nt.CreatedAt.UnixMilli()
 	}
 	var t Thread
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	created, err := s.inTxRow(ctx, nt.ID, func(tx pgx.Tx) error {
 		f := nt.Facts
 		mode := cmp.Or(nt.HistoryMode, "legacy")
 		_, err := tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, size, cwd, source, originator,
@@ -160,7 +160,7 @@ func (s *Store) Create(ctx context.Context, nt NewThread) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("create %s: %w", nt.ID, err)
 	}
-	return s.Get(ctx, nt.ID)
+	return created, nil
 }
 
 // namedCreation appends rename, a thread_name_updated line, to t, created

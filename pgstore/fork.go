@@ -165,7 +165,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 	if !f.CreatedAt.IsZero() {
 		now = f.CreatedAt.UnixMilli()
 	}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	forked, err := s.inTxRow(ctx, f.ChildID, func(tx pgx.Tx) error {
 		parent, err := getThread(ctx, tx, f.ParentID, "FOR SHARE")
 		if err != nil {
 			return err
@@ -272,7 +272,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("fork %s: %w", f.ParentID, err)
 	}
-	return s.Get(ctx, f.ChildID)
+	return forked, nil
 }
 
 // paginatedForkMeta returns the first line of a paginated reference fork

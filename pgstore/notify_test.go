@@ -31,7 +31,7 @@ func TestNoticesCarryTheRow(t *testing.T) {
 		{"append", func() error { _, err := s.Append(t.Context(), id, userLine("hello"), -1); return err }, "appended", true},
 		// A rename appends its line, as an append is announced, then says so.
 		{"rename", func() error { return rename(t, s, id, "named") }, "appended renamed", true},
-		{"archive", func() error { return s.SetArchived(t.Context(), id, true) }, "archived", true},
+		{"archive", func() error { _, err := s.SetArchived(t.Context(), id, true); return err }, "archived", true},
 		{"a name too long for a notice", func() error { return rename(t, s, id, strings.Repeat("n", 9000)) }, "appended renamed", false},
 		{"delete", func() error { return s.Delete(t.Context(), id) }, "deleted", false},
 	} {

@@ -286,6 +286,24 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return commit(ctx, tx)
 }
 
+// inTxRow runs fn in a transaction as inTx does and returns thread id's
+// row as that transaction leaves it. A write is answered from its own
+// transaction: a read after the commit could fail (the database gone
+// meanwhile) and answer a committed write as failed, which invites the
+// caller to write it again.
+func (s *Store) inTxRow(ctx context.Context, id string, fn func(pgx.Tx) error) (Thread, error) {
+	var t Thread
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		t, err = getThread(ctx, tx, id, "")
+		return err
+	})
+	return t, err
+}
+
 // commit commits tx. An error PostgreSQL answered means the transaction
 // was not committed; any other (the connection broke after the COMMIT
 // was sent) leaves it unknown, and wraps ErrCommitUnknown.

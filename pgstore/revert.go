@@ -89,7 +89,7 @@ type Revert struct {
 func (s *Store) Revert(ctx context.Context, r Revert) (Thread, error) {
 	var keys []string
 	now := s.now()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	reverted, err := s.inTxRow(ctx, r.ID, func(tx pgx.Tx) error {
 		var err error
 		keys, err = s.revertTx(ctx, tx, r, now)
 		return err
@@ -102,7 +102,7 @@ func (s *Store) Revert(ctx context.Context, r Revert) (Thread, error) {
 	if err := s.dropObjects(ctx, keys); err != nil {
 		s.logger.Warn("revert: segments left for the collector", slog.String("thread", r.ID), slog.Any("err", err))
 	}
-	return s.Get(ctx, r.ID)
+	return reverted, nil
 }
 
 // revertTx is Revert inside tx; it returns the object keys of the
