@@ -64,14 +64,14 @@ func (c *Cache) ReadRange(ctx context.Context, key string, off, n int64) ([]byte
 	c.mu.Lock()
 	c.misses++
 	c.mu.Unlock()
-	obj, err := c.fetch(ctx, key)
+	b, ok, err := c.fetch(ctx, key, off, n)
 	if err != nil {
 		return nil, err
 	}
-	if obj == nil { // too large to cache
+	if !ok { // too large to cache
 		return c.Bucket.ReadRange(ctx, key, off, n)
 	}
-	return readAt(obj.path, off, n)
+	return b, nil
 }
 
 // Delete removes key from the bucket and the cache.
@@ -101,26 +101,31 @@ func (c *Cache) lookup(key string) (string, bool) {
 }
 
 // fetch copies the whole object into a file of the cache, streaming it
-// from one GET, and records it, evicting others to make room; nil when
-// the object is larger than the cache.
-func (c *Cache) fetch(ctx context.Context, key string) (*cached, error) {
+// from one GET, records it, evicting others to make room, and returns its
+// bytes [off, off+n), read from that file before it is recorded (another
+// read may evict it as soon as it is); ok is false when the object is
+// larger than the cache.
+func (c *Cache) fetch(ctx context.Context, key string, off, n int64) (b []byte, ok bool, err error) {
 	rc, obj, err := c.Bucket.Get(ctx, key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rc.Close()
 	if obj.Size > c.maxBytes {
-		return nil, nil
+		return nil, false, nil
 	}
 	sum := sha256.Sum256([]byte(key))
 	path := filepath.Join(c.dir, hex.EncodeToString(sum[:]))
 	tmp, err := os.CreateTemp(c.dir, "fetch-*")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	n, err := io.Copy(tmp, rc)
-	if err == nil && n != obj.Size {
-		err = fmt.Errorf("got %d bytes of %d", n, obj.Size)
+	copied, err := io.Copy(tmp, rc)
+	if err == nil && copied != obj.Size {
+		err = fmt.Errorf("got %d bytes of %d", copied, obj.Size)
+	}
+	if err == nil {
+		b, err = readFileAt(tmp, off, n)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -130,26 +135,33 @@ func (c *Cache) fetch(ctx context.Context, key string) (*cached, error) {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("objstore: cache %s: %w", key, err)
+		return nil, false, fmt.Errorf("objstore: cache %s: %w", key, err)
 	}
-	return c.record(&cached{key: key, path: path, size: obj.Size}), nil
+	c.record(&cached{key: key, path: path, size: obj.Size})
+	if afterRecord != nil {
+		afterRecord(key)
+	}
+	return b, true, nil
 }
 
+// afterRecord, when set (by tests), is called after a read recorded the
+// object key it fetched.
+var afterRecord func(key string)
+
 // record adds obj to the cache, unless another reader fetched its key
-// meanwhile (that copy is returned), and evicts to make room.
-func (c *Cache) record(obj *cached) *cached {
+// meanwhile (that copy stays), and evicts to make room.
+func (c *Cache) record(obj *cached) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[obj.key]; ok {
 		c.lru.MoveToFront(e)
-		return e.Value.(*cached)
+		return
 	}
 	c.entries[obj.key] = c.lru.PushFront(obj)
 	c.size += obj.size
 	for c.size > c.maxBytes {
 		c.evict(c.lru.Back())
 	}
-	return obj
 }
 
 // evict drops e; c.mu is held. A reader holding the path may still open
@@ -177,6 +189,11 @@ func readAt(path string, off, n int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readFileAt(f, off, n)
+}
+
+// readFileAt reads n bytes at off of f.
+func readFileAt(f *os.File, off, n int64) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := f.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && n == 0) {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, io.EOF) {

@@ -106,3 +106,39 @@ func (b *countingBucket) List(ctx context.Context, prefix string) ([]Object, err
 	b.lists++
 	return b.Bucket.List(ctx, prefix)
 }
+
+// TestCacheFetchEvictedAtOnce: a read that fetched its object is answered
+// even when another read evicts that object as soon as it is recorded (a
+// cache with room for one object, two readers): the fetching read's range
+// comes from its own copy, not from a file that may be gone.
+func TestCacheFetchEvictedAtOnce(t *testing.T) {
+	b := newFake(t)
+	ctx := t.Context()
+	objects := map[string][]byte{"segments/t/a": bytes.Repeat([]byte("a"), 100), "segments/t/b": bytes.Repeat([]byte("b"), 100)}
+	for key, data := range objects {
+		if err := b.PutNew(ctx, key, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := NewCache(b, filepath.Join(t.TempDir(), "cache"), 150) // room for one
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other []byte
+	var otherErr error
+	afterRecord = func(key string) {
+		if key != "segments/t/a" {
+			return
+		}
+		afterRecord = nil
+		other, otherErr = c.ReadRange(ctx, "segments/t/b", 0, 10) // evicts a
+	}
+	t.Cleanup(func() { afterRecord = nil })
+	got, err := c.ReadRange(ctx, "segments/t/a", 10, 20)
+	if err != nil || !bytes.Equal(got, objects["segments/t/a"][10:30]) {
+		t.Fatalf("a [10, 30) evicted as it was fetched: %q, %v", got, err)
+	}
+	if otherErr != nil || !bytes.Equal(other, objects["segments/t/b"][:10]) {
+		t.Fatalf("b [0, 10): %q, %v", other, otherErr)
+	}
+}
