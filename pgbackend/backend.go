@@ -16,6 +16,7 @@
 package pgbackend
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -1109,8 +1110,13 @@ func (b *Backend) forkCopy(ctx context.Context, parent manager.Thread, era pgsto
 	if nt.Lines, err = rollout.NewSessionMetaLine(meta.Timestamp, rollout.MetaPayload{SessionMeta: meta}); err != nil {
 		return pgstore.Thread{}, err
 	}
-	if nt.Lines, nt.More, err = renumbered(nt.Lines, io.MultiReader(bytes.NewReader(ancestry), rc)); err != nil {
+	// The parent's history is stored lines, not the request's (renumbered
+	// would call its read errors invalid lines): what fails to read it,
+	// the storage gone or the parent reverted, is answered as such.
+	numbered := bufio.NewReader(rollout.Renumbered(0, bytes.NewReader(nt.Lines), bytes.NewReader(ancestry), rc))
+	if nt.Lines, err = rollout.ReadLine(nil, numbered); err != nil {
 		return pgstore.Thread{}, err
 	}
+	nt.More = numbered
 	return b.store.Create(ctx, nt)
 }

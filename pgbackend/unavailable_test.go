@@ -3,11 +3,16 @@
 package pgbackend
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,4 +103,49 @@ func TestStorageDownAnswersUnavailable(t *testing.T) {
 		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items", "")
 		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items?follow=1", "")
 	})
+}
+
+// brokenReads is a bucket whose reads fail, once ok of them succeeded, as
+// a connection to the object store that broke does.
+type brokenReads struct {
+	objstore.Bucket
+	mu sync.Mutex
+	ok int
+}
+
+func (b *brokenReads) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	b.mu.Lock()
+	broken := b.ok <= 0
+	b.ok--
+	b.mu.Unlock()
+	if broken {
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return b.Bucket.ReadRange(ctx, key, off, n)
+}
+
+// TestCopyForkUnavailableMidway: a copy fork of a paginated thread reads
+// the parent's history twice (its lines counted, then copied); the object
+// store going away in the second read fails the fork as unavailable, as
+// in the first, not as lines of the request that are invalid (400, which
+// a client does not retry).
+func TestCopyForkUnavailableMidway(t *testing.T) {
+	ctx := t.Context()
+	bucket := &brokenReads{Bucket: disttest.Bucket(t), ok: 1 << 30}
+	b, err := Open(ctx, Options{DSN: disttest.DSN(t), Bucket: bucket, SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	th := bigThread(t, b, 1<<20)
+	if _, err := b.store.Seal(ctx, th.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	bucket.mu.Lock()
+	bucket.ok = 1 // the count's read of the one segment
+	bucket.mu.Unlock()
+	_, err = b.Fork(ctx, th.ID, manager.ForkOptions{Mode: manager.ForkCopy})
+	if !errors.Is(err, manager.ErrUnavailable) || errors.Is(err, manager.ErrInvalidItem) {
+		t.Fatalf("copy fork with the object store gone midway: %v; want unavailable", err)
+	}
 }
