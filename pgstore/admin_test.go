@@ -114,9 +114,10 @@ func TestCollectOrphans(t *testing.T) {
 }
 
 // TestSealDuringACollection: an orphan left by a seal that never recorded
-// its row holds the very key a later seal of the same bytes would use; a
-// collection that read the named keys before that seal's row was recorded
-// deletes it after. The seal writes an object of its own, so the row it
+// its row holds the key its bytes name (as every seal named its object
+// before keys had a random part); a collection that read the named keys
+// before a later seal of the same bytes recorded its row deletes the
+// orphan after. The seal writes an object of its own, so the row it
 // records names an object that stays.
 func TestSealDuringACollection(t *testing.T) {
 	bucket := newBucket(t)
@@ -143,6 +144,43 @@ func TestSealDuringACollection(t *testing.T) {
 	}
 	if problems, err := s.Verify(t.Context()); err != nil || len(problems) > 0 {
 		t.Fatalf("Verify after the collection: %v, %v", problems, err)
+	}
+}
+
+// TestSealBetweenTwoCollections: two collections read the same old orphan
+// at the key a seal of the same bytes would name; one deletes it, the seal
+// writes its object and records its row, then the other deletes what it
+// read as the orphan. The seal's object is under a key no object held
+// before, so the other deletes nothing the row names.
+func TestSealBetweenTwoCollections(t *testing.T) {
+	bucket := newBucket(t)
+	s := openStore(t, testDSN(t), bucket)
+	id, before := parentWith(t, s, 3)
+	sum := sha256.Sum256(before)
+	orphan := fmt.Sprintf("segments/%s/%016x-%x", id, 0, sum[:16])
+	if err := bucket.PutNew(t.Context(), orphan, before); err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the orphan is old
+	inner := false
+	afterNamedRead = func() {
+		if inner {
+			return
+		}
+		inner = true
+		if got, err := s.CollectOrphans(t.Context(), time.Hour); err != nil || !slices.Equal(got, []string{orphan}) {
+			t.Errorf("the first collection: %v, %v; want the orphan", got, err)
+		}
+		if sealed, err := s.Seal(t.Context(), id, 1); err != nil || !sealed {
+			t.Errorf("seal between the collections: %v, %v", sealed, err)
+		}
+	}
+	t.Cleanup(func() { afterNamedRead = nil })
+	if _, err := s.CollectOrphans(t.Context(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if h := history(t, s, id); !bytes.Equal(h, before) {
+		t.Fatal("the sealed history differs")
 	}
 }
 

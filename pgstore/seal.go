@@ -8,8 +8,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/spoolhq/spool/objstore"
 )
 
 // ErrNoBucket: Seal needs a store opened with a Bucket.
@@ -121,21 +119,16 @@ func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, e
 var beforeUnsealedRead func(id string)
 
 // putSegment writes data, the bytes of thread id from position start with
-// SHA-256 sum, to a new object and returns its key: the key the bytes
-// name, or, when an object holds that key already, a key of its own. That
-// object is another sealer's, or an orphan of a seal that never recorded
-// its row, which CollectOrphans may be deleting right now: a row naming it
-// could name an object gone. A racing sealer's object, not reused, is an
-// orphan once one of the two rows is recorded.
+// SHA-256 sum, to a new object and returns its key: one no object has
+// held, the bytes' name with a random suffix. A key an object held before
+// could be one CollectOrphans read as an old orphan and is about to delete
+// (even after another collection deleted it and this seal wrote it again):
+// a row naming it would name an object gone. A retried or racing seal's
+// object is an orphan once one row is recorded.
 func (s *Store) putSegment(ctx context.Context, id string, start int64, sum [sha256.Size]byte, data []byte) (string, error) {
-	key := fmt.Sprintf("segments/%s/%016x-%x", id, start, sum[:16])
-	err := s.bucket.PutNew(ctx, key, data)
-	if !errors.Is(err, objstore.ErrExists) {
-		return key, err
-	}
 	var nonce [8]byte
 	rand.Read(nonce[:]) // never fails (crypto/rand)
-	key = fmt.Sprintf("%s-%x", key, nonce)
+	key := fmt.Sprintf("segments/%s/%016x-%x-%x", id, start, sum[:16], nonce)
 	return key, s.bucket.PutNew(ctx, key, data)
 }
 
