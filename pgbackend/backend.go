@@ -831,6 +831,8 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrReferenced, err)
 	case errors.Is(err, pgstore.ErrArchived):
 		return fmt.Errorf("%w: %w", manager.ErrArchived, err)
+	case errors.Is(err, pgstore.ErrNotArchived):
+		return fmt.Errorf("%w: %w", manager.ErrNotArchived, err)
 	case errors.Is(err, pgstore.ErrOutOfRange):
 		return fmt.Errorf("%w: %w", manager.ErrOutOfRange, err)
 	case errors.Is(err, pgstore.ErrKeyReused):

@@ -17,31 +17,31 @@ import (
 // change left it. An archived thread keeps its bytes and its place in
 // lineage; List shows it only when asked for archived threads.
 func (s *Store) SetArchived(ctx context.Context, id string, archived bool) (Thread, error) {
-	typ := "unarchived"
+	typ, already := "unarchived", ErrNotArchived
 	if archived {
-		typ = "archived"
+		typ, already = "archived", ErrArchived
 	}
-	return s.updateRow(ctx, "archive", typ, id, `UPDATE threads SET archived = $2,
-		archived_at = CASE WHEN $2 THEN (extract(epoch FROM clock_timestamp()) * 1000)::bigint ELSE 0 END WHERE id = $1`, archived)
-}
-
-// updateRow runs query on thread id's row and announces a change of type
-// typ, in one transaction, and returns the row as it left it.
-func (s *Store) updateRow(ctx context.Context, op, typ, id, query string, arg any) (Thread, error) {
 	t, err := s.inTxRow(ctx, id, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, query, id, arg)
-		if err == nil && tag.RowsAffected() == 0 {
-			err = ErrNotFound
-		}
+		// The check and the change in one statement: of two nodes
+		// archiving at once, one does, the other is told it is done.
+		tag, err := tx.Exec(ctx, `UPDATE threads SET archived = $2,
+			archived_at = CASE WHEN $2 THEN (extract(epoch FROM clock_timestamp()) * 1000)::bigint ELSE 0 END
+			WHERE id = $1 AND archived <> $2`, id, archived)
 		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			if _, err := getThread(ctx, tx, id, ""); err != nil {
+				return err
+			}
+			return already
 		}
 		var b pgx.Batch
 		queueNotice(&b, typ, id, 0)
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
-		return Thread{}, fmt.Errorf("%s %s: %w", op, id, err)
+		return Thread{}, fmt.Errorf("archive %s: %w", id, err)
 	}
 	return t, nil
 }

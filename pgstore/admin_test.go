@@ -35,6 +35,27 @@ func TestRenameAndArchive(t *testing.T) {
 	}
 }
 
+// TestArchiveTwice: archiving checks and changes the row in one statement,
+// so of two archives (two nodes' at once, each having read the thread as
+// active) the second is told the thread is archived, and the same for
+// unarchive; a missing thread is not found.
+func TestArchiveTwice(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	id, _ := parentWith(t, s, 1)
+	for _, archived := range []bool{true, false} {
+		if _, err := s.SetArchived(t.Context(), id, archived); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]error{true: ErrArchived, false: ErrNotArchived}[archived]
+		if _, err := s.SetArchived(t.Context(), id, archived); !errors.Is(err, want) {
+			t.Fatalf("set archived %t twice: %v, want %v", archived, err, want)
+		}
+	}
+	if _, err := s.SetArchived(t.Context(), newID(t), true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("archive of a missing thread: %v", err)
+	}
+}
+
 // verifiable returns a store with a sealed, grown parent and a fork of it,
 // which verifies clean.
 func verifiable(t *testing.T) (s *Store, parent, child string) {

@@ -42,6 +42,7 @@ var (
 	ErrOutOfRange   = errors.New("user message out of range")
 	ErrReferenced   = errors.New("thread is the base of another thread")
 	ErrArchived     = errors.New("thread is archived")
+	ErrNotArchived  = errors.New("thread is not archived")
 	ErrTurnNotFound = errors.New("turn not found")
 	// ErrCommitUnknown reports a write whose COMMIT was sent but whose
 	// answer was lost (the connection broke): it may have been committed.
