@@ -14,7 +14,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,23 +250,14 @@ type readCloser struct {
 	io.Closer
 }
 
-// historyLayout says where thread id's history comes from: its newest
-// file's name (archiving keeps it) and where its own bytes start, after
-// which base. Appends keep it; a revert (on either backend) or a purge's
-// rewrite changes it, after which the offsets a follower holds name other
-// bytes.
-type historyLayout struct {
-	head     string
-	baseID   string
-	baseSize int64
-}
-
-func (s *Server) historyLayout(ctx context.Context, id string) (historyLayout, error) {
+// historyLayout returns the layout of thread id's history
+// (manager.LayoutOf).
+func (s *Server) historyLayout(ctx context.Context, id string) (manager.Layout, error) {
 	t, err := s.m.Get(ctx, id)
 	if err != nil {
-		return historyLayout{}, err
+		return manager.Layout{}, err
 	}
-	return historyLayout{head: path.Base(t.RolloutPath), baseID: t.BaseID, baseSize: t.BaseSize}, nil
+	return manager.LayoutOf(t), nil
 }
 
 // readError is a failure to read what a stream sends, as opposed to one

@@ -291,6 +291,12 @@ func TestMovePreservesTimes(t *testing.T) {
 	}
 }
 
+// TestExportAcrossAPurgePG is TestExportAcrossAPurge on the distributed
+// backend.
+func TestExportAcrossAPurgePG(t *testing.T) {
+	exportAcrossAPurge(t, openPG(t))
+}
+
 // TestExportRevertedReferenceForkPG is TestExportRevertedReferenceFork
 // from the distributed backend, where a revert moves the cut part to a
 // link and writes no meta, to a local root.

@@ -24,12 +24,48 @@ import (
 // as it is, without an ordinal). Every other byte is kept. The history is streamed from one read
 // of it as the reader is read, a line at a time where it is renumbered, so
 // what Export holds does not grow with the thread; close the reader when
-// done.
+// done. Where the meta moves to is found before the history is opened: a
+// revert or a purge's rewrite of the thread in between makes Export start
+// again (at most three times in all).
 func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, error) {
+	for attempt := 1; ; attempt++ {
+		rc, moved, err := exportOnce(ctx, b, id)
+		if !moved || attempt == maxExportAttempts {
+			return rc, err
+		}
+	}
+}
+
+// maxExportAttempts bounds how often Export starts again after the
+// thread's history changed its layout under it.
+const maxExportAttempts = 3
+
+// exportOnce is one attempt of Export. The positions it finds (where the
+// thread's own meta stands) hold only in the layout it found them in: a
+// revert or a purge that changed the layout before the history was opened
+// makes it fail with moved set, the reader closed.
+func exportOnce(ctx context.Context, b manager.Backend, id string) (rc io.ReadCloser, moved bool, err error) {
 	t, err := b.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	rc, err = exportIn(ctx, b, t)
+	now, gerr := b.Get(ctx, t.ID)
+	if gerr == nil && manager.LayoutOf(now) != manager.LayoutOf(t) {
+		if rc != nil {
+			rc.Close()
+		}
+		return nil, true, fmt.Errorf("export %s: %w", t.ID, errLayoutChanged)
+	}
+	return rc, false, err
+}
+
+// errLayoutChanged reports a thread reverted or rewritten while Export
+// read it, more often than it starts again.
+var errLayoutChanged = errors.New("the thread was reverted or rewritten while it was read")
+
+// exportIn opens the export of thread t, as t says its history is laid out.
+func exportIn(ctx context.Context, b manager.Backend, t manager.Thread) (io.ReadCloser, error) {
 	// A thread whose history starts in another thread's bytes (a
 	// reference fork, or a reverted one whose first file is) moves its own
 	// meta first; one that starts with its own meta is self-contained as
@@ -37,6 +73,7 @@ func Export(ctx context.Context, b manager.Backend, id string) (io.ReadCloser, e
 	// out).
 	var at int64
 	var meta, metas []byte
+	var err error
 	if t.BaseSize > 0 {
 		if at, meta, metas, err = manager.SelfContainedMetas(ctx, b, t); err != nil {
 			return nil, fmt.Errorf("export %s: %w", t.ID, err)

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -325,5 +326,53 @@ func exportRevertedReferenceFork(t *testing.T, local, back manager.Backend) {
 	}
 	if !b.CreatedAt.Equal(a.CreatedAt) {
 		t.Errorf("copied reverted reference fork: created %v, want %v", b.CreatedAt, a.CreatedAt)
+	}
+}
+
+// purgeOnRead is a backend whose first ReadAfter purges thread victim
+// first: the purge lands between Export's look at the thread and its read.
+type purgeOnRead struct {
+	manager.Backend
+	victim string
+	done   bool
+	t      *testing.T
+}
+
+func (b *purgeOnRead) ReadAfter(ctx context.Context, id string, from int64) (io.ReadCloser, int64, error) {
+	if !b.done {
+		b.done = true
+		if err := b.Backend.(manager.Purger).Purge(ctx, b.victim); err != nil {
+			b.t.Errorf("purge in the export's window: %v", err)
+		}
+	}
+	return b.Backend.ReadAfter(ctx, id, from)
+}
+
+// TestExportAcrossAPurge: Export looks at a reference fork (its history
+// starts in its base's bytes, so its own meta is moved first), then reads
+// the history; a purge of the base in between makes the fork
+// self-contained, a history that starts with its own meta. The export is
+// the one made after the purge, not the fork's meta moved to where it
+// stood before.
+func TestExportAcrossAPurge(t *testing.T) {
+	exportAcrossAPurge(t, openLocal(t))
+}
+
+// exportAcrossAPurge is TestExportAcrossAPurge on local, which must purge.
+func exportAcrossAPurge(t *testing.T, local manager.Backend) {
+	ids := lineage(t, local)
+	base, fork := ids[0], ids[1]
+	export := func(b manager.Backend) []byte {
+		t.Helper()
+		rc, err := Export(t.Context(), b, fork)
+		return backendtest.ReadAll(t, rc, err)
+	}
+	racing := &purgeOnRead{Backend: local, victim: base, t: t}
+	got := export(racing)
+	if !racing.done {
+		t.Fatal("the export read nothing")
+	}
+	if want := export(local); !bytes.Equal(got, want) {
+		t.Fatalf("export across a purge of the base:\n%s\nwant, as after it:\n%s", got, want)
 	}
 }
