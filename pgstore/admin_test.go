@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spoolhq/spool/objstore"
 )
 
 func TestRenameAndArchive(t *testing.T) {
@@ -144,12 +146,7 @@ func TestSealDuringACollection(t *testing.T) {
 	bucket := newBucket(t)
 	s := openStore(t, testDSN(t), bucket)
 	id, before := parentWith(t, s, 3)
-	sum := sha256.Sum256(before)
-	orphan := fmt.Sprintf("segments/%s/%016x-%x", id, 0, sum[:16])
-	if err := bucket.PutNew(t.Context(), orphan, before); err != nil {
-		t.Fatal(err)
-	}
-	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the orphan is old
+	orphan := oldOrphanOf(t, s, bucket, id, before)
 	afterNamedRead = func() {
 		if sealed, err := s.Seal(t.Context(), id, 1); err != nil || !sealed {
 			t.Errorf("seal during the collection: %v, %v", sealed, err)
@@ -177,12 +174,7 @@ func TestSealBetweenTwoCollections(t *testing.T) {
 	bucket := newBucket(t)
 	s := openStore(t, testDSN(t), bucket)
 	id, before := parentWith(t, s, 3)
-	sum := sha256.Sum256(before)
-	orphan := fmt.Sprintf("segments/%s/%016x-%x", id, 0, sum[:16])
-	if err := bucket.PutNew(t.Context(), orphan, before); err != nil {
-		t.Fatal(err)
-	}
-	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) } // the orphan is old
+	orphan := oldOrphanOf(t, s, bucket, id, before)
 	inner := false
 	afterNamedRead = func() {
 		if inner {
@@ -203,6 +195,22 @@ func TestSealBetweenTwoCollections(t *testing.T) {
 	if h := history(t, s, id); !bytes.Equal(h, before) {
 		t.Fatal("the sealed history differs")
 	}
+}
+
+// oldOrphanOf puts thread id's own bytes, unsealed yet, into an object
+// at the key they name (as every seal named its object before keys had a
+// random part), as a seal that never recorded its row left it, and moves
+// s's clock two hours on, so that the object is older than an hour's
+// grace. It returns the key.
+func oldOrphanOf(t *testing.T, s *Store, bucket objstore.Bucket, id string, data []byte) string {
+	t.Helper()
+	sum := sha256.Sum256(data)
+	key := fmt.Sprintf("segments/%s/%016x-%x", id, 0, sum[:16])
+	if err := bucket.PutNew(t.Context(), key, data); err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	return key
 }
 
 // TestRepair: user-message rows, counts and previews that drifted from the

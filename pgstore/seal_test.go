@@ -423,69 +423,52 @@ func TestForkThroughABaseSealedMeanwhile(t *testing.T) {
 	checkSameFork(t, s, "the base sealed meanwhile", got, want, base)
 }
 
-// TestForkThroughABaseRevertedMeanwhile: a reference fork cut in its
-// parent's base reads the base's row without a lock, then the base's
-// bytes for the ordinal at the cut; a revert of the base committed in
-// between (at the parent's cut, which no fork continues past) moves those
-// bytes into a link. The fork finds the thread that holds the cut again
-// and numbers its meta as without the revert.
-func TestForkThroughABaseRevertedMeanwhile(t *testing.T) {
-	ctx := t.Context()
-	s := openStore(t, testDSN(t), newBucket(t))
-	base := createPaginated(t, s)
-	appendTurns(t, s, base, "turn-a")
-	whole := paginatedFork(t, s, Fork{ParentID: base, BeforeUserMessage: -1})
-	appendTurns(t, s, base, "turn-b") // starts where the whole fork's base part ends
-	cut := Fork{ParentID: whole.ID, BeforeUserMessage: -1, At: &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}}
-	want := paginatedFork(t, s, cut)
-	revertedIn := 0
-	beforeOrdinalRead = func(holder string) {
-		if holder != base || revertedIn > 0 {
-			return
-		}
-		revertedIn++
-		if _, err := s.Revert(ctx, Revert{ID: base, TurnID: "turn-b"}); err != nil {
-			t.Errorf("revert in the fork's window: %v", err)
-		}
+// TestForkWhileItsBaseIsReverted: a reference fork cut in its parent's
+// base reads the base's row without a lock, then, in the base, the bytes
+// at the cut (for the ordinal of its meta) or the row of the message it
+// is cut before; a revert of the base committed in between (at the
+// parent's cut, which no fork continues past) moves those bytes, or that
+// row, into a link. The fork finds them where they are now and is made as
+// without the revert.
+func TestForkWhileItsBaseIsReverted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hook *func(string) // called in the window, with the thread read
+		cut  func(whole Thread) Fork
+	}{
+		{"at a position, reading the base's bytes", &beforeOrdinalRead, func(whole Thread) Fork {
+			return Fork{ParentID: whole.ID, BeforeUserMessage: -1, At: &Cut{Offset: whole.BaseSize, Messages: whole.InheritedMessages}}
+		}},
+		{"before a message, reading the base's row of it", &beforeMessageRows, func(whole Thread) Fork {
+			return Fork{ParentID: whole.ID, BeforeUserMessage: 0}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openStore(t, testDSN(t), newBucket(t))
+			base := createPaginated(t, s)
+			appendTurns(t, s, base, "turn-a")
+			whole := paginatedFork(t, s, Fork{ParentID: base, BeforeUserMessage: -1})
+			appendTurns(t, s, base, "turn-b") // starts where the whole fork's base part ends
+			want := paginatedFork(t, s, tc.cut(whole))
+			revertedIn := 0
+			*tc.hook = func(id string) {
+				if id != base || revertedIn > 0 {
+					return
+				}
+				revertedIn++
+				if _, err := s.Revert(ctx, Revert{ID: base, TurnID: "turn-b"}); err != nil {
+					t.Errorf("revert in the fork's window: %v", err)
+				}
+			}
+			t.Cleanup(func() { *tc.hook = nil })
+			got := paginatedFork(t, s, tc.cut(whole))
+			if revertedIn != 1 {
+				t.Fatalf("%d reverts of %s landed in the fork's window, want 1", revertedIn, base)
+			}
+			checkSameFork(t, s, "the base reverted meanwhile", got, want, base)
+		})
 	}
-	t.Cleanup(func() { beforeOrdinalRead = nil })
-	got := paginatedFork(t, s, cut)
-	if revertedIn != 1 {
-		t.Fatalf("%d reverts of %s landed in the fork's window, want 1", revertedIn, base)
-	}
-	checkSameFork(t, s, "the base reverted meanwhile", got, want, base)
-}
-
-// TestForkBeforeAMessageOfABaseRevertedMeanwhile: a fork before a user
-// message its parent inherits walks to the base that owns it without a
-// lock, then reads the base's row of the message; a revert of the base
-// committed in between (at the parent's cut) moves the row into a link.
-// The fork finds the message there and cuts as without the revert.
-func TestForkBeforeAMessageOfABaseRevertedMeanwhile(t *testing.T) {
-	ctx := t.Context()
-	s := openStore(t, testDSN(t), newBucket(t))
-	base := createPaginated(t, s)
-	appendTurns(t, s, base, "turn-a")
-	whole := paginatedFork(t, s, Fork{ParentID: base, BeforeUserMessage: -1})
-	appendTurns(t, s, base, "turn-b") // starts where the whole fork's base part ends
-	cut := Fork{ParentID: whole.ID, BeforeUserMessage: 0}
-	want := paginatedFork(t, s, cut)
-	revertedIn := 0
-	beforeMessageRows = func(owner string) {
-		if owner != base || revertedIn > 0 {
-			return
-		}
-		revertedIn++
-		if _, err := s.Revert(ctx, Revert{ID: base, TurnID: "turn-b"}); err != nil {
-			t.Errorf("revert in the fork's window: %v", err)
-		}
-	}
-	t.Cleanup(func() { beforeMessageRows = nil })
-	got := paginatedFork(t, s, cut)
-	if revertedIn != 1 {
-		t.Fatalf("%d reverts of %s landed in the fork's window, want 1", revertedIn, base)
-	}
-	checkSameFork(t, s, "a message of the base reverted meanwhile", got, want, base)
 }
 
 // appendTurns appends a Codex turn to thread id for each of turns: its
