@@ -88,8 +88,13 @@ func (b *Backend) publish(n pgstore.Notice) {
 		return
 	}
 	if e.Type == manager.EventAppended && e.Offsets == nil && n.From != nil {
-		// Too many lines for a notice: read where they start.
-		if offsets, err := b.store.AppendOffsets(context.Background(), n.ThreadID, *n.From, n.Size); err == nil {
+		// Too many lines for a notice: read where they start, unless a
+		// revert or a rewrite since made those positions other bytes.
+		var era *pgstore.Era
+		if t, ok := n.Thread(); ok {
+			era = new(t.Era())
+		}
+		if offsets, err := b.store.AppendOffsets(context.Background(), n.ThreadID, era, *n.From, n.Size); err == nil {
 			e.Offsets = offsets
 		}
 	}

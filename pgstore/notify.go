@@ -156,9 +156,12 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Notice), connected func(
 
 // AppendOffsets returns where the lines of thread id's history between
 // positions from and to start: an append's, when its notice could not
-// carry them (Notice.From, Notice.Size). Appended bytes never change.
-func (s *Store) AppendOffsets(ctx context.Context, id string, from, to int64) ([]int64, error) {
-	rc, _, err := s.OpenHistory(ctx, id, from, to)
+// carry them (Notice.From, Notice.Size). Appended bytes never change but
+// for a revert or a rewrite, after which those positions name other bytes:
+// with era set, the era of the row the notice carries, a thread no longer
+// in it fails with ErrChanged.
+func (s *Store) AppendOffsets(ctx context.Context, id string, era *Era, from, to int64) ([]int64, error) {
+	rc, _, err := s.openHistory(ctx, id, era, from, to)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -180,5 +182,41 @@ func TestNoChangeLostAcrossReconnect(t *testing.T) {
 		case <-wait.Done():
 			t.Fatal("the append committed while reconnecting was neither delivered nor followed by lost")
 		}
+	}
+}
+
+// TestAppendOffsetsOfAnAppendRevertedSince: the offsets of an append too
+// large for its notice are read from the history afterwards; a revert and
+// new turns since put other bytes at those positions. Asked in the era the
+// notice's row holds, the read fails with ErrChanged, where it would name
+// the starts of other lines.
+func TestAppendOffsetsOfAnAppendRevertedSince(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, testDSN(t), nil)
+	id := createPaginated(t, s)
+	appendTurns(t, s, id, "turn-a")
+	notices := listen(t, s)
+	appendTurns(t, s, id, "turn-b")
+	var n Notice
+	select {
+	case n = <-notices:
+	case <-ctx.Done():
+		t.Fatal("no notice")
+	}
+	row, ok := n.Thread()
+	if n.Type != "appended" || n.From == nil || !ok {
+		t.Fatalf("notice %+v: want an append's, with where it starts and its row", n)
+	}
+	era := row.Era()
+	want, err := s.AppendOffsets(ctx, id, &era, *n.From, n.Size)
+	if err != nil || !slices.Equal(want, n.Offsets) {
+		t.Fatalf("offsets of the append read back: %v, %v; the notice says %v", want, err, n.Offsets)
+	}
+	if _, err := s.Revert(ctx, Revert{ID: id, TurnID: "turn-b"}); err != nil {
+		t.Fatal(err)
+	}
+	appendTurns(t, s, id, "turn-c with a longer prompt", "turn-d")
+	if got, err := s.AppendOffsets(ctx, id, &era, *n.From, n.Size); !errors.Is(err, ErrChanged) {
+		t.Fatalf("offsets of the append after a revert: %v, %v; want ErrChanged", got, err)
 	}
 }
