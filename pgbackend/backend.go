@@ -564,13 +564,7 @@ func (b *Backend) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser
 			return b.openHistory(ctx, t.ID, 0, -1)
 		}
 	}
-	return retryChanged(func() (io.ReadCloser, error) {
-		from, _, era, err := b.turnBounds(ctx, id, k)
-		if err != nil {
-			return nil, err
-		}
-		return b.openHistoryIn(ctx, id, era, from, -1)
-	})
+	return b.openTurns(ctx, id, k, true)
 }
 
 // openHistory opens [from, to) of thread id's history (pgstore.OpenHistory)
@@ -597,8 +591,16 @@ func (b *Backend) openHistoryIn(ctx context.Context, id string, era pgstore.Era,
 
 // ReadTurn streams turn k: user message k up to user message k+1.
 func (b *Backend) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser, error) {
+	return b.openTurns(ctx, id, k, false)
+}
+
+// openTurns opens thread id's history from user message k up to user
+// message k+1, or to its end with toEnd, in the era those positions were
+// found in: a revert or a rewrite meanwhile has them found again
+// (retryChanged).
+func (b *Backend) openTurns(ctx context.Context, id string, k int, toEnd bool) (io.ReadCloser, error) {
 	return retryChanged(func() (io.ReadCloser, error) {
-		from, to, era, err := b.turnBounds(ctx, id, k)
+		from, to, era, err := b.turnBounds(ctx, id, k, !toEnd)
 		if err != nil {
 			return nil, err
 		}
@@ -610,11 +612,12 @@ func (b *Backend) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser
 // where a turn of thread id starts.
 var beforeTurnRead func(id string)
 
-// turnBounds returns where user messages k and k+1 start (-1 for the
-// end): two seeks through the base chain, not a list of every message;
-// and the era of the thread they were sought in (the seeks are reads of
-// their own: a revert meanwhile fails the history read in era).
-func (b *Backend) turnBounds(ctx context.Context, id string, k int) (from, to int64, era pgstore.Era, err error) {
+// turnBounds returns where user message k starts and, with next, where
+// message k+1 does (-1 for the end, and without next): a seek through the
+// base chain each, not a list of every message; and the era of the thread
+// they were sought in (the seeks are reads of their own: a revert
+// meanwhile fails the history read in era).
+func (b *Backend) turnBounds(ctx context.Context, id string, k int, next bool) (from, to int64, era pgstore.Era, err error) {
 	t, err := b.row(ctx, id)
 	if err != nil {
 		return 0, 0, era, err
@@ -627,12 +630,12 @@ func (b *Backend) turnBounds(ctx context.Context, id string, k int) (from, to in
 		return 0, 0, era, mapErr(err)
 	}
 	to = -1
-	if k+1 < t.UserMessageCount {
-		next, err := b.store.UserMessage(ctx, t.ID, k+1)
+	if next && k+1 < t.UserMessageCount {
+		after, err := b.store.UserMessage(ctx, t.ID, k+1)
 		if err != nil {
 			return 0, 0, era, mapErr(err)
 		}
-		to = next.Offset
+		to = after.Offset
 	}
 	if beforeTurnRead != nil {
 		beforeTurnRead(t.ID)

@@ -57,10 +57,10 @@ type Was struct {
 // for it. Its id, name, parent, lineage, archive state and times are kept.
 // A row that no longer says was fails with ErrChanged and changes nothing;
 // so does content failing to read, and a thread others continue (their
-// base is it or one of its links: Referrers), with a *ReferencedError. After the commit the objects of its old
-// segments are deleted (a read that began before may then fail; the bytes
-// are the point; objects the bucket does not delete are logged and left to
-// CollectOrphans).
+// base is it or one of its links: Referrers), with a *ReferencedError.
+// After the commit the objects of its old segments are deleted (a read
+// that began before may then fail; the bytes are the point; objects the
+// bucket does not delete are logged and left to CollectOrphans).
 func (s *Store) MakeSelfContained(ctx context.Context, id string, was Was, content io.Reader) error {
 	br := bufio.NewReader(content)
 	first, err := rollout.ReadLine(nil, br)
