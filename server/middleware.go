@@ -122,19 +122,19 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 const accessTokenParam = "access_token"
 
 // streamToken returns r without its access_token query parameter, and
-// that parameter, when r is what a browser's EventSource sends (a GET
-// that accepts text/event-stream and has no Authorization header: an
-// EventSource cannot send one). Any other request is returned as it is,
-// with "": it must send the header, so that tokens stay out of URLs
-// (which proxies and browser histories keep) wherever a header can be
-// sent.
+// that parameter, when r is what a browser's EventSource sends for one of
+// the event streams (a GET of /v1/events or of a thread's items with
+// follow on, that accepts text/event-stream and has no Authorization
+// header: an EventSource cannot send one). Any other request is returned
+// as it is, with "": it must send the header, so that tokens stay out of
+// URLs (which proxies and browser histories keep) wherever a header can
+// be sent.
 func streamToken(r *http.Request) (*http.Request, string) {
-	if r.Method != http.MethodGet || r.Header.Get("Authorization") != "" ||
-		!strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+	if r.Method != http.MethodGet || r.Header.Get("Authorization") != "" || !wantsSSE(r) {
 		return r, ""
 	}
 	values, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil || !values.Has(accessTokenParam) {
+	if err != nil || !values.Has(accessTokenParam) || !isEventStream(r.URL.Path, values) {
 		return r, "" // an unparsable query is refused further on
 	}
 	token := values.Get(accessTokenParam)
@@ -142,6 +142,28 @@ func streamToken(r *http.Request) (*http.Request, string) {
 	r = r.Clone(r.Context())
 	r.URL.RawQuery = values.Encode()
 	return r, token
+}
+
+// isEventStream reports whether a GET of path with query values opens one
+// of the streams an EventSource may follow: /v1/events, or a thread's
+// items with follow on (handlers.go's readItems reads the same values).
+func isEventStream(path string, values url.Values) bool {
+	if path == "/v1/events" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, "/v1/threads/")
+	if !ok {
+		return false
+	}
+	id, ok := strings.CutSuffix(rest, "/items")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return false
+	}
+	switch values.Get("follow") {
+	case "1", "true":
+		return true
+	}
+	return false
 }
 
 // limit bounds the requests in flight (503 unavailable at once when all

@@ -917,6 +917,7 @@ func TestBodyLimit(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	const sse = " (event stream)" // a path ending so is asked for with Accept: text/event-stream
+	const missingID = "00000000-0000-7000-8000-000000000000"
 	tests := []struct {
 		name       string
 		token      string // server token
@@ -941,6 +942,13 @@ func TestAuth(t *testing.T) {
 		{"event stream, wrong token in query", "s3cret", "", "/v1/events?access_token=nope" + sse, 401},
 		{"event stream, empty token in query", "s3cret", "", "/v1/events?access_token=" + sse, 401},
 		{"token in query, not a stream", "s3cret", "", "/v1/threads?access_token=s3cret", 401},
+		// Accept: text/event-stream alone does not make a request a
+		// stream: only the routes that stream take the token so.
+		{"token in query, a list that accepts an event stream", "s3cret", "", "/v1/threads?access_token=s3cret" + sse, 401},
+		{"token in query, items not followed", "s3cret", "", "/v1/threads/" + missingID + "/items?access_token=s3cret" + sse, 401},
+		{"token in query, items followed", "s3cret", "", "/v1/threads/" + missingID + "/items?follow=1&access_token=s3cret" + sse, 404},
+		{"token in query, items followed, true", "s3cret", "", "/v1/threads/" + missingID + "/items?follow=true&access_token=s3cret" + sse, 404},
+		{"token in query, a turn followed", "s3cret", "", "/v1/threads/" + missingID + "/turns?follow=1&access_token=s3cret" + sse, 401},
 		{"a handler does not see the parameter", "", "", "/v1/events?access_token=x" + sse, 200},
 	}
 	// Headers are set by hand below, so env.token stays empty.
