@@ -48,8 +48,9 @@ hostile: ## attack the real spoold as a hostile client would (docs/SECURITY.md),
 ts-check: ## type-check a TypeScript client generated from the served /openapi.json (npm packages cached outside the repo)
 	./scripts/ts-check.sh
 
-random: ## seeded random operation sequences, each checked against a rebuild and Verify (SPOOL_RR_SEEDS, default 200; CI runs 1000)
+random: ## seeded random operation sequences, each checked against a rebuild, one in a drawn order, and Verify (SPOOL_RR_SEEDS, default 200; CI runs 1000); then manager's tests with 8 rebuilds in drawn orders each
 	$(GO) test -tags randomized -count=1 -run TestRandomSequences -v ./manager/
+	SPOOL_REBUILD_SHUFFLES=8 $(GO) test -count=1 ./manager/
 
 compat: ## install Codex 0.169.0 (cached) and run the compat tests against it
 	SPOOL_CODEX="$$(./scripts/codex.sh)" && export SPOOL_CODEX && $(GO) test -tags compat -count=1 ./compat/

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"runtime"
 	"sync"
@@ -55,6 +56,11 @@ type SyncOptions struct {
 	// thread being created by the holder is decided from the row it
 	// writes. Hold lets a sync run beside writers of the same index.
 	Hold func(id string) (release func(), skip bool)
+	// Shuffle, when set, makes Sync apply the parsed files in an order
+	// drawn from it rather than in the order the workers finish: the
+	// index must come out the same whatever the order, and tests use it
+	// to check that. Sync then holds every file's result in memory.
+	Shuffle *rand.Rand
 	// Dir, when set, is called by Sync for each directory of the layout it
 	// lists (sessions/ and every directory below it, archived_sessions/),
 	// with the directory's state read just before it was listed: a name
@@ -149,6 +155,9 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 		walkErr = s.list(ctx, jobs)
 	}()
 	results := runJobs(ctx, jobs, workers, func(j syncJob) syncResult { return s.do(ctx, j) })
+	if opts.Shuffle != nil {
+		results = shuffled(results, opts.Shuffle)
+	}
 
 	w := newSyncWriter(s, opts.BatchSize, &sum)
 	done := 0
@@ -292,6 +301,24 @@ func runWorkers[R any](ctx context.Context, files []rolloutFile, workers int, wo
 
 // resultBuffer is how many parsed files may wait for the writer.
 const resultBuffer = 256
+
+// shuffled returns a channel of what results gives, all of it received
+// first, in an order drawn from rng.
+func shuffled[R any](results <-chan R, rng *rand.Rand) <-chan R {
+	out := make(chan R)
+	go func() {
+		defer close(out)
+		var all []R
+		for r := range results {
+			all = append(all, r)
+		}
+		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+		for _, r := range all {
+			out <- r
+		}
+	}()
+	return out
+}
 
 // runJobs calls work for each job received on up to workers goroutines
 // and returns the results in completion order. The channel is closed once

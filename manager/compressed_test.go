@@ -199,7 +199,7 @@ func TestCompressedWhileOpen(t *testing.T) {
 				if err != nil || !rep.Clean() {
 					t.Fatalf("%s: verify: %+v %+v, %v", step, rep.Drifts, rep.Problems, err)
 				}
-				compareIndexes(t, m.store, rebuildIndex(t, m))
+				compareRebuilds(t, m, "alpha", "beta", "archived")
 			}
 			keyed := AppendOptions{IdempotencyKey: "before-the-compression"}
 			first, err := m.AppendWith(ctx, th.ID, []rollout.Item{assistant("keyed")}, keyed)
@@ -266,7 +266,7 @@ func TestCompressedBeforeAnAppend(t *testing.T) {
 			if err != nil || !rep.Clean() {
 				t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
 			}
-			compareIndexes(t, m.store, rebuildIndex(t, m))
+			compareRebuilds(t, m, "alpha", "beta", "archived")
 		})
 	}
 }
@@ -301,7 +301,7 @@ func TestCompressedPlainFormBesideIt(t *testing.T) {
 	if err != nil || !rep.Clean() {
 		t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
 	}
-	compareIndexes(t, m.store, rebuildIndex(t, m))
+	compareRebuilds(t, m, "alpha", "beta", "archived")
 }
 
 // decompressRollout writes compressed rollout rel back to its plain name

@@ -62,7 +62,7 @@ func TestCopyForkCarriesTheOpenTurn(t *testing.T) {
 			if err != nil || !rep.Clean() {
 				t.Fatalf("verify: %+v, %v", rep.Drifts, err)
 			}
-			compareIndexes(t, m.store, rebuildIndex(t, m))
+			compareRebuilds(t, m, "alpha", "beta", "archived")
 		})
 	}
 }

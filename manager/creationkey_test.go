@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
 )
@@ -214,7 +213,7 @@ func TestCreationKeyOfAPlantedFile(t *testing.T) {
 			if err != nil || again.ID != th.ID {
 				t.Fatalf("start retried: %s, %v; want %s", again.ID, err, th.ID)
 			}
-			indextest.Compare(t, m.store, rebuildIndex(t, m))
+			compareRebuilds(t, m)
 		})
 	}
 }

@@ -110,6 +110,14 @@ func rebuildIndex(t testing.TB, m *Manager) *store.Store {
 	return indextest.Rebuild(t, m.Root())
 }
 
+// compareRebuilds compares m's index with rebuilds from its files, one of
+// them in the workers' order and others in drawn orders
+// (indextest.CompareRebuilds), with searches for words.
+func compareRebuilds(t testing.TB, m *Manager, words ...string) {
+	t.Helper()
+	indextest.CompareRebuilds(t, m.store, m.Root(), words...)
+}
+
 func readFile(t testing.TB, m *Manager, th Thread) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath)))

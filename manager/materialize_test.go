@@ -154,7 +154,7 @@ func TestCopyOfReferenceForks(t *testing.T) {
 		})
 	}
 
-	compareIndexes(t, m.store, rebuildIndex(t, m))
+	compareRebuilds(t, m, "alpha", "beta", "archived")
 }
 
 // TestCopyOfLegacyIsByteIdentical: a copy of a legacy thread (and of a copy

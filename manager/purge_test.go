@@ -108,7 +108,7 @@ func TestPurgeMiddleThread(t *testing.T) {
 		t.Fatal("purging a fork changed its base's file")
 	}
 
-	compareIndexes(t, m.store, rebuildIndex(t, m))
+	compareRebuilds(t, m, "alpha", "beta", "archived")
 
 	gHistory := historyOf(t, m, g.ID)
 	if err := m.Purge(ctx, parent.ID); err != nil {
@@ -233,7 +233,7 @@ func TestPurgeKeepsTheLineageOfAForkBasedPastItsParent(t *testing.T) {
 		t.Fatalf("ancestors of c: %+v, want b, a, r", anc)
 	}
 	verifyClean(t, m)
-	compareIndexes(t, m.store, rebuildIndex(t, m))
+	compareRebuilds(t, m, "alpha", "beta", "archived")
 }
 
 // TestPurgeKeepsTheForkPointOfACodexFork: a reference fork Codex wrote
@@ -288,5 +288,5 @@ func TestPurgeKeepsTheForkPointOfACodexFork(t *testing.T) {
 	if after.BaseID != "" || after.ForkUserMessage != fork.ForkUserMessage || after.ForkOffset != fork.ForkOffset {
 		t.Fatalf("after the purge: base %q, cut before %d at %d; want none, %d at %d", after.BaseID, after.ForkUserMessage, after.ForkOffset, fork.ForkUserMessage, fork.ForkOffset)
 	}
-	compareIndexes(t, m.store, rebuildIndex(t, m))
+	compareRebuilds(t, m, "alpha", "beta", "archived")
 }

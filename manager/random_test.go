@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -524,8 +525,16 @@ func rrRun(t *testing.T, ops []rrOp) *rrResult {
 	if err := m.Close(); err != nil {
 		res.add("close error", err.Error())
 	}
-	rrCheck(t, root, res, names)
+	rrCheck(t, root, res, names, rrOpsSeed(ops))
 	return res
+}
+
+// rrOpsSeed is a seed drawn from ops alone, so that a sequence replays
+// with the same shuffled rebuild.
+func rrOpsSeed(ops []rrOp) uint64 {
+	h := fnv.New64a()
+	fmt.Fprint(h, ops)
+	return h.Sum64()
 }
 
 func firstLine(s string) string {
@@ -1006,7 +1015,7 @@ func (r *rrRecorder) TempDir() string {
 // rrCheck compares the index of the closed root with its files: Verify,
 // the rows field by field, and indextest.Compare (messages, rolled back
 // messages, relatives, searches), plus whole hit sets of the searches.
-func rrCheck(t *testing.T, root string, res *rrResult, names map[string]string) {
+func rrCheck(t *testing.T, root string, res *rrResult, names map[string]string, shuffleSeed uint64) {
 	rec := &rrRecorder{TB: t}
 	shapes := map[string]string{} // thread id -> rrShape of its live row
 	defer func() {
@@ -1094,10 +1103,20 @@ func rrCheck(t *testing.T, root string, res *rrResult, names map[string]string) 
 			}
 		}
 		indextest.Compare(rec, st, rebuilt, rrVocab...)
+		// The same again from a rebuild that applies the files in an order
+		// of the sequence's own drawing.
+		before := len(rec.msgs)
+		shuffled, batch := indextest.RebuildShuffled(rec, root, shuffleSeed)
+		indextest.Compare(rec, st, shuffled, rrVocab...)
+		for i := before; i < len(rec.msgs); i++ {
+			rec.msgs[i] = fmt.Sprintf("shuffled rebuild (batches of %d): %s", batch, rec.msgs[i])
+		}
 	}()
 	for _, msg := range rec.msgs {
 		class := "compare"
 		switch {
+		case strings.HasPrefix(msg, "shuffled rebuild"):
+			class = "compare: shuffled rebuild"
 		case strings.HasPrefix(msg, "thread ids differ"):
 			class = "compare: thread ids"
 		case strings.HasPrefix(msg, "search "):

@@ -6,8 +6,12 @@ package indextest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,16 +24,112 @@ import (
 // files alone (a full Sync), closed with the test.
 func Rebuild(t testing.TB, root string) *store.Store {
 	t.Helper()
-	ctx := context.Background() // t.Context is done in a cleanup
-	rebuilt, err := store.Open(ctx, filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rebuilt.Close() })
-	if _, err := indexer.Sync(ctx, rebuilt, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true}); err != nil {
+	rebuilt := emptyIndex(t)
+	if _, err := indexer.Sync(context.Background(), rebuilt, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true}); err != nil {
 		t.Fatal(err)
 	}
 	return rebuilt
+}
+
+// emptyIndex returns an index with no rows in a directory of t's, closed
+// with the test. It is a copy of one made once per process: migrating a
+// new index costs the race detector most of a second.
+func emptyIndex(t testing.TB) *store.Store {
+	t.Helper()
+	empty.once.Do(func() { empty.bytes, empty.err = migratedIndex() })
+	if empty.err != nil {
+		t.Fatal(empty.err)
+	}
+	path := filepath.Join(t.TempDir(), "rebuilt.db")
+	if err := os.WriteFile(path, empty.bytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), path) // t.Context is done in a cleanup
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// empty holds the bytes of an index with no rows, made once per process.
+var empty struct {
+	once  sync.Once
+	bytes []byte
+	err   error
+}
+
+// migratedIndex opens a new index, closes it (which leaves everything in
+// its main file), and returns that file's bytes.
+func migratedIndex() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "indextest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "empty.db")
+	st, err := store.Open(context.Background(), path)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Close(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil, fmt.Errorf("closed index %s left its WAL", path)
+	}
+	return os.ReadFile(path)
+}
+
+// RebuildShuffled is Rebuild with the files applied in an order drawn
+// from seed, in batches of a size drawn from it too (indexer.SyncOptions
+// Shuffle): the index must not depend on the order a rebuild's workers
+// finish in. It returns the batch size it drew, for messages.
+func RebuildShuffled(t testing.TB, root string, seed uint64) (*store.Store, int) {
+	t.Helper()
+	rebuilt := emptyIndex(t)
+	rng := rand.New(rand.NewPCG(seed, 0x5350_4f4f_4c))
+	batch := []int{1, 2, 3, indexer.DefaultBatchSize}[rng.IntN(4)]
+	opts := indexer.SyncOptions{Full: true, Shuffle: rng, BatchSize: batch}
+	if _, err := indexer.Sync(context.Background(), rebuilt, rolloutfs.Local{Root: root}, opts); err != nil {
+		t.Fatal(err)
+	}
+	return rebuilt, batch
+}
+
+// ShuffledRebuilds returns how many rebuilds in drawn orders
+// CompareRebuilds checks beside the plain one: SPOOL_REBUILD_SHUFFLES,
+// none when it is unset (each costs the race detector most of a second,
+// so `make test` runs none and `make random` runs the tests again without
+// it, with 8).
+func ShuffledRebuilds(t testing.TB) int {
+	t.Helper()
+	s := os.Getenv("SPOOL_REBUILD_SHUFFLES")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		t.Fatalf("SPOOL_REBUILD_SHUFFLES=%q: want a count", s)
+	}
+	return n
+}
+
+// CompareRebuilds compares live (Compare) with a rebuild of the rollouts
+// under root, and with ShuffledRebuilds rebuilds that apply the files in
+// orders drawn from seeds 1, 2, ... (RebuildShuffled).
+func CompareRebuilds(t testing.TB, live *store.Store, root string, queries ...string) {
+	t.Helper()
+	Compare(t, live, Rebuild(t, root), queries...)
+	for seed := range uint64(ShuffledRebuilds(t)) {
+		failed := t.Failed()
+		rebuilt, batch := RebuildShuffled(t, root, seed+1)
+		Compare(t, live, rebuilt, queries...)
+		if !failed && t.Failed() {
+			t.Logf("the rebuild above applied the files in the order of seed %d, in batches of %d", seed+1, batch)
+			return
+		}
+	}
 }
 
 // Compare fails t on every row where the live and the rebuilt index
