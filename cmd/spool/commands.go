@@ -247,11 +247,16 @@ a root opened directly this command holds the root's lock, so nothing else
 could append to it.`,
 		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeFirstID,
-		RunE: func(cmd *cobra.Command, argv []string) error {
+		RunE: func(cmd *cobra.Command, argv []string) (err error) {
 			if turnsBack < 0 { // --interval and --max-interval are ignored, whatever they say
 				return usageError{errors.New("-n must be >= 0")}
 			}
 			ctx := cmd.Context()
+			defer func() {
+				if follow && ctx.Err() != nil {
+					err = nil // -f runs until interrupted: that is its end
+				}
+			}()
 			b, err := a.backend(ctx)
 			if err != nil {
 				return err
@@ -319,7 +324,7 @@ could append to it.`,
 					return err
 				}
 			}
-			return ctx.Err()
+			return nil
 		},
 	}
 	f := cmd.Flags()

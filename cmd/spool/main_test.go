@@ -587,6 +587,37 @@ func TestTailFollowEnds(t *testing.T) {
 	}
 }
 
+// TestInterruptedIsNotSuccess: a command interrupted (Ctrl-C, SIGTERM)
+// before it finished did not succeed: its output may be cut short, so it
+// exits exitInterrupted, not 0, and a script that runs it (spool ls --json
+// > threads.json && ...) does not take a half-written answer for a whole
+// one. Only tail -f, which runs until interrupted, ends with 0 that way
+// (TestTailFollow).
+func TestInterruptedIsNotSuccess(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	root, _, _ := seedRoot(t)
+	tests := []struct {
+		name string
+		cli  *cli
+		args []string
+	}{
+		{"ls through spoold", s.cli(t), []string{"ls", "--json"}},
+		{"show through spoold", s.cli(t), []string{"show", "--raw", f.parent.ID}},
+		{"ls of a root", newCLI(t, map[string]string{"SPOOL_ROOT": root}), []string{"--local", "ls", "--json"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel() // as a signal does before the command is done
+			r := tc.cli.runCtx(ctx, &bytes.Buffer{}, tc.args...)
+			if r.code != exitInterrupted {
+				t.Fatalf("spool %s interrupted: exit %d, stdout %q, stderr %q; want exit %d", strings.Join(tc.args, " "), r.code, r.stdout, r.stderr, exitInterrupted)
+			}
+		})
+	}
+}
+
 func TestFork(t *testing.T) {
 	s := startSpoold(t, "")
 	f := seed(t, s.c)

@@ -24,6 +24,10 @@ const (
 	exitOK    = 0
 	exitError = 1 // a command failed, or doctor found drift
 	exitUsage = 2 // bad flags or arguments
+	// exitInterrupted ends a command interrupted (Ctrl-C, SIGTERM) before
+	// it finished, whose output may be cut short: 128+SIGINT, as a shell
+	// reports a command that Ctrl-C ended.
+	exitInterrupted = 130
 )
 
 // env is the process's outside world, injected so tests run the command
@@ -86,8 +90,10 @@ func run(ctx context.Context, args []string, e env) int {
 	case errors.As(err, &usage):
 		fmt.Fprintf(e.stderr, "spool: %v\n(spool -h for help)\n", err)
 		return exitUsage
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		return exitOK // interrupted: tail -f ends this way
+	case ctx.Err() != nil:
+		// Interrupted before the command was done (tail -f, which runs
+		// until then, returns nil): what it printed may be cut short.
+		return exitInterrupted
 	default:
 		fmt.Fprintf(e.stderr, "spool: %v\n%s", err, hint(err))
 		return exitError
