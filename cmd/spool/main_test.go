@@ -1300,7 +1300,8 @@ func TestControlCharactersShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	cli := s.cli(t)
-	for _, args := range [][]string{{"ls"}, {"show", th.ID}, {"tree", th.ID}, {"search", "gophers"}} {
+	// Completion too: zsh and fish print its descriptions, the names.
+	for _, args := range [][]string{{"ls"}, {"show", th.ID}, {"tree", th.ID}, {"search", "gophers"}, {"__complete", "show", th.ID[:8]}} {
 		out := cli.ok(args...)
 		if strings.ContainsAny(out, "\x1b\u009b") {
 			t.Errorf("spool %v printed a control character: %q", args, out)

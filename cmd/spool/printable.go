@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -40,6 +41,14 @@ func (p printable) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// printableString is s as printable writes it, for text that reaches a
+// terminal other than through a writer (completion's descriptions).
+func printableString(s string) string {
+	var b strings.Builder
+	printable{&b}.Write([]byte(s)) // a strings.Builder takes every write
+	return b.String()
 }
 
 // hasControl reports whether b holds a byte printable would change: a C0

@@ -433,7 +433,8 @@ func (a *app) completeFirstID(cmd *cobra.Command, args []string, toComplete stri
 }
 
 // completeIDs completes thread ids, most recently updated first, with
-// their names as descriptions.
+// their names as descriptions, which shells print: their control
+// characters are shown as printable shows them.
 func (a *app) completeIDs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	b, err := a.backend(cmd.Context())
 	if err != nil {
@@ -446,7 +447,7 @@ func (a *app) completeIDs(cmd *cobra.Command, args []string, toComplete string) 
 	var out []string
 	for _, t := range page.Threads {
 		if strings.HasPrefix(t.ID, toComplete) {
-			out = append(out, t.ID+"\t"+label(t))
+			out = append(out, t.ID+"\t"+printableString(label(t)))
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
