@@ -545,7 +545,7 @@ func eachThread(a *app, cmd *cobra.Command, argv []string, fn func(b backend, id
 			done, err = fn(b, id)
 		}
 		if err != nil {
-			fmt.Fprintf(a.stderr, "spool: %s: %v\n%s", arg, err, hint(err))
+			fmt.Fprintf(printable{a.stderr}, "spool: %s: %v\n%s", arg, err, hint(err))
 			failed++
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -1315,5 +1316,32 @@ func TestControlCharactersShown(t *testing.T) {
 	}
 	if js := cli.ok("ls", "--json"); !strings.Contains(js, `red \u001b[31mname`) {
 		t.Errorf("ls --json changed the name: %q", js)
+	}
+}
+
+// TestErrorsShowControlCharacters: an error's text can come from outside
+// (a proxy's or another server's answer, which the client keeps as its
+// message): its control characters reach stderr as printable shows them,
+// for every command and for each thread of archive and rm.
+func TestErrorsShowControlCharacters(t *testing.T) {
+	const esc = "\x1b]0;owned\x07\x1b[2J"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "upstream says "+esc)
+	}))
+	t.Cleanup(ts.Close)
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": ts.URL})
+	for _, args := range [][]string{{"ls"}, {"show", "01a2"}, {"rm", "01a2", "01a3"}} {
+		r := cli.run(args...)
+		if r.code != exitError || !strings.Contains(r.stderr, "upstream says") {
+			t.Fatalf("spool %v: exit %d, stderr %q; want %d and the answer's text", args, r.code, r.stderr, exitError)
+		}
+		if strings.ContainsAny(r.stderr, "\x1b\x07") || !strings.Contains(r.stderr, "␛[2J") {
+			t.Errorf("spool %v printed %q; want its control characters shown as ␛", args, r.stderr)
+		}
 	}
 }

@@ -88,14 +88,16 @@ func run(ctx context.Context, args []string, e env) int {
 	case errors.As(err, &exit):
 		return exit.code
 	case errors.As(err, &usage):
-		fmt.Fprintf(e.stderr, "spool: %v\n(spool -h for help)\n", err)
+		fmt.Fprintf(printable{e.stderr}, "spool: %v\n(spool -h for help)\n", err)
 		return exitUsage
 	case ctx.Err() != nil:
 		// Interrupted before the command was done (tail -f, which runs
 		// until then, returns nil): what it printed may be cut short.
 		return exitInterrupted
 	default:
-		fmt.Fprintf(e.stderr, "spool: %v\n%s", err, hint(err))
+		// An error's text may come from elsewhere (a proxy's answer, a
+		// file's name): shown, not acted on, as the output is.
+		fmt.Fprintf(printable{e.stderr}, "spool: %v\n%s", err, hint(err))
 		return exitError
 	}
 }
