@@ -701,12 +701,20 @@ func absDir(dir string) (string, error) {
 	return abs, nil
 }
 
-// followEnded says why the server ended a follow of thread id, and what
-// to do about it, for the ends it names; other errors pass as they are.
+// followEnded says why a follow of thread id ended, and what to do about
+// it: for the ends the server names, and for a connection that broke (the
+// reader's "unexpected EOF" alone says neither). The server's error
+// answers pass as they are.
 func followEnded(id string, err error) error {
-	var end *client.StreamEndError
-	if !errors.As(err, &end) {
+	var (
+		end    *client.StreamEndError
+		apiErr *client.Error
+	)
+	switch {
+	case errors.As(err, &apiErr):
 		return err
+	case !errors.As(err, &end):
+		return fmt.Errorf("lost the connection to spoold while following thread %s (%w); run spool tail -f again once it answers", id, err)
 	}
 	switch end.Reason {
 	case "reverted":

@@ -35,6 +35,7 @@ type spoold struct {
 	token string
 	c     *client.Client
 	close func(t *testing.T) // stops the server and closes the manager; once
+	ts    *httptest.Server
 }
 
 func startSpoold(t *testing.T, token string) *spoold {
@@ -59,7 +60,7 @@ func startSpoold(t *testing.T, token string) *spoold {
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
-	return &spoold{root: root, addr: strings.TrimPrefix(ts.URL, "http://"), token: token, c: c, close: closeAll}
+	return &spoold{root: root, addr: strings.TrimPrefix(ts.URL, "http://"), token: token, c: c, close: closeAll, ts: ts}
 }
 
 // result is what one run of the command left behind.
@@ -616,6 +617,31 @@ func TestInterruptedIsNotSuccess(t *testing.T) {
 				t.Fatalf("spool %s interrupted: exit %d, stdout %q, stderr %q; want exit %d", strings.Join(tc.args, " "), r.code, r.stdout, r.stderr, exitInterrupted)
 			}
 		})
+	}
+}
+
+// TestTailFollowConnectionLost: a follow whose connection breaks (spoold
+// killed, the network gone) says so and what to do, rather than the
+// reader's "unexpected EOF" alone.
+func TestTailFollowConnectionLost(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	out := newWatchWriter()
+	done := make(chan result, 1)
+	cli := s.cli(t)
+	go func() { done <- cli.runCtx(ctx, out, "tail", "-f", f.parent.ID) }()
+	out.waitFor(ctx, t, "answer three")
+	// The stream is open once a line came through it.
+	if _, err := s.c.Append(ctx, f.parent.ID, item("assistant", "a later answer")); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(ctx, t, "a later answer")
+	s.ts.CloseClientConnections()
+	r := <-done
+	if r.code != exitError || !strings.Contains(r.stderr, "lost the connection to spoold") || !strings.Contains(r.stderr, "spool tail -f again") {
+		t.Fatalf("tail -f whose connection broke: exit %d, stderr %q; want exit %d saying the connection was lost and to run it again", r.code, r.stderr, exitError)
 	}
 }
 
