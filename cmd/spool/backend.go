@@ -102,15 +102,16 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 	}
 	m, err := manager.Open(ctx, manager.Options{Root: l.root, IndexPath: l.index, Logger: l.log, Capacity: 16})
 	if err != nil {
-		return nil, lockedHint(err, l.root)
+		return nil, lockedHint(err, l.root, "is it a spoold serving it on another address? set SPOOL_ADDR")
 	}
 	l.m = m
 	return m, nil
 }
 
 // lockedHint explains a locked root: a spoold that this command could not
-// reach, or another command that has it open.
-func lockedHint(err error, root string) error {
+// reach, or another command that has it open. ifServer is the advice when
+// a spoold holds it.
+func lockedHint(err error, root, ifServer string) error {
 	var held *lockfile.HeldError
 	if !errors.As(err, &held) {
 		return err
@@ -121,7 +122,7 @@ func lockedHint(err error, root string) error {
 	}
 	hint := "wait for it to finish"
 	if strings.HasPrefix(holder, "spoold ") || !strings.Contains(holder, "(pid ") {
-		hint = "is it a spoold serving it on another address? set SPOOL_ADDR"
+		hint = ifServer
 	}
 	return fmt.Errorf("root %s is in use by %s; %s: %w", root, holder, hint, lockfile.ErrLocked)
 }

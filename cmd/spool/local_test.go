@@ -201,7 +201,7 @@ func TestLockedHint(t *testing.T) {
 		{"", "another process"},
 	}
 	for _, tt := range tests {
-		err := lockedHint(fmt.Errorf("open: %w", &lockfile.HeldError{Path: "/r/spool.lock", Holder: tt.holder}), "/r")
+		err := lockedHint(fmt.Errorf("open: %w", &lockfile.HeldError{Path: "/r/spool.lock", Holder: tt.holder}), "/r", "set SPOOL_ADDR")
 		if !errors.Is(err, lockfile.ErrLocked) || !strings.Contains(err.Error(), tt.want) || strings.Count(err.Error(), "pid 7") > 1 {
 			t.Errorf("lockedHint(%q) = %v, want ErrLocked saying %q, the holder once", tt.holder, err, tt.want)
 		}

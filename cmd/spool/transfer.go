@@ -126,7 +126,7 @@ func (a *app) openSpec(ctx context.Context, spec string) (manager.Backend, error
 	if !isURL(spec) {
 		m, err := manager.Open(ctx, manager.Options{Root: spec, Logger: quiet})
 		if err != nil {
-			return nil, lockedHint(err, spec)
+			return nil, lockedHint(err, spec, "stop it first: transfer opens a root directly, never through spoold")
 		}
 		return m, nil
 	}

@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/manager"
 )
 
 // TestTransferBetweenRoots: spool transfer copies a fork, named by a
@@ -82,5 +84,27 @@ func TestTransferRefusesBadRoots(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTransferFromARootSpooldServes: transfer opens its roots directly,
+// never through spoold, so a root a spoold holds is refused with the advice
+// to stop it, not with the other commands' advice to set SPOOL_ADDR, which
+// transfer does not read.
+func TestTransferFromARootSpooldServes(t *testing.T) {
+	root, _, fork := seedRoot(t)
+	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	// The holder a spoold records; the lock is the open manager's.
+	if err := os.WriteFile(filepath.Join(root, "spool.lock"), []byte("spoold (pid 7) on vm since 2026-11-26T10:00:00Z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	r := cli.run("transfer", fork.ID, "--from", root, "--to", filepath.Join(t.TempDir(), "target"))
+	if r.code != exitError || !strings.Contains(r.stderr, "is in use by spoold (pid 7)") || strings.Contains(r.stderr, "SPOOL_ADDR") || !strings.Contains(r.stderr, "stop it") {
+		t.Fatalf("transfer from a root spoold holds: exit %d, stderr %q; want %d, naming spoold and saying to stop it, not SPOOL_ADDR", r.code, r.stderr, exitError)
 	}
 }
