@@ -471,12 +471,16 @@ number and a snippet with the match in «».`,
 				// ls and tail take 0 for "all"; a search answers one page.
 				return usageError{fmt.Errorf("--limit must be 1..%d, not %d: a search gives at most %d hits", store.MaxSearchLimit, o.Limit, store.MaxSearchLimit)}
 			}
+			o.Query = strings.Join(argv, " ")
+			if strings.TrimSpace(o.Query) == "" {
+				// Found here, so both backends say the same.
+				return usageError{fmt.Errorf("search query is blank, %q: give words to search for", o.Query)}
+			}
 			ctx := cmd.Context()
 			b, err := a.backend(ctx)
 			if err != nil {
 				return err
 			}
-			o.Query = strings.Join(argv, " ")
 			hits, err := b.Search(ctx, o)
 			if err != nil {
 				return err

@@ -243,6 +243,30 @@ func TestSearchLimitAgrees(t *testing.T) {
 	}
 }
 
+// TestSearchBlankQuery: a query of nothing but spaces ("" or " ", which a
+// script's empty variable gives) is a usage error found before either
+// backend is asked, with one message on both: spoold answered "" with its
+// API's "missing query parameter q", a root with "empty search query",
+// and both exited 1, as for a failure.
+func TestSearchBlankQuery(t *testing.T) {
+	root, _, _ := seedRoot(t)
+	s := startSpoold(t, "")
+	backends := map[string]*cli{
+		"spoold": s.cli(t),
+		"root":   newCLI(t, map[string]string{"SPOOL_ROOT": root}),
+	}
+	for name, cli := range backends {
+		for _, query := range [][]string{{""}, {" "}, {"", "\t"}} {
+			t.Run(fmt.Sprintf("%s/%q", name, query), func(t *testing.T) {
+				r := cli.run(append([]string{"--local=" + strconv.FormatBool(name == "root"), "search"}, query...)...)
+				if r.code != exitUsage || !strings.Contains(r.stderr, "search query is blank") {
+					t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, exitUsage, "search query is blank")
+				}
+			})
+		}
+	}
+}
+
 // TestLsSubagents: ls leaves sub-agents out, or lists only them, the same
 // against a server and on a root directly.
 func TestLsSubagents(t *testing.T) {
