@@ -633,6 +633,32 @@ func TestErrorFromAnotherServer(t *testing.T) {
 	}
 }
 
+// TestErrorWithoutCode: an answer whose status has no code of the API (a
+// proxy's 502 or 504) still reads as a sentence, without an empty code
+// ("spoold:  (502): ...").
+func TestErrorWithoutCode(t *testing.T) {
+	for _, status := range []int{http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusTooManyRequests} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "upstream went away", status)
+			}))
+			t.Cleanup(ts.Close)
+			c, err := client.New(ts.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Health(t.Context())
+			var apiErr *client.Error
+			if !errors.As(err, &apiErr) || apiErr.Code != "" || apiErr.Status != status {
+				t.Fatalf("Health = %#v, want an *Error of status %d without a code", err, status)
+			}
+			if got, want := err.Error(), fmt.Sprintf("spoold: status %d: upstream went away", status); got != want {
+				t.Fatalf("Error() = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 // A Thread decoded by the client encodes back to the server's own JSON, so
 // programs (and spool ls --json) can pass it on in the API's shape.
 func TestThreadJSONRoundTrip(t *testing.T) {

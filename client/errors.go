@@ -143,8 +143,13 @@ type Error struct {
 	RetryAfter time.Duration
 }
 
-// Error says what the server answered: "spoold: <code> (<status>): <message>".
+// Error says what the server answered: "spoold: <code> (<status>): <message>",
+// or "spoold: status <status>: <message>" for an answer without a code (a
+// proxy's 502, say).
 func (e *Error) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("spoold: status %d: %s", e.Status, e.Message)
+	}
 	return fmt.Sprintf("spoold: %s (%d): %s", e.Code, e.Status, e.Message)
 }
 
