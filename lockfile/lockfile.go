@@ -59,7 +59,7 @@ type Lock struct {
 func Acquire(path string) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // private, as the root is; spoold gives it -file-mode
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
+		return nil, fmt.Errorf("open lock: %w", err) // a *PathError: it names path
 	}
 	if err := flock.Flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -70,7 +70,7 @@ func Acquire(path string) (*Lock, error) {
 	}
 	if err := writeHolder(f); err != nil {
 		f.Close() // closing drops the flock
-		return nil, fmt.Errorf("write lock %s: %w", path, err)
+		return nil, fmt.Errorf("write lock: %w", err)
 	}
 	return &Lock{path: path, f: f}, nil
 }

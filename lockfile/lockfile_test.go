@@ -82,6 +82,17 @@ func TestAcquireInProcess(t *testing.T) {
 	}
 }
 
+// TestAcquireNamesThePathOnce: a lock that cannot be opened (its
+// directory is gone, or not the user's) names its path once: the open's
+// *PathError names it already ("open lock P: open P: ..." before).
+func TestAcquireNamesThePathOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", FileName)
+	_, err := Acquire(path)
+	if !errors.Is(err, os.ErrNotExist) || strings.Count(err.Error(), path) != 1 {
+		t.Fatalf("Acquire in a missing directory = %v; want ErrNotExist, naming %s once", err, path)
+	}
+}
+
 func TestAcquireHeldByChildProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	exe, err := os.Executable()
