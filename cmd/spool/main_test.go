@@ -466,6 +466,42 @@ func TestResolveIDs(t *testing.T) {
 	}
 }
 
+// listFunc is a lister made of a function.
+type listFunc func(ctx context.Context, o client.ListOptions) (client.Page, error)
+
+func (f listFunc) List(ctx context.Context, o client.ListOptions) (client.Page, error) {
+	return f(ctx, o)
+}
+
+// TestAmbiguousNamesTheMatches: an ambiguous argument names the ids it
+// matches, with "..." only when there are more than it names.
+func TestAmbiguousNamesTheMatches(t *testing.T) {
+	ids := []string{
+		"01a2153c-0000-7000-8000-00000000000a",
+		"01a2153c-0000-7000-8000-00000000000b",
+		"01a2153d-0000-7000-8000-00000000000c",
+	}
+	tests := []struct{ arg, want string }{
+		{"01a2153c", `"01a2153c" is ambiguous: 2 thread ids start or end with it (` + ids[0] + ", " + ids[1] + ")"},
+		{"01a2153", `"01a2153" is ambiguous: 3 thread ids start or end with it (` + ids[0] + ", " + ids[1] + ", ...)"},
+	}
+	list := listFunc(func(context.Context, client.ListOptions) (client.Page, error) {
+		var page client.Page
+		for _, id := range ids {
+			page.Threads = append(page.Threads, client.Thread{ID: id})
+		}
+		return page, nil
+	})
+	for _, tc := range tests {
+		t.Run(tc.arg, func(t *testing.T) {
+			_, err := (&app{}).resolve(t.Context(), list, tc.arg)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("resolve(%q) = %v, want %q", tc.arg, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestTail(t *testing.T) {
 	s := startSpoold(t, "")
 	f := seed(t, s.c)

@@ -382,7 +382,11 @@ func (a *app) resolve(ctx context.Context, b lister, arg string) (string, error)
 	case 1:
 		return matches[0], nil
 	default:
-		return "", fmt.Errorf("%q is ambiguous: %d thread ids start or end with it (%s, ...)", arg, len(matches), strings.Join(matches[:2], ", "))
+		named := strings.Join(matches[:2], ", ")
+		if len(matches) > 2 {
+			named += ", ..."
+		}
+		return "", fmt.Errorf("%q is ambiguous: %d thread ids start or end with it (%s)", arg, len(matches), named)
 	}
 }
 
