@@ -97,13 +97,15 @@ func resendable(req *http.Request) bool {
 // transient reports whether err, a failed attempt, may go another way
 // next time: not when the server's certificate was refused (every
 // verification error comes wrapped in a tls.CertificateVerificationError)
-// or it does not speak TLS, which another attempt would meet again.
+// or it does not speak TLS (net/http turns a plain HTTP answer to the
+// handshake into http.ErrSchemeMismatch), which another attempt would
+// meet again.
 func transient(err error) bool {
 	var (
 		certErr   *tls.CertificateVerificationError
 		recordErr tls.RecordHeaderError
 	)
-	return !errors.As(err, &certErr) && !errors.As(err, &recordErr)
+	return !errors.As(err, &certErr) && !errors.As(err, &recordErr) && !errors.Is(err, http.ErrSchemeMismatch)
 }
 
 // retryAfter returns resp's Retry-After in seconds, 0 when it has none.

@@ -139,24 +139,43 @@ func TestRetryWait(t *testing.T) {
 }
 
 // TestNoRetryOnCertificateError: a server whose certificate the client
-// does not trust is refused at once; another attempt would meet the same
-// certificate, so the Client does not wait and send again.
+// does not trust, or one that does not speak TLS at an https address, is
+// refused at once; another attempt would meet the same server, so the
+// Client does not wait and send again.
 func TestNoRetryOnCertificateError(t *testing.T) {
-	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	t.Cleanup(ts.Close)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
-	waits := 0
-	c, err := client.New(ts.URL, client.WithHTTPClient(&http.Client{}), client.WithRetries(2),
-		client.WithPause(func(context.Context, time.Duration) error { waits++; return nil }))
-	if err != nil {
-		t.Fatal(err)
+	tlsServer := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsServer.Close)
+	tlsServer.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(plain.Close)
+	tests := []struct {
+		name, url string
+		is        func(error) bool
+	}{
+		{"untrusted certificate", tlsServer.URL, func(err error) bool {
+			var certErr *tls.CertificateVerificationError
+			return errors.As(err, &certErr)
+		}},
+		// It does not speak TLS, and answers the handshake in plain HTTP.
+		{"plain HTTP at https", strings.Replace(plain.URL, "http://", "https://", 1), func(err error) bool {
+			return errors.Is(err, http.ErrSchemeMismatch)
+		}},
 	}
-	_, err = c.Get(t.Context(), "019a0000-0000-7000-8000-000000000000")
-	var certErr *tls.CertificateVerificationError
-	if !errors.As(err, &certErr) {
-		t.Fatalf("Get from an untrusted server: %v, want a certificate error", err)
-	}
-	if waits != 0 {
-		t.Fatalf("%d retries of a certificate error, want none", waits)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			waits := 0
+			c, err := client.New(tc.url, client.WithHTTPClient(&http.Client{}), client.WithRetries(2),
+				client.WithPause(func(context.Context, time.Duration) error { waits++; return nil }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Get(t.Context(), "019a0000-0000-7000-8000-000000000000")
+			if !tc.is(err) {
+				t.Fatalf("Get: %v, want the TLS failure", err)
+			}
+			if waits != 0 {
+				t.Fatalf("%d retries of %v, want none: it would fail again", waits, err)
+			}
+		})
 	}
 }
