@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -1405,5 +1406,28 @@ func TestErrorsShowControlCharacters(t *testing.T) {
 		if strings.ContainsAny(r.stderr, "\x1b\x07") || !strings.Contains(r.stderr, "␛[2J") {
 			t.Errorf("spool %v printed %q; want its control characters shown as ␛", args, r.stderr)
 		}
+	}
+}
+
+// TestServerWithBadTLSIsNotAFallback: a spoold asked for over https that
+// answers with a certificate this machine does not trust, or an https
+// address that answers plain HTTP, answered: the command says why it
+// cannot use it, rather than "no spoold answers" and a root instead.
+func TestServerWithBadTLSIsNotAFallback(t *testing.T) {
+	s := startSpoold(t, "")
+	tlsServer := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsServer.Close)
+	tlsServer.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	tests := []struct{ name, addr, want string }{
+		{"untrusted certificate", tlsServer.URL, "certificate"},
+		{"plain HTTP at https", "https://" + s.addr, "HTTP response to HTTPS client"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newCLI(t, map[string]string{"SPOOL_ADDR": tc.addr}).run("ls")
+			if r.code != exitError || strings.Contains(r.stderr, "no spoold answers") || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("ls at %s: exit %d, stderr %q; want %d saying %q, not a fallback to the root", tc.addr, r.code, r.stderr, exitError, tc.want)
+			}
+		})
 	}
 }

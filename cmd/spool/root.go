@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -299,6 +300,11 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		case errors.As(err, &apiErr):
 			// Something answered: a spoold shutting down, or not a spoold.
 			return nil, fmt.Errorf("%s answered /healthz with %d: %w", c.BaseURL(), apiErr.Status, err)
+		case tlsRefused(err):
+			// Something answered too, over TLS it does not trust or not
+			// over TLS: the root would be another store than the one
+			// asked for.
+			return nil, fmt.Errorf("%s answered, but not as https asks: %w", c.BaseURL(), err)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
@@ -322,6 +328,16 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		fmt.Fprintf(a.stderr, "spool: no spoold answers at %s; using %s\n", unanswered, a.b.Describe())
 	}
 	return a.b, nil
+}
+
+// tlsRefused reports whether err is a connection that a server made and
+// TLS refused: its certificate is not trusted, or it does not speak TLS.
+func tlsRefused(err error) bool {
+	var (
+		certErr   *tls.CertificateVerificationError
+		recordErr tls.RecordHeaderError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &recordErr) || errors.Is(err, http.ErrSchemeMismatch)
 }
 
 // thread opens the backend and resolves arg (an id, or a unique prefix or
