@@ -182,6 +182,9 @@ On a terminal the output goes through $PAGER (default "less -FRX").
 		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeFirstID,
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			if from < -1 { // -1, the default, is the whole thread
+				return usageError{fmt.Errorf("--from must be 0 or more, not %d", from)}
+			}
 			ctx := cmd.Context()
 			b, id, err := a.thread(ctx, argv[0])
 			if err != nil {

@@ -970,6 +970,7 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"ls", "--archived", "--all"}, exitUsage, "exclude each other"},
 		{[]string{"fork", "x", "--before", "0", "--before-turn", "t"}, exitUsage, "exclude each other"},
 		{[]string{"fork", "x", "--before-turn", "t", "--through-turn", "u"}, exitUsage, "exclude each other"},
+		{[]string{"show", "x", "--from", "-2"}, exitUsage, "--from must be 0 or more, not -2"},
 		{[]string{}, exitOK, "Available Commands"},
 		{[]string{"help"}, exitOK, "Available Commands"},
 		{[]string{"help", "show"}, exitOK, "Show a thread's conversation"},
