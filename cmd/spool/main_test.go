@@ -1432,3 +1432,19 @@ func TestServerWithBadTLSIsNotAFallback(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeRefusedSaysItOnce: a server that answers the health probe with
+// an error (a spoold shutting down, a Host it does not serve) is named
+// with its answer, whose status the answer states once.
+func TestProbeRefusedSaysItOnce(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"code":"unavailable","message":"shutting down"}}`)
+	}))
+	t.Cleanup(ts.Close)
+	r := newCLI(t, map[string]string{"SPOOL_ADDR": ts.URL}).run("ls")
+	if r.code != exitError || !strings.Contains(r.stderr, ts.URL) || !strings.Contains(r.stderr, "shutting down") || strings.Count(r.stderr, "503") != 1 {
+		t.Fatalf("ls against a server answering 503: exit %d, stderr %q; want %d naming it, its message and 503 once", r.code, r.stderr, exitError)
+	}
+}

@@ -299,7 +299,7 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 			return a.b, nil
 		case errors.As(err, &apiErr):
 			// Something answered: a spoold shutting down, or not a spoold.
-			return nil, fmt.Errorf("%s answered /healthz with %d: %w", c.BaseURL(), apiErr.Status, err)
+			return nil, fmt.Errorf("%s answered /healthz: %w", c.BaseURL(), err) // err says the status
 		case tlsRefused(err):
 			// Something answered too, over TLS it does not trust or not
 			// over TLS: the root would be another store than the one
