@@ -552,7 +552,13 @@ func eachThread(a *app, cmd *cobra.Command, argv []string, fn func(b backend, id
 			done, err = fn(b, id)
 		}
 		if err != nil {
-			fmt.Fprintf(printable{a.stderr}, "spool: %s: %v\n%s", arg, err, hint(err))
+			// Say which argument failed, unless the error names it
+			// already (a thread's errors name its whole id).
+			which := arg + ": "
+			if strings.Contains(err.Error(), strings.ToLower(strings.TrimSpace(arg))) {
+				which = ""
+			}
+			fmt.Fprintf(printable{a.stderr}, "spool: %s%v\n%s", which, err, hint(err))
 			failed++
 			continue
 		}

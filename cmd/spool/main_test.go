@@ -815,8 +815,12 @@ func TestRenameArchiveRm(t *testing.T) {
 	if _, err := s.c.Get(ctx, f.copy.ID); err == nil {
 		t.Fatalf("thread %s still exists after rm", f.copy.ID)
 	}
-	if r := cli.run("rm", f.copy.ID); r.code != exitError || !strings.Contains(r.stderr, "not_found") {
-		t.Fatalf("rm of a deleted thread: exit %d, stderr %q; want 1 and not_found", r.code, r.stderr)
+	// Each failure names its thread once: the error names it already.
+	if r := cli.run("rm", f.copy.ID); r.code != exitError || !strings.Contains(r.stderr, "not_found") || strings.Count(r.stderr, f.copy.ID) != 1 {
+		t.Fatalf("rm of a deleted thread: exit %d, stderr %q; want 1 and not_found, naming it once", r.code, r.stderr)
+	}
+	if r := cli.run("rm", "zzzz"); r.code != exitError || r.stderr != "spool: no thread id starts or ends with \"zzzz\"\n" {
+		t.Fatalf("rm of an id no thread has: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
