@@ -67,8 +67,10 @@ type local struct {
 	// command neither writes a second index into the home nor misses the
 	// lock of a spoold serving it.
 	index string
-	log   *slog.Logger
-	m     *manager.Manager
+	// direct is set when --local asked for the root, not a spoold.
+	direct bool
+	log    *slog.Logger
+	m      *manager.Manager
 }
 
 // errNoRoot reports a root that does not exist: every command reads or
@@ -96,6 +98,9 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 		return l.m, nil
 	}
 	if fi, err := os.Stat(l.root); errors.Is(err, fs.ErrNotExist) {
+		if l.direct {
+			return nil, fmt.Errorf("%w: %s (--root or $SPOOL_ROOT names it)", errNoRoot, l.root)
+		}
 		return nil, fmt.Errorf("%w: %s (is spoold running elsewhere? set SPOOL_ADDR or --addr; else --root or $SPOOL_ROOT)", errNoRoot, l.root)
 	} else if err == nil && !fi.IsDir() {
 		return nil, fmt.Errorf("root %s is not a directory (--root or $SPOOL_ROOT names a Codex home or a spool root)", l.root)

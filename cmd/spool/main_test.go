@@ -1157,6 +1157,10 @@ func TestMissingRootIsNotMade(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and no such root", args, r.code, r.stderr, exitError)
 		}
 	}
+	// --local asked for the root, not a spoold: no advice about one.
+	if r := cli.run("--local", "ls", "--root", root); r.code != exitError || !strings.Contains(r.stderr, "no such root") || strings.Contains(r.stderr, "SPOOL_ADDR") {
+		t.Errorf("--local ls: exit %d, stderr %q; want %d and no such root, without SPOOL_ADDR", r.code, r.stderr, exitError)
+	}
 	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the root was made: %v", err)
 	}

@@ -323,7 +323,7 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		rootDir = filepath.Join(home, ".spool")
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), log: logger}
+	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), direct: a.forceLocal, log: logger}
 	if unanswered != "" {
 		fmt.Fprintf(a.stderr, "spool: no spoold answers at %s; using %s\n", unanswered, a.b.Describe())
 	}
