@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -562,7 +563,9 @@ func eachThread(a *app, cmd *cobra.Command, argv []string, fn func(b backend, id
 			failed++
 			continue
 		}
-		fmt.Fprintln(a.stdout, done)
+		if _, err := fmt.Fprintln(a.stdout, done); err != nil {
+			return err // what is done goes unreported: do no more
+		}
 	}
 	if failed > 0 {
 		return exitCodeError{exitError}
@@ -670,17 +673,21 @@ doctor finds.`,
 					return err
 				}
 			} else {
-				out := printable{a.stdout} // paths and details may hold any byte
-				fmt.Fprintf(out, "%s\nchecked: %s\n", rep.Where, rep.Method)
+				var out bytes.Buffer
+				fmt.Fprintf(&out, "%s\nchecked: %s\n", rep.Where, rep.Method)
 				if rep.Files > 0 {
-					fmt.Fprintf(out, "%d files, ", rep.Files)
+					fmt.Fprintf(&out, "%d files, ", rep.Files)
 				}
-				fmt.Fprintf(out, "%d threads, %d drifts, %d problems\n", rep.Threads, len(rep.Drifts), len(rep.Problems))
+				fmt.Fprintf(&out, "%d threads, %d drifts, %d problems\n", rep.Threads, len(rep.Drifts), len(rep.Problems))
 				for _, d := range rep.Drifts {
-					fmt.Fprintf(out, "drift %s: thread %s (%s): %s\n", d.Kind, d.ThreadID, d.Path, d.Detail)
+					fmt.Fprintf(&out, "drift %s: thread %s (%s): %s\n", d.Kind, d.ThreadID, d.Path, d.Detail)
 				}
 				for _, p := range rep.Problems {
-					fmt.Fprintf(out, "problem: %s\n", p)
+					fmt.Fprintf(&out, "problem: %s\n", p)
+				}
+				// Paths and details may hold any byte.
+				if _, err := (printable{a.stdout}).Write(out.Bytes()); err != nil {
+					return err
 				}
 			}
 			if len(rep.Drifts) > 0 || rep.unreadable > 0 {

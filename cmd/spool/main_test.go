@@ -1456,3 +1456,23 @@ func TestProbeRefusedSaysItOnce(t *testing.T) {
 		t.Fatalf("ls against a server answering 503: exit %d, stderr %q; want %d naming it, its message and 503 once", r.code, r.stderr, exitError)
 	}
 }
+
+// fullWriter fails every write, as stdout on a full disk does.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestOutputThatCannotBeWrittenFails: a command whose report could not be
+// written (spool doctor > /dev/full) fails, whatever it did: a script
+// must not take the missing report for a clean one.
+func TestOutputThatCannotBeWrittenFails(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	cli := s.cli(t)
+	for _, args := range [][]string{{"doctor"}, {"archive", f.copy.ID}, {"ls"}, {"show", f.parent.ID}} {
+		r := cli.runCtx(t.Context(), fullWriter{}, args...)
+		if r.code != exitError || !strings.Contains(r.stderr, "no space left on device") {
+			t.Errorf("spool %v to a full disk: exit %d, stderr %q; want %d and the write's error", args, r.code, r.stderr, exitError)
+		}
+	}
+}
