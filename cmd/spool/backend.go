@@ -226,6 +226,12 @@ func (l *local) Items(ctx context.Context, id string, from int) iter.Seq2[client
 		}
 		defer rc.Close()
 		for line, err := range client.Lines(rc) {
+			if ctx.Err() != nil {
+				// A file does not see the interrupt, as spoold's stream
+				// does: a long history would be read to its end.
+				yield(client.Line{}, ctx.Err())
+				return
+			}
 			if !yield(line, err) {
 				return
 			}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,6 +207,34 @@ func TestLockedHint(t *testing.T) {
 		if !errors.Is(err, lockfile.ErrLocked) || !strings.Contains(err.Error(), tt.want) || strings.Count(err.Error(), "pid 7") > 1 {
 			t.Errorf("lockedHint(%q) = %v, want ErrLocked saying %q, the holder once", tt.holder, err, tt.want)
 		}
+	}
+}
+
+// cancelOnWrite cancels a context at the first write it takes, as Ctrl-C
+// pressed once the output has begun.
+type cancelOnWrite struct {
+	bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnWrite) Write(p []byte) (int, error) {
+	w.cancel()
+	return w.Buffer.Write(p)
+}
+
+// TestLocalShowStopsWhenInterrupted: show of a thread on a root opened
+// directly stops at the interrupt, as it does through spoold (whose
+// stream the interrupt closes), rather than reading the whole history
+// first: Ctrl-C did nothing for as long as a big thread took to print.
+func TestLocalShowStopsWhenInterrupted(t *testing.T) {
+	root, parent, _ := seedRoot(t)
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &cancelOnWrite{cancel: cancel}
+	r := cli.runCtx(ctx, out, "--local", "show", "--raw", parent.ID)
+	if r.code != exitInterrupted || strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("show interrupted at its first line: exit %d, stderr %q, output %q; want exit %d after that line", r.code, r.stderr, out.String(), exitInterrupted)
 	}
 }
 
