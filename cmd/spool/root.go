@@ -132,7 +132,10 @@ hold an index, so this works only while no spoold serves it).
 
 A thread is named by its id, or by a unique prefix or suffix of it: ids are
 UUIDv7, so threads started close together share a prefix and their last
-characters tell them apart.`,
+characters tell them apart.
+
+Exit status: 0 done, 1 failed (doctor: drift found), 2 a mistake in the
+command line, 130 interrupted before it was done (tail -f ends with 0).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
