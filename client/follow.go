@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -129,14 +130,28 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 			return
 		}
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
+		// Records are read whole, whatever their size: an append's event
+		// holds an offset per line, megabytes for a big append.
+		br := bufio.NewReaderSize(resp.Body, 64<<10)
+		for {
+			raw, err := br.ReadBytes('\n')
+			if err != nil {
+				switch {
+				case ctx.Err() != nil:
+					err = ctx.Err()
+				case err == io.EOF:
+					err = fmt.Errorf("client: event stream: %w", errors.New("closed without a stream_end record"))
+				default:
+					err = fmt.Errorf("client: event stream: %w", err)
+				}
+				yield(Event{}, err)
+				return
+			}
 			var rec struct {
 				Event
 				Reason string `json:"reason"`
 			}
-			if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			if err := json.Unmarshal(raw, &rec); err != nil {
 				yield(Event{}, fmt.Errorf("client: event stream: %w", err))
 				return
 			}
@@ -148,14 +163,6 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 				return
 			}
 		}
-		err = sc.Err()
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		if err == nil {
-			err = fmt.Errorf("client: event stream: %w", errors.New("closed without a stream_end record"))
-		}
-		yield(Event{}, err)
 	}
 }
 

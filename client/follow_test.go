@@ -1,9 +1,13 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/spoolhq/spool/client"
@@ -185,6 +189,49 @@ func TestEvents(t *testing.T) {
 		if seqs[i] != seqs[i-1]+1 {
 			t.Fatalf("seqs %v have a gap", seqs)
 		}
+	}
+}
+
+// TestEventsOfABigAppend: an event is read whatever its size. An append
+// of 2M short lines (50 MB, under spoold's default -max-body) gives an
+// "appended" event of 2M offsets, over 16 MiB of JSON, which the stream
+// failed on ("bufio.Scanner: token too long"), for every subscriber. The
+// server here sends such an event as spoold does, without the minute of
+// appending it.
+func TestEventsOfABigAppend(t *testing.T) {
+	const lines = 2_000_000
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		bw := bufio.NewWriter(w)
+		fmt.Fprintf(bw, `{"seq":1,"type":"appended","thread_id":"019a0000-0000-7000-8000-000000000000","size":%d,"offsets":[`, 27*lines)
+		for i := range lines {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString(strconv.Itoa(500 + 27*i))
+		}
+		bw.WriteString("]}\n")
+		bw.WriteString(`{"type":"stream_end","reason":"shutdown"}` + "\n")
+		bw.Flush()
+	}))
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []client.Event
+	for ev, err := range c.Events(t.Context()) {
+		if err != nil {
+			var end *client.StreamEndError
+			if !errors.As(err, &end) || end.Reason != "shutdown" {
+				t.Fatalf("after %d events: %v, want the stream's end", len(got), err)
+			}
+			break
+		}
+		got = append(got, ev)
+	}
+	if len(got) != 1 || len(got[0].Offsets) != lines {
+		t.Fatalf("%d events, want one with %d offsets", len(got), lines)
 	}
 }
 
