@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,7 +55,28 @@ type remote struct {
 	*client.Client
 }
 
-func (r remote) Describe() string { return "spoold at " + r.BaseURL() }
+func (r remote) Describe() string { return "spoold at " + redacted(r.BaseURL()) }
+
+// redacted is the server address addr (host:port or a URL) for people:
+// a password it holds (a proxy's basic auth) shown as xxxxx, as
+// url.URL.Redacted shows it.
+func redacted(addr string) string {
+	full := addr
+	if !strings.Contains(full, "://") {
+		full = "http://" + full
+	}
+	u, err := url.Parse(full)
+	if err != nil || u.User == nil {
+		return addr
+	}
+	if _, ok := u.User.Password(); !ok {
+		return addr
+	}
+	if full != addr {
+		return strings.TrimPrefix(u.Redacted(), "http://")
+	}
+	return u.Redacted()
+}
 
 func (r remote) Close() error { return nil }
 

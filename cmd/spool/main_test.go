@@ -1357,6 +1357,28 @@ func TestRootGivenWithAServer(t *testing.T) {
 	}
 }
 
+// TestAddressPasswordNotShown: a password in the address (a proxy's basic
+// auth, https://user:secret@host) is sent, not printed: spool names the
+// server it uses, or the one that did not answer, without it.
+func TestAddressPasswordNotShown(t *testing.T) {
+	s := startSpoold(t, "")
+	withPassword := "http://me:s3cret@" + s.addr
+	r := newCLI(t, map[string]string{"SPOOL_ADDR": withPassword}).run("--root", t.TempDir(), "doctor", "--json")
+	if r.code != exitOK || !strings.Contains(r.stderr, "using spoold at http://me:xxxxx@"+s.addr) || !strings.Contains(r.stdout, "spoold at http://me:xxxxx@"+s.addr) {
+		t.Fatalf("doctor at %s: exit %d, stdout %q, stderr %q; want the server named without its password", withPassword, r.code, r.stdout, r.stderr)
+	}
+	closed := "http://me:s3cret@" + closedAddr(t)
+	r = newCLI(t, map[string]string{"SPOOL_ADDR": closed}).run("ls")
+	if !strings.Contains(r.stderr, "no spoold answers at http://me:xxxxx@") {
+		t.Fatalf("ls at %s: stderr %q; want the address named without its password", closed, r.stderr)
+	}
+	for _, out := range []string{r.stdout, r.stderr} {
+		if strings.Contains(out, "s3cret") {
+			t.Fatalf("spool printed the password: %q", out)
+		}
+	}
+}
+
 // TestControlCharactersShown: an escape sequence in a thread's name or a
 // prompt reaches the terminal as visible symbols from ls, show, tree and
 // search, never as the control characters a terminal would act on; --json

@@ -302,19 +302,19 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 			return a.b, nil
 		case errors.As(err, &apiErr):
 			// Something answered: a spoold shutting down, or not a spoold.
-			return nil, fmt.Errorf("%s answered /healthz: %w", c.BaseURL(), err) // err says the status
+			return nil, fmt.Errorf("%s answered /healthz: %w", redacted(c.BaseURL()), err) // err says the status
 		case tlsRefused(err):
 			// Something answered too, over TLS it does not trust or not
 			// over TLS: the root would be another store than the one
 			// asked for.
-			return nil, fmt.Errorf("%s answered, but not as https asks: %w", c.BaseURL(), err)
+			return nil, fmt.Errorf("%s answered, but not as https asks: %w", redacted(c.BaseURL()), err)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
 		// Nothing answers: fall back to the root, saying so when a
 		// server was asked for by name.
 		if a.addr != "" || a.getenv("SPOOL_ADDR") != "" {
-			unanswered = addr
+			unanswered = redacted(addr)
 		}
 	}
 	rootDir := a.setting(a.root, "SPOOL_ROOT", "")
