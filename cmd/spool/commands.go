@@ -547,10 +547,16 @@ func eachThread(a *app, cmd *cobra.Command, argv []string, fn func(b backend, id
 	}
 	failed := 0
 	for _, arg := range argv {
+		if ctx.Err() != nil {
+			return ctx.Err() // interrupted: the rest are not failures
+		}
 		id, err := a.resolve(ctx, b, arg)
 		var done string
 		if err == nil {
 			done, err = fn(b, id)
+		}
+		if err != nil && ctx.Err() != nil {
+			return err
 		}
 		if err != nil {
 			// Say which argument failed, unless the error names it

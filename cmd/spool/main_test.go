@@ -682,6 +682,25 @@ func TestTailFollowConnectionLost(t *testing.T) {
 	}
 }
 
+// TestInterruptedAmongThreads: archive (rm, unarchive) of several threads
+// interrupted after the first stops there and exits exitInterrupted,
+// without reporting the threads it did not get to as failures ("context
+// canceled", one for each).
+func TestInterruptedAmongThreads(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &cancelOnWrite{cancel: cancel}
+	r := s.cli(t).runCtx(ctx, out, "archive", f.parent.ID, f.fork.ID, f.copy.ID)
+	if r.code != exitInterrupted || r.stderr != "" || out.String() != "archived "+f.parent.ID+"\n" {
+		t.Fatalf("archive interrupted after its first thread: exit %d, stdout %q, stderr %q; want exit %d after the first, nothing on stderr", r.code, out.String(), r.stderr, exitInterrupted)
+	}
+	if th, err := s.c.Get(t.Context(), f.copy.ID); err != nil || th.Archived {
+		t.Fatalf("the last thread: %+v, %v; want it live", th, err)
+	}
+}
+
 func TestFork(t *testing.T) {
 	s := startSpoold(t, "")
 	f := seed(t, s.c)
