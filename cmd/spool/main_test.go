@@ -410,6 +410,11 @@ func TestShowPagesOnATerminal(t *testing.T) {
 	if r := cli.run("show", f.parent.ID); r.code != 0 || !strings.Contains(r.stdout, "prompt three") {
 		t.Fatalf("show with a missing pager: exit %d, stdout %q; want the conversation on stdout", r.code, r.stdout)
 	}
+	// A pager that fails shows nothing: the command says so.
+	cli.vars["PAGER"] = "exit 3"
+	if r := cli.run("show", f.parent.ID); r.code != exitError || !strings.Contains(r.stderr, `pager "exit 3"`) {
+		t.Fatalf("show with a pager that fails: exit %d, stderr %q; want %d and the pager named", r.code, r.stderr, exitError)
+	}
 }
 
 // uniquePrefix returns the shortest prefix of id that no other id has.

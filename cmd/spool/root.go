@@ -432,13 +432,16 @@ func (a *app) page(ctx context.Context, fn func(w io.Writer) error) error {
 	in.Close()
 	perr := cmd.Wait()
 	var exit *exec.ExitError
-	if errors.As(perr, &exit) && exit.ExitCode() == 127 {
+	switch {
+	case errors.As(perr, &exit) && exit.ExitCode() == 127:
 		// The shell found no such pager: print plainly instead.
 		return fn(a.stdout)
-	}
-	// A reader who quits the pager early makes our writes fail: that is
-	// not an error of the command.
-	if werr != nil && perr == nil && !isBrokenPipe(werr) {
+	case perr != nil:
+		// The reader may have seen nothing.
+		return fmt.Errorf("pager %q: %w", pager, perr)
+	case werr != nil && !isBrokenPipe(werr):
+		// A reader who quits the pager early makes our writes fail: that
+		// is not an error of the command.
 		return werr
 	}
 	return nil
