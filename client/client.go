@@ -48,8 +48,14 @@ type Option func(*Client)
 func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // WithHTTPClient makes the Client send its requests through hc instead of
-// http.DefaultClient.
-func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+// http.DefaultClient; nil keeps http.DefaultClient.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		if hc != nil {
+			c.http = hc
+		}
+	}
+}
 
 // New returns a Client for the server at addr: "host:port" (http is
 // assumed) or an http(s) URL, which may carry a path prefix.

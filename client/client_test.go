@@ -526,6 +526,20 @@ func TestNewAddress(t *testing.T) {
 	}
 }
 
+func TestNilHTTPClientIsTheDefault(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"status":"ok"}`)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL, client.WithHTTPClient(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Health(t.Context()); err != nil {
+		t.Fatalf("Health through WithHTTPClient(nil): %v", err)
+	}
+}
+
 func TestMetricsAndOpenAPI(t *testing.T) {
 	c := serve(t, server.Config{})
 	metrics, err := c.Metrics(t.Context())
