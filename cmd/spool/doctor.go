@@ -130,13 +130,22 @@ func (r remote) checkThread(ctx context.Context, th client.Thread) ([]drift, err
 	report := func(kind, format string, args ...any) {
 		drifts = append(drifts, drift{Kind: kind, ThreadID: th.ID, Path: th.RolloutPath, Detail: fmt.Sprintf(format, args...)})
 	}
-	// lineAt maps each line's start offset to its line number (0-based,
-	// as the index counts) and kind.
+	// lineAt maps the start offset of each line a user message or a file
+	// is said to begin at to its line number (0-based, as the index
+	// counts) and kind: the other lines are counted, not kept, so memory
+	// grows with the thread's turns, not its lines.
 	type lineInfo struct {
 		number int64
 		kind   rollout.Kind
 	}
-	lineAt := make(map[int64]lineInfo)
+	wanted := make(map[int64]bool, len(turns)+len(starts))
+	for _, turn := range turns {
+		wanted[turn.Offset] = true
+	}
+	for _, s := range starts {
+		wanted[s] = true
+	}
+	lineAt := make(map[int64]lineInfo, len(wanted))
 	br := bufio.NewReaderSize(body, 64<<10)
 	var size, lines, ownLines int64
 	for {
@@ -149,11 +158,13 @@ func (r remote) checkThread(ctx context.Context, th client.Thread) ([]drift, err
 			if raw[len(raw)-1] != '\n' {
 				report("field", "history ends inside line %d", lines-1)
 			}
-			info := lineInfo{number: lines - 1}
-			if len(bytes.TrimSpace(raw)) > 0 {
-				info.kind = rollout.Classify(rollout.NewLine(bytes.TrimRight(raw, "\r\n"), size, info.number)).Kind
+			if wanted[size] {
+				info := lineInfo{number: lines - 1}
+				if len(bytes.TrimSpace(raw)) > 0 {
+					info.kind = rollout.Classify(rollout.NewLine(bytes.TrimRight(raw, "\r\n"), size, info.number)).Kind
+				}
+				lineAt[size] = info
 			}
-			lineAt[size] = info
 			size += int64(len(raw))
 		}
 		if err == io.EOF {
