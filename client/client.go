@@ -577,7 +577,7 @@ func Lines(r io.Reader) iter.Seq2[Line, error] {
 			}
 			start := offset
 			offset += int64(len(raw))
-			content := bytes.TrimRight(raw, "\r\n")
+			content := raw[:len(raw)-1] // a "\r" before the newline is the line's
 			if len(bytes.TrimSpace(content)) == 0 {
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/client"
@@ -267,5 +268,30 @@ func TestFullTurns(t *testing.T) {
 	want := "[user_message:q2 agent_message:a2 user_message:q1 agent_message:a1 user_message:q0 agent_message:a0]"
 	if got != want {
 		t.Fatalf("items %s, want %s", got, want)
+	}
+}
+
+// TestLinesEnds: each line's End is where the next line starts, whatever
+// ends it (a line stored with "\r\n" keeps its "\r" in Raw).
+func TestLinesEnds(t *testing.T) {
+	const history = "{\"type\":\"a\"}\n{\"type\":\"b\"}\r\n\n{\"type\":\"c\"}\r\r\n{\"type\":\"d\"}\n"
+	var got []string
+	next := int64(0)
+	for l, err := range client.Lines(strings.NewReader(history)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := strings.IndexByte(history[l.Offset:], '\n') + int(l.Offset) + 1
+		if l.End() != int64(end) || string(l.Raw) != history[l.Offset:end-1] {
+			t.Errorf("line at %d: End %d, Raw %q; want %d (just past its newline) and %q", l.Offset, l.End(), l.Raw, end, history[l.Offset:end-1])
+		}
+		if l.Offset < next {
+			t.Errorf("line at %d starts before the End of the line before it (%d)", l.Offset, next)
+		}
+		next = l.End()
+		got = append(got, l.Type)
+	}
+	if next != int64(len(history)) || strings.Join(got, "") != "abcd" {
+		t.Fatalf("lines %v ending at %d; want a, b, c, d ending at %d", got, next, len(history))
 	}
 }
