@@ -40,6 +40,7 @@ var (
 	ErrSizeMismatch         = errors.New("client: thread size is not the expected size")
 	ErrBrokenChain          = errors.New("client: thread's history continues a file or thread that is gone, or one that is damaged")
 	ErrIdempotencyKeyReused = errors.New("client: idempotency key reused with another body")
+	ErrIndexDrift           = errors.New("client: the server's index disagrees with itself: rebuild it")
 )
 
 // The error codes of the API (docs/API.md). They are stable.
@@ -70,6 +71,7 @@ const (
 	CodeInsufficientStorage  = "insufficient_storage"
 	CodeSizeMismatch         = "size_mismatch"
 	CodeBrokenChain          = "broken_chain"
+	CodeIndexDrift           = "index_drift"
 	CodeInvalidQuery         = "invalid_query"
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
 	CodeTurnInProgress       = "turn_in_progress"
@@ -103,6 +105,7 @@ var sentinels = map[string]error{
 	CodeInsufficientStorage:  ErrInsufficientStorage,
 	CodeSizeMismatch:         ErrSizeMismatch,
 	CodeBrokenChain:          ErrBrokenChain,
+	CodeIndexDrift:           ErrIndexDrift,
 	CodeInvalidQuery:         ErrInvalidQuery,
 	CodeIdempotencyKeyReused: ErrIdempotencyKeyReused,
 	CodeTurnInProgress:       ErrTurnInProgress,

@@ -60,7 +60,7 @@ var sentinels = []error{
 	client.ErrUnavailable, client.ErrNotSupported, client.ErrInternal, client.ErrForbidden,
 	client.ErrTimeout, client.ErrTurnInProgress, client.ErrBusy, client.ErrTornTail,
 	client.ErrInsufficientStorage, client.ErrInvalidQuery, client.ErrSizeMismatch,
-	client.ErrIdempotencyKeyReused, client.ErrBrokenChain,
+	client.ErrIdempotencyKeyReused, client.ErrBrokenChain, client.ErrIndexDrift,
 }
 
 // TestEveryServerCodeHasASentinel reads the error codes the server sends

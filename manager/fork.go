@@ -87,6 +87,12 @@ func (m *Manager) forkNamed(ctx context.Context, id string, o ForkOptions, key *
 		if errors.Is(err, store.ErrParentChanged) && attempt < 3 {
 			continue
 		}
+		if errors.Is(err, store.ErrParentChanged) {
+			// Read again each time, and each time the parent's message
+			// rows disagree with its row: no rollback in flight does
+			// that, a hand edit of the index does.
+			err = fmt.Errorf("%w: %w", ErrIndexDrift, err)
+		}
 		if err != nil {
 			return store.Thread{}, threadErr(id, err, "fork")
 		}

@@ -42,6 +42,9 @@ var (
 	ErrReferenced        = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
 	ErrCompressed        = errors.New("thread is compressed")                         // append to a read-only .jsonl.zst rollout; fork it to continue
 	ErrUnavailable       = errors.New("storage unavailable")                          // a backend's database or object store cannot be reached; retry later
+	// ErrIndexDrift reports index rows that contradict each other (a row
+	// edited by hand): the files are intact, the index needs a rebuild.
+	ErrIndexDrift = errors.New("the index disagrees with itself (edited by hand?): run reindex --verify, then reindex --full")
 )
 
 // ReferencedError reports a delete refused because other threads' history

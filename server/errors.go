@@ -39,6 +39,7 @@ const (
 	CodeTurnInProgress       = "turn_in_progress"       // 409: a fork through a Codex turn that has not ended (Codex refuses it too)
 	CodeSizeMismatch         = "size_mismatch"          // 409: Expected-Size is not the thread's size; nothing was written
 	CodeBrokenChain          = "broken_chain"           // 409: the thread's history continues a file or thread that is gone
+	CodeIndexDrift           = "index_drift"            // 409: the index disagrees with itself (edited by hand): reindex --verify, then --full
 	CodeIdempotencyKeyReused = "idempotency_key_reused" // 422: an Idempotency-Key sent again with another body
 	CodeInsufficientStorage  = "insufficient_storage"   // 507: the disk is full; the request was not completed
 	CodeTooLarge             = "too_large"              // 413: the body is larger than the limit
@@ -156,6 +157,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeTurnInProgress, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrBrokenChain), errors.Is(err, manager.ErrDamaged):
 		return errorf(http.StatusConflict, CodeBrokenChain, "%s", err.Error()), false
+	case errors.Is(err, manager.ErrIndexDrift):
+		return errorf(http.StatusConflict, CodeIndexDrift, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrCompressed):
 		return errorf(http.StatusConflict, CodeCompressed, "%s", err.Error()), false
 	case errors.As(err, &torn):
