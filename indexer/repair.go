@@ -101,6 +101,11 @@ func Repair(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rule TailRu
 			rep.Cuts = append(rep.Cuts, cut)
 		}
 	}
+	if !opts.Full { // a full Sync deletes them itself
+		if _, err := st.DeleteOrphans(ctx); err != nil {
+			return rep, fmt.Errorf("repair %v: %w", fsys, err)
+		}
+	}
 	rep.Sync, err = Sync(ctx, st, fsys, opts)
 	if err != nil {
 		return rep, fmt.Errorf("repair %v: %w", fsys, err)

@@ -140,6 +140,13 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 			return sum, fmt.Errorf("sync %v: %w", fsys, err)
 		}
 	}
+	if opts.Full {
+		// A thread row deleted by hand, foreign keys off, left rows
+		// that would fail its new ones.
+		if _, err := st.DeleteOrphans(ctx); err != nil {
+			return sum, fmt.Errorf("sync %v: %w", fsys, err)
+		}
+	}
 	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold, dir: opts.Dir}
 
 	ctx, cancel := context.WithCancel(ctx)

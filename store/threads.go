@@ -1014,6 +1014,39 @@ func (s *Store) SetFileState(ctx context.Context, id string, size, mtime int64) 
 		`UPDATE threads SET file_size = ?, file_mtime = ? WHERE id = ?`, size, mtime, id)
 }
 
+// orphanTables are the tables whose thread_id references threads(id) on
+// delete cascade.
+var orphanTables = []string{"user_messages", "rolled_back_messages", "thread_lineage", "thread_spawns",
+	"thread_segments", "idempotency_keys", "creation_keys"}
+
+// DeleteOrphans deletes the rows that name a thread without a row: what a
+// delete of a thread's row leaves where foreign keys are not enforced (the
+// sqlite3 shell's default), and what would keep the thread from being
+// indexed again. It reads every row of those tables: a full rebuild and
+// a repair call it, not each sync. It returns how many rows it deleted.
+func (s *Store) DeleteOrphans(ctx context.Context) (int64, error) {
+	var deleted int64
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		deleted = 0
+		for _, table := range orphanTables {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE thread_id NOT IN (SELECT id FROM threads)`)
+			if err != nil {
+				return fmt.Errorf("%s: %w", table, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("%s: %w", table, err)
+			}
+			deleted += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete orphaned rows: %w", err)
+	}
+	return deleted, nil
+}
+
 // Delete removes the thread, its messages, search text and its own
 // ancestry rows. Its descendants keep their ancestry (and parent_id).
 // ErrNotFound when unknown.
