@@ -176,6 +176,12 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusConflict, CodeConflict, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrNotSupported):
 		return errorf(http.StatusNotImplemented, CodeNotSupported, "%s", err.Error()), false
+	case errors.Is(err, store.ErrWriteLocked):
+		// Another connection (a sqlite3 shell's write transaction) holds
+		// the index's write lock; spoold waited the busy timeout for it.
+		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "the index is locked by another connection (a write transaction left open on spool.db?): nothing was written; retry later")
+		e.RetryAfter = time.Second
+		return e, false
 	case errors.Is(err, manager.ErrClosed), errors.Is(err, manager.ErrLocked):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the store is not available"), false
 	case errors.Is(err, manager.ErrUnavailable):

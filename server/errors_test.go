@@ -40,6 +40,7 @@ func TestErrorFor(t *testing.T) {
 		{"broken chain", fmt.Errorf("base b of t: %w", manager.ErrBrokenChain), 409, CodeBrokenChain, false},
 		{"too large", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 10}), 413, CodeTooLarge, false},
 		{"closed", manager.ErrClosed, 503, CodeUnavailable, false},
+		{"index locked by another connection", fmt.Errorf("advance: begin: %w", store.ErrWriteLocked), 503, CodeUnavailable, false},
 		{"storage unavailable", fmt.Errorf("list: %w: dial tcp: connection refused", manager.ErrUnavailable), 503, CodeUnavailable, false},
 		{"canceled", fmt.Errorf("read: %w", context.Canceled), 503, CodeUnavailable, false},
 		{"unexpected", errors.New("disk on fire at /secret/path"), 500, CodeInternal, true},

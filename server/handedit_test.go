@@ -70,3 +70,47 @@ func TestForkOfAHandEditedIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteWhileTheIndexIsLockedByHand: a sqlite3 shell that holds a write
+// transaction on spool.db (BEGIN IMMEDIATE, or an UPDATE typed after
+// BEGIN and not yet committed) keeps spoold's writer out. An append then
+// waited out the busy timeout and answered 500 internal; it answers 503
+// unavailable with Retry-After, saying the index is locked, and wrote
+// nothing: the thread reads as before once the shell lets go.
+func TestWriteWhileTheIndexIsLockedByHand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the index's busy timeout (10 s)")
+	}
+	dir := t.TempDir()
+	e := newEnvWith(t, server.Config{}, manager.Options{Root: dir})
+	th := e.create(map[string]any{"cwd": "/w"})
+	before := e.appendItems(th.ID, userItem("walrus zero"))
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.do("POST", "/v1/threads/"+th.ID+"/items", "", userItem("orca one"))
+	retry := resp.Header.Get("Retry-After")
+	body := wantError(t, resp, http.StatusServiceUnavailable, server.CodeUnavailable)
+	if !strings.Contains(body.Error.Message, "locked") || retry == "" {
+		t.Errorf("message %q, Retry-After %q: want it to say the index is locked, and when to retry", body.Error.Message, retry)
+	}
+	if _, err := conn.ExecContext(t.Context(), `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	var after api.Thread
+	e.call("GET", "/v1/threads/"+th.ID, nil, http.StatusOK, &after)
+	if after.UserMessageCount != before.Thread.UserMessageCount {
+		t.Errorf("user messages after the refused append = %d, want %d", after.UserMessageCount, before.Thread.UserMessageCount)
+	}
+}

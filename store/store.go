@@ -292,9 +292,10 @@ func missingBelow(ctx context.Context, p *goose.Provider, version int64) ([]int6
 }
 
 // classify wraps err with ErrCorrupt when SQLite reports that the file is
-// not a database or is damaged, and with syscall.ENOSPC when it reports
+// not a database or is damaged, with syscall.ENOSPC when it reports
 // that the disk is full (SQLITE_FULL), so that a full disk is told apart
-// in the same way whether a rollout or the index filled it.
+// in the same way whether a rollout or the index filled it, and with
+// ErrWriteLocked when another connection kept the lock past the busy timeout.
 func classify(err error) error {
 	if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, syscall.ENOSPC) {
 		return err
@@ -305,7 +306,16 @@ func classify(err error) error {
 	if isFull(err) {
 		return fmt.Errorf("%w (%w)", err, syscall.ENOSPC)
 	}
+	if isBusy(err) && !errors.Is(err, ErrWriteLocked) {
+		return fmt.Errorf("%w: %w", ErrWriteLocked, err)
+	}
 	return err
+}
+
+// isBusy reports whether SQLite gave up waiting for a lock: SQLITE_BUSY.
+func isBusy(err error) bool {
+	var serr *sqlite.Error
+	return errors.As(err, &serr) && serr.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // isFull reports whether SQLite found no room to write: SQLITE_FULL.

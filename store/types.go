@@ -29,6 +29,10 @@ var (
 	// as a Codex home's state_5.sqlite: spool neither migrates into it nor
 	// moves it aside.
 	ErrNotIndex = errors.New("not a spool index")
+	// ErrWriteLocked reports a write that waited out the busy timeout for the
+	// index's write lock, held by another connection: a write transaction
+	// left open in the sqlite3 shell, say. Nothing was written; retry.
+	ErrWriteLocked = errors.New("index is locked by another connection")
 )
 
 // Thread is one row of the threads table: everything listing and the API
