@@ -847,7 +847,14 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 }
 
 func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncResult {
-	rec, problems, err := scanWithNames(ctx, s.fsys, StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient, Waiting: s.waitingIDs}, f.rel, s.names)
+	bases := StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient, Waiting: s.waitingIDs}
+	rec, problems, err := scanWithNames(ctx, s.fsys, bases, f.rel, s.names)
+	if err == nil && s.full {
+		// A full rescan does not take a reverted thread's start, parent,
+		// fork point and ancestry from its row, which an edit may have
+		// changed, but from its first file, as a rebuild from nothing does.
+		firstFileFacts(ctx, s.fsys, bases, &rec, true)
+	}
 	if err != nil {
 		res = res.fail(err)
 		res.problems[len(res.problems)-1] = scanProblem(ctx, s.fsys, f.rel, err)

@@ -118,6 +118,7 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 			return res
 		}
 		res.thread = true
+		firstFileFacts(ctx, fsys, StoreBases{Store: st, ParentsMayBeMissing: true}, &rec, false)
 		res.drifts, res.err = compareRecord(ctx, st, rec, earlier[f.id])
 		return res
 	})
@@ -199,6 +200,32 @@ func earlierFiles(paths []string, chosen []rolloutFile) map[string][]string {
 
 // compareRecord compares what the file says with the index; earlier are
 // the thread's earlier files in the root.
+// firstFileFacts sets the columns of a reverted thread's record that its
+// row takes from its first file (its start, parent and fork point) as a
+// scan of that file gives them: the scan of its newest file (a revert
+// segment) copies them from the row, the very row verify checks. A first
+// file that cannot be scanned leaves them; the segments' check reports it.
+//
+// With ancestry, the record's ancestors are the first file's too (empty
+// for a fork whose file names only its parent: the store then gives it its
+// parent's indexed ancestry, as it gave the first file). Verify leaves
+// them, compared as the index holds them.
+func firstFileFacts(ctx context.Context, fsys rolloutfs.FS, bases Bases, rec *store.Record, ancestry bool) {
+	th := &rec.Thread
+	if th.BaseID != th.ID || len(rec.Segments) == 0 || !rec.Segments[0].InChain() {
+		return
+	}
+	first, _, err := ScanFileWith(ctx, fsys, rec.Segments[0].RolloutPath, bases)
+	if err != nil || first.Thread.ID != th.ID {
+		return
+	}
+	th.CreatedAt, th.ParentID = first.Thread.CreatedAt, first.Thread.ParentID
+	th.ForkUserMessage, th.ForkOffset = first.Thread.ForkUserMessage, first.Thread.ForkOffset
+	if ancestry {
+		rec.Ancestors = first.Ancestors
+	}
+}
+
 func compareRecord(ctx context.Context, st *store.Store, want store.Record, earlier []string) ([]Drift, error) {
 	id, rel := want.Thread.ID, want.Thread.RolloutPath
 	got, err := st.Get(ctx, id)
