@@ -135,7 +135,8 @@ func CompareRebuilds(t testing.TB, live *store.Store, root string, queries ...st
 // Compare fails t on every row where the live and the rebuilt index
 // disagree: the threads (but their files' mtimes), their user messages,
 // the messages their rollbacks dropped, their ancestors and descendants,
-// the idempotency keys of their starts and forks live now, and the hits of
+// the thread that spawned each, the files of each (thread_segments), the
+// idempotency keys of their starts and forks live now, and the hits of
 // a search for each of queries.
 func Compare(t testing.TB, live, rebuilt *store.Store, queries ...string) {
 	t.Helper()
@@ -174,6 +175,8 @@ func Compare(t testing.TB, live, rebuilt *store.Store, queries ...string) {
 			{"ancestors", func(s *store.Store) (any, error) { return relatives(s.Ancestors(ctx, id)) }},
 			{"descendants", func(s *store.Store) (any, error) { return relatives(s.Descendants(ctx, id)) }},
 			{"creation keys", func(s *store.Store) (any, error) { return s.CreationKeysOf(ctx, id, now) }},
+			{"spawn parent", func(s *store.Store) (any, error) { return s.SpawnParent(ctx, id) }},
+			{"segments", func(s *store.Store) (any, error) { return segments(s.Segments(ctx, id)) }},
 		} {
 			w, err := q.get(live)
 			if err != nil {
@@ -201,6 +204,18 @@ func Compare(t testing.TB, live, rebuilt *store.Store, queries ...string) {
 			t.Errorf("search %q differs:\nlive    %v\nrebuilt %v", query, w, g)
 		}
 	}
+}
+
+// segments reduces a file out of the history (length -1) to its path and
+// length: a rebuild that meets it after the thread's newest file knows no
+// more of it (docs/SCHEMA.md, thread_segments).
+func segments(segs []store.Segment, err error) ([]store.Segment, error) {
+	for i, s := range segs {
+		if !s.InChain() {
+			segs[i] = store.Segment{ThreadID: s.ThreadID, Seq: s.Seq, RolloutPath: s.RolloutPath, Length: s.Length}
+		}
+	}
+	return segs, err
 }
 
 // relatives reduces relatives to "id@depth" strings for comparison.
