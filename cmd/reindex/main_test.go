@@ -320,8 +320,8 @@ func listTree(t *testing.T, dir string) string {
 	return b.String()
 }
 
-// TestFullRebuildsCorruptIndex damages the index (garbage, or a schema
-// that lacks older migrations): a plain run refuses it and says to run
+// TestFullRebuildsCorruptIndex damages the index (garbage, a schema that
+// lacks older migrations, or one newer than this binary): a plain run refuses it and says to run
 // --full; --full keeps the old file aside, rebuilds, and the result
 // verifies clean.
 func TestFullRebuildsCorruptIndex(t *testing.T) {
@@ -345,6 +345,18 @@ func TestFullRebuildsCorruptIndex(t *testing.T) {
 			}
 			defer db.Close()
 			if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id IN (3, 4)`); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// A newer spool's index, left behind by a downgrade: the error
+		// says to rebuild with --full, so --full must do it.
+		{"newer schema", "newer", func(t *testing.T, index string) {
+			db, err := sql.Open("sqlite", index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, 1)`); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -210,12 +210,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	st, err := store.Open(ctx, cfg.index)
-	if (errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrUnmigratable)) && cfg.full {
+	if (errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrUnmigratable) || errors.Is(err, store.ErrSchemaTooNew)) && cfg.full {
 		// A full rebuild needs nothing from the old index: keep it aside
-		// for a post-mortem and start a new one.
+		// for a post-mortem (or, for a newer spool's index, to put back
+		// when that spool returns) and start a new one.
 		why := "corrupt"
-		if errors.Is(err, store.ErrUnmigratable) {
+		switch {
+		case errors.Is(err, store.ErrUnmigratable):
 			why = "old"
+		case errors.Is(err, store.ErrSchemaTooNew):
+			why = "newer"
 		}
 		aside, moveErr := moveAside(cfg.index, why)
 		if moveErr != nil {
