@@ -946,7 +946,12 @@ type syncWriter struct {
 	// between the decision and the write, when their holders may have
 	// indexed and deleted them.
 	written []rolloutFile
-	sum     *Summary
+	// rescanned are the threads a full Sync has written so far, and
+	// inRounds is set once the writer decides the waiting files itself
+	// (see waitsForBase).
+	rescanned map[string]bool
+	inRounds  bool
+	sum       *Summary
 }
 
 func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
@@ -961,15 +966,41 @@ func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
 		dupAt:     make(map[string]int),
 		touched:   newIDFilter(),
 		freshIDs:  make(map[string]bool),
+		rescanned: make(map[string]bool),
 		sum:       sum,
 	}
 }
 
 func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
+	if w.waitsForBase(res) {
+		w.waiting = append(w.waiting, res.file)
+		return nil
+	}
 	if err := w.applyOne(ctx, res); err != nil {
 		return err
 	}
 	return w.redoTaken(ctx)
+}
+
+// waitsForBase reports whether res, a full Sync's scan of a file that
+// continues another thread's history (a reference fork), may have read
+// that thread's rows as they were before this Sync rewrote them: the
+// messages the fork inherits are its base's, and a rescan that changes
+// the base (an index an older release counted by other rules) must change
+// them too. A worker's scan may predate any write, so the file waits for
+// the rounds; there it is read again once its base is written (a chain of
+// forks a round per link). A base that is never written (its file is
+// gone, or could not be read) leaves the fork to the last round, which
+// indexes it as before.
+func (w *syncWriter) waitsForBase(res syncResult) bool {
+	if !w.s.full || w.finishing || res.action != actScan {
+		return false
+	}
+	base := res.record.Thread.BaseID
+	if base == "" || base == res.file.id {
+		return false
+	}
+	return !w.inRounds || !w.rescanned[base]
 }
 
 func (w *syncWriter) applyOne(ctx context.Context, res syncResult) error {
@@ -1252,6 +1283,7 @@ func (w *syncWriter) moveSegmentsWith(ctx context.Context, f rolloutFile) error 
 // fork of one waits for it); what is left last has a base that is not in
 // the root, or a parent stuck behind one, and is indexed as it can be.
 func (w *syncWriter) indexWaiting(ctx context.Context) error {
+	w.inRounds = true
 	if err := w.indexRounds(ctx, func() {}); err != nil {
 		return err
 	}
@@ -1405,6 +1437,11 @@ func (w *syncWriter) flush(ctx context.Context) error {
 	taken, err := w.s.st.ReplaceUnlessIndexed(ctx, w.batch, w.freshIDs)
 	if err != nil {
 		return fmt.Errorf("replace %d threads: %w", len(w.batch), err)
+	}
+	if w.s.full {
+		for _, rec := range w.batch {
+			w.rescanned[rec.Thread.ID] = true
+		}
 	}
 	clear(w.batch) // drop the records' messages now, not when overwritten
 	w.batch = w.batch[:0]
