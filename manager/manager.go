@@ -128,6 +128,9 @@ type Options struct {
 	// reconcile walk (see Open) runs in the background and Reconciled
 	// reports its end. A thread used before the walk reaches it is caught
 	// up on first use; List and Search answer from the index as it is.
+	// An index that asks for a full rescan (a migration's request, once
+	// after an upgrade) is rescanned before Open returns all the same:
+	// rows an older release wrote would decide where forks cut.
 	Background bool
 	// Watch keeps the index up to date with files other processes (Codex)
 	// create, grow, move and delete under the root while the manager runs:

@@ -77,6 +77,7 @@ type Manager struct {
 	reconciled     chan struct{}      // closed when the open's reconcile ended
 	watch          *watcher           // nil unless Options.Watch; set before the goroutines start
 	walkSkipped    bool               // the open skipped its walk (cleanclose.go); set before the goroutines start
+	walkedAtOpen   bool               // Open ran the reconcile itself; set before the goroutines start
 
 	// layout is the root's layout as the open's walk found it (or as the
 	// last clean close recorded it, when the walk was skipped), nil when
@@ -168,13 +169,26 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		m.Close()
 		return nil, fmt.Errorf("open manager at %s: %w", root, err)
 	}
+	// An index that asks for a full rescan holds rows an older release
+	// wrote (a migration's request): until the rescan reaches a thread,
+	// a fork of it would cut by those rows, into its file for good, and a
+	// thread in use while the rescan runs is skipped by it. So that
+	// rescan runs before Open returns, even with Background.
+	rescan := false
+	if !m.walkSkipped && o.Background {
+		if rescan, _, err = st.RescanNeeded(ctx); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("open manager at %s: %w", root, err)
+		}
+	}
 	if m.walkSkipped {
 		close(m.reconciled)
-	} else if !o.Background {
+	} else if !o.Background || rescan {
 		if _, err := m.reconcile(ctx, time.Time{}); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)
 		}
+		m.walkedAtOpen = true
 		close(m.reconciled)
 	}
 	m.startBackground()

@@ -56,3 +56,68 @@ func TestUpgradedIndexIsRescanned(t *testing.T) {
 		t.Fatalf("verify after the upgrade: %+v, %v", rep.Drifts, err)
 	}
 }
+
+// TestBackgroundOpenRescansBeforeUse opens, as spoold does (Background),
+// a root whose index an older release wrote and a migration asked to be
+// rescanned. Until the rescan reaches a thread its rows are the old
+// release's: no cut offsets, so a fork cut at the message line and kept
+// the cut turn's start (a phantom interrupted turn in Codex, for good in
+// the fork's file); and a thread in use while the rescan ran was skipped
+// by it, so its rows stayed stale after the request was cleared. Open
+// now finishes the rescan the index asks for before it returns.
+func TestBackgroundOpenRescansBeforeUse(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) { o.Root = root })
+	th := start(t, m)
+	for _, prompt := range []string{"one", "two"} {
+		if _, err := m.AppendTurn(ctx, th.ID, TurnOptions{Prompt: prompt, Answer: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg, err := m.store.UserMessage(ctx, th.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCut := msg.CutOffset
+	if wantCut <= 0 || wantCut >= msg.Offset {
+		t.Fatalf("user message 1: %+v, want a cut before its turn", msg)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// What an index of an older release looks like after migrating.
+	db, err := sqlx.Open("sqlite", "file:"+filepath.Join(root, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE user_messages SET cut_offset = 0, turn_id = ''`,
+		`UPDATE threads SET history_mode = '', turn_offset = 0, turn_id = ''`,
+		`INSERT INTO index_state (key, value) VALUES ('rescan', 'test: an upgraded index')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	m2 := openTest(t, func(o *Options) { o.Root = root; o.Background = true })
+	if need, _, err := m2.store.RescanNeeded(ctx); err != nil || need {
+		t.Errorf("rescan still requested when Open returned: %t, %v", need, err)
+	}
+	one := 1
+	fork, err := m2.Fork(ctx, th.ID, ForkOptions{BeforeUserMessage: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fork.ForkOffset != wantCut {
+		t.Errorf("fork before user message 1 cut at %d, want %d (before its turn's start)", fork.ForkOffset, wantCut)
+	}
+	<-m2.Reconciled()
+	rep, err := indexer.Verify(ctx, m2.store, rolloutfs.Local{Root: root})
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify after the upgrade: %+v, %v", rep.Drifts, err)
+	}
+}

@@ -107,7 +107,7 @@ func (m *Manager) startBackground() {
 // never overlap.
 func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore time.Time) {
 	var reconcileErr error
-	if m.opts.Background && !m.walkSkipped {
+	if m.opts.Background && !m.walkSkipped && !m.walkedAtOpen {
 		sum, err := m.reconcile(ctx, tempsBefore)
 		close(m.reconciled)
 		if err != nil && ctx.Err() == nil {
