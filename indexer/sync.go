@@ -946,12 +946,12 @@ type syncWriter struct {
 	// between the decision and the write, when their holders may have
 	// indexed and deleted them.
 	written []rolloutFile
-	// rescanned are the threads a full Sync has written so far, and
-	// inRounds is set once the writer decides the waiting files itself
+	// inRounds is set once the writer decides the waiting files itself,
+	// and roundIDs are the threads of the files of the round under way
 	// (see waitsForBase).
-	rescanned map[string]bool
-	inRounds  bool
-	sum       *Summary
+	inRounds bool
+	roundIDs map[string]bool
+	sum      *Summary
 }
 
 func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
@@ -966,7 +966,6 @@ func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
 		dupAt:     make(map[string]int),
 		touched:   newIDFilter(),
 		freshIDs:  make(map[string]bool),
-		rescanned: make(map[string]bool),
 		sum:       sum,
 	}
 }
@@ -989,9 +988,11 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 // the base (an index an older release counted by other rules) must change
 // them too. A worker's scan may predate any write, so the file waits for
 // the rounds; there it is read again once its base is written (a chain of
-// forks a round per link). A base that is never written (its file is
-// gone, or could not be read) leaves the fork to the last round, which
-// indexes it as before.
+// forks a round per link). By then every thread whose file was read is
+// written but those waiting, so a fork waits only while its base is in
+// the same round. A base that is never written (its file is gone, or
+// could not be read) leaves the fork to the last round, which indexes it
+// as before.
 func (w *syncWriter) waitsForBase(res syncResult) bool {
 	if !w.s.full || w.finishing || res.action != actScan {
 		return false
@@ -1000,7 +1001,7 @@ func (w *syncWriter) waitsForBase(res syncResult) bool {
 	if base == "" || base == res.file.id {
 		return false
 	}
-	return !w.inRounds || !w.rescanned[base]
+	return !w.inRounds || w.roundIDs[base]
 }
 
 func (w *syncWriter) applyOne(ctx context.Context, res syncResult) error {
@@ -1316,6 +1317,7 @@ func (w *syncWriter) indexRounds(ctx context.Context, before func()) error {
 		before()
 		round := w.waiting
 		w.waiting = nil
+		w.roundIDs = waitingIDs(round)
 		for _, f := range round {
 			if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
 				return err
@@ -1437,11 +1439,6 @@ func (w *syncWriter) flush(ctx context.Context) error {
 	taken, err := w.s.st.ReplaceUnlessIndexed(ctx, w.batch, w.freshIDs)
 	if err != nil {
 		return fmt.Errorf("replace %d threads: %w", len(w.batch), err)
-	}
-	if w.s.full {
-		for _, rec := range w.batch {
-			w.rescanned[rec.Thread.ID] = true
-		}
 	}
 	clear(w.batch) // drop the records' messages now, not when overwritten
 	w.batch = w.batch[:0]
