@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"bytes"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestFullRescanRereadsForksOfChangedBases: an index an older release
@@ -97,4 +99,72 @@ func forkMeta(t *testing.T, ts, id, base string, end, ord int64) []byte {
 		t.Fatal(err)
 	}
 	return line
+}
+
+// TestOneFullRescanMendsForksBelowAnEditedBase: user messages of a base
+// deleted by hand (the sqlite3 shell) are restored by one full rescan,
+// and so are those its reference forks, and theirs, inherit: a fork is
+// read once its base is written again, not against the edited rows.
+func TestOneFullRescanMendsForksBelowAnEditedBase(t *testing.T) {
+	const (
+		ts     = "2026-11-20T10:00:00.000Z"
+		parent = "019dab90-0000-7000-8000-0000000000d1"
+		fork   = "019dab90-0000-7000-8000-0000000000d2"
+		forkOf = "019dab90-0000-7000-8000-0000000000d3" // a reference fork of fork
+	)
+	created := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+				ID: parent, Timestamp: ts, Cwd: "/src", Source: "cli", HistoryMode: rollout.HistoryPaginated,
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := bytes.Join([][]byte{mustOrdinal(t, string(meta), 0), mustOrdinal(t, userLine(ts, "first"), 1),
+				mustOrdinal(t, userLine(ts, "second"), 2), mustOrdinal(t, userLine(ts, "third"), 3)}, nil)
+			parentRel, _ := rollout.SessionPath(rollout.FileName(created, parent))
+			writeRollout(t, root, parentRel, string(data))
+			forkData := forkMeta(t, ts, fork, parent, int64(len(data)), 4)
+			forkRel, _ := rollout.SessionPath(rollout.FileName(created.Add(time.Minute), fork))
+			writeRollout(t, root, forkRel, string(forkData))
+			forkOfRel, _ := rollout.SessionPath(rollout.FileName(created.Add(2*time.Minute), forkOf))
+			writeRollout(t, root, forkOfRel, string(forkMeta(t, ts, forkOf, fork, int64(len(forkData)), 5)))
+
+			index := filepath.Join(t.TempDir(), "spool.db")
+			st, err := store.Open(ctx, index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			mustSync(t, st, root, SyncOptions{Full: true, Workers: workers})
+			want := map[string]string{}
+			for _, id := range []string{parent, fork, forkOf} {
+				msgs, err := st.UserMessages(ctx, id)
+				if err != nil || len(msgs) != 3 {
+					t.Fatalf("user messages of %s = %v, %v; want 3", id, msgs, err)
+				}
+				want[id] = fmt.Sprint(msgs)
+			}
+
+			db, err := sql.Open("sqlite", index+"?_pragma=busy_timeout(5000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.ExecContext(ctx, `DELETE FROM user_messages WHERE thread_id = ?`, parent); err != nil {
+				t.Fatal(err)
+			}
+
+			mustSync(t, st, root, SyncOptions{Full: true, Workers: workers})
+			for _, id := range []string{parent, fork, forkOf} {
+				if msgs, err := st.UserMessages(ctx, id); err != nil || fmt.Sprint(msgs) != want[id] {
+					t.Errorf("after one full rescan: user messages of %s = %v, %v; want %s", id, msgs, err, want[id])
+				}
+			}
+			mustVerifyClean(t, st, root)
+		})
+	}
 }
