@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"math/rand/v2"
 	"path"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -310,15 +313,19 @@ func runWorkers[R any](ctx context.Context, files []rolloutFile, workers int, wo
 const resultBuffer = 256
 
 // shuffled returns a channel of what results gives, all of it received
-// first, in an order drawn from rng.
-func shuffled[R any](results <-chan R, rng *rand.Rand) <-chan R {
-	out := make(chan R)
+// first, in an order drawn from rng: the same order for the same files
+// and seed, whatever order the workers finished in.
+func shuffled(results <-chan syncResult, rng *rand.Rand) <-chan syncResult {
+	out := make(chan syncResult)
 	go func() {
 		defer close(out)
-		var all []R
+		var all []syncResult
 		for r := range results {
 			all = append(all, r)
 		}
+		slices.SortStableFunc(all, func(a, b syncResult) int {
+			return cmp.Or(strings.Compare(a.file.rel, b.file.rel), strings.Compare(a.file.id, b.file.id), cmp.Compare(a.action, b.action))
+		})
 		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 		for _, r := range all {
 			out <- r

@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,14 +210,20 @@ func Compare(t testing.TB, live, rebuilt *store.Store, queries ...string) {
 
 // segments reduces a file out of the history (length -1) to its path and
 // length: a rebuild that meets it after the thread's newest file knows no
-// more of it (docs/SCHEMA.md, thread_segments).
+// more of it; and such files, numbered after the chain links in the
+// order they were met, are put in the order of their paths (docs/SCHEMA.md,
+// thread_segments).
 func segments(segs []store.Segment, err error) ([]store.Segment, error) {
-	for i, s := range segs {
-		if !s.InChain() {
-			segs[i] = store.Segment{ThreadID: s.ThreadID, Seq: s.Seq, RolloutPath: s.RolloutPath, Length: s.Length}
+	var chain, out []store.Segment
+	for _, s := range segs {
+		if s.InChain() {
+			chain = append(chain, s)
+			continue
 		}
+		out = append(out, store.Segment{ThreadID: s.ThreadID, RolloutPath: s.RolloutPath, Length: s.Length})
 	}
-	return segs, err
+	slices.SortFunc(out, func(a, b store.Segment) int { return strings.Compare(a.RolloutPath, b.RolloutPath) })
+	return append(chain, out...), err
 }
 
 // relatives reduces relatives to "id@depth" strings for comparison.
