@@ -27,21 +27,7 @@ func TestUpgradedIndexIsRescanned(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// What an index of the previous release looks like after migrating.
-	db, err := sqlx.Open("sqlite", "file:"+filepath.Join(root, IndexFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`UPDATE user_messages SET cut_offset = 0, turn_id = ''`,
-		`UPDATE threads SET history_mode = '', turn_offset = 0, turn_id = ''`,
-		`INSERT INTO index_state (key, value) VALUES ('rescan', 'test: an upgraded index')`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	olderIndex(t, root)
 
 	m2 := openTest(t, func(o *Options) { o.Root = root })
 	if need, _, err := m2.store.RescanNeeded(ctx); err != nil || need {
@@ -87,21 +73,7 @@ func TestBackgroundOpenRescansBeforeUse(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// What an index of an older release looks like after migrating.
-	db, err := sqlx.Open("sqlite", "file:"+filepath.Join(root, IndexFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`UPDATE user_messages SET cut_offset = 0, turn_id = ''`,
-		`UPDATE threads SET history_mode = '', turn_offset = 0, turn_id = ''`,
-		`INSERT INTO index_state (key, value) VALUES ('rescan', 'test: an upgraded index')`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+	olderIndex(t, root)
 
 	m2 := openTest(t, func(o *Options) { o.Root = root; o.Background = true })
 	if need, _, err := m2.store.RescanNeeded(ctx); err != nil || need {
@@ -119,5 +91,26 @@ func TestBackgroundOpenRescansBeforeUse(t *testing.T) {
 	rep, err := indexer.Verify(ctx, m2.store, rolloutfs.Local{Root: root})
 	if err != nil || !rep.Clean() {
 		t.Fatalf("verify after the upgrade: %+v, %v", rep.Drifts, err)
+	}
+}
+
+// olderIndex makes the closed index of root look like one an older
+// release wrote, after migrating: no cut offsets, turn ids or history
+// modes, and a request to rescan.
+func olderIndex(t *testing.T, root string) {
+	t.Helper()
+	db, err := sqlx.Open("sqlite", "file:"+filepath.Join(root, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`UPDATE user_messages SET cut_offset = 0, turn_id = ''`,
+		`UPDATE threads SET history_mode = '', turn_offset = 0, turn_id = ''`,
+		`INSERT INTO index_state (key, value) VALUES ('rescan', 'test: an upgraded index')`,
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }
