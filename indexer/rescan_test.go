@@ -50,13 +50,7 @@ func TestFullRescanRereadsForksOfChangedBases(t *testing.T) {
 				t.Fatalf("test lines differ in length: %d and %d", len(uncounted), len(counted))
 			}
 			data := bytes.Join([][]byte{meta, mustOrdinal(t, userLine(ts, "first"), 1), uncounted, mustOrdinal(t, userLine(ts, "third"), 3)}, nil)
-			parentRel, _ := rollout.SessionPath(rollout.FileName(created, parent))
-			writeRollout(t, root, parentRel, string(data))
-			forkData := forkMeta(t, ts, fork, parent, int64(len(data)), 4)
-			forkRel, _ := rollout.SessionPath(rollout.FileName(created.Add(time.Minute), fork))
-			writeRollout(t, root, forkRel, string(forkData))
-			forkOfRel, _ := rollout.SessionPath(rollout.FileName(created.Add(2*time.Minute), forkOf))
-			writeRollout(t, root, forkOfRel, string(forkMeta(t, ts, forkOf, fork, int64(len(forkData)), 5)))
+			parentRel := writeForkChain(t, root, created, data, parent, fork, forkOf)
 
 			st := openStore(t)
 			mustSync(t, st, root, SyncOptions{Full: true, Workers: workers})
@@ -80,6 +74,23 @@ func TestFullRescanRereadsForksOfChangedBases(t *testing.T) {
 			mustVerifyClean(t, st, root)
 		})
 	}
+}
+
+// writeForkChain writes under root the paginated thread parent (data,
+// ending at ordinal 3), its reference fork fork made whole, and forkOf, a
+// reference fork of fork made whole, a minute apart from created, and
+// returns parent's path.
+func writeForkChain(t *testing.T, root string, created time.Time, data []byte, parent, fork, forkOf string) string {
+	t.Helper()
+	ts := created.Format("2006-01-02T15:04:05.000Z")
+	parentRel, _ := rollout.SessionPath(rollout.FileName(created, parent))
+	writeRollout(t, root, parentRel, string(data))
+	forkData := forkMeta(t, ts, fork, parent, int64(len(data)), 4)
+	forkRel, _ := rollout.SessionPath(rollout.FileName(created.Add(time.Minute), fork))
+	writeRollout(t, root, forkRel, string(forkData))
+	forkOfRel, _ := rollout.SessionPath(rollout.FileName(created.Add(2*time.Minute), forkOf))
+	writeRollout(t, root, forkOfRel, string(forkMeta(t, ts, forkOf, fork, int64(len(forkData)), 5)))
+	return parentRel
 }
 
 // forkMeta returns the file of a reference fork id of base cut at end,
@@ -125,13 +136,7 @@ func TestOneFullRescanMendsForksBelowAnEditedBase(t *testing.T) {
 			}
 			data := bytes.Join([][]byte{mustOrdinal(t, string(meta), 0), mustOrdinal(t, userLine(ts, "first"), 1),
 				mustOrdinal(t, userLine(ts, "second"), 2), mustOrdinal(t, userLine(ts, "third"), 3)}, nil)
-			parentRel, _ := rollout.SessionPath(rollout.FileName(created, parent))
-			writeRollout(t, root, parentRel, string(data))
-			forkData := forkMeta(t, ts, fork, parent, int64(len(data)), 4)
-			forkRel, _ := rollout.SessionPath(rollout.FileName(created.Add(time.Minute), fork))
-			writeRollout(t, root, forkRel, string(forkData))
-			forkOfRel, _ := rollout.SessionPath(rollout.FileName(created.Add(2*time.Minute), forkOf))
-			writeRollout(t, root, forkOfRel, string(forkMeta(t, ts, forkOf, fork, int64(len(forkData)), 5)))
+			writeForkChain(t, root, created, data, parent, fork, forkOf)
 
 			index := filepath.Join(t.TempDir(), "spool.db")
 			st, err := store.Open(ctx, index)
