@@ -1,15 +1,10 @@
 package indexer
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/spoolhq/spool/rolloutfs"
-	"github.com/spoolhq/spool/store"
 )
 
 // TestVerifyChecksARevertedThreadsFirstFileFacts: a reverted thread's row
@@ -30,23 +25,7 @@ func TestVerifyChecksARevertedThreadsFirstFileFacts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := t.TempDir()
-			dbPath := filepath.Join(t.TempDir(), "spool.db")
-			st, err := store.Open(t.Context(), dbPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			rt := newRevertedThread(t, root, 3)
-			rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
-			mustSync(t, st, root, SyncOptions{})
-			mustVerifyClean(t, st, root)
-
-			db, err := sqlx.Open("sqlite", "file:"+dbPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			root, st, rt, db := indexedRevertedThread(t)
 			if _, err := db.ExecContext(t.Context(), tt.edit, rt.id); err != nil {
 				t.Fatal(err)
 			}

@@ -320,6 +320,32 @@ func TestSyncFallsBackToAnEarlierSegment(t *testing.T) {
 // TestVerifyChecksSegments: Verify compares a reverted thread's earlier
 // files as the index records them with the root: a recorded file that is
 // gone, and a recorded cut the newest file does not say, are drift.
+// indexedRevertedThread indexes, in a new root and index, a thread of 3
+// user messages reverted before its second, checks that Verify finds
+// nothing, and returns the root, the index, the thread and a second
+// connection to the index (foreign keys off, as in the sqlite3 shell) for
+// the test to edit it by hand.
+func indexedRevertedThread(t *testing.T) (string, *store.Store, *revertedThread, *sqlx.DB) {
+	t.Helper()
+	root := t.TempDir()
+	dbPath := filepath.Join(t.TempDir(), "spool.db")
+	st, err := store.Open(t.Context(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rt := newRevertedThread(t, root, 3)
+	rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
+	mustSync(t, st, root, SyncOptions{})
+	mustVerifyClean(t, st, root)
+	db, err := sqlx.Open("sqlite", "file:"+dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return root, st, rt, db
+}
+
 func TestVerifyChecksSegments(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -339,23 +365,7 @@ func TestVerifyChecksSegments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := t.TempDir()
-			dbPath := filepath.Join(t.TempDir(), "spool.db")
-			st, err := store.Open(t.Context(), dbPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			rt := newRevertedThread(t, root, 3)
-			rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
-			mustSync(t, st, root, SyncOptions{})
-			mustVerifyClean(t, st, root)
-
-			db, err := sqlx.Open("sqlite", "file:"+dbPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			root, st, rt, db := indexedRevertedThread(t)
 			tt.damage(t, root, db, rt)
 			rep, err := Verify(t.Context(), st, rolloutfs.Local{Root: root})
 			if err != nil {
