@@ -25,6 +25,7 @@ import (
 	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/internal/disttest"
+	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgstore"
 )
@@ -32,19 +33,7 @@ import (
 var spooldBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "clustertest")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	spooldBin = filepath.Join(dir, "spoold")
-	if out, err := exec.Command("go", "build", "-o", spooldBin, "github.com/spoolhq/spool/cmd/spoold").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build spoold: %v\n%s", err, out)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m, "github.com/spoolhq/spool/cmd/spoold", &spooldBin))
 }
 
 // cluster is a database and a bucket that nodes serve.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/testbin"
 )
 
 // TestSoakCodexAndSpooldShareHome is issue #13: Codex (app-server, one
@@ -268,10 +269,9 @@ func buildSpool(t *testing.T, names ...string) map[string]string {
 	dir := t.TempDir()
 	out := map[string]string{}
 	for _, name := range names {
-		bin := filepath.Join(dir, name)
-		cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/spoolhq/spool/cmd/"+name)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build cmd/%s: %v\n%s", name, err, b)
+		bin, err := testbin.Build(t.Context(), dir, "github.com/spoolhq/spool/cmd/"+name)
+		if err != nil {
+			t.Fatal(err)
 		}
 		out[name] = bin
 	}

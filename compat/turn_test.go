@@ -6,13 +6,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -20,10 +20,9 @@ import (
 // directory and returns its path.
 func buildMock(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mockresponses")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./internal/mockresponses")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build mockresponses: %v\n%s", err, out)
+	bin, err := testbin.Build(t.Context(), t.TempDir(), "./internal/mockresponses")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -11,13 +11,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoolhq/spool/internal/testbin"
 )
 
 // binDir holds the binaries built for this test run; TestMain removes it.
@@ -47,13 +48,7 @@ var spooldBin, reindexBin built
 // buildCommand builds ./cmd/<name> of this module into binDir once.
 func buildCommand(b *built, name string) (string, error) {
 	b.once.Do(func() {
-		out := filepath.Join(binDir, name)
-		cmd := exec.Command("go", "build", "-o", out, "github.com/spoolhq/spool/cmd/"+name)
-		if output, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build spool/cmd/%s: %w\n%s", name, err, output)
-			return
-		}
-		b.path = out
+		b.path, b.err = testbin.Build(context.Background(), binDir, "github.com/spoolhq/spool/cmd/"+name)
 	})
 	return b.path, b.err
 }

@@ -18,28 +18,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoolhq/spool/internal/testbin"
 )
 
 // spooldBin is the spoold binary built once by TestMain.
 var spooldBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hostiletest")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	spooldBin = filepath.Join(dir, "spoold")
 	// Built without -race: the memory test measures the server as shipped.
-	build := exec.Command("go", "build", "-o", spooldBin, "github.com/spoolhq/spool/cmd/spoold")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build spoold: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(2)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m, "github.com/spoolhq/spool/cmd/spoold", &spooldBin))
 }
 
 // spoold is a running spoold process.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoolhq/spool/internal/testbin"
 )
 
 // spoold is a running spoold process.
@@ -471,10 +474,7 @@ func buildSpoold(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		builtBin = filepath.Join(dir, "spoold")
-		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		builtBin, buildErr = testbin.Build(context.Background(), dir, "github.com/spoolhq/spool/cmd/spoold")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
