@@ -13,17 +13,18 @@ import (
 // Kinds of problem a history's base can have. The file is not indexed and
 // nothing is deleted; the message names the chain.
 const (
-	ProblemDanglingBase = "dangling-base" // the chain of bases ends at a thread that is neither indexed nor in the root
+	ProblemDanglingBase = "dangling-base" // the chain of bases ends at a thread that is not indexed
 	ProblemCyclicBase   = "cyclic-base"   // the chain of bases comes back to a thread already in it
 )
 
 // explainBases says why each file of failed, whose history continues a
 // base that could not be found (ErrBaseMissing), is broken: its chain of
 // bases, read from the first meta of each file in failed, either ends at
-// a thread that is not among them (dangling: not indexed, not in the root)
-// or comes back on itself (cyclic). It returns a problem per file it
-// could read a base from, keyed by thread id.
-func explainBases(ctx context.Context, fsys rolloutfs.FS, failed []rolloutFile) map[string]Problem {
+// a thread that is not among them (dangling: not indexed; inRoot tells
+// whether a file of it is in the root nonetheless) or comes back on itself
+// (cyclic). It returns a problem per file it could read a base from, keyed
+// by thread id.
+func explainBases(ctx context.Context, fsys rolloutfs.FS, failed []rolloutFile, inRoot func(id string) bool) map[string]Problem {
 	bases := make(map[string]string, len(failed))
 	rels := make(map[string]string, len(failed))
 	for _, f := range failed {
@@ -38,9 +39,13 @@ func explainBases(ctx context.Context, fsys rolloutfs.FS, failed []rolloutFile) 
 		for cur := id; ; {
 			next, inSet := bases[cur]
 			if !inSet {
+				where := "neither indexed nor in the root"
+				if inRoot(cur) {
+					where = "in the root but not indexed"
+				}
 				out[id] = Problem{Path: rels[id], Kind: ProblemDanglingBase, Detail: fmt.Sprintf(
-					"history base chain %s ends at %s, which is neither indexed nor in the root: not indexed, nothing deleted",
-					strings.Join(chain, " -> "), cur)}
+					"history base chain %s ends at %s, which is %s: not indexed, nothing deleted",
+					strings.Join(chain, " -> "), cur, where)}
 				break
 			}
 			chain = append(chain, next)

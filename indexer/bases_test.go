@@ -1,14 +1,17 @@
 package indexer
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
 )
 
 // referenceFork returns the file of a reference fork id whose history
@@ -89,4 +92,94 @@ func TestBrokenBasesAreProblems(t *testing.T) {
 			t.Errorf("file of %s after reindex and verify: %v, want it kept", id, err)
 		}
 	}
+}
+
+// TestVerifyNamesABaseWhoseRowIsGone: verify of an index where the row of
+// a base was deleted by hand (the sqlite3 shell) reported its reference
+// forks' chain as ending at a thread "neither indexed nor in the root",
+// though the base's file is there: the base is in the root, not indexed,
+// and a reindex indexes it and its forks.
+func TestVerifyNamesABaseWhoseRowIsGone(t *testing.T) {
+	const (
+		ts     = "2026-11-20T10:00:00.000Z"
+		parent = "019dab90-0000-7000-8000-0000000000e1"
+		fork   = "019dab90-0000-7000-8000-0000000000e2"
+		forkOf = "019dab90-0000-7000-8000-0000000000e3" // a reference fork of fork
+	)
+	ctx := t.Context()
+	root := t.TempDir()
+	created := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: parent, Timestamp: ts, Cwd: "/src", Source: "cli", HistoryMode: rollout.HistoryPaginated,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := slices.Concat(mustOrdinal(t, string(meta), 0), mustOrdinal(t, userLine(ts, "first"), 1),
+		mustOrdinal(t, userLine(ts, "second"), 2), mustOrdinal(t, userLine(ts, "third"), 3))
+	writeForkChain(t, root, created, data, parent, fork, forkOf)
+	dbPath := filepath.Join(t.TempDir(), "spool.db")
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mustSync(t, st, root, SyncOptions{Full: true})
+	db, err := sql.Open("sqlite", dbPath+"?_pragma=busy_timeout(5000)") // foreign keys off, as in the sqlite3 shell
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `DELETE FROM threads WHERE id = ?`, parent); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := Verify(ctx, st, rolloutfs.Local{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dangling []Problem
+	for _, p := range rep.Problems {
+		if p.Kind == ProblemDanglingBase {
+			dangling = append(dangling, p)
+		}
+	}
+	if len(dangling) == 0 {
+		t.Fatalf("problems = %v, want the forks' chains named", rep.Problems)
+	}
+	for _, p := range dangling {
+		if strings.Contains(p.Detail, "nor in the root") || !strings.Contains(p.Detail, parent+", which is in the root but not indexed") {
+			t.Errorf("problem of %s: %q, want it to say that %s is in the root but not indexed", p.Path, p.Detail, parent)
+		}
+	}
+	mustSync(t, st, root, SyncOptions{Full: true})
+	mustVerifyClean(t, st, root)
+}
+
+// TestReindexNamesABaseThatFailsToIndex: a reindex whose base file is in
+// the root but cannot be indexed (its first line is no meta) said the
+// forks' chain ended at a thread "neither indexed nor in the root".
+func TestReindexNamesABaseThatFailsToIndex(t *testing.T) {
+	const (
+		ts   = "2026-11-20T10:00:00.000Z"
+		base = "019dab90-0000-7000-8000-0000000000f1"
+		fork = "019dab90-0000-7000-8000-0000000000f2"
+	)
+	root := t.TempDir()
+	created := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	baseRel, _ := rollout.SessionPath(rollout.FileName(created, base))
+	writeRollout(t, root, baseRel, "not a meta line\n")
+	forkRel, _ := rollout.SessionPath(rollout.FileName(created.Add(time.Minute), fork))
+	writeRollout(t, root, forkRel, referenceFork(t, ts, fork, base, 10))
+	sum := mustSync(t, openStore(t), root, SyncOptions{Full: true})
+	for _, p := range sum.Problems {
+		if p.Path != forkRel {
+			continue
+		}
+		if p.Kind != ProblemDanglingBase || !strings.Contains(p.Detail, base+", which is in the root but not indexed") {
+			t.Fatalf("problem of the fork = %+v, want %s saying that %s is in the root but not indexed", p, ProblemDanglingBase, base)
+		}
+		return
+	}
+	t.Fatalf("problems = %v, want one of the fork %s", sum.Problems, forkRel)
 }

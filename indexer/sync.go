@@ -1303,7 +1303,9 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	}
 	w.finishing = true
 	w.s.waitingIDs = nil
-	why := explainBases(ctx, w.s.fsys, w.waiting)
+	// A base in the root that is not indexed by now failed to index
+	// (applyFailed claims its id).
+	why := explainBases(ctx, w.s.fsys, w.waiting, func(id string) bool { _, ok := w.claims[id]; return ok })
 	for _, f := range w.waiting {
 		res := w.s.decideFresh(ctx, f)
 		if p, ok := why[f.id]; ok && res.needsBase {

@@ -143,7 +143,13 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 		}
 		rep.Problems = append(rep.Problems, res.problems...)
 	}
-	why := explainBases(ctx, fsys, baseless)
+	// A base whose file is in the root has no row (deleted by hand) or
+	// cannot be read: the chain ends at a thread that is there.
+	inRoot := make(map[string]bool, len(files))
+	for _, f := range files {
+		inRoot[f.id] = true
+	}
+	why := explainBases(ctx, fsys, baseless, func(id string) bool { return inRoot[id] })
 	for _, f := range baseless {
 		if p, ok := why[f.id]; ok {
 			rep.Problems = append(rep.Problems, p)
