@@ -411,3 +411,78 @@ func TestBackupOfAnEarlierFileIsNoSegment(t *testing.T) {
 	}
 	mustVerifyClean(t, st, root)
 }
+
+// TestFullRescanMendsLostSegments: the thread_segments rows of a reverted
+// thread deleted by hand (the sqlite3 shell) left its row naming its
+// newest file, whose history reads through its earlier files, with no
+// record of them: reindex --full failed the file ("its base ... is in no
+// indexed file of the thread") and exited 1, and only a rebuild from
+// nothing mended it, which forgets the append idempotency keys. A full
+// rescan reads such a thread again from its first file on, as a rebuild
+// does, in whatever order its workers read the files, and keeps the keys.
+//
+// An incremental sync before it (spoold's reconcile) records the first
+// file as out of the history; the full rescan mends that too.
+func TestFullRescanMendsLostSegments(t *testing.T) {
+	for _, tc := range []struct {
+		workers     int
+		incremental bool // an incremental sync runs first
+	}{{1, false}, {2, false}, {4, false}, {1, true}, {4, true}} {
+		t.Run(fmt.Sprintf("%d workers, incremental first %t", tc.workers, tc.incremental), func(t *testing.T) {
+			workers := tc.workers
+			ctx := t.Context()
+			root, st, rt, db := indexedRevertedThread(t)
+			wantSegs, err := st.Segments(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMsgs, err := st.UserMessages(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const key = `INSERT INTO idempotency_keys (thread_id, key, request_hash, result, created_at, expires_at) VALUES (?, 'k1', x'00', x'7b7d', 1, 9223372036854775807)`
+			if _, err := db.ExecContext(ctx, key, rt.id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `DELETE FROM thread_segments WHERE thread_id = ?`, rt.id); err != nil {
+				t.Fatal(err)
+			}
+
+			rep, err := Verify(ctx, st, rolloutfs.Local{Root: root})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Detail, "reindex --full reads them again") {
+				t.Errorf("verify: problems %v, want one saying what to do", rep.Problems)
+			}
+			if tc.incremental {
+				mustSync(t, st, root, SyncOptions{})
+				if segs, err := st.Segments(ctx, rt.id); err != nil || len(segs) != 1 || segs[0].InChain() {
+					t.Fatalf("segments after an incremental sync = %v (%v), want the first file out of the history", segs, err)
+				}
+			}
+			sum := mustSync(t, st, root, SyncOptions{Full: true, Workers: workers})
+			if sum.Failed != 0 {
+				t.Fatalf("full rescan failed %d files: %v", sum.Failed, sum.Problems)
+			}
+			gotSegs, err := st.Segments(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(gotSegs) != fmt.Sprint(wantSegs) {
+				t.Errorf("segments after the rescan = %v, want %v", gotSegs, wantSegs)
+			}
+			gotMsgs, err := st.UserMessages(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(gotMsgs) != fmt.Sprint(wantMsgs) {
+				t.Errorf("user messages after the rescan = %v, want %v", gotMsgs, wantMsgs)
+			}
+			if _, err := st.IdempotencyKey(ctx, rt.id, "k1", 2); err != nil {
+				t.Errorf("idempotency key after the rescan: %v, want it kept", err)
+			}
+			mustVerifyClean(t, st, root)
+		})
+	}
+}

@@ -151,6 +151,16 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 		}
 	}
 	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold, dir: opts.Dir}
+	if opts.Full {
+		lost, err := st.LostChains(ctx)
+		if err != nil {
+			return sum, fmt.Errorf("sync %v: %w", fsys, err)
+		}
+		s.lostChains = make(map[string]bool, len(lost))
+		for _, id := range lost {
+			s.lostChains[id] = true
+		}
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -368,6 +378,10 @@ type syncer struct {
 	fsys  rolloutfs.FS
 	names map[string]rollout.NameEntry
 	full  bool
+	// lostChains are the reverted threads whose rows record none of
+	// their earlier files (store.LostChains), found by a full rescan
+	// before it starts, which reads each again from its first file.
+	lostChains map[string]bool
 
 	removeTemps bool
 	lenient     bool            // set by the writer for the last rounds of waiting files (no worker runs then)
@@ -557,10 +571,13 @@ type syncResult struct {
 	updatedAt int64          // the row's updated time, kept by setName
 	problems  []Problem
 	notThread bool // the file is not a thread: its row goes
-	needsBase bool // the file continues a thread not indexed yet
-	bytesRead int64
-	lines     int64
-	messages  int64
+	needsBase bool // the file continues a thread not indexed yet, or one read again (it waits)
+	// baseMissing: its base is not indexed (ErrBaseMissing), which
+	// explainBases explains once it has waited for it.
+	baseMissing bool
+	bytesRead   int64
+	lines       int64
+	messages    int64
 }
 
 func (res syncResult) isFile() bool {
@@ -754,6 +771,14 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		// a copy of an earlier file away from its place (a backup) is no
 		// file of the thread, and goes to the duplicate rules below.
 		res.action = actSkip
+		if s.lostChains[f.id] && isFirstFile(f.rel) {
+			// The index lost the files the thread's history runs
+			// through (thread_segments rows deleted by hand): the
+			// thread is read again from its first file, as a rebuild
+			// reads it, and its later files through that (they wait
+			// for it: scan).
+			return s.scan(ctx, f, res)
+		}
 		known, err := s.knownSegment(ctx, f.rel)
 		if err != nil {
 			return res.fail(err)
@@ -869,7 +894,12 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 		// its base cut short by that file's revert: it waits for the row
 		// to go, or to move to the file it continues.
 		staleRow := res.base != "" && res.base != f.rel && !s.placed(res.base)
-		res.needsBase = errors.Is(err, ErrBaseMissing) || staleRow && errors.Is(err, ErrBrokenBase)
+		// So may a history read through a thread whose first file this
+		// rescan reads again (lostChains): its later files, and the
+		// forks cut in them, wait for that.
+		reread := len(s.lostChains) > 0
+		res.baseMissing = errors.Is(err, ErrBaseMissing)
+		res.needsBase = res.baseMissing || (staleRow || reread) && errors.Is(err, ErrBrokenBase)
 		res.notThread = errors.Is(err, ErrNoMeta) || errors.Is(err, ErrIDMismatch)
 		return res
 	}
@@ -1308,7 +1338,7 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	why := explainBases(ctx, w.s.fsys, w.waiting, func(id string) bool { _, ok := w.claims[id]; return ok })
 	for _, f := range w.waiting {
 		res := w.s.decideFresh(ctx, f)
-		if p, ok := why[f.id]; ok && res.needsBase {
+		if p, ok := why[f.id]; ok && res.baseMissing {
 			res.problems = []Problem{p}
 		}
 		if err := w.apply(ctx, res); err != nil {

@@ -44,6 +44,21 @@ func (s *Store) Segments(ctx context.Context, id string) ([]Segment, error) {
 	return segs, nil
 }
 
+// LostChains returns the reverted threads (base_id their own id) whose rows
+// record no file of their history before the head: every reverted thread
+// has its first file among those (thread_segments seq 0), so their
+// thread_segments rows were deleted by hand. A full rescan reads them
+// again from their first files.
+func (s *Store) LostChains(ctx context.Context) ([]string, error) {
+	ids := []string{}
+	const q = `SELECT t.id FROM threads t WHERE t.base_id = t.id
+		AND NOT EXISTS (SELECT 1 FROM thread_segments s WHERE s.thread_id = t.id AND s.length >= 0)`
+	if err := s.reader.SelectContext(ctx, &ids, q); err != nil {
+		return nil, fmt.Errorf("reverted threads without segments: %w", err)
+	}
+	return ids, nil
+}
+
 // SegmentOwner returns the thread one of whose files, its head or a
 // segment, Codex named by segmentID (a revert segment's uuid, the last part
 // of the file's name), or ErrNotFound. The names are matched by their end,
