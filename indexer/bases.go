@@ -28,7 +28,9 @@ func explainBases(ctx context.Context, fsys rolloutfs.FS, failed []rolloutFile, 
 	bases := make(map[string]string, len(failed))
 	rels := make(map[string]string, len(failed))
 	for _, f := range failed {
-		if base, ok := baseOf(ctx, fsys, f.rel); ok {
+		// A revert segment names its own thread: its scan's error says
+		// what is wrong.
+		if base, ok := baseOf(ctx, fsys, f.rel); ok && base != f.id {
 			bases[f.id], rels[f.id] = base, f.rel
 		}
 	}

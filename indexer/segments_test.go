@@ -486,3 +486,21 @@ func TestFullRescanMendsLostSegments(t *testing.T) {
 		})
 	}
 }
+
+// TestRevertSegmentWithoutItsFirstFile: a reindex of a revert segment
+// whose thread's first file is not in the root reported "history base
+// chain X -> X is a cycle": the segment's meta names its own thread. It
+// reports the scan's error, which says the earlier file is missing.
+func TestRevertSegmentWithoutItsFirstFile(t *testing.T) {
+	root := t.TempDir()
+	rt := newRevertedThread(t, root, 3)
+	seg, _ := rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
+	if err := os.Remove(filepath.Join(root, filepath.FromSlash(rt.first))); err != nil {
+		t.Fatal(err)
+	}
+	sum := mustSync(t, openStore(t), root, SyncOptions{Full: true})
+	if len(sum.Problems) != 1 || sum.Problems[0].Path != seg || sum.Problems[0].Kind == ProblemCyclicBase ||
+		!strings.Contains(sum.Problems[0].Detail, "earlier file of thread "+rt.id) {
+		t.Fatalf("problems = %v, want one of %s saying its earlier file is missing", sum.Problems, seg)
+	}
+}
