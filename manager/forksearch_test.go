@@ -325,3 +325,92 @@ func TestRevertedCopyAskedAgainAsItsParentGoesOn(t *testing.T) {
 }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
+
+// TestSearchFindsACopyOnceAfterItsParentGoes: a fork whose parent went
+// holds, with its text, a copy of a prompt a thread further up still
+// holds: a reference fork made self-contained by a purge of its base (the
+// purge copies what it inherited into its file), and a copy fork of a
+// copy fork deleted since. Search finds the prompt once, in the thread
+// that was asked it, or in the copy when that thread is filtered out (the
+// copy joins its partition: store.searchSQL's origin). A copy fork
+// reverted since (its row names itself as its base) was left out of that
+// rule: its copy was found beside the original, live and in an index
+// rebuilt from the files.
+func TestSearchFindsACopyOnceAfterItsParentGoes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		purge  bool // a reference fork of a reference fork, the middle purged; else copies, the middle deleted
+		revert bool // the fork is reverted after its parent goes
+	}{
+		{name: "reference fork made self-contained", purge: true},
+		{name: "reference fork made self-contained, reverted", purge: true, revert: true},
+		{name: "copy of a deleted copy fork"},
+		{name: "copy of a deleted copy fork, reverted", revert: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			m := openTest(t)
+			first := startPaginated(t, m, user("alpha one"), assistant("a1"), user("zebra crossing"), assistant("a2"), user("third prompt"), assistant("a3"))
+			mode := ForkCopy
+			if tc.purge {
+				mode = ForkReference
+			}
+			middle, err := m.Fork(ctx, first.ID, ForkOptions{Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fork, err := m.Fork(ctx, middle.ID, ForkOptions{Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.purge {
+				err = m.Purge(ctx, middle.ID)
+			} else {
+				err = m.Delete(ctx, middle.ID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.revert {
+				if _, err := m.Append(ctx, fork.ID, []rollout.Item{user("own one"), assistant("a4"), user("own two"), assistant("a5")}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := m.Revert(ctx, fork.ID, RevertOptions{BeforeUserMessage: intp(4)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			no := false
+			hitsIn := func(s *store.Store, o store.SearchOptions) string {
+				t.Helper()
+				o.Query = "zebra"
+				hits, err := s.Search(ctx, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fmt.Sprint(hitIDs(hits))
+			}
+			check := func(step string, s *store.Store) {
+				t.Helper()
+				if got, want := hitsIn(s, store.SearchOptions{}), fmt.Sprint([]string{first.ID + "/1"}); got != want {
+					t.Errorf("%s: hits %s, want %s (the thread that was asked it, once)", step, got, want)
+				}
+				if got, want := hitsIn(s, store.SearchOptions{ThreadID: fork.ID}), fmt.Sprint([]string{fork.ID + "/1"}); got != want {
+					t.Errorf("%s: hits in the fork %s, want %s", step, got, want)
+				}
+			}
+			check("live", m.store)
+			check("rebuilt", rebuildIndex(t, m))
+			compareRebuilds(t, m, "alpha", "zebra", "third", "own")
+			if _, err := m.Archive(ctx, first.ID); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprint([]string{fork.ID + "/1"})
+			if got := hitsIn(m.store, store.SearchOptions{Archived: &no}); got != want {
+				t.Errorf("the first archived, live threads: hits %s, want %s (through the fork)", got, want)
+			}
+			if got := hitsIn(rebuildIndex(t, m), store.SearchOptions{Archived: &no}); got != want {
+				t.Errorf("rebuilt, the first archived, live threads: hits %s, want %s (through the fork)", got, want)
+			}
+		})
+	}
+}

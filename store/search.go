@@ -388,7 +388,11 @@ func (c SearchCursor) Encode() string {
 // fork's parent is deleted; while an ancestor further up holds the same
 // prompt (the same text at the same ordinal), the copy counts as that
 // prompt's heir, so the prompt is found once, in the ancestor when it
-// passes the filters and else in the copy. Its origin is the nearest
+// passes the filters and else in the copy. So does a copy in a copy fork
+// reverted since, a row of its first file (its thread_segments link seq
+// 0, with no base) with the preview and turn id of that ancestor's row:
+// its rows there past the copies are prompts asked in the fork, which may
+// repeat an ancestor's at the same ordinal. Its origin is the nearest
 // ancestor that asked the prompt (a row that is no copy: the same text
 // may have been asked again, in a retry, below the first asking), or,
 // when only copies hold it, the topmost of them.
@@ -406,7 +410,10 @@ WITH RECURSIVE matched AS (
 		IFNULL((SELECT a.id FROM thread_lineage l
 			JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
 			JOIN threads holder ON holder.id = a.thread_id
-			WHERE o.base_id IS NULL AND m.ordinal < o.inherited_messages
+			WHERE (o.base_id IS NULL AND m.ordinal < o.inherited_messages
+				OR o.base_id = o.id AND o.fork_offset >= 0 AND a.preview = m.preview AND a.turn_id = m.turn_id
+				AND m.byte_offset < (SELECT s.base_size + s.length FROM thread_segments s
+					WHERE s.thread_id = o.id AND s.seq = 0 AND s.base_id = ''))
 			AND l.thread_id = m.thread_id AND a.text = m.text
 			ORDER BY holder.base_id IS NULL AND a.ordinal < holder.inherited_messages,
 				CASE WHEN holder.base_id IS NULL AND a.ordinal < holder.inherited_messages THEN -l.depth ELSE l.depth END
