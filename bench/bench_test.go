@@ -31,7 +31,8 @@ import (
 //	BENCH_BIG_MB         size of the rollout forked and resumed (100; full 1024)
 //	BENCH_LIST_FILES     rollout files listed and incrementally reindexed (10000; full 100000)
 //	BENCH_LIST_ROWS      index rows for the in-process page time (100000; full 1000000)
-//	BENCH_REINDEX_FILES  ~100 KiB files of the full rebuild (1000; full 10000)
+//	BENCH_REINDEX_FILES  ~100 KiB files of the full rebuild (1000; full 10000), a quarter of them
+//	                     reference forks in the -forks corpus
 //	BENCH_MEM_THREADS    index sizes of the memory figure (10000,25000,50000; full 250000,500000,1000000)
 //	BENCH_MEM_TOUCH      threads made live in the memory figure (10000; full 100000)
 
@@ -471,12 +472,27 @@ func reportWaits(b *testing.B, before, after manager.Stats) {
 // BenchmarkReindex is figure 5, full rebuild: indexer.Sync with Full on a
 // fresh index over BENCH_REINDEX_FILES files of ~100 KiB, against reading
 // the same bytes with a plain read loop. Both read from the page cache
-// (the files were just generated or read).
+// (the files were just generated or read). The same is measured on two
+// more corpora of as many files: -paginated, the threads in Codex 0.169's
+// paginated mode, and -forks, a quarter of those files replaced by
+// reference forks in chains forkDepth deep, each with ~100 KiB of its own
+// turns (a full rebuild indexes a fork once its base is in).
 func BenchmarkReindex(b *testing.B) {
-	ctx := context.Background()
 	n := envInt(b, "BENCH_REINDEX_FILES", 1000)
-	root := cachedCorpus(b, "medium", n, mediumThreads, false)
+	reindexFull(b, "", fmt.Sprintf("files=%d", n), n, cachedCorpus(b, "medium", n, mediumThreads, false))
+	reindexFull(b, "-paginated", fmt.Sprintf("files=%d", n), n, cachedCorpus(b, "medium-paginated", n, pagedThreads, false))
+	root, forks := cachedForkCorpus(b, n)
+	reindexFull(b, "-forks", fmt.Sprintf("files=%d/forks=%d/depth=%d", n, forks, forkDepth), n, root)
+}
+
+// reindexFull runs BenchmarkReindex's pair on the n files of root:
+// spool-full<suffix>/<params> and read<suffix>/<params>.
+func reindexFull(b *testing.B, suffix, params string, n int, root string) {
+	ctx := context.Background()
 	paths := rolloutPaths(b, root)
+	if len(paths) != n {
+		b.Fatalf("%s holds %d rollouts, want %d", root, len(paths), n)
+	}
 	var total int64
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -488,7 +504,7 @@ func BenchmarkReindex(b *testing.B) {
 	mbps := func(b *testing.B) {
 		b.ReportMetric(float64(total)/1e6/(b.Elapsed().Seconds()/float64(b.N)), "MB/s")
 	}
-	b.Run(fmt.Sprintf("spool-full/files=%d", n), func(b *testing.B) {
+	b.Run("spool-full"+suffix+"/"+params, func(b *testing.B) {
 		dir := b.TempDir()
 		i := 0
 		for b.Loop() {
@@ -500,8 +516,8 @@ func BenchmarkReindex(b *testing.B) {
 			i++
 			b.StartTimer()
 			sum, err := indexer.Sync(ctx, st, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true})
-			if err != nil || sum.Scanned != n {
-				b.Fatalf("sync: scanned %d of %d, %v", sum.Scanned, n, err)
+			if err != nil || sum.Scanned != n || sum.Failed != 0 {
+				b.Fatalf("sync: scanned %d of %d, %d failed, %v", sum.Scanned, n, sum.Failed, err)
 			}
 			b.StopTimer()
 			st.Close()
@@ -509,7 +525,7 @@ func BenchmarkReindex(b *testing.B) {
 		}
 		mbps(b)
 	})
-	b.Run(fmt.Sprintf("read/files=%d", n), func(b *testing.B) {
+	b.Run("read"+suffix+"/"+params, func(b *testing.B) {
 		for b.Loop() {
 			got, err := ReadFiles(paths)
 			if err != nil || got != total {

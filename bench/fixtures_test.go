@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -76,6 +77,102 @@ func bigThread(bytes int64) corpus.Options {
 // each, with a 32 KiB image every 4th turn.
 var mediumThreads = corpus.Options{Seed: 3, TargetBytes: 100 << 10, ImageEvery: 4, ImageBytes: 32 << 10}
 
+// pagedThreads are mediumThreads in Codex's paginated history mode, the
+// mode Codex 0.169 starts threads in: the files of the full reindex
+// without forks that BenchmarkReindex compares its reference forks with,
+// and the bases of those forks.
+var pagedThreads = paginated(mediumThreads)
+
+// forkTurns are the own turns of each reference fork of the full-reindex
+// figure: about 100 KiB, as a medium thread holds.
+var forkTurns = corpus.Options{Seed: 4, TargetBytes: 100 << 10, ImageEvery: 4, ImageBytes: 32 << 10, Paginated: true}
+
+// forkDepth is how deep the chains of reference forks of the full-reindex
+// figure go: a fork, a fork of it, and so on.
+const forkDepth = 4
+
+func paginated(o corpus.Options) corpus.Options {
+	o.Paginated = true
+	return o
+}
+
+// cachedForkCorpus returns a Codex home under os.TempDir() of n files:
+// n-n/4 paginated medium threads and n/4 reference forks of them in
+// chains forkDepth deep (makeForks), generating it on first use.
+func cachedForkCorpus(tb testing.TB, n int) (root string, forks int) {
+	tb.Helper()
+	forks = n / 4
+	key := fmt.Sprintf("spool-bench-v%d-medium-forks-n%d-f%d-d%d", corpusVersion, n, forks, forkDepth)
+	return cachedRoot(tb, key, false, func(ctx context.Context, dir string) error {
+		if err := makeForks(ctx, dir, n-forks, forks, forkDepth, pagedThreads, forkTurns); err != nil {
+			return err
+		}
+		// The files are the corpus, not the index that made them.
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(filepath.Join(dir, manager.IndexFile+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	}), forks
+}
+
+// makeForks writes under dir threads 0..bases-1 of base (paginated) and
+// forks reference forks of them in chains depth deep, as a manager writes
+// them: the first link of chain c forks thread c, each further link the
+// one before, each before the last user message of what it forks, and
+// each gets the own turns of turns (corpus.TurnLines, drawn for the
+// fork's number), so that the next link's cut lies in its own file. The
+// manager's index (manager.IndexFile) is left in dir.
+func makeForks(ctx context.Context, dir string, bases, forks, depth int, base, turns corpus.Options) error {
+	threads, err := corpus.Generate(ctx, dir, bases, base)
+	if err != nil {
+		return err
+	}
+	if forks > 0 && (depth < 1 || (forks+depth-1)/depth > bases) {
+		return fmt.Errorf("%d forks %d deep need %d bases, have %d", forks, depth, (forks+depth-1)/depth, bases)
+	}
+	m, err := manager.Open(ctx, manager.Options{Root: dir, Sync: rolloutfs.SyncNone, Logger: quiet})
+	if err != nil {
+		return err
+	}
+	var prev string // the fork made last
+	for k := 0; k < forks; k++ {
+		parent := threads[k/depth].ID
+		if k%depth > 0 {
+			parent = prev
+		}
+		prev, err = forkWithTurns(ctx, m, parent, turns, k)
+		if err != nil {
+			m.Close()
+			return fmt.Errorf("fork %d of %s: %w", k, parent, err)
+		}
+	}
+	return m.Close()
+}
+
+// forkWithTurns forks parent by reference before its last user message and
+// appends turn lines k of turns to the fork, whose id it returns.
+func forkWithTurns(ctx context.Context, m *manager.Manager, parent string, turns corpus.Options, k int) (string, error) {
+	p, err := m.Get(ctx, parent)
+	if err != nil {
+		return "", err
+	}
+	before := p.UserMessageCount - 1
+	child, err := m.Fork(ctx, parent, manager.ForkOptions{BeforeUserMessage: &before, Mode: manager.ForkReference})
+	if err != nil {
+		return "", err
+	}
+	lines, err := corpus.TurnLines(turns, k, child.ID)
+	if err != nil {
+		return "", err
+	}
+	if _, err := m.AppendLines(ctx, child.ID, lines); err != nil {
+		return "", err
+	}
+	return child.ID, nil
+}
+
 // cacheMu serialises corpus generation inside one test binary.
 var cacheMu sync.Mutex
 
@@ -84,9 +181,21 @@ var cacheMu sync.Mutex
 // holds a spool index of those threads (built by opening a manager on it).
 func cachedCorpus(tb testing.TB, name string, n int, o corpus.Options, indexed bool) string {
 	tb.Helper()
+	key := fmt.Sprintf("spool-bench-v%d-%s-n%d", corpusVersion, name, n)
+	return cachedRoot(tb, key, indexed, func(ctx context.Context, dir string) error {
+		_, err := corpus.Generate(ctx, dir, n, o)
+		return err
+	})
+}
+
+// cachedRoot returns the Codex home os.TempDir()/key (key+"-indexed" with
+// indexed set), made on first use by generate in a temporary directory
+// renamed to it once complete, and then, with indexed set, indexed by
+// opening a manager on it.
+func cachedRoot(tb testing.TB, key string, indexed bool, generate func(ctx context.Context, dir string) error) string {
+	tb.Helper()
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
-	key := fmt.Sprintf("spool-bench-v%d-%s-n%d", corpusVersion, name, n)
 	if indexed {
 		key += "-indexed"
 	}
@@ -102,7 +211,7 @@ func cachedCorpus(tb testing.TB, name string, n int, o corpus.Options, indexed b
 	}
 	defer os.RemoveAll(tmp)
 	start := time.Now()
-	if _, err := corpus.Generate(ctx, tmp, n, o); err != nil {
+	if err := generate(ctx, tmp); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Logf("generated %s in %s", key, time.Since(start).Round(time.Millisecond))

@@ -11,9 +11,11 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/bench/corpus"
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
 )
 
 // small is a corpus shape quick enough for plain go test, images included.
@@ -235,4 +237,47 @@ func TestScanNewest(t *testing.T) {
 			t.Fatalf("entry %d: id %s, want %s (the %d-th newest)", i, e.ID, want, i+1)
 		}
 	}
+}
+
+// TestForkCorpus checks the reference forks of the full-reindex figure on
+// a small corpus: each link of a chain is a reference fork of the one
+// before, holding its own turns, and a full rebuild from the files gives
+// the index the manager that made them kept.
+func TestForkCorpus(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	const bases, forks, depth = 3, 5, 3
+	if err := makeForks(ctx, root, bases, forks, depth, paginated(small), paginated(small)); err != nil {
+		t.Fatal(err)
+	}
+	live, err := store.Open(ctx, filepath.Join(root, manager.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	page, err := live.List(ctx, store.ListOptions{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(page.Threads); got != bases+forks {
+		t.Fatalf("index lists %d threads, want %d", got, bases+forks)
+	}
+	maxDepth := 0
+	for _, th := range page.Threads {
+		if th.BaseID == "" {
+			continue
+		}
+		if th.LineCount < 2 {
+			t.Errorf("fork %s: %d lines, want its own turns after its meta", th.ID, th.LineCount)
+		}
+		ancestors, err := live.Ancestors(ctx, th.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxDepth = max(maxDepth, len(ancestors))
+	}
+	if maxDepth != depth {
+		t.Errorf("deepest fork has %d ancestors, want %d", maxDepth, depth)
+	}
+	indextest.CompareRebuilds(t, live, root)
 }

@@ -4,7 +4,8 @@
 # run. BENCH_SCALE=1 (default) runs reduced sizes in a few minutes on 2
 # cores; BENCH_SCALE=10 runs the full sizes of the goals (1 GB rollout,
 # 100,000 files, 1,000,000 index rows and threads; reference forks of a
-# 100 MB and a 1 GB paginated thread). Other values scale the
+# 100 MB and a 1 GB paginated thread; the full reindex also of as many
+# paginated files, a quarter of them reference forks). Other values scale the
 # reduced sizes linearly. Any BENCH_* size set in the environment wins.
 #
 # Extra knobs: BENCH_COUNT (runs per benchmark, default 5), BENCH_FILTER

@@ -163,6 +163,14 @@ func main() {
 		spread("4. append p99.9 / p50, "+p+", 64 writers", name, "p99.9-µs", 10)
 	}
 	ratio("5. full reindex vs plain read (MB/s)", "BenchmarkReindex/spool-full/", "BenchmarkReindex/read/", "MB/s", 0.5, false)
+	ratio("5. full reindex, ref forks vs plain read", "BenchmarkReindex/spool-full-forks/", "BenchmarkReindex/read-forks/", "MB/s", 0.5, false)
+	// What reference forks cost a full rebuild: the same number of
+	// paginated files without forks, which no goal states.
+	if _, f, ok1 := res.find(order, "BenchmarkReindex/spool-full-forks/", "MB/s"); ok1 {
+		if _, p, ok2 := res.find(order, "BenchmarkReindex/spool-full-paginated/", "MB/s"); ok2 && p > 0 {
+			fmt.Printf("%-44s %9sx  no goal   (spool-full-forks / spool-full-paginated, MB/s)\n", "5. full reindex, ref forks vs none", ratioText(f/p))
+		}
+	}
 	absolute("5. incremental reindex, unchanged", "BenchmarkReindexIncremental/", "ns/op", 2, 1e9, "s")
 	absolute("6. peak RSS", "BenchmarkMemory/", "peak-MB", 100, 1, "MB")
 	absolute("7. cold start to the first page", "BenchmarkColdStart/", "ms/start", 50, 1, "ms")

@@ -227,14 +227,7 @@ func WriteThread(w io.Writer, o Options, i int) (Thread, error) {
 		"content": []any{obj{"type": "input_text", "text": "<environment_context>\n  <cwd>" + cwd + "</cwd>\n  <shell>bash</shell>\n</environment_context>"}},
 	})
 
-	users := 0
-	for turn := 0; turn < o.Turns || (o.TargetBytes > 0 && lw.size+int64(lw.w.Buffered()) < o.TargetBytes); turn++ {
-		if lw.err != nil {
-			break
-		}
-		writeTurn(lw, o, r, id, cwd, turn)
-		users++
-	}
+	users := writeTurns(lw, o, r, id, cwd)
 	if lw.err == nil {
 		lw.err = lw.w.Flush()
 	}
@@ -242,6 +235,45 @@ func WriteThread(w io.Writer, o Options, i int) (Thread, error) {
 		return Thread{}, fmt.Errorf("write thread %d: %w", i, lw.err)
 	}
 	return Thread{ID: id, Path: o.Path(i), Created: created, Size: lw.size, Lines: lw.lines, UserMessages: users}, nil
+}
+
+// writeTurns writes o.Turns turns, and more while the lines written stay
+// under o.TargetBytes, and returns how many it wrote.
+func writeTurns(lw *lineWriter, o Options, r *rand.Rand, threadID, cwd string) int {
+	turns := 0
+	for turn := 0; turn < o.Turns || (o.TargetBytes > 0 && lw.size+int64(lw.w.Buffered()) < o.TargetBytes); turn++ {
+		if lw.err != nil {
+			break
+		}
+		writeTurn(lw, o, r, threadID, cwd, turn)
+		turns++
+	}
+	return turns
+}
+
+// TurnLines returns turns drawn for thread i of o as WriteThread draws
+// them (o.Turns, then more up to o.TargetBytes), written for the thread
+// threadID: the lines a writer appends to that thread, each ending in a
+// newline, without ordinals (manager.AppendLines numbers them in a
+// paginated thread), in o's history mode. A benchmark makes a fork's own
+// history of them.
+func TurnLines(o Options, i int, threadID string) ([][]byte, error) {
+	o = o.normalized()
+	r := o.rng(i)
+	var buf bytes.Buffer
+	lw := &lineWriter{w: bufio.NewWriterSize(&buf, 256<<10), clock: o.created(i), r: r}
+	enc := json.NewEncoder(&lw.buf)
+	enc.SetEscapeHTML(false)
+	lw.enc = enc
+	writeTurns(lw, o, r, threadID, fmt.Sprintf("/home/dev/src/project%02d", r.IntN(64)))
+	if lw.err == nil {
+		lw.err = lw.w.Flush()
+	}
+	if lw.err != nil {
+		return nil, fmt.Errorf("turns of thread %d: %w", i, lw.err)
+	}
+	lines := bytes.SplitAfter(buf.Bytes(), []byte{'\n'})
+	return lines[:len(lines)-1], nil // the empty rest after the last newline
 }
 
 // writeTurn writes one complete turn: rollout.RenderTurn's lines with
