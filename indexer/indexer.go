@@ -130,7 +130,15 @@ type StoreBases struct {
 	// Waiting holds the ids of files still to be indexed: a parent among
 	// them is not missing, and its forks wait for it all the same.
 	Waiting map[string]bool
+	// waitsFor, when set, reports whether a reference fork of base (as
+	// its history_base names it) is not to be read now: its scan stops at
+	// its meta line with errWaits (a full Sync's, see syncer.scan).
+	waitsFor func(base string) bool
 }
+
+// errWaits is the error of a scan that stopped at a reference fork's meta
+// line because StoreBases.waitsFor said so.
+var errWaits = errors.New("reference fork waits for its base")
 
 // parentsOptional reports whether parent, not indexed, may be left out of
 // a fork's ancestry.
@@ -409,6 +417,9 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	if bases == nil {
 		return fmt.Errorf("base %s: %w", baseID, ErrBaseMissing)
 	}
+	if sb, ok := bases.(StoreBases); ok && sb.waitsFor != nil && baseID != tr.id && !isSegmentFile(relPath) && sb.waitsFor(baseID) {
+		return fmt.Errorf("base %s: %w", baseID, errWaits)
+	}
 	var base store.Thread
 	var err error
 	if baseID != tr.id { // a revert segment's thread: startSegment reads it
@@ -487,6 +498,13 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		tr.pending = append(tr.pending, msg)
 	}
 	return nil
+}
+
+// isSegmentFile reports whether relPath is named as a revert segment
+// (rollout.ParseRolloutName), not as a thread's first file.
+func isSegmentFile(relPath string) bool {
+	_, segmentID, _, err := rollout.ParseRolloutName(path.Base(relPath))
+	return err == nil && segmentID != ""
 }
 
 // IsArchivedPath reports whether relPath (slash separated, relative to a

@@ -2,15 +2,19 @@ package indexer
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -172,4 +176,121 @@ func TestOneFullRescanMendsForksBelowAnEditedBase(t *testing.T) {
 			mustVerifyClean(t, st, root)
 		})
 	}
+}
+
+// TestFullSyncReadsAReferenceForkOnce: a full Sync indexes a reference
+// fork in the rounds, once its base is written (waitsForBase). Where the
+// base had a row already (a rescan of an existing index: reindex --full,
+// an upgrade's rescan), the walk's workers read the fork whole only for
+// the writer to set the result aside, and each round read it whole again
+// until its base was in: a fork with a history of its own was read twice,
+// a fork of a fork three times. A fork that waits is now read no further
+// than its meta line (and the reader's buffer); the index is the same
+// (verify is clean, the chain is inherited).
+func TestFullSyncReadsAReferenceForkOnce(t *testing.T) {
+	const (
+		ts     = "2026-11-20T10:00:00.000Z"
+		parent = "019dab90-0000-7000-8000-0000000000e1"
+		fork   = "019dab90-0000-7000-8000-0000000000e2"
+		forkOf = "019dab90-0000-7000-8000-0000000000e3" // a reference fork of fork
+		own    = 64                                     // user lines of each fork's own history, 16 KiB each
+	)
+	created := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: parent, Timestamp: ts, Cwd: "/src", Source: "cli", HistoryMode: rollout.HistoryPaginated,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parentData := bytes.Join([][]byte{mustOrdinal(t, string(meta), 0), mustOrdinal(t, userLine(ts, "first"), 1),
+		mustOrdinal(t, userLine(ts, "second"), 2), mustOrdinal(t, userLine(ts, "third"), 3)}, nil)
+	// withOwn returns a fork's meta (numbered first) followed by its own
+	// user lines, numbered on.
+	withOwn := func(metaLine []byte, first int64) []byte {
+		data := slices.Clone(metaLine)
+		for i := range int64(own) {
+			data = append(data, mustOrdinal(t, userLine(ts, fmt.Sprintf("own prompt %d %s", i, strings.Repeat("x", 16<<10))), first+1+i)...)
+		}
+		return data
+	}
+	forkData := withOwn(forkMeta(t, ts, fork, parent, int64(len(parentData)), 4), 4)
+	forkOfData := withOwn(forkMeta(t, ts, forkOf, fork, int64(len(forkData)), 5+own), 5+own)
+
+	root := t.TempDir()
+	rels := map[string]string{}
+	for i, th := range []struct {
+		id   string
+		data []byte
+	}{{parent, parentData}, {fork, forkData}, {forkOf, forkOfData}} {
+		rels[th.id], _ = rollout.SessionPath(rollout.FileName(created.Add(time.Duration(i)*time.Minute), th.id))
+		writeRollout(t, root, rels[th.id], string(th.data))
+	}
+	const buffer = 256 << 10 // what a scan reads ahead (rollout.NewReader)
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
+			st := openStore(t)
+			// A rebuild, then a rescan of the index it made (reindex
+			// --full, an upgrade's rescan): there every base has a row
+			// while the walk reads its forks.
+			for _, pass := range []string{"rebuild", "rescan"} {
+				fsys := &readCounter{Local: rolloutfs.Local{Root: root}, read: map[string]int64{}}
+				sum, err := Sync(t.Context(), st, fsys, SyncOptions{Full: true, Workers: workers})
+				if err != nil || sum.Scanned != 3 || sum.Failed != 0 {
+					t.Fatalf("%s: scanned %d, failed %d, %v; want 3, 0", pass, sum.Scanned, sum.Failed, err)
+				}
+				for _, f := range []struct {
+					id    string
+					data  []byte
+					depth int
+				}{{fork, forkData, 1}, {forkOf, forkOfData, 2}} {
+					// Once whole, and a buffer of its start where it
+					// waits: in the walk, and in each round its base is in.
+					limit := int64(len(f.data)) + int64(f.depth)*buffer
+					if got := fsys.bytesRead(rels[f.id]); got > limit {
+						t.Errorf("%s: fork %s: read %d bytes of its %d-byte file, want at most %d (once whole, and where it waits a buffer)", pass, f.id, got, len(f.data), limit)
+					}
+				}
+				if th, err := st.Get(t.Context(), forkOf); err != nil || th.UserMessageCount != 3+2*own {
+					t.Errorf("%s: %s has %d user messages (%v), want %d", pass, forkOf, th.UserMessageCount, err, 3+2*own)
+				}
+				mustVerifyClean(t, st, root)
+			}
+		})
+	}
+}
+
+// readCounter is a local FS that counts the bytes read of each file,
+// safe for the concurrent use of a Sync's workers.
+type readCounter struct {
+	rolloutfs.Local
+	mu   sync.Mutex       // guards read
+	read map[string]int64 // rollout path -> bytes read
+}
+
+func (c *readCounter) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	f, err := c.Local.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &countedFile{ReadFile: f, c: c, name: name}, nil
+}
+
+func (c *readCounter) bytesRead(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.read[name]
+}
+
+type countedFile struct {
+	rolloutfs.ReadFile
+	c    *readCounter
+	name string
+}
+
+func (f *countedFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.ReadFile.ReadAt(p, off)
+	f.c.mu.Lock()
+	f.c.read[f.name] += int64(n)
+	f.c.mu.Unlock()
+	return n, err
 }

@@ -150,7 +150,12 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 			return sum, fmt.Errorf("sync %v: %w", fsys, err)
 		}
 	}
-	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold, dir: opts.Dir}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold, dir: opts.Dir,
+		workers: workers, shuffle: opts.Shuffle}
 	if opts.Full {
 		lost, err := st.LostChains(ctx)
 		if err != nil {
@@ -164,10 +169,6 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	jobs := make(chan syncJob, 4*workers)
 	var walkErr error // set before jobs is closed, read after results is
 	go func() {
@@ -384,8 +385,20 @@ type syncer struct {
 	lostChains map[string]bool
 
 	removeTemps bool
-	lenient     bool            // set by the writer for the last rounds of waiting files (no worker runs then)
-	waitingIDs  map[string]bool // in those rounds, the files still waiting (StoreBases.Waiting)
+	// workers is how many goroutines parse files, in the walk and in each
+	// round of waiting files (one round at a time: serially with 1).
+	workers int
+	shuffle *rand.Rand // SyncOptions.Shuffle, for the rounds too
+	// inRounds, roundIDs, lenient and waitingIDs are set by the writer
+	// between the rounds of waiting files, while no worker runs: inRounds
+	// once the walk's files are all in, roundIDs to the threads of the
+	// files of the round under way (see waitsForBase), lenient for the
+	// last rounds, and waitingIDs in those the files still waiting
+	// (StoreBases.Waiting).
+	inRounds    bool
+	roundIDs    map[string]bool
+	lenient     bool
+	waitingIDs  map[string]bool
 	tempsBefore time.Time
 	hold        func(id string) (release func(), skip bool)
 	dir         func(rel string, state rolloutfs.FileInfo) // SyncOptions.Dir, called by the walker
@@ -548,6 +561,7 @@ const (
 	actDeferDelete               // an orphan row whose file may have moved: delete it at the end if still there
 	actAddSegment                // an earlier file of a thread the index does not know: record it
 	actMoveSegment               // an earlier file compressed or decompressed (rollout.TwinName): the segment at twin is now at the file
+	actWait                      // a full Sync's reference fork, not read: a later round reads it (see waitsForBase)
 )
 
 type syncResult struct {
@@ -880,7 +894,17 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 
 func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncResult {
 	bases := StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient, Waiting: s.waitingIDs}
-	rec, problems, err := scanWithNames(ctx, s.fsys, bases, f.rel, s.names)
+	scanBases := bases // not for firstFileFacts: a reverted fork's first file is read whole
+	if s.full {
+		scanBases.waitsFor = s.waitsFor
+	}
+	rec, problems, err := scanWithNames(ctx, s.fsys, scanBases, f.rel, s.names)
+	if errors.Is(err, errWaits) {
+		// A reference fork whose scan would wait for a later round
+		// (waitsForBase), which reads it again: read no further.
+		res.action = actWait
+		return res
+	}
 	if err == nil && s.full {
 		// A full rescan does not take a reverted thread's start, parent,
 		// fork point and ancestry from its row, which an edit may have
@@ -922,6 +946,15 @@ func scanWithNames(ctx context.Context, fsys rolloutfs.FS, bases Bases, rel stri
 		rec.Thread.Name = e.ThreadName
 	}
 	return rec, problems, nil
+}
+
+// waitsFor reports whether a full Sync's reference fork of base, as its
+// history_base names it, waits for a later round (waitsForBase): every
+// fork met in the walk, and in the rounds a fork of a thread of the round
+// under way. A base named by a revert segment's id is not told here: the
+// fork is read, and its record tells.
+func (s *syncer) waitsFor(base string) bool {
+	return !s.inRounds || s.roundIDs[base]
 }
 
 // withName checks an unread thread's indexed name against
@@ -983,12 +1016,7 @@ type syncWriter struct {
 	// between the decision and the write, when their holders may have
 	// indexed and deleted them.
 	written []rolloutFile
-	// inRounds is set once the writer decides the waiting files itself,
-	// and roundIDs are the threads of the files of the round under way
-	// (see waitsForBase).
-	inRounds bool
-	roundIDs map[string]bool
-	sum      *Summary
+	sum     *Summary
 }
 
 func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
@@ -1024,13 +1052,18 @@ func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
 // messages the fork inherits are its base's, and a rescan that changes
 // the base (an index an older release counted by other rules) must change
 // them too. A worker's scan may predate any write, so the file waits for
-// the rounds; there it is read again once its base is written (a chain of
-// forks a round per link). By then every thread whose file was read is
-// written but those waiting, so a fork waits only while its base is in
-// the same round. A base that is never written (its file is gone, or
-// could not be read) leaves the fork to the last round, which indexes it
-// as before.
+// the rounds; there it is read once its base is written (a chain of forks
+// a round per link). By then every thread whose file was read is written
+// but those waiting, so a fork waits only while its base is in the same
+// round. A base that is never written (its file is gone, or could not be
+// read) leaves the fork to the last round, which indexes it as before.
+// A fork that would wait is read no further than its first line
+// (syncer.scan answers actWait), unless in a round its history_base names
+// its base by a revert segment's id (syncer.waitsFor).
 func (w *syncWriter) waitsForBase(res syncResult) bool {
+	if res.action == actWait {
+		return true // a reference fork not read (syncer.scan)
+	}
 	if !w.s.full || w.finishing || res.action != actScan {
 		return false
 	}
@@ -1038,7 +1071,7 @@ func (w *syncWriter) waitsForBase(res syncResult) bool {
 	if base == "" || base == res.file.id {
 		return false
 	}
-	return !w.inRounds || w.roundIDs[base]
+	return !w.s.inRounds || w.s.roundIDs[base]
 }
 
 func (w *syncWriter) applyOne(ctx context.Context, res syncResult) error {
@@ -1129,6 +1162,12 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 	res, err := w.redecide(ctx, res)
 	if err != nil {
 		return err
+	}
+	if res.action == actWait {
+		// Decided again: a reference fork, for a later round.
+		w.sum.Files--
+		w.waiting = append(w.waiting, f)
+		return nil
 	}
 	if res.action == actDuplicate {
 		w.claim(f.id, res.winner)
@@ -1321,7 +1360,7 @@ func (w *syncWriter) moveSegmentsWith(ctx context.Context, f rolloutFile) error 
 // fork of one waits for it); what is left last has a base that is not in
 // the root, or a parent stuck behind one, and is indexed as it can be.
 func (w *syncWriter) indexWaiting(ctx context.Context) error {
-	w.inRounds = true
+	w.s.inRounds = true
 	if err := w.indexRounds(ctx, func() {}); err != nil {
 		return err
 	}
@@ -1332,7 +1371,7 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 		return err
 	}
 	w.finishing = true
-	w.s.waitingIDs = nil
+	w.s.roundIDs, w.s.waitingIDs = nil, nil // the last decisions wait for nothing (scan)
 	// A base in the root that is not indexed by now failed to index
 	// (applyFailed claims its id).
 	why := explainBases(ctx, w.s.fsys, w.waiting, func(id string) bool { _, ok := w.claims[id]; return ok })
@@ -1356,11 +1395,9 @@ func (w *syncWriter) indexRounds(ctx context.Context, before func()) error {
 		before()
 		round := w.waiting
 		w.waiting = nil
-		w.roundIDs = waitingIDs(round)
-		for _, f := range round {
-			if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
-				return err
-			}
+		w.s.roundIDs = waitingIDs(round)
+		if err := w.applyRound(ctx, round); err != nil {
+			return err
 		}
 		if err := w.flushAll(ctx); err != nil {
 			return err
@@ -1370,6 +1407,38 @@ func (w *syncWriter) indexRounds(ctx context.Context, before func()) error {
 		}
 	}
 	return nil
+}
+
+// applyRound decides the files of a round of waiting files and applies
+// them. With more than one worker the files are read in parallel, as in
+// the walk, and applied in the order they are read (in SyncOptions.Shuffle's
+// order when set): a file whose base is in the round waits for the next
+// one whatever it read (waitsForBase), and every other base was written
+// before the round began.
+func (w *syncWriter) applyRound(ctx context.Context, round []rolloutFile) error {
+	if w.s.workers <= 1 {
+		for _, f := range round {
+			if err := w.apply(ctx, w.s.decideFresh(ctx, f)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := runWorkers(ctx, round, w.s.workers, func(f rolloutFile) syncResult { return w.s.decideFresh(ctx, f) })
+	if w.s.shuffle != nil {
+		results = shuffled(results, w.s.shuffle)
+	}
+	for res := range results {
+		if err := w.apply(ctx, res); err != nil {
+			cancel()
+			for range results { // let the workers finish
+			}
+			return err
+		}
+	}
+	return ctx.Err() // a cancelled round drops files
 }
 
 // waitingIDs returns the thread ids of files.
