@@ -178,7 +178,8 @@ func newShowCmd(a *app) *cobra.Command {
 		Long: `Show a thread's conversation for reading: its prompts (numbered as spool and
 forks count them), answers, tool calls and their output, renames and
 rollbacks. Session setup, reasoning and events are left out unless --all.
-On a terminal the output goes through $PAGER (default "less -FRX").
+On a terminal the output goes through $PAGER (unset: "less -FRX"; set to "":
+none).
 --raw prints the rollout lines as stored (NDJSON).`,
 		Args:              idArgs(cobra.ExactArgs(1), 1),
 		ValidArgsFunction: a.completeFirstID,

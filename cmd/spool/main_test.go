@@ -103,7 +103,7 @@ func (c *cli) runCtx(ctx context.Context, stdout interface{ Write([]byte) (int, 
 		stdin:     strings.NewReader(""),
 		stdout:    stdout,
 		stderr:    &stderr,
-		getenv:    func(k string) string { return c.vars[k] },
+		lookupEnv: func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok },
 		terminal:  c.terminal,
 		transport: c.transport,
 	})
@@ -414,6 +414,54 @@ func TestShowPagesOnATerminal(t *testing.T) {
 	cli.vars["PAGER"] = "exit 3"
 	if r := cli.run("show", f.parent.ID); r.code != exitError || !strings.Contains(r.stderr, `pager "exit 3"`) {
 		t.Fatalf("show with a pager that fails: exit %d, stderr %q; want %d and the pager named", r.code, r.stderr, exitError)
+	}
+}
+
+// TestEmptyPagerMeansNone: PAGER set to "" means no pager, as git and
+// man take it; unset, it means the default "less -FRX". spool paged an
+// empty PAGER with less all the same.
+func TestEmptyPagerMeansNone(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	// A less of our own, first on PATH, says whether and how it ran.
+	bin := t.TempDir()
+	ran := filepath.Join(t.TempDir(), "less-ran")
+	if err := os.WriteFile(filepath.Join(bin, "less"), []byte("#!/bin/sh\necho \"$@\" > "+ran+"\ncat > /dev/null\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(filepath.ListSeparator)+os.Getenv("PATH"))
+	tests := []struct {
+		name      string
+		pager     *string // nil: unset
+		wantLess  string  // less's arguments, "" for less not run
+		wantPlain bool    // the conversation on stdout
+	}{
+		{"unset", nil, "-FRX\n", false},
+		{"empty", new(""), "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(ran)
+			cli := s.cli(t)
+			cli.terminal = true
+			if tc.pager != nil {
+				cli.vars["PAGER"] = *tc.pager
+			}
+			r := cli.run("show", f.parent.ID)
+			if r.code != exitOK {
+				t.Fatalf("show: exit %d, stderr %q", r.code, r.stderr)
+			}
+			args, err := os.ReadFile(ran)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if string(args) != tc.wantLess {
+				t.Errorf("less ran with %q, want %q (\"\" for not at all)", args, tc.wantLess)
+			}
+			if plain := strings.Contains(r.stdout, "prompt three"); plain != tc.wantPlain {
+				t.Errorf("conversation on stdout = %v, want %v: stdout %q", plain, tc.wantPlain, r.stdout)
+			}
+		})
 	}
 }
 

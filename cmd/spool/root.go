@@ -36,12 +36,20 @@ const (
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	getenv         func(string) string
+	// lookupEnv is os.LookupEnv: a variable set to "" (PAGER) may mean
+	// something else than one unset.
+	lookupEnv func(string) (string, bool)
 	// terminal reports whether stdout is a terminal: show then pages.
 	terminal bool
 	// transport carries the requests to spoold; nil is
 	// http.DefaultTransport.
 	transport http.RoundTripper
+}
+
+// getenv is the value of the environment variable key, "" when unset.
+func (e env) getenv(key string) string {
+	v, _ := e.lookupEnv(key)
+	return v
 }
 
 // app is one run of the command: its flags and the backend it opened.
@@ -409,15 +417,16 @@ func (a *app) resolve(ctx context.Context, b lister, arg string) (string, error)
 	}
 }
 
-// page writes what fn writes through $PAGER (default "less -FRX") when
-// stdout is a terminal, and straight to stdout otherwise.
+// page writes what fn writes through $PAGER (unset: "less -FRX"; set to
+// "": none, as git and man take it) when stdout is a terminal, and
+// straight to stdout otherwise.
 func (a *app) page(ctx context.Context, fn func(w io.Writer) error) error {
-	if !a.terminal || a.noPager {
-		return fn(a.stdout)
-	}
-	pager := a.getenv("PAGER")
-	if pager == "" {
+	pager, set := a.lookupEnv("PAGER")
+	if !set {
 		pager = "less -FRX"
+	}
+	if !a.terminal || a.noPager || pager == "" {
+		return fn(a.stdout)
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", pager)
 	cmd.Stdout, cmd.Stderr = a.stdout, a.stderr
