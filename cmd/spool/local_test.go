@@ -133,17 +133,56 @@ func TestLocalDoctor(t *testing.T) {
 	}
 	corruptLastPrompt(t, filepath.Join(root, filepath.FromSlash(parent.RolloutPath)))
 	r := cli.run("doctor")
-	if r.code != exitError || !strings.Contains(r.stdout, "drift messages: thread "+parent.ID) {
+	if r.code != exitDrift || !strings.Contains(r.stdout, "drift messages: thread "+parent.ID) {
 		t.Fatalf("doctor after corruption: exit %d, stdout:\n%s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 	// doctor changes nothing: the drift is still there.
-	if r := cli.run("doctor"); r.code != exitError {
+	if r := cli.run("doctor"); r.code != exitDrift {
 		t.Fatalf("second doctor: exit %d, want the drift to remain", r.code)
 	}
 }
 
+// TestDoctorExitStatusSaysWhich: a script tells a doctor that found
+// something (drift, an unreadable rollout file: exitDrift) from one that
+// could not check (exitError), and both from a clean store (0). doctor
+// exited 1 for both.
+func TestDoctorExitStatusSaysWhich(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, root string, parent manager.Thread)
+		want  int
+	}{
+		{"clean", func(*testing.T, string, manager.Thread) {}, exitOK},
+		{"drift", func(t *testing.T, root string, parent manager.Thread) {
+			corruptLastPrompt(t, filepath.Join(root, filepath.FromSlash(parent.RolloutPath)))
+		}, exitDrift},
+		{"unreadable rollout file", func(t *testing.T, root string, parent manager.Thread) {
+			name := "rollout-2026-01-02T03-04-05-01a21b67-0000-7000-8000-000000000001.jsonl"
+			bad := filepath.Join(filepath.Dir(filepath.Join(root, filepath.FromSlash(parent.RolloutPath))), name)
+			if err := os.WriteFile(bad, []byte("not a rollout\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, exitDrift},
+		{"no index to check", func(t *testing.T, root string, _ manager.Thread) {
+			if err := os.Remove(filepath.Join(root, manager.IndexFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, exitError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root, parent, _ := seedRoot(t)
+			tc.spoil(t, root, parent)
+			r := newCLI(t, map[string]string{"SPOOL_ROOT": root}).run("--local", "doctor")
+			if r.code != tc.want {
+				t.Fatalf("doctor: exit %d, want %d; stdout %q, stderr %q", r.code, tc.want, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
 // TestLocalDoctorUnreadableFile: a rollout file that cannot be read at
-// all fails doctor (exit 1, the file named), as it fails reindex --verify,
+// all fails doctor (exitDrift, the file named), as it fails reindex --verify,
 // though the index agrees with every file it could read.
 func TestLocalDoctorUnreadableFile(t *testing.T) {
 	root, parent, _ := seedRoot(t)
@@ -154,8 +193,8 @@ func TestLocalDoctorUnreadableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cli.run("doctor")
-	if r.code != exitError || !strings.Contains(r.stdout, "0 drifts, 1 problems") || !strings.Contains(r.stdout, name) {
-		t.Fatalf("doctor with an unreadable rollout: exit %d, want %d naming it; stdout:\n%s\nstderr %s", r.code, exitError, r.stdout, r.stderr)
+	if r.code != exitDrift || !strings.Contains(r.stdout, "0 drifts, 1 problems") || !strings.Contains(r.stdout, name) {
+		t.Fatalf("doctor with an unreadable rollout: exit %d, want %d naming it; stdout:\n%s\nstderr %s", r.code, exitDrift, r.stdout, r.stderr)
 	}
 }
 

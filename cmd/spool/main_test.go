@@ -952,7 +952,7 @@ func TestDoctorThroughSpooldGoesOnPastABrokenChain(t *testing.T) {
 	}
 	r := cli.run("doctor", "--json")
 	var rep doctorReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != exitError {
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != exitDrift {
 		t.Fatalf("doctor --json with a broken chain: exit %d, %v; stdout %s stderr %s", r.code, err, r.stdout, r.stderr)
 	}
 	if rep.Threads != 3 || !slices.ContainsFunc(rep.Drifts, func(d drift) bool { return d.ThreadID == fork.ID && d.Kind == "broken_chain" }) {
@@ -997,8 +997,8 @@ func TestDoctorThroughSpoold(t *testing.T) {
 	}
 	corruptLastPrompt(t, filepath.Join(s.root, filepath.FromSlash(f.parent.RolloutPath)))
 	r := cli.run("doctor", "--json")
-	if r.code != exitError {
-		t.Fatalf("doctor after corruption: exit %d, want %d; stdout %s stderr %s", r.code, exitError, r.stdout, r.stderr)
+	if r.code != exitDrift {
+		t.Fatalf("doctor after corruption: exit %d, want %d; stdout %s stderr %s", r.code, exitDrift, r.stdout, r.stderr)
 	}
 	var rep doctorReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {

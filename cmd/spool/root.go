@@ -23,8 +23,12 @@ import (
 // Exit codes.
 const (
 	exitOK    = 0
-	exitError = 1 // a command failed, or doctor found drift
+	exitError = 1 // a command failed
 	exitUsage = 2 // bad flags or arguments
+	// exitDrift ends a doctor that ran and found the index and the files
+	// disagree, or a rollout file it could not read: a finding, which a
+	// script tells from a doctor that could not check (exitError).
+	exitDrift = 3
 	// exitInterrupted ends a command interrupted (Ctrl-C, SIGTERM) before
 	// it finished, whose output may be cut short: 128+SIGINT, as a shell
 	// reports a command that Ctrl-C ended.
@@ -142,8 +146,8 @@ A thread is named by its id, or by a unique prefix or suffix of it: ids are
 UUIDv7, so threads started close together share a prefix and their last
 characters tell them apart.
 
-Exit status: 0 done, 1 failed (doctor: drift found), 2 a mistake in the
-command line, 130 interrupted before it was done (tail -f ends with 0).`,
+Exit status: 0 done, 1 failed, 2 a mistake in the command line, 3 doctor
+found drift, 130 interrupted before it was done (tail -f ends with 0).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
