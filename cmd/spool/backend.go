@@ -57,20 +57,36 @@ type remote struct {
 
 func (r remote) Describe() string { return "spoold at " + redacted(r.BaseURL()) }
 
-// redacted is the server address addr (host:port or a URL) for people:
-// a password it holds (a proxy's basic auth) shown as xxxxx, as
-// url.URL.Redacted shows it.
+// redacted is the address addr (spoold's, host:port or a URL, or
+// transfer's postgres:// URL) for people: a password it holds (a proxy's
+// basic auth, a database's, or a password= parameter) shown as xxxxx, as
+// url.URL.Redacted shows it. Of an address that does not parse, all that
+// comes before the host's @ is hidden.
 func redacted(addr string) string {
 	full := addr
 	if !strings.Contains(full, "://") {
 		full = "http://" + full
 	}
 	u, err := url.Parse(full)
-	if err != nil || u.User == nil {
+	if err != nil {
+		scheme, rest, _ := strings.Cut(full, "://")
+		authority, path, slash := strings.Cut(rest, "/")
+		if at := strings.LastIndex(authority, "@"); at >= 0 {
+			authority = "xxxxx" + authority[at:]
+		}
+		if slash {
+			authority += "/" + path
+		}
+		return strings.TrimPrefix(scheme+"://"+authority, "http://")
+	}
+	_, hasPassword := u.User.Password()
+	query := u.Query()
+	if !hasPassword && !query.Has("password") {
 		return addr
 	}
-	if _, ok := u.User.Password(); !ok {
-		return addr
+	if query.Has("password") {
+		query.Set("password", "xxxxx")
+		u.RawQuery = query.Encode()
 	}
 	if full != addr {
 		return strings.TrimPrefix(u.Redacted(), "http://")

@@ -52,7 +52,7 @@ it meanwhile. See docs/DISTRIBUTED.md.`,
 					return fmt.Errorf("--from: %w: %s", errNoRoot, from)
 				}
 			}
-			src, err := a.openSpec(ctx, from)
+			src, err := a.openSpec(ctx, "--from", from)
 			if err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ it meanwhile. See docs/DISTRIBUTED.md.`,
 					return err
 				}
 			}
-			dst, err := a.openSpec(ctx, to)
+			dst, err := a.openSpec(ctx, "--to", to)
 			if err != nil {
 				return err
 			}
@@ -120,28 +120,44 @@ func (l backendLister) List(ctx context.Context, o client.ListOptions) (client.P
 	return listThreads(ctx, l.b, o)
 }
 
-// openSpec opens the backend a --from or --to names.
-func (a *app) openSpec(ctx context.Context, spec string) (manager.Backend, error) {
+// openSpec opens the backend that flag (--from or --to) names, spec. Its
+// errors name the flag, and a URL (which the driver's errors do not
+// name), without its password: both sides may be the distributed backend.
+func (a *app) openSpec(ctx context.Context, flag, spec string) (manager.Backend, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if !isURL(spec) {
 		m, err := manager.Open(ctx, manager.Options{Root: spec, Logger: quiet})
 		if err != nil {
-			return nil, lockedHint(err, spec, "stop it first: transfer opens a root directly, never through spoold")
+			return nil, fmt.Errorf("%s: %w", flag, lockedHint(err, spec, "stop it first: transfer opens a root directly, never through spoold"))
 		}
 		return m, nil
 	}
-	o := pgbackend.Options{DSN: spec, Logger: quiet}
-	if endpoint := a.getenv("SPOOL_S3"); endpoint != "" {
-		bucket := a.getenv("SPOOL_S3_BUCKET")
+	b, err := openDistributed(ctx, spec, a.getenv, quiet)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, redacted(spec), err)
+	}
+	return b, nil
+}
+
+// openDistributed opens the distributed backend at the postgres:// URL
+// dsn, with the bucket that $SPOOL_S3 and its fellows name, if any.
+func openDistributed(ctx context.Context, dsn string, getenv func(string) string, logger *slog.Logger) (manager.Backend, error) {
+	o := pgbackend.Options{DSN: dsn, Logger: logger}
+	if endpoint := getenv("SPOOL_S3"); endpoint != "" {
+		bucket := getenv("SPOOL_S3_BUCKET")
 		if bucket == "" {
 			bucket = "spool"
 		}
 		b, err := objstore.OpenS3(ctx, objstore.S3Config{Endpoint: endpoint, Bucket: bucket,
-			AccessKey: a.getenv("SPOOL_S3_ACCESS_KEY"), SecretKey: a.getenv("SPOOL_S3_SECRET_KEY")})
+			AccessKey: getenv("SPOOL_S3_ACCESS_KEY"), SecretKey: getenv("SPOOL_S3_SECRET_KEY")})
 		if err != nil {
 			return nil, err
 		}
 		o.Bucket = b
 	}
-	return pgbackend.Open(ctx, o)
+	pb, err := pgbackend.Open(ctx, o)
+	if err != nil {
+		return nil, err // not a nil *pgbackend.Backend in a non-nil interface
+	}
+	return pb, nil
 }

@@ -108,3 +108,39 @@ func TestTransferFromARootSpooldServes(t *testing.T) {
 		t.Fatalf("transfer from a root spoold holds: exit %d, stderr %q; want %d, naming spoold and saying to stop it, not SPOOL_ADDR", r.code, r.stderr, exitError)
 	}
 }
+
+// TestTransferNamesTheSideThatFailed: a backend transfer cannot open is
+// named by its flag, and a postgres:// URL by itself too, its password
+// shown as xxxxx wherever the URL holds it: the driver's dial error
+// names neither (which side? which database?), and spool printed it bare.
+func TestTransferNamesTheSideThatFailed(t *testing.T) {
+	root, _, fork := seedRoot(t)
+	closed := closedAddr(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		from, to string
+		want     string
+	}{
+		{"--to database down", root, "postgres://me:s3cret@" + closed + "/spool", "--to postgres://me:xxxxx@" + closed + "/spool: "},
+		{"--from database down", "postgres://me:s3cret@" + closed + "/spool", filepath.Join(t.TempDir(), "target"), "--from postgres://me:xxxxx@" + closed + "/spool: "},
+		{"password as a parameter", root, "postgres://me@" + closed + "/spool?password=s3cret", "--to postgres://me@" + closed + "/spool?password=xxxxx: "},
+		{"URL that does not parse", root, "postgres://me:s3cret@" + closed + ":x/spool", "--to postgres://xxxxx@" + closed + ":x/spool: "},
+		{"--to root under a file", root, filepath.Join(file, "target"), "--to: "},
+	}
+	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli.run("transfer", fork.ID, "--from", tc.from, "--to", tc.to)
+			if r.code != exitError || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, exitError, tc.want)
+			}
+			if strings.Contains(r.stderr, "s3cret") {
+				t.Fatalf("stderr shows the password: %q", r.stderr)
+			}
+		})
+	}
+}
