@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	code := run(ctx, os.Args[1:], env{
 		stdin:     os.Stdin,
 		stdout:    os.Stdout,
@@ -28,4 +28,24 @@ func main() {
 	})
 	stop()
 	os.Exit(code)
+}
+
+// interruptContext returns a context done at the first SIGINT or SIGTERM,
+// and only once those signals have their default action again: the first
+// Ctrl-C asks the command to stop in order (exit 130), and a second, while
+// it winds down, ends the process at once, as it ends go test or docker.
+// cancel stops listening.
+func interruptContext() (ctx context.Context, cancel context.CancelFunc) {
+	ctx, cancel = context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-signals:
+		case <-ctx.Done():
+		}
+		signal.Stop(signals)
+		cancel()
+	}()
+	return ctx, cancel
 }
