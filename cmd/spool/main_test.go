@@ -465,6 +465,58 @@ func TestEmptyPagerMeansNone(t *testing.T) {
 	}
 }
 
+// interruptAtHistoryEnd is a transport that interrupts the command (as
+// Ctrl-C does) when a history it streams comes to its end, before the
+// command has closed the pager's input.
+type interruptAtHistoryEnd struct{ cancel context.CancelFunc }
+
+func (tr interruptAtHistoryEnd) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && strings.HasSuffix(req.URL.Path, "/items") {
+		resp.Body = &cancelAtEOF{ReadCloser: resp.Body, cancel: tr.cancel}
+	}
+	return resp, err
+}
+
+type cancelAtEOF struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelAtEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.cancel()
+		err = context.Canceled
+	}
+	return n, err
+}
+
+// TestInterruptLeavesThePagerToEndItself: Ctrl-C while show pages stops
+// what spool writes, and leaves the pager, which got the same Ctrl-C from
+// the terminal (less takes it for itself), to end as it ends: it reads
+// what it was given and quits when its reader quits it, leaving the
+// terminal as it found it. spool killed it (SIGKILL), which leaves less's
+// terminal without echo.
+func TestInterruptLeavesThePagerToEndItself(t *testing.T) {
+	s := startSpoold(t, "")
+	f := seed(t, s.c)
+	ended := filepath.Join(t.TempDir(), "ended")
+	cli := s.cli(t)
+	cli.terminal = true
+	cli.vars["PAGER"] = "cat > /dev/null; echo by itself > " + ended
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cli.transport = interruptAtHistoryEnd{cancel: cancel}
+	r := cli.runCtx(ctx, &bytes.Buffer{}, "show", f.parent.ID)
+	if r.code != exitInterrupted {
+		t.Errorf("show interrupted while paging: exit %d, stderr %q; want %d", r.code, r.stderr, exitInterrupted)
+	}
+	if data, err := os.ReadFile(ended); err != nil || string(data) != "by itself\n" {
+		t.Errorf("the pager did not end by itself: %q, %v", data, err)
+	}
+}
+
 // uniquePrefix returns the shortest prefix of id that no other id has.
 func uniquePrefix(id string, others ...string) string {
 	for n := 1; n < len(id); n++ {

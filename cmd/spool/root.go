@@ -432,7 +432,14 @@ func (a *app) page(ctx context.Context, fn func(w io.Writer) error) error {
 	if !a.terminal || a.noPager || pager == "" {
 		return fn(a.stdout)
 	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", pager)
+	// Not killed when interrupted: the pager got the same Ctrl-C from the
+	// terminal and handles it as it does (less takes it for itself). A
+	// kill reaches the shell, and leaves a less it started on the
+	// terminal, orphaned, or, where the shell execs it, kills less before
+	// it can restore the terminal. What the pager was given ends instead,
+	// and it ends when its reader quits it; a second Ctrl-C ends spool at
+	// once (interruptContext).
+	cmd := exec.Command("sh", "-c", pager)
 	cmd.Stdout, cmd.Stderr = a.stdout, a.stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -441,11 +448,19 @@ func (a *app) page(ctx context.Context, fn func(w io.Writer) error) error {
 	if err := cmd.Start(); err != nil {
 		return fn(a.stdout)
 	}
+	// A write blocked on a pager that reads no further (less reads only
+	// what it shows) is let go too.
+	stopWriting := context.AfterFunc(ctx, func() { in.Close() })
 	werr := fn(in)
+	stopWriting()
 	in.Close()
 	perr := cmd.Wait()
 	var exit *exec.ExitError
 	switch {
+	case werr != nil && ctx.Err() != nil:
+		// Interrupted before all was written (the write may have failed
+		// as its pipe was closed): the pager's text is cut short.
+		return ctx.Err()
 	case errors.As(perr, &exit) && exit.ExitCode() == 127:
 		// The shell found no such pager: print plainly instead.
 		return fn(a.stdout)
