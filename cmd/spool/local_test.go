@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spoolhq/spool/api"
@@ -70,17 +72,95 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
+// listenLoopback serves each connection to a loopback address with
+// serve, until the test ends.
+func listenLoopback(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	var conns sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); conns.Wait() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() { serve(conn) })
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestNamedAddressIsNotAFallback: a server address the user named
+// (--addr, $SPOOL_ADDR) where no spoold answers is an error that names
+// it and what happened there, never a root opened instead, which is
+// another store (a command would list, or delete, the threads of that
+// one); --local opens the root. Only the default address, which the user
+// did not ask for, falls back, and says why when something else than
+// nothing answered there. spool fell back at a named address too.
+func TestNamedAddressIsNotAFallback(t *testing.T) {
+	root, parent, _ := seedRoot(t)
+	notHTTP := listenLoopback(t, func(c net.Conn) {
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n")
+		c.Close()
+	})
+	silent := listenLoopback(t, func(c net.Conn) {
+		io.Copy(io.Discard, c) // until the client gives up
+		c.Close()
+	})
+	closed := closedAddr(t)
+	tests := []struct {
+		name        string
+		addr        string
+		byFlag      bool
+		defaultAddr bool // addr is the default address, not named
+		want        string
+	}{
+		{"nothing listens, $SPOOL_ADDR", closed, false, false, "no spoold answers at " + closed},
+		{"nothing listens, --addr", closed, true, false, "no spoold answers at " + closed},
+		{"not HTTP", notHTTP, false, false, notHTTP + " answered, but not as HTTP"},
+		{"no answer in time", silent, true, false, "no answer from " + silent + " within 2s"},
+		{"not HTTP at the default address", notHTTP, false, true, notHTTP + " answered, but not as HTTP; using root " + root},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
+			args := []string{"ls"}
+			switch {
+			case tc.defaultAddr:
+				cli.defaultAddr = tc.addr
+			case tc.byFlag:
+				args = append(args, "--addr", tc.addr)
+			default:
+				cli.vars["SPOOL_ADDR"] = tc.addr
+			}
+			r := cli.run(args...)
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr %q, want it to say %q", r.stderr, tc.want)
+			}
+			if tc.defaultAddr {
+				if r.code != exitOK || !strings.Contains(r.stdout, parent.ID) {
+					t.Errorf("at the default address: exit %d, stdout %q; want 0 and the root's threads", r.code, r.stdout)
+				}
+				return
+			}
+			if r.code != exitError || strings.Contains(r.stdout, parent.ID) || !strings.Contains(r.stderr, "--local") {
+				t.Errorf("at a named address: exit %d, stdout %q, stderr %q; want %d, the root not listed, and --local named", r.code, r.stdout, r.stderr, exitError)
+			}
+		})
+	}
+}
+
 func TestLocalRoot(t *testing.T) {
 	root, parent, fork := seedRoot(t)
-	addr := closedAddr(t)
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": addr, "SPOOL_ROOT": root})
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root}) // no spoold at the default address
 
 	r := cli.run("ls")
 	if r.code != 0 || !strings.Contains(r.stdout, parent.ID) || !strings.Contains(r.stdout, "local fork") {
 		t.Fatalf("ls on the root (no spoold answering): exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
-	}
-	if want := "no spoold answers at " + addr + "; using root " + root; !strings.Contains(r.stderr, want) {
-		t.Fatalf("ls stderr = %q, want it to say %q", r.stderr, want)
 	}
 	if out := cli.ok("show", parent.ID); !strings.Contains(out, "── user #1") || !strings.Contains(out, "local prompt two") {
 		t.Fatalf("show on the root:\n%s", out)
@@ -122,7 +202,7 @@ func TestLocalRoot(t *testing.T) {
 
 func TestLocalDoctor(t *testing.T) {
 	root, parent, _ := seedRoot(t)
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": root})
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
 	before := listDir(t, root)
 	out := cli.ok("doctor")
 	if !strings.Contains(out, "root "+root) || !strings.Contains(out, "2 files, 2 threads, 0 drifts") {
@@ -186,7 +266,7 @@ func TestDoctorExitStatusSaysWhich(t *testing.T) {
 // though the index agrees with every file it could read.
 func TestLocalDoctorUnreadableFile(t *testing.T) {
 	root, parent, _ := seedRoot(t)
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": root})
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
 	name := "rollout-2026-01-02T03-04-05-01a21b67-0000-7000-8000-000000000001.jsonl"
 	bad := filepath.Join(filepath.Dir(filepath.Join(root, filepath.FromSlash(parent.RolloutPath))), name)
 	if err := os.WriteFile(bad, []byte("not a rollout\n"), 0o600); err != nil {
@@ -202,7 +282,7 @@ func TestLocalDoctorUnreadableFile(t *testing.T) {
 // index fails and says how to build one, writing nothing into it.
 func TestLocalDoctorWithoutIndex(t *testing.T) {
 	root := t.TempDir()
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": root})
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
 	r := cli.run("doctor")
 	if r.code == 0 || !strings.Contains(r.stderr, "no index to check") {
 		t.Fatalf("doctor without an index: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
@@ -454,13 +534,13 @@ func TestLocalIndexElsewhere(t *testing.T) {
 		}
 	}
 
-	byEnv := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": home, "SPOOL_INDEX": index})
+	byEnv := newCLI(t, map[string]string{"SPOOL_ROOT": home, "SPOOL_INDEX": index})
 	r := byEnv.run("ls")
-	if r.code != 0 || !strings.Contains(r.stdout, th.ID) || !strings.Contains(r.stderr, "(index "+index+")") {
+	if r.code != 0 || !strings.Contains(r.stdout, th.ID) {
 		t.Fatalf("ls with $SPOOL_INDEX: exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
 	}
 	noIndexInHome("ls with $SPOOL_INDEX")
-	if out := byEnv.ok("doctor"); !strings.Contains(out, "1 threads, 0 drifts") {
+	if out := byEnv.ok("doctor"); !strings.Contains(out, "1 threads, 0 drifts") || !strings.Contains(out, "(index "+index+")") {
 		t.Fatalf("doctor with $SPOOL_INDEX:\n%s", out)
 	}
 

@@ -3,8 +3,8 @@
 // delete threads, draw fork trees, and check the index against the files.
 //
 // It talks to a running spoold ($SPOOL_ADDR, default 127.0.0.1:7878, token
-// $SPOOL_TOKEN) and, when none answers, opens the root itself ($SPOOL_ROOT,
-// default ~/.spool). `spool -h` lists the commands; `spool completion`
+// $SPOOL_TOKEN) and, when none answers at the default address, opens the
+// root itself ($SPOOL_ROOT, default ~/.spool). `spool -h` lists the commands; `spool completion`
 // writes shell completion scripts.
 package main
 

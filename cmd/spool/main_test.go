@@ -78,13 +78,16 @@ type cli struct {
 	vars      map[string]string
 	terminal  bool
 	transport http.RoundTripper // nil: the default
+	// defaultAddr stands for client.DefaultAddr: a closed port unless a
+	// test says otherwise, so that no spoold of the machine answers.
+	defaultAddr string
 }
 
 func newCLI(t *testing.T, vars map[string]string) *cli {
 	if _, ok := vars["SPOOL_ROOT"]; !ok {
 		vars["SPOOL_ROOT"] = t.TempDir()
 	}
-	return &cli{t: t, vars: vars}
+	return &cli{t: t, vars: vars, defaultAddr: closedAddr(t)}
 }
 
 func (s *spoold) cli(t *testing.T) *cli {
@@ -100,12 +103,13 @@ func (c *cli) runCtx(ctx context.Context, stdout interface{ Write([]byte) (int, 
 	c.t.Helper()
 	var stderr bytes.Buffer
 	code := run(ctx, args, env{
-		stdin:     strings.NewReader(""),
-		stdout:    stdout,
-		stderr:    &stderr,
-		lookupEnv: func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok },
-		terminal:  c.terminal,
-		transport: c.transport,
+		stdin:       strings.NewReader(""),
+		stdout:      stdout,
+		stderr:      &stderr,
+		lookupEnv:   func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok },
+		terminal:    c.terminal,
+		transport:   c.transport,
+		defaultAddr: c.defaultAddr,
 	})
 	out := ""
 	if b, ok := stdout.(*bytes.Buffer); ok {
@@ -1081,7 +1085,7 @@ func TestDoctorThroughSpoold(t *testing.T) {
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	cli := newCLI(t, map[string]string{})
 	tests := []struct {
 		args []string
 		code int
@@ -1274,7 +1278,7 @@ func TestRmPurge(t *testing.T) {
 // $SPOOL_ADDR is not answered with an empty list.
 func TestMissingRootIsNotMade(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "nonexistent")
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	cli := newCLI(t, map[string]string{})
 	for _, args := range [][]string{{"ls"}, {"search", "x"}, {"show", "abc"}} {
 		r := cli.run(append(args, "--root", root)...)
 		if r.code != exitError || !strings.Contains(r.stderr, "no such root") {
@@ -1301,7 +1305,7 @@ func TestRootThatIsAFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	cli := newCLI(t, map[string]string{})
 	for _, args := range [][]string{{"ls"}, {"doctor"}, {"show", "abc"}} {
 		r := cli.run(append(args, "--root", file)...)
 		if r.code != exitError || !strings.Contains(r.stderr, "root "+file+" is not a directory") {
@@ -1361,7 +1365,7 @@ func TestBusySaysWhatToDo(t *testing.T) {
 	cli.ok("show", f.parent.ID)
 	cli.ok("fork", f.parent.ID)
 	s.close(t)
-	local := newCLI(t, map[string]string{"SPOOL_ADDR": closedAddr(t), "SPOOL_ROOT": s.root})
+	local := newCLI(t, map[string]string{"SPOOL_ROOT": s.root})
 	if r := local.run("rename", f.parent.ID, "x"); r.code != exitError || !strings.Contains(r.stderr, "until that process exits") {
 		t.Errorf("rename on the root while Codex holds the thread: exit %d, stderr %q; want 1 and what to do", r.code, r.stderr)
 	}

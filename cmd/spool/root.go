@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,6 +49,9 @@ type env struct {
 	// transport carries the requests to spoold; nil is
 	// http.DefaultTransport.
 	transport http.RoundTripper
+	// defaultAddr is spoold's address when none is named; "" is
+	// client.DefaultAddr.
+	defaultAddr string
 }
 
 // getenv is the value of the environment variable key, "" when unset.
@@ -137,10 +141,13 @@ func newRootCmd(a *app) *cobra.Command {
 plus their index.
 
 It talks to a running spoold at $SPOOL_ADDR (default 127.0.0.1:7878), with the
-bearer token $SPOOL_TOKEN. When no spoold answers there, it opens the root
-itself: --root, else $SPOOL_ROOT, else ~/.spool, with the index --index, else
-$SPOOL_INDEX, else ROOT/spool.db, as spoold takes them (only one process may
-hold an index, so this works only while no spoold serves it).
+bearer token $SPOOL_TOKEN. When no spoold answers at the default address,
+it opens the root itself: --root, else $SPOOL_ROOT, else ~/.spool, with the
+index --index, else $SPOOL_INDEX, else ROOT/spool.db, as spoold takes them
+(only one process may hold an index, so this works only while no spoold
+serves it). An address named with --addr or $SPOOL_ADDR where no spoold
+answers is an error: the root would be another store. --local opens the
+root without asking a spoold.
 
 A thread is named by its id, or by a unique prefix or suffix of it: ids are
 UUIDv7, so threads started close together share a prefix and their last
@@ -275,9 +282,13 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 	if a.b != nil {
 		return a.b, nil
 	}
-	unanswered := "" // the address asked for by name that did not answer
+	unanswered := "" // why the default address, where something is, is not used
 	if !a.forceLocal {
-		addr := a.setting(a.addr, "SPOOL_ADDR", client.DefaultAddr)
+		defaultAddr := a.defaultAddr
+		if defaultAddr == "" {
+			defaultAddr = client.DefaultAddr
+		}
+		addr := a.setting(a.addr, "SPOOL_ADDR", defaultAddr)
 		opts := []client.Option{client.WithToken(a.setting(a.token, "SPOOL_TOKEN", ""))}
 		if a.transport != nil {
 			opts = append(opts, client.WithHTTPClient(&http.Client{Transport: a.transport}))
@@ -323,10 +334,17 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
-		// Nothing answers: fall back to the root, saying so when a
-		// server was asked for by name.
+		// No spoold answers. The root is another store than a server the
+		// user named (--addr, $SPOOL_ADDR): a command there would list,
+		// or delete, other threads. Only at the default address, which
+		// the user did not ask for, is the root what was meant.
+		why := unansweredProbe(redacted(addr), err, a.probeTimeout)
 		if a.addr != "" || a.getenv("SPOOL_ADDR") != "" {
-			unanswered = redacted(addr)
+			return nil, fmt.Errorf("%s (--local opens the root instead)", why)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			// Something is there, but not spoold: say why it is not used.
+			unanswered = why
 		}
 	}
 	rootDir := a.setting(a.root, "SPOOL_ROOT", "")
@@ -340,9 +358,23 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), direct: a.forceLocal, log: logger}
 	if unanswered != "" {
-		fmt.Fprintf(a.stderr, "spool: no spoold answers at %s; using %s\n", unanswered, a.b.Describe())
+		fmt.Fprintf(printable{a.stderr}, "spool: %s; using %s\n", unanswered, a.b.Describe())
 	}
 	return a.b, nil
+}
+
+// unansweredProbe says what happened at addr, where the health probe
+// failed with err after waiting up to timeout.
+func unansweredProbe(addr string, err error, timeout time.Duration) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("no spoold answers at %s: nothing listens there", addr)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer from %s within %v", addr, timeout)
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		return fmt.Sprintf("%s answered, but not as HTTP", addr)
+	}
+	return fmt.Sprintf("no spoold answers at %s: %v", addr, err)
 }
 
 // tlsRefused reports whether err is a connection that a server made and

@@ -35,7 +35,7 @@ func TestTransferBetweenRoots(t *testing.T) {
 	// The transfer opens the root directly: its server goes first.
 	s.close(t)
 	target := filepath.Join(t.TempDir(), "new-root") // made by the transfer
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	cli := newCLI(t, map[string]string{})
 	// The fork named by a unique suffix, as every command takes it.
 	out := cli.ok("transfer", fork.ID[len(fork.ID)-8:], "--from", s.root, "--to", target)
 	if !strings.Contains(out, "copied "+base.ID) || !strings.Contains(out, "copied "+fork.ID) || strings.Index(out, base.ID) > strings.Index(out, fork.ID) {
@@ -71,7 +71,7 @@ func TestTransferRefusesBadRoots(t *testing.T) {
 		{"same root", root, root, exitUsage, "--from and --to are the same root"},
 		{"same root spelled otherwise", root, root + string(filepath.Separator) + ".", exitUsage, "--from and --to are the same root"},
 	}
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	cli := newCLI(t, map[string]string{})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := cli.run("transfer", fork.ID, "--from", tc.from, "--to", tc.to)
@@ -102,7 +102,7 @@ func TestTransferFromARootSpooldServes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "spool.lock"), []byte("spoold (pid 7) on vm since 2026-11-26T10:00:00Z\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	cli := newCLI(t, map[string]string{})
 	r := cli.run("transfer", fork.ID, "--from", root, "--to", filepath.Join(t.TempDir(), "target"))
 	if r.code != exitError || !strings.Contains(r.stderr, "is in use by spoold (pid 7)") || strings.Contains(r.stderr, "SPOOL_ADDR") || !strings.Contains(r.stderr, "stop it") {
 		t.Fatalf("transfer from a root spoold holds: exit %d, stderr %q; want %d, naming spoold and saying to stop it, not SPOOL_ADDR", r.code, r.stderr, exitError)
@@ -131,7 +131,7 @@ func TestTransferNamesTheSideThatFailed(t *testing.T) {
 		{"URL that does not parse", root, "postgres://me:s3cret@" + closed + ":x/spool", "--to postgres://xxxxx@" + closed + ":x/spool: "},
 		{"--to root under a file", root, filepath.Join(file, "target"), "--to: "},
 	}
-	cli := newCLI(t, map[string]string{"SPOOL_ADDR": "127.0.0.1:1"})
+	cli := newCLI(t, map[string]string{})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := cli.run("transfer", fork.ID, "--from", tc.from, "--to", tc.to)
