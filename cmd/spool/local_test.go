@@ -107,6 +107,7 @@ func TestNamedAddressIsNotAFallback(t *testing.T) {
 		io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n")
 		c.Close()
 	})
+	hangsUp := listenLoopback(t, func(c net.Conn) { c.Close() })
 	silent := listenLoopback(t, func(c net.Conn) {
 		io.Copy(io.Discard, c) // until the client gives up
 		c.Close()
@@ -122,6 +123,7 @@ func TestNamedAddressIsNotAFallback(t *testing.T) {
 		{"nothing listens, $SPOOL_ADDR", closed, false, false, "no spoold answers at " + closed},
 		{"nothing listens, --addr", closed, true, false, "no spoold answers at " + closed},
 		{"not HTTP", notHTTP, false, false, notHTTP + " answered, but not as HTTP"},
+		{"hangs up", hangsUp, true, false, hangsUp + " answered, but not as HTTP"},
 		{"no answer in time", silent, true, false, "no answer from " + silent + " within 2s"},
 		{"not HTTP at the default address", notHTTP, false, true, notHTTP + " answered, but not as HTTP; using root " + root},
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -371,10 +372,19 @@ func unansweredProbe(addr string, err error, timeout time.Duration) string {
 		return fmt.Sprintf("no spoold answers at %s: nothing listens there", addr)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("no answer from %s within %v", addr, timeout)
-	case strings.Contains(err.Error(), "malformed HTTP"):
+	case !dialFailed(err):
+		// A connection was made, and what came back (a banner, bytes
+		// that are no HTTP status line, or nothing before the close) was
+		// no HTTP answer. net/http words that differently with timing.
 		return fmt.Sprintf("%s answered, but not as HTTP", addr)
 	}
 	return fmt.Sprintf("no spoold answers at %s: %v", addr, err)
+}
+
+// dialFailed reports whether err failed to make the connection at all.
+func dialFailed(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
 // tlsRefused reports whether err is a connection that a server made and
