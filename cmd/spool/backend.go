@@ -116,6 +116,30 @@ type local struct {
 // --root or $SPOOL_ADDR would otherwise show an empty list).
 var errNoRoot = errors.New("no such root")
 
+// errNotRoot reports an existing directory that is neither a spool root
+// nor a Codex home: opening it would write an index and a lock into a
+// directory the user named by mistake (~/Documents for ~/.codex).
+var errNotRoot = errors.New("neither a spool root nor a Codex home")
+
+// rootMarks are the names one of which a spool root or a Codex home holds
+// (a Codex home that has never held a thread has its config.toml).
+var rootMarks = []string{"sessions", "archived_sessions", manager.IndexFile, "session_index.jsonl", "config.toml"}
+
+// looksLikeRoot reports whether the directory dir, whose index is the file
+// index, is a spool root or a Codex home: the index is there, or one of
+// rootMarks.
+func looksLikeRoot(dir, index string) bool {
+	if _, err := os.Lstat(index); err == nil {
+		return true
+	}
+	for _, name := range rootMarks {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *local) Describe() string {
 	if l.index == "" {
 		return "root " + l.root
@@ -142,6 +166,9 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 		return nil, fmt.Errorf("%w: %s (is spoold running elsewhere? set SPOOL_ADDR or --addr; else --root or $SPOOL_ROOT)", errNoRoot, l.root)
 	} else if err == nil && !fi.IsDir() {
 		return nil, fmt.Errorf("root %s is not a directory (--root or $SPOOL_ROOT names a Codex home or a spool root)", l.root)
+	}
+	if !looksLikeRoot(l.root, l.indexPath()) {
+		return nil, fmt.Errorf("%w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", errNotRoot, l.root)
 	}
 	m, err := manager.Open(ctx, manager.Options{Root: l.root, IndexPath: l.index, Logger: l.log, Capacity: 16})
 	if err != nil {

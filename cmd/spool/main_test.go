@@ -1297,6 +1297,34 @@ func TestMissingRootIsNotMade(t *testing.T) {
 	}
 }
 
+// TestDirectoryThatIsNoRootIsNotWritten: a root named by mistake, an
+// existing directory that is neither a spool root nor a Codex home, is
+// refused by every command that would open it, and gets no index, lock or
+// sessions/ directory. An empty Codex home (its config.toml only) opens.
+func TestDirectoryThatIsNoRootIsNotWritten(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := newCLI(t, map[string]string{})
+	for _, args := range [][]string{{"ls"}, {"search", "x"}, {"show", "abc"}, {"tree", "abc"}} {
+		r := cli.run(append(args, "--local", "--root", dir)...)
+		if r.code != exitError || !strings.Contains(r.stderr, "neither a spool root nor a Codex home: "+dir) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and neither a spool root nor a Codex home", args, r.code, r.stderr, exitError)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("%s holds %v, want only notes.txt", dir, entries)
+	}
+	codexHome := t.TempDir()
+	if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := cli.run("ls", "--local", "--root", codexHome); r.code != exitOK {
+		t.Errorf("ls of an empty Codex home: exit %d, stderr %q; want 0", r.code, r.stderr)
+	}
+}
+
 // TestRootThatIsAFile: a root that names a file is called so by every
 // command, doctor too (it said "not a directory" for a missing root and
 // "mkdir ...: not a directory" for the others).

@@ -61,6 +61,11 @@ func TestTransferRefusesBadRoots(t *testing.T) {
 	root, _, fork := seedRoot(t)
 	missing := filepath.Join(t.TempDir(), "mistyped")
 	target := filepath.Join(t.TempDir(), "target")
+	// notRoot is a directory of other things, named by mistake.
+	notRoot := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notRoot, "notes.txt"), []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		from, to string
@@ -68,6 +73,8 @@ func TestTransferRefusesBadRoots(t *testing.T) {
 		want     string
 	}{
 		{"missing source", missing, target, exitError, "no such root: " + missing},
+		{"source not a root", notRoot, target, exitError, "--from: neither a spool root nor a Codex home: " + notRoot},
+		{"target not a root", root, notRoot, exitError, "--to: neither a spool root nor a Codex home: " + notRoot},
 		{"same root", root, root, exitUsage, "--from and --to are the same root"},
 		{"same root spelled otherwise", root, root + string(filepath.Separator) + ".", exitUsage, "--from and --to are the same root"},
 	}
@@ -82,6 +89,9 @@ func TestTransferRefusesBadRoots(t *testing.T) {
 				if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 					t.Fatalf("%s was made: %v", dir, err)
 				}
+			}
+			if entries, _ := os.ReadDir(notRoot); len(entries) != 1 {
+				t.Fatalf("%s holds %v, want only notes.txt", notRoot, entries)
 			}
 		})
 	}
