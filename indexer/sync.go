@@ -389,16 +389,20 @@ type syncer struct {
 	// round of waiting files (one round at a time: serially with 1).
 	workers int
 	shuffle *rand.Rand // SyncOptions.Shuffle, for the rounds too
-	// inRounds, roundIDs, lenient and waitingIDs are set by the writer
-	// between the rounds of waiting files, while no worker runs: inRounds
-	// once the walk's files are all in, roundIDs to the threads of the
-	// files of the round under way (see waitsForBase), lenient for the
-	// last rounds, and waitingIDs in those the files still waiting
-	// (StoreBases.Waiting).
+	// inRounds, roundIDs, firstFiles, lenient, waitingIDs and lastRound
+	// are set by the writer between the rounds of waiting files, while no
+	// worker runs: inRounds once the walk's files are all in, roundIDs to
+	// the threads of the files of the round under way (see waitsForBase)
+	// and firstFiles to those whose first file is among them (see
+	// segmentWaits), lenient for the last rounds, waitingIDs in those the
+	// files still waiting (StoreBases.Waiting), and lastRound for the
+	// round that waits for nothing.
 	inRounds    bool
 	roundIDs    map[string]bool
+	firstFiles  map[string]bool
 	lenient     bool
 	waitingIDs  map[string]bool
+	lastRound   bool
 	tempsBefore time.Time
 	hold        func(id string) (release func(), skip bool)
 	dir         func(rel string, state rolloutfs.FileInfo) // SyncOptions.Dir, called by the walker
@@ -776,6 +780,10 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		res.base = row.RolloutPath
 		res.baseState = row.FileState
 	}
+	if s.segmentWaits(f, res.base) {
+		res.action = actWait
+		return res
+	}
 	if res.base != "" && laterFile(res.base, f.rel) && s.placed(res.base) && atItsPlace(f.rel) {
 		// f is an earlier file of a thread indexed from a later one (a
 		// revert segment), which reads f through its segments; one the
@@ -785,12 +793,14 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		// a copy of an earlier file away from its place (a backup) is no
 		// file of the thread, and goes to the duplicate rules below.
 		res.action = actSkip
-		if s.lostChains[f.id] && isFirstFile(f.rel) {
-			// The index lost the files the thread's history runs
-			// through (thread_segments rows deleted by hand): the
-			// thread is read again from its first file, as a rebuild
-			// reads it, and its later files through that (they wait
-			// for it: scan).
+		if s.full && isFirstFile(f.rel) {
+			// A full rescan reads a reverted thread again from its
+			// first file, as a rebuild reads it, and its later files
+			// through that (they wait for it: segmentWaits): the
+			// messages before a cut are its earlier files', which the
+			// thread's rows may hold by older rules, or inherited from
+			// a base this rescan changes; and the index may have lost
+			// the files the history runs through (lostChains).
 			return s.scan(ctx, f, res)
 		}
 		known, err := s.knownSegment(ctx, f.rel)
@@ -921,7 +931,10 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 		// So may a history read through a thread whose first file this
 		// rescan reads again (lostChains): its later files, and the
 		// forks cut in them, wait for that.
-		reread := len(s.lostChains) > 0
+		// And so may a revert segment read in the rounds, where an
+		// earlier segment of its thread it continues may be read again
+		// in the same round.
+		reread := len(s.lostChains) > 0 || s.full && isSegmentFile(f.rel)
 		res.baseMissing = errors.Is(err, ErrBaseMissing)
 		res.needsBase = res.baseMissing || (staleRow || reread) && errors.Is(err, ErrBrokenBase)
 		res.notThread = errors.Is(err, ErrNoMeta) || errors.Is(err, ErrIDMismatch)
@@ -955,6 +968,24 @@ func scanWithNames(ctx context.Context, fsys rolloutfs.FS, bases Bases, rel stri
 // fork is read, and its record tells.
 func (s *syncer) waitsFor(base string) bool {
 	return !s.inRounds || s.roundIDs[base]
+}
+
+// segmentWaits reports whether f, a revert segment (a later file of a
+// reverted thread) whose thread's row is at base, is not to be read now in
+// a full Sync: the Sync reads the thread again from its first file (see
+// decide), and f's history runs through that file's rows, as a rebuild
+// reads it. In the walk every such segment waits; in the rounds one waits
+// until the thread's row is at an earlier file than f (its first file, or
+// a segment before f, written by this Sync) and its first file is not in
+// the round under way. A thread whose first file is not read again (gone,
+// or failed) leaves its segments to the last round, which reads them
+// through the rows as they are. A segment of a thread with no row is read:
+// it waits for its earlier files by failing (ErrBaseMissing).
+func (s *syncer) segmentWaits(f rolloutFile, base string) bool {
+	if !s.full || s.lastRound || base == "" || !isSegmentFile(f.rel) {
+		return false
+	}
+	return !s.inRounds || !laterFile(f.rel, base) || s.firstFiles[f.id]
 }
 
 // withName checks an unread thread's indexed name against
@@ -1371,7 +1402,13 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 		return err
 	}
 	w.finishing = true
-	w.s.roundIDs, w.s.waitingIDs = nil, nil // the last decisions wait for nothing (scan)
+	w.s.roundIDs, w.s.firstFiles, w.s.waitingIDs = nil, nil, nil // the last decisions wait for nothing (scan)
+	w.s.lastRound = true
+	// A reverted thread's first file before its segments: where it is
+	// read again, they are read through it (segmentWaits).
+	slices.SortStableFunc(w.waiting, func(a, b rolloutFile) int {
+		return cmp.Compare(firstFileRank(a), firstFileRank(b))
+	})
 	// A base in the root that is not indexed by now failed to index
 	// (applyFailed claims its id).
 	why := explainBases(ctx, w.s.fsys, w.waiting, func(id string) bool { _, ok := w.claims[id]; return ok })
@@ -1396,6 +1433,7 @@ func (w *syncWriter) indexRounds(ctx context.Context, before func()) error {
 		round := w.waiting
 		w.waiting = nil
 		w.s.roundIDs = waitingIDs(round)
+		w.s.firstFiles = firstFileIDs(round)
 		if err := w.applyRound(ctx, round); err != nil {
 			return err
 		}
@@ -1439,6 +1477,27 @@ func (w *syncWriter) applyRound(ctx context.Context, round []rolloutFile) error 
 		}
 	}
 	return ctx.Err() // a cancelled round drops files
+}
+
+// firstFileIDs returns the thread ids of those of files that are a
+// thread's first file.
+func firstFileIDs(files []rolloutFile) map[string]bool {
+	ids := make(map[string]bool)
+	for _, f := range files {
+		if isFirstFile(f.rel) {
+			ids[f.id] = true
+		}
+	}
+	return ids
+}
+
+// firstFileRank orders a thread's first file (0) before its revert
+// segments (1).
+func firstFileRank(f rolloutFile) int {
+	if isFirstFile(f.rel) {
+		return 0
+	}
+	return 1
 }
 
 // waitingIDs returns the thread ids of files.
