@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,9 +21,10 @@ import (
 // When a full rescan counts a prompt it did not count before (the rescan
 // an upgrade asks for), a reverted thread must hold the messages a rebuild
 // from the files gives it, whatever the order the workers read the files
-// in: whether the prompt is in its parent (a reverted reference fork, and
-// a reference fork of one), in its own first file (a reverted thread), or
-// in its first file's copy of its parent's (a reverted copy fork).
+// in: whether the prompt is in its parent (a reverted reference fork, one
+// reverted twice, the second time in its first segment, and a reference
+// fork of one), in its own first file (a reverted thread), or in its first
+// file's copy of its parent's (a reverted copy fork).
 func TestFullRescanRereadsRevertedForksOfChangedBases(t *testing.T) {
 	const (
 		ts     = "2026-11-20T10:00:00.000Z"
@@ -62,6 +64,43 @@ func TestFullRescanRereadsRevertedForksOfChangedBases(t *testing.T) {
 		},
 		before: map[string]int{parent: 2, fork: 3, forkOf: 3},
 		now:    map[string]int{parent: 3, fork: 4, forkOf: 4},
+	}, {
+		name: "reference fork reverted twice",
+		write: func(t *testing.T, root string) []string {
+			rel, data := writeFirstFile(t, root, parent, created, changingBase(t, ts, parent))
+			forkData := withTurns(t, fork, forkCreated, forkMeta(t, ts, fork, parent, int64(len(data)), 4), 5, 2)
+			writeFirstFile(t, root, fork, forkCreated, forkData)
+			seg1, seg1Data := revertOwnTurn(t, root, fork, forkCreated, forkData, 1)
+			// Two turns in the first segment, the second reverted again.
+			next := ordinalOf(t, seg1Data, int64(bytes.IndexByte(seg1Data, '\n')+1)) + 1
+			seg1Data = withTurns(t, fork, forkCreated.Add(25*time.Hour), seg1Data, next, 2)
+			writeRollout(t, root, seg1, string(seg1Data))
+			hist, err := rollout.ScanTurns(bytes.NewReader(seg1Data))
+			if err != nil || len(hist.Turns) != 2 {
+				t.Fatalf("first segment: %d turns (%v), want 2", len(hist.Turns), err)
+			}
+			// Codex names a file it cuts in by its segment's uuid.
+			cut := hist.Turns[1].Offset
+			at := forkCreated.Add(72 * time.Hour)
+			meta, err := rollout.SegmentMetaLine(rollout.FormatTimestamp(at), rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+				ID: fork, Cwd: "/src", Originator: "test", CLIVersion: "0.169.0", Source: "cli",
+			}}, rollout.HistoryBase{ThreadID: rollout.BaseRef(seg1, fork), EndByteOffset: cut, EndOrdinalExclusive: ordinalOf(t, seg1Data, cut)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, err := rollout.SegmentFileName(at, fork, "019dab90-9999-7000-8000-0000000000e2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seg2, err := rollout.SessionPath(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeRollout(t, root, seg2, string(meta))
+			return []string{rel}
+		},
+		before: map[string]int{parent: 2, fork: 4},
+		now:    map[string]int{parent: 3, fork: 5},
 	}, {
 		name: "reverted thread",
 		write: func(t *testing.T, root string) []string {
@@ -107,12 +146,23 @@ func TestFullRescanRereadsRevertedForksOfChangedBases(t *testing.T) {
 		before: map[string]int{parent: 2, fork: 3},
 		now:    map[string]int{parent: 3, fork: 4},
 	}} {
-		for _, workers := range []int{1, 2, 4} {
-			t.Run(fmt.Sprintf("%s, %d workers", tc.name, workers), func(t *testing.T) {
+		for _, run := range []struct {
+			workers int
+			seed    uint64 // for SyncOptions.Shuffle and a batch size, when not 0
+		}{{1, 0}, {2, 0}, {4, 0}, {2, 1}, {2, 2}, {2, 3}} {
+			t.Run(fmt.Sprintf("%s, %d workers, seed %d", tc.name, run.workers, run.seed), func(t *testing.T) {
+				opts := func() SyncOptions {
+					o := SyncOptions{Full: true, Workers: run.workers}
+					if run.seed != 0 {
+						o.Shuffle = rand.New(rand.NewPCG(run.seed, 0))
+						o.BatchSize = int(run.seed)
+					}
+					return o
+				}
 				root := t.TempDir()
 				rels := tc.write(t, root)
 				st := openStore(t)
-				mustSync(t, st, root, SyncOptions{Full: true, Workers: workers})
+				mustSync(t, st, root, opts())
 				wantCounts(t, st, "older index", tc.before)
 
 				// This release counts the prompt: the files read as if
@@ -131,7 +181,7 @@ func TestFullRescanRereadsRevertedForksOfChangedBases(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				mustSync(t, st, root, SyncOptions{Full: true, Workers: workers})
+				mustSync(t, st, root, opts())
 				wantCounts(t, st, "after the rescan", tc.now)
 				mustVerifyClean(t, st, root)
 				compareRebuild(t, st, root)
