@@ -183,3 +183,60 @@ func TestReindexNamesABaseThatFailsToIndex(t *testing.T) {
 	}
 	t.Fatalf("problems = %v, want one of the fork %s", sum.Problems, forkRel)
 }
+
+// TestReferenceForkOfAGoneParentTakesItsBasesAncestry: a reference fork
+// whose parent is not indexed (deleted) and whose history_base names
+// another thread (the cut lay in what the parent inherited) has the
+// parent, then the base and the base's own ancestors, as its ancestry.
+// Only such a fork reads its base's ancestors where it reads the base's
+// messages; a fork of its base reads them once, as its parent's.
+func TestReferenceForkOfAGoneParentTakesItsBasesAncestry(t *testing.T) {
+	const (
+		ts     = "2026-11-20T10:00:00.000Z"
+		root0  = "019dab90-0000-7000-8000-0000000000c1" // the base's parent
+		base   = "019dab90-0000-7000-8000-0000000000c2" // a fork of root0
+		parent = "019dab90-0000-7000-8000-0000000000c3" // not in the root
+		fork   = "019dab90-0000-7000-8000-0000000000c4" // forked from parent, its history base
+	)
+	root := t.TempDir()
+	created := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	rels := map[string]string{}
+	for i, id := range []string{root0, base, fork} {
+		rel, err := rollout.SessionPath(rollout.FileName(created.Add(time.Duration(i)*time.Minute), id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rels[id] = rel
+	}
+	writeRollout(t, root, rels[root0], metaLine(ts, root0, ""), userLine(ts, "first"))
+	writeRollout(t, root, rels[base], metaLine(ts, base, root0), userLine(ts, "second"), userLine(ts, "third"))
+	ord := int64(1)
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: fork, ForkedFromID: parent, Timestamp: ts, Cwd: "/src", Source: "cli",
+		HistoryMode: rollout.HistoryPaginated, ForkedFromOrdinalExclusive: &ord,
+		HistoryBase: &rollout.HistoryBase{ThreadID: base, EndOrdinalExclusive: ord, EndByteOffset: fileSize(t, root, rels[base])}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRollout(t, root, rels[fork], string(meta), userLine(ts, "fourth"))
+
+	want := []string{parent, base, root0}
+	st := openStore(t)
+	mustSync(t, st, root, SyncOptions{Full: true})
+	if got := ancestorIDs(t, st, base); !slices.Equal(got, []string{root0}) {
+		t.Fatalf("ancestors of the base = %v, want [%s]", got, root0)
+	}
+	if got := ancestorIDs(t, st, fork); !slices.Equal(got, want) {
+		t.Errorf("ancestors of the fork after a full sync = %v, want %v", got, want)
+	}
+	rec, _, err := ScanFileWith(t.Context(), rolloutfs.Local{Root: root}, rels[fork], StoreBases{Store: st, ParentsMayBeMissing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rec.Ancestors, want) {
+		t.Errorf("ancestors of the fork's scan = %v, want %v", rec.Ancestors, want)
+	}
+	if rec.Thread.BaseID != base || rec.Thread.InheritedMessages != 2 {
+		t.Errorf("fork's base = %s with %d inherited messages, want %s with 2", rec.Thread.BaseID, rec.Thread.InheritedMessages, base)
+	}
+}

@@ -171,6 +171,35 @@ func (b StoreBases) Base(ctx context.Context, id string, end int64) (store.Threa
 	return th, ancestors, below, nil
 }
 
+// baseRow returns thread id's row, or Base's error, without reading its
+// ancestors.
+func baseRow(ctx context.Context, bases Bases, id string) (store.Thread, error) {
+	if sb, ok := bases.(StoreBases); ok {
+		return sb.Store.Get(ctx, id)
+	}
+	th, _, _, err := bases.Base(ctx, id, 0)
+	return th, err
+}
+
+// baseBelow returns what Base(id, end) does but the row, which the caller
+// has read: thread id's user messages at positions below end and, when
+// withAncestors, its ancestors (nil otherwise).
+func baseBelow(ctx context.Context, bases Bases, id string, end int64, withAncestors bool) ([]string, []store.UserMessage, error) {
+	sb, ok := bases.(StoreBases)
+	if !ok || withAncestors {
+		_, ancestors, below, err := bases.Base(ctx, id, end)
+		return ancestors, below, err
+	}
+	if end <= 0 {
+		return nil, nil, nil
+	}
+	below, err := sb.Store.UserMessagesBefore(ctx, id, end)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nil, below, nil
+}
+
 // RolledBackBelow implements Bases.
 func (b StoreBases) RolledBackBelow(ctx context.Context, id string, end int64) ([]store.UserMessage, error) {
 	return b.Store.RolledBackBelow(ctx, id, end)
@@ -390,7 +419,7 @@ type history struct {
 	baseSize  int64    // bytes of history before the file
 	inherited int      // user messages the thread inherits from its base (a revert segment: its first file's)
 	preview   string   // the preview of the first of them
-	ancestors []string // the base's ancestors, nearest first
+	ancestors []string // the base's ancestors, nearest first (a reference fork: only if its parent is another thread)
 
 	// A revert segment (a base naming the thread itself): the thread's
 	// row before this file, its files other than this one, and the
@@ -423,7 +452,7 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	var base store.Thread
 	var err error
 	if baseID != tr.id { // a revert segment's thread: startSegment reads it
-		base, _, _, err = bases.Base(ctx, baseID, 0)
+		base, err = baseRow(ctx, bases, baseID)
 	}
 	var named store.Segment // the file hb names by its segment's uuid
 	if errors.Is(err, store.ErrNotFound) {
@@ -434,7 +463,7 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		}
 		if found {
 			baseID = owner
-			base, _, _, err = bases.Base(ctx, baseID, 0)
+			base, err = baseRow(ctx, bases, baseID)
 		} else {
 			err = store.ErrNotFound
 		}
@@ -477,7 +506,13 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 			return err
 		}
 	}
-	_, ancestors, inherited, err := bases.Base(ctx, baseID, size)
+	// The scan reads the base's row (above), its messages (here) and, for
+	// a fork of its base, its row and ancestors as the parent's
+	// (referenceAncestry), each once and in that order: a base re-indexed
+	// meanwhile gives what a full lookup for each use could have. Its
+	// ancestors are read here only for a parent that is not the base.
+	parent := forkedFrom(m)
+	ancestors, inherited, err := baseBelow(ctx, bases, baseID, size, parent != "" && parent != baseID)
 	if err != nil {
 		return err
 	}
@@ -530,13 +565,7 @@ func threadFromMeta(m rollout.SessionMeta, id string, nameCreated time.Time) sto
 	if ms, ok := parseTimestamp(m.Timestamp); ok {
 		th.CreatedAt = ms
 	}
-	if m.ForkedFromID != "" {
-		if parent, err := rollout.ParseID(m.ForkedFromID); err == nil {
-			th.ParentID = parent
-		} else {
-			th.ParentID = m.ForkedFromID
-		}
-	}
+	th.ParentID = forkedFrom(m)
 	if m.Git != nil {
 		th.GitCommit = m.Git.CommitHash
 		th.GitBranch = m.Git.Branch
@@ -547,6 +576,18 @@ func threadFromMeta(m rollout.SessionMeta, id string, nameCreated time.Time) sto
 		th.ForkOffset = m.ForkPoint.ParentOffset
 	}
 	return th
+}
+
+// forkedFrom returns the id of the thread m says it was forked from, as
+// its row's parent_id holds it: "" for none.
+func forkedFrom(m rollout.SessionMeta) string {
+	if m.ForkedFromID == "" {
+		return ""
+	}
+	if parent, err := rollout.ParseID(m.ForkedFromID); err == nil {
+		return parent
+	}
+	return m.ForkedFromID
 }
 
 // normalizeID lower-cases a valid id and keeps anything else as is.
