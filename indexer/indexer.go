@@ -114,6 +114,11 @@ type Bases interface {
 	// user messages at positions below end in its history. An id that is
 	// not indexed is an error wrapping store.ErrNotFound.
 	Base(ctx context.Context, id string, end int64) (store.Thread, []string, []store.UserMessage, error)
+	// Row returns thread id's row alone, as Base does.
+	Row(ctx context.Context, id string) (store.Thread, error)
+	// MessagesBelow returns thread id's user messages at positions below
+	// end alone, as Base does (none for end <= 0).
+	MessagesBelow(ctx context.Context, id string, end int64) ([]store.UserMessage, error)
 	// RolledBackBelow returns the user messages of thread id at positions
 	// below end that a rollback at or after end dropped, with their text
 	// (store.Store.RolledBackBelow): a fork cut at end inherits them.
@@ -149,7 +154,7 @@ func parentsOptional(b Bases, parent string) bool {
 
 // Base implements Bases.
 func (b StoreBases) Base(ctx context.Context, id string, end int64) (store.Thread, []string, []store.UserMessage, error) {
-	th, err := b.Store.Get(ctx, id)
+	th, err := b.Row(ctx, id)
 	if err != nil {
 		return store.Thread{}, nil, nil, err
 	}
@@ -161,43 +166,24 @@ func (b StoreBases) Base(ctx context.Context, id string, end int64) (store.Threa
 	for i, r := range rel {
 		ancestors[i] = r.ID
 	}
-	if end <= 0 {
-		return th, ancestors, nil, nil
-	}
-	below, err := b.Store.UserMessagesBefore(ctx, id, end)
+	below, err := b.MessagesBelow(ctx, id, end)
 	if err != nil {
 		return store.Thread{}, nil, nil, err
 	}
 	return th, ancestors, below, nil
 }
 
-// baseRow returns thread id's row, or Base's error, without reading its
-// ancestors.
-func baseRow(ctx context.Context, bases Bases, id string) (store.Thread, error) {
-	if sb, ok := bases.(StoreBases); ok {
-		return sb.Store.Get(ctx, id)
-	}
-	th, _, _, err := bases.Base(ctx, id, 0)
-	return th, err
+// Row implements Bases.
+func (b StoreBases) Row(ctx context.Context, id string) (store.Thread, error) {
+	return b.Store.Get(ctx, id)
 }
 
-// baseBelow returns what Base(id, end) does but the row, which the caller
-// has read: thread id's user messages at positions below end and, when
-// withAncestors, its ancestors (nil otherwise).
-func baseBelow(ctx context.Context, bases Bases, id string, end int64, withAncestors bool) ([]string, []store.UserMessage, error) {
-	sb, ok := bases.(StoreBases)
-	if !ok || withAncestors {
-		_, ancestors, below, err := bases.Base(ctx, id, end)
-		return ancestors, below, err
-	}
+// MessagesBelow implements Bases.
+func (b StoreBases) MessagesBelow(ctx context.Context, id string, end int64) ([]store.UserMessage, error) {
 	if end <= 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	below, err := sb.Store.UserMessagesBefore(ctx, id, end)
-	if err != nil {
-		return nil, nil, err
-	}
-	return nil, below, nil
+	return b.Store.UserMessagesBefore(ctx, id, end)
 }
 
 // RolledBackBelow implements Bases.
@@ -452,7 +438,7 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	var base store.Thread
 	var err error
 	if baseID != tr.id { // a revert segment's thread: startSegment reads it
-		base, err = baseRow(ctx, bases, baseID)
+		base, err = bases.Row(ctx, baseID)
 	}
 	var named store.Segment // the file hb names by its segment's uuid
 	if errors.Is(err, store.ErrNotFound) {
@@ -463,7 +449,7 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		}
 		if found {
 			baseID = owner
-			base, err = baseRow(ctx, bases, baseID)
+			base, err = bases.Row(ctx, baseID)
 		} else {
 			err = store.ErrNotFound
 		}
@@ -512,7 +498,13 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	// meanwhile gives what a full lookup for each use could have. Its
 	// ancestors are read here only for a parent that is not the base.
 	parent := forkedFrom(m)
-	ancestors, inherited, err := baseBelow(ctx, bases, baseID, size, parent != "" && parent != baseID)
+	var ancestors []string
+	var inherited []store.UserMessage
+	if parent != "" && parent != baseID {
+		_, ancestors, inherited, err = bases.Base(ctx, baseID, size)
+	} else {
+		inherited, err = bases.MessagesBelow(ctx, baseID, size)
+	}
 	if err != nil {
 		return err
 	}
@@ -540,6 +532,13 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 func isSegmentFile(relPath string) bool {
 	_, segmentID, _, err := rollout.ParseRolloutName(path.Base(relPath))
 	return err == nil && segmentID != ""
+}
+
+// isFirstFile reports whether relPath is named as a thread's first file,
+// not as a revert segment (rollout.ParseRolloutName).
+func isFirstFile(relPath string) bool {
+	_, segmentID, _, err := rollout.ParseRolloutName(path.Base(relPath))
+	return err == nil && segmentID == ""
 }
 
 // IsArchivedPath reports whether relPath (slash separated, relative to a

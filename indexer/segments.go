@@ -112,7 +112,7 @@ func segmentNamed(ctx context.Context, bases Bases, segmentID, self, forkedFrom 
 // thread start and down its chain of bases (segmentNamed).
 func segmentFrom(ctx context.Context, sb SegmentBases, segmentID, start string) (owner string, file store.Segment, found bool, err error) {
 	for id, depth := start, 0; id != "" && depth < maxSegmentOwnerDepth; depth++ {
-		row, _, _, err := sb.Base(ctx, id, 0)
+		row, err := sb.Row(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			break
 		}

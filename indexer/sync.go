@@ -1099,10 +1099,7 @@ func (w *syncWriter) waitsForBase(res syncResult) bool {
 		return false
 	}
 	base := res.record.Thread.BaseID
-	if base == "" || base == res.file.id {
-		return false
-	}
-	return !w.s.inRounds || w.s.roundIDs[base]
+	return base != "" && base != res.file.id && w.s.waitsFor(base)
 }
 
 func (w *syncWriter) applyOne(ctx context.Context, res syncResult) error {

@@ -280,13 +280,6 @@ func laterFile(a, b string) bool {
 	return na != nb && rollout.NewerFile(na, nb)
 }
 
-// isFirstFile reports whether rel is a thread's first file: its name
-// carries no revert segment's uuid.
-func isFirstFile(rel string) bool {
-	_, segmentID, _, err := rollout.ParseRolloutName(path.Base(rel))
-	return err == nil && segmentID == ""
-}
-
 // preferFile reports whether a should be indexed rather than b.
 func preferFile(a, b string) bool {
 	aLive, bLive := !IsArchivedPath(a), !IsArchivedPath(b)
