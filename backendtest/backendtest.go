@@ -13,6 +13,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -403,6 +404,8 @@ func testRefusedAppends(t *testing.T, b manager.Backend) {
 	var mismatch *manager.SizeMismatchError
 	if _, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{answerItem("x")}, manager.AppendOptions{ExpectedSize: th.IndexedSize - 1}); !errors.As(err, &mismatch) {
 		t.Fatalf("stale expected size: %v, want a *SizeMismatchError", err)
+	} else if mismatch.ID != th.ID || strings.Count(err.Error(), th.ID) != 1 {
+		t.Errorf("stale expected size: %q (ID %q), want the thread named once", err, mismatch.ID)
 	}
 	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{oops`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
 		t.Fatalf("a bad line: %v, want ErrInvalidItem", err)
@@ -413,6 +416,8 @@ func testRefusedAppends(t *testing.T, b manager.Backend) {
 	}
 	if _, err := b.AppendWith(t.Context(), "0195e7a0-0000-7000-8000-000000000000", []rollout.Item{answerItem("x")}, manager.AppendOptions{}); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("append to an unknown thread: %v, want ErrNotFound", err)
+	} else if n := strings.Count(err.Error(), "0195e7a0-0000-7000-8000-000000000000"); n != 1 {
+		t.Errorf("append to an unknown thread: %q names it %d times, want once", err, n)
 	}
 	if got := history(t, b, th.ID); !bytes.Equal(got, before) {
 		t.Fatal("a refused append wrote")

@@ -25,7 +25,8 @@ var (
 
 // SizeMismatchError reports an append refused because the thread's
 // history size was not AppendOptions.ExpectedSize; nothing was written.
-// It wraps ErrSizeMismatch.
+// It wraps ErrSizeMismatch. Its message leaves the thread to the caller's
+// context ("append to ID: ..."), as every error of an append does.
 type SizeMismatchError struct {
 	ID       string
 	Expected int64
@@ -33,7 +34,7 @@ type SizeMismatchError struct {
 }
 
 func (e *SizeMismatchError) Error() string {
-	return fmt.Sprintf("thread %s has %d bytes, not the %d expected", e.ID, e.Actual, e.Expected)
+	return fmt.Sprintf("history is %d bytes, not the %d expected", e.Actual, e.Expected)
 }
 
 func (e *SizeMismatchError) Unwrap() error { return ErrSizeMismatch }

@@ -406,7 +406,7 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 		res, err = b.store.Append(ctx, id, joined, expected)
 	}
 	if err != nil {
-		return manager.AppendResult{}, mapErr(err)
+		return manager.AppendResult{}, appendErr(id, err)
 	}
 	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread), Replayed: res.Replayed}, nil
 }
@@ -819,6 +819,16 @@ func (b *Backend) relatives(ctx context.Context, rel []pgstore.Relative) ([]mana
 	return out, nil
 }
 
+// appendErr is mapErr for an append to thread id: a size mismatch, which
+// pgstore reports without the thread, says which thread, once.
+func appendErr(id string, err error) error {
+	var mismatch *pgstore.SizeMismatchError
+	if errors.As(err, &mismatch) {
+		return fmt.Errorf("append to %s: %w", id, &manager.SizeMismatchError{ID: id, Expected: mismatch.Expected, Actual: mismatch.Size})
+	}
+	return mapErr(err)
+}
+
 // mapErr wraps pgstore's sentinels in the manager's, which the server
 // maps to HTTP answers.
 func mapErr(err error) error {
@@ -1020,7 +1030,7 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	}
 	res, err := b.store.AppendTurn(ctx, t.ID, data, expected, key)
 	if err != nil {
-		return manager.AppendResult{}, mapErr(err)
+		return manager.AppendResult{}, appendErr(t.ID, err)
 	}
 	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread), Replayed: res.Replayed}, nil
 }
