@@ -32,7 +32,7 @@ func (s *Store) CreationKey(ctx context.Context, scope, key string, now int64) (
 	var k CreationKey
 	const q = `SELECT scope, key, request_hash, thread_id, created_at, expires_at
 		FROM creation_keys WHERE scope = ? AND key = ? AND expires_at > ?`
-	err := s.reader.GetContext(ctx, &k, q, scope, key, now)
+	err := sqlx.GetContext(ctx, s.cached(), &k, q, scope, key, now)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -48,7 +48,7 @@ func (s *Store) CreationKeysOf(ctx context.Context, id string, now int64) ([]Cre
 	var keys []CreationKey
 	const q = `SELECT scope, key, request_hash, thread_id, created_at, expires_at
 		FROM creation_keys WHERE thread_id = ? AND expires_at > ? ORDER BY scope, key`
-	if err := s.reader.SelectContext(ctx, &keys, q, id, now); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &keys, q, id, now); err != nil {
 		return nil, fmt.Errorf("idempotency keys of thread %s: %w", id, err)
 	}
 	return keys, nil

@@ -31,9 +31,9 @@ func (s *Store) IndexedFiles(ctx context.Context, lo, hi string, limit int) ([]I
 	var files []IndexedFile
 	var err error
 	if hi == "" {
-		err = s.reader.SelectContext(ctx, &files, cols+` ORDER BY rollout_path LIMIT ?`, lo, limit)
+		err = sqlx.SelectContext(ctx, s.cached(), &files, cols+` ORDER BY rollout_path LIMIT ?`, lo, limit)
 	} else {
-		err = s.reader.SelectContext(ctx, &files, cols+` AND rollout_path < ? ORDER BY rollout_path LIMIT ?`, lo, hi, limit)
+		err = sqlx.SelectContext(ctx, s.cached(), &files, cols+` AND rollout_path < ? ORDER BY rollout_path LIMIT ?`, lo, hi, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list indexed files in [%q, %q): %w", lo, hi, err)
@@ -45,7 +45,7 @@ func (s *Store) IndexedFiles(ctx context.Context, lo, hi string, limit int) ([]I
 // the thread is not indexed.
 func (s *Store) RolloutPathOf(ctx context.Context, id string) (string, error) {
 	var p string
-	err := s.reader.GetContext(ctx, &p, `SELECT rollout_path FROM threads WHERE id = ?`, id)
+	err := sqlx.GetContext(ctx, s.cached(), &p, `SELECT rollout_path FROM threads WHERE id = ?`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -28,7 +28,7 @@ func (s *Store) IdempotencyKey(ctx context.Context, id, key string, now int64) (
 	var k IdempotencyKey
 	const q = `SELECT thread_id, key, request_hash, result, created_at, expires_at
 		FROM idempotency_keys WHERE thread_id = ? AND key = ? AND expires_at > ?`
-	err := s.reader.GetContext(ctx, &k, q, id, key, now)
+	err := sqlx.GetContext(ctx, s.cached(), &k, q, id, key, now)
 	if errors.Is(err, sql.ErrNoRows) {
 		return IdempotencyKey{}, fmt.Errorf("idempotency key %q of thread %s: %w", key, id, ErrNotFound)
 	}

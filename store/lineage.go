@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // relativeRow is a lineage row joined with the related thread, if indexed.
@@ -95,7 +97,7 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("root of thread %s: %w", id, err)
 	}
 	const q = `SELECT ancestor_id FROM thread_lineage WHERE thread_id = ? ORDER BY depth DESC LIMIT 1`
-	if err := s.reader.SelectContext(ctx, &roots, q, id); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &roots, q, id); err != nil {
 		return "", fmt.Errorf("root of thread %s: %w", id, err)
 	}
 	if len(roots) == 1 {
@@ -104,7 +106,7 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 	var known bool
 	const k = `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)
 		OR EXISTS (SELECT 1 FROM thread_lineage WHERE ancestor_id = ?)`
-	if err := s.reader.GetContext(ctx, &known, k, id, id); err != nil {
+	if err := sqlx.GetContext(ctx, s.cached(), &known, k, id, id); err != nil {
 		return "", fmt.Errorf("root of thread %s: %w", id, err)
 	}
 	if !known {
@@ -119,7 +121,7 @@ func (s *Store) Root(ctx context.Context, id string) (string, error) {
 // its own id) is not one.
 func (s *Store) Referrers(ctx context.Context, id string) ([]string, error) {
 	ids := []string{}
-	if err := s.reader.SelectContext(ctx, &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &ids, `SELECT id FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
 		return nil, fmt.Errorf("referrers of thread %s: %w", id, err)
 	}
 	return ids, nil
@@ -137,7 +139,7 @@ type Continuer struct {
 // base_size of its first file. In id order.
 func (s *Store) Continuers(ctx context.Context, id string) ([]Continuer, error) {
 	cs := []Continuer{}
-	if err := s.reader.SelectContext(ctx, &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &cs, `SELECT id, cut FROM (`+continuersSQL+`) ORDER BY id`, id); err != nil {
 		return nil, fmt.Errorf("threads continuing thread %s: %w", id, err)
 	}
 	return cs, nil

@@ -85,7 +85,7 @@ WHERE t.id = ?1 AND ?2 >= IIF(t.base_id IS NULL, 0, t.inherited_messages)`
 // included, at their positions in its history.
 func (s *Store) UserMessages(ctx context.Context, id string) ([]UserMessage, error) {
 	msgs := []UserMessage{}
-	if err := s.reader.SelectContext(ctx, &msgs, allMessagesSQL, id); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &msgs, allMessagesSQL, id); err != nil {
 		return nil, fmt.Errorf("user messages of thread %s: %w", id, err)
 	}
 	if len(msgs) == 0 {
@@ -192,7 +192,7 @@ func (s *Store) UserMessageOfTurn(ctx context.Context, id, turnID string) (UserM
 // history cut at end inherits.
 func (s *Store) UserMessagesBefore(ctx context.Context, id string, end int64) ([]UserMessage, error) {
 	msgs := []UserMessage{}
-	if err := s.reader.SelectContext(ctx, &msgs, messagesBeforeSQL, id, end); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &msgs, messagesBeforeSQL, id, end); err != nil {
 		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
 	}
 	return msgs, nil

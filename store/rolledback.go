@@ -117,7 +117,7 @@ func keepDropped(ctx context.Context, tx *sqlx.Tx, p Progress, count int, msgs [
 // history's messages as they stood at end. A fork cut at end inherits
 // them, and a revert to end keeps them.
 func (s *Store) RolledBackBelow(ctx context.Context, id string, end int64) ([]UserMessage, error) {
-	msgs, err := selectMessages(ctx, s.reader, rolledBackBelowSQL, id, end)
+	msgs, err := selectMessages(ctx, s.cached(), rolledBackBelowSQL, id, end)
 	if err != nil {
 		return nil, fmt.Errorf("rolled back user messages of thread %s below %d: %w", id, end, err)
 	}
@@ -213,7 +213,7 @@ func detachFromReplaced(ctx context.Context, tx *sqlx.Tx, id string) error {
 func (s *Store) RolledBack(ctx context.Context, id string) ([]RolledBack, error) {
 	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, text, dropped_at
 		FROM rolled_back_messages WHERE thread_id = ? ORDER BY dropped_at, ordinal`
-	rows, err := s.reader.QueryxContext(ctx, q, id)
+	rows, err := s.cached().QueryxContext(ctx, q, id)
 	if err != nil {
 		return nil, fmt.Errorf("rolled back user messages of thread %s: %w", id, err)
 	}

@@ -38,7 +38,7 @@ func (s *Store) Segments(ctx context.Context, id string) ([]Segment, error) {
 	segs := []Segment{}
 	const q = `SELECT thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal
 		FROM thread_segments WHERE thread_id = ? ORDER BY seq`
-	if err := s.reader.SelectContext(ctx, &segs, q, id); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &segs, q, id); err != nil {
 		return nil, fmt.Errorf("segments of thread %s: %w", id, err)
 	}
 	return segs, nil
@@ -89,7 +89,7 @@ func (s *Store) SegmentByPath(ctx context.Context, rel string) (Segment, error) 
 	var segs []Segment
 	const q = `SELECT thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal
 		FROM thread_segments WHERE rollout_path = ?`
-	if err := s.reader.SelectContext(ctx, &segs, q, rel); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &segs, q, rel); err != nil {
 		return Segment{}, fmt.Errorf("segment at %s: %w", rel, err)
 	}
 	if len(segs) == 0 {
@@ -105,7 +105,7 @@ func (s *Store) SegmentByPath(ctx context.Context, rel string) (Segment, error) 
 func (s *Store) KeptMessages(ctx context.Context, id string, end int64) ([]UserMessage, error) {
 	const q = `SELECT thread_id, ordinal, byte_offset, line_number, preview, cut_offset, turn_id, text
 		FROM user_messages WHERE thread_id = ? AND byte_offset < ? ORDER BY ordinal`
-	held, err := selectMessages(ctx, s.reader, q, id, end)
+	held, err := selectMessages(ctx, s.cached(), q, id, end)
 	if err != nil {
 		return nil, fmt.Errorf("user messages of thread %s before %d: %w", id, end, err)
 	}

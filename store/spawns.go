@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // spawn writes the spawn edge of r (thread_spawns) for a thread that has
@@ -55,7 +57,7 @@ func (s *Store) SpawnedBy(ctx context.Context, id string) ([]Relative, error) {
 // indexed).
 func (s *Store) SpawnParent(ctx context.Context, id string) (string, error) {
 	var parents []string
-	if err := s.reader.SelectContext(ctx, &parents, `SELECT parent_id FROM thread_spawns WHERE thread_id = ?`, id); err != nil {
+	if err := sqlx.SelectContext(ctx, s.cached(), &parents, `SELECT parent_id FROM thread_spawns WHERE thread_id = ?`, id); err != nil {
 		return "", fmt.Errorf("spawner of thread %s: %w", id, err)
 	}
 	if len(parents) == 0 {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -83,7 +84,7 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sqlx.Stmt, error) 
 // every new thread and fork, whose few rows cost less to write than to
 // parse the statements again.
 var writerStmts = []string{messageSQL, ownMessageSQL, threadExistsSQL, insertThread, upsertThread,
-	insertLineage, parentAncestrySQL, insertSpawnSQL}
+	insertLineage, parentAncestrySQL, insertSpawnSQL, copyForksOfSQL}
 
 // threadExistsSQL reports whether a thread is indexed.
 const threadExistsSQL = `SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?)`
@@ -109,3 +110,41 @@ func (s *Store) txStmt(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.St
 	}
 	return tx.StmtxContext(ctx, st), nil
 }
+
+// cachedReads runs queries on the reader pool through the statement cache,
+// as sqlx.SelectContext and sqlx.GetContext take them: a query is parsed
+// once per connection, not on every call. Only constant queries go
+// through it (the cache keeps every query it is given); those built from
+// a request's options go to the pool directly.
+type cachedReads struct{ s *Store }
+
+var _ sqlx.QueryerContext = cachedReads{}
+
+func (c cachedReads) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := c.s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c cachedReads) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	st, err := c.s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryxContext(ctx, args...)
+}
+
+// QueryRowxContext runs a query that failed to prepare uncached, whose
+// row then carries the error (a sqlx.Row cannot be made with one).
+func (c cachedReads) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	st, err := c.s.readStmt(ctx, query)
+	if err != nil {
+		return c.s.reader.QueryRowxContext(ctx, query, args...)
+	}
+	return st.QueryRowxContext(ctx, args...)
+}
+
+// cached returns the store's reader pool through the statement cache.
+func (s *Store) cached() cachedReads { return cachedReads{s} }

@@ -134,6 +134,20 @@ func (w *recordWriter) execOnly(ctx context.Context, query string, args ...any) 
 	return err
 }
 
+// selectRows runs query with args through its prepared statement and
+// scans its rows into dest, a pointer to a slice, as sqlx.SelectContext.
+func (w *recordWriter) selectRows(ctx context.Context, dest any, query string, args ...any) error {
+	stmt, err := w.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	return sqlx.StructScan(&sqlx.Rows{Rows: rows, Mapper: w.tx.Mapper}, dest)
+}
+
 // strings runs query with args through its prepared statement and returns
 // the first column of each row.
 func (w *recordWriter) strings(ctx context.Context, query string, args ...any) ([]string, error) {
@@ -601,6 +615,23 @@ func (w *recordWriter) copiedTexts(ctx context.Context, r Record, batch map[stri
 	return msgs, nil
 }
 
+// copyForksOfSQL selects the indexed copy forks (copyForkColumns) of the
+// threads in the JSON array ?1, and of the threads that continue them
+// (blankCopies).
+var copyForksOfSQL = fmt.Sprintf(`WITH RECURSIVE holders(id, depth) AS (
+		SELECT value, 0 FROM json_each(?1)
+		UNION
+		SELECT t.id, h.depth + 1 FROM holders h JOIN threads t ON t.base_id = h.id AND t.id <> h.id
+		WHERE h.depth < %[1]d
+		UNION
+		SELECT s.thread_id, h.depth + 1 FROM holders h JOIN thread_segments s ON s.base_id = h.id AND s.seq = 0
+		WHERE s.thread_id <> h.id AND h.depth < %[1]d
+	)
+	SELECT `+copyForkColumns+` FROM threads t
+	WHERE t.parent_id IN (SELECT id FROM holders) AND `+isCopyFork+`
+	AND EXISTS (SELECT 1 FROM user_messages m WHERE m.thread_id = t.id AND m.text <> ''
+		AND (t.base_id = t.id OR m.ordinal < t.inherited_messages))`, maxChainDepth)
+
 // blankCopies removes the search text from the copied messages of the
 // indexed copy forks of the threads ids, now that they are indexed, where
 // their parent holds them: search finds them in their parents. The copy
@@ -616,20 +647,7 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 		return err
 	}
 	var forks []copyFork
-	q := fmt.Sprintf(`WITH RECURSIVE holders(id, depth) AS (
-			SELECT value, 0 FROM json_each(?1)
-			UNION
-			SELECT t.id, h.depth + 1 FROM holders h JOIN threads t ON t.base_id = h.id AND t.id <> h.id
-			WHERE h.depth < %[1]d
-			UNION
-			SELECT s.thread_id, h.depth + 1 FROM holders h JOIN thread_segments s ON s.base_id = h.id AND s.seq = 0
-			WHERE s.thread_id <> h.id AND h.depth < %[1]d
-		)
-		SELECT `+copyForkColumns+` FROM threads t
-		WHERE t.parent_id IN (SELECT id FROM holders) AND `+isCopyFork+`
-		AND EXISTS (SELECT 1 FROM user_messages m WHERE m.thread_id = t.id AND m.text <> ''
-			AND (t.base_id = t.id OR m.ordinal < t.inherited_messages))`, maxChainDepth)
-	if err := w.tx.SelectContext(ctx, &forks, q, string(list)); err != nil {
+	if err := w.selectRows(ctx, &forks, copyForksOfSQL, string(list)); err != nil {
 		return fmt.Errorf("find the copy forks of %d threads: %w", len(ids), err)
 	}
 	if err := countRevertedCopies(ctx, w.tx, forks); err != nil {
@@ -647,7 +665,7 @@ func (w *recordWriter) blankCopies(ctx context.Context, ids []string) error {
 			Text    string `db:"text"`
 		}
 		const q = `SELECT ordinal, text FROM user_messages WHERE thread_id = ? AND text <> '' AND ordinal < ?`
-		if err := w.tx.SelectContext(ctx, &texted, q, f.ID, f.Copies); err != nil {
+		if err := w.selectRows(ctx, &texted, q, f.ID, f.Copies); err != nil {
 			return fmt.Errorf("copied messages of %s: %w", f.ID, err)
 		}
 		var blank []int
@@ -693,7 +711,7 @@ func (s *Store) GetByPath(ctx context.Context, path string) (Thread, error) {
 	var t Thread
 	ctx, err := lookup(ctx)
 	if err == nil {
-		err = s.reader.GetContext(ctx, &t, `SELECT `+threadColumns+` FROM threads WHERE rollout_path = ?`, path)
+		err = sqlx.GetContext(ctx, s.cached(), &t, `SELECT `+threadColumns+` FROM threads WHERE rollout_path = ?`, path)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, fmt.Errorf("get thread at %s: %w", path, ErrNotFound)
