@@ -62,6 +62,6 @@ pkgs=$(grep -rl --include='*_test.go' '^//go:build distributed' . | xargs -n1 di
 [ -n "$pkgs" ] || { echo "test-distributed: no tests behind the distributed tag" >&2; exit 1; }
 # TestSurvivesRestarts stops and starts the servers: it runs alone, after
 # the others, told where they live.
-go test -race -count=1 -tags distributed -skip '^TestSurvivesRestarts$' $pkgs
+go test ${RACE:--race} -count=1 -tags distributed -skip '^TestSurvivesRestarts$' $pkgs
 SPOOL_TEST_PG_DIR=$pgdir SPOOL_TEST_PG_PORT=$port SPOOL_TEST_S3_DIR=$work/s3 SPOOL_TEST_S3_PORT=$s3port \
-	go test -race -count=1 -tags distributed -run '^TestSurvivesRestarts$' ./clustertest/
+	go test ${RACE:--race} -count=1 -tags distributed -run '^TestSurvivesRestarts$' ./clustertest/
