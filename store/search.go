@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Search limits and the markers around matched terms in SearchHit.Snippet.
@@ -472,7 +474,8 @@ func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, er
 		Score    float64 `db:"score"`
 		Name     string  `db:"name"`
 	}
-	if err := s.reader.SelectContext(ctx, &rows, q, args...); err != nil {
+	// The query is one of 32 texts (searchQuery), so it is parsed once.
+	if err := sqlx.SelectContext(ctx, s.cached(), &rows, q, args...); err != nil {
 		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
 	}
 	var page SearchPage

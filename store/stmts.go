@@ -113,9 +113,9 @@ func (s *Store) txStmt(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.St
 
 // cachedReads runs queries on the reader pool through the statement cache,
 // as sqlx.SelectContext and sqlx.GetContext take them: a query is parsed
-// once per connection, not on every call. Only constant queries go
-// through it (the cache keeps every query it is given); those built from
-// a request's options go to the pool directly.
+// once per connection, not on every call. Only constant queries, or ones
+// made of a few fixed parts (a search's filters), go through it: the
+// cache keeps every query it is given.
 type cachedReads struct{ s *Store }
 
 var _ sqlx.QueryerContext = cachedReads{}
