@@ -214,8 +214,8 @@ func TestVerifyExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = runReindex(t, "--root", root, "--index", index, "--verify")
-	if res.code != exitDrift || !strings.Contains(res.stdout, "drift: stale") || !strings.Contains(res.stdout, gone) {
-		t.Fatalf("verify drift: exit %d, stdout %q, stderr %q; want exit 1 naming the stale row", res.code, res.stdout, res.stderr)
+	if res.code != exitDrift || !strings.Contains(res.stdout, "drift: stale") || !strings.Contains(res.stdout, gone) || !strings.HasSuffix(res.stdout, ": 1 drift\n") {
+		t.Fatalf("verify drift: exit %d, stdout %q, stderr %q; want exit 1 naming the stale row, then \"1 drift\"", res.code, res.stdout, res.stderr)
 	}
 	res = runReindex(t, "--root", root, "--index", index, "--verify", "--json")
 	if rep := decode(t, res.stdout); res.code != exitDrift || rep.Verify == nil || len(rep.Verify.Drifts) != 1 || rep.Verify.Drifts[0].Kind != indexer.DriftStale {

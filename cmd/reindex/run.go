@@ -434,7 +434,10 @@ func output(w io.Writer, cfg config, rep report) error {
 			verdict = fmt.Sprintf("index agrees with the files it could read; %d could not be read or are not threads", n)
 		}
 		if !v.Clean() {
-			verdict = fmt.Sprintf("%d drifts", len(v.Drifts))
+			verdict = fmt.Sprintf("%d drift", len(v.Drifts))
+			if len(v.Drifts) > 1 {
+				verdict += "s"
+			}
 		}
 		printf("verified %d files against %d threads in %s: %s\n", v.Files, v.Threads, v.Duration.Round(time.Millisecond), verdict)
 	}

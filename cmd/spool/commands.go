@@ -686,7 +686,7 @@ doctor finds.`,
 				if rep.Files > 0 {
 					fmt.Fprintf(&out, "%d files, ", rep.Files)
 				}
-				fmt.Fprintf(&out, "%d threads, %d drifts, %d problems\n", rep.Threads, len(rep.Drifts), len(rep.Problems))
+				fmt.Fprintf(&out, "%s, %s, %s\n", count(rep.Threads, "thread"), count(len(rep.Drifts), "drift"), count(len(rep.Problems), "problem"))
 				for _, d := range rep.Drifts {
 					fmt.Fprintf(&out, "drift %s: thread %s (%s): %s\n", d.Kind, d.ThreadID, d.Path, d.Detail)
 				}

@@ -275,7 +275,7 @@ func TestLocalDoctorUnreadableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cli.run("doctor")
-	if r.code != exitDrift || !strings.Contains(r.stdout, "0 drifts, 1 problems") || !strings.Contains(r.stdout, name) {
+	if r.code != exitDrift || !strings.Contains(r.stdout, "0 drifts, 1 problem") || !strings.Contains(r.stdout, name) {
 		t.Fatalf("doctor with an unreadable rollout: exit %d, want %d naming it; stdout:\n%s\nstderr %s", r.code, exitDrift, r.stdout, r.stderr)
 	}
 }
@@ -542,7 +542,7 @@ func TestLocalIndexElsewhere(t *testing.T) {
 		t.Fatalf("ls with $SPOOL_INDEX: exit %d, stderr %q, stdout:\n%s", r.code, r.stderr, r.stdout)
 	}
 	noIndexInHome("ls with $SPOOL_INDEX")
-	if out := byEnv.ok("doctor"); !strings.Contains(out, "1 threads, 0 drifts") || !strings.Contains(out, "(index "+index+")") {
+	if out := byEnv.ok("doctor"); !strings.Contains(out, "1 thread, 0 drifts") || !strings.Contains(out, "(index "+index+")") {
 		t.Fatalf("doctor with $SPOOL_INDEX:\n%s", out)
 	}
 
