@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -24,6 +25,10 @@ var (
 	ErrExists = errors.New("object already exists")
 	// ErrNotFound: no object has the key.
 	ErrNotFound = errors.New("object not found")
+	// ErrUnavailable: the service answered that it cannot serve the
+	// request now (a 5xx status, or throttling such as 503 SlowDown),
+	// still after the client's own retries: a later retry may succeed.
+	ErrUnavailable = errors.New("object store unavailable")
 )
 
 // Bucket is a store of immutable objects.
@@ -105,9 +110,22 @@ func (s *S3) PutNew(ctx context.Context, key string, data []byte) error {
 		return fmt.Errorf("put %s: %w", key, ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("put %s: %w", key, classify(err))
 	}
 	return nil
+}
+
+// classify returns err, an error of the S3 client, wrapping ErrUnavailable
+// when the service answered with a status that says "not now" (5xx, 429)
+// or with a throttling code.
+func classify(err error) error {
+	resp := minio.ToErrorResponse(err)
+	switch {
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests,
+		strings.HasPrefix(resp.Code, "SlowDown"), resp.Code == "InternalError", resp.Code == "ServiceUnavailable":
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
 }
 
 // ReadRange reads n bytes of key from off with one ranged GET.
@@ -121,7 +139,7 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, e
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, opts)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
+		return nil, fmt.Errorf("get %s: %w", key, classify(err))
 	}
 	defer obj.Close()
 	b := make([]byte, n)
@@ -129,7 +147,7 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, e
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
 		}
-		return nil, fmt.Errorf("get %s [%d, %d): %w", key, off, off+n, err)
+		return nil, fmt.Errorf("get %s [%d, %d): %w", key, off, off+n, classify(err))
 	}
 	return b, nil
 }
@@ -138,7 +156,7 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, e
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, Object, error) {
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, Object{}, fmt.Errorf("get %s: %w", key, err)
+		return nil, Object{}, fmt.Errorf("get %s: %w", key, classify(err))
 	}
 	info, err := obj.Stat() // the GET's own answer: no second request
 	if err != nil {
@@ -146,7 +164,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, Object, error)
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil, Object{}, fmt.Errorf("get %s: %w", key, ErrNotFound)
 		}
-		return nil, Object{}, fmt.Errorf("get %s: %w", key, err)
+		return nil, Object{}, fmt.Errorf("get %s: %w", key, classify(err))
 	}
 	return obj, Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
 }
@@ -154,7 +172,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, Object, error)
 // Delete removes key.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+		return fmt.Errorf("delete %s: %w", key, classify(err))
 	}
 	return nil
 }
@@ -164,7 +182,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 	var objects []Object
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, obj.Err)
+			return nil, fmt.Errorf("list %s: %w", prefix, classify(obj.Err))
 		}
 		objects = append(objects, Object{Key: obj.Key, Size: obj.Size, Modified: obj.LastModified})
 	}

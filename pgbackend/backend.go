@@ -865,8 +865,10 @@ func mapErr(err error) error {
 
 // unreachable reports whether err says the database or the object store
 // could not be reached or went away: a connection refused, broken or
-// timed out, or a server shutting down or refusing connections
-// (SQLSTATE class 08, 57P01-57P03, 53300). A retry may then succeed.
+// timed out, a server shutting down or refusing connections (SQLSTATE
+// class 08, 57P01-57P03, 53300), or an object store answering that it
+// cannot serve now (objstore.ErrUnavailable: 5xx, throttling). A retry
+// may then succeed.
 func unreachable(err error) bool {
 	var (
 		connect *pgconn.ConnectError
@@ -880,6 +882,8 @@ func unreachable(err error) bool {
 		return false // the caller gave up: not the storage's doing
 	case errors.As(err, &source):
 		return false // what was being stored failed to read
+	case errors.Is(err, objstore.ErrUnavailable):
+		return true
 	case errors.Is(err, pgstore.ErrCommitUnknown):
 		// The write may have been committed: not a "retry later" (503),
 		// which a client would follow by writing it again.

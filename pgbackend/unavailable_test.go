@@ -149,3 +149,74 @@ func TestCopyForkUnavailableMidway(t *testing.T) {
 		t.Fatalf("copy fork with the object store gone midway: %v; want unavailable", err)
 	}
 }
+
+// failingS3 carries requests to the S3 gateway until status is set; then
+// it answers every request itself with status and an S3 error of code, as
+// a throttled or failing service does.
+type failingS3 struct {
+	mu     sync.Mutex
+	status int
+	code   string
+}
+
+func (f *failingS3) fail(status int, code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status, f.code = status, code
+}
+
+func (f *failingS3) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	status, code := f.status, f.code
+	f.mu.Unlock()
+	if status == 0 {
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>failing on purpose</Message></Error>`
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// TestObjectStoreErrorsAnswerUnavailable: an object store that answers
+// 503 SlowDown (throttled) or 500 InternalError, as S3 does now and then
+// (minio-go retries them, then gives up), makes a read of a sealed thread
+// answered 503 unavailable with Retry-After, as a store that cannot be
+// reached does, not 500 internal (which says the server is broken).
+func TestObjectStoreErrorsAnswerUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		code   string
+	}{
+		{"slow down", http.StatusServiceUnavailable, "SlowDown"},
+		{"internal error", http.StatusInternalServerError, "InternalError"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := disttest.S3Config(t)
+			s3 := &failingS3{}
+			cfg.Transport = s3
+			bucket, err := objstore.OpenS3(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: bucket, SealEvery: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			th := bigThread(t, b, 1<<10)
+			if _, err := b.store.Seal(t.Context(), th.ID, 1); err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(server.New(b, server.Config{}).Handler())
+			t.Cleanup(srv.Close)
+			s3.fail(tc.status, tc.code)
+			wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items", "")
+		})
+	}
+}
