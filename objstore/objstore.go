@@ -56,9 +56,17 @@ type Object struct {
 
 // S3 is a Bucket in an S3-compatible service.
 type S3 struct {
-	client *minio.Client
-	bucket string
+	client  *minio.Client
+	bucket  string
+	timeout time.Duration // S3Config.RequestTimeout
 }
+
+// DefaultRequestTimeout is S3Config.RequestTimeout's default.
+const DefaultRequestTimeout = 30 * time.Second
+
+// minRate is the slowest transfer a put or a read of a range waits for
+// beyond RequestTimeout: n bytes may take n/minRate seconds more.
+const minRate = 1 << 20
 
 // S3Config says where the bucket is.
 type S3Config struct {
@@ -71,6 +79,15 @@ type S3Config struct {
 	// Transport, when set, carries the requests (tests pass an
 	// in-process server's).
 	Transport http.RoundTripper
+	// RequestTimeout bounds how long a put, a read of a range, a delete,
+	// or the answer to a Get (not the reading of its body) may take, the
+	// client's retries included (a put also a second per MiB it sends):
+	// past it the operation fails with ErrUnavailable, as when the
+	// service cannot be reached. A service that accepts connections and
+	// never answers would otherwise hold a read of a sealed thread for
+	// about ten minutes (a minute per attempt), and a node's sealer for as
+	// long as it hangs. Zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // OpenS3 connects to the bucket of c, creating it if it does not exist.
@@ -97,15 +114,36 @@ func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
 			return nil, fmt.Errorf("objstore: make bucket %s: %w", c.Bucket, err)
 		}
 	}
-	return &S3{client: client, bucket: c.Bucket}, nil
+	timeout := c.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	return &S3{client: client, bucket: c.Bucket, timeout: timeout}, nil
+}
+
+// bounded returns ctx bounded by d, and the function that gives the
+// operation's error: ErrUnavailable, never context.DeadlineExceeded (which
+// callers read as "the caller gave up"), when the bound ended it.
+func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc, func(error) error) {
+	hung := fmt.Errorf("%w: no answer within %v", ErrUnavailable, d)
+	opCtx, cancel := context.WithTimeoutCause(ctx, d, hung)
+	return opCtx, cancel, func(err error) error {
+		if err != nil && ctx.Err() == nil && context.Cause(opCtx) == hung {
+			return hung
+		}
+		return err
+	}
 }
 
 // PutNew writes data under key with If-None-Match: *, so a key is written
 // once whichever process gets there first.
 func (s *S3) PutNew(ctx context.Context, key string, data []byte) error {
+	ctx, cancel, outcome := bounded(ctx, s.timeout+time.Duration(len(data)/minRate)*time.Second)
+	defer cancel()
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
 	opts.SetMatchETagExcept("*")
 	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	err = outcome(err)
 	if code := minio.ToErrorResponse(err).StatusCode; code == http.StatusPreconditionFailed {
 		return fmt.Errorf("put %s: %w", key, ErrExists)
 	}
@@ -137,13 +175,16 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, e
 	if err := opts.SetRange(off, off+n-1); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
+	ctx, cancel, outcome := bounded(ctx, s.timeout+time.Duration(n/minRate)*time.Second)
+	defer cancel()
 	obj, err := s.client.GetObject(ctx, s.bucket, key, opts)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, classify(err))
+		return nil, fmt.Errorf("get %s: %w", key, classify(outcome(err)))
 	}
 	defer obj.Close()
 	b := make([]byte, n)
 	if _, err := io.ReadFull(obj, b); err != nil {
+		err = outcome(err)
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
 		}
@@ -152,27 +193,57 @@ func (s *S3) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, e
 	return b, nil
 }
 
-// Get implements Bucket.
+// Get implements Bucket. S3Config.RequestTimeout bounds the wait for the
+// answer; the body is then read as slowly as the caller reads it.
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, Object, error) {
-	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return nil, Object{}, fmt.Errorf("get %s: %w", key, classify(err))
-	}
-	info, err := obj.Stat() // the GET's own answer: no second request
-	if err != nil {
-		obj.Close()
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	hung := fmt.Errorf("%w: no answer within %v", ErrUnavailable, s.timeout)
+	timer := time.AfterFunc(s.timeout, func() { cancel(hung) })
+	fail := func(err error) (io.ReadCloser, Object, error) {
+		timer.Stop()
+		cancel(nil)
+		if parent.Err() == nil && context.Cause(ctx) == hung {
+			err = hung
+		}
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil, Object{}, fmt.Errorf("get %s: %w", key, ErrNotFound)
 		}
 		return nil, Object{}, fmt.Errorf("get %s: %w", key, classify(err))
 	}
-	return obj, Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	info, err := obj.Stat() // the GET's own answer: no second request
+	if err == nil && !timer.Stop() {
+		err = hung // the bound ended the body's context as the answer came
+	}
+	if err != nil {
+		obj.Close()
+		return fail(err)
+	}
+	return cancelOnClose{obj, cancel}, Object{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+}
+
+// cancelOnClose is a body whose Close also ends the context it is read under.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel(nil)
+	return err
 }
 
 // Delete removes key.
 func (s *S3) Delete(ctx context.Context, key string) error {
+	ctx, cancel, outcome := bounded(ctx, s.timeout)
+	defer cancel()
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("delete %s: %w", key, classify(err))
+		return fmt.Errorf("delete %s: %w", key, classify(outcome(err)))
 	}
 	return nil
 }

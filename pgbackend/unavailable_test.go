@@ -152,12 +152,16 @@ func TestCopyForkUnavailableMidway(t *testing.T) {
 
 // failingS3 carries requests to the S3 gateway until status is set; then
 // it answers every request itself with status and an S3 error of code, as
-// a throttled or failing service does.
+// a throttled or failing service does, or, with status hangs, answers
+// none, as a service that accepts connections and never answers.
 type failingS3 struct {
 	mu     sync.Mutex
 	status int
 	code   string
 }
+
+// hangs is failingS3's status for a service that never answers.
+const hangs = -1
 
 func (f *failingS3) fail(status int, code string) {
 	f.mu.Lock()
@@ -169,8 +173,12 @@ func (f *failingS3) RoundTrip(req *http.Request) (*http.Response, error) {
 	f.mu.Lock()
 	status, code := f.status, f.code
 	f.mu.Unlock()
-	if status == 0 {
+	switch status {
+	case 0:
 		return http.DefaultTransport.RoundTrip(req)
+	case hangs:
+		<-req.Context().Done()
+		return nil, req.Context().Err()
 	}
 	if req.Body != nil {
 		io.Copy(io.Discard, req.Body)
@@ -186,7 +194,9 @@ func (f *failingS3) RoundTrip(req *http.Request) (*http.Response, error) {
 // 503 SlowDown (throttled) or 500 InternalError, as S3 does now and then
 // (minio-go retries them, then gives up), makes a read of a sealed thread
 // answered 503 unavailable with Retry-After, as a store that cannot be
-// reached does, not 500 internal (which says the server is broken).
+// reached does, not 500 internal (which says the server is broken). So
+// does one that never answers, once S3Config.RequestTimeout has passed
+// (wantUnavailable's client gives up after a minute).
 func TestObjectStoreErrorsAnswerUnavailable(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -195,11 +205,15 @@ func TestObjectStoreErrorsAnswerUnavailable(t *testing.T) {
 	}{
 		{"slow down", http.StatusServiceUnavailable, "SlowDown"},
 		{"internal error", http.StatusInternalServerError, "InternalError"},
+		{"no answer", hangs, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := disttest.S3Config(t)
 			s3 := &failingS3{}
 			cfg.Transport = s3
+			if tc.status == hangs {
+				cfg.RequestTimeout = time.Second
+			}
 			bucket, err := objstore.OpenS3(t.Context(), cfg)
 			if err != nil {
 				t.Fatal(err)
