@@ -452,9 +452,10 @@ func (c *Client) ReadItems(ctx context.Context, id string, from int) (io.ReadClo
 // Items iterates over thread id's history from counted user message from
 // on (from < 0: the whole history), one Line per non-blank line. A request
 // or stream failure is yielded as the last element, and so is a stream
-// that ends inside a line (io.ErrUnexpectedEOF).
+// that ends inside a line (io.ErrUnexpectedEOF), and ctx's error once ctx
+// is done.
 func (c *Client) Items(ctx context.Context, id string, from int) iter.Seq2[Line, error] {
-	return c.lines(func() (io.ReadCloser, error) { return c.ReadItems(ctx, id, from) })
+	return c.lines(ctx, func() (io.ReadCloser, error) { return c.ReadItems(ctx, id, from) })
 }
 
 // Turns returns thread id's counted user messages, in order; TurnsPage
@@ -483,7 +484,7 @@ func (c *Client) ReadTurn(ctx context.Context, id string, k int) (io.ReadCloser,
 // Turn iterates over the lines of turn k of thread id, as Items does.
 // Line offsets count from the turn's start, Turns()[k].Offset.
 func (c *Client) Turn(ctx context.Context, id string, k int) iter.Seq2[Line, error] {
-	return c.lines(func() (io.ReadCloser, error) { return c.ReadTurn(ctx, id, k) })
+	return c.lines(ctx, func() (io.ReadCloser, error) { return c.ReadTurn(ctx, id, k) })
 }
 
 // TurnOptions describe one complete user turn for AppendTurn.
@@ -533,8 +534,9 @@ func (c *Client) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCl
 }
 
 // lines iterates over the lines of the stream open returns, closing it
-// when the iteration ends.
-func (c *Client) lines(open func() (io.ReadCloser, error)) iter.Seq2[Line, error] {
+// when the iteration ends. Once ctx is done it yields ctx's error, not the
+// lines Lines read ahead.
+func (c *Client) lines(ctx context.Context, open func() (io.ReadCloser, error)) iter.Seq2[Line, error] {
 	return func(yield func(Line, error) bool) {
 		body, err := open()
 		if err != nil {
@@ -543,6 +545,10 @@ func (c *Client) lines(open func() (io.ReadCloser, error)) iter.Seq2[Line, error
 		}
 		defer body.Close()
 		for l, err := range Lines(body) {
+			if ctx.Err() != nil {
+				yield(Line{}, fmt.Errorf("client: history stream: %w", ctx.Err()))
+				return
+			}
 			if !yield(l, err) {
 				return
 			}

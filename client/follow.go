@@ -84,10 +84,12 @@ func (c *Client) Follow(ctx context.Context, id string, from int64) iter.Seq2[Li
 		}
 		defer resp.Body.Close()
 		for l, err := range Lines(resp.Body) {
+			// Lines reads ahead: once ctx is done, what it read before
+			// is not yielded after.
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
 			if err != nil {
-				if ctx.Err() != nil {
-					err = ctx.Err()
-				}
 				yield(Line{}, err)
 				return
 			}
@@ -135,7 +137,7 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 		br := bufio.NewReaderSize(resp.Body, 64<<10)
 		for {
 			raw, err := br.ReadBytes('\n')
-			if err != nil {
+			if err != nil || ctx.Err() != nil { // a record read ahead is not yielded once ctx is done
 				switch {
 				case ctx.Err() != nil:
 					err = ctx.Err()

@@ -295,3 +295,80 @@ func TestLinesEnds(t *testing.T) {
 		t.Fatalf("lines %v ending at %d; want a, b, c, d ending at %d", got, next, len(history))
 	}
 }
+
+// TestIteratorsStopWhenContextDone: once ctx is done an iterator yields
+// ctx's error next, not the lines or events it had already read ahead:
+// Follow went on with up to 64 KiB of them, a few hundred lines after the
+// caller had cancelled.
+func TestIteratorsStopWhenContextDone(t *testing.T) {
+	c := serve(t, server.Config{})
+	th, err := c.Create(t.Context(), client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []client.Item
+	for i := range 500 {
+		items = append(items, assistantItem(fmt.Sprintf("line %d", i)))
+	}
+	if _, err := c.Append(t.Context(), th.ID, items...); err != nil {
+		t.Fatal(err)
+	}
+	// events answers 500 events at once, then holds the stream open.
+	events := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		for seq := 1; seq <= 500; seq++ {
+			fmt.Fprintf(w, `{"seq":%d,"type":"appended","thread_id":%q,"size":%d}`+"\n", seq, th.ID, seq*100)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(events.Close)
+	eventsClient, err := client.New(events.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// each runs an iterator with ctx, calling cancel at the first element,
+	// and returns how many elements came after it and the last error.
+	tests := []struct {
+		name string
+		each func(ctx context.Context, cancel func()) (after int, last error)
+	}{
+		{"Follow", func(ctx context.Context, cancel func()) (int, error) {
+			return countAfterFirst(c.Follow(ctx, th.ID, 0), cancel)
+		}},
+		{"Items", func(ctx context.Context, cancel func()) (int, error) {
+			return countAfterFirst(c.Items(ctx, th.ID, -1), cancel)
+		}},
+		{"Events", func(ctx context.Context, cancel func()) (int, error) {
+			return countAfterFirst(eventsClient.Events(ctx), cancel)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			after, last := tc.each(ctx, cancel)
+			if after != 0 || !errors.Is(last, context.Canceled) {
+				t.Fatalf("after cancel: %d more elements, then %v; want none, then context.Canceled", after, last)
+			}
+		})
+	}
+}
+
+// countAfterFirst calls cancel at seq's first element and counts the
+// elements that follow it, up to the first error, which it returns.
+func countAfterFirst[T any](seq func(func(T, error) bool), cancel func()) (after int, last error) {
+	first := true
+	for _, err := range seq {
+		if err != nil {
+			return after, err
+		}
+		if first {
+			first = false
+			cancel()
+			continue
+		}
+		after++
+	}
+	return after, nil
+}
