@@ -489,9 +489,10 @@ func TestCancelledCallsChangeNothing(t *testing.T) {
 	}
 }
 
-// TestCallsAfterClose: after Close, reads fail with ErrClosed as writes
-// do (not with the closed index's error), and a Close racing the first
-// returns once the root is released: Open on it succeeds right after.
+// TestCallsAfterClose: after Close, reads (and Evict and ResumePath)
+// fail with ErrClosed as writes do (not with the closed index's error),
+// and a Close racing the first returns once the root is released: Open on
+// it succeeds right after.
 func TestCallsAfterClose(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
@@ -528,6 +529,11 @@ func TestCallsAfterClose(t *testing.T) {
 		"Tree":         func() error { _, _, err := m.Tree(ctx, th.ID); return err },
 		"IndexStats":   func() error { _, err := m.IndexStats(ctx); return err },
 		"Turn":         func() error { _, err := m.Turn(ctx, th.ID, "t"); return err },
+		// Evict and ResumePath read the closed index: "sql: database is
+		// closed".
+		"Evict":      func() error { return m.Evict(ctx, th.ID) },
+		"ResumePath": func() error { _, err := m.ResumePath(ctx, th.RolloutPath); return err },
+		"Resume":     func() error { _, err := m.Resume(ctx, th.ID); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrClosed) {

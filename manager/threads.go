@@ -695,6 +695,11 @@ func (m *Manager) ResumePath(ctx context.Context, p string) (Thread, error) {
 	if err != nil {
 		return Thread{}, fmt.Errorf("resume %q: %w", p, err)
 	}
+	// It may index the file: Close waits for it.
+	if err := m.begin(); err != nil {
+		return Thread{}, err
+	}
+	defer m.ops.Done()
 	row, err := m.store.GetByPath(ctx, rel)
 	if errors.Is(err, store.ErrNotFound) {
 		row, err = m.indexPath(ctx, rel)
@@ -1110,6 +1115,10 @@ func (m *Manager) Evict(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if err := m.begin(); err != nil {
+		return err
+	}
+	defer m.ops.Done()
 	if _, err := m.store.Get(ctx, id); err != nil {
 		return threadErr(id, err, "evict")
 	}
