@@ -306,21 +306,15 @@ func (s *Store) inTxRow(ctx context.Context, id string, fn func(pgx.Tx) error) (
 }
 
 // commit commits tx. An error PostgreSQL answered means the transaction
-// was not committed, unless it ended the session (FATAL or PANIC: a
-// session terminated while it waited for a synchronous standby had
-// committed locally); that, and any other error (the connection broke
-// after the COMMIT was sent), leaves it unknown, and wraps
-// ErrCommitUnknown.
+// was not committed; any other (the connection broke after the COMMIT
+// was sent) leaves it unknown, and wraps ErrCommitUnknown.
 func commit(ctx context.Context, tx pgx.Tx) error {
 	err := tx.Commit(ctx)
 	if err == nil && commitAnswerLost != nil {
 		err = commitAnswerLost()
 	}
 	var pgErr *pgconn.PgError
-	switch {
-	case err == nil, errors.Is(err, pgx.ErrTxClosed):
-		return err
-	case errors.As(err, &pgErr) && pgErr.Severity != "FATAL" && pgErr.Severity != "PANIC":
+	if err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxClosed) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
