@@ -139,6 +139,9 @@ func TestSurvivesRestarts(t *testing.T) {
 	wg.Wait()
 	if len(refusals) > 0 {
 		t.Errorf("%d appends during the outages were refused other than 503 unavailable, the first: %v", len(refusals), refusals[0])
+		for i, n := range nodes {
+			t.Logf("node %d's log:\n%s", i, n.logText())
+		}
 	}
 	h := readAll(t, nodes[1].client, th.ID)
 	checkAcks(t, h, acks, int(failed.Load()))
