@@ -84,21 +84,7 @@ func TestStorageDownAnswersUnavailable(t *testing.T) {
 		cfg := disttest.S3Config(t)
 		var s3 *tcpProxy
 		cfg.Endpoint, s3 = proxyURL(t, cfg.Endpoint)
-		bucket, err := objstore.OpenS3(t.Context(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: bucket, SealEvery: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { b.Close() })
-		th := bigThread(t, b, 1<<20)
-		if _, err := b.store.Seal(t.Context(), th.ID, 1); err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(server.New(b, server.Config{}).Handler())
-		t.Cleanup(srv.Close)
+		th, srv := sealedThreadServer(t, cfg, 1<<20)
 		s3.down()
 		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items", "")
 		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items?follow=1", "")
@@ -148,6 +134,29 @@ func TestCopyForkUnavailableMidway(t *testing.T) {
 	if !errors.Is(err, manager.ErrUnavailable) || errors.Is(err, manager.ErrInvalidItem) {
 		t.Fatalf("copy fork with the object store gone midway: %v; want unavailable", err)
 	}
+}
+
+// sealedThreadServer opens a backend on the bucket of cfg, writes a
+// thread of about size bytes, seals it into an object, and serves the
+// backend over HTTP.
+func sealedThreadServer(t *testing.T, cfg objstore.S3Config, size int) (manager.Thread, *httptest.Server) {
+	t.Helper()
+	bucket, err := objstore.OpenS3(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: bucket, SealEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	th := bigThread(t, b, size)
+	if _, err := b.store.Seal(t.Context(), th.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(server.New(b, server.Config{}).Handler())
+	t.Cleanup(srv.Close)
+	return th, srv
 }
 
 // failingS3 carries requests to the S3 gateway until status is set; then
@@ -214,21 +223,7 @@ func TestObjectStoreErrorsAnswerUnavailable(t *testing.T) {
 			if tc.status == hangs {
 				cfg.RequestTimeout = time.Second
 			}
-			bucket, err := objstore.OpenS3(t.Context(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := Open(t.Context(), Options{DSN: disttest.DSN(t), Bucket: bucket, SealEvery: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { b.Close() })
-			th := bigThread(t, b, 1<<10)
-			if _, err := b.store.Seal(t.Context(), th.ID, 1); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(server.New(b, server.Config{}).Handler())
-			t.Cleanup(srv.Close)
+			th, srv := sealedThreadServer(t, cfg, 1<<10)
 			s3.fail(tc.status, tc.code)
 			wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items", "")
 		})
