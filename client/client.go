@@ -14,6 +14,7 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -325,6 +326,10 @@ func (c *Client) Threads(ctx context.Context, o ListOptions) iter.Seq2[Thread, e
 			if page.NextCursor == "" {
 				return
 			}
+			if page.NextCursor == o.Cursor {
+				yield(Thread{}, fmt.Errorf("client: list threads: the server answered cursor %q with itself", o.Cursor))
+				return
+			}
 			o.Cursor = page.NextCursor
 		}
 	}
@@ -511,26 +516,47 @@ func (c *Client) AppendTurn(ctx context.Context, id string, o TurnOptions) (Appe
 
 // ReadTurnByID returns the Codex turn turnID of thread id as raw NDJSON,
 // from its first start line through its task_complete, and where it lies
-// in the history. The caller closes the reader.
+// in the history. The caller closes the reader. A blank turnID fails with
+// ErrInvalidArgument and sends no request.
 func (c *Client) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadCloser, TurnSpan, error) {
 	path, err := threadPath(id, "/turns/by-id/", url.PathEscape(turnID))
 	if err != nil {
 		return nil, TurnSpan{}, err
 	}
+	if strings.TrimSpace(turnID) == "" {
+		return nil, TurnSpan{}, fmt.Errorf("%w: turn id %q is blank", ErrInvalidArgument, turnID)
+	}
 	resp, err := c.request(ctx, "GET", path, nil, "", nil, http.StatusOK)
 	if err != nil {
 		return nil, TurnSpan{}, err
 	}
-	span := TurnSpan{Status: resp.Header.Get("Turn-Status")}
-	var errs [3]error
-	span.Offset, errs[0] = strconv.ParseInt(resp.Header.Get("Turn-Offset"), 10, 64)
-	span.End, errs[1] = strconv.ParseInt(resp.Header.Get("Turn-End"), 10, 64)
-	span.UserMessage, errs[2] = strconv.Atoi(resp.Header.Get("Turn-User-Message"))
-	if err := errors.Join(errs[:]...); err != nil {
+	span, err := turnSpan(resp.Header)
+	if err != nil {
 		resp.Body.Close()
-		return nil, TurnSpan{}, fmt.Errorf("turn %q of thread %s: bad Turn-* headers: %w", turnID, id, err)
+		return nil, TurnSpan{}, fmt.Errorf("client: turn %q of thread %s: %w", turnID, id, err)
 	}
 	return resp.Body, span, nil
+}
+
+// turnSpan reads the Turn-* headers of an answer of GET
+// /v1/threads/{id}/turns/by-id/{turn}.
+func turnSpan(h http.Header) (TurnSpan, error) {
+	offset, errOffset := intHeader(h, "Turn-Offset")
+	end, errEnd := intHeader(h, "Turn-End")
+	userMessage, errUserMessage := intHeader(h, "Turn-User-Message")
+	if err := cmp.Or(errOffset, errEnd, errUserMessage); err != nil {
+		return TurnSpan{}, err
+	}
+	return TurnSpan{Offset: offset, End: end, UserMessage: int(userMessage), Status: h.Get("Turn-Status")}, nil
+}
+
+// intHeader returns header name of h as a decimal integer.
+func intHeader(h http.Header, name string) (int64, error) {
+	n, err := strconv.ParseInt(h.Get(name), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad %s header %q", name, h.Get(name))
+	}
+	return n, nil
 }
 
 // lines iterates over the lines of the stream open returns, closing it

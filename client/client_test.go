@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spoolhq/spool/client"
@@ -770,5 +771,37 @@ func TestIdempotentCreateAndFork(t *testing.T) {
 	}
 	if again, err := c.Fork(ctx, first.ID, f); err != nil || again.ID != fork.ID {
 		t.Fatalf("retried fork: %s, %v; want %s", again.ID, err, fork.ID)
+	}
+}
+
+// TestThreadsStopsOnARepeatedCursor: a server (a buggy proxy's cache, say)
+// that answers every page with the cursor it was asked for would keep
+// Threads asking forever; the iterator yields an error instead.
+func TestThreadsStopsOnARepeatedCursor(t *testing.T) {
+	var requests atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) > 10 {
+			http.Error(w, "asked too often", http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"threads":[{"id":"t%d"}],"next_cursor":"same"}`, requests.Load())
+	}))
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	var last error
+	for th, err := range c.Threads(t.Context(), client.ListOptions{}) {
+		if err != nil {
+			last = err
+			break
+		}
+		ids = append(ids, th.ID)
+	}
+	if !slices.Equal(ids, []string{"t1", "t2"}) || last == nil || !strings.Contains(last.Error(), "cursor") {
+		t.Fatalf("Threads over a repeated cursor gave %v then %v, want [t1 t2] then an error about the cursor", ids, last)
 	}
 }

@@ -3,8 +3,11 @@ package client_test
 import (
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spoolhq/spool/client"
@@ -171,5 +174,36 @@ func TestTurnIDsThatNeedEscaping(t *testing.T) {
 		if err != nil || !strings.Contains(string(data), "prompt "+id) {
 			t.Fatalf("turn %q: %q, %v", id, data, err)
 		}
+	}
+}
+
+// TestReadTurnByIDRefusesBadAnswersAndIDs: a blank turn id fails with
+// ErrInvalidArgument before any request (it would name another route), and
+// an answer without its Turn-* headers fails with an error that says it
+// comes from the client.
+func TestReadTurnByIDRefusesBadAnswersAndIDs(t *testing.T) {
+	const thread = "01a20cda-721a-7bfd-9872-ac1825beec06"
+	var requests atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, `{"type":"event_msg","payload":{}}`+"\n")
+	}))
+	t.Cleanup(ts.Close)
+	c, err := client.New(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, turnID := range []string{"", " "} {
+		if _, _, err := c.ReadTurnByID(t.Context(), thread, turnID); !errors.Is(err, client.ErrInvalidArgument) {
+			t.Errorf("ReadTurnByID(%q) = %v, want ErrInvalidArgument", turnID, err)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("blank turn ids sent %d requests, want none", n)
+	}
+	_, _, err = c.ReadTurnByID(t.Context(), thread, "turn-a")
+	if err == nil || !strings.HasPrefix(err.Error(), "client: ") || !strings.Contains(err.Error(), "Turn-") {
+		t.Fatalf("answer without Turn-* headers: %v, want a client: error naming them", err)
 	}
 }
