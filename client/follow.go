@@ -49,8 +49,9 @@ var ErrStreamEnded = errors.New("client: stream ended by the server")
 
 // StreamEndError says why the server ended a stream: "deleted" or
 // "reverted" (the followed thread; after a revert, read it again),
-// "shutdown", "slow_subscriber" (an event stream read too slowly) or
-// "error". It wraps ErrStreamEnded.
+// "shutdown", "slow_subscriber" (an event stream read too slowly),
+// "error", or "unknown" when the stream ended cleanly without saying why
+// (a proxy between that drops HTTP trailers). It wraps ErrStreamEnded.
 type StreamEndError struct{ Reason string }
 
 func (e *StreamEndError) Error() string { return "client: stream ended by the server: " + e.Reason }
