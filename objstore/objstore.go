@@ -136,11 +136,13 @@ func bounded(ctx context.Context, d time.Duration) (context.Context, context.Can
 }
 
 // PutNew writes data under key with If-None-Match: *, so a key is written
-// once whichever process gets there first.
+// once whichever process gets there first. It is one PUT whatever the
+// size (S3 takes up to 5 GiB so): a multipart upload checks the condition
+// only where the service checks it on completion, and versitygw does not.
 func (s *S3) PutNew(ctx context.Context, key string, data []byte) error {
 	ctx, cancel, outcome := bounded(ctx, s.timeout+time.Duration(len(data)/minRate)*time.Second)
 	defer cancel()
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
 	opts.SetMatchETagExcept("*")
 	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
 	err = outcome(err)

@@ -38,6 +38,21 @@ func testBucket(t *testing.T, b Bucket) {
 	if err := b.PutNew(ctx, "segments/a/1", []byte("other")); !errors.Is(err, ErrExists) {
 		t.Fatalf("second PutNew: got %v, want ErrExists", err)
 	}
+	// Past 16 MiB the S3 client uploads in parts: the condition must
+	// hold for the whole upload too.
+	big := bytes.Repeat([]byte("first "), 17<<20/6)
+	if err := b.PutNew(ctx, "segments/big/1", big); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutNew(ctx, "segments/big/1", bytes.Repeat([]byte("other "), 17<<20/6)); !errors.Is(err, ErrExists) {
+		t.Fatalf("second PutNew of %d bytes: got %v, want ErrExists", len(big), err)
+	}
+	if got, err := b.ReadRange(ctx, "segments/big/1", int64(len(big))-6, 6); err != nil || string(got) != "first " {
+		t.Fatalf("ReadRange of the big object's end: %q, %v; want the first write kept", got, err)
+	}
+	if err := b.Delete(ctx, "segments/big/1"); err != nil {
+		t.Fatal(err)
+	}
 	got, err := b.ReadRange(ctx, "segments/a/1", 3, 5)
 	if err != nil || !bytes.Equal(got, data[3:8]) {
 		t.Fatalf("ReadRange: %q, %v; want %q (the first write kept)", got, err, data[3:8])
