@@ -138,10 +138,19 @@ func listQuery(o ListOptions) (string, []any, error) {
 		// A literal, not a bound value: SQLite re-plans a statement whose
 		// bound value meets an analyzed index column on every run, and
 		// the two values make only two statements to cache.
+		archived := "archived"
+		if o.SortBy == SortUpdated && o.Cwd != "" {
+			// cwd has an index in updated order, which a directory
+			// few threads have makes the one to walk; without
+			// statistics SQLite would walk threads_archived_updated
+			// and test every thread. The unary + keeps the archived
+			// column out of index choice.
+			archived = "+archived"
+		}
 		if *o.Archived {
-			where = append(where, "archived = 1")
+			where = append(where, archived+" = 1")
 		} else {
-			where = append(where, "archived = 0")
+			where = append(where, archived+" = 0")
 		}
 	}
 	if o.Spawned != nil {

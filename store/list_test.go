@@ -361,3 +361,63 @@ func TestListByParentQueryPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestListByCwdQueryPlan checks that a list of a working directory's live
+// threads (the API's default) walks threads_cwd_updated, with statistics
+// and without: walking threads_archived_updated and testing every thread
+// read the whole home for a directory few threads have, or none.
+func TestListByCwdQueryPlan(t *testing.T) {
+	ctx := t.Context()
+	for _, analyzed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("analyzed=%t", analyzed), func(t *testing.T) {
+			s := openTest(t)
+			var batch []Record
+			for i := range 500 {
+				th := newThread(fmt.Sprintf("t%03d", i), int64(100+i))
+				th.Cwd = "/work"
+				if i < 2 {
+					th.Cwd = "/rare"
+				}
+				batch = append(batch, Record{Thread: th})
+			}
+			if err := s.Replace(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			if analyzed {
+				if _, err := s.writer.ExecContext(ctx, "ANALYZE"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			no, yes := false, true
+			for _, tc := range []struct {
+				name string
+				opts ListOptions
+			}{
+				{"all", ListOptions{Cwd: "/rare"}},
+				{"live", ListOptions{Cwd: "/rare", Archived: &no}},
+				{"live oldest first", ListOptions{Cwd: "/rare", Archived: &no, Ascending: true}},
+				{"archived", ListOptions{Cwd: "/rare", Archived: &yes}},
+			} {
+				q, args, err := listQuery(tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				joined := strings.Join(queryPlan(t, s, q, args), "; ")
+				if !strings.Contains(joined, "USING INDEX threads_cwd_updated (cwd=?") || strings.Contains(joined, "TEMP B-TREE") {
+					t.Errorf("%s: plan %q, want a search of threads_cwd_updated in order", tc.name, joined)
+				}
+				page, err := s.List(ctx, tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 2
+				if tc.opts.Archived != nil && *tc.opts.Archived {
+					want = 0
+				}
+				if got := len(page.Threads); got != want {
+					t.Errorf("%s: %d threads, want %d", tc.name, got, want)
+				}
+			}
+		})
+	}
+}
