@@ -16,7 +16,7 @@ import (
 //
 //	BENCH_THREADS=1000000 go test -run '^$' -bench . -benchtime 2000x ./store/
 //
-// The generated index is cached in os.TempDir() as spool-bench-<N>.db and
+// The generated index is cached in os.TempDir() as spool-bench-index-v2-<N>.db and
 // reused by later runs; delete it to regenerate.
 
 const benchMessagesPerThread = 3
@@ -37,7 +37,7 @@ func benchThreads(b *testing.B) int {
 func benchIndex(b *testing.B, n int) *Store {
 	b.Helper()
 	ctx := context.Background()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("spool-bench-%d.db", n))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("spool-bench-index-v2-%d.db", n))
 	if _, err := os.Stat(path); err != nil {
 		tmp := filepath.Join(b.TempDir(), "gen.db")
 		if err := generateIndex(ctx, tmp, n); err != nil {
@@ -68,9 +68,15 @@ func benchIndex(b *testing.B, n int) *Store {
 	return s
 }
 
+// benchRareEvery makes one thread in so many come from the source vscode
+// and the model provider ollama, the others from cli and openai: a list
+// filtered by a rare value.
+const benchRareEvery = 200
+
 // generateIndex writes n threads with direct inserts in one transaction:
 // many threads share each timestamp, a tenth are archived, 64 working
-// directories, every seventh thread a fork.
+// directories, every seventh thread a fork, a rare source and provider
+// (benchRareEvery).
 func generateIndex(ctx context.Context, path string, n int) error {
 	s, err := Open(ctx, path)
 	if err != nil {
@@ -84,7 +90,7 @@ func generateIndex(ctx context.Context, path string, n int) error {
 	defer tx.Rollback()
 	thread, err := tx.PrepareContext(ctx, `INSERT INTO threads (id, rollout_path, created_at, updated_at,
 		cwd, source, model_provider, name, preview, archived, archived_at, parent_id, user_message_count)
-		VALUES (?, ?, ?, ?, ?, 'cli', 'openai', '', ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -111,8 +117,12 @@ func generateIndex(ctx context.Context, path string, n int) error {
 			parent = fmt.Sprintf("%08d-0000-7000-8000-000000000000", i-1)
 		}
 		preview := fmt.Sprintf("task %d: refactor module %d", i, i%113)
+		source, provider := "cli", "openai"
+		if i%benchRareEvery == 0 {
+			source, provider = "vscode", "ollama"
+		}
 		if _, err := thread.ExecContext(ctx, id, "sessions/"+id+".jsonl", created, updated,
-			fmt.Sprintf("/home/user/project%02d", i%64), preview, archived, archivedAt, parent,
+			fmt.Sprintf("/home/user/project%02d", i%64), source, provider, preview, archived, archivedAt, parent,
 			benchMessagesPerThread); err != nil {
 			return err
 		}
@@ -166,6 +176,10 @@ func BenchmarkListPage(b *testing.B) {
 		{"first-live", ListOptions{Limit: 50, Archived: &no}, false},
 		{"first-cwd", ListOptions{Limit: 50, Cwd: "/home/user/project07"}, false},
 		{"first-created-asc", ListOptions{Limit: 50, SortBy: SortCreated, Ascending: true}, false},
+		{"first-source-rare", ListOptions{Limit: 50, Source: "vscode"}, false},
+		{"first-provider-rare", ListOptions{Limit: 50, ModelProvider: "ollama"}, false},
+		{"first-source-common", ListOptions{Limit: 50, Source: "cli"}, false},
+		{"first-source-absent", ListOptions{Limit: 50, Source: "exec"}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
@@ -176,8 +190,15 @@ func BenchmarkListPage(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(page.Threads) != 50 {
-					b.Fatalf("page of %d threads, want 50", len(page.Threads))
+				want := 50
+				switch bc.opts.Source + bc.opts.ModelProvider {
+				case "vscode", "ollama":
+					want = min(50, (n+benchRareEvery-1)/benchRareEvery)
+				case "exec":
+					want = 0
+				}
+				if len(page.Threads) != want {
+					b.Fatalf("page of %d threads, want %d", len(page.Threads), want)
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")

@@ -421,3 +421,62 @@ func TestListByCwdQueryPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestListBySourceQueryPlan checks that a list filtered by source or model
+// provider walks that column's index in the list's order, with statistics
+// and without, live threads only (the API's default) or all: walking
+// threads_updated or threads_archived_updated and testing every thread
+// read the whole home for a value few threads have, or none.
+func TestListBySourceQueryPlan(t *testing.T) {
+	ctx := t.Context()
+	for _, analyzed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("analyzed=%t", analyzed), func(t *testing.T) {
+			s := openTest(t)
+			var batch []Record
+			for i := range 500 {
+				th := newThread(fmt.Sprintf("t%03d", i), int64(100+i))
+				th.Source, th.ModelProvider = "cli", "openai"
+				if i < 2 {
+					th.Source, th.ModelProvider = "vscode", "ollama"
+				}
+				batch = append(batch, Record{Thread: th})
+			}
+			if err := s.Replace(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			if analyzed {
+				if _, err := s.writer.ExecContext(ctx, "ANALYZE"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			no := false
+			for _, tc := range []struct {
+				name  string
+				opts  ListOptions
+				index string
+			}{
+				{"source", ListOptions{Source: "vscode"}, "threads_source_updated (source=?"},
+				{"source live", ListOptions{Source: "vscode", Archived: &no}, "threads_source_updated (source=?"},
+				{"source oldest first", ListOptions{Source: "vscode", Ascending: true}, "threads_source_updated (source=?"},
+				{"provider", ListOptions{ModelProvider: "ollama"}, "threads_model_provider_updated (model_provider=?"},
+				{"provider live", ListOptions{ModelProvider: "ollama", Archived: &no}, "threads_model_provider_updated (model_provider=?"},
+			} {
+				q, args, err := listQuery(tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				joined := strings.Join(queryPlan(t, s, q, args), "; ")
+				if !strings.Contains(joined, "USING INDEX "+tc.index) || strings.Contains(joined, "TEMP B-TREE") {
+					t.Errorf("%s: plan %q, want a search of %s) in order", tc.name, joined, tc.index)
+				}
+				page, err := s.List(ctx, tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := len(page.Threads); got != 2 {
+					t.Errorf("%s: %d threads, want 2", tc.name, got)
+				}
+			}
+		})
+	}
+}
