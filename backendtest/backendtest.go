@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +76,7 @@ func Run(t *testing.T, open Open) {
 		{"PaginatedRollbackRefused", testPaginatedRollbackRefused},
 		{"ListTextFoldsCase", testListTextFoldsCase},
 		{"ListFullPages", testListFullPages},
+		{"ListByLongValues", testListByLongValues},
 		{"ForkMetaRecordsTheForkPoint", testForkMetaRecordsTheForkPoint},
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
 		{"CopyOfARevertedReferenceFork", testCopyOfARevertedReferenceFork},
@@ -123,6 +126,39 @@ func testListFullPages(t *testing.T, b manager.Backend) {
 		}
 		if len(rest.Threads) != 1 || rest.NextCursor != "" {
 			t.Fatalf("limit %d, the next page: %d threads, next cursor %q; want the last one alone", limit, len(rest.Threads), rest.NextCursor)
+		}
+	}
+}
+
+// testListByLongValues lists by a working directory, source and model
+// provider of 10,240 bytes each: values longer than an index entry may be
+// are stored, and found, like short ones.
+func testListByLongValues(t *testing.T, b manager.Backend) {
+	long := func(prefix string) string {
+		var sb strings.Builder // bytes that do not compress much
+		sb.WriteString(prefix)
+		for sum := sha256.Sum256([]byte(prefix)); sb.Len() < 10240; sum = sha256.Sum256(sum[:]) {
+			sb.WriteString(hex.EncodeToString(sum[:]))
+		}
+		return sb.String()
+	}
+	opts := manager.StartOptions{Cwd: long("/"), Source: long("src-"), ModelProvider: long("provider-")}
+	th, err := b.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatalf("start with long values: %v", err)
+	}
+	start(t, b)
+	for name, o := range map[string]manager.ListOptions{
+		"cwd":            {Cwd: opts.Cwd},
+		"source":         {Source: opts.Source},
+		"model provider": {ModelProvider: opts.ModelProvider},
+	} {
+		page, err := b.List(t.Context(), o)
+		if err != nil {
+			t.Fatalf("list by a long %s: %v", name, err)
+		}
+		if len(page.Threads) != 1 || page.Threads[0].ID != th.ID {
+			t.Fatalf("list by a long %s: %d threads, want %s alone", name, len(page.Threads), th.ID)
 		}
 	}
 }
