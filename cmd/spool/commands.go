@@ -163,6 +163,8 @@ returns them.`,
 	f.StringVar(&o.Cwd, "cwd", "", "only threads started in this directory (exact; a relative one is taken from here)")
 	f.StringVar(&o.Text, "grep", "", "only threads whose name or first prompt contains this (any case)")
 	f.StringVar(&o.ParentID, "parent", "", "only direct forks of this thread")
+	f.StringVar(&o.Source, "source", "", "only threads of this source, as their session_meta names it (cli, vscode, exec, mcp, ...)")
+	f.StringVar(&o.ModelProvider, "model-provider", "", "only threads of this model provider (openai, ollama, ...)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

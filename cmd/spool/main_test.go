@@ -230,6 +230,15 @@ func TestLs(t *testing.T) {
 	if out := cli.ok("ls", "--grep", "RETRY"); !strings.Contains(out, f.fork.ID) || strings.Contains(out, f.copy.ID) {
 		t.Fatalf("ls --grep RETRY should list only the fork:\n%s", out)
 	}
+	run, err := s.c.Create(t.Context(), client.CreateOptions{Source: "exec", ModelProvider: "ollama"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{"--source=exec", "--model-provider=ollama"} {
+		if out := cli.ok("ls", flag); !strings.Contains(out, run.ID) || strings.Count(out, "\n") != 2 {
+			t.Fatalf("ls %s should list only %s:\n%s", flag, run.ID, out)
+		}
+	}
 
 	// A relative --cwd is taken from the current directory, for fork as
 	// for ls: Codex records directories absolute.
