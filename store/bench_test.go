@@ -176,6 +176,10 @@ func BenchmarkListPage(b *testing.B) {
 		{"first-live", ListOptions{Limit: 50, Archived: &no}, false},
 		{"first-cwd", ListOptions{Limit: 50, Cwd: "/home/user/project07"}, false},
 		{"first-created-asc", ListOptions{Limit: 50, SortBy: SortCreated, Ascending: true}, false},
+		// A source or provider has no index of its own (one in updated
+		// order cost every append's index commit a quarter more): a
+		// value few threads have walks threads_updated until the page
+		// fills, one no thread has reads the whole home.
 		{"first-source-rare", ListOptions{Limit: 50, Source: "vscode"}, false},
 		{"first-provider-rare", ListOptions{Limit: 50, ModelProvider: "ollama"}, false},
 		{"first-source-common", ListOptions{Limit: 50, Source: "cli"}, false},

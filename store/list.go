@@ -139,12 +139,12 @@ func listQuery(o ListOptions) (string, []any, error) {
 		// bound value meets an analyzed index column on every run, and
 		// the two values make only two statements to cache.
 		archived := "archived"
-		if o.SortBy == SortUpdated && (o.Cwd != "" || o.Source != "" || o.ModelProvider != "") {
-			// Each of those columns has an index in updated order,
-			// which a value few threads have makes the one to walk;
-			// without statistics SQLite would walk
-			// threads_archived_updated and test every thread. The
-			// unary + keeps the archived column out of index choice.
+		if o.SortBy == SortUpdated && o.Cwd != "" {
+			// cwd has an index in updated order, which a directory
+			// few threads have makes the one to walk; without
+			// statistics SQLite would walk threads_archived_updated
+			// and test every thread. The unary + keeps the archived
+			// column out of index choice.
 			archived = "+archived"
 		}
 		if *o.Archived {
