@@ -114,16 +114,12 @@ returns them.`,
 			if limit > 0 {
 				o.Limit = min(limit, 1000)
 			}
-			for {
-				page, err := b.List(ctx, o)
-				if err != nil {
-					return err
-				}
-				threads = append(threads, page.Threads...)
-				if page.NextCursor == "" || limit > 0 && len(threads) >= limit {
-					break
-				}
-				o.Cursor = page.NextCursor
+			err = eachPage(ctx, b, o, func(page []client.Thread) bool {
+				threads = append(threads, page...)
+				return limit == 0 || len(threads) < limit
+			})
+			if err != nil {
+				return err
 			}
 			if limit > 0 && len(threads) > limit {
 				threads = threads[:limit]

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1660,6 +1661,39 @@ func TestOutputThatCannotBeWrittenFails(t *testing.T) {
 		r := cli.runCtx(t.Context(), fullWriter{}, args...)
 		if r.code != exitError || !strings.Contains(r.stderr, "no space left on device") {
 			t.Errorf("spool %v to a full disk: exit %d, stderr %q; want %d and the write's error", args, r.code, r.stderr, exitError)
+		}
+	}
+}
+
+// TestListingStopsOnARepeatedCursor: a server (or a proxy's cache) that
+// answers a page with the cursor it was asked for would keep ls -n 0, and
+// the lookup of an id by its prefix, asking and gathering forever; they
+// fail instead.
+func TestListingStopsOnARepeatedCursor(t *testing.T) {
+	var repeats atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/healthz":
+			io.WriteString(w, `{"status":"ok"}`)
+		case "/v1/threads":
+			if r.URL.Query().Get("cursor") != "" && repeats.Add(1) > 10 {
+				http.Error(w, "asked too often", http.StatusTeapot)
+				return
+			}
+			io.WriteString(w, `{"threads":[{"id":"0199a000-0000-7000-8000-000000000001"}],"next_cursor":"same"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	c := newCLI(t, map[string]string{"SPOOL_ADDR": ts.URL})
+	for _, args := range [][]string{{"ls", "-n", "0"}, {"show", "0199a000"}} {
+		repeats.Store(0)
+		r := c.run(args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "cursor") || repeats.Load() != 1 {
+			t.Errorf("spool %s over a repeated cursor: exit %d after %d repeats, stderr %q; want 1 after one, naming the cursor",
+				strings.Join(args, " "), r.code, repeats.Load(), r.stderr)
 		}
 	}
 }

@@ -417,6 +417,26 @@ type lister interface {
 	List(ctx context.Context, o client.ListOptions) (client.Page, error)
 }
 
+// eachPage lists the threads o selects, page after page from o.Cursor on,
+// handing each page's threads to use until it returns false or the last
+// page. A server that answers a cursor with itself (a proxy's cache) would
+// keep it asking: that is an error.
+func eachPage(ctx context.Context, b lister, o client.ListOptions, use func([]client.Thread) bool) error {
+	for {
+		page, err := b.List(ctx, o)
+		if err != nil {
+			return err
+		}
+		if !use(page.Threads) || page.NextCursor == "" {
+			return nil
+		}
+		if page.NextCursor == o.Cursor {
+			return fmt.Errorf("list threads: the server answered cursor %q with itself", o.Cursor)
+		}
+		o.Cursor = page.NextCursor
+	}
+}
+
 // resolve returns the thread id that arg names: arg itself when it is a
 // whole id, else the one thread, live or archived, whose id starts or ends
 // with it. Ids are UUIDv7, which begin with their creation time: threads
@@ -433,21 +453,16 @@ func (a *app) resolve(ctx context.Context, b lister, arg string) (string, error)
 		return arg, nil
 	}
 	var matches []string
-	opts := client.ListOptions{Limit: 1000, Archived: client.AllThreads}
-	for {
-		page, err := b.List(ctx, opts)
-		if err != nil {
-			return "", err
-		}
-		for _, t := range page.Threads {
+	err := eachPage(ctx, b, client.ListOptions{Limit: 1000, Archived: client.AllThreads}, func(threads []client.Thread) bool {
+		for _, t := range threads {
 			if strings.HasPrefix(t.ID, arg) || strings.HasSuffix(t.ID, arg) {
 				matches = append(matches, t.ID)
 			}
 		}
-		if page.NextCursor == "" {
-			break
-		}
-		opts.Cursor = page.NextCursor
+		return true
+	})
+	if err != nil {
+		return "", err
 	}
 	switch len(matches) {
 	case 0:
