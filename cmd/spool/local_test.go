@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/client"
@@ -130,6 +131,7 @@ func TestNamedAddressIsNotAFallback(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
+			cli.namedProbeTimeout = 2 * time.Second // "no answer in time" waits this long
 			args := []string{"ls"}
 			switch {
 			case tc.defaultAddr:

@@ -82,6 +82,9 @@ type cli struct {
 	// defaultAddr stands for client.DefaultAddr: a closed port unless a
 	// test says otherwise, so that no spoold of the machine answers.
 	defaultAddr string
+	// namedProbeTimeout, when not zero, shortens the wait for a spoold at
+	// a named address.
+	namedProbeTimeout time.Duration
 }
 
 func newCLI(t *testing.T, vars map[string]string) *cli {
@@ -104,13 +107,14 @@ func (c *cli) runCtx(ctx context.Context, stdout interface{ Write([]byte) (int, 
 	c.t.Helper()
 	var stderr bytes.Buffer
 	code := run(ctx, args, env{
-		stdin:       strings.NewReader(""),
-		stdout:      stdout,
-		stderr:      &stderr,
-		lookupEnv:   func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok },
-		terminal:    c.terminal,
-		transport:   c.transport,
-		defaultAddr: c.defaultAddr,
+		stdin:             strings.NewReader(""),
+		stdout:            stdout,
+		stderr:            &stderr,
+		lookupEnv:         func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok },
+		terminal:          c.terminal,
+		transport:         c.transport,
+		defaultAddr:       c.defaultAddr,
+		namedProbeTimeout: c.namedProbeTimeout,
 	})
 	out := ""
 	if b, ok := stdout.(*bytes.Buffer); ok {
@@ -1695,5 +1699,34 @@ func TestListingStopsOnARepeatedCursor(t *testing.T) {
 			t.Errorf("spool %s over a repeated cursor: exit %d after %d repeats, stderr %q; want 1 after one, naming the cursor",
 				strings.Join(args, " "), r.code, repeats.Load(), r.stderr)
 		}
+	}
+}
+
+// TestNamedAddressWaitsForASlowSpoold: a spoold the user named that takes
+// longer than the default address's probe to answer (busy, or far away)
+// is used; spool gave up after 2 s with "no answer", and no flag could
+// make it wait.
+func TestNamedAddressWaitsForASlowSpoold(t *testing.T) {
+	const slow = 2500 * time.Millisecond // the default address's probe waits 2 s
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/healthz":
+			select {
+			case <-time.After(slow): // the slow answer is the case
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(w, `{"status":"ok"}`)
+		case "/v1/threads":
+			io.WriteString(w, `{"threads":[{"id":"0199a000-0000-7000-8000-000000000001"}]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	r := newCLI(t, map[string]string{"SPOOL_ADDR": ts.URL}).run("ls")
+	if r.code != 0 || !strings.Contains(r.stdout, "0199a000-0000-7000-8000-000000000001") {
+		t.Fatalf("ls at a slow named spoold: exit %d, stderr %q, stdout %q; want its thread", r.code, r.stderr, r.stdout)
 	}
 }

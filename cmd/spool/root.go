@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -53,6 +54,8 @@ type env struct {
 	// defaultAddr is spoold's address when none is named; "" is
 	// client.DefaultAddr.
 	defaultAddr string
+	// namedProbeTimeout, when not zero, replaces namedProbeTimeout.
+	namedProbeTimeout time.Duration
 }
 
 // getenv is the value of the environment variable key, "" when unset.
@@ -70,11 +73,17 @@ type app struct {
 	index      string
 	forceLocal bool
 	noPager    bool
-	// probeTimeout bounds the health check that decides whether a spoold
-	// answers.
-	probeTimeout time.Duration
-	b            backend
+	b          backend
 }
+
+// The health check that decides whether a spoold answers waits so long:
+// briefly at the default address, where no answer means the root is
+// opened instead; longer at one the user named, where no answer is an
+// error, and a busy or distant spoold is still the one meant.
+const (
+	defaultProbeTimeout = 2 * time.Second
+	namedProbeTimeout   = 30 * time.Second
+)
 
 // usageError marks an error in the command line.
 type usageError struct{ err error }
@@ -89,7 +98,7 @@ func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.c
 
 // run runs the command line args and returns the exit code.
 func run(ctx context.Context, args []string, e env) int {
-	a := &app{env: e, probeTimeout: 2 * time.Second}
+	a := &app{env: e}
 	cmd := newRootCmd(a)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
@@ -147,8 +156,8 @@ it opens the root itself: --root, else $SPOOL_ROOT, else ~/.spool, with the
 index --index, else $SPOOL_INDEX, else ROOT/spool.db, as spoold takes them
 (only one process may hold an index, so this works only while no spoold
 serves it). An address named with --addr or $SPOOL_ADDR where no spoold
-answers is an error: the root would be another store. --local opens the
-root without asking a spoold.
+answers within 30 s is an error: the root would be another store (the
+default address gets 2 s). --local opens the root without asking a spoold.
 
 A thread is named by its id, or by a unique prefix or suffix of it: ids are
 UUIDv7, so threads started close together share a prefix and their last
@@ -298,7 +307,12 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		if err != nil {
 			return nil, usageError{err}
 		}
-		probeCtx, cancel := context.WithTimeout(ctx, a.probeTimeout)
+		named := a.addr != "" || a.getenv("SPOOL_ADDR") != ""
+		probeTimeout := defaultProbeTimeout
+		if named {
+			probeTimeout = cmp.Or(a.namedProbeTimeout, namedProbeTimeout)
+		}
+		probeCtx, cancel := context.WithTimeout(ctx, probeTimeout)
 		err = c.Health(probeCtx)
 		cancel()
 		var apiErr *client.Error
@@ -339,8 +353,8 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		// user named (--addr, $SPOOL_ADDR): a command there would list,
 		// or delete, other threads. Only at the default address, which
 		// the user did not ask for, is the root what was meant.
-		why := unansweredProbe(redacted(addr), err, a.probeTimeout)
-		if a.addr != "" || a.getenv("SPOOL_ADDR") != "" {
+		why := unansweredProbe(redacted(addr), err, probeTimeout)
+		if named {
 			return nil, fmt.Errorf("%s (--local opens the root instead)", why)
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
