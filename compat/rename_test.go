@@ -186,3 +186,53 @@ func TestForkReadAfterCodexRevertsItsBase(t *testing.T) {
 		t.Fatalf("reading the fork after Codex reverted its base: %v, want whole lines or ErrBrokenChain", err)
 	}
 }
+
+// TestSpoolRenameTrimsAsCodex: Codex's thread/name/set keeps a name without
+// its surrounding white space (Unicode white space: a no-break space too),
+// and shows it so; spool's rename of the same text names its thread as
+// Codex names its own, in spool's row and in what Codex shows (from its
+// cache, which spool's rename updates). Before, spool kept the white space,
+// and Codex showed "  spaced\u00a0name\n" where its own rename showed
+// "spaced\u00a0name".
+func TestSpoolRenameTrimsAsCodex(t *testing.T) {
+	const typed = "  spaced\u00a0name\n\u00a0"
+	home := newHome(t)
+	bySpool := newSpoolThread(t, rollout.HistoryPaginated, 1, 230)
+	bySpool.write(t, home)
+	byCodex := newSpoolThread(t, rollout.HistoryPaginated, 1, 231)
+	byCodex.write(t, home)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": byCodex.ID, "excludeTurns": true}, nil)
+	call(t, s, "thread/name/set", map[string]any{"threadId": byCodex.ID, "name": typed}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	withManager(t, home, func(m *manager.Manager) {
+		th, err := m.Rename(t.Context(), bySpool.ID, typed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codexOwn, err := m.Get(t.Context(), byCodex.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Name != codexOwn.Name {
+			t.Fatalf("spool names its thread %q, Codex named the same text %q", th.Name, codexOwn.Name)
+		}
+	})
+
+	s = startCodex(t, home)
+	name := func(id string) string {
+		t.Helper()
+		var read threadAnswer
+		call(t, s, "thread/read", map[string]any{"threadId": id}, &read)
+		if read.Thread.Name == nil {
+			t.Fatalf("Codex reads %s without a name", id)
+		}
+		return *read.Thread.Name
+	}
+	if got, want := name(bySpool.ID), name(byCodex.ID); got != want {
+		t.Fatalf("Codex shows spool's rename as %q, its own as %q", got, want)
+	}
+}

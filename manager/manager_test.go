@@ -355,6 +355,45 @@ func TestRenameRefusesBlankNames(t *testing.T) {
 	}
 }
 
+// TestNamesKeptTrimmed: a name given to Start, Fork or Rename is kept
+// without its surrounding (Unicode) white space, as Codex's
+// thread/name/set keeps one (compat.TestSpoolRenameTrimsAsCodex), in the
+// row and in the files a rebuilt index reads; white space inside stays.
+func TestNamesKeptTrimmed(t *testing.T) {
+	const typed, want = "  padded\u00a0name\n\u00a0", "padded\u00a0name"
+	ctx := t.Context()
+	m := openTest(t)
+	parent := start(t, m, user("hello"))
+	cases := []struct {
+		name string
+		make func() (Thread, error)
+	}{
+		{"start", func() (Thread, error) {
+			return m.Start(ctx, StartOptions{Cwd: "/work", Source: "cli", Name: typed, HistoryMode: legacyMode})
+		}},
+		{"fork", func() (Thread, error) { return m.Fork(ctx, parent.ID, ForkOptions{Name: typed}) }},
+		{"rename", func() (Thread, error) { return m.Rename(ctx, parent.ID, typed) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			th, err := tc.make()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th.Name != want {
+				t.Fatalf("name = %q, want %q", th.Name, want)
+			}
+			rebuilt, err := rebuildIndex(t, m).Get(ctx, th.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rebuilt.Name != want {
+				t.Fatalf("rebuilt index names it %q, want %q", rebuilt.Name, want)
+			}
+		})
+	}
+}
+
 // TestRefusedUnderCodex: while a running Codex has a thread loaded (its
 // writer lock held; Codex keeps appending to the file it opened, wherever
 // it is moved, removed or not), archive, unarchive and delete fail with

@@ -263,11 +263,14 @@ func isWindowsAbs(p string) bool {
 }
 
 // checkName refuses a name too long to keep, or one of white space alone.
+// The length is that of the name as kept: without its surrounding white
+// space (see RenameLine).
 func checkName(name string) error {
+	kept := strings.TrimSpace(name)
 	switch {
-	case len(name) > maxNameBytes:
+	case len(kept) > maxNameBytes:
 		return fmt.Errorf("%w: a name is at most %d bytes", ErrInvalidArgument, maxNameBytes)
-	case name != "" && strings.TrimSpace(name) == "":
+	case name != "" && kept == "":
 		// Codex refuses one ("thread name must not be empty") and shows
 		// a thread named so as unnamed.
 		return fmt.Errorf("%w: a name must not be only white space", ErrInvalidArgument)
@@ -785,7 +788,8 @@ func (m *Manager) recordName(ctx context.Context, id, name string, updatedAt int
 
 // Rename sets the thread's name ("" clears it): a thread_name_updated event
 // in its rollout, a line in session_index.jsonl, and the index row, in that
-// order (the files are the truth).
+// order (the files are the truth). The name is kept without its
+// surrounding white space, as Codex's thread/name/set keeps one.
 func (m *Manager) Rename(ctx context.Context, id, name string) (Thread, error) {
 	return threadResult(m.rename(ctx, id, name))
 }
@@ -821,11 +825,14 @@ func (m *Manager) rename(ctx context.Context, id, name string) (store.Thread, er
 
 // RenameLine returns the line a rename of thread id to name appends, at
 // time now, as Codex writes one (an event_msg thread_name_updated), after
-// checking the name (ErrInvalidArgument). Every backend renames with it.
+// checking the name (ErrInvalidArgument). The line names the thread name
+// without its surrounding (Unicode) white space, as Codex's thread/name/set
+// does. Every backend renames with it.
 func RenameLine(id, name string, now time.Time) ([]byte, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
+	name = strings.TrimSpace(name)
 	payload, err := json.Marshal(struct {
 		Type       string `json:"type"`
 		ThreadID   string `json:"thread_id"`
