@@ -3,7 +3,11 @@
 package compat
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -101,4 +105,66 @@ func TestCodexForgetsWhatSpoolDeletes(t *testing.T) {
 	if got := turnIDs(turnsOf(t, s, fork.Thread.ID)); got != want {
 		t.Fatalf("Codex shows the fork of a purged thread as %s, want %s", got, want)
 	}
+}
+
+// TestSpoolFollowsCodexWhileOpen: what Codex does to a thread while a
+// watching manager (spoold's default) has the home open is what spool's
+// row says after its next background sync, without a reopen: the thread
+// Codex starts and writes (its injected prompt counted, trimmed in the
+// preview), the name Codex sets, its archive (the row moves to
+// archived_sessions/) and unarchive, and its delete (the row goes).
+func TestSpoolFollowsCodexWhileOpen(t *testing.T) {
+	home := newHome(t)
+	synced := make(chan manager.SyncReport, 256)
+	m, err := manager.Open(t.Context(), manager.Options{Root: home, Watch: true, OnSync: func(r manager.SyncReport) {
+		select {
+		case synced <- r:
+		default: // a test that stopped reading does not block the manager
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	// follows checks spool's row of id after every background sync until
+	// ok holds; failing when no sync makes it hold is a failure, not a
+	// synchronisation: a passing test never waits on the clock.
+	follows := func(what, id string, ok func(manager.Thread, error) bool) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		for {
+			th, err := m.Get(ctx, id)
+			if ok(th, err) {
+				return
+			}
+			select {
+			case <-synced:
+			case <-ctx.Done():
+				t.Fatalf("after Codex's %s spool's row is %+v, %v", what, th, err)
+			}
+		}
+	}
+
+	s := startCodex(t, home)
+	var started threadAnswer
+	call(t, s, "thread/start", map[string]any{"cwd": "/tmp"}, &started)
+	id := started.Thread.ID
+	user := map[string]any{"type": "message", "role": "user", "content": []map[string]string{{"type": "input_text", "text": "  hello there\n"}}}
+	call(t, s, "thread/inject_items", map[string]any{"threadId": id, "items": []any{user}}, nil)
+	follows("start and inject", id, func(th manager.Thread, err error) bool {
+		return err == nil && th.UserMessageCount == 1 && th.Preview == "hello there" && !th.Archived
+	})
+	call(t, s, "thread/name/set", map[string]any{"threadId": id, "name": "named by codex"}, nil)
+	follows("thread/name/set", id, func(th manager.Thread, err error) bool { return err == nil && th.Name == "named by codex" })
+	call(t, s, "thread/archive", map[string]any{"threadId": id}, nil)
+	follows("thread/archive", id, func(th manager.Thread, err error) bool {
+		return err == nil && th.Archived && strings.HasPrefix(th.RolloutPath, rollout.ArchivedSessionsDir+"/")
+	})
+	call(t, s, "thread/unarchive", map[string]any{"threadId": id}, nil)
+	follows("thread/unarchive", id, func(th manager.Thread, err error) bool {
+		return err == nil && !th.Archived && strings.HasPrefix(th.RolloutPath, rollout.SessionsDir+"/") && th.Name == "named by codex"
+	})
+	call(t, s, "thread/delete", map[string]any{"threadId": id}, nil)
+	follows("thread/delete", id, func(_ manager.Thread, err error) bool { return errors.Is(err, manager.ErrNotFound) })
 }
