@@ -81,6 +81,7 @@ func Run(t *testing.T, open Open) {
 		{"CopyOfAReferenceFork", testCopyOfAReferenceFork},
 		{"CopyOfARevertedReferenceFork", testCopyOfARevertedReferenceFork},
 		{"NamedCreationEvents", testNamedCreationEvents},
+		{"ForkKeepsParentName", testForkKeepsParentName},
 		{"PurgeSearchFindsOnce", testPurgeSearchFindsOnce},
 		{"PurgeKeepsARevertedForksOwnPrompts", testPurgeKeepsARevertedForksOwnPrompts},
 		{"BigAppendAnnouncedWithOffsets", testBigAppendAnnouncedWithOffsets},
@@ -1269,6 +1270,58 @@ func testNamedCreationEvents(t *testing.T, b manager.Backend) {
 			i++
 		case <-timeout:
 			t.Fatalf("waited 30 s for event %d (%s)", i, want[i].typ)
+		}
+	}
+}
+
+// testForkKeepsParentName: a fork without a name of its own is named as
+// its parent is at the fork, as Codex's thread/fork names one
+// (compat.TestSpoolForkKeepsParentName), by reference or by copy, in its
+// row and in its file (a rebuilt index reads it); a name of its own wins,
+// a fork of an unnamed thread has none, and renaming the parent later
+// leaves the fork's name as it was.
+func testForkKeepsParentName(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 2)
+	unnamed, err := b.Fork(ctx, parent.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unnamed.Name != "" {
+		t.Fatalf("fork of an unnamed thread named %q, want no name", unnamed.Name)
+	}
+	if _, err := b.Rename(ctx, parent.ID, "parent name"); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	cases := []struct {
+		name string
+		o    manager.ForkOptions
+		want string
+	}{
+		{"whole", manager.ForkOptions{}, "parent name"},
+		{"before a message", manager.ForkOptions{BeforeUserMessage: &one}, "parent name"},
+		{"copy", manager.ForkOptions{Mode: manager.ForkCopy}, "parent name"},
+		{"own name", manager.ForkOptions{Name: "own name"}, "own name"},
+	}
+	var forks []manager.Thread
+	for _, tc := range cases {
+		fork, err := b.Fork(ctx, parent.ID, tc.o)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if fork.Name != tc.want {
+			t.Errorf("%s fork named %q, want %q", tc.name, fork.Name, tc.want)
+		}
+		forks = append(forks, fork)
+	}
+	if _, err := b.Rename(ctx, parent.ID, "renamed parent"); err != nil {
+		t.Fatal(err)
+	}
+	for i, fork := range forks {
+		got, err := b.Get(ctx, fork.ID)
+		if err != nil || got.Name != cases[i].want {
+			t.Errorf("%s fork after the parent's rename: %q, %v; want %q", cases[i].name, got.Name, err, cases[i].want)
 		}
 	}
 }

@@ -236,3 +236,66 @@ func TestSpoolRenameTrimsAsCodex(t *testing.T) {
 		t.Fatalf("Codex shows spool's rename as %q, its own as %q", got, want)
 	}
 }
+
+// TestSpoolForkKeepsParentName: Codex's thread/fork names the fork as its
+// parent is named at the fork (a line in session_index.jsonl and its
+// cache, no line in the rollout; a whole fork or one through a turn
+// alike), and a fork of an unnamed thread has no name. spool's fork
+// without a name of its own is named as Codex names its own fork of the
+// same parent. Before, spool's fork had no name. (Codex does not show it:
+// spool names only threads Codex's cache holds, docs/CODEX.md.)
+func TestSpoolForkKeepsParentName(t *testing.T) {
+	home := newHome(t)
+	named := newSpoolThread(t, rollout.HistoryPaginated, 2, 232)
+	named.write(t, home)
+	unnamed := newSpoolThread(t, rollout.HistoryPaginated, 2, 233)
+	unnamed.write(t, home)
+	s := startCodex(t, home)
+	for _, st := range []*spoolThread{named, unnamed} {
+		call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	}
+	call(t, s, "thread/name/set", map[string]any{"threadId": named.ID, "name": "parent name"}, nil)
+	type fork struct {
+		parent  *spoolThread
+		options map[string]any // of thread/fork, besides the parent
+		codex   string         // the name Codex gives its own fork, "" for none
+	}
+	forks := []fork{
+		{parent: named, options: map[string]any{"lastTurnId": named.Turns[0].TurnID}},
+		{parent: named, options: map[string]any{}},
+		{parent: unnamed, options: map[string]any{"lastTurnId": unnamed.Turns[0].TurnID}},
+	}
+	for i, f := range forks {
+		params := map[string]any{"threadId": f.parent.ID, "excludeTurns": true}
+		for k, v := range f.options {
+			params[k] = v
+		}
+		var own threadAnswer
+		call(t, s, "thread/fork", params, &own)
+		if own.Thread.Name != nil {
+			forks[i].codex = *own.Thread.Name
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if forks[0].codex != "parent name" {
+		t.Fatalf("Codex names its fork of a thread named %q %q", "parent name", forks[0].codex)
+	}
+
+	withManager(t, home, func(m *manager.Manager) {
+		for _, f := range forks {
+			var o manager.ForkOptions
+			if through, ok := f.options["lastTurnId"].(string); ok {
+				o.LastTurnID = through
+			}
+			th, err := m.Fork(t.Context(), f.parent.ID, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th.Name != f.codex {
+				t.Errorf("spool names its fork of %s (%v) %q, Codex named its own %q", f.parent.ID, f.options, th.Name, f.codex)
+			}
+		}
+	})
+}

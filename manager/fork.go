@@ -290,8 +290,8 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 		return newFork{}, err
 	}
 	var name []byte
-	if o.Name != "" {
-		if name, err = RenameLine(childID, o.Name, now); err != nil {
+	if named := ForkName(o.Name, parent.Name); named != "" {
+		if name, err = RenameLine(childID, named, now); err != nil {
 			return newFork{}, err
 		}
 	}
@@ -538,6 +538,18 @@ func forkRow(parent store.Thread, childID, rel, cwd string, now time.Time, cut f
 		child.Preview = parent.Preview
 	}
 	return child
+}
+
+// ForkName returns the name a fork gets: name, the fork's own, or without
+// one its parent's (parentName) as the parent is named at the fork, as
+// Codex's thread/fork names a fork. A parent's name that a rename could not
+// give (white space alone, or too long: written by another program) is not
+// carried over. Every backend names its forks with it.
+func ForkName(name, parentName string) string {
+	if name != "" || checkName(parentName) != nil {
+		return name
+	}
+	return parentName
 }
 
 // readBaseInstructions reads the base_instructions text of the session_meta

@@ -241,8 +241,11 @@ type ForkOptions struct {
 	// as Codex's thread/fork lastTurnId does. A turn that has not ended
 	// fails with ErrTurnInProgress, an unknown one with ErrNotFound.
 	LastTurnID string
-	Name       string // optional name of the new thread
-	Cwd        string // optional cwd override for the new thread's meta
+	// Name is the new thread's name; without one it is named as the
+	// parent is at the fork, as Codex's thread/fork names a fork
+	// (ForkName).
+	Name string
+	Cwd  string // optional cwd override for the new thread's meta
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
 	// parent, copy for a legacy one).
 	Mode string

@@ -498,7 +498,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 	}
 	// The meta records the fork point (spool_fork_point) as the local
 	// backend's does, once the cut is found: forkCopy or the store.
-	rename, err := nameLine(child, o.Name, now)
+	rename, err := nameLine(child, manager.ForkName(o.Name, parent.Name), now)
 	if err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}

@@ -456,6 +456,10 @@ func TestEvents(t *testing.T) {
 		{manager.EventAppended, th.ID},
 		{manager.EventAppended, th.ID}, // the rename's line
 		{manager.EventRenamed, th.ID},
+		// The fork keeps its parent's name (as Codex's fork does): its
+		// rename line and rename come before it is announced forked.
+		{manager.EventAppended, fork.ID},
+		{manager.EventRenamed, fork.ID},
 		{manager.EventForked, fork.ID},
 		{manager.EventArchived, th.ID},
 		{manager.EventUnarchived, th.ID},

@@ -175,7 +175,7 @@ func TestLocalRoot(t *testing.T) {
 	newID := strings.TrimSpace(cli.ok("--local", "--root", root, "fork", "--before", "0", fork.ID))
 	want := parent.ID + "  local parent  [2 msgs]\n" +
 		"└── " + fork.ID + "  local fork  [before #1, 1 msg]\n" +
-		"    └── " + newID + "  (no messages)  [before #0, 0 msgs]  ◀\n"
+		"    └── " + newID + "  local fork  [before #0, 0 msgs]  ◀\n" // named as its parent
 	if out := cli.ok("tree", newID); out != want {
 		t.Fatalf("tree on the root =\n%s\nwant\n%s", out, want)
 	}
