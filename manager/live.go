@@ -146,8 +146,10 @@ func (m *Manager) openAppender(ctx context.Context, row store.Thread) (*rolloutf
 // another writer appended are indexed first, so an append never lands
 // after lines the index has not seen. A torn tail older than
 // Options.TornGrace is cut into a side file; a younger one fails with a
-// *TornTailError, the file untouched. With force the appender is reopened
-// even when the sizes agree (its file changed under it). Lines it indexes
+// *TornTailError, the file untouched. The appender is reopened when
+// another file was renamed over its file's name (it would write into the
+// replaced one), and with force even when the sizes agree (its file
+// changed under it). Lines it indexes
 // are announced as appended, as the watcher announces them, whether or not
 // the append goes on.
 func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error {
@@ -160,7 +162,7 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	if err != nil {
 		return err
 	}
-	if !force && info.Size == lt.row.IndexedSize && lt.appender.Size() == info.Size {
+	if !force && info.Size == lt.row.IndexedSize && lt.appender.Size() == info.Size && lt.appender.Holds(info) {
 		return nil
 	}
 	// indexed is the row as the index holds it after each catch-up: a

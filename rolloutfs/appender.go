@@ -290,6 +290,7 @@ type Appender struct {
 	mu       sync.Mutex
 	name     string // guarded by mu: where the file is (Move changes it)
 	f        File   // guarded by mu; nil while released
+	id       FileID // guarded by mu: the file f is open on
 	size     int64  // guarded by mu: end of the last appended line
 	syncedTo int64  // guarded by mu: end of what a successful sync covered
 	failed   error  // guarded by mu: a failure that poisons the file
@@ -322,7 +323,7 @@ func OpenAppender(ctx context.Context, fsys FS, name string, opts AppenderOption
 		f.Close()
 		return nil, err
 	}
-	a := &Appender{fsys: fsys, name: name, policy: opts.Policy, group: opts.Group, onHandle: opts.OnHandle, f: f, size: st.Size, syncedTo: st.Size}
+	a := &Appender{fsys: fsys, name: name, policy: opts.Policy, group: opts.Group, onHandle: opts.OnHandle, f: f, id: st.ID, size: st.Size, syncedTo: st.Size}
 	a.handle(+1)
 	return a, nil
 }
@@ -359,13 +360,30 @@ func (a *Appender) Moved(name string) {
 	a.name = name
 }
 
+// Holds reports whether info, a Stat of the Appender's name, describes
+// the file it appends to: false when another file was renamed over the
+// name since the Appender opened it (an editor's save, a copy put back),
+// whose writes would land in the replaced file that no name leads to any
+// more. A released Appender opens the name again on its next append, so
+// it holds whatever is there.
+func (a *Appender) Holds(info FileInfo) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.f == nil || !a.id.Differs(info.ID)
+}
+
 // reopen opens a released file again (under a.mu).
 func (a *Appender) reopen() error {
 	f, err := a.fsys.OpenAppend(context.Background(), a.name)
 	if err != nil {
 		return err
 	}
-	a.f = f
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	a.f, a.id = f, st.ID
 	a.handle(+1)
 	return nil
 }

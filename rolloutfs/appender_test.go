@@ -88,6 +88,49 @@ func TestOpenAppender(t *testing.T) {
 	}
 }
 
+// TestAppenderHolds: an Appender tells a Stat of its own file from one of
+// a file renamed over its name (whose appends it would lose), and a
+// released Appender, which reopens the name, holds any.
+func TestAppenderHolds(t *testing.T) {
+	ctx := t.Context()
+	l := newLocal(t)
+	line := []byte("{\"type\":\"a\"}\n")
+	a := openAppender(t, l, "r.jsonl", line, rolloutfs.AppenderOptions{})
+	own, err := l.Stat(ctx, "r.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Holds(own) {
+		t.Fatal("Holds(own file) = false")
+	}
+	put(t, l.Root, "r.jsonl.new", line)
+	if err := os.Rename(filepath.Join(l.Root, "r.jsonl.new"), filepath.Join(l.Root, "r.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	other, err := l.Stat(ctx, "r.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Holds(other) {
+		t.Fatal("Holds(a file renamed over its name) = true")
+	}
+	if !a.Release() {
+		t.Fatal("Release of an idle appender = false")
+	}
+	if !a.Holds(other) {
+		t.Fatal("Holds after Release = false: a released appender reopens the name")
+	}
+	if _, err := a.Append(ctx, [][]byte{line}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(get(t, l.Root, "r.jsonl")), string(line)+string(line); got != want {
+		t.Fatalf("file = %q, want %q", got, want)
+	}
+	if !a.Holds(other) {
+		t.Fatal("Holds(the file it reopened) = false")
+	}
+}
+
 // TestOpenAppenderAfterCut is the sequence a writer follows on a file a
 // crash left torn: cut the tail, then append after the last whole line.
 func TestOpenAppenderAfterCut(t *testing.T) {

@@ -147,6 +147,19 @@ type ReadFile interface {
 type FileInfo struct {
 	Size    int64
 	ModTime time.Time
+	// ID tells files apart: the zero FileID when the FS cannot.
+	ID FileID
+}
+
+// FileID identifies a regular file while it exists: its device and inode
+// number where the system has them. A file renamed over another gets a
+// different ID at the same name.
+type FileID struct{ Dev, Ino uint64 }
+
+// Differs reports whether id and other are known and name different
+// files; an unknown (zero) FileID differs from none.
+func (id FileID) Differs(other FileID) bool {
+	return id != FileID{} && other != FileID{} && id != other
 }
 
 // DirEntry is one entry of a directory.

@@ -316,7 +316,7 @@ func fill(ctx context.Context, f *os.File, parts []Part, durable bool) (FileInfo
 	if err != nil {
 		return FileInfo{}, err
 	}
-	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime(), ID: fileID(st)}, nil
 }
 
 // expandConcat replaces Range parts of a Concat file by the ranges of its
@@ -499,7 +499,7 @@ func (l Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 	if !st.Mode().IsRegular() {
 		return FileInfo{}, &fs.PathError{Op: "stat", Path: p, Err: ErrNotRegular}
 	}
-	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime(), ID: fileID(st)}, nil
 }
 
 // StatDir implements DirStater, without following symbolic links (but
@@ -893,7 +893,7 @@ func (lf *localFile) Stat() (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	return FileInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
+	return FileInfo{Size: st.Size(), ModTime: st.ModTime(), ID: fileID(st)}, nil
 }
 
 // device and syncFilesystem let a GroupSyncer flush many files of one
