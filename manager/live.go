@@ -467,8 +467,11 @@ func (m *Manager) countLockFile(lt *liveThread, wasOpen bool) {
 
 // withThread runs fn with thread id live and its lock held. It tries again
 // when the thread was evicted or invalidated (a revert, an archive that
-// failed) between acquire and lock, for as long as ctx lasts: a thread
-// that is really gone fails in acquire with ErrNotFound.
+// failed) between acquire and lock, or when its file is no longer where
+// it was loaded from (archived, unarchived or deleted by another process
+// before the watcher said so), for as long as ctx lasts: the reload finds
+// the file where it is now, and a thread that is really gone fails in
+// acquire with ErrNotFound.
 func (m *Manager) withThread(ctx context.Context, id string, fn func(lt *liveThread) error) error {
 	for {
 		// A call cancelled already changes nothing (acquire may find the
@@ -481,6 +484,10 @@ func (m *Manager) withThread(ctx context.Context, id string, fn func(lt *liveThr
 			return err
 		}
 		lt.mu.Lock()
+		if !lt.gone && m.movedAway(ctx, lt) {
+			m.log.Debug("live thread's file left its place", "id", lt.id, "path", lt.row.RolloutPath)
+			m.invalidate(lt)
+		}
 		if lt.gone {
 			lt.mu.Unlock()
 			m.release(lt)
@@ -491,6 +498,13 @@ func (m *Manager) withThread(ctx context.Context, id string, fn func(lt *liveThr
 		m.release(lt)
 		return err
 	}
+}
+
+// movedAway reports whether lt's file is gone from the place lt holds it
+// at. lt.mu must be held.
+func (m *Manager) movedAway(ctx context.Context, lt *liveThread) bool {
+	_, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // withWritable is withThread for a call that appends to the thread: when
