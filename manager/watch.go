@@ -60,9 +60,11 @@ type watcher struct {
 	names   bool                // session_index.jsonl changed
 	rescan  bool                // a full sync is needed
 
-	// namesRead is how much of session_index.jsonl has been synced: only
-	// the background goroutine uses it after startWatcher.
+	// namesRead is how much of session_index.jsonl has been synced, and
+	// namesFile the file it was read from (nil when there was none): only
+	// the background goroutine uses them after startWatcher.
 	namesRead int64
+	namesFile os.FileInfo
 }
 
 // newFSWatcher starts an fsnotify watcher; tests replace it to run
@@ -202,7 +204,7 @@ func (m *Manager) startWatcher(ctx context.Context) *watcher {
 		return w
 	}
 	w.fsw = fsw
-	w.namesRead = w.namesSize()
+	w.namesFile, w.namesRead = w.namesState()
 	for _, dir := range []string{rollout.SessionsDir, rollout.ArchivedSessionsDir} {
 		w.addTree(dir, false)
 	}
@@ -354,23 +356,28 @@ func (w *watcher) take() (paths []string, names, rescan bool) {
 	return paths, names, rescan
 }
 
-// namesSize returns the size of session_index.jsonl (0 when missing).
-func (w *watcher) namesSize() int64 {
+// namesState describes session_index.jsonl and returns its size (nil and
+// 0 when missing).
+func (w *watcher) namesState() (os.FileInfo, int64) {
 	fi, err := os.Stat(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
 	if err != nil {
-		return 0
+		return nil, 0
 	}
-	return fi.Size()
+	return fi, fi.Size()
 }
 
 // renamed returns the rollout paths of the threads named by the complete
 // lines appended to session_index.jsonl since the last call, with the
 // names those lines give them (by id), and whether the file changed in a
-// way only a full sync can follow (it shrank).
+// way only a full sync can follow: it shrank, another file was renamed
+// over it, or what was read no longer ends a line there (rewritten in
+// place, as an editor saves). Read on from where the old file ended, such
+// a file gave the end of a line, skipped as unparsable: a name changed in
+// it was missed.
 func (w *watcher) renamed(ctx context.Context) (paths []string, names map[string]string, rescan bool) {
 	f, err := os.Open(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
 	if err != nil {
-		w.namesRead = 0
+		w.namesFile, w.namesRead = nil, 0
 		return nil, nil, !errors.Is(err, os.ErrNotExist)
 	}
 	defer f.Close()
@@ -378,7 +385,9 @@ func (w *watcher) renamed(ctx context.Context) (paths []string, names map[string
 	if err != nil {
 		return nil, nil, true
 	}
-	if fi.Size() < w.namesRead {
+	replaced := w.namesFile != nil && !os.SameFile(w.namesFile, fi)
+	w.namesFile = fi
+	if replaced || fi.Size() < w.namesRead || !endsLineAt(f, w.namesRead) {
 		w.namesRead = fi.Size()
 		return nil, nil, true
 	}
@@ -408,6 +417,17 @@ func (w *watcher) renamed(ctx context.Context) (paths []string, names map[string
 		}
 	}
 	return paths, names, false
+}
+
+// endsLineAt reports whether the n bytes of f before offset n end a line
+// (or n is 0).
+func endsLineAt(f *os.File, n int64) bool {
+	if n == 0 {
+		return true
+	}
+	var last [1]byte
+	_, err := f.ReadAt(last[:], n-1)
+	return err == nil && last[0] == '\n'
 }
 
 // renameLive gives live threads the names another process gave them in
