@@ -110,7 +110,8 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request, contentType
 
 // follow streams thread id's lines from byte offset from on, then each
 // line appended later, until the client leaves, the thread is deleted or
-// the server drains. Lines are the file's bytes; each SSE event carries
+// reverted (by spool, or by another process: an event of the thread in
+// another layout) or the server drains. Lines are the file's bytes; each SSE event carries
 // the offset just past its line as its id. The manager's events only say
 // when to read: what is sent is always read from the file from the last
 // offset sent, so a dropped subscription loses nothing and nothing is
@@ -209,6 +210,13 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 				case manager.EventDeleted:
 					return finish(EndDeleted)
 				case manager.EventReverted:
+					return finish(EndReverted)
+				}
+				if e.Thread != nil && manager.LayoutOf(*e.Thread) != layout {
+					// Another process (Codex's thread/revert) laid the
+					// history out anew: that is no event, but the next
+					// one names the new history, in which pos names
+					// other bytes.
 					return finish(EndReverted)
 				}
 				if e.Size > pos {

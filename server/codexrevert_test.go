@@ -1,0 +1,126 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/server"
+)
+
+// TestFollowEndsAtAnotherProcessRevert: Codex reverts a thread a client
+// follows (thread/revert writes a segment file whose history_base cuts
+// the thread's file before its last turn), then appends to the segment.
+// The watcher indexes the segment without an event (another process's
+// revert is not one) and announces the append as appended. The follower
+// read on from the offset it held in the old history, which names other
+// bytes in the new one: it got a line of the segment as if it followed
+// the lines of the turn the revert removed. The stream must end as after
+// spool's own revert (Spool-Stream-End: reverted).
+func TestFollowEndsAtAnotherProcessRevert(t *testing.T) {
+	root := t.TempDir()
+	e := newEnvWith(t, server.Config{}, manager.Options{Root: root, Watch: true})
+	th, data := e.threeTurns()
+	resp, cancel := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+	defer cancel()
+	r := bufio.NewReader(resp.Body)
+	readLines(t, r, bytes.Count(data, []byte("\n")))
+
+	// The segment, as Codex writes it: its meta, then a line that ends
+	// exactly where the follower's offset is (so the read after it is
+	// not refused as mid-line), then the line appended after the revert.
+	h, err := rollout.ScanTurns(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := h.Turns[2].Offset
+	end := bytes.IndexByte(data[cut:], '\n')
+	ordinal, ok, err := rollout.LineOrdinal(data[cut : cut+int64(end)])
+	if err != nil || !ok {
+		t.Fatalf("no ordinal at the cut %d: %v", cut, err)
+	}
+	at := time.Now().UTC().Add(time.Minute)
+	ts := rollout.FormatTimestamp(at)
+	meta, err := rollout.SegmentMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{ID: th.ID, Cwd: "/work", Source: "cli"}},
+		rollout.HistoryBase{EndByteOffset: cut, EndOrdinalExclusive: ordinal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(n int64, typ, text string) string {
+		return fmt.Sprintf(`{"ordinal":%d,"timestamp":%q,"type":"event_msg","payload":{"type":%q,"text":%q}}`+"\n", n, ts, typ, text)
+	}
+	pad := int64(len(data)) - cut - int64(len(meta)) - int64(len(line(ordinal+1, "padding", "")))
+	if pad < 0 {
+		t.Fatalf("the removed turn (%d bytes) is shorter than the segment's meta (%d)", int64(len(data))-cut, len(meta))
+	}
+	segment := string(meta) + line(ordinal+1, "padding", strings.Repeat("p", int(pad)))
+	if got := cut + int64(len(segment)); got != int64(len(data)) {
+		t.Fatalf("the segment's history ends at %d, want %d", got, len(data))
+	}
+	name, err := rollout.SegmentFileName(at, th.ID, uuid.Must(uuid.NewV7()).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(root, filepath.FromSlash(path.Dir(th.RolloutPath)), name)
+	if err := os.WriteFile(abs+".tmp", []byte(segment), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(abs+".tmp", abs); err != nil {
+		t.Fatal(err)
+	}
+	// Codex appends once the watcher has taken the segment (its revert
+	// answered before its next turn).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got struct {
+			RolloutPath string `json:"rollout_path"`
+		}
+		e.call("GET", "/v1/threads/"+th.ID, nil, 200, &got)
+		if path.Base(got.RolloutPath) == name {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not index Codex's revert segment")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the API: no event tells a client
+	}
+	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(line(ordinal+2, "after_revert", "from codex after its revert")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan []byte, 1)
+	go func() {
+		next, _ := r.ReadBytes('\n') // a line, or nothing at the stream's end
+		done <- next
+	}()
+	select {
+	case next := <-done:
+		if len(next) != 0 {
+			t.Fatalf("after Codex's revert the follower got %q; want the stream's end", next)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the follow stream neither ended nor sent anything after Codex reverted its thread")
+	}
+	io.Copy(io.Discard, r) // the trailer comes after the body
+	if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
+		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
+	}
+}
