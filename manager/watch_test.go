@@ -496,3 +496,28 @@ func TestFailedSyncIsRetried(t *testing.T) {
 		return err == nil
 	})
 }
+
+// TestWatchRescansAfterLostEvents: when inotify's queue overflows the
+// events it dropped are gone; the watcher must sync the whole root, not
+// wait for the periodic rescan (an hour here). The lost event is made by
+// writing where no watch is left, then reporting the overflow as fsnotify
+// does.
+func TestWatchRescansAfterLostEvents(t *testing.T) {
+	m, reports := openWatching(t, func(o *Options) { o.RescanInterval = time.Hour })
+	if m.watch.fsw == nil {
+		t.Skip("no inotify here")
+	}
+	id, rel := codexThread(t, m.Root(), time.Now(), "first")
+	waitFor(t, reports, "thread listed", func() bool { _, ok := listed(t, m, id); return ok })
+	day := filepath.Join(m.Root(), filepath.Dir(filepath.FromSlash(rel)))
+	if err := m.watch.fsw.Remove(day); err != nil {
+		t.Fatal(err)
+	}
+	codexAppend(t, m.Root(), rel, "second, its event lost")
+	m.watch.fsw.Errors <- fsnotify.ErrEventOverflow
+	waitFor(t, reports, "thread caught up after the overflow", func() bool {
+		th, _ := listed(t, m, id)
+		return th.UserMessageCount == 2
+	})
+	verifyClean(t, m)
+}
