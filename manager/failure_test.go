@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -726,5 +727,39 @@ func TestNamedCreateIsOneWrite(t *testing.T) {
 				t.Fatalf("the file's last line %s, want its name %q", last, th.Name)
 			}
 		})
+	}
+}
+
+// TestArchiveOntoAnExistingFile: archived_sessions/ already holds a file
+// by the thread's name (a copy put there by hand, another tool's archive).
+// Archive refuses with store.ErrExists (409 conflict over HTTP; it was a
+// bare "file exists", 500), and the thread and the other file stay as
+// they were.
+func TestArchiveOntoAnExistingFile(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := start(t, m, user("keep me live"))
+	dst := rollout.ArchivedPath(path.Base(th.RolloutPath))
+	abs := filepath.Join(m.Root(), filepath.FromSlash(dst))
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const other = "another program's file\n"
+	if err := os.WriteFile(abs, []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.Archive(ctx, th.ID)
+	if !errors.Is(err, store.ErrExists) || !strings.Contains(err.Error(), dst) {
+		t.Fatalf("Archive onto %s: %v, want store.ErrExists naming it", dst, err)
+	}
+	got, err := m.Get(ctx, th.ID)
+	if err != nil || got.Archived || got.RolloutPath != th.RolloutPath {
+		t.Fatalf("after the refused archive: %+v, %v; want the thread live at %s", got, err, th.RolloutPath)
+	}
+	if b, err := os.ReadFile(abs); err != nil || string(b) != other {
+		t.Fatalf("the file at %s: %q, %v; want it untouched", dst, b, err)
+	}
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("still appendable")}); err != nil {
+		t.Fatalf("append after the refused archive: %v", err)
 	}
 }

@@ -892,6 +892,7 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 			return busy(err)
 		}
 		rel := lt.row.RolloutPath
+		dst, _ := otherPlace(lt.row)
 		if err := m.move(context.WithoutCancel(ctx), lt, archive); err != nil {
 			// The file may have moved all the same: the next use of the
 			// thread finds it where it is (locate). The writer lock is
@@ -902,6 +903,12 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 				// Removed behind the manager's back: as for a thread
 				// not in memory, whose next use finds no file.
 				return fmt.Errorf("its file %s is gone: %w", rel, ErrNotFound)
+			}
+			if errors.Is(err, fs.ErrExist) {
+				// Another file holds the place (a copy put there by
+				// hand): neither is overwritten.
+				m.log.Warn("a file is in the way of a move", "id", id, "from", rel, "to", dst, "err", err)
+				return fmt.Errorf("%s: another file %w there; both stay as they were", dst, store.ErrExists)
 			}
 			return err
 		}
