@@ -308,6 +308,32 @@ func TestListSpawned(t *testing.T) {
 	}
 }
 
+// fewAmongMany returns a store of 500 threads as newThread makes them, two
+// of them changed by few, with statistics when analyzed (a new index has none
+// until it is closed): a value few threads have, for the query plans of
+// lists filtered by it.
+func fewAmongMany(t *testing.T, analyzed bool, few func(*Thread)) *Store {
+	t.Helper()
+	s := openTest(t)
+	var batch []Record
+	for i := range 500 {
+		th := newThread(fmt.Sprintf("t%03d", i), int64(100+i))
+		if i < 2 {
+			few(&th)
+		}
+		batch = append(batch, Record{Thread: th})
+	}
+	if err := s.Replace(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if analyzed {
+		if _, err := s.writer.ExecContext(t.Context(), "ANALYZE"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
 // TestListByParentQueryPlan checks that the forks of a thread are listed
 // through the parent's index, with statistics and without (a new index has
 // none until it is closed): walking the list's order and testing every
@@ -316,23 +342,7 @@ func TestListByParentQueryPlan(t *testing.T) {
 	ctx := t.Context()
 	for _, analyzed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("analyzed=%t", analyzed), func(t *testing.T) {
-			s := openTest(t)
-			var batch []Record
-			for i := range 500 {
-				th := newThread(fmt.Sprintf("t%03d", i), int64(100+i))
-				if i < 2 {
-					th.ParentID = "p"
-				}
-				batch = append(batch, Record{Thread: th})
-			}
-			if err := s.Replace(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			if analyzed {
-				if _, err := s.writer.ExecContext(ctx, "ANALYZE"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			s := fewAmongMany(t, analyzed, func(th *Thread) { th.ParentID = "p" })
 			no := false
 			for _, tc := range []struct {
 				name string
@@ -370,24 +380,7 @@ func TestListByCwdQueryPlan(t *testing.T) {
 	ctx := t.Context()
 	for _, analyzed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("analyzed=%t", analyzed), func(t *testing.T) {
-			s := openTest(t)
-			var batch []Record
-			for i := range 500 {
-				th := newThread(fmt.Sprintf("t%03d", i), int64(100+i))
-				th.Cwd = "/work"
-				if i < 2 {
-					th.Cwd = "/rare"
-				}
-				batch = append(batch, Record{Thread: th})
-			}
-			if err := s.Replace(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			if analyzed {
-				if _, err := s.writer.ExecContext(ctx, "ANALYZE"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			s := fewAmongMany(t, analyzed, func(th *Thread) { th.Cwd = "/rare" })
 			no, yes := false, true
 			for _, tc := range []struct {
 				name string
