@@ -351,6 +351,7 @@ func (cl *loadClient) fork(ctx context.Context) error {
 	}
 	cl.w.add(&thread{
 		id: got.ID, owner: cl.id, userMessages: got.UserMessageCount,
+		name: got.Name, // the parent's, as Codex names a fork
 		fork: &forkInfo{parent: parentID, before: before, offset: got.ForkOffset},
 	})
 	cl.ack()
