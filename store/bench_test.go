@@ -16,7 +16,7 @@ import (
 //
 //	BENCH_THREADS=1000000 go test -run '^$' -bench . -benchtime 2000x ./store/
 //
-// The generated index is cached in os.TempDir() as spool-bench-index-v2-<N>.db and
+// The generated index is cached in os.TempDir() as spool-bench-index-v3-<N>.db and
 // reused by later runs; delete it to regenerate.
 
 const benchMessagesPerThread = 3
@@ -43,7 +43,7 @@ func benchIndex(b *testing.B, n int) *Store {
 // generating it first when it is missing.
 func cachedBenchIndex(b *testing.B, n int) string {
 	b.Helper()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("spool-bench-index-v2-%d.db", n))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("spool-bench-index-v3-%d.db", n))
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
@@ -196,15 +196,19 @@ func BenchmarkListPage(b *testing.B) {
 		{"deep", ListOptions{Limit: 50, Cursor: deep}, false},
 		{"first-live", ListOptions{Limit: 50, Archived: &no}, false},
 		{"first-cwd", ListOptions{Limit: 50, Cwd: "/home/user/project07"}, false},
+		{"first-cwd-created", ListOptions{Limit: 50, Cwd: "/home/user/project07", SortBy: SortCreated}, false},
 		{"first-created-asc", ListOptions{Limit: 50, SortBy: SortCreated, Ascending: true}, false},
-		// A source or provider has no index of its own (one in updated
-		// order cost every append's index commit a quarter more): a
-		// value few threads have walks threads_updated until the page
-		// fills, one no thread has reads the whole home.
+		// A source or provider has no index in updated order (one cost
+		// every append's index commit a quarter more): a value few
+		// threads have walks threads_updated until the page fills, one
+		// no thread has reads the whole home. In created order each has
+		// its own (migration 00018), which appends never change.
 		{"first-source-rare", ListOptions{Limit: 50, Source: "vscode"}, false},
 		{"first-provider-rare", ListOptions{Limit: 50, ModelProvider: "ollama"}, false},
 		{"first-source-common", ListOptions{Limit: 50, Source: "cli"}, false},
 		{"first-source-absent", ListOptions{Limit: 50, Source: "exec"}, false},
+		{"first-source-rare-created", ListOptions{Limit: 50, Source: "vscode", SortBy: SortCreated}, false},
+		{"first-source-absent-created", ListOptions{Limit: 50, Source: "exec", SortBy: SortCreated}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {

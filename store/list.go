@@ -118,6 +118,13 @@ func normalizeList(o ListOptions) (ListOptions, error) {
 	return o, nil
 }
 
+// ownOrder reports whether normalized options filter by a column with an
+// index in their sort order: cwd (threads_cwd_updated, threads_cwd_created),
+// or source or model_provider sorted by creation (migration 00018).
+func ownOrder(o ListOptions) bool {
+	return o.Cwd != "" || (o.SortBy == SortCreated && (o.Source != "" || o.ModelProvider != ""))
+}
+
 // listQuery returns the SQL and arguments of a page for normalized options.
 // It fetches one row more than the limit to tell whether a next page exists.
 func listQuery(o ListOptions) (string, []any, error) {
@@ -139,12 +146,12 @@ func listQuery(o ListOptions) (string, []any, error) {
 		// bound value meets an analyzed index column on every run, and
 		// the two values make only two statements to cache.
 		archived := "archived"
-		if o.SortBy == SortUpdated && o.Cwd != "" {
-			// cwd has an index in updated order, which a directory
-			// few threads have makes the one to walk; without
-			// statistics SQLite would walk threads_archived_updated
-			// and test every thread. The unary + keeps the archived
-			// column out of index choice.
+		if ownOrder(o) {
+			// A filter with an index in the list's order makes that
+			// index the one to walk (a value few threads have would
+			// otherwise read the whole home); without statistics
+			// SQLite would walk threads_archived_* and test every
+			// thread. The unary + keeps archived out of index choice.
 			archived = "+archived"
 		}
 		if *o.Archived {
@@ -160,8 +167,16 @@ func listQuery(o ListOptions) (string, []any, error) {
 		}
 		where = append(where, spawned)
 	}
+	// source and model_provider have indexes in created order only: in
+	// updated order the unary + keeps them out of index choice, or SQLite
+	// might search one and sort every match (nearly the whole home for a
+	// common source), where walking threads_updated stops at the page.
+	source, provider := "source", "model_provider"
+	if o.SortBy == SortUpdated {
+		source, provider = "+source", "+model_provider"
+	}
 	for _, f := range []struct{ col, value string }{
-		{"cwd", o.Cwd}, {"source", o.Source}, {"model_provider", o.ModelProvider}, {"parent_id", o.ParentID},
+		{"cwd", o.Cwd}, {source, o.Source}, {provider, o.ModelProvider}, {"parent_id", o.ParentID},
 	} {
 		if f.value != "" {
 			where = append(where, f.col+" = ?")

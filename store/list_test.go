@@ -372,45 +372,127 @@ func TestListByParentQueryPlan(t *testing.T) {
 	}
 }
 
-// TestListByCwdQueryPlan checks that a list of a working directory's live
-// threads (the API's default) walks threads_cwd_updated, with statistics
-// and without: walking threads_archived_updated and testing every thread
-// read the whole home for a directory few threads have, or none.
-func TestListByCwdQueryPlan(t *testing.T) {
+// TestListByFilterQueryPlan checks that a list filtered by a value few
+// threads have walks an index in the list's order, with statistics and
+// without (a new index has none until it is closed): a working directory
+// in either order, a source or model provider in created order (Codex's
+// default). Walking threads_archived_* and testing every thread read the
+// whole home for a value few threads have, or none; searching by the value
+// and sorting every match reads every thread of a common value. A source or
+// provider in updated order has no index of its own (it would cost every
+// append's index commit): its list walks the order and never sorts.
+func TestListByFilterQueryPlan(t *testing.T) {
 	ctx := t.Context()
-	for _, analyzed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("analyzed=%t", analyzed), func(t *testing.T) {
-			s := fewAmongMany(t, analyzed, func(th *Thread) { th.Cwd = "/rare" })
-			no, yes := false, true
-			for _, tc := range []struct {
-				name string
-				opts ListOptions
-			}{
-				{"all", ListOptions{Cwd: "/rare"}},
-				{"live", ListOptions{Cwd: "/rare", Archived: &no}},
-				{"live oldest first", ListOptions{Cwd: "/rare", Archived: &no, Ascending: true}},
-				{"archived", ListOptions{Cwd: "/rare", Archived: &yes}},
-			} {
-				q, args, err := listQuery(tc.opts)
-				if err != nil {
-					t.Fatal(err)
+	no, yes := false, true
+	filters := []struct {
+		name  string
+		few   func(*Thread)
+		opts  ListOptions
+		index map[SortField]string // the index walked, by sort; "" for none of the filter's own
+	}{
+		{"cwd", func(th *Thread) { th.Cwd = "/rare" }, ListOptions{Cwd: "/rare"},
+			map[SortField]string{SortUpdated: "threads_cwd_updated (cwd=?", SortCreated: "threads_cwd_created (cwd=?"}},
+		{"source", func(th *Thread) { th.Source = "vscode" }, ListOptions{Source: "vscode"},
+			map[SortField]string{SortCreated: "threads_source_created (source=?"}},
+		{"provider", func(th *Thread) { th.ModelProvider = "ollama" }, ListOptions{ModelProvider: "ollama"},
+			map[SortField]string{SortCreated: "threads_model_provider_created (model_provider=?"}},
+	}
+	for _, f := range filters {
+		for _, analyzed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/analyzed=%t", f.name, analyzed), func(t *testing.T) {
+				s := fewAmongMany(t, analyzed, f.few)
+				for _, sort := range []SortField{SortUpdated, SortCreated} {
+					for _, tc := range []struct {
+						name      string
+						archived  *bool
+						ascending bool
+					}{
+						{"all", nil, false},
+						{"live", &no, false},
+						{"live oldest first", &no, true},
+						{"archived", &yes, false},
+					} {
+						opts := f.opts
+						opts.SortBy, opts.Archived, opts.Ascending = sort, tc.archived, tc.ascending
+						q, args, err := listQuery(opts)
+						if err != nil {
+							t.Fatal(err)
+						}
+						joined := strings.Join(queryPlan(t, s, q, args), "; ")
+						if want := f.index[sort]; strings.Contains(joined, "TEMP B-TREE") ||
+							(want != "" && !strings.Contains(joined, "USING INDEX "+want)) {
+							t.Errorf("%s by %s: plan %q, want a walk of %q in order", tc.name, sort, joined, want)
+						}
+						page, err := s.List(ctx, opts)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want := 2
+						if tc.archived != nil && *tc.archived {
+							want = 0
+						}
+						if got := len(page.Threads); got != want {
+							t.Errorf("%s by %s: %d threads, want %d", tc.name, sort, got, want)
+						}
+					}
 				}
-				joined := strings.Join(queryPlan(t, s, q, args), "; ")
-				if !strings.Contains(joined, "USING INDEX threads_cwd_updated (cwd=?") || strings.Contains(joined, "TEMP B-TREE") {
-					t.Errorf("%s: plan %q, want a search of threads_cwd_updated in order", tc.name, joined)
-				}
-				page, err := s.List(ctx, tc.opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := 2
-				if tc.opts.Archived != nil && *tc.opts.Archived {
-					want = 0
-				}
-				if got := len(page.Threads); got != want {
-					t.Errorf("%s: %d threads, want %d", tc.name, got, want)
-				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// TestAdvanceLeavesCreatedOrderIndexes checks that an append's row update
+// (advanceSet) writes none of the indexes of lists filtered in created order
+// (migration 00018): SQLite updates only the indexes that hold a column an
+// UPDATE changes, and those hold none an append changes, so they cost an
+// append nothing. The update must write threads_updated, which shows the
+// check sees index writes at all.
+func TestAdvanceLeavesCreatedOrderIndexes(t *testing.T) {
+	s := openTest(t)
+	roots := map[int64]string{}
+	rows, err := s.writer.QueryxContext(t.Context(), `SELECT name, rootpage FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'threads'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		var root int64
+		if err := rows.Scan(&name, &root); err != nil {
+			t.Fatal(err)
+		}
+		roots[root] = name
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]bool{}
+	ops, err := s.writer.QueryxContext(t.Context(), "EXPLAIN "+advanceSet,
+		advanceArgs(Progress{ID: "t1", UpdatedAt: 5, Preview: new(string), Name: new(string)})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ops.Next() {
+		op := map[string]any{}
+		if err := ops.MapScan(op); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(op["opcode"]) != "OpenWrite" {
+			continue
+		}
+		root, _ := op["p2"].(int64)
+		if name, ok := roots[root]; ok {
+			written[name] = true
+		}
+	}
+	if err := ops.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !written["threads_updated"] {
+		t.Fatalf("indexes written %v: want threads_updated among them", written)
+	}
+	for _, name := range []string{"threads_cwd_created", "threads_source_created", "threads_model_provider_created", "threads_created"} {
+		if written[name] {
+			t.Errorf("an append writes %s (indexes written: %v)", name, written)
+		}
 	}
 }
