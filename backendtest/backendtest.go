@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -82,6 +83,7 @@ func Run(t *testing.T, open Open) {
 		{"CopyOfARevertedReferenceFork", testCopyOfARevertedReferenceFork},
 		{"NamedCreationEvents", testNamedCreationEvents},
 		{"ForkKeepsParentName", testForkKeepsParentName},
+		{"ForkTakesItsOwnSource", testForkTakesItsOwnSource},
 		{"PurgeSearchFindsOnce", testPurgeSearchFindsOnce},
 		{"PurgeKeepsARevertedForksOwnPrompts", testPurgeKeepsARevertedForksOwnPrompts},
 		{"BigAppendAnnouncedWithOffsets", testBigAppendAnnouncedWithOffsets},
@@ -1323,6 +1325,68 @@ func testForkKeepsParentName(t *testing.T, b manager.Backend) {
 		if err != nil || got.Name != cases[i].want {
 			t.Errorf("%s fork after the parent's rename: %q, %v; want %q", cases[i].name, got.Name, err, cases[i].want)
 		}
+	}
+}
+
+// testForkTakesItsOwnSource: a fork given a source (the client that forks,
+// as Codex's thread/fork gives a fork its own process's) records it in its
+// row and its own meta line, by reference or by copy, and is listed by it;
+// without one it keeps its parent's. A JSON object (a spawn) is refused, and
+// a retry of a keyed fork with another source reuses the key.
+func testForkTakesItsOwnSource(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	parent := withTurns(t, b, 2) // source "cli"
+	one := 1
+	cases := []struct {
+		name string
+		o    manager.ForkOptions
+		want string
+	}{
+		{"parent's", manager.ForkOptions{}, "cli"},
+		{"own", manager.ForkOptions{Source: "exec"}, "exec"},
+		{"own, before a message", manager.ForkOptions{Source: "exec", BeforeUserMessage: &one}, "exec"},
+		{"own, copy", manager.ForkOptions{Source: "exec", Mode: manager.ForkCopy}, "exec"},
+	}
+	own := map[string]bool{}
+	for _, tc := range cases {
+		fork, err := b.Fork(ctx, parent.ID, tc.o)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		// The fork's own meta: after its parent's history up to the cut
+		// in a reference fork's, first in a copy's.
+		var meta rollout.SessionMeta
+		for line := range bytes.Lines(history(t, b, fork.ID)) {
+			if m, err := rollout.ParseSessionMeta(bytes.TrimSuffix(line, []byte{'\n'})); err == nil && m.ID == fork.ID {
+				meta = m
+			}
+		}
+		if fork.Source != tc.want || meta.Source != tc.want {
+			t.Errorf("%s: fork's source %q, its meta's %q, want %q", tc.name, fork.Source, meta.Source, tc.want)
+		}
+		if tc.want == "exec" {
+			own[fork.ID] = true
+		}
+	}
+	page, err := b.List(ctx, manager.ListOptions{Source: "exec", SortBy: manager.SortCreated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, th := range page.Threads {
+		listed[th.ID] = true
+	}
+	if !maps.Equal(listed, own) {
+		t.Errorf("listed by source exec: %v, want the forks given it %v", listed, own)
+	}
+	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Source: `{"subagent":"review"}`}); !errors.Is(err, manager.ErrInvalidArgument) {
+		t.Errorf("fork with a spawn as its source: %v, want ErrInvalidArgument", err)
+	}
+	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Source: "exec", IdempotencyKey: "fork-src"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{Source: "mcp", IdempotencyKey: "fork-src"}); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
+		t.Errorf("keyed fork retried with another source: %v, want ErrIdempotencyKeyReused", err)
 	}
 }
 

@@ -265,6 +265,10 @@ type ForkOptions struct {
 	LastTurnID string `json:"last_turn_id,omitempty"`
 	Name       string `json:"name,omitempty"`
 	Cwd        string `json:"cwd,omitempty"`
+	// Source is the fork's source, the client that forks (cli, vscode,
+	// exec, mcp, ...), as Codex's thread/fork gives a fork its own
+	// process's; without one the fork keeps its parent's.
+	Source string `json:"source,omitempty"`
 	// Mode is "reference" (O(1): the fork points into its parent's
 	// history; a paginated parent's default), "copy" (a legacy parent's
 	// default) or "".

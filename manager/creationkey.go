@@ -36,7 +36,13 @@ func (o ForkOptions) RequestHash() []byte {
 	if o.BeforeUserMessage != nil {
 		before = strconv.Itoa(*o.BeforeUserMessage)
 	}
-	return hashFields("fork", before, o.BeforeTurnID, o.LastTurnID, o.Name, o.Cwd, o.Mode)
+	fields := []string{"fork", before, o.BeforeTurnID, o.LastTurnID, o.Name, o.Cwd, o.Mode}
+	if o.Source != "" {
+		// Only when given, so a key recorded before forks took a
+		// source still matches its retry.
+		fields = append(fields, o.Source)
+	}
+	return hashFields(fields...)
 }
 
 // hashFields hashes fields, each length-prefixed so no two different

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,6 +40,9 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		return Thread{}, threadErr(id, err, "fork")
 	}
 	if err := CheckCwd(o.Cwd); err != nil {
+		return Thread{}, threadErr(id, err, "fork")
+	}
+	if _, err := ForkSource(o.Source, ""); err != nil {
 		return Thread{}, threadErr(id, err, "fork")
 	}
 	if err := CheckIdempotencyKey(o.IdempotencyKey); err != nil {
@@ -260,6 +264,10 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 	if o.Cwd != "" {
 		cwd = o.Cwd
 	}
+	source, err := ForkSource(o.Source, parent.Source)
+	if err != nil {
+		return newFork{}, err
+	}
 	lineage, err := m.lineageOf(ctx, parent.ID)
 	if err != nil {
 		return newFork{}, err
@@ -271,7 +279,7 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 		Cwd:           cwd,
 		Originator:    parent.Originator,
 		CLIVersion:    parent.CLIVersion,
-		Source:        rollout.ForkSource(parent.Source),
+		Source:        source,
 		ModelProvider: parent.ModelProvider,
 		Git:           gitOf(parent),
 		ForkPoint:     &rollout.ForkPoint{UserMessage: cut.before, ParentOffset: cut.offset, Ancestors: lineage},
@@ -295,7 +303,7 @@ func (m *Manager) newFork(ctx context.Context, parent store.Thread, src rolloutf
 			return newFork{}, err
 		}
 	}
-	return newFork{child: forkRow(parent, childID, rel, cwd, now, cut), metaLine: metaLine, lineage: lineage, key: o.key, name: name}, nil
+	return newFork{child: forkRow(parent, childID, rel, cwd, source, now, cut), metaLine: metaLine, lineage: lineage, key: o.key, name: name}, nil
 }
 
 // writeFork creates the fork's file from parts, and its name line when it
@@ -515,14 +523,14 @@ func (m *Manager) ancestorIDs(ctx context.Context, id string) ([]string, error) 
 }
 
 // forkRow is the index row of a new fork of parent, before its sizes.
-func forkRow(parent store.Thread, childID, rel, cwd string, now time.Time, cut forkCut) store.Thread {
+func forkRow(parent store.Thread, childID, rel, cwd, source string, now time.Time, cut forkCut) store.Thread {
 	child := store.Thread{
 		ID:               childID,
 		RolloutPath:      rel,
 		CreatedAt:        now.UnixMilli(),
 		UpdatedAt:        now.UnixMilli(),
 		Cwd:              cwd,
-		Source:           rollout.ForkSource(parent.Source),
+		Source:           source,
 		Originator:       parent.Originator,
 		CLIVersion:       parent.CLIVersion,
 		ModelProvider:    parent.ModelProvider,
@@ -538,6 +546,22 @@ func forkRow(parent store.Thread, childID, rel, cwd string, now time.Time, cut f
 		child.Preview = parent.Preview
 	}
 	return child
+}
+
+// ForkSource returns the source a fork's meta names: source, the fork's
+// own (the client that forks, as Codex's thread/fork takes its own
+// process's), else its parent's (parentSource), but the default for a
+// sub-agent's fork, which is no spawn (rollout.ForkSource). A fork's own
+// source names a client: a JSON object (a spawn) is an error wrapping
+// ErrInvalidArgument. Every backend gives its forks their source with it.
+func ForkSource(source, parentSource string) (string, error) {
+	switch {
+	case source == "":
+		return rollout.ForkSource(parentSource), nil
+	case strings.HasPrefix(strings.TrimSpace(source), "{"):
+		return "", fmt.Errorf("%w: a fork's source names a client (cli, vscode, exec, mcp, ...), not a spawn", ErrInvalidArgument)
+	}
+	return source, nil
 }
 
 // ForkName returns the name a fork gets: name, the fork's own, or without

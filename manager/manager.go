@@ -246,6 +246,10 @@ type ForkOptions struct {
 	// (ForkName).
 	Name string
 	Cwd  string // optional cwd override for the new thread's meta
+	// Source is the fork's source: the client that forks (cli, vscode,
+	// exec, mcp, ...), as Codex's thread/fork gives a fork its own
+	// process's. Without one the fork keeps its parent's (ForkSource).
+	Source string
 	// Mode is ForkReference, ForkCopy or "" (reference for a paginated
 	// parent, copy for a legacy one).
 	Mode string

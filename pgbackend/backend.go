@@ -420,6 +420,9 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 	if err := manager.CheckCwd(o.Cwd); err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
+	if _, err := manager.ForkSource(o.Source, ""); err != nil {
+		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
+	}
 	if err := manager.CheckIdempotencyKey(o.IdempotencyKey); err != nil {
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
@@ -486,10 +489,14 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 	if o.Cwd != "" {
 		cwd = o.Cwd
 	}
+	source, err := manager.ForkSource(o.Source, parent.Source)
+	if err != nil {
+		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
+	}
 	child := uuid.Must(uuid.NewV7()).String()
 	now := b.opts.Now()
 	meta := rollout.SessionMeta{ID: child, ForkedFromID: parent.ID, Timestamp: rollout.FormatTimestamp(now),
-		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: rollout.ForkSource(parent.Source),
+		Cwd: cwd, Originator: parent.Originator, CLIVersion: parent.CLIVersion, Source: source,
 		ModelProvider: parent.ModelProvider, Git: gitOf(parent)}
 	meta.CreationKey = statedKey(key, now)
 	paginated := parent.HistoryMode == string(rollout.HistoryPaginated)

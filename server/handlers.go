@@ -584,7 +584,8 @@ type forkRequest struct {
 	LastTurnID        string `json:"last_turn_id"`
 	Name              string `json:"name"`
 	Cwd               string `json:"cwd"`
-	Mode              string `json:"mode"` // "reference", "copy" or "" (by the parent's mode)
+	Source            string `json:"source"` // the forking client's; "" keeps the parent's
+	Mode              string `json:"mode"`   // "reference", "copy" or "" (by the parent's mode)
 }
 
 func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
@@ -609,6 +610,7 @@ func (s *Server) forkThread(w http.ResponseWriter, r *http.Request) error {
 		LastTurnID:        req.LastTurnID,
 		Name:              req.Name,
 		Cwd:               req.Cwd,
+		Source:            req.Source,
 		Mode:              req.Mode,
 		IdempotencyKey:    key,
 	})

@@ -311,7 +311,7 @@ func (l *local) Fork(ctx context.Context, id string, o client.ForkOptions) (clie
 	}
 	return threadOrErr(m.Fork(ctx, id, manager.ForkOptions{
 		BeforeUserMessage: o.BeforeUserMessage, BeforeTurnID: o.BeforeTurnID, LastTurnID: o.LastTurnID,
-		Name: o.Name, Cwd: o.Cwd, Mode: o.Mode,
+		Name: o.Name, Cwd: o.Cwd, Source: o.Source, Mode: o.Mode,
 	}))
 }
 

@@ -410,6 +410,7 @@ nothing is copied; a legacy thread's file is copied.`,
 	f.StringVar(&throughTurn, "through-turn", "", "keep everything through the end of this Codex turn id")
 	f.StringVar(&o.Name, "name", "", "name of the new thread")
 	f.StringVar(&o.Cwd, "cwd", "", "working directory recorded for the new thread (a relative one is taken from here)")
+	f.StringVar(&o.Source, "source", "", "source recorded for the new thread (cli, vscode, exec, mcp, ...; default the parent's)")
 	f.BoolVar(&asJSON, "json", false, "print the new thread as JSON")
 	return cmd
 }

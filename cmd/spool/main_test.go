@@ -259,6 +259,12 @@ func TestLs(t *testing.T) {
 	if out := cli.ok("ls", "--cwd", dir); !strings.Contains(out, here) {
 		t.Fatalf("ls --cwd %s should list the fork made there:\n%s", dir, out)
 	}
+	// A fork records the source it is given, as Codex's gives a fork its
+	// forking process's; without one it keeps its parent's.
+	mcp := strings.TrimSpace(cli.ok("fork", f.fork.ID, "--source", "mcp"))
+	if out := cli.ok("ls", "--source", "mcp"); !strings.Contains(out, mcp) || strings.Count(out, "\n") != 2 {
+		t.Fatalf("ls --source mcp should list only the fork given it:\n%s", out)
+	}
 	// An absolute one is cleaned as Codex cleans the cwd it records: a
 	// shell's completion ends a directory with a slash. Before, it was
 	// matched as typed and listed nothing.
