@@ -1406,10 +1406,21 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	slices.SortStableFunc(w.waiting, func(a, b rolloutFile) int {
 		return cmp.Compare(firstFileRank(a), firstFileRank(b))
 	})
+	var bases map[string]string
+	w.waiting, bases = basesFirst(ctx, w.s.fsys, w.waiting)
 	// A base in the root that is not indexed by now failed to index
 	// (applyFailed claims its id).
 	why := explainBases(ctx, w.s.fsys, w.waiting, func(id string) bool { _, ok := w.claims[id]; return ok })
+	read := map[string]bool{} // threads of this round's files not yet written
 	for _, f := range w.waiting {
+		if read[bases[f.rel]] {
+			// Its base was read in this round: written first, or the
+			// fork finds no base.
+			if err := w.flushAll(ctx); err != nil {
+				return err
+			}
+			clear(read)
+		}
 		res := w.s.decideFresh(ctx, f)
 		if p, ok := why[f.id]; ok && res.baseMissing {
 			res.problems = []Problem{p}
@@ -1417,9 +1428,56 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 		if err := w.apply(ctx, res); err != nil {
 			return err
 		}
+		read[f.id] = true
 	}
 	w.waiting = nil
 	return w.flushAll(ctx)
+}
+
+// basesFirst orders the files left for the last round so that a reference
+// fork comes after the first file of its base's thread when that file is
+// among them: a chain of forks left waiting together (their base's thread
+// kept in the rounds by a segment of its own) is read base first, else a
+// fork read before its base finds none. Files keep their order otherwise;
+// a cycle of bases is left as it is (its files fail as cyclic). It also
+// returns the base thread of each file that continues another thread's
+// history, by path.
+func basesFirst(ctx context.Context, fsys rolloutfs.FS, files []rolloutFile) ([]rolloutFile, map[string]string) {
+	bases := make(map[string]string, len(files))
+	for _, f := range files {
+		if base, ok := baseOf(ctx, fsys, f.rel); ok && base != f.id {
+			bases[f.rel] = base
+		}
+	}
+	first := make(map[string]int, len(files)) // thread id: index of its first file in files
+	for i, f := range files {
+		if !isSegmentFile(f.rel) {
+			first[f.id] = i
+		}
+	}
+	const (
+		unseen = iota
+		visiting
+		placed
+	)
+	state := make([]int, len(files))
+	out := make([]rolloutFile, 0, len(files))
+	var place func(i int)
+	place = func(i int) {
+		if state[i] != unseen {
+			return
+		}
+		state[i] = visiting
+		if j, ok := first[bases[files[i].rel]]; ok {
+			place(j)
+		}
+		state[i] = placed
+		out = append(out, files[i])
+	}
+	for i := range files {
+		place(i)
+	}
+	return out, bases
 }
 
 // indexRounds indexes the waiting files in rounds, calling before ahead

@@ -992,15 +992,18 @@ func rrItem(typ, role, partType, text string) rollout.Item {
 type rrRecorder struct {
 	testing.TB
 	msgs     []string
+	prefix   string // put before each message
 	cleanups []func()
 }
 
 type rrFatal struct{}
 
-func (r *rrRecorder) Helper()                   {}
-func (r *rrRecorder) Cleanup(f func())          { r.cleanups = append(r.cleanups, f) }
-func (r *rrRecorder) Errorf(f string, a ...any) { r.msgs = append(r.msgs, fmt.Sprintf(f, a...)) }
-func (r *rrRecorder) Error(a ...any)            { r.msgs = append(r.msgs, fmt.Sprint(a...)) }
+func (r *rrRecorder) Helper()          {}
+func (r *rrRecorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+func (r *rrRecorder) Errorf(f string, a ...any) {
+	r.msgs = append(r.msgs, r.prefix+fmt.Sprintf(f, a...))
+}
+func (r *rrRecorder) Error(a ...any)            { r.msgs = append(r.msgs, r.prefix+fmt.Sprint(a...)) }
 func (r *rrRecorder) Fatalf(f string, a ...any) { r.Errorf(f, a...); panic(rrFatal{}) }
 func (r *rrRecorder) Fatal(a ...any)            { r.Error(a...); panic(rrFatal{}) }
 func (r *rrRecorder) TempDir() string {
@@ -1105,12 +1108,12 @@ func rrCheck(t *testing.T, root string, res *rrResult, names map[string]string, 
 		indextest.Compare(rec, st, rebuilt, rrVocab...)
 		// The same again from a rebuild that applies the files in an order
 		// of the sequence's own drawing.
-		before := len(rec.msgs)
+		// Its messages say so, a fatal one too (Compare stops at
+		// differing thread ids).
+		rec.prefix = "shuffled rebuild: "
 		shuffled, batch := indextest.RebuildShuffled(rec, root, shuffleSeed)
+		rec.prefix = fmt.Sprintf("shuffled rebuild (batches of %d): ", batch)
 		indextest.Compare(rec, st, shuffled, rrVocab...)
-		for i := before; i < len(rec.msgs); i++ {
-			rec.msgs[i] = fmt.Sprintf("shuffled rebuild (batches of %d): %s", batch, rec.msgs[i])
-		}
 	}()
 	for _, msg := range rec.msgs {
 		class := "compare"
