@@ -34,7 +34,8 @@ var (
 // Bucket is a store of immutable objects.
 type Bucket interface {
 	// PutNew writes data under key unless the key exists (ErrExists then,
-	// and nothing changes).
+	// and nothing changes). A key that holds data already, byte for byte
+	// (a retry of a write whose answer was lost), is success.
 	PutNew(ctx context.Context, key string, data []byte) error
 	// ReadRange returns n bytes of the object key from offset off.
 	ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error)
@@ -139,20 +140,50 @@ func bounded(ctx context.Context, d time.Duration) (context.Context, context.Can
 // once whichever process gets there first. It is one PUT whatever the
 // size (S3 takes up to 5 GiB so): a multipart upload checks the condition
 // only where the service checks it on completion, and versitygw does not.
+//
+// A PUT the service carried out but whose answer was lost is sent again
+// by the S3 client and meets its own object (412): PutNew then reads the
+// object back and succeeds when it holds data, byte for byte.
 func (s *S3) PutNew(ctx context.Context, key string, data []byte) error {
-	ctx, cancel, outcome := bounded(ctx, s.timeout+time.Duration(len(data)/minRate)*time.Second)
+	putCtx, cancel, outcome := bounded(ctx, s.timeout+time.Duration(len(data)/minRate)*time.Second)
 	defer cancel()
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
 	opts.SetMatchETagExcept("*")
-	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	_, err := s.client.PutObject(putCtx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
 	err = outcome(err)
 	if code := minio.ToErrorResponse(err).StatusCode; code == http.StatusPreconditionFailed {
-		return fmt.Errorf("put %s: %w", key, ErrExists)
+		same, err := s.holds(ctx, key, data)
+		switch {
+		case err != nil:
+			return fmt.Errorf("put %s: an object is there and reading it back failed: %w", key, err)
+		case !same:
+			return fmt.Errorf("put %s: %w", key, ErrExists)
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, classify(err))
 	}
 	return nil
+}
+
+// holds reports whether the object key holds data, byte for byte.
+func (s *S3) holds(ctx context.Context, key string, data []byte) (bool, error) {
+	ctx, cancel, outcome := bounded(ctx, s.timeout+time.Duration(len(data)/minRate)*time.Second)
+	defer cancel()
+	rc, obj, err := s.Get(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	if obj.Size != int64(len(data)) {
+		return false, nil
+	}
+	got, err := io.ReadAll(io.LimitReader(rc, int64(len(data))+1))
+	if err != nil {
+		return false, classify(outcome(err))
+	}
+	return bytes.Equal(got, data), nil
 }
 
 // classify returns err, an error of the S3 client, wrapping ErrUnavailable

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/spoolhq/spool/internal/disttest"
+	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -611,5 +614,57 @@ func TestSealOfAThreadRevertedMeanwhile(t *testing.T) {
 	turnB := bytes.Index(want, []byte(`"turn_id":"turn-b"`))
 	if cut := bytes.LastIndexByte(want[:max(turnB, 0)], '\n') + 1; turnB < 0 || len(got) < cut || !bytes.Equal(got[:cut], want[:cut]) {
 		t.Fatalf("the history after the revert and the seals:\n%s\nwant it to start as\n%s", got, want)
+	}
+}
+
+// losingTransport carries requests to the gateway but loses the answer to
+// the first PUT of a segment once the gateway has written it, as a
+// connection that breaks then: the S3 client sends the PUT again.
+type losingTransport struct {
+	mu   sync.Mutex // guards lost
+	lost bool
+}
+
+func (l *losingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || req.Method != http.MethodPut || !strings.Contains(req.URL.Path, "/segments/") {
+		return resp, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost {
+		return resp, nil
+	}
+	l.lost = true
+	resp.Body.Close()
+	return nil, errors.New("connection reset after the request was sent")
+}
+
+// TestSealPutAnswerLost: a seal whose segment was written but whose PUT's
+// answer was lost meets its own object when the S3 client sends the PUT
+// again (412). It used to fail (an orphan left, the bytes unsealed until
+// another pass); it seals, and the object it records holds the bytes.
+func TestSealPutAnswerLost(t *testing.T) {
+	cfg := disttest.S3Config(t)
+	transport := &losingTransport{}
+	cfg.Transport = transport
+	bucket, err := objstore.OpenS3(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, testDSN(t), bucket)
+	id, before := parentWith(t, s, 3)
+	if sealed, err := s.Seal(t.Context(), id, 1); err != nil || !sealed {
+		t.Fatalf("Seal whose PUT answer was lost: %v, %v; want sealed", sealed, err)
+	}
+	if !transport.lost {
+		t.Fatal("no PUT answer was lost: the test tested nothing")
+	}
+	if got := history(t, s, id); !bytes.Equal(got, before) {
+		t.Fatal("sealed history differs")
+	}
+	objects, err := bucket.List(t.Context(), "segments/")
+	if err != nil || len(objects) != 1 {
+		t.Fatalf("objects after the seal: %v, %v; want the one recorded", objects, err)
 	}
 }
