@@ -101,7 +101,7 @@ func (c *Cache) lookup(key string) (string, bool) {
 }
 
 // fetch copies the whole object into a file of the cache, streaming it
-// from one GET, records it, evicting others to make room, and returns its
+// from one GET (no more than the size the answer gives), records it, evicting others to make room, and returns its
 // bytes [off, off+n), read from that file before it is recorded (another
 // read may evict it as soon as it is); ok is false when the object is
 // larger than the cache.
@@ -120,8 +120,14 @@ func (c *Cache) fetch(ctx context.Context, key string, off, n int64) (b []byte, 
 	if err != nil {
 		return nil, false, err
 	}
-	copied, err := io.Copy(tmp, rc)
-	if err == nil && copied != obj.Size {
+	// One byte past the size tells an answer that runs on from one that
+	// ends there, without copying the rest, however long, to disk.
+	copied, err := io.Copy(tmp, io.LimitReader(rc, obj.Size+1))
+	switch {
+	case err != nil:
+	case copied > obj.Size:
+		err = fmt.Errorf("the answer holds more than its %d bytes", obj.Size)
+	case copied < obj.Size:
 		err = fmt.Errorf("got %d bytes of %d", copied, obj.Size)
 	}
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -140,5 +141,66 @@ func TestCacheFetchEvictedAtOnce(t *testing.T) {
 	}
 	if otherErr != nil || !bytes.Equal(other, objects["segments/t/b"][:10]) {
 		t.Fatalf("b [0, 10): %q, %v", other, otherErr)
+	}
+}
+
+// overlongBucket answers a Get with more bytes than the object's size:
+// a service (or a proxy) that is broken or hostile.
+type overlongBucket struct {
+	Bucket
+	extra int64 // bytes answered past the size
+	read  int64 // bytes the cache read of the answer
+}
+
+func (b *overlongBucket) Get(ctx context.Context, key string) (io.ReadCloser, Object, error) {
+	rc, obj, err := b.Bucket.Get(ctx, key)
+	if err != nil {
+		return nil, obj, err
+	}
+	rc.Close()
+	body := io.LimitReader(zeros{}, obj.Size+b.extra)
+	return io.NopCloser(countingReader{body, &b.read}), obj, nil
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// TestCacheFetchOverlong: a fetch whose answer runs past the object's
+// size stops reading one byte past it and fails, naming the object;
+// nothing is cached. It used to copy the whole answer to disk first,
+// however long (a disk filled by an endless answer).
+func TestCacheFetchOverlong(t *testing.T) {
+	b := newFake(t)
+	ctx := t.Context()
+	if err := b.PutNew(ctx, "segments/t/a", bytes.Repeat([]byte("a"), 100)); err != nil {
+		t.Fatal(err)
+	}
+	over := &overlongBucket{Bucket: b, extra: 64 << 20}
+	dir := filepath.Join(t.TempDir(), "cache")
+	c, err := NewCache(over, dir, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ReadRange(ctx, "segments/t/a", 0, 10)
+	if err == nil || !strings.Contains(err.Error(), "segments/t/a") || !strings.Contains(err.Error(), "more than its 100 bytes") {
+		t.Fatalf("read of an overlong answer: %v, want an error naming the object and its size", err)
+	}
+	if over.read > 101 {
+		t.Fatalf("the cache read %d bytes of the answer, want at most the size and one", over.read)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("the cache holds %d files (%v), want none", len(entries), err)
 	}
 }
