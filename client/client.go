@@ -38,6 +38,7 @@ type Client struct {
 	token   string
 	http    *http.Client
 	retries int                                              // WithRetries
+	limit   int64                                            // WithMaxAnswer
 	pause   func(ctx context.Context, d time.Duration) error // waits before a retry
 }
 
@@ -58,6 +59,31 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
+// DefaultMaxAnswer is how many bytes a Client reads into memory at most
+// from one answer (a JSON body, /metrics, /openapi.json) and from one line
+// or event record of a stream, unless WithMaxAnswer says otherwise. It is
+// eight times the server's default -max-body (64 MiB): a line is written
+// by one append, so it is at most -max-body; an append's answer and its
+// appended event hold an offset per line, at most about 4.4 bytes of JSON
+// per byte appended (lines of "{}"). A page of full turns holds the bytes
+// of up to 200 turns, which a long thread's may pass: ask for fewer.
+const DefaultMaxAnswer = 512 << 20
+
+// WithMaxAnswer bounds what the Client reads into memory from one answer,
+// line or event record to n bytes (see DefaultMaxAnswer; n <= 0 keeps the
+// default). Past it the call fails with an error matching
+// ErrAnswerTooLarge, so a broken or hostile server cannot make it
+// allocate without bound. Raise it for a server whose -max-body is larger
+// than 64 MiB. The raw streams (ReadItems, ReadTurn, ReadTurnByID) are the
+// caller's to read and are not bounded.
+func WithMaxAnswer(n int64) Option {
+	return func(c *Client) {
+		if n > 0 {
+			c.limit = n
+		}
+	}
+}
+
 // New returns a Client for the server at addr: "host:port" (http is
 // assumed) or an http(s) URL, which may carry a path prefix.
 func New(addr string, opts ...Option) (*Client, error) {
@@ -65,7 +91,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: base, http: http.DefaultClient, pause: sleep}
+	c := &Client{base: base, http: http.DefaultClient, pause: sleep, limit: DefaultMaxAnswer}
 	for _, o := range opts {
 		o(c)
 	}
@@ -210,7 +236,7 @@ func (c *Client) callWith(ctx context.Context, method, path string, q url.Values
 	if out == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
 	} else {
-		err = json.NewDecoder(resp.Body).Decode(out)
+		err = json.NewDecoder(capped(resp.Body, c.limit)).Decode(out)
 	}
 	if err != nil {
 		return fmt.Errorf("client: %s %s: read answer: %w", method, path, err)
@@ -266,7 +292,7 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(capped(resp.Body, c.limit))
 	if err != nil {
 		return nil, fmt.Errorf("client: GET %s: %w", path, err)
 	}
@@ -406,7 +432,7 @@ func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, con
 	}
 	defer resp.Body.Close()
 	var res AppendResult
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+	if err := json.NewDecoder(capped(resp.Body, c.limit)).Decode(&res); err != nil {
 		return AppendResult{}, fmt.Errorf("client: append to %s: read answer: %w", id, err)
 	}
 	return res, nil
@@ -570,7 +596,7 @@ func (c *Client) lines(ctx context.Context, open func() (io.ReadCloser, error)) 
 			return
 		}
 		defer body.Close()
-		for l, err := range Lines(body) {
+		for l, err := range linesWithin(body, c.limit) {
 			if ctx.Err() != nil {
 				yield(Line{}, fmt.Errorf("client: history stream: %w", ctx.Err()))
 				return
@@ -586,13 +612,17 @@ func (c *Client) lines(ctx context.Context, open func() (io.ReadCloser, error)) 
 // ReadItems returns it, one Line per non-blank line with offsets counted
 // from r's start. A read error is yielded as the last element, and so is
 // io.ErrUnexpectedEOF when r ends inside a line: histories hold complete
-// lines only.
-func Lines(r io.Reader) iter.Seq2[Line, error] {
+// lines only. So is an error matching ErrAnswerTooLarge for a line longer
+// than DefaultMaxAnswer bytes.
+func Lines(r io.Reader) iter.Seq2[Line, error] { return linesWithin(r, DefaultMaxAnswer) }
+
+// linesWithin is Lines with lines of at most limit bytes.
+func linesWithin(r io.Reader, limit int64) iter.Seq2[Line, error] {
 	return func(yield func(Line, error) bool) {
 		br := bufio.NewReaderSize(r, 64<<10)
 		var offset int64
 		for {
-			raw, err := br.ReadBytes('\n')
+			raw, err := readLine(br, limit)
 			if len(raw) > 0 && raw[len(raw)-1] != '\n' {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
@@ -725,4 +755,51 @@ func (c *Client) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, e
 	}
 	var page SearchPage
 	return page, c.call(ctx, "GET", "/v1/search", q, nil, http.StatusOK, &page)
+}
+
+// tooLarge is the error of an answer past limit bytes.
+func tooLarge(limit int64) error {
+	return fmt.Errorf("%w: more than %d bytes (WithMaxAnswer)", ErrAnswerTooLarge, limit)
+}
+
+// capped returns r, failing with ErrAnswerTooLarge once it holds more than
+// limit bytes.
+func capped(r io.Reader, limit int64) io.Reader {
+	return &cappedReader{r: r, left: limit, limit: limit}
+}
+
+type cappedReader struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 { // at the limit: one byte more is too many
+		var one [1]byte
+		n, err := c.r.Read(one[:])
+		if n > 0 {
+			return 0, tooLarge(c.limit)
+		}
+		return 0, err
+	}
+	p = p[:min(int64(len(p)), c.left)]
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// readLine reads br through its next newline, as ReadBytes does, and
+// fails with ErrAnswerTooLarge once the line holds more than limit bytes.
+func readLine(br *bufio.Reader, limit int64) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if int64(len(line))+int64(len(frag)) > limit {
+			return nil, tooLarge(limit)
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
 }

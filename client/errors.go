@@ -43,6 +43,11 @@ var (
 	ErrIndexDrift           = errors.New("client: the server's index disagrees with itself: rebuild it")
 )
 
+// ErrAnswerTooLarge: an answer, or a line or event record of a stream, is
+// larger than the Client reads into memory (WithMaxAnswer). The server
+// sent it; it has no code.
+var ErrAnswerTooLarge = errors.New("client: answer too large")
+
 // The error codes of the API (docs/API.md). They are stable.
 const (
 	CodeNotFound             = "not_found"

@@ -84,7 +84,7 @@ func (c *Client) Follow(ctx context.Context, id string, from int64) iter.Seq2[Li
 			return
 		}
 		defer resp.Body.Close()
-		for l, err := range Lines(resp.Body) {
+		for l, err := range linesWithin(resp.Body, c.limit) {
 			// Lines reads ahead: once ctx is done, what it read before
 			// is not yielded after.
 			if ctx.Err() != nil {
@@ -133,11 +133,11 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 			return
 		}
 		defer resp.Body.Close()
-		// Records are read whole, whatever their size: an append's event
-		// holds an offset per line, megabytes for a big append.
+		// Records are read whole, up to the Client's limit: an append's
+		// event holds an offset per line, megabytes for a big append.
 		br := bufio.NewReaderSize(resp.Body, 64<<10)
 		for {
-			raw, err := br.ReadBytes('\n')
+			raw, err := readLine(br, c.limit)
 			if err != nil || ctx.Err() != nil { // a record read ahead is not yielded once ctx is done
 				switch {
 				case ctx.Err() != nil:
