@@ -214,6 +214,13 @@ func (s *Store) segmentNamed(ctx context.Context, key string) bool {
 // a younger object may be about to be named). It returns the keys deleted.
 // Objects of live rows are never touched: a base's segments stay while any
 // thread refers to it, because a referenced thread cannot be deleted.
+//
+// The grace is not what keeps a slow seal's object: a seal's key is
+// pending (pending_segments) from before its object is written until its
+// row is recorded, and an object with a pending key is deleted only once
+// this takes the key away, older than grace, in a transaction of its own;
+// the seal then records nothing. Pending keys older than grace whose
+// objects were never written (a seal that failed) are dropped too.
 func (s *Store) CollectOrphans(ctx context.Context, grace time.Duration) ([]string, error) {
 	if s.bucket == nil {
 		return nil, fmt.Errorf("collect: %w", ErrNoBucket)
@@ -240,12 +247,42 @@ func (s *Store) CollectOrphans(ctx context.Context, grace time.Duration) ([]stri
 		if _, ok := slices.BinarySearch(named, o.Key); ok || o.Modified.After(cutoff) || !strings.HasPrefix(o.Key, "segments/") {
 			continue
 		}
+		orphan, err := s.takeOrphan(ctx, o.Key, cutoff)
+		if err != nil {
+			return deleted, fmt.Errorf("collect: %w", err)
+		}
+		if !orphan {
+			continue
+		}
 		if err := s.bucket.Delete(ctx, o.Key); err != nil && !errors.Is(err, objstore.ErrNotFound) {
 			return deleted, fmt.Errorf("collect: %w", err)
 		}
 		deleted = append(deleted, o.Key)
 	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM pending_segments WHERE created_at < $1`, cutoff.UnixMilli()); err != nil {
+		return deleted, fmt.Errorf("collect: %w", err)
+	}
 	return deleted, nil
+}
+
+// takeOrphan reports whether the object key, which no row named when the
+// collection began, may be deleted: its seal's pending key, older than
+// cutoff, is taken away now (the seal will record nothing), or there is
+// none and no row names the object now. Each step is a statement of its
+// own: the second sees what a seal that held the pending key committed.
+func (s *Store) takeOrphan(ctx context.Context, key string, cutoff time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM pending_segments WHERE object_key = $1 AND created_at < $2`,
+		key, cutoff.UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	var kept bool
+	err = s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pending_segments WHERE object_key = $1)
+		OR EXISTS (SELECT 1 FROM segments WHERE object_key = $1)`, key).Scan(&kept)
+	return !kept, err
 }
 
 // afterNamedRead, when set (by tests), is called after CollectOrphans read

@@ -391,3 +391,41 @@ func TestRepairWithADeleteMeanwhile(t *testing.T) {
 		t.Fatalf("Repair with %s deleted meanwhile: repaired %v, problems %v, %v; want nothing", deleted, repaired, problems, err)
 	}
 }
+
+// TestSealSlowerThanTheGrace: a seal whose row comes more than the grace
+// after its object (a sealer paused, or waiting on the thread's row lock)
+// meets a collection in between, which reads the object as an old orphan
+// and deletes it. The seal must then not record a row naming the deleted
+// object: it used to, and the thread's sealed bytes were lost (its chunks
+// deleted, its segment's object gone). Nothing is lost, and a later seal
+// seals the bytes.
+func TestSealSlowerThanTheGrace(t *testing.T) {
+	bucket := newBucket(t)
+	s := openStore(t, testDSN(t), bucket)
+	id, before := parentWith(t, s, 3)
+	var collected []string
+	afterSegmentPut = func(key string) {
+		afterSegmentPut = nil
+		s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+		var err error
+		if collected, err = s.CollectOrphans(t.Context(), time.Hour); err != nil {
+			t.Errorf("collection during the seal: %v", err)
+		}
+	}
+	t.Cleanup(func() { afterSegmentPut = nil })
+	if _, err := s.Seal(t.Context(), id, 1); err != nil {
+		t.Fatalf("seal that met a collection: %v", err)
+	}
+	if problems, err := s.Verify(t.Context()); err != nil || len(problems) > 0 {
+		t.Fatalf("Verify after the seal (collected %v): %v, %v", collected, problems, err)
+	}
+	if h := history(t, s, id); !bytes.Equal(h, before) {
+		t.Fatal("the history differs after the seal")
+	}
+	if sealed, err := s.Seal(t.Context(), id, 1); err != nil || !sealed {
+		t.Fatalf("a later seal: %v, %v; want the bytes sealed", sealed, err)
+	}
+	if h := history(t, s, id); !bytes.Equal(h, before) {
+		t.Fatal("the history differs after the later seal")
+	}
+}

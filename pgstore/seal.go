@@ -26,8 +26,9 @@ var maxSegment int64 = 16 << 20
 // thread, its start and the content's hash, so a retry or a second sealer
 // writing the same bytes is harmless; then one transaction, under the
 // thread's row lock, records the segment, drops its chunk rows and
-// advances the sealed size. When another sealer got there first the object
-// is left for the collector and Seal stops. Appends go on meanwhile: only
+// advances the sealed size. When another sealer got there first, or a
+// collection took the object as an orphan (a seal slower than the
+// collection's grace), the object is left for the collector and Seal stops. Appends go on meanwhile: only
 // whole chunks committed before each segment began are sealed.
 func (s *Store) Seal(ctx context.Context, id string, minBytes int64) (bool, error) {
 	some := false
@@ -74,8 +75,20 @@ func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("seal %s: %w", id, err)
 	}
+	if afterSegmentPut != nil {
+		afterSegmentPut(key)
+	}
 	sealed := false
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// The object's pending key first: a collection that took it
+		// (the seal slower than its grace) may have deleted the object.
+		tag, err := tx.Exec(ctx, `DELETE FROM pending_segments WHERE object_key = $1`, key)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
 		now, err := getThread(ctx, tx, id, "FOR UPDATE")
 		if err != nil {
 			return err
@@ -114,6 +127,10 @@ func (s *Store) sealOne(ctx context.Context, id string, minBytes int64) (bool, e
 	return sealed, nil
 }
 
+// afterSegmentPut, when set (by tests), is called after a seal wrote the
+// object key, before it records its row.
+var afterSegmentPut func(key string)
+
 // beforeUnsealedRead, when set (by tests), is called before a seal reads
 // the chunks of thread id.
 var beforeUnsealedRead func(id string)
@@ -124,11 +141,18 @@ var beforeUnsealedRead func(id string)
 // could be one CollectOrphans read as an old orphan and is about to delete
 // (even after another collection deleted it and this seal wrote it again):
 // a row naming it would name an object gone. A retried or racing seal's
-// object is an orphan once one row is recorded.
+// object is an orphan once one row is recorded. The key is added to
+// pending_segments first (migration 00016), so that a collection leaves
+// the object to the seal until it takes the key; a seal that fails after
+// leaves the key to CollectOrphans too.
 func (s *Store) putSegment(ctx context.Context, id string, start int64, sum [sha256.Size]byte, data []byte) (string, error) {
 	var nonce [8]byte
 	rand.Read(nonce[:]) // never fails (crypto/rand)
 	key := fmt.Sprintf("segments/%s/%016x-%x-%x", id, start, sum[:16], nonce)
+	if _, err := s.pool.Exec(ctx, `INSERT INTO pending_segments (object_key, created_at) VALUES ($1, $2)`,
+		key, s.now().UnixMilli()); err != nil {
+		return "", err
+	}
 	return key, s.bucket.PutNew(ctx, key, data)
 }
 
