@@ -308,6 +308,18 @@ func (s *Store) inTxRow(ctx context.Context, id string, fn func(pgx.Tx) error) (
 // commit commits tx. An error PostgreSQL answered means the transaction
 // was not committed; any other (the connection broke after the COMMIT
 // was sent) leaves it unknown, and wraps ErrCommitUnknown.
+//
+// A FATAL answer is a refusal too: a session ended at its COMMIT before
+// the commit record (a fast shutdown) is answered FATAL 57P01, and one
+// ended after it, while the COMMIT waits for a synchronous standby, is
+// not answered at all: PostgreSQL sends a WARNING that the transaction
+// committed locally and closes the connection without the FATAL
+// (SyncRepWaitForLSN sets whereToSendOutput to DestNone), which pgx
+// reports as a closed connection, so ErrCommitUnknown (seen on 15.18 with
+// synchronous_standby_names naming no standby and pg_terminate_backend).
+// Telling such a commit from a refused one would take the transaction's
+// id, read before the COMMIT (a round trip more per write), and
+// pg_xact_status on another connection once the answer is lost.
 func commit(ctx context.Context, tx pgx.Tx) error {
 	err := tx.Commit(ctx)
 	if err == nil && commitAnswerLost != nil {
