@@ -121,7 +121,11 @@ func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq) error 
 		inputs[i] = appendInputs{lines: r.lines, marks: r.marks}
 	}
 	for attempt := 1; ; attempt++ {
-		err := b.s.inTx(ctx, func(tx pgx.Tx) error { return b.commit(ctx, tx, batch) })
+		var xid string
+		err := b.s.inTx(ctx, func(tx pgx.Tx) error { return b.commit(ctx, tx, batch, &xid) })
+		if errors.Is(err, ErrCommitUnknown) && xid != "" {
+			err = b.s.settleCommit(ctx, xid, err)
+		}
 		if err == nil {
 			return nil
 		}
@@ -152,8 +156,10 @@ type appendInputs struct {
 // commit writes the batch's appends inside tx. It locks the rows in id
 // order (so batches of different processes cannot deadlock), then applies
 // the appends in arrival order; one that is refused (a missing thread, a
-// size mismatch) fails alone.
-func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) error {
+// size mismatch) fails alone. It sets *xid to tx's id when it wrote, read
+// with the writes (no round trip more), so that a COMMIT whose answer is
+// lost can be settled.
+func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid *string) error {
 	ids := make([]string, 0, len(batch))
 	for _, r := range batch {
 		ids = append(ids, r.id)
@@ -237,6 +243,7 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq) err
 	if len(changed) == 0 {
 		return nil
 	}
+	q.Queue(`SELECT pg_current_xact_id()::text`).QueryRow(func(row pgx.Row) error { return row.Scan(xid) })
 	return tx.SendBatch(ctx, &q).Close()
 }
 

@@ -155,52 +155,96 @@ func runBatch(t *testing.T, s *Store, reqs []*appendReq) {
 	s.batch.run(t.Context())
 }
 
-// TestCommitAnswerLost: a batch whose COMMIT reached PostgreSQL but whose
-// answer was lost is not committed again (which appended its lines twice):
-// every request fails with ErrCommitUnknown, and each line is in the
-// history once. A lone append is answered the same way.
+// TestCommitAnswerLost: a batch of appends whose COMMIT was sent but
+// whose answer was lost is never committed twice (which appended its lines
+// twice), and is answered as PostgreSQL settled it (pg_xact_status): as
+// committed when it committed (it used to fail every request with
+// ErrCommitUnknown, though PostgreSQL could tell), or committed again,
+// request by request, when it rolled back. Only when its status cannot be
+// read (the database unreachable) does every request fail with
+// ErrCommitUnknown. A lone append is answered the same way, and when
+// rolled back fails with the lost answer's error, not ErrCommitUnknown.
 func TestCommitAnswerLost(t *testing.T) {
-	s := openStore(t, testDSN(t), nil)
-	a, _ := parentWith(t, s, 1)
-	b, _ := parentWith(t, s, 1)
-	lost := true
-	commitAnswerLost = func() error {
-		if lost {
-			lost = false
-			return fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
-		}
-		return nil
-	}
-	t.Cleanup(func() { commitAnswerLost = nil })
-	reqs := []*appendReq{
-		{id: a, lines: userLine("lost-a1"), expected: -1},
-		{id: b, lines: userLine("lost-b1"), expected: -1},
-		{id: a, lines: userLine("lost-a2"), expected: -1},
-	}
-	runBatch(t, s, reqs)
-	for i, r := range reqs {
-		if !errors.Is(r.err, ErrCommitUnknown) {
-			t.Fatalf("request %d: %v, want ErrCommitUnknown", i, r.err)
-		}
-	}
-	lost = true
-	if _, err := s.Append(t.Context(), a, userLine("lost-a3"), -1); !errors.Is(err, ErrCommitUnknown) {
-		t.Fatalf("a lone append whose answer was lost: %v, want ErrCommitUnknown", err)
-	}
-	for id, texts := range map[string][]string{a: {"lost-a1", "lost-a2", "lost-a3"}, b: {"lost-b1"}} {
-		rc, _, err := s.OpenHistory(t.Context(), id, 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, text := range texts {
-			if n := bytes.Count(h, []byte(text+`"`)); n != 1 {
-				t.Errorf("%q is in %s's history %d times, want once", text, id, n)
+	lostErr := fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
+	for _, tc := range []struct {
+		name       string
+		rolledBack bool  // the COMMIT never arrived, and the session's end rolled back
+		statusErr  error // the status read's error; nil: it is read
+	}{
+		{"committed", false, nil},
+		{"rolled back", true, nil},
+		{"status unknown", false, errors.New("connect: connection refused")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, testDSN(t), nil)
+			a, _ := parentWith(t, s, 1)
+			b, _ := parentWith(t, s, 1)
+			lost := true
+			hook := func() error {
+				if lost {
+					lost = false
+					return lostErr
+				}
+				return nil
 			}
-		}
+			if tc.rolledBack {
+				commitSentLost = hook
+			} else {
+				commitAnswerLost = hook
+			}
+			xactStatusLost = func() error { return tc.statusErr }
+			t.Cleanup(func() { commitAnswerLost, commitSentLost, xactStatusLost = nil, nil, nil })
+			reqs := []*appendReq{
+				{id: a, lines: userLine("lost-a1"), expected: -1},
+				{id: b, lines: userLine("lost-b1"), expected: -1},
+				{id: a, lines: userLine("lost-a2"), expected: -1},
+			}
+			runBatch(t, s, reqs)
+			for i, r := range reqs {
+				if tc.statusErr == nil && r.err != nil {
+					t.Fatalf("request %d of a batch whose answer was lost, settled: %v, want success", i, r.err)
+				}
+				if tc.statusErr != nil && !errors.Is(r.err, ErrCommitUnknown) {
+					t.Fatalf("request %d of a batch whose answer was lost, unsettled: %v, want ErrCommitUnknown", i, r.err)
+				}
+			}
+			if tc.statusErr == nil && (reqs[2].res.Offset <= reqs[0].res.Offset || reqs[1].res.Size == 0) {
+				t.Fatalf("results %+v, %+v, %+v: want those of the committed appends", reqs[0].res, reqs[1].res, reqs[2].res)
+			}
+			lost = true
+			_, err := s.Append(t.Context(), a, userLine("lost-a3"), -1)
+			lone := 1
+			switch {
+			case tc.rolledBack:
+				if errors.Is(err, ErrCommitUnknown) || !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("a lone append whose COMMIT was lost and rolled back: %v, want the lost answer's error only", err)
+				}
+				lone = 0
+			case tc.statusErr == nil && err != nil:
+				t.Fatalf("a lone append whose answer was lost, settled: %v, want success", err)
+			case tc.statusErr != nil && !errors.Is(err, ErrCommitUnknown):
+				t.Fatalf("a lone append whose answer was lost, unsettled: %v, want ErrCommitUnknown", err)
+			}
+			for id, texts := range map[string][]string{a: {"lost-a1", "lost-a2", "lost-a3"}, b: {"lost-b1"}} {
+				rc, _, err := s.OpenHistory(t.Context(), id, 0, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, text := range texts {
+					want := 1
+					if text == "lost-a3" {
+						want = lone
+					}
+					if n := bytes.Count(h, []byte(text+`"`)); n != want {
+						t.Errorf("%q is in %s's history %d times, want %d", text, id, n, want)
+					}
+				}
+			}
+		})
 	}
 }

@@ -47,7 +47,9 @@ var (
 	// ErrCommitUnknown reports a write whose COMMIT was sent but whose
 	// answer was lost (the connection broke): it may have been committed.
 	// It is never retried; a caller retries safely only with an
-	// idempotency key or an expected size.
+	// idempotency key or an expected size. Appends ask PostgreSQL
+	// whether their transaction committed first, and fail so only when
+	// that cannot be told.
 	ErrCommitUnknown = errors.New("the connection broke at commit: the write may have been committed")
 )
 
@@ -317,10 +319,16 @@ func (s *Store) inTxRow(ctx context.Context, id string, fn func(pgx.Tx) error) (
 // (SyncRepWaitForLSN sets whereToSendOutput to DestNone), which pgx
 // reports as a closed connection, so ErrCommitUnknown (seen on 15.18 with
 // synchronous_standby_names naming no standby and pg_terminate_backend).
-// Telling such a commit from a refused one would take the transaction's
-// id, read before the COMMIT (a round trip more per write), and
-// pg_xact_status on another connection once the answer is lost.
+// A batch of appends reads its transaction's id with its last statements
+// and settles a lost answer with pg_xact_status (settleCommit); other
+// writes would need a round trip more to read theirs.
 func commit(ctx context.Context, tx pgx.Tx) error {
+	if commitSentLost != nil {
+		if err := commitSentLost(); err != nil {
+			tx.Rollback(ctx) //nolint:errcheck // as the server rolls back a session that ended
+			return &commitLostError{cause: err}
+		}
+	}
 	err := tx.Commit(ctx)
 	if err == nil && commitAnswerLost != nil {
 		err = commitAnswerLost()
@@ -329,8 +337,54 @@ func commit(ctx context.Context, tx pgx.Tx) error {
 	if err == nil || errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxClosed) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+	return &commitLostError{cause: err}
 }
+
+// commitLostError is a COMMIT whose answer was lost: it matches
+// ErrCommitUnknown, and unwraps to why the answer was lost.
+type commitLostError struct{ cause error }
+
+func (e *commitLostError) Error() string   { return ErrCommitUnknown.Error() + ": " + e.cause.Error() }
+func (e *commitLostError) Unwrap() []error { return []error{ErrCommitUnknown, e.cause} }
+
+// settleCommit returns the outcome of transaction xid (its
+// pg_current_xact_id) whose COMMIT's answer was lost (err), as PostgreSQL
+// tells it on another connection: nil when it committed; when it rolled
+// back, an error that does not match ErrCommitUnknown (nothing was
+// written); err itself when that cannot be told (the database cannot be
+// reached, or the ended session's transaction is still in progress).
+func (s *Store) settleCommit(ctx context.Context, xid string, err error) error {
+	var lost *commitLostError
+	if !errors.As(err, &lost) {
+		return err
+	}
+	var status *string
+	var readErr error
+	if xactStatusLost != nil {
+		readErr = xactStatusLost()
+	}
+	if readErr == nil {
+		readErr = s.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&status)
+	}
+	switch {
+	case readErr != nil || status == nil:
+		return err
+	case *status == "committed":
+		return nil
+	case *status == "aborted":
+		return fmt.Errorf("transaction %s rolled back when the answer to its commit was lost: %w", xid, lost.cause)
+	}
+	return err
+}
+
+// commitSentLost, when set (by tests), is called before a commit, and an
+// error it returns is returned as if the COMMIT had been lost on its way:
+// the transaction is rolled back instead.
+var commitSentLost func() error
+
+// xactStatusLost, when set (by tests), is called before a lost commit's
+// status is read, and its error is returned as the read's.
+var xactStatusLost func() error
 
 // commitAnswerLost, when set (by tests), is called after a commit that
 // succeeded, and its error is returned as if the answer had been lost.
