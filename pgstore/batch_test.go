@@ -161,19 +161,23 @@ func runBatch(t *testing.T, s *Store, reqs []*appendReq) {
 // committed when it committed (it used to fail every request with
 // ErrCommitUnknown, though PostgreSQL could tell), or committed again,
 // request by request, when it rolled back. Only when its status cannot be
-// read (the database unreachable) does every request fail with
-// ErrCommitUnknown. A lone append is answered the same way, and when
-// rolled back fails with the lost answer's error, not ErrCommitUnknown.
+// read (the database unreachable), or it committed where commits wait for
+// a synchronous standby (committed locally, maybe not on the standby), does
+// every request fail with ErrCommitUnknown. A lone append is answered the
+// same way, and when rolled back fails with the lost answer's error, not
+// ErrCommitUnknown.
 func TestCommitAnswerLost(t *testing.T) {
 	lostErr := fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
 	for _, tc := range []struct {
 		name       string
 		rolledBack bool  // the COMMIT never arrived, and the session's end rolled back
 		statusErr  error // the status read's error; nil: it is read
+		syncRep    bool  // commits wait for a synchronous standby
 	}{
-		{"committed", false, nil},
-		{"rolled back", true, nil},
-		{"status unknown", false, errors.New("connect: connection refused")},
+		{"committed", false, nil, false},
+		{"rolled back", true, nil, false},
+		{"status unknown", false, errors.New("connect: connection refused"), false},
+		{"committed locally, synchronous standby", false, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openStore(t, testDSN(t), nil)
@@ -193,7 +197,9 @@ func TestCommitAnswerLost(t *testing.T) {
 				commitAnswerLost = hook
 			}
 			xactStatusLost = func() error { return tc.statusErr }
-			t.Cleanup(func() { commitAnswerLost, commitSentLost, xactStatusLost = nil, nil, nil })
+			syncRepForced = func() bool { return tc.syncRep }
+			t.Cleanup(func() { commitAnswerLost, commitSentLost, xactStatusLost, syncRepForced = nil, nil, nil, nil })
+			settled := tc.statusErr == nil && !tc.syncRep
 			reqs := []*appendReq{
 				{id: a, lines: userLine("lost-a1"), expected: -1},
 				{id: b, lines: userLine("lost-b1"), expected: -1},
@@ -201,14 +207,14 @@ func TestCommitAnswerLost(t *testing.T) {
 			}
 			runBatch(t, s, reqs)
 			for i, r := range reqs {
-				if tc.statusErr == nil && r.err != nil {
+				if settled && r.err != nil {
 					t.Fatalf("request %d of a batch whose answer was lost, settled: %v, want success", i, r.err)
 				}
-				if tc.statusErr != nil && !errors.Is(r.err, ErrCommitUnknown) {
+				if !settled && !errors.Is(r.err, ErrCommitUnknown) {
 					t.Fatalf("request %d of a batch whose answer was lost, unsettled: %v, want ErrCommitUnknown", i, r.err)
 				}
 			}
-			if tc.statusErr == nil && (reqs[2].res.Offset <= reqs[0].res.Offset || reqs[1].res.Size == 0) {
+			if settled && (reqs[2].res.Offset <= reqs[0].res.Offset || reqs[1].res.Size == 0) {
 				t.Fatalf("results %+v, %+v, %+v: want those of the committed appends", reqs[0].res, reqs[1].res, reqs[2].res)
 			}
 			lost = true
@@ -220,9 +226,9 @@ func TestCommitAnswerLost(t *testing.T) {
 					t.Fatalf("a lone append whose COMMIT was lost and rolled back: %v, want the lost answer's error only", err)
 				}
 				lone = 0
-			case tc.statusErr == nil && err != nil:
+			case settled && err != nil:
 				t.Fatalf("a lone append whose answer was lost, settled: %v, want success", err)
-			case tc.statusErr != nil && !errors.Is(err, ErrCommitUnknown):
+			case !settled && !errors.Is(err, ErrCommitUnknown):
 				t.Fatalf("a lone append whose answer was lost, unsettled: %v, want ErrCommitUnknown", err)
 			}
 			for id, texts := range map[string][]string{a: {"lost-a1", "lost-a2", "lost-a3"}, b: {"lost-b1"}} {

@@ -352,22 +352,33 @@ func (e *commitLostError) Unwrap() []error { return []error{ErrCommitUnknown, e.
 // tells it on another connection: nil when it committed; when it rolled
 // back, an error that does not match ErrCommitUnknown (nothing was
 // written); err itself when that cannot be told (the database cannot be
-// reached, or the ended session's transaction is still in progress).
+// reached, or the ended session's transaction is still in progress), and
+// when it committed where commits wait for a synchronous standby: a
+// session ended during that wait committed locally, and the standby may
+// not have the write, which an answer of success would promise.
 func (s *Store) settleCommit(ctx context.Context, xid string, err error) error {
 	var lost *commitLostError
 	if !errors.As(err, &lost) {
 		return err
 	}
 	var status *string
+	var syncRep bool
 	var readErr error
 	if xactStatusLost != nil {
 		readErr = xactStatusLost()
 	}
 	if readErr == nil {
-		readErr = s.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&status)
+		readErr = s.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8),
+			current_setting('synchronous_standby_names') <> '' AND current_setting('synchronous_commit') NOT IN ('off', 'local')`,
+			xid).Scan(&status, &syncRep)
+	}
+	if syncRepForced != nil {
+		syncRep = syncRepForced()
 	}
 	switch {
 	case readErr != nil || status == nil:
+		return err
+	case *status == "committed" && syncRep:
 		return err
 	case *status == "committed":
 		return nil
@@ -385,6 +396,10 @@ var commitSentLost func() error
 // xactStatusLost, when set (by tests), is called before a lost commit's
 // status is read, and its error is returned as the read's.
 var xactStatusLost func() error
+
+// syncRepForced, when set (by tests), says whether commits wait for a
+// synchronous standby, instead of the server's settings.
+var syncRepForced func() bool
 
 // commitAnswerLost, when set (by tests), is called after a commit that
 // succeeded, and its error is returned as if the answer had been lost.
