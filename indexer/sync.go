@@ -101,6 +101,12 @@ type Summary struct {
 	Duration     time.Duration `json:"duration_ns"`
 	MBPerSec     float64       `json:"mb_per_sec"`
 	Problems     []Problem     `json:"problems"`
+	// Rewritten are the ids of the threads whose file another writer cut
+	// or rewrote at its place, rather than only appended to, and that
+	// were read again whole: positions found in their history before name
+	// other bytes now. A file whose size stayed but whose modification
+	// time changed counts as rewritten.
+	Rewritten []string `json:"rewritten,omitempty"`
 }
 
 // Sync brings the index st up to date with the rollout files under root.
@@ -589,6 +595,7 @@ type syncResult struct {
 	updatedAt int64          // the row's updated time, kept by setName
 	problems  []Problem
 	notThread bool // the file is not a thread: its row goes
+	rewritten bool // actScan of the row's file, which another writer cut or rewrote rather than only appended to
 	needsBase bool // the file continues a thread not indexed yet, or one read again (it waits)
 	// baseMissing: its base is not indexed (ErrBaseMissing), which
 	// explainBases explains once it has waited for it.
@@ -867,6 +874,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		return s.withName(res, state)
 	case size < state.IndexedSize || size == state.FileSize:
 		// Shrunk, or rewritten in place: only a rescan can tell what changed.
+		res.rewritten = true
 		return s.scan(ctx, f, res)
 	}
 
@@ -881,6 +889,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	}
 	p, problems, err := CatchUp(ctx, s.fsys, t)
 	if errors.Is(err, ErrShrunk) || errors.Is(err, ErrChanged) {
+		res.rewritten = true
 		return s.scan(ctx, f, res)
 	}
 	if err != nil {
@@ -1292,6 +1301,9 @@ func (w *syncWriter) applyFailed(ctx context.Context, res syncResult) error {
 func (w *syncWriter) applyScan(ctx context.Context, res syncResult) error {
 	f := res.file
 	w.sum.Scanned++
+	if res.rewritten {
+		w.sum.Rewritten = append(w.sum.Rewritten, f.id)
+	}
 	w.batch = append(w.batch, res.record)
 	w.pending[f.id] = f.rel
 	w.touched.add(f.id)

@@ -20,7 +20,7 @@ const (
 	EventArchived   EventType = "archived"   // Archive
 	EventUnarchived EventType = "unarchived" // Unarchive
 	EventDeleted    EventType = "deleted"    // Delete; Thread is nil
-	EventReverted   EventType = "reverted"   // Revert, and a purge's rewrite of a fork: Thread is the thread laid out anew
+	EventReverted   EventType = "reverted"   // Revert, a purge's rewrite of a fork, and a file another program cut or rewrote in place: Thread is the thread laid out anew
 )
 
 // Event is one change to the store, as published to subscribers.

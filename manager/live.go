@@ -123,8 +123,12 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 		return err
 	}
 	if (row.FileSize != row.IndexedSize || info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime) && !rollout.IsCompressed(row.RolloutPath) {
-		if row, err = m.catchUp(ctx, row); err != nil {
+		var rewritten bool
+		if row, rewritten, err = m.catchUp(ctx, row); err != nil {
 			return err
+		}
+		if rewritten {
+			m.publishThread(EventReverted, m.unacked.clamp(row))
 		}
 	}
 	app, err := m.openAppender(ctx, row)
@@ -151,7 +155,8 @@ func (m *Manager) openAppender(ctx context.Context, row store.Thread) (*rolloutf
 // replaced one), and with force even when the sizes agree (its file
 // changed under it). Lines it indexes
 // are announced as appended, as the watcher announces them, whether or not
-// the append goes on.
+// the append goes on; a file another writer cut or rewrote is announced as
+// reverted instead, its history laid out anew.
 func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error {
 	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
 	if errors.Is(err, fs.ErrNotExist) && m.exists(ctx, rollout.TwinName(lt.row.RolloutPath)) {
@@ -169,17 +174,21 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	// step failing after one has committed leaves lt.row behind, and
 	// lines in the index that nothing else would announce.
 	before, indexed := lt.row.HistorySize(), lt.row
+	rewritten := false
 	defer func() {
 		if lt.row.HistorySize() == indexed.HistorySize() {
 			indexed = lt.row // as settled, its file state included
 		}
-		if indexed.HistorySize() > before {
+		switch {
+		case rewritten:
+			m.publishThread(EventReverted, indexed)
+		case indexed.HistorySize() > before:
 			m.publishThread(EventAppended, indexed)
 		}
 	}()
 	lt.appender.Close()
 	lt.appender = nil
-	row, err := m.catchUp(ctx, lt.row)
+	row, rewritten, err := m.catchUp(ctx, lt.row)
 	if err != nil {
 		return err
 	}
@@ -200,7 +209,7 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 			// A whole record lacked only its newline: it is a line of the
 			// thread now, to index.
 			m.log.Warn("ended the last record with its newline", "path", row.RolloutPath, "offset", cut.Offset)
-			if row, err = m.catchUp(ctx, row); err != nil {
+			if row, _, err = m.catchUp(ctx, row); err != nil {
 				return err
 			}
 			indexed = row
@@ -298,27 +307,32 @@ func otherPlace(row store.Thread) (rel string, archived bool) {
 
 // catchUp brings the index row of a thread up to its file: complete lines
 // past the indexed size are folded in; a file that shrank or was rewritten
-// is rescanned.
-func (m *Manager) catchUp(ctx context.Context, row store.Thread) (store.Thread, error) {
+// is rescanned, and rewritten says so.
+func (m *Manager) catchUp(ctx context.Context, row store.Thread) (_ store.Thread, rewritten bool, _ error) {
 	progress, _, err := indexer.CatchUp(ctx, m.fsys, row)
 	if errors.Is(err, indexer.ErrShrunk) || errors.Is(err, indexer.ErrChanged) {
 		rec, _, err := indexer.ScanFileWith(ctx, m.fsys, row.RolloutPath, m.bases())
 		if err != nil {
-			return row, err
+			return row, false, err
 		}
 		if err := m.store.Replace(ctx, []store.Record{rec}); err != nil {
-			return row, err
+			return row, false, err
 		}
-		return m.store.Get(ctx, row.ID)
+		got, err := m.store.Get(ctx, row.ID)
+		if err != nil {
+			return row, true, err // rewritten in the index, not read back
+		}
+		return got, true, nil
 	}
 	if err != nil {
-		return row, err
+		return row, false, err
 	}
 	progress.UpdatedAt = max(row.UpdatedAt, progress.UpdatedAt)
 	if err := m.store.Advance(ctx, progress); err != nil {
-		return row, err
+		return row, false, err
 	}
-	return m.store.Get(ctx, row.ID)
+	row, err = m.store.Get(ctx, row.ID)
+	return row, false, err
 }
 
 // release drops a reference taken by acquire and evicts threads over
@@ -897,6 +911,7 @@ func (m *Manager) syncChanged(ctx context.Context, row store.Thread) error {
 	}
 	sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, paths, indexer.SyncOptions{Hold: m.holdSync})
 	m.logProblems(sum)
+	m.announceRewrites(ctx, sum.Rewritten)
 	return err
 }
 

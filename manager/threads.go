@@ -593,7 +593,7 @@ func (m *Manager) indexAppend(ctx context.Context, lt *liveThread, key *pendingK
 // those lines: a file shorter than its indexed size is rescanned. If that
 // fails the index asks for a full rescan, so that no open trusts the row.
 func (m *Manager) repairIndex(ctx context.Context, row store.Thread) {
-	_, err := m.catchUp(ctx, row)
+	_, _, err := m.catchUp(ctx, row)
 	if err == nil {
 		return
 	}

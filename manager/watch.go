@@ -26,7 +26,8 @@ import (
 //     while running) or archived_sessions/ is synced WatchDebounce after
 //     the first event of its burst: a new file is indexed, a grown one
 //     caught up, a moved one recorded at its new place, a removed one
-//     dropped (or recorded at its other place).
+//     dropped (or recorded at its other place), a cut or rewritten one
+//     read again whole and its thread announced as reverted.
 //   - A folder moved away or removed whole (its files send no events of
 //     their own) schedules a full incremental sync.
 //   - A live thread (in memory) is checked against its file first: if the
@@ -492,6 +493,10 @@ func (m *Manager) syncPaths(ctx context.Context, paths []string) error {
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("sync changed rollouts", "paths", len(paths), "err", err)
 	}
+	m.announceRewrites(ctx, sum.Rewritten)
+	for _, id := range sum.Rewritten {
+		delete(before, id) // announced as reverted, not as grown
+	}
 	m.announceGrowth(ctx, before)
 	m.logProblems(sum)
 	m.log.Debug("synced changed rollouts", "paths", len(paths), "scanned", sum.Scanned, "caught_up", sum.CaughtUp,
@@ -536,6 +541,18 @@ func (m *Manager) announceGrowth(ctx context.Context, before map[string]store.Fi
 	}
 }
 
+// announceRewrites publishes reverted for each of ids, threads whose file
+// a sync found cut or rewritten by another program (indexer's
+// Summary.Rewritten): positions a follower found in their history before
+// name other bytes, as after a revert.
+func (m *Manager) announceRewrites(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		if row, err := m.store.Get(ctx, id); err == nil {
+			m.publishThread(EventReverted, m.unacked.clamp(row))
+		}
+	}
+}
+
 // pathsOf returns the rollout paths of states.
 func pathsOf(states map[string]store.FileState) []string {
 	out := make([]string, 0, len(states))
@@ -564,6 +581,7 @@ func (m *Manager) rescan(ctx context.Context) error {
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("rescan the root", "root", m.opts.Root, "err", err)
 	}
+	m.announceRewrites(ctx, sum.Rewritten)
 	m.logProblems(sum)
 	m.report(SyncReport{Cause: SyncRescan, Summary: sum, Err: err})
 	return err

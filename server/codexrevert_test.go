@@ -124,3 +124,79 @@ func TestFollowEndsAtAnotherProcessRevert(t *testing.T) {
 		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
 	}
 }
+
+// TestFollowEndsWhenAnotherProgramRewritesTheFile: another program cuts
+// the file of a thread a client follows (an editor drops its last turn)
+// or rewrites it in place (Codex's migrate-rollouts --apply), then the
+// thread goes on. The watcher announced nothing for a cut file and an
+// append for a grown one, so the follower read on from its old offset
+// into the rewritten bytes (or failed with error when the offset was past
+// the new end). The stream must end as after a revert
+// (Spool-Stream-End: reverted).
+func TestFollowEndsWhenAnotherProgramRewritesTheFile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// rewrite returns the file's new content; turnC is where its last
+		// turn starts.
+		rewrite func(data []byte, turnC int64) []byte
+	}{
+		{"cut before its last turn", func(data []byte, turnC int64) []byte { return data[:turnC] }},
+		{"rewritten longer", func(data []byte, turnC int64) []byte {
+			// Every line but the meta gains a member, as a migration
+			// adds ordinals: the old end is no longer a line's end.
+			first := bytes.IndexByte(data, '\n') + 1
+			out := append([]byte(nil), data[:first]...)
+			for _, line := range bytes.SplitAfter(data[first:], []byte("\n")) {
+				if len(line) > 0 {
+					out = append(out, `{"migrated":true,`...)
+					out = append(out, line[1:]...)
+				}
+			}
+			return out
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			e := newEnvWith(t, server.Config{}, manager.Options{Root: root, Watch: true})
+			th, data := e.threeTurns()
+			resp, cancel := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+			defer cancel()
+			r := bufio.NewReader(resp.Body)
+			readLines(t, r, bytes.Count(data, []byte("\n")))
+
+			h, err := rollout.ScanTurns(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
+			f, err := os.OpenFile(abs, os.O_WRONLY|os.O_TRUNC, 0) // in place
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(tc.rewrite(data, h.Turns[2].Offset)); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			done := make(chan []byte, 1)
+			go func() {
+				next, _ := r.ReadBytes('\n') // a line, or nothing at the stream's end
+				done <- next
+			}()
+			select {
+			case next := <-done:
+				if len(next) != 0 {
+					t.Fatalf("after the rewrite the follower got %q; want the stream's end", next)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the follow stream neither ended nor sent anything after the file was rewritten")
+			}
+			io.Copy(io.Discard, r) // the trailer comes after the body
+			if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
+				t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ import (
 const (
 	EndShutdown = "shutdown"        // the server is shutting down; reconnect elsewhere or later
 	EndDeleted  = "deleted"         // the followed thread was deleted
-	EndReverted = "reverted"        // the followed thread was reverted: its history past the cut is no longer its history
+	EndReverted = "reverted"        // the followed thread was reverted, or its file cut or rewritten by another program: its history past the cut is no longer its history
 	EndSlow     = "slow_subscriber" // events stream only: the client read too slowly and events were dropped
 	EndError    = "error"           // reading the thread failed; the server log says why (an NDJSON stream's last line may then lack its newline: it is cut short)
 )

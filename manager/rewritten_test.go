@@ -1,0 +1,155 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/rollout"
+)
+
+// TestRewriteByAnotherProgramIsAnnouncedAsReverted: another program cuts
+// a thread's file or rewrites it in place (an editor saving it, Codex's
+// migrate-rollouts --apply turning a legacy thread into a paginated
+// one). The sync that indexed it announced nothing (a cut file did not
+// grow) or appended (a rewritten one grew), so a follower read on from
+// its old offset into bytes that are no longer the lines it followed. The
+// thread is announced as reverted, as when another process lays its
+// history out anew, with nothing appended before it, and the index agrees
+// with the file.
+func TestRewriteByAnotherProgramIsAnnouncedAsReverted(t *testing.T) {
+	rewrites := []struct {
+		name string
+		// rewrite returns the file's new content from its old one, whose
+		// last two lines (a user message and its reply) start at last.
+		rewrite func(t *testing.T, data []byte, last int) []byte
+	}{
+		{"cut before its last turn", func(t *testing.T, data []byte, last int) []byte {
+			return data[:last]
+		}},
+		{"last turn rewritten longer", func(t *testing.T, data []byte, last int) []byte {
+			return append(data[:last:last], encodeLines(t, user("one, said again at length"), assistant("b, and more"), user("two"))...)
+		}},
+	}
+	read := func(t *testing.T, m *Manager, id string) {
+		if _, err := m.UserMessages(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendOne := func(t *testing.T, m *Manager, id string) {
+		if _, err := m.Append(t.Context(), id, []rollout.Item{user("after the rewrite")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncs := []struct {
+		name string
+		live bool // the thread is held in memory
+		// use makes the manager find the rewrite; nil for the watcher.
+		use func(t *testing.T, m *Manager, id string)
+	}{
+		{"watched", false, nil},
+		{"watched and live", true, nil},
+		{"read", false, read},
+		{"read and live", true, read},
+		{"appended to", false, appendOne},
+		{"appended to and live", true, appendOne},
+	}
+	for _, rw := range rewrites {
+		for _, sy := range syncs {
+			t.Run(rw.name+"/"+sy.name, func(t *testing.T) {
+				ctx := t.Context()
+				var m *Manager
+				if sy.use == nil {
+					m, _ = openWatching(t)
+				} else {
+					m = openTest(t)
+				}
+				th := start(t, m, user("zero"), assistant("a"), user("one"), assistant("b"))
+				if !sy.live {
+					if err := m.Evict(ctx, th.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				abs := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+				data, err := os.ReadFile(abs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				last := lastLinesStart(data, 2)
+				sub := m.Subscribe(0)
+				defer sub.Close()
+
+				rewritten := rw.rewrite(t, data, last)
+				f, err := os.OpenFile(abs, os.O_WRONLY|os.O_TRUNC, 0) // in place: the same file
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.Write(rewritten); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if sy.use != nil {
+					sy.use(t, m, th.ID)
+				}
+
+				wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				for done := false; !done; {
+					select {
+					case e := <-sub.Events():
+						if e.ThreadID != th.ID {
+							continue
+						}
+						if e.Type != EventReverted {
+							t.Fatalf("after the rewrite the thread was announced %s (size %d); want %s", e.Type, e.Size, EventReverted)
+						}
+						if e.Size != int64(len(rewritten)) {
+							t.Errorf("reverted event's size = %d, want %d", e.Size, len(rewritten))
+						}
+						done = true
+					case <-wait.Done():
+						t.Fatal("the rewrite of the thread's file was not announced")
+					}
+				}
+				rep, err := indexer.Verify(ctx, m.store, m.fsys)
+				if err != nil || !rep.Clean() {
+					t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
+				}
+				rc, _, err := m.ReadAfter(ctx, th.ID, 0)
+				got := readAll(t, rc, err)
+				if !bytes.HasPrefix(got, rewritten) {
+					t.Fatalf("history after the rewrite = %q, want %q", got, rewritten)
+				}
+			})
+		}
+	}
+}
+
+// encodeLines returns items as rollout lines.
+func encodeLines(t *testing.T, items ...rollout.Item) []byte {
+	t.Helper()
+	var out []byte
+	for _, it := range items {
+		line, err := rollout.EncodeItem(it, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+// lastLinesStart returns the offset where the last n lines of data start.
+func lastLinesStart(data []byte, n int) int {
+	end := len(data)
+	for range n {
+		end = bytes.LastIndexByte(data[:end-1], '\n') + 1
+	}
+	return end
+}
