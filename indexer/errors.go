@@ -8,8 +8,9 @@ var (
 	ErrIDMismatch = errors.New("session_meta id disagrees with the file name")
 	ErrShrunk     = errors.New("file is shorter than its indexed size")
 	// ErrChanged reports a file whose indexed part was rewritten: the byte
-	// before its indexed size is no longer a newline. Like ErrShrunk, the
-	// caller rescans the whole file.
+	// before its indexed size is no longer a newline, or its size is as
+	// indexed but it was modified since. Like ErrShrunk, the caller
+	// rescans the whole file.
 	ErrChanged = errors.New("file changed before its indexed size")
 )
 

@@ -854,7 +854,9 @@ func (tr *Tracker) Progress() store.Progress {
 // CatchUp reads root/t.RolloutPath from t.IndexedSize on and returns the
 // progress to apply, plus problems met (a torn tail is reported, not read).
 // When the file is now shorter than t.IndexedSize it returns ErrShrunk, and
-// when the byte before t.IndexedSize is no longer a newline it returns
+// when the byte before t.IndexedSize is no longer a newline, or the file
+// has t.FileSize bytes but was modified since t.FileMtime (rewritten in
+// place, as an editor saves it: nothing was appended), it returns
 // ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
 // filled from the file as it was before reading. A compressed rollout is
 // never caught up (it cannot be read from an offset, and Codex rewrites it
@@ -875,6 +877,9 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 	if f.Size() < t.IndexedSize {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: size %d < indexed %d: %w",
 			t.RolloutPath, f.Size(), t.IndexedSize, ErrShrunk)
+	}
+	if fi.Size == t.FileSize && t.FileMtime != 0 && fi.ModTime.UnixNano() != t.FileMtime {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: %d bytes as before, modified since: %w", t.RolloutPath, fi.Size, ErrChanged)
 	}
 	if t.IndexedSize > 0 {
 		var last [1]byte

@@ -167,7 +167,8 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	if err != nil {
 		return err
 	}
-	if !force && info.Size == lt.row.IndexedSize && lt.appender.Size() == info.Size && lt.appender.Holds(info) {
+	if !force && info.Size == lt.row.IndexedSize && info.ModTime.UnixNano() == lt.row.FileMtime &&
+		lt.appender.Size() == info.Size && lt.appender.Holds(info) {
 		return nil
 	}
 	// indexed is the row as the index holds it after each catch-up: a
