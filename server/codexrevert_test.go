@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -106,6 +107,14 @@ func TestFollowEndsAtAnotherProcessRevert(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	awaitReverted(t, r, resp, "Codex's revert")
+}
+
+// awaitReverted reads on from a follow stream (r, of resp's body) after
+// what, and fails t unless the stream ends, with no line more, and ends
+// reverted (its Spool-Stream-End trailer).
+func awaitReverted(t *testing.T, r *bufio.Reader, resp *http.Response, what string) {
+	t.Helper()
 	done := make(chan []byte, 1)
 	go func() {
 		next, _ := r.ReadBytes('\n') // a line, or nothing at the stream's end
@@ -114,10 +123,10 @@ func TestFollowEndsAtAnotherProcessRevert(t *testing.T) {
 	select {
 	case next := <-done:
 		if len(next) != 0 {
-			t.Fatalf("after Codex's revert the follower got %q; want the stream's end", next)
+			t.Fatalf("after %s the follower got %q; want the stream's end", what, next)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("the follow stream neither ended nor sent anything after Codex reverted its thread")
+		t.Fatalf("the follow stream neither ended nor sent anything after %s", what)
 	}
 	io.Copy(io.Discard, r) // the trailer comes after the body
 	if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
@@ -180,23 +189,7 @@ func TestFollowEndsWhenAnotherProgramRewritesTheFile(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			done := make(chan []byte, 1)
-			go func() {
-				next, _ := r.ReadBytes('\n') // a line, or nothing at the stream's end
-				done <- next
-			}()
-			select {
-			case next := <-done:
-				if len(next) != 0 {
-					t.Fatalf("after the rewrite the follower got %q; want the stream's end", next)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("the follow stream neither ended nor sent anything after the file was rewritten")
-			}
-			io.Copy(io.Discard, r) // the trailer comes after the body
-			if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
-				t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
-			}
+			awaitReverted(t, r, resp, "the rewrite")
 		})
 	}
 }
