@@ -74,6 +74,7 @@ func Run(t *testing.T, open Open) {
 		{"RelativesAreWholeThreads", testRelativesAreWholeThreads},
 		{"ExpectedSizeOfAFork", testExpectedSizeOfAFork},
 		{"RollbacksDropMessages", testRollbacksDropMessages},
+		{"PreviewsAsCodex", testPreviewsAsCodex},
 		{"PaginatedRollbackRefused", testPaginatedRollbackRefused},
 		{"ListTextFoldsCase", testListTextFoldsCase},
 		{"ListFullPages", testListFullPages},
@@ -173,6 +174,14 @@ func userItem(text string) rollout.Item {
 	return rollout.Item{Type: rollout.TypeResponseItem, Payload: payload}
 }
 
+// echoItem is the echo of a prompt Codex writes after its user message
+// (a legacy user_message event; Codex reads it in a history of either
+// mode): what a thread's preview comes from (rollout.Preview).
+func echoItem(text string) rollout.Item {
+	payload, _ := json.Marshal(map[string]any{"type": "user_message", "message": text, "images": []string{}, "local_images": []string{}})
+	return rollout.Item{Type: rollout.TypeEventMsg, Payload: payload}
+}
+
 // answerItem is an assistant message.
 func answerItem(text string) rollout.Item {
 	payload, _ := json.Marshal(map[string]any{"type": "message", "role": "assistant",
@@ -207,12 +216,13 @@ func startIn(t *testing.T, b manager.Backend, mode string) manager.Thread {
 	return th
 }
 
-// withTurns starts a thread and appends n turns of a prompt and an answer.
+// withTurns starts a thread and appends n turns of a prompt (with its
+// echo) and an answer.
 func withTurns(t *testing.T, b manager.Backend, n int) manager.Thread {
 	t.Helper()
 	th := start(t, b)
 	for i := range n {
-		res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem(fmt.Sprintf("prompt %d", i)), answerItem(fmt.Sprintf("answer %d", i))}, manager.AppendOptions{})
+		res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem(fmt.Sprintf("prompt %d", i)), echoItem(fmt.Sprintf("prompt %d", i)), answerItem(fmt.Sprintf("answer %d", i))}, manager.AppendOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,14 +397,14 @@ func testStartModelProvider(t *testing.T, b manager.Backend) {
 func testAppendOffsets(t *testing.T, b manager.Backend) {
 	th := start(t, b)
 	before := th.HistorySize()
-	res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem("hello"), answerItem("hi")}, manager.AppendOptions{ExpectedSize: th.IndexedSize})
+	res, err := b.AppendWith(t.Context(), th.ID, []rollout.Item{userItem("hello"), echoItem("hello"), answerItem("hi")}, manager.AppendOptions{ExpectedSize: th.IndexedSize})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Offsets) != 2 || res.Offsets[0] != before {
-		t.Fatalf("offsets %v, want 2 starting at %d", res.Offsets, before)
+	if len(res.Offsets) != 3 || res.Offsets[0] != before {
+		t.Fatalf("offsets %v, want 3 starting at %d", res.Offsets, before)
 	}
-	if res.Thread.UserMessageCount != 1 || res.Thread.Preview != "hello" || res.Thread.HistorySize() <= res.Offsets[1] {
+	if res.Thread.UserMessageCount != 1 || res.Thread.Preview != "hello" || res.Thread.HistorySize() <= res.Offsets[2] {
 		t.Fatalf("thread after the append: %+v", res.Thread)
 	}
 	h := history(t, b, th.ID)
@@ -404,7 +414,7 @@ func testAppendOffsets(t *testing.T, b manager.Backend) {
 	for i, off := range res.Offsets {
 		var l struct{ Type string }
 		line, _, _ := bytes.Cut(h[off:], []byte("\n"))
-		if err := json.Unmarshal(line, &l); err != nil || l.Type != rollout.TypeResponseItem {
+		if want := []string{rollout.TypeResponseItem, rollout.TypeEventMsg, rollout.TypeResponseItem}[i]; json.Unmarshal(line, &l) != nil || l.Type != want {
 			t.Fatalf("line %d at %d: %q", i, off, line)
 		}
 	}
@@ -412,17 +422,17 @@ func testAppendOffsets(t *testing.T, b manager.Backend) {
 	if err != nil || len(msgs) != 1 || msgs[0].Offset != res.Offsets[0] || msgs[0].Preview != "hello" {
 		t.Fatalf("UserMessages: %+v, %v", msgs, err)
 	}
-	rc, end, err := b.ReadAfter(t.Context(), th.ID, res.Offsets[1])
+	rc, end, err := b.ReadAfter(t.Context(), th.ID, res.Offsets[2])
 	if err != nil {
 		t.Fatal(err)
 	}
 	tail, err := io.ReadAll(rc)
 	rc.Close()
-	if err != nil || !bytes.Equal(tail, h[res.Offsets[1]:]) || end != int64(len(h)) {
+	if err != nil || !bytes.Equal(tail, h[res.Offsets[2]:]) || end != int64(len(h)) {
 		t.Fatalf("ReadAfter: %q, end %d, %v", tail, end, err)
 	}
 	// Only the start of a line, or the end, may be read after.
-	for _, from := range []int64{res.Offsets[1] + 1, -1, int64(len(h)) + 1} {
+	for _, from := range []int64{res.Offsets[2] + 1, -1, int64(len(h)) + 1} {
 		if rc, _, err := b.ReadAfter(t.Context(), th.ID, from); !errors.Is(err, manager.ErrInvalidArgument) {
 			if err == nil {
 				rc.Close()
@@ -1445,11 +1455,11 @@ func testForkMetaRecordsTheForkPoint(t *testing.T, b manager.Backend) {
 func testListTextFoldsCase(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	th := start(t, b)
-	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("Ünïcode in Zürich")}, manager.AppendOptions{}); err != nil {
+	if _, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("Ünïcode in Zürich"), echoItem("Ünïcode in Zürich")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	other := start(t, b)
-	if _, err := b.AppendWith(ctx, other.ID, []rollout.Item{userItem("plain ascii")}, manager.AppendOptions{}); err != nil {
+	if _, err := b.AppendWith(ctx, other.ID, []rollout.Item{userItem("plain ascii"), echoItem("plain ascii")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -1476,11 +1486,11 @@ func rollbackItem(n int) rollout.Item {
 // testRollbacksDropMessages: in a legacy thread a rollback of n turns
 // drops the last n user messages, as Codex counts them, from the count,
 // the reads and the fork points; in a fork it reaches into the messages it
-// copied.
+// copied. It never takes the preview back, as Codex lists the thread.
 func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	th := startIn(t, b, string(rollout.HistoryLegacy))
-	res, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("one"), userItem("two"), rollbackItem(1), userItem("three")}, manager.AppendOptions{})
+	res, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("one"), echoItem("one"), userItem("two"), rollbackItem(1), userItem("three")}, manager.AppendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1519,10 +1529,10 @@ func testRollbacksDropMessages(t *testing.T, b manager.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := texts(fork.ID); res.Thread.UserMessageCount != 1 || !slices.Equal(got, []string{"seven"}) || res.Thread.Preview != "seven" {
-		t.Fatalf("fork after a rollback into its inherited messages: %d messages %q, preview %q; want seven", res.Thread.UserMessageCount, got, res.Thread.Preview)
+	if got := texts(fork.ID); res.Thread.UserMessageCount != 1 || !slices.Equal(got, []string{"seven"}) || res.Thread.Preview != "one" {
+		t.Fatalf("fork after a rollback into its inherited messages: %d messages %q, preview %q; want seven, and preview one", res.Thread.UserMessageCount, got, res.Thread.Preview)
 	}
-	if got, err := b.Get(ctx, fork.ID); err != nil || got.UserMessageCount != 1 || got.Preview != "seven" {
+	if got, err := b.Get(ctx, fork.ID); err != nil || got.UserMessageCount != 1 || got.Preview != "one" {
 		t.Fatalf("fork as Get answers it: %+v, %v", got, err)
 	}
 }

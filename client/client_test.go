@@ -118,7 +118,8 @@ func TestThreadLifecycle(t *testing.T) {
 	if got, want := res.Thread.UserMessageCount, 2; got != want {
 		t.Fatalf("user messages after append = %d, want %d", got, want)
 	}
-	res2, err := c.AppendLines(ctx, th.ID, []byte(`{"type":"event_msg","payload":{"type":"agent_message","message":"ls -a"}}`))
+	// The first prompt's echo, which a thread's preview comes from (as Codex takes it).
+	res2, err := c.AppendLines(ctx, th.ID, []byte(`{"type":"event_msg","payload":{"type":"user_message","message":"how do I list files?"}}`))
 	if err != nil {
 		t.Fatalf("AppendLines: %v", err)
 	}

@@ -126,6 +126,12 @@ func userLine(ts, text string) string {
 	})
 }
 
+// echoLine is the user_message event Codex writes after a prompt's
+// response_item in a legacy thread: what a thread's preview comes from.
+func echoLine(ts, text string) string {
+	return line(ts, "event_msg", map[string]any{"type": "user_message", "message": text, "images": []any{}, "local_images": []any{}})
+}
+
 func assistantLine(ts, text string) string {
 	return line(ts, "response_item", map[string]any{
 		"type": "message", "role": "assistant",

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 	"strings"
@@ -25,6 +26,11 @@ import (
 
 // PreviewRunes is how many runes of a user message a preview keeps.
 const PreviewRunes = 200
+
+// PreviewCutAway is the PreviewOffset of a preview whose line a revert cut
+// away: the thread keeps the preview, as Codex shows it, but no fork's
+// history holds that line, so no fork keeps it.
+const PreviewCutAway = math.MaxInt64
 
 // Problem kinds.
 const (
@@ -51,9 +57,12 @@ func scanProblem(ctx context.Context, fsys rolloutfs.FS, rel string, err error) 
 // ctxCheckLines is how many lines a scan reads between context checks.
 const ctxCheckLines = 256
 
-// Preview shortens a user message's text for the threads.preview and
-// user_messages.preview columns: surrounding white space is trimmed and at
-// most PreviewRunes runes are kept (never cutting a rune in half).
+// Preview shortens a text for the threads.preview column (a preview as
+// rollout.Preview gives it) and the user_messages.preview column (a user
+// message's text): surrounding white space is trimmed and at most
+// PreviewRunes runes are kept (never cutting a rune in half). Codex never
+// shortens a thread's preview: spool does, so that a page of a list stays
+// bounded.
 func Preview(text string) string {
 	text = strings.TrimSpace(text)
 	if len(text) <= PreviewRunes {
@@ -320,12 +329,7 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	}
 	th.InheritedMessages = inheritedMessages(th.ParentID, meta.ForkPoint, hist, tr, metaEnd)
 	th.UserMessageCount = tr.UserMessageCount()
-	switch {
-	case tr.keep > 0:
-		th.Preview = hist.preview
-	case len(tr.pending) > 0:
-		th.Preview = tr.pending[0].Preview
-	}
+	th.Preview, th.PreviewOffset = tr.preview, tr.previewAt
 	if IsArchivedPath(relPath) {
 		th.Archived = true
 		th.ArchivedAt = fi.ModTime.UnixMilli()
@@ -404,7 +408,6 @@ type history struct {
 	baseID    string   // the thread whose history this one continues, "" for none
 	baseSize  int64    // bytes of history before the file
 	inherited int      // user messages the thread inherits from its base (a revert segment: its first file's)
-	preview   string   // the preview of the first of them
 	ancestors []string // the base's ancestors, nearest first (a reference fork: only if its parent is another thread)
 
 	// A revert segment (a base naming the thread itself): the thread's
@@ -426,6 +429,19 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	hb := m.HistoryBase
 	if hb == nil {
 		tr.setHistory(m.Mode(), metaOrdinal, 0, 0)
+		if bases != nil && isSegmentFile(relPath) {
+			// Codex's revert before a thread's first turn starts its
+			// history afresh in a segment without a base: the thread keeps
+			// its preview still, as Codex shows it.
+			prior, err := bases.Row(ctx, tr.id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			case prior.Preview != "" && (prior.RolloutPath != relPath || prior.PreviewOffset == PreviewCutAway):
+				tr.preview, tr.previewAt = prior.Preview, PreviewCutAway
+			}
+		}
 		return nil
 	}
 	baseID := normalizeID(hb.ThreadID)
@@ -463,6 +479,12 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		// inherits from another thread, if any (the thread's row counts
 		// them as inherited_messages, as a reference fork's does).
 		tr.setHistory(m.Mode(), metaOrdinal, h.baseSize, h.inherited)
+		// A revert does not take the preview back, as Codex shows it
+		// (docs/CODEX.md, Previews): the thread keeps its earlier file's.
+		tr.preview, tr.previewAt = h.prior.Preview, h.prior.PreviewOffset
+		if tr.preview != "" && tr.previewAt >= h.baseSize {
+			tr.previewAt = PreviewCutAway
+		}
 		for _, msg := range h.messages {
 			msg.ThreadID = tr.id
 			tr.pending = append(tr.pending, msg)
@@ -513,10 +535,12 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		return err
 	}
 	*h = history{baseID: baseID, baseSize: size, inherited: len(inherited), ancestors: ancestors}
-	if len(inherited) > 0 {
-		h.preview = inherited[0].Preview
-	}
 	tr.setHistory(m.Mode(), metaOrdinal, size, len(inherited))
+	// The history before the cut is the base's: so is the preview when
+	// the line that gave it lies before the cut.
+	if base.Preview != "" && base.PreviewOffset < size {
+		tr.preview, tr.previewAt = base.Preview, base.PreviewOffset
+	}
 	tr.inherited = inherited
 	// The base dropped these after the cut: the fork holds rows of its
 	// own for them, as a live rollback in the base gave it.
@@ -663,7 +687,8 @@ func LineTimestamp(raw []byte) (int64, bool) {
 // Tracker folds lines appended after a thread's indexed state into a
 // store.Progress: counted user messages (ordinals continuing from the
 // thread's count), rollbacks (which may remove indexed messages), name
-// updates, the preview when the first message changes, line count and size.
+// updates, the preview when the thread had none (rollout.Preview), line
+// count and size.
 type Tracker struct {
 	id          string
 	indexed     int // the thread's user-message count when tracking began
@@ -682,6 +707,9 @@ type Tracker struct {
 	paginated   bool                // lines carry ordinals
 	nextOrdinal int64               // paginated: the ordinal after the last one seen
 	turn        rollout.OpenTurn    // the turn open at the end of what was observed
+	preview     string              // the thread's preview, "" for none yet
+	previewAt   int64               // the history position of the line that gave it
+	previewSet  bool                // the lines observed gave the preview
 }
 
 // NewTracker starts tracking from the indexed state of t.
@@ -697,6 +725,8 @@ func NewTracker(t store.Thread) *Tracker {
 		paginated:   t.HistoryMode == string(rollout.HistoryPaginated),
 		nextOrdinal: t.NextOrdinal,
 		turn:        rollout.OpenTurn{Offset: t.TurnOffset, ID: t.TurnID},
+		preview:     t.Preview,
+		previewAt:   t.PreviewOffset,
 	}
 }
 
@@ -767,6 +797,11 @@ func (tr *Tracker) Observe(l *rollout.Line) {
 		}
 	}
 	tr.observeTurn(l)
+	if tr.preview == "" {
+		if text, ok := rollout.Preview(l); ok {
+			tr.preview, tr.previewAt, tr.previewSet = Preview(text), tr.base+l.Offset, true
+		}
+	}
 	c := rollout.Classify(l)
 	switch c.Kind {
 	case rollout.KindUserMessage:
@@ -841,12 +876,9 @@ func (tr *Tracker) Progress() store.Progress {
 		Drops:            slices.Clone(tr.drops),
 		RolledBack:       slices.Clone(tr.rolledBack),
 	}
-	if tr.keep == 0 && (tr.indexed > 0 || len(tr.pending) > 0) {
-		preview := ""
-		if len(tr.pending) > 0 {
-			preview = tr.pending[0].Preview
-		}
-		p.Preview = &preview
+	if tr.previewSet {
+		preview := tr.preview
+		p.Preview, p.PreviewOffset = &preview, tr.previewAt
 	}
 	return p
 }

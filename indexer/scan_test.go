@@ -119,7 +119,7 @@ func TestScanFile(t *testing.T) {
 				{"GitBranch", th.GitBranch, "main"},
 				{"GitOrigin", th.GitOrigin, "git@example.com:alpha.git"},
 				{"Name", th.Name, tt.threadName}, // a fork's copied rename events name its parent
-				{"Preview", th.Preview, "First question"},
+				{"Preview", th.Preview, ""},      // no prompt has its user_message echo: Codex shows none
 				{"Archived", th.Archived, false},
 				{"ForkUserMessage", th.ForkUserMessage, tt.forkMsg},
 				{"ForkOffset", th.ForkOffset, tt.forkOffset},
@@ -334,7 +334,7 @@ func observeAll(t *testing.T, tr *Tracker, text string, offset, start int64) {
 
 func TestTracker(t *testing.T) {
 	const ts = "2026-06-01T09:00:00.000Z"
-	base := store.Thread{ID: idX, UserMessageCount: 2, LineCount: 10, IndexedSize: 1000, UpdatedAt: 5}
+	base := store.Thread{ID: idX, UserMessageCount: 2, LineCount: 10, IndexedSize: 1000, UpdatedAt: 5, Preview: "first", PreviewOffset: 100}
 	tests := []struct {
 		name        string
 		lines       []string
@@ -346,8 +346,8 @@ func TestTracker(t *testing.T) {
 		{name: "new message continues ordinals", lines: []string{userLine(ts, "third")}, keep: 2, newTexts: []string{"third"}},
 		{name: "rollback lowers kept", lines: []string{rollbackLine(ts, 1), userLine(ts, "again")}, keep: 1, newTexts: []string{"again"}},
 		{name: "rollback pops pending first", lines: []string{userLine(ts, "x"), userLine(ts, "y"), rollbackLine(ts, 1)}, keep: 2, newTexts: []string{"x"}},
-		{name: "rollback of everything clears preview", lines: []string{userLine(ts, "x"), rollbackLine(ts, 5)}, keep: 0, wantPreview: ptr("")},
-		{name: "new first message sets preview", lines: []string{rollbackLine(ts, 2), userLine(ts, "fresh start")}, keep: 0, newTexts: []string{"fresh start"}, wantPreview: ptr("fresh start")},
+		{name: "rollback of everything keeps the preview", lines: []string{userLine(ts, "x"), echoLine(ts, "x"), rollbackLine(ts, 5)}, keep: 0},
+		{name: "a new first message gives none", lines: []string{rollbackLine(ts, 2), userLine(ts, "fresh start"), echoLine(ts, "fresh start")}, keep: 0, newTexts: []string{"fresh start"}},
 		{name: "name update", lines: []string{nameLine(ts, idX, "one"), nameLine(ts, idX, "two")}, keep: 2, wantName: ptr("two")},
 		{name: "rename of another thread is ignored", lines: []string{nameLine(ts, idY, "parent's")}, keep: 2},
 	}

@@ -252,7 +252,7 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 		// The first file is a reference fork: the messages it inherits
 		// (after its own rollbacks, as the thread's row counts them) lie
 		// before it, below any cut, and resolve through its base still.
-		h.inherited, h.preview = prior.InheritedMessages, prior.Preview
+		h.inherited = prior.InheritedMessages
 	}
 	return nil
 }

@@ -191,7 +191,7 @@ func TestSyncDuplicateAcrossFolders(t *testing.T) {
 		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
 			root := t.TempDir()
 			for i, rel := range files {
-				writeRollout(t, root, rel, metaLine(ts, idX, ""), userLine(ts, "copy "+strconv.Itoa(i)))
+				writeRollout(t, root, rel, metaLine(ts, idX, ""), userLine(ts, "copy "+strconv.Itoa(i)), echoLine(ts, "copy "+strconv.Itoa(i)))
 			}
 			writeRollout(t, root, "sessions/2026/06/02/rollout-2026-06-02T08-00-00-"+idY+".jsonl", metaLine(ts, idY, ""))
 			st := openStore(t)

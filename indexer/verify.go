@@ -344,6 +344,9 @@ func threadDiffs(want, got store.Thread) []string {
 	add("git_origin", got.GitOrigin, want.GitOrigin)
 	add("name", got.Name, want.Name)
 	add("preview", got.Preview, want.Preview)
+	if want.Preview != "" {
+		add("preview_offset", got.PreviewOffset, want.PreviewOffset)
+	}
 	add("archived", got.Archived, want.Archived)
 	add("parent_id", got.ParentID, want.ParentID)
 	add("fork_user_message", got.ForkUserMessage, want.ForkUserMessage)

@@ -28,6 +28,16 @@ func userMessage(text string) rollout.Item {
 	return rollout.Item{Type: "response_item", Payload: payload}
 }
 
+// userEcho is the event Codex writes after a user message: the first one
+// is what Codex, and spool, show as the thread's preview.
+func userEcho(text string) rollout.Item {
+	payload, err := json.Marshal(map[string]any{"type": "user_message", "message": text, "images": []string{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return rollout.Item{Type: "event_msg", Payload: payload}
+}
+
 // Embedding the manager: open a root, start a thread, append two user
 // messages, fork before the second (user message 1, counted from 0), and
 // list the threads.
@@ -51,8 +61,8 @@ func Example() {
 		log.Fatal(err)
 	}
 	res, err := m.Append(ctx, thread.ID, []rollout.Item{
-		userMessage("How do I list files?"),
-		userMessage("And hidden ones?"),
+		userMessage("How do I list files?"), userEcho("How do I list files?"),
+		userMessage("And hidden ones?"), userEcho("And hidden ones?"),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -65,7 +75,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println("forked from the first session:", fork.ParentID == thread.ID)
-	fmt.Println("cut where user message 1 starts:", fork.ForkOffset == res.Offsets[1])
+	fmt.Println("cut where user message 1 starts:", fork.ForkOffset == res.Offsets[2])
 
 	page, err := m.List(ctx, manager.ListOptions{SortBy: manager.SortCreated, Ascending: true})
 	if err != nil {

@@ -198,6 +198,9 @@ func (m *Manager) forkCopy(ctx context.Context, parent store.Thread, src rollout
 	return m.writeFork(ctx, nf, []rolloutfs.Part{rolloutfs.Bytes(nf.metaLine), rolloutfs.Range(src, 0, cut.offset)}, func(child *store.Thread) store.ForkSource {
 		child.LineCount = cut.lines + 1
 		child.TurnOffset, child.TurnID = turn.Offset, turn.ID
+		if child.Preview != "" {
+			child.PreviewOffset += shift
+		}
 		return store.ForkSource{ParentID: parent.ID, Messages: cut.kept, OffsetShift: shift, LineShift: 1}
 	})
 }
@@ -542,8 +545,10 @@ func forkRow(parent store.Thread, childID, rel, cwd, source string, now time.Tim
 		ForkOffset:       cut.offset,
 		UserMessageCount: cut.kept,
 	}
-	if cut.kept > 0 {
-		child.Preview = parent.Preview
+	// The history before the cut is the parent's: so is the preview when
+	// the line that gave it lies before the cut (a copy fork shifts it).
+	if parent.Preview != "" && parent.PreviewOffset < cut.offset {
+		child.Preview, child.PreviewOffset = parent.Preview, parent.PreviewOffset
 	}
 	return child
 }

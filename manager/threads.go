@@ -637,7 +637,7 @@ func applyProgress(row store.Thread, p store.Progress) store.Thread {
 		row.Name = *p.Name
 	}
 	if p.Preview != nil {
-		row.Preview = *p.Preview
+		row.Preview, row.PreviewOffset = *p.Preview, p.PreviewOffset
 	}
 	row.NextOrdinal, row.TurnOffset, row.TurnID = p.NextOrdinal, p.TurnOffset, p.TurnID
 	// A rollback into what a reference fork inherits lowers that count.
@@ -650,7 +650,7 @@ func applyProgress(row store.Thread, p store.Progress) store.Thread {
 func withProgressOf(row, earlier store.Thread) store.Thread {
 	row.UserMessageCount, row.LineCount = earlier.UserMessageCount, earlier.LineCount
 	row.IndexedSize, row.FileSize, row.FileMtime = earlier.IndexedSize, earlier.FileSize, earlier.FileMtime
-	row.UpdatedAt, row.Name, row.Preview = earlier.UpdatedAt, earlier.Name, earlier.Preview
+	row.UpdatedAt, row.Name, row.Preview, row.PreviewOffset = earlier.UpdatedAt, earlier.Name, earlier.Preview, earlier.PreviewOffset
 	row.NextOrdinal, row.TurnOffset, row.TurnID = earlier.NextOrdinal, earlier.TurnOffset, earlier.TurnID
 	row.InheritedMessages = earlier.InheritedMessages
 	return row

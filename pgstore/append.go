@@ -337,7 +337,7 @@ func queueAppend(b *pgx.Batch, t *Thread, lines []byte, marks []lineMark, now in
 }
 
 // observe folds the marks of lines about to follow t's own bytes into t
-// (its count, preview and open turn) and returns the user messages they
+// (its count, its preview when it has none yet, and open turn) and returns the user messages they
 // add and how many of t's messages before them survive the rollbacks
 // among them (keep; t.UserMessageCount when none). Rollbacks count as the
 // local index counts them (indexer.Tracker): a rollback of n turns drops
@@ -364,6 +364,13 @@ func observe(t *Thread, marks []lineMark) (msgs []UserMessage, keep int) {
 			keep = max(keep-(m.turns-popped), 0)
 			turn.End()
 			continue
+		case markPreview:
+			// The first prompt echo that gives one, as the local index
+			// takes it (indexer.Tracker): never replaced after.
+			if t.Preview == "" {
+				t.Preview, t.PreviewOffset = m.text, at+m.offset
+			}
+			continue
 		case markName:
 			// A rename event names the thread, as the local index reads
 			// it; one naming another thread (a fork holds its parent's)
@@ -378,12 +385,6 @@ func observe(t *Thread, marks []lineMark) (msgs []UserMessage, keep int) {
 		msgs = append(msgs, msg)
 	}
 	t.UserMessageCount = keep + len(msgs)
-	if keep == 0 && (before > 0 || len(msgs) > 0) { // the first message changed
-		t.Preview = ""
-		if len(msgs) > 0 {
-			t.Preview = indexer.Preview(msgs[0].Text)
-		}
-	}
 	t.TurnOffset, t.TurnID = turn.Offset, turn.ID
 	return msgs, keep
 }
@@ -401,9 +402,9 @@ func queueRow(b *pgx.Batch, t *Thread, typ string) {
 func queueRowUpdate(b *pgx.Batch, t *Thread) {
 	b.Queue(`UPDATE threads SET size = $2, user_message_count = $3, preview = $4,
 		updated_at = $5, line_count = $6, turn_offset = $7, turn_id = $8, next_ordinal = $9, inherited_messages = $10,
-		name = $11 WHERE id = $1`,
+		name = $11, preview_offset = $12 WHERE id = $1`,
 		t.ID, t.Size, t.UserMessageCount, t.Preview, t.UpdatedAt.UnixMilli(), t.LineCount, t.TurnOffset, t.TurnID, t.NextOrdinal,
-		t.InheritedMessages, t.Name)
+		t.InheritedMessages, t.Name, t.PreviewOffset)
 }
 
 // appendTx writes lines after t's own bytes inside tx, in one round trip,
@@ -514,12 +515,13 @@ func (c *lineChunks) next() ([]byte, error) {
 
 // lineMark is a line of appended lines that the index follows: a counted
 // user message (Codex's, rollout.Classify), a Codex turn's start or end
-// line, or a rollback marker.
+// line, a rollback marker, a rename, or a prompt echo that gives the
+// thread's preview (rollout.Preview).
 type lineMark struct {
 	kind   markKind
 	offset int64  // in the appended lines
 	line   int64  // its line number among them
-	text   string // markMessage: the message's text; markName: the name
+	text   string // markMessage: the message's text; markName: the name; markPreview: the preview, shortened
 	turnID string // markTurnStart: the turn's id ("" from an older Codex); markName: the thread it names, "" for none
 	turns  int    // markRollback: how many turns it rolls back
 }
@@ -532,6 +534,7 @@ const (
 	markTurnEnd
 	markRollback
 	markName
+	markPreview
 )
 
 // scanLines checks that b is one or more complete JSON object lines and
@@ -551,6 +554,9 @@ func scanLines(b []byte) ([]lineMark, error) {
 			return nil, fmt.Errorf("%w: line %d", ErrInvalidLines, n+1)
 		}
 		l := rollout.NewLine(raw, off, n)
+		if text, ok := rollout.Preview(l); ok {
+			marks = append(marks, lineMark{kind: markPreview, offset: off, line: n, text: pgText(indexer.Preview(text))})
+		}
 		c := rollout.Classify(l)
 		switch {
 		case c.Kind == rollout.KindUserMessage:

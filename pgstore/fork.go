@@ -226,19 +226,21 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		if err != nil {
 			return err
 		}
-		preview := ""
-		if inherited > 0 {
-			preview = parent.Preview // its first user message, which the child keeps
+		// The child's history before the cut is the parent's: so is the
+		// preview when the line that gave it lies before the cut.
+		preview, previewAt := "", int64(0)
+		if parent.Preview != "" && parent.PreviewOffset < cut {
+			preview, previewAt = parent.Preview, parent.PreviewOffset
 		}
 		fa := f.Facts
 		_, err = tx.Exec(ctx, `INSERT INTO threads (id, created_at, updated_at, parent_id, base_id,
 			base_size, inherited_messages, user_message_count, size, cwd, preview, fork_user_message,
 			fork_offset, source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
-			history_mode)
-			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8, $9, $5, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			history_mode, preview_offset)
+			VALUES ($1, $2, $2, $3, $4, $5, $6, $6, 0, $7, $8, $9, $5, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			f.ChildID, now, parent.ID, base.ID, cut, inherited, f.Cwd, preview, forkMessage,
 			fa.Source, fa.Originator, fa.CLIVersion, fa.ModelProvider, fa.GitCommit, fa.GitBranch, fa.GitOrigin,
-			child.HistoryMode)
+			child.HistoryMode, previewAt)
 		if isUniqueViolation(err) {
 			return ErrExists
 		}
@@ -259,7 +261,7 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 				return err
 			}
 		}
-		child.Preview = preview
+		child.Preview, child.PreviewOffset = preview, previewAt
 		if f.Rename != nil {
 			if _, err = appendTx(ctx, tx, &child, lines, marks, now, ""); err != nil {
 				return err

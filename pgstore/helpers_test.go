@@ -59,6 +59,12 @@ func userLine(text string) []byte {
 	return fmt.Appendf(nil, `{"timestamp":"2026-11-25T00:00:01.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":%q}]}}`+"\n", text)
 }
 
+// echoLine is the echo Codex writes after a prompt: a thread's preview
+// comes from the first (rollout.Preview).
+func echoLine(text string) []byte {
+	return fmt.Appendf(nil, `{"timestamp":"2026-11-25T00:00:01.000Z","type":"event_msg","payload":{"type":"user_message","message":%q,"images":[]}}`+"\n", text)
+}
+
 // otherLine is a line that is not a user message.
 func otherLine(n int) []byte {
 	return fmt.Appendf(nil, `{"timestamp":"2026-11-25T00:00:02.000Z","type":"event_msg","payload":{"type":"agent_message","message":"answer %d"}}`+"\n", n)

@@ -155,12 +155,16 @@ type Thread struct {
 	SealedSize int64
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
-	Preview    string
-	Name       string
-	Cwd        string
-	Archived   bool
-	ArchivedAt time.Time // zero when not archived
-	LineCount  int64     // lines of the own bytes
+	// Preview is the thread's preview as Codex shows it (rollout.Preview,
+	// shortened by indexer.Preview), "" for none yet, and PreviewOffset the
+	// history position of the line that gave it.
+	Preview       string
+	PreviewOffset int64
+	Name          string
+	Cwd           string
+	Archived      bool
+	ArchivedAt    time.Time // zero when not archived
+	LineCount     int64     // lines of the own bytes
 	Facts
 	// ForkUserMessage is the parent's user message the fork was cut
 	// before (-1: whole, or not a fork); ForkOffset the cut's position (-1
@@ -233,7 +237,7 @@ func checkEra(t Thread, era *Era) error {
 const threadColumns = `id, parent_id, COALESCE(base_id, ''), base_size, inherited_messages,
 	user_message_count, size, sealed_size, created_at, updated_at, preview, name, cwd, archived,
 	archived_at, line_count, source, originator, cli_version, model_provider, git_commit, git_branch,
-	git_origin, fork_user_message, fork_offset, turn_offset, turn_id, history_mode, next_ordinal, incarnation`
+	git_origin, fork_user_message, fork_offset, turn_offset, turn_id, history_mode, next_ordinal, incarnation, preview_offset`
 
 func scanThread(row pgx.Row) (Thread, error) {
 	var t Thread
@@ -241,7 +245,7 @@ func scanThread(row pgx.Row) (Thread, error) {
 	err := row.Scan(&t.ID, &t.ParentID, &t.BaseID, &t.BaseSize, &t.InheritedMessages,
 		&t.UserMessageCount, &t.Size, &t.SealedSize, &created, &updated, &t.Preview, &t.Name, &t.Cwd, &t.Archived,
 		&archived, &t.LineCount, &t.Source, &t.Originator, &t.CLIVersion, &t.ModelProvider, &t.GitCommit,
-		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset, &t.TurnOffset, &t.TurnID, &t.HistoryMode, &t.NextOrdinal, &t.Incarnation)
+		&t.GitBranch, &t.GitOrigin, &t.ForkUserMessage, &t.ForkOffset, &t.TurnOffset, &t.TurnID, &t.HistoryMode, &t.NextOrdinal, &t.Incarnation, &t.PreviewOffset)
 	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		return Thread{}, ErrNotFound
 	}

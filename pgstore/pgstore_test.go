@@ -134,7 +134,7 @@ func parentWith(t *testing.T, s *Store, n int) (string, []byte) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		if _, err := s.Append(t.Context(), id, append(userLine(fmt.Sprintf("prompt %d", i)), otherLine(i)...), -1); err != nil {
+		if _, err := s.Append(t.Context(), id, slices.Concat(userLine(fmt.Sprintf("prompt %d", i)), echoLine(fmt.Sprintf("prompt %d", i)), otherLine(i)), -1); err != nil {
 			t.Fatal(err)
 		}
 	}

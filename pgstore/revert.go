@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -147,8 +148,11 @@ func (s *Store) revertTx(ctx context.Context, tx pgx.Tx, r Revert, now time.Time
 	// The thread keeps its name: a revert cuts turns, not what it is called.
 	head := Thread{ID: t.ID, BaseID: holder.ID, BaseSize: cut, InheritedMessages: msg.Ordinal, UserMessageCount: msg.Ordinal,
 		UpdatedAt: t.UpdatedAt, HistoryMode: t.HistoryMode, NextOrdinal: ordinal, Name: t.Name}
-	if msg.Ordinal > 0 {
-		head.Preview = t.Preview // its first user message, which the cut keeps
+	// Nor its preview: Codex shows it after a revert, even one before the
+	// prompt that gave it (docs/CODEX.md, Previews).
+	head.Preview, head.PreviewOffset = t.Preview, t.PreviewOffset
+	if head.Preview != "" && head.PreviewOffset >= cut {
+		head.PreviewOffset = indexer.PreviewCutAway
 	}
 	_, err = appendTx(ctx, tx, &head, meta, nil, now.UnixMilli(), "reverted")
 	return keys, err
@@ -373,10 +377,10 @@ func moveHead(ctx context.Context, tx pgx.Tx, id, link string) error {
 	// copy fork's copied prompts while its parent is here.
 	b.Queue(`INSERT INTO threads (id, link_of, created_at, updated_at, parent_id, base_id, base_size, inherited_messages,
 			user_message_count, copied_messages, size, sealed_size, line_count, preview, cwd, history_mode, next_ordinal,
-			turn_offset, turn_id)
+			turn_offset, turn_id, preview_offset)
 		SELECT $2, id, created_at, updated_at, parent_id, base_id, base_size, inherited_messages,
 			user_message_count, copied_messages, size, sealed_size, line_count, preview, cwd, history_mode, next_ordinal,
-			turn_offset, turn_id
+			turn_offset, turn_id, preview_offset
 		FROM threads WHERE id = $1`, id, link)
 	for _, table := range []string{"chunks", "segments", "user_messages"} {
 		b.Queue(`UPDATE `+table+` SET thread_id = $2 WHERE thread_id = $1`, id, link)

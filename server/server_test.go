@@ -176,6 +176,12 @@ func userItem(text string) map[string]any {
 	}
 }
 
+// echoItem is the echo Codex writes after a prompt: a thread's preview
+// comes from the first (rollout.Preview).
+func echoItem(text string) map[string]any {
+	return map[string]any{"type": "event_msg", "payload": map[string]any{"type": "user_message", "message": text, "images": []any{}}}
+}
+
 func assistantItem(text string) map[string]any {
 	return map[string]any{
 		"type": "response_item",
@@ -656,7 +662,7 @@ func TestListPagesAndSearch(t *testing.T) {
 		e.appendItems(th.ID, userItem(fmt.Sprintf("prompt number %d about walruses", i)))
 	}
 	special := e.create(map[string]any{"cwd": "/w/special"})
-	e.appendItems(special.ID, userItem("the quokka is a marsupial"))
+	e.appendItems(special.ID, userItem("the quokka is a marsupial"), echoItem("the quokka is a marsupial"))
 
 	for _, order := range []string{"desc", "asc"} {
 		for _, sortBy := range []string{"updated", "created"} {

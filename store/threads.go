@@ -19,7 +19,7 @@ const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, or
 	archived, archived_at, IFNULL(parent_id, '') AS parent_id, fork_user_message,
 	fork_offset, line_count, user_message_count, indexed_size, file_size, file_mtime,
 	history_mode, IFNULL(base_id, '') AS base_id, base_size, next_ordinal, turn_offset, turn_id,
-	inherited_messages, newest_at`
+	inherited_messages, preview_offset, newest_at`
 
 // insertThread inserts a threads row from threadArgs; "" for parent_id
 // and base_id is stored as NULL. Values are bound by position: sqlx's
@@ -32,12 +32,12 @@ const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
 	line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages, newest_at)
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages, preview_offset, newest_at)
 VALUES (?, ?, ?, ?, ?,
 	?, ?, ?, ?, ?, ?, ?,
 	?, ?, ?, ?, NULLIF(?, ''), ?, ?,
 	?, ?, ?, ?, ?,
-	?, NULLIF(?, ''), ?, ?, ?, ?, ?, IIF(?24 > 0 AND ?4 > ?24 / 1000000 + 60000, 0, ?4))`
+	?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, IIF(?24 > 0 AND ?4 > ?24 / 1000000 + 60000, 0, ?4))`
 
 // upsertThread is insertThread replacing every column of an existing row;
 // the update path leaves newest_at to the update trigger.
@@ -56,7 +56,8 @@ ON CONFLICT (id) DO UPDATE SET
 	file_mtime = excluded.file_mtime, history_mode = excluded.history_mode,
 	base_id = excluded.base_id, base_size = excluded.base_size,
 	next_ordinal = excluded.next_ordinal, turn_offset = excluded.turn_offset,
-	turn_id = excluded.turn_id, inherited_messages = excluded.inherited_messages`
+	turn_id = excluded.turn_id, inherited_messages = excluded.inherited_messages,
+	preview_offset = excluded.preview_offset`
 
 const insertUserMessage = `INSERT INTO user_messages
 	(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -807,6 +808,7 @@ const advanceSet = `UPDATE threads SET
 		IIF(?5 > 0, MIN(` + advanceNewest + `, ?5 / 1000000 + 60000), ` + advanceNewest + `),
 		` + advanceWritten + `),
 	name = COALESCE(?7, name), preview = COALESCE(?8, preview),
+	preview_offset = IIF(?8 IS NULL, preview_offset, ?14),
 	next_ordinal = ?9, turn_offset = ?10, turn_id = ?11,
 	inherited_messages = MIN(inherited_messages, ?12)
 	WHERE id = ?13`
@@ -823,7 +825,7 @@ const (
 func advanceArgs(p Progress) []any {
 	return []any{p.KeepUserMessages + len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
 		p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID,
-		p.KeepUserMessages, p.ID}
+		p.KeepUserMessages, p.ID, p.PreviewOffset}
 }
 
 func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
@@ -836,7 +838,7 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 		{&a.drop, `DELETE FROM user_messages WHERE thread_id = ? AND ordinal >= ?`},
 		{&a.insert, insertUserMessage},
 		{&a.update, advanceSet},
-		{&a.updateKept, advanceSet + ` AND user_message_count = ?14`},
+		{&a.updateKept, advanceSet + ` AND user_message_count = ?15`},
 		{&a.copyForked, `SELECT EXISTS (SELECT 1 FROM threads t WHERE t.parent_id = ? AND ` + isCopyFork + `)`},
 	} {
 		stmt, err := db.PreparexContext(ctx, p.query)

@@ -51,7 +51,7 @@ type Thread struct {
 	GitBranch     string `db:"git_branch" json:"git_branch,omitempty"`
 	GitOrigin     string `db:"git_origin" json:"git_origin,omitempty"`
 	Name          string `db:"name" json:"name"`
-	Preview       string `db:"preview" json:"preview"` // text of the first counted user message, truncated
+	Preview       string `db:"preview" json:"preview"` // the thread's preview as Codex shows it (rollout.Preview), truncated
 	Archived      bool   `db:"archived" json:"archived"`
 	ArchivedAt    int64  `db:"archived_at" json:"archived_at,omitempty"` // 0 when not archived
 	// ParentID is the thread this one was forked from ("" for none). It
@@ -95,6 +95,11 @@ type Thread struct {
 	// at this ordinal. A copy fork holds copied rows, whose search text is
 	// kept only while its parent is not indexed.
 	InheritedMessages int `db:"inherited_messages" json:"-"`
+	// PreviewOffset is the position in the thread's history of the line
+	// that gave Preview (the first that gives one: rollout.Preview); it
+	// means nothing while Preview is "". A fork keeps its parent's preview
+	// when its cut is after that line.
+	PreviewOffset int64 `db:"preview_offset" json:"-"`
 	// NewestAt is the newest envelope timestamp of the thread's history,
 	// unbounded (UpdatedAt is it bounded by the file's mtime, migration
 	// 00005): what the next update's newest is taken from. Read from the
@@ -213,13 +218,15 @@ type Progress struct {
 	NewMessages []UserMessage
 	// Name, when non-nil, is the new thread name.
 	Name *string
-	// Preview, when non-nil, replaces the preview (first message changed).
-	Preview     *string
-	LineCount   int64
-	IndexedSize int64
-	FileSize    int64
-	FileMtime   int64
-	UpdatedAt   int64
+	// Preview, when non-nil, is the preview the lines gave a thread that
+	// had none, from the line at history position PreviewOffset.
+	Preview       *string
+	PreviewOffset int64
+	LineCount     int64
+	IndexedSize   int64
+	FileSize      int64
+	FileMtime     int64
+	UpdatedAt     int64
 	// NextOrdinal, TurnOffset and TurnID are the thread's state after the
 	// lines (see Thread).
 	NextOrdinal int64

@@ -1481,7 +1481,7 @@ func TestWholeForkKinds(t *testing.T) {
 		t.Run(tc.mode, func(t *testing.T) {
 			parent, err := s.c.Create(ctx, client.CreateOptions{HistoryMode: tc.mode})
 			if err == nil {
-				_, err = s.c.Append(ctx, parent.ID, item("user", "only prompt"))
+				_, err = s.c.Append(ctx, parent.ID, item("user", "only prompt"), event(map[string]any{"type": "user_message", "message": "only prompt"}))
 			}
 			var fork client.Thread
 			if err == nil {

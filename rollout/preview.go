@@ -1,0 +1,88 @@
+package rollout
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// ImagePreview is the preview Codex shows for a prompt of images alone.
+const ImagePreview = "[Image]"
+
+// userMessagePrefix is the marker before the prompt proper in the prompts
+// of older Codex versions; the preview is what follows it.
+const userMessagePrefix = "## My request for Codex:"
+
+// previewLine is the part of a prompt's echo event Preview decodes: a
+// legacy user_message (message, images, local_images) or a paginated
+// item_completed UserMessage (item.content).
+type previewLine struct {
+	Payload struct {
+		Message     string            `json:"message"`
+		Images      []json.RawMessage `json:"images"`
+		LocalImages []json.RawMessage `json:"local_images"`
+		Item        *struct {
+			Type    string `json:"type"`
+			Content []struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"item"`
+	} `json:"payload"`
+}
+
+// Preview returns the thread preview Codex 0.169 takes from line l, and
+// whether l gives one. A thread's preview is the first line of its
+// history that gives one, and it never changes after (see docs/CODEX.md,
+// Previews): only the echo of a prompt gives one, an event_msg
+// user_message (legacy) or item_completed UserMessage (paginated), in a
+// history of either mode. Its text is the message (a paginated item's
+// text parts joined), after "## My request for Codex:" when it holds
+// that, without surrounding white space, and never shortened; a message
+// of white space alone with an image gives ImagePreview, without one it
+// gives none. The response_item a counted user message comes from gives
+// none, nor does a rollback or revert take a preview back.
+func Preview(l *Line) (string, bool) {
+	if l.Err != nil || l.Type != TypeEventMsg || l.TooDeep() {
+		return "", false
+	}
+	switch l.PayloadType {
+	case "user_message", "item_completed":
+	default:
+		return "", false
+	}
+	var ev previewLine
+	if err := json.Unmarshal(l.Raw, &ev); err != nil {
+		return "", false
+	}
+	p := ev.Payload
+	var text string
+	images := len(p.Images) > 0 || len(p.LocalImages) > 0
+	if l.PayloadType == "item_completed" {
+		if p.Item == nil || p.Item.Type != "UserMessage" {
+			return "", false
+		}
+		var b strings.Builder
+		images = false
+		for _, part := range p.Item.Content {
+			switch part.Type {
+			case "text":
+				b.WriteString(part.Text)
+			case "image", "local_image":
+				images = true
+			}
+		}
+		text = b.String()
+	} else {
+		text = p.Message
+	}
+	if i := strings.Index(text, userMessagePrefix); i >= 0 {
+		text = text[i+len(userMessagePrefix):]
+	}
+	if text = strings.TrimSpace(text); text != "" {
+		return text, true
+	}
+	if images {
+		return ImagePreview, true
+	}
+	return "", false
+}
