@@ -51,7 +51,9 @@ func previewLine(t *testing.T, at time.Time, typ string, payload any, ordinal *i
 // rolled-back first prompt, a prompt without echo, an echo that differs
 // from its prompt, the request marker, legacy and paginated echoes (in
 // either mode), Codex's reference forks before and after the prompt that
-// gave the preview, and a thread Codex reverted before its first prompt.
+// gave the preview, a thread Codex reverted before its first prompt, and
+// spool's copy forks (legacy and paginated, before and after the prompt
+// that gave the preview), which a Codex started afterwards lists.
 func TestPreviewsAsCodex(t *testing.T) {
 	home := newHome(t)
 	text := func(s string) map[string]any { return map[string]any{"type": "input_text", "text": s} }
@@ -165,24 +167,46 @@ func TestPreviewsAsCodex(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	spool := map[string]string{}
 	withManager(t, home, func(m *manager.Manager) {
 		page, err := m.List(t.Context(), manager.ListOptions{Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
-		spool := map[string]string{}
 		for _, th := range page.Threads {
 			spool[th.ID] = th.Preview
 		}
-		for id, name := range names {
-			want, listed := codex[id]
-			if !listed {
-				t.Errorf("%s (%s): Codex does not list it", name, id)
-				continue
+		// spool's copy forks of threads whose first prompt is blank.
+		for _, f := range []struct {
+			parent string
+			before int
+			name   string
+		}{
+			{"019dab90-0000-7000-8000-000000000300", 1, "spool's legacy copy before the preview's prompt"},
+			{blank.ID, 1, "spool's paginated copy before the preview's prompt"},
+			{blank.ID, 2, "spool's paginated copy after the preview's prompt"},
+		} {
+			fork, err := m.Fork(t.Context(), f.parent, manager.ForkOptions{BeforeUserMessage: &f.before, Mode: manager.ForkCopy})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got := spool[id]; got != indexer.Preview(want) {
-				t.Errorf("%s (%s): spool's preview %q, Codex's %q", name, id, got, want)
-			}
+			names[fork.ID], spool[fork.ID] = f.name, fork.Preview
 		}
 	})
+	s = startCodex(t, home)
+	call(t, s, "thread/list", map[string]any{"limit": 100}, &list)
+	for _, th := range list.Data {
+		if _, seen := codex[th.ID]; !seen {
+			codex[th.ID] = th.Preview
+		}
+	}
+	for id, name := range names {
+		want, listed := codex[id]
+		if !listed {
+			want = "" // Codex lists no thread without a preview it did not make itself
+		}
+		if got := spool[id]; got != indexer.Preview(want) {
+			t.Errorf("%s (%s): spool's preview %q, Codex's %q (listed %v)", name, id, got, want, listed)
+		}
+	}
 }

@@ -144,6 +144,11 @@ type StoreBases struct {
 	// Waiting holds the ids of files still to be indexed: a parent among
 	// them is not missing, and its forks wait for it all the same.
 	Waiting map[string]bool
+	// earlierFilesWait, set by a Sync's rounds, makes a revert segment
+	// without history_base (Codex's revert before the first turn) of a
+	// thread not indexed yet fail with ErrBaseMissing: a later round reads
+	// it after the thread's first file, whose preview it keeps.
+	earlierFilesWait bool
 	// waitsFor, when set, reports whether a reference fork of base (as
 	// its history_base names it) is not to be read now: its scan stops at
 	// its meta line with errWaits (a full Sync's, see syncer.scan).
@@ -436,6 +441,9 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 			prior, err := bases.Row(ctx, tr.id)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
+				if sb, ok := bases.(StoreBases); ok && sb.earlierFilesWait {
+					return fmt.Errorf("earlier file of thread %s: %w", tr.id, ErrBaseMissing)
+				}
 			case err != nil:
 				return err
 			case prior.Preview != "" && (prior.RolloutPath != relPath || prior.PreviewOffset == PreviewCutAway):

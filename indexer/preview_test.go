@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -100,4 +101,50 @@ func TestRevertKeepsPreview(t *testing.T) {
 			mustVerifyClean(t, st, root)
 		})
 	}
+}
+
+// TestRevertBeforeFirstTurnKeepsPreview: Codex's revert before a thread's
+// first turn writes a segment whose meta has no history_base (the history
+// starts afresh); Codex still lists the thread with its preview, and so
+// does spool, after a Sync (whichever file it reads first), a rescan and
+// a catch-up of a later prompt.
+func TestRevertBeforeFirstTurnKeepsPreview(t *testing.T) {
+	root := t.TempDir()
+	st := openStore(t)
+	rt := newRevertedThread(t, root, 1)
+	at := rt.created.Add(24 * time.Hour)
+	ts := rollout.FormatTimestamp(at)
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: rt.id, Timestamp: ts, Cwd: "/src", Originator: "test", CLIVersion: "0.169.0", Source: "cli", HistoryMode: rollout.HistoryPaginated,
+	}})
+	if err == nil {
+		meta, err = rollout.WithOrdinal(meta, 0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := rollout.SegmentFileName(at, rt.id, "019dab90-9999-7000-8000-000000000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, _ := rollout.SessionPath(rollout.FileName(at, rt.id))
+	seg := path.Join(path.Dir(day), name)
+	writeRollout(t, root, seg, string(meta))
+	for _, full := range []bool{false, true} {
+		mustSync(t, st, root, SyncOptions{Full: full})
+		th, err := st.Get(t.Context(), rt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.RolloutPath != seg || th.Preview != "prompt 0" {
+			t.Fatalf("full %v: %s with preview %q, want %s with prompt 0", full, th.RolloutPath, th.Preview, seg)
+		}
+	}
+	appendTo(t, root, seg, string(mustOrdinal(t, echoLine(ts, "after the revert"), 1)))
+	mustSync(t, st, root, SyncOptions{})
+	if th, err := st.Get(t.Context(), rt.id); err != nil || th.Preview != "prompt 0" {
+		t.Fatalf("after a prompt: preview %q, %v; want prompt 0", th.Preview, err)
+	}
+	// Not checked here: reindex --verify reports a drift of the earlier
+	// files of such a thread, with or without previews.
 }

@@ -914,6 +914,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncResult {
 	bases := StoreBases{Store: s.st, ParentsMayBeMissing: s.lenient, Waiting: s.waitingIDs}
 	scanBases := bases // not for firstFileFacts: a reverted fork's first file is read whole
+	scanBases.earlierFilesWait = !s.lenient
 	if s.full {
 		scanBases.waitsFor = s.waitsFor
 	}
