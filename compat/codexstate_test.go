@@ -152,8 +152,12 @@ func TestSpoolFollowsCodexWhileOpen(t *testing.T) {
 	id := started.Thread.ID
 	user := map[string]any{"type": "message", "role": "user", "content": []map[string]string{{"type": "input_text", "text": "  hello there\n"}}}
 	call(t, s, "thread/inject_items", map[string]any{"threadId": id, "items": []any{user}}, nil)
+	// An injected prompt has no echo: Codex shows no preview for it (and
+	// does not list the thread), nor does spool.
+	var read threadAnswer
+	call(t, s, "thread/read", map[string]any{"threadId": id}, &read)
 	follows("start and inject", id, func(th manager.Thread, err error) bool {
-		return err == nil && th.UserMessageCount == 1 && th.Preview == "hello there" && !th.Archived
+		return err == nil && th.UserMessageCount == 1 && th.Preview == read.Thread.Preview && read.Thread.Preview == "" && !th.Archived
 	})
 	call(t, s, "thread/name/set", map[string]any{"threadId": id, "name": "named by codex"}, nil)
 	follows("thread/name/set", id, func(th manager.Thread, err error) bool { return err == nil && th.Name == "named by codex" })
