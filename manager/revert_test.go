@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -980,6 +981,124 @@ func TestRevertsOfACopyForkAndItsParentScannedTogether(t *testing.T) {
 			indextest.Compare(t, m.store, st, "alpha", "bravo", "charlie", "own")
 		})
 	}
+}
+
+// TestRevertsOfACopyOfACopyAndItsParentsInOneBatch: a copy fork (copy) of
+// a paginated thread (first) is handed its copy of "bravo alpha" when
+// first is reverted before it; a copy fork of copy (last), blank while
+// copy holds the prompt, is handed it when copy is reverted before it
+// too. A rebuild that writes both revert segments in one batch, first's
+// before copy's, read copy's copy blank (first's hand-over comes after the
+// batch is written, and first holds the prompt no more), so it had no text
+// to hand to last: search found "bravo" in last live and in no thread of
+// the rebuild (random sequence 79667).
+func TestRevertsOfACopyOfACopyAndItsParentsInOneBatch(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	first := startPaginated(t, m)
+	if _, err := m.AppendTurn(ctx, first.ID, TurnOptions{TurnID: "turn-1", Prompt: "bravo alpha", Answer: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := m.Fork(ctx, first.ID, ForkOptions{Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AppendTurn(ctx, first.ID, TurnOptions{TurnID: "turn-2", Prompt: "charlie", Answer: "a2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, first.ID, RevertOptions{BeforeUserMessage: intp(0)}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := m.Fork(ctx, copied.ID, ForkOptions{Mode: ForkCopy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revert(ctx, copied.ID, RevertOptions{BeforeTurnID: "turn-1"}); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := m.store.Search(ctx, store.SearchOptions{Query: "bravo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hitIDs(hits), []string{last.ID + "/0"}; !slices.Equal(got, want) {
+		t.Fatalf("bravo found live in %v, want %v", got, want)
+	}
+	// The first file of first and of copy, last's file, and the revert
+	// segments of first and copy.
+	firsts := []string{last.RolloutPath}
+	var reverts []string
+	for _, id := range []string{first.ID, copied.ID} {
+		segs, err := m.store.Segments(ctx, id)
+		if err != nil || len(segs) != 1 {
+			t.Fatalf("segments of %s = %+v (%v), want one", id, segs, err)
+		}
+		th, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		firsts = append(firsts, segs[0].RolloutPath)
+		reverts = append(reverts, th.RolloutPath)
+	}
+	copyIn := func(root string, rels []string) {
+		t.Helper()
+		for _, rel := range rels {
+			b, err := os.ReadFile(filepath.Join(m.Root(), filepath.FromSlash(rel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := filepath.Join(root, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(to, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	parent, fork := reverts[0], reverts[1]
+	for _, tc := range []struct {
+		name    string
+		batches [][]string // the segments, in the order they are written
+	}{
+		{"one batch, first's revert first", [][]string{{parent, fork}}},
+		{"one batch, copy's revert first", [][]string{{fork, parent}}},
+		{"first's revert, then copy's", [][]string{{parent}, {fork}}},
+		{"copy's revert, then first's", [][]string{{fork}, {parent}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			fsys := rolloutfs.Local{Root: root}
+			st, err := store.Open(ctx, filepath.Join(t.TempDir(), "index.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			copyIn(root, firsts)
+			if _, err := indexer.Sync(ctx, st, fsys, indexer.SyncOptions{Full: true}); err != nil {
+				t.Fatal(err)
+			}
+			copyIn(root, reverts)
+			records := map[string]store.Record{}
+			for _, rel := range reverts {
+				rec, problems, err := indexer.ScanFileWith(ctx, fsys, rel, indexer.StoreBases{Store: st})
+				if err != nil || len(problems) > 0 {
+					t.Fatalf("scan %s: %v (problems %+v)", rel, err, problems)
+				}
+				records[rel] = rec
+			}
+			for _, rels := range tc.batches {
+				var batch []store.Record
+				for _, rel := range rels {
+					batch = append(batch, records[rel])
+				}
+				if err := st.Replace(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			indextest.Compare(t, m.store, st, "alpha", "bravo", "charlie")
+		})
+	}
+	compareRebuilds(t, m, "alpha", "bravo", "charlie")
 }
 
 // revertedCopyForkOfRevertedParent makes, in m, a paginated thread p

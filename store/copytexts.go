@@ -74,6 +74,41 @@ func (w *recordWriter) heldByIndexed(ctx context.Context, id string, cut int64, 
 	return h, nil
 }
 
+// pendingHandOvers sets in texts, the texts of thread id's first messages
+// as messageTexts resolves them, the text of each blank copy that its
+// parent parentID, replaced earlier in the batch, is to hand it once the
+// batch is written (unblankCopies): the copy stands for the text the
+// parent held of it before, which the parent's rows, replaced, no longer
+// resolve. Live, the parent's revert handed it over before id was
+// replaced, so id's copy forks are handed it in turn when id stops
+// holding it.
+func (w *recordWriter) pendingHandOvers(ctx context.Context, id, parentID string, texts map[int]string, idents map[int]identity) error {
+	parentOld := w.replaced[parentID]
+	copied, ok := w.copiedBefore[id]
+	if len(parentOld) == 0 || !ok || copied == 0 {
+		return nil
+	}
+	// A revert of id that cut into its copies left it fewer: the rows
+	// past them are its own (its segments are still those from before).
+	kept, err := copiesKept(ctx, w.tx, id, copied)
+	if err != nil {
+		return err
+	}
+	var blank []int
+	const q = `SELECT ordinal FROM user_messages WHERE thread_id = ? AND text = '' AND ordinal < ?`
+	if err := w.tx.SelectContext(ctx, &blank, q, id, kept); err != nil {
+		return fmt.Errorf("copied messages of %s: %w", id, err)
+	}
+	for _, k := range blank {
+		m, row := parentOld[k], idents[k]
+		if m.text == "" || m.preview != "" && m.preview != row.preview || m.turnID != "" && m.turnID != row.turnID {
+			continue // as handOver: no copy of that message
+		}
+		texts[k] = m.text
+	}
+	return nil
+}
+
 // unresolved stands for a text messageTexts could not resolve: no copy's
 // text equals it.
 const unresolved = "\x00unresolved"
@@ -83,8 +118,10 @@ const unresolved = "\x00unresolved"
 // many of them lay below each fork's cut, for unblankCopies: the record
 // may cut id's history back before a cut (a revert of id), and a fork
 // reverted in the same batch, before or after id, counts its copies in
-// id's history (countRevertedCopies).
-func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
+// id's history (countRevertedCopies). parentID is id's parent: its
+// replacement earlier in the batch may owe id's copies their texts
+// (pendingHandOvers).
+func (w *recordWriter) keepReplacedTexts(ctx context.Context, id, parentID string) error {
 	var forks []copyFork
 	q := `SELECT ` + copyForkColumns + ` FROM threads t WHERE t.parent_id = ? AND ` + isCopyFork
 	if err := w.tx.SelectContext(ctx, &forks, q, id); err != nil {
@@ -117,6 +154,9 @@ func (w *recordWriter) keepReplacedTexts(ctx context.Context, id string) error {
 	}
 	idents, err := identitiesOf(ctx, w.tx, id, copies)
 	if err != nil {
+		return err
+	}
+	if err := w.pendingHandOvers(ctx, id, parentID, texts, idents); err != nil {
 		return err
 	}
 	old := make(map[int]replacedMessage, len(texts))

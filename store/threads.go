@@ -518,7 +518,7 @@ func replaceOne(ctx context.Context, w *recordWriter, r Record, batch map[string
 	// writes only such threads, and skips these three statements.
 	var earlier map[int]textedRow
 	if indexed {
-		if err := w.keepReplacedTexts(ctx, id); err != nil {
+		if err := w.keepReplacedTexts(ctx, id, r.Thread.ParentID); err != nil {
 			return indexed, err
 		}
 		if earlier, err = w.earlierRows(ctx, r); err != nil {
