@@ -338,7 +338,7 @@ func indexedRevertedThread(t *testing.T) (string, *store.Store, *revertedThread,
 	rt.revert(t, root, rt.data, rt.hist.Turns[1].Offset, "019dab90-9999-7000-8000-000000000001", rt.created.Add(24*time.Hour))
 	mustSync(t, st, root, SyncOptions{})
 	mustVerifyClean(t, st, root)
-	db, err := sqlx.Open("sqlite", "file:"+dbPath)
+	db, err := sqlx.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(10000)") // waits, as the sqlite3 shell does with .timeout, while the store checkpoints
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestFullRescanMendsLostSegments(t *testing.T) {
 	}
 
 	index := filepath.Join(root, IndexFile)
-	db, err := sqlx.Open("sqlite", "file:"+index) // foreign keys off, as in the sqlite3 shell
+	db, err := sqlx.Open("sqlite", "file:"+index+"?_pragma=busy_timeout(10000)") // foreign keys off, as in the sqlite3 shell; waits while the store checkpoints
 	if err != nil {
 		t.Fatal(err)
 	}
