@@ -64,6 +64,8 @@ var rrFoundSeeds = []uint64{
 	24963, // lineage, as 15291
 	25239, // a copy of a copy written with its root's rows replaced (24a02a4)
 	37678, // a revert's replacement read its copies before its segments existed
+	77919, // a rebuild's last round read a fork of a fork before its base (7c84dcd)
+	79667, // a copy fork's revert batched after its parent's, texts not handed on (e97fa54)
 }
 
 // TestRandomSequencesFoundBefore replays rrFoundSeeds.
