@@ -160,6 +160,19 @@ func writeRollout(t testing.TB, root, rel string, lines ...string) string {
 	return abs
 }
 
+// moveRollout renames root/from to root/to (both slash separated under
+// root), making to's directory, as an archive by hand does.
+func moveRollout(t testing.TB, root, from, to string) {
+	t.Helper()
+	dst := filepath.Join(root, filepath.FromSlash(to))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(root, filepath.FromSlash(from)), dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // appendTo appends text to root/rel.
 func appendTo(t testing.TB, root, rel, text string) {
 	t.Helper()

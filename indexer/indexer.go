@@ -489,16 +489,14 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 		tr.setHistory(m.Mode(), metaOrdinal, h.baseSize, h.inherited)
 		// A revert does not take the preview back, as Codex shows it
 		// (docs/CODEX.md, Previews): the thread keeps its earlier file's.
-		// A row read from this very file (a rescan; moved to or from
-		// archived_sessions/ or compressed since, the same file name)
-		// keeps only what it had from before the file: its own lines
-		// give the rest again.
+		// A row read from this very file (a rescan) keeps only what it
+		// had from before the file: its own lines give the rest again.
 		prior := h.prior
 		switch {
 		case prior.Preview == "":
 		case prior.PreviewOffset < h.baseSize || prior.PreviewOffset == PreviewCutAway:
 			tr.preview, tr.previewAt = prior.Preview, prior.PreviewOffset
-		case path.Base(rollout.PlainName(prior.RolloutPath)) != path.Base(rollout.PlainName(relPath)):
+		case !sameFile(prior.RolloutPath, relPath):
 			tr.preview, tr.previewAt = prior.Preview, PreviewCutAway
 		}
 		for _, msg := range h.messages {

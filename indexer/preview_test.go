@@ -114,22 +114,7 @@ func TestRevertBeforeFirstTurnKeepsPreview(t *testing.T) {
 	rt := newRevertedThread(t, root, 1)
 	at := rt.created.Add(24 * time.Hour)
 	ts := rollout.FormatTimestamp(at)
-	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
-		ID: rt.id, Timestamp: ts, Cwd: "/src", Originator: "test", CLIVersion: "0.169.0", Source: "cli", HistoryMode: rollout.HistoryPaginated,
-	}})
-	if err == nil {
-		meta, err = rollout.WithOrdinal(meta, 0)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	name, err := rollout.SegmentFileName(at, rt.id, "019dab90-9999-7000-8000-000000000001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	day, _ := rollout.SessionPath(rollout.FileName(at, rt.id))
-	seg := path.Join(path.Dir(day), name)
-	writeRollout(t, root, seg, string(meta))
+	seg := baselessSegment(t, root, rt, at, "")
 	for _, full := range []bool{false, true} {
 		mustSync(t, st, root, SyncOptions{Full: full})
 		th, err := st.Get(t.Context(), rt.id)
@@ -147,4 +132,19 @@ func TestRevertBeforeFirstTurnKeepsPreview(t *testing.T) {
 	}
 	// Not checked here: reindex --verify reports a drift of the earlier
 	// files of such a thread, with or without previews.
+}
+
+// baselessSegment writes the segment Codex's revert before the first turn
+// writes for rt at at (a meta without history_base), followed by lines, and
+// returns its path.
+func baselessSegment(t *testing.T, root string, rt *revertedThread, at time.Time, lines string) string {
+	t.Helper()
+	name, err := rollout.SegmentFileName(at, rt.id, "019dab90-9999-7000-8000-000000000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, _ := rollout.SessionPath(rollout.FileName(at, rt.id))
+	seg := path.Join(path.Dir(day), name)
+	writeRollout(t, root, seg, string(pagedMeta(t, rt.id, at))+lines)
+	return seg
 }

@@ -203,8 +203,7 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 			gone = append(gone, s)
 		}
 	}
-	// Not this file, perhaps moved by an archive or compressed by Codex.
-	if rollout.PlainName(path.Base(prior.RolloutPath)) != rollout.PlainName(path.Base(relPath)) {
+	if !sameFile(prior.RolloutPath, relPath) {
 		first := max(prior.NextOrdinal-prior.LineCount, 0) // a paginated file numbers its lines without gaps
 		candidates = append(candidates, store.Segment{
 			RolloutPath: prior.RolloutPath, BaseID: prior.BaseID, BaseSize: prior.BaseSize,
@@ -255,6 +254,12 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 		h.inherited = prior.InheritedMessages
 	}
 	return nil
+}
+
+// sameFile reports whether rollout paths a and b name one file: the same
+// name, whether an archive moved it or Codex compressed it since.
+func sameFile(a, b string) bool {
+	return rollout.PlainName(path.Base(a)) == rollout.PlainName(path.Base(b))
 }
 
 // samePlace returns where file rel of a thread is when the thread's file

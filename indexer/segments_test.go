@@ -31,17 +31,7 @@ type revertedThread struct {
 func newRevertedThread(t *testing.T, root string, turns int) *revertedThread {
 	t.Helper()
 	rt := &revertedThread{id: "019dab90-0000-7000-8000-00000000a001", created: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)}
-	ts := rollout.FormatTimestamp(rt.created)
-	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
-		ID: rt.id, Timestamp: ts, Cwd: "/src", Originator: "test", CLIVersion: "0.169.0", Source: "cli", HistoryMode: rollout.HistoryPaginated,
-	}})
-	if err == nil {
-		meta, err = rollout.WithOrdinal(meta, 0)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, next := meta, int64(1)
+	data, next := pagedMeta(t, rt.id, rt.created), int64(1)
 	for i := range turns {
 		start := rt.created.Add(time.Duration(i+1) * time.Minute)
 		lines, n, err := rollout.RenderTurn(rollout.HistoryPaginated, next, rollout.TurnSpec{
@@ -55,12 +45,31 @@ func newRevertedThread(t *testing.T, root string, turns int) *revertedThread {
 		data, next = append(data, lines...), n
 	}
 	rt.data = data
+	var err error
 	if rt.hist, err = rollout.ScanTurns(bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	rt.first, _ = rollout.SessionPath(rollout.FileName(rt.created, rt.id))
 	writeRollout(t, root, rt.first, string(data))
 	return rt
+}
+
+// pagedMeta returns the meta line, ordinal 0, that starts a paginated
+// history of thread id written at: a thread's first file, or the segment
+// Codex's revert before the first turn writes (no history_base).
+func pagedMeta(t *testing.T, id string, at time.Time) []byte {
+	t.Helper()
+	ts := rollout.FormatTimestamp(at)
+	meta, err := rollout.NewSessionMetaLine(ts, rollout.MetaPayload{SessionMeta: rollout.SessionMeta{
+		ID: id, Timestamp: ts, Cwd: "/src", Originator: "test", CLIVersion: "0.169.0", Source: "cli", HistoryMode: rollout.HistoryPaginated,
+	}})
+	if err == nil {
+		meta, err = rollout.WithOrdinal(meta, 0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta
 }
 
 // revert writes a segment whose history_base is at offset cut of the file

@@ -122,12 +122,7 @@ func TestSyncIncrementalEqualsFull(t *testing.T) {
 	}
 	moved := threads[4*perDay+1]
 	archivedRel := rollout.ArchivedPath(path.Base(moved.rel))
-	if err := os.MkdirAll(filepath.Join(root, rollout.ArchivedSessionsDir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(filepath.Join(root, filepath.FromSlash(moved.rel)), filepath.Join(root, filepath.FromSlash(archivedRel))); err != nil {
-		t.Fatal(err)
-	}
+	moveRollout(t, root, moved.rel, archivedRel)
 	rewritten := threads[2*perDay+1]
 	writeRollout(t, root, rewritten.rel, metaLine(rewritten.ts, rewritten.id, ""), userLine(rewritten.ts, "rewritten"))
 	for i := range 5 {
