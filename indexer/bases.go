@@ -17,20 +17,31 @@ const (
 	ProblemCyclicBase   = "cyclic-base"   // the chain of bases comes back to a thread already in it
 )
 
+// readBases returns the base thread of each of files whose history
+// continues another thread's, read from its first meta, keyed by path. A
+// revert segment names its own thread and is left out.
+func readBases(ctx context.Context, fsys rolloutfs.FS, files []rolloutFile) map[string]string {
+	bases := make(map[string]string, len(files))
+	for _, f := range files {
+		if base, ok := baseOf(ctx, fsys, f.rel); ok && base != f.id {
+			bases[f.rel] = base
+		}
+	}
+	return bases
+}
+
 // explainBases says why each file of failed, whose history continues a
 // base that could not be found (ErrBaseMissing), is broken: its chain of
-// bases, read from the first meta of each file in failed, either ends at
-// a thread that is not among them (dangling: not indexed; inRoot tells
-// whether a file of it is in the root nonetheless) or comes back on itself
-// (cyclic). It returns a problem per file it could read a base from, keyed
-// by thread id.
-func explainBases(ctx context.Context, fsys rolloutfs.FS, failed []rolloutFile, inRoot func(id string) bool) map[string]Problem {
+// bases (baseByPath, as readBases gives them) either ends at a thread that
+// is not among them (dangling: not indexed; inRoot tells whether a file of
+// it is in the root nonetheless) or comes back on itself (cyclic). It
+// returns a problem per file with a base, keyed by thread id; a revert
+// segment's scan error says what is wrong with it.
+func explainBases(failed []rolloutFile, baseByPath map[string]string, inRoot func(id string) bool) map[string]Problem {
 	bases := make(map[string]string, len(failed))
 	rels := make(map[string]string, len(failed))
 	for _, f := range failed {
-		// A revert segment names its own thread: its scan's error says
-		// what is wrong.
-		if base, ok := baseOf(ctx, fsys, f.rel); ok && base != f.id {
+		if base, ok := baseByPath[f.rel]; ok {
 			bases[f.id], rels[f.id] = base, f.rel
 		}
 	}

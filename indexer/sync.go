@@ -1419,11 +1419,11 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 	slices.SortStableFunc(w.waiting, func(a, b rolloutFile) int {
 		return cmp.Compare(firstFileRank(a), firstFileRank(b))
 	})
-	var bases map[string]string
-	w.waiting, bases = basesFirst(ctx, w.s.fsys, w.waiting)
+	bases := readBases(ctx, w.s.fsys, w.waiting)
+	w.waiting = basesFirst(w.waiting, bases)
 	// A base in the root that is not indexed by now failed to index
 	// (applyFailed claims its id).
-	why := explainBases(ctx, w.s.fsys, w.waiting, func(id string) bool { _, ok := w.claims[id]; return ok })
+	why := explainBases(w.waiting, bases, func(id string) bool { _, ok := w.claims[id]; return ok })
 	read := map[string]bool{} // threads of this round's files not yet written
 	for _, f := range w.waiting {
 		if read[bases[f.rel]] {
@@ -1452,16 +1452,9 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 // among them: a chain of forks left waiting together (their base's thread
 // kept in the rounds by a segment of its own) is read base first, else a
 // fork read before its base finds none. Files keep their order otherwise;
-// a cycle of bases is left as it is (its files fail as cyclic). It also
-// returns the base thread of each file that continues another thread's
-// history, by path.
-func basesFirst(ctx context.Context, fsys rolloutfs.FS, files []rolloutFile) ([]rolloutFile, map[string]string) {
-	bases := make(map[string]string, len(files))
-	for _, f := range files {
-		if base, ok := baseOf(ctx, fsys, f.rel); ok && base != f.id {
-			bases[f.rel] = base
-		}
-	}
+// a cycle of bases is left as it is (its files fail as cyclic). bases
+// holds each file's base thread by path (readBases).
+func basesFirst(files []rolloutFile, bases map[string]string) []rolloutFile {
 	first := make(map[string]int, len(files)) // thread id: index of its first file in files
 	for i, f := range files {
 		if !isSegmentFile(f.rel) {
@@ -1490,7 +1483,7 @@ func basesFirst(ctx context.Context, fsys rolloutfs.FS, files []rolloutFile) ([]
 	for i := range files {
 		place(i)
 	}
-	return out, bases
+	return out
 }
 
 // indexRounds indexes the waiting files in rounds, calling before ahead

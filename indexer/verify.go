@@ -149,7 +149,7 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 	for _, f := range files {
 		inRoot[f.id] = true
 	}
-	why := explainBases(ctx, fsys, baseless, func(id string) bool { return inRoot[id] })
+	why := explainBases(baseless, readBases(ctx, fsys, baseless), func(id string) bool { return inRoot[id] })
 	for _, f := range baseless {
 		if p, ok := why[f.id]; ok {
 			rep.Problems = append(rep.Problems, p)
