@@ -902,8 +902,8 @@ func (tr *Tracker) Progress() store.Progress {
 // When the file is now shorter than t.IndexedSize it returns ErrShrunk, and
 // when the byte before t.IndexedSize is no longer a newline, or the file
 // has t.FileSize bytes but was modified since t.FileMtime (rewritten in
-// place, as an editor saves it: nothing was appended), it returns
-// ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
+// place, as an editor saves it: nothing was appended), or a Sync found it
+// emptied since (t.FileSize below t.IndexedSize), it returns ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
 // filled from the file as it was before reading. A compressed rollout is
 // never caught up (it cannot be read from an offset, and Codex rewrites it
 // whole): it returns ErrChanged.
@@ -923,6 +923,11 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 	if f.Size() < t.IndexedSize {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: size %d < indexed %d: %w",
 			t.RolloutPath, f.Size(), t.IndexedSize, ErrShrunk)
+	}
+	if t.FileSize < t.IndexedSize && t.FileMtime != 0 {
+		// A Sync found the file emptied since it was indexed (see
+		// emptied): whatever it holds now was written anew.
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: emptied after %d bytes were indexed: %w", t.RolloutPath, t.IndexedSize, ErrChanged)
 	}
 	if fi.Size == t.FileSize && t.FileMtime != 0 && fi.ModTime.UnixNano() != t.FileMtime {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: %d bytes as before, modified since: %w", t.RolloutPath, fi.Size, ErrChanged)

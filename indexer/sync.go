@@ -572,6 +572,7 @@ const (
 	actAddSegment                // an earlier file of a thread the index does not know: record it
 	actMoveSegment               // an earlier file compressed or decompressed (rollout.TwinName): the segment at twin is now at the file
 	actWait                      // a full Sync's reference fork, not read: a later round reads it (see waitsForBase)
+	actEmptied                   // the row's own file, found empty: the row stays, its file state marks it unread (see emptied)
 )
 
 type syncResult struct {
@@ -594,9 +595,10 @@ type syncResult struct {
 	setName   *string        // a name from session_index.jsonl differs from the row's
 	updatedAt int64          // the row's updated time, kept by setName
 	problems  []Problem
-	notThread bool // the file is not a thread: its row goes
-	rewritten bool // actScan of the row's file, which another writer cut or rewrote rather than only appended to
-	needsBase bool // the file continues a thread not indexed yet, or one read again (it waits)
+	notThread bool  // the file is not a thread: its row goes
+	rewritten bool  // actScan or actEmptied of the row's file, which another writer cut or rewrote rather than only appended to
+	mtime     int64 // actEmptied: the empty file's modification time
+	needsBase bool  // the file continues a thread not indexed yet, or one read again (it waits)
 	// baseMissing: its base is not indexed (ErrBaseMissing), which
 	// explainBases explains once it has waited for it.
 	baseMissing bool
@@ -860,6 +862,8 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	size, mtime := fi.Size, fi.ModTime.UnixNano()
 	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
+	case res.base == f.rel && size == 0:
+		return emptied(res, state.FileState, mtime)
 	case s.full || res.base == "" || res.contest || later:
 		return s.scan(ctx, f, res)
 	case res.base != f.rel:
@@ -956,6 +960,31 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 	res.bytesRead = rec.Thread.FileSize
 	res.lines = rec.Thread.LineCount
 	res.messages = int64(len(rec.Messages))
+	return res
+}
+
+// emptied decides for a thread's own file found empty: another program
+// truncated it to write it anew (as most editors and Codex's
+// migrate-rollouts save a file in place), and this Sync ran before it
+// wrote. An empty file is not yet a thread (ProblemEmpty), but neither is
+// it a sign the thread went: the row stays, so the thread keeps its place
+// in lists and lineage while its writer writes. Its file state becomes
+// size 0, below the size indexed, which CatchUp refuses: the file is read
+// whole once it has lines, whatever its bytes at the old end. The first
+// Sync to find it empty counts the thread as rewritten (its followers'
+// positions name bytes that are gone); a Sync that finds it as that one
+// left it skips it.
+func emptied(res syncResult, state store.FileState, mtime int64) syncResult {
+	f := res.file
+	res.problems = append(res.problems, Problem{Path: f.rel, Kind: ProblemEmpty,
+		Detail: fmt.Sprintf("empty, %d bytes indexed: the thread is kept until its file has lines again", state.IndexedSize)})
+	if state.FileSize == 0 && state.FileMtime == mtime {
+		res.action = actSkip
+		return res
+	}
+	res.action = actEmptied
+	res.rewritten = state.FileSize > 0
+	res.mtime = mtime
 	return res
 }
 
@@ -1237,6 +1266,8 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 		err = w.applyScan(ctx, res)
 	case actCatchUp:
 		err = w.applyCatchUp(ctx, res)
+	case actEmptied:
+		err = w.applyEmptied(ctx, res)
 	case actAddSegment:
 		w.sum.Skipped++
 		if w.s.hold != nil && !w.s.exists(f.rel) {
@@ -1329,6 +1360,25 @@ func (w *syncWriter) applyCatchUp(ctx context.Context, res syncResult) error {
 			return fmt.Errorf("advance %s: %w", f.rel, err)
 		}
 	} else if err := w.s.st.SetFileState(ctx, p.ID, p.FileSize, p.FileMtime); err != nil {
+		return fmt.Errorf("set file state of %s: %w", f.rel, err)
+	}
+	return nil
+}
+
+// applyEmptied marks the row of a thread whose file was emptied (see
+// emptied) as holding nothing read from the file: size 0.
+func (w *syncWriter) applyEmptied(ctx context.Context, res syncResult) error {
+	f := res.file
+	w.sum.Failed++
+	w.claim(f.id, f.rel)
+	if res.rewritten {
+		w.sum.Rewritten = append(w.sum.Rewritten, f.id)
+	}
+	w.touched.add(f.id)
+	if err := w.flushIfPending(ctx, f.id); err != nil {
+		return err
+	}
+	if err := w.s.st.SetFileState(ctx, f.id, 0, res.mtime); err != nil {
 		return fmt.Errorf("set file state of %s: %w", f.rel, err)
 	}
 	return nil

@@ -114,25 +114,7 @@ func TestRewriteByAnotherProgramIsAnnouncedAsReverted(t *testing.T) {
 					sy.use(t, m, th.ID)
 				}
 
-				wait, cancel := context.WithTimeout(ctx, 20*time.Second)
-				defer cancel()
-				for done := false; !done; {
-					select {
-					case e := <-sub.Events():
-						if e.ThreadID != th.ID {
-							continue
-						}
-						if e.Type != EventReverted {
-							t.Fatalf("after the rewrite the thread was announced %s (size %d); want %s", e.Type, e.Size, EventReverted)
-						}
-						if e.Size != int64(len(rewritten)) {
-							t.Errorf("reverted event's size = %d, want %d", e.Size, len(rewritten))
-						}
-						done = true
-					case <-wait.Done():
-						t.Fatal("the rewrite of the thread's file was not announced")
-					}
-				}
+				awaitRevertedTo(t, sub, th.ID, int64(len(rewritten)))
 				rep, err := indexer.Verify(ctx, m.store, m.fsys)
 				if err != nil || !rep.Clean() {
 					t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
@@ -168,4 +150,112 @@ func lastLinesStart(data []byte, n int) int {
 		end = bytes.LastIndexByte(data[:end-1], '\n') + 1
 	}
 	return end
+}
+
+// TestEmptiedThenRewrittenIsAnnouncedAsReverted: another program rewrites
+// a thread's file in place by truncating it and then writing, and the
+// watcher syncs in between. The empty file dropped the thread's row, so
+// the rewritten file came back as a thread nobody was told of, and a
+// follower waited at its old offset for ever. The thread stays indexed
+// while its file is empty, is announced reverted, and the rewritten file
+// is read whole and announced reverted again, never appended to.
+func TestEmptiedThenRewrittenIsAnnouncedAsReverted(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		t.Run(map[bool]string{false: "evicted", true: "live"}[live], func(t *testing.T) {
+			ctx := t.Context()
+			m, reports := openWatching(t)
+			th := start(t, m, user("zero"), assistant("a"), user("one"), assistant("b"))
+			if !live {
+				if err := m.Evict(ctx, th.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			abs := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+			data, err := os.ReadFile(abs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub := m.Subscribe(0)
+			defer sub.Close()
+			f, err := os.OpenFile(abs, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			awaitProblem(t, reports, th.RolloutPath, indexer.ProblemEmpty)
+			if _, err := m.store.Get(ctx, th.ID); err != nil {
+				t.Fatalf("the thread while its file is empty: %v", err)
+			}
+			// The first prompt's text changed, its length kept: the old
+			// end is still a line's end in the rewritten file.
+			rewritten := bytes.Replace(data, []byte(`"zero"`), []byte(`"orez"`), 1)
+			rewritten = append(rewritten, encodeLines(t, user("two"))...)
+			if _, err := f.Write(rewritten); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			awaitRevertedTo(t, sub, th.ID, int64(len(rewritten)))
+			rep, err := indexer.Verify(ctx, m.store, m.fsys)
+			if err != nil || !rep.Clean() {
+				t.Fatalf("verify: %+v %+v, %v", rep.Drifts, rep.Problems, err)
+			}
+			msgs, err := m.UserMessages(ctx, th.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != 3 || msgs[0].Preview != "orez" {
+				t.Fatalf("user messages after the rewrite = %+v, want orez, one, two", msgs)
+			}
+		})
+	}
+}
+
+// awaitProblem reads background syncs' reports until one reports a
+// problem of kind at rel, failing t if none does within a generous
+// deadline.
+func awaitProblem(t *testing.T, reports <-chan SyncReport, rel, kind string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		select {
+		case r := <-reports:
+			for _, p := range r.Summary.Problems {
+				if p.Path == rel && p.Kind == kind {
+					return
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("no background sync reported %s for %s", kind, rel)
+		}
+	}
+}
+
+// awaitRevertedTo reads sub's events of thread id until one announces it
+// reverted at size, failing t on any other kind of event of the thread
+// or when none comes within a generous deadline.
+func awaitRevertedTo(t *testing.T, sub *Subscription, id string, size int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	last := int64(-1)
+	for {
+		select {
+		case e := <-sub.Events():
+			if e.ThreadID != id {
+				continue
+			}
+			if e.Type != EventReverted {
+				t.Fatalf("after the rewrite the thread was announced %s (size %d); want %s", e.Type, e.Size, EventReverted)
+			}
+			if e.Size == size {
+				return
+			}
+			last = e.Size
+		case <-ctx.Done():
+			t.Fatalf("the rewrite was not announced at size %d (last reverted event's size: %d)", size, last)
+		}
+	}
 }
