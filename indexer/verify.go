@@ -296,16 +296,21 @@ func compareRecord(ctx context.Context, st *store.Store, want store.Record, earl
 // segmentDiff describes the first difference between a thread's segments
 // as its newest file reads them (want), as the index records them (got)
 // and as the root holds them (files: the thread's earlier files); "" when
-// they agree.
+// they agree. The links of the history chain must agree in order; a file
+// out of the history is only to be recorded, as every earlier file is,
+// for the newest file may not name it (Codex's revert before the first
+// turn starts a segment without a base, its first file still the
+// thread's).
 func segmentDiff(want, got []store.Segment, files []string) string {
 	key := func(s store.Segment) store.Segment { s.ThreadID, s.Seq = "", 0; return s }
-	for i := range min(len(want), len(got)) {
-		if w, g := key(want[i]), key(got[i]); w != g {
+	wantChain, gotChain := chainLinks(want), chainLinks(got)
+	for i := range min(len(wantChain), len(gotChain)) {
+		if w, g := key(wantChain[i]), key(gotChain[i]); w != g {
 			return fmt.Sprintf("segment %d: index %+v, file %+v", i, g, w)
 		}
 	}
-	if len(want) != len(got) {
-		return fmt.Sprintf("index has %d earlier files, the newest file reads %d", len(got), len(want))
+	if len(wantChain) != len(gotChain) {
+		return fmt.Sprintf("index has %d earlier files in the history, the newest file reads %d", len(gotChain), len(wantChain))
 	}
 	recorded := make(map[string]bool, len(got))
 	for _, s := range got {
@@ -320,6 +325,17 @@ func segmentDiff(want, got []store.Segment, files []string) string {
 		}
 	}
 	return ""
+}
+
+// chainLinks returns the segments of segs in the history chain, in order.
+func chainLinks(segs []store.Segment) []store.Segment {
+	var links []store.Segment
+	for _, sg := range segs {
+		if sg.InChain() {
+			links = append(links, sg)
+		}
+	}
+	return links
 }
 
 // threadDiffs lists the columns of got that differ from want, as
