@@ -435,20 +435,7 @@ func startHistory(ctx context.Context, tr *Tracker, h *history, relPath string, 
 	if hb == nil {
 		tr.setHistory(m.Mode(), metaOrdinal, 0, 0)
 		if bases != nil && isSegmentFile(relPath) {
-			// Codex's revert before a thread's first turn starts its
-			// history afresh in a segment without a base: the thread keeps
-			// its preview still, as Codex shows it.
-			prior, err := bases.Row(ctx, tr.id)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				if sb, ok := bases.(StoreBases); ok && sb.earlierFilesWait {
-					return fmt.Errorf("earlier file of thread %s: %w", tr.id, ErrBaseMissing)
-				}
-			case err != nil:
-				return err
-			case prior.Preview != "" && (prior.RolloutPath != relPath || prior.PreviewOffset == PreviewCutAway):
-				tr.preview, tr.previewAt = prior.Preview, PreviewCutAway
-			}
+			return startBaseless(ctx, tr, h, relPath, bases)
 		}
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 )
@@ -146,4 +147,38 @@ func baselessSegment(t *testing.T, root string, rt *revertedThread, at time.Time
 	seg := path.Join(path.Dir(day), name)
 	writeRollout(t, root, seg, string(pagedMeta(t, rt.id, at))+lines)
 	return seg
+}
+
+// TestBaselessSegmentCompressed: a thread whose first file gave no
+// preview takes it from its baseless revert segment's own echo (Codex's
+// revert before the first turn). Once Codex compressed that segment, the
+// rescan of the thread from it dropped the record of its first file (out
+// of the history, but still the thread's: a delete or archive must take
+// it), and read the row's preview as one from another file, for the row
+// named the plain file. The thread keeps both, as before the compression.
+func TestBaselessSegmentCompressed(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	st := openStore(t)
+	rt := newRevertedThread(t, root, 0)
+	at := rt.created.Add(24 * time.Hour)
+	seg := baselessSegment(t, root, rt, at, string(mustOrdinal(t, echoLine(rollout.FormatTimestamp(at), "after the revert"), 1)))
+	mustSync(t, st, root, SyncOptions{})
+	before, err := st.Get(ctx, rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.RolloutPath != seg || before.Preview != "after the revert" || before.PreviewOffset == PreviewCutAway {
+		t.Fatalf("plain: %s, preview %q at %d; want %s, its own echo's", before.RolloutPath, before.Preview, before.PreviewOffset, seg)
+	}
+	zrel := fixtures.CompressRollout(t, root, seg) // the plain file goes, as Codex compresses
+	mustSync(t, st, root, SyncOptions{})
+	after, err := st.Get(ctx, rt.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.RolloutPath != zrel || after.Preview != before.Preview || after.PreviewOffset != before.PreviewOffset {
+		t.Fatalf("compressed: %s, preview %q at %d; want %s, %q at %d", after.RolloutPath, after.Preview, after.PreviewOffset, zrel, before.Preview, before.PreviewOffset)
+	}
+	mustVerifyClean(t, st, root)
 }

@@ -165,6 +165,48 @@ func (b StoreBases) KeptMessages(ctx context.Context, id string, end int64) ([]s
 	return b.Store.KeptMessages(ctx, id, end)
 }
 
+// startBaseless reads what a revert segment without a history_base (the
+// file relPath) keeps of thread tr.id: Codex's revert before a thread's
+// first turn starts its history afresh there. The thread keeps its
+// preview still, as Codex shows it, and its earlier files (the row's own
+// file, unless relPath is that file, moved or compressed, and the
+// segments recorded) stay the thread's, out of its history (h.segments).
+func startBaseless(ctx context.Context, tr *Tracker, h *history, relPath string, bases Bases) error {
+	prior, err := bases.Row(ctx, tr.id)
+	if errors.Is(err, store.ErrNotFound) {
+		if sb, ok := bases.(StoreBases); ok && sb.earlierFilesWait {
+			return fmt.Errorf("earlier file of thread %s: %w", tr.id, ErrBaseMissing)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	own := sameFile(prior.RolloutPath, relPath)
+	if prior.Preview != "" && (!own || prior.PreviewOffset == PreviewCutAway) {
+		tr.preview, tr.previewAt = prior.Preview, PreviewCutAway
+	}
+	sb, ok := bases.(SegmentBases)
+	if !ok {
+		return nil
+	}
+	segs, err := sb.Segments(ctx, tr.id)
+	if err != nil {
+		return err
+	}
+	if !own {
+		segs = append(segs, store.Segment{RolloutPath: prior.RolloutPath})
+	}
+	for _, s := range segs {
+		if sameFile(s.RolloutPath, relPath) {
+			continue
+		}
+		// As AddSegment records a file out of the history.
+		h.segments = append(h.segments, store.Segment{RolloutPath: samePlace(s.RolloutPath, relPath), Length: -1})
+	}
+	return nil
+}
+
 // startSegment reads the history of a revert segment of thread id (the
 // file relPath, whose meta's history_base hb names the thread itself or,
 // named, one of its files by its segment's uuid): the thread's files
