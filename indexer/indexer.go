@@ -322,6 +322,11 @@ func ScanFileWith(ctx context.Context, fsys rolloutfs.FS, relPath string, bases 
 	p := tr.Progress()
 	th.NextOrdinal, th.TurnOffset, th.TurnID = p.NextOrdinal, p.TurnOffset, p.TurnID
 	th.IndexedSize = indexedSize
+	if !rollout.IsCompressed(relPath) { // never caught up: it needs none
+		if th.TailSum, err = tailSumAt(f, indexedSize); err != nil {
+			return store.Record{}, nil, fmt.Errorf("scan %s: %w", relPath, err)
+		}
+	}
 	th.LineCount = lineCount
 	th.FileSize = fi.Size
 	th.FileMtime = fi.ModTime.UnixNano()
@@ -927,6 +932,14 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 		if last[0] != '\n' {
 			return store.Progress{}, nil, fmt.Errorf("catch up %s at %d: %w", t.RolloutPath, t.IndexedSize, ErrChanged)
 		}
+		// A line's end by chance: the bytes before it tell.
+		same, err := tailMatches(f, t.IndexedSize, t.TailSum)
+		if err != nil {
+			return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+		}
+		if !same {
+			return store.Progress{}, nil, fmt.Errorf("catch up %s: the bytes before %d are not those indexed: %w", t.RolloutPath, t.IndexedSize, ErrChanged)
+		}
 	}
 
 	var problems []Problem
@@ -952,6 +965,9 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 	}
 	p := tr.Progress()
 	p.IndexedSize, p.LineCount = r.End()
+	if p.TailSum, err = tailSumAt(f, p.IndexedSize); err != nil {
+		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
+	}
 	p.FileSize = fi.Size
 	p.FileMtime = fi.ModTime.UnixNano()
 	return p, problems, nil

@@ -243,9 +243,10 @@ func TestFullSyncReadsAReferenceForkOnce(t *testing.T) {
 					data  []byte
 					depth int
 				}{{fork, forkData, 1}, {forkOf, forkOfData, 2}} {
-					// Once whole, and a buffer of its start where it
-					// waits: in the walk, and in each round its base is in.
-					limit := int64(len(f.data)) + int64(f.depth)*buffer
+					// Once whole (and the bytes of its tail sum), and a
+					// buffer of its start where it waits: in the walk, and
+					// in each round its base is in.
+					limit := int64(len(f.data)) + TailBytes + int64(f.depth)*buffer
 					if got := fsys.bytesRead(rels[f.id]); got > limit {
 						t.Errorf("%s: fork %s: read %d bytes of its %d-byte file, want at most %d (once whole, and where it waits a buffer)", pass, f.id, got, len(f.data), limit)
 					}

@@ -468,6 +468,9 @@ func TestCatchUpRewritten(t *testing.T) {
 	}{
 		{"shrunk", metaLine(ts, idX, ""), ErrShrunk},
 		{"changed before the indexed size", metaLine(ts, idX, "") + strings.Repeat("x", 200) + "\n", ErrChanged},
+		// Longer, with a line's end where the indexed part ended: only the
+		// bytes before it tell (the tail sum).
+		{"rewritten longer, a line's end at the indexed size", metaLine(ts, idX, "") + userLine(ts, "uno") + userLine(ts, "two"), ErrChanged},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -370,6 +370,9 @@ func threadDiffs(want, got store.Thread) []string {
 	add("line_count", got.LineCount, want.LineCount)
 	add("user_message_count", got.UserMessageCount, want.UserMessageCount)
 	add("indexed_size", got.IndexedSize, want.IndexedSize)
+	if got.TailSum != 0 { // 0: unknown, a row written before tail sums or by a writer that does not know the bytes
+		add("tail_sum", got.TailSum, want.TailSum)
+	}
 	add("file_size", got.FileSize, want.FileSize)
 	add("history_mode", got.HistoryMode, want.HistoryMode)
 	add("base_id", got.BaseID, want.BaseID)

@@ -241,6 +241,31 @@ func (m *Manager) turnAt(ctx context.Context, parent store.Thread, src rolloutfs
 	return rollout.OpenTurn{Offset: p.TurnOffset, ID: p.TurnID}, nil
 }
 
+// partsEnd returns the bytes parts end with, as withName takes them: the
+// last part's, up to indexer.TailBytes of a file's range (at least its
+// last line when the range starts at a line), nil when they cannot be
+// told (a stream, a read that fails: the row's tail is then unknown).
+func partsEnd(parts []rolloutfs.Part) []byte {
+	if len(parts) == 0 {
+		return nil
+	}
+	last := parts[len(parts)-1]
+	switch {
+	case last.File != nil:
+		if last.Offset != 0 && last.Length < indexer.TailBytes {
+			return nil // its last line may begin before it
+		}
+		buf := make([]byte, min(last.Length, indexer.TailBytes))
+		if _, err := last.File.ReadAt(buf, last.Offset+last.Length-int64(len(buf))); err != nil {
+			return nil
+		}
+		return buf
+	case last.Reader != nil:
+		return nil
+	}
+	return last.Data
+}
+
 // newFork is what every fork starts from: the child's id, row, meta line
 // (adjusted by meta before it is encoded), path and lineage.
 type newFork struct {
@@ -328,7 +353,7 @@ func (m *Manager) writeFork(ctx context.Context, nf newFork, parts []rolloutfs.P
 	if err != nil {
 		return store.Thread{}, err
 	}
-	if child, err = m.withName(ctx, child, named, size, mtime); err == nil {
+	if child, err = m.withName(ctx, child, partsEnd(parts), named, size, mtime); err == nil {
 		rec := store.Record{Thread: child, Ancestors: nf.lineage, SpawnParentID: rollout.SpawnParent(child.Source), Key: nf.key.record()}
 		err = m.store.InsertFork(context.WithoutCancel(ctx), rec, src)
 	}

@@ -40,6 +40,14 @@ func TestRewriteByAnotherProgramIsAnnouncedAsReverted(t *testing.T) {
 		{"last turn rewritten longer", func(t *testing.T, data []byte, last int) []byte {
 			return append(data[:last:last], encodeLines(t, user("one, said again at length"), assistant("b, and more"), user("two"))...)
 		}},
+		{"rewritten longer, a line's end at the old end", func(t *testing.T, data []byte, last int) []byte {
+			// The last reply's text changed, its length kept, and a line
+			// more: only the bytes before the old end tell.
+			out := bytes.Clone(data)
+			at := last + bytes.LastIndex(data[last:], []byte(`"b"`))
+			copy(out[at:], `"B"`)
+			return append(out, encodeLines(t, user("two"))...)
+		}},
 	}
 	read := func(t *testing.T, m *Manager, id string) {
 		if _, err := m.UserMessages(t.Context(), id); err != nil {

@@ -161,7 +161,7 @@ func (m *Manager) startFile(ctx context.Context, id, rel string, meta, name []by
 	if err != nil {
 		return store.Thread{}, fmt.Errorf("start thread %s: %w", id, err)
 	}
-	if row, err = m.withName(ctx, row, named, size, mtime); err == nil {
+	if row, err = m.withName(ctx, row, meta, named, size, mtime); err == nil {
 		err = m.store.Insert(context.WithoutCancel(ctx), store.Record{Thread: row, SpawnParentID: rollout.SpawnParent(row.Source), Key: key.record()})
 	}
 	if err != nil {
@@ -188,13 +188,15 @@ func (m *Manager) nameLine(row store.Thread, name []byte) ([]byte, error) {
 }
 
 // withName returns row, a thread just created, as its file (size bytes,
-// modified at mtime) holds it: ending in named, its name line (nil for
-// none), folded in as the index reads it once the name is recorded
-// (session_index.jsonl, Codex's cache). On error the caller removes the
-// file: nothing is created.
-func (m *Manager) withName(ctx context.Context, row store.Thread, named []byte, size, mtime int64) (store.Thread, error) {
+// modified at mtime) holds it: ending in end (the bytes before named, at
+// least its last line or indexer.TailBytes of them; nil when unknown),
+// then named, its name line (nil for none), folded in as the index reads
+// it once the name is recorded (session_index.jsonl, Codex's cache). On
+// error the caller removes the file: nothing is created.
+func (m *Manager) withName(ctx context.Context, row store.Thread, end, named []byte, size, mtime int64) (store.Thread, error) {
 	unnamed := size - int64(len(named))
 	row.IndexedSize, row.FileSize, row.FileMtime = unnamed, unnamed, mtime
+	row.TailSum = indexer.TailSumOf(end)
 	if named == nil {
 		return row, nil
 	}
@@ -214,7 +216,9 @@ func observe(row store.Thread, lines [][]byte, offsets []int64) store.Progress {
 	for i, line := range lines {
 		tracker.Observe(rollout.NewLine(line[:len(line)-1], offsets[i], row.LineCount+int64(i)))
 	}
-	return tracker.Progress()
+	p := tracker.Progress()
+	p.TailSum = indexer.TailSumOfLines(lines)
+	return p
 }
 
 // advanced returns row as the index holds it after store.Advance(p): the
@@ -629,7 +633,7 @@ func (m *Manager) numbered(row store.Thread, lines [][]byte) ([][]byte, error) {
 func applyProgress(row store.Thread, p store.Progress) store.Thread {
 	row.UserMessageCount = p.KeepUserMessages + len(p.NewMessages)
 	row.LineCount = p.LineCount
-	row.IndexedSize = p.IndexedSize
+	row.IndexedSize, row.TailSum = p.IndexedSize, p.TailSum
 	row.FileSize = p.FileSize
 	row.FileMtime = p.FileMtime
 	row.UpdatedAt = p.UpdatedAt
@@ -650,6 +654,7 @@ func applyProgress(row store.Thread, p store.Progress) store.Thread {
 func withProgressOf(row, earlier store.Thread) store.Thread {
 	row.UserMessageCount, row.LineCount = earlier.UserMessageCount, earlier.LineCount
 	row.IndexedSize, row.FileSize, row.FileMtime = earlier.IndexedSize, earlier.FileSize, earlier.FileMtime
+	row.TailSum = earlier.TailSum
 	row.UpdatedAt, row.Name, row.Preview, row.PreviewOffset = earlier.UpdatedAt, earlier.Name, earlier.Preview, earlier.PreviewOffset
 	row.NextOrdinal, row.TurnOffset, row.TurnID = earlier.NextOrdinal, earlier.TurnOffset, earlier.TurnID
 	row.InheritedMessages = earlier.InheritedMessages

@@ -13,7 +13,7 @@ func threadDest(t *Thread) []any {
 		&t.Archived, &t.ArchivedAt, &t.ParentID, &t.ForkUserMessage,
 		&t.ForkOffset, &t.LineCount, &t.UserMessageCount, &t.IndexedSize, &t.FileSize, &t.FileMtime,
 		&t.HistoryMode, &t.BaseID, &t.BaseSize, &t.NextOrdinal, &t.TurnOffset, &t.TurnID, &t.InheritedMessages,
-		&t.PreviewOffset, &t.NewestAt}
+		&t.PreviewOffset, &t.TailSum, &t.NewestAt}
 }
 
 // threadArgs returns t's fields in the order of threadColumns but the last
@@ -24,7 +24,7 @@ func threadArgs(t *Thread) []any {
 		t.CLIVersion, t.ModelProvider, t.GitCommit, t.GitBranch, t.GitOrigin, t.Name, t.Preview,
 		t.Archived, t.ArchivedAt, t.ParentID, t.ForkUserMessage,
 		t.ForkOffset, t.LineCount, t.UserMessageCount, t.IndexedSize, t.FileSize, t.FileMtime,
-		t.HistoryMode, t.BaseID, t.BaseSize, t.NextOrdinal, t.TurnOffset, t.TurnID, t.InheritedMessages, t.PreviewOffset}
+		t.HistoryMode, t.BaseID, t.BaseSize, t.NextOrdinal, t.TurnOffset, t.TurnID, t.InheritedMessages, t.PreviewOffset, t.TailSum}
 }
 
 // queryThreads runs a query selecting threadColumns through the statement

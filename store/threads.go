@@ -19,7 +19,7 @@ const threadColumns = `id, rollout_path, created_at, updated_at, cwd, source, or
 	archived, archived_at, IFNULL(parent_id, '') AS parent_id, fork_user_message,
 	fork_offset, line_count, user_message_count, indexed_size, file_size, file_mtime,
 	history_mode, IFNULL(base_id, '') AS base_id, base_size, next_ordinal, turn_offset, turn_id,
-	inherited_messages, preview_offset, newest_at`
+	inherited_messages, preview_offset, tail_sum, newest_at`
 
 // insertThread inserts a threads row from threadArgs; "" for parent_id
 // and base_id is stored as NULL. Values are bound by position: sqlx's
@@ -32,12 +32,12 @@ const insertThread = `INSERT INTO threads (id, rollout_path, created_at, updated
 	source, originator, cli_version, model_provider, git_commit, git_branch, git_origin,
 	name, preview, archived, archived_at, parent_id, fork_user_message, fork_offset,
 	line_count, user_message_count, indexed_size, file_size, file_mtime,
-	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages, preview_offset, newest_at)
+	history_mode, base_id, base_size, next_ordinal, turn_offset, turn_id, inherited_messages, preview_offset, tail_sum, newest_at)
 VALUES (?, ?, ?, ?, ?,
 	?, ?, ?, ?, ?, ?, ?,
 	?, ?, ?, ?, NULLIF(?, ''), ?, ?,
 	?, ?, ?, ?, ?,
-	?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, IIF(?24 > 0 AND ?4 > ?24 / 1000000 + 60000, 0, ?4))`
+	?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, ?, IIF(?24 > 0 AND ?4 > ?24 / 1000000 + 60000, 0, ?4))`
 
 // upsertThread is insertThread replacing every column of an existing row;
 // the update path leaves newest_at to the update trigger.
@@ -57,7 +57,7 @@ ON CONFLICT (id) DO UPDATE SET
 	base_id = excluded.base_id, base_size = excluded.base_size,
 	next_ordinal = excluded.next_ordinal, turn_offset = excluded.turn_offset,
 	turn_id = excluded.turn_id, inherited_messages = excluded.inherited_messages,
-	preview_offset = excluded.preview_offset`
+	preview_offset = excluded.preview_offset, tail_sum = excluded.tail_sum`
 
 const insertUserMessage = `INSERT INTO user_messages
 	(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -802,7 +802,7 @@ type advanceStmts struct {
 // unbounded, as before, for the trigger to bound. Either way the row ends
 // as the trigger alone made it (TestAdvanceAsTheTriggerDates).
 const advanceSet = `UPDATE threads SET
-	user_message_count = ?1, line_count = ?2, indexed_size = ?3, file_size = ?4, file_mtime = ?5,
+	user_message_count = ?1, line_count = ?2, indexed_size = ?3, file_size = ?4, file_mtime = ?5, tail_sum = ?15,
 	newest_at = ` + advanceNewest + `,
 	updated_at = IIF(` + advanceNewest + ` <> newest_at,
 		IIF(?5 > 0, MIN(` + advanceNewest + `, ?5 / 1000000 + 60000), ` + advanceNewest + `),
@@ -825,7 +825,7 @@ const (
 func advanceArgs(p Progress) []any {
 	return []any{p.KeepUserMessages + len(p.NewMessages), p.LineCount, p.IndexedSize, p.FileSize, p.FileMtime,
 		p.UpdatedAt, p.Name, p.Preview, p.NextOrdinal, p.TurnOffset, p.TurnID,
-		p.KeepUserMessages, p.ID, p.PreviewOffset}
+		p.KeepUserMessages, p.ID, p.PreviewOffset, p.TailSum}
 }
 
 func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
@@ -838,7 +838,7 @@ func prepareAdvance(ctx context.Context, db *sqlx.DB) (*advanceStmts, error) {
 		{&a.drop, `DELETE FROM user_messages WHERE thread_id = ? AND ordinal >= ?`},
 		{&a.insert, insertUserMessage},
 		{&a.update, advanceSet},
-		{&a.updateKept, advanceSet + ` AND user_message_count = ?15`},
+		{&a.updateKept, advanceSet + ` AND user_message_count = ?16`},
 		{&a.copyForked, `SELECT EXISTS (SELECT 1 FROM threads t WHERE t.parent_id = ? AND ` + isCopyFork + `)`},
 	} {
 		stmt, err := db.PreparexContext(ctx, p.query)

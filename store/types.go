@@ -100,6 +100,12 @@ type Thread struct {
 	// means nothing while Preview is "". A fork keeps its parent's preview
 	// when its cut is after that line.
 	PreviewOffset int64 `db:"preview_offset" json:"-"`
+	// TailSum fingerprints the end of the indexed part of the thread's
+	// file, the bytes of its last indexed line up to IndexedSize (at most
+	// TailBytes of them), as TailSumOf makes it; 0 when unknown. A
+	// catch-up that finds other bytes there knows the file was rewritten,
+	// not appended to.
+	TailSum int64 `db:"tail_sum" json:"-"`
 	// NewestAt is the newest envelope timestamp of the thread's history,
 	// unbounded (UpdatedAt is it bounded by the file's mtime, migration
 	// 00005): what the next update's newest is taken from. Read from the
@@ -224,6 +230,7 @@ type Progress struct {
 	PreviewOffset int64
 	LineCount     int64
 	IndexedSize   int64
+	TailSum       int64 // Thread.TailSum at IndexedSize
 	FileSize      int64
 	FileMtime     int64
 	UpdatedAt     int64

@@ -1,0 +1,61 @@
+package indexer
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"io"
+)
+
+// TailBytes is how many bytes, at most, a thread's tail sum covers
+// (store.Thread.TailSum).
+const TailBytes = 256
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// TailSumOf returns the tail sum of a thread whose indexed part ends with
+// end: the CRC-32C of the last line of end (from after its last newline
+// but the final one), or of its last TailBytes when that line is longer,
+// with their count; 0 for no bytes. end must hold that line whole or at
+// least TailBytes bytes: the sum is then the same whoever makes it, the
+// writer of the line or a reader of the file.
+func TailSumOf(end []byte) int64 {
+	if len(end) > TailBytes {
+		end = end[len(end)-TailBytes:]
+	}
+	if len(end) == 0 {
+		return 0
+	}
+	if i := bytes.LastIndexByte(end[:len(end)-1], '\n'); i >= 0 {
+		end = end[i+1:]
+	}
+	return int64(len(end))<<32 | int64(crc32.Checksum(end, castagnoli))
+}
+
+// TailSumOfLines returns the tail sum of a file that ends with lines, each
+// with its newline.
+func TailSumOfLines(lines [][]byte) int64 {
+	if len(lines) == 0 {
+		return 0
+	}
+	return TailSumOf(lines[len(lines)-1])
+}
+
+// tailSumAt returns the tail sum of r's bytes before end.
+func tailSumAt(r io.ReaderAt, end int64) (int64, error) {
+	buf := make([]byte, min(end, TailBytes))
+	if _, err := r.ReadAt(buf, end-int64(len(buf))); err != nil {
+		return 0, fmt.Errorf("read the %d bytes before %d: %w", len(buf), end, err)
+	}
+	return TailSumOf(buf), nil
+}
+
+// tailMatches reports whether r still holds, before end, the bytes whose
+// tail sum is sum (0, unknown, always matches).
+func tailMatches(r io.ReaderAt, end, sum int64) (bool, error) {
+	if sum == 0 {
+		return true, nil
+	}
+	got, err := tailSumAt(r, end)
+	return got == sum, err
+}
