@@ -234,7 +234,7 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 	if err != nil {
 		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
-	s := &syncer{st: st, fsys: fsys, names: names, hold: opts.Hold}
+	s := &syncer{st: st, fsys: fsys, names: names, hold: opts.Hold, eventDriven: true}
 	w := newSyncWriter(s, opts.BatchSize, &sum)
 	seen := make(map[string]bool, len(rels))
 	for i := 0; i < len(rels); i++ {
@@ -412,6 +412,9 @@ type syncer struct {
 	tempsBefore time.Time
 	hold        func(id string) (release func(), skip bool)
 	dir         func(rel string, state rolloutfs.FileInfo) // SyncOptions.Dir, called by the walker
+	// eventDriven: SyncPaths, of files something happened to, whose tail
+	// sums are checked even when their size and time are as indexed.
+	eventDriven bool
 
 	mu        sync.Mutex // guards the fields below, written by the walker
 	odd       []Problem  // rollout names that are not regular files
@@ -774,6 +777,7 @@ func (s *syncer) decideAfterCreator(ctx context.Context, f rolloutFile) syncResu
 		if release, skip := s.hold(f.id); !skip {
 			release()
 		}
+		f.created = true
 	}
 	return s.decideFresh(ctx, f)
 }
@@ -873,6 +877,19 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		res.action = actMove
 		res.archiveAt = fi.ModTime.UnixMilli()
 		return s.withName(res, state)
+	case unchanged && s.eventDriven && !f.created:
+		// Something happened to the file yet its size and time are as
+		// indexed: a rewrite within the clock's tick may keep both.
+		changed, err := s.tailChanged(ctx, f.rel)
+		if err != nil {
+			return res.fail(err)
+		}
+		if changed {
+			res.rewritten = true
+			return s.scan(ctx, f, res)
+		}
+		res.action = actSkip
+		return s.withName(res, state)
 	case unchanged:
 		res.action = actSkip
 		return s.withName(res, state)
@@ -961,6 +978,21 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 	res.lines = rec.Thread.LineCount
 	res.messages = int64(len(rec.Messages))
 	return res
+}
+
+// tailChanged reports whether the indexed part of rel, a thread's own
+// file whose size and time are as indexed, no longer ends with the bytes
+// its row's tail sum was made of (see FileTailMatches).
+func (s *syncer) tailChanged(ctx context.Context, rel string) (bool, error) {
+	t, err := s.st.GetByPath(ctx, rel)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	same, err := FileTailMatches(ctx, s.fsys, rel, t.IndexedSize, t.TailSum)
+	return !same, err
 }
 
 // emptied decides for a thread's own file found empty: another program

@@ -2,9 +2,13 @@ package indexer
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // TailBytes is how many bytes, at most, a thread's tail sum covers
@@ -58,4 +62,25 @@ func tailMatches(r io.ReaderAt, end, sum int64) (bool, error) {
 	}
 	got, err := tailSumAt(r, end)
 	return got == sum, err
+}
+
+// FileTailMatches reports whether rollout file rel still holds, before
+// end, the bytes whose tail sum is sum: a file indexed to end whose size
+// and time are as indexed may have been rewritten within the clock's
+// tick. A compressed file (Codex rewrites it whole, under a new name) or
+// an unknown sum (0) is taken as matching.
+func FileTailMatches(ctx context.Context, fsys rolloutfs.FS, rel string, end, sum int64) (bool, error) {
+	if sum == 0 || rollout.IsCompressed(rel) {
+		return true, nil
+	}
+	f, err := fsys.Open(ctx, rel)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	same, err := tailMatches(f, end, sum)
+	if err != nil {
+		return false, fmt.Errorf("check %s: %w", rel, err)
+	}
+	return same, nil
 }

@@ -226,6 +226,9 @@ func isLayoutPath(rel string) bool {
 type rolloutFile struct {
 	rel string
 	id  string
+	// created: its row was written by the Hold's owner, from the bytes it
+	// wrote, while this sync waited (decideAfterCreator).
+	created bool
 }
 
 // chooseFiles picks one file per thread id. Two files with the same id (a

@@ -644,7 +644,11 @@ func (m *Manager) checkLive(ctx context.Context, lt *liveThread) bool {
 	}
 	info, err := m.fsys.Stat(ctx, lt.row.RolloutPath)
 	if err == nil && info.Size == lt.row.FileSize && info.ModTime.UnixNano() == lt.row.FileMtime {
-		return true
+		// As lt left it, but for a rewrite within the clock's tick.
+		same, err := indexer.FileTailMatches(ctx, m.fsys, lt.row.RolloutPath, lt.row.IndexedSize, lt.row.TailSum)
+		if err == nil && same {
+			return true
+		}
 	}
 	m.log.Debug("live thread's file changed under it", "id", lt.id, "path", lt.row.RolloutPath)
 	m.invalidate(lt)
