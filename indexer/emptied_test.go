@@ -1,12 +1,14 @@
 package indexer
 
 import (
+	"context"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/rolloutfs"
+	"github.com/spoolhq/spool/store"
 )
 
 // TestEmptiedFileKeepsItsThreadUntilRewritten: another program rewrites a
@@ -75,4 +77,86 @@ func TestEmptiedFileKeepsItsThreadUntilRewritten(t *testing.T) {
 		t.Errorf("user messages after the rewrite = %s, want uno,two", got)
 	}
 	mustVerifyClean(t, st, root)
+}
+
+// growsOnOpen is a local FS that calls grow before each Open: another
+// program's append landing between a sync's Stat of a file and its open.
+type growsOnOpen struct {
+	rolloutfs.Local
+	grow func(name string)
+}
+
+func (g growsOnOpen) Open(ctx context.Context, name string) (rolloutfs.ReadFile, error) {
+	g.grow(name)
+	return g.Local.Open(ctx, name)
+}
+
+// TestFileAppendedToWhileCaughtUpIsNotRewritten: a file only ever
+// appended to is never announced rewritten. A catch-up read the file to
+// its size at its open but recorded its size at the Stat before, so an
+// append between the two left a row whose file size was below its
+// indexed size, which the emptied rule (and a row so left by an older
+// spool) took for a file emptied and written anew: the next sync rescanned
+// it and announced it rewritten, ending its followers' streams.
+func TestFileAppendedToWhileCaughtUpIsNotRewritten(t *testing.T) {
+	const ts = "2026-06-01T08:00:00.000Z"
+	tests := []struct {
+		name string
+		// catchUp catches the index up with the file at root, now
+		// appended to, as a sync beside its writer may.
+		catchUp func(t *testing.T, st *store.Store, root, rel string)
+	}{
+		{"appended to between the Stat and the open", func(t *testing.T, st *store.Store, root, rel string) {
+			appended := false
+			fsys := growsOnOpen{Local: rolloutfs.Local{Root: root}, grow: func(name string) {
+				if name == rel && !appended {
+					appended = true
+					appendTo(t, root, rel, userLine(ts, "two"))
+				}
+			}}
+			if _, err := SyncPaths(t.Context(), st, fsys, []string{rel}, SyncOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if !appended {
+				t.Fatal("the sync opened no file")
+			}
+			th, err := st.Get(t.Context(), idX)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th.FileSize < th.IndexedSize {
+				t.Errorf("row's file size %d is below its indexed size %d", th.FileSize, th.IndexedSize)
+			}
+		}},
+		{"row an older catch-up left below its file", func(t *testing.T, st *store.Store, root, rel string) {
+			mustSync(t, st, root, SyncOptions{})
+			th, err := st.Get(t.Context(), idX)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetFileState(t.Context(), idX, th.IndexedSize-10, th.FileMtime); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			rel := relFor(idX)
+			writeRollout(t, root, rel, metaLine(ts, idX, ""), userLine(ts, "one"))
+			st := openStore(t)
+			mustSync(t, st, root, SyncOptions{})
+			appendTo(t, root, rel, assistantLine(ts, "a"))
+			tt.catchUp(t, st, root, rel)
+			appendTo(t, root, rel, assistantLine(ts, "b"))
+			sum, err := SyncPaths(t.Context(), st, rolloutfs.Local{Root: root}, []string{rel}, SyncOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sum.Rewritten) != 0 || sum.CaughtUp != 1 {
+				t.Errorf("the next append: caught up %d, rewritten %v; want caught up, not rewritten", sum.CaughtUp, sum.Rewritten)
+			}
+			mustVerifyClean(t, st, root)
+		})
+	}
 }

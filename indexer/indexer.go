@@ -895,8 +895,10 @@ func (tr *Tracker) Progress() store.Progress {
 // when the byte before t.IndexedSize is no longer a newline, or the file
 // has t.FileSize bytes but was modified since t.FileMtime (rewritten in
 // place, as an editor saves it: nothing was appended), or a Sync found it
-// emptied since (t.FileSize below t.IndexedSize), it returns ErrChanged: the caller rescans the whole file. FileSize and FileMtime are
-// filled from the file as it was before reading. A compressed rollout is
+// emptied since (t.FileSize 0, t.IndexedSize not), it returns ErrChanged:
+// the caller rescans the whole file. FileSize and FileMtime are filled
+// from the file as it was before reading, and nothing after that size is
+// read. A compressed rollout is
 // never caught up (it cannot be read from an offset, and Codex rewrites it
 // whole): it returns ErrChanged.
 func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Progress, []Problem, error) {
@@ -912,13 +914,19 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: %w", t.RolloutPath, err)
 	}
 	defer f.Close()
-	if f.Size() < t.IndexedSize {
+	// Read no further than the size stated, which the progress records:
+	// bytes appended since make the file look changed next time, and a
+	// file size below the indexed size would read as emptied.
+	size := min(fi.Size, f.Size())
+	if size < t.IndexedSize {
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: size %d < indexed %d: %w",
-			t.RolloutPath, f.Size(), t.IndexedSize, ErrShrunk)
+			t.RolloutPath, size, t.IndexedSize, ErrShrunk)
 	}
-	if t.FileSize < t.IndexedSize && t.FileMtime != 0 {
+	if t.FileSize == 0 && t.IndexedSize > 0 && t.FileMtime != 0 {
 		// A Sync found the file emptied since it was indexed (see
-		// emptied): whatever it holds now was written anew.
+		// emptied): whatever it holds now was written anew. Only size 0
+		// says so: an older catch-up could leave a file size below the
+		// indexed size of a file only appended to.
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: emptied after %d bytes were indexed: %w", t.RolloutPath, t.IndexedSize, ErrChanged)
 	}
 	if fi.Size == t.FileSize && t.FileMtime != 0 && fi.ModTime.UnixNano() != t.FileMtime {
@@ -944,7 +952,7 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 
 	var problems []Problem
 	tr := NewTracker(t)
-	r := rollout.NewReader(io.NewSectionReader(f, t.IndexedSize, f.Size()-t.IndexedSize), t.IndexedSize, t.LineCount)
+	r := rollout.NewReader(io.NewSectionReader(f, t.IndexedSize, size-t.IndexedSize), t.IndexedSize, t.LineCount)
 	for n := 0; r.Next(); n++ {
 		if n%ctxCheckLines == 0 {
 			if err := ctx.Err(); err != nil {
