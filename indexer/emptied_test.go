@@ -3,6 +3,7 @@ package indexer
 import (
 	"context"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -157,6 +158,59 @@ func TestFileAppendedToWhileCaughtUpIsNotRewritten(t *testing.T) {
 				t.Errorf("the next append: caught up %d, rewritten %v; want caught up, not rewritten", sum.CaughtUp, sum.Rewritten)
 			}
 			mustVerifyClean(t, st, root)
+		})
+	}
+}
+
+// TestVerifyAgreesAnEmptiedFileKeepsItsThread: while another program has
+// emptied a thread's file to write it anew, the sync keeps its row (see
+// emptied), and so does reindex --repair, whatever runs first; verify
+// called the row stale, a drift that nothing repairs, for as long as the
+// file stays empty (one moved to the archive so, for good). It reports
+// the empty file as a problem, as the sync does, and the row as no drift.
+func TestVerifyAgreesAnEmptiedFileKeepsItsThread(t *testing.T) {
+	const ts = "2026-06-01T08:00:00.000Z"
+	archived := "archived_sessions/" + path.Base(relFor(idX))
+	for _, tt := range []struct {
+		name string
+		// then runs syncs after the file is emptied; it returns where the
+		// file is.
+		then func(t *testing.T, st *store.Store, root string) string
+	}{
+		{"before a sync finds it", func(t *testing.T, st *store.Store, root string) string { return relFor(idX) }},
+		{"found by a sync", func(t *testing.T, st *store.Store, root string) string {
+			mustSync(t, st, root, SyncOptions{})
+			return relFor(idX)
+		}},
+		{"repaired", func(t *testing.T, st *store.Store, root string) string {
+			if _, err := Repair(t.Context(), st, rolloutfs.Local{Root: root}, TailRule{}, SyncOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			return relFor(idX)
+		}},
+		{"archived once found", func(t *testing.T, st *store.Store, root string) string {
+			mustSync(t, st, root, SyncOptions{})
+			moveRollout(t, root, relFor(idX), archived)
+			mustSync(t, st, root, SyncOptions{})
+			return archived
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			abs := writeRollout(t, root, relFor(idX), metaLine(ts, idX, ""), userLine(ts, "one"), assistantLine(ts, "a"))
+			st := openStore(t)
+			mustSync(t, st, root, SyncOptions{})
+			if err := os.Truncate(abs, 0); err != nil {
+				t.Fatal(err)
+			}
+			rel := tt.then(t, st, root)
+			if _, err := st.Get(t.Context(), idX); err != nil {
+				t.Fatalf("the emptied file's thread: %v; want its row kept", err)
+			}
+			rep := mustVerifyClean(t, st, root)
+			if !slices.ContainsFunc(rep.Problems, func(p Problem) bool { return p.Path == rel && p.Kind == ProblemEmpty }) {
+				t.Errorf("problems %+v, want %s for %s", rep.Problems, ProblemEmpty, rel)
+			}
 		})
 	}
 }

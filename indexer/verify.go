@@ -93,6 +93,10 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
 	rep.Threads = len(states)
+	indexedAt := make(map[string]bool, len(states)) // rollout paths rows name
+	for _, s := range states {
+		indexedAt[s.RolloutPath] = true
+	}
 
 	type verifyResult struct {
 		file   rolloutFile
@@ -110,10 +114,14 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 		rec, problems, err := scanWithNames(ctx, fsys, StoreBases{Store: st, ParentsMayBeMissing: true}, f.rel, names)
 		res.problems = problems
 		if err != nil {
-			res.problems = append(res.problems, scanProblem(ctx, fsys, f.rel, err))
+			p := scanProblem(ctx, fsys, f.rel, err)
+			res.problems = append(res.problems, p)
 			// A file that is not a thread expects no row; one that could
-			// not be read is left out of the comparison.
-			res.thread = !errors.Is(err, ErrNoMeta) && !errors.Is(err, ErrIDMismatch)
+			// not be read is left out of the comparison. So is a row's own
+			// file emptied to be written anew, which a sync keeps the row
+			// of (see emptied).
+			res.thread = !errors.Is(err, ErrNoMeta) && !errors.Is(err, ErrIDMismatch) ||
+				p.Kind == ProblemEmpty && indexedAt[f.rel]
 			res.baseMissing = errors.Is(err, ErrBaseMissing)
 			return res
 		}
