@@ -122,7 +122,12 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	if err != nil {
 		return err
 	}
-	if (row.FileSize != row.IndexedSize || info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime) && !rollout.IsCompressed(row.RolloutPath) {
+	// An empty file was emptied by another program, to write it anew
+	// (indexer's emptied rule): nothing in it to read yet. The thread
+	// loads as the index holds it, so that it can be deleted or moved; an
+	// append refuses it (settle), and the file is read whole once written.
+	emptied := info.Size == 0 && row.IndexedSize > 0
+	if (row.FileSize != row.IndexedSize || info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime) && !rollout.IsCompressed(row.RolloutPath) && !emptied {
 		var rewritten bool
 		if row, rewritten, err = m.catchUp(ctx, row); err != nil {
 			return err

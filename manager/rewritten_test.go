@@ -3,6 +3,7 @@ package manager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -282,6 +283,58 @@ func awaitRevertedTo(t *testing.T, sub *Subscription, id string, size int64) {
 			last = e.Size
 		case <-ctx.Done():
 			t.Fatalf("the rewrite was not announced at size %d (last reverted event's size: %d)", size, last)
+		}
+	}
+}
+
+// TestEmptiedFileThreadCanBeDeletedOrArchived: a thread whose file another
+// program emptied (to write it anew, and may never) stays indexed, but
+// every use that loads it read the empty file whole, found no meta and
+// failed: it could not be deleted or archived, and stayed listed for as
+// long as the file stayed empty. The load leaves an empty file to the use
+// (an append still refuses it), so that a delete removes the thread and an
+// archive moves it, keeping it to be read whole once written.
+func TestEmptiedFileThreadCanBeDeletedOrArchived(t *testing.T) {
+	for _, synced := range []bool{false, true} {
+		for _, op := range []string{"delete", "archive"} {
+			name := op + map[bool]string{false: "/before a sync", true: "/after a sync"}[synced]
+			t.Run(name, func(t *testing.T) {
+				ctx := t.Context()
+				m := openTest(t)
+				th := start(t, m, user("zero"), assistant("a"))
+				if err := m.Evict(ctx, th.ID); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath)), 0); err != nil {
+					t.Fatal(err)
+				}
+				if synced {
+					sum, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{th.RolloutPath}, indexer.SyncOptions{Hold: m.holdSync})
+					if err != nil || len(sum.Rewritten) != 1 {
+						t.Fatalf("sync of the emptied file: rewritten %v, %v; want the thread", sum.Rewritten, err)
+					}
+				}
+				if _, err := m.Append(ctx, th.ID, []rollout.Item{user("one")}); err == nil {
+					t.Fatal("an append to the emptied file succeeded; want it refused")
+				}
+				switch op {
+				case "delete":
+					if err := m.Delete(ctx, th.ID); err != nil {
+						t.Fatalf("delete: %v", err)
+					}
+					if _, err := m.Get(ctx, th.ID); !errors.Is(err, ErrNotFound) {
+						t.Fatalf("get after the delete: %v, want ErrNotFound", err)
+					}
+				case "archive":
+					got, err := m.Archive(ctx, th.ID)
+					if err != nil {
+						t.Fatalf("archive: %v", err)
+					}
+					if _, err := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(got.RolloutPath))); err != nil || !got.Archived {
+						t.Fatalf("archived at %s (%v): %v", got.RolloutPath, got.Archived, err)
+					}
+				}
+			})
 		}
 	}
 }
