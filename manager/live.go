@@ -172,6 +172,13 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	if err != nil {
 		return err
 	}
+	if info.Size == 0 && lt.row.IndexedSize > 0 {
+		// Another program emptied the file to write it anew (indexer's
+		// emptied rule): an append now would start the file without its
+		// meta, and before the lines that program writes.
+		return fmt.Errorf("%s is empty, %d bytes indexed: another program is writing it anew: %w",
+			lt.row.RolloutPath, lt.row.IndexedSize, ErrBusy)
+	}
 	if !force && info.Size == lt.row.IndexedSize && info.ModTime.UnixNano() == lt.row.FileMtime &&
 		lt.appender.Size() == info.Size && lt.appender.Holds(info) {
 		return nil

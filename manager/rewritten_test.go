@@ -314,8 +314,8 @@ func TestEmptiedFileThreadCanBeDeletedOrArchived(t *testing.T) {
 						t.Fatalf("sync of the emptied file: rewritten %v, %v; want the thread", sum.Rewritten, err)
 					}
 				}
-				if _, err := m.Append(ctx, th.ID, []rollout.Item{user("one")}); err == nil {
-					t.Fatal("an append to the emptied file succeeded; want it refused")
+				if _, err := m.Append(ctx, th.ID, []rollout.Item{user("one")}); !errors.Is(err, ErrBusy) {
+					t.Fatalf("an append to the emptied file: %v; want it refused, %v", err, ErrBusy)
 				}
 				switch op {
 				case "delete":
