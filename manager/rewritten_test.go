@@ -37,27 +37,18 @@ func TestRewriteByAnotherProgramIsAnnouncedAsReverted(t *testing.T) {
 			return data[:last]
 		}, false},
 		{"last turn rewritten, same size", func(t *testing.T, data []byte, last int) []byte {
-			out := bytes.Clone(data)
-			at := last + bytes.Index(data[last:], []byte(`"one"`))
-			copy(out[at:], `"eno"`)
-			return out
+			return respelled(data, last, `"one"`, `"eno"`)
 		}, false},
 		{"last turn rewritten longer", func(t *testing.T, data []byte, last int) []byte {
 			return append(data[:last:last], encodeLines(t, user("one, said again at length"), assistant("b, and more"), user("two"))...)
 		}, false},
 		{"last reply rewritten, same size and time", func(t *testing.T, data []byte, last int) []byte {
-			out := bytes.Clone(data)
-			at := last + bytes.LastIndex(data[last:], []byte(`"b"`))
-			copy(out[at:], `"B"`)
-			return out
+			return respelled(data, last, `"b"`, `"B"`)
 		}, true},
 		{"rewritten longer, a line's end at the old end", func(t *testing.T, data []byte, last int) []byte {
 			// The last reply's text changed, its length kept, and a line
 			// more: only the bytes before the old end tell.
-			out := bytes.Clone(data)
-			at := last + bytes.LastIndex(data[last:], []byte(`"b"`))
-			copy(out[at:], `"B"`)
-			return append(out, encodeLines(t, user("two"))...)
+			return append(respelled(data, last, `"b"`, `"B"`), encodeLines(t, user("two"))...)
 		}, false},
 	}
 	read := func(t *testing.T, m *Manager, id string) {
@@ -337,4 +328,12 @@ func TestEmptiedFileThreadCanBeDeletedOrArchived(t *testing.T) {
 			})
 		}
 	}
+}
+
+// respelled returns a copy of data with the first was after offset last
+// replaced by now, of the same length.
+func respelled(data []byte, last int, was, now string) []byte {
+	out := bytes.Clone(data)
+	copy(out[last+bytes.Index(data[last:], []byte(was)):], now)
+	return out
 }
