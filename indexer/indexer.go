@@ -922,7 +922,7 @@ func CatchUp(ctx context.Context, fsys rolloutfs.FS, t store.Thread) (store.Prog
 		return store.Progress{}, nil, fmt.Errorf("catch up %s: size %d < indexed %d: %w",
 			t.RolloutPath, size, t.IndexedSize, ErrShrunk)
 	}
-	if t.FileSize == 0 && t.IndexedSize > 0 && t.FileMtime != 0 {
+	if Emptied(t.FileSize, t.IndexedSize) && t.FileMtime != 0 {
 		// A Sync found the file emptied since it was indexed (see
 		// emptied): whatever it holds now was written anew. Only size 0
 		// says so: an older catch-up could leave a file size below the

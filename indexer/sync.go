@@ -866,7 +866,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	size, mtime := fi.Size, fi.ModTime.UnixNano()
 	unchanged := res.base != "" && size == state.FileSize && mtime == state.FileMtime
 	switch {
-	case res.base == f.rel && size == 0:
+	case res.base == f.rel && Emptied(size, state.IndexedSize):
 		return emptied(res, state.FileState, mtime)
 	case s.full || res.base == "" || res.contest || later:
 		return s.scan(ctx, f, res)

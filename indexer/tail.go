@@ -64,6 +64,13 @@ func tailMatches(r io.ReaderAt, end, sum int64) (bool, error) {
 	return got == sum, err
 }
 
+// Emptied reports whether a thread's file of fileSize bytes, of which the
+// index holds indexedSize, was emptied by another program to write it anew
+// (most programs save a file in place so): it holds nothing yet, and
+// neither a catch-up nor a scan can read it until it is written. The
+// index keeps the thread meanwhile, with a file size of 0 (see emptied).
+func Emptied(fileSize, indexedSize int64) bool { return fileSize == 0 && indexedSize > 0 }
+
 // FileTailMatches reports whether rollout file rel still holds, before
 // end, the bytes whose tail sum is sum: a file indexed to end whose size
 // and time are as indexed may have been rewritten within the clock's

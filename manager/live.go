@@ -126,7 +126,7 @@ func (m *Manager) load(ctx context.Context, lt *liveThread) error {
 	// (indexer's emptied rule): nothing in it to read yet. The thread
 	// loads as the index holds it, so that it can be deleted or moved; an
 	// append refuses it (settle), and the file is read whole once written.
-	emptied := info.Size == 0 && row.IndexedSize > 0
+	emptied := indexer.Emptied(info.Size, row.IndexedSize)
 	if (row.FileSize != row.IndexedSize || info.Size != row.FileSize || info.ModTime.UnixNano() != row.FileMtime) && !rollout.IsCompressed(row.RolloutPath) && !emptied {
 		var rewritten bool
 		if row, rewritten, err = m.catchUp(ctx, row); err != nil {
@@ -172,7 +172,7 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 	if err != nil {
 		return err
 	}
-	if info.Size == 0 && lt.row.IndexedSize > 0 {
+	if indexer.Emptied(info.Size, lt.row.IndexedSize) {
 		// Another program emptied the file to write it anew (indexer's
 		// emptied rule): an append now would start the file without its
 		// meta, and before the lines that program writes.
