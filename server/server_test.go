@@ -37,6 +37,13 @@ func newEnv(t *testing.T, cfg server.Config) *env {
 // in when empty).
 func newEnvWith(t *testing.T, cfg server.Config, o manager.Options) *env {
 	t.Helper()
+	return newEnvOver(t, cfg, o, func(m *manager.Manager) manager.Backend { return m })
+}
+
+// newEnvOver is newEnvWith whose server serves the backend over returns
+// for the manager (a wrapper that changes some of its behaviour).
+func newEnvOver(t *testing.T, cfg server.Config, o manager.Options, over func(*manager.Manager) manager.Backend) *env {
+	t.Helper()
 	if o.Root == "" {
 		o.Root = t.TempDir()
 	}
@@ -50,7 +57,7 @@ func newEnvWith(t *testing.T, cfg server.Config, o manager.Options) *env {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv := server.New(m, cfg)
+	srv := server.New(over(m), cfg)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.Drain() // ends open streams, which ts.Close waits for

@@ -7,10 +7,12 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"mime"
 	"net/http"
@@ -163,6 +165,7 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 	}
 	pos := from
 	recheck := false
+	var sent lastLine // of the lines this stream sent, the last
 	finish := func(reason string) error {
 		if sse {
 			fmt.Fprintf(f.dw, "event: end\ndata: {\"reason\":%q}\n\n", reason)
@@ -173,7 +176,7 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 		return nil
 	}
 	for {
-		err := s.sendLines(f, lines, pos, sse)
+		err := s.sendLines(f, sent.track(lines, pos), pos, sse)
 		lines.Close()
 		var failed readError
 		switch {
@@ -238,11 +241,29 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 			case now != layout:
 				return finish(EndReverted)
 			}
+			// Another program may have rewritten the file in place,
+			// which keeps the layout: the last line sent must still be
+			// there.
+			same, err := s.stillThere(ctx, id, sent)
+			switch {
+			case errors.Is(err, context.Canceled):
+				return nil
+			case err != nil:
+				s.log.ErrorContext(ctx, "follow: read the last line sent", "id", id, "offset", sent.start, "err", err)
+				return finish(EndError)
+			case !same:
+				return finish(EndReverted)
+			}
 		}
 		lines, end, err = s.m.ReadAfter(ctx, id, pos)
 		switch {
 		case errors.Is(err, manager.ErrNotFound):
 			return finish(EndDeleted)
+		case errors.Is(err, manager.ErrInvalidArgument):
+			// pos is past the history's end or no longer starts a line:
+			// the file was cut or rewritten, with no revert announced to
+			// this stream.
+			return finish(EndReverted)
 		case errors.Is(err, context.Canceled):
 			return nil
 		case err != nil:
@@ -250,6 +271,72 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 			return finish(EndError)
 		}
 	}
+}
+
+// lastLine is where the last complete line a reader passed starts and
+// ends, and the CRC-32C of its bytes; end is 0 before the first.
+type lastLine struct {
+	start, end int64
+	sum        uint32
+}
+
+// track returns r, whose bytes start at offset pos, as a reader that
+// records in l each complete line read through it.
+func (l *lastLine) track(r io.Reader, pos int64) io.Reader {
+	return &lineTracker{r: r, last: l, start: pos, pos: pos}
+}
+
+// lineTracker is a reader that records the last complete line read.
+type lineTracker struct {
+	r          io.Reader
+	last       *lastLine
+	start, pos int64  // where the line being read starts; the offset read to
+	sum        uint32 // of the line being read, so far
+}
+
+func (t *lineTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	for b := p[:n]; len(b) > 0; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.sum = crc32.Update(t.sum, castagnoli, b)
+			t.pos += int64(len(b))
+			break
+		}
+		t.sum = crc32.Update(t.sum, castagnoli, b[:i+1])
+		t.pos += int64(i + 1)
+		*t.last = lastLine{start: t.start, end: t.pos, sum: t.sum}
+		t.start, t.sum = t.pos, 0
+		b = b[i+1:]
+	}
+	return n, err
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// stillThere reports whether thread id's history still holds line l
+// where it was read: false when the history no longer has a line
+// starting there or its bytes differ. A zero l (no line read) is there.
+func (s *Server) stillThere(ctx context.Context, id string, l lastLine) (bool, error) {
+	if l.end == 0 {
+		return true, nil
+	}
+	rc, end, err := s.m.ReadAfter(ctx, id, l.start)
+	if errors.Is(err, manager.ErrInvalidArgument) {
+		return false, nil // l.start is past the end or not a line's start
+	}
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	if end < l.end {
+		return false, nil
+	}
+	h := crc32.New(castagnoli)
+	if _, err := io.CopyN(h, rc, l.end-l.start); err != nil {
+		return false, err
+	}
+	return h.Sum32() == l.sum, nil
 }
 
 // readCloser reads from one reader and closes another.

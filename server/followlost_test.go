@@ -1,0 +1,134 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/server"
+)
+
+// lossyEvents is a manager whose subscribers hear nothing of it: they
+// subscribe to bus, which the test ends with Lost, as a follower that
+// fell behind and had its events dropped.
+type lossyEvents struct {
+	*manager.Manager
+	bus manager.Bus
+}
+
+func (l *lossyEvents) Subscribe(buffer int) *manager.Subscription { return l.bus.Subscribe(buffer) }
+
+// TestFollowAfterDroppedEventsSeesARewrite: another program rewrites the
+// file of a thread a client follows while the follower's events are
+// dropped (a slow consumer; the distributed backend's lost listen
+// connection), so the revert the watcher announced never reaches it. On
+// its events' loss the follower read on from its offset when the history
+// kept its layout (the same file, no base): into the rewritten bytes when
+// a line still ended there, or with an error when none did. It must end
+// as after a revert; a file only appended to meanwhile reads on.
+func TestFollowAfterDroppedEventsSeesARewrite(t *testing.T) {
+	const added = `{"timestamp":"2026-11-28T12:00:00.000Z","type":"event_msg","payload":{"type":"agent_message","message":"after"}}` + "\n"
+	for _, tc := range []struct {
+		name string
+		// change returns the file's new content; turnC is where its last
+		// turn starts.
+		change   func(t *testing.T, data []byte, turnC int64) []byte
+		reverted bool
+	}{
+		{"appended to", func(t *testing.T, data []byte, turnC int64) []byte {
+			return append(append([]byte(nil), data...), added...)
+		}, false},
+		{"last line rewritten to its length, then appended to", func(t *testing.T, data []byte, turnC int64) []byte {
+			out := append([]byte(nil), data...)
+			last := bytes.LastIndexByte(out[:len(out)-1], '\n') + 1
+			at := bytes.LastIndex(out[last:], []byte("turn-c"))
+			if at < 0 {
+				t.Fatalf("the last line names no turn-c: %q", out[last:])
+			}
+			copy(out[last+at:], "turn-x")
+			return append(out, added...)
+		}, true},
+		{"rewritten longer", func(t *testing.T, data []byte, turnC int64) []byte {
+			first := bytes.IndexByte(data, '\n') + 1
+			out := append([]byte(nil), data[:first]...)
+			for _, line := range bytes.SplitAfter(data[first:], []byte("\n")) {
+				if len(line) > 0 {
+					out = append(out, `{"migrated":true,`...)
+					out = append(out, line[1:]...)
+				}
+			}
+			return out
+		}, true},
+		{"cut before its last turn", func(t *testing.T, data []byte, turnC int64) []byte {
+			return append([]byte(nil), data[:turnC]...)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			var lossy *lossyEvents
+			e := newEnvOver(t, server.Config{}, manager.Options{Root: root, Watch: true}, func(m *manager.Manager) manager.Backend {
+				lossy = &lossyEvents{Manager: m}
+				return lossy
+			})
+			th, data := e.threeTurns()
+			resp, cancel := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
+			defer cancel()
+			r := bufio.NewReader(resp.Body)
+			readLines(t, r, bytes.Count(data, []byte("\n")))
+
+			h, err := rollout.ScanTurns(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := tc.change(t, data, h.Turns[2].Offset)
+			sub := e.m.Subscribe(0)
+			defer sub.Close()
+			abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
+			if err := os.WriteFile(abs+".new", changed, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(abs+".new", abs); err != nil {
+				t.Fatal(err)
+			}
+			awaitIndexed(t, e.m, sub, th.ID, int64(len(changed)))
+			lossy.bus.Lost()
+
+			if tc.reverted {
+				awaitReverted(t, r, resp, "the rewrite and the loss of the follower's events")
+				return
+			}
+			if got := readLines(t, r, 1); string(got[0]) != added {
+				t.Fatalf("after the loss of its events the follower got %q, want the appended line", got[0])
+			}
+		})
+	}
+}
+
+// awaitIndexed waits, on sub's events, until the manager's thread id has
+// size bytes indexed.
+func awaitIndexed(t *testing.T, m *manager.Manager, sub *manager.Subscription, id string, size int64) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		got, err := m.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.IndexedSize == size {
+			return
+		}
+		select {
+		case _, ok := <-sub.Events():
+			if !ok {
+				t.Fatalf("subscription ended: %v", sub.Err())
+			}
+		case <-timeout:
+			t.Fatalf("thread %s has %d bytes indexed, want %d", id, got.IndexedSize, size)
+		}
+	}
+}
