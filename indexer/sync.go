@@ -880,11 +880,11 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	case unchanged && s.eventDriven && !f.created:
 		// Something happened to the file yet its size and time are as
 		// indexed: a rewrite within the clock's tick may keep both.
-		changed, err := s.tailChanged(ctx, f.rel)
+		same, err := FileTailMatches(ctx, s.fsys, f.rel, state.IndexedSize, state.TailSum)
 		if err != nil {
 			return res.fail(err)
 		}
-		if changed {
+		if !same {
 			res.rewritten = true
 			return s.scan(ctx, f, res)
 		}
@@ -905,7 +905,7 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 	}
 	if t.RolloutPath != f.rel { // moved since the listing
 		return s.decide(ctx, f, &store.IndexedFile{FileState: store.FileState{ID: t.ID, RolloutPath: t.RolloutPath,
-			IndexedSize: t.IndexedSize, LineCount: t.LineCount, FileSize: t.FileSize, FileMtime: t.FileMtime},
+			IndexedSize: t.IndexedSize, LineCount: t.LineCount, FileSize: t.FileSize, FileMtime: t.FileMtime, TailSum: t.TailSum},
 			Name: t.Name, UpdatedAt: t.UpdatedAt})
 	}
 	p, problems, err := CatchUp(ctx, s.fsys, t)
@@ -978,21 +978,6 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 	res.lines = rec.Thread.LineCount
 	res.messages = int64(len(rec.Messages))
 	return res
-}
-
-// tailChanged reports whether the indexed part of rel, a thread's own
-// file whose size and time are as indexed, no longer ends with the bytes
-// its row's tail sum was made of (see FileTailMatches).
-func (s *syncer) tailChanged(ctx context.Context, rel string) (bool, error) {
-	t, err := s.st.GetByPath(ctx, rel)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	same, err := FileTailMatches(ctx, s.fsys, rel, t.IndexedSize, t.TailSum)
-	return !same, err
 }
 
 // emptied decides for a thread's own file found empty: another program

@@ -26,7 +26,7 @@ type IndexedFile struct {
 // byte after '/') or page through the whole table with bounded memory:
 // call again with lo = the last path returned + "\x00".
 func (s *Store) IndexedFiles(ctx context.Context, lo, hi string, limit int) ([]IndexedFile, error) {
-	const cols = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, name, updated_at
+	const cols = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, tail_sum, name, updated_at
 		FROM threads WHERE rollout_path >= ?`
 	var files []IndexedFile
 	var err error
@@ -102,7 +102,7 @@ func (s *Store) IndexedFilesByID(ctx context.Context, ids []string) ([]IndexedFi
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), idChunk)]
 		ids = ids[len(chunk):]
-		q, args, err := sqlx.In(`SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, name, updated_at
+		q, args, err := sqlx.In(`SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, tail_sum, name, updated_at
 			FROM threads WHERE id IN (?)`, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("list indexed files of %d threads: %w", len(chunk), err)
@@ -119,7 +119,7 @@ func (s *Store) IndexedFilesByID(ctx context.Context, ids []string) ([]IndexedFi
 // indexedFileByID returns the row of thread id, if indexed, through the
 // statement cache.
 func (s *Store) indexedFileByID(ctx context.Context, id string) ([]IndexedFile, error) {
-	const q = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, name, updated_at
+	const q = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, tail_sum, name, updated_at
 		FROM threads WHERE id = ?`
 	stmt, err := s.readStmt(ctx, q)
 	if err != nil {
@@ -127,7 +127,7 @@ func (s *Store) indexedFileByID(ctx context.Context, id string) ([]IndexedFile, 
 	}
 	var f IndexedFile
 	err = stmt.QueryRowContext(ctx, id).Scan(&f.ID, &f.RolloutPath, &f.IndexedSize, &f.LineCount,
-		&f.FileSize, &f.FileMtime, &f.Name, &f.UpdatedAt)
+		&f.FileSize, &f.FileMtime, &f.TailSum, &f.Name, &f.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

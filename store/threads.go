@@ -1130,7 +1130,7 @@ func handOverTexts(ctx context.Context, tx *sqlx.Tx, id string) error {
 // and incremental reindex), ordered by rollout path.
 func (s *Store) FileStates(ctx context.Context) ([]FileState, error) {
 	var states []FileState
-	const q = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime
+	const q = `SELECT id, rollout_path, indexed_size, line_count, file_size, file_mtime, tail_sum
 		FROM threads ORDER BY rollout_path`
 	if err := s.reader.SelectContext(ctx, &states, q); err != nil {
 		return nil, fmt.Errorf("list file states: %w", err)

@@ -324,6 +324,7 @@ type FileState struct {
 	LineCount   int64  `db:"line_count"`
 	FileSize    int64  `db:"file_size"`
 	FileMtime   int64  `db:"file_mtime"`
+	TailSum     int64  `db:"tail_sum"` // see Thread.TailSum
 }
 
 // Stats are counts over the whole index.
