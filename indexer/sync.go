@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"path"
 	"runtime"
@@ -595,6 +597,7 @@ type syncResult struct {
 	grew      bool           // actCatchUp: new lines were read (else only the file state changes)
 	archiveAt int64          // actMove
 	twin      string         // actMoveSegment: where the index has the segment
+	preview   string         // actAddSegment: the preview the file gives, "" for none (see earlierPreview)
 	setName   *string        // a name from session_index.jsonl differs from the row's
 	updatedAt int64          // the row's updated time, kept by setName
 	problems  []Problem
@@ -829,6 +832,9 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 			return res.fail(err)
 		case twin == "":
 			res.action = actAddSegment
+			if res.preview, err = filePreview(ctx, s.fsys, f.rel); err != nil {
+				return res.fail(err)
+			}
 		case !s.exists(twin) || !rollout.IsCompressed(f.rel):
 			// The file the index names went (Codex compressed it, or
 			// decompressed it), or f is its plain form beside it (the
@@ -1407,7 +1413,77 @@ func (w *syncWriter) applyAddSegment(ctx context.Context, res syncResult) error 
 	if err := w.flushIfPending(ctx, f.id); err != nil {
 		return err
 	}
-	return w.s.st.AddSegment(ctx, f.id, f.rel)
+	preview, err := w.s.earlierPreview(ctx, f, res.preview)
+	if err != nil {
+		return err
+	}
+	return w.s.st.AddSegment(ctx, f.id, f.rel, preview, PreviewCutAway)
+}
+
+// earlierPreview returns the preview thread f.id takes from f, an earlier
+// file of it the index did not know, read after a later one (a rebuild's
+// order, files copied in any order), whose first line that gives a
+// preview gives text: no revert takes a preview back, so the first such
+// line ever written is the thread's preview, wherever a later revert cut
+// the history. It is nil when text is "" or the thread's preview came from
+// a file before f (or cannot be told apart from one).
+func (s *syncer) earlierPreview(ctx context.Context, f rolloutFile, text string) (*string, error) {
+	if text == "" {
+		return nil, nil
+	}
+	row, err := s.st.Get(ctx, f.id)
+	if err != nil {
+		return nil, err
+	}
+	if row.Preview == "" {
+		return &text, nil
+	}
+	from, err := s.previewFile(ctx, row)
+	if err != nil || from == "" || !laterFile(from, f.rel) {
+		return nil, err
+	}
+	return &text, nil
+}
+
+// previewFile returns the file of thread row's own whose line gave its
+// preview: the row's file, or the chain link of its history that holds the
+// preview's position; "" when it is none of them (a base thread's line) or
+// a cut took it away (PreviewCutAway).
+func (s *syncer) previewFile(ctx context.Context, row store.Thread) (string, error) {
+	at := row.PreviewOffset
+	switch {
+	case at == PreviewCutAway:
+		return "", nil
+	case at >= row.BaseSize:
+		return row.RolloutPath, nil
+	}
+	segs, err := s.st.Segments(ctx, row.ID)
+	if err != nil {
+		return "", err
+	}
+	for _, sg := range segs {
+		if sg.InChain() && at >= sg.BaseSize && at < sg.BaseSize+sg.Length {
+			return sg.RolloutPath, nil
+		}
+	}
+	return "", nil
+}
+
+// filePreview returns the preview the first line of file rel that gives
+// one gives (rollout.Preview), shortened (Preview); "" for none.
+func filePreview(ctx context.Context, fsys rolloutfs.FS, rel string) (string, error) {
+	f, err := OpenRollout(ctx, fsys, rel)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	rd := rollout.NewReader(io.NewSectionReader(f, 0, math.MaxInt64), 0, 0)
+	for rd.Next() {
+		if text, ok := rollout.Preview(rd.Line()); ok {
+			return Preview(text), nil
+		}
+	}
+	return "", rd.Err()
 }
 
 // applyMoveSegment records that a thread's earlier file moved.

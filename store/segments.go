@@ -137,13 +137,22 @@ func (s *Store) MoveSegments(ctx context.Context, id string, moved map[string]st
 // AddSegment records file rel as a file of thread id out of its history
 // (length -1), after its other segments, unless a segment is at rel
 // already: an earlier file found after the thread was indexed from a
-// later one.
-func (s *Store) AddSegment(ctx context.Context, id, rel string) error {
+// later one. A non-nil preview becomes the thread's, from history position
+// previewAt, in the same transaction: the earlier file gave it first.
+func (s *Store) AddSegment(ctx context.Context, id, rel string, preview *string, previewAt int64) error {
 	const q = `INSERT INTO thread_segments (thread_id, seq, rollout_path, base_id, base_size, length, first_ordinal)
 		SELECT ?, IFNULL(MAX(seq), -1) + 1, ?, '', 0, -1, 0 FROM thread_segments WHERE thread_id = ?
 		ON CONFLICT (rollout_path) DO NOTHING`
-	_, err := s.writer.ExecContext(ctx, q, id, rel, id)
-	s.wrote()
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, q, id, rel, id); err != nil {
+			return err
+		}
+		if preview == nil {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE threads SET preview = ?, preview_offset = ? WHERE id = ?`, *preview, previewAt, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("add segment %s of thread %s: %w", rel, id, classify(err))
 	}
