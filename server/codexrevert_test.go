@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/server"
@@ -32,19 +33,11 @@ import (
 func TestFollowEndsAtAnotherProcessRevert(t *testing.T) {
 	root := t.TempDir()
 	e := newEnvWith(t, server.Config{}, manager.Options{Root: root, Watch: true})
-	th, data := e.threeTurns()
-	resp, cancel := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
-	defer cancel()
-	r := bufio.NewReader(resp.Body)
-	readLines(t, r, bytes.Count(data, []byte("\n")))
+	th, data, h, r, resp := e.followThreeTurns()
 
 	// The segment, as Codex writes it: its meta, then a line that ends
 	// exactly where the follower's offset is (so the read after it is
 	// not refused as mid-line), then the line appended after the revert.
-	h, err := rollout.ScanTurns(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cut := h.Turns[2].Offset
 	end := bytes.IndexByte(data[cut:], '\n')
 	ordinal, ok, err := rollout.LineOrdinal(data[cut : cut+int64(end)])
@@ -150,33 +143,12 @@ func TestFollowEndsWhenAnotherProgramRewritesTheFile(t *testing.T) {
 		rewrite func(data []byte, turnC int64) []byte
 	}{
 		{"cut before its last turn", func(data []byte, turnC int64) []byte { return data[:turnC] }},
-		{"rewritten longer", func(data []byte, turnC int64) []byte {
-			// Every line but the meta gains a member, as a migration
-			// adds ordinals: the old end is no longer a line's end.
-			first := bytes.IndexByte(data, '\n') + 1
-			out := append([]byte(nil), data[:first]...)
-			for _, line := range bytes.SplitAfter(data[first:], []byte("\n")) {
-				if len(line) > 0 {
-					out = append(out, `{"migrated":true,`...)
-					out = append(out, line[1:]...)
-				}
-			}
-			return out
-		}},
+		{"rewritten longer", func(data []byte, turnC int64) []byte { return migrated(data) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			e := newEnvWith(t, server.Config{}, manager.Options{Root: root, Watch: true})
-			th, data := e.threeTurns()
-			resp, cancel := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
-			defer cancel()
-			r := bufio.NewReader(resp.Body)
-			readLines(t, r, bytes.Count(data, []byte("\n")))
-
-			h, err := rollout.ScanTurns(bytes.NewReader(data))
-			if err != nil {
-				t.Fatal(err)
-			}
+			th, data, h, r, resp := e.followThreeTurns()
 			abs := filepath.Join(root, filepath.FromSlash(th.RolloutPath))
 			f, err := os.OpenFile(abs, os.O_WRONLY|os.O_TRUNC, 0) // in place
 			if err != nil {
@@ -192,4 +164,35 @@ func TestFollowEndsWhenAnotherProgramRewritesTheFile(t *testing.T) {
 			awaitReverted(t, r, resp, "the rewrite")
 		})
 	}
+}
+
+// migrated returns a rollout's bytes with a member added to every line
+// but the meta, as a migration adds ordinals: the old end is no longer a
+// line's end.
+func migrated(data []byte) []byte {
+	first := bytes.IndexByte(data, '\n') + 1
+	out := append([]byte(nil), data[:first]...)
+	for _, line := range bytes.SplitAfter(data[first:], []byte("\n")) {
+		if len(line) > 0 {
+			out = append(out, `{"migrated":true,`...)
+			out = append(out, line[1:]...)
+		}
+	}
+	return out
+}
+
+// followThreeTurns starts a thread of three turns (threeTurns) and
+// follows it, the stream read to the thread's end: the thread, its bytes,
+// its turns, and the stream (r reads resp's body).
+func (e *env) followThreeTurns() (api.Thread, []byte, rollout.History, *bufio.Reader, *http.Response) {
+	e.t.Helper()
+	th, data := e.threeTurns()
+	resp, _ := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil) // closed with the test
+	r := bufio.NewReader(resp.Body)
+	readLines(e.t, r, bytes.Count(data, []byte("\n")))
+	h, err := rollout.ScanTurns(bytes.NewReader(data))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return th, data, h, r, resp
 }

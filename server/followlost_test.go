@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/manager"
-	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/server"
 )
 
@@ -53,17 +51,7 @@ func TestFollowAfterDroppedEventsSeesARewrite(t *testing.T) {
 			copy(out[last+at:], "turn-x")
 			return append(out, added...)
 		}, true},
-		{"rewritten longer", func(t *testing.T, data []byte, turnC int64) []byte {
-			first := bytes.IndexByte(data, '\n') + 1
-			out := append([]byte(nil), data[:first]...)
-			for _, line := range bytes.SplitAfter(data[first:], []byte("\n")) {
-				if len(line) > 0 {
-					out = append(out, `{"migrated":true,`...)
-					out = append(out, line[1:]...)
-				}
-			}
-			return out
-		}, true},
+		{"rewritten longer", func(t *testing.T, data []byte, turnC int64) []byte { return migrated(data) }, true},
 		{"cut before its last turn", func(t *testing.T, data []byte, turnC int64) []byte {
 			return append([]byte(nil), data[:turnC]...)
 		}, true},
@@ -75,16 +63,7 @@ func TestFollowAfterDroppedEventsSeesARewrite(t *testing.T) {
 				lossy = &lossyEvents{Manager: m}
 				return lossy
 			})
-			th, data := e.threeTurns()
-			resp, cancel := e.openStream("/v1/threads/"+th.ID+"/items?follow=1", nil)
-			defer cancel()
-			r := bufio.NewReader(resp.Body)
-			readLines(t, r, bytes.Count(data, []byte("\n")))
-
-			h, err := rollout.ScanTurns(bytes.NewReader(data))
-			if err != nil {
-				t.Fatal(err)
-			}
+			th, data, h, r, resp := e.followThreeTurns()
 			changed := tc.change(t, data, h.Turns[2].Offset)
 			sub := e.m.Subscribe(0)
 			defer sub.Close()
