@@ -606,6 +606,13 @@ func (m *Manager) chainFrom(ctx context.Context, id string, open func(context.Co
 	if err != nil {
 		return store.Thread{}, nil, nil, err
 	}
+	if !rollout.IsCompressed(row.RolloutPath) && indexer.Emptied(f.Size(), row.IndexedSize) {
+		// Another program emptied the file to write it anew: its
+		// history is neither what the index holds nor there yet.
+		f.Close()
+		return store.Thread{}, nil, nil, fmt.Errorf("%s is empty, %d bytes indexed: another program is writing it anew: %w",
+			row.RolloutPath, row.IndexedSize, ErrBusy)
+	}
 	chain := []store.ChainLink{row.Link()}
 	row = m.unacked.clamp(row)
 	segments := []rolloutfs.Segment{{File: f, Length: row.IndexedSize}}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -352,4 +353,65 @@ func respelled(data []byte, last int, was, now string) []byte {
 	out := bytes.Clone(data)
 	copy(out[last+bytes.Index(data[last:], []byte(was)):], now)
 	return out
+}
+
+// TestEmptiedFileThreadReadsBusy: a thread whose own file another program
+// emptied to write it anew read as no bytes at all, though the index
+// still counts its lines and user messages: a reader took the thread for
+// empty. A read answers ErrBusy until the file is written, then reads the
+// new bytes.
+func TestEmptiedFileThreadReadsBusy(t *testing.T) {
+	for _, synced := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before a sync", true: "after a sync"}[synced], func(t *testing.T) {
+			ctx := t.Context()
+			m := openTest(t)
+			th := start(t, m, user("zero"), assistant("a"))
+			abs := filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))
+			data, err := os.ReadFile(abs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(abs, 0); err != nil {
+				t.Fatal(err)
+			}
+			if synced {
+				if _, err := indexer.SyncPaths(ctx, m.store, m.fsys, []string{th.RolloutPath}, indexer.SyncOptions{Hold: m.holdSync}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reads := map[string]func() error{
+				"ReadFrom": func() error {
+					rc, err := m.ReadFrom(ctx, th.ID, 0)
+					if err == nil {
+						rc.Close()
+					}
+					return err
+				},
+				"ReadAfter": func() error {
+					rc, _, err := m.ReadAfter(ctx, th.ID, 0)
+					if err == nil {
+						rc.Close()
+					}
+					return err
+				},
+			}
+			for name, read := range reads {
+				if err := read(); !errors.Is(err, ErrBusy) {
+					t.Fatalf("%s of the emptied thread: %v, want %v", name, err, ErrBusy)
+				}
+			}
+			if err := os.WriteFile(abs, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rc, _, err := m.ReadAfter(ctx, th.ID, 0)
+			if err != nil {
+				t.Fatalf("ReadAfter once written: %v", err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("ReadAfter once written: %d bytes (%v), want the file's %d", len(got), err, len(data))
+			}
+		})
+	}
 }

@@ -259,9 +259,10 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 		switch {
 		case errors.Is(err, manager.ErrNotFound):
 			return finish(EndDeleted)
-		case errors.Is(err, manager.ErrInvalidArgument):
-			// pos is past the history's end or no longer starts a line:
-			// the file was cut or rewritten, with no revert announced to
+		case errors.Is(err, manager.ErrInvalidArgument), errors.Is(err, manager.ErrBusy):
+			// pos is past the history's end or no longer starts a line,
+			// or another program emptied the file to write it anew: the
+			// file was cut or rewritten, with no revert announced to
 			// this stream.
 			return finish(EndReverted)
 		case errors.Is(err, context.Canceled):
@@ -322,8 +323,8 @@ func (s *Server) stillThere(ctx context.Context, id string, l lastLine) (bool, e
 		return true, nil
 	}
 	rc, end, err := s.m.ReadAfter(ctx, id, l.start)
-	if errors.Is(err, manager.ErrInvalidArgument) {
-		return false, nil // l.start is past the end or not a line's start
+	if errors.Is(err, manager.ErrInvalidArgument) || errors.Is(err, manager.ErrBusy) {
+		return false, nil // l.start is past the end or not a line's start, or the file was emptied
 	}
 	if err != nil {
 		return false, err
