@@ -574,6 +574,18 @@ func (m *Manager) openRead(ctx context.Context, id string) (store.Thread, rollou
 	return row, f, err
 }
 
+// notEmptied fails with ErrBusy when f, row's own file, is empty while the
+// index holds bytes of it: another program emptied it to write it anew
+// (indexer.Emptied), so the history is neither what the index holds nor
+// there yet.
+func notEmptied(row store.Thread, f rolloutfs.ReadFile) error {
+	if rollout.IsCompressed(row.RolloutPath) || !indexer.Emptied(f.Size(), row.IndexedSize) {
+		return nil
+	}
+	return fmt.Errorf("%s is empty, %d bytes indexed: another program is writing it anew: %w",
+		row.RolloutPath, row.IndexedSize, ErrBusy)
+}
+
 // openReadHeld is openRead for a caller that holds thread id's lock and
 // has settled its file (a revert, a materialize): the thread's own row is
 // read as the index has it, not freshened. A file gone since the settle
@@ -606,12 +618,9 @@ func (m *Manager) chainFrom(ctx context.Context, id string, open func(context.Co
 	if err != nil {
 		return store.Thread{}, nil, nil, err
 	}
-	if !rollout.IsCompressed(row.RolloutPath) && indexer.Emptied(f.Size(), row.IndexedSize) {
-		// Another program emptied the file to write it anew: its
-		// history is neither what the index holds nor there yet.
+	if err := notEmptied(row, f); err != nil {
 		f.Close()
-		return store.Thread{}, nil, nil, fmt.Errorf("%s is empty, %d bytes indexed: another program is writing it anew: %w",
-			row.RolloutPath, row.IndexedSize, ErrBusy)
+		return store.Thread{}, nil, nil, err
 	}
 	chain := []store.ChainLink{row.Link()}
 	row = m.unacked.clamp(row)
@@ -667,6 +676,11 @@ func (m *Manager) chainFrom(ctx context.Context, id string, open func(context.Co
 		}
 		if errors.Is(err, ErrNotFound) {
 			err = fmt.Errorf("base %s of %s: %w", base, id, ErrBrokenChain)
+		}
+		if err == nil {
+			if err = notEmptied(brow, bf); err != nil {
+				bf.Close()
+			}
 		}
 		if err != nil {
 			closeSegments(segments)

@@ -415,3 +415,50 @@ func TestEmptiedFileThreadReadsBusy(t *testing.T) {
 		})
 	}
 }
+
+// TestReferenceForkOfAnEmptiedThreadReadsBusy: a reference fork reads its
+// first bytes from its base's file; when another program empties that file
+// to write it anew, a read of the fork failed with the error of a read past
+// the empty file's end. It answers ErrBusy, as a read of the base does,
+// and reads as before once the base's file is written.
+func TestReferenceForkOfAnEmptiedThreadReadsBusy(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	base := startPaginated(t, m, user("zero"), assistant("a"), user("one"), assistant("b"))
+	fork, err := m.Fork(ctx, base.ID, ForkOptions{Mode: ForkReference, BeforeUserMessage: intp(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() ([]byte, error) {
+		rc, _, err := m.ReadAfter(ctx, fork.ID, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	want, err := read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(m.Root(), filepath.FromSlash(base.RolloutPath))
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Evict(ctx, base.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(abs, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := read(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("read of the fork of the emptied thread: %v, want %v", err, ErrBusy)
+	}
+	if err := os.WriteFile(abs, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read once written: %d bytes (%v), want %d", len(got), err, len(want))
+	}
+}
