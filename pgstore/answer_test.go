@@ -3,6 +3,9 @@
 package pgstore
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"testing"
 )
 
@@ -70,5 +73,95 @@ func TestWritesAnsweredFromTheirCommit(t *testing.T) {
 				t.Fatalf("a committed %s answered %+v", c.name, th)
 			}
 		})
+	}
+}
+
+// TestOtherWritesSettleALostCommitAnswer: a write other than an append
+// (create, fork, revert, archive, delete) whose COMMIT was sent but whose
+// answer was lost failed with ErrCommitUnknown, a 500 for the client,
+// though PostgreSQL could tell: it is answered as PostgreSQL settled it,
+// as a batch of appends is (TestCommitAnswerLost): success when it
+// committed, the lost answer's error alone when it rolled back (a retry
+// is safe), and ErrCommitUnknown only when the status cannot be read.
+func TestOtherWritesSettleALostCommitAnswer(t *testing.T) {
+	dsn := testDSN(t)
+	lostErr := fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
+	writes := []struct {
+		name  string
+		setup func(t *testing.T, s *Store) string
+		write func(t *testing.T, s *Store, id string) error
+	}{
+		{"create", func(*testing.T, *Store) string { return "" },
+			func(t *testing.T, s *Store, _ string) error {
+				id := newID(t)
+				_, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)})
+				return err
+			}},
+		{"fork", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 2); return id },
+			func(t *testing.T, s *Store, id string) error {
+				child := newID(t)
+				_, err := s.Fork(t.Context(), Fork{ParentID: id, ChildID: child, BeforeUserMessage: 1, Lines: metaLine(child)})
+				return err
+			}},
+		{"revert", func(t *testing.T, s *Store) string {
+			id := createPaginated(t, s)
+			for _, text := range []string{"one", "two"} {
+				if _, err := s.Append(t.Context(), id, userLine(text), -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return id
+		},
+			func(t *testing.T, s *Store, id string) error {
+				_, err := s.Revert(t.Context(), Revert{ID: id, BeforeUserMessage: 1})
+				return err
+			}},
+		{"archive", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 1); return id },
+			func(t *testing.T, s *Store, id string) error {
+				_, err := s.SetArchived(t.Context(), id, true)
+				return err
+			}},
+		{"delete", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 1); return id },
+			func(t *testing.T, s *Store, id string) error { return s.Delete(t.Context(), id) }},
+	}
+	for _, w := range writes {
+		for _, tc := range []struct {
+			name       string
+			rolledBack bool
+			statusErr  error
+		}{
+			{"committed", false, nil},
+			{"rolled back", true, nil},
+			{"status unknown", false, errors.New("connect: connection refused")},
+		} {
+			t.Run(w.name+"/"+tc.name, func(t *testing.T) {
+				s := openStore(t, dsn, nil)
+				id := w.setup(t, s)
+				hook := func() error {
+					commitAnswerLost, commitSentLost = nil, nil
+					return lostErr
+				}
+				if tc.rolledBack {
+					commitSentLost = hook
+				} else {
+					commitAnswerLost = hook
+				}
+				xactStatusLost = func() error { return tc.statusErr }
+				t.Cleanup(func() { commitAnswerLost, commitSentLost, xactStatusLost = nil, nil, nil })
+				err := w.write(t, s, id)
+				switch {
+				case tc.statusErr != nil:
+					if !errors.Is(err, ErrCommitUnknown) {
+						t.Fatalf("status unknown: %v, want ErrCommitUnknown", err)
+					}
+				case tc.rolledBack:
+					if errors.Is(err, ErrCommitUnknown) || !errors.Is(err, io.ErrUnexpectedEOF) {
+						t.Fatalf("rolled back: %v, want the lost answer's error only", err)
+					}
+				case err != nil:
+					t.Fatalf("committed: %v, want success", err)
+				}
+			})
+		}
 	}
 }

@@ -121,11 +121,13 @@ func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq) error 
 		inputs[i] = appendInputs{lines: r.lines, marks: r.marks}
 	}
 	for attempt := 1; ; attempt++ {
-		var xid string
-		err := b.s.inTx(ctx, func(tx pgx.Tx) error { return b.commit(ctx, tx, batch, &xid) })
-		if errors.Is(err, ErrCommitUnknown) && xid != "" {
-			err = b.s.settleCommit(ctx, xid, err)
-		}
+		// The batch reads its transaction's id with its last statements:
+		// no round trip more.
+		err := b.s.inTxWithID(ctx, func(tx pgx.Tx) (string, error) {
+			var xid string
+			err := b.commit(ctx, tx, batch, &xid)
+			return xid, err
+		})
 		if err == nil {
 			return nil
 		}

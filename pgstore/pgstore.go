@@ -280,17 +280,39 @@ func getThread(ctx context.Context, q querier, id, lockClause string) (Thread, e
 	return scanThread(q.QueryRow(ctx, `SELECT `+threadColumns+` FROM threads WHERE id = $1 `+lockClause, id))
 }
 
-// inTx runs fn in a transaction and commits it.
+// inTx runs fn, a write, in a transaction and commits it. A COMMIT whose
+// answer was lost is settled (settleCommit): the transaction reads its id
+// before it commits, a round trip more, so that a write PostgreSQL can
+// tell committed or rolled back is answered so, not ErrCommitUnknown.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return s.inTxWithID(ctx, func(tx pgx.Tx) (string, error) {
+		if err := fn(tx); err != nil {
+			return "", err
+		}
+		var xid string
+		err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid)
+		return xid, err
+	})
+}
+
+// inTxWithID runs fn in a transaction and commits it; fn returns the
+// transaction's id (pg_current_xact_id), with which a COMMIT whose answer
+// was lost is settled, or "" to leave it unknown (ErrCommitUnknown).
+func (s *Store) inTxWithID(ctx context.Context, fn func(pgx.Tx) (string, error)) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if err := fn(tx); err != nil {
+	xid, err := fn(tx)
+	if err != nil {
 		return err
 	}
-	return commit(ctx, tx)
+	err = commit(ctx, tx)
+	if errors.Is(err, ErrCommitUnknown) && xid != "" {
+		err = s.settleCommit(ctx, xid, err)
+	}
+	return err
 }
 
 // inTxRow runs fn in a transaction as inTx does and returns thread id's
@@ -323,9 +345,7 @@ func (s *Store) inTxRow(ctx context.Context, id string, fn func(pgx.Tx) error) (
 // (SyncRepWaitForLSN sets whereToSendOutput to DestNone), which pgx
 // reports as a closed connection, so ErrCommitUnknown (seen on 15.18 with
 // synchronous_standby_names naming no standby and pg_terminate_backend).
-// A batch of appends reads its transaction's id with its last statements
-// and settles a lost answer with pg_xact_status (settleCommit); other
-// writes would need a round trip more to read theirs.
+// inTxWithID settles a lost answer with pg_xact_status (settleCommit).
 func commit(ctx context.Context, tx pgx.Tx) error {
 	if commitSentLost != nil {
 		if err := commitSentLost(); err != nil {
