@@ -3,6 +3,7 @@ package indexer
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -353,6 +354,73 @@ func indexedRevertedThread(t *testing.T) (string, *store.Store, *revertedThread,
 	}
 	t.Cleanup(func() { db.Close() })
 	return root, st, rt, db
+}
+
+// threeFileThread adds to the thread of indexedRevertedThread (its first
+// file cut before its second user message by seg1) a user message in
+// seg1 and a second revert, cut in seg1 after that message: the thread's
+// history runs through its first file and seg1 into seg2. It syncs and
+// checks that Verify is clean.
+func threeFileThread(t *testing.T, root string, st *store.Store, rt *revertedThread) {
+	t.Helper()
+	at := rt.created.Add(24 * time.Hour)
+	name, err := rollout.SegmentFileName(at, rt.id, "019dab90-9999-7000-8000-000000000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := rollout.SessionPath(rollout.FileName(at, rt.id))
+	seg1 := path.Join(path.Dir(first), name)
+	ordinal := ordinalOf(t, rt.data, rt.hist.Turns[1].Offset)
+	ts := rollout.FormatTimestamp(at.Add(time.Hour))
+	user := mustOrdinal(t, userLine(ts, "after the first revert"), ordinal+2)
+	settings := mustOrdinal(t, line(ts, "event_msg", map[string]any{"type": "thread_settings_applied", "thread_id": rt.id}), ordinal+3)
+	appendTo(t, root, seg1, string(user)+string(settings))
+	mustSync(t, st, root, SyncOptions{}) // Codex wrote them long before its next revert
+	seg1Data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(seg1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.revert(t, root, seg1Data, int64(len(seg1Data)-len(settings)), "019dab90-9999-7000-8000-000000000002", rt.created.Add(48*time.Hour))
+	mustSync(t, st, root, SyncOptions{})
+	mustVerifyClean(t, st, root)
+}
+
+// TestFullRescanReadsSegmentsInOrder: a full rescan reads a reverted
+// thread again from its first file, then its revert segments. Two of them
+// read in the same round of waiting files, with more than one worker, were
+// read through the rows as the round found them: a second revert cut in
+// the first segment, read before that segment was written, found its cut's
+// ordinal in the first file, cut the first file there and left the first
+// segment out of the history. The thread lost the user message of that
+// segment, and Verify, which reads through the same rows, found nothing.
+// The segments are read one a round.
+func TestFullRescanReadsSegmentsInOrder(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			ctx := t.Context()
+			root, st, rt, _ := indexedRevertedThread(t)
+			threeFileThread(t, root, st, rt)
+			wantSegs, err := st.Segments(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMsgs, err := st.UserMessages(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(wantMsgs) != 2 || len(chainLinks(wantSegs)) != 2 {
+				t.Fatalf("before: messages %v, segments %v; want 2 messages, a history through 2 earlier files", wantMsgs, wantSegs)
+			}
+			mustSync(t, st, root, SyncOptions{Full: true, Workers: 2, Shuffle: rand.New(rand.NewPCG(seed, 1))})
+			if got, err := st.Segments(ctx, rt.id); err != nil || fmt.Sprint(got) != fmt.Sprint(wantSegs) {
+				t.Errorf("segments after the rescan = %v (%v), want %v", got, err, wantSegs)
+			}
+			if got, err := st.UserMessages(ctx, rt.id); err != nil || fmt.Sprint(got) != fmt.Sprint(wantMsgs) {
+				t.Errorf("user messages after the rescan = %v (%v), want %v", got, err, wantMsgs)
+			}
+			mustVerifyClean(t, st, root)
+		})
+	}
 }
 
 func TestVerifyChecksSegments(t *testing.T) {

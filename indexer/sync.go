@@ -414,6 +414,9 @@ type syncer struct {
 	tempsBefore time.Time
 	hold        func(id string) (release func(), skip bool)
 	dir         func(rel string, state rolloutfs.FileInfo) // SyncOptions.Dir, called by the walker
+	// firstSegments is set with roundIDs: by thread, the earliest revert
+	// segment among the files of the round under way (see segmentWaits).
+	firstSegments map[string]string
 	// eventDriven: SyncPaths, of files something happened to, whose tail
 	// sums are checked even when their size and time are as indexed.
 	eventDriven bool
@@ -1038,8 +1041,11 @@ func (s *syncer) waitsFor(base string) bool {
 // decide), and f's history runs through that file's rows, as a rebuild
 // reads it. In the walk every such segment waits; in the rounds one waits
 // until the thread's row is at an earlier file than f (its first file, or
-// a segment before f, written by this Sync) and its first file is not in
-// the round under way. A thread whose first file is not read again (gone,
+// a segment before f, written by this Sync) and neither its first file
+// nor an earlier segment of it is in the round under way: read one a
+// round, each segment is read through the one before it, not through an
+// older file its cut's ordinal fits too (a cut in the segment before
+// read through the first file alone cut that file instead). A thread whose first file is not read again (gone,
 // or failed) leaves its segments to the last round, which reads them
 // through the rows as they are. A segment of a thread with no row is read:
 // it waits for its earlier files by failing (ErrBaseMissing).
@@ -1047,7 +1053,8 @@ func (s *syncer) segmentWaits(f rolloutFile, base string) bool {
 	if !s.full || s.lastRound || base == "" || !isSegmentFile(f.rel) {
 		return false
 	}
-	return !s.inRounds || !laterFile(f.rel, base) || s.firstFiles[f.id]
+	earlier := s.firstSegments[f.id]
+	return !s.inRounds || !laterFile(f.rel, base) || s.firstFiles[f.id] || earlier != "" && laterFile(f.rel, earlier)
 }
 
 // withName checks an unread thread's indexed name against
@@ -1555,7 +1562,7 @@ func (w *syncWriter) indexWaiting(ctx context.Context) error {
 		return err
 	}
 	w.finishing = true
-	w.s.roundIDs, w.s.firstFiles, w.s.waitingIDs = nil, nil, nil // the last decisions wait for nothing (scan)
+	w.s.roundIDs, w.s.firstFiles, w.s.firstSegments, w.s.waitingIDs = nil, nil, nil, nil // the last decisions wait for nothing (scan)
 	w.s.lastRound = true
 	// A reverted thread's first file before its segments: where it is
 	// read again, they are read through it (segmentWaits).
@@ -1638,6 +1645,7 @@ func (w *syncWriter) indexRounds(ctx context.Context, before func()) error {
 		w.waiting = nil
 		w.s.roundIDs = waitingIDs(round)
 		w.s.firstFiles = firstFileIDs(round)
+		w.s.firstSegments = firstSegments(round)
 		if err := w.applyRound(ctx, round); err != nil {
 			return err
 		}
@@ -1693,6 +1701,18 @@ func firstFileIDs(files []rolloutFile) map[string]bool {
 		}
 	}
 	return ids
+}
+
+// firstSegments returns, by thread id, the earliest of the revert
+// segments among files.
+func firstSegments(files []rolloutFile) map[string]string {
+	first := make(map[string]string)
+	for _, f := range files {
+		if at, ok := first[f.id]; isSegmentFile(f.rel) && (!ok || laterFile(at, f.rel)) {
+			first[f.id] = f.rel
+		}
+	}
+	return first
 }
 
 // firstFileRank orders a thread's first file (0) before its revert
