@@ -269,7 +269,7 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 	}
 	if at < 0 && len(candidates) == 0 {
 		// Every reverted thread's row records its first file.
-		return fmt.Errorf("revert segment of thread %s: the index records none of the thread's earlier files (thread_segments rows deleted by hand?): reindex --full reads them again: %w",
+		return fmt.Errorf("revert segment of thread %s: the index records none of the thread's earlier files (thread_segments rows deleted by hand?): reindex --repair reads them again: %w",
 			id, ErrBrokenBase)
 	}
 	if at < 0 {

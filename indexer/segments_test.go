@@ -498,8 +498,8 @@ func TestBackupOfAnEarlierFileIsNoSegment(t *testing.T) {
 // rescan reads such a thread again from its first file on, as a rebuild
 // does, in whatever order its workers read the files, and keeps the keys.
 //
-// An incremental sync before it (spoold's reconcile) records the first
-// file as out of the history; the full rescan mends that too.
+// An incremental sync before it (spoold's reconcile) mends it too
+// (TestRepairMendsLostSegments), and the full rescan keeps what it made.
 func TestFullRescanMendsLostSegments(t *testing.T) {
 	for _, tc := range []struct {
 		workers     int
@@ -529,13 +529,13 @@ func TestFullRescanMendsLostSegments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Detail, "reindex --full reads them again") {
+			if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Detail, "reindex --repair reads them again") {
 				t.Errorf("verify: problems %v, want one saying what to do", rep.Problems)
 			}
 			if tc.incremental {
 				mustSync(t, st, root, SyncOptions{})
-				if segs, err := st.Segments(ctx, rt.id); err != nil || len(segs) != 1 || segs[0].InChain() {
-					t.Fatalf("segments after an incremental sync = %v (%v), want the first file out of the history", segs, err)
+				if segs, err := st.Segments(ctx, rt.id); err != nil || fmt.Sprint(segs) != fmt.Sprint(wantSegs) {
+					t.Fatalf("segments after an incremental sync = %v (%v), want %v", segs, err, wantSegs)
 				}
 			}
 			sum := mustSync(t, st, root, SyncOptions{Full: true, Workers: workers})

@@ -118,10 +118,13 @@ type Summary struct {
 // size on; a file that shrank or was rewritten is rescanned; a new file is
 // scanned; a thread whose unchanged file moved (archived or unarchived) gets
 // its new path; rows whose file is gone are deleted. With opts.Full every
-// file is rescanned. Names in root/session_index.jsonl (newest line per id)
-// override names from the rollouts. When two files hold the same thread id,
-// the rule of chooseFiles picks one (a live file over an archived one, then
-// the smaller path) and the other is reported as a duplicate problem.
+// file is rescanned. A reverted thread whose rows no longer record the
+// files its history runs through (store.LostChains: rows deleted by hand)
+// is read again from its first file, as with opts.Full. Names in
+// root/session_index.jsonl (newest line per id) override names from the
+// rollouts. When two files hold the same thread id, the rule of
+// chooseFiles picks one (a live file over an archived one, then the
+// smaller path) and the other is reported as a duplicate problem.
 //
 // Files are parsed by opts.Workers goroutines; one writer applies their
 // results, batching scanned records into store.Replace transactions. A file
@@ -164,15 +167,13 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 	}
 	s := &syncer{st: st, fsys: fsys, names: names, full: opts.Full, removeTemps: opts.RemoveTemps, tempsBefore: opts.TempsBefore, hold: opts.Hold, dir: opts.Dir,
 		workers: workers, shuffle: opts.Shuffle}
-	if opts.Full {
-		lost, err := st.LostChains(ctx)
-		if err != nil {
-			return sum, fmt.Errorf("sync %v: %w", fsys, err)
-		}
-		s.lostChains = make(map[string]bool, len(lost))
-		for _, id := range lost {
-			s.lostChains[id] = true
-		}
+	lost, err := st.LostChains(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
+	s.lostChains = make(map[string]bool, len(lost))
+	for _, id := range lost {
+		s.lostChains[id] = true
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -387,9 +388,10 @@ type syncer struct {
 	fsys  rolloutfs.FS
 	names map[string]rollout.NameEntry
 	full  bool
-	// lostChains are the reverted threads whose rows record none of
-	// their earlier files (store.LostChains), found by a full rescan
-	// before it starts, which reads each again from its first file.
+	// lostChains are the reverted threads whose rows no longer record the
+	// files their history runs through (store.LostChains), found before
+	// the Sync starts, full or not: it reads each again from its first
+	// file (rereads).
 	lostChains map[string]bool
 
 	removeTemps bool
@@ -812,14 +814,16 @@ func (s *syncer) decide(ctx context.Context, f rolloutFile, row *store.IndexedFi
 		// a copy of an earlier file away from its place (a backup) is no
 		// file of the thread, and goes to the duplicate rules below.
 		res.action = actSkip
-		if s.full && isFirstFile(f.rel) {
+		if s.rereads(f.id) && isFirstFile(f.rel) {
 			// A full rescan reads a reverted thread again from its
 			// first file, as a rebuild reads it, and its later files
 			// through that (they wait for it: segmentWaits): the
 			// messages before a cut are its earlier files', which the
 			// thread's rows may hold by older rules, or inherited from
-			// a base this rescan changes; and the index may have lost
-			// the files the history runs through (lostChains).
+			// a base this rescan changes. Any Sync does so for a
+			// thread whose rows lost the files its history runs
+			// through (lostChains): its later files cannot be read
+			// through them.
 			return s.scan(ctx, f, res)
 		}
 		known, err := s.knownSegment(ctx, f.rel)
@@ -969,7 +973,7 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 		// to go, or to move to the file it continues.
 		staleRow := res.base != "" && res.base != f.rel && !s.placed(res.base)
 		// So may a history read through a thread whose first file this
-		// rescan reads again (lostChains): its later files, and the
+		// Sync reads again (lostChains): its later files, and the
 		// forks cut in them, wait for that.
 		// And so may a revert segment read in the rounds, where an
 		// earlier segment of its thread it continues may be read again
@@ -1035,9 +1039,18 @@ func (s *syncer) waitsFor(base string) bool {
 	return !s.inRounds || s.roundIDs[base]
 }
 
+// rereads reports whether this Sync reads reverted thread id again from
+// its first file, and its later files through that, as a rebuild reads
+// them: a full one reads every reverted thread so, an incremental one
+// those whose rows lost the files their history runs through
+// (lostChains), whose later files cannot be read through the rows.
+func (s *syncer) rereads(id string) bool {
+	return s.full || s.lostChains[id]
+}
+
 // segmentWaits reports whether f, a revert segment (a later file of a
 // reverted thread) whose thread's row is at base, is not to be read now in
-// a full Sync: the Sync reads the thread again from its first file (see
+// a Sync that reads its thread again (rereads) from its first file (see
 // decide), and f's history runs through that file's rows, as a rebuild
 // reads it. In the walk every such segment waits; in the rounds one waits
 // until the thread's row is at an earlier file than f (its first file, or
@@ -1050,7 +1063,7 @@ func (s *syncer) waitsFor(base string) bool {
 // through the rows as they are. A segment of a thread with no row is read:
 // it waits for its earlier files by failing (ErrBaseMissing).
 func (s *syncer) segmentWaits(f rolloutFile, base string) bool {
-	if !s.full || s.lastRound || base == "" || !isSegmentFile(f.rel) {
+	if !s.rereads(f.id) || s.lastRound || base == "" || !isSegmentFile(f.rel) {
 		return false
 	}
 	earlier := s.firstSegments[f.id]

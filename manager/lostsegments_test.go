@@ -23,7 +23,28 @@ import (
 // full rescan reads such a thread again from its first file, whatever it
 // is (a reverted thread, a reverted reference fork, a reverted copy fork),
 // gives the index a rebuild gives, and keeps the keys.
+//
+// reindex --repair and an incremental sync (spoold's start) left them
+// broken, whichever rows went: they mend them too, reading such a thread
+// again as a full rescan does.
 func TestFullRescanMendsLostSegments(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		delete string // the thread_segments rows deleted
+		full   bool   // reindex --full, else reindex --repair
+	}{
+		{"all rows, full", `DELETE FROM thread_segments`, true},
+		{"all rows, repair", `DELETE FROM thread_segments`, false},
+		{"first files' rows, full", `DELETE FROM thread_segments WHERE seq = 0`, true},
+		{"first files' rows, repair", `DELETE FROM thread_segments WHERE seq = 0`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mendLostSegments(t, tc.delete, tc.full)
+		})
+	}
+}
+
+func mendLostSegments(t *testing.T, deleteRows string, full bool) {
 	ctx := t.Context()
 	root := t.TempDir()
 	m := opener(t, root)()
@@ -67,7 +88,7 @@ func TestFullRescanMendsLostSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := db.ExecContext(ctx, `DELETE FROM thread_segments`)
+	res, err := db.ExecContext(ctx, deleteRows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,12 +101,19 @@ func TestFullRescanMendsLostSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := indexer.Sync(ctx, st, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true})
+	var sum indexer.Summary
+	if full {
+		sum, err = indexer.Sync(ctx, st, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true})
+	} else {
+		var rep indexer.RepairReport
+		rep, err = indexer.Repair(ctx, st, rolloutfs.Local{Root: root}, indexer.TailRule{}, indexer.SyncOptions{})
+		sum = rep.Sync
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Failed != 0 {
-		t.Fatalf("reindex --full failed %d files: %v", sum.Failed, sum.Problems)
+		t.Fatalf("reindex (full %t) failed %d files: %v", full, sum.Failed, sum.Problems)
 	}
 	indextest.Compare(t, st, indextest.Rebuild(t, root), "alpha", "bravo", "charlie", "own", "foxtrot")
 	if err := st.Close(); err != nil {

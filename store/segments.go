@@ -45,16 +45,25 @@ func (s *Store) Segments(ctx context.Context, id string) ([]Segment, error) {
 }
 
 // LostChains returns the reverted threads (base_id their own id) whose rows
-// record no file of their history before the head: every reverted thread
-// has its first file among those (thread_segments seq 0), so their
-// thread_segments rows were deleted by hand. A full rescan reads them
-// again from their first files.
+// no longer record the files their history runs through: the links of a
+// reverted thread's history (thread_segments rows with a length) start
+// with its first file (a link that does not continue the thread itself),
+// each later link starts where one before it ends, and the thread's own
+// file starts where a link ends. A thread that breaks one of these lost
+// rows to a hand edit (the sqlite3 shell); Sync reads it again from its
+// first file.
 func (s *Store) LostChains(ctx context.Context) ([]string, error) {
 	ids := []string{}
-	const q = `SELECT t.id FROM threads t WHERE t.base_id = t.id
-		AND NOT EXISTS (SELECT 1 FROM thread_segments s WHERE s.thread_id = t.id AND s.length >= 0)`
+	const q = `SELECT t.id FROM threads t WHERE t.base_id = t.id AND (
+		NOT EXISTS (SELECT 1 FROM thread_segments s WHERE s.thread_id = t.id AND s.length >= 0
+			AND s.base_size + s.length = t.base_size)
+		OR NOT EXISTS (SELECT 1 FROM thread_segments s WHERE s.thread_id = t.id AND s.length >= 0
+			AND s.base_id != t.id)
+		OR EXISTS (SELECT 1 FROM thread_segments s WHERE s.thread_id = t.id AND s.length >= 0 AND s.base_id = t.id
+			AND NOT EXISTS (SELECT 1 FROM thread_segments p WHERE p.thread_id = t.id AND p.length >= 0
+				AND p.seq < s.seq AND p.base_size + p.length = s.base_size)))`
 	if err := s.reader.SelectContext(ctx, &ids, q); err != nil {
-		return nil, fmt.Errorf("reverted threads without segments: %w", err)
+		return nil, fmt.Errorf("reverted threads with lost segments: %w", err)
 	}
 	return ids, nil
 }
