@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,9 +70,16 @@ func TestRepairMendsLostSegments(t *testing.T) {
 						t.Fatal(err)
 					}
 					deleteSegments(t, db, rt.id, th.delete)
+					rep, err := Verify(ctx, st, rolloutfs.Local{Root: root})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.ContainsFunc(rep.Drifts, func(d Drift) bool { return d.Kind == DriftSegments && d.ThreadID == rt.id }) {
+						t.Errorf("verify before %s: drifts %v, want a %s drift of %s", how, rep.Drifts, DriftSegments, rt.id)
+					}
 
 					run(t, st, root, workers)
-					rep := mustVerifyClean(t, st, root)
+					rep = mustVerifyClean(t, st, root)
 					for _, p := range rep.Problems {
 						t.Errorf("verify after %s: problem %s", how, p)
 					}

@@ -67,7 +67,9 @@ type VerifyOptions struct {
 // every thread column the file determines (all but FileMtime, and
 // ArchivedAt, which records when the archive happened rather than anything
 // in the file), the counted user messages, the ancestry and the spawn
-// edge. Drifts are sorted by path, then kind.
+// edge, and a reverted thread's earlier files, whose rows must run from its
+// first file to its own (store.LostChains). Drifts are sorted by path, then
+// kind.
 func Verify(ctx context.Context, st *store.Store, fsys rolloutfs.FS) (VerifyReport, error) {
 	return VerifyWith(ctx, st, fsys, VerifyOptions{})
 }
@@ -171,6 +173,9 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("verify %v: %w", fsys, err)
 	}
+	if rep.Drifts, err = lostChainDrifts(ctx, st, states, present, rep.Drifts); err != nil {
+		return rep, fmt.Errorf("verify %v: %w", fsys, err)
+	}
 	for _, s := range states {
 		if !present[s.ID] {
 			rep.Drifts = append(rep.Drifts, Drift{Kind: DriftStale, ThreadID: s.ID, Path: s.RolloutPath, Detail: "indexed, but no rollout file holds it"})
@@ -192,6 +197,35 @@ func VerifyWith(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts Ve
 	})
 	rep.Duration = time.Since(start)
 	return rep, nil
+}
+
+// lostChainDrifts adds to drifts a segments drift for each reverted thread
+// of the files whose rows no longer record the files its history runs
+// through (store.LostChains), unless one was found: the scan of its newest
+// file reads through those rows, and finds no fault in a history that
+// starts at a revert segment, its first file's row gone.
+func lostChainDrifts(ctx context.Context, st *store.Store, states []store.FileState, present map[string]bool, drifts []Drift) ([]Drift, error) {
+	lost, err := st.LostChains(ctx)
+	if err != nil || len(lost) == 0 {
+		return drifts, err
+	}
+	reported := make(map[string]bool)
+	for _, d := range drifts {
+		if d.Kind == DriftSegments {
+			reported[d.ThreadID] = true
+		}
+	}
+	isLost := make(map[string]bool, len(lost))
+	for _, id := range lost {
+		isLost[id] = present[id] && !reported[id]
+	}
+	for _, s := range states {
+		if isLost[s.ID] {
+			drifts = append(drifts, Drift{Kind: DriftSegments, ThreadID: s.ID, Path: s.RolloutPath,
+				Detail: "the index no longer records the files its history runs through (thread_segments rows deleted by hand?): reindex --repair reads them again"})
+		}
+	}
+	return drifts, nil
 }
 
 // earlierFiles returns, by thread id, the files of paths that are earlier
