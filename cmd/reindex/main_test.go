@@ -19,6 +19,7 @@ import (
 	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 )
 
 // binary is the reindex command built once by TestMain.
@@ -515,5 +516,65 @@ func TestIndexElsewhereLeavesTheRootsTemps(t *testing.T) {
 	res = runReindex(t, "--root", root, "--json")
 	if rep := decode(t, res.stdout); res.code != exitOK || rep.Sync == nil || rep.Sync.TempsRemoved != 1 {
 		t.Fatalf("index in the root: exit %d, report %+v, stderr %s; want 0 with the temporary file removed", res.code, rep.Sync, res.stderr)
+	}
+}
+
+// TestRepairMendsLostSegments: --verify reported a reverted thread whose
+// thread_segments rows were deleted by hand (the sqlite3 shell), but
+// --repair exited 1 on it ("reindex --full reads them again") and left it
+// as it was; only --full mended it. --repair mends it now, and --verify
+// finds nothing after.
+func TestRepairMendsLostSegments(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m, err := manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []rollout.Item
+	for _, text := range []string{"alpha", "bravo", "charlie"} {
+		payload, err := json.Marshal(map[string]any{"type": "message", "role": "user",
+			"content": []map[string]string{{"type": "input_text", "text": text}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, rollout.Item{Type: rollout.TypeResponseItem, Payload: payload})
+	}
+	if _, err := m.Append(ctx, th.ID, items); err != nil {
+		t.Fatal(err)
+	}
+	second := 1
+	if _, err := m.Revert(ctx, th.ID, manager.RevertOptions{BeforeUserMessage: &second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res := runReindex(t, "--root", root, "--verify"); res.code != exitOK {
+		t.Fatalf("verify before: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(root, manager.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`DELETE FROM thread_segments`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runReindex(t, "--root", root, "--verify")
+	if res.code != exitDrift || !strings.Contains(res.stdout, "drift: segments") || !strings.Contains(res.stdout, "reindex --repair") {
+		t.Fatalf("verify after the delete: exit %d, stdout %q; want exit 1, a segments drift saying to run --repair", res.code, res.stdout)
+	}
+	if res := runReindex(t, "--root", root, "--repair"); res.code != exitOK {
+		t.Fatalf("repair: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	if res := runReindex(t, "--root", root, "--verify"); res.code != exitOK || !strings.Contains(res.stdout, "agrees") {
+		t.Fatalf("verify after --repair: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
 	}
 }
