@@ -37,9 +37,12 @@ func (b StoreBases) Segments(ctx context.Context, id string) ([]store.Segment, e
 // very start (offset 0 with the file's first ordinal: where the file
 // before it ends, the same position).
 func namesFile(first, length int64, hb *rollout.HistoryBase) bool {
-	if hb.EndByteOffset < 0 || hb.EndByteOffset > length {
-		return false
-	}
+	return namesOrdinal(first, hb) && hb.EndByteOffset >= 0 && hb.EndByteOffset <= length
+}
+
+// namesOrdinal reports whether hb's ordinal may lie in the file whose
+// first line has ordinal first (namesFile without the length).
+func namesOrdinal(first int64, hb *rollout.HistoryBase) bool {
 	return first < hb.EndOrdinalExclusive || first == hb.EndOrdinalExclusive && hb.EndByteOffset == 0
 }
 
@@ -262,8 +265,14 @@ func startSegment(ctx context.Context, h *history, relPath, id string, hb *rollo
 			}
 			break
 		}
-		if named == "" && namesFile(c.FirstOrdinal, c.Length, hb) {
-			at = i
+		if named == "" && namesOrdinal(c.FirstOrdinal, hb) {
+			// The newest file whose first ordinal lies below the cut's
+			// holds it: an older one holds that ordinal too, but in lines
+			// a revert took out of the history. An offset past what is
+			// indexed of it is a file not caught up yet, or broken.
+			if fits {
+				at = i
+			}
 			break
 		}
 	}

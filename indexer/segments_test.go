@@ -581,3 +581,43 @@ func TestRevertSegmentWithoutItsFirstFile(t *testing.T) {
 		t.Fatalf("problems = %v, want one of %s saying its earlier file is missing", sum.Problems, seg)
 	}
 }
+
+// TestSyncReadsANewRevertThroughTheGrownSegment: a revert segment that
+// cuts in lines its thread's newest file gained since the last sync (Codex
+// appended and reverted while spoold was stopped) was read, in the sync
+// that finds both, through the row as it was before that file's catch-up:
+// the cut lay past the bytes indexed, and the scan took the first file,
+// whose ordinals also lie below the cut's, for the file cut, and cut it
+// there. The thread lost the messages of the grown file, and Verify, which
+// reads through the same rows, found nothing. The new segment waits until
+// the file it continues is caught up.
+func TestSyncReadsANewRevertThroughTheGrownSegment(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			ctx := t.Context()
+			root, st, rt, _ := indexedRevertedThread(t)
+			grown := openStore(t) // indexed before seg1 grew and seg2 came
+			mustSync(t, grown, root, SyncOptions{})
+			threeFileThread(t, root, st, rt)
+			want, err := st.UserMessages(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantSegs, err := st.Segments(ctx, rt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := mustSync(t, grown, root, SyncOptions{Workers: 2, Shuffle: rand.New(rand.NewPCG(seed, 2))})
+			if len(sum.Problems) != 0 {
+				t.Errorf("sync problems: %v", sum.Problems)
+			}
+			if got, err := grown.UserMessages(ctx, rt.id); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("user messages = %v (%v), want %v", got, err, want)
+			}
+			if got, err := grown.Segments(ctx, rt.id); err != nil || fmt.Sprint(chainLinks(got)) != fmt.Sprint(chainLinks(wantSegs)) {
+				t.Errorf("history links = %v (%v), want %v", chainLinks(got), err, chainLinks(wantSegs))
+			}
+			mustVerifyClean(t, grown, root)
+		})
+	}
+}

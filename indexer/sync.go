@@ -975,10 +975,11 @@ func (s *syncer) scan(ctx context.Context, f rolloutFile, res syncResult) syncRe
 		// So may a history read through a thread whose first file this
 		// Sync reads again (lostChains): its later files, and the
 		// forks cut in them, wait for that.
-		// And so may a revert segment read in the rounds, where an
-		// earlier segment of its thread it continues may be read again
-		// in the same round.
-		reread := len(s.lostChains) > 0 || s.full && isSegmentFile(f.rel)
+		// And so may a revert segment: in the rounds an earlier segment
+		// of its thread it continues may be read again in the same round,
+		// and in any Sync its cut may lie past what is indexed of the
+		// file it continues, which the Sync catches up.
+		reread := len(s.lostChains) > 0 || isSegmentFile(f.rel)
 		res.baseMissing = errors.Is(err, ErrBaseMissing)
 		res.needsBase = res.baseMissing || (staleRow || reread) && errors.Is(err, ErrBrokenBase)
 		res.notThread = errors.Is(err, ErrNoMeta) || errors.Is(err, ErrIDMismatch)
