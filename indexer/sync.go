@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -1498,7 +1497,7 @@ func filePreview(ctx context.Context, fsys rolloutfs.FS, rel string) (string, er
 		return "", err
 	}
 	defer f.Close()
-	rd := rollout.NewReader(io.NewSectionReader(f, 0, math.MaxInt64), 0, 0)
+	rd := rollout.NewReader(scanRange(rel, f, math.MaxInt64), 0, 0)
 	for rd.Next() {
 		if text, ok := rollout.Preview(rd.Line()); ok {
 			return Preview(text), nil

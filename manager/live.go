@@ -176,8 +176,7 @@ func (m *Manager) settle(ctx context.Context, lt *liveThread, force bool) error 
 		// Another program emptied the file to write it anew (indexer's
 		// emptied rule): an append now would start the file without its
 		// meta, and before the lines that program writes.
-		return fmt.Errorf("%s is empty, %d bytes indexed: another program is writing it anew: %w",
-			lt.row.RolloutPath, lt.row.IndexedSize, ErrBusy)
+		return errEmptied(lt.row)
 	}
 	if !force && info.Size == lt.row.IndexedSize && info.ModTime.UnixNano() == lt.row.FileMtime &&
 		lt.appender.Size() == info.Size && lt.appender.Holds(info) {
@@ -582,6 +581,12 @@ func notEmptied(row store.Thread, f rolloutfs.ReadFile) error {
 	if rollout.IsCompressed(row.RolloutPath) || !indexer.Emptied(f.Size(), row.IndexedSize) {
 		return nil
 	}
+	return errEmptied(row)
+}
+
+// errEmptied is the ErrBusy of a use of thread row whose own file another
+// program emptied to write it anew (indexer.Emptied).
+func errEmptied(row store.Thread) error {
 	return fmt.Errorf("%s is empty, %d bytes indexed: another program is writing it anew: %w",
 		row.RolloutPath, row.IndexedSize, ErrBusy)
 }
