@@ -61,14 +61,7 @@ func TestRepairMendsLostSegments(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					wantSegs, err := st.Segments(ctx, rt.id)
-					if err != nil {
-						t.Fatal(err)
-					}
-					wantMsgs, err := st.UserMessages(ctx, rt.id)
-					if err != nil {
-						t.Fatal(err)
-					}
+					wantSegs, wantMsgs := historyRows(t, st, rt.id)
 					deleteSegments(t, db, rt.id, th.delete)
 					rep, err := Verify(ctx, st, rolloutfs.Local{Root: root})
 					if err != nil {
@@ -83,16 +76,9 @@ func TestRepairMendsLostSegments(t *testing.T) {
 					for _, p := range rep.Problems {
 						t.Errorf("verify after %s: problem %s", how, p)
 					}
-					gotSegs, err := st.Segments(ctx, rt.id)
-					if err != nil {
-						t.Fatal(err)
-					}
+					gotSegs, gotMsgs := historyRows(t, st, rt.id)
 					if segmentFacts(gotSegs) != segmentFacts(wantSegs) {
 						t.Errorf("segments after %s = %v, want %v", how, gotSegs, wantSegs)
-					}
-					gotMsgs, err := st.UserMessages(ctx, rt.id)
-					if err != nil {
-						t.Fatal(err)
 					}
 					if fmt.Sprint(gotMsgs) != fmt.Sprint(wantMsgs) {
 						t.Errorf("user messages after %s = %v, want %v", how, gotMsgs, wantMsgs)

@@ -400,14 +400,7 @@ func TestFullRescanReadsSegmentsInOrder(t *testing.T) {
 			ctx := t.Context()
 			root, st, rt, _ := indexedRevertedThread(t)
 			threeFileThread(t, root, st, rt)
-			wantSegs, err := st.Segments(ctx, rt.id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantMsgs, err := st.UserMessages(ctx, rt.id)
-			if err != nil {
-				t.Fatal(err)
-			}
+			wantSegs, wantMsgs := historyRows(t, st, rt.id)
 			if len(wantMsgs) != 2 || len(chainLinks(wantSegs)) != 2 {
 				t.Fatalf("before: messages %v, segments %v; want 2 messages, a history through 2 earlier files", wantMsgs, wantSegs)
 			}
@@ -599,14 +592,7 @@ func TestSyncReadsANewRevertThroughTheGrownSegment(t *testing.T) {
 			grown := openStore(t) // indexed before seg1 grew and seg2 came
 			mustSync(t, grown, root, SyncOptions{})
 			threeFileThread(t, root, st, rt)
-			want, err := st.UserMessages(ctx, rt.id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSegs, err := st.Segments(ctx, rt.id)
-			if err != nil {
-				t.Fatal(err)
-			}
+			wantSegs, want := historyRows(t, st, rt.id)
 			sum := mustSync(t, grown, root, SyncOptions{Workers: 2, Shuffle: rand.New(rand.NewPCG(seed, 2))})
 			if len(sum.Problems) != 0 {
 				t.Errorf("sync problems: %v", sum.Problems)
@@ -620,4 +606,19 @@ func TestSyncReadsANewRevertThroughTheGrownSegment(t *testing.T) {
 			mustVerifyClean(t, grown, root)
 		})
 	}
+}
+
+// historyRows returns thread id's segment rows and user messages as st
+// holds them.
+func historyRows(t *testing.T, st *store.Store, id string) ([]store.Segment, []store.UserMessage) {
+	t.Helper()
+	segs, err := st.Segments(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := st.UserMessages(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segs, msgs
 }

@@ -17,41 +17,7 @@ import (
 // writing again: a second thread, or a second revert.
 func TestWritesAnsweredFromTheirCommit(t *testing.T) {
 	dsn := testDSN(t)
-	for _, c := range []struct {
-		name  string
-		setup func(t *testing.T, s *Store) string
-		write func(t *testing.T, s *Store, id string) (Thread, error)
-		check func(th Thread) bool
-	}{
-		{"create", func(*testing.T, *Store) string { return "" },
-			func(t *testing.T, s *Store, _ string) (Thread, error) {
-				id := newID(t)
-				return s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)})
-			},
-			func(th Thread) bool { return th.ID != "" && th.Size > 0 }},
-		{"fork", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 2); return id },
-			func(t *testing.T, s *Store, id string) (Thread, error) {
-				child := newID(t)
-				return s.Fork(t.Context(), Fork{ParentID: id, ChildID: child, BeforeUserMessage: 1, Lines: metaLine(child)})
-			},
-			func(th Thread) bool { return th.BaseSize > 0 && th.UserMessageCount == 1 }},
-		{"revert", func(t *testing.T, s *Store) string {
-			id := createPaginated(t, s)
-			for _, text := range []string{"one", "two"} {
-				if _, err := s.Append(t.Context(), id, userLine(text), -1); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return id
-		},
-			func(t *testing.T, s *Store, id string) (Thread, error) {
-				return s.Revert(t.Context(), Revert{ID: id, BeforeUserMessage: 1})
-			},
-			func(th Thread) bool { return th.BaseID != "" && th.UserMessageCount == 1 }},
-		{"archive", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 1); return id },
-			func(t *testing.T, s *Store, id string) (Thread, error) { return s.SetArchived(t.Context(), id, true) },
-			func(th Thread) bool { return th.Archived }},
-	} {
+	for _, c := range rowWrites {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := Open(t.Context(), dsn, Options{})
 			if err != nil {
@@ -76,6 +42,49 @@ func TestWritesAnsweredFromTheirCommit(t *testing.T) {
 	}
 }
 
+// rowWrite is a write other than an append that answers the thread's row:
+// setup makes what it writes to (its id, "" for none), check tells the
+// row a committed write answers.
+type rowWrite struct {
+	name  string
+	setup func(t *testing.T, s *Store) string
+	write func(t *testing.T, s *Store, id string) (Thread, error)
+	check func(th Thread) bool
+}
+
+// rowWrites are the writes of TestWritesAnsweredFromTheirCommit and
+// TestOtherWritesSettleALostCommitAnswer.
+var rowWrites = []rowWrite{
+	{"create", func(*testing.T, *Store) string { return "" },
+		func(t *testing.T, s *Store, _ string) (Thread, error) {
+			id := newID(t)
+			return s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)})
+		},
+		func(th Thread) bool { return th.ID != "" && th.Size > 0 }},
+	{"fork", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 2); return id },
+		func(t *testing.T, s *Store, id string) (Thread, error) {
+			child := newID(t)
+			return s.Fork(t.Context(), Fork{ParentID: id, ChildID: child, BeforeUserMessage: 1, Lines: metaLine(child)})
+		},
+		func(th Thread) bool { return th.BaseSize > 0 && th.UserMessageCount == 1 }},
+	{"revert", func(t *testing.T, s *Store) string {
+		id := createPaginated(t, s)
+		for _, text := range []string{"one", "two"} {
+			if _, err := s.Append(t.Context(), id, userLine(text), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return id
+	},
+		func(t *testing.T, s *Store, id string) (Thread, error) {
+			return s.Revert(t.Context(), Revert{ID: id, BeforeUserMessage: 1})
+		},
+		func(th Thread) bool { return th.BaseID != "" && th.UserMessageCount == 1 }},
+	{"archive", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 1); return id },
+		func(t *testing.T, s *Store, id string) (Thread, error) { return s.SetArchived(t.Context(), id, true) },
+		func(th Thread) bool { return th.Archived }},
+}
+
 // TestOtherWritesSettleALostCommitAnswer: a write other than an append
 // (create, fork, revert, archive, delete) whose COMMIT was sent but whose
 // answer was lost failed with ErrCommitUnknown, a 500 for the client,
@@ -86,44 +95,10 @@ func TestWritesAnsweredFromTheirCommit(t *testing.T) {
 func TestOtherWritesSettleALostCommitAnswer(t *testing.T) {
 	dsn := testDSN(t)
 	lostErr := fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF)
-	writes := []struct {
-		name  string
-		setup func(t *testing.T, s *Store) string
-		write func(t *testing.T, s *Store, id string) error
-	}{
-		{"create", func(*testing.T, *Store) string { return "" },
-			func(t *testing.T, s *Store, _ string) error {
-				id := newID(t)
-				_, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)})
-				return err
-			}},
-		{"fork", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 2); return id },
-			func(t *testing.T, s *Store, id string) error {
-				child := newID(t)
-				_, err := s.Fork(t.Context(), Fork{ParentID: id, ChildID: child, BeforeUserMessage: 1, Lines: metaLine(child)})
-				return err
-			}},
-		{"revert", func(t *testing.T, s *Store) string {
-			id := createPaginated(t, s)
-			for _, text := range []string{"one", "two"} {
-				if _, err := s.Append(t.Context(), id, userLine(text), -1); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return id
-		},
-			func(t *testing.T, s *Store, id string) error {
-				_, err := s.Revert(t.Context(), Revert{ID: id, BeforeUserMessage: 1})
-				return err
-			}},
-		{"archive", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 1); return id },
-			func(t *testing.T, s *Store, id string) error {
-				_, err := s.SetArchived(t.Context(), id, true)
-				return err
-			}},
-		{"delete", func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 1); return id },
-			func(t *testing.T, s *Store, id string) error { return s.Delete(t.Context(), id) }},
-	}
+	writes := append([]rowWrite(nil), rowWrites...)
+	writes = append(writes, rowWrite{name: "delete",
+		setup: func(t *testing.T, s *Store) string { id, _ := parentWith(t, s, 1); return id },
+		write: func(t *testing.T, s *Store, id string) (Thread, error) { return Thread{}, s.Delete(t.Context(), id) }})
 	for _, w := range writes {
 		for _, tc := range []struct {
 			name       string
@@ -148,7 +123,7 @@ func TestOtherWritesSettleALostCommitAnswer(t *testing.T) {
 				}
 				xactStatusLost = func() error { return tc.statusErr }
 				t.Cleanup(func() { commitAnswerLost, commitSentLost, xactStatusLost = nil, nil, nil })
-				err := w.write(t, s, id)
+				_, err := w.write(t, s, id)
 				switch {
 				case tc.statusErr != nil:
 					if !errors.Is(err, ErrCommitUnknown) {
