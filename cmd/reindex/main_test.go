@@ -264,6 +264,42 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestRootErrorsSayWhatIsWrong: a root that does not exist is named as
+// missing, with the flag and variable that name it, and a file given as the
+// root as not a directory; before, both said "is not a directory", which
+// sent a user looking for a file where there was nothing.
+func TestRootErrorsSayWhatIsWrong(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"missing --root", []string{"--root", filepath.Join(dir, "missing")}, nil,
+			"reindex: no such root: " + filepath.Join(dir, "missing") + " (--root or $SPOOL_ROOT names it)\n"},
+		{"missing $SPOOL_ROOT", nil, []string{"SPOOL_ROOT=" + filepath.Join(dir, "gone")},
+			"reindex: no such root: " + filepath.Join(dir, "gone") + " (--root or $SPOOL_ROOT names it)\n"},
+		{"a file", []string{"--root", file}, nil,
+			"reindex: root " + file + " is not a directory\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runReindexEnv(t, tt.env, tt.args...)
+			if res.code != exitError {
+				t.Fatalf("exit %d, want %d", res.code, exitError)
+			}
+			if res.stderr != tt.want {
+				t.Fatalf("stderr %q, want %q", res.stderr, tt.want)
+			}
+		})
+	}
+}
+
 // TestCodexHomeReadOnly indexes the shared Codex fixtures in place, with the
 // index elsewhere, and checks that nothing was written into them.
 func TestCodexHomeReadOnly(t *testing.T) {

@@ -171,7 +171,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.pg != "" {
 		return runDistributed(ctx, cfg, stdout, stderr)
 	}
-	if fi, err := os.Stat(cfg.root); err != nil || !fi.IsDir() {
+	switch fi, err := os.Stat(cfg.root); {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(stderr, "reindex: no such root: %s (--root or $SPOOL_ROOT names it)\n", cfg.root)
+		return exitError
+	case err != nil:
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
+		return exitError
+	case !fi.IsDir():
 		fmt.Fprintf(stderr, "reindex: root %s is not a directory\n", cfg.root)
 		return exitError
 	}
