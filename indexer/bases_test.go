@@ -240,3 +240,29 @@ func TestReferenceForkOfAGoneParentTakesItsBasesAncestry(t *testing.T) {
 		t.Errorf("fork's base = %s with %d inherited messages, want %s with 2", rec.Thread.BaseID, rec.Thread.InheritedMessages, base)
 	}
 }
+
+// TestUnindexedProblems: the problems a command that checks a root fails
+// for are the files the index cannot hold: unreadable or unindexable ones
+// and reference forks with a dangling or cyclic chain of bases; not an
+// empty file or a problem inside a file that is indexed.
+func TestUnindexedProblems(t *testing.T) {
+	tests := []struct {
+		kind string
+		want bool
+	}{
+		{ProblemError, true},
+		{ProblemDanglingBase, true},
+		{ProblemCyclicBase, true},
+		{ProblemEmpty, false},
+		{ProblemMalformed, false},
+		{ProblemTorn, false},
+		{ProblemDuplicate, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			if got := (Problem{Kind: tt.kind}).Unindexed(); got != tt.want {
+				t.Fatalf("Problem{Kind: %q}.Unindexed() = %t, want %t", tt.kind, got, tt.want)
+			}
+		})
+	}
+}

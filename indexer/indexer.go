@@ -89,6 +89,19 @@ type Problem struct {
 	Detail string `json:"detail"`
 }
 
+// Unindexed reports whether p is a file the index cannot hold at all: one
+// that could not be read or indexed (ProblemError), or a reference fork
+// whose chain of bases is dangling or cyclic. A command that checks a root
+// fails for these; an empty file, which its writer may be creating, and a
+// problem inside a file that is indexed are not among them.
+func (p Problem) Unindexed() bool {
+	switch p.Kind {
+	case ProblemError, ProblemDanglingBase, ProblemCyclicBase:
+		return true
+	}
+	return false
+}
+
 // String formats p as "path:offset: kind: detail" for people.
 func (p Problem) String() string {
 	return fmt.Sprintf("%s: offset %d (line %d): %s: %s", p.Path, p.Offset, p.Line, p.Kind, p.Detail)

@@ -531,6 +531,43 @@ func TestUnindexableFileExitsOne(t *testing.T) {
 	}
 }
 
+// TestBrokenBaseExitsOne: a reference fork whose chain of bases ends at a
+// thread that is not there is a file reindex cannot index; it is named, and
+// every mode exits 1, as for any file that could not be indexed. Before,
+// the incremental run and --full printed "1 failed" and exited 0, and
+// --verify printed the problem, then "index agrees with the files", and
+// exited 0.
+func TestBrokenBaseExitsOne(t *testing.T) {
+	const (
+		fork    = "019dab90-0000-7000-8000-00000000f001"
+		missing = "019dab90-0000-7000-8000-00000000dead"
+	)
+	root := testHome(t)
+	rel := filepath.Join("sessions", "2026", "05", "02", "rollout-2026-05-02T09-00-00-"+fork+".jsonl")
+	meta := fmt.Sprintf(`{"timestamp":"2026-05-02T09:00:00.000Z","ordinal":0,"type":"session_meta","payload":`+
+		`{"id":%q,"forked_from_id":%q,"timestamp":"2026-05-02T09:00:00.000Z","cwd":"/src","originator":"","cli_version":"",`+
+		`"source":"cli","model_provider":"openai","history_mode":"paginated","forked_from_ordinal_exclusive":1,`+
+		`"history_base":{"thread_id":%q,"end_ordinal_exclusive":1,"end_byte_offset":100}}}`+"\n", fork, missing, missing)
+	if err := os.MkdirAll(filepath.Join(root, filepath.Dir(rel)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, rel), []byte(meta), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{}, {"--full"}, {"--verify"}, {"--json"}, {"--verify", "--json"}} {
+		res := runReindex(t, append([]string{"--root", root}, args...)...)
+		if res.code != exitDrift {
+			t.Errorf("reindex %v: exit %d, want %d\n%s", args, res.code, exitDrift, res.stdout)
+		}
+		if !strings.Contains(res.stdout, filepath.Base(rel)) || !strings.Contains(res.stdout, indexer.ProblemDanglingBase) {
+			t.Errorf("reindex %v: stdout %q does not name %s as %s", args, res.stdout, filepath.Base(rel), indexer.ProblemDanglingBase)
+		}
+		if strings.HasSuffix(res.stdout, ": index agrees with the files\n") {
+			t.Errorf("reindex %v: stdout %q says the index agrees with the files, without a word of the one it could not index", args, res.stdout)
+		}
+	}
+}
+
 // TestIndexElsewhereLeavesTheRootsTemps: reindex with its index outside
 // the root writes nothing into the root, as it promises for a read-only
 // Codex home: a leftover temporary file there stays (the removal would

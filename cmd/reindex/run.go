@@ -148,7 +148,7 @@ type report struct {
 func unreadable(problems []indexer.Problem) int {
 	n := 0
 	for _, p := range problems {
-		if p.Kind == indexer.ProblemError {
+		if p.Unindexed() {
 			n++
 		}
 	}
@@ -438,7 +438,7 @@ func output(w io.Writer, cfg config, rep report) error {
 		}
 		verdict := "index agrees with the files"
 		if n := unreadable(v.Problems); n > 0 {
-			verdict = fmt.Sprintf("index agrees with the files it could read; %d could not be read or are not threads", n)
+			verdict = fmt.Sprintf("index agrees with the files it could index; %d could not be read or indexed", n)
 		}
 		if !v.Clean() {
 			verdict = fmt.Sprintf("%d drift", len(v.Drifts))

@@ -442,7 +442,7 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 	}
 	for _, p := range rep.Problems {
 		out.Problems = append(out.Problems, p.String())
-		if p.Kind == indexer.ProblemError {
+		if p.Unindexed() {
 			out.unreadable++
 		}
 	}

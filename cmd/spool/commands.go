@@ -643,8 +643,8 @@ func newDoctorCmd(a *app) *cobra.Command {
 		Use:   "doctor",
 		Short: "Check the index against the rollout files",
 		Long: `Check that the index agrees with the rollout files. Exit status: 0 they agree,
-3 they do not or a rollout file could not be read at all (what "reindex
---verify" fails for), 1 doctor could not check (no index, spoold gone).
+3 they do not or a rollout file could not be read or indexed at all (what
+"reindex --verify" fails for), 1 doctor could not check (no index, spoold gone).
 
 On a root opened directly (no spoold running, or --local) this is
 "reindex --verify": every file is re-read and compared with its index rows,

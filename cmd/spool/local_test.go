@@ -282,6 +282,31 @@ func TestLocalDoctorUnreadableFile(t *testing.T) {
 	}
 }
 
+// TestLocalDoctorBrokenBase: a reference fork whose base is not there is a
+// file the index cannot hold; doctor names it and exits exitDrift, as
+// reindex --verify does. Before, it exited 0.
+func TestLocalDoctorBrokenBase(t *testing.T) {
+	const (
+		fork    = "01a21b67-0000-7000-8000-00000000f001"
+		missing = "01a21b67-0000-7000-8000-00000000dead"
+	)
+	root, parent, _ := seedRoot(t)
+	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
+	name := "rollout-2026-01-02T03-04-05-" + fork + ".jsonl"
+	meta := fmt.Sprintf(`{"timestamp":"2026-01-02T03:04:05.000Z","ordinal":0,"type":"session_meta","payload":`+
+		`{"id":%q,"forked_from_id":%q,"timestamp":"2026-01-02T03:04:05.000Z","cwd":"/src","originator":"","cli_version":"",`+
+		`"source":"cli","model_provider":"openai","history_mode":"paginated","forked_from_ordinal_exclusive":1,`+
+		`"history_base":{"thread_id":%q,"end_ordinal_exclusive":1,"end_byte_offset":100}}}`+"\n", fork, missing, missing)
+	bad := filepath.Join(filepath.Dir(filepath.Join(root, filepath.FromSlash(parent.RolloutPath))), name)
+	if err := os.WriteFile(bad, []byte(meta), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := cli.run("doctor")
+	if r.code != exitDrift || !strings.Contains(r.stdout, "dangling-base") || !strings.Contains(r.stdout, name) {
+		t.Fatalf("doctor with a dangling reference fork: exit %d, want %d naming it; stdout:\n%s\nstderr %s", r.code, exitDrift, r.stdout, r.stderr)
+	}
+}
+
 // TestLocalDoctorWithoutIndex: doctor on a root (a Codex home) without an
 // index fails and says how to build one, writing nothing into it.
 func TestLocalDoctorWithoutIndex(t *testing.T) {
