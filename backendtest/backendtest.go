@@ -458,6 +458,8 @@ func testRefusedAppends(t *testing.T, b manager.Backend) {
 	}
 	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{oops`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
 		t.Fatalf("a bad line: %v, want ErrInvalidItem", err)
+	} else if lineErr := (*manager.LineError)(nil); !errors.As(err, &lineErr) || lineErr.Line != 2 {
+		t.Fatalf("a bad second line: %v, want a *LineError naming line 2", err)
 	}
 	// A paginated thread numbers its lines itself.
 	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{"ordinal":7,"type":"event_msg","payload":{}}`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {

@@ -2,9 +2,11 @@ package manager
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -112,6 +114,50 @@ func TestBadCursorsAndQueriesAreInvalidArguments(t *testing.T) {
 			}
 			if tt.want != ErrInvalidArgument && strings.Contains(err.Error(), ErrInvalidArgument.Error()) {
 				t.Fatalf("%q repeats %q", err, ErrInvalidArgument)
+			}
+		})
+	}
+}
+
+// TestAppendLinesErrorsNameTheLine: a line that cannot be appended is
+// named by its 1-based position among the lines given, as the server names
+// a line of an NDJSON body, and the error still wraps its sentinels.
+func TestAppendLinesErrorsNameTheLine(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := startPaginated(t, m, user("u0"))
+	const good = `{"type":"event_msg","payload":{"type":"x"}}`
+	tests := []struct {
+		name  string
+		lines []string
+		want  []error
+	}{
+		{"second line without type", []string{good, `{"payload":{}}`}, []error{ErrInvalidItem, rollout.ErrMissingType}},
+		{"third line not JSON", []string{good, good, `{nope`}, []error{ErrInvalidItem, rollout.ErrInvalidJSON}},
+		{"second line with an ordinal", []string{good, `{"ordinal":7,"type":"event_msg","payload":{}}`}, []error{ErrInvalidItem, rollout.ErrInvalidOrdinal}},
+		{"second line a rollback marker", []string{good, `{"type":"event_msg","payload":{"type":"thread_rolled_back","num_turns":1}}`}, []error{ErrPaginatedRollback}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := make([][]byte, len(tt.lines))
+			for i, l := range tt.lines {
+				lines[i] = []byte(l)
+			}
+			_, err := m.AppendLines(ctx, th.ID, lines)
+			for _, want := range tt.want {
+				if !errors.Is(err, want) {
+					t.Fatalf("err = %v, want %v", err, want)
+				}
+			}
+			var lineErr *LineError
+			if !errors.As(err, &lineErr) {
+				t.Fatalf("err = %v, want a *LineError", err)
+			}
+			if got, want := lineErr.Line, len(tt.lines); got != want {
+				t.Fatalf("LineError.Line = %d, want %d (%v)", got, want, err)
+			}
+			if want := fmt.Sprintf(": line %d: ", len(tt.lines)); !strings.Contains(err.Error(), want) {
+				t.Fatalf("%q does not name the line as %q", err, want)
 			}
 		})
 	}

@@ -78,6 +78,18 @@ func (e *TornTailError) Error() string {
 
 func (e *TornTailError) Unwrap() error { return ErrTornTail }
 
+// LineError reports a line of an append (AppendLines) that cannot be
+// appended. Line counts from 1, as editors and the server's messages about
+// an NDJSON body do; Err says what is wrong and wraps ErrInvalidItem.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+func (e *LineError) Unwrap() error { return e.Err }
+
 // OutOfRangeError reports a fork or read point past the thread's user
 // messages; it wraps ErrOutOfRange.
 type OutOfRangeError struct {

@@ -379,7 +379,7 @@ func (m *Manager) AppendLinesWith(ctx context.Context, id string, lines [][]byte
 	encoded := make([][]byte, len(lines))
 	for i, l := range lines {
 		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
-			return AppendResult{}, fmt.Errorf("append to %s: line %d: %w: %w", id, i, ErrInvalidItem, err)
+			return AppendResult{}, fmt.Errorf("append to %s: %w", id, &LineError{Line: i + 1, Err: fmt.Errorf("%w: %w", ErrInvalidItem, err)})
 		}
 	}
 	if o.IdempotencyKey != "" {
@@ -618,11 +618,11 @@ func (m *Manager) numbered(row store.Thread, lines [][]byte) ([][]byte, error) {
 	out := make([][]byte, len(lines))
 	for i, l := range lines {
 		if rollout.IsRollbackLine(l) {
-			return nil, fmt.Errorf("line %d: %w", i, ErrPaginatedRollback)
+			return nil, &LineError{Line: i + 1, Err: ErrPaginatedRollback}
 		}
 		n, err := rollout.WithOrdinal(l, row.NextOrdinal+int64(i))
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w: %w", i, ErrInvalidItem, err)
+			return nil, &LineError{Line: i + 1, Err: fmt.Errorf("%w: %w", ErrInvalidItem, err)}
 		}
 		out[i] = n
 	}

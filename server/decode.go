@@ -34,6 +34,9 @@ var ndjsonAliases = map[string]bool{
 type appendBody struct {
 	items []rollout.Item
 	lines [][]byte
+	// lineNumbers holds, for each of lines, its 1-based line number in
+	// the body, blank lines counted: what the client's editor shows.
+	lineNumbers []int
 }
 
 // isNDJSON reports whether contentType names newline-delimited JSON. JSON
@@ -74,8 +77,8 @@ func isNDJSON(contentType string, ndjsonRoute bool) (bool, error) {
 // panics: it returns at least one item or line, or an *Error.
 func decodeAppend(ndjson bool, data []byte) (appendBody, error) {
 	if ndjson {
-		lines, err := decodeNDJSON(data)
-		return appendBody{lines: lines}, err
+		lines, numbers, err := decodeNDJSON(data)
+		return appendBody{lines: lines, lineNumbers: numbers}, err
 	}
 	items, err := decodeItems(data)
 	return appendBody{items: items}, err
@@ -259,9 +262,8 @@ func decodeStrictObject(data []byte, v any, allowEmpty bool) error {
 // verbatim (a CR before the newline is dropped); the manager checks the
 // envelope; only its top-level "type" and "timestamp" must be text (see
 // clientString), the payload passes verbatim. Blank lines are skipped, as
-// Codex skips them.
-func decodeNDJSON(data []byte) ([][]byte, error) {
-	var lines [][]byte
+// Codex skips them. numbers holds each line's 1-based number in data.
+func decodeNDJSON(data []byte) (lines [][]byte, numbers []int, err error) {
 	number := 0
 	for len(data) > 0 {
 		number++
@@ -277,16 +279,16 @@ func decodeNDJSON(data []byte) ([][]byte, error) {
 			continue
 		}
 		if !utf8.Valid(line) {
-			return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not valid UTF-8", number)
+			return nil, nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not valid UTF-8", number)
 		}
 		if !json.Valid(trimmed) {
-			return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not valid JSON", number)
+			return nil, nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not valid JSON", number)
 		}
 		if trimmed[0] != '{' {
-			return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not a JSON object", number)
+			return nil, nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "line %d is not a JSON object", number)
 		}
 		var seen []string // a line's few top-level members
-		err := eachMember(trimmed, func(key, value []byte) error {
+		err = eachMember(trimmed, func(key, value []byte) error {
 			name, err := clientString(key)
 			if err != nil {
 				return errorf(http.StatusBadRequest, CodeInvalidItem, "line %d: member name %v", number, err)
@@ -305,14 +307,15 @@ func decodeNDJSON(data []byte) ([][]byte, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		lines = append(lines, line)
+		numbers = append(numbers, number)
 	}
 	if len(lines) == 0 {
-		return nil, errorf(http.StatusBadRequest, CodeInvalidArgument, "request body holds no lines")
+		return nil, nil, errorf(http.StatusBadRequest, CodeInvalidArgument, "request body holds no lines")
 	}
-	return lines, nil
+	return lines, numbers, nil
 }
 
 // exactMembers refuses a member of obj, a valid JSON object, named twice

@@ -447,6 +447,7 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	var result manager.AppendResult
 	if ndjson {
 		result, err = s.m.AppendLinesWith(r.Context(), id, body.lines, opts)
+		err = body.bodyLine(err)
 	} else {
 		result, err = s.m.AppendWith(r.Context(), id, body.items, opts)
 	}
@@ -459,6 +460,30 @@ func (s *Server) appendItems(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, wireAppendResult(result))
 	return nil
 }
+
+// bodyLine makes the message of a *manager.LineError in err, which numbers
+// the lines the manager was given, name the line of the body instead
+// (blank lines were dropped before the manager saw them), so that one body
+// has one numbering. The error still wraps what err wraps.
+func (b appendBody) bodyLine(err error) error {
+	var lineErr *manager.LineError
+	if !errors.As(err, &lineErr) || lineErr.Line < 1 || lineErr.Line > len(b.lineNumbers) {
+		return err
+	}
+	given := lineErr.Error()
+	inBody := *lineErr
+	inBody.Line = b.lineNumbers[lineErr.Line-1]
+	return &renamedError{err: err, msg: strings.Replace(err.Error(), given, inBody.Error(), 1)}
+}
+
+// renamedError is err with another message.
+type renamedError struct {
+	err error
+	msg string
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }
 
 // streamNDJSON copies a reader of rollout lines to the client. The first
 // bytes are read before the status line is sent, so a read that fails at

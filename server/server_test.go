@@ -816,6 +816,38 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
+// TestNDJSONLineNumbers: every message about a line of an NDJSON append
+// body names it as an editor does, counting from 1 and counting blank
+// lines, whether the server or the manager finds the fault. The manager
+// once counted from 0 among the non-blank lines, so one body had two
+// numberings.
+func TestNDJSONLineNumbers(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	items := "/v1/threads/" + th.ID + "/items"
+	const good = `{"type":"event_msg","payload":{"type":"x"}}`
+	tests := []struct {
+		name     string
+		body     string
+		code     string
+		wantLine int
+	}{
+		{"not JSON (server)", good + "\n{nope\n", server.CodeInvalidJSON, 2},
+		{"not JSON after a blank line (server)", "\n" + good + "\n{nope\n", server.CodeInvalidJSON, 3},
+		{"no type (manager)", good + "\n" + `{"payload":{}}` + "\n", server.CodeInvalidItem, 2},
+		{"no type after blank lines (manager)", "\n" + good + "\n\n" + `{"payload":{}}` + "\n", server.CodeInvalidItem, 4},
+		{"an ordinal after a blank line (manager)", good + "\n\r\n" + `{"ordinal":3,"type":"event_msg","payload":{}}` + "\n", server.CodeInvalidItem, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := wantError(t, e.do("POST", items, "application/x-ndjson", tt.body), http.StatusBadRequest, tt.code)
+			if want := fmt.Sprintf("line %d", tt.wantLine); !strings.Contains(got.Error.Message, want+" ") && !strings.Contains(got.Error.Message, want+":") {
+				t.Fatalf("message %q does not name %q", got.Error.Message, want)
+			}
+		})
+	}
+}
+
 // TestBodilessRoutes: archive, unarchive and purge take no body. One
 // that holds members is refused, as unknown fields are everywhere, so an
 // option the server does not have (a purge's "dry_run") fails instead of
