@@ -162,3 +162,23 @@ func TestAppendLinesErrorsNameTheLine(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendOfAnOrdinalSaysSoOnce: a line that brings its own ordinal to a
+// paginated thread is refused with a message that says so once; it read
+// "invalid item: with ordinal: line already has an ordinal: rollout:
+// invalid ordinal". Both sentinels stay testable.
+func TestAppendOfAnOrdinalSaysSoOnce(t *testing.T) {
+	m := openTest(t)
+	th := startPaginated(t, m, user("u0"))
+	_, err := m.AppendLines(t.Context(), th.ID, [][]byte{[]byte(`{"ordinal":7,"type":"event_msg","payload":{}}`)})
+	for _, want := range []error{ErrInvalidItem, rollout.ErrInvalidOrdinal} {
+		if !errors.Is(err, want) {
+			t.Fatalf("err = %v, want %v", err, want)
+		}
+	}
+	for _, word := range []string{"invalid", "ordinal"} {
+		if n := strings.Count(err.Error(), word); n != 1 {
+			t.Errorf("%q says %q %d times, want once", err, word, n)
+		}
+	}
+}

@@ -78,11 +78,10 @@ func WithOrdinal(line []byte, n int64) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("with ordinal: %w", err)
 	}
-	if _, has, err := LineOrdinal(body); err != nil || has {
-		if err == nil {
-			err = fmt.Errorf("line already has an ordinal: %w", ErrInvalidOrdinal)
-		}
+	if _, has, err := LineOrdinal(body); err != nil {
 		return nil, fmt.Errorf("with ordinal: %w", err)
+	} else if has {
+		return nil, hasOrdinalError{}
 	}
 	member := []byte(`"ordinal":` + strconv.FormatInt(n, 10))
 	at, comma := openingMemberEnd(body)
@@ -98,6 +97,14 @@ func WithOrdinal(line []byte, n int64) ([]byte, error) {
 	out = append(out, body[at:]...)
 	return append(out, '\n'), nil
 }
+
+// hasOrdinalError is WithOrdinal's ErrInvalidOrdinal for a line that
+// carries an ordinal already; its text says only that, so that a caller's
+// "invalid item" does not read "invalid" twice.
+type hasOrdinalError struct{}
+
+func (hasOrdinalError) Error() string { return "line already has an ordinal" }
+func (hasOrdinalError) Unwrap() error { return ErrInvalidOrdinal }
 
 // openingMemberEnd returns where to insert a member in a valid object line:
 // just after a leading "timestamp" member (comma true: the member follows
