@@ -34,12 +34,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "spoolgen:", err)
-		}
-		stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp): // -h: the usage is printed, as asked
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "spoolgen:", err)
 		os.Exit(2)
 	}
 }
