@@ -159,6 +159,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	// from names where a flag's value came from, for a message about it:
+	// the environment variable when the flag was not given, so that a
+	// bad SPOOL_SYNC is not reported as a -sync nobody typed.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	from := func(name string) string {
+		variable := "SPOOL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if !given[name] && getenv(variable) != "" {
+			return variable
+		}
+		return "-" + name
+	}
 
 	cfg := config{
 		root:            *root,
@@ -177,59 +189,59 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		s3Secret:        getenv("SPOOL_S3_SECRET_KEY"),
 	}
 	if cfg.s3 != "" && cfg.pg == "" {
-		return config{}, errors.New("-s3 needs -pg: object storage holds the distributed backend's segments")
+		return config{}, fmt.Errorf("%s needs -pg: object storage holds the distributed backend's segments", from("s3"))
 	}
 	var err error
 	if cfg.sealBytes, err = parseSize(*sealBytes); err != nil || cfg.sealBytes < 1 {
-		return config{}, fmt.Errorf("-seal-bytes %q: want a positive size such as 4MiB", *sealBytes)
+		return config{}, fmt.Errorf("%s %q: want a positive size such as 4MiB", from("seal-bytes"), *sealBytes)
 	}
 	cfg.segmentCache = *segmentCache
 	if cfg.segmentCacheMax, err = parseSize(*segmentCacheSize); err != nil || cfg.segmentCacheMax < 1 {
-		return config{}, fmt.Errorf("-segment-cache-size %q: want a positive size such as 1GiB", *segmentCacheSize)
+		return config{}, fmt.Errorf("%s %q: want a positive size such as 1GiB", from("segment-cache-size"), *segmentCacheSize)
 	}
 	if cfg.segmentCache != "" && cfg.s3 == "" {
-		return config{}, errors.New("-segment-cache needs -s3: it holds segments read from object storage")
+		return config{}, fmt.Errorf("%s needs -s3: it holds segments read from object storage", from("segment-cache"))
 	}
 	if cfg.watch, err = strconv.ParseBool(*watch); err != nil {
-		return config{}, fmt.Errorf("-watch %q: want true or false", *watch)
+		return config{}, fmt.Errorf("%s %q: want true or false", from("watch"), *watch)
 	}
 	if cfg.index == "" {
 		cfg.index = filepath.Join(cfg.root, manager.IndexFile)
 	}
 	if cfg.capacity, err = strconv.Atoi(*capacity); err != nil || cfg.capacity < 1 {
-		return config{}, fmt.Errorf("-capacity %q: want a positive integer", *capacity)
+		return config{}, fmt.Errorf("%s %q: want a positive integer", from("capacity"), *capacity)
 	}
 	if cfg.maxBody, err = parseSize(*maxBody); err != nil {
-		return config{}, fmt.Errorf("-max-body: %w", err)
+		return config{}, fmt.Errorf("%s: %w", from("max-body"), err)
 	}
 	if cfg.maxBodyInFlight, err = parseSize(*maxBodyInFlight); err != nil {
-		return config{}, fmt.Errorf("-max-body-in-flight: %w", err)
+		return config{}, fmt.Errorf("%s: %w", from("max-body-in-flight"), err)
 	}
 	if cfg.maxBodyInFlight < cfg.maxBody {
-		return config{}, fmt.Errorf("-max-body-in-flight %s is smaller than -max-body %s: no body of the largest size could be read", *maxBodyInFlight, *maxBody)
+		return config{}, fmt.Errorf("%s %s is smaller than %s %s: no body of the largest size could be read", from("max-body-in-flight"), *maxBodyInFlight, from("max-body"), *maxBody)
 	}
 	if cfg.bodyTimeout, err = time.ParseDuration(*bodyTimeout); err != nil || cfg.bodyTimeout <= 0 {
-		return config{}, fmt.Errorf("-body-timeout %q: want a positive duration such as 10s", *bodyTimeout)
+		return config{}, fmt.Errorf("%s %q: want a positive duration such as 10s", from("body-timeout"), *bodyTimeout)
 	}
 	if cfg.bodyMinRate, err = parseSize(*bodyMinRate); err != nil {
-		return config{}, fmt.Errorf("-body-min-rate: %w", err)
+		return config{}, fmt.Errorf("%s: %w", from("body-min-rate"), err)
 	}
 	mode, err := strconv.ParseUint(*fileMode, 8, 32)
 	if err != nil || mode&^0o777 != 0 || mode&0o600 != 0o600 {
-		return config{}, fmt.Errorf("-file-mode %q: want octal permission bits that let the owner read and write, such as 0600 or 0640", *fileMode)
+		return config{}, fmt.Errorf("%s %q: want octal permission bits that let the owner read and write, such as 0600 or 0640", from("file-mode"), *fileMode)
 	}
 	cfg.fileMode = iofs.FileMode(mode)
 	for _, origin := range cfg.cors {
 		if err := checkOrigin(origin); err != nil {
-			return config{}, fmt.Errorf("-cors: %w", err)
+			return config{}, fmt.Errorf("%s: %w", from("cors"), err)
 		}
 	}
 	if cfg.sync, err = rolloutfs.ParseSyncPolicy(*syncPolicy); err != nil {
-		return config{}, fmt.Errorf("-sync: %w", err)
+		return config{}, fmt.Errorf("%s: %w", from("sync"), err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return config{}, fmt.Errorf("-log-level %q: want debug, info, warn or error", *logLevel)
+		return config{}, fmt.Errorf("%s %q: want debug, info, warn or error", from("log-level"), *logLevel)
 	}
 	handlerOpts := &slog.HandlerOptions{Level: level}
 	switch *logFormat {
@@ -238,7 +250,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	case "json":
 		cfg.logger = slog.New(slog.NewJSONHandler(stderr, handlerOpts))
 	default:
-		return config{}, fmt.Errorf("-log-format %q: want text or json", *logFormat)
+		return config{}, fmt.Errorf("%s %q: want text or json", from("log-format"), *logFormat)
 	}
 	return cfg, nil
 }

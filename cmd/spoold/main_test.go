@@ -283,6 +283,48 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// TestBadValueNamesItsSource: a bad value is reported under the name the
+// user gave it: the environment variable when it came from there, the
+// flag when the flag was given (SPOOL_SYNC=foo was reported as "-sync").
+func TestBadValueNamesItsSource(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // the message starts with it
+	}{
+		{name: "sync from the environment", env: map[string]string{"SPOOL_SYNC": "foo"}, want: "SPOOL_SYNC"},
+		{name: "sync flag over a good environment", args: []string{"-sync", "foo"}, env: map[string]string{"SPOOL_SYNC": "batch"}, want: "-sync"},
+		{name: "sync flag over a bad environment", args: []string{"-sync", "foo"}, env: map[string]string{"SPOOL_SYNC": "bar"}, want: "-sync"},
+		{name: "watch", env: map[string]string{"SPOOL_WATCH": "maybe"}, want: "SPOOL_WATCH"},
+		{name: "capacity", env: map[string]string{"SPOOL_CAPACITY": "0"}, want: "SPOOL_CAPACITY"},
+		{name: "max body", env: map[string]string{"SPOOL_MAX_BODY": "lots"}, want: "SPOOL_MAX_BODY"},
+		{name: "max body in flight", env: map[string]string{"SPOOL_MAX_BODY_IN_FLIGHT": "lots"}, want: "SPOOL_MAX_BODY_IN_FLIGHT"},
+		{name: "budget below max body", env: map[string]string{"SPOOL_MAX_BODY_IN_FLIGHT": "1MiB"}, want: "SPOOL_MAX_BODY_IN_FLIGHT"},
+		{name: "body timeout", env: map[string]string{"SPOOL_BODY_TIMEOUT": "0s"}, want: "SPOOL_BODY_TIMEOUT"},
+		{name: "body min rate", env: map[string]string{"SPOOL_BODY_MIN_RATE": "fast"}, want: "SPOOL_BODY_MIN_RATE"},
+		{name: "file mode", env: map[string]string{"SPOOL_FILE_MODE": "rw"}, want: "SPOOL_FILE_MODE"},
+		{name: "cors", env: map[string]string{"SPOOL_CORS": "*"}, want: "SPOOL_CORS"},
+		{name: "log level", env: map[string]string{"SPOOL_LOG_LEVEL": "loud"}, want: "SPOOL_LOG_LEVEL"},
+		{name: "log format", env: map[string]string{"SPOOL_LOG_FORMAT": "xml"}, want: "SPOOL_LOG_FORMAT"},
+		{name: "seal bytes", env: map[string]string{"SPOOL_SEAL_BYTES": "0"}, want: "SPOOL_SEAL_BYTES"},
+		{name: "segment cache size", env: map[string]string{"SPOOL_SEGMENT_CACHE_SIZE": "big"}, want: "SPOOL_SEGMENT_CACHE_SIZE"},
+		{name: "s3 without pg", env: map[string]string{"SPOOL_S3": "http://127.0.0.1:9000"}, want: "SPOOL_S3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string { return tt.env[k] }
+			_, err := parseConfig(tt.args, getenv, io.Discard)
+			if err == nil {
+				t.Fatalf("parseConfig(%v) with %v succeeded, want an error", tt.args, tt.env)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want+" ") && !strings.HasPrefix(err.Error(), tt.want+":") {
+				t.Fatalf("parseConfig(%v) with %v: %q, want it to start with %s", tt.args, tt.env, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	tests := []struct {
 		in      string
