@@ -68,3 +68,16 @@ func isLoopback(addr net.Addr) bool {
 	tcp, ok := addr.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
 }
+
+// shownAddr is the address the listening line gives for a listener bound
+// to bound after -addr asked: the host as asked (0.0.0.0 stays 0.0.0.0,
+// where the listener reports the dual-stack [::]; a name stays a name) and
+// the port bound (the one port 0 picked).
+func shownAddr(asked string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(asked)
+	tcp, ok := bound.(*net.TCPAddr)
+	if err != nil || !ok {
+		return bound.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}

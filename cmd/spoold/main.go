@@ -276,9 +276,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if !isLoopback(ln.Addr()) && cfg.token == "" {
 		if !cfg.insecureNoToken {
 			ln.Close()
-			return fmt.Errorf("listen on %s: not a loopback address and no -token: anyone who reaches it could read and write every thread; set -token, or -insecure-no-token if that is what you want", ln.Addr())
+			return fmt.Errorf("listen on %s: not a loopback address and no -token: anyone who reaches it could read and write every thread; set -token, or -insecure-no-token if that is what you want", shownAddr(cfg.addr, ln.Addr()))
 		}
-		log.Warn("listening beyond loopback without a token: anyone who reaches this address can read and write every thread", "addr", ln.Addr().String())
+		log.Warn("listening beyond loopback without a token: anyone who reaches this address can read and write every thread", "addr", shownAddr(cfg.addr, ln.Addr()))
 	}
 
 	m, where, err := openBackend(ctx, cfg, log)
@@ -297,7 +297,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Logger:               log,
 	})
 	httpServer := srv.HTTPServer(cfg.addr)
-	log.Info("listening", append([]any{"addr", ln.Addr().String()}, append(where, "auth", cfg.token != "", "cors", strings.Join(cfg.cors, ","))...)...)
+	log.Info("listening", append([]any{"addr", shownAddr(cfg.addr, ln.Addr())}, append(where, "auth", cfg.token != "", "cors", strings.Join(cfg.cors, ","))...)...)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -320,6 +321,32 @@ func TestBadValueNamesItsSource(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), tt.want+" ") && !strings.HasPrefix(err.Error(), tt.want+":") {
 				t.Fatalf("parseConfig(%v) with %v: %q, want it to start with %s", tt.args, tt.env, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestShownAddr: the listening line gives the host the user asked for with
+// the port bound, so -addr 0.0.0.0:7878 is not logged as [::]:7878, the
+// address the kernel reports for a dual-stack listener.
+func TestShownAddr(t *testing.T) {
+	tests := []struct {
+		asked string
+		bound *net.TCPAddr
+		want  string
+	}{
+		{"0.0.0.0:7878", &net.TCPAddr{IP: net.IPv6unspecified, Port: 7878}, "0.0.0.0:7878"},
+		{"0.0.0.0:0", &net.TCPAddr{IP: net.IPv6unspecified, Port: 41234}, "0.0.0.0:41234"},
+		{"127.0.0.1:0", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}, "127.0.0.1:5555"},
+		{"[::1]:0", &net.TCPAddr{IP: net.IPv6loopback, Port: 5555}, "[::1]:5555"},
+		{"[::]:7878", &net.TCPAddr{IP: net.IPv6unspecified, Port: 7878}, "[::]:7878"},
+		{"localhost:7878", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7878}, "localhost:7878"},
+		{":7878", &net.TCPAddr{IP: net.IPv6unspecified, Port: 7878}, ":7878"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.asked, func(t *testing.T) {
+			if got := shownAddr(tt.asked, tt.bound); got != tt.want {
+				t.Fatalf("shownAddr(%q, %s) = %q, want %q", tt.asked, tt.bound, got, tt.want)
 			}
 		})
 	}
