@@ -35,7 +35,9 @@ type SyncOptions struct {
 	// transaction; default DefaultBatchSize.
 	BatchSize int
 	// Progress, when set, is called after each file from a single
-	// goroutine (calls never overlap). Setting it costs Sync one more walk
+	// goroutine (calls never overlap), and once more at the end when the
+	// files that waited for their base were read then: the last call's
+	// BytesRead is the Summary's. Setting it costs Sync one more walk
 	// of the directories (names only) to count the files first.
 	Progress func(SyncProgress)
 	// RemoveTemps removes the temporary files of creates a crash cut
@@ -190,6 +192,7 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 
 	w := newSyncWriter(s, opts.BatchSize, &sum)
 	done := 0
+	var reported int64 // BytesRead as the last progress update gave it
 	for res := range results {
 		if err := w.apply(ctx, res); err != nil {
 			cancel()
@@ -203,6 +206,7 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 		done++
 		if opts.Progress != nil {
 			opts.Progress(SyncProgress{FilesDone: done, FilesTotal: max(total, done), BytesRead: sum.BytesRead})
+			reported = sum.BytesRead
 		}
 	}
 	if walkErr != nil {
@@ -213,6 +217,12 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 	}
 	if err := w.finish(ctx); err != nil {
 		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
+	if opts.Progress != nil && sum.BytesRead != reported {
+		// finish read the files that waited for their base (and took back
+		// what others indexed meanwhile): a last update counts them, so
+		// that it agrees with the summary.
+		opts.Progress(SyncProgress{FilesDone: done, FilesTotal: max(total, done), BytesRead: sum.BytesRead})
 	}
 	sum.Problems = append(append(sum.Problems, s.odd...), s.tempErrs...)
 	sum.TempsRemoved = s.tempsGone

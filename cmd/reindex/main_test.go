@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -649,5 +650,57 @@ func TestRepairMendsLostSegments(t *testing.T) {
 	}
 	if res := runReindex(t, "--root", root, "--verify"); res.code != exitOK || !strings.Contains(res.stdout, "agrees") {
 		t.Fatalf("verify after --repair: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+}
+
+// TestProgressAgreesWithSummary: the last progress line gives the bytes
+// the summary gives. Forks whose base was not yet indexed are read again
+// at the end of the sync, after the last progress update, so the progress
+// said 478 bytes where the summary said 1.7 KiB.
+func TestProgressAgreesWithSummary(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m, err := manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(map[string]any{"type": "message", "role": "user",
+		"content": []map[string]string{{"type": "input_text", "text": "alpha"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Append(ctx, th.ID, []rollout.Item{{Type: rollout.TypeResponseItem, Payload: payload}}); err != nil {
+		t.Fatal(err)
+	}
+	fork, err := m.Fork(ctx, th.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fork(ctx, fork.ID, manager.ForkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	progressRE := regexp.MustCompile(`indexed \d+/\d+ files, (.+) read\n$`)
+	summaryRE := regexp.MustCompile(`user messages, (.+) in `)
+	for _, args := range [][]string{{"--full", "--workers", "1"}, {"--full"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			res := runReindex(t, append([]string{"--root", root}, args...)...)
+			if res.code != exitOK {
+				t.Fatalf("exit %d, stderr %s", res.code, res.stderr)
+			}
+			progress, summary := progressRE.FindStringSubmatch(res.stderr), summaryRE.FindStringSubmatch(res.stdout)
+			if progress == nil || summary == nil {
+				t.Fatalf("no progress line in %q or no summary in %q", res.stderr, res.stdout)
+			}
+			if progress[1] != summary[1] {
+				t.Fatalf("last progress line read %s, summary read %s\nstderr %s\nstdout %s", progress[1], summary[1], res.stderr, res.stdout)
+			}
+		})
 	}
 }
