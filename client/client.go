@@ -440,7 +440,8 @@ func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, con
 
 // AppendLines appends complete rollout lines, sent as NDJSON and kept byte
 // for byte (the server inserts a timestamp into a line without one). A
-// line must not contain a newline.
+// line must not contain a newline. Errors name a line by its position
+// among lines counted from 1, as the server names a line of the body.
 func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (AppendResult, error) {
 	return c.AppendLinesWith(ctx, id, AppendOptions{}, lines...)
 }
@@ -451,7 +452,7 @@ func (c *Client) AppendLinesWith(ctx context.Context, id string, o AppendOptions
 	var body bytes.Buffer
 	for i, l := range lines {
 		if bytes.ContainsAny(l, "\r\n") {
-			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline", id, i)
+			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline", id, i+1)
 		}
 		body.Write(l)
 		body.WriteByte('\n')

@@ -372,3 +372,32 @@ func countAfterFirst[T any](seq func(func(T, error) bool), cancel func()) (after
 	}
 	return after, nil
 }
+
+// TestAppendLinesNamesLinesFromOne: the client names a line it refuses as
+// the server names a line of the body it sends, counting from 1 (it
+// counted from 0, so a body had two numberings).
+func TestAppendLinesNamesLinesFromOne(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := []byte(`{"type":"event_msg","payload":{"type":"x"}}`)
+	tests := []struct {
+		name  string
+		lines [][]byte
+		want  string
+	}{
+		{"a newline in the second line (client)", [][]byte{good, []byte("{\"type\":\"a\",\n\"payload\":{}}")}, "line 2 "},
+		{"no type in the second line (server)", [][]byte{good, []byte(`{"payload":{}}`)}, "line 2:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.AppendLines(ctx, th.ID, tt.lines...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to name %q", err, strings.TrimSpace(tt.want))
+			}
+		})
+	}
+}
