@@ -84,6 +84,20 @@ func cursorSort(o pgstore.ListOptions) string {
 	return string(name)
 }
 
+// describeSort says the sort and order a cursorSort name stands for, as
+// the local backend's cursor errors say them ("updated_at
+// ascending=false"); ok is false for a name cursorSort does not make.
+func describeSort(name string) (text string, ok bool) {
+	if len(name) != 2 || !strings.ContainsRune("uc", rune(name[0])) || !strings.ContainsRune("da", rune(name[1])) {
+		return "", false
+	}
+	field := store.SortUpdated
+	if name[0] == 'c' {
+		field = store.SortCreated
+	}
+	return fmt.Sprintf("%s ascending=%t", field, name[1] == 'a'), true
+}
+
 // decodeCursor reads a cursor of encodeCursor, made for a listing sorted
 // as o asks (store.ErrBadCursor otherwise, as the local backend answers).
 func decodeCursor(c string, o pgstore.ListOptions) (pgstore.Thread, error) {
@@ -92,8 +106,13 @@ func decodeCursor(c string, o pgstore.ListOptions) (pgstore.Thread, error) {
 	if err != nil || len(parts) != 4 {
 		return pgstore.Thread{}, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
 	}
-	if parts[0] != cursorSort(o) {
-		return pgstore.Thread{}, fmt.Errorf("%w: made for another sort or order", store.ErrBadCursor)
+	if want := cursorSort(o); parts[0] != want {
+		made, ok := describeSort(parts[0])
+		if !ok {
+			return pgstore.Thread{}, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+		}
+		asked, _ := describeSort(want)
+		return pgstore.Thread{}, fmt.Errorf("%w: made for sort %s, not %s", store.ErrBadCursor, made, asked)
 	}
 	updated, err1 := strconv.ParseInt(parts[1], 10, 64)
 	created, err2 := strconv.ParseInt(parts[2], 10, 64)
