@@ -1736,3 +1736,26 @@ func TestNamedAddressWaitsForASlowSpoold(t *testing.T) {
 		t.Fatalf("ls at a slow named spoold: exit %d, stderr %q, stdout %q; want its thread", r.code, r.stderr, r.stdout)
 	}
 }
+
+// TestBadAddrNamesItsSource: an address spool cannot use is reported
+// under the name the user gave it, SPOOL_ADDR or --addr, as spoold
+// reports its settings.
+func TestBadAddrNamesItsSource(t *testing.T) {
+	tests := []struct {
+		name string
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{"environment", map[string]string{"SPOOL_ADDR": "ftp://127.0.0.1:1"}, []string{"ls"}, "SPOOL_ADDR"},
+		{"flag over the environment", map[string]string{"SPOOL_ADDR": "127.0.0.1:1"}, []string{"--addr", "ftp://127.0.0.1:1", "ls"}, "--addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newCLI(t, tt.vars).run(tt.args...)
+			if r.code == 0 || !strings.Contains(r.stderr, "spool: "+tt.want+": ") {
+				t.Fatalf("spool %v with %v: exit %d, stderr %q, want a failure naming %s", tt.args, tt.vars, r.code, r.stderr, tt.want)
+			}
+		})
+	}
+}

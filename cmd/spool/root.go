@@ -305,6 +305,13 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		}
 		c, err := client.New(addr, opts...)
 		if err != nil {
+			// Named as the user gave it, which the client cannot know.
+			switch {
+			case a.addr != "":
+				err = fmt.Errorf("--addr: %w", err)
+			case a.getenv("SPOOL_ADDR") != "":
+				err = fmt.Errorf("SPOOL_ADDR: %w", err)
+			}
 			return nil, usageError{err}
 		}
 		named := a.addr != "" || a.getenv("SPOOL_ADDR") != ""
