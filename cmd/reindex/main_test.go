@@ -704,3 +704,31 @@ func TestProgressAgreesWithSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvironmentSettingsNamedAsGiven: a setting that came from the
+// environment (exported for spoold, say) is named as the variable when it
+// makes the command line wrong; it was named as a flag nobody typed
+// ("--collect and --s3 go with --pg" for reindex --full with SPOOL_S3 set).
+func TestEnvironmentSettingsNamedAsGiven(t *testing.T) {
+	root := t.TempDir()
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"SPOOL_PG with --full", []string{"SPOOL_PG=postgres://127.0.0.1:1/none"}, []string{"--full"}, "SPOOL_PG "},
+		{"SPOOL_PG without a mode", []string{"SPOOL_PG=postgres://127.0.0.1:1/none"}, nil, "SPOOL_PG "},
+		{"--pg with --full", nil, []string{"--pg", "postgres://127.0.0.1:1/none", "--full"}, "--pg "},
+		{"SPOOL_S3 without --pg", []string{"SPOOL_S3=http://127.0.0.1:1"}, []string{"--full"}, "SPOOL_S3 "},
+		{"--s3 without --pg", nil, []string{"--s3", "http://127.0.0.1:1"}, "--s3 "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runReindexEnv(t, tt.env, append([]string{"--root", root}, tt.args...)...)
+			if res.code != exitError || !strings.Contains(res.stderr, "reindex: "+tt.want) {
+				t.Fatalf("reindex %v with %v: exit %d, stderr %q; want exit %d naming %s", tt.args, tt.env, res.code, res.stderr, exitError, strings.TrimSpace(tt.want))
+			}
+		})
+	}
+}

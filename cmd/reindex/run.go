@@ -82,6 +82,17 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	// from names where a setting came from: the variable when the flag
+	// was not given (SPOOL_PG exported for spoold, say), so that a message
+	// does not name a flag nobody typed.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	from := func(name, variable string) string {
+		if !given[name] && os.Getenv(variable) != "" {
+			return variable
+		}
+		return "--" + name
+	}
 	if cfg.pg != "" {
 		modes := 0
 		for _, on := range []bool{cfg.verify, cfg.collect, cfg.repair} {
@@ -91,16 +102,19 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		}
 		switch {
 		case cfg.full:
-			return cfg, errors.New("--pg takes --verify, --repair or --collect: its bytes are in the database, nothing to rescan")
+			return cfg, fmt.Errorf("%s takes --verify, --repair or --collect: its bytes are in the database, nothing to rescan", from("pg", "SPOOL_PG"))
 		case modes != 1:
-			return cfg, errors.New("--pg takes one of --verify, --repair and --collect")
+			return cfg, fmt.Errorf("%s takes one of --verify, --repair and --collect", from("pg", "SPOOL_PG"))
 		case cfg.collect && cfg.s3 == "":
 			return cfg, errors.New("--collect needs --s3: it collects segment objects")
 		}
 		return cfg, nil
 	}
-	if cfg.collect || cfg.s3 != "" {
-		return cfg, errors.New("--collect and --s3 go with --pg")
+	switch {
+	case cfg.collect:
+		return cfg, errors.New("--collect goes with --pg")
+	case cfg.s3 != "":
+		return cfg, fmt.Errorf("%s goes with --pg", from("s3", "SPOOL_S3"))
 	}
 	if cfg.verify && (cfg.full || cfg.repair) {
 		return cfg, errors.New("--verify cannot be combined with --full or --repair")
