@@ -33,7 +33,11 @@
 // -torn-grace then do not apply.
 //
 // Sizes take a unit: 1048576, 64KiB, 64MiB, 1GiB, 1GB (decimal units are
-// powers of 1000). A root that does not exist is created 0700.
+// powers of 1000). A root that does not exist is created 0700. An existing
+// -root must be empty, a spool root or a Codex home (it holds spool.db,
+// sessions/, archived_sessions/, session_index.jsonl or config.toml):
+// another directory, most likely named by mistake, is refused before
+// anything is written into it.
 //
 // On startup it opens the index and listens at once (logging a line
 // "listening" with addr=HOST:PORT); the reconcile of the index with the
@@ -63,10 +67,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgbackend"
 	"github.com/spoolhq/spool/pgstore"
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/server"
 	"github.com/spoolhq/spool/store"
@@ -355,6 +361,13 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Bac
 			return nil, nil, fmt.Errorf("open distributed backend: %w", err)
 		}
 		return b, []any{"backend", "distributed", "s3", cfg.s3, "bucket", cfg.s3Bucket}, nil
+	}
+	// A directory named by mistake gets nothing written into it.
+	if err := manager.CheckRoot(cfg.root, cfg.index); errors.Is(err, manager.ErrNotRoot) {
+		return nil, nil, fmt.Errorf("root %w; -root or $SPOOL_ROOT names a spool root, a Codex home, or a new or empty directory (to make this one a root: %s)",
+			err, shellquote.Join("mkdir", "-m", "0700", filepath.Join(cfg.root, rollout.SessionsDir)))
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("root: %w", err)
 	}
 	// The index holds every user message: keep the root and the index
 	// private unless told otherwise.
