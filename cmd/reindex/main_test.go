@@ -732,3 +732,72 @@ func TestEnvironmentSettingsNamedAsGiven(t *testing.T) {
 		})
 	}
 }
+
+// TestRootNamedByMistakeIsRefused: a --root that is neither empty, nor a
+// spool root, nor a Codex home (~/Documents typed for ~/.codex) is refused
+// in every mode, with why and what to do, and gets nothing written into
+// it, nor an index elsewhere; an empty directory or a Codex home that has
+// never held a thread is indexed.
+func TestRootNamedByMistakeIsRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   []string // made in the root first; a trailing / makes a directory
+		args    []string
+		wantErr bool
+	}{
+		{name: "empty directory"},
+		{name: "codex home never used", files: []string{"config.toml"}},
+		{name: "codex home with sessions", files: []string{"sessions/", "notes.txt"}},
+		{name: "other files", files: []string{"notes.txt", "photos/"}, wantErr: true},
+		{name: "other files, full", files: []string{"notes.txt"}, args: []string{"--full"}, wantErr: true},
+		{name: "other files, repair", files: []string{"notes.txt"}, args: []string{"--repair"}, wantErr: true},
+		{name: "other files, verify", files: []string{"notes.txt"}, args: []string{"--verify"}, wantErr: true},
+		{name: "other files, index elsewhere", files: []string{"notes.txt"}, args: []string{"--index", "ELSEWHERE"}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, name := range tc.files {
+				var err error
+				if strings.HasSuffix(name, "/") {
+					err = os.Mkdir(filepath.Join(root, name), 0o700)
+				} else {
+					err = os.WriteFile(filepath.Join(root, name), nil, 0o600)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			elsewhere := filepath.Join(t.TempDir(), "state", "codex.db")
+			args := []string{"--root", root}
+			for _, a := range tc.args {
+				args = append(args, strings.ReplaceAll(a, "ELSEWHERE", elsewhere))
+			}
+			before := listTree(t, root)
+			res := runReindex(t, args...)
+			if !tc.wantErr {
+				if res.code != exitOK {
+					t.Fatalf("exit %d, stderr %q; want %d", res.code, res.stderr, exitOK)
+				}
+				if _, err := os.Stat(filepath.Join(root, "spool.db")); err != nil {
+					t.Fatalf("no index made: %v", err)
+				}
+				return
+			}
+			if res.code != exitError {
+				t.Fatalf("exit %d, stderr %q; want %d", res.code, res.stderr, exitError)
+			}
+			for _, want := range []string{"neither a spool root nor a Codex home", root, "--root", "mkdir"} {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr %q does not say %q", res.stderr, want)
+				}
+			}
+			if after := listTree(t, root); after != before {
+				t.Errorf("the refused root changed:\nbefore\n%s\nafter\n%s", before, after)
+			}
+			if _, err := os.Stat(filepath.Dir(elsewhere)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the index's directory was made: %v", err)
+			}
+		})
+	}
+}

@@ -17,8 +17,10 @@ import (
 
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -194,6 +196,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	case !fi.IsDir():
 		fmt.Fprintf(stderr, "reindex: root %s is not a directory\n", cfg.root)
+		return exitError
+	}
+	// A directory named by mistake gets no index (nor any other mode's
+	// hint to build one there).
+	if err := manager.CheckRoot(cfg.root, cfg.index); errors.Is(err, manager.ErrNotRoot) {
+		fmt.Fprintf(stderr, "reindex: root %v; --root or $SPOOL_ROOT names a spool root, a Codex home or an empty directory (to make this one a root: %s)\n",
+			err, shellquote.Join("mkdir", "-m", "0700", filepath.Join(cfg.root, rollout.SessionsDir)))
+		return exitError
+	} else if err != nil {
+		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
 	}
 	if cfg.verify {
