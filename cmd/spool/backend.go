@@ -15,6 +15,7 @@ import (
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -107,8 +108,11 @@ type local struct {
 	index string
 	// direct is set when --local asked for the root, not a spoold.
 	direct bool
-	log    *slog.Logger
-	m      *manager.Manager
+	// stateHome is $XDG_STATE_HOME, else ~/.local/state ("" when there is
+	// no home): where doctor's hint builds the index of a Codex home.
+	stateHome string
+	log       *slog.Logger
+	m         *manager.Manager
 }
 
 // errNoRoot reports a root that does not exist: every command reads or
@@ -120,25 +124,6 @@ var errNoRoot = errors.New("no such root")
 // nor a Codex home: opening it would write an index and a lock into a
 // directory the user named by mistake (~/Documents for ~/.codex).
 var errNotRoot = errors.New("neither a spool root nor a Codex home")
-
-// rootMarks are the names one of which a spool root or a Codex home holds
-// (a Codex home that has never held a thread has its config.toml).
-var rootMarks = []string{"sessions", "archived_sessions", manager.IndexFile, "session_index.jsonl", "config.toml"}
-
-// looksLikeRoot reports whether the directory dir, whose index is the file
-// index, is a spool root or a Codex home: the index is there, or one of
-// rootMarks.
-func looksLikeRoot(dir, index string) bool {
-	if _, err := os.Lstat(index); err == nil {
-		return true
-	}
-	for _, name := range rootMarks {
-		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-			return true
-		}
-	}
-	return false
-}
 
 func (l *local) Describe() string {
 	if l.index == "" {
@@ -167,7 +152,7 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 	} else if err == nil && !fi.IsDir() {
 		return nil, fmt.Errorf("root %s is not a directory (--root or $SPOOL_ROOT names a Codex home or a spool root)", l.root)
 	}
-	if !looksLikeRoot(l.root, l.indexPath()) {
+	if !manager.LooksLikeRoot(l.root, l.indexPath()) {
 		return nil, fmt.Errorf("%w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", errNotRoot, l.root)
 	}
 	m, err := manager.Open(ctx, manager.Options{Root: l.root, IndexPath: l.index, Logger: l.log, Capacity: 16})
@@ -391,6 +376,38 @@ func (l *local) Purge(ctx context.Context, id string) error {
 	return m.Purge(ctx, id)
 }
 
+// buildHint says how to build the index doctor checks, as a line to
+// paste into a shell: reindex on the same root and index, absolute and
+// quoted, with --index when it is not ROOT/spool.db (a pasted line may run
+// where $SPOOL_INDEX is not what it was). Into a root that has never held
+// spool's index (no spool.lock: a Codex home) a pasted command writes
+// nothing: its index goes to the state directory, and the hint gives the
+// doctor that checks that one.
+func (l *local) buildHint() string {
+	root := absPath(l.root)
+	if l.index != "" {
+		return shellquote.Join("reindex", "--root", root, "--index", absPath(l.index)) + " builds one"
+	}
+	if _, err := os.Lstat(filepath.Join(root, manager.LockFile)); err == nil || l.stateHome == "" {
+		return shellquote.Join("reindex", "--root", root) + " builds one"
+	}
+	name := strings.TrimLeft(filepath.Base(root), ".")
+	if name == "" || name == string(filepath.Separator) {
+		name = "index"
+	}
+	index := filepath.Join(absPath(l.stateHome), "spool", name+".db")
+	return fmt.Sprintf("%s builds one outside this Codex home; then %s checks it",
+		shellquote.Join("reindex", "--root", root, "--index", index), shellquote.Join("spool", "--root", root, "--index", index, "doctor"))
+}
+
+// absPath is path made absolute, or path when it cannot be.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
 // Doctor runs the indexer's verification (as reindex --verify does) on
 // the root's index without opening the manager, whose open would catch the
 // index up with the files and hide the drift being looked for.
@@ -413,12 +430,11 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 		// Not "no index": one that cannot be looked at (a directory
 		// that is not the user's) may well be there.
 		return doctorReport{}, fmt.Errorf("doctor: %w", err)
+	} else if err != nil && !manager.LooksLikeRoot(l.root, index) {
+		// Nor a hint to build one in a directory named by mistake.
+		return doctorReport{}, fmt.Errorf("doctor: %w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", errNotRoot, l.root)
 	} else if err != nil {
-		build := "reindex --root " + l.root
-		if l.index != "" {
-			build += " --index " + l.index
-		}
-		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (%s builds one): %w", index, build, err)
+		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (%s): %w", index, l.buildHint(), err)
 	}
 	// Read-only, as reindex --verify: no lock, so it runs beside spoold
 	// (threads written meanwhile may show as drift), and nothing written.

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -307,18 +310,102 @@ func TestLocalDoctorBrokenBase(t *testing.T) {
 	}
 }
 
-// TestLocalDoctorWithoutIndex: doctor on a root (a Codex home) without an
-// index fails and says how to build one, writing nothing into it.
+// TestLocalDoctorWithoutIndex: doctor on a root without an index fails,
+// writing nothing into it, and gives the reindex command that builds the
+// index it checks, as a shell reads it back (a root with a space and a
+// quote in its name): in the root of spool's own (its lock is there),
+// beside an index given elsewhere, and for a Codex home outside it (in the
+// state directory), with the doctor that then checks that index.
 func TestLocalDoctorWithoutIndex(t *testing.T) {
-	root := t.TempDir()
-	cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
-	r := cli.run("doctor")
-	if r.code == 0 || !strings.Contains(r.stderr, "no index to check") {
-		t.Fatalf("doctor without an index: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	tests := []struct {
+		name     string
+		files    []string // in the root; a trailing / makes a directory
+		index    string   // --index, "" for none
+		indexEnv string   // $SPOOL_INDEX
+		outside  bool     // the index is built in the state directory
+	}{
+		{name: "codex home", files: []string{"sessions/", "config.toml"}, outside: true},
+		{name: "codex home never used", files: []string{"config.toml"}, outside: true},
+		{name: "spool root whose index went", files: []string{"sessions/", "spool.lock"}},
+		{name: "index elsewhere by flag", files: []string{"sessions/"}, index: "state dir/codex.db"},
+		{name: "index elsewhere by environment", files: []string{"sessions/"}, indexEnv: "state dir/codex.db"},
 	}
-	if entries, err := os.ReadDir(root); err != nil || len(entries) != 0 {
-		t.Fatalf("doctor wrote into the root: %v, %v", entries, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "my 'codex")
+			for _, name := range append([]string{""}, tc.files...) {
+				var err error
+				if name == "" || strings.HasSuffix(name, "/") {
+					err = os.Mkdir(filepath.Join(root, name), 0o700)
+				} else {
+					err = os.WriteFile(filepath.Join(root, name), nil, 0o600)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			stateHome := t.TempDir()
+			vars := map[string]string{"SPOOL_ROOT": root, "XDG_STATE_HOME": stateHome}
+			args := []string{"doctor"}
+			wantArgs := []string{"--root", root}
+			switch {
+			case tc.index != "":
+				index := filepath.Join(t.TempDir(), tc.index)
+				args = append(args, "--index", index)
+				wantArgs = append(wantArgs, "--index", index)
+			case tc.indexEnv != "":
+				index := filepath.Join(t.TempDir(), tc.indexEnv)
+				vars["SPOOL_INDEX"] = index
+				wantArgs = append(wantArgs, "--index", index)
+			case tc.outside:
+				wantArgs = append(wantArgs, "--index", filepath.Join(stateHome, "spool", "my 'codex.db"))
+			}
+			before := dirNames(t, root)
+			r := newCLI(t, vars).run(args...)
+			if r.code != exitError || !strings.Contains(r.stderr, "no index to check") {
+				t.Fatalf("doctor without an index: exit %d, stdout %q, stderr %q; want %d and no index to check", r.code, r.stdout, r.stderr, exitError)
+			}
+			if after := dirNames(t, root); !slices.Equal(after, before) {
+				t.Errorf("doctor wrote into the root: %v, before %v", after, before)
+			}
+			m := regexp.MustCompile(`\(reindex (.*?) builds one`).FindStringSubmatch(r.stderr)
+			if m == nil {
+				t.Fatalf("stderr %q gives no reindex command", r.stderr)
+			}
+			if got := shellWords(t, m[1]); !slices.Equal(got, wantArgs) {
+				t.Errorf("the hint's reindex takes %q, want %q", got, wantArgs)
+			}
+			if tc.outside {
+				if then := shellquote.Join(append(append([]string{"spool"}, wantArgs...), "doctor")...); !strings.Contains(r.stderr, then) {
+					t.Errorf("stderr %q does not say %q", r.stderr, then)
+				}
+			}
+		})
 	}
+}
+
+// dirNames lists the names in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// shellWords is the arguments sh reads in line.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", `for a in `+line+`; do printf '%s\0' "$a"; done`).Output()
+	if err != nil {
+		t.Fatalf("sh on %q: %v", line, err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
 }
 
 func TestLocalRootHeldByAnother(t *testing.T) {

@@ -1327,7 +1327,7 @@ func TestDirectoryThatIsNoRootIsNotWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	cli := newCLI(t, map[string]string{})
-	for _, args := range [][]string{{"ls"}, {"search", "x"}, {"show", "abc"}, {"tree", "abc"}} {
+	for _, args := range [][]string{{"ls"}, {"search", "x"}, {"show", "abc"}, {"tree", "abc"}, {"doctor"}} {
 		r := cli.run(append(args, "--local", "--root", dir)...)
 		if r.code != exitError || !strings.Contains(r.stderr, "neither a spool root nor a Codex home: "+dir) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and neither a spool root nor a Codex home", args, r.code, r.stderr, exitError)

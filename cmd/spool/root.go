@@ -378,7 +378,11 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		rootDir = filepath.Join(home, ".spool")
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), direct: a.forceLocal, log: logger}
+	stateHome := a.getenv("XDG_STATE_HOME")
+	if home, err := os.UserHomeDir(); stateHome == "" && err == nil {
+		stateHome = filepath.Join(home, ".local", "state")
+	}
+	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), direct: a.forceLocal, stateHome: stateHome, log: logger}
 	if unanswered != "" {
 		fmt.Fprintf(printable{a.stderr}, "spool: %s; using %s\n", unanswered, a.b.Describe())
 	}

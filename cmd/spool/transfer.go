@@ -51,14 +51,14 @@ it meanwhile. See docs/DISTRIBUTED.md.`,
 				if _, err := os.Stat(from); errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("--from: %w: %s", errNoRoot, from)
 				}
-				if !looksLikeRoot(from, filepath.Join(from, manager.IndexFile)) {
+				if !manager.LooksLikeRoot(from, filepath.Join(from, manager.IndexFile)) {
 					return fmt.Errorf("--from: %w: %s", errNotRoot, from)
 				}
 			}
 			if !isURL(to) {
 				// A missing or empty directory becomes a new root; one
 				// that holds other things is a mistyped path.
-				if entries, err := os.ReadDir(to); err == nil && len(entries) > 0 && !looksLikeRoot(to, filepath.Join(to, manager.IndexFile)) {
+				if entries, err := os.ReadDir(to); err == nil && len(entries) > 0 && !manager.LooksLikeRoot(to, filepath.Join(to, manager.IndexFile)) {
 					return fmt.Errorf("--to: %w: %s (a transfer makes a new root only in a missing or empty directory)", errNotRoot, to)
 				}
 			}
