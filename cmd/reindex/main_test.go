@@ -12,11 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
@@ -797,6 +799,74 @@ func TestRootNamedByMistakeIsRefused(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Dir(elsewhere)); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the index's directory was made: %v", err)
+			}
+		})
+	}
+}
+
+// TestVerifyWithoutIndexSaysHowToBuildIt: --verify without an index gives
+// the reindex command that builds the index it verifies, as a shell reads
+// it back (a root with a space and a quote in its name; the hint was
+// unquoted), and for a Codex home one that writes nothing into it.
+func TestVerifyWithoutIndexSaysHowToBuildIt(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   []string // in the root; a trailing / makes a directory
+		index   string   // --index under a temporary directory, "" for none
+		outside bool     // the index is built in the state directory
+	}{
+		{name: "spool root whose index went", files: []string{"sessions/", "spool.lock"}},
+		{name: "index elsewhere", files: []string{"sessions/"}, index: "state dir/codex.db"},
+		{name: "codex home", files: []string{"sessions/", "config.toml"}, outside: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "my 'codex")
+			for _, name := range append([]string{""}, tc.files...) {
+				var err error
+				if name == "" || strings.HasSuffix(name, "/") {
+					err = os.Mkdir(filepath.Join(root, name), 0o700)
+				} else {
+					err = os.WriteFile(filepath.Join(root, name), nil, 0o600)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			stateHome := t.TempDir()
+			args := []string{"--root", root, "--verify"}
+			wantArgs := []string{"--root", root}
+			switch {
+			case tc.index != "":
+				index := filepath.Join(t.TempDir(), tc.index)
+				args = append(args, "--index", index)
+				wantArgs = append(wantArgs, "--index", index)
+			case tc.outside:
+				wantArgs = append(wantArgs, "--index", filepath.Join(stateHome, "spool", "my 'codex.db"))
+			}
+			before := listTree(t, root)
+			res := runReindexEnv(t, []string{"XDG_STATE_HOME=" + stateHome}, args...)
+			if res.code != exitError || !strings.Contains(res.stderr, "no index to verify") {
+				t.Fatalf("exit %d, stderr %q; want %d and no index to verify", res.code, res.stderr, exitError)
+			}
+			if after := listTree(t, root); after != before {
+				t.Errorf("verify wrote into the root:\nbefore\n%s\nafter\n%s", before, after)
+			}
+			m := regexp.MustCompile(`\(reindex (.*?) builds one`).FindStringSubmatch(res.stderr)
+			if m == nil {
+				t.Fatalf("stderr %q gives no reindex command", res.stderr)
+			}
+			out, err := exec.Command("sh", "-c", `for a in `+m[1]+`; do printf '%s\0' "$a"; done`).Output()
+			if err != nil {
+				t.Fatalf("sh on %q: %v", m[1], err)
+			}
+			if got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00"); !slices.Equal(got, wantArgs) {
+				t.Errorf("the hint's reindex takes %q, want %q", got, wantArgs)
+			}
+			if tc.outside {
+				if then := shellquote.Join(append(append([]string{"reindex"}, wantArgs...), "--verify")...); !strings.Contains(res.stderr, "then "+then+" checks it") {
+					t.Errorf("stderr %q does not say %q", res.stderr, then)
+				}
 			}
 		})
 	}

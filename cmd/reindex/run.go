@@ -17,6 +17,7 @@ import (
 
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
@@ -296,11 +297,17 @@ func verifyOnly(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 	st, err := store.OpenReadOnly(ctx, cfg.index)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Nothing to verify yet: say how to make it, as doctor does.
-		build := "reindex --root " + cfg.root
-		if cfg.index != filepath.Join(cfg.root, defaultIndexName) {
-			build += " --index " + cfg.index
+		index := cfg.index
+		if index == filepath.Join(cfg.root, defaultIndexName) {
+			index = ""
 		}
-		fmt.Fprintf(stderr, "reindex: no index to verify at %s (%s builds one)\n", cfg.index, build)
+		stateHome := os.Getenv("XDG_STATE_HOME")
+		if home, err := os.UserHomeDir(); stateHome == "" && err == nil {
+			stateHome = filepath.Join(home, ".local", "state")
+		}
+		fmt.Fprintf(stderr, "reindex: no index to verify at %s (%s)\n", cfg.index, buildhint.Hint(cfg.root, index, stateHome, func(root, index string) []string {
+			return []string{"reindex", "--root", root, "--index", index, "--verify"}
+		}))
 		return exitError
 	}
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/indexer"
-	"github.com/spoolhq/spool/internal/shellquote"
+	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -376,38 +376,6 @@ func (l *local) Purge(ctx context.Context, id string) error {
 	return m.Purge(ctx, id)
 }
 
-// buildHint says how to build the index doctor checks, as a line to
-// paste into a shell: reindex on the same root and index, absolute and
-// quoted, with --index when it is not ROOT/spool.db (a pasted line may run
-// where $SPOOL_INDEX is not what it was). Into a root that has never held
-// spool's index (no spool.lock: a Codex home) a pasted command writes
-// nothing: its index goes to the state directory, and the hint gives the
-// doctor that checks that one.
-func (l *local) buildHint() string {
-	root := absPath(l.root)
-	if l.index != "" {
-		return shellquote.Join("reindex", "--root", root, "--index", absPath(l.index)) + " builds one"
-	}
-	if _, err := os.Lstat(filepath.Join(root, manager.LockFile)); err == nil || l.stateHome == "" {
-		return shellquote.Join("reindex", "--root", root) + " builds one"
-	}
-	name := strings.TrimLeft(filepath.Base(root), ".")
-	if name == "" || name == string(filepath.Separator) {
-		name = "index"
-	}
-	index := filepath.Join(absPath(l.stateHome), "spool", name+".db")
-	return fmt.Sprintf("%s builds one outside this Codex home; then %s checks it",
-		shellquote.Join("reindex", "--root", root, "--index", index), shellquote.Join("spool", "--root", root, "--index", index, "doctor"))
-}
-
-// absPath is path made absolute, or path when it cannot be.
-func absPath(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		return abs
-	}
-	return path
-}
-
 // Doctor runs the indexer's verification (as reindex --verify does) on
 // the root's index without opening the manager, whose open would catch the
 // index up with the files and hide the drift being looked for.
@@ -434,7 +402,9 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 		// Nor a hint to build one in a directory named by mistake.
 		return doctorReport{}, fmt.Errorf("doctor: %w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", errNotRoot, l.root)
 	} else if err != nil {
-		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (%s): %w", index, l.buildHint(), err)
+		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (%s): %w", index, buildhint.Hint(l.root, l.index, l.stateHome, func(root, index string) []string {
+			return []string{"spool", "--root", root, "--index", index, "doctor"}
+		}), err)
 	}
 	// Read-only, as reindex --verify: no lock, so it runs beside spoold
 	// (threads written meanwhile may show as drift), and nothing written.

@@ -1,0 +1,47 @@
+// Package buildhint says how to build the missing index of a root, as a
+// command line a person pastes into a shell (spool doctor and reindex
+// --verify give it).
+package buildhint
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spoolhq/spool/internal/shellquote"
+	"github.com/spoolhq/spool/manager"
+)
+
+// Hint returns how to build the index of root: reindex on that root and
+// index, absolute and quoted, with --index unless index is "" (ROOT/spool.db;
+// a pasted line may run where $SPOOL_INDEX is not what it was). Into a
+// root that has never held spool's index (no spool.lock: a Codex home) a
+// pasted command writes nothing: its index goes to stateHome/spool
+// (stateHome is $XDG_STATE_HOME, else ~/.local/state; "" when unknown, and
+// the index then goes into the root), and the hint gives check(root,
+// index), the command line that checks that index.
+func Hint(root, index, stateHome string, check func(root, index string) []string) string {
+	root = absPath(root)
+	if index != "" {
+		return shellquote.Join("reindex", "--root", root, "--index", absPath(index)) + " builds one"
+	}
+	if _, err := os.Lstat(filepath.Join(root, manager.LockFile)); err == nil || stateHome == "" {
+		return shellquote.Join("reindex", "--root", root) + " builds one"
+	}
+	name := strings.TrimLeft(filepath.Base(root), ".")
+	if name == "" || name == string(filepath.Separator) {
+		name = "index"
+	}
+	index = filepath.Join(absPath(stateHome), "spool", name+".db")
+	return fmt.Sprintf("%s builds one outside this Codex home; then %s checks it",
+		shellquote.Join("reindex", "--root", root, "--index", index), shellquote.Join(check(root, index)...))
+}
+
+// absPath is path made absolute, or path when it cannot be.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
