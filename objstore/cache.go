@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -32,23 +33,56 @@ type Cache struct {
 	misses  int64
 }
 
+// fetchPrefix begins the name of the file a fetch writes before renaming it.
+const fetchPrefix = "fetch-"
+
 type cached struct {
 	key  string
 	path string
 	size int64
 }
 
-// NewCache returns a cache of b in dir (created 0700), holding at most
-// maxBytes. What an earlier process left in dir is removed: the cache
-// starts empty.
+// ErrNotCacheDir: the directory named for a cache holds something no cache
+// wrote, so it was named by mistake; it is left as it was.
+var ErrNotCacheDir = errors.New("not a cache directory")
+
+// NewCache returns a cache of b in dir (created 0700 when missing), holding
+// at most maxBytes. The cache starts empty: the files an earlier cache left
+// in dir are removed. A dir holding anything else fails with
+// ErrNotCacheDir, and nothing in it is removed.
 func NewCache(b Bucket, dir string, maxBytes int64) (*Cache, error) {
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("objstore: cache: %w", err)
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("objstore: cache: %w", err)
 	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: cache: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !cacheFileName(e.Name()) {
+			return nil, fmt.Errorf("objstore: cache %s holds %s, which no cache wrote (name a new or empty directory): %w",
+				dir, e.Name(), ErrNotCacheDir)
+		}
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("objstore: cache: %w", err)
+		}
+	}
 	return &Cache{Bucket: b, dir: dir, maxBytes: maxBytes, lru: list.New(), entries: map[string]*list.Element{}}, nil
+}
+
+// cacheFileName reports whether name is one a cache gives its files: the
+// hex SHA-256 of a key, or a fetch's temporary file.
+func cacheFileName(name string) bool {
+	if strings.HasPrefix(name, fetchPrefix) {
+		return true
+	}
+	if len(name) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil && name == strings.ToLower(name)
 }
 
 // ReadRange reads from the cached copy of key, fetching the whole object
@@ -116,7 +150,7 @@ func (c *Cache) fetch(ctx context.Context, key string, off, n int64) (b []byte, 
 	}
 	sum := sha256.Sum256([]byte(key))
 	path := filepath.Join(c.dir, hex.EncodeToString(sum[:]))
-	tmp, err := os.CreateTemp(c.dir, "fetch-*")
+	tmp, err := os.CreateTemp(c.dir, fetchPrefix+"*")
 	if err != nil {
 		return nil, false, err
 	}

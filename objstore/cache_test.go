@@ -36,16 +36,21 @@ func TestCache(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "left-over"), []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
+	leftOver := []string{strings.Repeat("ab", 32), "fetch-123"} // an earlier cache's copy and temp file
+	for _, name := range leftOver {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	calls := &countingBucket{Bucket: b}
 	c, err := NewCache(calls, dir, 250) // room for two objects of 100 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "left-over")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a left-over file survived NewCache: %v", err)
+	for _, name := range leftOver {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a left-over file %s survived NewCache: %v", name, err)
+		}
 	}
 	read := func(key string, off, n int64) {
 		t.Helper()
@@ -202,5 +207,47 @@ func TestCacheFetchOverlong(t *testing.T) {
 	}
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
 		t.Fatalf("the cache holds %d files (%v), want none", len(entries), err)
+	}
+}
+
+// TestCacheRefusesADirectoryItDidNotWrite: a directory holding anything a
+// cache does not write (-segment-cache ~/Documents, typed by mistake) is
+// refused and left as it was; NewCache used to empty it.
+func TestCacheRefusesADirectoryItDidNotWrite(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []string // a trailing / makes a directory
+	}{
+		{"a user's file", []string{"notes.txt"}},
+		{"a user's file beside a cache's", []string{strings.Repeat("0f", 32), "notes.txt"}},
+		{"a directory", []string{"photos/"}},
+		{"a directory with a cache's name", []string{strings.Repeat("0f", 32) + "/"}},
+		{"upper-case hex", []string{strings.Repeat("0F", 32)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, name := range tt.files {
+				path := filepath.Join(dir, name)
+				var err error
+				if strings.HasSuffix(name, "/") {
+					err = os.Mkdir(path, 0o700)
+				} else {
+					err = os.WriteFile(path, []byte("keep"), 0o600)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := NewCache(newFake(t), dir, 1<<20)
+			if !errors.Is(err, ErrNotCacheDir) {
+				t.Fatalf("NewCache of a directory holding %v: %v, want ErrNotCacheDir", tt.files, err)
+			}
+			for _, name := range tt.files {
+				if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+		})
 	}
 }

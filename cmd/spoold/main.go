@@ -23,7 +23,7 @@
 //	-s3                SPOOL_S3            with -pg: S3-compatible endpoint URL for sealed segments
 //	-s3-bucket         SPOOL_S3_BUCKET     with -s3: bucket (default spool; created if missing)
 //	-seal-bytes        SPOOL_SEAL_BYTES    with -s3: unsealed bytes a thread gathers before they go to a segment (default 4MiB)
-//	-segment-cache     SPOOL_SEGMENT_CACHE with -s3: a directory where segments read are kept (emptied at start; default none)
+//	-segment-cache     SPOOL_SEGMENT_CACHE with -s3: a directory where segments read are kept (emptied of them at start; default none)
 //	-segment-cache-size SPOOL_SEGMENT_CACHE_SIZE  its size (default 1GiB)
 //
 // The S3 credentials come from SPOOL_S3_ACCESS_KEY and SPOOL_S3_SECRET_KEY
@@ -157,7 +157,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	s3 := fs.String("s3", getenv("SPOOL_S3"), "with -pg: S3-compatible endpoint `url` for sealed segments; credentials from $SPOOL_S3_ACCESS_KEY and $SPOOL_S3_SECRET_KEY ($SPOOL_S3)")
 	s3Bucket := fs.String("s3-bucket", env("SPOOL_S3_BUCKET", "spool"), "with -s3: the `bucket` ($SPOOL_S3_BUCKET)")
 	sealBytes := fs.String("seal-bytes", env("SPOOL_SEAL_BYTES", "4MiB"), "with -s3: unsealed bytes a thread gathers before they go to a segment, a `size` ($SPOOL_SEAL_BYTES)")
-	segmentCache := fs.String("segment-cache", getenv("SPOOL_SEGMENT_CACHE"), "with -s3: a `dir` where the segments read are kept, emptied at start ($SPOOL_SEGMENT_CACHE)")
+	segmentCache := fs.String("segment-cache", getenv("SPOOL_SEGMENT_CACHE"), "with -s3: a new or empty `dir` where the segments read are kept ($SPOOL_SEGMENT_CACHE)")
 	segmentCacheSize := fs.String("segment-cache-size", env("SPOOL_SEGMENT_CACHE_SIZE", "1GiB"), "with -segment-cache: its `size` ($SPOOL_SEGMENT_CACHE_SIZE)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -352,7 +352,7 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Bac
 			o.Bucket = bucket
 			if cfg.segmentCache != "" {
 				if o.Bucket, err = objstore.NewCache(bucket, cfg.segmentCache, cfg.segmentCacheMax); err != nil {
-					return nil, nil, err
+					return nil, nil, fmt.Errorf("segment cache: %w", err)
 				}
 			}
 		}
