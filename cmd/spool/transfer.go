@@ -35,7 +35,9 @@ by id or by a unique prefix or suffix of one in --from.
 
 A --from root must exist; a --to root that does not is made (a new root to
 copy threads into). A local root is opened directly, so no spoold may serve
-it meanwhile. See docs/DISTRIBUTED.md.`,
+it meanwhile. A root is opened with the index --index or $SPOOL_INDEX gives
+when it is the root --root or $SPOOL_ROOT names, else with ROOT/spool.db.
+See docs/DISTRIBUTED.md.`,
 		Example: `  spool transfer 01a2153c-... --from ~/.spool --to postgres://db/spool
   spool transfer 01a2153c-... --from postgres://db/spool --to ~/.spool`,
 		Args: idArgs(cobra.MinimumNArgs(1), -1),
@@ -51,14 +53,14 @@ it meanwhile. See docs/DISTRIBUTED.md.`,
 				if _, err := os.Stat(from); errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("--from: %w: %s", errNoRoot, from)
 				}
-				if !manager.LooksLikeRoot(from, filepath.Join(from, manager.IndexFile)) {
+				if !manager.LooksLikeRoot(from, a.indexOf(from)) {
 					return fmt.Errorf("--from: %w: %s", errNotRoot, from)
 				}
 			}
 			if !isURL(to) {
 				// A missing or empty directory becomes a new root; one
 				// that holds other things is a mistyped path.
-				if entries, err := os.ReadDir(to); err == nil && len(entries) > 0 && !manager.LooksLikeRoot(to, filepath.Join(to, manager.IndexFile)) {
+				if entries, err := os.ReadDir(to); err == nil && len(entries) > 0 && !manager.LooksLikeRoot(to, a.indexOf(to)) {
 					return fmt.Errorf("--to: %w: %s (a transfer makes a new root only in a missing or empty directory)", errNotRoot, to)
 				}
 			}
@@ -122,6 +124,19 @@ func sameRoot(x, y string) bool {
 	return errX == nil && errY == nil && os.SameFile(fx, fy)
 }
 
+// indexOf returns the index file of the root directory dir: the one
+// --index or $SPOOL_INDEX gives when dir is the root --root or $SPOOL_ROOT
+// names (a Codex home served with spoold -index elsewhere), else
+// DIR/spool.db. An index is never opened for a root it was not given for.
+func (a *app) indexOf(dir string) string {
+	if index := a.setting(a.index, "SPOOL_INDEX", ""); index != "" {
+		if root := a.setting(a.root, "SPOOL_ROOT", ""); root != "" && sameRoot(dir, root) {
+			return index
+		}
+	}
+	return filepath.Join(dir, manager.IndexFile)
+}
+
 // backendLister lists the threads of a manager.Backend (transfer's
 // --from) in the client's types, for resolve.
 type backendLister struct{ b manager.Backend }
@@ -136,7 +151,7 @@ func (l backendLister) List(ctx context.Context, o client.ListOptions) (client.P
 func (a *app) openSpec(ctx context.Context, flag, spec string) (manager.Backend, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if !isURL(spec) {
-		m, err := manager.Open(ctx, manager.Options{Root: spec, Logger: quiet})
+		m, err := manager.Open(ctx, manager.Options{Root: spec, IndexPath: a.indexOf(spec), Logger: quiet})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", flag, lockedHint(err, spec, "stop it first: transfer opens a root directly, never through spoold"))
 		}

@@ -154,3 +154,61 @@ func TestTransferNamesTheSideThatFailed(t *testing.T) {
 		})
 	}
 }
+
+// TestTransferUsesTheRootsIndex: a root whose index lives elsewhere (a
+// Codex home served with spoold -index) is opened, as --from or --to, with
+// the index --index or $SPOOL_INDEX gives when the side names the root
+// --root or $SPOOL_ROOT does, so nothing is written into it and a spoold
+// holding its lock is seen; transfer opened ROOT/spool.db, writing a second
+// index and lock into the home. An index given for another root is not
+// used for this one.
+func TestTransferUsesTheRootsIndex(t *testing.T) {
+	home := t.TempDir()
+	index := filepath.Join(t.TempDir(), "state", "codex.db")
+	m, err := manager.Open(t.Context(), manager.Options{Root: home, IndexPath: index, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := m.Start(t.Context(), manager.StartOptions{Name: "in a home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"flags", map[string]string{}, []string{"--root", home, "--index", index}},
+		{"environment", map[string]string{"SPOOL_ROOT": home, "SPOOL_INDEX": index}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := filepath.Join(t.TempDir(), "target")
+			cli := newCLI(t, tt.env)
+			if out := cli.ok(append(tt.args, "transfer", th.ID, "--from", home, "--to", target)...); !strings.Contains(out, "copied "+th.ID) {
+				t.Fatalf("transfer printed %q", out)
+			}
+			for _, name := range []string{manager.IndexFile, "spool.lock"} {
+				if _, err := os.Stat(filepath.Join(home, name)); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("%s written into the home: %v", name, err)
+				}
+			}
+			// Back again: the home as --to is opened with its index too.
+			if out := cli.ok(append(tt.args, "transfer", th.ID, "--from", target, "--to", home)...); !strings.Contains(out, "present "+th.ID) {
+				t.Fatalf("transfer back printed %q; want the thread present in the home's index", out)
+			}
+		})
+	}
+	// Given with another --root, the index is that root's: the home is
+	// opened with its own, ROOT/spool.db.
+	other := t.TempDir()
+	if out := newCLI(t, map[string]string{}).ok("--root", other, "--index", index, "transfer", th.ID, "--from", home, "--to", filepath.Join(other, "t")); !strings.Contains(out, "copied "+th.ID) {
+		t.Fatalf("transfer with another root's index printed %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(home, manager.IndexFile)); err != nil {
+		t.Fatalf("the home was opened with another root's index: %v", err)
+	}
+}
