@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/internal/testbin"
@@ -842,7 +843,7 @@ func TestVerifyWithoutIndexSaysHowToBuildIt(t *testing.T) {
 				args = append(args, "--index", index)
 				wantArgs = append(wantArgs, "--index", index)
 			case tc.outside:
-				wantArgs = append(wantArgs, "--index", filepath.Join(stateHome, "spool", "my 'codex.db"))
+				wantArgs = append(wantArgs, "--index", buildhint.StateIndex(root, stateHome))
 			}
 			before := listTree(t, root)
 			res := runReindexEnv(t, []string{"XDG_STATE_HOME=" + stateHome}, args...)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
@@ -358,7 +359,7 @@ func TestLocalDoctorWithoutIndex(t *testing.T) {
 				vars["SPOOL_INDEX"] = index
 				wantArgs = append(wantArgs, "--index", index)
 			case tc.outside:
-				wantArgs = append(wantArgs, "--index", filepath.Join(stateHome, "spool", "my 'codex.db"))
+				wantArgs = append(wantArgs, "--index", buildhint.StateIndex(root, stateHome))
 			}
 			before := dirNames(t, root)
 			r := newCLI(t, vars).run(args...)

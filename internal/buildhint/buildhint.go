@@ -4,6 +4,7 @@
 package buildhint
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,13 +30,22 @@ func Hint(root, index, stateHome string, check func(root, index string) []string
 	if _, err := os.Lstat(filepath.Join(root, manager.LockFile)); err == nil || stateHome == "" {
 		return shellquote.Join("reindex", "--root", root) + " builds one"
 	}
+	index = StateIndex(root, stateHome)
+	return fmt.Sprintf("%s builds one outside this Codex home; then %s checks it",
+		shellquote.Join("reindex", "--root", root, "--index", index), shellquote.Join(check(root, index)...))
+}
+
+// StateIndex is the index file a hint builds for root outside it, in
+// stateHome/spool: named after the root, and after a hash of its absolute
+// path, so two homes of one name (~a/.codex, ~b/.codex) get two.
+func StateIndex(root, stateHome string) string {
+	root = absPath(root)
 	name := strings.TrimLeft(filepath.Base(root), ".")
 	if name == "" || name == string(filepath.Separator) {
 		name = "index"
 	}
-	index = filepath.Join(absPath(stateHome), "spool", name+".db")
-	return fmt.Sprintf("%s builds one outside this Codex home; then %s checks it",
-		shellquote.Join("reindex", "--root", root, "--index", index), shellquote.Join(check(root, index)...))
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(absPath(stateHome), "spool", fmt.Sprintf("%s-%x.db", name, sum[:4]))
 }
 
 // absPath is path made absolute, or path when it cannot be.
