@@ -464,6 +464,8 @@ func testRefusedAppends(t *testing.T, b manager.Backend) {
 	// A paginated thread numbers its lines itself.
 	if _, err := b.AppendLinesWith(t.Context(), th.ID, [][]byte{[]byte(`{"type":"event_msg","payload":{}}`), []byte(`{"ordinal":7,"type":"event_msg","payload":{}}`)}, manager.AppendOptions{}); !errors.Is(err, manager.ErrInvalidItem) {
 		t.Fatalf("a line with its own ordinal: %v, want ErrInvalidItem", err)
+	} else if lineErr := (*manager.LineError)(nil); !errors.As(err, &lineErr) || lineErr.Line != 2 {
+		t.Fatalf("a second line with its own ordinal: %v, want a *LineError naming line 2", err)
 	}
 	if _, err := b.AppendWith(t.Context(), "0195e7a0-0000-7000-8000-000000000000", []rollout.Item{answerItem("x")}, manager.AppendOptions{}); !errors.Is(err, manager.ErrNotFound) {
 		t.Fatalf("append to an unknown thread: %v, want ErrNotFound", err)
@@ -1549,6 +1551,8 @@ func testPaginatedRollbackRefused(t *testing.T, b manager.Backend) {
 	_, err := b.AppendWith(ctx, th.ID, []rollout.Item{userItem("three"), rollbackItem(1)}, manager.AppendOptions{})
 	if !errors.Is(err, manager.ErrInvalidItem) {
 		t.Fatalf("rollback of a paginated thread: %v, want ErrInvalidItem", err)
+	} else if lineErr := (*manager.LineError)(nil); !errors.As(err, &lineErr) || lineErr.Line != 2 {
+		t.Fatalf("a rollback as the second line: %v, want a *LineError naming line 2", err)
 	}
 	if after := history(t, b, th.ID); !bytes.Equal(after, before) {
 		t.Fatalf("the refused append wrote %d bytes", len(after)-len(before))

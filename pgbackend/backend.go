@@ -833,6 +833,14 @@ func appendErr(id string, err error) error {
 	if errors.As(err, &mismatch) {
 		return fmt.Errorf("append to %s: %w", id, &manager.SizeMismatchError{ID: id, Expected: mismatch.Expected, Actual: mismatch.Size})
 	}
+	var lineErr *pgstore.LineError
+	if errors.As(err, &lineErr) {
+		why := fmt.Errorf("%w: %w", manager.ErrInvalidItem, lineErr.Err)
+		if errors.Is(lineErr.Err, pgstore.ErrPaginatedRollback) {
+			why = manager.ErrPaginatedRollback
+		}
+		return fmt.Errorf("append to %s: %w", id, &manager.LineError{Line: int(lineErr.Line), Err: why})
+	}
 	return mapErr(err)
 }
 

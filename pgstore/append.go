@@ -225,7 +225,7 @@ func numberLines(lines []byte, marks []lineMark, first int64, renumber bool) ([]
 			// Codex rejects a rollback in a paginated history and shows
 			// every turn past a marker there (a line that carries an
 			// ordinal already is no rollback: rollout.Classify).
-			return nil, nil, fmt.Errorf("%w: line %d: a paginated thread is not rolled back by a marker (Codex ignores one): revert it", ErrInvalidLines, m.line+1)
+			return nil, nil, &LineError{Line: m.line + 1, Err: ErrPaginatedRollback}
 		}
 	}
 	out := make([]byte, 0, len(lines)+bytes.Count(lines, []byte{'\n'})*16)
@@ -243,7 +243,7 @@ func numberLines(lines []byte, marks []lineMark, first int64, renumber bool) ([]
 			}
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: line %d: %w", ErrInvalidLines, n-first+1, err)
+			return nil, nil, &LineError{Line: n - first + 1, Err: err}
 		}
 		n++
 	}
@@ -551,7 +551,7 @@ func scanLines(b []byte) ([]lineMark, error) {
 		i := bytes.IndexByte(b, '\n')
 		raw := b[:i]
 		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
-			return nil, fmt.Errorf("%w: line %d", ErrInvalidLines, n+1)
+			return nil, &LineError{Line: n + 1, Err: errNotObject}
 		}
 		l := rollout.NewLine(raw, off, n)
 		if text, ok := rollout.Preview(l); ok {
@@ -590,6 +590,21 @@ func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
+
+// LineError reports the line of an append that cannot be written; Line
+// counts from 1 among the lines given. It is an ErrInvalidLines, and wraps
+// what is wrong with the line (ErrPaginatedRollback, say).
+type LineError struct {
+	Line int64
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+func (e *LineError) Unwrap() []error { return []error{ErrInvalidLines, e.Err} }
+
+// errNotObject is what is wrong with a line that is not a JSON object.
+var errNotObject = errors.New("not a JSON object")
 
 // SizeMismatchError is an append refused because the thread's own size is
 // not the expected one; it wraps ErrSizeMismatch.

@@ -44,6 +44,10 @@ var (
 	ErrArchived     = errors.New("thread is archived")
 	ErrNotArchived  = errors.New("thread is not archived")
 	ErrTurnNotFound = errors.New("turn not found")
+	// ErrPaginatedRollback refuses a thread_rolled_back marker appended to
+	// a paginated thread: Codex rejects a rollback there and shows every
+	// turn past such a marker.
+	ErrPaginatedRollback = errors.New("a paginated thread is not rolled back by a marker (Codex ignores one): revert it")
 	// ErrCommitUnknown reports a write whose COMMIT was sent but whose
 	// answer was lost (the connection broke): it may have been committed.
 	// It is never retried; a caller retries safely only with an
