@@ -108,6 +108,13 @@ func TestFollowEndsAtAnotherProcessRevert(t *testing.T) {
 // reverted (its Spool-Stream-End trailer).
 func awaitReverted(t *testing.T, r *bufio.Reader, resp *http.Response, what string) {
 	t.Helper()
+	awaitEnd(t, r, resp, what, server.EndReverted)
+}
+
+// awaitEnd waits for the follow stream read by r to end, sending nothing
+// more, after what, and checks it ended for the reason want.
+func awaitEnd(t *testing.T, r *bufio.Reader, resp *http.Response, what, want string) {
+	t.Helper()
 	done := make(chan []byte, 1)
 	go func() {
 		next, _ := r.ReadBytes('\n') // a line, or nothing at the stream's end
@@ -122,8 +129,8 @@ func awaitReverted(t *testing.T, r *bufio.Reader, resp *http.Response, what stri
 		t.Fatalf("the follow stream neither ended nor sent anything after %s", what)
 	}
 	io.Copy(io.Discard, r) // the trailer comes after the body
-	if got := resp.Trailer.Get("Spool-Stream-End"); got != server.EndReverted {
-		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndReverted)
+	if got := resp.Trailer.Get("Spool-Stream-End"); got != want {
+		t.Fatalf("after %s Spool-Stream-End = %q, want %q", what, got, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -110,4 +111,41 @@ func awaitIndexed(t *testing.T, m *manager.Manager, sub *manager.Subscription, i
 			t.Fatalf("thread %s has %d bytes indexed, want %d", id, got.IndexedSize, size)
 		}
 	}
+}
+
+// staleGet is a lossyEvents whose Get answers with thread, when set: the
+// answer of a Get that ran just before the thread was deleted.
+type staleGet struct {
+	lossyEvents
+	thread *manager.Thread
+}
+
+func (s *staleGet) Get(ctx context.Context, id string) (manager.Thread, error) {
+	if s.thread != nil && s.thread.ID == id {
+		return *s.thread, nil
+	}
+	return s.Manager.Get(ctx, id)
+}
+
+// TestFollowAfterDroppedEventsSeesADeletion: a thread deleted after the
+// follower, whose events were dropped, read its layout but before it read
+// its last line again ends the stream "deleted", as a deletion seen at any
+// other step does; it ended "error".
+func TestFollowAfterDroppedEventsSeesADeletion(t *testing.T) {
+	var stale *staleGet
+	e := newEnvOver(t, server.Config{}, manager.Options{Root: t.TempDir()}, func(m *manager.Manager) manager.Backend {
+		stale = &staleGet{lossyEvents: lossyEvents{Manager: m}}
+		return stale
+	})
+	th, _, _, r, resp := e.followThreeTurns()
+	before, err := e.m.Get(t.Context(), th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Delete(t.Context(), th.ID); err != nil {
+		t.Fatal(err)
+	}
+	stale.thread = &before
+	stale.bus.Lost()
+	awaitEnd(t, r, resp, "the deletion and the loss of the follower's events", server.EndDeleted)
 }

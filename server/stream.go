@@ -246,6 +246,8 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 			// there.
 			same, err := s.stillThere(ctx, id, sent)
 			switch {
+			case errors.Is(err, manager.ErrNotFound):
+				return finish(EndDeleted) // deleted since its layout was read
 			case errors.Is(err, context.Canceled):
 				return nil
 			case err != nil:
