@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spoolhq/spool/internal/fixtures"
 )
 
 // TestCache: a read fetches the whole object once and later reads of any
@@ -227,18 +229,7 @@ func TestCacheRefusesADirectoryItDidNotWrite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			for _, name := range tt.files {
-				path := filepath.Join(dir, name)
-				var err error
-				if strings.HasSuffix(name, "/") {
-					err = os.Mkdir(path, 0o700)
-				} else {
-					err = os.WriteFile(path, []byte("keep"), 0o600)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			fixtures.MakeTree(t, dir, tt.files...)
 			_, err := NewCache(newFake(t), dir, 1<<20)
 			if !errors.Is(err, ErrNotCacheDir) {
 				t.Fatalf("NewCache of a directory holding %v: %v, want ErrNotCacheDir", tt.files, err)

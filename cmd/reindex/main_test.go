@@ -596,6 +596,21 @@ func TestIndexElsewhereLeavesTheRootsTemps(t *testing.T) {
 	}
 }
 
+// startThread opens a manager on root and starts a thread in it; the
+// caller closes the manager.
+func startThread(t *testing.T, root string) (*manager.Manager, manager.Thread) {
+	t.Helper()
+	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := m.Start(t.Context(), manager.StartOptions{Cwd: "/work", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, th
+}
+
 // TestRepairMendsLostSegments: --verify reported a reverted thread whose
 // thread_segments rows were deleted by hand (the sqlite3 shell), but
 // --repair exited 1 on it ("reindex --full reads them again") and left it
@@ -604,14 +619,7 @@ func TestIndexElsewhereLeavesTheRootsTemps(t *testing.T) {
 func TestRepairMendsLostSegments(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
-	m, err := manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, th := startThread(t, root)
 	var items []rollout.Item
 	for _, text := range []string{"alpha", "bravo", "charlie"} {
 		payload, err := json.Marshal(map[string]any{"type": "message", "role": "user",
@@ -663,14 +671,7 @@ func TestRepairMendsLostSegments(t *testing.T) {
 func TestProgressAgreesWithSummary(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
-	m, err := manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	th, err := m.Start(ctx, manager.StartOptions{Cwd: "/work", Source: "cli"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, th := startThread(t, root)
 	payload, err := json.Marshal(map[string]any{"type": "message", "role": "user",
 		"content": []map[string]string{{"type": "input_text", "text": "alpha"}}})
 	if err != nil {
@@ -760,17 +761,7 @@ func TestRootNamedByMistakeIsRefused(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			for _, name := range tc.files {
-				var err error
-				if strings.HasSuffix(name, "/") {
-					err = os.Mkdir(filepath.Join(root, name), 0o700)
-				} else {
-					err = os.WriteFile(filepath.Join(root, name), nil, 0o600)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			fixtures.MakeTree(t, root, tc.files...)
 			elsewhere := filepath.Join(t.TempDir(), "state", "codex.db")
 			args := []string{"--root", root}
 			for _, a := range tc.args {
@@ -823,17 +814,7 @@ func TestVerifyWithoutIndexSaysHowToBuildIt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "my 'codex")
-			for _, name := range append([]string{""}, tc.files...) {
-				var err error
-				if name == "" || strings.HasSuffix(name, "/") {
-					err = os.Mkdir(filepath.Join(root, name), 0o700)
-				} else {
-					err = os.WriteFile(filepath.Join(root, name), nil, 0o600)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			fixtures.MakeTree(t, root, tc.files...)
 			stateHome := t.TempDir()
 			args := []string{"--root", root, "--verify"}
 			wantArgs := []string{"--root", root}

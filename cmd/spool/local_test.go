@@ -23,6 +23,7 @@ import (
 	"github.com/spoolhq/spool/api"
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/internal/buildhint"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
@@ -334,17 +335,7 @@ func TestLocalDoctorWithoutIndex(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "my 'codex")
-			for _, name := range append([]string{""}, tc.files...) {
-				var err error
-				if name == "" || strings.HasSuffix(name, "/") {
-					err = os.Mkdir(filepath.Join(root, name), 0o700)
-				} else {
-					err = os.WriteFile(filepath.Join(root, name), nil, 0o600)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			fixtures.MakeTree(t, root, tc.files...)
 			stateHome := t.TempDir()
 			vars := map[string]string{"SPOOL_ROOT": root, "XDG_STATE_HOME": stateHome}
 			args := []string{"doctor"}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spoolhq/spool/internal/fixtures"
 )
 
 // TestRootNamedByMistakeIsRefused: a -root that names an existing
@@ -37,20 +39,7 @@ func TestRootNamedByMistakeIsRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "root")
 			if !tc.missing {
-				if err := os.Mkdir(root, 0o700); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, name := range tc.files {
-				var err error
-				if strings.HasSuffix(name, "/") {
-					err = os.Mkdir(filepath.Join(root, name), 0o700)
-				} else {
-					err = os.WriteFile(filepath.Join(root, name), nil, 0o600)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				fixtures.MakeTree(t, root, tc.files...)
 			}
 			args := []string{"-root", root, "-watch=false"}
 			indexDir := filepath.Join(t.TempDir(), "state")
