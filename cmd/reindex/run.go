@@ -301,11 +301,7 @@ func verifyOnly(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
 		if index == filepath.Join(cfg.root, defaultIndexName) {
 			index = ""
 		}
-		stateHome := os.Getenv("XDG_STATE_HOME")
-		if home, err := os.UserHomeDir(); stateHome == "" && err == nil {
-			stateHome = filepath.Join(home, ".local", "state")
-		}
-		fmt.Fprintf(stderr, "reindex: no index to verify at %s (%s)\n", cfg.index, buildhint.Hint(cfg.root, index, stateHome, func(root, index string) []string {
+		fmt.Fprintf(stderr, "reindex: no index to verify at %s (%s)\n", cfg.index, buildhint.Hint(cfg.root, index, buildhint.StateHome(os.Getenv), func(root, index string) []string {
 			return []string{"reindex", "--root", root, "--index", index, "--verify"}
 		}))
 		return exitError

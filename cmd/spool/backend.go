@@ -120,11 +120,6 @@ type local struct {
 // --root or $SPOOL_ADDR would otherwise show an empty list).
 var errNoRoot = errors.New("no such root")
 
-// errNotRoot reports an existing directory that is neither a spool root
-// nor a Codex home: opening it would write an index and a lock into a
-// directory the user named by mistake (~/Documents for ~/.codex).
-var errNotRoot = errors.New("neither a spool root nor a Codex home")
-
 func (l *local) Describe() string {
 	if l.index == "" {
 		return "root " + l.root
@@ -153,7 +148,7 @@ func (l *local) mgr(ctx context.Context) (*manager.Manager, error) {
 		return nil, fmt.Errorf("root %s is not a directory (--root or $SPOOL_ROOT names a Codex home or a spool root)", l.root)
 	}
 	if !manager.LooksLikeRoot(l.root, l.indexPath()) {
-		return nil, fmt.Errorf("%w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", errNotRoot, l.root)
+		return nil, fmt.Errorf("%w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", manager.ErrNotRoot, l.root)
 	}
 	m, err := manager.Open(ctx, manager.Options{Root: l.root, IndexPath: l.index, Logger: l.log, Capacity: 16})
 	if err != nil {
@@ -400,7 +395,7 @@ func (l *local) Doctor(ctx context.Context) (doctorReport, error) {
 		return doctorReport{}, fmt.Errorf("doctor: %w", err)
 	} else if err != nil && !manager.LooksLikeRoot(l.root, index) {
 		// Nor a hint to build one in a directory named by mistake.
-		return doctorReport{}, fmt.Errorf("doctor: %w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", errNotRoot, l.root)
+		return doctorReport{}, fmt.Errorf("doctor: %w: %s (--root or $SPOOL_ROOT names a Codex home or a spool root)", manager.ErrNotRoot, l.root)
 	} else if err != nil {
 		return doctorReport{}, fmt.Errorf("doctor: no index to check at %s (%s): %w", index, buildhint.Hint(l.root, l.index, l.stateHome, func(root, index string) []string {
 			return []string{"spool", "--root", root, "--index", index, "doctor"}

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/manager"
 )
 
@@ -378,11 +379,7 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 		rootDir = filepath.Join(home, ".spool")
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stateHome := a.getenv("XDG_STATE_HOME")
-	if home, err := os.UserHomeDir(); stateHome == "" && err == nil {
-		stateHome = filepath.Join(home, ".local", "state")
-	}
-	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), direct: a.forceLocal, stateHome: stateHome, log: logger}
+	a.b = &local{root: rootDir, index: a.setting(a.index, "SPOOL_INDEX", ""), direct: a.forceLocal, stateHome: buildhint.StateHome(a.getenv), log: logger}
 	if unanswered != "" {
 		fmt.Fprintf(printable{a.stderr}, "spool: %s; using %s\n", unanswered, a.b.Describe())
 	}

@@ -54,14 +54,16 @@ See docs/DISTRIBUTED.md.`,
 					return fmt.Errorf("--from: %w: %s", errNoRoot, from)
 				}
 				if !manager.LooksLikeRoot(from, a.indexOf(from)) {
-					return fmt.Errorf("--from: %w: %s", errNotRoot, from)
+					return fmt.Errorf("--from: %w: %s", manager.ErrNotRoot, from)
 				}
 			}
 			if !isURL(to) {
 				// A missing or empty directory becomes a new root; one
 				// that holds other things is a mistyped path.
-				if entries, err := os.ReadDir(to); err == nil && len(entries) > 0 && !manager.LooksLikeRoot(to, a.indexOf(to)) {
-					return fmt.Errorf("--to: %w: %s (a transfer makes a new root only in a missing or empty directory)", errNotRoot, to)
+				if err := manager.CheckRoot(to, a.indexOf(to)); errors.Is(err, manager.ErrNotRoot) {
+					return fmt.Errorf("--to: %w: %s (a transfer makes a new root only in a missing or empty directory)", manager.ErrNotRoot, to)
+				} else if err != nil {
+					return fmt.Errorf("--to: %w", err)
 				}
 			}
 			src, err := a.openSpec(ctx, "--from", from)

@@ -35,6 +35,18 @@ func Hint(root, index, stateHome string, check func(root, index string) []string
 		shellquote.Join("reindex", "--root", root, "--index", index), shellquote.Join(check(root, index)...))
 }
 
+// StateHome is where Hint builds the index of a Codex home: getenv's
+// $XDG_STATE_HOME, else ~/.local/state, else "" (no home).
+func StateHome(getenv func(string) string) string {
+	if dir := getenv("XDG_STATE_HOME"); dir != "" {
+		return dir
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state")
+	}
+	return ""
+}
+
 // StateIndex is the index file a hint builds for root outside it, in
 // stateHome/spool: named after the root, and after a hash of its absolute
 // path, so two homes of one name (~a/.codex, ~b/.codex) get two.
