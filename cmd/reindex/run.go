@@ -18,6 +18,7 @@ import (
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/buildhint"
+	"github.com/spoolhq/spool/internal/flagorigin"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
@@ -85,17 +86,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	// from names where a setting came from: the variable when the flag
-	// was not given (SPOOL_PG exported for spoold, say), so that a message
-	// does not name a flag nobody typed.
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	from := func(name, variable string) string {
-		if !given[name] && os.Getenv(variable) != "" {
-			return variable
-		}
-		return "--" + name
-	}
+	from := flagorigin.Namer(fs, "--", os.Getenv)
 	if cfg.pg != "" {
 		modes := 0
 		for _, on := range []bool{cfg.verify, cfg.collect, cfg.repair} {

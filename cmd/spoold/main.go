@@ -67,6 +67,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolhq/spool/internal/flagorigin"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/objstore"
@@ -165,17 +166,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	// from names where a flag's value came from, for a message about it:
-	// the environment variable when the flag was not given, so that a
-	// bad SPOOL_SYNC is not reported as a -sync nobody typed.
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	origin := flagorigin.Namer(fs, "-", getenv)
 	from := func(name string) string {
-		variable := "SPOOL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		if !given[name] && getenv(variable) != "" {
-			return variable
-		}
-		return "-" + name
+		return origin(name, "SPOOL_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 	}
 
 	cfg := config{
