@@ -90,6 +90,14 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 
 func (e *LineError) Unwrap() error { return e.Err }
 
+// InvalidLineError reports that the line at index (from 0) of an append
+// is not a valid item, for why: a *LineError numbering it from 1, whose
+// Err wraps both ErrInvalidItem and why. Backends other than the
+// Manager use it so that one bad line reads the same from every backend.
+func InvalidLineError(index int, why error) *LineError {
+	return &LineError{Line: index + 1, Err: fmt.Errorf("%w: %w", ErrInvalidItem, why)}
+}
+
 // OutOfRangeError reports a fork or read point past the thread's user
 // messages; it wraps ErrOutOfRange.
 type OutOfRangeError struct {

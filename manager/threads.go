@@ -379,7 +379,7 @@ func (m *Manager) AppendLinesWith(ctx context.Context, id string, lines [][]byte
 	encoded := make([][]byte, len(lines))
 	for i, l := range lines {
 		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
-			return AppendResult{}, fmt.Errorf("append to %s: %w", id, &LineError{Line: i + 1, Err: fmt.Errorf("%w: %w", ErrInvalidItem, err)})
+			return AppendResult{}, fmt.Errorf("append to %s: %w", id, InvalidLineError(i, err))
 		}
 	}
 	if o.IdempotencyKey != "" {
@@ -622,7 +622,7 @@ func (m *Manager) numbered(row store.Thread, lines [][]byte) ([][]byte, error) {
 		}
 		n, err := rollout.WithOrdinal(l, row.NextOrdinal+int64(i))
 		if err != nil {
-			return nil, &LineError{Line: i + 1, Err: fmt.Errorf("%w: %w", ErrInvalidItem, err)}
+			return nil, InvalidLineError(i, err)
 		}
 		out[i] = n
 	}

@@ -374,7 +374,7 @@ func (b *Backend) AppendLinesWith(ctx context.Context, id string, lines [][]byte
 	for i, l := range lines {
 		var err error
 		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
-			return manager.AppendResult{}, fmt.Errorf("append to %s: %w", id, &manager.LineError{Line: i + 1, Err: fmt.Errorf("%w: %w", manager.ErrInvalidItem, err)})
+			return manager.AppendResult{}, fmt.Errorf("append to %s: %w", id, manager.InvalidLineError(i, err))
 		}
 		fmt.Fprintf(h, "%q\n", l)
 	}
