@@ -893,7 +893,11 @@ func unreachable(err error) bool {
 		source  *sourceError
 	)
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled),
+		// A connect that timed out (pgstore.DefaultConnectTimeout, or the
+		// DSN's connect_timeout) wraps context.DeadlineExceeded too, but
+		// there the server did not answer.
+		errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &connect):
 		return false // the caller gave up: not the storage's doing
 	case errors.As(err, &source):
 		return false // what was being stored failed to read

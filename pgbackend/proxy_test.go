@@ -21,6 +21,7 @@ type tcpProxy struct {
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[net.Conn]bool
+	muted  bool // accepted connections are held, never forwarded
 	wg     sync.WaitGroup
 }
 
@@ -62,6 +63,13 @@ func (p *tcpProxy) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			if p.muted {
+				p.conns[c] = true
+				p.mu.Unlock()
+				continue
+			}
+			p.mu.Unlock()
 			s, err := net.Dial("tcp", p.target)
 			if err != nil {
 				c.Close()
@@ -102,9 +110,25 @@ func (p *tcpProxy) down() {
 	clear(p.conns)
 }
 
-// up listens again on the proxy's address.
+// mute breaks every connection and holds the new ones open without
+// forwarding a byte: the server looks hung (a frozen host, a stalled
+// network) to what goes through the proxy. down then up ends it.
+func (p *tcpProxy) mute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.muted = true
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+// up listens again on the proxy's address, forwarding what it accepts.
 func (p *tcpProxy) up() {
 	p.t.Helper()
+	p.mu.Lock()
+	p.muted = false
+	p.mu.Unlock()
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
 		p.t.Fatal(err)

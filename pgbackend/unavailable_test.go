@@ -91,6 +91,52 @@ func TestStorageDownAnswersUnavailable(t *testing.T) {
 	})
 }
 
+// TestPostgresNotAnsweringAnswersUnavailable: with PostgreSQL accepting
+// connections but answering nothing (a frozen host, a stalled network),
+// a call that needs a new connection fails as unavailable (503 with
+// Retry-After, logged) once the connect times out, not left waiting for
+// as long as the server stays silent, nor taken for a caller that gave
+// up; the node serves again once it answers.
+func TestPostgresNotAnsweringAnswersUnavailable(t *testing.T) {
+	dsn, pg := proxyURL(t, disttest.DSN(t))
+	b, err := Open(t.Context(), Options{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	id := bigThread(t, b, 1).ID
+	pg.mute()
+	const within = 20 * time.Second
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"get", func() error { _, err := b.Get(t.Context(), id); return err }},
+		{"list", func() error { _, err := b.List(t.Context(), manager.ListOptions{Limit: 1}); return err }},
+		{"append", func() error {
+			_, err := b.AppendTurn(t.Context(), id, manager.TurnOptions{Prompt: "hello", Answer: "hi"})
+			return err
+		}},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- c.call() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, manager.ErrUnavailable) {
+				t.Fatalf("%s with PostgreSQL silent: %v; want manager.ErrUnavailable", c.name, err)
+			}
+		case <-time.After(within):
+			pg.down() // lets the call end
+			t.Fatalf("%s with PostgreSQL silent: no answer within %s; want manager.ErrUnavailable", c.name, within)
+		}
+	}
+	pg.down()
+	pg.up()
+	if _, err := b.Get(t.Context(), id); err != nil {
+		t.Fatalf("get once PostgreSQL answers again: %v", err)
+	}
+}
+
 // brokenReads is a bucket whose reads fail, once ok of them succeeded, as
 // a connection to the object store that broke does.
 type brokenReads struct {

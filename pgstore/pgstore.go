@@ -84,6 +84,13 @@ type Options struct {
 // connection of its own while it listens (Listen).
 const DefaultMaxConns = 24
 
+// DefaultConnectTimeout bounds each new connection, from its dial to the
+// end of its startup, when the DSN does not set connect_timeout: a server
+// that accepts connections but does not answer (a frozen host, a stalled
+// network) then fails the request waiting for one as unreachable, rather
+// than holding it for as long as the silence lasts.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
 // string, which may set the pool's size with pool_max_conns and pgxpool's
 // other pool_ parameters) and brings its schema up to date. Concurrent
@@ -96,6 +103,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if !strings.Contains(dsn, "connect_timeout") {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if err := migrate(ctx, cfg.ConnConfig); err != nil {
 		return nil, err
