@@ -85,18 +85,18 @@ type Options struct {
 const DefaultMaxConns = 24
 
 // DefaultConnectTimeout bounds each new connection, from its dial to the
-// end of its startup, when the DSN does not set connect_timeout: a server
-// that accepts connections but does not answer (a frozen host, a stalled
-// network) then fails the request waiting for one as unreachable, rather
-// than holding it for as long as the silence lasts.
+// end of its startup, when neither the DSN's connect_timeout nor
+// PGCONNECT_TIMEOUT sets a bound: a server that accepts connections but
+// does not answer (a frozen host, a stalled network) then fails the
+// request waiting for one as unreachable, rather than holding it for as
+// long as the silence lasts.
 const DefaultConnectTimeout = 10 * time.Second
 
-// Open connects to the database at dsn (a PostgreSQL URL or key=value
-// string, which may set the pool's size with pool_max_conns and pgxpool's
-// other pool_ parameters) and brings its schema up to date. Concurrent
-// Opens on one database apply each migration once (goose's advisory-lock
-// locker).
-func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+// poolConfig parses dsn and fills in spool's defaults where neither it
+// nor the environment (PGCONNECT_TIMEOUT) sets a value: DefaultMaxConns
+// and DefaultConnectTimeout. An explicit connect_timeout=0, waiting for
+// ever, is kept.
+func poolConfig(dsn string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
@@ -104,8 +104,21 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
 	}
-	if !strings.Contains(dsn, "connect_timeout") {
+	if cfg.ConnConfig.ConnectTimeout == 0 && !strings.Contains(dsn, "connect_timeout") {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	return cfg, nil
+}
+
+// Open connects to the database at dsn (a PostgreSQL URL or key=value
+// string, which may set the pool's size with pool_max_conns and pgxpool's
+// other pool_ parameters) and brings its schema up to date. Concurrent
+// Opens on one database apply each migration once (goose's advisory-lock
+// locker).
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	cfg, err := poolConfig(dsn)
+	if err != nil {
+		return nil, err
 	}
 	if err := migrate(ctx, cfg.ConnConfig); err != nil {
 		return nil, err
