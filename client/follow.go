@@ -50,6 +50,8 @@ var ErrStreamEnded = errors.New("client: stream ended by the server")
 // StreamEndError says why the server ended a stream: "deleted" or
 // "reverted" (the followed thread; after a revert, read it again),
 // "shutdown", "slow_subscriber" (an event stream read too slowly),
+// "events_lost" (the server lost events at their source: list again and
+// subscribe again, as after slow_subscriber),
 // "error", or "unknown" when the stream ended cleanly without saying why
 // (a proxy between that drops HTTP trailers). It wraps ErrStreamEnded.
 type StreamEndError struct{ Reason string }
@@ -124,7 +126,8 @@ type Event struct {
 
 // Events iterates over the server's events from now on until ctx is done
 // or the server ends the stream, which it says with a *StreamEndError
-// (a client that reads too slowly is dropped: "slow_subscriber").
+// (a client that reads too slowly is dropped: "slow_subscriber"; when the
+// server loses events at their source the reason is "events_lost").
 func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		resp, err := c.request(ctx, "GET", "/v1/events", nil, "", nil, http.StatusOK)

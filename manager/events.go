@@ -46,6 +46,13 @@ var (
 	// ErrSlowSubscriber ends a subscription whose buffer was full when an
 	// event was published: publishing never waits for a subscriber.
 	ErrSlowSubscriber = errors.New("subscriber too slow: events dropped")
+
+	// ErrEventsLost ends every subscription when the publisher's own
+	// source of events broke off (the distributed backend's PostgreSQL
+	// connection, until it listens again): events may be missing though no
+	// subscriber was slow. A subscriber reads again what it follows and
+	// subscribes again, as after ErrSlowSubscriber.
+	ErrEventsLost = errors.New("events lost: the source of events broke off")
 )
 
 // DefaultSubscriptionBuffer is the buffer of a subscription when Subscribe
@@ -65,7 +72,8 @@ type Bus struct {
 // Subscription receives the events published after it was made, in the
 // order they were published. Its channel is closed when the subscription
 // ends: Close was called, the subscriber fell behind (Err returns
-// ErrSlowSubscriber) or the manager closed (ErrClosed).
+// ErrSlowSubscriber), the publisher lost events at their source
+// (ErrEventsLost) or the manager closed (ErrClosed).
 type Subscription struct {
 	b  *Bus
 	ch chan Event
@@ -80,7 +88,8 @@ type Subscription struct {
 func (s *Subscription) Events() <-chan Event { return s.ch }
 
 // Err says why the subscription ended: nil while it runs or after Close,
-// ErrSlowSubscriber or ErrClosed otherwise. Call it once Events is closed.
+// ErrSlowSubscriber, ErrEventsLost or ErrClosed otherwise. Call it once
+// Events is closed.
 func (s *Subscription) Err() error {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -167,14 +176,14 @@ func (b *Bus) Subscribed() bool {
 	return len(b.subs) > 0
 }
 
-// Lost ends every subscription with ErrSlowSubscriber: events were lost
-// (a publisher's source of events broke off), and each subscriber must
-// read again what it follows, as after falling behind.
+// Lost ends every subscription with ErrEventsLost: events were lost (a
+// publisher's source of events broke off), and each subscriber must read
+// again what it follows, as after falling behind.
 func (b *Bus) Lost() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {
-		b.drop(s, ErrSlowSubscriber)
+		b.drop(s, ErrEventsLost)
 	}
 }
 

@@ -445,6 +445,7 @@ var rrSentinels = []struct {
 	{"ErrCompressed", manager.ErrCompressed},
 	{"ErrNotSupported", manager.ErrNotSupported},
 	{"ErrSlowSubscriber", manager.ErrSlowSubscriber},
+	{"ErrEventsLost", manager.ErrEventsLost},
 	{"ErrSizeMismatch", manager.ErrSizeMismatch},
 	{"ErrIdempotencyKeyReused", manager.ErrIdempotencyKeyReused},
 	{"ErrTurnInProgress", manager.ErrTurnInProgress},

@@ -72,7 +72,7 @@ var (
 // Subscribe returns a subscription to the changes committed to the
 // database by every node, in commit order (see manager.Bus). When the
 // connection that listens for them breaks, subscriptions end with
-// manager.ErrSlowSubscriber once it listens again (pgstore.Listen): their
+// manager.ErrEventsLost once it listens again (pgstore.Listen): their
 // subscribers read again what they follow.
 func (b *Backend) Subscribe(buffer int) *manager.Subscription { return b.events.Subscribe(buffer) }
 

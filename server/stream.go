@@ -31,6 +31,7 @@ const (
 	EndDeleted  = "deleted"         // the followed thread was deleted
 	EndReverted = "reverted"        // the followed thread was reverted, or its file cut or rewritten by another program: its history past the cut is no longer its history
 	EndSlow     = "slow_subscriber" // events stream only: the client read too slowly and events were dropped
+	EndLost     = "events_lost"     // events stream only: the server lost events at their source (the distributed backend's PostgreSQL connection broke); list or read again, then subscribe again
 	EndError    = "error"           // reading the thread failed; the server log says why (an NDJSON stream's last line may then lack its newline: it is cut short)
 )
 
@@ -197,7 +198,7 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, id string, from 
 				return finish(EndShutdown)
 			case e, ok := <-sub.Events():
 				if !ok {
-					if !errors.Is(sub.Err(), manager.ErrSlowSubscriber) {
+					if err := sub.Err(); !errors.Is(err, manager.ErrSlowSubscriber) && !errors.Is(err, manager.ErrEventsLost) {
 						return finish(EndShutdown) // the manager closed
 					}
 					// Events were dropped: subscribe again and read what
@@ -500,8 +501,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			return end(EndShutdown)
 		case e, ok := <-sub.Events():
 			if !ok {
-				if errors.Is(sub.Err(), manager.ErrSlowSubscriber) {
+				switch err := sub.Err(); {
+				case errors.Is(err, manager.ErrSlowSubscriber):
 					return end(EndSlow)
+				case errors.Is(err, manager.ErrEventsLost):
+					return end(EndLost)
 				}
 				return end(EndShutdown)
 			}

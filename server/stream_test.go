@@ -594,3 +594,35 @@ func TestFollowEndsWithErrorWhenStorageGoesAway(t *testing.T) {
 		t.Fatalf("Spool-Stream-End = %q, want %q", got, server.EndError)
 	}
 }
+
+// TestEventsEndWhenTheirSourceBreaksOff: an event stream whose backend
+// lost events at their source (its database connection broke) ends with
+// the reason events_lost, not slow_subscriber: the client did nothing
+// wrong, and must list again and subscribe again.
+func TestEventsEndWhenTheirSourceBreaksOff(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	b := &lossyBackend{Manager: e.m}
+	srv := server.New(b, server.Config{Logger: slog.New(slog.DiscardHandler)})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.Drain(); ts.Close() })
+	resp, err := http.Get(ts.URL + "/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/events: status %d", resp.StatusCode)
+	}
+	b.bus.Lost() // the stream subscribed before it sent its headers
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("stream did not end cleanly: %v", err)
+	}
+	var end api.StreamEnd
+	if err := json.Unmarshal(bytes.TrimSpace(body), &end); err != nil {
+		t.Fatalf("last record %q: %v", body, err)
+	}
+	if end.Type != "stream_end" || end.Reason != server.EndLost {
+		t.Fatalf("last record %+v, want stream_end %s", end, server.EndLost)
+	}
+}
