@@ -272,7 +272,9 @@ func (c *Client) Health(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	// Read to the end, or closing the body closes the connection too.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return nil
 }
 
