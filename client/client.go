@@ -735,7 +735,9 @@ func (c *Client) Tree(ctx context.Context, id string) (Tree, error) {
 	return tree, c.callThread(ctx, "GET", id, "/tree", nil, nil, http.StatusOK, &tree)
 }
 
-// Search runs a full-text search over user messages, best matches first.
+// Search runs a full-text search over user messages and returns the first
+// page of hits, best matches first: o.Limit of them at most (20 when 0).
+// SearchPage returns the NextCursor that gets the next page.
 func (c *Client) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
 	page, err := c.SearchPage(ctx, o)
 	return page.Hits, err

@@ -224,7 +224,9 @@ func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
 	return Page{Threads: threadsOf(page.Threads), NextCursor: page.NextCursor}, nil
 }
 
-// Search runs a full-text search over user messages, best matches first.
+// Search runs a full-text search over user messages and returns the first
+// page of hits, best matches first: o.Limit of them at most (20 when 0).
+// SearchPage returns the NextCursor that gets the next page.
 func (m *Manager) Search(ctx context.Context, o SearchOptions) ([]SearchHit, error) {
 	if err := m.begin(); err != nil {
 		return nil, err
