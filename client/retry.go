@@ -27,7 +27,10 @@ import (
 // AppendLines, AppendTurn), which carry an Idempotency-Key: the caller's,
 // or one the Client makes up for the call, so the server answers a retry
 // of a request it did complete with what it did, and creates or writes
-// nothing more. Renames, reverts, archives and deletes are sent once.
+// nothing more (unless the server crashed between writing an append and
+// indexing it, which forgets the key: an append that must never be written
+// twice also carries AppendOptions.ExpectedSize). Renames, reverts,
+// archives, unarchives, deletes and purges are sent once.
 // n <= 0 turns retries off, the default.
 func WithRetries(n int) Option {
 	return func(c *Client) { c.retries = max(n, 0) }
