@@ -530,6 +530,10 @@ type TurnOptions struct {
 	// IdempotencyKey, when not empty, names the turn as
 	// AppendOptions.IdempotencyKey names an append.
 	IdempotencyKey string `json:"-"`
+	// ExpectedSize, when not zero, is the history size the thread must
+	// have, as AppendOptions.ExpectedSize says for an append: otherwise
+	// the call fails with ErrSizeMismatch and nothing is written.
+	ExpectedSize int64 `json:"-"`
 }
 
 // AppendTurn appends one complete user turn to thread id as Codex writes
@@ -539,8 +543,9 @@ func (c *Client) AppendTurn(ctx context.Context, id string, o TurnOptions) (Appe
 	if err != nil {
 		return AppendResult{}, err
 	}
+	safe := AppendOptions{ExpectedSize: o.ExpectedSize, IdempotencyKey: c.key(o.IdempotencyKey)}
 	var res AppendResult
-	return res, c.callWith(ctx, "POST", path, nil, keyHeader(c.key(o.IdempotencyKey)), o, http.StatusOK, &res)
+	return res, c.callWith(ctx, "POST", path, nil, safe.header(), o, http.StatusOK, &res)
 }
 
 // ReadTurnByID returns the Codex turn turnID of thread id as raw NDJSON,

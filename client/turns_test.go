@@ -207,3 +207,40 @@ func TestReadTurnByIDRefusesBadAnswersAndIDs(t *testing.T) {
 		t.Fatalf("answer without Turn-* headers: %v, want a client: error naming them", err)
 	}
 }
+
+// TestAppendTurnWithExpectedSize: AppendTurn sends ExpectedSize as the
+// Expected-Size header, as the server's POST .../turns takes it, so a turn
+// can be appended safely (docs/API.md, "Safe writes"): a stale size writes
+// nothing and fails with ErrSizeMismatch, the current one appends.
+func TestAppendTurnWithExpectedSize(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		expected int64
+		wantErr  error
+		wantUser int
+	}{
+		{"stale size", th.HistorySize() + 1, client.ErrSizeMismatch, 0},
+		{"current size", th.HistorySize(), nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.AppendTurn(ctx, th.ID, client.TurnOptions{Prompt: "p", Answer: "a", ExpectedSize: tt.expected})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("AppendTurn with ExpectedSize %d: %v, want %v", tt.expected, err, tt.wantErr)
+			}
+			got, err := c.Get(ctx, th.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.UserMessageCount != tt.wantUser {
+				t.Fatalf("user messages = %d, want %d", got.UserMessageCount, tt.wantUser)
+			}
+		})
+	}
+}
