@@ -442,8 +442,11 @@ func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, con
 
 // AppendLines appends complete rollout lines, sent as NDJSON and kept byte
 // for byte (the server inserts a timestamp into a line without one). A
-// line must not contain a newline. Errors name a line by its position
-// among lines counted from 1, as the server names a line of the body.
+// line must not contain a newline, nor end with a carriage return (the
+// server would take it for half of a CRLF and drop it); a carriage return
+// inside a line, JSON white space, is kept. Errors name a line by its
+// position among lines counted from 1, as the server names a line of the
+// body.
 func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (AppendResult, error) {
 	return c.AppendLinesWith(ctx, id, AppendOptions{}, lines...)
 }
@@ -453,8 +456,11 @@ func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (A
 func (c *Client) AppendLinesWith(ctx context.Context, id string, o AppendOptions, lines ...[]byte) (AppendResult, error) {
 	var body bytes.Buffer
 	for i, l := range lines {
-		if bytes.ContainsAny(l, "\r\n") {
+		if bytes.IndexByte(l, '\n') >= 0 {
 			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline", id, i+1)
+		}
+		if bytes.HasSuffix(l, []byte("\r")) {
+			return AppendResult{}, fmt.Errorf("client: append to %s: line %d ends with a carriage return", id, i+1)
 		}
 		body.Write(l)
 		body.WriteByte('\n')

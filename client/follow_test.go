@@ -401,3 +401,50 @@ func TestAppendLinesNamesLinesFromOne(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendLinesKeepsACarriageReturnInALine: a CR inside a line is JSON
+// white space, which the server keeps byte for byte, so AppendLines sends
+// it; it refuses only what would not come back as sent: a newline, which
+// splits the line, and a CR at its end, which the server drops as part of a
+// CRLF. It refused every CR, saying the line "contains a newline".
+func TestAppendLinesKeepsACarriageReturnInALine(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	tests := []struct {
+		name    string
+		line    string
+		wantErr string // "" when the line is appended and read back as sent
+	}{
+		{"a CR between tokens", "{\"type\":\"event_msg\",\r\"payload\":{\"type\":\"x\"}}", ""},
+		{"a CR at the end", "{\"type\":\"event_msg\",\"payload\":{\"type\":\"x\"}}\r", "line 1 ends with a carriage return"},
+		{"a newline", "{\"type\":\"event_msg\",\n\"payload\":{\"type\":\"x\"}}", "line 1 contains a newline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			th, err := c.Create(ctx, client.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.AppendLines(ctx, th.ID, []byte(tt.line))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("AppendLines(%q) = %v, want an error saying %q", tt.line, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("AppendLines(%q): %v", tt.line, err)
+			}
+			var last client.Line
+			for l, err := range c.Items(ctx, th.ID, -1) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = l
+			}
+			if last.Offset != res.Offsets[0] || !strings.Contains(string(last.Raw), "\r") {
+				t.Fatalf("last line at %d = %q, want the appended line, CR kept, at %d", last.Offset, last.Raw, res.Offsets[0])
+			}
+		})
+	}
+}
