@@ -236,7 +236,10 @@ func (c *Client) callWith(ctx context.Context, method, path string, q url.Values
 	if out == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
 	} else {
+		// The decoder stops at the value's end, which may be the end of
+		// what it read: the newline after it is drained.
 		err = json.NewDecoder(capped(resp.Body, c.limit)).Decode(out)
+		drain(resp.Body)
 	}
 	if err != nil {
 		return fmt.Errorf("client: %s %s: read answer: %w", method, path, err)
@@ -273,10 +276,14 @@ func (c *Client) Health(ctx context.Context) error {
 		return err
 	}
 	defer resp.Body.Close()
-	// Read to the end, or closing the body closes the connection too.
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	drain(resp.Body)
 	return nil
 }
+
+// drain reads what is left of an answer's body (its JSON's newline, at
+// least), up to a bound: net/http closes the connection of an answer closed
+// before its end, so the next call would open another.
+func drain(body io.Reader) { io.Copy(io.Discard, io.LimitReader(body, 64<<10)) }
 
 // Metrics returns the server's Prometheus metrics, in text format.
 func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
@@ -434,7 +441,9 @@ func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, con
 	}
 	defer resp.Body.Close()
 	var res AppendResult
-	if err := json.NewDecoder(capped(resp.Body, c.limit)).Decode(&res); err != nil {
+	err = json.NewDecoder(capped(resp.Body, c.limit)).Decode(&res)
+	drain(resp.Body)
+	if err != nil {
 		return AppendResult{}, fmt.Errorf("client: append to %s: read answer: %w", id, err)
 	}
 	return res, nil

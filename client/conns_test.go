@@ -1,10 +1,13 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -53,6 +56,13 @@ func TestCallsReuseTheirConnection(t *testing.T) {
 			return nil
 		}},
 	}
+	// json.Decoder reads 512 bytes first, then up to 1536: an answer
+	// whose JSON ends exactly there decodes without reading its newline.
+	sized := sizedThread(t, c, 1536)
+	tests = append(tests, struct {
+		name string
+		call func(ctx context.Context) error
+	}{"get of a 1536-byte thread", func(ctx context.Context) error { _, err := c.Get(ctx, sized); return err }})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.call(t.Context()); err != nil { // may dial: the last test may have left none idle
@@ -69,4 +79,35 @@ func TestCallsReuseTheirConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sizedThread starts a thread in a long cwd and names it so that GET
+// /v1/threads/{id} answers exactly size bytes of JSON before its newline,
+// and returns its id.
+func sizedThread(t *testing.T, c *client.Client, size int) string {
+	t.Helper()
+	thread, err := c.Create(t.Context(), client.CreateOptions{Cwd: "/" + strings.Repeat("d", 800)})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	answerSize := func() int {
+		resp, err := http.Get(c.BaseURL() + "/v1/threads/" + thread.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(bytes.TrimSuffix(body, []byte("\n")))
+	}
+	name := strings.Repeat("n", size-answerSize())
+	if _, err := c.Rename(t.Context(), thread.ID, name); err != nil {
+		t.Fatalf("Rename: %v", err)
+	}
+	if got := answerSize(); got != size {
+		t.Fatalf("thread answer is %d bytes, want %d", got, size)
+	}
+	return thread.ID
 }
