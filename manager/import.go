@@ -21,7 +21,7 @@ type Importer interface {
 	// forked_from_id, and its ancestors are those of the parent here or,
 	// when the parent is not here (shown as deleted, as a deleted parent
 	// is), the chain of metas that follows its own. An id already present
-	// fails with an error wrapping store.ErrExists.
+	// fails with an error wrapping ErrExists.
 	// The rollout is read as it is written, in pieces: a backend holds
 	// no more of it at once than a chunk and its longest line. A rollout
 	// that fails to read, or does not end in a newline, creates nothing.

@@ -45,6 +45,13 @@ var (
 	// ErrIndexDrift reports index rows that contradict each other (a row
 	// edited by hand): the files are intact, the index needs a rebuild.
 	ErrIndexDrift = errors.New("the index disagrees with itself (edited by hand?): run reindex --verify, then reindex --full")
+
+	// The index's errors a caller of List, SearchPage and Import meets,
+	// named here so that it need not import store to test them.
+	ErrBadCursor  = store.ErrBadCursor  // a cursor not from a previous page of the same list or search
+	ErrBadQuery   = store.ErrBadQuery   // a search query that does not parse
+	ErrEmptyQuery = store.ErrEmptyQuery // a search query with nothing to look for
+	ErrExists     = store.ErrExists     // Import of a thread id already present
 )
 
 // ReferencedError reports a delete refused because other threads' history

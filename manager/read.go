@@ -201,7 +201,7 @@ func (m *Manager) chainIntact(ctx context.Context, id string) error {
 
 // List returns a page of threads from the index; no rollout file is read.
 // A cursor that is not a previous page's NextCursor fails with an error
-// wrapping store.ErrBadCursor and ErrInvalidArgument.
+// wrapping ErrBadCursor and ErrInvalidArgument.
 func (m *Manager) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err := m.begin(); err != nil {
 		return Page{}, err

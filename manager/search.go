@@ -7,9 +7,8 @@ import (
 // SearchPage runs a search (the query language of store.ParseQuery) and
 // returns one page of hits, each with its thread's name; o.Cursor is the
 // previous page's NextCursor. A query that does not parse fails with an
-// error wrapping store.ErrBadQuery, an empty one store.ErrEmptyQuery, a
-// cursor not from a previous page store.ErrBadCursor; each also wraps
-// ErrInvalidArgument.
+// error wrapping ErrBadQuery, an empty one ErrEmptyQuery, a cursor not
+// from a previous page ErrBadCursor; each also wraps ErrInvalidArgument.
 func (m *Manager) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
 	if err := m.begin(); err != nil {
 		return SearchPage{}, err
