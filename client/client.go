@@ -498,6 +498,29 @@ func (c *Client) ReadItems(ctx context.Context, id string, from int) (io.ReadClo
 	return resp.Body, nil
 }
 
+// ReadItemsAfter returns thread id's history from byte offset on, as raw
+// NDJSON bytes, to the thread's size when the call is made: what was
+// appended since a reader stopped at offset (an AppendResult's offsets,
+// HistorySize, or where a Follow's End left off). offset must be 0, the
+// thread's size or the start of one of its lines; otherwise the call
+// fails with ErrInvalidArgument. Unlike Follow, the reader ends. The
+// caller closes it; a stream the server cut short ends with an error.
+func (c *Client) ReadItemsAfter(ctx context.Context, id string, offset int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fmt.Errorf("client: read %s from offset %d: %w", id, offset, ErrInvalidArgument)
+	}
+	path, err := threadPath(id, "/items")
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{"from_offset": {strconv.FormatInt(offset, 10)}}
+	resp, err := c.request(ctx, "GET", path, q, "", nil, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 // Items iterates over thread id's history from counted user message from
 // on (from < 0: the whole history), one Line per non-blank line. A request
 // or stream failure is yielded as the last element, and so is a stream

@@ -806,3 +806,58 @@ func TestThreadsStopsOnARepeatedCursor(t *testing.T) {
 		t.Fatalf("Threads over a repeated cursor gave %v then %v, want [t1 t2] then an error about the cursor", ids, last)
 	}
 }
+
+// TestReadItemsAfter: a reader that stopped at an offset reads what was
+// appended since, to the end as it is now, and an offset that is not a
+// line's start is refused.
+func TestReadItemsAfter(t *testing.T) {
+	c := serve(t, server.Config{})
+	ctx := t.Context()
+	th, err := c.Create(ctx, client.CreateOptions{Cwd: "/p", Source: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Append(ctx, th.ID, userItem("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Append(ctx, th.ID, userItem("two"), assistantItem("three"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAfter := func(offset int64) (string, error) {
+		r, err := c.ReadItemsAfter(ctx, th.ID, offset)
+		if err != nil {
+			return "", err
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		return string(b), err
+	}
+	whole, err := readAfter(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(whole)) != second.Thread.IndexedSize {
+		t.Fatalf("read from 0: %d bytes, want the thread's %d", len(whole), second.Thread.IndexedSize)
+	}
+	since, err := readAfter(second.Offsets[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := whole[second.Offsets[0]:]; since != want {
+		t.Fatalf("read after %d = %q, want %q", second.Offsets[0], since, want)
+	}
+	if !strings.Contains(since, `"two"`) || strings.Contains(since, `"one"`) {
+		t.Fatalf("read after the first append = %q, want the second append alone", since)
+	}
+	atEnd, err := readAfter(second.Thread.IndexedSize)
+	if err != nil || atEnd != "" {
+		t.Fatalf("read at the end = %q, %v; want nothing", atEnd, err)
+	}
+	for _, bad := range []int64{first.Offsets[0] + 1, second.Thread.IndexedSize + 1, -1} {
+		if _, err := readAfter(bad); !errors.Is(err, client.ErrInvalidArgument) {
+			t.Errorf("read after %d: err = %v, want ErrInvalidArgument", bad, err)
+		}
+	}
+}
