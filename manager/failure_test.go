@@ -3,6 +3,7 @@ package manager
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -761,5 +762,97 @@ func TestArchiveOntoAnExistingFile(t *testing.T) {
 	}
 	if _, err := m.Append(ctx, th.ID, []rollout.Item{user("still appendable")}); err != nil {
 		t.Fatalf("append after the refused archive: %v", err)
+	}
+}
+
+// TestArchiveIndexRefusedChangesNothing fails each update of the
+// thread's index row during an archive and an unarchive in turn, as a
+// disk that fills between two of them does. A call that fails has changed
+// nothing: the file is where it was and the index says so, so that the
+// error's "retry" completes the request. Found on a real full ext4 under
+// spoold: the unarchive answered 507 insufficient_storage after it had
+// moved the file and indexed the move (only recording the file's size and
+// mtime failed), and the retry answered 409 not_archived.
+func TestArchiveIndexRefusedChangesNothing(t *testing.T) {
+	for _, unarchive := range []bool{false, true} {
+		covered := 0
+		for k := 1; ; k++ {
+			ctx := t.Context()
+			m, _ := openFaulty(t, rolloutfs.SyncAlways)
+			th := start(t, m, user("u0"))
+			if unarchive {
+				if _, err := m.Archive(ctx, th.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, err := m.Get(ctx, th.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			toggle := func() error {
+				if unarchive {
+					_, err := m.Unarchive(ctx, th.ID)
+					return err
+				}
+				_, err := m.Archive(ctx, th.ID)
+				return err
+			}
+			refuseUpdate(t, m, k)
+			err = toggle()
+			refuseUpdate(t, m, 0)
+			if err == nil || !strings.Contains(err.Error(), refusal) {
+				if err != nil {
+					t.Fatalf("unarchive=%t, update %d refused: %v", unarchive, k, err)
+				}
+				break // the call made fewer than k updates
+			}
+			covered++
+			got, gerr := m.Get(ctx, th.ID)
+			if gerr != nil || got.Archived != before.Archived || got.RolloutPath != before.RolloutPath {
+				t.Fatalf("unarchive=%t, update %d refused (%v): index has archived=%t at %s (%v), want it unchanged: archived=%t at %s",
+					unarchive, k, err, got.Archived, got.RolloutPath, gerr, before.Archived, before.RolloutPath)
+			}
+			if _, serr := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(before.RolloutPath))); serr != nil {
+				t.Fatalf("unarchive=%t, update %d refused (%v): the file is not where it was: %v", unarchive, k, err, serr)
+			}
+			if err := toggle(); err != nil {
+				t.Fatalf("unarchive=%t, update %d refused: the retry fails: %v", unarchive, k, err)
+			}
+			verifyClean(t, m)
+		}
+		if covered == 0 {
+			t.Fatalf("unarchive=%t: no index update refused", unarchive)
+		}
+	}
+}
+
+// refusal is the error refuseUpdate's trigger raises.
+const refusal = "update refused by the test"
+
+// refuseUpdate makes the index refuse the k-th update of a thread row
+// from now on, and every one after it, through a trigger it creates on
+// another connection; k = 0 removes the trigger.
+func refuseUpdate(t *testing.T, m *Manager, k int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(m.Root(), IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	queries := []string{`DROP TRIGGER refuse_update`, `DROP TABLE refuse_update`}
+	if k > 0 {
+		queries = []string{
+			`CREATE TABLE refuse_update (n INTEGER NOT NULL)`,
+			fmt.Sprintf(`INSERT INTO refuse_update VALUES (%d)`, k),
+			`CREATE TRIGGER refuse_update BEFORE UPDATE ON threads BEGIN
+				UPDATE refuse_update SET n = n - 1;
+				SELECT RAISE(ABORT, '` + refusal + `') WHERE (SELECT n FROM refuse_update) <= 0;
+			END`,
+		}
+	}
+	for _, q := range queries {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

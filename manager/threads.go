@@ -976,9 +976,16 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 		undoSegments()
 		return err
 	}
+	// The move and the moved file's identity go into the index in one
+	// update: a second one failing would report as not made a move that
+	// stands.
 	err = m.fsys.Move(ctx, oldRel, newRel)
+	var info rolloutfs.FileInfo
 	if err == nil {
-		err = m.store.SetArchived(ctx, lt.id, archive, newRel, archivedAt)
+		info, err = m.fsys.Stat(ctx, newRel)
+	}
+	if err == nil {
+		err = m.store.SetMoved(ctx, lt.id, archive, newRel, archivedAt, info.Size, info.ModTime.UnixNano())
 	}
 	if err != nil {
 		defer undoSegments()
@@ -993,12 +1000,8 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 		return err
 	}
 	lt.row.RolloutPath, lt.row.Archived, lt.row.ArchivedAt = newRel, archive, archivedAt
+	lt.row.FileSize, lt.row.FileMtime = info.Size, info.ModTime.UnixNano()
 	lt.appender.Moved(newRel)
-	row, err := m.recordFileState(ctx, lt.row)
-	if err != nil {
-		return err
-	}
-	lt.row = row
 	return nil
 }
 

@@ -1027,6 +1027,23 @@ func (s *Store) SetArchived(ctx context.Context, id string, archived bool, path 
 	return err
 }
 
+// SetMoved is SetArchived that also records the identity (size, mtime) of
+// the file at path, in the same statement: the move is in the index whole
+// or not at all, so a caller whose update failed can put the file back and
+// report that nothing changed.
+func (s *Store) SetMoved(ctx context.Context, id string, archived bool, path string, archivedAt, size, mtime int64) error {
+	if !archived {
+		archivedAt = 0
+	}
+	err := s.updateOne(ctx, "archive", id,
+		`UPDATE threads SET archived = ?, rollout_path = ?, archived_at = ?, file_size = ?, file_mtime = ? WHERE id = ?`,
+		archived, path, archivedAt, size, mtime, id)
+	if isConstraint(err) {
+		return fmt.Errorf("archive thread %s to %s: %w", id, path, ErrExists)
+	}
+	return err
+}
+
 // SetFileState records the file identity (size, mtime) of a thread whose
 // indexed content did not change.
 func (s *Store) SetFileState(ctx context.Context, id string, size, mtime int64) error {
