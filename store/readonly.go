@@ -68,7 +68,12 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if tables, spool, err := tablesOf(ctx, s.reader); err == nil && !spool && len(tables) > 0 {
+	if tables, spool, err := tablesOf(ctx, s.reader); err == nil && !spool {
+		if len(tables) == 0 {
+			// Empty: a reindex that failed before its first write (a
+			// full disk) leaves the file it created.
+			return fmt.Errorf("the file holds no index: %w", fs.ErrNotExist)
+		}
 		return foreignError(tables)
 	}
 	var applied []int64

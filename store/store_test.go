@@ -409,3 +409,23 @@ func TestOpenRefusesAnotherProgramsDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenReadOnlyEmptyFileIsNoIndex: an index file that holds no table
+// (empty, as a reindex on a full disk leaves the file it created before
+// its first write failed) is no index to read: OpenReadOnly says so with
+// fs.ErrNotExist, so that reindex --verify and doctor say how to build
+// one. Before, they failed with "read schema version: SQL logic error:
+// no such table: goose_db_version".
+func TestOpenReadOnlyEmptyFileIsNoIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenReadOnly(t.Context(), path)
+	if err == nil {
+		s.Close()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenReadOnly of an empty file: %v, want an error wrapping fs.ErrNotExist", err)
+	}
+}
