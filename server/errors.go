@@ -206,6 +206,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client sees no details: the log says what could not be reached.
 		s.log.WarnContext(r.Context(), "storage unavailable",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	case apiErr.Status == http.StatusInsufficientStorage, errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		// Nor here: the log names the file or the index that could not
+		// grow, or the open that failed, for the operator who must make room.
+		s.log.WarnContext(r.Context(), "storage refused the request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", apiErr.Status), slog.Any("err", err))
 	}
 	if apiErr.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="spool"`)

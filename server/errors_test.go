@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/spoolhq/spool/manager"
@@ -98,5 +100,39 @@ func TestInternalErrorsLoggedNotLeaked(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestRefusalsFromStorageAreLogged: a full disk and a lack of file
+// descriptors reach the client without details, so the log says what
+// failed (the file, the index), for the operator who must make room.
+func TestRefusalsFromStorageAreLogged(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"disk full", fmt.Errorf("append to t: write /root/sessions/secret.jsonl: %w", syscall.ENOSPC), http.StatusInsufficientStorage},
+		{"quota", fmt.Errorf("start: commit: %w", syscall.EDQUOT), http.StatusInsufficientStorage},
+		{"too many open files", fmt.Errorf("open /root/sessions/secret.jsonl: %w", syscall.EMFILE), http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			s := New(nil, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			w := httptest.NewRecorder()
+			s.writeError(w, httptest.NewRequest("POST", "/v1/threads/t/items", nil), tt.err)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d", w.Code, tt.status)
+			}
+			if strings.Contains(w.Body.String(), "secret") {
+				t.Fatalf("answer %s shows the error's details", w.Body)
+			}
+			for _, want := range []string{"level=WARN", tt.err.Error(), "status=" + strconv.Itoa(tt.status), "path=/v1/threads/t/items"} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("log lacks %q:\n%s", want, logs.String())
+				}
+			}
+		})
 	}
 }
