@@ -72,7 +72,7 @@ func (s *Store) checkVersion(ctx context.Context) error {
 		if len(tables) == 0 {
 			// Empty: a reindex that failed before its first write (a
 			// full disk) leaves the file it created.
-			return fmt.Errorf("the file holds no index: %w", fs.ErrNotExist)
+			return emptyIndexError{}
 		}
 		return foreignError(tables)
 	}
@@ -117,3 +117,11 @@ func knownVersion() (int64, error) {
 	}
 	return known, nil
 }
+
+// emptyIndexError reports an index file that holds no table, which a
+// read-only open treats as no index: it is fs.ErrNotExist to errors.Is,
+// with a message that does not claim the file is missing.
+type emptyIndexError struct{}
+
+func (emptyIndexError) Error() string { return "the file is empty: it holds no index" }
+func (emptyIndexError) Unwrap() error { return fs.ErrNotExist }

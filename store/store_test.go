@@ -428,4 +428,7 @@ func TestOpenReadOnlyEmptyFileIsNoIndex(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("OpenReadOnly of an empty file: %v, want an error wrapping fs.ErrNotExist", err)
 	}
+	if msg := err.Error(); !strings.Contains(msg, "empty") || strings.Contains(msg, "does not exist") {
+		t.Fatalf("OpenReadOnly of an empty file: %q, want it to say the file is empty, not missing", msg)
+	}
 }
