@@ -299,3 +299,82 @@ func TestSpoolForkKeepsParentName(t *testing.T) {
 		}
 	})
 }
+
+// TestNamesFromSessionIndexAsCodex: Codex 0.169 lists a legacy thread with
+// the name of its last line in session_index.jsonl whose name is not
+// blank, trimmed of white space (read at each thread/list, so a line
+// appended while Codex runs shows at the next one), and ignores the file
+// for a paginated thread (its name comes from Codex's cache alone). Lines
+// an earlier Codex or spool wrote keep the white space they were given:
+// spool read them as written and showed a name Codex does not, or no name
+// where Codex shows the one before a blank line.
+func TestNamesFromSessionIndexAsCodex(t *testing.T) {
+	home := newHome(t)
+	padded := newSpoolThread(t, rollout.HistoryLegacy, 1, 240)
+	padded.write(t, home)
+	blank := newSpoolThread(t, rollout.HistoryLegacy, 1, 241)
+	blank.write(t, home)
+	paginated := newSpoolThread(t, rollout.HistoryPaginated, 1, 242)
+	paginated.write(t, home)
+	late := newSpoolThread(t, rollout.HistoryLegacy, 1, 243)
+	late.write(t, home)
+	index := func(id, name string) {
+		t.Helper()
+		line, err := rollout.EncodeNameEntry(rollout.NameEntry{ID: id, ThreadName: name, UpdatedAt: "2026-11-20T10:00:00Z"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(filepath.Join(home, rollout.SessionIndexFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	index(padded.ID, "\u00a0 padded  name\t")
+	index(blank.ID, "kept name")
+	index(blank.ID, "  ")
+	index(paginated.ID, "paginated name")
+
+	s := startCodex(t, home)
+	codexNames := func() map[string]string {
+		t.Helper()
+		var l listAnswer
+		call(t, s, "thread/list", map[string]any{"limit": 100}, &l)
+		names := map[string]string{}
+		for _, th := range l.Data {
+			if th.Name != nil {
+				names[th.ID] = *th.Name
+			}
+		}
+		return names
+	}
+	if got := codexNames()[late.ID]; got != "" {
+		t.Fatalf("Codex names %s %q before any line names it", late.ID, got)
+	}
+	index(late.ID, " late name ")
+	codex := codexNames()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{padded.ID: "padded  name", blank.ID: "kept name", paginated.ID: "", late.ID: "late name"}
+	for id, name := range want {
+		if codex[id] != name {
+			t.Fatalf("Codex lists %s named %q, want %q", id, codex[id], name)
+		}
+	}
+
+	withManager(t, home, func(m *manager.Manager) {
+		for _, id := range []string{padded.ID, blank.ID, late.ID} {
+			th, err := m.Get(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if th.Name != codex[id] {
+				t.Fatalf("spool names %s %q, Codex %q", id, th.Name, codex[id])
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +151,44 @@ func TestSessionIndex(t *testing.T) {
 		if names[id] != e {
 			t.Errorf("name of %s = %+v, want %+v", id, names[id], e)
 		}
+	}
+}
+
+// TestReadNamesAsCodex: Codex 0.169 lists a legacy thread with the name
+// of its last line in session_index.jsonl whose name is not blank, trimmed
+// of white space. Lines an earlier Codex or spool wrote keep the white
+// space they were given; spool showed it, Codex does not. An empty name is
+// spool's clear (Codex never writes one) and still clears.
+func TestReadNamesAsCodex(t *testing.T) {
+	const id = "019dab80-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
+	line := func(name string) string {
+		b, err := EncodeNameEntry(NameEntry{ID: id, ThreadName: name, UpdatedAt: "2026-04-20T12:06:00Z"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"padded", []string{line("  repo layout\t")}, "repo layout"},
+		{"no-break spaces", []string{line("\u00a0repo layout\u00a0")}, "repo layout"},
+		{"inner white space stays", []string{line(" repo  layout ")}, "repo  layout"},
+		{"blank after a name", []string{line("repo layout"), line("   ")}, "repo layout"},
+		{"empty after a name clears", []string{line("repo layout"), line("")}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			names, err := ReadNames(t.Context(), strings.NewReader(strings.Join(tt.lines, "")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names[id].ThreadName; got != tt.want {
+				t.Fatalf("name = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // NameEntry is one line of session_index.jsonl.
@@ -32,7 +33,10 @@ func EncodeNameEntry(e NameEntry) ([]byte, error) {
 
 // ReadNames reads the lines of a session_index.jsonl from r and returns the
 // newest name per id (the last line for an id wins), keyed by lower-case
-// id. Malformed lines and lines without a valid id are skipped.
+// id. A name is read without its surrounding white space, and a line whose
+// name is white space alone names nothing, as Codex lists them; an empty
+// name (spool's clear) clears. Malformed lines and lines without a valid
+// id are skipped.
 func ReadNames(ctx context.Context, r io.Reader) (map[string]NameEntry, error) {
 	names := make(map[string]NameEntry)
 	rd := NewReader(r, 0, 0)
@@ -53,6 +57,11 @@ func ReadNames(ctx context.Context, r io.Reader) (map[string]NameEntry, error) {
 		id, err := ParseID(e.ID)
 		if err != nil {
 			continue
+		}
+		if e.ThreadName != "" {
+			if e.ThreadName = strings.TrimSpace(e.ThreadName); e.ThreadName == "" {
+				continue
+			}
 		}
 		e.ID = id
 		names[id] = e
