@@ -3,6 +3,8 @@
 package compat
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,8 +12,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spoolhq/spool/rollout"
+	"github.com/spoolhq/spool/rolloutfs"
 )
 
 // flockHolders returns the /proc/locks entries that hold (not wait for) a
@@ -103,5 +109,79 @@ func TestWriterLock(t *testing.T) {
 	want = fmt.Sprintf("WRITE %d", b.Pid())
 	if got := flockHolders(t, inode(t, lockPath)); len(got) != 1 || got[0] != want {
 		t.Fatalf("after the second server loaded it, flocks = %v, want [%s]", got, want)
+	}
+}
+
+// TestCodexLocksSessionIndex establishes how Codex 0.169 writes
+// session_index.jsonl: it waits for an exclusive flock(2) (not an fcntl
+// lock) on $CODEX_HOME/session_index.jsonl.lock before it appends a name,
+// and its thread/delete, under the same lock, replaces the file by a new
+// one (another inode) without the deleted thread's lines. A line another
+// process appends to the old file meanwhile is lost, so spool takes the
+// same lock for its appends (rolloutfs.Local.AppendRecord, whose unit test
+// holds it as Codex does).
+func TestCodexLocksSessionIndex(t *testing.T) {
+	home := newHome(t)
+	kept := newSpoolThread(t, rollout.HistoryLegacy, 1, 260)
+	kept.write(t, home)
+	deleted := newSpoolThread(t, rollout.HistoryLegacy, 1, 261)
+	deleted.write(t, home)
+	index := filepath.Join(home, rollout.SessionIndexFile)
+	fsys := rolloutfs.Local{Root: home}
+	appendName := func(id, name string) {
+		t.Helper()
+		line, err := rollout.EncodeNameEntry(rollout.NameEntry{ID: id, ThreadName: name, UpdatedAt: "2026-11-20T10:00:00Z"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.AppendRecord(t.Context(), rollout.SessionIndexFile, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendName(kept.ID, "kept")
+	appendName(deleted.ID, "deleted")
+	s := startCodex(t, home)
+
+	lock, err := os.OpenFile(index+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	renamed := make(chan error, 1)
+	go func() {
+		renamed <- s.Call(t.Context(), "thread/name/set", map[string]any{"threadId": kept.ID, "name": "by codex"}, nil)
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	select {
+	case err := <-renamed:
+		t.Fatalf("Codex renamed while the lock was held (%v): want it to wait", err)
+	case <-ctx.Done():
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-renamed; err != nil {
+		t.Fatal(err)
+	}
+
+	before := inode(t, index)
+	call(t, s, "thread/delete", map[string]any{"threadId": deleted.ID}, nil)
+	if inode(t, index) == before {
+		t.Fatalf("thread/delete left %s in place, want it replaced", index)
+	}
+	data, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := rollout.ReadNames(t.Context(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := names[deleted.ID]; ok || names[kept.ID].ThreadName != "by codex" {
+		t.Fatalf("session_index.jsonl after Codex's delete:\n%s\nwant the deleted thread's lines gone, the other's kept", data)
 	}
 }

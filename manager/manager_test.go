@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
@@ -352,6 +353,38 @@ func TestRenameRefusesBlankNames(t *testing.T) {
 	}
 	if got, err := m.Rename(ctx, th.ID, ""); err != nil || got.Name != "" {
 		t.Fatalf("Rename to \"\": %+v, %v, want the name cleared", got, err)
+	}
+}
+
+// TestRenameWhileCodexHoldsNamesLock: a Codex that holds
+// session_index.jsonl.lock (its rename or delete is rewriting the file)
+// makes a rename wait; one that holds it longer than the FS waits makes
+// the rename fail with ErrBusy, which a client retries, and a rename after
+// it is released goes through.
+func TestRenameWhileCodexHoldsNamesLock(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) {
+		o.Root = root
+		o.FS = rolloutfs.Local{Root: root, LockWait: 50 * time.Millisecond}
+	})
+	th := start(t, m, user("hello"))
+	held, err := os.OpenFile(filepath.Join(root, rollout.SessionIndexFile+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Rename(ctx, th.ID, "while held"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Rename while Codex holds the names lock: %v, want ErrBusy", err)
+	}
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Rename(ctx, th.ID, "after"); err != nil || got.Name != "after" {
+		t.Fatalf("Rename after the lock was released: %+v, %v", got, err)
 	}
 }
 

@@ -782,6 +782,9 @@ func (m *Manager) recordName(ctx context.Context, id, name string, updatedAt int
 	if err == nil {
 		err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
 	}
+	if errors.Is(err, rolloutfs.ErrJournalLocked) {
+		err = fmt.Errorf("%w: %w", ErrBusy, err) // a Codex holds session_index.jsonl.lock
+	}
 	if err != nil {
 		return fmt.Errorf("record name: %w", err)
 	}

@@ -30,6 +30,9 @@ var (
 	ErrNotRegular = errors.New("rolloutfs: not a regular file")
 	// ErrNotLine reports appended bytes that are not whole lines.
 	ErrNotLine = errors.New("rolloutfs: not whole newline-terminated lines")
+	// ErrJournalLocked reports a journal whose lock another process held
+	// for longer than AppendRecord waits (Local.LockWait).
+	ErrJournalLocked = errors.New("rolloutfs: journal lock held by another process")
 	// ErrInUse reports a temporary file that a Create or Replace, of this
 	// process or of another sharing the root, is still writing.
 	ErrInUse = errors.New("rolloutfs: temporary file in use")
@@ -99,7 +102,9 @@ type FS interface {
 
 	// AppendRecord appends one line to a small journal file (created if
 	// missing) and fsyncs it. If the file ends with an unfinished line, a
-	// newline is written first, so the record is never glued to it.
+	// newline is written first, so the record is never glued to it. Local
+	// holds the journal's lock file (name + ".lock", which Codex takes for
+	// session_index.jsonl) meanwhile, waiting for it a bounded time.
 	AppendRecord(ctx context.Context, name string, line []byte) error
 
 	// SetModTime sets a file's modification time.

@@ -47,7 +47,15 @@ type Local struct {
 	Root     string
 	FilePerm fs.FileMode
 	DirPerm  fs.FileMode
+	// LockWait bounds how long AppendRecord waits for a journal's lock
+	// (see lockJournal); 0 means DefaultLockWait.
+	LockWait time.Duration
 }
+
+// DefaultLockWait is how long AppendRecord waits at most for a journal's
+// lock that another process holds (a Codex suspended while it held
+// session_index.jsonl.lock would otherwise stall every rename).
+const DefaultLockWait = 10 * time.Second
 
 var _ FS = Local{}
 
@@ -771,6 +779,66 @@ func TornStart(ctx context.Context, r io.ReaderAt, size int64) (int64, error) {
 	return 0, nil
 }
 
+// journalLockPoll is how often lockJournal tries a lock another process
+// holds.
+const journalLockPoll = 10 * time.Millisecond
+
+// lockJournal takes the exclusive flock(2) on the journal's companion lock
+// file, name + ".lock", waiting while another process holds it, until ctx
+// is done or l.LockWait has passed (then ErrJournalLocked). Codex 0.169
+// holds session_index.jsonl.lock while it appends a name and while its
+// thread/delete replaces session_index.jsonl by a copy without the
+// thread's lines: a line appended meanwhile to the file it replaces would
+// be lost. The returned func releases the lock.
+func (l Local) lockJournal(ctx context.Context, name string) (unlock func(), err error) {
+	p, err := l.abs(name + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	wait := l.LockWait
+	if wait <= 0 {
+		wait = DefaultLockWait
+	}
+	giveUp := time.NewTimer(wait)
+	defer giveUp.Stop()
+	for {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, l.filePerm())
+		if err != nil {
+			return nil, fmt.Errorf("open journal lock: %w", err)
+		}
+		for {
+			err = flock.Flock(f, unix.LOCK_EX|unix.LOCK_NB)
+			if !errors.Is(err, unix.EWOULDBLOCK) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				f.Close()
+				return nil, ctx.Err()
+			case <-giveUp.C:
+				f.Close()
+				return nil, fmt.Errorf("%w: %s, after %v", ErrJournalLocked, p, wait)
+			case <-time.After(journalLockPoll):
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", p, err)
+		}
+		// The holder may have removed the file and another process made
+		// a new one: a lock on the old one excludes nobody.
+		same, err := flock.StillAt(f, p)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if same {
+			return func() { f.Close() }, nil
+		}
+		f.Close()
+	}
+}
+
 // AppendRecord implements FS.
 func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error {
 	if err := ctx.Err(); err != nil {
@@ -785,6 +853,11 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 	if err != nil {
 		return err
 	}
+	unlock, err := l.lockJournal(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, st, err := l.openRegular(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, l.filePerm())
 	if err != nil {
 		return err

@@ -647,6 +647,51 @@ func TestLocalAppendRecord(t *testing.T) {
 	}
 }
 
+// TestLocalAppendRecordTakesCodexLock: Codex 0.169 holds an exclusive
+// flock(2) on session_index.jsonl.lock while it appends a name and while
+// its thread/delete replaces the file without the thread's lines; a line
+// appended meanwhile to the file it replaces is lost. AppendRecord waits
+// for that lock (until its context ends, at most LockWait) and releases it
+// when done.
+func TestLocalAppendRecordTakesCodexLock(t *testing.T) {
+	l := newLocal(t)
+	const name = "session_index.jsonl"
+	put(t, l.Root, name, []byte("one\n"))
+	held, err := os.OpenFile(filepath.Join(l.Root, name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := l.AppendRecord(ctx, name, []byte("two\n")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AppendRecord while Codex holds the lock: error = %v, want context.DeadlineExceeded", err)
+	}
+	if got := string(get(t, l.Root, name)); got != "one\n" {
+		t.Fatalf("file after an append that found the lock held = %q, want it unchanged", got)
+	}
+	bounded := l
+	bounded.LockWait = 50 * time.Millisecond
+	if err := bounded.AppendRecord(t.Context(), name, []byte("two\n")); !errors.Is(err, rolloutfs.ErrJournalLocked) {
+		t.Fatalf("AppendRecord waiting longer than LockWait: error = %v, want ErrJournalLocked", err)
+	}
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AppendRecord(t.Context(), name, []byte("two\n")); err != nil {
+		t.Fatalf("AppendRecord after the lock was released: %v", err)
+	}
+	if got := string(get(t, l.Root, name)); got != "one\ntwo\n" {
+		t.Fatalf("file = %q, want both lines", got)
+	}
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("the lock after AppendRecord returned: %v, want it free", err)
+	}
+}
+
 func ptr(s string) *string { return &s }
 
 func TestLocalReadDir(t *testing.T) {
