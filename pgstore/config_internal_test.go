@@ -20,6 +20,7 @@ func TestPoolConfigDefaults(t *testing.T) {
 		{"PGCONNECT_TIMEOUT", "postgres://u@127.0.0.1:5432/db", "4", DefaultMaxConns, 4 * time.Second},
 		{"DSN beats PGCONNECT_TIMEOUT", "postgres://u@127.0.0.1:5432/db?connect_timeout=2", "4", DefaultMaxConns, 2 * time.Second},
 		{"explicit wait for ever", "postgres://u@127.0.0.1:5432/db?connect_timeout=0", "", DefaultMaxConns, 0},
+		{"PGCONNECT_TIMEOUT waits for ever", "postgres://u@127.0.0.1:5432/db", "0", DefaultMaxConns, 0},
 		{"key=value DSN", "host=127.0.0.1 user=u dbname=db connect_timeout=5", "", DefaultMaxConns, 5 * time.Second},
 	}
 	for _, tt := range tests {

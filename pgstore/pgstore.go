@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -94,8 +95,8 @@ const DefaultConnectTimeout = 10 * time.Second
 
 // poolConfig parses dsn and fills in spool's defaults where neither it
 // nor the environment (PGCONNECT_TIMEOUT) sets a value: DefaultMaxConns
-// and DefaultConnectTimeout. An explicit connect_timeout=0, waiting for
-// ever, is kept.
+// and DefaultConnectTimeout. An explicit connect_timeout=0 or
+// PGCONNECT_TIMEOUT=0, waiting for ever, is kept.
 func poolConfig(dsn string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -104,7 +105,9 @@ func poolConfig(dsn string) (*pgxpool.Config, error) {
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 && !strings.Contains(dsn, "connect_timeout") {
+	// pgx parses PGCONNECT_TIMEOUT=0, as connect_timeout=0, to the zero it
+	// leaves for no setting: only their absence gets the default.
+	if cfg.ConnConfig.ConnectTimeout == 0 && os.Getenv("PGCONNECT_TIMEOUT") == "" && !strings.Contains(dsn, "connect_timeout") {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	return cfg, nil
