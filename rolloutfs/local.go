@@ -817,7 +817,9 @@ func (l Local) lockJournal(ctx context.Context, name string) (unlock func(), err
 				return nil, ctx.Err()
 			case <-giveUp.C:
 				f.Close()
-				return nil, fmt.Errorf("%w: %s, after %v", ErrJournalLocked, p, wait)
+				// Named in the root: the message may reach a client,
+				// which must not learn the server's paths.
+				return nil, fmt.Errorf("%w: %s, after %v", ErrJournalLocked, name+".lock", wait)
 			case <-time.After(journalLockPoll):
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/rolloutfs/faultfs"
 	"github.com/spoolhq/spool/server"
@@ -26,7 +27,7 @@ import (
 // the thread as it was.
 func TestStorageErrors(t *testing.T) {
 	root := t.TempDir()
-	fsys := faultfs.New(rolloutfs.Local{Root: root})
+	fsys := faultfs.New(rolloutfs.Local{Root: root, LockWait: 50 * time.Millisecond})
 	// A grace no stall of a loaded machine outlasts: the torn line must
 	// still be in it when the append is answered.
 	const grace = time.Hour
@@ -86,6 +87,24 @@ func TestStorageErrors(t *testing.T) {
 		if !strings.Contains(body.Error.Message, "process "+strconv.Itoa(os.Getpid())) {
 			t.Errorf("busy message %q does not name the holder (pid %d)", body.Error.Message, os.Getpid())
 		}
+		if strings.Contains(body.Error.Message, root) {
+			t.Errorf("busy message %q shows the server's root %s", body.Error.Message, root)
+		}
+		unchanged(t)
+	})
+
+	t.Run("codex holds the names lock", func(t *testing.T) {
+		// Codex's lock on session_index.jsonl, held past LockWait.
+		held, err := os.OpenFile(filepath.Join(root, rollout.SessionIndexFile+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		resp := e.do("PATCH", "/v1/threads/"+th.ID, "", map[string]any{"name": "while held"})
+		body := wantError(t, resp, http.StatusConflict, server.CodeBusy)
 		if strings.Contains(body.Error.Message, root) {
 			t.Errorf("busy message %q shows the server's root %s", body.Error.Message, root)
 		}
