@@ -452,8 +452,9 @@ func (c *Client) appendBody(ctx context.Context, id string, o AppendOptions, con
 // AppendLines appends complete rollout lines, sent as NDJSON and kept byte
 // for byte (the server inserts a timestamp into a line without one). A
 // line must not contain a newline, nor end with a carriage return (the
-// server would take it for half of a CRLF and drop it); a carriage return
-// inside a line, JSON white space, is kept. Errors name a line by its
+// server would take it for half of a CRLF and drop it), or the call fails
+// with ErrInvalidArgument and sends no request; a carriage return inside a
+// line, JSON white space, is kept. Errors name a line by its
 // position among lines counted from 1, as the server names a line of the
 // body.
 func (c *Client) AppendLines(ctx context.Context, id string, lines ...[]byte) (AppendResult, error) {
@@ -466,10 +467,10 @@ func (c *Client) AppendLinesWith(ctx context.Context, id string, o AppendOptions
 	var body bytes.Buffer
 	for i, l := range lines {
 		if bytes.IndexByte(l, '\n') >= 0 {
-			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline", id, i+1)
+			return AppendResult{}, fmt.Errorf("client: append to %s: line %d contains a newline: %w", id, i+1, ErrInvalidArgument)
 		}
 		if bytes.HasSuffix(l, []byte("\r")) {
-			return AppendResult{}, fmt.Errorf("client: append to %s: line %d ends with a carriage return", id, i+1)
+			return AppendResult{}, fmt.Errorf("client: append to %s: line %d ends with a carriage return: %w", id, i+1, ErrInvalidArgument)
 		}
 		body.Write(l)
 		body.WriteByte('\n')

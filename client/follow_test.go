@@ -430,6 +430,9 @@ func TestAppendLinesKeepsACarriageReturnInALine(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("AppendLines(%q) = %v, want an error saying %q", tt.line, err, tt.wantErr)
 				}
+				if !errors.Is(err, client.ErrInvalidArgument) {
+					t.Fatalf("AppendLines(%q) = %v, want it to wrap ErrInvalidArgument", tt.line, err)
+				}
 				return
 			}
 			if err != nil {
