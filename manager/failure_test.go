@@ -789,6 +789,13 @@ func TestArchiveIndexRefusedChangesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			file := filepath.Join(m.Root(), filepath.FromSlash(before.RolloutPath))
+			// An mtime the archive time cannot equal: a refused archive
+			// must put back the one it replaced.
+			mtime := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+			if err := os.Chtimes(file, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
 			toggle := func() error {
 				if unarchive {
 					_, err := m.Unarchive(ctx, th.ID)
@@ -812,8 +819,12 @@ func TestArchiveIndexRefusedChangesNothing(t *testing.T) {
 				t.Fatalf("unarchive=%t, update %d refused (%v): index has archived=%t at %s (%v), want it unchanged: archived=%t at %s",
 					unarchive, k, err, got.Archived, got.RolloutPath, gerr, before.Archived, before.RolloutPath)
 			}
-			if _, serr := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(before.RolloutPath))); serr != nil {
+			st, serr := os.Stat(file)
+			if serr != nil {
 				t.Fatalf("unarchive=%t, update %d refused (%v): the file is not where it was: %v", unarchive, k, err, serr)
+			}
+			if !st.ModTime().Equal(mtime) {
+				t.Fatalf("unarchive=%t, update %d refused (%v): the file's mtime is %s, want it unchanged: %s", unarchive, k, err, st.ModTime(), mtime)
 			}
 			if err := toggle(); err != nil {
 				t.Fatalf("unarchive=%t, update %d refused: the retry fails: %v", unarchive, k, err)

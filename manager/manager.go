@@ -31,7 +31,7 @@ var (
 	ErrNotArchived     = errors.New("thread is not archived") // unarchive of a live thread
 	ErrLocked          = lockfile.ErrLocked                   // another process owns the root (*LockedError)
 	ErrClosed          = errors.New("manager is closed")
-	ErrBusy            = errors.New("thread has another writer") // Codex holds its writer lock (wraps a *codexlock.HeldError)
+	ErrBusy            = errors.New("thread has another writer") // Codex holds its writer lock (wraps a *codexlock.HeldError), or session_index.jsonl.lock past rolloutfs.Local.LockWait
 	// ErrPaginatedRollback refuses a thread_rolled_back marker for a
 	// paginated thread: Codex rejects a rollback there and shows every
 	// turn past such a marker (docs/CODEX.md); revert the thread instead.

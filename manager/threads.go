@@ -946,8 +946,8 @@ func (m *Manager) setArchived(ctx context.Context, op, id string, archive bool) 
 // move archives or unarchives lt's file and records it in the index. An
 // archived file's mtime is set to the archive time, which is how a rebuilt
 // index learns it. When the index cannot be updated the file is moved
-// back. lt.mu must be held.
-func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error {
+// back, with the mtime it had. lt.mu must be held.
+func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) (err error) {
 	place := m.placeLock(lt.id)
 	place.Lock()
 	defer place.Unlock()
@@ -962,9 +962,15 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 		archivedAt = now.UnixMilli()
 		// Set before the move: a file in archived_sessions/ always carries
 		// its archive time.
-		if err := m.fsys.SetModTime(ctx, oldRel, now); err != nil {
-			return err
+		restore, stampErr := m.stampModTime(ctx, oldRel, now)
+		if stampErr != nil {
+			return stampErr
 		}
+		defer func() { // err is the result
+			if err != nil {
+				restore()
+			}
+		}()
 	}
 	// A reverted thread's earlier files move with it, as Codex moves them.
 	undoSegments, err := m.moveSegments(ctx, lt.id, archive)
@@ -1006,6 +1012,23 @@ func (m *Manager) move(ctx context.Context, lt *liveThread, archive bool) error 
 	lt.row.FileSize, lt.row.FileMtime = info.Size, info.ModTime.UnixNano()
 	lt.appender.Moved(newRel)
 	return nil
+}
+
+// stampModTime sets the mtime of file rel to t and returns how to put back
+// the one it had, for a move that fails after it.
+func (m *Manager) stampModTime(ctx context.Context, rel string, t time.Time) (restore func(), err error) {
+	info, err := m.fsys.Stat(ctx, rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.fsys.SetModTime(ctx, rel, t); err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := m.fsys.SetModTime(context.WithoutCancel(ctx), rel, info.ModTime); err != nil {
+			m.log.Error("put back the mtime of a rollout after a failed archive", "path", rel, "err", err)
+		}
+	}, nil
 }
 
 // moveTwin moves the other form of rollout file from (rollout.TwinName), if there

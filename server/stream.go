@@ -431,7 +431,8 @@ func (s *Server) cutStream(ctx context.Context, err error) error {
 }
 
 // events streams the manager's events until the client leaves, falls
-// behind (the last record says slow_subscriber) or the server drains. A
+// behind (the last record says slow_subscriber), the backend loses events
+// at their source (events_lost) or the server drains. A
 // HEAD gets the stream's headers at once.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if _, err := query(r); err != nil {
