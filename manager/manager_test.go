@@ -18,6 +18,7 @@ import (
 
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -369,14 +370,7 @@ func TestRenameWhileCodexHoldsNamesLock(t *testing.T) {
 		o.FS = rolloutfs.Local{Root: root, LockWait: 50 * time.Millisecond}
 	})
 	th := start(t, m, user("hello"))
-	held, err := os.OpenFile(filepath.Join(root, rollout.SessionIndexFile+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	held := fixtures.LockFile(t, filepath.Join(root, rollout.SessionIndexFile+".lock"))
 	if _, err := m.Rename(ctx, th.ID, "while held"); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Rename while Codex holds the names lock: %v, want ErrBusy", err)
 	}

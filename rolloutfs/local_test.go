@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/rolloutfs"
 )
 
@@ -657,14 +658,7 @@ func TestLocalAppendRecordTakesCodexLock(t *testing.T) {
 	l := newLocal(t)
 	const name = "session_index.jsonl"
 	put(t, l.Root, name, []byte("one\n"))
-	held, err := os.OpenFile(filepath.Join(l.Root, name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	held := fixtures.LockFile(t, filepath.Join(l.Root, name+".lock"))
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	if err := l.AppendRecord(ctx, name, []byte("two\n")); !errors.Is(err, context.DeadlineExceeded) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/codexlock"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -95,14 +96,7 @@ func TestStorageErrors(t *testing.T) {
 
 	t.Run("codex holds the names lock", func(t *testing.T) {
 		// Codex's lock on session_index.jsonl, held past LockWait.
-		held, err := os.OpenFile(filepath.Join(root, rollout.SessionIndexFile+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer held.Close()
-		if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
-			t.Fatal(err)
-		}
+		fixtures.LockFile(t, filepath.Join(root, rollout.SessionIndexFile+".lock"))
 		resp := e.do("PATCH", "/v1/threads/"+th.ID, "", map[string]any{"name": "while held"})
 		body := wantError(t, resp, http.StatusConflict, server.CodeBusy)
 		if strings.Contains(body.Error.Message, root) {
