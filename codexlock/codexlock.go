@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -57,33 +56,18 @@ func TryLock(home, id string) (*Lock, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, id+".lock")
-	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("open writer lock: %w", err)
+	f, err := flock.TryExclusive(path, 0o600)
+	if errors.Is(err, flock.ErrHeld) {
+		var pid int
+		if st, err := os.Lstat(path); err == nil {
+			pid = holder(st)
 		}
-		err = flock.Flock(f, unix.LOCK_EX|unix.LOCK_NB)
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			pid := holder(f)
-			f.Close()
-			return nil, &HeldError{Path: path, PID: pid}
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		same, err := flock.StillAt(f, path)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		if same {
-			return &Lock{f: f}, nil
-		}
-		// The holder removed the file between our open and our lock:
-		// the lock we got is on a file nobody else will look at.
-		f.Close()
+		return nil, &HeldError{Path: path, PID: pid}
 	}
+	if err != nil {
+		return nil, fmt.Errorf("writer lock: %w", err)
+	}
+	return &Lock{f: f}, nil
 }
 
 // Unlock releases the lock. The lock file stays, as Codex leaves it while
@@ -136,7 +120,7 @@ func (lf *File) TryLock() error {
 		path := filepath.Join(lf.home, Dir, lf.id+".lock")
 		err := flock.Flock(lf.f, unix.LOCK_EX|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return &HeldError{Path: path, PID: holder(lf.f)}
+			return &HeldError{Path: path, PID: holder(lf.opened)}
 		}
 		if err == nil {
 			named, serr := os.Lstat(path)

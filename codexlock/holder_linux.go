@@ -8,13 +8,9 @@ import (
 	"syscall"
 )
 
-// holder returns the pid holding a flock on f's file, from /proc/locks,
-// or 0.
-func holder(f *os.File) int {
-	st, err := f.Stat()
-	if err != nil {
-		return 0
-	}
+// holder returns the pid holding a flock on the file st describes, from
+// /proc/locks, or 0.
+func holder(st os.FileInfo) int {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0

@@ -802,42 +802,22 @@ func (l Local) lockJournal(ctx context.Context, name string) (unlock func(), err
 	giveUp := time.NewTimer(wait)
 	defer giveUp.Stop()
 	for {
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, l.filePerm())
-		if err != nil {
-			return nil, fmt.Errorf("open journal lock: %w", err)
-		}
-		for {
-			err = flock.Flock(f, unix.LOCK_EX|unix.LOCK_NB)
-			if !errors.Is(err, unix.EWOULDBLOCK) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				f.Close()
-				return nil, ctx.Err()
-			case <-giveUp.C:
-				f.Close()
-				// Named in the root: the message may reach a client,
-				// which must not learn the server's paths.
-				return nil, fmt.Errorf("%w: %s, after %v", ErrJournalLocked, name+".lock", wait)
-			case <-time.After(journalLockPoll):
-			}
-		}
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", p, err)
-		}
-		// The holder may have removed the file and another process made
-		// a new one: a lock on the old one excludes nobody.
-		same, err := flock.StillAt(f, p)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		if same {
+		f, err := flock.TryExclusive(p, l.filePerm())
+		if err == nil {
 			return func() { f.Close() }, nil
 		}
-		f.Close()
+		if !errors.Is(err, flock.ErrHeld) {
+			return nil, fmt.Errorf("journal lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-giveUp.C:
+			// Named in the root: the message may reach a client, which
+			// must not learn the server's paths.
+			return nil, fmt.Errorf("%w: %s, after %v", ErrJournalLocked, name+".lock", wait)
+		case <-time.After(journalLockPoll):
+		}
 	}
 }
 
