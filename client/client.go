@@ -269,9 +269,10 @@ func (c *Client) callThread(ctx context.Context, method, id, rest string, q url.
 
 // Health checks GET /healthz, which needs no token. It returns nil when
 // the server answers ok, and an error matching ErrUnavailable while it
-// shuts down.
+// shuts down. It asks once, whatever WithRetries says: its answer is the
+// server's state at that moment.
 func (c *Client) Health(ctx context.Context) error {
-	resp, err := c.request(ctx, "GET", "/healthz", nil, "", nil, http.StatusOK)
+	resp, err := c.request(sendOnce(ctx), "GET", "/healthz", nil, "", nil, http.StatusOK)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,8 @@ import (
 // nothing more (unless the server crashed between writing an append and
 // indexing it, which forgets the key: an append that must never be written
 // twice also carries AppendOptions.ExpectedSize). Renames, reverts,
-// archives, unarchives, deletes and purges are sent once.
+// archives, unarchives, deletes and purges are sent once, and so is
+// Health, whose answer is the server's state at the moment it asks.
 // n <= 0 turns retries off, the default.
 func WithRetries(n int) Option {
 	return func(c *Client) { c.retries = max(n, 0) }
@@ -84,11 +85,20 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// onceKey marks a context whose requests are sent once (sendOnce).
+type onceKey struct{}
+
+// sendOnce returns ctx marked so that a request made with it is not sent
+// again, whatever WithRetries says.
+func sendOnce(ctx context.Context) context.Context { return context.WithValue(ctx, onceKey{}, true) }
+
 // resendable reports whether req can be sent again: a GET or HEAD, or a
 // POST naming itself with an Idempotency-Key, whose body (if any) can be
-// read again.
+// read again; never one made with sendOnce's context.
 func resendable(req *http.Request) bool {
 	switch {
+	case req.Context().Value(onceKey{}) != nil:
+		return false
 	case req.Body != nil && req.Body != http.NoBody && req.GetBody == nil:
 		return false
 	case req.Method == http.MethodGet, req.Method == http.MethodHead:

@@ -179,3 +179,19 @@ func TestNoRetryOnCertificateError(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthAsksOnce: Health reports the server's state at the moment it
+// asks, so WithRetries does not make it wait out a 503 (a server shutting
+// down) and ask again: a probe would see a draining server healthy.
+func TestHealthAsksOnce(t *testing.T) {
+	tr := &unavailable{}
+	waits := 0
+	c := serve(t, server.Config{}, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithRetries(3),
+		client.WithPause(func(context.Context, time.Duration) error { waits++; return nil }))
+	if err := c.Health(t.Context()); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("Health answered 503: %v, want ErrUnavailable", err)
+	}
+	if tr.attempts != 1 || waits != 0 {
+		t.Fatalf("Health sent %d requests after %d waits, want 1 and none", tr.attempts, waits)
+	}
+}
