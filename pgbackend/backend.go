@@ -881,9 +881,10 @@ func mapErr(err error) error {
 // unreachable reports whether err says the database or the object store
 // could not be reached or went away: a connection refused, broken or
 // timed out, a server shutting down or refusing connections (SQLSTATE
-// class 08, 57P01-57P03, 53300), or an object store answering that it
-// cannot serve now (objstore.ErrUnavailable: 5xx, throttling). A retry
-// may then succeed.
+// class 08, 57P01-57P03, 53300), a server that did not answer in time (a
+// deadline: pgstore.DefaultQueryTimeout's, the connect timeout's), or an
+// object store answering that it cannot serve now (objstore.ErrUnavailable:
+// 5xx, throttling). A retry may then succeed.
 func unreachable(err error) bool {
 	var (
 		connect *pgconn.ConnectError
@@ -893,11 +894,7 @@ func unreachable(err error) bool {
 		source  *sourceError
 	)
 	switch {
-	case errors.Is(err, context.Canceled),
-		// A connect that timed out (pgstore.DefaultConnectTimeout, or the
-		// DSN's connect_timeout) wraps context.DeadlineExceeded too, but
-		// there the server did not answer.
-		errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &connect):
+	case errors.Is(err, context.Canceled):
 		return false // the caller gave up: not the storage's doing
 	case errors.As(err, &source):
 		return false // what was being stored failed to read
@@ -907,6 +904,12 @@ func unreachable(err error) bool {
 		// The write may have been committed: not a "retry later" (503),
 		// which a client would follow by writing it again.
 		return false
+	case errors.Is(err, context.DeadlineExceeded):
+		// The server did not answer a statement, or a connection, in time
+		// (pgstore's query timeout, the connect timeout); no caller here
+		// sets a deadline of its own, and one that did spent it waiting
+		// for the storage. A COMMIT so cut off is ErrCommitUnknown, above.
+		return true
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
 		case "57P01", "57P02", "57P03", "53300":

@@ -3,7 +3,6 @@
 package pgbackend
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -22,6 +21,9 @@ type tcpProxy struct {
 	ln     net.Listener
 	conns  map[net.Conn]bool
 	muted  bool // accepted connections are held, never forwarded
+	// thawed is closed while bytes flow; freeze replaces it with an open
+	// channel, on which every forwarding waits until thaw closes it.
+	thawed chan struct{}
 	wg     sync.WaitGroup
 }
 
@@ -29,7 +31,8 @@ type tcpProxy struct {
 // ends.
 func newProxy(t *testing.T, target string) *tcpProxy {
 	t.Helper()
-	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]bool{}}
+	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]bool{}, thawed: make(chan struct{})}
+	close(p.thawed)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +88,22 @@ func (p *tcpProxy) serve(ln net.Listener) {
 			p.conns[c], p.conns[s] = true, true
 			p.mu.Unlock()
 			pipe := func(dst, src net.Conn) {
-				io.Copy(dst, src)
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					if n > 0 {
+						p.mu.Lock()
+						thawed := p.thawed
+						p.mu.Unlock()
+						<-thawed
+						if _, err := dst.Write(buf[:n]); err != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
 				dst.Close()
 				src.Close()
 			}
@@ -95,11 +113,41 @@ func (p *tcpProxy) serve(ln net.Listener) {
 	})
 }
 
+// freeze stops forwarding bytes, in both directions, on the connections
+// open and on new ones, and closes none: the server looks frozen (a host
+// stopped, a network dropping packets) to what goes through the proxy,
+// until thaw delivers what was held. down ends it too.
+func (p *tcpProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+		p.thawed = make(chan struct{})
+	default: // frozen already
+	}
+}
+
+// thaw forwards bytes again, what was held first.
+func (p *tcpProxy) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+	default:
+		close(p.thawed)
+	}
+}
+
 // down closes the listener and every connection: new connections are
 // refused, open ones break.
 func (p *tcpProxy) down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+	default:
+		close(p.thawed) // forwardings held by a freeze meet closed connections
+	}
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil

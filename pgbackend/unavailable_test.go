@@ -6,15 +6,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/manager"
@@ -273,5 +277,127 @@ func TestObjectStoreErrorsAnswerUnavailable(t *testing.T) {
 			s3.fail(tc.status, tc.code)
 			wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items", "")
 		})
+	}
+}
+
+// withQueryTimeout returns dsn with spool_query_timeout set to d.
+func withQueryTimeout(t *testing.T, dsn, d string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("spool_query_timeout", d)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestPostgresFrozenAnswersUnavailable: with PostgreSQL frozen on the
+// connections already open (a host stopped, a network dropping packets:
+// nothing is closed, nothing is answered), calls fail as unavailable
+// once the query timeout (spool_query_timeout) has passed, appends
+// queued behind a batch in flight among them, and requests are answered
+// 503 with Retry-After, rather than waiting for as long as the server
+// stays silent; once it answers again, the node serves again.
+func TestPostgresFrozenAnswersUnavailable(t *testing.T) {
+	dsn, pg := proxyURL(t, withQueryTimeout(t, disttest.DSN(t), "2s"))
+	b, err := Open(t.Context(), Options{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	srv := httptest.NewServer(server.New(b, server.Config{}).Handler())
+	t.Cleanup(srv.Close)
+	ids := make([]string, 8)
+	for i := range ids {
+		ids[i] = bigThread(t, b, 1).ID
+	}
+	pg.freeze()
+	calls := map[string]func() error{
+		"get":  func() error { _, err := b.Get(t.Context(), ids[0]); return err },
+		"list": func() error { _, err := b.List(t.Context(), manager.ListOptions{Limit: 1}); return err },
+	}
+	for i, id := range ids { // one batch in flight, the others queued behind it
+		calls[fmt.Sprintf("append %d", i)] = func() error {
+			_, err := b.AppendTurn(t.Context(), id, manager.TurnOptions{Prompt: "hello", Answer: "hi"})
+			return err
+		}
+	}
+	type outcome struct {
+		name string
+		err  error
+	}
+	done := make(chan outcome, len(calls))
+	for name, call := range calls {
+		go func() { done <- outcome{name, call()} }()
+	}
+	const within = 15 * time.Second
+	timeout := time.After(within)
+	for range calls {
+		select {
+		case o := <-done:
+			if !errors.Is(o.err, manager.ErrUnavailable) {
+				t.Errorf("%s with PostgreSQL frozen: %v; want manager.ErrUnavailable", o.name, o.err)
+			}
+		case <-timeout:
+			pg.down() // lets the calls end
+			t.Fatalf("calls with PostgreSQL frozen: some unanswered after %s; want manager.ErrUnavailable", within)
+		}
+	}
+	wantUnavailable(t, srv, "GET", "/v1/threads/"+ids[0], "")
+	wantUnavailable(t, srv, "POST", "/v1/threads/"+ids[0]+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
+	pg.thaw()
+	if _, err := b.AppendTurn(t.Context(), ids[0], manager.TurnOptions{Prompt: "again", Answer: "yes"}); err != nil {
+		t.Fatalf("append once PostgreSQL answers again: %v", err)
+	}
+}
+
+// TestSlowCommitCutOffIsSettled: an append whose COMMIT takes longer than
+// the query timeout (here a deferred trigger sleeps in it) is cut off, and
+// pgx cancels the statement it gave up on; the commit is then settled
+// (pg_xact_status), not taken for a failure: rolled back by the cancel,
+// it is answered unavailable, and its retry writes the lines once.
+func TestSlowCommitCutOffIsSettled(t *testing.T) {
+	ctx := t.Context()
+	plain := disttest.DSN(t)
+	b, err := Open(ctx, Options{DSN: withQueryTimeout(t, plain, "1s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	id := bigThread(t, b, 1).ID
+	before, err := b.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgx.Connect(ctx, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) })
+	if _, err := db.Exec(ctx, `CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$;
+		CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON threads DEFERRABLE INITIALLY DEFERRED
+		FOR EACH ROW EXECUTE FUNCTION slow_commit()`); err != nil {
+		t.Fatal(err)
+	}
+	turn := manager.TurnOptions{Prompt: "slow", Answer: "commit"}
+	if _, err := b.AppendTurn(ctx, id, turn); !errors.Is(err, manager.ErrUnavailable) {
+		t.Fatalf("append whose commit outlasts the query timeout: %v; want manager.ErrUnavailable (rolled back)", err)
+	}
+	// DROP TRIGGER waits for any transaction still holding the table.
+	if _, err := db.Exec(ctx, `DROP TRIGGER slow_commit ON threads`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendTurn(ctx, id, turn); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	after, err := b.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := after.UserMessageCount, before.UserMessageCount+1; got != want {
+		t.Fatalf("user messages after the cut-off append and its retry = %d, want %d", got, want)
 	}
 }

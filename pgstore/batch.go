@@ -91,12 +91,14 @@ func (b *batcher) run(ctx context.Context) {
 // is one transaction, so an error in it (an append PostgreSQL refuses, a
 // deadlock with a fork) would fail every append in it: then each is
 // committed alone, and fails alone. A commit whose outcome is unknown
-// (ErrCommitUnknown) fails every request of the batch, none run again.
+// (ErrCommitUnknown) fails every request of the batch, none run again;
+// so does a batch PostgreSQL did not answer in time (the query timeout),
+// which each request alone would wait for again.
 func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq) {
 	err := b.commitRetrying(ctx, batch)
 	switch {
 	case err == nil:
-	case len(batch) == 1, errors.Is(err, ErrCommitUnknown):
+	case len(batch) == 1, errors.Is(err, ErrCommitUnknown), errors.Is(err, context.DeadlineExceeded):
 		// A batch that may have been committed is not committed again,
 		// which could append its lines twice: each request says so.
 		for _, r := range batch {

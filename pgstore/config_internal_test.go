@@ -39,3 +39,47 @@ func TestPoolConfigDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolConfigQueryTimeout: the DSN's spool_query_timeout sets the
+// bound on each statement and each wait for a connection (0: none),
+// DefaultQueryTimeout when it is absent; it is never sent to the server,
+// which refuses a parameter it does not know.
+func TestPoolConfigQueryTimeout(t *testing.T) {
+	tests := []struct {
+		name    string
+		dsn     string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"default", "postgres://u@127.0.0.1:5432/db", DefaultQueryTimeout, false},
+		{"set", "postgres://u@127.0.0.1:5432/db?spool_query_timeout=5s", 5 * time.Second, false},
+		{"none", "postgres://u@127.0.0.1:5432/db?spool_query_timeout=0", 0, false},
+		{"key=value DSN", "host=127.0.0.1 user=u dbname=db spool_query_timeout=1m", time.Minute, false},
+		{"no unit", "postgres://u@127.0.0.1:5432/db?spool_query_timeout=30", 0, true},
+		{"negative", "postgres://u@127.0.0.1:5432/db?spool_query_timeout=-1s", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := poolConfig(tt.dsn)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("poolConfig(%q) succeeded; want an error", tt.dsn)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got time.Duration
+			if d, ok := cfg.ConnConfig.Tracer.(queryDeadline); ok {
+				got = d.timeout
+			}
+			if got != tt.want {
+				t.Errorf("query timeout = %s, want %s", got, tt.want)
+			}
+			if v, ok := cfg.ConnConfig.RuntimeParams[queryTimeoutParam]; ok {
+				t.Errorf("runtime parameter %s=%q would be sent to the server", queryTimeoutParam, v)
+			}
+		})
+	}
+}

@@ -94,9 +94,10 @@ const DefaultMaxConns = 24
 const DefaultConnectTimeout = 10 * time.Second
 
 // poolConfig parses dsn and fills in spool's defaults where neither it
-// nor the environment (PGCONNECT_TIMEOUT) sets a value: DefaultMaxConns
-// and DefaultConnectTimeout. An explicit connect_timeout=0 or
-// PGCONNECT_TIMEOUT=0, waiting for ever, is kept.
+// nor the environment (PGCONNECT_TIMEOUT) sets a value: DefaultMaxConns,
+// DefaultConnectTimeout and DefaultQueryTimeout. An explicit
+// connect_timeout=0 or PGCONNECT_TIMEOUT=0, waiting for ever, is kept, as
+// is spool_query_timeout=0.
 func poolConfig(dsn string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -109,6 +110,13 @@ func poolConfig(dsn string) (*pgxpool.Config, error) {
 	// leaves for no setting: only their absence gets the default.
 	if cfg.ConnConfig.ConnectTimeout == 0 && os.Getenv("PGCONNECT_TIMEOUT") == "" && !strings.Contains(dsn, "connect_timeout") {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	timeout, err := queryTimeout(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if timeout > 0 {
+		cfg.ConnConfig.Tracer = queryDeadline{timeout: timeout}
 	}
 	return cfg, nil
 }
@@ -144,9 +152,12 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 }
 
 // migrate applies the embedded migrations through a database/sql handle,
-// the only place this package uses one.
+// the only place this package uses one. Their statements have no query
+// timeout: one may rewrite a large table.
 func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
-	db := stdlib.OpenDB(*cfg.Copy())
+	cfg = cfg.Copy()
+	cfg.Tracer = nil
+	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
@@ -421,10 +432,22 @@ func (s *Store) settleCommit(ctx context.Context, xid string, err error) error {
 	if xactStatusLost != nil {
 		readErr = xactStatusLost()
 	}
-	if readErr == nil {
+	// A COMMIT cut off by the query timeout is cancelled (pgx sends a
+	// cancel request as it closes the connection): its transaction is in
+	// progress until the cancel lands, so an answer of "in progress" is
+	// asked again, for about a second.
+	for wait := 10 * time.Millisecond; readErr == nil; wait *= 2 {
 		readErr = s.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8),
 			current_setting('synchronous_standby_names') <> '' AND current_setting('synchronous_commit') NOT IN ('off', 'local')`,
 			xid).Scan(&status, &syncRep)
+		if readErr != nil || status == nil || *status != "in progress" || wait > time.Second {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			readErr = ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 	if syncRepForced != nil {
 		syncRep = syncRepForced()

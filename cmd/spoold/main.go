@@ -19,7 +19,7 @@
 //	-file-mode         SPOOL_FILE_MODE     permission bits of what spool creates: rollouts, side files, spool.db and its WAL and SHM (default 0600; directories get x where r is set)
 //	-log-format        SPOOL_LOG_FORMAT    text | json (default text)
 //	-log-level         SPOOL_LOG_LEVEL     debug | info | warn | error (default info)
-//	-pg                SPOOL_PG            serve the distributed backend on this PostgreSQL DSN instead of -root (pool size: its pool_max_conns, default 24)
+//	-pg                SPOOL_PG            serve the distributed backend on this PostgreSQL DSN instead of -root (pool size: its pool_max_conns, default 24; answer bound: spool_query_timeout, default 30s)
 //	-s3                SPOOL_S3            with -pg: S3-compatible endpoint URL for sealed segments
 //	-s3-bucket         SPOOL_S3_BUCKET     with -s3: bucket (default spool; created if missing)
 //	-seal-bytes        SPOOL_SEAL_BYTES    with -s3: unsealed bytes a thread gathers before they go to a segment (default 4MiB)
@@ -154,7 +154,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	tornGrace := fs.Duration("torn-grace", manager.DefaultTornGrace, "how old an unfinished last line must be before an append cuts it (its writer may still finish it)")
 	logFormat := fs.String("log-format", env("SPOOL_LOG_FORMAT", "text"), "log format: text or json ($SPOOL_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("SPOOL_LOG_LEVEL", "info"), "log level: debug, info, warn or error ($SPOOL_LOG_LEVEL)")
-	pg := fs.String("pg", getenv("SPOOL_PG"), fmt.Sprintf("serve the distributed backend on this PostgreSQL `dsn` instead of -root; its pool_max_conns sets the connection pool's size (default %d) ($SPOOL_PG)", pgstore.DefaultMaxConns))
+	pg := fs.String("pg", getenv("SPOOL_PG"), fmt.Sprintf("serve the distributed backend on this PostgreSQL `dsn` instead of -root; its pool_max_conns sets the connection pool's size (default %d), its spool_query_timeout how long PostgreSQL may take to answer (default %v) ($SPOOL_PG)", pgstore.DefaultMaxConns, pgstore.DefaultQueryTimeout))
 	s3 := fs.String("s3", getenv("SPOOL_S3"), "with -pg: S3-compatible endpoint `url` for sealed segments; credentials from $SPOOL_S3_ACCESS_KEY and $SPOOL_S3_SECRET_KEY ($SPOOL_S3)")
 	s3Bucket := fs.String("s3-bucket", env("SPOOL_S3_BUCKET", "spool"), "with -s3: the `bucket` ($SPOOL_S3_BUCKET)")
 	sealBytes := fs.String("seal-bytes", env("SPOOL_SEAL_BYTES", "4MiB"), "with -s3: unsealed bytes a thread gathers before they go to a segment, a `size` ($SPOOL_SEAL_BYTES)")

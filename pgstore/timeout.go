@@ -1,0 +1,94 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultQueryTimeout bounds, on a connection already open, how long
+// PostgreSQL may take to answer one statement (a query, a batch, a
+// BEGIN or COMMIT), and how long a call waits for a connection from the
+// pool, when the DSN's spool_query_timeout does not set a bound: a server
+// that stops answering (a frozen host, a network that drops packets) then
+// fails the request waiting on it as unreachable, and frees the node's
+// later appends queued behind it, rather than holding them for as long as
+// the silence lasts. A statement that waits on a row lock longer than
+// this fails too, and writes nothing.
+const DefaultQueryTimeout = 30 * time.Second
+
+// queryTimeoutParam is the DSN parameter that sets the bound (a Go
+// duration, "0" for none); it is spool's, never sent to the server.
+const queryTimeoutParam = "spool_query_timeout"
+
+// queryTimeout reads and removes spool_query_timeout from cfg's runtime
+// parameters (pgx would send it to the server, which refuses it).
+func queryTimeout(cfg *pgxpool.Config) (time.Duration, error) {
+	s, ok := cfg.ConnConfig.RuntimeParams[queryTimeoutParam]
+	if !ok {
+		return DefaultQueryTimeout, nil
+	}
+	delete(cfg.ConnConfig.RuntimeParams, queryTimeoutParam)
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("pgstore: %s=%q: want a duration such as 30s, or 0 for none", queryTimeoutParam, s)
+	}
+	return d, nil
+}
+
+// queryDeadline gives every statement sent on a connection of the pool,
+// and every wait for one, a deadline: pgx then closes a connection whose
+// answer does not come in time, and fails the call with
+// context.DeadlineExceeded. A COMMIT so cut off is one whose answer was
+// lost (commit), settled as any other.
+type queryDeadline struct{ timeout time.Duration }
+
+var (
+	_ pgx.QueryTracer       = queryDeadline{}
+	_ pgx.BatchTracer       = queryDeadline{}
+	_ pgxpool.AcquireTracer = queryDeadline{}
+)
+
+// cancelKey holds, in the context a start returned, the function that
+// releases its deadline at the end.
+type cancelKey struct{}
+
+func (q queryDeadline) start(ctx context.Context) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	return context.WithValue(ctx, cancelKey{}, cancel)
+}
+
+func end(ctx context.Context) {
+	if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
+		cancel()
+	}
+}
+
+func (q queryDeadline) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return q.start(ctx)
+}
+
+func (queryDeadline) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	end(ctx)
+}
+
+func (q queryDeadline) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return q.start(ctx)
+}
+
+func (queryDeadline) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (queryDeadline) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	end(ctx)
+}
+
+func (q queryDeadline) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	return q.start(ctx)
+}
+
+func (queryDeadline) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
+	end(ctx)
+}
