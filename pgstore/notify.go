@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,11 +97,18 @@ func queueAppendNotice(b *pgx.Batch, typ, id string, size int64, offsets []int64
 // connections (likely broken too) and calls lost, then listening. A caller that reads again what it follows when lost is
 // called misses nothing: whatever was committed before it read is in what
 // it reads, and whatever was committed after is delivered.
+//
+// The Store's logger hears a warning when a listening connection breaks,
+// and once it listens again an info saying how long it did not: one of
+// each per outage, whatever the attempts between them.
 func (s *Store) Listen(ctx context.Context, fn func(Notice), listening, lost func()) {
 	backoff := 10 * time.Millisecond
 	broken := false
+	var brokeAt time.Time // zero: no break logged since it last listened
 	for ctx.Err() == nil {
+		listened := false
 		err := s.listenOnce(ctx, fn, func() {
+			listened = true
 			backoff = 10 * time.Millisecond
 			if broken {
 				// What broke the listening connection (a restart) most
@@ -110,10 +118,20 @@ func (s *Store) Listen(ctx context.Context, fn func(Notice), listening, lost fun
 				s.pool.Reset()
 				lost()
 			}
+			if !brokeAt.IsZero() {
+				s.logger.Info("listening for changes again: follow streams and caches read again what they missed",
+					slog.Duration("after", time.Since(brokeAt).Round(time.Millisecond)))
+				brokeAt = time.Time{}
+			}
 			listening()
 		})
 		if ctx.Err() != nil {
 			return
+		}
+		if listened {
+			s.logger.Warn("the connection listening for changes broke: follow streams and caches hear nothing until it listens again",
+				slog.Any("err", err))
+			brokeAt = time.Now()
 		}
 		broken = true
 		if err != nil {
@@ -132,6 +150,11 @@ func (s *Store) Listen(ctx context.Context, fn func(Notice), listening, lost fun
 // listenOnce listens on one connection until it fails; connected is
 // called once it listens.
 func (s *Store) listenOnce(ctx context.Context, fn func(Notice), connected func()) error {
+	if listenRefused != nil {
+		if err := listenRefused(); err != nil {
+			return err
+		}
+	}
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
@@ -153,6 +176,10 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Notice), connected func(
 		fn(notice)
 	}
 }
+
+// listenRefused, when set (by tests), is called before each connection
+// Listen makes, and an error it returns fails that attempt.
+var listenRefused func() error
 
 // AppendOffsets returns where the lines of thread id's history between
 // positions from and to start: an append's, when its notice could not

@@ -3,12 +3,15 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +222,94 @@ func TestAppendOffsetsOfAnAppendRevertedSince(t *testing.T) {
 	appendTurns(t, s, id, "turn-c with a longer prompt", "turn-d")
 	if got, err := s.AppendOffsets(ctx, id, &era, *n.From, n.Size); !errors.Is(err, ErrChanged) {
 		t.Fatalf("offsets of the append after a revert: %v, %v; want ErrChanged", got, err)
+	}
+}
+
+// lockedBuffer is a log's destination that a test reads while Listen
+// writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestListenLogsBreakAndReconnect: when the connection listening for
+// changes breaks, the log says so once, however many attempts to connect
+// again fail, and says once that it listens again: an operator can tell
+// why follow streams stalled, and that they came back.
+func TestListenLogsBreakAndReconnect(t *testing.T) {
+	var log lockedBuffer
+	s, err := Open(t.Context(), testDSN(t), Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	var refusing atomic.Bool
+	attempts := make(chan struct{}, 64)
+	listenRefused = func() error {
+		attempts <- struct{}{}
+		if refusing.Load() {
+			return errors.New("refused by the test")
+		}
+		return nil
+	}
+	t.Cleanup(func() { listenRefused = nil })
+	listening := make(chan struct{}, 16)
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Listen(ctx, func(Notice) {}, func() { listening <- struct{}{} }, func() {}) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+	receive(t, attempts, "an attempt to listen")
+	receive(t, listening, "listening")
+	refusing.Store(true)
+	if _, err := s.pool.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN `+noticeChannel+`'`); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // three attempts refused
+		receive(t, attempts, "an attempt to listen again")
+	}
+	refusing.Store(false)
+	receive(t, listening, "listening again")
+	stop()
+	wg.Wait()
+	got := log.String()
+	for _, want := range []struct {
+		level, msg string
+	}{
+		{"WARN", "the connection listening for changes broke"},
+		{"INFO", "listening for changes again"},
+	} {
+		n := 0
+		for line := range strings.Lines(got) {
+			if strings.Contains(line, "level="+want.level) && strings.Contains(line, want.msg) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("log lines %s %q: %d, want 1; the log:\n%s", want.level, want.msg, n, got)
+		}
+	}
+}
+
+// receive waits for a value on ch, failing the test after 10 s without
+// one.
+func receive[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s within 10 s", what)
 	}
 }
