@@ -40,11 +40,33 @@ func queryTimeout(cfg *pgxpool.Config) (time.Duration, error) {
 }
 
 // queryDeadline gives every statement sent on a connection of the pool,
-// and every wait for one, a deadline: pgx then closes a connection whose
-// answer does not come in time, and fails the call with
+// and every wait for one, a deadline: the timeout, and a second more per
+// MiB of arguments the statement sends (minRate), so that a large append
+// on a slow link is not taken for an unanswered one. pgx then closes a
+// connection whose answer does not come in time, and fails the call with
 // context.DeadlineExceeded. A COMMIT so cut off is one whose answer was
 // lost (commit), settled as any other.
 type queryDeadline struct{ timeout time.Duration }
+
+// minRate is the slowest rate, in bytes per second, at which a
+// statement's arguments are expected to reach the server (as objstore's
+// for what it moves).
+const minRate = 1 << 20
+
+// argBytes is about how many bytes args take on the wire: their byte
+// slices and strings (lines, texts), the rest being small.
+func argBytes(args []any) int {
+	n := 0
+	for _, a := range args {
+		switch v := a.(type) {
+		case []byte:
+			n += len(v)
+		case string:
+			n += len(v)
+		}
+	}
+	return n
+}
 
 var (
 	_ pgx.QueryTracer       = queryDeadline{}
@@ -56,8 +78,8 @@ var (
 // releases its deadline at the end.
 type cancelKey struct{}
 
-func (q queryDeadline) start(ctx context.Context) context.Context {
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+func (q queryDeadline) start(ctx context.Context, sent int) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, q.timeout+time.Duration(sent/minRate)*time.Second)
 	return context.WithValue(ctx, cancelKey{}, cancel)
 }
 
@@ -67,16 +89,20 @@ func end(ctx context.Context) {
 	}
 }
 
-func (q queryDeadline) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return q.start(ctx)
+func (q queryDeadline) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return q.start(ctx, argBytes(data.Args))
 }
 
 func (queryDeadline) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
 	end(ctx)
 }
 
-func (q queryDeadline) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return q.start(ctx)
+func (q queryDeadline) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	sent := 0
+	for _, queued := range data.Batch.QueuedQueries {
+		sent += argBytes(queued.Arguments)
+	}
+	return q.start(ctx, sent)
 }
 
 func (queryDeadline) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
@@ -86,7 +112,7 @@ func (queryDeadline) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.Trace
 }
 
 func (q queryDeadline) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	return q.start(ctx)
+	return q.start(ctx, 0)
 }
 
 func (queryDeadline) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
