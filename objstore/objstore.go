@@ -91,7 +91,8 @@ type S3Config struct {
 	RequestTimeout time.Duration
 }
 
-// OpenS3 connects to the bucket of c, creating it if it does not exist.
+// OpenS3 connects to the bucket of c, creating it if it does not exist
+// (nodes started at once on a new bucket may all create it).
 func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
 	u, err := url.Parse(c.Endpoint)
 	if err != nil || u.Host == "" {
@@ -111,7 +112,10 @@ func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
 		return nil, fmt.Errorf("objstore: bucket %s: %w", c.Bucket, err)
 	}
 	if !ok {
-		if err := client.MakeBucket(ctx, c.Bucket, minio.MakeBucketOptions{}); err != nil {
+		// Another node started at the same moment may have made it
+		// since: the service then says it is already ours.
+		err := client.MakeBucket(ctx, c.Bucket, minio.MakeBucketOptions{})
+		if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
 			return nil, fmt.Errorf("objstore: make bucket %s: %w", c.Bucket, err)
 		}
 	}
