@@ -266,14 +266,11 @@ func pendingCases() []pendingCase {
 			},
 		},
 		{
-			// spool's rename to "" clears a name: it writes an empty line
-			// to session_index.jsonl and clears Codex's cache. Codex lists
-			// a legacy thread with the last line's name that is not blank,
-			// so it shows the name before the clear; Codex itself refuses
-			// an empty name ("thread name must not be empty"), so no line
-			// it reads can clear one. Closing this needs a decision: refuse
-			// the clear as Codex does, or drop the thread's earlier lines
-			// from a file Codex appends to.
+			// spool's rename to "" clears a name: it takes the thread's
+			// lines out of session_index.jsonl and clears the name in
+			// Codex's cache. But Codex's own rename of a legacy thread
+			// also set the cache's title, which Codex shows as the name
+			// when the file has none: it shows the name it gave.
 			name:  "spool clears the name of a legacy thread",
 			want:  `spool="" codex=""`,
 			today: `spool="" codex="named"`,

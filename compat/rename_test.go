@@ -4,6 +4,7 @@ package compat
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -377,4 +378,106 @@ func TestNamesFromSessionIndexAsCodex(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSpoolClearAndDeleteAsCodex: spool's clear of a name (a rename to
+// "") and its delete take the thread's lines out of session_index.jsonl,
+// as Codex's thread/delete does. Codex then lists a legacy thread spool
+// cleared without a name, a paginated one too (from its cache, which the
+// clear cleared), and the other threads as before; it goes on appending
+// names to the rewritten file; and spool's index, and a rebuild of it,
+// name every thread as Codex lists it. Before, the clear appended an empty
+// name, which Codex skips: it listed the legacy thread with the name spool
+// cleared. And the delete left the thread's lines in the file.
+func TestSpoolClearAndDeleteAsCodex(t *testing.T) {
+	home := newHome(t)
+	legacy := newSpoolThread(t, rollout.HistoryLegacy, 1, 270)
+	paginated := newSpoolThread(t, rollout.HistoryPaginated, 1, 271)
+	deleted := newSpoolThread(t, rollout.HistoryLegacy, 1, 272)
+	kept := newSpoolThread(t, rollout.HistoryLegacy, 1, 273)
+	for _, st := range []*spoolThread{legacy, paginated, deleted, kept} {
+		st.write(t, home)
+	}
+	s := startCodex(t, home)
+	call(t, s, "thread/name/set", map[string]any{"threadId": deleted.ID, "name": "deleted by spool"}, nil)
+	call(t, s, "thread/name/set", map[string]any{"threadId": kept.ID, "name": "kept"}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	withManager(t, home, func(m *manager.Manager) {
+		for _, st := range []*spoolThread{legacy, paginated} {
+			if _, err := m.Rename(t.Context(), st.ID, "cleared by spool"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Rename(t.Context(), st.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := m.Delete(t.Context(), deleted.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	codexNames := func(s *Server) map[string]string {
+		t.Helper()
+		var l listAnswer
+		call(t, s, "thread/list", map[string]any{"limit": 100}, &l)
+		names := map[string]string{}
+		for _, th := range l.Data {
+			names[th.ID] = "<none>"
+			if th.Name != nil {
+				names[th.ID] = *th.Name
+			}
+		}
+		return names
+	}
+	want := map[string]string{legacy.ID: "<none>", paginated.ID: "<none>", kept.ID: "kept"}
+	s = startCodex(t, home)
+	codex := codexNames(s)
+	if len(codex) != len(want) {
+		t.Fatalf("Codex lists %v, want %v", codex, want)
+	}
+	for id, name := range want {
+		if codex[id] != name {
+			t.Fatalf("Codex lists %s named %q after spool's clear, want %q (all: %v)", id, codex[id], name, codex)
+		}
+	}
+	index := filepath.Join(home, rollout.SessionIndexFile)
+	data, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*spoolThread{legacy, paginated, deleted} {
+		if bytes.Contains(data, []byte(st.ID)) {
+			t.Fatalf("session_index.jsonl after spool's clears and delete:\n%s\nwant no line of %s", data, st.ID)
+		}
+	}
+	call(t, s, "thread/name/set", map[string]any{"threadId": legacy.ID, "name": "named again"}, nil)
+	want[legacy.ID] = "named again"
+	if got := codexNames(s)[legacy.ID]; got != "named again" {
+		t.Fatalf("Codex names the thread %q after its rename in the rewritten file, want %q", got, "named again")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	spoolNames := func(m *manager.Manager) {
+		t.Helper()
+		for id, name := range want {
+			th, err := m.Get(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cmp.Or(th.Name, "<none>"); got != name {
+				t.Fatalf("spool names %s %q, Codex %q", id, got, name)
+			}
+		}
+	}
+	withManager(t, home, spoolNames)
+	rebuilt, err := manager.Open(t.Context(), manager.Options{Root: home, IndexPath: filepath.Join(t.TempDir(), "index.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rebuilt.Close()
+	spoolNames(rebuilt)
 }

@@ -775,12 +775,22 @@ func (m *Manager) relPath(p string) (string, error) {
 // ms), after the line naming it in its rollout is durable: a line in
 // session_index.jsonl, which wins over the rollout's rename events when an
 // index is rebuilt, and Codex's thread cache, from which Codex reads names.
+// A clear ("") removes the thread's lines from session_index.jsonl
+// instead: Codex takes no line for a clear (it skips a blank name and
+// shows the one before), and without them a rebuild takes the rollout's
+// last rename, the clear.
 func (m *Manager) recordName(ctx context.Context, id, name string, updatedAt int64) error {
-	line, err := rollout.EncodeNameEntry(rollout.NameEntry{
-		ID: id, ThreadName: name, UpdatedAt: time.UnixMilli(updatedAt).UTC().Format(time.RFC3339),
-	})
-	if err == nil {
-		err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
+	var err error
+	if name == "" {
+		err = m.dropNames(ctx, id)
+	} else {
+		var line []byte
+		line, err = rollout.EncodeNameEntry(rollout.NameEntry{
+			ID: id, ThreadName: name, UpdatedAt: time.UnixMilli(updatedAt).UTC().Format(time.RFC3339),
+		})
+		if err == nil {
+			err = m.fsys.AppendRecord(ctx, rollout.SessionIndexFile, line)
+		}
 	}
 	if errors.Is(err, rolloutfs.ErrJournalLocked) {
 		err = fmt.Errorf("%w: %w", ErrBusy, err) // a Codex holds session_index.jsonl.lock
@@ -792,6 +802,16 @@ func (m *Manager) recordName(ctx context.Context, id, name string, updatedAt int
 		m.log.Warn("the name is not in Codex's thread cache", "id", id, "err", err)
 	}
 	return nil
+}
+
+// dropNames rewrites session_index.jsonl without thread id's lines, as
+// Codex's thread/delete does; other lines, names or not, stay as they are.
+func (m *Manager) dropNames(ctx context.Context, id string) error {
+	_, err := m.fsys.DropRecords(ctx, rollout.SessionIndexFile, func(line []byte) bool {
+		named, ok := rollout.NameLineID(line)
+		return ok && named == id
+	})
+	return err
 }
 
 // Rename sets the thread's name ("" clears it): a thread_name_updated event
@@ -1146,6 +1166,13 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return threadErr(id, err, "delete")
+	}
+	// Its names go from session_index.jsonl, as Codex's own delete takes
+	// them. Should that fail (a Codex holding the file's lock past
+	// LockWait), the delete stands: no one lists a thread by a name
+	// whose rollout is gone.
+	if err := m.dropNames(context.WithoutCancel(ctx), id); err != nil {
+		m.log.Warn("the deleted thread's names stay in session_index.jsonl", "id", id, "err", err)
 	}
 	// A Codex sharing the root forgets it too, as after its own delete.
 	if err := m.codex.Deleted(context.WithoutCancel(ctx), id); err != nil {

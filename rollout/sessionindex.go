@@ -31,6 +31,21 @@ func EncodeNameEntry(e NameEntry) ([]byte, error) {
 	return append(body, '\n'), nil // json.Marshal writes no raw newline
 }
 
+// NameLineID returns the id that line, one line of session_index.jsonl
+// without its newline, names, in canonical form; false for a line that
+// names none (not a JSON object, or without a valid id), which ReadNames
+// skips.
+func NameLineID(line []byte) (string, bool) {
+	var e struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(line, &e); err != nil {
+		return "", false
+	}
+	id, err := ParseID(e.ID)
+	return id, err == nil
+}
+
 // ReadNames reads the lines of a session_index.jsonl from r and returns the
 // newest name per id (the last line for an id wins), keyed by lower-case
 // id. A name is read without its surrounding white space, and a line whose

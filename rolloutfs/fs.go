@@ -107,6 +107,17 @@ type FS interface {
 	// session_index.jsonl) meanwhile, waiting for it a bounded time.
 	AppendRecord(ctx context.Context, name string, line []byte) error
 
+	// DropRecords rewrites a journal file as Codex's thread/delete
+	// rewrites session_index.jsonl: without the lines drop selects (each
+	// given without its newline), under the journal's lock as
+	// AppendRecord takes it. The other lines go byte for byte to a
+	// temporary file in the journal's directory, which is synced, given
+	// the journal's mode and renamed over it; the directory is synced.
+	// Until the rename the old file stays whole. A missing journal, or
+	// one without a line to drop, is left alone. It returns how many
+	// lines it dropped.
+	DropRecords(ctx context.Context, name string, drop func(line []byte) bool) (int, error)
+
 	// SetModTime sets a file's modification time.
 	SetModTime(ctx context.Context, name string, t time.Time) error
 

@@ -868,6 +868,95 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 	return f.Close()
 }
 
+// DropRecords implements FS. A journal linked into the root (see Local)
+// is rewritten where the link leads, and the link stays.
+func (l Local) DropRecords(ctx context.Context, name string, drop func(line []byte) bool) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if _, err := l.Stat(ctx, name); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil // nothing to drop, and no lock file to leave behind
+	}
+	unlock, err := l.lockJournal(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	f, st, err := l.openRegular(name, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return 0, err
+	}
+	kept, dropped := keepLines(data, drop)
+	if dropped == 0 {
+		return 0, nil
+	}
+	final, err := l.abs(name)
+	if err != nil {
+		return 0, err
+	}
+	if inRoot(name) {
+		// The journal itself, where a link in the root leads.
+		if final, err = filepath.EvalSymlinks(final); err != nil {
+			return 0, err
+		}
+	}
+	tf, tmp, err := l.createTemp(final)
+	if err != nil {
+		return 0, err
+	}
+	// tf is closed, and its lock released, once tmp's name is gone.
+	_, err = writeJournal(tf, kept)
+	if err == nil {
+		err = tf.Chmod(st.Mode().Perm())
+	}
+	if err == nil {
+		err = tf.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		os.Remove(tmp) // the old journal stays whole
+	}
+	if cerr := tf.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(final))
+	}
+	if err != nil {
+		return 0, err
+	}
+	return dropped, nil
+}
+
+// writeJournal writes a rewritten journal's lines; a variable for tests,
+// which cannot fill a disk.
+var writeJournal = (*os.File).Write
+
+// keepLines returns data without the lines drop selects, and how many it
+// dropped. A last line without its newline is given to drop as it is, and
+// kept so.
+func keepLines(data []byte, drop func(line []byte) bool) (kept []byte, dropped int) {
+	kept = make([]byte, 0, len(data))
+	for line := range bytes.Lines(data) {
+		if drop(bytes.TrimSuffix(line, []byte{'\n'})) {
+			dropped++
+			continue
+		}
+		kept = append(kept, line...)
+	}
+	return kept, dropped
+}
+
 // SetModTime implements FS.
 func (l Local) SetModTime(ctx context.Context, name string, t time.Time) error {
 	if err := ctx.Err(); err != nil {

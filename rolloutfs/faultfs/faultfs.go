@@ -44,6 +44,7 @@ const (
 	OpCutSide     Op = "cut-side"     // CutTornTail: no side file, nothing cut
 	OpCutTruncate Op = "cut-truncate" // CutTornTail: side file written (none for a whole record), nothing cut or ended
 	OpRecord      Op = "record"       // AppendRecord: nothing appended
+	OpDropRecords Op = "drop-records" // DropRecords: the old file stays
 	OpSetTime     Op = "settime"      // SetModTime: unchanged
 )
 
@@ -429,6 +430,24 @@ func (f *FS) AppendRecord(ctx context.Context, name string, line []byte) error {
 	f.snapshot(o)
 	f.mu.Unlock()
 	return nil
+}
+
+// DropRecords implements rolloutfs.FS: the new file is durable, content
+// and entry, once it returns.
+func (f *FS) DropRecords(ctx context.Context, name string, drop func(line []byte) bool) (int, error) {
+	if err := f.point(OpDropRecords, name); err != nil {
+		return 0, err
+	}
+	dropped, err := f.base.DropRecords(ctx, name, drop)
+	if err != nil || dropped == 0 {
+		return dropped, err
+	}
+	f.mu.Lock()
+	o := f.obj(name)
+	o.entryDurable = true
+	f.snapshot(o)
+	f.mu.Unlock()
+	return dropped, nil
 }
 
 // SetModTime implements rolloutfs.FS.
