@@ -60,13 +60,17 @@ func (c Cache) Relocated(ctx context.Context, id, abs string) error {
 	return c.update(ctx, `UPDATE threads SET rollout_path = ? WHERE id = ?`, abs, id)
 }
 
-// Named records the name of thread id ("" clears it).
+// Named records the name of thread id ("" clears it). A clear also sets
+// the row's title back to the thread's first user message, as Codex fills
+// it when it builds the row: Codex's own rename of a legacy thread sets
+// the title, and Codex shows it as the name of a legacy thread that
+// session_index.jsonl does not name.
 func (c Cache) Named(ctx context.Context, id, name string) error {
-	var value any // NULL for no name, as Codex leaves it
-	if name != "" {
-		value = name
+	if name == "" {
+		// NULL for no name, as Codex leaves it.
+		return c.update(ctx, `UPDATE threads SET name = NULL, title = first_user_message WHERE id = ?`, id)
 	}
-	return c.update(ctx, `UPDATE threads SET name = ? WHERE id = ?`, value, id)
+	return c.update(ctx, `UPDATE threads SET name = ? WHERE id = ?`, name, id)
 }
 
 // Deleted forgets thread id, which spool deleted, as Codex's own delete

@@ -15,7 +15,9 @@ import (
 )
 
 // codexCache makes a thread cache shaped as Codex 0.169's (the columns
-// this package changes, and one it must leave alone) holding thread id.
+// this package changes, and one it reads) holding thread id, a legacy
+// thread Codex renamed: its title is the name Codex gave, not its first
+// user message.
 func codexCache(t *testing.T, home, id string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(home, codexstate.File))
@@ -24,10 +26,12 @@ func codexCache(t *testing.T, home, id string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	if _, err := db.Exec(`CREATE TABLE threads (id TEXT PRIMARY KEY, rollout_path TEXT NOT NULL,
-		archived INTEGER NOT NULL DEFAULT 0, archived_at INTEGER, name TEXT, title TEXT NOT NULL)`); err != nil {
+		archived INTEGER NOT NULL DEFAULT 0, archived_at INTEGER, name TEXT, title TEXT NOT NULL,
+		first_user_message TEXT NOT NULL DEFAULT '')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`INSERT INTO threads (id, rollout_path, name, title) VALUES (?, '/home/sessions/a.jsonl', 'codex name', 'first prompt')`, id); err != nil {
+	if _, err := db.Exec(`INSERT INTO threads (id, rollout_path, name, title, first_user_message)
+		VALUES (?, '/home/sessions/a.jsonl', 'codex name', 'codex name', 'first prompt')`, id); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -51,7 +55,7 @@ func TestMovedAndNamed(t *testing.T) {
 	if err := c.Moved(t.Context(), id, "/home/archived_sessions/a.jsonl", true, at); err != nil {
 		t.Fatal(err)
 	}
-	if path, archived, archivedAt, _, title := row(); path != "/home/archived_sessions/a.jsonl" || !archived || archivedAt.Int64 != 1795686798 || title != "first prompt" {
+	if path, archived, archivedAt, _, title := row(); path != "/home/archived_sessions/a.jsonl" || !archived || archivedAt.Int64 != 1795686798 || title != "codex name" {
 		t.Fatalf("after an archive: %s archived=%t at %v, title %q", path, archived, archivedAt, title)
 	}
 	if err := c.Moved(t.Context(), id, "/home/sessions/a.jsonl", false, at); err != nil {
@@ -63,14 +67,17 @@ func TestMovedAndNamed(t *testing.T) {
 	if err := c.Named(t.Context(), id, "spool name"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, name, _ := row(); name.String != "spool name" {
-		t.Fatalf("name = %v", name)
+	if _, _, _, name, title := row(); name.String != "spool name" || title != "codex name" {
+		t.Fatalf("name = %v, title %q; want spool's name, Codex's title kept", name, title)
 	}
+	// Codex shows a legacy thread's title as its name when
+	// session_index.jsonl names it not: a clear takes it back to the first
+	// user message, as Codex fills it when it builds the row.
 	if err := c.Named(t.Context(), id, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, name, _ := row(); name.Valid {
-		t.Fatalf("a cleared name = %v, want NULL", name)
+	if _, _, _, name, title := row(); name.Valid || title != "first prompt" {
+		t.Fatalf("a cleared name = %v, title %q; want NULL, the first user message", name, title)
 	}
 	// A thread Codex never saw changes nothing.
 	if err := c.Named(t.Context(), "019dab90-0000-7000-8000-000000000002", "x"); err != nil {

@@ -268,12 +268,15 @@ func pendingCases() []pendingCase {
 		{
 			// spool's rename to "" clears a name: it takes the thread's
 			// lines out of session_index.jsonl and clears the name in
-			// Codex's cache. But Codex's own rename of a legacy thread
-			// also set the cache's title, which Codex shows as the name
-			// when the file has none: it shows the name it gave.
+			// Codex's cache. Codex's own rename of a legacy thread also
+			// set the cache's title, which Codex shows as the name when
+			// the file has none: the clear sets it back to the first
+			// user message. Before, spool appended an empty name, which
+			// Codex skips, and left the title: Codex showed the name.
 			name:  "spool clears the name of a legacy thread",
 			want:  `spool="" codex=""`,
 			today: `spool="" codex="named"`,
+			fixed: true,
 			got: func(t *testing.T) string {
 				home := newHome(t)
 				st := newSpoolThread(t, rollout.HistoryLegacy, 1, 250)

@@ -386,19 +386,25 @@ func TestNamesFromSessionIndexAsCodex(t *testing.T) {
 // cleared without a name, a paginated one too (from its cache, which the
 // clear cleared), and the other threads as before; it goes on appending
 // names to the rewritten file; and spool's index, and a rebuild of it,
-// name every thread as Codex lists it. Before, the clear appended an empty
-// name, which Codex skips: it listed the legacy thread with the name spool
-// cleared. And the delete left the thread's lines in the file.
+// name every thread as Codex lists it. A legacy thread Codex renamed
+// itself is listed without a name too (its rename also set the cache's
+// title, which Codex shows when the file names the thread not; the clear
+// sets it back). Before, the clear appended an empty name, which Codex
+// skips: it listed the legacy thread with the name spool cleared. And the
+// delete left the thread's lines in the file.
 func TestSpoolClearAndDeleteAsCodex(t *testing.T) {
 	home := newHome(t)
 	legacy := newSpoolThread(t, rollout.HistoryLegacy, 1, 270)
 	paginated := newSpoolThread(t, rollout.HistoryPaginated, 1, 271)
 	deleted := newSpoolThread(t, rollout.HistoryLegacy, 1, 272)
 	kept := newSpoolThread(t, rollout.HistoryLegacy, 1, 273)
-	for _, st := range []*spoolThread{legacy, paginated, deleted, kept} {
+	codexNamed := newSpoolThread(t, rollout.HistoryLegacy, 1, 274)
+	for _, st := range []*spoolThread{legacy, paginated, deleted, kept, codexNamed} {
 		st.write(t, home)
 	}
 	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": codexNamed.ID, "excludeTurns": true}, nil)
+	call(t, s, "thread/name/set", map[string]any{"threadId": codexNamed.ID, "name": "named by codex"}, nil)
 	call(t, s, "thread/name/set", map[string]any{"threadId": deleted.ID, "name": "deleted by spool"}, nil)
 	call(t, s, "thread/name/set", map[string]any{"threadId": kept.ID, "name": "kept"}, nil)
 	if err := s.Close(); err != nil {
@@ -412,6 +418,9 @@ func TestSpoolClearAndDeleteAsCodex(t *testing.T) {
 			if _, err := m.Rename(t.Context(), st.ID, ""); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if _, err := m.Rename(t.Context(), codexNamed.ID, ""); err != nil {
+			t.Fatal(err)
 		}
 		if err := m.Delete(t.Context(), deleted.ID); err != nil {
 			t.Fatal(err)
@@ -431,7 +440,7 @@ func TestSpoolClearAndDeleteAsCodex(t *testing.T) {
 		}
 		return names
 	}
-	want := map[string]string{legacy.ID: "<none>", paginated.ID: "<none>", kept.ID: "kept"}
+	want := map[string]string{legacy.ID: "<none>", paginated.ID: "<none>", kept.ID: "kept", codexNamed.ID: "<none>"}
 	s = startCodex(t, home)
 	codex := codexNames(s)
 	if len(codex) != len(want) {
@@ -447,7 +456,7 @@ func TestSpoolClearAndDeleteAsCodex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, st := range []*spoolThread{legacy, paginated, deleted} {
+	for _, st := range []*spoolThread{legacy, paginated, deleted, codexNamed} {
 		if bytes.Contains(data, []byte(st.ID)) {
 			t.Fatalf("session_index.jsonl after spool's clears and delete:\n%s\nwant no line of %s", data, st.ID)
 		}
