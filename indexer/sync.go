@@ -448,7 +448,7 @@ func (s *syncer) noteOdd(ctx context.Context, d layoutDir) {
 		if !s.removeTemps {
 			break
 		}
-		rel := d.rel + "/" + name
+		rel := path.Join(d.rel, name) // the root's rel is ""
 		if !s.tempsBefore.IsZero() {
 			if fi, err := s.fsys.Stat(ctx, rel); err != nil || !fi.ModTime.Before(s.tempsBefore) {
 				continue

@@ -370,31 +370,37 @@ func TestSyncCodexHome(t *testing.T) {
 
 // TestSyncRemovesOnlyUnheldTemps: RemoveTemps removes a temporary file a
 // crash left, and leaves one a writer still holds (another process's
-// create under way: its flock), without counting or reporting it.
+// create under way: its flock), without counting or reporting it: beside
+// a rollout, and beside session_index.jsonl in the root, where a rewrite
+// of the names (a clear, a delete) makes its temporary file.
 func TestSyncRemovesOnlyUnheldTemps(t *testing.T) {
-	root := t.TempDir()
-	writeRollout(t, root, relA, metaLine("2026-05-01T09:00:00.000Z", idA, ""))
-	leftover := relA + ".a1" + rolloutfs.TempSuffix
-	held := relA + ".b2" + rolloutfs.TempSuffix
-	writeRollout(t, root, leftover, `{"half":`)
-	writeRollout(t, root, held, `{"half":`)
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(held)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	sum := mustSync(t, openStore(t), root, SyncOptions{RemoveTemps: true})
-	if sum.TempsRemoved != 1 || len(sum.Problems) != 0 {
-		t.Fatalf("temps removed %d, problems %v; want 1 and none", sum.TempsRemoved, sum.Problems)
-	}
-	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(leftover))); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("the leftover: %v, want it removed", err)
-	}
-	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(held))); err != nil {
-		t.Fatalf("the held temporary file: %v, want it kept", err)
+	for _, beside := range []string{relA, rollout.SessionIndexFile} {
+		t.Run(path.Base(beside), func(t *testing.T) {
+			root := t.TempDir()
+			writeRollout(t, root, relA, metaLine("2026-05-01T09:00:00.000Z", idA, ""))
+			leftover := beside + ".a1" + rolloutfs.TempSuffix
+			held := beside + ".b2" + rolloutfs.TempSuffix
+			writeRollout(t, root, leftover, `{"half":`)
+			writeRollout(t, root, held, `{"half":`)
+			f, err := os.Open(filepath.Join(root, filepath.FromSlash(held)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+				t.Fatal(err)
+			}
+			sum := mustSync(t, openStore(t), root, SyncOptions{RemoveTemps: true})
+			if sum.TempsRemoved != 1 || len(sum.Problems) != 0 {
+				t.Fatalf("temps removed %d, problems %v; want 1 and none", sum.TempsRemoved, sum.Problems)
+			}
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(leftover))); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the leftover: %v, want it removed", err)
+			}
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(held))); err != nil {
+				t.Fatalf("the held temporary file: %v, want it kept", err)
+			}
+		})
 	}
 }
 

@@ -98,11 +98,16 @@ func walkLayout(ctx context.Context, fsys rolloutfs.FS, fn func(layoutDir) error
 	top := layoutDir{}
 	var sessions, archived bool
 	for _, e := range entries {
-		switch e.Name {
-		case rollout.ArchivedSessionsDir:
+		switch {
+		case e.Name == rollout.ArchivedSessionsDir:
 			archived = true
-		case rollout.SessionsDir:
+		case e.Name == rollout.SessionsDir:
 			sessions = true
+		case rolloutfs.IsTemp(e.Name) && strings.HasPrefix(e.Name, rollout.SessionIndexFile+"."):
+			// A rewrite of the names (rolloutfs.FS.DropRecords) that a
+			// crash cut short.
+			top.temps = append(top.temps, e.Name)
+			continue
 		default:
 			continue
 		}
