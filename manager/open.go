@@ -184,7 +184,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if m.walkSkipped {
 		close(m.reconciled)
 	} else if !o.Background || rescan {
-		if _, err := m.reconcile(ctx, time.Time{}); err != nil {
+		if _, err := m.reconcile(ctx, time.Time{}, true); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)
 		}

@@ -19,7 +19,13 @@ import (
 //
 // An index that asks for a full rescan (a migration left rows only a
 // rescan completes) gets one, and the request is cleared.
-func (m *Manager) reconcile(ctx context.Context, tempsBefore time.Time) (indexer.Summary, error) {
+//
+// inOpen is true when Open runs it before it returns: no thread is live
+// and nothing else of the manager writes yet, so the sync takes no holds
+// and writes its rows in batches. Beside live threads it takes each
+// thread's hold, and a rescanned row is written in a transaction of its
+// own before the hold is released.
+func (m *Manager) reconcile(ctx context.Context, tempsBefore time.Time, inOpen bool) (indexer.Summary, error) {
 	rescan, why, err := m.store.RescanNeeded(ctx)
 	if err != nil {
 		return indexer.Summary{}, err
@@ -31,8 +37,10 @@ func (m *Manager) reconcile(ctx context.Context, tempsBefore time.Time) (indexer
 	opts := indexer.SyncOptions{
 		RemoveTemps: true,
 		TempsBefore: tempsBefore,
-		Hold:        m.holdSync,
 		Full:        rescan,
+	}
+	if !inOpen {
+		opts.Hold = m.holdSync
 	}
 	if layout != nil {
 		opts.Dir = layout.dir

@@ -111,7 +111,7 @@ func (m *Manager) startBackground() {
 func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore time.Time) {
 	var reconcileErr error
 	if m.opts.Background && !m.walkSkipped && !m.walkedAtOpen {
-		sum, err := m.reconcile(ctx, tempsBefore)
+		sum, err := m.reconcile(ctx, tempsBefore, false)
 		close(m.reconciled)
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("reconcile in the background", "root", m.opts.Root, "err", err)
