@@ -1,16 +1,21 @@
 package manager
 
 import (
+	"bytes"
+	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/migrations"
 	"github.com/spoolhq/spool/rolloutfs"
 )
 
@@ -151,5 +156,46 @@ func TestUpgradeRescanWritesInBatches(t *testing.T) {
 	}
 	if got, most := commits.Load(), int64(threads/4); got > most {
 		t.Errorf("the rescan of %d threads in Open committed %d transactions, want at most %d", threads, got, most)
+	}
+}
+
+// TestUpgradeLogsMigration opens a root whose index an older release
+// wrote (schema version 14) and checks that the log says the schema was
+// migrated, from which version to which, and how long it took. The log
+// said nothing of it: an operator who upgraded saw only the rescan that
+// one of the migrations asked for.
+func TestUpgradeLogsMigration(t *testing.T) {
+	const older = 14
+	ctx := t.Context()
+	root := t.TempDir()
+	m := openTest(t, func(o *Options) { o.Root = root })
+	start(t, m, user("one"))
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(root, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := p.ListSources()[len(p.ListSources())-1].Version
+	if _, err := p.DownTo(ctx, older); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var logged bytes.Buffer
+	openTest(t, func(o *Options) {
+		o.Root = root
+		o.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	want := fmt.Sprintf(`msg="migrated the index schema" index=%s from=%d to=%d duration=`, filepath.Join(root, IndexFile), older, newest)
+	if !strings.Contains(logged.String(), want) {
+		t.Fatalf("the log of the open does not say %q:\n%s", want, logged.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
@@ -35,6 +36,14 @@ type Store struct {
 	chains  chainCache    // history chains read, while no link changed
 	ckpt    *checkpointer // nil for a read-only store
 	pages   pageCache     // unused by a read-only store
+	schema  Migration     // what Open did to the schema
+}
+
+// Migration is what Open did to the schema of the index it opened.
+type Migration struct {
+	From int64         // the schema version found: 0 for a new index
+	To   int64         // the schema version now
+	Took time.Duration // how long the migrations from From to To took
 }
 
 // writerDSN returns the file: URI of the writer connection for path. A bare
@@ -96,10 +105,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := checkNotForeign(ctx, abs); err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	if err := migrate(ctx, abs); err != nil {
+	migrated, err := migrate(ctx, abs)
+	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, classify(err))
 	}
-	s := &Store{path: path}
+	s := &Store{path: path, schema: migrated}
 	if s.writer, err = sqlx.Open("sqlite", writerDSN(abs)); err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
@@ -154,6 +164,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Migrated returns what Open did to the schema: From equals To when the
+// index was up to date.
+func (s *Store) Migrated() Migration { return s.schema }
 
 // checkNotForeign fails with ErrNotIndex when the existing file at path is
 // an SQLite database with tables but without spool's schema record: another
@@ -224,17 +238,18 @@ func newMigrator(db *sql.DB) (*goose.Provider, error) {
 }
 
 // migrate refuses a schema newer than the embedded migrations and applies
-// the pending ones, on a connection of its own.
-func migrate(ctx context.Context, path string) (err error) {
+// the pending ones, on a connection of its own. It returns the versions
+// before and after.
+func migrate(ctx context.Context, path string) (mig Migration, err error) {
 	db, err := sql.Open("sqlite", writerDSN(path))
 	if err != nil {
-		return err
+		return mig, err
 	}
 	db.SetMaxOpenConns(1)
 	p, err := newMigrator(db)
 	if err != nil {
 		db.Close()
-		return fmt.Errorf("load migrations: %w", err)
+		return mig, fmt.Errorf("load migrations: %w", err)
 	}
 	defer func() {
 		if cerr := p.Close(); cerr != nil && err == nil {
@@ -246,33 +261,40 @@ func migrate(ctx context.Context, path string) (err error) {
 	var hasVersions bool
 	const q = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`
 	if err := db.QueryRowContext(ctx, q, goose.DefaultTablename).Scan(&hasVersions); err != nil {
-		return err
+		return mig, err
 	}
 	if hasVersions {
 		var dbVersion int64
 		err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM `+goose.DefaultTablename).Scan(&dbVersion)
 		if err != nil {
-			return fmt.Errorf("read schema version: %w", err)
+			return mig, fmt.Errorf("read schema version: %w", err)
 		}
+		mig.From, mig.To = dbVersion, dbVersion
 		var known int64
 		for _, src := range p.ListSources() {
 			known = max(known, src.Version)
 		}
 		if dbVersion > known {
-			return fmt.Errorf("%w: index schema version %d, this binary knows up to %d; upgrade spool or rebuild the index with `reindex --full`",
+			return mig, fmt.Errorf("%w: index schema version %d, this binary knows up to %d; upgrade spool or rebuild the index with `reindex --full`",
 				ErrSchemaTooNew, dbVersion, known)
 		}
 		if missing, err := missingBelow(ctx, p, dbVersion); err != nil {
-			return err
+			return mig, err
 		} else if len(missing) > 0 {
-			return fmt.Errorf("%w: index schema version %d lacks the older migrations %v; rebuild it with `reindex --full`",
+			return mig, fmt.Errorf("%w: index schema version %d lacks the older migrations %v; rebuild it with `reindex --full`",
 				ErrUnmigratable, dbVersion, missing)
 		}
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
+	began := time.Now()
+	applied, err := p.Up(ctx)
+	if err != nil {
+		return mig, fmt.Errorf("apply migrations: %w", err)
 	}
-	return nil
+	for _, r := range applied {
+		mig.To = max(mig.To, r.Source.Version)
+	}
+	mig.Took = time.Since(began)
+	return mig, nil
 }
 
 // missingBelow returns the migrations below version that the index has not
