@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/internal/fixtures"
@@ -23,6 +25,7 @@ import (
 	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
+	"github.com/spoolhq/spool/migrations"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -851,5 +854,41 @@ func TestVerifyWithoutIndexSaysHowToBuildIt(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSaysItMigrated runs reindex on an index an older release wrote
+// (schema version 14): stderr says the schema was migrated, from which
+// version to which, as spoold's log does. It said nothing of it, so an
+// operator upgrading with reindex saw only the rescan a migration asked
+// for. An index already up to date says nothing.
+func TestSaysItMigrated(t *testing.T) {
+	const older = 14
+	root := testHome(t)
+	if res := runReindex(t, "--root", root); res.code != exitOK {
+		t.Fatalf("first reindex: exit %d, stderr %s", res.code, res.stderr)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(root, "spool.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := p.ListSources()[len(p.ListSources())-1].Version
+	if _, err := p.DownTo(t.Context(), older); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(p.Close(), db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	res := runReindex(t, "--root", root)
+	want := fmt.Sprintf("reindex: migrated the index schema from version %d to %d in ", older, newest)
+	if res.code != exitOK || !strings.Contains(res.stderr, want) {
+		t.Fatalf("reindex of an older index: exit %d, stderr %q; want it to say %q", res.code, res.stderr, want)
+	}
+	if res := runReindex(t, "--root", root); strings.Contains(res.stderr, "migrated") {
+		t.Fatalf("reindex of an index up to date says %q", res.stderr)
 	}
 }
