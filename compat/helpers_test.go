@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 )
@@ -45,31 +45,13 @@ func newHome(t *testing.T) string {
 // startCodex runs codex app-server on home and closes it at cleanup.
 func startCodex(t *testing.T, home string) *Server {
 	t.Helper()
-	stderr := &lockedBuffer{}
+	stderr := &fixtures.Buffer{}
 	s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr})
 	if err != nil {
 		t.Fatalf("%v\nstderr:\n%s", err, stderr.String())
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
-}
-
-// lockedBuffer lets the child's stderr be written while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // call is Server.Call that fails the test on error.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 )
@@ -22,7 +23,7 @@ func mockedStarter(t *testing.T, home string) func() *Server {
 	mock := buildMock(t)
 	return func() *Server {
 		t.Helper()
-		stderr := &lockedBuffer{}
+		stderr := &fixtures.Buffer{}
 		s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, stderr.String())

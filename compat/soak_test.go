@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/internal/testbin"
 )
 
@@ -282,7 +283,7 @@ func buildSpool(t *testing.T, names ...string) map[string]string {
 type spooldProc struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *lockedBuffer
+	stderr *fixtures.Buffer
 	exited chan struct{} // closed when stderr reached EOF
 }
 
@@ -300,7 +301,7 @@ func startSpooldOn(t *testing.T, bin, home string) *spooldProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &spooldProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	d := &spooldProc{cmd: cmd, stderr: &fixtures.Buffer{}, exited: make(chan struct{})}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-d.exited

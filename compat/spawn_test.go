@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -27,7 +28,7 @@ import (
 // sub-agent childID; the sub-agent's first turn, childTurnID, completed.
 type spawnRun struct {
 	s            *Server
-	stderr       *lockedBuffer
+	stderr       *fixtures.Buffer
 	home         string
 	parent       thread // as thread/start answered
 	prompt       string // the parent's user message
@@ -43,7 +44,7 @@ type spawnRun struct {
 // turn/completed, in either order).
 func spawnSubAgent(t *testing.T, task string) *spawnRun {
 	t.Helper()
-	r := &spawnRun{home: newHome(t), stderr: &lockedBuffer{}, prompt: "delegate this: SPAWN:" + task}
+	r := &spawnRun{home: newHome(t), stderr: &fixtures.Buffer{}, prompt: "delegate this: SPAWN:" + task}
 	mock := buildMock(t)
 	s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: r.home, Stderr: r.stderr, MockResponses: mock})
 	if err != nil {

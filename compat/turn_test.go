@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/rollout"
 )
@@ -94,7 +95,7 @@ func TestRenderTurnMatchesCodex(t *testing.T) {
 				writeFile(t, st.Path, bytes.Replace(st.Data, []byte(`"model_provider":"openai"`), []byte(`"model_provider":"mock"`), 1))
 				threadID, from = st.ID, int64(len(st.Data))
 			}
-			stderr := &lockedBuffer{}
+			stderr := &fixtures.Buffer{}
 			s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr.String())
@@ -158,7 +159,7 @@ func TestCutOfCodexTurns(t *testing.T) {
 	st := newSpoolThread(t, rollout.HistoryLegacy, 0, 42)
 	st.write(t, home)
 	writeFile(t, st.Path, bytes.Replace(st.Data, []byte(`"model_provider":"openai"`), []byte(`"model_provider":"mock"`), 1))
-	stderr := &lockedBuffer{}
+	stderr := &fixtures.Buffer{}
 	s, err := Start(t.Context(), Options{Binary: codexBinary(t), Home: home, Stderr: stderr, MockResponses: mock})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())

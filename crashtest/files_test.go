@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -64,7 +65,7 @@ func TestOddFilesInRoot(t *testing.T) {
 	defer cancel()
 	opened := make(chan error, 1)
 	var m2 *manager.Manager
-	logs := &syncBuffer{}
+	logs := &fixtures.Buffer{}
 	go func() {
 		var err error
 		m2, err = manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.NewTextHandler(logs, nil))})

@@ -1,7 +1,6 @@
 package crashtest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"io/fs"
@@ -10,38 +9,20 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer // guarded by mu
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // openManager opens a manager on root, closed at the end of the test, and
 // returns it with the buffer its log goes to.
-func openManager(t *testing.T, root string) (*manager.Manager, *syncBuffer) {
+func openManager(t *testing.T, root string) (*manager.Manager, *fixtures.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &fixtures.Buffer{}
 	m, err := manager.Open(context.Background(), manager.Options{
 		Root:   root,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),

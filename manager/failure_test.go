@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -278,7 +279,7 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 func TestFileTruncatedUnderWriter(t *testing.T) {
 	ctx := t.Context()
 	var clock atomic.Int64 // how far the manager's clock is ahead
-	var logged lockedBuffer
+	var logged fixtures.Buffer
 	m := openTest(t, func(o *Options) {
 		o.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
 		o.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError}))
@@ -323,25 +324,6 @@ func TestFileTruncatedUnderWriter(t *testing.T) {
 	if len(sides) != 1 {
 		t.Fatalf("side files = %v, want one holding the fragment", sides)
 	}
-}
-
-// lockedBuffer is a log destination the manager's goroutines may write to
-// while a test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestForgedFutureTimestamp: a line stamped far in the future (a wrong

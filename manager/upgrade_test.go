@@ -2,7 +2,6 @@ package manager
 
 import (
 	"bytes"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -11,11 +10,10 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 
 	"github.com/spoolhq/spool/indexer"
-	"github.com/spoolhq/spool/migrations"
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/rolloutfs"
 )
 
@@ -166,28 +164,13 @@ func TestUpgradeRescanWritesInBatches(t *testing.T) {
 // one of the migrations asked for.
 func TestUpgradeLogsMigration(t *testing.T) {
 	const older = 14
-	ctx := t.Context()
 	root := t.TempDir()
 	m := openTest(t, func(o *Options) { o.Root = root })
 	start(t, m, user("one"))
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(root, IndexFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	newest := p.ListSources()[len(p.ListSources())-1].Version
-	if _, err := p.DownTo(ctx, older); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
+	newest := indextest.DownTo(t, filepath.Join(root, IndexFile), older)
 
 	var logged bytes.Buffer
 	openTest(t, func(o *Options) {

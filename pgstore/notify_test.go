@@ -3,7 +3,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/internal/fixtures"
 )
 
 // TestNoticesCarryTheRow (issue #17): every notice carries the thread's
@@ -225,31 +226,12 @@ func TestAppendOffsetsOfAnAppendRevertedSince(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log's destination that a test reads while Listen
-// writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestListenLogsBreakAndReconnect: when the connection listening for
 // changes breaks, the log says so once, however many attempts to connect
 // again fail, and says once that it listens again: an operator can tell
 // why follow streams stalled, and that they came back.
 func TestListenLogsBreakAndReconnect(t *testing.T) {
-	var log lockedBuffer
+	var log fixtures.Buffer
 	s, err := Open(t.Context(), testDSN(t), Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -16,16 +16,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/spoolhq/spool/indexer"
 	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
-	"github.com/spoolhq/spool/migrations"
 	"github.com/spoolhq/spool/rollout"
 )
 
@@ -868,21 +866,7 @@ func TestSaysItMigrated(t *testing.T) {
 	if res := runReindex(t, "--root", root); res.code != exitOK {
 		t.Fatalf("first reindex: exit %d, stderr %s", res.code, res.stderr)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(root, "spool.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	newest := p.ListSources()[len(p.ListSources())-1].Version
-	if _, err := p.DownTo(t.Context(), older); err != nil {
-		t.Fatal(err)
-	}
-	if err := errors.Join(p.Close(), db.Close()); err != nil {
-		t.Fatal(err)
-	}
+	newest := indextest.DownTo(t, filepath.Join(root, "spool.db"), older)
 	res := runReindex(t, "--root", root)
 	want := fmt.Sprintf("reindex: migrated the index schema from version %d to %d in ", older, newest)
 	if res.code != exitOK || !strings.Contains(res.stderr, want) {

@@ -5,6 +5,7 @@ package indextest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -17,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/migrations"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -233,4 +237,26 @@ func relatives(rs []store.Relative, err error) ([]string, error) {
 		out[i] = fmt.Sprintf("%s@%d", r.ID, r.Depth)
 	}
 	return out, err
+}
+
+// DownTo takes the closed index at path down to schema version, as an
+// older release left it, and returns the newest version the migrations
+// know: what opening it again migrates it to.
+func DownTo(t testing.TB, path string, version int64) (newest int64) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sources := p.ListSources()
+	if _, err := p.DownTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return sources[len(sources)-1].Version
 }
