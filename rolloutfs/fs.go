@@ -113,9 +113,11 @@ type FS interface {
 	// AppendRecord takes it. The other lines go byte for byte to a
 	// temporary file in the journal's directory, which is synced, given
 	// the journal's mode and renamed over it; the directory is synced.
-	// Until the rename the old file stays whole. A missing journal, or
-	// one without a line to drop, is left alone. It returns how many
-	// lines it dropped.
+	// Until the rename the old file stays whole. Lines a writer that does
+	// not take the lock appended to the old file meanwhile are carried
+	// over to the new one (but for those drop selects). A missing
+	// journal, or one without a line to drop, is left alone. It returns
+	// how many lines it dropped.
 	DropRecords(ctx context.Context, name string, drop func(line []byte) bool) (int, error)
 
 	// SetModTime sets a file's modification time.

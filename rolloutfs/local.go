@@ -922,6 +922,9 @@ func (l Local) DropRecords(ctx context.Context, name string, drop func(line []by
 	}
 	if err == nil {
 		err = os.Rename(tmp, final)
+		if err == nil {
+			err = carryOver(f, tf, data, kept, drop)
+		}
 	}
 	if err != nil {
 		os.Remove(tmp) // the old journal stays whole
@@ -936,6 +939,40 @@ func (l Local) DropRecords(ctx context.Context, name string, drop func(line []by
 		return 0, err
 	}
 	return dropped, nil
+}
+
+// carryOver appends to tf, the journal's new file, what was appended to
+// old, the file it replaced, since data was read from it: a writer that
+// does not take the lock (an older Codex, another tool) appends to the
+// file it opened, which no one reads once it is replaced. The lines drop
+// selects stay out; the end of a line torn when data was read goes where
+// its start went (kept, the new file's content so far, or dropped). A
+// line appended after this look is lost, as it is to Codex's own delete.
+func carryOver(old, tf *os.File, data, kept []byte, drop func(line []byte) bool) error {
+	st, err := old.Stat()
+	if err != nil || st.Size() <= int64(len(data)) {
+		return err
+	}
+	late := make([]byte, st.Size()-int64(len(data)))
+	if _, err := old.ReadAt(late, int64(len(data))); err != nil {
+		return err
+	}
+	var tornEnd []byte
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		end := bytes.IndexByte(late, '\n') + 1
+		if end == 0 {
+			end = len(late)
+		}
+		if len(kept) > 0 && kept[len(kept)-1] != '\n' {
+			tornEnd = late[:end]
+		}
+		late = late[end:]
+	}
+	more, _ := keepLines(late, drop)
+	if _, err := writeJournal(tf, append(tornEnd, more...)); err != nil {
+		return err
+	}
+	return fdatasync(tf)
 }
 
 // writeJournal writes a rewritten journal's lines; a variable for tests,
