@@ -127,6 +127,9 @@ func TestClearWhileCodexHoldsNamesLock(t *testing.T) {
 	if err := m.Delete(ctx, th.ID); err != nil {
 		t.Fatalf("delete while Codex holds the names lock: %v", err)
 	}
+	if after, err := os.ReadFile(index); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("session_index.jsonl after a delete that found the names lock held:\n%s\nwant its lines left (%v)", after, err)
+	}
 	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_UN); err != nil {
 		t.Fatal(err)
 	}
