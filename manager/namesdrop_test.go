@@ -2,9 +2,12 @@ package manager
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -148,5 +151,42 @@ func appendBytes(t *testing.T, path string, b []byte) {
 	defer f.Close()
 	if _, err := f.Write(b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeleteIndexRefusedDropsNames: a delete whose index update fails
+// after the thread's files are gone still takes the thread's lines out of
+// session_index.jsonl: the thread is gone from the files, which are the
+// truth, and a retry answers "not found" rather than finishing the rest.
+// Its names stayed in the file for good.
+func TestDeleteIndexRefusedDropsNames(t *testing.T) {
+	ctx := t.Context()
+	m := openTest(t)
+	th := start(t, m, user("hello"))
+	if _, err := m.Rename(ctx, th.ID, "named"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(m.Root(), IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER refuse_delete BEFORE DELETE ON threads BEGIN
+		SELECT RAISE(ABORT, '`+refusal+`');
+	END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, th.ID); err == nil || !strings.Contains(err.Error(), refusal) {
+		t.Fatalf("delete whose index update is refused: %v, want the refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(m.Root(), filepath.FromSlash(th.RolloutPath))); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the rollout after the refused delete: %v, want it gone (the refusal comes after the files)", err)
+	}
+	names, err := os.ReadFile(filepath.Join(m.Root(), rollout.SessionIndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(names, []byte(th.ID)) {
+		t.Fatalf("session_index.jsonl after a delete whose files are gone:\n%s\nwant the thread's lines gone", names)
 	}
 }

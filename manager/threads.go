@@ -1111,6 +1111,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if deleteStep != nil {
 		deleteStep("checked")
 	}
+	filesGone := false // every file of the thread removed
 	err = m.withThread(ctx, id, func(lt *liveThread) error {
 		// lt stays in memory, locked, until the rows are gone: a concurrent
 		// caller waits for it, then finds the thread gone. Should the index
@@ -1162,24 +1163,34 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 			return err
 		}
 		deleted = true
+		filesGone = true
 		return m.store.Delete(context.WithoutCancel(ctx), id)
 	})
+	if filesGone {
+		// The thread is gone from the files, the truth, even when its
+		// rows are not (the next use drops them): what Codex keeps of
+		// it goes too.
+		m.forgetDeleted(context.WithoutCancel(ctx), id)
+	}
 	if err != nil {
 		return threadErr(id, err, "delete")
 	}
-	// Its names go from session_index.jsonl, as Codex's own delete takes
-	// them. Should that fail (a Codex holding the file's lock past
-	// LockWait), the delete stands: no one lists a thread by a name
-	// whose rollout is gone.
-	if err := m.dropNames(context.WithoutCancel(ctx), id); err != nil {
-		m.log.Warn("the deleted thread's names stay in session_index.jsonl", "id", id, "err", err)
-	}
-	// A Codex sharing the root forgets it too, as after its own delete.
-	if err := m.codex.Deleted(context.WithoutCancel(ctx), id); err != nil {
-		m.log.Warn("the delete is not in Codex's thread cache", "id", id, "err", err)
-	}
 	m.events.Publish(Event{Type: EventDeleted, ThreadID: id})
 	return nil
+}
+
+// forgetDeleted removes what Codex keeps of a thread whose files are gone,
+// as Codex's own delete does: its names in session_index.jsonl, and its
+// row in Codex's thread cache. Neither failing undoes the delete (a Codex
+// holding the names lock past LockWait leaves the lines): no one lists a
+// thread by a name whose rollout is gone. Failures are logged.
+func (m *Manager) forgetDeleted(ctx context.Context, id string) {
+	if err := m.dropNames(ctx, id); err != nil {
+		m.log.Warn("the deleted thread's names stay in session_index.jsonl", "id", id, "err", err)
+	}
+	if err := m.codex.Deleted(ctx, id); err != nil {
+		m.log.Warn("the delete is not in Codex's thread cache", "id", id, "err", err)
+	}
 }
 
 // Evict closes thread id if it is live (flushing its file) and drops it
