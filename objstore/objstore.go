@@ -113,10 +113,12 @@ func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
 	}
 	if !ok {
 		// Another node started at the same moment may have made it
-		// since: the service then says it is already ours.
-		err := client.MakeBucket(ctx, c.Bucket, minio.MakeBucketOptions{})
-		if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
-			return nil, fmt.Errorf("objstore: make bucket %s: %w", c.Bucket, err)
+		// since: services answer that as BucketAlreadyOwnedByYou, some
+		// as BucketAlreadyExists, so a refused create looks again.
+		if err := client.MakeBucket(ctx, c.Bucket, minio.MakeBucketOptions{}); err != nil {
+			if ok, _ := client.BucketExists(ctx, c.Bucket); !ok {
+				return nil, fmt.Errorf("objstore: make bucket %s: %w", c.Bucket, err)
+			}
 		}
 	}
 	timeout := c.RequestTimeout
