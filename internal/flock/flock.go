@@ -17,7 +17,7 @@ import (
 
 // ErrHeld reports a lock another open file description holds: another
 // process, or another open of the file in this one.
-var ErrHeld = errors.New("lock held by another process")
+var ErrHeld = errors.New("flock: lock held by another process")
 
 // TryExclusive takes an exclusive flock(2) on the lock file at path
 // without waiting, and returns the locked file; closing it releases the
