@@ -14,18 +14,24 @@ import (
 // TestS3Gateway runs the Bucket contract on the S3 gateway that
 // scripts/test-distributed.sh starts (SPOOL_TEST_S3), in a new bucket.
 func TestS3Gateway(t *testing.T) {
+	b, err := OpenS3(t.Context(), newGatewayBucket(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testBucket(t, b)
+}
+
+// newGatewayBucket returns the configuration of a bucket not made yet on
+// the S3 gateway that scripts/test-distributed.sh starts (SPOOL_TEST_S3).
+func newGatewayBucket(t *testing.T) S3Config {
+	t.Helper()
 	endpoint := os.Getenv("SPOOL_TEST_S3")
 	if endpoint == "" {
 		t.Fatal("SPOOL_TEST_S3 is not set: run `make test-distributed`, which starts versitygw and sets it")
 	}
 	var r [6]byte
 	rand.Read(r[:])
-	b, err := OpenS3(t.Context(), S3Config{Endpoint: endpoint, Bucket: "spool-" + hex.EncodeToString(r[:]),
-		AccessKey: "spool", SecretKey: "spool-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testBucket(t, b)
+	return S3Config{Endpoint: endpoint, Bucket: "spool-" + hex.EncodeToString(r[:]), AccessKey: "spool", SecretKey: "spool-secret"}
 }
 
 // bucketRace answers the first HEAD of a bucket 404 without sending it,
@@ -53,13 +59,7 @@ func (r *bucketRace) RoundTrip(req *http.Request) (*http.Response, error) {
 // failure: it used to stop the node ("make bucket …: Your previous request
 // to create the named bucket succeeded and you already own it").
 func TestS3GatewayBucketCreatedMeanwhile(t *testing.T) {
-	endpoint := os.Getenv("SPOOL_TEST_S3")
-	if endpoint == "" {
-		t.Fatal("SPOOL_TEST_S3 is not set: run `make test-distributed`, which starts versitygw and sets it")
-	}
-	var r [6]byte
-	rand.Read(r[:])
-	cfg := S3Config{Endpoint: endpoint, Bucket: "spool-" + hex.EncodeToString(r[:]), AccessKey: "spool", SecretKey: "spool-secret"}
+	cfg := newGatewayBucket(t)
 	if _, err := OpenS3(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
