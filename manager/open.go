@@ -146,7 +146,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		lock.Release()
 		return nil, fmt.Errorf("open manager at %s: %w", root, err)
 	}
-	if mig := st.Migrated(); mig.From > 0 && mig.To > mig.From {
+	if mig := st.Migrated(); mig.Upgraded() {
 		o.Logger.Info("migrated the index schema", "index", o.IndexPath, "from", mig.From, "to", mig.To, "duration", mig.Took)
 	}
 	m := &Manager{

@@ -10,7 +10,7 @@ import (
 
 // TestMigrated checks what Open says it did to the schema: nothing for an
 // index already up to date, the versions before and after for an older
-// one, from 0 for a new one.
+// one, from 0 for a new one; only the older one was upgraded.
 func TestMigrated(t *testing.T) {
 	names, err := fs.Glob(migrations.FS, "*.sql")
 	if err != nil {
@@ -21,10 +21,11 @@ func TestMigrated(t *testing.T) {
 		name     string
 		at       int64 // the version the index is moved down to; 0 for a new index
 		wantFrom int64
+		upgraded bool
 	}{
-		{"new", 0, 0},
-		{"older", 14, 14},
-		{"current", newest, newest},
+		{"new", 0, 0, false},
+		{"older", 14, 14, true},
+		{"current", newest, newest, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "index.db")
@@ -46,6 +47,9 @@ func TestMigrated(t *testing.T) {
 			t.Cleanup(func() { s.Close() })
 			if got := s.Migrated(); got.From != tc.wantFrom || got.To != newest {
 				t.Fatalf("Migrated() = from %d to %d, want from %d to %d", got.From, got.To, tc.wantFrom, newest)
+			}
+			if got := s.Migrated().Upgraded(); got != tc.upgraded {
+				t.Fatalf("Upgraded() = %v, want %v", got, tc.upgraded)
 			}
 		})
 	}

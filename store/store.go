@@ -46,6 +46,10 @@ type Migration struct {
 	Took time.Duration // how long the migrations from From to To took
 }
 
+// Upgraded reports whether Open found an index an older release wrote and
+// migrated it: not a new index, and not one already at this schema.
+func (m Migration) Upgraded() bool { return m.From > 0 && m.To > m.From }
+
 // writerDSN returns the file: URI of the writer connection for path. A bare
 // path would make the driver drop the query string (see NOTES.md).
 func writerDSN(path string) string {

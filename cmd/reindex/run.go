@@ -259,7 +259,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer st.Close()
-	if mig := st.Migrated(); mig.From > 0 && mig.To > mig.From {
+	if mig := st.Migrated(); mig.Upgraded() {
 		fmt.Fprintf(stderr, "reindex: migrated the index schema from version %d to %d in %v\n", mig.From, mig.To, mig.Took.Round(time.Millisecond))
 	}
 	rescan, why, err := st.RescanNeeded(ctx)
