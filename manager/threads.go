@@ -1135,9 +1135,8 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return busy(err)
 		}
-		deleted := false
 		defer func() {
-			if !deleted {
+			if !filesGone {
 				lock.Unlock()
 				return
 			}
@@ -1162,7 +1161,6 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		if err := m.removeRollout(ctx, lt.row.RolloutPath); err != nil {
 			return err
 		}
-		deleted = true
 		filesGone = true
 		return m.store.Delete(context.WithoutCancel(ctx), id)
 	})
