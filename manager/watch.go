@@ -35,9 +35,10 @@ import (
 //     removed it), the thread is dropped from memory and synced like any
 //     other; the manager's own appends leave nothing to do.
 //   - Lines appended to session_index.jsonl (a rename by Codex, or by
-//     spool itself) sync the threads they name; the file shrinking or
-//     being replaced, a lost event (inotify's queue overflowed) or a
-//     failed watch schedules a full incremental sync, as does every
+//     spool itself) sync the threads they name; a file that shrank or was
+//     replaced is read again whole, and the threads whose names it changes
+//     are synced. A lost event (inotify's queue overflowed) or a failed
+//     watch schedules a full incremental sync, as does every
 //     Options.RescanInterval.
 //   - A background sync that fails (the index's disk is full, a file
 //     cannot be read) is tried again as a full incremental sync after
@@ -367,14 +368,17 @@ func (w *watcher) namesState() (os.FileInfo, int64) {
 	return fi, fi.Size()
 }
 
-// renamed returns the rollout paths of the threads named by the complete
-// lines appended to session_index.jsonl since the last call, with the
-// names those lines give them (by id), and whether the file changed in a
-// way only a full sync can follow: it shrank, another file was renamed
-// over it, or what was read no longer ends a line there (rewritten in
-// place, as an editor saves). Read on from where the old file ended, such
-// a file gave the end of a line, skipped as unparsable: a name changed in
-// it was missed.
+// renamed returns the rollout paths of the threads whose names differ
+// from their index rows in the complete lines appended to
+// session_index.jsonl since the last call, with the names those lines give
+// them (by id), and whether only a full sync can follow (the file or the
+// index could not be read). A file that shrank, was replaced (another file
+// renamed over it: spool's own clear and delete, Codex's delete, an
+// editor's save) or no longer ends a line where the last call stopped
+// (rewritten in place) is read again whole: read on from where the old
+// file ended, it gave the end of a line, skipped as unparsable, and a name
+// changed in it was missed. A thread whose lines were dropped keeps its
+// name, as it does in a full sync.
 func (w *watcher) renamed(ctx context.Context) (paths []string, names map[string]string, rescan bool) {
 	f, err := os.Open(filepath.Join(w.m.opts.Root, rollout.SessionIndexFile))
 	if err != nil {
@@ -389,8 +393,7 @@ func (w *watcher) renamed(ctx context.Context) (paths []string, names map[string
 	replaced := w.namesFile != nil && !os.SameFile(w.namesFile, fi)
 	w.namesFile = fi
 	if replaced || fi.Size() < w.namesRead || !endsLineAt(f, w.namesRead) {
-		w.namesRead = fi.Size()
-		return nil, nil, true
+		w.namesRead = 0 // read again whole
 	}
 	tail := make([]byte, fi.Size()-w.namesRead)
 	if _, err := f.ReadAt(tail, w.namesRead); err != nil {
