@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/server"
 )
@@ -34,6 +36,7 @@ func serve(t *testing.T, cfg server.Config, opts ...client.Option) *client.Clien
 // test's cleanup calls it too.
 func serveRoot(t *testing.T, root string, cfg server.Config, wrap func(*manager.Manager) manager.Backend, opts ...client.Option) (c *client.Client, stop func()) {
 	t.Helper()
+	storetest.Write(t, filepath.Join(root, manager.IndexFile))
 	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open manager: %v", err)

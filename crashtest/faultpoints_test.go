@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/rolloutfs/faultfs"
@@ -87,6 +88,7 @@ func newFaultWorld(t *testing.T, c crashCase) *faultWorld {
 	t.Helper()
 	root := t.TempDir()
 	w := &faultWorld{root: root, fsys: faultfs.New(rolloutfs.Local{Root: root}), policy: c.policy, mode: c.mode, md: newModel()}
+	storetest.Write(t, filepath.Join(root, manager.IndexFile))
 	w.open(t, w.fsys)
 	return w
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/store"
@@ -23,6 +24,7 @@ import (
 func openManager(t *testing.T, root string) (*manager.Manager, *fixtures.Buffer) {
 	t.Helper()
 	logs := &fixtures.Buffer{}
+	storetest.Write(t, filepath.Join(root, manager.IndexFile))
 	m, err := manager.Open(context.Background(), manager.Options{
 		Root:   root,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),

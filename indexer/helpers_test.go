@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
 )
@@ -82,20 +83,9 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// openStore opens a fresh index in a temporary directory.
-func openStore(t testing.TB) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "spool.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return st
-}
+// openStore opens a new index in a temporary directory, closed with the
+// test.
+func openStore(t testing.TB) *store.Store { return storetest.Open(t) }
 
 // line returns one rollout line (newline included), timestamp first as
 // Codex writes it.

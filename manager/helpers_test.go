@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/internal/indextest"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -23,6 +24,7 @@ func openTest(t testing.TB, opts ...func(*Options)) *Manager {
 	for _, f := range opts {
 		f(&o)
 	}
+	newIndex(t, o)
 	m, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -33,6 +35,16 @@ func openTest(t testing.TB, opts ...func(*Options)) *Manager {
 		}
 	})
 	return m
+}
+
+// newIndex writes a new index where Open of o looks for one, unless one is
+// there (or its folder is not yet), so that Open does not migrate it.
+func newIndex(t testing.TB, o Options) {
+	t.Helper()
+	if o.IndexPath == "" {
+		o.IndexPath = filepath.Join(o.Root, IndexFile)
+	}
+	storetest.Write(t, o.IndexPath)
 }
 
 // opener returns a function that opens a manager on root (sync none,

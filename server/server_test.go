@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/spoolhq/spool/api"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/server"
 )
@@ -49,6 +51,9 @@ func newEnvOver(t *testing.T, cfg server.Config, o manager.Options, over func(*m
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.IndexPath == "" {
+		storetest.Write(t, filepath.Join(o.Root, manager.IndexFile))
 	}
 	m, err := manager.Open(context.Background(), o)
 	if err != nil {

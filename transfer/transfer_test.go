@@ -14,6 +14,7 @@ import (
 
 	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -27,6 +28,7 @@ func openLocal(t *testing.T) *manager.Manager {
 
 func openRoot(t *testing.T, root string) *manager.Manager {
 	t.Helper()
+	storetest.Write(t, filepath.Join(root, manager.IndexFile))
 	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

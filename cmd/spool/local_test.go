@@ -25,6 +25,7 @@ import (
 	"github.com/spoolhq/spool/internal/buildhint"
 	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/internal/shellquote"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
@@ -36,6 +37,7 @@ func seedRoot(t *testing.T) (root string, parent, fork manager.Thread) {
 	t.Helper()
 	root = t.TempDir()
 	ctx := t.Context()
+	storetest.Write(t, filepath.Join(root, manager.IndexFile))
 	m, err := manager.Open(ctx, manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open manager: %v", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/codexlock"
 	"github.com/spoolhq/spool/internal/lossy"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/server"
@@ -43,6 +44,7 @@ type spoold struct {
 func startSpoold(t *testing.T, token string) *spoold {
 	t.Helper()
 	root := t.TempDir()
+	storetest.Write(t, filepath.Join(root, manager.IndexFile))
 	m, err := manager.Open(t.Context(), manager.Options{Root: root, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open manager: %v", err)

@@ -9,18 +9,17 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pressly/goose/v3"
 
 	"github.com/spoolhq/spool/indexer"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/migrations"
 	"github.com/spoolhq/spool/rolloutfs"
 	"github.com/spoolhq/spool/store"
@@ -30,61 +29,11 @@ import (
 // files alone (a full Sync), closed with the test.
 func Rebuild(t testing.TB, root string) *store.Store {
 	t.Helper()
-	rebuilt := emptyIndex(t)
+	rebuilt := storetest.Open(t)
 	if _, err := indexer.Sync(context.Background(), rebuilt, rolloutfs.Local{Root: root}, indexer.SyncOptions{Full: true}); err != nil {
 		t.Fatal(err)
 	}
 	return rebuilt
-}
-
-// emptyIndex returns an index with no rows in a directory of t's, closed
-// with the test. It is a copy of one made once per process: migrating a
-// new index costs the race detector most of a second.
-func emptyIndex(t testing.TB) *store.Store {
-	t.Helper()
-	empty.once.Do(func() { empty.bytes, empty.err = migratedIndex() })
-	if empty.err != nil {
-		t.Fatal(empty.err)
-	}
-	path := filepath.Join(t.TempDir(), "rebuilt.db")
-	if err := os.WriteFile(path, empty.bytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), path) // t.Context is done in a cleanup
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-// empty holds the bytes of an index with no rows, made once per process.
-var empty struct {
-	once  sync.Once
-	bytes []byte
-	err   error
-}
-
-// migratedIndex opens a new index, closes it (which leaves everything in
-// its main file), and returns that file's bytes.
-func migratedIndex() ([]byte, error) {
-	dir, err := os.MkdirTemp("", "indextest-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "empty.db")
-	st, err := store.Open(context.Background(), path)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Close(); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(path + "-wal"); err == nil {
-		return nil, fmt.Errorf("closed index %s left its WAL", path)
-	}
-	return os.ReadFile(path)
 }
 
 // RebuildShuffled is Rebuild with the files applied in an order drawn
@@ -93,7 +42,7 @@ func migratedIndex() ([]byte, error) {
 // finish in. It returns the batch size it drew, for messages.
 func RebuildShuffled(t testing.TB, root string, seed uint64) (*store.Store, int) {
 	t.Helper()
-	rebuilt := emptyIndex(t)
+	rebuilt := storetest.Open(t)
 	rng := rand.New(rand.NewPCG(seed, 0x5350_4f4f_4c))
 	batch := []int{1, 2, 3, indexer.DefaultBatchSize}[rng.IntN(4)]
 	opts := indexer.SyncOptions{Full: true, Shuffle: rng, BatchSize: batch}
