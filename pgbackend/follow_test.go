@@ -21,7 +21,7 @@ import (
 // again or after.
 func TestFollowSurvivesAnOutage(t *testing.T) {
 	direct := disttest.DSN(t)
-	dsn, pg := proxyURL(t, direct)
+	dsn, pg := disttest.ProxyURL(t, direct)
 	b, err := Open(t.Context(), Options{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +49,8 @@ func TestFollowSurvivesAnOutage(t *testing.T) {
 	if _, err := r.ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
-	pg.down()
-	pg.up()
+	pg.Down()
+	pg.Up()
 	if _, err := other.AppendTurn(t.Context(), th.ID, manager.TurnOptions{Prompt: "after the outage", Answer: "heard"}); err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func wantUnavailable(t *testing.T, srv *httptest.Server, method, path, body stri
 // cut short, also when it follows the thread.
 func TestStorageDownAnswersUnavailable(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
-		dsn, pg := proxyURL(t, disttest.DSN(t))
+		dsn, pg := disttest.ProxyURL(t, disttest.DSN(t))
 		b, err := Open(t.Context(), Options{DSN: dsn})
 		if err != nil {
 			t.Fatal(err)
@@ -72,24 +72,24 @@ func TestStorageDownAnswersUnavailable(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := th.Thread.ID
-		pg.down()
+		pg.Down()
 		thread := "/v1/threads/" + id
 		wantUnavailable(t, srv, "GET", "/v1/threads", "")
 		wantUnavailable(t, srv, "GET", thread, "")
 		wantUnavailable(t, srv, "GET", thread+"/items", "")
 		wantUnavailable(t, srv, "GET", "/v1/search?q=hello", "")
 		wantUnavailable(t, srv, "POST", thread+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
-		pg.up()
+		pg.Up()
 		if _, err := b.Get(t.Context(), id); err != nil {
 			t.Fatalf("get once PostgreSQL is back: %v", err)
 		}
 	})
 	t.Run("object store", func(t *testing.T) {
 		cfg := disttest.S3Config(t)
-		var s3 *tcpProxy
-		cfg.Endpoint, s3 = proxyURL(t, cfg.Endpoint)
+		var s3 *disttest.Proxy
+		cfg.Endpoint, s3 = disttest.ProxyURL(t, cfg.Endpoint)
 		th, srv := sealedThreadServer(t, cfg, 1<<20)
-		s3.down()
+		s3.Down()
 		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items", "")
 		wantUnavailable(t, srv, "GET", "/v1/threads/"+th.ID+"/items?follow=1", "")
 	})
@@ -102,14 +102,14 @@ func TestStorageDownAnswersUnavailable(t *testing.T) {
 // as long as the server stays silent, nor taken for a caller that gave
 // up; the node serves again once it answers.
 func TestPostgresNotAnsweringAnswersUnavailable(t *testing.T) {
-	dsn, pg := proxyURL(t, disttest.DSN(t))
+	dsn, pg := disttest.ProxyURL(t, disttest.DSN(t))
 	b, err := Open(t.Context(), Options{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
 	id := bigThread(t, b, 1).ID
-	pg.mute()
+	pg.Mute()
 	const within = 20 * time.Second
 	for _, c := range []struct {
 		name string
@@ -130,12 +130,12 @@ func TestPostgresNotAnsweringAnswersUnavailable(t *testing.T) {
 				t.Fatalf("%s with PostgreSQL silent: %v; want manager.ErrUnavailable", c.name, err)
 			}
 		case <-time.After(within):
-			pg.down() // lets the call end
+			pg.Down() // lets the call end
 			t.Fatalf("%s with PostgreSQL silent: no answer within %s; want manager.ErrUnavailable", c.name, within)
 		}
 	}
-	pg.down()
-	pg.up()
+	pg.Down()
+	pg.Up()
 	if _, err := b.Get(t.Context(), id); err != nil {
 		t.Fatalf("get once PostgreSQL answers again: %v", err)
 	}
@@ -301,7 +301,7 @@ func withQueryTimeout(t *testing.T, dsn, d string) string {
 // 503 with Retry-After, rather than waiting for as long as the server
 // stays silent; once it answers again, the node serves again.
 func TestPostgresFrozenAnswersUnavailable(t *testing.T) {
-	dsn, pg := proxyURL(t, withQueryTimeout(t, disttest.DSN(t), "2s"))
+	dsn, pg := disttest.ProxyURL(t, withQueryTimeout(t, disttest.DSN(t), "2s"))
 	b, err := Open(t.Context(), Options{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestPostgresFrozenAnswersUnavailable(t *testing.T) {
 	for i := range ids {
 		ids[i] = bigThread(t, b, 1).ID
 	}
-	pg.freeze()
+	pg.Freeze()
 	calls := map[string]func() error{
 		"get":  func() error { _, err := b.Get(t.Context(), ids[0]); return err },
 		"list": func() error { _, err := b.List(t.Context(), manager.ListOptions{Limit: 1}); return err },
@@ -341,13 +341,13 @@ func TestPostgresFrozenAnswersUnavailable(t *testing.T) {
 				t.Errorf("%s with PostgreSQL frozen: %v; want manager.ErrUnavailable", o.name, o.err)
 			}
 		case <-timeout:
-			pg.down() // lets the calls end
+			pg.Down() // lets the calls end
 			t.Fatalf("calls with PostgreSQL frozen: some unanswered after %s; want manager.ErrUnavailable", within)
 		}
 	}
 	wantUnavailable(t, srv, "GET", "/v1/threads/"+ids[0], "")
 	wantUnavailable(t, srv, "POST", "/v1/threads/"+ids[0]+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
-	pg.thaw()
+	pg.Thaw()
 	if _, err := b.AppendTurn(t.Context(), ids[0], manager.TurnOptions{Prompt: "again", Answer: "yes"}); err != nil {
 		t.Fatalf("append once PostgreSQL answers again: %v", err)
 	}

@@ -1,6 +1,6 @@
 //go:build distributed
 
-package pgbackend
+package disttest
 
 import (
 	"net"
@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// tcpProxy forwards the connections it accepts to a real server (the
+// Proxy forwards the connections it accepts to a real server (the
 // test PostgreSQL or S3 gateway), and can be taken down and brought back
 // on the same address: the server looks stopped to what goes through it,
 // and to nothing else.
-type tcpProxy struct {
+type Proxy struct {
 	t      *testing.T
 	target string
 	addr   string
@@ -21,17 +21,17 @@ type tcpProxy struct {
 	ln     net.Listener
 	conns  map[net.Conn]bool
 	muted  bool // accepted connections are held, never forwarded
-	// thawed is closed while bytes flow; freeze replaces it with an open
-	// channel, on which every forwarding waits until thaw closes it.
+	// thawed is closed while bytes flow; Freeze replaces it with an open
+	// channel, on which every forwarding waits until Thaw closes it.
 	thawed chan struct{}
 	wg     sync.WaitGroup
 }
 
-// newProxy starts a proxy to target (host:port), stopped when the test
+// NewProxy starts a proxy to target (host:port), stopped when the test
 // ends.
-func newProxy(t *testing.T, target string) *tcpProxy {
+func NewProxy(t *testing.T, target string) *Proxy {
 	t.Helper()
-	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]bool{}, thawed: make(chan struct{})}
+	p := &Proxy{t: t, target: target, conns: map[net.Conn]bool{}, thawed: make(chan struct{})}
 	close(p.thawed)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,24 +39,24 @@ func newProxy(t *testing.T, target string) *tcpProxy {
 	}
 	p.addr = ln.Addr().String()
 	p.serve(ln)
-	t.Cleanup(func() { p.down(); p.wg.Wait() })
+	t.Cleanup(func() { p.Down(); p.wg.Wait() })
 	return p
 }
 
-// proxyURL returns rawURL with its host:port replaced by a new proxy's,
+// ProxyURL returns rawURL with its host:port replaced by a new proxy's,
 // and the proxy.
-func proxyURL(t *testing.T, rawURL string) (string, *tcpProxy) {
+func ProxyURL(t *testing.T, rawURL string) (string, *Proxy) {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newProxy(t, u.Host)
+	p := NewProxy(t, u.Host)
 	u.Host = p.addr
 	return u.String(), p
 }
 
-func (p *tcpProxy) serve(ln net.Listener) {
+func (p *Proxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()
@@ -79,7 +79,7 @@ func (p *tcpProxy) serve(ln net.Listener) {
 				continue
 			}
 			p.mu.Lock()
-			if p.ln != ln { // down meanwhile
+			if p.ln != ln { // Down meanwhile
 				p.mu.Unlock()
 				c.Close()
 				s.Close()
@@ -113,11 +113,11 @@ func (p *tcpProxy) serve(ln net.Listener) {
 	})
 }
 
-// freeze stops forwarding bytes, in both directions, on the connections
+// Freeze stops forwarding bytes, in both directions, on the connections
 // open and on new ones, and closes none: the server looks frozen (a host
 // stopped, a network dropping packets) to what goes through the proxy,
-// until thaw delivers what was held. down ends it too.
-func (p *tcpProxy) freeze() {
+// until Thaw delivers what was held. Down ends it too.
+func (p *Proxy) Freeze() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
@@ -127,8 +127,8 @@ func (p *tcpProxy) freeze() {
 	}
 }
 
-// thaw forwards bytes again, what was held first.
-func (p *tcpProxy) thaw() {
+// Thaw forwards bytes again, what was held first.
+func (p *Proxy) Thaw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
@@ -138,9 +138,9 @@ func (p *tcpProxy) thaw() {
 	}
 }
 
-// down closes the listener and every connection: new connections are
+// Down closes the listener and every connection: new connections are
 // refused, open ones break.
-func (p *tcpProxy) down() {
+func (p *Proxy) Down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
@@ -158,10 +158,10 @@ func (p *tcpProxy) down() {
 	clear(p.conns)
 }
 
-// mute breaks every connection and holds the new ones open without
+// Mute breaks every connection and holds the new ones open without
 // forwarding a byte: the server looks hung (a frozen host, a stalled
-// network) to what goes through the proxy. down then up ends it.
-func (p *tcpProxy) mute() {
+// network) to what goes through the proxy. Down then Up ends it.
+func (p *Proxy) Mute() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.muted = true
@@ -171,8 +171,8 @@ func (p *tcpProxy) mute() {
 	clear(p.conns)
 }
 
-// up listens again on the proxy's address, forwarding what it accepts.
-func (p *tcpProxy) up() {
+// Up listens again on the proxy's address, forwarding what it accepts.
+func (p *Proxy) Up() {
 	p.t.Helper()
 	p.mu.Lock()
 	p.muted = false
