@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // noticeChannel is the PostgreSQL channel every change is announced on.
@@ -165,7 +166,7 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Notice), connected func(
 	}
 	connected()
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		n, err := waitForNotification(ctx, conn)
 		if err != nil {
 			return err
 		}
@@ -176,6 +177,37 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Notice), connected func(
 		fn(notice)
 	}
 }
+
+// waitForNotification returns the next notification conn hears, pinging
+// the server each time it hears nothing for listenIdle.
+func waitForNotification(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
+	for {
+		idle, cancel := context.WithTimeout(ctx, listenIdle)
+		n, err := conn.WaitForNotification(idle)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(idle.Err(), context.DeadlineExceeded) {
+			return n, err
+		}
+		// Heard nothing: a timeout leaves the connection usable, and a
+		// notification that comes during the ping waits for the next call.
+		ping, cancel := context.WithTimeout(ctx, listenPingWait)
+		err = conn.Ping(ping)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: the server did not answer a ping within %v: %w", listenPingWait, err)
+		}
+	}
+}
+
+// A listening connection that hears nothing for listenIdle is pinged, and
+// one whose ping is not answered within listenPingWait is taken for
+// broken: a server gone without closing it (a host powered off, a network
+// dropping packets) would leave it waiting for TCP's keepalive to give up,
+// which pgx sets to 5 minutes, then nine probes as far apart.
+var (
+	listenIdle     = 30 * time.Second
+	listenPingWait = 10 * time.Second
+)
 
 // listenRefused, when set (by tests), is called before each connection
 // Listen makes, and an error it returns fails that attempt.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/spoolhq/spool/internal/disttest"
 	"github.com/spoolhq/spool/internal/fixtures"
 )
 
@@ -285,13 +286,57 @@ func TestListenLogsBreakAndReconnect(t *testing.T) {
 	}
 }
 
-// receive waits for a value on ch, failing the test after 10 s without
-// one.
-func receive[T any](t *testing.T, ch <-chan T, what string) {
+// receive returns the next value on ch, failing the test after 10 s
+// without one.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
+	var v T
 	select {
-	case <-ch:
+	case v = <-ch:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no %s within 10 s", what)
+	}
+	return v
+}
+
+// TestListenNoticesAServerGoneSilent: a server gone without closing the
+// listening connection (a host powered off, a network dropping packets:
+// here a proxy that stops forwarding) is noticed while nothing is
+// committed, and the connection is made again once the server answers,
+// with lost called for what was missed. The listener waited for a
+// notification that would never come until TCP's keepalive gave up (pgx
+// sets 5 minutes, then nine probes as far apart: most of an hour), and
+// follow streams and caches heard nothing all that time.
+func TestListenNoticesAServerGoneSilent(t *testing.T) {
+	idle, wait := listenIdle, listenPingWait
+	listenIdle, listenPingWait = 100*time.Millisecond, 300*time.Millisecond
+	t.Cleanup(func() { listenIdle, listenPingWait = idle, wait })
+	dsn, pg := disttest.ProxyURL(t, testDSN(t))
+	s := openStore(t, dsn, nil)
+	attempts := make(chan struct{}, 64)
+	listenRefused = func() error { attempts <- struct{}{}; return nil }
+	t.Cleanup(func() { listenRefused = nil })
+	listening, losts := make(chan struct{}, 16), make(chan struct{}, 16)
+	notices := make(chan Notice, 16)
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s.Listen(ctx, func(n Notice) { notices <- n }, func() { listening <- struct{}{} }, func() { losts <- struct{}{} })
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+	receive(t, attempts, "an attempt to listen")
+	receive(t, listening, "listening")
+
+	pg.Freeze()
+	receive(t, attempts, "an attempt to listen again, the server silent")
+	pg.Thaw()
+	receive(t, losts, "lost, once listening again")
+	receive(t, listening, "listening again")
+	id := newID(t) // and it hears changes, pinging between them
+	if _, err := s.Create(t.Context(), NewThread{ID: id, Lines: metaLine(id)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := receive(t, notices, "the notice of a change"); n.Type != "created" || n.ThreadID != id {
+		t.Fatalf("notice %s of %s, want created of %s", n.Type, n.ThreadID, id)
 	}
 }
