@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind says what a line means to the thread's index.
@@ -181,38 +183,135 @@ type messageLine struct {
 	Payload   struct {
 		Role    string          `json:"role"`
 		Phase   json.RawMessage `json:"phase"`
-		Content []struct {
-			Type     string          `json:"type"`
-			Text     string          `json:"text"`
-			ImageURL json.RawMessage `json:"image_url"`
-		} `json:"content"`
+		Content contentParts    `json:"content"`
 	} `json:"payload"`
 }
 
-// decodable reports whether Codex can decode the message line m: a string
-// timestamp, a known phase (or none), and content parts of the types Codex
-// knows, every input_image with an image_url.
+// contentParts is the content array of a message line, undecoded: its
+// parts are decoded one at a time by decodePart, so that a message of
+// millions of tiny parts costs memory in proportion to its text (decoded
+// as one slice of structs, two million parts of one letter took 800 MB for
+// a 60 MB line).
+type contentParts []byte
+
+// UnmarshalJSON fails as decoding the content into a slice of parts
+// would: for a value that is neither an array nor null, or an element
+// decodePart refuses, in any content member of the line, even one a later
+// member replaces. It keeps data without copying it: json.Unmarshal passes
+// a part of its input, the line, which outlives the decoding.
+func (c *contentParts) UnmarshalJSON(data []byte) error {
+	err := eachElement(data, func(elem []byte) error {
+		if _, ok := decodePart(elem); !ok {
+			return errPartType
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*c = data
+	return nil
+}
+
+// errPartType is contentParts' error for a part of the wrong type.
+var errPartType = errors.New("rollout: content part of the wrong type")
+
+// decodable reports whether Codex can decode the message line m apart from
+// its parts: a string timestamp and a known phase (or none).
 func (m *messageLine) decodable() bool {
 	if len(m.Timestamp) == 0 || m.Timestamp[0] != '"' {
 		return false
 	}
 	switch string(bytes.TrimSpace(m.Payload.Phase)) {
 	case "", "null", `"commentary"`, `"final_answer"`:
-	default:
-		return false
+		return true
 	}
-	for _, part := range m.Payload.Content {
-		switch part.Type {
-		case contentInputText, contentInputAudio, contentOutputText:
-		case contentInputImage:
-			if url := bytes.TrimSpace(part.ImageURL); len(url) == 0 || string(url) == "null" {
-				return false
-			}
-		default:
-			return false
+	return false
+}
+
+// messagePart is one element of a message line's content, as decodePart
+// reads it: what encoding/json would decode into
+// struct{ Type, Text string; ImageURL json.RawMessage } (json tags type,
+// text, image_url), with the text left undecoded until it is asked for.
+type messagePart struct {
+	Type        string
+	ImageURL    []byte // the raw value, nil when absent
+	text        []byte // the body of the last string given as text
+	textEscaped bool
+}
+
+// Text returns the part's text, decoded as encoding/json decodes it.
+func (p *messagePart) Text() string {
+	if p.textEscaped || !utf8.Valid(p.text) {
+		return decodeString(p.text)
+	}
+	return string(p.text)
+}
+
+// decodable reports whether Codex can decode the content part p: one of
+// the types it knows, an input_image with an image_url.
+func (p *messagePart) decodable() bool {
+	switch p.Type {
+	case contentInputText, contentInputAudio, contentOutputText:
+		return true
+	case contentInputImage:
+		url := bytes.TrimSpace(p.ImageURL)
+		return len(url) > 0 && string(url) != "null"
+	}
+	return false
+}
+
+// decodePart decodes elem, one element of a content array that
+// encoding/json accepted, as json.Unmarshal would decode it into a
+// messagePart: member names matched under case folding, the last of a
+// name winning, null leaving a field as it was. It reports false where
+// json.Unmarshal would fail (an element or a type or text that is neither
+// a string nor null). It allocates nothing but an unusual type's string.
+func decodePart(elem []byte) (messagePart, bool) {
+	var p messagePart
+	switch {
+	case string(elem) == "null":
+		return p, true
+	case len(elem) == 0 || elem[0] != '{':
+		return p, false
+	}
+	ok := true
+	s := scanner{buf: elem}
+	s.members(func(key []byte, keyEscaped bool) {
+		var name string
+		if keyEscaped {
+			name = decodeString(key)
 		}
-	}
-	return true
+		switch {
+		case foldsTo(key, keyEscaped, name, "type"), foldsTo(key, keyEscaped, name, "text"):
+			isType := foldsTo(key, keyEscaped, name, "type")
+			switch {
+			case s.pos < len(s.buf) && s.buf[s.pos] == '"':
+				body, escaped := s.str()
+				if isType {
+					if escaped {
+						p.Type = decodeString(body)
+					} else {
+						p.Type = internString(body)
+					}
+				} else {
+					p.text, p.textEscaped = body, escaped
+				}
+			case bytes.HasPrefix(s.buf[s.pos:], []byte("null")):
+				s.value()
+			default:
+				ok = false
+				s.value()
+			}
+		case foldsTo(key, keyEscaped, name, "image_url"):
+			start := s.pos
+			s.value()
+			p.ImageURL = s.buf[start:s.pos]
+		default:
+			s.value()
+		}
+	})
+	return p, ok && s.err == nil
 }
 
 // eventLine is the part of a rollback or rename event Classify decodes.
@@ -308,18 +407,38 @@ func classifyUserMessage(raw []byte) Classified {
 	if err := json.Unmarshal(raw, &msg); err != nil || msg.Payload.Role != roleUser || !msg.decodable() {
 		return Classified{}
 	}
-	var texts []string
-	for _, part := range msg.Payload.Content {
+	// Any part Codex cannot decode, or context it injected, makes the
+	// line count for nothing: the walk stops at the first.
+	var text strings.Builder
+	texts := 0
+	err := eachElement(msg.Payload.Content, func(elem []byte) error {
+		part, ok := decodePart(elem)
+		if !ok || !part.decodable() {
+			return errNotCounted
+		}
 		if part.Type != contentInputText {
-			continue
+			return nil
 		}
-		if isContextText(part.Text) {
-			return Classified{}
+		partText := part.Text()
+		if isContextText(partText) {
+			return errNotCounted
 		}
-		texts = append(texts, part.Text)
+		if texts > 0 {
+			text.WriteByte('\n')
+		}
+		text.WriteString(partText)
+		texts++
+		return nil
+	})
+	if err != nil {
+		return Classified{}
 	}
-	return Classified{Kind: KindUserMessage, Text: strings.Join(texts, "\n")}
+	return Classified{Kind: KindUserMessage, Text: text.String()}
 }
+
+// errNotCounted stops classifyUserMessage's walk of the parts of a message
+// that does not count.
+var errNotCounted = errors.New("rollout: message not counted")
 
 // UserMessage is a counted user message of a thread.
 type UserMessage struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -375,5 +376,116 @@ func TestIsRollbackLine(t *testing.T) {
 		if got := IsRollbackLine([]byte(tt.line)); got != tt.want {
 			t.Errorf("%s: IsRollbackLine = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestDecodePartAsEncodingJSON checks decodePart against json.Unmarshal
+// into the struct it stands for, on the odd elements a client may send.
+func TestDecodePartAsEncodingJSON(t *testing.T) {
+	type reference struct {
+		Type     string          `json:"type"`
+		Text     string          `json:"text"`
+		ImageURL json.RawMessage `json:"image_url"`
+	}
+	tests := []struct{ name, elem string }{
+		{"plain", `{"type":"input_text","text":"hi"}`},
+		{"null element", `null`},
+		{"number element", `5`},
+		{"string element", `"input_text"`},
+		{"array element", `[]`},
+		{"empty object", `{}`},
+		{"folded names", `{"TYPE":"input_text","Text":"hi"}`},
+		{"escaped names", `{"\u0074ype":"input_text","te\u0078t":"hi"}`},
+		{"last one wins", `{"type":"input_image","type":"input_text","text":"a","text":"b"}`},
+		{"null keeps the earlier", `{"type":"input_text","text":"a","text":null}`},
+		{"number text", `{"type":"input_text","text":5}`},
+		{"object type", `{"type":{},"text":"a"}`},
+		{"escaped text", `{"type":"input_text","text":"a\nb\u00e9\ud83d\ude00"}`},
+		{"invalid UTF-8 text", "{\"type\":\"input_text\",\"text\":\"a\xffb\"}"},
+		{"lone surrogate", `{"type":"input_text","text":"\ud800"}`},
+		{"image url", `{"type":"input_image","image_url":"data:x"}`},
+		{"image url null", `{"type":"input_image","image_url":null}`},
+		{"image url object", `{"type":"input_image","image_url":{"u":[1,2]}}`},
+		{"other members", `{"x":[{"type":1}],"type":"output_text","y":{"text":2},"text":"t"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want reference
+			wantErr := json.Unmarshal([]byte(tt.elem), &want)
+			got, ok := decodePart([]byte(tt.elem))
+			if ok != (wantErr == nil) {
+				t.Fatalf("decodePart ok = %v, json.Unmarshal error = %v", ok, wantErr)
+			}
+			if !ok {
+				return
+			}
+			if got.Type != want.Type || got.Text() != want.Text || string(got.ImageURL) != string(want.ImageURL) {
+				t.Errorf("decodePart = %q, %q, %q; json.Unmarshal = %q, %q, %q",
+					got.Type, got.Text(), got.ImageURL, want.Type, want.Text, want.ImageURL)
+			}
+		})
+	}
+}
+
+// TestClassifyContentShapes: the content of a user message is walked part
+// by part with the outcome encoding/json's decoding of the whole gave.
+func TestClassifyContentShapes(t *testing.T) {
+	line := func(content string) string {
+		return `{"timestamp":"2026-01-01T00:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":` + content + `}}`
+	}
+	tests := []struct {
+		name, line string
+		want       Classified
+	}{
+		{"two texts", line(`[{"type":"input_text","text":"a"}, {"type":"input_text","text":"b"}]`), Classified{Kind: KindUserMessage, Text: "a\nb"}},
+		{"spaces", line(` [ {"type":"input_text","text":"a"} , null ] `), Classified{}},
+		{"empty", line(`[]`), Classified{Kind: KindUserMessage}},
+		{"null", line(`null`), Classified{Kind: KindUserMessage}},
+		{"a string", line(`"a"`), Classified{}},
+		{"an object", line(`{}`), Classified{}},
+		{"an image between", line(`[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"u"},{"type":"input_text","text":"b"}]`), Classified{Kind: KindUserMessage, Text: "a\nb"}},
+		{"an image without url", line(`[{"type":"input_text","text":"a"},{"type":"input_image"}]`), Classified{}},
+		{"a number part", line(`[{"type":"input_text","text":"a"},1]`), Classified{}},
+		{"context after text", line(`[{"type":"input_text","text":"a"},{"type":"input_text","text":"<environment_context>x</environment_context>"}]`), Classified{}},
+		{"the last content wins", line(`[{"type":"input_text","text":"a"}],"content":[{"type":"input_text","text":"b"}]`), Classified{Kind: KindUserMessage, Text: "b"}},
+		{"null replaces content", line(`[{"type":"input_text","text":"a"}],"content":null`), Classified{Kind: KindUserMessage}},
+		{"a string content replaced", line(`"x","content":[{"type":"input_text","text":"a"}]`), Classified{}},
+		{"a number part replaced", line(`[1],"content":[{"type":"input_text","text":"a"}]`), Classified{}},
+		{"an image without url replaced", line(`[{"type":"input_image"}],"content":[{"type":"input_text","text":"a"}]`), Classified{Kind: KindUserMessage, Text: "a"}},
+		{"content in two payloads", `{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"a"}]},"payload":{"type":"message","role":"user"}}`, Classified{Kind: KindUserMessage, Text: "a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := Line{Raw: []byte(tt.line)}
+			if got := Classify(&l); got != tt.want {
+				t.Errorf("Classify = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestClassifyManyPartsMemory: a user message of a million one-letter
+// parts is classified with memory in proportion to the line, where
+// decoding its content as one slice took thirteen times the line.
+func TestClassifyManyPartsMemory(t *testing.T) {
+	const part = `{"type":"input_text","text":"a"}`
+	raw := []byte(`{"timestamp":"2026-01-01T00:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[` + part)
+	for range 1 << 20 {
+		raw = append(raw, ","+part...)
+	}
+	raw = append(raw, "]}}"...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := Line{Raw: raw}
+	c := Classify(&l)
+	runtime.ReadMemStats(&after)
+	if c.Kind != KindUserMessage || len(c.Text) != 2<<20+1 {
+		t.Fatalf("Classify = %v with %d bytes of text, want a user message of %d", c.Kind, len(c.Text), 2<<20+1)
+	}
+	// The line's content copied once, and the text.
+	allocated := after.TotalAlloc - before.TotalAlloc
+	if limit := uint64(2 * len(raw)); allocated > limit {
+		t.Errorf("Classify of a %d-byte line allocated %d bytes, want at most %d", len(raw), allocated, limit)
 	}
 }

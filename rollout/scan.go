@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -109,6 +110,48 @@ func validJSON(b []byte) bool {
 	s.skipSpace()
 	return s.pos == len(b)
 }
+
+// eachElement calls fn with each element of raw, a JSON array that
+// encoding/json accepted, in order, and stops at fn's first error, which
+// it returns. raw may also be empty or null, an array of nothing; any other
+// value is an error.
+func eachElement(raw []byte, fn func(elem []byte) error) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if raw[0] != '[' {
+		return errNotArray
+	}
+	s := scanner{buf: raw, pos: 1}
+	s.skipSpace()
+	if s.pos < len(raw) && raw[s.pos] == ']' {
+		return nil
+	}
+	for {
+		start := s.pos
+		s.value()
+		if s.err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidJSON, s.err)
+		}
+		if err := fn(raw[start:s.pos]); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos < len(raw) && raw[s.pos] == ',' {
+			s.pos++
+			s.skipSpace()
+			continue
+		}
+		if s.pos < len(raw) && raw[s.pos] == ']' {
+			return nil
+		}
+		return fmt.Errorf("%w: expected ',' or ']' in array at byte %d", ErrInvalidJSON, s.pos)
+	}
+}
+
+// errNotArray is eachElement's error for a value that is not an array.
+var errNotArray = errors.New("rollout: not a JSON array")
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
@@ -539,6 +582,7 @@ var knownStrings = func() map[string]string {
 		"task_started", "task_complete", "turn_aborted", "thread_name_updated",
 		"context_compacted", "thread_rolled_back", "undo_completed",
 		"user", "assistant", "developer", "system",
+		contentInputText, contentInputImage, contentInputAudio, contentOutputText,
 	} {
 		m[s] = s
 	}
