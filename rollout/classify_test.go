@@ -489,3 +489,24 @@ func TestClassifyManyPartsMemory(t *testing.T) {
 		t.Errorf("Classify of a %d-byte line allocated %d bytes, want at most %d", len(raw), allocated, limit)
 	}
 }
+
+// TestHasElementsAsEncodingJSON checks hasElements against the
+// []json.RawMessage it stands for.
+func TestHasElementsAsEncodingJSON(t *testing.T) {
+	for _, value := range []string{`null`, `[]`, `[ ]`, "[\n]", `[null]`, `[1]`, `["a",{}]`, `"a"`, `{}`, `0`, `true`} {
+		t.Run(value, func(t *testing.T) {
+			var want struct {
+				V []json.RawMessage `json:"v"`
+			}
+			var got struct {
+				V hasElements `json:"v"`
+			}
+			line := `{"v":` + value + `}`
+			wantErr := json.Unmarshal([]byte(line), &want)
+			gotErr := json.Unmarshal([]byte(line), &got)
+			if (gotErr == nil) != (wantErr == nil) || bool(got.V) != (len(want.V) > 0) {
+				t.Errorf("hasElements = %v, %v; []json.RawMessage has %d, %v", got.V, gotErr, len(want.V), wantErr)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -14,20 +15,39 @@ const userMessagePrefix = "## My request for Codex:"
 
 // previewLine is the part of a prompt's echo event Preview decodes: a
 // legacy user_message (message, images, local_images) or a paginated
-// item_completed UserMessage (item.content).
+// item_completed UserMessage (item.content). The images are only counted
+// and the content parts decoded one at a time, so that an echo of millions
+// of them costs memory in proportion to its text (decoded into slices,
+// four million one-letter images of a 16 MB line took half a gigabyte).
 type previewLine struct {
 	Payload struct {
-		Message     string            `json:"message"`
-		Images      []json.RawMessage `json:"images"`
-		LocalImages []json.RawMessage `json:"local_images"`
+		Message     string      `json:"message"`
+		Images      hasElements `json:"images"`
+		LocalImages hasElements `json:"local_images"`
 		Item        *struct {
-			Type    string `json:"type"`
-			Content []struct {
-				Type string `json:"type"`
-				Text string `json:"text"`
-			} `json:"content"`
+			Type    string       `json:"type"`
+			Content contentParts `json:"content"`
 		} `json:"item"`
 	} `json:"payload"`
+}
+
+// hasElements records whether a JSON array has an element: whether a
+// []json.RawMessage decoded from it would be non-empty, without holding
+// the elements. Like that slice, it takes null as empty and fails on any
+// other value.
+type hasElements bool
+
+func (h *hasElements) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	switch {
+	case string(data) == "null":
+		*h = false
+	case len(data) >= 2 && data[0] == '[':
+		*h = len(bytes.TrimSpace(data[1:len(data)-1])) > 0
+	default:
+		return errNotArray
+	}
+	return nil
 }
 
 // Preview returns the thread preview Codex 0.169 takes from line l, and
@@ -56,21 +76,24 @@ func Preview(l *Line) (string, bool) {
 	}
 	p := ev.Payload
 	var text string
-	images := len(p.Images) > 0 || len(p.LocalImages) > 0
+	images := bool(p.Images || p.LocalImages)
 	if l.PayloadType == "item_completed" {
 		if p.Item == nil || p.Item.Type != "UserMessage" {
 			return "", false
 		}
 		var b strings.Builder
 		images = false
-		for _, part := range p.Item.Content {
+		// contentParts has checked every part.
+		eachElement(p.Item.Content, func(elem []byte) error {
+			part, _ := decodePart(elem)
 			switch part.Type {
 			case "text":
-				b.WriteString(part.Text)
+				b.WriteString(part.Text())
 			case "image", "local_image":
 				images = true
 			}
-		}
+			return nil
+		})
 		text = b.String()
 	} else {
 		text = p.Message

@@ -1,6 +1,7 @@
 package rollout_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -39,6 +40,49 @@ func TestPreview(t *testing.T) {
 			got, ok := rollout.Preview(rollout.NewLine([]byte(tc.line), 0, 0))
 			if got != tc.want || ok != tc.ok {
 				t.Fatalf("Preview = %q, %v, want %q, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// TestPreviewManyPartsMemory: the echo of a prompt of millions of
+// one-letter parts or images gives its preview with memory in proportion
+// to the line, where decoding them into slices took ten to thirty times
+// the line.
+func TestPreviewManyPartsMemory(t *testing.T) {
+	const parts = 1 << 20
+	build := func(head, part, tail string) []byte {
+		raw := []byte(head + part)
+		for range parts - 1 {
+			raw = append(raw, ","+part...)
+		}
+		return append(raw, tail...)
+	}
+	tests := []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"item parts", build(`{"timestamp":"t","type":"event_msg","payload":{"type":"item_completed","item":{"type":"UserMessage","content":[`,
+			`{"type":"text","text":"a"}`, `]}}}`), strings.Repeat("a", parts)},
+		{"images", build(`{"timestamp":"t","type":"event_msg","payload":{"type":"user_message","message":" ","images":[`,
+			`"a"`, `]}}`), rollout.ImagePreview},
+		{"local images", build(`{"timestamp":"t","type":"event_msg","payload":{"type":"user_message","message":" ","local_images":[`,
+			`"a"`, `]}}`), rollout.ImagePreview},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			got, ok := rollout.Preview(rollout.NewLine(tt.raw, 0, 0))
+			runtime.ReadMemStats(&after)
+			if !ok || got != tt.want {
+				t.Fatalf("Preview = %.20q (%d bytes), %v; want %.20q (%d bytes)", got, len(got), ok, tt.want, len(tt.want))
+			}
+			allocated := after.TotalAlloc - before.TotalAlloc
+			if limit := uint64(2 * len(tt.raw)); allocated > limit {
+				t.Errorf("Preview of a %d-byte line allocated %d bytes, want at most %d", len(tt.raw), allocated, limit)
 			}
 		})
 	}
