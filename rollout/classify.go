@@ -194,20 +194,23 @@ type messageLine struct {
 // a 60 MB line).
 type contentParts []byte
 
-// UnmarshalJSON fails as decoding the content into a slice of parts
-// would: for a value that is neither an array nor null, or an element
-// decodePart refuses, in any content member of the line, even one a later
-// member replaces. It keeps data without copying it: json.Unmarshal passes
-// a part of its input, the line, which outlives the decoding.
+// UnmarshalJSON keeps data, the content member's value, without copying
+// it (json.Unmarshal passes a part of its input, the line, which outlives
+// the decoding) and without decoding it: its reader walks it, and fails
+// where decoding it into a slice of parts would fail (a value that is
+// neither an array nor null, an element decodePart refuses). A content
+// member that a later one replaces is walked here, as encoding/json would
+// have decoded it too, so that one it refuses fails the line.
 func (c *contentParts) UnmarshalJSON(data []byte) error {
-	err := eachElement(data, func(elem []byte) error {
-		if _, ok := decodePart(elem); !ok {
-			return errPartType
+	if *c != nil {
+		if err := eachElement(*c, func(elem []byte) error {
+			if _, ok := decodePart(elem); !ok {
+				return errPartType
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	*c = data
 	return nil
@@ -236,13 +239,20 @@ func (m *messageLine) decodable() bool {
 type messagePart struct {
 	Type        string
 	ImageURL    []byte // the raw value, nil when absent
-	text        []byte // the body of the last string given as text
+	text        []byte // the last string given as text: its body, or with its quotes when escaped
 	textEscaped bool
 }
 
 // Text returns the part's text, decoded as encoding/json decodes it.
 func (p *messagePart) Text() string {
-	if p.textEscaped || !utf8.Valid(p.text) {
+	switch {
+	case p.textEscaped:
+		var text string
+		if err := json.Unmarshal(p.text, &text); err != nil {
+			return ""
+		}
+		return text
+	case !utf8.Valid(p.text):
 		return decodeString(p.text)
 	}
 	return string(p.text)
@@ -287,15 +297,18 @@ func decodePart(elem []byte) (messagePart, bool) {
 			isType := foldsTo(key, keyEscaped, name, "type")
 			switch {
 			case s.pos < len(s.buf) && s.buf[s.pos] == '"':
+				start := s.pos
 				body, escaped := s.str()
-				if isType {
-					if escaped {
-						p.Type = decodeString(body)
-					} else {
-						p.Type = internString(body)
-					}
-				} else {
-					p.text, p.textEscaped = body, escaped
+				switch {
+				case isType && escaped:
+					p.Type = decodeString(body)
+				case isType:
+					p.Type = internString(body)
+				case escaped:
+					// Decoded from the line itself, not a quoted copy.
+					p.text, p.textEscaped = s.buf[start:s.pos], true
+				default:
+					p.text, p.textEscaped = body, false
 				}
 			case bytes.HasPrefix(s.buf[s.pos:], []byte("null")):
 				s.value()
@@ -408,8 +421,11 @@ func classifyUserMessage(raw []byte) Classified {
 		return Classified{}
 	}
 	// Any part Codex cannot decode, or context it injected, makes the
-	// line count for nothing: the walk stops at the first.
-	var text strings.Builder
+	// line count for nothing (as a content encoding/json refuses): the
+	// walk stops at the first. The texts are joined with newlines; the
+	// usual one text is kept as it was decoded.
+	var first string
+	var joined strings.Builder
 	texts := 0
 	err := eachElement(msg.Payload.Content, func(elem []byte) error {
 		part, ok := decodePart(elem)
@@ -423,17 +439,26 @@ func classifyUserMessage(raw []byte) Classified {
 		if isContextText(partText) {
 			return errNotCounted
 		}
-		if texts > 0 {
-			text.WriteByte('\n')
+		switch texts {
+		case 0:
+			first = partText
+		case 1:
+			joined.WriteString(first)
+			fallthrough
+		default:
+			joined.WriteByte('\n')
+			joined.WriteString(partText)
 		}
-		text.WriteString(partText)
 		texts++
 		return nil
 	})
 	if err != nil {
 		return Classified{}
 	}
-	return Classified{Kind: KindUserMessage, Text: text.String()}
+	if texts > 1 {
+		first = joined.String()
+	}
+	return Classified{Kind: KindUserMessage, Text: first}
 }
 
 // errNotCounted stops classifyUserMessage's walk of the parts of a message
