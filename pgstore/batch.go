@@ -20,11 +20,24 @@ const maxBatch = 64
 // queue's head (its own request among them) and, if more arrived meanwhile,
 // hands the lead to the oldest waiter, so no caller waits for more than the
 // batch in flight and its own.
+//
+// A batch locks only the rows no other transaction holds (SKIP LOCKED), so
+// that a row held by another session (an operator's transaction left open,
+// a fork, another node's batch) holds neither the rest of the batch nor the
+// queue behind it. The appends to such a thread wait for its row apart:
+// the first leads them, a batch of that thread alone that waits for the
+// lock (bounded by the query timeout), and hands the lead on as run does;
+// later appends to the thread queue behind them, in arrival order.
 type batcher struct {
-	s     *Store
-	mu    sync.Mutex
+	s  *Store
+	mu sync.Mutex // guards the fields below
+	// busy: a batch of the queue is in flight.
 	busy  bool
 	queue []*appendReq
+	// waiting holds, by thread, the appends waiting for a row another
+	// transaction held. A thread stays in it, with appends left or none,
+	// until a batch of them ends with none left.
+	waiting map[string][]*appendReq
 }
 
 // appendReq is one queued append and, once wake says done, its outcome.
@@ -42,47 +55,121 @@ type appendReq struct {
 	// takes them, and a "renamed" notice follows the "appended" one.
 	rename bool
 
-	wake chan bool // true: lead a batch; false: done
+	wake chan turn
 	res  AppendResult
 	err  error
+	// deferred: the batch found the row locked by another transaction
+	// and wrote nothing of this request, which waits for it apart.
+	deferred bool
 }
+
+// turn is what a queued request's caller is told to do next.
+type turn int
+
+const (
+	turnDone  turn = iota // the outcome is set
+	turnBatch             // lead a batch of the queue
+	turnWait              // lead a batch of the appends waiting for the request's thread's row
+)
 
 // append queues r and returns its outcome.
 func (b *batcher) append(ctx context.Context, r *appendReq) (AppendResult, error) {
-	r.wake = make(chan bool, 1)
+	r.wake = make(chan turn, 1)
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
 	lead := !b.busy
 	b.busy = true
 	b.mu.Unlock()
+	if lead {
+		b.run(context.WithoutCancel(ctx))
+	}
+	return b.follow(ctx, r)
+}
+
+// follow waits for the outcome of r, queued, and leads a batch when it is
+// handed the lead.
+func (b *batcher) follow(ctx context.Context, r *appendReq) (AppendResult, error) {
 	for {
-		if lead {
-			b.run(context.WithoutCancel(ctx))
-		}
-		if lead = <-r.wake; !lead {
+		switch <-r.wake {
+		case turnDone:
 			return r.res, r.err
+		case turnBatch:
+			b.run(context.WithoutCancel(ctx))
+		case turnWait:
+			b.runWaiting(context.WithoutCancel(ctx), r.id)
 		}
 	}
 }
 
-// run commits the head of the queue and passes the lead on.
+// run commits the head of the queue and passes the lead on. An append to
+// a thread whose row is waited for joins the appends waiting for it, so
+// that it does not overtake them; one whose row the batch found locked
+// joins them after the batch.
 func (b *batcher) run(ctx context.Context) {
 	b.mu.Lock()
 	n := min(len(b.queue), maxBatch)
-	batch := slices.Clone(b.queue[:n])
+	var batch []*appendReq
+	for _, r := range b.queue[:n] {
+		if waiting, ok := b.waiting[r.id]; ok {
+			b.waiting[r.id] = append(waiting, r)
+		} else {
+			batch = append(batch, r)
+		}
+	}
 	b.queue = slices.Delete(b.queue, 0, n)
 	b.mu.Unlock()
 
-	b.commitIsolated(ctx, batch)
+	if len(batch) > 0 {
+		b.commitIsolated(ctx, batch, false)
+	}
+	var deferred []*appendReq
 	for _, r := range batch {
-		r.wake <- false
+		if r.deferred {
+			deferred = append(deferred, r)
+		} else {
+			r.wake <- turnDone
+		}
 	}
 
 	b.mu.Lock()
+	for _, r := range deferred {
+		waiting, ok := b.waiting[r.id]
+		if !ok {
+			if b.waiting == nil {
+				b.waiting = make(map[string][]*appendReq)
+			}
+			r.wake <- turnWait
+		}
+		b.waiting[r.id] = append(waiting, r)
+	}
 	if len(b.queue) > 0 {
-		b.queue[0].wake <- true
+		b.queue[0].wake <- turnBatch
 	} else {
 		b.busy = false
+	}
+	b.mu.Unlock()
+}
+
+// runWaiting commits the head of the appends waiting for thread id's row,
+// waiting for the row, and passes the lead on to the next of them.
+func (b *batcher) runWaiting(ctx context.Context, id string) {
+	b.mu.Lock()
+	waiting := b.waiting[id]
+	n := min(len(waiting), maxBatch)
+	batch := slices.Clone(waiting[:n])
+	b.waiting[id] = slices.Delete(waiting, 0, n)
+	b.mu.Unlock()
+
+	b.commitIsolated(ctx, batch, true)
+	for _, r := range batch {
+		r.wake <- turnDone
+	}
+
+	b.mu.Lock()
+	if waiting := b.waiting[id]; len(waiting) > 0 {
+		waiting[0].wake <- turnWait
+	} else {
+		delete(b.waiting, id)
 	}
 	b.mu.Unlock()
 }
@@ -93,9 +180,10 @@ func (b *batcher) run(ctx context.Context) {
 // committed alone, and fails alone. A commit whose outcome is unknown
 // (ErrCommitUnknown) fails every request of the batch, none run again;
 // so does a batch PostgreSQL did not answer in time (the query timeout),
-// which each request alone would wait for again.
-func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq) {
-	err := b.commitRetrying(ctx, batch)
+// which each request alone would wait for again. Unless wait is set, a
+// request whose row another transaction holds is deferred (see commit).
+func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq, wait bool) {
+	err := b.commitRetrying(ctx, batch, wait)
 	switch {
 	case err == nil:
 	case len(batch) == 1, errors.Is(err, ErrCommitUnknown), errors.Is(err, context.DeadlineExceeded):
@@ -106,7 +194,7 @@ func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq) {
 		}
 	default:
 		for i, r := range batch {
-			if err := b.commitRetrying(ctx, batch[i:i+1]); err != nil {
+			if err := b.commitRetrying(ctx, batch[i:i+1], wait); err != nil {
 				r.err = err
 			}
 		}
@@ -117,7 +205,7 @@ func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq) {
 // PostgreSQL ended it for a deadlock or a serialization failure, which a
 // new transaction may not meet. When it fails, the requests are as they
 // were before it: the transaction that changed them was rolled back.
-func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq) error {
+func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq, wait bool) error {
 	inputs := make([]appendInputs, len(batch))
 	for i, r := range batch {
 		inputs[i] = appendInputs{lines: r.lines, marks: r.marks}
@@ -127,7 +215,7 @@ func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq) error 
 		// no round trip more.
 		err := b.s.inTxWithID(ctx, func(tx pgx.Tx) (string, error) {
 			var xid string
-			err := b.commit(ctx, tx, batch, &xid)
+			err := b.commit(ctx, tx, batch, &xid, wait)
 			return xid, err
 		})
 		if err == nil {
@@ -135,7 +223,7 @@ func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq) error 
 		}
 		for i, r := range batch {
 			r.lines, r.marks = inputs[i].lines, inputs[i].marks
-			r.res, r.err = AppendResult{}, nil
+			r.res, r.err, r.deferred = AppendResult{}, nil, false
 		}
 		if attempt == 3 || !isTransient(err) {
 			return err
@@ -160,17 +248,23 @@ type appendInputs struct {
 // commit writes the batch's appends inside tx. It locks the rows in id
 // order (so batches of different processes cannot deadlock), then applies
 // the appends in arrival order; one that is refused (a missing thread, a
-// size mismatch) fails alone. It sets *xid to tx's id when it wrote, read
-// with the writes (no round trip more), so that a COMMIT whose answer is
-// lost can be settled.
-func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid *string) error {
+// size mismatch) fails alone. Unless wait is set, it skips the rows other
+// transactions hold, and defers the appends to them (r.deferred), with no
+// round trip more: a missing thread's too, which a batch that waits then
+// refuses. It sets *xid to tx's id when it wrote, read with the writes (no
+// round trip more), so that a COMMIT whose answer is lost can be settled.
+func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid *string, wait bool) error {
 	ids := make([]string, 0, len(batch))
 	for _, r := range batch {
 		ids = append(ids, r.id)
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	rows, err := tx.Query(ctx, `SELECT `+threadColumns+` FROM threads WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	lock := `FOR UPDATE SKIP LOCKED`
+	if wait {
+		lock = `FOR UPDATE`
+	}
+	rows, err := tx.Query(ctx, `SELECT `+threadColumns+` FROM threads WHERE id = ANY($1) ORDER BY id `+lock, ids)
 	if err != nil {
 		return err
 	}
@@ -196,6 +290,11 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 	}
 	for _, r := range batch {
 		t, ok := threads[r.id]
+		if !ok && !wait {
+			// Its key, if any, is told under the row's lock.
+			r.deferred = true
+			continue
+		}
 		if found, replay, err := keys.check(r); found {
 			r.res, r.err = replay, err
 			if ok && err == nil && replay.Thread.ID == "" {

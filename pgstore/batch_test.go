@@ -4,12 +4,16 @@ package pgstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestBatchRefusalsFailAlone: one transaction carrying appends to two
@@ -32,8 +36,8 @@ func TestBatchRefusalsFailAlone(t *testing.T) {
 		if want != nil {
 			ok = errors.Is(reqs[i].err, want)
 		}
-		if !ok || <-reqs[i].wake {
-			t.Fatalf("request %d: %v, want %v, and done", i, reqs[i].err, want)
+		if !ok {
+			t.Fatalf("request %d: %v, want %v", i, reqs[i].err, want)
 		}
 	}
 	if s.batch.busy {
@@ -126,7 +130,7 @@ func TestBatchErrorsFailAlone(t *testing.T) {
 	}
 	runBatch(t, s, reqs)
 	for i, r := range reqs {
-		if failed := r.err != nil; failed != (i == 1) || <-r.wake {
+		if failed := r.err != nil; failed != (i == 1) {
 			t.Fatalf("request %d: %v; want only request 1 to fail", i, r.err)
 		}
 	}
@@ -141,7 +145,9 @@ func TestBatchErrorsFailAlone(t *testing.T) {
 	}
 }
 
-// runBatch commits reqs as one batch of s's batcher.
+// runBatch commits reqs as one batch of s's batcher, and the batches of
+// those whose rows it found locked or missing, as their callers would, and
+// fails unless each request is then done.
 func runBatch(t *testing.T, s *Store, reqs []*appendReq) {
 	t.Helper()
 	for _, r := range reqs {
@@ -149,10 +155,20 @@ func runBatch(t *testing.T, s *Store, reqs []*appendReq) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.marks, r.wake = marks, make(chan bool, 1)
+		r.marks, r.wake = marks, make(chan turn, 1)
 	}
 	s.batch.queue, s.batch.busy = slices.Clone(reqs), true
 	s.batch.run(t.Context())
+	for i, r := range reqs {
+		next := <-r.wake
+		if next == turnWait {
+			s.batch.runWaiting(t.Context(), r.id)
+			next = <-r.wake
+		}
+		if next != turnDone {
+			t.Fatalf("request %d: told %d after its batch, want done", i, next)
+		}
+	}
 }
 
 // TestCommitAnswerLost: a batch of appends whose COMMIT was sent but
@@ -253,4 +269,131 @@ func TestCommitAnswerLost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLockedRowHoldsOnlyItsThread: a thread's row held locked by another
+// session (an operator's SELECT ... FOR UPDATE left open in psql, a stuck
+// node) holds only the appends to that thread. Appends to other threads,
+// in its batch or queued behind it, commit while the row stays locked; they
+// used to wait the whole query timeout with it and then fail with it. The
+// locked thread's appends commit, in their order, once the row is
+// released, or fail alone with the query timeout while it is not.
+func TestLockedRowHoldsOnlyItsThread(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout string // spool_query_timeout
+		release bool   // the holder releases the row before the timeout
+	}{
+		{"released", "20s", true},
+		{"held past the query timeout", "2s", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plain := testDSN(t)
+			s := openStore(t, withQueryTimeout(t, plain, tc.timeout), nil)
+			a, ah := parentWith(t, s, 1)
+			b, bh := parentWith(t, s, 1)
+			c, ch := parentWith(t, s, 1)
+			holder, err := pgx.Connect(t.Context(), plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { holder.Close(context.Background()) })
+			lock, err := holder.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lock.Exec(t.Context(), `SELECT 1 FROM threads WHERE id = $1 FOR UPDATE`, a); err != nil {
+				t.Fatal(err)
+			}
+			reqs := []*appendReq{
+				{id: a, lines: userLine("a1"), expected: -1},
+				{id: b, lines: userLine("b1"), expected: -1},
+				{id: a, lines: userLine("a2"), expected: -1},
+				{id: c, lines: userLine("c1"), expected: -1},
+			}
+			done := startBatch(t, s, reqs)
+			if _, err := s.Append(t.Context(), b, userLine("b2"), -1); err != nil {
+				t.Fatalf("append to another thread queued behind a batch with a locked row: %v; want it committed", err)
+			}
+			for _, i := range []int{1, 3} {
+				<-done[i]
+				if err := reqs[i].err; err != nil {
+					t.Fatalf("append to another thread in a batch with a locked row: %v; want it committed", err)
+				}
+			}
+			if got, want := history(t, s, b), slices.Concat(bh, userLine("b1"), userLine("b2")); !bytes.Equal(got, want) {
+				t.Fatalf("thread b: %q, want %q", got, want)
+			}
+			if got, want := history(t, s, c), slices.Concat(ch, userLine("c1")); !bytes.Equal(got, want) {
+				t.Fatalf("thread c: %q, want %q", got, want)
+			}
+			wantA := ah
+			if tc.release {
+				if err := lock.Rollback(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				wantA = slices.Concat(ah, userLine("a1"), userLine("a2"))
+			}
+			for _, i := range []int{0, 2} {
+				<-done[i]
+				err := reqs[i].err
+				if tc.release && err != nil {
+					t.Fatalf("append to the locked thread once released: %v; want it committed", err)
+				}
+				if !tc.release && !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("append to a thread locked past the query timeout: %v; want context.DeadlineExceeded", err)
+				}
+			}
+			if !tc.release {
+				if err := lock.Rollback(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := history(t, s, a); !bytes.Equal(got, wantA) {
+				t.Fatalf("thread a: %q, want %q", got, wantA)
+			}
+		})
+	}
+}
+
+// startBatch queues reqs as one batch of s's batcher and commits it, each
+// request followed by a goroutine of its own, as a caller of append; done[i]
+// is closed once reqs[i] has its outcome.
+func startBatch(t *testing.T, s *Store, reqs []*appendReq) (done []chan struct{}) {
+	t.Helper()
+	for _, r := range reqs {
+		marks, err := scanLines(r.lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.marks, r.wake = marks, make(chan turn, 1)
+	}
+	s.batch.mu.Lock()
+	s.batch.queue, s.batch.busy = slices.Clone(reqs), true
+	s.batch.mu.Unlock()
+	done = make([]chan struct{}, len(reqs))
+	for i, r := range reqs {
+		done[i] = make(chan struct{})
+		go func() {
+			defer close(done[i])
+			if i == 0 {
+				s.batch.run(t.Context())
+			}
+			s.batch.follow(t.Context(), r)
+		}()
+	}
+	return done
+}
+
+// withQueryTimeout returns dsn with spool_query_timeout set to d.
+func withQueryTimeout(t *testing.T, dsn, d string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(queryTimeoutParam, d)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

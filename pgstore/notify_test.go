@@ -95,7 +95,7 @@ func TestEachAppendsNoticeCarriesItsRow(t *testing.T) {
 		reqs = append(reqs, &appendReq{id: id, lines: lines, marks: marks, expected: -1})
 	}
 	var xid string
-	if err := s.inTx(t.Context(), func(tx pgx.Tx) error { return s.batch.commit(t.Context(), tx, reqs, &xid) }); err != nil {
+	if err := s.inTx(t.Context(), func(tx pgx.Tx) error { return s.batch.commit(t.Context(), tx, reqs, &xid, false) }); err != nil {
 		t.Fatal(err)
 	}
 	for i := range reqs {
