@@ -261,7 +261,7 @@ func (b *Backend) Start(ctx context.Context, o manager.StartOptions) (manager.Th
 		nt.Key = k
 		t, err := b.store.Create(ctx, nt)
 		if err != nil {
-			return manager.Thread{}, mapErr(err)
+			return manager.Thread{}, b.mapErr(err)
 		}
 		return threadOf(t), nil
 	})
@@ -305,7 +305,7 @@ func (b *Backend) createOnce(ctx context.Context, op string, k *pgstore.Creation
 			}
 			// Deleted since its key was read: create anew.
 		} else if !errors.Is(err, pgstore.ErrNotFound) {
-			return manager.Thread{}, fmt.Errorf("%s: %w", op, mapErr(err))
+			return manager.Thread{}, fmt.Errorf("%s: %w", op, b.mapErr(err))
 		}
 		t, err := create(k)
 		if !errors.Is(err, pgstore.ErrKeyTaken) {
@@ -332,7 +332,7 @@ func (b *Backend) row(ctx context.Context, id string) (pgstore.Thread, error) {
 	}
 	t, err := b.store.Get(ctx, id)
 	if err != nil {
-		return pgstore.Thread{}, mapErr(err)
+		return pgstore.Thread{}, b.mapErr(err)
 	}
 	return t, nil
 }
@@ -406,7 +406,7 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 		res, err = b.store.Append(ctx, id, joined, expected)
 	}
 	if err != nil {
-		return manager.AppendResult{}, appendErr(id, err)
+		return manager.AppendResult{}, b.appendErr(id, err)
 	}
 	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread), Replayed: res.Replayed}, nil
 }
@@ -472,7 +472,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 			break
 		}
 		if err != nil {
-			return manager.Thread{}, fmt.Errorf("fork: %w", mapErr(err))
+			return manager.Thread{}, fmt.Errorf("fork: %w", b.mapErr(err))
 		}
 		before = msg.Ordinal
 	case o.LastTurnID != "":
@@ -526,7 +526,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {
-		return manager.Thread{}, mapErr(err)
+		return manager.Thread{}, b.mapErr(err)
 	}
 	return threadOf(t), nil
 }
@@ -535,7 +535,7 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 func (b *Backend) UserMessages(ctx context.Context, id string) ([]manager.UserMessage, error) {
 	msgs, err := b.store.UserMessages(ctx, id)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	return userMessagesOf(msgs), nil
 }
@@ -545,7 +545,7 @@ func (b *Backend) UserMessages(ctx context.Context, id string) ([]manager.UserMe
 func (b *Backend) UserMessagesBetween(ctx context.Context, id string, lo, hi int) ([]manager.UserMessage, int, error) {
 	msgs, count, err := b.store.UserMessagesBetween(ctx, id, lo, hi)
 	if err != nil {
-		return nil, 0, mapErr(err)
+		return nil, 0, b.mapErr(err)
 	}
 	return userMessagesOf(msgs), count, nil
 }
@@ -580,9 +580,9 @@ func (b *Backend) ReadFrom(ctx context.Context, id string, k int) (io.ReadCloser
 func (b *Backend) openHistory(ctx context.Context, id string, from, to int64) (io.ReadCloser, error) {
 	rc, _, err := b.store.OpenHistory(ctx, id, from, to)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
-	return mappedReader{rc}, nil
+	return mappedReader{rc, b}, nil
 }
 
 // openHistoryIn is openHistory of positions found in thread id's history
@@ -591,9 +591,9 @@ func (b *Backend) openHistory(ctx context.Context, id string, from, to int64) (i
 func (b *Backend) openHistoryIn(ctx context.Context, id string, era pgstore.Era, from, to int64) (io.ReadCloser, error) {
 	rc, _, err := b.store.OpenHistoryIn(ctx, id, era, from, to)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
-	return mappedReader{rc}, nil
+	return mappedReader{rc, b}, nil
 }
 
 // ReadTurn streams turn k: user message k up to user message k+1.
@@ -634,13 +634,13 @@ func (b *Backend) turnBounds(ctx context.Context, id string, k int, next bool) (
 	}
 	m, err := b.store.UserMessage(ctx, t.ID, k)
 	if err != nil {
-		return 0, 0, era, mapErr(err)
+		return 0, 0, era, b.mapErr(err)
 	}
 	to = -1
 	if next && k+1 < t.UserMessageCount {
 		after, err := b.store.UserMessage(ctx, t.ID, k+1)
 		if err != nil {
-			return 0, 0, era, mapErr(err)
+			return 0, 0, era, b.mapErr(err)
 		}
 		to = after.Offset
 	}
@@ -665,7 +665,7 @@ func (b *Backend) ReadAfter(ctx context.Context, id string, from int64) (io.Read
 	case errors.Is(err, pgstore.ErrOutOfRange):
 		return nil, 0, invalid("past the thread's end")
 	case err != nil:
-		return nil, 0, mapErr(err)
+		return nil, 0, b.mapErr(err)
 	case from > end:
 		rc.Close()
 		return nil, 0, invalid(fmt.Sprintf("the thread has %d bytes", end))
@@ -675,12 +675,12 @@ func (b *Backend) ReadAfter(ctx context.Context, id string, from int64) (io.Read
 		if _, err := io.ReadFull(rc, last[:]); err != nil || last[0] != '\n' {
 			rc.Close()
 			if err != nil {
-				return nil, 0, fmt.Errorf("read %s after offset %d: %w", id, from, mapErr(err))
+				return nil, 0, fmt.Errorf("read %s after offset %d: %w", id, from, b.mapErr(err))
 			}
 			return nil, 0, invalid("not the start of a line")
 		}
 	}
-	return mappedReader{rc}, end, nil
+	return mappedReader{rc, b}, end, nil
 }
 
 // nameLine returns the rename line a thread created or forked with name
@@ -701,7 +701,7 @@ func (b *Backend) Rename(ctx context.Context, id, name string) (manager.Thread, 
 	}
 	res, err := b.store.Rename(ctx, id, line)
 	if err != nil {
-		return manager.Thread{}, mapErr(err)
+		return manager.Thread{}, b.mapErr(err)
 	}
 	return threadOf(res.Thread), nil
 }
@@ -728,7 +728,7 @@ func (b *Backend) setArchived(ctx context.Context, id string, archive bool) (man
 	}
 	row, err := b.store.SetArchived(ctx, t.ID, archive)
 	if err != nil {
-		return manager.Thread{}, mapErr(err)
+		return manager.Thread{}, b.mapErr(err)
 	}
 	return threadOf(row), nil
 }
@@ -739,14 +739,14 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", id, err)
 	}
-	return mapErr(b.store.Delete(ctx, id))
+	return b.mapErr(b.store.Delete(ctx, id))
 }
 
 // IndexStats counts threads and messages.
 func (b *Backend) IndexStats(ctx context.Context) (manager.IndexStats, error) {
 	c, err := b.store.Counts(ctx)
 	if err != nil {
-		return manager.IndexStats{}, mapErr(err)
+		return manager.IndexStats{}, b.mapErr(err)
 	}
 	return manager.IndexStats{Threads: c.Threads, Archived: c.Archived, UserMessages: c.UserMessages, IndexBytes: c.Bytes}, nil
 }
@@ -755,7 +755,7 @@ func (b *Backend) IndexStats(ctx context.Context) (manager.IndexStats, error) {
 func (b *Backend) Ancestors(ctx context.Context, id string) ([]manager.Relative, error) {
 	rel, err := b.store.Ancestors(ctx, id)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	return b.relatives(ctx, rel)
 }
@@ -764,7 +764,7 @@ func (b *Backend) Ancestors(ctx context.Context, id string) ([]manager.Relative,
 func (b *Backend) ancestorIDs(ctx context.Context, id string) ([]string, error) {
 	rels, err := b.store.Ancestors(ctx, id)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	ids := make([]string, len(rels))
 	for i, r := range rels {
@@ -777,7 +777,7 @@ func (b *Backend) ancestorIDs(ctx context.Context, id string) ([]string, error) 
 func (b *Backend) Descendants(ctx context.Context, id string) ([]manager.Relative, error) {
 	rel, err := b.store.Descendants(ctx, id)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	return b.relatives(ctx, rel)
 }
@@ -802,7 +802,7 @@ func (b *Backend) Tree(ctx context.Context, id string) (manager.Thread, []manage
 	}
 	rel, err := b.store.TreeMembers(ctx, rootID)
 	if err != nil {
-		return manager.Thread{}, nil, mapErr(err)
+		return manager.Thread{}, nil, b.mapErr(err)
 	}
 	members, err := b.relatives(ctx, rel)
 	return root, members, err
@@ -817,7 +817,7 @@ func (b *Backend) relatives(ctx context.Context, rel []pgstore.Relative) ([]mana
 		switch {
 		case errors.Is(err, pgstore.ErrNotFound):
 		case err != nil:
-			return nil, mapErr(err)
+			return nil, b.mapErr(err)
 		default:
 			th := threadOf(t)
 			out[i].Thread = &th
@@ -828,7 +828,7 @@ func (b *Backend) relatives(ctx context.Context, rel []pgstore.Relative) ([]mana
 
 // appendErr is mapErr for an append to thread id: a size mismatch, which
 // pgstore reports without the thread, says which thread, once.
-func appendErr(id string, err error) error {
+func (b *Backend) appendErr(id string, err error) error {
 	var mismatch *pgstore.SizeMismatchError
 	if errors.As(err, &mismatch) {
 		return fmt.Errorf("append to %s: %w", id, &manager.SizeMismatchError{ID: id, Expected: mismatch.Expected, Actual: mismatch.Size})
@@ -841,12 +841,13 @@ func appendErr(id string, err error) error {
 		}
 		return fmt.Errorf("append to %s: %w", id, &manager.LineError{Line: int(lineErr.Line), Err: why})
 	}
-	return mapErr(err)
+	return b.mapErr(err)
 }
 
 // mapErr wraps pgstore's sentinels in the manager's, which the server
-// maps to HTTP answers.
-func mapErr(err error) error {
+// maps to HTTP answers. A call cut off by the query timeout says so, with
+// the setting's name and value, which the server logs with its 503.
+func (b *Backend) mapErr(err error) error {
 	var mismatch *pgstore.SizeMismatchError
 	var referenced *pgstore.ReferencedError
 	switch {
@@ -872,10 +873,22 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrIdempotencyKeyReused, err)
 	case errors.Is(err, pgstore.ErrInvalidLines):
 		return fmt.Errorf("%w: %w", manager.ErrInvalidItem, err)
+	case b.queryTimedOut(err):
+		return fmt.Errorf("%w: a statement ran past spool_query_timeout (%s; PostgreSQL silent, or a lock held elsewhere): %w",
+			manager.ErrUnavailable, b.store.QueryTimeout(), err)
 	case unreachable(err):
 		return fmt.Errorf("%w: %w", manager.ErrUnavailable, err)
 	}
 	return err
+}
+
+// queryTimedOut reports whether err is a statement, or a wait for a
+// connection, cut off by the store's query timeout (spool_query_timeout),
+// not a new connection cut off by its connect timeout.
+func (b *Backend) queryTimedOut(err error) bool {
+	var connect *pgconn.ConnectError
+	return b.store.QueryTimeout() > 0 && errors.Is(err, context.DeadlineExceeded) &&
+		!errors.Is(err, pgstore.ErrCommitUnknown) && !errors.As(err, &connect)
 }
 
 // unreachable reports whether err says the database or the object store
@@ -926,12 +939,15 @@ func unreachable(err error) bool {
 
 // mappedReader is a reader of history whose errors are mapped as mapErr
 // maps them, so a read that fails tells the server why.
-type mappedReader struct{ io.ReadCloser }
+type mappedReader struct {
+	io.ReadCloser
+	b *Backend
+}
 
 func (r mappedReader) Read(p []byte) (int, error) {
 	n, err := r.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
-		err = mapErr(err)
+		err = r.b.mapErr(err)
 	}
 	return n, err
 }
@@ -955,7 +971,7 @@ func (b *Backend) List(ctx context.Context, o manager.ListOptions) (manager.Page
 	}
 	rows, err := b.store.List(ctx, po)
 	if err != nil {
-		return manager.Page{}, mapErr(err)
+		return manager.Page{}, b.mapErr(err)
 	}
 	var page manager.Page
 	if len(rows) > limit {
@@ -998,7 +1014,7 @@ func (b *Backend) SearchPage(ctx context.Context, o manager.SearchOptions) (mana
 	hits, err := b.store.Search(ctx, pgstore.SearchOptions{Query: fts, Limit: limit + 1, After: after,
 		Archived: o.Archived, Cwd: o.Cwd, Source: o.Source, ThreadID: o.ThreadID})
 	if err != nil {
-		return manager.SearchPage{}, mapErr(err)
+		return manager.SearchPage{}, b.mapErr(err)
 	}
 	var page manager.SearchPage
 	if len(hits) > limit {
@@ -1056,7 +1072,7 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	}
 	res, err := b.store.AppendTurn(ctx, t.ID, data, expected, key)
 	if err != nil {
-		return manager.AppendResult{}, appendErr(t.ID, err)
+		return manager.AppendResult{}, b.appendErr(t.ID, err)
 	}
 	return manager.AppendResult{Offsets: res.Starts, Thread: threadOf(res.Thread), Replayed: res.Replayed}, nil
 }
@@ -1068,7 +1084,7 @@ var _ manager.SpawnLineage = (*Backend)(nil)
 func (b *Backend) Spawns(ctx context.Context, id string) ([]manager.Relative, error) {
 	rel, err := b.store.Spawns(ctx, id)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	return b.relatives(ctx, rel)
 }
@@ -1077,7 +1093,7 @@ func (b *Backend) Spawns(ctx context.Context, id string) ([]manager.Relative, er
 func (b *Backend) SpawnedBy(ctx context.Context, id string) ([]manager.Relative, error) {
 	rel, err := b.store.SpawnedBy(ctx, id)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	return b.relatives(ctx, rel)
 }

@@ -73,7 +73,7 @@ func (b *Backend) Import(ctx context.Context, content io.Reader) (manager.Thread
 		return manager.Thread{}, fmt.Errorf("import: %w: %w", manager.ErrInvalidArgument, err)
 	}
 	if err != nil {
-		return manager.Thread{}, mapErr(err)
+		return manager.Thread{}, b.mapErr(err)
 	}
 	return threadOf(t), nil
 }

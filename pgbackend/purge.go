@@ -66,7 +66,7 @@ func (b *Backend) purgeOnce(ctx context.Context, pid string) error {
 			return fmt.Errorf("purge %s: make %s self-contained: %w", pid, d, err)
 		}
 	}
-	return mapErr(b.store.Purge(ctx, pid))
+	return b.mapErr(b.store.Purge(ctx, pid))
 }
 
 // afterDependents, when set (by tests), is called after Purge found the
@@ -77,7 +77,7 @@ var afterDependents func(id string)
 // bytes, each after every thread that refers to it (manager.Dependents).
 func (b *Backend) dependents(ctx context.Context, id string) ([]string, error) {
 	if _, err := b.store.Get(ctx, id); err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	return manager.Dependents(ctx, id, b.store.Referrers)
 }
@@ -109,7 +109,7 @@ func (b *Backend) rewriteSelfContained(ctx context.Context, id string) error {
 	}
 	rc, end, err := b.store.OpenHistoryIn(ctx, id, era, 0, -1)
 	if err != nil {
-		return mapErr(err)
+		return b.mapErr(err)
 	}
 	if end < t.BaseSize {
 		rc.Close()
@@ -124,7 +124,7 @@ func (b *Backend) rewriteSelfContained(ctx context.Context, id string) error {
 	}
 	err = b.store.MakeSelfContained(ctx, id, pgstore.Was{BaseID: t.BaseID, Size: end - t.BaseSize}, content)
 	rc.Close()
-	return mapErr(err)
+	return b.mapErr(err)
 }
 
 // withCopiedLines returns meta, the own meta line (without history_base)
@@ -144,12 +144,12 @@ func (b *Backend) withCopiedLines(ctx context.Context, id string, era pgstore.Er
 	}
 	rc, _, err := b.store.OpenHistoryIn(ctx, id, era, at, -1)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, b.mapErr(err)
 	}
 	own, err := rollout.ReadLine(nil, bufio.NewReader(rc))
 	rc.Close()
 	if err != nil {
-		return nil, fmt.Errorf("its own meta: %w", mapErr(err))
+		return nil, fmt.Errorf("its own meta: %w", b.mapErr(err))
 	}
 	old, err := rollout.ParseSessionMeta(own)
 	if err != nil || old.ForkPoint == nil {
@@ -167,7 +167,7 @@ func (b *Backend) withCopiedLines(ctx context.Context, id string, era pgstore.Er
 		fp.CopiedLines += n
 	}
 	if err != nil {
-		return nil, fmt.Errorf("its copied lines: %w", mapErr(err))
+		return nil, fmt.Errorf("its copied lines: %w", b.mapErr(err))
 	}
 	// The ancestry as the index has it: the metas laid out after the
 	// thread's stop at the first deleted ancestor (as the local purge

@@ -58,7 +58,7 @@ func (b *Backend) Revert(ctx context.Context, id string, o manager.RevertOptions
 		return manager.Thread{}, &manager.OutOfRangeError{ID: pid, Requested: r.BeforeUserMessage, Count: th.UserMessageCount}
 	}
 	if err != nil {
-		return manager.Thread{}, mapErr(err)
+		return manager.Thread{}, b.mapErr(err)
 	}
 	return threadOf(t), nil
 }

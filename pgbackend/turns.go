@@ -38,9 +38,9 @@ func (b *Backend) ReadTurnByID(ctx context.Context, id, turnID string) (io.ReadC
 		}
 		rc, _, err := b.store.OpenHistoryIn(ctx, row.ID, row.Era(), span.Offset, span.End)
 		if err != nil {
-			return found{}, mapErr(err)
+			return found{}, b.mapErr(err)
 		}
-		return found{mappedReader{rc}, span}, nil
+		return found{mappedReader{rc, b}, span}, nil
 	})
 	return f.rc, f.span, err
 }
@@ -60,7 +60,7 @@ func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, era pgstore.Er
 		return b.findTurn(ctx, t, era, turnID)
 	}
 	if err != nil {
-		return manager.TurnSpan{}, mapErr(err)
+		return manager.TurnSpan{}, b.mapErr(err)
 	}
 	start, size := msg.Cut(), t.HistorySize()
 	if start > size {
@@ -68,7 +68,7 @@ func (b *Backend) turnSpan(ctx context.Context, t manager.Thread, era pgstore.Er
 	}
 	rc, _, err := b.store.OpenHistoryIn(ctx, t.ID, era, start, size)
 	if err != nil {
-		return manager.TurnSpan{}, mapErr(err)
+		return manager.TurnSpan{}, b.mapErr(err)
 	}
 	defer rc.Close()
 	span, err := manager.ScanTurn(ctx, rc, turnID, msg.Ordinal, start, 0)
@@ -84,7 +84,7 @@ func (b *Backend) findTurn(ctx context.Context, t manager.Thread, era pgstore.Er
 	size := t.HistorySize()
 	rc, _, err := b.store.OpenHistoryIn(ctx, t.ID, era, 0, size)
 	if err != nil {
-		return manager.TurnSpan{}, mapErr(err)
+		return manager.TurnSpan{}, b.mapErr(err)
 	}
 	at, err := manager.FindTurn(ctx, rc, turnID)
 	rc.Close()
@@ -92,7 +92,7 @@ func (b *Backend) findTurn(ctx context.Context, t manager.Thread, era pgstore.Er
 		return manager.TurnSpan{}, fmt.Errorf("turn %q of %s: %w", turnID, t.ID, err)
 	}
 	if rc, _, err = b.store.OpenHistoryIn(ctx, t.ID, era, at.Offset, size); err != nil {
-		return manager.TurnSpan{}, mapErr(err)
+		return manager.TurnSpan{}, b.mapErr(err)
 	}
 	defer rc.Close()
 	span, err := manager.ScanTurn(ctx, rc, turnID, at.UserMessage, at.Offset, 0)

@@ -3,11 +3,13 @@
 package pgbackend
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -400,4 +402,60 @@ func TestSlowCommitCutOffIsSettled(t *testing.T) {
 	if got, want := after.UserMessageCount, before.UserMessageCount+1; got != want {
 		t.Fatalf("user messages after the cut-off append and its retry = %d, want %d", got, want)
 	}
+}
+
+// TestQueryTimeoutNamedInTheLog: a request cut off by the query timeout
+// (here an append to a thread whose row another session holds past it) is
+// answered 503, and the server's log line names the setting an operator
+// would change and its value, spool_query_timeout; it used to say only
+// "timeout: context deadline exceeded".
+func TestQueryTimeoutNamedInTheLog(t *testing.T) {
+	ctx := t.Context()
+	plain := disttest.DSN(t)
+	b, err := Open(ctx, Options{DSN: withQueryTimeout(t, plain, "1s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	var logs lockedBuffer
+	srv := httptest.NewServer(server.New(b, server.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Handler())
+	t.Cleanup(srv.Close)
+	th, err := b.Start(ctx, manager.StartOptions{Cwd: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgx.Connect(ctx, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) })
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM threads WHERE id = $1 FOR UPDATE`, th.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantUnavailable(t, srv, "POST", "/v1/threads/"+th.ID+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
+	if got, want := logs.String(), "spool_query_timeout (1s"; !strings.Contains(got, want) {
+		t.Fatalf("log of a request cut off by the query timeout: %q; want it to name %q", got, want)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a logger may write while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

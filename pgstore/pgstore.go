@@ -66,6 +66,8 @@ type Store struct {
 	batch  batcher
 	now    func() time.Time
 	logger *slog.Logger
+	// queryTimeout bounds each statement (queryDeadline; 0: none).
+	queryTimeout time.Duration
 }
 
 // Options configure Open.
@@ -147,6 +149,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{pool: pool, bucket: o.Bucket, now: time.Now, logger: logger}
+	if d, ok := cfg.ConnConfig.Tracer.(queryDeadline); ok {
+		s.queryTimeout = d.timeout
+	}
 	s.batch.s = s
 	return s, nil
 }
@@ -173,6 +178,12 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 	}
 	return nil
 }
+
+// QueryTimeout returns the bound on each statement and each wait for a
+// connection (DefaultQueryTimeout, or the DSN's spool_query_timeout; 0
+// for none). A call cut off by it fails with an error that matches
+// context.DeadlineExceeded.
+func (s *Store) QueryTimeout() time.Duration { return s.queryTimeout }
 
 // Close releases the connections.
 func (s *Store) Close() { s.pool.Close() }
