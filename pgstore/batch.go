@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,7 +28,10 @@ const maxBatch = 64
 // queue behind it. The appends to such a thread wait for its row apart:
 // the first leads them, a batch of that thread alone that waits for the
 // lock (bounded by the query timeout), and hands the lead on as run does;
-// later appends to the thread queue behind them, in arrival order.
+// later appends to the thread queue behind them, in arrival order. Such
+// batches hold a connection each while they wait: at most half the pool's
+// wait at once (waitSlots), so that with many threads locked the batches
+// of the queue and reads still get one.
 type batcher struct {
 	s  *Store
 	mu sync.Mutex // guards the fields below
@@ -38,6 +42,9 @@ type batcher struct {
 	// transaction held. A thread stays in it, with appends left or none,
 	// until a batch of them ends with none left.
 	waiting map[string][]*appendReq
+
+	// waitSlots holds a token for each batch waiting for a locked row.
+	waitSlots chan struct{}
 }
 
 // appendReq is one queued append and, once wake says done, its outcome.
@@ -160,8 +167,15 @@ func (b *batcher) runWaiting(ctx context.Context, id string) {
 	b.waiting[id] = slices.Delete(waiting, 0, n)
 	b.mu.Unlock()
 
-	b.commitIsolated(ctx, batch, true)
+	err := b.takeWaitSlot()
+	if err == nil {
+		b.commitIsolated(ctx, batch, true)
+		<-b.waitSlots
+	}
 	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		}
 		r.wake <- turnDone
 	}
 
@@ -172,6 +186,24 @@ func (b *batcher) runWaiting(ctx context.Context, id string) {
 		delete(b.waiting, id)
 	}
 	b.mu.Unlock()
+}
+
+// takeWaitSlot takes a token of waitSlots, waiting for one no longer than
+// the query timeout: a statement that waited as long would have failed too.
+func (b *batcher) takeWaitSlot() error {
+	var expired <-chan time.Time
+	if d := b.s.queryTimeout; d > 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	select {
+	case b.waitSlots <- struct{}{}:
+		return nil
+	case <-expired:
+		return fmt.Errorf("%d batches of appends already wait for rows other transactions hold: %w",
+			cap(b.waitSlots), context.DeadlineExceeded)
+	}
 }
 
 // commitIsolated commits batch and sets each request's outcome. The batch

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -396,4 +397,69 @@ func withQueryTimeout(t *testing.T, dsn, d string) string {
 	q.Set(queryTimeoutParam, d)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// TestLockedRowsLeaveConnections: appends waiting for rows other
+// transactions hold take at most half the pool's connections while they
+// wait, so that with more threads locked than that, appends to other
+// threads and reads still get a connection. They used to take one each:
+// with as many locked threads as connections, every other append and read
+// waited the whole query timeout for a connection, then failed.
+func TestLockedRowsLeaveConnections(t *testing.T) {
+	plain := testDSN(t)
+	const conns = 4
+	dsn := withQueryTimeout(t, plain, "20s") + fmt.Sprintf("&pool_max_conns=%d", conns)
+	s := openStore(t, dsn, nil)
+	free, _ := parentWith(t, s, 1)
+	holder, err := pgx.Connect(t.Context(), plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close(context.Background()) })
+	lock, err := holder.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locked []string
+	for range conns {
+		id, _ := parentWith(t, s, 1)
+		if _, err := lock.Exec(t.Context(), `SELECT 1 FROM threads WHERE id = $1 FOR UPDATE`, id); err != nil {
+			t.Fatal(err)
+		}
+		locked = append(locked, id)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(locked))
+	for i, id := range locked {
+		wg.Go(func() { _, errs[i] = s.Append(t.Context(), id, userLine("waits"), -1) })
+	}
+	// Until the appends wait on the rows, as PostgreSQL sees it (on a
+	// connection of its own: a transaction reads pg_stat_activity once).
+	observer, err := pgx.Connect(t.Context(), plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { observer.Close(context.Background()) })
+	for waiting := 0; waiting < conns/2; {
+		if err := observer.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // polls the server's state; nothing here to wait on
+	}
+	if _, err := s.Append(t.Context(), free, userLine("goes on"), -1); err != nil {
+		t.Fatalf("append to another thread while %d threads are locked, pool of %d: %v; want it committed", conns, conns, err)
+	}
+	if _, err := s.Get(t.Context(), free); err != nil {
+		t.Fatalf("read while %d threads are locked, pool of %d: %v", conns, conns, err)
+	}
+	if err := lock.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("append to locked thread %d once released: %v", i, err)
+		}
+	}
 }

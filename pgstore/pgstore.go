@@ -153,6 +153,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.queryTimeout = d.timeout
 	}
 	s.batch.s = s
+	s.batch.waitSlots = make(chan struct{}, max(1, cfg.MaxConns/2))
 	return s, nil
 }
 
