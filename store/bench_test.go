@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -341,6 +342,38 @@ func BenchmarkAdvanceBatch(b *testing.B) {
 				}
 				if err := s.AdvanceAll(b.Context(), ps); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSearchRepeatedWord searches for a word that one message holds
+// thousands of times (a pasted log searched for "error"), among prompts
+// that hold it once. FTS5's snippet of that message costs the square of
+// its hits; SearchPage asks FTS5 only for short messages' snippets.
+//
+//	go test -run '^$' -bench BenchmarkSearchRepeatedWord -benchtime 3x ./store/
+func BenchmarkSearchRepeatedWord(b *testing.B) {
+	for _, copies := range []int{1000, 5000} {
+		b.Run(fmt.Sprintf("copies=%d", copies), func(b *testing.B) {
+			s := openTest(b)
+			var records []Record
+			for i := range 50 {
+				text := fmt.Sprintf("prompt %d: why does the build print an error here?", i)
+				if i == 0 {
+					text = strings.Repeat("error ", copies)
+				}
+				records = append(records, Record{Thread: newThread(fmt.Sprintf("t%03d", i), int64(i)),
+					Messages: []UserMessage{{Ordinal: 0, Offset: 10, Line: 1, Preview: "p", Text: text}}})
+			}
+			if err := s.Replace(b.Context(), records); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				hits, err := s.Search(b.Context(), SearchOptions{Query: "error"})
+				if err != nil || len(hits) != DefaultSearchLimit {
+					b.Fatalf("%d hits, %v", len(hits), err)
 				}
 			}
 		})

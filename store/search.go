@@ -407,7 +407,7 @@ func (c SearchCursor) Encode() string {
 const searchSQL = `
 WITH RECURSIVE matched AS (
 	SELECT m.id AS mid, m.thread_id AS owner, m.ordinal,
-		snippet(user_message_fts, 0, ?, ?, '…', 16) AS snippet,
+		m.id AS sid,
 		bm25(user_message_fts) AS score,
 		IFNULL((SELECT a.id FROM thread_lineage l
 			JOIN user_messages a ON a.thread_id = l.ancestor_id AND a.ordinal = m.ordinal
@@ -424,35 +424,35 @@ WITH RECURSIVE matched AS (
 	JOIN user_messages m ON m.id = user_message_fts.rowid
 	JOIN threads o ON o.id = m.thread_id
 	WHERE user_message_fts MATCH ?
-), heirs(origin, ordinal, snippet, score, hit, inherited, depth) AS (
-	SELECT origin, ordinal, snippet, score, owner, origin <> mid, 0 FROM matched
+), heirs(origin, ordinal, sid, score, hit, inherited, depth) AS (
+	SELECT origin, ordinal, sid, score, owner, origin <> mid, 0 FROM matched
 	UNION ALL
-	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	SELECT h.origin, h.ordinal, h.sid, h.score, t.id, 1, h.depth + 1
 	FROM heirs h CROSS JOIN threads t INDEXED BY threads_base ON t.base_id = h.hit AND t.id <> t.base_id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
-	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	SELECT h.origin, h.ordinal, h.sid, h.score, t.id, 1, h.depth + 1
 	FROM heirs h CROSS JOIN thread_segments s INDEXED BY thread_segments_base ON s.base_id = h.hit AND s.seq = 0
 	CROSS JOIN threads t ON t.id = s.thread_id AND t.base_id = t.id AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
-	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	SELECT h.origin, h.ordinal, h.sid, h.score, t.id, 1, h.depth + 1
 	FROM heirs h CROSS JOIN threads t INDEXED BY threads_parent ON t.parent_id = h.hit AND t.base_id IS NULL AND t.inherited_messages > h.ordinal
 	WHERE h.depth < 1000
 	UNION ALL
-	SELECT h.origin, h.ordinal, h.snippet, h.score, t.id, 1, h.depth + 1
+	SELECT h.origin, h.ordinal, h.sid, h.score, t.id, 1, h.depth + 1
 	FROM heirs h CROSS JOIN threads t INDEXED BY threads_parent ON t.parent_id = h.hit AND t.base_id = t.id
 	CROSS JOIN user_messages x ON x.thread_id = t.id AND x.ordinal = h.ordinal AND x.text = ''
 	CROSS JOIN user_messages om ON om.id = h.origin AND om.preview = x.preview AND om.turn_id = x.turn_id
 	WHERE h.depth < 1000
 ), ranked AS (
-	SELECT c.hit, c.ordinal, c.snippet, c.score, t.name,
+	SELECT c.hit, c.ordinal, c.sid, c.score, t.name,
 		row_number() OVER (PARTITION BY c.origin ORDER BY c.inherited, t.created_at, t.id) AS rn
 	FROM heirs c
 	CROSS JOIN threads t ON t.id = c.hit
 	WHERE %s
 )
-SELECT hit, ordinal, snippet, score, name FROM ranked
+SELECT hit, ordinal, sid, score, name FROM ranked
 WHERE rn = 1 %s
 ORDER BY score, hit, ordinal
 LIMIT ?`
@@ -463,16 +463,16 @@ LIMIT ?`
 // HighlightEnd. A query that does not parse fails with a *QueryError, an
 // empty one with ErrEmptyQuery, a bad cursor with ErrBadCursor.
 func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, error) {
-	q, args, limit, tag, err := searchQuery(o)
+	q, args, limit, tag, match, err := searchQuery(o)
 	if err != nil {
 		return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
 	}
 	var rows []struct {
-		ThreadID string  `db:"hit"`
-		Ordinal  int     `db:"ordinal"`
-		Snippet  string  `db:"snippet"`
-		Score    float64 `db:"score"`
-		Name     string  `db:"name"`
+		ThreadID  string  `db:"hit"`
+		Ordinal   int     `db:"ordinal"`
+		MessageID int64   `db:"sid"`
+		Score     float64 `db:"score"`
+		Name      string  `db:"name"`
 	}
 	// The query is one of 32 texts (searchQuery), so it is parsed once.
 	if err := sqlx.SelectContext(ctx, s.cached(), &rows, q, args...); err != nil {
@@ -485,28 +485,32 @@ func (s *Store) SearchPage(ctx context.Context, o SearchOptions) (SearchPage, er
 			page.NextCursor = SearchCursor{Rank: last.Rank, ThreadID: last.ThreadID, Ordinal: last.Ordinal, Query: tag}.Encode()
 			break
 		}
-		page.Hits = append(page.Hits, SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: r.Snippet, Rank: r.Score, Name: r.Name})
+		snippet, err := s.snippet(ctx, match, r.MessageID)
+		if err != nil {
+			return SearchPage{}, fmt.Errorf("search %q: %w", o.Query, err)
+		}
+		page.Hits = append(page.Hits, SearchHit{ThreadID: r.ThreadID, Ordinal: r.Ordinal, Snippet: snippet, Rank: r.Score, Name: r.Name})
 	}
 	return page, nil
 }
 
 // searchQuery returns the SQL and arguments of SearchPage's page for o,
-// the page's size and the query's QueryTag. It fetches one hit more than
+// the page's size, the query's QueryTag and its FTS5 form. It fetches one hit more than
 // the size to tell whether a next page exists.
-func searchQuery(o SearchOptions) (string, []any, int, string, error) {
-	match, err := ParseQuery(o.Query)
+func searchQuery(o SearchOptions) (q string, args []any, limit int, tag, match string, err error) {
+	match, err = ParseQuery(o.Query)
 	if err != nil {
-		return "", nil, 0, "", err
+		return "", nil, 0, "", "", err
 	}
-	tag := QueryTag(match)
-	limit := o.Limit
+	tag = QueryTag(match)
+	limit = o.Limit
 	if limit <= 0 {
 		limit = DefaultSearchLimit
 	}
 	limit = min(limit, MaxSearchLimit)
 
 	filters := []string{"1"}
-	args := []any{HighlightStart, HighlightEnd, match}
+	args = []any{match}
 	if o.Archived != nil {
 		filters = append(filters, "t.archived = ?")
 		args = append(args, *o.Archived)
@@ -527,13 +531,13 @@ func searchQuery(o SearchOptions) (string, []any, int, string, error) {
 	if o.Cursor != "" {
 		c, err := DecodeSearchCursor(o.Cursor, tag)
 		if err != nil {
-			return "", nil, 0, "", err
+			return "", nil, 0, "", "", err
 		}
 		after = "AND (score, hit, ordinal) > (?, ?, ?)"
 		args = append(args, c.Rank, c.ThreadID, c.Ordinal)
 	}
 	args = append(args, limit+1)
-	return fmt.Sprintf(searchSQL, strings.Join(filters, " AND "), after), args, limit, tag, nil
+	return fmt.Sprintf(searchSQL, strings.Join(filters, " AND "), after), args, limit, tag, match, nil
 }
 
 // Search returns the first page of SearchPage's hits.

@@ -674,7 +674,7 @@ func TestSearchQueryPlan(t *testing.T) {
 			}
 			no := false
 			for i, o := range []SearchOptions{{Query: "zebra"}, {Query: "zebra", Archived: &no, Cwd: "/work"}} {
-				q, args, _, _, err := searchQuery(o)
+				q, args, _, _, _, err := searchQuery(o)
 				if err != nil {
 					t.Fatal(err)
 				}
