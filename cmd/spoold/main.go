@@ -12,6 +12,7 @@
 //	-insecure-no-token                     allow a non-loopback -addr without a token
 //	-allow-host        SPOOL_ALLOW_HOST    further Host names the server answers to (comma-separated)
 //	-cors              SPOOL_CORS          origins whose pages may call the API (comma-separated)
+//	-max-conns         SPOOL_MAX_CONNS     connections held open at once (default: the open-file limit less 1024, at most 16384; 0: no limit)
 //	-max-body          SPOOL_MAX_BODY      largest request body (default 64MiB)
 //	-max-body-in-flight SPOOL_MAX_BODY_IN_FLIGHT  request bodies held in memory at once (default 256MiB)
 //	-body-timeout      SPOOL_BODY_TIMEOUT  time any body may take (default 10s) ...
@@ -64,9 +65,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/spoolhq/spool/internal/connlimit"
 	"github.com/spoolhq/spool/internal/flagorigin"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/manager"
@@ -106,6 +109,7 @@ type config struct {
 	watch           bool
 	addr            string
 	capacity        int
+	maxConns        int // 0: no limit
 	sync            rolloutfs.SyncPolicy
 	token           string
 	insecureNoToken bool
@@ -145,6 +149,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	insecureNoToken := fs.Bool("insecure-no-token", false, "allow listening beyond loopback without -token: anyone who reaches the port reads and writes every thread")
 	allowHosts := fs.String("allow-host", getenv("SPOOL_ALLOW_HOST"), "further `names` (host or host:port, comma-separated) the Host header may give ($SPOOL_ALLOW_HOST)")
 	cors := fs.String("cors", getenv("SPOOL_CORS"), "`origins` (https://app.example, comma-separated) whose web pages may call the API ($SPOOL_CORS)")
+	maxConns := fs.String("max-conns", env("SPOOL_MAX_CONNS", strconv.Itoa(defaultMaxConns())), "the `number` of connections held open at once; when all are, idle ones are closed, and new ones wait (0: no limit) ($SPOOL_MAX_CONNS)")
 	maxBody := fs.String("max-body", env("SPOOL_MAX_BODY", "64MiB"), "largest request body, a `size` such as 64MiB ($SPOOL_MAX_BODY)")
 	maxBodyInFlight := fs.String("max-body-in-flight", env("SPOOL_MAX_BODY_IN_FLIGHT", "256MiB"), "request bodies held in memory at once, a `size`; past it 503 ($SPOOL_MAX_BODY_IN_FLIGHT)")
 	bodyTimeout := fs.String("body-timeout", env("SPOOL_BODY_TIMEOUT", server.DefaultBodyTimeout.String()), "the `duration` any request body may take, plus 1s per -body-min-rate bytes ($SPOOL_BODY_TIMEOUT)")
@@ -209,6 +214,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if cfg.capacity, err = strconv.Atoi(*capacity); err != nil || cfg.capacity < 1 {
 		return config{}, fmt.Errorf("%s %q: want a positive integer", from("capacity"), *capacity)
+	}
+	if cfg.maxConns, err = strconv.Atoi(*maxConns); err != nil || cfg.maxConns < 0 {
+		return config{}, fmt.Errorf("%s %q: want a number of connections, or 0 for no limit", from("max-conns"), *maxConns)
 	}
 	if cfg.maxBody, err = parseSize(*maxBody); err != nil {
 		return config{}, fmt.Errorf("%s: %w", from("max-body"), err)
@@ -298,6 +306,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	httpServer := srv.HTTPServer(cfg.addr)
 	log.Info("listening", append([]any{"addr", shownAddr(cfg.addr, ln.Addr())}, append(where, "auth", cfg.token != "", "cors", strings.Join(cfg.cors, ","))...)...)
 
+	if cfg.maxConns > 0 {
+		var stop func()
+		ln, stop = limitConns(ln, cfg.maxConns, httpServer, log)
+		defer stop()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 
@@ -329,6 +342,60 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// fdReserve is how many of the process's open files -max-conns leaves to
+// the store by default: rollouts, the index, its WAL and SHM, watches.
+const fdReserve = 1024
+
+// defaultMaxConns is -max-conns' default: the open-file limit (which Go
+// raises to the hard limit at start) less fdReserve, at most 16384, at
+// least 64.
+func defaultMaxConns() int {
+	n := 16384
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(n+fdReserve) {
+		n = int(lim.Cur) - fdReserve
+	}
+	return max(n, 64)
+}
+
+// limitConns bounds the connections srv holds open through ln to max:
+// once all are open, srv closes its idle ones and keeps none open after a
+// request until half are free again, so clients holding connections idle
+// cannot keep others out, nor take the files the store needs; a new
+// connection meanwhile waits in the kernel's queue. stop ends the
+// goroutine that does it.
+func limitConns(ln net.Listener, max int, srv *http.Server, log *slog.Logger) (limited net.Listener, stop func()) {
+	l := connlimit.New(ln, max)
+	var full atomic.Bool
+	changed := make(chan struct{}, 1)
+	l.Full = func(f bool) {
+		full.Store(f)
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-changed:
+			}
+			f := full.Load()
+			// Closing idle connections calls Full: never from Full.
+			srv.SetKeepAlivesEnabled(!f)
+			if f {
+				log.Warn("every connection the server may hold is open: idle ones are closed, and new ones wait", "max_conns", max)
+			} else {
+				log.Info("half the connections are free again: keeping connections open after a request", "open", l.Open(), "max_conns", max)
+			}
+		}
+	}()
+	return l, func() { close(done) }
 }
 
 // openBackend opens the backend cfg names: the distributed one with -pg,

@@ -257,6 +257,22 @@ func TestParseConfig(t *testing.T) {
 		{name: "file mode owner cannot read", args: []string{"-file-mode", "0040"}, wantErr: true},
 		{name: "file mode not octal", args: []string{"-file-mode", "rw"}, wantErr: true},
 		{name: "bad body timeout", args: []string{"-body-timeout", "0s"}, wantErr: true},
+		{name: "max conns", args: []string{"-max-conns", "0"}, env: map[string]string{"SPOOL_MAX_CONNS": "9"},
+			check: func(t *testing.T, c config) {
+				if c.maxConns != 0 {
+					t.Fatalf("max conns = %d, want 0 (no limit)", c.maxConns)
+				}
+			}},
+		{name: "max conns default", check: func(t *testing.T, c config) {
+			var lim syscall.Rlimit
+			if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+				t.Fatal(err)
+			}
+			if c.maxConns < 64 || c.maxConns > 16384 || uint64(c.maxConns) > max(lim.Cur, 64+fdReserve)-fdReserve {
+				t.Fatalf("max conns = %d with an open-file limit of %d, want it at most the limit less %d, in 64..16384", c.maxConns, lim.Cur, fdReserve)
+			}
+		}},
+		{name: "bad max conns", args: []string{"-max-conns", "-1"}, wantErr: true},
 		{name: "bad capacity", args: []string{"-capacity", "0"}, wantErr: true},
 		{name: "bad sync", args: []string{"-sync", "sometimes"}, wantErr: true},
 		{name: "bad watch", args: []string{"-watch", "maybe"}, wantErr: true},
