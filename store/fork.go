@@ -71,13 +71,7 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 			return err
 		}
 		if r.Thread.BaseID == "" && src.Messages > 0 {
-			copyMessages := `INSERT INTO user_messages
-				(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
-				SELECT ?3, ordinal, byte_offset + ?4, line_number + ?5, preview, '',
-					IIF(cut_offset <= 0, 0, cut_offset + ?4), turn_id
-				FROM (` + allMessagesSQL + `) WHERE ordinal < ?2 ORDER BY ordinal`
-			if _, err := tx.ExecContext(ctx, copyMessages, src.ParentID, src.Messages, id,
-				src.OffsetShift, src.LineShift); err != nil {
+			if err := copyMessages(ctx, tx, id, src); err != nil {
 				return fmt.Errorf("copy user messages of parent %s: %w", src.ParentID, err)
 			}
 		}
@@ -108,6 +102,35 @@ func (s *Store) InsertFork(ctx context.Context, r Record, src ForkSource) error 
 	})
 	if err != nil {
 		return fmt.Errorf("insert fork %s of %s: %w", id, src.ParentID, err)
+	}
+	return nil
+}
+
+// copyBatch is how many user messages copyMessages copies per statement.
+// SQLite reads the rows an INSERT selects from its own table into a
+// temporary table first, held in memory (temp_store): one statement for
+// all of a parent's messages held every one of them at once (64 MiB for
+// 200,000), a batch holds at most this many.
+const copyBatch = 4096
+
+// copyMessages copies the parent's first src.Messages user messages, as
+// the fork's rows without their search text, in batches of copyBatch.
+func copyMessages(ctx context.Context, tx *sqlx.Tx, id string, src ForkSource) error {
+	q := `INSERT INTO user_messages
+		(thread_id, ordinal, byte_offset, line_number, preview, text, cut_offset, turn_id)
+		SELECT ?4, ordinal, byte_offset + ?5, line_number + ?6, preview, '',
+			IIF(cut_offset <= 0, 0, cut_offset + ?5), turn_id
+		FROM (` + messagesBetweenSQL + `)`
+	stmt, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for lo := 0; lo < src.Messages; lo += copyBatch {
+		hi := min(lo+copyBatch, src.Messages)
+		if _, err := stmt.ExecContext(ctx, src.ParentID, lo, hi, id, src.OffsetShift, src.LineShift); err != nil {
+			return err
+		}
 	}
 	return nil
 }
