@@ -25,7 +25,7 @@ run: build ## start the server on 127.0.0.1:7878 with the data root ~/.spool
 test: ## vet, every test with the race detector, then the memory checks without it
 	$(GO) vet ./...
 	$(GO) test $(RACE) -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -run 'Memory|Residency' ./indexer/ ./manager/
+	$(GO) test -count=1 -run 'Memory|Residency' ./indexer/ ./manager/ ./store/
 
 lint: ## gofmt, go vet, staticcheck (also of the code behind the distributed, compat and randomized tags) and go mod tidy -diff
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
