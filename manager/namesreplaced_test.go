@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -122,16 +121,9 @@ func TestWatchNamesFileReplacedSyncsNamesOnly(t *testing.T) {
 // (SyncRescan) reports before cond holds.
 func waitForNoRescan(t *testing.T, reports <-chan SyncReport, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case r := <-reports:
-			if r.Cause == SyncRescan {
-				t.Fatalf("%s: a full sync of the root ran (%d files looked at)", what, r.Summary.Files)
-			}
-		case <-ctx.Done():
-			t.Fatalf("%s: no background sync made it happen", what)
+	awaitSyncs(t, reports, what, cond, func(r SyncReport) {
+		if r.Cause == SyncRescan {
+			t.Fatalf("%s: a full sync of the root ran (%d files looked at)", what, r.Summary.Files)
 		}
-	}
+	})
 }

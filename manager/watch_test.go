@@ -43,14 +43,22 @@ func openWatching(t *testing.T, opts ...func(*Options)) (*Manager, <-chan SyncRe
 // not a synchronisation: a passing test never waits on the clock).
 func waitFor(t *testing.T, reports <-chan SyncReport, what string, cond func() bool) {
 	t.Helper()
+	awaitSyncs(t, reports, what, cond, func(r SyncReport) {
+		if r.Err != nil {
+			t.Logf("sync %s: %v", r.Cause, r.Err)
+		}
+	})
+}
+
+// awaitSyncs is waitFor calling seen with each report it reads.
+func awaitSyncs(t *testing.T, reports <-chan SyncReport, what string, cond func() bool, seen func(SyncReport)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	for !cond() {
 		select {
 		case r := <-reports:
-			if r.Err != nil {
-				t.Logf("sync %s: %v", r.Cause, r.Err)
-			}
+			seen(r)
 		case <-ctx.Done():
 			t.Fatalf("%s: no background sync made it happen", what)
 		}

@@ -295,6 +295,20 @@ func withQueryTimeout(t *testing.T, dsn, d string) string {
 	return u.String()
 }
 
+// openTimingOut opens a backend on a new database whose statements may
+// take a second (spool_query_timeout), closed with the test, and returns
+// it with the database's DSN without that bound.
+func openTimingOut(t *testing.T) (b *Backend, plain string) {
+	t.Helper()
+	plain = disttest.DSN(t)
+	b, err := Open(t.Context(), Options{DSN: withQueryTimeout(t, plain, "1s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, plain
+}
+
 // TestPostgresFrozenAnswersUnavailable: with PostgreSQL frozen on the
 // connections already open (a host stopped, a network dropping packets:
 // nothing is closed, nothing is answered), calls fail as unavailable
@@ -362,12 +376,7 @@ func TestPostgresFrozenAnswersUnavailable(t *testing.T) {
 // it is answered unavailable, and its retry writes the lines once.
 func TestSlowCommitCutOffIsSettled(t *testing.T) {
 	ctx := t.Context()
-	plain := disttest.DSN(t)
-	b, err := Open(ctx, Options{DSN: withQueryTimeout(t, plain, "1s")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b, plain := openTimingOut(t)
 	id := bigThread(t, b, 1).ID
 	before, err := b.Get(ctx, id)
 	if err != nil {
@@ -411,12 +420,7 @@ func TestSlowCommitCutOffIsSettled(t *testing.T) {
 // "timeout: context deadline exceeded".
 func TestQueryTimeoutNamedInTheLog(t *testing.T) {
 	ctx := t.Context()
-	plain := disttest.DSN(t)
-	b, err := Open(ctx, Options{DSN: withQueryTimeout(t, plain, "1s")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b, plain := openTimingOut(t)
 	var logs lockedBuffer
 	srv := httptest.NewServer(server.New(b, server.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Handler())
 	t.Cleanup(srv.Close)

@@ -294,18 +294,8 @@ func TestLockedRowHoldsOnlyItsThread(t *testing.T) {
 			a, ah := parentWith(t, s, 1)
 			b, bh := parentWith(t, s, 1)
 			c, ch := parentWith(t, s, 1)
-			holder, err := pgx.Connect(t.Context(), plain)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { holder.Close(context.Background()) })
-			lock, err := holder.Begin(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := lock.Exec(t.Context(), `SELECT 1 FROM threads WHERE id = $1 FOR UPDATE`, a); err != nil {
-				t.Fatal(err)
-			}
+			lock := rowHolder(t, plain)
+			holdRow(t, lock, a)
 			reqs := []*appendReq{
 				{id: a, lines: userLine("a1"), expected: -1},
 				{id: b, lines: userLine("b1"), expected: -1},
@@ -411,21 +401,11 @@ func TestLockedRowsLeaveConnections(t *testing.T) {
 	dsn := withQueryTimeout(t, plain, "20s") + fmt.Sprintf("&pool_max_conns=%d", conns)
 	s := openStore(t, dsn, nil)
 	free, _ := parentWith(t, s, 1)
-	holder, err := pgx.Connect(t.Context(), plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { holder.Close(context.Background()) })
-	lock, err := holder.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	lock := rowHolder(t, plain)
 	var locked []string
 	for range conns {
 		id, _ := parentWith(t, s, 1)
-		if _, err := lock.Exec(t.Context(), `SELECT 1 FROM threads WHERE id = $1 FOR UPDATE`, id); err != nil {
-			t.Fatal(err)
-		}
+		holdRow(t, lock, id)
 		locked = append(locked, id)
 	}
 	var wg sync.WaitGroup
@@ -461,5 +441,30 @@ func TestLockedRowsLeaveConnections(t *testing.T) {
 		if err != nil {
 			t.Errorf("append to locked thread %d once released: %v", i, err)
 		}
+	}
+}
+
+// rowHolder returns a transaction on a connection of its own to dsn, for
+// a test to hold rows locked as another session would (holdRow) until it
+// rolls back; the connection is closed when the test ends.
+func rowHolder(t *testing.T, dsn string) pgx.Tx {
+	t.Helper()
+	holder, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close(context.Background()) })
+	tx, err := holder.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// holdRow locks thread id's row in tx.
+func holdRow(t *testing.T, tx pgx.Tx, id string) {
+	t.Helper()
+	if _, err := tx.Exec(t.Context(), `SELECT 1 FROM threads WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
 	}
 }
