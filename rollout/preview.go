@@ -75,28 +75,36 @@ func Preview(l *Line) (string, bool) {
 		return "", false
 	}
 	p := ev.Payload
-	var text string
-	images := bool(p.Images || p.LocalImages)
-	if l.PayloadType == "item_completed" {
-		if p.Item == nil || p.Item.Type != "UserMessage" {
-			return "", false
-		}
-		var b strings.Builder
-		images = false
-		// contentParts has checked every part.
-		eachElement(p.Item.Content, func(elem []byte) error {
-			part, _ := decodePart(elem)
+	completed := l.PayloadType == "item_completed"
+	if completed && (p.Item == nil || p.Item.Type != "UserMessage") {
+		return "", false
+	}
+	var itemText strings.Builder
+	itemImages := false
+	if p.Item != nil {
+		// A part encoding/json would refuse (contentParts checks only a
+		// content member a later one replaces) gives no preview, as the
+		// line failing to decode did.
+		err := eachElement(p.Item.Content, func(elem []byte) error {
+			part, ok := decodePart(elem)
+			if !ok {
+				return errPartType
+			}
 			switch part.Type {
 			case "text":
-				b.WriteString(part.Text())
+				itemText.WriteString(part.Text())
 			case "image", "local_image":
-				images = true
+				itemImages = true
 			}
 			return nil
 		})
-		text = b.String()
-	} else {
-		text = p.Message
+		if err != nil {
+			return "", false
+		}
+	}
+	text, images := p.Message, bool(p.Images || p.LocalImages)
+	if completed {
+		text, images = itemText.String(), itemImages
 	}
 	if i := strings.Index(text, userMessagePrefix); i >= 0 {
 		text = text[i+len(userMessagePrefix):]

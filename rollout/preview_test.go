@@ -27,6 +27,8 @@ func TestPreview(t *testing.T) {
 		{"after the request marker", `{"timestamp":"t","type":"event_msg","payload":{"type":"user_message","message":"ctx\n## My request for Codex:\n do it "}}`, "do it", true},
 		{"context is not filtered", `{"timestamp":"t","type":"event_msg","payload":{"type":"user_message","message":"<environment_context>x</environment_context>"}}`, "<environment_context>x</environment_context>", true},
 		{"paginated echo", `{"timestamp":"t","ordinal":3,"type":"event_msg","payload":{"type":"item_completed","item":{"type":"UserMessage","content":[{"type":"text","text":" a "},{"type":"text","text":"  "},{"type":"text","text":"b"}]}}}`, "a   b", true},
+		{"paginated, a part encoding/json refuses", `{"timestamp":"t","type":"event_msg","payload":{"type":"item_completed","item":{"type":"UserMessage","content":[{"type":"text","text":"hi"},5]}}}`, "", false},
+		{"paginated, a text that is no string", `{"timestamp":"t","type":"event_msg","payload":{"type":"item_completed","item":{"type":"UserMessage","content":[{"type":"text","text":"hi"},{"type":"text","text":7}]}}}`, "", false},
 		{"paginated blank", `{"timestamp":"t","type":"event_msg","payload":{"type":"item_completed","item":{"type":"UserMessage","content":[{"type":"text","text":" "}]}}}`, "", false},
 		{"paginated image", `{"timestamp":"t","type":"event_msg","payload":{"type":"item_completed","item":{"type":"UserMessage","content":[{"type":"image","image_url":"data:x"}]}}}`, rollout.ImagePreview, true},
 		{"paginated local image", `{"timestamp":"t","type":"event_msg","payload":{"type":"item_completed","item":{"type":"UserMessage","content":[{"type":"local_image","path":"/a.png"}]}}}`, rollout.ImagePreview, true},
