@@ -225,10 +225,18 @@ func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq, wait b
 			r.err = err
 		}
 	default:
+		waiting := make(map[string]bool) // threads an append was set aside for
 		for i, r := range batch {
+			if waiting[r.id] {
+				// Its row may be free by now, but an earlier append to
+				// the thread waits for it: this one waits behind it.
+				r.deferred = true
+				continue
+			}
 			if err := b.commitRetrying(ctx, batch[i:i+1], wait); err != nil {
 				r.err = err
 			}
+			waiting[r.id] = r.deferred
 		}
 	}
 }

@@ -468,3 +468,47 @@ func holdRow(t *testing.T, tx pgx.Tx, id string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIsolatedAppendsKeepTheirOrder: a batch that failed as a whole is
+// committed an append at a time. The first of two appends to a thread
+// whose row another session held was set aside to wait for it; the row was
+// released before the second's turn, which found it free and was written
+// first, so the thread's lines came out of order (a review found it).
+func TestIsolatedAppendsKeepTheirOrder(t *testing.T) {
+	plain := testDSN(t)
+	s := openStore(t, plain, nil)
+	a, ah := parentWith(t, s, 1)
+	b, _ := parentWith(t, s, 1)
+	lock := rowHolder(t, plain)
+	holdRow(t, lock, a)
+	refused := 0
+	refuseAppend = func(lines []byte) bool {
+		if !bytes.Contains(lines, []byte("refused by PostgreSQL")) {
+			return false
+		}
+		if refused++; refused == 2 { // alone, between the two appends to a
+			if err := lock.Rollback(t.Context()); err != nil {
+				t.Error(err)
+			}
+		}
+		return true
+	}
+	t.Cleanup(func() { refuseAppend = nil })
+	reqs := []*appendReq{
+		{id: a, lines: userLine("a1"), expected: -1},
+		{id: b, lines: userLine("refused by PostgreSQL"), expected: -1},
+		{id: a, lines: userLine("a2"), expected: -1},
+	}
+	runBatch(t, s, reqs)
+	if refused != 2 {
+		t.Fatalf("the refused append was tried %d times, want twice (in the batch, then alone)", refused)
+	}
+	for i, r := range reqs {
+		if failed := r.err != nil; failed != (i == 1) {
+			t.Fatalf("request %d: %v; want only request 1 to fail", i, r.err)
+		}
+	}
+	if got, want := history(t, s, a), slices.Concat(ah, userLine("a1"), userLine("a2")); !bytes.Equal(got, want) {
+		t.Fatalf("thread a:\n%s\nwant its appends in order:\n%s", got, want)
+	}
+}
