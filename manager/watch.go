@@ -531,16 +531,32 @@ func (m *Manager) indexedFiles(ctx context.Context, paths []string) map[string]s
 // announceGrowth publishes appended for each thread of before whose file
 // the sync found longer: lines another program (a running Codex) wrote,
 // so that followers read them as they read spool's own. The event carries
-// no offsets: the sync does not tell where each line starts.
+// no offsets: the sync does not tell where each line starts. A thread the
+// sync dropped is announced deleted.
 func (m *Manager) announceGrowth(ctx context.Context, before map[string]store.FileState) {
-	for id, now := range m.indexedFiles(ctx, pathsOf(before)) {
-		was := before[id]
+	after := m.indexedFiles(ctx, pathsOf(before))
+	for id, was := range before {
+		now, ok := after[id]
+		if !ok {
+			m.announceIfDeleted(ctx, id)
+			continue
+		}
 		if now.RolloutPath != was.RolloutPath || now.IndexedSize <= was.IndexedSize {
 			continue // not grown, or another file (a revert, a move) announced as such
 		}
 		if row, err := m.store.Get(ctx, id); err == nil {
 			m.publishThread(EventAppended, m.unacked.clamp(row))
 		}
+	}
+}
+
+// announceIfDeleted publishes deleted for thread id if the index no longer
+// holds it: a sync dropped its row, another program (Codex's thread/delete,
+// an rm) having removed its file. A thread the sync found moved is still
+// there.
+func (m *Manager) announceIfDeleted(ctx context.Context, id string) {
+	if _, err := m.store.Get(ctx, id); errors.Is(err, store.ErrNotFound) {
+		m.events.Publish(Event{Type: EventDeleted, ThreadID: id})
 	}
 }
 

@@ -529,3 +529,42 @@ func TestWatchRescansAfterLostEvents(t *testing.T) {
 	})
 	verifyClean(t, m)
 }
+
+// TestWatchAnnouncesAFileRemovedElsewhere: a rollout another program
+// removes (Codex's thread/delete, an rm) is announced deleted once the
+// watcher drops its row, as spool's own delete is. It was no event, so a
+// follow stream of the thread stayed open, hearing nothing, for as long as
+// its client waited.
+func TestWatchAnnouncesAFileRemovedElsewhere(t *testing.T) {
+	m, reports := openWatching(t, func(o *Options) { o.RescanInterval = time.Hour })
+	id, rel := codexThread(t, m.Root(), time.Now(), "removed by another program")
+	kept, _ := codexThread(t, m.Root(), time.Now(), "kept")
+	waitFor(t, reports, "both threads listed", func() bool {
+		_, a := listed(t, m, id)
+		_, b := listed(t, m, kept)
+		return a && b
+	})
+	sub := m.Subscribe(16)
+	defer sub.Close()
+	if err := os.Remove(filepath.Join(m.Root(), filepath.FromSlash(rel))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		select {
+		case e := <-sub.Events():
+			if e.ThreadID == kept {
+				t.Fatalf("event %s of the thread left alone", e.Type)
+			}
+			if e.ThreadID == id && e.Type == EventDeleted {
+				if _, ok := listed(t, m, id); ok {
+					t.Fatal("announced deleted while still listed")
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no deleted event for the thread whose file was removed")
+		}
+	}
+}
