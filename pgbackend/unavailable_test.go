@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"syscall"
@@ -282,26 +281,13 @@ func TestObjectStoreErrorsAnswerUnavailable(t *testing.T) {
 	}
 }
 
-// withQueryTimeout returns dsn with spool_query_timeout set to d.
-func withQueryTimeout(t *testing.T, dsn, d string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("spool_query_timeout", d)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // openTimingOut opens a backend on a new database whose statements may
 // take a second (spool_query_timeout), closed with the test, and returns
 // it with the database's DSN without that bound.
 func openTimingOut(t *testing.T) (b *Backend, plain string) {
 	t.Helper()
 	plain = disttest.DSN(t)
-	b, err := Open(t.Context(), Options{DSN: withQueryTimeout(t, plain, "1s")})
+	b, err := Open(t.Context(), Options{DSN: disttest.WithQueryTimeout(t, plain, "1s")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +303,7 @@ func openTimingOut(t *testing.T) (b *Backend, plain string) {
 // 503 with Retry-After, rather than waiting for as long as the server
 // stays silent; once it answers again, the node serves again.
 func TestPostgresFrozenAnswersUnavailable(t *testing.T) {
-	dsn, pg := disttest.ProxyURL(t, withQueryTimeout(t, disttest.DSN(t), "2s"))
+	dsn, pg := disttest.ProxyURL(t, disttest.WithQueryTimeout(t, disttest.DSN(t), "2s"))
 	b, err := Open(t.Context(), Options{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)

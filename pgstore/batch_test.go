@@ -8,13 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spoolhq/spool/internal/disttest"
 )
 
 // TestBatchRefusalsFailAlone: one transaction carrying appends to two
@@ -290,7 +291,7 @@ func TestLockedRowHoldsOnlyItsThread(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plain := testDSN(t)
-			s := openStore(t, withQueryTimeout(t, plain, tc.timeout), nil)
+			s := openStore(t, disttest.WithQueryTimeout(t, plain, tc.timeout), nil)
 			a, ah := parentWith(t, s, 1)
 			b, bh := parentWith(t, s, 1)
 			c, ch := parentWith(t, s, 1)
@@ -376,19 +377,6 @@ func startBatch(t *testing.T, s *Store, reqs []*appendReq) (done []chan struct{}
 	return done
 }
 
-// withQueryTimeout returns dsn with spool_query_timeout set to d.
-func withQueryTimeout(t *testing.T, dsn, d string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set(queryTimeoutParam, d)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // TestLockedRowsLeaveConnections: appends waiting for rows other
 // transactions hold take at most half the pool's connections while they
 // wait, so that with more threads locked than that, appends to other
@@ -398,7 +386,7 @@ func withQueryTimeout(t *testing.T, dsn, d string) string {
 func TestLockedRowsLeaveConnections(t *testing.T) {
 	plain := testDSN(t)
 	const conns = 4
-	dsn := withQueryTimeout(t, plain, "20s") + fmt.Sprintf("&pool_max_conns=%d", conns)
+	dsn := disttest.WithQueryTimeout(t, plain, "20s") + fmt.Sprintf("&pool_max_conns=%d", conns)
 	s := openStore(t, dsn, nil)
 	free, _ := parentWith(t, s, 1)
 	lock := rowHolder(t, plain)

@@ -89,3 +89,17 @@ func randomHex() string {
 	rand.Read(r[:])
 	return hex.EncodeToString(r[:])
 }
+
+// WithQueryTimeout returns dsn with spool_query_timeout, how long the
+// distributed backend lets a statement run, set to d.
+func WithQueryTimeout(tb testing.TB, dsn, d string) string {
+	tb.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("spool_query_timeout", d)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
