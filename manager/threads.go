@@ -349,17 +349,50 @@ func (m *Manager) AppendWith(ctx context.Context, id string, items []rollout.Ite
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if len(items) == 0 {
+		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
+	}
 	now := m.now()
-	lines := make([][]byte, len(items))
+	checked := make([]rollout.CheckedItem, len(items))
 	for i, it := range items {
-		if lines[i], err = rollout.EncodeItem(it, now); err != nil {
-			return AppendResult{}, fmt.Errorf("append to %s: item %d: %w: %w", id, i, ErrInvalidItem, err)
+		if checked[i], err = rollout.CheckItem(it, now); err != nil {
+			return AppendResult{}, fmt.Errorf("append to %s: %w", id, itemError(i, err))
 		}
 	}
 	if o.IdempotencyKey != "" {
 		o.fingerprint = fingerprintItems(items)
 	}
-	return m.appendEncoded(ctx, id, lines, o)
+	// The lines are made under the writer lock, where the ordinals are
+	// known: one copy of each payload, held for the write and the index.
+	return m.appendRendered(ctx, id, o, func(row store.Thread) ([][]byte, error) { return encodeItems(row, checked) })
+}
+
+// itemError is the error for item i of an append that cannot be encoded.
+func itemError(i int, err error) error {
+	return fmt.Errorf("item %d: %w: %w", i, ErrInvalidItem, err)
+}
+
+// encodeItems makes the lines of an append of items to the thread of row:
+// each with the next ordinal for a paginated thread (as numbered gives
+// them), as they are for a legacy one.
+func encodeItems(row store.Thread, items []rollout.CheckedItem) ([][]byte, error) {
+	paginated := row.HistoryMode == string(rollout.HistoryPaginated)
+	lines := make([][]byte, len(items))
+	for i, it := range items {
+		var err error
+		if paginated {
+			lines[i], err = it.EncodeWithOrdinal(row.NextOrdinal + int64(i))
+		} else {
+			lines[i], err = it.Encode()
+		}
+		if err != nil {
+			return nil, itemError(i, err)
+		}
+		if paginated && rollout.IsRollbackLine(lines[i]) {
+			return nil, &LineError{Line: i + 1, Err: ErrPaginatedRollback}
+		}
+	}
+	return lines, nil
 }
 
 // AppendLines appends complete lines given by the caller, each validated

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -53,35 +54,79 @@ type Item struct {
 // object without raw newlines; an empty Timestamp is replaced by now in
 // TimestampLayout. The payload is kept verbatim (surrounding space
 // trimmed). Errors wrap ErrInvalidJSON, ErrNotObject, ErrRawNewline,
-// ErrMissingType or ErrInvalidUTF8.
+// ErrMissingType, ErrInvalidUTF8 or ErrLineTooLong.
 func EncodeItem(it Item, now time.Time) ([]byte, error) {
+	c, err := CheckItem(it, now)
+	if err != nil {
+		return nil, err
+	}
+	return c.Encode()
+}
+
+// CheckedItem is an item that passed EncodeItem's checks, its timestamp
+// filled in; CheckItem makes one. It encodes without being checked again,
+// so a caller that learns later where the line goes (its ordinal) makes
+// one copy of the payload, not two.
+type CheckedItem struct {
+	timestamp, typ string
+	payload        []byte // trimmed; shares the Item's bytes
+}
+
+// CheckItem checks it as EncodeItem does (all but the length of the line)
+// and returns it ready to encode, stamped with now when it has no
+// timestamp.
+func CheckItem(it Item, now time.Time) (CheckedItem, error) {
 	if it.Type == "" {
-		return nil, fmt.Errorf("encode item: %w", ErrMissingType)
+		return CheckedItem{}, fmt.Errorf("encode item: %w", ErrMissingType)
 	}
 	if !utf8.ValidString(it.Type) || !utf8.ValidString(it.Timestamp) {
-		return nil, fmt.Errorf("encode %s item: %w", it.Type, ErrInvalidUTF8)
+		return CheckedItem{}, fmt.Errorf("encode %s item: %w", it.Type, ErrInvalidUTF8)
 	}
 	payload := bytes.TrimSpace(it.Payload)
 	if err := checkRawLine(payload); err != nil {
-		return nil, fmt.Errorf("encode %s item payload: %w", it.Type, err)
+		return CheckedItem{}, fmt.Errorf("encode %s item payload: %w", it.Type, err)
 	}
 	if _, err := scanLine(payload); err != nil {
-		return nil, fmt.Errorf("encode %s item payload: %w", it.Type, err)
+		return CheckedItem{}, fmt.Errorf("encode %s item payload: %w", it.Type, err)
 	}
 	ts := it.Timestamp
 	if ts == "" {
 		ts = FormatTimestamp(now)
 	}
-	line := make([]byte, 0, len(payload)+len(it.Type)+len(ts)+48)
+	return CheckedItem{timestamp: ts, typ: it.Type, payload: payload}, nil
+}
+
+// Encode returns c's line as EncodeItem does. It fails only with
+// ErrLineTooLong.
+func (c CheckedItem) Encode() ([]byte, error) { return c.encode(-1) }
+
+// EncodeWithOrdinal returns c's line with "ordinal":n after its timestamp,
+// as a paginated rollout carries it: the bytes WithOrdinal makes of
+// Encode's line. It fails with ErrInvalidOrdinal for a negative n and
+// with ErrLineTooLong.
+func (c CheckedItem) EncodeWithOrdinal(n int64) ([]byte, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("encode %s item with ordinal %d: %w", c.typ, n, ErrInvalidOrdinal)
+	}
+	return c.encode(n)
+}
+
+// encode builds c's line, with an ordinal member when ordinal >= 0.
+func (c CheckedItem) encode(ordinal int64) ([]byte, error) {
+	line := make([]byte, 0, len(c.payload)+len(c.typ)+len(c.timestamp)+80)
 	line = append(line, `{"timestamp":`...)
-	line = appendString(line, ts)
+	line = appendString(line, c.timestamp)
+	if ordinal >= 0 {
+		line = append(line, `,"ordinal":`...)
+		line = strconv.AppendInt(line, ordinal, 10)
+	}
 	line = append(line, `,"type":`...)
-	line = appendString(line, it.Type)
+	line = appendString(line, c.typ)
 	line = append(line, `,"payload":`...)
-	line = append(line, payload...)
+	line = append(line, c.payload...)
 	line = append(line, '}', '\n')
 	if len(line)-1 > MaxLineSize {
-		return nil, fmt.Errorf("encode %s item: %w: %d bytes", it.Type, ErrLineTooLong, len(line)-1)
+		return nil, fmt.Errorf("encode %s item: %w: %d bytes", c.typ, ErrLineTooLong, len(line)-1)
 	}
 	return line, nil
 }

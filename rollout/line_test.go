@@ -48,13 +48,37 @@ func TestEncodeItem(t *testing.T) {
 			if string(got) != tt.want {
 				t.Fatalf("EncodeItem = %q, want %q", got, tt.want)
 			}
-			if err == nil {
-				l := NewLine(got[:len(got)-1], 0, 0)
-				if l.Err != nil || l.Type != tt.item.Type {
-					t.Fatalf("encoded line reads back as type %q, err %v", l.Type, l.Err)
-				}
+			if err != nil {
+				return
+			}
+			l := NewLine(got[:len(got)-1], 0, 0)
+			if l.Err != nil || l.Type != tt.item.Type {
+				t.Fatalf("encoded line reads back as type %q, err %v", l.Type, l.Err)
+			}
+			// A checked item with an ordinal is the line WithOrdinal
+			// makes of EncodeItem's.
+			checked, err := CheckItem(tt.item, fixedNow)
+			if err != nil {
+				t.Fatalf("CheckItem: %v", err)
+			}
+			numbered, err := checked.EncodeWithOrdinal(7)
+			if err != nil {
+				t.Fatalf("EncodeWithOrdinal: %v", err)
+			}
+			if want, _ := WithOrdinal(got, 7); string(numbered) != string(want) {
+				t.Fatalf("EncodeWithOrdinal(7) =\n%s\nwant WithOrdinal's\n%s", numbered, want)
 			}
 		})
+	}
+}
+
+func TestCheckedItemRefusesNegativeOrdinal(t *testing.T) {
+	checked, err := CheckItem(Item{Type: "x", Payload: json.RawMessage(`{}`)}, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checked.EncodeWithOrdinal(-1); !errors.Is(err, ErrInvalidOrdinal) {
+		t.Fatalf("EncodeWithOrdinal(-1) error = %v, want ErrInvalidOrdinal", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package rolloutfs
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -454,11 +455,8 @@ func (a *Appender) Begin(ctx context.Context, lines [][]byte) (*PendingAppend, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	buf := bytes.Join(lines, nil)
-
 	a.mu.Lock()
-	start, err := a.write(buf)
-	end := start + int64(len(buf))
+	start, end, err := a.write(lines)
 	if err == nil && a.policy == SyncAlways {
 		err = a.f.Sync()
 		a.synced(end, err)
@@ -597,42 +595,68 @@ func (p *PendingAppend) Undo() error {
 	return nil
 }
 
-// write appends buf under a.mu and returns its offset. On failure the file
-// is truncated back to its previous size.
-func (a *Appender) write(buf []byte) (int64, error) {
+// write appends lines under a.mu and returns the offsets where they start
+// and end. On failure the file is truncated back to its previous size.
+func (a *Appender) write(lines [][]byte) (start, end int64, err error) {
 	if a.closed {
-		return 0, os.ErrClosed
+		return 0, 0, os.ErrClosed
 	}
 	if a.failed != nil {
-		return 0, fmt.Errorf("earlier failure: %w", a.failed)
+		return 0, 0, fmt.Errorf("earlier failure: %w", a.failed)
 	}
 	if a.f == nil {
 		if err := a.reopen(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	start := a.size
+	start = a.size
 	// With O_APPEND a write lands at the true end of the file: make sure
 	// that is where the offsets say, or the line would be glued onto bytes
 	// nobody has read.
 	if st, err := a.f.Stat(); err != nil {
-		return 0, err
+		return 0, 0, err
 	} else if st.Size != start {
-		return 0, fmt.Errorf("size %d, expected %d: %w", st.Size, start, ErrFileChanged)
+		return 0, 0, fmt.Errorf("size %d, expected %d: %w", st.Size, start, ErrFileChanged)
 	}
-	n, err := a.f.Write(buf)
-	if err == nil && n != len(buf) {
-		err = io.ErrShortWrite
-	}
+	n, err := writeLines(a.f, lines)
 	if err != nil {
 		a.failed = err
 		if terr := a.f.Truncate(start); terr != nil {
-			return 0, errors.Join(err, fmt.Errorf("truncate back to %d: %w", start, terr))
+			return 0, 0, errors.Join(err, fmt.Errorf("truncate back to %d: %w", start, terr))
 		}
-		return 0, err
+		return 0, 0, err
 	}
-	a.size = start + int64(n)
-	return start, nil
+	a.size = start + n
+	return start, a.size, nil
+}
+
+// writeBuffer is the most bytes writeLines copies lines into before it
+// writes them: a line at least this long is written from where it is.
+const writeBuffer = 64 << 10
+
+// writeLines writes lines to w one after the other and returns how many
+// bytes that is. Short lines are gathered into writes of up to writeBuffer
+// bytes; a long one is not copied, so an append of a large line holds no
+// second copy of it. On an error some of the lines may have been written.
+func writeLines(w io.Writer, lines [][]byte) (int64, error) {
+	var total int64
+	for _, l := range lines {
+		total += int64(len(l))
+	}
+	if len(lines) == 1 {
+		n, err := w.Write(lines[0])
+		if err == nil && n != len(lines[0]) {
+			err = io.ErrShortWrite
+		}
+		return total, err
+	}
+	bw := bufio.NewWriterSize(w, int(min(total, writeBuffer)))
+	for _, l := range lines {
+		if _, err := bw.Write(l); err != nil {
+			return total, err
+		}
+	}
+	return total, bw.Flush()
 }
 
 // synced records the outcome of a sync that covered the file up to end
