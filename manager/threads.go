@@ -364,7 +364,7 @@ func (m *Manager) AppendWith(ctx context.Context, id string, items []rollout.Ite
 	}
 	// The lines are made under the writer lock, where the ordinals are
 	// known: one copy of each payload, held for the write and the index.
-	return m.appendRendered(ctx, id, o, func(row store.Thread) ([][]byte, error) { return encodeItems(row, checked) })
+	return m.appendRendered(ctx, id, o, func(row store.Thread) ([][]byte, error) { return encodeChecked(row, checked, itemError) })
 }
 
 // itemError is the error for item i of an append that cannot be encoded.
@@ -372,21 +372,29 @@ func itemError(i int, err error) error {
 	return fmt.Errorf("item %d: %w: %w", i, ErrInvalidItem, err)
 }
 
-// encodeItems makes the lines of an append of items to the thread of row:
-// each with the next ordinal for a paginated thread (as numbered gives
-// them), as they are for a legacy one.
-func encodeItems(row store.Thread, items []rollout.CheckedItem) ([][]byte, error) {
+// checkedLine is an item or a line of an append, checked before the
+// writer lock and encoded under it, where its ordinal is known.
+type checkedLine interface {
+	Encode() ([]byte, error)
+	EncodeWithOrdinal(n int64) ([]byte, error)
+}
+
+// encodeChecked makes the lines of an append to the thread of row: each
+// with the next ordinal for a paginated thread (a rollback marker is
+// refused there), as it is for a legacy one. invalid makes the error for
+// entry i that cannot be encoded.
+func encodeChecked[T checkedLine](row store.Thread, checked []T, invalid func(i int, err error) error) ([][]byte, error) {
 	paginated := row.HistoryMode == string(rollout.HistoryPaginated)
-	lines := make([][]byte, len(items))
-	for i, it := range items {
+	lines := make([][]byte, len(checked))
+	for i, c := range checked {
 		var err error
 		if paginated {
-			lines[i], err = it.EncodeWithOrdinal(row.NextOrdinal + int64(i))
+			lines[i], err = c.EncodeWithOrdinal(row.NextOrdinal + int64(i))
 		} else {
-			lines[i], err = it.Encode()
+			lines[i], err = c.Encode()
 		}
 		if err != nil {
-			return nil, itemError(i, err)
+			return nil, invalid(i, err)
 		}
 		if paginated && rollout.IsRollbackLine(lines[i]) {
 			return nil, &LineError{Line: i + 1, Err: ErrPaginatedRollback}
@@ -408,24 +416,21 @@ func (m *Manager) AppendLinesWith(ctx context.Context, id string, lines [][]byte
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if len(lines) == 0 {
+		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
+	}
 	now := m.now()
-	encoded := make([][]byte, len(lines))
+	checked := make([]rollout.CheckedLine, len(lines))
 	for i, l := range lines {
-		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
+		if checked[i], err = rollout.CheckLine(l, now); err != nil {
 			return AppendResult{}, fmt.Errorf("append to %s: %w", id, InvalidLineError(i, err))
 		}
 	}
 	if o.IdempotencyKey != "" {
 		o.fingerprint = fingerprintLines(lines)
 	}
-	return m.appendEncoded(ctx, id, encoded, o)
-}
-
-func (m *Manager) appendEncoded(ctx context.Context, id string, lines [][]byte, o AppendOptions) (AppendResult, error) {
-	if len(lines) == 0 {
-		return AppendResult{}, fmt.Errorf("append to %s: %w: no items", id, ErrInvalidItem)
-	}
-	return m.appendRendered(ctx, id, o, func(row store.Thread) ([][]byte, error) { return m.numbered(row, lines) })
+	invalid := func(i int, err error) error { return InvalidLineError(i, err) }
+	return m.appendRendered(ctx, id, o, func(row store.Thread) ([][]byte, error) { return encodeChecked(row, checked, invalid) })
 }
 
 // appendRendered appends to thread id the lines render makes of its row as

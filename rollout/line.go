@@ -182,32 +182,93 @@ func appendString(dst []byte, s string) []byte {
 // a line without a top-level "timestamp" gets one inserted as its first
 // member. Errors wrap the sentinel errors of this package.
 func EncodeLine(line []byte, now time.Time) ([]byte, error) {
+	c, err := CheckLine(line, now)
+	if err != nil {
+		return nil, err
+	}
+	return c.Encode()
+}
+
+// CheckedLine is a line that passed EncodeLine's checks, with the time
+// to stamp it with when it has none; CheckLine makes one. As a
+// CheckedItem, it encodes without being checked again.
+type CheckedLine struct {
+	body       []byte // without its newline; shares the caller's bytes
+	res        scanResult
+	hasOrdinal bool
+	timestamp  string // inserted when the line has none
+}
+
+// CheckLine checks line as EncodeLine does and returns it ready to
+// encode, to be stamped with now when it has no timestamp.
+func CheckLine(line []byte, now time.Time) (CheckedLine, error) {
 	body := bytes.TrimSuffix(line, []byte{'\n'})
 	if err := checkRawLine(body); err != nil {
-		return nil, fmt.Errorf("encode line: %w", err)
+		return CheckedLine{}, fmt.Errorf("encode line: %w", err)
 	}
 	res, err := scanLine(body)
 	if err != nil {
-		return nil, fmt.Errorf("encode line: %w", err)
+		return CheckedLine{}, fmt.Errorf("encode line: %w", err)
 	}
 	if res.Type == "" {
-		return nil, fmt.Errorf("encode line: %w", ErrMissingType)
+		return CheckedLine{}, fmt.Errorf("encode line: %w", ErrMissingType)
 	}
-	if res.HasTimestamp {
-		out := make([]byte, len(body)+1)
-		copy(out, body)
-		out[len(body)] = '\n'
-		return out, nil
+	c := CheckedLine{body: body, res: res, hasOrdinal: res.HasOrdinal}
+	if !res.HasTimestamp {
+		c.timestamp = FormatTimestamp(now)
 	}
-	// The object has at least its "type" member, so a comma always follows
-	// the inserted timestamp.
-	ts := FormatTimestamp(now)
-	out := make([]byte, 0, len(body)+len(ts)+16)
-	out = append(out, body[:res.open+1]...)
-	out = append(out, `"timestamp":`...)
-	out = appendString(out, ts)
-	out = append(out, ',')
-	out = append(out, body[res.open+1:]...)
+	return c, nil
+}
+
+// Encode returns c's line as EncodeLine does. It fails only with
+// ErrLineTooLong.
+func (c CheckedLine) Encode() ([]byte, error) { return c.encode(-1) }
+
+// EncodeWithOrdinal returns c's line with "ordinal":n where a paginated
+// rollout carries it: the bytes WithOrdinal makes of Encode's line. It
+// fails with ErrInvalidOrdinal for a negative n or a line that has an
+// ordinal already, and with ErrLineTooLong.
+func (c CheckedLine) EncodeWithOrdinal(n int64) ([]byte, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("with ordinal %d: %w", n, ErrInvalidOrdinal)
+	}
+	if c.hasOrdinal {
+		return nil, hasOrdinalError{}
+	}
+	return c.encode(n)
+}
+
+// encode builds c's line, with an ordinal member when ordinal >= 0: after
+// the timestamp inserted first, else where WithOrdinal puts it.
+func (c CheckedLine) encode(ordinal int64) ([]byte, error) {
+	var member []byte
+	if ordinal >= 0 {
+		member = strconv.AppendInt([]byte(`"ordinal":`), ordinal, 10)
+	}
+	out := make([]byte, 0, len(c.body)+len(c.timestamp)+len(member)+18)
+	if c.timestamp != "" {
+		// The object has at least its "type" member, so a comma always
+		// follows an inserted member.
+		out = append(out, c.body[:c.res.open+1]...)
+		out = append(out, `"timestamp":`...)
+		out = appendString(out, c.timestamp)
+		out = append(out, ',')
+		if member != nil {
+			out = append(append(out, member...), ',')
+		}
+		out = append(out, c.body[c.res.open+1:]...)
+	} else if member != nil {
+		at, comma := openingMemberEnd(c.body)
+		out = append(out, c.body[:at]...)
+		if comma {
+			out = append(append(out, ','), member...)
+		} else {
+			out = append(append(out, member...), ',')
+		}
+		out = append(out, c.body[at:]...)
+	} else {
+		out = append(out, c.body...)
+	}
 	if len(out) > MaxLineSize {
 		return nil, fmt.Errorf("encode line: %w: %d bytes", ErrLineTooLong, len(out))
 	}

@@ -164,3 +164,58 @@ func TestPayloadMembers(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckedLine checks CheckLine's encodings against the functions they
+// stand for: Encode is EncodeLine, and EncodeWithOrdinal(n) is WithOrdinal
+// of EncodeLine's line, byte for byte or with the same sentinel error.
+func FuzzCheckedLine(f *testing.F) {
+	for _, seed := range []string{
+		`{"timestamp":"x","type":"a","payload":{"b" : 1}}`,
+		`{"type":"a","payload":{}}` + "\n",
+		` { "type":"a"}`,
+		`{ "timestamp" : "t" , "type":"x"}`,
+		`{"type":"x","timestamp":"t"}`,
+		`{"timestamp":null,"type":"a"}`,
+		`{"timestamp":"t","ordinal":1,"type":"x"}`,
+		`{"type":"x","ordinal":"one"}`,
+		`{"type":"x","ordin\u0061l":2}`,
+		`{"type":"a","payload":{"ordinal":3,"timestamp":"x"}}`,
+		`{}`, `[]`, `{"type":"a"`, ``, "{\"type\":\"a\"}\n\n", "{\"type\":\"a\",\"s\":\"\xc3\"}",
+	} {
+		f.Add([]byte(seed), int64(4))
+	}
+	f.Add([]byte(`{"type":"a"}`), int64(-1))
+	sentinels := []error{ErrInvalidJSON, ErrNotObject, ErrRawNewline, ErrMissingType, ErrInvalidUTF8, ErrLineTooLong, ErrInvalidOrdinal}
+	sameError := func(t *testing.T, what string, got, want error) {
+		t.Helper()
+		if (got == nil) != (want == nil) {
+			t.Fatalf("%s: error %v, want %v", what, got, want)
+		}
+		for _, s := range sentinels {
+			if errors.Is(got, s) != errors.Is(want, s) {
+				t.Fatalf("%s: error %v, want %v", what, got, want)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, line []byte, n int64) {
+		want, wantErr := EncodeLine(line, fixedNow)
+		checked, err := CheckLine(line, fixedNow)
+		if err == nil {
+			var got []byte
+			got, err = checked.Encode()
+			if err == nil && string(got) != string(want) {
+				t.Fatalf("Encode = %q, want EncodeLine's %q", got, want)
+			}
+		}
+		sameError(t, "Encode", err, wantErr)
+		if wantErr != nil {
+			return
+		}
+		numbered, wantErr := WithOrdinal(want, n)
+		got, err := checked.EncodeWithOrdinal(n)
+		sameError(t, "EncodeWithOrdinal", err, wantErr)
+		if string(got) != string(numbered) {
+			t.Fatalf("EncodeWithOrdinal(%d) = %q, want WithOrdinal's %q", n, got, numbered)
+		}
+	})
+}

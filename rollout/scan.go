@@ -26,6 +26,7 @@ type scanResult struct {
 	PayloadType  string
 	Role         string
 	HasTimestamp bool // a top-level "timestamp" member exists (any value)
+	HasOrdinal   bool // a top-level "ordinal" member exists (any value)
 	payloads     int  // top-level members whose name folds to "payload"
 	open         int  // index of the top-level object's '{'
 	depth        int  // the deepest nesting of the line, its own object being 1
@@ -182,6 +183,9 @@ func (s *scanner) topObject(res *scanResult) {
 		case "timestamp":
 			res.HasTimestamp = true
 			s.value()
+		case "ordinal":
+			res.HasOrdinal = true
+			s.value()
 		case "payload":
 			res.PayloadType, res.Role = "", ""
 			if s.pos < len(s.buf) && s.buf[s.pos] == '{' {
@@ -267,6 +271,8 @@ func keyName(key []byte, escaped bool) string {
 		return "role"
 	case "turn_id":
 		return "turn_id"
+	case "ordinal":
+		return "ordinal"
 	}
 	return ""
 }
