@@ -42,6 +42,11 @@ var (
 	ErrReferenced        = errors.New("thread is the base of other threads' history") // delete of a base (*ReferencedError)
 	ErrCompressed        = errors.New("thread is compressed")                         // append to a read-only .jsonl.zst rollout; fork it to continue
 	ErrUnavailable       = errors.New("storage unavailable")                          // a backend's database or object store cannot be reached; retry later
+	// ErrStorageLocked reports a call that waited longer than its backend
+	// allows for a lock another session of its database holds (a
+	// transaction left open, a table being rewritten): nothing was
+	// written; retry later. It wraps ErrUnavailable.
+	ErrStorageLocked = fmt.Errorf("%w: a lock another session holds", ErrUnavailable)
 	// ErrIndexDrift reports index rows that contradict each other (a row
 	// edited by hand): the files are intact, the index needs a rebuild.
 	ErrIndexDrift = errors.New("the index disagrees with itself (edited by hand?): run reindex --verify, then reindex --full")

@@ -28,8 +28,8 @@ import (
 )
 
 // wantUnavailable sends a request to srv and fails unless it is answered
-// 503 unavailable with a Retry-After.
-func wantUnavailable(t *testing.T, srv *httptest.Server, method, path, body string) {
+// 503 unavailable with a Retry-After; it returns the error's message.
+func wantUnavailable(t *testing.T, srv *httptest.Server, method, path, body string) string {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -43,13 +43,14 @@ func wantUnavailable(t *testing.T, srv *httptest.Server, method, path, body stri
 	defer resp.Body.Close()
 	got, err := io.ReadAll(resp.Body)
 	var e struct {
-		Error struct{ Code string } `json:"error"`
+		Error struct{ Code, Message string } `json:"error"`
 	}
 	json.Unmarshal(got, &e)
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || e.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("%s %s: %s (Retry-After %q) %.200s, %v; want 503 unavailable with Retry-After",
 			method, path, resp.Status, resp.Header.Get("Retry-After"), got, err)
 	}
+	return e.Error.Message
 }
 
 // TestStorageDownAnswersUnavailable: with PostgreSQL unreachable (its
@@ -400,13 +401,18 @@ func TestSlowCommitCutOffIsSettled(t *testing.T) {
 }
 
 // TestQueryTimeoutNamedInTheLog: a request cut off by the query timeout
-// (here an append to a thread whose row another session holds past it) is
-// answered 503, and the server's log line names the setting an operator
-// would change and its value, spool_query_timeout; it used to say only
-// "timeout: context deadline exceeded".
+// (here PostgreSQL frozen behind a proxy) is answered 503, and the
+// server's log line names the setting an operator would change and its
+// value, spool_query_timeout; it used to say only "timeout: context
+// deadline exceeded".
 func TestQueryTimeoutNamedInTheLog(t *testing.T) {
 	ctx := t.Context()
-	b, plain := openTimingOut(t)
+	dsn, pg := disttest.ProxyURL(t, disttest.WithQueryTimeout(t, disttest.DSN(t), "1s"))
+	b, err := Open(ctx, Options{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
 	var logs lockedBuffer
 	srv := httptest.NewServer(server.New(b, server.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Handler())
 	t.Cleanup(srv.Close)
@@ -414,6 +420,31 @@ func TestQueryTimeoutNamedInTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pg.Freeze()
+	defer pg.Thaw()
+	wantUnavailable(t, srv, "POST", "/v1/threads/"+th.ID+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
+	if got, want := logs.String(), "spool_query_timeout (1s"; !strings.Contains(got, want) {
+		t.Fatalf("log of a request cut off by the query timeout: %q; want it to name %q", got, want)
+	}
+}
+
+// TestRowLockedElsewhereAnswersLocked: an append to a thread whose row
+// another session holds locked past the store's lock_timeout (three
+// quarters of spool_query_timeout) fails with manager.ErrStorageLocked,
+// which is ErrUnavailable too, writes nothing, and is answered 503 with
+// Retry-After and a message that says a lock is in the way, where it
+// used to say the storage could not be reached; the log names
+// lock_timeout. Once the lock is released the append goes through.
+func TestRowLockedElsewhereAnswersLocked(t *testing.T) {
+	ctx := t.Context()
+	b, plain := openTimingOut(t)
+	if got, want := b.store.LockTimeout(), 750*time.Millisecond; got != want {
+		t.Fatalf("LockTimeout with spool_query_timeout=1s = %s, want %s", got, want)
+	}
+	var logs lockedBuffer
+	srv := httptest.NewServer(server.New(b, server.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Handler())
+	t.Cleanup(srv.Close)
+	th := bigThread(t, b, 1)
 	db, err := pgx.Connect(ctx, plain)
 	if err != nil {
 		t.Fatal(err)
@@ -426,9 +457,30 @@ func TestQueryTimeoutNamedInTheLog(t *testing.T) {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM threads WHERE id = $1 FOR UPDATE`, th.ID); err != nil {
 		t.Fatal(err)
 	}
-	wantUnavailable(t, srv, "POST", "/v1/threads/"+th.ID+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
-	if got, want := logs.String(), "spool_query_timeout (1s"; !strings.Contains(got, want) {
-		t.Fatalf("log of a request cut off by the query timeout: %q; want it to name %q", got, want)
+	turn := manager.TurnOptions{Prompt: "locked", Answer: "out"}
+	_, err = b.AppendTurn(ctx, th.ID, turn)
+	if !errors.Is(err, manager.ErrStorageLocked) || !errors.Is(err, manager.ErrUnavailable) {
+		t.Fatalf("append to a row locked elsewhere: %v; want manager.ErrStorageLocked, which is ErrUnavailable", err)
+	}
+	msg := wantUnavailable(t, srv, "POST", "/v1/threads/"+th.ID+"/items", `{"items":[{"type":"event_msg","payload":{"type":"agent_message","message":"x"}}]}`)
+	if want := "locked by another session"; !strings.Contains(msg, want) {
+		t.Errorf("503 for a row locked elsewhere says %q; want it to say %q", msg, want)
+	}
+	if got, want := logs.String(), "lock_timeout (750ms)"; !strings.Contains(got, want) {
+		t.Errorf("log of a request refused for a lock: %q; want it to name %q", got, want)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendTurn(ctx, th.ID, turn); err != nil {
+		t.Fatalf("append once the lock is released: %v", err)
+	}
+	after, err := b.Get(ctx, th.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := after.UserMessageCount, th.UserMessageCount+1; got != want {
+		t.Fatalf("user messages after two refused appends and one that went through = %d, want %d", got, want)
 	}
 }
 

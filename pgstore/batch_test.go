@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/spoolhq/spool/internal/disttest"
 )
@@ -279,7 +280,8 @@ func TestCommitAnswerLost(t *testing.T) {
 // in its batch or queued behind it, commit while the row stays locked; they
 // used to wait the whole query timeout with it and then fail with it. The
 // locked thread's appends commit, in their order, once the row is
-// released, or fail alone with the query timeout while it is not.
+// released, or fail alone at the lock timeout (lock_not_available) while it is
+// not.
 func TestLockedRowHoldsOnlyItsThread(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -287,7 +289,7 @@ func TestLockedRowHoldsOnlyItsThread(t *testing.T) {
 		release bool   // the holder releases the row before the timeout
 	}{
 		{"released", "20s", true},
-		{"held past the query timeout", "2s", false},
+		{"held past the lock timeout", "2s", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plain := testDSN(t)
@@ -332,8 +334,9 @@ func TestLockedRowHoldsOnlyItsThread(t *testing.T) {
 				if tc.release && err != nil {
 					t.Fatalf("append to the locked thread once released: %v; want it committed", err)
 				}
-				if !tc.release && !errors.Is(err, context.DeadlineExceeded) {
-					t.Fatalf("append to a thread locked past the query timeout: %v; want context.DeadlineExceeded", err)
+				var pgErr *pgconn.PgError
+				if !tc.release && (!errors.As(err, &pgErr) || pgErr.Code != "55P03") {
+					t.Fatalf("append to a thread locked past the lock timeout: %v; want lock_not_available (55P03)", err)
 				}
 			}
 			if !tc.release {

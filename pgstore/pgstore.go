@@ -68,6 +68,9 @@ type Store struct {
 	logger *slog.Logger
 	// queryTimeout bounds each statement (queryDeadline; 0: none).
 	queryTimeout time.Duration
+	// lockTimeout is the connections' lock_timeout (LockTimeout; 0: the
+	// DSN's, or none).
+	lockTimeout time.Duration
 }
 
 // Options configure Open.
@@ -119,6 +122,7 @@ func poolConfig(dsn string) (*pgxpool.Config, error) {
 	}
 	if timeout > 0 {
 		cfg.ConnConfig.Tracer = queryDeadline{timeout: timeout}
+		setLockTimeout(cfg, timeout)
 	}
 	return cfg, nil
 }
@@ -151,6 +155,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	s := &Store{pool: pool, bucket: o.Bucket, now: time.Now, logger: logger}
 	if d, ok := cfg.ConnConfig.Tracer.(queryDeadline); ok {
 		s.queryTimeout = d.timeout
+		if _, own := cfg.ConnConfig.RuntimeParams[lockTimeoutParam]; !own {
+			s.lockTimeout = lockTimeoutFor(d.timeout)
+		}
 	}
 	s.batch.s = s
 	s.batch.waitSlots = make(chan struct{}, max(1, cfg.MaxConns/2))

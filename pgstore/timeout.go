@@ -39,6 +39,37 @@ func queryTimeout(cfg *pgxpool.Config) (time.Duration, error) {
 	return d, nil
 }
 
+// lockTimeoutParam is PostgreSQL's bound on a wait for one lock.
+const lockTimeoutParam = "lock_timeout"
+
+// LockTimeout returns the lock_timeout the store's connections run with:
+// three quarters of the query timeout, so that a statement waiting on a
+// lock another session holds (a transaction left open, a table being
+// rewritten) fails as such (SQLSTATE 55P03, lock_not_available) before
+// its deadline cuts it off as unanswered. It is 0 when the DSN sets
+// lock_timeout itself, or sets no query timeout.
+func (s *Store) LockTimeout() time.Duration { return s.lockTimeout }
+
+// setLockTimeout gives the pool's connections a lock_timeout of three
+// quarters of timeout, unless the DSN sets one (which then stands). The
+// migrations' connection does not get it (migrate): they wait for the
+// locks they need as long as it takes.
+func setLockTimeout(cfg *pgxpool.Config, timeout time.Duration) {
+	if _, ok := cfg.ConnConfig.RuntimeParams[lockTimeoutParam]; ok {
+		return
+	}
+	lockTimeout := lockTimeoutFor(timeout)
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", lockTimeout.Milliseconds()))
+		return err
+	}
+}
+
+// lockTimeoutFor returns the lock_timeout that goes with a query timeout.
+func lockTimeoutFor(timeout time.Duration) time.Duration {
+	return max(timeout*3/4, time.Millisecond)
+}
+
 // queryDeadline gives every statement sent on a connection of the pool,
 // and every wait for one, a deadline: the timeout, and a second more per
 // MiB of arguments the statement sends (minRate), so that a large append

@@ -184,6 +184,11 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return e, false
 	case errors.Is(err, manager.ErrClosed), errors.Is(err, manager.ErrLocked):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the store is not available"), false
+	case errors.Is(err, manager.ErrStorageLocked):
+		// As store.ErrWriteLocked, for a backend's database.
+		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "a row or table this request needs is locked by another session of the database (a transaction left open?): nothing was written; retry later")
+		e.RetryAfter = time.Second
+		return e, false
 	case errors.Is(err, manager.ErrUnavailable):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the storage cannot be reached: retry later"), false
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
