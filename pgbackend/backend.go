@@ -354,15 +354,21 @@ func retryChanged[T any](fn func() (T, error)) (T, error) {
 func (b *Backend) AppendWith(ctx context.Context, id string, items []rollout.Item, o manager.AppendOptions) (manager.AppendResult, error) {
 	now := b.opts.Now()
 	lines := make([][]byte, len(items))
-	h := sha256.New()
 	for i, it := range items {
 		var err error
 		if lines[i], err = rollout.EncodeItem(it, now); err != nil {
 			return manager.AppendResult{}, fmt.Errorf("append to %s: item %d: %w: %w", id, i, manager.ErrInvalidItem, err)
 		}
-		fmt.Fprintf(h, "%q %q %q\n", it.Type, it.Timestamp, it.Payload)
 	}
-	return b.append(ctx, id, lines, o, h.Sum(nil))
+	var request []byte
+	if o.IdempotencyKey != "" {
+		h := sha256.New()
+		for _, it := range items {
+			fmt.Fprintf(h, "%q %q %q\n", it.Type, it.Timestamp, it.Payload)
+		}
+		request = h.Sum(nil)
+	}
+	return b.append(ctx, id, lines, o, request)
 }
 
 // AppendLinesWith appends complete lines, each validated with
@@ -370,19 +376,25 @@ func (b *Backend) AppendWith(ctx context.Context, id string, items []rollout.Ite
 func (b *Backend) AppendLinesWith(ctx context.Context, id string, lines [][]byte, o manager.AppendOptions) (manager.AppendResult, error) {
 	now := b.opts.Now()
 	encoded := make([][]byte, len(lines))
-	h := sha256.New()
 	for i, l := range lines {
 		var err error
 		if encoded[i], err = rollout.EncodeLine(l, now); err != nil {
 			return manager.AppendResult{}, fmt.Errorf("append to %s: %w", id, manager.InvalidLineError(i, err))
 		}
-		fmt.Fprintf(h, "%q\n", l)
 	}
-	return b.append(ctx, id, encoded, o, h.Sum(nil))
+	var request []byte
+	if o.IdempotencyKey != "" {
+		h := sha256.New()
+		for _, l := range lines {
+			fmt.Fprintf(h, "%q\n", l)
+		}
+		request = h.Sum(nil)
+	}
+	return b.append(ctx, id, encoded, o, request)
 }
 
 // append commits encoded lines; request is the hash of the request as
-// sent, which names it with o.IdempotencyKey.
+// sent, which names it with o.IdempotencyKey (nil without a key).
 func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manager.AppendOptions, request []byte) (manager.AppendResult, error) {
 	id, err := rollout.ParseID(id)
 	if err != nil {
@@ -394,7 +406,10 @@ func (b *Backend) append(ctx context.Context, id string, lines [][]byte, o manag
 	if err := manager.CheckIdempotencyKey(o.IdempotencyKey); err != nil {
 		return manager.AppendResult{}, fmt.Errorf("append to %s: %w", id, err)
 	}
-	joined := bytes.Join(lines, nil)
+	joined := lines[0] // one line is sent from where it is
+	if len(lines) > 1 {
+		joined = bytes.Join(lines, nil)
+	}
 	expected := int64(-1)
 	if o.ExpectedSize != 0 {
 		expected = o.ExpectedSize

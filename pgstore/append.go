@@ -228,7 +228,8 @@ func numberLines(lines []byte, marks []lineMark, first int64, renumber bool) ([]
 			return nil, nil, &LineError{Line: m.line + 1, Err: ErrPaginatedRollback}
 		}
 	}
-	out := make([]byte, 0, len(lines)+bytes.Count(lines, []byte{'\n'})*16)
+	// Room for each line's "ordinal":n, and its comma, without growing out.
+	out := make([]byte, 0, len(lines)+bytes.Count(lines, []byte{'\n'})*32)
 	var starts []int64
 	n := first
 	for line := range bytes.Lines(lines) {
@@ -237,10 +238,7 @@ func numberLines(lines []byte, marks []lineMark, first int64, renumber bool) ([]
 		if renumber {
 			out, err = rollout.Renumber(out, line, n)
 		} else {
-			var numbered []byte
-			if numbered, err = rollout.WithOrdinal(line, n); err == nil {
-				out = append(out, numbered...)
-			}
+			out, err = rollout.AppendWithOrdinal(out, line, n)
 		}
 		if err != nil {
 			return nil, nil, &LineError{Line: n - first + 1, Err: err}

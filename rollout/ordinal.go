@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -65,37 +66,47 @@ func LineOrdinal(raw []byte) (ordinal int64, ok bool, err error) {
 // ErrInvalidJSON, ErrNotObject, ErrMissingType, ErrRawNewline or
 // ErrInvalidUTF8 for a line that is not one valid rollout line.
 func WithOrdinal(line []byte, n int64) ([]byte, error) {
+	out, err := AppendWithOrdinal(make([]byte, 0, len(line)+32), line, n)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AppendWithOrdinal appends WithOrdinal's line to dst and returns the
+// extended buffer; on an error dst is returned as it was.
+func AppendWithOrdinal(dst, line []byte, n int64) ([]byte, error) {
 	if n < 0 {
-		return nil, fmt.Errorf("with ordinal %d: %w", n, ErrInvalidOrdinal)
+		return dst, fmt.Errorf("with ordinal %d: %w", n, ErrInvalidOrdinal)
 	}
 	body := bytes.TrimSuffix(line, []byte{'\n'})
 	if err := checkRawLine(body); err != nil {
-		return nil, fmt.Errorf("with ordinal: %w", err)
+		return dst, fmt.Errorf("with ordinal: %w", err)
 	}
 	if res, err := scanLine(body); err != nil || res.Type == "" {
 		if err == nil {
 			err = ErrMissingType
 		}
-		return nil, fmt.Errorf("with ordinal: %w", err)
+		return dst, fmt.Errorf("with ordinal: %w", err)
 	}
 	if _, has, err := LineOrdinal(body); err != nil {
-		return nil, fmt.Errorf("with ordinal: %w", err)
+		return dst, fmt.Errorf("with ordinal: %w", err)
 	} else if has {
-		return nil, hasOrdinalError{}
+		return dst, hasOrdinalError{}
 	}
-	member := []byte(`"ordinal":` + strconv.FormatInt(n, 10))
+	member := strconv.AppendInt([]byte(`"ordinal":`), n, 10)
 	at, comma := openingMemberEnd(body)
-	out := make([]byte, 0, len(body)+len(member)+2)
-	out = append(out, body[:at]...)
+	dst = slices.Grow(dst, len(body)+len(member)+2)
+	dst = append(dst, body[:at]...)
 	if comma {
-		out = append(out, ',')
-		out = append(out, member...)
+		dst = append(dst, ',')
+		dst = append(dst, member...)
 	} else {
-		out = append(out, member...)
-		out = append(out, ',')
+		dst = append(dst, member...)
+		dst = append(dst, ',')
 	}
-	out = append(out, body[at:]...)
-	return append(out, '\n'), nil
+	dst = append(dst, body[at:]...)
+	return append(dst, '\n'), nil
 }
 
 // hasOrdinalError is WithOrdinal's ErrInvalidOrdinal for a line that

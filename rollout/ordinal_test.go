@@ -68,6 +68,12 @@ func TestWithOrdinal(t *testing.T) {
 			if string(got) != tt.want {
 				t.Fatalf("WithOrdinal =\n%s\nwant\n%s", got, tt.want)
 			}
+			// AppendWithOrdinal appends the same line, or nothing.
+			const before = "earlier lines\n"
+			appended, err := AppendWithOrdinal([]byte(before), []byte(tt.line), tt.n)
+			if !errors.Is(err, tt.wantErr) || string(appended) != before+tt.want {
+				t.Fatalf("AppendWithOrdinal = %q, %v; want %q, %v", appended, err, before+tt.want, tt.wantErr)
+			}
 			if err != nil {
 				return
 			}
