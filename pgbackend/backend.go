@@ -888,7 +888,7 @@ func (b *Backend) mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrIdempotencyKeyReused, err)
 	case errors.Is(err, pgstore.ErrInvalidLines):
 		return fmt.Errorf("%w: %w", manager.ErrInvalidItem, err)
-	case lockNotAvailable(err):
+	case pgstore.LockNotAvailable(err):
 		return fmt.Errorf("%w: waited lock_timeout (%s) for it: %w", manager.ErrStorageLocked, b.store.LockTimeout(), err)
 	case b.queryTimedOut(err):
 		return fmt.Errorf("%w: a statement ran past spool_query_timeout (%s; PostgreSQL silent, or a lock held elsewhere): %w",
@@ -906,14 +906,6 @@ func (b *Backend) queryTimedOut(err error) bool {
 	var connect *pgconn.ConnectError
 	return b.store.QueryTimeout() > 0 && errors.Is(err, context.DeadlineExceeded) &&
 		!errors.Is(err, pgstore.ErrCommitUnknown) && !errors.As(err, &connect)
-}
-
-// lockNotAvailable reports whether err is PostgreSQL's for a statement
-// that waited lock_timeout for a lock (SQLSTATE 55P03): the transaction
-// was rolled back.
-func lockNotAvailable(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 // unreachable reports whether err says the database or the object store

@@ -212,15 +212,18 @@ func (b *batcher) takeWaitSlot() error {
 // committed alone, and fails alone. A commit whose outcome is unknown
 // (ErrCommitUnknown) fails every request of the batch, none run again;
 // so does a batch PostgreSQL did not answer in time (the query timeout),
-// which each request alone would wait for again. Unless wait is set, a
+// or one that waited lock_timeout for a row, which each request alone
+// would wait for again. Unless wait is set, a
 // request whose row another transaction holds is deferred (see commit).
 func (b *batcher) commitIsolated(ctx context.Context, batch []*appendReq, wait bool) {
 	err := b.commitRetrying(ctx, batch, wait)
 	switch {
 	case err == nil:
-	case len(batch) == 1, errors.Is(err, ErrCommitUnknown), errors.Is(err, context.DeadlineExceeded):
+	case len(batch) == 1, errors.Is(err, ErrCommitUnknown), errors.Is(err, context.DeadlineExceeded), LockNotAvailable(err):
 		// A batch that may have been committed is not committed again,
-		// which could append its lines twice: each request says so.
+		// which could append its lines twice: each request says so. Nor
+		// is one that waited lock_timeout for a row: each alone would
+		// wait for it again.
 		for _, r := range batch {
 			r.err = err
 		}
@@ -269,6 +272,14 @@ func (b *batcher) commitRetrying(ctx context.Context, batch []*appendReq, wait b
 			return err
 		}
 	}
+}
+
+// LockNotAvailable reports whether err is PostgreSQL's for a statement
+// that waited lock_timeout (Store.LockTimeout) for a lock another session
+// holds (SQLSTATE 55P03): its transaction was rolled back.
+func LockNotAvailable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 // isTransient reports whether err ended a transaction that may succeed

@@ -351,6 +351,41 @@ func TestLockedRowHoldsOnlyItsThread(t *testing.T) {
 	}
 }
 
+// TestLockedRowFailsItsWaitersOnce: appends waiting together for a row
+// another session holds past lock_timeout fail together, with
+// lock_not_available, after one wait. They were then committed one at a
+// time, as a batch failed for another reason is, each waiting the whole
+// lock_timeout again: eight appends took eight waits.
+func TestLockedRowFailsItsWaitersOnce(t *testing.T) {
+	plain := testDSN(t)
+	s := openStore(t, disttest.WithQueryTimeout(t, plain, "2s"), nil)
+	a, ah := parentWith(t, s, 1)
+	lock := rowHolder(t, plain)
+	holdRow(t, lock, a)
+	reqs := make([]*appendReq, 8)
+	for i := range reqs {
+		reqs[i] = &appendReq{id: a, lines: userLine(fmt.Sprintf("a%d", i)), expected: -1}
+	}
+	start := time.Now()
+	done := startBatch(t, s, reqs)
+	for i, r := range reqs {
+		<-done[i]
+		if !LockNotAvailable(r.err) {
+			t.Fatalf("append %d to a row held past lock_timeout: %v; want lock_not_available (55P03)", i, r.err)
+		}
+	}
+	// One wait is one lock_timeout (1.5 s); eight would be 12 s.
+	if elapsed, bound := time.Since(start), 4*s.LockTimeout(); elapsed >= bound {
+		t.Errorf("%d appends waiting for one locked row failed after %s, past %s: they waited for it one at a time", len(reqs), elapsed, bound)
+	}
+	if err := lock.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := history(t, s, a); !bytes.Equal(got, ah) {
+		t.Fatalf("thread a after refused appends: %q, want %q", got, ah)
+	}
+}
+
 // startBatch queues reqs as one batch of s's batcher and commits it, each
 // request followed by a goroutine of its own, as a caller of append; done[i]
 // is closed once reqs[i] has its outcome.
