@@ -14,11 +14,13 @@ import (
 )
 
 // TestAppendAllocationBounded appends one item, or one line, of 16 MiB to
-// a paginated thread and counts the bytes the call allocates: under five
-// times the line (the line, the line with its ordinal, and pgx's buffer
-// growing to send it). It was over ten: the hash that names a request to
-// an idempotency key, made of the payload quoted by fmt even without a
-// key, took four of them, and one line was joined into a copy of itself.
+// a paginated thread and counts the bytes the call allocates: at most
+// six times the line. Without a key that is the line, the line with its
+// ordinal, and pgx's buffer growing to send it (4x); with one, the
+// chunks of the payload the request's hash quotes, 32 KiB at a time (5x).
+// It was over ten: that hash, made of the payload quoted whole by fmt even
+// without a key, took four, and one line was joined into a copy of
+// itself.
 func TestAppendAllocationBounded(t *testing.T) {
 	b := openUnsealed(t)
 	output, err := json.Marshal(string(bytes.Repeat([]byte("0123456789abcdef"), 1<<20)))
@@ -30,6 +32,10 @@ func TestAppendAllocationBounded(t *testing.T) {
 	appends := map[string]func(ctx context.Context, id string) error{
 		"AppendWith": func(ctx context.Context, id string) error {
 			_, err := b.AppendWith(ctx, id, []rollout.Item{{Type: "response_item", Payload: payload}}, manager.AppendOptions{})
+			return err
+		},
+		"AppendWith, keyed": func(ctx context.Context, id string) error {
+			_, err := b.AppendWith(ctx, id, []rollout.Item{{Type: "response_item", Payload: payload}}, manager.AppendOptions{IdempotencyKey: "key-" + id})
 			return err
 		},
 		"AppendLinesWith": func(ctx context.Context, id string) error {
@@ -50,7 +56,7 @@ func TestAppendAllocationBounded(t *testing.T) {
 				t.Fatal(err)
 			}
 			runtime.ReadMemStats(&after)
-			allocated, limit := after.TotalAlloc-before.TotalAlloc, uint64(len(line))*5
+			allocated, limit := after.TotalAlloc-before.TotalAlloc, uint64(len(line))*6
 			t.Logf("an append of a %d-byte line allocated %d bytes (%.1fx)", len(line), allocated, float64(allocated)/float64(len(line)))
 			if allocated > limit {
 				t.Errorf("an append of a %d-byte line allocated %d bytes, want at most %d", len(line), allocated, limit)

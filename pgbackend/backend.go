@@ -362,11 +362,7 @@ func (b *Backend) AppendWith(ctx context.Context, id string, items []rollout.Ite
 	}
 	var request []byte
 	if o.IdempotencyKey != "" {
-		h := sha256.New()
-		for _, it := range items {
-			fmt.Fprintf(h, "%q %q %q\n", it.Type, it.Timestamp, it.Payload)
-		}
-		request = h.Sum(nil)
+		request = itemsHash(items)
 	}
 	return b.append(ctx, id, lines, o, request)
 }
@@ -384,11 +380,7 @@ func (b *Backend) AppendLinesWith(ctx context.Context, id string, lines [][]byte
 	}
 	var request []byte
 	if o.IdempotencyKey != "" {
-		h := sha256.New()
-		for _, l := range lines {
-			fmt.Fprintf(h, "%q\n", l)
-		}
-		request = h.Sum(nil)
+		request = linesHash(lines)
 	}
 	return b.append(ctx, id, encoded, o, request)
 }
