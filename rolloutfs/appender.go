@@ -1,7 +1,6 @@
 package rolloutfs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -630,33 +629,21 @@ func (a *Appender) write(lines [][]byte) (start, end int64, err error) {
 	return start, a.size, nil
 }
 
-// writeBuffer is the most bytes writeLines copies lines into before it
-// writes them: a line at least this long is written from where it is.
-const writeBuffer = 64 << 10
-
-// writeLines writes lines to w one after the other and returns how many
-// bytes that is. Short lines are gathered into writes of up to writeBuffer
-// bytes; a long one is not copied, so an append of a large line holds no
-// second copy of it. On an error some of the lines may have been written.
+// writeLines writes lines to w in one write and returns how many bytes
+// that is: one O_APPEND write lands whole, never interleaved with another
+// process's append to the file. A single line is written from where it is
+// (an append of one large item holds no second copy of it); several are
+// joined first.
 func writeLines(w io.Writer, lines [][]byte) (int64, error) {
-	var total int64
-	for _, l := range lines {
-		total += int64(len(l))
+	buf := lines[0]
+	if len(lines) > 1 {
+		buf = bytes.Join(lines, nil)
 	}
-	if len(lines) == 1 {
-		n, err := w.Write(lines[0])
-		if err == nil && n != len(lines[0]) {
-			err = io.ErrShortWrite
-		}
-		return total, err
+	n, err := w.Write(buf)
+	if err == nil && n != len(buf) {
+		err = io.ErrShortWrite
 	}
-	bw := bufio.NewWriterSize(w, int(min(total, writeBuffer)))
-	for _, l := range lines {
-		if _, err := bw.Write(l); err != nil {
-			return total, err
-		}
-	}
-	return total, bw.Flush()
+	return int64(len(buf)), err
 }
 
 // synced records the outcome of a sync that covered the file up to end
