@@ -44,8 +44,9 @@ var (
 	ErrUnavailable       = errors.New("storage unavailable")                          // a backend's database or object store cannot be reached; retry later
 	// ErrStorageLocked reports a call that waited longer than its backend
 	// allows for a lock another session of its database holds (a
-	// transaction left open, a table being rewritten): nothing was
-	// written; retry later. It wraps ErrUnavailable.
+	// transaction left open, a table being rewritten): the step that
+	// waited wrote nothing (an append, nothing at all); retry later. It
+	// wraps ErrUnavailable.
 	ErrStorageLocked = fmt.Errorf("%w: a lock another session holds", ErrUnavailable)
 	// ErrIndexDrift reports index rows that contradict each other (a row
 	// edited by hand): the files are intact, the index needs a rebuild.

@@ -84,35 +84,30 @@ func TestPoolConfigQueryTimeout(t *testing.T) {
 	}
 }
 
-// TestPoolConfigLockTimeout: the pool's connections get a lock_timeout
-// (three quarters of the query timeout) unless the DSN sets one, which is
-// then sent as it is, or there is no query timeout.
+// TestPoolConfigLockTimeout: with a query timeout the pool's connections
+// get a lock_timeout of three quarters of it (unless their session has
+// one: TestLockTimeoutStands), capped at PostgreSQL's largest; without
+// one, none.
 func TestPoolConfigLockTimeout(t *testing.T) {
-	tests := []struct {
-		name string
+	for _, tt := range []struct {
 		dsn  string
-		ours bool // AfterConnect sets spool's lock_timeout
+		ours bool
 	}{
-		{"default", "postgres://u@127.0.0.1:5432/db", true},
-		{"query timeout set", "postgres://u@127.0.0.1:5432/db?spool_query_timeout=4s", true},
-		{"DSN's own", "postgres://u@127.0.0.1:5432/db?lock_timeout=5s", false},
-		{"no query timeout", "postgres://u@127.0.0.1:5432/db?spool_query_timeout=0", false},
+		{"postgres://u@127.0.0.1:5432/db", true},
+		{"postgres://u@127.0.0.1:5432/db?spool_query_timeout=4s", true},
+		{"postgres://u@127.0.0.1:5432/db?spool_query_timeout=0", false},
+	} {
+		cfg, err := poolConfig(tt.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.AfterConnect != nil; got != tt.ours {
+			t.Errorf("%s: spool's lock_timeout set: %v, want %v", tt.dsn, got, tt.ours)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := poolConfig(tt.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := cfg.AfterConnect != nil; got != tt.ours {
-				t.Errorf("spool's lock_timeout set: %v, want %v", got, tt.ours)
-			}
-			if got, ok := cfg.ConnConfig.RuntimeParams[lockTimeoutParam]; ok != (tt.name == "DSN's own") || ok && got != "5s" {
-				t.Errorf("runtime parameter lock_timeout = %q (%v)", got, ok)
-			}
-		})
-	}
-	if got, want := lockTimeoutFor(4*time.Second), 3*time.Second; got != want {
-		t.Errorf("lockTimeoutFor(4s) = %s, want %s", got, want)
+	for timeout, want := range map[time.Duration]time.Duration{4 * time.Second: 3 * time.Second, 10000 * time.Hour: maxLockTimeout} {
+		if got := lockTimeoutFor(timeout); got != want {
+			t.Errorf("lockTimeoutFor(%s) = %s, want %s", timeout, got, want)
+		}
 	}
 }

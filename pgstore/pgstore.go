@@ -68,8 +68,8 @@ type Store struct {
 	logger *slog.Logger
 	// queryTimeout bounds each statement (queryDeadline; 0: none).
 	queryTimeout time.Duration
-	// lockTimeout is the connections' lock_timeout (LockTimeout; 0: the
-	// DSN's, or none).
+	// lockTimeout is the connections' lock_timeout (LockTimeout; 0:
+	// none).
 	lockTimeout time.Duration
 }
 
@@ -155,9 +155,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	s := &Store{pool: pool, bucket: o.Bucket, now: time.Now, logger: logger}
 	if d, ok := cfg.ConnConfig.Tracer.(queryDeadline); ok {
 		s.queryTimeout = d.timeout
-		if _, own := cfg.ConnConfig.RuntimeParams[lockTimeoutParam]; !own {
-			s.lockTimeout = lockTimeoutFor(d.timeout)
-		}
+	}
+	if s.lockTimeout, err = readLockTimeout(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
 	s.batch.s = s
 	s.batch.waitSlots = make(chan struct{}, max(1, cfg.MaxConns/2))

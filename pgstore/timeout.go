@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,35 +40,41 @@ func queryTimeout(cfg *pgxpool.Config) (time.Duration, error) {
 	return d, nil
 }
 
-// lockTimeoutParam is PostgreSQL's bound on a wait for one lock.
-const lockTimeoutParam = "lock_timeout"
-
-// LockTimeout returns the lock_timeout the store's connections run with:
-// three quarters of the query timeout, so that a statement waiting on a
-// lock another session holds (a transaction left open, a table being
-// rewritten) fails as such (SQLSTATE 55P03, lock_not_available) before
-// its deadline cuts it off as unanswered. It is 0 when the DSN sets
-// lock_timeout itself, or sets no query timeout.
+// LockTimeout returns the lock_timeout the store's connections run with
+// (0: none), read from the server when the store opened: three quarters
+// of the query timeout, so that a statement waiting on a lock another
+// session holds (a transaction left open, a table being rewritten) fails
+// as such (SQLSTATE 55P03, lock_not_available) before its deadline cuts
+// it off as unanswered; or the one the DSN, PGOPTIONS, the role or the
+// database sets, which stands.
 func (s *Store) LockTimeout() time.Duration { return s.lockTimeout }
 
-// setLockTimeout gives the pool's connections a lock_timeout of three
-// quarters of timeout, unless the DSN sets one (which then stands). The
+// setLockTimeout gives each new connection of the pool a lock_timeout of
+// three quarters of timeout, unless its session has one already. The
 // migrations' connection does not get it (migrate): they wait for the
 // locks they need as long as it takes.
 func setLockTimeout(cfg *pgxpool.Config, timeout time.Duration) {
-	if _, ok := cfg.ConnConfig.RuntimeParams[lockTimeoutParam]; ok {
-		return
-	}
-	lockTimeout := lockTimeoutFor(timeout)
+	ms := strconv.FormatInt(lockTimeoutFor(timeout).Milliseconds(), 10) + "ms"
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", lockTimeout.Milliseconds()))
+		_, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false) WHERE current_setting('lock_timeout') = '0'`, ms)
 		return err
 	}
 }
 
+// maxLockTimeout is the largest lock_timeout PostgreSQL takes (INT_MAX
+// milliseconds, about 24 days).
+const maxLockTimeout = (1<<31 - 1) * time.Millisecond
+
 // lockTimeoutFor returns the lock_timeout that goes with a query timeout.
 func lockTimeoutFor(timeout time.Duration) time.Duration {
-	return max(timeout*3/4, time.Millisecond)
+	return min(max(timeout*3/4, time.Millisecond), maxLockTimeout)
+}
+
+// readLockTimeout returns the lock_timeout of a connection of pool.
+func readLockTimeout(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
+	var ms int64
+	err := pool.QueryRow(ctx, `SELECT (extract(epoch FROM current_setting('lock_timeout')::interval) * 1000)::bigint`).Scan(&ms)
+	return time.Duration(ms) * time.Millisecond, err
 }
 
 // queryDeadline gives every statement sent on a connection of the pool,

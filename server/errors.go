@@ -186,7 +186,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the store is not available"), false
 	case errors.Is(err, manager.ErrStorageLocked):
 		// As store.ErrWriteLocked, for a backend's database.
-		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "a row or table this request needs is locked by another session of the database (a transaction left open?): nothing was written; retry later")
+		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "a row or table this request needs is locked by another session of the database (a transaction left open?): retry later")
 		e.RetryAfter = time.Second
 		return e, false
 	case errors.Is(err, manager.ErrUnavailable):
