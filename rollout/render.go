@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -61,7 +62,8 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 	if paginated && (t.UserItemID == "" || t.AgentItemID == "") {
 		return nil, 0, fmt.Errorf("render turn %s of %s: %w: a paginated turn needs item ids", t.TurnID, threadID, ErrInvalidTurn)
 	}
-	r := turnRenderer{ordinal: firstOrdinal, paginated: paginated}
+	// The prompt is in two lines, the answer in three.
+	r := newTurnRenderer(firstOrdinal, paginated, 2*len(t.UserText)+3*len(t.AgentText)+4096)
 	started, completed := FormatTimestamp(t.Started), FormatTimestamp(t.Completed)
 	r.add(started, TypeEventMsg, map[string]any{
 		"type": payloadTaskStarted, "turn_id": t.TurnID,
@@ -111,31 +113,54 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 	return r.buf, r.ordinal, nil
 }
 
-// turnRenderer appends lines, numbering them when the thread is paginated.
+// turnRenderer writes a turn's lines into buf: each is the line
+// EncodeItem makes of its timestamp, type and payload as encoding/json
+// marshals it, with WithOrdinal's ordinal in a paginated thread, written
+// in place (the prompt and the answer are copied into buf once for each
+// line that carries them, and nowhere else).
 type turnRenderer struct {
 	buf       []byte
+	enc       *json.Encoder // writes the payloads into buf
 	ordinal   int64
 	paginated bool
 	err       error
+}
+
+func newTurnRenderer(firstOrdinal int64, paginated bool, capacity int) *turnRenderer {
+	r := &turnRenderer{buf: make([]byte, 0, capacity), ordinal: firstOrdinal, paginated: paginated}
+	r.enc = json.NewEncoder(rendererBuffer{r})
+	return r
+}
+
+// rendererBuffer appends what is written to its renderer's buf.
+type rendererBuffer struct{ r *turnRenderer }
+
+func (b rendererBuffer) Write(p []byte) (int, error) {
+	b.r.buf = append(b.r.buf, p...)
+	return len(p), nil
 }
 
 func (r *turnRenderer) add(ts, typ string, payload map[string]any) {
 	if r.err != nil {
 		return
 	}
-	body, err := json.Marshal(payload)
-	if err != nil {
-		r.err = err
-		return
-	}
-	line, err := EncodeItem(Item{Timestamp: ts, Type: typ, Payload: body}, time.Time{})
-	if err == nil && r.paginated {
-		line, err = WithOrdinal(line, r.ordinal)
+	start := len(r.buf)
+	r.buf = append(r.buf, `{"timestamp":`...)
+	r.buf = appendString(r.buf, ts)
+	if r.paginated {
+		r.buf = append(r.buf, `,"ordinal":`...)
+		r.buf = strconv.AppendInt(r.buf, r.ordinal, 10)
 		r.ordinal++
 	}
-	if err != nil {
+	r.buf = append(r.buf, `,"type":`...)
+	r.buf = appendString(r.buf, typ)
+	r.buf = append(r.buf, `,"payload":`...)
+	if err := r.enc.Encode(payload); err != nil { // the payload and a newline
 		r.err = err
 		return
 	}
-	r.buf = append(r.buf, line...)
+	r.buf = append(r.buf[:len(r.buf)-1], '}', '\n')
+	if n := len(r.buf) - start - 1; n > MaxLineSize {
+		r.err = fmt.Errorf("encode %s item: %w: %d bytes", typ, ErrLineTooLong, n)
+	}
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -115,5 +116,55 @@ func TestRenderTurnErrors(t *testing.T) {
 	spec.UserItemID, spec.AgentItemID = "", ""
 	if _, _, err := RenderTurn("", 0, spec); err != nil {
 		t.Fatalf("legacy (\"\") without item ids: %v", err)
+	}
+}
+
+// TestRenderTurnLinesAsEncoded: each line RenderTurn writes is the one
+// EncodeItem makes of its timestamp, type and payload (the payload as
+// encoding/json marshals it), with WithOrdinal's ordinal in a paginated
+// thread, for texts that need escaping of every kind.
+func TestRenderTurnLinesAsEncoded(t *testing.T) {
+	spec := renderSpec(0)
+	spec.UserText = "<b>&amp;</b> \"quoted\" \\ \t\x01 \u2028 é😀 " + strings.Repeat("long ", 1000)
+	spec.AgentText = "answer </script> & more\n"
+	for _, mode := range []HistoryMode{HistoryLegacy, HistoryPaginated} {
+		t.Run(string(mode), func(t *testing.T) {
+			lines, _, err := RenderTurn(mode, 41, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ordinal := int64(41)
+			for line := range bytes.Lines(lines) {
+				var envelope struct {
+					Timestamp string          `json:"timestamp"`
+					Type      string          `json:"type"`
+					Payload   json.RawMessage `json:"payload"`
+				}
+				if err := json.Unmarshal(line, &envelope); err != nil {
+					t.Fatal(err)
+				}
+				dec := json.NewDecoder(bytes.NewReader(envelope.Payload))
+				dec.UseNumber()
+				var payload map[string]any
+				if err := dec.Decode(&payload); err != nil {
+					t.Fatal(err)
+				}
+				body, err := json.Marshal(payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := EncodeItem(Item{Timestamp: envelope.Timestamp, Type: envelope.Type, Payload: body}, time.Time{})
+				if err == nil && mode == HistoryPaginated {
+					want, err = WithOrdinal(want, ordinal)
+					ordinal++
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(line, want) {
+					t.Fatalf("rendered line\n%s\nwant\n%s", line, want)
+				}
+			}
+		})
 	}
 }
