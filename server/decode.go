@@ -242,12 +242,15 @@ func decodeStrictObject(data []byte, v any, allowEmpty bool) error {
 	if err := decodeObject(data, new(struct{})); err != nil {
 		return err
 	}
-	if err := exactMembers(bytes.TrimSpace(data), reflect.TypeOf(v)); err != nil {
+	trimmed := bytes.TrimSpace(data)
+	if err := exactMembers(trimmed, reflect.TypeOf(v)); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// exactMembers refused every unknown field, at every depth, so a plain
+	// Unmarshal is as strict as a Decoder with DisallowUnknownFields, and
+	// holds no copy of the body (the Decoder buffered it whole, growing a
+	// buffer to about four times its size).
+	if err := json.Unmarshal(trimmed, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return errorf(http.StatusBadRequest, CodeInvalidArgument, "field %q: want %s", typeErr.Field, typeErr.Type)
@@ -320,7 +323,8 @@ func decodeNDJSON(data []byte) (lines [][]byte, numbers []int, err error) {
 
 // exactMembers refuses a member of obj, a valid JSON object, named twice
 // or named other than exactly as a field of t (a struct, or a pointer to
-// one), and the same in the members that are objects of struct fields:
+// one), and the same at every depth, in each object that decodes into a
+// struct (a field's, an array element's, a map value's):
 // encoding/json matches names regardless of case and keeps the last of
 // two, so {"NAME": …} would rename and {"before_user_message": 1,
 // "Before_User_Message": 0} fork before 0, where unknown fields are
@@ -330,7 +334,15 @@ func exactMembers(obj []byte, t reflect.Type) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || len(obj) == 0 || obj[0] != '{' || reflect.PointerTo(t).Implements(unmarshalerType) {
+	if len(obj) == 0 || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch {
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && obj[0] == '[':
+		return eachElement(obj, func(_ int, elem []byte) error { return exactMembers(elem, t.Elem()) })
+	case t.Kind() == reflect.Map && obj[0] == '{':
+		return eachMember(obj, func(_, value []byte) error { return exactMembers(value, t.Elem()) })
+	case t.Kind() != reflect.Struct || obj[0] != '{':
 		return nil
 	}
 	fields := make(map[string]reflect.Type, t.NumField())

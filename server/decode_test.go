@@ -225,3 +225,49 @@ func TestUnsupportedTypeNamesWhatTheRouteReads(t *testing.T) {
 		}
 	}
 }
+
+// TestStrictObjectAtEveryDepth: decodeStrictObject refuses a member not
+// named exactly as a field in every object that decodes into a struct,
+// array elements and map values among them, as the json.Decoder with
+// DisallowUnknownFields it replaced did for unknown names (and more: that
+// one matched names regardless of case).
+func TestStrictObjectAtEveryDepth(t *testing.T) {
+	type leaf struct {
+		Name string `json:"name"`
+	}
+	type body struct {
+		One  *leaf           `json:"one"`
+		List []leaf          `json:"list"`
+		ByID map[string]leaf `json:"by_id"`
+	}
+	tests := []struct {
+		name, body, wantErr string // wantErr: "" for success, else in the message
+	}{
+		{"known", `{"one":{"name":"a"},"list":[{"name":"b"}],"by_id":{"x":{"name":"c"}}}`, ""},
+		{"unknown at the top", `{"two":1}`, `unknown field "two"`},
+		{"unknown in a field's object", `{"one":{"nmae":"a"}}`, `unknown field "nmae"`},
+		{"unknown in an array element", `{"list":[{"name":"b"},{"extra":1}]}`, `unknown field "extra"`},
+		{"unknown in a map value", `{"by_id":{"x":{"name":"c","more":true}}}`, `unknown field "more"`},
+		{"other case in an array element", `{"list":[{"Name":"b"}]}`, `unknown field "Name"`},
+		{"twice in a map value", `{"by_id":{"x":{"name":"c","name":"d"}}}`, `field "name" given twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got body
+			err := decodeStrictObject([]byte(tt.body), &got, false)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("decodeStrictObject(%s): %v", tt.body, err)
+				}
+				if got.One.Name != "a" || got.List[0].Name != "b" || got.ByID["x"].Name != "c" {
+					t.Fatalf("decoded %+v", got)
+				}
+				return
+			}
+			var apiErr *Error
+			if !errors.As(err, &apiErr) || apiErr.Code != CodeInvalidArgument || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("decodeStrictObject(%s) = %v, want invalid_argument saying %s", tt.body, err, tt.wantErr)
+			}
+		})
+	}
+}
