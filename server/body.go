@@ -45,13 +45,29 @@ func (b *bodyBudget) inUse() int64 {
 	return b.used
 }
 
-// bodyKey is the context key of a request's body, read by bufferBody.
+// bodyKey is the context key of a request's body, read by bufferBody: a
+// *heldBody.
 type bodyKey struct{}
 
-// requestBody returns the body bufferBody read for r (nil when r has none).
+// heldBody holds a request's body until the handler drops it.
+type heldBody struct{ data []byte }
+
+// requestBody returns the body bufferBody read for r (nil when r has none,
+// or dropBody dropped it).
 func requestBody(r *http.Request) []byte {
-	data, _ := r.Context().Value(bodyKey{}).([]byte)
-	return data
+	if held, ok := r.Context().Value(bodyKey{}).(*heldBody); ok {
+		return held.data
+	}
+	return nil
+}
+
+// dropBody lets the memory of r's body go before the handler returns, for
+// a handler that has decoded what it needs into values of its own (its
+// bytes stay reserved in the budget until the request ends).
+func dropBody(r *http.Request) {
+	if held, ok := r.Context().Value(bodyKey{}).(*heldBody); ok {
+		held.data = nil
+	}
 }
 
 // bufferBody reads the body of a POST, PATCH or PUT request to a known
@@ -93,13 +109,13 @@ func (s *Server) bufferBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		data, reserved, err := s.readBody(w, r)
+		data, reserved, err := s.readBody(w, r, s.bodyWeight(pattern))
 		defer s.budget.release(reserved)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, data)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, &heldBody{data})))
 	})
 }
 
@@ -175,11 +191,29 @@ func (s *Server) bodyDeadline(next http.Handler) http.Handler {
 	})
 }
 
-// readBody reads r's body, reserving its bytes in the budget first (the
-// caller releases reserved, also on error). The read deadline of the
-// connection moves with the bytes received: BodyTimeout, plus one second
-// per BodyMinRate bytes.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, reserved int64, err error) {
+// turnBodyWeight is what a byte of a whole turn's body counts in the
+// budget of bodies in flight. A turn's lines carry its prompt twice and
+// its answer three times, and the index reads its texts again: a 60 MB
+// prompt took spoold's peak RSS about 500 MB up (hostiletest), where the
+// line of an item takes about twice its body.
+const turnBodyWeight = 4
+
+// bodyWeight returns what a byte of a body of the route pattern counts in
+// the budget of bodies in flight: turnBodyWeight for a whole turn, less
+// when the budget is smaller than that many bodies of the largest size
+// (a turn of that size alone must still fit), 1 for the others.
+func (s *Server) bodyWeight(pattern string) int64 {
+	if pattern != turnsPattern {
+		return 1
+	}
+	return max(1, min(turnBodyWeight, s.budget.limit/s.cfg.MaxBody))
+}
+
+// readBody reads r's body, reserving its bytes times weight in the budget
+// first (the caller releases reserved, also on error). The read deadline
+// of the connection moves with the bytes received: BodyTimeout, plus one
+// second per BodyMinRate bytes.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, weight int64) (data []byte, reserved int64, err error) {
 	if r.ContentLength > s.cfg.MaxBody {
 		return nil, 0, &http.MaxBytesError{Limit: s.cfg.MaxBody}
 	}
@@ -187,11 +221,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 	// size of the buffer held; a buffer being replaced by a bigger one
 	// is not charged for the moment both exist.
 	reserve := func(size int64) error {
-		if !s.budget.acquire(size) {
+		if !s.budget.acquire(size * weight) {
 			return errorf(http.StatusServiceUnavailable, CodeUnavailable,
 				"request bodies in flight would pass %d bytes; retry later", s.budget.limit)
 		}
-		reserved += size
+		reserved += size * weight
 		return nil
 	}
 	known := r.ContentLength >= 0

@@ -57,3 +57,28 @@ func TestBodyBudget(t *testing.T) {
 		t.Fatal("acquire after release failed")
 	}
 }
+
+// TestBodyWeight: a whole turn's body counts four times its size in the
+// budget of bodies in flight, less when the budget holds fewer than four
+// bodies of the largest size (so that one such turn alone still fits);
+// other bodies count their size.
+func TestBodyWeight(t *testing.T) {
+	tests := []struct {
+		pattern         string
+		maxBody, budget int64
+		want            int64
+	}{
+		{turnsPattern, 1000, 4000, 4},
+		{turnsPattern, 1000, 10000, 4},
+		{turnsPattern, 1000, 2500, 2},
+		{turnsPattern, 1000, 1000, 1},
+		{appendPattern, 1000, 4000, 1},
+		{"POST /v1/threads", 1000, 4000, 1},
+	}
+	for _, tt := range tests {
+		s := &Server{cfg: Config{MaxBody: tt.maxBody}, budget: &bodyBudget{limit: tt.budget}}
+		if got := s.bodyWeight(tt.pattern); got != tt.want {
+			t.Errorf("bodyWeight(%q) with -max-body %d and -max-body-in-flight %d = %d, want %d", tt.pattern, tt.maxBody, tt.budget, got, tt.want)
+		}
+	}
+}

@@ -48,8 +48,10 @@ type Config struct {
 	MaxBody int64
 	// MaxBodyBytesInFlight bounds the bytes of request bodies held in
 	// memory at once over all requests; a body that would pass it is
-	// answered 503 unavailable with Retry-After. It is raised to MaxBody
-	// when smaller.
+	// answered 503 unavailable with Retry-After. A whole turn's body
+	// (POST .../turns) counts four times its size: its prompt and answer
+	// are held several times over while the turn is written and indexed.
+	// It is raised to MaxBody when smaller.
 	MaxBodyBytesInFlight int64
 	// BodyTimeout and BodyMinRate (bytes per second) bound the time a
 	// request body may take: after BodyTimeout, it must have arrived at
@@ -264,7 +266,7 @@ func (s *Server) routes() []route {
 		{"POST", appendPath, bare(s.appendItems)},
 		{"GET", "/v1/threads/{id}/items", h(s.readItems)},
 		{"GET", "/v1/threads/{id}/turns", h(s.listTurns)},
-		{"POST", "/v1/threads/{id}/turns", bare(s.appendTurn)},
+		{"POST", turnsPath, bare(s.appendTurn)},
 		{"GET", "/v1/threads/{id}/turns/{k}", bare(s.readTurn)},
 		{"GET", "/v1/threads/{id}/turns/by-id/{turn_id}", bare(s.readTurnByID)},
 
@@ -284,6 +286,13 @@ func (s *Server) routes() []route {
 const (
 	appendPath    = "/v1/threads/{id}/items"
 	appendPattern = "POST " + appendPath
+)
+
+// turnsPath is the route of whole turns, whose bodies weigh more in the
+// budget of bodies in flight (bodyWeight).
+const (
+	turnsPath    = "/v1/threads/{id}/turns"
+	turnsPattern = "POST " + turnsPath
 )
 
 // probeMethods are the methods tried to tell 405 from 404.

@@ -24,6 +24,7 @@ func (s *Server) appendTurn(w http.ResponseWriter, r *http.Request) error {
 	if err := readBody(r, &req, true); err != nil {
 		return err
 	}
+	dropBody(r) // req holds copies of its texts
 	if req.Prompt == "" {
 		return errorf(http.StatusBadRequest, CodeInvalidArgument, "prompt is required")
 	}
