@@ -88,8 +88,8 @@ func TestSlowSendersDoNotHoldSlots(t *testing.T) {
 //
 // A whole turn of one 60 MB prompt takes spoold's peak RSS to about 1 GB
 // by itself (its lines hold the prompt twice, the index reads it twice,
-// and the thread's preview, never shortened, as Codex 0.169 keeps it, is
-// all of it): the budget counts a turn's body four times, so that one is
+// and the preview it takes of the echo is all of it until it is cut):
+// the budget counts a turn's body four times, so that one is
 // admitted at a time, and maxPeakTurnRSS bounds that. It is a miss
 // against maxPeakRSS, reported in docs/SECURITY.md; four admitted at once
 // took spoold to 2.1 GB.

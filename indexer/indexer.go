@@ -62,18 +62,20 @@ const ctxCheckLines = 256
 // message's text): surrounding white space is trimmed and at most
 // PreviewRunes runes are kept (never cutting a rune in half). Codex never
 // shortens a thread's preview: spool does, so that a page of a list stays
-// bounded.
+// bounded. The result is a copy when it is shorter than text: a slice
+// would keep all of text in memory for as long as the row that holds it.
 func Preview(text string) string {
-	text = strings.TrimSpace(text)
-	if len(text) <= PreviewRunes {
-		return text
-	}
+	trimmed := strings.TrimSpace(text)
 	runes := 0
-	for i := range text {
+	for i := range trimmed {
 		if runes == PreviewRunes {
-			return strings.TrimRightFunc(text[:i], isSpace)
+			trimmed = strings.TrimRightFunc(trimmed[:i], isSpace)
+			break
 		}
 		runes++
+	}
+	if len(trimmed) < len(text) {
+		return strings.Clone(trimmed)
 	}
 	return text
 }

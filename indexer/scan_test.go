@@ -5,10 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
@@ -40,6 +42,32 @@ func TestPreview(t *testing.T) {
 			if got := Preview(tt.text); got != tt.want {
 				t.Fatalf("Preview = %q, want %q", got, tt.want)
 			}
+		})
+	}
+}
+
+// TestPreviewHoldsNoMoreThanItself: a preview is a copy, not a slice of
+// the text it was cut from, which it would keep in memory as long as the
+// thread's row lives: a 60 MB first prompt kept 60 MB with every live
+// thread's row, cut to 200 runes or trimmed of space.
+func TestPreviewHoldsNoMoreThanItself(t *testing.T) {
+	for name, text := range map[string]string{
+		"cut":     strings.Repeat("long prompt ", 4<<20),
+		"trimmed": "hi" + strings.Repeat(" ", 48<<20),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			big := strings.Clone(text)
+			preview := Preview(big)
+			big = ""
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if held := int64(after.HeapAlloc) - int64(before.HeapAlloc); held > 1<<20 {
+				t.Errorf("a %d-rune preview of a %d-byte text holds %d bytes", utf8.RuneCountInString(preview), len(text), held)
+			}
+			runtime.KeepAlive(preview)
 		})
 	}
 }
