@@ -10,8 +10,10 @@ import (
 )
 
 // TestAppendMakesOneCopyOfALine appends one item, or one line without a
-// timestamp, of 16 MiB and counts the bytes the call allocates: the line
-// is made once, where its ordinal is known, and written from where it is.
+// timestamp, of 16 MiB, or as many bytes in 1 KiB items or lines, and
+// counts the bytes the call allocates: the lines are made once, where
+// their ordinals are known, one after the other in one buffer, and
+// written from where they are (several lines were joined into a copy).
 // Before, a paginated append made three copies of an item (the line, the
 // line with its ordinal, the bytes of one write), which took four
 // concurrent 60 MB appends to spoold past 1 GiB.
@@ -20,7 +22,25 @@ func TestAppendMakesOneCopyOfALine(t *testing.T) {
 	output := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	big := item("response_item", map[string]any{"type": "function_call_output", "call_id": "c", "output": string(output)})
 	line := []byte(`{"type":"response_item","payload":` + string(big.Payload) + `}`)
+	// The same bytes as 16,384 lines of 1 KiB.
+	const small = 1 << 10
+	smallItem := item("response_item", map[string]any{"type": "function_call_output", "call_id": "c", "output": string(output[:small-100])})
+	smallLine := []byte(`{"type":"response_item","payload":` + string(smallItem.Payload) + `}`)
+	var smallItems []rollout.Item
+	var smallLines [][]byte
+	for range size / small {
+		smallItems = append(smallItems, smallItem)
+		smallLines = append(smallLines, smallLine)
+	}
 	appends := map[string]func(ctx context.Context, m *Manager, id string) error{
+		"Append, many": func(ctx context.Context, m *Manager, id string) error {
+			_, err := m.Append(ctx, id, smallItems)
+			return err
+		},
+		"AppendLines, many": func(ctx context.Context, m *Manager, id string) error {
+			_, err := m.AppendLines(ctx, id, smallLines)
+			return err
+		},
 		"Append": func(ctx context.Context, m *Manager, id string) error {
 			_, err := m.Append(ctx, id, []rollout.Item{big})
 			return err

@@ -375,27 +375,37 @@ func itemError(i int, err error) error {
 // checkedLine is an item or a line of an append, checked before the
 // writer lock and encoded under it, where its ordinal is known.
 type checkedLine interface {
-	Encode() ([]byte, error)
-	EncodeWithOrdinal(n int64) ([]byte, error)
+	Size() int
+	AppendLine(dst []byte) ([]byte, error)
+	AppendLineWithOrdinal(dst []byte, n int64) ([]byte, error)
 }
 
 // encodeChecked makes the lines of an append to the thread of row: each
 // with the next ordinal for a paginated thread (a rollback marker is
-// refused there), as it is for a legacy one. invalid makes the error for
-// entry i that cannot be encoded.
+// refused there), as it is for a legacy one. The lines lie one after the
+// other in one buffer, which the Appender writes as it is (one copy of
+// the append, not one per line and one joined). invalid makes the error
+// for entry i that cannot be encoded.
 func encodeChecked[T checkedLine](row store.Thread, checked []T, invalid func(i int, err error) error) ([][]byte, error) {
 	paginated := row.HistoryMode == string(rollout.HistoryPaginated)
+	size := 0
+	for _, c := range checked {
+		size += c.Size() + 32 // room for an ordinal
+	}
+	buf := make([]byte, 0, size)
 	lines := make([][]byte, len(checked))
 	for i, c := range checked {
+		start := len(buf)
 		var err error
 		if paginated {
-			lines[i], err = c.EncodeWithOrdinal(row.NextOrdinal + int64(i))
+			buf, err = c.AppendLineWithOrdinal(buf, row.NextOrdinal+int64(i))
 		} else {
-			lines[i], err = c.Encode()
+			buf, err = c.AppendLine(buf)
 		}
 		if err != nil {
 			return nil, invalid(i, err)
 		}
+		lines[i] = buf[start:]
 		if paginated && rollout.IsRollbackLine(lines[i]) {
 			return nil, &LineError{Line: i + 1, Err: ErrPaginatedRollback}
 		}

@@ -98,23 +98,39 @@ func CheckItem(it Item, now time.Time) (CheckedItem, error) {
 
 // Encode returns c's line as EncodeItem does. It fails only with
 // ErrLineTooLong.
-func (c CheckedItem) Encode() ([]byte, error) { return c.encode(-1) }
+func (c CheckedItem) Encode() ([]byte, error) {
+	return c.AppendLine(make([]byte, 0, c.Size()))
+}
 
 // EncodeWithOrdinal returns c's line with "ordinal":n after its timestamp,
 // as a paginated rollout carries it: the bytes WithOrdinal makes of
 // Encode's line. It fails with ErrInvalidOrdinal for a negative n and
 // with ErrLineTooLong.
 func (c CheckedItem) EncodeWithOrdinal(n int64) ([]byte, error) {
-	if n < 0 {
-		return nil, fmt.Errorf("encode %s item with ordinal %d: %w", c.typ, n, ErrInvalidOrdinal)
-	}
-	return c.encode(n)
+	return c.AppendLineWithOrdinal(make([]byte, 0, c.Size()+32), n)
 }
 
-// encode builds c's line, with an ordinal member when ordinal >= 0.
-func (c CheckedItem) encode(ordinal int64) ([]byte, error) {
-	line := make([]byte, 0, len(c.payload)+len(c.typ)+len(c.timestamp)+80)
-	line = append(line, `{"timestamp":`...)
+// Size is about how many bytes c's line takes (for a buffer's capacity).
+func (c CheckedItem) Size() int { return len(c.payload) + len(c.typ) + len(c.timestamp) + 48 }
+
+// AppendLine appends Encode's line to dst; on an error dst is returned
+// as it was.
+func (c CheckedItem) AppendLine(dst []byte) ([]byte, error) { return c.appendLine(dst, -1) }
+
+// AppendLineWithOrdinal appends EncodeWithOrdinal's line to dst; on an
+// error dst is returned as it was.
+func (c CheckedItem) AppendLineWithOrdinal(dst []byte, n int64) ([]byte, error) {
+	if n < 0 {
+		return dst, fmt.Errorf("encode %s item with ordinal %d: %w", c.typ, n, ErrInvalidOrdinal)
+	}
+	return c.appendLine(dst, n)
+}
+
+// appendLine appends c's line to dst, with an ordinal member when
+// ordinal >= 0.
+func (c CheckedItem) appendLine(dst []byte, ordinal int64) ([]byte, error) {
+	start := len(dst)
+	line := append(dst, `{"timestamp":`...)
 	line = appendString(line, c.timestamp)
 	if ordinal >= 0 {
 		line = append(line, `,"ordinal":`...)
@@ -125,8 +141,8 @@ func (c CheckedItem) encode(ordinal int64) ([]byte, error) {
 	line = append(line, `,"payload":`...)
 	line = append(line, c.payload...)
 	line = append(line, '}', '\n')
-	if len(line)-1 > MaxLineSize {
-		return nil, fmt.Errorf("encode %s item: %w: %d bytes", c.typ, ErrLineTooLong, len(line)-1)
+	if n := len(line) - start - 1; n > MaxLineSize {
+		return dst, fmt.Errorf("encode %s item: %w: %d bytes", c.typ, ErrLineTooLong, n)
 	}
 	return line, nil
 }
@@ -222,30 +238,47 @@ func CheckLine(line []byte, now time.Time) (CheckedLine, error) {
 
 // Encode returns c's line as EncodeLine does. It fails only with
 // ErrLineTooLong.
-func (c CheckedLine) Encode() ([]byte, error) { return c.encode(-1) }
+func (c CheckedLine) Encode() ([]byte, error) {
+	return c.AppendLine(make([]byte, 0, c.Size()))
+}
 
 // EncodeWithOrdinal returns c's line with "ordinal":n where a paginated
 // rollout carries it: the bytes WithOrdinal makes of Encode's line. It
 // fails with ErrInvalidOrdinal for a negative n or a line that has an
 // ordinal already, and with ErrLineTooLong.
 func (c CheckedLine) EncodeWithOrdinal(n int64) ([]byte, error) {
-	if n < 0 {
-		return nil, fmt.Errorf("with ordinal %d: %w", n, ErrInvalidOrdinal)
-	}
-	if c.hasOrdinal {
-		return nil, hasOrdinalError{}
-	}
-	return c.encode(n)
+	return c.AppendLineWithOrdinal(make([]byte, 0, c.Size()+32), n)
 }
 
-// encode builds c's line, with an ordinal member when ordinal >= 0: after
-// the timestamp inserted first, else where WithOrdinal puts it.
-func (c CheckedLine) encode(ordinal int64) ([]byte, error) {
+// Size is about how many bytes c's line takes (for a buffer's capacity).
+func (c CheckedLine) Size() int { return len(c.body) + len(c.timestamp) + 18 }
+
+// AppendLine appends Encode's line to dst; on an error dst is returned
+// as it was.
+func (c CheckedLine) AppendLine(dst []byte) ([]byte, error) { return c.appendLine(dst, -1) }
+
+// AppendLineWithOrdinal appends EncodeWithOrdinal's line to dst; on an
+// error dst is returned as it was.
+func (c CheckedLine) AppendLineWithOrdinal(dst []byte, n int64) ([]byte, error) {
+	if n < 0 {
+		return dst, fmt.Errorf("with ordinal %d: %w", n, ErrInvalidOrdinal)
+	}
+	if c.hasOrdinal {
+		return dst, hasOrdinalError{}
+	}
+	return c.appendLine(dst, n)
+}
+
+// appendLine appends c's line to dst, with an ordinal member when ordinal
+// >= 0: after the timestamp inserted first, else where WithOrdinal puts
+// it.
+func (c CheckedLine) appendLine(dst []byte, ordinal int64) ([]byte, error) {
 	var member []byte
 	if ordinal >= 0 {
 		member = strconv.AppendInt([]byte(`"ordinal":`), ordinal, 10)
 	}
-	out := make([]byte, 0, len(c.body)+len(c.timestamp)+len(member)+18)
+	start := len(dst)
+	out := dst
 	if c.timestamp != "" {
 		// The object has at least its "type" member, so a comma always
 		// follows an inserted member.
@@ -269,8 +302,8 @@ func (c CheckedLine) encode(ordinal int64) ([]byte, error) {
 	} else {
 		out = append(out, c.body...)
 	}
-	if len(out) > MaxLineSize {
-		return nil, fmt.Errorf("encode line: %w: %d bytes", ErrLineTooLong, len(out))
+	if n := len(out) - start; n > MaxLineSize {
+		return dst, fmt.Errorf("encode line: %w: %d bytes", ErrLineTooLong, n)
 	}
 	return append(out, '\n'), nil
 }

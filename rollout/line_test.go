@@ -217,5 +217,13 @@ func FuzzCheckedLine(f *testing.F) {
 		if string(got) != string(numbered) {
 			t.Fatalf("EncodeWithOrdinal(%d) = %q, want WithOrdinal's %q", n, got, numbered)
 		}
+		// Appended after other bytes, in a buffer with room to spare.
+		const before = "earlier lines\n"
+		dst := append(make([]byte, 0, 1<<10), before...)
+		appended, err := checked.AppendLineWithOrdinal(dst, n)
+		sameError(t, "AppendLineWithOrdinal", err, wantErr)
+		if string(appended) != before+string(numbered) {
+			t.Fatalf("AppendLineWithOrdinal(%q, %d) = %q, want %q", before, n, appended, before+string(numbered))
+		}
 	})
 }

@@ -631,12 +631,12 @@ func (a *Appender) write(lines [][]byte) (start, end int64, err error) {
 
 // writeLines writes lines to w in one write and returns how many bytes
 // that is: one O_APPEND write lands whole, never interleaved with another
-// process's append to the file. A single line is written from where it is
-// (an append of one large item holds no second copy of it); several are
-// joined first.
+// process's append to the file. Lines that lie one after the other in one
+// array (a single line, or the manager's encoding of an append) are
+// written from where they are; others are joined first.
 func writeLines(w io.Writer, lines [][]byte) (int64, error) {
-	buf := lines[0]
-	if len(lines) > 1 {
+	buf, ok := adjacent(lines)
+	if !ok {
 		buf = bytes.Join(lines, nil)
 	}
 	n, err := w.Write(buf)
@@ -644,6 +644,28 @@ func writeLines(w io.Writer, lines [][]byte) (int64, error) {
 		err = io.ErrShortWrite
 	}
 	return int64(len(buf)), err
+}
+
+// adjacent returns the bytes of lines as one slice when each line starts
+// where the one before it ends, in one array.
+func adjacent(lines [][]byte) ([]byte, bool) {
+	total := 0
+	for _, l := range lines {
+		total += len(l)
+	}
+	first := lines[0]
+	if cap(first) < total {
+		return nil, false
+	}
+	whole := first[:total]
+	at := 0
+	for _, l := range lines {
+		if len(l) > 0 && &whole[at] != &l[0] {
+			return nil, false
+		}
+		at += len(l)
+	}
+	return whole, true
 }
 
 // synced records the outcome of a sync that covered the file up to end
