@@ -74,3 +74,29 @@ func TestAppendMakesOneCopyOfALine(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitLinesKeepsThemAdjacent: a rendered turn's lines are slices of
+// its buffer one after the other, each keeping the buffer's capacity, so
+// that the Appender writes the buffer as it is. bytes.SplitAfter, which
+// caps each piece, made it join the turn into a copy: twice the prompt
+// and three times the answer more at the peak of a large turn.
+func TestSplitLinesKeepsThemAdjacent(t *testing.T) {
+	data := []byte("{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}\n")
+	lines := splitLines(data)
+	if got := string(bytes.Join(lines, nil)); got != string(data) {
+		t.Fatalf("lines join to %q, want %q", got, data)
+	}
+	at := 0
+	for i, l := range lines {
+		if len(l) == 0 || l[len(l)-1] != '\n' {
+			t.Fatalf("line %d = %q: want it to end with its newline", i, l)
+		}
+		if &l[0] != &data[at] || cap(l) != cap(data)-at {
+			t.Fatalf("line %d is not data[%d:] with its capacity", i, at)
+		}
+		at += len(l)
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 4", len(lines))
+	}
+}

@@ -64,7 +64,22 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidItem, err)
 		}
-		lines := bytes.SplitAfter(data, []byte("\n"))
-		return lines[:len(lines)-1], nil // data ends with a newline: the last element is empty
+		return splitLines(data), nil
 	})
+}
+
+// splitLines returns the lines of data, each with its newline, as slices
+// of data that keep its capacity (bytes.SplitAfter caps each), so that the
+// Appender sees them lie one after the other and writes data as it is.
+func splitLines(data []byte) [][]byte {
+	var lines [][]byte
+	for start := 0; start < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[start:], '\n'); i >= 0 {
+			end = start + i + 1
+		}
+		lines = append(lines, data[start:end])
+		start = end
+	}
+	return lines
 }
