@@ -58,6 +58,9 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 			return nil, 0, fmt.Errorf("render turn of %s: %w", threadID, ErrInvalidUTF8)
 		}
 	}
+	if firstOrdinal < 0 {
+		return nil, 0, fmt.Errorf("render turn %s of %s: first ordinal %d: %w", t.TurnID, threadID, firstOrdinal, ErrInvalidOrdinal)
+	}
 	paginated := mode == HistoryPaginated
 	if paginated && (t.UserItemID == "" || t.AgentItemID == "") {
 		return nil, 0, fmt.Errorf("render turn %s of %s: %w: a paginated turn needs item ids", t.TurnID, threadID, ErrInvalidTurn)
@@ -115,9 +118,10 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 
 // turnRenderer writes a turn's lines into buf: each is the line
 // EncodeItem makes of its timestamp, type and payload as encoding/json
-// marshals it, with WithOrdinal's ordinal in a paginated thread, written
-// in place (the prompt and the answer are copied into buf once for each
-// line that carries them, and nowhere else).
+// marshals it, with WithOrdinal's ordinal in a paginated thread. The
+// envelope is written in place; a payload is built in encoding/json's
+// own (pooled) buffer and copied into buf once, where it was copied three
+// times more (Marshal's result, EncodeItem's, WithOrdinal's).
 type turnRenderer struct {
 	buf       []byte
 	enc       *json.Encoder // writes the payloads into buf

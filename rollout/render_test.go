@@ -111,6 +111,9 @@ func TestRenderTurnErrors(t *testing.T) {
 			}
 		})
 	}
+	if _, _, err := RenderTurn(HistoryPaginated, -1, good); !errors.Is(err, ErrInvalidOrdinal) {
+		t.Fatalf("RenderTurn from ordinal -1: %v, want ErrInvalidOrdinal", err)
+	}
 	// Legacy ignores item ids; a legacy thread has no "" mode problem.
 	spec := good
 	spec.UserItemID, spec.AgentItemID = "", ""
