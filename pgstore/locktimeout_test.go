@@ -25,6 +25,7 @@ func TestLockTimeoutStands(t *testing.T) {
 		{"the DSN's key", map[string]string{"spool_query_timeout": "2s", "lock_timeout": "4s"}, 4 * time.Second},
 		{"options", map[string]string{"spool_query_timeout": "2s", "options": "--lock_timeout=5s"}, 5 * time.Second},
 		{"no query timeout", map[string]string{"spool_query_timeout": "0"}, 0},
+		{"the DSN's 0", map[string]string{"spool_query_timeout": "2s", "lock_timeout": "0"}, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			u, err := url.Parse(plain)

@@ -50,13 +50,14 @@ func queryTimeout(cfg *pgxpool.Config) (time.Duration, error) {
 func (s *Store) LockTimeout() time.Duration { return s.lockTimeout }
 
 // setLockTimeout gives each new connection of the pool a lock_timeout of
-// three quarters of timeout, unless its session has one already. The
+// three quarters of timeout, unless its session has one from anywhere
+// but PostgreSQL's default (0 given on purpose stands too). The
 // migrations' connection does not get it (migrate): they wait for the
 // locks they need as long as it takes.
 func setLockTimeout(cfg *pgxpool.Config, timeout time.Duration) {
 	ms := strconv.FormatInt(lockTimeoutFor(timeout).Milliseconds(), 10) + "ms"
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false) WHERE current_setting('lock_timeout') = '0'`, ms)
+		_, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false) FROM pg_settings WHERE name = 'lock_timeout' AND source = 'default'`, ms)
 		return err
 	}
 }
