@@ -86,8 +86,8 @@ func TestSlowSendersDoNotHoldSlots(t *testing.T) {
 // copies of an accepted body (the body, its line), about 500 MiB for the
 // four the budget admits; with four copies it reached 1 GiB.
 //
-// A whole turn of one 60 MB prompt takes spoold's peak RSS to about 1 GB
-// by itself (its lines hold the prompt twice, the index reads it twice,
+// A whole turn of one 60 MB prompt takes spoold's peak RSS to about 900
+// MB by itself (its lines hold the prompt twice, the index reads it twice,
 // and the preview it takes of the echo is all of it until it is cut):
 // the budget counts a turn's body four times, so that one is
 // admitted at a time, and maxPeakTurnRSS bounds that. It is a miss
