@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -118,30 +117,18 @@ func RenderTurn(mode HistoryMode, firstOrdinal int64, t TurnSpec) (lines []byte,
 
 // turnRenderer writes a turn's lines into buf: each is the line
 // EncodeItem makes of its timestamp, type and payload as encoding/json
-// marshals it, with WithOrdinal's ordinal in a paginated thread. The
-// envelope is written in place; a payload is built in encoding/json's
-// own (pooled) buffer and copied into buf once, where it was copied three
-// times more (Marshal's result, EncodeItem's, WithOrdinal's).
+// marshals it, with WithOrdinal's ordinal in a paginated thread, written
+// in place (appendJSON): the prompt and the answer are copied into buf
+// once for each line that carries them, and nowhere else.
 type turnRenderer struct {
 	buf       []byte
-	enc       *json.Encoder // writes the payloads into buf
 	ordinal   int64
 	paginated bool
 	err       error
 }
 
 func newTurnRenderer(firstOrdinal int64, paginated bool, capacity int) *turnRenderer {
-	r := &turnRenderer{buf: make([]byte, 0, capacity), ordinal: firstOrdinal, paginated: paginated}
-	r.enc = json.NewEncoder(rendererBuffer{r})
-	return r
-}
-
-// rendererBuffer appends what is written to its renderer's buf.
-type rendererBuffer struct{ r *turnRenderer }
-
-func (b rendererBuffer) Write(p []byte) (int, error) {
-	b.r.buf = append(b.r.buf, p...)
-	return len(p), nil
+	return &turnRenderer{buf: make([]byte, 0, capacity), ordinal: firstOrdinal, paginated: paginated}
 }
 
 func (r *turnRenderer) add(ts, typ string, payload map[string]any) {
@@ -159,11 +146,12 @@ func (r *turnRenderer) add(ts, typ string, payload map[string]any) {
 	r.buf = append(r.buf, `,"type":`...)
 	r.buf = appendString(r.buf, typ)
 	r.buf = append(r.buf, `,"payload":`...)
-	if err := r.enc.Encode(payload); err != nil { // the payload and a newline
+	var err error
+	if r.buf, err = appendJSON(r.buf, payload); err != nil {
 		r.err = err
 		return
 	}
-	r.buf = append(r.buf[:len(r.buf)-1], '}', '\n')
+	r.buf = append(r.buf, '}', '\n')
 	if n := len(r.buf) - start - 1; n > MaxLineSize {
 		r.err = fmt.Errorf("encode %s item: %w: %d bytes", typ, ErrLineTooLong, n)
 	}
