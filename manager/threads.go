@@ -384,8 +384,9 @@ type checkedLine interface {
 // with the next ordinal for a paginated thread (a rollback marker is
 // refused there), as it is for a legacy one. The lines lie one after the
 // other in one buffer, which the Appender writes as it is (one copy of
-// the append, not one per line and one joined). invalid makes the error
-// for entry i that cannot be encoded.
+// the append, not one per line and one joined); each keeps the buffer's
+// capacity past its end, so nothing may append to one. invalid makes the
+// error for entry i that cannot be encoded.
 func encodeChecked[T checkedLine](row store.Thread, checked []T, invalid func(i int, err error) error) ([][]byte, error) {
 	paginated := row.HistoryMode == string(rollout.HistoryPaginated)
 	size := 0

@@ -193,9 +193,9 @@ func (s *Server) bodyDeadline(next http.Handler) http.Handler {
 
 // turnBodyWeight is what a byte of a whole turn's body counts in the
 // budget of bodies in flight. A turn's lines carry its prompt twice and
-// its answer three times, and the index reads its texts again: a 60 MB
-// prompt took spoold's peak RSS about 500 MB up (hostiletest), where the
-// line of an item takes about twice its body.
+// its answer three times, and the index reads its texts again: one turn
+// of a 60 MB prompt takes spoold's peak RSS about 650 MB up by itself
+// (hostiletest), where an append of one item holds about twice its body.
 const turnBodyWeight = 4
 
 // bodyWeight returns what a byte of a body of the route pattern counts in
