@@ -218,22 +218,32 @@ type CheckedLine struct {
 // CheckLine checks line as EncodeLine does and returns it ready to
 // encode, to be stamped with now when it has no timestamp.
 func CheckLine(line []byte, now time.Time) (CheckedLine, error) {
-	body := bytes.TrimSuffix(line, []byte{'\n'})
-	if err := checkRawLine(body); err != nil {
-		return CheckedLine{}, fmt.Errorf("encode line: %w", err)
-	}
-	res, err := scanLine(body)
+	c, err := checkLine(line)
 	if err != nil {
 		return CheckedLine{}, fmt.Errorf("encode line: %w", err)
 	}
-	if res.Type == "" {
-		return CheckedLine{}, fmt.Errorf("encode line: %w", ErrMissingType)
-	}
-	c := CheckedLine{body: body, res: res, hasOrdinal: res.HasOrdinal}
-	if !res.HasTimestamp {
+	if !c.res.HasTimestamp {
 		c.timestamp = FormatTimestamp(now)
 	}
 	return c, nil
+}
+
+// checkLine checks that line (its newline optional) is one rollout line:
+// valid UTF-8 without a raw newline, one JSON object with a string "type".
+// The result inserts no timestamp.
+func checkLine(line []byte) (CheckedLine, error) {
+	body := bytes.TrimSuffix(line, []byte{'\n'})
+	if err := checkRawLine(body); err != nil {
+		return CheckedLine{}, err
+	}
+	res, err := scanLine(body)
+	if err != nil {
+		return CheckedLine{}, err
+	}
+	if res.Type == "" {
+		return CheckedLine{}, ErrMissingType
+	}
+	return CheckedLine{body: body, res: res, hasOrdinal: res.HasOrdinal}, nil
 }
 
 // Encode returns c's line as EncodeLine does. It fails only with

@@ -1,10 +1,8 @@
 package rollout
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 )
 
@@ -74,39 +72,14 @@ func WithOrdinal(line []byte, n int64) ([]byte, error) {
 }
 
 // AppendWithOrdinal appends WithOrdinal's line to dst and returns the
-// extended buffer; on an error dst is returned as it was.
+// extended buffer; on an error dst is returned as it was. It is
+// CheckedLine's AppendLineWithOrdinal of the line as it stands.
 func AppendWithOrdinal(dst, line []byte, n int64) ([]byte, error) {
-	if n < 0 {
-		return dst, fmt.Errorf("with ordinal %d: %w", n, ErrInvalidOrdinal)
-	}
-	body := bytes.TrimSuffix(line, []byte{'\n'})
-	if err := checkRawLine(body); err != nil {
+	c, err := checkLine(line)
+	if err != nil {
 		return dst, fmt.Errorf("with ordinal: %w", err)
 	}
-	if res, err := scanLine(body); err != nil || res.Type == "" {
-		if err == nil {
-			err = ErrMissingType
-		}
-		return dst, fmt.Errorf("with ordinal: %w", err)
-	}
-	if _, has, err := LineOrdinal(body); err != nil {
-		return dst, fmt.Errorf("with ordinal: %w", err)
-	} else if has {
-		return dst, hasOrdinalError{}
-	}
-	member := strconv.AppendInt([]byte(`"ordinal":`), n, 10)
-	at, comma := openingMemberEnd(body)
-	dst = slices.Grow(dst, len(body)+len(member)+2)
-	dst = append(dst, body[:at]...)
-	if comma {
-		dst = append(dst, ',')
-		dst = append(dst, member...)
-	} else {
-		dst = append(dst, member...)
-		dst = append(dst, ',')
-	}
-	dst = append(dst, body[at:]...)
-	return append(dst, '\n'), nil
+	return c.AppendLineWithOrdinal(dst, n)
 }
 
 // hasOrdinalError is WithOrdinal's ErrInvalidOrdinal for a line that
