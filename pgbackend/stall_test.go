@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"testing"
 	"time"
 
@@ -21,14 +20,7 @@ import (
 // withPoolSize returns dsn asking pgxpool for at most n connections.
 func withPoolSize(t *testing.T, dsn string, n string) string {
 	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("pool_max_conns", n)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return disttest.WithParam(t, dsn, "pool_max_conns", n)
 }
 
 // stallReaders opens n GET /v1/threads/{id}/items requests to srv and

@@ -3,9 +3,10 @@
 package pgstore
 
 import (
-	"net/url"
 	"testing"
 	"time"
+
+	"github.com/spoolhq/spool/internal/disttest"
 )
 
 // TestLockTimeoutStands: the store's connections run with three quarters
@@ -28,16 +29,11 @@ func TestLockTimeoutStands(t *testing.T) {
 		{"the DSN's 0", map[string]string{"spool_query_timeout": "2s", "lock_timeout": "0"}, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			u, err := url.Parse(plain)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
+			dsn := plain
 			for k, v := range tt.params {
-				q.Set(k, v)
+				dsn = disttest.WithParam(t, dsn, k, v)
 			}
-			u.RawQuery = q.Encode()
-			s := openStore(t, u.String(), nil)
+			s := openStore(t, dsn, nil)
 			if got := s.LockTimeout(); got != tt.want {
 				t.Fatalf("LockTimeout = %s, want %s", got, tt.want)
 			}

@@ -94,12 +94,19 @@ func randomHex() string {
 // distributed backend lets a statement run, set to d.
 func WithQueryTimeout(tb testing.TB, dsn, d string) string {
 	tb.Helper()
+	return WithParam(tb, dsn, "spool_query_timeout", d)
+}
+
+// WithParam returns dsn, a URL, with its query parameter name set to
+// value.
+func WithParam(tb testing.TB, dsn, name, value string) string {
+	tb.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	q := u.Query()
-	q.Set("spool_query_timeout", d)
+	q.Set(name, value)
 	u.RawQuery = q.Encode()
 	return u.String()
 }
