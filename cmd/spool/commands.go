@@ -35,6 +35,11 @@ func label(t client.Thread) string {
 	if t.Preview != "" {
 		return fmt.Sprintf("%q", oneLine(t.Preview, 60))
 	}
+	if t.UserMessageCount > 0 {
+		// Prompts without an echo (bare items) give no preview, as in
+		// Codex; the thread is not empty for that.
+		return "(no preview)"
+	}
 	return "(no messages)"
 }
 
@@ -69,7 +74,8 @@ func newLsCmd(a *app) *cobra.Command {
 		Use:   "ls",
 		Short: "List threads, most recently updated first",
 		Long: `List threads as a table: id, last update, user messages, flags (A archived,
-F a fork) and name (or first prompt). --json prints the threads as the API
+F a fork) and name (or first prompt; "(no preview)" when its prompts have no
+echo to give one, as Codex shows none). --json prints the threads as the API
 returns them.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {

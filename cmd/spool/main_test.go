@@ -1504,19 +1504,25 @@ func TestWholeForkKinds(t *testing.T) {
 
 // TestLabel: a thread's label in a listing is its name on one line, or,
 // for a name of white space alone (no name, as Codex shows it), its
-// first prompt.
+// first prompt. A thread with neither says why: it has no user messages,
+// or its prompts have no echo to give a preview (bare items, as the
+// README's first session appends them, or Codex's thread/inject_items).
 func TestLabel(t *testing.T) {
 	tests := []struct {
-		name, preview, want string
+		name, preview string
+		messages      int
+		want          string
 	}{
-		{"plan", "hello", "plan"},
-		{"two\nlines", "hello", "two lines"},
-		{" \t", "hello", `"hello"`},
-		{"", "", "(no messages)"},
+		{"plan", "hello", 1, "plan"},
+		{"two\nlines", "hello", 1, "two lines"},
+		{" \t", "hello", 1, `"hello"`},
+		{"", "", 0, "(no messages)"},
+		{"", "", 2, "(no preview)"},
 	}
 	for _, tt := range tests {
-		if got := label(client.Thread{Name: tt.name, Preview: tt.preview}); got != tt.want {
-			t.Errorf("label(name %q, preview %q) = %q, want %q", tt.name, tt.preview, got, tt.want)
+		th := client.Thread{Name: tt.name, Preview: tt.preview, UserMessageCount: tt.messages}
+		if got := label(th); got != tt.want {
+			t.Errorf("label(name %q, preview %q, %d user messages) = %q, want %q", tt.name, tt.preview, tt.messages, got, tt.want)
 		}
 	}
 }
