@@ -441,7 +441,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return fmt.Errorf("begin: %w", classify(err))
 	}
 	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
+		// A transaction whose context ended is rolled back by database/sql
+		// already: ErrTxDone then says nothing went wrong with the rollback.
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 			return errors.Join(classify(err), fmt.Errorf("rollback: %w", rerr))
 		}
 		return classify(err)
