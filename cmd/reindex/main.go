@@ -23,7 +23,8 @@
 //
 // Exit codes: 0 success, 1 drift found by --verify, a rollout file that
 // could not be read or indexed, or a torn line --repair left, 2 usage or
-// I/O error, 3 the index is locked by another process.
+// I/O error, 3 the index is locked by another process, 130 interrupted
+// (SIGINT, SIGTERM) before it was done.
 package main
 
 import (

@@ -33,6 +33,9 @@ const (
 	exitDrift  = 1
 	exitError  = 2
 	exitLocked = 3
+	// exitInterrupted ends a run that Ctrl-C or SIGTERM stopped before it
+	// was done, as a shell reports a command SIGINT ended.
+	exitInterrupted = 130
 )
 
 // defaultIndexName is the index file inside a root.
@@ -163,8 +166,20 @@ func unreadable(problems []indexer.Problem) int {
 	return n
 }
 
-// run is the whole command; it returns the exit code.
+// run is the whole command; it returns the exit code. A run that fails
+// once ctx is done (Ctrl-C, SIGTERM) was interrupted: the index keeps the
+// batches committed before, which the next run builds on.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	code := runCommand(ctx, args, stdout, stderr)
+	if code != exitOK && ctx.Err() != nil {
+		fmt.Fprintln(stderr, "reindex: interrupted before it was done; the index keeps what it committed, and a new run goes on from there")
+		return exitInterrupted
+	}
+	return code
+}
+
+// runCommand runs the command line args; it returns the exit code.
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseArgs(args, stderr)
 	var printed flagError
 	switch {
