@@ -47,9 +47,12 @@ func StateHome(getenv func(string) string) string {
 	return ""
 }
 
-// StateIndex is the index file a hint builds for root outside it, in
-// stateHome/spool: named after the root, and after a hash of its absolute
-// path, so two homes of one name (~a/.codex, ~b/.codex) get two.
+// StateIndex is the index file a hint builds for root outside it:
+// stateHome/spool/<dir>/spool.db, the directory named after the root and
+// after a hash of its absolute path, so two homes of one name (~a/.codex,
+// ~b/.codex) get two. Each index has a directory of its own because its
+// lock (manager.LockFile) is the one file of that name beside it: two
+// indexes in one directory could not be used at once.
 func StateIndex(root, stateHome string) string {
 	root = absPath(root)
 	name := strings.TrimLeft(filepath.Base(root), ".")
@@ -57,7 +60,7 @@ func StateIndex(root, stateHome string) string {
 		name = "index"
 	}
 	sum := sha256.Sum256([]byte(root))
-	return filepath.Join(absPath(stateHome), "spool", fmt.Sprintf("%s-%x.db", name, sum[:4]))
+	return filepath.Join(absPath(stateHome), "spool", fmt.Sprintf("%s-%x", name, sum[:4]), manager.IndexFile)
 }
 
 // absPath is path made absolute, or path when it cannot be.
