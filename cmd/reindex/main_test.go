@@ -227,6 +227,17 @@ func TestVerifyExitCodes(t *testing.T) {
 	if rep := decode(t, res.stdout); res.code != exitDrift || rep.Verify == nil || len(rep.Verify.Drifts) != 1 || rep.Verify.Drifts[0].Kind != indexer.DriftStale {
 		t.Fatalf("verify --json: exit %d, report %+v", res.code, rep.Verify)
 	}
+
+	// Drift and a file that cannot be indexed: the last line counts both
+	// (it gave "1 drift" alone, as if every file had been checked).
+	unreadable := "sessions/2026/05/01/rollout-2026-05-01T12-00-00-44444444-4444-7444-8444-444444444444.jsonl"
+	if err := os.WriteFile(filepath.Join(root, unreadable), []byte("not json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = runReindex(t, "--root", root, "--index", index, "--verify")
+	if res.code != exitDrift || !strings.HasSuffix(res.stdout, ": 1 drift; 1 file could not be read or indexed\n") {
+		t.Fatalf("verify drift and an unreadable file: exit %d, stdout %q; want exit 1, then \"1 drift; 1 file could not be read or indexed\"", res.code, res.stdout)
+	}
 }
 
 func TestLocked(t *testing.T) {

@@ -475,13 +475,20 @@ func output(w io.Writer, cfg config, rep report) error {
 			printf("problem: %s\n", p)
 		}
 		verdict := "index agrees with the files"
-		if n := unreadable(v.Problems); n > 0 {
+		n := unreadable(v.Problems)
+		if n > 0 {
 			verdict = fmt.Sprintf("index agrees with the files it could index; %d could not be read or indexed", n)
 		}
 		if !v.Clean() {
 			verdict = fmt.Sprintf("%d drift", len(v.Drifts))
 			if len(v.Drifts) > 1 {
 				verdict += "s"
+			}
+			switch {
+			case n == 1:
+				verdict += "; 1 file could not be read or indexed"
+			case n > 1:
+				verdict += fmt.Sprintf("; %d files could not be read or indexed", n)
 			}
 		}
 		printf("verified %d files against %d threads in %s: %s\n", v.Files, v.Threads, v.Duration.Round(time.Millisecond), verdict)
