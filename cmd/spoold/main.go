@@ -455,7 +455,7 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Bac
 		Logger: slog.New(server.WithRequestID(log.Handler())),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("open store %s: %w", cfg.root, err)
+		return nil, nil, err // manager.Open names the root
 	}
 	// The lock beside the index names its holder: as private as the index.
 	if err := os.Chmod(filepath.Join(filepath.Dir(cfg.index), manager.LockFile), cfg.fileMode); err != nil {

@@ -170,6 +170,11 @@ func TestBinaryRestart(t *testing.T) {
 	if !strings.Contains(string(out), "lock") {
 		t.Fatalf("second spoold output does not mention the lock:\n%s", out)
 	}
+	// The root is named once, by the call that opened it ("open store
+	// ROOT: open manager at ROOT: ..." named it at two layers).
+	if n := strings.Count(string(out), root+": "); n != 1 {
+		t.Fatalf("second spoold output names the root %d times, want once:\n%s", n, out)
+	}
 
 	var thread struct {
 		ID string `json:"id"`
