@@ -240,17 +240,37 @@ func TestVerifyExitCodes(t *testing.T) {
 	}
 }
 
+// TestLocked: a locked index exits 3 naming the holder, and the advice
+// fits the holder: a spoold is serving the root; a spool command or
+// another reindex finishes by itself (it asked "is spoold running?" of
+// every holder, a spool ls or doctor on the root too).
 func TestLocked(t *testing.T) {
-	root := testHome(t)
-	lock, err := lockfile.Acquire(filepath.Join(root, lockfile.FileName))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, holder, advice string
+	}{
+		{"spoold", "spoold (pid 42) on vm since 2026-11-29T15:00:00Z", "is spoold running?"},
+		{"spool", "spool (pid 42) on vm since 2026-11-29T15:00:00Z", "wait for it to finish"},
+		{"reindex", "reindex (pid 42) on vm since 2026-11-29T15:00:00Z", "wait for it to finish"},
+		{"unknown", "", "is spoold running?"},
 	}
-	defer lock.Release()
-	res := runReindex(t, "--root", root)
-	wantHolder := fmt.Sprintf("(pid %d) on ", os.Getpid())
-	if res.code != exitLocked || !strings.Contains(res.stderr, "index is locked by ") || !strings.Contains(res.stderr, wantHolder) || !strings.Contains(res.stderr, "is spoold running?") {
-		t.Fatalf("exit %d, stderr %q; want exit 3 naming %q", res.code, res.stderr, wantHolder)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := testHome(t)
+			path := filepath.Join(root, lockfile.FileName)
+			lock, err := lockfile.Acquire(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Release()
+			// The holder as that program records it (the flock stays).
+			if err := os.WriteFile(path, []byte(tt.holder), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res := runReindex(t, "--root", root)
+			if res.code != exitLocked || !strings.Contains(res.stderr, "index is locked by ") || !strings.Contains(res.stderr, tt.holder) || !strings.Contains(res.stderr, tt.advice) {
+				t.Fatalf("exit %d, stderr %q; want exit 3 naming %q and advising %q", res.code, res.stderr, tt.holder, tt.advice)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -226,7 +227,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	lock, err := lockfile.Acquire(filepath.Join(indexDir, lockfile.FileName))
 	var held *lockfile.HeldError
 	if errors.As(err, &held) {
-		fmt.Fprintf(stderr, "reindex: index is locked by %s (is spoold running?)\n", holderOf(held))
+		fmt.Fprintf(stderr, "reindex: index is locked by %s (%s)\n", holderOf(held), lockAdvice(held))
 		return exitLocked
 	}
 	if err != nil {
@@ -239,7 +240,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		// holds the root's lock, not the index's.
 		rootLock, err := lockfile.Acquire(filepath.Join(cfg.root, lockfile.FileName))
 		if errors.As(err, &held) {
-			fmt.Fprintf(stderr, "reindex: root is locked by %s (is spoold running?)\n", holderOf(held))
+			fmt.Fprintf(stderr, "reindex: root is locked by %s (%s)\n", holderOf(held), lockAdvice(held))
 			return exitLocked
 		}
 		if err != nil {
@@ -346,6 +347,16 @@ func holderOf(e *lockfile.HeldError) string {
 		return "another process"
 	}
 	return e.Holder
+}
+
+// lockAdvice is what to do about the holder of a lock: a spoold serves
+// the root until it is stopped; another command (spool, reindex) finishes
+// by itself. A holder that cannot be named may be either.
+func lockAdvice(e *lockfile.HeldError) string {
+	if e.Holder == "" || strings.HasPrefix(e.Holder, "spoold ") {
+		return "is spoold running?"
+	}
+	return "wait for it to finish"
 }
 
 // execute runs the requested operation on an open, locked index.
