@@ -184,7 +184,12 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	if local {
 		values = append(values, localStats(live)...)
 	}
-	return s.metrics.writeTo(w, values)
+	if err := s.metrics.writeTo(w, values); err != nil {
+		// Only writing the answer fails here, once its status line may be
+		// gone: a scraper that hung up, not an error to answer.
+		return s.cutStream(r.Context(), err)
+	}
+	return nil
 }
 
 // localStats are the local backend's live threads and its counters of
