@@ -142,7 +142,30 @@ type Summary struct {
 // contested or unindexable files, the duplicate problems, and rows whose
 // file moved away. The names of session_index.jsonl are read into memory
 // whole (one entry per named thread).
-func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOptions) (Summary, error) {
+//
+// A first index, into an index with no thread yet, writes its rows without
+// the indexes that only order lists and builds those at its end
+// (store.DeferListIndexes), whether it succeeds or not.
+func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOptions) (sum Summary, err error) {
+	start := time.Now()
+	deferred, err := st.DeferListIndexes(ctx)
+	if err != nil || !deferred {
+		if err != nil {
+			return sum, fmt.Errorf("sync %v: %w", fsys, err)
+		}
+		return syncAll(ctx, st, fsys, opts)
+	}
+	sum, err = syncAll(ctx, st, fsys, opts)
+	if rerr := st.RestoreListIndexes(context.WithoutCancel(ctx)); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("sync %v: %w", fsys, rerr))
+	}
+	sum.Duration = time.Since(start)
+	sum.MBPerSec = mbPerSec(sum.BytesRead, sum.Duration)
+	return sum, err
+}
+
+// syncAll is Sync with the list indexes as they are.
+func syncAll(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOptions) (Summary, error) {
 	start := time.Now()
 	var sum Summary
 	names, err := readNames(ctx, fsys)

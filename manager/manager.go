@@ -336,4 +336,9 @@ type Stats struct {
 	Syncs rolloutfs.SyncStats
 	// Commits counts the batched index commits of appends.
 	Commits CommitStats
+	// Reconciled is whether the walk of Open that catches the index up
+	// with the files has ended (Reconciled's channel is closed): until
+	// then lists may miss threads, and a first index builds its list
+	// indexes at the walk's end.
+	Reconciled bool
 }

@@ -256,6 +256,11 @@ func (m *Manager) Root() string { return m.opts.Root }
 // commits have done since m opened.
 func (m *Manager) Stats() Stats {
 	st := Stats{Live: m.liveCount(), Capacity: m.opts.Capacity, Commits: m.index.stats()}
+	select {
+	case <-m.reconciled:
+		st.Reconciled = true
+	default:
+	}
 	if m.group != nil {
 		st.Syncs = m.group.Stats()
 	}

@@ -59,6 +59,9 @@ func TestBackgroundOpenServesBeforeReconcile(t *testing.T) {
 		t.Fatal("reconciled although the walk cannot have read a directory")
 	default:
 	}
+	if m.Stats().Reconciled {
+		t.Fatal("Stats says reconciled although the walk cannot have read a directory")
+	}
 	page, err := m.List(ctx, store.ListOptions{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +82,9 @@ func TestBackgroundOpenServesBeforeReconcile(t *testing.T) {
 
 	close(gate)
 	<-m.Reconciled()
+	if !m.Stats().Reconciled {
+		t.Fatal("Stats says not reconciled after the walk ended")
+	}
 	if _, ok := listed(t, m, newID); !ok {
 		t.Fatal("thread created while down not listed after the reconcile")
 	}

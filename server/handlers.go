@@ -195,7 +195,12 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 // localStats are the local backend's live threads and its counters of
 // what appends wait for.
 func localStats(live manager.Stats) []scraped {
+	reconciled := 0.0
+	if live.Reconciled {
+		reconciled = 1
+	}
 	return []scraped{
+		{"spool_reconciled", "1 once the walk that catches the index up with the files at start has ended, 0 while it runs.", reconciled, false},
 		{"spool_live_threads", "Threads held live in memory.", float64(live.Live), false},
 		{"spool_live_capacity", "Capacity of the live-thread cache.", float64(live.Capacity), false},
 		{"spool_group_syncs_total", "Group syncs run for appends under -sync batch.", float64(live.Syncs.Syncs), true},

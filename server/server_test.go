@@ -477,6 +477,7 @@ func TestAppendAndRead(t *testing.T) {
 			"spool_live_capacity ",
 			"# TYPE spool_index_commit_updates_total counter\nspool_index_commit_updates_total 4\n",
 			"spool_group_syncs_total 0\n", // the default policy, always, has no group syncs
+			"spool_reconciled 1\n",        // the manager's walk ended before Open returned
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("metrics lack %q:\n%s", want, body)

@@ -289,6 +289,9 @@ func migrate(ctx context.Context, path string) (mig Migration, err error) {
 				ErrUnmigratable, dbVersion, missing)
 		}
 	}
+	if err := restoreDeferredAtOpen(ctx, db); err != nil {
+		return mig, fmt.Errorf("build the list indexes a first index left unbuilt: %w", err)
+	}
 	began := time.Now()
 	applied, err := p.Up(ctx)
 	if err != nil {

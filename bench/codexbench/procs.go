@@ -224,8 +224,9 @@ func checkSpoolTurn(body []byte, k int) error {
 	return nil
 }
 
-// waitIndexed polls /metrics until the index holds n threads (bounded by
-// ctx): the background reconcile of a first start has indexed the home.
+// waitIndexed polls /metrics until the index holds n threads and the
+// background reconcile of a first start has ended (bounded by ctx): the
+// home is indexed, list indexes and all.
 func (s *spoold) waitIndexed(ctx context.Context, n int) error {
 	want := fmt.Sprintf("spool_index_threads %d\n", n)
 	for {
@@ -233,7 +234,9 @@ func (s *spoold) waitIndexed(ctx context.Context, n int) error {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(string(b), want) {
+		// Every row, and the walk ended: a first index builds the indexes
+		// lists are ordered by after its rows.
+		if strings.Contains(string(b), want) && strings.Contains(string(b), "spool_reconciled 1\n") {
 			return nil
 		}
 		select {
