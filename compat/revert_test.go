@@ -394,3 +394,44 @@ func TestCodexSeesSpoolRevertWithItsCache(t *testing.T) {
 		t.Fatalf("Codex shows %s after spool's revert, its caches kept, want %s", got, want)
 	}
 }
+
+// TestSpoolForkOfArchivedThreadReadByCodex: Codex refuses to fork or
+// load an archived thread ("session … is archived"), so it would show a
+// reference into one with no turns. spool forks an archived paginated
+// thread by copy, and Codex shows the fork's turns.
+func TestSpoolForkOfArchivedThreadReadByCodex(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 85)
+	st.write(t, home)
+	m, err := manager.Open(t.Context(), manager.Options{Root: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived, err := m.Archive(t.Context(), st.ID)
+	var child manager.Thread
+	if err == nil {
+		child, err = m.Fork(t.Context(), st.ID, manager.ForkOptions{BeforeTurnID: st.Turns[2].TurnID})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !archived.Archived || child.Archived || child.BaseID != "" {
+		t.Fatalf("parent archived %v; fork archived %v with base %q, want a live fork that copies", archived.Archived, child.Archived, child.BaseID)
+	}
+
+	s := startCodex(t, home)
+	for _, method := range []string{"thread/fork", "thread/resume"} {
+		err := s.Call(t.Context(), method, map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+		if err == nil || !strings.Contains(err.Error(), "is archived") {
+			t.Fatalf("Codex's %s of an archived thread: %v, want its refusal", method, err)
+		}
+	}
+	call(t, s, "thread/resume", map[string]any{"threadId": child.ID, "excludeTurns": true}, nil)
+	want := fmt.Sprintf("%s:completed %s:completed", st.Turns[0].TurnID, st.Turns[1].TurnID)
+	if got := turnsOf(t, s, child.ID); turnIDs(got) != want {
+		t.Fatalf("Codex shows the fork of an archived thread as %s, want %s", describe(got), want)
+	}
+}

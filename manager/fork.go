@@ -167,6 +167,15 @@ func (m *Manager) fork(ctx context.Context, parentID string, o ForkOptions) (sto
 			}
 			reference = false
 		}
+		// Codex cannot load an archived thread ("session … is archived"),
+		// and shows a reference into one with no turns: a fork cut in an
+		// archived file copies its history (docs/CODEX.md).
+		if holder.Archived {
+			if o.Mode == ForkReference {
+				return store.Thread{}, fmt.Errorf("fork %s: the cut is in %s: %w: Codex cannot load it, and would show the fork without its turns (fork by copy, or unarchive %s first)", parent.ID, holder.RolloutPath, ErrArchived, holder.ID)
+			}
+			reference = false
+		}
 	}
 	cutAt := forkCut{before: before, offset: cut, kept: kept, lines: prefixLines}
 	switch {
