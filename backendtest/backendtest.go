@@ -102,6 +102,7 @@ func Run(t *testing.T, open Open) {
 		{"RevertRefuses", testRevertRefuses},
 		{"RevertReferenceFork", testRevertReferenceFork},
 		{"ForkSeesNoTurnOfItsRevertedBase", testForkSeesNoTurnOfItsRevertedBase},
+		{"ForkCutInAnArchivedThread", testForkCutInAnArchivedThread},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
@@ -1688,4 +1689,55 @@ func testLegacyParentForksByCopy(t *testing.T, b manager.Backend) {
 		t.Fatalf("fork of a legacy thread: base %q, mode %q, %d user messages; want a legacy copy of 1", fork.BaseID, fork.HistoryMode, fork.UserMessageCount)
 	}
 	checkCopyOutlivesParent(t, b, parent.ID, fork.ID, 1)
+}
+
+// testForkCutInAnArchivedThread: Codex cannot load an archived thread,
+// and shows a reference into one without its turns, so a fork whose cut
+// lies in an archived thread's bytes copies (the parent archived, or the
+// archived base of a live fork), and asking for a reference there is
+// ErrArchived. A cut in a live thread's bytes still forks by reference.
+func testForkCutInAnArchivedThread(t *testing.T, b manager.Backend) {
+	ctx := t.Context()
+	base := withTurns(t, b, 2)
+	live, err := b.Fork(ctx, base.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(ctx, live.ID, []rollout.Item{userItem("live prompt"), echoItem("live prompt"), answerItem("live answer")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Archive(ctx, base.ID); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		parent   string
+		before   int
+		mode     string
+		wantBase string // "" for a copy
+		wantErr  error
+	}{
+		{"archived parent", base.ID, 1, "", "", nil},
+		{"archived parent, reference asked for", base.ID, 1, manager.ForkReference, "", manager.ErrArchived},
+		{"live fork cut in its archived base", live.ID, 1, "", "", nil},
+		{"live fork cut in its own bytes", live.ID, 2, "", live.ID, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			child, err := b.Fork(ctx, tt.parent, manager.ForkOptions{BeforeUserMessage: &tt.before, Mode: tt.mode})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Fork = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if child.BaseID != tt.wantBase || child.Archived || child.UserMessageCount != tt.before {
+				t.Fatalf("fork: base %q, archived %v, %d user messages; want base %q, live, %d", child.BaseID, child.Archived, child.UserMessageCount, tt.wantBase, tt.before)
+			}
+			parentSaid, childSaid := Said(t, b, tt.parent), Said(t, b, child.ID)
+			if len(childSaid) == 0 || len(childSaid) > len(parentSaid) || !slices.Equal(childSaid, parentSaid[:len(childSaid)]) {
+				t.Fatalf("the fork says %q, want the start of its parent's %q", childSaid, parentSaid)
+			}
+		})
+	}
 }

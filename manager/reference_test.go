@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -419,69 +418,4 @@ func TestWholeForkAfterARenameEndsWhereCodexNumbers(t *testing.T) {
 		t.Fatalf("whole fork after eight long renames: end ordinal %d (parent's next %d), want %d, the first rename's", got, next(), first)
 	}
 	verifyClean(t, m)
-}
-
-// TestForkCutInAnArchivedFile: Codex cannot load an archived thread, and
-// shows a reference into one with no turns, so a fork whose cut lies in
-// an archived file copies its history (the parent archived, or the
-// archived base of a live fork), and asking for a reference is
-// ErrArchived. A cut in a live file still forks by reference.
-func TestForkCutInAnArchivedFile(t *testing.T) {
-	ctx := t.Context()
-	m := openTest(t)
-	base := startPaginated(t, m, user("u1"), assistant("a1"), user("u2"), assistant("a2"))
-	live, err := m.Fork(ctx, base.ID, ForkOptions{})
-	if err == nil {
-		_, err = m.Append(ctx, live.ID, []rollout.Item{user("u3"), assistant("a3")})
-	}
-	if err == nil {
-		_, err = m.Archive(ctx, base.ID)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name     string
-		parent   string
-		opts     ForkOptions
-		wantBase string // "" for a copy
-		wantErr  error
-	}{
-		{"archived parent", base.ID, ForkOptions{BeforeUserMessage: intp(1)}, "", nil},
-		{"archived parent, reference asked for", base.ID, ForkOptions{BeforeUserMessage: intp(1), Mode: ForkReference}, "", ErrArchived},
-		{"live fork cut in its archived base", live.ID, ForkOptions{BeforeUserMessage: intp(1)}, "", nil},
-		{"live fork cut in its own file", live.ID, ForkOptions{BeforeUserMessage: intp(2)}, live.ID, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			child, err := m.Fork(ctx, tt.parent, tt.opts)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("Fork = %v, want %v", err, tt.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			if child.BaseID != tt.wantBase || child.Archived {
-				t.Fatalf("fork base %q, archived %v; want base %q, live", child.BaseID, child.Archived, tt.wantBase)
-			}
-			if got, want := prompts(t, m, child.ID), prompts(t, m, tt.parent)[:*tt.opts.BeforeUserMessage]; !slices.Equal(got, want) {
-				t.Fatalf("fork's prompts %q, want %q", got, want)
-			}
-		})
-	}
-	verifyClean(t, m)
-}
-
-// prompts returns the previews of a thread's counted user messages.
-func prompts(t *testing.T, m *Manager, id string) []string {
-	t.Helper()
-	msgs, err := m.UserMessages(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, msg := range msgs {
-		out = append(out, msg.Preview)
-	}
-	return out
 }

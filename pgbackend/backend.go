@@ -517,6 +517,17 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
 	var t pgstore.Thread
+	if reference {
+		// Reference forks are of paginated parents (ForkByReference):
+		// history_base names the cut, as Codex 0.169 forks.
+		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
+			Meta: &rollout.MetaPayload{SessionMeta: meta}, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now,
+			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename, Key: key}
+		t, err = b.store.Fork(ctx, f)
+		// A cut in an archived thread copies, as the local backend's
+		// does (docs/CODEX.md), unless a reference was asked for.
+		reference = !errors.Is(err, pgstore.ErrCutArchived) || o.Mode == manager.ForkReference
+	}
 	if !reference {
 		nt := pgstore.NewThread{ID: child, Cwd: cwd, Facts: factsOf(meta), ParentID: parent.ID, CreatedAt: now,
 			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename, Key: key}
@@ -524,13 +535,6 @@ func (b *Backend) fork(ctx context.Context, id string, o manager.ForkOptions, ke
 			nt.HistoryMode = pgstore.HistoryPaginated
 		}
 		t, err = b.forkCopy(ctx, parent, era, before, through, nt, meta)
-	} else {
-		// Reference forks are of paginated parents (ForkByReference):
-		// history_base names the cut, as Codex 0.169 forks.
-		f := pgstore.Fork{ParentID: parent.ID, ChildID: child, BeforeUserMessage: before, At: through,
-			Meta: &rollout.MetaPayload{SessionMeta: meta}, Cwd: cwd, Facts: factsOf(meta), Era: &era, CreatedAt: now,
-			SpawnParentID: rollout.SpawnParent(meta.Source), Rename: rename, Key: key}
-		t, err = b.store.Fork(ctx, f)
 	}
 	if err != nil {
 		return manager.Thread{}, b.mapErr(err)
@@ -870,7 +874,7 @@ func (b *Backend) mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrNotFound, err)
 	case errors.Is(err, pgstore.ErrReferenced):
 		return fmt.Errorf("%w: %w", manager.ErrReferenced, err)
-	case errors.Is(err, pgstore.ErrArchived):
+	case errors.Is(err, pgstore.ErrArchived), errors.Is(err, pgstore.ErrCutArchived):
 		return fmt.Errorf("%w: %w", manager.ErrArchived, err)
 	case errors.Is(err, pgstore.ErrNotArchived):
 		return fmt.Errorf("%w: %w", manager.ErrNotArchived, err)

@@ -217,6 +217,9 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		if err != nil {
 			return err
 		}
+		if base.Archived {
+			return fmt.Errorf("%s holds the cut: %w", base.ID, ErrCutArchived)
+		}
 		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
 			UserMessageCount: inherited, HistoryMode: "legacy"}
 		if f.Meta != nil {

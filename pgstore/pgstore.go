@@ -44,6 +44,10 @@ var (
 	ErrReferenced   = errors.New("thread is the base of another thread")
 	ErrArchived     = errors.New("thread is archived")
 	ErrNotArchived  = errors.New("thread is not archived")
+	// ErrCutArchived refuses a reference fork whose cut lies in an
+	// archived thread's bytes: Codex cannot load an archived thread, and
+	// shows a reference into one without its turns. Fork by copy.
+	ErrCutArchived  = errors.New("the cut lies in an archived thread, which Codex cannot load")
 	ErrTurnNotFound = errors.New("turn not found")
 	// ErrPaginatedRollback refuses a thread_rolled_back marker appended to
 	// a paginated thread: Codex rejects a rollback there and shows every
