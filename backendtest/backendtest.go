@@ -1695,7 +1695,8 @@ func testLegacyParentForksByCopy(t *testing.T, b manager.Backend) {
 // and shows a reference into one without its turns, so a fork whose cut
 // lies in an archived thread's bytes copies (the parent archived, or the
 // archived base of a live fork), and asking for a reference there is
-// ErrArchived. A cut in a live thread's bytes still forks by reference.
+// ErrArchived; a reverted thread's bytes before its revert are archived
+// with it. A cut in a live thread's bytes still forks by reference.
 func testForkCutInAnArchivedThread(t *testing.T, b manager.Backend) {
 	ctx := t.Context()
 	base := withTurns(t, b, 2)
@@ -1706,8 +1707,19 @@ func testForkCutInAnArchivedThread(t *testing.T, b manager.Backend) {
 	if _, err := b.AppendWith(ctx, live.ID, []rollout.Item{userItem("live prompt"), echoItem("live prompt"), answerItem("live answer")}, manager.AppendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Archive(ctx, base.ID); err != nil {
+	// A reverted thread's earlier bytes, archived with it.
+	reverted := withTurns(t, b, 3)
+	two := 2
+	if _, err := reverter(t, b).Revert(ctx, reverted.ID, manager.RevertOptions{BeforeUserMessage: &two}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := b.AppendWith(ctx, reverted.ID, []rollout.Item{userItem("after the revert"), echoItem("after the revert"), answerItem("answer")}, manager.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{base.ID, reverted.ID} {
+		if _, err := b.Archive(ctx, id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name     string
@@ -1721,6 +1733,8 @@ func testForkCutInAnArchivedThread(t *testing.T, b manager.Backend) {
 		{"archived parent, reference asked for", base.ID, 1, manager.ForkReference, "", manager.ErrArchived},
 		{"live fork cut in its archived base", live.ID, 1, "", "", nil},
 		{"live fork cut in its own bytes", live.ID, 2, "", live.ID, nil},
+		{"archived reverted thread cut before its revert", reverted.ID, 1, "", "", nil},
+		{"archived reverted thread, reference asked for", reverted.ID, 1, manager.ForkReference, "", manager.ErrArchived},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -217,8 +217,12 @@ func (s *Store) Fork(ctx context.Context, f Fork) (Thread, error) {
 		if err != nil {
 			return err
 		}
-		if base.Archived {
-			return fmt.Errorf("%s holds the cut: %w", base.ID, ErrCutArchived)
+		archived, err := ownerArchived(ctx, tx, base)
+		if err != nil {
+			return err
+		}
+		if archived {
+			return fmt.Errorf("%s holds the cut: %w", linkOwner(base.ID), ErrCutArchived)
 		}
 		child := Thread{ID: f.ChildID, BaseID: base.ID, BaseSize: cut, InheritedMessages: inherited,
 			UserMessageCount: inherited, HistoryMode: "legacy"}
@@ -315,6 +319,21 @@ func holderOf(ctx context.Context, q querier, t Thread, cut int64) (Thread, erro
 		t = base
 	}
 	return t, nil
+}
+
+// ownerArchived reports whether the thread whose bytes t holds is
+// archived: t's own flag, or, for a link row that holds a reverted
+// thread's earlier bytes (which archiving leaves as it was), its owner's.
+func ownerArchived(ctx context.Context, q querier, t Thread) (bool, error) {
+	owner := linkOwner(t.ID)
+	if owner == t.ID {
+		return t.Archived, nil
+	}
+	row, err := getThread(ctx, q, owner, "")
+	if err != nil {
+		return false, fmt.Errorf("owner %s of %s: %w", owner, t.ID, err)
+	}
+	return row.Archived, nil
 }
 
 // Delete removes thread id with its bytes and rows. A thread that another
