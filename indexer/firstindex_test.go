@@ -8,22 +8,25 @@ import (
 	"github.com/spoolhq/spool/rolloutfs"
 )
 
-// TestFirstSyncBuildsListIndexesAtItsEnd: a sync into an index with no
-// thread writes its rows without the list indexes and builds them before
-// it returns, whether it ends well or is cut short; a sync into an index
-// that has threads leaves them as they are.
+// TestFirstSyncBuildsListIndexesAtItsEnd: a first index (FirstIndex) into
+// an index with no thread writes its rows without the list indexes and
+// builds them before it returns, whether it ends well or is cut short; a
+// sync into an index that has threads, or a watcher's periodic sync,
+// leaves them as they are.
 func TestFirstSyncBuildsListIndexesAtItsEnd(t *testing.T) {
 	const ts = "2026-05-01T10:00:00.000Z"
 	ids := []string{"019a0000-0000-7000-8000-0000000000a1", "019a0000-0000-7000-8000-0000000000a2"}
 	tests := []struct {
 		name        string
 		indexed     bool // the index holds a thread before the sync
+		periodic    bool // a watcher's sync, without FirstIndex
 		cancel      bool // the sync is cut short at its first write
 		wantDeferAt bool // the list indexes are dropped while it writes
 	}{
-		{"first index", false, false, true},
-		{"first index cut short", false, true, true},
-		{"index with threads", true, false, false},
+		{"first index", false, false, false, true},
+		{"first index cut short", false, false, true, true},
+		{"index with threads", true, false, false, false},
+		{"a watcher's sync of an empty index", false, true, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +57,7 @@ func TestFirstSyncBuildsListIndexesAtItsEnd(t *testing.T) {
 				}
 				return func() {}, false
 			}
-			_, err := Sync(ctx, st, fsys, SyncOptions{Hold: hold})
+			_, err := Sync(ctx, st, fsys, SyncOptions{Hold: hold, FirstIndex: !tt.periodic})
 			if tt.cancel != errors.Is(err, context.Canceled) {
 				t.Fatalf("Sync = %v, want canceled: %v", err, tt.cancel)
 			}

@@ -28,6 +28,12 @@ type SyncOptions struct {
 	// Full rescans every file instead of skipping unchanged ones and
 	// catching grown ones up.
 	Full bool
+	// FirstIndex lets a sync into an index with no thread write its rows
+	// without the list indexes and build those at its end
+	// (store.DeferListIndexes): for the walk at a start and for reindex,
+	// not for the periodic syncs of a watcher, which on an empty root
+	// would drop and build them at every turn.
+	FirstIndex bool
 	// Workers is how many files are parsed in parallel; default
 	// runtime.GOMAXPROCS(0).
 	Workers int
@@ -143,10 +149,13 @@ type Summary struct {
 // file moved away. The names of session_index.jsonl are read into memory
 // whole (one entry per named thread).
 //
-// A first index, into an index with no thread yet, writes its rows without
-// the indexes that only order lists and builds those at its end
-// (store.DeferListIndexes), whether it succeeds or not.
+// With opts.FirstIndex, a sync into an index with no thread yet writes its
+// rows without the indexes that only order lists and builds those at its
+// end (store.DeferListIndexes), whether it succeeds or not.
 func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOptions) (sum Summary, err error) {
+	if !opts.FirstIndex {
+		return syncAll(ctx, st, fsys, opts)
+	}
 	start := time.Now()
 	deferred, err := st.DeferListIndexes(ctx)
 	if err != nil || !deferred {

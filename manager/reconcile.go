@@ -38,6 +38,7 @@ func (m *Manager) reconcile(ctx context.Context, tempsBefore time.Time, inOpen b
 		RemoveTemps: true,
 		TempsBefore: tempsBefore,
 		Full:        rescan,
+		FirstIndex:  true,
 	}
 	if !inOpen {
 		opts.Hold = m.holdSync

@@ -172,7 +172,9 @@ func unreadable(problems []indexer.Problem) int {
 // batches committed before, which the next run builds on.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := runCommand(ctx, args, stdout, stderr)
-	if code != exitOK && ctx.Err() != nil {
+	// Only a run the signal cut short: one that finished (a verify that
+	// found drift, exit 1) keeps its code.
+	if code == exitError && ctx.Err() != nil {
 		fmt.Fprintln(stderr, "reindex: interrupted before it was done; the index keeps what it committed, and a new run goes on from there")
 		return exitInterrupted
 	}
@@ -392,7 +394,7 @@ func execute(ctx context.Context, cfg config, st *store.Store, stdout, stderr io
 	// written. Those a create of another process still writes are left
 	// (rolloutfs.FS.RemoveTemp).
 	writesRoot := cfg.repair || filepath.Clean(filepath.Dir(cfg.index)) == filepath.Clean(cfg.root)
-	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update, RemoveTemps: writesRoot}
+	opts := indexer.SyncOptions{Full: cfg.full, Workers: cfg.workers, Progress: progress.update, RemoveTemps: writesRoot, FirstIndex: true}
 	switch {
 	case cfg.repair:
 		rep.Mode = "repair"
