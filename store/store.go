@@ -453,6 +453,10 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	}
 	err = tx.Commit()
 	s.wrote()
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		// The context ended after fn: database/sql rolled back for it.
+		return ctx.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("commit: %w", classify(err))
 	}

@@ -42,3 +42,27 @@ func TestCanceledWriteReportsTheCancel(t *testing.T) {
 		t.Fatalf("inTx = %q, reports the rollback database/sql already did as a failure", err)
 	}
 }
+
+// TestCanceledBeforeCommitReportsTheCancel: a write whose context ends
+// after its statements, before its commit, fails with the context's error,
+// not with "commit: transaction has already been committed or rolled back".
+func TestCanceledBeforeCommitReportsTheCancel(t *testing.T) {
+	s := openTest(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		cancel()
+		for {
+			_, err := tx.ExecContext(context.Background(), `SELECT 1`)
+			if errors.Is(err, sql.ErrTxDone) {
+				return nil // rolled back by database/sql; fn itself succeeded
+			}
+			if err != nil {
+				return err
+			}
+			runtime.Gosched()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, sql.ErrTxDone) {
+		t.Fatalf("inTx = %v, want context.Canceled alone", err)
+	}
+}
