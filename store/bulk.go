@@ -36,8 +36,8 @@ const deferredKey = "deferred_indexes"
 // lists are answered as before, by sorting.
 //
 // An index with threads is told by a read, which takes no lock and
-// writes nothing: a walk of a populated index (every start, the watcher's
-// syncs) pays one lookup.
+// writes nothing: the walk at the start of a populated index pays one
+// lookup.
 func (s *Store) DeferListIndexes(ctx context.Context) (bool, error) {
 	var populated bool
 	if err := s.reader.GetContext(ctx, &populated, `SELECT EXISTS (SELECT 1 FROM threads)`); err != nil {
