@@ -90,10 +90,20 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
+		if errors.As(err, new(usageError)) {
+			os.Exit(2) // a mistake in the command line, printed by the flag package
+		}
 		fmt.Fprintln(os.Stderr, "spoold:", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a command line the flag package refused; it has printed
+// the error and the usage already.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // config is the parsed command line.
 type config struct {
@@ -166,7 +176,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	segmentCache := fs.String("segment-cache", getenv("SPOOL_SEGMENT_CACHE"), "with -s3: a new or empty `dir` where the segments read are kept ($SPOOL_SEGMENT_CACHE)")
 	segmentCacheSize := fs.String("segment-cache-size", env("SPOOL_SEGMENT_CACHE_SIZE", "1GiB"), "with -segment-cache: its `size` ($SPOOL_SEGMENT_CACHE_SIZE)")
 	if err := fs.Parse(args); err != nil {
-		return config{}, err
+		if errors.Is(err, flag.ErrHelp) {
+			return config{}, err
+		}
+		return config{}, usageError{err} // fs printed it, with the usage
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

@@ -424,6 +424,20 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestUnknownFlagExitsTwo: a flag spoold does not know is a mistake in
+// the command line: said once, with the usage, and exit status 2, as the
+// flag package's own programs exit. It was said twice, and exited 1.
+func TestUnknownFlagExitsTwo(t *testing.T) {
+	out, err := exec.Command(buildSpoold(t), "-no-such-flag").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("spoold -no-such-flag: %v, want exit status 2\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "flag provided but not defined: -no-such-flag"); n != 1 || !strings.Contains(string(out), "Usage of spoold") {
+		t.Fatalf("spoold -no-such-flag said the mistake %d times, want once with the usage:\n%s", n, out)
+	}
+}
+
 // TestIndexAndRootPrivate starts the binary on a new root and checks that
 // the root is created 0700 and spool.db, its WAL and SHM are 0600; then,
 // on a root whose index an older version left 0644, that the start makes
