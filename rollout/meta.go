@@ -290,6 +290,14 @@ type metaLine struct {
 	} `json:"payload"`
 }
 
+// metaFields are the json names of metaLine's payload fields: the members
+// ParseSessionMeta decodes (prunePayload).
+var metaFields = []string{
+	"id", "forked_from_id", "timestamp", "cwd", "originator", "cli_version",
+	"source", "model_provider", "git", "spool_fork_point", "spool_creation_key",
+	"history_mode", "history_base", "forked_from_ordinal_exclusive",
+}
+
 // spawnSource is the shape of a sub-agent's spawn source.
 type spawnSource struct {
 	Subagent *struct {
@@ -342,7 +350,7 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 		return SessionMeta{}, fmt.Errorf("parse session meta: line type %q: %w", res.Type, ErrNotSessionMeta)
 	}
 	var ml metaLine
-	if err := json.Unmarshal(line, &ml); err != nil {
+	if err := json.Unmarshal(prunePayload(line, metaFields), &ml); err != nil {
 		return SessionMeta{}, fmt.Errorf("parse session meta: %w: %v", ErrInvalidJSON, err)
 	}
 	p := ml.Payload
