@@ -103,9 +103,14 @@ type spoold struct {
 	client *http.Client
 	logs   *bytes.Buffer
 	waited chan error
+	// reconciled is closed when spoold logs that its walk at start ended.
+	reconciled chan struct{}
 }
 
 var listenAddr = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// reconciledLine is in the line spoold logs when its walk at start ends.
+const reconciledLine = `msg="reconciled store"`
 
 // startSpoold runs spoold on root with the given sync policy on a free
 // loopback port and returns once it logs that it listens.
@@ -120,10 +125,11 @@ func startSpoold(ctx context.Context, bin, root, sync string) (*spoold, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start spoold: %w", err)
 	}
-	s := &spoold{cmd: cmd, logs: &bytes.Buffer{}, waited: make(chan error, 1),
+	s := &spoold{cmd: cmd, logs: &bytes.Buffer{}, waited: make(chan error, 1), reconciled: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Minute}}
 	found := make(chan string, 1)
 	go func() {
+		reconciledSeen := false
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
@@ -133,6 +139,10 @@ func startSpoold(ctx context.Context, bin, root, sync string) (*spoold, error) {
 				case found <- m[1]:
 				default:
 				}
+			}
+			if strings.Contains(line, reconciledLine) && !reconciledSeen {
+				reconciledSeen = true
+				close(s.reconciled)
 			}
 		}
 		close(found)
@@ -224,19 +234,29 @@ func checkSpoolTurn(body []byte, k int) error {
 	return nil
 }
 
-// waitIndexed polls /metrics until the index holds n threads and the
-// background reconcile of a first start has ended (bounded by ctx): the
-// home is indexed, list indexes and all.
+// waitIndexed waits until spoold logs that the walk of a first start has
+// ended (bounded by ctx), then checks in /metrics that the index holds n
+// threads and counts the walk as ended: the home is indexed, list indexes
+// and all. It reads the log rather than polling /metrics while the index
+// is built: each poll's counts competed with the walk for this machine's
+// two cores and slowed it (BENCHMARKS.md, the thirty-fourth stop).
 func (s *spoold) waitIndexed(ctx context.Context, n int) error {
+	select {
+	case <-s.reconciled:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	want := fmt.Sprintf("spool_index_threads %d\n", n)
-	for {
+	for range 100 {
 		b, err := s.do(ctx, http.MethodGet, "/metrics", "", http.StatusOK)
 		if err != nil {
 			return err
 		}
-		// Every row, and the walk ended: a first index builds the indexes
-		// lists are ordered by after its rows.
-		if strings.Contains(string(b), want) && strings.Contains(string(b), "spool_reconciled 1\n") {
+		// The gauge is set just after the line is logged.
+		if strings.Contains(string(b), "spool_reconciled 1\n") {
+			if !strings.Contains(string(b), want) {
+				return fmt.Errorf("spoold reconciled without indexing %d threads:\n%s", n, b)
+			}
 			return nil
 		}
 		select {
@@ -245,6 +265,7 @@ func (s *spoold) waitIndexed(ctx context.Context, n int) error {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	return errors.New("spoold logged its reconcile but /metrics does not count it")
 }
 
 // stop sends SIGTERM and waits for spoold to exit.
