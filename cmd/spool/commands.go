@@ -204,6 +204,11 @@ none).
 			if err != nil {
 				return err
 			}
+			if from == 0 && len(turns) == 0 {
+				// Message 0 onwards of a thread with none yet is all of
+				// it, as a script reading threads from their start expects.
+				from = -1
+			}
 			start := int64(0)
 			if from >= 0 {
 				if from >= len(turns) {

@@ -322,6 +322,17 @@ func TestShow(t *testing.T) {
 	if strings.Contains(out, "prompt two") || !strings.Contains(out, "── user #2") {
 		t.Fatalf("show --from 2 should start at user message 2:\n%s", out)
 	}
+	// A thread with no user message yet has one to start from: its start.
+	empty, err := s.c.Create(t.Context(), client.CreateOptions{Name: "empty"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if out := cli.ok("show", "--from", "0", empty.ID); !strings.Contains(out, "thread "+empty.ID+"  empty") {
+		t.Fatalf("show --from 0 of a thread with no user message should show it:\n%s", out)
+	}
+	if r := cli.run("show", "--from", "1", empty.ID); r.code != exitError || !strings.Contains(r.stderr, "has 0 user messages; --from 1 is out of range") {
+		t.Fatalf("show --from 1 of a thread with no user message: exit %d, stderr %q", r.code, r.stderr)
+	}
 
 	raw := cli.ok("show", "--raw", f.parent.ID)
 	body, err := s.c.ReadItems(t.Context(), f.parent.ID, -1)

@@ -165,7 +165,8 @@ UUIDv7, so threads started close together share a prefix and their last
 characters tell them apart.
 
 Exit status: 0 done, 1 failed, 2 a mistake in the command line, 3 doctor
-found drift, 130 interrupted before it was done (tail -f ends with 0).`,
+found drift or a rollout file it cannot index (1 when it could not check),
+130 interrupted before it was done (tail -f ends with 0).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
