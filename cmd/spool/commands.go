@@ -756,7 +756,10 @@ func followEnded(id string, err error) error {
 	}
 	switch end.Reason {
 	case "reverted":
-		return fmt.Errorf("thread %s was reverted: its history changed; run spool tail -f again to follow it", id)
+		// The server ends a follow so for three changes it does not tell
+		// apart; only the first changes what the thread's history is.
+		return fmt.Errorf("thread %s was laid out anew (reverted, rewritten by another program, or made self-contained by the purge of a thread it was forked from): "+
+			"its lines are at other offsets and, after a revert, some of those shown are no longer its history; run spool tail -f again to follow it", id)
 	case "deleted":
 		return fmt.Errorf("thread %s was deleted", id)
 	case "shutdown":

@@ -736,35 +736,57 @@ func TestTailFollow(t *testing.T) {
 }
 
 // TestTailFollowEnds: a follow the server ends says why, in words: the
-// followed thread deleted.
+// followed thread deleted, or laid out anew (here: made self-contained by
+// the purge of the thread it was forked from, its history the same).
 func TestTailFollowEnds(t *testing.T) {
-	s := startSpoold(t, "")
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	th, err := s.c.Create(ctx, client.CreateOptions{Cwd: "/work/project"})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		end  func(ctx context.Context, c *client.Client, followed, parent string) error
+		want string
+	}{
+		{"deleted", func(ctx context.Context, c *client.Client, followed, _ string) error {
+			return c.Delete(ctx, followed)
+		}, "thread %s was deleted"},
+		{"its parent purged", func(ctx context.Context, c *client.Client, _, parent string) error {
+			return c.Purge(ctx, parent)
+		}, "thread %s was laid out anew (reverted, rewritten by another program, or made self-contained by the purge of a thread it was forked from)"},
 	}
-	if _, err := s.c.Append(ctx, th.ID, item("user", "a prompt"), item("assistant", "its answer")); err != nil {
-		t.Fatal(err)
-	}
-	out := newWatchWriter()
-	done := make(chan result, 1)
-	cli := s.cli(t)
-	go func() { done <- cli.runCtx(ctx, out, "tail", "-f", th.ID) }()
-	out.waitFor(ctx, t, "its answer")
-	// A line that reached the output through the follow stream: the
-	// stream is open, so the delete ends it (rather than answering 404).
-	if _, err := s.c.Append(ctx, th.ID, item("assistant", "a later answer")); err != nil {
-		t.Fatal(err)
-	}
-	out.waitFor(ctx, t, "a later answer")
-	if err := s.c.Delete(ctx, th.ID); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if r.code != exitError || !strings.Contains(r.stderr, "thread "+th.ID+" was deleted") || strings.Contains(r.stderr, "stream ended") {
-		t.Fatalf("tail -f of a deleted thread: exit %d, stderr %q; want exit %d saying it was deleted", r.code, r.stderr, exitError)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startSpoold(t, "")
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			parent, err := s.c.Create(ctx, client.CreateOptions{Cwd: "/work/project"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.c.Append(ctx, parent.ID, item("user", "a prompt"), item("assistant", "its answer")); err != nil {
+				t.Fatal(err)
+			}
+			th, err := s.c.Fork(ctx, parent.ID, client.ForkOptions{}) // by reference: its history is its parent's bytes
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := newWatchWriter()
+			done := make(chan result, 1)
+			cli := s.cli(t)
+			go func() { done <- cli.runCtx(ctx, out, "tail", "-f", th.ID) }()
+			out.waitFor(ctx, t, "its answer")
+			// A line that reached the output through the follow stream:
+			// the stream is open, so the end comes through it (rather than
+			// as a 404).
+			if _, err := s.c.Append(ctx, th.ID, item("assistant", "a later answer")); err != nil {
+				t.Fatal(err)
+			}
+			out.waitFor(ctx, t, "a later answer")
+			if err := tt.end(ctx, s.c, th.ID, parent.ID); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if want := fmt.Sprintf(tt.want, th.ID); r.code != exitError || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "stream ended") {
+				t.Fatalf("tail -f: exit %d, stderr %q; want exit %d saying %q", r.code, r.stderr, exitError, want)
+			}
+		})
 	}
 }
 
