@@ -24,18 +24,18 @@
 // Exit codes: 0 success, 1 drift found by --verify, a rollout file that
 // could not be read or indexed, or a torn line --repair left, 2 usage or
 // I/O error, 3 the index is locked by another process, 130 interrupted
-// (SIGINT, SIGTERM) before it was done.
+// (SIGINT, SIGTERM) before it was done; a second one, while it winds down,
+// ends it at once.
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/spoolhq/spool/internal/interrupt"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

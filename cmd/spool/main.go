@@ -9,16 +9,15 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/spoolhq/spool/internal/interrupt"
 )
 
 func main() {
-	ctx, stop := interruptContext()
+	ctx, stop := interrupt.Context()
 	code := run(ctx, os.Args[1:], env{
 		stdin:     os.Stdin,
 		stdout:    os.Stdout,
@@ -28,24 +27,4 @@ func main() {
 	})
 	stop()
 	os.Exit(code)
-}
-
-// interruptContext returns a context done at the first SIGINT or SIGTERM,
-// and only once those signals have their default action again: the first
-// Ctrl-C asks the command to stop in order (exit 130), and a second, while
-// it winds down, ends the process at once, as it ends go test or docker.
-// cancel stops listening.
-func interruptContext() (ctx context.Context, cancel context.CancelFunc) {
-	ctx, cancel = context.WithCancel(context.Background())
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-signals:
-		case <-ctx.Done():
-		}
-		signal.Stop(signals)
-		cancel()
-	}()
-	return ctx, cancel
 }

@@ -518,7 +518,7 @@ func (a *app) page(ctx context.Context, fn func(w io.Writer) error) error {
 	// terminal, orphaned, or, where the shell execs it, kills less before
 	// it can restore the terminal. What the pager was given ends instead,
 	// and it ends when its reader quits it; a second Ctrl-C ends spool at
-	// once (interruptContext).
+	// once (interrupt.Context).
 	cmd := exec.Command("sh", "-c", pager)
 	cmd.Stdout, cmd.Stderr = a.stdout, a.stderr
 	in, err := cmd.StdinPipe()

@@ -46,7 +46,8 @@
 // with -watch the index then follows the root as other processes (Codex)
 // write to it. On SIGINT or
 // SIGTERM it stops accepting connections, lets requests in flight finish,
-// then closes the manager (flushing every thread, the index and the lock).
+// then closes the manager (flushing every thread, the index and the lock);
+// a second one meanwhile ends the process at once, as SIGKILL would.
 // -h prints the flags and exits 0.
 package main
 
@@ -61,7 +62,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,6 +71,7 @@ import (
 
 	"github.com/spoolhq/spool/internal/connlimit"
 	"github.com/spoolhq/spool/internal/flagorigin"
+	"github.com/spoolhq/spool/internal/interrupt"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/objstore"
@@ -83,7 +84,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interrupt.Context()
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		stop()
