@@ -597,6 +597,9 @@ func (m *Manager) rescan(ctx context.Context) error {
 		}
 	}
 	sum, err := indexer.Sync(ctx, m.store, m.fsys, indexer.SyncOptions{Hold: m.holdSync})
+	if err == nil {
+		err = m.restoreListIndexes(ctx)
+	}
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("rescan the root", "root", m.opts.Root, "err", err)
 	}
@@ -604,6 +607,22 @@ func (m *Manager) rescan(ctx context.Context) error {
 	m.logProblems(sum)
 	m.report(SyncReport{Cause: SyncRescan, Summary: sum, Err: err})
 	return err
+}
+
+// restoreListIndexes builds the list indexes a first index left unbuilt
+// because their build at its end failed (store.DeferListIndexes): every
+// rescan tries again, a failed one sooner (runBackground's retry), rather
+// than lists going unindexed until the next start.
+func (m *Manager) restoreListIndexes(ctx context.Context) error {
+	pending, err := m.store.ListIndexesDeferred(ctx)
+	if err != nil || !pending {
+		return err
+	}
+	if err := m.store.RestoreListIndexes(ctx); err != nil {
+		return err
+	}
+	m.log.Info("built the list indexes the first index left unbuilt", "root", m.opts.Root)
+	return nil
 }
 
 // peekLive returns thread id with a reference taken if it is live and
