@@ -167,6 +167,51 @@ func TestCodexIgnoresRollbackInPaginated(t *testing.T) {
 	}
 }
 
+// TestCodexArchivesAReferencedBase: Codex's thread/archive of a thread a
+// reference fork points into is not refused (spool does not refuse it
+// either), and the fork keeps its turns in a Codex that loads it later,
+// from the projection of the base made while the base was live
+// (thread_history_1.sqlite); without that projection it shows none, since
+// Codex does not load an archived thread (TestSpoolForkOfArchivedThreadReadByCodex).
+func TestCodexArchivesAReferencedBase(t *testing.T) {
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 78)
+	st.write(t, home)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	var fork threadAnswer
+	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[1].TurnID, "excludeTurns": true}, &fork)
+	call(t, s, "thread/archive", map[string]any{"threadId": st.ID}, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "archived_sessions", filepath.Base(st.Path))); err != nil {
+		t.Fatalf("the base after Codex archived it: %v", err)
+	}
+	want := turnIDs([]turn{{ID: st.Turns[0].TurnID, Status: "completed"}, {ID: st.Turns[1].TurnID, Status: "completed"}})
+	later := startCodex(t, home)
+	if got := turnsOf(t, later, fork.Thread.ID); turnIDs(got) != want {
+		t.Fatalf("the fork of an archived base in a later Codex: %s, want %s", describe(got), want)
+	}
+	if err := later.Close(); err != nil {
+		t.Fatal(err)
+	}
+	projections, err := filepath.Glob(filepath.Join(home, "thread_history_*.sqlite*"))
+	if err != nil || len(projections) == 0 {
+		t.Fatalf("no projection database in the home (%v)", err)
+	}
+	for _, p := range projections {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := startCodex(t, home)
+	call(t, fresh, "thread/resume", map[string]any{"threadId": fork.Thread.ID, "excludeTurns": true}, nil)
+	if got := turnsOf(t, fresh, fork.Thread.ID); len(got) != 0 {
+		t.Fatalf("the fork of an archived base without its projection: %s, want no turns", describe(got))
+	}
+}
+
 // TestCodexReferenceFork: Codex forks a paginated thread by reference, and
 // the fork's history_base is exactly spool's end of the last kept turn:
 // end_byte_offset = Turn.End of turn 1 and end_ordinal_exclusive = the
