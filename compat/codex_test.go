@@ -174,13 +174,7 @@ func TestCodexIgnoresRollbackInPaginated(t *testing.T) {
 // (thread_history_1.sqlite); without that projection it shows none, since
 // Codex does not load an archived thread (TestSpoolForkOfArchivedThreadReadByCodex).
 func TestCodexArchivesAReferencedBase(t *testing.T) {
-	home := newHome(t)
-	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 78)
-	st.write(t, home)
-	s := startCodex(t, home)
-	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
-	var fork threadAnswer
-	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[1].TurnID, "excludeTurns": true}, &fork)
+	home, st, s, fork := codexFork(t, 78)
 	call(t, s, "thread/archive", map[string]any{"threadId": st.ID}, nil)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -217,13 +211,7 @@ func TestCodexArchivesAReferencedBase(t *testing.T) {
 // end_byte_offset = Turn.End of turn 1 and end_ordinal_exclusive = the
 // ordinal of the next line. Codex shows the fork with turns 0 and 1.
 func TestCodexReferenceFork(t *testing.T) {
-	home := newHome(t)
-	st := newSpoolThread(t, rollout.HistoryPaginated, 3, 2)
-	st.write(t, home)
-	s := startCodex(t, home)
-	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
-	var fork threadAnswer
-	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[1].TurnID, "excludeTurns": true}, &fork)
+	_, st, s, fork := codexFork(t, 2)
 
 	h := history(t, st.Path)
 	meta := firstMeta(t, fork.Thread.Path)

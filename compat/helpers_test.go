@@ -54,6 +54,22 @@ func startCodex(t *testing.T, home string) *Server {
 	return s
 }
 
+// codexFork writes a paginated thread of three turns (id suffix idSuffix)
+// into a new home, has a Codex load it and fork it after its second turn
+// (by reference, as Codex 0.169 forks), and returns the home, the thread,
+// that Codex, still running, and its fork.
+func codexFork(t *testing.T, idSuffix int) (string, *spoolThread, *Server, threadAnswer) {
+	t.Helper()
+	home := newHome(t)
+	st := newSpoolThread(t, rollout.HistoryPaginated, 3, idSuffix)
+	st.write(t, home)
+	s := startCodex(t, home)
+	call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	var fork threadAnswer
+	call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[1].TurnID, "excludeTurns": true}, &fork)
+	return home, st, s, fork
+}
+
 // call is Server.Call that fails the test on error.
 func call(t *testing.T, s *Server, method string, params, result any) {
 	t.Helper()

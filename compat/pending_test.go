@@ -63,13 +63,7 @@ func pendingCases() []pendingCase {
 			today: `messages=0 preview="" parent=base`,
 			fixed: true,
 			got: func(t *testing.T) string {
-				home := newHome(t)
-				st := newSpoolThread(t, rollout.HistoryPaginated, 3, 21)
-				st.write(t, home)
-				s := startCodex(t, home)
-				call(t, s, "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
-				var fork threadAnswer
-				call(t, s, "thread/fork", map[string]any{"threadId": st.ID, "lastTurnId": st.Turns[1].TurnID, "excludeTurns": true}, &fork)
+				home, st, s, fork := codexFork(t, 21)
 				if got := turnsOf(t, s, fork.Thread.ID); len(got) != 2 {
 					t.Fatalf("Codex shows the fork with %s, want 2 turns", describe(got))
 				}
