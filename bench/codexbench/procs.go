@@ -103,14 +103,20 @@ type spoold struct {
 	client *http.Client
 	logs   *bytes.Buffer
 	waited chan error
-	// reconciled is closed when spoold logs that its walk at start ended.
-	reconciled chan struct{}
+	// walkEnded is closed when spoold logs that its walk at start ended
+	// (walkErr then holds the line if the walk failed); stopped when its
+	// stderr ends (it exited), after every line was read.
+	walkEnded, stopped chan struct{}
+	walkErr            string
 }
 
 var listenAddr = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
-// reconciledLine is in the line spoold logs when its walk at start ends.
-const reconciledLine = `msg="reconciled store"`
+// The lines spoold logs when its walk at start ends, and when it fails.
+const (
+	reconciledLine = `msg="reconciled store"`
+	walkFailedLine = `msg="reconcile in the background"`
+)
 
 // startSpoold runs spoold on root with the given sync policy on a free
 // loopback port and returns once it logs that it listens.
@@ -125,12 +131,14 @@ func startSpoold(ctx context.Context, bin, root, sync string) (*spoold, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start spoold: %w", err)
 	}
-	s := &spoold{cmd: cmd, logs: &bytes.Buffer{}, waited: make(chan error, 1), reconciled: make(chan struct{}),
+	s := &spoold{cmd: cmd, logs: &bytes.Buffer{}, waited: make(chan error, 1),
+		walkEnded: make(chan struct{}), stopped: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Minute}}
 	found := make(chan string, 1)
 	go func() {
-		reconciledSeen := false
+		walkSeen := false
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			s.logs.WriteString(line + "\n")
@@ -140,12 +148,18 @@ func startSpoold(ctx context.Context, bin, root, sync string) (*spoold, error) {
 				default:
 				}
 			}
-			if strings.Contains(line, reconciledLine) && !reconciledSeen {
-				reconciledSeen = true
-				close(s.reconciled)
+			failed := strings.Contains(line, walkFailedLine)
+			if (failed || strings.Contains(line, reconciledLine)) && !walkSeen {
+				walkSeen = true
+				if failed {
+					s.walkErr = line
+				}
+				close(s.walkEnded)
 			}
 		}
+		_, _ = io.Copy(io.Discard, stderr) // past a line too long to scan: spoold must not block on a full pipe
 		close(found)
+		close(s.stopped)
 		s.waited <- cmd.Wait()
 	}()
 	select {
@@ -239,14 +253,19 @@ func checkSpoolTurn(body []byte, k int) error {
 // threads and counts the walk as ended: the home is indexed, list indexes
 // and all. It reads the log rather than polling /metrics while the index
 // is built: each poll's counts competed with the walk for this machine's
-// two cores and slowed it (BENCHMARKS.md, the thirty-fourth stop).
+// two cores and slowed it (BENCHMARKS.md, the thirty-fourth stop). A walk
+// that fails, or a spoold that exits first, is an error.
 func (s *spoold) waitIndexed(ctx context.Context, n int) error {
 	select {
-	case <-s.reconciled:
+	case <-s.walkEnded:
+	case <-s.stopped:
+		return fmt.Errorf("spoold exited before its walk ended:\n%s", s.logs)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	want := fmt.Sprintf("spool_index_threads %d\n", n)
+	if s.walkErr != "" {
+		return fmt.Errorf("spoold's walk failed: %s", s.walkErr)
+	}
 	for range 100 {
 		b, err := s.do(ctx, http.MethodGet, "/metrics", "", http.StatusOK)
 		if err != nil {
@@ -254,8 +273,8 @@ func (s *spoold) waitIndexed(ctx context.Context, n int) error {
 		}
 		// The gauge is set just after the line is logged.
 		if strings.Contains(string(b), "spool_reconciled 1\n") {
-			if !strings.Contains(string(b), want) {
-				return fmt.Errorf("spoold reconciled without indexing %d threads:\n%s", n, b)
+			if got, ok := gauge(b, "spool_index_threads"); !ok || got != float64(n) {
+				return fmt.Errorf("spoold reconciled with spool_index_threads %v (found %v), want %d", got, ok, n)
 			}
 			return nil
 		}
@@ -266,6 +285,18 @@ func (s *spoold) waitIndexed(ctx context.Context, n int) error {
 		}
 	}
 	return errors.New("spoold logged its reconcile but /metrics does not count it")
+}
+
+// gauge returns the value of the unlabelled metric name in a /metrics
+// answer, as Prometheus text writes it (1e+06 for a million).
+func gauge(metrics []byte, name string) (float64, bool) {
+	for line := range strings.Lines(string(metrics)) {
+		if value, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
 
 // stop sends SIGTERM and waits for spoold to exit.
