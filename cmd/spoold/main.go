@@ -46,8 +46,8 @@
 // with -watch the index then follows the root as other processes (Codex)
 // write to it. On SIGINT or
 // SIGTERM it stops accepting connections, lets requests in flight finish,
-// then closes the manager (flushing every thread, the index and the lock);
-// a second one meanwhile ends the process at once, as SIGKILL would.
+// then closes the manager (flushing every thread, the index and the lock),
+// within -shutdown-timeout; a second signal changes nothing.
 // -h prints the flags and exits 0.
 package main
 
@@ -62,6 +62,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,7 +72,6 @@ import (
 
 	"github.com/spoolhq/spool/internal/connlimit"
 	"github.com/spoolhq/spool/internal/flagorigin"
-	"github.com/spoolhq/spool/internal/interrupt"
 	"github.com/spoolhq/spool/internal/shellquote"
 	"github.com/spoolhq/spool/manager"
 	"github.com/spoolhq/spool/objstore"
@@ -84,7 +84,12 @@ import (
 )
 
 func main() {
-	ctx, stop := interrupt.Context()
+	// Every SIGINT and SIGTERM asks for the same orderly stop, whose
+	// drain -shutdown-timeout bounds: a wrapper that forwards the signal
+	// the terminal also sent (npm run, an init in a container) delivers
+	// two at once, and the second must not skip the drain and the clean
+	// close, which spares the next start its walk. SIGKILL ends it at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		stop()

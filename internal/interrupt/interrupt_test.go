@@ -22,8 +22,8 @@ const interruptChild = "SPOOL_TEST_INTERRUPT_CHILD"
 // command to stop in order; a second one, while it winds down, ends the
 // process at once, by the signal's default action, as it ends go test or
 // docker. spool caught every one, so a wind-down that hung (a server that
-// did not answer) could only be killed from another terminal; reindex and
-// spoold did too.
+// did not answer) could only be killed from another terminal; reindex did
+// too.
 func TestSecondInterruptEndsAtOnce(t *testing.T) {
 	if os.Getenv(interruptChild) == "1" {
 		ctx, stop := Context()
