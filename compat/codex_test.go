@@ -170,9 +170,11 @@ func TestCodexIgnoresRollbackInPaginated(t *testing.T) {
 // TestCodexArchivesAReferencedBase: Codex's thread/archive of a thread a
 // reference fork points into is not refused (spool does not refuse it
 // either), and the fork keeps its turns in a Codex that loads it later,
-// from the projection of the base made while the base was live
-// (thread_history_1.sqlite); without that projection it shows none, since
-// Codex does not load an archived thread (TestSpoolForkOfArchivedThreadReadByCodex).
+// from the home's projection of the base, made while the base was live
+// (thread_history_1.sqlite). Without that projection the fork shows none,
+// as any reference fork does before Codex has loaded its base
+// (TestSpoolReferenceForkReadByCodex), and here Codex cannot load the base
+// to make one: it refuses an archived thread.
 func TestCodexArchivesAReferencedBase(t *testing.T) {
 	home, st, s, fork := codexFork(t, 78)
 	call(t, s, "thread/archive", map[string]any{"threadId": st.ID}, nil)
@@ -203,6 +205,13 @@ func TestCodexArchivesAReferencedBase(t *testing.T) {
 	call(t, fresh, "thread/resume", map[string]any{"threadId": fork.Thread.ID, "excludeTurns": true}, nil)
 	if got := turnsOf(t, fresh, fork.Thread.ID); len(got) != 0 {
 		t.Fatalf("the fork of an archived base without its projection: %s, want no turns", describe(got))
+	}
+	err = fresh.Call(t.Context(), "thread/resume", map[string]any{"threadId": st.ID, "excludeTurns": true}, nil)
+	if err == nil || !strings.Contains(err.Error(), "is archived") {
+		t.Fatalf("Codex's thread/resume of the archived base: %v, want its refusal", err)
+	}
+	if got := turnsOf(t, fresh, fork.Thread.ID); len(got) != 0 {
+		t.Fatalf("the fork after Codex refused its archived base: %s, want no turns", describe(got))
 	}
 }
 
