@@ -165,7 +165,7 @@ func Sync(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncOpti
 		return syncAll(ctx, st, fsys, opts)
 	}
 	sum, err = syncAll(ctx, st, fsys, opts)
-	if rerr := st.RestoreListIndexes(context.WithoutCancel(ctx)); rerr != nil {
+	if _, rerr := st.RestoreListIndexes(context.WithoutCancel(ctx)); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("sync %v: %w", fsys, rerr))
 	}
 	sum.Duration = time.Since(start)

@@ -598,7 +598,14 @@ func (m *Manager) rescan(ctx context.Context) error {
 	}
 	sum, err := indexer.Sync(ctx, m.store, m.fsys, indexer.SyncOptions{Hold: m.holdSync})
 	if err == nil {
-		err = m.restoreListIndexes(ctx)
+		// List indexes a first index failed to build at its end (a full
+		// disk): every rescan tries again, a failed one sooner
+		// (runBackground's retry), rather than lists going unindexed
+		// until the next start.
+		var built bool
+		if built, err = m.store.RestoreListIndexes(ctx); built {
+			m.log.Info("built the list indexes the first index left unbuilt", "root", m.opts.Root)
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		m.log.Error("rescan the root", "root", m.opts.Root, "err", err)
@@ -607,22 +614,6 @@ func (m *Manager) rescan(ctx context.Context) error {
 	m.logProblems(sum)
 	m.report(SyncReport{Cause: SyncRescan, Summary: sum, Err: err})
 	return err
-}
-
-// restoreListIndexes builds the list indexes a first index left unbuilt
-// because their build at its end failed (store.DeferListIndexes): every
-// rescan tries again, a failed one sooner (runBackground's retry), rather
-// than lists going unindexed until the next start.
-func (m *Manager) restoreListIndexes(ctx context.Context) error {
-	pending, err := m.store.ListIndexesDeferred(ctx)
-	if err != nil || !pending {
-		return err
-	}
-	if err := m.store.RestoreListIndexes(ctx); err != nil {
-		return err
-	}
-	m.log.Info("built the list indexes the first index left unbuilt", "root", m.opts.Root)
-	return nil
 }
 
 // peekLive returns thread id with a reference taken if it is live and

@@ -103,15 +103,19 @@ func (s *Store) ListIndexesDeferred(ctx context.Context) (bool, error) {
 }
 
 // RestoreListIndexes builds the indexes DeferListIndexes dropped and
-// forgets their definitions, in one transaction. With none kept it
-// writes nothing.
-func (s *Store) RestoreListIndexes(ctx context.Context) error {
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error { return restoreDeferred(ctx, tx) })
+// forgets their definitions, in one transaction, and reports whether it
+// did. With none kept it writes nothing: one read tells.
+func (s *Store) RestoreListIndexes(ctx context.Context) (bool, error) {
+	pending, err := s.ListIndexesDeferred(ctx)
+	if err != nil || !pending {
+		return false, err
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error { return restoreDeferred(ctx, tx) })
 	s.wrote()
 	if err != nil {
-		return fmt.Errorf("restore list indexes: %w", err)
+		return false, fmt.Errorf("restore list indexes: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // execQueryer is what restoreDeferred needs of a transaction.

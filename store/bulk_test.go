@@ -59,8 +59,8 @@ func TestDeferListIndexes(t *testing.T) {
 			if page, err := s.List(t.Context(), ListOptions{Limit: 10}); err != nil || len(page.Threads) != tt.threads+1 {
 				t.Fatalf("list while deferred: %d threads, %v; want %d", len(page.Threads), err, tt.threads+1)
 			}
-			if err := s.RestoreListIndexes(t.Context()); err != nil {
-				t.Fatal(err)
+			if built, err := s.RestoreListIndexes(t.Context()); err != nil || built != tt.wantDefer {
+				t.Fatalf("RestoreListIndexes = %v, %v; want %v", built, err, tt.wantDefer)
 			}
 			if after := indexSchema(t, s); !slices.Equal(after, before) {
 				t.Fatalf("indexes after restore:\n%s\nwant:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
