@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestSecondSignalStillDrains: a second SIGINT or SIGTERM while spoold
@@ -24,26 +26,36 @@ func TestSecondSignalStillDrains(t *testing.T) {
 	if err := json.Unmarshal(p.call(t, "POST", "/v1/threads", `{}`, http.StatusCreated), &thread); err != nil {
 		t.Fatal(err)
 	}
-	// An append whose body is still coming holds the drain.
+	// An append whose body is still coming holds the drain. It asks for
+	// 100 Continue on a connection of its own, so the signal goes only
+	// once its handler is reading: a kept-alive connection still idle on
+	// spoold's side, or one not yet accepted, is closed by any drain.
 	body, more := io.Pipe()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", p.url+"/v1/threads/"+thread.ID+"/items", body)
+	reading := make(chan struct{})
+	trace := &httptrace.ClientTrace{Got100Continue: func() { close(reading) }}
+	ctx := httptrace.WithClientTrace(t.Context(), trace)
+	req, err := http.NewRequestWithContext(ctx, "POST", p.url+"/v1/threads/"+thread.ID+"/items", body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	own := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Hour}}
+	defer own.CloseIdleConnections()
 	answered := make(chan *http.Response, 1)
 	failed := make(chan error, 1)
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := own.Do(req)
 		if err != nil {
 			failed <- err
 			return
 		}
 		answered <- resp
 	}()
-	item := `{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"in flight"}]}}`
-	if _, err := io.WriteString(more, item[:20]); err != nil { // the handler is reading it
-		t.Fatal(err)
+	select {
+	case <-reading:
+	case err := <-failed:
+		t.Fatalf("the append failed before any signal: %v", err)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -52,7 +64,8 @@ func TestSecondSignalStillDrains(t *testing.T) {
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.WriteString(more, item[20:]); err != nil {
+	item := `{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"in flight"}]}}`
+	if _, err := io.WriteString(more, item); err != nil {
 		t.Fatalf("spoold gone after a second signal: %v", err)
 	}
 	more.Close()
