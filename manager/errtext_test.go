@@ -84,6 +84,50 @@ func TestErrorsNameATurnOnce(t *testing.T) {
 	}
 }
 
+// TestRefusalsNameTheCallOnce: a fork or revert refused for where its cut
+// lies says the call and the thread once, "fork <id>: the cut is in ...",
+// where clients saw "fork: fork <id>: ..." (a reference fork of an
+// archived or compressed thread, a revert of a compressed one).
+func TestRefusalsNameTheCallOnce(t *testing.T) {
+	m, compressed, _ := compressedThreadOf(t, func(t testing.TB, m *Manager, items ...rollout.Item) Thread {
+		return startPaginated(t.(*testing.T), m, items...)
+	})
+	ctx := t.Context()
+	archived := startPaginated(t, m, user("one"), assistant("1"))
+	if _, err := m.Archive(ctx, archived.ID); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{name: "reference fork of a compressed thread", want: "fork " + compressed.ID + ": ", call: func() error {
+			_, err := m.Fork(ctx, compressed.ID, ForkOptions{Mode: ForkReference})
+			return err
+		}},
+		{name: "revert of a compressed thread", want: "revert " + compressed.ID + ": ", call: func() error {
+			_, err := m.Revert(ctx, compressed.ID, RevertOptions{BeforeUserMessage: intp(1)})
+			return err
+		}},
+		{name: "reference fork of an archived thread", want: "fork " + archived.ID + ": ", call: func() error {
+			_, err := m.Fork(ctx, archived.ID, ForkOptions{Mode: ForkReference})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil {
+				t.Fatal("refused nothing")
+			}
+			if got := err.Error(); !strings.HasPrefix(got, tt.want) {
+				t.Fatalf("error %q, want it to start %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestBadCursorsAndQueriesAreInvalidArguments: a bad cursor or search
 // query is ErrInvalidArgument, as a bad option is, as well as the index's
 // own sentinel, and its text is the index's; a turn without a prompt is

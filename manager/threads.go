@@ -23,10 +23,15 @@ import (
 
 // threadErr says which call on thread id failed: "<what> <id>: <err>", or
 // "<what>: <err>" when err already names the thread (the index's
-// not-found errors do), so that no message names a thread twice.
+// not-found errors do), or err itself when it starts "<what> <id>:", so
+// that no message names a thread, or the call, twice.
 func threadErr(id string, err error, format string, args ...any) error {
 	what := fmt.Sprintf(format, args...)
-	if strings.Contains(err.Error(), id) {
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, what+" "+id+":"):
+		return err
+	case strings.Contains(msg, id):
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("%s %s: %w", what, id, err)
