@@ -752,10 +752,21 @@ const (
 	headerLastEventID    = "Last-Event-ID"
 )
 
+// sentHeader returns the first value of header name and whether the
+// request sent it: one sent empty is sent, so that a client whose size or
+// key came out blank is told so rather than served as if it sent none.
+func sentHeader(r *http.Request, name string) (string, bool) {
+	values := r.Header.Values(name)
+	if len(values) == 0 {
+		return "", false
+	}
+	return values[0], true
+}
+
 // appendOptions reads the Expected-Size and Idempotency-Key headers.
 func appendOptions(r *http.Request) (manager.AppendOptions, error) {
 	var o manager.AppendOptions
-	if v := r.Header.Get(headerExpectedSize); v != "" {
+	if v, ok := sentHeader(r, headerExpectedSize); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 || strings.TrimLeft(v, "0123456789") != "" {
 			return o, errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be a positive decimal integer, not %q", headerExpectedSize, v)
@@ -769,8 +780,8 @@ func appendOptions(r *http.Request) (manager.AppendOptions, error) {
 
 // idempotencyKey reads the Idempotency-Key header ("" when absent).
 func idempotencyKey(r *http.Request) (string, error) {
-	v := r.Header.Get(headerIdempotencyKey)
-	if manager.CheckIdempotencyKey(v) != nil {
+	v, sent := sentHeader(r, headerIdempotencyKey)
+	if sent && v == "" || manager.CheckIdempotencyKey(v) != nil {
 		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "%s must be 1 to %d printable ASCII characters", headerIdempotencyKey, manager.MaxIdempotencyKeyLen)
 	}
 	return v, nil
@@ -780,7 +791,7 @@ func idempotencyKey(r *http.Request) (string, error) {
 // Expected-Size (there is no thread, or the parent's size decides
 // nothing): one sent is refused rather than ignored.
 func createKey(r *http.Request) (string, error) {
-	if r.Header.Get(headerExpectedSize) != "" {
+	if _, sent := sentHeader(r, headerExpectedSize); sent {
 		return "", errorf(http.StatusBadRequest, CodeInvalidArgument, "%s applies to appends, not to a start or fork", headerExpectedSize)
 	}
 	return idempotencyKey(r)

@@ -264,3 +264,37 @@ func TestIdempotentCreates(t *testing.T) {
 		t.Fatalf("%d threads listed, want 2: a retry created one", len(page.Threads))
 	}
 }
+
+// TestEmptySafeWriteHeadersAreRefused: an Expected-Size or Idempotency-Key
+// sent empty (a client whose size or key came out blank) is 400 and
+// writes nothing; it was taken as no header, so a conditional append went
+// through unconditionally and a keyed one unkeyed.
+func TestEmptySafeWriteHeadersAreRefused(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	th := e.create(nil)
+	items := "/v1/threads/" + th.ID + "/items"
+	tests := []struct {
+		name, path, header, body string
+	}{
+		{name: "append with an empty Expected-Size", path: items, header: "Expected-Size", body: mustJSON(t, userItem("x"))},
+		{name: "append with an empty Idempotency-Key", path: items, header: "Idempotency-Key", body: mustJSON(t, userItem("x"))},
+		{name: "turn with an empty Expected-Size", path: "/v1/threads/" + th.ID + "/turns", header: "Expected-Size", body: `{"prompt":"p","answer":"a"}`},
+		{name: "start with an empty Idempotency-Key", path: "/v1/threads", header: "Idempotency-Key", body: `{}`},
+		{name: "fork with an empty Idempotency-Key", path: "/v1/threads/" + th.ID + "/fork", header: "Idempotency-Key", body: `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.history(th.ID)
+			resp := e.doHeaders("POST", tt.path, map[string]string{tt.header: ""}, "", tt.body)
+			wantError(t, resp, http.StatusBadRequest, "invalid_argument")
+			if after := e.history(th.ID); !bytes.Equal(after, before) {
+				t.Fatalf("a refused request changed the file:\n%s\nwant\n%s", after, before)
+			}
+		})
+	}
+	var page api.Page
+	e.call("GET", "/v1/threads", nil, http.StatusOK, &page)
+	if len(page.Threads) != 1 {
+		t.Fatalf("%d threads, want only the first: a refused start or fork made one", len(page.Threads))
+	}
+}
