@@ -5,7 +5,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -155,13 +154,7 @@ func TestConflictAndCapabilityCodes(t *testing.T) {
 // TestUnreachableServerNamesTheRequestOnce: a request that never reaches
 // a server fails with an error that names its method and path once.
 func TestUnreachableServerNamesTheRequestOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	c, err := client.New(addr)
+	c, err := client.New(fixtures.ClosedAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,18 +68,6 @@ func seedRoot(t *testing.T) (root string, parent, fork manager.Thread) {
 	return root, parent, fork
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // listenLoopback serves each connection to a loopback address with
 // serve, until the test ends.
 func listenLoopback(t *testing.T, serve func(net.Conn)) string {
@@ -120,7 +108,7 @@ func TestNamedAddressIsNotAFallback(t *testing.T) {
 		io.Copy(io.Discard, c) // until the client gives up
 		c.Close()
 	})
-	closed := closedAddr(t)
+	closed := fixtures.ClosedAddr(t)
 	tests := []struct {
 		name        string
 		addr        string

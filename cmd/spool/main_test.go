@@ -23,6 +23,7 @@ import (
 
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/codexlock"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/internal/lossy"
 	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/manager"
@@ -93,7 +94,7 @@ func newCLI(t *testing.T, vars map[string]string) *cli {
 	if _, ok := vars["SPOOL_ROOT"]; !ok {
 		vars["SPOOL_ROOT"] = t.TempDir()
 	}
-	return &cli{t: t, vars: vars, defaultAddr: closedAddr(t)}
+	return &cli{t: t, vars: vars, defaultAddr: fixtures.ClosedAddr(t)}
 }
 
 func (s *spoold) cli(t *testing.T) *cli {
@@ -1584,7 +1585,7 @@ func TestAddressPasswordNotShown(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stderr, "using spoold at http://me:xxxxx@"+s.addr) || !strings.Contains(r.stdout, "spoold at http://me:xxxxx@"+s.addr) {
 		t.Fatalf("doctor at %s: exit %d, stdout %q, stderr %q; want the server named without its password", withPassword, r.code, r.stdout, r.stderr)
 	}
-	closed := "http://me:s3cret@" + closedAddr(t)
+	closed := "http://me:s3cret@" + fixtures.ClosedAddr(t)
 	r = newCLI(t, map[string]string{"SPOOL_ADDR": closed}).run("ls")
 	if !strings.Contains(r.stderr, "no spoold answers at http://me:xxxxx@") {
 		t.Fatalf("ls at %s: stderr %q; want the address named without its password", closed, r.stderr)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/manager"
 )
 
@@ -125,7 +126,7 @@ func TestTransferFromARootSpooldServes(t *testing.T) {
 // names neither (which side? which database?), and spool printed it bare.
 func TestTransferNamesTheSideThatFailed(t *testing.T) {
 	root, _, fork := seedRoot(t)
-	closed := closedAddr(t)
+	closed := fixtures.ClosedAddr(t)
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
