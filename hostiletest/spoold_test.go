@@ -38,7 +38,8 @@ type spoold struct {
 	url  string
 
 	mu     sync.Mutex
-	stderr bytes.Buffer // guarded by mu
+	stderr bytes.Buffer  // guarded by mu
+	logged chan struct{} // receives when lines were added to stderr
 	done   chan struct{}
 	err    error // set before done is closed
 }
@@ -66,7 +67,7 @@ func startSpooldOn(t *testing.T, root string, extraArgs ...string) *spoold {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start spoold: %v", err)
 	}
-	p := &spoold{cmd: cmd, root: root, done: make(chan struct{})}
+	p := &spoold{cmd: cmd, root: root, logged: make(chan struct{}, 1), done: make(chan struct{})}
 	addr := make(chan string, 1)
 	copied := make(chan struct{})
 	go func() {
@@ -77,6 +78,10 @@ func startSpooldOn(t *testing.T, root string, extraArgs ...string) *spoold {
 			p.mu.Lock()
 			p.stderr.WriteString(line + "\n")
 			p.mu.Unlock()
+			select {
+			case p.logged <- struct{}{}:
+			default: // a wake-up is pending already
+			}
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				select {
 				case addr <- m[1]:
@@ -115,6 +120,25 @@ func (p *spoold) log() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stderr.String()
+}
+
+// waitLog waits until spoold has logged a line containing substr: it
+// logs some of what it does from goroutines of its own, after the answers
+// a test may be reading.
+func (p *spoold) waitLog(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(p.log(), substr) {
+		select {
+		case <-p.logged:
+		case <-p.done:
+			if !strings.Contains(p.log(), substr) {
+				t.Fatalf("spoold exited without logging %q: %v\n%s", substr, p.err, p.log())
+			}
+		case <-deadline:
+			t.Fatalf("spoold logged no %q within 30s:\n%s", substr, p.log())
+		}
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
