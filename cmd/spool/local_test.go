@@ -109,24 +109,29 @@ func TestNamedAddressIsNotAFallback(t *testing.T) {
 		c.Close()
 	})
 	closed := fixtures.ClosedAddr(t)
+	// Only the silent server's case waits out the probe: the others are
+	// answered at once, and a probe as short (2 s, the default address's)
+	// could end first on a busy machine.
+	const short, long = 2 * time.Second, time.Minute
 	tests := []struct {
 		name        string
 		addr        string
 		byFlag      bool
 		defaultAddr bool // addr is the default address, not named
+		probe       time.Duration
 		want        string
 	}{
-		{"nothing listens, $SPOOL_ADDR", closed, false, false, "no spoold answers at " + closed},
-		{"nothing listens, --addr", closed, true, false, "no spoold answers at " + closed},
-		{"not HTTP", notHTTP, false, false, notHTTP + " answered, but not as HTTP"},
-		{"hangs up", hangsUp, true, false, hangsUp + " answered, but not as HTTP"},
-		{"no answer in time", silent, true, false, "no answer from " + silent + " within 2s"},
-		{"not HTTP at the default address", notHTTP, false, true, notHTTP + " answered, but not as HTTP; using root " + root},
+		{"nothing listens, $SPOOL_ADDR", closed, false, false, long, "no spoold answers at " + closed},
+		{"nothing listens, --addr", closed, true, false, long, "no spoold answers at " + closed},
+		{"not HTTP", notHTTP, false, false, long, notHTTP + " answered, but not as HTTP"},
+		{"hangs up", hangsUp, true, false, long, hangsUp + " answered, but not as HTTP"},
+		{"no answer in time", silent, true, false, short, "no answer from " + silent + " within 2s"},
+		{"not HTTP at the default address", notHTTP, false, true, long, notHTTP + " answered, but not as HTTP; using root " + root},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cli := newCLI(t, map[string]string{"SPOOL_ROOT": root})
-			cli.namedProbeTimeout = 2 * time.Second // "no answer in time" waits this long
+			cli.defaultProbeTimeout, cli.namedProbeTimeout = tc.probe, tc.probe
 			args := []string{"ls"}
 			switch {
 			case tc.defaultAddr:

@@ -85,9 +85,9 @@ type cli struct {
 	// defaultAddr stands for client.DefaultAddr: a closed port unless a
 	// test says otherwise, so that no spoold of the machine answers.
 	defaultAddr string
-	// namedProbeTimeout, when not zero, shortens the wait for a spoold at
-	// a named address.
-	namedProbeTimeout time.Duration
+	// defaultProbeTimeout and namedProbeTimeout, when not zero, replace
+	// the wait for a spoold at the default address and at a named one.
+	defaultProbeTimeout, namedProbeTimeout time.Duration
 }
 
 func newCLI(t *testing.T, vars map[string]string) *cli {
@@ -110,14 +110,15 @@ func (c *cli) runCtx(ctx context.Context, stdout interface{ Write([]byte) (int, 
 	c.t.Helper()
 	var stderr bytes.Buffer
 	code := run(ctx, args, env{
-		stdin:             strings.NewReader(""),
-		stdout:            stdout,
-		stderr:            &stderr,
-		lookupEnv:         func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok },
-		terminal:          c.terminal,
-		transport:         c.transport,
-		defaultAddr:       c.defaultAddr,
-		namedProbeTimeout: c.namedProbeTimeout,
+		stdin:               strings.NewReader(""),
+		stdout:              stdout,
+		stderr:              &stderr,
+		lookupEnv:           func(k string) (string, bool) { v, ok := c.vars[k]; return v, ok },
+		terminal:            c.terminal,
+		transport:           c.transport,
+		defaultAddr:         c.defaultAddr,
+		defaultProbeTimeout: c.defaultProbeTimeout,
+		namedProbeTimeout:   c.namedProbeTimeout,
 	})
 	out := ""
 	if b, ok := stdout.(*bytes.Buffer); ok {

@@ -55,8 +55,9 @@ type env struct {
 	// defaultAddr is spoold's address when none is named; "" is
 	// client.DefaultAddr.
 	defaultAddr string
-	// namedProbeTimeout, when not zero, replaces namedProbeTimeout.
-	namedProbeTimeout time.Duration
+	// defaultProbeTimeout and namedProbeTimeout, when not zero, replace
+	// the constants of those names.
+	defaultProbeTimeout, namedProbeTimeout time.Duration
 }
 
 // getenv is the value of the environment variable key, "" when unset.
@@ -317,7 +318,7 @@ func (a *app) backend(ctx context.Context) (backend, error) {
 			return nil, usageError{err}
 		}
 		named := a.addr != "" || a.getenv("SPOOL_ADDR") != ""
-		probeTimeout := defaultProbeTimeout
+		probeTimeout := cmp.Or(a.defaultProbeTimeout, defaultProbeTimeout)
 		if named {
 			probeTimeout = cmp.Or(a.namedProbeTimeout, namedProbeTimeout)
 		}
