@@ -912,6 +912,49 @@ func testAppendTurn(t *testing.T, b manager.Backend) {
 	if after, err := b.Get(t.Context(), th.ID); err != nil || after.HistorySize() != res.Thread.HistorySize() {
 		t.Fatalf("after the refused turn: %d bytes (%v), want %d", after.HistorySize(), err, res.Thread.HistorySize())
 	}
+	// A turn id the history holds already, its own or inherited, is
+	// refused and writes nothing: a turn is found by its id.
+	fork, err := b.Fork(t.Context(), th.ID, manager.ForkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []manager.Thread{th, fork} {
+		before, err := b.Get(t.Context(), in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.AppendTurn(t.Context(), in.ID, manager.TurnOptions{Prompt: "again", Answer: "again", TurnID: "turn-1"})
+		if !errors.Is(err, manager.ErrTurnExists) {
+			t.Fatalf("turn-1 again in %s: %v, want ErrTurnExists", in.ID, err)
+		}
+		if after, err := b.Get(t.Context(), in.ID); err != nil || after.HistorySize() != before.HistorySize() {
+			t.Fatalf("after the refused turn-1 in %s: %d bytes (%v), want %d", in.ID, after.HistorySize(), err, before.HistorySize())
+		}
+	}
+	if _, err := w.AppendTurn(t.Context(), fork.ID, manager.TurnOptions{Prompt: "new", Answer: "new", TurnID: "turn-2"}); err != nil {
+		t.Fatalf("a new turn id in the fork: %v", err)
+	}
+	// Of turns of one new id sent at once, one is written.
+	const racers = 8
+	errs := make(chan error, racers)
+	for range racers {
+		go func() {
+			_, err := w.AppendTurn(t.Context(), th.ID, manager.TurnOptions{Prompt: "race", Answer: "race", TurnID: "turn-3"})
+			errs <- err
+		}()
+	}
+	written := 0
+	for range racers {
+		switch err := <-errs; {
+		case err == nil:
+			written++
+		case !errors.Is(err, manager.ErrTurnExists):
+			t.Fatalf("a racing turn-3: %v, want ErrTurnExists", err)
+		}
+	}
+	if written != 1 {
+		t.Fatalf("%d of %d racing turns of one id written, want 1", written, racers)
+	}
 }
 
 // testSpawns: sub-agent threads (a meta source naming their spawner) are

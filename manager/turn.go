@@ -3,6 +3,7 @@ package manager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -11,12 +12,18 @@ import (
 	"github.com/spoolhq/spool/store"
 )
 
+// ErrTurnExists refuses a turn whose given id the thread's history holds
+// already (inherited turns included): Codex finds a turn by its id, so a
+// second one of that id could not be forked at or read by id.
+var ErrTurnExists = errors.New("turn id is in the thread's history already")
+
 // TurnOptions describe one complete user turn to append: a prompt and the
 // answer to it.
 type TurnOptions struct {
 	Prompt string
 	Answer string
-	// TurnID is the turn's id; a new UUID when empty.
+	// TurnID is the turn's id; a new UUID when empty. One the thread's
+	// history holds already is refused (ErrTurnExists).
 	TurnID string
 	// Model is the turn_context model; "spool" when empty.
 	Model string
@@ -33,7 +40,9 @@ type TurnOptions struct {
 // in a paginated thread), so that Codex lists the thread, previews it and
 // shows it turn by turn. A prompt appended as a bare response_item is a
 // counted user message to spool but makes no turn in Codex. An empty
-// prompt fails with ErrInvalidArgument, as the HTTP API refuses it.
+// prompt fails with ErrInvalidArgument, as the HTTP API refuses it; a
+// TurnID the history holds already, with ErrTurnExists (after an
+// idempotency key's replay, which answers as the first).
 func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
 	id, err := parseID("append a turn to", id)
 	if err != nil {
@@ -55,6 +64,11 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 		safe.fingerprint = fingerprintTurn(o)
 	}
 	return m.appendRendered(ctx, id, safe, func(row store.Thread) ([][]byte, error) {
+		if o.TurnID != "" {
+			if err := m.refuseKnownTurn(ctx, row.ID, o.TurnID); err != nil {
+				return nil, err
+			}
+		}
 		now := m.now()
 		data, _, err := rollout.RenderTurn(rollout.HistoryMode(row.HistoryMode), row.NextOrdinal, rollout.TurnSpec{
 			ThreadID: row.ID, TurnID: turnID, UserText: o.Prompt, AgentText: o.Answer,
@@ -66,6 +80,20 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 		}
 		return splitLines(data), nil
 	})
+}
+
+// refuseKnownTurn fails with ErrTurnExists when the history of thread id
+// holds turn turnID. The caller holds the thread's writer lock, with the
+// lines of any other writer indexed.
+func (m *Manager) refuseKnownTurn(ctx context.Context, id, turnID string) error {
+	_, err := m.store.UserMessageOfTurn(ctx, id, turnID)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %q", ErrTurnExists, turnID)
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	}
+	return err
 }
 
 // splitLines returns the lines of data, each with its newline, as slices

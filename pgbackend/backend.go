@@ -880,6 +880,8 @@ func (b *Backend) mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrNotArchived, err)
 	case errors.Is(err, pgstore.ErrOutOfRange):
 		return fmt.Errorf("%w: %w", manager.ErrOutOfRange, err)
+	case errors.Is(err, pgstore.ErrTurnExists):
+		return fmt.Errorf("%w: %w", manager.ErrTurnExists, err)
 	case errors.Is(err, pgstore.ErrKeyReused):
 		return fmt.Errorf("%w: %w", manager.ErrIdempotencyKeyReused, err)
 	case errors.Is(err, pgstore.ErrInvalidLines):
@@ -1060,6 +1062,7 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	h := sha256.New()
 	fmt.Fprintf(h, "turn %q %q %q %q\n", o.Prompt, o.Answer, o.TurnID, o.Model)
 	request := h.Sum(nil)
+	given := o.TurnID // one made here is new
 	if o.TurnID == "" {
 		o.TurnID = uuid.NewString()
 	}
@@ -1083,7 +1086,7 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 	if o.Safe.IdempotencyKey != "" {
 		key = &pgstore.Key{Name: o.Safe.IdempotencyKey, Hash: request}
 	}
-	res, err := b.store.AppendTurn(ctx, t.ID, data, expected, key)
+	res, err := b.store.AppendTurn(ctx, t.ID, data, expected, key, given)
 	if err != nil {
 		return manager.AppendResult{}, b.appendErr(t.ID, err)
 	}

@@ -282,9 +282,18 @@ func (s *Store) Rename(ctx context.Context, id string, line []byte) (AppendResul
 // AppendTurn is Append of the lines of a rendered Codex turn: in a
 // paginated thread their ordinals are replaced by the thread's next ones.
 // expectedSize and key are as for Append and AppendKeyed (-1 and nil for
-// none).
-func (s *Store) AppendTurn(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key) (AppendResult, error) {
-	return s.appendReq(ctx, id, lines, expectedSize, key, true)
+// none). A turnID the thread's history holds already (none: "") fails
+// with ErrTurnExists, told under the row's lock.
+func (s *Store) AppendTurn(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key, turnID string) (AppendResult, error) {
+	marks, err := scanLines(lines)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+	}
+	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, marks: marks, expected: expectedSize, key: key, renumber: true, newTurn: turnID})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+	}
+	return res, nil
 }
 
 func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key, renumber bool) (AppendResult, error) {

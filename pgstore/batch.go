@@ -61,6 +61,9 @@ type appendReq struct {
 	// rename: the lines name the thread (Rename): an archived thread
 	// takes them, and a "renamed" notice follows the "appended" one.
 	rename bool
+	// newTurn, when not "", is the id of the turn the lines open, which
+	// the thread's history must not hold yet (AppendTurn).
+	newTurn string
 
 	wake chan turn
 	res  AppendResult
@@ -335,6 +338,7 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 	var q pgx.Batch
 	now := b.s.now().UnixMilli()
 	changed := make(map[string]bool, len(ids))
+	turns := make(map[[2]string]bool) // the new turns of this batch, by thread
 	keys, err := b.s.knownKeys(ctx, tx, batch, now)
 	if err != nil {
 		return err
@@ -373,6 +377,11 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 			if r.err = refuseRollbackUnderForks(ctx, tx, *t, r.marks); r.err != nil {
 				continue
 			}
+			if r.newTurn != "" {
+				if r.err = refuseKnownTurn(ctx, tx, turns, r.id, r.newTurn); r.err != nil {
+					continue
+				}
+			}
 			r.res = queueAppend(&q, t, r.lines, r.marks, now)
 			if refuseAppend != nil && refuseAppend(r.lines) {
 				q.Queue(`SELECT 1 / 0`)
@@ -399,6 +408,24 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 	}
 	q.Queue(`SELECT pg_current_xact_id()::text`).QueryRow(func(row pgx.Row) error { return row.Scan(xid) })
 	return tx.SendBatch(ctx, &q).Close()
+}
+
+// refuseKnownTurn fails with ErrTurnExists when the history of thread id
+// holds turn turnID, in the index or among the turns an append of this
+// batch opens (batch, which it then records turnID in).
+func refuseKnownTurn(ctx context.Context, q querier, batch map[[2]string]bool, id, turnID string) error {
+	if batch[[2]string{id, turnID}] {
+		return fmt.Errorf("%w: %q", ErrTurnExists, turnID)
+	}
+	_, err := userMessageOfTurn(ctx, q, id, turnID)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w: %q", ErrTurnExists, turnID)
+	case !errors.Is(err, ErrTurnNotFound):
+		return err
+	}
+	batch[[2]string{id, turnID}] = true
+	return nil
 }
 
 // refuseAppend, when set (by tests), picks appends PostgreSQL refuses: a

@@ -62,6 +62,26 @@ func TestBatchRefusalsFailAlone(t *testing.T) {
 	}
 }
 
+// TestBatchRefusesATurnTwice: of two turns of one new id in one batch, to
+// one thread, the second is refused though neither is in the index yet;
+// another thread takes a turn of that id.
+func TestBatchRefusesATurnTwice(t *testing.T) {
+	s := openStore(t, testDSN(t), nil)
+	a, _ := parentWith(t, s, 1)
+	b, _ := parentWith(t, s, 1)
+	reqs := []*appendReq{
+		{id: a, lines: userLine("first"), expected: -1, newTurn: "t1"},
+		{id: a, lines: userLine("second"), expected: -1, newTurn: "t1"},
+		{id: b, lines: userLine("other"), expected: -1, newTurn: "t1"},
+	}
+	runBatch(t, s, reqs)
+	for i, want := range []error{nil, ErrTurnExists, nil} {
+		if got := reqs[i].err; want == nil && got != nil || want != nil && !errors.Is(got, want) {
+			t.Fatalf("request %d: %v, want %v", i, got, want)
+		}
+	}
+}
+
 // TestBatchedAppendsToManyThreads: 64 writers on one Store, 16 threads;
 // every thread's offsets are contiguous and its history holds its lines.
 func TestBatchedAppendsToManyThreads(t *testing.T) {

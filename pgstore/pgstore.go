@@ -49,6 +49,9 @@ var (
 	// shows a reference into one without its turns. Fork by copy.
 	ErrCutArchived  = errors.New("the cut lies in an archived thread, which Codex cannot load")
 	ErrTurnNotFound = errors.New("turn not found")
+	// ErrTurnExists refuses a turn whose given id the thread's history
+	// holds already (inherited turns included).
+	ErrTurnExists = errors.New("turn id is in the thread's history already")
 	// ErrPaginatedRollback refuses a thread_rolled_back marker appended to
 	// a paginated thread: Codex rejects a rollback there and shows every
 	// turn past such a marker.

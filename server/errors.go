@@ -31,7 +31,7 @@ const (
 	CodeOutOfRange           = "out_of_range"           // 400: a user-message ordinal past the thread's count
 	CodeArchived             = "archived"               // 409: the thread is archived
 	CodeNotArchived          = "not_archived"           // 409: the thread is not archived
-	CodeConflict             = "conflict"               // 409: the thread already exists
+	CodeConflict             = "conflict"               // 409: the thread, or a turn id given to POST …/turns, already exists
 	CodeReferenced           = "referenced"             // 409: delete of a thread other threads' history continues (reference forks)
 	CodeBusy                 = "busy"                   // 409: another process (a running Codex) holds the thread's writer lock
 	CodeTornTail             = "torn_tail"              // 409: the thread ends with a line its writer may still finish; retry after Retry-After
@@ -172,7 +172,7 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		return e, false
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return errorf(http.StatusInsufficientStorage, CodeInsufficientStorage, "the disk is full: the request was not completed; retry once there is room"), false
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, store.ErrExists), errors.Is(err, manager.ErrTurnExists):
 		return errorf(http.StatusConflict, CodeConflict, "%s", err.Error()), false
 	case errors.Is(err, manager.ErrNotSupported):
 		return errorf(http.StatusNotImplemented, CodeNotSupported, "%s", err.Error()), false

@@ -39,6 +39,7 @@ func TestErrorFor(t *testing.T) {
 		{"archived", manager.ErrArchived, 409, CodeArchived, false},
 		{"not archived", manager.ErrNotArchived, 409, CodeNotArchived, false},
 		{"exists", store.ErrExists, 409, CodeConflict, false},
+		{"turn exists", fmt.Errorf("append to t: %w: %q", manager.ErrTurnExists, "x"), 409, CodeConflict, false},
 		{"broken chain", fmt.Errorf("base b of t: %w", manager.ErrBrokenChain), 409, CodeBrokenChain, false},
 		{"too large", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 10}), 413, CodeTooLarge, false},
 		{"closed", manager.ErrClosed, 503, CodeUnavailable, false},
