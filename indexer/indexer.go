@@ -86,7 +86,7 @@ func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\
 type Problem struct {
 	Path   string `json:"path"`
 	Offset int64  `json:"offset"`
-	Line   int64  `json:"line"`
+	Line   int64  `json:"line"` // 0-based, as the index counts lines; String says it 1-based
 	Kind   string `json:"kind"` // "malformed" or "torn" (Sync adds "duplicate" and "error")
 	Detail string `json:"detail"`
 }
@@ -104,9 +104,10 @@ func (p Problem) Unindexed() bool {
 	return false
 }
 
-// String formats p as "path:offset: kind: detail" for people.
+// String formats p for people, "path: offset N (line L): kind: detail",
+// with L counted from 1, as an editor counts lines.
 func (p Problem) String() string {
-	return fmt.Sprintf("%s: offset %d (line %d): %s: %s", p.Path, p.Offset, p.Line, p.Kind, p.Detail)
+	return fmt.Sprintf("%s: offset %d (line %d): %s: %s", p.Path, p.Offset, p.Line+1, p.Kind, p.Detail)
 }
 
 // ScanFile reads the whole rollout file at root/relPath (relPath slash

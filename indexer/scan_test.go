@@ -3,6 +3,7 @@ package indexer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -309,6 +310,10 @@ func TestScanFileErrorsAndProblems(t *testing.T) {
 				w := tt.problems[i]
 				if p.Path != w.Path || p.Offset != w.Offset || p.Line != w.Line || p.Kind != w.Kind || p.Detail == "" {
 					t.Errorf("problem %d = %+v, want %+v with a detail", i, p, w)
+				}
+				// People read the line as an editor numbers it, from 1.
+				if want := fmt.Sprintf("(line %d)", strings.Count(tt.content[:p.Offset], "\n")+1); !strings.Contains(p.String(), want) {
+					t.Errorf("problem %d reads %q, want %s", i, p.String(), want)
 				}
 				if got := strings.Contains(p.Detail, "whole record"); p.Kind == ProblemTorn && got != tt.whole {
 					t.Errorf("problem %d detail %q says a whole record: %v, want %v", i, p.Detail, got, tt.whole)
