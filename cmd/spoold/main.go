@@ -45,7 +45,8 @@
 // files runs in the background (a line "reconciled store" when done), and
 // with -watch the index then follows the root as other processes (Codex)
 // write to it. On SIGINT or
-// SIGTERM it stops accepting connections, lets requests in flight finish,
+// SIGTERM /healthz answers 503 (for -drain-delay, 0 by default, while
+// spoold still serves), then it stops accepting connections, lets requests in flight finish,
 // then closes the manager (flushing every thread, the index and the lock),
 // within -shutdown-timeout; a second signal changes nothing.
 // -h prints the flags and exits 0.
@@ -137,6 +138,7 @@ type config struct {
 	bodyMinRate     int64
 	fileMode        iofs.FileMode
 	shutdownTimeout time.Duration
+	drainDelay      time.Duration // how long /healthz answers 503 before the listener closes
 	tornGrace       time.Duration
 	logger          *slog.Logger
 }
@@ -172,6 +174,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	bodyMinRate := fs.String("body-min-rate", env("SPOOL_BODY_MIN_RATE", "256KiB"), "slowest average rate of a request body, a `size` per second ($SPOOL_BODY_MIN_RATE)")
 	fileMode := fs.String("file-mode", env("SPOOL_FILE_MODE", "0600"), "permission `bits` (octal) of the rollouts, side files, spool.db and its WAL and SHM spool creates; directories get x where r is set ($SPOOL_FILE_MODE)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long requests in flight may take to finish on shutdown")
+	drainDelay := fs.Duration("drain-delay", 0, "on shutdown, how long the server goes on serving with /healthz answering 503, so a load balancer stops sending work, before its listener closes")
 	tornGrace := fs.Duration("torn-grace", manager.DefaultTornGrace, "how old an unfinished last line must be before an append cuts it (its writer may still finish it)")
 	logFormat := fs.String("log-format", env("SPOOL_LOG_FORMAT", "text"), "log format: text or json ($SPOOL_LOG_FORMAT)")
 	logLevel := fs.String("log-level", env("SPOOL_LOG_LEVEL", "info"), "log level: debug, info, warn or error ($SPOOL_LOG_LEVEL)")
@@ -204,6 +207,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		allowHosts:      splitList(*allowHosts),
 		cors:            splitList(*cors),
 		shutdownTimeout: *shutdownTimeout,
+		drainDelay:      *drainDelay,
 		tornGrace:       *tornGrace,
 		pg:              *pg,
 		s3:              *s3,
@@ -340,8 +344,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+	log.Info("shutting down", "timeout", cfg.shutdownTimeout, "drain_delay", cfg.drainDelay)
 	srv.Drain()
+	if err := serveDraining(cfg.drainDelay, serveErr); err != nil {
+		return errors.Join(err, m.Close())
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	shutdownErr := httpServer.Shutdown(shutdownCtx)
@@ -361,6 +368,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveDraining lets the server serve for delay after Drain, /healthz
+// answering 503, so that a load balancer probing it stops sending work
+// before the listener closes. It returns Serve's error if Serve ends first.
+func serveDraining(delay time.Duration, serveErr <-chan error) error {
+	if delay <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-timer.C:
+		return nil
+	}
 }
 
 // fdReserve is how many of the process's open files -max-conns leaves to

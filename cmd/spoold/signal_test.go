@@ -83,3 +83,24 @@ func TestSecondSignalStillDrains(t *testing.T) {
 		t.Fatalf("spoold after two signals: %v, want a clean stop:\n%s", p.err, p.stderr)
 	}
 }
+
+// TestDrainDelayKeepsServing: with -drain-delay, spoold goes on serving
+// after SIGTERM, /healthz answering 503 so that a load balancer stops
+// sending work, before its listener closes; then it stops cleanly.
+// Without the delay the listener closes at once and both calls are
+// refused.
+func TestDrainDelayKeepsServing(t *testing.T) {
+	bin := buildSpoold(t)
+	p := startSpoold(t, bin, filepath.Join(t.TempDir(), "root"), "-drain-delay", "10s")
+	p.call(t, "GET", "/healthz", "", http.StatusOK)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.waitLog(t, "shutting down")
+	p.call(t, "GET", "/healthz", "", http.StatusServiceUnavailable)
+	p.call(t, "POST", "/v1/threads", `{}`, http.StatusCreated)
+	<-p.done
+	if p.err != nil || !strings.Contains(p.stderr.String(), `msg=stopped`) {
+		t.Fatalf("spoold after its drain delay: %v, want a clean stop:\n%s", p.err, p.stderr)
+	}
+}
