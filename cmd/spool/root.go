@@ -167,7 +167,8 @@ characters tell them apart.
 
 Exit status: 0 done, 1 failed, 2 a mistake in the command line, 3 doctor
 found drift or a rollout file it cannot index (1 when it could not check),
-130 interrupted before it was done (tail -f ends with 0).`,
+130 interrupted before it was done (tail -f ends with 0 then, and with 1 when
+its follow ends otherwise: the thread deleted or laid out anew, spoold gone).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
