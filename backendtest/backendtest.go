@@ -927,6 +927,9 @@ func testAppendTurn(t *testing.T, b manager.Backend) {
 		if !errors.Is(err, manager.ErrTurnExists) {
 			t.Fatalf("turn-1 again in %s: %v, want ErrTurnExists", in.ID, err)
 		}
+		if msg := err.Error(); strings.Count(msg, manager.ErrTurnExists.Error()) != 1 || !strings.Contains(msg, `"turn-1"`) {
+			t.Fatalf("turn-1 again in %s: %q, want the refusal said once, naming the turn", in.ID, msg)
+		}
 		if after, err := b.Get(t.Context(), in.ID); err != nil || after.HistorySize() != before.HistorySize() {
 			t.Fatalf("after the refused turn-1 in %s: %d bytes (%v), want %d", in.ID, after.HistorySize(), err, before.HistorySize())
 		}

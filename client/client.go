@@ -565,7 +565,7 @@ func (c *Client) Turn(ctx context.Context, id string, k int) iter.Seq2[Line, err
 type TurnOptions struct {
 	Prompt string `json:"prompt"`
 	Answer string `json:"answer"`
-	TurnID string `json:"turn_id,omitempty"` // a new UUID when empty
+	TurnID string `json:"turn_id,omitempty"` // a new UUID when empty; one a turn of the history has already fails with ErrConflict
 	Model  string `json:"model,omitempty"`
 	// IdempotencyKey, when not empty, names the turn as
 	// AppendOptions.IdempotencyKey names an append.

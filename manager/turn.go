@@ -12,9 +12,11 @@ import (
 	"github.com/spoolhq/spool/store"
 )
 
-// ErrTurnExists refuses a turn whose given id the thread's history holds
-// already (inherited turns included): Codex finds a turn by its id, so a
-// second one of that id could not be forked at or read by id.
+// ErrTurnExists refuses a turn whose given id names a turn with a user
+// message in the thread's history already (inherited ones included):
+// Codex finds a turn by its id, so a second one of that id could not be
+// forked at or read by id. A turn without one (a shell command's) is not
+// looked for: only a read of the whole history would find it.
 var ErrTurnExists = errors.New("turn id is in the thread's history already")
 
 // TurnOptions describe one complete user turn to append: a prompt and the
@@ -22,8 +24,8 @@ var ErrTurnExists = errors.New("turn id is in the thread's history already")
 type TurnOptions struct {
 	Prompt string
 	Answer string
-	// TurnID is the turn's id; a new UUID when empty. One the thread's
-	// history holds already is refused (ErrTurnExists).
+	// TurnID is the turn's id; a new UUID when empty. One that names a
+	// turn with a user message in the history is refused (ErrTurnExists).
 	TurnID string
 	// Model is the turn_context model; "spool" when empty.
 	Model string
@@ -41,7 +43,7 @@ type TurnOptions struct {
 // shows it turn by turn. A prompt appended as a bare response_item is a
 // counted user message to spool but makes no turn in Codex. An empty
 // prompt fails with ErrInvalidArgument, as the HTTP API refuses it; a
-// TurnID the history holds already, with ErrTurnExists (after an
+// TurnID of a turn with a user message in the history, with ErrTurnExists (after an
 // idempotency key's replay, which answers as the first).
 func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
 	id, err := parseID("append a turn to", id)
@@ -83,7 +85,7 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 }
 
 // refuseKnownTurn fails with ErrTurnExists when the history of thread id
-// holds turn turnID. The caller holds the thread's writer lock, with the
+// holds turn turnID with a user message. The caller holds the thread's writer lock, with the
 // lines of any other writer indexed.
 func (m *Manager) refuseKnownTurn(ctx context.Context, id, turnID string) error {
 	_, err := m.store.UserMessageOfTurn(ctx, id, turnID)

@@ -880,8 +880,6 @@ func (b *Backend) mapErr(err error) error {
 		return fmt.Errorf("%w: %w", manager.ErrNotArchived, err)
 	case errors.Is(err, pgstore.ErrOutOfRange):
 		return fmt.Errorf("%w: %w", manager.ErrOutOfRange, err)
-	case errors.Is(err, pgstore.ErrTurnExists):
-		return fmt.Errorf("%w: %w", manager.ErrTurnExists, err)
 	case errors.Is(err, pgstore.ErrKeyReused):
 		return fmt.Errorf("%w: %w", manager.ErrIdempotencyKeyReused, err)
 	case errors.Is(err, pgstore.ErrInvalidLines):
@@ -1087,6 +1085,9 @@ func (b *Backend) AppendTurn(ctx context.Context, id string, o manager.TurnOptio
 		key = &pgstore.Key{Name: o.Safe.IdempotencyKey, Hash: request}
 	}
 	res, err := b.store.AppendTurn(ctx, t.ID, data, expected, key, given)
+	if errors.Is(err, pgstore.ErrTurnExists) {
+		return manager.AppendResult{}, fmt.Errorf("append to %s: %w: %q", t.ID, manager.ErrTurnExists, given)
+	}
 	if err != nil {
 		return manager.AppendResult{}, b.appendErr(t.ID, err)
 	}

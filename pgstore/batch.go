@@ -338,7 +338,7 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 	var q pgx.Batch
 	now := b.s.now().UnixMilli()
 	changed := make(map[string]bool, len(ids))
-	turns := make(map[[2]string]bool) // the new turns of this batch, by thread
+	turns := make(map[[2]string]bool) // the turns this batch's appends open, by thread
 	keys, err := b.s.knownKeys(ctx, tx, batch, now)
 	if err != nil {
 		return err
@@ -383,6 +383,11 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 				}
 			}
 			r.res = queueAppend(&q, t, r.lines, r.marks, now)
+			for _, mk := range r.marks {
+				if mk.kind == markTurnStart && mk.turnID != "" {
+					turns[[2]string{r.id, mk.turnID}] = true
+				}
+			}
 			if refuseAppend != nil && refuseAppend(r.lines) {
 				q.Queue(`SELECT 1 / 0`)
 			}
@@ -411,8 +416,8 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 }
 
 // refuseKnownTurn fails with ErrTurnExists when the history of thread id
-// holds turn turnID, in the index or among the turns an append of this
-// batch opens (batch, which it then records turnID in).
+// holds turn turnID: a turn with a user message in the index, or any turn
+// an earlier append of this batch opens (batch).
 func refuseKnownTurn(ctx context.Context, q querier, batch map[[2]string]bool, id, turnID string) error {
 	if batch[[2]string{id, turnID}] {
 		return fmt.Errorf("%w: %q", ErrTurnExists, turnID)
@@ -424,7 +429,6 @@ func refuseKnownTurn(ctx context.Context, q querier, batch map[[2]string]bool, i
 	case !errors.Is(err, ErrTurnNotFound):
 		return err
 	}
-	batch[[2]string{id, turnID}] = true
 	return nil
 }
 

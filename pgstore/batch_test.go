@@ -64,18 +64,24 @@ func TestBatchRefusalsFailAlone(t *testing.T) {
 
 // TestBatchRefusesATurnTwice: of two turns of one new id in one batch, to
 // one thread, the second is refused though neither is in the index yet;
-// another thread takes a turn of that id.
+// so is a turn whose id lines appended earlier in the batch open; another
+// thread takes a turn of that id.
 func TestBatchRefusesATurnTwice(t *testing.T) {
 	s := openStore(t, testDSN(t), nil)
 	a, _ := parentWith(t, s, 1)
 	b, _ := parentWith(t, s, 1)
+	turn := func(id, text string) []byte {
+		return append(fmt.Appendf(nil, `{"timestamp":"2026-11-25T00:00:01.000Z","type":"event_msg","payload":{"type":"task_started","turn_id":%q}}`+"\n", id), userLine(text)...)
+	}
 	reqs := []*appendReq{
-		{id: a, lines: userLine("first"), expected: -1, newTurn: "t1"},
-		{id: a, lines: userLine("second"), expected: -1, newTurn: "t1"},
-		{id: b, lines: userLine("other"), expected: -1, newTurn: "t1"},
+		{id: a, lines: turn("t1", "first"), expected: -1, newTurn: "t1"},
+		{id: a, lines: turn("t1", "second"), expected: -1, newTurn: "t1"},
+		{id: b, lines: turn("t1", "other"), expected: -1, newTurn: "t1"},
+		{id: a, lines: turn("t2", "raw"), expected: -1},
+		{id: a, lines: turn("t2", "after the raw one"), expected: -1, newTurn: "t2"},
 	}
 	runBatch(t, s, reqs)
-	for i, want := range []error{nil, ErrTurnExists, nil} {
+	for i, want := range []error{nil, ErrTurnExists, nil, nil, ErrTurnExists} {
 		if got := reqs[i].err; want == nil && got != nil || want != nil && !errors.Is(got, want) {
 			t.Fatalf("request %d: %v, want %v", i, got, want)
 		}

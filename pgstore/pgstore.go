@@ -49,8 +49,8 @@ var (
 	// shows a reference into one without its turns. Fork by copy.
 	ErrCutArchived  = errors.New("the cut lies in an archived thread, which Codex cannot load")
 	ErrTurnNotFound = errors.New("turn not found")
-	// ErrTurnExists refuses a turn whose given id the thread's history
-	// holds already (inherited turns included).
+	// ErrTurnExists refuses a turn whose given id names a turn with a
+	// user message in the thread's history (inherited ones included).
 	ErrTurnExists = errors.New("turn id is in the thread's history already")
 	// ErrPaginatedRollback refuses a thread_rolled_back marker appended to
 	// a paginated thread: Codex rejects a rollback there and shows every
