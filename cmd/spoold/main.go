@@ -215,6 +215,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		s3Access:        getenv("SPOOL_S3_ACCESS_KEY"),
 		s3Secret:        getenv("SPOOL_S3_SECRET_KEY"),
 	}
+	if cfg.drainDelay < 0 || cfg.shutdownTimeout < 0 {
+		return config{}, fmt.Errorf("-drain-delay %v, -shutdown-timeout %v: want durations of 0 or more", cfg.drainDelay, cfg.shutdownTimeout)
+	}
 	if cfg.s3 != "" && cfg.pg == "" {
 		return config{}, fmt.Errorf("%s needs -pg: object storage holds the distributed backend's segments", from("s3"))
 	}
@@ -344,8 +347,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	case <-ctx.Done():
 	}
 
+	srv.Drain() // before the line, which says /healthz answers 503
 	log.Info("shutting down", "timeout", cfg.shutdownTimeout, "drain_delay", cfg.drainDelay)
-	srv.Drain()
 	if err := serveDraining(cfg.drainDelay, serveErr); err != nil {
 		return errors.Join(err, m.Close())
 	}

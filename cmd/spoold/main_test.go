@@ -262,6 +262,8 @@ func TestParseConfig(t *testing.T) {
 		{name: "file mode owner cannot read", args: []string{"-file-mode", "0040"}, wantErr: true},
 		{name: "file mode not octal", args: []string{"-file-mode", "rw"}, wantErr: true},
 		{name: "bad body timeout", args: []string{"-body-timeout", "0s"}, wantErr: true},
+		{name: "negative drain delay", args: []string{"-drain-delay", "-1s"}, wantErr: true},
+		{name: "negative shutdown timeout", args: []string{"-shutdown-timeout", "-1s"}, wantErr: true},
 		{name: "max conns", args: []string{"-max-conns", "0"}, env: map[string]string{"SPOOL_MAX_CONNS": "9"},
 			check: func(t *testing.T, c config) {
 				if c.maxConns != 0 {

@@ -97,8 +97,25 @@ func TestDrainDelayKeepsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitLog(t, "shutting down")
-	p.call(t, "GET", "/healthz", "", http.StatusServiceUnavailable)
-	p.call(t, "POST", "/v1/threads", `{}`, http.StatusCreated)
+	// On new connections, as a load balancer's probes and requests come.
+	fresh := func(method, path string, want int) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, p.url+path, strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			t.Fatalf("%s %s while draining: %v", method, path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s while draining: %s, want %d", method, path, resp.Status, want)
+		}
+	}
+	fresh("GET", "/healthz", http.StatusServiceUnavailable)
+	fresh("POST", "/v1/threads", http.StatusCreated)
 	<-p.done
 	if p.err != nil || !strings.Contains(p.stderr.String(), `msg=stopped`) {
 		t.Fatalf("spoold after its drain delay: %v, want a clean stop:\n%s", p.err, p.stderr)
