@@ -43,8 +43,9 @@ type TurnOptions struct {
 // shows it turn by turn. A prompt appended as a bare response_item is a
 // counted user message to spool but makes no turn in Codex. An empty
 // prompt fails with ErrInvalidArgument, as the HTTP API refuses it; a
-// TurnID of a turn with a user message in the history, with ErrTurnExists (after an
-// idempotency key's replay, which answers as the first).
+// TurnID of a turn with a user message in the history, with
+// ErrTurnExists (after an idempotency key's replay, which answers as the
+// first).
 func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (AppendResult, error) {
 	id, err := parseID("append a turn to", id)
 	if err != nil {
@@ -85,8 +86,8 @@ func (m *Manager) AppendTurn(ctx context.Context, id string, o TurnOptions) (App
 }
 
 // refuseKnownTurn fails with ErrTurnExists when the history of thread id
-// holds turn turnID with a user message. The caller holds the thread's writer lock, with the
-// lines of any other writer indexed.
+// holds turn turnID with a user message. The caller holds the thread's
+// writer lock, with the lines of any other writer indexed.
 func (m *Manager) refuseKnownTurn(ctx context.Context, id, turnID string) error {
 	_, err := m.store.UserMessageOfTurn(ctx, id, turnID)
 	switch {
