@@ -378,7 +378,7 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 				continue
 			}
 			if r.newTurn != "" {
-				if r.err = refuseKnownTurn(ctx, tx, turns, r.id, r.newTurn); r.err != nil {
+				if r.err = refuseKnownTurn(ctx, tx, turns, *t, r.newTurn); r.err != nil {
 					continue
 				}
 			}
@@ -415,14 +415,15 @@ func (b *batcher) commit(ctx context.Context, tx pgx.Tx, batch []*appendReq, xid
 	return tx.SendBatch(ctx, &q).Close()
 }
 
-// refuseKnownTurn fails with ErrTurnExists when the history of thread id
-// holds turn turnID: a turn with a user message in the index, or any turn
-// an earlier append of this batch opens (batch).
-func refuseKnownTurn(ctx context.Context, q querier, batch map[[2]string]bool, id, turnID string) error {
-	if batch[[2]string{id, turnID}] {
+// refuseKnownTurn fails with ErrTurnExists when the history of thread t
+// (its row as the batch holds it, locked) holds turn turnID: a turn with a
+// user message in the index, or any turn an earlier append of this batch
+// opens (batch).
+func refuseKnownTurn(ctx context.Context, q querier, batch map[[2]string]bool, t Thread, turnID string) error {
+	if batch[[2]string{t.ID, turnID}] {
 		return fmt.Errorf("%w: %q", ErrTurnExists, turnID)
 	}
-	_, err := userMessageOfTurn(ctx, q, id, turnID)
+	_, err := userMessageOfTurnFrom(ctx, q, t, turnID)
 	switch {
 	case err == nil:
 		return fmt.Errorf("%w: %q", ErrTurnExists, turnID)

@@ -396,6 +396,11 @@ func userMessageOfTurn(ctx context.Context, q querier, id, turnID string) (UserM
 	if err != nil {
 		return UserMessage{}, err
 	}
+	return userMessageOfTurnFrom(ctx, q, t, turnID)
+}
+
+// userMessageOfTurnFrom is userMessageOfTurn from thread t, as read.
+func userMessageOfTurnFrom(ctx context.Context, q querier, t Thread, turnID string) (UserMessage, error) {
 	var found *UserMessage
 	for visible := t.UserMessageCount; ; {
 		if beforeMessageRows != nil {
