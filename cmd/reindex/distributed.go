@@ -83,7 +83,7 @@ func runDistributed(ctx context.Context, cfg config, stdout, stderr io.Writer) i
 	for _, k := range rep.Collected {
 		fmt.Fprintf(stdout, "collected: %s\n", k)
 	}
-	fmt.Fprintf(stdout, "%s: %d problems, %d threads repaired, %d objects collected\n", rep.Mode, len(rep.Problems), len(rep.Repaired), len(rep.Collected))
+	fmt.Fprintf(stdout, "%s: %s, %s repaired, %s collected\n", rep.Mode, count(len(rep.Problems), "problem"), count(len(rep.Repaired), "thread"), count(len(rep.Collected), "object"))
 	return code
 }
 

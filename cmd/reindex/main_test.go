@@ -723,7 +723,7 @@ func TestProgressAgreesWithSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	progressRE := regexp.MustCompile(`indexed \d+/\d+ files, (.+) read\n$`)
-	summaryRE := regexp.MustCompile(`user messages, (.+) in `)
+	summaryRE := regexp.MustCompile(`user messages?, (.+) in `)
 	for _, args := range [][]string{{"--full", "--workers", "1"}, {"--full"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			res := runReindex(t, append([]string{"--root", root}, args...)...)
@@ -905,5 +905,23 @@ func TestSaysItMigrated(t *testing.T) {
 	}
 	if res := runReindex(t, "--root", root); strings.Contains(res.stderr, "migrated") {
 		t.Fatalf("reindex of an index up to date says %q", res.stderr)
+	}
+}
+
+func TestCountSaysOneInTheSingular(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{0, "0 lines"},
+		{1, "1 line"},
+		{2, "2 lines"},
+	} {
+		if got := count(tc.n, "line"); got != tc.want {
+			t.Errorf("count(%d, line) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+	if got := count(int64(1), "torn byte"); got != "1 torn byte" {
+		t.Errorf("count(int64(1), torn byte) = %q", got)
 	}
 }

@@ -459,7 +459,7 @@ func output(w io.Writer, cfg config, rep report) error {
 			printf("ended the last record of %s with the newline it lacked\n", c.Path)
 			continue
 		}
-		printf("cut %d torn bytes from %s at offset %d, kept in %s\n", c.Length, c.Path, c.Offset, c.SideFile)
+		printf("cut %s from %s at offset %d, kept in %s\n", count(c.Length, "torn byte"), c.Path, c.Offset, c.SideFile)
 	}
 	for _, l := range rep.Left {
 		again := "run --repair again once its writer is done"
@@ -475,10 +475,10 @@ func output(w io.Writer, cfg config, rep report) error {
 		for _, p := range s.Problems {
 			printf("problem: %s\n", p)
 		}
-		printf("%d files: %d scanned, %d caught up, %d skipped, %d moved, %d renamed, %d deleted, %d failed\n",
-			s.Files, s.Scanned, s.CaughtUp, s.Skipped, s.Moved, s.Renamed, s.Deleted, s.Failed)
-		printf("read %d lines, %d user messages, %s in %s (%.1f MB/s)\n",
-			s.Lines, s.UserMessages, formatBytes(s.BytesRead), s.Duration.Round(time.Millisecond), s.MBPerSec)
+		printf("%s: %d scanned, %d caught up, %d skipped, %d moved, %d renamed, %d deleted, %d failed\n",
+			count(s.Files, "file"), s.Scanned, s.CaughtUp, s.Skipped, s.Moved, s.Renamed, s.Deleted, s.Failed)
+		printf("read %s, %s, %s in %s (%.1f MB/s)\n", count(s.Lines, "line"), count(s.UserMessages, "user message"),
+			formatBytes(s.BytesRead), s.Duration.Round(time.Millisecond), s.MBPerSec)
 	}
 	if v := rep.Verify; v != nil {
 		for _, d := range v.Drifts {
@@ -493,20 +493,23 @@ func output(w io.Writer, cfg config, rep report) error {
 			verdict = fmt.Sprintf("index agrees with the files it could index; %d could not be read or indexed", n)
 		}
 		if !v.Clean() {
-			verdict = fmt.Sprintf("%d drift", len(v.Drifts))
-			if len(v.Drifts) > 1 {
-				verdict += "s"
-			}
-			switch {
-			case n == 1:
-				verdict += "; 1 file could not be read or indexed"
-			case n > 1:
-				verdict += fmt.Sprintf("; %d files could not be read or indexed", n)
+			verdict = count(len(v.Drifts), "drift")
+			if n > 0 {
+				verdict += "; " + count(n, "file") + " could not be read or indexed"
 			}
 		}
-		printf("verified %d files against %d threads in %s: %s\n", v.Files, v.Threads, v.Duration.Round(time.Millisecond), verdict)
+		printf("verified %s against %s in %s: %s\n", count(v.Files, "file"), count(v.Threads, "thread"),
+			v.Duration.Round(time.Millisecond), verdict)
 	}
 	return err
+}
+
+// count returns n and noun, plural unless n is 1: "1 line", "2 lines".
+func count[N ~int | ~int64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func formatBytes(n int64) string {

@@ -694,7 +694,7 @@ doctor finds.`,
 				var out bytes.Buffer
 				fmt.Fprintf(&out, "%s\nchecked: %s\n", rep.Where, rep.Method)
 				if rep.Files > 0 {
-					fmt.Fprintf(&out, "%d files, ", rep.Files)
+					fmt.Fprintf(&out, "%s, ", count(rep.Files, "file"))
 				}
 				fmt.Fprintf(&out, "%s, %s, %s\n", count(rep.Threads, "thread"), count(len(rep.Drifts), "drift"), count(len(rep.Problems), "problem"))
 				for _, d := range rep.Drifts {
