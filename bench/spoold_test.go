@@ -3,12 +3,10 @@
 package bench
 
 import (
-	"bufio"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spoolhq/spool/client"
+	"github.com/spoolhq/spool/internal/spooldtest"
 )
 
 // buildSpoold builds cmd/spoold into a directory of tb's and returns the
@@ -35,8 +34,6 @@ type spooldNode struct {
 	client *client.Client
 }
 
-var spooldListening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
-
 // benchHTTP is the HTTP client of every benchmark client: enough idle
 // connections per node for 64 concurrent writers, so none is reopened.
 var benchHTTP = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128}}
@@ -46,47 +43,17 @@ var benchHTTP = &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxId
 // tb ends.
 func startSpoold(tb testing.TB, bin string, env []string, args ...string) *spooldNode {
 	tb.Helper()
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir()}, env...)
-	stderr, err := cmd.StderrPipe()
+	env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir()}, env...)
+	p := spooldtest.Start(tb, bin, spooldtest.Options{Args: args, Env: env})
+	tb.Cleanup(func() { // before Start's own, which kills
+		p.Cmd.Process.Signal(syscall.SIGTERM)
+		<-p.Done()
+	})
+	c, err := client.New(p.URL, client.WithHTTPClient(benchHTTP))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	addr := make(chan string, 1)
-	var logTail []string
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := spooldListening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			} else if len(logTail) < 20 {
-				logTail = append(logTail, sc.Text())
-			}
-		}
-		cmd.Wait()
-	}()
-	tb.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-done
-	})
-	select {
-	case a := <-addr:
-		c, err := client.New("http://"+a, client.WithHTTPClient(benchHTTP))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return &spooldNode{pid: cmd.Process.Pid, client: c}
-	case <-done:
-		tb.Fatalf("spoold exited before listening:\n%s", strings.Join(logTail, "\n"))
-	case <-time.After(60 * time.Second):
-		tb.Fatal("spoold: no listening line within 60 s")
-	}
-	return nil
+	return &spooldNode{pid: p.Cmd.Process.Pid, client: c}
 }
 
 // cpuTicks returns the user+system CPU time, in clock ticks, of the

@@ -8,23 +8,20 @@
 package clustertest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/backendtest"
 	"github.com/spoolhq/spool/client"
 	"github.com/spoolhq/spool/internal/disttest"
+	"github.com/spoolhq/spool/internal/spooldtest"
 	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/objstore"
 	"github.com/spoolhq/spool/pgstore"
@@ -48,70 +45,24 @@ func newCluster(t *testing.T) cluster {
 
 // node is a running spoold.
 type node struct {
-	cmd    *exec.Cmd
+	*spooldtest.Process
 	client *client.Client
-	done   chan struct{}
-	mu     sync.Mutex
-	log    bytes.Buffer
 }
-
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // start runs a spoold on c with extra flags and waits for its listening
 // line.
 func (c cluster) start(t *testing.T, extra ...string) *node {
 	t.Helper()
-	args := append([]string{"-pg", c.dsn, "-s3", c.s3.Endpoint, "-s3-bucket", c.s3.Bucket, "-addr", "127.0.0.1:0",
+	args := append([]string{"-pg", c.dsn, "-s3", c.s3.Endpoint, "-s3-bucket", c.s3.Bucket,
 		"-segment-cache", filepath.Join(t.TempDir(), "segments")}, extra...)
-	cmd := exec.Command(spooldBin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"SPOOL_S3_ACCESS_KEY=" + c.s3.AccessKey, "SPOOL_S3_SECRET_KEY=" + c.s3.SecretKey}
-	pipe, err := cmd.StderrPipe()
+	p := spooldtest.Start(t, spooldBin, spooldtest.Options{Args: args, Env: env})
+	cl, err := client.New(p.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &node{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			n.mu.Lock()
-			n.log.WriteString(sc.Text() + "\n")
-			n.mu.Unlock()
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		cmd.Wait()
-		close(n.done)
-	}()
-	t.Cleanup(func() { n.kill() })
-	select {
-	case a := <-addr:
-		if n.client, err = client.New("http://" + a); err != nil {
-			t.Fatal(err)
-		}
-	case <-n.done:
-		t.Fatalf("spoold exited before listening:\n%s", n.logText())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no listening line within 60 s:\n%s", n.logText())
-	}
-	return n
-}
-
-func (n *node) logText() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.log.String()
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (n *node) kill() {
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.done
+	return &node{Process: p, client: cl}
 }
 
 // ack is an acknowledged append: where the server said its line went.
@@ -283,7 +234,7 @@ func TestKilledNodeLosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 	<-halfway
-	nodes[0].kill()
+	nodes[0].Kill(t)
 	wg.Wait()
 	if failed == 0 {
 		t.Fatal("no append failed on the killed node: it was killed too late to prove anything")

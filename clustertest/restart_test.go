@@ -140,7 +140,7 @@ func TestSurvivesRestarts(t *testing.T) {
 	if len(refusals) > 0 {
 		t.Errorf("%d appends during the outages were refused other than 503 unavailable, the first: %v", len(refusals), refusals[0])
 		for i, n := range nodes {
-			t.Logf("node %d's log:\n%s", i, n.logText())
+			t.Logf("node %d's log:\n%s", i, n.Log())
 		}
 	}
 	h := readAll(t, nodes[1].client, th.ID)

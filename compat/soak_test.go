@@ -3,24 +3,20 @@
 package compat
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spoolhq/spool/client"
-	"github.com/spoolhq/spool/internal/fixtures"
+	"github.com/spoolhq/spool/internal/spooldtest"
 	"github.com/spoolhq/spool/internal/testbin"
 )
 
@@ -50,7 +46,7 @@ func TestSoakCodexAndSpooldShareHome(t *testing.T) {
 	// The bound is on the soak itself, not on building and starting spoold.
 	ctx, cancel := context.WithTimeout(t.Context(), deadline)
 	defer cancel()
-	c, err := client.New(d.base)
+	c, err := client.New(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +247,7 @@ func TestSoakCodexAndSpooldShareHome(t *testing.T) {
 		t.Errorf("torn tails cut aside: %v (%v), want none", torn, err)
 	}
 
-	d.stop(t)
+	d.Stop(t)
 	verify("after spoold stopped")
 }
 
@@ -279,72 +275,11 @@ func buildSpool(t *testing.T, names ...string) map[string]string {
 	return out
 }
 
-// spooldProc is a running spoold.
-type spooldProc struct {
-	cmd    *exec.Cmd
-	base   string
-	stderr *fixtures.Buffer
-	exited chan struct{} // closed when stderr reached EOF
-}
-
-var listenAddr = regexp.MustCompile(`addr=(127\.0\.0\.1:[0-9]+)`)
-
 // startSpooldOn starts spoold on home, watching it, and waits until it
 // listens and its reconcile ended.
-func startSpooldOn(t *testing.T, bin, home string) *spooldProc {
+func startSpooldOn(t *testing.T, bin, home string) *spooldtest.Process {
 	t.Helper()
-	cmd := exec.Command(bin, "-root", home, "-addr", "127.0.0.1:0", "-sync", "always", "-watch", "true")
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &spooldProc{cmd: cmd, stderr: &fixtures.Buffer{}, exited: make(chan struct{})}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-d.exited
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		defer close(d.exited)
-		sc := bufio.NewScanner(pipe)
-		addr, reconciled, sent := "", false, false
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(d.stderr, line)
-			if m := listenAddr.FindStringSubmatch(line); m != nil && addr == "" {
-				addr = m[1]
-			}
-			reconciled = reconciled || strings.Contains(line, "reconciled store")
-			if addr != "" && reconciled && !sent {
-				ready <- addr
-				sent = true
-			}
-		}
-		io.Copy(io.Discard, pipe)
-	}()
-	select {
-	case addr := <-ready:
-		d.base = "http://" + addr
-	case <-d.exited:
-		t.Fatalf("spoold exited before serving:\n%s", d.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("spoold did not serve within 30s:\n%s", d.stderr)
-	}
+	d := spooldtest.Start(t, bin, spooldtest.Options{Args: []string{"-root", home, "-sync", "always", "-watch", "true"}})
+	d.WaitLog(t, "reconciled store")
 	return d
-}
-
-// stop stops spoold with SIGTERM and waits for a clean exit.
-func (d *spooldProc) stop(t *testing.T) {
-	t.Helper()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-d.exited
-	if err := d.cmd.Wait(); err != nil {
-		t.Fatalf("spoold exit: %v\n%s", err, d.stderr)
-	}
 }

@@ -93,7 +93,7 @@ func TestCrash(t *testing.T) {
 		acked := w.load(t, c, srv, round, killAfter, rng.Uint64())
 		c.close()
 		if t.Failed() {
-			t.Fatalf("round %d: the load failed before the kill; spoold's last log lines:\n%s", round, srv.log)
+			t.Fatalf("round %d: the load failed before the kill; spoold's last log lines:\n%s", round, srv.logTail())
 		}
 		torn := ""
 		if rng.IntN(2) == 0 {
@@ -106,7 +106,7 @@ func TestCrash(t *testing.T) {
 		c = newClient(srv.base)
 		w.check(t, c, round)
 		c.close()
-		srv.stop(t)
+		srv.Stop(t)
 		verifyIndex(t, root, reindex)
 		if t.Failed() {
 			t.Fatalf("round %d failed (seed %d)", round, seed)
@@ -219,7 +219,7 @@ func (w *world) load(t *testing.T, c *client, srv *spoold, round, killAfter int,
 	case <-clientsDone:
 	}
 	killed.Store(true)
-	srv.kill(t)
+	srv.Kill(t)
 	cancel()
 	<-clientsDone
 	return acks.Load()

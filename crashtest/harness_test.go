@@ -1,23 +1,19 @@
 package crashtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/spooldtest"
 	"github.com/spoolhq/spool/internal/testbin"
 )
 
@@ -53,162 +49,40 @@ func buildCommand(b *built, name string) (string, error) {
 	return b.path, b.err
 }
 
-// serverStartTimeout bounds how long spoold may take to log "listening".
-// Opening a root reconciles the index first, which is quick here, but the
-// machine is shared with other builds.
-const serverStartTimeout = 60 * time.Second
-
-// listenRE finds the address in spoold's "listening" log line.
-var listenRE = regexp.MustCompile(`addr=(127\.0\.0\.1:[0-9]+)`)
-
 // spoold is a running spoold process.
 type spoold struct {
-	cmd  *exec.Cmd
-	base string        // http://127.0.0.1:PORT
-	done chan struct{} // closed when its stderr reached EOF (the process exited)
-	log  *tailLog
-	// reconciled is closed when spoold logged the end of its background
-	// reconcile: from then on its index agrees with the files.
-	reconciled chan struct{}
-
-	waitOnce sync.Once
-	waitErr  error
-}
-
-// tailLog keeps the last lines a process logged, and its first warnings
-// and errors, for failure messages.
-type tailLog struct {
-	mu       sync.Mutex
-	lines    []string // guarded by mu: the last tailLines lines
-	problems []string // guarded by mu: the first tailLines WARN and ERROR lines
-}
-
-const tailLines = 40
-
-func (l *tailLog) add(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, line)
-	if len(l.lines) > tailLines {
-		l.lines = l.lines[len(l.lines)-tailLines:]
-	}
-	if len(l.problems) < tailLines && (strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN")) {
-		l.problems = append(l.problems, line)
-	}
-}
-
-func (l *tailLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return "warnings and errors:\n" + strings.Join(l.problems, "\n") + "\nlast lines:\n" + strings.Join(l.lines, "\n")
+	*spooldtest.Process
+	base string // http://127.0.0.1:PORT
 }
 
 // startSpoold starts spoold on root with a port picked by the kernel and
-// waits for its "listening" line on stderr. The process is killed at the
+// waits until it listens and its background reconcile ended: the checks
+// after a restart are of the recovered state. The process is killed at the
 // end of the test if still running.
 func startSpoold(t *testing.T, bin, root string, extra ...string) *spoold {
 	t.Helper()
 	// A torn tail injected before a restart is cut by the next append
 	// (the grace period is for writers that may still finish a line; the
 	// killed one will not).
-	args := append([]string{"-root", root, "-addr", "127.0.0.1:0", "-sync", "always", "-torn-grace", "1ms"}, extra...)
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start spoold: %v", err)
-	}
-	s := &spoold{cmd: cmd, done: make(chan struct{}), log: &tailLog{}, reconciled: make(chan struct{})}
-	t.Cleanup(func() { s.kill(t) })
+	args := append([]string{"-root", root, "-sync", "always", "-torn-grace", "1ms"}, extra...)
+	p := spooldtest.Start(t, bin, spooldtest.Options{Args: args})
+	p.WaitLog(t, "reconciled store")
+	return &spoold{Process: p, base: p.URL}
+}
 
-	addrc := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		found, reconciled := false, false
-		for sc.Scan() {
-			line := sc.Text()
-			s.log.add(line)
-			if !reconciled && strings.Contains(line, "reconciled store") {
-				reconciled = true
-				close(s.reconciled)
-			}
-			if !found && strings.Contains(line, "listening") {
-				if m := listenRE.FindStringSubmatch(line); m != nil {
-					found = true
-					addrc <- m[1]
-				}
-			}
+// logTail returns the first warnings and errors s logged and its last
+// lines, for failure messages.
+func (s *spoold) logTail() string {
+	const most = 40
+	var problems []string
+	lines := s.Lines()
+	for _, line := range lines {
+		if len(problems) < most && (strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN")) {
+			problems = append(problems, line)
 		}
-		// Drain whatever is left so the child never blocks on a full pipe.
-		io.Copy(io.Discard, stderr)
-	}()
-
-	timer := time.NewTimer(serverStartTimeout)
-	defer timer.Stop()
-	select {
-	case addr := <-addrc:
-		s.base = "http://" + addr
-		// spoold serves before its reconcile ends; the checks after a
-		// restart are of the recovered state, so they wait for it.
-		select {
-		case <-s.reconciled:
-		case <-s.done:
-			err := s.wait()
-			t.Fatalf("spoold exited before its reconcile ended: %v\n%s", err, s.log)
-		case <-timer.C:
-			t.Fatalf("spoold did not log the end of its reconcile within %v\n%s", serverStartTimeout, s.log)
-		}
-		return s
-	case <-s.done:
-		err := s.wait()
-		t.Fatalf("spoold exited before listening: %v\n%s", err, s.log)
-	case <-timer.C:
-		s.kill(t)
-		t.Fatalf("spoold did not log listening within %v\n%s", serverStartTimeout, s.log)
 	}
-	return nil
-}
-
-// wait reaps the process once its stderr is closed.
-func (s *spoold) wait() error {
-	<-s.done
-	s.waitOnce.Do(func() { s.waitErr = s.cmd.Wait() })
-	return s.waitErr
-}
-
-// kill sends SIGKILL (if the process still runs) and reaps it.
-func (s *spoold) kill(t *testing.T) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("kill spoold: %v", err)
-	}
-	s.wait()
-}
-
-// stop waits for spoold's background reconcile to end (a stop before it
-// leaves the index behind the files until the next start, which the tests
-// that verify after stop do not expect), asks it to shut down (SIGTERM)
-// and requires a clean exit.
-func (s *spoold) stop(t *testing.T) {
-	t.Helper()
-	timer := time.NewTimer(serverStartTimeout)
-	defer timer.Stop()
-	select {
-	case <-s.reconciled:
-	case <-s.done:
-	case <-timer.C:
-		t.Fatalf("spoold did not log the end of its reconcile within %v\n%s", serverStartTimeout, s.log)
-	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("signal spoold: %v", err)
-	}
-	if err := s.wait(); err != nil {
-		t.Fatalf("spoold exit after SIGTERM: %v\n%s", err, s.log)
-	}
+	lines = lines[max(0, len(lines)-most):]
+	return "warnings and errors:\n" + strings.Join(problems, "\n") + "\nlast lines:\n" + strings.Join(lines, "\n")
 }
 
 // client talks to one spoold process.

@@ -206,7 +206,7 @@ func TestFriendlyRequestsAccepted(t *testing.T) {
 		{"Host localhost", "GET", "/v1/threads", []string{"Host: localhost:" + p.port()}, "", http.StatusOK},
 		{"Host [::1]", "GET", "/v1/threads", []string{"Host: [::1]:" + p.port()}, "", http.StatusOK},
 		{"Host from -allow-host", "GET", "/v1/threads", []string{"Host: spool.internal"}, "", http.StatusOK},
-		{"same-origin Origin", "POST", "/v1/threads", []string{"Origin: http://" + p.addr, jsonType}, `{}`, http.StatusCreated},
+		{"same-origin Origin", "POST", "/v1/threads", []string{"Origin: http://" + p.Addr, jsonType}, `{}`, http.StatusCreated},
 		{"Sec-Fetch-Site none (typed URL)", "GET", "/v1/threads", []string{"Sec-Fetch-Site: none"}, "", http.StatusOK},
 		{"NUL escape in a payload is data", "POST", items, []string{jsonType}, nulPayload, http.StatusOK},
 		{"NDJSON line with NUL escape in payload", "POST", items, []string{"Content-Type: application/x-ndjson"},
@@ -313,9 +313,9 @@ func TestTokenChallenge(t *testing.T) {
 	if authed.status != http.StatusOK || !bytes.Contains(authed.body, []byte(`"threads":[]`)) {
 		t.Fatalf("with token: %d %s, want 200 and no thread", authed.status, authed.body)
 	}
-	p.stop(t)
+	p.Stop(t)
 	var line string
-	for l := range strings.Lines(p.log()) {
+	for l := range strings.Lines(p.Log()) {
 		if strings.Contains(l, "request_id=req-401") && strings.Contains(l, "msg=request") {
 			line = l
 		}
@@ -338,8 +338,8 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 		t.Errorf("the refused start created an index")
 	}
 	p := startSpooldOn(t, root, "-addr", "0.0.0.0:0", "-insecure-no-token")
-	if !strings.Contains(p.log(), "level=WARN msg=\"listening beyond loopback without a token") {
-		t.Errorf("no warning logged:\n%s", p.log())
+	if !strings.Contains(p.Log(), "level=WARN msg=\"listening beyond loopback without a token") {
+		t.Errorf("no warning logged:\n%s", p.Log())
 	}
 	// Reached through loopback, so the Host is 127.0.0.1.
 	conn, err := net.Dial("tcp", "127.0.0.1:"+p.port())
@@ -353,5 +353,5 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 		t.Fatalf("healthz on 0.0.0.0: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	p.stop(t)
+	p.Stop(t)
 }

@@ -34,7 +34,7 @@ func TestSlowSendersDoNotHoldSlots(t *testing.T) {
 
 	conns := make([]*bufio.Reader, slowSenders)
 	for i := range conns {
-		conn, err := net.Dial("tcp", p.addr)
+		conn, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
@@ -43,7 +43,7 @@ func TestSlowSendersDoNotHoldSlots(t *testing.T) {
 		// hanging it; the test does not wait on it.
 		conn.SetDeadline(time.Now().Add(60 * time.Second))
 		fmt.Fprintf(conn, "POST /v1/threads/%s/items HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
-			"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n", id, p.addr)
+			"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n", id, p.Addr)
 		r := bufio.NewReader(conn)
 		status, err := r.ReadString('\n')
 		if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100") {
@@ -201,7 +201,7 @@ func testLargeAppends(t *testing.T, large largeRequest) {
 			// loaded machine.
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/v1/threads/"+id+large.route, bytes.NewReader(large.body))
+			req, _ := http.NewRequestWithContext(ctx, "POST", p.URL+"/v1/threads/"+id+large.route, bytes.NewReader(large.body))
 			req.Header.Set("Content-Type", large.contentType())
 			req.Header.Set("Expect", "100-continue")
 			resp, err := client.Do(req)
@@ -225,7 +225,7 @@ func testLargeAppends(t *testing.T, large largeRequest) {
 	}
 	wg.Wait()
 
-	peak := vmHWM(t, p.cmd.Process.Pid)
+	peak := vmHWM(t, p.Cmd.Process.Pid)
 	t.Logf("%d concurrent %d MiB appends: %d accepted, %d answered 503 with Retry-After; spoold peak RSS (VmHWM) %d MiB",
 		largeAppends, largeBody>>20, accepted, unavailable, peak>>20)
 	if len(other) > 0 {
@@ -285,13 +285,13 @@ func TestIdleConnectionsDoNotKeepOthersOut(t *testing.T) {
 	p := startSpoold(t, "-max-conns", strconv.Itoa(idleConns))
 	idle := make([]net.Conn, idleConns)
 	for i := range idle {
-		c, err := net.Dial("tcp", p.addr)
+		c, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
 		c.SetDeadline(time.Now().Add(30 * time.Second))
-		if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", p.addr); err != nil {
+		if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", p.Addr); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -320,5 +320,5 @@ func TestIdleConnectionsDoNotKeepOthersOut(t *testing.T) {
 		t.Fatal("no idle connection was closed")
 	}
 	// Said after the idle connections were closed, by then or soon after.
-	p.waitLog(t, "every connection the server may hold is open")
+	p.WaitLog(t, "every connection the server may hold is open")
 }

@@ -12,13 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/spooldtest"
 	"github.com/spoolhq/spool/internal/testbin"
 )
 
@@ -32,19 +30,9 @@ func TestMain(m *testing.M) {
 
 // spoold is a running spoold process.
 type spoold struct {
-	cmd  *exec.Cmd
+	*spooldtest.Process
 	root string
-	addr string // host:port it listens on
-	url  string
-
-	mu     sync.Mutex
-	stderr bytes.Buffer  // guarded by mu
-	logged chan struct{} // receives when lines were added to stderr
-	done   chan struct{}
-	err    error // set before done is closed
 }
-
-var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // startSpoold runs spoold on a fresh root and a free loopback port with
 // extra flags, and waits for its "listening" line. It is killed at cleanup
@@ -57,109 +45,13 @@ func startSpoold(t *testing.T, extraArgs ...string) *spoold {
 
 func startSpooldOn(t *testing.T, root string, extraArgs ...string) *spoold {
 	t.Helper()
-	args := append([]string{"-root", root, "-addr", "127.0.0.1:0", "-sync", "none"}, extraArgs...)
-	cmd := exec.Command(spooldBin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start spoold: %v", err)
-	}
-	p := &spoold{cmd: cmd, root: root, logged: make(chan struct{}, 1), done: make(chan struct{})}
-	addr := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.stderr.WriteString(line + "\n")
-			p.mu.Unlock()
-			select {
-			case p.logged <- struct{}{}:
-			default: // a wake-up is pending already
-			}
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() {
-		<-copied
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case a := <-addr:
-		p.addr = a
-		p.url = "http://" + a
-	case <-p.done:
-		t.Fatalf("spoold exited before listening: %v\n%s", p.err, p.log())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no listening line within 30s\n%s", p.log())
-	}
-	return p
-}
-
-// log returns what spoold logged so far.
-func (p *spoold) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-// waitLog waits until spoold has logged a line containing substr: it
-// logs some of what it does from goroutines of its own, after the answers
-// a test may be reading.
-func (p *spoold) waitLog(t *testing.T, substr string) {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(p.log(), substr) {
-		select {
-		case <-p.logged:
-		case <-p.done:
-			if !strings.Contains(p.log(), substr) {
-				t.Fatalf("spoold exited without logging %q: %v\n%s", substr, p.err, p.log())
-			}
-		case <-deadline:
-			t.Fatalf("spoold logged no %q within 30s:\n%s", substr, p.log())
-		}
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *spoold) stop(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM: %v", err)
-	}
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Fatalf("spoold exit: %v\n%s", p.err, p.log())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("spoold did not exit within 30s of SIGTERM")
-	}
+	args := append([]string{"-root", root, "-sync", "none"}, extraArgs...)
+	return &spoold{Process: spooldtest.Start(t, spooldBin, spooldtest.Options{Args: args}), root: root}
 }
 
 // port returns the port spoold listens on.
 func (p *spoold) port() string {
-	_, port, _ := net.SplitHostPort(p.addr)
+	_, port, _ := net.SplitHostPort(p.Addr)
 	return port
 }
 
@@ -187,7 +79,7 @@ func (r rawResponse) code() string {
 // written: no client library fixes a header or escapes a path.
 func (p *spoold) sendRaw(t *testing.T, request []byte) rawResponse {
 	t.Helper()
-	conn, err := net.Dial("tcp", p.addr)
+	conn, err := net.Dial("tcp", p.Addr)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -224,7 +116,7 @@ func (p *spoold) request(method, target string, headers []string, body string) [
 		hasLength = hasLength || strings.HasPrefix(strings.ToLower(h), "content-length:")
 	}
 	if !hasHost {
-		fmt.Fprintf(&b, "Host: %s\r\n", p.addr)
+		fmt.Fprintf(&b, "Host: %s\r\n", p.Addr)
 	}
 	for _, h := range headers {
 		b.WriteString(h + "\r\n")
@@ -240,7 +132,7 @@ func (p *spoold) request(method, target string, headers []string, body string) [
 // call sends a JSON request with net/http and checks its status.
 func (p *spoold) call(t *testing.T, method, path, body string, wantStatus int) []byte {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, p.url+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), method, p.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 // and body.
 func (p *spoold) postKeyed(t *testing.T, path, key, body string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest("POST", p.url+path, strings.NewReader(body))
+	req, err := http.NewRequest("POST", p.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +52,10 @@ func TestBinaryRestartKeepsIdempotencyKeys(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("first append: status %d: %s", status, answer)
 	}
-	first.stop(t)
+	first.Stop(t)
 
 	second := startSpoold(t, bin, root)
-	defer second.stop(t)
+	defer second.Stop(t)
 	status, retry := second.postKeyed(t, path, "k-1", prompt)
 	if status != http.StatusOK || !bytes.Equal(retry, answer) {
 		t.Fatalf("retry after a restart: status %d\n%s\nwant 200 and the first answer\n%s", status, retry, answer)

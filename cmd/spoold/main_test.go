@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,124 +13,30 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/internal/spooldtest"
 	"github.com/spoolhq/spool/internal/testbin"
 )
 
 // spoold is a running spoold process.
-type spoold struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *bytes.Buffer // everything logged; read it only after done is closed
-	done   chan struct{} // closed when the process has exited
-	err    error         // the exit error, set before done is closed
-	lines  chan string   // every line logged, while someone reads them (waitLog)
-}
-
-// waitLog waits for a logged line containing substr.
-func (p *spoold) waitLog(t *testing.T, substr string) {
-	t.Helper()
-	deadline := time.After(60 * time.Second)
-	for {
-		select {
-		case line := <-p.lines:
-			if strings.Contains(line, substr) {
-				return
-			}
-		case <-p.done:
-			t.Fatalf("spoold exited before logging %q: %v\n%s", substr, p.err, p.stderr)
-		case <-deadline:
-			t.Fatalf("spoold logged no %q within 60s", substr)
-		}
-	}
-}
-
-var listeningRE = regexp.MustCompile(`listening.*addr=(127\.0\.0\.1:\d+)`)
+type spoold struct{ *spooldtest.Process }
 
 // startSpoold runs the binary on root with a free loopback port and waits
 // for its "listening" log line.
 func startSpoold(t *testing.T, bin, root string, extraArgs ...string) *spoold {
 	t.Helper()
-	args := append([]string{"-root", root, "-addr", "127.0.0.1:0", "-sync", "always"}, extraArgs...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "SPOOL_TOKEN=", "SPOOL_ADDR=", "SPOOL_ROOT=")
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start spoold: %v", err)
-	}
-	p := &spoold{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan struct{}), lines: make(chan string, 1024)}
-	addr := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			line := sc.Text()
-			p.stderr.WriteString(line + "\n")
-			select {
-			case p.lines <- line:
-			default: // nobody waits for lines this early, or that many
-			}
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() {
-		<-copied // Wait must not run before the pipe is drained
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case a := <-addr:
-		p.url = "http://" + a
-	case <-p.done:
-		t.Fatalf("spoold exited before listening: %v\n%s", p.err, p.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no listening line within 60s")
-	}
-	return p
-}
-
-// stop sends SIGTERM and checks for a clean exit.
-func (p *spoold) stop(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM: %v", err)
-	}
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Fatalf("spoold exit after SIGTERM: %v\n%s", p.err, p.stderr)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("spoold did not exit within 60s of SIGTERM")
-	}
+	args := append([]string{"-root", root, "-sync", "always"}, extraArgs...)
+	return &spoold{spooldtest.Start(t, bin, spooldtest.Options{Args: args})}
 }
 
 func (p *spoold) call(t *testing.T, method, path, body string, wantStatus int) []byte {
 	t.Helper()
-	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, p.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +90,9 @@ func TestBinaryRestart(t *testing.T) {
 	prompt := `{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"survive a restart"}]}}`
 	first.call(t, "POST", "/v1/threads/"+thread.ID+"/items", prompt, http.StatusOK)
 	before := first.call(t, "GET", "/v1/threads/"+thread.ID+"/items", "", http.StatusOK)
-	first.stop(t)
-	if !strings.Contains(first.stderr.String(), "stopped") {
-		t.Fatalf("no clean-stop log line:\n%s", first.stderr)
+	first.Stop(t)
+	if !strings.Contains(first.Log(), "stopped") {
+		t.Fatalf("no clean-stop log line:\n%s", first.Log())
 	}
 
 	second := startSpoold(t, bin, root)
@@ -206,7 +111,7 @@ func TestBinaryRestart(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatalf("history changed across restart:\nbefore %s\nafter  %s", before, after)
 	}
-	second.stop(t)
+	second.Stop(t)
 }
 
 func TestParseConfig(t *testing.T) {
@@ -466,14 +371,14 @@ func TestFilesPrivate(t *testing.T) {
 	for _, name := range []string{"spool.db", "spool.db-wal", "spool.db-shm", "spool.lock"} {
 		checkMode(t, filepath.Join(root, name), 0o600)
 	}
-	p.stop(t)
+	p.Stop(t)
 
 	if err := os.Chmod(filepath.Join(root, "spool.db"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p = startSpoold(t, bin, root)
 	checkMode(t, filepath.Join(root, "spool.db"), 0o600)
-	p.stop(t)
+	p.Stop(t)
 
 	shared := filepath.Join(t.TempDir(), "shared")
 	p = startSpoold(t, bin, shared, "-file-mode", "0640")
@@ -483,7 +388,7 @@ func TestFilesPrivate(t *testing.T) {
 	checkTree(t, shared, th.RolloutPath, 0o640, 0o750)
 	checkMode(t, filepath.Join(shared, "spool.db"), 0o640)
 	checkMode(t, filepath.Join(shared, "spool.lock"), 0o640)
-	p.stop(t)
+	p.Stop(t)
 }
 
 // TestServeCodexHomeIndexElsewhere (issue #13): with -index, spoold serves
@@ -496,14 +401,14 @@ func TestServeCodexHomeIndexElsewhere(t *testing.T) {
 	index := filepath.Join(t.TempDir(), "state", "codex.db")
 	before := writeCodexRollout(t, home, "2026-01-02T03-04-05", "019b0000-0000-7000-8000-000000000001", "written before spoold")
 	p := startSpoold(t, bin, home, "-index", index, "-log-level", "debug")
-	p.waitLog(t, "reconciled store")
+	p.WaitLog(t, "reconciled store")
 	if got := p.call(t, "GET", "/v1/threads/"+before, "", http.StatusOK); !bytes.Contains(got, []byte(`"user_message_count":1`)) {
 		t.Fatalf("thread Codex wrote before the start: %s", got)
 	}
 	during := writeCodexRollout(t, home, "2026-01-03T03-04-05", "019b0000-0000-7000-8000-000000000002", "written while it runs")
 	for {
-		p.waitLog(t, "synced changed rollouts") // the watcher synced something
-		resp, err := http.Get(p.url + "/v1/threads/" + during)
+		p.WaitLog(t, "synced changed rollouts") // the watcher synced something
+		resp, err := http.Get(p.URL + "/v1/threads/" + during)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -512,7 +417,7 @@ func TestServeCodexHomeIndexElsewhere(t *testing.T) {
 			break
 		}
 	}
-	p.stop(t)
+	p.Stop(t)
 	for _, name := range []string{"spool.db", "spool.db-wal", "spool.db-shm", "spool.lock"} {
 		if _, err := os.Stat(filepath.Join(home, name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s in the Codex home: %v", name, err)

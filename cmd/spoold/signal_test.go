@@ -34,7 +34,7 @@ func TestSecondSignalStillDrains(t *testing.T) {
 	reading := make(chan struct{})
 	trace := &httptrace.ClientTrace{Got100Continue: func() { close(reading) }}
 	ctx := httptrace.WithClientTrace(t.Context(), trace)
-	req, err := http.NewRequestWithContext(ctx, "POST", p.url+"/v1/threads/"+thread.ID+"/items", body)
+	req, err := http.NewRequestWithContext(ctx, "POST", p.URL+"/v1/threads/"+thread.ID+"/items", body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +57,9 @@ func TestSecondSignalStillDrains(t *testing.T) {
 	case err := <-failed:
 		t.Fatalf("the append failed before any signal: %v", err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	p.waitLog(t, "shutting down")
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	p.Signal(t, syscall.SIGTERM)
+	p.WaitLog(t, "shutting down")
+	p.Signal(t, os.Interrupt)
 	item := `{"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"in flight"}]}}`
 	if _, err := io.WriteString(more, item); err != nil {
 		t.Fatalf("spoold gone after a second signal: %v", err)
@@ -78,9 +74,8 @@ func TestSecondSignalStillDrains(t *testing.T) {
 	case err := <-failed:
 		t.Fatalf("the append in flight failed after a second signal: %v", err)
 	}
-	<-p.done
-	if p.err != nil || !strings.Contains(p.stderr.String(), `msg=stopped`) {
-		t.Fatalf("spoold after two signals: %v, want a clean stop:\n%s", p.err, p.stderr)
+	if err := p.Exit(t); err != nil || !strings.Contains(p.Log(), `msg=stopped`) {
+		t.Fatalf("spoold after two signals: %v, want a clean stop:\n%s", err, p.Log())
 	}
 }
 
@@ -93,14 +88,12 @@ func TestDrainDelayKeepsServing(t *testing.T) {
 	bin := buildSpoold(t)
 	p := startSpoold(t, bin, filepath.Join(t.TempDir(), "root"), "-drain-delay", "10s")
 	p.call(t, "GET", "/healthz", "", http.StatusOK)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	p.waitLog(t, "shutting down")
+	p.Signal(t, syscall.SIGTERM)
+	p.WaitLog(t, "shutting down")
 	// On new connections, as a load balancer's probes and requests come.
 	fresh := func(method, path string, want int) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, p.url+path, strings.NewReader(`{}`))
+		req, err := http.NewRequestWithContext(t.Context(), method, p.URL+path, strings.NewReader(`{}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,8 +109,7 @@ func TestDrainDelayKeepsServing(t *testing.T) {
 	}
 	fresh("GET", "/healthz", http.StatusServiceUnavailable)
 	fresh("POST", "/v1/threads", http.StatusCreated)
-	<-p.done
-	if p.err != nil || !strings.Contains(p.stderr.String(), `msg=stopped`) {
-		t.Fatalf("spoold after its drain delay: %v, want a clean stop:\n%s", p.err, p.stderr)
+	if err := p.Exit(t); err != nil || !strings.Contains(p.Log(), `msg=stopped`) {
+		t.Fatalf("spoold after its drain delay: %v, want a clean stop:\n%s", err, p.Log())
 	}
 }
