@@ -39,6 +39,17 @@ func fdatasync(f *os.File) error {
 	return nil
 }
 
+// startFileWriteback asks the kernel to start writing f's bytes
+// [off, off+n) to the disk, without waiting for them
+// (SYNC_FILE_RANGE_WRITE). It is a hint, and its error is dropped: the
+// fsync that follows is what makes the bytes durable, and it reports an
+// error of this writeback too.
+func startFileWriteback(f *os.File, off, n int64) {
+	_ = control(f, func(fd int) error {
+		return retryEINTR(func() error { return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE) })
+	})
+}
+
 // syncfs flushes the whole filesystem holding f.
 func syncfs(f *os.File) error {
 	err := control(f, func(fd int) error { return retryEINTR(func() error { return unix.Syncfs(fd) }) })
