@@ -102,7 +102,9 @@ type FS interface {
 
 	// AppendRecord appends one line to a small journal file (created if
 	// missing) and fsyncs it. If the file ends with an unfinished line, a
-	// newline is written first, so the record is never glued to it. Local
+	// newline is written first, so the record is never glued to it. When
+	// the write or the fsync fails, the bytes written are cut again: a
+	// failed record leaves the journal as it was. Local
 	// holds the journal's lock file (name + ".lock", which Codex takes for
 	// session_index.jsonl) meanwhile, waiting for it a bounded time.
 	AppendRecord(ctx context.Context, name string, line []byte) error

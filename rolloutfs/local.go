@@ -908,7 +908,8 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 		return err
 	}
 	defer f.Close()
-	if size := st.Size(); size > 0 {
+	size := st.Size()
+	if size > 0 {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], size-1); err != nil {
 			return err
@@ -917,11 +918,12 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 			line = append([]byte{'\n'}, line...)
 		}
 	}
-	if _, err := f.Write(line); err != nil {
-		return err
+	n, err := writeJournal(f, line)
+	if err == nil {
+		err = syncJournal(f)
 	}
-	if err := fdatasync(f); err != nil {
-		return err
+	if err != nil {
+		return cutRecord(f, size, int64(n), err)
 	}
 	if isNew {
 		if err := l.syncDirs(created, path.Dir(name)); err != nil {
@@ -929,6 +931,29 @@ func (l Local) AppendRecord(ctx context.Context, name string, line []byte) error
 		}
 	}
 	return f.Close()
+}
+
+// cutRecord cuts from the journal f the written bytes of a record whose
+// write or sync failed (cause), which start at size: a record AppendRecord
+// reports as failed must not be read as one (a name Codex would show, and
+// a rebuilt index take, for a rename that failed). Bytes another writer
+// that does not take the journal's lock appended after them are not this
+// record's to cut: then the file is left as it is.
+func cutRecord(f *os.File, size, written int64, cause error) error {
+	st, err := f.Stat()
+	if err == nil && st.Size() != size+written {
+		return cause
+	}
+	if err == nil {
+		err = f.Truncate(size)
+	}
+	if err == nil {
+		err = fdatasync(f)
+	}
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("cut the failed record back to %d: %w", size, err))
+	}
+	return cause
 }
 
 // DropRecords implements FS. A journal linked into the root (see Local)
@@ -1041,6 +1066,10 @@ func carryOver(old, tf *os.File, data, kept []byte, drop func(line []byte) bool)
 // writeJournal writes a rewritten journal's lines; a variable for tests,
 // which cannot fill a disk.
 var writeJournal = (*os.File).Write
+
+// syncJournal makes a journal's appended record durable; a variable for
+// tests, which cannot make a disk fail.
+var syncJournal = fdatasync
 
 // keepLines returns data without the lines drop selects, and how many it
 // dropped. A last line without its newline is given to drop as it is, and
