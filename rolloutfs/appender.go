@@ -61,7 +61,10 @@ func (p SyncPolicy) Durable() bool { return p != SyncNone }
 //
 // A batch of one file is flushed with its own Sync. A batch covering
 // several local files flushes each filesystem they share with one syncfs,
-// which is what lets many writers on many files share one flush.
+// which is what lets many writers on many files share one flush; then
+// each file's own handle is asked for a failed writeback of its data,
+// which the kernel reports to a syncfs through another handle only if
+// that handle was opened before the failure and has not been told yet.
 type GroupSyncer struct {
 	mu      sync.Mutex
 	pending []syncRequest // guarded by mu: the next batch
@@ -108,6 +111,12 @@ type syncRequest struct {
 type fsSyncer interface {
 	device() (uint64, error)
 	syncFilesystem() error
+	// checkWriteback reports a failed writeback of the file's data
+	// since its handle last looked, without flushing anything: after a
+	// syncfs through another file's handle, which reports it to that
+	// handle once (or not at all, to one opened after it), this one's
+	// bytes may be lost though the syncfs succeeded.
+	checkWriteback() error
 }
 
 // NewGroupSyncer returns a GroupSyncer. Close stops it.
@@ -267,7 +276,11 @@ func syncFiles(batch []syncRequest) map[File]error {
 		}
 		err := group[0].(fsSyncer).syncFilesystem()
 		for _, f := range group {
-			results[f] = err
+			if err == nil {
+				results[f] = f.(fsSyncer).checkWriteback()
+			} else {
+				results[f] = err
+			}
 		}
 	}
 	return results

@@ -18,6 +18,7 @@ type fakeFile struct {
 	syncErr error         // returned by Sync and syncFilesystem
 	devErr  error         // returned by device
 	block   chan struct{} // when non-nil, Sync waits for it to close
+	wbErr   error         // a failed writeback only its handle reports (Sync, checkWriteback)
 
 	mu      sync.Mutex
 	syncs   int // guarded by mu: calls of Sync
@@ -37,7 +38,10 @@ func (f *fakeFile) Sync() error {
 	if f.block != nil {
 		<-f.block
 	}
-	return f.syncErr
+	if f.syncErr != nil {
+		return f.syncErr
+	}
+	return f.wbErr
 }
 
 func (f *fakeFile) counts() (syncs, fsSyncs int) {
@@ -59,6 +63,7 @@ func (f fsFile) syncFilesystem() error {
 	f.mu.Unlock()
 	return f.syncErr
 }
+func (f fsFile) checkWriteback() error { return f.wbErr }
 
 func onDevice(dev uint64, name string) fsFile { return fsFile{&fakeFile{name: name}, dev} }
 
@@ -78,6 +83,7 @@ func TestSyncBatch(t *testing.T) {
 		dev     uint64 // 0: not an fsSyncer
 		devErr  error
 		syncErr error
+		wbErr   error
 	}
 	tests := []struct {
 		name        string
@@ -95,13 +101,18 @@ func TestSyncBatch(t *testing.T) {
 		{"device unknown", []file{{dev: 1, devErr: errDisk}, {dev: 1}, {dev: 1}}, []int{0, 1, 2}, 1, 1, []error{nil, nil, nil}},
 		{"a failed flush reaches every file of its device", []file{{dev: 1, syncErr: errDisk}, {dev: 1, syncErr: errDisk}, {dev: 2}}, []int{0, 1, 2}, 1, 1, []error{errDisk, errDisk, nil}},
 		{"a failed sync reaches its file only", []file{{syncErr: errDisk}, {}}, []int{0, 1}, 2, 0, []error{errDisk, nil}},
+		// The kernel reports a failed writeback to a syncfs through a
+		// handle opened before it, once per handle: one opened since (a
+		// released file opened again), or one that a syncfs already told,
+		// hears nothing of it, while the file's own handle still would.
+		{"a writeback error a flush through another file misses", []file{{dev: 1}, {dev: 1, wbErr: errDisk}}, []int{0, 1}, 0, 1, []error{nil, errDisk}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fakes := make([]*fakeFile, len(tt.files))
 			files := make([]File, len(tt.files))
 			for i, spec := range tt.files {
-				fakes[i] = &fakeFile{name: fmt.Sprint(i), syncErr: spec.syncErr, devErr: spec.devErr}
+				fakes[i] = &fakeFile{name: fmt.Sprint(i), syncErr: spec.syncErr, devErr: spec.devErr, wbErr: spec.wbErr}
 				files[i] = fakes[i]
 				if spec.dev != 0 {
 					files[i] = fsFile{fakes[i], spec.dev}

@@ -1173,6 +1173,7 @@ func (lf *localFile) Stat() (FileInfo, error) {
 // filesystem with one call.
 func (lf *localFile) device() (uint64, error) { return device(lf.f) }
 func (lf *localFile) syncFilesystem() error   { return syncfs(lf.f) }
+func (lf *localFile) checkWriteback() error   { return checkWriteback(lf.f) }
 
 // localReadFile is a Local file open for reading: its bare descriptor,
 // read with pread. An *os.File would first try to register a regular file

@@ -59,6 +59,20 @@ func syncfs(f *os.File) error {
 	return nil
 }
 
+// checkWriteback reports a failed writeback of f's data that f's handle
+// has not been told of: sync_file_range's wait, which writes and flushes
+// nothing, returns the error the file's mapping recorded since this
+// handle last looked (as fdatasync would, without its flush).
+func checkWriteback(f *os.File) error {
+	err := control(f, func(fd int) error {
+		return retryEINTR(func() error { return unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE) })
+	})
+	if err != nil {
+		return fmt.Errorf("writeback of %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
 // device returns the device number of the filesystem holding f.
 func device(f *os.File) (uint64, error) {
 	var st unix.Stat_t
