@@ -74,7 +74,9 @@ type FS interface {
 	Stat(ctx context.Context, name string) (FileInfo, error)
 
 	// Move renames from to to, creating to's directories, and fsyncs both
-	// directories. An existing to fails with an error wrapping fs.ErrExist,
+	// directories: to's (and those it created) before from's name goes,
+	// so that a power loss leaves the file under one name or both, never
+	// under neither. An existing to fails with an error wrapping fs.ErrExist,
 	// unless it is another name of from's file (a Move that a crash cut
 	// short left the file under both): then the Move is finished.
 	// A Move that fails before the rename is done (from cannot be removed:

@@ -483,7 +483,9 @@ func dirsToSync(created, changed []string) []string {
 	return dirs
 }
 
-func syncDir(p string) error {
+// syncDir fsyncs the directory p; a variable for tests, which cannot cut
+// the power between two fsyncs.
+var syncDir = func(p string) error {
 	d, err := os.Open(p)
 	if err != nil {
 		return err
@@ -650,10 +652,19 @@ func (l Local) Move(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
+	// The new name is durable before the old one goes: a power loss
+	// between the two leaves the file under both names (which a Move
+	// finishes), never under neither.
+	if err := l.syncDirs(created, path.Dir(to)); err != nil {
+		if undo := os.Remove(dst); undo != nil {
+			return errors.Join(err, fmt.Errorf("remove the new name again: %w", undo))
+		}
+		return err
+	}
 	if err := removeSource(src, dst); err != nil {
 		return err
 	}
-	return l.syncDirs(created, path.Dir(from), path.Dir(to))
+	return l.syncDirs(nil, path.Dir(from))
 }
 
 // link is os.Link; a variable for tests, which cannot count on two file
@@ -723,6 +734,11 @@ func (l Local) moveAcross(ctx context.Context, from, to string, created []string
 	if err := l.SetModTime(ctx, to, info.ModTime); err != nil {
 		return err
 	}
+	// Create synced to's directory; the entries of the directories Move
+	// created for it are in their parents.
+	if err := l.syncDirs(created); err != nil {
+		return err
+	}
 	p, err := l.abs(from)
 	if err != nil {
 		return err
@@ -734,7 +750,7 @@ func (l Local) moveAcross(ctx context.Context, from, to string, created []string
 	if err := removeSource(p, q); err != nil {
 		return err
 	}
-	return l.syncDirs(created, path.Dir(from))
+	return l.syncDirs(nil, path.Dir(from))
 }
 
 // Remove implements FS.

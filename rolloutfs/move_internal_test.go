@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -141,5 +143,67 @@ func TestMoveFinishesAMoveCutShort(t *testing.T) {
 	}
 	if got, err := os.ReadFile(abs(other)); err != nil || !bytes.Equal(got, otherData) {
 		t.Fatalf("the file after a Move onto itself: %q, %v; want %q", got, err, otherData)
+	}
+}
+
+// TestMoveSyncsTargetBeforeRemovingSource: a Move makes the file's new name
+// durable (its directory, and the parent of each directory it created,
+// fsynced) before it removes the old one. It removed first and synced
+// after, the source's directory before the target's: a power loss between
+// those fsyncs could keep the removal and lose the new name, and with it
+// the thread's file (across two file systems, whose journals are not
+// ordered with each other, the new directory's own entry was synced last).
+func TestMoveSyncsTargetBeforeRemovingSource(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		across   bool
+		from, to string
+		want     []string // directories to sync before the source is removed
+	}{
+		{"archive", false, "sessions/2026/01/05/r.jsonl", "archived_sessions/r.jsonl",
+			[]string{"archived_sessions", "."}},
+		{"archive across file systems", true, "sessions/2026/01/05/r.jsonl", "archived_sessions/r.jsonl",
+			[]string{"archived_sessions", "."}},
+		{"unarchive", false, "archived_sessions/r.jsonl", "sessions/2026/01/05/r.jsonl",
+			[]string{"sessions/2026/01/05", "sessions/2026/01", "sessions/2026", "sessions", "."}},
+		{"unarchive across file systems", true, "archived_sessions/r.jsonl", "sessions/2026/01/05/r.jsonl",
+			[]string{"sessions/2026/01/05", "sessions/2026/01", "sessions/2026", "sessions", "."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := Local{Root: t.TempDir()}
+			if _, err := l.Create(t.Context(), tc.from, []Part{Bytes([]byte("{\"type\":\"a\"}\n"))}, true); err != nil {
+				t.Fatal(err)
+			}
+			var synced, beforeRemove []string // directories fsynced, relative to the root
+			realLink, realRemove, realSyncDir := link, remove, syncDir
+			if tc.across {
+				link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EXDEV} }
+			}
+			syncDir = func(p string) error {
+				rel, err := filepath.Rel(l.Root, p)
+				if err != nil {
+					return err
+				}
+				synced = append(synced, filepath.ToSlash(rel))
+				return realSyncDir(p)
+			}
+			remove = func(name string) error {
+				beforeRemove = slices.Clone(synced)
+				return realRemove(name)
+			}
+			t.Cleanup(func() { link, remove, syncDir = realLink, realRemove, realSyncDir })
+
+			if err := l.Move(t.Context(), tc.from, tc.to); err != nil {
+				t.Fatalf("Move: %v", err)
+			}
+			for _, d := range tc.want {
+				if !slices.Contains(beforeRemove, d) {
+					t.Errorf("directory %q not synced before the source was removed (synced then: %q)", d, beforeRemove)
+				}
+			}
+			if i := slices.Index(synced, path.Dir(tc.from)); i < len(beforeRemove) {
+				t.Errorf("the source's directory %q not synced after the source was removed (synced: %q, %d of them before)", path.Dir(tc.from), synced, len(beforeRemove))
+			}
+		})
 	}
 }
