@@ -52,7 +52,8 @@ type FS interface {
 	// Create writes a new file atomically: the parts go to a temporary
 	// name, which is synced, then linked into place; with durable set the
 	// file and every directory Create created or changed are fsynced
-	// before it returns. The file appears whole or not at all. An existing
+	// before it returns. The file appears whole or not at all: a Create
+	// that fails, its directory fsync included, leaves no file. An existing
 	// name fails with an error wrapping fs.ErrExist.
 	Create(ctx context.Context, name string, parts []Part, durable bool) (FileInfo, error)
 

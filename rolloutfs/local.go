@@ -154,11 +154,11 @@ func (l Local) Create(ctx context.Context, name string, parts []Part, durable bo
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	if err != nil && linked {
-		os.Remove(final) // whole or not at all
-	}
 	if err == nil && durable {
 		err = l.syncDirs(created, path.Dir(name))
+	}
+	if err != nil && linked {
+		os.Remove(final) // whole or not at all: a failed Create made nothing
 	}
 	if err != nil {
 		return FileInfo{}, err
