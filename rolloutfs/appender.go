@@ -549,8 +549,9 @@ func (p *PendingAppend) wait() error {
 	err := <-p.result // recorded already (Begin)
 	a.mu.Lock()
 	a.waiting--
-	if err == nil && a.size < p.end {
-		// Another append's failed sync cut these bytes away.
+	if err == nil && a.syncedTo < p.end {
+		// Another append's failed sync covered these bytes: they are cut
+		// away, or, if the cut failed too, follow bytes that may be lost.
 		err = fmt.Errorf("earlier failure: %w", a.failed)
 	}
 	a.mu.Unlock()

@@ -114,6 +114,47 @@ func TestBatchSyncFailureSeenByAnEarlierWaiter(t *testing.T) {
 	}
 }
 
+// TestBatchSyncFailureWhoseCutFails: as
+// TestBatchSyncFailureSeenByAnEarlierWaiter, but cutting the bytes the
+// failed sync covered fails too (EIO from ftruncate on a failing disk).
+// The second append, whose own sync succeeds, was acknowledged: its line
+// followed the first's, whose bytes the failed sync may have lost.
+func TestBatchSyncFailureWhoseCutFails(t *testing.T) {
+	fsys, app, _, _ := batchAppender(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var syncs atomic.Int32
+	fsys.Inject(func(p faultfs.Point) error {
+		switch {
+		case p.Op == faultfs.OpTruncate:
+			return syscall.EIO
+		case p.Op != faultfs.OpSync || syncs.Add(1) != 1:
+			return nil
+		}
+		close(entered)
+		<-release
+		return syscall.EIO
+	})
+	first, err := app.Begin(t.Context(), [][]byte{[]byte("{\"n\":1}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the first batch's sync is under way
+	second, err := app.Begin(t.Context(), [][]byte{[]byte("{\"n\":2}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := first.Wait(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("first append: %v, want EIO", err)
+	}
+	if err := second.Wait(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("second append: %v, want the first sync's EIO", err)
+	}
+	if _, err := app.Append(t.Context(), [][]byte{[]byte("{\"n\":3}\n")}); err == nil {
+		t.Error("an append after the failed sync was acknowledged")
+	}
+}
+
 // batchAppender returns a faultfs over a fresh root holding a one-line
 // file (its path and bytes) and a SyncBatch Appender of it sharing a
 // GroupSyncer, both closed with the test.
