@@ -728,23 +728,29 @@ func (l Local) moveAcross(ctx context.Context, from, to string, created []string
 	if err != nil {
 		return err
 	}
-	if _, err := l.Create(ctx, to, []Part{Range(src, 0, src.Size())}, true); err != nil {
-		return err
-	}
-	if err := l.SetModTime(ctx, to, info.ModTime); err != nil {
-		return err
-	}
-	// Create synced to's directory; the entries of the directories Move
-	// created for it are in their parents.
-	if err := l.syncDirs(created); err != nil {
-		return err
-	}
 	p, err := l.abs(from)
 	if err != nil {
 		return err
 	}
 	q, err := l.abs(to)
 	if err != nil {
+		return err
+	}
+	if _, err := l.Create(ctx, to, []Part{Range(src, 0, src.Size())}, true); err != nil {
+		return err
+	}
+	err = l.SetModTime(ctx, to, info.ModTime)
+	if err == nil {
+		// Create synced to's directory; the entries of the directories
+		// Move created for it are in their parents.
+		err = l.syncDirs(created)
+	}
+	if err != nil {
+		// The file stays at from only: a copy left at to would hold the
+		// thread twice, where no Move takes it for the same file.
+		if undo := os.Remove(q); undo != nil {
+			return errors.Join(err, fmt.Errorf("remove the copy again: %w", undo))
+		}
 		return err
 	}
 	if err := removeSource(p, q); err != nil {

@@ -207,3 +207,37 @@ func TestMoveSyncsTargetBeforeRemovingSource(t *testing.T) {
 		})
 	}
 }
+
+// TestMoveAcrossFailingAfterCopyLeavesSource: a Move across two file
+// systems that fails after its copy is written (its modification time
+// cannot be set, a directory cannot be synced) leaves the file at from
+// only. The copy stayed: the thread's file under both names, on two file
+// systems where no later Move recognises it as the same file, so moving
+// the file back failed too.
+func TestMoveAcrossFailingAfterCopyLeavesSource(t *testing.T) {
+	l := Local{Root: t.TempDir()}
+	data := []byte("{\"type\":\"a\"}\n")
+	const from, to = "sessions/2026/01/05/r.jsonl", "archived_sessions/r.jsonl"
+	if _, err := l.Create(t.Context(), from, []Part{Bytes(data)}, true); err != nil {
+		t.Fatal(err)
+	}
+	realLink, realSyncDir := link, syncDir
+	link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EXDEV} }
+	syncDir = func(p string) error {
+		if p == l.Root { // the entry of archived_sessions/, which the Move created
+			return &fs.PathError{Op: "fsync", Path: p, Err: syscall.EIO}
+		}
+		return realSyncDir(p)
+	}
+	t.Cleanup(func() { link, syncDir = realLink, realSyncDir })
+
+	if err := l.Move(t.Context(), from, to); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Move whose directory sync fails: %v, want EIO", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(l.Root, filepath.FromSlash(from))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the source after the failed move: %q, %v; want %q", got, err, data)
+	}
+	if _, err := os.Lstat(filepath.Join(l.Root, filepath.FromSlash(to))); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the copy after the failed move: %v, want it absent", err)
+	}
+}
