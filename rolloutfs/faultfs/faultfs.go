@@ -35,6 +35,7 @@ type Op string
 const (
 	OpCreate      Op = "create"       // Create: nothing created
 	OpReplace     Op = "replace"      // Replace: the old file stays
+	OpReplaceSync Op = "replace-sync" // Replace: replaced, but the error is returned (its directory fsync)
 	OpWrite       Op = "write"        // File.Write: half the bytes written, then the error
 	OpSync        Op = "sync"         // File.Sync: the data stays volatile
 	OpTruncate    Op = "truncate"     // File.Truncate: nothing cut
@@ -235,7 +236,6 @@ func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Pa
 		return info, err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	o := &object{name: name, entryDurable: durable}
 	switch {
 	case durable:
@@ -246,6 +246,12 @@ func (f *FS) write(ctx context.Context, op Op, name string, parts []rolloutfs.Pa
 		o.entryDurable, o.durable = before.entryDurable, before.durable
 	}
 	f.objects[name] = o
+	f.mu.Unlock()
+	if op == OpReplace {
+		if err := f.point(OpReplaceSync, name); err != nil {
+			return rolloutfs.FileInfo{}, err
+		}
+	}
 	return info, nil
 }
 

@@ -186,6 +186,11 @@ func TestFaultPoints(t *testing.T) {
 			absent(t, root, "r.jsonl")
 			want(t, root, "archive/r.jsonl", line1)
 		}},
+		{"Replace replaces, then fails its directory sync", faultfs.OpReplaceSync, func(t *testing.T, fsys *faultfs.FS, root string) {
+			_, err := fsys.Replace(t.Context(), "r.jsonl", []rolloutfs.Part{rolloutfs.Bytes([]byte(line2))}, true)
+			isInjected(t, "Replace", err)
+			want(t, root, "r.jsonl", line2)
+		}},
 		{"Remove removes nothing", faultfs.OpRemove, func(t *testing.T, fsys *faultfs.FS, root string) {
 			isInjected(t, "Remove", fsys.Remove(t.Context(), "r.jsonl"))
 			want(t, root, "r.jsonl", line1)
