@@ -73,11 +73,35 @@ func checkWriteback(f *os.File) error {
 	return nil
 }
 
-// device returns the device number of the filesystem holding f.
+// errNoGroupSync makes a GroupSyncer flush a file on its own: one syncfs
+// of its filesystem would not report a failed writeback of its data.
+var errNoGroupSync = errors.New("syncfs does not report this filesystem's failed writebacks")
+
+// device returns the device number of the filesystem holding f, or
+// errNoGroupSync where a syncfs, and a check of f's writeback after it,
+// would miss a failed writeback: overlayfs (a container's root without a
+// volume) passes a syncfs on to the filesystem under it, but not that
+// filesystem's errors, and its own files never record them; an fdatasync
+// of the file reaches the file under it and does report them.
 func device(f *os.File) (uint64, error) {
 	var st unix.Stat_t
-	err := control(f, func(fd int) error { return unix.Fstat(fd, &st) })
+	var fs unix.Statfs_t
+	err := control(f, func(fd int) error {
+		if err := unix.Fstatfs(fd, &fs); err != nil {
+			return err
+		}
+		return unix.Fstat(fd, &st)
+	})
+	if err == nil && !groupSyncable(int64(fs.Type)) {
+		err = errNoGroupSync
+	}
 	return uint64(st.Dev), err // Dev's integer type varies by platform
+}
+
+// groupSyncable reports whether one syncfs of a filesystem of type
+// fsType (statfs's f_type) reports the failed writebacks of its files.
+func groupSyncable(fsType int64) bool {
+	return fsType != unix.OVERLAYFS_SUPER_MAGIC
 }
 
 // copyFileRange copies n bytes from src at srcOff to dst at dstOff in the
