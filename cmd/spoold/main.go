@@ -400,7 +400,7 @@ const fdReserve = 1024
 func defaultMaxConns() int {
 	n := 16384
 	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(n+fdReserve) {
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && uint64(lim.Cur) < uint64(n+fdReserve) { // Cur is an int64 on the BSDs
 		n = int(lim.Cur) - fdReserve
 	}
 	return max(n, 64)
