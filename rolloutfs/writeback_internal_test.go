@@ -38,6 +38,10 @@ func TestDurableFillHandsChunksToTheDisk(t *testing.T) {
 		durable bool
 	}{
 		{"range", Range(src, 0, int64(len(parent))), true},
+		{"segments", Range(Concat(
+			Segment{File: src, Offset: 0, Length: writebackChunk + 777},
+			Segment{File: src, Offset: writebackChunk + 777, Length: int64(len(parent)) - writebackChunk - 777},
+		), 0, int64(len(parent))), true},
 		{"stream", Stream(bytes.NewReader(parent)), true},
 		{"range, not durable", Range(src, 0, int64(len(parent))), false},
 		{"stream, not durable", Stream(bytes.NewReader(parent)), false},
