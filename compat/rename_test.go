@@ -42,8 +42,16 @@ func runTurn(t *testing.T, s *Server, id, text string) string {
 			ID string `json:"id"`
 		} `json:"turn"`
 	}
+	// The server keeps every notification: wait for one more
+	// turn/completed than it had before this turn.
+	done := 0
+	for _, n := range s.Notifications() {
+		if n.Method == "turn/completed" {
+			done++
+		}
+	}
 	call(t, s, "turn/start", map[string]any{"threadId": id, "input": []any{map[string]any{"type": "text", "text": text}}}, &started)
-	if _, err := s.WaitNotification(t.Context(), "turn/completed"); err != nil {
+	if _, err := s.WaitNotifications(t.Context(), "turn/completed", done+1); err != nil {
 		t.Fatal(err)
 	}
 	return started.Turn.ID
