@@ -293,7 +293,9 @@ func (m *Manager) linkAt(ctx context.Context, t store.Thread, cut int64) (store.
 	}
 	at := -1
 	for i := len(chain) - 1; i >= 0; i-- {
-		if s := chain[i]; s.BaseSize <= cut && cut <= s.BaseSize+s.Length {
+		// At the start of a later file the earlier one ends: that one
+		// names the position, as Codex names it.
+		if s := chain[i]; s.BaseSize <= cut && cut <= s.BaseSize+s.Length && (i == 0 || s.BaseSize < cut) {
 			at = i
 			break
 		}
