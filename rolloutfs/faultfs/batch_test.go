@@ -79,26 +79,7 @@ func TestBatchSyncFailureCutsEveryWaiter(t *testing.T) {
 // caller has not waited yet.
 func TestBatchSyncFailureSeenByAnEarlierWaiter(t *testing.T) {
 	fsys, app, path, head := batchAppender(t)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var syncs atomic.Int32
-	fsys.Inject(func(p faultfs.Point) error {
-		if p.Op != faultfs.OpSync || syncs.Add(1) != 1 {
-			return nil
-		}
-		close(entered)
-		<-release
-		return syscall.EIO
-	})
-	first, err := app.Begin(t.Context(), [][]byte{[]byte("{\"n\":1}\n")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-entered // the first batch's sync is under way
-	second, err := app.Begin(t.Context(), [][]byte{[]byte("{\"n\":2}\n")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	close(release)
+	first, second := beginBehindAFailingSync(t, fsys, app, false)
 	if err := second.Wait(); !errors.Is(err, syscall.EIO) {
 		t.Errorf("second append: %v, want the first sync's EIO", err)
 	}
@@ -121,11 +102,28 @@ func TestBatchSyncFailureSeenByAnEarlierWaiter(t *testing.T) {
 // followed the first's, whose bytes the failed sync may have lost.
 func TestBatchSyncFailureWhoseCutFails(t *testing.T) {
 	fsys, app, _, _ := batchAppender(t)
+	first, second := beginBehindAFailingSync(t, fsys, app, true)
+	if err := first.Wait(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("first append: %v, want EIO", err)
+	}
+	if err := second.Wait(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("second append: %v, want the first sync's EIO", err)
+	}
+	if _, err := app.Append(t.Context(), [][]byte{[]byte("{\"n\":3}\n")}); err == nil {
+		t.Error("an append after the failed sync was acknowledged")
+	}
+}
+
+// beginBehindAFailingSync begins an append to app whose batch's sync fails
+// with EIO, and a second one while that sync is under way; with cutFails,
+// cutting the failed sync's bytes fails with EIO too.
+func beginBehindAFailingSync(t *testing.T, fsys *faultfs.FS, app *rolloutfs.Appender, cutFails bool) (first, second *rolloutfs.PendingAppend) {
+	t.Helper()
 	entered, release := make(chan struct{}), make(chan struct{})
 	var syncs atomic.Int32
 	fsys.Inject(func(p faultfs.Point) error {
 		switch {
-		case p.Op == faultfs.OpTruncate:
+		case p.Op == faultfs.OpTruncate && cutFails:
 			return syscall.EIO
 		case p.Op != faultfs.OpSync || syncs.Add(1) != 1:
 			return nil
@@ -139,20 +137,11 @@ func TestBatchSyncFailureWhoseCutFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-entered // the first batch's sync is under way
-	second, err := app.Begin(t.Context(), [][]byte{[]byte("{\"n\":2}\n")})
-	if err != nil {
+	if second, err = app.Begin(t.Context(), [][]byte{[]byte("{\"n\":2}\n")}); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
-	if err := first.Wait(); !errors.Is(err, syscall.EIO) {
-		t.Errorf("first append: %v, want EIO", err)
-	}
-	if err := second.Wait(); !errors.Is(err, syscall.EIO) {
-		t.Errorf("second append: %v, want the first sync's EIO", err)
-	}
-	if _, err := app.Append(t.Context(), [][]byte{[]byte("{\"n\":3}\n")}); err == nil {
-		t.Error("an append after the failed sync was acknowledged")
-	}
+	return first, second
 }
 
 // batchAppender returns a faultfs over a fresh root holding a one-line
