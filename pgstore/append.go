@@ -212,7 +212,7 @@ type AppendResult struct {
 // acknowledgement. Concurrent Appends on one Store share transactions (see
 // batcher).
 func (s *Store) Append(ctx context.Context, id string, lines []byte, expectedSize int64) (AppendResult, error) {
-	return s.appendReq(ctx, id, lines, expectedSize, nil, false)
+	return s.submit(ctx, &appendReq{id: id, lines: lines, expected: expectedSize})
 }
 
 // numberLines returns lines with the ordinals first, first+1, ... (a line
@@ -285,25 +285,19 @@ func (s *Store) Rename(ctx context.Context, id string, line []byte) (AppendResul
 // none). A turnID the thread's history holds already (none: "") fails
 // with ErrTurnExists, told under the row's lock.
 func (s *Store) AppendTurn(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key, turnID string) (AppendResult, error) {
-	marks, err := scanLines(lines)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
-	}
-	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, marks: marks, expected: expectedSize, key: key, renumber: true, newTurn: turnID})
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
-	}
-	return res, nil
+	return s.submit(ctx, &appendReq{id: id, lines: lines, expected: expectedSize, key: key, renumber: true, newTurn: turnID})
 }
 
-func (s *Store) appendReq(ctx context.Context, id string, lines []byte, expectedSize int64, key *Key, renumber bool) (AppendResult, error) {
-	marks, err := scanLines(lines)
+// submit reads the lines of r and queues it in the next batch.
+func (s *Store) submit(ctx context.Context, r *appendReq) (AppendResult, error) {
+	marks, err := scanLines(r.lines)
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+		return AppendResult{}, fmt.Errorf("append %s: %w", r.id, err)
 	}
-	res, err := s.batch.append(ctx, &appendReq{id: id, lines: lines, marks: marks, expected: expectedSize, key: key, renumber: renumber})
+	r.marks = marks
+	res, err := s.batch.append(ctx, r)
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("append %s: %w", id, err)
+		return AppendResult{}, fmt.Errorf("append %s: %w", r.id, err)
 	}
 	return res, nil
 }

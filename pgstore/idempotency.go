@@ -29,7 +29,7 @@ var ErrKeyReused = errors.New("idempotency key reused with another request")
 
 // AppendKeyed is Append named by key (see Key).
 func (s *Store) AppendKeyed(ctx context.Context, id string, lines []byte, expectedSize int64, key Key) (AppendResult, error) {
-	return s.appendReq(ctx, id, lines, expectedSize, &key, false)
+	return s.submit(ctx, &appendReq{id: id, lines: lines, expected: expectedSize, key: &key})
 }
 
 type keyID struct{ thread, name string }
