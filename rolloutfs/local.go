@@ -1177,7 +1177,15 @@ func (l Local) ReadDir(ctx context.Context, dir string) ([]DirEntry, error) {
 }
 
 // localFile is a Local file open for appending.
-type localFile struct{ f *os.File }
+type localFile struct {
+	f *os.File
+
+	// dev and devErr are device(f), read once: an open file does not
+	// change filesystems, and a GroupSyncer asks at every sync it shares.
+	devOnce sync.Once
+	dev     uint64
+	devErr  error
+}
 
 func (lf *localFile) Write(p []byte) (int, error) { return lf.f.Write(p) }
 func (lf *localFile) Truncate(size int64) error   { return lf.f.Truncate(size) }
@@ -1193,9 +1201,12 @@ func (lf *localFile) Stat() (FileInfo, error) {
 
 // device and syncFilesystem let a GroupSyncer flush many files of one
 // filesystem with one call.
-func (lf *localFile) device() (uint64, error) { return device(lf.f) }
-func (lf *localFile) syncFilesystem() error   { return syncfs(lf.f) }
-func (lf *localFile) checkWriteback() error   { return checkWriteback(lf.f) }
+func (lf *localFile) device() (uint64, error) {
+	lf.devOnce.Do(func() { lf.dev, lf.devErr = device(lf.f) })
+	return lf.dev, lf.devErr
+}
+func (lf *localFile) syncFilesystem() error { return syncfs(lf.f) }
+func (lf *localFile) checkWriteback() error { return checkWriteback(lf.f) }
 
 // localReadFile is a Local file open for reading: its bare descriptor,
 // read with pread. An *os.File would first try to register a regular file
