@@ -23,7 +23,7 @@ const (
 func readBases(ctx context.Context, fsys rolloutfs.FS, files []rolloutFile) map[string]string {
 	bases := make(map[string]string, len(files))
 	for _, f := range files {
-		if base, ok := baseOf(ctx, fsys, f.rel); ok && base != f.id {
+		if base, ok := BaseOf(ctx, fsys, f.rel); ok && base != f.id {
 			bases[f.rel] = base
 		}
 	}
@@ -74,8 +74,11 @@ func explainBases(failed []rolloutFile, baseByPath map[string]string, inRoot fun
 	return out
 }
 
-// baseOf reads the history_base thread id of the first meta of rel.
-func baseOf(ctx context.Context, fsys rolloutfs.FS, rel string) (string, bool) {
+// BaseOf reads what the history_base of rel's first meta names: a
+// thread's id, or a revert segment's uuid where it names one of a reverted
+// thread's later files. ok is false when rel cannot be read or its first
+// meta names no base.
+func BaseOf(ctx context.Context, fsys rolloutfs.FS, rel string) (string, bool) {
 	f, err := OpenRollout(ctx, fsys, rel)
 	if err != nil {
 		return "", false

@@ -209,6 +209,11 @@ func syncAll(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncO
 		s.lostChains[id] = true
 	}
 
+	w, err := newSyncWriter(ctx, s, opts.BatchSize, &sum)
+	if err != nil {
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan syncJob, 4*workers)
@@ -222,7 +227,6 @@ func syncAll(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncO
 		results = shuffled(results, opts.Shuffle)
 	}
 
-	w := newSyncWriter(s, opts.BatchSize, &sum)
 	done := 0
 	var reported int64 // BytesRead as the last progress update gave it
 	for res := range results {
@@ -248,6 +252,9 @@ func syncAll(ctx context.Context, st *store.Store, fsys rolloutfs.FS, opts SyncO
 		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
 	if err := w.finish(ctx); err != nil {
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
+	if err := w.forgetGoneForks(ctx, nil); err != nil {
 		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
 	if opts.Progress != nil && sum.BytesRead != reported {
@@ -279,7 +286,10 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
 	s := &syncer{st: st, fsys: fsys, names: names, hold: opts.Hold, eventDriven: true}
-	w := newSyncWriter(s, opts.BatchSize, &sum)
+	w, err := newSyncWriter(ctx, s, opts.BatchSize, &sum)
+	if err != nil {
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
 	seen := make(map[string]bool, len(rels))
 	for i := 0; i < len(rels); i++ {
 		rel := rels[i]
@@ -334,6 +344,9 @@ func SyncPaths(ctx context.Context, st *store.Store, fsys rolloutfs.FS, rels []s
 		}
 	}
 	if err := w.finish(ctx); err != nil {
+		return sum, fmt.Errorf("sync %v: %w", fsys, err)
+	}
+	if err := w.forgetGoneForks(ctx, seen); err != nil {
 		return sum, fmt.Errorf("sync %v: %w", fsys, err)
 	}
 	sum.Duration = time.Since(start)
@@ -1171,12 +1184,27 @@ type syncWriter struct {
 	// between the decision and the write, when their holders may have
 	// indexed and deleted them.
 	written []rolloutFile
-	sum     *Summary
+	// forks are the unindexed forks recorded in the index (path -> base),
+	// as this writer left them; forksMet are those of its paths it applied
+	// a result for.
+	forks    map[string]string
+	forksMet map[string]bool
+	sum      *Summary
 }
 
-func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
+// newSyncWriter returns a writer for s, reading the unindexed forks
+// recorded in its index.
+func newSyncWriter(ctx context.Context, s *syncer, batchSize int, sum *Summary) (*syncWriter, error) {
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
+	}
+	recorded, err := s.st.UnindexedForks(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	forks := make(map[string]string, len(recorded))
+	for _, f := range recorded {
+		forks[f.RolloutPath] = f.Base
 	}
 	return &syncWriter{
 		s:         s,
@@ -1186,8 +1214,10 @@ func newSyncWriter(s *syncer, batchSize int, sum *Summary) *syncWriter {
 		dupAt:     make(map[string]int),
 		touched:   newIDFilter(),
 		freshIDs:  make(map[string]bool),
+		forks:     forks,
+		forksMet:  make(map[string]bool),
 		sum:       sum,
-	}
+	}, nil
 }
 
 func (w *syncWriter) apply(ctx context.Context, res syncResult) error {
@@ -1368,6 +1398,9 @@ func (w *syncWriter) applyHeld(ctx context.Context, res syncResult) error {
 	case actMove:
 		err = w.applyMove(ctx, res)
 	}
+	if err == nil {
+		err = w.noteFork(ctx, res)
+	}
 	if err != nil || res.setName == nil {
 		return err
 	}
@@ -1398,6 +1431,53 @@ func (w *syncWriter) redecide(ctx context.Context, res syncResult) (syncResult, 
 		return res, err
 	}
 	return w.s.decideFresh(ctx, f), nil
+}
+
+// noteFork keeps the index's record of unindexed forks (store.UnindexedFork)
+// for res's file, which is held or needs no hold: a file that could not be
+// indexed and whose first meta names a history_base is recorded with that
+// base (a delete of the base reads it: the file still holds it, as Codex
+// counts it); any other result removes the file's record. A record is
+// written only when it changes.
+func (w *syncWriter) noteFork(ctx context.Context, res syncResult) error {
+	f := res.file
+	recorded, had := w.forks[f.rel]
+	if !had && res.action != actFailed {
+		return nil
+	}
+	w.forksMet[f.rel] = true
+	base, ok := "", false
+	if res.action == actFailed {
+		base, ok = BaseOf(ctx, w.s.fsys, f.rel)
+		ok = ok && base != f.id // a revert segment names its own thread
+	}
+	switch {
+	case ok && had && recorded == base:
+		return nil
+	case ok:
+		w.forks[f.rel] = base
+		return w.s.st.SetUnindexedFork(ctx, store.UnindexedFork{RolloutPath: f.rel, ThreadID: f.id, Base: base})
+	case had:
+		delete(w.forks, f.rel)
+		return w.s.st.ForgetUnindexedFork(ctx, f.rel)
+	}
+	return nil
+}
+
+// forgetGoneForks removes the records of unindexed forks whose files are
+// known to be gone, among those this writer met no result for: every one, or with
+// only set, those of its paths.
+func (w *syncWriter) forgetGoneForks(ctx context.Context, only map[string]bool) error {
+	for rel := range w.forks {
+		if w.forksMet[rel] || only != nil && !only[rel] || !w.s.absent(rel) {
+			continue
+		}
+		delete(w.forks, rel)
+		if err := w.s.st.ForgetUnindexedFork(ctx, rel); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applyFailed counts a file that could not be indexed.

@@ -67,10 +67,18 @@ var (
 type ReferencedError struct {
 	ID    string
 	Forks []string // the threads whose base it is
+	// Unindexed are the files among the forks' that the index could not
+	// read (store.UnindexedFork): they hold the thread as Codex counts
+	// it, and only go by hand or through Codex.
+	Unindexed []string
 }
 
 func (e *ReferencedError) Error() string {
-	return fmt.Sprintf("thread %s is the base of %d reference fork(s) (%s): delete them first", e.ID, len(e.Forks), strings.Join(e.Forks, ", "))
+	msg := fmt.Sprintf("thread %s is the base of %d reference fork(s) (%s): delete them first", e.ID, len(e.Forks), strings.Join(e.Forks, ", "))
+	if len(e.Unindexed) > 0 {
+		msg += fmt.Sprintf("; not indexed (see reindex --verify): %s", strings.Join(e.Unindexed, ", "))
+	}
+	return msg
 }
 
 func (e *ReferencedError) Unwrap() error { return ErrReferenced }

@@ -84,6 +84,9 @@ type Manager struct {
 	// it cannot be trusted. Written by Open or by the background
 	// reconcile, read by Close after the goroutines stopped.
 	layout *layoutState
+
+	// recent is what Delete's syncRecent last found of the date folders.
+	recent recentDirs
 }
 
 // Open takes the lock beside the index (an error wrapping ErrLocked, a

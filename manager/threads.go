@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -1135,15 +1136,68 @@ var deleteStep func(step string)
 
 // refuseIfReferenced fails with a *ReferencedError when reference forks
 // continue thread id's history: a delete would leave them without it.
-func refuseIfReferenced(ctx context.Context, st *store.Store, id string) error {
-	forks, err := st.Referrers(ctx, id)
+// Those the index holds (Referrers) count, and so do fork files it could
+// not read that still name a file of id (unindexedReferrers), as Codex
+// counts them.
+func (m *Manager) refuseIfReferenced(ctx context.Context, id string) error {
+	forks, err := m.store.Referrers(ctx, id)
 	if err != nil {
 		return err
 	}
-	if len(forks) > 0 {
-		return &ReferencedError{ID: id, Forks: forks}
+	ids, files, err := m.unindexedReferrers(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(forks)+len(ids) > 0 {
+		forks = append(forks, ids...)
+		slices.Sort(forks)
+		return &ReferencedError{ID: id, Forks: slices.Compact(forks), Unindexed: files}
 	}
 	return nil
+}
+
+// unindexedReferrers returns the recorded unindexed forks
+// (store.UnindexedFork) whose files still name a file of thread id as
+// their history_base, by id or by a revert segment's uuid: their threads
+// and their files. A fork Codex cut in a revert segment that a later revert
+// took out of the thread's history is one: Codex shows it whole and
+// refuses to delete the thread, and no index can read it (docs/CODEX.md,
+// Delete).
+func (m *Manager) unindexedReferrers(ctx context.Context, id string) (ids, files []string, err error) {
+	row, err := m.store.Get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	segs, err := m.store.Segments(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := []string{id} // what a history_base names the thread's files by
+	for _, rel := range append([]string{row.RolloutPath}, segmentPaths(segs)...) {
+		if _, segmentID, _, err := rollout.ParseRolloutName(rollout.PlainName(path.Base(rel))); err == nil && segmentID != "" {
+			names = append(names, segmentID)
+		}
+	}
+	forks, err := m.store.UnindexedForks(ctx, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range forks {
+		// A record outlives its file's change until the next sync.
+		if base, ok := indexer.BaseOf(ctx, m.fsys, f.RolloutPath); ok && base == f.Base {
+			ids, files = append(ids, f.ThreadID), append(files, f.RolloutPath)
+		}
+	}
+	return ids, files, nil
+}
+
+// segmentPaths returns the rollout paths of segs.
+func segmentPaths(segs []store.Segment) []string {
+	out := make([]string, len(segs))
+	for i, s := range segs {
+		out[i] = s.RolloutPath
+	}
+	return out
 }
 
 // Delete removes the thread's rollout files (every file of a reverted
@@ -1159,7 +1213,10 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.ops.Done()
-	if err := refuseIfReferenced(ctx, m.store, id); err != nil {
+	if err := m.syncRecent(ctx); err != nil {
+		return threadErr(id, err, "delete")
+	}
+	if err := m.refuseIfReferenced(ctx, id); err != nil {
 		return threadErr(id, err, "delete")
 	}
 	if deleteStep != nil {
@@ -1176,7 +1233,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// without its base: look again where none can be made of it
 		// until the rows are gone (writeFork takes its base's lock).
 		defer m.lockIndexes(id)()
-		if err := refuseIfReferenced(ctx, m.store, id); err != nil {
+		if err := m.refuseIfReferenced(ctx, id); err != nil {
 			return err
 		}
 		if deleteStep != nil {
@@ -1222,6 +1279,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		// The thread is gone from the files, the truth, even when its
 		// rows are not (the next use drops them): what Codex keeps of
 		// it goes too.
+		m.recent.forget(id)
 		m.forgetDeleted(context.WithoutCancel(ctx), id)
 	}
 	if err != nil {
