@@ -79,19 +79,31 @@ func explainBases(failed []rolloutFile, baseByPath map[string]string, inRoot fun
 // thread's later files. ok is false when rel cannot be read or its first
 // meta names no base.
 func BaseOf(ctx context.Context, fsys rolloutfs.FS, rel string) (string, bool) {
+	base, err := ReadBase(ctx, fsys, rel)
+	return base, err == nil && base != ""
+}
+
+// ReadBase is BaseOf that tells a file whose first meta names no base
+// ("", nil) from one it cannot read: the open's error (fs.ErrNotExist for
+// a missing file), or ErrNoMeta when it does not start with a whole
+// session_meta line (an empty file its writer has yet to write).
+func ReadBase(ctx context.Context, fsys rolloutfs.FS, rel string) (string, error) {
 	f, err := OpenRollout(ctx, fsys, rel)
 	if err != nil {
-		return "", false
+		return "", err
 	}
 	defer f.Close()
 	r := bufio.NewReader(scanRange(rel, f, f.Size()))
 	line, err := r.ReadBytes('\n')
 	if err != nil {
-		return "", false
+		return "", fmt.Errorf("%s: %w", rel, ErrNoMeta)
 	}
 	meta, err := rollout.ParseSessionMeta(line[:len(line)-1])
-	if err != nil || meta.HistoryBase == nil {
-		return "", false
+	if err != nil {
+		return "", fmt.Errorf("%s: %w: %v", rel, ErrNoMeta, err)
 	}
-	return normalizeID(meta.HistoryBase.ThreadID), true
+	if meta.HistoryBase == nil {
+		return "", nil
+	}
+	return normalizeID(meta.HistoryBase.ThreadID), nil
 }

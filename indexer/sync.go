@@ -1437,31 +1437,36 @@ func (w *syncWriter) redecide(ctx context.Context, res syncResult) (syncResult, 
 // for res's file, which is held or needs no hold: a file that could not be
 // indexed and whose first meta names a history_base is recorded with that
 // base (a delete of the base reads it: the file still holds it, as Codex
-// counts it); any other result removes the file's record. A record is
-// written only when it changes.
+// counts it). An indexed file loses its record, and so does a failed one
+// whose first meta names no base, or its own thread (a revert segment); a
+// failed one whose first line cannot be read now (its writer emptied it to
+// write it anew) keeps it. A record is written only when it changes.
 func (w *syncWriter) noteFork(ctx context.Context, res syncResult) error {
 	f := res.file
 	recorded, had := w.forks[f.rel]
 	if !had && res.action != actFailed {
 		return nil
 	}
-	w.forksMet[f.rel] = true
-	base, ok := "", false
+	base := ""
 	if res.action == actFailed {
-		base, ok = BaseOf(ctx, w.s.fsys, f.rel)
-		ok = ok && base != f.id // a revert segment names its own thread
+		var err error
+		if base, err = ReadBase(ctx, w.s.fsys, f.rel); err != nil {
+			return nil // a file gone meanwhile is forgotten at the end (forgetGoneForks)
+		}
 	}
+	w.forksMet[f.rel] = true
 	switch {
-	case ok && had && recorded == base:
-		return nil
-	case ok:
-		w.forks[f.rel] = base
-		return w.s.st.SetUnindexedFork(ctx, store.UnindexedFork{RolloutPath: f.rel, ThreadID: f.id, Base: base})
-	case had:
+	case base == "" || base == f.id:
+		if !had {
+			return nil
+		}
 		delete(w.forks, f.rel)
 		return w.s.st.ForgetUnindexedFork(ctx, f.rel)
+	case had && recorded == base:
+		return nil
 	}
-	return nil
+	w.forks[f.rel] = base
+	return w.s.st.SetUnindexedFork(ctx, store.UnindexedFork{RolloutPath: f.rel, ThreadID: f.id, Base: base})
 }
 
 // forgetGoneForks removes the records of unindexed forks whose files are

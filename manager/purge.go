@@ -32,9 +32,15 @@ func (m *Manager) Purge(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.ops.Done()
+	if err := m.lookForForks(ctx); err != nil {
+		return threadErr(id, err, "purge")
+	}
 	for attempt := 0; ; attempt++ {
 		dependents, err := m.dependents(ctx, id)
 		if err != nil {
+			return threadErr(id, err, "purge")
+		}
+		if err := m.refuseUnindexed(ctx, append(dependents, id)); err != nil {
 			return threadErr(id, err, "purge")
 		}
 		for _, d := range dependents {
@@ -58,6 +64,23 @@ func (m *Manager) Purge(ctx context.Context, id string) error {
 		}
 		return err
 	}
+}
+
+// refuseUnindexed fails with a *ReferencedError when a fork the index
+// cannot read (unindexedReferrers) continues one of ids: a purge cannot
+// make such a fork self-contained, and would rewrite or remove the bytes
+// it names.
+func (m *Manager) refuseUnindexed(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		forks, files, err := m.unindexedReferrers(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(forks) > 0 {
+			return &ReferencedError{ID: id, Forks: forks, Unindexed: files}
+		}
+	}
+	return nil
 }
 
 // dependents returns the threads whose history passes through thread id's

@@ -63,6 +63,23 @@ func (r *recentDirs) forget(id string) {
 	}
 }
 
+// lookForForks makes the index hold what a delete must know of the
+// reference forks in the root: it waits for the open's walk (a Background
+// open returns before it, and until it has read the root a fork no sync
+// could index is not recorded), then indexes new files Codex may have
+// written since (syncRecent).
+func (m *Manager) lookForForks(ctx context.Context) error {
+	if deleteStep != nil {
+		deleteStep("reconciling")
+	}
+	select {
+	case <-m.reconciled:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return m.syncRecent(ctx)
+}
+
 // syncRecent indexes the rollout files of threads the index does not hold
 // in the folders Codex writes new files to (sessions/ under yesterday's,
 // today's and tomorrow's dates: Codex dates them in its own time zone),
@@ -72,68 +89,115 @@ func (r *recentDirs) forget(id string) {
 // hold then are looked up.
 func (m *Manager) syncRecent(ctx context.Context) error {
 	ds, _ := m.fsys.(rolloutfs.DirStater)
-	byID := map[string][]string{} // thread id -> its new files
+	news := map[string][]string{} // thread id -> names of its new files
 	found := map[string]recentDir{}
 	now := time.Now()
 	for _, day := range []time.Time{now.AddDate(0, 0, -1), now, now.AddDate(0, 0, 1)} {
 		dir := path.Join(rollout.SessionsDir, day.Format("2006/01/02"))
-		last := m.recent.get(dir)
-		var mtime int64
-		if ds != nil {
-			info, err := ds.StatDir(ctx, dir)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			} else if err != nil {
-				return err
-			}
-			if mtime = info.ModTime.UnixNano(); last.mtime != 0 && last.mtime == mtime {
-				found[dir] = last
-				continue
-			}
-			if now.Sub(info.ModTime) <= dirMargin {
-				// A name created in the same tick of the file system's
-				// clock, after the stat, could leave the mtime as it is.
-				mtime = 0
-			}
-		}
-		entries, err := m.fsys.ReadDir(ctx, dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		seen := recentDir{mtime: mtime, names: make(map[string]bool, len(entries))}
-		for _, e := range entries {
-			if last.names[e.Name] {
-				seen.names[e.Name] = true
-				continue
-			}
-			id, _, _, err := rollout.ParseRolloutName(rollout.PlainName(e.Name))
-			if err != nil || !e.IsRegular() {
-				continue
-			}
-			seen.names[e.Name] = true
-			byID[id] = append(byID[id], path.Join(dir, e.Name))
-		}
-		found[dir] = seen
-	}
-	if len(byID) > 0 {
-		// Threads the index holds are not new (a new file of one is
-		// not a fork).
-		indexed, err := m.store.IndexedFilesByID(ctx, slices.Collect(maps.Keys(byID)))
+		d, err := m.readRecent(ctx, ds, dir, now, news)
 		if err != nil {
-			return err
+			// A folder spool cannot read holds no fork Codex could.
+			m.log.Warn("look for new forks before a delete", "dir", dir, "err", err)
+			continue
 		}
-		for _, f := range indexed {
-			delete(byID, f.ID)
-		}
-	}
-	if len(byID) > 0 {
-		if err := m.syncPaths(ctx, slices.Concat(slices.Collect(maps.Values(byID))...)); err != nil {
-			return err
+		if d.names != nil {
+			found[dir] = d
 		}
 	}
-	// Whatever the sync could not index, it recorded if it names a base.
+	if len(news) > 0 {
+		if err := m.indexNew(ctx, news, found); err != nil {
+			return err
+		}
+	}
 	m.recent.set(found)
+	return nil
+}
+
+// readRecent returns date folder dir as syncRecent finds it now, adding
+// the rollout files it did not hold when last read to news, by thread id.
+// A missing folder is a recentDir without names.
+func (m *Manager) readRecent(ctx context.Context, ds rolloutfs.DirStater, dir string, now time.Time, news map[string][]string) (recentDir, error) {
+	last := m.recent.get(dir)
+	var mtime int64
+	if ds != nil {
+		info, err := ds.StatDir(ctx, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return recentDir{}, nil
+		} else if err != nil {
+			return recentDir{}, err
+		}
+		if mtime = info.ModTime.UnixNano(); last.mtime != 0 && last.mtime == mtime {
+			return last, nil
+		}
+		if now.Sub(info.ModTime) <= dirMargin {
+			// A name created in the same tick of the file system's
+			// clock, after the stat, could leave the mtime as it is.
+			mtime = 0
+		}
+	}
+	entries, err := m.fsys.ReadDir(ctx, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return recentDir{}, nil
+	} else if err != nil {
+		return recentDir{}, err
+	}
+	d := recentDir{mtime: mtime, names: make(map[string]bool, len(entries))}
+	for _, e := range entries {
+		if last.names[e.Name] {
+			d.names[e.Name] = true
+			continue
+		}
+		id, _, _, err := rollout.ParseRolloutName(rollout.PlainName(e.Name))
+		if err == nil && e.IsRegular() {
+			news[id] = append(news[id], path.Join(dir, e.Name))
+		}
+	}
+	return d, nil
+}
+
+// indexNew syncs the new files of threads the index does not hold, then
+// adds to found the names of those whose threads it holds now. A file
+// the sync could not read stays new, and its folder's mtime untrusted:
+// the next delete reads it again (a file Codex created and has yet to
+// write; a fork no index can read is recorded, and read again).
+func (m *Manager) indexNew(ctx context.Context, news map[string][]string, found map[string]recentDir) error {
+	indexedIDs := func() (map[string]bool, error) {
+		rows, err := m.store.IndexedFilesByID(ctx, slices.Collect(maps.Keys(news)))
+		held := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			held[r.ID] = true
+		}
+		return held, err
+	}
+	held, err := indexedIDs()
+	if err != nil {
+		return err
+	}
+	var unread []string
+	for id, rels := range news {
+		if !held[id] {
+			unread = append(unread, rels...)
+		}
+	}
+	if len(unread) > 0 {
+		if err := m.syncPaths(ctx, unread); err != nil {
+			return err
+		}
+		if held, err = indexedIDs(); err != nil {
+			return err
+		}
+	}
+	for id, rels := range news {
+		for _, rel := range rels {
+			dir, name := path.Split(rel)
+			d := found[path.Clean(dir)]
+			if held[id] {
+				d.names[name] = true
+			} else {
+				d.mtime = 0
+				found[path.Clean(dir)] = d
+			}
+		}
+	}
 	return nil
 }

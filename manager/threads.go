@@ -1157,12 +1157,14 @@ func (m *Manager) refuseIfReferenced(ctx context.Context, id string) error {
 }
 
 // unindexedReferrers returns the recorded unindexed forks
-// (store.UnindexedFork) whose files still name a file of thread id as
-// their history_base, by id or by a revert segment's uuid: their threads
-// and their files. A fork Codex cut in a revert segment that a later revert
-// took out of the thread's history is one: Codex shows it whole and
-// refuses to delete the thread, and no index can read it (docs/CODEX.md,
-// Delete).
+// (store.UnindexedFork) of other threads whose files still name a file of
+// thread id as their history_base, by id or by a revert segment's uuid:
+// their threads and their files. A fork Codex cut in a revert segment that
+// a later revert took out of the thread's history is one: Codex shows it
+// whole and refuses to delete the thread, and no index can read it
+// (docs/CODEX.md, Delete). A record's file is looked for at each place
+// the fork may have moved to since (archived, compressed: OtherForms); one
+// that is there but cannot be read counts.
 func (m *Manager) unindexedReferrers(ctx context.Context, id string) (ids, files []string, err error) {
 	row, err := m.store.Get(ctx, id)
 	if err != nil {
@@ -1183,9 +1185,17 @@ func (m *Manager) unindexedReferrers(ctx context.Context, id string) (ids, files
 		return nil, nil, err
 	}
 	for _, f := range forks {
-		// A record outlives its file's change until the next sync.
-		if base, ok := indexer.BaseOf(ctx, m.fsys, f.RolloutPath); ok && base == f.Base {
-			ids, files = append(ids, f.ThreadID), append(files, f.RolloutPath)
+		if f.ThreadID == id {
+			continue // a segment of the thread itself
+		}
+		for _, rel := range indexer.OtherForms(f.RolloutPath) {
+			// A record outlives its file's change until the next sync.
+			base, err := indexer.ReadBase(ctx, m.fsys, rel)
+			if errors.Is(err, fs.ErrNotExist) || err == nil && base != f.Base {
+				continue
+			}
+			ids, files = append(ids, f.ThreadID), append(files, rel)
+			break
 		}
 	}
 	return ids, files, nil
@@ -1213,7 +1223,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer m.ops.Done()
-	if err := m.syncRecent(ctx); err != nil {
+	if err := m.lookForForks(ctx); err != nil {
 		return threadErr(id, err, "delete")
 	}
 	if err := m.refuseIfReferenced(ctx, id); err != nil {

@@ -74,7 +74,7 @@ func TestDeleteRefusesForksTheIndexCannotRead(t *testing.T) {
 	}
 
 	// An index rebuilt from the files cannot read the fork.
-	index := filepath.Join(t.TempDir(), "rebuilt.db")
+	index := rebuiltInOrder(t, root)
 	open := func() *Manager {
 		m, err := Open(ctx, Options{Root: root, IndexPath: index, Sync: rolloutfs.SyncNone, Logger: quiet})
 		if err != nil {
