@@ -119,6 +119,47 @@ func testIdempotentFork(t *testing.T, b manager.Backend) {
 		t.Fatalf("%d threads, want 4: a retry forked again", n)
 	}
 	two := 2
+	// A retry that spells out the mode its first request defaulted to
+	// asks for the same fork; the other mode is another request.
+	legacy := startIn(t, b, string(rollout.HistoryLegacy))
+	for _, c := range []struct {
+		name           string
+		parent         manager.Thread
+		spelled, other string
+	}{
+		{"paginated parent", parent, manager.ForkReference, manager.ForkCopy},
+		{"legacy parent", legacy, manager.ForkCopy, manager.ForkReference},
+	} {
+		defaulted := manager.ForkOptions{BeforeUserMessage: &one, IdempotencyKey: "fork-default"}
+		if c.parent.ID == legacy.ID {
+			defaulted.BeforeUserMessage = nil
+		}
+		first, err := b.Fork(ctx, c.parent.ID, defaulted)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		spelled := defaulted
+		spelled.Mode = c.spelled
+		if again, err := b.Fork(ctx, c.parent.ID, spelled); err != nil || again.ID != first.ID {
+			t.Fatalf("%s: retry with mode %q spelled out: %s, %v; want %s", c.name, c.spelled, again.ID, err, first.ID)
+		}
+		other := defaulted
+		other.Mode = c.other
+		if _, err := b.Fork(ctx, c.parent.ID, other); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
+			t.Fatalf("%s: the key with mode %q: %v, want ErrIdempotencyKeyReused", c.name, c.other, err)
+		}
+	}
+	// And the other way round: a fork that spelled its default out is
+	// the fork a retry without a mode asks for.
+	spelled := manager.ForkOptions{BeforeUserMessage: &two, Mode: manager.ForkReference, IdempotencyKey: "fork-spelled"}
+	made, err := b.Fork(ctx, parent.ID, spelled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spelled.Mode = ""
+	if again, err := b.Fork(ctx, parent.ID, spelled); err != nil || again.ID != made.ID {
+		t.Fatalf("retry without the mode spelled out: %s, %v; want %s", again.ID, err, made.ID)
+	}
 	if _, err := b.Fork(ctx, parent.ID, manager.ForkOptions{BeforeUserMessage: &two, IdempotencyKey: "fork-1"}); !errors.Is(err, manager.ErrIdempotencyKeyReused) {
 		t.Fatalf("the key with another point: %v, want ErrIdempotencyKeyReused", err)
 	}

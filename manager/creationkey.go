@@ -28,9 +28,26 @@ func (o StartOptions) RequestHash() []byte {
 		cmp.Or(o.HistoryMode, string(rollout.HistoryPaginated)))
 }
 
+// RequestHashFor returns the SHA-256 of o as a fork of a parent in
+// history mode parentMode asks it, IdempotencyKey aside: what a retry of a
+// fork named by that key must repeat (of the same parent: keys of forks
+// are the parent's). The parent's default Mode (ForkReference for a
+// paginated parent, ForkCopy for a legacy one: ForkByReference) counts as
+// given, so a retry that spells it out asks the same as one without it.
+// Every backend hashes a fork's request with it.
+func (o ForkOptions) RequestHashFor(parentMode string) []byte {
+	defaulted := ForkCopy
+	if reference, _ := ForkByReference(parentMode, ""); reference { // "" never fails
+		defaulted = ForkReference
+	}
+	if o.Mode == defaulted {
+		o.Mode = "" // hashed as left out, the form keys were first made in
+	}
+	return o.RequestHash()
+}
+
 // RequestHash returns the SHA-256 of o as given, IdempotencyKey aside:
-// what a retry of a fork named by that key must repeat (of the same
-// parent: keys of forks are the parent's).
+// RequestHashFor of a parent whose default mode o.Mode is not.
 func (o ForkOptions) RequestHash() []byte {
 	before := "none"
 	if o.BeforeUserMessage != nil {

@@ -55,7 +55,14 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 	if o.Points() > 1 {
 		return Thread{}, errTurnRequest(id)
 	}
-	key := newCreationKey(id, o.IdempotencyKey, o.RequestHash(), m.now())
+	var key *creationKey
+	if o.IdempotencyKey != "" {
+		hash, err := m.forkRequestHash(ctx, id, o)
+		if err != nil {
+			return Thread{}, threadErr(id, err, "fork")
+		}
+		key = newCreationKey(id, o.IdempotencyKey, hash, m.now())
+	}
 	row, replayed, err := m.createOnce(ctx, "fork "+id, key, func() (store.Thread, error) {
 		return m.forkNamed(ctx, id, o, key)
 	})
@@ -63,6 +70,20 @@ func (m *Manager) Fork(ctx context.Context, id string, o ForkOptions) (Thread, e
 		return threadResult(row, err)
 	}
 	return threadResult(m.announce(EventForked)(row, nil))
+}
+
+// forkRequestHash returns the request hash of fork o of thread id
+// (ForkOptions.RequestHashFor the parent's history mode); a parent the
+// index does not hold, as given.
+func (m *Manager) forkRequestHash(ctx context.Context, id string, o ForkOptions) ([]byte, error) {
+	parent, err := m.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return o.RequestHash(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o.RequestHashFor(parent.HistoryMode), nil
 }
 
 // forkNamed is Fork once its request is checked: the fork, named (its

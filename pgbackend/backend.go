@@ -434,8 +434,18 @@ func (b *Backend) Fork(ctx context.Context, id string, o manager.ForkOptions) (m
 		return manager.Thread{}, fmt.Errorf("fork %s: %w", id, err)
 	}
 	var key *pgstore.CreationKey
-	if parent, err := rollout.ParseID(id); err == nil && o.Points() <= 1 {
-		key = creationKey(parent, o.IdempotencyKey, o.RequestHash())
+	if parent, err := rollout.ParseID(id); err == nil && o.Points() <= 1 && o.IdempotencyKey != "" {
+		// The hash counts the parent's default mode as given
+		// (RequestHashFor), as the local backend's does.
+		hash := o.RequestHash()
+		row, err := b.store.Get(ctx, parent)
+		switch {
+		case err == nil:
+			hash = o.RequestHashFor(threadOf(row).HistoryMode)
+		case !errors.Is(err, pgstore.ErrNotFound):
+			return manager.Thread{}, fmt.Errorf("fork %s: %w", id, b.mapErr(err))
+		}
+		key = creationKey(parent, o.IdempotencyKey, hash)
 	}
 	return b.createOnce(ctx, "fork "+id, key, func(k *pgstore.CreationKey) (manager.Thread, error) {
 		return retryChanged(func() (manager.Thread, error) { return b.fork(ctx, id, o, k) })

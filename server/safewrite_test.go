@@ -257,6 +257,12 @@ func TestIdempotentCreates(t *testing.T) {
 	if again.ID != fork.ID || fork.ID == first.ID {
 		t.Fatalf("retried fork made %s, want %s (a fork of %s)", again.ID, fork.ID, first.ID)
 	}
+	// The mode the first fork defaulted to, spelled out, is the same
+	// request; the other mode is not.
+	if spelled := created(e.doHeaders("POST", forkPath, key, "", `{"before_user_message":1,"mode":"reference"}`)); spelled.ID != fork.ID {
+		t.Fatalf("fork retried with its default mode spelled out made %s, want %s", spelled.ID, fork.ID)
+	}
+	wantError(t, e.doHeaders("POST", forkPath, key, "", `{"before_user_message":1,"mode":"copy"}`), http.StatusUnprocessableEntity, "idempotency_key_reused")
 	wantError(t, e.doHeaders("POST", forkPath, key, "", `{}`), http.StatusUnprocessableEntity, "idempotency_key_reused")
 	var page api.Page
 	e.call("GET", "/v1/threads", nil, http.StatusOK, &page)
