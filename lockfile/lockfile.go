@@ -8,6 +8,7 @@ package lockfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,8 @@ func (e *HeldError) Unwrap() error { return ErrLocked }
 
 // Lock is a held lock. Release it when done; exiting releases it too.
 type Lock struct {
-	path string
+	path    string
+	created bool // Acquire created the file (Discard removes it)
 
 	mu sync.Mutex // guards f
 	f  *os.File   // nil once released
@@ -55,9 +57,29 @@ type Lock struct {
 // non-blocking flock on it, then records the holder ("pid <pid> on <host>
 // since <RFC3339 time>") as its content. When another open file
 // description holds the lock (another process, or another Acquire in this
-// one) it returns a *HeldError wrapping ErrLocked.
+// one) it returns a *HeldError wrapping ErrLocked. A file removed by its
+// holder (Discard) while Acquire opened it is opened again, so that a lock
+// is only ever held on the file at path.
 func Acquire(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // private, as the root is; spoold gives it -file-mode
+	for {
+		l, err := acquire(path)
+		if !errors.Is(err, errRemoved) {
+			return l, err
+		}
+	}
+}
+
+// errRemoved reports a lock taken on a file no longer at its path.
+var errRemoved = errors.New("lock file removed")
+
+func acquire(path string) (*Lock, error) {
+	const flags, perm = os.O_RDWR | os.O_CREATE, 0o600 // private, as the root is; spoold gives it -file-mode
+	created := true
+	f, err := os.OpenFile(path, flags|os.O_EXCL, perm)
+	if errors.Is(err, fs.ErrExist) {
+		created = false
+		f, err = os.OpenFile(path, flags, perm)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err) // a *PathError: it names path
 	}
@@ -68,11 +90,28 @@ func Acquire(path string) (*Lock, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	locked, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	atPath, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !os.SameFile(locked, atPath) {
+		f.Close() // its holder discarded it between the open and the flock
+		return nil, errRemoved
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
 	if err := writeHolder(f); err != nil {
+		if created {
+			os.Remove(path) // while locked: Acquire locks only the file at path
+		}
 		f.Close() // closing drops the flock
 		return nil, fmt.Errorf("write lock: %w", err)
 	}
-	return &Lock{path: path, f: f}, nil
+	return &Lock{path: path, created: created, f: f}, nil
 }
 
 func writeHolder(f *os.File) error {
@@ -102,6 +141,23 @@ func readHolder(path string) string {
 
 // Path returns the lock file's path.
 func (l *Lock) Path() string { return l.path }
+
+// Discard is Release for a holder that is giving up before it used the
+// lock (an open that failed): it first removes the file when Acquire
+// created it, so that nothing of the attempt stays. A file that was there
+// before stays. Removing it while the lock is held is safe: Acquire locks
+// only the file at path.
+func (l *Lock) Discard() error {
+	l.mu.Lock()
+	held := l.f != nil
+	l.mu.Unlock()
+	if held && l.created {
+		if err := os.Remove(l.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errors.Join(fmt.Errorf("remove lock: %w", err), l.Release())
+		}
+	}
+	return l.Release()
+}
 
 // Release drops the lock and closes the file. The file itself stays (with
 // its last holder's content): removing it would race with a process that

@@ -143,3 +143,41 @@ func TestAcquireHeldByChildProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDiscardRemovesOnlyWhatItCreated: Discard removes a lock file its
+// Acquire created and keeps one that was there before; either way the
+// lock is free again.
+func TestDiscardRemovesOnlyWhatItCreated(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		existed  bool
+		wantFile bool
+	}{
+		{"created", false, false},
+		{"there before", true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), FileName)
+			if c.existed {
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l, err := Acquire(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Discard(); err != nil {
+				t.Fatalf("Discard: %v", err)
+			}
+			if _, err := os.Stat(path); (err == nil) != c.wantFile {
+				t.Fatalf("after Discard, stat %s: %v; want the file there: %v", path, err, c.wantFile)
+			}
+			again, err := Acquire(path)
+			if err != nil {
+				t.Fatalf("Acquire after Discard: %v", err)
+			}
+			again.Release()
+		})
+	}
+}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +92,9 @@ type Manager struct {
 }
 
 // Open takes the lock beside the index (an error wrapping ErrLocked, a
-// *LockedError, when another process holds it), opens the index, and
+// *LockedError, when another process holds it), opens the index (an
+// error wrapping store.ErrNotIndex for another program's database, after
+// which the directories and lock file Open created are gone again), and
 // reconciles threads whose files changed since they were indexed: files
 // that grew are caught up from their indexed offset, new files are
 // indexed, and rows whose file is gone are dropped. Unchanged files are
@@ -133,20 +137,33 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.IndexPath, err = filepath.Abs(o.IndexPath); err != nil {
 		return nil, fmt.Errorf("open manager: %w", err)
 	}
-	if err := os.MkdirAll(root, rolloutfs.DefaultDirPerm); err != nil {
-		return nil, fmt.Errorf("open manager: %w", err)
+	// An open refused before the index is open (another program's
+	// database named as the index, ErrNotIndex) leaves nothing it
+	// created: its directories and lock file go again.
+	var created []string
+	removeCreated := func() {
+		for _, dir := range slices.Backward(created) {
+			os.Remove(dir) // only when still empty
+		}
 	}
 	indexDir := filepath.Dir(o.IndexPath)
-	if err := os.MkdirAll(indexDir, rolloutfs.DefaultDirPerm); err != nil {
-		return nil, fmt.Errorf("open manager: %w", err)
+	for _, dir := range []string{root, indexDir} {
+		made, err := mkdirAll(dir)
+		created = append(created, made...)
+		if err != nil {
+			removeCreated()
+			return nil, fmt.Errorf("open manager: %w", err)
+		}
 	}
 	lock, err := lockfile.Acquire(filepath.Join(indexDir, LockFile))
 	if err != nil {
+		removeCreated()
 		return nil, fmt.Errorf("open manager at %s: %w", root, err)
 	}
 	st, err := store.Open(ctx, o.IndexPath)
 	if err != nil {
-		lock.Release()
+		lock.Discard()
+		removeCreated()
 		return nil, fmt.Errorf("open manager at %s: %w", root, err)
 	}
 	if mig := st.Migrated(); mig.Upgraded() {
@@ -199,6 +216,20 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	}
 	m.startBackground()
 	return m, nil
+}
+
+// mkdirAll is os.MkdirAll of dir with rolloutfs.DefaultDirPerm that
+// returns the directories missing before it, parents first: those it
+// created, even when it fails.
+func mkdirAll(dir string) (created []string, err error) {
+	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		created = append(created, d)
+	}
+	slices.Reverse(created)
+	return created, os.MkdirAll(dir, rolloutfs.DefaultDirPerm)
 }
 
 // Reconciled returns a channel closed once the reconcile of Open ended

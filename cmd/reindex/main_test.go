@@ -925,3 +925,48 @@ func TestCountSaysOneInTheSingular(t *testing.T) {
 		t.Errorf("count(int64(1), torn byte) = %q", got)
 	}
 }
+
+// TestAnotherProgramsDatabaseLeavesNothing: reindex given another
+// program's SQLite database as --index refuses it and leaves nothing it
+// created: no spool.lock beside it, nor in the root with --repair. Before,
+// both locks it took stayed behind.
+func TestAnotherProgramsDatabaseLeavesNothing(t *testing.T) {
+	for _, args := range [][]string{nil, {"--full"}, {"--repair"}} {
+		t.Run(strings.Join(append([]string{"reindex"}, args...), " "), func(t *testing.T) {
+			root, dir := testHome(t), t.TempDir()
+			index := filepath.Join(dir, "state_5.sqlite")
+			db, err := sql.Open("sqlite", index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`CREATE TABLE threads (id TEXT PRIMARY KEY)`); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			names := func(dir string) []string {
+				entries, err := os.ReadDir(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				return names
+			}
+			beforeDir, beforeRoot := names(dir), names(root)
+			res := runReindex(t, append([]string{"--root", root, "--index", index}, args...)...)
+			if res.code != exitError || !strings.Contains(res.stderr, "another program") {
+				t.Fatalf("exit %d, stderr %q; want %d naming another program's database", res.code, res.stderr, exitError)
+			}
+			if after := names(dir); !slices.Equal(after, beforeDir) {
+				t.Fatalf("the database's directory holds %q, want %q as before", after, beforeDir)
+			}
+			if after := names(root); !slices.Equal(after, beforeRoot) {
+				t.Fatalf("the root holds %q, want %q as before", after, beforeRoot)
+			}
+		})
+	}
+}

@@ -237,19 +237,25 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitError
 	}
 	defer lock.Release()
+	// An index refused (another program's database) leaves no lock file
+	// that this run created.
+	discard := lock.Discard
 	if cfg.repair && filepath.Clean(indexDir) != filepath.Clean(cfg.root) {
 		// Cutting torn tails writes to the root: whoever else writes there
 		// holds the root's lock, not the index's.
 		rootLock, err := lockfile.Acquire(filepath.Join(cfg.root, lockfile.FileName))
 		if errors.As(err, &held) {
+			lock.Discard()
 			fmt.Fprintf(stderr, "reindex: root is locked by %s (%s)\n", holderOf(held), lockAdvice(held))
 			return exitLocked
 		}
 		if err != nil {
+			lock.Discard()
 			fmt.Fprintf(stderr, "reindex: %v\n", err)
 			return exitError
 		}
 		defer rootLock.Release()
+		discard = func() error { return errors.Join(rootLock.Discard(), lock.Discard()) }
 	}
 
 	st, err := store.Open(ctx, cfg.index)
@@ -273,6 +279,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		st, err = store.Open(ctx, cfg.index)
 	}
 	if err != nil {
+		discard()
 		fmt.Fprintf(stderr, "reindex: %v\n", err)
 		return exitError
 	}

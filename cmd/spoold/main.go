@@ -476,15 +476,17 @@ func openBackend(ctx context.Context, cfg config, log *slog.Logger) (manager.Bac
 		return nil, nil, fmt.Errorf("root: %w", err)
 	}
 	// The index holds every user message: keep the root and the index
-	// private unless told otherwise.
-	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("create root: %w", err)
-	}
+	// private unless told otherwise. The root is made once the index is
+	// known to be spool's: another program's database, named by mistake,
+	// is refused with nothing created (its directory was there).
 	if err := os.MkdirAll(filepath.Dir(cfg.index), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("create index directory: %w", err)
 	}
 	if err := store.SetFileMode(cfg.index, cfg.fileMode); err != nil {
 		return nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.root, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create root: %w", err)
 	}
 	m, err := manager.Open(ctx, manager.Options{
 		Root:      cfg.root,
