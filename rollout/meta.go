@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -290,6 +292,51 @@ type metaLine struct {
 	} `json:"payload"`
 }
 
+// wrongTypeError reports a member of a meta whose value is valid JSON of
+// another type than the member's ("id": 5). It wraps ErrInvalidJSON, as
+// the line's other decoding errors do, without saying so: the JSON is
+// valid.
+type wrongTypeError struct {
+	member    string // its path below the payload, dot-separated: "git.branch"
+	got, want string // JSON types with their article: "a number", "an object"
+}
+
+func (e *wrongTypeError) Error() string {
+	return fmt.Sprintf("member %q is %s, want %s", e.member, e.got, e.want)
+}
+
+func (e *wrongTypeError) Unwrap() error { return ErrInvalidJSON }
+
+// memberTypeError is the wrongTypeError of the payload member e names.
+func memberTypeError(e *json.UnmarshalTypeError) *wrongTypeError {
+	member := e.Field
+	if member != "payload" {
+		member = strings.TrimPrefix(member, "payload.")
+	}
+	want := "an integer"
+	switch t := e.Type; t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "a bool"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		want = "an object"
+	}
+	value, number, _ := strings.Cut(e.Value, " ") // "number 1.5": one the type cannot hold
+	got := "a " + value
+	if value == "array" || value == "object" {
+		got = "an " + value
+	}
+	if number != "" {
+		got += " (" + number + ")"
+	}
+	return &wrongTypeError{member: member, got: got, want: want}
+}
+
 // metaFields are the json names of metaLine's payload fields: the members
 // ParseSessionMeta decodes (prunePayload).
 var metaFields = []string{
@@ -351,6 +398,10 @@ func ParseSessionMeta(line []byte) (SessionMeta, error) {
 	}
 	var ml metaLine
 	if err := json.Unmarshal(prunePayload(line, metaFields), &ml); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return SessionMeta{}, fmt.Errorf("parse session meta: %w", memberTypeError(typeErr))
+		}
 		return SessionMeta{}, fmt.Errorf("parse session meta: %w: %v", ErrInvalidJSON, err)
 	}
 	p := ml.Payload

@@ -59,6 +59,37 @@ func TestParseSessionMeta(t *testing.T) {
 	}
 }
 
+// TestParseSessionMetaNamesWrongTypes: a meta member of the wrong JSON
+// type is refused with ErrInvalidJSON, as before, but the message names
+// the member and both types instead of calling valid JSON invalid and
+// naming Go's types ("cannot unmarshal number into Go struct field
+// .payload.id of type string").
+func TestParseSessionMetaNamesWrongTypes(t *testing.T) {
+	const id = "019dab4f-6b3e-7c21-9a40-5d3e2f1a0b9c"
+	tests := []struct {
+		name, payload, want string
+	}{
+		{"id a number", `{"id":5}`, `parse session meta: member "id" is a number, want a string`},
+		{"cwd a number", `{"id":"` + id + `","cwd":5}`, `parse session meta: member "cwd" is a number, want a string`},
+		{"git a number", `{"id":"` + id + `","git":7}`, `parse session meta: member "git" is a number, want an object`},
+		{"nested", `{"id":"` + id + `","git":{"branch":true}}`, `parse session meta: member "git.branch" is a bool, want a string`},
+		{"offset a string", `{"id":"` + id + `","history_base":{"thread_id":"` + id + `","end_byte_offset":"x"}}`, `parse session meta: member "history_base.end_byte_offset" is a string, want an integer`},
+		{"offset a fraction", `{"id":"` + id + `","history_base":{"thread_id":"` + id + `","end_byte_offset":1.5}}`, `parse session meta: member "history_base.end_byte_offset" is a number (1.5), want an integer`},
+		{"payload an array", `[1]`, `parse session meta: member "payload" is an array, want an object`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseSessionMeta([]byte(`{"type":"session_meta","payload":` + tt.payload + `}`))
+			if !errors.Is(err, ErrInvalidJSON) {
+				t.Fatalf("ParseSessionMeta error = %v, want ErrInvalidJSON", err)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Fatalf("ParseSessionMeta error = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func sameMeta(a, b SessionMeta) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
