@@ -48,7 +48,8 @@
 // SIGTERM /healthz answers 503 (for -drain-delay, 0 by default, while
 // spoold still serves), then it stops accepting connections, lets requests in flight finish,
 // then closes the manager (flushing every thread, the index and the lock),
-// within -shutdown-timeout; a second signal changes nothing.
+// within -shutdown-timeout; a second signal changes nothing. A listener
+// that fails stops it the same way, without -drain-delay, and it exits 1.
 // -h prints the flags and exits 0.
 package main
 
@@ -313,7 +314,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		log.Warn("listening beyond loopback without a token: anyone who reaches this address can read and write every thread", "addr", shownAddr(cfg.addr, ln.Addr()))
 	}
+	return serve(ctx, cfg, ln)
+}
 
+// serve opens the backend and serves it on ln until ctx is done or ln
+// fails, then shuts down gracefully: requests in flight finish and
+// streams end before the backend closes.
+func serve(ctx context.Context, cfg config, ln net.Listener) error {
+	log := cfg.logger
 	m, where, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		return errors.Join(err, ln.Close())
@@ -340,17 +348,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 
+	// Serve only returns early on a listener failure. The connections it
+	// accepted go on serving: they stop as on a signal, so that requests
+	// in flight finish (an append is answered, not cut off by the exit
+	// once written) and streams end with their end line, before the
+	// manager closes.
+	var failed error // Serve's, once it returned
 	select {
 	case err := <-serveErr:
-		// Serve only returns early on a listener failure.
-		return errors.Join(fmt.Errorf("serve: %w", err), m.Close())
+		failed = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-
 	srv.Drain() // before the line, which says /healthz answers 503
 	log.Info("shutting down", "timeout", cfg.shutdownTimeout, "drain_delay", cfg.drainDelay)
-	if err := serveDraining(cfg.drainDelay, serveErr); err != nil {
-		return errors.Join(err, m.Close())
+	if failed == nil {
+		failed = serveDraining(cfg.drainDelay, serveErr)
+	}
+	if failed != nil {
+		// The error itself is returned, and printed on exit.
+		log.Error("the listener failed: requests in flight finish, then the store closes")
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
@@ -360,9 +376,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// Requests still running hold threads; cut them before closing.
 		httpServer.Close()
 	}
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		shutdownErr = errors.Join(shutdownErr, fmt.Errorf("serve: %w", err))
+	if failed == nil { // Serve returns once Shutdown closed its listener
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			shutdownErr = errors.Join(shutdownErr, fmt.Errorf("serve: %w", err))
+		}
 	}
+	shutdownErr = errors.Join(failed, shutdownErr)
 	if err := m.Close(); err != nil {
 		return errors.Join(shutdownErr, fmt.Errorf("close store: %w", err))
 	}
