@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,15 +280,19 @@ func TestPurgeRefusesAnUnreadableForkOfADependent(t *testing.T) {
 }
 
 // gateFS holds the walk of the root (its first ReadDir of ".") until gate
-// is closed.
+// is closed; with fail set, that ReadDir then fails.
 type gateFS struct {
 	rolloutfs.Local
 	gate chan struct{}
+	fail bool
 }
 
 func (g gateFS) ReadDir(ctx context.Context, dir string) ([]rolloutfs.DirEntry, error) {
 	if dir == "." {
 		<-g.gate
+		if g.fail {
+			return nil, syscall.EIO
+		}
 	}
 	return g.Local.ReadDir(ctx, dir)
 }
@@ -295,57 +300,94 @@ func (g gateFS) ReadDir(ctx context.Context, dir string) ([]rolloutfs.DirEntry, 
 // TestDeleteWaitsForTheOpensWalk: a Background open (spoold's) returns
 // before its walk; an index upgraded from migration 00020 holds no record
 // of the forks earlier syncs could not read until that walk has read the
-// root. A delete waits for it.
+// root. A delete waits for it; when the walk fails, the delete is refused
+// as unavailable (no walk has read the root), and nothing is removed.
 func TestDeleteWaitsForTheOpensWalk(t *testing.T) {
-	ctx := t.Context()
-	root, base, forkRel, forkData := unreadableFork(t)
-	// The fork in an older date folder, as one made weeks ago.
-	id, _, _, err := rollout.ParseRolloutName(path.Base(forkRel))
-	if err != nil {
+	for _, tc := range []struct {
+		name     string
+		walkFail bool
+		want     error
+	}{{"walk succeeds", false, ErrReferenced}, {"walk fails", true, ErrUnavailable}} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, base, forkRel, forkData := unreadableFork(t)
+			// The fork in an older date folder, as one made weeks ago.
+			id, _, _, err := rollout.ParseRolloutName(path.Base(forkRel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, err := rollout.SessionPath(rollout.FileName(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC), id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(forkRel))); err != nil {
+				t.Fatal(err)
+			}
+			writeAt(t, root, old, forkData)
+			index := rebuiltInOrder(t, root)
+			if err := openAt(t, root, index).Close(); err != nil {
+				t.Fatal(err)
+			}
+			// As an index at migration 00020 upgraded: no records.
+			db, err := sql.Open("sqlite", index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = db.Exec(`DELETE FROM unindexed_forks; DELETE FROM index_state WHERE key = 'clean_close'`)
+			if cerr := db.Close(); err != nil || cerr != nil {
+				t.Fatal(err, cerr)
+			}
+			files := baseFiles(t, root, base.ID)
+			gate := make(chan struct{})
+			var release sync.Once
+			open := func() { release.Do(func() { close(gate) }) }
+			defer open()
+			m := openAt(t, root, index, func(o *Options) {
+				o.Background = true
+				o.FS = gateFS{Local: rolloutfs.Local{Root: root}, gate: gate, fail: tc.walkFail}
+			})
+			t.Cleanup(func() { deleteStep = nil })
+			deleteStep = func(step string) {
+				if step == "reconciling" {
+					open() // the walk goes on once the delete waits for it
+				}
+			}
+			if err := m.Delete(t.Context(), base.ID); !errors.Is(err, tc.want) {
+				t.Fatalf("delete during the open's walk: %v, want %v", err, tc.want)
+			}
+			if got := baseFiles(t, root, base.ID); !slices.Equal(got, files) {
+				t.Fatalf("the base's files after the refused delete: %v, want %v", got, files)
+			}
+		})
+	}
+}
+
+// TestDeleteFindsAnUnreadableForkOutOfPlace: the walk reads rollout files
+// in any folder under sessions/, not only the one their name's date
+// gives; a record names the file where the walk met it.
+func TestDeleteFindsAnUnreadableForkOutOfPlace(t *testing.T) {
+	for _, where := range []string{"sessions/2026/10/02", "sessions/imported"} {
+		t.Run(where, func(t *testing.T) {
+			root, base, forkRel, forkData := unreadableFork(t)
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(forkRel))); err != nil {
+				t.Fatal(err)
+			}
+			writeAt(t, root, path.Join(where, path.Base(forkRel)), forkData)
+			m := openAt(t, root, rebuiltInOrder(t, root))
+			if err := m.Delete(t.Context(), base.ID); !errors.Is(err, ErrReferenced) {
+				t.Fatalf("delete with the fork in %s: %v, want ErrReferenced", where, err)
+			}
+		})
+	}
+}
+
+// writeAt writes data to root/rel, making its folders.
+func writeAt(t *testing.T, root, rel string, data []byte) {
+	t.Helper()
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	old, err := rollout.SessionPath(rollout.FileName(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC), id))
-	if err != nil {
+	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(root, filepath.FromSlash(forkRel))); err != nil {
-		t.Fatal(err)
-	}
-	oldPath := filepath.Join(root, filepath.FromSlash(old))
-	if err := os.MkdirAll(filepath.Dir(oldPath), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(oldPath, forkData, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	index := rebuiltInOrder(t, root)
-	if err := openAt(t, root, index).Close(); err != nil {
-		t.Fatal(err)
-	}
-	// As an index at migration 00020 upgraded: no records.
-	db, err := sql.Open("sqlite", index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.Exec(`DELETE FROM unindexed_forks; DELETE FROM index_state WHERE key = 'clean_close'`)
-	if cerr := db.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
-	}
-	gate := make(chan struct{})
-	var release sync.Once
-	open := func() { release.Do(func() { close(gate) }) }
-	defer open()
-	m := openAt(t, root, index, func(o *Options) {
-		o.Background = true
-		o.FS = gateFS{Local: rolloutfs.Local{Root: root}, gate: gate}
-	})
-	t.Cleanup(func() { deleteStep = nil })
-	deleteStep = func(step string) {
-		if step == "reconciling" {
-			open() // the walk goes on once the delete waits for it
-		}
-	}
-	if err := m.Delete(ctx, base.ID); !errors.Is(err, ErrReferenced) {
-		t.Fatalf("delete during the open's walk: %v, want ErrReferenced", err)
 	}
 }

@@ -89,6 +89,13 @@ type Manager struct {
 
 	// recent is what Delete's syncRecent last found of the date folders.
 	recent recentDirs
+
+	// walked is set once a walk of the whole root has succeeded since the
+	// open (or the open skipped it after a clean close), walkErr holds the
+	// last walk's error until then; both guarded by mu. A delete needs
+	// the records only a walk writes (lookForForks).
+	walked  bool
+	walkErr error
 }
 
 // Open takes the lock beside the index (an error wrapping ErrLocked, a
@@ -205,12 +212,14 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		}
 	}
 	if m.walkSkipped {
+		m.noteWalk(nil)
 		close(m.reconciled)
 	} else if !o.Background || rescan {
 		if _, err := m.reconcile(ctx, time.Time{}, true); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("open manager at %s: reconcile: %w", root, err)
 		}
+		m.noteWalk(nil)
 		m.walkedAtOpen = true
 		close(m.reconciled)
 	}

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"path"
@@ -77,7 +78,30 @@ func (m *Manager) lookForForks(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	m.mu.Lock()
+	closed, walked, walkErr := m.closed, m.walked, m.walkErr
+	m.mu.Unlock()
+	switch {
+	case closed:
+		// Close may have cut the walk short.
+		return ErrClosed
+	case !walked:
+		// A fork no sync could index is recorded by a walk only.
+		return fmt.Errorf("%w: no walk of the root has succeeded since the open (%v), so the forks the index cannot read are not known; retry once a sync succeeds", ErrUnavailable, walkErr)
+	}
 	return m.syncRecent(ctx)
+}
+
+// noteWalk records the outcome of a walk of the whole root (the open's,
+// or a rescan): err nil sets walked for good.
+func (m *Manager) noteWalk(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err == nil {
+		m.walked, m.walkErr = true, nil
+	} else if !m.walked {
+		m.walkErr = err
+	}
 }
 
 // syncRecent indexes the rollout files of threads the index does not hold

@@ -1188,7 +1188,9 @@ func (m *Manager) unindexedReferrers(ctx context.Context, id string) (ids, files
 		if f.ThreadID == id {
 			continue // a segment of the thread itself
 		}
-		for _, rel := range indexer.OtherForms(f.RolloutPath) {
+		// Where the walk met it (any folder under sessions/), then
+		// where Codex may have moved it.
+		for _, rel := range append([]string{f.RolloutPath}, indexer.OtherForms(f.RolloutPath)...) {
 			// A record outlives its file's change until the next sync.
 			base, err := indexer.ReadBase(ctx, m.fsys, rel)
 			if errors.Is(err, fs.ErrNotExist) || err == nil && base != f.Base {

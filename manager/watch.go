@@ -113,6 +113,7 @@ func (m *Manager) runBackground(ctx context.Context, w *watcher, tempsBefore tim
 	var reconcileErr error
 	if m.opts.Background && !m.walkSkipped && !m.walkedAtOpen {
 		sum, err := m.reconcile(ctx, tempsBefore, false)
+		m.noteWalk(err)
 		close(m.reconciled)
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("reconcile in the background", "root", m.opts.Root, "err", err)
@@ -597,6 +598,7 @@ func (m *Manager) rescan(ctx context.Context) error {
 		}
 	}
 	sum, err := indexer.Sync(ctx, m.store, m.fsys, indexer.SyncOptions{Hold: m.holdSync})
+	m.noteWalk(err)
 	if err == nil {
 		// List indexes a first index failed to build at its end (a full
 		// disk): every rescan tries again, a failed one sooner
