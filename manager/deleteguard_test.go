@@ -55,6 +55,9 @@ func unreadableFork(t *testing.T) (root string, base Thread, forkRel string, for
 	if err := os.WriteFile(filepath.Join(m.Root(), filepath.FromSlash(fork.RolloutPath)), forkData, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return m.Root(), base, fork.RolloutPath, forkData
 }
 

@@ -3,12 +3,14 @@ package manager
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spoolhq/spool/rollout"
 	"github.com/spoolhq/spool/rolloutfs"
 )
 
@@ -27,38 +29,12 @@ import (
 // gone, the delete goes ahead.
 func TestDeleteRefusesForksTheIndexCannotRead(t *testing.T) {
 	ctx := t.Context()
-	m := openTest(t)
-	base := threeTurns(t, m, "paginated")
-	if _, err := m.Revert(ctx, base.ID, RevertOptions{BeforeTurnID: "turn-c"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, turn := range []string{"turn-q0", "turn-q1"} {
-		if _, err := m.AppendTurn(ctx, base.ID, TurnOptions{TurnID: turn, Prompt: "prompt " + turn, Answer: "answer " + turn}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-q0"})
+	root, base, forkRel, forkData := unreadableFork(t)
+	forkID, _, _, err := rollout.ParseRolloutName(path.Base(forkRel))
 	if err != nil {
 		t.Fatal(err)
 	}
-	forkData := readFile(t, m, fork)
-	forkPath := filepath.Join(m.Root(), filepath.FromSlash(fork.RolloutPath))
-	// Codex reverts the base before the fork's cut; spool refuses to while
-	// it knows the fork, so the fork goes from spool and comes back as a
-	// file of Codex's.
-	if err := m.Delete(ctx, fork.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Revert(ctx, base.ID, RevertOptions{BeforeTurnID: "turn-b"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(forkPath, forkData, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	root := m.Root()
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
+	forkPath := filepath.Join(root, filepath.FromSlash(forkRel))
 	files := baseFiles(t, root, base.ID)
 	// Directories last changed an hour ago: the clean close below is
 	// recorded, and the reopen skips its walk (cleanclose.go).
@@ -84,14 +60,14 @@ func TestDeleteRefusesForksTheIndexCannotRead(t *testing.T) {
 	}
 	refused := func(t *testing.T, m *Manager) {
 		t.Helper()
-		if _, err := m.Get(ctx, fork.ID); !errors.Is(err, ErrNotFound) {
+		if _, err := m.Get(ctx, forkID); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("the fork in the rebuilt index: %v, want it not indexed", err)
 		}
 		err := m.Delete(ctx, base.ID)
 		var ref *ReferencedError
-		if !errors.As(err, &ref) || !slices.Equal(ref.Forks, []string{fork.ID}) || !slices.Equal(ref.Unindexed, []string{fork.RolloutPath}) ||
-			!strings.Contains(err.Error(), fork.RolloutPath) {
-			t.Fatalf("delete of a base whose fork the index cannot read: %v, want a ReferencedError naming %s and its file", err, fork.ID)
+		if !errors.As(err, &ref) || !slices.Equal(ref.Forks, []string{forkID}) || !slices.Equal(ref.Unindexed, []string{forkRel}) ||
+			!strings.Contains(err.Error(), forkRel) {
+			t.Fatalf("delete of a base whose fork the index cannot read: %v, want a ReferencedError naming %s and its file", err, forkID)
 		}
 		if err := m.Purge(ctx, base.ID); !errors.Is(err, ErrReferenced) {
 			t.Fatalf("purge of a base whose fork the index cannot read: %v, want ErrReferenced", err)
@@ -103,7 +79,7 @@ func TestDeleteRefusesForksTheIndexCannotRead(t *testing.T) {
 			t.Fatalf("the fork's file after the refused delete changed (%v)", err)
 		}
 	}
-	m = open()
+	m := open()
 	t.Run("rebuilt", func(t *testing.T) { refused(t, m) })
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
