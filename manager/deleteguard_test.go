@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -282,18 +283,18 @@ func TestPurgeRefusesAnUnreadableForkOfADependent(t *testing.T) {
 	}
 }
 
-// gateFS holds the walk of the root (its first ReadDir of ".") until gate
-// is closed; with fail set, that ReadDir then fails.
+// gateFS holds each walk of the root (its ReadDir of ".") until gate is
+// closed; the first fails of them then fail.
 type gateFS struct {
 	rolloutfs.Local
-	gate chan struct{}
-	fail bool
+	gate  chan struct{}
+	fails *atomic.Int32
 }
 
 func (g gateFS) ReadDir(ctx context.Context, dir string) ([]rolloutfs.DirEntry, error) {
 	if dir == "." {
 		<-g.gate
-		if g.fail {
+		if g.fails.Add(-1) >= 0 {
 			return nil, syscall.EIO
 		}
 	}
@@ -303,14 +304,20 @@ func (g gateFS) ReadDir(ctx context.Context, dir string) ([]rolloutfs.DirEntry, 
 // TestDeleteWaitsForTheOpensWalk: a Background open (spoold's) returns
 // before its walk; an index upgraded from migration 00020 holds no record
 // of the forks earlier syncs could not read until that walk has read the
-// root. A delete waits for it; when the walk fails, the delete is refused
-// as unavailable (no walk has read the root), and nothing is removed.
+// root. A delete waits for it. When the walk fails, a manager without
+// the watcher (nothing retries) walks again in the delete; a delete that
+// finds no walk succeeded is refused (ErrUnwalked), and nothing is
+// removed.
 func TestDeleteWaitsForTheOpensWalk(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		walkFail bool
-		want     error
-	}{{"walk succeeds", false, ErrReferenced}, {"walk fails", true, ErrUnavailable}} {
+		name  string
+		fails int32 // walks of the root that fail
+		want  error
+	}{
+		{"walk succeeds", 0, ErrReferenced},
+		{"walk fails, the delete walks again", 1, ErrReferenced},
+		{"every walk fails", 100, ErrUnwalked},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root, base, forkRel, forkData := unreadableFork(t)
 			// The fork in an older date folder, as one made weeks ago.
@@ -346,7 +353,9 @@ func TestDeleteWaitsForTheOpensWalk(t *testing.T) {
 			defer open()
 			m := openAt(t, root, index, func(o *Options) {
 				o.Background = true
-				o.FS = gateFS{Local: rolloutfs.Local{Root: root}, gate: gate, fail: tc.walkFail}
+				fails := new(atomic.Int32)
+				fails.Store(tc.fails)
+				o.FS = gateFS{Local: rolloutfs.Local{Root: root}, gate: gate, fails: fails}
 			})
 			t.Cleanup(func() { deleteStep = nil })
 			deleteStep = func(step string) {

@@ -48,6 +48,12 @@ var (
 	// waited wrote nothing (an append, nothing at all); retry later. It
 	// wraps ErrUnavailable.
 	ErrStorageLocked = fmt.Errorf("%w: a lock another session holds", ErrUnavailable)
+	// ErrUnwalked refuses a delete or purge while no walk of the whole
+	// root has succeeded since the open (a Background open's walk failed:
+	// an unreadable folder under sessions/, a full disk): the forks the
+	// index cannot read are recorded by a walk only. Nothing is removed;
+	// retry once a sync succeeds. It wraps ErrUnavailable.
+	ErrUnwalked = fmt.Errorf("%w: no walk of the root has succeeded since the open", ErrUnavailable)
 	// ErrIndexDrift reports index rows that contradict each other (a row
 	// edited by hand): the files are intact, the index needs a rebuild.
 	ErrIndexDrift = errors.New("the index disagrees with itself (edited by hand?): run reindex --verify, then reindex --full")

@@ -96,6 +96,7 @@ type Manager struct {
 	// the records only a walk writes (lookForForks).
 	walked  bool
 	walkErr error
+	rewalk  sync.Mutex // held by a delete's walk of the root (walkAgain)
 }
 
 // Open takes the lock beside the index (an error wrapping ErrLocked, a

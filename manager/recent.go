@@ -66,9 +66,11 @@ func (r *recentDirs) forget(id string) {
 
 // lookForForks makes the index hold what a delete must know of the
 // reference forks in the root: it waits for the open's walk (a Background
-// open returns before it, and until it has read the root a fork no sync
-// could index is not recorded), then indexes new files Codex may have
-// written since (syncRecent).
+// open returns before it, and until a walk has read the root a fork no
+// sync could index is not recorded), then indexes new files Codex may have
+// written since (syncRecent). Where that walk failed, a manager without
+// the watcher's retries walks again here (walkAgain); with them, the
+// delete fails with ErrUnwalked until one succeeds.
 func (m *Manager) lookForForks(ctx context.Context) error {
 	if deleteStep != nil {
 		deleteStep("reconciling")
@@ -78,18 +80,39 @@ func (m *Manager) lookForForks(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	m.mu.Lock()
-	closed, walked, walkErr := m.closed, m.walked, m.walkErr
-	m.mu.Unlock()
-	switch {
-	case closed:
-		// Close may have cut the walk short.
-		return ErrClosed
-	case !walked:
-		// A fork no sync could index is recorded by a walk only.
-		return fmt.Errorf("%w: no walk of the root has succeeded since the open (%v), so the forks the index cannot read are not known; retry once a sync succeeds", ErrUnavailable, walkErr)
+	if err := m.walkAgain(ctx); err != nil {
+		return err
 	}
 	return m.syncRecent(ctx)
+}
+
+// walkAgain returns nil once a walk of the whole root has succeeded since
+// the open. Otherwise, without the watcher (whose loop retries a failed
+// walk), it walks the root itself, one caller at a time; with it, or when
+// that walk fails, it returns ErrUnwalked with the last walk's error.
+func (m *Manager) walkAgain(ctx context.Context) error {
+	walked := func() (bool, bool, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.walked, m.closed, m.walkErr
+	}
+	ok, closed, walkErr := walked()
+	switch {
+	case ok:
+		return nil
+	case closed:
+		return ErrClosed // Close may have cut the walk short
+	case !m.opts.Watch:
+		m.rewalk.Lock()
+		defer m.rewalk.Unlock()
+		if ok, _, _ = walked(); ok {
+			return nil
+		}
+		if walkErr = m.rescan(ctx); walkErr == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w (%v): the forks the index cannot read are not known; retry once a sync succeeds", ErrUnwalked, walkErr)
 }
 
 // noteWalk records the outcome of a walk of the whole root (the open's,

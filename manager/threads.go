@@ -1162,9 +1162,9 @@ func (m *Manager) refuseIfReferenced(ctx context.Context, id string) error {
 // their threads and their files. A fork Codex cut in a revert segment that
 // a later revert took out of the thread's history is one: Codex shows it
 // whole and refuses to delete the thread, and no index can read it
-// (docs/CODEX.md, Delete). A record's file is looked for at each place
-// the fork may have moved to since (archived, compressed: OtherForms); one
-// that is there but cannot be read counts.
+// (docs/CODEX.md, Delete). A record's file is looked for where the walk
+// met it, then at each place the fork may have moved to since (archived,
+// compressed: OtherForms); one that is there but cannot be read counts.
 func (m *Manager) unindexedReferrers(ctx context.Context, id string) (ids, files []string, err error) {
 	row, err := m.store.Get(ctx, id)
 	if err != nil {

@@ -189,6 +189,8 @@ func errorFor(err error) (apiErr *Error, internal bool) {
 		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "a row or table this request needs is locked by another session of the database (a transaction left open?): retry later")
 		e.RetryAfter = time.Second
 		return e, false
+	case errors.Is(err, manager.ErrUnwalked):
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "no walk of the root has succeeded since spoold started (the log says why), so the forks the index cannot read are not known: nothing was removed; retry once a sync succeeds"), false
 	case errors.Is(err, manager.ErrUnavailable):
 		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "the storage cannot be reached: retry later"), false
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
