@@ -1,13 +1,13 @@
 package manager
 
 import (
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -27,16 +27,7 @@ func TestRefusedOpenLeavesNothing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			index := filepath.Join(dir, "state_5.sqlite")
-			db, err := sql.Open("sqlite", index)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ExecContext(t.Context(), `CREATE TABLE threads (id TEXT PRIMARY KEY)`); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
+			storetest.WriteForeign(t, index)
 			if c.lockBefore {
 				if err := os.WriteFile(filepath.Join(dir, LockFile), nil, 0o600); err != nil {
 					t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/spoolhq/spool/internal/fixtures"
 	"github.com/spoolhq/spool/internal/indextest"
 	"github.com/spoolhq/spool/internal/shellquote"
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/internal/testbin"
 	"github.com/spoolhq/spool/lockfile"
 	"github.com/spoolhq/spool/manager"
@@ -935,16 +936,7 @@ func TestAnotherProgramsDatabaseLeavesNothing(t *testing.T) {
 		t.Run(strings.Join(append([]string{"reindex"}, args...), " "), func(t *testing.T) {
 			root, dir := testHome(t), t.TempDir()
 			index := filepath.Join(dir, "state_5.sqlite")
-			db, err := sql.Open("sqlite", index)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Exec(`CREATE TABLE threads (id TEXT PRIMARY KEY)`); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
+			storetest.WriteForeign(t, index)
 			names := func(dir string) []string {
 				entries, err := os.ReadDir(dir)
 				if err != nil {

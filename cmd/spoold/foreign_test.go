@@ -1,7 +1,6 @@
 package main
 
 import (
-	"database/sql"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/spoolhq/spool/internal/storetest"
 	"github.com/spoolhq/spool/store"
 )
 
@@ -19,18 +19,9 @@ import (
 func TestAnotherProgramsDatabaseLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	index := filepath.Join(dir, "state_5.sqlite")
-	db, err := sql.Open("sqlite", index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ExecContext(t.Context(), `CREATE TABLE threads (id TEXT PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	storetest.WriteForeign(t, index)
 	root := filepath.Join(dir, "root")
-	err = run(t.Context(), []string{"-root", root, "-index", index, "-addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
+	err := run(t.Context(), []string{"-root", root, "-index", index, "-addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
 	if !errors.Is(err, store.ErrNotIndex) {
 		t.Fatalf("run: %v, want ErrNotIndex", err)
 	}

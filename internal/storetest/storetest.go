@@ -6,6 +6,7 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +36,21 @@ func Write(tb testing.TB, path string) {
 	}
 	if err := os.WriteFile(path, empty.bytes, 0o600); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// WriteForeign writes at path another program's SQLite database (a
+// threads table, as Codex's state_5.sqlite has one), which store.Open
+// refuses with store.ErrNotIndex.
+func WriteForeign(tb testing.TB, path string) {
+	tb.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, err = db.ExecContext(context.Background(), `CREATE TABLE threads (id TEXT PRIMARY KEY)`)
+	if cerr := db.Close(); err != nil || cerr != nil {
+		tb.Fatal(err, cerr)
 	}
 }
 
