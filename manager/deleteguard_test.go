@@ -81,6 +81,22 @@ func rebuiltInOrder(t *testing.T, root string) string {
 	return index
 }
 
+// forgottenFork forks thread id with o through m, then deletes the fork
+// through m, and returns it and its bytes: written back by the test, it
+// is a fork Codex has just written that no sync has read.
+func forgottenFork(t *testing.T, m *Manager, id string, o ForkOptions) (Thread, []byte) {
+	t.Helper()
+	fork, err := m.Fork(t.Context(), id, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := readFile(t, m, fork)
+	if err := m.Delete(t.Context(), fork.ID); err != nil {
+		t.Fatal(err)
+	}
+	return fork, data
+}
+
 // openAt opens a manager on root with the index at index, closed with t.
 func openAt(t *testing.T, root, index string, opts ...func(*Options)) *Manager {
 	t.Helper()
@@ -193,14 +209,7 @@ func TestDeleteReadsAForkWrittenAfterItsFileWasSeen(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
 	base := threeTurns(t, m, "paginated")
-	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := readFile(t, m, fork)
-	if err := m.Delete(ctx, fork.ID); err != nil {
-		t.Fatal(err)
-	}
+	fork, data := forgottenFork(t, m, base.ID, ForkOptions{LastTurnID: "turn-b"})
 	other := threeTurns(t, m, "paginated")
 	forkPath := filepath.Join(m.Root(), filepath.FromSlash(fork.RolloutPath))
 	if err := os.WriteFile(forkPath, nil, 0o644); err != nil { // created, not yet written

@@ -130,21 +130,14 @@ func TestDeleteReadsAForkNoSyncHasRead(t *testing.T) {
 	ctx := t.Context()
 	m := openTest(t)
 	base := threeTurns(t, m, "paginated")
-	fork, err := m.Fork(ctx, base.ID, ForkOptions{LastTurnID: "turn-b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := readFile(t, m, fork)
-	if err := m.Delete(ctx, fork.ID); err != nil {
-		t.Fatal(err)
-	}
+	fork, data := forgottenFork(t, m, base.ID, ForkOptions{LastTurnID: "turn-b"})
 	// Codex writes the fork.
 	forkPath := filepath.Join(m.Root(), filepath.FromSlash(fork.RolloutPath))
 	if err := os.WriteFile(forkPath, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	files := baseFiles(t, m.Root(), base.ID)
-	err = m.Delete(ctx, base.ID)
+	err := m.Delete(ctx, base.ID)
 	var ref *ReferencedError
 	if !errors.As(err, &ref) || !slices.Equal(ref.Forks, []string{fork.ID}) {
 		t.Fatalf("delete of a base whose fork no sync has read: %v, want a ReferencedError naming %s", err, fork.ID)
